@@ -1,0 +1,3 @@
+export * from "./errors.js";
+export * from "./tenant.js";
+export * from "./labels.js";
