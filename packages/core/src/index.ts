@@ -1,3 +1,4 @@
 export * from "./errors.js";
 export * from "./tenant.js";
 export * from "./labels.js";
+export * from "./matchers.js";
