@@ -1,0 +1,167 @@
+import { BadDataError } from "./errors.js";
+
+/**
+ * Rows batch v1 — the packed form in which rows travel from insert to storage and are appended
+ * to the WAL unchanged (docs/format/rows-batch.md). A batch is a sequence of rows:
+ *
+ *   uvarint(n) | n bytes canonical metric name   (n = 0: same metric name as the previous row)
+ *   int64 LE   timestamp, milliseconds
+ *   float64 LE value (any bit pattern; NaN payloads and the stale marker are kept)
+ *
+ * No object is created per row: the writer appends into one growable buffer, and the reader is
+ * a cursor whose `metricName` is a view into the batch.
+ */
+
+const TWO_32 = 4294967296;
+
+export class RowsBatchWriter {
+  private buf: Uint8Array;
+  private dv: DataView;
+  private pos = 0;
+  private rows = 0;
+  private prev: Uint8Array | undefined;
+
+  constructor(initialCapacity = 64 * 1024) {
+    this.buf = new Uint8Array(initialCapacity);
+    this.dv = new DataView(this.buf.buffer);
+  }
+
+  get length(): number {
+    return this.rows;
+  }
+
+  get byteLength(): number {
+    return this.pos;
+  }
+
+  private ensure(extra: number): void {
+    if (this.pos + extra <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.pos + extra) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.dv = new DataView(next.buffer);
+  }
+
+  /** Appends a row. `metricName` is canonical metric-name bytes (see encodeMetricName). */
+  add(metricName: Uint8Array, timestampMs: number, value: number): void {
+    const same = this.prev !== undefined && bytesEqual(this.prev, metricName);
+    const n = same ? 0 : metricName.length;
+    this.ensure(5 + n + 16);
+    let v = n;
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[this.pos++] = v;
+    if (!same) {
+      this.buf.set(metricName, this.pos);
+      this.pos += n;
+      this.prev = metricName;
+    }
+    writeInt64LE(this.dv, this.pos, timestampMs);
+    this.dv.setFloat64(this.pos + 8, value, true);
+    this.pos += 16;
+    this.rows++;
+  }
+
+  /** A copy of the batch bytes; the writer can be reset and reused afterwards. */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+
+  /** A view of the batch bytes, valid until the next add/reset. */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  reset(): void {
+    this.pos = 0;
+    this.rows = 0;
+    this.prev = undefined;
+  }
+}
+
+/** Cursor over a rows batch: `while (r.next()) use(r.metricName, r.timestamp, r.value)`. */
+export class RowsBatchReader {
+  private readonly buf: Uint8Array;
+  private readonly dv: DataView;
+  private pos = 0;
+  metricName: Uint8Array = new Uint8Array(0);
+  timestamp = 0;
+  value = 0;
+  /** True when the current row's metric name is the same bytes as the previous row's. */
+  sameAsPrevious = false;
+
+  constructor(batch: Uint8Array) {
+    this.buf = batch;
+    this.dv = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+  }
+
+  /** Advances to the next row; false at the end. Throws BadDataError on a malformed batch. */
+  next(): boolean {
+    const buf = this.buf;
+    if (this.pos >= buf.length) return false;
+    const start = this.pos;
+    let n = 0;
+    let shift = 0;
+    for (;;) {
+      if (this.pos >= buf.length || shift > 28) {
+        throw new BadDataError(`rows batch: bad metric-name length at byte ${start}`, "STRATA_CORRUPT_DATA");
+      }
+      const b = buf[this.pos++]!;
+      n |= (b & 0x7f) << shift;
+      if (b < 0x80) break;
+      shift += 7;
+    }
+    if (n === 0) {
+      if (start === 0) {
+        throw new BadDataError("rows batch: first row refers to a previous metric name", "STRATA_CORRUPT_DATA");
+      }
+      this.sameAsPrevious = true;
+    } else {
+      if (this.pos + n > buf.length) {
+        throw new BadDataError(`rows batch: metric name at byte ${this.pos} overruns the batch`, "STRATA_CORRUPT_DATA");
+      }
+      this.metricName = buf.subarray(this.pos, this.pos + n);
+      this.pos += n;
+      this.sameAsPrevious = false;
+    }
+    if (this.pos + 16 > buf.length) {
+      throw new BadDataError(`rows batch: truncated row at byte ${start}`, "STRATA_CORRUPT_DATA");
+    }
+    this.timestamp = readInt64LE(this.dv, this.pos);
+    this.value = this.dv.getFloat64(this.pos + 8, true);
+    this.pos += 16;
+    return true;
+  }
+}
+
+/** Counts rows and validates the framing of a batch without decoding names. */
+export function countRows(batch: Uint8Array): number {
+  const r = new RowsBatchReader(batch);
+  let n = 0;
+  while (r.next()) n++;
+  return n;
+}
+
+/** Writes an integer-valued double (|v| < 2^53) as int64 little-endian. */
+export function writeInt64LE(dv: DataView, pos: number, v: number): void {
+  const lo = v >>> 0; // two's complement low word, also for negatives
+  const hi = Math.floor(v / TWO_32);
+  dv.setUint32(pos, lo, true);
+  dv.setInt32(pos + 4, hi, true);
+}
+
+/** Reads int64 little-endian as a double (exact for |v| < 2^53). */
+export function readInt64LE(dv: DataView, pos: number): number {
+  return dv.getInt32(pos + 4, true) * TWO_32 + dv.getUint32(pos, true);
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
