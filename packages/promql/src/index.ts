@@ -1,0 +1,2 @@
+// Public API of @strata/promql. Both engineers append export lines here.
+export {};
