@@ -3,3 +3,7 @@ export * from "./tenant.js";
 export * from "./labels.js";
 export * from "./matchers.js";
 export * from "./rows.js";
+export * from "./duration.js";
+export * from "./flags.js";
+export * from "./logger.js";
+export * from "./metrics.js";
