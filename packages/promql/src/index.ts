@@ -1,2 +1,2 @@
 // Public API of @strata/promql. Both engineers append export lines here.
-export {};
+export * from "./ast.js";

@@ -1,0 +1,134 @@
+import type { Labels, LabelMatcher } from "@strata/core";
+
+/**
+ * What the engine knows about a selection, passed to `Querier.select` so a storage backend can
+ * prune (e.g. skip decoding blocks outside the window, or pre-aggregate). Advisory only: a
+ * querier may ignore every hint and must still return all matching samples in [minT, maxT].
+ */
+export interface SelectHints {
+  /** Start and end (ms) of the query evaluation, before offsets and windows are applied. */
+  readonly start: number;
+  readonly end: number;
+  /** Evaluation step in ms (0 for instant queries). */
+  readonly step: number;
+  /** Range of a matrix selector in ms (0 for an instant-vector selector). */
+  readonly range: number;
+  /** Name of the function the selection feeds, e.g. "rate" ("" when none). */
+  readonly func: string;
+}
+
+/**
+ * One series of a selection. `timestamps` (ms, strictly increasing) and `values` have equal
+ * length and hold every sample of the series in the selected window, stale markers included
+ * (NaN with the bit pattern 0x7ff0000000000002).
+ *
+ * Lifetime and reuse: the arrays stay valid and unchanged until the query that selected them
+ * has finished (its promise settled). The engine never writes into them, so a querier may hand
+ * out views of its own memory (zero copy); a querier that decodes into reusable buffers must
+ * give each series its own arrays.
+ */
+export interface Series {
+  readonly labels: Labels;
+  readonly timestamps: Float64Array;
+  readonly values: Float64Array;
+}
+
+/**
+ * A cursor over the series of a selection, in canonical label order (as `compareLabels` sorts),
+ * each label set at most once.
+ *
+ * Usage: `while (set.next()) use(set.at()); if (set.err()) throw set.err();`. `at()` is only
+ * valid after `next()` returned true. `err()` is checked once `next()` returns false: the
+ * iteration may have stopped early because of it. Not safe for concurrent use; one consumer
+ * iterates a set once.
+ */
+export interface SeriesSet {
+  next(): boolean;
+  at(): Series;
+  err(): Error | undefined;
+  /** Non-fatal problems, e.g. "partial response: storage node b:8401 unavailable". */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * The engine's only view of storage (Prometheus' storage.Querier). Implemented by the in-memory
+ * querier (tests, benchmarks), local storage, and the cluster fan-out in select.
+ *
+ * Concurrency: the engine may call `select` several times concurrently for one query (once per
+ * selector); an implementation must allow that. Calls after `close()` are a bug.
+ */
+export interface Querier {
+  /**
+   * Series matching all `matchers` (a label absent from a series has the value "") with their
+   * samples whose timestamps lie in [minT, maxT] (ms, both inclusive). Series without samples
+   * in the window may be left out. Fails by rejecting, or by returning a set whose `err()` is
+   * set. Honours `signal`: rejects with the signal's reason once it is aborted.
+   */
+  select(
+    matchers: readonly LabelMatcher[],
+    minT: number,
+    maxT: number,
+    hints: SelectHints,
+    signal?: AbortSignal,
+  ): Promise<SeriesSet>;
+  /** Sorted unique label names of series matching `matchers` in [minT, maxT]. */
+  labelNames?(matchers: readonly LabelMatcher[], minT: number, maxT: number, signal?: AbortSignal): Promise<string[]>;
+  /** Sorted unique values of label `name` of series matching `matchers` in [minT, maxT]. */
+  labelValues?(
+    name: string,
+    matchers: readonly LabelMatcher[],
+    minT: number,
+    maxT: number,
+    signal?: AbortSignal,
+  ): Promise<string[]>;
+  /** Releases resources; the arrays handed out stay valid until then. */
+  close?(): Promise<void>;
+}
+
+class ListSeriesSet implements SeriesSet {
+  private i = -1;
+  constructor(
+    private readonly list: readonly Series[],
+    readonly warnings: readonly string[] = [],
+  ) {}
+  next(): boolean {
+    if (this.i >= this.list.length) return false;
+    this.i++;
+    return this.i < this.list.length;
+  }
+  at(): Series {
+    const s = this.list[this.i];
+    if (s === undefined) throw new RangeError("SeriesSet.at() called without a successful next()");
+    return s;
+  }
+  err(): Error | undefined {
+    return undefined;
+  }
+}
+
+/** A set over an array of series (already sorted and unique). */
+export function seriesSetOf(series: readonly Series[], warnings: readonly string[] = []): SeriesSet {
+  return new ListSeriesSet(series, warnings);
+}
+
+/** The set without series (null object). */
+export const emptySeriesSet: SeriesSet = Object.freeze({
+  next: () => false,
+  at: (): Series => {
+    throw new RangeError("emptySeriesSet has no series");
+  },
+  err: () => undefined,
+  warnings: [],
+});
+
+/** A set that yields no series and reports `err` (null object for a failed selection). */
+export function errSeriesSet(err: Error): SeriesSet {
+  return {
+    next: () => false,
+    at: (): Series => {
+      throw err;
+    },
+    err: () => err,
+    warnings: [],
+  };
+}
