@@ -31,6 +31,7 @@ export function parseDuration(s: string): number {
   if (rest[0] === "-" || rest[0] === "+") {
     sign = rest[0] === "-" ? -1 : 1;
     rest = rest.slice(1);
+    if (rest === "") throw durationError(s, "a sign without a number");
   }
   if (/^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(rest)) {
     const secs = Number(rest);

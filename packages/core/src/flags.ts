@@ -17,6 +17,8 @@ interface FlagBase<T> {
   readonly typeName: string;
   readonly isBool?: boolean;
   readonly isList?: boolean;
+  /** How -help shows the default when it was given as text (e.g. `-retentionPeriod` "1"). */
+  readonly defaultText?: string;
 }
 
 export type Flag<T> = FlagBase<T>;
@@ -129,6 +131,7 @@ export const flag = {
     return {
       description,
       default: parse(def, "default"),
+      defaultText: def,
       typeName: "duration",
       parse: (raw, _prev, name) => parse(raw, name),
       format: (v) => formatDuration(v),
@@ -233,7 +236,7 @@ export function formatHelp(specs: FlagSpecs, program: string, summary: string): 
     const spec = specs[name]!;
     lines.push(`  -${name} ${spec.typeName}`);
     lines.push(`    \t${spec.description}`);
-    const defText = spec.format(spec.default);
+    const defText = spec.defaultText ?? spec.format(spec.default);
     lines.push(`    \t(default ${defText === "" ? '""' : defText})${spec.isList ? " (may be repeated or comma-separated)" : ""}`);
   }
   return `${lines.join("\n")}\n`;

@@ -105,15 +105,15 @@ export class RowsBatchReader {
     if (this.pos >= buf.length) return false;
     const start = this.pos;
     let n = 0;
-    let shift = 0;
+    let mul = 1;
     for (;;) {
-      if (this.pos >= buf.length || shift > 28) {
+      if (this.pos >= buf.length || mul > 2 ** 28) {
         throw new BadDataError(`rows batch: bad metric-name length at byte ${start}`, "STRATA_CORRUPT_DATA");
       }
       const b = buf[this.pos++]!;
-      n |= (b & 0x7f) << shift;
+      n += (b & 0x7f) * mul;
       if (b < 0x80) break;
-      shift += 7;
+      mul *= 128;
     }
     if (n === 0) {
       if (start === 0) {

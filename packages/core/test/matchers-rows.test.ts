@@ -1,0 +1,108 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { BadDataError, newMatcher, RowsBatchReader, RowsBatchWriter, countRows, type MatchType } from "@strata/core";
+
+describe("newMatcher (Prometheus 3 semantics)", () => {
+  it.each([
+    ["=", "a", "a", true],
+    ["=", "a", "", false],
+    ["!=", "a", "b", true],
+    ["=~", "a.*", "abc", true],
+    ["=~", "a.*", "xabc", false], // anchored
+    ["=~", "b", "abc", false],
+    ["=~", ".*", "", true],
+    ["=~", ".+", "", false],
+    ["=~", "a|b", "b", true],
+    ["=~", "a|b", "ab", false],
+    ["=~", "foo.+", "foo", false],
+    ["=~", "foo.+", "foox", true],
+    ["=~", "a.c", "a\nc", true], // dot matches newline
+    ["=~", "(?i)ABC", "abc", true],
+    ["=~", "x?y", "y", true],
+    ["=~", "ab*", "a", true],
+    ["=~", "[0-9]+", "123", true],
+    ["=~", "\\d+", "12a", false],
+    ["!~", "a.*", "abc", false],
+    ["!~", "a.*", "", true],
+    ["=~", "", "", true],
+  ] as const)("%s %j on %j → %s", (type, re, v, want) => {
+    expect(newMatcher(type as MatchType, "l", re).matches(v)).toBe(want);
+  });
+
+  it("exposes literal prefixes and value sets for the index", () => {
+    expect(newMatcher("=~", "l", "node_.*").prefix).toBe("node_");
+    expect(newMatcher("=~", "l", "ab*").prefix).toBe("a");
+    expect(newMatcher("=~", "l", "a|b|a").setMatches).toEqual(["a", "b"]);
+    expect(newMatcher("=~", "l", "foo(bar|baz)").setMatches).toBeUndefined();
+  });
+
+  it.each(["(", "a(?=b)", "[z-a]", "a**", "\\8"])("rejects invalid RE2 %j", (re) => {
+    expect(() => newMatcher("=~", "l", re)).toThrow(BadDataError);
+  });
+
+  it("fast paths agree with the full regex engine", () => {
+    const alphabet = fc.constantFrom("a", "b", "ab", "", "ba", "aab", "b\n");
+    fc.assert(
+      fc.property(fc.constantFrom("a.*", "a.+", "a|b", "ab", ".*", ".+", "a|ab|b"), alphabet, (re, v) => {
+        const fast = newMatcher("=~", "l", re).matches(v);
+        const slow = new RegExp(`^(?:${re})$`, "s").test(v);
+        expect(fast).toBe(slow);
+      }),
+    );
+  });
+});
+
+describe("rows batch v1", () => {
+  it("round-trips rows bit-exactly and dedups repeated metric names", () => {
+    const rowArb = fc.record({
+      mn: fc.uint8Array({ minLength: 1, maxLength: 40 }),
+      ts: fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }),
+      bits: fc.tuple(fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff })),
+    });
+    fc.assert(
+      fc.property(fc.array(rowArb, { maxLength: 50 }), fc.boolean(), (rows, repeat) => {
+        const w = new RowsBatchWriter(16);
+        const scratch = new DataView(new ArrayBuffer(8));
+        const values = rows.map((r) => {
+          scratch.setUint32(0, r.bits[0]);
+          scratch.setUint32(4, r.bits[1]);
+          return scratch.getFloat64(0);
+        });
+        rows.forEach((r, i) => w.add(repeat && i > 0 ? rows[0]!.mn : r.mn, r.ts, values[i]!));
+        const batch = w.finish();
+        expect(countRows(batch)).toBe(rows.length);
+        const rd = new RowsBatchReader(batch);
+        let i = 0;
+        const out = new DataView(new ArrayBuffer(16));
+        while (rd.next()) {
+          const r = rows[i]!;
+          expect([...rd.metricName]).toEqual([...(repeat && i > 0 ? rows[0]!.mn : r.mn)]);
+          expect(rd.timestamp).toBe(r.ts);
+          out.setFloat64(0, rd.value);
+          out.setFloat64(8, values[i]!);
+          expect(out.getBigUint64(0)).toBe(out.getBigUint64(8)); // NaN payloads survive
+          i++;
+        }
+        expect(i).toBe(rows.length);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("truncated or random batches only throw BadDataError", () => {
+    const w = new RowsBatchWriter();
+    w.add(new Uint8Array([1, 2, 3]), 1000, 1.5);
+    w.add(new Uint8Array([1, 2, 3]), 2000, 2.5);
+    const good = w.finish();
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 80 }), fc.nat(good.length).map((n) => good.slice(0, n))), (bytes) => {
+        try {
+          countRows(bytes);
+        } catch (err) {
+          expect(err).toBeInstanceOf(BadDataError);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
