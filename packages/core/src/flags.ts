@@ -12,8 +12,10 @@ interface FlagBase<T> {
   readonly description: string;
   readonly default: T;
   /** Parses one occurrence; `prev` is the value so far (for lists). */
-  readonly parse: (raw: string, prev: T, name: string) => T;
-  readonly format: (v: T) => string;
+  // Method syntax on purpose: parameters are then bivariant, so a Flag<number> is a
+  // Flag<unknown> and a spec record can hold flags of every type.
+  parse(raw: string, prev: T, name: string): T;
+  format(v: T): string;
   readonly typeName: string;
   readonly isBool?: boolean;
   readonly isList?: boolean;
