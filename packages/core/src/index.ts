@@ -7,3 +7,4 @@ export * from "./duration.js";
 export * from "./flags.js";
 export * from "./logger.js";
 export * from "./metrics.js";
+export * from "./service.js";
