@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, existsSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
-const root = new URL("../..", import.meta.url).pathname;
+const root = process.argv[2] ?? new URL("../..", import.meta.url).pathname;
 const problems = [];
 
 function workspaceUnits(kind) {
@@ -31,7 +31,7 @@ function* sourceFiles(dir) {
 
 const units = [...workspaceUnits("packages"), ...workspaceUnits("services")];
 const byName = new Map(units.map((u) => [u.name, u]));
-const importRe = /(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+const importRe = /(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\s*\(?\s*["']([^"']+)["']/g;
 
 const edges = new Map();
 for (const u of units) {
