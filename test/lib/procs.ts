@@ -1,0 +1,109 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+/** Helpers for cross-service tests: real processes on loopback, temp dirs, free ports. */
+
+export const repoRoot = resolve(import.meta.dirname, "..", "..");
+
+export function serviceMain(name: string): string {
+  return join(repoRoot, "services", name, "dist", "main.js");
+}
+
+export function isBuilt(name: string): boolean {
+  return existsSync(serviceMain(name));
+}
+
+/** A free TCP port on 127.0.0.1 (bound then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+export function tempDir(prefix: string): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), `strata-${prefix}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface Proc {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  /** SIGTERM, wait for exit (SIGKILL after `timeoutMs`); resolves with the exit code. */
+  stop(timeoutMs?: number): Promise<number | null>;
+  kill9(): Promise<void>;
+}
+
+export function startProcess(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Proc {
+  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 1_000_000) out = out.slice(-500_000);
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return {
+    child,
+    output: () => out,
+    async stop(timeoutMs = 20_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+    async kill9() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** Polls `url` until it answers 200 (or throws after `timeoutMs`, with the process output). */
+export async function waitHealthy(url: string, proc?: Proc, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    if (proc && (proc.child.exitCode !== null || proc.child.signalCode !== null)) {
+      throw new Error(`process exited (${proc.child.exitCode ?? proc.child.signalCode}) before ${url} was healthy:\n${proc.output()}`);
+    }
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (r.status === 200) return;
+      last = `HTTP ${r.status}`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} not healthy after ${timeoutMs} ms (${last})${proc ? `:\n${proc.output()}` : ""}`);
+}
+
+/** True when an executable is on PATH. */
+export function hasCommand(cmd: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).status === 0;
+}
+
+/**
+ * A peer that a test needs (a Debian package's binary). Locally a missing peer skips the test
+ * with a message; with CI=true it fails, since .ci/run installs every peer.
+ */
+export function requirePeer(cmd: string, pkg: string): boolean {
+  if (hasCommand(cmd)) return true;
+  if (process.env["CI"] === "true") throw new Error(`${cmd} not found: .ci/run should have installed the Debian package ${pkg}`);
+  console.warn(`skipping: ${cmd} not installed (apt-get install ${pkg})`);
+  return false;
+}
