@@ -1,0 +1,116 @@
+/**
+ * Float parsing and formatting shared by the parsers and writers.
+ *
+ * The Prometheus stale marker is the NaN with bit pattern 0x7ff0000000000002 (Prometheus'
+ * `value.StaleNaN`). JavaScript keeps NaN payloads when doubles move through typed arrays and
+ * DataView, so the marker survives a rows batch; writers detect it by its bits.
+ */
+
+const scratchF64 = new Float64Array(1);
+const scratchU32 = new Uint32Array(scratchF64.buffer);
+// Typed arrays use the platform byte order; every supported platform is little-endian.
+const LO = 0;
+const HI = 1;
+
+/** Bits of Prometheus' stale marker. */
+export const STALE_NAN_BITS = 0x7ff0000000000002n;
+
+function fromBits(hi: number, lo: number): number {
+  scratchU32[HI] = hi;
+  scratchU32[LO] = lo;
+  return scratchF64[0]!;
+}
+
+/** The stale marker as a double (a NaN with payload 2). */
+export const STALE_NAN: number = fromBits(0x7ff00000, 0x00000002);
+
+/** True when `v` is exactly the stale marker (a plain NaN is not). */
+export function isStaleNaN(v: number): boolean {
+  if (v === v) return false;
+  scratchF64[0] = v;
+  return scratchU32[HI] === 0x7ff00000 && scratchU32[LO] === 0x00000002;
+}
+
+/** The 64 bits of a double, for bit-exact comparisons in tests and round trips. */
+export function float64Bits(v: number): bigint {
+  scratchF64[0] = v;
+  return (BigInt(scratchU32[HI]!) << 32n) | BigInt(scratchU32[LO]!);
+}
+
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const HEX_FLOAT = /^([+-]?)0[xX]([0-9a-fA-F]*)\.?([0-9a-fA-F]*)(?:[pP]([+-]?\d+))?$/;
+
+/**
+ * Parses a float the way Go's strconv.ParseFloat does for metric values: decimal with optional
+ * exponent, `NaN`, `Inf`/`+Inf`/`-Inf`/`Infinity` (any case), and hexadecimal floats
+ * (`0x1p-2`). Returns undefined when `s` is not a number. Underscores are not accepted.
+ */
+export function parseFloatStrict(s: string): number | undefined {
+  if (s.length === 0) return undefined;
+  if (DECIMAL.test(s)) return Number(s);
+  return parseSpecialFloat(s);
+}
+
+function parseSpecialFloat(s: string): number | undefined {
+  const lower = s.toLowerCase();
+  switch (lower) {
+    case "nan":
+      return NaN;
+    case "inf":
+    case "+inf":
+    case "infinity":
+    case "+infinity":
+      return Infinity;
+    case "-inf":
+    case "-infinity":
+      return -Infinity;
+  }
+  const m = HEX_FLOAT.exec(s);
+  if (m === null) return undefined;
+  const int = m[2]!;
+  const frac = m[3]!;
+  if (int === "" && frac === "") return undefined;
+  // Go requires the p exponent for hex floats with a fraction or a point; accept integers too.
+  if (m[4] === undefined && (frac !== "" || s.includes("."))) return undefined;
+  let v = 0;
+  for (const c of int) v = v * 16 + parseInt(c, 16);
+  let scale = 1 / 16;
+  for (const c of frac) {
+    v += parseInt(c, 16) * scale;
+    scale /= 16;
+  }
+  if (m[4] !== undefined) v *= Math.pow(2, Number(m[4]));
+  return m[1] === "-" ? -v : v;
+}
+
+/**
+ * Shortest decimal that parses back to exactly `v` (JavaScript's Number→String is the
+ * shortest round-trip repr), for finite values only. Used in JSON lines where `1e21` and
+ * `1.5e-7` are valid JSON numbers.
+ */
+export function formatShortest(v: number): string {
+  return String(v);
+}
+
+/**
+ * Formats a finite or special value as Go's strconv.FormatFloat(v, 'g', -1, 64) does, which
+ * is how Prometheus writes sample values in the text exposition format: shortest digits,
+ * exponent form when the decimal exponent is < -4 or >= 6 (Go's rule for shortest 'g'), the
+ * exponent with a sign and at least two digits (`1e+06`, `1.5e-07`). `NaN`, `+Inf`, `-Inf`.
+ */
+export function formatPromFloat(v: number): string {
+  if (v !== v) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  if (v === 0) return Object.is(v, -0) ? "-0" : "0";
+  const e = v.toExponential(); // shortest digits: "d.ddde±x"
+  const ePos = e.indexOf("e");
+  const exp = Number(e.slice(ePos + 1));
+  if (exp < -4 || exp >= 6) {
+    const mant = e.slice(0, ePos);
+    const absExp = Math.abs(exp);
+    return `${mant}e${exp < 0 ? "-" : "+"}${absExp < 10 ? "0" : ""}${absExp}`;
+  }
+  // In this range JavaScript's own formatting is plain decimal with the same digits.
+  return String(v);
+}

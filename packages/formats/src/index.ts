@@ -1,0 +1,13 @@
+export * from "./common.js";
+export * from "./floats.js";
+export * from "./sink.js";
+export * from "./lines.js";
+export * from "./gzip.js";
+export * from "./jsonlines.js";
+export * from "./promtext.js";
+export * from "./promtext_writer.js";
+export * from "./csv.js";
+export * from "./influx.js";
+export * from "./opentsdb.js";
+export * from "./graphite.js";
+export { compileGoLayout, parseGoTime, parseRfc3339 } from "./timefmt.js";
