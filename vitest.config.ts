@@ -15,7 +15,7 @@ export default defineConfig({
   resolve: { alias },
   test: {
     include: [
-      "packages/*/test/**/*.test.ts",
+      "packages/*/test/**/*.test.{ts,tsx}",
       "services/*/test/**/*.test.ts",
       "test/**/*.test.ts",
     ],
