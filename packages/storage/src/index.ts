@@ -1,7 +1,40 @@
 /**
- * @strata/storage — one storage node's durable store (DESIGN.md §4).
+ * @strata/storage — one storage node's durable store (DESIGN.md §4, docs/format/storage.md).
  *
- * The public API is the `Storage` class (see README.md). The inverted index lives in
- * ./indexdb (INDEX engineer), the data path (WAL, parts, merges, search) everywhere else.
+ * The API services/storage wraps:
+ * - `Storage.open(dir, options)` → `Storage`: addRows / search / labelNames / labelValues /
+ *   seriesCount / tsdbStatus / deleteSeries / snapshots / forceFlush / forceMerge / metrics / close.
+ * - Search results carry blocks as stored (`RawBlock`); `marshalBlock` / `unmarshalBlock` give
+ *   their self-describing wire form, `decodeBlock` / `mergeSeriesBlocks` decode them on the
+ *   query side, where `deduplicateSamples` applies -dedup.minScrapeInterval again.
+ *
+ * The inverted index lives in ./indexdb (its own public API is re-exported once committed).
  */
-export {};
+export {
+  Storage,
+  type StorageOptions,
+  type SearchOptions,
+  type SeriesCursor,
+  type SearchedSeries,
+  type SnapshotInfo,
+  type MergeSummary,
+} from "./storage.js";
+export { type RawBlock, marshalBlock, unmarshalBlock, decodeBlock } from "./block.js";
+export {
+  type Samples,
+  mergeSeriesBlocks,
+  normalizeSamples,
+  deduplicateSamples,
+  compareDuplicateValues,
+  isStaleNaN,
+  STALE_NAN,
+} from "./dedup.js";
+export { ByteBuffer } from "./bytes.js";
+export {
+  type TSID,
+  type SeriesIndex,
+  type TsdbStatus,
+  type TsdbStatusRequest,
+  compareTSIDs,
+} from "./series-index.js";
+export { MAX_BLOCK_SAMPLES } from "./constants.js";

@@ -1,0 +1,146 @@
+import { BadDataError } from "@strata/core";
+import { ByteBuffer, dataView, getInt64, putInt64 } from "./bytes.js";
+import { decodeTimestamps, decodeValues } from "./codec.js";
+import { BLOCK_HEADER_BYTES, BLOCK_WIRE_HEADER_BYTES, BLOCK_WIRE_VERSION, MAX_BLOCK_SAMPLES, TSID_BYTES } from "./constants.js";
+import { getTSID, putTSID, type TSID } from "./series-index.js";
+
+/**
+ * A block as it travels (search results, cluster RPC): self-describing, compressed as stored.
+ * `timestamps` / `values` are the encoded payloads; decode them with `decodeBlock`.
+ */
+export interface RawBlock {
+  readonly tsid: TSID;
+  /** Number of samples (1..8192). */
+  readonly count: number;
+  /** First and last timestamp in the block (ms). */
+  readonly minT: number;
+  readonly maxT: number;
+  /** Codec tags (see docs/format/storage.md §codecs). */
+  readonly tsTag: number;
+  readonly valTag: number;
+  readonly timestamps: Uint8Array;
+  readonly values: Uint8Array;
+}
+
+/** A block header as stored in index.bin. */
+export interface BlockHeader {
+  /** The 24-byte big-endian TSID (compare with compareBytes). */
+  readonly tsid: Uint8Array;
+  readonly minT: number;
+  readonly maxT: number;
+  readonly tsOffset: number;
+  readonly valOffset: number;
+  readonly count: number;
+  readonly tsSize: number;
+  readonly valSize: number;
+  readonly tsTag: number;
+  readonly valTag: number;
+}
+
+export function writeBlockHeader(buf: Uint8Array, pos: number, h: BlockHeader): void {
+  buf.set(h.tsid, pos);
+  const dv = dataView(buf);
+  putInt64(dv, pos + 24, h.minT);
+  putInt64(dv, pos + 32, h.maxT);
+  putInt64(dv, pos + 40, h.tsOffset);
+  putInt64(dv, pos + 48, h.valOffset);
+  dv.setUint32(pos + 56, h.count, true);
+  dv.setUint32(pos + 60, h.tsSize, true);
+  dv.setUint32(pos + 64, h.valSize, true);
+  buf[pos + 68] = h.tsTag;
+  buf[pos + 69] = h.valTag;
+  buf[pos + 70] = 0;
+  buf[pos + 71] = 0;
+}
+
+export function readBlockHeader(buf: Uint8Array, pos: number): BlockHeader {
+  if (pos + BLOCK_HEADER_BYTES > buf.length) {
+    throw new BadDataError(`block header at byte ${pos} overruns index block of ${buf.length}`, "STRATA_CORRUPT_DATA");
+  }
+  const dv = dataView(buf);
+  const h: BlockHeader = {
+    tsid: buf.subarray(pos, pos + TSID_BYTES),
+    minT: getInt64(dv, pos + 24),
+    maxT: getInt64(dv, pos + 32),
+    tsOffset: getInt64(dv, pos + 40),
+    valOffset: getInt64(dv, pos + 48),
+    count: dv.getUint32(pos + 56, true),
+    tsSize: dv.getUint32(pos + 60, true),
+    valSize: dv.getUint32(pos + 64, true),
+    tsTag: buf[pos + 68]!,
+    valTag: buf[pos + 69]!,
+  };
+  if (h.count === 0 || h.count > MAX_BLOCK_SAMPLES || h.minT > h.maxT) {
+    throw new BadDataError(`corrupt block header at byte ${pos}: count ${h.count}, minT ${h.minT}, maxT ${h.maxT}`, "STRATA_CORRUPT_DATA");
+  }
+  return h;
+}
+
+/**
+ * Appends a block in its wire form (docs/format/storage.md §block wire form):
+ * version u8 | TSID 24 | count u32 | minT i64 | maxT i64 | tsTag u8 | valTag u8 |
+ * tsLen u32 | valLen u32 | timestamps | values. Integers little-endian, TSID big-endian.
+ */
+export function marshalBlock(b: RawBlock, out: ByteBuffer): void {
+  out.ensure(BLOCK_WIRE_HEADER_BYTES + b.timestamps.length + b.values.length);
+  const pos = out.len;
+  const buf = out.buf;
+  const dv = dataView(buf);
+  buf[pos] = BLOCK_WIRE_VERSION;
+  putTSID(b.tsid, buf, pos + 1);
+  dv.setUint32(pos + 25, b.count, true);
+  putInt64(dv, pos + 29, b.minT);
+  putInt64(dv, pos + 37, b.maxT);
+  buf[pos + 45] = b.tsTag;
+  buf[pos + 46] = b.valTag;
+  dv.setUint32(pos + 47, b.timestamps.length, true);
+  dv.setUint32(pos + 51, b.values.length, true);
+  buf.set(b.timestamps, pos + 55);
+  buf.set(b.values, pos + 55 + b.timestamps.length);
+  out.len = pos + 55 + b.timestamps.length + b.values.length;
+}
+
+/** Reads one block in wire form at `pos`; returns it and the position after it. Payloads are views. */
+export function unmarshalBlock(buf: Uint8Array, pos: number): { block: RawBlock; next: number } {
+  if (pos + BLOCK_WIRE_HEADER_BYTES > buf.length) {
+    throw new BadDataError(`block at byte ${pos}: truncated header`, "STRATA_CORRUPT_DATA");
+  }
+  if (buf[pos] !== BLOCK_WIRE_VERSION) {
+    throw new BadDataError(`block at byte ${pos}: unknown version ${buf[pos]}`, "STRATA_CORRUPT_DATA");
+  }
+  const dv = dataView(buf);
+  const count = dv.getUint32(pos + 25, true);
+  const tsLen = dv.getUint32(pos + 47, true);
+  const valLen = dv.getUint32(pos + 51, true);
+  const start = pos + 55;
+  const end = start + tsLen + valLen;
+  if (end > buf.length || count === 0 || count > MAX_BLOCK_SAMPLES) {
+    throw new BadDataError(`block at byte ${pos}: count ${count}, lengths ${tsLen}+${valLen} overrun ${buf.length}`, "STRATA_CORRUPT_DATA");
+  }
+  const block: RawBlock = {
+    tsid: getTSID(buf, pos + 1),
+    count,
+    minT: getInt64(dv, pos + 29),
+    maxT: getInt64(dv, pos + 37),
+    tsTag: buf[pos + 45]!,
+    valTag: buf[pos + 46]!,
+    timestamps: buf.subarray(start, start + tsLen),
+    values: buf.subarray(start + tsLen, end),
+  };
+  return { block, next: end };
+}
+
+/**
+ * Decodes a block's samples into ts[off..off+count) and vals[off..off+count) (arrays must be
+ * large enough). Throws BadDataError when the payload is corrupt.
+ */
+export function decodeBlock(b: RawBlock, ts: Float64Array, vals: Float64Array, off = 0): number {
+  try {
+    decodeTimestamps(b.tsTag, b.timestamps, b.count, off === 0 ? ts : ts.subarray(off));
+    decodeValues(b.valTag, b.values, b.count, off === 0 ? vals : vals.subarray(off));
+  } catch (err) {
+    if (err instanceof BadDataError) throw err;
+    throw new BadDataError(`corrupt block of metricID ${b.tsid.metricID}: ${String(err)}`, "STRATA_CORRUPT_DATA", { cause: err });
+  }
+  return b.count;
+}

@@ -1,0 +1,44 @@
+/** File names, magic numbers and limits of the on-disk format (docs/format/storage.md). */
+
+export const WAL_DIR = "wal";
+export const DATA_DIR = "data";
+export const INDEXDB_DIR = "indexdb";
+export const SNAPSHOTS_DIR = "snapshots";
+export const LOCK_FILE = "flock.lock";
+
+export const PARTS_JSON = "parts.json";
+export const METADATA_JSON = "metadata.json";
+export const TIMESTAMPS_BIN = "timestamps.bin";
+export const VALUES_BIN = "values.bin";
+export const INDEX_BIN = "index.bin";
+export const METAINDEX_BIN = "metaindex.bin";
+
+/** Prefix of a part directory being written; removed on open when found. */
+export const TMP_PREFIX = "tmp.";
+/** Suffix of a partition directory being dropped; removed on open when found. */
+export const DELETED_SUFFIX = ".deleted";
+
+/** First 8 bytes of every WAL segment. */
+export const WAL_MAGIC = new TextEncoder().encode("STRWAL01");
+export const WAL_RECORD_HEADER = 8; // u32 length + u32 crc32
+export const WAL_SEGMENT_SUFFIX = ".wal";
+
+/** A block holds at most this many samples of one series. */
+export const MAX_BLOCK_SAMPLES = 8192;
+/** Block headers per index block in index.bin. */
+export const MAX_HEADERS_PER_INDEX_BLOCK = 256;
+
+export const TSID_BYTES = 24;
+/** Block header as stored in index.bin (see blockheader layout in docs/format/storage.md). */
+export const BLOCK_HEADER_BYTES = 72;
+/** Metaindex row as stored in metaindex.bin. */
+export const METAINDEX_ROW_BYTES = 56;
+/** Version byte of a block in its wire form (marshalBlock). */
+export const BLOCK_WIRE_VERSION = 1;
+export const BLOCK_WIRE_HEADER_BYTES = 55;
+
+export const PART_FORMAT_VERSION = 1;
+
+/** The Prometheus stale marker (a NaN with this exact bit pattern). */
+export const STALE_NAN_BITS_HI = 0x7ff00000;
+export const STALE_NAN_BITS_LO = 0x00000002;

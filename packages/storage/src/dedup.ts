@@ -1,0 +1,143 @@
+import type { RawBlock } from "./block.js";
+import { decodeBlock } from "./block.js";
+
+/**
+ * Sample-level rules shared by merges and the query side (pure functions over typed arrays).
+ *
+ * - One sample per timestamp: among samples with equal timestamps the "largest" value wins, by
+ *   the total order of `compareDuplicateValues` (any non-stale value beats a stale marker, a
+ *   number beats NaN, then larger value, then larger bit pattern). Because it is a max, the
+ *   result does not depend on arrival order or on how data was split into parts.
+ * - `-dedup.minScrapeInterval=d`: the samples in each interval (k·d − d, k·d] collapse to the
+ *   one with the largest timestamp (ties as above), like VictoriaMetrics.
+ */
+
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer);
+
+/** True for the Prometheus stale marker (NaN with bits 0x7ff0000000000002). */
+export function isStaleNaN(v: number): boolean {
+  if (v === v) return false;
+  f64[0] = v;
+  return u32[1] === 0x7ff00000 && u32[0] === 2;
+}
+
+/** The Prometheus stale-marker value. */
+export const STALE_NAN: number = (() => {
+  u32[1] = 0x7ff00000;
+  u32[0] = 2;
+  return f64[0]!;
+})();
+
+/** Total order used to pick one of several samples with the same timestamp (>0: a wins). */
+export function compareDuplicateValues(a: number, b: number): number {
+  const aStale = isStaleNaN(a);
+  const bStale = isStaleNaN(b);
+  if (aStale !== bStale) return aStale ? -1 : 1;
+  const aNaN = a !== a;
+  const bNaN = b !== b;
+  if (aNaN !== bNaN) return aNaN ? -1 : 1;
+  if (!aNaN && a !== b) return a > b ? 1 : -1;
+  f64[0] = a;
+  const ah = u32[1]!;
+  const al = u32[0]!;
+  f64[0] = b;
+  const bh = u32[1]!;
+  const bl = u32[0]!;
+  return ah !== bh ? ah - bh : al - bl;
+}
+
+let perm = new Uint32Array(1024);
+let tmpT = new Float64Array(1024);
+let tmpV = new Float64Array(1024);
+
+/**
+ * Sorts ts[0..n) by time (carrying vals) and keeps one sample per timestamp. In place; returns
+ * the new length. Allocation-free when the input is already sorted.
+ */
+export function normalizeSamples(ts: Float64Array, vals: Float64Array, n: number): number {
+  let sorted = true;
+  for (let i = 1; i < n; i++) {
+    if (ts[i]! < ts[i - 1]!) {
+      sorted = false;
+      break;
+    }
+  }
+  if (!sorted) {
+    if (perm.length < n) {
+      perm = new Uint32Array(n);
+      tmpT = new Float64Array(n);
+      tmpV = new Float64Array(n);
+    }
+    const p = perm.subarray(0, n);
+    for (let i = 0; i < n; i++) p[i] = i;
+    p.sort((a, b) => ts[a]! - ts[b]!);
+    for (let i = 0; i < n; i++) {
+      tmpT[i] = ts[p[i]!]!;
+      tmpV[i] = vals[p[i]!]!;
+    }
+    ts.set(tmpT.subarray(0, n));
+    vals.set(tmpV.subarray(0, n));
+  }
+  if (n < 2) return n;
+  let w = 0;
+  for (let i = 1; i < n; i++) {
+    if (ts[i] === ts[w]) {
+      if (compareDuplicateValues(vals[i]!, vals[w]!) > 0) vals[w] = vals[i]!;
+    } else {
+      w++;
+      ts[w] = ts[i]!;
+      vals[w] = vals[i]!;
+    }
+  }
+  return w + 1;
+}
+
+/**
+ * Applies `-dedup.minScrapeInterval` to normalized samples (sorted, one per timestamp): keeps
+ * the last sample of each interval (k·d − d, k·d]. In place; returns the new length.
+ * `intervalMs <= 0` keeps everything.
+ */
+export function deduplicateSamples(ts: Float64Array, vals: Float64Array, n: number, intervalMs: number): number {
+  if (intervalMs <= 0 || n < 2) return n;
+  let w = 0;
+  let groupEnd = Math.ceil(ts[0]! / intervalMs) * intervalMs;
+  for (let i = 1; i < n; i++) {
+    const t = ts[i]!;
+    if (t > groupEnd) {
+      w++;
+      groupEnd = Math.ceil(t / intervalMs) * intervalMs;
+    }
+    ts[w] = t;
+    vals[w] = vals[i]!;
+  }
+  return w + 1;
+}
+
+/** Decoded samples of one series. */
+export interface Samples {
+  timestamps: Float64Array;
+  values: Float64Array;
+}
+
+/**
+ * Decodes the blocks of one series (from any number of parts or nodes, in any order, possibly
+ * overlapping), merges them with one sample per timestamp, applies dedup with `dedupIntervalMs`
+ * (0 = off), then keeps samples in [minT, maxT]. This is what a reader of `search` results does.
+ */
+export function mergeSeriesBlocks(blocks: readonly RawBlock[], minT: number, maxT: number, dedupIntervalMs = 0): Samples {
+  let total = 0;
+  for (const b of blocks) total += b.count;
+  const ts = new Float64Array(total);
+  const vals = new Float64Array(total);
+  let off = 0;
+  const ordered = blocks.length > 1 ? [...blocks].sort((a, b) => a.minT - b.minT) : blocks;
+  for (const b of ordered) off += decodeBlock(b, ts, vals, off);
+  let n = normalizeSamples(ts, vals, total);
+  n = deduplicateSamples(ts, vals, n, dedupIntervalMs);
+  let lo = 0;
+  while (lo < n && ts[lo]! < minT) lo++;
+  let hi = n;
+  while (hi > lo && ts[hi - 1]! > maxT) hi--;
+  return { timestamps: ts.slice(lo, hi), values: vals.slice(lo, hi) };
+}

@@ -1,0 +1,128 @@
+import { setImmediate as yieldToLoop } from "node:timers/promises";
+import { compareBytes } from "./bytes.js";
+import { decodeTimestamps, decodeValues } from "./codec.js";
+import { deduplicateSamples, normalizeSamples } from "./dedup.js";
+import type { Part, PartCursor, PartWriter } from "./part.js";
+import { getMetricID } from "./series-index.js";
+
+export interface MergeOptions {
+  /** -dedup.minScrapeInterval in ms (0 = off). */
+  dedupIntervalMs: number;
+  /** Samples older than this are dropped (retention); -Infinity keeps all. */
+  minTimestamp: number;
+  isDeleted(metricID: number): boolean;
+  /** Checked between series; returning true abandons the merge (storage closing). */
+  aborted(): boolean;
+}
+
+export interface MergeStats {
+  rowsIn: number;
+  rowsOut: number;
+  rowsDeleted: number;
+}
+
+export class MergeAbortedError extends Error {
+  constructor() {
+    super("merge aborted");
+  }
+}
+
+/** Work for ~this long, then let the event loop run (ingestion must not stall during merges). */
+const SLICE_MS = 8;
+
+/**
+ * Merges parts into `w` series by series: blocks of a series found in one source only, inside
+ * retention and already deduplicated, are copied unchanged; otherwise the series' samples are
+ * decoded, ordered, made unique per timestamp, deduplicated, trimmed and re-encoded. Deleted
+ * series are dropped. Memory: one read-ahead window per source plus one series' samples.
+ */
+export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: MergeOptions): Promise<MergeStats> {
+  const cursors: PartCursor[] = [];
+  for (const p of parts) {
+    const c = p.cursor();
+    if (c.next()) cursors.push(c);
+  }
+  const stats: MergeStats = { rowsIn: 0, rowsOut: 0, rowsDeleted: 0 };
+  let ts = new Float64Array(8192);
+  let vals = new Float64Array(8192);
+  const live: PartCursor[] = [];
+  let sliceStart = performance.now();
+  while (cursors.length > 0) {
+    if (performance.now() - sliceStart > SLICE_MS) {
+      await yieldToLoop();
+      if (opts.aborted()) throw new MergeAbortedError();
+      sliceStart = performance.now();
+    }
+    let min = cursors[0]!.header!.tsid;
+    for (let i = 1; i < cursors.length; i++) {
+      const t = cursors[i]!.header!.tsid;
+      if (compareBytes(t, min) < 0) min = t;
+    }
+    min = min.slice();
+    live.length = 0;
+    for (const c of cursors) if (compareBytes(c.header!.tsid, min) === 0) live.push(c);
+    const deleted = opts.isDeleted(getMetricID(min, 0));
+    if (deleted) {
+      for (const c of live) {
+        do stats.rowsDeleted += c.header!.count;
+        while (c.next() && compareBytes(c.header!.tsid, min) === 0);
+      }
+    } else if (live.length === 1 && live[0]!.part.meta.dedupIntervalMs % Math.max(1, opts.dedupIntervalMs) === 0 && live[0]!.part.meta.dedupIntervalMs >= opts.dedupIntervalMs) {
+      // One source: its blocks are already sorted, unique and deduplicated.
+      const c = live[0]!;
+      do {
+        const h = c.header!;
+        stats.rowsIn += h.count;
+        if (h.maxT < opts.minTimestamp) continue;
+        if (h.minT >= opts.minTimestamp) {
+          w.writeRaw(min, h.minT, h.maxT, h.count, h.tsTag, h.valTag, c.timestamps(), c.values());
+          stats.rowsOut += h.count;
+          continue;
+        }
+        if (ts.length < h.count) {
+          ts = new Float64Array(h.count);
+          vals = new Float64Array(h.count);
+        }
+        decodeTimestamps(h.tsTag, c.timestamps(), h.count, ts);
+        decodeValues(h.valTag, c.values(), h.count, vals);
+        let lo = 0;
+        while (lo < h.count && ts[lo]! < opts.minTimestamp) lo++;
+        if (lo < h.count) {
+          w.writeSamples(min, ts.subarray(lo), vals.subarray(lo), h.count - lo);
+          stats.rowsOut += h.count - lo;
+        }
+      } while (c.next() && compareBytes(c.header!.tsid, min) === 0);
+    } else {
+      let n = 0;
+      for (const c of live) {
+        do {
+          const h = c.header!;
+          stats.rowsIn += h.count;
+          if (h.maxT < opts.minTimestamp) continue;
+          if (n + h.count > ts.length) {
+            const cap = Math.max(ts.length * 2, n + h.count);
+            const nt = new Float64Array(cap);
+            const nv = new Float64Array(cap);
+            nt.set(ts.subarray(0, n));
+            nv.set(vals.subarray(0, n));
+            ts = nt;
+            vals = nv;
+          }
+          decodeTimestamps(h.tsTag, c.timestamps(), h.count, ts.subarray(n));
+          decodeValues(h.valTag, c.values(), h.count, vals.subarray(n));
+          n += h.count;
+        } while (c.next() && compareBytes(c.header!.tsid, min) === 0);
+      }
+      n = normalizeSamples(ts, vals, n);
+      n = deduplicateSamples(ts, vals, n, opts.dedupIntervalMs);
+      let lo = 0;
+      while (lo < n && ts[lo]! < opts.minTimestamp) lo++;
+      if (lo < n) {
+        w.writeSamples(min, ts.subarray(lo), vals.subarray(lo), n - lo);
+        stats.rowsOut += n - lo;
+      }
+    }
+    for (let i = cursors.length - 1; i >= 0; i--) if (cursors[i]!.header === undefined) cursors.splice(i, 1);
+  }
+  return stats;
+}

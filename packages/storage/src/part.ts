@@ -1,0 +1,550 @@
+import { closeSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { BadDataError } from "@strata/core";
+import { ByteBuffer, compareBytes, dataView, getInt64, putInt64 } from "./bytes.js";
+import { readBlockHeader, writeBlockHeader, type BlockHeader } from "./block.js";
+import type { BoundedCache } from "./cache.js";
+import { encodeTimestamps, encodeValues } from "./codec.js";
+import {
+  BLOCK_HEADER_BYTES,
+  INDEX_BIN,
+  MAX_BLOCK_SAMPLES,
+  MAX_HEADERS_PER_INDEX_BLOCK,
+  METADATA_JSON,
+  METAINDEX_BIN,
+  METAINDEX_ROW_BYTES,
+  PART_FORMAT_VERSION,
+  TIMESTAMPS_BIN,
+  TSID_BYTES,
+  VALUES_BIN,
+} from "./constants.js";
+import { fsyncDir, removeDir } from "./fsutil.js";
+
+/** metadata.json of a part. */
+export interface PartMeta {
+  version: number;
+  rows: number;
+  blocks: number;
+  minT: number;
+  maxT: number;
+  indexBlocks: number;
+  timestampsBytes: number;
+  valuesBytes: number;
+  indexBytes: number;
+  /** -dedup.minScrapeInterval the part was written with (its samples are deduplicated by it). */
+  dedupIntervalMs: number;
+}
+
+/** One row of the metaindex: where an index block is and what it covers. */
+export interface MetaindexRow {
+  readonly firstTSID: Uint8Array;
+  readonly count: number;
+  readonly minT: number;
+  readonly maxT: number;
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** Random-access bytes of one part file (in memory or on disk). */
+interface ByteSource {
+  read(off: number, len: number): Uint8Array;
+  close(): void;
+}
+
+class MemSource implements ByteSource {
+  constructor(private readonly buf: Uint8Array) {}
+  read(off: number, len: number): Uint8Array {
+    if (off + len > this.buf.length) throw new BadDataError(`in-memory part: read ${off}+${len} past ${this.buf.length}`, "STRATA_CORRUPT_DATA");
+    return this.buf.subarray(off, off + len);
+  }
+  close(): void {}
+}
+
+class FileSource implements ByteSource {
+  constructor(
+    readonly fd: number,
+    private readonly path: string,
+  ) {}
+  read(off: number, len: number): Uint8Array {
+    const out = Buffer.allocUnsafe(len);
+    const n = len === 0 ? 0 : readSync(this.fd, out, 0, len, off);
+    if (n !== len) throw new BadDataError(`${this.path}: short read ${n} of ${len} at ${off}`, "STRATA_CORRUPT_DATA");
+    return out;
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** Sequential reader with a read-ahead window, for merges that scan a part front to back. */
+class WindowReader {
+  private win: Buffer = Buffer.alloc(0);
+  private winOff = 0;
+  constructor(
+    private readonly src: ByteSource,
+    private readonly fd: number | undefined,
+    private readonly windowBytes = 1 << 20,
+  ) {}
+  read(off: number, len: number): Uint8Array {
+    if (this.fd === undefined) return this.src.read(off, len);
+    if (off >= this.winOff && off + len <= this.winOff + this.win.length) {
+      return this.win.subarray(off - this.winOff, off - this.winOff + len);
+    }
+    const size = Math.max(len, this.windowBytes);
+    const buf = Buffer.allocUnsafe(size);
+    const n = readSync(this.fd, buf, 0, size, off);
+    if (n < len) throw new BadDataError(`part file: short read ${n} of ${len} at ${off}`, "STRATA_CORRUPT_DATA");
+    this.win = buf.subarray(0, n);
+    this.winOff = off;
+    return this.win.subarray(0, len);
+  }
+}
+
+let nextUid = 1;
+
+export type IndexBlockCache = BoundedCache<Uint8Array>;
+
+/**
+ * An immutable part: blocks sorted by (TSID, minT). Refcounted: the partition holds one
+ * reference while the part is listed, every search/merge holds one while it reads. When the last
+ * reference goes, files are closed (and the directory removed if the part was replaced).
+ */
+export class Part {
+  readonly uid = nextUid++;
+  private refs = 1;
+  /** Set when the part was replaced by a merge or dropped: remove the directory on last release. */
+  removeOnFree = false;
+
+  private constructor(
+    readonly name: string,
+    /** Directory of an on-disk part; undefined for an in-memory part. */
+    readonly dir: string | undefined,
+    readonly meta: PartMeta,
+    readonly metaindex: readonly MetaindexRow[],
+    private readonly tsSrc: ByteSource,
+    private readonly valSrc: ByteSource,
+    private readonly indexSrc: ByteSource,
+    private readonly cache: IndexBlockCache,
+  ) {}
+
+  get inMemory(): boolean {
+    return this.dir === undefined;
+  }
+
+  get sizeBytes(): number {
+    return this.meta.timestampsBytes + this.meta.valuesBytes + this.meta.indexBytes + this.metaindex.length * METAINDEX_ROW_BYTES;
+  }
+
+  static fromMemory(name: string, w: WrittenPart, cache: IndexBlockCache): Part {
+    if (w.mem === undefined) throw new Error("fromMemory: part was written to disk");
+    return new Part(
+      name,
+      undefined,
+      w.meta,
+      parseMetaindex(w.mem.metaindex),
+      new MemSource(w.mem.timestamps),
+      new MemSource(w.mem.values),
+      new MemSource(w.mem.index),
+      cache,
+    );
+  }
+
+  /** Opens an on-disk part; throws BadDataError when a file is missing or malformed. */
+  static open(dir: string, name: string, cache: IndexBlockCache): Part {
+    let meta: PartMeta;
+    let metaindex: MetaindexRow[];
+    try {
+      meta = JSON.parse(readFileSync(join(dir, METADATA_JSON), "utf8")) as PartMeta;
+      metaindex = parseMetaindex(readFileSync(join(dir, METAINDEX_BIN)));
+    } catch (err) {
+      throw new BadDataError(`part ${dir}: cannot read metadata: ${String(err)}`, "STRATA_CORRUPT_DATA", { cause: err });
+    }
+    if (meta.version !== PART_FORMAT_VERSION) {
+      throw new BadDataError(`part ${dir}: unsupported format version ${meta.version}`, "STRATA_CORRUPT_DATA");
+    }
+    const fds: number[] = [];
+    try {
+      for (const f of [TIMESTAMPS_BIN, VALUES_BIN, INDEX_BIN]) fds.push(openSync(join(dir, f), "r"));
+    } catch (err) {
+      for (const fd of fds) closeSync(fd);
+      throw new BadDataError(`part ${dir}: cannot open files: ${String(err)}`, "STRATA_CORRUPT_DATA", { cause: err });
+    }
+    return new Part(
+      name,
+      dir,
+      meta,
+      metaindex,
+      new FileSource(fds[0]!, join(dir, TIMESTAMPS_BIN)),
+      new FileSource(fds[1]!, join(dir, VALUES_BIN)),
+      new FileSource(fds[2]!, join(dir, INDEX_BIN)),
+      cache,
+    );
+  }
+
+  acquire(): void {
+    if (this.refs <= 0) throw new Error(`part ${this.name}: acquire after free`);
+    this.refs++;
+  }
+
+  release(): void {
+    if (--this.refs > 0) return;
+    this.tsSrc.close();
+    this.valSrc.close();
+    this.indexSrc.close();
+    if (this.removeOnFree && this.dir !== undefined) removeDir(this.dir);
+  }
+
+  /** Decompressed block headers of index block i (cached for on-disk parts). */
+  indexBlock(i: number): Uint8Array {
+    const row = this.metaindex[i]!;
+    const key = this.uid * 1_000_000 + i;
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return hit;
+    const raw = this.indexSrc.read(row.offset, row.size);
+    let headers: Uint8Array;
+    try {
+      headers = inflateRawSync(raw);
+    } catch (err) {
+      throw new BadDataError(`part ${this.name}: corrupt index block ${i}`, "STRATA_CORRUPT_DATA", { cause: err });
+    }
+    if (headers.length !== row.count * BLOCK_HEADER_BYTES) {
+      throw new BadDataError(`part ${this.name}: index block ${i} has ${headers.length} bytes, want ${row.count * BLOCK_HEADER_BYTES}`, "STRATA_CORRUPT_DATA");
+    }
+    this.cache.set(key, headers);
+    return headers;
+  }
+
+  /** Block headers of one series overlapping [minT, maxT], in time order. */
+  findBlocks(tsid: Uint8Array, minT: number, maxT: number, out: BlockHeader[]): void {
+    const mi = this.metaindex;
+    // Last row whose first TSID is < tsid: the series may start inside it.
+    let lo = 0;
+    let hi = mi.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareBytes(mi[mid]!.firstTSID, tsid) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let r = Math.max(0, lo - 1); r < mi.length; r++) {
+      const row = mi[r]!;
+      if (compareBytes(row.firstTSID, tsid) > 0) break;
+      if (row.maxT < minT || row.minT > maxT) continue;
+      const hb = this.indexBlock(r);
+      // First header with TSID >= tsid.
+      let a = 0;
+      let b = row.count;
+      while (a < b) {
+        const mid = (a + b) >>> 1;
+        if (compareTsidAt(hb, mid * BLOCK_HEADER_BYTES, tsid) < 0) a = mid + 1;
+        else b = mid;
+      }
+      for (let k = a; k < row.count; k++) {
+        if (compareTsidAt(hb, k * BLOCK_HEADER_BYTES, tsid) !== 0) break;
+        const h = readBlockHeader(hb, k * BLOCK_HEADER_BYTES);
+        if (h.maxT >= minT && h.minT <= maxT) out.push(h);
+      }
+    }
+  }
+
+  readTimestamps(h: BlockHeader): Uint8Array {
+    return this.tsSrc.read(h.tsOffset, h.tsSize);
+  }
+
+  readValues(h: BlockHeader): Uint8Array {
+    return this.valSrc.read(h.valOffset, h.valSize);
+  }
+
+  /** A cursor over every block in order, reading payloads sequentially (for merges). */
+  cursor(): PartCursor {
+    return new PartCursor(this, this.tsSrc, this.valSrc);
+  }
+}
+
+function compareTsidAt(buf: Uint8Array, pos: number, tsid: Uint8Array): number {
+  for (let i = 0; i < TSID_BYTES; i++) {
+    const d = buf[pos + i]! - tsid[i]!;
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** Sequential block cursor: `while (c.next()) use(c.header, c.timestamps(), c.values())`. */
+export class PartCursor {
+  private row = -1;
+  private k = 0;
+  private headers: Uint8Array = new Uint8Array(0);
+  private count = 0;
+  header: BlockHeader | undefined;
+  private readonly tsR: WindowReader;
+  private readonly valR: WindowReader;
+
+  constructor(
+    readonly part: Part,
+    tsSrc: ByteSource,
+    valSrc: ByteSource,
+  ) {
+    this.tsR = new WindowReader(tsSrc, tsSrc instanceof FileSource ? tsSrc.fd : undefined);
+    this.valR = new WindowReader(valSrc, valSrc instanceof FileSource ? valSrc.fd : undefined);
+  }
+
+  next(): boolean {
+    while (this.k >= this.count) {
+      this.row++;
+      if (this.row >= this.part.metaindex.length) {
+        this.header = undefined;
+        return false;
+      }
+      this.headers = this.part.indexBlock(this.row);
+      this.count = this.part.metaindex[this.row]!.count;
+      this.k = 0;
+    }
+    this.header = readBlockHeader(this.headers, this.k * BLOCK_HEADER_BYTES);
+    this.k++;
+    return true;
+  }
+
+  timestamps(): Uint8Array {
+    const h = this.header!;
+    return this.tsR.read(h.tsOffset, h.tsSize);
+  }
+
+  values(): Uint8Array {
+    const h = this.header!;
+    return this.valR.read(h.valOffset, h.valSize);
+  }
+}
+
+function parseMetaindex(buf: Uint8Array): MetaindexRow[] {
+  if (buf.length % METAINDEX_ROW_BYTES !== 0) {
+    throw new BadDataError(`metaindex of ${buf.length} bytes is not a multiple of ${METAINDEX_ROW_BYTES}`, "STRATA_CORRUPT_DATA");
+  }
+  const dv = dataView(buf);
+  const rows: MetaindexRow[] = [];
+  for (let pos = 0; pos < buf.length; pos += METAINDEX_ROW_BYTES) {
+    rows.push({
+      firstTSID: buf.slice(pos, pos + TSID_BYTES),
+      count: dv.getUint32(pos + 24, true),
+      minT: getInt64(dv, pos + 28),
+      maxT: getInt64(dv, pos + 36),
+      offset: getInt64(dv, pos + 44),
+      size: dv.getUint32(pos + 52, true),
+    });
+  }
+  return rows;
+}
+
+// ---- writing ------------------------------------------------------------------------------
+
+interface Sink {
+  readonly offset: number;
+  write(b: Uint8Array): void;
+  finish(): void;
+}
+
+class MemSink implements Sink {
+  readonly bb = new ByteBuffer(64 * 1024);
+  get offset(): number {
+    return this.bb.len;
+  }
+  write(b: Uint8Array): void {
+    this.bb.pushBytes(b);
+  }
+  finish(): void {}
+}
+
+class FileSink implements Sink {
+  private readonly fd: number;
+  private readonly bb = new ByteBuffer(1 << 20);
+  private flushed = 0;
+  constructor(path: string) {
+    this.fd = openSync(path, "wx");
+  }
+  get offset(): number {
+    return this.flushed + this.bb.len;
+  }
+  write(b: Uint8Array): void {
+    if (this.bb.len + b.length > this.bb.buf.length) this.flushBuf();
+    if (b.length > this.bb.buf.length) {
+      writeAll(this.fd, b);
+      this.flushed += b.length;
+      return;
+    }
+    this.bb.pushBytes(b);
+  }
+  private flushBuf(): void {
+    if (this.bb.len === 0) return;
+    writeAll(this.fd, this.bb.view());
+    this.flushed += this.bb.len;
+    this.bb.reset();
+  }
+  finish(): void {
+    this.flushBuf();
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+  }
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  let off = 0;
+  while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+}
+
+export interface WrittenPart {
+  meta: PartMeta;
+  /** The files' bytes for an in-memory part. */
+  mem?: { timestamps: Uint8Array; values: Uint8Array; index: Uint8Array; metaindex: Uint8Array };
+}
+
+/**
+ * Writes a part block by block (blocks must come in (TSID, minT) order). To memory when `dir`
+ * is undefined, else into `dir` (which must exist and be empty); `finish` fsyncs every file.
+ */
+export class PartWriter {
+  private readonly ts: Sink;
+  private readonly vals: Sink;
+  private readonly index: Sink;
+  private readonly metaindex = new ByteBuffer(4096);
+  private readonly headers = new Uint8Array(MAX_HEADERS_PER_INDEX_BLOCK * BLOCK_HEADER_BYTES);
+  private nHeaders = 0;
+  private ibMinT = Infinity;
+  private ibMaxT = -Infinity;
+  private readonly encTs = new ByteBuffer(16 * 1024);
+  private readonly encVals = new ByteBuffer(16 * 1024);
+  private rows = 0;
+  private blocks = 0;
+  private indexBlocks = 0;
+  private minT = Infinity;
+  private maxT = -Infinity;
+
+  constructor(
+    private readonly dir: string | undefined,
+    private readonly dedupIntervalMs: number,
+  ) {
+    if (dir === undefined) {
+      this.ts = new MemSink();
+      this.vals = new MemSink();
+      this.index = new MemSink();
+    } else {
+      this.ts = new FileSink(join(dir, TIMESTAMPS_BIN));
+      this.vals = new FileSink(join(dir, VALUES_BIN));
+      this.index = new FileSink(join(dir, INDEX_BIN));
+    }
+  }
+
+  get rowsWritten(): number {
+    return this.rows;
+  }
+
+  /** Encodes and appends samples ts/vals[0..n) of one series (sorted, unique); splits at 8192. */
+  writeSamples(tsid: Uint8Array, ts: Float64Array, vals: Float64Array, n: number): void {
+    for (let off = 0; off < n; off += MAX_BLOCK_SAMPLES) {
+      const m = Math.min(MAX_BLOCK_SAMPLES, n - off);
+      const t = off === 0 ? ts : ts.subarray(off);
+      const v = off === 0 ? vals : vals.subarray(off);
+      this.encTs.reset();
+      this.encVals.reset();
+      const tsTag = encodeTimestamps(this.encTs, t, m);
+      const valTag = encodeValues(this.encVals, v, m);
+      this.writeRaw(tsid, t[0]!, t[m - 1]!, m, tsTag, valTag, this.encTs.view(), this.encVals.view());
+    }
+  }
+
+  /** Appends an already encoded block unchanged. */
+  writeRaw(tsid: Uint8Array, minT: number, maxT: number, count: number, tsTag: number, valTag: number, ts: Uint8Array, vals: Uint8Array): void {
+    const h: BlockHeader = {
+      tsid,
+      minT,
+      maxT,
+      tsOffset: this.ts.offset,
+      valOffset: this.vals.offset,
+      count,
+      tsSize: ts.length,
+      valSize: vals.length,
+      tsTag,
+      valTag,
+    };
+    this.ts.write(ts);
+    this.vals.write(vals);
+    writeBlockHeader(this.headers, this.nHeaders * BLOCK_HEADER_BYTES, h);
+    this.nHeaders++;
+    if (minT < this.ibMinT) this.ibMinT = minT;
+    if (maxT > this.ibMaxT) this.ibMaxT = maxT;
+    if (minT < this.minT) this.minT = minT;
+    if (maxT > this.maxT) this.maxT = maxT;
+    this.rows += count;
+    this.blocks++;
+    if (this.nHeaders === MAX_HEADERS_PER_INDEX_BLOCK) this.flushIndexBlock();
+  }
+
+  private flushIndexBlock(): void {
+    if (this.nHeaders === 0) return;
+    const raw = this.headers.subarray(0, this.nHeaders * BLOCK_HEADER_BYTES);
+    const packed = deflateRawSync(raw, { level: 1 });
+    const row = new Uint8Array(METAINDEX_ROW_BYTES);
+    const dv = dataView(row);
+    row.set(this.headers.subarray(0, TSID_BYTES), 0);
+    dv.setUint32(24, this.nHeaders, true);
+    putInt64(dv, 28, this.ibMinT);
+    putInt64(dv, 36, this.ibMaxT);
+    putInt64(dv, 44, this.index.offset);
+    dv.setUint32(52, packed.length, true);
+    this.index.write(packed);
+    this.metaindex.pushBytes(row);
+    this.indexBlocks++;
+    this.nHeaders = 0;
+    this.ibMinT = Infinity;
+    this.ibMaxT = -Infinity;
+  }
+
+  finish(): WrittenPart {
+    this.flushIndexBlock();
+    const meta: PartMeta = {
+      version: PART_FORMAT_VERSION,
+      rows: this.rows,
+      blocks: this.blocks,
+      minT: this.blocks === 0 ? 0 : this.minT,
+      maxT: this.blocks === 0 ? 0 : this.maxT,
+      indexBlocks: this.indexBlocks,
+      timestampsBytes: this.ts.offset,
+      valuesBytes: this.vals.offset,
+      indexBytes: this.index.offset,
+      dedupIntervalMs: this.dedupIntervalMs,
+    };
+    this.ts.finish();
+    this.vals.finish();
+    this.index.finish();
+    if (this.dir === undefined) {
+      return {
+        meta,
+        mem: {
+          timestamps: (this.ts as MemSink).bb.view(),
+          values: (this.vals as MemSink).bb.view(),
+          index: (this.index as MemSink).bb.view(),
+          metaindex: this.metaindex.view().slice(),
+        },
+      };
+    }
+    const mi = openSync(join(this.dir, METAINDEX_BIN), "wx");
+    writeAll(mi, this.metaindex.view());
+    fsyncSync(mi);
+    closeSync(mi);
+    const md = openSync(join(this.dir, METADATA_JSON), "wx");
+    writeAll(md, Buffer.from(JSON.stringify(meta, null, 1)));
+    fsyncSync(md);
+    closeSync(md);
+    fsyncDir(this.dir);
+    return { meta };
+  }
+
+  /** Abandons a disk write (the caller removes the directory). */
+  abort(): void {
+    for (const s of [this.ts, this.vals, this.index]) {
+      try {
+        s.finish();
+      } catch {
+        // already closed or failed: the directory is removed anyway
+      }
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import type { LabelMatcher, Tenant } from "@strata/core";
+
+/**
+ * What the data path needs from the inverted index. `IndexDB` (./indexdb, the INDEX engineer's
+ * work) implements it; tests may pass a double through `StorageOptions.index`. Keeping the data
+ * path on this interface lets both halves of the package evolve in parallel.
+ */
+
+/** Sort key of a series. All fields uint32 except metricID (safe integer, monotonic, never reused). */
+export interface TSID {
+  readonly accountID: number;
+  readonly projectID: number;
+  readonly metricGroupID: number;
+  readonly jobInstanceID: number;
+  readonly metricID: number;
+}
+
+export interface TsdbStatus {
+  totalSeries: number;
+  totalLabelValuePairs: number;
+  seriesCountByMetricName: { name: string; value: number }[];
+  seriesCountByLabelName: { name: string; value: number }[];
+  seriesCountByFocusLabelValue: { name: string; value: number }[];
+  seriesCountByLabelValuePair: { name: string; value: number }[];
+  labelValueCountByLabelName: { name: string; value: number }[];
+}
+
+export interface TsdbStatusRequest {
+  /** Day since the unix epoch (UTC). */
+  date: number;
+  topN: number;
+  focusLabel?: string;
+  matchers?: readonly LabelMatcher[];
+}
+
+export interface SeriesIndex {
+  getOrCreateTSID(metricName: Uint8Array, day: number): TSID;
+  searchTSIDs(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, maxSeries: number): TSID[];
+  metricNameByID(metricID: number): Uint8Array | undefined;
+  labelNames(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, limit: number): string[];
+  labelValues(
+    tenant: Tenant,
+    labelName: string,
+    matchers: readonly LabelMatcher[],
+    minT: number,
+    maxT: number,
+    limit: number,
+  ): string[];
+  seriesCount(tenant: Tenant): number;
+  tsdbStatus(tenant: Tenant, req: TsdbStatusRequest): TsdbStatus;
+  deleteSeries(tenant: Tenant, matchers: readonly LabelMatcher[]): number;
+  isDeleted(metricID: number): boolean;
+  flush(): Promise<void>;
+  dropDaysBefore(minDay: number): Promise<void>;
+  snapshot(dir: string): Promise<void>;
+  metrics(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+/** Writes a TSID in its fixed 24-byte big-endian form (byte order = compareTSID order). */
+export function putTSID(t: TSID, buf: Uint8Array, pos: number): void {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  dv.setUint32(pos, t.accountID >>> 0);
+  dv.setUint32(pos + 4, t.projectID >>> 0);
+  dv.setUint32(pos + 8, t.metricGroupID >>> 0);
+  dv.setUint32(pos + 12, t.jobInstanceID >>> 0);
+  dv.setUint32(pos + 16, Math.floor(t.metricID / 4294967296));
+  dv.setUint32(pos + 20, t.metricID >>> 0);
+}
+
+export function getTSID(buf: Uint8Array, pos: number): TSID {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return {
+    accountID: dv.getUint32(pos),
+    projectID: dv.getUint32(pos + 4),
+    metricGroupID: dv.getUint32(pos + 8),
+    jobInstanceID: dv.getUint32(pos + 12),
+    metricID: dv.getUint32(pos + 16) * 4294967296 + dv.getUint32(pos + 20),
+  };
+}
+
+/** metricID of a TSID stored at buf[pos..pos+24). */
+export function getMetricID(buf: Uint8Array, pos: number): number {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return dv.getUint32(pos + 16) * 4294967296 + dv.getUint32(pos + 20);
+}
+
+export function tsidBytes(t: TSID): Uint8Array {
+  const b = new Uint8Array(24);
+  putTSID(t, b, 0);
+  return b;
+}
+
+export function compareTSIDs(a: TSID, b: TSID): number {
+  return (
+    a.accountID - b.accountID ||
+    a.projectID - b.projectID ||
+    a.metricGroupID - b.metricGroupID ||
+    a.jobInstanceID - b.jobInstanceID ||
+    a.metricID - b.metricID
+  );
+}

@@ -1,0 +1,994 @@
+import { existsSync, linkSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  BadDataError,
+  ExecutionError,
+  RowsBatchReader,
+  StrataError,
+  type LabelMatcher,
+  type Tenant,
+} from "@strata/core";
+import type { BlockHeader, RawBlock } from "./block.js";
+import { BoundedCache } from "./cache.js";
+import {
+  DATA_DIR,
+  DELETED_SUFFIX,
+  INDEXDB_DIR,
+  INDEX_BIN,
+  METADATA_JSON,
+  METAINDEX_BIN,
+  PARTS_JSON,
+  SNAPSHOTS_DIR,
+  TIMESTAMPS_BIN,
+  TMP_PREFIX,
+  VALUES_BIN,
+  WAL_DIR,
+} from "./constants.js";
+import { deduplicateSamples, normalizeSamples } from "./dedup.js";
+import { fsyncDir, removeDir, writeFileAtomic } from "./fsutil.js";
+import { MergeAbortedError, mergeParts, type MergeOptions } from "./merge.js";
+import { Part, PartWriter, type IndexBlockCache } from "./part.js";
+import { monthOf, monthStart, parsePartitionName, Partition, type PartsJson } from "./partition.js";
+import { RowsBuffer, type SeriesEntry } from "./rows-buffer.js";
+import { getTSID, tsidBytes, type SeriesIndex, type TSID, type TsdbStatus, type TsdbStatusRequest } from "./series-index.js";
+import { readSegment, Wal } from "./wal.js";
+
+const DAY_MS = 86_400_000;
+
+/** Options of `Storage.open`. Every cache and buffer has a cap here and a gauge in `metrics()`. */
+export interface StorageOptions {
+  /** Samples older than now − retention are dropped (on ingest, at merge, whole partitions). Default 31 days. */
+  retentionMs?: number;
+  /** -dedup.minScrapeInterval in ms; 0 (default) keeps every distinct timestamp. */
+  dedupIntervalMs?: number;
+  /** fsync the WAL every this many ms (0 = fsync on every addRows). Default 1000. */
+  walFsyncIntervalMs?: number;
+  /** Start a new WAL segment past this size. Default 64 MiB. */
+  walMaxSegmentBytes?: number;
+  /** Rows buffered in memory before they become an in-memory part. Default 1M (≈ 20 MB). */
+  maxRowsBuffer?: number;
+  /** Rows buffer → searchable in-memory part interval. Default 1000 ms. */
+  flushIntervalMs?: number;
+  /** In-memory parts → on-disk part interval (WAL segments are dropped after). Default 5000 ms. */
+  diskFlushIntervalMs?: number;
+  /** In-memory parts larger than this in total are written to disk at once. Default 64 MiB. */
+  maxInmemoryPartsBytes?: number;
+  /** Series lookup cache (metric-name bytes → TSID) cap in bytes. Default 64 MiB. */
+  seriesCacheBytes?: number;
+  /** Decompressed index-block cache cap in bytes. Default 32 MiB. */
+  indexBlockCacheBytes?: number;
+  /** Merge a partition's on-disk parts once there are more than this many. Default 8. */
+  maxPartsPerPartition?: number;
+  /** At most this many parts go into one merge (bounded fan-in). Default 16. */
+  mergeFanIn?: number;
+  /** Concurrent background merges. Default 1. */
+  maxConcurrentMerges?: number;
+  /** Parts with at least this many rows count as "big" in metrics. Default 10M. */
+  bigPartRows?: number;
+  /** Default series limit of a search. Default 1M. */
+  maxSeriesPerSearch?: number;
+  /** Clock (ms), injectable for retention tests. Default Date.now. */
+  now?: () => number;
+  /** The inverted index to use (tests). Default: IndexDB opened in `<dir>/indexdb`. */
+  index?: SeriesIndex;
+  /** Options passed to IndexDB.open when `index` is not given. */
+  indexOptions?: Record<string, unknown>;
+  /** Called with errors of background flushes and merges. Default: console.error. */
+  onBackgroundError?: (err: unknown) => void;
+}
+
+export interface SearchOptions {
+  /** Fail with ExecutionError (STRATA_LIMIT_EXCEEDED) when more series match. */
+  maxSeries?: number;
+}
+
+/** One series found by `search`: its name and its blocks as stored (compressed). */
+export interface SearchedSeries {
+  readonly tsid: TSID;
+  /** Canonical metric-name bytes (decodeMetricName from @strata/core). */
+  readonly metricName: Uint8Array;
+  /**
+   * Blocks overlapping the searched range (they may hold samples outside it, and may overlap
+   * each other when they come from different parts): decode with `mergeSeriesBlocks(blocks,
+   * cursor.minT, cursor.maxT, dedupIntervalMs)`.
+   */
+  readonly blocks: readonly RawBlock[];
+}
+
+/**
+ * Cursor over search results, in TSID order: `while (c.next()) use(c.at())`; `close()` when
+ * stopping early (it is closed automatically at the end). The cursor holds references on the
+ * parts it reads, so merges and retention never pull data from under it. Not for concurrent use.
+ */
+export interface SeriesCursor {
+  /** Effective range: the requested one, with minT clamped to the retention. */
+  readonly minT: number;
+  readonly maxT: number;
+  /** Number of series the index matched (some may turn out to have no blocks in range). */
+  readonly seriesMatched: number;
+  next(): boolean;
+  at(): SearchedSeries;
+  close(): void;
+}
+
+export interface SnapshotInfo {
+  name: string;
+  path: string;
+}
+
+/** Statistics returned by forceMerge. */
+export interface MergeSummary {
+  merges: number;
+  rowsIn: number;
+  rowsOut: number;
+}
+
+interface Counters {
+  rowsAdded: number;
+  rowsDroppedTooOld: number;
+  rowsDroppedDeleted: number;
+  batchesAdded: number;
+  rowsFlushed: number;
+  inmemoryFlushes: number;
+  diskFlushes: number;
+  merges: number;
+  mergeRowsIn: number;
+  mergeRowsOut: number;
+  mergeErrors: number;
+  backgroundErrors: number;
+  partitionsDropped: number;
+  searches: number;
+  searchSeries: number;
+  searchBlocks: number;
+  walReplayedRows: number;
+  walReplayedBatches: number;
+  walTornSegments: number;
+  snapshotsCreated: number;
+  seriesCacheMisses: number;
+  indexDayUpdates: number;
+}
+
+/**
+ * One storage node's durable store (DESIGN.md §4). Open with `Storage.open`, always `close()`.
+ * All methods must be called from one thread; reads are consistent with concurrent writes,
+ * flushes and merges. See README.md for the contract of each method.
+ */
+export class Storage {
+  private readonly retentionMs: number;
+  readonly dedupIntervalMs: number;
+  private readonly now: () => number;
+  private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError">>;
+  private readonly partitions = new Map<number, Partition>();
+  private readonly seriesCache: BoundedCache<SeriesEntry>;
+  private readonly indexBlockCache: IndexBlockCache;
+  private readonly rows: RowsBuffer;
+  private readonly counters: Counters = {
+    rowsAdded: 0,
+    rowsDroppedTooOld: 0,
+    rowsDroppedDeleted: 0,
+    batchesAdded: 0,
+    rowsFlushed: 0,
+    inmemoryFlushes: 0,
+    diskFlushes: 0,
+    merges: 0,
+    mergeRowsIn: 0,
+    mergeRowsOut: 0,
+    mergeErrors: 0,
+    backgroundErrors: 0,
+    partitionsDropped: 0,
+    searches: 0,
+    searchSeries: 0,
+    searchBlocks: 0,
+    walReplayedRows: 0,
+    walReplayedBatches: 0,
+    walTornSegments: 0,
+    snapshotsCreated: 0,
+    seriesCacheMisses: 0,
+    indexDayUpdates: 0,
+  };
+  private nextPartSeq = 1;
+  private closed = false;
+  private closing = false;
+  private diskFlushRunning: Promise<void> | undefined;
+  private readonly runningMerges = new Set<Promise<void>>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly onBackgroundError: (err: unknown) => void;
+  private wal!: Wal;
+  private inmemoryBytes = 0;
+
+  private constructor(
+    readonly dir: string,
+    private readonly index: SeriesIndex,
+    options: StorageOptions,
+  ) {
+    this.retentionMs = options.retentionMs ?? 31 * DAY_MS;
+    this.dedupIntervalMs = options.dedupIntervalMs ?? 0;
+    this.now = options.now ?? Date.now;
+    this.onBackgroundError = options.onBackgroundError ?? ((err) => console.error("strata storage background error:", err));
+    this.opts = {
+      retentionMs: this.retentionMs,
+      dedupIntervalMs: this.dedupIntervalMs,
+      walFsyncIntervalMs: options.walFsyncIntervalMs ?? 1000,
+      walMaxSegmentBytes: options.walMaxSegmentBytes ?? 64 << 20,
+      maxRowsBuffer: options.maxRowsBuffer ?? 1_000_000,
+      flushIntervalMs: options.flushIntervalMs ?? 1000,
+      diskFlushIntervalMs: options.diskFlushIntervalMs ?? 5000,
+      maxInmemoryPartsBytes: options.maxInmemoryPartsBytes ?? 64 << 20,
+      seriesCacheBytes: options.seriesCacheBytes ?? 64 << 20,
+      indexBlockCacheBytes: options.indexBlockCacheBytes ?? 32 << 20,
+      maxPartsPerPartition: options.maxPartsPerPartition ?? 8,
+      mergeFanIn: Math.max(2, options.mergeFanIn ?? 16),
+      maxConcurrentMerges: Math.max(1, options.maxConcurrentMerges ?? 1),
+      bigPartRows: options.bigPartRows ?? 10_000_000,
+      maxSeriesPerSearch: options.maxSeriesPerSearch ?? 1_000_000,
+    };
+    this.seriesCache = new BoundedCache<SeriesEntry>(this.opts.seriesCacheBytes, () => 200);
+    this.indexBlockCache = new BoundedCache<Uint8Array>(this.opts.indexBlockCacheBytes, (b) => b.length + 64);
+    this.rows = new RowsBuffer(this.opts.maxRowsBuffer);
+  }
+
+  /**
+   * Opens (or creates) the store in `dir`: removes leftovers of interrupted writes, loads the
+   * parts listed in each partition's parts.json, replays the WAL into the rows buffer, drops
+   * partitions past retention and starts the background flush/merge timers.
+   */
+  static async open(dir: string, options: StorageOptions = {}): Promise<Storage> {
+    mkdirSync(join(dir, DATA_DIR), { recursive: true });
+    mkdirSync(join(dir, SNAPSHOTS_DIR), { recursive: true });
+    const index = options.index ?? (await openIndexDB(join(dir, INDEXDB_DIR), options.indexOptions ?? {}));
+    const s = new Storage(dir, index, options);
+    try {
+      s.loadPartitions();
+      const { wal, segments } = Wal.open(join(dir, WAL_DIR), s.opts.walFsyncIntervalMs, s.opts.walMaxSegmentBytes);
+      s.wal = wal;
+      for (const seg of segments) {
+        const r = readSegment(wal.dir, seg, (batch) => {
+          s.counters.walReplayedBatches++;
+          s.counters.walReplayedRows += s.ingest(batch);
+        });
+        if (r.torn) s.counters.walTornSegments++;
+      }
+      s.dropExpiredPartitions();
+    } catch (err) {
+      if (options.index === undefined) await index.close();
+      throw err;
+    }
+    s.startTimers();
+    return s;
+  }
+
+  private loadPartitions(): void {
+    const dataDir = join(this.dir, DATA_DIR);
+    for (const f of readdirSync(dataDir)) {
+      if (f.endsWith(DELETED_SUFFIX) || f.startsWith(TMP_PREFIX)) {
+        removeDir(join(dataDir, f));
+        continue;
+      }
+      const month = parsePartitionName(f);
+      if (month === undefined) continue;
+      const p = Partition.open(dataDir, month, this.indexBlockCache);
+      this.partitions.set(month, p);
+      for (const part of p.disk) this.nextPartSeq = Math.max(this.nextPartSeq, parseInt(part.name, 16) + 1);
+    }
+  }
+
+  private startTimers(): void {
+    const every = (ms: number, fn: () => void): void => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.opts.flushIntervalMs, () => this.guard(() => this.flushRows()));
+    every(this.opts.diskFlushIntervalMs, () => void this.flushToDisk().catch((err: unknown) => this.backgroundError(err)));
+    every(60_000, () => this.guard(() => this.dropExpiredPartitions()));
+  }
+
+  private guard(fn: () => void): void {
+    if (this.closed) return;
+    try {
+      fn();
+    } catch (err) {
+      this.backgroundError(err);
+    }
+  }
+
+  private backgroundError(err: unknown): void {
+    if (err instanceof MergeAbortedError) return;
+    this.counters.backgroundErrors++;
+    this.onBackgroundError(err);
+  }
+
+  private checkOpen(): void {
+    if (this.closed || this.closing) throw new StrataErrorClosed();
+  }
+
+  // ---- write path ---------------------------------------------------------------------------
+
+  /**
+   * Adds a rows batch v1 (@strata/core RowsBatchWriter). Resolves once the batch is written to
+   * the WAL (write(2) done; fsync follows within walFsyncIntervalMs) and buffered; the rows are
+   * searchable after the next flush (≈ flushIntervalMs). Rejects with BadDataError when the batch
+   * is malformed (nothing of it is written). Rows older than the retention are dropped.
+   */
+  async addRows(batch: Uint8Array): Promise<void> {
+    this.addRowsSync(batch);
+  }
+
+  /** Synchronous form of addRows (same contract): returns the number of rows accepted. */
+  addRowsSync(batch: Uint8Array): number {
+    this.checkOpen();
+    validateBatch(batch);
+    this.wal.append(batch);
+    this.counters.batchesAdded++;
+    return this.ingest(batch);
+  }
+
+  /** Resolves series and buffers rows. The batch must already be in the WAL. */
+  private ingest(batch: Uint8Array): number {
+    const r = new RowsBatchReader(batch);
+    const minT = this.retentionMinT();
+    let entry: SeriesEntry | undefined;
+    let accepted = 0;
+    while (r.next()) {
+      const t = r.timestamp;
+      if (t < minT) {
+        this.counters.rowsDroppedTooOld++;
+        continue;
+      }
+      const day = Math.floor(t / DAY_MS);
+      if (!r.sameAsPrevious || entry === undefined) entry = this.resolveSeries(r.metricName, day);
+      else if (entry.day !== day) this.touchDay(entry, r.metricName, day);
+      this.rows.add(entry, t, r.value);
+      accepted++;
+      if (this.rows.full) this.flushRows();
+    }
+    this.counters.rowsAdded += accepted;
+    return accepted;
+  }
+
+  private resolveSeries(name: Uint8Array, day: number): SeriesEntry {
+    const key = Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString("latin1");
+    let e = this.seriesCache.get(key);
+    if (e === undefined) {
+      this.counters.seriesCacheMisses++;
+      const tsid = this.index.getOrCreateTSID(name.slice(), day);
+      e = { tsid, tsidBytes: tsidBytes(tsid), day, gen: 0, slot: 0 };
+      this.seriesCache.set(key, e);
+    } else if (e.day !== day) {
+      this.touchDay(e, name, day);
+    }
+    return e;
+  }
+
+  private touchDay(e: SeriesEntry, name: Uint8Array, day: number): void {
+    // The index records (day, series) for the per-day index; it dedups repeated calls.
+    this.index.getOrCreateTSID(name.slice(), day);
+    this.counters.indexDayUpdates++;
+    e.day = day;
+  }
+
+  private retentionMinT(): number {
+    return this.now() - this.retentionMs;
+  }
+
+  /** Turns the rows buffer into searchable in-memory parts (one per partition touched). */
+  private flushRows(): void {
+    if (this.rows.n === 0) return;
+    const writers = new Map<number, PartWriter>();
+    let curMonth = NaN;
+    let curStart = 0;
+    let curEnd = -1;
+    let curWriter: PartWriter | undefined;
+    this.rows.drain((e, ts, vals) => {
+      let n = normalizeSamples(ts, vals, ts.length);
+      n = deduplicateSamples(ts, vals, n, this.dedupIntervalMs);
+      let i = 0;
+      while (i < n) {
+        const t = ts[i]!;
+        if (t < curStart || t > curEnd || curWriter === undefined) {
+          curMonth = monthOf(t);
+          curStart = monthStart(curMonth);
+          curEnd = monthStart(curMonth + 1) - 1;
+          curWriter = writers.get(curMonth);
+          if (curWriter === undefined) {
+            curWriter = new PartWriter(undefined, this.dedupIntervalMs);
+            writers.set(curMonth, curWriter);
+          }
+        }
+        let j = i + 1;
+        while (j < n && ts[j]! <= curEnd) j++;
+        curWriter.writeSamples(e.tsidBytes, ts.subarray(i, j), vals.subarray(i, j), j - i);
+        i = j;
+      }
+    });
+    for (const [month, w] of writers) {
+      const written = w.finish();
+      const part = Part.fromMemory(this.newPartName(), written, this.indexBlockCache);
+      this.partitionFor(month).inmem.push(part);
+      this.inmemoryBytes += part.sizeBytes;
+      this.counters.rowsFlushed += written.meta.rows;
+    }
+    this.counters.inmemoryFlushes++;
+    if (this.inmemoryBytes > this.opts.maxInmemoryPartsBytes && this.diskFlushRunning === undefined) {
+      void this.flushToDisk().catch((err: unknown) => this.backgroundError(err));
+    }
+  }
+
+  private newPartName(): string {
+    return (this.nextPartSeq++).toString(16).padStart(16, "0");
+  }
+
+  private partitionFor(month: number): Partition {
+    let p = this.partitions.get(month);
+    if (p === undefined) {
+      p = Partition.create(join(this.dir, DATA_DIR), month);
+      this.partitions.set(month, p);
+    }
+    return p;
+  }
+
+  /**
+   * Writes every acknowledged row into on-disk parts, then drops the WAL segments that held
+   * them. Order: rotate WAL → rows to in-memory parts → merge them into a part in a temp dir →
+   * fsync → rename → indexdb.flush() → parts.json → drop WAL segments.
+   */
+  private flushToDisk(): Promise<void> {
+    if (this.diskFlushRunning !== undefined) {
+      // Chain: a caller that wants everything up to now on disk waits for a fresh run.
+      return this.diskFlushRunning.then(() => this.flushToDisk());
+    }
+    const run = this.doFlushToDisk().finally(() => {
+      this.diskFlushRunning = undefined;
+    });
+    this.diskFlushRunning = run;
+    return run;
+  }
+
+  private async doFlushToDisk(): Promise<void> {
+    if (this.closed) return;
+    const walSeq = this.wal.rotate();
+    this.flushRows();
+    for (const p of [...this.partitions.values()]) {
+      if (p.inmem.length === 0 || p.dropped) continue;
+      const sources = [...p.inmem];
+      const part = await this.writeMergedPart(p, sources);
+      await this.index.flush();
+      await p.withLock(() => {
+        const next = part === undefined ? p.disk : [...p.disk, part];
+        if (!p.dropped) p.writePartsJson(next);
+        p.disk = next;
+        for (const s of sources) {
+          const i = p.inmem.indexOf(s);
+          if (i >= 0) p.inmem.splice(i, 1);
+          this.inmemoryBytes -= s.sizeBytes;
+          s.release();
+        }
+      });
+    }
+    this.wal.removeSegmentsBefore(walSeq);
+    this.counters.diskFlushes++;
+    this.scheduleMerges();
+  }
+
+  /** Merges `sources` into a new on-disk part of partition p (undefined when nothing is left). */
+  private async writeMergedPart(p: Partition, sources: readonly Part[], opts?: Partial<MergeOptions>): Promise<Part | undefined> {
+    const name = this.newPartName();
+    const tmp = join(p.dir, TMP_PREFIX + name);
+    mkdirSync(tmp);
+    const w = new PartWriter(tmp, this.dedupIntervalMs);
+    let stats;
+    try {
+      stats = await mergeParts(sources, w, {
+        dedupIntervalMs: this.dedupIntervalMs,
+        minTimestamp: this.retentionMinT(),
+        isDeleted: (id) => this.index.isDeleted(id),
+        aborted: () => this.closed,
+        ...opts,
+      });
+      w.finish();
+    } catch (err) {
+      w.abort();
+      removeDir(tmp);
+      throw err;
+    }
+    this.counters.mergeRowsIn += stats.rowsIn;
+    this.counters.rowsDroppedDeleted += stats.rowsDeleted;
+    if (stats.rowsOut === 0) {
+      removeDir(tmp);
+      return undefined;
+    }
+    const final = join(p.dir, name);
+    renameSync(tmp, final);
+    fsyncDir(p.dir);
+    this.counters.mergeRowsOut += stats.rowsOut;
+    return Part.open(final, name, this.indexBlockCache);
+  }
+
+  // ---- merges & retention --------------------------------------------------------------------
+
+  private scheduleMerges(): void {
+    if (this.closed || this.closing) return;
+    for (const p of this.partitions.values()) {
+      if (this.runningMerges.size >= this.opts.maxConcurrentMerges) return;
+      const free = p.disk.filter((x) => !p.merging.has(x));
+      if (free.length <= this.opts.maxPartsPerPartition) continue;
+      free.sort((a, b) => a.meta.rows - b.meta.rows);
+      this.startMerge(p, free.slice(0, this.opts.mergeFanIn));
+    }
+  }
+
+  private startMerge(p: Partition, sources: Part[]): Promise<void> {
+    for (const s of sources) {
+      s.acquire();
+      p.merging.add(s);
+    }
+    const run = this.mergeInto(p, sources)
+      .catch((err: unknown) => {
+        if (!(err instanceof MergeAbortedError)) this.counters.mergeErrors++;
+        this.backgroundError(err);
+      })
+      .finally(() => {
+        for (const s of sources) {
+          p.merging.delete(s);
+          s.release();
+        }
+        this.runningMerges.delete(run);
+        this.scheduleMerges();
+      });
+    this.runningMerges.add(run);
+    return run;
+  }
+
+  private async mergeInto(p: Partition, sources: Part[]): Promise<void> {
+    const part = await this.writeMergedPart(p, sources);
+    await p.withLock(() => {
+      const next = p.disk.filter((x) => !sources.includes(x));
+      if (part !== undefined) next.push(part);
+      if (!p.dropped) p.writePartsJson(next);
+      for (const s of sources) {
+        if (p.disk.includes(s)) {
+          s.removeOnFree = true;
+          s.release();
+        }
+      }
+      p.disk = next;
+    });
+    this.counters.merges++;
+  }
+
+  /** Drops partitions entirely older than the retention, and parts entirely past it. */
+  private dropExpiredPartitions(): void {
+    const minT = this.retentionMinT();
+    const minDay = Math.floor(minT / DAY_MS);
+    for (const [month, p] of this.partitions) {
+      if (p.maxT >= minT) continue;
+      p.dropped = true;
+      this.partitions.delete(month);
+      const gone = p.dir + DELETED_SUFFIX;
+      renameSync(p.dir, gone);
+      fsyncDir(join(this.dir, DATA_DIR));
+      for (const part of [...p.inmem, ...p.disk]) this.inmemoryBytes -= part.inMemory ? part.sizeBytes : 0;
+      // Parts still read by a search stay open (unlinked files remain readable on Linux).
+      p.releaseAll(false);
+      removeDir(gone);
+      this.counters.partitionsDropped++;
+    }
+    void this.index.dropDaysBefore(minDay).catch((err: unknown) => this.backgroundError(err));
+  }
+
+  // ---- read path -----------------------------------------------------------------------------
+
+  /**
+   * Finds the series of `tenant` matching every matcher with samples in [minT, maxT] and returns
+   * a cursor over them with their blocks. Deleted series never appear. Throws ExecutionError
+   * (STRATA_LIMIT_EXCEEDED) when more than `opts.maxSeries` series match.
+   */
+  search(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, opts: SearchOptions = {}): SeriesCursor {
+    this.checkOpen();
+    this.counters.searches++;
+    const effMinT = Math.max(minT, this.retentionMinT());
+    const maxSeries = opts.maxSeries ?? this.opts.maxSeriesPerSearch;
+    if (effMinT > maxT) return new StorageCursor(this, [], [], effMinT, maxT, 0);
+    const tsids = this.index.searchTSIDs(tenant, matchers, effMinT, maxT, maxSeries);
+    // Blocks up to maxT + dedup interval: a reader deduplicating needs the whole last interval.
+    const fetchMaxT = this.dedupIntervalMs > 0 ? maxT + this.dedupIntervalMs : maxT;
+    const parts: Part[] = [];
+    for (const p of this.partitions.values()) {
+      if (p.maxT < effMinT || p.minT > fetchMaxT) continue;
+      p.acquireParts(effMinT, fetchMaxT, parts);
+    }
+    return new StorageCursor(this, tsids, parts, effMinT, maxT, fetchMaxT);
+  }
+
+  /** @internal used by the cursor */
+  metricNameOf(metricID: number): Uint8Array | undefined {
+    return this.index.metricNameByID(metricID);
+  }
+
+  /** @internal used by the cursor */
+  countSearched(series: number, blocks: number): void {
+    this.counters.searchSeries += series;
+    this.counters.searchBlocks += blocks;
+  }
+
+  /** Label names of the matching series with samples on the days of [minT, maxT]. */
+  labelNames(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, limit = 100_000): string[] {
+    this.checkOpen();
+    return this.index.labelNames(tenant, matchers, Math.max(minT, this.retentionMinT()), maxT, limit);
+  }
+
+  /** Values of `labelName` over the matching series with samples on the days of [minT, maxT]. */
+  labelValues(tenant: Tenant, labelName: string, matchers: readonly LabelMatcher[], minT: number, maxT: number, limit = 100_000): string[] {
+    this.checkOpen();
+    return this.index.labelValues(tenant, labelName, matchers, Math.max(minT, this.retentionMinT()), maxT, limit);
+  }
+
+  /** Number of (not deleted) series of the tenant. */
+  seriesCount(tenant: Tenant): number {
+    this.checkOpen();
+    return this.index.seriesCount(tenant);
+  }
+
+  /** Cardinality statistics of one day (see TsdbStatus). */
+  tsdbStatus(tenant: Tenant, req: TsdbStatusRequest): TsdbStatus {
+    this.checkOpen();
+    return this.index.tsdbStatus(tenant, req);
+  }
+
+  /**
+   * Deletes the matching series of the tenant; returns how many. First writes all acknowledged
+   * rows to disk (so a WAL replay can never resurrect them), then marks them deleted in the
+   * index. Deleted series never come back (merges drop their blocks); new samples for the same
+   * name create a new series.
+   */
+  async deleteSeries(tenant: Tenant, matchers: readonly LabelMatcher[]): Promise<number> {
+    this.checkOpen();
+    if (matchers.length === 0) throw new BadDataError("deleteSeries: at least one matcher is required");
+    await this.flushToDisk();
+    const n = this.index.deleteSeries(tenant, matchers);
+    await this.index.flush();
+    this.seriesCache.clear();
+    return n;
+  }
+
+  // ---- maintenance ---------------------------------------------------------------------------
+
+  /** Makes every acknowledged row searchable and durable in on-disk parts; drops WAL segments. */
+  async forceFlush(): Promise<void> {
+    this.checkOpen();
+    await this.flushToDisk();
+  }
+
+  /**
+   * Flushes, then merges each partition's on-disk parts down to one (in rounds of at most
+   * mergeFanIn parts), applying dedup, retention and deletes. `partitionPrefix` (e.g. "2026_11")
+   * limits it to matching partitions.
+   */
+  async forceMerge(partitionPrefix = ""): Promise<MergeSummary> {
+    this.checkOpen();
+    await this.flushToDisk();
+    const before = { merges: this.counters.merges, rowsIn: this.counters.mergeRowsIn, rowsOut: this.counters.mergeRowsOut };
+    this.dropExpiredPartitions();
+    for (const p of [...this.partitions.values()]) {
+      if (!p.name.startsWith(partitionPrefix)) continue;
+      for (;;) {
+        while (p.merging.size > 0) await Promise.race([...this.runningMerges, sleep(50)]);
+        if (p.dropped || this.closed) break;
+        const minT = this.retentionMinT();
+        const needs = p.disk.length > 1 || p.disk.some((x) => x.meta.minT < minT || x.meta.dedupIntervalMs < this.dedupIntervalMs) || p.disk.length === 1;
+        if (!needs) break;
+        if (p.disk.length === 1 && !this.partNeedsRewrite(p.disk[0]!)) break;
+        const sorted = [...p.disk].sort((a, b) => a.meta.rows - b.meta.rows);
+        await this.startMerge(p, sorted.slice(0, this.opts.mergeFanIn));
+      }
+    }
+    return {
+      merges: this.counters.merges - before.merges,
+      rowsIn: this.counters.mergeRowsIn - before.rowsIn,
+      rowsOut: this.counters.mergeRowsOut - before.rowsOut,
+    };
+  }
+
+  /** A lone part still needs a rewrite when it holds expired samples or deleted series. */
+  private partNeedsRewrite(part: Part): boolean {
+    if (part.meta.minT < this.retentionMinT()) return true;
+    if (part.meta.dedupIntervalMs % Math.max(1, this.dedupIntervalMs) !== 0 || part.meta.dedupIntervalMs < this.dedupIntervalMs) return true;
+    const c = part.cursor();
+    let prev = -1;
+    while (c.next()) {
+      const id = getTSID(c.header!.tsid, 0).metricID;
+      if (id === prev) continue;
+      prev = id;
+      if (this.index.isDeleted(id)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Creates a snapshot: flushes, then hard-links every on-disk part (and the index's immutable
+   * parts) under `<dir>/snapshots/<name>`. Returns the name (`YYYYMMDDhhmmss-<seq>`).
+   */
+  async createSnapshot(): Promise<string> {
+    this.checkOpen();
+    await this.flushToDisk();
+    const d = new Date(this.now());
+    const stamp = d.toISOString().replace(/[-:T]/g, "").slice(0, 14);
+    const name = `${stamp}-${(this.nextPartSeq++).toString(16).padStart(8, "0")}`;
+    const root = join(this.dir, SNAPSHOTS_DIR, name);
+    const tmp = join(this.dir, SNAPSHOTS_DIR, TMP_PREFIX + name);
+    mkdirSync(join(tmp, DATA_DIR), { recursive: true });
+    const held: Part[] = [];
+    try {
+      for (const p of this.partitions.values()) {
+        const parts = [...p.disk];
+        for (const part of parts) {
+          part.acquire();
+          held.push(part);
+        }
+        const pdir = join(tmp, DATA_DIR, p.name);
+        mkdirSync(pdir);
+        for (const part of parts) {
+          const dst = join(pdir, part.name);
+          mkdirSync(dst);
+          for (const f of [METADATA_JSON, TIMESTAMPS_BIN, VALUES_BIN, INDEX_BIN, METAINDEX_BIN]) linkSync(join(part.dir!, f), join(dst, f));
+        }
+        const pj: PartsJson = { version: 1, parts: parts.map((x) => x.name) };
+        writeFileAtomic(pdir, PARTS_JSON, JSON.stringify(pj));
+      }
+      await this.index.snapshot(join(tmp, INDEXDB_DIR));
+      renameSync(tmp, root);
+      fsyncDir(join(this.dir, SNAPSHOTS_DIR));
+    } catch (err) {
+      removeDir(tmp);
+      throw err;
+    } finally {
+      for (const part of held) part.release();
+    }
+    this.counters.snapshotsCreated++;
+    return name;
+  }
+
+  /** Names of the existing snapshots, oldest first. */
+  listSnapshots(): string[] {
+    const root = join(this.dir, SNAPSHOTS_DIR);
+    if (!existsSync(root)) return [];
+    return readdirSync(root)
+      .filter((f) => !f.startsWith(TMP_PREFIX))
+      .sort();
+  }
+
+  /** Path of a snapshot directory (a storage dir that Storage.open can read). */
+  snapshotPath(name: string): string {
+    validateSnapshotName(name);
+    return join(this.dir, SNAPSHOTS_DIR, name);
+  }
+
+  /** Deletes a snapshot; NotFound-like BadDataError when it does not exist. */
+  deleteSnapshot(name: string): void {
+    validateSnapshotName(name);
+    const path = join(this.dir, SNAPSHOTS_DIR, name);
+    if (!existsSync(path)) throw new BadDataError(`snapshot ${JSON.stringify(name)} does not exist`, "STRATA_NOT_FOUND");
+    removeDir(path);
+  }
+
+  /**
+   * Gauges and counters for /metrics (flat names, no prefix; services add `strata_storage_`).
+   * Includes every cap next to its current size, and the index's metrics as `indexdb_*`.
+   */
+  metrics(): Record<string, number> {
+    let smallParts = 0;
+    let bigParts = 0;
+    let diskBytes = 0;
+    let diskRows = 0;
+    let inmemParts = 0;
+    let inmemRows = 0;
+    let blocks = 0;
+    for (const p of this.partitions.values()) {
+      for (const part of p.disk) {
+        if (part.meta.rows >= this.opts.bigPartRows) bigParts++;
+        else smallParts++;
+        diskBytes += part.sizeBytes;
+        diskRows += part.meta.rows;
+        blocks += part.meta.blocks;
+      }
+      inmemParts += p.inmem.length;
+      for (const part of p.inmem) inmemRows += part.meta.rows;
+    }
+    const c = this.counters;
+    const m: Record<string, number> = {
+      rows_added_total: c.rowsAdded,
+      batches_added_total: c.batchesAdded,
+      rows_dropped_too_old_total: c.rowsDroppedTooOld,
+      rows_dropped_deleted_total: c.rowsDroppedDeleted,
+      rows_flushed_total: c.rowsFlushed,
+      rows_buffer_rows: this.rows.n,
+      rows_buffer_max_rows: this.rows.maxRows,
+      rows_buffer_bytes: this.rows.sizeBytes,
+      inmemory_parts: inmemParts,
+      inmemory_rows: inmemRows,
+      inmemory_parts_bytes: this.inmemoryBytes,
+      inmemory_parts_max_bytes: this.opts.maxInmemoryPartsBytes,
+      small_parts: smallParts,
+      big_parts: bigParts,
+      disk_parts_bytes: diskBytes,
+      disk_rows: diskRows,
+      disk_blocks: blocks,
+      partitions: this.partitions.size,
+      partitions_dropped_total: c.partitionsDropped,
+      inmemory_flushes_total: c.inmemoryFlushes,
+      disk_flushes_total: c.diskFlushes,
+      merges_total: c.merges,
+      merges_running: this.runningMerges.size,
+      merge_rows_in_total: c.mergeRowsIn,
+      merge_rows_out_total: c.mergeRowsOut,
+      merge_errors_total: c.mergeErrors,
+      background_errors_total: c.backgroundErrors,
+      searches_total: c.searches,
+      search_series_total: c.searchSeries,
+      search_blocks_total: c.searchBlocks,
+      series_cache_entries: this.seriesCache.entries,
+      series_cache_bytes: this.seriesCache.sizeBytes,
+      series_cache_max_bytes: this.seriesCache.maxBytes,
+      series_cache_hits_total: this.seriesCache.hits,
+      series_cache_misses_total: this.seriesCache.misses,
+      index_block_cache_bytes: this.indexBlockCache.sizeBytes,
+      index_block_cache_max_bytes: this.indexBlockCache.maxBytes,
+      index_block_cache_hits_total: this.indexBlockCache.hits,
+      index_block_cache_misses_total: this.indexBlockCache.misses,
+      index_day_updates_total: c.indexDayUpdates,
+      wal_bytes_written_total: this.wal.bytesWritten,
+      wal_appends_total: this.wal.appends,
+      wal_fsyncs_total: this.wal.fsyncs,
+      wal_replayed_rows_total: c.walReplayedRows,
+      wal_replayed_batches_total: c.walReplayedBatches,
+      wal_torn_segments_total: c.walTornSegments,
+      snapshots_created_total: c.snapshotsCreated,
+      retention_ms: this.retentionMs,
+      dedup_interval_ms: this.dedupIntervalMs,
+    };
+    for (const [k, v] of Object.entries(this.index.metrics())) m[`indexdb_${k}`] = v;
+    return m;
+  }
+
+  /** Bytes used by the data directory's parts on disk (for benchmarks and /metrics). */
+  diskUsageBytes(): number {
+    return dirSize(join(this.dir, DATA_DIR));
+  }
+
+  /**
+   * Stops background work, writes every acknowledged row to disk, closes the WAL, the parts and
+   * the index. Pending searches keep their parts open until they close. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed || this.closing) return;
+    this.closing = true;
+    for (const t of this.timers) clearInterval(t);
+    try {
+      await this.flushToDisk();
+    } finally {
+      this.closed = true;
+      await Promise.allSettled([...this.runningMerges]);
+      this.wal.close();
+      for (const p of this.partitions.values()) p.releaseAll(false);
+      this.partitions.clear();
+      await this.index.close();
+    }
+  }
+}
+
+class StrataErrorClosed extends ExecutionError {
+  constructor() {
+    super("storage is closed", "STRATA_CLOSED");
+  }
+}
+
+/** The search cursor: walks TSIDs, collecting each one's blocks from every part. */
+class StorageCursor implements SeriesCursor {
+  private i = -1;
+  private current: SearchedSeries | undefined;
+  private released = false;
+  private readonly headers: BlockHeader[] = [];
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly tsids: readonly TSID[],
+    private readonly parts: Part[],
+    readonly minT: number,
+    readonly maxT: number,
+    private readonly fetchMaxT: number,
+  ) {
+    if (tsids.length === 0) this.close();
+  }
+
+  get seriesMatched(): number {
+    return this.tsids.length;
+  }
+
+  next(): boolean {
+    if (this.released) return false;
+    try {
+      for (;;) {
+        this.i++;
+        if (this.i >= this.tsids.length) {
+          this.close();
+          return false;
+        }
+        const tsid = this.tsids[this.i]!;
+        const key = tsidBytes(tsid);
+        const blocks: RawBlock[] = [];
+        for (const part of this.parts) {
+          this.headers.length = 0;
+          part.findBlocks(key, this.minT, this.fetchMaxT, this.headers);
+          for (const h of this.headers) {
+            blocks.push({
+              tsid,
+              count: h.count,
+              minT: h.minT,
+              maxT: h.maxT,
+              tsTag: h.tsTag,
+              valTag: h.valTag,
+              timestamps: part.readTimestamps(h),
+              values: part.readValues(h),
+            });
+          }
+        }
+        if (blocks.length === 0) continue;
+        const metricName = this.storage.metricNameOf(tsid.metricID);
+        if (metricName === undefined) continue;
+        this.storage.countSearched(1, blocks.length);
+        this.current = { tsid, metricName, blocks };
+        return true;
+      }
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  at(): SearchedSeries {
+    if (this.current === undefined) throw new Error("SeriesCursor.at() before a successful next()");
+    return this.current;
+  }
+
+  close(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const p of this.parts) p.release();
+    this.parts.length = 0;
+  }
+}
+
+function validateBatch(batch: Uint8Array): void {
+  const r = new RowsBatchReader(batch);
+  let prevEmpty = true;
+  while (r.next()) {
+    if (prevEmpty || !r.sameAsPrevious) {
+      if (r.metricName.length < 8) throw new BadDataError(`rows batch: metric name of ${r.metricName.length} bytes, want >= 8`, "STRATA_CORRUPT_DATA");
+    }
+    prevEmpty = false;
+    const t = r.timestamp;
+    if (!Number.isSafeInteger(t)) throw new BadDataError(`rows batch: timestamp ${t} is not a safe integer`, "STRATA_INVALID_TIMESTAMP");
+  }
+}
+
+function validateSnapshotName(name: string): void {
+  if (!/^[0-9]{14}-[0-9a-f]+$/.test(name)) throw new BadDataError(`invalid snapshot name ${JSON.stringify(name)}`);
+}
+
+function dirSize(path: string): number {
+  let total = 0;
+  for (const e of readdirSync(path, { withFileTypes: true })) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) total += dirSize(p);
+    else if (e.isFile()) total += statSync(p).size;
+  }
+  return total;
+}
+
+async function openIndexDB(dir: string, opts: Record<string, unknown>): Promise<SeriesIndex> {
+  const mod = await import("./indexdb/indexdb.js");
+  return mod.IndexDB.open(dir, opts);
+}
+
+export { StrataError };
