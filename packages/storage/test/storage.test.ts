@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_TENANT, newMatcher } from "@strata/core";
+import { ByteBuffer, deduplicateSamples, marshalBlock, mergeSeriesBlocks, normalizeSamples, STALE_NAN, unmarshalBlock, isStaleNaN } from "@strata/storage";
+import { batchOf, dump, openTestStorage, rmDir, tmpDir } from "./helpers.js";
+
+const T0 = Date.UTC(2026, 10, 20);
+const now = () => T0 + 86_400_000;
+
+describe("dedup and duplicate rules", () => {
+  const f = (ts: number[], vs: number[], interval: number, wantT: number[], wantV: number[]): void => {
+    const t = Float64Array.from(ts);
+    const v = Float64Array.from(vs);
+    let n = normalizeSamples(t, v, t.length);
+    n = deduplicateSamples(t, v, n, interval);
+    expect(Array.from(t.subarray(0, n))).toEqual(wantT);
+    expect(Array.from(v.subarray(0, n)).map(String)).toEqual(wantV.map(String));
+  };
+  it.each([
+    ["no dedup keeps all distinct", [1, 2, 3], [1, 2, 3], 0, [1, 2, 3], [1, 2, 3]],
+    ["unsorted input is ordered", [3, 1, 2], [30, 10, 20], 0, [1, 2, 3], [10, 20, 30]],
+    ["equal ts keeps largest", [5, 5, 5], [1, 9, 3], 0, [5], [9]],
+    ["equal ts: non-stale beats stale", [5, 5], [STALE_NAN, -1], 0, [5], [-1]],
+    ["equal ts: number beats NaN", [5, 5], [NaN, -100], 0, [5], [-100]],
+    ["interval keeps last of (k*d-d, k*d]", [1, 5, 10, 11, 19, 20, 21], [1, 2, 3, 4, 5, 6, 7], 10, [10, 20, 21], [3, 6, 7]],
+    ["interval boundary inclusive at k*d", [10, 20], [1, 2], 10, [10, 20], [1, 2]],
+    ["interval with out-of-order and dup", [15, 12, 15], [1, 2, 3], 10, [15], [3]],
+    ["interval 15s on 10s scrape", [0, 10_000, 20_000, 30_000, 40_000], [0, 1, 2, 3, 4], 15_000, [0, 10_000, 30_000, 40_000], [0, 1, 3, 4]],
+  ])("%s", (_name, ts, vs, interval, wantT, wantV) => f(ts, vs, interval, wantT, wantV));
+
+  it("stale marker is recognised", () => {
+    expect(isStaleNaN(STALE_NAN)).toBe(true);
+    expect(isStaleNaN(NaN)).toBe(false);
+    expect(isStaleNaN(1)).toBe(false);
+  });
+});
+
+describe("Storage basics", () => {
+  it("writes, flushes, searches and decodes; blocks survive the wire form", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now });
+      const rows = [];
+      for (let i = 0; i < 20000; i++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "m", job: "j", i: String(i % 3) }, t: T0 + i * 1000, v: i * 0.5 });
+      await s.addRows(batchOf(rows));
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "m")], T0, T0 + 1e9).size).toBe(0);
+      await s.forceFlush();
+      const got = dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "m")], T0, T0 + 1e9);
+      expect(got.size).toBe(3);
+      let total = 0;
+      for (const v of got.values()) total += v.length;
+      expect(total).toBe(20000);
+      const c = s.search(DEFAULT_TENANT, [newMatcher("=", "i", "1")], T0, T0 + 1e9);
+      expect(c.next()).toBe(true);
+      const bb = new ByteBuffer();
+      for (const b of c.at().blocks) marshalBlock(b, bb);
+      const back = [];
+      let pos = 0;
+      while (pos < bb.len) {
+        const r = unmarshalBlock(bb.view(), pos);
+        back.push(r.block);
+        pos = r.next;
+      }
+      expect(mergeSeriesBlocks(back, T0, T0 + 1e9).timestamps.length).toBe(6667);
+      expect(c.next()).toBe(false);
+      await s.close();
+      const s2 = await openTestStorage(dir, { now });
+      expect(dump(s2, DEFAULT_TENANT, [newMatcher("=~", "__name__", "m|x")], T0, T0 + 1e9)).toEqual(got);
+      await s2.forceMerge();
+      expect(dump(s2, DEFAULT_TENANT, [newMatcher("=~", "__name__", "m|x")], T0, T0 + 1e9)).toEqual(got);
+      await s2.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
+  it("replays the WAL after a close without flush (simulated by a fresh open of a copied dir)", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now });
+      await s.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: { __name__: "w" }, t: T0, v: 1 }]));
+      // Read the WAL before close flushes it: copy dir state now.
+      const { cpSync } = await import("node:fs");
+      const copy = tmpDir();
+      cpSync(dir, copy, { recursive: true });
+      await s.close();
+      const s2 = await openTestStorage(copy, { now });
+      await s2.forceFlush();
+      expect([...dump(s2, DEFAULT_TENANT, [newMatcher("=", "__name__", "w")], T0, T0 + 1).values()]).toEqual([[[T0, 1]]]);
+      expect(s2.metrics().wal_replayed_rows_total).toBe(1);
+      await s2.close();
+      rmDir(copy);
+    } finally {
+      rmDir(dir);
+    }
+  });
+});
