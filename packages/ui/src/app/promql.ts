@@ -21,6 +21,7 @@ export const FUNCTIONS = [
 ] as const;
 
 const FUNCTION_SET = new Set<string>(FUNCTIONS);
+const AGGREGATION_SET = new Set<string>(AGGREGATIONS);
 
 export const KEYWORDS = [
   "by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and", "or", "unless",
@@ -44,7 +45,7 @@ export interface Token {
   readonly open?: boolean;
 }
 
-const DURATION_RE = /^(\d+(ms|s|m|h|d|w|y))+/y;
+const DURATION_RE = /(\d+(ms|s|m|h|d|w|y))+/y;
 const NUMBER_RE = /(0x[0-9a-fA-F]+|\d*\.?\d+(?:[eE][+-]?\d+)?)/y;
 const IDENT_RE = /[a-zA-Z_:][a-zA-Z0-9_:]*/y;
 
@@ -132,7 +133,7 @@ export function classify(tokens: readonly Token[]): HighlightClass[] {
         else if (KEYWORD_SET.has(t.text)) {
           cls.push("kw");
           if (GROUPING.has(t.text) && next?.kind === "lparen") groupingDepth = parens + 1;
-        } else if (next?.kind === "lparen" && FUNCTION_SET.has(t.text)) cls.push("fn");
+        } else if (FUNCTION_SET.has(t.text) && (next?.kind === "lparen" || (AGGREGATION_SET.has(t.text) && (next?.text === "by" || next?.text === "without")))) cls.push("fn");
         else if (["inf", "nan"].includes(t.text.toLowerCase())) cls.push("number");
         else cls.push("metric");
         break;

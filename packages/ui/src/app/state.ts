@@ -74,11 +74,10 @@ export function encodeState(s: AppState): string {
   const p = new URLSearchParams();
   p.set("tab", s.tab);
   for (const q of s.queries) p.append("q", q);
+  p.set("range", s.range);
   if (s.from !== undefined && s.to !== undefined) {
     p.set("from", new Date(s.from).toISOString());
     p.set("to", new Date(s.to).toISOString());
-  } else {
-    p.set("range", s.range);
   }
   if (s.step !== "auto") p.set("step", s.step);
   if (s.refresh !== "off") p.set("refresh", s.refresh);
