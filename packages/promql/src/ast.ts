@@ -155,7 +155,8 @@ export interface AggregateExpr {
   readonly pos: PosRange;
 }
 
-export type ArithmeticOp = "+" | "-" | "*" | "/" | "%" | "^" | "atan2";
+/** `</` and `>/` are Prometheus 3 native-histogram trim operators (TRIM_UPPER / TRIM_LOWER). */
+export type ArithmeticOp = "+" | "-" | "*" | "/" | "%" | "^" | "atan2" | "</" | ">/";
 export type ComparisonOp = "==" | "!=" | ">" | "<" | ">=" | "<=";
 export type SetOp = "and" | "or" | "unless";
 export type BinaryOp = ArithmeticOp | ComparisonOp | SetOp;
@@ -323,6 +324,7 @@ const defs: FunctionDef[] = [
   fn("delta", [M], V),
   fn("deriv", [M], V),
   fn("double_exponential_smoothing", [M, S, S], V, 0, true),
+  fn("end", [], S, 0, true),
   fn("exp", [V], V),
   fn("first_over_time", [M], V, 0, true),
   fn("floor", [V], V),
@@ -346,7 +348,9 @@ const defs: FunctionDef[] = [
   fn("log10", [V], V),
   fn("log2", [V], V),
   fn("mad_over_time", [M], V, 0, true),
+  fn("max_of", [S, S], S, 0, true),
   fn("max_over_time", [M], V),
+  fn("min_of", [S, S], S, 0, true),
   fn("min_over_time", [M], V),
   fn("minute", [V], V, 1),
   fn("month", [V], V, 1),
@@ -368,6 +372,7 @@ const defs: FunctionDef[] = [
   fn("sort_by_label_desc", [V, STR], V, -1, true),
   fn("sort_desc", [V], V),
   fn("sqrt", [V], V),
+  fn("start", [], S, 0, true),
   fn("start_timestamp", [V], V, 0, true),
   fn("stddev_over_time", [M], V),
   fn("stdvar_over_time", [M], V),
@@ -391,13 +396,14 @@ export const FUNCTIONS: Readonly<Record<string, FunctionDef>> = Object.freeze(
 );
 
 /**
- * Functions only valid inside duration expressions (`x[min_of(step(), 1m)]`,
- * `offset max_of(…)`). `step()` and `range()` are both ordinary scalar functions and duration
- * terms.
+ * Functions allowed inside duration expressions (`x[min_of(step(), 1m)]`, `offset max_of(…)`).
+ * They are ordinary scalar functions too (`start()`, `end()`, `step()`, `range()` are the
+ * query's start, end, step and end-start in seconds; 0 step/range for an instant query). Their
+ * names are keywords, matched case-insensitively (`STEP()`).
  */
 export const DURATION_FUNCTIONS: Readonly<Record<string, FunctionDef>> = Object.freeze({
-  min_of: fn("min_of", [S, S], S, 0, true),
-  max_of: fn("max_of", [S, S], S, 0, true),
+  min_of: FUNCTIONS["min_of"]!,
+  max_of: FUNCTIONS["max_of"]!,
   step: FUNCTIONS["step"]!,
   range: FUNCTIONS["range"]!,
 });

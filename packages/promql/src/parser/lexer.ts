@@ -1,0 +1,613 @@
+import { ParseError } from "./errors.js";
+
+/**
+ * The PromQL lexer. Like Prometheus' it is context sensitive: inside `{…}` identifiers are
+ * label names (no `:`), inside `[…]` a `:` separates a subquery range from its step. Keywords
+ * are not distinguished here: the parser looks at identifier text (case-insensitively where
+ * Prometheus does), because many keywords are also valid metric or label names.
+ */
+export type TokenType =
+  | "NUMBER"
+  | "DURATION"
+  | "STRING"
+  | "IDENT"
+  | "METRIC_IDENT"
+  | "LPAREN"
+  | "RPAREN"
+  | "LBRACE"
+  | "RBRACE"
+  | "LBRACKET"
+  | "RBRACKET"
+  | "COMMA"
+  | "COLON"
+  | "EQL"
+  | "NEQ"
+  | "EQL_REGEX"
+  | "NEQ_REGEX"
+  | "ADD"
+  | "SUB"
+  | "MUL"
+  | "DIV"
+  | "MOD"
+  | "POW"
+  | "EQLC"
+  | "GTR"
+  | "LSS"
+  | "GTE"
+  | "LTE"
+  | "TRIM_UPPER"
+  | "TRIM_LOWER"
+  | "AT"
+  | "EOF";
+
+export interface Token {
+  readonly type: TokenType;
+  /** Start and end as UTF-16 indexes into the query. */
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+}
+
+const PUNCT: Record<string, TokenType> = {
+  "(": "LPAREN",
+  ")": "RPAREN",
+  ",": "COMMA",
+  "+": "ADD",
+  "-": "SUB",
+  "*": "MUL",
+  "/": "DIV",
+  "%": "MOD",
+  "^": "POW",
+  "@": "AT",
+};
+
+function isDigit(c: string): boolean {
+  return c >= "0" && c <= "9";
+}
+function isAlpha(c: string): boolean {
+  return (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c === "_";
+}
+export function isAlphaNumeric(c: string): boolean {
+  return isAlpha(c) || isDigit(c);
+}
+function isSpace(c: string): boolean {
+  return c === " " || c === "\t" || c === "\n" || c === "\r";
+}
+const HEX = "0123456789abcdefABCDEF";
+
+/** Tokenizes a whole query; throws ParseError at the first lexical error. */
+export function tokenize(input: string): Token[] {
+  const out: Token[] = [];
+  let pos = 0;
+  let braceOpen = false;
+  let bracketOpen = false;
+  let parenDepth = 0;
+  const n = input.length;
+  const err = (at: number, msg: string): ParseError => new ParseError(input, at, at, msg);
+  const emit = (type: TokenType, start: number, end: number): void => {
+    out.push({ type, start, end, text: input.slice(start, end) });
+  };
+
+  while (pos < n) {
+    const c = input[pos]!;
+    if (isSpace(c)) {
+      pos++;
+      continue;
+    }
+    if (c === "#") {
+      while (pos < n && input[pos] !== "\n") pos++;
+      continue;
+    }
+    const start = pos;
+    if (braceOpen) {
+      if (c === ",") {
+        emit("COMMA", pos, ++pos);
+      } else if (c === "=") {
+        if (input[pos + 1] === "~") {
+          pos += 2;
+          emit("EQL_REGEX", start, pos);
+        } else {
+          emit("EQL", start, ++pos);
+        }
+      } else if (c === "!") {
+        const d = input[pos + 1];
+        if (d === "=") {
+          pos += 2;
+          emit("NEQ", start, pos);
+        } else if (d === "~") {
+          pos += 2;
+          emit("NEQ_REGEX", start, pos);
+        } else {
+          throw err(pos, `unexpected character after '!' inside braces: ${goRuneQuote(d)}`);
+        }
+      } else if (c === '"' || c === "'" || c === "`") {
+        pos = lexString(input, pos, err);
+        emit("STRING", start, pos);
+      } else if (isAlpha(c)) {
+        while (pos < n && isAlphaNumeric(input[pos]!)) pos++;
+        emit("IDENT", start, pos);
+      } else if (c === "}") {
+        braceOpen = false;
+        emit("RBRACE", pos, ++pos);
+      } else if (c === "{") {
+        throw err(pos, "unexpected left brace '{' inside braces");
+      } else {
+        throw err(pos, `unexpected character inside braces: ${goRuneQuote(c)}`);
+      }
+      continue;
+    }
+    if (c === '"' || c === "'" || c === "`") {
+      pos = lexString(input, pos, err);
+      emit("STRING", start, pos);
+      continue;
+    }
+    if (isDigit(c) || (c === "." && pos + 1 < n && isDigit(input[pos + 1]!))) {
+      const r = lexNumberOrDuration(input, pos);
+      if (r === undefined) {
+        let end = pos;
+        while (end < n && (isAlphaNumeric(input[end]!) || input[end] === ".")) end++;
+        throw err(pos, `bad number or duration syntax: ${goQuote(input.slice(pos, end))}`);
+      }
+      pos = r.end;
+      emit(r.type, start, pos);
+      continue;
+    }
+    if (isAlpha(c) || (c === ":" && !bracketOpen)) {
+      let colon = false;
+      while (pos < n) {
+        const d = input[pos]!;
+        if (isAlphaNumeric(d)) pos++;
+        else if (d === ":" && !bracketOpen) {
+          colon = true;
+          pos++;
+        } else break;
+      }
+      emit(colon ? "METRIC_IDENT" : "IDENT", start, pos);
+      continue;
+    }
+    const p = PUNCT[c];
+    if (p !== undefined) {
+      if (c === "(") parenDepth++;
+      if (c === ")") {
+        if (parenDepth === 0) throw err(pos, "unexpected right parenthesis ')'");
+        parenDepth--;
+      }
+      emit(p, pos, ++pos);
+      continue;
+    }
+    switch (c) {
+      case "=":
+        if (input[pos + 1] === "=") {
+          pos += 2;
+          emit("EQLC", start, pos);
+        } else if (input[pos + 1] === "~") {
+          pos += 2;
+          emit("EQL_REGEX", start, pos);
+        } else {
+          emit("EQL", start, ++pos);
+        }
+        break;
+      case "!":
+        if (input[pos + 1] === "=") {
+          pos += 2;
+          emit("NEQ", start, pos);
+        } else if (input[pos + 1] === "~") {
+          pos += 2;
+          emit("NEQ_REGEX", start, pos);
+        } else {
+          throw err(pos, `unexpected character after '!': ${goRuneQuote(input[pos + 1])}`);
+        }
+        break;
+      case "<":
+      case ">":
+        if (input[pos + 1] === "=") {
+          pos += 2;
+          emit(c === "<" ? "LTE" : "GTE", start, pos);
+        } else if (input[pos + 1] === "/") {
+          pos += 2;
+          emit(c === "<" ? "TRIM_UPPER" : "TRIM_LOWER", start, pos);
+        } else {
+          emit(c === "<" ? "LSS" : "GTR", start, ++pos);
+        }
+        break;
+      case "{":
+        braceOpen = true;
+        emit("LBRACE", pos, ++pos);
+        break;
+      case "}":
+        throw err(pos, "unexpected right brace '}'");
+      case "[":
+        if (bracketOpen) throw err(pos, "unexpected left bracket '['");
+        bracketOpen = true;
+        emit("LBRACKET", pos, ++pos);
+        break;
+      case "]":
+        if (!bracketOpen) throw err(pos, "unexpected right bracket ']'");
+        bracketOpen = false;
+        emit("RBRACKET", pos, ++pos);
+        break;
+      case ":":
+        emit("COLON", pos, ++pos);
+        break;
+      default:
+        throw err(pos, `unexpected character: ${goRuneQuote(c)}`);
+    }
+  }
+  if (braceOpen) throw err(n, "unexpected end of input inside braces");
+  if (bracketOpen) throw err(n, "unclosed left bracket");
+  if (parenDepth > 0) throw err(n, "unclosed left parenthesis");
+  out.push({ type: "EOF", start: n, end: n, text: "" });
+  return out;
+}
+
+/** Scans a quoted string starting at `pos` (the quote); returns the index after the closing quote. */
+function lexString(input: string, pos: number, err: (at: number, msg: string) => ParseError): number {
+  const q = input[pos]!;
+  const start = pos;
+  pos++;
+  if (q === "`") {
+    const end = input.indexOf("`", pos);
+    if (end < 0) throw err(start, "unterminated raw string");
+    return end + 1;
+  }
+  for (;;) {
+    if (pos >= input.length) throw err(start, "unterminated quoted string");
+    const c = input[pos]!;
+    if (c === "\n") throw err(start, "unterminated quoted string");
+    if (c === "\\") {
+      pos = checkEscape(input, pos + 1, q, err);
+      continue;
+    }
+    pos++;
+    if (c === q) return pos;
+  }
+}
+
+function checkEscape(input: string, pos: number, q: string, err: (at: number, msg: string) => ParseError): number {
+  const c = input[pos];
+  if (c === undefined) throw err(pos, "escape sequence not terminated");
+  if ("abfnrtv\\".includes(c) || c === q) return pos + 1;
+  let digits: number;
+  let base: number;
+  let max: number;
+  let p = pos;
+  if (c >= "0" && c <= "7") {
+    digits = 3;
+    base = 8;
+    max = 255;
+  } else if (c === "x") {
+    digits = 2;
+    base = 16;
+    max = 255;
+    p++;
+  } else if (c === "u") {
+    digits = 4;
+    base = 16;
+    max = 0x10ffff;
+    p++;
+  } else if (c === "U") {
+    digits = 8;
+    base = 16;
+    max = 0x10ffff;
+    p++;
+  } else {
+    throw err(pos, `unknown escape sequence ${goRuneU(c)}`);
+  }
+  let x = 0;
+  for (let i = 0; i < digits; i++) {
+    const d = input[p];
+    if (d === undefined) throw err(p, "escape sequence not terminated");
+    const v = HEX.indexOf(d);
+    const dv = v >= 16 ? v - 6 : v;
+    if (v < 0 || dv >= base) throw err(p, `illegal character ${goRuneU(d)} in escape sequence`);
+    x = x * base + dv;
+    p++;
+  }
+  if (x > max || (x >= 0xd800 && x < 0xe000)) throw err(pos, "escape sequence is an invalid Unicode code point");
+  return p;
+}
+
+/**
+ * Prometheus' scanNumber + duration fallback. Returns the token type and end index, or
+ * undefined for a malformed literal.
+ */
+export function lexNumberOrDuration(input: string, pos: number): { type: "NUMBER" | "DURATION"; end: number } | undefined {
+  const n = input.length;
+  const start = pos;
+  let digits = "0123456789";
+  let hex = false;
+  if (input[pos] === "0" && (input[pos + 1] === "x" || input[pos + 1] === "X")) {
+    pos += 2;
+    hex = true;
+    digits = HEX;
+    if (input[pos] === "_") pos++;
+  }
+  const inSet = (c: string | undefined, s: string): boolean => c !== undefined && s.includes(c);
+  let dot = false;
+  let exp = false;
+  let sawDigit = false;
+  for (;;) {
+    const c = input[pos];
+    if (inSet(c, digits)) {
+      sawDigit = true;
+      pos++;
+    } else if (c === "_") {
+      // An underscore must sit between two digits.
+      if (!sawDigit || !inSet(input[pos - 1], digits) || !inSet(input[pos + 1], digits)) return undefined;
+      pos++;
+    } else if (c === "." && !hex) {
+      if (dot || exp) return undefined;
+      dot = true;
+      pos++;
+    } else if ((c === "e" || c === "E") && !hex) {
+      if (exp || !sawDigit) break;
+      const d = input[pos + 1];
+      const e = input[pos + 2];
+      if (isDigit(d ?? "") || ((d === "+" || d === "-") && isDigit(e ?? ""))) {
+        exp = true;
+        pos += d === "+" || d === "-" ? 2 : 1;
+      } else {
+        break;
+      }
+    } else {
+      break;
+    }
+  }
+  if (hex && !sawDigit) return undefined;
+  if (pos >= n || !isAlphaNumeric(input[pos]!)) return { type: "NUMBER", end: pos };
+  if (hex || exp) return undefined;
+  // A duration: digits followed by units, e.g. 1h30m, 5m, 100ms (validated by parseDuration).
+  pos = start;
+  if (!isDigit(input[pos] ?? "")) return undefined;
+  while (pos < n) {
+    if (!isDigit(input[pos]!)) return undefined;
+    while (pos < n && isDigit(input[pos]!)) pos++;
+    if (!inSet(input[pos], "smhdwy")) {
+      return undefined;
+    }
+    pos++;
+    if (input[pos] === "s") pos++;
+    if (pos >= n || !isDigit(input[pos]!)) break;
+  }
+  if (pos < n && (isAlphaNumeric(input[pos]!) || input[pos] === ".")) return undefined;
+  return { type: "DURATION", end: pos };
+}
+
+const UNITS: Record<string, number> = {
+  y: 365 * 24 * 3600_000,
+  w: 7 * 24 * 3600_000,
+  d: 24 * 3600_000,
+  h: 3600_000,
+  m: 60_000,
+  s: 1000,
+  ms: 1,
+};
+const UNIT_ORDER = ["y", "w", "d", "h", "m", "s", "ms"];
+
+/** model.ParseDuration: `1h30m`, `5m`, `0`, units y w d h m s ms in that order; → ms. */
+export function parseDurationMs(s: string): number | undefined {
+  if (s === "0") return 0;
+  const re = /(\d+)(ms|[ywdhms])/gy;
+  let total = 0;
+  let last = -1;
+  let pos = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s)) !== null) {
+    const idx = UNIT_ORDER.indexOf(m[2]!);
+    if (idx <= last) return undefined;
+    last = idx;
+    total += Number(m[1]) * UNITS[m[2]!]!;
+    pos = re.lastIndex;
+  }
+  if (pos !== s.length || last < 0) return undefined;
+  if (!Number.isSafeInteger(total)) return undefined;
+  return total;
+}
+
+/** Value of a NUMBER token like Go's ParseInt(s, 0, 64) falling back to ParseFloat. */
+export function parseNumberLiteral(text: string): number {
+  const s = text.replaceAll("_", "");
+  if (/^0[xX][0-9a-fA-F]+$/.test(s)) return Number(BigInt(s));
+  if (/^0[0-7]+$/.test(s)) return Number(BigInt("0o" + s.slice(1)));
+  return Number(s);
+}
+
+/** Go's %q for a string (used in error messages). */
+export function goQuote(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    const c = s[i]!;
+    if (code >= 0xdc80 && code <= 0xdcff) {
+      // A byte that was not valid UTF-8 in the source (surrogateescape), shown like Go does.
+      out += "\\x" + (code - 0xdc00).toString(16).padStart(2, "0");
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out += '\\"';
+        continue;
+      case "\\":
+        out += "\\\\";
+        continue;
+      case "\n":
+        out += "\\n";
+        continue;
+      case "\r":
+        out += "\\r";
+        continue;
+      case "\t":
+        out += "\\t";
+        continue;
+      case "\x07":
+        out += "\\a";
+        continue;
+      case "\b":
+        out += "\\b";
+        continue;
+      case "\f":
+        out += "\\f";
+        continue;
+      case "\v":
+        out += "\\v";
+        continue;
+    }
+    if (code < 0x20 || code === 0x7f) {
+      out += "\\x" + code.toString(16).padStart(2, "0");
+    } else if (code >= 0xd800 && code <= 0xdfff) {
+      const cp = s.codePointAt(i)!;
+      if (cp > 0xffff) {
+        out += String.fromCodePoint(cp);
+        i++;
+      } else {
+        out += "\\ufffd";
+      }
+    } else {
+      out += c;
+    }
+  }
+  return out + '"';
+}
+
+function goRuneQuote(c: string | undefined): string {
+  if (c === undefined) return "U+FFFD"; // Go's eof rune printed with %q is '�'
+  if (c === "'") return "'\\''";
+  return `'${c}'`;
+}
+
+function goRuneU(c: string): string {
+  const cp = c.codePointAt(0)!;
+  return `U+${cp.toString(16).toUpperCase().padStart(4, "0")} '${c}'`;
+}
+
+/**
+ * Decodes a string token (with its quotes) like Go's strconv.Unquote, extended to single
+ * quotes. Bytes that do not form valid UTF-8 become U+DC80..U+DCFF (surrogateescape) so that
+ * validity checks can reject them and messages can print them as `\xNN`.
+ */
+export function unquote(tok: string): string {
+  const q = tok[0];
+  const body = tok.slice(1, -1);
+  if (q === "`") return body;
+  let out = "";
+  const bytes: number[] = [];
+  const flush = (): void => {
+    if (bytes.length > 0) {
+      out += decodeUtf8Escaped(bytes);
+      bytes.length = 0;
+    }
+  };
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c !== "\\") {
+      flush();
+      out += c;
+      continue;
+    }
+    const e = body[++i]!;
+    switch (e) {
+      case "a":
+        flush();
+        out += "\x07";
+        break;
+      case "b":
+        flush();
+        out += "\b";
+        break;
+      case "f":
+        flush();
+        out += "\f";
+        break;
+      case "n":
+        flush();
+        out += "\n";
+        break;
+      case "r":
+        flush();
+        out += "\r";
+        break;
+      case "t":
+        flush();
+        out += "\t";
+        break;
+      case "v":
+        flush();
+        out += "\v";
+        break;
+      case "x":
+        bytes.push(parseInt(body.slice(i + 1, i + 3), 16));
+        i += 2;
+        break;
+      case "u":
+        flush();
+        out += String.fromCodePoint(parseInt(body.slice(i + 1, i + 5), 16));
+        i += 4;
+        break;
+      case "U":
+        flush();
+        out += String.fromCodePoint(parseInt(body.slice(i + 1, i + 9), 16));
+        i += 8;
+        break;
+      default:
+        if (e >= "0" && e <= "7") {
+          bytes.push(parseInt(body.slice(i, i + 3), 8));
+          i += 2;
+        } else {
+          flush();
+          out += e; // \\ and the escaped quote
+        }
+    }
+  }
+  flush();
+  return out;
+}
+
+function decodeUtf8Escaped(bytes: readonly number[]): string {
+  let out = "";
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    let need = 0;
+    let cp = 0;
+    let min = 0;
+    if (b < 0x80) {
+      out += String.fromCharCode(b);
+      i++;
+      continue;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      need = 1;
+      cp = b & 0x1f;
+      min = 0x80;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      cp = b & 0x0f;
+      min = 0x800;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      cp = b & 0x07;
+      min = 0x10000;
+    } else {
+      out += String.fromCharCode(0xdc00 + b);
+      i++;
+      continue;
+    }
+    let ok = i + need <= bytes.length - 1;
+    let j = 1;
+    for (; ok && j <= need; j++) {
+      const c = bytes[i + j]!;
+      if ((c & 0xc0) !== 0x80) {
+        ok = false;
+        break;
+      }
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (ok && cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp < 0xe000)) {
+      out += String.fromCodePoint(cp);
+      i += need + 1;
+    } else {
+      out += String.fromCharCode(0xdc00 + b);
+      i++;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,916 @@
+import { newMatcher, StrataError, type LabelMatcher, type MatchType } from "@strata/core";
+import {
+  AGGREGATE_OPS,
+  AGGREGATE_PARAM_TYPE,
+  DURATION_FUNCTIONS,
+  FUNCTIONS,
+  describeType,
+  isComparisonOp,
+  isSetOp,
+  node,
+  typeOf,
+  type AggregateExpr,
+  type AggregateOp,
+  type AtModifier,
+  type BinaryExpr,
+  type BinaryOp,
+  type Call,
+  type Cardinality,
+  type Expr,
+  type FunctionDef,
+  type MatrixSelector,
+  type NumberLiteral,
+  type PosRange,
+  type SubqueryExpr,
+  type ValueType,
+  type VectorMatching,
+  type VectorSelector,
+} from "../ast.js";
+import { evalDuration, durationSecondsToMs, isDurationConstant } from "./durations.js";
+import { ParseError } from "./errors.js";
+import { goQuote, parseDurationMs, parseNumberLiteral, tokenize, unquote, type Token, type TokenType } from "./lexer.js";
+
+/** Parses a PromQL expression; throws ParseError (a BadDataError) with position and reason. */
+export function parseExpr(query: string): Expr {
+  return new Parser(query).parseQuery();
+}
+
+const PREC: Record<BinaryOp, number> = {
+  or: 1,
+  and: 2,
+  unless: 2,
+  "==": 3,
+  "!=": 3,
+  ">": 3,
+  "<": 3,
+  ">=": 3,
+  "<=": 3,
+  "+": 4,
+  "-": 4,
+  "*": 5,
+  "/": 5,
+  "%": 5,
+  atan2: 5,
+  "</": 5,
+  ">/": 5,
+  "^": 6,
+};
+const POW_PREC = 6;
+const CASE_INSENSITIVE_FUNCS = new Set(["step", "range", "start", "end", "min_of", "max_of"]);
+
+const TOKEN_OPS: Partial<Record<TokenType, BinaryOp>> = {
+  ADD: "+",
+  SUB: "-",
+  MUL: "*",
+  DIV: "/",
+  MOD: "%",
+  POW: "^",
+  EQLC: "==",
+  NEQ: "!=",
+  GTR: ">",
+  LSS: "<",
+  GTE: ">=",
+  LTE: "<=",
+  TRIM_UPPER: "</",
+  TRIM_LOWER: ">/",
+};
+const WORD_OPS: Record<string, BinaryOp> = { and: "and", or: "or", unless: "unless", atan2: "atan2" };
+
+const TOKEN_DESC: Partial<Record<TokenType, string>> = {
+  NUMBER: "number",
+  DURATION: "duration",
+  STRING: "string",
+  IDENT: "identifier",
+  METRIC_IDENT: "metric identifier",
+};
+
+const KEYWORDS = new Set([
+  ...AGGREGATE_OPS,
+  "and",
+  "or",
+  "unless",
+  "atan2",
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+  "bool",
+  "offset",
+  "start",
+  "end",
+]);
+
+function describe(t: Token): string {
+  if (t.type === "EOF") return "end of input";
+  if (t.type === "IDENT" && KEYWORDS.has(t.text.toLowerCase())) return JSON.stringify(t.text.toLowerCase());
+  const d = TOKEN_DESC[t.type];
+  if (d !== undefined) return `${d} ${goQuote(t.text)}`;
+  return JSON.stringify(t.text);
+}
+
+const MATCH_OPS: Partial<Record<TokenType, MatchType>> = { EQL: "=", NEQ: "!=", EQL_REGEX: "=~", NEQ_REGEX: "!~" };
+
+interface DurationValue {
+  readonly ms: number;
+  readonly expr: Expr | undefined;
+}
+
+class Parser {
+  private readonly toks: Token[];
+  private i = 0;
+  private readonly byteAt: ((i: number) => number) | undefined;
+  /** Selectors without a non-empty matcher; an error unless exempted (info's 2nd argument). */
+  private readonly emptySelectors = new Set<VectorSelector>();
+
+  constructor(private readonly input: string) {
+    this.toks = tokenize(input);
+    // eslint-disable-next-line no-control-regex
+    if (/[^\x00-\x7f]/.test(input)) {
+      const map = new Uint32Array(input.length + 1);
+      let b = 0;
+      for (let k = 0; k < input.length; k++) {
+        map[k] = b;
+        const c = input.charCodeAt(k);
+        if (c < 0x80) b += 1;
+        else if (c < 0x800) b += 2;
+        else if (c >= 0xd800 && c <= 0xdbff) {
+          b += 4;
+          map[++k] = b;
+        } else b += 3;
+      }
+      map[input.length] = b;
+      this.byteAt = (i) => map[i]!;
+    }
+  }
+
+  parseQuery(): Expr {
+    if (this.peek().type === "EOF") throw this.errAt(this.peek(), "no expression found in input");
+    const e = this.parseBinary(0);
+    const t = this.peek();
+    if (t.type !== "EOF") throw this.errAt(t, `unexpected ${describe(t)}`);
+    if (this.emptySelectors.size > 0) {
+      const first = [...this.emptySelectors].sort((a, b) => a.pos.start - b.pos.start)[0]!;
+      throw this.errPos(first.pos, "vector selector must contain at least one non-empty matcher");
+    }
+    return e;
+  }
+
+  // ---- tokens and errors -------------------------------------------------------------
+
+  private peek(k = 0): Token {
+    return this.toks[Math.min(this.i + k, this.toks.length - 1)]!;
+  }
+  private next(): Token {
+    const t = this.toks[this.i]!;
+    if (this.i < this.toks.length - 1) this.i++;
+    return t;
+  }
+  private isWord(t: Token, word: string): boolean {
+    return t.type === "IDENT" && t.text.toLowerCase() === word;
+  }
+  private expect(type: TokenType, context: string, what: string): Token {
+    const t = this.peek();
+    if (t.type !== type) throw this.errAt(t, `unexpected ${describe(t)} in ${context}, expected ${what}`);
+    return this.next();
+  }
+  private b(i: number): number {
+    return this.byteAt === undefined ? i : this.byteAt(i);
+  }
+  private pos(start: number, end: number): PosRange {
+    return { start: this.b(start), end: this.b(end) };
+  }
+  private errAt(t: Token, msg: string): ParseError {
+    return new ParseError(this.input, t.start, t.end, msg);
+  }
+  /** Error at a byte PosRange (node positions are bytes; ParseError wants UTF-16 indexes). */
+  private errPos(p: PosRange, msg: string): ParseError {
+    return new ParseError(this.input, this.charIndex(p.start), this.charIndex(p.end), msg);
+  }
+  private charIndex(byte: number): number {
+    if (this.byteAt === undefined) return byte;
+    let lo = 0;
+    let hi = this.input.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.byteAt(mid) < byte) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  /** UTF-16 index of the end of the previous token. */
+  private lastEnd(): number {
+    return this.toks[this.i - 1]?.end ?? 0;
+  }
+
+  // ---- expressions ----------------------------------------------------------------------
+
+  private binaryOpAt(t: Token): BinaryOp | undefined {
+    const op = TOKEN_OPS[t.type];
+    if (op !== undefined) return op;
+    if (t.type === "IDENT") return WORD_OPS[t.text.toLowerCase()];
+    return undefined;
+  }
+
+  private parseBinary(minPrec: number): Expr {
+    let lhs = this.parseUnary();
+    for (;;) {
+      const t = this.peek();
+      const op = this.binaryOpAt(t);
+      if (op === undefined) break;
+      const prec = PREC[op];
+      if (prec < minPrec) break;
+      this.next();
+      const mods = this.parseBinModifiers(op);
+      const rhs = this.parseBinary(op === "^" ? prec : prec + 1);
+      lhs = this.makeBinary(op, t, lhs, rhs, mods);
+    }
+    return lhs;
+  }
+
+  private parseBinModifiers(op: BinaryOp): BinModifiers {
+    let returnBool = false;
+    let on: boolean | undefined;
+    let labels: string[] = [];
+    let card: Cardinality = "one-to-one";
+    let include: string[] = [];
+    let fillLeft: number | undefined;
+    let fillRight: number | undefined;
+    if (this.isWord(this.peek(), "bool")) {
+      this.next();
+      returnBool = true;
+    }
+    const t = this.peek();
+    if (this.isWord(t, "on") || this.isWord(t, "ignoring")) {
+      this.next();
+      on = t.text.toLowerCase() === "on";
+      labels = this.parseLabelList("grouping opts");
+      const g = this.peek();
+      if (this.isWord(g, "group_left") || this.isWord(g, "group_right")) {
+        this.next();
+        card = g.text.toLowerCase() === "group_left" ? "many-to-one" : "one-to-many";
+        if (this.peek().type === "LPAREN") include = this.parseLabelList("grouping opts");
+      }
+    }
+    for (;;) {
+      const f = this.peek();
+      if (f.type !== "IDENT" || this.peek(1).type !== "LPAREN") break;
+      const w = f.text.toLowerCase();
+      if (w !== "fill" && w !== "fill_left" && w !== "fill_right") break;
+      this.next();
+      this.next();
+      const v = this.parseSignedNumber(`${w} modifier`);
+      this.expect("RPAREN", `${w} modifier`, '")"');
+      if (w !== "fill_right") fillLeft = v;
+      if (w !== "fill_left") fillRight = v;
+    }
+    if (isSetOp(op) && card === "one-to-one") card = "many-to-many";
+    return { returnBool, on, labels, card, include, fillLeft, fillRight };
+  }
+
+  private parseSignedNumber(context: string): number {
+    let sign = 1;
+    const s = this.peek();
+    if (s.type === "SUB" || s.type === "ADD") {
+      this.next();
+      if (s.type === "SUB") sign = -1;
+    }
+    const t = this.peek();
+    if (t.type === "NUMBER") {
+      this.next();
+      return sign * parseNumberLiteral(t.text);
+    }
+    if (t.type === "IDENT" && (t.text.toLowerCase() === "inf" || t.text.toLowerCase() === "nan")) {
+      this.next();
+      return sign * (t.text.toLowerCase() === "inf" ? Infinity : NaN);
+    }
+    throw this.errAt(t, `unexpected ${describe(t)} in ${context}, expected number`);
+  }
+
+  private makeBinary(op: BinaryOp, opTok: Token, lhs: Expr, rhs: Expr, m: BinModifiers): BinaryExpr {
+    const lt = typeOf(lhs);
+    const rt = typeOf(rhs);
+    const pos: PosRange = { start: lhs.pos.start, end: rhs.pos.end };
+    const opPos = this.pos(opTok.start, opTok.end);
+    if (m.returnBool && !isComparisonOp(op)) {
+      throw this.errPos(opPos, "bool modifier can only be used on comparison operators");
+    }
+    if (isComparisonOp(op) && !m.returnBool && lt === "scalar" && rt === "scalar") {
+      throw this.errPos(opPos, "comparisons between scalars must use BOOL modifier");
+    }
+    if (m.on === true) {
+      for (const l of m.labels) {
+        if (m.include.includes(l)) throw this.errPos(opPos, `label ${goQuote(l)} must not occur in ON and GROUP clause at once`);
+      }
+    }
+    if (lt !== "scalar" && lt !== "vector") {
+      throw this.errPos(lhs.pos, "binary expression must contain only scalar and instant vector types");
+    }
+    if (rt !== "scalar" && rt !== "vector") {
+      throw this.errPos(rhs.pos, "binary expression must contain only scalar and instant vector types");
+    }
+    let matching: VectorMatching | undefined;
+    if (lt === "vector" && rt === "vector") {
+      if (isSetOp(op)) {
+        if (m.card === "one-to-many" || m.card === "many-to-one") throw this.errPos(pos, `no grouping allowed for "${op}" operation`);
+      }
+      matching = Object.freeze({
+        card: m.card,
+        on: m.on === true,
+        labels: Object.freeze(m.labels),
+        include: Object.freeze(m.include),
+        fillLeft: m.fillLeft,
+        fillRight: m.fillRight,
+      });
+    } else if (m.labels.length > 0) {
+      throw this.errPos(pos, "vector matching only allowed between instant vectors");
+    }
+    if ((lt === "scalar" || rt === "scalar") && isSetOp(op)) {
+      throw this.errPos(pos, `set operator "${op}" not allowed in binary scalar expression`);
+    }
+    return node<BinaryExpr>({ kind: "BinaryExpr", op, lhs, rhs, returnBool: m.returnBool, matching, pos });
+  }
+
+  private parseUnary(): Expr {
+    const t = this.peek();
+    if (t.type === "ADD" || t.type === "SUB") {
+      this.next();
+      const e = this.parseBinary(POW_PREC);
+      const pos: PosRange = { start: this.b(t.start), end: e.pos.end };
+      if (e.kind === "NumberLiteral") {
+        return node<NumberLiteral>({ ...e, value: t.type === "SUB" ? -e.value : e.value, pos });
+      }
+      const et = typeOf(e);
+      if (et !== "scalar" && et !== "vector") {
+        throw this.errPos(pos, "unary expression only allowed on expressions of type scalar or instant vector");
+      }
+      return node({ kind: "UnaryExpr", op: t.type === "SUB" ? "-" : "+", expr: e, pos });
+    }
+    return this.parsePostfix(this.parsePrimary());
+  }
+
+  private parsePrimary(): Expr {
+    const t = this.peek();
+    switch (t.type) {
+      case "NUMBER":
+        this.next();
+        return node<NumberLiteral>({ kind: "NumberLiteral", value: parseNumberLiteral(t.text), duration: false, pos: this.pos(t.start, t.end) });
+      case "DURATION": {
+        this.next();
+        const ms = parseDurationMs(t.text);
+        if (ms === undefined) throw this.errAt(t, `not a valid duration string: ${goQuote(t.text)}`);
+        return node<NumberLiteral>({ kind: "NumberLiteral", value: ms / 1000, duration: true, pos: this.pos(t.start, t.end) });
+      }
+      case "STRING":
+        this.next();
+        return node({ kind: "StringLiteral", value: unquote(t.text), pos: this.pos(t.start, t.end) });
+      case "LPAREN": {
+        this.next();
+        const e = this.parseBinary(0);
+        const r = this.expect("RPAREN", "parenthesized expression", '")"');
+        return node({ kind: "ParenExpr", expr: e, pos: this.pos(t.start, r.end) });
+      }
+      case "LBRACE":
+        return this.parseSelector(undefined);
+      case "METRIC_IDENT":
+        this.next();
+        return this.parseSelector(t);
+      case "IDENT": {
+        const lower = t.text.toLowerCase();
+        const nt = this.peek(1);
+        if (lower === "inf" || lower === "nan") {
+          this.next();
+          return node<NumberLiteral>({
+            kind: "NumberLiteral",
+            value: lower === "inf" ? Infinity : NaN,
+            duration: false,
+            pos: this.pos(t.start, t.end),
+          });
+        }
+        if (AGGREGATE_OPS.includes(lower as AggregateOp) && (nt.type === "LPAREN" || this.isWord(nt, "by") || this.isWord(nt, "without"))) {
+          return this.parseAggregate();
+        }
+        if (nt.type === "LPAREN") return this.parseCall();
+        if (AGGREGATE_OPS.includes(lower as AggregateOp) && nt.type === "EOF") {
+          throw this.errAt(nt, "unexpected end of input in aggregation");
+        }
+        this.next();
+        return this.parseSelector(t);
+      }
+      case "EOF":
+        throw this.errAt(t, "unexpected end of input");
+      default:
+        throw this.errAt(t, `unexpected ${describe(t)}`);
+    }
+  }
+
+  private parseCall(): Expr {
+    const nameTok = this.next();
+    const lower = nameTok.text.toLowerCase();
+    const func: FunctionDef | undefined =
+      FUNCTIONS[nameTok.text] ?? (CASE_INSENSITIVE_FUNCS.has(lower) ? FUNCTIONS[lower] : undefined);
+    if (func === undefined) throw this.errAt(nameTok, `unknown function with name ${goQuote(nameTok.text)}`);
+    this.next(); // (
+    const args: Expr[] = [];
+    if (this.peek().type !== "RPAREN") {
+      for (;;) {
+        args.push(this.parseBinary(0));
+        const t = this.peek();
+        if (t.type === "COMMA") {
+          this.next();
+          if (this.peek().type === "RPAREN") throw this.errAt(t, "trailing commas not allowed in function call args");
+          continue;
+        }
+        if (t.type === "RPAREN") break;
+        throw this.errAt(t, `unexpected ${describe(t)} in function call args, expected "," or ")"`);
+      }
+    }
+    const r = this.next();
+    const pos = this.pos(nameTok.start, r.end);
+    this.checkCall(func, args, pos);
+    return node<Call>({ kind: "Call", func, args: Object.freeze(args), pos });
+  }
+
+  private checkCall(func: FunctionDef, args: readonly Expr[], pos: PosRange): void {
+    const nargs = func.argTypes.length;
+    if (func.variadic === 0) {
+      if (nargs !== args.length) {
+        throw this.errPos(pos, `expected ${nargs} argument(s) in call to ${goQuote(func.name)}, got ${args.length}`);
+      }
+    } else {
+      const na = nargs - 1;
+      if (na > args.length) {
+        throw this.errPos(pos, `expected at least ${na} argument(s) in call to ${goQuote(func.name)}, got ${args.length}`);
+      } else if (func.variadic > 0 && na + func.variadic < args.length) {
+        throw this.errPos(pos, `expected at most ${na + func.variadic} argument(s) in call to ${goQuote(func.name)}, got ${args.length}`);
+      }
+    }
+    const context = `call to function ${goQuote(func.name)}`;
+    if (func.name === "info" && args.length > 1) {
+      const a = args[1]!;
+      if (typeOf(a) !== "vector") {
+        throw this.errPos(pos, `expected type instant vector in ${context}, got ${describeType(typeOf(a))}`);
+      }
+      if (a.kind === "VectorSelector") {
+        if (a.name !== "") throw this.errPos(pos, "expected label selectors only, got vector selector instead");
+        this.emptySelectors.delete(a);
+      }
+    }
+    for (let i = 0; i < args.length; i++) {
+      let k = i;
+      if (k >= nargs) {
+        if (func.variadic === 0) break;
+        k = nargs - 1;
+      }
+      this.expectType(args[i]!, func.argTypes[k]!, context);
+    }
+  }
+
+  private expectType(e: Expr, want: ValueType, context: string): void {
+    const got = typeOf(e);
+    if (got !== want) throw this.errPos(e.pos, `expected type ${describeType(want)} in ${context}, got ${describeType(got)}`);
+  }
+
+  private parseAggregate(): Expr {
+    const opTok = this.next();
+    const op = opTok.text.toLowerCase() as AggregateOp;
+    let grouping: string[] | undefined;
+    let without = false;
+    const mod = this.peek();
+    if (this.isWord(mod, "by") || this.isWord(mod, "without")) {
+      this.next();
+      without = mod.text.toLowerCase() === "without";
+      grouping = this.parseLabelList("grouping opts");
+    }
+    const lp = this.expect("LPAREN", "aggregation", '"("');
+    void lp;
+    const args: Expr[] = [];
+    if (this.peek().type !== "RPAREN") {
+      for (;;) {
+        args.push(this.parseBinary(0));
+        const t = this.peek();
+        if (t.type === "COMMA") {
+          this.next();
+          if (this.peek().type === "RPAREN") break;
+          continue;
+        }
+        if (t.type === "RPAREN") break;
+        throw this.errAt(t, `unexpected ${describe(t)} in aggregation, expected "," or ")"`);
+      }
+    }
+    let end = this.next().end;
+    if (grouping === undefined) {
+      const m2 = this.peek();
+      if (this.isWord(m2, "by") || this.isWord(m2, "without")) {
+        this.next();
+        without = m2.text.toLowerCase() === "without";
+        grouping = this.parseLabelList("grouping opts");
+        end = this.lastEnd();
+      }
+    }
+    const pos = this.pos(opTok.start, end);
+    if (args.length === 0) throw this.errPos(pos, "no arguments for aggregate expression provided");
+    const paramType = AGGREGATE_PARAM_TYPE[op];
+    const desired = paramType === undefined ? 1 : 2;
+    if (args.length !== desired) {
+      throw this.errPos(pos, `wrong number of arguments for aggregate expression provided, expected ${desired}, got ${args.length}`);
+    }
+    const expr = args[desired - 1]!;
+    const param = paramType === undefined ? undefined : args[0]!;
+    this.expectType(expr, "vector", "aggregation expression");
+    if (param !== undefined && paramType !== undefined) this.expectType(param, paramType, "aggregation parameter");
+    return node<AggregateExpr>({
+      kind: "AggregateExpr",
+      op,
+      expr,
+      param,
+      grouping: Object.freeze(grouping ?? []),
+      without,
+      pos,
+    });
+  }
+
+  /** `( label, "quoted label", … )` with an optional trailing comma. */
+  private parseLabelList(context: string): string[] {
+    this.expect("LPAREN", context, '"("');
+    const out: string[] = [];
+    for (;;) {
+      const t = this.peek();
+      if (t.type === "RPAREN") {
+        this.next();
+        return out;
+      }
+      if (t.type === "IDENT") {
+        out.push(t.text);
+      } else if (t.type === "STRING") {
+        const v = unquote(t.text);
+        if (!v.isWellFormed()) throw this.errAt(t, `invalid label name ${goQuote(v)}`);
+        out.push(v);
+      } else {
+        throw this.errAt(t, `unexpected ${describe(t)} in ${context}, expected label`);
+      }
+      this.next();
+      const s = this.peek();
+      if (s.type === "COMMA") {
+        this.next();
+      } else if (s.type !== "RPAREN") {
+        throw this.errAt(s, `unexpected ${describe(s)} in ${context}, expected "," or ")"`);
+      }
+    }
+  }
+
+  // ---- selectors ------------------------------------------------------------------------
+
+  private parseSelector(nameTok: Token | undefined): VectorSelector {
+    let name = nameTok?.text ?? "";
+    const start = nameTok?.start ?? this.peek().start;
+    let end = nameTok?.end ?? start;
+    const matchers: LabelMatcher[] = [];
+    let nameInBraces: string | undefined;
+    if (this.peek().type === "LBRACE") {
+      this.next();
+      for (;;) {
+        const t = this.peek();
+        if (t.type === "RBRACE") {
+          end = this.next().end;
+          break;
+        }
+        let label: string;
+        if (t.type === "IDENT") {
+          label = t.text;
+        } else if (t.type === "STRING") {
+          label = unquote(t.text);
+        } else {
+          throw this.errAt(t, `unexpected ${describe(t)} in label matching, expected label matching operator`);
+        }
+        this.next();
+        const opTok = this.peek();
+        const op = MATCH_OPS[opTok.type];
+        if (op === undefined) {
+          if (t.type === "STRING" && (opTok.type === "COMMA" || opTok.type === "RBRACE")) {
+            // {"metric.name"}: a quoted metric name inside the braces.
+            if (name !== "" || nameInBraces !== undefined) {
+              throw this.errAt(t, `metric name must not be set twice: ${goQuote(name || nameInBraces || "")} or ${goQuote(label)}`);
+            }
+            nameInBraces = label;
+            matchers.push(this.matcher("=", "__name__", label, t));
+          } else {
+            throw this.errAt(opTok, `unexpected ${describe(opTok)} in label matching, expected label matching operator`);
+          }
+        } else {
+          this.next();
+          const v = this.peek();
+          if (v.type !== "STRING") throw this.errAt(v, `unexpected ${describe(v)} in label matching, expected string`);
+          this.next();
+          matchers.push(this.matcher(op, label, unquote(v.text), v));
+        }
+        const s = this.peek();
+        if (s.type === "COMMA") this.next();
+        else if (s.type !== "RBRACE") throw this.errAt(s, `unexpected ${describe(s)} in label matching, expected "," or "}"`);
+      }
+    }
+    if (name !== "") {
+      for (const m of matchers) {
+        if (m.name === "__name__") {
+          throw this.errPos(this.pos(start, end), `metric name must not be set twice: ${goQuote(name)} or ${goQuote(m.value)}`);
+        }
+      }
+      matchers.push(this.matcher("=", "__name__", name, nameTok!));
+    } else if (nameInBraces !== undefined) {
+      name = nameInBraces;
+    }
+    const sel = node<VectorSelector>({
+      kind: "VectorSelector",
+      name,
+      matchers: Object.freeze(matchers),
+      offset: 0,
+      offsetExpr: undefined,
+      at: undefined,
+      atModifier: undefined,
+      anchored: false,
+      smoothed: false,
+      pos: this.pos(start, end),
+    });
+    if (!matchers.some((m) => !m.matches(""))) this.emptySelectors.add(sel);
+    return sel;
+  }
+
+  private matcher(op: MatchType, name: string, value: string, at: Token): LabelMatcher {
+    try {
+      return newMatcher(op, name, value);
+    } catch (e) {
+      if (e instanceof StrataError) throw this.errAt(at, e.message);
+      throw e;
+    }
+  }
+
+  // ---- postfix: ranges, subqueries, offset, @, anchored/smoothed ------------------------
+
+  private parsePostfix(e: Expr): Expr {
+    for (;;) {
+      const t = this.peek();
+      if (t.type === "LBRACKET") {
+        e = this.parseRangeOrSubquery(e);
+      } else if (this.isWord(t, "offset")) {
+        this.next();
+        e = this.applyOffset(e, this.parseOffsetDuration(), t);
+      } else if (t.type === "AT") {
+        this.next();
+        e = this.applyAt(e, t);
+      } else if ((this.isWord(t, "anchored") || this.isWord(t, "smoothed")) && (e.kind === "VectorSelector" || e.kind === "MatrixSelector")) {
+        this.next();
+        e = this.applyExtended(e, t.text.toLowerCase() === "anchored" ? "anchored" : "smoothed", t);
+      } else {
+        return e;
+      }
+    }
+  }
+
+  private parseRangeOrSubquery(e: Expr): Expr {
+    const lb = this.next();
+    const range = this.parseDurationExpr();
+    if (this.peek().type === "COLON") {
+      this.next();
+      let step: DurationValue = { ms: 0, expr: undefined };
+      if (this.peek().type !== "RBRACKET") step = this.parseDurationExpr();
+      const rb = this.expect("RBRACKET", "subquery selector", '"]"');
+      const t = typeOf(e);
+      const pos: PosRange = { start: e.pos.start, end: this.b(rb.end) };
+      if (t !== "vector") throw this.errPos(pos, `subquery is only allowed on instant vector, got ${t} instead`);
+      this.checkRange(range, lb);
+      return node<SubqueryExpr>({
+        kind: "SubqueryExpr",
+        expr: e,
+        range: range.ms,
+        rangeExpr: range.expr,
+        step: step.ms,
+        stepExpr: step.expr,
+        offset: 0,
+        offsetExpr: undefined,
+        at: undefined,
+        atModifier: undefined,
+        pos,
+      });
+    }
+    const rb = this.expect("RBRACKET", "range selector", '":" or "]"');
+    const pos: PosRange = { start: e.pos.start, end: this.b(rb.end) };
+    if (e.kind !== "VectorSelector") throw this.errPos(pos, "ranges only allowed for vector selectors");
+    if (e.offset !== 0 || e.offsetExpr !== undefined) throw this.errPos(pos, "no offset modifiers allowed before range");
+    if (e.at !== undefined || e.atModifier !== undefined) throw this.errPos(pos, "no @ modifiers allowed before range");
+    this.checkRange(range, lb);
+    return node<MatrixSelector>({ kind: "MatrixSelector", vector: e, range: range.ms, rangeExpr: range.expr, pos });
+  }
+
+  private checkRange(d: DurationValue, at: Token): void {
+    if (d.expr === undefined && d.ms <= 0) {
+      throw this.errAt(at, `duration must be greater than 0`);
+    }
+  }
+
+  private applyOffset(e: Expr, d: DurationValue, tok: Token): Expr {
+    const end = this.b(this.lastEnd());
+    switch (e.kind) {
+      case "VectorSelector":
+        if (e.offset !== 0 || e.offsetExpr !== undefined) throw this.errAt(tok, "offset may not be set multiple times");
+        return node<VectorSelector>({ ...e, offset: d.ms, offsetExpr: d.expr, pos: { start: e.pos.start, end } });
+      case "MatrixSelector": {
+        const v = e.vector;
+        if (v.offset !== 0 || v.offsetExpr !== undefined) throw this.errAt(tok, "offset may not be set multiple times");
+        return node<MatrixSelector>({ ...e, vector: node<VectorSelector>({ ...v, offset: d.ms, offsetExpr: d.expr }), pos: { start: e.pos.start, end } });
+      }
+      case "SubqueryExpr":
+        if (e.offset !== 0 || e.offsetExpr !== undefined) throw this.errAt(tok, "offset may not be set multiple times");
+        return node<SubqueryExpr>({ ...e, offset: d.ms, offsetExpr: d.expr, pos: { start: e.pos.start, end } });
+      default:
+        throw this.errAt(tok, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery");
+    }
+  }
+
+  private applyAt(e: Expr, tok: Token): Expr {
+    let at: number | undefined;
+    let atModifier: AtModifier | undefined;
+    const t = this.peek();
+    if ((this.isWord(t, "start") || this.isWord(t, "end")) && this.peek(1).type === "LPAREN") {
+      this.next();
+      this.next();
+      this.expect("RPAREN", "@ modifier", '")"');
+      atModifier = t.text.toLowerCase() === "start" ? "start" : "end";
+    } else {
+      let sign = 1;
+      const s = this.peek();
+      if (s.type === "SUB" || s.type === "ADD") {
+        this.next();
+        if (s.type === "SUB") sign = -1;
+      }
+      const n = this.peek();
+      let secs: number;
+      if (n.type === "NUMBER") secs = parseNumberLiteral(n.text);
+      else if (n.type === "DURATION") {
+        const ms = parseDurationMs(n.text);
+        if (ms === undefined) throw this.errAt(n, `not a valid duration string: ${goQuote(n.text)}`);
+        secs = ms / 1000;
+      } else if (n.type === "IDENT" && (n.text.toLowerCase() === "inf" || n.text.toLowerCase() === "nan")) {
+        secs = n.text.toLowerCase() === "inf" ? Infinity : NaN;
+      } else throw this.errAt(n, `unexpected ${describe(n)} in @ modifier, expected number or "start()" or "end()"`);
+      this.next();
+      secs *= sign;
+      const ms = Math.round(secs * 1000);
+      if (!Number.isFinite(secs) || !Number.isFinite(ms) || Math.abs(ms) > 9.2233720368547e18) {
+        throw this.errAt(n, `timestamp out of bounds for @ modifier: ${formatGoFloatF(secs)}`);
+      }
+      at = ms;
+    }
+    const end = this.b(this.lastEnd());
+    const twice = "@ <timestamp> may not be set multiple times";
+    switch (e.kind) {
+      case "VectorSelector":
+        if (e.at !== undefined || e.atModifier !== undefined) throw this.errAt(tok, twice);
+        return node<VectorSelector>({ ...e, at, atModifier, pos: { start: e.pos.start, end } });
+      case "MatrixSelector": {
+        const v = e.vector;
+        if (v.at !== undefined || v.atModifier !== undefined) throw this.errAt(tok, twice);
+        return node<MatrixSelector>({ ...e, vector: node<VectorSelector>({ ...v, at, atModifier }), pos: { start: e.pos.start, end } });
+      }
+      case "SubqueryExpr":
+        if (e.at !== undefined || e.atModifier !== undefined) throw this.errAt(tok, twice);
+        return node<SubqueryExpr>({ ...e, at, atModifier, pos: { start: e.pos.start, end } });
+      default:
+        throw this.errAt(tok, "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery");
+    }
+  }
+
+  private applyExtended(e: VectorSelector | MatrixSelector, which: "anchored" | "smoothed", tok: Token): Expr {
+    const v = e.kind === "VectorSelector" ? e : e.vector;
+    if (v.anchored || v.smoothed) throw this.errAt(tok, `${which} modifier may not be combined with another one`);
+    const nv = node<VectorSelector>({ ...v, [which]: true });
+    const end = this.b(tok.end);
+    if (e.kind === "VectorSelector") return node<VectorSelector>({ ...nv, pos: { start: nv.pos.start, end } });
+    return node<MatrixSelector>({ ...e, vector: nv, pos: { start: e.pos.start, end } });
+  }
+
+  // ---- duration expressions ---------------------------------------------------------------
+
+  /** A duration expression inside `[…]`: + - * / % ^, parentheses, step(), range(), min_of, max_of. */
+  private parseDurationExpr(): DurationValue {
+    const e = this.parseDurBinary(0);
+    return this.foldDuration(e);
+  }
+
+  /** The argument of `offset`: a signed literal, a parenthesized expression or a duration function. */
+  private parseOffsetDuration(): DurationValue {
+    const s = this.peek();
+    if (s.type === "SUB" || s.type === "ADD") {
+      this.next();
+      const atom = this.parseDurAtom();
+      const e: Expr =
+        atom.kind === "NumberLiteral"
+          ? node<NumberLiteral>({ ...atom, value: s.type === "SUB" ? -atom.value : atom.value })
+          : node({ kind: "UnaryExpr", op: s.type === "SUB" ? "-" : "+", expr: atom, pos: { start: this.b(s.start), end: atom.pos.end } });
+      return this.foldDuration(e);
+    }
+    return this.foldDuration(this.parseDurAtom());
+  }
+
+  private foldDuration(e: Expr): DurationValue {
+    if (isDurationConstant(e)) {
+      const secs = evalDuration(e, { stepMs: 0, rangeMs: 0 });
+      const ms = durationSecondsToMs(secs);
+      if (!Number.isFinite(ms)) throw this.errPos(e.pos, `duration out of range: ${formatGoFloatF(secs)}`);
+      return { ms, expr: undefined };
+    }
+    return { ms: 0, expr: e };
+  }
+
+  private parseDurBinary(minPrec: number): Expr {
+    let lhs = this.parseDurUnary();
+    for (;;) {
+      const t = this.peek();
+      const op = TOKEN_OPS[t.type];
+      if (op === undefined || !["+", "-", "*", "/", "%", "^"].includes(op)) break;
+      const prec = PREC[op];
+      if (prec < minPrec) break;
+      this.next();
+      const rhs = this.parseDurBinary(op === "^" ? prec : prec + 1);
+      lhs = node<BinaryExpr>({ kind: "BinaryExpr", op, lhs, rhs, returnBool: false, matching: undefined, pos: { start: lhs.pos.start, end: rhs.pos.end } });
+    }
+    return lhs;
+  }
+
+  private parseDurUnary(): Expr {
+    const t = this.peek();
+    if (t.type === "ADD" || t.type === "SUB") {
+      this.next();
+      const e = this.parseDurBinary(POW_PREC);
+      const pos: PosRange = { start: this.b(t.start), end: e.pos.end };
+      if (e.kind === "NumberLiteral") return node<NumberLiteral>({ ...e, value: t.type === "SUB" ? -e.value : e.value, pos });
+      return node({ kind: "UnaryExpr", op: t.type === "SUB" ? "-" : "+", expr: e, pos });
+    }
+    return this.parseDurAtom();
+  }
+
+  private parseDurAtom(): Expr {
+    const t = this.peek();
+    switch (t.type) {
+      case "NUMBER":
+        this.next();
+        return node<NumberLiteral>({ kind: "NumberLiteral", value: parseNumberLiteral(t.text), duration: false, pos: this.pos(t.start, t.end) });
+      case "DURATION": {
+        this.next();
+        const ms = parseDurationMs(t.text);
+        if (ms === undefined) throw this.errAt(t, `not a valid duration string: ${goQuote(t.text)}`);
+        return node<NumberLiteral>({ kind: "NumberLiteral", value: ms / 1000, duration: true, pos: this.pos(t.start, t.end) });
+      }
+      case "LPAREN": {
+        this.next();
+        const e = this.parseDurBinary(0);
+        const r = this.expect("RPAREN", "duration expression", '")"');
+        return node({ kind: "ParenExpr", expr: e, pos: this.pos(t.start, r.end) });
+      }
+      case "IDENT": {
+        const def = DURATION_FUNCTIONS[t.text.toLowerCase()];
+        if (def !== undefined && this.peek(1).type === "LPAREN") {
+          this.next();
+          this.next();
+          const args: Expr[] = [];
+          while (this.peek().type !== "RPAREN") {
+            args.push(this.parseDurBinary(0));
+            if (this.peek().type === "COMMA") this.next();
+            else if (this.peek().type !== "RPAREN") {
+              const s = this.peek();
+              throw this.errAt(s, `unexpected ${describe(s)} in duration expression, expected "," or ")"`);
+            }
+          }
+          const r = this.next();
+          const pos = this.pos(t.start, r.end);
+          if (args.length !== def.argTypes.length) {
+            throw this.errPos(pos, `expected ${def.argTypes.length} argument(s) in call to ${goQuote(def.name)}, got ${args.length}`);
+          }
+          return node<Call>({ kind: "Call", func: def, args: Object.freeze(args), pos });
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    throw this.errAt(t, `unexpected ${describe(t)} in duration expression, expected number or duration`);
+  }
+}
+
+interface BinModifiers {
+  readonly returnBool: boolean;
+  readonly on: boolean | undefined;
+  readonly labels: string[];
+  readonly card: Cardinality;
+  readonly include: string[];
+  readonly fillLeft: number | undefined;
+  readonly fillRight: number | undefined;
+}
+
+/** Go's %f (6 decimals), for error messages. */
+function formatGoFloatF(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return v.toFixed(6);
+}
