@@ -70,8 +70,9 @@ function plain(res: ServerResponse, status: number, msg: string, extra: Record<s
 }
 
 /**
- * Serves the built UI. `pathAfterVmui` is what follows `…/vmui` in the request path
- * ("" → redirect to "vmui/", "/" → index.html, "/assets/x.js" → that file).
+ * Serves the built UI. `pathAfterVmui` is what follows `…/vmui` or `…/vmui/` in the request
+ * path, with or without its leading slash ("/" or "" → index.html, "assets/x.js" → that file);
+ * a request for `…/vmui` itself (no trailing slash) is redirected to `…/vmui/`.
  * Hashed files under assets/ are cached for a year; index.html is revalidated every time.
  */
 export async function serveUi(
@@ -88,8 +89,8 @@ export async function serveUi(
   const url = req.url ?? "/";
   const qpos = url.indexOf("?");
   const pathname = qpos >= 0 ? url.slice(0, qpos) : url;
-  if (pathAfterVmui === "" || pathAfterVmui.startsWith("?")) {
-    // Relative asset URLs need the trailing slash.
+  if ((pathAfterVmui === "" || pathAfterVmui.startsWith("?")) && !pathname.endsWith("/")) {
+    // Relative asset URLs need the trailing slash: …/vmui → …/vmui/.
     plain(res, 301, "moved", { location: pathname + "/" + (qpos >= 0 ? url.slice(qpos) : "") });
     return;
   }

@@ -20,9 +20,11 @@ beforeAll(async () => {
   // Mounted the way select mounts it: everything after /select/<tenant>/vmui.
   server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
-    const m = /^\/select\/[^/]+\/vmui(.*)$/.exec(path);
+    const m = /^\/selectx?\/[^/]+\/vmui(.*)$/.exec(path);
     if (!m) { res.writeHead(404); res.end(); return; }
-    void serveUi(req, res, m[1] ?? "", { root });
+    // /selectx/… mimics services/select, which passes the path after "vmui/" without its slash.
+    const rest = m[1] ?? "";
+    void serveUi(req, res, req.url?.startsWith("/selectx") ? rest.replace(/^\//, "") : rest, { root });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const a = server.address();
@@ -56,6 +58,8 @@ describe("serveUi", () => {
     ["/select/0/vmui/some/client/route", 200, "text/html; charset=utf-8", "no-cache", "<!doctype html>"],
     ["/select/0/vmui/assets/index-abc.js", 200, "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", "console.log(1)"],
     ["/select/0/vmui/assets/index-abc.css", 200, "text/css; charset=utf-8", "public, max-age=31536000, immutable", "body{}"],
+    ["/selectx/0/vmui/", 200, "text/html; charset=utf-8", "no-cache", "<!doctype html>"],
+    ["/selectx/0/vmui/assets/index-abc.js", 200, "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", "console.log(1)"],
     ["/select/0/vmui/assets/missing.js", 404, "text/plain; charset=utf-8", undefined, "no such UI file"],
   ])("GET %s → %d", async (path, status, type, cache, body) => {
     const r = await get(path);
