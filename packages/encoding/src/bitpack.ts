@@ -1,0 +1,265 @@
+import type { ByteBuffer } from "./bytes.js";
+import { GROUP_SHIFT_FLAG, GROUP_SIZE } from "./constants.js";
+import { corrupt } from "./errors.js";
+import { getZigzag, putZigzag, varintResult, zigzagSize } from "./varint.js";
+
+/**
+ * Frame-of-reference bit-packing in groups of GROUP_SIZE integers.
+ *
+ * Each group stores its minimum once and every value as `(x - min) >> shift` in `width` bits,
+ * where `shift` is the count of trailing zero bits all `x - min` share (page-sized byte gauges,
+ * sector counters, quantised deltas). Groups keep one outlier (a counter reset, a missed scrape)
+ * from widening a whole block: it only widens its own group.
+ *
+ *   group := header:u8 [shift:u8 if header & 0x40] zigzag(min) packed:ceil(len*width/8) bytes
+ *   header := width (0..53) | 0x40 if a shift byte follows
+ *
+ * Bits are packed little-endian: value i occupies bits [i*width, (i+1)*width) of the group's
+ * byte string, bit 0 being the least significant bit of the first byte.
+ *
+ * Inputs are integers with |x| < 2^53. A group whose range max-min is >= 2^53 cannot be
+ * represented exactly; `forSize` reports Infinity for such input and the caller must pick
+ * another layout.
+ */
+
+const TWO_32 = 4294967296;
+export const MAX_SAFE_RANGE = 9007199254740991;
+const POW2: number[] = [];
+for (let i = 0; i <= 64; i++) POW2.push(2 ** i);
+
+/** Bits needed for 0 <= v < 2^53. */
+export function bitLength(v: number): number {
+  if (v < TWO_32) return 32 - Math.clz32(v);
+  return 64 - Math.clz32(Math.floor(v / TWO_32));
+}
+
+function ctz32(x: number): number {
+  return 31 - Math.clz32(x & -x);
+}
+
+// Group analysis results (module state instead of an object per group).
+let gMin = 0;
+let gWidth = 0;
+let gShift = 0;
+
+/** Analyses x[i0, i0+len): sets gMin, gWidth, gShift. Returns false if the range is unsafe. */
+function analyse(x: Float64Array, i0: number, len: number): boolean {
+  const end = i0 + len;
+  let min = x[i0] as number;
+  let max = min;
+  for (let i = i0 + 1; i < end; i++) {
+    const v = x[i] as number;
+    if (v < min) min = v;
+    else if (v > max) max = v;
+  }
+  const range = max - min;
+  gMin = min;
+  gShift = 0;
+  if (range > MAX_SAFE_RANGE) return false;
+  if (range === 0) {
+    gWidth = 0;
+    return true;
+  }
+  let orLo = 0;
+  let orHi = 0;
+  if (range < TWO_32) {
+    for (let i = i0; i < end; i++) orLo |= (x[i] as number) - min;
+  } else {
+    for (let i = i0; i < end; i++) {
+      const d = (x[i] as number) - min;
+      orLo |= d >>> 0;
+      orHi |= Math.floor(d / TWO_32);
+    }
+  }
+  const shift = orLo !== 0 ? ctz32(orLo) : ctz32(orHi) + 32;
+  gShift = shift;
+  gWidth = bitLength(shift === 0 ? range : range / (POW2[shift] as number));
+  return true;
+}
+
+/** Exact byte size of n values from x[start] in FOR groups, or Infinity if not representable. */
+export function forSize(x: Float64Array, start: number, n: number): number {
+  let size = 0;
+  for (let i = 0; i < n; i += GROUP_SIZE) {
+    const len = Math.min(GROUP_SIZE, n - i);
+    if (!analyse(x, start + i, len)) return Infinity;
+    size += 1 + (gShift > 0 ? 1 : 0) + zigzagSize(gMin) + ((len * gWidth + 7) >>> 3);
+  }
+  return size;
+}
+
+/** Appends n values from x[start] as FOR groups. Caller checked forSize(...) is finite. */
+export function writeFor(out: ByteBuffer, x: Float64Array, start: number, n: number): void {
+  for (let i = 0; i < n; i += GROUP_SIZE) {
+    const len = Math.min(GROUP_SIZE, n - i);
+    const i0 = start + i;
+    if (!analyse(x, i0, len)) throw new RangeError("FOR group range exceeds 2^53");
+    const width = gWidth;
+    const shift = gShift;
+    const min = gMin;
+    const nbytes = (len * width + 7) >>> 3;
+    out.ensure(11 + nbytes + 4);
+    const buf = out.buf;
+    let p = out.length;
+    buf[p++] = width | (shift > 0 ? GROUP_SHIFT_FLAG : 0);
+    if (shift > 0) buf[p++] = shift;
+    p = putZigzag(buf, p, min);
+    if (width > 0) {
+      const end = i0 + len;
+      const div = POW2[shift] as number;
+      if (width <= 32) {
+        let acc = 0;
+        let nb = 0;
+        for (let j = i0; j < end; j++) {
+          const v = shift === 0 ? (x[j] as number) - min : ((x[j] as number) - min) / div;
+          acc |= v << nb;
+          nb += width;
+          if (nb >= 32) {
+            buf[p] = acc;
+            buf[p + 1] = acc >>> 8;
+            buf[p + 2] = acc >>> 16;
+            buf[p + 3] = acc >>> 24;
+            p += 4;
+            nb -= 32;
+            acc = nb === 0 ? 0 : v >>> (width - nb);
+          }
+        }
+        while (nb > 0) {
+          buf[p++] = acc;
+          acc >>>= 8;
+          nb -= 8;
+        }
+      } else {
+        // Wide values (rare): split into a 32-bit low part and a high part.
+        bw.buf = buf;
+        bw.p = p;
+        bw.acc = 0;
+        bw.nb = 0;
+        const hiWidth = width - 32;
+        for (let j = i0; j < end; j++) {
+          const v = ((x[j] as number) - min) / div;
+          putBits(v >>> 0, 32);
+          putBits(Math.floor(v / TWO_32), hiWidth);
+        }
+        while (bw.nb > 0) {
+          bw.buf[bw.p++] = bw.acc;
+          bw.acc >>>= 8;
+          bw.nb -= 8;
+        }
+        p = bw.p;
+      }
+    }
+    out.length = p;
+  }
+}
+
+const bw: { buf: Uint8Array; p: number; acc: number; nb: number } = { buf: new Uint8Array(0), p: 0, acc: 0, nb: 0 };
+
+function putBits(v: number, w: number): void {
+  bw.acc |= v << bw.nb;
+  bw.nb += w;
+  if (bw.nb >= 32) {
+    const b = bw.buf;
+    const a = bw.acc;
+    b[bw.p] = a;
+    b[bw.p + 1] = a >>> 8;
+    b[bw.p + 2] = a >>> 16;
+    b[bw.p + 3] = a >>> 24;
+    bw.p += 4;
+    bw.nb -= 32;
+    bw.acc = bw.nb === 0 ? 0 : v >>> (w - bw.nb);
+  }
+}
+
+const br: { buf: Uint8Array; p: number; acc: number; nb: number } = { buf: new Uint8Array(0), p: 0, acc: 0, nb: 0 };
+
+function word(b: Uint8Array, p: number): number {
+  // Reads past the group's end (at most 3 bytes) only feed bits that are masked away;
+  // past the array's end they read undefined, which bitwise operators treat as 0.
+  return (
+    ((b[p] as number) | ((b[p + 1] as number) << 8) | ((b[p + 2] as number) << 16) | ((b[p + 3] as number) << 24)) >>>
+    0
+  );
+}
+
+function getBits(w: number): number {
+  if (br.nb >= w) {
+    const v = w === 32 ? br.acc : br.acc & ((1 << w) - 1);
+    br.acc = w === 32 ? 0 : br.acc >>> w;
+    br.nb -= w;
+    return v >>> 0;
+  }
+  const next = word(br.buf, br.p);
+  br.p += 4;
+  const v = (br.acc | (next << br.nb)) >>> 0;
+  const used = w - br.nb;
+  br.acc = used === 32 ? 0 : next >>> used;
+  br.nb = 32 - used;
+  return w === 32 ? v : v & ((1 << w) - 1);
+}
+
+/**
+ * Reads n values of FOR groups at buf[p] (bounded by end) into out[outStart...]; returns the
+ * position after the last group. Throws STRATA_CORRUPT_DATA on any malformed group.
+ */
+export function readFor(buf: Uint8Array, p: number, end: number, out: Float64Array, outStart: number, n: number): number {
+  for (let i = 0; i < n; i += GROUP_SIZE) {
+    const len = Math.min(GROUP_SIZE, n - i);
+    if (p >= end) throw corrupt("truncated bit-packed group", p);
+    const header = buf[p++] as number;
+    const width = header & 0x3f;
+    if (width > 53 || header & 0x80) throw corrupt(`bad bit-packed group header 0x${header.toString(16)}`, p - 1);
+    let shift = 0;
+    if (header & GROUP_SHIFT_FLAG) {
+      if (p >= end) throw corrupt("truncated bit-packed group", p);
+      shift = buf[p++] as number;
+      if (shift === 0 || shift > 53) throw corrupt(`bad bit-packed group shift ${shift}`, p - 1);
+    }
+    p = getZigzag(buf, p, end);
+    const min = varintResult.v;
+    const nbytes = (len * width + 7) >>> 3;
+    if (nbytes > end - p) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p}`, p);
+    const o0 = outStart + i;
+    const oEnd = o0 + len;
+    if (width === 0) {
+      out.fill(min, o0, oEnd);
+    } else if (width < 32) {
+      const mask = (1 << width) - 1;
+      const mul = POW2[shift] as number;
+      let q = p;
+      let acc = 0;
+      let nb = 0;
+      for (let j = o0; j < oEnd; j++) {
+        let v: number;
+        if (nb >= width) {
+          v = acc & mask;
+          acc >>>= width;
+          nb -= width;
+        } else {
+          const next =
+            (buf[q] as number) | ((buf[q + 1] as number) << 8) | ((buf[q + 2] as number) << 16) | ((buf[q + 3] as number) << 24);
+          q += 4;
+          v = (acc | (next << nb)) & mask;
+          const used = width - nb;
+          acc = next >>> used;
+          nb = 32 - used;
+        }
+        out[j] = shift === 0 ? min + v : min + v * mul;
+      }
+    } else {
+      br.buf = buf;
+      br.p = p;
+      br.acc = 0;
+      br.nb = 0;
+      const mul = POW2[shift] as number;
+      const hiWidth = width - 32;
+      for (let j = o0; j < oEnd; j++) {
+        const lo = getBits(32);
+        const hi = hiWidth > 0 ? getBits(hiWidth) : 0;
+        out[j] = min + (hi * TWO_32 + lo) * mul;
+      }
+    }
+    p += nbytes;
+  }
+  return p;
+}

@@ -1,0 +1,372 @@
+import { BadDataError } from "@strata/core";
+import { forSize, readFor, writeFor } from "./bitpack.js";
+import { ByteBuffer } from "./bytes.js";
+import {
+  GROUP_SIZE,
+  INT_LAYOUT_MASK,
+  IntEncoding,
+  LZ4_FLAG,
+  LZ4_MIN_GAIN_PERCENT,
+  LZ4_MIN_INPUT,
+  MAX_BLOCK_COUNT,
+} from "./constants.js";
+import { corrupt } from "./errors.js";
+import { lz4Compress, lz4Decompress } from "./compress.js";
+import { getZigzag, putZigzag, TWO_53, varintResult, zigzagSize } from "./varint.js";
+
+/**
+ * Block codec for int64 sequences held in JS numbers (timestamps in ms, decimal mantissas).
+ *
+ * Inputs must be integers in [-(2^53-1), 2^53-1]; anything else is rejected with a BadDataError
+ * (a double cannot hold a larger integer exactly, so accepting it would silently lose data).
+ * Every layout is exact: a delta or delta-of-delta that would leave the safe range makes that
+ * layout ineligible, and PlainVarint is always possible.
+ */
+
+export const MAX_SAFE = 9007199254740991;
+
+/** The int64 layout without the lz4 flag. */
+export type IntLayout = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8;
+
+// Reused scratch (grown on demand): deltas, delta-of-deltas, residuals.
+let sD = new Float64Array(8192);
+let sDD = new Float64Array(8192);
+let sR = new Float64Array(8192);
+const scratchBuf = new ByteBuffer(64 * 1024);
+
+function growScratch(n: number): void {
+  if (sD.length >= n) return;
+  let cap = sD.length;
+  while (cap < n) cap *= 2;
+  sD = new Float64Array(cap);
+  sDD = new Float64Array(cap);
+  sR = new Float64Array(cap);
+}
+
+/** Linear-prediction step chosen by the last `chooseIntLayout` (for LinearPacked). */
+let chosenStep = 0;
+
+/**
+ * Picks the smallest exact layout for x[0..n) and leaves the transformed sequence the layout
+ * needs in scratch. Returns the layout and its exact payload size in `chosenSize`.
+ */
+let chosenSize = 0;
+export function chooseIntLayout(x: ArrayLike<number>, n: number): IntLayout {
+  if (n === 0) {
+    chosenSize = 0;
+    return IntEncoding.PlainVarint;
+  }
+  growScratch(n);
+  const x0 = x[0] as number;
+  checkInt(x0, 0);
+  let plain = zigzagSize(x0);
+  let allEqual = true;
+  let deltaSafe = true;
+  let deltaVar = plain;
+  const D = sD;
+  for (let i = 1; i < n; i++) {
+    const v = x[i] as number;
+    checkInt(v, i);
+    plain += zigzagSize(v);
+    const d = v - (x[i - 1] as number);
+    if (d !== 0) allEqual = false;
+    if (d > MAX_SAFE || d < -MAX_SAFE) deltaSafe = false;
+    D[i - 1] = d;
+    if (deltaSafe) deltaVar += zigzagSize(d);
+  }
+  if (allEqual) {
+    chosenSize = zigzagSize(x0);
+    return IntEncoding.Const;
+  }
+  let best: IntLayout = IntEncoding.PlainVarint;
+  let bestSize = plain;
+  if (!deltaSafe) {
+    chosenSize = bestSize;
+    return best;
+  }
+  const d0 = D[0] as number;
+  let arith = true;
+  for (let i = 1; i < n - 1; i++) {
+    if (D[i] !== d0) {
+      arith = false;
+      break;
+    }
+  }
+  if (arith) {
+    chosenSize = zigzagSize(x0) + zigzagSize(d0);
+    return IntEncoding.Arith;
+  }
+  if (deltaVar < bestSize) {
+    best = IntEncoding.DeltaVarint;
+    bestSize = deltaVar;
+  }
+  const head = zigzagSize(x0);
+  const deltaPacked = head + forSize(D, 0, n - 1);
+  if (deltaPacked < bestSize) {
+    best = IntEncoding.DeltaPacked;
+    bestSize = deltaPacked;
+  }
+  // Delta of deltas.
+  let dodSafe = true;
+  let dodVar = head + zigzagSize(d0);
+  const DD = sDD;
+  for (let i = 1; i < n - 1; i++) {
+    const dd = (D[i] as number) - (D[i - 1] as number);
+    if (dd > MAX_SAFE || dd < -MAX_SAFE) {
+      dodSafe = false;
+      break;
+    }
+    DD[i - 1] = dd;
+    dodVar += zigzagSize(dd);
+  }
+  if (dodSafe) {
+    if (dodVar < bestSize) {
+      best = IntEncoding.DodVarint;
+      bestSize = dodVar;
+    }
+    const dodPacked = head + zigzagSize(d0) + forSize(DD, 0, n - 2);
+    if (dodPacked < bestSize) {
+      best = IntEncoding.DodPacked;
+      bestSize = dodPacked;
+    }
+  }
+  // Residuals against the straight line through the first and last value.
+  const step = Math.round(((x[n - 1] as number) - x0) / (n - 1));
+  if (Math.abs(step) * n <= MAX_SAFE && Math.abs(x0) + Math.abs(step) * n <= MAX_SAFE) {
+    const R = sR;
+    let safe = true;
+    for (let i = 0; i < n; i++) {
+      const r = (x[i] as number) - (x0 + i * step);
+      if (r > MAX_SAFE || r < -MAX_SAFE) {
+        safe = false;
+        break;
+      }
+      R[i] = r;
+    }
+    if (safe) {
+      const lin = head + zigzagSize(step) + forSize(R, 0, n);
+      if (lin < bestSize) {
+        best = IntEncoding.LinearPacked;
+        bestSize = lin;
+        chosenStep = step;
+      }
+    }
+  }
+  chosenSize = bestSize;
+  return best;
+}
+
+function checkInt(v: number, i: number): void {
+  if (!Number.isInteger(v) || v > MAX_SAFE || v < -MAX_SAFE) {
+    throw new BadDataError(`int64 codec: value ${v} at index ${i} is not an integer within ±(2^53-1)`, "STRATA_BAD_REQUEST");
+  }
+}
+
+/** Exact payload size of the layout chosen by the last chooseIntLayout call. */
+export function lastChosenSize(): number {
+  return chosenSize;
+}
+
+/** Writes x[0..n) in `layout`; must directly follow chooseIntLayout(x, n) (it reuses its scratch). */
+export function writeIntLayout(layout: IntLayout, x: ArrayLike<number>, n: number, out: ByteBuffer): void {
+  if (n === 0) return;
+  const x0 = x[0] as number;
+  out.ensure(9 * 3);
+  switch (layout) {
+    case IntEncoding.Const:
+      out.length = putZigzag(out.buf, out.length, x0);
+      return;
+    case IntEncoding.Arith:
+      out.length = putZigzag(out.buf, out.length, x0);
+      out.length = putZigzag(out.buf, out.length, n > 1 ? (x[1] as number) - x0 : 0);
+      return;
+    case IntEncoding.DeltaPacked:
+      out.length = putZigzag(out.buf, out.length, x0);
+      writeFor(out, sD, 0, n - 1);
+      return;
+    case IntEncoding.DodPacked:
+      out.length = putZigzag(out.buf, out.length, x0);
+      if (n > 1) out.length = putZigzag(out.buf, out.length, sD[0] as number);
+      if (n > 2) writeFor(out, sDD, 0, n - 2);
+      return;
+    case IntEncoding.LinearPacked:
+      out.length = putZigzag(out.buf, out.length, x0);
+      out.length = putZigzag(out.buf, out.length, chosenStep);
+      writeFor(out, sR, 0, n);
+      return;
+    case IntEncoding.DeltaVarint:
+      writeVarints(out, x0, sD, 0, n - 1);
+      return;
+    case IntEncoding.DodVarint:
+      out.length = putZigzag(out.buf, out.length, x0);
+      if (n > 1) writeVarints(out, sD[0] as number, sDD, 0, n - 2);
+      return;
+    case IntEncoding.PlainVarint:
+      out.ensure(9 * n);
+      for (let i = 0; i < n; i++) out.length = putZigzag(out.buf, out.length, x[i] as number);
+      return;
+  }
+}
+
+function writeVarints(out: ByteBuffer, first: number, x: Float64Array, start: number, n: number): void {
+  out.ensure(9 * (n + 1));
+  const buf = out.buf;
+  let p = putZigzag(buf, out.length, first);
+  for (let i = start; i < start + n; i++) p = putZigzag(buf, p, x[i] as number);
+  out.length = p;
+}
+
+/** Largest payload any layout writes for n values (bounds lz4 output). */
+export function maxIntPayload(n: number): number {
+  return 9 * (n + 2) + 11 * Math.ceil(n / GROUP_SIZE);
+}
+
+/**
+ * Encodes the integers x[0..n) (n defaults to x.length) into `out` and returns the tag.
+ * Chooses the smallest exact layout; lz4 is applied only where it saves at least
+ * LZ4_MIN_GAIN_PERCENT of the bytes.
+ */
+export function encodeInt64s(x: ArrayLike<number>, out: ByteBuffer, n = x.length): IntEncoding {
+  const layout = chooseIntLayout(x, n);
+  const size = chosenSize;
+  if (size < LZ4_MIN_INPUT || layout === IntEncoding.Const || layout === IntEncoding.Arith) {
+    writeIntLayout(layout, x, n, out);
+    return layout;
+  }
+  scratchBuf.reset();
+  writeIntLayout(layout, x, n, scratchBuf);
+  return appendMaybeLz4(layout, scratchBuf.bytes(), out) as IntEncoding;
+}
+
+/** Appends payload to out, lz4-compressed if that pays; returns tag (with LZ4_FLAG if compressed). */
+export function appendMaybeLz4(tag: number, payload: Uint8Array, out: ByteBuffer): number {
+  if (payload.length >= LZ4_MIN_INPUT) {
+    const c = lz4Compress(payload);
+    if (c.length * 100 <= payload.length * (100 - LZ4_MIN_GAIN_PERCENT)) {
+      out.writeBytes(c);
+      return tag | LZ4_FLAG;
+    }
+  }
+  out.writeBytes(payload);
+  return tag;
+}
+
+const INT_TAGS = new Set<number>(Object.values(IntEncoding));
+
+export function isIntEncoding(tag: number): tag is IntEncoding {
+  return INT_TAGS.has(tag);
+}
+
+export function checkCount(count: number, out: Float64Array): void {
+  if (!Number.isInteger(count) || count < 0 || count > MAX_BLOCK_COUNT) throw new RangeError(`bad sample count ${count}`);
+  if (out.length < count) throw new RangeError(`output holds ${out.length} values, need ${count}`);
+}
+
+/**
+ * Decodes `count` integers encoded with `tag` from `bytes` (exactly: trailing bytes are an
+ * error) into out[0..count). Throws STRATA_CORRUPT_DATA on malformed input.
+ */
+export function decodeInt64s(tag: number, bytes: Uint8Array, count: number, out: Float64Array): void {
+  checkCount(count, out);
+  if (!isIntEncoding(tag)) throw corrupt(`unknown int64 encoding tag ${tag}`);
+  let src = bytes;
+  if (tag & LZ4_FLAG) src = lz4Decompress(bytes, maxIntPayload(count));
+  const p = readIntLayout((tag & INT_LAYOUT_MASK) as IntLayout, src, 0, src.length, count, out);
+  if (p !== src.length) throw corrupt(`${src.length - p} unexpected trailing bytes`, p);
+}
+
+/** Reads count integers in `layout` at buf[p..end) into out; returns the position after them. */
+export function readIntLayout(layout: IntLayout, buf: Uint8Array, p: number, end: number, count: number, out: Float64Array): number {
+  if (count === 0) return p;
+  switch (layout) {
+    case IntEncoding.Const: {
+      p = getZigzag(buf, p, end);
+      out.fill(varintResult.v, 0, count);
+      return p;
+    }
+    case IntEncoding.Arith: {
+      p = getZigzag(buf, p, end);
+      const x0 = varintResult.v;
+      p = getZigzag(buf, p, end);
+      const step = varintResult.v;
+      for (let i = 0; i < count; i++) out[i] = x0 + i * step;
+      return p;
+    }
+    case IntEncoding.DeltaPacked: {
+      p = getZigzag(buf, p, end);
+      out[0] = varintResult.v;
+      p = readFor(buf, p, end, out, 1, count - 1);
+      let acc = out[0];
+      for (let i = 1; i < count; i++) {
+        acc += out[i] as number;
+        out[i] = acc;
+      }
+      return p;
+    }
+    case IntEncoding.DodPacked: {
+      p = getZigzag(buf, p, end);
+      let x = varintResult.v;
+      out[0] = x;
+      if (count === 1) return p;
+      p = getZigzag(buf, p, end);
+      let d = varintResult.v;
+      x += d;
+      out[1] = x;
+      p = readFor(buf, p, end, out, 2, count - 2);
+      for (let i = 2; i < count; i++) {
+        d += out[i] as number;
+        x += d;
+        out[i] = x;
+      }
+      return p;
+    }
+    case IntEncoding.LinearPacked: {
+      p = getZigzag(buf, p, end);
+      const x0 = varintResult.v;
+      p = getZigzag(buf, p, end);
+      const step = varintResult.v;
+      p = readFor(buf, p, end, out, 0, count);
+      for (let i = 0; i < count; i++) out[i] = (out[i] as number) + (x0 + i * step);
+      return p;
+    }
+    case IntEncoding.DeltaVarint: {
+      p = getZigzag(buf, p, end);
+      let x = varintResult.v;
+      out[0] = x;
+      for (let i = 1; i < count; i++) {
+        p = getZigzag(buf, p, end);
+        x += varintResult.v;
+        out[i] = x;
+      }
+      return p;
+    }
+    case IntEncoding.DodVarint: {
+      p = getZigzag(buf, p, end);
+      let x = varintResult.v;
+      out[0] = x;
+      if (count === 1) return p;
+      p = getZigzag(buf, p, end);
+      let d = varintResult.v;
+      x += d;
+      out[1] = x;
+      for (let i = 2; i < count; i++) {
+        p = getZigzag(buf, p, end);
+        d += varintResult.v;
+        x += d;
+        out[i] = x;
+      }
+      return p;
+    }
+    case IntEncoding.PlainVarint: {
+      for (let i = 0; i < count; i++) {
+        p = getZigzag(buf, p, end);
+        out[i] = varintResult.v;
+      }
+      return p;
+    }
+    default:
+      throw corrupt(`unknown int64 layout ${String(layout)}`);
+  }
+}
+
+export { TWO_53 };

@@ -1,0 +1,134 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { BadDataError } from "@strata/core";
+import { ByteBuffer, IntEncoding, decodeInt64s, decodeTimestamps, encodeInt64s, encodeTimestamps, forSize, readFor, writeFor } from "@strata/encoding";
+import { MAX, arbSafeInt, mulberry32 } from "./helpers.js";
+
+function roundTrip(xs: ArrayLike<number>): { tag: number; bytes: number } {
+  const b = new ByteBuffer(16);
+  b.writeByte(0xee); // codecs append: existing bytes must survive
+  const tag = encodeInt64s(xs, b);
+  expect(b.buf[0]).toBe(0xee);
+  const out = new Float64Array(xs.length + 1).fill(12345);
+  decodeInt64s(tag, b.bytes().subarray(1), xs.length, out);
+  for (let i = 0; i < xs.length; i++) expect(out[i]).toBe((xs[i] as number) + 0);
+  expect(out[xs.length]).toBe(12345);
+  return { tag, bytes: b.length - 1 };
+}
+
+/** Timestamps on a scrape grid with jitter, gaps and an occasional large jump. */
+const arbTimestamps = fc
+  .record({
+    start: fc.integer({ min: -(2 ** 50), max: 2 ** 50 }),
+    step: fc.integer({ min: 0, max: 100_000 }),
+    jitter: fc.integer({ min: 0, max: 1000 }),
+    n: fc.integer({ min: 0, max: 700 }),
+    seed: fc.integer(),
+  })
+  .map(({ start, step, jitter, n, seed }) => {
+    const rnd = mulberry32(seed);
+    const ts: number[] = [];
+    let t = start;
+    for (let i = 0; i < n; i++) {
+      t += step + (rnd() < 0.01 ? Math.floor(rnd() * 1e9) : 0);
+      ts.push(t + Math.round((rnd() - 0.5) * 2 * jitter));
+    }
+    return ts;
+  });
+
+describe("int64 block codec", () => {
+  it("property: random arrays incl. extreme values round-trip exactly", () => {
+    fc.assert(fc.property(fc.array(arbSafeInt, { maxLength: 300 }), (xs) => void roundTrip(xs)), { numRuns: 300 });
+  });
+
+  it("property: long blocks (several FOR groups) of small-range values round-trip", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -MAX, max: MAX }), fc.array(fc.integer({ min: -(2 ** 20), max: 2 ** 20 }), { minLength: 100, maxLength: 1000 }), (base, ds) => {
+        let acc = Math.max(-MAX + 2 ** 31, Math.min(MAX - 2 ** 31, base));
+        const xs = ds.map((d) => (acc = Math.max(-MAX, Math.min(MAX, acc + d))));
+        roundTrip(xs);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("property: jittered timestamps round-trip", () => {
+    fc.assert(fc.property(arbTimestamps, (ts) => void roundTrip(ts)), { numRuns: 150 });
+  });
+
+  it("property: Float64Array input and number[] input encode identically", () => {
+    fc.assert(
+      fc.property(fc.array(arbSafeInt, { maxLength: 200 }), (xs) => {
+        const a = new ByteBuffer();
+        const b = new ByteBuffer();
+        expect(encodeTimestamps(xs, a)).toBe(encodeTimestamps(Float64Array.from(xs), b));
+        expect(a.toUint8Array()).toEqual(b.toUint8Array());
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  const grid = (n: number, step: number, jitter: number) => {
+    const rnd = mulberry32(42);
+    return Array.from({ length: n }, (_, i) => 1_700_000_000_000 + i * step + (jitter ? Math.round((rnd() - 0.5) * 2 * jitter) : 0));
+  };
+  const f = (name: string, xs: number[], wantTag: number, maxBytesPerValue: number) => [name, xs, wantTag, maxBytesPerValue] as const;
+  it.each([
+    f("empty", [], IntEncoding.PlainVarint, 0),
+    f("one", [1_700_000_000_000], IntEncoding.Const, 7),
+    f("constant", new Array(1000).fill(-5), IntEncoding.Const, 0.01),
+    f("arithmetic timestamps (15s grid)", grid(8192, 15_000, 0), IntEncoding.Arith, 0.01),
+    f("two samples", [10, 25], IntEncoding.Arith, 2),
+    f("jittered 15s grid ±5ms", grid(8192, 15_000, 5), IntEncoding.LinearPacked, 0.55),
+    f("jittered 10s grid ±1ms", grid(8192, 10_000, 1), IntEncoding.LinearPacked, 0.3),
+    f("counter with increments 0..15", (() => { const r = mulberry32(1); let c = 0; return Array.from({ length: 4096 }, () => (c += Math.floor(r() * 16))); })(), IntEncoding.DeltaPacked, 0.55),
+    f("page-sized byte gauge (multiples of 4096)", (() => { const r = mulberry32(2); let c = 2 ** 33; return Array.from({ length: 4096 }, () => (c += 4096 * Math.floor((r() - 0.5) * 64))); })(), IntEncoding.DeltaPacked, 0.8),
+    f("values spanning ±2^53 (deltas unsafe)", [MAX, -MAX, MAX, -MAX], IntEncoding.PlainVarint, 8),
+  ])("%s → tag %#, bytes/value bound", (_name, xs, wantTag, maxBpv) => {
+    const { tag, bytes } = roundTrip(xs);
+    expect(tag).toBe(wantTag);
+    if (xs.length) expect(bytes / xs.length).toBeLessThanOrEqual(maxBpv);
+  });
+
+  it.each([
+    [[1.5]],
+    [[NaN]],
+    [[Infinity]],
+    [[2 ** 53]],
+    [[0, 1, 2 ** 60]],
+  ])("rejects non-int64-safe input %j with BadDataError", (xs) => {
+    expect(() => encodeInt64s(xs, new ByteBuffer())).toThrow(BadDataError);
+  });
+
+  it("decodeTimestamps checks the caller's count against the output", () => {
+    expect(() => decodeTimestamps(IntEncoding.Const, Uint8Array.of(2), 3, new Float64Array(2))).toThrow(RangeError);
+  });
+});
+
+describe("FOR bit-packing", () => {
+  it("property: groups of any width (0..53) and shift round-trip", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 52 }),
+        fc.integer({ min: 0, max: 20 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 400 }),
+        fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+        (bits, shift, fr, base) => {
+          const s = Math.min(shift, 52 - bits);
+          const xs = Float64Array.from(fr, (f) => base + Math.floor(f * 2 ** bits) * 2 ** s);
+          const size = forSize(xs, 0, xs.length);
+          const b = new ByteBuffer(4);
+          writeFor(b, xs, 0, xs.length);
+          expect(b.length).toBe(size);
+          const out = new Float64Array(xs.length);
+          expect(readFor(b.buf, 0, b.length, out, 0, xs.length)).toBe(b.length);
+          expect(Array.from(out)).toEqual(Array.from(xs));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+  it("reports Infinity when a group's range is not exactly representable", () => {
+    expect(forSize(Float64Array.of(MAX, -MAX), 0, 2)).toBe(Infinity);
+  });
+});
