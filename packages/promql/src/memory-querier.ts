@@ -75,6 +75,17 @@ function lowerBound(a: Float64Array, n: number, t: number): number {
   return lo;
 }
 
+function upperBound(a: Float64Array, n: number, t: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 function getValue(labels: Labels, name: string): string {
   for (const l of labels) if (l.name === name) return l.value;
   return "";
@@ -186,7 +197,7 @@ export class MemoryQuerier implements Querier {
       if (!matchesAll(s.labels, matchers)) continue;
       s.normalize();
       const lo = lowerBound(s.ts, s.n, minT);
-      const hi = lowerBound(s.ts, s.n, maxT + 1e-9 > maxT ? Math.floor(maxT) + 1 : maxT);
+      const hi = upperBound(s.ts, s.n, maxT);
       if (hi <= lo) continue;
       out.push({ labels: s.labels, timestamps: s.ts.subarray(lo, hi), values: s.vs.subarray(lo, hi) });
     }

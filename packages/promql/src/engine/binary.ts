@@ -1,0 +1,369 @@
+import type { Label, Labels } from "@strata/core";
+import type { BinaryExpr, BinaryOp, UnaryExpr, VectorMatching } from "../ast.js";
+import { evalExpr } from "./engine.js";
+import type { Env } from "./env.js";
+import { evalError } from "./env.js";
+import { goPow } from "./mathutil.js";
+import type { ScalarValue, StepCtx, Value, VectorValue, VSeries } from "./types.js";
+import { labelsKey, labelsString, setLabel } from "./types.js";
+
+function isComparison(op: BinaryOp): boolean {
+  return op === "==" || op === "!=" || op === ">" || op === "<" || op === ">=" || op === "<=";
+}
+
+function isArithmetic(op: BinaryOp): boolean {
+  return op === "+" || op === "-" || op === "*" || op === "/" || op === "%" || op === "^" || op === "atan2";
+}
+
+/** Prometheus' vectorElemBinop for floats: the value, and whether a comparison keeps it. */
+let keepFlag = true;
+function elemBinop(op: BinaryOp, l: number, r: number): number {
+  keepFlag = true;
+  switch (op) {
+    case "+":
+      return l + r;
+    case "-":
+      return l - r;
+    case "*":
+      return l * r;
+    case "/":
+      return l / r;
+    case "%":
+      return l % r;
+    case "^":
+      return goPow(l, r);
+    case "atan2":
+      return Math.atan2(l, r);
+    case "==":
+      keepFlag = l === r;
+      return l;
+    case "!=":
+      keepFlag = l !== r;
+      return l;
+    case ">":
+      keepFlag = l > r;
+      return l;
+    case "<":
+      keepFlag = l < r;
+      return l;
+    case ">=":
+      keepFlag = l >= r;
+      return l;
+    case "<=":
+      keepFlag = l <= r;
+      return l;
+    default:
+      throw evalError(`operator ${op} not allowed for float operations`);
+  }
+}
+
+export function evalUnary(e: UnaryExpr, v: Value): Value {
+  if (e.op === "+") return v;
+  if (v.kind === "scalar") {
+    const values = new Float64Array(v.values.length);
+    for (let k = 0; k < values.length; k++) values[k] = -v.values[k]!;
+    return { kind: "scalar", values };
+  }
+  if (v.kind === "vector") {
+    const series: VSeries[] = v.series.map((s) => {
+      const values = new Float64Array(s.values.length);
+      for (let k = 0; k < values.length; k++) values[k] = -s.values[k]!;
+      return { labels: s.labels, dropName: true, values, present: s.present };
+    });
+    return { kind: "vector", series };
+  }
+  throw evalError("unary operator on a string");
+}
+
+export function evalBinary(e: BinaryExpr, ctx: StepCtx, env: Env): Value {
+  const n = ctx.times.length;
+  const lhs = evalExpr(e.lhs, ctx, env);
+  const rhs = evalExpr(e.rhs, ctx, env);
+  const op = e.op;
+  if (lhs.kind === "scalar" && rhs.kind === "scalar") {
+    const values = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      const r = elemBinop(op, lhs.values[k]!, rhs.values[k]!);
+      values[k] = isComparison(op) ? (keepFlag ? 1 : 0) : r;
+    }
+    return { kind: "scalar", values } satisfies ScalarValue;
+  }
+  if (lhs.kind === "vector" && rhs.kind === "scalar") return vectorScalar(op, lhs, rhs.values, false, e.returnBool, n);
+  if (lhs.kind === "scalar" && rhs.kind === "vector") return vectorScalar(op, rhs, lhs.values, true, e.returnBool, n);
+  if (lhs.kind === "vector" && rhs.kind === "vector") {
+    const matching: VectorMatching = e.matching ?? {
+      card: op === "and" || op === "or" || op === "unless" ? "many-to-many" : "one-to-one",
+      on: false,
+      labels: [],
+      include: [],
+      fillLeft: undefined,
+      fillRight: undefined,
+    };
+    switch (op) {
+      case "and":
+      case "or":
+      case "unless":
+        return setOp(op, lhs, rhs, matching, n, ctx);
+      default:
+        return vectorVector(op, lhs, rhs, matching, e.returnBool, n, ctx);
+    }
+  }
+  throw evalError(`invalid operand types for binary operator ${op}`);
+}
+
+function vectorScalar(op: BinaryOp, v: VectorValue, s: Float64Array, swap: boolean, returnBool: boolean, n: number): VectorValue {
+  const cmp = isComparison(op);
+  const out: VSeries[] = [];
+  for (const ser of v.series) {
+    const values = new Float64Array(n);
+    let present = ser.present;
+    let copied = false;
+    let any = false;
+    for (let k = 0; k < n; k++) {
+      if (ser.present[k] !== 1) continue;
+      const x = ser.values[k]!;
+      const y = s[k]!;
+      let r = swap ? elemBinop(op, y, x) : elemBinop(op, x, y);
+      if (cmp && swap) r = x;
+      let keep = keepFlag;
+      if (returnBool) {
+        r = keep ? 1 : 0;
+        keep = true;
+      }
+      if (!keep) {
+        if (!copied) {
+          present = new Uint8Array(ser.present);
+          copied = true;
+        }
+        present[k] = 0;
+        continue;
+      }
+      values[k] = r;
+      any = true;
+    }
+    if (any) out.push({ labels: ser.labels, dropName: ser.dropName || returnBool || isArithmetic(op), values, present });
+  }
+  return { kind: "vector", series: out };
+}
+
+/** Signature (match key) per series, as small integer ids. */
+function signatures(series: readonly VSeries[], on: boolean, names: readonly string[], ids: Map<string, number>): Int32Array {
+  const set = new Set(names);
+  const out = new Int32Array(series.length);
+  for (let i = 0; i < series.length; i++) {
+    let key = "";
+    for (const l of series[i]!.labels) {
+      const inSet = set.has(l.name);
+      if (on ? inSet : !inSet && l.name !== "__name__") key += `${l.name}\u0000${l.value}\u0001`;
+    }
+    let id = ids.get(key);
+    if (id === undefined) {
+      id = ids.size;
+      ids.set(key, id);
+    }
+    out[i] = id;
+  }
+  return out;
+}
+
+function matchLabels(labels: Labels, on: boolean, names: readonly string[]): Labels {
+  const set = new Set(names);
+  return labels.filter((l) => (on ? set.has(l.name) : !set.has(l.name) && l.name !== "__name__"));
+}
+
+/** Collects output series keyed by labels; two outputs with one label set at one step fail. */
+class Output {
+  readonly series: VSeries[] = [];
+  private readonly byKey = new Map<string, VSeries>();
+  constructor(
+    private readonly n: number,
+    private readonly checkDup: boolean,
+  ) {}
+
+  get(labels: Labels, dropName: boolean): VSeries {
+    const key = labelsKey(labels);
+    let s = this.byKey.get(key);
+    if (s === undefined) {
+      s = { labels, dropName, values: new Float64Array(this.n), present: new Uint8Array(this.n) };
+      this.byKey.set(key, s);
+      this.series.push(s);
+    }
+    return s;
+  }
+
+  set(s: VSeries, k: number, v: number): void {
+    if (s.present[k] === 1 && this.checkDup) throw evalError("vector cannot contain metrics with the same labelset");
+    s.present[k] = 1;
+    s.values[k] = v;
+  }
+}
+
+function setOp(op: "and" | "or" | "unless", lhs: VectorValue, rhs: VectorValue, m: VectorMatching, n: number, ctx: StepCtx): VectorValue {
+  const ids = new Map<string, number>();
+  const ls = signatures(lhs.series, m.on, m.labels, ids);
+  const rs = signatures(rhs.series, m.on, m.labels, ids);
+  const stamp = new Int32Array(ids.size).fill(-1);
+  const out = new Output(n, ctx.start !== ctx.end);
+  const lOut: (VSeries | undefined)[] = [];
+  const rOut: (VSeries | undefined)[] = [];
+  for (let k = 0; k < n; k++) {
+    if (op === "or") {
+      for (let i = 0; i < lhs.series.length; i++) {
+        const s = lhs.series[i]!;
+        if (s.present[k] !== 1) continue;
+        stamp[ls[i]!] = k;
+        const o = (lOut[i] ??= out.get(s.labels, s.dropName));
+        out.set(o, k, s.values[k]!);
+      }
+      for (let j = 0; j < rhs.series.length; j++) {
+        const s = rhs.series[j]!;
+        if (s.present[k] !== 1 || stamp[rs[j]!] === k) continue;
+        const o = (rOut[j] ??= out.get(s.labels, s.dropName));
+        out.set(o, k, s.values[k]!);
+      }
+      continue;
+    }
+    for (let j = 0; j < rhs.series.length; j++) if (rhs.series[j]!.present[k] === 1) stamp[rs[j]!] = k;
+    for (let i = 0; i < lhs.series.length; i++) {
+      const s = lhs.series[i]!;
+      if (s.present[k] !== 1) continue;
+      const matched = stamp[ls[i]!] === k;
+      if (matched !== (op === "and")) continue;
+      const o = (lOut[i] ??= out.get(s.labels, s.dropName));
+      out.set(o, k, s.values[k]!);
+    }
+  }
+  return { kind: "vector", series: out.series };
+}
+
+/** Prometheus' resultMetric. `one` is undefined when the one side was filled. */
+function resultMetric(many: Labels, one: Labels | undefined, op: BinaryOp, m: VectorMatching): Labels {
+  let labels: Label[] = [...many];
+  if (isArithmetic(op)) labels = labels.filter((l) => l.name !== "__name__");
+  if (m.card === "one-to-one") {
+    const set = new Set(m.labels);
+    labels = labels.filter((l) => (m.on ? set.has(l.name) : !set.has(l.name)));
+  }
+  let out: Labels = labels;
+  for (const ln of m.include) {
+    let v = "";
+    if (one !== undefined) for (const l of one) if (l.name === ln) v = l.value;
+    out = setLabel(out, ln, v);
+  }
+  return out;
+}
+
+function vectorVector(
+  op: BinaryOp,
+  lhs: VectorValue,
+  rhs: VectorValue,
+  m: VectorMatching,
+  returnBool: boolean,
+  n: number,
+  ctx: StepCtx,
+): VectorValue {
+  const swapped = m.card === "one-to-many";
+  const many = swapped ? rhs.series : lhs.series;
+  const one = swapped ? lhs.series : rhs.series;
+  const fillOne = swapped ? m.fillLeft : m.fillRight;
+  const fillMany = swapped ? m.fillRight : m.fillLeft;
+  const ids = new Map<string, number>();
+  const manySig = signatures(many, m.on, m.labels, ids);
+  const oneSig = signatures(one, m.on, m.labels, ids);
+  const S = ids.size;
+  const oneAt = new Int32Array(S).fill(-1);
+  const oneIdx = new Int32Array(S);
+  const matchedAt = new Int32Array(S).fill(-1);
+  const out = new Output(n, ctx.start !== ctx.end);
+  const pairCache = new Map<number, VSeries>();
+  const fillCache = new Map<number, VSeries>();
+  const dropName = returnBool || isArithmetic(op);
+  const cmp = isComparison(op);
+  const oneSide = swapped ? "left" : "right";
+  const inserted = new Set<string>();
+  const apply = (fl: number, fr: number): number | undefined => {
+    let r = elemBinop(op, fl, fr);
+    if (returnBool) r = keepFlag ? 1 : 0;
+    else if (cmp && !keepFlag) return undefined;
+    return r;
+  };
+  for (let k = 0; k < n; k++) {
+    for (let j = 0; j < one.length; j++) {
+      const s = one[j]!;
+      if (s.present[k] !== 1) continue;
+      const sid = oneSig[j]!;
+      if (oneAt[sid] === k) {
+        const dup = one[oneIdx[sid]!]!;
+        throw evalError(
+          `found duplicate series for the match group ${labelsString(matchLabels(s.labels, m.on, m.labels))} on the ${oneSide} hand-side of the operation: [${labelsString(s.labels)}, ${labelsString(dup.labels)}];many-to-many matching not allowed: matching labels must be unique on one side`,
+        );
+      }
+      oneAt[sid] = k;
+      oneIdx[sid] = j;
+    }
+    if (m.card !== "one-to-one") inserted.clear();
+    for (let i = 0; i < many.length; i++) {
+      const s = many[i]!;
+      if (s.present[k] !== 1) continue;
+      const sid = manySig[i]!;
+      if (oneAt[sid] !== k) {
+        if (fillOne === undefined) continue;
+        const mv = s.values[k]!;
+        const r = swapped ? apply(fillOne, mv) : apply(mv, fillOne);
+        if (r === undefined) continue;
+        let o = fillCache.get(i);
+        if (o === undefined) {
+          o = out.get(resultMetric(s.labels, undefined, op, m), dropName);
+          fillCache.set(i, o);
+        }
+        out.set(o, k, r);
+        continue;
+      }
+      const j = oneIdx[sid]!;
+      const os = one[j]!;
+      const mv = s.values[k]!;
+      const ov = os.values[k]!;
+      const r = swapped ? apply(ov, mv) : apply(mv, ov);
+      const firstMatch = matchedAt[sid] !== k;
+      matchedAt[sid] = k;
+      if (r === undefined) {
+        if (m.card === "one-to-one" && !firstMatch) {
+          throw evalError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
+        }
+        continue;
+      }
+      const pairKey = i * one.length + j;
+      let o = pairCache.get(pairKey);
+      if (o === undefined) {
+        o = out.get(resultMetric(s.labels, os.labels, op, m), dropName);
+        pairCache.set(pairKey, o);
+      }
+      if (m.card === "one-to-one") {
+        if (!firstMatch) throw evalError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
+      } else {
+        const key = `${sid}|${labelsKey(o.labels)}`;
+        if (inserted.has(key)) throw evalError("multiple matches for labels: grouping labels must ensure unique matches");
+        inserted.add(key);
+      }
+      out.set(o, k, r);
+    }
+    if (fillMany !== undefined) {
+      for (let j = 0; j < one.length; j++) {
+        const s = one[j]!;
+        if (s.present[k] !== 1) continue;
+        const sid = oneSig[j]!;
+        if (matchedAt[sid] === k) continue;
+        const ov = s.values[k]!;
+        const r = swapped ? apply(ov, fillMany) : apply(fillMany, ov);
+        if (r === undefined) continue;
+        let o = fillCache.get(-1 - j);
+        if (o === undefined) {
+          o = out.get(matchLabels(s.labels, m.on, m.labels), dropName);
+          fillCache.set(-1 - j, o);
+        }
+        out.set(o, k, r);
+      }
+    }
+  }
+  return { kind: "vector", series: out.series };
+}

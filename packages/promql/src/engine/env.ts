@@ -1,0 +1,106 @@
+import { CanceledError, ExecutionError, TimeoutError } from "@strata/core";
+import type { Labels } from "@strata/core";
+import type { PosRange, VectorSelector } from "../ast.js";
+
+/** Engine options; every limit is off when undefined. */
+export interface EngineOptions {
+  /** Lookback delta of instant-vector selectors in ms (Prometheus default 5m). */
+  readonly lookbackDelta?: number;
+  /** Step of subqueries written without one (`x[1h:]`), in ms (Prometheus: evaluation interval, 1m). */
+  readonly defaultSubqueryStep?: number;
+  /** Most series one query may select (all selectors together). */
+  readonly maxSeries?: number;
+  /** Most samples one query may hold in memory at once (selected samples plus result points). */
+  readonly maxSamples?: number;
+  /** Most points (steps) per series of a range query. */
+  readonly maxPointsPerSeries?: number;
+  /** Query timeout in ms. */
+  readonly timeout?: number;
+}
+
+/** A selected series: raw samples (stale markers included) plus lazily built stale-free copies. */
+export interface LoadedSeries {
+  readonly labels: Labels;
+  readonly ts: Float64Array;
+  readonly vs: Float64Array;
+  readonly bits: Uint32Array;
+  clean: { ts: Float64Array; vs: Float64Array } | undefined;
+}
+
+/** Per-query state shared by all evaluation functions. */
+export class Env {
+  readonly warnings = new Set<string>();
+  readonly infos = new Set<string>();
+  readonly selections = new Map<VectorSelector, LoadedSeries[]>();
+  /** Samples held by selections (counted against maxSamples). */
+  selectedSamples = 0;
+  /** Samples read by range functions, summed over windows (Prometheus' "samples scanned"). */
+  samplesScanned = 0;
+  private ops = 0;
+
+  constructor(
+    readonly query: string,
+    readonly start: number,
+    readonly end: number,
+    readonly step: number,
+    readonly lookback: number,
+    readonly defaultSubqueryStep: number,
+    readonly opts: EngineOptions,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  private position(pos: PosRange | undefined): string {
+    if (pos === undefined || this.query === "") return "";
+    const p = Math.min(pos.start, this.query.length);
+    const before = this.query.slice(0, p);
+    const lastNl = before.lastIndexOf("\n");
+    let line = 1;
+    for (let i = 0; i < before.length; i++) if (before.charCodeAt(i) === 10) line++;
+    // Columns count bytes in Prometheus; queries are mostly ASCII.
+    const col = Buffer.byteLength(before.slice(lastNl + 1)) + 1;
+    return ` (${line}:${col})`;
+  }
+
+  warn(msg: string, pos: PosRange | undefined): void {
+    this.warnings.add(`PromQL warning: ${msg}${this.position(pos)}`);
+  }
+
+  info(msg: string, pos: PosRange | undefined): void {
+    this.infos.add(`PromQL info: ${msg}${this.position(pos)}`);
+  }
+
+  /** Throws the typed error for an aborted signal; cheap enough to call per series. */
+  checkAbort(): void {
+    if ((++this.ops & 63) !== 0) return;
+    this.checkAbortNow();
+  }
+
+  checkAbortNow(): void {
+    const s = this.signal;
+    if (s === undefined || !s.aborted) return;
+    throw abortError(s);
+  }
+
+  /** Fails when `n` more points would exceed maxSamples. */
+  checkSamples(points: number): void {
+    const max = this.opts.maxSamples;
+    if (max !== undefined && this.selectedSamples + points > max) {
+      throw new ExecutionError(
+        `query processing would load too many samples into memory in query execution (limit ${max} samples)`,
+        "STRATA_LIMIT_EXCEEDED",
+      );
+    }
+  }
+}
+
+export function abortError(s: AbortSignal): Error {
+  const r: unknown = s.reason;
+  if (r instanceof TimeoutError || r instanceof CanceledError) return r;
+  if (r instanceof Error && r.name === "TimeoutError") return new TimeoutError("query timed out in query execution", { cause: r });
+  return new CanceledError("query was canceled in query execution", { cause: r });
+}
+
+/** Error raised by query evaluation (Prometheus' ev.errorf): an execution error. */
+export function evalError(msg: string): ExecutionError {
+  return new ExecutionError(msg);
+}

@@ -1,0 +1,507 @@
+import type { Call } from "../ast.js";
+import type { Env } from "./env.js";
+import { evalError } from "./env.js";
+import { quantile, sortFloatsNaNFirst } from "./mathutil.js";
+import type { RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
+import { kahanInc } from "./types.js";
+
+/**
+ * A range function over one series' window of samples `[lo, hi)` (stale markers removed) that
+ * covers (wStart, wEnd]. Returns undefined when the step has no output. `k` is the step index.
+ * `prepare` is called once per series before its steps, to precompute per-series state.
+ */
+interface RangeImpl {
+  minSamples: number;
+  prepare?(ts: Float64Array, vs: Float64Array): void;
+  at(ts: Float64Array, vs: Float64Array, lo: number, hi: number, wStart: number, wEnd: number, k: number): number | undefined;
+}
+
+const kbuf = new Float64Array(2);
+
+/** Reusable scratch buffer for window copies (quantiles, medians). */
+let scratch = new Float64Array(1024);
+function scratchOf(n: number): Float64Array {
+  if (scratch.length < n) scratch = new Float64Array(Math.max(n, scratch.length * 2));
+  return scratch;
+}
+
+function counterSuffixOk(name: string): boolean {
+  return name.endsWith("_total") || name.endsWith("_sum") || name.endsWith("_count") || name.endsWith("_bucket");
+}
+
+/** Prometheus' extrapolatedRate for float samples. */
+function makeRate(isCounter: boolean, isRate: boolean, rangeMs: number): RangeImpl {
+  let resets = new Int32Array(0);
+  return {
+    minSamples: 2,
+    prepare(_ts, vs) {
+      if (!isCounter) return;
+      const n = vs.length;
+      if (resets.length < n) resets = new Int32Array(Math.max(n, resets.length * 2));
+      let c = 0;
+      resets[0] = 0;
+      for (let i = 1; i < n; i++) {
+        if (vs[i]! < vs[i - 1]!) c++;
+        resets[i] = c;
+      }
+    },
+    at(ts, vs, lo, hi, rangeStart, rangeEnd) {
+      const last = hi - 1;
+      const firstT = ts[lo]!;
+      const lastT = ts[last]!;
+      const firstV = vs[lo]!;
+      let result = vs[last]! - firstV;
+      if (isCounter && resets[last]! - resets[lo]! > 0) {
+        let prev = firstV;
+        for (let i = lo + 1; i <= last; i++) {
+          const cur = vs[i]!;
+          if (cur < prev) result += prev;
+          prev = cur;
+        }
+      }
+      const numMinusOne = last - lo;
+      let durationToStart = (firstT - rangeStart) / 1000;
+      let durationToEnd = (rangeEnd - lastT) / 1000;
+      const sampledInterval = (lastT - firstT) / 1000;
+      const avgBetween = sampledInterval / numMinusOne;
+      const threshold = avgBetween * 1.1;
+      if (durationToStart >= threshold) durationToStart = avgBetween / 2;
+      if (isCounter && result > 0 && firstV >= 0) {
+        const durationToZero = sampledInterval * (firstV / result);
+        if (durationToZero < durationToStart) durationToStart = durationToZero;
+      }
+      if (durationToEnd >= threshold) durationToEnd = avgBetween / 2;
+      let factor = (sampledInterval + durationToStart + durationToEnd) / sampledInterval;
+      if (isRate) factor /= rangeMs / 1000;
+      return result * factor;
+    },
+  };
+}
+
+function makeInstant(isRate: boolean): RangeImpl {
+  return {
+    minSamples: 2,
+    at(ts, vs, _lo, hi) {
+      const l = vs[hi - 1]!;
+      const p = vs[hi - 2]!;
+      const result = isRate && l < p ? l : l - p;
+      const interval = ts[hi - 1]! - ts[hi - 2]!;
+      if (interval === 0) return undefined;
+      return isRate ? result / (interval / 1000) : result;
+    },
+  };
+}
+
+/** Prometheus' linearRegression (Kahan sums), returning slope and intercept via `lr`. */
+const lr = new Float64Array(2);
+function linearRegression(ts: Float64Array, vs: Float64Array, lo: number, hi: number, interceptTime: number): void {
+  let n = 0;
+  let sumX = 0;
+  let cX = 0;
+  let sumY = 0;
+  let cY = 0;
+  let sumXY = 0;
+  let cXY = 0;
+  let sumX2 = 0;
+  let cX2 = 0;
+  const initY = vs[lo]!;
+  let constY = true;
+  for (let i = lo; i < hi; i++) {
+    const f = vs[i]!;
+    if (constY && i > lo && f !== initY) constY = false;
+    n += 1;
+    const x = (ts[i]! - interceptTime) / 1e3;
+    kahanInc(x, sumX, cX, kbuf);
+    sumX = kbuf[0]!;
+    cX = kbuf[1]!;
+    kahanInc(f, sumY, cY, kbuf);
+    sumY = kbuf[0]!;
+    cY = kbuf[1]!;
+    kahanInc(x * f, sumXY, cXY, kbuf);
+    sumXY = kbuf[0]!;
+    cXY = kbuf[1]!;
+    kahanInc(x * x, sumX2, cX2, kbuf);
+    sumX2 = kbuf[0]!;
+    cX2 = kbuf[1]!;
+  }
+  if (constY) {
+    if (initY === Infinity || initY === -Infinity) {
+      lr[0] = NaN;
+      lr[1] = NaN;
+    } else {
+      lr[0] = 0;
+      lr[1] = initY;
+    }
+    return;
+  }
+  sumX += cX;
+  sumY += cY;
+  sumXY += cXY;
+  sumX2 += cX2;
+  const covXY = sumXY - (sumX * sumY) / n;
+  const varX = sumX2 - (sumX * sumX) / n;
+  const slope = covXY / varX;
+  lr[0] = slope;
+  lr[1] = sumY / n - (slope * sumX) / n;
+}
+
+function sumOverTime(vs: Float64Array, lo: number, hi: number): number {
+  let sum = 0;
+  let c = 0;
+  for (let i = lo; i < hi; i++) {
+    kahanInc(vs[i]!, sum, c, kbuf);
+    sum = kbuf[0]!;
+    c = kbuf[1]!;
+  }
+  if (sum === Infinity || sum === -Infinity) return sum;
+  return sum + c;
+}
+
+function avgOverTime(vs: Float64Array, lo: number, hi: number): number {
+  let sum = vs[lo]!;
+  let count = 1;
+  let mean = 0;
+  let c = 0;
+  let incremental = false;
+  for (let i = lo + 1; i < hi; i++) {
+    const f = vs[i]!;
+    count = i - lo + 1;
+    if (!incremental) {
+      kahanInc(f, sum, c, kbuf);
+      if (kbuf[0] !== Infinity && kbuf[0] !== -Infinity) {
+        sum = kbuf[0]!;
+        c = kbuf[1]!;
+        continue;
+      }
+      incremental = true;
+      mean = sum / (count - 1);
+      c /= count - 1;
+    }
+    const q = (count - 1) / count;
+    kahanInc(f / count, q * mean, q * c, kbuf);
+    mean = kbuf[0]!;
+    c = kbuf[1]!;
+  }
+  if (incremental) return mean + c;
+  return sum / count + c / count;
+}
+
+function varianceOverTime(vs: Float64Array, lo: number, hi: number): number {
+  let count = 0;
+  let mean = 0;
+  let cMean = 0;
+  let aux = 0;
+  let cAux = 0;
+  for (let i = lo; i < hi; i++) {
+    const f = vs[i]!;
+    count++;
+    const delta = f - (mean + cMean);
+    kahanInc(delta / count, mean, cMean, kbuf);
+    mean = kbuf[0]!;
+    cMean = kbuf[1]!;
+    kahanInc(delta * (f - (mean + cMean)), aux, cAux, kbuf);
+    aux = kbuf[0]!;
+    cAux = kbuf[1]!;
+  }
+  return (aux + cAux) / count;
+}
+
+function windowQuantile(q: number, vs: Float64Array, lo: number, hi: number): number {
+  const n = hi - lo;
+  const buf = scratchOf(n);
+  buf.set(vs.subarray(lo, hi));
+  return quantile(q, buf.subarray(0, n));
+}
+
+function madOverTime(vs: Float64Array, lo: number, hi: number): number {
+  const n = hi - lo;
+  const buf = scratchOf(n);
+  buf.set(vs.subarray(lo, hi));
+  const w = buf.subarray(0, n);
+  const median = quantile(0.5, w);
+  for (let i = 0; i < n; i++) w[i] = Math.abs(vs[lo + i]! - median);
+  return quantile(0.5, w);
+}
+
+function calcTrendValue(i: number, tf: number, s0: number, s1: number, b: number): number {
+  if (i === 0) return b;
+  return tf * (s1 - s0) + (1 - tf) * b;
+}
+
+/** Functions whose result keeps the metric name. */
+const KEEPS_NAME = new Set(["last_over_time", "first_over_time"]);
+
+export const RANGE_FUNCTIONS = new Set([
+  "rate",
+  "increase",
+  "delta",
+  "irate",
+  "idelta",
+  "deriv",
+  "predict_linear",
+  "resets",
+  "changes",
+  "avg_over_time",
+  "sum_over_time",
+  "count_over_time",
+  "min_over_time",
+  "max_over_time",
+  "last_over_time",
+  "first_over_time",
+  "present_over_time",
+  "stddev_over_time",
+  "stdvar_over_time",
+  "quantile_over_time",
+  "mad_over_time",
+  "ts_of_last_over_time",
+  "ts_of_first_over_time",
+  "ts_of_max_over_time",
+  "ts_of_min_over_time",
+  "double_exponential_smoothing",
+  "absent_over_time",
+]);
+
+/**
+ * Evaluates a range function for every step and series at once: two pointers slide over each
+ * series' samples as the window moves, so the whole range costs O(samples + steps) per series
+ * plus the function's own per-window work.
+ */
+export function evalRangeFunction(
+  call: Call,
+  arg: RangeArg,
+  scalars: readonly Float64Array[],
+  ctx: StepCtx,
+  env: Env,
+): VectorValue {
+  const name = call.func.name;
+  const n = ctx.times.length;
+  const impl = makeImpl(name, arg, scalars, ctx, env, call);
+  const out: VSeries[] = [];
+  const ends = arg.ends;
+  const range = arg.range;
+  const isRateInfo = name === "rate" || name === "increase";
+  for (const s of arg.series) {
+    env.checkAbort();
+    const ts = s.ts;
+    const vs = s.vs;
+    const len = ts.length;
+    if (len === 0) continue;
+    impl.prepare?.(ts, vs);
+    let values: Float64Array | undefined;
+    let present: Uint8Array | undefined;
+    let lo = 0;
+    let hi = 0;
+    for (let k = 0; k < n; k++) {
+      const wEnd = ends[k]!;
+      const wStart = wEnd - range;
+      if (k > 0 && wEnd < ends[k - 1]!) {
+        lo = 0;
+        hi = 0;
+      }
+      while (hi < len && ts[hi]! <= wEnd) hi++;
+      while (lo < len && ts[lo]! <= wStart) lo++;
+      const cnt = hi - lo;
+      if (cnt < impl.minSamples || cnt <= 0) continue;
+      env.samplesScanned += cnt;
+      const r = impl.at(ts, vs, lo, hi, wStart, wEnd, k);
+      if (r === undefined) continue;
+      if (values === undefined) {
+        values = new Float64Array(n);
+        present = new Uint8Array(n);
+      }
+      values[k] = r;
+      present![k] = 1;
+    }
+    if (values !== undefined) {
+      out.push({ labels: s.labels, dropName: s.dropName || !KEEPS_NAME.has(name), values, present: present! });
+      if (isRateInfo) {
+        const metric = nameOf(s.labels);
+        if (metric !== "" && !counterSuffixOk(metric)) {
+          env.info(`metric might not be a counter, name does not end in _total/_sum/_count/_bucket: ${JSON.stringify(metric)}`, call.args[0]!.pos);
+        }
+      }
+    }
+  }
+  return { kind: "vector", series: out };
+}
+
+function nameOf(labels: readonly { name: string; value: string }[]): string {
+  for (const l of labels) if (l.name === "__name__") return l.value;
+  return "";
+}
+
+function makeImpl(name: string, arg: RangeArg, scalars: readonly Float64Array[], ctx: StepCtx, env: Env, call: Call): RangeImpl {
+  switch (name) {
+    case "rate":
+      return makeRate(true, true, arg.range);
+    case "increase":
+      return makeRate(true, false, arg.range);
+    case "delta":
+      return makeRate(false, false, arg.range);
+    case "irate":
+      return makeInstant(true);
+    case "idelta":
+      return makeInstant(false);
+    case "deriv":
+      return {
+        minSamples: 2,
+        at(ts, vs, lo, hi) {
+          linearRegression(ts, vs, lo, hi, ts[lo]!);
+          return lr[0]!;
+        },
+      };
+    case "predict_linear": {
+      const dur = scalars[0]!;
+      return {
+        minSamples: 2,
+        at(ts, vs, lo, hi, _s, _e, k) {
+          linearRegression(ts, vs, lo, hi, ctx.times[k]!);
+          return lr[0]! * dur[k]! + lr[1]!;
+        },
+      };
+    }
+    case "resets":
+      return {
+        minSamples: 1,
+        at(_ts, vs, lo, hi) {
+          let r = 0;
+          for (let i = lo + 1; i < hi; i++) if (vs[i]! < vs[i - 1]!) r++;
+          return r;
+        },
+      };
+    case "changes":
+      return {
+        minSamples: 1,
+        at(_ts, vs, lo, hi) {
+          let r = 0;
+          for (let i = lo + 1; i < hi; i++) {
+            const c = vs[i]!;
+            const p = vs[i - 1]!;
+            if (c !== p && !(Number.isNaN(c) && Number.isNaN(p))) r++;
+          }
+          return r;
+        },
+      };
+    case "avg_over_time":
+      return { minSamples: 1, at: (_ts, vs, lo, hi) => avgOverTime(vs, lo, hi) };
+    case "sum_over_time":
+      return { minSamples: 1, at: (_ts, vs, lo, hi) => sumOverTime(vs, lo, hi) };
+    case "count_over_time":
+      return { minSamples: 1, at: (_ts, _vs, lo, hi) => hi - lo };
+    case "present_over_time":
+      return { minSamples: 1, at: () => 1 };
+    case "absent_over_time":
+      return { minSamples: 1, at: () => 1 };
+    case "last_over_time":
+      return { minSamples: 1, at: (_ts, vs, _lo, hi) => vs[hi - 1]! };
+    case "first_over_time":
+      return { minSamples: 1, at: (_ts, vs, lo) => vs[lo]! };
+    case "ts_of_last_over_time":
+      return { minSamples: 1, at: (ts, _vs, _lo, hi) => ts[hi - 1]! / 1000 };
+    case "ts_of_first_over_time":
+      return { minSamples: 1, at: (ts, _vs, lo) => ts[lo]! / 1000 };
+    case "max_over_time":
+    case "ts_of_max_over_time": {
+      const wantTs = name === "ts_of_max_over_time";
+      return {
+        minSamples: 1,
+        at(ts, vs, lo, hi) {
+          let m = vs[lo]!;
+          let t = ts[lo]!;
+          for (let i = lo + 1; i < hi; i++) {
+            const f = vs[i]!;
+            if (f > m || Number.isNaN(m)) {
+              m = f;
+              t = ts[i]!;
+            } else if (wantTs && f === m) t = ts[i]!;
+          }
+          return wantTs ? t / 1000 : m;
+        },
+      };
+    }
+    case "min_over_time":
+    case "ts_of_min_over_time": {
+      const wantTs = name === "ts_of_min_over_time";
+      return {
+        minSamples: 1,
+        at(ts, vs, lo, hi) {
+          let m = vs[lo]!;
+          let t = ts[lo]!;
+          for (let i = lo + 1; i < hi; i++) {
+            const f = vs[i]!;
+            if (f < m || Number.isNaN(m)) {
+              m = f;
+              t = ts[i]!;
+            } else if (wantTs && f === m) t = ts[i]!;
+          }
+          return wantTs ? t / 1000 : m;
+        },
+      };
+    }
+    case "stddev_over_time":
+      return { minSamples: 1, at: (_ts, vs, lo, hi) => Math.sqrt(varianceOverTime(vs, lo, hi)) };
+    case "stdvar_over_time":
+      return { minSamples: 1, at: (_ts, vs, lo, hi) => varianceOverTime(vs, lo, hi) };
+    case "mad_over_time":
+      return { minSamples: 1, at: (_ts, vs, lo, hi) => madOverTime(vs, lo, hi) };
+    case "quantile_over_time": {
+      const qs = scalars[0]!;
+      let warned = false;
+      return {
+        minSamples: 1,
+        at(_ts, vs, lo, hi, _s, _e, k) {
+          const q = qs[k]!;
+          if (!warned && (Number.isNaN(q) || q < 0 || q > 1)) {
+            warned = true;
+            env.warn(`quantile value should be between 0 and 1, got ${formatG(q)}`, call.args[0]!.pos);
+          }
+          return windowQuantile(q, vs, lo, hi);
+        },
+      };
+    }
+    case "double_exponential_smoothing": {
+      const sfs = scalars[0]!;
+      const tfs = scalars[1]!;
+      return {
+        minSamples: 1,
+        at(_ts, vs, lo, hi, _s, _e, k) {
+          const sf = sfs[k]!;
+          const tf = tfs[k]!;
+          if (!(sf > 0 && sf < 1)) throw evalError(`invalid smoothing factor. Expected: 0 < sf < 1, got: ${sf.toFixed(6)}`);
+          if (!(tf > 0 && tf < 1)) throw evalError(`invalid trend factor. Expected: 0 < tf < 1, got: ${tf.toFixed(6)}`);
+          const l = hi - lo;
+          if (l < 2) return undefined;
+          let s0 = 0;
+          let s1 = vs[lo]!;
+          let b = vs[lo + 1]! - vs[lo]!;
+          for (let i = 1; i < l; i++) {
+            const x = sf * vs[lo + i]!;
+            b = calcTrendValue(i - 1, tf, s0, s1, b);
+            const y = (1 - sf) * (s1 + b);
+            s0 = s1;
+            s1 = x + y;
+          }
+          return s1;
+        },
+      };
+    }
+    default:
+      throw evalError(`function ${JSON.stringify(name)} is not a range function`);
+  }
+}
+
+/** Go's %g for the values that appear in annotations. */
+export function formatG(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  const abs = Math.abs(v);
+  if (abs !== 0 && (abs < 1e-4 || abs >= 1e21)) {
+    const s = v.toExponential();
+    const m = /^(-?[\d.]+)e([+-])(\d+)$/.exec(s);
+    if (m) return `${m[1]}e${m[2]}${m[3]!.padStart(2, "0")}`;
+  }
+  return String(v);
+}
+
+export { sortFloatsNaNFirst };
