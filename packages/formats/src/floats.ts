@@ -24,11 +24,17 @@ function fromBits(hi: number, lo: number): number {
 /** The stale marker as a double (a NaN with payload 2). */
 export const STALE_NAN: number = fromBits(0x7ff00000, 0x00000002);
 
-/** True when `v` is exactly the stale marker (a plain NaN is not). */
+/**
+ * True when `v` is the stale marker: 0x7ff0000000000002, or its quieted form
+ * 0x7ff8000000000002. V8 sets the quiet bit when a signaling NaN is stored into a plain JS
+ * array (PACKED_DOUBLE elements), so a marker that passed through a `number[]` arrives
+ * quieted; no other source produces that payload, so both count. Keep values in typed arrays
+ * or DataView to preserve the exact bits (parsers here never put them in JS arrays).
+ */
 export function isStaleNaN(v: number): boolean {
   if (v === v) return false;
   scratchF64[0] = v;
-  return scratchU32[HI] === 0x7ff00000 && scratchU32[LO] === 0x00000002;
+  return (scratchU32[HI] === 0x7ff00000 || scratchU32[HI] === 0x7ff80000) && scratchU32[LO] === 0x00000002;
 }
 
 /** The 64 bits of a double, for bit-exact comparisons in tests and round trips. */

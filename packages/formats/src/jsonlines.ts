@@ -11,7 +11,8 @@ import { LineSplitter } from "./lines.js";
  *   {"metric":{"__name__":"up","job":"a"},"values":[1,0.5,null,"Infinity"],"timestamps":[1700000000000,…]}
  *
  * Values: JSON numbers; `null` is the Prometheus stale marker; the strings "NaN", "Inf",
- * "+Inf", "-Inf", "Infinity", "-Infinity" and numeric strings are accepted. Timestamps are
+ * "+Inf", "-Inf", "Infinity", "-Infinity" (any case) and numeric strings are accepted, and so
+ * are the bare tokens NaN/+Inf/-Inf that VictoriaMetrics' exporter writes. Timestamps are
  * integer milliseconds. Empty lines are skipped.
  */
 export class JsonLinesParser implements StreamParser {
@@ -40,8 +41,15 @@ export class JsonLinesParser implements StreamParser {
     try {
       obj = JSON.parse(line);
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      throw parseError("jsonline", `line ${n}`, `invalid JSON: ${msg}`);
+      // VictoriaMetrics' exporter writes NaN and ±Inf as bare tokens (not JSON): accept those.
+      const fixed = line.includes("NaN") || line.includes("Inf") ? line.replace(BARE_SPECIAL, '$1"$2"') : line;
+      try {
+        if (fixed === line) throw err;
+        obj = JSON.parse(fixed);
+      } catch {
+        const msg = err instanceof Error ? err.message : String(err);
+        throw parseError("jsonline", `line ${n}`, `invalid JSON: ${msg}`);
+      }
     }
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
       throw parseError("jsonline", `line ${n}`, "want a JSON object");
@@ -94,6 +102,8 @@ export class JsonLinesParser implements StreamParser {
     }
   }
 }
+
+const BARE_SPECIAL = /([[,]\s*)([+-]?(?:NaN|Inf(?:inity)?))(?=\s*[,\]])/g;
 
 function isBlank(s: string): boolean {
   for (let i = 0; i < s.length; i++) {

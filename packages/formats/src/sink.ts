@@ -1,6 +1,7 @@
 import { BadDataError, RowsBatchWriter, compareStrings, encodeMetricName, validateLabels } from "@strata/core";
 import type { Label, LabelLimits, Labels, Tenant } from "@strata/core";
 import type { RowSink } from "./common.js";
+import { float64Bits } from "./floats.js";
 
 export interface RowsBatchSinkOptions {
   readonly tenant: Tenant;
@@ -85,18 +86,23 @@ export function canonicalLabels(labels: readonly Label[]): Label[] {
   return out;
 }
 
-/** A RowSink that keeps everything in memory as plain objects: for tests and small tools. */
+/**
+ * A RowSink that keeps everything in memory as plain objects: for tests and small tools.
+ * `valueBits` keeps each value's exact 64 bits (a `number[]` would quiet signaling NaNs such
+ * as the stale marker).
+ */
 export class CollectingSink implements RowSink {
-  readonly series_: { labels: Label[]; timestamps: number[]; values: number[] }[] = [];
+  readonly series_: { labels: Label[]; timestamps: number[]; values: number[]; valueBits: bigint[] }[] = [];
 
   series(labels: readonly Label[]): void {
-    this.series_.push({ labels: canonicalLabels(labels), timestamps: [], values: [] });
+    this.series_.push({ labels: canonicalLabels(labels), timestamps: [], values: [], valueBits: [] });
   }
 
   sample(timestampMs: number, value: number): void {
     const s = this.series_[this.series_.length - 1];
     if (s === undefined) throw new BadDataError("sample before series");
     s.timestamps.push(timestampMs);
+    s.valueBits.push(float64Bits(value));
     s.values.push(value);
   }
 }

@@ -1,0 +1,146 @@
+import { describe, expect, it } from "vitest";
+import type { Label } from "@strata/core";
+import type { PromTextOptions, RowSink } from "@strata/formats";
+import { PromTextParser, STALE_NAN, float64Bits, formatPromFloat, formatTextMetadata, formatTextSample, parseAll, CollectingSink } from "@strata/formats";
+import { collect, errorOf } from "./helpers.js";
+
+const T = 1_700_000_000_000;
+const prom = (opts: PromTextOptions = {}) => (sink: RowSink) => new PromTextParser(sink, { defaultTimestampMs: T, ...opts });
+const om = prom({ openMetrics: true });
+
+describe("Prometheus text: valid input", () => {
+  it.each([
+    ["plain", "up 1\n", [[{ __name__: "up" }, [T], [1]]]],
+    ["labels and timestamp", 'http_requests_total{method="post",code="200"} 1027 1395066363000\n',
+      [[{ __name__: "http_requests_total", method: "post", code: "200" }, [1395066363000], [1027]]]],
+    ["escapes", 'msdos_file_access_time_seconds{path="C:\\\\DIR\\\\FILE.TXT",error="Cannot find file:\\n\\"FILE.TXT\\""} 1.458255915e9\n',
+      [[{ __name__: "msdos_file_access_time_seconds", path: "C:\\DIR\\FILE.TXT", error: 'Cannot find file:\n"FILE.TXT"' }, [T], [1458255915]]]],
+    ["unknown escape kept", 'm{a="x\\ty"} 1\n', [[{ __name__: "m", a: "x\\ty" }, [T], [1]]]],
+    ["trailing comma, spaces, empty value drops label", 'm{ a = "1" , b="" ,} 2\n', [[{ __name__: "m", a: "1" }, [T], [2]]]],
+    ["comments, HELP, TYPE, blank lines", "# HELP x Some help\n# TYPE x counter\n\n# a comment\nx 3\n", [[{ __name__: "x" }, [T], [3]]]],
+    ["no trailing newline, CRLF", "a 1\r\nb 2", [[{ __name__: "a" }, [T], [1]], [{ __name__: "b" }, [T], [2]]]],
+    ["negative timestamp", "m 1 -5\n", [[{ __name__: "m" }, [-5], [1]]]],
+    ["colons in names", "a:b:c 1\n", [[{ __name__: "a:b:c" }, [T], [1]]]],
+    ["UTF-8 quoted name", '{"my.metric", "a.b"="c"} 4\n', [[{ __name__: "my.metric", "a.b": "c" }, [T], [4]]]],
+    ["UTF-8 quoted name only", '{"my.metric"} 4\n', [[{ __name__: "my.metric" }, [T], [4]]]],
+    ["exemplar ignored", 'foo_bucket{le="0.1"} 8 # {trace_id="abc"} 0.05 1700000000\n', [[{ __name__: "foo_bucket", le: "0.1" }, [T], [8]]]],
+    ["tabs between fields", "m\t5\t10\n", [[{ __name__: "m" }, [10], [5]]]],
+    ["leading spaces", "   m 5\n", [[{ __name__: "m" }, [T], [5]]]],
+    ["hex float", "m 0x1p-2\n", [[{ __name__: "m" }, [T], [0.25]]]],
+    ["exponent", "m 1e-3\n", [[{ __name__: "m" }, [T], [0.001]]]],
+  ] as [string, string, unknown][])("%s", (_n, input, want) => {
+    expect(collect(prom(), input)).toEqual(want);
+  });
+
+  it.each([
+    ["NaN", 0x7ff8000000000000n], ["+Inf", 0x7ff0000000000000n], ["-Inf", 0xfff0000000000000n], ["Inf", 0x7ff0000000000000n], ["nan", 0x7ff8000000000000n],
+  ] as [string, bigint][])("special value %s", (tok, bits) => {
+    const [[, , [v]]] = collect(prom(), `m ${tok}\n`) as [[unknown, unknown, [number]]];
+    expect(float64Bits(v)).toBe(bits);
+  });
+
+  it("collects metadata", () => {
+    const p = new PromTextParser(new CollectingSink(), {});
+    parseAll(p, '# HELP a The a\\\\b\\nc.\n# TYPE a gauge\n# TYPE "my.metric" counter\n# HELP b x\n# UNIT a seconds\n');
+    expect(p.metadata()).toEqual([
+      { metric: "a", type: "gauge", help: "The a\\b\nc.", unit: "seconds" },
+      { metric: "my.metric", type: "counter", help: "", unit: "" },
+      { metric: "b", type: "unknown", help: "x", unit: "" },
+    ]);
+  });
+
+  it("applies extra labels, replacing same-named ones", () => {
+    const extra: Label[] = [{ name: "job", value: "x" }, { name: "env", value: "p" }];
+    expect(collect(prom({ extraLabels: extra }), 'm{job="a"} 1\n')).toEqual([[{ __name__: "m", job: "x", env: "p" }, [T], [1]]]);
+  });
+});
+
+describe("OpenMetrics", () => {
+  it.each([
+    ["seconds timestamps", "m 1 1700000000.5\n# EOF\n", [[{ __name__: "m" }, [1700000000500], [1]]]],
+    ["integer seconds", "m 1 17\n", [[{ __name__: "m" }, [17000], [1]]]],
+    ["_created of a counter is skipped", "# TYPE c counter\nc_total 5\nc_created 1700000000\n# EOF\n", [[{ __name__: "c_total" }, [T], [5]]]],
+    ["_created of a gauge is a series", "# TYPE g gauge\ng_created 1\n# EOF\n", [[{ __name__: "g_created" }, [T], [1]]]],
+    ["_created of a histogram is skipped", '# TYPE h histogram\nh_bucket{le="+Inf"} 2\nh_created{a="b"} 1.5\n', [[{ __name__: "h_bucket", le: "+Inf" }, [T], [2]]]],
+    ["exemplar with timestamp ignored", '# TYPE c counter\nc_total 5 # {id="1"} 1 1700000000.1\n', [[{ __name__: "c_total" }, [T], [5]]]],
+  ] as [string, string, unknown][])("%s", (_n, input, want) => {
+    expect(collect(om, input)).toEqual(want);
+  });
+
+  it("reports _created timestamps", () => {
+    const got: [string, number][] = [];
+    const p = new PromTextParser(new CollectingSink(), {
+      openMetrics: true,
+      onCreated: (l, ms) => got.push([l.map((x) => `${x.name}=${x.value}`).join(","), ms]),
+    });
+    parseAll(p, '# TYPE c counter\nc_created{a="1"} 1700000000.25\n# EOF\n');
+    expect(got).toEqual([["a=1,__name__=c_created", 1700000000250]]);
+  });
+});
+
+describe("Prometheus text: invalid input", () => {
+  it.each([
+    ["missing value", "up\n", 'prometheus: line 1: missing value after "up"'],
+    ["bad value", "up abc\n", 'prometheus: line 1: invalid value "abc" for "up"'],
+    ["bad timestamp", "up 1 1.5\n", 'prometheus: line 1: invalid timestamp "1.5": want integer milliseconds'],
+    ["trailing garbage", "up 1 2 3\n", 'prometheus: line 1: unexpected "3" after the sample'],
+    ["unterminated labels", 'up{a="b" 1\n', 'prometheus: line 1: expected , or } after label "a", got "1"'],
+    ["unterminated string", 'up{a="b} 1\n', 'prometheus: line 1: value of label "a": unterminated quoted string'],
+    ["unquoted value", "up{a=b} 1\n", 'prometheus: line 1: label "a": the value must be a quoted string'],
+    ["missing =", 'up{a"b"} 1\n', 'prometheus: line 1: label "a": expected = after the label name, got "\\"b\\"} 1"'],
+    ["bad name char", "1up 1\n", 'prometheus: line 1: metric name: invalid character "1"'],
+    ["line number", "a 1\nb 2\nc x\n", 'prometheus: line 3: invalid value "x" for "c"'],
+    ["duplicate label", 'm{a="1",a="2"} 1\n', 'prometheus: line 1: duplicate label name "a"'],
+    ["bad TYPE", "# TYPE m foo\n", 'prometheus: line 1: # TYPE "m": invalid metric type "foo"'],
+    ["__name__ label", 'm{__name__="x"} 1\n', "prometheus: line 1: label __name__ is not allowed in a label set"],
+    ["no name", '{a="b"} 1\n', "prometheus: line 1: missing metric name"],
+    ["quoted name not first", '{a="b","x.y"} 1\n', 'prometheus: line 1: quoted metric name "x.y" must come first, without a name before {'],
+    ["invalid UTF-8", new Uint8Array([0x6d, 0x7b, 0x61, 0x3d, 0x22, 0xff, 0x22, 0x7d, 0x20, 0x31, 0x0a]), "prometheus: line 1: invalid UTF-8"],
+    ["timestamp out of range", "m 1 99999999999999999999\n", 'prometheus: line 1: timestamp "99999999999999999999" out of range'],
+  ] as [string, string | Uint8Array, string][])("%s", (_n, input, want) => {
+    expect(errorOf(prom(), input)).toBe(want);
+  });
+
+  it.each([
+    ["data after EOF", "m 1\n# EOF\nm 2\n", "openmetrics: line 3: data after # EOF"],
+    ["NaN timestamp", "m 1 NaN\n", 'openmetrics: line 1: invalid timestamp "NaN": want seconds'],
+  ])("openmetrics %s", (_n, input, want) => {
+    expect(errorOf(om, input)).toBe(want);
+  });
+
+  it("rejects over-long lines without buffering them", () => {
+    const p = (sink: RowSink) => new PromTextParser(sink, { maxLineBytes: 100 });
+    expect(errorOf(p, `m{a="${"x".repeat(200)}"} 1\n`)).toBe("prometheus: line 1: line longer than 100 bytes");
+  });
+});
+
+describe("text exposition writer", () => {
+  it.each([
+    [0, "0"], [-0, "-0"], [1, "1"], [1.5, "1.5"], [1e6, "1e+06"], [123456.7, "123456.7"], [1234567, "1.234567e+06"],
+    [0.0001, "0.0001"], [0.00001, "1e-05"], [1.5e-7, "1.5e-07"], [1e21, "1e+21"], [1e100, "1e+100"], [NaN, "NaN"],
+    [Infinity, "+Inf"], [-Infinity, "-Inf"], [5e-324, "5e-324"], [-2.5e-5, "-2.5e-05"], [100000, "100000"],
+  ] as [number, string][])("formats %s as %s (Go 'g' shortest)", (v, want) => {
+    expect(formatPromFloat(v)).toBe(want);
+  });
+
+  it("writes samples and metadata", () => {
+    const labels = [
+      { name: "__name__", value: "up" }, { name: "job", value: 'a"b\\c\nd' }, { name: "x.y", value: "1" },
+    ];
+    expect(formatTextSample(labels, 1, 1700000000000)).toBe('up{job="a\\"b\\\\c\\nd","x.y"="1"} 1 1700000000000\n');
+    expect(formatTextSample([{ name: "__name__", value: "my.metric" }, { name: "a", value: "b" }], STALE_NAN)).toBe('{"my.metric",a="b"} NaN\n');
+    expect(formatTextSample([{ name: "__name__", value: "m" }], 2)).toBe("m 2\n");
+    expect(formatTextMetadata("up", "gauge", "Help\nwith \\")).toBe("# HELP up Help\\nwith \\\\\n# TYPE up gauge\n");
+  });
+
+  it("round-trips through the parser", () => {
+    const labels = [
+      { name: "__name__", value: "my.metric" }, { name: "a", value: 'q"\\\n' }, { name: "b.c", value: "ü" },
+    ];
+    const text = formatTextMetadata("my.metric", "counter", "h") + formatTextSample(labels, 0.1, 5) + formatTextSample(labels, 1e-300, 6);
+    expect(collect(prom(), text)).toEqual([
+      [{ __name__: "my.metric", a: 'q"\\\n', "b.c": "ü" }, [5], [0.1]],
+      [{ __name__: "my.metric", a: 'q"\\\n', "b.c": "ü" }, [6], [1e-300]],
+    ]);
+  });
+});
