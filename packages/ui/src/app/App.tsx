@@ -44,7 +44,7 @@ const TAB_LABELS: Record<Tab, string> = {
 };
 
 function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.000Z$/, "Z");
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.000Z$/, "Z");
 }
 
 export function App({ env }: { env: AppEnv }) {
@@ -215,9 +215,9 @@ export function App({ env }: { env: AppEnv }) {
               </select>
             </label>
             <form class="abs" onSubmit={applyAbsolute}>
-              <input data-testid="from" size={20} value={fromDraft} title="from: RFC 3339 (UTC) or unix seconds" onInput={(e) => setFromDraft(e.currentTarget.value)} />
+              <input data-testid="from" size={21} value={fromDraft} title="from: RFC 3339 (UTC) or unix seconds" onInput={(e) => setFromDraft(e.currentTarget.value)} />
               <span>→</span>
-              <input data-testid="to" size={20} value={toDraft} title="to: RFC 3339 (UTC) or unix seconds" onInput={(e) => setToDraft(e.currentTarget.value)} />
+              <input data-testid="to" size={21} value={toDraft} title="to: RFC 3339 (UTC) or unix seconds" onInput={(e) => setToDraft(e.currentTarget.value)} />
               <button type="submit">Apply</button>
             </form>
             <label>step
@@ -230,7 +230,7 @@ export function App({ env }: { env: AppEnv }) {
               </select>
             </label>
             <label>timezone
-              <select value={state.tz} onChange={(e) => update({ tz: e.currentTarget.value }, false)}>
+              <select class="tz" value={state.tz} onChange={(e) => update({ tz: e.currentTarget.value }, false)}>
                 {zones.map((z) => <option key={z} value={z}>{z === "browser" ? "browser time" : z}</option>)}
               </select>
             </label>
