@@ -1,0 +1,404 @@
+import type { LabelLimits, RowsBatchWriter, Tenant } from "@strata/core";
+import { LabelCanonicalizer, isUtf8Range } from "./canonical.js";
+import { WIRE_I64, WIRE_LEN, WIRE_VARINT, WireCursor, protoError } from "./wire.js";
+
+/**
+ * Hand-written decoders for Prometheus remote write 1.0 (prometheus.WriteRequest) and 2.0
+ * (io.prometheus.write.v2.Request) bodies, after snappy decompression. They write every float
+ * sample straight into a RowsBatchWriter with canonical metric-name bytes and create no object
+ * per sample (per series only the canonical name is built, in reused scratch space). Tested
+ * against the generated protobuf-es decoders (test/remotewrite-diff.test.ts).
+ *
+ * Any problem — malformed protobuf, a label over a limit, duplicate names, a missing metric
+ * name — throws BadDataError naming it; the caller then discards the writer's contents, so a
+ * request is accepted whole or not at all.
+ *
+ * Native histogram samples and exemplars are counted but not stored (Strata stores floats).
+ */
+
+/** Metric types with the numbering of prometheus.MetricMetadata.MetricType. */
+export const MetricTypeNumber = {
+  unknown: 0,
+  counter: 1,
+  gauge: 2,
+  histogram: 3,
+  gaugehistogram: 4,
+  summary: 5,
+  info: 6,
+  stateset: 7,
+} as const;
+
+export interface RemoteWriteMetadata {
+  /** Metric family name (for histograms and summaries without the _bucket/_sum/_count suffix). */
+  readonly family: string;
+  /** 0..7 as in MetricTypeNumber. */
+  readonly type: number;
+  readonly help: string;
+  readonly unit: string;
+}
+
+export interface RemoteWriteResult {
+  series: number;
+  /** Float samples written to the batch. */
+  samples: number;
+  /** Native histogram samples seen (not stored). */
+  histograms: number;
+  /** Exemplars seen (not stored). */
+  exemplars: number;
+  metadata: RemoteWriteMetadata[];
+}
+
+export class RemoteWriteDecoder {
+  private readonly canon: LabelCanonicalizer;
+  private readonly cur = new WireCursor(new Uint8Array(0));
+  private readonly sub = new WireCursor(new Uint8Array(0));
+  private symStart = new Int32Array(1024);
+  private symEnd = new Int32Array(1024);
+  private symCount = 0;
+  private readonly textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+  constructor(limits: LabelLimits = {}) {
+    this.canon = new LabelCanonicalizer(limits);
+  }
+
+  /** Decodes a remote write 1.0 WriteRequest into `out`. */
+  decodeV1(body: Uint8Array, tenant: Tenant, out: RowsBatchWriter): RemoteWriteResult {
+    const res: RemoteWriteResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, metadata: [] };
+    this.canon.setTenant(tenant);
+    const c = this.cur;
+    c.reset(body);
+    this.sub.reset(body);
+    while (c.pos < body.length) {
+      c.tag();
+      if (c.fieldNo === 1) {
+        c.expect(WIRE_LEN, "WriteRequest.timeseries");
+        const end = c.lenEnd();
+        this.timeSeriesV1(body, c.pos, end, out, res);
+        c.pos = end;
+      } else if (c.fieldNo === 3) {
+        c.expect(WIRE_LEN, "WriteRequest.metadata");
+        const end = c.lenEnd();
+        this.metadataV1(body, c.pos, end, res);
+        c.pos = end;
+      } else {
+        c.skip();
+      }
+    }
+    return res;
+  }
+
+  private timeSeriesV1(body: Uint8Array, start: number, end: number, out: RowsBatchWriter, res: RemoteWriteResult): void {
+    const s = this.sub;
+    const canon = this.canon;
+    // Pass 1: labels, counts. Fields may come in any order, so samples wait for pass 2.
+    canon.begin(body);
+    s.pos = start;
+    s.limit = end;
+    let samples = 0;
+    while (s.pos < end) {
+      s.tag();
+      switch (s.fieldNo) {
+        case 1: {
+          s.expect(WIRE_LEN, "TimeSeries.labels");
+          const lend = s.lenEnd();
+          s.limit = lend;
+          let ns = 0, ne = 0, vs = 0, ve = 0;
+          while (s.pos < lend) {
+            const f = s.tag();
+            if (f === 1 || f === 2) {
+              s.expect(WIRE_LEN, "Label.name/value");
+              const e = s.lenEnd();
+              if (f === 1) { ns = s.pos; ne = e; } else { vs = s.pos; ve = e; }
+              s.pos = e;
+            } else {
+              s.skip();
+            }
+          }
+          s.limit = end;
+          canon.add(ns, ne, vs, ve);
+          break;
+        }
+        case 2:
+          s.expect(WIRE_LEN, "TimeSeries.samples");
+          s.pos = s.lenEnd();
+          samples++;
+          break;
+        case 3:
+          s.expect(WIRE_LEN, "TimeSeries.exemplars");
+          s.pos = s.lenEnd();
+          res.exemplars++;
+          break;
+        case 4:
+          s.expect(WIRE_LEN, "TimeSeries.histograms");
+          s.pos = s.lenEnd();
+          res.histograms++;
+          break;
+        default:
+          s.skip();
+      }
+    }
+    const name = canon.finish();
+    res.series++;
+    if (samples === 0) return;
+    // Pass 2: samples.
+    s.pos = start;
+    while (s.pos < end) {
+      s.tag();
+      if (s.fieldNo !== 2) {
+        s.skip();
+        continue;
+      }
+      s.limit = s.lenEnd();
+      this.sample(name, out);
+      s.limit = end;
+      res.samples++;
+    }
+  }
+
+  /** Decodes a Sample message ending at the cursor's limit (value = 1 double, timestamp = 2 int64). */
+  private sample(name: Uint8Array, out: RowsBatchWriter): void {
+    const s = this.sub;
+    const send = s.limit;
+    let value = 0;
+    let ts = 0;
+    while (s.pos < send) {
+      s.tag();
+      if (s.fieldNo === 1) {
+        s.expect(WIRE_I64, "Sample.value");
+        value = s.double();
+      } else if (s.fieldNo === 2) {
+        s.expect(WIRE_VARINT, "Sample.timestamp");
+        ts = s.int64("Sample.timestamp");
+      } else {
+        s.skip();
+      }
+    }
+    out.add(name, ts, value);
+  }
+
+  private metadataV1(body: Uint8Array, start: number, end: number, res: RemoteWriteResult): void {
+    const s = this.sub;
+    s.pos = start;
+    s.limit = end;
+    let type = 0;
+    let family = "";
+    let help = "";
+    let unit = "";
+    while (s.pos < end) {
+      s.tag();
+      switch (s.fieldNo) {
+        case 1:
+          s.expect(WIRE_VARINT, "MetricMetadata.type");
+          type = s.uint32();
+          break;
+        case 2:
+        case 4:
+        case 5: {
+          s.expect(WIRE_LEN, "MetricMetadata string");
+          const e = s.lenEnd();
+          if (!isUtf8Range(body, s.pos, e)) throw protoError("MetricMetadata string is not valid UTF-8", s.pos);
+          const str = this.textDecoder.decode(body.subarray(s.pos, e));
+          if (s.fieldNo === 2) family = str;
+          else if (s.fieldNo === 4) help = str;
+          else unit = str;
+          s.pos = e;
+          break;
+        }
+        default:
+          s.skip();
+      }
+    }
+    if (family !== "") res.metadata.push({ family, type: type <= 7 ? type : 0, help, unit });
+  }
+
+  /** Decodes a remote write 2.0 Request into `out`. */
+  decodeV2(body: Uint8Array, tenant: Tenant, out: RowsBatchWriter): RemoteWriteResult {
+    const res: RemoteWriteResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, metadata: [] };
+    this.canon.setTenant(tenant);
+    const c = this.cur;
+    c.reset(body);
+    this.sub.reset(body);
+    // Pass 1: the symbols table (it may follow the series on the wire).
+    let nsym = 0;
+    while (c.pos < body.length) {
+      c.tag();
+      if (c.fieldNo === 4) {
+        c.expect(WIRE_LEN, "Request.symbols");
+        const e = c.lenEnd();
+        if (!isUtf8Range(body, c.pos, e)) throw protoError(`symbol ${nsym} is not valid UTF-8`, c.pos);
+        if (nsym === this.symStart.length) this.growSymbols();
+        this.symStart[nsym] = c.pos;
+        this.symEnd[nsym] = e;
+        nsym++;
+        c.pos = e;
+      } else if (c.fieldNo === 5) {
+        c.expect(WIRE_LEN, "Request.timeseries");
+        c.pos = c.lenEnd();
+      } else {
+        c.skip();
+      }
+    }
+    this.symCount = nsym;
+    // Pass 2: the series.
+    const seenMeta = new Set<number>();
+    c.pos = 0;
+    while (c.pos < body.length) {
+      c.tag();
+      if (c.fieldNo === 5) {
+        const end = c.lenEnd();
+        this.timeSeriesV2(body, c.pos, end, nsym, out, res, seenMeta);
+        c.pos = end;
+      } else {
+        c.skip();
+      }
+    }
+    return res;
+  }
+
+  private growSymbols(): void {
+    const a = new Int32Array(this.symStart.length * 2);
+    a.set(this.symStart);
+    this.symStart = a;
+    const b = new Int32Array(this.symEnd.length * 2);
+    b.set(this.symEnd);
+    this.symEnd = b;
+  }
+
+  private symbolIndex(ref: number, nsym: number, what: string, at: number): number {
+    if (ref >= nsym && (ref !== 0 || what === "TimeSeries.labels_refs")) throw protoError(`${what} ${ref} is out of range of ${nsym} symbols`, at);
+    return ref;
+  }
+
+  private timeSeriesV2(
+    body: Uint8Array,
+    start: number,
+    end: number,
+    nsym: number,
+    out: RowsBatchWriter,
+    res: RemoteWriteResult,
+    seenMeta: Set<number>,
+  ): void {
+    const s = this.sub;
+    const canon = this.canon;
+    canon.begin(body, false);
+    s.pos = start;
+    s.limit = end;
+    let samples = 0;
+    let pendingName = -1; // a name ref waiting for its value ref
+    let metaType = 0;
+    let helpRef = 0;
+    let unitRef = 0;
+    let hasMeta = false;
+    const addRef = (ref: number, at: number): void => {
+      const r = this.symbolIndex(ref, nsym, "TimeSeries.labels_refs", at);
+      if (pendingName < 0) {
+        pendingName = r;
+      } else {
+        canon.add(this.symStart[pendingName]!, this.symEnd[pendingName]!, this.symStart[r]!, this.symEnd[r]!);
+        pendingName = -1;
+      }
+    };
+    while (s.pos < end) {
+      s.tag();
+      switch (s.fieldNo) {
+        case 1:
+          if (s.wireType === WIRE_LEN) {
+            const pend = s.lenEnd();
+            s.limit = pend;
+            while (s.pos < pend) {
+              const at = s.pos;
+              addRef(s.uint32(), at);
+            }
+            s.limit = end;
+          } else {
+            s.expect(WIRE_VARINT, "TimeSeries.labels_refs");
+            const at = s.pos;
+            addRef(s.uint32(), at);
+          }
+          break;
+        case 2:
+          s.expect(WIRE_LEN, "TimeSeries.samples");
+          s.pos = s.lenEnd();
+          samples++;
+          break;
+        case 3:
+          s.expect(WIRE_LEN, "TimeSeries.histograms");
+          s.pos = s.lenEnd();
+          res.histograms++;
+          break;
+        case 4:
+          s.expect(WIRE_LEN, "TimeSeries.exemplars");
+          s.pos = s.lenEnd();
+          res.exemplars++;
+          break;
+        case 5: {
+          s.expect(WIRE_LEN, "TimeSeries.metadata");
+          const mend = s.lenEnd();
+          s.limit = mend;
+          hasMeta = true;
+          while (s.pos < mend) {
+            const f = s.tag();
+            if (f === 1 || f === 3 || f === 4) {
+              s.expect(WIRE_VARINT, "Metadata field");
+              const at = s.pos;
+              const v = s.uint32();
+              if (f === 1) metaType = v;
+              else if (f === 3) helpRef = this.symbolIndex(v, nsym, "Metadata.help_ref", at);
+              else unitRef = this.symbolIndex(v, nsym, "Metadata.unit_ref", at);
+            } else {
+              s.skip();
+            }
+          }
+          s.limit = end;
+          break;
+        }
+        case 6:
+          s.expect(WIRE_VARINT, "TimeSeries.created_timestamp");
+          s.varint64();
+          break;
+        default:
+          s.skip();
+      }
+    }
+    if (pendingName >= 0) throw protoError("TimeSeries.labels_refs has an odd number of references", start);
+    const name = canon.finish();
+    res.series++;
+    if (hasMeta && (metaType !== 0 || helpRef !== 0 || unitRef !== 0)) this.metadataV2(body, metaType, helpRef, unitRef, res, seenMeta);
+    if (samples === 0) return;
+    s.pos = start;
+    while (s.pos < end) {
+      s.tag();
+      if (s.fieldNo !== 2) {
+        s.skip();
+        continue;
+      }
+      s.limit = s.lenEnd();
+      this.sample(name, out);
+      s.limit = end;
+      res.samples++;
+    }
+  }
+
+  private metadataV2(
+    body: Uint8Array,
+    type: number,
+    helpRef: number,
+    unitRef: number,
+    res: RemoteWriteResult,
+    seen: Set<number>,
+  ): void {
+    const [ms, me] = this.canon.metricNameRange();
+    // One entry per metric name per request: key by the name's offset in the body (the
+    // symbols table is de-duplicated, so equal names share an offset).
+    if (seen.has(ms)) return;
+    seen.add(ms);
+    const t = type <= 7 ? type : 0;
+    let family = this.textDecoder.decode(body.subarray(ms, me));
+    if (t === MetricTypeNumber.histogram || t === MetricTypeNumber.gaugehistogram || t === MetricTypeNumber.summary) {
+      family = family.replace(/_(bucket|sum|count)$/, "");
+    }
+    const str = (ref: number): string =>
+      ref < this.symCount ? this.textDecoder.decode(body.subarray(this.symStart[ref]!, this.symEnd[ref]!)) : "";
+    res.metadata.push({ family, type: t, help: str(helpRef), unit: str(unitRef) });
+  }
+}

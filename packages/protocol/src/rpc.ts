@@ -1,0 +1,197 @@
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import {
+  DeleteSeriesRequestSchema,
+  DeleteSeriesResponseSchema,
+  LabelNamesRequestSchema,
+  LabelNamesResponseSchema,
+  LabelValuesRequestSchema,
+  LabelValuesResponseSchema,
+  MetadataRequestSchema,
+  MetadataResponseSchema,
+  PingRequestSchema,
+  PingResponseSchema,
+  SearchRequestSchema,
+  SearchResponseSchema,
+  SeriesCountRequestSchema,
+  SeriesCountResponseSchema,
+  TsdbStatusRequestSchema,
+  TsdbStatusResponseSchema,
+  WriteMetadataRequestSchema,
+  WriteMetadataResponseSchema,
+  WriteRowsRequestSchema,
+  WriteRowsResponseSchema,
+} from "./gen/strata/cluster/v1/cluster_pb.js";
+
+/**
+ * Hand-written grpc-js service definitions for the cluster RPC (proto/strata/cluster/v1).
+ * Messages are protobuf-es v2 messages serialized with toBinary/fromBinary, so no
+ * grpc-specific code generator is needed. Method paths are `/<package>.<Service>/<Method>`
+ * exactly as protoc-generated stubs in other languages would use.
+ */
+
+const PACKAGE = "strata.cluster.v1";
+
+interface Method<I extends DescMessage, O extends DescMessage, S extends boolean = boolean>
+  extends grpc.MethodDefinition<MessageShape<I>, MessageShape<O>> {
+  readonly input: I;
+  readonly output: O;
+  readonly responseStream: S;
+}
+
+function method<I extends DescMessage, O extends DescMessage, S extends boolean = false>(
+  service: string,
+  name: string,
+  input: I,
+  output: O,
+  responseStream: S = false as S,
+): Method<I, O, S> {
+  return {
+    path: `/${PACKAGE}.${service}/${name}`,
+    originalName: name,
+    requestStream: false,
+    responseStream,
+    input,
+    output,
+    requestSerialize: (m: MessageShape<I>) => Buffer.from(toBinary(input, m)),
+    requestDeserialize: (b: Buffer) => fromBinary(input, b),
+    responseSerialize: (m: MessageShape<O>) => Buffer.from(toBinary(output, m)),
+    responseDeserialize: (b: Buffer) => fromBinary(output, b),
+  };
+}
+
+export const InsertServiceDefinition = {
+  WriteRows_v1: method("InsertService", "WriteRows_v1", WriteRowsRequestSchema, WriteRowsResponseSchema),
+  WriteMetadata_v1: method("InsertService", "WriteMetadata_v1", WriteMetadataRequestSchema, WriteMetadataResponseSchema),
+  Ping_v1: method("InsertService", "Ping_v1", PingRequestSchema, PingResponseSchema),
+} as const;
+
+export const SearchServiceDefinition = {
+  Search_v1: method("SearchService", "Search_v1", SearchRequestSchema, SearchResponseSchema, true),
+  LabelNames_v1: method("SearchService", "LabelNames_v1", LabelNamesRequestSchema, LabelNamesResponseSchema),
+  LabelValues_v1: method("SearchService", "LabelValues_v1", LabelValuesRequestSchema, LabelValuesResponseSchema),
+  SeriesCount_v1: method("SearchService", "SeriesCount_v1", SeriesCountRequestSchema, SeriesCountResponseSchema),
+  TsdbStatus_v1: method("SearchService", "TsdbStatus_v1", TsdbStatusRequestSchema, TsdbStatusResponseSchema),
+  DeleteSeries_v1: method("SearchService", "DeleteSeries_v1", DeleteSeriesRequestSchema, DeleteSeriesResponseSchema),
+  Metadata_v1: method("SearchService", "Metadata_v1", MetadataRequestSchema, MetadataResponseSchema),
+  Ping_v1: method("SearchService", "Ping_v1", PingRequestSchema, PingResponseSchema),
+} as const;
+
+type Definitions = Readonly<Record<string, Method<DescMessage, DescMessage, boolean>>>;
+
+type In<M> = M extends Method<infer I, DescMessage, boolean> ? MessageShape<I> : never;
+type Out<M> = M extends Method<DescMessage, infer O, boolean> ? MessageShape<O> : never;
+
+/** Server-side handlers of a service: unary methods get handleUnaryCall, streaming ones handleServerStreamingCall. */
+export type ServiceHandlers<D extends Definitions> = {
+  [K in keyof D]: D[K]["responseStream"] extends true
+    ? grpc.handleServerStreamingCall<In<D[K]>, Out<D[K]>>
+    : grpc.handleUnaryCall<In<D[K]>, Out<D[K]>>;
+};
+
+export type InsertServiceHandlers = ServiceHandlers<typeof InsertServiceDefinition>;
+export type SearchServiceHandlers = ServiceHandlers<typeof SearchServiceDefinition>;
+
+/** Registers handlers of a service definition on a grpc-js server. */
+export function addService<D extends Definitions>(server: grpc.Server, def: D, handlers: ServiceHandlers<D>): void {
+  server.addService(def as unknown as grpc.ServiceDefinition, handlers as unknown as grpc.UntypedServiceImplementation);
+}
+
+export interface CallOptions {
+  /** Absolute deadline (ms since the epoch) or a Date. */
+  readonly deadline?: number | Date;
+  readonly signal?: AbortSignal;
+}
+
+function callOptions(o: CallOptions | undefined): grpc.CallOptions {
+  const out: grpc.CallOptions = {};
+  if (o?.deadline !== undefined) out.deadline = o.deadline;
+  return out;
+}
+
+/**
+ * A typed promise client over one grpc-js channel. `unary` resolves with the response or
+ * rejects with the grpc ServiceError; `stream` returns the grpc readable stream (an async
+ * iterable of responses).
+ */
+export class RpcClient<D extends Definitions> {
+  readonly client: grpc.Client;
+
+  constructor(
+    readonly def: D,
+    address: string,
+    options: grpc.ChannelOptions = {},
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
+    this.client = new grpc.Client(address, credentials, {
+      "grpc.max_receive_message_length": 256 * 1024 * 1024,
+      "grpc.max_send_message_length": 256 * 1024 * 1024,
+      "grpc.keepalive_time_ms": 10_000,
+      "grpc.keepalive_timeout_ms": 5_000,
+      ...options,
+    });
+  }
+
+  unary<K extends keyof D & string>(name: K, req: In<D[K]>, opts?: CallOptions): Promise<Out<D[K]>> {
+    const m = this.def[name]!;
+    return new Promise((resolve, reject) => {
+      const call = this.client.makeUnaryRequest(
+        m.path,
+        m.requestSerialize as (v: In<D[K]>) => Buffer,
+        m.responseDeserialize as (b: Buffer) => Out<D[K]>,
+        req,
+        new grpc.Metadata(),
+        callOptions(opts),
+        (err, res) => {
+          if (opts?.signal) opts.signal.removeEventListener("abort", onAbort);
+          if (err) reject(err);
+          else resolve(res as Out<D[K]>);
+        },
+      );
+      const onAbort = (): void => call.cancel();
+      if (opts?.signal) {
+        if (opts.signal.aborted) call.cancel();
+        else opts.signal.addEventListener("abort", onAbort, { once: true });
+      }
+    });
+  }
+
+  stream<K extends keyof D & string>(name: K, req: In<D[K]>, opts?: CallOptions): grpc.ClientReadableStream<Out<D[K]>> {
+    const m = this.def[name]!;
+    const call = this.client.makeServerStreamRequest(
+      m.path,
+      m.requestSerialize as (v: In<D[K]>) => Buffer,
+      m.responseDeserialize as (b: Buffer) => Out<D[K]>,
+      req,
+      new grpc.Metadata(),
+      callOptions(opts),
+    );
+    if (opts?.signal) {
+      if (opts.signal.aborted) call.cancel();
+      else opts.signal.addEventListener("abort", () => call.cancel(), { once: true });
+    }
+    return call;
+  }
+
+  /** The channel's connectivity state; `tryToConnect` kicks an idle channel. */
+  state(tryToConnect = false): grpc.connectivityState {
+    return this.client.getChannel().getConnectivityState(tryToConnect);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+export type InsertClient = RpcClient<typeof InsertServiceDefinition>;
+export type SearchClient = RpcClient<typeof SearchServiceDefinition>;
+
+export function createInsertClient(address: string, options?: grpc.ChannelOptions): InsertClient {
+  return new RpcClient(InsertServiceDefinition, address, options);
+}
+
+export function createSearchClient(address: string, options?: grpc.ChannelOptions): SearchClient {
+  return new RpcClient(SearchServiceDefinition, address, options);
+}
+
+export { grpc };

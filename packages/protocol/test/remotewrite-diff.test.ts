@@ -1,0 +1,155 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BadDataError, RowsBatchWriter, type LabelLimits, type Tenant } from "@strata/core";
+import { prompb, prompbRemote, RemoteWriteDecoder, writev2 } from "@strata/protocol";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { referenceV1, referenceV2, type RefResult } from "./reference.js";
+
+const tenant: Tenant = { accountID: 7, projectID: 3 };
+const limits: LabelLimits = { maxLabels: 6, maxLabelNameLen: 12, maxLabelValueLen: 20 };
+
+// Small alphabets so that duplicates, empty values, missing names and limits all happen.
+const labelName = fc.oneof(
+  fc.constantFrom("__name__", "job", "instance", "a", "b", "", "ü", "x".repeat(13), "le"),
+  fc.string({ maxLength: 6 }),
+);
+const labelValue = fc.oneof(fc.constantFrom("", "up", "v", "😀", "y".repeat(21)), fc.string({ maxLength: 8 }));
+const sampleArb = fc.record({
+  value: fc.oneof(fc.double(), fc.constantFrom(NaN, Infinity, -0, 1.5)),
+  timestamp: fc.oneof(
+    fc.bigInt({ min: -(2n ** 53n), max: 2n ** 53n }),
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    fc.constantFrom(0n, 1_700_000_000_000n),
+  ),
+});
+const seriesArb = fc.record({
+  labels: fc.array(fc.record({ name: labelName, value: labelValue }), { maxLength: 7 }),
+  samples: fc.array(sampleArb, { maxLength: 4 }),
+  exemplars: fc.nat({ max: 2 }),
+  histograms: fc.nat({ max: 1 }),
+});
+const requestArb = fc.array(seriesArb, { maxLength: 5 });
+
+type Series = { labels: { name: string; value: string }[]; samples: { value: number; timestamp: bigint }[]; exemplars: number; histograms: number };
+
+function encodeV1(series: Series[]): Uint8Array {
+  const req = create(prompbRemote.WriteRequestSchema, {
+    timeseries: series.map((s) =>
+      create(prompb.TimeSeriesSchema, {
+        labels: s.labels.map((l) => create(prompb.LabelSchema, l)),
+        samples: s.samples.map((x) => create(prompb.SampleSchema, x)),
+        exemplars: Array.from({ length: s.exemplars }, () => create(prompb.ExemplarSchema, { value: 1 })),
+        histograms: Array.from({ length: s.histograms }, () => create(prompb.HistogramSchema, { sum: 2 })),
+      }),
+    ),
+    metadata: [create(prompb.MetricMetadataSchema, { type: 1, metricFamilyName: "up", help: "h" })],
+  });
+  return toBinary(prompbRemote.WriteRequestSchema, req);
+}
+
+function encodeV2(series: Series[]): Uint8Array {
+  const symbols = [""];
+  const idx = new Map<string, number>([["", 0]]);
+  const ref = (s: string): number => {
+    let i = idx.get(s);
+    if (i === undefined) {
+      i = symbols.length;
+      symbols.push(s);
+      idx.set(s, i);
+    }
+    return i;
+  };
+  const ts = series.map((s) =>
+    create(writev2.TimeSeriesSchema, {
+      labelsRefs: s.labels.flatMap((l) => [ref(l.name), ref(l.value)]),
+      samples: s.samples.map((x) => create(writev2.SampleSchema, x)),
+      exemplars: Array.from({ length: s.exemplars }, () => create(writev2.ExemplarSchema, { value: 1 })),
+      histograms: Array.from({ length: s.histograms }, () => create(writev2.HistogramSchema, { sum: 2 })),
+      metadata: create(writev2.MetadataSchema, { type: 2, helpRef: ref("help text"), unitRef: 0 }),
+    }),
+  );
+  return toBinary(writev2.RequestSchema, create(writev2.RequestSchema, { symbols, timeseries: ts }));
+}
+
+type Outcome = { ok: true; bytes: Uint8Array; res: RefResult } | { ok: false; err: unknown };
+
+function run(fn: (b: Uint8Array, t: Tenant, l: LabelLimits, w: RowsBatchWriter) => RefResult, body: Uint8Array): Outcome {
+  const w = new RowsBatchWriter(16);
+  try {
+    const res = fn(body, tenant, limits, w);
+    return { ok: true, bytes: w.finish(), res };
+  } catch (err) {
+    return { ok: false, err };
+  }
+}
+
+const decoder = new RemoteWriteDecoder(limits);
+const hand = {
+  v1: (b: Uint8Array, t: Tenant, _l: LabelLimits, w: RowsBatchWriter) => decoder.decodeV1(b, t, w),
+  v2: (b: Uint8Array, t: Tenant, _l: LabelLimits, w: RowsBatchWriter) => decoder.decodeV2(b, t, w),
+};
+const ref = { v1: referenceV1, v2: referenceV2 };
+const enc = { v1: encodeV1, v2: encodeV2 };
+
+function compare(version: "v1" | "v2", body: Uint8Array, valid: boolean): void {
+  const mine = run(hand[version], body);
+  const theirs = run(ref[version], body);
+  if (!mine.ok) {
+    // Only typed errors, never a crash.
+    expect(mine.err).toBeInstanceOf(BadDataError);
+    // A well-formed body the reference accepts must be accepted too.
+    if (valid) expect(theirs.ok).toBe(false);
+    return;
+  }
+  // Whatever the hand decoder accepts, the reference accepts with identical rows.
+  expect(theirs.ok).toBe(true);
+  if (!theirs.ok) return;
+  expect(Buffer.from(mine.bytes).equals(Buffer.from(theirs.bytes))).toBe(true);
+  expect(mine.res.samples).toBe(theirs.res.samples);
+  expect(mine.res.series).toBe(theirs.res.series);
+  expect(mine.res.histograms).toBe(theirs.res.histograms);
+  expect(mine.res.exemplars).toBe(theirs.res.exemplars);
+}
+
+const mutation = fc.oneof(
+  fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ kind: fc.constant("truncate" as const), at: fc.nat(), byte: fc.constant(0) }),
+  fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+);
+
+function mutate(body: Uint8Array, muts: { kind: "flip" | "truncate" | "insert"; at: number; byte: number }[]): Uint8Array {
+  let b = Uint8Array.from(body);
+  for (const m of muts) {
+    if (b.length === 0) break;
+    const at = m.at % b.length;
+    if (m.kind === "flip") b[at] = m.byte;
+    else if (m.kind === "truncate") b = b.slice(0, at);
+    else b = Uint8Array.from([...b.subarray(0, at), m.byte, ...b.subarray(at)]);
+  }
+  return b;
+}
+
+describe.each(["v1", "v2"] as const)("remote write %s hand decoder vs generated decoder", (version) => {
+  it("agrees on random well-formed requests", () => {
+    fc.assert(
+      fc.property(requestArb, (series) => compare(version, enc[version](series), true)),
+      { numRuns: 400 },
+    );
+  });
+
+  it("agrees or fails with BadDataError on mutated requests", () => {
+    fc.assert(
+      fc.property(requestArb, fc.array(mutation, { minLength: 1, maxLength: 3 }), (series, muts) =>
+        compare(version, mutate(enc[version](series), muts), false),
+      ),
+      { numRuns: 600 },
+    );
+  });
+
+  it("only ever throws BadDataError on random bytes", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => compare(version, bytes, false)),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,114 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BadDataError, decodeMetricName, RowsBatchReader, RowsBatchWriter } from "@strata/core";
+import { prompb, prompbRemote, RemoteWriteDecoder, writev2 } from "@strata/protocol";
+import { describe, expect, it } from "vitest";
+
+const tenant = { accountID: 1, projectID: 2 };
+const dec = new RemoteWriteDecoder({ maxLabels: 4, maxLabelNameLen: 10, maxLabelValueLen: 10 });
+
+function v1(labels: Record<string, string>[], samples = 1): Uint8Array {
+  return toBinary(
+    prompbRemote.WriteRequestSchema,
+    create(prompbRemote.WriteRequestSchema, {
+      timeseries: labels.map((l) => ({
+        labels: Object.entries(l).map(([name, value]) => ({ name, value })),
+        samples: Array.from({ length: samples }, (_, i) => ({ value: i + 0.5, timestamp: BigInt(1000 + i) })),
+      })),
+      metadata: [{ type: prompb.MetricMetadata_MetricType.COUNTER, metricFamilyName: "a_total", help: "help a", unit: "" }],
+    }),
+  );
+}
+
+describe("remote write 1.0 decoder", () => {
+  it.each([
+    [[{ __name__: "a", x: "1", y: "2", z: "3", w: "4" }], /5 labels, more than the limit of -maxLabelsPerTimeseries=4/],
+    [[{ __name__: "a", abcdefghijk: "1" }], /label name "abcdefghijk" is 11 bytes, longer than -maxLabelNameLen=10/],
+    [[{ __name__: "a", x: "01234567890" }], /value of label "x" is 11 bytes, longer than -maxLabelValueLen=10/],
+    [[{ x: "1" }], /has no metric name \(__name__\)/],
+    [[{ __name__: "a", "": "1" }], /empty name/],
+  ])("rejects %j: %s", (labels, want) => {
+    const w = new RowsBatchWriter();
+    expect(() => dec.decodeV1(v1(labels), tenant, w)).toThrow(want);
+  });
+
+  it("rejects duplicate label names", () => {
+    const body = toBinary(
+      prompbRemote.WriteRequestSchema,
+      create(prompbRemote.WriteRequestSchema, {
+        timeseries: [{ labels: [{ name: "__name__", value: "a" }, { name: "j", value: "1" }, { name: "j", value: "2" }], samples: [{ value: 1 }] }],
+      }),
+    );
+    expect(() => dec.decodeV1(body, tenant, new RowsBatchWriter())).toThrow(/duplicate label name "j"/);
+  });
+
+  it("writes canonical names, sorted labels, every sample, and metadata", () => {
+    const w = new RowsBatchWriter();
+    const res = dec.decodeV1(v1([{ z: "1", __name__: "a_total", b: "" }], 3), tenant, w);
+    expect(res).toMatchObject({ series: 1, samples: 3, metadata: [{ family: "a_total", type: 1, help: "help a", unit: "" }] });
+    const r = new RowsBatchReader(w.finish());
+    const got: [string, number, number][] = [];
+    while (r.next()) {
+      const mn = decodeMetricName(r.metricName);
+      expect(mn.tenant).toEqual(tenant);
+      got.push([mn.labels.map((l) => `${l.name}=${l.value}`).join(","), r.timestamp, r.value]);
+    }
+    expect(got).toEqual([
+      ["__name__=a_total,z=1", 1000, 0.5],
+      ["__name__=a_total,z=1", 1001, 1.5],
+      ["__name__=a_total,z=1", 1002, 2.5],
+    ]);
+  });
+});
+
+describe("remote write 2.0 decoder", () => {
+  const body = (symbols: string[], refs: number[], meta?: { type: number; helpRef: number; unitRef: number }): Uint8Array =>
+    toBinary(
+      writev2.RequestSchema,
+      create(writev2.RequestSchema, {
+        symbols,
+        timeseries: [{ labelsRefs: refs, samples: [{ value: 2, timestamp: 5n }], ...(meta ? { metadata: meta } : {}) }],
+      }),
+    );
+
+  it.each([
+    [["", "__name__", "a"], [1, 2, 1], /odd number of references/],
+    [["", "__name__", "a"], [1, 9], /labels_refs 9 is out of range of 3 symbols/],
+    [["", "__name__", "a", "j"], [1, 2, 3, 2, 3, 2], /duplicate label name "j"/],
+  ])("rejects symbols %j refs %j", (symbols, refs, want) => {
+    expect(() => dec.decodeV2(body(symbols, refs), tenant, new RowsBatchWriter())).toThrow(want);
+  });
+
+  it("resolves symbols and strips histogram suffixes from metadata families", () => {
+    const w = new RowsBatchWriter();
+    const res = new RemoteWriteDecoder().decodeV2(
+      body(["", "__name__", "rpc_seconds_bucket", "le", "+Inf", "latency"], [1, 2, 3, 4], { type: 3, helpRef: 5, unitRef: 0 }),
+      tenant,
+      w,
+    );
+    expect(res).toMatchObject({ series: 1, samples: 1, metadata: [{ family: "rpc_seconds", type: 3, help: "latency", unit: "" }] });
+    const r = new RowsBatchReader(w.finish());
+    expect(r.next()).toBe(true);
+    expect(decodeMetricName(r.metricName).labels).toEqual([
+      { name: "__name__", value: "rpc_seconds_bucket" },
+      { name: "le", value: "+Inf" },
+    ]);
+    expect([r.timestamp, r.value]).toEqual([5, 2]);
+  });
+
+  it("rejects a 1.0 body sent as 2.0 (fields 1..3 are reserved, so nothing resolves)", () => {
+    const b = v1([{ __name__: "a" }]);
+    const res = dec.decodeV2(b, tenant, new RowsBatchWriter());
+    expect(res.series).toBe(0);
+  });
+
+  it("throws only BadDataError on a truncated body", () => {
+    const b = body(["", "__name__", "a"], [1, 2]);
+    for (let i = 1; i < b.length; i++) {
+      try {
+        dec.decodeV2(b.subarray(0, i), tenant, new RowsBatchWriter());
+      } catch (e) {
+        expect(e).toBeInstanceOf(BadDataError);
+      }
+    }
+  });
+});
