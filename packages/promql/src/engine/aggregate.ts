@@ -108,7 +108,7 @@ function simpleAgg(op: string, v: VectorValue, n: number, grouping: ReadonlySet<
             break;
           case "stddev":
           case "stdvar":
-            val[j] = 0;
+            val[j] = Number.isFinite(f) ? 0 : NaN;
             mean[j] = f;
             break;
           default:

@@ -5,7 +5,7 @@ import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { goPow } from "./mathutil.js";
 import type { ScalarValue, StepCtx, Value, VectorValue, VSeries } from "./types.js";
-import { labelsKey, labelsString, setLabel } from "./types.js";
+import { dropMetricName, labelsKey, labelsString, setLabel } from "./types.js";
 
 function isComparison(op: BinaryOp): boolean {
   return op === "==" || op === "!=" || op === ">" || op === "<" || op === ">=" || op === "<=";
@@ -238,8 +238,7 @@ function setOp(op: "and" | "or" | "unless", lhs: VectorValue, rhs: VectorValue, 
 
 /** Prometheus' resultMetric. `one` is undefined when the one side was filled. */
 function resultMetric(many: Labels, one: Labels | undefined, op: BinaryOp, m: VectorMatching): Labels {
-  let labels: Label[] = [...many];
-  if (isArithmetic(op)) labels = labels.filter((l) => l.name !== "__name__");
+  let labels: Label[] = isArithmetic(op) ? [...dropMetricName(many)] : [...many];
   if (m.card === "one-to-one") {
     const set = new Set(m.labels);
     labels = labels.filter((l) => (m.on ? set.has(l.name) : !set.has(l.name)));
@@ -265,8 +264,10 @@ function vectorVector(
   const swapped = m.card === "one-to-many";
   const many = swapped ? rhs.series : lhs.series;
   const one = swapped ? lhs.series : rhs.series;
-  const fillOne = swapped ? m.fillLeft : m.fillRight;
-  const fillMany = swapped ? m.fillRight : m.fillLeft;
+  // Prometheus applies fill_left to the "many" side and fill_right to the "one" side, also
+  // for group_right (where the operands were swapped).
+  const fillOne = m.fillRight;
+  const fillMany = m.fillLeft;
   const ids = new Map<string, number>();
   const manySig = signatures(many, m.on, m.labels, ids);
   const oneSig = signatures(one, m.on, m.labels, ids);
@@ -295,7 +296,7 @@ function vectorVector(
       if (oneAt[sid] === k) {
         const dup = one[oneIdx[sid]!]!;
         throw evalError(
-          `found duplicate series for the match group ${labelsString(matchLabels(s.labels, m.on, m.labels))} on the ${oneSide} hand-side of the operation: [${labelsString(s.labels)}, ${labelsString(dup.labels)}];many-to-many matching not allowed: matching labels must be unique on one side`,
+          `found duplicate series for the match group ${labelsString(matchLabels(s.labels, m.on, m.labels))} on the ${oneSide} hand-side of the operation: [${labelsString(dup.labels)}, ${labelsString(s.labels)}];many-to-many matching not allowed: matching labels must be unique on one side`,
         );
       }
       oneAt[sid] = k;

@@ -10,7 +10,7 @@ import { evalFunction } from "./functions.js";
 import { RANGE_FUNCTIONS, evalRangeFunction } from "./range-functions.js";
 import type { MatrixSeries, QueryResult } from "./result.js";
 import type { MSeries, RangeArg, ScalarValue, StepCtx, Value, VectorValue, VSeries } from "./types.js";
-import { bitsView, isStaleAt, labelsKey } from "./types.js";
+import { bitsView, dropMetricName, isStaleAt, labelsKey } from "./types.js";
 
 const DEFAULT_LOOKBACK = 5 * 60_000;
 const DEFAULT_SUBQUERY_STEP = 60_000;
@@ -180,7 +180,7 @@ function removeNames(v: VectorValue, n: number): VSeries[] {
   const byKey = new Map<string, VSeries>();
   const out: VSeries[] = [];
   for (const s of v.series) {
-    const labels = s.dropName ? s.labels.filter((l) => l.name !== "__name__") : s.labels;
+    const labels = s.dropName ? dropMetricName(s.labels) : s.labels;
     const key = labelsKey(labels);
     const prev = byKey.get(key);
     if (prev === undefined) {
@@ -610,7 +610,7 @@ function evalMatrixResult(e: Expr, ctx: StepCtx, env: Env): MatrixSeries[] {
     let hi = lo;
     while (hi < s.ts.length && s.ts[hi]! <= end) hi++;
     if (hi === lo) continue;
-    const labels = s.dropName ? s.labels.filter((l) => l.name !== "__name__") : s.labels;
+    const labels = s.dropName ? dropMetricName(s.labels) : s.labels;
     const key = labelsKey(labels);
     if (byKey.has(key)) throw evalError("vector cannot contain metrics with the same labelset");
     byKey.add(key);

@@ -5,8 +5,9 @@ import { absentLabels } from "./engine.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { evalHistogramFraction, evalHistogramQuantile } from "./histogram.js";
+import { formatPromValue } from "./result.js";
 import type { ScalarValue, StepCtx, Value, VectorValue, VSeries } from "./types.js";
-import { getLabel, setLabel } from "./types.js";
+import { getLabel, labelsKey, setLabel } from "./types.js";
 
 type Math1 = (v: number) => number;
 
@@ -86,6 +87,18 @@ export function evalFunction(call: Call, args: Value[], ctx: StepCtx, env: Env):
       return { kind: "scalar", values: new Float64Array(n).fill(env.step / 1000) };
     case "range":
       return { kind: "scalar", values: new Float64Array(n).fill((env.end - env.start) / 1000) };
+    case "start":
+      return { kind: "scalar", values: new Float64Array(n).fill(env.start / 1000) };
+    case "end":
+      return { kind: "scalar", values: new Float64Array(n).fill(env.end / 1000) };
+    case "min_of":
+    case "max_of": {
+      const a = scal(args[0]);
+      const b = scal(args[1]);
+      const values = new Float64Array(n);
+      for (let k = 0; k < n; k++) values[k] = name === "min_of" ? goMin(a[k]!, b[k]!) : goMax(a[k]!, b[k]!);
+      return { kind: "scalar", values };
+    }
     case "vector": {
       const s = scal(args[0]);
       return { kind: "vector", series: [{ labels: [], dropName: false, values: new Float64Array(s), present: new Uint8Array(n).fill(1) }] };
@@ -165,6 +178,19 @@ export function evalFunction(call: Call, args: Value[], ctx: StepCtx, env: Env):
       return labelJoin(vec(args[0]), str(args[1]), str(args[2]), args.slice(3).map(str));
     case "histogram_quantile":
       return evalHistogramQuantile(call, scal(args[0]), vec(args[1]), n, env);
+    case "histogram_quantiles": {
+      const v = vec(args[0]);
+      const label = str(args[1]);
+      if (!isValidLabelName(label)) throw evalError(`invalid label name ${JSON.stringify(label)}`);
+      const all: VSeries[] = [];
+      for (let i = 2; i < args.length; i++) {
+        const qs = scal(args[i]);
+        const r = evalHistogramQuantile(call, qs, v, n, env, 0, i);
+        const qstr = quantileLabel(qs[0]!);
+        for (const s of r.series) all.push({ labels: setLabel(s.labels, label, qstr), dropName: s.dropName, values: s.values, present: s.present });
+      }
+      return { kind: "vector", series: mergeEqual(all) };
+    }
     case "histogram_fraction":
       return evalHistogramFraction(call, scal(args[0]), scal(args[1]), vec(args[2]), n, env);
     case "histogram_count":
@@ -178,6 +204,12 @@ export function evalFunction(call: Call, args: Value[], ctx: StepCtx, env: Env):
     default:
       throw evalError(`function ${JSON.stringify(name)} is not supported`);
   }
+}
+
+/** A quantile as a label value: shortest decimal, integers with ".0" ("0.0", "0.25", "NaN"). */
+function quantileLabel(q: number): string {
+  const s = formatPromValue(q);
+  return /^-?\d+$/.test(s) ? `${s}.0` : s;
 }
 
 /** Go's math.Max/Min: NaN wins, and -0 < +0. */
@@ -354,14 +386,33 @@ export function expandTemplate(template: string, group: (ref: string) => string)
   return out;
 }
 
-function checkUnique(series: VSeries[]): void {
-  const seen = new Set<string>();
+/**
+ * Series that became equal after relabelling are merged when they never overlap in time
+ * (Prometheus 3.14); a step where two have a sample is an error.
+ */
+function mergeEqual(series: VSeries[]): VSeries[] {
+  const byKey = new Map<string, number>();
+  const out: VSeries[] = [];
   for (const s of series) {
-    let k = "";
-    for (const l of s.labels) k += `${l.name}\u0000${l.value}\u0001`;
-    if (seen.has(k)) throw evalError("vector cannot contain metrics with the same labelset");
-    seen.add(k);
+    const key = labelsKey(s.labels);
+    const at = byKey.get(key);
+    if (at === undefined) {
+      byKey.set(key, out.length);
+      out.push(s);
+      continue;
+    }
+    const prev = out[at]!;
+    const values = new Float64Array(prev.values);
+    const present = new Uint8Array(prev.present);
+    for (let k = 0; k < present.length; k++) {
+      if (s.present[k] !== 1) continue;
+      if (present[k] === 1) throw evalError("vector cannot contain metrics with the same labelset");
+      present[k] = 1;
+      values[k] = s.values[k]!;
+    }
+    out[at] = { labels: prev.labels, dropName: prev.dropName, values, present };
   }
+  return out;
 }
 
 function labelReplace(v: VectorValue, dst: string, repl: string, src: string, regexStr: string): VectorValue {
@@ -392,8 +443,7 @@ function labelReplace(v: VectorValue, dst: string, repl: string, src: string, re
     const labels = setLabel(s.labels, dst, res);
     out.push({ labels, dropName: dst === "__name__" ? false : s.dropName, values: s.values, present: s.present });
   }
-  checkUnique(out);
-  return { kind: "vector", series: out };
+  return { kind: "vector", series: mergeEqual(out) };
 }
 
 function labelJoin(v: VectorValue, dst: string, sep: string, srcs: string[]): VectorValue {
@@ -405,6 +455,5 @@ function labelJoin(v: VectorValue, dst: string, sep: string, srcs: string[]): Ve
     const labels = setLabel(s.labels, dst, joined);
     out.push({ labels, dropName: dst === "__name__" ? false : s.dropName, values: s.values, present: s.present });
   }
-  checkUnique(out);
-  return { kind: "vector", series: out };
+  return { kind: "vector", series: mergeEqual(out) };
 }

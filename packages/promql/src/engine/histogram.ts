@@ -157,10 +157,13 @@ function bucketFraction(lower: number, upper: number, m: number): number {
   let lowerSet = false;
   let upperSet = false;
   for (let i = 0; i < m; i++) {
-    const lowerBound = i > 0 ? ubBuf[i - 1]! : -Infinity;
     const upperBound = ubBuf[i]!;
+    // The first bucket of positive values starts at 0, as in histogram_quantile.
+    const lowerBound = i > 0 ? ubBuf[i - 1]! : upperBound > 0 ? 0 : -Infinity;
     const bc = cntBuf[i]!;
-    const interp = (v: number): number => rank + ((bc - rank) * (v - lowerBound)) / (upperBound - lowerBound);
+    // Observations of an infinitely wide bucket sit at its infinite end (no interpolation).
+    const interp = (v: number): number =>
+      lowerBound === -Infinity ? bc : upperBound === Infinity ? rank : rank + ((bc - rank) * (v - lowerBound)) / (upperBound - lowerBound);
     if (!lowerSet && lowerBound >= lower) {
       lowerRank = rank;
       lowerSet = true;
@@ -186,16 +189,24 @@ function bucketFraction(lower: number, upper: number, m: number): number {
   return (upperRank - lowerRank) / count;
 }
 
-export function evalHistogramQuantile(call: Call, qs: Float64Array, v: VectorValue, n: number, env: Env): VectorValue {
+export function evalHistogramQuantile(
+  call: Call,
+  qs: Float64Array,
+  v: VectorValue,
+  n: number,
+  env: Env,
+  vecArg = 1,
+  qArg = 0,
+): VectorValue {
   let warnedQ = false;
   for (let k = 0; k < n && !warnedQ; k++) {
     const q = qs[k]!;
     if (Number.isNaN(q) || q < 0 || q > 1) {
-      env.warn(`quantile value should be between 0 and 1, got ${formatG(q)}`, call.args[0]!.pos);
+      env.warn(`quantile value should be between 0 and 1, got ${formatG(q)}`, call.args[qArg]!.pos);
       warnedQ = true;
     }
   }
-  const { groups, series } = groupBuckets(v, call, 1, env);
+  const { groups, series } = groupBuckets(v, call, vecArg, env);
   const out: VSeries[] = [];
   for (const g of groups) {
     let values: Float64Array | undefined;
@@ -207,7 +218,7 @@ export function evalHistogramQuantile(call: Call, qs: Float64Array, v: VectorVal
       if (forcedFlag) {
         env.info(
           `input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name ${JSON.stringify(getLabel(g.labels, "__name__"))}`,
-          call.args[1]!.pos,
+          call.args[vecArg]!.pos,
         );
       }
       if (values === undefined) {

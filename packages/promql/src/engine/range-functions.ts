@@ -215,6 +215,7 @@ function windowQuantile(q: number, vs: Float64Array, lo: number, hi: number): nu
 
 function madOverTime(vs: Float64Array, lo: number, hi: number): number {
   const n = hi - lo;
+  for (let i = lo; i < hi; i++) if (Number.isNaN(vs[i]!)) return NaN;
   const buf = scratchOf(n);
   buf.set(vs.subarray(lo, hi));
   const w = buf.subarray(0, n);

@@ -112,15 +112,22 @@ export function setLabel(labels: Labels, name: string, value: string): Labels {
 
 const STALE_HI = 0x7ff00000;
 const STALE_LO = 2;
+const STALE_HI_QUIET = 0x7ff80000;
 
 /** A 32-bit view of a Float64Array, to test NaN payloads (stale markers) bit-exactly. */
 export function bitsView(vs: Float64Array): Uint32Array {
   return new Uint32Array(vs.buffer, vs.byteOffset, vs.length * 2);
 }
 
-/** True when value i is a stale marker (little-endian word order). */
+/**
+ * True when value i is a stale marker (little-endian word order): 0x7ff0000000000002 or its
+ * quieted form 0x7ff8000000000002 (V8 sets the quiet bit when a signalling NaN passes through a
+ * plain JS array; nothing else produces that payload).
+ */
 export function isStaleAt(bits: Uint32Array, i: number): boolean {
-  return bits[2 * i] === STALE_LO && bits[2 * i + 1] === STALE_HI;
+  if (bits[2 * i] !== STALE_LO) return false;
+  const hi = bits[2 * i + 1];
+  return hi === STALE_HI || hi === STALE_HI_QUIET;
 }
 
 export const STALE_NAN: number = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0]!;
@@ -133,4 +140,15 @@ export function kahanInc(inc: number, sum: number, c: number, out: Float64Array)
   else c += inc - t + sum;
   out[0] = t;
   out[1] = c;
+}
+
+/**
+ * Removes the metric name, and with it the type and unit metadata labels (`__type__`,
+ * `__unit__`) as Prometheus 3 does when an operation changes a metric's meaning.
+ */
+export function dropMetricName(labels: Labels): Labels {
+  let found = false;
+  for (const l of labels) if (l.name === "__name__" || l.name === "__type__" || l.name === "__unit__") found = true;
+  if (!found) return labels;
+  return labels.filter((l) => l.name !== "__name__" && l.name !== "__type__" && l.name !== "__unit__");
 }
