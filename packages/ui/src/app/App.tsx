@@ -247,7 +247,7 @@ export function App({ env }: { env: AppEnv }) {
       )}
 
       <main class="view">
-        {state.tab === "graph" && result?.graph && (
+        {state.tab === "graph" && result?.graph && (result.graph.series.length > 0 || result.errors.every((e) => e === undefined)) && (
           <GraphView data={result.graph} tz={state.tz} onZoom={(from, to) => update({ from, to }, true)} />
         )}
         {state.tab === "table" && result?.mode === "instant" && (

@@ -38,6 +38,8 @@ async function getLoose<T>(api: Api, path: string, params: Array<[string, string
   const res = await fetch(url, { signal, headers: { accept: "application/json" } });
   const text = await res.text();
   let body: unknown;
+  // Some servers answer 200 with an empty body when there is nothing to list.
+  if (res.status === 200 && text.trim() === "") return undefined as T;
   try {
     body = JSON.parse(text);
   } catch {
