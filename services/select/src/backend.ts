@@ -1,0 +1,99 @@
+import type { LabelMatcher, Labels, Tenant } from "@strata/core";
+import type { Querier } from "@strata/promql";
+
+/**
+ * What select needs from the storage side. The cluster client (@strata/cluster) implements it
+ * over gRPC fan-out to every storage node; tests may implement it over local storage. Every call
+ * carries a deadline and the partial-response policy; an answer says whether it is partial
+ * (some storage nodes did not answer and replication could not cover them).
+ */
+export interface SearchOptions {
+  /** Absolute deadline, ms since the epoch. */
+  readonly deadline: number;
+  /** Fail (UnavailableError) instead of answering partially. */
+  readonly denyPartialResponse: boolean;
+  /** Most series one search may select (ExecutionError past it). */
+  readonly maxSeries: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface Answer<T> {
+  readonly value: T;
+  readonly isPartial: boolean;
+  readonly warnings: readonly string[];
+}
+
+/** A querier for one query that remembers whether any selection was partial. */
+export interface SelectQuerier extends Querier {
+  readonly isPartial: boolean;
+  readonly warnings: readonly string[];
+}
+
+export interface TsdbStatusRequest {
+  /** Day (days since the unix epoch, UTC) the statistics are for. */
+  readonly date: number;
+  readonly topN: number;
+  readonly focusLabel: string;
+  readonly matchers: readonly LabelMatcher[];
+}
+
+export interface NameValue {
+  readonly name: string;
+  readonly value: number;
+}
+
+export interface TsdbStatus {
+  readonly totalSeries: number;
+  readonly totalLabelValuePairs: number;
+  readonly seriesCountByMetricName: readonly NameValue[];
+  readonly seriesCountByLabelName: readonly NameValue[];
+  readonly seriesCountByFocusLabelValue: readonly NameValue[];
+  readonly seriesCountByLabelValuePair: readonly NameValue[];
+  readonly labelValueCountByLabelName: readonly NameValue[];
+}
+
+export interface MetricMetadata {
+  readonly metricFamilyName: string;
+  /** counter, gauge, histogram, gaugehistogram, summary, info, stateset, unknown. */
+  readonly type: string;
+  readonly help: string;
+  readonly unit: string;
+}
+
+/** A series with its raw samples, for export and federation. */
+export interface RawSeries {
+  readonly labels: Labels;
+  readonly timestamps: Float64Array;
+  readonly values: Float64Array;
+}
+
+export interface SelectBackend {
+  querier(tenant: Tenant, opts: SearchOptions): SelectQuerier;
+  labelNames(tenant: Tenant, matcherSets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>>;
+  labelValues(
+    tenant: Tenant,
+    name: string,
+    matcherSets: readonly (readonly LabelMatcher[])[],
+    minT: number,
+    maxT: number,
+    limit: number,
+    opts: SearchOptions,
+  ): Promise<Answer<string[]>>;
+  series(tenant: Tenant, matcherSets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>>;
+  seriesCount(tenant: Tenant, opts: SearchOptions): Promise<Answer<number>>;
+  tsdbStatus(tenant: Tenant, req: TsdbStatusRequest, opts: SearchOptions): Promise<Answer<TsdbStatus>>;
+  metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<MetricMetadata[]>>;
+  deleteSeries(tenant: Tenant, matcherSets: readonly (readonly LabelMatcher[])[], opts: SearchOptions): Promise<number>;
+  /** Raw samples of matching series in [minT, maxT], merged across nodes and deduplicated. */
+  exportSeries(
+    tenant: Tenant,
+    matcherSets: readonly (readonly LabelMatcher[])[],
+    minT: number,
+    maxT: number,
+    opts: SearchOptions,
+    onSeries: (s: RawSeries) => void | Promise<void>,
+  ): Promise<Answer<number>>;
+  /** Node health for /metrics and /health. */
+  nodes(): readonly { readonly addr: string; readonly healthy: boolean }[];
+  close(): Promise<void>;
+}

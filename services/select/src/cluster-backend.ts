@@ -1,0 +1,407 @@
+import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import {
+  BadDataError,
+  compareLabels,
+  decodeMetricName,
+  ExecutionError,
+  TimeoutError,
+  UnavailableError,
+  type LabelMatcher,
+  type Labels,
+  type Logger,
+  type MetricsRegistry,
+  type Tenant,
+} from "@strata/core";
+import { cluster, RpcClient, SearchServiceDefinition } from "@strata/protocol";
+import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
+import { mergeSeriesBlocks, unmarshalBlock, type RawBlock } from "@strata/storage";
+import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./backend.js";
+
+/**
+ * SelectBackend over the storage cluster: every call fans out to all storage nodes in parallel,
+ * merges per series across nodes (replicas included: equal samples collapse to one), applies
+ * -dedup.minScrapeInterval, and decides completeness: with fewer than replicationFactor nodes
+ * failing every series still has a live replica, so the answer is complete; otherwise it is
+ * partial (or a 503 when partial answers are denied).
+ */
+
+type SearchClient = RpcClient<typeof SearchServiceDefinition>;
+
+interface Node {
+  readonly addr: string;
+  readonly client: SearchClient;
+  healthy: boolean;
+  lastError: string;
+}
+
+export interface ClusterBackendOptions {
+  readonly nodes: readonly string[];
+  readonly replicationFactor: number;
+  readonly dedupIntervalMs: number;
+  readonly log: Logger;
+  readonly metrics: MetricsRegistry;
+}
+
+interface FanOut<T> {
+  readonly results: T[];
+  readonly isPartial: boolean;
+  readonly warnings: string[];
+}
+
+const { BlockEncoding, LabelMatcher_Type } = cluster;
+
+const MATCH_TYPES: Record<LabelMatcher["type"], cluster.LabelMatcher_Type> = {
+  "=": LabelMatcher_Type.EQ,
+  "!=": LabelMatcher_Type.NEQ,
+  "=~": LabelMatcher_Type.RE,
+  "!~": LabelMatcher_Type.NRE,
+};
+
+function toProtoMatchers(ms: readonly LabelMatcher[]): cluster.LabelMatcher[] {
+  return ms.map((m) => create(cluster.LabelMatcherSchema, { type: MATCH_TYPES[m.type], name: m.name, value: m.value }));
+}
+
+function protoTenant(t: Tenant): cluster.Tenant {
+  return create(cluster.TenantSchema, { accountId: t.accountID, projectId: t.projectID });
+}
+
+function searchQuery(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, opts: SearchOptions): cluster.SearchQuery {
+  return create(cluster.SearchQuerySchema, {
+    tenant: protoTenant(tenant),
+    minTimestampMs: BigInt(Math.floor(minT)),
+    maxTimestampMs: BigInt(Math.ceil(maxT)),
+    matcherGroups: sets.map((s) => ({ matchers: toProtoMatchers(s) })),
+    maxSeries: Math.min(opts.maxSeries, 0xffffffff),
+    deadlineUnixMs: BigInt(Math.floor(opts.deadline)),
+  });
+}
+
+function isServiceError(err: unknown): err is grpc.ServiceError {
+  return typeof err === "object" && err !== null && "code" in err && "details" in err;
+}
+
+/** Errors that are the request's fault (not the node's) are raised as is, never made partial. */
+function requestError(err: unknown): Error | undefined {
+  if (!isServiceError(err)) return undefined;
+  switch (err.code) {
+    case grpc.status.INVALID_ARGUMENT:
+      return new BadDataError(err.details);
+    case grpc.status.RESOURCE_EXHAUSTED:
+      return new ExecutionError(err.details, "STRATA_LIMIT_EXCEEDED");
+    case grpc.status.DEADLINE_EXCEEDED:
+      return new TimeoutError(`storage search exceeded its deadline: ${err.details}`);
+    default:
+      return undefined;
+  }
+}
+
+export class ClusterSelectBackend implements SelectBackend {
+  private readonly nodeList: Node[];
+  private readonly rf: number;
+  private readonly dedupIntervalMs: number;
+  private readonly log: Logger;
+  private readonly pingTimer: NodeJS.Timeout;
+
+  constructor(opts: ClusterBackendOptions) {
+    if (opts.nodes.length === 0) throw new BadDataError("-storageNode is empty: list every storage node's select port (host:8401)");
+    this.nodeList = opts.nodes.map((addr) => ({ addr, client: new RpcClient(SearchServiceDefinition, addr), healthy: true, lastError: "" }));
+    this.rf = Math.max(1, opts.replicationFactor);
+    this.dedupIntervalMs = opts.dedupIntervalMs;
+    this.log = opts.log;
+    for (const n of this.nodeList) {
+      opts.metrics.gauge(`strata_select_storage_node_up{addr="${n.addr}"}`, "1 when the storage node answered its last request.", () => (n.healthy ? 1 : 0));
+    }
+    this.pingTimer = setInterval(() => void this.pingAll(), 5000);
+    this.pingTimer.unref();
+  }
+
+  nodes(): readonly { addr: string; healthy: boolean }[] {
+    return this.nodeList.map((n) => ({ addr: n.addr, healthy: n.healthy }));
+  }
+
+  private async pingAll(): Promise<void> {
+    await Promise.all(
+      this.nodeList.map(async (n) => {
+        try {
+          await n.client.unary("Ping_v1", create(cluster.PingRequestSchema), { deadline: Date.now() + 2000 });
+          n.healthy = true;
+        } catch (err) {
+          n.healthy = false;
+          n.lastError = err instanceof Error ? err.message : String(err);
+        }
+      }),
+    );
+  }
+
+  /** Runs `fn` on every node; applies the replication rule to failures. */
+  private async fanOut<T>(opts: SearchOptions, fn: (n: Node) => Promise<T>): Promise<FanOut<T>> {
+    const settled = await Promise.allSettled(this.nodeList.map((n) => fn(n)));
+    const results: T[] = [];
+    const failed: string[] = [];
+    for (let i = 0; i < settled.length; i++) {
+      const s = settled[i]!;
+      const node = this.nodeList[i]!;
+      if (s.status === "fulfilled") {
+        node.healthy = true;
+        results.push(s.value);
+        continue;
+      }
+      const reqErr = requestError(s.reason);
+      if (reqErr) throw reqErr;
+      if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new TimeoutError("query canceled");
+      node.healthy = false;
+      node.lastError = s.reason instanceof Error ? s.reason.message : String(s.reason);
+      failed.push(`${node.addr}: ${node.lastError}`);
+    }
+    if (failed.length === 0) return { results, isPartial: false, warnings: [] };
+    if (results.length === 0) throw new UnavailableError(`no storage node answered: ${failed.join("; ")}`);
+    if (failed.length < this.rf) return { results, isPartial: false, warnings: [] };
+    const msg = `partial response: ${failed.length} of ${this.nodeList.length} storage nodes unavailable (replicationFactor=${this.rf}): ${failed.join("; ")}`;
+    if (opts.denyPartialResponse) throw new UnavailableError(`cannot answer completely (deny_partial_response): ${msg}`);
+    this.log.warn({ failed }, "partial response");
+    return { results, isPartial: true, warnings: [msg] };
+  }
+
+  /** Streams every matching series' blocks from all nodes, grouped by metric name. */
+  private async searchBlocks(
+    tenant: Tenant,
+    sets: readonly (readonly LabelMatcher[])[],
+    minT: number,
+    maxT: number,
+    opts: SearchOptions,
+  ): Promise<{ series: Map<string, { name: Uint8Array; blocks: RawBlock[] }>; isPartial: boolean; warnings: string[] }> {
+    const series = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
+    const query = searchQuery(tenant, sets, minT, maxT, opts);
+    const fan = await this.fanOut(opts, async (n) => {
+      // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
+      const local = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
+      const stream = n.client.stream(
+        "Search_v1",
+        create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1] }),
+        { deadline: opts.deadline, ...(opts.signal ? { signal: opts.signal } : {}) },
+      );
+      let prev: { name: Uint8Array; blocks: RawBlock[] } | undefined;
+      for await (const msg of stream) {
+        for (const b of msg.blocks) {
+          if (b.metricName.length > 0) {
+            const key = Buffer.from(b.metricName).toString("latin1");
+            prev = local.get(key);
+            if (!prev) local.set(key, (prev = { name: b.metricName, blocks: [] }));
+          }
+          if (!prev) throw new Error(`storage node ${n.addr} sent a block without a metric name`);
+          if (b.encoding !== BlockEncoding.STORAGE_V1) throw new Error(`storage node ${n.addr} sent unsupported block encoding ${b.encoding}`);
+          prev.blocks.push(unmarshalBlock(b.data, 0).block);
+        }
+      }
+      return local;
+    });
+    for (const local of fan.results) {
+      for (const [key, v] of local) {
+        const e = series.get(key);
+        if (e) e.blocks.push(...v.blocks);
+        else series.set(key, v);
+      }
+    }
+    if (series.size > opts.maxSeries) {
+      throw new ExecutionError(
+        `the query selects more than ${opts.maxSeries} series (-search.maxSeries); narrow it with more specific label matchers`,
+        "STRATA_LIMIT_EXCEEDED",
+      );
+    }
+    return { series, isPartial: fan.isPartial, warnings: fan.warnings };
+  }
+
+  private async mergedSeries(
+    tenant: Tenant,
+    sets: readonly (readonly LabelMatcher[])[],
+    minT: number,
+    maxT: number,
+    opts: SearchOptions,
+  ): Promise<{ list: Series[]; isPartial: boolean; warnings: string[] }> {
+    const r = await this.searchBlocks(tenant, sets, minT, maxT, opts);
+    const list: Series[] = [];
+    for (const { name, blocks } of r.series.values()) {
+      const { timestamps, values } = mergeSeriesBlocks(blocks, minT, maxT, this.dedupIntervalMs);
+      if (timestamps.length === 0) continue;
+      list.push({ labels: decodeMetricName(name).labels, timestamps, values });
+    }
+    list.sort((a, b) => compareLabels(a.labels, b.labels));
+    return { list, isPartial: r.isPartial, warnings: r.warnings };
+  }
+
+  querier(tenant: Tenant, opts: SearchOptions): SelectQuerier {
+    const self = this;
+    const state = { isPartial: false, warnings: [] as string[] };
+    return {
+      get isPartial() {
+        return state.isPartial;
+      },
+      get warnings() {
+        return state.warnings;
+      },
+      async select(matchers: readonly LabelMatcher[], minT: number, maxT: number, _hints: SelectHints, signal?: AbortSignal): Promise<SeriesSet> {
+        const o = signal ? { ...opts, signal } : opts;
+        const r = await self.mergedSeries(tenant, [matchers], minT, maxT, o);
+        if (r.isPartial) {
+          state.isPartial = true;
+          for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
+        }
+        return r.list.length === 0 ? emptySeriesSet : seriesSetOf(r.list);
+      },
+      async labelNames(matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> {
+        return (await self.labelNames(tenant, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value;
+      },
+      async labelValues(name: string, matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> {
+        return (await self.labelValues(tenant, name, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value;
+      },
+    };
+  }
+
+  async labelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>> {
+    const query = searchQuery(tenant, sets, minT, maxT, opts);
+    const fan = await this.fanOut(opts, (n) =>
+      n.client.unary("LabelNames_v1", create(cluster.LabelNamesRequestSchema, { query, limit }), { deadline: opts.deadline }),
+    );
+    return { value: unionSorted(fan.results.map((r) => r.names), limit), isPartial: fan.isPartial, warnings: fan.warnings };
+  }
+
+  async labelValues(
+    tenant: Tenant,
+    name: string,
+    sets: readonly (readonly LabelMatcher[])[],
+    minT: number,
+    maxT: number,
+    limit: number,
+    opts: SearchOptions,
+  ): Promise<Answer<string[]>> {
+    const query = searchQuery(tenant, sets, minT, maxT, opts);
+    const fan = await this.fanOut(opts, (n) =>
+      n.client.unary("LabelValues_v1", create(cluster.LabelValuesRequestSchema, { query, labelName: name, limit }), { deadline: opts.deadline }),
+    );
+    return { value: unionSorted(fan.results.map((r) => r.values), limit), isPartial: fan.isPartial, warnings: fan.warnings };
+  }
+
+  async series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>> {
+    const r = await this.searchBlocks(tenant, sets, minT, maxT, opts);
+    const out: Labels[] = [];
+    for (const { name, blocks } of r.series.values()) {
+      // A series is listed when it has a sample in the range (blocks may extend beyond it).
+      if (!blocks.some((b) => b.maxT >= minT && b.minT <= maxT)) continue;
+      out.push(decodeMetricName(name).labels);
+    }
+    out.sort(compareLabels);
+    return { value: limit > 0 ? out.slice(0, limit) : out, isPartial: r.isPartial, warnings: r.warnings };
+  }
+
+  async seriesCount(tenant: Tenant, opts: SearchOptions): Promise<Answer<number>> {
+    const fan = await this.fanOut(opts, (n) =>
+      n.client.unary("SeriesCount_v1", create(cluster.SeriesCountRequestSchema, { tenant: protoTenant(tenant) }), { deadline: opts.deadline }),
+    );
+    // Replicas count a series once per copy; VictoriaMetrics reports the sum as well, divided here by RF.
+    const total = fan.results.reduce((a, r) => a + Number(r.count), 0);
+    return { value: Math.round(total / this.rf), isPartial: fan.isPartial, warnings: fan.warnings };
+  }
+
+  async tsdbStatus(tenant: Tenant, req: TsdbStatusRequest, opts: SearchOptions): Promise<Answer<TsdbStatus>> {
+    const fan = await this.fanOut(opts, (n) =>
+      n.client.unary(
+        "TsdbStatus_v1",
+        create(cluster.TsdbStatusRequestSchema, {
+          tenant: protoTenant(tenant),
+          date: req.date,
+          topN: req.topN,
+          focusLabel: req.focusLabel,
+          matchers: toProtoMatchers(req.matchers),
+        }),
+        { deadline: opts.deadline },
+      ),
+    );
+    const div = this.rf;
+    const merge = (lists: { name: string; value: bigint }[][]) => {
+      const m = new Map<string, number>();
+      for (const l of lists) for (const nv of l) m.set(nv.name, (m.get(nv.name) ?? 0) + Number(nv.value));
+      return [...m.entries()]
+        .map(([name, value]) => ({ name, value: Math.round(value / div) }))
+        .sort((a, b) => b.value - a.value || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        .slice(0, req.topN);
+    };
+    const rs = fan.results;
+    const value: TsdbStatus = {
+      totalSeries: Math.round(rs.reduce((a, r) => a + Number(r.totalSeries), 0) / div),
+      totalLabelValuePairs: Math.round(rs.reduce((a, r) => a + Number(r.totalLabelValuePairs), 0) / div),
+      seriesCountByMetricName: merge(rs.map((r) => r.seriesCountByMetricName)),
+      seriesCountByLabelName: merge(rs.map((r) => r.seriesCountByLabelName)),
+      seriesCountByFocusLabelValue: merge(rs.map((r) => r.seriesCountByFocusLabelValue)),
+      seriesCountByLabelValuePair: merge(rs.map((r) => r.seriesCountByLabelValuePair)),
+      // Distinct values per label cannot be summed across nodes; the largest count is a lower bound.
+      labelValueCountByLabelName: (() => {
+        const m = new Map<string, number>();
+        for (const r of rs) for (const nv of r.labelValueCountByLabelName) m.set(nv.name, Math.max(m.get(nv.name) ?? 0, Number(nv.value)));
+        return [...m.entries()].map(([name, value]) => ({ name, value })).sort((a, b) => b.value - a.value || (a.name < b.name ? -1 : 1)).slice(0, req.topN);
+      })(),
+    };
+    return { value, isPartial: fan.isPartial, warnings: fan.warnings };
+  }
+
+  async metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<MetricMetadata[]>> {
+    const fan = await this.fanOut(opts, (n) =>
+      n.client.unary(
+        "Metadata_v1",
+        create(cluster.MetadataRequestSchema, { tenant: protoTenant(tenant), metric, limit }),
+        { deadline: opts.deadline },
+      ),
+    );
+    const seen = new Map<string, MetricMetadata>();
+    for (const r of fan.results) {
+      for (const m of r.metadata) {
+        const key = `${m.metricFamilyName}\u0000${m.help}\u0000${m.unit}`;
+        if (!seen.has(key)) seen.set(key, { metricFamilyName: m.metricFamilyName, type: metadataType(m.type), help: m.help, unit: m.unit });
+      }
+    }
+    const list = [...seen.values()].sort((a, b) => (a.metricFamilyName < b.metricFamilyName ? -1 : a.metricFamilyName > b.metricFamilyName ? 1 : 0));
+    return { value: limit > 0 ? list.slice(0, limit) : list, isPartial: fan.isPartial, warnings: fan.warnings };
+  }
+
+  async deleteSeries(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], opts: SearchOptions): Promise<number> {
+    // A delete must reach every node: a node that misses it would bring the series back.
+    const query = searchQuery(tenant, sets, 0, Date.now() + 86_400_000, opts);
+    const fan = await this.fanOut({ ...opts, denyPartialResponse: true }, (n) =>
+      n.client.unary("DeleteSeries_v1", create(cluster.DeleteSeriesRequestSchema, { query }), { deadline: opts.deadline }),
+    );
+    if (fan.results.length < this.nodeList.length) {
+      throw new UnavailableError("delete_series needs every storage node up: a node that misses the delete would keep the series");
+    }
+    return Math.round(fan.results.reduce((a, r) => a + Number(r.deleted), 0) / this.rf);
+  }
+
+  async exportSeries(
+    tenant: Tenant,
+    sets: readonly (readonly LabelMatcher[])[],
+    minT: number,
+    maxT: number,
+    opts: SearchOptions,
+    onSeries: (s: RawSeries) => void | Promise<void>,
+  ): Promise<Answer<number>> {
+    const r = await this.mergedSeries(tenant, sets, minT, maxT, opts);
+    for (const s of r.list) await onSeries(s);
+    return { value: r.list.length, isPartial: r.isPartial, warnings: r.warnings };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.pingTimer);
+    for (const n of this.nodeList) n.client.client.close();
+  }
+}
+
+function unionSorted(lists: readonly (readonly string[])[], limit: number): string[] {
+  const set = new Set<string>();
+  for (const l of lists) for (const s of l) set.add(s);
+  const out = [...set].sort();
+  return limit > 0 ? out.slice(0, limit) : out;
+}
+
+function metadataType(t: number | string): string {
+  if (typeof t === "string") return t;
+  return ["unknown", "counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset"][t] ?? "unknown";
+}

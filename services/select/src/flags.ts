@@ -1,0 +1,23 @@
+import { defineFlags, flag } from "@strata/core";
+
+export const selectFlags = defineFlags({
+  httpListenAddr: flag.string(":8481", "TCP address to listen on for HTTP requests"),
+  storageNode: flag.stringList([], "Addresses of storage nodes' select ports (host:8401), comma-separated or repeated"),
+  replicationFactor: flag.int(1, "How many copies of each series the storage nodes hold; answers stay complete while fewer than this many nodes are down"),
+  "dedup.minScrapeInterval": flag.duration("0s", "Leave only the last sample in each interval per series at query time (for replicated Prometheus pairs); 0 disables"),
+  "search.maxQueryDuration": flag.duration("30s", "The maximum duration of a query; the timeout parameter may only lower it"),
+  "search.maxConcurrentRequests": flag.int(8, "The maximum number of queries running at once; more wait in a queue"),
+  "search.maxQueueDuration": flag.duration("10s", "How long a query may wait for a free slot before it fails with 503"),
+  "search.maxSeries": flag.int(300_000, "The maximum number of series one query may select"),
+  "search.maxSamplesPerQuery": flag.int(1_000_000_000, "The maximum number of samples one query may process"),
+  "search.maxPointsPerTimeseries": flag.int(30_000, "The maximum number of points per series a range query may return"),
+  "search.maxExportSeries": flag.int(10_000_000, "The maximum number of series /api/v1/export and /federate may return"),
+  "search.maxSeriesPerAPICall": flag.int(100_000, "The default limit of /api/v1/series answers"),
+  "search.denyPartialResponse": flag.bool(false, "Fail queries with 503 instead of answering partially when storage nodes are unavailable"),
+  "search.cacheTimestampOffset": flag.duration("5m", "Points newer than now minus this offset are never cached by the range-query result cache"),
+  "search.disableCache": flag.bool(false, "Disable the range-query result cache"),
+  "search.latencyOffset": flag.duration("0s", "Instant queries without a time parameter evaluate at now minus this offset (VictoriaMetrics uses 30s; 0 answers as Prometheus does)"),
+  "search.lookbackDelta": flag.duration("5m", "How far back an instant vector selector looks for the last sample (Prometheus' --query.lookback-delta)"),
+  maxRequestBodySize: flag.bytes(16 * 1024 * 1024, "The maximum size of a request body (form-encoded POST parameters)"),
+  loggerLevel: flag.string("INFO", "Minimum level of log lines: DEBUG, INFO, WARN, ERROR"),
+});

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+import { closeHttp, listenHttp, runService } from "@strata/core";
+import { createEngine } from "@strata/promql";
+import { serveUi } from "@strata/ui";
+import { buildApp } from "./app.js";
+import { ClusterSelectBackend } from "./cluster-backend.js";
+import { selectFlags } from "./flags.js";
+
+await runService({
+  name: "strata-select",
+  summary: "answers the Prometheus HTTP API and serves the web UI over the storage cluster",
+  flags: selectFlags,
+  async start({ flags, log, metrics, onShutdown }) {
+    const backend = new ClusterSelectBackend({
+      nodes: flags.storageNode,
+      replicationFactor: flags.replicationFactor,
+      dedupIntervalMs: flags["dedup.minScrapeInterval"],
+      log,
+      metrics,
+    });
+    onShutdown({ name: "storage node clients", close: () => backend.close() });
+    const engine = createEngine({
+      lookbackDelta: flags["search.lookbackDelta"],
+      maxSeries: flags["search.maxSeries"],
+      maxSamples: flags["search.maxSamplesPerQuery"],
+      maxPointsPerSeries: flags["search.maxPointsPerTimeseries"],
+      timeout: flags["search.maxQueryDuration"],
+    });
+    const app = buildApp({
+      backend,
+      engine,
+      log,
+      metrics,
+      ui: serveUi,
+      config: {
+        maxQueryDurationMs: flags["search.maxQueryDuration"],
+        maxConcurrentRequests: flags["search.maxConcurrentRequests"],
+        maxQueueDurationMs: flags["search.maxQueueDuration"],
+        maxSeries: flags["search.maxSeries"],
+        maxPointsPerTimeseries: flags["search.maxPointsPerTimeseries"],
+        maxExportSeries: flags["search.maxExportSeries"],
+        maxLabelsAPISeries: flags["search.maxSeriesPerAPICall"],
+        denyPartialResponse: flags["search.denyPartialResponse"],
+        cacheTimestampOffsetMs: flags["search.cacheTimestampOffset"],
+        disableCache: flags["search.disableCache"],
+        latencyOffsetMs: flags["search.latencyOffset"],
+        lookbackDeltaMs: flags["search.lookbackDelta"],
+        maxRequestBodyBytes: flags.maxRequestBodySize,
+      },
+    });
+    const server = await listenHttp(flags.httpListenAddr, app.handle, log);
+    onShutdown({ name: "http server", close: () => closeHttp(server) });
+    log.info({ addr: flags.httpListenAddr, storageNodes: flags.storageNode }, "serving the Prometheus API at /select/<tenant>/prometheus and the UI at /select/<tenant>/vmui/");
+  },
+});

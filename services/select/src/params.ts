@@ -1,0 +1,103 @@
+import type { IncomingMessage } from "node:http";
+import { BadDataError, parseDuration, parseTimestamp, readBody, type LabelMatcher } from "@strata/core";
+import { parseExpr } from "@strata/promql";
+
+/**
+ * Request parameters as the Prometheus API takes them: from the URL query and, for POST with
+ * `application/x-www-form-urlencoded`, from the body — merged, URL first.
+ */
+export class Params {
+  private constructor(private readonly p: URLSearchParams) {}
+
+  static async from(req: IncomingMessage, url: URL, maxBody: number): Promise<Params> {
+    const merged = new URLSearchParams(url.search);
+    if (req.method === "POST") {
+      const ct = (req.headers["content-type"] ?? "").toLowerCase();
+      if (ct.startsWith("application/x-www-form-urlencoded")) {
+        const body = await readBody(req, maxBody);
+        for (const [k, v] of new URLSearchParams(body.toString("utf8"))) merged.append(k, v);
+      } else if (ct.startsWith("multipart/form-data")) {
+        throw new BadDataError("multipart/form-data is not supported; send application/x-www-form-urlencoded");
+      }
+    }
+    return new Params(merged);
+  }
+
+  static of(init: Record<string, string | string[]>): Params {
+    const p = new URLSearchParams();
+    for (const [k, v] of Object.entries(init)) for (const x of Array.isArray(v) ? v : [v]) p.append(k, x);
+    return new Params(p);
+  }
+
+  get(name: string): string | undefined {
+    const v = this.p.get(name);
+    return v === null || v === "" ? undefined : v;
+  }
+
+  getAll(name: string): string[] {
+    return this.p.getAll(name).filter((v) => v !== "");
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  bool(name: string): boolean {
+    const v = this.get(name);
+    return v === "1" || v === "true";
+  }
+
+  required(name: string): string {
+    const v = this.get(name);
+    if (v === undefined) throw new BadDataError(`missing required parameter ${JSON.stringify(name)}`);
+    return v;
+  }
+
+  /** A timestamp parameter in ms (unix seconds, RFC3339, VictoriaMetrics forms). */
+  time(name: string, def: number, now: number): number {
+    const v = this.get(name);
+    if (v === undefined) return def;
+    try {
+      return parseTimestamp(v, now);
+    } catch (err) {
+      throw new BadDataError(`invalid parameter ${JSON.stringify(name)}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** A duration parameter in ms (`15`, `15s`, `1m30s`). */
+  duration(name: string, def: number): number {
+    const v = this.get(name);
+    if (v === undefined) return def;
+    try {
+      return parseDuration(v);
+    } catch (err) {
+      throw new BadDataError(`invalid parameter ${JSON.stringify(name)}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  int(name: string, def: number): number {
+    const v = this.get(name);
+    if (v === undefined) return def;
+    if (!/^\d+$/.test(v)) throw new BadDataError(`invalid parameter ${JSON.stringify(name)}: want a non-negative integer, got ${JSON.stringify(v)}`);
+    return Number(v);
+  }
+
+  /** `match[]` selectors parsed into matcher sets (each must be a series selector). */
+  matcherSets(name = "match[]"): LabelMatcher[][] {
+    return this.getAll(name).map((s) => parseSelector(s, name));
+  }
+}
+
+/** Parses a series selector such as `up{job="a"}` or `{__name__=~"x.*"}` into its matchers. */
+export function parseSelector(s: string, param = "match[]"): LabelMatcher[] {
+  let expr;
+  try {
+    expr = parseExpr(s);
+  } catch (err) {
+    throw new BadDataError(`invalid parameter ${JSON.stringify(param)}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (expr.kind !== "VectorSelector") {
+    throw new BadDataError(`invalid parameter ${JSON.stringify(param)}: ${JSON.stringify(s)} is not a series selector`);
+  }
+  return [...expr.matchers];
+}
