@@ -26,7 +26,8 @@ export async function* decompressChunks(
     try {
       for await (const c of chunks) {
         inBytes += c.length;
-        if (!z.write(c)) await new Promise<void>((r) => z.once("drain", r));
+        if (z.destroyed) return;
+        if (!z.write(c)) await drainOrClose(z);
         if (z.destroyed) return;
       }
       z.end();
@@ -87,4 +88,16 @@ async function* capChunks(chunks: AsyncIterable<Uint8Array>, max: number): Async
     if (n > max) throw new PayloadTooLargeError(`body is larger than ${max} bytes`);
     yield c;
   }
+}
+
+function drainOrClose(z: Transform): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      z.off("drain", done);
+      z.off("close", done);
+      resolve();
+    };
+    z.on("drain", done);
+    z.on("close", done);
+  });
 }

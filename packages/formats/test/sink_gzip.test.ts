@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import { gzipSync, deflateSync } from "node:zlib";
+import { BadDataError, PayloadTooLargeError, RowsBatchReader, UnsupportedMediaTypeError, decodeMetricName, labelsToRecord } from "@strata/core";
+import type { Labels } from "@strata/core";
+import { PromTextParser, RowsBatchSink, decodeBody, parseAll, parseExtraLabels, parseStream } from "@strata/formats";
+
+async function* chunksOf(buf: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
+}
+
+async function readAll(it: AsyncIterable<Uint8Array>): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const c of it) parts.push(Buffer.from(c));
+  return Buffer.concat(parts).toString();
+}
+
+const rowsOf = (sink: RowsBatchSink): string[] => {
+  const r = new RowsBatchReader(sink.writer.view());
+  const out: string[] = [];
+  while (r.next()) out.push(`${JSON.stringify(labelsToRecord(decodeMetricName(r.metricName).labels))} ${r.timestamp} ${r.value}`);
+  return out;
+};
+
+describe("RowsBatchSink", () => {
+  it("normalizes, transforms and validates", () => {
+    const drop = (l: Labels) => (l.some((x) => x.name === "drop") ? null : l);
+    const sink = new RowsBatchSink({ tenant: { accountID: 3, projectID: 0 }, transform: drop, limits: { maxLabels: 3 } });
+    parseAll(new PromTextParser(sink, { defaultTimestampMs: 5 }), 'm{b="2",a="1"} 1\nm{b="2",a="1"} 2 7\nm{drop="x"} 3\n');
+    expect(rowsOf(sink)).toEqual(['{"__name__":"m","a":"1","b":"2"} 5 1', '{"__name__":"m","a":"1","b":"2"} 7 2']);
+    expect(sink.rowsWritten).toBe(2);
+    expect(sink.rowsDropped).toBe(1);
+  });
+  it("label limit errors name the format and line", () => {
+    const sink = new RowsBatchSink({ tenant: { accountID: 0, projectID: 0 }, limits: { maxLabels: 2 } });
+    expect(() => parseAll(new PromTextParser(sink), 'ok 1\nm{a="1",b="2"} 1\n')).toThrow(/^prometheus: line 2: series m\{a="1", b="2"\} has 3 labels, more than the limit of 2$/);
+  });
+});
+
+describe("extra_label", () => {
+  it.each([
+    [["a=b", "c=d=e", "e="], [{ name: "a", value: "b" }, { name: "c", value: "d=e" }, { name: "e", value: "" }]],
+  ])("parses %j", (params, want) => {
+    expect(parseExtraLabels(params)).toEqual(want);
+  });
+  it.each(["ab", "=b"])("rejects %j", (p) => {
+    expect(() => parseExtraLabels([p])).toThrow(BadDataError);
+  });
+});
+
+describe("decodeBody", () => {
+  const body = Buffer.from("m 1\n".repeat(1000));
+  it.each(["gzip", "x-gzip"])("decodes %s in small chunks and feeds a parser", async (enc) => {
+    const sink = new RowsBatchSink({ tenant: { accountID: 0, projectID: 0 } });
+    const n = await parseStream(new PromTextParser(sink, { defaultTimestampMs: 1 }), decodeBody(chunksOf(gzipSync(body), 13), enc, { maxBytes: 1 << 20 }));
+    expect(n).toBe(1000);
+  });
+  it("decodes deflate and identity", async () => {
+    expect(await readAll(decodeBody(chunksOf(deflateSync(body), 100), "deflate", { maxBytes: 1 << 20 }))).toBe(body.toString());
+    expect(await readAll(decodeBody(chunksOf(body, 100), undefined, { maxBytes: 1 << 20 }))).toBe(body.toString());
+  });
+  it("caps the decompressed size (zip bomb)", async () => {
+    const bomb = gzipSync(Buffer.alloc(10 << 20));
+    expect(bomb.length).toBeLessThan(20_000);
+    await expect(readAll(decodeBody(chunksOf(bomb, 4096), "gzip", { maxBytes: 1 << 20 }))).rejects.toThrow(PayloadTooLargeError);
+  });
+  it("caps identity bodies too", async () => {
+    await expect(readAll(decodeBody(chunksOf(body, 100), "identity", { maxBytes: 100 }))).rejects.toThrow(PayloadTooLargeError);
+  });
+  it("rejects corrupt gzip with BadDataError", async () => {
+    const bad = gzipSync(body);
+    bad[20] = bad[20]! ^ 0xff;
+    bad[30] = bad[30]! ^ 0xff;
+    await expect(readAll(decodeBody(chunksOf(bad, 16), "gzip", { maxBytes: 1 << 20 }))).rejects.toThrow(BadDataError);
+    await expect(readAll(decodeBody(chunksOf(Buffer.from("not gzip at all"), 4), "gzip", { maxBytes: 1 << 20 }))).rejects.toThrow(/^gzip: invalid compressed body/);
+  });
+  it("rejects truncated gzip", async () => {
+    const t = gzipSync(body).subarray(0, 20);
+    await expect(readAll(decodeBody(chunksOf(t, 7), "gzip", { maxBytes: 1 << 20 }))).rejects.toThrow(BadDataError);
+  });
+  it("rejects unknown encodings", () => {
+    expect(() => decodeBody(chunksOf(body, 1), "br", { maxBytes: 1 })).toThrow(UnsupportedMediaTypeError);
+  });
+  it("propagates source errors", async () => {
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield gzipSync(body).subarray(0, 10);
+      throw new Error("socket reset");
+    }
+    await expect(readAll(decodeBody(failing(), "gzip", { maxBytes: 1 << 20 }))).rejects.toThrow("socket reset");
+  });
+});
