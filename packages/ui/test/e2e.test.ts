@@ -173,4 +173,35 @@ describe.skipIf("skip" in p)("web UI in a real browser", () => {
     await expect.poll(() => page.getByTestId("top-count").locator("a").count(), { timeout: 10_000 }).toBeGreaterThan(0);
     await shot("queries");
   });
+
+  it("draws 1000 series without freezing: legend renders a page at a time, tooltip still follows the cursor", async () => {
+    const now = Date.now();
+    const lines: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      for (let t = now - 30 * 60_000, k = 0; t <= now; t += 30_000, k++) lines.push(`ui_load_test{series="s${i}"} ${(i % 50) + Math.sin(k / 8 + i)} ${t}`);
+    }
+    await backend.importText(lines.join("\n") + "\n");
+    const ta = Date.now();
+    const direct = await fetch(`${backend.origin}/select/0/prometheus/api/v1/query_range?query=ui_load_test&start=${(now - 1_800_000) / 1000}&end=${now / 1000}&step=5`);
+    const nSeries = ((await direct.json()) as { data: { result: unknown[] } }).data.result.length;
+    const apiMs = Date.now() - ta;
+    expect(nSeries).toBe(1000);
+    await page.goto(`${backend.origin}/select/0/vmui/?tab=graph&q=ui_load_test&range=30m`);
+    const t0 = Date.now();
+    await expect.poll(() => page.getByTestId("legend").locator(".legend-head").textContent().catch(() => ""), { timeout: 30_000 }).toContain("1000 series");
+    await expect.poll(() => colouredPixels(page), { timeout: 10_000 }).toBeGreaterThan(5000);
+    const renderMs = Date.now() - t0;
+    expect(await page.getByTestId("legend-item").count()).toBe(100);
+    // The page still answers: a frame and a tooltip at the cursor.
+    const box = await page.getByTestId("chart").locator(".u-over").boundingBox();
+    if (!box) throw new Error("no chart overlay");
+    const t1 = Date.now();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 3);
+    await expect.poll(() => page.getByTestId("tooltip").isVisible(), { timeout: 10_000 }).toBe(true);
+    const hoverMs = Date.now() - t1;
+    const drawMs = await page.getByTestId("chart").getAttribute("data-draw-ms");
+    const frameMs = await page.evaluate(() => { const s = performance.now(); return new Promise<number>((r) => requestAnimationFrame(() => r(performance.now() - s))); });
+    console.log(`UI e2e, 1000 series over 30m (auto step): API alone ${apiMs} ms, page load+query+draw ${renderMs} ms (uPlot create+draw ${drawMs} ms), tooltip after hover ${hoverMs} ms, next frame ${frameMs.toFixed(1)} ms`);
+    await shot("graph-1000-series");
+  });
 });
