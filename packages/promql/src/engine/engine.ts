@@ -1,5 +1,5 @@
 import { BadDataError, ExecutionError, assertNever } from "@strata/core";
-import type { Labels } from "@strata/core";
+import type { LabelMatcher, Labels } from "@strata/core";
 import type { Call, Expr, MatrixSelector, SubqueryExpr, VectorSelector } from "../ast.js";
 import type { Querier, SelectHints } from "../querier.js";
 import { evalAggregate } from "./aggregate.js";
@@ -7,6 +7,7 @@ import { evalBinary, evalUnary } from "./binary.js";
 import { Env, abortError, evalError } from "./env.js";
 import type { EngineOptions, LoadedSeries } from "./env.js";
 import { evalFunction } from "./functions.js";
+import { evalInfo, infoArgs, refTimeOf } from "./info.js";
 import { RANGE_FUNCTIONS, evalRangeFunction } from "./range-functions.js";
 import type { MatrixSeries, QueryResult } from "./result.js";
 import type { MSeries, RangeArg, ScalarValue, StepCtx, Value, VectorValue, VSeries } from "./types.js";
@@ -214,7 +215,7 @@ interface Span {
 
 /** Fetches every selector's series with the time range its evaluation needs. */
 async function select(querier: Querier, root: Expr, env: Env): Promise<void> {
-  const jobs: { sel: VectorSelector; minT: number; maxT: number; hints: SelectHints }[] = [];
+  const jobs: { sel: VectorSelector | Call; matchers: readonly LabelMatcher[]; minT: number; maxT: number; hints: SelectHints }[] = [];
   const visit = (e: Expr, span: Span, func: string): void => {
     switch (e.kind) {
       case "NumberLiteral":
@@ -223,16 +224,17 @@ async function select(querier: Querier, root: Expr, env: Env): Promise<void> {
       case "VectorSelector": {
         const at = atOf(e.at, e.atModifier, env);
         const lo = (at ?? span.lo) - e.offset - env.lookback;
-        const hi = (at ?? span.hi) - e.offset;
-        jobs.push({ sel: e, minT: lo + 1, maxT: hi, hints: hintsFor(env, 0, func) });
+        const hi = (at ?? span.hi) - e.offset + (e.smoothed ? env.lookback : 0);
+        jobs.push({ sel: e, matchers: e.matchers, minT: lo + 1, maxT: hi, hints: hintsFor(env, 0, func) });
         return;
       }
       case "MatrixSelector": {
         const v = e.vector;
         const at = atOf(v.at, v.atModifier, env);
-        const lo = (at ?? span.lo) - v.offset - e.range;
-        const hi = (at ?? span.hi) - v.offset;
-        jobs.push({ sel: v, minT: lo + 1, maxT: hi, hints: hintsFor(env, e.range, func) });
+        const extended = v.anchored || v.smoothed;
+        const lo = (at ?? span.lo) - v.offset - e.range - (extended ? env.lookback : 0);
+        const hi = (at ?? span.hi) - v.offset + (v.smoothed ? env.lookback : 0);
+        jobs.push({ sel: v, matchers: v.matchers, minT: lo + 1, maxT: hi, hints: hintsFor(env, e.range, func) });
         return;
       }
       case "SubqueryExpr": {
@@ -241,6 +243,15 @@ async function select(querier: Querier, root: Expr, env: Env): Promise<void> {
         return;
       }
       case "Call":
+        if (e.func.name === "info") {
+          // The info series are read at the base expression's reference times.
+          visit(e.args[0]!, span, "info");
+          const ref = refTimeOf(e.args[0]!, env);
+          const lo = (ref.at ?? span.lo) - ref.offset - env.lookback;
+          const hi = (ref.at ?? span.hi) - ref.offset;
+          jobs.push({ sel: e, matchers: infoArgs(e).select, minT: lo + 1, maxT: hi, hints: hintsFor(env, 0, "info") });
+          return;
+        }
         for (const a of e.args) visit(a, span, e.func.name);
         return;
       case "AggregateExpr":
@@ -264,7 +275,7 @@ async function select(querier: Querier, root: Expr, env: Env): Promise<void> {
   const sets = await Promise.all(
     jobs.map(async (j) => {
       try {
-        return await querier.select(j.sel.matchers, j.minT, j.maxT, j.hints, env.signal);
+        return await querier.select(j.matchers, j.minT, j.maxT, j.hints, env.signal);
       } catch (err) {
         if (env.signal?.aborted) throw abortError(env.signal);
         throw err;
@@ -424,6 +435,10 @@ function evalCall(e: Call, ctx: StepCtx, env: Env): Value {
     if (name === "absent_over_time") return absentOverTime(e, out, n);
     return checkVector(out, n, env);
   }
+  if (name === "info") {
+    const base = evalVector(e.args[0]!, ctx, env);
+    return checkVector(evalInfo(e, base, ctx, env, env.selections.get(e) ?? []), n, env);
+  }
   if (name === "timestamp") {
     const a = unwrap(e.args[0]!);
     if (a.kind === "VectorSelector") {
@@ -532,7 +547,12 @@ export function evalVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env, 
         values = new Float64Array(n);
         present = new Uint8Array(n);
       }
-      values[k] = wantTimestamps ? ts[i]! / 1000 : vs[i]!;
+      let v = wantTimestamps ? ts[i]! / 1000 : vs[i]!;
+      // `smoothed`: interpolate linearly towards the next sample (within the lookback delta).
+      if (sel.smoothed && !wantTimestamps && ts[i]! < ref && j < len && ts[j]! - ref <= lookback && !isStaleAt(bits, j)) {
+        v = vs[i]! + ((vs[j]! - vs[i]!) * (ref - ts[i]!)) / (ts[j]! - ts[i]!);
+      }
+      values[k] = v;
       present![k] = 1;
     }
     if (values !== undefined) out.push({ labels: s.labels, dropName: false, values, present: present! });
@@ -556,12 +576,12 @@ export function evalRangeArg(e: Expr, ctx: StepCtx, env: Env, func: string): Ran
       series.push({ labels: s.labels, dropName: false, ts: c.ts, vs: c.vs });
     }
     checkModifiers(a, func);
-    return { series, ends, range: a.range };
+    return { series, ends, range: a.range, extended: v.anchored ? "anchored" : v.smoothed ? "smoothed" : "" };
   }
   if (a.kind === "SubqueryExpr") {
     const at = atOf(a.at, a.atModifier, env);
     for (let k = 0; k < n; k++) ends[k] = (at ?? ctx.times[k]!) - a.offset;
-    return { series: evalSubquerySeries(a, ctx, env), ends, range: a.range };
+    return { series: evalSubquerySeries(a, ctx, env), ends, range: a.range, extended: "" };
   }
   throw evalError(`expected range vector, got ${typeOfExpr(a)}`);
 }

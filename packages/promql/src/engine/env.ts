@@ -1,6 +1,6 @@
 import { CanceledError, ExecutionError, TimeoutError } from "@strata/core";
 import type { Labels } from "@strata/core";
-import type { PosRange, VectorSelector } from "../ast.js";
+import type { Call, PosRange, VectorSelector } from "../ast.js";
 
 /** Engine options; every limit is off when undefined. */
 export interface EngineOptions {
@@ -31,7 +31,7 @@ export interface LoadedSeries {
 export class Env {
   readonly warnings = new Set<string>();
   readonly infos = new Set<string>();
-  readonly selections = new Map<VectorSelector, LoadedSeries[]>();
+  readonly selections = new Map<VectorSelector | Call, LoadedSeries[]>();
   /** Samples held by selections (counted against maxSamples). */
   selectedSamples = 0;
   /** Samples read by range functions, summed over windows (Prometheus' "samples scanned"). */

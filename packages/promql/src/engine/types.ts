@@ -46,6 +46,8 @@ export interface RangeArg {
   readonly series: MSeries[];
   readonly ends: Float64Array;
   readonly range: number;
+  /** Prometheus 3 extended range selectors (`anchored`, `smoothed`); "" for plain ones. */
+  readonly extended: "" | "anchored" | "smoothed";
 }
 
 export type Value = VectorValue | ScalarValue | StringValue;
