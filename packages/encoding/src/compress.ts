@@ -45,8 +45,15 @@ export function lz4Decompress(src: Uint8Array, maxSize: number): Buffer {
 
 /** Snappy block format (not framed), as Prometheus remote write bodies use. */
 export function snappyEncode(src: Uint8Array): Buffer {
-  return snappyCompressSync(asBuffer(src));
+  return snappyCompressSync(asBuffer(src), COPY);
 }
+
+/**
+ * `copyOutputData` makes the native side copy into a regular Buffer instead of handing V8 an
+ * external buffer; pnpm bench:encoding measured that several times faster on 1 MB bodies.
+ */
+const COPY = { copyOutputData: true } as const;
+const COPY_AS_BUFFER = { asBuffer: true, copyOutputData: true } as const;
 
 /** Uncompressed length a snappy block declares (its leading uvarint). */
 export function snappyDeclaredSize(src: Uint8Array): number {
@@ -66,7 +73,7 @@ export function snappyDecode(src: Uint8Array, maxSize = DEFAULT_MAX_SNAPPY_SIZE)
   if (size > maxSize) throw corrupt(`snappy block declares ${size} bytes, more than the ${maxSize} allowed`);
   let out: string | Buffer;
   try {
-    out = snappyUncompressSync(asBuffer(src), { asBuffer: true });
+    out = snappyUncompressSync(asBuffer(src), COPY_AS_BUFFER);
   } catch (err) {
     throw corrupt(`snappy: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -12,7 +12,7 @@ import {
 } from "./constants.js";
 import { corrupt } from "./errors.js";
 import { lz4Compress, lz4Decompress } from "./compress.js";
-import { getZigzag, putZigzag, TWO_53, varintResult, zigzagSize } from "./varint.js";
+import { getUvarint, getZigzag, putZigzag, TWO_53, uvarintSize, varintResult, writeUvarint, zigzagSize } from "./varint.js";
 
 /**
  * Block codec for int64 sequences held in JS numbers (timestamps in ms, decimal mantissas).
@@ -130,30 +130,116 @@ export function chooseIntLayout(x: ArrayLike<number>, n: number): IntLayout {
       bestSize = dodPacked;
     }
   }
-  // Residuals against the straight line through the first and last value.
-  const step = Math.round(((x[n - 1] as number) - x0) / (n - 1));
-  if (Math.abs(step) * n <= MAX_SAFE && Math.abs(x0) + Math.abs(step) * n <= MAX_SAFE) {
-    const R = sR;
-    let safe = true;
-    for (let i = 0; i < n; i++) {
-      const r = (x[i] as number) - (x0 + i * step);
-      if (r > MAX_SAFE || r < -MAX_SAFE) {
-        safe = false;
-        break;
-      }
-      R[i] = r;
+  // Residuals against the line x0 + i*step: a jittered scrape grid becomes pure jitter, and a
+  // missed scrape only shifts the residuals. The step must be exact (an error of 1 drifts by n
+  // over the block), so it is the mean of the deltas near the median delta (gaps and resets
+  // excluded): jitter telescopes away in the mean.
+  const med = medianDelta(D, n - 1);
+  const tol = Math.abs(med) / 2;
+  let sum = 0;
+  let cnt = 0;
+  for (let i = 0; i < n - 1; i++) {
+    const d = D[i] as number;
+    if (Math.abs(d - med) <= tol) {
+      sum += d;
+      cnt++;
     }
-    if (safe) {
-      const lin = head + zigzagSize(step) + forSize(R, 0, n);
-      if (lin < bestSize) {
-        best = IntEncoding.LinearPacked;
-        bestSize = lin;
-        chosenStep = step;
-      }
+  }
+  const step = cnt > 0 && Math.abs(sum) <= MAX_SAFE ? Math.round(sum / cnt) : med;
+  const lin = linearSize(x, n, step);
+  if (lin < bestSize) {
+    best = IntEncoding.LinearPacked;
+    bestSize = lin;
+    chosenStep = step;
+  }
+  if (step !== med) {
+    const lin2 = linearSize(x, n, med);
+    if (lin2 < bestSize) {
+      best = IntEncoding.LinearPacked;
+      bestSize = lin2;
+      chosenStep = med;
     }
   }
   chosenSize = bestSize;
   return best;
+}
+
+// Level changes of the last linearSize call: residual index and jump.
+let lcIdx = new Uint32Array(64);
+let lcJump = new Float64Array(64);
+let lcCount = 0;
+const jumpSample = new Float64Array(255);
+
+/**
+ * Payload size of LinearPacked with `step` (Infinity if not exact); leaves the packed residuals
+ * in sR and the level changes in lc*.
+ *
+ * Residuals r[i] = x[i] - (x0 + i*step). A jump between consecutive residuals larger than a
+ * threshold (4 × the 90th percentile jump, at least 16) is a level change — a missed scrape, a
+ * counter reset — stored once as (index, jump) instead of widening every following group; the
+ * packed value is then p[i] = r[i] - level[i].
+ */
+function linearSize(x: ArrayLike<number>, n: number, step: number): number {
+  const x0 = x[0] as number;
+  if (!(Math.abs(step) * n <= MAX_SAFE && Math.abs(x0) + Math.abs(step) * n <= MAX_SAFE)) return Infinity;
+  const R = sR;
+  for (let i = 0; i < n; i++) {
+    const r = (x[i] as number) - (x0 + i * step);
+    if (r > MAX_SAFE || r < -MAX_SAFE) return Infinity;
+    R[i] = r;
+  }
+  // Threshold from a sample of |r[i] - r[i-1]|.
+  const k = Math.min(n - 1, jumpSample.length);
+  const stride = (n - 1) / k;
+  for (let j = 0; j < k; j++) {
+    const i = 1 + Math.floor(j * stride);
+    jumpSample[j] = Math.abs((R[i] as number) - (R[i - 1] as number));
+  }
+  const sorted = jumpSample.subarray(0, k).sort();
+  const threshold = Math.max(16, 4 * (sorted[Math.floor(k * 0.9)] as number));
+  lcCount = 0;
+  let extra = uvarintSize(0);
+  let level = 0;
+  let prevR = R[0] as number;
+  let lastIdx = 0;
+  for (let i = 1; i < n; i++) {
+    const r = R[i] as number;
+    const jump = r - prevR;
+    prevR = r;
+    if ((jump > threshold || jump < -threshold) && jump <= MAX_SAFE && jump >= -MAX_SAFE) {
+      if (lcCount === lcIdx.length) {
+        const ni = new Uint32Array(lcCount * 2);
+        ni.set(lcIdx);
+        lcIdx = ni;
+        const nj = new Float64Array(lcCount * 2);
+        nj.set(lcJump);
+        lcJump = nj;
+      }
+      lcIdx[lcCount] = i;
+      lcJump[lcCount++] = jump;
+      extra += uvarintSize(i - lastIdx) + zigzagSize(jump);
+      lastIdx = i;
+      level += jump;
+    }
+    if (level !== 0) {
+      const p = r - level;
+      if (p > MAX_SAFE || p < -MAX_SAFE) return Infinity;
+      R[i] = p;
+    }
+  }
+  extra += uvarintSize(lcCount) - uvarintSize(0);
+  return zigzagSize(x0) + zigzagSize(step) + extra + forSize(R, 0, n);
+}
+
+const sample = new Float64Array(255);
+
+/** Median of (up to 255 evenly spaced) deltas. */
+function medianDelta(D: Float64Array, m: number): number {
+  const k = Math.min(m, sample.length);
+  const stride = m / k;
+  for (let j = 0; j < k; j++) sample[j] = D[Math.floor(j * stride)] as number;
+  const s = sample.subarray(0, k).sort();
+  return s[k >>> 1] as number;
 }
 
 function checkInt(v: number, i: number): void {
@@ -190,8 +276,15 @@ export function writeIntLayout(layout: IntLayout, x: ArrayLike<number>, n: numbe
       if (n > 2) writeFor(out, sDD, 0, n - 2);
       return;
     case IntEncoding.LinearPacked:
+      linearSize(x, n, chosenStep);
+      out.ensure(9 * (2 + lcCount) + 9 * lcCount);
       out.length = putZigzag(out.buf, out.length, x0);
       out.length = putZigzag(out.buf, out.length, chosenStep);
+      writeUvarint(out, lcCount);
+      for (let j = 0; j < lcCount; j++) {
+        writeUvarint(out, (lcIdx[j] as number) - (j > 0 ? (lcIdx[j - 1] as number) : 0));
+        out.length = putZigzag(out.buf, out.length, lcJump[j] as number);
+      }
       writeFor(out, sR, 0, n);
       return;
     case IntEncoding.DeltaVarint:
@@ -325,8 +418,42 @@ export function readIntLayout(layout: IntLayout, buf: Uint8Array, p: number, end
       const x0 = varintResult.v;
       p = getZigzag(buf, p, end);
       const step = varintResult.v;
+      p = getUvarint(buf, p, end, count);
+      const nlc = varintResult.v;
+      const lcStart = p;
+      for (let j = 0; j < nlc; j++) {
+        p = getUvarint(buf, p, end, count);
+        p = getZigzag(buf, p, end);
+      }
       p = readFor(buf, p, end, out, 0, count);
-      for (let i = 0; i < count; i++) out[i] = (out[i] as number) + (x0 + i * step);
+      // Walk the level changes again while adding line and level.
+      let q = lcStart;
+      let next = count;
+      let idx = 0;
+      let left = nlc;
+      if (left > 0) {
+        q = getUvarint(buf, q, end, count);
+        idx = varintResult.v;
+        next = idx;
+      }
+      let level = 0;
+      for (let i = 0; i < count; i++) {
+        if (i === next) {
+          q = getZigzag(buf, q, end);
+          level += varintResult.v;
+          left--;
+          if (left > 0) {
+            q = getUvarint(buf, q, end, count);
+            if (varintResult.v === 0) throw corrupt("level change indexes not increasing", q);
+            idx += varintResult.v;
+            next = idx;
+          } else {
+            next = count;
+          }
+        }
+        out[i] = (out[i] as number) + (x0 + i * step) + level;
+      }
+      if (left > 0) throw corrupt("level change index beyond the block", q);
       return p;
     }
     case IntEncoding.DeltaVarint: {
