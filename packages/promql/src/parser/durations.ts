@@ -76,10 +76,14 @@ export function evalDuration(e: Expr, ctx: DurationContext): number {
   throw new BadDataError(`unsupported duration expression node ${e.kind}`, "STRATA_PARSE_ERROR");
 }
 
-/** Seconds → ms the way Go converts via time.Duration (truncating ns, then ms). */
+/**
+ * Seconds → ms via whole nanoseconds, then truncated to ms like Go's time.Duration. The ns are
+ * rounded, not truncated: literals like `1001ms` reach here as 1.001 s, whose float product
+ * 1.001e9 is 1000999999.9999999.
+ */
 export function durationSecondsToMs(secs: number): number {
   if (!Number.isFinite(secs) || Math.abs(secs) > 9.2e9) return NaN;
-  const ns = Math.trunc(secs * 1e9);
+  const ns = Math.round(secs * 1e9);
   return Math.trunc(ns / 1e6) + 0;
 }
 

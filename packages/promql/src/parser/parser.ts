@@ -56,6 +56,7 @@ const PREC: Record<BinaryOp, number> = {
   "^": 6,
 };
 const POW_PREC = 6;
+const MAX_DEPTH = 1000;
 const CASE_INSENSITIVE_FUNCS = new Set(["step", "range", "start", "end", "min_of", "max_of"]);
 
 const TOKEN_OPS: Partial<Record<TokenType, BinaryOp>> = {
@@ -120,6 +121,7 @@ interface DurationValue {
 class Parser {
   private readonly toks: Token[];
   private i = 0;
+  private depth = 0;
   private readonly byteAt: ((i: number) => number) | undefined;
   /** Selectors without a non-empty matcher; an error unless exempted (info's 2nd argument). */
   private readonly emptySelectors = new Set<VectorSelector>();
@@ -214,6 +216,16 @@ class Parser {
   }
 
   private parseBinary(minPrec: number): Expr {
+    // Go grows its stack; ours is fixed, so bound the nesting instead of overflowing it.
+    if (++this.depth > MAX_DEPTH) throw this.errAt(this.peek(), `expression nesting exceeds ${MAX_DEPTH} levels`);
+    try {
+      return this.parseBinaryInner(minPrec);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private parseBinaryInner(minPrec: number): Expr {
     let lhs = this.parseUnary();
     for (;;) {
       const t = this.peek();
@@ -823,6 +835,15 @@ class Parser {
   }
 
   private parseDurBinary(minPrec: number): Expr {
+    if (++this.depth > MAX_DEPTH) throw this.errAt(this.peek(), `expression nesting exceeds ${MAX_DEPTH} levels`);
+    try {
+      return this.parseDurBinaryInner(minPrec);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private parseDurBinaryInner(minPrec: number): Expr {
     let lhs = this.parseDurUnary();
     for (;;) {
       const t = this.peek();
