@@ -81,6 +81,10 @@ type Definitions = Readonly<Record<string, Method<DescMessage, DescMessage, bool
 
 type In<M> = M extends Method<infer I, DescMessage, boolean> ? MessageShape<I> : never;
 type Out<M> = M extends Method<DescMessage, infer O, boolean> ? MessageShape<O> : never;
+/** Request message type of method K of service definition D. */
+export type RpcRequest<D extends Definitions, K extends keyof D> = In<D[K]>;
+/** Response message type of method K of service definition D. */
+export type RpcResponse<D extends Definitions, K extends keyof D> = Out<D[K]>;
 
 /** Server-side handlers of a service: unary methods get handleUnaryCall, streaming ones handleServerStreamingCall. */
 export type ServiceHandlers<D extends Definitions> = {

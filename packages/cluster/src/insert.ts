@@ -1,0 +1,331 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  BadDataError,
+  InternalError,
+  RowsBatchReader,
+  RowsBatchWriter,
+  UnavailableError,
+  type Logger,
+  type MetricsRegistry,
+} from "@strata/core";
+import { cluster, encodeWriteRows } from "@strata/protocol";
+import { isNodeFailure, StorageNodeClient } from "./node.js";
+import { nodeSeed, rankNodes, seriesHash, type SeriesHash } from "./rendezvous.js";
+
+export interface InsertClusterOptions {
+  /** `host:port` of each storage node's insert port (-storageNode), in any order. */
+  readonly nodes: readonly string[];
+  /** Distinct nodes that must hold each series (-replicationFactor). */
+  readonly replicationFactor: number;
+  /** Keep a series on its own nodes even when they are down (-disableRerouting). */
+  readonly disableRerouting?: boolean;
+  /** Per-node bound of in-flight payload bytes (default 64 MiB). */
+  readonly maxBufferBytesPerNode?: number;
+  /** How long a write waits for buffer space on a node before rerouting (default 5 s). */
+  readonly bufferWaitMs?: number;
+  /** Deadline of one WriteRows_v1 call (default 30 s). */
+  readonly writeTimeoutMs?: number;
+  readonly healthCheckIntervalMs?: number;
+  readonly logger?: Logger;
+  readonly metrics?: MetricsRegistry;
+}
+
+export interface WriteOutcome {
+  readonly rows: number;
+  /** Rows stored on fewer than replicationFactor nodes because fewer were healthy. */
+  readonly underReplicatedRows: number;
+  /** Rows stored on a node outside their first replicationFactor ranked nodes. */
+  readonly reroutedRows: number;
+}
+
+export interface MetadataItem {
+  readonly tenant: { readonly accountID: number; readonly projectID: number };
+  readonly family: string;
+  readonly type: number;
+  readonly help: string;
+  readonly unit: string;
+}
+
+const MAX_NODES = 32;
+
+/**
+ * Writes rows batches to the storage nodes: shards series by rendezvous hashing, replicates
+ * each to replicationFactor distinct nodes, reroutes the share of dead or saturated nodes, and
+ * resolves only when every row is in the WAL of replicationFactor nodes — or of every healthy
+ * node it could reach when fewer are up (counted as under-replicated). When some row cannot be
+ * stored on any node it rejects with UnavailableError (HTTP 503: the sender retries; rows that
+ * did land are deduplicated by storage).
+ */
+export class InsertCluster {
+  readonly nodes: StorageNodeClient[];
+  private readonly seeds: SeriesHash[];
+  private readonly rf: number;
+  private readonly reroute: boolean;
+  private readonly bufferWaitMs: number;
+  private readonly writeTimeoutMs: number;
+  private readonly logger: Logger | undefined;
+  private readonly m;
+
+  constructor(opts: InsertClusterOptions) {
+    if (opts.nodes.length === 0) throw new BadDataError("no storage nodes: set -storageNode", "STRATA_INVALID_FLAG");
+    if (opts.nodes.length > MAX_NODES) throw new BadDataError(`at most ${MAX_NODES} storage nodes are supported`, "STRATA_INVALID_FLAG");
+    if (new Set(opts.nodes).size !== opts.nodes.length) throw new BadDataError("-storageNode lists a node twice", "STRATA_INVALID_FLAG");
+    if (!Number.isInteger(opts.replicationFactor) || opts.replicationFactor < 1) {
+      throw new BadDataError(`-replicationFactor must be ≥ 1, got ${opts.replicationFactor}`, "STRATA_INVALID_FLAG");
+    }
+    this.rf = Math.min(opts.replicationFactor, opts.nodes.length);
+    this.reroute = !opts.disableRerouting;
+    this.bufferWaitMs = opts.bufferWaitMs ?? 5000;
+    this.writeTimeoutMs = opts.writeTimeoutMs ?? 30_000;
+    this.logger = opts.logger;
+    const nodeOpts = {
+      maxBufferBytes: opts.maxBufferBytesPerNode ?? 64 * 1024 * 1024,
+      minBackoffMs: 200,
+      maxBackoffMs: 5000,
+      healthCheckIntervalMs: opts.healthCheckIntervalMs ?? 5000,
+      ...(opts.logger ? { logger: opts.logger } : {}),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    };
+    this.nodes = opts.nodes.map((a, i) => new StorageNodeClient(a, i, nodeOpts));
+    this.seeds = opts.nodes.map(nodeSeed);
+    const r = opts.metrics;
+    this.m = {
+      rerouted: r?.counter("strata_insert_rows_rerouted_total", "Rows stored on a node outside their own replicationFactor nodes because one of those was down or saturated."),
+      underReplicated: r?.counter(
+        "strata_insert_rows_under_replicated_total",
+        "Rows acknowledged with fewer than replicationFactor copies because fewer nodes were healthy.",
+      ),
+      unavailable: r?.counter("strata_insert_unavailable_total", "Write requests failed with 503 because some row could not be stored on any node."),
+    };
+    r?.gauge("strata_insert_healthy_nodes", "Storage nodes currently accepting writes.", () => this.healthyCount());
+    r?.gauge("strata_insert_buffered_bytes_total", "WriteRows_v1 payload bytes in flight to all storage nodes.", () =>
+      this.nodes.reduce((s, n) => s + n.bufferedBytes, 0),
+    );
+  }
+
+  get replicationFactor(): number {
+    return this.rf;
+  }
+
+  healthyCount(): number {
+    let n = 0;
+    for (const node of this.nodes) if (node.healthy) n++;
+    return n;
+  }
+
+  /** The ranked node indexes of a series (for tests and debugging). */
+  ranking(metricName: Uint8Array): number[] {
+    const h = seriesHash(metricName, { lo: 0, hi: 0 });
+    const out = new Int32Array(this.nodes.length);
+    rankNodes(h.lo, h.hi, this.seeds, out, 0, new Float64Array(this.nodes.length));
+    return [...out];
+  }
+
+  /**
+   * Stores a rows batch (rows batch v1, canonical metric names). Resolves when every row is
+   * acknowledged as described on the class; rejects with UnavailableError otherwise.
+   */
+  async write(batch: Uint8Array): Promise<WriteOutcome> {
+    const N = this.nodes.length;
+    // Decode once into typed arrays: per row its series segment, timestamp and value.
+    let cap = Math.max(16, batch.length >>> 5);
+    let rowSeg = new Int32Array(cap);
+    let rowTs = new Float64Array(cap);
+    let rowVal = new Float64Array(cap);
+    const names: Uint8Array[] = [];
+    let rank = new Int32Array(16 * N);
+    const scratch = new Float64Array(N);
+    const h: SeriesHash = { lo: 0, hi: 0 };
+    const r = new RowsBatchReader(batch);
+    let rows = 0;
+    while (r.next()) {
+      if (rows === cap) {
+        cap *= 2;
+        const g = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+          const b = make(cap);
+          b.set(a);
+          return b;
+        };
+        rowSeg = g(rowSeg, (n) => new Int32Array(n));
+        rowTs = g(rowTs, (n) => new Float64Array(n));
+        rowVal = g(rowVal, (n) => new Float64Array(n));
+      }
+      if (!r.sameAsPrevious) {
+        const s = names.length;
+        names.push(r.metricName);
+        if ((s + 1) * N > rank.length) {
+          const b = new Int32Array(rank.length * 2);
+          b.set(rank);
+          rank = b;
+        }
+        seriesHash(r.metricName, h);
+        rankNodes(h.lo, h.hi, this.seeds, rank, s * N, scratch);
+      }
+      rowSeg[rows] = names.length - 1;
+      rowTs[rows] = r.timestamp;
+      rowVal[rows] = r.value;
+      rows++;
+    }
+    const segs = names.length;
+    if (rows === 0) return { rows: 0, underReplicatedRows: 0, reroutedRows: 0 };
+
+    const acked = new Uint8Array(segs);
+    const tried = new Uint32Array(segs); // bitmask of nodes a segment was sent to
+    const rerouted = new Uint8Array(segs);
+    const roundMask = new Uint32Array(segs);
+    const maxPos = this.reroute ? N : this.rf;
+
+    // Nodes whose buffer stayed full past bufferWaitMs in this request: their share is first
+    // rerouted; only when no other node is left are they retried, waiting up to writeTimeoutMs.
+    let saturated = 0;
+    let patient = false;
+    for (let round = 0; round <= 2 * N + 1; round++) {
+      // Assign each segment still short of replicas to its next healthy, untried nodes.
+      roundMask.fill(0);
+      let assigned = 0;
+      for (let s = 0; s < segs; s++) {
+        let need = this.rf - acked[s]!;
+        for (let p = 0; p < maxPos && need > 0; p++) {
+          const node = rank[s * N + p]!;
+          const bit = 1 << node;
+          if (tried[s]! & bit) continue;
+          if (!this.nodes[node]!.healthy) continue;
+          tried[s]! |= bit;
+          roundMask[s]! |= bit;
+          if (p >= this.rf) rerouted[s] = 1;
+          need--;
+          assigned++;
+        }
+      }
+      if (assigned === 0) {
+        if (patient || saturated === 0) break;
+        patient = true;
+        for (let s = 0; s < segs; s++) tried[s]! &= ~saturated;
+        continue;
+      }
+      const res = await this.sendRound(rows, rowSeg, rowTs, rowVal, names, roundMask, patient);
+      saturated |= res.saturated;
+      for (let s = 0; s < segs; s++) acked[s]! += popcount(roundMask[s]! & res.ok);
+    }
+
+    let under = 0;
+    let missing = 0;
+    let reroutedRows = 0;
+    for (let i = 0; i < rows; i++) {
+      const s = rowSeg[i]!;
+      if (acked[s] === 0) missing++;
+      else if (acked[s]! < this.rf) under++;
+      if (rerouted[s]) reroutedRows++;
+    }
+    this.m.rerouted?.add(reroutedRows);
+    if (missing > 0) {
+      this.m.unavailable?.inc();
+      const down = this.nodes.filter((n) => !n.healthy).map((n) => `${n.address} (${n.lastError.message || "unhealthy"})`);
+      throw new UnavailableError(
+        `${missing} of ${rows} rows could not be stored on any storage node` + (down.length > 0 ? `; unavailable: ${down.join(", ")}` : ""),
+      );
+    }
+    this.m.underReplicated?.add(under);
+    return { rows, underReplicatedRows: under, reroutedRows };
+  }
+
+  /** Sends one round; returns bitmasks of the nodes that acknowledged and that stayed full. */
+  private async sendRound(
+    rows: number,
+    rowSeg: Int32Array,
+    rowTs: Float64Array,
+    rowVal: Float64Array,
+    names: Uint8Array[],
+    roundMask: Uint32Array,
+    patient: boolean,
+  ): Promise<{ ok: number; saturated: number }> {
+    const N = this.nodes.length;
+    const writers: (RowsBatchWriter | undefined)[] = new Array<RowsBatchWriter | undefined>(N);
+    for (let i = 0; i < rows; i++) {
+      const s = rowSeg[i]!;
+      let mask = roundMask[s]!;
+      while (mask !== 0) {
+        const node = 31 - Math.clz32(mask & -mask);
+        mask &= mask - 1;
+        let w = writers[node];
+        if (w === undefined) writers[node] = w = new RowsBatchWriter(64 * 1024);
+        w.add(names[s]!, rowTs[i]!, rowVal[i]!);
+      }
+    }
+    let ok = 0;
+    let saturated = 0;
+    await Promise.all(
+      writers.map(async (w, node) => {
+        if (w === undefined) return;
+        const r = await this.sendTo(node, w, patient);
+        if (r === "ok") ok |= 1 << node;
+        else if (r === "saturated") saturated |= 1 << node;
+      }),
+    );
+    return { ok, saturated };
+  }
+
+  private async sendTo(node: number, w: RowsBatchWriter, patient: boolean): Promise<"ok" | "failed" | "saturated"> {
+    const n = this.nodes[node]!;
+    const req = encodeWriteRows(w.view(), w.length);
+    const bytes = req.rows.length;
+    const wait = this.reroute && !patient ? this.bufferWaitMs : this.writeTimeoutMs;
+    if (!(await n.acquire(bytes, wait))) {
+      this.logger?.warn({ node: n.address, bytes, waitMs: wait }, "storage node buffer stayed full; rerouting its share");
+      return "saturated";
+    }
+    try {
+      const res = await n.client.unary("WriteRows_v1", req, { deadline: Date.now() + this.writeTimeoutMs });
+      if (res.rowsWritten !== w.length) throw new InternalError(`${n.address} stored ${res.rowsWritten} of ${w.length} rows`);
+      n.rowsSent?.add(w.length);
+      n.bytesSent?.add(bytes);
+      return "ok";
+    } catch (err) {
+      if (!isNodeFailure(err)) throw new InternalError(`${n.address} rejected a rows batch: ${err instanceof Error ? err.message : String(err)}`);
+      n.markFailed(err);
+      return "failed";
+    } finally {
+      n.release(bytes);
+    }
+  }
+
+  /** Sends metadata to every healthy node (best effort: failures are logged, not raised). */
+  async writeMetadata(items: readonly MetadataItem[]): Promise<number> {
+    if (items.length === 0) return 0;
+    const req = create(cluster.WriteMetadataRequestSchema, {
+      metadata: items.map((m) =>
+        create(cluster.MetricMetadataSchema, {
+          tenant: { accountId: m.tenant.accountID, projectId: m.tenant.projectID },
+          metricFamilyName: m.family,
+          type: m.type,
+          help: m.help,
+          unit: m.unit,
+        }),
+      ),
+    });
+    let stored = 0;
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        if (!n.healthy) return;
+        try {
+          await n.client.unary("WriteMetadata_v1", req, { deadline: Date.now() + this.writeTimeoutMs });
+          stored++;
+        } catch (err) {
+          this.logger?.warn({ node: n.address, err: err instanceof Error ? err.message : String(err) }, "cannot store metadata");
+        }
+      }),
+    );
+    return stored;
+  }
+
+  close(): void {
+    for (const n of this.nodes) n.close();
+  }
+}
+
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  x = (x + (x >>> 4)) & 0x0f0f0f0f;
+  return Math.imul(x, 0x01010101) >>> 24;
+}
