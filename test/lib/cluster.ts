@@ -1,0 +1,146 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { prompbRemote, snappyEncode } from "@strata/protocol";
+import { freePort, isBuilt, serviceMain, startProcess, tempDir, waitHealthy, type Proc } from "./procs.js";
+
+/**
+ * A real Strata cluster for end-to-end tests: N storage processes, insert and select, each a
+ * `node services/<name>/dist/main.js` process on loopback ports, data in a temp dir.
+ */
+
+export interface StorageNode {
+  readonly name: string;
+  readonly dataPath: string;
+  readonly insertAddr: string;
+  readonly selectAddr: string;
+  readonly httpAddr: string;
+  proc: Proc;
+  start(): Promise<void>;
+}
+
+export interface Cluster {
+  readonly storage: StorageNode[];
+  readonly insertUrl: string;
+  readonly selectUrl: string;
+  readonly insert: Proc;
+  readonly select: Proc;
+  /** `GET`/`POST` a select API path (`/select/0/prometheus/api/v1/query?...`). */
+  api(path: string, init?: RequestInit): Promise<{ status: number; json: unknown; text: string }>;
+  stop(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  readonly storageNodes?: number;
+  readonly replicationFactor?: number;
+  readonly selectFlags?: readonly string[];
+  readonly insertFlags?: readonly string[];
+  readonly storageFlags?: readonly string[];
+}
+
+export function clusterBuilt(): boolean {
+  return isBuilt("storage") && isBuilt("insert") && isBuilt("select");
+}
+
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  const n = opts.storageNodes ?? 2;
+  const rf = opts.replicationFactor ?? 1;
+  const dir = tempDir("cluster");
+  const storage: StorageNode[] = [];
+  for (let i = 0; i < n; i++) {
+    const [pi, ps, ph] = [await freePort(), await freePort(), await freePort()];
+    const node: StorageNode = {
+      name: `storage-${i + 1}`,
+      dataPath: `${dir.path}/storage-${i + 1}`,
+      insertAddr: `127.0.0.1:${pi}`,
+      selectAddr: `127.0.0.1:${ps}`,
+      httpAddr: `127.0.0.1:${ph}`,
+      proc: undefined as unknown as Proc,
+      async start() {
+        this.proc = startProcess(process.execPath, [
+          serviceMain("storage"),
+          `-storageDataPath=${this.dataPath}`,
+          `-vminsertAddr=${this.insertAddr}`,
+          `-vmselectAddr=${this.selectAddr}`,
+          `-httpListenAddr=${this.httpAddr}`,
+          ...(opts.storageFlags ?? []),
+        ]);
+        await waitHealthy(`http://${this.httpAddr}/health`, this.proc);
+      },
+    };
+    storage.push(node);
+  }
+  await Promise.all(storage.map((s) => s.start()));
+  const [insertPort, selectPort] = [await freePort(), await freePort()];
+  const insert = startProcess(process.execPath, [
+    serviceMain("insert"),
+    `-httpListenAddr=127.0.0.1:${insertPort}`,
+    `-storageNode=${storage.map((s) => s.insertAddr).join(",")}`,
+    `-replicationFactor=${rf}`,
+    ...(opts.insertFlags ?? []),
+  ]);
+  const select = startProcess(process.execPath, [
+    serviceMain("select"),
+    `-httpListenAddr=127.0.0.1:${selectPort}`,
+    `-storageNode=${storage.map((s) => s.selectAddr).join(",")}`,
+    `-replicationFactor=${rf}`,
+    ...(opts.selectFlags ?? []),
+  ]);
+  const insertUrl = `http://127.0.0.1:${insertPort}`;
+  const selectUrl = `http://127.0.0.1:${selectPort}`;
+  await Promise.all([waitHealthy(`${insertUrl}/health`, insert), waitHealthy(`${selectUrl}/health`, select)]);
+  return {
+    storage,
+    insertUrl,
+    selectUrl,
+    insert,
+    select,
+    async api(path, init) {
+      const r = await fetch(`${selectUrl}${path}`, init);
+      const text = await r.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: r.status, json, text };
+    },
+    async stop() {
+      await Promise.all([insert.stop(), select.stop()]);
+      await Promise.all(storage.map((s) => s.proc.stop()));
+      dir.remove();
+    },
+  };
+}
+
+export interface TestSeries {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly samples: readonly (readonly [number, number])[];
+}
+
+/** Encodes a remote write 1.0 body (snappy-compressed prompb.WriteRequest). */
+export function remoteWriteBody(series: readonly TestSeries[]): Uint8Array {
+  const req = create(prompbRemote.WriteRequestSchema, {
+    timeseries: series.map((s) => ({
+      labels: Object.entries(s.labels)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([name, value]) => ({ name, value })),
+      samples: s.samples.map(([timestamp, value]) => ({ timestamp: BigInt(timestamp), value })),
+    })),
+  });
+  return snappyEncode(toBinary(prompbRemote.WriteRequestSchema, req));
+}
+
+/** POSTs series to insert's remote write endpoint; resolves with the HTTP status. */
+export async function remoteWrite(insertUrl: string, series: readonly TestSeries[], tenant = "0"): Promise<{ status: number; text: string }> {
+  const r = await fetch(`${insertUrl}/insert/${tenant}/prometheus/api/v1/write`, {
+    method: "POST",
+    headers: { "content-type": "application/x-protobuf", "content-encoding": "snappy", "x-prometheus-remote-write-version": "0.1.0" },
+    body: Buffer.from(remoteWriteBody(series)),
+  });
+  return { status: r.status, text: await r.text() };
+}
+
+/** Asks every storage node to make just-written rows searchable. */
+export async function forceFlush(c: Cluster): Promise<void> {
+  await Promise.all(c.storage.map((s) => fetch(`http://${s.httpAddr}/internal/force_flush`)));
+}
