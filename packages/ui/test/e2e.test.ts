@@ -1,6 +1,6 @@
 // Browser end-to-end: Debian's chromium driven by playwright-core against a real backend (see
 // e2e-backends.ts). Screenshots go to $UI_SCREENSHOTS_DIR (docs/ui when regenerating the docs).
-import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -37,7 +37,8 @@ describe.skipIf("skip" in p)("web UI in a real browser", () => {
   let backend: Backend;
   let browser: Browser;
   let page: Page;
-  const shots = process.env["UI_SCREENSHOTS_DIR"] ? resolve(repoRoot, process.env["UI_SCREENSHOTS_DIR"]) : mkdtempSync(join(tmpdir(), "strata-ui-shots-"));
+  const keepShots = process.env["UI_SCREENSHOTS_DIR"] !== undefined;
+  const shots = keepShots ? resolve(repoRoot, process.env["UI_SCREENSHOTS_DIR"] ?? "") : mkdtempSync(join(tmpdir(), "strata-ui-shots-"));
   const shot = async (name: string, pg: Page = page): Promise<void> => {
     await pg.screenshot({ path: join(shots, `${name}.png`) });
   };
@@ -60,6 +61,7 @@ describe.skipIf("skip" in p)("web UI in a real browser", () => {
   afterAll(async () => {
     await browser?.close();
     await backend?.stop();
+    if (!keepShots) rmSync(shots, { recursive: true, force: true });
   });
 
   /** Pixels of the chart canvas in saturated (series) colours: axes and grid are grey. */
