@@ -231,7 +231,6 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   querier(tenant: Tenant, opts: SearchOptions): SelectQuerier {
-    const self = this;
     const state = { isPartial: false, warnings: [] as string[] };
     return {
       get isPartial() {
@@ -240,20 +239,20 @@ export class ClusterSelectBackend implements SelectBackend {
       get warnings() {
         return state.warnings;
       },
-      async select(matchers: readonly LabelMatcher[], minT: number, maxT: number, _hints: SelectHints, signal?: AbortSignal): Promise<SeriesSet> {
+      select: async (matchers: readonly LabelMatcher[], minT: number, maxT: number, _hints: SelectHints, signal?: AbortSignal): Promise<SeriesSet> => {
         const o = signal ? { ...opts, signal } : opts;
-        const r = await self.mergedSeries(tenant, [matchers], minT, maxT, o);
+        const r = await this.mergedSeries(tenant, [matchers], minT, maxT, o);
         if (r.isPartial) {
           state.isPartial = true;
           for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
         }
         return r.list.length === 0 ? emptySeriesSet : seriesSetOf(r.list);
       },
-      async labelNames(matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> {
-        return (await self.labelNames(tenant, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value;
+      labelNames: async (matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> => {
+        return (await this.labelNames(tenant, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value;
       },
-      async labelValues(name: string, matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> {
-        return (await self.labelValues(tenant, name, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value;
+      labelValues: async (name: string, matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> => {
+        return (await this.labelValues(tenant, name, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value;
       },
     };
   }
