@@ -4,6 +4,7 @@ import type { QueryResult } from "../engine/result.js";
 import { parseExpr } from "../parser/parser.js";
 import { formatFloat, printExpr } from "../printer.js";
 import type { Command, EvalCommand, Expectation, ExpectedSeries } from "./script.js";
+import { STALE_MARKER_BITS } from "./series.js";
 
 /**
  * Runs parsed test scripts against any engine, checking results the way Prometheus'
@@ -474,16 +475,21 @@ export async function runScript(target: ScriptTarget, cmds: readonly Command[], 
             stSeries.push({ labels: s.labels });
             continue;
           }
-          const ts: number[] = [];
-          const vs: number[] = [];
+          const n = s.values.filter((v) => !v.omitted && v.histogram === undefined).length;
+          const ts = new Float64Array(n);
+          const vs = new Float64Array(n);
+          let k = 0;
           s.values.forEach((v, i) => {
             if (v.omitted || v.histogram !== undefined) return;
-            ts.push(i * cmd.intervalMs);
-            vs.push(v.value);
+            ts[k] = i * cmd.intervalMs;
+            // Typed-array copy keeps the stale marker's NaN payload; a plain store may not.
+            if (v.stale) vs.set(STALE_MARKER_BITS, k);
+            else vs[k] = v.value;
+            k++;
           });
           if (s.hasHistogram) histSeries.push({ labels: s.labels });
           if (cmd.withNhcb) histSeries.push({ labels: nhcbLabels(s.labels) });
-          if (ts.length > 0) target.load(s.labels, Float64Array.from(ts), Float64Array.from(vs));
+          if (n > 0) target.load(s.labels, ts, vs);
         }
         break;
       case "eval": {

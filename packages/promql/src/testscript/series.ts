@@ -10,8 +10,13 @@ import { tokenize, unquote } from "../parser/lexer.js";
 export interface SequenceValue {
   /** `_`: no sample at this step. */
   readonly omitted: boolean;
-  /** The float (STALE_NAN for `stale`); NaN for histogram points. */
+  /** The float (NaN for `stale` and for histogram points). */
   readonly value: number;
+  /**
+   * A stale marker. Kept as a flag: V8 canonicalizes NaN payloads in plain JS number arrays,
+   * so the marker's bit pattern only survives in typed arrays (see SCRIPT_STALE_NAN).
+   */
+  readonly stale: boolean;
   /** The `{{…}}` text of a native histogram point (not supported by the engine yet). */
   readonly histogram: string | undefined;
 }
@@ -40,10 +45,11 @@ export function parseScriptNumber(s: string): number | undefined {
   return Number(t);
 }
 
-/** The stale marker: a NaN with the bit pattern 0x7ff0000000000002. */
-export const SCRIPT_STALE_NAN: number = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0]!;
+/** The stale marker: a NaN with the bit pattern 0x7ff0000000000002 (copy it with typed arrays). */
+export const STALE_MARKER_BITS: Float64Array = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer);
+const SCRIPT_STALE_NAN: number = STALE_MARKER_BITS[0]!;
 
-const OMITTED: SequenceValue = Object.freeze({ omitted: true, value: NaN, histogram: undefined });
+const OMITTED: SequenceValue = Object.freeze({ omitted: true, value: NaN, stale: false, histogram: undefined });
 
 /** Splits the values part into items, keeping `{{…}}` (which contain spaces) together. */
 function splitItems(s: string): string[] {
@@ -80,27 +86,27 @@ export function parseSequence(s: string): SequenceValue[] {
       continue;
     }
     if (item === "stale") {
-      out.push({ omitted: false, value: SCRIPT_STALE_NAN, histogram: undefined });
+      out.push({ omitted: false, value: SCRIPT_STALE_NAN, stale: true, histogram: undefined });
       continue;
     }
     if (item.startsWith("{{")) {
       const rep = /x(\d+)$/.exec(item);
       const n = rep && item.endsWith("}}" + rep[0]) ? Number(rep[1]) + 1 : 1;
-      for (let j = 0; j < n; j++) out.push({ omitted: false, value: NaN, histogram: item });
+      for (let j = 0; j < n; j++) out.push({ omitted: false, value: NaN, stale: false, histogram: item });
       continue;
     }
     const m = ITEM.exec(item);
     if (m === null) throw new BadDataError(`invalid series value ${JSON.stringify(item)}`);
     let v = parseScriptNumber(m[1]!)!;
     if (m[3] === undefined) {
-      out.push({ omitted: false, value: v, histogram: undefined });
+      out.push({ omitted: false, value: v, stale: false, histogram: undefined });
       continue;
     }
     const times = Number(m[3]);
     const inc = m[2] === undefined ? 0 : parseScriptNumber(m[2])!;
     // Accumulate like Prometheus (k += inc), so float rounding matches its expansion.
     for (let j = 0; j <= times; j++) {
-      out.push({ omitted: false, value: v, histogram: undefined });
+      out.push({ omitted: false, value: v, stale: false, histogram: undefined });
       v += inc;
     }
   }
