@@ -52,7 +52,7 @@ function batch(series: number, points = 2): Uint8Array {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
-let cleanup: (() => void)[] = [];
+const cleanup: (() => void)[] = [];
 afterEach(() => {
   for (const f of cleanup.splice(0)) f();
 });

@@ -1,0 +1,86 @@
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { type HttpHandler, type Logger, type MetricsRegistry } from "@strata/core";
+import { addService, grpc, InsertServiceDefinition, SearchServiceDefinition } from "@strata/protocol";
+import { Storage, type StorageOptions } from "@strata/storage";
+import { httpHandler } from "./http.js";
+import { MetadataStore } from "./metadata.js";
+import { insertHandlers, searchHandlers } from "./rpc.js";
+
+export { storageFlags } from "./flags.js";
+export { MetadataStore } from "./metadata.js";
+export { renderStorageMetrics } from "./http.js";
+
+export interface StorageAppOptions {
+  readonly dataPath: string;
+  readonly storage: StorageOptions;
+  readonly dedupIntervalMs: number;
+  readonly maxMetadataEntries?: number;
+  readonly log: Logger;
+  readonly metrics: MetricsRegistry;
+}
+
+export interface StorageApp {
+  readonly storage: Storage;
+  readonly metadata: MetadataStore;
+  readonly http: HttpHandler;
+  readonly insertServer: grpc.Server;
+  readonly searchServer: grpc.Server;
+  readonly nodeId: string;
+  /** Stops answering Ping_v1 as ready and rejects new writes (first shutdown step). */
+  setReady(ready: boolean): void;
+}
+
+/** Opens the storage engine and builds the HTTP handler and both gRPC servers (not yet bound). */
+export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
+  const storage = await Storage.open(o.dataPath, {
+    ...o.storage,
+    onBackgroundError: (err) => o.log.error({ err: err instanceof Error ? err.message : String(err) }, "background flush/merge failed"),
+  });
+  const metadata = new MetadataStore(join(o.dataPath, "metadata"), o.maxMetadataEntries);
+  const nodeId = createHash("sha256").update(o.dataPath).digest("hex").slice(0, 16);
+  let ready = true;
+  const deps = {
+    storage,
+    metadata,
+    dedupIntervalMs: o.dedupIntervalMs,
+    nodeId,
+    isReady: () => ready,
+    log: o.log,
+    metrics: o.metrics,
+  };
+  o.metrics.gauge("strata_storage_metadata_entries", "Metric-metadata entries held.", () => metadata.entries);
+  o.metrics.gauge("strata_storage_ready", "1 while the node accepts writes.", () => (ready ? 1 : 0));
+  const serverOpts = {
+    "grpc.max_receive_message_length": 256 * 1024 * 1024,
+    "grpc.max_send_message_length": 256 * 1024 * 1024,
+  };
+  const insertServer = new grpc.Server(serverOpts);
+  addService(insertServer, InsertServiceDefinition, insertHandlers(deps));
+  const searchServer = new grpc.Server(serverOpts);
+  addService(searchServer, SearchServiceDefinition, searchHandlers(deps));
+  const http = httpHandler({ storage, metrics: o.metrics, isReady: () => ready, log: o.log });
+  return { storage, metadata, http, insertServer, searchServer, nodeId, setReady: (r) => (ready = r) };
+}
+
+/** Binds a grpc server to a `[host]:port` flag value (`:8400` listens on every address). */
+export function bindGrpc(server: grpc.Server, addr: string): Promise<number> {
+  const target = addr.startsWith(":") ? `0.0.0.0${addr}` : addr;
+  return new Promise((resolve, reject) =>
+    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+}
+
+/** Stops a grpc server: no new calls; in-flight calls finish (forced after `timeoutMs`). */
+export function shutdownGrpc(server: grpc.Server, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, timeoutMs);
+    server.tryShutdown(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}

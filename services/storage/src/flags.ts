@@ -1,0 +1,22 @@
+import { defineFlags, flag } from "@strata/core";
+
+const DAY = 86_400_000;
+
+export const storageFlags = defineFlags({
+  storageDataPath: flag.string("strata-storage-data", "Path to the directory with the node's data (WAL, parts, index, snapshots, metadata)."),
+  retentionPeriod: flag.duration("1", "How long to keep data. A bare number means months (31 days); units: h, d, w, y (e.g. 30d, 1y).", {
+    bareNumberMs: 31 * DAY,
+  }),
+  "dedup.minScrapeInterval": flag.duration("0s", "Keep one sample per series per this interval (0 keeps every distinct timestamp)."),
+  vminsertAddr: flag.string(":8400", "gRPC address that insert nodes write to (WriteRows_v1)."),
+  vmselectAddr: flag.string(":8401", "gRPC address that select nodes search (Search_v1 and friends)."),
+  httpListenAddr: flag.string(":8482", "HTTP address for /metrics, /health, /-/ready, /snapshot/* and /internal/*."),
+  walFsyncInterval: flag.duration("1s", "fsync the WAL this often; 0 fsyncs on every write before acknowledging it."),
+  "storage.maxRowsBuffer": flag.int(1_000_000, "Rows buffered in memory before they become an in-memory part."),
+  "storage.maxInmemoryPartsSize": flag.bytes(64 * 1024 * 1024, "In-memory parts larger than this in total are flushed to disk at once."),
+  "storage.cacheSizeStorageTSID": flag.bytes(64 * 1024 * 1024, "Cap of the metric name → TSID cache."),
+  "storage.cacheSizeIndexDBDataBlocks": flag.bytes(32 * 1024 * 1024, "Cap of the decompressed data index-block cache."),
+  "search.maxUniqueTimeseries": flag.int(1_000_000, "Fail a search that matches more series than this."),
+  "metadata.maxEntries": flag.int(1_000_000, "Maximum metric-metadata entries kept (type/help/unit per family and tenant)."),
+  loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),
+});

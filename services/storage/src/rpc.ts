@@ -1,0 +1,291 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  BadDataError,
+  countRows,
+  errorMessage,
+  newMatcher,
+  RowsBatchWriter,
+  StrataError,
+  type LabelMatcher,
+  type Logger,
+  type MatchType,
+  type MetricsRegistry,
+  type Tenant,
+} from "@strata/core";
+import { cluster, decodeWriteRows, grpc, type InsertServiceHandlers, type SearchServiceHandlers } from "@strata/protocol";
+import { ByteBuffer, marshalBlock, mergeSeriesBlocks, type Storage } from "@strata/storage";
+import type { MetadataStore } from "./metadata.js";
+
+/** Maps a Strata error to a grpc status; the details keep the stable code for the caller. */
+export function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
+  const details = err instanceof StrataError ? `${err.code}: ${err.message}` : errorMessage(err);
+  let code = grpc.status.INTERNAL;
+  if (err instanceof StrataError) {
+    switch (err.type) {
+      case "bad_data":
+        code = grpc.status.INVALID_ARGUMENT;
+        break;
+      case "execution":
+        code = err.code === "STRATA_LIMIT_EXCEEDED" ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.FAILED_PRECONDITION;
+        break;
+      case "timeout":
+        code = grpc.status.DEADLINE_EXCEEDED;
+        break;
+      case "canceled":
+        code = grpc.status.CANCELLED;
+        break;
+      default:
+        code = err.code === "STRATA_CLOSED" || err.type === "unavailable" ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL;
+    }
+  }
+  return { code, details };
+}
+
+const MATCH_TYPES: Record<cluster.LabelMatcher_Type, MatchType> = {
+  [cluster.LabelMatcher_Type.EQ]: "=",
+  [cluster.LabelMatcher_Type.NEQ]: "!=",
+  [cluster.LabelMatcher_Type.RE]: "=~",
+  [cluster.LabelMatcher_Type.NRE]: "!~",
+};
+
+function tenantOf(t: cluster.Tenant | undefined): Tenant {
+  return { accountID: t?.accountId ?? 0, projectID: t?.projectId ?? 0 };
+}
+
+function matchersOf(list: readonly cluster.LabelMatcher[]): LabelMatcher[] {
+  return list.map((m) => {
+    const t = MATCH_TYPES[m.type];
+    if (t === undefined) throw new BadDataError(`unknown matcher type ${String(m.type)}`);
+    return newMatcher(t, m.name, m.value);
+  });
+}
+
+interface Query {
+  tenant: Tenant;
+  minT: number;
+  maxT: number;
+  groups: LabelMatcher[][];
+  maxSeries: number;
+}
+
+function queryOf(q: cluster.SearchQuery | undefined): Query {
+  if (!q) throw new BadDataError("missing query");
+  const groups = q.matcherGroups.map((g) => matchersOf(g.matchers));
+  if (groups.length === 0) groups.push([]);
+  return {
+    tenant: tenantOf(q.tenant),
+    minT: Number(q.minTimestampMs),
+    maxT: q.maxTimestampMs === 0n ? Number.MAX_SAFE_INTEGER : Number(q.maxTimestampMs),
+    groups,
+    maxSeries: q.maxSeries,
+  };
+}
+
+function union(lists: string[][], limit: number): string[] {
+  if (lists.length === 1) return lists[0]!;
+  const out = [...new Set(lists.flat())].sort();
+  return limit > 0 ? out.slice(0, limit) : out;
+}
+
+export interface RpcDeps {
+  readonly storage: Storage;
+  readonly metadata: MetadataStore;
+  readonly dedupIntervalMs: number;
+  readonly nodeId: string;
+  readonly isReady: () => boolean;
+  readonly log: Logger;
+  readonly metrics: MetricsRegistry;
+}
+
+/** Handlers of the insert port: WriteRows_v1 acknowledges after the WAL append. */
+export function insertHandlers(d: RpcDeps): InsertServiceHandlers {
+  const rowsAdded = d.metrics.counter("strata_storage_rpc_rows_added_total", "Rows acknowledged through WriteRows_v1.");
+  const writeErrors = d.metrics.counter("strata_storage_rpc_write_errors_total", "WriteRows_v1 calls that failed.");
+  const writeDuration = d.metrics.histogram("strata_storage_rpc_write_duration_seconds", "Duration of WriteRows_v1 calls (decompress + WAL append).");
+  return {
+    WriteRows_v1: (call, cb) => {
+      const t0 = process.hrtime.bigint();
+      if (!d.isReady()) {
+        cb({ code: grpc.status.UNAVAILABLE, details: "storage node is shutting down" });
+        return;
+      }
+      let batch: Uint8Array;
+      let n: number;
+      try {
+        batch = decodeWriteRows(call.request);
+        n = countRows(batch);
+        if (n !== call.request.rowsCount) {
+          throw new BadDataError(`WriteRows_v1: batch holds ${n} rows, header says ${call.request.rowsCount}`, "STRATA_CORRUPT_DATA");
+        }
+      } catch (err) {
+        writeErrors.inc();
+        cb(toGrpcError(err));
+        return;
+      }
+      d.storage.addRows(batch).then(
+        () => {
+          rowsAdded.add(n);
+          writeDuration.observeSince(t0);
+          cb(null, create(cluster.WriteRowsResponseSchema, { rowsWritten: n }));
+        },
+        (err: unknown) => {
+          writeErrors.inc();
+          d.log.error({ err: errorMessage(err) }, "WriteRows_v1 failed");
+          cb(toGrpcError(err));
+        },
+      );
+    },
+    WriteMetadata_v1: (call, cb) => {
+      for (const m of call.request.metadata) {
+        d.metadata.put(tenantOf(m.tenant), { family: m.metricFamilyName, type: m.type, help: m.help, unit: m.unit });
+      }
+      cb(null, create(cluster.WriteMetadataResponseSchema, { written: call.request.metadata.length }));
+    },
+    Ping_v1: (_call, cb) => cb(null, create(cluster.PingResponseSchema, { nodeId: d.nodeId, ready: d.isReady() })),
+  };
+}
+
+const FRAME_BYTES = 1 << 20;
+
+/** Handlers of the search port (served to select). */
+export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
+  const unary =
+    <Req, Res>(fn: (req: Req) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    (call, cb) => {
+      Promise.resolve()
+        .then(() => fn(call.request))
+        .then(
+          (res) => cb(null, res),
+          (err: unknown) => cb(toGrpcError(err)),
+        );
+    };
+  return {
+    Search_v1: (call) => {
+      void (async () => {
+        try {
+          const q = queryOf(call.request.query);
+          const accepted = call.request.acceptedEncodings;
+          const raw = accepted.length === 0 || accepted.includes(cluster.BlockEncoding.STORAGE_V1);
+          const seen = new Set<number>();
+          const buf = new ByteBuffer(64 * 1024);
+          let frame: cluster.SeriesBlock[] = [];
+          let frameBytes = 0;
+          const flush = async (): Promise<void> => {
+            if (frame.length === 0) return;
+            const ok = call.write(create(cluster.SearchResponseSchema, { blocks: frame }));
+            frame = [];
+            frameBytes = 0;
+            if (!ok) await new Promise<void>((resolve) => call.once("drain", resolve));
+          };
+          for (const g of q.groups) {
+            const c = d.storage.search(q.tenant, g, q.minT, q.maxT, q.maxSeries > 0 ? { maxSeries: q.maxSeries } : {});
+            try {
+              while (c.next()) {
+                if (call.cancelled) return;
+                const s = c.at();
+                if (seen.has(s.tsid.metricID)) continue;
+                seen.add(s.tsid.metricID);
+                if (raw) {
+                  let first = true;
+                  for (const b of s.blocks) {
+                    buf.len = 0;
+                    marshalBlock(b, buf);
+                    const data = buf.buf.slice(0, buf.len);
+                    frame.push(
+                      create(cluster.SeriesBlockSchema, {
+                        metricName: first ? s.metricName.slice() : new Uint8Array(0),
+                        encoding: cluster.BlockEncoding.STORAGE_V1,
+                        data,
+                        rowsCount: b.count,
+                        minTimestampMs: BigInt(b.minT),
+                        maxTimestampMs: BigInt(b.maxT),
+                      }),
+                    );
+                    first = false;
+                    frameBytes += data.length + s.metricName.length;
+                  }
+                } else {
+                  const { timestamps, values } = mergeSeriesBlocks(s.blocks, c.minT, c.maxT, d.dedupIntervalMs);
+                  if (timestamps.length === 0) continue;
+                  const w = new RowsBatchWriter(timestamps.length * 16 + s.metricName.length + 8);
+                  for (let i = 0; i < timestamps.length; i++) w.add(s.metricName, timestamps[i]!, values[i]!);
+                  const data = w.finish();
+                  frame.push(
+                    create(cluster.SeriesBlockSchema, {
+                      metricName: s.metricName.slice(),
+                      encoding: cluster.BlockEncoding.ROWS,
+                      data,
+                      rowsCount: timestamps.length,
+                      minTimestampMs: BigInt(timestamps[0]!),
+                      maxTimestampMs: BigInt(timestamps[timestamps.length - 1]!),
+                    }),
+                  );
+                  frameBytes += data.length;
+                }
+                if (frameBytes >= FRAME_BYTES) await flush();
+              }
+            } finally {
+              c.close();
+            }
+          }
+          await flush();
+          call.end();
+        } catch (err) {
+          call.destroy(Object.assign(new Error(errorMessage(err)), toGrpcError(err)));
+        }
+      })();
+    },
+    LabelNames_v1: unary((req: cluster.LabelNamesRequest) => {
+      const q = queryOf(req.query);
+      const lists = q.groups.map((g) => d.storage.labelNames(q.tenant, g, q.minT, q.maxT, req.limit > 0 ? req.limit : undefined));
+      return create(cluster.LabelNamesResponseSchema, { names: union(lists, req.limit) });
+    }),
+    LabelValues_v1: unary((req: cluster.LabelValuesRequest) => {
+      const q = queryOf(req.query);
+      const lists = q.groups.map((g) =>
+        d.storage.labelValues(q.tenant, req.labelName, g, q.minT, q.maxT, req.limit > 0 ? req.limit : undefined),
+      );
+      return create(cluster.LabelValuesResponseSchema, { values: union(lists, req.limit) });
+    }),
+    SeriesCount_v1: unary((req: cluster.SeriesCountRequest) =>
+      create(cluster.SeriesCountResponseSchema, { count: BigInt(d.storage.seriesCount(tenantOf(req.tenant))) }),
+    ),
+    TsdbStatus_v1: unary((req: cluster.TsdbStatusRequest) => {
+      const s = d.storage.tsdbStatus(tenantOf(req.tenant), {
+        date: req.date,
+        topN: req.topN > 0 ? req.topN : 10,
+        ...(req.focusLabel !== "" ? { focusLabel: req.focusLabel } : {}),
+        ...(req.matchers.length > 0 ? { matchers: matchersOf(req.matchers) } : {}),
+      });
+      const nv = (l: readonly { name: string; value: number }[]) => l.map((x) => ({ name: x.name, value: BigInt(x.value) }));
+      return create(cluster.TsdbStatusResponseSchema, {
+        totalSeries: BigInt(s.totalSeries),
+        totalLabelValuePairs: BigInt(s.totalLabelValuePairs),
+        seriesCountByMetricName: nv(s.seriesCountByMetricName),
+        seriesCountByLabelName: nv(s.seriesCountByLabelName),
+        seriesCountByFocusLabelValue: nv(s.seriesCountByFocusLabelValue),
+        seriesCountByLabelValuePair: nv(s.seriesCountByLabelValuePair),
+        labelValueCountByLabelName: nv(s.labelValueCountByLabelName),
+      });
+    }),
+    DeleteSeries_v1: unary(async (req: cluster.DeleteSeriesRequest) => {
+      const q = queryOf(req.query);
+      let n = 0;
+      for (const g of q.groups) n += await d.storage.deleteSeries(q.tenant, g);
+      return create(cluster.DeleteSeriesResponseSchema, { deleted: BigInt(n) });
+    }),
+    Metadata_v1: unary((req: cluster.MetadataRequest) => {
+      const t = tenantOf(req.tenant);
+      return create(cluster.MetadataResponseSchema, {
+        metadata: d.metadata.get(t, req.metric, req.limit).map((e) => ({
+          tenant: { accountId: t.accountID, projectId: t.projectID },
+          metricFamilyName: e.family,
+          type: e.type,
+          help: e.help,
+          unit: e.unit,
+        })),
+      });
+    }),
+    Ping_v1: (_call, cb) => cb(null, create(cluster.PingResponseSchema, { nodeId: d.nodeId, ready: d.isReady() })),
+  };
+}
