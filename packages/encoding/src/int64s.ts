@@ -52,6 +52,7 @@ let chosenStep = 0;
  */
 let chosenSize = 0;
 export function chooseIntLayout(x: ArrayLike<number>, n: number): IntLayout {
+  linearReady = false;
   if (n === 0) {
     chosenSize = 0;
     return IntEncoding.PlainVarint;
@@ -59,30 +60,28 @@ export function chooseIntLayout(x: ArrayLike<number>, n: number): IntLayout {
   growScratch(n);
   const x0 = x[0] as number;
   checkInt(x0, 0);
-  let plain = zigzagSize(x0);
   let allEqual = true;
   let deltaSafe = true;
-  let deltaVar = plain;
   const D = sD;
+  let prev = x0;
   for (let i = 1; i < n; i++) {
     const v = x[i] as number;
     checkInt(v, i);
-    plain += zigzagSize(v);
-    const d = v - (x[i - 1] as number);
+    const d = v - prev;
+    prev = v;
     if (d !== 0) allEqual = false;
     if (d > MAX_SAFE || d < -MAX_SAFE) deltaSafe = false;
     D[i - 1] = d;
-    if (deltaSafe) deltaVar += zigzagSize(d);
   }
   if (allEqual) {
     chosenSize = zigzagSize(x0);
     return IntEncoding.Const;
   }
-  let best: IntLayout = IntEncoding.PlainVarint;
-  let bestSize = plain;
   if (!deltaSafe) {
-    chosenSize = bestSize;
-    return best;
+    let plain = 0;
+    for (let i = 0; i < n; i++) plain += zigzagSize(x[i] as number);
+    chosenSize = plain;
+    return IntEncoding.PlainVarint;
   }
   const d0 = D[0] as number;
   let arith = true;
@@ -96,19 +95,11 @@ export function chooseIntLayout(x: ArrayLike<number>, n: number): IntLayout {
     chosenSize = zigzagSize(x0) + zigzagSize(d0);
     return IntEncoding.Arith;
   }
-  if (deltaVar < bestSize) {
-    best = IntEncoding.DeltaVarint;
-    bestSize = deltaVar;
-  }
   const head = zigzagSize(x0);
-  const deltaPacked = head + forSize(D, 0, n - 1);
-  if (deltaPacked < bestSize) {
-    best = IntEncoding.DeltaPacked;
-    bestSize = deltaPacked;
-  }
+  let best: IntLayout = IntEncoding.DeltaPacked;
+  let bestSize = head + forSize(D, 0, n - 1);
   // Delta of deltas.
   let dodSafe = true;
-  let dodVar = head + zigzagSize(d0);
   const DD = sDD;
   for (let i = 1; i < n - 1; i++) {
     const dd = (D[i] as number) - (D[i - 1] as number);
@@ -117,13 +108,8 @@ export function chooseIntLayout(x: ArrayLike<number>, n: number): IntLayout {
       break;
     }
     DD[i - 1] = dd;
-    dodVar += zigzagSize(dd);
   }
   if (dodSafe) {
-    if (dodVar < bestSize) {
-      best = IntEncoding.DodVarint;
-      bestSize = dodVar;
-    }
     const dodPacked = head + zigzagSize(d0) + forSize(DD, 0, n - 2);
     if (dodPacked < bestSize) {
       best = IntEncoding.DodPacked;
@@ -151,18 +137,37 @@ export function chooseIntLayout(x: ArrayLike<number>, n: number): IntLayout {
     best = IntEncoding.LinearPacked;
     bestSize = lin;
     chosenStep = step;
+    linearReady = true;
   }
-  if (step !== med) {
-    const lin2 = linearSize(x, n, med);
-    if (lin2 < bestSize) {
-      best = IntEncoding.LinearPacked;
-      bestSize = lin2;
-      chosenStep = med;
+  // Varint layouts take at least a byte per value: only worth sizing when packing does worse.
+  if (bestSize >= n) {
+    let deltaVar = head;
+    for (let i = 0; i < n - 1; i++) deltaVar += zigzagSize(D[i] as number);
+    if (deltaVar < bestSize) {
+      best = IntEncoding.DeltaVarint;
+      bestSize = deltaVar;
+    }
+    if (dodSafe) {
+      let dodVar = head + zigzagSize(d0);
+      for (let i = 0; i < n - 2; i++) dodVar += zigzagSize(DD[i] as number);
+      if (dodVar < bestSize) {
+        best = IntEncoding.DodVarint;
+        bestSize = dodVar;
+      }
+    }
+    let plain = 0;
+    for (let i = 0; i < n; i++) plain += zigzagSize(x[i] as number);
+    if (plain < bestSize) {
+      best = IntEncoding.PlainVarint;
+      bestSize = plain;
     }
   }
   chosenSize = bestSize;
   return best;
 }
+
+/** True while sR / lc* hold the residuals of the chosen LinearPacked step. */
+let linearReady = false;
 
 // Level changes of the last linearSize call: residual index and jump.
 let lcIdx = new Uint32Array(64);
@@ -276,7 +281,7 @@ export function writeIntLayout(layout: IntLayout, x: ArrayLike<number>, n: numbe
       if (n > 2) writeFor(out, sDD, 0, n - 2);
       return;
     case IntEncoding.LinearPacked:
-      linearSize(x, n, chosenStep);
+      if (!linearReady) linearSize(x, n, chosenStep);
       out.ensure(9 * (2 + lcCount) + 9 * lcCount);
       out.length = putZigzag(out.buf, out.length, x0);
       out.length = putZigzag(out.buf, out.length, chosenStep);
