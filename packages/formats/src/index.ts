@@ -1,6 +1,7 @@
 export * from "./common.js";
 export * from "./floats.js";
 export * from "./sink.js";
+export * from "./metricname.js";
 export * from "./lines.js";
 export * from "./gzip.js";
 export * from "./jsonlines.js";

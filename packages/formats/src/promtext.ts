@@ -261,7 +261,7 @@ export class PromTextParser implements StreamParser {
       this.i++;
       this.skipSpace();
       if (s.charCodeAt(this.i) !== 0x22) this.fail(`label ${excerpt(lname)}: the value must be a quoted string`);
-      const value = this.quoted(`value of label ${excerpt(lname)}`);
+      const value = this.quoted("value of label ", lname);
       if (lname === METRIC_NAME_LABEL) this.fail("label __name__ is not allowed in a label set");
       this.labels.push({ name: lname, value });
       first = false;
@@ -275,14 +275,17 @@ export class PromTextParser implements StreamParser {
     }
   }
 
-  /** A quoted string at the cursor with text-format escapes `\\`, `\"`, `\n`. */
-  private quoted(what: string): string {
+  /**
+   * A quoted string at the cursor with text-format escapes `\\`, `\"`, `\n`. Errors name
+   * `what` followed by the quoted `subject` (built only on failure: this is the hot path).
+   */
+  private quoted(what: string, subject?: string): string {
     const s = this.s;
     const start = ++this.i;
     let out = "";
     let from = start;
     for (;;) {
-      if (this.i >= s.length) this.fail(`${what}: unterminated quoted string`);
+      if (this.i >= s.length) this.fail(`${what}${subject === undefined ? "" : excerpt(subject)}: unterminated quoted string`);
       const c = s.charCodeAt(this.i);
       if (c === 0x22) {
         out += s.slice(from, this.i);
@@ -295,7 +298,7 @@ export class PromTextParser implements StreamParser {
         if (e === 0x5c) out += "\\";
         else if (e === 0x22) out += '"';
         else if (e === 0x6e) out += "\n";
-        else if (this.i + 1 >= s.length) this.fail(`${what}: unterminated quoted string`);
+        else if (this.i + 1 >= s.length) this.fail(`${what}${subject === undefined ? "" : excerpt(subject)}: unterminated quoted string`);
         else out += s.slice(this.i, this.i + 2); // unknown escapes stay as written (Prometheus)
         this.i += 2;
         from = this.i;

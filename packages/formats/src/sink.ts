@@ -1,7 +1,8 @@
-import { BadDataError, RowsBatchWriter, compareStrings, encodeMetricName, validateLabels } from "@strata/core";
+import { BadDataError, RowsBatchWriter, compareStrings, labelsEqual, validateLabels } from "@strata/core";
 import type { Label, LabelLimits, Labels, Tenant } from "@strata/core";
 import type { RowSink } from "./common.js";
 import { float64Bits } from "./floats.js";
+import { MetricNameEncoder } from "./metricname.js";
 
 export interface RowsBatchSinkOptions {
   readonly tenant: Tenant;
@@ -28,8 +29,9 @@ export class RowsBatchSink implements RowSink {
   /** Samples of series dropped by `transform`. */
   rowsDropped = 0;
   private current: Uint8Array | null = null;
-  private lastKey = "";
+  private lastLabels: Labels | null = null;
   private lastName: Uint8Array | null = null;
+  private readonly encoder = new MetricNameEncoder();
 
   constructor(private readonly opts: RowsBatchSinkOptions) {
     this.writer = opts.writer ?? new RowsBatchWriter();
@@ -42,15 +44,14 @@ export class RowsBatchSink implements RowSink {
       this.current = null;
       return;
     }
-    validateLabels(out, this.opts.limits);
-    // Consecutive lines of one series (text formats) reuse the previous encoding.
-    const key = labelsKey(out);
-    if (key === this.lastKey && this.lastName !== null) {
+    // Consecutive rows of one series (text formats) reuse the previous encoding.
+    if (this.lastLabels !== null && this.lastName !== null && labelsEqual(out, this.lastLabels)) {
       this.current = this.lastName;
       return;
     }
-    this.current = encodeMetricName({ tenant: this.opts.tenant, labels: out });
-    this.lastKey = key;
+    validateLabels(out, this.opts.limits);
+    this.current = this.encoder.encode(this.opts.tenant, out);
+    this.lastLabels = out;
     this.lastName = this.current;
   }
 
@@ -64,24 +65,29 @@ export class RowsBatchSink implements RowSink {
   }
 }
 
-function labelsKey(labels: Labels): string {
-  let s = "";
-  for (const l of labels) s += `${l.name}\u0000${l.value}\u0000`;
-  return s;
-}
-
 /**
  * Canonical form of parsed labels: empty values dropped, sorted by name in UTF-8 order.
  * Duplicate names are a BadDataError (a series cannot have two values for one label).
+ * Insertion sort: parsed label sets are small and usually nearly sorted.
  */
 export function canonicalLabels(labels: readonly Label[]): Label[] {
   const out: Label[] = [];
-  for (const l of labels) if (l.value !== "") out.push(l);
-  out.sort((x, y) => compareStrings(x.name, y.name));
-  for (let i = 1; i < out.length; i++) {
-    if (out[i]!.name === out[i - 1]!.name) {
-      throw new BadDataError(`duplicate label name ${JSON.stringify(out[i]!.name)}`, "STRATA_DUPLICATE_LABEL");
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i]!;
+    if (l.value === "") continue;
+    let j = out.length;
+    out.push(l);
+    while (j > 0) {
+      const prev = out[j - 1]!;
+      const c = prev.name === l.name ? 0 : compareStrings(prev.name, l.name);
+      if (c === 0) {
+        throw new BadDataError(`duplicate label name ${JSON.stringify(l.name)}`, "STRATA_DUPLICATE_LABEL");
+      }
+      if (c < 0) break;
+      out[j] = prev;
+      j--;
     }
+    out[j] = l;
   }
   return out;
 }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { gzipSync, deflateSync } from "node:zlib";
-import { BadDataError, PayloadTooLargeError, RowsBatchReader, UnsupportedMediaTypeError, decodeMetricName, labelsToRecord } from "@strata/core";
+import { BadDataError, PayloadTooLargeError, RowsBatchReader, UnsupportedMediaTypeError, decodeMetricName, encodeMetricName, labelsToRecord, normalizeLabels } from "@strata/core";
 import type { Labels } from "@strata/core";
-import { PromTextParser, RowsBatchSink, decodeBody, parseAll, parseExtraLabels, parseStream } from "@strata/formats";
+import { MetricNameEncoder, PromTextParser, RowsBatchSink, canonicalLabels, decodeBody, parseAll, parseExtraLabels, parseStream } from "@strata/formats";
 
 async function* chunksOf(buf: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
@@ -20,6 +21,32 @@ const rowsOf = (sink: RowsBatchSink): string[] => {
   while (r.next()) out.push(`${JSON.stringify(labelsToRecord(decodeMetricName(r.metricName).labels))} ${r.timestamp} ${r.value}`);
   return out;
 };
+
+describe("MetricNameEncoder", () => {
+  it("gives the same bytes as core encodeMetricName", () => {
+    const enc = new MetricNameEncoder();
+    const labelArb = fc.record({ name: fc.string({ unit: "grapheme", minLength: 1, maxLength: 12 }), value: fc.string({ unit: "grapheme", maxLength: 200 }) });
+    fc.assert(
+      fc.property(fc.array(labelArb, { maxLength: 8 }), fc.nat(), fc.nat(), (labels, a, p) => {
+        const tenant = { accountID: a % 2 ** 32, projectID: p % 2 ** 32 };
+        expect(enc.encode(tenant, labels)).toEqual(encodeMetricName({ tenant, labels }));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("canonicalLabels", () => {
+  it("sorts like normalizeLabels and rejects duplicates", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.record({ name: fc.string({ maxLength: 4 }), value: fc.string({ maxLength: 3 }) }), { selector: (l) => l.name, maxLength: 10 }), (labels) => {
+        expect(canonicalLabels(labels)).toEqual(normalizeLabels(labels));
+      }),
+      { numRuns: 300 },
+    );
+    expect(() => canonicalLabels([{ name: "b", value: "1" }, { name: "a", value: "1" }, { name: "b", value: "2" }])).toThrow('duplicate label name "b"');
+  });
+});
 
 describe("RowsBatchSink", () => {
   it("normalizes, transforms and validates", () => {
