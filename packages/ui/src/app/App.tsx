@@ -13,7 +13,7 @@ import {
   timeWindow, type AppState, type KeyValueStore, type Tab,
 } from "./state";
 import { TableView } from "./TableView";
-import { autoStepMs, formatDuration, parseDurationMs, parseTimeInput, RELATIVE_RANGES, REFRESH_INTERVALS, timeZones } from "./time";
+import { autoStepMs, formatDuration, formatTime, parseDurationMs, parseTimeInput, RELATIVE_RANGES, REFRESH_INTERVALS, timeZones } from "./time";
 
 export interface AppEnv {
   /** window.location-like: where the UI was loaded from. */
@@ -43,9 +43,6 @@ const TAB_LABELS: Record<Tab, string> = {
   graph: "Graph", table: "Table", json: "JSON", cardinality: "Cardinality", queries: "Top queries",
 };
 
-function isoSeconds(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.000Z$/, "Z");
-}
 
 export function App({ env }: { env: AppEnv }) {
   const [state, setState] = useState<AppState>(() => decodeState(env.search));
@@ -85,9 +82,9 @@ export function App({ env }: { env: AppEnv }) {
   // Show the window the current state covers in the from/to boxes.
   useEffect(() => {
     const w = timeWindow(state, env.now());
-    setFromDraft(isoSeconds(w.start));
-    setToDraft(isoSeconds(w.end));
-  }, [state.range, state.from, state.to, result]);
+    setFromDraft(formatTime(w.start, state.tz));
+    setToDraft(formatTime(w.end, state.tz));
+  }, [state.range, state.from, state.to, state.tz, result]);
 
   const needsQueries = state.tab === "graph" || state.tab === "table" || state.tab === "json";
   const mode: "range" | "instant" = state.tab === "table" ? "instant" : "range";
@@ -159,8 +156,8 @@ export function App({ env }: { env: AppEnv }) {
 
   const applyAbsolute = (e: Event): void => {
     e.preventDefault();
-    const from = parseTimeInput(fromDraft);
-    const to = parseTimeInput(toDraft);
+    const from = parseTimeInput(fromDraft, stateRef.current.tz);
+    const to = parseTimeInput(toDraft, stateRef.current.tz);
     if (from !== undefined && to !== undefined && from < to) update({ from, to }, true);
   };
 
@@ -215,9 +212,9 @@ export function App({ env }: { env: AppEnv }) {
               </select>
             </label>
             <form class="abs" onSubmit={applyAbsolute}>
-              <input data-testid="from" size={21} value={fromDraft} title="from: RFC 3339 (UTC) or unix seconds" onInput={(e) => setFromDraft(e.currentTarget.value)} />
+              <input data-testid="from" size={19} value={fromDraft} title="from: YYYY-MM-DD HH:MM:SS in the chosen timezone, RFC 3339, or unix seconds" onInput={(e) => setFromDraft(e.currentTarget.value)} />
               <span>→</span>
-              <input data-testid="to" size={21} value={toDraft} title="to: RFC 3339 (UTC) or unix seconds" onInput={(e) => setToDraft(e.currentTarget.value)} />
+              <input data-testid="to" size={19} value={toDraft} title="to: YYYY-MM-DD HH:MM:SS in the chosen timezone, RFC 3339, or unix seconds" onInput={(e) => setToDraft(e.currentTarget.value)} />
               <button type="submit">Apply</button>
             </form>
             <label>step

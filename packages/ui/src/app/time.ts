@@ -58,13 +58,27 @@ export function formatTime(ms: number, tz: string): string {
   return `${get("year")}-${get("month")}-${get("day")} ${get("hour")}:${get("minute")}:${get("second")}`;
 }
 
-/** Parses an absolute time typed by a user: RFC 3339 / ISO, "YYYY-MM-DD HH:MM[:SS]" (UTC), or unix seconds. */
-export function parseTimeInput(s: string): number | undefined {
+/**
+ * Parses an absolute time typed by a user: RFC 3339 with a zone ("…Z", "…+02:00"), unix seconds,
+ * or a wall-clock "YYYY-MM-DD HH:MM[:SS]" read in `tz` ("browser" = the browser's zone).
+ */
+export function parseTimeInput(s: string, tz = "UTC"): number | undefined {
   const t = s.trim();
   if (t === "") return undefined;
   if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
-  const iso = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(t) ? t.replace(" ", "T") + "Z" : t;
-  const ms = Date.parse(iso);
+  if (/^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(t)) {
+    const asUtc = Date.parse(t.replace(" ", "T") + "Z");
+    if (!Number.isFinite(asUtc)) return undefined;
+    if (tz === "UTC") return asUtc;
+    // Find the instant whose wall clock in tz reads `t`; twice, for DST edges.
+    let guess = asUtc;
+    for (let i = 0; i < 2; i++) {
+      const wall = Date.parse(formatTime(guess, tz).replace(" ", "T") + "Z");
+      guess += asUtc - wall;
+    }
+    return guess;
+  }
+  const ms = Date.parse(t);
   return Number.isFinite(ms) ? ms : undefined;
 }
 
