@@ -1,0 +1,245 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { newMatcher, type LabelMatcher, type Tenant } from "@strata/core";
+import { STALE_NAN, type Storage } from "@strata/storage";
+import { batchOf, dump, nameBytes, openTestStorage, rmDir, tmpDir, type Row } from "./helpers.js";
+
+/**
+ * Model-based property test: random interleavings of writes (out of order, duplicates, NaN,
+ * stale markers, -0, two tenants, across a month boundary), flushes, merges, deletes, clock
+ * advances (retention) and reopens; after each step every search / label / count answer must
+ * equal what a plain in-memory model computes.
+ */
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 10, 29); // two days before a month boundary: two partitions
+const RETENTION = 2 * DAY;
+const TENANTS: Tenant[] = [
+  { accountID: 0, projectID: 0 },
+  { accountID: 7, projectID: 3 },
+];
+
+type Op =
+  | { kind: "write"; rows: Row[] }
+  | { kind: "flush" }
+  | { kind: "merge" }
+  | { kind: "delete"; tenant: number; matcher: [string, string] }
+  | { kind: "advance"; ms: number }
+  | { kind: "reopen" };
+
+const labelsArb = fc.record({
+  __name__: fc.constantFrom("up", "cpu", "mem"),
+  job: fc.constantFrom("a", "b"),
+  instance: fc.constantFrom("x", "y", ""),
+});
+const valueArb = fc.oneof(
+  { weight: 6, arbitrary: fc.integer({ min: -5, max: 50 }).map((n) => n / 4) },
+  { weight: 1, arbitrary: fc.constant(NaN) },
+  { weight: 1, arbitrary: fc.constant(STALE_NAN) },
+  { weight: 1, arbitrary: fc.constant(-0) },
+  { weight: 1, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }) },
+);
+const rowArb = fc.record({
+  tenant: fc.nat({ max: 1 }).map((i) => TENANTS[i]!),
+  labels: labelsArb.map((l) => Object.fromEntries(Object.entries(l).filter(([, v]) => v !== ""))),
+  t: fc.tuple(fc.nat({ max: 3 }), fc.nat({ max: 9 })).map(([d, k]) => T0 + d * DAY + k * 7000),
+  v: valueArb,
+});
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: fc.array(rowArb, { minLength: 1, maxLength: 60 }).map((rows) => ({ kind: "write" as const, rows })) },
+  { weight: 2, arbitrary: fc.constant({ kind: "flush" as const }) },
+  { weight: 2, arbitrary: fc.constant({ kind: "merge" as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("delete" as const),
+      tenant: fc.nat({ max: 1 }),
+      matcher: fc.constantFrom<[string, string]>(["__name__", "up"], ["job", "b"], ["instance", "x"]),
+    }),
+  },
+  { weight: 1, arbitrary: fc.integer({ min: DAY / 4, max: DAY }).map((ms) => ({ kind: "advance" as const, ms })) },
+  { weight: 1, arbitrary: fc.constant({ kind: "reopen" as const }) },
+);
+
+interface ModelSeries {
+  tenant: Tenant;
+  labels: Record<string, string>;
+  ts: number[];
+  vs: number[];
+  days: Set<number>;
+}
+
+class Model {
+  series = new Map<string, ModelSeries>();
+  now = T0 + 2 * DAY;
+  constructor(readonly dedup: number) {}
+
+  write(rows: Row[]): void {
+    const cutoff = this.now - RETENTION;
+    for (const r of rows) {
+      if (r.t < cutoff) continue;
+      const key = Buffer.from(nameBytes(r.tenant, r.labels)).toString("hex");
+      let s = this.series.get(key);
+      if (s === undefined) this.series.set(key, (s = { tenant: r.tenant, labels: r.labels, ts: [], vs: [], days: new Set() }));
+      s.ts.push(r.t);
+      s.vs.push(r.v);
+      s.days.add(Math.floor(r.t / DAY));
+    }
+  }
+
+  matches(s: ModelSeries, tenant: Tenant, ms: readonly LabelMatcher[]): boolean {
+    return s.tenant.accountID === tenant.accountID && s.tenant.projectID === tenant.projectID && ms.every((m) => m.matches(s.labels[m.name] ?? ""));
+  }
+
+  delete(tenant: Tenant, ms: readonly LabelMatcher[]): number {
+    let n = 0;
+    for (const [k, s] of this.series) {
+      if (this.matches(s, tenant, ms)) {
+        this.series.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  search(tenant: Tenant, ms: readonly LabelMatcher[], minT: number, maxT: number): Map<string, [number, number][]> {
+    const lo = Math.max(minT, this.now - RETENTION);
+    const out = new Map<string, [number, number][]>();
+    for (const [k, s] of this.series) {
+      if (!this.matches(s, tenant, ms)) continue;
+      // Independent of the package's helpers: group by timestamp, then by dedup interval.
+      const byT = new Map<number, number>();
+      s.ts.forEach((t, i) => {
+        const v = s.vs[i]!;
+        const old = byT.get(t);
+        byT.set(t, old === undefined || rank(v, old) > 0 ? v : old);
+      });
+      let samples = [...byT.entries()].sort((a, b) => a[0] - b[0]);
+      if (this.dedup > 0) {
+        const byGroup = new Map<number, [number, number]>();
+        for (const sm of samples) byGroup.set(Math.ceil(sm[0] / this.dedup), sm); // sorted: last wins
+        samples = [...byGroup.values()];
+      }
+      const got = samples.filter(([t]) => t >= lo && t <= maxT);
+      if (got.length > 0) out.set(k, got);
+    }
+    return out;
+  }
+
+  activeOn(tenant: Tenant, ms: readonly LabelMatcher[], minT: number, maxT: number): ModelSeries[] {
+    const d0 = Math.floor(Math.max(minT, this.now - RETENTION) / DAY);
+    const d1 = Math.floor(maxT / DAY);
+    return [...this.series.values()].filter((s) => this.matches(s, tenant, ms) && [...s.days].some((d) => d >= d0 && d <= d1));
+  }
+}
+
+/** Which of two values at one timestamp is kept: non-stale > stale > …, number > NaN, larger, larger bits. */
+function rank(a: number, b: number): number {
+  const key = (x: number): [number, number, number, bigint] => {
+    const buf = Buffer.alloc(8);
+    buf.writeDoubleBE(x);
+    const bitsOf = buf.readBigUInt64BE();
+    const stale = bitsOf === 0x7ff0000000000002n ? 0 : 1;
+    return [stale, Number.isNaN(x) ? 0 : 1, Number.isNaN(x) ? 0 : x, bitsOf];
+  };
+  const ka = key(a);
+  const kb = key(b);
+  for (let i = 0; i < 3; i++) if (ka[i] !== kb[i]) return (ka[i] as number) > (kb[i] as number) ? 1 : -1;
+  return ka[3] === kb[3] ? 0 : ka[3] > kb[3] ? 1 : -1;
+}
+
+function bits(m: Map<string, [number, number][]>): Map<string, string[]> {
+  const f = new Float64Array(1);
+  const u = new Uint32Array(f.buffer);
+  const out = new Map<string, string[]>();
+  for (const [k, v] of m) {
+    out.set(
+      k,
+      v.map(([t, x]) => {
+        f[0] = x;
+        return `${t}:${u[1]!.toString(16)}.${u[0]!.toString(16)}`;
+      }),
+    );
+  }
+  return out;
+}
+
+const QUERIES: [string, LabelMatcher[]][] = [
+  ["all up", [newMatcher("=", "__name__", "up")]],
+  ["regex name", [newMatcher("=~", "__name__", "cpu|mem")]],
+  ["neq job", [newMatcher("!=", "job", "a"), newMatcher("=~", "__name__", ".+")]],
+  ["absent instance", [newMatcher("=", "instance", ""), newMatcher("=~", "__name__", ".*u.*")]],
+  ["nre instance", [newMatcher("!~", "instance", "x|y"), newMatcher("!=", "__name__", "")]],
+];
+
+async function check(s: Storage, m: Model): Promise<void> {
+  await s.forceFlush();
+  for (const tenant of TENANTS) {
+    for (const [, ms] of QUERIES) {
+      for (const [minT, maxT] of [
+        [T0 - DAY, T0 + 10 * DAY],
+        [T0 + DAY + 3000, T0 + 3 * DAY + 100_000],
+      ] as const) {
+        expect(bits(dump(s, tenant, ms, minT, maxT))).toEqual(bits(m.search(tenant, ms, minT, maxT)));
+        const active = m.activeOn(tenant, ms, minT, maxT);
+        expect(s.labelValues(tenant, "job", ms, minT, maxT)).toEqual([...new Set(active.map((x) => x.labels.job ?? ""))].filter((x) => x !== "").sort());
+        expect(s.labelNames(tenant, ms, minT, maxT)).toEqual([...new Set(active.flatMap((x) => Object.keys(x.labels)))].sort());
+      }
+    }
+    expect(s.seriesCount(tenant)).toBe([...m.series.values()].filter((x) => m.matches(x, tenant, [])).length);
+    const day = Math.floor(m.now / DAY) - 1;
+    const st = s.tsdbStatus(tenant, { date: day, topN: 10 });
+    const onDay = [...m.series.values()].filter((x) => m.matches(x, tenant, []) && x.days.has(day) && day >= Math.floor((m.now - RETENTION) / DAY));
+    expect(st.totalSeries).toBe(onDay.length);
+  }
+}
+
+describe("storage model", () => {
+  it("every answer equals the in-memory model under random interleavings", { timeout: 120_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 12 }), fc.constantFrom(0, 15_000), async (ops, dedup) => {
+        const dir = tmpDir();
+        const m = new Model(dedup);
+        const open = (): Promise<Storage> => openTestStorage(dir, { now: () => m.now, retentionMs: RETENTION, dedupIntervalMs: dedup, maxPartsPerPartition: 2, mergeFanIn: 2 });
+        let s = await open();
+        try {
+          for (const op of ops) {
+            switch (op.kind) {
+              case "write":
+                await s.addRows(batchOf(op.rows));
+                m.write(op.rows);
+                break;
+              case "flush":
+                await s.forceFlush();
+                break;
+              case "merge":
+                await s.forceMerge();
+                break;
+              case "delete": {
+                const tenant = TENANTS[op.tenant]!;
+                const ms = [newMatcher("=", op.matcher[0], op.matcher[1])];
+                const got = await s.deleteSeries(tenant, ms);
+                expect(got).toBe(m.delete(tenant, ms));
+                break;
+              }
+              case "advance":
+                m.now += op.ms;
+                break;
+              case "reopen":
+                await s.close();
+                s = await open();
+                break;
+            }
+            const t0 = performance.now();
+            await check(s, m);
+            if (process.env.MODEL_DEBUG) console.log(op.kind, (performance.now() - t0).toFixed(0));
+          }
+        } finally {
+          await s.close();
+          rmDir(dir);
+        }
+      }),
+      { numRuns: 10 },
+    );
+  });
+});
