@@ -38,3 +38,4 @@ export {
   compareTSIDs,
 } from "./series-index.js";
 export { MAX_BLOCK_SAMPLES } from "./constants.js";
+export { IndexDB, type IndexDBOptions, compareTSID, encodeTSID, decodeTSID, TSID_SIZE } from "./indexdb/index.js";

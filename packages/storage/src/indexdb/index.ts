@@ -1,0 +1,13 @@
+export {
+  IndexDB,
+  type IndexDBOptions,
+  type TsdbStatus,
+  type TsdbStatusEntry,
+  type TsdbStatusRequest,
+  type TSID,
+  TSID_SIZE,
+  compareTSID,
+  decodeTSID,
+  encodeTSID,
+} from "./indexdb.js";
+export type { IdSet } from "./idset.js";

@@ -1,0 +1,1039 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  BadDataError,
+  ExecutionError,
+  type LabelMatcher,
+  type MatchType,
+  type Tenant,
+  compareStrings,
+  newMatcher,
+  xxhash64,
+} from "@strata/core";
+import { ByteBuffer, readU32, readU64 } from "../mergeset/bytes.js";
+import { writeFileAtomicSync } from "../mergeset/fsutil.js";
+import { type Cursor, type Snapshot, Table, type TableOptions } from "../mergeset/index.js";
+import { TwoGenCache } from "./cache.js";
+import { EMPTY_SET, IdBitmap, type IdSet, IdSetBuilder, hasId, intersect, subtract } from "./idset.js";
+import {
+  INSTANCE_BYTES,
+  JOB_BYTES,
+  LabelRanges,
+  NAME_BYTES,
+  NS_DAY_ALL,
+  NS_DAY_TAG,
+  NS_DELETED,
+  NS_ID,
+  NS_NAME_TO_TSID,
+  NS_TAG,
+  TAG_SEP,
+  findSep,
+  putEscaped,
+  putEscapedString,
+  putScope,
+  tenantOfName,
+  unescapeString,
+  utf8,
+} from "./keys.js";
+import { type TSID, TSID_SIZE, compareTSID, decodeTSID, encodeTSID } from "./tsid.js";
+
+export { type TSID, TSID_SIZE, compareTSID, decodeTSID, encodeTSID } from "./tsid.js";
+
+export interface IndexDBOptions {
+  /** Cap of the metricName → TSID cache (default 64 MiB). */
+  readonly tsidCacheBytes?: number;
+  /** Cap of the metricID → (TSID, metricName) cache (default 32 MiB). */
+  readonly metricNameCacheBytes?: number;
+  /** Cap of the matcher-result cache (default 32 MiB). */
+  readonly tagFiltersCacheBytes?: number;
+  /** Cap of the mergeset's decoded-block cache (default 64 MiB). */
+  readonly blockCacheBytes?: number;
+  /** Longest range (in days) searched through the per-day index; longer uses the global one (default 40). */
+  readonly maxDaysForPerDaySearch?: number;
+  /** metricIDs reserved (and persisted) at a time (default 65536). */
+  readonly idReserve?: number;
+  /** Periodic flush of the index to disk in ms; 0 disables (default 5000). */
+  readonly flushIntervalMs?: number;
+  /** Low-level mergeset options (tests use small buffers to exercise merges). */
+  readonly table?: Omit<TableOptions, "keepItem" | "onPendingConverted" | "blockCacheBytes">;
+  /** Background failures (default: console.error). */
+  readonly onError?: (err: unknown) => void;
+}
+
+export interface TsdbStatusEntry {
+  name: string;
+  value: number;
+}
+
+export interface TsdbStatus {
+  totalSeries: number;
+  totalLabelValuePairs: number;
+  seriesCountByMetricName: TsdbStatusEntry[];
+  seriesCountByLabelName: TsdbStatusEntry[];
+  seriesCountByFocusLabelValue: TsdbStatusEntry[];
+  /** name is "label=value" */
+  seriesCountByLabelValuePair: TsdbStatusEntry[];
+  labelValueCountByLabelName: TsdbStatusEntry[];
+}
+
+export interface TsdbStatusRequest {
+  /** Day since the unix epoch (UTC). */
+  readonly date: number;
+  readonly topN: number;
+  readonly focusLabel?: string;
+  readonly matchers?: readonly LabelMatcher[];
+}
+
+interface NameEntry {
+  readonly tsid: TSID;
+  /** Last day whose per-day entries are known to exist (-1: none checked yet). */
+  day: number;
+  /** Created by this process and no per-day entries written yet. */
+  fresh: boolean;
+}
+
+interface IdEntry {
+  readonly tsid: TSID;
+  readonly name: Uint8Array;
+}
+
+interface StateJson {
+  readonly formatVersion: number;
+  /** Every metricID handed out is below this. */
+  readonly idHighWater: number;
+  /** Per-day entries of days before this are dropped (retention). */
+  readonly minDay: number;
+}
+
+const STATE_JSON = "state.json";
+const TABLE_DIR = "table";
+const DAY_MS = 86_400_000;
+const MAX_DAY_BITMAPS = 8;
+/** With at most this many matching series, label APIs read metric names instead of scanning. */
+const NAME_PATH_MAX = 20_000;
+/** Items of a non-matching value read before seeking past it. */
+const SKIP_SCAN = 8;
+
+const INVERSE: Record<MatchType, MatchType> = { "=": "!=", "!=": "=", "=~": "!~", "!~": "=~" };
+
+function keyOf(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+}
+
+function hash32(b: Uint8Array): number {
+  return Number(BigInt.asUintN(32, xxhash64(b)));
+}
+
+function topN(m: Map<string, number>, n: number): TsdbStatusEntry[] {
+  const all = [...m].map(([name, value]) => ({ name, value }));
+  all.sort((a, b) => b.value - a.value || compareStrings(a.name, b.name));
+  return n > 0 ? all.slice(0, n) : all;
+}
+
+function dayOf(t: number): number {
+  return Math.floor(t / DAY_MS);
+}
+
+/**
+ * The inverted index of one storage node (VictoriaMetrics indexdb) on a mergeset Table.
+ * See docs/format/indexdb.md for the items. Synchronous lookups run on the event loop over a
+ * consistent snapshot of the table; only flush/merge/snapshot/close are asynchronous.
+ */
+export class IndexDB {
+  private nextID: number;
+  private idHighWater: number;
+  private minDay: number;
+  private readonly deleted = new Set<number>();
+  private generation = 0;
+  private readonly tsidCache: TwoGenCache<string, NameEntry>;
+  /** Series created since the table last converted pending items (invisible to snapshot(false)). */
+  private recent = new Map<string, NameEntry>();
+  private readonly idCache: TwoGenCache<number, IdEntry>;
+  private readonly filterCache: TwoGenCache<string, IdSet>;
+  private readonly dayBitmaps = new Map<number, IdBitmap>();
+  private readonly lr = new LabelRanges();
+  private readonly kb = new ByteBuffer(256);
+  private readonly maxPerDayDays: number;
+  private readonly idReserve: number;
+  private table!: Table;
+  private readonly stats = {
+    created: 0,
+    lookups: 0,
+    indexLookups: 0,
+    dayEntries: 0,
+    searches: 0,
+    deleted: 0,
+  };
+
+  private constructor(
+    readonly dir: string,
+    state: StateJson,
+    opts: IndexDBOptions,
+  ) {
+    this.nextID = state.idHighWater;
+    this.idHighWater = state.idHighWater;
+    this.minDay = state.minDay;
+    this.tsidCache = new TwoGenCache(opts.tsidCacheBytes ?? 64 << 20, (k) => k.length + 160);
+    this.idCache = new TwoGenCache(opts.metricNameCacheBytes ?? 32 << 20, (_k, v) => v.name.length + 160);
+    this.filterCache = new TwoGenCache(opts.tagFiltersCacheBytes ?? 32 << 20, (k, v) => 2 * k.length + v.byteLength + 80);
+    this.maxPerDayDays = opts.maxDaysForPerDaySearch ?? 40;
+    this.idReserve = Math.max(1, opts.idReserve ?? 65536);
+  }
+
+  static async open(dir: string, opts: IndexDBOptions = {}): Promise<IndexDB> {
+    fs.mkdirSync(dir, { recursive: true });
+    const sf = path.join(dir, STATE_JSON);
+    let state: StateJson = { formatVersion: 1, idHighWater: 1, minDay: 0 };
+    if (fs.existsSync(sf)) {
+      try {
+        state = JSON.parse(fs.readFileSync(sf, "utf8")) as StateJson;
+      } catch (err) {
+        throw new BadDataError(`indexdb ${sf}: ${String(err)}`, "STRATA_CORRUPT_DATA");
+      }
+      if (state.formatVersion !== 1 || !Number.isSafeInteger(state.idHighWater) || state.idHighWater < 1) {
+        throw new BadDataError(`indexdb ${sf}: unknown format`, "STRATA_CORRUPT_DATA");
+      }
+    } else {
+      writeFileAtomicSync(sf, JSON.stringify(state));
+    }
+    const db = new IndexDB(dir, state, opts);
+    const topts: TableOptions = {
+      ...opts.table,
+      ...(opts.blockCacheBytes !== undefined ? { blockCacheBytes: opts.blockCacheBytes } : {}),
+      ...(opts.flushIntervalMs !== undefined ? { flushIntervalMs: opts.flushIntervalMs } : {}),
+      ...(opts.onError !== undefined ? { onError: opts.onError } : {}),
+      keepItem: (item) => db.keepItem(item),
+      bloomNamespace: NS_NAME_TO_TSID,
+      onPendingConverted: () => {
+        db.recent = new Map();
+      },
+    };
+    db.table = await Table.open(path.join(dir, TABLE_DIR), topts);
+    db.loadDeleted();
+    return db;
+  }
+
+  private keepItem(item: Uint8Array): boolean {
+    const ns = item[0];
+    if ((ns === NS_DAY_TAG || ns === NS_DAY_ALL) && item.length >= 13) return readU32(item, 9) >= this.minDay;
+    return true;
+  }
+
+  private loadDeleted(): void {
+    const snap = this.table.snapshot(true);
+    try {
+      const c = snap.cursor();
+      c.seek(new Uint8Array([NS_DELETED]));
+      while (c.next()) if (c.length === 9) this.deleted.add(readU64(c.buf, c.start + 1));
+    } finally {
+      snap.release();
+    }
+  }
+
+  private writeState(): void {
+    const st: StateJson = { formatVersion: 1, idHighWater: this.idHighWater, minDay: this.minDay };
+    writeFileAtomicSync(path.join(this.dir, STATE_JSON), JSON.stringify(st));
+  }
+
+  private allocID(): number {
+    if (this.nextID >= this.idHighWater) {
+      // Persist the new high-water mark before any id below it is handed out: after a crash
+      // the next id is at least this, so ids are never reused.
+      this.idHighWater = this.nextID + this.idReserve;
+      this.writeState();
+    }
+    return this.nextID++;
+  }
+
+  // ---- write path --------------------------------------------------------------------------
+
+  /**
+   * Resolves canonical metric-name bytes (see @strata/core encodeMetricName) to a TSID, creating
+   * the series when new, and records that it has samples on `day` (days since the epoch, UTC).
+   * Hot path: one cache lookup when the series and the day are known.
+   */
+  getOrCreateTSID(metricName: Uint8Array, day: number): TSID {
+    this.stats.lookups++;
+    const key = keyOf(metricName);
+    let e = this.tsidCache.get(key);
+    if (e === undefined) e = this.lookupOrCreate(metricName, key);
+    if (e.day !== day) this.ensureDay(e, metricName, day < 0 ? 0 : day);
+    return e.tsid;
+  }
+
+  private lookupOrCreate(name: Uint8Array, key: string): NameEntry {
+    let e = this.recent.get(key);
+    if (e === undefined) {
+      this.stats.indexLookups++;
+      const tsid = this.findByName(name);
+      e = tsid !== undefined ? { tsid, day: -1, fresh: false } : this.create(name, key);
+    }
+    this.tsidCache.set(key, e);
+    return e;
+  }
+
+  /** `01 | xxhash64(name) u64 | name` into kb: the hash keeps seek comparisons short. */
+  private nameKey(name: Uint8Array): void {
+    const kb = this.kb;
+    kb.reset();
+    kb.byte(NS_NAME_TO_TSID);
+    const h = xxhash64(name);
+    this.h1 = Number(h >> 32n);
+    this.h2 = Number(BigInt.asUintN(32, h));
+    kb.u32(this.h1);
+    kb.u32(this.h2);
+    kb.bytes(name);
+  }
+
+  private h1 = 0;
+  private h2 = 0;
+
+  /** The live (non-deleted) TSID of a metric name among converted items. */
+  private findByName(name: Uint8Array): TSID | undefined {
+    this.nameKey(name);
+    const prefix = this.kb.toBytes();
+    const want = prefix.length + TSID_SIZE;
+    const snap = this.table.snapshot(false);
+    try {
+      const c = snap.keyedCursor(this.h1, this.h2);
+      if (c === undefined) return undefined;
+      c.seek(prefix);
+      while (c.next()) {
+        if (c.length !== want) continue;
+        const tsid = decodeTSID(c.buf, c.start + prefix.length);
+        if (!this.deleted.has(tsid.metricID)) return tsid;
+      }
+    } finally {
+      snap.release();
+    }
+    return undefined;
+  }
+
+  private create(name: Uint8Array, key: string): NameEntry {
+    const lr = this.lr;
+    lr.parse(name); // validates before anything is written
+    const tenant = tenantOfName(name);
+    const r = lr.ranges;
+    const ni = lr.find(name, NAME_BYTES);
+    const metricGroupID = ni < 0 ? 0 : hash32(name.subarray(r[ni * 4 + 2], r[ni * 4 + 3]));
+    const ji = lr.find(name, JOB_BYTES);
+    const ii = lr.find(name, INSTANCE_BYTES);
+    let jobInstanceID = 0;
+    if (ji >= 0 || ii >= 0) {
+      const kb = this.kb;
+      kb.reset();
+      if (ji >= 0) kb.bytes(name, r[ji * 4 + 2], r[ji * 4 + 3]);
+      kb.byte(0xff); // never inside UTF-8, so (job, instance) pairs cannot collide by concatenation
+      if (ii >= 0) kb.bytes(name, r[ii * 4 + 2], r[ii * 4 + 3]);
+      jobInstanceID = hash32(kb.view());
+    }
+    const metricID = this.allocID();
+    const tsid: TSID = { accountID: tenant.accountID, projectID: tenant.projectID, metricGroupID, jobInstanceID, metricID };
+
+    const kb = this.kb;
+    this.nameKey(name);
+    kb.ensure(TSID_SIZE);
+    encodeTSID(tsid, kb.buf, kb.len);
+    kb.len += TSID_SIZE;
+    this.table.addRange(kb.buf, 0, kb.len);
+    kb.reset();
+    kb.byte(NS_ID);
+    kb.u64(metricID);
+    kb.ensure(TSID_SIZE);
+    encodeTSID(tsid, kb.buf, kb.len);
+    kb.len += TSID_SIZE;
+    kb.bytes(name);
+    this.table.addRange(kb.buf, 0, kb.len);
+    this.addTagItems(NS_TAG, tenant, undefined, name, metricID);
+    this.generation++;
+    this.stats.created++;
+    const e: NameEntry = { tsid, day: -1, fresh: true };
+    this.recent.set(key, e);
+    return e;
+  }
+
+  /** Adds `ns | scope | esc(name) 01 | esc(value) 01 | metricID` for every label of `name`. */
+  private addTagItems(ns: number, tenant: Tenant, day: number | undefined, name: Uint8Array, metricID: number): void {
+    const lr = this.lr;
+    lr.parse(name);
+    const r = lr.ranges;
+    const kb = this.kb;
+    for (let i = 0; i < lr.count; i++) {
+      kb.reset();
+      putScope(kb, ns, tenant, day);
+      putEscaped(kb, name, r[i * 4]!, r[i * 4 + 1]!);
+      kb.byte(TAG_SEP);
+      putEscaped(kb, name, r[i * 4 + 2]!, r[i * 4 + 3]!);
+      kb.byte(TAG_SEP);
+      kb.u64(metricID);
+      this.table.addRange(kb.buf, 0, kb.len);
+    }
+  }
+
+  private dayBitmap(day: number): IdBitmap {
+    let bm = this.dayBitmaps.get(day);
+    if (bm === undefined) {
+      bm = new IdBitmap();
+      this.dayBitmaps.set(day, bm);
+      if (this.dayBitmaps.size > MAX_DAY_BITMAPS) {
+        let min = Infinity;
+        for (const d of this.dayBitmaps.keys()) min = Math.min(min, d);
+        this.dayBitmaps.delete(min);
+      }
+    }
+    return bm;
+  }
+
+  private ensureDay(e: NameEntry, name: Uint8Array, day: number): void {
+    const id = e.tsid.metricID;
+    const bm = this.dayBitmap(day);
+    if (!bm.has(id)) {
+      const tenant: Tenant = e.tsid;
+      if (e.fresh || !this.dayEntryExists(tenant, day, id)) {
+        const kb = this.kb;
+        kb.reset();
+        putScope(kb, NS_DAY_ALL, tenant, day);
+        kb.u64(id);
+        this.table.addRange(kb.buf, 0, kb.len);
+        this.addTagItems(NS_DAY_TAG, tenant, day, name, id);
+        this.generation++;
+        this.stats.dayEntries++;
+      }
+      bm.add(id);
+    }
+    e.fresh = false;
+    e.day = day;
+  }
+
+  private dayEntryExists(tenant: Tenant, day: number, id: number): boolean {
+    const kb = this.kb;
+    kb.reset();
+    putScope(kb, NS_DAY_ALL, tenant, day);
+    kb.u64(id);
+    const key = kb.toBytes();
+    const snap = this.table.snapshot(false);
+    try {
+      const c = snap.sharedCursor();
+      c.seek(key);
+      return c.next();
+    } finally {
+      snap.release();
+    }
+  }
+
+  // ---- search ------------------------------------------------------------------------------
+
+  /** Days to search per-day, or undefined for the global index. */
+  private daysFor(minT: number, maxT: number): number[] | undefined {
+    if (!Number.isFinite(minT) || !Number.isFinite(maxT)) return undefined;
+    if (minT > maxT) return [];
+    const lo = Math.max(dayOf(minT), this.minDay, 0);
+    const hi = dayOf(maxT);
+    if (hi < lo) return [];
+    if (hi - lo + 1 > this.maxPerDayDays) return undefined;
+    const out: number[] = [];
+    for (let d = lo; d <= hi; d++) out.push(d);
+    return out;
+  }
+
+  /** Sorted metricIDs of live series of `tenant` matching all matchers in [minT, maxT]. */
+  searchMetricIDs(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number): IdSet {
+    const days = this.daysFor(minT, maxT);
+    const snap = this.table.snapshot(true);
+    try {
+      return this.searchIDsIn(snap, tenant, matchers, days);
+    } finally {
+      snap.release();
+    }
+  }
+
+  private searchIDsIn(snap: Snapshot, tenant: Tenant, matchers: readonly LabelMatcher[], days: number[] | undefined): IdSet {
+    this.stats.searches++;
+    let ids: IdSet;
+    if (days === undefined) ids = this.searchScope(snap, tenant, undefined, matchers);
+    else if (days.length === 1) ids = this.searchScope(snap, tenant, days[0], matchers);
+    else {
+      const b = new IdSetBuilder();
+      for (const d of days) b.pushSet(this.searchScope(snap, tenant, d, matchers));
+      ids = b.finish();
+    }
+    return this.removeDeleted(ids);
+  }
+
+  private removeDeleted(ids: IdSet): IdSet {
+    if (this.deleted.size === 0) return ids;
+    const out = new Float64Array(ids.length);
+    let n = 0;
+    for (let i = 0; i < ids.length; i++) if (!this.deleted.has(ids[i]!)) out[n++] = ids[i]!;
+    return n === ids.length ? ids : out.slice(0, n);
+  }
+
+  /**
+   * Prometheus semantics: a matcher that does not match "" selects the union of the series of
+   * the label values it matches; one that matches "" (also series without the label) removes
+   * the series of the values it does not match (set subtraction).
+   */
+  private searchScope(snap: Snapshot, tenant: Tenant, day: number | undefined, matchers: readonly LabelMatcher[]): IdSet {
+    const pos: LabelMatcher[] = [];
+    const neg: LabelMatcher[] = [];
+    for (const m of matchers) (m.matches("") ? neg : pos).push(m);
+    pos.sort((a, b) => cost(a) - cost(b));
+    let base: IdSet | undefined;
+    for (const m of pos) {
+      const s = this.matcherIDs(snap, tenant, day, m, false);
+      base = base === undefined ? s : intersect(base, s);
+      if (base.length === 0) return EMPTY_SET;
+    }
+    if (base === undefined) base = this.allIDs(snap, tenant, day);
+    for (const m of neg) {
+      if (base.length === 0) break;
+      base = subtract(base, this.matcherIDs(snap, tenant, day, m, true));
+    }
+    return base;
+  }
+
+  private scopeKey(tenant: Tenant, day: number | undefined): string {
+    return `${this.generation}|${tenant.accountID}:${tenant.projectID}|${day ?? "g"}`;
+  }
+
+  /** Ids of the values `m` matches (or, with `inverse`, does not match); cached per generation. */
+  private matcherIDs(snap: Snapshot, tenant: Tenant, day: number | undefined, m: LabelMatcher, inverse: boolean): IdSet {
+    const key = `${this.scopeKey(tenant, day)}|${inverse ? "!" : ""}${m.toString()}`;
+    let s = this.filterCache.get(key);
+    if (s === undefined) {
+      const mm = inverse ? newMatcher(INVERSE[m.type], m.name, m.value) : m;
+      s = this.valuesUnion(snap, tenant, day, mm);
+      this.filterCache.set(key, s);
+    }
+    return s;
+  }
+
+  private labelPrefix(tenant: Tenant, day: number | undefined, label: string): Uint8Array {
+    const kb = this.kb;
+    kb.reset();
+    putScope(kb, day === undefined ? NS_TAG : NS_DAY_TAG, tenant, day);
+    putEscapedString(kb, label);
+    kb.byte(TAG_SEP);
+    return kb.toBytes();
+  }
+
+  private valuesUnion(snap: Snapshot, tenant: Tenant, day: number | undefined, m: LabelMatcher): IdSet {
+    const lp = this.labelPrefix(tenant, day, m.name);
+    const b = new IdSetBuilder();
+    const c = snap.cursor();
+    const kb = this.kb;
+    if ((m.type === "=" || m.type === "=~") && m.setMatches !== undefined) {
+      for (const v of m.setMatches) {
+        if (v === "") continue;
+        kb.reset();
+        kb.bytes(lp);
+        putEscapedString(kb, v);
+        kb.byte(TAG_SEP);
+        c.seek(kb.toBytes());
+        while (c.next()) b.push(readU64(c.buf, c.end - 8));
+      }
+      return b.finish();
+    }
+    const prefix = m.type === "=~" ? m.prefix : "";
+    kb.reset();
+    kb.bytes(lp);
+    putEscapedString(kb, prefix);
+    const from = kb.toBytes();
+    const escPrefixLen = from.length - lp.length;
+    scanValues(c, lp, from, (buf, vs, ve) => {
+      if (ve - vs < escPrefixLen) return undefined;
+      for (let i = 0; i < escPrefixLen; i++) if (buf[vs + i] !== from[lp.length + i]) return undefined;
+      return m.matches(unescapeString(buf, vs, ve));
+    }, (id) => b.push(id));
+    return b.finish();
+  }
+
+  /** All series ids of a scope: the (tenant, day) items, or every series' `__name__` item. */
+  private allIDs(snap: Snapshot, tenant: Tenant, day: number | undefined): IdSet {
+    const key = `${this.scopeKey(tenant, day)}|*`;
+    let s = this.filterCache.get(key);
+    if (s !== undefined) return s;
+    const b = new IdSetBuilder();
+    const c = snap.cursor();
+    if (day === undefined) {
+      c.seek(this.labelPrefix(tenant, undefined, "__name__"));
+    } else {
+      const kb = this.kb;
+      kb.reset();
+      putScope(kb, NS_DAY_ALL, tenant, day);
+      c.seek(kb.toBytes());
+    }
+    while (c.next()) b.push(readU64(c.buf, c.end - 8));
+    s = b.finish();
+    this.filterCache.set(key, s);
+    return s;
+  }
+
+  /**
+   * TSIDs of the live series of `tenant` matching every matcher with samples in [minT, maxT]
+   * (by the per-day index; the global index for long ranges), sorted by compareTSID. Throws
+   * ExecutionError (STRATA_LIMIT_EXCEEDED) past maxSeries.
+   */
+  searchTSIDs(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, maxSeries: number): TSID[] {
+    const days = this.daysFor(minT, maxT);
+    const snap = this.table.snapshot(true);
+    try {
+      const ids = this.searchIDsIn(snap, tenant, matchers, days);
+      if (ids.length > maxSeries) {
+        throw new ExecutionError(
+          `the query matches ${ids.length} series, more than the limit of ${maxSeries}; narrow the selector or raise -search.maxSeries`,
+          "STRATA_LIMIT_EXCEEDED",
+        );
+      }
+      const out: TSID[] = new Array<TSID>(ids.length);
+      const c = snap.cursor();
+      let n = 0;
+      for (let i = 0; i < ids.length; i++) {
+        const e = this.idEntry(c, ids[i]!);
+        if (e !== undefined) out[n++] = e.tsid;
+      }
+      out.length = n;
+      out.sort(compareTSID);
+      return out;
+    } finally {
+      snap.release();
+    }
+  }
+
+  private idEntry(c: Cursor, id: number): IdEntry | undefined {
+    let e = this.idCache.get(id);
+    if (e !== undefined) return e;
+    const key = new Uint8Array(9);
+    key[0] = NS_ID;
+    writeId(key, 1, id);
+    c.seek(key);
+    if (!c.next() || c.length < 9 + TSID_SIZE) return undefined;
+    e = { tsid: decodeTSID(c.buf, c.start + 9), name: c.buf.slice(c.start + 9 + TSID_SIZE, c.end) };
+    this.idCache.set(id, e);
+    return e;
+  }
+
+  /** Canonical metric-name bytes of a metricID (undefined when unknown). Do not modify them. */
+  metricNameByID(metricID: number): Uint8Array | undefined {
+    const cached = this.idCache.get(metricID);
+    if (cached !== undefined) return cached.name;
+    const snap = this.table.snapshot(true);
+    try {
+      return this.idEntry(snap.sharedCursor(), metricID)?.name;
+    } finally {
+      snap.release();
+    }
+  }
+
+  /** TSID of a metricID (undefined when unknown). */
+  tsidByID(metricID: number): TSID | undefined {
+    const snap = this.table.snapshot(true);
+    try {
+      return this.idEntry(snap.sharedCursor(), metricID)?.tsid;
+    } finally {
+      snap.release();
+    }
+  }
+
+  isDeleted(metricID: number): boolean {
+    return this.deleted.has(metricID);
+  }
+
+  // ---- labels ------------------------------------------------------------------------------
+
+  labelNames(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, limit: number): string[] {
+    const days = this.daysFor(minT, maxT);
+    const scopes: (number | undefined)[] = days ?? [undefined];
+    const names = new Set<string>();
+    const snap = this.table.snapshot(true);
+    try {
+      if (matchers.length === 0) {
+        for (const d of scopes) this.scanLabelNames(snap, tenant, d, undefined, names);
+      } else {
+        const ids = this.searchIDsIn(snap, tenant, matchers, days);
+        if (ids.length <= NAME_PATH_MAX) {
+          const c = snap.cursor();
+          const lr = this.lr;
+          for (let i = 0; i < ids.length; i++) {
+            const e = this.idEntry(c, ids[i]!);
+            if (e === undefined) continue;
+            lr.parse(e.name);
+            for (let j = 0; j < lr.count; j++) {
+              names.add(utf8.dec.decode(e.name.subarray(lr.ranges[j * 4], lr.ranges[j * 4 + 1])));
+            }
+          }
+        } else {
+          for (const d of scopes) this.scanLabelNames(snap, tenant, d, ids, names);
+        }
+      }
+    } finally {
+      snap.release();
+    }
+    return sortLimit(names, limit);
+  }
+
+  /** Adds label names of the scope that have a live series (in `filter` when given). */
+  private scanLabelNames(snap: Snapshot, tenant: Tenant, day: number | undefined, filter: IdSet | undefined, out: Set<string>): void {
+    const kb = this.kb;
+    kb.reset();
+    putScope(kb, day === undefined ? NS_TAG : NS_DAY_TAG, tenant, day);
+    const scope = kb.toBytes();
+    const c = snap.cursor();
+    c.seek(scope);
+    const check = filter !== undefined || this.deleted.size > 0;
+    let have = c.next();
+    while (have) {
+      const ns = c.start + scope.length;
+      const ne = findSep(c.buf, ns, c.end);
+      const name = unescapeString(c.buf, ns, ne);
+      const nameKey = c.buf.slice(c.start, ne + 1);
+      let found = !check;
+      while (!found && have && sameKeyPrefix(c, nameKey)) {
+        const id = readU64(c.buf, c.end - 8);
+        found = !this.deleted.has(id) && (filter === undefined || hasId(filter, id));
+        if (!found) have = c.next();
+      }
+      if (found) out.add(name);
+      // skip to the next label name: name + 0x02 sorts after every `name 0x01 …`
+      nameKey[nameKey.length - 1] = TAG_SEP + 1;
+      c.seekForward(nameKey);
+      have = c.next();
+    }
+  }
+
+  labelValues(
+    tenant: Tenant,
+    labelName: string,
+    matchers: readonly LabelMatcher[],
+    minT: number,
+    maxT: number,
+    limit: number,
+  ): string[] {
+    const days = this.daysFor(minT, maxT);
+    const scopes: (number | undefined)[] = days ?? [undefined];
+    const values = new Set<string>();
+    if (labelName === "") return [];
+    const snap = this.table.snapshot(true);
+    try {
+      if (matchers.length === 0) {
+        for (const d of scopes) this.scanLabelValues(snap, tenant, d, labelName, undefined, values);
+      } else {
+        const ids = this.searchIDsIn(snap, tenant, matchers, days);
+        if (ids.length <= NAME_PATH_MAX) {
+          const c = snap.cursor();
+          const lr = this.lr;
+          const want = utf8.enc.encode(labelName);
+          for (let i = 0; i < ids.length; i++) {
+            const e = this.idEntry(c, ids[i]!);
+            if (e === undefined) continue;
+            lr.parse(e.name);
+            const j = lr.find(e.name, want);
+            if (j >= 0) values.add(utf8.dec.decode(e.name.subarray(lr.ranges[j * 4 + 2], lr.ranges[j * 4 + 3])));
+          }
+        } else {
+          for (const d of scopes) this.scanLabelValues(snap, tenant, d, labelName, ids, values);
+        }
+      }
+    } finally {
+      snap.release();
+    }
+    return sortLimit(values, limit);
+  }
+
+  private scanLabelValues(
+    snap: Snapshot,
+    tenant: Tenant,
+    day: number | undefined,
+    label: string,
+    filter: IdSet | undefined,
+    out: Set<string>,
+  ): void {
+    const lp = this.labelPrefix(tenant, day, label);
+    const c = snap.cursor();
+    const check = filter !== undefined || this.deleted.size > 0;
+    let cur: string | undefined;
+    scanValues(
+      c,
+      lp,
+      lp,
+      (buf, vs, ve) => {
+        cur = unescapeString(buf, vs, ve);
+        if (!check) {
+          out.add(cur);
+          return false; // seen: skip the rest of this value
+        }
+        return !out.has(cur);
+      },
+      (id) => {
+        if (!this.deleted.has(id) && (filter === undefined || hasId(filter, id))) out.add(cur!);
+      },
+    );
+  }
+
+  /** Number of live series of the tenant (global index). */
+  seriesCount(tenant: Tenant): number {
+    const snap = this.table.snapshot(true);
+    try {
+      return this.removeDeleted(this.allIDs(snap, tenant, undefined)).length;
+    } finally {
+      snap.release();
+    }
+  }
+
+  // ---- status ------------------------------------------------------------------------------
+
+  /** Cardinality of the series with samples on `req.date` (like /api/v1/status/tsdb). */
+  tsdbStatus(tenant: Tenant, req: TsdbStatusRequest): TsdbStatus {
+    const snap = this.table.snapshot(true);
+    const day = req.date;
+    const byName = new Map<string, number>();
+    const byLabel = new Map<string, number>();
+    const byFocus = new Map<string, number>();
+    const byPair = new Map<string, number>();
+    const valuesByLabel = new Map<string, number>();
+    let total = 0;
+    let pairs = 0;
+    try {
+      if (day < this.minDay || day < 0) return emptyStatus();
+      const filter =
+        req.matchers !== undefined && req.matchers.length > 0 ? this.searchIDsIn(snap, tenant, req.matchers, [day]) : undefined;
+      const all = filter ?? this.removeDeleted(this.allIDs(snap, tenant, day));
+      total = all.length;
+      const kb = this.kb;
+      kb.reset();
+      putScope(kb, NS_DAY_TAG, tenant, day);
+      const scope = kb.toBytes();
+      const c = snap.cursor();
+      c.seek(scope);
+      let prevKey: Uint8Array | undefined;
+      let label = "";
+      let value = "";
+      let count = 0;
+      const emit = (): void => {
+        if (count === 0) return;
+        byLabel.set(label, (byLabel.get(label) ?? 0) + count);
+        valuesByLabel.set(label, (valuesByLabel.get(label) ?? 0) + 1);
+        byPair.set(`${label}=${value}`, count);
+        if (label === "__name__") byName.set(value, count);
+        if (req.focusLabel !== undefined && label === req.focusLabel) byFocus.set(value, count);
+        pairs += count;
+      };
+      while (c.next()) {
+        const idPos = c.end - 8;
+        if (prevKey === undefined || !sameRange(c.buf, c.start, idPos, prevKey)) {
+          emit();
+          count = 0;
+          prevKey = c.buf.slice(c.start, idPos);
+          const ns = scope.length;
+          const ne = findSep(prevKey, ns, prevKey.length);
+          label = unescapeString(prevKey, ns, ne);
+          value = unescapeString(prevKey, ne + 1, prevKey.length - 1);
+        }
+        const id = readU64(c.buf, idPos);
+        if (hasId(all, id)) count++;
+      }
+      emit();
+    } finally {
+      snap.release();
+    }
+    const n = req.topN;
+    return {
+      totalSeries: total,
+      totalLabelValuePairs: pairs,
+      seriesCountByMetricName: topN(byName, n),
+      seriesCountByLabelName: topN(byLabel, n),
+      seriesCountByFocusLabelValue: topN(byFocus, n),
+      seriesCountByLabelValuePair: topN(byPair, n),
+      labelValueCountByLabelName: topN(valuesByLabel, n),
+    };
+  }
+
+  // ---- deletes, retention, lifecycle ---------------------------------------------------------
+
+  /**
+   * Marks matching live series deleted and returns their count. Searches and label APIs never
+   * show them again; the same metric name added later gets a new metricID. The marks are
+   * durable after the next flush() (one is started right away).
+   */
+  deleteSeries(tenant: Tenant, matchers: readonly LabelMatcher[]): number {
+    if (matchers.length === 0) {
+      throw new BadDataError("deleteSeries needs at least one matcher", "STRATA_BAD_REQUEST");
+    }
+    const ids = this.searchMetricIDs(tenant, matchers, -Infinity, Infinity);
+    if (ids.length === 0) return 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      const item = new Uint8Array(9);
+      item[0] = NS_DELETED;
+      writeId(item, 1, id);
+      this.table.add(item);
+      this.deleted.add(id);
+    }
+    this.generation++;
+    this.stats.deleted += ids.length;
+    this.tsidCache.clear();
+    this.recent = new Map();
+    this.table.flush().catch((err: unknown) => this.onBackgroundError(err));
+    return ids.length;
+  }
+
+  private onBackgroundError(err: unknown): void {
+    console.error("indexdb background error", err);
+  }
+
+  /** Drops per-day entries of days before `minDay` (retention): hidden now, removed by merges. */
+  async dropDaysBefore(minDay: number): Promise<void> {
+    if (minDay <= this.minDay) return;
+    this.minDay = minDay;
+    this.writeState();
+    for (const d of [...this.dayBitmaps.keys()]) if (d < minDay) this.dayBitmaps.delete(d);
+    this.generation++;
+  }
+
+  /** Makes everything added so far durable on disk. */
+  async flush(): Promise<void> {
+    await this.table.flush();
+  }
+
+  /** Merges all parts into one (also removes dropped per-day entries). */
+  async forceMerge(): Promise<void> {
+    await this.table.forceMerge();
+  }
+
+  /** Hard-links the current immutable index parts into `dir` (for snapshots). */
+  async snapshot(dir: string): Promise<void> {
+    await this.table.linkSnapshot(path.join(dir, TABLE_DIR));
+    // After the link: the high-water mark only grows, so it covers every id in the linked parts.
+    const st: StateJson = { formatVersion: 1, idHighWater: this.idHighWater, minDay: this.minDay };
+    writeFileAtomicSync(path.join(dir, STATE_JSON), JSON.stringify(st));
+  }
+
+  metrics(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.table.metrics())) out[`mergeset_${k}`] = v;
+    let bitmapBytes = 0;
+    for (const bm of this.dayBitmaps.values()) bitmapBytes += bm.bytes;
+    Object.assign(out, {
+      tsid_cache_bytes: this.tsidCache.bytes,
+      tsid_cache_cap_bytes: this.tsidCache.capBytes,
+      tsid_cache_entries: this.tsidCache.entries,
+      tsid_cache_hits_total: this.tsidCache.hits,
+      tsid_cache_misses_total: this.tsidCache.misses,
+      metric_name_cache_bytes: this.idCache.bytes,
+      metric_name_cache_cap_bytes: this.idCache.capBytes,
+      metric_name_cache_entries: this.idCache.entries,
+      metric_name_cache_hits_total: this.idCache.hits,
+      metric_name_cache_misses_total: this.idCache.misses,
+      tag_filters_cache_bytes: this.filterCache.bytes,
+      tag_filters_cache_cap_bytes: this.filterCache.capBytes,
+      tag_filters_cache_entries: this.filterCache.entries,
+      tag_filters_cache_hits_total: this.filterCache.hits,
+      tag_filters_cache_misses_total: this.filterCache.misses,
+      recent_series: this.recent.size,
+      day_bitmaps: this.dayBitmaps.size,
+      day_bitmaps_bytes: bitmapBytes,
+      deleted_series: this.deleted.size,
+      series_created_total: this.stats.created,
+      series_lookups_total: this.stats.lookups,
+      index_lookups_total: this.stats.indexLookups,
+      per_day_entries_created_total: this.stats.dayEntries,
+      searches_total: this.stats.searches,
+      series_deleted_total: this.stats.deleted,
+      next_metric_id: this.nextID,
+      metric_id_high_water: this.idHighWater,
+      min_day: this.minDay,
+    });
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.table.close();
+  }
+}
+
+function cost(m: LabelMatcher): number {
+  if (m.type === "=") return 0;
+  if (m.type === "=~" && m.setMatches !== undefined) return 1;
+  if (m.type === "=~" && m.prefix !== "") return 2;
+  return 3;
+}
+
+function writeId(b: Uint8Array, p: number, id: number): void {
+  const hi = Math.floor(id / 0x1_0000_0000);
+  const lo = id >>> 0;
+  b[p] = hi >>> 24;
+  b[p + 1] = (hi >>> 16) & 0xff;
+  b[p + 2] = (hi >>> 8) & 0xff;
+  b[p + 3] = hi & 0xff;
+  b[p + 4] = lo >>> 24;
+  b[p + 5] = (lo >>> 16) & 0xff;
+  b[p + 6] = (lo >>> 8) & 0xff;
+  b[p + 7] = lo & 0xff;
+}
+
+function sameRange(b: Uint8Array, s: number, e: number, key: Uint8Array): boolean {
+  if (e - s !== key.length) return false;
+  for (let i = key.length - 1; i >= 0; i--) if (b[s + i] !== key[i]) return false;
+  return true;
+}
+
+function sameKeyPrefix(c: Cursor, key: Uint8Array): boolean {
+  if (c.length < key.length) return false;
+  for (let i = key.length - 1; i >= 0; i--) if (c.buf[c.start + i] !== key[i]) return false;
+  return true;
+}
+
+function sortLimit(s: Set<string>, limit: number): string[] {
+  const out = [...s].sort(compareStrings);
+  return limit > 0 && out.length > limit ? out.slice(0, limit) : out;
+}
+
+function emptyStatus(): TsdbStatus {
+  return {
+    totalSeries: 0,
+    totalLabelValuePairs: 0,
+    seriesCountByMetricName: [],
+    seriesCountByLabelName: [],
+    seriesCountByFocusLabelValue: [],
+    seriesCountByLabelValuePair: [],
+    labelValueCountByLabelName: [],
+  };
+}
+
+/**
+ * Walks the values of one label (items `lp | esc(value) 01 | metricID`) starting at `from`.
+ * For each new value `test` decides: true → every id of the value goes to `onId`; false → the
+ * value is skipped (a seek past it after a few items); undefined → stop (past a prefix).
+ */
+function scanValues(
+  c: Cursor,
+  lp: Uint8Array,
+  from: Uint8Array,
+  test: (buf: Uint8Array, vs: number, ve: number) => boolean | undefined,
+  onId: (id: number) => void,
+): void {
+  c.seek(lp, from);
+  let valKey: Uint8Array | undefined; // lp | esc(value) 01 of the current value
+  let match = false;
+  let skipped = 0;
+  while (c.next()) {
+    if (valKey !== undefined && sameKeyPrefix(c, valKey) && c.length === valKey.length + 8) {
+      if (match) onId(readU64(c.buf, c.end - 8));
+      else if (++skipped >= SKIP_SCAN) {
+        valKey[valKey.length - 1] = TAG_SEP + 1;
+        c.seekForward(valKey);
+        valKey = undefined;
+      }
+      continue;
+    }
+    const vs = c.start + lp.length;
+    const ve = c.end - 9;
+    if (ve < vs || c.buf[ve] !== TAG_SEP) continue; // not a well-formed tag item
+    const t = test(c.buf, vs, ve);
+    if (t === undefined) return;
+    match = t;
+    skipped = 0;
+    valKey = c.buf.slice(c.start, ve + 1);
+    if (match) onId(readU64(c.buf, c.end - 8));
+  }
+}

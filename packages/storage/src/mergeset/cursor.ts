@@ -1,0 +1,285 @@
+import type { Block } from "./block.js";
+import type { Part } from "./part.js";
+import { compareRange, hasPrefixRange } from "./bytes.js";
+
+/** What a cursor needs from a part. */
+export interface BlockSource {
+  readonly blocksCount: number;
+  firstItem(i: number): Uint8Array;
+  block(i: number): Block;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Position inside one part: a block and an item in it. */
+class PartCursor {
+  bi = 0;
+  block: Block | undefined;
+  i = 0;
+  buf: Uint8Array = EMPTY;
+  start = 0;
+  end = 0;
+
+  constructor(readonly part: BlockSource) {}
+
+  private load(bi: number): boolean {
+    if (bi >= this.part.blocksCount) {
+      this.block = undefined;
+      return false;
+    }
+    this.bi = bi;
+    this.block = this.part.block(bi);
+    this.buf = this.block.data;
+    return true;
+  }
+
+  private setItem(i: number): void {
+    const offs = this.block!.offs;
+    this.i = i;
+    this.start = offs[i]!;
+    this.end = offs[i + 1]!;
+  }
+
+  /** Positions at the first item >= key; false when there is none. */
+  seek(key: Uint8Array): boolean {
+    const part = this.part;
+    const nb = part.blocksCount;
+    if (nb === 0) return false;
+    let bi: number;
+    const b = this.block;
+    if (
+      b !== undefined &&
+      compareRange(key, 0, key.length, b.data, b.offs[0]!, b.offs[1]!) >= 0 &&
+      compareRange(key, 0, key.length, b.data, b.offs[b.n - 1]!, b.offs[b.n]!) <= 0
+    ) {
+      bi = this.bi; // forward seeks often stay in the current block
+    } else {
+      // last block whose first item <= key
+      let lo = 0;
+      let hi = nb - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        const f = part.firstItem(mid);
+        if (compareRange(f, 0, f.length, key, 0, key.length) <= 0) lo = mid;
+        else hi = mid - 1;
+      }
+      bi = lo;
+      if (bi !== this.bi || this.block === undefined) this.load(bi);
+    }
+    const blk = this.block!;
+    const { data, offs } = blk;
+    let lo = 0;
+    let hi = blk.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareRange(data, offs[mid]!, offs[mid + 1]!, key, 0, key.length) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < blk.n) {
+      this.setItem(lo);
+      return true;
+    }
+    if (!this.load(bi + 1)) return false;
+    this.setItem(0);
+    return true;
+  }
+
+  first(): boolean {
+    if (!this.load(0)) return false;
+    this.setItem(0);
+    return true;
+  }
+
+  next(): boolean {
+    const blk = this.block;
+    if (blk === undefined) return false;
+    if (this.i + 1 < blk.n) {
+      this.setItem(this.i + 1);
+      return true;
+    }
+    if (!this.load(this.bi + 1)) return false;
+    this.setItem(0);
+    return true;
+  }
+}
+
+function less(a: PartCursor, b: PartCursor): boolean {
+  return compareRange(a.buf, a.start, a.end, b.buf, b.start, b.end) < 0;
+}
+
+/**
+ * A cursor over the union of a snapshot's parts, in sorted order, duplicates merged.
+ * `seek(prefix)` (optionally starting at `from` >= prefix) then `while (c.next()) use(c.item)`;
+ * iteration stops at the first item that does not start with `prefix`. The current item is
+ * `buf[start, end)` (no allocation) or `item` (a view). Views stay valid while the snapshot is held.
+ */
+export class Cursor {
+  private readonly pcs: PartCursor[];
+  private heap: PartCursor[] = [];
+  private prefix: Uint8Array = EMPTY;
+  private started = false;
+  private done = true;
+  buf: Uint8Array = EMPTY;
+  start = 0;
+  end = 0;
+
+  constructor(parts: readonly BlockSource[]) {
+    this.pcs = parts.map((p) => new PartCursor(p));
+  }
+
+  get item(): Uint8Array {
+    return this.buf.subarray(this.start, this.end);
+  }
+
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  /** Byte at offset i of the current item. */
+  at(i: number): number {
+    return this.buf[this.start + i]!;
+  }
+
+  seek(prefix: Uint8Array, from: Uint8Array = prefix): void {
+    this.prefix = prefix;
+    const heap = this.heap;
+    heap.length = 0;
+    for (const pc of this.pcs) {
+      if (pc.seek(from)) heap.push(pc);
+    }
+    for (let i = (heap.length >>> 1) - 1; i >= 0; i--) this.down(i);
+    this.started = false;
+    this.done = false;
+  }
+
+  /** Re-seeks forward to the first item >= key within the current prefix. */
+  seekForward(key: Uint8Array): void {
+    this.seek(this.prefix, key);
+  }
+
+  next(): boolean {
+    if (this.done) return false;
+    const heap = this.heap;
+    if (this.started) {
+      // advance every part positioned at the item just returned
+      const lb = this.buf;
+      const ls = this.start;
+      const le = this.end;
+      while (heap.length > 0) {
+        const top = heap[0]!;
+        if (compareRange(top.buf, top.start, top.end, lb, ls, le) !== 0) break;
+        if (top.next()) this.down(0);
+        else this.pop();
+      }
+    }
+    this.started = true;
+    if (heap.length === 0) {
+      this.done = true;
+      return false;
+    }
+    const top = heap[0]!;
+    if (!hasPrefixRange(top.buf, top.start, top.end, this.prefix)) {
+      this.done = true;
+      return false;
+    }
+    this.buf = top.buf;
+    this.start = top.start;
+    this.end = top.end;
+    return true;
+  }
+
+  private pop(): void {
+    const heap = this.heap;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      this.down(0);
+    }
+  }
+
+  private down(i: number): void {
+    const heap = this.heap;
+    const n = heap.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) return;
+      const r = l + 1;
+      let m = l;
+      if (r < n && less(heap[r]!, heap[l]!)) m = r;
+      if (!less(heap[m]!, heap[i]!)) return;
+      const t = heap[i]!;
+      heap[i] = heap[m]!;
+      heap[m] = t;
+      i = m;
+    }
+  }
+}
+
+/**
+ * Streams all items of several parts in order, duplicates merged (for merges: no cache,
+ * reads each block once).
+ */
+export class MergeIterator {
+  private readonly heap: PartCursor[] = [];
+  private started = false;
+  buf: Uint8Array = EMPTY;
+  start = 0;
+  end = 0;
+
+  constructor(parts: readonly Part[]) {
+    for (const p of parts) {
+      const pc = new PartCursor({
+        blocksCount: p.blocksCount,
+        firstItem: (i) => p.firstItem(i),
+        block: (i) => p.blockUncached(i),
+      });
+      if (pc.first()) this.heap.push(pc);
+    }
+    for (let i = (this.heap.length >>> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  next(): boolean {
+    const heap = this.heap;
+    if (this.started) {
+      const lb = this.buf;
+      const ls = this.start;
+      const le = this.end;
+      while (heap.length > 0) {
+        const top = heap[0]!;
+        if (compareRange(top.buf, top.start, top.end, lb, ls, le) !== 0) break;
+        if (top.next()) this.down(0);
+        else {
+          const last = heap.pop()!;
+          if (heap.length > 0) {
+            heap[0] = last;
+            this.down(0);
+          }
+        }
+      }
+    }
+    this.started = true;
+    if (heap.length === 0) return false;
+    const top = heap[0]!;
+    this.buf = top.buf;
+    this.start = top.start;
+    this.end = top.end;
+    return true;
+  }
+
+  private down(i: number): void {
+    const heap = this.heap;
+    const n = heap.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) return;
+      const r = l + 1;
+      let m = l;
+      if (r < n && less(heap[r]!, heap[l]!)) m = r;
+      if (!less(heap[m]!, heap[i]!)) return;
+      const t = heap[i]!;
+      heap[i] = heap[m]!;
+      heap[m] = t;
+      i = m;
+    }
+  }
+}

@@ -1,0 +1,3 @@
+export { Table, Snapshot, type TableOptions } from "./table.js";
+export { Cursor } from "./cursor.js";
+export { compareBytes, hasPrefix, prefixEnd } from "./bytes.js";

@@ -1,0 +1,486 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { crc32 } from "node:zlib";
+import { InternalError } from "@strata/core";
+import { type Block, BlockBuilder, blockBytes, decodeBlock } from "./block.js";
+import { BLOOM_PROBES, Bloom, BloomKeys } from "./bloom.js";
+import { ByteBuffer, ByteReader, readU32 } from "./bytes.js";
+import {
+  BLOOM_BIN,
+  BLOOM_MAGIC,
+  CODEC_NONE,
+  FORMAT_VERSION,
+  ITEMS_BIN,
+  METADATA_JSON,
+  METAINDEX_BIN,
+  METAINDEX_MAGIC,
+} from "./constants.js";
+import { fsyncDir } from "./fsutil.js";
+
+let nextUid = 1;
+
+/**
+ * An immutable sorted run of unique items, split into blocks. Either held in memory (recently
+ * added items, not durable yet) or a directory on disk (durable, listed in parts.json).
+ */
+export abstract class Part {
+  readonly uid = nextUid++;
+  /** Snapshots holding this part, plus one while the table lists it. */
+  refs = 1;
+  /** Selected by a running flush or merge. */
+  busy = false;
+  /** Set when the table no longer lists it: its files go when the last ref does. */
+  obsolete = false;
+  abstract readonly name: string;
+  abstract readonly inMemory: boolean;
+  abstract readonly itemsCount: number;
+  abstract readonly blocksCount: number;
+  abstract readonly sizeBytes: number;
+  abstract firstItem(i: number): Uint8Array;
+  abstract block(i: number): Block;
+  /** Reads block i without touching a cache (merges stream whole parts). */
+  abstract blockUncached(i: number): Block;
+  abstract close(): void;
+  /** False when the part surely holds no keyed item with this key (see bloom.ts). */
+  abstract mayContainKey(h1: number, h2: number): boolean;
+}
+
+export class InMemoryPart extends Part {
+  readonly name = "";
+  readonly inMemory = true;
+  readonly itemsCount: number;
+  readonly blocksCount: number;
+  readonly sizeBytes: number;
+  private readonly firsts: Uint8Array[];
+
+  constructor(
+    private readonly blocks: readonly Block[],
+    private readonly bloom: Bloom | undefined,
+  ) {
+    super();
+    let items = 0;
+    let bytes = 0;
+    this.firsts = [];
+    for (const b of blocks) {
+      items += b.n;
+      bytes += blockBytes(b);
+      this.firsts.push(b.data.subarray(b.offs[0]!, b.offs[1]!));
+    }
+    this.itemsCount = items;
+    this.blocksCount = blocks.length;
+    this.sizeBytes = bytes;
+  }
+
+  /**
+   * Builds a part from items held as latin1 strings (one char per byte), sorted by the default
+   * string order (which is byte order for such strings); duplicates are dropped.
+   */
+  static fromSortedStrings(items: readonly string[], blockSize: number, bloomNs: number | undefined): InMemoryPart {
+    const blocks: Block[] = [];
+    const bk = bloomNs === undefined ? undefined : new BloomKeys(bloomNs);
+    let i = 0;
+    const n = items.length;
+    while (i < n) {
+      // one block: items until blockSize bytes
+      let bytes = 0;
+      let count = 0;
+      let j = i;
+      let prev: string | undefined;
+      for (; j < n && bytes < blockSize; j++) {
+        const s = items[j]!;
+        if (s === prev) continue;
+        prev = s;
+        bytes += s.length;
+        count++;
+      }
+      const data = Buffer.allocUnsafe(bytes);
+      const offs = new Uint32Array(count + 1);
+      let pos = 0;
+      let k = 0;
+      prev = undefined;
+      for (let x = i; x < j; x++) {
+        const s = items[x]!;
+        if (s === prev) continue;
+        prev = s;
+        offs[k++] = pos;
+        const end = pos + data.write(s, pos, "latin1");
+        bk?.addItem(data, pos, end);
+        pos = end;
+      }
+      offs[k] = pos;
+      blocks.push({ data: new Uint8Array(data.buffer, data.byteOffset, bytes), offs, n: count });
+      i = j;
+      // a duplicate of the last item may start the next run
+      while (i < n && items[i] === prev) i++;
+    }
+    return new InMemoryPart(blocks, bk?.build());
+  }
+
+  mayContainKey(h1: number, h2: number): boolean {
+    return this.bloom !== undefined && this.bloom.mayContain(h1, h2);
+  }
+
+  firstItem(i: number): Uint8Array {
+    return this.firsts[i]!;
+  }
+
+  block(i: number): Block {
+    return this.blocks[i]!;
+  }
+
+  blockUncached(i: number): Block {
+    return this.blocks[i]!;
+  }
+
+  close(): void {}
+}
+
+
+/** Two-generation cache of decoded blocks of file parts, bounded by bytes. */
+export class BlockCache {
+  private curr = new Map<number, Block>();
+  private prev = new Map<number, Block>();
+  private currBytes = 0;
+  private prevBytes = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(readonly capBytes: number) {}
+
+  get(key: number): Block | undefined {
+    let b = this.curr.get(key);
+    if (b !== undefined) {
+      this.hits++;
+      return b;
+    }
+    b = this.prev.get(key);
+    if (b !== undefined) {
+      this.hits++;
+      this.prev.delete(key);
+      this.prevBytes -= blockBytes(b);
+      this.put(key, b);
+      return b;
+    }
+    this.misses++;
+    return undefined;
+  }
+
+  put(key: number, b: Block): void {
+    const size = blockBytes(b);
+    if (size * 2 > this.capBytes) return;
+    if (this.currBytes + size > this.capBytes / 2) {
+      this.prev = this.curr;
+      this.prevBytes = this.currBytes;
+      this.curr = new Map();
+      this.currBytes = 0;
+    }
+    this.curr.set(key, b);
+    this.currBytes += size;
+  }
+
+  get bytes(): number {
+    return this.currBytes + this.prevBytes;
+  }
+
+  get entries(): number {
+    return this.curr.size + this.prev.size;
+  }
+}
+
+interface BlockHeader {
+  readonly crc: number;
+  readonly offset: number;
+  readonly size: number;
+  readonly count: number;
+  readonly itemsBytes: number;
+  readonly codec: number;
+}
+
+export interface PartMetadata {
+  readonly formatVersion: number;
+  readonly itemsCount: number;
+  readonly blocksCount: number;
+  readonly itemsBinBytes: number;
+  readonly metaindexBytes: number;
+  readonly firstItem: string; // hex
+  readonly lastItem: string; // hex
+}
+
+function corruptPart(dir: string, msg: string): never {
+  throw new InternalError(`mergeset part ${dir}: ${msg}`, "STRATA_CORRUPT_DATA");
+}
+
+export class FilePart extends Part {
+  readonly inMemory = false;
+  readonly itemsCount: number;
+  readonly blocksCount: number;
+  readonly sizeBytes: number;
+  private readonly firsts: Uint8Array[] = [];
+  private readonly headers: BlockHeader[] = [];
+  private fd: number;
+  /** undefined: the part has no bloom.bin (no filter; every key may be present). */
+  private bloom: Bloom | undefined;
+
+  private constructor(
+    readonly dir: string,
+    readonly name: string,
+    readonly meta: PartMetadata,
+    metaindex: Uint8Array,
+    private readonly cache: BlockCache,
+  ) {
+    super();
+    this.itemsCount = meta.itemsCount;
+    this.blocksCount = meta.blocksCount;
+    this.sizeBytes = meta.itemsBinBytes + meta.metaindexBytes;
+    this.parseMetaindex(metaindex);
+    this.bloom = readBloom(dir);
+    this.fd = fs.openSync(path.join(dir, ITEMS_BIN), "r");
+    const st = fs.fstatSync(this.fd);
+    if (st.size !== meta.itemsBinBytes) {
+      fs.closeSync(this.fd);
+      corruptPart(dir, `${ITEMS_BIN} has ${st.size} bytes, metadata says ${meta.itemsBinBytes}`);
+    }
+  }
+
+  static open(dir: string, cache: BlockCache): FilePart {
+    let meta: PartMetadata;
+    try {
+      meta = JSON.parse(fs.readFileSync(path.join(dir, METADATA_JSON), "utf8")) as PartMetadata;
+    } catch (err) {
+      throw new InternalError(`mergeset part ${dir}: cannot read ${METADATA_JSON}: ${String(err)}`, "STRATA_CORRUPT_DATA");
+    }
+    if (meta.formatVersion !== FORMAT_VERSION) corruptPart(dir, `unknown format version ${meta.formatVersion}`);
+    const mi = fs.readFileSync(path.join(dir, METAINDEX_BIN));
+    if (mi.length !== meta.metaindexBytes) {
+      corruptPart(dir, `${METAINDEX_BIN} has ${mi.length} bytes, metadata says ${meta.metaindexBytes}`);
+    }
+    return new FilePart(dir, path.basename(dir), meta, new Uint8Array(mi.buffer, mi.byteOffset, mi.length), cache);
+  }
+
+  private parseMetaindex(mi: Uint8Array): void {
+    const fail = (msg: string): never => corruptPart(this.dir, `${METAINDEX_BIN}: ${msg}`);
+    if (mi.length < 16) fail("too short");
+    const body = mi.length - 4;
+    const r = new ByteReader(mi, 0, body, fail);
+    const want = new ByteReader(mi, body, mi.length, fail).u32();
+    if ((crc32(mi.subarray(0, body)) >>> 0) !== want) fail("checksum mismatch");
+    if (r.u32() !== METAINDEX_MAGIC) fail("bad magic");
+    if (r.u32() !== FORMAT_VERSION) fail("bad version");
+    const n = r.u32();
+    if (n !== this.blocksCount) fail(`${n} blocks, metadata says ${this.blocksCount}`);
+    let items = 0;
+    let expectOffset = 0;
+    for (let i = 0; i < n; i++) {
+      const crc = r.u32();
+      const offset = r.u64();
+      const size = r.u32();
+      const count = r.u32();
+      const itemsBytes = r.u32();
+      const codec = r.u8();
+      const firstLen = r.uvarint();
+      const first = r.bytes(firstLen).slice();
+      if (offset !== expectOffset) fail(`block ${i} at offset ${offset}, want ${expectOffset}`);
+      if (codec !== CODEC_NONE) fail(`block ${i}: unsupported codec ${codec}`);
+      if (count === 0) fail(`block ${i} is empty`);
+      expectOffset += size;
+      items += count;
+      this.headers.push({ crc, offset, size, count, itemsBytes, codec });
+      this.firsts.push(first);
+    }
+    if (r.pos !== body) fail("trailing bytes");
+    if (items !== this.itemsCount) fail(`${items} items, metadata says ${this.itemsCount}`);
+    if (expectOffset !== this.meta.itemsBinBytes) fail(`blocks cover ${expectOffset} bytes of ${this.meta.itemsBinBytes}`);
+  }
+
+  firstItem(i: number): Uint8Array {
+    return this.firsts[i]!;
+  }
+
+  mayContainKey(h1: number, h2: number): boolean {
+    return this.bloom === undefined || this.bloom.mayContain(h1, h2);
+  }
+
+  block(i: number): Block {
+    const key = this.uid * 0x100_0000 + i;
+    let b = this.cache.get(key);
+    if (b === undefined) {
+      b = this.blockUncached(i);
+      this.cache.put(key, b);
+    }
+    return b;
+  }
+
+  blockUncached(i: number): Block {
+    const h = this.headers[i]!;
+    const raw = new Uint8Array(h.size);
+    let got = 0;
+    while (got < h.size) {
+      const n = fs.readSync(this.fd, raw, got, h.size - got, h.offset + got);
+      if (n === 0) corruptPart(this.dir, `block ${i}: unexpected end of ${ITEMS_BIN}`);
+      got += n;
+    }
+    if ((crc32(raw) >>> 0) !== h.crc) corruptPart(this.dir, `block ${i}: checksum mismatch`);
+    return decodeBlock(raw, h.count, h.itemsBytes);
+  }
+
+  close(): void {
+    if (this.fd >= 0) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+}
+
+function readBloom(dir: string): Bloom | undefined {
+  const file = path.join(dir, BLOOM_BIN);
+  if (!fs.existsSync(file)) return undefined;
+  const b = fs.readFileSync(file);
+  const u = new Uint8Array(b.buffer, b.byteOffset, b.length);
+  const fail = (msg: string): never => corruptPart(dir, `${BLOOM_BIN}: ${msg}`);
+  if (u.length < 16 || (u.length - 16) % 4 !== 0) fail("bad size");
+  if ((crc32(u.subarray(0, u.length - 4)) >>> 0) !== readU32(u, u.length - 4)) fail("checksum mismatch");
+  if (readU32(u, 0) !== BLOOM_MAGIC) fail("bad magic");
+  const bits = readU32(u, 4);
+  if (readU32(u, 8) !== BLOOM_PROBES) fail("unsupported probe count");
+  const nw = (u.length - 16) / 4;
+  if (bits !== nw * 32 || (bits !== 0 && (bits & (bits - 1)) !== 0)) fail("bad bit count");
+  const words = new Uint32Array(nw);
+  for (let i = 0; i < nw; i++) words[i] = readU32(u, 12 + 4 * i);
+  return new Bloom(words, bits === 0 ? 0 : bits - 1);
+}
+
+function encodeBloom(bl: Bloom | undefined): Uint8Array {
+  const words = bl?.words ?? new Uint32Array(0);
+  const bb = new ByteBuffer(16 + words.length * 4);
+  bb.u32(BLOOM_MAGIC);
+  bb.u32(words.length * 32);
+  bb.u32(BLOOM_PROBES);
+  for (let i = 0; i < words.length; i++) bb.u32(words[i]!);
+  bb.u32(crc32(bb.view()) >>> 0);
+  return bb.view();
+}
+
+const toHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString("hex");
+
+/**
+ * Streams sorted unique items into a new part directory: items.bin (block payloads),
+ * metaindex.bin (one row per block), metadata.json; every file fsynced, then the directory.
+ */
+export class PartWriter {
+  private readonly bb = new BlockBuilder();
+  private readonly out = new ByteBuffer(1 << 16);
+  private readonly mi = new ByteBuffer(1 << 12);
+  private offset = 0;
+  private blocks = 0;
+  private items = 0;
+  private first: Uint8Array | undefined;
+  private last: Uint8Array | undefined;
+
+  private constructor(
+    readonly dir: string,
+    private readonly fh: fs.promises.FileHandle,
+    private readonly blockSize: number,
+    private readonly bloomKeys: BloomKeys | undefined,
+  ) {
+    this.mi.u32(METAINDEX_MAGIC);
+    this.mi.u32(FORMAT_VERSION);
+    this.mi.u32(0); // block count, patched in finish()
+  }
+
+  static async create(dir: string, blockSize: number, bloomNs: number | undefined): Promise<PartWriter> {
+    await fs.promises.mkdir(dir, { recursive: true });
+    const fh = await fs.promises.open(path.join(dir, ITEMS_BIN), "w");
+    return new PartWriter(dir, fh, blockSize, bloomNs === undefined ? undefined : new BloomKeys(bloomNs));
+  }
+
+  get itemsCount(): number {
+    return this.items;
+  }
+
+  add(b: Uint8Array, start: number, end: number): void {
+    this.bb.add(b, start, end);
+    this.bloomKeys?.addItem(b, start, end);
+    this.items++;
+    if (this.bb.itemsBytes >= this.blockSize) this.closeBlock();
+  }
+
+  needsDrain(): boolean {
+    return this.out.len >= 1 << 20;
+  }
+
+  async drain(): Promise<void> {
+    if (this.out.len === 0) return;
+    const data = this.out.view();
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done);
+      done += bytesWritten;
+    }
+    this.out.reset();
+  }
+
+  private closeBlock(): void {
+    const bb = this.bb;
+    if (bb.count === 0) return;
+    const first = bb.firstItem();
+    if (this.first === undefined) this.first = first;
+    this.last = bb.lastItem();
+    const payload = bb.raw.view();
+    const mi = this.mi;
+    mi.u32(crc32(payload) >>> 0);
+    mi.u64(this.offset);
+    mi.u32(payload.length);
+    mi.u32(bb.count);
+    mi.u32(bb.itemsBytes);
+    mi.byte(CODEC_NONE);
+    mi.uvarint(first.length);
+    mi.bytes(first);
+    this.out.bytes(payload);
+    this.offset += payload.length;
+    this.blocks++;
+    bb.reset();
+  }
+
+  async finish(): Promise<PartMetadata> {
+    this.closeBlock();
+    await this.drain();
+    await this.fh.sync();
+    await this.fh.close();
+    const mi = this.mi;
+    const b = mi.buf;
+    b[8] = this.blocks >>> 24;
+    b[9] = (this.blocks >>> 16) & 0xff;
+    b[10] = (this.blocks >>> 8) & 0xff;
+    b[11] = this.blocks & 0xff;
+    mi.u32(crc32(mi.view()) >>> 0);
+    const meta: PartMetadata = {
+      formatVersion: FORMAT_VERSION,
+      itemsCount: this.items,
+      blocksCount: this.blocks,
+      itemsBinBytes: this.offset,
+      metaindexBytes: mi.len,
+      firstItem: this.first === undefined ? "" : toHex(this.first),
+      lastItem: this.last === undefined ? "" : toHex(this.last),
+    };
+    await writeSynced(path.join(this.dir, METAINDEX_BIN), mi.view());
+    if (this.bloomKeys !== undefined) await writeSynced(path.join(this.dir, BLOOM_BIN), encodeBloom(this.bloomKeys.build()));
+    await writeSynced(path.join(this.dir, METADATA_JSON), Buffer.from(JSON.stringify(meta, null, 1)));
+    fsyncDir(this.dir);
+    return meta;
+  }
+
+  /** Closes the file after a failed write (the caller removes the directory). */
+  async abort(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+  }
+}
+
+async function writeSynced(file: string, data: Uint8Array): Promise<void> {
+  const fh = await fs.promises.open(file, "w");
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

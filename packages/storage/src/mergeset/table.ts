@@ -1,0 +1,550 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { BadDataError, InternalError, UnavailableError } from "@strata/core";
+import { BlockBuilder, type Block } from "./block.js";
+import { BloomKeys } from "./bloom.js";
+import { DEFAULT_BLOCK_SIZE, FORMAT_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR } from "./constants.js";
+import { Cursor, MergeIterator } from "./cursor.js";
+import { fsyncDir, writeFileAtomicSync } from "./fsutil.js";
+import { BlockCache, FilePart, InMemoryPart, type Part, PartWriter } from "./part.js";
+
+export interface TableOptions {
+  /** Raw item bytes per block (default 16 KiB). */
+  readonly blockSize?: number;
+  /** Pending (unsorted) items that are turned into a searchable in-memory part (default 65536). */
+  readonly maxPendingItems?: number;
+  /** In-memory parts beyond which the smallest are merged together (default 8). */
+  readonly maxInMemoryParts?: number;
+  /** In-memory bytes beyond which a flush to disk starts in the background (default 64 MiB). */
+  readonly maxInMemoryBytes?: number;
+  /** Periodic flush to disk; 0 disables (default 5000 ms). */
+  readonly flushIntervalMs?: number;
+  /** Most parts merged at once (default 16). */
+  readonly mergeFanIn?: number;
+  /** Cap of the decoded-block cache (default 64 MiB). */
+  readonly blockCacheBytes?: number;
+  /** Items for which this returns false are dropped when parts are written (flush, merge). */
+  readonly keepItem?: (item: Uint8Array) => boolean;
+  /**
+   * Items starting with this byte carry an 8-byte uniformly distributed key right after it;
+   * parts keep a bloom filter of those keys for Snapshot.keyedCursor (default: none).
+   */
+  readonly bloomNamespace?: number;
+  /** Called after pending items became visible to snapshots that exclude pending items. */
+  readonly onPendingConverted?: () => void;
+  /** Background merge/flush failures (default: console.error). */
+  readonly onError?: (err: unknown) => void;
+}
+
+interface PartsJson {
+  readonly formatVersion: number;
+  readonly parts: readonly string[];
+}
+
+/** A consistent, refcounted view of a table's parts. Release it when done. */
+export class Snapshot {
+  private refs = 1;
+
+  constructor(
+    readonly parts: readonly Part[],
+    private readonly unref: (p: Part) => void,
+  ) {
+    for (const p of parts) p.refs++;
+  }
+
+  acquire(): this {
+    this.refs++;
+    return this;
+  }
+
+  release(): void {
+    if (--this.refs === 0) for (const p of this.parts) this.unref(p);
+  }
+
+  cursor(): Cursor {
+    return new Cursor(this.parts);
+  }
+
+  private shared: Cursor | undefined;
+
+  /**
+   * A cursor over only the parts whose bloom filter may hold the key (h1, h2) — the two
+   * big-endian u32 halves of the 8 bytes after the namespace byte; undefined when none may.
+   */
+  keyedCursor(h1: number, h2: number): Cursor | undefined {
+    let sel: Part[] | undefined;
+    for (const p of this.parts) {
+      if (p.mayContainKey(h1, h2)) (sel ??= []).push(p);
+    }
+    return sel === undefined ? undefined : new Cursor(sel);
+  }
+
+  /**
+   * One cursor reused by every caller of this snapshot: for short synchronous lookups that do
+   * not nest (saves allocating a cursor per part per lookup on hot paths).
+   */
+  sharedCursor(): Cursor {
+    return (this.shared ??= new Cursor(this.parts));
+  }
+
+  get itemsCount(): number {
+    let n = 0;
+    for (const p of this.parts) n += p.itemsCount;
+    return n;
+  }
+}
+
+const partName = (seq: number): string => seq.toString(16).toUpperCase().padStart(16, "0");
+
+/**
+ * A log-structured store of sorted, unique byte items (VictoriaMetrics lib/mergeset): items go
+ * to a pending buffer, become searchable in-memory parts, are flushed to immutable on-disk parts
+ * (listed atomically in parts.json) and merged in the background with bounded fan-in.
+ *
+ * Single-threaded contract: every method runs on the event loop; a Snapshot taken between two
+ * awaits stays valid (parts are refcounted) until released.
+ */
+export class Table {
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private memParts: InMemoryPart[] = [];
+  private fileParts: FilePart[] = [];
+  private current: Snapshot | undefined;
+  private flushChain: Promise<void> = Promise.resolve();
+  private mergeRunning: Promise<void> | undefined;
+  private bgFlush: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly cache: BlockCache;
+  private readonly blockSize: number;
+  private readonly maxPendingItems: number;
+  private readonly maxInMemoryParts: number;
+  private readonly maxInMemoryBytes: number;
+  private readonly fanIn: number;
+  private readonly keepItem: ((item: Uint8Array) => boolean) | undefined;
+  private readonly onError: (err: unknown) => void;
+  private readonly stats = {
+    itemsAdded: 0,
+    flushes: 0,
+    merges: 0,
+    mergedItems: 0,
+    inMemoryMerges: 0,
+    errors: 0,
+    droppedItems: 0,
+  };
+
+  private constructor(
+    readonly dir: string,
+    private nextSeq: number,
+    private readonly opts: TableOptions,
+  ) {
+    this.cache = new BlockCache(opts.blockCacheBytes ?? 64 << 20);
+    this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
+    this.maxPendingItems = opts.maxPendingItems ?? 65536;
+    this.maxInMemoryParts = Math.max(2, opts.maxInMemoryParts ?? 8);
+    this.maxInMemoryBytes = opts.maxInMemoryBytes ?? 64 << 20;
+    this.fanIn = Math.max(2, opts.mergeFanIn ?? 16);
+    this.keepItem = opts.keepItem;
+    this.onError = opts.onError ?? ((err) => console.error("mergeset background error", err));
+  }
+
+  /** Opens (or creates) a table; removes leftovers of interrupted flushes and merges. */
+  static async open(dir: string, opts: TableOptions = {}): Promise<Table> {
+    const partsDir = path.join(dir, PARTS_DIR);
+    fs.mkdirSync(partsDir, { recursive: true });
+    fs.rmSync(path.join(dir, TMP_DIR), { recursive: true, force: true });
+    fs.mkdirSync(path.join(dir, TMP_DIR));
+    const pj = path.join(dir, PARTS_JSON);
+    let listed: string[] = [];
+    if (fs.existsSync(pj)) {
+      let parsed: PartsJson;
+      try {
+        parsed = JSON.parse(fs.readFileSync(pj, "utf8")) as PartsJson;
+      } catch (err) {
+        throw new InternalError(`mergeset ${pj}: ${String(err)}`, "STRATA_CORRUPT_DATA");
+      }
+      if (parsed.formatVersion !== FORMAT_VERSION || !Array.isArray(parsed.parts)) {
+        throw new InternalError(`mergeset ${pj}: unknown format`, "STRATA_CORRUPT_DATA");
+      }
+      listed = [...parsed.parts];
+    }
+    const listedSet = new Set(listed);
+    let maxSeq = 0;
+    for (const name of fs.readdirSync(partsDir)) {
+      if (!listedSet.has(name)) {
+        fs.rmSync(path.join(partsDir, name), { recursive: true, force: true });
+      }
+    }
+    const t = new Table(dir, 0, opts);
+    try {
+      for (const name of listed) {
+        if (!/^[0-9A-F]{16}$/.test(name)) throw new InternalError(`mergeset ${pj}: bad part name ${name}`, "STRATA_CORRUPT_DATA");
+        maxSeq = Math.max(maxSeq, parseInt(name, 16));
+        t.fileParts.push(FilePart.open(path.join(partsDir, name), t.cache));
+      }
+    } catch (err) {
+      for (const p of t.fileParts) p.close();
+      throw err;
+    }
+    t.nextSeq = maxSeq + 1;
+    if (!fs.existsSync(pj)) t.writePartsJson();
+    fsyncDir(partsDir);
+    const every = opts.flushIntervalMs ?? 5000;
+    if (every > 0) {
+      t.timer = setInterval(() => {
+        if (t.pending.length > 0 || t.memParts.length > 0) t.flush().catch(t.onError);
+      }, every);
+      t.timer.unref();
+    }
+    return t;
+  }
+
+  /** Adds an item (copied). */
+  add(item: Uint8Array): void {
+    this.addRange(item, 0, item.length);
+  }
+
+  private view: Buffer = Buffer.alloc(0);
+  private viewOf: ArrayBufferLike | undefined;
+
+  /** Adds the item b[start, end) (copied). */
+  addRange(b: Uint8Array, start: number, end: number): void {
+    if (this.closed) throw new UnavailableError(`mergeset table ${this.dir} is closed`, "STRATA_CLOSED");
+    if (end - start > MAX_ITEM_SIZE) {
+      throw new BadDataError(`mergeset item of ${end - start} bytes exceeds ${MAX_ITEM_SIZE}`, "STRATA_LABEL_TOO_LONG");
+    }
+    if (this.viewOf !== b.buffer) {
+      this.view = Buffer.from(b.buffer, 0, b.buffer.byteLength);
+      this.viewOf = b.buffer;
+    }
+    // Pending items are latin1 strings: V8 stores them one byte per char and sorts them natively
+    // in byte order, several times faster than comparing Uint8Arrays in JS.
+    const s = this.view.toString("latin1", b.byteOffset + start, b.byteOffset + end);
+    this.pending.push(s);
+    this.pendingBytes += s.length + 32;
+    this.stats.itemsAdded++;
+    if (this.pending.length >= this.maxPendingItems) this.convertPending();
+  }
+
+  get pendingItems(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * A consistent view. With `includePending` (default) items added so far are visible; without,
+   * only items that were already converted (see onPendingConverted).
+   */
+  snapshot(includePending = true): Snapshot {
+    if (includePending && this.pending.length > 0) this.convertPending();
+    if (this.current === undefined) {
+      this.current = new Snapshot([...this.memParts, ...this.fileParts], (p) => this.unrefPart(p));
+    }
+    return this.current.acquire();
+  }
+
+  private invalidate(): void {
+    const c = this.current;
+    this.current = undefined;
+    c?.release();
+  }
+
+  private unrefPart(p: Part): void {
+    if (--p.refs > 0) return;
+    p.close();
+    if (p instanceof FilePart && p.obsolete) {
+      fs.rmSync(p.dir, { recursive: true, force: true });
+    }
+  }
+
+  private retire(p: Part): void {
+    p.obsolete = true;
+    this.unrefPart(p);
+  }
+
+  private convertPending(): void {
+    const items = this.pending;
+    if (items.length === 0) return;
+    this.pending = [];
+    this.pendingBytes = 0;
+    items.sort();
+    this.memParts.push(InMemoryPart.fromSortedStrings(items, this.blockSize, this.opts.bloomNamespace));
+    this.invalidate();
+    if (this.memParts.length > this.maxInMemoryParts) this.mergeInMemory();
+    this.opts.onPendingConverted?.();
+    if (this.inMemoryBytes() > this.maxInMemoryBytes && this.bgFlush === undefined) {
+      this.bgFlush = this.flush()
+        .catch((err: unknown) => this.fail(err))
+        .finally(() => (this.bgFlush = undefined));
+    }
+  }
+
+  private inMemoryBytes(): number {
+    let n = this.pendingBytes;
+    for (const p of this.memParts) n += p.sizeBytes;
+    return n;
+  }
+
+  /** Merges the smaller half of the idle in-memory parts into one (synchronously). */
+  private mergeInMemory(): void {
+    const idle = this.memParts.filter((p) => !p.busy).sort((a, b) => a.itemsCount - b.itemsCount);
+    const sel = idle.slice(0, Math.max(2, idle.length - (this.maxInMemoryParts >>> 1)));
+    if (sel.length < 2) return;
+    const it = new MergeIterator(sel);
+    const bb = new BlockBuilder(false);
+    const blocks: Block[] = [];
+    const ns = this.opts.bloomNamespace;
+    const bk = ns === undefined ? undefined : new BloomKeys(ns);
+    while (it.next()) {
+      bk?.addItem(it.buf, it.start, it.end);
+      bb.add(it.buf, it.start, it.end);
+      if (bb.itemsBytes >= this.blockSize) {
+        blocks.push(bb.toBlock());
+        bb.reset();
+      }
+    }
+    if (bb.count > 0) blocks.push(bb.toBlock());
+    const merged = new InMemoryPart(blocks, bk?.build());
+    const selSet = new Set<Part>(sel);
+    this.memParts = this.memParts.filter((p) => !selSet.has(p));
+    this.memParts.push(merged);
+    for (const p of sel) this.retire(p);
+    this.invalidate();
+    this.stats.inMemoryMerges++;
+  }
+
+  private fail(err: unknown): void {
+    this.stats.errors++;
+    this.onError(err);
+  }
+
+  /** Makes every item added before the call durable (on disk, listed in parts.json). */
+  flush(): Promise<void> {
+    const p = this.flushChain.then(() => this.doFlush());
+    this.flushChain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async doFlush(): Promise<void> {
+    if (this.closed && this.pending.length === 0 && this.memParts.length === 0) return;
+    this.convertPending();
+    const sel = this.memParts.filter((p) => !p.busy);
+    if (sel.length === 0) return;
+    for (const p of sel) p.busy = true;
+    let fp: FilePart | undefined;
+    try {
+      fp = await this.writePart(sel);
+    } catch (err) {
+      for (const p of sel) p.busy = false;
+      throw err;
+    }
+    const selSet = new Set<Part>(sel);
+    this.memParts = this.memParts.filter((p) => !selSet.has(p));
+    if (fp !== undefined) this.fileParts.push(fp);
+    this.writePartsJson();
+    for (const p of sel) this.retire(p);
+    this.invalidate();
+    this.stats.flushes++;
+    this.scheduleMerge();
+  }
+
+  /** Writes the merged items of `parts` as a new file part; undefined when nothing is left. */
+  private async writePart(parts: readonly Part[]): Promise<FilePart | undefined> {
+    const name = partName(this.nextSeq++);
+    const tmp = path.join(this.dir, TMP_DIR, name);
+    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace);
+    const keep = this.keepItem;
+    try {
+      const it = new MergeIterator(parts);
+      let dropped = 0;
+      while (it.next()) {
+        if (keep !== undefined && !keep(it.buf.subarray(it.start, it.end))) {
+          dropped++;
+          continue;
+        }
+        w.add(it.buf, it.start, it.end);
+        if (w.needsDrain()) await w.drain();
+      }
+      this.stats.droppedItems += dropped;
+      await w.finish();
+    } catch (err) {
+      await w.abort();
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw err;
+    }
+    if (w.itemsCount === 0) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      return undefined;
+    }
+    const dst = path.join(this.dir, PARTS_DIR, name);
+    fs.renameSync(tmp, dst);
+    fsyncDir(path.join(this.dir, PARTS_DIR));
+    return FilePart.open(dst, this.cache);
+  }
+
+  private writePartsJson(): void {
+    const pj: PartsJson = { formatVersion: FORMAT_VERSION, parts: this.fileParts.map((p) => p.name) };
+    writeFileAtomicSync(path.join(this.dir, PARTS_JSON), JSON.stringify(pj));
+  }
+
+  private scheduleMerge(): void {
+    if (this.mergeRunning !== undefined || this.closed) return;
+    if (this.pickMerge(false) === undefined) return;
+    this.mergeRunning = this.runMerges()
+      .catch((err: unknown) => this.fail(err))
+      .finally(() => (this.mergeRunning = undefined));
+  }
+
+  private async runMerges(): Promise<void> {
+    for (;;) {
+      if (this.closed) return;
+      const sel = this.pickMerge(false);
+      if (sel === undefined) return;
+      await this.mergeParts(sel);
+    }
+  }
+
+  /**
+   * Chooses parts to merge like VictoriaMetrics: among windows of size-sorted idle parts (at
+   * most fanIn), the one whose total is largest relative to its biggest part, so that merges
+   * combine parts of similar size and write amplification stays logarithmic.
+   */
+  private pickMerge(all: boolean): FilePart[] | undefined {
+    const idle = this.fileParts.filter((p) => !p.busy).sort((a, b) => a.sizeBytes - b.sizeBytes);
+    if (idle.length < 2) return undefined;
+    if (all) return idle.slice(0, this.fanIn);
+    let best: FilePart[] | undefined;
+    let bestRatio = 0;
+    const maxLen = Math.min(this.fanIn, idle.length);
+    for (let len = maxLen; len >= 2; len--) {
+      for (let s = 0; s + len <= idle.length; s++) {
+        let sum = 0;
+        for (let i = s; i < s + len; i++) sum += idle[i]!.sizeBytes;
+        const ratio = sum / Math.max(1, idle[s + len - 1]!.sizeBytes);
+        if (ratio > bestRatio) {
+          bestRatio = ratio;
+          best = idle.slice(s, s + len);
+        }
+      }
+    }
+    if (best === undefined) return undefined;
+    if (best.length >= 4 && bestRatio >= 2.5) return best;
+    if (this.fileParts.length > 2 * this.fanIn) return best;
+    return undefined;
+  }
+
+  private async mergeParts(sel: FilePart[]): Promise<void> {
+    for (const p of sel) p.busy = true;
+    let fp: FilePart | undefined;
+    try {
+      fp = await this.writePart(sel);
+    } catch (err) {
+      for (const p of sel) p.busy = false;
+      throw err;
+    }
+    if (this.closed && fp !== undefined) {
+      // close() raced with us: keep the table as listed, drop the new part.
+      fp.close();
+      fs.rmSync(fp.dir, { recursive: true, force: true });
+      return;
+    }
+    const selSet = new Set<Part>(sel);
+    this.fileParts = this.fileParts.filter((p) => !selSet.has(p));
+    if (fp !== undefined) this.fileParts.push(fp);
+    this.writePartsJson();
+    for (const p of sel) {
+      this.stats.mergedItems += p.itemsCount;
+      this.retire(p);
+    }
+    this.invalidate();
+    this.stats.merges++;
+  }
+
+  /** Flushes, then merges all file parts into one (rewriting through keepItem). */
+  async forceMerge(): Promise<void> {
+    await this.flush();
+    while (this.mergeRunning !== undefined) await this.mergeRunning;
+    for (;;) {
+      const sel = this.pickMerge(true);
+      if (sel === undefined) {
+        // a single part is rewritten too, so that keepItem applies
+        const only = this.fileParts.length === 1 ? this.fileParts[0]! : undefined;
+        if (only !== undefined && this.keepItem !== undefined && !only.busy) await this.mergeParts([only]);
+        return;
+      }
+      await this.mergeParts(sel);
+    }
+  }
+
+  /** Flushes, then hard-links every file part into `dst` with its own parts.json. */
+  async linkSnapshot(dst: string): Promise<void> {
+    await this.flush();
+    const snap = this.snapshot(false);
+    try {
+      const files = snap.parts.filter((p): p is FilePart => p instanceof FilePart);
+      fs.mkdirSync(path.join(dst, PARTS_DIR), { recursive: true });
+      for (const p of files) {
+        const pd = path.join(dst, PARTS_DIR, p.name);
+        fs.mkdirSync(pd, { recursive: true });
+        for (const f of fs.readdirSync(p.dir)) fs.linkSync(path.join(p.dir, f), path.join(pd, f));
+        fsyncDir(pd);
+      }
+      fsyncDir(path.join(dst, PARTS_DIR));
+      const pj: PartsJson = { formatVersion: FORMAT_VERSION, parts: files.map((p) => p.name) };
+      writeFileAtomicSync(path.join(dst, PARTS_JSON), JSON.stringify(pj));
+    } finally {
+      snap.release();
+    }
+  }
+
+  metrics(): Record<string, number> {
+    let memItems = 0;
+    let memBytes = 0;
+    for (const p of this.memParts) {
+      memItems += p.itemsCount;
+      memBytes += p.sizeBytes;
+    }
+    let fileItems = 0;
+    let fileBytes = 0;
+    for (const p of this.fileParts) {
+      fileItems += p.itemsCount;
+      fileBytes += p.sizeBytes;
+    }
+    return {
+      pending_items: this.pending.length,
+      pending_bytes: this.pendingBytes,
+      inmemory_parts: this.memParts.length,
+      inmemory_items: memItems,
+      inmemory_bytes: memBytes,
+      file_parts: this.fileParts.length,
+      file_items: fileItems,
+      file_bytes: fileBytes,
+      block_cache_bytes: this.cache.bytes,
+      block_cache_cap_bytes: this.cache.capBytes,
+      block_cache_entries: this.cache.entries,
+      block_cache_hits_total: this.cache.hits,
+      block_cache_misses_total: this.cache.misses,
+      items_added_total: this.stats.itemsAdded,
+      flushes_total: this.stats.flushes,
+      merges_total: this.stats.merges,
+      merged_items_total: this.stats.mergedItems,
+      inmemory_merges_total: this.stats.inMemoryMerges,
+      dropped_items_total: this.stats.droppedItems,
+      background_errors_total: this.stats.errors,
+    };
+  }
+
+  /** Flushes what was added, waits for merges, releases files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.flush();
+    this.closed = true;
+    while (this.mergeRunning !== undefined) await this.mergeRunning;
+    if (this.bgFlush !== undefined) await this.bgFlush;
+    await this.flushChain;
+    this.invalidate();
+    for (const p of [...this.memParts, ...this.fileParts]) this.unrefPart(p);
+    this.memParts = [];
+    this.fileParts = [];
+  }
+}
