@@ -7,6 +7,8 @@ export interface NameValue { readonly name: string; readonly value: number }
 
 export interface TsdbStatus {
   readonly totalSeries?: number;
+  /** Prometheus answers headStats instead of totalSeries. */
+  readonly headStats?: { readonly numSeries?: number };
   readonly totalLabelValuePairs?: number;
   readonly seriesCountByMetricName?: readonly NameValue[];
   readonly seriesCountByLabelName?: readonly NameValue[];
@@ -67,7 +69,7 @@ export function Cardinality({ api, params, onParams, onQuery }: CardinalityProps
   }, [api, params]);
 
   const d = answer?.body.data;
-  const total = d?.totalSeries ?? 0;
+  const total = d?.totalSeries ?? d?.headStats?.numSeries ?? 0;
   const table = (title: string, rows: readonly NameValue[] | undefined, onClick: ((r: NameValue) => void) | undefined, unit: string, share: boolean, testid: string) => (
     <section class="card-table" data-testid={testid}>
       <h3>{title}</h3>
