@@ -1,5 +1,5 @@
 import type { LabelMatcher } from "@strata/core";
-import type { Expr, VectorMatching, VectorSelector } from "./ast.js";
+import { AGGREGATE_OPS, type Expr, type VectorMatching, type VectorSelector } from "./ast.js";
 import { goQuote } from "./parser/lexer.js";
 
 export { goQuote };
@@ -88,6 +88,9 @@ function printExtended(v: VectorSelector): string {
   return v.anchored ? " anchored" : v.smoothed ? " smoothed" : "";
 }
 
+/** Names that, written bare, would parse as something other than a selector. */
+const RESERVED_NAMES = new Set([...AGGREGATE_OPS, "inf", "nan", "on", "ignoring", "group_left", "group_right", "bool", "atan2"]);
+
 const LEGACY_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const LEGACY_METRIC = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
@@ -106,7 +109,7 @@ function printSelector(v: VectorSelector): string {
     parts.push(printMatcher(m));
   }
   parts.sort();
-  if (v.name !== "" && !LEGACY_METRIC.test(v.name)) {
+  if (v.name !== "" && (!LEGACY_METRIC.test(v.name) || RESERVED_NAMES.has(v.name.toLowerCase()))) {
     return `{${[goQuote(v.name), ...parts].join(", ")}}`;
   }
   if (parts.length === 0) return v.name;

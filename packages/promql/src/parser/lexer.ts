@@ -130,7 +130,7 @@ export function tokenize(input: string): Token[] {
         braceOpen = false;
         emit("RBRACE", pos, ++pos);
       } else if (c === "{") {
-        throw err(pos, "unexpected left brace '{' inside braces");
+        throw err(pos, "unexpected left brace '{'");
       } else {
         throw err(pos, `unexpected character inside braces: ${goRuneQuote(c)}`);
       }
@@ -215,7 +215,7 @@ export function tokenize(input: string): Token[] {
         emit("LBRACE", pos, ++pos);
         break;
       case "}":
-        throw err(pos, "unexpected right brace '}'");
+        throw err(pos, "unexpected character: '}'");
       case "[":
         if (bracketOpen) throw err(pos, "unexpected left bracket '['");
         bracketOpen = true;

@@ -77,38 +77,38 @@ const TOKEN_OPS: Partial<Record<TokenType, BinaryOp>> = {
 };
 const WORD_OPS: Record<string, BinaryOp> = { and: "and", or: "or", unless: "unless", atan2: "atan2" };
 
-const TOKEN_DESC: Partial<Record<TokenType, string>> = {
-  NUMBER: "number",
-  DURATION: "duration",
-  STRING: "string",
-  IDENT: "identifier",
-  METRIC_IDENT: "metric identifier",
-};
+const KEYWORDS = new Set(["by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "start", "end", "anchored", "smoothed"]);
 
-const KEYWORDS = new Set([
-  ...AGGREGATE_OPS,
-  "and",
-  "or",
-  "unless",
-  "atan2",
-  "by",
-  "without",
-  "on",
-  "ignoring",
-  "group_left",
-  "group_right",
-  "bool",
-  "offset",
-  "start",
-  "end",
-]);
+/** Keywords the grammar never accepts as a metric name. */
+const NOT_METRIC_NAMES = new Set(["on", "ignoring", "group_left", "group_right", "bool", "atan2"]);
 
+const OPERATOR_TOKENS = new Set<TokenType>(["ADD", "SUB", "MUL", "DIV", "MOD", "POW", "EQLC", "NEQ", "GTR", "LSS", "GTE", "LTE", "EQL_REGEX", "NEQ_REGEX", "TRIM_UPPER", "TRIM_LOWER"]);
+
+/** Prometheus' Item.desc(): `<by>`, `<op:+>`, `<aggr:sum>`, `"("`, `identifier "x"`, `number "1"`. */
 function describe(t: Token): string {
-  if (t.type === "EOF") return "end of input";
-  if (t.type === "IDENT" && KEYWORDS.has(t.text.toLowerCase())) return JSON.stringify(t.text.toLowerCase());
-  const d = TOKEN_DESC[t.type];
-  if (d !== undefined) return `${d} ${goQuote(t.text)}`;
-  return JSON.stringify(t.text);
+  const truncated = (s: string): string => (s.length > 10 ? `${goQuote(s.slice(0, 10))}...` : goQuote(s));
+  switch (t.type) {
+    case "EOF":
+      return "end of input";
+    case "IDENT": {
+      const lower = t.text.toLowerCase();
+      if (AGGREGATE_OPS.includes(lower as AggregateOp)) return `<aggr:${t.text}>`;
+      if (WORD_OPS[lower] !== undefined) return `<op:${t.text}>`;
+      if (KEYWORDS.has(lower)) return `<${t.text}>`;
+      if (lower === "inf" || lower === "nan") return `number ${goQuote(t.text)}`;
+      return `identifier ${goQuote(t.text)}`;
+    }
+    case "METRIC_IDENT":
+      return `metric identifier ${goQuote(t.text)}`;
+    case "NUMBER":
+      return `number ${truncated(t.text)}`;
+    case "DURATION":
+      return `duration ${truncated(t.text)}`;
+    case "STRING":
+      return `string ${truncated(t.text)}`;
+    default:
+      return OPERATOR_TOKENS.has(t.type) ? `<op:${t.text}>` : goQuote(t.text);
+  }
 }
 
 const MATCH_OPS: Partial<Record<TokenType, MatchType>> = { EQL: "=", NEQ: "!=", EQL_REGEX: "=~", NEQ_REGEX: "!~" };
@@ -403,7 +403,12 @@ class Parser {
         if (AGGREGATE_OPS.includes(lower as AggregateOp) && (nt.type === "LPAREN" || this.isWord(nt, "by") || this.isWord(nt, "without"))) {
           return this.parseAggregate();
         }
-        if (nt.type === "LPAREN") return this.parseCall();
+        if (NOT_METRIC_NAMES.has(lower)) throw this.errAt(t, `unexpected ${describe(t)}`);
+        // Keywords that Prometheus also accepts as metric names (by, offset, and, …) only
+        // start a call when they name a function (start(), end()).
+        if (nt.type === "LPAREN" && (!KEYWORDS.has(lower) && WORD_OPS[lower] === undefined || FUNCTIONS[lower] !== undefined)) {
+          return this.parseCall();
+        }
         if (AGGREGATE_OPS.includes(lower as AggregateOp) && nt.type === "EOF") {
           throw this.errAt(nt, "unexpected end of input in aggregation");
         }
