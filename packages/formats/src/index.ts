@@ -12,3 +12,4 @@ export * from "./influx.js";
 export * from "./opentsdb.js";
 export * from "./graphite.js";
 export { compileGoLayout, parseGoTime, parseRfc3339 } from "./timefmt.js";
+export * from "./pushgateway.js";

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { gzipSync, deflateSync } from "node:zlib";
 import { BadDataError, PayloadTooLargeError, RowsBatchReader, UnsupportedMediaTypeError, decodeMetricName, encodeMetricName, labelsToRecord, normalizeLabels } from "@strata/core";
 import type { Labels } from "@strata/core";
-import { MetricNameEncoder, PromTextParser, RowsBatchSink, canonicalLabels, decodeBody, parseAll, parseExtraLabels, parseStream } from "@strata/formats";
+import { MetricNameEncoder, PromTextParser, parsePushgatewayPath, RowsBatchSink, canonicalLabels, decodeBody, parseAll, parseExtraLabels, parseStream } from "@strata/formats";
 
 async function* chunksOf(buf: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
@@ -113,5 +113,19 @@ describe("decodeBody", () => {
       throw new Error("socket reset");
     }
     await expect(readAll(decodeBody(failing(), "gzip", { maxBytes: 1 << 20 }))).rejects.toThrow("socket reset");
+  });
+});
+
+describe("parsePushgatewayPath", () => {
+  it.each([
+    ["/metrics/job/a", [{ name: "job", value: "a" }]],
+    ["/metrics/job/a/instance/h:1/", [{ name: "job", value: "a" }, { name: "instance", value: "h:1" }]],
+    ["/metrics/job@base64/L3Zhci90bXA/path@base64/=", [{ name: "job", value: "/var/tmp" }, { name: "path", value: "" }]],
+    ["/metrics/job/a%20b", [{ name: "job", value: "a b" }]],
+  ] as [string, unknown][])("%s", (path, want) => {
+    expect(parsePushgatewayPath(path)).toEqual(want);
+  });
+  it.each(["/metrics", "/metrics/instance/x", "/metrics/job/a/instance", "/foo/job/a", "/metrics/job/%zz"])("rejects %s", (path) => {
+    expect(() => parsePushgatewayPath(path)).toThrow(BadDataError);
   });
 });
