@@ -1,13 +1,13 @@
 // Public API of @strata/promql. Both engineers append export lines here.
 export * from "./ast.js";
-export { parseExpr } from "./parser/parser.js";
+export { parseExpr, parseMetricSelector } from "./parser/parser.js";
 export { ParseError } from "./parser/errors.js";
 export { resolveDurations, type DurationContext } from "./parser/durations.js";
 export { printExpr, printMatcher, formatDuration, formatFloat, goQuote } from "./printer.js";
 export type { Querier, SelectHints, Series, SeriesSet } from "./querier.js";
 export { emptySeriesSet, errSeriesSet, seriesSetOf } from "./querier.js";
 export { MemoryQuerier } from "./memory-querier.js";
-export type { QueryResult, ScalarResult, StringResult, VectorResult, MatrixResult, MatrixSeries } from "./engine/result.js";
+export type { QueryStats, QueryResult, ScalarResult, StringResult, VectorResult, MatrixResult, MatrixSeries } from "./engine/result.js";
 export { formatPromValue } from "./engine/result.js";
 export type { Engine, EngineOptions, EngineDeps, ParseFn, ResolveFn } from "./engine/engine.js";
 export { createEngineWith } from "./engine/engine.js";

@@ -151,6 +151,22 @@ export class MemoryQuerier implements Querier {
     s.n += timestamps.length;
   }
 
+  /**
+   * Adds a whole series without copying: the querier keeps `timestamps` and `values` (which
+   * must be sorted by time and must not change afterwards; several series may share one
+   * timestamps array). Replaces any samples stored for these labels.
+   */
+  adoptSeries(labels: Labels | Readonly<Record<string, string>>, timestamps: Float64Array, values: Float64Array): void {
+    if (timestamps.length !== values.length) {
+      throw new BadDataError(`adoptSeries: ${timestamps.length} timestamps but ${values.length} values`);
+    }
+    const s = this.seriesFor(labels, 0);
+    s.ts = timestamps;
+    s.vs = values;
+    s.n = timestamps.length;
+    s.unsorted = false;
+  }
+
   /** Adds one sample. */
   appendSample(labels: Labels | Readonly<Record<string, string>>, t: number, v: number): void {
     const s = this.seriesFor(labels, 16);

@@ -1,7 +1,7 @@
 import { xxhash64 } from "@strata/core";
 import type { Label, Labels } from "@strata/core";
 import type { AggregateExpr } from "../ast.js";
-import { evalExpr, evalVector } from "./engine.js";
+import { evalExpr, evalVector, streamVector } from "./engine.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { quantile } from "./mathutil.js";
@@ -56,8 +56,24 @@ export function evalAggregate(e: AggregateExpr, ctx: StepCtx, env: Env): VectorV
     if (p.kind === "scalar") param = p.values;
     else if (p.kind === "string") strParam = p.value;
   }
-  const v = evalVector(e.expr, ctx, env);
   const grouping = new Set(e.grouping);
+  switch (e.op) {
+    case "sum":
+    case "avg":
+    case "count":
+    case "min":
+    case "max":
+    case "group":
+    case "stddev":
+    case "stdvar": {
+      const agg = new SimpleAgg(e.op, n, grouping, e.without);
+      streamVector(e.expr, ctx, env, (labels, dropName, values, present) => agg.add(labels, dropName, values, present));
+      return agg.finish();
+    }
+    default:
+      break;
+  }
+  const v = evalVector(e.expr, ctx, env);
   switch (e.op) {
     case "topk":
     case "bottomk":
@@ -69,155 +85,215 @@ export function evalAggregate(e: AggregateExpr, ctx: StepCtx, env: Env): VectorV
     case "quantile":
       return quantileAgg(e, v, param!, n, grouping, env);
     default:
-      return simpleAgg(e.op, v, n, grouping, e.without);
+      throw evalError(`unknown aggregation ${e.op}`);
   }
 }
 
-function simpleAgg(op: string, v: VectorValue, n: number, grouping: ReadonlySet<string>, without: boolean): VectorValue {
-  const series = v.series;
-  const g = groupSeries(series, grouping, without);
-  const G = g.labels.length;
-  const size = G * n;
-  const val = new Float64Array(size);
-  const comp = new Float64Array(size);
-  const mean = new Float64Array(size);
-  const count = new Float64Array(size);
-  const incr = op === "avg" ? new Uint8Array(size) : undefined;
-  const dropName = new Uint8Array(G);
-  for (let i = 0; i < series.length; i++) {
-    const s = series[i]!;
-    const gi = g.groupOf[i]!;
-    const base = gi * n;
-    const pres = s.present;
-    const vals = s.values;
+interface AggGroup {
+  readonly labels: Labels;
+  readonly val: Float64Array;
+  readonly comp: Float64Array;
+  readonly mean: Float64Array;
+  readonly count: Float64Array;
+  readonly incr: Uint8Array | undefined;
+  dropName: boolean;
+}
+
+/**
+ * sum, avg, count, min, max, group, stddev, stdvar: per-group accumulators of one value per
+ * step, fed series by series (so the input can be streamed without being materialised).
+ * Prometheus' algorithms: Kahan-Neumaier sums, avg as a compensated sum that switches to an
+ * incremental mean before overflowing, Welford for stddev/stdvar.
+ */
+class SimpleAgg {
+  private readonly groups: AggGroup[] = [];
+  private readonly byKey = new Map<string, AggGroup>();
+
+  constructor(
+    private readonly op: string,
+    private readonly n: number,
+    private readonly grouping: ReadonlySet<string>,
+    private readonly without: boolean,
+  ) {}
+
+  private group(labels: Labels): AggGroup {
+    const gl = groupLabels(labels, this.grouping, this.without);
+    const key = labelsKey(gl);
+    let g = this.byKey.get(key);
+    if (g === undefined) {
+      const n = this.n;
+      const needMean = this.op === "avg" || this.op === "stddev" || this.op === "stdvar";
+      g = {
+        labels: gl,
+        val: new Float64Array(n),
+        comp: new Float64Array(this.op === "sum" || this.op === "avg" ? n : 0),
+        mean: new Float64Array(needMean ? n : 0),
+        count: new Float64Array(n),
+        incr: this.op === "avg" ? new Uint8Array(n) : undefined,
+        dropName: false,
+      };
+      this.byKey.set(key, g);
+      this.groups.push(g);
+    }
+    return g;
+  }
+
+  add(labels: Labels, dropName: boolean, vals: Float64Array, pres: Uint8Array): void {
+    const g = this.group(labels);
+    const n = this.n;
+    const { val, comp, mean, count } = g;
     let contributed = false;
-    for (let k = 0; k < n; k++) {
-      if (pres[k] !== 1) continue;
-      contributed = true;
-      const f = vals[k]!;
-      const j = base + k;
-      const c0 = count[j]!;
-      count[j] = c0 + 1;
-      if (c0 === 0) {
-        switch (op) {
-          case "sum":
-          case "avg":
-          case "min":
-          case "max":
-            val[j] = f;
-            break;
-          case "stddev":
-          case "stdvar":
-            val[j] = Number.isFinite(f) ? 0 : NaN;
-            mean[j] = f;
-            break;
-          default:
-            val[j] = 1;
-        }
-        continue;
-      }
-      switch (op) {
-        case "sum": {
-          const sum = val[j]!;
+    switch (this.op) {
+      case "sum":
+        for (let k = 0; k < n; k++) {
+          if (pres[k] !== 1) continue;
+          contributed = true;
+          const f = vals[k]!;
+          const c0 = count[k]!;
+          count[k] = c0 + 1;
+          if (c0 === 0) {
+            val[k] = f;
+            continue;
+          }
+          const sum = val[k]!;
           const t = sum + f;
-          if (t === Infinity || t === -Infinity) comp[j] = 0;
-          else if (Math.abs(sum) >= Math.abs(f)) comp[j]! += sum - t + f;
-          else comp[j]! += f - t + sum;
-          val[j] = t;
-          break;
+          if (t === Infinity || t === -Infinity) comp[k] = 0;
+          else if (Math.abs(sum) >= Math.abs(f)) comp[k]! += sum - t + f;
+          else comp[k]! += f - t + sum;
+          val[k] = t;
         }
-        case "avg": {
-          const cnt = c0 + 1;
-          if (incr![j] !== 1) {
-            const sum = val[j]!;
+        break;
+      case "avg": {
+        const incr = g.incr!;
+        for (let k = 0; k < n; k++) {
+          if (pres[k] !== 1) continue;
+          contributed = true;
+          const f = vals[k]!;
+          const c0 = count[k]!;
+          count[k] = c0 + 1;
+          if (c0 === 0) {
+            val[k] = f;
+            continue;
+          }
+          if (incr[k] !== 1) {
+            const sum = val[k]!;
             const t = sum + f;
             if (t !== Infinity && t !== -Infinity) {
-              if (Math.abs(sum) >= Math.abs(f)) comp[j]! += sum - t + f;
-              else comp[j]! += f - t + sum;
-              val[j] = t;
-              break;
+              if (Math.abs(sum) >= Math.abs(f)) comp[k]! += sum - t + f;
+              else comp[k]! += f - t + sum;
+              val[k] = t;
+              continue;
             }
-            incr![j] = 1;
-            mean[j] = sum / c0;
-            comp[j] = comp[j]! / c0;
+            incr[k] = 1;
+            mean[k] = sum / c0;
+            comp[k] = comp[k]! / c0;
           }
-          const q = c0 / cnt;
-          const inc = f / cnt;
-          const sum = q * mean[j]!;
-          let c = q * comp[j]!;
+          const q = c0 / (c0 + 1);
+          const inc = f / (c0 + 1);
+          const sum = q * mean[k]!;
+          let c = q * comp[k]!;
           const t = sum + inc;
           if (t === Infinity || t === -Infinity) c = 0;
           else if (Math.abs(sum) >= Math.abs(inc)) c += sum - t + inc;
           else c += inc - t + sum;
-          mean[j] = t;
-          comp[j] = c;
-          break;
+          mean[k] = t;
+          comp[k] = c;
         }
-        case "max": {
-          const cur = val[j]!;
-          if (cur < f || Number.isNaN(cur)) val[j] = f;
-          break;
-        }
-        case "min": {
-          const cur = val[j]!;
-          if (cur > f || Number.isNaN(cur)) val[j] = f;
-          break;
-        }
-        case "count":
-          val[j] = c0 + 1;
-          break;
-        case "group":
-          break;
-        case "stddev":
-        case "stdvar": {
-          const cnt = c0 + 1;
-          const delta = f - mean[j]!;
-          mean[j]! += delta / cnt;
-          val[j]! += delta * (f - mean[j]!);
-          break;
-        }
-        default:
-          throw evalError(`unknown aggregation ${op}`);
+        break;
       }
-    }
-    if (contributed && s.dropName) dropName[gi] = 1;
-  }
-  const out: VSeries[] = [];
-  for (let gi = 0; gi < G; gi++) {
-    const base = gi * n;
-    const values = new Float64Array(n);
-    const present = new Uint8Array(n);
-    let any = false;
-    for (let k = 0; k < n; k++) {
-      const j = base + k;
-      const c = count[j]!;
-      if (c === 0) continue;
-      any = true;
-      present[k] = 1;
-      switch (op) {
-        case "sum": {
-          const s = val[j]!;
-          values[k] = s === Infinity || s === -Infinity ? s : s + comp[j]!;
-          break;
+      case "max":
+      case "min": {
+        const isMax = this.op === "max";
+        for (let k = 0; k < n; k++) {
+          if (pres[k] !== 1) continue;
+          contributed = true;
+          const f = vals[k]!;
+          const c0 = count[k]!;
+          count[k] = c0 + 1;
+          if (c0 === 0) {
+            val[k] = f;
+            continue;
+          }
+          const cur = val[k]!;
+          if ((isMax ? cur < f : cur > f) || Number.isNaN(cur)) val[k] = f;
         }
-        case "avg":
-          if (c === 1) values[k] = val[j]!;
-          else if (incr![j] === 1) values[k] = mean[j]! + comp[j]!;
-          else values[k] = val[j]! / c + comp[j]! / c;
-          break;
-        case "stdvar":
-          values[k] = val[j]! / c;
-          break;
-        case "stddev":
-          values[k] = Math.sqrt(val[j]! / c);
-          break;
-        default:
-          values[k] = val[j]!;
+        break;
       }
+      case "count":
+      case "group":
+        for (let k = 0; k < n; k++) {
+          if (pres[k] !== 1) continue;
+          contributed = true;
+          count[k]!++;
+        }
+        break;
+      case "stddev":
+      case "stdvar":
+        for (let k = 0; k < n; k++) {
+          if (pres[k] !== 1) continue;
+          contributed = true;
+          const f = vals[k]!;
+          const c = ++count[k]!;
+          if (c === 1) {
+            val[k] = Number.isFinite(f) ? 0 : NaN;
+            mean[k] = f;
+            continue;
+          }
+          const delta = f - mean[k]!;
+          mean[k]! += delta / c;
+          val[k]! += delta * (f - mean[k]!);
+        }
+        break;
+      default:
+        throw evalError(`unknown aggregation ${this.op}`);
     }
-    if (any) out.push({ labels: g.labels[gi]!, dropName: dropName[gi] === 1, values, present });
+    if (contributed && dropName) g.dropName = true;
   }
-  return { kind: "vector", series: out };
+
+  finish(): VectorValue {
+    const n = this.n;
+    const op = this.op;
+    const out: VSeries[] = [];
+    for (const g of this.groups) {
+      const values = new Float64Array(n);
+      const present = new Uint8Array(n);
+      let any = false;
+      for (let k = 0; k < n; k++) {
+        const c = g.count[k]!;
+        if (c === 0) continue;
+        any = true;
+        present[k] = 1;
+        switch (op) {
+          case "sum": {
+            const s = g.val[k]!;
+            values[k] = s === Infinity || s === -Infinity ? s : s + g.comp[k]!;
+            break;
+          }
+          case "avg":
+            if (c === 1) values[k] = g.val[k]!;
+            else if (g.incr![k] === 1) values[k] = g.mean[k]! + g.comp[k]!;
+            else values[k] = g.val[k]! / c + g.comp[k]! / c;
+            break;
+          case "count":
+            values[k] = c;
+            break;
+          case "group":
+            values[k] = 1;
+            break;
+          case "stdvar":
+            values[k] = g.val[k]! / c;
+            break;
+          case "stddev":
+            values[k] = Math.sqrt(g.val[k]! / c);
+            break;
+          default:
+            values[k] = g.val[k]!;
+        }
+      }
+      if (any) out.push({ labels: g.labels, dropName: g.dropName, values, present });
+    }
+    return { kind: "vector", series: out };
+  }
 }
 
 function quantileAgg(e: AggregateExpr, v: VectorValue, qs: Float64Array, n: number, grouping: ReadonlySet<string>, env: Env): VectorValue {
@@ -359,6 +435,8 @@ function selectK(e: AggregateExpr, v: VectorValue, params: Float64Array, n: numb
   // Output order for instant queries follows Prometheus: per group, sorted by value.
   const order: number[] = [];
   const heap = new Int32Array(series.length);
+  const valuesOf = series.map((s) => s.values);
+  const presents = series.map((s) => s.present);
   let curK = 0;
   const val = (i: number): number => series[i]!.values[curK]!;
   const topLess = (a: number, b: number): boolean => Number.isNaN(val(a)) || val(a) < val(b);
@@ -411,22 +489,25 @@ function selectK(e: AggregateExpr, v: VectorValue, params: Float64Array, n: numb
         continue;
       }
       const less = op === "topk" ? topLess : bottomLess;
+      const isTop = op === "topk";
       let len = 0;
-      for (const i of members) {
-        if (series[i]!.present[k] !== 1) continue;
+      let tv = NaN;
+      for (let mi = 0; mi < members.length; mi++) {
+        const i = members[mi]!;
+        if (presents[i]![k] !== 1) continue;
         if (len < kk) {
           heap[len] = i;
           heapUp(heap, len, less);
           len++;
+          if (len === kk) tv = valuesOf[heap[0]!]![k]!;
           continue;
         }
-        const top = heap[0]!;
-        const tv = val(top);
-        const f = val(i);
-        const replace = op === "topk" ? tv < f || (Number.isNaN(tv) && !Number.isNaN(f)) : tv > f || (Number.isNaN(tv) && !Number.isNaN(f));
+        const f = valuesOf[i]![k]!;
+        const replace = isTop ? tv < f || (tv !== tv && f === f) : tv > f || (tv !== tv && f === f);
         if (replace) {
           heap[0] = i;
           heapDown(heap, 0, len, less);
+          tv = valuesOf[heap[0]!]![k]!;
         }
       }
       const picked = Array.from(heap.subarray(0, len));

@@ -8,8 +8,9 @@ import { Env, abortError, evalError } from "./env.js";
 import type { EngineOptions, LoadedSeries } from "./env.js";
 import { evalFunction } from "./functions.js";
 import { evalInfo, infoArgs, refTimeOf } from "./info.js";
-import { RANGE_FUNCTIONS, evalRangeFunction } from "./range-functions.js";
-import type { MatrixSeries, QueryResult } from "./result.js";
+import { RANGE_FUNCTIONS, evalRangeFunction, streamRangeFunction } from "./range-functions.js";
+import type { SeriesSink } from "./range-functions.js";
+import type { MatrixSeries, QueryResult, QueryStats } from "./result.js";
 import type { MSeries, RangeArg, ScalarValue, StepCtx, Value, VectorValue, VSeries } from "./types.js";
 import { bitsView, dropMetricName, isStaleAt, labelsKey } from "./types.js";
 
@@ -111,22 +112,24 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
   const times = new Float64Array(n);
   for (let k = 0; k < n; k++) times[k] = env.start + k * env.step;
   const ctx: StepCtx = { times, start: env.start, end: instant ? env.start : times[n - 1]!, interval: instant ? 1 : env.step };
-  const warnings = (): string[] => [...env.warnings];
-  const infos = (): string[] => [...env.infos];
+  const ann = (): { warnings: string[]; infos: string[]; stats: QueryStats } => ({
+    warnings: [...env.warnings],
+    infos: [...env.infos],
+    stats: { samplesSelected: env.selectedSamples, samplesScanned: env.samplesScanned, seriesSelected: env.seriesSelected },
+  });
 
   if (type === "matrix") {
     const series = evalMatrixResult(expr, ctx, env);
-    return { type: "matrix", series, warnings: warnings(), infos: infos() };
+    return { type: "matrix", series, ...ann() };
   }
   const v = evalExpr(expr, ctx, env);
-  if (v.kind === "string") return { type: "string", timestamp: env.start, value: v.value, warnings: warnings(), infos: infos() };
+  if (v.kind === "string") return { type: "string", timestamp: env.start, value: v.value, ...ann() };
   if (v.kind === "scalar") {
-    if (instant) return { type: "scalar", timestamp: env.start, value: v.values[0]!, warnings: warnings(), infos: infos() };
+    if (instant) return { type: "scalar", timestamp: env.start, value: v.values[0]!, ...ann() };
     return {
       type: "matrix",
       series: [{ labels: [], timestamps: times, values: v.values }],
-      warnings: warnings(),
-      infos: infos(),
+      ...ann(),
     };
   }
   const final = removeNames(v, n);
@@ -138,12 +141,12 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
       values[labels.length] = s.values[0]!;
       labels.push(s.labels);
     }
-    return { type: "vector", timestamp: env.start, labels, values: values.subarray(0, labels.length), warnings: warnings(), infos: infos() };
+    return { type: "vector", timestamp: env.start, labels, values: values.subarray(0, labels.length), ...ann() };
   }
   const series: MatrixSeries[] = [];
   for (const s of final) series.push(compact(s.labels, times, s.values, s.present));
   series.sort((a, b) => compareLabelsGo(a.labels, b.labels));
-  return { type: "matrix", series, warnings: warnings(), infos: infos() };
+  return { type: "matrix", series, ...ann() };
 }
 
 /** Prometheus' labels.Compare (byte order of names then values). */
@@ -290,6 +293,7 @@ async function select(querier: Querier, root: Expr, env: Env): Promise<void> {
     while (set.next()) {
       const s = set.at();
       seriesCount++;
+      env.seriesSelected++;
       if (maxSeries !== undefined && seriesCount > maxSeries) {
         throw new ExecutionError(`query selects more than ${maxSeries} series (the -search.maxSeries limit)`, "STRATA_LIMIT_EXCEEDED");
       }
@@ -452,6 +456,25 @@ function evalCall(e: Call, ctx: StepCtx, env: Env): Value {
   return out.kind === "vector" ? checkVector(out, n, env) : out;
 }
 
+/**
+ * Feeds the series of an instant-vector expression to `sink`. Range functions stream with
+ * reused arrays (the sink must copy what it keeps); everything else is evaluated first.
+ */
+export function streamVector(e: Expr, ctx: StepCtx, env: Env, sink: SeriesSink): void {
+  const u = unwrap(e);
+  if (u.kind === "Call" && RANGE_FUNCTIONS.has(u.func.name) && u.func.name !== "absent_over_time") {
+    let mi = u.func.argTypes.indexOf("matrix");
+    if (mi < 0) mi = 0;
+    const arg = evalRangeArg(u.args[mi]!, ctx, env, u.func.name);
+    const scalars: Float64Array[] = [];
+    for (let i = 0; i < u.args.length; i++) if (i !== mi) scalars.push(evalScalar(u.args[i]!, ctx, env).values);
+    streamRangeFunction(u, arg, scalars, ctx, env, sink, true);
+    return;
+  }
+  const v = evalVector(e, ctx, env);
+  for (const s of v.series) sink(s.labels, s.dropName, s.values, s.present);
+}
+
 function absentOverTime(e: Call, v: VectorValue, n: number): VectorValue {
   const values = new Float64Array(n);
   const present = new Uint8Array(n);
@@ -500,7 +523,11 @@ export function absentLabels(arg: Expr): Labels {
 function cleanOf(s: LoadedSeries): { ts: Float64Array; vs: Float64Array } {
   if (s.clean !== undefined) return s.clean;
   let stale = 0;
-  for (let i = 0; i < s.ts.length; i++) if (isStaleAt(s.bits, i)) stale++;
+  const raw = s.vs;
+  for (let i = 0; i < raw.length; i++) {
+    const v = raw[i]!;
+    if (v !== v && isStaleAt(s.bits, i)) stale++;
+  }
   if (stale === 0) {
     s.clean = { ts: s.ts, vs: s.vs };
     return s.clean;

@@ -36,6 +36,7 @@ export class Env {
   selectedSamples = 0;
   /** Samples read by range functions, summed over windows (Prometheus' "samples scanned"). */
   samplesScanned = 0;
+  seriesSelected = 0;
   private ops = 0;
 
   constructor(

@@ -2,6 +2,7 @@ import type { Call } from "../ast.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { quantile, sortFloatsNaNFirst } from "./mathutil.js";
+import type { Labels } from "@strata/core";
 import type { RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
 import { kahanInc } from "./types.js";
 
@@ -267,6 +268,9 @@ export const RANGE_FUNCTIONS = new Set([
  * series' samples as the window moves, so the whole range costs O(samples + steps) per series
  * plus the function's own per-window work.
  */
+/** Receives one output series; the arrays may be reused after the call returns. */
+export type SeriesSink = (labels: Labels, dropName: boolean, values: Float64Array, present: Uint8Array) => void;
+
 export function evalRangeFunction(
   call: Call,
   arg: RangeArg,
@@ -274,57 +278,186 @@ export function evalRangeFunction(
   ctx: StepCtx,
   env: Env,
 ): VectorValue {
+  const out: VSeries[] = [];
+  streamRangeFunction(call, arg, scalars, ctx, env, (labels, dropName, values, present) => {
+    out.push({ labels, dropName, values, present });
+  }, false);
+  return { kind: "vector", series: out };
+}
+
+/**
+ * Evaluates a range function and hands each output series to `sink`. With `reuse` the value
+ * and presence arrays are shared between calls (the sink must copy what it keeps), so an
+ * aggregation over a range function allocates nothing per series.
+ */
+export function streamRangeFunction(
+  call: Call,
+  arg: RangeArg,
+  scalars: readonly Float64Array[],
+  ctx: StepCtx,
+  env: Env,
+  sink: SeriesSink,
+  reuse: boolean,
+): void {
   const name = call.func.name;
   const n = ctx.times.length;
+  if (arg.extended !== "") {
+    for (const s of evalExtended(call, arg, ctx, env).series) sink(s.labels, s.dropName, s.values, s.present);
+    return;
+  }
   const impl = makeImpl(name, arg, scalars, ctx, env, call);
-  const out: VSeries[] = [];
   const ends = arg.ends;
   const range = arg.range;
   const isRateInfo = name === "rate" || name === "increase";
-  if (arg.extended !== "") return evalExtended(call, arg, ctx, env);
+  const isCounter = name !== "delta";
+  const fastRate = name === "rate" || name === "increase" || name === "delta";
+  const isRate = name === "rate";
+  const keepName = KEEPS_NAME.has(name);
+  let sharedValues: Float64Array | undefined;
+  let sharedPresent: Uint8Array | undefined;
   for (const s of arg.series) {
     env.checkAbort();
     const ts = s.ts;
     const vs = s.vs;
     const len = ts.length;
     if (len === 0) continue;
-    impl.prepare?.(ts, vs);
-    let values: Float64Array | undefined;
-    let present: Uint8Array | undefined;
-    let lo = 0;
-    let hi = 0;
-    for (let k = 0; k < n; k++) {
-      const wEnd = ends[k]!;
-      const wStart = wEnd - range;
-      if (k > 0 && wEnd < ends[k - 1]!) {
-        lo = 0;
-        hi = 0;
-      }
-      while (hi < len && ts[hi]! <= wEnd) hi++;
-      while (lo < len && ts[lo]! <= wStart) lo++;
-      const cnt = hi - lo;
-      if (cnt < impl.minSamples || cnt <= 0) continue;
-      env.samplesScanned += cnt;
-      const r = impl.at(ts, vs, lo, hi, wStart, wEnd, k);
-      if (r === undefined) continue;
-      if (values === undefined) {
-        values = new Float64Array(n);
-        present = new Uint8Array(n);
-      }
-      values[k] = r;
-      present![k] = 1;
+    let values: Float64Array;
+    let present: Uint8Array;
+    if (reuse) {
+      sharedValues ??= new Float64Array(n);
+      sharedPresent ??= new Uint8Array(n);
+      values = sharedValues;
+      present = sharedPresent;
+      present.fill(0);
+    } else {
+      values = new Float64Array(n);
+      present = new Uint8Array(n);
     }
-    if (values !== undefined) {
-      out.push({ labels: s.labels, dropName: s.dropName || !KEEPS_NAME.has(name), values, present: present! });
-      if (isRateInfo) {
-        const metric = nameOf(s.labels);
-        if (metric !== "" && !counterSuffixOk(metric)) {
-          env.info(`metric might not be a counter, name does not end in _total/_sum/_count/_bucket: ${JSON.stringify(metric)}`, call.args[0]!.pos);
-        }
+    const got = fastRate
+      ? slideRate(ts, vs, ends, range, n, isCounter, isRate, values, present, env)
+      : slide(impl, ts, vs, ends, range, n, values, present, env);
+    if (got === 0) continue;
+    sink(s.labels, s.dropName || !keepName, values, present);
+    if (isRateInfo) {
+      const metric = nameOf(s.labels);
+      if (metric !== "" && !counterSuffixOk(metric)) {
+        env.info(`metric might not be a counter, name does not end in _total/_sum/_count/_bucket: ${JSON.stringify(metric)}`, call.args[0]!.pos);
       }
     }
   }
-  return { kind: "vector", series: out };
+}
+
+/** The generic sliding window; returns the number of steps with output. */
+function slide(
+  impl: RangeImpl,
+  ts: Float64Array,
+  vs: Float64Array,
+  ends: Float64Array,
+  range: number,
+  n: number,
+  values: Float64Array,
+  present: Uint8Array,
+  env: Env,
+): number {
+  const len = ts.length;
+  impl.prepare?.(ts, vs);
+  let got = 0;
+  let lo = 0;
+  let hi = 0;
+  let scanned = 0;
+  for (let k = 0; k < n; k++) {
+    const wEnd = ends[k]!;
+    const wStart = wEnd - range;
+    if (k > 0 && wEnd < ends[k - 1]!) {
+      lo = 0;
+      hi = 0;
+    }
+    while (hi < len && ts[hi]! <= wEnd) hi++;
+    while (lo < len && ts[lo]! <= wStart) lo++;
+    const cnt = hi - lo;
+    if (cnt < impl.minSamples || cnt <= 0) continue;
+    scanned += cnt;
+    const r = impl.at(ts, vs, lo, hi, wStart, wEnd, k);
+    if (r === undefined) continue;
+    values[k] = r;
+    present[k] = 1;
+    got++;
+  }
+  env.samplesScanned += scanned;
+  return got;
+}
+
+/**
+ * rate/increase/delta over all steps of one series: Prometheus' extrapolatedRate per window,
+ * with the counter-reset correction computed only for windows that contain a reset (found by
+ * tracking the last reset index as the window's end advances).
+ */
+function slideRate(
+  ts: Float64Array,
+  vs: Float64Array,
+  ends: Float64Array,
+  range: number,
+  n: number,
+  isCounter: boolean,
+  isRate: boolean,
+  values: Float64Array,
+  present: Uint8Array,
+  env: Env,
+): number {
+  const len = ts.length;
+  const rangeSec = range / 1000;
+  let got = 0;
+  let lo = 0;
+  let hi = 0;
+  let lastReset = -1;
+  let scanned = 0;
+  for (let k = 0; k < n; k++) {
+    const rangeEnd = ends[k]!;
+    const rangeStart = rangeEnd - range;
+    if (k > 0 && rangeEnd < ends[k - 1]!) {
+      lo = 0;
+      hi = 0;
+      lastReset = -1;
+    }
+    while (hi < len && ts[hi]! <= rangeEnd) {
+      if (hi > 0 && vs[hi]! < vs[hi - 1]!) lastReset = hi;
+      hi++;
+    }
+    while (lo < len && ts[lo]! <= rangeStart) lo++;
+    const last = hi - 1;
+    if (last - lo < 1) continue;
+    scanned += hi - lo;
+    const firstT = ts[lo]!;
+    const lastT = ts[last]!;
+    const firstV = vs[lo]!;
+    let result = vs[last]! - firstV;
+    if (isCounter && lastReset > lo) {
+      let prev = firstV;
+      for (let i = lo + 1; i <= last; i++) {
+        const cur = vs[i]!;
+        if (cur < prev) result += prev;
+        prev = cur;
+      }
+    }
+    let durationToStart = (firstT - rangeStart) / 1000;
+    let durationToEnd = (rangeEnd - lastT) / 1000;
+    const sampledInterval = (lastT - firstT) / 1000;
+    const avgBetween = sampledInterval / (last - lo);
+    const threshold = avgBetween * 1.1;
+    if (durationToStart >= threshold) durationToStart = avgBetween / 2;
+    if (isCounter && result > 0 && firstV >= 0) {
+      const durationToZero = sampledInterval * (firstV / result);
+      if (durationToZero < durationToStart) durationToStart = durationToZero;
+    }
+    if (durationToEnd >= threshold) durationToEnd = avgBetween / 2;
+    let factor = (sampledInterval + durationToStart + durationToEnd) / sampledInterval;
+    if (isRate) factor /= rangeSec;
+    values[k] = result * factor;
+    present[k] = 1;
+    got++;
+  }
+  env.samplesScanned += scanned;
+  return got;
 }
 
 function nameOf(labels: readonly { name: string; value: string }[]): string {

@@ -7,11 +7,22 @@ export interface MatrixSeries {
   readonly values: Float64Array;
 }
 
+/** What a query read: samples selected from the querier and samples run through functions. */
+export interface QueryStats {
+  /** Samples returned by the querier for all selectors (Prometheus' "samples queried"). */
+  readonly samplesSelected: number;
+  /** Samples visited by range functions, summed over every window (Prometheus' totalQueryableSamples for ranges). */
+  readonly samplesScanned: number;
+  /** Series returned by the querier. */
+  readonly seriesSelected: number;
+}
+
 interface Annotated {
   /** "PromQL warning: … (line:col)" strings, as Prometheus' API renders them. */
   readonly warnings: readonly string[];
   /** "PromQL info: … (line:col)" strings. */
   readonly infos: readonly string[];
+  readonly stats?: QueryStats;
 }
 
 export interface ScalarResult extends Annotated {
