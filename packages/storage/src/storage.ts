@@ -33,6 +33,7 @@ import { monthOf, monthStart, parsePartitionName, Partition, type PartsJson } fr
 import { RowsBuffer, type SeriesEntry } from "./rows-buffer.js";
 import { getTSID, tsidBytes, type SeriesIndex, type TSID, type TsdbStatus, type TsdbStatusRequest } from "./series-index.js";
 import { readSegment, Wal } from "./wal.js";
+import { IndexDB, type IndexDBOptions } from "./indexdb/index.js";
 
 const DAY_MS = 86_400_000;
 
@@ -72,8 +73,8 @@ export interface StorageOptions {
   now?: () => number;
   /** The inverted index to use (tests). Default: IndexDB opened in `<dir>/indexdb`. */
   index?: SeriesIndex;
-  /** Options passed to IndexDB.open when `index` is not given. */
-  indexOptions?: Record<string, unknown>;
+  /** Options passed to IndexDB.open when `index` is not given (its caches are capped there). */
+  indexOptions?: IndexDBOptions;
   /** Called with errors of background flushes and merges. Default: console.error. */
   onBackgroundError?: (err: unknown) => void;
 }
@@ -986,9 +987,8 @@ function dirSize(path: string): number {
   return total;
 }
 
-async function openIndexDB(dir: string, opts: Record<string, unknown>): Promise<SeriesIndex> {
-  const mod = await import("./indexdb/indexdb.js");
-  return mod.IndexDB.open(dir, opts);
+async function openIndexDB(dir: string, opts: IndexDBOptions): Promise<SeriesIndex> {
+  return IndexDB.open(dir, opts);
 }
 
 export { StrataError };

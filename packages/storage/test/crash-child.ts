@@ -4,12 +4,9 @@
  * SIGKILLs it at a random moment. Batch n holds ROWS rows: series s=j%SERIES, t=T0+n*1000+j,
  * v=n*1000+j, so the parent can check every acknowledged row.
  */
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { DEFAULT_TENANT, RowsBatchWriter } from "@strata/core";
 import { Storage } from "@strata/storage";
 import { nameBytes } from "./helpers.js";
-import { IndexDouble } from "./index-double.js";
 
 export const ROWS = 200;
 export const SERIES = 50;
@@ -18,9 +15,7 @@ const dir = process.argv[2]!;
 const T0 = Number(process.argv[3]);
 let n = Number(process.argv[4]);
 
-mkdirSync(join(dir, "idx"), { recursive: true });
 const s = await Storage.open(dir, {
-  index: IndexDouble.open(join(dir, "idx")),
   flushIntervalMs: 30,
   diskFlushIntervalMs: 120,
   walFsyncIntervalMs: 50,

@@ -3,7 +3,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeMetricName, normalizeLabels, RowsBatchWriter, type Tenant } from "@strata/core";
 import { mergeSeriesBlocks, Storage, type StorageOptions } from "@strata/storage";
-import { IndexDouble } from "./index-double.js";
 
 export function tmpDir(prefix = "strata-storage-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -30,12 +29,9 @@ export function batchOf(rows: readonly Row[]): Uint8Array {
   return w.finish();
 }
 
-/** Opens a Storage with the index double (persisted in dir/index-double.json) and no timers racing tests. */
+/** Opens a Storage (real IndexDB) with background timers slowed so tests drive flushes. */
 export async function openTestStorage(dir: string, opts: StorageOptions = {}): Promise<Storage> {
-  const { mkdirSync } = await import("node:fs");
-  mkdirSync(join(dir, "idx"), { recursive: true });
   return Storage.open(dir, {
-    index: IndexDouble.open(join(dir, "idx")),
     flushIntervalMs: 3_600_000,
     diskFlushIntervalMs: 3_600_000,
     walFsyncIntervalMs: 0,
