@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { BadDataError } from "@strata/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ParseError, parseExpr, parseScript, printExpr, resolveDurations, typeOf, type Expr } from "@strata/promql";
+import { ParseError, parseExpr, parseMetricSelector, parseScript, printExpr, resolveDurations, typeOf, type Expr } from "@strata/promql";
 
 /** Fully parenthesized structure, to pin precedence and associativity. */
 function shape(e: Expr): string {
@@ -316,6 +316,29 @@ describe("invalid queries", () => {
 
   it("invalid regex matchers are parse errors", () => {
     expect(() => parseExpr('foo{a=~"("}')).toThrow(/^1:8: parse error: invalid regular expression "\("/);
+  });
+});
+
+describe("parseMetricSelector (match[])", () => {
+  it.each([
+    ["foo", ['__name__="foo"']],
+    ['foo{a=~"b.*"}', ['a=~"b.*"', '__name__="foo"']],
+    ['{"foo.bar", a!="1"}', ['__name__="foo.bar"', 'a!="1"']],
+    ["by", ['__name__="by"']],
+  ])("%s", (q, want) => {
+    expect(parseMetricSelector(q).map((m) => m.toString())).toEqual(want);
+  });
+
+  it.each([
+    ["foo offset 5m", "1:5: parse error: unexpected <offset>"],
+    ["foo @ 1", '1:5: parse error: unexpected "@"'],
+    ["foo[5m]", '1:4: parse error: unexpected "["'],
+    ["rate(foo[5m])", '1:5: parse error: unexpected "("'],
+    ["{}", "1:1: parse error: vector selector must contain at least one non-empty matcher"],
+    ["", "1:1: parse error: no expression found in input"],
+    ["1", '1:1: parse error: unexpected number "1"'],
+  ])("rejects %j", (q, want) => {
+    expect(() => parseMetricSelector(q)).toThrow(want);
   });
 });
 

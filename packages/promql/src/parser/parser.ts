@@ -35,6 +35,15 @@ export function parseExpr(query: string): Expr {
   return new Parser(query).parseQuery();
 }
 
+/**
+ * Parses a series selector as the HTTP API's `match[]` takes it (Prometheus'
+ * ParseMetricSelector): `name`, `name{…}` or `{…}` and nothing else — no offset, @, range or
+ * operators. Throws ParseError.
+ */
+export function parseMetricSelector(input: string): LabelMatcher[] {
+  return new Parser(input).parseSelectorOnly();
+}
+
 const PREC: Record<BinaryOp, number> = {
   or: 1,
   and: 2,
@@ -157,6 +166,21 @@ class Parser {
       throw this.errPos(first.pos, "vector selector must contain at least one non-empty matcher");
     }
     return e;
+  }
+
+  parseSelectorOnly(): LabelMatcher[] {
+    const t = this.peek();
+    let sel: VectorSelector;
+    if (t.type === "LBRACE") sel = this.parseSelector(undefined);
+    else if (t.type === "IDENT" || t.type === "METRIC_IDENT") {
+      this.next();
+      sel = this.parseSelector(t);
+    } else if (t.type === "EOF") throw this.errAt(t, "no expression found in input");
+    else throw this.errAt(t, `unexpected ${describe(t)}`);
+    const end = this.peek();
+    if (end.type !== "EOF") throw this.errAt(end, `unexpected ${describe(end)}`);
+    if (this.emptySelectors.size > 0) throw this.errPos(sel.pos, "vector selector must contain at least one non-empty matcher");
+    return [...sel.matchers];
   }
 
   // ---- tokens and errors -------------------------------------------------------------
