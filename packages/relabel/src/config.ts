@@ -1,5 +1,5 @@
 import { BadDataError } from "@strata/core";
-import { parse as parseYaml } from "yaml";
+import { parseDocument } from "yaml";
 
 export type RelabelAction =
   | "replace"
@@ -164,7 +164,11 @@ export function normalizeRelabelConfig(raw: unknown, index: number): RelabelConf
 export function parseRelabelYaml(text: string): RelabelConfig[] {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    const d = parseDocument(text, { logLevel: "silent", uniqueKeys: true });
+    // Unknown tags and similar warnings would silently change meaning: reject them too.
+    const problem = d.errors[0] ?? d.warnings[0];
+    if (problem !== undefined) throw problem;
+    doc = d.toJS({ maxAliasCount: 100 });
   } catch (err) {
     throw new BadDataError(`relabel config: invalid YAML: ${err instanceof Error ? err.message : String(err)}`, "STRATA_PARSE_ERROR");
   }

@@ -80,7 +80,8 @@ const ACTIONS: Record<RelabelAction, Apply> = {
     return true;
   },
   labelmap: (r, lb) => {
-    for (const [name, value] of [...lb]) {
+    // Over a sorted snapshot, as Prometheus ranges over its (sorted) label set.
+    for (const [name, value] of [...lb].sort((a, b) => compareStrings(a[0], b[0]))) {
       const caps = captures(r, name);
       if (caps !== undefined) set(lb, expandTemplate(r.cfg.replacement, caps), value);
     }

@@ -229,3 +229,35 @@ describe("Relabeler properties", () => {
     );
   });
 });
+
+describe("fuzz: config and selector parsing only throw BadDataError", () => {
+  const onlyBadData = (f: () => unknown): void => {
+    try {
+      f();
+    } catch (err) {
+      if (!(err instanceof BadDataError)) throw err;
+    }
+  };
+  const seedYaml = `- source_labels: [a, b]\n  separator: ";"\n  regex: "(.*)-(?P<x>.+)"\n  target_label: "\${1}_t"\n  replacement: "$x"\n  action: replace\n  if: '{__name__=~"up|x", job!="a"}'\n- action: hashmod\n  modulus: 8\n  target_label: h\n`;
+  const mutate = fc.array(fc.tuple(fc.nat(), fc.constantFrom(..."{}[]:-'\"\\$()|*?\n ,=~!#&@".split("")), fc.boolean()), { minLength: 1, maxLength: 6 }).map((edits) => {
+    let s = seedYaml;
+    for (const [pos, ch, ins] of edits) {
+      const p = pos % (s.length + 1);
+      s = ins ? s.slice(0, p) + ch + s.slice(p) : s.slice(0, p) + ch + s.slice(p + 1);
+    }
+    return s;
+  });
+  it("random YAML text", () => {
+    fc.assert(fc.property(fc.string({ maxLength: 200 }), (s) => onlyBadData(() => Relabeler.fromYaml(s))), { numRuns: 300 });
+  });
+  it("mutated valid YAML, applied to a label set", () => {
+    fc.assert(
+      fc.property(mutate, (s) =>
+        onlyBadData(() => Relabeler.fromYaml(s).apply(labelsFromRecord({ __name__: "up", a: "x-y", b: "z" })))),
+      { numRuns: 300 },
+    );
+  });
+  it("random selectors", () => {
+    fc.assert(fc.property(fc.string({ maxLength: 60 }), (s) => onlyBadData(() => SeriesSelector.parse(s))), { numRuns: 500 });
+  });
+});
