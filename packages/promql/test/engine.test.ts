@@ -1,0 +1,286 @@
+import { BadDataError, CanceledError, ExecutionError, TimeoutError, newMatcher } from "@strata/core";
+import type { Labels } from "@strata/core";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { MemoryQuerier, STALE_NAN, createEngine, emptySeriesSet, errSeriesSet, formatPromValue } from "@strata/promql";
+import type { Querier, QueryResult } from "@strata/promql";
+
+const MIN = 60_000;
+
+function fmt(labels: Labels): string {
+  return `{${labels.map((l) => `${l.name}="${l.value}"`).join(",")}}`;
+}
+
+/** A result as `{labels} value` lines (vector/scalar) or `{labels} v@t …` (matrix), sorted. */
+function lines(r: QueryResult): string[] {
+  switch (r.type) {
+    case "scalar":
+      return [formatPromValue(r.value)];
+    case "string":
+      return [JSON.stringify(r.value)];
+    case "vector":
+      return r.labels.map((l, i) => `${fmt(l)} ${formatPromValue(r.values[i]!)}`).sort();
+    case "matrix":
+      return r.series
+        .map((s) => `${fmt(s.labels)} ${Array.from(s.values, (v, i) => `${formatPromValue(v)}@${s.timestamps[i]! / 1000}`).join(" ")}`)
+        .sort();
+  }
+}
+
+/** Samples every minute from 0 to 10m. */
+function data(): MemoryQuerier {
+  const q = new MemoryQuerier();
+  const ts = Array.from({ length: 11 }, (_, i) => i * MIN);
+  const add = (labels: Record<string, string>, f: (i: number) => number): void => q.add(labels, ts, ts.map((_, i) => f(i)));
+  add({ __name__: "req_total", job: "api", instance: "a" }, (i) => i * 60);
+  add({ __name__: "req_total", job: "api", instance: "b" }, (i) => i * 120);
+  add({ __name__: "req_total", job: "web", instance: "a" }, (i) => (i < 5 ? i * 30 : (i - 5) * 30));
+  add({ __name__: "temp", room: "kitchen" }, (i) => 20 + (i % 3));
+  add({ __name__: "temp", room: "hall" }, () => 18);
+  add({ __name__: "lat_bucket", le: "0.1" }, (i) => i * 2);
+  add({ __name__: "lat_bucket", le: "1" }, (i) => i * 8);
+  add({ __name__: "lat_bucket", le: "+Inf" }, (i) => i * 10);
+  return q;
+}
+
+const engine = createEngine();
+
+describe("formatPromValue", () => {
+  it.each([
+    [0, "0"],
+    [-0, "-0"],
+    [1, "1"],
+    [-2.5, "-2.5"],
+    [0.1, "0.1"],
+    [1e21, "1000000000000000000000"],
+    [1.5e-7, "0.00000015"],
+    [123456789012, "123456789012"],
+    [NaN, "NaN"],
+    [Infinity, "+Inf"],
+    [-Infinity, "-Inf"],
+    [5e-324, `0.${"0".repeat(323)}5`],
+  ])("%s → %s", (v, want) => {
+    expect(formatPromValue(v)).toBe(want);
+  });
+
+  it("round-trips every finite double", () => {
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (v) => {
+        expect(Object.is(Number(formatPromValue(v)), v)).toBe(true);
+        expect(formatPromValue(v)).not.toMatch(/e/);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe("MemoryQuerier", () => {
+  const hints = { start: 0, end: 0, step: 0, range: 0, func: "" };
+  it.each([
+    ['job="api"', [newMatcher("=", "job", "api")], 2],
+    ["job!=api", [newMatcher("!=", "job", "api")], 6],
+    ["instance=~a|b", [newMatcher("=~", "instance", "a|b")], 3],
+    ["missing label matches empty", [newMatcher("=", "room", "")], 6],
+    ["__name__=~lat.*", [newMatcher("=~", "__name__", "lat.*")], 3],
+  ])("select %s", async (_name, matchers, want) => {
+    const set = await data().select(matchers, 0, 10 * MIN, hints);
+    let n = 0;
+    while (set.next()) n++;
+    expect(set.err()).toBeUndefined();
+    expect(n).toBe(want);
+  });
+
+  it("cuts samples to [minT, maxT] inclusive and keeps stale markers bit-exact", async () => {
+    const q = new MemoryQuerier();
+    q.add({ __name__: "m" }, [3000, 1000, 2000], [3, 1, 2]);
+    q.appendStale({ __name__: "m" }, 4000);
+    const set = await q.select([newMatcher("=", "__name__", "m")], 2000, 4000, hints);
+    expect(set.next()).toBe(true);
+    const s = set.at();
+    expect(Array.from(s.timestamps)).toEqual([2000, 3000, 4000]);
+    const bits = new BigUint64Array(new Float64Array([s.values[2]!]).buffer)[0];
+    expect(new BigUint64Array(s.values.slice(2).buffer)[0]).toBe(0x7ff0000000000002n);
+    expect(bits === 0x7ff0000000000002n || bits === 0x7ff8000000000002n).toBe(true);
+    expect(set.next()).toBe(false);
+  });
+
+  it("null objects", () => {
+    expect(emptySeriesSet.next()).toBe(false);
+    const err = new Error("boom");
+    const s = errSeriesSet(err);
+    expect(s.next()).toBe(false);
+    expect(s.err()).toBe(err);
+  });
+});
+
+describe("instant queries", () => {
+  const q = data();
+  it.each([
+    ["req_total{job=\"api\"}", 10, ['{__name__="req_total",instance="a",job="api"} 600', '{__name__="req_total",instance="b",job="api"} 1200']],
+    ["sum(req_total)", 10, ["{} 1950"]],
+    ["sum by (job) (req_total)", 10, ['{job="api"} 1800', '{job="web"} 150']],
+    ["count without (instance) (req_total)", 10, ['{job="api"} 2', '{job="web"} 1']],
+    ["rate(req_total{instance=\"a\",job=\"api\"}[5m])", 10, ['{instance="a",job="api"} 1']],
+    // A counter reset is corrected (120 before the reset is added back), then extrapolated.
+    ["increase(req_total{job=\"web\"}[4m])", 7, ['{instance="a",job="web"} 80']],
+    ["resets(req_total[10m])", 10, ['{instance="a",job="api"} 0', '{instance="a",job="web"} 1', '{instance="b",job="api"} 0']],
+    ["delta(temp{room=\"hall\"}[5m])", 10, ['{room="hall"} 0']],
+    ["max_over_time(temp[3m])", 10, ['{__name__="temp",room="hall"} 18', '{__name__="temp",room="kitchen"} 22'].map((s) => s.replace('{__name__="temp",', "{"))],
+    ["last_over_time(temp{room=\"hall\"}[3m])", 10, ['{__name__="temp",room="hall"} 18']],
+    ["temp > 19", 10, ['{__name__="temp",room="kitchen"} 21']],
+    ["temp > bool 19", 10, ['{room="hall"} 0', '{room="kitchen"} 1']],
+    ["req_total / on(instance) group_left req_total{job=\"web\"}", 4, ['{instance="a",job="api"} 2', '{instance="a",job="web"} 1']],
+    ["topk(1, req_total)", 10, ['{__name__="req_total",instance="b",job="api"} 1200']],
+    ["quantile(0.5, temp)", 10, ["{} 19.5"]],
+    ["histogram_quantile(0.5, lat_bucket)", 10, ["{} 0.55"]],
+    ["label_replace(temp{room=\"hall\"}, \"r\", \"$1!\", \"room\", \"(h.*)\")", 10, ['{__name__="temp",r="hall!",room="hall"} 18']],
+    ["absent(nope{job=\"x\"})", 10, ['{job="x"} 1']],
+    ["vector(time())", 10, ["{} 600"]],
+    ["scalar(temp{room=\"hall\"}) * 2", 10, ["36"]],
+    ["req_total offset 5m and req_total{instance=\"b\"}", 10, ['{__name__="req_total",instance="b",job="api"} 600']],
+    ["req_total{instance=\"b\"} @ 120", 10, ['{__name__="req_total",instance="b",job="api"} 240']],
+    ["sum_over_time(temp{room=\"hall\"}[5m:1m])", 10, ['{room="hall"} 90']],
+    // Lookback: the last sample is at 10m; 5m later it is gone.
+    ["temp{room=\"hall\"}", 15, []],
+    ["temp{room=\"hall\"}", 14.9, ['{__name__="temp",room="hall"} 18']],
+  ])("%s at %sm", async (query, atMin, want) => {
+    expect(lines(await engine.instantQuery(q, query, atMin * MIN))).toEqual([...want].sort());
+  });
+
+  it("keeps the order of sort_desc", async () => {
+    const r = await engine.instantQuery(q, "sort_desc(req_total)", 10 * MIN);
+    expect(r.type === "vector" && Array.from(r.values)).toEqual([1200, 600, 150]);
+  });
+
+  it("returns scalars, strings and range vectors", async () => {
+    expect(await engine.instantQuery(q, "1 + 2", 0)).toMatchObject({ type: "scalar", value: 3 });
+    expect(await engine.instantQuery(q, '"hi"', 0)).toMatchObject({ type: "string", value: "hi" });
+    expect(lines(await engine.instantQuery(q, 'temp{room="hall"}[2m]', 10 * MIN))).toEqual(['{__name__="temp",room="hall"} 18@540 18@600']);
+  });
+
+  it("reports a non-counter info for rate", async () => {
+    const r = await engine.instantQuery(q, "rate(temp[5m])", 10 * MIN);
+    expect(r.infos).toEqual(['PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "temp" (1:6)']);
+  });
+
+  it("stale markers end a series", async () => {
+    const s = new MemoryQuerier();
+    s.add({ __name__: "m" }, [0, MIN], [1, 2]);
+    s.appendStale({ __name__: "m" }, 2 * MIN);
+    expect(lines(await engine.instantQuery(s, "m", 1.5 * MIN))).toEqual(['{__name__="m"} 2']);
+    expect(lines(await engine.instantQuery(s, "m", 2.5 * MIN))).toEqual([]);
+    expect(lines(await engine.instantQuery(s, "count_over_time(m[5m])", 3 * MIN))).toEqual(["{} 2"]);
+    expect(STALE_NAN).toBeNaN();
+  });
+});
+
+describe("range queries", () => {
+  const q = data();
+  it.each([
+    ["sum(temp)", 0, 4, 2, ["{} 38@0 40@120 39@240"]],
+    ["rate(req_total{job=\"api\"}[2m])", 2, 4, 1, ['{instance="a",job="api"} 1@120 1@180 1@240', '{instance="b",job="api"} 2@120 2@180 2@240']],
+    ["temp{room=\"kitchen\"} > 20", 0, 4, 1, ['{__name__="temp",room="kitchen"} 21@60 22@120 21@240']],
+    ["time()", 0, 2, 1, ["{} 0@0 60@60 120@120"]],
+    ["-temp{room=\"hall\"} or vector(1)", 0, 1, 1, ['{room="hall"} -18@0 -18@60', "{} 1@0 1@60"]],
+  ])("%s from %sm to %sm step %sm", async (query, from, to, step, want) => {
+    expect(lines(await engine.rangeQuery(q, query, from * MIN, to * MIN, step * MIN))).toEqual([...want].sort());
+  });
+
+  it("agrees with instant queries at every step (property)", async () => {
+    const queries = [
+      "sum by (job) (rate(req_total[3m]))",
+      "avg(temp)",
+      "max_over_time(temp[2m:30s])",
+      "req_total / ignoring(instance) group_left sum by (job) (req_total)",
+      "topk(2, req_total)",
+      "stddev(temp) + 1",
+      "histogram_quantile(0.9, lat_bucket)",
+      "changes(temp[4m])",
+    ];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...queries), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 4 }), async (query, startMin, steps) => {
+        const step = 30_000;
+        const start = startMin * MIN;
+        const range = await engine.rangeQuery(q, query, start, start + steps * step, step);
+        if (range.type !== "matrix") throw new Error("want matrix");
+        for (let k = 0; k <= steps; k++) {
+          const t = start + k * step;
+          const inst = lines(await engine.instantQuery(q, query, t));
+          const fromRange = range.series
+            .filter((s) => s.timestamps.includes(t))
+            .map((s) => `${fmt(s.labels)} ${formatPromValue(s.values[s.timestamps.indexOf(t)]!)}`)
+            .sort();
+          expect(fromRange).toEqual(inst);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it("sum equals the sum of the parts (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 30 }), async (vals) => {
+        const m = new MemoryQuerier();
+        vals.forEach((v, i) => m.add({ __name__: "x", i: String(i) }, [0], [v]));
+        const r = await engine.instantQuery(m, "sum(x)", 0);
+        const want = vals.reduce((a, b) => a + b, 0);
+        expect(r.type === "vector" && r.values[0]).toBeCloseTo(want, 3);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe("errors and limits", () => {
+  const q = data();
+  it.each([
+    ["vector(1) + on() group_left req_total", "found duplicate series for the match group {} on the right hand-side of the operation"],
+    ["req_total + ignoring(instance) req_total", "found duplicate series for the match group"],
+    ['label_replace(temp, "room", "x", "room", ".*")', "vector cannot contain metrics with the same labelset"],
+    ["topk(NaN, temp)", "Parameter value is NaN"],
+    ["double_exponential_smoothing(temp[5m], 2, 0.5)", "invalid smoothing factor"],
+  ])("%s fails: %s", async (query, msg) => {
+    const p = engine.instantQuery(q, query, 10 * MIN);
+    await expect(p).rejects.toBeInstanceOf(ExecutionError);
+    await expect(p).rejects.toThrow(msg);
+  });
+
+  it.each([
+    ["parse error", () => engine.instantQuery(q, "sum(", 0)],
+    ["zero step", () => engine.rangeQuery(q, "temp", 0, MIN, 0)],
+    ["end before start", () => engine.rangeQuery(q, "temp", MIN, 0, 1000)],
+    ["range query of a range vector", () => engine.rangeQuery(q, "temp[1m]", 0, MIN, 1000)],
+  ])("%s is bad data", async (_name, run) => {
+    await expect(run()).rejects.toBeInstanceOf(BadDataError);
+  });
+
+  it.each([
+    ["maxSeries", { maxSeries: 2 }, "sum(req_total)"],
+    ["maxSamples (selected)", { maxSamples: 10 }, "sum_over_time(req_total[10m])"],
+    ["maxSamples (result)", { maxSamples: 25 }, "vector(1) + vector(2)"],
+    ["maxPointsPerSeries", { maxPointsPerSeries: 5 }, "temp"],
+  ])("%s", async (_name, opts, query) => {
+    const e = createEngine(opts);
+    const p = e.rangeQuery(q, query, 0, 10 * MIN, 10_000);
+    await expect(p).rejects.toBeInstanceOf(ExecutionError);
+    await expect(p).rejects.toMatchObject({ code: "STRATA_LIMIT_EXCEEDED", type: "execution" });
+  });
+
+  it("an aborted signal cancels, a timeout times out", async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await expect(engine.instantQuery(q, "temp", 0, ac.signal)).rejects.toBeInstanceOf(CanceledError);
+    // A querier slower than the timeout: the engine gives up with a timeout error.
+    const slow: Querier = {
+      select: (matchers, minT, maxT, hints, signal) =>
+        new Promise((resolve, reject) => {
+          const t = setTimeout(() => resolve(q.select(matchers, minT, maxT, hints)), 200);
+          signal?.addEventListener("abort", () => {
+            clearTimeout(t);
+            reject(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+          });
+        }),
+    };
+    await expect(createEngine({ timeout: 20 }).instantQuery(slow, "sum(temp)", 0)).rejects.toBeInstanceOf(TimeoutError);
+  });
+});
