@@ -10,6 +10,9 @@ describe("parse error positions", () => {
     ['invalid parameter "query": 1:1: parse error: no expression found in input', "", { offset: 0, line: 1, col: 1 }],
     ['invalid parameter "query": 1:3: parse error: bad', "up)", { offset: 2, line: 1, col: 3 }],
     ["2:3: parse error: unexpected end", "sum(\n  x", { offset: 7, line: 2, col: 3 }],
+    // Columns are UTF-8 bytes: "é" is 2 bytes, "😀" 4 (2 UTF-16 units).
+    ['1:10: parse error: unexpected "}"', 'x{a="é"}}', { offset: 8 }],
+    ['1:12: parse error: unexpected "}"', 'x{a="😀"}}', { offset: 9 }],
     ["cannot parse query", "x", undefined],
     ["9:1: parse error: beyond", "x", undefined],
   ])("%s", (msg, query, want) => {

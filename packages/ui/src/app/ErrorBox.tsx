@@ -16,7 +16,7 @@ export function ErrorBox({ error }: { error: unknown }) {
       {error.query && (
         <pre class="error-query mono">
           {error.query}
-          {pos && !error.query.includes("\n") && "\n" + " ".repeat(Math.max(0, pos.col - 1)) + "^"}
+          {pos && !error.query.includes("\n") && "\n" + " ".repeat(pos.offset) + "^"}
         </pre>
       )}
     </div>

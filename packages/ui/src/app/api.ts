@@ -126,6 +126,14 @@ export function parseErrorPosition(message: string, query: string): { offset: nu
   if (line < 1 || col < 1 || line > lines.length) return undefined;
   let offset = 0;
   for (let i = 0; i < line - 1; i++) offset += (lines[i] ?? "").length + 1;
-  offset += Math.min(col - 1, (lines[line - 1] ?? "").length);
-  return { offset, line, col, detail: m[3] ?? "" };
+  // Prometheus counts the column in UTF-8 bytes; the editor needs a UTF-16 index.
+  const text = lines[line - 1] ?? "";
+  let bytes = 0;
+  let idx = 0;
+  while (idx < text.length && bytes < col - 1) {
+    const cp = text.codePointAt(idx) ?? 0;
+    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    idx += cp >= 0x10000 ? 2 : 1;
+  }
+  return { offset: offset + idx, line, col, detail: m[3] ?? "" };
 }
