@@ -1,0 +1,233 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  BadDataError,
+  errorMessage,
+  httpStatusOf,
+  labelValue,
+  parseTenant,
+  PayloadTooLargeError,
+  readBody,
+  RowsBatchWriter,
+  StrataError,
+  TooManyRequestsError,
+  UnsupportedMediaTypeError,
+  type HttpHandler,
+  type LabelLimits,
+  type Logger,
+  type MetricsRegistry,
+} from "@strata/core";
+import type { InsertCluster } from "@strata/cluster";
+import { RemoteWriteDecoder, snappyDecode, snappyUncompressedLength, type RemoteWriteResult } from "@strata/protocol";
+
+export { insertFlags } from "./flags.js";
+
+export interface InsertAppDeps {
+  readonly cluster: InsertCluster;
+  readonly limits: LabelLimits;
+  readonly maxRequestBytes: number;
+  readonly maxConcurrentInserts: number;
+  readonly maxQueueMs: number;
+  readonly log: Logger;
+  readonly metrics: MetricsRegistry;
+}
+
+const ROUTE = /^\/insert\/([^/]+)\/prometheus(?:\/api\/v1\/write)?\/?$/;
+
+/** A counting semaphore whose waiters give up after a deadline. */
+class Limiter {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  get inUse(): number {
+    return this.active;
+  }
+  get waiting(): number {
+    return this.queue.length;
+  }
+  async acquire(timeoutMs: number): Promise<void> {
+    if (this.active < this.max) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const go = (): void => {
+        clearTimeout(t);
+        this.active++;
+        resolve();
+      };
+      const t = setTimeout(() => {
+        const i = this.queue.indexOf(go);
+        if (i >= 0) this.queue.splice(i, 1);
+        reject(
+          new TooManyRequestsError(
+            `cannot process the request within -insert.maxQueueDuration=${timeoutMs}ms: -maxConcurrentInserts=${this.max} requests are in progress`,
+          ),
+        );
+      }, timeoutMs);
+      this.queue.push(go);
+    });
+  }
+  release(): void {
+    this.active--;
+    this.queue.shift()?.();
+  }
+}
+
+type Version = 1 | 2;
+
+/**
+ * Which remote write version a request carries, from Content-Type (remote write 2.0 spec:
+ * `application/x-protobuf;proto=io.prometheus.write.v2.Request`; a bare
+ * `application/x-protobuf` or `proto=prometheus.WriteRequest` is 1.0; no Content-Type is
+ * taken as 1.0 for curl users). Anything else is 415.
+ */
+export function remoteWriteVersion(contentType: string | undefined, contentEncoding: string | undefined): Version {
+  if (contentEncoding !== undefined && contentEncoding.trim() !== "" && contentEncoding.trim().toLowerCase() !== "snappy") {
+    throw new UnsupportedMediaTypeError(`unsupported Content-Encoding ${JSON.stringify(contentEncoding)}: remote write bodies must be snappy`);
+  }
+  if (contentType === undefined || contentType.trim() === "") return 1;
+  const [media, ...params] = contentType.split(";").map((s) => s.trim());
+  if (media?.toLowerCase() !== "application/x-protobuf") {
+    throw new UnsupportedMediaTypeError(
+      `unsupported Content-Type ${JSON.stringify(contentType)}: want application/x-protobuf (remote write 1.0) or application/x-protobuf;proto=io.prometheus.write.v2.Request`,
+    );
+  }
+  for (const p of params) {
+    const [k, v] = p.split("=").map((s) => s.trim());
+    if (k?.toLowerCase() !== "proto") continue;
+    if (v === "io.prometheus.write.v2.Request") return 2;
+    if (v === "prometheus.WriteRequest") return 1;
+    throw new UnsupportedMediaTypeError(`unsupported remote write message ${JSON.stringify(v)} in Content-Type`);
+  }
+  return 1;
+}
+
+function reasonOf(err: unknown): string {
+  return err instanceof StrataError ? err.code.replace(/^STRATA_/, "").toLowerCase() : "internal";
+}
+
+/** Builds the insert HTTP handler over a cluster client. */
+export function buildApp(d: InsertAppDeps): HttpHandler {
+  const m = d.metrics;
+  const limiter = new Limiter(d.maxConcurrentInserts);
+  const requests = {
+    1: m.counter('strata_insert_requests_total{protocol="promremotewrite",version="1"}', "Insert requests received."),
+    2: m.counter('strata_insert_requests_total{protocol="promremotewrite",version="2"}'),
+  };
+  const rowsReceived = m.counter("strata_insert_rows_received_total", "Float samples accepted (acknowledged by storage).");
+  const histogramsDropped = m.counter("strata_insert_histograms_dropped_total", "Native histogram samples received and not stored.");
+  const exemplarsDropped = m.counter("strata_insert_exemplars_dropped_total", "Exemplars received and not stored.");
+  const metadataReceived = m.counter("strata_insert_metadata_received_total", "Metric metadata entries received and forwarded to storage.");
+  const duration = m.histogram("strata_insert_request_duration_seconds", "Duration of successful insert requests.");
+  m.gauge("strata_insert_concurrent_requests", "Insert requests being processed.", () => limiter.inUse);
+  m.gauge("strata_insert_queued_requests", "Insert requests waiting for a -maxConcurrentInserts slot.", () => limiter.waiting);
+  const rejected = (reason: string, rows: number): void => {
+    m.counter(`strata_insert_requests_rejected_total{reason="${labelValue(reason)}"}`, "Insert requests rejected, by reason.").inc();
+    m.counter(`strata_insert_rows_rejected_total{reason="${labelValue(reason)}"}`, "Rows of rejected requests (decoded before the rejection), by reason.").add(rows);
+  };
+  const decoder = new RemoteWriteDecoder(d.limits);
+
+  const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
+    res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body), ...headers });
+    res.end(body);
+  };
+
+  const handleWrite = async (req: IncomingMessage, res: ServerResponse, tenantText: string): Promise<void> => {
+    const t0 = process.hrtime.bigint();
+    const batch = new RowsBatchWriter(64 * 1024);
+    let version: Version = 1;
+    let acquired = false;
+    try {
+      if (req.method !== "POST" && req.method !== "PUT") {
+        res.setHeader("allow", "POST");
+        send(res, 405, `method ${req.method ?? ""} not allowed: remote write uses POST\n`);
+        req.resume();
+        return;
+      }
+      const tenant = parseTenant(tenantText);
+      version = remoteWriteVersion(req.headers["content-type"], req.headers["content-encoding"]);
+      requests[version].inc();
+      await limiter.acquire(d.maxQueueMs);
+      acquired = true;
+      const body = await readBody(req, d.maxRequestBytes);
+      let raw: Uint8Array;
+      if (snappyUncompressedLength(body) > d.maxRequestBytes) {
+        throw new PayloadTooLargeError(`decompressed body of ${snappyUncompressedLength(body)} bytes exceeds -maxInsertRequestSize=${d.maxRequestBytes}`);
+      }
+      try {
+        raw = snappyDecode(body, d.maxRequestBytes);
+      } catch (err) {
+        throw new BadDataError(`cannot decompress snappy body: ${errorMessage(err).replace(/^cannot decompress snappy body: /, "")}`, "STRATA_PARSE_ERROR");
+      }
+      let r: RemoteWriteResult;
+      try {
+        r = version === 2 ? decoder.decodeV2(raw, tenant, batch) : decoder.decodeV1(raw, tenant, batch);
+      } catch (err) {
+        if (err instanceof BadDataError && err.code === "STRATA_PARSE_ERROR") {
+          throw new BadDataError(`cannot parse remote write ${version}.0 protobuf: ${err.message.replace(/^cannot parse protobuf: /, "")}`, "STRATA_PARSE_ERROR");
+        }
+        throw err;
+      }
+      if (r.samples > 0) await d.cluster.write(batch.view());
+      if (r.metadata.length > 0) {
+        metadataReceived.add(r.metadata.length);
+        await d.cluster.writeMetadata(r.metadata.map((x) => ({ tenant, ...x })));
+      }
+      rowsReceived.add(r.samples);
+      histogramsDropped.add(r.histograms);
+      exemplarsDropped.add(r.exemplars);
+      duration.observeSince(t0);
+      const headers: Record<string, string> =
+        version === 2
+          ? {
+              "X-Prometheus-Remote-Write-Samples-Written": String(r.samples),
+              "X-Prometheus-Remote-Write-Histograms-Written": "0",
+              "X-Prometheus-Remote-Write-Exemplars-Written": "0",
+            }
+          : {};
+      res.writeHead(204, headers);
+      res.end();
+    } catch (err) {
+      const status = httpStatusOf(err);
+      rejected(reasonOf(err), batch.length);
+      if (status >= 500) d.log.warn({ err: errorMessage(err), tenant: tenantText }, "insert request failed");
+      else d.log.debug({ err: errorMessage(err), tenant: tenantText, status }, "insert request rejected");
+      const headers: Record<string, string> = {};
+      if (status === 429 || status === 503) headers["retry-after"] = "1";
+      if (version === 2) {
+        headers["X-Prometheus-Remote-Write-Samples-Written"] = "0";
+        headers["X-Prometheus-Remote-Write-Histograms-Written"] = "0";
+        headers["X-Prometheus-Remote-Write-Exemplars-Written"] = "0";
+      }
+      if (!req.complete) {
+        // The body was not read to the end (413, 429 before reading): close the connection
+        // rather than leave a half-read request on a keep-alive socket.
+        headers["connection"] = "close";
+        req.resume();
+      }
+      send(res, status, `${errorMessage(err)}\n`, headers);
+    } finally {
+      if (acquired) limiter.release();
+    }
+  };
+
+  return async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const m2 = ROUTE.exec(url.pathname);
+    if (m2) return handleWrite(req, res, decodeURIComponent(m2[1]!));
+    switch (url.pathname) {
+      case "/metrics":
+        send(res, 200, m.render(), { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+        return;
+      case "/health":
+        send(res, 200, "OK");
+        return;
+      case "/-/ready":
+        if (d.cluster.healthyCount() > 0) send(res, 200, "OK");
+        else send(res, 503, "no healthy storage node\n");
+        return;
+      default:
+        send(res, 404, `unsupported path ${JSON.stringify(url.pathname)}\n`);
+    }
+  };
+}

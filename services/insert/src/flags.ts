@@ -1,0 +1,18 @@
+import { availableParallelism } from "node:os";
+import { defineFlags, flag } from "@strata/core";
+
+export const insertFlags = defineFlags({
+  httpListenAddr: flag.string(":8480", "HTTP address for ingestion (/insert/<tenant>/prometheus/...), /metrics, /health, /-/ready."),
+  storageNode: flag.stringList([], "Storage nodes' insert addresses (host:port of -vminsertAddr), e.g. -storageNode=s1:8400,s2:8400."),
+  replicationFactor: flag.int(1, "Each series is stored on this many distinct storage nodes."),
+  disableRerouting: flag.bool(false, "Do not send a series to other nodes when its own nodes are down or slow (requests fail with 503 instead)."),
+  maxLabelsPerTimeseries: flag.int(40, "Reject series with more labels than this (the request gets 400)."),
+  maxLabelNameLen: flag.int(256, "Reject series with a label name longer than this many bytes."),
+  maxLabelValueLen: flag.int(4096, "Reject series with a label value longer than this many bytes."),
+  maxInsertRequestSize: flag.bytes(32 * 1024 * 1024, "Maximum size of a request body, compressed and decompressed (413 past it)."),
+  maxConcurrentInserts: flag.int(Math.max(2, 2 * availableParallelism()), "Insert requests processed at once; others wait up to -insert.maxQueueDuration."),
+  "insert.maxQueueDuration": flag.duration("1m", "How long a request waits for a -maxConcurrentInserts slot before it gets 429."),
+  "storageNode.maxBufferSize": flag.bytes(64 * 1024 * 1024, "Bytes in flight to one storage node before writers wait (then reroute)."),
+  "storageNode.writeTimeout": flag.duration("30s", "Deadline of one write to a storage node."),
+  loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),
+});
