@@ -58,6 +58,11 @@ export interface IndexDBOptions {
   readonly table?: Omit<TableOptions, "keepItem" | "onPendingConverted" | "blockCacheBytes">;
   /** Background failures (default: console.error). */
   readonly onError?: (err: unknown) => void;
+  /**
+   * Label APIs with matchers read the metric names of at most this many matching series;
+   * above it they scan the label index instead (default 20000).
+   */
+  readonly labelsByNameMaxSeries?: number;
 }
 
 export interface TsdbStatusEntry {
@@ -109,8 +114,6 @@ const STATE_JSON = "state.json";
 const TABLE_DIR = "table";
 const DAY_MS = 86_400_000;
 const MAX_DAY_BITMAPS = 8;
-/** With at most this many matching series, label APIs read metric names instead of scanning. */
-const NAME_PATH_MAX = 20_000;
 /** Items of a non-matching value read before seeking past it. */
 const SKIP_SCAN = 8;
 
@@ -155,6 +158,7 @@ export class IndexDB {
   private readonly kb = new ByteBuffer(256);
   private readonly maxPerDayDays: number;
   private readonly idReserve: number;
+  private readonly namePathMax: number;
   private table!: Table;
   private readonly stats = {
     created: 0,
@@ -178,6 +182,7 @@ export class IndexDB {
     this.filterCache = new TwoGenCache(opts.tagFiltersCacheBytes ?? 32 << 20, (k, v) => 2 * k.length + v.byteLength + 80);
     this.maxPerDayDays = opts.maxDaysForPerDaySearch ?? 40;
     this.idReserve = Math.max(1, opts.idReserve ?? 65536);
+    this.namePathMax = opts.labelsByNameMaxSeries ?? 20_000;
   }
 
   static async open(dir: string, opts: IndexDBOptions = {}): Promise<IndexDB> {
@@ -651,7 +656,7 @@ export class IndexDB {
         for (const d of scopes) this.scanLabelNames(snap, tenant, d, undefined, names);
       } else {
         const ids = this.searchIDsIn(snap, tenant, matchers, days);
-        if (ids.length <= NAME_PATH_MAX) {
+        if (ids.length <= this.namePathMax) {
           const c = snap.cursor();
           const lr = this.lr;
           for (let i = 0; i < ids.length; i++) {
@@ -719,7 +724,7 @@ export class IndexDB {
         for (const d of scopes) this.scanLabelValues(snap, tenant, d, labelName, undefined, values);
       } else {
         const ids = this.searchIDsIn(snap, tenant, matchers, days);
-        if (ids.length <= NAME_PATH_MAX) {
+        if (ids.length <= this.namePathMax) {
           const c = snap.cursor();
           const lr = this.lr;
           const want = utf8.enc.encode(labelName);
