@@ -1,4 +1,4 @@
-import { BadDataError, CanceledError, ExecutionError, TimeoutError, newMatcher } from "@strata/core";
+import { BadDataError, CanceledError, ExecutionError, StrataError, TimeoutError, newMatcher } from "@strata/core";
 import type { Labels } from "@strata/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -282,5 +282,52 @@ describe("errors and limits", () => {
         }),
     };
     await expect(createEngine({ timeout: 20 }).instantQuery(slow, "sum(temp)", 0)).rejects.toBeInstanceOf(TimeoutError);
+  });
+
+  it("times out inside a long synchronous evaluation", async () => {
+    const big = new MemoryQuerier();
+    const ts = new Float64Array(2000).map((_, i) => i * 15_000);
+    for (let s = 0; s < 300; s++) big.adoptSeries({ __name__: "x", s: String(s) }, ts, new Float64Array(2000).map((_, i) => i + s));
+    const p = createEngine({ timeout: 5 }).rangeQuery(big, "quantile_over_time(0.5, x[2h])", 0, 2000 * 15_000, 15_000);
+    await expect(p).rejects.toBeInstanceOf(TimeoutError);
+  });
+});
+
+describe("robustness", () => {
+  const q = data();
+  const sel = fc.constantFrom("req_total", "temp", 'temp{room="hall"}', "lat_bucket", "nope", '{__name__=~"t.*"}');
+  const num = fc.constantFrom("0", "1", "-2", "0.5", "NaN", "Inf", "-Inf", "1e308");
+  const expr: fc.Arbitrary<string> = fc.letrec<{ e: string }>((tie) => ({
+    e: fc.oneof(
+      { depthSize: "small", withCrossShrink: true },
+      sel,
+      num,
+      fc.tuple(fc.constantFrom("rate", "deriv", "changes", "max_over_time", "stddev_over_time", "last_over_time"), sel, fc.constantFrom("1m", "5m")).map(
+        ([f, s, r]) => `${f}(${s}[${r}])`,
+      ),
+      fc.tuple(fc.constantFrom("sum", "avg", "max", "count", "stdvar", "group"), tie("e")).map(([a, e]) => `${a}(${e})`),
+      fc.tuple(fc.constantFrom("topk", "bottomk", "quantile", "limitk", "limit_ratio"), num, tie("e")).map(([a, p, e]) => `${a}(${p}, ${e})`),
+      fc.tuple(tie("e"), fc.constantFrom("+", "-", "*", "/", "%", "^", "==", "!=", "> bool", "and", "or", "unless", "atan2"), tie("e")).map(
+        ([a, op, b]) => `(${a}) ${op} (${b})`,
+      ),
+      fc.tuple(fc.constantFrom("abs", "ceil", "sqrt", "ln", "sgn", "timestamp", "absent", "sort", "histogram_quantile(0.9, "), tie("e")).map(
+        ([f, e]) => (f.endsWith(" ") ? `${f}${e})` : `${f}(${e})`),
+      ),
+      tie("e").map((e) => `(${e})[5m:1m]`).map((e) => `avg_over_time(${e})`),
+    ),
+  })).e;
+
+  it("every query either answers or fails with a typed Strata error (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(expr, fc.boolean(), async (query, range) => {
+        try {
+          const r = range ? await engine.rangeQuery(q, query, 0, 10 * MIN, MIN) : await engine.instantQuery(q, query, 5 * MIN);
+          expect(["scalar", "vector", "matrix", "string"]).toContain(r.type);
+        } catch (err) {
+          expect(err, `${query}: ${String(err)}`).toBeInstanceOf(StrataError);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -444,6 +444,7 @@ function selectK(e: AggregateExpr, v: VectorValue, params: Float64Array, n: numb
   let ratioOffsets: Float64Array | undefined;
   let warnedRatio = false;
   for (let k = 0; k < n; k++) {
+    env.checkAbort();
     curK = k;
     const p = params[k]!;
     if (op === "limit_ratio") {

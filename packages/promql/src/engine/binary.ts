@@ -105,7 +105,7 @@ export function evalBinary(e: BinaryExpr, ctx: StepCtx, env: Env): Value {
       case "unless":
         return setOp(op, lhs, rhs, matching, n, ctx);
       default:
-        return vectorVector(op, lhs, rhs, matching, e.returnBool, n, ctx);
+        return vectorVector(op, lhs, rhs, matching, e.returnBool, n, ctx, env);
     }
   }
   throw evalError(`invalid operand types for binary operator ${op}`);
@@ -260,6 +260,7 @@ function vectorVector(
   returnBool: boolean,
   n: number,
   ctx: StepCtx,
+  env: Env,
 ): VectorValue {
   const swapped = m.card === "one-to-many";
   const many = swapped ? rhs.series : lhs.series;
@@ -289,6 +290,7 @@ function vectorVector(
     return r;
   };
   for (let k = 0; k < n; k++) {
+    env.checkAbort();
     for (let j = 0; j < one.length; j++) {
       const s = one[j]!;
       if (s.present[k] !== 1) continue;

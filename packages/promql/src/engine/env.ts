@@ -38,6 +38,8 @@ export class Env {
   samplesScanned = 0;
   seriesSelected = 0;
   private ops = 0;
+  /** performance.now() after which the query times out (from `opts.timeout`). */
+  readonly deadline: number | undefined;
 
   constructor(
     readonly query: string,
@@ -48,7 +50,9 @@ export class Env {
     readonly defaultSubqueryStep: number,
     readonly opts: EngineOptions,
     readonly signal: AbortSignal | undefined,
-  ) {}
+  ) {
+    this.deadline = opts.timeout === undefined ? undefined : performance.now() + opts.timeout;
+  }
 
   private position(pos: PosRange | undefined): string {
     if (pos === undefined || this.query === "") return "";
@@ -77,6 +81,11 @@ export class Env {
   }
 
   checkAbortNow(): void {
+    // Evaluation is synchronous, so a timer-based signal cannot fire while it runs: the
+    // deadline is checked directly.
+    if (this.deadline !== undefined && performance.now() > this.deadline) {
+      throw new TimeoutError(`query timed out in query execution (timeout ${this.opts.timeout} ms)`);
+    }
     const s = this.signal;
     if (s === undefined || !s.aborted) return;
     throw abortError(s);
