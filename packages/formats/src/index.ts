@@ -13,3 +13,4 @@ export * from "./opentsdb.js";
 export * from "./graphite.js";
 export { compileGoLayout, parseGoTime, parseRfc3339 } from "./timefmt.js";
 export * from "./pushgateway.js";
+export * from "./request.js";
