@@ -70,6 +70,13 @@ export function evalAggregate(e: AggregateExpr, ctx: StepCtx, env: Env): VectorV
       streamVector(e.expr, ctx, env, (labels, dropName, values, present) => agg.add(labels, dropName, values, present));
       return agg.finish();
     }
+    case "topk":
+    case "bottomk": {
+      checkParams(e.op, param!, n);
+      const r = streamTopK(e, param!, ctx, env, grouping);
+      if (r !== undefined) return r;
+      break;
+    }
     default:
       break;
   }
@@ -411,14 +418,143 @@ function heapUp(h: Int32Array, j0: number, less: (a: number, b: number) => boole
   }
 }
 
-function selectK(e: AggregateExpr, v: VectorValue, params: Float64Array, n: number, grouping: ReadonlySet<string>, env: Env): VectorValue {
-  const op = e.op;
-  const series = v.series;
+function checkParams(op: string, params: Float64Array, n: number): void {
   for (let k = 0; k < n; k++) {
     const p = params[k]!;
     if (Number.isNaN(p)) throw evalError(op === "limit_ratio" ? "Ratio value is NaN" : "Parameter value is NaN");
     if (op !== "limit_ratio" && Math.abs(p) >= 9.223372036854776e18) throw evalError(`Scalar value ${formatG(p)} overflows int64`);
   }
+}
+
+/** Largest k that streamTopK keeps per step and group (k × steps heap slots). */
+const STREAM_TOPK_MAX = 1000;
+
+interface TopKGroup {
+  readonly idx: Int32Array;
+  readonly val: Float64Array;
+  readonly len: Int32Array;
+}
+
+/**
+ * topk/bottomk fed series by series: one bounded heap per step and group (Go's container/heap,
+ * so ties resolve as in Prometheus), so the input vector is never materialised. Undefined when
+ * k is too large for per-step heaps (the caller then materialises).
+ */
+function streamTopK(e: AggregateExpr, params: Float64Array, ctx: StepCtx, env: Env, grouping: ReadonlySet<string>): VectorValue | undefined {
+  const n = ctx.times.length;
+  const ks = new Int32Array(n);
+  let maxK = 0;
+  for (let k = 0; k < n; k++) {
+    const kk = Math.trunc(params[k]!);
+    if (kk > STREAM_TOPK_MAX) return undefined;
+    ks[k] = kk < 1 ? 0 : kk;
+    if (kk > maxK) maxK = kk;
+  }
+  const isTop = e.op === "topk";
+  const labelsOf: Labels[] = [];
+  const dropOf: boolean[] = [];
+  const groups: TopKGroup[] = [];
+  const byKey = new Map<string, TopKGroup>();
+  const less = (a: number, b: number): boolean => a !== a || (isTop ? a < b : a > b);
+  const swap = (g: TopKGroup, i: number, j: number): void => {
+    const ti = g.idx[i]!;
+    g.idx[i] = g.idx[j]!;
+    g.idx[j] = ti;
+    const tv = g.val[i]!;
+    g.val[i] = g.val[j]!;
+    g.val[j] = tv;
+  };
+  if (maxK === 0) {
+    streamVector(e.expr, ctx, env, () => undefined);
+    return { kind: "vector", series: [] };
+  }
+  streamVector(e.expr, ctx, env, (labels, dropName, values, present) => {
+    const si = labelsOf.length;
+    labelsOf.push(labels);
+    dropOf.push(dropName);
+    const gl = groupLabels(labels, grouping, e.without);
+    const key = labelsKey(gl);
+    let g = byKey.get(key);
+    if (g === undefined) {
+      g = { idx: new Int32Array(n * maxK), val: new Float64Array(n * maxK), len: new Int32Array(n) };
+      byKey.set(key, g);
+      groups.push(g);
+    }
+    for (let k = 0; k < n; k++) {
+      if (present[k] !== 1) continue;
+      const kk = ks[k]!;
+      if (kk === 0) continue;
+      const base = k * maxK;
+      const f = values[k]!;
+      const len = g.len[k]!;
+      if (len < kk) {
+        // heap.Push: append, then sift up.
+        g.idx[base + len] = si;
+        g.val[base + len] = f;
+        let j = len;
+        while (j > 0) {
+          const i = (j - 1) >> 1;
+          if (!less(g.val[base + j]!, g.val[base + i]!)) break;
+          swap(g, base + i, base + j);
+          j = i;
+        }
+        g.len[k] = len + 1;
+        continue;
+      }
+      const tv = g.val[base]!;
+      const replace = (isTop ? tv < f : tv > f) || (tv !== tv && f === f);
+      if (!replace) continue;
+      g.idx[base] = si;
+      g.val[base] = f;
+      // heap.Fix(0): sift down.
+      let i = 0;
+      for (;;) {
+        const j1 = 2 * i + 1;
+        if (j1 >= len) break;
+        let j = j1;
+        if (j1 + 1 < len && less(g.val[base + j1 + 1]!, g.val[base + j1]!)) j = j1 + 1;
+        if (!less(g.val[base + j]!, g.val[base + i]!)) break;
+        swap(g, base + i, base + j);
+        i = j;
+      }
+    }
+  });
+  const outValues = new Map<number, { values: Float64Array; present: Uint8Array }>();
+  const order: number[] = [];
+  for (const g of groups) {
+    for (let k = 0; k < n; k++) {
+      const len = g.len[k]!;
+      const base = k * maxK;
+      const picked: number[] = [];
+      for (let j = 0; j < len; j++) picked.push(base + j);
+      // sort.Reverse(heap): most significant first.
+      picked.sort((a, b) => (less(g.val[b]!, g.val[a]!) ? -1 : less(g.val[a]!, g.val[b]!) ? 1 : 0));
+      for (const slot of picked) {
+        const si = g.idx[slot]!;
+        let o = outValues.get(si);
+        if (o === undefined) {
+          o = { values: new Float64Array(n), present: new Uint8Array(n) };
+          outValues.set(si, o);
+          if (n === 1) order.push(si);
+        }
+        o.values[k] = g.val[slot]!;
+        o.present[k] = 1;
+      }
+    }
+  }
+  const indices = n === 1 ? order : [...outValues.keys()].sort((a, b) => a - b);
+  const out: VSeries[] = [];
+  for (const si of indices) {
+    const o = outValues.get(si)!;
+    out.push({ labels: labelsOf[si]!, dropName: dropOf[si]!, values: o.values, present: o.present });
+  }
+  return { kind: "vector", series: out };
+}
+
+function selectK(e: AggregateExpr, v: VectorValue, params: Float64Array, n: number, grouping: ReadonlySet<string>, env: Env): VectorValue {
+  const op = e.op;
+  const series = v.series;
+  checkParams(op, params, n);
   const g = groupSeries(series, grouping, e.without);
   const outValues: (Float64Array | undefined)[] = new Array<Float64Array | undefined>(series.length);
   const outPresent: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(series.length);
