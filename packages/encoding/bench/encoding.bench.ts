@@ -6,12 +6,19 @@
  */
 import { compressSync as nativeCompress, uncompressSync as nativeUncompress } from "snappy";
 import snappyjs from "snappyjs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ByteBuffer, decodeTimestamps, decodeValues, encodeTimestamps, encodeValues, snappyDecode, snappyEncode } from "@strata/encoding";
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--?/, "").split("=") as [string, string]));
 const SERIES = Number(args.get("series") ?? 400);
 const BLOCK = Number(args.get("block") ?? 8192);
 const SEED = Number(args.get("seed") ?? 1);
+const VM_BIN = "/usr/bin/victoria-metrics";
+const RUN_VM = !args.has("no-vm") && existsSync(VM_BIN);
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -321,3 +328,107 @@ console.log("");
 console.log(`# snappy block format on a ${(body.length / 1e6).toFixed(2)} MB remote-write-like WriteRequest`);
 console.log(`${pad("implementation", 38)} ${lpad("compress", 12)} ${lpad("uncompress", 12)} ${lpad("ratio", 7)}`);
 for (const [name, c, u, size] of rows) console.log(`${pad(name, 38)} ${lpad(`${(mb / c).toFixed(0)} MB/s`, 12)} ${lpad(`${(mb / u).toFixed(0)} MB/s`, 12)} ${lpad((body.length / size).toFixed(2), 7)}`);
+
+// ---- block size sweep: per-block overhead when blocks are small (fresh parts) ----
+console.log("");
+console.log("# bytes/sample (timestamps + values) of the same mix cut into smaller blocks");
+for (const size of [1, 16, 128, 1024, BLOCK]) {
+  let bytes = 0;
+  let samples = 0;
+  const b = new ByteBuffer(1 << 16);
+  for (const s of series) {
+    for (let off = 0; off < s.ts.length; off += size) {
+      const end = Math.min(off + size, s.ts.length);
+      b.reset();
+      encodeTimestamps(s.ts.subarray(off, end), b);
+      encodeValues(s.vs.subarray(off, end), b);
+      bytes += b.length;
+      samples += end - off;
+    }
+  }
+  console.log(`block ${lpad(String(size), 5)}: ${(bytes / samples).toFixed(3)} B/sample`);
+}
+
+// ---- VictoriaMetrics on the same samples (single-node binary from Debian, loopback only) ----
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function metric(text: string, name: string, type: string): number {
+  const re = new RegExp(`^${name}\\{[^}]*type="${type.replace("/", "\\/")}"[^}]*\\} (\\S+)$`, "m");
+  const m = re.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+async function victoriaMetrics(): Promise<void> {
+  console.log("");
+  if (!RUN_VM) {
+    console.log(`# VictoriaMetrics comparison skipped (${existsSync(VM_BIN) ? "--no-vm" : `${VM_BIN} not installed`})`);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), "strata-bench-vm-"));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const vm = spawn(VM_BIN, [`-storageDataPath=${dir}`, `-httpListenAddr=127.0.0.1:${port}`, "-retentionPeriod=100y", "-loggerLevel=ERROR", "-finalMergeDelay=0"], { stdio: ["ignore", "ignore", "inherit"] });
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        if ((await fetch(`${base}/health`)).ok) break;
+      } catch {
+        // not up yet
+      }
+      if (i > 100) throw new Error("victoria-metrics did not start");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const version = await new Promise<string>((resolve) => {
+      // The Debian build prints no -version; ask dpkg.
+      const p = spawn("dpkg-query", ["-W", "-f=victoria-metrics ${Version}", "victoria-metrics"], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      p.stderr.on("data", (d: Buffer) => (out += d.toString()));
+      p.on("error", () => resolve("victoria-metrics"));
+      p.on("exit", () => resolve(out.trim() || "victoria-metrics"));
+    });
+    for (let i = 0; i < series.length; i += 20) {
+      const lines = series.slice(i, i + 20).map((s, j) => {
+        const idx = i + j;
+        return JSON.stringify({ metric: { __name__: `bench_${s.kind}`, kind: s.what, series: String(idx), job: "node", instance: `host-${idx % 50}:9100` }, values: Array.from(s.vs), timestamps: Array.from(s.ts) });
+      });
+      const r = await fetch(`${base}/api/v1/import`, { method: "POST", body: lines.join("\n") + "\n" });
+      if (!r.ok) throw new Error(`import: ${r.status} ${await r.text()}`);
+    }
+    await fetch(`${base}/internal/force_flush`);
+    await fetch(`${base}/internal/force_merge`);
+    // Wait until every row is in a part and no merge has run for three polls in a row.
+    let text = "";
+    let quiet = 0;
+    for (let i = 0; i < 240 && quiet < 3; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      text = await (await fetch(`${base}/metrics`)).text();
+      const rows = metric(text, "vm_rows", "storage/big") + metric(text, "vm_rows", "storage/small");
+      const busy = metric(text, "vm_pending_rows", "storage") + metric(text, "vm_active_merges", "storage/small") + metric(text, "vm_active_merges", "storage/big");
+      quiet = rows >= BLOCK * series.length && busy === 0 ? quiet + 1 : 0;
+    }
+    const rows = metric(text, "vm_rows", "storage/big") + metric(text, "vm_rows", "storage/small");
+    const bytes = metric(text, "vm_data_size_bytes", "storage/big") + metric(text, "vm_data_size_bytes", "storage/small");
+    const ours = results.get("overall") as Result;
+    const parts = `${metric(text, "vm_parts", "storage/big")} big + ${metric(text, "vm_parts", "storage/small")} small parts`;
+    console.log(`# ${version} (single-node, default -precisionBits=64) on the same ${series.length} series, imported via /api/v1/import, force_flush + force_merge; ${parts}`);
+    console.log(`VictoriaMetrics: ${rows} rows, ${bytes} bytes of parts (incl. block headers, index.bin, metaindex.bin) = ${(bytes / rows).toFixed(3)} B/sample`);
+    console.log(`Strata encoding: ${ours.samples} rows, ${ours.tsBytes + ours.vsBytes} bytes of block payloads (block headers not included) = ${((ours.tsBytes + ours.vsBytes) / ours.samples).toFixed(3)} B/sample`);
+  } finally {
+    vm.kill("SIGTERM");
+    await new Promise((r) => vm.once("exit", r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+await victoriaMetrics();
