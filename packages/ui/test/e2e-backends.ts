@@ -9,7 +9,12 @@ import { createServer, request, type Server } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { prompbRemote, snappyEncode } from "@strata/protocol";
 import { serveUi } from "@strata/ui";
+import { PromqlApiServer, type DemoSeries } from "./e2e-promql-server";
+
+export type { DemoSeries };
 
 export const repoRoot = resolve(import.meta.dirname, "..", "..", "..");
 const serviceMain = (name: string): string => join(repoRoot, "services", name, "dist", "main.js");
@@ -18,8 +23,8 @@ export interface Backend {
   readonly kind: string;
   /** http://127.0.0.1:port — the UI is at `${origin}/select/0/vmui/`. */
   readonly origin: string;
-  /** Pushes Prometheus text exposition lines (with ms timestamps) and makes them searchable. */
-  importText(text: string): Promise<void>;
+  /** Stores the series and makes them searchable. */
+  load(series: readonly DemoSeries[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -113,10 +118,18 @@ export async function startCluster(): Promise<Backend> {
     throw e;
   }
   return {
-    kind: "Strata cluster (storage + insert + select from services/*/dist)",
+    kind: "Strata cluster (storage + insert + select from services/NAME/dist)",
     origin: `http://127.0.0.1:${pSelectHttp}`,
-    async importText(text) {
-      await post(`http://127.0.0.1:${pInsertHttp}/insert/0/prometheus/api/v1/import/prometheus`, text);
+    async load(series) {
+      // Remote write 1.0, as Prometheus sends it, 200 series per request.
+      for (let i = 0; i < series.length; i += 200) {
+        const r = await fetch(`http://127.0.0.1:${pInsertHttp}/insert/0/prometheus/api/v1/write`, {
+          method: "POST",
+          body: remoteWriteV1(series.slice(i, i + 200)) as Uint8Array<ArrayBuffer>,
+          headers: { "content-type": "application/x-protobuf", "content-encoding": "snappy", "x-prometheus-remote-write-version": "0.1.0" },
+        });
+        if (r.status >= 300) throw new Error(`remote write: HTTP ${r.status} ${await r.text()}`);
+      }
       await fetch(`http://127.0.0.1:${pHttp}/internal/force_flush`).catch(() => undefined);
     },
     stop,
@@ -168,31 +181,80 @@ export async function startVictoriaMetrics(): Promise<Backend> {
   return {
     kind: "VictoriaMetrics single-node (Debian victoria-metrics) behind serveUi",
     origin: `http://127.0.0.1:${port}`,
-    async importText(text) {
-      await post(`http://127.0.0.1:${vmPort}/api/v1/import/prometheus`, text);
+    async load(series) {
+      await post(`http://127.0.0.1:${vmPort}/api/v1/import/prometheus`, exposition(series));
       await fetch(`http://127.0.0.1:${vmPort}/internal/force_flush`);
     },
     stop,
   };
 }
 
-/** Deterministic demo data over the last `minutes`: counters per job/instance/code and gauges. */
-export function demoData(nowMs: number, minutes = 60, stepSec = 15): string {
+/** @strata/promql's engine over its in-memory querier behind the same HTTP API and serveUi. */
+export async function startPromql(): Promise<Backend> {
+  const srv = new PromqlApiServer();
+  const origin = await srv.listen();
+  return {
+    kind: "@strata/promql engine over MemoryQuerier behind serveUi",
+    origin,
+    async load(series) { srv.load(series); },
+    stop: () => srv.close(),
+  };
+}
+
+/** A snappy-compressed remote write 1.0 body; labels sorted by name as Prometheus sends them. */
+function remoteWriteV1(series: readonly DemoSeries[]): Uint8Array {
+  const req = create(prompbRemote.WriteRequestSchema, {
+    timeseries: series.map((s) => ({
+      labels: Object.entries(s.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, value]) => ({ name, value })),
+      samples: s.timestamps.map((t, i) => ({ timestamp: BigInt(t), value: s.values[i] ?? 0 })),
+    })),
+  });
+  return snappyEncode(toBinary(prompbRemote.WriteRequestSchema, req));
+}
+
+/** Prometheus text exposition with ms timestamps, as the import endpoints take it. */
+export function exposition(series: readonly DemoSeries[]): string {
   const lines: string[] = [];
-  const jobs = [["api", 3], ["web", 2], ["worker", 2]] as const;
-  const start = nowMs - minutes * 60_000;
-  for (let t = start, k = 0; t <= nowMs; t += stepSec * 1000, k++) {
-    for (const [job, n] of jobs) {
-      for (let i = 0; i < n; i++) {
-        for (const code of ["200", "500"]) {
-          const rate = (code === "200" ? 20 : 1) * (1 + i * 0.5) * (1 + 0.3 * Math.sin(k / 20 + i));
-          const v = Math.round(rate * stepSec * k * 10) / 10;
-          lines.push(`http_requests_total{job="${job}",instance="${job}-${i}:8080",code="${code}"} ${v} ${t}`);
-        }
-        lines.push(`node_load1{job="${job}",instance="${job}-${i}:9100"} ${(1 + i + Math.sin(k / 15 + i) * 0.8).toFixed(3)} ${t}`);
-      }
-    }
-    lines.push(`process_resident_memory_bytes{job="select",instance="select:8481"} ${200e6 + 20e6 * Math.sin(k / 30)} ${t}`);
+  for (const s of series) {
+    const { __name__: name = "", ...rest } = s.labels;
+    const labels = Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(",");
+    s.timestamps.forEach((t, i) => lines.push(`${name}{${labels}} ${s.values[i] ?? 0} ${t}`));
   }
   return lines.join("\n") + "\n";
+}
+
+function series(labels: Record<string, string>, start: number, end: number, stepMs: number, f: (k: number) => number): DemoSeries {
+  const timestamps: number[] = [];
+  const values: number[] = [];
+  for (let t = start, k = 0; t <= end; t += stepMs, k++) {
+    timestamps.push(t);
+    values.push(f(k));
+  }
+  return { labels, timestamps, values };
+}
+
+/** Deterministic demo data over the last `minutes`: counters per job/instance/code and gauges. */
+export function demoData(nowMs: number, minutes = 60, stepSec = 15): DemoSeries[] {
+  const out: DemoSeries[] = [];
+  const start = nowMs - minutes * 60_000;
+  const end = nowMs;
+  for (const [job, n] of [["api", 3], ["web", 2], ["worker", 2]] as const) {
+    for (let i = 0; i < n; i++) {
+      for (const code of ["200", "500"]) {
+        let total = 0;
+        out.push(series({ __name__: "http_requests_total", job, instance: `${job}-${i}:8080`, code }, start, end, stepSec * 1000, (k) => {
+          total += (code === "200" ? 20 : 1) * (1 + i * 0.5) * (1 + 0.8 * Math.sin(k / 20 + i)) * stepSec;
+          return Math.round(total * 10) / 10;
+        }));
+      }
+      out.push(series({ __name__: "node_load1", job, instance: `${job}-${i}:9100` }, start, end, stepSec * 1000, (k) => Number((1 + i + Math.sin(k / 15 + i) * 0.8).toFixed(3))));
+    }
+  }
+  out.push(series({ __name__: "process_resident_memory_bytes", job: "select", instance: "select:8481" }, start, end, stepSec * 1000, (k) => 200e6 + 20e6 * Math.sin(k / 30)));
+  return out;
+}
+
+/** `n` gauges over the last 30 minutes at 30 s, for the many-series check. */
+export function manySeries(nowMs: number, n: number): DemoSeries[] {
+  return Array.from({ length: n }, (_x, i) => series({ __name__: "ui_load_test", series: `s${i}` }, nowMs - 30 * 60_000, nowMs, 30_000, (k) => (i % 50) + Math.sin(k / 8 + i)));
 }

@@ -6,13 +6,20 @@ import { join, resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uiDistDir } from "@strata/ui";
-import { clusterBuilt, demoData, hasCommand, repoRoot, selectBuilt, startCluster, startVictoriaMetrics, type Backend } from "./e2e-backends";
+import { clusterBuilt, demoData, hasCommand, manySeries, repoRoot, selectBuilt, startCluster, startPromql, startVictoriaMetrics, type Backend } from "./e2e-backends";
 
 const CI = process.env["CI"] === "true";
 const CHROMIUM = "/usr/bin/chromium";
 
-function plan(): { start: () => Promise<Backend> } | { skip: string } {
-  const forced = process.env["STRATA_UI_E2E_BACKEND"];
+interface Target { readonly name: string; readonly start: () => Promise<Backend>; readonly primary: boolean }
+
+/**
+ * Where the UI runs: the Strata cluster when services/{storage,insert,select}/dist are built,
+ * else @strata/promql's engine behind the same API; plus VictoriaMetrics single-node (the
+ * reference select mirrors) when Debian's victoria-metrics is installed.
+ * STRATA_UI_E2E_BACKEND=cluster|promql|vm runs only that one.
+ */
+function plan(): { targets: Target[] } | { skip: string } {
   const missing: string[] = [];
   if (!existsSync(CHROMIUM)) missing.push("chromium (apt-get install chromium)");
   if (!existsSync(join(uiDistDir, "index.html"))) missing.push("the built UI (pnpm --filter @strata/ui build)");
@@ -20,35 +27,44 @@ function plan(): { start: () => Promise<Backend> } | { skip: string } {
     if (CI) throw new Error(`UI e2e cannot run: missing ${missing.join(", ")}`);
     return { skip: `missing ${missing.join(", ")}` };
   }
-  if (forced === "cluster" || (forced === undefined && clusterBuilt())) return { start: startCluster };
-  if (forced === "vm" || (forced === undefined && hasCommand("victoria-metrics"))) {
-    if (selectBuilt()) console.warn("UI e2e: services/select is built but the cluster is incomplete; running against VictoriaMetrics instead");
-    return { start: startVictoriaMetrics };
-  }
-  const why = "neither a built Strata cluster (services/{storage,insert,select}/dist/main.js) nor victoria-metrics (apt-get install victoria-metrics) is available";
-  if (CI && selectBuilt()) throw new Error(`UI e2e cannot run: ${why}`);
-  return { skip: why };
+  const all = {
+    cluster: { name: "a Strata cluster", start: startCluster },
+    promql: { name: "the @strata/promql engine", start: startPromql },
+    vm: { name: "VictoriaMetrics", start: startVictoriaMetrics },
+  };
+  const forced = process.env["STRATA_UI_E2E_BACKEND"];
+  if (forced === "cluster" || forced === "promql" || forced === "vm") return { targets: [{ ...all[forced], primary: true }] };
+  const targets: Target[] = [{ ...(clusterBuilt() ? all.cluster : all.promql), primary: true }];
+  if (!clusterBuilt() && selectBuilt()) console.warn("UI e2e: services/select is built but storage or insert is not; using the in-process engine");
+  if (hasCommand("victoria-metrics")) targets.push({ ...all.vm, primary: false });
+  return { targets };
 }
 
 const p = plan();
-if ("skip" in p) console.warn(`skipping UI browser e2e: ${p.skip}`);
+if ("skip" in p) {
+  console.warn(`skipping UI browser e2e: ${p.skip}`);
+  describe.skip(`web UI in a real browser (skipped: ${p.skip})`, () => {
+    it("opens the UI in chromium", () => undefined);
+  });
+}
+const targets = "skip" in p ? [] : p.targets;
 
-describe.skipIf("skip" in p)("web UI in a real browser", () => {
+if (targets.length > 0) describe.each(targets)("web UI in a real browser against $name", (target) => {
   let backend: Backend;
   let browser: Browser;
   let page: Page;
   const keepShots = process.env["UI_SCREENSHOTS_DIR"] !== undefined;
   const shots = keepShots ? resolve(repoRoot, process.env["UI_SCREENSHOTS_DIR"] ?? "") : mkdtempSync(join(tmpdir(), "strata-ui-shots-"));
+  // Screenshots come from the primary backend only (the names would collide).
   const shot = async (name: string, pg: Page = page): Promise<void> => {
-    await pg.screenshot({ path: join(shots, `${name}.png`) });
+    if (target.primary) await pg.screenshot({ path: join(shots, `${name}.png`) });
   };
 
   beforeAll(async () => {
-    if ("skip" in p) return;
     mkdirSync(shots, { recursive: true });
-    backend = await p.start();
+    backend = await target.start();
     console.log(`UI e2e backend: ${backend.kind}; screenshots in ${shots}`);
-    await backend.importText(demoData(Date.now()));
+    await backend.load(demoData(Date.now()));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -176,13 +192,9 @@ describe.skipIf("skip" in p)("web UI in a real browser", () => {
     await shot("queries");
   });
 
-  it("draws 1000 series without freezing: legend renders a page at a time, tooltip still follows the cursor", async () => {
+  it.runIf(target.primary)("draws 1000 series without freezing: legend renders a page at a time, tooltip still follows the cursor", async () => {
     const now = Date.now();
-    const lines: string[] = [];
-    for (let i = 0; i < 1000; i++) {
-      for (let t = now - 30 * 60_000, k = 0; t <= now; t += 30_000, k++) lines.push(`ui_load_test{series="s${i}"} ${(i % 50) + Math.sin(k / 8 + i)} ${t}`);
-    }
-    await backend.importText(lines.join("\n") + "\n");
+    await backend.load(manySeries(now, 1000));
     const ta = Date.now();
     const direct = await fetch(`${backend.origin}/select/0/prometheus/api/v1/query_range?query=ui_load_test&start=${(now - 1_800_000) / 1000}&end=${now / 1000}&step=5`);
     const nSeries = ((await direct.json()) as { data: { result: unknown[] } }).data.result.length;
@@ -203,7 +215,7 @@ describe.skipIf("skip" in p)("web UI in a real browser", () => {
     const hoverMs = Date.now() - t1;
     const drawMs = await page.getByTestId("chart").getAttribute("data-draw-ms");
     const frameMs = await page.evaluate(() => { const s = performance.now(); return new Promise<number>((r) => requestAnimationFrame(() => r(performance.now() - s))); });
-    console.log(`UI e2e, 1000 series over 30m (auto step): API alone ${apiMs} ms, page load+query+draw ${renderMs} ms (uPlot create+draw ${drawMs} ms), tooltip after hover ${hoverMs} ms, next frame ${frameMs.toFixed(1)} ms`);
+    console.log(`UI e2e, 1000 series over 30m (auto step): API alone ${apiMs} ms, page load+query+draw ${renderMs} ms (uPlot create ${drawMs} ms), tooltip after hover ${hoverMs} ms, next frame ${frameMs.toFixed(1)} ms`);
     await shot("graph-1000-series");
   });
 });
