@@ -171,14 +171,18 @@ remote_write:
       const r = await strata("up", Date.now());
       return r.data.result.length >= 2 ? r : undefined;
     });
-    for (const query of ["up", "sum by (mode) (rate(node_cpu_seconds_total[5s]))", "prometheus_build_info"]) {
-      const t = Date.now() - 4000;
+    // Prometheus also has the federation job's `up`, which its remote write drops.
+    for (const query of ['up{job=~"node|prometheus"}', "sum by (mode) (rate(node_cpu_seconds_total[5s]))", "prometheus_build_info"]) {
+      let diff = "";
       const result = await waitFor(`${query} equal in Strata and Prometheus`, async () => {
+        // A time a few seconds back: Prometheus has scraped it and remote write has delivered it.
+        const t = Date.now() - 3000;
         await forceFlush(c);
         const [a, b] = await Promise.all([strata(query, t), prom(query, t)]);
-        if (a.data.result.length === 0) return undefined;
         const av = sortByLabels(a.data.result);
         const bv = sortByLabels(b.data.result);
+        diff = `strata=${JSON.stringify(av)} prometheus=${JSON.stringify(bv)}`;
+        if (a.data.result.length === 0) return undefined;
         if (JSON.stringify(av.map((x) => x.metric)) !== JSON.stringify(bv.map((x) => x.metric))) return undefined;
         for (let i = 0; i < av.length; i++) {
           const x = Number(av[i]!.value[1]);
@@ -186,10 +190,12 @@ remote_write:
           if (!(x === y || Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(y)))) return undefined;
         }
         return av;
+      }, 30_000).catch((err: unknown) => {
+        throw new Error(`${String(err)}; last answers: ${diff}`);
       });
       expect(result.length).toBeGreaterThan(0);
     }
-  });
+  }, 150_000);
 
   it("receives what vmagent forwards", async () => {
     const r = await waitFor("vmagent's sample in Strata", async () => {
