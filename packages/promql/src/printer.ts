@@ -1,5 +1,5 @@
 import type { LabelMatcher } from "@strata/core";
-import { AGGREGATE_OPS, type Expr, type VectorMatching, type VectorSelector } from "./ast.js";
+import type { Expr, VectorMatching, VectorSelector } from "./ast.js";
 import { goQuote } from "./parser/lexer.js";
 
 export { goQuote };
@@ -89,7 +89,7 @@ function printExtended(v: VectorSelector): string {
 }
 
 /** Names that, written bare, would parse as something other than a selector. */
-const RESERVED_NAMES = new Set([...AGGREGATE_OPS, "inf", "nan", "on", "ignoring", "group_left", "group_right", "bool", "atan2"]);
+const RESERVED_NAMES = new Set(["inf", "nan", "on", "ignoring", "group_left", "group_right", "bool", "atan2"]);
 
 const LEGACY_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const LEGACY_METRIC = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -103,17 +103,18 @@ export function printMatcher(m: LabelMatcher): string {
 }
 
 function printSelector(v: VectorSelector): string {
+  // A bare name only where it parses back as this selector's name; otherwise it stays a
+  // __name__ matcher inside the braces (Prometheus also leaves Name empty for {"x.y"}).
+  const bare = v.name !== "" && LEGACY_METRIC.test(v.name) && !RESERVED_NAMES.has(v.name.toLowerCase());
   const parts: string[] = [];
   for (const m of v.matchers) {
-    if (m.name === "__name__" && m.type === "=" && m.value === v.name && v.name !== "") continue;
+    if (bare && m.name === "__name__" && m.type === "=" && m.value === v.name) continue;
     parts.push(printMatcher(m));
   }
   parts.sort();
-  if (v.name !== "" && (!LEGACY_METRIC.test(v.name) || RESERVED_NAMES.has(v.name.toLowerCase()))) {
-    return `{${[goQuote(v.name), ...parts].join(", ")}}`;
-  }
-  if (parts.length === 0) return v.name;
-  return `${v.name}{${parts.join(", ")}}`;
+  const name = bare ? v.name : "";
+  if (parts.length === 0) return name;
+  return `${name}{${parts.join(", ")}}`;
 }
 
 /** Prometheus' model.Duration String(): 1h30m, 5m, 1d, 2w, 1y, 100ms, 0s. */

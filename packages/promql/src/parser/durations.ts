@@ -1,5 +1,15 @@
 import { BadDataError } from "@strata/core";
-import { node, type Expr, type MatrixSelector, type SubqueryExpr, type VectorSelector } from "../ast.js";
+import { node, type Expr, type MatrixSelector, type PosRange, type SubqueryExpr, type VectorSelector } from "../ast.js";
+
+/** A duration expression that cannot be evaluated (division by zero, …), with where it is. */
+export class DurationEvalError extends BadDataError {
+  constructor(
+    message: string,
+    readonly pos: PosRange,
+  ) {
+    super(message, "STRATA_PARSE_ERROR");
+  }
+}
 
 /**
  * Duration expressions (Prometheus 3 `[5m+1m]`, `offset min_of(step(), 1s)`). Numbers are
@@ -47,8 +57,10 @@ export function evalDuration(e: Expr, ctx: DurationContext): number {
         case "*":
           return a * b;
         case "/":
+          if (b === 0) throw new DurationEvalError("division by zero", e.pos);
           return a / b;
         case "%":
+          if (b === 0) throw new DurationEvalError("modulo by zero", e.pos);
           return a % b;
         case "^":
           return Math.pow(a, b);
@@ -91,7 +103,7 @@ function resolveOne(e: Expr | undefined, ctx: DurationContext, what: string): nu
   if (e === undefined) return 0;
   const secs = evalDuration(e, ctx);
   const ms = durationSecondsToMs(secs);
-  if (!Number.isFinite(ms)) throw new BadDataError(`${what} duration out of range: ${secs}`, "STRATA_PARSE_ERROR");
+  if (!Number.isFinite(ms)) throw new BadDataError(`${what} duration out of range`, "STRATA_PARSE_ERROR");
   return ms;
 }
 

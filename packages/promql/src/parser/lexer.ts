@@ -137,17 +137,14 @@ export function tokenize(input: string): Token[] {
       continue;
     }
     if (c === '"' || c === "'" || c === "`") {
+      if (bracketOpen) throw err(pos, `unexpected character in duration expression: ${goRuneQuote(c)}`);
       pos = lexString(input, pos, err);
       emit("STRING", start, pos);
       continue;
     }
     if (isDigit(c) || (c === "." && pos + 1 < n && isDigit(input[pos + 1]!))) {
       const r = lexNumberOrDuration(input, pos);
-      if (r === undefined) {
-        let end = pos;
-        while (end < n && (isAlphaNumeric(input[end]!) || input[end] === ".")) end++;
-        throw err(pos, `bad number or duration syntax: ${goQuote(input.slice(pos, end))}`);
-      }
+      if ("bad" in r) throw err(pos, `bad number or duration syntax: ${goQuote(input.slice(pos, r.bad))}`);
       pos = r.end;
       emit(r.type, start, pos);
       continue;
@@ -169,7 +166,7 @@ export function tokenize(input: string): Token[] {
     if (p !== undefined) {
       if (c === "(") parenDepth++;
       if (c === ")") {
-        if (parenDepth === 0) throw err(pos, "unexpected right parenthesis ')'");
+        if (parenDepth === 0) throw err(pos + 1, "unexpected right parenthesis ')'");
         parenDepth--;
       }
       emit(p, pos, ++pos);
@@ -177,12 +174,12 @@ export function tokenize(input: string): Token[] {
     }
     switch (c) {
       case "=":
+        // Outside braces `=~` is not an operator (Prometheus' lexer rejects it here).
         if (input[pos + 1] === "=") {
           pos += 2;
           emit("EQLC", start, pos);
         } else if (input[pos + 1] === "~") {
-          pos += 2;
-          emit("EQL_REGEX", start, pos);
+          throw err(pos, "unexpected character after '=': '~'");
         } else {
           emit("EQL", start, ++pos);
         }
@@ -191,9 +188,6 @@ export function tokenize(input: string): Token[] {
         if (input[pos + 1] === "=") {
           pos += 2;
           emit("NEQ", start, pos);
-        } else if (input[pos + 1] === "~") {
-          pos += 2;
-          emit("NEQ_REGEX", start, pos);
         } else {
           throw err(pos, `unexpected character after '!': ${goRuneQuote(input[pos + 1])}`);
         }
@@ -234,7 +228,7 @@ export function tokenize(input: string): Token[] {
     }
   }
   if (braceOpen) throw err(n, "unexpected end of input inside braces");
-  if (bracketOpen) throw err(n, "unclosed left bracket");
+  if (bracketOpen) throw err(n, "unexpected end of input in duration expression");
   if (parenDepth > 0) throw err(n, "unclosed left parenthesis");
   out.push({ type: "EOF", start: n, end: n, text: "" });
   return out;
@@ -308,10 +302,11 @@ function checkEscape(input: string, pos: number, q: string, err: (at: number, ms
 }
 
 /**
- * Prometheus' scanNumber + duration fallback. Returns the token type and end index, or
- * undefined for a malformed literal.
+ * Prometheus' scanNumber with the duration fallback. Returns the token type and end index, or
+ * `bad`: the end of the malformed text, up to and including the offending character (what
+ * Prometheus quotes in "bad number or duration syntax").
  */
-export function lexNumberOrDuration(input: string, pos: number): { type: "NUMBER" | "DURATION"; end: number } | undefined {
+export function lexNumberOrDuration(input: string, pos: number): { type: "NUMBER" | "DURATION"; end: number } | { bad: number } {
   const n = input.length;
   const start = pos;
   let digits = "0123456789";
@@ -333,10 +328,10 @@ export function lexNumberOrDuration(input: string, pos: number): { type: "NUMBER
       pos++;
     } else if (c === "_") {
       // An underscore must sit between two digits.
-      if (!sawDigit || !inSet(input[pos - 1], digits) || !inSet(input[pos + 1], digits)) return undefined;
+      if (!sawDigit || !inSet(input[pos - 1], digits) || !inSet(input[pos + 1], digits)) return { bad: Math.min(n, pos + 2) };
       pos++;
     } else if (c === "." && !hex) {
-      if (dot || exp) return undefined;
+      if (dot || exp) return { bad: pos + 1 };
       dot = true;
       pos++;
     } else if ((c === "e" || c === "E") && !hex) {
@@ -353,23 +348,22 @@ export function lexNumberOrDuration(input: string, pos: number): { type: "NUMBER
       break;
     }
   }
-  if (hex && !sawDigit) return undefined;
+  if (hex && !sawDigit) return { bad: Math.min(n, pos + 1) };
   if (pos >= n || !isAlphaNumeric(input[pos]!)) return { type: "NUMBER", end: pos };
-  if (hex || exp) return undefined;
-  // A duration: digits followed by units, e.g. 1h30m, 5m, 100ms (validated by parseDuration).
-  pos = start;
-  if (!isDigit(input[pos] ?? "")) return undefined;
-  while (pos < n) {
-    if (!isDigit(input[pos]!)) return undefined;
+  if (hex || exp) return { bad: pos + 1 };
+  // A duration: the number so far followed by units, e.g. 1h30m, 5m, 100ms. Like Prometheus'
+  // lexer this also takes `1.5h`; parseDurationMs then rejects it.
+  if (!inSet(input[pos], "smhdwy")) return { bad: pos + 1 };
+  pos++;
+  if (input[pos] === "s") pos++;
+  while (pos < n && isDigit(input[pos]!)) {
     while (pos < n && isDigit(input[pos]!)) pos++;
-    if (!inSet(input[pos], "smhdwy")) {
-      return undefined;
-    }
+    if (!inSet(input[pos], "smhdw")) return { bad: pos };
     pos++;
     if (input[pos] === "s") pos++;
-    if (pos >= n || !isDigit(input[pos]!)) break;
   }
-  if (pos < n && (isAlphaNumeric(input[pos]!) || input[pos] === ".")) return undefined;
+  if (pos < n && isAlphaNumeric(input[pos]!)) return { bad: pos + 1 };
+  void start;
   return { type: "DURATION", end: pos };
 }
 

@@ -26,7 +26,7 @@ import {
   type VectorMatching,
   type VectorSelector,
 } from "../ast.js";
-import { evalDuration, durationSecondsToMs, isDurationConstant } from "./durations.js";
+import { DurationEvalError, evalDuration, durationSecondsToMs, isDurationConstant } from "./durations.js";
 import { ParseError } from "./errors.js";
 import { goQuote, parseDurationMs, parseNumberLiteral, tokenize, unquote, type Token, type TokenType } from "./lexer.js";
 
@@ -91,7 +91,7 @@ const KEYWORDS = new Set(["by", "without", "on", "ignoring", "group_left", "grou
 /** Keywords the grammar never accepts as a metric name. */
 const NOT_METRIC_NAMES = new Set(["on", "ignoring", "group_left", "group_right", "bool", "atan2"]);
 
-const OPERATOR_TOKENS = new Set<TokenType>(["ADD", "SUB", "MUL", "DIV", "MOD", "POW", "EQLC", "NEQ", "GTR", "LSS", "GTE", "LTE", "EQL_REGEX", "NEQ_REGEX", "TRIM_UPPER", "TRIM_LOWER"]);
+const OPERATOR_TOKENS = new Set<TokenType>(["AT", "ADD", "SUB", "MUL", "DIV", "MOD", "POW", "EQLC", "NEQ", "GTR", "LSS", "GTE", "LTE", "EQL_REGEX", "NEQ_REGEX", "TRIM_UPPER", "TRIM_LOWER"]);
 
 /** Prometheus' Item.desc(): `<by>`, `<op:+>`, `<aggr:sum>`, `"("`, `identifier "x"`, `number "1"`. */
 function describe(t: Token): string {
@@ -131,6 +131,8 @@ class Parser {
   private readonly toks: Token[];
   private i = 0;
   private depth = 0;
+  /** What a duration expression is part of, for error messages. */
+  private durContext = "subquery or range selector";
   private readonly byteAt: ((i: number) => number) | undefined;
   /** Selectors without a non-empty matcher; an error unless exempted (info's 2nd argument). */
   private readonly emptySelectors = new Set<VectorSelector>();
@@ -305,6 +307,15 @@ class Parser {
     return { returnBool, on, labels, card, include, fillLeft, fillRight };
   }
 
+  /** A NUMBER token's value; like Go's ParseFloat, a finite literal that overflows is an error. */
+  private number(t: Token): number {
+    const v = parseNumberLiteral(t.text);
+    if (!Number.isFinite(v)) {
+      throw this.errAt(t, `error parsing number: strconv.ParseFloat: parsing ${goQuote(t.text)}: value out of range`);
+    }
+    return v;
+  }
+
   private parseSignedNumber(context: string): number {
     let sign = 1;
     const s = this.peek();
@@ -315,7 +326,7 @@ class Parser {
     const t = this.peek();
     if (t.type === "NUMBER") {
       this.next();
-      return sign * parseNumberLiteral(t.text);
+      return sign * this.number(t);
     }
     if (t.type === "IDENT" && (t.text.toLowerCase() === "inf" || t.text.toLowerCase() === "nan")) {
       this.next();
@@ -379,7 +390,7 @@ class Parser {
       }
       const et = typeOf(e);
       if (et !== "scalar" && et !== "vector") {
-        throw this.errPos(pos, "unary expression only allowed on expressions of type scalar or instant vector");
+        throw this.errPos(pos, `unary expression only allowed on expressions of type scalar or instant vector, got ${goQuote(describeType(et))}`);
       }
       return node({ kind: "UnaryExpr", op: t.type === "SUB" ? "-" : "+", expr: e, pos });
     }
@@ -391,7 +402,7 @@ class Parser {
     switch (t.type) {
       case "NUMBER":
         this.next();
-        return node<NumberLiteral>({ kind: "NumberLiteral", value: parseNumberLiteral(t.text), duration: false, pos: this.pos(t.start, t.end) });
+        return node<NumberLiteral>({ kind: "NumberLiteral", value: this.number(t), duration: false, pos: this.pos(t.start, t.end) });
       case "DURATION": {
         this.next();
         const ms = parseDurationMs(t.text);
@@ -432,9 +443,6 @@ class Parser {
         // start a call when they name a function (start(), end()).
         if (nt.type === "LPAREN" && (!KEYWORDS.has(lower) && WORD_OPS[lower] === undefined || FUNCTIONS[lower] !== undefined)) {
           return this.parseCall();
-        }
-        if (AGGREGATE_OPS.includes(lower as AggregateOp) && nt.type === "EOF") {
-          throw this.errAt(nt, "unexpected end of input in aggregation");
         }
         this.next();
         return this.parseSelector(t);
@@ -491,12 +499,12 @@ class Parser {
     if (func.name === "info" && args.length > 1) {
       const a = args[1]!;
       if (typeOf(a) !== "vector") {
-        throw this.errPos(pos, `expected type instant vector in ${context}, got ${describeType(typeOf(a))}`);
+        throw this.errPos(a.pos, `expected type instant vector in ${context}, got ${describeType(typeOf(a))}`);
       }
-      if (a.kind === "VectorSelector") {
-        if (a.name !== "") throw this.errPos(pos, "expected label selectors only, got vector selector instead");
-        this.emptySelectors.delete(a);
-      }
+      if (a.kind !== "VectorSelector") throw this.errPos(a.pos, "expected label selectors only");
+      if (a.name !== "") throw this.errPos(a.pos, "expected label selectors only, got vector selector instead");
+      // The info metric selector may consist of empty matchers only ({data=~".*"}).
+      this.emptySelectors.delete(a);
     }
     for (let i = 0; i < args.length; i++) {
       let k = i;
@@ -533,7 +541,7 @@ class Parser {
         const t = this.peek();
         if (t.type === "COMMA") {
           this.next();
-          if (this.peek().type === "RPAREN") break;
+          if (this.peek().type === "RPAREN") throw this.errAt(t, "trailing commas not allowed in function call args");
           continue;
         }
         if (t.type === "RPAREN") break;
@@ -604,11 +612,10 @@ class Parser {
   // ---- selectors ------------------------------------------------------------------------
 
   private parseSelector(nameTok: Token | undefined): VectorSelector {
-    let name = nameTok?.text ?? "";
+    const name = nameTok?.text ?? "";
     const start = nameTok?.start ?? this.peek().start;
     let end = nameTok?.end ?? start;
     const matchers: LabelMatcher[] = [];
-    let nameInBraces: string | undefined;
     if (this.peek().type === "LBRACE") {
       this.next();
       for (;;) {
@@ -623,18 +630,15 @@ class Parser {
         } else if (t.type === "STRING") {
           label = unquote(t.text);
         } else {
-          throw this.errAt(t, `unexpected ${describe(t)} in label matching, expected label matching operator`);
+          throw this.errAt(t, `unexpected ${describe(t)} in label matching, expected identifier or "}"`);
         }
         this.next();
         const opTok = this.peek();
         const op = MATCH_OPS[opTok.type];
         if (op === undefined) {
           if (t.type === "STRING" && (opTok.type === "COMMA" || opTok.type === "RBRACE")) {
-            // {"metric.name"}: a quoted metric name inside the braces.
-            if (name !== "" || nameInBraces !== undefined) {
-              throw this.errAt(t, `metric name must not be set twice: ${goQuote(name || nameInBraces || "")} or ${goQuote(label)}`);
-            }
-            nameInBraces = label;
+            // {"metric.name"}: a quoted metric name inside the braces, i.e. a __name__ matcher
+            // in place (Prometheus leaves the selector's Name empty; repeats are allowed).
             matchers.push(this.matcher("=", "__name__", label, t));
           } else {
             throw this.errAt(opTok, `unexpected ${describe(opTok)} in label matching, expected label matching operator`);
@@ -658,8 +662,6 @@ class Parser {
         }
       }
       matchers.push(this.matcher("=", "__name__", name, nameTok!));
-    } else if (nameInBraces !== undefined) {
-      name = nameInBraces;
     }
     const sel = node<VectorSelector>({
       kind: "VectorSelector",
@@ -786,17 +788,18 @@ class Parser {
       }
       const n = this.peek();
       let secs: number;
-      if (n.type === "NUMBER") secs = parseNumberLiteral(n.text);
+      if (n.type === "NUMBER") secs = this.number(n);
       else if (n.type === "DURATION") {
         const ms = parseDurationMs(n.text);
         if (ms === undefined) throw this.errAt(n, `not a valid duration string: ${goQuote(n.text)}`);
         secs = ms / 1000;
       } else if (n.type === "IDENT" && (n.text.toLowerCase() === "inf" || n.text.toLowerCase() === "nan")) {
         secs = n.text.toLowerCase() === "inf" ? Infinity : NaN;
-      } else throw this.errAt(n, `unexpected ${describe(n)} in @ modifier, expected number or "start()" or "end()"`);
+      } else throw this.errAt(n, `unexpected ${describe(n)} in @, expected timestamp`);
       this.next();
       secs *= sign;
-      const ms = Math.round(secs * 1000);
+      // Go's math.Round: halves away from zero (Math.round rounds them up).
+      const ms = Math.sign(secs) * Math.round(Math.abs(secs * 1000));
       if (!Number.isFinite(secs) || !Number.isFinite(ms) || Math.abs(ms) > 9.2233720368547e18) {
         throw this.errAt(n, `timestamp out of bounds for @ modifier: ${formatGoFloatF(secs)}`);
       }
@@ -834,12 +837,14 @@ class Parser {
 
   /** A duration expression inside `[…]`: + - * / % ^, parentheses, step(), range(), min_of, max_of. */
   private parseDurationExpr(): DurationValue {
+    this.durContext = "subquery or range selector";
     const e = this.parseDurBinary(0);
     return this.foldDuration(e);
   }
 
   /** The argument of `offset`: a signed literal, a parenthesized expression or a duration function. */
   private parseOffsetDuration(): DurationValue {
+    this.durContext = "offset";
     const s = this.peek();
     if (s.type === "SUB" || s.type === "ADD") {
       this.next();
@@ -855,10 +860,23 @@ class Parser {
 
   private foldDuration(e: Expr): DurationValue {
     if (isDurationConstant(e)) {
-      const secs = evalDuration(e, { stepMs: 0, rangeMs: 0 });
+      let secs: number;
+      try {
+        secs = evalDuration(e, { stepMs: 0, rangeMs: 0 });
+      } catch (err) {
+        if (err instanceof DurationEvalError) throw this.errPos(err.pos, err.message);
+        throw err;
+      }
       const ms = durationSecondsToMs(secs);
-      if (!Number.isFinite(ms)) throw this.errPos(e.pos, `duration out of range: ${formatGoFloatF(secs)}`);
+      if (!Number.isFinite(ms)) throw this.errPos(e.pos, "duration out of range");
       return { ms, expr: undefined };
+    }
+    // Division by a constant zero is an error even when the rest depends on step()/range().
+    try {
+      evalDuration(e, { stepMs: 1000, rangeMs: 1000 });
+    } catch (err) {
+      if (err instanceof DurationEvalError) throw this.errPos(err.pos, err.message);
+      throw err;
     }
     return { ms: 0, expr: e };
   }
@@ -904,7 +922,7 @@ class Parser {
     switch (t.type) {
       case "NUMBER":
         this.next();
-        return node<NumberLiteral>({ kind: "NumberLiteral", value: parseNumberLiteral(t.text), duration: false, pos: this.pos(t.start, t.end) });
+        return node<NumberLiteral>({ kind: "NumberLiteral", value: this.number(t), duration: false, pos: this.pos(t.start, t.end) });
       case "DURATION": {
         this.next();
         const ms = parseDurationMs(t.text);
@@ -918,7 +936,9 @@ class Parser {
         return node({ kind: "ParenExpr", expr: e, pos: this.pos(t.start, r.end) });
       }
       case "IDENT": {
-        const def = DURATION_FUNCTIONS[t.text.toLowerCase()];
+        const lower = t.text.toLowerCase();
+        // min/max are the older spellings of min_of/max_of in duration expressions.
+        const def = DURATION_FUNCTIONS[lower === "min" ? "min_of" : lower === "max" ? "max_of" : lower];
         if (def !== undefined && this.peek(1).type === "LPAREN") {
           this.next();
           this.next();
@@ -943,7 +963,7 @@ class Parser {
       default:
         break;
     }
-    throw this.errAt(t, `unexpected ${describe(t)} in duration expression, expected number or duration`);
+    throw this.errAt(t, `unexpected ${describe(t)} in ${this.durContext}, expected number, duration, step(), or range()`);
   }
 }
 
