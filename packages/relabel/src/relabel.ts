@@ -26,6 +26,36 @@ interface CompiledRule {
   readonly named: Readonly<Record<string, number>>;
   readonly groupCount: number;
   readonly selector: SeriesSelector | undefined;
+  /**
+   * Memo of regex results by input string (values and label names repeat across series, and
+   * RE2 in JavaScript is slow): full-match booleans, and for replace/labelmap the expansions.
+   * Bounded; cleared when full. Results depend only on the input string, so sharing is safe.
+   */
+  readonly testMemo: Map<string, boolean>;
+  readonly expandMemo: Map<string, readonly [string, string] | null>;
+  readonly hashMemo: Map<string, string>;
+}
+
+const MEMO_MAX = 4096;
+
+function memoSet<V>(m: Map<string, V>, k: string, v: V): V {
+  if (m.size >= MEMO_MAX) m.clear();
+  m.set(k, v);
+  return v;
+}
+
+function test(r: CompiledRule, s: string): boolean {
+  const hit = r.testMemo.get(s);
+  return hit !== undefined ? hit : memoSet(r.testMemo, s, r.re.testExact(s));
+}
+
+/** [target, value] after expanding target_label and replacement, or null without a match. */
+function expandBoth(r: CompiledRule, val: string): readonly [string, string] | null {
+  const hit = r.expandMemo.get(val);
+  if (hit !== undefined) return hit;
+  const caps = captures(r, val);
+  const res = caps === undefined ? null : ([expandTemplate(r.cfg.targetLabel, caps), expandTemplate(r.cfg.replacement, caps)] as const);
+  return memoSet(r.expandMemo, val, res);
 }
 
 type Builder = Map<string, string>;
@@ -49,8 +79,8 @@ function set(lb: Builder, name: string, value: string): void {
 
 /** Each action exactly as Prometheus' model/relabel `relabel()` does it. */
 const ACTIONS: Record<RelabelAction, Apply> = {
-  drop: (r, _lb, val) => !r.re.testExact(val),
-  keep: (r, _lb, val) => r.re.testExact(val),
+  drop: (r, _lb, val) => !test(r, val),
+  keep: (r, _lb, val) => test(r, val),
   dropequal: (r, lb, val) => (lb.get(r.cfg.targetLabel) ?? "") !== val,
   keepequal: (r, lb, val) => (lb.get(r.cfg.targetLabel) ?? "") === val,
   replace: (r, lb, val, opts) => {
@@ -60,11 +90,10 @@ const ACTIONS: Record<RelabelAction, Apply> = {
       set(lb, targetLabel, replacement);
       return true;
     }
-    const caps = captures(r, val);
-    if (caps === undefined) return true;
-    const target = expandTemplate(targetLabel, caps);
-    if (!validName(target, opts)) return true;
-    set(lb, target, expandTemplate(replacement, caps));
+    const res = expandBoth(r, val);
+    if (res === null) return true;
+    if (!validName(res[0], opts)) return true;
+    set(lb, res[0], res[1]);
     return true;
   },
   lowercase: (r, lb, val) => {
@@ -76,23 +105,25 @@ const ACTIONS: Record<RelabelAction, Apply> = {
     return true;
   },
   hashmod: (r, lb, val) => {
-    set(lb, r.cfg.targetLabel, hashMod(val, r.cfg.modulus).toString());
+    let h = r.hashMemo.get(val);
+    if (h === undefined) h = memoSet(r.hashMemo, val, hashMod(val, r.cfg.modulus).toString());
+    set(lb, r.cfg.targetLabel, h);
     return true;
   },
   labelmap: (r, lb) => {
     // Over a sorted snapshot, as Prometheus ranges over its (sorted) label set.
     for (const [name, value] of [...lb].sort((a, b) => compareStrings(a[0], b[0]))) {
-      const caps = captures(r, name);
-      if (caps !== undefined) set(lb, expandTemplate(r.cfg.replacement, caps), value);
+      const res = expandBoth(r, name);
+      if (res !== null) set(lb, res[1], value);
     }
     return true;
   },
   labeldrop: (r, lb) => {
-    for (const name of [...lb.keys()]) if (r.re.testExact(name)) lb.delete(name);
+    for (const name of [...lb.keys()]) if (test(r, name)) lb.delete(name);
     return true;
   },
   labelkeep: (r, lb) => {
-    for (const name of [...lb.keys()]) if (!r.re.testExact(name)) lb.delete(name);
+    for (const name of [...lb.keys()]) if (!test(r, name)) lb.delete(name);
     return true;
   },
 };
@@ -179,6 +210,9 @@ function compileRule(c: RelabelConfig, i: number, opts: RelabelOptions): Compile
     named: re.namedGroups(),
     groupCount: re.groupCount(),
     selector,
+    testMemo: new Map(),
+    expandMemo: new Map(),
+    hashMemo: new Map(),
   };
 }
 
@@ -219,11 +253,10 @@ export class Relabeler {
     if (this.rules.length === 0) return labels.filter((l) => l.value !== "");
     const lb: Builder = new Map();
     for (const l of labels) if (l.value !== "") lb.set(l.name, l.value);
-    let snapshot: Label[] | undefined;
+    const get = (name: string): string | undefined => lb.get(name);
     for (const r of this.rules) {
       if (r.selector !== undefined) {
-        snapshot = toLabels(lb);
-        if (!r.selector.matches(snapshot)) {
+        if (!r.selector.matchesWith(get)) {
           // VictoriaMetrics: `action: keep` drops series that do not match `if`.
           if (r.cfg.action === "keep") return null;
           continue;

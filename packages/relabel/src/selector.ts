@@ -22,10 +22,15 @@ export class SeriesSelector {
   }
 
   matches(labels: Labels): boolean {
+    return this.matchesWith((name) => valueOf(labels, name));
+  }
+
+  /** Matches against a lookup (absent label: undefined or ""), e.g. a Map's `get`. */
+  matchesWith(get: (name: string) => string | undefined): boolean {
     for (const alt of this.alternatives) {
       let ok = true;
       for (const m of alt) {
-        if (!m.matches(valueOf(labels, m.name))) {
+        if (!m.matches(get(m.name) ?? "")) {
           ok = false;
           break;
         }

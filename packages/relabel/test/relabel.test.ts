@@ -261,3 +261,37 @@ describe("fuzz: config and selector parsing only throw BadDataError", () => {
     fc.assert(fc.property(fc.string({ maxLength: 60 }), (s) => onlyBadData(() => SeriesSelector.parse(s))), { numRuns: 500 });
   });
 });
+
+describe("memoized regex results", () => {
+  it("a long-lived Relabeler answers like a fresh one, also past the memo size", () => {
+    const yaml = `
+- source_labels: [a]
+  regex: "(x+)(y*)"
+  target_label: "t_$1"
+  replacement: "$2"
+- action: keep
+  source_labels: [b]
+  regex: "k.*|"
+- action: hashmod
+  source_labels: [a]
+  modulus: 7
+  target_label: h
+- action: labelmap
+  regex: "l_(.*)"
+  replacement: "m_$1"
+`;
+    const shared = Relabeler.fromYaml(yaml);
+    const rec = fc.record({ a: fc.stringMatching(/^x{0,3}y{0,2}z?$/), b: fc.constantFrom("", "k1", "q"), l_q: fc.string({ maxLength: 2 }) });
+    fc.assert(
+      fc.property(fc.array(rec, { minLength: 1, maxLength: 50 }), (recs) => {
+        for (const r of recs) {
+          const labels = labelsFromRecord(r);
+          expect(shared.apply(labels)).toEqual(Relabeler.fromYaml(yaml).apply(labels));
+        }
+      }),
+      { numRuns: 100 },
+    );
+    for (let i = 0; i < 5000; i++) shared.apply(labelsFromRecord({ a: `x${"y".repeat(i % 50)}`, b: `k${i}` }));
+    expect(labelsToRecord(shared.apply(labelsFromRecord({ a: "xxy", b: "k" }))!)).toEqual({ a: "xxy", b: "k", t_xx: "y", h: String(hashMod("xxy", 7n)) });
+  });
+});
