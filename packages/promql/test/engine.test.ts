@@ -217,6 +217,38 @@ describe("range queries", () => {
     );
   });
 
+  it("topk/bottomk pick the k largest/smallest, NaN last, at every step (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(fc.integer({ min: -1000, max: 1000 }), { minLength: 1, maxLength: 25 }),
+        fc.integer({ min: 0, max: 5 }),
+        fc.integer({ min: 1, max: 30 }),
+        fc.boolean(),
+        async (ints, nans, k, top) => {
+          const m = new MemoryQuerier();
+          // Two steps: values at step 1 are the negation, so the selection changes between steps.
+          ints.forEach((v, i) => m.add({ __name__: "x", i: String(i) }, [0, MIN], [v, -v]));
+          for (let j = 0; j < nans; j++) m.add({ __name__: "x", i: `nan${j}` }, [0, MIN], [NaN, NaN]);
+          const r = await engine.rangeQuery(m, `${top ? "topk" : "bottomk"}(${k}, x)`, 0, MIN, MIN);
+          if (r.type !== "matrix") throw new Error("want matrix");
+          for (const [step, sign] of [
+            [0, 1],
+            [MIN, -1],
+          ] as const) {
+            const vals = ints.map((v) => v * sign).sort((a, b) => (top ? b - a : a - b));
+            const want = [...vals, ...Array<number>(nans).fill(NaN)].slice(0, k).map(formatPromValue).sort();
+            const got = r.series
+              .filter((s) => s.timestamps.includes(step))
+              .map((s) => formatPromValue(s.values[s.timestamps.indexOf(step)]!))
+              .sort();
+            expect(got).toEqual(want);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
   it("sum equals the sum of the parts (property)", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 30 }), async (vals) => {

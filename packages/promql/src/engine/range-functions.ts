@@ -146,13 +146,19 @@ function linearRegression(ts: Float64Array, vs: Float64Array, lo: number, hi: nu
   lr[1] = sumY / n - (slope * sumX) / n;
 }
 
+// Kahan-Neumaier steps are written out inline below (no helper call, no out-parameter stores):
+// these loops run once per sample per window.
+
 function sumOverTime(vs: Float64Array, lo: number, hi: number): number {
   let sum = 0;
   let c = 0;
   for (let i = lo; i < hi; i++) {
-    kahanInc(vs[i]!, sum, c, kbuf);
-    sum = kbuf[0]!;
-    c = kbuf[1]!;
+    const f = vs[i]!;
+    const t = sum + f;
+    if (t === Infinity || t === -Infinity) c = 0;
+    else if (Math.abs(sum) >= Math.abs(f)) c += sum - t + f;
+    else c += f - t + sum;
+    sum = t;
   }
   if (sum === Infinity || sum === -Infinity) return sum;
   return sum + c;
@@ -168,10 +174,11 @@ function avgOverTime(vs: Float64Array, lo: number, hi: number): number {
     const f = vs[i]!;
     count = i - lo + 1;
     if (!incremental) {
-      kahanInc(f, sum, c, kbuf);
-      if (kbuf[0] !== Infinity && kbuf[0] !== -Infinity) {
-        sum = kbuf[0]!;
-        c = kbuf[1]!;
+      const t = sum + f;
+      if (t !== Infinity && t !== -Infinity) {
+        if (Math.abs(sum) >= Math.abs(f)) c += sum - t + f;
+        else c += f - t + sum;
+        sum = t;
         continue;
       }
       incremental = true;
@@ -179,9 +186,15 @@ function avgOverTime(vs: Float64Array, lo: number, hi: number): number {
       c /= count - 1;
     }
     const q = (count - 1) / count;
-    kahanInc(f / count, q * mean, q * c, kbuf);
-    mean = kbuf[0]!;
-    c = kbuf[1]!;
+    const inc = f / count;
+    const m = q * mean;
+    let cc = q * c;
+    const t = m + inc;
+    if (t === Infinity || t === -Infinity) cc = 0;
+    else if (Math.abs(m) >= Math.abs(inc)) cc += m - t + inc;
+    else cc += inc - t + m;
+    mean = t;
+    c = cc;
   }
   if (incremental) return mean + c;
   return sum / count + c / count;
