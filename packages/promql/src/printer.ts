@@ -114,7 +114,7 @@ function printSelector(v: VectorSelector): string {
   parts.sort();
   const name = bare ? v.name : "";
   if (parts.length === 0) return name;
-  return `${name}{${parts.join(", ")}}`;
+  return `${name}{${parts.join(",")}}`;
 }
 
 /** Prometheus' model.Duration String(): 1h30m, 5m, 1d, 2w, 1y, 100ms, 0s. */
