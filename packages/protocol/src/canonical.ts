@@ -236,12 +236,16 @@ function putRange(out: Uint8Array, pos: number, src: Uint8Array, start: number, 
     n >>>= 7;
   }
   out[pos++] = n;
-  out.set(src.subarray(start, end), pos);
-  return pos + end - start;
+  // A byte loop: label strings are short, and subarray() would allocate (a Buffer, even).
+  for (let i = start; i < end; i++) out[pos++] = src[i]!;
+  return pos;
 }
 
 /** Strict UTF-8 validation of buf[start, end): no overlongs, no surrogates, ≤ U+10FFFF. */
 export function isUtf8Range(buf: Uint8Array, start: number, end: number): boolean {
+  let acc = 0;
+  for (let j = start; j < end; j++) acc |= buf[j]!;
+  if (acc < 0x80) return true; // ASCII, the common case
   let i = start;
   while (i < end) {
     const b = buf[i]!;

@@ -1,0 +1,306 @@
+// pnpm bench:ingest [--series=100000] [--points=360] [--perRequest=10000] [--concurrency=4] [--noVM]
+//
+// Pre-generates Prometheus remote write 1.0 bodies for a node_exporter-like workload (series ×
+// points at a 15 s interval, ~perRequest samples per request), then replays them at full speed
+// with bounded concurrency into (a) strata-insert + 2 strata-storage processes (RF=1) and
+// (b) Debian's victoria-metrics single node, one after the other on this machine. Prints
+// samples/s, CPU seconds per million samples per process, peak RSS, and bytes per sample on
+// disk after a forced merge, with the ratios. Requires `pnpm build` first.
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { snappyEncode } from "@strata/protocol";
+import { freePort, Proc, removeDir, startInsert, startStorage, tempDir, assertBuilt } from "../test/cluster-harness.js";
+
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--?/, "").split("=");
+    return [k!, v ?? "true"] as const;
+  }),
+);
+const SERIES = Number(args.get("series") ?? 100_000);
+const POINTS = Number(args.get("points") ?? 360);
+const PER_REQUEST = Number(args.get("perRequest") ?? 10_000);
+const CONCURRENCY = Number(args.get("concurrency") ?? 4);
+const WITH_VM = !args.has("noVM");
+const VM_BIN = "/usr/bin/victoria-metrics";
+const SERIES_PER_HOST = 200;
+const STEP = 15_000;
+
+// ---- workload -------------------------------------------------------------------------------
+
+const NAMES = [
+  "node_cpu_seconds_total", "node_memory_MemFree_bytes", "node_network_receive_bytes_total", "node_network_transmit_bytes_total",
+  "node_disk_read_bytes_total", "node_disk_written_bytes_total", "node_filesystem_avail_bytes", "node_load1",
+  "node_context_switches_total", "node_intr_total", "node_netstat_Tcp_CurrEstab", "node_vmstat_pgfault",
+  "node_disk_io_time_seconds_total", "node_filesystem_files_free", "node_memory_Cached_bytes", "node_procs_running",
+  "node_sockstat_TCP_inuse", "node_timex_offset_seconds", "node_entropy_available_bits", "node_forks_total",
+];
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const te = new TextEncoder();
+function varint(out: number[], v: number): void {
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+}
+function lenField(out: number[], field: number, bytes: ArrayLike<number>): void {
+  out.push((field << 3) | 2);
+  varint(out, bytes.length);
+  for (let i = 0; i < bytes.length; i++) out.push(bytes[i]!);
+}
+
+/** Encoded `repeated Label labels = 1` of every series (constant over time). */
+function seriesLabels(i: number): Uint8Array {
+  const host = Math.floor(i / SERIES_PER_HOST);
+  const j = i % SERIES_PER_HOST;
+  const labels: [string, string][] = [
+    ["__name__", NAMES[j % NAMES.length]!],
+    ["cpu", String(Math.floor(j / NAMES.length))],
+    ["instance", `host-${host}.example.com:9100`],
+    ["job", "node"],
+    ["region", `region-${host % 4}`],
+  ];
+  const out: number[] = [];
+  for (const [n, v] of labels) {
+    const l: number[] = [];
+    lenField(l, 1, te.encode(n));
+    lenField(l, 2, te.encode(v));
+    lenField(out, 1, l);
+  }
+  return Uint8Array.from(out);
+}
+
+function generate(): { bodies: Uint8Array[]; rawBytes: number; samples: number } {
+  const t0 = performance.now();
+  const labels = Array.from({ length: SERIES }, (_, i) => seriesLabels(i));
+  const rnd = mulberry32(42);
+  const state = new Float64Array(SERIES).map(() => Math.floor(rnd() * 1e6));
+  const start = Math.floor((Date.now() - POINTS * STEP - 3_600_000) / STEP) * STEP;
+  const bodies: Uint8Array[] = [];
+  let rawBytes = 0;
+  const buf = new Uint8Array(64 * 1024 * 1024);
+  const dv = new DataView(buf.buffer);
+  for (let p = 0; p < POINTS; p++) {
+    const ts = start + p * STEP;
+    for (let s0 = 0; s0 < SERIES; s0 += PER_REQUEST) {
+      let pos = 0;
+      for (let i = s0; i < Math.min(SERIES, s0 + PER_REQUEST); i++) {
+        const kind = i % 3;
+        if (kind === 0) state[i]! += Math.floor(rnd() * 100); // counter
+        else if (kind === 1) state[i] = Math.round((state[i]! + (rnd() - 0.5) * 10) * 100) / 100; // gauge
+        const lab = labels[i]!;
+        // sample: 0x09 double, 0x10 varint ts
+        const sample: number[] = [0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+        varint(sample, ts);
+        const tsLen = lab.length + 2 + sample.length;
+        buf[pos++] = 0x0a;
+        let n = tsLen;
+        while (n >= 0x80) {
+          buf[pos++] = (n & 0x7f) | 0x80;
+          n >>>= 7;
+        }
+        buf[pos++] = n;
+        buf.set(lab, pos);
+        pos += lab.length;
+        buf[pos++] = 0x12;
+        buf[pos++] = sample.length;
+        const sp = pos;
+        buf.set(sample, pos);
+        dv.setFloat64(sp + 1, state[i]!, true);
+        pos += sample.length;
+      }
+      rawBytes += pos;
+      bodies.push(snappyEncode(buf.subarray(0, pos)));
+    }
+  }
+  const compressed = bodies.reduce((s, b) => s + b.length, 0);
+  console.log(
+    `generated ${bodies.length} bodies, ${(SERIES * POINTS / 1e6).toFixed(2)}M samples, ${(rawBytes / 1e6).toFixed(0)} MB raw, ` +
+      `${(compressed / 1e6).toFixed(0)} MB snappy in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
+  );
+  return { bodies, rawBytes, samples: SERIES * POINTS };
+}
+
+// ---- measurement ----------------------------------------------------------------------------
+
+const TICKS = 100; // USER_HZ on Linux
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / TICKS; // utime, stime
+}
+function peakRssBytes(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+function dirBytes(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) total += dirBytes(p);
+    else if (e.isFile()) total += statSync(p).size;
+  }
+  return total;
+}
+
+async function replay(url: string, bodies: Uint8Array[]): Promise<number> {
+  let next = 0;
+  let failures = 0;
+  const t0 = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < bodies.length) {
+      const b = bodies[next++]!;
+      for (let attempt = 0; ; attempt++) {
+        const r = await fetch(url, {
+          method: "POST",
+          body: b as Uint8Array<ArrayBuffer>,
+          headers: { "content-type": "application/x-protobuf", "content-encoding": "snappy", "x-prometheus-remote-write-version": "0.1.0" },
+        });
+        const text = await r.text();
+        if (r.status === 204 || r.status === 200) break;
+        failures++;
+        if (r.status < 500 && r.status !== 429) throw new Error(`${url}: ${r.status} ${text}`);
+        if (attempt > 20) throw new Error(`${url}: giving up after ${attempt} retries: ${r.status} ${text}`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  if (failures > 0) console.log(`  (${failures} retried requests)`);
+  return (performance.now() - t0) / 1000;
+}
+
+interface ProcFigures {
+  name: string;
+  cpu: number;
+  peakRss: number;
+}
+interface Result {
+  name: string;
+  seconds: number;
+  procs: ProcFigures[];
+  dataBytes: number;
+  indexBytes: number;
+}
+
+async function waitHttp(url: string, proc: Proc): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (!proc.alive) throw new Error(`${proc.name} exited: ${proc.log()}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} not ready`);
+}
+
+async function runStrata(bodies: Uint8Array[]): Promise<Result> {
+  assertBuilt();
+  const nodes = await Promise.all([startStorage(), startStorage()]);
+  const ins = await startInsert(nodes.map((n) => n.insertAddr), ["-replicationFactor=1"]);
+  const procs = [
+    { name: "strata-insert", proc: ins.proc },
+    ...nodes.map((n, i) => ({ name: `strata-storage-${i + 1}`, proc: n.proc })),
+  ];
+  const pid = (p: Proc): number => p.child.pid!;
+  const cpu0 = procs.map((p) => cpuSeconds(pid(p.proc)));
+  const seconds = await replay(`${ins.url}/insert/0/prometheus/api/v1/write`, bodies);
+  const cpu1 = procs.map((p) => cpuSeconds(pid(p.proc)));
+  const figures = procs.map((p, i) => ({ name: p.name, cpu: cpu1[i]! - cpu0[i]!, peakRss: peakRssBytes(pid(p.proc)) }));
+  const t0 = performance.now();
+  await Promise.all(nodes.map((n) => fetch(`${n.http}/internal/force_flush`).then((r) => r.text())));
+  await Promise.all(nodes.map((n) => fetch(`${n.http}/internal/force_merge`).then((r) => r.text())));
+  console.log(`  strata flush + merge took ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  const dataBytes = nodes.reduce((s, n) => s + dirBytes(join(n.dir, "data")), 0);
+  const indexBytes = nodes.reduce((s, n) => s + dirBytes(join(n.dir, "indexdb")), 0);
+  await ins.proc.stop();
+  await Promise.all(nodes.map((n) => n.proc.stop()));
+  for (const n of nodes) removeDir(n.dir);
+  return { name: "strata (insert + 2 storage, RF=1)", seconds, procs: figures, dataBytes, indexBytes };
+}
+
+async function vmMetric(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split("\n")) if (line.startsWith(name)) sum += Number(line.split(" ").pop());
+  return sum;
+}
+
+async function runVM(bodies: Uint8Array[]): Promise<Result> {
+  const dir = tempDir("vm-bench-");
+  const port = await freePort();
+  const proc = new Proc(
+    spawn(VM_BIN, [`-storageDataPath=${dir}`, `-httpListenAddr=127.0.0.1:${port}`, "-retentionPeriod=100y", "-loggerLevel=ERROR"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+    "victoria-metrics",
+  );
+  const base = `http://127.0.0.1:${port}`;
+  await waitHttp(`${base}/health`, proc);
+  const pid = proc.child.pid!;
+  const cpu0 = cpuSeconds(pid);
+  const seconds = await replay(`${base}/api/v1/write`, bodies);
+  const cpu = cpuSeconds(pid) - cpu0;
+  const peakRss = peakRssBytes(pid);
+  const t0 = performance.now();
+  await (await fetch(`${base}/internal/force_flush`)).text();
+  await (await fetch(`${base}/internal/force_merge`)).text();
+  // force_merge runs in the background: wait until no merge is active twice in a row.
+  for (let quiet = 0, i = 0; quiet < 2 && i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    quiet = (await vmMetric(base, "vm_active_merges")) === 0 ? quiet + 1 : 0;
+  }
+  console.log(`  victoria-metrics flush + merge took ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  const dataBytes = dirBytes(join(dir, "data"));
+  const indexBytes = dirBytes(join(dir, "indexdb"));
+  await proc.stop();
+  removeDir(dir);
+  return { name: "victoria-metrics single node", seconds, procs: [{ name: "victoria-metrics", cpu, peakRss }], dataBytes, indexBytes };
+}
+
+function report(r: Result, samples: number): { rate: number; cpuPerM: number; rss: number; bps: number } {
+  const rate = samples / r.seconds;
+  const cpu = r.procs.reduce((s, p) => s + p.cpu, 0);
+  const rss = r.procs.reduce((s, p) => s + p.peakRss, 0);
+  const bps = r.dataBytes / samples;
+  console.log(`\n${r.name}`);
+  console.log(`  ingest: ${r.seconds.toFixed(1)}s, ${Math.round(rate).toLocaleString("en-US")} samples/s`);
+  for (const p of r.procs) {
+    console.log(`  ${p.name.padEnd(20)} CPU ${p.cpu.toFixed(1)}s = ${((p.cpu / samples) * 1e6).toFixed(2)} CPU s per million samples, peak RSS ${(p.peakRss / 2 ** 20).toFixed(0)} MiB`);
+  }
+  console.log(`  total                CPU ${((cpu / samples) * 1e6).toFixed(2)} s per million samples, peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB`);
+  console.log(
+    `  on disk after merge: data ${(r.dataBytes / 2 ** 20).toFixed(1)} MiB = ${bps.toFixed(3)} bytes/sample; index ${(r.indexBytes / 2 ** 20).toFixed(1)} MiB; total ${((r.dataBytes + r.indexBytes) / samples).toFixed(3)} bytes/sample`,
+  );
+  return { rate, cpuPerM: (cpu / samples) * 1e6, rss, bps };
+}
+
+const { bodies, samples } = generate();
+console.log(`workload: ${SERIES} series × ${POINTS} points (15 s), ${PER_REQUEST} samples/request, concurrency ${CONCURRENCY}, ${process.platform} ${process.arch}, node ${process.version}`);
+const ours = report(await runStrata(bodies), samples);
+if (WITH_VM && existsSync(VM_BIN)) {
+  const vm = report(await runVM(bodies), samples);
+  console.log("\nratios (strata / victoria-metrics)");
+  console.log(`  samples/s            ${(ours.rate / vm.rate).toFixed(2)}× (target ≥ 0.5×)`);
+  console.log(`  CPU per M samples    ${(ours.cpuPerM / vm.cpuPerM).toFixed(2)}× (target ≤ 2×)`);
+  console.log(`  peak RSS total       ${(ours.rss / vm.rss).toFixed(2)}×`);
+  console.log(`  bytes/sample (data)  ${(ours.bps / vm.bps).toFixed(2)}×`);
+} else {
+  console.log(`\nvictoria-metrics comparison skipped (${WITH_VM ? `${VM_BIN} not found: apt-get install -y victoria-metrics` : "--noVM"})`);
+}
