@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, type Api } from "./api";
 import { ErrorBox } from "./ErrorBox";
+import { formatDuration } from "./time";
 
 export interface TopQuery {
   readonly query: string;
@@ -77,7 +78,7 @@ export function QueriesView({ api, onQuery, tick }: { api: Api; onQuery: (q: str
         <thead><tr><th>Query</th><th class="num">Range</th><th class="num">Count</th><th class="num">{col}</th></tr></thead>
         <tbody>
           {(rows ?? []).map((r, i) => (
-            <tr key={i}><td>{q(r.query)}</td><td class="num">{r.timeRangeSeconds !== undefined ? `${r.timeRangeSeconds}s` : ""}</td><td class="num">{r.count ?? ""}</td><td class="num">{val(r)}</td></tr>
+            <tr key={i}><td>{q(r.query)}</td><td class="num">{r.timeRangeSeconds === undefined ? "" : r.timeRangeSeconds === 0 ? "instant" : formatDuration(Math.round(r.timeRangeSeconds) * 1000)}</td><td class="num">{r.count ?? ""}</td><td class="num">{val(r)}</td></tr>
           ))}
         </tbody>
       </table>
