@@ -101,3 +101,16 @@ export const LZ4_MIN_GAIN_PERCENT = 10;
 
 /** Upper bound on the samples of one block a decoder accepts (far above the 8192 the engine uses). */
 export const MAX_BLOCK_COUNT = 1 << 24;
+
+const intNames = new Map<number, string>(Object.entries(IntEncoding).map(([k, v]) => [v, k]));
+const valueNames = new Map<number, string>(Object.entries(ValuesEncoding).map(([k, v]) => [v, k]));
+
+/** Name of an int64/timestamps tag ("LinearPacked"), or "unknown(0x..)" — for logs and debug tools. */
+export function intEncodingName(tag: number): string {
+  return intNames.get(tag) ?? `unknown(0x${tag.toString(16)})`;
+}
+
+/** Name of a values tag ("DecimalDeltaPackedLz4"), or "unknown(0x..)". */
+export function valuesEncodingName(tag: number): string {
+  return valueNames.get(tag) ?? `unknown(0x${tag.toString(16)})`;
+}

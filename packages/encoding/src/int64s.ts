@@ -355,9 +355,13 @@ export function isIntEncoding(tag: number): tag is IntEncoding {
   return INT_TAGS.has(tag);
 }
 
+/**
+ * Validates the caller's count. It usually comes from a block header on disk, so a bad one is
+ * corrupt data too, not a programming error.
+ */
 export function checkCount(count: number, out: Float64Array): void {
-  if (!Number.isInteger(count) || count < 0 || count > MAX_BLOCK_COUNT) throw new RangeError(`bad sample count ${count}`);
-  if (out.length < count) throw new RangeError(`output holds ${out.length} values, need ${count}`);
+  if (!Number.isInteger(count) || count < 0 || count > MAX_BLOCK_COUNT) throw corrupt(`sample count ${count} outside 0..${MAX_BLOCK_COUNT}`);
+  if (out.length < count) throw corrupt(`sample count ${count} exceeds the output's ${out.length} slots`);
 }
 
 /**

@@ -21,6 +21,10 @@ import { getUvarint, getZigzag, putZigzag, varintResult, writeUvarint, zigzagSiz
  * lz4 wraps the payload only where it saves at least 10%. Lossless for every bit pattern.
  */
 
+// Raw bits are read and written through Uint32Array views over Float64Arrays (so NaN payloads
+// never pass through a JS number); the layouts are little-endian, and so must the platform be.
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("@strata/encoding requires a little-endian platform");
+
 // Exception kinds (1 byte each): common special values need no raw bits.
 const EXC_RAW = 0;
 const EXC_STALE_NAN = 1;

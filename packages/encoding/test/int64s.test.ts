@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { BadDataError } from "@strata/core";
-import { ByteBuffer, IntEncoding, decodeInt64s, decodeTimestamps, encodeInt64s, encodeTimestamps, forSize, readFor, writeFor } from "@strata/encoding";
-import { MAX, arbSafeInt, mulberry32 } from "./helpers.js";
+import { ByteBuffer, IntEncoding, MAX_BLOCK_COUNT, decodeInt64s, intEncodingName, decodeTimestamps, encodeInt64s, encodeTimestamps, forSize, readFor, writeFor } from "@strata/encoding";
+import { MAX, arbSafeInt, expectCorrupt, mulberry32 } from "./helpers.js";
 
 function roundTrip(xs: ArrayLike<number>): { tag: number; bytes: number } {
   const b = new ByteBuffer(16);
@@ -86,6 +86,7 @@ describe("int64 block codec", () => {
     f("steady-rate counter with a reset", (() => { const r = mulberry32(5); return Array.from({ length: 4096 }, (_, i) => (i < 3000 ? 1e9 + i * 1000 : (i - 3000) * 1000) + Math.floor(r() * 8)); })(), IntEncoding.LinearPacked, 0.45),
     f("counter with increments 0..15", (() => { const r = mulberry32(1); let c = 0; return Array.from({ length: 4096 }, () => (c += Math.floor(r() * 16))); })(), IntEncoding.DeltaPacked, 0.55),
     f("page-sized byte gauge (multiples of 4096)", (() => { const r = mulberry32(2); let c = 2 ** 33; return Array.from({ length: 4096 }, () => (c += 4096 * Math.floor((r() - 0.5) * 64))); })(), IntEncoding.DeltaPacked, 0.8),
+    f("periodic pattern (lz4 pays)", Array.from({ length: 8192 }, (_, i) => 1_700_000_000_000 + i * 1000 + (i % 7) * 3), IntEncoding.LinearPackedLz4, 0.2),
     f("values spanning ±2^53 (deltas unsafe)", [MAX, -MAX, MAX, -MAX], IntEncoding.PlainVarint, 8),
   ])("%s → tag %#, bytes/value bound", (_name, xs, wantTag, maxBpv) => {
     const { tag, bytes } = roundTrip(xs);
@@ -103,8 +104,18 @@ describe("int64 block codec", () => {
     expect(() => encodeInt64s(xs, new ByteBuffer())).toThrow(BadDataError);
   });
 
-  it("decodeTimestamps checks the caller's count against the output", () => {
-    expect(() => decodeTimestamps(IntEncoding.Const, Uint8Array.of(2), 3, new Float64Array(2))).toThrow(RangeError);
+  it.each([
+    ["count above the output", 3, 2],
+    ["negative count", -1, 2],
+    ["fractional count", 1.5, 2],
+    ["count above MAX_BLOCK_COUNT", MAX_BLOCK_COUNT + 1, 0],
+  ])("decodeTimestamps rejects %s as corrupt", (_name, count, outLen) => {
+    expectCorrupt(() => decodeTimestamps(IntEncoding.Const, Uint8Array.of(2), count, new Float64Array(outLen)));
+  });
+
+  it("tag names", () => {
+    expect(intEncodingName(IntEncoding.LinearPackedLz4)).toBe("LinearPackedLz4");
+    expect(intEncodingName(0x7f)).toBe("unknown(0x7f)");
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { ByteBuffer, NOT_DECIMAL, ValuesEncoding, decodeValues, encodeValues, fromDecimal, toDecimal } from "@strata/encoding";
+import { ByteBuffer, NOT_DECIMAL, ValuesEncoding, decodeValues, encodeValues, fromDecimal, toDecimal, valuesEncodingName } from "@strata/encoding";
 import { arbFloatBits, expectSameBits, floatsFromBits, mulberry32 } from "./helpers.js";
 
 function roundTrip(vs: Float64Array, precisionBits?: number): { tag: number; bytes: number; out: Float64Array } {
@@ -77,6 +77,7 @@ describe("values block codec", () => {
     f("constant stale markers", new Float64Array(100).fill(STALE), [ValuesEncoding.ConstFloat], 0.1),
     f("constant 0.1+0.2 (not decimal)", new Float64Array(100).fill(0.1 + 0.2), [ValuesEncoding.ConstFloat], 0.1),
     f("arithmetic 0.5 steps", Float64Array.from({ length: 1000 }, (_, i) => i * 0.5), [ValuesEncoding.DecimalArith], 0.01),
+    f("sparse counter (lz4 pays)", (() => { const r = mulberry32(10); let c = 17; return Float64Array.from({ length: 8192 }, () => (c += r() < 0.1 ? 1 + Math.floor(r() * 5) : 0)); })(), [ValuesEncoding.DecimalDeltaPackedLz4], 0.3),
     f("integer counter", counter, [ValuesEncoding.DecimalDeltaPacked], 1.7),
     f("cpu seconds counter, 2 decimals", cpuSeconds, [ValuesEncoding.DecimalDeltaPacked], 1.2),
     f("random-walk gauge, 2 decimals", gauge2, [ValuesEncoding.DecimalDeltaPacked], 1.2),
@@ -86,6 +87,29 @@ describe("values block codec", () => {
     const { tag, bytes } = roundTrip(vs);
     expect(want).toContain(tag);
     if (vs.length) expect(bytes / vs.length).toBeLessThanOrEqual(maxBpv);
+  });
+
+  it("tag names", () => {
+    expect(valuesEncodingName(ValuesEncoding.DecimalDeltaPackedLz4)).toBe("DecimalDeltaPackedLz4");
+    expect(valuesEncodingName(0xc1)).toBe("unknown(0xc1)");
+  });
+
+  it("a reused ByteBuffer keeps earlier blocks intact (codecs append)", () => {
+    const b = new ByteBuffer(8);
+    const blocks = [gauge2.subarray(0, 300), counter.subarray(0, 1000), new Float64Array(50).fill(STALE)];
+    const spans = blocks.map((vs) => {
+      const start = b.length;
+      const tag = encodeValues(vs, b);
+      return { start, end: b.length, tag };
+    });
+    blocks.forEach((vs, i) => {
+      const { start, end, tag } = spans[i] as { start: number; end: number; tag: number };
+      const out = new Float64Array(vs.length);
+      decodeValues(tag, b.bytes().subarray(start, end), vs.length, out);
+      expectSameBits(out, vs);
+    });
+    b.reset();
+    expect(b.length).toBe(0);
   });
 
   it("precisionBits (lossy nearest delta) bounds the relative error and is never the default", () => {
