@@ -13,6 +13,9 @@ const root = resolve(import.meta.dirname, "../../..");
 export const STORAGE_MAIN = join(root, "services/storage/dist/main.js");
 export const INSERT_MAIN = join(root, "services/insert/dist/main.js");
 
+/** Extra node flags for spawned services, e.g. STRATA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const NODE_ARGS = (process.env["STRATA_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== "");
+
 export function assertBuilt(): void {
   for (const f of [STORAGE_MAIN, INSERT_MAIN]) {
     if (!existsSync(f)) throw new Error(`${f} is missing: run \`pnpm build\` before \`pnpm test\` (test/run.sh does)`);
@@ -100,6 +103,7 @@ export async function startStorage(
   const child = spawn(
     process.execPath,
     [
+      ...NODE_ARGS,
       STORAGE_MAIN,
       `-storageDataPath=${dir}`,
       `-vminsertAddr=127.0.0.1:${p.insertPort}`,
@@ -133,7 +137,7 @@ export async function startInsert(nodes: readonly string[], extra: string[] = []
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [INSERT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.join(",")}`, "-loggerLevel=WARN", ...extra],
+    [...NODE_ARGS, INSERT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.join(",")}`, "-loggerLevel=WARN", ...extra],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const proc = new Proc(child, `insert ${port}`);
