@@ -133,16 +133,16 @@ describe("script parser", () => {
 
   it("reads eval details", () => {
     const e = cmds.filter((c): c is EvalCommand => c.kind === "eval");
-    expect(e[0]).toMatchObject({ instant: true, at: 600_000, query: "http_requests", expectations: [{ kind: "no_warn" }] });
+    expect(e[0]).toMatchObject({ instant: true, at: 600_000, query: "http_requests", expectations: [{ kind: "no_warn", source: "expect" }] });
     expect(e[1]).toMatchObject({ ordered: true });
     expect(e[2]).toMatchObject({ instant: false, start: 0, end: 600_000, step: 300_000 });
     expect(e[3]!.expectScalar).toBe(2);
     expect(e[4]!.expectString).toBe("x");
     expect(e[5]!.expectRangeVector).toEqual({ start: 10_000, end: 60_000, step: 10_000 });
-    expect(e[6]).toMatchObject({ fail: true, expectations: [{ kind: "fail" }, { kind: "fail", match: { type: "msg", text: "boom" } }] });
+    expect(e[6]).toMatchObject({ fail: true, expectations: [{ kind: "fail", source: "legacy" }, { kind: "fail", match: { type: "msg", text: "boom" } }] });
     expect(e[7]!.expectations).toEqual([
-      { kind: "fail", match: { type: "regex", text: "bo+m" } },
-      { kind: "warn", match: { type: "msg", text: "PromQL warning: x (1:1)" } },
+      { kind: "fail", source: "expect", match: { type: "regex", text: "bo+m" } },
+      { kind: "warn", source: "expect", match: { type: "msg", text: "PromQL warning: x (1:1)" } },
     ]);
   });
 
@@ -214,8 +214,12 @@ describe("runner comparisons", () => {
     ["scalar", "eval instant at 1m x\n  2", { type: "scalar", timestamp: 0, value: 2, warnings: [], infos: [] } as QueryResult, undefined],
     ["scalar unexpected", "eval instant at 1m x", { type: "scalar", timestamp: 0, value: 2, warnings: [], infos: [] } as QueryResult, "expected vector or matrix result, but got scalar 2"],
     ["string", 'eval instant at 1m x\n  expect string "a"', { type: "string", timestamp: 0, value: "b", warnings: [], infos: [] } as QueryResult, 'expected string "a" but got "b"'],
+    ["empty string without expectation", "eval instant at 1m x", { type: "string", timestamp: 0, value: "", warnings: [], infos: [] } as QueryResult, undefined],
     ["failure expected", "eval instant at 1m x\n  expect fail msg: boom", new Error("boom"), undefined],
     ["wrong failure", "eval instant at 1m x\n  expect fail regex: ^bo+m$", new Error("bang"), "expected error matching"],
+    ["only the first expect fail counts", "eval instant at 1m x\n  expect fail msg: boom\n  expect fail msg: other", new Error("boom"), undefined],
+    ["legacy fail message", "eval_fail instant at 1m x\n  expected_fail_message bang", new Error("boom"), 'expected error "bang"'],
+    ["annotations checked when ordered", "eval_ordered instant at 1m x\n  expect no_warn", { ...vector(), warnings: ["PromQL warning: w (1:1)"] } as QueryResult, "unexpected warn annotations"],
     ["unexpected failure", "eval instant at 1m x", new Error("boom"), "error evaluating query"],
     ["failure missing", "eval instant at 1m x\n  expect fail", vector(), "expected error evaluating query"],
     ["warning expected", "eval instant at 1m x\n  expect warn", vector(), "expected warn annotations but got none"],

@@ -26,6 +26,11 @@ export type ExpectKind = "fail" | "warn" | "info" | "no_warn" | "no_info" | "ord
 
 export interface Expectation {
   readonly kind: ExpectKind;
+  /**
+   * "expect": an `expect …` line; "legacy": `eval_fail`/`eval_warn`/… and
+   * `expected_fail_message`/`expected_fail_regexp` (checked like promqltest checks those).
+   */
+  readonly source: "expect" | "legacy";
   /** `msg:` exact match or `regex:` (unanchored, like Go's MatchString); undefined = any. */
   readonly match: { readonly type: "msg" | "regex"; readonly text: string } | undefined;
 }
@@ -163,10 +168,10 @@ function parseEval(lines: string[], i: number, fail: (i: number, msg: string) =>
     throw fail(i, `invalid evaluation command ${JSON.stringify(l)}`);
   }
   const expectations: Expectation[] = [];
-  if (mod === "fail") expectations.push({ kind: "fail", match: undefined });
-  if (mod === "warn") expectations.push({ kind: "warn", match: undefined });
-  if (mod === "info") expectations.push({ kind: "info", match: undefined });
-  if (mod === "ordered") expectations.push({ kind: "ordered", match: undefined });
+  if (mod === "fail") expectations.push({ kind: "fail", source: "legacy", match: undefined });
+  if (mod === "warn") expectations.push({ kind: "warn", source: "legacy", match: undefined });
+  if (mod === "info") expectations.push({ kind: "info", source: "legacy", match: undefined });
+  if (mod === "ordered") expectations.push({ kind: "ordered", source: "legacy", match: undefined });
   let expectScalar: number | undefined;
   let expectString: string | undefined;
   let expectRangeVector: EvalCommand["expectRangeVector"];
@@ -177,11 +182,11 @@ function parseEval(lines: string[], i: number, fail: (i: number, msg: string) =>
     j++;
     const d = lines[j]!;
     if (d.startsWith("expected_fail_message")) {
-      expectations.push({ kind: "fail", match: { type: "msg", text: d.slice("expected_fail_message".length).trim() } });
+      expectations.push({ kind: "fail", source: "legacy", match: { type: "msg", text: d.slice("expected_fail_message".length).trim() } });
       continue;
     }
     if (d.startsWith("expected_fail_regexp")) {
-      expectations.push({ kind: "fail", match: { type: "regex", text: d.slice("expected_fail_regexp".length).trim() } });
+      expectations.push({ kind: "fail", source: "legacy", match: { type: "regex", text: d.slice("expected_fail_regexp".length).trim() } });
       continue;
     }
     const rv = PAT_RANGE_VECTOR.exec(d);
@@ -206,7 +211,7 @@ function parseEval(lines: string[], i: number, fail: (i: number, msg: string) =>
       if (match !== undefined && (kind === "ordered" || kind === "no_warn" || kind === "no_info")) {
         throw fail(j, `expect ${kind} takes no message`);
       }
-      expectations.push({ kind, match });
+      expectations.push({ kind, source: "expect", match });
       continue;
     }
     if (d.startsWith("expect")) throw fail(j, `invalid expect line ${JSON.stringify(d)}`);
@@ -215,6 +220,7 @@ function parseEval(lines: string[], i: number, fail: (i: number, msg: string) =>
       expectScalar = num;
       continue;
     }
+    expectScalar = undefined;
     let sd: SeriesDesc;
     try {
       sd = parseSeriesLine(d);
