@@ -182,6 +182,31 @@ describe("mergeset Table", () => {
     await expect(run()).rejects.toMatchObject({ code: "STRATA_CORRUPT_DATA", message: expect.stringContaining(msg) });
   });
 
+  it("stores lz4-compressed blocks where it pays and reads them back, corruption included", async () => {
+    const dir = tmpdir();
+    let t = await Table.open(dir, { blockSize: 4096, flushIntervalMs: 0 });
+    const want: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const it = Buffer.from(`metric_name{job="node",instance="host-${i % 50}:9100",cpu="${i}"}`);
+      t.add(it);
+      want.push(hex(it));
+    }
+    await t.close();
+    const [part] = fs.readdirSync(path.join(dir, "parts"));
+    const itemsBin = path.join(dir, "parts", part!, "items.bin");
+    const rawBytes = want.reduce((n, h) => n + h.length / 2, 0);
+    expect(fs.statSync(itemsBin).size).toBeLessThan(rawBytes / 4);
+    t = await Table.open(dir, { flushIntervalMs: 0 });
+    expect(scan(t, new Uint8Array(0))).toEqual([...want].sort());
+    await t.close();
+    const b = fs.readFileSync(itemsBin);
+    b[b.length >> 1]! ^= 0x01;
+    fs.writeFileSync(itemsBin, b);
+    t = await Table.open(dir, { flushIntervalMs: 0 });
+    expect(() => scan(t, new Uint8Array(0))).toThrow(expect.objectContaining({ code: "STRATA_CORRUPT_DATA" }));
+    await t.close();
+  });
+
   it("drops items rejected by keepItem when parts are written", async () => {
     const dir = tmpdir();
     let drop = false;

@@ -5,7 +5,7 @@ import { ByteBuffer } from "../mergeset/bytes.js";
  * Item kinds (first byte of every item). Byte layouts are in docs/format/indexdb.md; all
  * integers big-endian, so byte order of items equals numeric order of their fields.
  */
-export const NS_NAME_TO_TSID = 0x01; // 01 | xxhash64(metricName) u64 | metricName | TSID
+export const NS_NAME_TO_TSID = 0x01; // 01 | xxhash64(metricName) u64 | TSID
 export const NS_ID = 0x02; //            02 | metricID u64 | TSID | metricName
 export const NS_TAG = 0x03; //           03 | acc u32 | proj u32 | esc(name) 01 | esc(value) 01 | metricID u64
 export const NS_DAY_TAG = 0x04; //       04 | acc u32 | proj u32 | day u32 | esc(name) 01 | esc(value) 01 | metricID u64

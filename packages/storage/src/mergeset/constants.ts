@@ -13,7 +13,7 @@ export const FORMAT_VERSION = 1;
 
 /** Block payload codecs (one byte in each metaindex row). */
 export const CODEC_NONE = 0;
-/** Reserved: lz4 block compression, once @strata/encoding exposes it. */
+/** lz4 block format with the u32le uncompressed size prepended (@strata/encoding lz4Compress). */
 export const CODEC_LZ4 = 1;
 
 /** Raw (uncompressed) bytes of items after which a block is closed. */

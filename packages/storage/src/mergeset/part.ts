@@ -2,12 +2,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { crc32 } from "node:zlib";
 import { InternalError } from "@strata/core";
+import { lz4Compress, lz4Decompress } from "@strata/encoding";
 import { type Block, BlockBuilder, blockBytes, decodeBlock } from "./block.js";
 import { BLOOM_PROBES, Bloom, BloomKeys } from "./bloom.js";
 import { ByteBuffer, ByteReader, readU32 } from "./bytes.js";
 import {
   BLOOM_BIN,
   BLOOM_MAGIC,
+  CODEC_LZ4,
   CODEC_NONE,
   FORMAT_VERSION,
   ITEMS_BIN,
@@ -18,6 +20,8 @@ import {
 import { fsyncDir } from "./fsutil.js";
 
 let nextUid = 1;
+/** Payloads shorter than this are stored uncompressed. */
+const MIN_COMPRESS = 256;
 
 /**
  * An immutable sorted run of unique items, split into blocks. Either held in memory (recently
@@ -280,7 +284,7 @@ export class FilePart extends Part {
       const firstLen = r.uvarint();
       const first = r.bytes(firstLen).slice();
       if (offset !== expectOffset) fail(`block ${i} at offset ${offset}, want ${expectOffset}`);
-      if (codec !== CODEC_NONE) fail(`block ${i}: unsupported codec ${codec}`);
+      if (codec !== CODEC_NONE && codec !== CODEC_LZ4) fail(`block ${i}: unsupported codec ${codec}`);
       if (count === 0) fail(`block ${i} is empty`);
       expectOffset += size;
       items += count;
@@ -320,6 +324,17 @@ export class FilePart extends Part {
       got += n;
     }
     if ((crc32(raw) >>> 0) !== h.crc) corruptPart(this.dir, `block ${i}: checksum mismatch`);
+    if (h.codec === CODEC_LZ4) {
+      // a payload is at most the items plus two 5-byte varints per item
+      const max = h.itemsBytes + 10 * h.count;
+      let plain: Uint8Array;
+      try {
+        plain = lz4Decompress(raw, max);
+      } catch (err) {
+        corruptPart(this.dir, `block ${i}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return decodeBlock(plain, h.count, h.itemsBytes);
+    }
     return decodeBlock(raw, h.count, h.itemsBytes);
   }
 
@@ -425,14 +440,23 @@ export class PartWriter {
     const first = bb.firstItem();
     if (this.first === undefined) this.first = first;
     this.last = bb.lastItem();
-    const payload = bb.raw.view();
+    let payload = bb.raw.view();
+    let codec = CODEC_NONE;
+    if (payload.length >= MIN_COMPRESS) {
+      const c = lz4Compress(payload);
+      // compress only where it pays: decoding costs a native call per block read
+      if (c.length <= payload.length * 0.85) {
+        payload = c;
+        codec = CODEC_LZ4;
+      }
+    }
     const mi = this.mi;
     mi.u32(crc32(payload) >>> 0);
     mi.u64(this.offset);
     mi.u32(payload.length);
     mi.u32(bb.count);
     mi.u32(bb.itemsBytes);
-    mi.byte(CODEC_NONE);
+    mi.byte(codec);
     mi.uvarint(first.length);
     mi.bytes(first);
     this.out.bytes(payload);

@@ -1,0 +1,140 @@
+/**
+ * `pnpm bench:index` — figures for the inverted index (IndexDB on the mergeset): series
+ * creation, hot-path lookups, cold lookups after reopen, flush, on-disk bytes per series and
+ * search latencies. Prints figures; asserts nothing. SERIES=… overrides the series count.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { type LabelMatcher, type Tenant, encodeMetricName, labelsFromRecord, newMatcher } from "@strata/core";
+import { IndexDB } from "../src/indexdb/index.js";
+
+const N = Number(process.env.SERIES ?? 100_000);
+const T: Tenant = { accountID: 0, projectID: 0 };
+const DAY = 20_000;
+const t0 = DAY * 86_400_000;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-index-bench-"));
+
+/** node_exporter-like series: 100 metrics × hosts × a few per-host label sets. */
+function series(i: number): Uint8Array {
+  const metric = i % 100;
+  const host = Math.floor(i / 100) % Math.max(1, Math.floor(N / 1000));
+  const rec: Record<string, string> = {
+    __name__: `node_metric_${metric}_total`,
+    job: "node",
+    instance: `host-${host}.example.org:9100`,
+    env: ["prod", "staging", "dev"][host % 3]!,
+    dc: `dc${host % 7}`,
+  };
+  if (metric < 20) rec.cpu = String(Math.floor(i / 100 / Math.max(1, N / 1000)) % 64);
+  if (metric < 10) rec.mode = ["idle", "user", "system", "iowait"][i % 4]!;
+  if (metric >= 20 && metric < 40) rec.device = `sd${String.fromCharCode(97 + (i % 8))}`;
+  rec.i = String(Math.floor(i / 100)); // makes every series unique
+  return encodeMetricName({ tenant: T, labels: labelsFromRecord(rec) });
+}
+
+function ms(f: () => unknown, reps = 1): number {
+  const s = performance.now();
+  for (let r = 0; r < reps; r++) f();
+  return (performance.now() - s) / reps;
+}
+
+function cpu<R>(f: () => R): [R, number, number] {
+  const c = process.cpuUsage();
+  const s = performance.now();
+  const r = f();
+  return [r, (performance.now() - s) / 1000, process.cpuUsage(c).user / 1e6];
+}
+
+const fmt = (n: number, d = 0): string => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+
+function dirBytes(d: string): number {
+  let n = 0;
+  for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+    const p = path.join(d, e.name);
+    n += e.isDirectory() ? dirBytes(p) : fs.statSync(p).size;
+  }
+  return n;
+}
+
+async function main(): Promise<void> {
+  const names: Uint8Array[] = [];
+  for (let i = 0; i < N; i++) names.push(series(i));
+  console.log(`# IndexDB benchmark: ${fmt(N)} series, node ${process.version}, ${os.cpus().length} cpus, load ${os.loadavg()[0]!.toFixed(1)}`);
+
+  let db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+  const [, createWall, createCpu] = cpu(() => {
+    for (const n of names) db.getOrCreateTSID(n, DAY);
+  });
+  console.log(`create: ${fmt(N / createWall)} series/s (${fmt(createWall, 2)} s wall, ${fmt(createCpu, 2)} s cpu)`);
+
+  const reps = 5;
+  const [, hitWall] = cpu(() => {
+    for (let r = 0; r < reps; r++) for (const n of names) db.getOrCreateTSID(n, DAY);
+  });
+  console.log(`lookup (cache hit, same day): ${fmt((reps * N) / hitWall)} lookups/s`);
+  const [, dayWall] = cpu(() => {
+    for (const n of names) db.getOrCreateTSID(n, DAY + 1);
+  });
+  console.log(`lookup (cache hit, new day → per-day entries): ${fmt(N / dayWall)} series/s`);
+
+  const fs0 = performance.now();
+  await db.flush();
+  console.log(`flush: ${fmt(performance.now() - fs0)} ms`);
+  const fm0 = performance.now();
+  await db.forceMerge();
+  console.log(`force merge: ${fmt(performance.now() - fm0)} ms`);
+  const bytes = dirBytes(dir);
+  console.log(`index on disk: ${fmt(bytes / 1e6, 1)} MB = ${fmt(bytes / N, 1)} bytes/series (2 days of per-day entries)`);
+  await db.close();
+
+  db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+  const sample = names.filter((_, i) => i % 5 === 0);
+  const [, coldWall] = cpu(() => {
+    for (const n of sample) db.getOrCreateTSID(n, DAY + 1);
+  });
+  console.log(`lookup after reopen (cache miss → index): ${fmt(sample.length / coldWall)} lookups/s`);
+
+  const q = (label: string, m: LabelMatcher[], span = 3_600_000): void => {
+    let n = 0;
+    const cold = ms(() => (n = db.searchTSIDs(T, m, t0, t0 + span, 1e9).length));
+    const warm = ms(() => db.searchTSIDs(T, m, t0, t0 + span, 1e9), 20);
+    // a new series bumps the generation: matcher results must be recomputed
+    let g = 0;
+    const uncached = ms(() => {
+      db.getOrCreateTSID(encodeMetricName({ tenant: T, labels: [{ name: "__name__", value: `gen_${g++}` }] }), DAY);
+      db.searchTSIDs(T, m, t0, t0 + span, 1e9);
+    }, 10);
+    console.log(`search ${label}: ${fmt(n)} series — first ${fmt(cold, 2)} ms, cached ${fmt(warm, 3)} ms, after index change ${fmt(uncached, 2)} ms`);
+  };
+  const perHost = Math.max(1, Math.floor(N / 1000));
+  q("one series (all labels =)", [
+    newMatcher("=", "__name__", "node_metric_50_total"),
+    newMatcher("=", "instance", "host-1.example.org:9100"),
+    newMatcher("=", "i", "1"),
+  ]);
+  q(`one metric, 1h (${fmt(N / 100)} series)`, [newMatcher("=", "__name__", "node_metric_42_total")]);
+  q("one metric + env, 1h", [newMatcher("=", "__name__", "node_metric_42_total"), newMatcher("=", "env", "prod")]);
+  q("regex over 10 metrics (=~ prefix)", [newMatcher("=~", "__name__", "node_metric_5.*")]);
+  q("regex instance (no prefix) + metric", [
+    newMatcher("=", "__name__", "node_metric_42_total"),
+    newMatcher("=~", "instance", ".*-1[0-9].example.*"),
+  ]);
+  q("negative matcher", [newMatcher("=", "__name__", "node_metric_3_total"), newMatcher("!~", "mode", "idle|user")]);
+  q("one metric over 30 days", [newMatcher("=", "__name__", "node_metric_42_total")], 30 * 86_400_000);
+  void perHost;
+  const lv = ms(() => db.labelValues(T, "instance", [], t0, t0 + 3_600_000, 0), 3);
+  const lvm = ms(() => db.labelValues(T, "instance", [newMatcher("=", "__name__", "node_metric_42_total")], t0, t0 + 3_600_000, 0), 3);
+  const ln = ms(() => db.labelNames(T, [], t0, t0 + 3_600_000, 0), 3);
+  console.log(`labelValues(instance): ${fmt(lv, 2)} ms; with metric matcher ${fmt(lvm, 2)} ms; labelNames: ${fmt(ln, 2)} ms`);
+  const st = ms(() => db.tsdbStatus(T, { date: DAY, topN: 10 }));
+  console.log(`tsdbStatus(day): ${fmt(st, 1)} ms`);
+  const m = db.metrics();
+  console.log(
+    `caches: tsid ${fmt(m.tsid_cache_bytes! / 1e6, 1)} MB, metricName ${fmt(m.metric_name_cache_bytes! / 1e6, 1)} MB, tagFilters ${fmt(m.tag_filters_cache_bytes! / 1e6, 1)} MB, blocks ${fmt(m.mergeset_block_cache_bytes! / 1e6, 1)} MB; rss ${fmt(process.memoryUsage().rss / 1e6)} MB`,
+  );
+  await db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+await main();
