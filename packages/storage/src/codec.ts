@@ -33,9 +33,11 @@ const MAX_MANTISSA = 2 ** 50;
 let mant = new Float64Array(8192);
 let exps = new Int8Array(8192);
 
+let compressing = true;
+
 function maybeCompress(out: ByteBuffer, start: number, tag: number): number {
   const len = out.len - start;
-  if (len < MIN_COMPRESS) return tag;
+  if (!compressing || len < MIN_COMPRESS) return tag;
   const raw = out.buf.subarray(start, out.len);
   const c = deflateRawSync(raw, { level: 6 });
   if (c.length * 10 > len * 9) return tag;
@@ -49,7 +51,8 @@ function payload(tag: number, src: Uint8Array): Uint8Array {
 }
 
 /** Appends the encoded timestamps (integers, ms) of ts[0..n) to out; returns the tag. */
-export function encodeTimestamps(out: ByteBuffer, ts: Float64Array, n: number): number {
+export function encodeTimestamps(out: ByteBuffer, ts: Float64Array, n: number, compress = true): number {
+  compressing = compress;
   const start = out.len;
   const first = ts[0] ?? 0;
   out.pushZigzag(first);
@@ -150,7 +153,8 @@ function encodeRaw(out: ByteBuffer, vals: Float64Array, n: number): number {
 }
 
 /** Appends the encoded values vals[0..n) (any float64 bit pattern) to out; returns the tag. */
-export function encodeValues(out: ByteBuffer, vals: Float64Array, n: number): number {
+export function encodeValues(out: ByteBuffer, vals: Float64Array, n: number, compress = true): number {
+  compressing = compress;
   if (mant.length < n) {
     mant = new Float64Array(n);
     exps = new Int8Array(n);

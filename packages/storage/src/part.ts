@@ -420,6 +420,8 @@ export class PartWriter {
   constructor(
     private readonly dir: string | undefined,
     private readonly dedupIntervalMs: number,
+    /** Compress block payloads where it pays (off for short-lived in-memory parts). */
+    private readonly compress = true,
   ) {
     if (dir === undefined) {
       this.ts = new MemSink();
@@ -444,8 +446,8 @@ export class PartWriter {
       const v = off === 0 ? vals : vals.subarray(off);
       this.encTs.reset();
       this.encVals.reset();
-      const tsTag = encodeTimestamps(this.encTs, t, m);
-      const valTag = encodeValues(this.encVals, v, m);
+      const tsTag = encodeTimestamps(this.encTs, t, m, this.compress);
+      const valTag = encodeValues(this.encVals, v, m, this.compress);
       this.writeRaw(tsid, t[0]!, t[m - 1]!, m, tsTag, valTag, this.encTs.view(), this.encVals.view());
     }
   }

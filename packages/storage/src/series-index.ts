@@ -59,13 +59,19 @@ export interface SeriesIndex {
 
 /** Writes a TSID in its fixed 24-byte big-endian form (byte order = compareTSID order). */
 export function putTSID(t: TSID, buf: Uint8Array, pos: number): void {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  dv.setUint32(pos, t.accountID >>> 0);
-  dv.setUint32(pos + 4, t.projectID >>> 0);
-  dv.setUint32(pos + 8, t.metricGroupID >>> 0);
-  dv.setUint32(pos + 12, t.jobInstanceID >>> 0);
-  dv.setUint32(pos + 16, Math.floor(t.metricID / 4294967296));
-  dv.setUint32(pos + 20, t.metricID >>> 0);
+  put32(buf, pos, t.accountID);
+  put32(buf, pos + 4, t.projectID);
+  put32(buf, pos + 8, t.metricGroupID);
+  put32(buf, pos + 12, t.jobInstanceID);
+  put32(buf, pos + 16, Math.floor(t.metricID / 4294967296));
+  put32(buf, pos + 20, t.metricID);
+}
+
+function put32(buf: Uint8Array, p: number, n: number): void {
+  buf[p] = n >>> 24;
+  buf[p + 1] = (n >>> 16) & 0xff;
+  buf[p + 2] = (n >>> 8) & 0xff;
+  buf[p + 3] = n & 0xff;
 }
 
 export function getTSID(buf: Uint8Array, pos: number): TSID {

@@ -31,6 +31,7 @@ import { MergeAbortedError, mergeParts, type MergeOptions } from "./merge.js";
 import { Part, PartWriter, type IndexBlockCache } from "./part.js";
 import { monthOf, monthStart, parsePartitionName, Partition, type PartsJson } from "./partition.js";
 import { RowsBuffer, type SeriesEntry } from "./rows-buffer.js";
+import { SeriesCache } from "./series-cache.js";
 import { getTSID, tsidBytes, type SeriesIndex, type TSID, type TsdbStatus, type TsdbStatusRequest } from "./series-index.js";
 import { readSegment, Wal } from "./wal.js";
 import { IndexDB, type IndexDBOptions } from "./indexdb/index.js";
@@ -161,7 +162,7 @@ export class Storage {
   private readonly now: () => number;
   private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError">>;
   private readonly partitions = new Map<number, Partition>();
-  private readonly seriesCache: BoundedCache<SeriesEntry>;
+  private readonly seriesCache: SeriesCache;
   private readonly indexBlockCache: IndexBlockCache;
   private readonly rows: RowsBuffer;
   private readonly counters: Counters = {
@@ -224,7 +225,7 @@ export class Storage {
       bigPartRows: options.bigPartRows ?? 10_000_000,
       maxSeriesPerSearch: options.maxSeriesPerSearch ?? 1_000_000,
     };
-    this.seriesCache = new BoundedCache<SeriesEntry>(this.opts.seriesCacheBytes, () => 200);
+    this.seriesCache = new SeriesCache(this.opts.seriesCacheBytes);
     this.indexBlockCache = new BoundedCache<Uint8Array>(this.opts.indexBlockCacheBytes, (b) => b.length + 64);
     this.rows = new RowsBuffer(this.opts.maxRowsBuffer);
   }
@@ -349,11 +350,11 @@ export class Storage {
   }
 
   private resolveSeries(name: Uint8Array, day: number): SeriesEntry {
-    const key = Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString("latin1");
-    let e = this.seriesCache.get(key);
+    let e = this.seriesCache.get(name);
     if (e === undefined) {
       this.counters.seriesCacheMisses++;
-      const tsid = this.index.getOrCreateTSID(name.slice(), day);
+      const key = name.slice();
+      const tsid = this.index.getOrCreateTSID(key, day);
       e = { tsid, tsidBytes: tsidBytes(tsid), day, gen: 0, slot: 0 };
       this.seriesCache.set(key, e);
     } else if (e.day !== day) {
@@ -393,7 +394,7 @@ export class Storage {
           curEnd = monthStart(curMonth + 1) - 1;
           curWriter = writers.get(curMonth);
           if (curWriter === undefined) {
-            curWriter = new PartWriter(undefined, this.dedupIntervalMs);
+            curWriter = new PartWriter(undefined, this.dedupIntervalMs, false);
             writers.set(curMonth, curWriter);
           }
         }
