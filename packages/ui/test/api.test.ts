@@ -66,6 +66,14 @@ describe("graph data", () => {
     expect(d.series).toHaveLength(20);
     expect(d.dropped).toBe(30);
   });
+  it("thins timestamps when series × points is too large to draw", () => {
+    const values = Array.from({ length: 100 }, (_x, i) => [i, String(i)] as const);
+    const d = buildGraphData([Array.from({ length: 10 }, (_x, i) => ({ metric: { i: String(i) }, values }))], 2000, 300);
+    expect(d.stride).toBe(4);
+    expect(Array.from(d.xs)).toEqual(Array.from({ length: 25 }, (_x, i) => i * 4));
+    expect(d.ys[3]?.slice(0, 3)).toEqual([0, 4, 8]);
+    expect(buildGraphData([[{ metric: {}, values }]]).stride).toBe(1);
+  });
   it.each([[{ __name__: "up" }, "up"], [{}, "{}"], [{ b: "2", a: "1", __name__: "m" }, 'm{a="1", b="2"}']])("seriesName(%o)", (m, want) => {
     expect(seriesName(m)).toBe(want);
   });

@@ -154,6 +154,9 @@ export function GraphView({ data, tz, onZoom, height = 360 }: GraphViewProps) {
     <div class="graph">
       <div class="chart" ref={box} data-testid="chart" />
       {data.series.length === 0 && <div class="muted empty">No data in this time range.</div>}
+      {data.stride > 1 && (
+        <div class="warning">Too many points to draw: showing every {data.stride}th timestamp. A larger step or a shorter range shows all of them.</div>
+      )}
       {data.dropped > 0 && (
         <div class="warning">Showing the first {data.series.length} series; {data.dropped} more were not drawn. Narrow the query.</div>
       )}

@@ -15,6 +15,8 @@ export interface GraphData {
   readonly series: GraphSeries[];
   /** Series that were not drawn because of the limit. */
   readonly dropped: number;
+  /** Every `stride`-th timestamp is drawn (1 = all): keeps huge answers drawable. */
+  readonly stride: number;
 }
 
 export function seriesName(metric: Readonly<Record<string, string>>): string {
@@ -38,7 +40,11 @@ export function sampleValue(s: string): number | null {
   return Number.isFinite(v) ? v : null;
 }
 
-export function buildGraphData(results: ReadonlyArray<readonly MatrixSeries[]>, maxSeries = 2000): GraphData {
+/**
+ * `maxSeries` caps the series drawn; `maxPoints` caps series × timestamps: beyond it only every
+ * k-th timestamp is kept (the API already aggregates per step, so this only thins what is drawn).
+ */
+export function buildGraphData(results: ReadonlyArray<readonly MatrixSeries[]>, maxSeries = 2000, maxPoints = 2_000_000): GraphData {
   const tsSet = new Set<number>();
   let total = 0;
   for (const r of results) {
@@ -47,7 +53,10 @@ export function buildGraphData(results: ReadonlyArray<readonly MatrixSeries[]>, 
       for (const v of s.values) tsSet.add(v[0]);
     }
   }
-  const xs = Float64Array.from(tsSet).sort();
+  const all = Float64Array.from(tsSet).sort();
+  const drawn = Math.min(total, maxSeries);
+  const stride = drawn * all.length > maxPoints ? Math.ceil((drawn * all.length) / maxPoints) : 1;
+  const xs = stride === 1 ? all : all.filter((_t, i) => i % stride === 0);
   const index = new Map<number, number>();
   xs.forEach((t, i) => index.set(t, i));
   const ys: Array<Array<number | null>> = [];
@@ -64,7 +73,7 @@ export function buildGraphData(results: ReadonlyArray<readonly MatrixSeries[]>, 
       series.push({ queryIndex: q, name: seriesName(s.metric), metric: s.metric, color: colorOf(series.length) });
     }
   }
-  return { xs, ys, series, dropped: total - series.length };
+  return { xs, ys, series, dropped: total - series.length, stride };
 }
 
 /** Index of the series whose value at column `idx` is closest to `yVal` (visible ones only). */
