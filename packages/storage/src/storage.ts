@@ -682,7 +682,10 @@ export class Storage {
         if (!needs) break;
         if (p.disk.length === 1 && !this.partNeedsRewrite(p.disk[0]!)) break;
         const sorted = [...p.disk].sort((a, b) => a.meta.rows - b.meta.rows);
+        const errors = this.counters.mergeErrors;
         await this.startMerge(p, sorted.slice(0, this.opts.mergeFanIn));
+        // A failing merge would fail again: report instead of retrying forever.
+        if (this.counters.mergeErrors !== errors) throw new ExecutionError(`forceMerge: merging partition ${p.name} failed (see background errors)`, "STRATA_INTERNAL");
       }
     }
     return {

@@ -1,0 +1,188 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_TENANT, newMatcher, type MatchType, type Tenant } from "@strata/core";
+import { Storage } from "@strata/storage";
+import { batchOf, dump, nameBytes, openTestStorage, rmDir, tmpDir, type Row } from "./helpers.js";
+
+const DAY = 86_400_000;
+const NOW = Date.UTC(2026, 10, 21, 12);
+const T1: Tenant = { accountID: 1, projectID: 2 };
+
+function rows(): Row[] {
+  const out: Row[] = [];
+  const series: Record<string, string>[] = [
+    { __name__: "http_requests_total", job: "api", code: "200" },
+    { __name__: "http_requests_total", job: "api", code: "500" },
+    { __name__: "http_requests_total", job: "web" },
+    { __name__: "process_cpu_seconds_total", job: "api", instance: "a:1" },
+    { __name__: "up", job: "web", instance: "b:2" },
+    { __name__: "up", job: "api", instance: "a:1", empty_label_example: "x" },
+  ];
+  for (const labels of series) for (let i = 0; i < 5; i++) out.push({ tenant: DEFAULT_TENANT, labels, t: NOW - 600_000 + i * 60_000, v: i });
+  out.push({ tenant: T1, labels: { __name__: "up", job: "api" }, t: NOW - 60_000, v: 1 });
+  return out;
+}
+
+const key = (labels: Record<string, string>): string => Buffer.from(nameBytes(DEFAULT_TENANT, labels)).toString("hex");
+
+describe("matcher semantics (Prometheus: regex anchored, empty = absent, tenants isolated)", () => {
+  let s: Storage;
+  const dir = tmpDir();
+  const f = (ms: [MatchType, string, string][], want: Record<string, string>[]): void => {
+    const got = dump(s, DEFAULT_TENANT, ms.map(([t, n, v]) => newMatcher(t, n, v)), NOW - DAY, NOW);
+    expect([...got.keys()].sort()).toEqual(want.map(key).sort());
+  };
+  it("setup", async () => {
+    s = await openTestStorage(dir, { now: () => NOW });
+    await s.addRows(batchOf(rows()));
+    await s.forceFlush();
+  });
+  it.each<[string, [MatchType, string, string][], Record<string, string>[]]>([
+    ["= on name", [["=", "__name__", "up"]], [{ __name__: "up", job: "web", instance: "b:2" }, { __name__: "up", job: "api", instance: "a:1", empty_label_example: "x" }]],
+    ["!= excludes", [["=", "__name__", "http_requests_total"], ["!=", "code", "200"]], [{ __name__: "http_requests_total", job: "api", code: "500" }, { __name__: "http_requests_total", job: "web" }]],
+    ["= empty matches absent label", [["=", "__name__", "http_requests_total"], ["=", "code", ""]], [{ __name__: "http_requests_total", job: "web" }]],
+    ["!= empty requires the label", [["!=", "instance", ""]], [{ __name__: "process_cpu_seconds_total", job: "api", instance: "a:1" }, { __name__: "up", job: "web", instance: "b:2" }, { __name__: "up", job: "api", instance: "a:1", empty_label_example: "x" }]],
+    ["=~ is fully anchored", [["=~", "__name__", "http_requests"]], []],
+    ["=~ alternation on __name__", [["=~", "__name__", "up|process_.*"]], [{ __name__: "process_cpu_seconds_total", job: "api", instance: "a:1" }, { __name__: "up", job: "web", instance: "b:2" }, { __name__: "up", job: "api", instance: "a:1", empty_label_example: "x" }]],
+    ["=~ matching empty includes absent", [["=", "__name__", "http_requests_total"], ["=~", "code", "5..|"]], [{ __name__: "http_requests_total", job: "api", code: "500" }, { __name__: "http_requests_total", job: "web" }]],
+    ["!~ excludes", [["=~", "__name__", ".+_total"], ["!~", "job", "a.*"]], [{ __name__: "http_requests_total", job: "web" }]],
+    ["!~ .+ means absent", [["=", "__name__", "up"], ["!~", "empty_label_example", ".+"]], [{ __name__: "up", job: "web", instance: "b:2" }]],
+    ["no match", [["=", "job", "nope"]], []],
+  ])("%s", (_n, ms, want) => f(ms, want));
+  it("tenants are isolated", () => {
+    expect([...dump(s, T1, [newMatcher("=", "__name__", "up")], NOW - DAY, NOW).keys()]).toEqual([Buffer.from(nameBytes(T1, { __name__: "up", job: "api" })).toString("hex")]);
+    expect(s.seriesCount(T1)).toBe(1);
+    expect(s.seriesCount(DEFAULT_TENANT)).toBe(6);
+    expect(s.labelValues(DEFAULT_TENANT, "job", [], NOW - DAY, NOW)).toEqual(["api", "web"]);
+    expect(s.labelValues(T1, "job", [], NOW - DAY, NOW)).toEqual(["api"]);
+  });
+  it("limits: more series than maxSeries is an ExecutionError", () => {
+    expect(() => s.search(DEFAULT_TENANT, [newMatcher("=~", "__name__", ".+")], NOW - DAY, NOW, { maxSeries: 2 })).toThrow(/2|series/);
+  });
+  it("teardown", async () => {
+    await s.close();
+    rmDir(dir);
+  });
+});
+
+describe("retention", () => {
+  // Rows at these ages (relative to now at write time); retention 10 days.
+  const R = 10 * DAY;
+  it.each<[string, number, number, boolean]>([
+    // name, age at write, clock advance after write, visible at the end
+    ["fresh sample stays", DAY, 0, true],
+    ["too old at ingest is dropped", 11 * DAY, 0, false],
+    ["ages out after the clock advances", 5 * DAY, 6 * DAY, false],
+    ["still inside after a small advance", 5 * DAY, 4 * DAY, true],
+    ["exactly at the cutoff is kept", 4 * DAY, 6 * DAY, true],
+  ])("%s", async (_n, age, advance, visible) => {
+    const dir = tmpDir();
+    let now = NOW;
+    try {
+      const s = await openTestStorage(dir, { now: () => now, retentionMs: R });
+      await s.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: { __name__: "r" }, t: NOW - age, v: 1 }]));
+      await s.forceFlush();
+      now += advance;
+      await s.forceMerge();
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "r")], 0, now).size).toBe(visible ? 1 : 0);
+      await s.close();
+      const s2 = await openTestStorage(dir, { now: () => now, retentionMs: R });
+      expect(dump(s2, DEFAULT_TENANT, [newMatcher("=", "__name__", "r")], 0, now).size).toBe(visible ? 1 : 0);
+      await s2.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
+  it("drops whole partitions past retention while ingestion goes on", async () => {
+    const dir = tmpDir();
+    let now = Date.UTC(2026, 0, 20);
+    try {
+      const s = await openTestStorage(dir, { now: () => now, retentionMs: 30 * DAY });
+      await s.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: { __name__: "p" }, t: now - DAY, v: 1 }]));
+      await s.forceFlush();
+      expect(s.metrics().partitions).toBe(1);
+      now = Date.UTC(2026, 2, 5); // January is now entirely older than 30 days
+      await s.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: { __name__: "p" }, t: now, v: 2 }]));
+      await s.forceMerge();
+      expect(s.metrics().partitions).toBe(1);
+      expect(s.metrics().partitions_dropped_total).toBe(1);
+      expect([...dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "p")], 0, now).values()]).toEqual([[[now, 2]]]);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+});
+
+describe("deletes, snapshots, metrics", () => {
+  it("deleted series never reappear (reopen, merge, re-ingest of the same name is a new series)", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now: () => NOW });
+      const lab = { __name__: "d", job: "x" };
+      await s.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: lab, t: NOW - 1000, v: 1 }]));
+      await s.forceFlush();
+      expect(await s.deleteSeries(DEFAULT_TENANT, [newMatcher("=", "__name__", "d")])).toBe(1);
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "d")], 0, NOW).size).toBe(0);
+      await s.forceMerge();
+      expect(s.metrics().rows_dropped_deleted_total).toBe(1);
+      await s.close();
+      const s2 = await openTestStorage(dir, { now: () => NOW });
+      expect(dump(s2, DEFAULT_TENANT, [newMatcher("=", "__name__", "d")], 0, NOW).size).toBe(0);
+      expect(s2.seriesCount(DEFAULT_TENANT)).toBe(0);
+      await s2.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: lab, t: NOW, v: 2 }]));
+      await s2.forceFlush();
+      expect([...dump(s2, DEFAULT_TENANT, [newMatcher("=", "__name__", "d")], 0, NOW).values()]).toEqual([[[NOW, 2]]]);
+      await s2.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
+  it("snapshots are openable stores; list and delete work", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now: () => NOW });
+      await s.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: { __name__: "snap" }, t: NOW, v: 7 }]));
+      const name = await s.createSnapshot();
+      expect(s.listSnapshots()).toEqual([name]);
+      await s.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: { __name__: "snap" }, t: NOW + 1, v: 8 }]));
+      await s.forceMerge();
+      const snap = await openTestStorage(s.snapshotPath(name), { now: () => NOW });
+      expect([...dump(snap, DEFAULT_TENANT, [newMatcher("=", "__name__", "snap")], 0, NOW + 10).values()]).toEqual([[[NOW, 7]]]);
+      await snap.close();
+      s.deleteSnapshot(name);
+      expect(s.listSnapshots()).toEqual([]);
+      expect(() => s.deleteSnapshot(name)).toThrow(/does not exist/);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
+  it("metrics expose every cap next to its size", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now: () => NOW, seriesCacheBytes: 1 << 20, maxRowsBuffer: 1000 });
+      const m = s.metrics();
+      for (const k of ["rows_buffer_max_rows", "inmemory_parts_max_bytes", "series_cache_max_bytes", "index_block_cache_max_bytes"]) expect(m[k]).toBeGreaterThan(0);
+      expect(m.series_cache_max_bytes).toBe(1 << 20);
+      expect(Object.keys(m).some((k) => k.startsWith("indexdb_"))).toBe(true);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
+  it("rejects malformed batches without writing anything", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now: () => NOW });
+      await expect(s.addRows(new Uint8Array([5, 1, 2]))).rejects.toThrow();
+      expect(s.metrics().wal_appends_total).toBe(0);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+});
