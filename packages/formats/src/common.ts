@@ -34,6 +34,13 @@ export interface CommonParseOptions {
   readonly defaultTimestampMs?: number;
   /** Longest accepted line in bytes (line formats); longer lines are rejected, never buffered. */
   readonly maxLineBytes?: number;
+  /**
+   * Line formats: report an invalid line here and go on with the next one, instead of failing
+   * the whole input (for streams without a request to reject, e.g. Graphite over TCP). Lines
+   * are validated before any of their rows is emitted, so a skipped line adds nothing. Invalid
+   * UTF-8 and over-long lines still fail the input.
+   */
+  readonly onInvalidLine?: (err: BadDataError) => void;
 }
 
 /** A push parser: feed chunks with `write`, then call `end` once. Throws BadDataError. */

@@ -118,7 +118,7 @@ export class CsvParser implements StreamParser {
     this.maxCol = maxCol;
     this.timeCol = timeCol;
     this.layout = timeCol?.time.kind === "custom" ? compileGoLayout(timeCol.time.layout) : undefined;
-    this.lines = new LineSplitter("csv", opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, (l, n) => this.line(l, n));
+    this.lines = new LineSplitter("csv", opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, (l, n) => this.line(l, n), opts.onInvalidLine);
   }
 
   write(chunk: Uint8Array): void {

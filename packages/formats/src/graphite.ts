@@ -21,7 +21,7 @@ export class GraphiteParser implements StreamParser {
     private readonly opts: CommonParseOptions = {},
   ) {
     this.defaultTs = opts.defaultTimestampMs ?? Date.now();
-    this.lines = new LineSplitter("graphite", opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, (l, n) => this.line(l, n));
+    this.lines = new LineSplitter("graphite", opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, (l, n) => this.line(l, n), opts.onInvalidLine);
   }
 
   write(chunk: Uint8Array): void {

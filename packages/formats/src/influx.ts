@@ -74,7 +74,7 @@ export class InfluxParser implements StreamParser {
     this.defaultTs = opts.defaultTimestampMs ?? Date.now();
     this.sep = opts.measurementFieldSeparator ?? "_";
     this.dbLabel = opts.dbLabel ?? "db";
-    this.lines = new LineSplitter("influx", opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, (l, n) => this.line(l, n));
+    this.lines = new LineSplitter("influx", opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, (l, n) => this.line(l, n), opts.onInvalidLine);
   }
 
   write(chunk: Uint8Array): void {

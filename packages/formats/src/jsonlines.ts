@@ -19,12 +19,13 @@ export class JsonLinesParser implements StreamParser {
   rowsRead = 0;
   private readonly lines: LineSplitter;
   private readonly labels: Label[] = [];
+  private vals = new Float64Array(256);
 
   constructor(
     private readonly sink: RowSink,
     private readonly opts: CommonParseOptions = {},
   ) {
-    this.lines = new LineSplitter("jsonline", opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, (l, n) => this.line(l, n));
+    this.lines = new LineSplitter("jsonline", opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, (l, n) => this.line(l, n), opts.onInvalidLine);
   }
 
   write(chunk: Uint8Array): void {
@@ -91,13 +92,19 @@ export class JsonLinesParser implements StreamParser {
         throw parseError("jsonline", `line ${n}`, `timestamps[${i}]: want an integer (milliseconds), got ${excerpt(JSON.stringify(t) ?? "undefined")}`);
       }
     }
-    this.sink.series(labels);
+    // Values go through a Float64Array: it keeps the stale marker's bits (a JS array would not).
+    if (this.vals.length < values.length) this.vals = new Float64Array(Math.max(values.length, this.vals.length * 2));
+    const vals = this.vals;
     for (let i = 0; i < values.length; i++) {
       const v = jsonValue(values[i]);
       if (v === undefined) {
         throw parseError("jsonline", `line ${n}`, `values[${i}]: not a number: ${excerpt(JSON.stringify(values[i]) ?? "undefined")}`);
       }
-      this.sink.sample(timestamps[i] as number, v);
+      vals[i] = v;
+    }
+    this.sink.series(labels);
+    for (let i = 0; i < values.length; i++) {
+      this.sink.sample(timestamps[i] as number, vals[i]!);
       this.rowsRead++;
     }
   }

@@ -1,3 +1,4 @@
+import { BadDataError } from "@strata/core";
 import type { FormatName } from "./common.js";
 import { locate, parseError } from "./common.js";
 
@@ -22,6 +23,7 @@ export class LineSplitter {
     private readonly format: FormatName,
     private readonly maxLineBytes: number,
     private readonly onLine: (line: string, lineNo: number) => void,
+    private readonly onInvalidLine?: (err: BadDataError) => void,
   ) {}
 
   /** The number of the last line handed out. */
@@ -92,7 +94,9 @@ export class LineSplitter {
       try {
         this.onLine(line, this.lineNo);
       } catch (err) {
-        throw locate(err, this.format, `line ${this.lineNo}`);
+        const located = locate(err, this.format, `line ${this.lineNo}`);
+        if (this.onInvalidLine === undefined || !(located instanceof BadDataError)) throw located;
+        this.onInvalidLine(located);
       }
       if (nl < 0) break;
       pos = nl + 1;

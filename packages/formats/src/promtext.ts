@@ -87,7 +87,7 @@ export class PromTextParser implements StreamParser {
   ) {
     this.format = opts.openMetrics ? "openmetrics" : "prometheus";
     this.defaultTs = opts.defaultTimestampMs ?? Date.now();
-    this.lines = new LineSplitter(this.format, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, (l, n) => this.line(l, n));
+    this.lines = new LineSplitter(this.format, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, (l, n) => this.line(l, n), opts.onInvalidLine);
   }
 
   write(chunk: Uint8Array): void {

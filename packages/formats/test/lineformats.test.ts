@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BadDataError } from "@strata/core";
-import type { CsvOptions, InfluxOptions, RowSink } from "@strata/formats";
-import { CsvParser, GraphiteParser, InfluxParser, OpenTsdbParser, compileGoLayout, parseCsvFormat, parseGoTime, parseInfluxPrecision, parseRfc3339 } from "@strata/formats";
+import type { CsvOptions, InfluxOptions, RowSink, StreamParser } from "@strata/formats";
+import { CsvParser, GraphiteParser, InfluxParser, JsonLinesParser, OpenTsdbParser, PromTextParser, compileGoLayout, parseCsvFormat, parseGoTime, parseInfluxPrecision, parseRfc3339 } from "@strata/formats";
 import { collect, errorOf } from "./helpers.js";
 
 const T = 1_700_000_000_000;
@@ -205,5 +205,23 @@ describe("OpenTSDB /api/put", () => {
       p.end();
     }).toThrow(BadDataError);
     expect(rows).toEqual([]);
+  });
+});
+
+describe("onInvalidLine: skip bad lines instead of failing (Graphite over TCP)", () => {
+  it.each([
+    ["graphite", (sink: RowSink, on: (e: BadDataError) => void) => new GraphiteParser(sink, { defaultTimestampMs: T, onInvalidLine: on }),
+      "a 1\nb x\nc 3\n", [[{ __name__: "a" }, [T], [1]], [{ __name__: "c" }, [T], [3]]], ['graphite: line 2: invalid value "x"']],
+    ["jsonline bad value adds nothing", (sink: RowSink, on: (e: BadDataError) => void) => new JsonLinesParser(sink, { onInvalidLine: on }),
+      '{"metric":{"__name__":"a"},"values":[1,true],"timestamps":[1,2]}\n{"metric":{"__name__":"b"},"values":[2],"timestamps":[3]}\n',
+      [[{ __name__: "b" }, [3], [2]]], ['jsonline: line 1: values[1]: not a number: "true"']],
+    ["influx", (sink: RowSink, on: (e: BadDataError) => void) => new InfluxParser(sink, { defaultTimestampMs: T, onInvalidLine: on }),
+      "m a=1,b=x\nm c=2\n", [[{ __name__: "m_c" }, [T], [2]]], ['influx: line 1: field "b": invalid value "x"']],
+    ["prometheus duplicate label from the sink", (sink: RowSink, on: (e: BadDataError) => void) => new PromTextParser(sink, { defaultTimestampMs: T, onInvalidLine: on }),
+      'm{a="1",a="2"} 1\nok 2\n', [[{ __name__: "ok" }, [T], [2]]], ['prometheus: line 1: duplicate label name "a"']],
+  ] as [string, (sink: RowSink, on: (e: BadDataError) => void) => StreamParser, string, unknown, string[]][])("%s", (_n, make, input, want, wantErrors) => {
+    const errors: string[] = [];
+    expect(collect((sink) => make(sink, (e) => errors.push(e.message)), input)).toEqual(want);
+    expect(errors).toEqual(wantErrors);
   });
 });
