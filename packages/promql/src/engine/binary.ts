@@ -1,6 +1,6 @@
 import type { Label, Labels } from "@strata/core";
 import type { BinaryExpr, BinaryOp, UnaryExpr, VectorMatching } from "../ast.js";
-import { evalExpr } from "./engine.js";
+import { evalExpr } from "./eval.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { goPow } from "./mathutil.js";

@@ -1,7 +1,7 @@
 import { compileAnchoredRegex, compareStrings } from "@strata/core";
 import type { Labels } from "@strata/core";
 import type { Call } from "../ast.js";
-import { absentLabels } from "./engine.js";
+import { absentLabels } from "./eval.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { evalHistogramFraction, evalHistogramQuantile } from "./histogram.js";

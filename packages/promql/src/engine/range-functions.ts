@@ -1,7 +1,8 @@
 import type { Call } from "../ast.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
-import { quantile, sortFloatsNaNFirst } from "./mathutil.js";
+import { quantile } from "./mathutil.js";
+import { evalExtended } from "./range-extended.js";
 import type { Labels } from "@strata/core";
 import type { RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
 import { kahanInc } from "./types.js";
@@ -28,55 +29,6 @@ function scratchOf(n: number): Float64Array {
 
 function counterSuffixOk(name: string): boolean {
   return name.endsWith("_total") || name.endsWith("_sum") || name.endsWith("_count") || name.endsWith("_bucket");
-}
-
-/** Prometheus' extrapolatedRate for float samples. */
-function makeRate(isCounter: boolean, isRate: boolean, rangeMs: number): RangeImpl {
-  let resets = new Int32Array(0);
-  return {
-    minSamples: 2,
-    prepare(_ts, vs) {
-      if (!isCounter) return;
-      const n = vs.length;
-      if (resets.length < n) resets = new Int32Array(Math.max(n, resets.length * 2));
-      let c = 0;
-      resets[0] = 0;
-      for (let i = 1; i < n; i++) {
-        if (vs[i]! < vs[i - 1]!) c++;
-        resets[i] = c;
-      }
-    },
-    at(ts, vs, lo, hi, rangeStart, rangeEnd) {
-      const last = hi - 1;
-      const firstT = ts[lo]!;
-      const lastT = ts[last]!;
-      const firstV = vs[lo]!;
-      let result = vs[last]! - firstV;
-      if (isCounter && resets[last]! - resets[lo]! > 0) {
-        let prev = firstV;
-        for (let i = lo + 1; i <= last; i++) {
-          const cur = vs[i]!;
-          if (cur < prev) result += prev;
-          prev = cur;
-        }
-      }
-      const numMinusOne = last - lo;
-      let durationToStart = (firstT - rangeStart) / 1000;
-      let durationToEnd = (rangeEnd - lastT) / 1000;
-      const sampledInterval = (lastT - firstT) / 1000;
-      const avgBetween = sampledInterval / numMinusOne;
-      const threshold = avgBetween * 1.1;
-      if (durationToStart >= threshold) durationToStart = avgBetween / 2;
-      if (isCounter && result > 0 && firstV >= 0) {
-        const durationToZero = sampledInterval * (firstV / result);
-        if (durationToZero < durationToStart) durationToStart = durationToZero;
-      }
-      if (durationToEnd >= threshold) durationToEnd = avgBetween / 2;
-      let factor = (sampledInterval + durationToStart + durationToEnd) / sampledInterval;
-      if (isRate) factor /= rangeMs / 1000;
-      return result * factor;
-    },
-  };
 }
 
 function makeInstant(isRate: boolean): RangeImpl {
@@ -318,12 +270,13 @@ export function streamRangeFunction(
     for (const s of evalExtended(call, arg, ctx, env).series) sink(s.labels, s.dropName, s.values, s.present);
     return;
   }
-  const impl = makeImpl(name, arg, scalars, ctx, env, call);
   const ends = arg.ends;
   const range = arg.range;
   const isRateInfo = name === "rate" || name === "increase";
   const isCounter = name !== "delta";
   const fastRate = name === "rate" || name === "increase" || name === "delta";
+  // rate/increase/delta have their own kernel (slideRate); the rest share `slide`.
+  const impl = fastRate ? undefined : makeImpl(name, scalars, ctx, env, call);
   const isRate = name === "rate";
   const keepName = KEEPS_NAME.has(name);
   let sharedValues: Float64Array | undefined;
@@ -348,7 +301,7 @@ export function streamRangeFunction(
     }
     const got = fastRate
       ? slideRate(ts, vs, ends, range, n, isCounter, isRate, values, present, env)
-      : slide(impl, ts, vs, ends, range, n, values, present, env);
+      : slide(impl!, ts, vs, ends, range, n, values, present, env);
     if (got === 0) continue;
     sink(s.labels, s.dropName || !keepName, values, present);
     if (isRateInfo) {
@@ -478,14 +431,8 @@ function nameOf(labels: readonly { name: string; value: string }[]): string {
   return "";
 }
 
-function makeImpl(name: string, arg: RangeArg, scalars: readonly Float64Array[], ctx: StepCtx, env: Env, call: Call): RangeImpl {
+function makeImpl(name: string, scalars: readonly Float64Array[], ctx: StepCtx, env: Env, call: Call): RangeImpl {
   switch (name) {
-    case "rate":
-      return makeRate(true, true, arg.range);
-    case "increase":
-      return makeRate(true, false, arg.range);
-    case "delta":
-      return makeRate(false, false, arg.range);
     case "irate":
       return makeInstant(true);
     case "idelta":
@@ -652,99 +599,3 @@ export function formatG(v: number): string {
   return String(v);
 }
 
-export { sortFloatsNaNFirst };
-
-/** Linear interpolation at t between samples i and j; `counter` treats a decrease as a reset from 0. */
-function interpolate(ts: Float64Array, vs: Float64Array, i: number, j: number, t: number, counter: boolean): number {
-  const f = (t - ts[i]!) / (ts[j]! - ts[i]!);
-  if (counter && vs[j]! < vs[i]!) return vs[j]! * f;
-  return vs[i]! + (vs[j]! - vs[i]!) * f;
-}
-
-/**
- * Prometheus 3 extended range selectors. `anchored`: the window starts with the last sample at
- * or before its start (within the lookback delta) and the result is not extrapolated.
- * `smoothed`: the values at both window ends are interpolated from the neighbouring samples
- * (counter-aware for rate/increase), and the result is the change between them.
- */
-function evalExtended(call: Call, arg: RangeArg, ctx: StepCtx, env: Env): VectorValue {
-  const name = call.func.name;
-  const n = ctx.times.length;
-  const lookback = env.lookback;
-  const counter = name === "rate" || name === "increase";
-  const out: VSeries[] = [];
-  const seq = { buf: new Float64Array(64) };
-  for (const s of arg.series) {
-    const ts = s.ts;
-    const vs = s.vs;
-    const len = ts.length;
-    let values: Float64Array | undefined;
-    let present: Uint8Array | undefined;
-    let lo = 0;
-    let hi = 0;
-    for (let k = 0; k < n; k++) {
-      const wEnd = arg.ends[k]!;
-      const wStart = wEnd - arg.range;
-      if (k > 0 && wEnd < arg.ends[k - 1]!) {
-        lo = 0;
-        hi = 0;
-      }
-      while (hi < len && ts[hi]! <= wEnd) hi++;
-      while (lo < len && ts[lo]! <= wStart) lo++;
-      // Build the sequence of values the function runs over.
-      let m = 0;
-      const need = hi - lo + 2;
-      if (seq.buf.length < need) seq.buf = new Float64Array(need * 2);
-      const b = seq.buf;
-      if (arg.extended === "anchored") {
-        if (hi - lo < 1) continue;
-        if (lo > 0 && ts[lo - 1]! > wStart - lookback) b[m++] = vs[lo - 1]!;
-        for (let i = lo; i < hi; i++) b[m++] = vs[i]!;
-      } else {
-        if (hi === 0 || lo >= len) continue;
-        const left = lo > 0 && ts[lo - 1]! > wStart - lookback ? interpolate(ts, vs, lo - 1, lo, wStart, counter) : vs[lo]!;
-        const last = hi - 1;
-        const right = hi < len && ts[hi]! - wEnd <= lookback && ts[last]! < wEnd ? interpolate(ts, vs, last, hi, wEnd, counter) : vs[last]!;
-        b[m++] = left;
-        for (let i = lo; i < hi; i++) b[m++] = vs[i]!;
-        b[m++] = right;
-      }
-      env.samplesScanned += hi - lo;
-      let r: number;
-      switch (name) {
-        case "rate":
-        case "increase":
-        case "delta": {
-          r = b[m - 1]! - b[0]!;
-          if (name !== "delta") for (let i = 1; i < m; i++) if (b[i]! < b[i - 1]!) r += b[i - 1]!;
-          if (name === "rate") r /= arg.range / 1000;
-          break;
-        }
-        case "changes": {
-          r = 0;
-          for (let i = 1; i < m; i++) {
-            const c = b[i]!;
-            const p = b[i - 1]!;
-            if (c !== p && !(Number.isNaN(c) && Number.isNaN(p))) r++;
-          }
-          break;
-        }
-        case "resets": {
-          r = 0;
-          for (let i = 1; i < m; i++) if (b[i]! < b[i - 1]!) r++;
-          break;
-        }
-        default:
-          throw evalError(`${arg.extended} modifier is not supported by ${name}`);
-      }
-      if (values === undefined) {
-        values = new Float64Array(n);
-        present = new Uint8Array(n);
-      }
-      values[k] = r;
-      present![k] = 1;
-    }
-    if (values !== undefined) out.push({ labels: s.labels, dropName: true, values, present: present! });
-  }
-  return { kind: "vector", series: out };
-}

@@ -1,0 +1,199 @@
+import { assertNever } from "@strata/core";
+import type { Labels } from "@strata/core";
+import type { Call, Expr, VectorSelector } from "../ast.js";
+import { evalAggregate } from "./aggregate.js";
+import { evalBinary, evalUnary } from "./binary.js";
+import { evalError } from "./env.js";
+import type { Env } from "./env.js";
+import { evalFunction } from "./functions.js";
+import { evalInfo } from "./info.js";
+import { RANGE_FUNCTIONS, evalRangeFunction, streamRangeFunction } from "./range-functions.js";
+import type { SeriesSink } from "./range-functions.js";
+import { evalRangeArg, evalVectorSelector } from "./selectors.js";
+import type { ScalarValue, StepCtx, Value, VectorValue } from "./types.js";
+
+type ExprType = "scalar" | "string" | "vector" | "matrix";
+
+export function typeOfExpr(e: Expr): ExprType {
+  switch (e.kind) {
+    case "NumberLiteral":
+      return "scalar";
+    case "StringLiteral":
+      return "string";
+    case "VectorSelector":
+      return "vector";
+    case "MatrixSelector":
+    case "SubqueryExpr":
+      return "matrix";
+    case "Call":
+      return e.func.returnType;
+    case "AggregateExpr":
+      return "vector";
+    case "BinaryExpr":
+      return typeOfExpr(e.lhs) === "scalar" && typeOfExpr(e.rhs) === "scalar" ? "scalar" : "vector";
+    case "UnaryExpr":
+    case "ParenExpr":
+    case "StepInvariantExpr":
+      return typeOfExpr(e.expr);
+    default:
+      return assertNever(e, "expression");
+  }
+}
+
+export function constScalar(v: number, n: number): ScalarValue {
+  const values = new Float64Array(n);
+  values.fill(v);
+  return { kind: "scalar", values };
+}
+
+/** Evaluates an expression of type scalar, string or vector at every time of `ctx`. */
+export function evalExpr(e: Expr, ctx: StepCtx, env: Env): Value {
+  env.checkAbort();
+  const n = ctx.times.length;
+  switch (e.kind) {
+    case "NumberLiteral":
+      return constScalar(e.value, n);
+    case "StringLiteral":
+      return { kind: "string", value: e.value };
+    case "VectorSelector":
+      return evalVectorSelector(e, ctx, env, false);
+    case "MatrixSelector":
+    case "SubqueryExpr":
+      throw evalError(`unexpected range vector ${e.kind} in an instant context`);
+    case "Call":
+      return evalCall(e, ctx, env);
+    case "AggregateExpr":
+      return checkVector(evalAggregate(e, ctx, env), n, env);
+    case "BinaryExpr":
+      return evalBinary(e, ctx, env);
+    case "UnaryExpr":
+      return evalUnary(e, evalExpr(e.expr, ctx, env));
+    case "ParenExpr":
+    case "StepInvariantExpr":
+      return evalExpr(e.expr, ctx, env);
+    default:
+      return assertNever(e, "expression");
+  }
+}
+
+function checkVector(v: VectorValue, n: number, env: Env): VectorValue {
+  if (env.opts.maxSamples !== undefined) {
+    let points = 0;
+    for (const s of v.series) for (let k = 0; k < n; k++) points += s.present[k]!;
+    env.checkSamples(points);
+  }
+  return v;
+}
+
+/** Evaluates `e` and requires an instant vector. */
+export function evalVector(e: Expr, ctx: StepCtx, env: Env): VectorValue {
+  const v = evalExpr(e, ctx, env);
+  if (v.kind !== "vector") throw evalError(`expected instant vector, got ${v.kind}`);
+  return v;
+}
+
+/** Evaluates `e` and requires a scalar. */
+export function evalScalar(e: Expr, ctx: StepCtx, env: Env): ScalarValue {
+  const v = evalExpr(e, ctx, env);
+  if (v.kind !== "scalar") throw evalError(`expected scalar, got ${v.kind}`);
+  return v;
+}
+
+export function unwrap(e: Expr): Expr {
+  while (e.kind === "ParenExpr" || e.kind === "StepInvariantExpr") e = e.expr;
+  return e;
+}
+
+function evalCall(e: Call, ctx: StepCtx, env: Env): Value {
+  const name = e.func.name;
+  const n = ctx.times.length;
+  if (RANGE_FUNCTIONS.has(name)) {
+    let mi = e.func.argTypes.indexOf("matrix");
+    if (mi < 0) mi = 0;
+    const arg = evalRangeArg(e.args[mi]!, ctx, env, name);
+    const scalars: Float64Array[] = [];
+    for (let i = 0; i < e.args.length; i++) if (i !== mi) scalars.push(evalScalar(e.args[i]!, ctx, env).values);
+    const out = evalRangeFunction(e, arg, scalars, ctx, env);
+    if (name === "absent_over_time") return absentOverTime(e, out, n);
+    return checkVector(out, n, env);
+  }
+  if (name === "info") {
+    const base = evalVector(e.args[0]!, ctx, env);
+    return checkVector(evalInfo(e, base, ctx, env, env.selections.get(e) ?? []), n, env);
+  }
+  if (name === "timestamp") {
+    const a = unwrap(e.args[0]!);
+    if (a.kind === "VectorSelector") {
+      const v = evalVectorSelector(a, ctx, env, true);
+      for (const s of v.series) s.dropName = true;
+      return v;
+    }
+  }
+  const args: Value[] = e.args.map((a) => evalExpr(a, ctx, env));
+  const out = evalFunction(e, args, ctx, env);
+  return out.kind === "vector" ? checkVector(out, n, env) : out;
+}
+
+/**
+ * Feeds the series of an instant-vector expression to `sink`. Range functions stream with
+ * reused arrays (the sink must copy what it keeps); everything else is evaluated first.
+ */
+export function streamVector(e: Expr, ctx: StepCtx, env: Env, sink: SeriesSink): void {
+  const u = unwrap(e);
+  if (u.kind === "Call" && RANGE_FUNCTIONS.has(u.func.name) && u.func.name !== "absent_over_time") {
+    let mi = u.func.argTypes.indexOf("matrix");
+    if (mi < 0) mi = 0;
+    const arg = evalRangeArg(u.args[mi]!, ctx, env, u.func.name);
+    const scalars: Float64Array[] = [];
+    for (let i = 0; i < u.args.length; i++) if (i !== mi) scalars.push(evalScalar(u.args[i]!, ctx, env).values);
+    streamRangeFunction(u, arg, scalars, ctx, env, sink, true);
+    return;
+  }
+  const v = evalVector(e, ctx, env);
+  for (const s of v.series) sink(s.labels, s.dropName, s.values, s.present);
+}
+
+function absentOverTime(e: Call, v: VectorValue, n: number): VectorValue {
+  const values = new Float64Array(n);
+  const present = new Uint8Array(n);
+  let any = false;
+  for (let k = 0; k < n; k++) {
+    let found = false;
+    for (const s of v.series) {
+      if (s.present[k] === 1) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      values[k] = 1;
+      present[k] = 1;
+      any = true;
+    }
+  }
+  if (!any) return { kind: "vector", series: [] };
+  return { kind: "vector", series: [{ labels: absentLabels(e.args[0]!), dropName: false, values, present }] };
+}
+
+/** Prometheus' createLabelsForAbsentFunction. */
+export function absentLabels(arg: Expr): Labels {
+  let sel: VectorSelector | undefined;
+  if (arg.kind === "VectorSelector") sel = arg;
+  else if (arg.kind === "MatrixSelector") sel = arg.vector;
+  if (sel === undefined) return [];
+  const has = new Set<string>();
+  const m = new Map<string, string>();
+  for (const ma of sel.matchers) {
+    if (ma.name === "__name__") continue;
+    if (ma.type === "=" && !has.has(ma.name)) {
+      m.set(ma.name, ma.value);
+      has.add(ma.name);
+    } else {
+      m.delete(ma.name);
+    }
+  }
+  const out: { name: string; value: string }[] = [];
+  for (const [name, value] of m) if (value !== "") out.push({ name, value });
+  out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return out;
+}

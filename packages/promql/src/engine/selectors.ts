@@ -1,0 +1,170 @@
+import type { Labels } from "@strata/core";
+import type { Expr, MatrixSelector, SubqueryExpr, VectorSelector } from "../ast.js";
+import { evalError } from "./env.js";
+import type { Env, LoadedSeries } from "./env.js";
+import { evalExpr, typeOfExpr, unwrap } from "./eval.js";
+import type { MatrixSeries } from "./result.js";
+import { atOf, subqueryTimes } from "./select.js";
+import type { MSeries, RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
+import { dropMetricName, isStaleAt, labelsKey } from "./types.js";
+
+export function compact(labels: Labels, times: Float64Array, values: Float64Array, present: Uint8Array): MatrixSeries {
+  let m = 0;
+  for (let k = 0; k < present.length; k++) m += present[k]!;
+  const ts = new Float64Array(m);
+  const vs = new Float64Array(m);
+  let j = 0;
+  for (let k = 0; k < present.length; k++) {
+    if (present[k] !== 1) continue;
+    ts[j] = times[k]!;
+    vs[j] = values[k]!;
+    j++;
+  }
+  return { labels, timestamps: ts, values: vs };
+}
+
+function cleanOf(s: LoadedSeries): { ts: Float64Array; vs: Float64Array } {
+  if (s.clean !== undefined) return s.clean;
+  let stale = 0;
+  const raw = s.vs;
+  for (let i = 0; i < raw.length; i++) {
+    const v = raw[i]!;
+    if (v !== v && isStaleAt(s.bits, i)) stale++;
+  }
+  if (stale === 0) {
+    s.clean = { ts: s.ts, vs: s.vs };
+    return s.clean;
+  }
+  const m = s.ts.length - stale;
+  const ts = new Float64Array(m);
+  const vs = new Float64Array(m);
+  let j = 0;
+  for (let i = 0; i < s.ts.length; i++) {
+    if (isStaleAt(s.bits, i)) continue;
+    ts[j] = s.ts[i]!;
+    vs[j] = s.vs[i]!;
+    j++;
+  }
+  s.clean = { ts, vs };
+  return s.clean;
+}
+
+/** Instant-vector selector: last sample in (ref - lookback, ref], unless it is a stale marker. */
+export function evalVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env, wantTimestamps: boolean): VectorValue {
+  const list = env.selections.get(sel) ?? [];
+  const n = ctx.times.length;
+  const at = atOf(sel.at, sel.atModifier, env);
+  const offset = sel.offset;
+  const lookback = env.lookback;
+  const times = ctx.times;
+  const out: VSeries[] = [];
+  for (const s of list) {
+    env.checkAbort();
+    const ts = s.ts;
+    const vs = s.vs;
+    const bits = s.bits;
+    const len = ts.length;
+    let values: Float64Array | undefined;
+    let present: Uint8Array | undefined;
+    let j = 0;
+    for (let k = 0; k < n; k++) {
+      const ref = (at ?? times[k]!) - offset;
+      if (k > 0 && at === undefined && ref < (times[k - 1]! - offset)) j = 0;
+      while (j < len && ts[j]! <= ref) j++;
+      const i = j - 1;
+      if (i < 0 || ts[i]! <= ref - lookback || isStaleAt(bits, i)) continue;
+      if (values === undefined) {
+        values = new Float64Array(n);
+        present = new Uint8Array(n);
+      }
+      let v = wantTimestamps ? ts[i]! / 1000 : vs[i]!;
+      // `smoothed`: interpolate linearly towards the next sample (within the lookback delta).
+      if (sel.smoothed && !wantTimestamps && ts[i]! < ref && j < len && ts[j]! - ref <= lookback && !isStaleAt(bits, j)) {
+        v = vs[i]! + ((vs[j]! - vs[i]!) * (ref - ts[i]!)) / (ts[j]! - ts[i]!);
+      }
+      values[k] = v;
+      present![k] = 1;
+    }
+    if (values !== undefined) out.push({ labels: s.labels, dropName: false, values, present: present! });
+  }
+  return { kind: "vector", series: out };
+}
+
+/** A range-vector argument (matrix selector or subquery) with per-step windows. */
+export function evalRangeArg(e: Expr, ctx: StepCtx, env: Env, func: string): RangeArg {
+  const a = unwrap(e);
+  const n = ctx.times.length;
+  const ends = new Float64Array(n);
+  if (a.kind === "MatrixSelector") {
+    const v = a.vector;
+    const at = atOf(v.at, v.atModifier, env);
+    for (let k = 0; k < n; k++) ends[k] = (at ?? ctx.times[k]!) - v.offset;
+    const list = env.selections.get(v) ?? [];
+    const series: MSeries[] = [];
+    for (const s of list) {
+      const c = cleanOf(s);
+      series.push({ labels: s.labels, dropName: false, ts: c.ts, vs: c.vs });
+    }
+    checkModifiers(a, func);
+    return { series, ends, range: a.range, extended: v.anchored ? "anchored" : v.smoothed ? "smoothed" : "" };
+  }
+  if (a.kind === "SubqueryExpr") {
+    const at = atOf(a.at, a.atModifier, env);
+    for (let k = 0; k < n; k++) ends[k] = (at ?? ctx.times[k]!) - a.offset;
+    return { series: evalSubquerySeries(a, ctx, env), ends, range: a.range, extended: "" };
+  }
+  throw evalError(`expected range vector, got ${typeOfExpr(a)}`);
+}
+
+function checkModifiers(m: MatrixSelector, func: string): void {
+  if (m.vector.smoothed && func !== "rate" && func !== "increase" && func !== "delta") {
+    throw evalError(`smoothed modifier can only be used with: delta, increase, rate - not with ${func}`);
+  }
+  if (m.vector.anchored && !["changes", "delta", "increase", "rate", "resets"].includes(func)) {
+    throw evalError(`anchored modifier can only be used with: changes, delta, increase, rate, resets - not with ${func}`);
+  }
+}
+
+/** Evaluates a subquery's inner expression at its aligned steps; one raw series per result. */
+function evalSubquerySeries(e: SubqueryExpr, ctx: StepCtx, env: Env): MSeries[] {
+  const t = subqueryTimes(e, ctx.times[0]!, ctx.times[ctx.times.length - 1]!, env);
+  const m = t.end >= t.start ? Math.floor((t.end - t.start) / t.interval) + 1 : 0;
+  const times = new Float64Array(m);
+  for (let i = 0; i < m; i++) times[i] = t.start + i * t.interval;
+  if (m === 0) return [];
+  const inner: StepCtx = { times, start: t.start, end: times[m - 1]!, interval: t.interval };
+  const v = evalExpr(e.expr, inner, env);
+  const series: MSeries[] = [];
+  if (v.kind === "scalar") {
+    series.push({ labels: [], dropName: false, ts: times, vs: v.values });
+    return series;
+  }
+  if (v.kind !== "vector") throw evalError("subquery is only allowed on instant vector");
+  for (const s of v.series) {
+    const c = compact(s.labels, times, s.values, s.present);
+    series.push({ labels: s.labels, dropName: s.dropName, ts: c.timestamps, vs: c.values });
+  }
+  return series;
+}
+
+/** An instant query whose expression is a range vector: the samples of each window. */
+export function evalMatrixResult(e: Expr, ctx: StepCtx, env: Env): MatrixSeries[] {
+  const arg = evalRangeArg(e, ctx, env, "");
+  const end = arg.ends[0]!;
+  const start = end - arg.range;
+  const out: MatrixSeries[] = [];
+  const byKey = new Set<string>();
+  for (const s of arg.series) {
+    let lo = 0;
+    while (lo < s.ts.length && s.ts[lo]! <= start) lo++;
+    let hi = lo;
+    while (hi < s.ts.length && s.ts[hi]! <= end) hi++;
+    if (hi === lo) continue;
+    const labels = s.dropName ? dropMetricName(s.labels) : s.labels;
+    const key = labelsKey(labels);
+    if (byKey.has(key)) throw evalError("vector cannot contain metrics with the same labelset");
+    byKey.add(key);
+    out.push({ labels, timestamps: s.ts.slice(lo, hi), values: s.vs.slice(lo, hi) });
+  }
+  return out;
+}
