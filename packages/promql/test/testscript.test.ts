@@ -7,6 +7,7 @@ import {
   parseExpr,
   parseMetric,
   parseScript,
+  parseSeriesLine,
   parseSequence,
   printExpr,
   runEval,
@@ -54,6 +55,16 @@ describe("series notation", () => {
     ['{__name__="n"}', [["__name__", "n"]]],
   ])("metric %s", (m, want) => {
     expect(parseMetric(m).map((l) => [l.name, l.value])).toEqual(want);
+  });
+
+  it.each([
+    ['t{target="a@b.com"} 3', false, 1],
+    ['t{a="}@st"} 1 2', false, 2],
+    ['c{type="x"}@st _ -30s-1mx2', true, 0],
+    ["s@st _ 1ms", true, 0],
+  ])("@st only after the name or braces: %s", (line, st, n) => {
+    const d = parseSeriesLine(line);
+    expect([d.startTimestamps, d.values.length]).toEqual([st, n]);
   });
 
   it("fuzz: random values only raise BadDataError", () => {

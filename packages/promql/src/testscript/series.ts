@@ -113,33 +113,39 @@ export function parseSequence(s: string): SequenceValue[] {
   return out;
 }
 
-/** Index just after the metric part (`name`, `name{…}` or `{…}`) of a series line. */
-function metricEnd(line: string): number {
+interface MetricPart {
+  /** The metric text without any `@st` suffix. */
+  readonly metric: string;
+  /** Index in the line just after the metric part (and its suffix). */
+  readonly end: number;
+  /** The `@…` suffix after the name or the closing brace (`@st`), if any. */
+  readonly suffix: string | undefined;
+}
+
+/** Splits off the metric part (`name`, `name{…}`, `{…}`, each optionally followed by `@st`). */
+function metricPart(line: string): MetricPart {
   let i = 0;
   while (i < line.length && /[a-zA-Z0-9_:]/.test(line[i]!)) i++;
-  if (line[i] === "@") {
-    // name@st
-    i++;
-    while (i < line.length && /[a-z]/.test(line[i]!)) i++;
-  }
-  if (line[i] !== "{") return i;
-  let q: string | undefined;
-  for (i++; i < line.length; i++) {
-    const c = line[i]!;
-    if (q !== undefined) {
-      if (c === "\\" && q !== "`") i++;
-      else if (c === q) q = undefined;
-    } else if (c === '"' || c === "'" || c === "`") q = c;
-    else if (c === "}") {
-      i++;
-      if (line[i] === "@") {
+  if (line[i] === "{") {
+    let q: string | undefined;
+    for (i++; ; i++) {
+      if (i >= line.length) throw new BadDataError(`unterminated label set in ${JSON.stringify(line)}`);
+      const c = line[i]!;
+      if (q !== undefined) {
+        if (c === "\\" && q !== "`") i++;
+        else if (c === q) q = undefined;
+      } else if (c === '"' || c === "'" || c === "`") q = c;
+      else if (c === "}") {
         i++;
-        while (i < line.length && /[a-z]/.test(line[i]!)) i++;
+        break;
       }
-      return i;
     }
   }
-  throw new BadDataError(`unterminated label set in ${JSON.stringify(line)}`);
+  const metric = line.slice(0, i);
+  if (line[i] !== "@") return { metric, end: i, suffix: undefined };
+  let j = i + 1;
+  while (j < line.length && /[a-z]/.test(line[j]!)) j++;
+  return { metric, end: j, suffix: line.slice(i, j) };
 }
 
 /** Parses `metric{a="b"}` (also `{"utf8.name", a="b"}`) into labels. */
@@ -181,14 +187,8 @@ export function parseMetric(text: string): Label[] {
 
 /** Parses a whole series line: metric, then values. */
 export function parseSeriesLine(line: string): SeriesDesc {
-  const end = metricEnd(line);
-  let metric = line.slice(0, end);
-  let startTimestamps = false;
-  const st = /@[a-z]+/.exec(metric);
-  if (st) {
-    startTimestamps = true;
-    metric = metric.slice(0, st.index) + metric.slice(st.index + st[0].length);
-  }
+  const { metric, end, suffix } = metricPart(line);
+  const startTimestamps = suffix !== undefined;
   const labels = parseMetric(metric);
   let values: SequenceValue[];
   try {
