@@ -1,4 +1,4 @@
-import { BadDataError, RowsBatchWriter, compareStrings, labelsEqual, validateLabels } from "@strata/core";
+import { BadDataError, METRIC_NAME_LABEL, RowsBatchWriter, compareStrings, labelsEqual, validateLabels } from "@strata/core";
 import type { Label, LabelLimits, Labels, Tenant } from "@strata/core";
 import type { RowSink } from "./common.js";
 import { float64Bits } from "./floats.js";
@@ -10,7 +10,8 @@ export interface RowsBatchSinkOptions {
   readonly writer?: RowsBatchWriter;
   /**
    * Applied to every series after normalization (sorted, empty values dropped), e.g. a
-   * relabeler. Returning null drops the series and its samples (counted in `rowsDropped`).
+   * relabeler. Returning null, or a set without `__name__`, drops the series and its samples
+   * (counted in `rowsDropped`).
    */
   readonly transform?: (labels: Labels) => Labels | null;
   /** Validation of the final label set (validateLabels); a failing series rejects the input. */
@@ -40,7 +41,9 @@ export class RowsBatchSink implements RowSink {
   series(labels: readonly Label[]): void {
     const norm = canonicalLabels(labels);
     const out = this.opts.transform ? this.opts.transform(norm) : norm;
-    if (out === null) {
+    // A relabeling that removes every label (or just __name__) drops the series, as in
+    // VictoriaMetrics; it does not make the request invalid.
+    if (out === null || (out !== norm && !out.some((l) => l.name === METRIC_NAME_LABEL && l.value !== ""))) {
       this.current = null;
       return;
     }

@@ -57,6 +57,12 @@ describe("RowsBatchSink", () => {
     expect(sink.rowsWritten).toBe(2);
     expect(sink.rowsDropped).toBe(1);
   });
+  it("a transform that removes __name__ drops the series", () => {
+    const sink = new RowsBatchSink({ tenant: { accountID: 0, projectID: 0 }, transform: (l) => l.filter((x) => x.name !== "__name__") });
+    parseAll(new PromTextParser(sink, { defaultTimestampMs: 5 }), "m 1\n");
+    expect(sink.rowsWritten).toBe(0);
+    expect(sink.rowsDropped).toBe(1);
+  });
   it("label limit errors name the format and line", () => {
     const sink = new RowsBatchSink({ tenant: { accountID: 0, projectID: 0 }, limits: { maxLabels: 2 } });
     expect(() => parseAll(new PromTextParser(sink), 'ok 1\nm{a="1",b="2"} 1\n')).toThrow(/^prometheus: line 2: series m\{a="1", b="2"\} has 3 labels, more than the limit of 2$/);
