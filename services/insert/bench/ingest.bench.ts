@@ -221,6 +221,8 @@ async function runStrata(bodies: Uint8Array[]): Promise<Result> {
   const pid = (p: Proc): number => p.child.pid!;
   const cpu0 = procs.map((p) => cpuSeconds(pid(p.proc)));
   const seconds = await replay(`${ins.url}/insert/0/prometheus/api/v1/write`, bodies);
+  const warnings = ins.proc.log().split("\n").filter((l) => l.includes('"level":"warn"'));
+  if (warnings.length > 0) console.log(`  insert logged ${warnings.length} warnings, e.g.\n    ${warnings.slice(0, 3).map((l) => l.slice(0, 300)).join("\n    ")}`);
   const cpu1 = procs.map((p) => cpuSeconds(pid(p.proc)));
   const figures = procs.map((p, i) => ({ name: p.name, cpu: cpu1[i]! - cpu0[i]!, peakRss: peakRssBytes(pid(p.proc)) }));
   const t0 = performance.now();
