@@ -10,15 +10,15 @@ import { MAX_DECIMAL_EXP } from "./constants.js";
  *                                   the decimal literal parses to)
  *   e >= 0:  v === m * 10^e
  *
- * The encoder picks the smallest number of decimals that represents every value; if a value has
- * more significant digits than a safe mantissa holds (|m| would exceed 2^53-1), or needs more than
- * MAX_DECIMAL_EXP decimals, conversion reports failure and the caller stores raw floats.
- * Because the encoder verifies every value by decoding it, the conversion is lossless or fails;
- * it never rounds.
+ * Values a mantissa at the block's exponent cannot express are "exceptions" whose raw bits the
+ * caller stores separately: always NaN (any payload, incl. the Prometheus stale marker), ±Inf
+ * and -0; and also a value that needs more decimals than the rest of the block when giving it
+ * its own raw 8 bytes is cheaper than widening every mantissa (a gauge of 2-decimal values
+ * with one 0.30000000000000004 stays a 2-decimal block). Exception slots get the previous
+ * mantissa, which keeps deltas small.
  *
- * Values a mantissa cannot express — NaN (any payload, incl. the Prometheus stale marker),
- * ±Inf and -0 — are "exceptions": their slots get the previous mantissa (keeps deltas small)
- * and the caller stores their raw bits separately.
+ * The encoder verifies every value by decoding it, so conversion is lossless or the value is
+ * an exception; it never rounds. If every value is an exception the block is NOT_DECIMAL.
  */
 
 export const P10: Float64Array = new Float64Array(MAX_DECIMAL_EXP + 1);
@@ -28,6 +28,16 @@ const MAX_SAFE = 9007199254740991;
 
 /** Sentinel exponent: conversion impossible. */
 export const NOT_DECIMAL = 1000;
+
+/** Per-value class: 0..22 = fewest decimals; these mark values no decimal count holds. */
+const K_SPECIAL = 30; // NaN, ±Inf, -0
+const K_BIG = 29; // integer beyond 2^53: only a positive exponent can hold it
+const K_NONE = 28; // needs more than 22 decimals or a mantissa beyond 2^53-1
+
+/** Estimated bytes an exception costs (index, kind, 8 raw bytes). */
+const EXCEPTION_COST = 10;
+/** Estimated bytes one more decimal costs per changing value (log2(10) bits, partly). */
+const DECIMAL_COST = 0.3;
 
 function isException(v: number): boolean {
   return v !== v || v === Infinity || v === -Infinity || (v === 0 && 1 / v < 0);
@@ -48,62 +58,98 @@ function mantissaAt(v: number, k: number): number {
   return NaN;
 }
 
+/** Fewest decimals (0..22) that represent v exactly, or K_BIG / K_NONE. */
+function decimalsOf(v: number): number {
+  if (v > MAX_SAFE || v < -MAX_SAFE) return Number.isInteger(v) ? K_BIG : K_NONE;
+  if (Number.isInteger(v)) return 0;
+  // Skip k where even the integer part of |v|·10^k would not fit a safe mantissa.
+  for (let k = 1; k <= MAX_DECIMAL_EXP; k++) {
+    const m = mantissaAt(v, k);
+    if (m === m) return k;
+    if (Math.abs(v) * (P10[k] as number) > MAX_SAFE) return K_NONE;
+  }
+  return K_NONE;
+}
+
 /**
  * Converts values[0..n) to mantissas[0..n) sharing one exponent, which it returns
- * (NOT_DECIMAL if impossible). Indexes of exception values are written to excIdx; their count
- * is left in `decimalResult.exceptions`. If every value is an exception the result is NOT_DECIMAL.
+ * (NOT_DECIMAL if no value converts). Indexes of exception values are written to excIdx in
+ * ascending order; their count is left in `decimalResult.exceptions`.
  */
 export const decimalResult = { exceptions: 0 };
 
+let kOf = new Uint8Array(8192);
+const hist = new Float64Array(32);
+
 export function toDecimal(values: Float64Array, n: number, mantissas: Float64Array, excIdx: Uint32Array): number {
-  let k = 0;
-  let exc = 0;
-  let hasBig = false;
+  if (kOf.length < n) kOf = new Uint8Array(Math.max(n, kOf.length * 2));
+  hist.fill(0);
+  let changing = 0;
+  let prev = NaN;
   for (let i = 0; i < n; i++) {
     const v = values[i] as number;
-    if (isException(v)) {
+    const k = isException(v) ? K_SPECIAL : decimalsOf(v);
+    kOf[i] = k;
+    hist[k] = (hist[k] as number) + 1;
+    if (v !== prev) changing++;
+    prev = v;
+  }
+  // Pick the block's decimals K minimising (values above K become exceptions) + (cost of K).
+  let kMax = -1;
+  for (let k = MAX_DECIMAL_EXP; k >= 0; k--) {
+    if (hist[k] !== 0) {
+      kMax = k;
+      break;
+    }
+  }
+  if (kMax < 0) {
+    // No value with a safe decimal form; big integers may still share a positive exponent.
+    if (hist[K_BIG] === 0) return NOT_DECIMAL;
+    kMax = 0;
+  }
+  let bestK = 0;
+  let bestCost = Infinity;
+  let above = (hist[K_NONE] as number) + (hist[K_BIG] as number);
+  for (let k = kMax; k >= 0; k--) {
+    const cost = above * EXCEPTION_COST + k * DECIMAL_COST * changing;
+    if (cost < bestCost) {
+      bestCost = cost;
+      bestK = k;
+    }
+    above += hist[k] as number;
+  }
+  return bestK > 0 ? convertDecimals(values, n, bestK, mantissas, excIdx) : convertIntegers(values, n, mantissas, excIdx);
+}
+
+function convertDecimals(values: Float64Array, n: number, k: number, mantissas: Float64Array, excIdx: Uint32Array): number {
+  let exc = 0;
+  let prev = NaN;
+  for (let i = 0; i < n; i++) {
+    const m = (kOf[i] as number) <= k ? mantissaAt(values[i] as number, k) : NaN;
+    if (m !== m) {
+      // Above K, or a mantissa that overflowed at K: store the raw bits.
       excIdx[exc++] = i;
+      mantissas[i] = prev;
       continue;
     }
-    if (v > MAX_SAFE || v < -MAX_SAFE) {
-      // Only a positive exponent can hold it; that requires the whole block to be integers.
-      if (!Number.isInteger(v)) return NOT_DECIMAL;
-      hasBig = true;
-      continue;
-    }
-    while (Number.isNaN(mantissaAt(v, k))) {
-      k++;
-      if (k > MAX_DECIMAL_EXP) return NOT_DECIMAL;
-    }
+    mantissas[i] = m;
+    prev = m;
   }
-  decimalResult.exceptions = exc;
-  if (exc === n) return NOT_DECIMAL;
-  if (hasBig && k > 0) return NOT_DECIMAL;
-  if (k > 0) {
-    let prev = NaN;
-    for (let i = 0; i < n; i++) {
-      const v = values[i] as number;
-      if (isException(v)) {
-        mantissas[i] = prev;
-        continue;
-      }
-      const m = mantissaAt(v, k);
-      if (m !== m) return NOT_DECIMAL; // a mantissa overflowed at the block's precision
-      mantissas[i] = m;
-      prev = m;
-    }
-    fillLeading(mantissas, n);
-    return -k;
-  }
-  // All integers: strip common trailing decimal zeros (1200, 1300 → 12, 13 · 10^2); values
-  // beyond 2^53 require it.
+  return finish(mantissas, n, exc, -k);
+}
+
+function convertIntegers(values: Float64Array, n: number, mantissas: Float64Array, excIdx: Uint32Array): number {
+  // Strip common trailing decimal zeros (1200, 1300 → 12, 13 · 10^2); integers beyond 2^53
+  // need it. Values that are not integers are exceptions here.
   let e = 0;
   while (e < MAX_DECIMAL_EXP) {
     const p = P10[e + 1] as number;
     let ok = true;
     for (let i = 0; i < n; i++) {
+      const k = kOf[i] as number;
+      if (k !== 0 && k !== K_BIG) continue;
       const v = values[i] as number;
-      if (v === 0 || isException(v)) continue;
+      if (v === 0) continue;
       const m = v / p;
       if (!Number.isInteger(m) || m * p !== v) {
         ok = false;
@@ -114,28 +160,32 @@ export function toDecimal(values: Float64Array, n: number, mantissas: Float64Arr
     e++;
   }
   const p = P10[e] as number;
+  let exc = 0;
   let prev = NaN;
   for (let i = 0; i < n; i++) {
+    const k = kOf[i] as number;
     const v = values[i] as number;
-    if (isException(v)) {
+    const m = k === 0 || k === K_BIG ? (e === 0 ? v : v / p) : NaN;
+    if (!(m <= MAX_SAFE && m >= -MAX_SAFE)) {
+      excIdx[exc++] = i;
       mantissas[i] = prev;
       continue;
     }
-    const m = e === 0 ? v : v / p;
-    if (m > MAX_SAFE || m < -MAX_SAFE) return NOT_DECIMAL;
     mantissas[i] = m;
     prev = m;
   }
-  fillLeading(mantissas, n);
-  return e;
+  return finish(mantissas, n, exc, e);
 }
 
-/** Exception slots before the first real value take the first real mantissa. */
-function fillLeading(m: Float64Array, n: number): void {
+function finish(mantissas: Float64Array, n: number, exc: number, e: number): number {
+  decimalResult.exceptions = exc;
+  if (exc === n) return NOT_DECIMAL;
+  // Exception slots before the first real value take the first real mantissa.
   let first = 0;
-  while (first < n && m[first] !== m[first]) first++;
-  const v = m[first] as number;
-  for (let i = 0; i < first; i++) m[i] = v;
+  while (first < n && mantissas[first] !== mantissas[first]) first++;
+  const v = mantissas[first] as number;
+  for (let i = 0; i < first; i++) mantissas[i] = v;
+  return e;
 }
 
 /** In place: mantissas → floats for exponent e. */

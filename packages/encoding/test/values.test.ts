@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { ByteBuffer, NOT_DECIMAL, ValuesEncoding, decodeValues, encodeValues, fromDecimal, toDecimal, valuesEncodingName } from "@strata/encoding";
+import { ByteBuffer, NOT_DECIMAL, decimalResult, ValuesEncoding, decodeValues, encodeValues, fromDecimal, toDecimal, valuesEncodingName } from "@strata/encoding";
 import { arbFloatBits, expectSameBits, floatsFromBits, mulberry32 } from "./helpers.js";
 
 function roundTrip(vs: Float64Array, precisionBits?: number): { tag: number; bytes: number; out: Float64Array } {
@@ -142,18 +142,35 @@ describe("float → decimal", () => {
     expect(got.e).toBe(e);
     expect(got.m).toEqual(m);
   });
-  it.each([[[0.1 + 0.2]], [[5e-324]], [[1.7976931348623157e308]], [[0.1 * 3, 1]], [[1e-30]], [[1.5, 1e20]], [[NaN, Infinity]], [[2 ** 60 + 256]]])("%j is not decimal", (vs) => {
+  it.each([[[0.1 + 0.2]], [[5e-324]], [[1.7976931348623157e308]], [[1e-30]], [[NaN, Infinity]], [[2 ** 60 + 256]]])("%j is not decimal", (vs) => {
     expect(conv(vs).e).toBe(NOT_DECIMAL);
+  });
+  const exc = (vs: number[]) => {
+    const m = new Float64Array(vs.length);
+    const idx = new Uint32Array(vs.length);
+    const e = toDecimal(Float64Array.from(vs), vs.length, m, idx);
+    return { e, m: Array.from(m), exceptions: Array.from(idx.subarray(0, decimalResult.exceptions)) };
+  };
+  it.each([
+    ["a 17-digit value among integers", [0.1 * 3, 1, 2], 0, [1, 1, 2], [0]],
+    ["a huge integer among 1-decimal values", [1.5, 1e20, 2.5], -1, [15, 15, 25], [1]],
+    ["specials keep the previous mantissa", [NaN, 1.25, -0, Infinity, 2.5], -2, [125, 125, 125, 125, 250], [0, 2, 3]],
+    ["one value with many decimals is cheaper as an exception", [...Array.from({ length: 50 }, (_, i) => i / 100), 1 / 3], -2, [...Array.from({ length: 50 }, (_, i) => i), 49], [50]],
+    ["many values with more decimals widen the block instead", [0.5, 0.125, 0.25, 0.375], -3, [500, 125, 250, 375], []],
+  ])("%s", (_name, vs, e, m, exceptions) => {
+    expect(exc(vs)).toEqual({ e, m, exceptions });
   });
   it("property: whenever conversion succeeds, fromDecimal restores every value bit-exactly", () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer().map((i) => i / 1000)), { minLength: 1, maxLength: 50 }), (xs) => {
         const vs = Float64Array.from(xs.map((x) => (Object.is(x, -0) ? 0 : x)));
         const m = new Float64Array(vs.length);
-        const e = toDecimal(vs, vs.length, m, new Uint32Array(vs.length));
+        const idx = new Uint32Array(vs.length);
+        const e = toDecimal(vs, vs.length, m, idx);
         if (e === NOT_DECIMAL) return;
         for (const x of m) expect(Number.isSafeInteger(x)).toBe(true);
         fromDecimal(m, m.length, e);
+        for (const i of idx.subarray(0, decimalResult.exceptions)) m[i] = vs[i] as number;
         expectSameBits(m, vs);
       }),
       { numRuns: 400 },
