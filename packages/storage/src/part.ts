@@ -5,7 +5,7 @@ import { BadDataError } from "@strata/core";
 import { ByteBuffer, compareBytes, dataView, getInt64, putInt64 } from "./bytes.js";
 import { readBlockHeader, writeBlockHeader, type BlockHeader } from "./block.js";
 import type { BoundedCache } from "./cache.js";
-import { encodeTimestamps, encodeValues } from "./codec.js";
+import { CodecBuffer, encodeTimestamps, encodeValues } from "./codec.js";
 import {
   BLOCK_HEADER_BYTES,
   INDEX_BIN,
@@ -409,8 +409,8 @@ export class PartWriter {
   private nHeaders = 0;
   private ibMinT = Infinity;
   private ibMaxT = -Infinity;
-  private readonly encTs = new ByteBuffer(16 * 1024);
-  private readonly encVals = new ByteBuffer(16 * 1024);
+  private readonly encTs = new CodecBuffer(16 * 1024);
+  private readonly encVals = new CodecBuffer(16 * 1024);
   private rows = 0;
   private blocks = 0;
   private indexBlocks = 0;
@@ -420,8 +420,8 @@ export class PartWriter {
   constructor(
     private readonly dir: string | undefined,
     private readonly dedupIntervalMs: number,
-    /** Compress block payloads where it pays (off for short-lived in-memory parts). */
-    private readonly compress = true,
+    /** Reserved: payload compression is chosen by the codecs (where it pays). */
+    readonly compress = true,
   ) {
     if (dir === undefined) {
       this.ts = new MemSink();
@@ -446,9 +446,9 @@ export class PartWriter {
       const v = off === 0 ? vals : vals.subarray(off);
       this.encTs.reset();
       this.encVals.reset();
-      const tsTag = encodeTimestamps(this.encTs, t, m, this.compress);
-      const valTag = encodeValues(this.encVals, v, m, this.compress);
-      this.writeRaw(tsid, t[0]!, t[m - 1]!, m, tsTag, valTag, this.encTs.view(), this.encVals.view());
+      const tsTag = encodeTimestamps(this.encTs, t, m);
+      const valTag = encodeValues(this.encVals, v, m);
+      this.writeRaw(tsid, t[0]!, t[m - 1]!, m, tsTag, valTag, this.encTs.bytes(), this.encVals.bytes());
     }
   }
 
