@@ -147,6 +147,14 @@ describe("instant queries", () => {
     expect(lines(await engine.instantQuery(q, query, atMin * MIN))).toEqual([...want].sort());
   });
 
+  it("truncates times to whole milliseconds", async () => {
+    const m = new MemoryQuerier();
+    m.add({ __name__: "m" }, [0], [1]);
+    // 300000.7 ms → 300000: the sample at 0 is exactly one lookback delta away (left-open).
+    expect(lines(await engine.instantQuery(m, "m", 299_999.9))).toEqual(['{__name__="m"} 1']);
+    expect(lines(await engine.instantQuery(m, "m", 300_000.7))).toEqual([]);
+  });
+
   it("keeps the order of sort_desc", async () => {
     const r = await engine.instantQuery(q, "sort_desc(req_total)", 10 * MIN);
     expect(r.type === "vector" && Array.from(r.values)).toEqual([1200, 600, 150]);
@@ -282,6 +290,8 @@ describe("errors and limits", () => {
     ["zero step", () => engine.rangeQuery(q, "temp", 0, MIN, 0)],
     ["end before start", () => engine.rangeQuery(q, "temp", MIN, 0, 1000)],
     ["range query of a range vector", () => engine.rangeQuery(q, "temp[1m]", 0, MIN, 1000)],
+    ["sub-millisecond step", () => engine.rangeQuery(q, "temp", 0, MIN, 0.5)],
+    ["NaN time", () => engine.instantQuery(q, "temp", NaN)],
   ])("%s is bad data", async (_name, run) => {
     await expect(run()).rejects.toBeInstanceOf(BadDataError);
   });

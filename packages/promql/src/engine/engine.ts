@@ -79,8 +79,18 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions = {}): En
     return execute(querier, expr, env);
   };
   return {
-    instantQuery: (querier, query, time, signal) => run(querier, query, time, time, 0, signal),
-    rangeQuery: (querier, query, start, end, step, signal) => {
+    // Times are whole milliseconds, as Prometheus truncates them (timestamp.FromTime).
+    instantQuery: (querier, query, time, signal) => {
+      if (!Number.isFinite(time)) return Promise.reject(new BadDataError(`invalid evaluation time ${time}`));
+      return run(querier, query, Math.floor(time), Math.floor(time), 0, signal);
+    },
+    rangeQuery: (querier, query, rawStart, rawEnd, rawStep, signal) => {
+      if (!Number.isFinite(rawStart) || !Number.isFinite(rawEnd)) {
+        return Promise.reject(new BadDataError(`invalid time range ${rawStart}..${rawEnd}`));
+      }
+      const start = Math.floor(rawStart);
+      const end = Math.floor(rawEnd);
+      const step = Math.floor(rawStep);
       if (!(step > 0)) {
         return Promise.reject(new BadDataError("zero or negative query resolution step widths are not accepted. Try a positive integer"));
       }
