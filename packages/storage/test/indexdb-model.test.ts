@@ -115,7 +115,7 @@ describe("IndexDB model", () => {
       fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 60 }), fc.boolean(), async (ops, scanLabels) => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-indexdb-model-"));
         dirs.push(dir);
-        const opts = { flushIntervalMs: 0, idReserve: 3, labelsByNameMaxSeries: scanLabels ? 0 : 20_000, table: { maxPendingItems: 16, maxInMemoryParts: 3, blockSize: 128, mergeFanIn: 3 } };
+        const opts = { flushIntervalMs: 0, idReserve: 3, labelsByNameMaxSeries: scanLabels ? 0 : 20_000, nameFilterMaxSeries: scanLabels ? 0 : 2000, table: { maxPendingItems: 16, maxInMemoryParts: 3, blockSize: 128, mergeFanIn: 3 } };
         let db = await IndexDB.open(dir, opts);
         const model: ModelSeries[] = [];
         const live = new Map<string, ModelSeries>();

@@ -42,8 +42,8 @@ const SERIES: Record<string, string>[] = [
   { __name__: "weird name", "label with space": "ü✓😀", id: "11" },
 ];
 
-async function openWith(series: Record<string, string>[], dir = tmpdir()): Promise<IndexDB> {
-  const db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+async function openWith(series: Record<string, string>[], dir = tmpdir(), nameFilterMaxSeries = 0): Promise<IndexDB> {
+  const db = await IndexDB.open(dir, { flushIntervalMs: 0, nameFilterMaxSeries });
   for (const s of series) db.getOrCreateTSID(mn(s), D);
   return db;
 }
@@ -120,15 +120,17 @@ const TABLE: [string, LabelMatcher[], string[]][] = [
 
 describe("IndexDB matchers (Prometheus semantics)", () => {
   it.each(TABLE)("%s", async (_name, ms, want) => {
-    const db = await openWith(SERIES);
-    try {
-      expect(naive(ms)).toEqual(want); // the table itself follows Prometheus semantics
-      expect(ids(db, ms)).toEqual(want); // per-day index
-      expect(ids(db, ms, T0, 0, 1e15)).toEqual(want); // global index (long range)
-      await db.flush();
-      expect(ids(db, ms)).toEqual(want); // from disk parts
-    } finally {
-      await db.close();
+    expect(naive(ms)).toEqual(want); // the table itself follows Prometheus semantics
+    for (const nameFilter of [0, 1000]) {
+      const db = await openWith(SERIES, tmpdir(), nameFilter);
+      try {
+        expect(ids(db, ms)).toEqual(want); // per-day index
+        expect(ids(db, ms, T0, 0, 1e15)).toEqual(want); // global index (long range)
+        await db.flush();
+        expect(ids(db, ms)).toEqual(want); // from disk parts
+      } finally {
+        await db.close();
+      }
     }
   });
 });

@@ -10,7 +10,7 @@ import {
   newMatcher,
   xxhash64,
 } from "@strata/core";
-import { ByteBuffer, readU32, readU64 } from "../mergeset/bytes.js";
+import { ByteBuffer, latin1, readU32, readU64 } from "../mergeset/bytes.js";
 import { writeFileAtomicSync } from "../mergeset/fsutil.js";
 import { type Cursor, type Snapshot, Table, type TableOptions } from "../mergeset/index.js";
 import { TwoGenCache } from "./cache.js";
@@ -65,6 +65,11 @@ export interface IndexDBOptions {
    * above it they scan the label index instead (default 20000).
    */
   readonly labelsByNameMaxSeries?: number;
+  /**
+   * Once a search has at most this many candidate series, matchers that would scan a label's
+   * values are checked against the candidates' metric names instead (default 2000).
+   */
+  readonly nameFilterMaxSeries?: number;
 }
 
 export interface TsdbStatusRequest {
@@ -106,7 +111,7 @@ const SKIP_SCAN = 8;
 const INVERSE: Record<MatchType, MatchType> = { "=": "!=", "!=": "=", "=~": "!~", "!~": "=~" };
 
 function keyOf(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+  return latin1(b, 0, b.length);
 }
 
 function hash32(b: Uint8Array): number {
@@ -139,6 +144,7 @@ export class IndexDB {
   private readonly maxPerDayDays: number;
   private readonly idReserve: number;
   private readonly namePathMax: number;
+  private readonly nameFilterMax: number;
   private table!: Table;
   private readonly stats = {
     created: 0,
@@ -163,6 +169,7 @@ export class IndexDB {
     this.maxPerDayDays = opts.maxDaysForPerDaySearch ?? 40;
     this.idReserve = Math.max(1, opts.idReserve ?? 65536);
     this.namePathMax = opts.labelsByNameMaxSeries ?? 20_000;
+    this.nameFilterMax = opts.nameFilterMaxSeries ?? 2000;
   }
 
   static async open(dir: string, opts: IndexDBOptions = {}): Promise<IndexDB> {
@@ -467,8 +474,15 @@ export class IndexDB {
     const neg: LabelMatcher[] = [];
     for (const m of matchers) (m.matches("") ? neg : pos).push(m);
     pos.sort((a, b) => cost(a) - cost(b));
+    // Once few candidates are left, matchers that would scan a label's values are checked
+    // against the candidates' metric names instead (VictoriaMetrics does the same).
+    const late: LabelMatcher[] = [];
     let base: IdSet | undefined;
     for (const m of pos) {
+      if (base !== undefined && base.length <= this.nameFilterMax && cost(m) >= 2) {
+        late.push(m);
+        continue;
+      }
       const s = this.matcherIDs(snap, tenant, day, m, false);
       base = base === undefined ? s : intersect(base, s);
       if (base.length === 0) return EMPTY_SET;
@@ -476,9 +490,36 @@ export class IndexDB {
     if (base === undefined) base = this.allIDs(snap, tenant, day);
     for (const m of neg) {
       if (base.length === 0) break;
+      if (base.length <= this.nameFilterMax && cost(inverseOf(m)) >= 2) {
+        late.push(m);
+        continue;
+      }
       base = subtract(base, this.matcherIDs(snap, tenant, day, m, true));
     }
+    if (late.length > 0 && base.length > 0) base = this.filterByNames(snap, base, late);
     return base;
+  }
+
+  /** The ids whose metric names satisfy every matcher (an absent label is ""). */
+  private filterByNames(snap: Snapshot, ids: IdSet, ms: readonly LabelMatcher[]): IdSet {
+    const c = snap.cursor();
+    const lr = this.lr;
+    const names = ms.map((m) => utf8.enc.encode(m.name));
+    const out = new Float64Array(ids.length);
+    let n = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const e = this.idEntry(c, ids[i]!);
+      if (e === undefined) continue;
+      lr.parse(e.name);
+      let ok = true;
+      for (let j = 0; j < ms.length && ok; j++) {
+        const k = lr.find(e.name, names[j]!);
+        const v = k < 0 ? "" : utf8.dec.decode(e.name.subarray(lr.ranges[k * 4 + 2], lr.ranges[k * 4 + 3]));
+        ok = ms[j]!.matches(v);
+      }
+      if (ok) out[n++] = ids[i]!;
+    }
+    return out.slice(0, n);
   }
 
   private scopeKey(tenant: Tenant, day: number | undefined): string {
@@ -490,7 +531,7 @@ export class IndexDB {
     const key = `${this.scopeKey(tenant, day)}|${inverse ? "!" : ""}${m.toString()}`;
     let s = this.filterCache.get(key);
     if (s === undefined) {
-      const mm = inverse ? newMatcher(INVERSE[m.type], m.name, m.value) : m;
+      const mm = inverse ? inverseOf(m) : m;
       s = this.valuesUnion(snap, tenant, day, mm);
       this.filterCache.set(key, s);
     }
@@ -894,6 +935,11 @@ export class IndexDB {
   }
 }
 
+function inverseOf(m: LabelMatcher): LabelMatcher {
+  return newMatcher(INVERSE[m.type], m.name, m.value);
+}
+
+/** Rough cost of resolving a matcher through the index: 0–1 seek values, 2 scan a prefix, 3 scan all values. */
 function cost(m: LabelMatcher): number {
   if (m.type === "=") return 0;
   if (m.type === "=~" && m.setMatches !== undefined) return 1;

@@ -206,3 +206,16 @@ export function writeU64(b: Uint8Array, p: number, n: number): void {
   writeU32(b, p, Math.floor(n / 0x1_0000_0000));
   writeU32(b, p + 4, n >>> 0);
 }
+
+type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
+const nativeLatin1 = (Buffer.prototype as unknown as { latin1Slice?: Latin1Slice }).latin1Slice;
+
+/**
+ * b[start, end) as a latin1 string (one char per byte): a Map key or a natively sortable form
+ * of an item. Node's Buffer latin1Slice works on any Uint8Array without a Buffer view (one
+ * allocation: the string); falls back to a view where it is missing.
+ */
+export function latin1(b: Uint8Array, start: number, end: number): string {
+  if (nativeLatin1 !== undefined) return nativeLatin1.call(b, start, end);
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1", start, end);
+}

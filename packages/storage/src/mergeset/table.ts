@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { BadDataError, InternalError, UnavailableError } from "@strata/core";
 import { BlockBuilder, type Block } from "./block.js";
+import { latin1 } from "./bytes.js";
 import { BloomKeys } from "./bloom.js";
 import { DEFAULT_BLOCK_SIZE, FORMAT_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR } from "./constants.js";
 import { Cursor, MergeIterator } from "./cursor.js";
@@ -204,22 +205,15 @@ export class Table {
     this.addRange(item, 0, item.length);
   }
 
-  private view: Buffer = Buffer.alloc(0);
-  private viewOf: ArrayBufferLike | undefined;
-
   /** Adds the item b[start, end) (copied). */
   addRange(b: Uint8Array, start: number, end: number): void {
     if (this.closed) throw new UnavailableError(`mergeset table ${this.dir} is closed`, "STRATA_CLOSED");
     if (end - start > MAX_ITEM_SIZE) {
       throw new BadDataError(`mergeset item of ${end - start} bytes exceeds ${MAX_ITEM_SIZE}`, "STRATA_LABEL_TOO_LONG");
     }
-    if (this.viewOf !== b.buffer) {
-      this.view = Buffer.from(b.buffer, 0, b.buffer.byteLength);
-      this.viewOf = b.buffer;
-    }
     // Pending items are latin1 strings: V8 stores them one byte per char and sorts them natively
     // in byte order, several times faster than comparing Uint8Arrays in JS.
-    const s = this.view.toString("latin1", b.byteOffset + start, b.byteOffset + end);
+    const s = latin1(b, start, end);
     this.pending.push(s);
     this.pendingBytes += s.length + 32;
     this.stats.itemsAdded++;
