@@ -144,7 +144,13 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
         req.resume();
         return;
       }
-      const tenant = parseTenant(tenantText);
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(tenantText);
+      } catch {
+        throw new BadDataError(`invalid tenant ${JSON.stringify(tenantText)}: bad percent-encoding`, "STRATA_INVALID_TENANT");
+      }
+      const tenant = parseTenant(decoded);
       version = remoteWriteVersion(req.headers["content-type"], req.headers["content-encoding"]);
       requests[version].inc();
       await limiter.acquire(d.maxQueueMs);
@@ -214,7 +220,7 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
   return async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const m2 = ROUTE.exec(url.pathname);
-    if (m2) return handleWrite(req, res, decodeURIComponent(m2[1]!));
+    if (m2) return handleWrite(req, res, m2[1]!);
     switch (url.pathname) {
       case "/metrics":
         send(res, 200, m.render(), { "content-type": "text/plain; version=0.0.4; charset=utf-8" });

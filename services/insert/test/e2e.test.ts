@@ -122,6 +122,7 @@ describe("invalid requests", () => {
     ["2.0 ref out of range", "109", () => snappyEncode(encodeRawV2(["", "__name__", "a"], [1, 7])), { "content-type": V2_TYPE }, 400, /labels_refs 7 is out of range of 3 symbols/],
     ["2.0 odd refs", "110", () => snappyEncode(encodeRawV2(["", "__name__", "a"], [1, 2, 1])), { "content-type": V2_TYPE }, 400, /odd number/],
     ["bad tenant", "abc", () => remoteWriteV1([good]), {}, 400, /invalid tenant/],
+    ["bad tenant encoding", "%E0%A4%A", () => remoteWriteV1([good]), {}, 400, /invalid tenant/],
     ["unknown content type", "111", () => remoteWriteV1([good]), { "content-type": "application/json" }, 415, /unsupported Content-Type/],
     ["unknown proto", "112", () => remoteWriteV1([good]), { "content-type": "application/x-protobuf;proto=foo.Bar" }, 415, /unsupported remote write message/],
     ["unknown encoding", "113", () => remoteWriteV1([good]), { "content-encoding": "zstd" }, 415, /Content-Encoding/],
