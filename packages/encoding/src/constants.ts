@@ -88,6 +88,14 @@ export const MAX_PACK_WIDTH = 54;
 /** Decimal exponents span [-MAX_DECIMAL_EXP, MAX_DECIMAL_EXP]: powers of ten that are exact doubles. */
 export const MAX_DECIMAL_EXP = 22;
 
+/** Decimal exception kinds (one byte each; docs/format/encoding.md "Decimal header"). */
+export const EXC_RAW = 0; // 8 raw bytes follow
+export const EXC_STALE_NAN = 1; // 0x7ff0000000000002
+export const EXC_POS_INF = 2;
+export const EXC_NEG_INF = 3;
+export const EXC_NEG_ZERO = 4;
+export const EXC_CANONICAL_NAN = 5; // 0x7ff8000000000000
+
 /** The Prometheus stale marker: a NaN with bits 0x7ff0000000000002 (hi word, lo word). */
 export const STALE_NAN_HI = 0x7ff00000;
 export const STALE_NAN_LO = 0x00000002;

@@ -1,5 +1,18 @@
 import { ByteBuffer } from "./bytes.js";
-import { DECIMAL_FLAG, INT_LAYOUT_MASK, IntEncoding, LZ4_FLAG, LZ4_MIN_INPUT, ValuesEncoding } from "./constants.js";
+import {
+  DECIMAL_FLAG,
+  EXC_CANONICAL_NAN,
+  EXC_NEG_INF,
+  EXC_NEG_ZERO,
+  EXC_POS_INF,
+  EXC_RAW,
+  EXC_STALE_NAN,
+  INT_LAYOUT_MASK,
+  IntEncoding,
+  LZ4_FLAG,
+  LZ4_MIN_INPUT,
+  ValuesEncoding,
+} from "./constants.js";
 import { NOT_DECIMAL, decimalResult, fromDecimal, toDecimal } from "./decimal.js";
 import { corrupt } from "./errors.js";
 import { nearestDelta } from "./nearest.js";
@@ -24,14 +37,6 @@ import { getUvarint, getZigzag, putZigzag, varintResult, writeUvarint, zigzagSiz
 // Raw bits are read and written through Uint32Array views over Float64Arrays (so NaN payloads
 // never pass through a JS number); the layouts are little-endian, and so must the platform be.
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error("@strata/encoding requires a little-endian platform");
-
-// Exception kinds (1 byte each): common special values need no raw bits.
-const EXC_RAW = 0;
-const EXC_STALE_NAN = 1;
-const EXC_POS_INF = 2;
-const EXC_NEG_INF = 3;
-const EXC_NEG_ZERO = 4;
-const EXC_CANONICAL_NAN = 5;
 
 let mantissas = new Float64Array(8192);
 let excIdx = new Uint32Array(8192);
