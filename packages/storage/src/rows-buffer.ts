@@ -35,6 +35,7 @@ export class RowsBuffer {
     return this.n >= this.maxRows;
   }
 
+  /** Bytes held by the column arrays (capacity, not just the rows in use). */
   get sizeBytes(): number {
     return this.slots.length * 20;
   }
@@ -101,10 +102,6 @@ export class RowsBuffer {
     this.n = 0;
     this.series = [];
     this.gen++;
-    if (this.slots.length > 64 * 1024) {
-      this.slots = new Int32Array(64 * 1024);
-      this.ts = new Float64Array(64 * 1024);
-      this.vals = new Float64Array(64 * 1024);
-    }
+    // Capacity is kept (bounded by maxRows): regrowing every second would churn the GC.
   }
 }

@@ -457,9 +457,17 @@ export class Storage {
       const part = await this.writeMergedPart(p, sources);
       await this.index.flush();
       await p.withLock(() => {
-        const next = part === undefined ? p.disk : [...p.disk, part];
-        if (!p.dropped) p.writePartsJson(next);
-        p.disk = next;
+        if (p.dropped) {
+          // Retention dropped the partition meanwhile: the new part goes with it.
+          if (part !== undefined) {
+            part.removeOnFree = true;
+            part.release();
+          }
+        } else {
+          const next = part === undefined ? p.disk : [...p.disk, part];
+          p.writePartsJson(next);
+          p.disk = next;
+        }
         for (const s of sources) {
           const i = p.inmem.indexOf(s);
           if (i >= 0) p.inmem.splice(i, 1);
@@ -545,9 +553,16 @@ export class Storage {
   private async mergeInto(p: Partition, sources: Part[]): Promise<void> {
     const part = await this.writeMergedPart(p, sources);
     await p.withLock(() => {
+      if (p.dropped) {
+        if (part !== undefined) {
+          part.removeOnFree = true;
+          part.release();
+        }
+        return;
+      }
       const next = p.disk.filter((x) => !sources.includes(x));
       if (part !== undefined) next.push(part);
-      if (!p.dropped) p.writePartsJson(next);
+      p.writePartsJson(next);
       for (const s of sources) {
         if (p.disk.includes(s)) {
           s.removeOnFree = true;
