@@ -50,6 +50,23 @@ export interface PromTextOptions extends CommonParseOptions {
   readonly maxMetadata?: number;
 }
 
+const TYPE_NUMBERS: Record<MetricType, number> = {
+  unknown: 0,
+  untyped: 0,
+  counter: 1,
+  gauge: 2,
+  histogram: 3,
+  gaugehistogram: 4,
+  summary: 5,
+  info: 6,
+  stateset: 7,
+};
+
+/** The numbering of prometheus.MetricMetadata.MetricType (remote write; @strata/protocol MetricTypeNumber). */
+export function metricTypeNumber(t: MetricType): number {
+  return TYPE_NUMBERS[t];
+}
+
 /** True for a Content-Type that announces OpenMetrics. */
 export function isOpenMetricsContentType(contentType: string | undefined): boolean {
   return contentType !== undefined && contentType.toLowerCase().includes("application/openmetrics-text");

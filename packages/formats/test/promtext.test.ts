@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Label } from "@strata/core";
 import type { PromTextOptions, RowSink } from "@strata/formats";
-import { PromTextParser, STALE_NAN, float64Bits, formatPromFloat, formatTextMetadata, formatTextSample, parseAll, CollectingSink } from "@strata/formats";
+import { PromTextParser, STALE_NAN, metricTypeNumber, float64Bits, formatPromFloat, formatTextMetadata, formatTextSample, parseAll, CollectingSink } from "@strata/formats";
 import { collect, errorOf } from "./helpers.js";
 
 const T = 1_700_000_000_000;
@@ -48,6 +48,13 @@ describe("Prometheus text: valid input", () => {
       { metric: "b", type: "unknown", help: "x", unit: "" },
     ]);
   });
+
+  it.each([["unknown", 0], ["untyped", 0], ["counter", 1], ["gauge", 2], ["histogram", 3], ["gaugehistogram", 4], ["summary", 5], ["info", 6], ["stateset", 7]] as const)(
+    "metric type %s is number %d",
+    (t, n) => {
+      expect(metricTypeNumber(t)).toBe(n);
+    },
+  );
 
   it("applies extra labels, replacing same-named ones", () => {
     const extra: Label[] = [{ name: "job", value: "x" }, { name: "env", value: "p" }];
