@@ -33,17 +33,30 @@ function series(i: number): Uint8Array {
   return encodeMetricName({ tenant: T, labels: labelsFromRecord(rec) });
 }
 
-function ms(f: () => unknown, reps = 1): number {
-  const s = performance.now();
-  for (let r = 0; r < reps; r++) f();
-  return (performance.now() - s) / reps;
+/** Median wall and CPU milliseconds of `reps` calls (the machine may be shared: CPU is steadier). */
+function ms(f: () => unknown, reps = 1): { wall: number; cpu: number } {
+  const walls: number[] = [];
+  const cpus: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const c = process.cpuUsage();
+    const s = performance.now();
+    f();
+    walls.push(performance.now() - s);
+    const u = process.cpuUsage(c);
+    cpus.push((u.user + u.system) / 1000);
+  }
+  const med = (a: number[]): number => a.sort((x, y) => x - y)[a.length >> 1]!;
+  return { wall: med(walls), cpu: med(cpus) };
 }
+
+const show = (t: { wall: number; cpu: number }, d = 2): string => `${fmt(t.wall, d)} ms (cpu ${fmt(t.cpu, d)})`;
 
 function cpu<R>(f: () => R): [R, number, number] {
   const c = process.cpuUsage();
   const s = performance.now();
   const r = f();
-  return [r, (performance.now() - s) / 1000, process.cpuUsage(c).user / 1e6];
+  const u = process.cpuUsage(c);
+  return [r, (performance.now() - s) / 1000, (u.user + u.system) / 1e6];
 }
 
 const fmt = (n: number, d = 0): string => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
@@ -69,43 +82,45 @@ async function main(): Promise<void> {
   console.log(`create: ${fmt(N / createWall)} series/s (${fmt(createWall, 2)} s wall, ${fmt(createCpu, 2)} s cpu)`);
 
   const reps = 5;
-  const [, hitWall] = cpu(() => {
+  const [, hitWall, hitCpu] = cpu(() => {
     for (let r = 0; r < reps; r++) for (const n of names) db.getOrCreateTSID(n, DAY);
   });
-  console.log(`lookup (cache hit, same day): ${fmt((reps * N) / hitWall)} lookups/s`);
-  const [, dayWall] = cpu(() => {
+  console.log(`lookup (cache hit, same day): ${fmt((reps * N) / hitWall)} lookups/s (${fmt((reps * N) / hitCpu)} per cpu-second)`);
+  const [, dayWall, dayCpu] = cpu(() => {
     for (const n of names) db.getOrCreateTSID(n, DAY + 1);
   });
-  console.log(`lookup (cache hit, new day → per-day entries): ${fmt(N / dayWall)} series/s`);
+  console.log(`lookup (cache hit, new day → per-day entries): ${fmt(N / dayWall)} series/s (${fmt(dayCpu, 2)} s cpu)`);
 
+  let c0 = process.cpuUsage();
   const fs0 = performance.now();
   await db.flush();
-  console.log(`flush: ${fmt(performance.now() - fs0)} ms`);
+  console.log(`flush: ${fmt(performance.now() - fs0)} ms (cpu ${fmt(process.cpuUsage(c0).user / 1000)} ms)`);
+  c0 = process.cpuUsage();
   const fm0 = performance.now();
   await db.forceMerge();
-  console.log(`force merge: ${fmt(performance.now() - fm0)} ms`);
+  console.log(`force merge: ${fmt(performance.now() - fm0)} ms (cpu ${fmt(process.cpuUsage(c0).user / 1000)} ms)`);
   const bytes = dirBytes(dir);
   console.log(`index on disk: ${fmt(bytes / 1e6, 1)} MB = ${fmt(bytes / N, 1)} bytes/series (2 days of per-day entries)`);
   await db.close();
 
   db = await IndexDB.open(dir, { flushIntervalMs: 0 });
   const sample = names.filter((_, i) => i % 5 === 0);
-  const [, coldWall] = cpu(() => {
+  const [, coldWall, coldCpu] = cpu(() => {
     for (const n of sample) db.getOrCreateTSID(n, DAY + 1);
   });
-  console.log(`lookup after reopen (cache miss → index): ${fmt(sample.length / coldWall)} lookups/s`);
+  console.log(`lookup after reopen (cache miss → index): ${fmt(sample.length / coldWall)} lookups/s (${fmt(sample.length / coldCpu)} per cpu-second)`);
 
   const q = (label: string, m: LabelMatcher[], span = 3_600_000): void => {
     let n = 0;
     const cold = ms(() => (n = db.searchTSIDs(T, m, t0, t0 + span, 1e9).length));
-    const warm = ms(() => db.searchTSIDs(T, m, t0, t0 + span, 1e9), 20);
+    const warm = ms(() => db.searchTSIDs(T, m, t0, t0 + span, 1e9), 21);
     // a new series bumps the generation: matcher results must be recomputed
     let g = 0;
     const uncached = ms(() => {
       db.getOrCreateTSID(encodeMetricName({ tenant: T, labels: [{ name: "__name__", value: `gen_${g++}` }] }), DAY);
       db.searchTSIDs(T, m, t0, t0 + span, 1e9);
-    }, 10);
-    console.log(`search ${label}: ${fmt(n)} series — first ${fmt(cold, 2)} ms, cached ${fmt(warm, 3)} ms, after index change ${fmt(uncached, 2)} ms`);
+    }, 11);
+    console.log(`search ${label}: ${fmt(n)} series — first ${show(cold)}, cached ${show(warm, 3)}, after an index change ${show(uncached)}`);
   };
   const perHost = Math.max(1, Math.floor(N / 1000));
   q("one series (all labels =)", [
@@ -126,9 +141,9 @@ async function main(): Promise<void> {
   const lv = ms(() => db.labelValues(T, "instance", [], t0, t0 + 3_600_000, 0), 3);
   const lvm = ms(() => db.labelValues(T, "instance", [newMatcher("=", "__name__", "node_metric_42_total")], t0, t0 + 3_600_000, 0), 3);
   const ln = ms(() => db.labelNames(T, [], t0, t0 + 3_600_000, 0), 3);
-  console.log(`labelValues(instance): ${fmt(lv, 2)} ms; with metric matcher ${fmt(lvm, 2)} ms; labelNames: ${fmt(ln, 2)} ms`);
-  const st = ms(() => db.tsdbStatus(T, { date: DAY, topN: 10 }));
-  console.log(`tsdbStatus(day): ${fmt(st, 1)} ms`);
+  console.log(`labelValues(instance): ${show(lv)}; with metric matcher ${show(lvm)}; labelNames: ${show(ln)}`);
+  const st = ms(() => db.tsdbStatus(T, { date: DAY, topN: 10 }), 3);
+  console.log(`tsdbStatus(day, top 10): ${show(st, 1)}`);
   const m = db.metrics();
   console.log(
     `caches: tsid ${fmt(m.tsid_cache_bytes! / 1e6, 1)} MB, metricName ${fmt(m.metric_name_cache_bytes! / 1e6, 1)} MB, tagFilters ${fmt(m.tag_filters_cache_bytes! / 1e6, 1)} MB, blocks ${fmt(m.mergeset_block_cache_bytes! / 1e6, 1)} MB; rss ${fmt(process.memoryUsage().rss / 1e6)} MB`,
