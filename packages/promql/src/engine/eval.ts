@@ -9,7 +9,7 @@ import { evalFunction } from "./functions.js";
 import { evalInfo } from "./info.js";
 import { RANGE_FUNCTIONS, evalRangeFunction, streamRangeFunction } from "./range-functions.js";
 import type { SeriesSink } from "./range-functions.js";
-import { evalRangeArg, evalVectorSelector } from "./selectors.js";
+import { evalRangeArg, evalVectorSelector, streamVectorSelector } from "./selectors.js";
 import type { ScalarValue, StepCtx, Value, VectorValue } from "./types.js";
 
 type ExprType = "scalar" | "string" | "vector" | "matrix";
@@ -147,6 +147,10 @@ export function streamVector(e: Expr, ctx: StepCtx, env: Env, sink: SeriesSink):
     const scalars: Float64Array[] = [];
     for (let i = 0; i < u.args.length; i++) if (i !== mi) scalars.push(evalScalar(u.args[i]!, ctx, env).values);
     streamRangeFunction(u, arg, scalars, ctx, env, sink, true);
+    return;
+  }
+  if (u.kind === "VectorSelector") {
+    streamVectorSelector(u, ctx, env, false, true, sink);
     return;
   }
   const v = evalVector(e, ctx, env);

@@ -5,6 +5,7 @@ import type { Env, LoadedSeries } from "./env.js";
 import { evalExpr, typeOfExpr, unwrap } from "./eval.js";
 import type { MatrixSeries } from "./result.js";
 import { atOf, subqueryTimes } from "./select.js";
+import type { SeriesSink } from "./range-functions.js";
 import type { MSeries, RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
 import { dropMetricName, isStaleAt, labelsKey } from "./types.js";
 
@@ -51,29 +52,46 @@ function cleanOf(s: LoadedSeries): { ts: Float64Array; vs: Float64Array } {
 
 /** Instant-vector selector: last sample in (ref - lookback, ref], unless it is a stale marker. */
 export function evalVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env, wantTimestamps: boolean): VectorValue {
+  const out: VSeries[] = [];
+  streamVectorSelector(sel, ctx, env, wantTimestamps, false, (labels, dropName, values, present) => {
+    out.push({ labels, dropName, values, present });
+  });
+  return { kind: "vector", series: out };
+}
+
+/**
+ * Instant-vector selector, series by series. With `reuse` the value and presence arrays are
+ * shared between calls (the sink must copy what it keeps).
+ */
+export function streamVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env, wantTimestamps: boolean, reuse: boolean, sink: SeriesSink): void {
   const list = env.selections.get(sel) ?? [];
   const n = ctx.times.length;
   const at = atOf(sel.at, sel.atModifier, env);
   const offset = sel.offset;
   const lookback = env.lookback;
   const times = ctx.times;
-  const out: VSeries[] = [];
+  let values: Float64Array | undefined;
+  let present: Uint8Array | undefined;
   for (const s of list) {
     env.checkAbort();
     const ts = s.ts;
     const vs = s.vs;
     const bits = s.bits;
     const len = ts.length;
-    let values: Float64Array | undefined;
-    let present: Uint8Array | undefined;
+    let got = false;
+    if (!reuse) {
+      values = undefined;
+      present = undefined;
+    } else if (present !== undefined) {
+      present.fill(0);
+    }
     let j = 0;
     for (let k = 0; k < n; k++) {
       const ref = (at ?? times[k]!) - offset;
-      if (k > 0 && at === undefined && ref < (times[k - 1]! - offset)) j = 0;
       while (j < len && ts[j]! <= ref) j++;
       const i = j - 1;
       if (i < 0 || ts[i]! <= ref - lookback || isStaleAt(bits, i)) continue;
-      if (values === undefined) {
+      if (values === undefined || present === undefined) {
         values = new Float64Array(n);
         present = new Uint8Array(n);
       }
@@ -83,11 +101,11 @@ export function evalVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env, 
         v = vs[i]! + ((vs[j]! - vs[i]!) * (ref - ts[i]!)) / (ts[j]! - ts[i]!);
       }
       values[k] = v;
-      present![k] = 1;
+      present[k] = 1;
+      got = true;
     }
-    if (values !== undefined) out.push({ labels: s.labels, dropName: false, values, present: present! });
+    if (got) sink(s.labels, false, values!, present!);
   }
-  return { kind: "vector", series: out };
 }
 
 /** A range-vector argument (matrix selector or subquery) with per-step windows. */
