@@ -1,0 +1,84 @@
+// The insert HTTP handler in-process over a stub cluster: content negotiation, 429 from the
+// concurrency limit, 503 from the cluster, headers.
+import { createServer, type Server } from "node:http";
+import { createLogger, MetricsRegistry, UnavailableError } from "@strata/core";
+import type { InsertCluster } from "@strata/cluster";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildApp, remoteWriteVersion } from "../src/app.js";
+import { remoteWriteV1 } from "./cluster-harness.js";
+
+describe("remoteWriteVersion", () => {
+  it.each([
+    [undefined, undefined, 1],
+    ["application/x-protobuf", "snappy", 1],
+    ["application/x-protobuf;proto=prometheus.WriteRequest", "snappy", 1],
+    ["application/x-protobuf; proto=io.prometheus.write.v2.Request", "snappy", 2],
+    ["Application/X-Protobuf;proto=io.prometheus.write.v2.Request", undefined, 2],
+  ] as const)("%s / %s → %i", (ct, ce, want) => {
+    expect(remoteWriteVersion(ct, ce)).toBe(want);
+  });
+
+  it.each([
+    ["text/plain", undefined, /unsupported Content-Type/],
+    ["application/x-protobuf;proto=io.prometheus.write.v3.Request", undefined, /unsupported remote write message/],
+    ["application/x-protobuf", "gzip", /Content-Encoding/],
+  ] as const)("%s / %s → 415", (ct, ce, msg) => {
+    expect(() => remoteWriteVersion(ct, ce)).toThrow(msg);
+  });
+});
+
+describe("insert handler over a stub cluster", () => {
+  let mode: "slow" | "down" = "slow";
+  const stub = {
+    write: async () => {
+      if (mode === "down") throw new UnavailableError("0 of 1 rows could not be stored on any storage node");
+      await new Promise((r) => setTimeout(r, 400));
+      return { rows: 1, underReplicatedRows: 0, reroutedRows: 0 };
+    },
+    writeMetadata: async () => 0,
+    healthyCount: () => 1,
+  } as unknown as InsertCluster;
+  let server: Server;
+  let url = "";
+  beforeAll(async () => {
+    const handler = buildApp({
+      cluster: stub,
+      limits: {},
+      maxRequestBytes: 1 << 20,
+      maxConcurrentInserts: 1,
+      maxQueueMs: 50,
+      log: createLogger({ name: "test", level: "silent" }),
+      metrics: new MetricsRegistry(),
+    });
+    server = createServer((req, res) => void handler(req, res));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const a = server.address();
+    url = `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}/insert/0/prometheus/api/v1/write`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  const body = remoteWriteV1([{ labels: { __name__: "x" }, samples: [[1000, 1]] }]);
+  const send = () =>
+    fetch(url, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/x-protobuf", "content-encoding": "snappy" } });
+
+  it("answers 429 with Retry-After past -maxConcurrentInserts and -insert.maxQueueDuration", async () => {
+    mode = "slow";
+    const [a, b] = await Promise.all([send(), send()]);
+    expect([a.status, b.status].sort()).toEqual([204, 429]);
+    const limited = a.status === 429 ? a : b;
+    expect(limited.headers.get("retry-after")).toBe("1");
+    expect(await limited.text()).toMatch(/-maxConcurrentInserts=1/);
+  });
+
+  it("answers 503 with Retry-After when no storage node can take the rows", async () => {
+    mode = "down";
+    const r = await send();
+    expect(r.status).toBe(503);
+    expect(r.headers.get("retry-after")).toBe("1");
+    expect(await r.text()).toMatch(/could not be stored/);
+  });
+
+  it("answers 405 to GET", async () => {
+    expect((await fetch(url)).status).toBe(405);
+  });
+});
