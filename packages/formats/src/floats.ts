@@ -44,22 +44,16 @@ export function float64Bits(v: number): bigint {
 }
 
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const HEX_FLOAT = /^([+-]?)0[xX]([0-9a-fA-F]*)\.?([0-9a-fA-F]*)(?:[pP]([+-]?\d+))?$/;
 
 /**
- * Parses a float the way Go's strconv.ParseFloat does for metric values: decimal with optional
- * exponent, `NaN`, `Inf`/`+Inf`/`-Inf`/`Infinity` (any case), and hexadecimal floats
- * (`0x1p-2`). Returns undefined when `s` is not a number. Underscores are not accepted.
+ * Parses a metric value: decimal with optional exponent, `NaN`, `Inf`/`+Inf`/`-Inf`/
+ * `Infinity` (any case). Returns undefined when `s` is not a number. Like Prometheus' text
+ * parser (and unlike Go's ParseFloat) hexadecimal floats and `_` digit separators are rejected.
  */
 export function parseFloatStrict(s: string): number | undefined {
   if (s.length === 0) return undefined;
   if (DECIMAL.test(s)) return Number(s);
-  return parseSpecialFloat(s);
-}
-
-function parseSpecialFloat(s: string): number | undefined {
-  const lower = s.toLowerCase();
-  switch (lower) {
+  switch (s.toLowerCase()) {
     case "nan":
       return NaN;
     case "inf":
@@ -70,23 +64,9 @@ function parseSpecialFloat(s: string): number | undefined {
     case "-inf":
     case "-infinity":
       return -Infinity;
+    default:
+      return undefined;
   }
-  const m = HEX_FLOAT.exec(s);
-  if (m === null) return undefined;
-  const int = m[2]!;
-  const frac = m[3]!;
-  if (int === "" && frac === "") return undefined;
-  // Go requires the p exponent for hex floats with a fraction or a point; accept integers too.
-  if (m[4] === undefined && (frac !== "" || s.includes("."))) return undefined;
-  let v = 0;
-  for (const c of int) v = v * 16 + parseInt(c, 16);
-  let scale = 1 / 16;
-  for (const c of frac) {
-    v += parseInt(c, 16) * scale;
-    scale /= 16;
-  }
-  if (m[4] !== undefined) v *= Math.pow(2, Number(m[4]));
-  return m[1] === "-" ? -v : v;
 }
 
 /**

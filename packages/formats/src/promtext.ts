@@ -208,6 +208,10 @@ export class PromTextParser implements StreamParser {
     let name = "";
     if (s.charCodeAt(this.i) !== 0x7b /* { */) {
       name = this.metricNameToken("metric name");
+      // Prometheus accepts blanks between the name and the label set: `m {a="b"} 1`.
+      const afterName = this.i;
+      this.skipSpace();
+      if (s.charCodeAt(this.i) !== 0x7b) this.i = afterName;
     }
     if (s.charCodeAt(this.i) === 0x7b) {
       name = this.labelSet(name);
@@ -288,7 +292,10 @@ export class PromTextParser implements StreamParser {
         this.i++;
         continue;
       }
-      if (sep !== 0x7d) this.fail(`expected , or } after label ${excerpt(lname)}, got ${excerpt(s.slice(this.i, this.i + 8))}`);
+      // Prometheus' text parser also takes labels separated by blanks only (`{a="1" b="2"}`).
+      if (sep !== 0x7d && !(this.i > 0 && isBlank(s.charCodeAt(this.i - 1)) && isNameChar(sep, true, false))) {
+        this.fail(`expected , or } after label ${excerpt(lname)}, got ${excerpt(s.slice(this.i, this.i + 8))}`);
+      }
     }
   }
 
@@ -395,6 +402,10 @@ export class PromTextParser implements StreamParser {
     this.skipSpace();
     return this.i > before;
   }
+}
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 function isNameChar(c: number, first: boolean, colon: boolean): boolean {

@@ -26,7 +26,6 @@ describe("Prometheus text: valid input", () => {
     ["exemplar ignored", 'foo_bucket{le="0.1"} 8 # {trace_id="abc"} 0.05 1700000000\n', [[{ __name__: "foo_bucket", le: "0.1" }, [T], [8]]]],
     ["tabs between fields", "m\t5\t10\n", [[{ __name__: "m" }, [10], [5]]]],
     ["leading spaces", "   m 5\n", [[{ __name__: "m" }, [T], [5]]]],
-    ["hex float", "m 0x1p-2\n", [[{ __name__: "m" }, [T], [0.25]]]],
     ["exponent", "m 1e-3\n", [[{ __name__: "m" }, [T], [0.001]]]],
   ] as [string, string, unknown][])("%s", (_n, input, want) => {
     expect(collect(prom(), input)).toEqual(want);
@@ -59,6 +58,75 @@ describe("Prometheus text: valid input", () => {
   it("applies extra labels, replacing same-named ones", () => {
     const extra: Label[] = [{ name: "job", value: "x" }, { name: "env", value: "p" }];
     expect(collect(prom({ extraLabels: extra }), 'm{job="a"} 1\n')).toEqual([[{ __name__: "m", job: "x", env: "p" }, [T], [1]]]);
+  });
+});
+
+// The input of Prometheus' TestPromParse and TestUTF8PromParse (model/textparse), with the
+// series it documents.
+const promParseInput = `# HELP go_gc_duration_seconds A summary of the GC invocation durations.
+# \tTYPE go_gc_duration_seconds summary
+go_gc_duration_seconds{quantile="0"} 4.9351e-05
+go_gc_duration_seconds{quantile="0.25",} 7.424100000000001e-05
+go_gc_duration_seconds{quantile="0.5",a="b"} 8.3835e-05
+go_gc_duration_seconds{quantile="0.8", a="b"} 8.3835e-05
+go_gc_duration_seconds{ quantile="0.9", a="b"} 8.3835e-05
+# Hrandom comment starting with prefix of HELP
+#
+wind_speed{A="2",c="3"} 12345
+# comment with escaped \\n newline
+# comment with escaped \\ escape character
+# HELP nohelp1
+# HELP nohelp2 
+go_gc_duration_seconds{ quantile="1.0", a="b" } 8.3835e-05
+go_gc_duration_seconds { quantile="1.0", a="b" } 8.3835e-05
+go_gc_duration_seconds { quantile= "1.0", a= "b", } 8.3835e-05
+go_gc_duration_seconds { quantile = "1.0", a = "b" } 8.3835e-05
+go_gc_duration_seconds { quantile = "2.0" a = "b" } 8.3835e-05
+go_gc_duration_seconds_count 99
+some:aggregate:rate5m{a_b="c"}\t1
+# HELP go_goroutines Number of goroutines that currently exist.
+# TYPE go_goroutines gauge
+go_goroutines 33  \t123123
+_metric_starting_with_underscore 1
+testmetric{_label_starting_with_underscore="foo"} 1
+testmetric{label="\\"bar\\""} 1
+# HELP metric foo\x00bar
+null_byte_metric{a="abc\x00"} 1
+{"Heizölrückstoßabdämpfung 10€ metric with \\"interesting\\" {character\\nchoices}","strange©™\\n'quoted' \\"name\\""="6"} 10.0`;
+
+describe("Prometheus' own parser test input", () => {
+  it("gives the documented series", () => {
+    const g = (q: string, a?: string): Record<string, string> => (a === undefined ? { __name__: "go_gc_duration_seconds", quantile: q } : { __name__: "go_gc_duration_seconds", quantile: q, a });
+    expect(collect(prom(), promParseInput)).toEqual([
+      [g("0"), [T], [4.9351e-5]],
+      [g("0.25"), [T], [7.424100000000001e-5]],
+      [g("0.5", "b"), [T], [8.3835e-5]],
+      [g("0.8", "b"), [T], [8.3835e-5]],
+      [g("0.9", "b"), [T], [8.3835e-5]],
+      [{ A: "2", __name__: "wind_speed", c: "3" }, [T], [12345]],
+      [g("1.0", "b"), [T], [8.3835e-5]],
+      [g("1.0", "b"), [T], [8.3835e-5]],
+      [g("1.0", "b"), [T], [8.3835e-5]],
+      [g("1.0", "b"), [T], [8.3835e-5]],
+      [g("2.0", "b"), [T], [8.3835e-5]],
+      [{ __name__: "go_gc_duration_seconds_count" }, [T], [99]],
+      [{ __name__: "some:aggregate:rate5m", a_b: "c" }, [T], [1]],
+      [{ __name__: "go_goroutines" }, [123123], [33]],
+      [{ __name__: "_metric_starting_with_underscore" }, [T], [1]],
+      [{ __name__: "testmetric", _label_starting_with_underscore: "foo" }, [T], [1]],
+      [{ __name__: "testmetric", label: '"bar"' }, [T], [1]],
+      [{ __name__: "null_byte_metric", a: "abc\x00" }, [T], [1]],
+      [{ __name__: 'Heizölrückstoßabdämpfung 10€ metric with "interesting" {character\nchoices}', "strange©™\n'quoted' \"name\"": "6" }, [T], [10]],
+    ]);
+    const p = new PromTextParser(new CollectingSink());
+    parseAll(p, promParseInput);
+    expect(p.metadata().map((m) => [m.metric, m.type, m.help])).toEqual([
+      ["go_gc_duration_seconds", "summary", "A summary of the GC invocation durations."],
+      ["nohelp1", "unknown", ""],
+      ["nohelp2", "unknown", ""],
+      ["go_goroutines", "gauge", "Number of goroutines that currently exist."],
+      ["metric", "unknown", "foo\x00bar"],
+    ]);
   });
 });
 
@@ -103,6 +171,13 @@ describe("Prometheus text: invalid input", () => {
     ["no name", '{a="b"} 1\n', "prometheus: line 1: missing metric name"],
     ["quoted name not first", '{a="b","x.y"} 1\n', 'prometheus: line 1: quoted metric name "x.y" must come first, without a name before {'],
     ["invalid UTF-8", new Uint8Array([0x6d, 0x7b, 0x61, 0x3d, 0x22, 0xff, 0x22, 0x7d, 0x20, 0x31, 0x0a]), "prometheus: line 1: invalid UTF-8"],
+    ["hex float (Prometheus rejects)", "foo 0x1p-3\n", 'prometheus: line 1: invalid value "0x1p-3" for "foo"'],
+    ["digit separator", "foo 1_2\n", 'prometheus: line 1: invalid value "1_2" for "foo"'],
+    ["timestamp with separator", "foo 0 1_2\n", 'prometheus: line 1: invalid timestamp "1_2": want integer milliseconds'],
+    ["single quotes", "a{b='c'} 1\n", 'prometheus: line 1: label "b": the value must be a quoted string'],
+    ["empty label name", 'empty_label_name{=""} 0\n', 'prometheus: line 1: invalid label name starting at "=\\"\\"} 0"'],
+    ["TYPE without name", "# TYPE #\n", 'prometheus: line 1: # TYPE: invalid character "#"'],
+    ["HELP without name", "# HELP #\n", 'prometheus: line 1: # HELP: invalid character "#"'],
     ["timestamp out of range", "m 1 99999999999999999999\n", 'prometheus: line 1: timestamp "99999999999999999999" out of range'],
   ] as [string, string | Uint8Array, string][])("%s", (_n, input, want) => {
     expect(errorOf(prom(), input)).toBe(want);
