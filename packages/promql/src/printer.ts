@@ -1,6 +1,6 @@
 import type { LabelMatcher } from "@strata/core";
 import type { Expr, VectorMatching, VectorSelector } from "./ast.js";
-import { goQuote } from "./parser/lexer.js";
+import { goQuote } from "./parser/strings.js";
 
 export { goQuote };
 

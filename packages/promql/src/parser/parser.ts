@@ -2,7 +2,6 @@ import { newMatcher, StrataError, type LabelMatcher, type MatchType } from "@str
 import {
   AGGREGATE_OPS,
   AGGREGATE_PARAM_TYPE,
-  DURATION_FUNCTIONS,
   FUNCTIONS,
   describeType,
   isComparisonOp,
@@ -26,9 +25,10 @@ import {
   type VectorMatching,
   type VectorSelector,
 } from "../ast.js";
-import { DurationEvalError, evalDuration, durationSecondsToMs, isDurationConstant } from "./durations.js";
-import { ParseError } from "./errors.js";
-import { goQuote, parseDurationMs, parseNumberLiteral, tokenize, unquote, type Token, type TokenType } from "./lexer.js";
+import { parseDurationExpr, parseOffsetDuration, type DurationValue } from "./duration-parser.js";
+import { parseDurationMs, type Token, type TokenType } from "./lexer.js";
+import { describe, KEYWORDS, POW_PREC, PREC, TOKEN_OPS, TokenStream, WORD_OPS } from "./stream.js";
+import { goQuote, unquote } from "./strings.js";
 
 /** Parses a PromQL expression; throws ParseError (a BadDataError) with position and reason. */
 export function parseExpr(query: string): Expr {
@@ -44,119 +44,16 @@ export function parseMetricSelector(input: string): LabelMatcher[] {
   return new Parser(input).parseSelectorOnly();
 }
 
-const PREC: Record<BinaryOp, number> = {
-  or: 1,
-  and: 2,
-  unless: 2,
-  "==": 3,
-  "!=": 3,
-  ">": 3,
-  "<": 3,
-  ">=": 3,
-  "<=": 3,
-  "+": 4,
-  "-": 4,
-  "*": 5,
-  "/": 5,
-  "%": 5,
-  atan2: 5,
-  "</": 5,
-  ">/": 5,
-  "^": 6,
-};
-const POW_PREC = 6;
-const MAX_DEPTH = 1000;
 const CASE_INSENSITIVE_FUNCS = new Set(["step", "range", "start", "end", "min_of", "max_of"]);
-
-const TOKEN_OPS: Partial<Record<TokenType, BinaryOp>> = {
-  ADD: "+",
-  SUB: "-",
-  MUL: "*",
-  DIV: "/",
-  MOD: "%",
-  POW: "^",
-  EQLC: "==",
-  NEQ: "!=",
-  GTR: ">",
-  LSS: "<",
-  GTE: ">=",
-  LTE: "<=",
-  TRIM_UPPER: "</",
-  TRIM_LOWER: ">/",
-};
-const WORD_OPS: Record<string, BinaryOp> = { and: "and", or: "or", unless: "unless", atan2: "atan2" };
-
-const KEYWORDS = new Set(["by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "start", "end", "anchored", "smoothed"]);
 
 /** Keywords the grammar never accepts as a metric name. */
 const NOT_METRIC_NAMES = new Set(["on", "ignoring", "group_left", "group_right", "bool", "atan2"]);
 
-const OPERATOR_TOKENS = new Set<TokenType>(["AT", "ADD", "SUB", "MUL", "DIV", "MOD", "POW", "EQLC", "NEQ", "GTR", "LSS", "GTE", "LTE", "EQL_REGEX", "NEQ_REGEX", "TRIM_UPPER", "TRIM_LOWER"]);
-
-/** Prometheus' Item.desc(): `<by>`, `<op:+>`, `<aggr:sum>`, `"("`, `identifier "x"`, `number "1"`. */
-function describe(t: Token): string {
-  const truncated = (s: string): string => (s.length > 10 ? `${goQuote(s.slice(0, 10))}...` : goQuote(s));
-  switch (t.type) {
-    case "EOF":
-      return "end of input";
-    case "IDENT": {
-      const lower = t.text.toLowerCase();
-      if (AGGREGATE_OPS.includes(lower as AggregateOp)) return `<aggr:${t.text}>`;
-      if (WORD_OPS[lower] !== undefined) return `<op:${t.text}>`;
-      if (KEYWORDS.has(lower)) return `<${t.text}>`;
-      if (lower === "inf" || lower === "nan") return `number ${goQuote(t.text)}`;
-      return `identifier ${goQuote(t.text)}`;
-    }
-    case "METRIC_IDENT":
-      return `metric identifier ${goQuote(t.text)}`;
-    case "NUMBER":
-      return `number ${truncated(t.text)}`;
-    case "DURATION":
-      return `duration ${truncated(t.text)}`;
-    case "STRING":
-      return `string ${truncated(t.text)}`;
-    default:
-      return OPERATOR_TOKENS.has(t.type) ? `<op:${t.text}>` : goQuote(t.text);
-  }
-}
-
 const MATCH_OPS: Partial<Record<TokenType, MatchType>> = { EQL: "=", NEQ: "!=", EQL_REGEX: "=~", NEQ_REGEX: "!~" };
 
-interface DurationValue {
-  readonly ms: number;
-  readonly expr: Expr | undefined;
-}
-
-class Parser {
-  private readonly toks: Token[];
-  private i = 0;
-  private depth = 0;
-  /** What a duration expression is part of, for error messages. */
-  private durContext = "subquery or range selector";
-  private readonly byteAt: ((i: number) => number) | undefined;
+class Parser extends TokenStream {
   /** Selectors without a non-empty matcher; an error unless exempted (info's 2nd argument). */
   private readonly emptySelectors = new Set<VectorSelector>();
-
-  constructor(private readonly input: string) {
-    this.toks = tokenize(input);
-    // eslint-disable-next-line no-control-regex
-    if (/[^\x00-\x7f]/.test(input)) {
-      const map = new Uint32Array(input.length + 1);
-      let b = 0;
-      for (let k = 0; k < input.length; k++) {
-        map[k] = b;
-        const c = input.charCodeAt(k);
-        if (c < 0x80) b += 1;
-        else if (c < 0x800) b += 2;
-        else if (c >= 0xd800 && c <= 0xdbff) {
-          b += 4;
-          map[++k] = b;
-        } else b += 3;
-      }
-      map[input.length] = b;
-      this.byteAt = (i) => map[i]!;
-    }
-  }
 
   parseQuery(): Expr {
     if (this.peek().type === "EOF") throw this.errAt(this.peek(), "no expression found in input");
@@ -185,53 +82,6 @@ class Parser {
     return [...sel.matchers];
   }
 
-  // ---- tokens and errors -------------------------------------------------------------
-
-  private peek(k = 0): Token {
-    return this.toks[Math.min(this.i + k, this.toks.length - 1)]!;
-  }
-  private next(): Token {
-    const t = this.toks[this.i]!;
-    if (this.i < this.toks.length - 1) this.i++;
-    return t;
-  }
-  private isWord(t: Token, word: string): boolean {
-    return t.type === "IDENT" && t.text.toLowerCase() === word;
-  }
-  private expect(type: TokenType, context: string, what: string): Token {
-    const t = this.peek();
-    if (t.type !== type) throw this.errAt(t, `unexpected ${describe(t)} in ${context}, expected ${what}`);
-    return this.next();
-  }
-  private b(i: number): number {
-    return this.byteAt === undefined ? i : this.byteAt(i);
-  }
-  private pos(start: number, end: number): PosRange {
-    return { start: this.b(start), end: this.b(end) };
-  }
-  private errAt(t: Token, msg: string): ParseError {
-    return new ParseError(this.input, t.start, t.end, msg);
-  }
-  /** Error at a byte PosRange (node positions are bytes; ParseError wants UTF-16 indexes). */
-  private errPos(p: PosRange, msg: string): ParseError {
-    return new ParseError(this.input, this.charIndex(p.start), this.charIndex(p.end), msg);
-  }
-  private charIndex(byte: number): number {
-    if (this.byteAt === undefined) return byte;
-    let lo = 0;
-    let hi = this.input.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.byteAt(mid) < byte) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-  /** UTF-16 index of the end of the previous token. */
-  private lastEnd(): number {
-    return this.toks[this.i - 1]?.end ?? 0;
-  }
-
   // ---- expressions ----------------------------------------------------------------------
 
   private binaryOpAt(t: Token): BinaryOp | undefined {
@@ -242,12 +92,11 @@ class Parser {
   }
 
   private parseBinary(minPrec: number): Expr {
-    // Go grows its stack; ours is fixed, so bound the nesting instead of overflowing it.
-    if (++this.depth > MAX_DEPTH) throw this.errAt(this.peek(), `expression nesting exceeds ${MAX_DEPTH} levels`);
+    this.enter();
     try {
       return this.parseBinaryInner(minPrec);
     } finally {
-      this.depth--;
+      this.leave();
     }
   }
 
@@ -305,15 +154,6 @@ class Parser {
     }
     if (isSetOp(op) && card === "one-to-one") card = "many-to-many";
     return { returnBool, on, labels, card, include, fillLeft, fillRight };
-  }
-
-  /** A NUMBER token's value; like Go's ParseFloat, a finite literal that overflows is an error. */
-  private number(t: Token): number {
-    const v = parseNumberLiteral(t.text);
-    if (!Number.isFinite(v)) {
-      throw this.errAt(t, `error parsing number: strconv.ParseFloat: parsing ${goQuote(t.text)}: value out of range`);
-    }
-    return v;
   }
 
   private parseSignedNumber(context: string): number {
@@ -697,7 +537,7 @@ class Parser {
         e = this.parseRangeOrSubquery(e);
       } else if (this.isWord(t, "offset")) {
         this.next();
-        e = this.applyOffset(e, this.parseOffsetDuration(), t);
+        e = this.applyOffset(e, parseOffsetDuration(this), t);
       } else if (t.type === "AT") {
         this.next();
         e = this.applyAt(e, t);
@@ -712,11 +552,11 @@ class Parser {
 
   private parseRangeOrSubquery(e: Expr): Expr {
     const lb = this.next();
-    const range = this.parseDurationExpr();
+    const range = parseDurationExpr(this);
     if (this.peek().type === "COLON") {
       this.next();
       let step: DurationValue = { ms: 0, expr: undefined };
-      if (this.peek().type !== "RBRACKET") step = this.parseDurationExpr();
+      if (this.peek().type !== "RBRACKET") step = parseDurationExpr(this);
       const rb = this.expect("RBRACKET", "subquery selector", '"]"');
       const t = typeOf(e);
       const pos: PosRange = { start: e.pos.start, end: this.b(rb.end) };
@@ -831,139 +671,6 @@ class Parser {
     const end = this.b(tok.end);
     if (e.kind === "VectorSelector") return node<VectorSelector>({ ...nv, pos: { start: nv.pos.start, end } });
     return node<MatrixSelector>({ ...e, vector: nv, pos: { start: e.pos.start, end } });
-  }
-
-  // ---- duration expressions ---------------------------------------------------------------
-
-  /** A duration expression inside `[…]`: + - * / % ^, parentheses, step(), range(), min_of, max_of. */
-  private parseDurationExpr(): DurationValue {
-    this.durContext = "subquery or range selector";
-    const e = this.parseDurBinary(0);
-    return this.foldDuration(e);
-  }
-
-  /** The argument of `offset`: a signed literal, a parenthesized expression or a duration function. */
-  private parseOffsetDuration(): DurationValue {
-    this.durContext = "offset";
-    const s = this.peek();
-    if (s.type === "SUB" || s.type === "ADD") {
-      this.next();
-      const atom = this.parseDurAtom();
-      const e: Expr =
-        atom.kind === "NumberLiteral"
-          ? node<NumberLiteral>({ ...atom, value: s.type === "SUB" ? -atom.value : atom.value })
-          : node({ kind: "UnaryExpr", op: s.type === "SUB" ? "-" : "+", expr: atom, pos: { start: this.b(s.start), end: atom.pos.end } });
-      return this.foldDuration(e);
-    }
-    return this.foldDuration(this.parseDurAtom());
-  }
-
-  private foldDuration(e: Expr): DurationValue {
-    if (isDurationConstant(e)) {
-      let secs: number;
-      try {
-        secs = evalDuration(e, { stepMs: 0, rangeMs: 0 });
-      } catch (err) {
-        if (err instanceof DurationEvalError) throw this.errPos(err.pos, err.message);
-        throw err;
-      }
-      const ms = durationSecondsToMs(secs);
-      if (!Number.isFinite(ms)) throw this.errPos(e.pos, "duration out of range");
-      return { ms, expr: undefined };
-    }
-    // Division by a constant zero is an error even when the rest depends on step()/range().
-    try {
-      evalDuration(e, { stepMs: 1000, rangeMs: 1000 });
-    } catch (err) {
-      if (err instanceof DurationEvalError) throw this.errPos(err.pos, err.message);
-      throw err;
-    }
-    return { ms: 0, expr: e };
-  }
-
-  private parseDurBinary(minPrec: number): Expr {
-    if (++this.depth > MAX_DEPTH) throw this.errAt(this.peek(), `expression nesting exceeds ${MAX_DEPTH} levels`);
-    try {
-      return this.parseDurBinaryInner(minPrec);
-    } finally {
-      this.depth--;
-    }
-  }
-
-  private parseDurBinaryInner(minPrec: number): Expr {
-    let lhs = this.parseDurUnary();
-    for (;;) {
-      const t = this.peek();
-      const op = TOKEN_OPS[t.type];
-      if (op === undefined || !["+", "-", "*", "/", "%", "^"].includes(op)) break;
-      const prec = PREC[op];
-      if (prec < minPrec) break;
-      this.next();
-      const rhs = this.parseDurBinary(op === "^" ? prec : prec + 1);
-      lhs = node<BinaryExpr>({ kind: "BinaryExpr", op, lhs, rhs, returnBool: false, matching: undefined, pos: { start: lhs.pos.start, end: rhs.pos.end } });
-    }
-    return lhs;
-  }
-
-  private parseDurUnary(): Expr {
-    const t = this.peek();
-    if (t.type === "ADD" || t.type === "SUB") {
-      this.next();
-      const e = this.parseDurBinary(POW_PREC);
-      const pos: PosRange = { start: this.b(t.start), end: e.pos.end };
-      if (e.kind === "NumberLiteral") return node<NumberLiteral>({ ...e, value: t.type === "SUB" ? -e.value : e.value, pos });
-      return node({ kind: "UnaryExpr", op: t.type === "SUB" ? "-" : "+", expr: e, pos });
-    }
-    return this.parseDurAtom();
-  }
-
-  private parseDurAtom(): Expr {
-    const t = this.peek();
-    switch (t.type) {
-      case "NUMBER":
-        this.next();
-        return node<NumberLiteral>({ kind: "NumberLiteral", value: this.number(t), duration: false, pos: this.pos(t.start, t.end) });
-      case "DURATION": {
-        this.next();
-        const ms = parseDurationMs(t.text);
-        if (ms === undefined) throw this.errAt(t, `not a valid duration string: ${goQuote(t.text)}`);
-        return node<NumberLiteral>({ kind: "NumberLiteral", value: ms / 1000, duration: true, pos: this.pos(t.start, t.end) });
-      }
-      case "LPAREN": {
-        this.next();
-        const e = this.parseDurBinary(0);
-        const r = this.expect("RPAREN", "duration expression", '")"');
-        return node({ kind: "ParenExpr", expr: e, pos: this.pos(t.start, r.end) });
-      }
-      case "IDENT": {
-        const lower = t.text.toLowerCase();
-        // min/max are the older spellings of min_of/max_of in duration expressions.
-        const def = DURATION_FUNCTIONS[lower === "min" ? "min_of" : lower === "max" ? "max_of" : lower];
-        if (def !== undefined && this.peek(1).type === "LPAREN") {
-          this.next();
-          this.next();
-          const args: Expr[] = [];
-          while (this.peek().type !== "RPAREN") {
-            args.push(this.parseDurBinary(0));
-            if (this.peek().type === "COMMA") this.next();
-            else if (this.peek().type !== "RPAREN") {
-              const s = this.peek();
-              throw this.errAt(s, `unexpected ${describe(s)} in duration expression, expected "," or ")"`);
-            }
-          }
-          const r = this.next();
-          const pos = this.pos(t.start, r.end);
-          if (args.length !== def.argTypes.length) {
-            throw this.errPos(pos, `expected ${def.argTypes.length} argument(s) in call to ${goQuote(def.name)}, got ${args.length}`);
-          }
-          return node<Call>({ kind: "Call", func: def, args: Object.freeze(args), pos });
-        }
-        break;
-      }
-      default:
-        break;
-    }
-    throw this.errAt(t, `unexpected ${describe(t)} in ${this.durContext}, expected number, duration, step(), or range()`);
   }
 }
 

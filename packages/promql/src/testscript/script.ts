@@ -1,5 +1,6 @@
 import { BadDataError, type Label } from "@strata/core";
-import { parseDurationMs, unquote } from "../parser/lexer.js";
+import { parseDurationMs } from "../parser/lexer.js";
+import { unquote } from "../parser/strings.js";
 import { parseScriptNumber, parseSeriesLine, type SeriesDesc, type SequenceValue } from "./series.js";
 
 /**

@@ -1,5 +1,6 @@
 import { BadDataError, normalizeLabels, type Label } from "@strata/core";
-import { tokenize, unquote } from "../parser/lexer.js";
+import { tokenize } from "../parser/lexer.js";
+import { unquote } from "../parser/strings.js";
 
 /**
  * Series notation of Prometheus' test scripts and `promtool test rules`:
