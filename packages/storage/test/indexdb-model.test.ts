@@ -182,6 +182,23 @@ describe("IndexDB model", () => {
                   const st = db.tsdbStatus(tenant, { date: D + q.range[0], topN: 100, matchers: ms });
                   expect(st.totalSeries).toBe(want.length);
                   expect(st.totalLabelValuePairs).toBe(want.reduce((n, s) => n + Object.keys(s.labels).length, 0));
+                  const count = (f: (s: ModelSeries) => string[]): { name: string; value: number }[] => {
+                    const mm = new Map<string, number>();
+                    for (const s of want) for (const k of f(s)) mm.set(k, (mm.get(k) ?? 0) + 1);
+                    return [...mm]
+                      .map(([name, value]) => ({ name, value }))
+                      .sort((a, b) => b.value - a.value || compareStrings(a.name, b.name));
+                  };
+                  expect(st.seriesCountByMetricName).toEqual(count((s) => [s.labels.__name__!]));
+                  expect(st.seriesCountByLabelName).toEqual(count((s) => Object.keys(s.labels)));
+                  expect(st.seriesCountByLabelValuePair).toEqual(count((s) => Object.entries(s.labels).map(([k, v]) => `${k}=${v}`)));
+                  const valueCounts = new Map<string, Set<string>>();
+                  for (const s of want) for (const [k, v] of Object.entries(s.labels)) (valueCounts.get(k) ?? valueCounts.set(k, new Set()).get(k)!).add(v);
+                  expect(st.labelValueCountByLabelName).toEqual(
+                    [...valueCounts]
+                      .map(([name, vs]) => ({ name, value: vs.size }))
+                      .sort((a, b) => b.value - a.value || compareStrings(a.name, b.name)),
+                  );
                 }
                 expect(db.seriesCount(tenant)).toBe(model.filter((s) => !s.deleted && s.tenant === q.tenant).length);
                 break;

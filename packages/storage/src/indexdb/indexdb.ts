@@ -865,14 +865,24 @@ export class IndexDB {
     console.error("indexdb background error", err);
   }
 
-  /** Drops per-day entries of days before `minDay` (retention): hidden now, removed by merges. */
+  /**
+   * Drops per-day entries of days before `minDay` (retention): they are hidden at once, and the
+   * returned promise resolves after every part was rewritten without them (a full merge, so
+   * callers usually do not await it).
+   */
   async dropDaysBefore(minDay: number): Promise<void> {
     if (minDay <= this.minDay) return;
     this.minDay = minDay;
     this.writeState();
     for (const d of [...this.dayBitmaps.keys()]) if (d < minDay) this.dayBitmaps.delete(d);
     this.generation++;
+    this.retentionMerge ??= this.table.forceMerge().finally(() => {
+      this.retentionMerge = undefined;
+    });
+    await this.retentionMerge;
   }
+
+  private retentionMerge: Promise<void> | undefined;
 
   /** Makes everything added so far durable on disk. */
   async flush(): Promise<void> {

@@ -112,6 +112,7 @@ export class Table {
   private fileParts: FilePart[] = [];
   private current: Snapshot | undefined;
   private flushChain: Promise<void> = Promise.resolve();
+  private forceChain: Promise<void> = Promise.resolve();
   private mergeRunning: Promise<void> | undefined;
   private bgFlush: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -454,10 +455,17 @@ export class Table {
   }
 
   /** Flushes, then merges all file parts into one (rewriting through keepItem). */
-  async forceMerge(): Promise<void> {
+  forceMerge(): Promise<void> {
+    const p = this.forceChain.then(() => this.doForceMerge());
+    this.forceChain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async doForceMerge(): Promise<void> {
     await this.flush();
     while (this.mergeRunning !== undefined) await this.mergeRunning;
     for (;;) {
+      if (this.closed) return;
       const sel = this.pickMerge(true);
       if (sel === undefined) {
         // a single part is rewritten too, so that keepItem applies
@@ -534,6 +542,7 @@ export class Table {
     await this.flush();
     this.closed = true;
     while (this.mergeRunning !== undefined) await this.mergeRunning;
+    await this.forceChain;
     if (this.bgFlush !== undefined) await this.bgFlush;
     await this.flushChain;
     this.invalidate();
