@@ -2,7 +2,7 @@ import type { Label } from "@strata/core";
 import { METRIC_NAME_LABEL } from "@strata/core";
 import type { CommonParseOptions, FormatName, RowSink, StreamParser } from "./common.js";
 import { DEFAULT_MAX_LINE_BYTES, applyExtraLabels, excerpt, parseError } from "./common.js";
-import { parseFloatStrict } from "./floats.js";
+import { formatPromFloat, parseFloatStrict } from "./floats.js";
 import { LineSplitter } from "./lines.js";
 
 export type MetricType =
@@ -93,6 +93,8 @@ export class PromTextParser implements StreamParser {
   private readonly defaultTs: number;
   private readonly meta = new Map<string, MutableMeta>();
   private eof = false;
+  /** Type of the family announced by the last `# TYPE` line (OpenMetrics label normalization). */
+  private lastType: MetricType = "unknown";
   // Cursor state for the line being parsed.
   private s = "";
   private i = 0;
@@ -179,6 +181,7 @@ export class PromTextParser implements StreamParser {
         if (!METRIC_TYPES.has(t)) this.fail(`# TYPE ${excerpt(name)}: invalid metric type ${excerpt(t)}`);
         const m = this.family(name);
         if (m) m.type = t as MetricType;
+        this.lastType = t as MetricType;
         break;
       }
       case "UNIT": {
@@ -245,6 +248,19 @@ export class PromTextParser implements StreamParser {
     return fam !== undefined && CREATED_TYPES.has(fam.type);
   }
 
+  /**
+   * OpenMetrics writes `quantile` (summaries) and `le` (histograms) as floats; Prometheus
+   * normalizes them so `le="1"` and `le="1.0"` are one series: Go 'g' formatting with ".0"
+   * added to integers.
+   */
+  private normalizeFloatLabel(name: string, value: string): string {
+    if (!((name === "le" && this.lastType === "histogram") || (name === "quantile" && this.lastType === "summary"))) return value;
+    const f = parseFloatStrict(value);
+    if (f === undefined) return value;
+    const s = formatPromFloat(f);
+    return /^-?\d+$/.test(s) ? `${s}.0` : s;
+  }
+
   /** `{` already at the cursor. Fills `this.labels`; returns the metric name (quoted form may set it). */
   private labelSet(name: string): string {
     const s = this.s;
@@ -284,7 +300,7 @@ export class PromTextParser implements StreamParser {
       if (s.charCodeAt(this.i) !== 0x22) this.fail(`label ${excerpt(lname)}: the value must be a quoted string`);
       const value = this.quoted("value of label ", lname);
       if (lname === METRIC_NAME_LABEL) this.fail("label __name__ is not allowed in a label set");
-      this.labels.push({ name: lname, value });
+      this.labels.push({ name: lname, value: this.opts.openMetrics ? this.normalizeFloatLabel(lname, value) : value });
       first = false;
       this.skipSpace();
       const sep = s.charCodeAt(this.i);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Label } from "@strata/core";
+import { labelsToRecord } from "@strata/core";
 import type { PromTextOptions, RowSink } from "@strata/formats";
 import { PromTextParser, STALE_NAN, metricTypeNumber, float64Bits, formatPromFloat, formatTextMetadata, formatTextSample, parseAll, CollectingSink } from "@strata/formats";
 import { collect, errorOf } from "./helpers.js";
@@ -127,6 +128,128 @@ describe("Prometheus' own parser test input", () => {
       ["go_goroutines", "gauge", "Number of goroutines that currently exist."],
       ["metric", "unknown", "foo\x00bar"],
     ]);
+  });
+});
+
+// The main input of Prometheus' TestOpenMetricsParse (model/textparse), with the series it
+// documents when _created series are skipped (WithOMParserCTSeriesSkipped).
+const omParseInput = `# HELP go_gc_duration_seconds A summary of the GC invocation durations.
+# TYPE go_gc_duration_seconds summary
+# UNIT go_gc_duration_seconds seconds
+go_gc_duration_seconds{quantile="0"} 4.9351e-05
+go_gc_duration_seconds{quantile="0.25"} 7.424100000000001e-05
+go_gc_duration_seconds{quantile="0.5",a="b"} 8.3835e-05
+# HELP nohelp1 
+# HELP help2 escape \\ \\n \\\\ \\" \\x chars
+# UNIT nounit 
+go_gc_duration_seconds{quantile="1.0",a="b"} 8.3835e-05
+go_gc_duration_seconds_count 99
+some:aggregate:rate5m{a_b="c"} 1
+# HELP go_goroutines Number of goroutines that currently exist.
+# TYPE go_goroutines gauge
+go_goroutines 33 123.123
+# TYPE hh histogram
+hh_bucket{le="+Inf"} 1
+# TYPE gh gaugehistogram
+gh_bucket{le="+Inf"} 1
+# TYPE hhh histogram
+hhh_bucket{le="+Inf"} 1 # {id="histogram-bucket-test"} 4
+hhh_count 1 # {id="histogram-count-test"} 4
+# TYPE ggh gaugehistogram
+ggh_bucket{le="+Inf"} 1 # {id="gaugehistogram-bucket-test",xx="yy"} 4 123.123
+ggh_count 1 # {id="gaugehistogram-count-test",xx="yy"} 4 123.123
+# TYPE smr_seconds summary
+smr_seconds_count 2.0 # {id="summary-count-test"} 1 123.321
+smr_seconds_sum 42.0 # {id="summary-sum-test"} 1 123.321
+# TYPE ii info
+ii{foo="bar"} 1
+# TYPE ss stateset
+ss{ss="foo"} 1
+ss{ss="bar"} 0
+ss{A="a"} 0
+# TYPE un unknown
+_metric_starting_with_underscore 1
+testmetric{_label_starting_with_underscore="foo"} 1
+testmetric{label="\\"bar\\""} 1
+# HELP foo Counter with and without labels to certify CT is parsed for both cases
+# TYPE foo counter
+foo_total 17.0 1520879607.789 # {id="counter-test"} 5
+foo_created 1520872607.123
+foo_total{a="b"} 17.0 1520879607.789 # {id="counter-test"} 5
+foo_created{a="b"} 1520872607.123
+foo_total{le="c"} 21.0
+foo_created{le="c"} 1520872621.123
+foo_total{le="1"} 10.0
+# HELP baz Histogram with the same objective as above's summary
+# TYPE baz histogram
+baz_bucket{le="0.0"} 0
+baz_bucket{le="+Inf"} 17
+baz_count 17
+baz_sum 324789.3
+baz_created 1520872609.125
+# HELP fizz_created Gauge which shouldn't be parsed as CT
+# TYPE fizz_created gauge
+fizz_created 17.0
+# HELP something Histogram with _created between buckets and summary
+# TYPE something histogram
+something_count 18
+something_created 1520430001
+something_bucket{le="1"} 2
+# EOF
+`;
+
+describe("Prometheus' own OpenMetrics parser test input", () => {
+  it("gives the documented series and creation times", () => {
+    const created: [string, number][] = [];
+    const sink = new CollectingSink();
+    const p = new PromTextParser(sink, { openMetrics: true, defaultTimestampMs: T, onCreated: (l, ms) => created.push([l.map((x) => `${x.name}=${x.value}`).join(","), ms]) });
+    parseAll(p, omParseInput);
+    const got = sink.series_.map((s) => [labelsToRecord(s.labels), s.timestamps[0], s.values[0]]);
+    const g = (q: string, a?: string) => ({ __name__: "go_gc_duration_seconds", quantile: q, ...(a ? { a } : {}) });
+    expect(got).toEqual([
+      [g("0.0"), T, 4.9351e-5],
+      [g("0.25"), T, 7.424100000000001e-5],
+      [g("0.5", "b"), T, 8.3835e-5],
+      [g("1.0", "b"), T, 8.3835e-5],
+      [{ __name__: "go_gc_duration_seconds_count" }, T, 99],
+      [{ __name__: "some:aggregate:rate5m", a_b: "c" }, T, 1],
+      [{ __name__: "go_goroutines" }, 123123, 33],
+      [{ __name__: "hh_bucket", le: "+Inf" }, T, 1],
+      [{ __name__: "gh_bucket", le: "+Inf" }, T, 1],
+      [{ __name__: "hhh_bucket", le: "+Inf" }, T, 1],
+      [{ __name__: "hhh_count" }, T, 1],
+      [{ __name__: "ggh_bucket", le: "+Inf" }, T, 1],
+      [{ __name__: "ggh_count" }, T, 1],
+      [{ __name__: "smr_seconds_count" }, T, 2],
+      [{ __name__: "smr_seconds_sum" }, T, 42],
+      [{ __name__: "ii", foo: "bar" }, T, 1],
+      [{ __name__: "ss", ss: "foo" }, T, 1],
+      [{ __name__: "ss", ss: "bar" }, T, 0],
+      [{ A: "a", __name__: "ss" }, T, 0],
+      [{ __name__: "_metric_starting_with_underscore" }, T, 1],
+      [{ __name__: "testmetric", _label_starting_with_underscore: "foo" }, T, 1],
+      [{ __name__: "testmetric", label: '"bar"' }, T, 1],
+      [{ __name__: "foo_total" }, 1520879607789, 17],
+      [{ __name__: "foo_total", a: "b" }, 1520879607789, 17],
+      [{ __name__: "foo_total", le: "c" }, T, 21],
+      [{ __name__: "foo_total", le: "1" }, T, 10],
+      [{ __name__: "baz_bucket", le: "0.0" }, T, 0],
+      [{ __name__: "baz_bucket", le: "+Inf" }, T, 17],
+      [{ __name__: "baz_count" }, T, 17],
+      [{ __name__: "baz_sum" }, T, 324789.3],
+      [{ __name__: "fizz_created" }, T, 17],
+      [{ __name__: "something_count" }, T, 18],
+      [{ __name__: "something_bucket", le: "1.0" }, T, 2],
+    ]);
+    expect(created).toEqual([
+      ["__name__=foo_created", 1520872607123],
+      ["a=b,__name__=foo_created", 1520872607123],
+      ["le=c,__name__=foo_created", 1520872621123],
+      ["__name__=baz_created", 1520872609125],
+      ["__name__=something_created", 1520430001000],
+    ]);
+    expect(p.metadata().find((m) => m.metric === "help2")!.help).toBe('escape \\ \n \\ " \\x chars');
+    expect(p.metadata().find((m) => m.metric === "go_gc_duration_seconds")).toEqual({ metric: "go_gc_duration_seconds", type: "summary", help: "A summary of the GC invocation durations.", unit: "seconds" });
   });
 });
 
