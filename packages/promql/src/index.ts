@@ -15,4 +15,5 @@ export { createEngine } from "./engine/create.js";
 export { STALE_NAN } from "./engine/types.js";
 export { parseScript, ScriptError, type Command, type EvalCommand, type LoadCommand, type ClearCommand, type Expectation, type ExpectKind, type ExpectedSeries } from "./testscript/script.js";
 export { parseSeriesLine, parseSequence, parseMetric, type SeriesDesc, type SequenceValue } from "./testscript/series.js";
-export { runScript, runEval, compareInstantResult, almostEqual, addAtModifiers, type ScriptTarget, type EvalOutcome } from "./testscript/runner.js";
+export { runScript, runEval, addAtModifiers, type ScriptTarget, type EvalOutcome } from "./testscript/runner.js";
+export { compareInstantResult, almostEqual } from "./testscript/compare.js";
