@@ -171,6 +171,13 @@ describe("instant queries", () => {
     expect(r.infos).toEqual(['PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "temp" (1:6)']);
   });
 
+  it("annotation positions count UTF-8 bytes and lines", async () => {
+    const query = 'count(req_total{job="ü"}) or\n  rate(temp[5m])';
+    const r = await engine.instantQuery(q, query, 10 * MIN);
+    const col = Buffer.byteLength("  rate(") + 1;
+    expect(r.infos).toEqual([`PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "temp" (2:${col})`]);
+  });
+
   it("stale markers end a series", async () => {
     const s = new MemoryQuerier();
     s.add({ __name__: "m" }, [0, MIN], [1, 2]);

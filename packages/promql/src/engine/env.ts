@@ -54,16 +54,23 @@ export class Env {
     this.deadline = opts.timeout === undefined ? undefined : performance.now() + opts.timeout;
   }
 
+  private queryBytes: Buffer | undefined;
+
+  /** " (line:col)" as Prometheus renders annotation positions (byte offsets, 1-based column). */
   private position(pos: PosRange | undefined): string {
     if (pos === undefined || this.query === "") return "";
-    const p = Math.min(pos.start, this.query.length);
-    const before = this.query.slice(0, p);
-    const lastNl = before.lastIndexOf("\n");
+    this.queryBytes ??= Buffer.from(this.query, "utf8");
+    const buf = this.queryBytes;
+    const p = Math.min(pos.start, buf.length);
     let line = 1;
-    for (let i = 0; i < before.length; i++) if (before.charCodeAt(i) === 10) line++;
-    // Columns count bytes in Prometheus; queries are mostly ASCII.
-    const col = Buffer.byteLength(before.slice(lastNl + 1)) + 1;
-    return ` (${line}:${col})`;
+    let lastNl = -1;
+    for (let i = 0; i < p; i++) {
+      if (buf[i] === 10) {
+        line++;
+        lastNl = i;
+      }
+    }
+    return ` (${line}:${p - lastNl})`;
   }
 
   warn(msg: string, pos: PosRange | undefined): void {

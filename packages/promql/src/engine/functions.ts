@@ -140,14 +140,21 @@ export function evalFunction(call: Call, args: Value[], ctx: StepCtx, env: Env):
     case "clamp": {
       const mins = scal(args[1]);
       const maxs = scal(args[2]);
-      const v = mapValues(vec(args[0]), n, (x, k) => goMax(mins[k]!, goMin(maxs[k]!, x)));
-      for (const s of v.series) {
-        const present = new Uint8Array(s.present);
-        for (let k = 0; k < n; k++) if (maxs[k]! < mins[k]!) present[k] = 0;
-        (s as { present: Uint8Array }).present = present;
+      // Steps where max < min have no output.
+      const out: VSeries[] = [];
+      for (const ser of vec(args[0]).series) {
+        const values = new Float64Array(n);
+        const present = new Uint8Array(n);
+        let any = false;
+        for (let k = 0; k < n; k++) {
+          if (ser.present[k] !== 1 || maxs[k]! < mins[k]!) continue;
+          values[k] = goMax(mins[k]!, goMin(maxs[k]!, ser.values[k]!));
+          present[k] = 1;
+          any = true;
+        }
+        if (any) out.push({ labels: ser.labels, dropName: true, values, present });
       }
-      v.series.splice(0, v.series.length, ...v.series.filter((s) => s.present.includes(1)));
-      return v;
+      return { kind: "vector", series: out };
     }
     case "clamp_min": {
       const mins = scal(args[1]);
