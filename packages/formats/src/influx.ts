@@ -91,9 +91,12 @@ export class InfluxParser implements StreamParser {
 
   private line(s: string, n: number): void {
     this.n = n;
+    // Blank lines and `#` comments are skipped; a leading blank is an empty measurement
+    // (VictoriaMetrics: " f=1" is the metric "f").
     let i = 0;
-    while (i < s.length && (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x09)) i++;
-    if (i >= s.length || s.charCodeAt(i) === 0x23 /* # */) return;
+    let k = 0;
+    while (k < s.length && (s.charCodeAt(k) === 0x20 || s.charCodeAt(k) === 0x09)) k++;
+    if (k >= s.length || s.charCodeAt(0) === 0x23 /* # */) return;
     const labels = this.labels;
     labels.length = 1; // slot 0: __name__
     // measurement
@@ -145,7 +148,8 @@ export class InfluxParser implements StreamParser {
       }
       if (i > s.length) i = s.length;
       const value = unescape(s.slice(vStart, i), vEsc);
-      if (key === "") this.fail("empty tag key");
+      // VictoriaMetrics skips tags with an empty key (`=x`) or value (`k=`).
+      if (key === "" || value === "") continue;
       if (key === this.dbLabel) hasDbTag = true;
       labels.push({ name: key, value });
     }

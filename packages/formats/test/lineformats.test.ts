@@ -123,6 +123,41 @@ describe("Influx line protocol", () => {
     expect(collect(influx(opts), input)).toEqual(want);
   });
 
+  // Cases of VictoriaMetrics' lib/protoparser/influx TestRowsUnmarshalSuccess (string fields
+  // are skipped here, as the issue asks).
+  it.each([
+    ["missing measurement", " baz=123", [[{ __name__: "baz" }, [T], [123]]]],
+    ["missing measurement with tag", ",foo=bar baz=123", [[{ __name__: "baz", foo: "bar" }, [T], [123]]]],
+    ["excess whitespace after the field", "foo bar=123   ", [[{ __name__: "foo_bar" }, [T], [123]]]],
+    ["comments around", "# comment\nfoo bar=123\r\n#comment2 sdsf dsf", [[{ __name__: "foo_bar" }, [T], [123]]]],
+    ["negative timestamp", "foo bar=123.45 -345000000", [[{ __name__: "foo_bar" }, [-345], [123.45]]]],
+    ["empty tag values and keys skipped", "foo,tag1=xyz,tagN=,tag2=43as,=xxx bar=123", [[{ __name__: "foo_bar", tag1: "xyz", tag2: "43as" }, [T], [123]]]],
+    ["all field kinds", 'foo,tag1=xyz,tag2=43as bar=-123e4,x=True,y=-45i,z=f,aa="f,= \\"a",bb=23u 48934000000',
+      [
+        [{ __name__: "foo_bar", tag1: "xyz", tag2: "43as" }, [48934], [-123e4]],
+        [{ __name__: "foo_x", tag1: "xyz", tag2: "43as" }, [48934], [1]],
+        [{ __name__: "foo_y", tag1: "xyz", tag2: "43as" }, [48934], [-45]],
+        [{ __name__: "foo_z", tag1: "xyz", tag2: "43as" }, [48934], [0]],
+        [{ __name__: "foo_bb", tag1: "xyz", tag2: "43as" }, [48934], [23]],
+      ]],
+    ["escape chars", "fo\\,bar\\=b\\ az,x\\=\\ b=\\\\a\\,\\=\\q\\  \\\\\\a\\ b\\=\\,=4.34",
+      [[{ __name__: "fo,bar=b az_\\\\a b=,", "x= b": "\\a,=\\q " }, [T], [4.34]]]],
+    ["librenms", "ports,foo=a,bar=et\\ +\\ V,baz=ype INDISCARDS=245333676,OUTDISCARDS=1798680",
+      [[{ __name__: "ports_INDISCARDS", foo: "a", bar: "et + V", baz: "ype" }, [T], [245333676]], [{ __name__: "ports_OUTDISCARDS", foo: "a", bar: "et + V", baz: "ype" }, [T], [1798680]]]],
+    ["superfluous whitespace", "cpu_utilization,host=mnsbook-pro.local   value=119.8   1607222595591000000", [[{ __name__: "cpu_utilization_value", host: "mnsbook-pro.local" }, [1607222595591], [119.8]]]],
+    ["escaped spaces in a tag", "x,y=z,g=p:\\ \\ 5432\\,\\ gp\\ mon\\ [lol]\\ con10\\ cmd5\\ SELECT f=1", [[{ __name__: "x_f", y: "z", g: "p:  5432, gp mon [lol] con10 cmd5 SELECT" }, [T], [1]]]],
+  ] as [string, string, unknown][])("VictoriaMetrics case: %s", (_n, input, want) => {
+    expect(collect(influx(), input)).toEqual(want);
+  });
+
+  it.each([
+    "foo", "foo,bar=baz 1234", "foo,bar", "foo,bar baz", "foo,bar=123, 123", "foo bar", "foo bar=", "foo bar=,baz=23 123", "foo bar=1, 123",
+    'foo bar=" 123', 'foo bar="123', 'foo bar=",123', 'foo bar=a"", 123', "foo =123", "foo bar=123 baz", "foo bar=1abci", "foo bar=-2abci", "foo bar=3abcu",
+    "GET /foo HTTP/1.1", "GET /foo?bar=baz HTTP/1.0",
+  ])("VictoriaMetrics failure case %j is rejected", (input) => {
+    expect(errorOf(influx(), input)).toMatch(/^influx: line 1: /);
+  });
+
   it.each([
     ["no fields", "cpu\n", 'influx: line 1: missing fields after measurement "cpu"'],
     ["tag without =", "cpu,host f=1\n", 'influx: line 1: tag "host": missing ='],
