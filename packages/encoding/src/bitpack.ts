@@ -1,7 +1,7 @@
 import type { ByteBuffer } from "./bytes.js";
-import { GROUP_SHIFT_FLAG, GROUP_SIZE } from "./constants.js";
+import { GROUP_RADIX_FLAG, GROUP_SHIFT_FLAG, GROUP_SIZE } from "./constants.js";
 import { corrupt } from "./errors.js";
-import { getZigzag, putZigzag, varintResult, zigzagSize } from "./varint.js";
+import { getUvarint, getZigzag, putZigzag, uvarintSize, varintResult, writeUvarint, zigzagSize } from "./varint.js";
 
 /**
  * Frame-of-reference bit-packing in groups of GROUP_SIZE integers.
@@ -41,6 +41,10 @@ function ctz32(x: number): number {
 let gMin = 0;
 let gWidth = 0;
 let gShift = 0;
+/** (max - min) >> shift of the analysed group. */
+let gRange = 0;
+/** Values equal to the minimum in the analysed group. */
+let gAtMin = 0;
 
 /** Analyses x[i0, i0+len): sets gMin, gWidth, gShift. Returns false if the range is unsafe. */
 function analyse(x: Float64Array, i0: number, len: number): boolean {
@@ -58,12 +62,18 @@ function analyse(x: Float64Array, i0: number, len: number): boolean {
   if (range > MAX_SAFE_RANGE) return false;
   if (range === 0) {
     gWidth = 0;
+    gRange = 0;
     return true;
   }
   let orLo = 0;
   let orHi = 0;
+  gAtMin = 0;
   if (range < TWO_32) {
-    for (let i = i0; i < end; i++) orLo |= (x[i] as number) - min;
+    for (let i = i0; i < end; i++) {
+      const d = (x[i] as number) - min;
+      orLo |= d;
+      if (d === 0) gAtMin++;
+    }
   } else {
     for (let i = i0; i < end; i++) {
       const d = (x[i] as number) - min;
@@ -73,8 +83,44 @@ function analyse(x: Float64Array, i0: number, len: number): boolean {
   }
   const shift = orLo !== 0 ? ctz32(orLo) : ctz32(orHi) + 32;
   gShift = shift;
-  gWidth = bitLength(shift === 0 ? range : range / (POW2[shift] as number));
+  gRange = shift === 0 ? range : range / (POW2[shift] as number);
+  gWidth = bitLength(gRange);
   return true;
+}
+
+// Radix packing: when the range is far from a power of two (jitter of ±5 ms has 11 values,
+// 3.46 bits of information, 4 bits packed), values are packed as digits of base range+1:
+// k digits make one chunk c = Σ v[j]·base^j < 2^30 (so decoding stays in small-integer
+// arithmetic), written in bitLength(base^k - 1) bits.
+let rK = 0;
+let rChunkBits = 0;
+
+/** Packed bytes of len values in radix mode for base = range+1 (sets rK, rChunkBits, rPow). */
+function radixBytes(range: number, len: number): number {
+  const base = range + 1;
+  let p = 1;
+  let k = 0;
+  while (p * base <= TWO_30) {
+    p *= base;
+    k++;
+  }
+  rK = k;
+  rChunkBits = bitLength(p - 1);
+  const full = Math.floor(len / k);
+  const rest = len - full * k;
+  let bits = full * rChunkBits;
+  if (rest > 0) bits += bitLength(base ** rest - 1);
+  return (bits + 7) >>> 3;
+}
+
+const TWO_30 = 1073741824;
+
+/** Whether radix mode packs this group smaller than plain FOR; leaves rK etc. set if so. */
+function useRadix(len: number): boolean {
+  // Mostly-constant groups stay plain: their zero bits are byte-aligned runs lz4 can find.
+  if (gWidth < 2 || gRange > 0xffff || gAtMin * 2 > len) return false;
+  const plain = (len * gWidth + 7) >>> 3;
+  return radixBytes(gRange, len) + uvarintSize(gRange) < plain;
 }
 
 /** Exact byte size of n values from x[start] in FOR groups, or Infinity if not representable. */
@@ -83,7 +129,8 @@ export function forSize(x: Float64Array, start: number, n: number): number {
   for (let i = 0; i < n; i += GROUP_SIZE) {
     const len = Math.min(GROUP_SIZE, n - i);
     if (!analyse(x, start + i, len)) return Infinity;
-    size += 1 + (gShift > 0 ? 1 : 0) + zigzagSize(gMin) + ((len * gWidth + 7) >>> 3);
+    const head = 1 + (gShift > 0 ? 1 : 0) + zigzagSize(gMin);
+    size += head + (useRadix(len) ? radixBytes(gRange, len) + uvarintSize(gRange) : (len * gWidth + 7) >>> 3);
   }
   return size;
 }
@@ -97,6 +144,10 @@ export function writeFor(out: ByteBuffer, x: Float64Array, start: number, n: num
     const width = gWidth;
     const shift = gShift;
     const min = gMin;
+    if (useRadix(len)) {
+      writeRadixGroup(out, x, i0, len, min, shift);
+      continue;
+    }
     const nbytes = (len * width + 7) >>> 3;
     out.ensure(11 + nbytes + 4);
     const buf = out.buf;
@@ -151,6 +202,49 @@ export function writeFor(out: ByteBuffer, x: Float64Array, start: number, n: num
     }
     out.length = p;
   }
+}
+
+function writeRadixGroup(out: ByteBuffer, x: Float64Array, i0: number, len: number, min: number, shift: number): void {
+  const base = gRange + 1;
+  const k = rK;
+  const chunkBits = rChunkBits;
+  const nbytes = radixBytes(gRange, len);
+  out.ensure(11 + 9 + nbytes + 8);
+  const buf = out.buf;
+  let p = out.length;
+  buf[p++] = GROUP_RADIX_FLAG | (shift > 0 ? GROUP_SHIFT_FLAG : 0);
+  if (shift > 0) buf[p++] = shift;
+  p = putZigzag(buf, p, min);
+  out.length = p;
+  writeUvarint(out, gRange);
+  p = out.length;
+  const div = POW2[shift] as number;
+  const b = out.buf;
+  let acc = 0;
+  let nb = 0;
+  for (let j = 0; j < len; j += k) {
+    const kk = Math.min(k, len - j);
+    let c = 0;
+    for (let d = kk - 1; d >= 0; d--) c = c * base + ((x[i0 + j + d] as number) - min) / div;
+    const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
+    acc |= c << nb;
+    nb += bits;
+    if (nb >= 32) {
+      b[p] = acc;
+      b[p + 1] = acc >>> 8;
+      b[p + 2] = acc >>> 16;
+      b[p + 3] = acc >>> 24;
+      p += 4;
+      nb -= 32;
+      acc = nb === 0 ? 0 : c >>> (bits - nb);
+    }
+  }
+  while (nb > 0) {
+    b[p++] = acc;
+    acc >>>= 8;
+    nb -= 8;
+  }
+  out.length = p;
 }
 
 const bw: { buf: Uint8Array; p: number; acc: number; nb: number } = { buf: new Uint8Array(0), p: 0, acc: 0, nb: 0 };
@@ -208,7 +302,8 @@ export function readFor(buf: Uint8Array, p: number, end: number, out: Float64Arr
     if (p >= end) throw corrupt("truncated bit-packed group", p);
     const header = buf[p++] as number;
     const width = header & 0x3f;
-    if (width > 53 || header & 0x80) throw corrupt(`bad bit-packed group header 0x${header.toString(16)}`, p - 1);
+    const radix = (header & GROUP_RADIX_FLAG) !== 0;
+    if (width > 53 || (radix && width !== 0)) throw corrupt(`bad bit-packed group header 0x${header.toString(16)}`, p - 1);
     let shift = 0;
     if (header & GROUP_SHIFT_FLAG) {
       if (p >= end) throw corrupt("truncated bit-packed group", p);
@@ -217,6 +312,10 @@ export function readFor(buf: Uint8Array, p: number, end: number, out: Float64Arr
     }
     p = getZigzag(buf, p, end);
     const min = varintResult.v;
+    if (radix) {
+      p = readRadixGroup(buf, p, end, out, outStart + i, len, min, shift);
+      continue;
+    }
     const nbytes = (len * width + 7) >>> 3;
     if (nbytes > end - p) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p}`, p);
     const o0 = outStart + i;
@@ -262,4 +361,46 @@ export function readFor(buf: Uint8Array, p: number, end: number, out: Float64Arr
     p += nbytes;
   }
   return p;
+}
+
+function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, min: number, shift: number): number {
+  p = getUvarint(buf, p, end, 0xffff);
+  const range = varintResult.v;
+  if (range < 2) throw corrupt(`bad radix group range ${range}`, p);
+  const base = range + 1;
+  const nbytes = radixBytes(range, len);
+  if (nbytes > end - p) throw corrupt(`radix group needs ${nbytes} bytes, have ${end - p}`, p);
+  const k = rK;
+  const chunkBits = rChunkBits;
+  const mul = POW2[shift] as number;
+  let q = p;
+  let acc = 0;
+  let nb = 0;
+  for (let j = 0; j < len; j += k) {
+    const kk = Math.min(k, len - j);
+    const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
+    const mask = (1 << bits) - 1;
+    let c: number;
+    if (nb >= bits) {
+      c = acc & mask;
+      acc >>>= bits;
+      nb -= bits;
+    } else {
+      const next = (buf[q] as number) | ((buf[q + 1] as number) << 8) | ((buf[q + 2] as number) << 16) | ((buf[q + 3] as number) << 24);
+      q += 4;
+      c = (acc | (next << nb)) & mask;
+      const used = bits - nb;
+      acc = next >>> used;
+      nb = 32 - used;
+    }
+    const o = o0 + j;
+    for (let d = 0; d < kk; d++) {
+      const t = (c / base) | 0;
+      const v = c - t * base;
+      c = t;
+      out[o + d] = shift === 0 ? min + v : min + v * mul;
+    }
+    if (c !== 0) throw corrupt("radix chunk out of range", p);
+  }
+  return p + nbytes;
 }

@@ -82,6 +82,11 @@ export const INT_LAYOUT_MASK = 0x3f;
 export const GROUP_SIZE = 128;
 /** Group header bit: a shift byte follows (all packed values share that many trailing zeros). */
 export const GROUP_SHIFT_FLAG = 0x40;
+/**
+ * Group header bit: radix packing — the width bits are 0, a uvarint range R follows the
+ * minimum, and values are digits of base R+1 packed into chunks (see docs/format/encoding.md).
+ */
+export const GROUP_RADIX_FLAG = 0x80;
 /** Largest bit width of a packed value (x - min of a group fits in 54 bits, see docs). */
 export const MAX_PACK_WIDTH = 54;
 

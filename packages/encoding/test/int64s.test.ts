@@ -142,6 +142,40 @@ describe("FOR bit-packing", () => {
       { numRuns: 300 },
     );
   });
+  it("property: groups of arbitrary (non power of two) ranges round-trip, radix packing included", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 70_000 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 400 }),
+        fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+        fc.integer({ min: 0, max: 12 }),
+        fc.boolean(),
+        (range, fr, base, shift, sparse) => {
+          const xs = Float64Array.from(fr, (f, i) => base + (sparse && i % 3 ? 0 : Math.round(f * range)) * 2 ** shift);
+          const b = new ByteBuffer(4);
+          writeFor(b, xs, 0, xs.length);
+          expect(b.length).toBe(forSize(xs, 0, xs.length));
+          const out = new Float64Array(xs.length);
+          expect(readFor(b.buf, 0, b.length, out, 0, xs.length)).toBe(b.length);
+          expect(Array.from(out)).toEqual(Array.from(xs));
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it.each([
+    [3, 2],
+    [11, 3.6],
+    [21, 4.6],
+    [51, 5.9],
+  ])("radix packing: 128 values of %i distinct levels take at most %f bits each", (levels, maxBits) => {
+    const r = mulberry32(levels);
+    const xs = Float64Array.from({ length: 128 }, (_, i) => (i === 0 ? 0 : i === 1 ? levels - 1 : Math.floor(r() * levels)));
+    const header = 1 + 1 + 2; // header byte, zz(min), uvarint(range)
+    expect((forSize(xs, 0, 128) - header) * 8 / 128).toBeLessThanOrEqual(maxBits);
+  });
+
   it("reports Infinity when a group's range is not exactly representable", () => {
     expect(forSize(Float64Array.of(MAX, -MAX), 0, 2)).toBe(Infinity);
   });
