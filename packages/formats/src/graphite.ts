@@ -7,8 +7,10 @@ import { LineSplitter } from "./lines.js";
 
 /**
  * Graphite plaintext protocol: `metric.path[;tag=value…] value [timestamp]`, fields separated
- * by spaces or tabs. The timestamp is Unix seconds (fractions allowed); missing or `-1` means
- * the default timestamp (now). The path becomes `__name__`, tags become labels.
+ * by spaces or tabs. The timestamp is Unix seconds (fractions allowed and kept to the
+ * millisecond; VictoriaMetrics truncates them to seconds); missing or `-1` means the default
+ * timestamp (now). The path becomes `__name__`, tags become labels; empty or malformed tags
+ * (`foo;`, `foo;bar`, `foo;a=`) are skipped as VictoriaMetrics does.
  */
 export class GraphiteParser implements StreamParser {
   rowsRead = 0;
@@ -42,6 +44,7 @@ export class GraphiteParser implements StreamParser {
     let b = fields.length;
     while (b > a && fields[b - 1] === "") b--;
     if (a === b) return;
+    if (a > 0) fail("missing metric name: the line starts with a blank");
     if (b - a < 2) fail(`missing value after ${excerpt(fields[a]!)}`);
     if (b - a > 3) fail(`unexpected ${excerpt(fields.slice(a + 3, b).join(" "))} after the timestamp`);
     const path = fields[a]!;
@@ -52,9 +55,10 @@ export class GraphiteParser implements StreamParser {
     if (name === "") fail("empty metric name");
     labels.push({ name: METRIC_NAME_LABEL, value: name });
     if (semi >= 0) {
+      // VictoriaMetrics skips empty tags and tags without a name, a value or `=`.
       for (const tag of path.slice(semi + 1).split(";")) {
         const eq = tag.indexOf("=");
-        if (eq <= 0) fail(`tag ${excerpt(tag)}: want name=value`);
+        if (eq <= 0 || eq === tag.length - 1) continue;
         const tn = tag.slice(0, eq);
         if (tn === METRIC_NAME_LABEL) fail("tag __name__ is not allowed");
         labels.push({ name: tn, value: tag.slice(eq + 1) });

@@ -190,7 +190,16 @@ describe("Graphite plaintext", () => {
     ["no timestamp", "x 2\n", [[{ __name__: "x" }, [T], [2]]]],
     ["-1 means now", "x 2 -1\n", [[{ __name__: "x" }, [T], [2]]]],
     ["fractional seconds", "x 2 1700000000.25\n", [[{ __name__: "x" }, [T + 250], [2]]]],
-    ["tabs and extra spaces", "  x\t 2   1700000000  \n", [[{ __name__: "x" }, [T], [2]]]],
+    ["tabs and extra spaces", "x\t 2   1700000000  \n", [[{ __name__: "x" }, [T], [2]]]],
+    // Cases of VictoriaMetrics' lib/protoparser/graphite TestRowsUnmarshalSuccess.
+    ["VM: negative value", "foobar -123.456 789", [[{ __name__: "foobar" }, [789000], [-123.456]]]],
+    ["VM: big timestamp", "aaa 1123 429496729600", [[{ __name__: "aaa" }, [429496729600000], [1123]]]],
+    ["VM: empty tags", "foo; 1 2", [[{ __name__: "foo" }, [2000], [1]]]],
+    ["VM: tag without =", "foo;bar 1 2", [[{ __name__: "foo" }, [2000], [1]]]],
+    ["VM: empty tag name or value", "foo;bar=baz;aa=;x=y;=z 1 2", [[{ __name__: "foo", bar: "baz", x: "y" }, [2000], [1]]]],
+    ["VM: tabs and tags", "foo;baz=bar;bb=;y=x;=z\t1\t2", [[{ __name__: "foo", baz: "bar", y: "x" }, [2000], [1]]]],
+    ["VM: whitespace after timestamp", "foo.baz 125 1789 \na 1.34 567\t  ", [[{ __name__: "foo.baz" }, [1789000], [125]], [{ __name__: "a" }, [567000], [1.34]]]],
+    ["VM: empty lines", "\r\n\n\r\n", []],
   ] as [string, string, unknown][])("%s", (_n, input, want) => {
     expect(collect(g, input)).toEqual(want);
   });
@@ -198,7 +207,8 @@ describe("Graphite plaintext", () => {
     ["no value", "a.b\n", 'graphite: line 1: missing value after "a.b"'],
     ["bad value", "a.b x\n", 'graphite: line 1: invalid value "x"'],
     ["bad ts", "a.b 1 x\n", 'graphite: line 1: invalid timestamp "x"'],
-    ["bad tag", "a.b;t 1\n", 'graphite: line 1: tag "t": want name=value'],
+    ["leading blank (missing metric)", " 123 455\n", "graphite: line 1: missing metric name: the line starts with a blank"],
+    ["space in a tag value", "s;tag1=aaa1;tag2=bb b2;tag3=ccc3 1\n", 'graphite: line 1: invalid value "b2;tag3=ccc3"'],
     ["too many fields", "a 1 2 3\n", 'graphite: line 1: unexpected "3" after the timestamp'],
     ["empty name", ";a=b 1\n", "graphite: line 1: empty metric name"],
   ])("rejects %s", (_n, input, want) => {
