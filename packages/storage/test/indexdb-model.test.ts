@@ -209,7 +209,7 @@ describe("IndexDB model", () => {
           await db.close();
         }
       }),
-      { numRuns: 25 },
+      { numRuns: 40 },
     );
   });
 });

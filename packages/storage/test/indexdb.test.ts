@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { type LabelMatcher, type MatchType, type Tenant, encodeMetricName, labelsFromRecord, newMatcher } from "@strata/core";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { IndexDB, type TSID, compareTSID, decodeTSID, encodeTSID, TSID_SIZE } from "../src/indexdb/index.js";
 
 const dirs: string[] = [];
@@ -119,17 +119,40 @@ const TABLE: [string, LabelMatcher[], string[]][] = [
 ];
 
 describe("IndexDB matchers (Prometheus semantics)", () => {
-  it.each(TABLE)("%s", async (_name, ms, want) => {
-    expect(naive(ms)).toEqual(want); // the table itself follows Prometheus semantics
+  // one index resolving every matcher through the index, one checking costly matchers
+  // against metric names once few candidates remain
+  const dbs: IndexDB[] = [];
+  const dbDirs: string[] = [];
+  beforeAll(async () => {
     for (const nameFilter of [0, 1000]) {
-      const db = await openWith(SERIES, tmpdir(), nameFilter);
-      try {
-        expect(ids(db, ms)).toEqual(want); // per-day index
-        expect(ids(db, ms, T0, 0, 1e15)).toEqual(want); // global index (long range)
-        await db.flush();
-        expect(ids(db, ms)).toEqual(want); // from disk parts
-      } finally {
-        await db.close();
+      const d = fs.mkdtempSync(path.join(os.tmpdir(), "strata-indexdb-sem-"));
+      dbDirs.push(d);
+      dbs.push(await openWith(SERIES, d, nameFilter));
+    }
+  });
+  afterAll(async () => {
+    for (const db of dbs) await db.close();
+    for (const d of dbDirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it.each(TABLE)("%s", (_name, ms, want) => {
+    expect(naive(ms)).toEqual(want); // the table itself follows Prometheus semantics
+    for (const db of dbs) {
+      expect(ids(db, ms)).toEqual(want); // per-day index
+      expect(ids(db, ms, T0, 0, 1e15)).toEqual(want); // global index (long range)
+    }
+  });
+
+  it("gives the same answers from disk parts after flush, merge and reopen", async () => {
+    for (let i = 0; i < dbs.length; i++) {
+      await dbs[i]!.forceMerge();
+      await dbs[i]!.close();
+      dbs[i] = await IndexDB.open(dbDirs[i]!, { flushIntervalMs: 0, nameFilterMaxSeries: i === 0 ? 0 : 1000 });
+    }
+    for (const [, ms, want] of TABLE) {
+      for (const db of dbs) {
+        expect(ids(db, ms)).toEqual(want);
+        expect(ids(db, ms, T0, 0, 1e15)).toEqual(want);
       }
     }
   });

@@ -75,8 +75,8 @@ describe("crash safety (SIGKILL)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-mergeset-crash-"));
     dirs.push(dir);
     const acked: number[] = [];
-    for (let round = 0; round < 4; round++) {
-      const r = await runAndKill("mergeset", dir, round, 3 + round * 4, Math.floor(Math.random() * 40));
+    for (let round = 0; round < 3; round++) {
+      const r = await runAndKill("mergeset", dir, round, 3 + round * 5, Math.floor(Math.random() * 40));
       acked.push(r.acked);
       const t = await Table.open(dir, { flushIntervalMs: 0 });
       try {
