@@ -147,6 +147,7 @@ interface Counters {
   walReplayedBatches: number;
   walTornSegments: number;
   snapshotsCreated: number;
+  backpressureWaits: number;
   seriesCacheMisses: number;
   indexDayUpdates: number;
 }
@@ -186,6 +187,7 @@ export class Storage {
     walReplayedBatches: 0,
     walTornSegments: 0,
     snapshotsCreated: 0,
+    backpressureWaits: 0,
     seriesCacheMisses: 0,
     indexDayUpdates: 0,
   };
@@ -315,6 +317,23 @@ export class Storage {
    */
   async addRows(batch: Uint8Array): Promise<void> {
     this.addRowsSync(batch);
+    // Backpressure: when flushing to disk falls behind, writers wait for it (bounds memory and
+    // the WAL; a busy event loop would otherwise starve the flush).
+    if (this.inmemoryBytes > this.opts.maxInmemoryPartsBytes) {
+      this.counters.backpressureWaits++;
+      await (this.diskFlushRunning ?? this.flushToDisk());
+    }
+    // Likewise when merges fall behind and on-disk parts pile up.
+    while (this.runningMerges.size > 0 && this.maxDiskParts() > 4 * this.opts.maxPartsPerPartition) {
+      this.counters.backpressureWaits++;
+      await Promise.race(this.runningMerges);
+    }
+  }
+
+  private maxDiskParts(): number {
+    let n = 0;
+    for (const p of this.partitions.values()) if (p.disk.length > n) n = p.disk.length;
+    return n;
   }
 
   /** Synchronous form of addRows (same contract): returns the number of rows accepted. */
@@ -452,33 +471,38 @@ export class Storage {
     const walSeq = this.wal.rotate();
     this.flushRows();
     for (const p of [...this.partitions.values()]) {
-      if (p.inmem.length === 0 || p.dropped) continue;
-      const sources = [...p.inmem];
-      const part = await this.writeMergedPart(p, sources);
-      await this.index.flush();
-      await p.withLock(() => {
-        if (p.dropped) {
-          // Retention dropped the partition meanwhile: the new part goes with it.
-          if (part !== undefined) {
-            part.removeOnFree = true;
-            part.release();
-          }
-        } else {
-          const next = part === undefined ? p.disk : [...p.disk, part];
-          p.writePartsJson(next);
-          p.disk = next;
-        }
-        for (const s of sources) {
-          const i = p.inmem.indexOf(s);
-          if (i >= 0) p.inmem.splice(i, 1);
-          this.inmemoryBytes -= s.sizeBytes;
-          s.release();
-        }
-      });
+      // In chunks of at most mergeFanIn in-memory parts (bounded fan-in and memory).
+      const pending = [...p.inmem];
+      while (pending.length > 0 && !p.dropped) await this.flushInmemoryParts(p, pending.splice(0, this.opts.mergeFanIn));
     }
     this.wal.removeSegmentsBefore(walSeq);
     this.counters.diskFlushes++;
     this.scheduleMerges();
+  }
+
+  /** Writes in-memory parts of p as one on-disk part and lists it (index flushed first). */
+  private async flushInmemoryParts(p: Partition, sources: readonly Part[]): Promise<void> {
+    const part = await this.writeMergedPart(p, sources);
+    await this.index.flush();
+    await p.withLock(() => {
+      if (p.dropped) {
+        // Retention dropped the partition meanwhile: the new part goes with it.
+        if (part !== undefined) {
+          part.removeOnFree = true;
+          part.release();
+        }
+      } else {
+        const next = part === undefined ? p.disk : [...p.disk, part];
+        p.writePartsJson(next);
+        p.disk = next;
+      }
+      for (const s of sources) {
+        const i = p.inmem.indexOf(s);
+        if (i >= 0) p.inmem.splice(i, 1);
+        this.inmemoryBytes -= s.sizeBytes;
+        s.release();
+      }
+    });
   }
 
   /** Merges `sources` into a new on-disk part of partition p (undefined when nothing is left). */
@@ -864,6 +888,7 @@ export class Storage {
       wal_replayed_batches_total: c.walReplayedBatches,
       wal_torn_segments_total: c.walTornSegments,
       snapshots_created_total: c.snapshotsCreated,
+      backpressure_waits_total: c.backpressureWaits,
       retention_ms: this.retentionMs,
       dedup_interval_ms: this.dedupIntervalMs,
     };
