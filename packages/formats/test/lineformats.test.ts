@@ -28,6 +28,18 @@ describe("CSV", () => {
     ["quoted fields", "1:label:a,2:metric:m", '"x,""y""",2\n', [[{ __name__: "m", a: 'x,"y"' }, [T], [2]]]],
     ["empty metric cell skipped, empty label absent", "1:label:a,2:metric:m,3:metric:n", ",,3\n", [[{ __name__: "n" }, [T], [3]]]],
     ["extra columns ignored", "1:metric:m", "1,foo,bar\n", [[{ __name__: "m" }, [T], [1]]]],
+    // Cases of VictoriaMetrics' lib/protoparser/csvimport TestRowsUnmarshalSuccess.
+    ["VM: labels and unix_s", "1:metric:foo,2:time:unix_s,3:label:foo,4:label:bar", "123,456,xxx,yy", [[{ __name__: "foo", foo: "xxx", bar: "yy" }, [456000], [123]]]],
+    ["VM: multiple metrics, quotes, custom layout", "2:metric:bar,1:metric:foo,3:label:foo,4:label:bar,5:time:custom:2006-01-02 15:04:05.999Z",
+      '"2.34",5.6,"foo"",bar","aa",2015-08-10 20:04:40.123Z',
+      [[{ __name__: "bar", foo: 'foo",bar', bar: "aa" }, [1439237080123], [5.6]], [{ __name__: "foo", foo: 'foo",bar', bar: "aa" }, [1439237080123], [2.34]]]],
+    ["VM: quoted layout times", "2:label:symbol,3:time:custom:2006-01-02 15:04:05.999Z,4:metric:bid,5:metric:ask",
+      '\n"aaa","AUDCAD","2015-08-10 00:00:01.000Z",0.9725,0.97273\n"aaa","AUDCAD","2015-08-10 00:00:02.000Z",0.97253,0.97276\n',
+      [
+        [{ __name__: "bid", symbol: "AUDCAD" }, [1439164801000], [0.9725]], [{ __name__: "ask", symbol: "AUDCAD" }, [1439164801000], [0.97273]],
+        [{ __name__: "bid", symbol: "AUDCAD" }, [1439164802000], [0.97253]], [{ __name__: "ask", symbol: "AUDCAD" }, [1439164802000], [0.97276]],
+      ]],
+    ["VM: superfluous columns", "2:metric:foo", "123,-45.6,foo,bar", [[{ __name__: "foo" }, [T], [-45.6]]]],
   ] as [string, string, string, unknown][])("%s", (_n, format, input, want) => {
     expect(collect(csv(format), input)).toEqual(want);
   });
