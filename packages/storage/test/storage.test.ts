@@ -93,4 +93,45 @@ describe("Storage basics", () => {
       rmDir(dir);
     }
   });
+
+  it("rows become searchable from in-memory parts after the periodic flush, before any disk flush", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now, flushIntervalMs: 50 });
+      await s.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: { __name__: "fresh" }, t: T0, v: 3 }]));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(s.metrics().inmemory_parts).toBeGreaterThan(0);
+      expect(s.metrics().disk_rows).toBe(0);
+      expect([...dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "fresh")], T0, T0).values()]).toEqual([[[T0, 3]]]);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
+  it("an open cursor keeps its parts while a merge replaces them (consistent view)", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now });
+      for (let k = 0; k < 3; k++) {
+        const rows = [];
+        for (let i = 0; i < 50; i++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "c", i: String(i) }, t: T0 + k * 1000, v: k });
+        await s.addRows(batchOf(rows));
+        await s.forceFlush();
+      }
+      expect(s.metrics().small_parts).toBe(3);
+      const c = s.search(DEFAULT_TENANT, [newMatcher("=", "__name__", "c")], T0, T0 + 10_000);
+      await s.forceMerge();
+      expect(s.metrics().small_parts).toBe(1);
+      let series = 0;
+      while (c.next()) {
+        series++;
+        expect(Array.from(mergeSeriesBlocks(c.at().blocks, c.minT, c.maxT).values)).toEqual([0, 1, 2]);
+      }
+      expect(series).toBe(50);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
 });
