@@ -339,6 +339,14 @@ describe("errors and limits", () => {
     for (let s = 0; s < 300; s++) big.adoptSeries({ __name__: "x", s: String(s) }, ts, new Float64Array(2000).map((_, i) => i + s));
     const p = createEngine({ timeout: 5 }).rangeQuery(big, "quantile_over_time(0.5, x[2h])", 0, 2000 * 15_000, 15_000);
     await expect(p).rejects.toBeInstanceOf(TimeoutError);
+    // Evaluation yields to the event loop, so a caller's abort lands mid-query.
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 10);
+    const started = performance.now();
+    const c = engine.rangeQuery(big, "quantile_over_time(0.5, x[2h])", 0, 2000 * 15_000, 15_000, ac.signal);
+    await expect(c).rejects.toBeInstanceOf(CanceledError);
+    clearTimeout(timer);
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 });
 

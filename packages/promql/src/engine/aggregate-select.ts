@@ -85,7 +85,7 @@ interface TopKGroup {
  * so ties resolve as in Prometheus), so the input vector is never materialised. Undefined when
  * k is too large for per-step heaps (the caller then materialises).
  */
-export function streamTopK(e: AggregateExpr, params: Float64Array, ctx: StepCtx, env: Env, grouping: ReadonlySet<string>): VectorValue | undefined {
+export async function streamTopK(e: AggregateExpr, params: Float64Array, ctx: StepCtx, env: Env, grouping: ReadonlySet<string>): Promise<VectorValue | undefined> {
   const n = ctx.times.length;
   const ks = new Int32Array(n);
   let maxK = 0;
@@ -110,10 +110,10 @@ export function streamTopK(e: AggregateExpr, params: Float64Array, ctx: StepCtx,
     g.val[j] = tv;
   };
   if (maxK === 0) {
-    streamVector(e.expr, ctx, env, () => undefined);
+    await streamVector(e.expr, ctx, env, () => undefined);
     return { kind: "vector", series: [] };
   }
-  streamVector(e.expr, ctx, env, (labels, dropName, values, present) => {
+  await streamVector(e.expr, ctx, env, (labels, dropName, values, present) => {
     const si = labelsOf.length;
     labelsOf.push(labels);
     dropOf.push(dropName);

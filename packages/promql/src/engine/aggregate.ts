@@ -47,12 +47,12 @@ export function groupSeries(series: readonly VSeries[], grouping: ReadonlySet<st
   return { groupOf, labels, members };
 }
 
-export function evalAggregate(e: AggregateExpr, ctx: StepCtx, env: Env): VectorValue {
+export async function evalAggregate(e: AggregateExpr, ctx: StepCtx, env: Env): Promise<VectorValue> {
   const n = ctx.times.length;
   let param: Float64Array | undefined;
   let strParam = "";
   if (e.param !== undefined) {
-    const p = evalExpr(e.param, ctx, env);
+    const p = await evalExpr(e.param, ctx, env);
     if (p.kind === "scalar") param = p.values;
     else if (p.kind === "string") strParam = p.value;
   }
@@ -67,20 +67,20 @@ export function evalAggregate(e: AggregateExpr, ctx: StepCtx, env: Env): VectorV
     case "stddev":
     case "stdvar": {
       const agg = new SimpleAgg(e.op, n, grouping, e.without);
-      streamVector(e.expr, ctx, env, (labels, dropName, values, present) => agg.add(labels, dropName, values, present));
+      await streamVector(e.expr, ctx, env, (labels, dropName, values, present) => agg.add(labels, dropName, values, present));
       return agg.finish();
     }
     case "topk":
     case "bottomk": {
       checkParams(e.op, param!, n);
-      const r = streamTopK(e, param!, ctx, env, grouping);
+      const r = await streamTopK(e, param!, ctx, env, grouping);
       if (r !== undefined) return r;
       break;
     }
     default:
       break;
   }
-  const v = evalVector(e.expr, ctx, env);
+  const v = await evalVector(e.expr, ctx, env);
   switch (e.op) {
     case "topk":
     case "bottomk":

@@ -75,10 +75,10 @@ export function evalUnary(e: UnaryExpr, v: Value): Value {
   throw evalError("unary operator on a string");
 }
 
-export function evalBinary(e: BinaryExpr, ctx: StepCtx, env: Env): Value {
+export async function evalBinary(e: BinaryExpr, ctx: StepCtx, env: Env): Promise<Value> {
   const n = ctx.times.length;
-  const lhs = evalExpr(e.lhs, ctx, env);
-  const rhs = evalExpr(e.rhs, ctx, env);
+  const lhs = await evalExpr(e.lhs, ctx, env);
+  const rhs = await evalExpr(e.rhs, ctx, env);
   const op = e.op;
   if (lhs.kind === "scalar" && rhs.kind === "scalar") {
     const values = new Float64Array(n);

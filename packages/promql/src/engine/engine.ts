@@ -126,10 +126,10 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
   });
 
   if (type === "matrix") {
-    const series = evalMatrixResult(expr, ctx, env);
+    const series = await evalMatrixResult(expr, ctx, env);
     return { type: "matrix", series, ...ann() };
   }
-  const v = evalExpr(expr, ctx, env);
+  const v = await evalExpr(expr, ctx, env);
   if (v.kind === "string") return { type: "string", timestamp: env.start, value: v.value, ...ann() };
   if (v.kind === "scalar") {
     if (instant) return { type: "scalar", timestamp: env.start, value: v.values[0]!, ...ann() };

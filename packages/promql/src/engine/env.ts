@@ -2,6 +2,9 @@ import { CanceledError, ExecutionError, TimeoutError } from "@strata/core";
 import type { Labels } from "@strata/core";
 import type { Call, PosRange, VectorSelector } from "../ast.js";
 
+/** Longest stretch (ms) evaluation runs before letting the event loop serve others. */
+const YIELD_MS = 20;
+
 /** Engine options; every limit is off when undefined. */
 export interface EngineOptions {
   /** Lookback delta of instant-vector selectors in ms (Prometheus default 5m). */
@@ -79,6 +82,30 @@ export class Env {
 
   info(msg: string, pos: PosRange | undefined): void {
     this.infos.add(`PromQL info: ${msg}${this.position(pos)}`);
+  }
+
+  private lastYield = performance.now();
+
+  /**
+   * True when evaluation has held the event loop for YIELD_MS: the caller then awaits
+   * `yieldNow()`, so other requests, timers and abort signals get their turn. Cheap enough to
+   * call per series.
+   */
+  yieldDue(): boolean {
+    return (++this.ops & 15) === 0 && performance.now() - this.lastYield >= YIELD_MS;
+  }
+
+  /** Lets the event loop run once, then checks the deadline and the signal. */
+  async yieldNow(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.lastYield = performance.now();
+    this.checkAbortNow();
+  }
+
+  /** Yields if due (per expression node), else only checks for abort. */
+  async yieldIfDue(): Promise<void> {
+    if (performance.now() - this.lastYield >= YIELD_MS) await this.yieldNow();
+    else this.checkAbortNow();
   }
 
   /** Throws the typed error for an aborted signal; cheap enough to call per series. */

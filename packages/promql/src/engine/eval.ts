@@ -47,8 +47,8 @@ export function constScalar(v: number, n: number): ScalarValue {
 }
 
 /** Evaluates an expression of type scalar, string or vector at every time of `ctx`. */
-export function evalExpr(e: Expr, ctx: StepCtx, env: Env): Value {
-  env.checkAbort();
+export async function evalExpr(e: Expr, ctx: StepCtx, env: Env): Promise<Value> {
+  await env.yieldIfDue();
   const n = ctx.times.length;
   switch (e.kind) {
     case "NumberLiteral":
@@ -56,21 +56,21 @@ export function evalExpr(e: Expr, ctx: StepCtx, env: Env): Value {
     case "StringLiteral":
       return { kind: "string", value: e.value };
     case "VectorSelector":
-      return evalVectorSelector(e, ctx, env, false);
+      return await evalVectorSelector(e, ctx, env, false);
     case "MatrixSelector":
     case "SubqueryExpr":
       throw evalError(`unexpected range vector ${e.kind} in an instant context`);
     case "Call":
-      return evalCall(e, ctx, env);
+      return await evalCall(e, ctx, env);
     case "AggregateExpr":
-      return checkVector(evalAggregate(e, ctx, env), n, env);
+      return checkVector(await evalAggregate(e, ctx, env), n, env);
     case "BinaryExpr":
-      return evalBinary(e, ctx, env);
+      return await evalBinary(e, ctx, env);
     case "UnaryExpr":
-      return evalUnary(e, evalExpr(e.expr, ctx, env));
+      return evalUnary(e, await evalExpr(e.expr, ctx, env));
     case "ParenExpr":
     case "StepInvariantExpr":
-      return evalExpr(e.expr, ctx, env);
+      return await evalExpr(e.expr, ctx, env);
     default:
       return assertNever(e, "expression");
   }
@@ -86,15 +86,15 @@ function checkVector(v: VectorValue, n: number, env: Env): VectorValue {
 }
 
 /** Evaluates `e` and requires an instant vector. */
-export function evalVector(e: Expr, ctx: StepCtx, env: Env): VectorValue {
-  const v = evalExpr(e, ctx, env);
+export async function evalVector(e: Expr, ctx: StepCtx, env: Env): Promise<VectorValue> {
+  const v = await evalExpr(e, ctx, env);
   if (v.kind !== "vector") throw evalError(`expected instant vector, got ${v.kind}`);
   return v;
 }
 
 /** Evaluates `e` and requires a scalar. */
-export function evalScalar(e: Expr, ctx: StepCtx, env: Env): ScalarValue {
-  const v = evalExpr(e, ctx, env);
+export async function evalScalar(e: Expr, ctx: StepCtx, env: Env): Promise<ScalarValue> {
+  const v = await evalExpr(e, ctx, env);
   if (v.kind !== "scalar") throw evalError(`expected scalar, got ${v.kind}`);
   return v;
 }
@@ -104,32 +104,33 @@ export function unwrap(e: Expr): Expr {
   return e;
 }
 
-function evalCall(e: Call, ctx: StepCtx, env: Env): Value {
+async function evalCall(e: Call, ctx: StepCtx, env: Env): Promise<Value> {
   const name = e.func.name;
   const n = ctx.times.length;
   if (RANGE_FUNCTIONS.has(name)) {
     let mi = e.func.argTypes.indexOf("matrix");
     if (mi < 0) mi = 0;
-    const arg = evalRangeArg(e.args[mi]!, ctx, env, name);
+    const arg = await evalRangeArg(e.args[mi]!, ctx, env, name);
     const scalars: Float64Array[] = [];
-    for (let i = 0; i < e.args.length; i++) if (i !== mi) scalars.push(evalScalar(e.args[i]!, ctx, env).values);
-    const out = evalRangeFunction(e, arg, scalars, ctx, env);
+    for (let i = 0; i < e.args.length; i++) if (i !== mi) scalars.push((await evalScalar(e.args[i]!, ctx, env)).values);
+    const out = await evalRangeFunction(e, arg, scalars, ctx, env);
     if (name === "absent_over_time") return absentOverTime(e, out, n);
     return checkVector(out, n, env);
   }
   if (name === "info") {
-    const base = evalVector(e.args[0]!, ctx, env);
+    const base = await evalVector(e.args[0]!, ctx, env);
     return checkVector(evalInfo(e, base, ctx, env, env.selections.get(e) ?? []), n, env);
   }
   if (name === "timestamp") {
     const a = unwrap(e.args[0]!);
     if (a.kind === "VectorSelector") {
-      const v = evalVectorSelector(a, ctx, env, true);
+      const v = await evalVectorSelector(a, ctx, env, true);
       for (const s of v.series) s.dropName = true;
       return v;
     }
   }
-  const args: Value[] = e.args.map((a) => evalExpr(a, ctx, env));
+  const args: Value[] = [];
+  for (const a of e.args) args.push(await evalExpr(a, ctx, env));
   const out = evalFunction(e, args, ctx, env);
   return out.kind === "vector" ? checkVector(out, n, env) : out;
 }
@@ -138,22 +139,22 @@ function evalCall(e: Call, ctx: StepCtx, env: Env): Value {
  * Feeds the series of an instant-vector expression to `sink`. Range functions stream with
  * reused arrays (the sink must copy what it keeps); everything else is evaluated first.
  */
-export function streamVector(e: Expr, ctx: StepCtx, env: Env, sink: SeriesSink): void {
+export async function streamVector(e: Expr, ctx: StepCtx, env: Env, sink: SeriesSink): Promise<void> {
   const u = unwrap(e);
   if (u.kind === "Call" && RANGE_FUNCTIONS.has(u.func.name) && u.func.name !== "absent_over_time") {
     let mi = u.func.argTypes.indexOf("matrix");
     if (mi < 0) mi = 0;
-    const arg = evalRangeArg(u.args[mi]!, ctx, env, u.func.name);
+    const arg = await evalRangeArg(u.args[mi]!, ctx, env, u.func.name);
     const scalars: Float64Array[] = [];
-    for (let i = 0; i < u.args.length; i++) if (i !== mi) scalars.push(evalScalar(u.args[i]!, ctx, env).values);
-    streamRangeFunction(u, arg, scalars, ctx, env, sink, true);
+    for (let i = 0; i < u.args.length; i++) if (i !== mi) scalars.push((await evalScalar(u.args[i]!, ctx, env)).values);
+    await streamRangeFunction(u, arg, scalars, ctx, env, sink, true);
     return;
   }
   if (u.kind === "VectorSelector") {
-    streamVectorSelector(u, ctx, env, false, true, sink);
+    await streamVectorSelector(u, ctx, env, false, true, sink);
     return;
   }
-  const v = evalVector(e, ctx, env);
+  const v = await evalVector(e, ctx, env);
   for (const s of v.series) sink(s.labels, s.dropName, s.values, s.present);
 }
 

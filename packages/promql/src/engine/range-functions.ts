@@ -236,15 +236,15 @@ export const RANGE_FUNCTIONS = new Set([
 /** Receives one output series; the arrays may be reused after the call returns. */
 export type SeriesSink = (labels: Labels, dropName: boolean, values: Float64Array, present: Uint8Array) => void;
 
-export function evalRangeFunction(
+export async function evalRangeFunction(
   call: Call,
   arg: RangeArg,
   scalars: readonly Float64Array[],
   ctx: StepCtx,
   env: Env,
-): VectorValue {
+): Promise<VectorValue> {
   const out: VSeries[] = [];
-  streamRangeFunction(call, arg, scalars, ctx, env, (labels, dropName, values, present) => {
+  await streamRangeFunction(call, arg, scalars, ctx, env, (labels, dropName, values, present) => {
     out.push({ labels, dropName, values, present });
   }, false);
   return { kind: "vector", series: out };
@@ -255,7 +255,7 @@ export function evalRangeFunction(
  * and presence arrays are shared between calls (the sink must copy what it keeps), so an
  * aggregation over a range function allocates nothing per series.
  */
-export function streamRangeFunction(
+export async function streamRangeFunction(
   call: Call,
   arg: RangeArg,
   scalars: readonly Float64Array[],
@@ -263,7 +263,7 @@ export function streamRangeFunction(
   env: Env,
   sink: SeriesSink,
   reuse: boolean,
-): void {
+): Promise<void> {
   const name = call.func.name;
   const n = ctx.times.length;
   if (arg.extended !== "") {
@@ -282,7 +282,7 @@ export function streamRangeFunction(
   let sharedValues: Float64Array | undefined;
   let sharedPresent: Uint8Array | undefined;
   for (const s of arg.series) {
-    env.checkAbort();
+    if (env.yieldDue()) await env.yieldNow();
     const ts = s.ts;
     const vs = s.vs;
     const len = ts.length;

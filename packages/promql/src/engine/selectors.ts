@@ -51,9 +51,9 @@ function cleanOf(s: LoadedSeries): { ts: Float64Array; vs: Float64Array } {
 }
 
 /** Instant-vector selector: last sample in (ref - lookback, ref], unless it is a stale marker. */
-export function evalVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env, wantTimestamps: boolean): VectorValue {
+export async function evalVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env, wantTimestamps: boolean): Promise<VectorValue> {
   const out: VSeries[] = [];
-  streamVectorSelector(sel, ctx, env, wantTimestamps, false, (labels, dropName, values, present) => {
+  await streamVectorSelector(sel, ctx, env, wantTimestamps, false, (labels, dropName, values, present) => {
     out.push({ labels, dropName, values, present });
   });
   return { kind: "vector", series: out };
@@ -63,7 +63,14 @@ export function evalVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env, 
  * Instant-vector selector, series by series. With `reuse` the value and presence arrays are
  * shared between calls (the sink must copy what it keeps).
  */
-export function streamVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env, wantTimestamps: boolean, reuse: boolean, sink: SeriesSink): void {
+export async function streamVectorSelector(
+  sel: VectorSelector,
+  ctx: StepCtx,
+  env: Env,
+  wantTimestamps: boolean,
+  reuse: boolean,
+  sink: SeriesSink,
+): Promise<void> {
   const list = env.selections.get(sel) ?? [];
   const n = ctx.times.length;
   const at = atOf(sel.at, sel.atModifier, env);
@@ -73,7 +80,7 @@ export function streamVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env
   let values: Float64Array | undefined;
   let present: Uint8Array | undefined;
   for (const s of list) {
-    env.checkAbort();
+    if (env.yieldDue()) await env.yieldNow();
     const ts = s.ts;
     const vs = s.vs;
     const bits = s.bits;
@@ -109,7 +116,7 @@ export function streamVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env
 }
 
 /** A range-vector argument (matrix selector or subquery) with per-step windows. */
-export function evalRangeArg(e: Expr, ctx: StepCtx, env: Env, func: string): RangeArg {
+export async function evalRangeArg(e: Expr, ctx: StepCtx, env: Env, func: string): Promise<RangeArg> {
   const a = unwrap(e);
   const n = ctx.times.length;
   const ends = new Float64Array(n);
@@ -129,7 +136,7 @@ export function evalRangeArg(e: Expr, ctx: StepCtx, env: Env, func: string): Ran
   if (a.kind === "SubqueryExpr") {
     const at = atOf(a.at, a.atModifier, env);
     for (let k = 0; k < n; k++) ends[k] = (at ?? ctx.times[k]!) - a.offset;
-    return { series: evalSubquerySeries(a, ctx, env), ends, range: a.range, extended: "" };
+    return { series: await evalSubquerySeries(a, ctx, env), ends, range: a.range, extended: "" };
   }
   throw evalError(`expected range vector, got ${typeOfExpr(a)}`);
 }
@@ -144,14 +151,14 @@ function checkModifiers(m: MatrixSelector, func: string): void {
 }
 
 /** Evaluates a subquery's inner expression at its aligned steps; one raw series per result. */
-function evalSubquerySeries(e: SubqueryExpr, ctx: StepCtx, env: Env): MSeries[] {
+async function evalSubquerySeries(e: SubqueryExpr, ctx: StepCtx, env: Env): Promise<MSeries[]> {
   const t = subqueryTimes(e, ctx.times[0]!, ctx.times[ctx.times.length - 1]!, env);
   const m = t.end >= t.start ? Math.floor((t.end - t.start) / t.interval) + 1 : 0;
   const times = new Float64Array(m);
   for (let i = 0; i < m; i++) times[i] = t.start + i * t.interval;
   if (m === 0) return [];
   const inner: StepCtx = { times, start: t.start, end: times[m - 1]!, interval: t.interval };
-  const v = evalExpr(e.expr, inner, env);
+  const v = await evalExpr(e.expr, inner, env);
   const series: MSeries[] = [];
   if (v.kind === "scalar") {
     series.push({ labels: [], dropName: false, ts: times, vs: v.values });
@@ -166,8 +173,8 @@ function evalSubquerySeries(e: SubqueryExpr, ctx: StepCtx, env: Env): MSeries[] 
 }
 
 /** An instant query whose expression is a range vector: the samples of each window. */
-export function evalMatrixResult(e: Expr, ctx: StepCtx, env: Env): MatrixSeries[] {
-  const arg = evalRangeArg(e, ctx, env, "");
+export async function evalMatrixResult(e: Expr, ctx: StepCtx, env: Env): Promise<MatrixSeries[]> {
+  const arg = await evalRangeArg(e, ctx, env, "");
   const end = arg.ends[0]!;
   const start = end - arg.range;
   const out: MatrixSeries[] = [];
