@@ -13,10 +13,15 @@ chmod 1777 "$root/tmp"
 node_bin=$(command -v node)
 node_bin=$(readlink -f "$node_bin")
 install -D "$node_bin" "$root/usr/bin/node"
-# Every shared library node links, plus the loader, at the same paths.
-for lib in $(ldd "$node_bin" | awk '/=>/ {print $3} /ld-linux/ {print $1}' | grep '^/'); do
-  install -D "$(readlink -f "$lib")" "$root$lib"
-done
+# Every shared library node and the native addons (.node files) link, plus the loader, at the
+# same paths.
+copy_libs() {
+  for lib in $(ldd "$1" 2>/dev/null | awk '/=>/ {print $3} /ld-linux/ {print $1}' | grep '^/'); do
+    [ -e "$root$lib" ] || install -D "$(readlink -f "$lib")" "$root$lib"
+  done
+}
+copy_libs "$node_bin"
+while IFS= read -r addon; do copy_libs "$addon"; done < <(find -L node_modules/.pnpm -name '*.node' -type f 2>/dev/null)
 for f in /etc/ssl/certs/ca-certificates.crt /etc/nsswitch.conf; do
   [ -f "$f" ] && install -D "$f" "$root$f"
 done

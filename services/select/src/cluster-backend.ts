@@ -13,7 +13,7 @@ import {
   type MetricsRegistry,
   type Tenant,
 } from "@strata/core";
-import { cluster, RpcClient, SearchServiceDefinition } from "@strata/protocol";
+import { cluster, RpcClient, SearchServiceDefinition, type CallOptions } from "@strata/protocol";
 import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
 import { mergeSeriesBlocks, unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./backend.js";
@@ -39,6 +39,8 @@ export interface ClusterBackendOptions {
   readonly nodes: readonly string[];
   readonly replicationFactor: number;
   readonly dedupIntervalMs: number;
+  /** Do not wait for the replicationFactor-1 slowest nodes (complete answers either way). */
+  readonly skipSlowReplicas: boolean;
   readonly log: Logger;
   readonly metrics: MetricsRegistry;
 }
@@ -89,8 +91,6 @@ function requestError(err: unknown): Error | undefined {
       return new BadDataError(err.details);
     case grpc.status.RESOURCE_EXHAUSTED:
       return new ExecutionError(err.details, "STRATA_LIMIT_EXCEEDED");
-    case grpc.status.DEADLINE_EXCEEDED:
-      return new TimeoutError(`storage search exceeded its deadline: ${err.details}`);
     default:
       return undefined;
   }
@@ -100,6 +100,7 @@ export class ClusterSelectBackend implements SelectBackend {
   private readonly nodeList: Node[];
   private readonly rf: number;
   private readonly dedupIntervalMs: number;
+  private readonly skipSlowReplicas: boolean;
   private readonly log: Logger;
   private readonly pingTimer: NodeJS.Timeout;
 
@@ -108,6 +109,7 @@ export class ClusterSelectBackend implements SelectBackend {
     this.nodeList = opts.nodes.map((addr) => ({ addr, client: new RpcClient(SearchServiceDefinition, addr), healthy: true, lastError: "" }));
     this.rf = Math.max(1, opts.replicationFactor);
     this.dedupIntervalMs = opts.dedupIntervalMs;
+    this.skipSlowReplicas = opts.skipSlowReplicas;
     this.log = opts.log;
     for (const n of this.nodeList) {
       opts.metrics.gauge(`strata_select_storage_node_up{addr="${n.addr}"}`, "1 when the storage node answered its last request.", () => (n.healthy ? 1 : 0));
@@ -134,33 +136,71 @@ export class ClusterSelectBackend implements SelectBackend {
     );
   }
 
-  /** Runs `fn` on every node; applies the replication rule to failures. */
-  private async fanOut<T>(opts: SearchOptions, fn: (n: Node) => Promise<T>): Promise<FanOut<T>> {
-    const settled = await Promise.allSettled(this.nodeList.map((n) => fn(n)));
-    const results: T[] = [];
-    const failed: string[] = [];
-    for (let i = 0; i < settled.length; i++) {
-      const s = settled[i]!;
-      const node = this.nodeList[i]!;
-      if (s.status === "fulfilled") {
-        node.healthy = true;
-        results.push(s.value);
-        continue;
-      }
-      const reqErr = requestError(s.reason);
-      if (reqErr) throw reqErr;
-      if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new TimeoutError("query canceled");
-      node.healthy = false;
-      node.lastError = s.reason instanceof Error ? s.reason.message : String(s.reason);
-      failed.push(`${node.addr}: ${node.lastError}`);
-    }
-    if (failed.length === 0) return { results, isPartial: false, warnings: [] };
-    if (results.length === 0) throw new UnavailableError(`no storage node answered: ${failed.join("; ")}`);
-    if (failed.length < this.rf) return { results, isPartial: false, warnings: [] };
-    const msg = `partial response: ${failed.length} of ${this.nodeList.length} storage nodes unavailable (replicationFactor=${this.rf}): ${failed.join("; ")}`;
-    if (opts.denyPartialResponse) throw new UnavailableError(`cannot answer completely (deny_partial_response): ${msg}`);
-    this.log.warn({ failed }, "partial response");
-    return { results, isPartial: true, warnings: [msg] };
+  /**
+   * Runs `fn` on every node and applies the replication rule to failures. With
+   * skipSlowReplicas, once all but replicationFactor-1 nodes have answered, every series has
+   * been seen (each lives on replicationFactor distinct nodes), so the slowest nodes are not
+   * waited for: a node that hangs (a cut network drops packets rather than refusing them) costs
+   * nothing while fewer than replicationFactor nodes are affected.
+   */
+  private fanOut<T>(opts: SearchOptions, fn: (n: Node, call: CallOptions) => Promise<T>, waitForAll = false): Promise<FanOut<T>> {
+    const total = this.nodeList.length;
+    const enough = this.skipSlowReplicas && !waitForAll ? Math.max(1, total - (this.rf - 1)) : total;
+    return new Promise((resolve, reject) => {
+      const results: T[] = [];
+      const failed: string[] = [];
+      const controllers = this.nodeList.map(() => new AbortController());
+      let pending = total;
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        opts.signal?.removeEventListener("abort", onAbort);
+        for (const c of controllers) c.abort(new Error("not needed: enough replicas answered"));
+        const skipped = total - results.length - failed.length;
+        if (failed.length === 0) return resolve({ results, isPartial: false, warnings: [] });
+        if (results.length === 0) return reject(new UnavailableError(`no storage node answered: ${failed.join("; ")}`));
+        if (failed.length + skipped < this.rf) return resolve({ results, isPartial: false, warnings: [] });
+        const msg = `partial response: ${failed.length} of ${total} storage nodes unavailable (replicationFactor=${this.rf}): ${failed.join("; ")}`;
+        if (opts.denyPartialResponse) return reject(new UnavailableError(`cannot answer completely (deny_partial_response): ${msg}`));
+        this.log.warn({ failed }, "partial response");
+        resolve({ results, isPartial: true, warnings: [msg] });
+      };
+      const onAbort = () => {
+        if (done) return;
+        done = true;
+        for (const c of controllers) c.abort(opts.signal?.reason);
+        reject(opts.signal?.reason instanceof Error ? opts.signal.reason : new TimeoutError("query canceled"));
+      };
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      this.nodeList.forEach((node, i) => {
+        fn(node, { deadline: opts.deadline, signal: controllers[i]!.signal }).then(
+          (v) => {
+            node.healthy = true;
+            if (done) return;
+            results.push(v);
+            pending--;
+            if (results.length >= enough || pending === 0) finish();
+          },
+          (err: unknown) => {
+            if (done) return;
+            const reqErr = requestError(err);
+            if (reqErr) {
+              done = true;
+              for (const c of controllers) c.abort(reqErr);
+              opts.signal?.removeEventListener("abort", onAbort);
+              return reject(reqErr);
+            }
+            node.healthy = false;
+            node.lastError = err instanceof Error ? err.message : String(err);
+            failed.push(`${node.addr}: ${node.lastError}`);
+            pending--;
+            if (pending === 0) finish();
+          },
+        );
+      });
+    });
   }
 
   /** Streams every matching series' blocks from all nodes, grouped by metric name. */
@@ -173,13 +213,13 @@ export class ClusterSelectBackend implements SelectBackend {
   ): Promise<{ series: Map<string, { name: Uint8Array; blocks: RawBlock[] }>; isPartial: boolean; warnings: string[] }> {
     const series = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
     const query = searchQuery(tenant, sets, minT, maxT, opts);
-    const fan = await this.fanOut(opts, async (n) => {
+    const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
       const local = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
       const stream = n.client.stream(
         "Search_v1",
         create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1] }),
-        { deadline: opts.deadline, ...(opts.signal ? { signal: opts.signal } : {}) },
+        call,
       );
       let prev: { name: Uint8Array; blocks: RawBlock[] } | undefined;
       for await (const msg of stream) {
@@ -259,8 +299,8 @@ export class ClusterSelectBackend implements SelectBackend {
 
   async labelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>> {
     const query = searchQuery(tenant, sets, minT, maxT, opts);
-    const fan = await this.fanOut(opts, (n) =>
-      n.client.unary("LabelNames_v1", create(cluster.LabelNamesRequestSchema, { query, limit }), { deadline: opts.deadline }),
+    const fan = await this.fanOut(opts, (n, call) =>
+      n.client.unary("LabelNames_v1", create(cluster.LabelNamesRequestSchema, { query, limit }), call),
     );
     return { value: unionSorted(fan.results.map((r) => r.names), limit), isPartial: fan.isPartial, warnings: fan.warnings };
   }
@@ -275,8 +315,8 @@ export class ClusterSelectBackend implements SelectBackend {
     opts: SearchOptions,
   ): Promise<Answer<string[]>> {
     const query = searchQuery(tenant, sets, minT, maxT, opts);
-    const fan = await this.fanOut(opts, (n) =>
-      n.client.unary("LabelValues_v1", create(cluster.LabelValuesRequestSchema, { query, labelName: name, limit }), { deadline: opts.deadline }),
+    const fan = await this.fanOut(opts, (n, call) =>
+      n.client.unary("LabelValues_v1", create(cluster.LabelValuesRequestSchema, { query, labelName: name, limit }), call),
     );
     return { value: unionSorted(fan.results.map((r) => r.values), limit), isPartial: fan.isPartial, warnings: fan.warnings };
   }
@@ -294,8 +334,8 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   async seriesCount(tenant: Tenant, opts: SearchOptions): Promise<Answer<number>> {
-    const fan = await this.fanOut(opts, (n) =>
-      n.client.unary("SeriesCount_v1", create(cluster.SeriesCountRequestSchema, { tenant: protoTenant(tenant) }), { deadline: opts.deadline }),
+    const fan = await this.fanOut(opts, (n, call) =>
+      n.client.unary("SeriesCount_v1", create(cluster.SeriesCountRequestSchema, { tenant: protoTenant(tenant) }), call),
     );
     // Replicas count a series once per copy; VictoriaMetrics reports the sum as well, divided here by RF.
     const total = fan.results.reduce((a, r) => a + Number(r.count), 0);
@@ -303,7 +343,7 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   async tsdbStatus(tenant: Tenant, req: TsdbStatusRequest, opts: SearchOptions): Promise<Answer<TsdbStatus>> {
-    const fan = await this.fanOut(opts, (n) =>
+    const fan = await this.fanOut(opts, (n, call) =>
       n.client.unary(
         "TsdbStatus_v1",
         create(cluster.TsdbStatusRequestSchema, {
@@ -313,7 +353,7 @@ export class ClusterSelectBackend implements SelectBackend {
           focusLabel: req.focusLabel,
           matchers: toProtoMatchers(req.matchers),
         }),
-        { deadline: opts.deadline },
+        call,
       ),
     );
     const div = this.rf;
@@ -344,11 +384,11 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   async metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<MetricMetadata[]>> {
-    const fan = await this.fanOut(opts, (n) =>
+    const fan = await this.fanOut(opts, (n, call) =>
       n.client.unary(
         "Metadata_v1",
         create(cluster.MetadataRequestSchema, { tenant: protoTenant(tenant), metric, limit }),
-        { deadline: opts.deadline },
+        call,
       ),
     );
     const seen = new Map<string, MetricMetadata>();
@@ -365,8 +405,10 @@ export class ClusterSelectBackend implements SelectBackend {
   async deleteSeries(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], opts: SearchOptions): Promise<number> {
     // A delete must reach every node: a node that misses it would bring the series back.
     const query = searchQuery(tenant, sets, 0, Date.now() + 86_400_000, opts);
-    const fan = await this.fanOut({ ...opts, denyPartialResponse: true }, (n) =>
-      n.client.unary("DeleteSeries_v1", create(cluster.DeleteSeriesRequestSchema, { query }), { deadline: opts.deadline }),
+    const fan = await this.fanOut(
+      { ...opts, denyPartialResponse: true },
+      (n, call) => n.client.unary("DeleteSeries_v1", create(cluster.DeleteSeriesRequestSchema, { query }), call),
+      true,
     );
     if (fan.results.length < this.nodeList.length) {
       throw new UnavailableError("delete_series needs every storage node up: a node that misses the delete would keep the series");

@@ -13,6 +13,7 @@ export const selectFlags = defineFlags({
   "search.maxPointsPerTimeseries": flag.int(30_000, "The maximum number of points per series a range query may return"),
   "search.maxExportSeries": flag.int(10_000_000, "The maximum number of series /api/v1/export and /federate may return"),
   "search.maxSeriesPerAPICall": flag.int(100_000, "The default limit of /api/v1/series answers"),
+  "search.skipSlowReplicas": flag.bool(true, "Do not wait for the replicationFactor-1 slowest storage nodes: the others already hold every series, so answers stay complete while a node hangs"),
   "search.denyPartialResponse": flag.bool(false, "Fail queries with 503 instead of answering partially when storage nodes are unavailable"),
   "search.cacheTimestampOffset": flag.duration("5m", "Points newer than now minus this offset are never cached by the range-query result cache"),
   "search.disableCache": flag.bool(false, "Disable the range-query result cache"),

@@ -15,6 +15,7 @@ await runService({
       nodes: flags.storageNode,
       replicationFactor: flags.replicationFactor,
       dedupIntervalMs: flags["dedup.minScrapeInterval"],
+      skipSlowReplicas: flags["search.skipSlowReplicas"],
       log,
       metrics,
     });

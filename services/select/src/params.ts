@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { BadDataError, parseDuration, parseTimestamp, readBody, type LabelMatcher } from "@strata/core";
-import { parseExpr } from "@strata/promql";
+import { parseMetricSelector } from "@strata/promql";
 
 /**
  * Request parameters as the Prometheus API takes them: from the URL query and, for POST with
@@ -90,14 +90,9 @@ export class Params {
 
 /** Parses a series selector such as `up{job="a"}` or `{__name__=~"x.*"}` into its matchers. */
 export function parseSelector(s: string, param = "match[]"): LabelMatcher[] {
-  let expr;
   try {
-    expr = parseExpr(s);
+    return parseMetricSelector(s);
   } catch (err) {
     throw new BadDataError(`invalid parameter ${JSON.stringify(param)}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (expr.kind !== "VectorSelector") {
-    throw new BadDataError(`invalid parameter ${JSON.stringify(param)}: ${JSON.stringify(s)} is not a series selector`);
-  }
-  return [...expr.matchers];
 }
