@@ -12,7 +12,10 @@ export type RelabelAction =
   | "labeldrop"
   | "labelkeep"
   | "lowercase"
-  | "uppercase";
+  | "uppercase"
+  // VictoriaMetrics shorthands: keep/drop by metric name (`regex` over `__name__`).
+  | "keep_metrics"
+  | "drop_metrics";
 
 export const RELABEL_ACTIONS: readonly RelabelAction[] = [
   "replace",
@@ -26,6 +29,8 @@ export const RELABEL_ACTIONS: readonly RelabelAction[] = [
   "labelkeep",
   "lowercase",
   "uppercase",
+  "keep_metrics",
+  "drop_metrics",
 ];
 
 /** One relabel rule with Prometheus' defaults filled in. */

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { BadDataError, compareStrings, compileAnchoredRegex, isLegacyLabelName } from "@strata/core";
+import { BadDataError, METRIC_NAME_LABEL, compareStrings, compileAnchoredRegex, isLegacyLabelName } from "@strata/core";
 import type { Label, Labels, RE2JS } from "@strata/core";
 import type { RelabelAction, RelabelConfig, RelabelConfigInput } from "./config.js";
 import { DEFAULT_RELABEL_CONFIG, normalizeRelabelConfig, parseRelabelYaml } from "./config.js";
@@ -118,6 +118,8 @@ const ACTIONS: Record<RelabelAction, Apply> = {
     }
     return true;
   },
+  keep_metrics: (r, lb) => test(r, lb.get(METRIC_NAME_LABEL) ?? ""),
+  drop_metrics: (r, lb) => !test(r, lb.get(METRIC_NAME_LABEL) ?? ""),
   labeldrop: (r, lb) => {
     for (const name of [...lb.keys()]) if (test(r, name)) lb.delete(name);
     return true;
@@ -175,6 +177,9 @@ function validate(c: RelabelConfig, i: number, opts: RelabelOptions): void {
       c.separator !== d.separator ? "separator" :
       c.replacement !== d.replacement ? "replacement" : undefined;
     if (extra !== undefined) throw ruleError(i, extra, `${a} action requires only 'regex', and no other fields`);
+  }
+  if ((a === "keep_metrics" || a === "drop_metrics") && c.sourceLabels.length > 0) {
+    throw ruleError(i, "source_labels", `${a} action matches regex against __name__ and takes no 'source_labels'`);
   }
   if (a === "keepequal" || a === "dropequal") {
     const d = DEFAULT_RELABEL_CONFIG;

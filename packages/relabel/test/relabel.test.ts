@@ -102,6 +102,9 @@ const moreCases: [string, Rec, RelabelConfigInput[], Rec | null][] = [
   ["if: or inside braces", { __name__: "x", b: "2" }, [{ if: '{a="1" or b="2"}', action: "drop" }], null],
   ["if: quoted utf-8 name", { __name__: "my.metric" }, [{ if: '{"my.metric"}', action: "drop" }], null],
   ["utf-8 target label", { a: "v" }, [{ source_labels: ["a"], target_label: "a.b" }], { a: "v", "a.b": "v" }],
+  ["keep_metrics keeps matching names", { __name__: "up", a: "1" }, [{ action: "keep_metrics", regex: "up|x" }], { __name__: "up", a: "1" }],
+  ["keep_metrics drops others", { __name__: "go_gc" }, [{ action: "keep_metrics", regex: "up|x" }], null],
+  ["drop_metrics", { __name__: "go_gc" }, [{ action: "drop_metrics", regex: "go_.*" }], null],
   ["lowercase of empty deletes", { t: "X" }, [{ source_labels: ["nope"], action: "lowercase", target_label: "t" }], {}],
 ];
 
@@ -154,6 +157,7 @@ const invalid: [string, string, RelabelOptions, string][] = [
   ["keepequal with regex", "- action: keepequal\n  source_labels: [a]\n  target_label: b\n  regex: x\n", {}, "relabel_configs[0]: regex: keepequal action requires only 'source_labels' and 'target_label', and no other fields"],
   ["bad regex (RE2 rejects backrefs)", "- target_label: a\n- source_labels: [a]\n  regex: '(a)\\1'\n  action: drop\n", {}, "relabel_configs[1]: regex: invalid regular expression"],
   ["lookahead rejected", "- action: keep\n  source_labels: [a]\n  regex: '(?=a)'\n", {}, "relabel_configs[0]: regex: invalid regular expression"],
+  ["keep_metrics with source_labels", "- action: keep_metrics\n  source_labels: [a]\n  regex: x\n", {}, "relabel_configs[0]: source_labels: keep_metrics action matches regex against __name__ and takes no 'source_labels'"],
   ["unknown field", "- targetlabel: x\n", {}, "relabel_configs[0]: targetlabel: unknown field"],
   ["source_labels not a list", "- source_labels: a\n  target_label: x\n", {}, "relabel_configs[0]: source_labels: want a list of label names"],
   ["bad if", "- if: '{a=}'\n  action: drop\n", {}, "relabel_configs[0]: if: invalid series selector"],
