@@ -189,6 +189,60 @@ describe("instant queries", () => {
   });
 });
 
+describe("label_replace templates (Go regexp.Expand)", () => {
+  const m = new MemoryQuerier();
+  m.add({ __name__: "s", src: "abc-123" }, [0], [1]);
+  it.each([
+    ["$1", "abc"],
+    ["${1}x", "abcx"],
+    ["$1x", ""], // `$1x` names group "1x", which does not exist
+    ["$$1", "$1"],
+    ["${name}-$2", "123-123"],
+    ["$name", "123"],
+    ["$3", ""],
+    ["${", "${"],
+    ["a$", "a$"],
+  ])("%s → %s", async (tmpl, want) => {
+    const r = await engine.instantQuery(m, `label_replace(s, "dst", "${tmpl}", "src", "([a-z]+)-(?P<name>[0-9]+)")`, 0);
+    expect(r.type === "vector" && r.labels[0]!.find((l) => l.name === "dst")?.value).toBe(want === "" ? undefined : want);
+  });
+});
+
+describe("date functions", () => {
+  const m = new MemoryQuerier();
+  // 2024-02-29T13:45:00Z (a leap day, Thursday) and 1999-12-31T23:59:59Z.
+  m.add({ __name__: "t", k: "leap" }, [0], [1709214300]);
+  m.add({ __name__: "t", k: "y2k" }, [0], [946684799]);
+  it.each([
+    ["year", ["2024", "1999"]],
+    ["month", ["2", "12"]],
+    ["day_of_month", ["29", "31"]],
+    ["day_of_week", ["4", "5"]],
+    ["day_of_year", ["60", "365"]],
+    ["days_in_month", ["29", "31"]],
+    ["hour", ["13", "23"]],
+    ["minute", ["45", "59"]],
+  ])("%s", async (fn, want) => {
+    expect(lines(await engine.instantQuery(m, `${fn}(t)`, 0))).toEqual([`{k="leap"} ${want[0]}`, `{k="y2k"} ${want[1]}`]);
+  });
+  it("without argument uses the evaluation time", async () => {
+    expect(lines(await engine.instantQuery(m, "year()", 1709214300_000))).toEqual(["{} 2024"]);
+  });
+});
+
+describe("sort_by_label (natural order)", () => {
+  const m = new MemoryQuerier();
+  for (const v of ["a10", "a2", "a1", "b", "a02"]) m.add({ __name__: "n", v }, [0], [1]);
+  it.each([
+    // "a2" and "a02" compare less than each other in natsort; Go's insertion sort decides.
+    ["sort_by_label(n, \"v\")", ["a1", "a2", "a02", "a10", "b"]],
+    ["sort_by_label_desc(n, \"v\")", ["b", "a10", "a02", "a2", "a1"]],
+  ])("%s", async (query, want) => {
+    const r = await engine.instantQuery(m, query, 0);
+    expect(r.type === "vector" && r.labels.map((l) => l.find((x) => x.name === "v")!.value)).toEqual(want);
+  });
+});
+
 describe("range queries", () => {
   const q = data();
   it.each([

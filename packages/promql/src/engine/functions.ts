@@ -310,6 +310,17 @@ function compareLabelSets(a: Labels, b: Labels): number {
   return a.length - b.length;
 }
 
+/** Go's insertionSortCmpFunc. */
+function insertionSort<T>(data: T[], cmp: (a: T, b: T) => number): void {
+  for (let i = 1; i < data.length; i++) {
+    for (let j = i; j > 0 && cmp(data[j]!, data[j - 1]!) < 0; j--) {
+      const t = data[j]!;
+      data[j] = data[j - 1]!;
+      data[j - 1] = t;
+    }
+  }
+}
+
 function sortVector(name: string, v: VectorValue, labelNames: string[]): VectorValue {
   // Instant queries only (range results are ordered by labels anyway): sort by step 0.
   const series = [...v.series];
@@ -335,7 +346,7 @@ function sortVector(name: string, v: VectorValue, labelNames: string[]): VectorV
       break;
     default: {
       const desc = name === "sort_by_label_desc";
-      series.sort((a, b) => {
+      const cmp = (a: VSeries, b: VSeries): number => {
         for (const l of labelNames) {
           const x = getLabel(a.labels, l);
           const y = getLabel(b.labels, l);
@@ -345,7 +356,11 @@ function sortVector(name: string, v: VectorValue, labelNames: string[]): VectorV
         }
         const c = compareLabelSets(a.labels, b.labels);
         return desc ? -c : c;
-      });
+      };
+      // natsort is not a strict order ("a2" and "a02" are each less than the other), so the
+      // result depends on the algorithm: Go's slices.SortFunc insertion-sorts up to 12 items.
+      if (series.length <= 12) insertionSort(series, cmp);
+      else series.sort(cmp);
     }
   }
   return { kind: "vector", series };
