@@ -314,7 +314,10 @@ function writeVarints(out: ByteBuffer, first: number, x: Float64Array, start: nu
   out.length = p;
 }
 
-/** Largest payload any layout writes for n values (bounds lz4 output). */
+/**
+ * Largest payload the encoder writes for n values before lz4 (bounds what lz4 may inflate to):
+ * it never picks a layout larger than PlainVarint (<= 8 bytes/value).
+ */
 export function maxIntPayload(n: number): number {
   return 9 * (n + 2) + 11 * Math.ceil(n / GROUP_SIZE);
 }

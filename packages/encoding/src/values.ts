@@ -11,13 +11,15 @@ import {
   IntEncoding,
   LZ4_FLAG,
   LZ4_MIN_INPUT,
+  STALE_NAN_HI,
+  STALE_NAN_LO,
   ValuesEncoding,
 } from "./constants.js";
 import { NOT_DECIMAL, decimalResult, fromDecimal, toDecimal } from "./decimal.js";
 import { corrupt } from "./errors.js";
 import { nearestDelta } from "./nearest.js";
 import { lz4Decompress } from "./compress.js";
-import { appendMaybeLz4, checkCount, chooseIntLayout, lastChosenSize, maxIntPayload, readIntLayout, writeIntLayout } from "./int64s.js";
+import { appendMaybeLz4, checkCount, chooseIntLayout, lastChosenSize, readIntLayout, writeIntLayout } from "./int64s.js";
 import type { IntLayout } from "./int64s.js";
 import { getUvarint, getZigzag, putZigzag, varintResult, writeUvarint, zigzagSize, uvarintSize } from "./varint.js";
 
@@ -59,7 +61,7 @@ function u8view(a: Float64Array, n: number): Uint8Array {
 }
 
 function exceptionKind(hi: number, lo: number): number {
-  if (lo === 2 && hi === 0x7ff00000) return EXC_STALE_NAN;
+  if (lo === STALE_NAN_LO && hi === STALE_NAN_HI) return EXC_STALE_NAN;
   if (lo === 0) {
     if (hi === 0x7ff00000) return EXC_POS_INF;
     if (hi === 0xfff00000) return EXC_NEG_INF;
@@ -231,9 +233,12 @@ export function isValuesEncoding(tag: number): tag is ValuesEncoding {
   return VALUE_TAGS.has(tag);
 }
 
-/** Largest payload encodeValues writes for n values (bounds lz4 output). */
+/**
+ * Largest payload encodeValues writes for n values before lz4 (bounds what lz4 may inflate to):
+ * decimal is only chosen when no larger than XorFloat (<= 9 bytes/value) or 3 bytes/value.
+ */
 function maxValuesPayload(n: number): number {
-  return 9 * n + 24 + 19 * n + maxIntPayload(n);
+  return 9 * n + 64;
 }
 
 /**
@@ -287,8 +292,8 @@ export function decodeValues(tag: number, bytes: Uint8Array, count: number, out:
       let lo = 0;
       switch (kind) {
         case EXC_STALE_NAN:
-          hi = 0x7ff00000;
-          lo = 2;
+          hi = STALE_NAN_HI;
+          lo = STALE_NAN_LO;
           break;
         case EXC_POS_INF:
           hi = 0x7ff00000;
