@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { gzipSync, deflateSync } from "node:zlib";
 import { BadDataError, PayloadTooLargeError, RowsBatchReader, UnsupportedMediaTypeError, decodeMetricName, encodeMetricName, labelsToRecord, normalizeLabels } from "@strata/core";
 import type { Labels } from "@strata/core";
-import { MetricNameEncoder, PromTextParser, parsePushgatewayPath, RowsBatchSink, canonicalLabels, decodeBody, parseAll, parseExtraLabels, parseStream } from "@strata/formats";
+import { CollectingSink, MetricNameEncoder, OpenTsdbParser, PromTextParser, parsePushgatewayPath, RowsBatchSink, canonicalLabels, decodeBody, parseAll, parseExtraLabels, parseStream } from "@strata/formats";
 
 async function* chunksOf(buf: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
@@ -133,5 +133,26 @@ describe("parsePushgatewayPath", () => {
   });
   it.each(["/metrics", "/metrics/instance/x", "/metrics/job/a/instance", "/foo/job/a", "/metrics/job/%zz"])("rejects %s", (path) => {
     expect(() => parsePushgatewayPath(path)).toThrow(BadDataError);
+  });
+});
+
+describe("bounded memory", () => {
+  it("a line that never ends fails as soon as it passes maxLineBytes", () => {
+    const p = new PromTextParser(new CollectingSink(), { maxLineBytes: 4 << 20 });
+    const chunk = new Uint8Array(1 << 20).fill(0x61);
+    let written = 0;
+    expect(() => {
+      for (let i = 0; i < 100; i++) {
+        p.write(chunk);
+        written++;
+      }
+    }).toThrow("prometheus: line 1: line longer than 4194304 bytes");
+    expect(written).toBe(4);
+  });
+  it("OpenTSDB bodies fail as soon as they pass maxBodyBytes", () => {
+    const p = new OpenTsdbParser(new CollectingSink(), { maxBodyBytes: 1 << 20 });
+    expect(() => {
+      for (let i = 0; i < 100; i++) p.write(new Uint8Array(300_000));
+    }).toThrow("opentsdb: byte 1048576: body larger than 1048576 bytes");
   });
 });
