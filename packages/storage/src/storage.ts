@@ -48,6 +48,8 @@ export interface StorageOptions {
   walFsyncIntervalMs?: number;
   /** Start a new WAL segment past this size. Default 64 MiB. */
   walMaxSegmentBytes?: number;
+  /** WAL bytes not yet covered by on-disk parts before writers wait for a flush. Default 512 MiB. */
+  walMaxPendingBytes?: number;
   /** Rows buffered in memory before they become an in-memory part. Default 1M (≈ 20 MB). */
   maxRowsBuffer?: number;
   /** Rows buffer → searchable in-memory part interval. Default 1000 ms. */
@@ -215,6 +217,7 @@ export class Storage {
       dedupIntervalMs: this.dedupIntervalMs,
       walFsyncIntervalMs: options.walFsyncIntervalMs ?? 1000,
       walMaxSegmentBytes: options.walMaxSegmentBytes ?? 64 << 20,
+      walMaxPendingBytes: options.walMaxPendingBytes ?? 512 << 20,
       maxRowsBuffer: options.maxRowsBuffer ?? 1_000_000,
       flushIntervalMs: options.flushIntervalMs ?? 1000,
       diskFlushIntervalMs: options.diskFlushIntervalMs ?? 5000,
@@ -319,7 +322,7 @@ export class Storage {
     this.addRowsSync(batch);
     // Backpressure: when flushing to disk falls behind, writers wait for it (bounds memory and
     // the WAL; a busy event loop would otherwise starve the flush).
-    if (this.inmemoryBytes > this.opts.maxInmemoryPartsBytes) {
+    if (this.inmemoryBytes > this.opts.maxInmemoryPartsBytes || this.wal.pendingBytes > this.opts.walMaxPendingBytes) {
       this.counters.backpressureWaits++;
       await (this.diskFlushRunning ?? this.flushToDisk());
     }
@@ -882,6 +885,8 @@ export class Storage {
       index_block_cache_misses_total: this.indexBlockCache.misses,
       index_day_updates_total: c.indexDayUpdates,
       wal_bytes_written_total: this.wal.bytesWritten,
+      wal_pending_bytes: this.wal.pendingBytes,
+      wal_max_pending_bytes: this.opts.walMaxPendingBytes,
       wal_appends_total: this.wal.appends,
       wal_fsyncs_total: this.wal.fsyncs,
       wal_replayed_rows_total: c.walReplayedRows,

@@ -19,6 +19,9 @@ export class Wal {
   private syncing = false;
   private timer: NodeJS.Timeout | undefined;
   bytesWritten = 0;
+  /** Bytes in segments not removed yet (rows not yet in on-disk parts, roughly). */
+  pendingBytes = 0;
+  private readonly segSizes = new Map<number, number>();
   appends = 0;
   fsyncs = 0;
 
@@ -73,6 +76,8 @@ export class Wal {
     writeAllSync(this.fd, batch);
     this.segBytes += WAL_RECORD_HEADER + batch.length;
     this.bytesWritten += WAL_RECORD_HEADER + batch.length;
+    this.pendingBytes += WAL_RECORD_HEADER + batch.length;
+    this.segSizes.set(this.seq, this.segBytes);
     this.appends++;
     if (this.fsyncIntervalMs <= 0) {
       fsyncSync(this.fd);
@@ -97,6 +102,12 @@ export class Wal {
   removeSegmentsBefore(seq: number): void {
     for (const s of listSegments(this.dir)) {
       if (s < seq) rmSync(join(this.dir, segmentName(s)), { force: true });
+    }
+    for (const [s, size] of this.segSizes) {
+      if (s < seq) {
+        this.pendingBytes -= size;
+        this.segSizes.delete(s);
+      }
     }
   }
 
