@@ -38,6 +38,7 @@ export class StorageNodeClient {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private pinging = false;
+  private pingFailures = 0;
   readonly rowsSent;
   readonly bytesSent;
   readonly errors;
@@ -135,16 +136,24 @@ export class StorageNodeClient {
     if (this.closed || this.pinging) return;
     this.pinging = true;
     try {
-      const res = await this.client.unary("Ping_v1", create(cluster.PingRequestSchema), { deadline: Date.now() + 2000 });
+      const res = await this.client.unary("Ping_v1", create(cluster.PingRequestSchema), { deadline: Date.now() + 5000 });
       if (!res.ready) throw new Error("node is not ready");
       if (!this.healthyFlag) this.opts.logger?.info({ node: this.address }, "storage node healthy again");
       this.healthyFlag = true;
+      this.pingFailures = 0;
       this.backoffMs = this.opts.minBackoffMs;
       this.schedule(this.opts.healthCheckIntervalMs);
     } catch (err) {
-      if (this.healthyFlag) {
+      // A node that answers writes but is slow to answer a ping (busy event loop, loaded
+      // machine) stays healthy until three pings in a row fail; failed writes mark it at once.
+      this.pingFailures++;
+      if (this.healthyFlag && this.pingFailures >= 3) {
         this.healthyFlag = false;
-        this.opts.logger?.warn({ node: this.address, err: err instanceof Error ? err.message : String(err) }, "storage node health check failed");
+        this.opts.logger?.warn({ node: this.address, err: err instanceof Error ? err.message : String(err) }, "storage node health check failed 3 times");
+      }
+      if (this.healthyFlag) {
+        this.schedule(this.opts.minBackoffMs);
+        return;
       }
       this.schedule(this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs);
