@@ -82,6 +82,7 @@ describe("values block codec", () => {
     f("cpu seconds counter, 2 decimals", cpuSeconds, [ValuesEncoding.DecimalDeltaPacked], 1.2),
     f("random-walk gauge, 2 decimals", gauge2, [ValuesEncoding.DecimalDeltaPacked], 1.2),
     f("gauge ending in a stale marker", Float64Array.from([...gauge2.subarray(0, 100), STALE]), [ValuesEncoding.DecimalDeltaPacked], 1.5),
+    f("repeating non-decimal pattern (lz4 over xor pays)", Float64Array.from({ length: 4096 }, (_, i) => [Math.PI * 1e-20, Math.E * 1e300, 0.1 + 0.2, -1 / 3e-17][i % 4] as number), [ValuesEncoding.XorFloatLz4, ValuesEncoding.RawFloatLz4], 0.5),
     f("random doubles (not decimal)", Float64Array.from({ length: 500 }, (_, i) => Math.sin(i) * 1e6), [ValuesEncoding.XorFloat, ValuesEncoding.RawFloat], 8.2),
   ])("%s → expected tag, bytes/value bound", (_name, vs, want, maxBpv) => {
     const { tag, bytes } = roundTrip(vs);
