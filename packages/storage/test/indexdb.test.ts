@@ -318,6 +318,18 @@ describe("IndexDB", () => {
     await db.close();
   });
 
+  it("never reuses ids even if state.json is lost", async () => {
+    const dir = tmpdir();
+    let db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+    let max = 0;
+    for (let i = 0; i < 50; i++) max = Math.max(max, db.getOrCreateTSID(mn({ __name__: "s", i: String(i) }), D).metricID);
+    await db.close();
+    fs.rmSync(path.join(dir, "state.json"));
+    db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+    expect(db.getOrCreateTSID(mn({ __name__: "s", i: "new" }), D).metricID).toBeGreaterThan(max);
+    await db.close();
+  });
+
   it("dropDaysBefore hides and, after a merge, removes old per-day entries", async () => {
     const db = await openWith([]);
     db.getOrCreateTSID(mn({ __name__: "old" }), D - 10);

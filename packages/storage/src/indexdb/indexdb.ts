@@ -197,6 +197,7 @@ export class IndexDB {
     };
     db.table = await Table.open(path.join(dir, TABLE_DIR), topts);
     db.loadDeleted();
+    db.checkHighWater();
     return db;
   }
 
@@ -212,6 +213,26 @@ export class IndexDB {
       const c = snap.cursor();
       c.seek(new Uint8Array([NS_DELETED]));
       while (c.next()) if (c.length === 9) this.deleted.add(readU64(c.buf, c.start + 1));
+    } finally {
+      snap.release();
+    }
+  }
+
+  /**
+   * Defence in depth: ids in the index must be below the persisted high-water mark (a lost or
+   * stale state.json would otherwise let ids be reused). The largest id is the last `02` item.
+   */
+  private checkHighWater(): void {
+    const snap = this.table.snapshot(true);
+    try {
+      const last = snap.lastBefore(new Uint8Array([NS_ID + 1]));
+      if (last === undefined || last[0] !== NS_ID || last.length < 9) return;
+      const maxID = readU64(last, 1);
+      if (maxID >= this.idHighWater) {
+        this.nextID = maxID + 1;
+        this.idHighWater = maxID + 1;
+        this.writeState();
+      }
     } finally {
       snap.release();
     }

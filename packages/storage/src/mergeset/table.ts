@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { BadDataError, InternalError, UnavailableError } from "@strata/core";
 import { BlockBuilder, type Block } from "./block.js";
-import { latin1 } from "./bytes.js";
+import { compareBytes, compareRange, latin1 } from "./bytes.js";
 import { BloomKeys } from "./bloom.js";
 import { DEFAULT_BLOCK_SIZE, FORMAT_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR } from "./constants.js";
 import { Cursor, MergeIterator } from "./cursor.js";
@@ -67,6 +67,28 @@ export class Snapshot {
   }
 
   private shared: Cursor | undefined;
+
+  /** The greatest item < key over all parts (a copy), or undefined. */
+  lastBefore(key: Uint8Array): Uint8Array | undefined {
+    let best: Uint8Array | undefined;
+    for (const p of this.parts) {
+      // last block whose first item < key, then the last item < key inside it
+      let lo = 0;
+      let hi = p.blocksCount - 1;
+      if (hi < 0 || compareBytes(p.firstItem(0), key) >= 0) continue;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (compareBytes(p.firstItem(mid), key) < 0) lo = mid;
+        else hi = mid - 1;
+      }
+      const b = p.block(lo);
+      let i = b.n - 1;
+      while (i > 0 && compareRange(b.data, b.offs[i]!, b.offs[i + 1]!, key, 0, key.length) >= 0) i--;
+      const it = b.data.subarray(b.offs[i]!, b.offs[i + 1]!);
+      if (best === undefined || compareBytes(it, best) > 0) best = it.slice();
+    }
+    return best;
+  }
 
   /**
    * A cursor over only the parts whose bloom filter may hold the key (h1, h2) — the two
