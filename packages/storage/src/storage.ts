@@ -5,7 +5,6 @@ import {
   BadDataError,
   ExecutionError,
   RowsBatchReader,
-  StrataError,
   type LabelMatcher,
   type Tenant,
 } from "@strata/core";
@@ -1040,4 +1039,3 @@ async function openIndexDB(dir: string, opts: IndexDBOptions): Promise<SeriesInd
   return IndexDB.open(dir, opts);
 }
 
-export { StrataError };
