@@ -318,6 +318,32 @@ describe("IndexDB", () => {
     await db.close();
   });
 
+  it("reads stay consistent while flushes and merges run in the background", async () => {
+    const dir = tmpdir();
+    const db = await IndexDB.open(dir, { flushIntervalMs: 0, table: { maxPendingItems: 100, blockSize: 512, mergeFanIn: 4 } });
+    const pending: Promise<void>[] = [];
+    let n = 0;
+    for (let round = 0; round < 15; round++) {
+      for (let i = 0; i < 150; i++, n++) db.getOrCreateTSID(mn({ __name__: `r${n % 3}`, n: String(n) }), D);
+      pending.push(db.flush());
+      if (round % 4 === 3) pending.push(db.forceMerge());
+      // while those run (they are awaiting I/O), every read sees every series added so far
+      for (let k = 0; k < 3; k++) {
+        const total = [0, 1, 2].reduce(
+          (acc, j) => acc + db.searchTSIDs(T0, [m("=", "__name__", `r${j}`)], dayStart, dayStart, 1e6).length,
+          0,
+        );
+        expect(total).toBe(n);
+        expect(db.seriesCount(T0)).toBe(n);
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    await Promise.all(pending);
+    expect(db.labelValues(T0, "n", [m("=", "__name__", "r1")], 0, 1e15, 0)).toHaveLength(n / 3);
+    expect(db.metrics().mergeset_background_errors_total).toBe(0);
+    await db.close();
+  });
+
   it("never reuses ids even if state.json is lost", async () => {
     const dir = tmpdir();
     let db = await IndexDB.open(dir, { flushIntervalMs: 0 });
