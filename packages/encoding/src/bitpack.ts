@@ -1,5 +1,5 @@
 import type { ByteBuffer } from "./bytes.js";
-import { GROUP_RADIX_FLAG, GROUP_SHIFT_FLAG, GROUP_SIZE } from "./constants.js";
+import { GROUP_RADIX_FLAG, GROUP_SHIFT_FLAG, GROUP_SIZE, MAX_PACK_WIDTH } from "./constants.js";
 import { corrupt } from "./errors.js";
 import { getUvarint, getZigzag, putZigzag, uvarintSize, varintResult, writeUvarint, zigzagSize } from "./varint.js";
 
@@ -303,7 +303,7 @@ export function readFor(buf: Uint8Array, p: number, end: number, out: Float64Arr
     const header = buf[p++] as number;
     const width = header & 0x3f;
     const radix = (header & GROUP_RADIX_FLAG) !== 0;
-    if (width > 53 || (radix && width !== 0)) throw corrupt(`bad bit-packed group header 0x${header.toString(16)}`, p - 1);
+    if (width > MAX_PACK_WIDTH || (radix && width !== 0)) throw corrupt(`bad bit-packed group header 0x${header.toString(16)}`, p - 1);
     let shift = 0;
     if (header & GROUP_SHIFT_FLAG) {
       if (p >= end) throw corrupt("truncated bit-packed group", p);

@@ -87,8 +87,8 @@ export const GROUP_SHIFT_FLAG = 0x40;
  * minimum, and values are digits of base R+1 packed into chunks (see docs/format/encoding.md).
  */
 export const GROUP_RADIX_FLAG = 0x80;
-/** Largest bit width of a packed value (x - min of a group fits in 54 bits, see docs). */
-export const MAX_PACK_WIDTH = 54;
+/** Largest bit width of a plain packed value (a group range must stay below 2^53). */
+export const MAX_PACK_WIDTH = 53;
 
 /** Decimal exponents span [-MAX_DECIMAL_EXP, MAX_DECIMAL_EXP]: powers of ten that are exact doubles. */
 export const MAX_DECIMAL_EXP = 22;
