@@ -142,3 +142,34 @@ export function truncDigits(tok: string, drop: number): number {
   const v = Number(kept);
   return neg && v !== 0 ? -v : v;
 }
+
+/**
+ * Like parseStream, but hands the rows batch to `flush` whenever it holds `flushBytes` or more
+ * (checked after each chunk) and once at the end, so a huge import never holds more than about
+ * `flushBytes` + one chunk of rows. The batch view passed to `flush` is only valid until the
+ * returned promise settles (the writer is reset and reused afterwards).
+ *
+ * Trade-off: rows flushed before a later parse error stay written (VictoriaMetrics behaves the
+ * same way for big imports). For all-or-nothing requests use parseStream and send once.
+ */
+export async function parseStreamFlushing(
+  parser: StreamParser,
+  chunks: AsyncIterable<Uint8Array>,
+  writer: { readonly byteLength: number; readonly length: number; view(): Uint8Array; reset(): void },
+  flushBytes: number,
+  flush: (batch: Uint8Array, rows: number) => Promise<void>,
+): Promise<number> {
+  for await (const chunk of chunks) {
+    parser.write(chunk);
+    if (writer.byteLength >= flushBytes) {
+      await flush(writer.view(), writer.length);
+      writer.reset();
+    }
+  }
+  parser.end();
+  if (writer.length > 0) {
+    await flush(writer.view(), writer.length);
+    writer.reset();
+  }
+  return parser.rowsRead;
+}

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { gzipSync, deflateSync } from "node:zlib";
 import { BadDataError, PayloadTooLargeError, RowsBatchReader, UnsupportedMediaTypeError, decodeMetricName, encodeMetricName, labelsToRecord, normalizeLabels } from "@strata/core";
 import type { Labels } from "@strata/core";
-import { CollectingSink, MetricNameEncoder, OpenTsdbParser, PromTextParser, parsePushgatewayPath, RowsBatchSink, canonicalLabels, decodeBody, parseAll, parseExtraLabels, parseStream } from "@strata/formats";
+import { CollectingSink, MetricNameEncoder, OpenTsdbParser, PromTextParser, parsePushgatewayPath, parseStreamFlushing, RowsBatchSink, canonicalLabels, decodeBody, parseAll, parseExtraLabels, parseStream } from "@strata/formats";
 
 async function* chunksOf(buf: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
@@ -154,5 +154,24 @@ describe("bounded memory", () => {
     expect(() => {
       for (let i = 0; i < 100; i++) p.write(new Uint8Array(300_000));
     }).toThrow("opentsdb: byte 1048576: body larger than 1048576 bytes");
+  });
+});
+
+describe("parseStreamFlushing", () => {
+  it("flushes every ~flushBytes and at the end; all rows arrive once", async () => {
+    const sink = new RowsBatchSink({ tenant: { accountID: 0, projectID: 0 } });
+    const body = Buffer.from(Array.from({ length: 5000 }, (_, i) => `m{i="${i}"} ${i} 1\n`).join(""));
+    const flushed: number[] = [];
+    let total = 0;
+    const n = await parseStreamFlushing(new PromTextParser(sink), chunksOf(body, 4096), sink.writer, 16 * 1024, async (batch, rows) => {
+      await new Promise((r) => setTimeout(r, 1));
+      const r = new RowsBatchReader(batch);
+      while (r.next()) total += r.value;
+      flushed.push(rows);
+    });
+    expect(n).toBe(5000);
+    expect(flushed.length).toBeGreaterThan(5);
+    expect(flushed.reduce((a, b) => a + b, 0)).toBe(5000);
+    expect(total).toBe((4999 * 5000) / 2);
   });
 });
