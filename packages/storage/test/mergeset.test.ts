@@ -210,7 +210,7 @@ describe("mergeset Table", () => {
   it("drops items rejected by keepItem when parts are written", async () => {
     const dir = tmpdir();
     let drop = false;
-    const t = await Table.open(dir, { ...small, keepItem: (it) => !(drop && it[0] === 0x78) });
+    const t = await Table.open(dir, { ...small, keepItem: (b, start) => !(drop && b[start] === 0x78) });
     for (const s of ["x1", "x2", "y1"]) t.add(Buffer.from(s));
     await t.flush();
     expect(scan(t, Buffer.from("x"))).toHaveLength(2);

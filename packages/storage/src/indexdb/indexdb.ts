@@ -189,7 +189,7 @@ export class IndexDB {
       ...(opts.blockCacheBytes !== undefined ? { blockCacheBytes: opts.blockCacheBytes } : {}),
       ...(opts.flushIntervalMs !== undefined ? { flushIntervalMs: opts.flushIntervalMs } : {}),
       ...(opts.onError !== undefined ? { onError: opts.onError } : {}),
-      keepItem: (item) => db.keepItem(item),
+      keepItem: (buf, start, end) => db.keepItem(buf, start, end),
       bloomNamespace: NS_NAME_TO_TSID,
       onPendingConverted: () => {
         db.recent = new Map();
@@ -201,9 +201,9 @@ export class IndexDB {
     return db;
   }
 
-  private keepItem(item: Uint8Array): boolean {
-    const ns = item[0];
-    if ((ns === NS_DAY_TAG || ns === NS_DAY_ALL) && item.length >= 13) return readU32(item, 9) >= this.minDay;
+  private keepItem(buf: Uint8Array, start: number, end: number): boolean {
+    const ns = buf[start];
+    if ((ns === NS_DAY_TAG || ns === NS_DAY_ALL) && end - start >= 13) return readU32(buf, start + 9) >= this.minDay;
     return true;
   }
 

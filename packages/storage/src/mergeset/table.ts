@@ -24,8 +24,8 @@ export interface TableOptions {
   readonly mergeFanIn?: number;
   /** Cap of the decoded-block cache (default 64 MiB). */
   readonly blockCacheBytes?: number;
-  /** Items for which this returns false are dropped when parts are written (flush, merge). */
-  readonly keepItem?: (item: Uint8Array) => boolean;
+  /** Items (buf[start, end)) for which this returns false are dropped when parts are written (flush, merge). */
+  readonly keepItem?: (buf: Uint8Array, start: number, end: number) => boolean;
   /**
    * Items starting with this byte carry an 8-byte uniformly distributed key right after it;
    * parts keep a bloom filter of those keys for Snapshot.keyedCursor (default: none).
@@ -145,7 +145,7 @@ export class Table {
   private readonly maxInMemoryParts: number;
   private readonly maxInMemoryBytes: number;
   private readonly fanIn: number;
-  private readonly keepItem: ((item: Uint8Array) => boolean) | undefined;
+  private readonly keepItem: ((buf: Uint8Array, start: number, end: number) => boolean) | undefined;
   private readonly onError: (err: unknown) => void;
   private readonly stats = {
     itemsAdded: 0,
@@ -374,7 +374,7 @@ export class Table {
       const it = new MergeIterator(parts);
       let dropped = 0;
       while (it.next()) {
-        if (keep !== undefined && !keep(it.buf.subarray(it.start, it.end))) {
+        if (keep !== undefined && !keep(it.buf, it.start, it.end)) {
           dropped++;
           continue;
         }
