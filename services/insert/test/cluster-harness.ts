@@ -68,7 +68,7 @@ export class Proc {
   }
 }
 
-async function waitHttp(url: string, proc: Proc, timeoutMs = 20_000): Promise<void> {
+async function waitHttp(url: string, proc: Proc, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (!proc.alive) throw new Error(`${proc.name} exited: ${proc.log()}`);
