@@ -7,6 +7,8 @@ import { seriesSetOf } from "./querier.js";
 class MemSeries {
   ts: Float64Array;
   vs: Float64Array;
+  /** Start timestamps (ms, 0 = unknown); allocated when the first one is added. */
+  st: Float64Array | undefined;
   n = 0;
   /** Set when samples arrived out of order; select() sorts before reading. */
   unsorted = false;
@@ -31,6 +33,11 @@ class MemSeries {
     vs.set(this.vs.subarray(0, this.n));
     this.ts = ts;
     this.vs = vs;
+    if (this.st !== undefined) {
+      const st = new Float64Array(cap);
+      st.set(this.st.subarray(0, this.n));
+      this.st = st;
+    }
   }
 
   /** Sorts by timestamp; for equal timestamps the sample added last wins. */
@@ -43,16 +50,19 @@ class MemSeries {
     idx.sort((a, b) => ts[a]! - ts[b]! || a - b);
     const nts = new Float64Array(this.ts.length);
     const nvs = new Float64Array(this.vs.length);
+    const nst = this.st === undefined ? undefined : new Float64Array(this.st.length);
     let m = 0;
     for (let j = 0; j < n; j++) {
       const i = idx[j]!;
       if (m > 0 && nts[m - 1] === ts[i]) m--;
       nts[m] = ts[i]!;
       nvs.set(this.vs.subarray(i, i + 1), m);
+      if (nst !== undefined) nst[m] = this.st![i]!;
       m++;
     }
     this.ts = nts;
     this.vs = nvs;
+    this.st = nst;
     this.n = m;
     this.unsorted = false;
   }
@@ -133,12 +143,15 @@ export class MemoryQuerier implements Querier {
     labels: Labels | Readonly<Record<string, string>>,
     timestamps: ArrayLike<number>,
     values: ArrayLike<number>,
+    startTimestamps?: ArrayLike<number>,
   ): void {
-    if (timestamps.length !== values.length) {
-      throw new BadDataError(`add: ${timestamps.length} timestamps but ${values.length} values`);
+    if (timestamps.length !== values.length || (startTimestamps !== undefined && startTimestamps.length !== values.length)) {
+      throw new BadDataError(`add: ${timestamps.length} timestamps, ${values.length} values, ${startTimestamps?.length ?? "no"} start timestamps`);
     }
     const s = this.seriesFor(labels, timestamps.length);
+    if (startTimestamps !== undefined && s.st === undefined) s.st = new Float64Array(s.ts.length);
     s.reserve(timestamps.length);
+    if (s.st !== undefined) for (let i = 0; i < timestamps.length; i++) s.st[s.n + i] = startTimestamps?.[i] ?? 0;
     let last = s.n > 0 ? s.ts[s.n - 1]! : -Infinity;
     for (let i = 0; i < timestamps.length; i++) {
       const t = timestamps[i]!;
@@ -163,6 +176,7 @@ export class MemoryQuerier implements Querier {
     const s = this.seriesFor(labels, 0);
     s.ts = timestamps;
     s.vs = values;
+    s.st = undefined;
     s.n = timestamps.length;
     s.unsorted = false;
   }
@@ -174,6 +188,7 @@ export class MemoryQuerier implements Querier {
     if (s.n > 0 && t <= s.ts[s.n - 1]!) s.unsorted = true;
     s.ts[s.n] = t;
     s.vs[s.n] = v;
+    if (s.st !== undefined) s.st[s.n] = 0;
     s.n++;
   }
 
@@ -184,6 +199,7 @@ export class MemoryQuerier implements Querier {
     if (s.n > 0 && t <= s.ts[s.n - 1]!) s.unsorted = true;
     s.ts[s.n] = t;
     s.vs.set(STALE_ARRAY, s.n);
+    if (s.st !== undefined) s.st[s.n] = 0;
     s.n++;
   }
 
@@ -215,7 +231,8 @@ export class MemoryQuerier implements Querier {
       const lo = lowerBound(s.ts, s.n, minT);
       const hi = upperBound(s.ts, s.n, maxT);
       if (hi <= lo) continue;
-      out.push({ labels: s.labels, timestamps: s.ts.subarray(lo, hi), values: s.vs.subarray(lo, hi) });
+      const series: Series = { labels: s.labels, timestamps: s.ts.subarray(lo, hi), values: s.vs.subarray(lo, hi) };
+      out.push(s.st === undefined ? series : { ...series, startTimestamps: s.st.subarray(lo, hi) });
     }
     return Promise.resolve(seriesSetOf(out));
   }

@@ -31,6 +31,12 @@ export interface Series {
   readonly labels: Labels;
   readonly timestamps: Float64Array;
   readonly values: Float64Array;
+  /**
+   * Optional start (created) timestamps in ms, one per sample (0 = unknown), as Prometheus 3.14
+   * stores them: a start timestamp after the previous sample marks a counter reset, and one
+   * inside a rate window replaces extrapolation towards the window start.
+   */
+  readonly startTimestamps?: Float64Array;
 }
 
 /**

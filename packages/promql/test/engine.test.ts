@@ -332,6 +332,40 @@ describe("range queries", () => {
   });
 });
 
+describe("start timestamps (Prometheus 3.14)", () => {
+  // cumulative{type="st_resets"} of start_timestamps.test: 0+60x14 from 2m with start
+  // timestamps that restart the counter at 5m, 8m, 11m and 14m.
+  const q = new MemoryQuerier();
+  const offs = [-30e3, -90e3, -150e3, -60e3, -120e3, -180e3, -59999, -119999, -179999, -1000, -61000, -121000, -1, -60001, -120001];
+  const ts = offs.map((_, i) => (i + 2) * MIN);
+  q.add({ __name__: "c", type: "st" }, ts, ts.map((_, i) => i * 60), ts.map((t, i) => t + offs[i]!));
+  q.add({ __name__: "c", type: "none" }, ts, ts.map((_, i) => i * 60));
+  // An OTel delta series: every sample starts where the previous one ended.
+  const dts = Array.from({ length: 16 }, (_, i) => (i + 2) * MIN);
+  q.add({ __name__: "d" }, dts, dts.map(() => 60), dts.map((t) => t - MIN));
+  it.each([
+    ["increase(c[5m])", 7, 15, ['{type="none"} 300 300 300 300 300 300 300 300 300', '{type="st"} 420 780 675 675 1275 1080 900 1725 1440']],
+    ["irate(c[5m])", 7, 15, ['{type="none"} 1 1 1 1 1 1 1 1 1', '{type="st"} 1 6 1 1 9 1 1 12 1']],
+    ["resets(c[5m])", 7, 15, ['{type="none"} 0 0 0 0 0 0 0 0 0', '{type="st"} 1 2 1 1 2 1 1 2 1']],
+    // Subqueries do not carry start timestamps.
+    ["increase(c{type=\"st\"}[5m:1m])", 7, 15, ['{type="st"} 300 300 300 300 300 300 300 300 300']],
+    ["increase(d[5m])", 10, 15, ["{} 300 300 300 300 300 300"]],
+    ["delta(d[5m])", 10, 15, ["{} 0 0 0 0 0 0"]],
+    ["start_timestamp(d)", 3, 4, ["{} 120 180"]],
+    ["start_timestamp(d * 1)", 3, 4, []],
+  ])("%s from %sm to %sm", async (query, from, to, want) => {
+    const r = await engine.rangeQuery(q, query, from * MIN, to * MIN, MIN);
+    expect(r.type === "matrix" && r.series.map((s) => `${fmt(s.labels)} ${Array.from(s.values, (v) => formatPromValue(Math.round(v * 1000) / 1000)).join(" ")}`).sort()).toEqual(want);
+  });
+
+  it("warns about overlapping start timestamps", async () => {
+    const o = new MemoryQuerier();
+    o.add({ __name__: "counter_total" }, [2 * MIN, 3 * MIN, 4 * MIN], [60, 120, 180], [0, MIN, MIN]);
+    const r = await engine.instantQuery(o, "rate(counter_total[3m])", 4 * MIN);
+    expect(r.warnings).toEqual(['PromQL warning: sample has start time that overlaps with previous sample timestamp for metric "counter_total" (1:6)']);
+  });
+});
+
 describe("errors and limits", () => {
   const q = data();
   it.each([

@@ -27,7 +27,9 @@ export interface LoadedSeries {
   readonly ts: Float64Array;
   readonly vs: Float64Array;
   readonly bits: Uint32Array;
-  clean: { ts: Float64Array; vs: Float64Array } | undefined;
+  /** Start timestamps (ms, 0 = unknown), when the querier has them. */
+  readonly st: Float64Array | undefined;
+  clean: { ts: Float64Array; vs: Float64Array; st: Float64Array | undefined } | undefined;
 }
 
 /** Per-query state shared by all evaluation functions. */

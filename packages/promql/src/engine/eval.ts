@@ -56,7 +56,7 @@ export async function evalExpr(e: Expr, ctx: StepCtx, env: Env): Promise<Value> 
     case "StringLiteral":
       return { kind: "string", value: e.value };
     case "VectorSelector":
-      return await evalVectorSelector(e, ctx, env, false);
+      return await evalVectorSelector(e, ctx, env, "value");
     case "MatrixSelector":
     case "SubqueryExpr":
       throw evalError(`unexpected range vector ${e.kind} in an instant context`);
@@ -124,10 +124,21 @@ async function evalCall(e: Call, ctx: StepCtx, env: Env): Promise<Value> {
   if (name === "timestamp") {
     const a = unwrap(e.args[0]!);
     if (a.kind === "VectorSelector") {
-      const v = await evalVectorSelector(a, ctx, env, true);
+      const v = await evalVectorSelector(a, ctx, env, "timestamp");
       for (const s of v.series) s.dropName = true;
       return v;
     }
+  }
+  if (name === "start_timestamp") {
+    // Start timestamps only exist on selected data: over any other expression there is none.
+    const a = unwrap(e.args[0]!);
+    if (a.kind !== "VectorSelector") {
+      await evalVector(a, ctx, env);
+      return { kind: "vector", series: [] };
+    }
+    const v = await evalVectorSelector(a, ctx, env, "start");
+    for (const s of v.series) s.dropName = true;
+    return v;
   }
   const args: Value[] = [];
   for (const a of e.args) args.push(await evalExpr(a, ctx, env));
@@ -151,7 +162,7 @@ export async function streamVector(e: Expr, ctx: StepCtx, env: Env, sink: Series
     return;
   }
   if (u.kind === "VectorSelector") {
-    await streamVectorSelector(u, ctx, env, false, true, sink);
+    await streamVectorSelector(u, ctx, env, "value", true, sink);
     return;
   }
   const v = await evalVector(e, ctx, env);

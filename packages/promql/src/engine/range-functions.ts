@@ -14,7 +14,7 @@ import { kahanInc } from "./types.js";
  */
 interface RangeImpl {
   minSamples: number;
-  prepare?(ts: Float64Array, vs: Float64Array): void;
+  prepare?(ts: Float64Array, vs: Float64Array, st: Float64Array | undefined): void;
   at(ts: Float64Array, vs: Float64Array, lo: number, hi: number, wStart: number, wEnd: number, k: number): number | undefined;
 }
 
@@ -32,12 +32,17 @@ function counterSuffixOk(name: string): boolean {
 }
 
 function makeInstant(isRate: boolean): RangeImpl {
+  let sts: Float64Array | undefined;
   return {
     minSamples: 2,
+    prepare(_ts, _vs, st) {
+      sts = st;
+    },
     at(ts, vs, _lo, hi) {
       const l = vs[hi - 1]!;
       const p = vs[hi - 2]!;
-      const result = isRate && l < p ? l : l - p;
+      const reset = l < p || (sts !== undefined && isStartTimestampReset(sts[hi - 2]!, ts[hi - 2]!, sts[hi - 1]!, ts[hi - 1]!));
+      const result = isRate && reset ? l : l - p;
       const interval = ts[hi - 1]! - ts[hi - 2]!;
       if (interval === 0) return undefined;
       return isRate ? result / (interval / 1000) : result;
@@ -299,9 +304,16 @@ export async function streamRangeFunction(
       values = new Float64Array(n);
       present = new Uint8Array(n);
     }
+    const st = isCounter ? s.st : undefined;
+    stOverlap = false;
     const got = fastRate
-      ? slideRate(ts, vs, ends, range, n, isCounter, isRate, values, present, env)
-      : slide(impl!, ts, vs, ends, range, n, values, present, env);
+      ? st !== undefined
+        ? slideRateST(ts, vs, st, ends, range, n, isRate, values, present, env)
+        : slideRate(ts, vs, ends, range, n, isCounter, isRate, values, present, env)
+      : slide(impl!, ts, vs, s.st, ends, range, n, values, present, env);
+    if (stOverlap) {
+      env.warn(`sample has start time that overlaps with previous sample timestamp for metric ${JSON.stringify(nameOf(s.labels))}`, call.args[0]!.pos);
+    }
     if (got === 0) continue;
     sink(s.labels, s.dropName || !keepName, values, present);
     if (isRateInfo) {
@@ -318,6 +330,7 @@ function slide(
   impl: RangeImpl,
   ts: Float64Array,
   vs: Float64Array,
+  st: Float64Array | undefined,
   ends: Float64Array,
   range: number,
   n: number,
@@ -326,7 +339,7 @@ function slide(
   env: Env,
 ): number {
   const len = ts.length;
-  impl.prepare?.(ts, vs);
+  impl.prepare?.(ts, vs, st);
   let got = 0;
   let lo = 0;
   let hi = 0;
@@ -455,15 +468,22 @@ function makeImpl(name: string, scalars: readonly Float64Array[], ctx: StepCtx, 
         },
       };
     }
-    case "resets":
+    case "resets": {
+      let sts: Float64Array | undefined;
       return {
         minSamples: 1,
-        at(_ts, vs, lo, hi) {
+        prepare(_ts, _vs, st) {
+          sts = st;
+        },
+        at(ts, vs, lo, hi) {
           let r = 0;
-          for (let i = lo + 1; i < hi; i++) if (vs[i]! < vs[i - 1]!) r++;
+          for (let i = lo + 1; i < hi; i++) {
+            if (vs[i]! < vs[i - 1]! || (sts !== undefined && isStartTimestampReset(sts[i - 1]!, ts[i - 1]!, sts[i]!, ts[i]!))) r++;
+          }
           return r;
         },
       };
+    }
     case "changes":
       return {
         minSamples: 1,
@@ -599,3 +619,97 @@ export function formatG(v: number): string {
   return String(v);
 }
 
+
+/**
+ * Whether a start timestamp marks a counter reset between two samples (Prometheus 3.14):
+ * unknown (0) or not before the sample itself: no; pointing before the previous sample: no;
+ * after it: yes; exactly at it: a reset only when the previous sample had a known, valid start
+ * timestamp of its own (a delta series), not for a cumulative series of unknown start.
+ */
+export function isStartTimestampReset(prevST: number, prevT: number, curST: number, curT: number): boolean {
+  if (curST === 0 || curST >= curT) return false;
+  if (curST < prevT) return false;
+  if (curST > prevT) return true;
+  if (prevST > prevT) return false;
+  return prevST !== 0 && prevST !== prevT;
+}
+
+/** Set by slideRateST when a window holds a start timestamp overlapping the previous sample. */
+let stOverlap = false;
+
+/**
+ * rate/increase with start timestamps: a start timestamp after the previous sample is a reset,
+ * and when the first sample's start timestamp lies inside the window the increase is counted
+ * from a zero at that time instead of extrapolating towards the window start (so a single
+ * sample can have a rate).
+ */
+function slideRateST(
+  ts: Float64Array,
+  vs: Float64Array,
+  st: Float64Array,
+  ends: Float64Array,
+  range: number,
+  n: number,
+  isRate: boolean,
+  values: Float64Array,
+  present: Uint8Array,
+  env: Env,
+): number {
+  const len = ts.length;
+  let got = 0;
+  let lo = 0;
+  let hi = 0;
+  let scanned = 0;
+  for (let k = 0; k < n; k++) {
+    const rangeEnd = ends[k]!;
+    const rangeStart = rangeEnd - range;
+    if (k > 0 && rangeEnd < ends[k - 1]!) {
+      lo = 0;
+      hi = 0;
+    }
+    while (hi < len && ts[hi]! <= rangeEnd) hi++;
+    while (lo < len && ts[lo]! <= rangeStart) lo++;
+    const last = hi - 1;
+    if (last < lo) continue;
+    const firstT = ts[lo]!;
+    const lastT = ts[last]!;
+    const firstV = vs[lo]!;
+    let result = vs[last]! - firstV;
+    for (let i = lo + 1; i <= last; i++) {
+      const cur = st[i]!;
+      // A start inside the previous sample's interval that is not the previous start overlaps it.
+      if (cur !== 0 && cur < ts[i - 1]! && cur !== st[i - 1]!) stOverlap = true;
+      if (vs[i]! < vs[i - 1]! || isStartTimestampReset(st[i - 1]!, ts[i - 1]!, cur, ts[i]!)) result += vs[i - 1]!;
+    }
+    const numMinusOne = last - lo;
+    let durationToStart = (firstT - rangeStart) / 1000;
+    let durationToEnd = (rangeEnd - lastT) / 1000;
+    let sampledInterval = (lastT - firstT) / 1000;
+    const avgBetween = numMinusOne > 0 ? sampledInterval / numMinusOne : 0;
+    const threshold = avgBetween * 1.1;
+    const st0 = st[lo]!;
+    if (st0 !== 0 && st0 > rangeStart && st0 < firstT) {
+      // A zero at the first sample's start time replaces the extrapolation to the left.
+      durationToStart = 0;
+      sampledInterval = (lastT - st0) / 1000;
+      result += firstV;
+    } else if (numMinusOne === 0) {
+      continue;
+    } else {
+      if (durationToStart >= threshold) durationToStart = avgBetween / 2;
+      if (result > 0 && firstV >= 0) {
+        const durationToZero = sampledInterval * (firstV / result);
+        if (durationToZero < durationToStart) durationToStart = durationToZero;
+      }
+    }
+    if (durationToEnd >= threshold) durationToEnd = avgBetween / 2;
+    let factor = sampledInterval !== 0 ? (sampledInterval + durationToStart + durationToEnd) / sampledInterval : 1;
+    if (isRate) factor /= range / 1000;
+    scanned += hi - lo;
+    values[k] = result * factor;
+    present[k] = 1;
+    got++;
+  }
+  env.samplesScanned += scanned;
+  return got;
+}

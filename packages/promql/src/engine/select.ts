@@ -95,7 +95,7 @@ export async function select(querier: Querier, root: Expr, env: Env): Promise<vo
       }
       env.checkSamples(s.timestamps.length);
       env.selectedSamples += s.timestamps.length;
-      list.push({ labels: s.labels, ts: s.timestamps, vs: s.values, bits: bitsView(s.values), clean: undefined });
+      list.push({ labels: s.labels, ts: s.timestamps, vs: s.values, bits: bitsView(s.values), st: s.startTimestamps, clean: undefined });
     }
     const err = set.err();
     if (err !== undefined) throw err;

@@ -24,7 +24,7 @@ export function compact(labels: Labels, times: Float64Array, values: Float64Arra
   return { labels, timestamps: ts, values: vs };
 }
 
-function cleanOf(s: LoadedSeries): { ts: Float64Array; vs: Float64Array } {
+function cleanOf(s: LoadedSeries): { ts: Float64Array; vs: Float64Array; st: Float64Array | undefined } {
   if (s.clean !== undefined) return s.clean;
   let stale = 0;
   const raw = s.vs;
@@ -33,27 +33,32 @@ function cleanOf(s: LoadedSeries): { ts: Float64Array; vs: Float64Array } {
     if (v !== v && isStaleAt(s.bits, i)) stale++;
   }
   if (stale === 0) {
-    s.clean = { ts: s.ts, vs: s.vs };
+    s.clean = { ts: s.ts, vs: s.vs, st: s.st };
     return s.clean;
   }
   const m = s.ts.length - stale;
   const ts = new Float64Array(m);
   const vs = new Float64Array(m);
+  const st = s.st === undefined ? undefined : new Float64Array(m);
   let j = 0;
   for (let i = 0; i < s.ts.length; i++) {
     if (isStaleAt(s.bits, i)) continue;
     ts[j] = s.ts[i]!;
     vs[j] = s.vs[i]!;
+    if (st !== undefined) st[j] = s.st![i]!;
     j++;
   }
-  s.clean = { ts, vs };
+  s.clean = { ts, vs, st };
   return s.clean;
 }
 
 /** Instant-vector selector: last sample in (ref - lookback, ref], unless it is a stale marker. */
-export async function evalVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env, wantTimestamps: boolean): Promise<VectorValue> {
+/** What an instant selector yields per step: the sample value, its timestamp, or its start timestamp (s). */
+export type SelectorValue = "value" | "timestamp" | "start";
+
+export async function evalVectorSelector(sel: VectorSelector, ctx: StepCtx, env: Env, want: SelectorValue): Promise<VectorValue> {
   const out: VSeries[] = [];
-  await streamVectorSelector(sel, ctx, env, wantTimestamps, false, (labels, dropName, values, present) => {
+  await streamVectorSelector(sel, ctx, env, want, false, (labels, dropName, values, present) => {
     out.push({ labels, dropName, values, present });
   });
   return { kind: "vector", series: out };
@@ -67,7 +72,7 @@ export async function streamVectorSelector(
   sel: VectorSelector,
   ctx: StepCtx,
   env: Env,
-  wantTimestamps: boolean,
+  want: SelectorValue,
   reuse: boolean,
   sink: SeriesSink,
 ): Promise<void> {
@@ -102,9 +107,9 @@ export async function streamVectorSelector(
         values = new Float64Array(n);
         present = new Uint8Array(n);
       }
-      let v = wantTimestamps ? ts[i]! / 1000 : vs[i]!;
+      let v = want === "value" ? vs[i]! : want === "timestamp" ? ts[i]! / 1000 : (s.st?.[i] ?? 0) / 1000;
       // `smoothed`: interpolate linearly towards the next sample (within the lookback delta).
-      if (sel.smoothed && !wantTimestamps && ts[i]! < ref && j < len && ts[j]! - ref <= lookback && !isStaleAt(bits, j)) {
+      if (sel.smoothed && want === "value" && ts[i]! < ref && j < len && ts[j]! - ref <= lookback && !isStaleAt(bits, j)) {
         v = vs[i]! + ((vs[j]! - vs[i]!) * (ref - ts[i]!)) / (ts[j]! - ts[i]!);
       }
       values[k] = v;
@@ -128,7 +133,7 @@ export async function evalRangeArg(e: Expr, ctx: StepCtx, env: Env, func: string
     const series: MSeries[] = [];
     for (const s of list) {
       const c = cleanOf(s);
-      series.push({ labels: s.labels, dropName: false, ts: c.ts, vs: c.vs });
+      series.push({ labels: s.labels, dropName: false, ts: c.ts, vs: c.vs, st: c.st });
     }
     checkModifiers(a, func);
     return { series, ends, range: a.range, extended: v.anchored ? "anchored" : v.smoothed ? "smoothed" : "" };

@@ -36,6 +36,8 @@ export interface MSeries {
   readonly dropName: boolean;
   readonly ts: Float64Array;
   readonly vs: Float64Array;
+  /** Start timestamps per sample (ms, 0 = unknown); only for selected data (subqueries drop them). */
+  readonly st?: Float64Array | undefined;
 }
 
 /**
