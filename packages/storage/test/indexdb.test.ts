@@ -195,6 +195,9 @@ describe("IndexDB", () => {
     expect(() => db.getOrCreateTSID(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 5, 1]), D)).toThrow(
       expect.objectContaining({ code: "STRATA_CORRUPT_DATA" }),
     );
+    const huge = mn({ __name__: "big", v: "x".repeat(70_000) });
+    expect(() => db.getOrCreateTSID(huge, D)).toThrow(expect.objectContaining({ code: "STRATA_LABEL_TOO_LONG" }));
+    expect(db.metrics().mergeset_items_added_total).toBe(0); // nothing half-written
     await db.close();
   });
 

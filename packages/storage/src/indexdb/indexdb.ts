@@ -8,6 +8,7 @@ import {
   xxhash64,
 } from "@strata/core";
 import { ByteBuffer, latin1, readU32, readU64 } from "../mergeset/bytes.js";
+import { MAX_ITEM_SIZE } from "../mergeset/constants.js";
 import { writeFileAtomicSync } from "../mergeset/fsutil.js";
 import { type Cursor, type Snapshot, Table, type TableOptions } from "../mergeset/index.js";
 import { TwoGenCache } from "./cache.js";
@@ -103,6 +104,8 @@ const STATE_JSON = "state.json";
 const TABLE_DIR = "table";
 const DAY_MS = 86_400_000;
 const MAX_DAY_BITMAPS = 8;
+/** Longest metric name: its `02` item (name + 33 bytes) must fit a mergeset item. */
+const MAX_NAME_BYTES = MAX_ITEM_SIZE - 64;
 
 
 function keyOf(b: Uint8Array): string {
@@ -322,6 +325,9 @@ export class IndexDB {
   }
 
   private create(name: Uint8Array, key: string): NameEntry {
+    if (name.length > MAX_NAME_BYTES) {
+      throw new BadDataError(`metric name of ${name.length} bytes is longer than ${MAX_NAME_BYTES}`, "STRATA_LABEL_TOO_LONG");
+    }
     const lr = this.lr;
     lr.parse(name); // validates before anything is written
     const tenant = tenantOfName(name);
