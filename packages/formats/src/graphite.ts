@@ -16,7 +16,7 @@ export class GraphiteParser implements StreamParser {
   rowsRead = 0;
   private readonly lines: LineSplitter;
   private readonly labels: Label[] = [];
-  private readonly defaultTs: number;
+  private defaultTs: number;
 
   constructor(
     private readonly sink: RowSink,
@@ -27,6 +27,9 @@ export class GraphiteParser implements StreamParser {
   }
 
   write(chunk: Uint8Array): void {
+    // Without a fixed default, "now" is the time each chunk arrives: a Graphite TCP connection
+    // lives for hours, and its lines without a timestamp must not all get the connect time.
+    if (this.opts.defaultTimestampMs === undefined) this.defaultTs = Date.now();
     this.lines.write(chunk);
   }
 

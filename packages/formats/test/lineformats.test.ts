@@ -1,7 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { BadDataError } from "@strata/core";
 import type { CsvOptions, InfluxOptions, RowSink, StreamParser } from "@strata/formats";
-import { CsvParser, GraphiteParser, InfluxParser, JsonLinesParser, OpenTsdbParser, PromTextParser, compileGoLayout, parseCsvFormat, parseGoTime, parseInfluxPrecision, parseRfc3339 } from "@strata/formats";
+import { CollectingSink, CsvParser, GraphiteParser, InfluxParser, JsonLinesParser, OpenTsdbParser, PromTextParser, compileGoLayout, parseCsvFormat, parseGoTime, parseInfluxPrecision, parseRfc3339 } from "@strata/formats";
 import { collect, errorOf } from "./helpers.js";
 
 const T = 1_700_000_000_000;
@@ -280,5 +280,23 @@ describe("onInvalidLine: skip bad lines instead of failing (Graphite over TCP)",
     const errors: string[] = [];
     expect(collect((sink) => make(sink, (e) => errors.push(e.message)), input)).toEqual(want);
     expect(errors).toEqual(wantErrors);
+  });
+});
+
+describe("Graphite default timestamp on long-lived streams", () => {
+  it("is the time each chunk arrives when no fixed default is given", () => {
+    vi.useFakeTimers();
+    try {
+      vi.setSystemTime(1_000_000);
+      const sink = new CollectingSink();
+      const p = new GraphiteParser(sink);
+      p.write(new TextEncoder().encode("a 1\n"));
+      vi.setSystemTime(2_000_000);
+      p.write(new TextEncoder().encode("b 2\n"));
+      p.end();
+      expect(sink.series_.map((s) => s.timestamps[0])).toEqual([1_000_000, 2_000_000]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
