@@ -178,6 +178,19 @@ describe("instant queries", () => {
     expect(r.infos).toEqual([`PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "temp" (2:${col})`]);
   });
 
+  it.each([
+    ["quantile(1000000, temp)", "PromQL warning: quantile value should be between 0 and 1, got 1e+06 (1:10)"],
+    ["quantile(-0.00001, temp)", "PromQL warning: quantile value should be between 0 and 1, got -1e-05 (1:10)"],
+    ["quantile(123456.5, temp)", "PromQL warning: quantile value should be between 0 and 1, got 123456.5 (1:10)"],
+  ])("annotations print numbers as Go's %%g: %s", async (query, want) => {
+    expect((await engine.instantQuery(q, query, 10 * MIN)).warnings).toEqual([want]);
+  });
+
+  it("histogram_quantiles labels quantiles in OpenMetrics float form", async () => {
+    const r = await engine.instantQuery(q, 'histogram_quantiles(lat_bucket, "q", 0, 0.5, 1, 0.00001)', 10 * MIN);
+    expect(r.type === "vector" && r.labels.map((l) => l.find((x) => x.name === "q")!.value).sort()).toEqual(["0.0", "0.5", "1.0", "1e-05"]);
+  });
+
   it("stale markers end a series", async () => {
     const s = new MemoryQuerier();
     s.add({ __name__: "m" }, [0, MIN], [1, 2]);

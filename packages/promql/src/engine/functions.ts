@@ -5,7 +5,7 @@ import { absentLabels } from "./eval.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { evalHistogramFraction, evalHistogramQuantile } from "./histogram.js";
-import { formatPromValue } from "./result.js";
+import { formatG } from "./range-functions.js";
 import type { ScalarValue, StepCtx, Value, VectorValue, VSeries } from "./types.js";
 import { getLabel, labelsKey, setLabel } from "./types.js";
 
@@ -215,7 +215,8 @@ export function evalFunction(call: Call, args: Value[], ctx: StepCtx, env: Env):
 
 /** A quantile as a label value: shortest decimal, integers with ".0" ("0.0", "0.25", "NaN"). */
 function quantileLabel(q: number): string {
-  const s = formatPromValue(q);
+  // labels.FormatOpenMetricsFloat: %g, with ".0" added when there is neither "." nor "e".
+  const s = formatG(q);
   return /^-?\d+$/.test(s) ? `${s}.0` : s;
 }
 

@@ -2,6 +2,7 @@ import type { Call } from "../ast.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { quantile } from "./mathutil.js";
+import { formatPromValue } from "./result.js";
 import { evalExtended } from "./range-extended.js";
 import type { Labels } from "@strata/core";
 import type { RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
@@ -605,18 +606,20 @@ function makeImpl(name: string, scalars: readonly Float64Array[], ctx: StepCtx, 
   }
 }
 
-/** Go's %g for the values that appear in annotations. */
+/**
+ * Go's %g (strconv.FormatFloat(v, 'g', -1, 64)), as annotations print numbers: the shortest
+ * digits, in exponent form ("1e+06", "1e-05") when the exponent is < -4 or >= 6.
+ */
 export function formatG(v: number): string {
   if (Number.isNaN(v)) return "NaN";
   if (v === Infinity) return "+Inf";
   if (v === -Infinity) return "-Inf";
-  const abs = Math.abs(v);
-  if (abs !== 0 && (abs < 1e-4 || abs >= 1e21)) {
-    const s = v.toExponential();
-    const m = /^(-?[\d.]+)e([+-])(\d+)$/.exec(s);
-    if (m) return `${m[1]}e${m[2]}${m[3]!.padStart(2, "0")}`;
-  }
-  return String(v);
+  if (v === 0) return Object.is(v, -0) ? "-0" : "0";
+  const m = /^(-?[\d.]+)e([+-])(\d+)$/.exec(v.toExponential());
+  if (m === null) return String(v);
+  const exp = (m[2] === "-" ? -1 : 1) * Number(m[3]);
+  if (exp < -4 || exp >= 6) return `${m[1]}e${m[2]}${m[3]!.padStart(2, "0")}`;
+  return formatPromValue(v);
 }
 
 
