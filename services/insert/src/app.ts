@@ -18,6 +18,8 @@ import {
 } from "@strata/core";
 import type { InsertCluster } from "@strata/cluster";
 import { RemoteWriteDecoder, snappyDecode, snappyUncompressedLength, type RemoteWriteResult } from "@strata/protocol";
+import { DEFAULT_IMPORT_SETTINGS, buildImportHandler, matchImportRoute, type ImportSettings } from "./import.js";
+import { RelabelHook } from "./relabel-hook.js";
 
 export { insertFlags } from "./flags.js";
 
@@ -29,6 +31,10 @@ export interface InsertAppDeps {
   readonly maxQueueMs: number;
   readonly log: Logger;
   readonly metrics: MetricsRegistry;
+  /** -relabelConfig, applied to every series of every protocol (none when absent). */
+  readonly relabel?: RelabelHook;
+  /** Settings of the import endpoints (import.ts); defaults when absent. */
+  readonly imports?: Partial<ImportSettings>;
 }
 
 const ROUTE = /^\/insert\/([^/]+)\/prometheus(?:\/api\/v1\/write)?\/?$/;
@@ -126,6 +132,18 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
     m.counter(`strata_insert_rows_rejected_total{reason="${labelValue(reason)}"}`, "Rows of rejected requests (decoded before the rejection), by reason.").add(rows);
   };
   const decoder = new RemoteWriteDecoder(d.limits);
+  const relabel = d.relabel ?? new RelabelHook("", d.log, m);
+  const handleImport = buildImportHandler({
+    ...DEFAULT_IMPORT_SETTINGS,
+    ...d.imports,
+    cluster: d.cluster,
+    limits: d.limits,
+    relabel,
+    log: d.log,
+    metrics: m,
+    maxConcurrent: d.maxConcurrentInserts,
+    maxQueueMs: d.maxQueueMs,
+  });
 
   const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
     res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body), ...headers });
@@ -174,7 +192,8 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
         }
         throw err;
       }
-      if (r.samples > 0) await d.cluster.write(batch.view());
+      const rows = relabel.rewriteBatch(batch.view(), "promremotewrite", d.limits);
+      if (rows.length > 0) await d.cluster.write(rows);
       if (r.metadata.length > 0) {
         metadataReceived.add(r.metadata.length);
         await d.cluster.writeMetadata(r.metadata.map((x) => ({ tenant, ...x })));
@@ -219,6 +238,8 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
 
   return async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
+    const imp = matchImportRoute(url.pathname);
+    if (imp) return handleImport(req, res, imp, url);
     const m2 = ROUTE.exec(url.pathname);
     if (m2) return handleWrite(req, res, m2[1]!);
     switch (url.pathname) {

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { defineFlags, flag } from "@strata/core";
+import { importFlags } from "./import-flags.js";
 
 export const insertFlags = defineFlags({
   httpListenAddr: flag.string(":8480", "HTTP address for ingestion (/insert/<tenant>/prometheus/...), /metrics, /health, /-/ready."),
@@ -15,4 +16,5 @@ export const insertFlags = defineFlags({
   "storageNode.maxBufferSize": flag.bytes(64 * 1024 * 1024, "Bytes in flight to one storage node before writers wait (then reroute)."),
   "storageNode.writeTimeout": flag.duration("30s", "Deadline of one write to a storage node."),
   loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),
+  ...importFlags,
 });

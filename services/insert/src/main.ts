@@ -3,6 +3,8 @@ import { BadDataError, closeHttp, listenHttp, runService } from "@strata/core";
 import { InsertCluster } from "@strata/cluster";
 import { buildApp } from "./app.js";
 import { insertFlags } from "./flags.js";
+import { startGraphiteServer } from "./graphite.js";
+import { RelabelHook } from "./relabel-hook.js";
 
 await runService({
   name: "strata-insert",
@@ -20,12 +22,23 @@ await runService({
       metrics,
     });
     onShutdown({ name: "storage node clients", close: () => cluster.close() });
+    const limits = {
+      maxLabels: flags.maxLabelsPerTimeseries,
+      maxLabelNameLen: flags.maxLabelNameLen,
+      maxLabelValueLen: flags.maxLabelValueLen,
+    };
+    const relabel = await RelabelHook.open(flags.relabelConfig, log, metrics);
+    onShutdown({ name: "SIGHUP relabel reload", close: relabel.onSighup() });
     const handler = buildApp({
       cluster,
-      limits: {
-        maxLabels: flags.maxLabelsPerTimeseries,
-        maxLabelNameLen: flags.maxLabelNameLen,
-        maxLabelValueLen: flags.maxLabelValueLen,
+      limits,
+      relabel,
+      imports: {
+        maxRequestBytes: flags["import.maxRequestSize"],
+        maxLineBytes: flags["import.maxLineLen"],
+        maxOpenTsdbBytes: flags["opentsdbhttp.maxInsertRequestSize"],
+        memoryBufferBytes: flags["import.memoryBufferSize"],
+        ...(flags["import.tmpDataPath"] !== "" ? { tmpDir: flags["import.tmpDataPath"] } : {}),
       },
       maxRequestBytes: flags.maxInsertRequestSize,
       maxConcurrentInserts: flags.maxConcurrentInserts,
@@ -36,6 +49,19 @@ await runService({
     const http = await listenHttp(flags.httpListenAddr, handler, log);
     // In-flight requests finish (and are acknowledged by storage) before the clients close.
     onShutdown({ name: "HTTP server", close: () => closeHttp(http) });
+    if (flags.graphiteListenAddr !== "") {
+      const graphite = await startGraphiteServer({
+        addr: flags.graphiteListenAddr,
+        tenant: flags["graphite.tenant"],
+        cluster,
+        limits,
+        relabel,
+        maxLineBytes: flags["import.maxLineLen"],
+        log,
+        metrics,
+      });
+      onShutdown({ name: "Graphite listener", close: () => graphite.close() });
+    }
     const addr = http.address();
     log.info(
       { httpPort: typeof addr === "object" && addr ? addr.port : undefined, storageNodes: flags.storageNode, replicationFactor: flags.replicationFactor },
