@@ -1,6 +1,7 @@
 import { CanceledError, ExecutionError, TimeoutError } from "@strata/core";
 import type { Labels } from "@strata/core";
 import type { Call, PosRange, VectorSelector } from "../ast.js";
+import { bitsView, isStaleAt } from "./types.js";
 
 /** Longest stretch (ms) evaluation runs before letting the event loop serve others. */
 const YIELD_MS = 20;
@@ -26,13 +27,22 @@ export interface LoadedSeries {
   readonly labels: Labels;
   readonly ts: Float64Array;
   readonly vs: Float64Array;
-  readonly bits: Uint32Array;
+  /** 32-bit view of `vs` for stale-marker checks, made on the first NaN (see isStaleSample). */
+  bits: Uint32Array | undefined;
   /** Start timestamps (ms, 0 = unknown), when the querier has them. */
   readonly st: Float64Array | undefined;
   clean: { ts: Float64Array; vs: Float64Array; st: Float64Array | undefined } | undefined;
 }
 
 /** Per-query state shared by all evaluation functions. */
+/** True when sample i of `s` is a stale marker; only NaNs are looked at bit by bit. */
+export function isStaleSample(s: LoadedSeries, i: number): boolean {
+  const v = s.vs[i]!;
+  if (v === v) return false;
+  s.bits ??= bitsView(s.vs);
+  return isStaleAt(s.bits, i);
+}
+
 export class Env {
   readonly warnings = new Set<string>();
   readonly infos = new Set<string>();

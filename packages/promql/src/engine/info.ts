@@ -2,9 +2,9 @@ import { newMatcher } from "@strata/core";
 import type { Label, LabelMatcher, Labels } from "@strata/core";
 import type { Call, Expr } from "../ast.js";
 import type { Env, LoadedSeries } from "./env.js";
-import { evalError } from "./env.js";
+import { evalError, isStaleSample } from "./env.js";
 import type { StepCtx, VectorValue, VSeries } from "./types.js";
-import { getLabel, isStaleAt, labelsKey } from "./types.js";
+import { getLabel, labelsKey } from "./types.js";
 
 const IDENTIFYING = ["instance", "job"];
 
@@ -97,7 +97,7 @@ function sampleTimes(s: LoadedSeries, ctx: StepCtx, ref: RefTime, lookback: numb
     const t = (ref.at ?? ctx.times[k]!) - ref.offset;
     while (j < ts.length && ts[j]! <= t) j++;
     const i = j - 1;
-    if (i < 0 || ts[i]! <= t - lookback || isStaleAt(s.bits, i)) continue;
+    if (i < 0 || ts[i]! <= t - lookback || isStaleSample(s, i)) continue;
     out[k] = ts[i]!;
   }
   return out;

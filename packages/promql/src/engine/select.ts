@@ -5,7 +5,6 @@ import type { Querier, SelectHints } from "../querier.js";
 import { abortError } from "./env.js";
 import type { Env, LoadedSeries } from "./env.js";
 import { infoArgs, refTimeOf } from "./info.js";
-import { bitsView } from "./types.js";
 
 interface Span {
   lo: number;
@@ -95,7 +94,7 @@ export async function select(querier: Querier, root: Expr, env: Env): Promise<vo
       }
       env.checkSamples(s.timestamps.length);
       env.selectedSamples += s.timestamps.length;
-      list.push({ labels: s.labels, ts: s.timestamps, vs: s.values, bits: bitsView(s.values), st: s.startTimestamps, clean: undefined });
+      list.push({ labels: s.labels, ts: s.timestamps, vs: s.values, bits: undefined, st: s.startTimestamps, clean: undefined });
     }
     const err = set.err();
     if (err !== undefined) throw err;

@@ -1,13 +1,13 @@
 import type { Labels } from "@strata/core";
 import type { Expr, MatrixSelector, SubqueryExpr, VectorSelector } from "../ast.js";
-import { evalError } from "./env.js";
+import { evalError, isStaleSample } from "./env.js";
 import type { Env, LoadedSeries } from "./env.js";
 import { evalExpr, typeOfExpr, unwrap } from "./eval.js";
 import type { MatrixSeries } from "./result.js";
 import { atOf, subqueryTimes } from "./select.js";
 import type { SeriesSink } from "./range-functions.js";
 import type { MSeries, RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
-import { dropMetricName, isStaleAt, labelsKey } from "./types.js";
+import { dropMetricName, labelsKey } from "./types.js";
 
 export function compact(labels: Labels, times: Float64Array, values: Float64Array, present: Uint8Array): MatrixSeries {
   let m = 0;
@@ -30,7 +30,7 @@ function cleanOf(s: LoadedSeries): { ts: Float64Array; vs: Float64Array; st: Flo
   const raw = s.vs;
   for (let i = 0; i < raw.length; i++) {
     const v = raw[i]!;
-    if (v !== v && isStaleAt(s.bits, i)) stale++;
+    if (v !== v && isStaleSample(s, i)) stale++;
   }
   if (stale === 0) {
     s.clean = { ts: s.ts, vs: s.vs, st: s.st };
@@ -42,7 +42,7 @@ function cleanOf(s: LoadedSeries): { ts: Float64Array; vs: Float64Array; st: Flo
   const st = s.st === undefined ? undefined : new Float64Array(m);
   let j = 0;
   for (let i = 0; i < s.ts.length; i++) {
-    if (isStaleAt(s.bits, i)) continue;
+    if (isStaleSample(s, i)) continue;
     ts[j] = s.ts[i]!;
     vs[j] = s.vs[i]!;
     if (st !== undefined) st[j] = s.st![i]!;
@@ -88,7 +88,6 @@ export async function streamVectorSelector(
     if (env.yieldDue()) await env.yieldNow();
     const ts = s.ts;
     const vs = s.vs;
-    const bits = s.bits;
     const len = ts.length;
     let got = false;
     if (!reuse) {
@@ -102,14 +101,14 @@ export async function streamVectorSelector(
       const ref = (at ?? times[k]!) - offset;
       while (j < len && ts[j]! <= ref) j++;
       const i = j - 1;
-      if (i < 0 || ts[i]! <= ref - lookback || isStaleAt(bits, i)) continue;
+      if (i < 0 || ts[i]! <= ref - lookback || isStaleSample(s, i)) continue;
       if (values === undefined || present === undefined) {
         values = new Float64Array(n);
         present = new Uint8Array(n);
       }
       let v = want === "value" ? vs[i]! : want === "timestamp" ? ts[i]! / 1000 : (s.st?.[i] ?? 0) / 1000;
       // `smoothed`: interpolate linearly towards the next sample (within the lookback delta).
-      if (sel.smoothed && want === "value" && ts[i]! < ref && j < len && ts[j]! - ref <= lookback && !isStaleAt(bits, j)) {
+      if (sel.smoothed && want === "value" && ts[i]! < ref && j < len && ts[j]! - ref <= lookback && !isStaleSample(s, j)) {
         v = vs[i]! + ((vs[j]! - vs[i]!) * (ref - ts[i]!)) / (ts[j]! - ts[i]!);
       }
       values[k] = v;
