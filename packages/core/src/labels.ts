@@ -203,7 +203,6 @@ export function formatLabels(labels: Labels): string {
 
 // ---- canonical binary encoding -------------------------------------------------------------
 
-const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 
 function uvarintSize(n: number): number {
@@ -230,25 +229,27 @@ function putUvarint(buf: Uint8Array, pos: number, n: number): number {
  * labels in canonical order. Equal series always give equal bytes, in every process.
  */
 export function encodeMetricName(mn: MetricName): Uint8Array {
-  const encoded: Uint8Array[] = [];
+  // Buffer.byteLength/write are native UTF-8 paths: no intermediate array per string.
   let size = 8;
-  for (const l of mn.labels) {
-    const n = textEncoder.encode(l.name);
-    const v = textEncoder.encode(l.value);
-    encoded.push(n, v);
-    size += uvarintSize(n.length) + n.length + uvarintSize(v.length) + v.length;
+  const labels = mn.labels;
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i]!;
+    const n = Buffer.byteLength(l.name, "utf8");
+    const v = Buffer.byteLength(l.value, "utf8");
+    size += uvarintSize(n) + n + uvarintSize(v) + v;
   }
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, mn.tenant.accountID >>> 0);
-  dv.setUint32(4, mn.tenant.projectID >>> 0);
+  const out = Buffer.allocUnsafe(size);
+  out.writeUInt32BE(mn.tenant.accountID >>> 0, 0);
+  out.writeUInt32BE(mn.tenant.projectID >>> 0, 4);
   let pos = 8;
-  for (const b of encoded) {
-    pos = putUvarint(out, pos, b.length);
-    out.set(b, pos);
-    pos += b.length;
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i]!;
+    pos = putUvarint(out, pos, Buffer.byteLength(l.name, "utf8"));
+    pos += out.write(l.name, pos, "utf8");
+    pos = putUvarint(out, pos, Buffer.byteLength(l.value, "utf8"));
+    pos += out.write(l.value, pos, "utf8");
   }
-  return out;
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
 /** Decodes canonical metric-name bytes; throws BadDataError on truncated or invalid input. */
