@@ -347,6 +347,33 @@ describe("IndexDB", () => {
     await db.close();
   });
 
+  it("a clean close saves the name → TSID cache; the next open uses it once", async () => {
+    const dir = tmpdir();
+    let db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+    const names = Array.from({ length: 300 }, (_, i) => mn({ __name__: "cached", i: String(i) }));
+    const tsids = names.map((n) => db.getOrCreateTSID(n, D));
+    db.deleteSeries(T0, [m("=", "i", "7")]);
+    for (const n of names) db.getOrCreateTSID(n, D); // refills the cache (i=7 gets a new id)
+    const again7 = db.getOrCreateTSID(names[7]!, D);
+    await db.close();
+    expect(fs.existsSync(path.join(dir, "tsid-cache.bin"))).toBe(true);
+    db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+    expect(fs.existsSync(path.join(dir, "tsid-cache.bin"))).toBe(false); // consumed
+    for (let i = 0; i < names.length; i++) expect(db.getOrCreateTSID(names[i]!, D)).toEqual(i === 7 ? again7 : tsids[i]);
+    expect(db.metrics().index_lookups_total).toBe(0);
+    expect(db.metrics().series_created_total).toBe(0);
+    // a damaged cache file is ignored
+    await db.close();
+    const f = path.join(dir, "tsid-cache.bin");
+    const b = fs.readFileSync(f);
+    b[40]! ^= 0xff;
+    fs.writeFileSync(f, b);
+    db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+    for (let i = 0; i < names.length; i++) expect(db.getOrCreateTSID(names[i]!, D)).toEqual(i === 7 ? again7 : tsids[i]);
+    expect(db.metrics().index_lookups_total).toBe(names.length);
+    await db.close();
+  });
+
   it("never reuses ids even if state.json is lost", async () => {
     const dir = tmpdir();
     let db = await IndexDB.open(dir, { flushIntervalMs: 0 });

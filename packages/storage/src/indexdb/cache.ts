@@ -49,6 +49,12 @@ export class TwoGenCache<K, V> {
     this.currBytes += size;
   }
 
+  /** Every entry (older generation first, so re-inserting them keeps the newer ones). */
+  *all(): IterableIterator<[K, V]> {
+    yield* this.prev;
+    yield* this.curr;
+  }
+
   clear(): void {
     this.curr = new Map();
     this.prev = new Map();

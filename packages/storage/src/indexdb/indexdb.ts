@@ -7,9 +7,10 @@ import {
   type Tenant,
   xxhash64,
 } from "@strata/core";
-import { ByteBuffer, latin1, readU32, readU64 } from "../mergeset/bytes.js";
+import { crc32 } from "node:zlib";
+import { ByteBuffer, ByteReader, latin1, readU32, readU64 } from "../mergeset/bytes.js";
 import { MAX_ITEM_SIZE } from "../mergeset/constants.js";
-import { writeFileAtomicSync } from "../mergeset/fsutil.js";
+import { fsyncDir, writeFileAtomicSync } from "../mergeset/fsutil.js";
 import { type Cursor, type Snapshot, Table, type TableOptions } from "../mergeset/index.js";
 import { TwoGenCache } from "./cache.js";
 import { EMPTY_SET, IdBitmap, type IdSet, IdSetBuilder, hasId, intersect, subtract } from "./idset.js";
@@ -101,6 +102,9 @@ interface StateJson {
 }
 
 const STATE_JSON = "state.json";
+const TSID_CACHE_FILE = "tsid-cache.bin";
+/** "STC1": Strata TSID cache, version 1. */
+const TSID_CACHE_MAGIC = 0x5354_4331;
 const TABLE_DIR = "table";
 const DAY_MS = 86_400_000;
 const MAX_DAY_BITMAPS = 8;
@@ -201,6 +205,7 @@ export class IndexDB {
     db.table = await Table.open(path.join(dir, TABLE_DIR), topts);
     db.loadDeleted();
     db.checkHighWater();
+    db.loadTsidCache();
     return db;
   }
 
@@ -964,5 +969,71 @@ export class IndexDB {
 
   async close(): Promise<void> {
     await this.table.close();
+    try {
+      this.saveTsidCache();
+    } catch (err) {
+      this.onBackgroundError(err); // a lost cache only costs index lookups after restart
+    }
+  }
+
+  /**
+   * Saves the metricName → TSID cache on a clean close (like VictoriaMetrics' cache/ dir), so
+   * that a restart does not resolve every active series through the index again. Layout:
+   * `u32 magic "STC1" | u64 idHighWater | u32 count | { uvarint len | name | TSID | u32 day }* |
+   * u32 crc32`. Entries are valid only for the index state they were saved with: the file is
+   * deleted (and the deletion made durable) as soon as it is read.
+   */
+  private saveTsidCache(): void {
+    const bb = new ByteBuffer(1 << 16);
+    bb.u32(TSID_CACHE_MAGIC);
+    bb.u64(this.idHighWater);
+    bb.u32(0);
+    let n = 0;
+    for (const [k, e] of this.tsidCache.all()) {
+      if (this.deleted.has(e.tsid.metricID) || e.day < 0) continue;
+      bb.uvarint(k.length);
+      bb.ensure(k.length);
+      bb.len += Buffer.from(bb.buf.buffer, bb.buf.byteOffset, bb.buf.byteLength).write(k, bb.len, "latin1");
+      bb.ensure(TSID_SIZE);
+      encodeTSID(e.tsid, bb.buf, bb.len);
+      bb.len += TSID_SIZE;
+      bb.u32(e.day);
+      n++;
+    }
+    if (n === 0) return;
+    const b = bb.buf;
+    b[12] = n >>> 24;
+    b[13] = (n >>> 16) & 0xff;
+    b[14] = (n >>> 8) & 0xff;
+    b[15] = n & 0xff;
+    bb.u32(crc32(bb.view()) >>> 0);
+    writeFileAtomicSync(path.join(this.dir, TSID_CACHE_FILE), bb.view());
+  }
+
+  private loadTsidCache(): void {
+    const file = path.join(this.dir, TSID_CACHE_FILE);
+    if (!fs.existsSync(file)) return;
+    const data = fs.readFileSync(file);
+    fs.rmSync(file);
+    fsyncDir(this.dir);
+    const b = new Uint8Array(data.buffer, data.byteOffset, data.length);
+    if (b.length < 20 || (crc32(b.subarray(0, b.length - 4)) >>> 0) !== readU32(b, b.length - 4)) return;
+    if (readU32(b, 0) !== TSID_CACHE_MAGIC || readU64(b, 4) !== this.idHighWater) return;
+    const n = readU32(b, 12);
+    const r = new ByteReader(b, 16, b.length - 4, () => {
+      throw new BadDataError("tsid cache truncated", "STRATA_CORRUPT_DATA");
+    });
+    try {
+      for (let i = 0; i < n; i++) {
+        const len = r.uvarint();
+        const key = latin1(b, r.pos, r.pos + len);
+        r.pos += len;
+        const tsid = decodeTSID(r.bytes(TSID_SIZE), 0);
+        const day = r.u32();
+        if (!this.deleted.has(tsid.metricID)) this.tsidCache.set(key, { tsid, day, fresh: false });
+      }
+    } catch {
+      this.tsidCache.clear(); // unreadable: start cold rather than trust part of it
+    }
   }
 }
