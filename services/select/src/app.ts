@@ -159,7 +159,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
     const done = stats.begin(ctx.tenant, q, start, end, step, ctx.req.socket.remoteAddress ?? "");
     try {
       await withSlot(ctx, async () => {
-        const cacheable = !config.disableCache && !ctx.params.bool("nocache") && !q.includes("@");
+        const cacheable = !config.disableCache && !ctx.params.bool("nocache") && !dependsOnQueryRange(q);
         const key = RollupCache.key(ctx.tenant, q, step, start);
         const cached = cacheable ? cache.get(key, start, end, step) : undefined;
         const querier = backend.querier(ctx.tenant, ctx.opts);
@@ -422,6 +422,15 @@ export function buildApp(deps: SelectDeps): SelectApp {
         res.end(body);
         return;
       }
+      if (path === "/internal/resetRollupResultCache") {
+        // VictoriaMetrics' endpoint: after backfilling samples older than
+        // -search.cacheTimestampOffset, cached range-query points may be outdated.
+        route = "resetRollupResultCache";
+        cache.reset();
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end("OK");
+        return;
+      }
       if (path === "/api/v1/status/active_queries") {
         route = "active_queries";
         writeJson(res, 200, stats.activeJson(undefined));
@@ -492,6 +501,17 @@ function decodeLabelName(s: string): string {
   const name = decodeURIComponent(s);
   if (!name.startsWith("U__")) return name;
   return name.slice(3).replace(/_([0-9a-fA-F]+)_|__/g, (_m, hex: string | undefined) => (hex === undefined ? "_" : String.fromCodePoint(parseInt(hex, 16))));
+}
+
+/**
+ * The rollup cache reuses points across queries with the same step and alignment but another
+ * start/end, so it may only hold queries whose points do not depend on the query's range: not
+ * `@` (`@ start()`/`@ end()`, and fixed times are rare enough), nor the `start()`, `end()` and
+ * `range()` functions (also inside durations: `x[range()]`, `offset range()`). A false positive
+ * (the word inside a string) only skips the cache.
+ */
+function dependsOnQueryRange(q: string): boolean {
+  return q.includes("@") || /\b(?:start|end|range)\s*\(/.test(q);
 }
 
 function isStale(v: number): boolean {

@@ -58,7 +58,8 @@ export class Params {
     const v = this.get(name);
     if (v === undefined) return def;
     try {
-      return parseTimestamp(v, now);
+      // Whole ms, as Prometheus' parseTime rounds: "1.001" is 1001, not 1000.9999999999999.
+      return Math.round(parseTimestamp(v, now));
     } catch (err) {
       throw new BadDataError(`invalid parameter ${JSON.stringify(name)}: ${err instanceof Error ? err.message : String(err)}`);
     }

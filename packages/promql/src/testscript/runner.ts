@@ -276,6 +276,17 @@ function nhcbLabels(labels: Labels): Labels {
     .map((l) => (l.name === "__name__" ? { name: l.name, value: l.value.replace(/_(bucket|count|sum)$/, "") } : l));
 }
 
+function lastDefinitions<T extends { readonly labels: Labels; readonly startTimestamps: boolean }>(series: readonly T[]): T[] {
+  const byKey = new Map<string, T>();
+  for (const s of series) {
+    // `x@st` lines describe the start timestamps of the `x` line, not another definition of it.
+    const key = (s.startTimestamps ? "@st\u0002" : "") + s.labels.map((l) => `${l.name}\u0000${l.value}`).join("\u0001");
+    byKey.delete(key);
+    byKey.set(key, s);
+  }
+  return [...byKey.values()];
+}
+
 /**
  * Runs every command of a script in order and returns one outcome per eval. Native histogram
  * points and `@st` start-timestamp lines are not loaded (floats of the same series are); evals
@@ -294,7 +305,9 @@ export async function runScript(target: ScriptTarget, cmds: readonly Command[], 
         stSeries = [];
         break;
       case "load":
-        for (const s of cmd.series) {
+        // promqltest keeps one definition per label set and load command (the last one wins);
+        // only separate load commands add to each other.
+        for (const s of lastDefinitions(cmd.series)) {
           if (s.startTimestamps) {
             stSeries.push({ labels: s.labels });
             continue;
