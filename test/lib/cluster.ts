@@ -34,6 +34,8 @@ export interface ClusterOptions {
   readonly selectFlags?: readonly string[];
   readonly insertFlags?: readonly string[];
   readonly storageFlags?: readonly string[];
+  /** Node.js options before the script (e.g. `--cpu-prof`), per service. */
+  readonly nodeArgs?: { readonly storage?: readonly string[]; readonly insert?: readonly string[]; readonly select?: readonly string[] };
 }
 
 export function clusterBuilt(): boolean {
@@ -56,6 +58,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       proc: undefined as unknown as Proc,
       async start() {
         this.proc = startProcess(process.execPath, [
+          ...(opts.nodeArgs?.storage ?? []),
           serviceMain("storage"),
           `-storageDataPath=${this.dataPath}`,
           `-vminsertAddr=${this.insertAddr}`,
@@ -71,6 +74,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   await Promise.all(storage.map((s) => s.start()));
   const [insertPort, selectPort] = [await freePort(), await freePort()];
   const insert = startProcess(process.execPath, [
+    ...(opts.nodeArgs?.insert ?? []),
     serviceMain("insert"),
     `-httpListenAddr=127.0.0.1:${insertPort}`,
     `-storageNode=${storage.map((s) => s.insertAddr).join(",")}`,
@@ -78,6 +82,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     ...(opts.insertFlags ?? []),
   ]);
   const select = startProcess(process.execPath, [
+    ...(opts.nodeArgs?.select ?? []),
     serviceMain("select"),
     `-httpListenAddr=127.0.0.1:${selectPort}`,
     `-storageNode=${storage.map((s) => s.selectAddr).join(",")}`,

@@ -19,7 +19,8 @@ import type { SearchOptions, SelectBackend } from "./backend.js";
 import { mergeMatrix, RollupCache } from "./cache.js";
 import { Params } from "./params.js";
 import { Limiter, QueryStats } from "./query-stats.js";
-import { failure, labelsJson, sampleJson, success, tsJson, writeJson } from "./respond.js";
+import { matrixChunks, resultChunks, successStream } from "./render.js";
+import { failure, labelsJson, success, writeJson } from "./respond.js";
 
 /** The PromQL engine as select uses it (implemented by @strata/promql). */
 export interface QueryEngine {
@@ -129,7 +130,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
         const querier = backend.querier(ctx.tenant, ctx.opts);
         const r = await engine.instantQuery(querier, q, time, ctx.signal);
         if (querier.isPartial) partialAnswers.inc();
-        success(ctx.res, resultJson(r), {
+        await successStream(ctx.res, resultChunks(sortedResult(r)), {
           isPartial: querier.isPartial,
           warnings: [...querier.warnings, ...r.warnings],
           infos: r.infos,
@@ -176,7 +177,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
           if (r.type !== "matrix") {
             // Scalars and strings in range queries come back as matrices in Prometheus; an
             // engine that returns otherwise is answered as is, uncached.
-            success(ctx.res, resultJson(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos });
+            await successStream(ctx.res, resultChunks(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos });
             return;
           }
           series = cached ? mergeMatrix(cached.series, r.series) : [...r.series];
@@ -188,7 +189,11 @@ export function buildApp(deps: SelectDeps): SelectApp {
         }
         if (querier.isPartial) partialAnswers.inc();
         series.sort((a, b) => compareLabels(a.labels, b.labels));
-        success(ctx.res, matrixJson(series), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos });
+        await successStream(ctx.res, matrixChunks(series, { start, step, count: points }), {
+          isPartial: querier.isPartial,
+          warnings: [...querier.warnings, ...warnings],
+          infos,
+        });
       });
     } finally {
       done();
@@ -521,30 +526,8 @@ function isStale(v: number): boolean {
   return u[1] === 0x7ff00000 && u[0] === 2;
 }
 
-function resultJson(r: QueryResult): string {
-  switch (r.type) {
-    case "scalar":
-      return `{"resultType":"scalar","result":${sampleJson(r.timestamp, r.value)}}`;
-    case "string":
-      return `{"resultType":"string","result":[${tsJson(r.timestamp)},${JSON.stringify(r.value)}]}`;
-    case "vector": {
-      const parts: string[] = [];
-      for (let i = 0; i < r.labels.length; i++) {
-        parts.push(`{"metric":${labelsJson(r.labels[i]!)},"value":${sampleJson(r.timestamp, r.values[i]!)}}`);
-      }
-      return `{"resultType":"vector","result":[${parts.join(",")}]}`;
-    }
-    case "matrix":
-      return matrixJson([...r.series].sort((a, b) => compareLabels(a.labels, b.labels)));
-  }
-}
-
-function matrixJson(series: readonly MatrixSeries[]): string {
-  const parts: string[] = [];
-  for (const s of series) {
-    let v = "";
-    for (let i = 0; i < s.timestamps.length; i++) v += (i === 0 ? "" : ",") + sampleJson(s.timestamps[i]!, s.values[i]!);
-    parts.push(`{"metric":${labelsJson(s.labels)},"values":[${v}]}`);
-  }
-  return `{"resultType":"matrix","result":[${parts.join(",")}]}`;
+/** A matrix result with its series sorted by labels, as the API answers them. */
+function sortedResult(r: QueryResult): QueryResult {
+  if (r.type !== "matrix") return r;
+  return { ...r, series: [...r.series].sort((a, b) => compareLabels(a.labels, b.labels)) };
 }
