@@ -14,7 +14,7 @@ export const importFlags = {
   ),
   "import.maxLineLen": flag.bytes(16 * 1024 * 1024, "Longest accepted line of a line-based import format (JSON lines, text exposition, CSV, Influx, Graphite)."),
   "import.memoryBufferSize": flag.bytes(
-    16 * 1024 * 1024,
+    4 * 1024 * 1024,
     "Parsed rows one import request keeps in memory; beyond this they are spooled to an unlinked temp file until the whole body has parsed (a request is stored whole or not at all).",
   ),
   "import.tmpDataPath": flag.string("", "Directory for the spool files of large imports. Empty: the OS temp directory."),

@@ -47,7 +47,7 @@ export const DEFAULT_IMPORT_SETTINGS: ImportSettings = {
   maxRequestBytes: 4 * 1024 * 1024 * 1024,
   maxLineBytes: 16 * 1024 * 1024,
   maxOpenTsdbBytes: 32 * 1024 * 1024,
-  memoryBufferBytes: 16 * 1024 * 1024,
+  memoryBufferBytes: 4 * 1024 * 1024,
   tmpDir: tmpdir(),
 };
 
