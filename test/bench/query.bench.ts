@@ -1,0 +1,282 @@
+// pnpm bench:query [--hosts=25] [--hours=6] [--step=60] [--runs=5] [--noVM] [--profile=DIR]
+//
+// Loads one node_exporter-like dataset (test/bench/node-exporter-data.ts: ~100 series per host,
+// 15 s interval) into a Strata cluster (insert + 2 storage + select processes, RF=1) and into
+// Debian's victoria-metrics single node, forces flush and merge on both, then runs Grafana
+// "Node Exporter Full"-style queries against both, alternating, several times each, and prints
+// the median ms per query, the ratio per query and the total ratio. Range queries are sent with
+// nocache=1 so both sides evaluate every run (their result caches would otherwise answer the
+// repeats), and with `accept-encoding: identity` so neither side spends time on gzip. Every
+// answer's series count is compared between both sides. Requires `pnpm build` first.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { clusterBuilt, startCluster, type Cluster } from "../lib/cluster.js";
+import { freePort, tempDir, waitHealthy, type Proc } from "../lib/procs.js";
+import { generateDataset } from "./node-exporter-data.js";
+
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--?/, "").split("=");
+    return [k!, v ?? "true"] as const;
+  }),
+);
+const HOSTS = Number(args.get("hosts") ?? 25);
+const HOURS = Number(args.get("hours") ?? 6);
+const STEP_S = Number(args.get("step") ?? 60);
+const RUNS = Number(args.get("runs") ?? 5);
+const WITH_VM = !args.has("noVM");
+const PROFILE = args.get("profile");
+const VM_BIN = "/usr/bin/victoria-metrics";
+const INTERVAL = 15_000;
+
+// ---- queries ----------------------------------------------------------------------------------
+
+interface Query {
+  readonly name: string;
+  /** Path below the API root (`/api/v1/…?…`) without time parameters. */
+  readonly path: string;
+  readonly kind: "range" | "instant" | "meta";
+}
+
+const enc = encodeURIComponent;
+const range = (name: string, q: string): Query => ({ name, path: `/api/v1/query_range?query=${enc(q)}`, kind: "range" });
+const instant = (name: string, q: string): Query => ({ name, path: `/api/v1/query?query=${enc(q)}`, kind: "instant" });
+const meta = (name: string, path: string): Query => ({ name, path, kind: "meta" });
+
+const QUERIES: Query[] = [
+  range("CPU busy % by instance", '100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m])))'),
+  range("CPU seconds by mode", "sum by (mode) (rate(node_cpu_seconds_total[5m]))"),
+  range("CPU rate by instance (non-idle)", 'sum by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))'),
+  range("CPU raw rate (all series)", "rate(node_cpu_seconds_total[5m])"),
+  range("memory used", "node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes"),
+  range("memory used %", "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)"),
+  range("topk 5 network receive", 'topk(5, rate(node_network_receive_bytes_total{device!="lo"}[5m]))'),
+  range("network transmit, regex instance", 'rate(node_network_transmit_bytes_total{instance=~"host-1.*",device=~"eth.*"}[5m])'),
+  range("disk io time", "rate(node_disk_io_time_seconds_total[5m])"),
+  range("disk read+write by instance", "max by (instance) (rate(node_disk_read_bytes_total[5m]) + rate(node_disk_written_bytes_total[5m]))"),
+  range("filesystem used %", '100 - node_filesystem_avail_bytes{fstype="ext4"} / node_filesystem_size_bytes{fstype="ext4"} * 100'),
+  range("load1 raw", "node_load1"),
+  range("avg_over_time load5", "avg_over_time(node_load5[10m])"),
+  range("histogram_quantile p99 by le", "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))"),
+  range("histogram_quantile p90 by instance", "histogram_quantile(0.9, sum by (instance, le) (rate(http_request_duration_seconds_bucket[5m])))"),
+  range("count up by job", "count by (job) (up == 1)"),
+  range("uptime", "time() - node_boot_time_seconds"),
+  instant("instant CPU by instance", "sum by (instance) (rate(node_cpu_seconds_total[5m]))"),
+  instant("instant topk 10 context switches", "topk(10, rate(node_context_switches_total[5m]))"),
+  meta("label values instance (match up)", `/api/v1/label/instance/values?match[]=${enc('up{job="node"}')}`),
+  meta("label values __name__", "/api/v1/label/__name__/values"),
+  meta("labels", "/api/v1/labels"),
+  meta("series node_uname_info", `/api/v1/series?match[]=${enc("node_uname_info")}`),
+  meta("series one host's CPU", `/api/v1/series?match[]=${enc('node_cpu_seconds_total{instance="host-1.example.com:9100"}')}`),
+];
+
+// ---- targets ----------------------------------------------------------------------------------
+
+interface Target {
+  readonly name: string;
+  /** API root: `http://…/select/0/prometheus` or `http://…`. */
+  readonly api: string;
+  readonly writeUrl: string;
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startStrata(): Promise<Target> {
+  if (!clusterBuilt()) throw new Error("services are not built: run `pnpm build` first");
+  const prof = PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`];
+  const c: Cluster = await startCluster({
+    storageNodes: 2,
+    replicationFactor: 1,
+    storageFlags: ["-retentionPeriod=100y"],
+    selectFlags: ["-search.maxQueryDuration=120s"],
+    nodeArgs: { select: prof, storage: prof },
+  });
+  return {
+    name: "strata",
+    api: `${c.selectUrl}/select/0/prometheus`,
+    writeUrl: `${c.insertUrl}/insert/0/prometheus/api/v1/write`,
+    async flush() {
+      await Promise.all(c.storage.map(async (s) => (await fetch(`http://${s.httpAddr}/internal/force_flush`)).text()));
+      await Promise.all(c.storage.map(async (s) => (await fetch(`http://${s.httpAddr}/internal/force_merge`)).text()));
+    },
+    stop: () => c.stop(),
+  };
+}
+
+async function vmMetric(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split("\n")) if (line.startsWith(name)) sum += Number(line.split(" ").pop());
+  return sum;
+}
+
+async function startVM(): Promise<Target> {
+  const dir = tempDir("vm-query-bench");
+  const port = await freePort();
+  const child = spawn(VM_BIN, [`-storageDataPath=${dir.path}`, `-httpListenAddr=127.0.0.1:${port}`, "-retentionPeriod=100y", "-loggerLevel=ERROR"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const proc: Proc = {
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        await exited;
+      }
+      return child.exitCode;
+    },
+    async kill9() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+  const base = `http://127.0.0.1:${port}`;
+  await waitHealthy(`${base}/health`, proc);
+  return {
+    name: "victoria-metrics",
+    api: base,
+    writeUrl: `${base}/api/v1/write`,
+    async flush() {
+      await (await fetch(`${base}/internal/force_flush`)).text();
+      await (await fetch(`${base}/internal/force_merge`)).text();
+      // force_merge runs in the background: wait until no merge is active twice in a row.
+      for (let quiet = 0, i = 0; quiet < 2 && i < 600; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        quiet = (await vmMetric(base, "vm_active_merges")) === 0 ? quiet + 1 : 0;
+      }
+    },
+    async stop() {
+      await proc.stop();
+      dir.remove();
+    },
+  };
+}
+
+async function load(t: Target, bodies: readonly Uint8Array[], concurrency = 4): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < bodies.length) {
+      const b = bodies[next++]!;
+      for (let attempt = 0; ; attempt++) {
+        const r = await fetch(t.writeUrl, {
+          method: "POST",
+          body: b as Uint8Array<ArrayBuffer>,
+          headers: { "content-type": "application/x-protobuf", "content-encoding": "snappy", "x-prometheus-remote-write-version": "0.1.0" },
+        });
+        const text = await r.text();
+        if (r.status === 204 || r.status === 200) break;
+        if ((r.status < 500 && r.status !== 429) || attempt > 30) throw new Error(`${t.name}: ${r.status} ${text}`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return (performance.now() - t0) / 1000;
+}
+
+interface Answer {
+  readonly ms: number;
+  readonly bytes: number;
+  /** Series (range/instant) or items (meta) in the answer. */
+  readonly items: number;
+}
+
+async function run(t: Target, q: Query, start: number, end: number): Promise<Answer> {
+  let url = `${t.api}${q.path}${q.path.includes("?") ? "" : "?"}`;
+  if (q.kind === "range") url += `&start=${start / 1000}&end=${end / 1000}&step=${STEP_S}&nocache=1`;
+  else if (q.kind === "instant") url += `&time=${end / 1000}&nocache=1`;
+  else url += `&start=${start / 1000}&end=${end / 1000}`;
+  const t0 = performance.now();
+  const r = await fetch(url, { headers: { "accept-encoding": "identity" } });
+  const text = await r.text();
+  const ms = performance.now() - t0;
+  if (r.status !== 200) throw new Error(`${t.name} ${q.name}: HTTP ${r.status}: ${text.slice(0, 300)}`);
+  const body = JSON.parse(text) as { data: unknown };
+  const d = body.data as { result?: unknown[] } | unknown[];
+  const items = Array.isArray(d) ? d.length : (d.result?.length ?? 0);
+  return { ms, bytes: text.length, items };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function loadAvg(): string {
+  try {
+    return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "?";
+  }
+}
+
+// ---- main -------------------------------------------------------------------------------------
+
+const points = Math.round((HOURS * 3_600_000) / INTERVAL) + 1;
+const end = Math.floor((Date.now() - 5 * 60_000) / INTERVAL) * INTERVAL;
+const start = end - (points - 1) * INTERVAL;
+const t0 = performance.now();
+const data = generateDataset({ hosts: HOSTS, start, points, intervalMs: INTERVAL, samplesPerBody: 10_000 });
+console.log(
+  `dataset: ${HOSTS} hosts, ${data.series} series × ${points} points (15 s, ${HOURS} h) = ${(data.samples / 1e6).toFixed(2)}M samples in ${data.bodies.length} remote write bodies (${((performance.now() - t0) / 1000).toFixed(1)} s to generate)`,
+);
+console.log(`queries: range over the whole ${HOURS} h with step ${STEP_S}s, instant at the end; median of ${RUNS} runs; node ${process.version}; load average ${loadAvg()}`);
+
+const targets: Target[] = [];
+try {
+  targets.push(await startStrata());
+  const vmAvailable = existsSync(VM_BIN);
+  if (WITH_VM && vmAvailable) targets.push(await startVM());
+  else console.log(WITH_VM ? `victoria-metrics comparison skipped: ${VM_BIN} not found (apt-get install -y victoria-metrics)` : "victoria-metrics comparison skipped (--noVM)");
+  for (const t of targets) {
+    const s = await load(t, data.bodies);
+    const f0 = performance.now();
+    await t.flush();
+    console.log(`${t.name}: loaded in ${s.toFixed(1)} s (${Math.round(data.samples / s).toLocaleString("en-US")} samples/s), flush + merge ${((performance.now() - f0) / 1000).toFixed(1)} s`);
+  }
+  // One warm-up pass (caches of parsed regexes, index blocks, JIT), then RUNS measured passes,
+  // alternating targets per query so that load changes on the machine hit both alike.
+  const times = targets.map(() => QUERIES.map(() => [] as number[]));
+  const items = targets.map(() => QUERIES.map(() => 0));
+  const bytes = targets.map(() => QUERIES.map(() => 0));
+  for (let pass = 0; pass <= RUNS; pass++) {
+    for (let qi = 0; qi < QUERIES.length; qi++) {
+      for (let ti = 0; ti < targets.length; ti++) {
+        const a = await run(targets[ti]!, QUERIES[qi]!, start, end);
+        if (pass > 0) times[ti]![qi]!.push(a.ms);
+        items[ti]![qi] = a.items;
+        bytes[ti]![qi] = a.bytes;
+      }
+    }
+  }
+  const med = times.map((perQ) => perQ.map(median));
+  const w = Math.max(...QUERIES.map((q) => q.name.length));
+  const header = `| ${"query".padEnd(w)} | ${targets.map((t) => `${t.name} ms`.padStart(18)).join(" | ")} |${targets.length > 1 ? " ratio | series |" : " series |"}`;
+  console.log(`\n${header}`);
+  console.log(`| ${"-".repeat(w)} | ${targets.map(() => `${"-".repeat(17)}:`).join(" | ")} |${targets.length > 1 ? " ----: | -----: |" : " -----: |"}`);
+  const mismatches: string[] = [];
+  QUERIES.forEach((q, qi) => {
+    const cols = targets.map((_, ti) => med[ti]![qi]!.toFixed(1).padStart(18));
+    let row = `| ${q.name.padEnd(w)} | ${cols.join(" | ")} |`;
+    if (targets.length > 1) row += ` ${(med[0]![qi]! / med[1]![qi]!).toFixed(2).padStart(5)} |`;
+    row += ` ${String(items[0]![qi]).padStart(6)} |`;
+    console.log(row);
+    if (targets.length > 1 && items[0]![qi] !== items[1]![qi]) mismatches.push(`${q.name}: strata ${items[0]![qi]}, victoria-metrics ${items[1]![qi]}`);
+  });
+  const totals = med.map((m) => m.reduce((a, b) => a + b, 0));
+  console.log(`| ${"**total**".padEnd(w)} | ${totals.map((x) => x.toFixed(1).padStart(18)).join(" | ")} |${targets.length > 1 ? ` ${(totals[0]! / totals[1]!).toFixed(2).padStart(5)} |` : ""}${" ".repeat(8)} |`);
+  if (targets.length > 1) {
+    console.log(`\ntotal latency strata / victoria-metrics: ${(totals[0]! / totals[1]!).toFixed(2)}× (target ≤ 2×)`);
+    console.log(mismatches.length === 0 ? "every answer has the same number of series/items on both sides" : `answers differ in size:\n  ${mismatches.join("\n  ")}`);
+  }
+  console.log(`response bytes (strata, last run): ${bytes[0]!.reduce((a, b) => a + b, 0).toLocaleString("en-US")}; load average ${loadAvg()}`);
+} finally {
+  for (const t of targets) await t.stop();
+}
