@@ -5,6 +5,9 @@
  */
 import {
   ByteBuffer as CodecBuffer,
+  IntEncoding,
+  ValuesEncoding,
+  putZigzag,
   decodeTimestamps as decodeTs,
   decodeValues as decodeVals,
   encodeTimestamps as encodeTs,
@@ -21,6 +24,24 @@ export function encodeTimestamps(out: CodecBuffer, ts: Float64Array, n: number):
 /** Encodes vals[0..n) into out (reset first by the caller); returns the tag. */
 export function encodeValues(out: CodecBuffer, vals: Float64Array, n: number): number {
   return encodeVals(vals, out, n);
+}
+
+/**
+ * Cheap encodings for short-lived in-memory parts (about a second of rows, often one sample per
+ * block): PlainVarint timestamps and RawFloat values, standard @strata/encoding tags written
+ * without trying layouts. The flush to disk re-encodes every series with the full codecs.
+ */
+export function encodeTimestampsFast(out: CodecBuffer, ts: Float64Array, n: number): number {
+  out.ensure(9 * n);
+  for (let i = 0; i < n; i++) out.length = putZigzag(out.buf, out.length, ts[i]!);
+  return IntEncoding.PlainVarint;
+}
+
+export function encodeValuesFast(out: CodecBuffer, vals: Float64Array, n: number): number {
+  out.ensure(8 * n);
+  out.buf.set(new Uint8Array(vals.buffer, vals.byteOffset, 8 * n), out.length);
+  out.length += 8 * n;
+  return ValuesEncoding.RawFloat;
 }
 
 /** Decodes n timestamps into out[0..n); throws BadDataError (STRATA_CORRUPT_DATA) on bad input. */

@@ -5,7 +5,7 @@ import { BadDataError } from "@strata/core";
 import { ByteBuffer, compareBytes, dataView, getInt64, putInt64 } from "./bytes.js";
 import { readBlockHeader, writeBlockHeader, type BlockHeader } from "./block.js";
 import type { BoundedCache } from "./cache.js";
-import { CodecBuffer, encodeTimestamps, encodeValues } from "./codec.js";
+import { CodecBuffer, encodeTimestamps, encodeTimestampsFast, encodeValues, encodeValuesFast } from "./codec.js";
 import {
   BLOCK_HEADER_BYTES,
   INDEX_BIN,
@@ -420,7 +420,7 @@ export class PartWriter {
   constructor(
     private readonly dir: string | undefined,
     private readonly dedupIntervalMs: number,
-    /** Reserved: payload compression is chosen by the codecs (where it pays). */
+    /** Full per-block codecs; false = cheap raw layouts for short-lived in-memory parts. */
     readonly compress = true,
   ) {
     if (dir === undefined) {
@@ -446,8 +446,8 @@ export class PartWriter {
       const v = off === 0 ? vals : vals.subarray(off);
       this.encTs.reset();
       this.encVals.reset();
-      const tsTag = encodeTimestamps(this.encTs, t, m);
-      const valTag = encodeValues(this.encVals, v, m);
+      const tsTag = this.compress ? encodeTimestamps(this.encTs, t, m) : encodeTimestampsFast(this.encTs, t, m);
+      const valTag = this.compress ? encodeValues(this.encVals, v, m) : encodeValuesFast(this.encVals, v, m);
       this.writeRaw(tsid, t[0]!, t[m - 1]!, m, tsTag, valTag, this.encTs.bytes(), this.encVals.bytes());
     }
   }
