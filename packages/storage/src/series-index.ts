@@ -34,6 +34,7 @@ export interface TsdbStatusRequest {
 }
 
 export interface SeriesIndex {
+  /** `metricName` may be a view into a rows batch that is reused after the call: copy what you keep. */
   getOrCreateTSID(metricName: Uint8Array, day: number): TSID;
   searchTSIDs(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, maxSeries: number): TSID[];
   metricNameByID(metricID: number): Uint8Array | undefined;

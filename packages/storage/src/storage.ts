@@ -4,7 +4,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import {
   BadDataError,
   ExecutionError,
-  RowsBatchReader,
   type LabelMatcher,
   type Tenant,
 } from "@strata/core";
@@ -30,6 +29,7 @@ import { MergeAbortedError, mergeParts, type MergeOptions } from "./merge.js";
 import { Part, PartWriter, type IndexBlockCache } from "./part.js";
 import { monthOf, monthStart, parsePartitionName, Partition, type PartsJson } from "./partition.js";
 import { RowsBuffer, type SeriesEntry } from "./rows-buffer.js";
+import { RowsScanner } from "./rows-scan.js";
 import { SeriesCache } from "./series-cache.js";
 import { getTSID, tsidBytes, type SeriesIndex, type TSID, type TsdbStatus, type TsdbStatusRequest } from "./series-index.js";
 import { readSegment, Wal } from "./wal.js";
@@ -349,7 +349,9 @@ export class Storage {
 
   /** Resolves series and buffers rows. The batch must already be in the WAL. */
   private ingest(batch: Uint8Array): number {
-    const r = new RowsBatchReader(batch);
+    // RowsScanner: metric names as offsets into the batch, looked up in the series cache
+    // straight from the batch bytes — nothing is allocated per row for known series.
+    const r = new RowsScanner(batch);
     const minT = this.retentionMinT();
     let entry: SeriesEntry | undefined;
     let accepted = 0;
@@ -360,8 +362,8 @@ export class Storage {
         continue;
       }
       const day = Math.floor(t / DAY_MS);
-      if (!r.sameAsPrevious || entry === undefined) entry = this.resolveSeries(r.metricName, day);
-      else if (entry.day !== day) this.touchDay(entry, r.metricName, day);
+      if (!r.sameAsPrevious || entry === undefined) entry = this.resolveSeries(r, day);
+      else if (entry.day !== day) this.touchDay(entry, r.name(), day);
       this.rows.add(entry, t, r.value);
       accepted++;
       if (this.rows.full) this.flushRows();
@@ -370,23 +372,24 @@ export class Storage {
     return accepted;
   }
 
-  private resolveSeries(name: Uint8Array, day: number): SeriesEntry {
-    let e = this.seriesCache.get(name);
+  private resolveSeries(r: RowsScanner, day: number): SeriesEntry {
+    let e = this.seriesCache.getRange(r.dv, r.nameStart, r.nameEnd);
     if (e === undefined) {
       this.counters.seriesCacheMisses++;
-      const key = name.slice();
-      const tsid = this.index.getOrCreateTSID(key, day);
+      // The index and the cache copy what they keep: a view into the batch is enough.
+      const name = r.name();
+      const tsid = this.index.getOrCreateTSID(name, day);
       e = { tsid, tsidBytes: tsidBytes(tsid), day, gen: 0, slot: 0 };
-      this.seriesCache.set(key, e);
+      this.seriesCache.set(name, e);
     } else if (e.day !== day) {
-      this.touchDay(e, name, day);
+      this.touchDay(e, r.name(), day);
     }
     return e;
   }
 
   private touchDay(e: SeriesEntry, name: Uint8Array, day: number): void {
     // The index records (day, series) for the per-day index; it dedups repeated calls.
-    this.index.getOrCreateTSID(name.slice(), day);
+    this.index.getOrCreateTSID(name, day);
     this.counters.indexDayUpdates++;
     e.day = day;
   }
@@ -1009,11 +1012,12 @@ class StorageCursor implements SeriesCursor {
 }
 
 function validateBatch(batch: Uint8Array): void {
-  const r = new RowsBatchReader(batch);
+  const r = new RowsScanner(batch);
   let prevEmpty = true;
   while (r.next()) {
     if (prevEmpty || !r.sameAsPrevious) {
-      if (r.metricName.length < 8) throw new BadDataError(`rows batch: metric name of ${r.metricName.length} bytes, want >= 8`, "STRATA_CORRUPT_DATA");
+      const n = r.nameEnd - r.nameStart;
+      if (n < 8) throw new BadDataError(`rows batch: metric name of ${n} bytes, want >= 8`, "STRATA_CORRUPT_DATA");
     }
     prevEmpty = false;
     const t = r.timestamp;
