@@ -1,4 +1,4 @@
-import type { TSID } from "./series-index.js";
+import { compareTSIDs, type TSID } from "./series-index.js";
 
 /** A cached series: what the write path needs per row, without touching the index. */
 export interface SeriesEntry {
@@ -89,7 +89,9 @@ export class RowsBuffer {
       sv[at] = this.vals[i]!;
     }
     const order = this.series.slice();
-    order.sort((a, b) => Buffer.compare(a.tsidBytes, b.tsidBytes));
+    // Same order as the big-endian tsidBytes (all fields are unsigned), without a native
+    // Buffer.compare call per comparison.
+    order.sort((a, b) => compareTSIDs(a.tsid, b.tsid));
     this.reset();
     for (const e of order) {
       const a = starts[e.slot]!;
