@@ -67,7 +67,12 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
         do stats.rowsDeleted += c.header!.count;
         while (c.next() && compareBytes(c.header!.tsid, min) === 0);
       }
-    } else if (live.length === 1 && live[0]!.part.meta.dedupIntervalMs % Math.max(1, opts.dedupIntervalMs) === 0 && live[0]!.part.meta.dedupIntervalMs >= opts.dedupIntervalMs) {
+    } else if (
+      live.length === 1 &&
+      live[0]!.part.meta.fastLayouts !== true &&
+      live[0]!.part.meta.dedupIntervalMs % Math.max(1, opts.dedupIntervalMs) === 0 &&
+      live[0]!.part.meta.dedupIntervalMs >= opts.dedupIntervalMs
+    ) {
       // One source: its blocks are already sorted, unique and deduplicated.
       const c = live[0]!;
       do {

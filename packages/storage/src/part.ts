@@ -34,6 +34,8 @@ export interface PartMeta {
   indexBytes: number;
   /** -dedup.minScrapeInterval the part was written with (its samples are deduplicated by it). */
   dedupIntervalMs: number;
+  /** True when blocks use the cheap raw layouts (fresh parts); a merge re-encodes them. */
+  fastLayouts?: boolean;
 }
 
 /** One row of the metaindex: where an index block is and what it covers. */
@@ -512,6 +514,7 @@ export class PartWriter {
       valuesBytes: this.vals.offset,
       indexBytes: this.index.offset,
       dedupIntervalMs: this.dedupIntervalMs,
+      fastLayouts: !this.compress,
     };
     this.ts.finish();
     this.vals.finish();

@@ -25,7 +25,7 @@ import {
 } from "./constants.js";
 import { deduplicateSamples, normalizeSamples } from "./dedup.js";
 import { fsyncDir, removeDir, writeFileAtomic } from "./fsutil.js";
-import { MergeAbortedError, mergeParts, type MergeOptions } from "./merge.js";
+import { MergeAbortedError, mergeParts } from "./merge.js";
 import { Part, PartWriter, type IndexBlockCache } from "./part.js";
 import { monthOf, monthStart, parsePartitionName, Partition, type PartsJson } from "./partition.js";
 import { RowsBuffer, type SeriesEntry } from "./rows-buffer.js";
@@ -487,7 +487,9 @@ export class Storage {
 
   /** Writes in-memory parts of p as one on-disk part and lists it (index flushed first). */
   private async flushInmemoryParts(p: Partition, sources: readonly Part[]): Promise<void> {
-    const part = await this.writeMergedPart(p, sources);
+    // Fresh small parts keep cheap layouts: a background merge encodes them fully, with
+    // more samples per block (encoding ~1 s of one series per block costs more than it saves).
+    const part = await this.writeMergedPart(p, sources, false);
     await this.index.flush();
     await p.withLock(() => {
       if (p.dropped) {
@@ -511,11 +513,11 @@ export class Storage {
   }
 
   /** Merges `sources` into a new on-disk part of partition p (undefined when nothing is left). */
-  private async writeMergedPart(p: Partition, sources: readonly Part[], opts?: Partial<MergeOptions>): Promise<Part | undefined> {
+  private async writeMergedPart(p: Partition, sources: readonly Part[], fullCodecs = true): Promise<Part | undefined> {
     const name = this.newPartName();
     const tmp = join(p.dir, TMP_PREFIX + name);
     mkdirSync(tmp);
-    const w = new PartWriter(tmp, this.dedupIntervalMs);
+    const w = new PartWriter(tmp, this.dedupIntervalMs, fullCodecs);
     let stats;
     try {
       stats = await mergeParts(sources, w, {
@@ -523,7 +525,6 @@ export class Storage {
         minTimestamp: this.retentionMinT(),
         isDeleted: (id) => this.index.isDeleted(id),
         aborted: () => this.closed,
-        ...opts,
       });
       w.finish();
     } catch (err) {
@@ -721,9 +722,7 @@ export class Storage {
       for (;;) {
         while (p.merging.size > 0) await Promise.race([...this.runningMerges, sleep(50)]);
         if (p.dropped || this.closed) break;
-        const minT = this.retentionMinT();
-        const needs = p.disk.length > 1 || p.disk.some((x) => x.meta.minT < minT || x.meta.dedupIntervalMs < this.dedupIntervalMs) || p.disk.length === 1;
-        if (!needs) break;
+        if (p.disk.length === 0) break;
         if (p.disk.length === 1 && !this.partNeedsRewrite(p.disk[0]!)) break;
         const sorted = [...p.disk].sort((a, b) => a.meta.rows - b.meta.rows);
         const errors = this.counters.mergeErrors;
@@ -741,7 +740,7 @@ export class Storage {
 
   /** A lone part still needs a rewrite when it holds expired samples or deleted series. */
   private partNeedsRewrite(part: Part): boolean {
-    if (part.meta.minT < this.retentionMinT()) return true;
+    if (part.meta.fastLayouts === true || part.meta.minT < this.retentionMinT()) return true;
     if (part.meta.dedupIntervalMs % Math.max(1, this.dedupIntervalMs) !== 0 || part.meta.dedupIntervalMs < this.dedupIntervalMs) return true;
     const c = part.cursor();
     let prev = -1;

@@ -76,6 +76,28 @@ describe("SeriesCache", () => {
     expect(c.get(bytes("first"))?.tsid.metricID).toBe(1);
   });
 
+  it.each([
+    ["same order as inserted", (n: number) => Array.from({ length: n }, (_, i) => i)],
+    ["reversed", (n: number) => Array.from({ length: n }, (_, i) => n - 1 - i)],
+    ["every other, twice", (n: number) => [...Array.from({ length: n }, (_, i) => i).filter((i) => i % 2 === 0), ...Array.from({ length: n }, (_, i) => i)]],
+    ["repeats and unknown keys", (n: number) => Array.from({ length: 3 * n }, (_, i) => (i * 7) % (n + 5))],
+  ])("sequential prediction never returns a wrong entry: %s", (_, order) => {
+    const n = 500;
+    const c = new SeriesCache(64 << 20);
+    // Same length keys that differ only in the last byte: a wrong guess must be caught.
+    const key = (i: number): Uint8Array => bytes(`series{host="h${String(i).padStart(4, "0")}"}`);
+    for (let i = 0; i < n; i++) c.set(key(i), entry(i));
+    for (const i of order(n)) expect(c.get(key(i))?.tsid.metricID).toBe(i < n ? i : undefined);
+  });
+
+  it("predicts the next key when lookups follow insertion order", () => {
+    const c = new SeriesCache(64 << 20);
+    const n = 1000;
+    for (let i = 0; i < n; i++) c.set(bytes(`m{i="${i}"}`), entry(i));
+    for (let round = 0; round < 3; round++) for (let i = 0; i < n; i++) expect(c.get(bytes(`m{i="${i}"}`))?.tsid.metricID).toBe(i);
+    expect(c.predicted).toBeGreaterThanOrEqual(3 * (n - 1));
+  });
+
   it("clear() forgets everything", () => {
     const c = new SeriesCache(1 << 20);
     c.set(bytes("a"), entry(1));
