@@ -286,17 +286,24 @@ describe.skipIf(!built || files.length === 0)("PromQL conformance through insert
       storageFlags: ["-retentionPeriod=100y"],
       // The scripts evaluate far in the past, so every point is older than the cache offset
       // and all of it is cached: wrong cache answers would show up as failures.
-      selectFlags: ["-search.maxQueryDuration=60s"],
+      // Every search with two or more samples decodes on the worker threads (the default
+      // decodes small searches inline, tested in services/select/test/decode.test.ts).
+      selectFlags: ["-search.maxQueryDuration=60s", "-search.decodeWorkers=2", "-search.decodeWorkerMinSamples=1"],
     });
   }, 120_000);
 
   afterAll(async () => {
+    let offloaded = "?";
+    if (c !== undefined) {
+      const m = /^strata_select_decode_offloaded_total (\d+)/m.exec(await (await fetch(`${c.selectUrl}/metrics`)).text());
+      offloaded = m?.[1] ?? "?";
+    }
     await c?.stop();
     const s = ((Date.now() - t0) / 1000).toFixed(1);
     console.log(
       `PromQL conformance through the cluster: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (skip list), ${counts.nowPassing} skip-listed now passing; ` +
         `${s} s: ${work.writes} remote writes (${work.series} series, ${work.samples} samples, ${(work.loadMs / 1000).toFixed(1)} s incl. flush, ${work.cacheResets} cache resets after backfills), ` +
-        `${work.queries} HTTP queries (${(work.queryMs / 1000).toFixed(1)} s)`,
+        `${work.queries} HTTP queries (${(work.queryMs / 1000).toFixed(1)} s; ${offloaded} searches decoded on worker threads)`,
     );
   });
 

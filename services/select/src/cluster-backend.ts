@@ -15,8 +15,10 @@ import {
 } from "@strata/core";
 import { cluster, RpcClient, SearchServiceDefinition, type CallOptions } from "@strata/protocol";
 import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
-import { mergeSeriesBlocks, unmarshalBlock, type RawBlock } from "@strata/storage";
+import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./backend.js";
+import { decodeSeries } from "./decode.js";
+import type { DecodePool } from "./decode-pool.js";
 
 /**
  * SelectBackend over the storage cluster: every call fans out to all storage nodes in parallel,
@@ -43,7 +45,12 @@ export interface ClusterBackendOptions {
   readonly skipSlowReplicas: boolean;
   readonly log: Logger;
   readonly metrics: MetricsRegistry;
+  /** Decodes wide searches on worker threads; without it everything decodes inline. */
+  readonly decoder?: DecodePool;
 }
+
+/** Cached label sets of metric names (cleared when full). */
+const LABELS_CACHE_ENTRIES = 200_000;
 
 interface FanOut<T> {
   readonly results: T[];
@@ -103,6 +110,8 @@ export class ClusterSelectBackend implements SelectBackend {
   private readonly skipSlowReplicas: boolean;
   private readonly log: Logger;
   private readonly pingTimer: NodeJS.Timeout;
+  private readonly decoder: DecodePool | undefined;
+  private readonly labelsCache = new Map<string, Labels>();
 
   constructor(opts: ClusterBackendOptions) {
     if (opts.nodes.length === 0) throw new BadDataError("-storageNode is empty: list every storage node's select port (host:8401)");
@@ -111,6 +120,7 @@ export class ClusterSelectBackend implements SelectBackend {
     this.dedupIntervalMs = opts.dedupIntervalMs;
     this.skipSlowReplicas = opts.skipSlowReplicas;
     this.log = opts.log;
+    this.decoder = opts.decoder;
     for (const n of this.nodeList) {
       opts.metrics.gauge(`strata_select_storage_node_up{addr="${n.addr}"}`, "1 when the storage node answered its last request.", () => (n.healthy ? 1 : 0));
     }
@@ -260,14 +270,32 @@ export class ClusterSelectBackend implements SelectBackend {
     opts: SearchOptions,
   ): Promise<{ list: Series[]; isPartial: boolean; warnings: string[] }> {
     const r = await this.searchBlocks(tenant, sets, minT, maxT, opts);
+    const entries = [...r.series];
+    const blocks = entries.map(([, v]) => v.blocks);
+    const decoded = this.decoder ? await this.decoder.decode(blocks, minT, maxT, this.dedupIntervalMs) : blocks.map((b) => decodeSeries(b, minT, maxT, this.dedupIntervalMs));
     const list: Series[] = [];
-    for (const { name, blocks } of r.series.values()) {
-      const { timestamps, values } = mergeSeriesBlocks(blocks, minT, maxT, this.dedupIntervalMs);
-      if (timestamps.length === 0) continue;
-      list.push({ labels: decodeMetricName(name).labels, timestamps, values });
+    for (let i = 0; i < entries.length; i++) {
+      const d = decoded[i]!;
+      if (d.timestamps.length === 0) continue;
+      const [key, { name }] = entries[i]!;
+      list.push({ labels: this.labelsOf(key, name), timestamps: d.timestamps, values: d.values });
     }
     list.sort((a, b) => compareLabels(a.labels, b.labels));
     return { list, isPartial: r.isPartial, warnings: r.warnings };
+  }
+
+  /**
+   * Labels of a metric name (canonical bytes; `key` is their latin1 string), cached: a dashboard
+   * asks for the same series again and again. Labels are immutable, so entries are shared.
+   */
+  private labelsOf(key: string, name: Uint8Array): Labels {
+    let l = this.labelsCache.get(key);
+    if (l === undefined) {
+      if (this.labelsCache.size >= LABELS_CACHE_ENTRIES) this.labelsCache.clear();
+      l = decodeMetricName(name).labels;
+      this.labelsCache.set(key, l);
+    }
+    return l;
   }
 
   querier(tenant: Tenant, opts: SearchOptions): SelectQuerier {

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { defineFlags, flag } from "@strata/core";
 
 export const selectFlags = defineFlags({
@@ -19,6 +20,9 @@ export const selectFlags = defineFlags({
   "search.disableCache": flag.bool(false, "Disable the range-query result cache"),
   "search.latencyOffset": flag.duration("0s", "Instant queries without a time parameter evaluate at now minus this offset (VictoriaMetrics uses 30s; 0 answers as Prometheus does)"),
   "search.lookbackDelta": flag.duration("5m", "How far back an instant vector selector looks for the last sample (Prometheus' --query.lookback-delta)"),
+  // On 2 cores shared with storage nodes, measured slower than inline decoding (bench:query).
+  "search.decodeWorkers": flag.int(availableParallelism() > 2 ? Math.min(4, availableParallelism() - 1) : 0, "Worker threads that decode storage blocks of wide searches off the event loop (0 decodes inline; default: cores-1 up to 4 when there are more than 2 cores)"),
+  "search.decodeWorkerMinSamples": flag.int(100_000, "Searches with fewer samples per worker than this decode inline (posting to a worker costs more than it saves)"),
   maxRequestBodySize: flag.bytes(16 * 1024 * 1024, "The maximum size of a request body (form-encoded POST parameters)"),
   loggerLevel: flag.string("INFO", "Minimum level of log lines: DEBUG, INFO, WARN, ERROR"),
 });

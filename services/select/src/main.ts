@@ -4,6 +4,7 @@ import { createEngine } from "@strata/promql";
 import { serveUi } from "@strata/ui";
 import { buildApp } from "./app.js";
 import { ClusterSelectBackend } from "./cluster-backend.js";
+import { DecodePool } from "./decode-pool.js";
 import { selectFlags } from "./flags.js";
 
 await runService({
@@ -11,7 +12,12 @@ await runService({
   summary: "answers the Prometheus HTTP API and serves the web UI over the storage cluster",
   flags: selectFlags,
   async start({ flags, log, metrics, onShutdown }) {
+    const decoder = new DecodePool({ workers: flags["search.decodeWorkers"], minSamples: flags["search.decodeWorkerMinSamples"] });
+    onShutdown({ name: "decode workers", close: () => decoder.close() });
+    metrics.counter("strata_select_decode_offloaded_total", "Searches whose blocks were decoded on worker threads.", () => decoder.offloaded);
+    metrics.counter("strata_select_decode_inline_total", "Searches whose blocks were decoded on the event loop (small ones).", () => decoder.inline);
     const backend = new ClusterSelectBackend({
+      decoder,
       nodes: flags.storageNode,
       replicationFactor: flags.replicationFactor,
       dedupIntervalMs: flags["dedup.minScrapeInterval"],

@@ -1,0 +1,173 @@
+import { decodeBlock, deduplicateSamples, normalizeSamples, type RawBlock } from "@strata/storage";
+
+/**
+ * Turns the blocks of one series (from any number of nodes and parts, in any order, possibly
+ * overlapping replicas) into time-ordered samples within [minT, maxT]: decode, one sample per
+ * timestamp (storage's rule), -dedup.minScrapeInterval, trim. Unlike storage's
+ * mergeSeriesBlocks it does not copy the trimmed result: it returns views of the decoded arrays
+ * unless trimming dropped most of them (then a copy releases the rest).
+ */
+export interface DecodedSamples {
+  readonly timestamps: Float64Array;
+  readonly values: Float64Array;
+}
+
+const EMPTY = new Float64Array(0);
+
+function lowerBound(a: Float64Array, n: number, x: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Decodes into ts/vals at [0, total) and returns the [lo, hi) window that lies in [minT, maxT]. */
+export function decodeSeriesInto(
+  blocks: readonly RawBlock[],
+  ts: Float64Array,
+  vals: Float64Array,
+  minT: number,
+  maxT: number,
+  dedupIntervalMs: number,
+): { lo: number; hi: number } {
+  const ordered = blocks.length > 1 ? [...blocks].sort((a, b) => a.minT - b.minT) : blocks;
+  let off = 0;
+  for (const b of ordered) off += decodeBlock(b, ts, vals, off);
+  let n = normalizeSamples(ts, vals, off);
+  n = deduplicateSamples(ts, vals, n, dedupIntervalMs);
+  const lo = ts[0]! >= minT ? 0 : lowerBound(ts, n, minT);
+  const hi = n > 0 && ts[n - 1]! <= maxT ? n : lowerBound(ts, n, maxT + 1);
+  return { lo, hi: Math.max(lo, hi) };
+}
+
+export function decodeSeries(blocks: readonly RawBlock[], minT: number, maxT: number, dedupIntervalMs: number): DecodedSamples {
+  let total = 0;
+  for (const b of blocks) total += b.count;
+  if (total === 0) return { timestamps: EMPTY, values: EMPTY };
+  const ts = new Float64Array(total);
+  const vals = new Float64Array(total);
+  const { lo, hi } = decodeSeriesInto(blocks, ts, vals, minT, maxT, dedupIntervalMs);
+  if (hi - lo < total >> 1) return { timestamps: ts.slice(lo, hi), values: vals.slice(lo, hi) };
+  return { timestamps: ts.subarray(lo, hi), values: vals.subarray(lo, hi) };
+}
+
+// ---- decoding off the event loop ----------------------------------------------------------------
+
+/**
+ * A job for a decode worker: the blocks of several series packed into two transferable buffers,
+ * so posting it copies nothing per block. `meta` is, as float64s: minT, maxT, dedupIntervalMs,
+ * seriesCount, then per series its block count, then per block count, minT, maxT, tsTag,
+ * valTag, tsLen, valLen; `data` holds every block's timestamp bytes then value bytes in order.
+ */
+export interface DecodeJob {
+  readonly id: number;
+  readonly meta: Float64Array<ArrayBuffer>;
+  readonly data: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * The answer: every series decoded into `timestamps`/`values` at its own base offset (the sum of
+ * the previous series' sample counts); `windows` holds [start, end) per series into them.
+ */
+export interface DecodeResult {
+  readonly id: number;
+  readonly timestamps?: Float64Array<ArrayBuffer>;
+  readonly values?: Float64Array<ArrayBuffer>;
+  readonly windows?: Uint32Array<ArrayBuffer>;
+  readonly error?: string;
+}
+
+const META_HEAD = 4;
+const META_BLOCK = 7;
+
+export function packJob(id: number, series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number): DecodeJob {
+  let metaLen = META_HEAD;
+  let dataLen = 0;
+  for (const blocks of series) {
+    metaLen += 1 + blocks.length * META_BLOCK;
+    for (const b of blocks) dataLen += b.timestamps.length + b.values.length;
+  }
+  const meta = new Float64Array(metaLen);
+  const data = new Uint8Array(dataLen);
+  meta[0] = minT;
+  meta[1] = maxT;
+  meta[2] = dedupIntervalMs;
+  meta[3] = series.length;
+  let m = META_HEAD;
+  let d = 0;
+  for (const blocks of series) {
+    meta[m++] = blocks.length;
+    for (const b of blocks) {
+      meta[m++] = b.count;
+      meta[m++] = b.minT;
+      meta[m++] = b.maxT;
+      meta[m++] = b.tsTag;
+      meta[m++] = b.valTag;
+      meta[m++] = b.timestamps.length;
+      meta[m++] = b.values.length;
+      data.set(b.timestamps, d);
+      d += b.timestamps.length;
+      data.set(b.values, d);
+      d += b.values.length;
+    }
+  }
+  return { id, meta, data };
+}
+
+const NO_TSID = { accountID: 0, projectID: 0, metricGroupID: 0, jobInstanceID: 0, metricID: 0 };
+
+/** Runs in the worker: decodes a packed job. */
+export function runJob(job: DecodeJob): Required<Omit<DecodeResult, "error">> {
+  const { meta, data } = job;
+  const minT = meta[0]!;
+  const maxT = meta[1]!;
+  const dedup = meta[2]!;
+  const nSeries = meta[3]!;
+  // First pass: total samples, to size the output once.
+  let total = 0;
+  let m = META_HEAD;
+  for (let s = 0; s < nSeries; s++) {
+    const nb = meta[m++]!;
+    for (let k = 0; k < nb; k++) total += meta[m + k * META_BLOCK]!;
+    m += nb * META_BLOCK;
+  }
+  const ts = new Float64Array(total);
+  const vals = new Float64Array(total);
+  const windows = new Uint32Array(nSeries * 2);
+  m = META_HEAD;
+  let d = 0;
+  let base = 0;
+  const blocks: RawBlock[] = [];
+  for (let s = 0; s < nSeries; s++) {
+    const nb = meta[m++]!;
+    blocks.length = 0;
+    let count = 0;
+    for (let k = 0; k < nb; k++) {
+      const tsLen = meta[m + 5]!;
+      const valLen = meta[m + 6]!;
+      const b: RawBlock = {
+        tsid: NO_TSID,
+        count: meta[m]!,
+        minT: meta[m + 1]!,
+        maxT: meta[m + 2]!,
+        tsTag: meta[m + 3]!,
+        valTag: meta[m + 4]!,
+        timestamps: data.subarray(d, d + tsLen),
+        values: data.subarray(d + tsLen, d + tsLen + valLen),
+      };
+      d += tsLen + valLen;
+      m += META_BLOCK;
+      count += b.count;
+      blocks.push(b);
+    }
+    const w = decodeSeriesInto(blocks, ts.subarray(base, base + count), vals.subarray(base, base + count), minT, maxT, dedup);
+    windows[2 * s] = base + w.lo;
+    windows[2 * s + 1] = base + w.hi;
+    base += count;
+  }
+  return { id: job.id, timestamps: ts, values: vals, windows };
+}

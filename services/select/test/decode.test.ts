@@ -1,0 +1,148 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type Tenant } from "@strata/core";
+import { formatPromValue } from "@strata/promql";
+import { mergeSeriesBlocks, STALE_NAN, Storage, type RawBlock } from "@strata/storage";
+import { decodeSeries, packJob, runJob } from "../src/decode.js";
+import { fastValue, matrixChunks } from "../src/render.js";
+
+/**
+ * select's block decoding (inline and the packed form decode workers run) must give exactly what
+ * storage's own mergeSeriesBlocks gives, bit for bit, for blocks from several parts and nodes
+ * (replicas, overlaps, duplicate timestamps, NaN and stale markers); and the JSON renderer must
+ * write values exactly like formatPromValue.
+ */
+
+const tenant: Tenant = { accountID: 1, projectID: 0 };
+const bits = (a: Float64Array) => Array.from(new BigUint64Array(a.buffer, a.byteOffset, a.length), (b) => b.toString(16));
+
+let dirs: string[] = [];
+const nodes: Storage[] = [];
+
+beforeAll(async () => {
+  for (let i = 0; i < 2; i++) {
+    const dir = mkdtempSync(join(tmpdir(), "strata-select-decode-"));
+    dirs.push(dir);
+    nodes.push(await Storage.open(dir, { retentionMs: 100 * 365 * 86_400_000, flushIntervalMs: 3_600_000, diskFlushIntervalMs: 3_600_000, walFsyncIntervalMs: 0 }));
+  }
+});
+
+afterAll(async () => {
+  for (const n of nodes) await n.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs = [];
+});
+
+const sample = fc.record({
+  t: fc.integer({ min: 0, max: 50_000 }),
+  v: fc.oneof(
+    fc.double({ noNaN: true }),
+    fc.integer({ min: -1000, max: 1000 }).map((x) => x / 4),
+    fc.constant(NaN),
+    fc.constant(STALE_NAN),
+  ),
+  node: fc.integer({ min: 0, max: 1 }),
+  part: fc.integer({ min: 0, max: 2 }),
+});
+
+let seriesNo = 0;
+
+/** Writes samples to the two nodes in up to three flushes each; returns all blocks of the series. */
+async function blocksOf(samples: readonly { t: number; v: number; node: number; part: number }[]): Promise<RawBlock[]> {
+  const name = encodeMetricName({ tenant, labels: normalizeLabels([{ name: "__name__", value: "m" }, { name: "n", value: String(seriesNo++) }]) });
+  const vals = new Float64Array(1);
+  for (let part = 0; part < 3; part++) {
+    for (let node = 0; node < 2; node++) {
+      const w = new RowsBatchWriter();
+      let any = false;
+      for (const s of samples) {
+        if (s.node !== node || s.part !== part) continue;
+        vals[0] = s.v; // through a typed array so the stale marker keeps its bits
+        w.add(name, s.t, vals[0]);
+        any = true;
+      }
+      if (!any) continue;
+      nodes[node]!.addRowsSync(w.finish());
+      await nodes[node]!.forceFlush();
+    }
+  }
+  const blocks: RawBlock[] = [];
+  const value = String(seriesNo - 1);
+  for (const n of nodes) {
+    const c = n.search(tenant, [newMatcher("=", "n", value)], -Infinity, Infinity);
+    while (c.next()) blocks.push(...c.at().blocks);
+    c.close();
+  }
+  return blocks;
+}
+
+describe("decodeSeries and the worker job format", () => {
+  it("equal storage's mergeSeriesBlocks bit for bit", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(sample, { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: -1000, max: 51_000 }),
+        fc.integer({ min: 0, max: 60_000 }),
+        fc.constantFrom(0, 1000, 7000),
+        async (samples, minT, width, dedup) => {
+          const blocks = await blocksOf(samples);
+          const maxT = minT + width;
+          const want = mergeSeriesBlocks(blocks, minT, maxT, dedup);
+          const got = decodeSeries(blocks, minT, maxT, dedup);
+          expect(Array.from(got.timestamps)).toEqual(Array.from(want.timestamps));
+          expect(bits(got.values)).toEqual(bits(want.values));
+          // The packed job for a worker, with an empty and a repeated series around it.
+          const r = runJob(packJob(7, [[], blocks, blocks], minT, maxT, dedup));
+          expect(r.id).toBe(7);
+          expect(r.windows[0]).toBe(r.windows[1]);
+          for (const k of [1, 2]) {
+            const lo = r.windows[2 * k]!;
+            const hi = r.windows[2 * k + 1]!;
+            expect(Array.from(r.timestamps.subarray(lo, hi))).toEqual(Array.from(want.timestamps));
+            expect(bits(r.values.subarray(lo, hi))).toEqual(bits(want.values));
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  }, 60_000);
+});
+
+describe("rendering", () => {
+  it("fastValue writes exactly what formatPromValue writes", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.double(), fc.integer().map((x) => x / 100), fc.constantFrom(0, -0, 1e21, 1e-7, 123456789012345680000)), (v) => {
+        expect(fastValue(v)).toBe(formatPromValue(v));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it.each([
+    ["on the grid", 0],
+    ["off the grid", 7],
+  ])("matrixChunks gives valid JSON with exact timestamps and values (%s)", (_name, skew) => {
+    const start = 1_700_000_000_123;
+    const step = 15_000;
+    const n = 40_000; // several chunks
+    const ts = Float64Array.from({ length: n }, (_, i) => start + i * step + (i % 3 === 0 ? skew : 0));
+    const vs = Float64Array.from({ length: n }, (_, i) => (i % 5 === 0 ? NaN : i % 7 === 0 ? -Infinity : Math.sin(i) * 1e6));
+    const series = [
+      { labels: [{ name: "__name__", value: 'a"b' }], timestamps: ts, values: vs },
+      { labels: [], timestamps: new Float64Array(0), values: new Float64Array(0) },
+    ];
+    const chunks = [...matrixChunks(series, { start, step, count: n })];
+    expect(chunks.length).toBeGreaterThan(1);
+    const d = JSON.parse(chunks.join("")) as { resultType: string; result: { metric: Record<string, string>; values: [number, string][] }[] };
+    expect(d.resultType).toBe("matrix");
+    expect(d.result[0]!.metric).toEqual({ __name__: 'a"b' });
+    expect(d.result[1]!.values).toEqual([]);
+    d.result[0]!.values.forEach(([t, v], i) => {
+      expect(Math.round(t * 1000)).toBe(ts[i]);
+      expect(v).toBe(formatPromValue(vs[i]!));
+    });
+  });
+});
