@@ -26,6 +26,8 @@ const STEP_S = Number(args.get("step") ?? 60);
 const RUNS = Number(args.get("runs") ?? 5);
 const WITH_VM = !args.has("noVM");
 const PROFILE = args.get("profile");
+/** Only the queries whose name contains this (for profiling one query). */
+const ONLY = args.get("only");
 const VM_BIN = "/usr/bin/victoria-metrics";
 const INTERVAL = 15_000;
 
@@ -43,7 +45,7 @@ const range = (name: string, q: string): Query => ({ name, path: `/api/v1/query_
 const instant = (name: string, q: string): Query => ({ name, path: `/api/v1/query?query=${enc(q)}`, kind: "instant" });
 const meta = (name: string, path: string): Query => ({ name, path, kind: "meta" });
 
-const QUERIES: Query[] = [
+const ALL_QUERIES: Query[] = [
   range("CPU busy % by instance", '100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m])))'),
   range("CPU seconds by mode", "sum by (mode) (rate(node_cpu_seconds_total[5m]))"),
   range("CPU rate by instance (non-idle)", 'sum by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))'),
@@ -69,6 +71,8 @@ const QUERIES: Query[] = [
   meta("series node_uname_info", `/api/v1/series?match[]=${enc("node_uname_info")}`),
   meta("series one host's CPU", `/api/v1/series?match[]=${enc('node_cpu_seconds_total{instance="host-1.example.com:9100"}')}`),
 ];
+
+const QUERIES = ONLY === undefined ? ALL_QUERIES : ALL_QUERIES.filter((q) => q.name.includes(ONLY));
 
 // ---- targets ----------------------------------------------------------------------------------
 

@@ -73,16 +73,19 @@ export function QueryEditor(p: QueryEditorProps) {
 
   const accept = (s: Suggestion): void => {
     const el = ta.current;
-    const edit = applySuggestion(p.value, ctx, s);
-    p.onChange(edit.text);
+    const edit = applySuggestion(el ? el.value : p.value, ctx, s);
     setItems([]);
     seq.current++;
-    requestAnimationFrame(() => {
-      if (!el) return;
-      el.focus();
+    // Write the text and the cursor into the textarea synchronously: deferring the cursor to
+    // a later frame lets keystrokes typed in between land before it and then be moved behind.
+    // The re-render that follows sees the same value and leaves the selection alone.
+    if (el) {
+      el.value = edit.text;
       el.setSelectionRange(edit.cursor, edit.cursor);
-      refresh(edit.text, edit.cursor);
-    });
+      el.focus();
+    }
+    p.onChange(edit.text);
+    refresh(edit.text, edit.cursor);
   };
 
   const onKeyDown = (e: KeyboardEvent): void => {
