@@ -15,11 +15,15 @@ import { decodeBlock } from "./block.js";
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
 
-/** True for the Prometheus stale marker (NaN with bits 0x7ff0000000000002). */
+/**
+ * True for the Prometheus stale marker: NaN with bits 0x7ff0000000000002, or its quieted form
+ * 0x7ff8000000000002 (V8 may set the quiet bit when a signalling NaN passes through JS code;
+ * nothing else produces that payload) — the same rule as @strata/promql and @strata/formats.
+ */
 export function isStaleNaN(v: number): boolean {
   if (v === v) return false;
   f64[0] = v;
-  return u32[1] === 0x7ff00000 && u32[0] === 2;
+  return u32[0] === 2 && (u32[1] === 0x7ff00000 || u32[1] === 0x7ff80000);
 }
 
 /** The Prometheus stale-marker value. */
