@@ -4,5 +4,5 @@
  */
 export { InsertCluster, type InsertClusterOptions, type WriteOutcome, type MetadataItem } from "./insert.js";
 export { StorageNodeClient, isNodeFailure, type StorageNodeOptions } from "./node.js";
-export { nodeSeed, rankNodes, seriesHash, weight, type SeriesHash } from "./rendezvous.js";
+export { nodeSeed, rankNodes, seriesHash, seriesHashRange, weight, type SeriesHash } from "./rendezvous.js";
 export { SearchFanout, type SearchFanoutOptions, type FanoutResult, type NodeError, type BlockSink } from "./search.js";

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import {
   BadDataError,
   InternalError,
-  RowsBatchReader,
+  readInt64LE,
   RowsBatchWriter,
   UnavailableError,
   type Logger,
@@ -10,7 +10,7 @@ import {
 } from "@strata/core";
 import { cluster, encodeWriteRows } from "@strata/protocol";
 import { isNodeFailure, StorageNodeClient } from "./node.js";
-import { nodeSeed, rankNodes, seriesHash, type SeriesHash } from "./rendezvous.js";
+import { nodeSeed, rankNodes, seriesHashRange, type SeriesHash } from "./rendezvous.js";
 
 export interface InsertClusterOptions {
   /** `host:port` of each storage node's insert port (-storageNode), in any order. */
@@ -115,7 +115,7 @@ export class InsertCluster {
 
   /** The ranked node indexes of a series (for tests and debugging). */
   ranking(metricName: Uint8Array): number[] {
-    const h = seriesHash(metricName, { lo: 0, hi: 0 });
+    const h = seriesHashRange(metricName, 0, metricName.length, { lo: 0, hi: 0 });
     const out = new Int32Array(this.nodes.length);
     rankNodes(h.lo, h.hi, this.seeds, out, 0, new Float64Array(this.nodes.length));
     return [...out];
@@ -127,46 +127,59 @@ export class InsertCluster {
    */
   async write(batch: Uint8Array): Promise<WriteOutcome> {
     const N = this.nodes.length;
-    // Decode once into typed arrays: per row its series segment, timestamp and value.
+    // Decode once into typed arrays: per row its series segment, timestamp and value; per
+    // segment (a run of rows of one series) where its name sits in the batch and its ranking.
     let cap = Math.max(16, batch.length >>> 5);
     let rowSeg = new Int32Array(cap);
     let rowTs = new Float64Array(cap);
     let rowVal = new Float64Array(cap);
-    const names: Uint8Array[] = [];
-    let rank = new Int32Array(16 * N);
+    let segOff = new Int32Array(cap);
+    let segLen = new Int32Array(cap);
+    let rank = new Int32Array(cap * N);
     const scratch = new Float64Array(N);
     const h: SeriesHash = { lo: 0, hi: 0 };
-    const r = new RowsBatchReader(batch);
+    const dv = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
     let rows = 0;
-    while (r.next()) {
+    let segs = 0;
+    let pos = 0;
+    while (pos < batch.length) {
       if (rows === cap) {
         cap *= 2;
-        const g = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
-          const b = make(cap);
-          b.set(a);
-          return b;
-        };
-        rowSeg = g(rowSeg, (n) => new Int32Array(n));
-        rowTs = g(rowTs, (n) => new Float64Array(n));
-        rowVal = g(rowVal, (n) => new Float64Array(n));
+        rowSeg = grow(rowSeg, new Int32Array(cap));
+        rowTs = grow(rowTs, new Float64Array(cap));
+        rowVal = grow(rowVal, new Float64Array(cap));
+        segOff = grow(segOff, new Int32Array(cap));
+        segLen = grow(segLen, new Int32Array(cap));
+        rank = grow(rank, new Int32Array(cap * N));
       }
-      if (!r.sameAsPrevious) {
-        const s = names.length;
-        names.push(r.metricName);
-        if ((s + 1) * N > rank.length) {
-          const b = new Int32Array(rank.length * 2);
-          b.set(rank);
-          rank = b;
-        }
-        seriesHash(r.metricName, h);
+      const start = pos;
+      let n = 0;
+      let mul = 1;
+      for (;;) {
+        if (pos >= batch.length || mul > 2 ** 28) throw new BadDataError(`rows batch: bad metric-name length at byte ${start}`, "STRATA_CORRUPT_DATA");
+        const b = batch[pos++]!;
+        n += (b & 0x7f) * mul;
+        if (b < 0x80) break;
+        mul *= 128;
+      }
+      if (n === 0) {
+        if (segs === 0) throw new BadDataError("rows batch: first row refers to a previous metric name", "STRATA_CORRUPT_DATA");
+      } else {
+        if (pos + n > batch.length) throw new BadDataError(`rows batch: metric name at byte ${pos} overruns the batch`, "STRATA_CORRUPT_DATA");
+        const s = segs++;
+        segOff[s] = pos;
+        segLen[s] = n;
+        seriesHashRange(batch, pos, pos + n, h);
         rankNodes(h.lo, h.hi, this.seeds, rank, s * N, scratch);
+        pos += n;
       }
-      rowSeg[rows] = names.length - 1;
-      rowTs[rows] = r.timestamp;
-      rowVal[rows] = r.value;
+      if (pos + 16 > batch.length) throw new BadDataError(`rows batch: truncated row at byte ${start}`, "STRATA_CORRUPT_DATA");
+      rowSeg[rows] = segs - 1;
+      rowTs[rows] = readInt64LE(dv, pos);
+      rowVal[rows] = dv.getFloat64(pos + 8, true);
+      pos += 16;
       rows++;
     }
-    const segs = names.length;
     if (rows === 0) return { rows: 0, underReplicatedRows: 0, reroutedRows: 0 };
 
     const acked = new Uint8Array(segs);
@@ -203,7 +216,7 @@ export class InsertCluster {
         for (let s = 0; s < segs; s++) tried[s]! &= ~saturated;
         continue;
       }
-      const res = await this.sendRound(rows, rowSeg, rowTs, rowVal, names, roundMask, patient);
+      const res = await this.sendRound(batch, rows, rowSeg, rowTs, rowVal, segOff, segLen, roundMask, patient);
       saturated |= res.saturated;
       for (let s = 0; s < segs; s++) acked[s]! += popcount(roundMask[s]! & res.ok);
     }
@@ -231,16 +244,19 @@ export class InsertCluster {
 
   /** Sends one round; returns bitmasks of the nodes that acknowledged and that stayed full. */
   private async sendRound(
+    batch: Uint8Array,
     rows: number,
     rowSeg: Int32Array,
     rowTs: Float64Array,
     rowVal: Float64Array,
-    names: Uint8Array[],
+    segOff: Int32Array,
+    segLen: Int32Array,
     roundMask: Uint32Array,
     patient: boolean,
   ): Promise<{ ok: number; saturated: number }> {
     const N = this.nodes.length;
     const writers: (RowsBatchWriter | undefined)[] = new Array<RowsBatchWriter | undefined>(N);
+    const lastSeg = new Int32Array(N).fill(-1);
     for (let i = 0; i < rows; i++) {
       const s = rowSeg[i]!;
       let mask = roundMask[s]!;
@@ -248,8 +264,13 @@ export class InsertCluster {
         const node = 31 - Math.clz32(mask & -mask);
         mask &= mask - 1;
         let w = writers[node];
-        if (w === undefined) writers[node] = w = new RowsBatchWriter(64 * 1024);
-        w.add(names[s]!, rowTs[i]!, rowVal[i]!);
+        if (w === undefined) writers[node] = w = new RowsBatchWriter(Math.max(64 * 1024, Math.ceil((batch.length / N) * 1.25)));
+        if (lastSeg[node] === s) {
+          w.addSameName(rowTs[i]!, rowVal[i]!);
+        } else {
+          w.addName(batch, segOff[s]!, segLen[s]!, rowTs[i]!, rowVal[i]!);
+          lastSeg[node] = s;
+        }
       }
     }
     let ok = 0;
@@ -321,6 +342,11 @@ export class InsertCluster {
   close(): void {
     for (const n of this.nodes) n.close();
   }
+}
+
+function grow<T extends Int32Array | Float64Array>(a: T, b: T): T {
+  b.set(a);
+  return b;
 }
 
 function popcount(x: number): number {

@@ -1,4 +1,4 @@
-import { BadDataError } from "./errors.js";
+import { BadDataError, InternalError } from "./errors.js";
 
 /**
  * Rows batch v1 — the packed form in which rows travel from insert to storage and are appended
@@ -60,6 +60,41 @@ export class RowsBatchWriter {
       this.pos += n;
       this.prev = metricName;
     }
+    writeInt64LE(this.dv, this.pos, timestampMs);
+    this.dv.setFloat64(this.pos + 8, value, true);
+    this.pos += 16;
+    this.rows++;
+  }
+
+  /**
+   * Appends a row whose metric name is src[off, off + len) (always written out: the caller knows
+   * better than a byte comparison when a name repeats, see addSameName).
+   */
+  addName(src: Uint8Array, off: number, len: number, timestampMs: number, value: number): void {
+    this.ensure(5 + len + 16);
+    const buf = this.buf;
+    let pos = this.pos;
+    let v = len;
+    while (v >= 0x80) {
+      buf[pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[pos++] = v;
+    if (len < 64) for (let i = 0; i < len; i++) buf[pos + i] = src[off + i]!;
+    else buf.set(src.subarray(off, off + len), pos);
+    pos += len;
+    writeInt64LE(this.dv, pos, timestampMs);
+    this.dv.setFloat64(pos + 8, value, true);
+    this.pos = pos + 16;
+    this.rows++;
+    this.prev = undefined;
+  }
+
+  /** Appends a row with the metric name of the previous row (which must exist). */
+  addSameName(timestampMs: number, value: number): void {
+    if (this.rows === 0) throw new InternalError("rows batch: addSameName without a previous row");
+    this.ensure(1 + 16);
+    this.buf[this.pos++] = 0;
     writeInt64LE(this.dv, this.pos, timestampMs);
     this.dv.setFloat64(this.pos + 8, value, true);
     this.pos += 16;

@@ -89,6 +89,32 @@ describe("rows batch v1", () => {
     );
   });
 
+  it("addName / addSameName write the same bytes as add", () => {
+    const names = [Uint8Array.from([1, 2, 3]), Uint8Array.from({ length: 200 }, (_, i) => i)];
+    const src = new Uint8Array(300);
+    src.set(names[0]!, 5);
+    src.set(names[1]!, 50);
+    const a = new RowsBatchWriter(16);
+    const b = new RowsBatchWriter(16);
+    a.add(names[0]!, 1, 1.5);
+    a.add(names[0]!, 2, NaN);
+    a.add(names[1]!, -3, -0);
+    a.add(names[0]!, 4, 2);
+    b.addName(src, 5, 3, 1, 1.5);
+    b.addSameName(2, NaN);
+    b.addName(src, 50, 200, -3, -0);
+    b.addName(src, 5, 3, 4, 2);
+    expect(Buffer.from(b.finish()).equals(Buffer.from(a.finish()))).toBe(true);
+    expect(b.length).toBe(4);
+    // add() after addName never mistakes a name for the previous one.
+    b.add(names[0]!, 5, 1);
+    const r = new RowsBatchReader(b.finish());
+    let last: number[] = [];
+    while (r.next()) last = [...r.metricName];
+    expect(last).toEqual([1, 2, 3]);
+    expect(() => new RowsBatchWriter().addSameName(1, 1)).toThrow(/without a previous row/);
+  });
+
   it("truncated or random batches only throw BadDataError", () => {
     const w = new RowsBatchWriter();
     w.add(new Uint8Array([1, 2, 3]), 1000, 1.5);

@@ -11,6 +11,7 @@ export * from "./rpc.js";
 export * from "./compression.js";
 export * from "./remotewrite.js";
 export { LabelCanonicalizer, isUtf8Range } from "./canonical.js";
+export { RawLabelsCache } from "./labels-cache.js";
 export { WireCursor } from "./wire.js";
 
 /** Content types of remote write requests. */

@@ -1,5 +1,6 @@
 import type { LabelLimits, RowsBatchWriter, Tenant } from "@strata/core";
 import { LabelCanonicalizer, isUtf8Range } from "./canonical.js";
+import { RawLabelsCache } from "./labels-cache.js";
 import { WIRE_I64, WIRE_LEN, WIRE_VARINT, WireCursor, protoError } from "./wire.js";
 
 /**
@@ -62,15 +63,36 @@ export class RemoteWriteDecoder {
   private symCount = 0;
   private readonly textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-  constructor(limits: LabelLimits = {}) {
+  private readonly cache: RawLabelsCache | undefined;
+  private account = 0;
+  private project = 0;
+
+  /**
+   * `labelsCacheBytes` (default 64 MiB, 0 disables) bounds the cache of canonical names by raw
+   * label bytes (see RawLabelsCache) used for remote write 1.0.
+   */
+  constructor(limits: LabelLimits = {}, opts: { readonly labelsCacheBytes?: number } = {}) {
     this.canon = new LabelCanonicalizer(limits);
+    const bytes = opts.labelsCacheBytes ?? 64 * 1024 * 1024;
+    this.cache = bytes > 0 ? new RawLabelsCache(bytes) : undefined;
+  }
+
+  /** The raw-labels cache (for metrics), if enabled. */
+  get labelsCache(): RawLabelsCache | undefined {
+    return this.cache;
+  }
+
+  private setTenant(tenant: Tenant): void {
+    this.canon.setTenant(tenant);
+    this.account = tenant.accountID >>> 0;
+    this.project = tenant.projectID >>> 0;
   }
 
   /** Decodes a remote write 1.0 WriteRequest into `out`. */
   decodeV1(body: Uint8Array, tenant: Tenant, out: RowsBatchWriter): RemoteWriteResult {
     body = plain(body);
     const res: RemoteWriteResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, metadata: [] };
-    this.canon.setTenant(tenant);
+    this.setTenant(tenant);
     const c = this.cur;
     c.reset(body);
     this.sub.reset(body);
@@ -95,14 +117,105 @@ export class RemoteWriteDecoder {
 
   private timeSeriesV1(body: Uint8Array, start: number, end: number, out: RowsBatchWriter, res: RemoteWriteResult): void {
     const s = this.sub;
+    const cache = this.cache;
+    let name: Uint8Array | undefined;
+    let samples = 0;
+    // Senders put the labels first: find the end of that run of field-1 records and look its
+    // bytes up in the cache. Anything unusual (malformed lengths, labels after other fields)
+    // goes the full way below, which also reports errors.
+    let labelsEnd = start;
+    if (cache !== undefined) {
+      while (labelsEnd < end && body[labelsEnd] === 0x0a) {
+        let p = labelsEnd + 1;
+        const n = body[p++];
+        if (n === undefined || n >= 0x80) {
+          labelsEnd = -1; // long label records are rare: no cache
+          break;
+        }
+        p += n;
+        if (p > end) {
+          labelsEnd = -1;
+          break;
+        }
+        labelsEnd = p;
+      }
+      if (labelsEnd > start && cache.find(body, start, labelsEnd, this.account, this.project)) {
+        s.pos = labelsEnd;
+        s.limit = end;
+        let exemplars = 0;
+        let histograms = 0;
+        while (s.pos < end) {
+          const f = s.tag();
+          if (f === 1) break; // labels after other fields: the full way
+          if (f === 2) {
+            s.expect(WIRE_LEN, "TimeSeries.samples");
+            s.pos = s.lenEnd();
+            samples++;
+          } else if (f === 3) {
+            s.expect(WIRE_LEN, "TimeSeries.exemplars");
+            s.pos = s.lenEnd();
+            exemplars++;
+          } else if (f === 4) {
+            s.expect(WIRE_LEN, "TimeSeries.histograms");
+            s.pos = s.lenEnd();
+            histograms++;
+          } else {
+            s.skip();
+          }
+        }
+        if (s.pos >= end) {
+          name = cache.buffer.subarray(cache.nameOff, cache.nameOff + cache.nameLen);
+          res.exemplars += exemplars;
+          res.histograms += histograms;
+        } else {
+          labelsEnd = -1;
+        }
+      }
+    }
+    if (name === undefined) {
+      name = this.labelsV1(body, start, end, res);
+      samples = this.lastSamples;
+      if (cache !== undefined && labelsEnd > start && this.lastLabelsEnd === labelsEnd) cache.add(body, start, labelsEnd, this.account, this.project, name);
+    }
+    res.series++;
+    if (samples === 0) return;
+    // Pass 2: samples (after the labels when they came first).
+    s.pos = labelsEnd > start ? labelsEnd : start;
+    s.limit = end;
+    while (s.pos < end) {
+      s.tag();
+      if (s.fieldNo !== 2) {
+        s.skip();
+        continue;
+      }
+      s.limit = s.lenEnd();
+      this.sample(name, out);
+      s.limit = end;
+      res.samples++;
+    }
+  }
+
+  /** End of the last label record seen by labelsV1 when all labels came first, else -1. */
+  private lastLabelsEnd = -1;
+  /** Samples counted by labelsV1. */
+  private lastSamples = 0;
+
+  /**
+   * Pass 1 of a TimeSeries the full way: parses, validates and canonicalizes its labels and
+   * counts its samples, exemplars and histograms. Fields may come in any order.
+   */
+  private labelsV1(body: Uint8Array, start: number, end: number, res: RemoteWriteResult): Uint8Array {
+    const s = this.sub;
     const canon = this.canon;
-    // Pass 1: labels, counts. Fields may come in any order, so samples wait for pass 2.
     canon.begin(body);
     s.pos = start;
     s.limit = end;
     let samples = 0;
+    let labelsEnd = start;
+    let otherSeen = false;
     while (s.pos < end) {
       s.tag();
+      if (s.fieldNo !== 1) otherSeen = true;
       switch (s.fieldNo) {
         case 1: {
           s.expect(WIRE_LEN, "TimeSeries.labels");
@@ -122,6 +235,8 @@ export class RemoteWriteDecoder {
           }
           s.limit = end;
           canon.add(ns, ne, vs, ve);
+          if (otherSeen) labelsEnd = -1;
+          else labelsEnd = lend;
           break;
         }
         case 2:
@@ -144,21 +259,9 @@ export class RemoteWriteDecoder {
       }
     }
     const name = canon.finish();
-    res.series++;
-    if (samples === 0) return;
-    // Pass 2: samples.
-    s.pos = start;
-    while (s.pos < end) {
-      s.tag();
-      if (s.fieldNo !== 2) {
-        s.skip();
-        continue;
-      }
-      s.limit = s.lenEnd();
-      this.sample(name, out);
-      s.limit = end;
-      res.samples++;
-    }
+    this.lastLabelsEnd = labelsEnd;
+    this.lastSamples = samples;
+    return name;
   }
 
   /** Decodes a Sample message ending at the cursor's limit (value = 1 double, timestamp = 2 int64). */
@@ -221,7 +324,7 @@ export class RemoteWriteDecoder {
   decodeV2(body: Uint8Array, tenant: Tenant, out: RowsBatchWriter): RemoteWriteResult {
     body = plain(body);
     const res: RemoteWriteResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, metadata: [] };
-    this.canon.setTenant(tenant);
+    this.setTenant(tenant);
     const c = this.cur;
     c.reset(body);
     this.sub.reset(body);

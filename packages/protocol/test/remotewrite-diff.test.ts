@@ -83,17 +83,36 @@ function run(fn: (b: Uint8Array, t: Tenant, l: LabelLimits, w: RowsBatchWriter) 
   }
 }
 
+// One decoder for all cases, so its raw-labels cache (remote write 1.0) sees label sets again
+// and again — and a tiny one that is reset all the time.
 const decoder = new RemoteWriteDecoder(limits);
+const tinyCache = new RemoteWriteDecoder(limits, { labelsCacheBytes: 1 });
 const hand = {
   v1: (b: Uint8Array, t: Tenant, _l: LabelLimits, w: RowsBatchWriter) => decoder.decodeV1(b, t, w),
   v2: (b: Uint8Array, t: Tenant, _l: LabelLimits, w: RowsBatchWriter) => decoder.decodeV2(b, t, w),
 };
+const handTiny = {
+  v1: (b: Uint8Array, t: Tenant, _l: LabelLimits, w: RowsBatchWriter) => tinyCache.decodeV1(b, t, w),
+  v2: (b: Uint8Array, t: Tenant, _l: LabelLimits, w: RowsBatchWriter) => tinyCache.decodeV2(b, t, w),
+};
 const ref = { v1: referenceV1, v2: referenceV2 };
 const enc = { v1: encodeV1, v2: encodeV2 };
+
+function sameOutcome(a: Outcome, b: Outcome): void {
+  expect(a.ok).toBe(b.ok);
+  if (a.ok && b.ok) {
+    expect(Buffer.from(a.bytes).equals(Buffer.from(b.bytes))).toBe(true);
+    expect(a.res).toEqual(b.res);
+  }
+}
 
 function compare(version: "v1" | "v2", body: Uint8Array, valid: boolean): void {
   const mine = run(hand[version], body);
   const theirs = run(ref[version], body);
+  // Decoding again (now with the body's label sets cached) and with a cache that keeps being
+  // reset gives the same answer.
+  sameOutcome(run(hand[version], body), mine);
+  sameOutcome(run(handTiny[version], body), mine);
   if (!mine.ok) {
     // Only typed errors, never a crash.
     expect(mine.err).toBeInstanceOf(BadDataError);
@@ -151,5 +170,57 @@ describe.each(["v1", "v2"] as const)("remote write %s hand decoder vs generated 
       fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => compare(version, bytes, false)),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("remote write 1.0 raw-labels cache", () => {
+  const series = (job: string): Series => ({ labels: [{ name: "__name__", value: "up" }, { name: "job", value: job }], samples: [{ value: 1, timestamp: 1000n }], exemplars: 0, histograms: 0 });
+
+  it("keys names by tenant as well as by label bytes", () => {
+    const d = new RemoteWriteDecoder(limits);
+    const body = encodeV1([series("a")]);
+    const w1 = new RowsBatchWriter();
+    d.decodeV1(body, { accountID: 1, projectID: 0 }, w1);
+    const w2 = new RowsBatchWriter();
+    d.decodeV1(body, { accountID: 2, projectID: 5 }, w2);
+    const w3 = new RowsBatchWriter();
+    referenceV1(body, { accountID: 2, projectID: 5 }, limits, w3);
+    expect(Buffer.from(w2.finish()).equals(Buffer.from(w3.finish()))).toBe(true);
+    expect(Buffer.from(w1.finish()).equals(Buffer.from(w3.finish()))).toBe(false);
+    expect(d.labelsCache?.misses).toBe(2);
+  });
+
+  it("never caches an invalid label set and counts hits", () => {
+    const d = new RemoteWriteDecoder(limits);
+    const bad = encodeV1([{ ...series("a"), labels: [{ name: "job", value: "a" }] }]); // no __name__
+    for (let i = 0; i < 3; i++) expect(() => d.decodeV1(bad, tenant, new RowsBatchWriter())).toThrow(/no metric name/);
+    expect(d.labelsCache?.entries).toBe(0);
+    const good = encodeV1([series("a"), series("b")]);
+    for (let i = 0; i < 3; i++) d.decodeV1(good, tenant, new RowsBatchWriter());
+    expect(d.labelsCache?.entries).toBe(2);
+    expect(d.labelsCache?.hits).toBe(4);
+  });
+
+  it("takes the full way when labels follow samples", () => {
+    // TimeSeries with a sample record between two label records (legal protobuf).
+    const lab = (n: string, v: string): number[] => {
+      const te = new TextEncoder();
+      const nb = [...te.encode(n)];
+      const vb = [...te.encode(v)];
+      const inner = [0x0a, nb.length, ...nb, 0x12, vb.length, ...vb];
+      return [0x0a, inner.length, ...inner];
+    };
+    const sample = [0x12, 11, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 0x08]; // value 1, ts 8
+    const ts = [...lab("__name__", "up"), ...sample, ...lab("job", "x")];
+    const body = Uint8Array.from([0x0a, ts.length, ...ts]);
+    const d = new RemoteWriteDecoder(limits);
+    for (let i = 0; i < 2; i++) {
+      const mine = new RowsBatchWriter();
+      d.decodeV1(body, tenant, mine);
+      const theirs = new RowsBatchWriter();
+      referenceV1(body, tenant, limits, theirs);
+      expect(Buffer.from(mine.finish()).equals(Buffer.from(theirs.finish()))).toBe(true);
+    }
+    expect(d.labelsCache?.entries).toBe(0);
   });
 });

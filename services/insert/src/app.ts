@@ -35,6 +35,8 @@ export interface InsertAppDeps {
   readonly relabel?: RelabelHook;
   /** Settings of the import endpoints (import.ts); defaults when absent. */
   readonly imports?: Partial<ImportSettings>;
+  /** -cacheSize.remoteWriteLabels (default 64 MiB, 0 disables). */
+  readonly labelsCacheBytes?: number;
 }
 
 const ROUTE = /^\/insert\/([^/]+)\/prometheus(?:\/api\/v1\/write)?\/?$/;
@@ -131,7 +133,15 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
     m.counter(`strata_insert_requests_rejected_total{reason="${labelValue(reason)}"}`, "Insert requests rejected, by reason.").inc();
     m.counter(`strata_insert_rows_rejected_total{reason="${labelValue(reason)}"}`, "Rows of rejected requests (decoded before the rejection), by reason.").add(rows);
   };
-  const decoder = new RemoteWriteDecoder(d.limits);
+  const decoder = new RemoteWriteDecoder(d.limits, d.labelsCacheBytes !== undefined ? { labelsCacheBytes: d.labelsCacheBytes } : {});
+  const lc = decoder.labelsCache;
+  if (lc !== undefined) {
+    m.counter("strata_insert_labels_cache_hits_total", "Remote write series whose canonical name came from the raw-labels cache.", () => lc.hits);
+    m.counter("strata_insert_labels_cache_misses_total", "Remote write series parsed and validated in full (not in the raw-labels cache).", () => lc.misses);
+    m.counter("strata_insert_labels_cache_resets_total", "Times the raw-labels cache was full and started over.", () => lc.resets);
+    m.gauge("strata_insert_labels_cache_entries", "Series in the raw-labels cache.", () => lc.entries);
+    m.gauge("strata_insert_labels_cache_bytes", "Memory held by the raw-labels cache (cap: -cacheSize.remoteWriteLabels).", () => lc.bytes);
+  }
   const relabel = d.relabel ?? new RelabelHook("", d.log, m);
   const handleImport = buildImportHandler({
     ...DEFAULT_IMPORT_SETTINGS,

@@ -13,6 +13,7 @@ export const insertFlags = defineFlags({
   maxInsertRequestSize: flag.bytes(32 * 1024 * 1024, "Maximum size of a request body, compressed and decompressed (413 past it)."),
   maxConcurrentInserts: flag.int(Math.max(2, 2 * availableParallelism()), "Insert requests processed at once; others wait up to -insert.maxQueueDuration."),
   "insert.maxQueueDuration": flag.duration("1m", "How long a request waits for a -maxConcurrentInserts slot before it gets 429."),
+  "cacheSize.remoteWriteLabels": flag.bytes(64 * 1024 * 1024, "Memory for canonical metric names of remote write series by their raw label bytes (0 disables): a known series skips label parsing and validation."),
   "storageNode.maxBufferSize": flag.bytes(64 * 1024 * 1024, "Bytes in flight to one storage node before writers wait (then reroute)."),
   "storageNode.writeTimeout": flag.duration("30s", "Deadline of one write to a storage node."),
   loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),

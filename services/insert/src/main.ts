@@ -41,6 +41,7 @@ await runService({
         ...(flags["import.tmpDataPath"] !== "" ? { tmpDir: flags["import.tmpDataPath"] } : {}),
       },
       maxRequestBytes: flags.maxInsertRequestSize,
+      labelsCacheBytes: flags["cacheSize.remoteWriteLabels"],
       maxConcurrentInserts: flags.maxConcurrentInserts,
       maxQueueMs: flags["insert.maxQueueDuration"],
       log,
