@@ -10,7 +10,7 @@ import {
 } from "@strata/core";
 import { cluster, encodeWriteRows } from "@strata/protocol";
 import { isNodeFailure, StorageNodeClient } from "./node.js";
-import { nodeSeed, rankNodes, seriesHashRange, type SeriesHash } from "./rendezvous.js";
+import { nodeSeed, rankNodes, seriesHash, seriesHashRange, type SeriesHash } from "./rendezvous.js";
 
 export interface InsertClusterOptions {
   /** `host:port` of each storage node's insert port (-storageNode), in any order. */
@@ -115,7 +115,7 @@ export class InsertCluster {
 
   /** The ranked node indexes of a series (for tests and debugging). */
   ranking(metricName: Uint8Array): number[] {
-    const h = seriesHashRange(metricName, 0, metricName.length, { lo: 0, hi: 0 });
+    const h = seriesHash(metricName, { lo: 0, hi: 0 });
     const out = new Int32Array(this.nodes.length);
     rankNodes(h.lo, h.hi, this.seeds, out, 0, new Float64Array(this.nodes.length));
     return [...out];
@@ -169,7 +169,7 @@ export class InsertCluster {
         const s = segs++;
         segOff[s] = pos;
         segLen[s] = n;
-        seriesHashRange(batch, pos, pos + n, h);
+        seriesHashRange(dv, batch, pos, pos + n, h);
         rankNodes(h.lo, h.hi, this.seeds, rank, s * N, scratch);
         pos += n;
       }

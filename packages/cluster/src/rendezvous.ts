@@ -20,20 +20,21 @@ export interface SeriesHash {
 
 /** The series hash of metric-name bytes (written into `out`). */
 export function seriesHash(metricName: Uint8Array, out: SeriesHash): SeriesHash {
-  return seriesHashRange(metricName, 0, metricName.length, out);
+  return seriesHashRange(new DataView(metricName.buffer, metricName.byteOffset, metricName.byteLength), metricName, 0, metricName.length, out);
 }
 
 /**
- * The series hash of the metric-name bytes buf[start, end): two 32-bit lanes over the bytes 4
+ * The series hash of the metric-name bytes buf[start, end) (`dv` is a DataView of exactly
+ * buf): two 32-bit lanes over the bytes 4
  * at a time (MurmurHash3 x86_32 rounds with seeds 0 and 0x9747b28c, each finished with its
  * fmix32), so no BigInt, no native call and no subarray per series.
  */
-export function seriesHashRange(buf: Uint8Array, start: number, end: number, out: SeriesHash): SeriesHash {
+export function seriesHashRange(dv: DataView, buf: Uint8Array, start: number, end: number, out: SeriesHash): SeriesHash {
   let h1 = 0;
   let h2 = 0x9747b28c;
   let i = start;
   for (; i + 4 <= end; i += 4) {
-    let k = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+    let k = dv.getInt32(i, true);
     k = Math.imul(k, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, 0x1b873593);

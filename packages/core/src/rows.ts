@@ -44,6 +44,11 @@ export class RowsBatchWriter {
     this.dv = new DataView(next.buffer);
   }
 
+  /** Makes room for `bytes` more bytes at once (when the caller can estimate the batch size). */
+  reserve(bytes: number): void {
+    this.ensure(bytes);
+  }
+
   /** Appends a row. `metricName` is canonical metric-name bytes (see encodeMetricName). */
   add(metricName: Uint8Array, timestampMs: number, value: number): void {
     const same = this.prev !== undefined && bytesEqual(this.prev, metricName);

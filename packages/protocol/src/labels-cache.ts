@@ -14,6 +14,7 @@
  */
 export class RawLabelsCache {
   private arena: Uint8Array;
+  private arenaView: DataView;
   private arenaPos = 0;
   /** Open addressing, two words per slot: hash, entry offset in the arena + 1 (0 = empty). */
   private table: Int32Array;
@@ -24,6 +25,8 @@ export class RawLabelsCache {
   private lastHash = 0;
   /** Arena offset of the entry found or added last (-1: none). */
   private prev = -1;
+  private lastBuf: Uint8Array | undefined;
+  private lastView: DataView = EMPTY_VIEW;
   hits = 0;
   /** Hits found as the successor of the previous entry, without hashing. */
   predicted = 0;
@@ -43,6 +46,7 @@ export class RawLabelsCache {
     this.mask = slots - 1;
     this.arenaCap = Math.max(1 << 15, maxBytes - this.table.byteLength);
     this.arena = new Uint8Array(Math.min(this.arenaCap, 1 << 20));
+    this.arenaView = new DataView(this.arena.buffer);
   }
 
   /** Bytes held now (arena and index). */
@@ -102,12 +106,30 @@ export class RawLabelsCache {
     const len = end - start;
     if (u32(a, off) !== len || u32(a, off + 8) !== account || u32(a, off + 12) !== project) return false;
     const k = off + HEADER;
+    // 4 bytes per step through DataViews (unaligned reads), then the tail.
+    const ad = this.arenaView;
+    const bd = this.bufView(buf);
     let i = 0;
-    while (i < len && a[k + i] === buf[start + i]) i++;
-    if (i !== len) return false;
+    for (; i + 4 <= len; i += 4) if (ad.getInt32(k + i) !== bd.getInt32(start + i)) return false;
+    for (; i < len; i++) if (a[k + i] !== buf[start + i]) return false;
     this.nameOff = k + len;
     this.nameLen = u32(a, off + 4);
     return true;
+  }
+
+  /** A DataView over buf, kept for the buffer seen last (one body is looked up many times). */
+  private bufView(buf: Uint8Array): DataView {
+    if (buf !== this.lastBuf) {
+      this.lastBuf = buf;
+      this.lastView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    return this.lastView;
+  }
+
+  /** Forgets the request body seen last (so the cache does not keep it alive). */
+  release(): void {
+    this.lastBuf = undefined;
+    this.lastView = EMPTY_VIEW;
   }
 
   /** Records that entry `off` followed the previous one, and makes it the previous one. */
@@ -131,6 +153,7 @@ export class RawLabelsCache {
       const next = new Uint8Array(Math.min(cap, this.arenaCap));
       next.set(this.arena.subarray(0, this.arenaPos));
       this.arena = next;
+      this.arenaView = new DataView(next.buffer);
     }
     const a = this.arena;
     const off = this.arenaPos;
@@ -159,10 +182,12 @@ export class RawLabelsCache {
     // A fresh arena: views of names handed out before (a batch writer compares the next name
     // with the previous one) must keep their bytes.
     this.arena = new Uint8Array(this.arena.length);
+    this.arenaView = new DataView(this.arena.buffer);
   }
 }
 
 const HEADER = 20;
+const EMPTY_VIEW: DataView = new DataView(new ArrayBuffer(0));
 
 function u32(a: Uint8Array, off: number): number {
   return (a[off]! | (a[off + 1]! << 8) | (a[off + 2]! << 16) | (a[off + 3]! << 24)) >>> 0;

@@ -90,6 +90,14 @@ export class RemoteWriteDecoder {
 
   /** Decodes a remote write 1.0 WriteRequest into `out`. */
   decodeV1(body: Uint8Array, tenant: Tenant, out: RowsBatchWriter): RemoteWriteResult {
+    try {
+      return this.requestV1(body, tenant, out);
+    } finally {
+      this.cache?.release();
+    }
+  }
+
+  private requestV1(body: Uint8Array, tenant: Tenant, out: RowsBatchWriter): RemoteWriteResult {
     body = plain(body);
     const res: RemoteWriteResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, metadata: [] };
     this.setTenant(tenant);
