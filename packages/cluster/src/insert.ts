@@ -65,6 +65,8 @@ export class InsertCluster {
   private readonly writeTimeoutMs: number;
   private readonly logger: Logger | undefined;
   private readonly m;
+  private readonly scratchPool: WriteScratch[] = [];
+  private readonly writerPool: RowsBatchWriter[] = [];
 
   constructor(opts: InsertClusterOptions) {
     if (opts.nodes.length === 0) throw new BadDataError("no storage nodes: set -storageNode", "STRATA_INVALID_FLAG");
@@ -126,32 +128,29 @@ export class InsertCluster {
    * acknowledged as described on the class; rejects with UnavailableError otherwise.
    */
   async write(batch: Uint8Array): Promise<WriteOutcome> {
+    // Typed arrays of a write are reused by later writes (a pool, as writes run concurrently):
+    // a 10k-row request would otherwise allocate and drop a few MB each time.
+    const sc = this.scratchPool.pop() ?? new WriteScratch();
+    try {
+      return await this.writeWith(batch, sc);
+    } finally {
+      if (sc.bytes <= MAX_POOLED_SCRATCH_BYTES && this.scratchPool.length < MAX_POOLED_SCRATCH) this.scratchPool.push(sc);
+    }
+  }
+
+  private async writeWith(batch: Uint8Array, sc: WriteScratch): Promise<WriteOutcome> {
     const N = this.nodes.length;
     // Decode once into typed arrays: per row its series segment, timestamp and value; per
     // segment (a run of rows of one series) where its name sits in the batch and its ranking.
-    let cap = Math.max(16, batch.length >>> 5);
-    let rowSeg = new Int32Array(cap);
-    let rowTs = new Float64Array(cap);
-    let rowVal = new Float64Array(cap);
-    let segOff = new Int32Array(cap);
-    let segLen = new Int32Array(cap);
-    let rank = new Int32Array(cap * N);
-    const scratch = new Float64Array(N);
+    sc.reserve(Math.max(16, batch.length >>> 5), N);
+    const scratch = sc.weights(N);
     const h: SeriesHash = { lo: 0, hi: 0 };
     const dv = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
     let rows = 0;
     let segs = 0;
     let pos = 0;
     while (pos < batch.length) {
-      if (rows === cap) {
-        cap *= 2;
-        rowSeg = grow(rowSeg, new Int32Array(cap));
-        rowTs = grow(rowTs, new Float64Array(cap));
-        rowVal = grow(rowVal, new Float64Array(cap));
-        segOff = grow(segOff, new Int32Array(cap));
-        segLen = grow(segLen, new Int32Array(cap));
-        rank = grow(rank, new Int32Array(cap * N));
-      }
+      if (rows === sc.cap) sc.reserve(sc.cap * 2, N);
       const start = pos;
       let n = 0;
       let mul = 1;
@@ -167,25 +166,25 @@ export class InsertCluster {
       } else {
         if (pos + n > batch.length) throw new BadDataError(`rows batch: metric name at byte ${pos} overruns the batch`, "STRATA_CORRUPT_DATA");
         const s = segs++;
-        segOff[s] = pos;
-        segLen[s] = n;
+        sc.segOff[s] = pos;
+        sc.segLen[s] = n;
         seriesHashRange(dv, batch, pos, pos + n, h);
-        rankNodes(h.lo, h.hi, this.seeds, rank, s * N, scratch);
+        rankNodes(h.lo, h.hi, this.seeds, sc.rank, s * N, scratch);
         pos += n;
       }
       if (pos + 16 > batch.length) throw new BadDataError(`rows batch: truncated row at byte ${start}`, "STRATA_CORRUPT_DATA");
-      rowSeg[rows] = segs - 1;
-      rowTs[rows] = readInt64LE(dv, pos);
-      rowVal[rows] = dv.getFloat64(pos + 8, true);
+      sc.rowSeg[rows] = segs - 1;
+      sc.rowTs[rows] = readInt64LE(dv, pos);
+      sc.rowVal[rows] = dv.getFloat64(pos + 8, true);
       pos += 16;
       rows++;
     }
     if (rows === 0) return { rows: 0, underReplicatedRows: 0, reroutedRows: 0 };
 
-    const acked = new Uint8Array(segs);
-    const tried = new Uint32Array(segs); // bitmask of nodes a segment was sent to
-    const rerouted = new Uint8Array(segs);
-    const roundMask = new Uint32Array(segs);
+    const { rank, rowSeg, acked, tried, rerouted, roundMask } = sc;
+    acked.fill(0, 0, segs);
+    tried.fill(0, 0, segs);
+    rerouted.fill(0, 0, segs);
     const maxPos = this.reroute ? N : this.rf;
 
     // Nodes whose buffer stayed full past bufferWaitMs in this request: their share is first
@@ -194,7 +193,7 @@ export class InsertCluster {
     let patient = false;
     for (let round = 0; round <= 2 * N + 1; round++) {
       // Assign each segment still short of replicas to its next healthy, untried nodes.
-      roundMask.fill(0);
+      roundMask.fill(0, 0, segs);
       let assigned = 0;
       for (let s = 0; s < segs; s++) {
         let need = this.rf - acked[s]!;
@@ -216,7 +215,7 @@ export class InsertCluster {
         for (let s = 0; s < segs; s++) tried[s]! &= ~saturated;
         continue;
       }
-      const res = await this.sendRound(batch, rows, rowSeg, rowTs, rowVal, segOff, segLen, roundMask, patient);
+      const res = await this.sendRound(batch, rows, sc, patient);
       saturated |= res.saturated;
       for (let s = 0; s < segs; s++) acked[s]! += popcount(roundMask[s]! & res.ok);
     }
@@ -243,17 +242,8 @@ export class InsertCluster {
   }
 
   /** Sends one round; returns bitmasks of the nodes that acknowledged and that stayed full. */
-  private async sendRound(
-    batch: Uint8Array,
-    rows: number,
-    rowSeg: Int32Array,
-    rowTs: Float64Array,
-    rowVal: Float64Array,
-    segOff: Int32Array,
-    segLen: Int32Array,
-    roundMask: Uint32Array,
-    patient: boolean,
-  ): Promise<{ ok: number; saturated: number }> {
+  private async sendRound(batch: Uint8Array, rows: number, sc: WriteScratch, patient: boolean): Promise<{ ok: number; saturated: number }> {
+    const { rowSeg, rowTs, rowVal, segOff, segLen, roundMask } = sc;
     const N = this.nodes.length;
     const writers: (RowsBatchWriter | undefined)[] = new Array<RowsBatchWriter | undefined>(N);
     const lastSeg = new Int32Array(N).fill(-1);
@@ -264,7 +254,11 @@ export class InsertCluster {
         const node = 31 - Math.clz32(mask & -mask);
         mask &= mask - 1;
         let w = writers[node];
-        if (w === undefined) writers[node] = w = new RowsBatchWriter(Math.max(64 * 1024, Math.ceil((batch.length / N) * 1.25)));
+        if (w === undefined) {
+          w = this.writerPool.pop() ?? new RowsBatchWriter(Math.max(64 * 1024, Math.ceil((batch.length / N) * 1.25)));
+          w.reset();
+          writers[node] = w;
+        }
         if (lastSeg[node] === s) {
           w.addSameName(rowTs[i]!, rowVal[i]!);
         } else {
@@ -275,14 +269,19 @@ export class InsertCluster {
     }
     let ok = 0;
     let saturated = 0;
-    await Promise.all(
-      writers.map(async (w, node) => {
-        if (w === undefined) return;
-        const r = await this.sendTo(node, w, patient);
-        if (r === "ok") ok |= 1 << node;
-        else if (r === "saturated") saturated |= 1 << node;
-      }),
-    );
+    try {
+      await Promise.all(
+        writers.map(async (w, node) => {
+          if (w === undefined) return;
+          const r = await this.sendTo(node, w, patient);
+          if (r === "ok") ok |= 1 << node;
+          else if (r === "saturated") saturated |= 1 << node;
+        }),
+      );
+    } finally {
+      // Every send is over: the writers can serve the next round or write.
+      for (const w of writers) if (w !== undefined && w.capacity <= MAX_POOLED_SCRATCH_BYTES && this.writerPool.length < MAX_POOLED_SCRATCH * 2) this.writerPool.push(w);
+    }
     return { ok, saturated };
   }
 
@@ -344,9 +343,57 @@ export class InsertCluster {
   }
 }
 
-function grow<T extends Int32Array | Float64Array>(a: T, b: T): T {
-  b.set(a);
-  return b;
+/** Writes kept for reuse, and the largest scratch kept (bytes). */
+const MAX_POOLED_SCRATCH = 8;
+const MAX_POOLED_SCRATCH_BYTES = 8 * 1024 * 1024;
+
+/** The per-row and per-segment typed arrays of one write. */
+class WriteScratch {
+  cap = 0;
+  private n = 0;
+  rowSeg = new Int32Array(0);
+  rowTs = new Float64Array(0);
+  rowVal = new Float64Array(0);
+  segOff = new Int32Array(0);
+  segLen = new Int32Array(0);
+  rank = new Int32Array(0);
+  acked = new Uint8Array(0);
+  tried = new Uint32Array(0);
+  rerouted = new Uint8Array(0);
+  roundMask = new Uint32Array(0);
+  private w = new Float64Array(0);
+
+  get bytes(): number {
+    return this.cap * (4 + 8 + 8 + 4 + 4 + 4 * this.n + 1 + 4 + 1 + 4);
+  }
+
+  /** Room for `cap` rows (and segments) of `n` nodes, keeping what is there. */
+  reserve(cap: number, n: number): void {
+    if (cap <= this.cap && n === this.n) return;
+    cap = Math.max(cap, this.cap);
+    const keep = n === this.n;
+    const grow = <T extends Int32Array | Float64Array | Uint8Array | Uint32Array>(a: T, b: T): T => {
+      if (keep) b.set(a);
+      return b;
+    };
+    this.rowSeg = grow(this.rowSeg, new Int32Array(cap));
+    this.rowTs = grow(this.rowTs, new Float64Array(cap));
+    this.rowVal = grow(this.rowVal, new Float64Array(cap));
+    this.segOff = grow(this.segOff, new Int32Array(cap));
+    this.segLen = grow(this.segLen, new Int32Array(cap));
+    this.rank = grow(this.rank, new Int32Array(cap * n));
+    this.acked = new Uint8Array(cap);
+    this.tried = new Uint32Array(cap);
+    this.rerouted = new Uint8Array(cap);
+    this.roundMask = new Uint32Array(cap);
+    this.cap = cap;
+    this.n = n;
+  }
+
+  weights(n: number): Float64Array {
+    if (this.w.length !== n) this.w = new Float64Array(n);
+    return this.w;
+  }
 }
 
 function popcount(x: number): number {

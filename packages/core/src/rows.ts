@@ -34,6 +34,11 @@ export class RowsBatchWriter {
     return this.pos;
   }
 
+  /** Bytes allocated for the batch. */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
   private ensure(extra: number): void {
     if (this.pos + extra <= this.buf.length) return;
     let cap = this.buf.length * 2;

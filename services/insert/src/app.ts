@@ -133,6 +133,11 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
     m.counter(`strata_insert_requests_rejected_total{reason="${labelValue(reason)}"}`, "Insert requests rejected, by reason.").inc();
     m.counter(`strata_insert_rows_rejected_total{reason="${labelValue(reason)}"}`, "Rows of rejected requests (decoded before the rejection), by reason.").add(rows);
   };
+  // Rows batches of finished requests, reused (a batch is as large as its request body).
+  const batchPool: RowsBatchWriter[] = [];
+  const releaseBatch = (b: RowsBatchWriter): void => {
+    if (b.capacity <= 8 * 1024 * 1024 && batchPool.length < 8) batchPool.push(b);
+  };
   const decoder = new RemoteWriteDecoder(d.limits, d.labelsCacheBytes !== undefined ? { labelsCacheBytes: d.labelsCacheBytes } : {});
   const lc = decoder.labelsCache;
   if (lc !== undefined) {
@@ -162,7 +167,8 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
 
   const handleWrite = async (req: IncomingMessage, res: ServerResponse, tenantText: string): Promise<void> => {
     const t0 = process.hrtime.bigint();
-    const batch = new RowsBatchWriter(64 * 1024);
+    const batch = batchPool.pop() ?? new RowsBatchWriter(64 * 1024);
+    batch.reset();
     let version: Version = 1;
     let acquired = false;
     try {
@@ -245,6 +251,7 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
       send(res, status, `${errorMessage(err)}\n`, headers);
     } finally {
       if (acquired) limiter.release();
+      releaseBatch(batch);
     }
   };
 
