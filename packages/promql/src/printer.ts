@@ -41,8 +41,13 @@ export function printExpr(e: Expr): string {
       if (e.param !== undefined) s += `${printExpr(e.param)}, `;
       return `${s}${printExpr(e.expr)})`;
     }
-    case "BinaryExpr":
-      return `${printExpr(e.lhs)} ${e.op}${e.returnBool ? " bool" : ""}${printMatching(e.matching)} ${printExpr(e.rhs)}`;
+    case "BinaryExpr": {
+      let lhs = printExpr(e.lhs);
+      // `+Inf ^ x` would parse back as +(Inf ^ x): a signed literal left of `^` (which binds
+      // tighter than unary operators) needs parentheses.
+      if (e.op === "^" && e.lhs.kind === "NumberLiteral" && (lhs.startsWith("+") || lhs.startsWith("-"))) lhs = `(${lhs})`;
+      return `${lhs} ${e.op}${e.returnBool ? " bool" : ""}${printMatching(e.matching)} ${printExpr(e.rhs)}`;
+    }
     case "UnaryExpr":
       return `${e.op}${printExpr(e.expr)}`;
     case "ParenExpr":

@@ -133,6 +133,10 @@ describe("valid queries print in canonical form", () => {
     ["-(1)", "-(1)"],
     ["1 - -1", "1 - -1"],
     ["time() - timestamp(x)", "time() - timestamp(x)"],
+    // A signed literal left of `^` keeps its own sign (`+Inf ^ a` would be +(Inf ^ a)).
+    ["Inf ^ a", "(+Inf) ^ a"],
+    ["a ^ Inf", "a ^ +Inf"],
+    ["-Inf ^ a", "-(+Inf) ^ a"],
   ])("%s → %s", (q, want) => {
     const e = parseExpr(q);
     expect(printExpr(e)).toBe(want);
