@@ -278,8 +278,15 @@ describe.skipIf(!built)("imports through a real cluster", () => {
     expect(b).toBe(a);
   });
 
-  // Storage keeps -0 (Search_v1 returns it), but select's export currently writes 0.
-  it.todo("-0 survives import → select export");
+  it("-0 survives import → select export, also after a merge", async () => {
+    const body = `${JSON.stringify({ metric: { __name__: "negzero" }, values: [-0, 1.5, -0, 0], timestamps: [T, T + 1000, T + 2000, T + 3000] })}\n`;
+    const r = await post(`${c.insertUrl}/insert/4077/prometheus/api/v1/import`, body);
+    expect(r.status).toBe(204);
+    const lines = (await exportText("4077")).split("\n").filter((l) => l !== "");
+    expect(lines).toEqual([body.trim()]);
+    await Promise.all(c.storage.map((n) => fetch(`http://${n.httpAddr}/internal/force_merge`)));
+    expect((await exportText("4077")).split("\n").filter((l) => l !== "")).toEqual([body.trim()]);
+  });
 
   it("applies -relabelConfig to imports and remote write, reloads it on SIGHUP without failing requests", async () => {
     const metricsOf = async () => (await fetch(`${ins2Url}/metrics`)).text();
