@@ -138,7 +138,11 @@ export function parseTimestamp(s: string, nowMs: number = Date.now()): number {
     if (abs >= 1e17) return n / 1e6; // nanoseconds
     if (abs >= 1e14) return n / 1e3; // microseconds
     if (abs >= 1e11) return n; // milliseconds
-    return n * 1000; // seconds
+    // Seconds, to whole milliseconds as Prometheus' parseTime does (math.Modf, then the
+    // fraction rounded half away from zero): "1.001" is 1001 ms, not 1000.9999999999999.
+    const whole = Math.trunc(n);
+    const frac = (n - whole) * 1000;
+    return whole * 1000 + Math.sign(frac) * Math.round(Math.abs(frac));
   }
   if (input[0] === "-" && /[a-z]$/.test(input)) {
     try {

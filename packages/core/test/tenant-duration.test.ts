@@ -76,6 +76,15 @@ describe("parseTimestamp", () => {
     ["-1h", now - 3_600_000],
   ])("%s", (s, want) => expect(parseTimestamp(s, now)).toBeCloseTo(want, 3));
 
+  it.each([
+    ["1.001", 1001],
+    ["1.0005", 1000], // the fraction is 0.00049999… in binary, as in Go
+    ["-1.0005", -1000],
+    ["-1.0015", -1002], // half away from zero (Go math.Round)
+    ["0.1", 100],
+    ["1700000000.999", 1_700_000_000_999],
+  ])("seconds %s are whole milliseconds (%d), as in Prometheus", (s, want) => expect(parseTimestamp(s, now)).toBe(want));
+
   it.each(["", "yesterday", "2023-13-01", "2023-02-30", "now-", "now*2", "12:00", "2023-11-14T25:00:00Z"])("rejects %j", (s) => {
     expect(() => parseTimestamp(s, now)).toThrow(BadDataError);
   });
