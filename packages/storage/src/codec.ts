@@ -14,7 +14,7 @@ import {
   encodeValues as encodeVals,
 } from "@strata/encoding";
 
-export { CodecBuffer };
+export { CodecBuffer, IntEncoding, putZigzag, ValuesEncoding };
 
 /** Encodes ts[0..n) into out (reset first by the caller); returns the tag. */
 export function encodeTimestamps(out: CodecBuffer, ts: Float64Array, n: number): number {

@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { BadDataError } from "@strata/core";
 import { ByteBuffer, compareBytes, dataView, getInt64, putInt64 } from "./bytes.js";
-import { readBlockHeader, writeBlockHeader, type BlockHeader } from "./block.js";
+import { readBlockHeader, type BlockHeader } from "./block.js";
 import type { BoundedCache } from "./cache.js";
-import { CodecBuffer, encodeTimestamps, encodeTimestampsFast, encodeValues, encodeValuesFast } from "./codec.js";
+import { CodecBuffer, encodeTimestamps, encodeTimestampsFast, encodeValues, encodeValuesFast, IntEncoding, putZigzag, ValuesEncoding } from "./codec.js";
 import {
   BLOCK_HEADER_BYTES,
   INDEX_BIN,
@@ -128,6 +128,8 @@ export class Part {
     private readonly valSrc: ByteSource,
     private readonly indexSrc: ByteSource,
     private readonly cache: IndexBlockCache,
+    /** In-memory parts keep index blocks uncompressed (they never reach the disk as such). */
+    private readonly rawIndex = false,
   ) {}
 
   get inMemory(): boolean {
@@ -149,6 +151,7 @@ export class Part {
       new MemSource(w.mem.values),
       new MemSource(w.mem.index),
       cache,
+      w.mem.rawIndex,
     );
   }
 
@@ -200,6 +203,13 @@ export class Part {
   /** Decompressed block headers of index block i (cached for on-disk parts). */
   indexBlock(i: number): Uint8Array {
     const row = this.metaindex[i]!;
+    if (this.rawIndex) {
+      const headers = this.indexSrc.read(row.offset, row.size);
+      if (headers.length !== row.count * BLOCK_HEADER_BYTES) {
+        throw new BadDataError(`part ${this.name}: index block ${i} has ${headers.length} bytes, want ${row.count * BLOCK_HEADER_BYTES}`, "STRATA_CORRUPT_DATA");
+      }
+      return headers;
+    }
     const key = this.uid * 1_000_000 + i;
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
@@ -346,8 +356,16 @@ interface Sink {
 
 class MemSink implements Sink {
   readonly bb = new ByteBuffer(64 * 1024);
+  private dv = dataView(this.bb.buf);
   get offset(): number {
     return this.bb.len;
+  }
+  /** Makes room for `extra` bytes at bb.len; returns a DataView over the whole buffer. */
+  reserve(extra: number): DataView {
+    this.bb.ensure(extra);
+    if (this.dv.buffer !== this.bb.buf.buffer) this.dv = dataView(this.bb.buf);
+    this.bb.len += extra;
+    return this.dv;
   }
   write(b: Uint8Array): void {
     this.bb.pushBytes(b);
@@ -394,8 +412,8 @@ function writeAll(fd: number, b: Uint8Array): void {
 
 export interface WrittenPart {
   meta: PartMeta;
-  /** The files' bytes for an in-memory part. */
-  mem?: { timestamps: Uint8Array; values: Uint8Array; index: Uint8Array; metaindex: Uint8Array };
+  /** The files' bytes for an in-memory part (index blocks uncompressed when rawIndex). */
+  mem?: { timestamps: Uint8Array; values: Uint8Array; index: Uint8Array; metaindex: Uint8Array; rawIndex: boolean };
 }
 
 /**
@@ -408,6 +426,7 @@ export class PartWriter {
   private readonly index: Sink;
   private readonly metaindex = new ByteBuffer(4096);
   private readonly headers = new Uint8Array(MAX_HEADERS_PER_INDEX_BLOCK * BLOCK_HEADER_BYTES);
+  private readonly hdv = dataView(this.headers);
   private nHeaders = 0;
   private ibMinT = Infinity;
   private ibMaxT = -Infinity;
@@ -456,21 +475,78 @@ export class PartWriter {
 
   /** Appends an already encoded block unchanged. */
   writeRaw(tsid: Uint8Array, minT: number, maxT: number, count: number, tsTag: number, valTag: number, ts: Uint8Array, vals: Uint8Array): void {
-    const h: BlockHeader = {
-      tsid,
-      minT,
-      maxT,
-      tsOffset: this.ts.offset,
-      valOffset: this.vals.offset,
-      count,
-      tsSize: ts.length,
-      valSize: vals.length,
-      tsTag,
-      valTag,
-    };
+    const tsOffset = this.ts.offset;
+    const valOffset = this.vals.offset;
     this.ts.write(ts);
     this.vals.write(vals);
-    writeBlockHeader(this.headers, this.nHeaders * BLOCK_HEADER_BYTES, h);
+    this.addHeader(tsid, minT, maxT, tsOffset, valOffset, count, ts.length, vals.length, tsTag, valTag);
+  }
+
+  /**
+   * In-memory parts only: appends samples ts/vals[a..b) of one series (sorted, unique) in the
+   * cheap layouts — DeltaVarint timestamps, RawFloat values — straight into the part's buffers
+   * (no subarray, no scratch copy). Splits at 8192 samples.
+   */
+  writeSamplesFast(tsid: Uint8Array, ts: Float64Array, vals: Float64Array, a: number, b: number): void {
+    if (!(this.ts instanceof MemSink) || !(this.vals instanceof MemSink)) throw new Error("writeSamplesFast: in-memory parts only");
+    const tsBB = this.ts.bb;
+    const valSink = this.vals;
+    for (let off = a; off < b; off += MAX_BLOCK_SAMPLES) {
+      const end = Math.min(b, off + MAX_BLOCK_SAMPLES);
+      const m = end - off;
+      const tsOffset = tsBB.len;
+      tsBB.ensure(10 + 9 * m);
+      const tb = tsBB.buf;
+      let p = putZigzag(tb, tsOffset, ts[off]!);
+      for (let i = off + 1; i < end; i++) {
+        let d = ts[i]! - ts[i - 1]!;
+        if (d > 0 && d < 0x8000000) {
+          // Ascending: d > 0, zigzag = 2d.
+          d *= 2;
+          while (d >= 0x80) {
+            tb[p++] = (d & 0x7f) | 0x80;
+            d >>>= 7;
+          }
+          tb[p++] = d;
+        } else {
+          p = putZigzag(tb, p, d);
+        }
+      }
+      tsBB.len = p;
+      const valOffset = valSink.bb.len;
+      const vdv = valSink.reserve(8 * m);
+      for (let i = 0; i < m; i++) vdv.setFloat64(valOffset + 8 * i, vals[off + i]!, true);
+      this.addHeader(tsid, ts[off]!, ts[end - 1]!, tsOffset, valOffset, m, p - tsOffset, 8 * m, IntEncoding.DeltaVarint, ValuesEncoding.RawFloat);
+    }
+  }
+
+  private addHeader(
+    tsid: Uint8Array,
+    minT: number,
+    maxT: number,
+    tsOffset: number,
+    valOffset: number,
+    count: number,
+    tsSize: number,
+    valSize: number,
+    tsTag: number,
+    valTag: number,
+  ): void {
+    const pos = this.nHeaders * BLOCK_HEADER_BYTES;
+    const hb = this.headers;
+    for (let i = 0; i < TSID_BYTES; i++) hb[pos + i] = tsid[i]!;
+    const dv = this.hdv;
+    putInt64(dv, pos + 24, minT);
+    putInt64(dv, pos + 32, maxT);
+    putInt64(dv, pos + 40, tsOffset);
+    putInt64(dv, pos + 48, valOffset);
+    dv.setUint32(pos + 56, count, true);
+    dv.setUint32(pos + 60, tsSize, true);
+    dv.setUint32(pos + 64, valSize, true);
+    hb[pos + 68] = tsTag;
+    hb[pos + 69] = valTag;
+    hb[pos + 70] = 0;
+    hb[pos + 71] = 0;
     this.nHeaders++;
     if (minT < this.ibMinT) this.ibMinT = minT;
     if (maxT > this.ibMaxT) this.ibMaxT = maxT;
@@ -484,7 +560,9 @@ export class PartWriter {
   private flushIndexBlock(): void {
     if (this.nHeaders === 0) return;
     const raw = this.headers.subarray(0, this.nHeaders * BLOCK_HEADER_BYTES);
-    const packed = deflateRawSync(raw, { level: 1 });
+    // In-memory parts keep index blocks raw: deflating ~1 s of one-block-per-series headers
+    // cost more than the rest of building the part.
+    const packed = this.dir === undefined ? raw : deflateRawSync(raw, { level: 1 });
     const row = new Uint8Array(METAINDEX_ROW_BYTES);
     const dv = dataView(row);
     row.set(this.headers.subarray(0, TSID_BYTES), 0);
@@ -527,6 +605,7 @@ export class PartWriter {
           values: (this.vals as MemSink).bb.view(),
           index: (this.index as MemSink).bb.view(),
           metaindex: this.metaindex.view().slice(),
+          rawIndex: true,
         },
       };
     }

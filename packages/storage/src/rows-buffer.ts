@@ -10,6 +10,19 @@ export interface SeriesEntry {
   /** Rows-buffer generation and slot this series has in it (avoids a Map per flush). */
   gen: number;
   slot: number;
+  /** Stamp of the last drain whose TSID order included this series (RowsBuffer keeps that order). */
+  ord: number;
+}
+
+/** Rows of a drain grouped by series: series `order[i]` has rows [starts[slot], starts[slot + 1]). */
+export interface DrainedRows {
+  /** Series in TSID order. */
+  readonly order: readonly SeriesEntry[];
+  /** Row ranges by series slot (scratch: valid until the next drain). */
+  readonly starts: Int32Array;
+  /** Timestamps and values grouped by series, arrival order within a series (may be reordered in place). */
+  readonly ts: Float64Array;
+  readonly vals: Float64Array;
 }
 
 /**
@@ -23,6 +36,14 @@ export class RowsBuffer {
   vals: Float64Array;
   series: SeriesEntry[] = [];
   gen = 1;
+  // drain scratch, reused (bounded by maxRows like the columns)
+  private starts = new Int32Array(1024);
+  private fill = new Int32Array(1024);
+  private sortedTs = new Float64Array(0);
+  private sortedVals = new Float64Array(0);
+  /** TSID order of the previous drain's series, and its stamp (SeriesEntry.ord). */
+  private lastOrder: SeriesEntry[] = [];
+  private stamp = 1;
 
   constructor(readonly maxRows: number) {
     const cap = Math.min(maxRows, 64 * 1024);
@@ -37,7 +58,7 @@ export class RowsBuffer {
 
   /** Bytes held by the column arrays (capacity, not just the rows in use). */
   get sizeBytes(): number {
-    return this.slots.length * 20;
+    return this.slots.length * 20 + this.sortedTs.length * 16 + (this.starts.length + this.fill.length) * 4;
   }
 
   add(e: SeriesEntry, t: number, v: number): void {
@@ -67,37 +88,73 @@ export class RowsBuffer {
   }
 
   /**
-   * Takes the buffered rows grouped by series in TSID order and resets the buffer. `emit` gets
-   * each series' rows (arrival order) as views it may reorder in place.
+   * Takes the buffered rows grouped by series in TSID order and resets the buffer. The result
+   * lives in scratch arrays reused by the next drain.
+   *
+   * The TSID order is kept from drain to drain: series seen in the previous drain come out in
+   * that order (a filter, no comparisons), only series new to this drain are sorted and merged
+   * in. Batches carry much the same series every second, so a flush sorts almost nothing.
    */
-  drain(emit: (e: SeriesEntry, ts: Float64Array, vals: Float64Array) => void): void {
+  drain(): DrainedRows {
     const n = this.n;
     const k = this.series.length;
-    if (n === 0) {
-      this.reset();
-      return;
+    if (this.starts.length < k + 1) this.starts = new Int32Array(Math.max(k + 1, 2 * this.starts.length));
+    if (this.fill.length < k) this.fill = new Int32Array(Math.max(k, 2 * this.fill.length));
+    if (this.sortedTs.length < n) {
+      this.sortedTs = new Float64Array(Math.max(n, 2 * this.sortedTs.length));
+      this.sortedVals = new Float64Array(this.sortedTs.length);
     }
-    const starts = new Int32Array(k + 1);
-    for (let i = 0; i < n; i++) starts[this.slots[i]! + 1]!++;
-    for (let s = 0; s < k; s++) starts[s + 1]! += starts[s]!;
-    const fill = starts.slice(0, k);
-    const st = new Float64Array(n);
-    const sv = new Float64Array(n);
+    const starts = this.starts;
+    const fill = this.fill;
+    const st = this.sortedTs;
+    const sv = this.sortedVals;
+    const slots = this.slots;
+    const ts = this.ts;
+    const vals = this.vals;
+    starts.fill(0, 0, k + 1);
+    for (let i = 0; i < n; i++) starts[slots[i]! + 1]!++;
+    for (let s = 0; s < k; s++) {
+      starts[s + 1]! += starts[s]!;
+      fill[s] = starts[s]!;
+    }
     for (let i = 0; i < n; i++) {
-      const at = fill[this.slots[i]!]!++;
-      st[at] = this.ts[i]!;
-      sv[at] = this.vals[i]!;
+      const at = fill[slots[i]!]!++;
+      st[at] = ts[i]!;
+      sv[at] = vals[i]!;
     }
-    const order = this.series.slice();
-    // Same order as the big-endian tsidBytes (all fields are unsigned), without a native
-    // Buffer.compare call per comparison.
-    order.sort((a, b) => compareTSIDs(a.tsid, b.tsid));
+    const order = this.orderSeries();
     this.reset();
-    for (const e of order) {
-      const a = starts[e.slot]!;
-      const b = starts[e.slot + 1]!;
-      emit(e, st.subarray(a, b), sv.subarray(a, b));
+    return { order, starts, ts: st, vals: sv };
+  }
+
+  /** The current series in TSID order (see drain). */
+  private orderSeries(): SeriesEntry[] {
+    const gen = this.gen;
+    const prevStamp = this.stamp;
+    const stamp = ++this.stamp;
+    const kept: SeriesEntry[] = [];
+    for (const e of this.lastOrder) if (e.gen === gen) kept.push(e);
+    let order = kept;
+    if (kept.length !== this.series.length) {
+      const fresh: SeriesEntry[] = [];
+      for (const e of this.series) if (e.ord !== prevStamp) fresh.push(e);
+      // Same order as the big-endian tsidBytes (all fields are unsigned), without a native
+      // Buffer.compare call per comparison.
+      fresh.sort((a, b) => compareTSIDs(a.tsid, b.tsid));
+      if (kept.length === 0) order = fresh;
+      else {
+        order = new Array<SeriesEntry>(kept.length + fresh.length);
+        let i = 0;
+        let j = 0;
+        let o = 0;
+        while (i < kept.length && j < fresh.length) order[o++] = compareTSIDs(kept[i]!.tsid, fresh[j]!.tsid) <= 0 ? kept[i++]! : fresh[j++]!;
+        while (i < kept.length) order[o++] = kept[i++]!;
+        while (j < fresh.length) order[o++] = fresh[j++]!;
+      }
     }
+    for (const e of order) e.ord = stamp;
+    this.lastOrder = order;
+    return order;
   }
 
   reset(): void {

@@ -379,7 +379,7 @@ export class Storage {
       // The index and the cache copy what they keep: a view into the batch is enough.
       const name = r.name();
       const tsid = this.index.getOrCreateTSID(name, day);
-      e = { tsid, tsidBytes: tsidBytes(tsid), day, gen: 0, slot: 0 };
+      e = { tsid, tsidBytes: tsidBytes(tsid), day, gen: 0, slot: 0, ord: 0 };
       this.seriesCache.set(name, e);
     } else if (e.day !== day) {
       this.touchDay(e, r.name(), day);
@@ -406,11 +406,23 @@ export class Storage {
     let curStart = 0;
     let curEnd = -1;
     let curWriter: PartWriter | undefined;
-    this.rows.drain((e, ts, vals) => {
-      let n = normalizeSamples(ts, vals, ts.length);
-      n = deduplicateSamples(ts, vals, n, this.dedupIntervalMs);
-      let i = 0;
-      while (i < n) {
+    const { order, starts, ts, vals } = this.rows.drain();
+    const dedup = this.dedupIntervalMs;
+    for (const e of order) {
+      const a = starts[e.slot]!;
+      let b = starts[e.slot + 1]!;
+      // Common case: one row per scrape, in order — nothing to sort or deduplicate.
+      let clean = dedup === 0;
+      for (let i = a + 1; clean && i < b; i++) clean = ts[i]! > ts[i - 1]!;
+      if (!clean) {
+        const t = ts.subarray(a, b);
+        const v = vals.subarray(a, b);
+        let n = normalizeSamples(t, v, b - a);
+        n = deduplicateSamples(t, v, n, dedup);
+        b = a + n;
+      }
+      let i = a;
+      while (i < b) {
         const t = ts[i]!;
         if (t < curStart || t > curEnd || curWriter === undefined) {
           curMonth = monthOf(t);
@@ -418,16 +430,19 @@ export class Storage {
           curEnd = monthStart(curMonth + 1) - 1;
           curWriter = writers.get(curMonth);
           if (curWriter === undefined) {
-            curWriter = new PartWriter(undefined, this.dedupIntervalMs, false);
+            curWriter = new PartWriter(undefined, dedup, false);
             writers.set(curMonth, curWriter);
           }
         }
-        let j = i + 1;
-        while (j < n && ts[j]! <= curEnd) j++;
-        curWriter.writeSamples(e.tsidBytes, ts.subarray(i, j), vals.subarray(i, j), j - i);
+        let j = b;
+        if (ts[b - 1]! > curEnd) {
+          j = i + 1;
+          while (j < b && ts[j]! <= curEnd) j++;
+        }
+        curWriter.writeSamplesFast(e.tsidBytes, ts, vals, i, j);
         i = j;
       }
-    });
+    }
     for (const [month, w] of writers) {
       const written = w.finish();
       const part = Part.fromMemory(this.newPartName(), written, this.indexBlockCache);

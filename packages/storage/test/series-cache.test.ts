@@ -10,6 +10,7 @@ function entry(id: number): SeriesEntry {
     day: 0,
     gen: 0,
     slot: 0,
+    ord: 0,
   };
 }
 
