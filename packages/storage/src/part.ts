@@ -20,6 +20,7 @@ import {
   VALUES_BIN,
 } from "./constants.js";
 import { fsyncDir, removeDir } from "./fsutil.js";
+import type { TSID } from "./series-index.js";
 
 /** metadata.json of a part. */
 export interface PartMeta {
@@ -355,8 +356,12 @@ interface Sink {
 }
 
 class MemSink implements Sink {
-  readonly bb = new ByteBuffer(64 * 1024);
-  private dv = dataView(this.bb.buf);
+  readonly bb: ByteBuffer;
+  private dv: DataView;
+  constructor(capacity = 64 * 1024) {
+    this.bb = new ByteBuffer(Math.max(64, capacity));
+    this.dv = dataView(this.bb.buf);
+  }
   get offset(): number {
     return this.bb.len;
   }
@@ -443,11 +448,16 @@ export class PartWriter {
     private readonly dedupIntervalMs: number,
     /** Full per-block codecs; false = cheap raw layouts for short-lived in-memory parts. */
     readonly compress = true,
+    /** In-memory parts: expected rows and blocks, to size the buffers once (no regrowth copies). */
+    sizeHint?: { rows: number; blocks: number },
   ) {
     if (dir === undefined) {
-      this.ts = new MemSink();
-      this.vals = new MemSink();
-      this.index = new MemSink();
+      const rows = sizeHint?.rows ?? 0;
+      const blocks = sizeHint?.blocks ?? 0;
+      // DeltaVarint timestamps: ~2 bytes per 10 s step, up to 9 for a block's first one.
+      this.ts = new MemSink(sizeHint === undefined ? undefined : 3 * rows + 8 * blocks);
+      this.vals = new MemSink(sizeHint === undefined ? undefined : 8 * rows);
+      this.index = new MemSink(sizeHint === undefined ? undefined : BLOCK_HEADER_BYTES * blocks + 64);
     } else {
       this.ts = new FileSink(join(dir, TIMESTAMPS_BIN));
       this.vals = new FileSink(join(dir, VALUES_BIN));
@@ -487,7 +497,7 @@ export class PartWriter {
    * cheap layouts — DeltaVarint timestamps, RawFloat values — straight into the part's buffers
    * (no subarray, no scratch copy). Splits at 8192 samples.
    */
-  writeSamplesFast(tsid: Uint8Array, ts: Float64Array, vals: Float64Array, a: number, b: number): void {
+  writeSamplesFast(tsid: TSID, ts: Float64Array, vals: Float64Array, a: number, b: number): void {
     if (!(this.ts instanceof MemSink) || !(this.vals instanceof MemSink)) throw new Error("writeSamplesFast: in-memory parts only");
     const tsBB = this.ts.bb;
     const valSink = this.vals;
@@ -516,7 +526,17 @@ export class PartWriter {
       const valOffset = valSink.bb.len;
       const vdv = valSink.reserve(8 * m);
       for (let i = 0; i < m; i++) vdv.setFloat64(valOffset + 8 * i, vals[off + i]!, true);
-      this.addHeader(tsid, ts[off]!, ts[end - 1]!, tsOffset, valOffset, m, p - tsOffset, 8 * m, IntEncoding.DeltaVarint, ValuesEncoding.RawFloat);
+      // TSID fields written straight from the TSID object: a per-series bytes array would be
+      // two more heap objects (cache misses) per block.
+      const pos = this.nHeaders * BLOCK_HEADER_BYTES;
+      const dv = this.hdv;
+      dv.setUint32(pos, tsid.accountID);
+      dv.setUint32(pos + 4, tsid.projectID);
+      dv.setUint32(pos + 8, tsid.metricGroupID);
+      dv.setUint32(pos + 12, tsid.jobInstanceID);
+      dv.setUint32(pos + 16, Math.floor(tsid.metricID / 4294967296));
+      dv.setUint32(pos + 20, tsid.metricID >>> 0);
+      this.addHeaderAfterTSID(ts[off]!, ts[end - 1]!, tsOffset, valOffset, m, p - tsOffset, 8 * m, IntEncoding.DeltaVarint, ValuesEncoding.RawFloat);
     }
   }
 
@@ -535,6 +555,23 @@ export class PartWriter {
     const pos = this.nHeaders * BLOCK_HEADER_BYTES;
     const hb = this.headers;
     for (let i = 0; i < TSID_BYTES; i++) hb[pos + i] = tsid[i]!;
+    this.addHeaderAfterTSID(minT, maxT, tsOffset, valOffset, count, tsSize, valSize, tsTag, valTag);
+  }
+
+  /** Fills in the header whose TSID is already at headers[nHeaders * 72]. */
+  private addHeaderAfterTSID(
+    minT: number,
+    maxT: number,
+    tsOffset: number,
+    valOffset: number,
+    count: number,
+    tsSize: number,
+    valSize: number,
+    tsTag: number,
+    valTag: number,
+  ): void {
+    const pos = this.nHeaders * BLOCK_HEADER_BYTES;
+    const hb = this.headers;
     const dv = this.hdv;
     putInt64(dv, pos + 24, minT);
     putInt64(dv, pos + 32, maxT);

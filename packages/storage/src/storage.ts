@@ -379,7 +379,17 @@ export class Storage {
       // The index and the cache copy what they keep: a view into the batch is enough.
       const name = r.name();
       const tsid = this.index.getOrCreateTSID(name, day);
-      e = { tsid, tsidBytes: tsidBytes(tsid), day, gen: 0, slot: 0, ord: 0 };
+      e = {
+        accountID: tsid.accountID,
+        projectID: tsid.projectID,
+        metricGroupID: tsid.metricGroupID,
+        jobInstanceID: tsid.jobInstanceID,
+        metricID: tsid.metricID,
+        day,
+        gen: 0,
+        slot: 0,
+        ord: 0,
+      };
       this.seriesCache.set(name, e);
     } else if (e.day !== day) {
       this.touchDay(e, r.name(), day);
@@ -406,6 +416,7 @@ export class Storage {
     let curStart = 0;
     let curEnd = -1;
     let curWriter: PartWriter | undefined;
+    const rowsTotal = this.rows.n;
     const { order, starts, ts, vals } = this.rows.drain();
     const dedup = this.dedupIntervalMs;
     for (const e of order) {
@@ -430,7 +441,7 @@ export class Storage {
           curEnd = monthStart(curMonth + 1) - 1;
           curWriter = writers.get(curMonth);
           if (curWriter === undefined) {
-            curWriter = new PartWriter(undefined, dedup, false);
+            curWriter = new PartWriter(undefined, dedup, false, { rows: rowsTotal, blocks: order.length });
             writers.set(curMonth, curWriter);
           }
         }
@@ -439,7 +450,7 @@ export class Storage {
           j = i + 1;
           while (j < b && ts[j]! <= curEnd) j++;
         }
-        curWriter.writeSamplesFast(e.tsidBytes, ts, vals, i, j);
+        curWriter.writeSamplesFast(e, ts, vals, i, j);
         i = j;
       }
     }

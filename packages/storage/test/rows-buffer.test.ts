@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { RowsBuffer, type SeriesEntry } from "../src/rows-buffer.js";
-import { compareTSIDs, tsidBytes, type TSID } from "../src/series-index.js";
+import { compareTSIDs, type TSID } from "../src/series-index.js";
 
 function entry(tsid: TSID): SeriesEntry {
-  return { tsid, tsidBytes: tsidBytes(tsid), day: 0, gen: 0, slot: 0, ord: 0 };
+  return { ...tsid, day: 0, gen: 0, slot: 0, ord: 0 };
 }
 
 /** Deterministic PRNG (the test must not depend on Math.random). */
@@ -30,7 +30,7 @@ describe("RowsBuffer.drain", () => {
       const active = pool.filter(() => rand() < 0.7);
       if (round % 9 === 8 && active.length > 0) {
         const i = pool.indexOf(active[0]!);
-        pool[i] = entry(pool[i]!.tsid);
+        pool[i] = entry({ ...pool[i]! });
         active[0] = pool[i]!;
       }
       const nRows = Math.floor(rand() * 2000);
@@ -46,7 +46,7 @@ describe("RowsBuffer.drain", () => {
       const d = buf.drain();
       expect(buf.n).toBe(0);
       expect(d.order.length).toBe(want.size);
-      for (let i = 1; i < d.order.length; i++) expect(compareTSIDs(d.order[i - 1]!.tsid, d.order[i]!.tsid)).toBeLessThanOrEqual(0);
+      for (let i = 1; i < d.order.length; i++) expect(compareTSIDs(d.order[i - 1]!, d.order[i]!)).toBeLessThanOrEqual(0);
       for (const e of d.order) {
         const a = d.starts[e.slot]!;
         const b = d.starts[e.slot + 1]!;
