@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { close, closeSync, fsync, fsyncSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { BadDataError } from "@strata/core";
@@ -19,7 +19,7 @@ import {
   TSID_BYTES,
   VALUES_BIN,
 } from "./constants.js";
-import { fsyncDir, removeDir } from "./fsutil.js";
+import { fsyncDir, fsyncDirAsync, removeDir } from "./fsutil.js";
 import type { TSID } from "./series-index.js";
 
 /** metadata.json of a part. */
@@ -353,6 +353,8 @@ interface Sink {
   readonly offset: number;
   write(b: Uint8Array): void;
   finish(): void;
+  /** finish with the fsync on the thread pool. */
+  finishAsync(): Promise<void>;
 }
 
 class MemSink implements Sink {
@@ -376,6 +378,9 @@ class MemSink implements Sink {
     this.bb.pushBytes(b);
   }
   finish(): void {}
+  finishAsync(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 class FileSink implements Sink {
@@ -403,11 +408,37 @@ class FileSink implements Sink {
     this.flushed += this.bb.len;
     this.bb.reset();
   }
+  private closed = false;
   finish(): void {
-    this.flushBuf();
-    fsyncSync(this.fd);
-    closeSync(this.fd);
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.flushBuf();
+      fsyncSync(this.fd);
+    } finally {
+      closeSync(this.fd);
+    }
   }
+  finishAsync(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    try {
+      this.flushBuf();
+    } catch (err) {
+      closeSync(this.fd);
+      throw err;
+    }
+    return fsyncCloseAsync(this.fd);
+  }
+}
+
+/** fsync then close on the thread pool; rejects when the fsync fails (the fd is closed anyway). */
+function fsyncCloseAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fsync(fd, (err) => {
+      close(fd, () => (err === null ? resolve() : reject(err)));
+    });
+  });
 }
 
 function writeAll(fd: number, b: Uint8Array): void {
@@ -617,8 +648,43 @@ export class PartWriter {
   }
 
   finish(): WrittenPart {
+    const meta = this.finishMeta();
+    this.ts.finish();
+    this.vals.finish();
+    this.index.finish();
+    if (this.dir === undefined) return this.memPart(meta);
+    const mi = openSync(join(this.dir, METAINDEX_BIN), "wx");
+    writeAll(mi, this.metaindex.view());
+    fsyncSync(mi);
+    closeSync(mi);
+    const md = openSync(join(this.dir, METADATA_JSON), "wx");
+    writeAll(md, Buffer.from(JSON.stringify(meta, null, 1)));
+    fsyncSync(md);
+    closeSync(md);
+    fsyncDir(this.dir);
+    return { meta };
+  }
+
+  /**
+   * finish for on-disk parts with every fsync on the thread pool (the event loop keeps
+   * ingesting while a flushed or merged part becomes durable). Resolves once all files and the
+   * directory are fsynced.
+   */
+  async finishAsync(): Promise<WrittenPart> {
+    if (this.dir === undefined) return this.finish();
+    const meta = this.finishMeta();
+    const mi = openSync(join(this.dir, METAINDEX_BIN), "wx");
+    writeAll(mi, this.metaindex.view());
+    const md = openSync(join(this.dir, METADATA_JSON), "wx");
+    writeAll(md, Buffer.from(JSON.stringify(meta, null, 1)));
+    await Promise.all([this.ts.finishAsync(), this.vals.finishAsync(), this.index.finishAsync(), fsyncCloseAsync(mi), fsyncCloseAsync(md)]);
+    await fsyncDirAsync(this.dir);
+    return { meta };
+  }
+
+  private finishMeta(): PartMeta {
     this.flushIndexBlock();
-    const meta: PartMeta = {
+    return {
       version: PART_FORMAT_VERSION,
       rows: this.rows,
       blocks: this.blocks,
@@ -631,31 +697,19 @@ export class PartWriter {
       dedupIntervalMs: this.dedupIntervalMs,
       fastLayouts: !this.compress,
     };
-    this.ts.finish();
-    this.vals.finish();
-    this.index.finish();
-    if (this.dir === undefined) {
-      return {
-        meta,
-        mem: {
-          timestamps: (this.ts as MemSink).bb.view(),
-          values: (this.vals as MemSink).bb.view(),
-          index: (this.index as MemSink).bb.view(),
-          metaindex: this.metaindex.view().slice(),
-          rawIndex: true,
-        },
-      };
-    }
-    const mi = openSync(join(this.dir, METAINDEX_BIN), "wx");
-    writeAll(mi, this.metaindex.view());
-    fsyncSync(mi);
-    closeSync(mi);
-    const md = openSync(join(this.dir, METADATA_JSON), "wx");
-    writeAll(md, Buffer.from(JSON.stringify(meta, null, 1)));
-    fsyncSync(md);
-    closeSync(md);
-    fsyncDir(this.dir);
-    return { meta };
+  }
+
+  private memPart(meta: PartMeta): WrittenPart {
+    return {
+      meta,
+      mem: {
+        timestamps: (this.ts as MemSink).bb.view(),
+        values: (this.vals as MemSink).bb.view(),
+        index: (this.index as MemSink).bb.view(),
+        metaindex: this.metaindex.view().slice(),
+        rawIndex: true,
+      },
+    };
   }
 
   /** Abandons a disk write (the caller removes the directory). */

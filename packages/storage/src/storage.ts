@@ -506,7 +506,7 @@ export class Storage {
       const pending = [...p.inmem];
       while (pending.length > 0 && !p.dropped) await this.flushInmemoryParts(p, pending.splice(0, this.opts.mergeFanIn));
     }
-    this.wal.removeSegmentsBefore(walSeq);
+    await this.wal.removeSegmentsBefore(walSeq);
     this.counters.diskFlushes++;
     this.scheduleMerges();
   }
@@ -552,7 +552,7 @@ export class Storage {
         isDeleted: (id) => this.index.isDeleted(id),
         aborted: () => this.closed,
       });
-      w.finish();
+      await w.finishAsync();
     } catch (err) {
       w.abort();
       removeDir(tmp);
