@@ -20,7 +20,6 @@ import {
   VALUES_BIN,
 } from "./constants.js";
 import { fsyncDir, fsyncDirAsync, removeDir } from "./fsutil.js";
-import type { TSID } from "./series-index.js";
 
 /** metadata.json of a part. */
 export interface PartMeta {
@@ -524,11 +523,12 @@ export class PartWriter {
   }
 
   /**
-   * In-memory parts only: appends samples ts/vals[a..b) of one series (sorted, unique) in the
+   * In-memory parts only: appends samples ts/vals[a..b) of one series (sorted, unique; TSID
+   * given as 6 u32 words at tsidWords[tsidAt..]) in the
    * cheap layouts — DeltaVarint timestamps, RawFloat values — straight into the part's buffers
    * (no subarray, no scratch copy). Splits at 8192 samples.
    */
-  writeSamplesFast(tsid: TSID, ts: Float64Array, vals: Float64Array, a: number, b: number): void {
+  writeSamplesFast(tsidWords: Uint32Array, tsidAt: number, ts: Float64Array, vals: Float64Array, a: number, b: number): void {
     if (!(this.ts instanceof MemSink) || !(this.vals instanceof MemSink)) throw new Error("writeSamplesFast: in-memory parts only");
     const tsBB = this.ts.bb;
     const valSink = this.vals;
@@ -557,16 +557,10 @@ export class PartWriter {
       const valOffset = valSink.bb.len;
       const vdv = valSink.reserve(8 * m);
       for (let i = 0; i < m; i++) vdv.setFloat64(valOffset + 8 * i, vals[off + i]!, true);
-      // TSID fields written straight from the TSID object: a per-series bytes array would be
-      // two more heap objects (cache misses) per block.
+      // The TSID as 6 big-endian u32 words.
       const pos = this.nHeaders * BLOCK_HEADER_BYTES;
       const dv = this.hdv;
-      dv.setUint32(pos, tsid.accountID);
-      dv.setUint32(pos + 4, tsid.projectID);
-      dv.setUint32(pos + 8, tsid.metricGroupID);
-      dv.setUint32(pos + 12, tsid.jobInstanceID);
-      dv.setUint32(pos + 16, Math.floor(tsid.metricID / 4294967296));
-      dv.setUint32(pos + 20, tsid.metricID >>> 0);
+      for (let w = 0; w < 6; w++) dv.setUint32(pos + 4 * w, tsidWords[tsidAt + w]!);
       this.addHeaderAfterTSID(ts[off]!, ts[end - 1]!, tsOffset, valOffset, m, p - tsOffset, 8 * m, IntEncoding.DeltaVarint, ValuesEncoding.RawFloat);
     }
   }

@@ -28,7 +28,7 @@ import { fsyncDir, removeDir, writeFileAtomic } from "./fsutil.js";
 import { MergeAbortedError, mergeParts } from "./merge.js";
 import { Part, PartWriter, type IndexBlockCache } from "./part.js";
 import { monthOf, monthStart, parsePartitionName, Partition, type PartsJson } from "./partition.js";
-import { RowsBuffer, type SeriesEntry } from "./rows-buffer.js";
+import { RowsBuffer, TSID_WORDS, type SeriesEntry } from "./rows-buffer.js";
 import { RowsScanner } from "./rows-scan.js";
 import { SeriesCache } from "./series-cache.js";
 import { getTSID, tsidBytes, type SeriesIndex, type TSID, type TsdbStatus, type TsdbStatusRequest } from "./series-index.js";
@@ -389,6 +389,7 @@ export class Storage {
         gen: 0,
         slot: 0,
         ord: 0,
+        ordPos: 0,
       };
       this.seriesCache.set(name, e);
     } else if (e.day !== day) {
@@ -417,11 +418,12 @@ export class Storage {
     let curEnd = -1;
     let curWriter: PartWriter | undefined;
     const rowsTotal = this.rows.n;
-    const { order, starts, ts, vals } = this.rows.drain();
+    const { count, slots, starts, tsids, ts, vals } = this.rows.drain();
     const dedup = this.dedupIntervalMs;
-    for (const e of order) {
-      const a = starts[e.slot]!;
-      let b = starts[e.slot + 1]!;
+    for (let o = 0; o < count; o++) {
+      const slot = slots[o]!;
+      const a = starts[slot]!;
+      let b = starts[slot + 1]!;
       // Common case: one row per scrape, in order — nothing to sort or deduplicate.
       let clean = dedup === 0;
       for (let i = a + 1; clean && i < b; i++) clean = ts[i]! > ts[i - 1]!;
@@ -441,7 +443,7 @@ export class Storage {
           curEnd = monthStart(curMonth + 1) - 1;
           curWriter = writers.get(curMonth);
           if (curWriter === undefined) {
-            curWriter = new PartWriter(undefined, dedup, false, { rows: rowsTotal, blocks: order.length });
+            curWriter = new PartWriter(undefined, dedup, false, { rows: rowsTotal, blocks: count });
             writers.set(curMonth, curWriter);
           }
         }
@@ -450,7 +452,7 @@ export class Storage {
           j = i + 1;
           while (j < b && ts[j]! <= curEnd) j++;
         }
-        curWriter.writeSamplesFast(e, ts, vals, i, j);
+        curWriter.writeSamplesFast(tsids, slot * TSID_WORDS, ts, vals, i, j);
         i = j;
       }
     }

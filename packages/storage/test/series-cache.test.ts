@@ -14,6 +14,7 @@ function entry(id: number): SeriesEntry {
     gen: 0,
     slot: 0,
     ord: 0,
+    ordPos: 0,
   };
 }
 
