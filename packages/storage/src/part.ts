@@ -5,7 +5,7 @@ import { BadDataError } from "@strata/core";
 import { ByteBuffer, compareBytes, dataView, getInt64, putInt64 } from "./bytes.js";
 import { readBlockHeader, type BlockHeader } from "./block.js";
 import type { BoundedCache } from "./cache.js";
-import { CodecBuffer, encodeTimestamps, encodeTimestampsFast, encodeValues, encodeValuesFast, IntEncoding, putZigzag, ValuesEncoding } from "./codec.js";
+import { CodecBuffer, encodeTimestamps, encodeTimestampsFast, encodeValues, encodeValuesFast, deltasSafe, IntEncoding, putDeltaVarints, putZigzag, ValuesEncoding } from "./codec.js";
 import {
   BLOCK_HEADER_BYTES,
   INDEX_BIN,
@@ -251,9 +251,10 @@ export class Part {
         if (compareTsidAt(hb, mid * BLOCK_HEADER_BYTES, tsid) < 0) a = mid + 1;
         else b = mid;
       }
+      const hdv = dataView(hb);
       for (let k = a; k < row.count; k++) {
         if (compareTsidAt(hb, k * BLOCK_HEADER_BYTES, tsid) !== 0) break;
-        const h = readBlockHeader(hb, k * BLOCK_HEADER_BYTES);
+        const h = readBlockHeader(hb, k * BLOCK_HEADER_BYTES, hdv);
         if (h.maxT >= minT && h.minT <= maxT) out.push(h);
       }
     }
@@ -286,6 +287,7 @@ export class PartCursor {
   private row = -1;
   private k = 0;
   private headers: Uint8Array = new Uint8Array(0);
+  private hdv: DataView = dataView(this.headers);
   private count = 0;
   header: BlockHeader | undefined;
   private readonly tsR: WindowReader;
@@ -308,10 +310,11 @@ export class PartCursor {
         return false;
       }
       this.headers = this.part.indexBlock(this.row);
+      this.hdv = dataView(this.headers);
       this.count = this.part.metaindex[this.row]!.count;
       this.k = 0;
     }
-    this.header = readBlockHeader(this.headers, this.k * BLOCK_HEADER_BYTES);
+    this.header = readBlockHeader(this.headers, this.k * BLOCK_HEADER_BYTES, this.hdv);
     this.k++;
     return true;
   }
@@ -538,20 +541,12 @@ export class PartWriter {
       const tsOffset = tsBB.len;
       tsBB.ensure(10 + 9 * m);
       const tb = tsBB.buf;
-      let p = putZigzag(tb, tsOffset, ts[off]!);
-      for (let i = off + 1; i < end; i++) {
-        let d = ts[i]! - ts[i - 1]!;
-        if (d > 0 && d < 0x8000000) {
-          // Ascending: d > 0, zigzag = 2d.
-          d *= 2;
-          while (d >= 0x80) {
-            tb[p++] = (d & 0x7f) | 0x80;
-            d >>>= 7;
-          }
-          tb[p++] = d;
-        } else {
-          p = putZigzag(tb, p, d);
-        }
+      let p = tsOffset;
+      let tsTag: number = IntEncoding.DeltaVarint;
+      if (deltasSafe(ts, off, end)) p = putDeltaVarints(tb, tsOffset, ts, off, end);
+      else {
+        tsTag = IntEncoding.PlainVarint;
+        for (let i = off; i < end; i++) p = putZigzag(tb, p, ts[i]!);
       }
       tsBB.len = p;
       const valOffset = valSink.bb.len;
@@ -561,7 +556,7 @@ export class PartWriter {
       const pos = this.nHeaders * BLOCK_HEADER_BYTES;
       const dv = this.hdv;
       for (let w = 0; w < 6; w++) dv.setUint32(pos + 4 * w, tsidWords[tsidAt + w]!);
-      this.addHeaderAfterTSID(ts[off]!, ts[end - 1]!, tsOffset, valOffset, m, p - tsOffset, 8 * m, IntEncoding.DeltaVarint, ValuesEncoding.RawFloat);
+      this.addHeaderAfterTSID(ts[off]!, ts[end - 1]!, tsOffset, valOffset, m, p - tsOffset, 8 * m, tsTag, ValuesEncoding.RawFloat);
     }
   }
 
