@@ -1,15 +1,16 @@
 /**
- * pnpm bench:storage [--series=100000] [--points=360] [--no-vm]
+ * pnpm bench:storage [--series=100000] [--points=360] [--no-vm] [--prof=ingest.cpuprofile]
  *
  * node_exporter-like dataset (hosts × 100 metrics: counters with resets, random-walk gauges with
  * 2 decimals, constants) at a 10 s interval. Prints Strata ingest rows/s (one process), CPU s per
  * million rows, bytes/sample after a full merge, index bytes per series, peak RSS and search
  * latencies; then imports the same data into Debian's victoria-metrics (if installed) and prints
- * the ratios.
+ * the ratios. --prof writes a CPU profile (main thread) of the ingest phase only.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { Session } from "node:inspector/promises";
 import { join } from "node:path";
 import { setImmediate as yieldLoop } from "node:timers/promises";
 import { DEFAULT_TENANT, encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type LabelMatcher } from "@strata/core";
@@ -100,6 +101,13 @@ async function benchStrata(): Promise<{ bytesPerSample: number; dataBytes: numbe
   const BATCH = 10_000;
   let genMs = 0;
   let rows = 0;
+  const profPath = args.get("prof");
+  const session = profPath === undefined ? undefined : new Session();
+  if (session !== undefined) {
+    session.connect();
+    await session.post("Profiler.enable");
+    await session.post("Profiler.start");
+  }
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let p = 0; p < POINTS; p++) {
@@ -119,8 +127,17 @@ async function benchStrata(): Promise<{ bytesPerSample: number; dataBytes: numbe
   const ingestMs = performance.now() - t0 - genMs;
   const cpu = process.cpuUsage(cpu0);
   const cpuS = (cpu.user + cpu.system) / 1e6 - genMs / 1000;
+  if (session !== undefined && profPath !== undefined) {
+    const { profile } = await session.post("Profiler.stop");
+    writeFileSync(profPath, JSON.stringify(profile));
+    session.disconnect();
+  }
+  const im = s.metrics();
   console.log(`strata: ingested ${rows.toLocaleString()} rows (${SERIES.toLocaleString()} series × ${POINTS} points)`);
   console.log(`strata: ingest ${fmt(rows / (ingestMs / 1000), 0)} rows/s (one process, excl. ${fmt(genMs / 1000)} s of data generation), CPU ${fmt(cpuS / (rows / 1e6), 3)} s per million rows`);
+  console.log(
+    `strata: during ingest ${im.inmemory_flushes_total} in-memory flushes, ${im.disk_flushes_total} disk flushes, ${im.merges_total} merges re-encoding ${fmt(im.merge_rows_in_total! / rows, 2)}× the rows, ${im.backpressure_waits_total} backpressure waits`,
+  );
   const m0 = performance.now();
   const merged = await s.forceMerge();
   console.log(`strata: full merge ${fmt((performance.now() - m0) / 1000)} s (${merged.merges} merges, ${merged.rowsOut.toLocaleString()} rows out)`);

@@ -53,11 +53,11 @@ export function writeBlockHeader(buf: Uint8Array, pos: number, h: BlockHeader): 
   buf[pos + 71] = 0;
 }
 
-export function readBlockHeader(buf: Uint8Array, pos: number): BlockHeader {
+/** Parses the header at buf[pos..pos+72); pass `dv` (a DataView over buf) when reading many. */
+export function readBlockHeader(buf: Uint8Array, pos: number, dv: DataView = dataView(buf)): BlockHeader {
   if (pos + BLOCK_HEADER_BYTES > buf.length) {
     throw new BadDataError(`block header at byte ${pos} overruns index block of ${buf.length}`, "STRATA_CORRUPT_DATA");
   }
-  const dv = dataView(buf);
   const h: BlockHeader = {
     tsid: buf.subarray(pos, pos + TSID_BYTES),
     minT: getInt64(dv, pos + 24),

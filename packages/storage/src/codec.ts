@@ -14,7 +14,7 @@ import {
   encodeValues as encodeVals,
 } from "@strata/encoding";
 
-export { CodecBuffer };
+export { CodecBuffer, IntEncoding, putZigzag, ValuesEncoding };
 
 /** Encodes ts[0..n) into out (reset first by the caller); returns the tag. */
 export function encodeTimestamps(out: CodecBuffer, ts: Float64Array, n: number): number {
@@ -27,22 +27,62 @@ export function encodeValues(out: CodecBuffer, vals: Float64Array, n: number): n
 }
 
 /**
- * Cheap encodings for short-lived in-memory parts (about a second of rows, often one sample per
- * block): PlainVarint timestamps and RawFloat values, standard @strata/encoding tags written
- * without trying layouts. The flush to disk re-encodes every series with the full codecs.
+ * Cheap encodings for short-lived parts (in-memory parts and fresh on-disk parts, often a few
+ * samples per block): DeltaVarint timestamps and RawFloat values, standard @strata/encoding tags
+ * written without trying layouts. A background merge re-encodes them with the full codecs.
+ * ts[0..n) must be ascending (the writers normalize first).
  */
 export function encodeTimestampsFast(out: CodecBuffer, ts: Float64Array, n: number): number {
-  out.ensure(9 * n);
-  for (let i = 0; i < n; i++) out.length = putZigzag(out.buf, out.length, ts[i]!);
-  return IntEncoding.PlainVarint;
+  out.ensure(10 + 9 * n);
+  if (n > 0 && !deltasSafe(ts, 0, n)) {
+    for (let i = 0; i < n; i++) out.length = putZigzag(out.buf, out.length, ts[i]!);
+    return IntEncoding.PlainVarint;
+  }
+  out.length = putDeltaVarints(out.buf, out.length, ts, 0, n);
+  return IntEncoding.DeltaVarint;
+}
+
+/** True when ascending ts[a..b) has deltas within ±(2^53−1) (DeltaVarint round-trips). */
+export function deltasSafe(ts: Float64Array, a: number, b: number): boolean {
+  return ts[b - 1]! - ts[a]! <= Number.MAX_SAFE_INTEGER;
+}
+
+/** Writes ts[a..b) (ascending, b > a) as DeltaVarint at buf[p..]; returns the end position. */
+export function putDeltaVarints(buf: Uint8Array, p: number, ts: Float64Array, a: number, b: number): number {
+  p = putZigzag(buf, p, ts[a]!);
+  for (let i = a + 1; i < b; i++) {
+    let d = ts[i]! - ts[i - 1]!;
+    if (d > 0 && d < 0x8000000) {
+      // Ascending: zigzag(d) = 2d, below 2^28.
+      d *= 2;
+      while (d >= 0x80) {
+        buf[p++] = (d & 0x7f) | 0x80;
+        d >>>= 7;
+      }
+      buf[p++] = d;
+    } else {
+      p = putZigzag(buf, p, d);
+    }
+  }
+  return p;
 }
 
 export function encodeValuesFast(out: CodecBuffer, vals: Float64Array, n: number): number {
   out.ensure(8 * n);
-  out.buf.set(new Uint8Array(vals.buffer, vals.byteOffset, 8 * n), out.length);
-  out.length += 8 * n;
+  const buf = out.buf;
+  if (buf.buffer !== fastDv.buffer || buf.byteOffset !== fastDvOffset) {
+    fastDv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    fastDvOffset = buf.byteOffset;
+  }
+  const dv = fastDv;
+  let p = out.length;
+  for (let i = 0; i < n; i++, p += 8) dv.setFloat64(p, vals[i]!, true);
+  out.length = p;
   return ValuesEncoding.RawFloat;
 }
+
+let fastDv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+let fastDvOffset = 0;
 
 /** Decodes n timestamps into out[0..n); throws BadDataError (STRATA_CORRUPT_DATA) on bad input. */
 export function decodeTimestamps(tag: number, src: Uint8Array, n: number, out: Float64Array): void {

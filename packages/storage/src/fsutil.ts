@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { close, closeSync, fsync, fsyncSync, open, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** fsyncs a directory so that renames/creations inside it are durable. */
@@ -9,6 +9,19 @@ export function fsyncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** fsyncDir on the thread pool. */
+export function fsyncDirAsync(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    open(dir, "r", (err, fd) => {
+      if (err !== null) {
+        reject(err);
+        return;
+      }
+      fsync(fd, (e) => close(fd, () => (e === null ? resolve() : reject(e))));
+    });
+  });
 }
 
 /** Writes a file atomically: temp file + fsync + rename + fsync of the directory. */

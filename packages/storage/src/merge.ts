@@ -46,6 +46,7 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
   let ts = new Float64Array(8192);
   let vals = new Float64Array(8192);
   const live: PartCursor[] = [];
+  const minBuf = new Uint8Array(24);
   let sliceStart = performance.now();
   while (cursors.length > 0) {
     if (performance.now() - sliceStart > SLICE_MS) {
@@ -58,7 +59,8 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
       const t = cursors[i]!.header!.tsid;
       if (compareBytes(t, min) < 0) min = t;
     }
-    min = min.slice();
+    minBuf.set(min);
+    min = minBuf;
     live.length = 0;
     for (const c of cursors) if (compareBytes(c.header!.tsid, min) === 0) live.push(c);
     const deleted = opts.isDeleted(getMetricID(min, 0));
@@ -113,8 +115,8 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
             ts = nt;
             vals = nv;
           }
-          decodeTimestamps(h.tsTag, c.timestamps(), h.count, ts.subarray(n));
-          decodeValues(h.valTag, c.values(), h.count, vals.subarray(n));
+          decodeTimestamps(h.tsTag, c.timestamps(), h.count, n === 0 ? ts : ts.subarray(n));
+          decodeValues(h.valTag, c.values(), h.count, n === 0 ? vals : vals.subarray(n));
           n += h.count;
         } while (c.next() && compareBytes(c.header!.tsid, min) === 0);
       }
@@ -123,7 +125,7 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
       let lo = 0;
       while (lo < n && ts[lo]! < opts.minTimestamp) lo++;
       if (lo < n) {
-        w.writeSamples(min, ts.subarray(lo), vals.subarray(lo), n - lo);
+        w.writeSamples(min, lo === 0 ? ts : ts.subarray(lo), lo === 0 ? vals : vals.subarray(lo), n - lo);
         stats.rowsOut += n - lo;
       }
     }

@@ -1,11 +1,11 @@
-import { closeSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { close, closeSync, fsync, fsyncSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { BadDataError } from "@strata/core";
 import { ByteBuffer, compareBytes, dataView, getInt64, putInt64 } from "./bytes.js";
-import { readBlockHeader, writeBlockHeader, type BlockHeader } from "./block.js";
+import { readBlockHeader, type BlockHeader } from "./block.js";
 import type { BoundedCache } from "./cache.js";
-import { CodecBuffer, encodeTimestamps, encodeTimestampsFast, encodeValues, encodeValuesFast } from "./codec.js";
+import { CodecBuffer, encodeTimestamps, encodeTimestampsFast, encodeValues, encodeValuesFast, deltasSafe, IntEncoding, putDeltaVarints, putZigzag, ValuesEncoding } from "./codec.js";
 import {
   BLOCK_HEADER_BYTES,
   INDEX_BIN,
@@ -19,7 +19,7 @@ import {
   TSID_BYTES,
   VALUES_BIN,
 } from "./constants.js";
-import { fsyncDir, removeDir } from "./fsutil.js";
+import { fsyncDir, fsyncDirAsync, removeDir } from "./fsutil.js";
 
 /** metadata.json of a part. */
 export interface PartMeta {
@@ -128,6 +128,8 @@ export class Part {
     private readonly valSrc: ByteSource,
     private readonly indexSrc: ByteSource,
     private readonly cache: IndexBlockCache,
+    /** In-memory parts keep index blocks uncompressed (they never reach the disk as such). */
+    private readonly rawIndex = false,
   ) {}
 
   get inMemory(): boolean {
@@ -149,6 +151,7 @@ export class Part {
       new MemSource(w.mem.values),
       new MemSource(w.mem.index),
       cache,
+      w.mem.rawIndex,
     );
   }
 
@@ -200,6 +203,13 @@ export class Part {
   /** Decompressed block headers of index block i (cached for on-disk parts). */
   indexBlock(i: number): Uint8Array {
     const row = this.metaindex[i]!;
+    if (this.rawIndex) {
+      const headers = this.indexSrc.read(row.offset, row.size);
+      if (headers.length !== row.count * BLOCK_HEADER_BYTES) {
+        throw new BadDataError(`part ${this.name}: index block ${i} has ${headers.length} bytes, want ${row.count * BLOCK_HEADER_BYTES}`, "STRATA_CORRUPT_DATA");
+      }
+      return headers;
+    }
     const key = this.uid * 1_000_000 + i;
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
@@ -241,9 +251,10 @@ export class Part {
         if (compareTsidAt(hb, mid * BLOCK_HEADER_BYTES, tsid) < 0) a = mid + 1;
         else b = mid;
       }
+      const hdv = dataView(hb);
       for (let k = a; k < row.count; k++) {
         if (compareTsidAt(hb, k * BLOCK_HEADER_BYTES, tsid) !== 0) break;
-        const h = readBlockHeader(hb, k * BLOCK_HEADER_BYTES);
+        const h = readBlockHeader(hb, k * BLOCK_HEADER_BYTES, hdv);
         if (h.maxT >= minT && h.minT <= maxT) out.push(h);
       }
     }
@@ -276,6 +287,7 @@ export class PartCursor {
   private row = -1;
   private k = 0;
   private headers: Uint8Array = new Uint8Array(0);
+  private hdv: DataView = dataView(this.headers);
   private count = 0;
   header: BlockHeader | undefined;
   private readonly tsR: WindowReader;
@@ -298,10 +310,11 @@ export class PartCursor {
         return false;
       }
       this.headers = this.part.indexBlock(this.row);
+      this.hdv = dataView(this.headers);
       this.count = this.part.metaindex[this.row]!.count;
       this.k = 0;
     }
-    this.header = readBlockHeader(this.headers, this.k * BLOCK_HEADER_BYTES);
+    this.header = readBlockHeader(this.headers, this.k * BLOCK_HEADER_BYTES, this.hdv);
     this.k++;
     return true;
   }
@@ -342,17 +355,34 @@ interface Sink {
   readonly offset: number;
   write(b: Uint8Array): void;
   finish(): void;
+  /** finish with the fsync on the thread pool. */
+  finishAsync(): Promise<void>;
 }
 
 class MemSink implements Sink {
-  readonly bb = new ByteBuffer(64 * 1024);
+  readonly bb: ByteBuffer;
+  private dv: DataView;
+  constructor(capacity = 64 * 1024) {
+    this.bb = new ByteBuffer(Math.max(64, capacity));
+    this.dv = dataView(this.bb.buf);
+  }
   get offset(): number {
     return this.bb.len;
+  }
+  /** Makes room for `extra` bytes at bb.len; returns a DataView over the whole buffer. */
+  reserve(extra: number): DataView {
+    this.bb.ensure(extra);
+    if (this.dv.buffer !== this.bb.buf.buffer) this.dv = dataView(this.bb.buf);
+    this.bb.len += extra;
+    return this.dv;
   }
   write(b: Uint8Array): void {
     this.bb.pushBytes(b);
   }
   finish(): void {}
+  finishAsync(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 class FileSink implements Sink {
@@ -380,11 +410,37 @@ class FileSink implements Sink {
     this.flushed += this.bb.len;
     this.bb.reset();
   }
+  private closed = false;
   finish(): void {
-    this.flushBuf();
-    fsyncSync(this.fd);
-    closeSync(this.fd);
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.flushBuf();
+      fsyncSync(this.fd);
+    } finally {
+      closeSync(this.fd);
+    }
   }
+  finishAsync(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    try {
+      this.flushBuf();
+    } catch (err) {
+      closeSync(this.fd);
+      throw err;
+    }
+    return fsyncCloseAsync(this.fd);
+  }
+}
+
+/** fsync then close on the thread pool; rejects when the fsync fails (the fd is closed anyway). */
+function fsyncCloseAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fsync(fd, (err) => {
+      close(fd, () => (err === null ? resolve() : reject(err)));
+    });
+  });
 }
 
 function writeAll(fd: number, b: Uint8Array): void {
@@ -394,8 +450,8 @@ function writeAll(fd: number, b: Uint8Array): void {
 
 export interface WrittenPart {
   meta: PartMeta;
-  /** The files' bytes for an in-memory part. */
-  mem?: { timestamps: Uint8Array; values: Uint8Array; index: Uint8Array; metaindex: Uint8Array };
+  /** The files' bytes for an in-memory part (index blocks uncompressed when rawIndex). */
+  mem?: { timestamps: Uint8Array; values: Uint8Array; index: Uint8Array; metaindex: Uint8Array; rawIndex: boolean };
 }
 
 /**
@@ -408,6 +464,7 @@ export class PartWriter {
   private readonly index: Sink;
   private readonly metaindex = new ByteBuffer(4096);
   private readonly headers = new Uint8Array(MAX_HEADERS_PER_INDEX_BLOCK * BLOCK_HEADER_BYTES);
+  private readonly hdv = dataView(this.headers);
   private nHeaders = 0;
   private ibMinT = Infinity;
   private ibMaxT = -Infinity;
@@ -424,11 +481,16 @@ export class PartWriter {
     private readonly dedupIntervalMs: number,
     /** Full per-block codecs; false = cheap raw layouts for short-lived in-memory parts. */
     readonly compress = true,
+    /** In-memory parts: expected rows and blocks, to size the buffers once (no regrowth copies). */
+    sizeHint?: { rows: number; blocks: number },
   ) {
     if (dir === undefined) {
-      this.ts = new MemSink();
-      this.vals = new MemSink();
-      this.index = new MemSink();
+      const rows = sizeHint?.rows ?? 0;
+      const blocks = sizeHint?.blocks ?? 0;
+      // DeltaVarint timestamps: ~2 bytes per 10 s step, up to 9 for a block's first one.
+      this.ts = new MemSink(sizeHint === undefined ? undefined : 3 * rows + 8 * blocks);
+      this.vals = new MemSink(sizeHint === undefined ? undefined : 8 * rows);
+      this.index = new MemSink(sizeHint === undefined ? undefined : BLOCK_HEADER_BYTES * blocks + 64);
     } else {
       this.ts = new FileSink(join(dir, TIMESTAMPS_BIN));
       this.vals = new FileSink(join(dir, VALUES_BIN));
@@ -456,21 +518,92 @@ export class PartWriter {
 
   /** Appends an already encoded block unchanged. */
   writeRaw(tsid: Uint8Array, minT: number, maxT: number, count: number, tsTag: number, valTag: number, ts: Uint8Array, vals: Uint8Array): void {
-    const h: BlockHeader = {
-      tsid,
-      minT,
-      maxT,
-      tsOffset: this.ts.offset,
-      valOffset: this.vals.offset,
-      count,
-      tsSize: ts.length,
-      valSize: vals.length,
-      tsTag,
-      valTag,
-    };
+    const tsOffset = this.ts.offset;
+    const valOffset = this.vals.offset;
     this.ts.write(ts);
     this.vals.write(vals);
-    writeBlockHeader(this.headers, this.nHeaders * BLOCK_HEADER_BYTES, h);
+    this.addHeader(tsid, minT, maxT, tsOffset, valOffset, count, ts.length, vals.length, tsTag, valTag);
+  }
+
+  /**
+   * In-memory parts only: appends samples ts/vals[a..b) of one series (sorted, unique; TSID
+   * given as 6 u32 words at tsidWords[tsidAt..]) in the
+   * cheap layouts — DeltaVarint timestamps, RawFloat values — straight into the part's buffers
+   * (no subarray, no scratch copy). Splits at 8192 samples.
+   */
+  writeSamplesFast(tsidWords: Uint32Array, tsidAt: number, ts: Float64Array, vals: Float64Array, a: number, b: number): void {
+    if (!(this.ts instanceof MemSink) || !(this.vals instanceof MemSink)) throw new Error("writeSamplesFast: in-memory parts only");
+    const tsBB = this.ts.bb;
+    const valSink = this.vals;
+    for (let off = a; off < b; off += MAX_BLOCK_SAMPLES) {
+      const end = Math.min(b, off + MAX_BLOCK_SAMPLES);
+      const m = end - off;
+      const tsOffset = tsBB.len;
+      tsBB.ensure(10 + 9 * m);
+      const tb = tsBB.buf;
+      let p = tsOffset;
+      let tsTag: number = IntEncoding.DeltaVarint;
+      if (deltasSafe(ts, off, end)) p = putDeltaVarints(tb, tsOffset, ts, off, end);
+      else {
+        tsTag = IntEncoding.PlainVarint;
+        for (let i = off; i < end; i++) p = putZigzag(tb, p, ts[i]!);
+      }
+      tsBB.len = p;
+      const valOffset = valSink.bb.len;
+      const vdv = valSink.reserve(8 * m);
+      for (let i = 0; i < m; i++) vdv.setFloat64(valOffset + 8 * i, vals[off + i]!, true);
+      // The TSID as 6 big-endian u32 words.
+      const pos = this.nHeaders * BLOCK_HEADER_BYTES;
+      const dv = this.hdv;
+      for (let w = 0; w < 6; w++) dv.setUint32(pos + 4 * w, tsidWords[tsidAt + w]!);
+      this.addHeaderAfterTSID(ts[off]!, ts[end - 1]!, tsOffset, valOffset, m, p - tsOffset, 8 * m, tsTag, ValuesEncoding.RawFloat);
+    }
+  }
+
+  private addHeader(
+    tsid: Uint8Array,
+    minT: number,
+    maxT: number,
+    tsOffset: number,
+    valOffset: number,
+    count: number,
+    tsSize: number,
+    valSize: number,
+    tsTag: number,
+    valTag: number,
+  ): void {
+    const pos = this.nHeaders * BLOCK_HEADER_BYTES;
+    const hb = this.headers;
+    for (let i = 0; i < TSID_BYTES; i++) hb[pos + i] = tsid[i]!;
+    this.addHeaderAfterTSID(minT, maxT, tsOffset, valOffset, count, tsSize, valSize, tsTag, valTag);
+  }
+
+  /** Fills in the header whose TSID is already at headers[nHeaders * 72]. */
+  private addHeaderAfterTSID(
+    minT: number,
+    maxT: number,
+    tsOffset: number,
+    valOffset: number,
+    count: number,
+    tsSize: number,
+    valSize: number,
+    tsTag: number,
+    valTag: number,
+  ): void {
+    const pos = this.nHeaders * BLOCK_HEADER_BYTES;
+    const hb = this.headers;
+    const dv = this.hdv;
+    putInt64(dv, pos + 24, minT);
+    putInt64(dv, pos + 32, maxT);
+    putInt64(dv, pos + 40, tsOffset);
+    putInt64(dv, pos + 48, valOffset);
+    dv.setUint32(pos + 56, count, true);
+    dv.setUint32(pos + 60, tsSize, true);
+    dv.setUint32(pos + 64, valSize, true);
+    hb[pos + 68] = tsTag;
+    hb[pos + 69] = valTag;
+    hb[pos + 70] = 0;
+    hb[pos + 71] = 0;
     this.nHeaders++;
     if (minT < this.ibMinT) this.ibMinT = minT;
     if (maxT > this.ibMaxT) this.ibMaxT = maxT;
@@ -484,7 +617,9 @@ export class PartWriter {
   private flushIndexBlock(): void {
     if (this.nHeaders === 0) return;
     const raw = this.headers.subarray(0, this.nHeaders * BLOCK_HEADER_BYTES);
-    const packed = deflateRawSync(raw, { level: 1 });
+    // In-memory parts keep index blocks raw: deflating ~1 s of one-block-per-series headers
+    // cost more than the rest of building the part.
+    const packed = this.dir === undefined ? raw : deflateRawSync(raw, { level: 1 });
     const row = new Uint8Array(METAINDEX_ROW_BYTES);
     const dv = dataView(row);
     row.set(this.headers.subarray(0, TSID_BYTES), 0);
@@ -502,8 +637,43 @@ export class PartWriter {
   }
 
   finish(): WrittenPart {
+    const meta = this.finishMeta();
+    this.ts.finish();
+    this.vals.finish();
+    this.index.finish();
+    if (this.dir === undefined) return this.memPart(meta);
+    const mi = openSync(join(this.dir, METAINDEX_BIN), "wx");
+    writeAll(mi, this.metaindex.view());
+    fsyncSync(mi);
+    closeSync(mi);
+    const md = openSync(join(this.dir, METADATA_JSON), "wx");
+    writeAll(md, Buffer.from(JSON.stringify(meta, null, 1)));
+    fsyncSync(md);
+    closeSync(md);
+    fsyncDir(this.dir);
+    return { meta };
+  }
+
+  /**
+   * finish for on-disk parts with every fsync on the thread pool (the event loop keeps
+   * ingesting while a flushed or merged part becomes durable). Resolves once all files and the
+   * directory are fsynced.
+   */
+  async finishAsync(): Promise<WrittenPart> {
+    if (this.dir === undefined) return this.finish();
+    const meta = this.finishMeta();
+    const mi = openSync(join(this.dir, METAINDEX_BIN), "wx");
+    writeAll(mi, this.metaindex.view());
+    const md = openSync(join(this.dir, METADATA_JSON), "wx");
+    writeAll(md, Buffer.from(JSON.stringify(meta, null, 1)));
+    await Promise.all([this.ts.finishAsync(), this.vals.finishAsync(), this.index.finishAsync(), fsyncCloseAsync(mi), fsyncCloseAsync(md)]);
+    await fsyncDirAsync(this.dir);
+    return { meta };
+  }
+
+  private finishMeta(): PartMeta {
     this.flushIndexBlock();
-    const meta: PartMeta = {
+    return {
       version: PART_FORMAT_VERSION,
       rows: this.rows,
       blocks: this.blocks,
@@ -516,30 +686,19 @@ export class PartWriter {
       dedupIntervalMs: this.dedupIntervalMs,
       fastLayouts: !this.compress,
     };
-    this.ts.finish();
-    this.vals.finish();
-    this.index.finish();
-    if (this.dir === undefined) {
-      return {
-        meta,
-        mem: {
-          timestamps: (this.ts as MemSink).bb.view(),
-          values: (this.vals as MemSink).bb.view(),
-          index: (this.index as MemSink).bb.view(),
-          metaindex: this.metaindex.view().slice(),
-        },
-      };
-    }
-    const mi = openSync(join(this.dir, METAINDEX_BIN), "wx");
-    writeAll(mi, this.metaindex.view());
-    fsyncSync(mi);
-    closeSync(mi);
-    const md = openSync(join(this.dir, METADATA_JSON), "wx");
-    writeAll(md, Buffer.from(JSON.stringify(meta, null, 1)));
-    fsyncSync(md);
-    closeSync(md);
-    fsyncDir(this.dir);
-    return { meta };
+  }
+
+  private memPart(meta: PartMeta): WrittenPart {
+    return {
+      meta,
+      mem: {
+        timestamps: (this.ts as MemSink).bb.view(),
+        values: (this.vals as MemSink).bb.view(),
+        index: (this.index as MemSink).bb.view(),
+        metaindex: this.metaindex.view().slice(),
+        rawIndex: true,
+      },
+    };
   }
 
   /** Abandons a disk write (the caller removes the directory). */

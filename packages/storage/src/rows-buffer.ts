@@ -1,20 +1,46 @@
 import { compareTSIDs, type TSID } from "./series-index.js";
 
-/** A cached series: what the write path needs per row, without touching the index. */
-export interface SeriesEntry {
-  readonly tsid: TSID;
-  /** 24-byte big-endian TSID (sort key of blocks). */
-  readonly tsidBytes: Uint8Array;
+/**
+ * A cached series: what the write path needs per row, without touching the index. The TSID
+ * fields sit in the entry itself (no TSID object or 24-byte array behind it).
+ */
+export interface SeriesEntry extends TSID {
   /** Last day the index was told about for this series. */
   day: number;
   /** Rows-buffer generation and slot this series has in it (avoids a Map per flush). */
   gen: number;
   slot: number;
+  /** Stamp of the RowsBuffer TSID order that holds this series, and its position in it. */
+  ord: number;
+  ordPos: number;
+}
+
+/** u32 words of a TSID per slot: accountID, projectID, metricGroupID, jobInstanceID, metricID hi, lo. */
+export const TSID_WORDS = 6;
+
+/**
+ * Rows of a drain grouped by series (scratch arrays, valid until the next drain): the series
+ * `slots[0..count)` in TSID order; slot s has rows [starts[s], starts[s + 1]) of ts/vals and its
+ * TSID in tsids[6s..6s+6).
+ */
+export interface DrainedRows {
+  readonly count: number;
+  readonly slots: Int32Array;
+  readonly starts: Int32Array;
+  readonly tsids: Uint32Array;
+  /** Timestamps and values grouped by series, arrival order within a series (may be reordered in place). */
+  readonly ts: Float64Array;
+  readonly vals: Float64Array;
 }
 
 /**
  * Rows waiting for the next flush, column-wise (no object per row): the series slot, the
  * timestamp and the value. Bounded by `maxRows` (the caller flushes when `full`).
+ *
+ * Everything a flush needs per series is copied into slot-indexed typed arrays when the series
+ * enters the buffer (its entry is hot then): the TSID words and its position in the last TSID
+ * order. A flush then never touches the SeriesEntry objects — 100k scattered heap objects cost
+ * a cache miss each, more than the rest of the flush.
  */
 export class RowsBuffer {
   n = 0;
@@ -23,6 +49,22 @@ export class RowsBuffer {
   vals: Float64Array;
   series: SeriesEntry[] = [];
   gen = 1;
+  /** Per slot: TSID words, and the position in `order` (-1 = not in it). */
+  private slotTsid = new Uint32Array(1024 * TSID_WORDS);
+  private slotPos = new Int32Array(1024);
+  // drain scratch, reused (bounded by maxRows like the columns)
+  private starts = new Int32Array(1024);
+  private fill = new Int32Array(1024);
+  private sortedTs = new Float64Array(0);
+  private sortedVals = new Float64Array(0);
+  private orderSlots = new Int32Array(1024);
+  private present = new Int32Array(1024);
+  /**
+   * The TSID order of the series of the last drain that brought new series, with its stamp
+   * (SeriesEntry.ord/ordPos point into it). Drains with known series only reuse it as is.
+   */
+  private order: SeriesEntry[] = [];
+  private stamp = 1;
 
   constructor(readonly maxRows: number) {
     const cap = Math.min(maxRows, 64 * 1024);
@@ -35,22 +77,48 @@ export class RowsBuffer {
     return this.n >= this.maxRows;
   }
 
-  /** Bytes held by the column arrays (capacity, not just the rows in use). */
+  /** Bytes held by the column arrays and scratch (capacity, not just the rows in use). */
   get sizeBytes(): number {
-    return this.slots.length * 20;
+    return (
+      this.slots.length * 20 +
+      this.sortedTs.length * 16 +
+      (this.starts.length + this.fill.length + this.orderSlots.length + this.present.length + this.slotPos.length) * 4 +
+      this.slotTsid.length * 4 +
+      this.order.length * 8
+    );
   }
 
   add(e: SeriesEntry, t: number, v: number): void {
-    if (e.gen !== this.gen) {
-      e.gen = this.gen;
-      e.slot = this.series.length;
-      this.series.push(e);
-    }
+    if (e.gen !== this.gen) this.addSeries(e);
     if (this.n === this.slots.length) this.grow();
     this.slots[this.n] = e.slot;
     this.ts[this.n] = t;
     this.vals[this.n] = v;
     this.n++;
+  }
+
+  private addSeries(e: SeriesEntry): void {
+    const slot = this.series.length;
+    e.gen = this.gen;
+    e.slot = slot;
+    this.series.push(e);
+    if (slot === this.slotPos.length) {
+      const p = new Int32Array(2 * slot);
+      p.set(this.slotPos);
+      this.slotPos = p;
+      const w = new Uint32Array(2 * slot * TSID_WORDS);
+      w.set(this.slotTsid);
+      this.slotTsid = w;
+    }
+    this.slotPos[slot] = e.ord === this.stamp ? e.ordPos : -1;
+    const w = this.slotTsid;
+    const at = slot * TSID_WORDS;
+    w[at] = e.accountID;
+    w[at + 1] = e.projectID;
+    w[at + 2] = e.metricGroupID;
+    w[at + 3] = e.jobInstanceID;
+    w[at + 4] = Math.floor(e.metricID / 4294967296);
+    w[at + 5] = e.metricID >>> 0;
   }
 
   private grow(): void {
@@ -67,37 +135,91 @@ export class RowsBuffer {
   }
 
   /**
-   * Takes the buffered rows grouped by series in TSID order and resets the buffer. `emit` gets
-   * each series' rows (arrival order) as views it may reorder in place.
+   * Takes the buffered rows grouped by series in TSID order and resets the buffer. The result
+   * lives in scratch arrays reused by the next drain.
+   *
+   * The TSID order is kept from drain to drain: when every series was in the kept order, the
+   * drain picks them out of it by position (no comparison, no SeriesEntry touched); otherwise
+   * the new series are sorted and merged in and the order is rebuilt.
    */
-  drain(emit: (e: SeriesEntry, ts: Float64Array, vals: Float64Array) => void): void {
+  drain(): DrainedRows {
     const n = this.n;
     const k = this.series.length;
-    if (n === 0) {
-      this.reset();
+    if (this.starts.length < k + 1) this.starts = new Int32Array(Math.max(k + 1, 2 * this.starts.length));
+    if (this.fill.length < k) this.fill = new Int32Array(Math.max(k, 2 * this.fill.length));
+    if (this.orderSlots.length < k) this.orderSlots = new Int32Array(Math.max(k, 2 * this.orderSlots.length));
+    if (this.sortedTs.length < n) {
+      this.sortedTs = new Float64Array(Math.max(n, 2 * this.sortedTs.length));
+      this.sortedVals = new Float64Array(this.sortedTs.length);
+    }
+    const starts = this.starts;
+    const fill = this.fill;
+    const st = this.sortedTs;
+    const sv = this.sortedVals;
+    const slots = this.slots;
+    const ts = this.ts;
+    const vals = this.vals;
+    starts.fill(0, 0, k + 1);
+    for (let i = 0; i < n; i++) starts[slots[i]! + 1]!++;
+    for (let s = 0; s < k; s++) {
+      starts[s + 1]! += starts[s]!;
+      fill[s] = starts[s]!;
+    }
+    for (let i = 0; i < n; i++) {
+      const at = fill[slots[i]!]!++;
+      st[at] = ts[i]!;
+      sv[at] = vals[i]!;
+    }
+    this.orderSlotsByTSID(k);
+    const tsids = this.slotTsid;
+    this.reset();
+    return { count: k, slots: this.orderSlots, starts, tsids, ts: st, vals: sv };
+  }
+
+  /** Fills orderSlots[0..k) with the slots in TSID order (see drain). */
+  private orderSlotsByTSID(k: number): void {
+    const r = this.order.length;
+    if (this.present.length < r) this.present = new Int32Array(Math.max(r, 2 * this.present.length));
+    const present = this.present;
+    present.fill(-1, 0, r);
+    const pos = this.slotPos;
+    let fresh = 0;
+    for (let s = 0; s < k; s++) {
+      const p = pos[s]!;
+      if (p >= 0) present[p] = s;
+      else fresh++;
+    }
+    const out = this.orderSlots;
+    if (fresh === 0) {
+      let o = 0;
+      for (let p = 0; p < r; p++) {
+        const s = present[p]!;
+        if (s >= 0) out[o++] = s;
+      }
       return;
     }
-    const starts = new Int32Array(k + 1);
-    for (let i = 0; i < n; i++) starts[this.slots[i]! + 1]!++;
-    for (let s = 0; s < k; s++) starts[s + 1]! += starts[s]!;
-    const fill = starts.slice(0, k);
-    const st = new Float64Array(n);
-    const sv = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const at = fill[this.slots[i]!]!++;
-      st[at] = this.ts[i]!;
-      sv[at] = this.vals[i]!;
+    // New series: sort them, merge them into the known ones, and make that the kept order.
+    const kept: SeriesEntry[] = [];
+    for (let p = 0; p < r; p++) if (present[p]! >= 0) kept.push(this.order[p]!);
+    const added: SeriesEntry[] = [];
+    for (let s = 0; s < k; s++) if (pos[s]! < 0) added.push(this.series[s]!);
+    // Same order as the big-endian tsidBytes (all fields are unsigned).
+    added.sort(compareTSIDs);
+    const order = new Array<SeriesEntry>(k);
+    let i = 0;
+    let j = 0;
+    let o = 0;
+    while (i < kept.length && j < added.length) order[o++] = compareTSIDs(kept[i]!, added[j]!) <= 0 ? kept[i++]! : added[j++]!;
+    while (i < kept.length) order[o++] = kept[i++]!;
+    while (j < added.length) order[o++] = added[j++]!;
+    const stamp = ++this.stamp;
+    for (let p = 0; p < k; p++) {
+      const e = order[p]!;
+      e.ord = stamp;
+      e.ordPos = p;
+      out[p] = e.slot;
     }
-    const order = this.series.slice();
-    // Same order as the big-endian tsidBytes (all fields are unsigned), without a native
-    // Buffer.compare call per comparison.
-    order.sort((a, b) => compareTSIDs(a.tsid, b.tsid));
-    this.reset();
-    for (const e of order) {
-      const a = starts[e.slot]!;
-      const b = starts[e.slot + 1]!;
-      emit(e, st.subarray(a, b), sv.subarray(a, b));
-    }
+    this.order = order;
   }
 
   reset(): void {

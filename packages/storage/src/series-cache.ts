@@ -162,7 +162,7 @@ export function hashBytes(b: Uint8Array): number {
   return hashRange(viewOf(b), 0, b.length);
 }
 
-/** Per-entry overhead beyond the key bytes: table slots, the SeriesEntry, its TSID and tsidBytes. */
+/** Per-entry overhead beyond the key bytes: table slots and the SeriesEntry (TSID fields inline). */
 const ENTRY_OVERHEAD = 160;
 
 export class SeriesCache {

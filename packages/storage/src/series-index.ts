@@ -88,8 +88,9 @@ export function getTSID(buf: Uint8Array, pos: number): TSID {
 
 /** metricID of a TSID stored at buf[pos..pos+24). */
 export function getMetricID(buf: Uint8Array, pos: number): number {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  return dv.getUint32(pos + 16) * 4294967296 + dv.getUint32(pos + 20);
+  const hi = ((buf[pos + 16]! << 24) | (buf[pos + 17]! << 16) | (buf[pos + 18]! << 8) | buf[pos + 19]!) >>> 0;
+  const lo = ((buf[pos + 20]! << 24) | (buf[pos + 21]! << 16) | (buf[pos + 22]! << 8) | buf[pos + 23]!) >>> 0;
+  return hi * 4294967296 + lo;
 }
 
 export function tsidBytes(t: TSID): Uint8Array {

@@ -28,7 +28,7 @@ import { fsyncDir, removeDir, writeFileAtomic } from "./fsutil.js";
 import { MergeAbortedError, mergeParts } from "./merge.js";
 import { Part, PartWriter, type IndexBlockCache } from "./part.js";
 import { monthOf, monthStart, parsePartitionName, Partition, type PartsJson } from "./partition.js";
-import { RowsBuffer, type SeriesEntry } from "./rows-buffer.js";
+import { RowsBuffer, TSID_WORDS, type SeriesEntry } from "./rows-buffer.js";
 import { RowsScanner } from "./rows-scan.js";
 import { SeriesCache } from "./series-cache.js";
 import { getTSID, tsidBytes, type SeriesIndex, type TSID, type TsdbStatus, type TsdbStatusRequest } from "./series-index.js";
@@ -379,7 +379,18 @@ export class Storage {
       // The index and the cache copy what they keep: a view into the batch is enough.
       const name = r.name();
       const tsid = this.index.getOrCreateTSID(name, day);
-      e = { tsid, tsidBytes: tsidBytes(tsid), day, gen: 0, slot: 0 };
+      e = {
+        accountID: tsid.accountID,
+        projectID: tsid.projectID,
+        metricGroupID: tsid.metricGroupID,
+        jobInstanceID: tsid.jobInstanceID,
+        metricID: tsid.metricID,
+        day,
+        gen: 0,
+        slot: 0,
+        ord: 0,
+        ordPos: 0,
+      };
       this.seriesCache.set(name, e);
     } else if (e.day !== day) {
       this.touchDay(e, r.name(), day);
@@ -406,11 +417,25 @@ export class Storage {
     let curStart = 0;
     let curEnd = -1;
     let curWriter: PartWriter | undefined;
-    this.rows.drain((e, ts, vals) => {
-      let n = normalizeSamples(ts, vals, ts.length);
-      n = deduplicateSamples(ts, vals, n, this.dedupIntervalMs);
-      let i = 0;
-      while (i < n) {
+    const rowsTotal = this.rows.n;
+    const { count, slots, starts, tsids, ts, vals } = this.rows.drain();
+    const dedup = this.dedupIntervalMs;
+    for (let o = 0; o < count; o++) {
+      const slot = slots[o]!;
+      const a = starts[slot]!;
+      let b = starts[slot + 1]!;
+      // Common case: one row per scrape, in order — nothing to sort or deduplicate.
+      let clean = dedup === 0;
+      for (let i = a + 1; clean && i < b; i++) clean = ts[i]! > ts[i - 1]!;
+      if (!clean) {
+        const t = ts.subarray(a, b);
+        const v = vals.subarray(a, b);
+        let n = normalizeSamples(t, v, b - a);
+        n = deduplicateSamples(t, v, n, dedup);
+        b = a + n;
+      }
+      let i = a;
+      while (i < b) {
         const t = ts[i]!;
         if (t < curStart || t > curEnd || curWriter === undefined) {
           curMonth = monthOf(t);
@@ -418,16 +443,19 @@ export class Storage {
           curEnd = monthStart(curMonth + 1) - 1;
           curWriter = writers.get(curMonth);
           if (curWriter === undefined) {
-            curWriter = new PartWriter(undefined, this.dedupIntervalMs, false);
+            curWriter = new PartWriter(undefined, dedup, false, { rows: rowsTotal, blocks: count });
             writers.set(curMonth, curWriter);
           }
         }
-        let j = i + 1;
-        while (j < n && ts[j]! <= curEnd) j++;
-        curWriter.writeSamples(e.tsidBytes, ts.subarray(i, j), vals.subarray(i, j), j - i);
+        let j = b;
+        if (ts[b - 1]! > curEnd) {
+          j = i + 1;
+          while (j < b && ts[j]! <= curEnd) j++;
+        }
+        curWriter.writeSamplesFast(tsids, slot * TSID_WORDS, ts, vals, i, j);
         i = j;
       }
-    });
+    }
     for (const [month, w] of writers) {
       const written = w.finish();
       const part = Part.fromMemory(this.newPartName(), written, this.indexBlockCache);
@@ -480,7 +508,7 @@ export class Storage {
       const pending = [...p.inmem];
       while (pending.length > 0 && !p.dropped) await this.flushInmemoryParts(p, pending.splice(0, this.opts.mergeFanIn));
     }
-    this.wal.removeSegmentsBefore(walSeq);
+    await this.wal.removeSegmentsBefore(walSeq);
     this.counters.diskFlushes++;
     this.scheduleMerges();
   }
@@ -526,7 +554,7 @@ export class Storage {
         isDeleted: (id) => this.index.isDeleted(id),
         aborted: () => this.closed,
       });
-      w.finish();
+      await w.finishAsync();
     } catch (err) {
       w.abort();
       removeDir(tmp);

@@ -1,8 +1,8 @@
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { close, closeSync, fdatasync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rm, writeSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { WAL_MAGIC, WAL_RECORD_HEADER, WAL_SEGMENT_SUFFIX } from "./constants.js";
-import { fsyncDir } from "./fsutil.js";
+import { fsyncDirAsync } from "./fsutil.js";
 
 /**
  * Write-ahead log: numbered segments `wal/<16 hex digits>.wal`, each `STRWAL01` followed by
@@ -50,17 +50,27 @@ export class Wal {
     return this.seq;
   }
 
-  /** Starts a new segment; returns its number. Rows appended before live in lower numbers. */
+  /**
+   * Starts a new segment; returns its number. Rows appended before live in lower numbers.
+   * The fsyncs (the old segment's tail, the new file and the directory) run on the thread pool:
+   * acknowledged rows only promise write(2), fsync follows within the interval, and the event
+   * loop keeps ingesting meanwhile.
+   */
   rotate(): number {
     if (this.fd >= 0) {
-      if (this.dirty) fsyncSync(this.fd);
-      closeSync(this.fd);
+      const old = this.fd;
+      if (this.dirty) {
+        this.fsyncs++;
+        fdatasync(old, () => close(old, ignore));
+      } else {
+        close(old, ignore);
+      }
     }
     this.seq++;
     this.fd = openSync(join(this.dir, segmentName(this.seq)), "wx");
     writeAllSync(this.fd, WAL_MAGIC);
-    fsyncSync(this.fd);
-    fsyncDir(this.dir);
+    fsync(this.fd, ignore);
+    fsyncDirAsync(this.dir).catch(ignore);
     this.segBytes = WAL_MAGIC.length;
     this.dirty = false;
     return this.seq;
@@ -98,10 +108,14 @@ export class Wal {
     });
   }
 
-  /** Removes every segment numbered below `seq` (their rows are in durable parts). */
-  removeSegmentsBefore(seq: number): void {
+  /**
+   * Removes every segment numbered below `seq` (their rows are in durable parts). The unlinks
+   * run on the thread pool (freeing a big file's pages takes a while); resolves when done.
+   */
+  removeSegmentsBefore(seq: number): Promise<void> {
+    const gone: Promise<void>[] = [];
     for (const s of listSegments(this.dir)) {
-      if (s < seq) rmSync(join(this.dir, segmentName(s)), { force: true });
+      if (s < seq) gone.push(new Promise((resolve) => rm(join(this.dir, segmentName(s)), { force: true }, () => resolve())));
     }
     for (const [s, size] of this.segSizes) {
       if (s < seq) {
@@ -109,6 +123,7 @@ export class Wal {
         this.segSizes.delete(s);
       }
     }
+    return Promise.all(gone).then(ignore);
   }
 
   get segmentsCount(): number {
@@ -124,6 +139,8 @@ export class Wal {
     }
   }
 }
+
+function ignore(): void {}
 
 export function segmentName(seq: number): string {
   return seq.toString(16).padStart(16, "0") + WAL_SEGMENT_SUFFIX;

@@ -256,7 +256,7 @@ describe("storage model", () => {
           rmDir(dir);
         }
       }),
-      { numRuns: 8 },
+      { numRuns: 8, ...(process.env.MODEL_SEED ? { seed: Number(process.env.MODEL_SEED), path: process.env.MODEL_PATH ?? "0", endOnFailure: true } : {}) },
     );
   });
 });

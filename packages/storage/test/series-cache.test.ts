@@ -5,11 +5,16 @@ import { hashBytes, SeriesCache } from "../src/series-cache.js";
 
 function entry(id: number): SeriesEntry {
   return {
-    tsid: { accountID: 0, projectID: 0, metricGroupID: 0, jobInstanceID: 0, metricID: id },
-    tsidBytes: new Uint8Array(24),
+    accountID: 0,
+    projectID: 0,
+    metricGroupID: 0,
+    jobInstanceID: 0,
+    metricID: id,
     day: 0,
     gen: 0,
     slot: 0,
+    ord: 0,
+    ordPos: 0,
   };
 }
 
@@ -24,7 +29,7 @@ describe("SeriesCache", () => {
   ])("finds every stored key and only those: %s", (_, keys) => {
     const c = new SeriesCache(1 << 20);
     keys.forEach((k, i) => c.set(bytes(k), entry(i)));
-    keys.forEach((k, i) => expect(c.get(bytes(k))?.tsid.metricID).toBe(i));
+    keys.forEach((k, i) => expect(c.get(bytes(k))?.metricID).toBe(i));
     expect(c.get(bytes("zz-not-there"))).toBeUndefined();
     expect(c.entries).toBe(keys.length);
   });
@@ -34,7 +39,7 @@ describe("SeriesCache", () => {
     const buf = bytes("series-one");
     c.set(buf, entry(1));
     buf.fill(0x41);
-    expect(c.get(bytes("series-one"))?.tsid.metricID).toBe(1);
+    expect(c.get(bytes("series-one"))?.metricID).toBe(1);
     expect(c.get(buf)).toBeUndefined();
   });
 
@@ -42,15 +47,15 @@ describe("SeriesCache", () => {
     const c = new SeriesCache(1 << 20);
     c.set(bytes("xyz"), entry(7));
     const big = bytes("..xyz..");
-    expect(c.get(big.subarray(2, 5))?.tsid.metricID).toBe(7);
-    expect(c.get(Buffer.from(big).subarray(2, 5))?.tsid.metricID).toBe(7);
+    expect(c.get(big.subarray(2, 5))?.metricID).toBe(7);
+    expect(c.get(Buffer.from(big).subarray(2, 5))?.metricID).toBe(7);
   });
 
   it("keeps every key through table growth (many keys, same hash low bits)", () => {
     const c = new SeriesCache(64 << 20);
     const n = 20_000;
     for (let i = 0; i < n; i++) c.set(bytes(`metric{instance="host-${i}"}`), entry(i));
-    for (let i = 0; i < n; i++) expect(c.get(bytes(`metric{instance="host-${i}"}`))?.tsid.metricID).toBe(i);
+    for (let i = 0; i < n; i++) expect(c.get(bytes(`metric{instance="host-${i}"}`))?.metricID).toBe(i);
     expect(c.hits).toBe(n);
   });
 
@@ -60,7 +65,7 @@ describe("SeriesCache", () => {
     const n = 10_000;
     for (let i = 0; i < n; i++) c.set(bytes(`k${i}`), entry(i));
     expect(c.entries).toBeLessThan(n);
-    expect(c.get(bytes(`k${n - 1}`))?.tsid.metricID).toBe(n - 1);
+    expect(c.get(bytes(`k${n - 1}`))?.metricID).toBe(n - 1);
     expect(c.get(bytes("k0"))).toBeUndefined();
     expect(c.sizeBytes).toBeLessThan(4 * cap);
   });
@@ -71,9 +76,9 @@ describe("SeriesCache", () => {
     // ~165 accounted bytes per entry, a generation holds 20 KiB: "first" moves to the previous
     // generation after ~124 more keys and would be dropped after ~248.
     for (let i = 0; i < 130; i++) c.set(bytes(`f${i}`), entry(100 + i));
-    expect(c.get(bytes("first"))?.tsid.metricID).toBe(1);
+    expect(c.get(bytes("first"))?.metricID).toBe(1);
     for (let j = 0; j < 150; j++) c.set(bytes(`g${j}`), entry(j));
-    expect(c.get(bytes("first"))?.tsid.metricID).toBe(1);
+    expect(c.get(bytes("first"))?.metricID).toBe(1);
   });
 
   it.each([
@@ -87,14 +92,14 @@ describe("SeriesCache", () => {
     // Same length keys that differ only in the last byte: a wrong guess must be caught.
     const key = (i: number): Uint8Array => bytes(`series{host="h${String(i).padStart(4, "0")}"}`);
     for (let i = 0; i < n; i++) c.set(key(i), entry(i));
-    for (const i of order(n)) expect(c.get(key(i))?.tsid.metricID).toBe(i < n ? i : undefined);
+    for (const i of order(n)) expect(c.get(key(i))?.metricID).toBe(i < n ? i : undefined);
   });
 
   it("predicts the next key when lookups follow insertion order", () => {
     const c = new SeriesCache(64 << 20);
     const n = 1000;
     for (let i = 0; i < n; i++) c.set(bytes(`m{i="${i}"}`), entry(i));
-    for (let round = 0; round < 3; round++) for (let i = 0; i < n; i++) expect(c.get(bytes(`m{i="${i}"}`))?.tsid.metricID).toBe(i);
+    for (let round = 0; round < 3; round++) for (let i = 0; i < n; i++) expect(c.get(bytes(`m{i="${i}"}`))?.metricID).toBe(i);
     expect(c.predicted).toBeGreaterThanOrEqual(3 * (n - 1));
   });
 
@@ -117,10 +122,10 @@ describe("SeriesCache", () => {
             c.set(k, entry(i));
             model.set(s, i);
           } else {
-            expect(c.get(k)?.tsid.metricID).toBe(model.get(s));
+            expect(c.get(k)?.metricID).toBe(model.get(s));
           }
         });
-        for (const [s, id] of model) expect(c.get(Buffer.from(s, "latin1"))?.tsid.metricID).toBe(id);
+        for (const [s, id] of model) expect(c.get(Buffer.from(s, "latin1"))?.metricID).toBe(id);
       }),
       { numRuns: 100 },
     );

@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { RowsBuffer, TSID_WORDS, type SeriesEntry } from "../src/rows-buffer.js";
+import { compareTSIDs, type TSID } from "../src/series-index.js";
+
+function entry(tsid: TSID): SeriesEntry {
+  return { ...tsid, day: 0, gen: 0, slot: 0, ord: 0, ordPos: 0 };
+}
+
+/** Deterministic PRNG (the test must not depend on Math.random). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 4294967296;
+  };
+}
+
+describe("RowsBuffer.drain", () => {
+  it("groups rows by series in TSID order across drains with changing series sets", () => {
+    const rand = rng(7);
+    const pool: SeriesEntry[] = [];
+    for (let i = 0; i < 300; i++) {
+      pool.push(entry({ accountID: Math.floor(rand() * 3), projectID: 0, metricGroupID: Math.floor(rand() * 5), jobInstanceID: Math.floor(rand() * 4), metricID: 1000 + i }));
+    }
+    const buf = new RowsBuffer(100_000);
+    let prevActive: SeriesEntry[] = [];
+    for (let round = 0; round < 40; round++) {
+      // Mostly the same series as before, some leave, some (re)appear, sometimes a fresh object
+      // for a known TSID (series cache cleared).
+      const want = new Map<SeriesEntry, Array<[number, number]>>();
+      // Every third round repeats the previous set (the steady state: no new series).
+      const active = round % 3 === 1 && prevActive.length > 0 ? prevActive : pool.filter(() => rand() < 0.7);
+      prevActive = active;
+      if (round % 9 === 8 && active.length > 0) {
+        const i = pool.indexOf(active[0]!);
+        pool[i] = entry({ ...pool[i]! });
+        active[0] = pool[i]!;
+      }
+      const nRows = Math.floor(rand() * 2000);
+      for (let r = 0; r < nRows && active.length > 0; r++) {
+        const e = active[Math.floor(rand() * active.length)]!;
+        const t = Math.floor(rand() * 1e6);
+        const v = rand();
+        buf.add(e, t, v);
+        let l = want.get(e);
+        if (l === undefined) want.set(e, (l = []));
+        l.push([t, v]);
+      }
+      const d = buf.drain();
+      expect(buf.n).toBe(0);
+      expect(d.count).toBe(want.size);
+      const bySlot = new Map<number, SeriesEntry>();
+      for (const e of want.keys()) bySlot.set(e.slot, e);
+      const order: SeriesEntry[] = [];
+      for (let o = 0; o < d.count; o++) order.push(bySlot.get(d.slots[o]!)!);
+      expect(new Set(order).size).toBe(want.size);
+      for (let i = 1; i < order.length; i++) expect(compareTSIDs(order[i - 1]!, order[i]!)).toBeLessThanOrEqual(0);
+      for (const e of order) {
+        const a = d.starts[e.slot]!;
+        const b = d.starts[e.slot + 1]!;
+        const got: Array<[number, number]> = [];
+        for (let i = a; i < b; i++) got.push([d.ts[i]!, d.vals[i]!]);
+        expect(got).toEqual(want.get(e));
+        const w = Array.from(d.tsids.subarray(e.slot * TSID_WORDS, e.slot * TSID_WORDS + TSID_WORDS));
+        expect(w).toEqual([e.accountID, e.projectID, e.metricGroupID, e.jobInstanceID, Math.floor(e.metricID / 2 ** 32), e.metricID >>> 0]);
+      }
+    }
+  });
+});
