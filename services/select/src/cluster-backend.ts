@@ -17,7 +17,7 @@ import { cluster, RpcClient, SearchServiceDefinition, type CallOptions } from "@
 import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./backend.js";
-import { decodeSeries } from "./decode.js";
+import { decodeSeries, SampleArena } from "./decode.js";
 import type { DecodePool } from "./decode-pool.js";
 
 /**
@@ -272,7 +272,10 @@ export class ClusterSelectBackend implements SelectBackend {
     const r = await this.searchBlocks(tenant, sets, minT, maxT, opts);
     const entries = [...r.series];
     const blocks = entries.map(([, v]) => v.blocks);
-    const decoded = this.decoder ? await this.decoder.decode(blocks, minT, maxT, this.dedupIntervalMs) : blocks.map((b) => decodeSeries(b, minT, maxT, this.dedupIntervalMs));
+    const arena = new SampleArena();
+    const decoded = this.decoder
+      ? await this.decoder.decode(blocks, minT, maxT, this.dedupIntervalMs)
+      : blocks.map((b) => decodeSeries(b, minT, maxT, this.dedupIntervalMs, arena));
     const list: Series[] = [];
     for (let i = 0; i < entries.length; i++) {
       const d = decoded[i]!;

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { BadDataError, InternalError } from "@strata/core";
 import type { RawBlock } from "@strata/storage";
-import { decodeSeries, packJob, type DecodedSamples, type DecodeResult } from "./decode.js";
+import { decodeSeries, packJob, SampleArena, type DecodedSamples, type DecodeResult } from "./decode.js";
 
 /**
  * Decodes the blocks of a wide search on worker threads (issue 6: "decode blocks off the event
@@ -73,7 +73,8 @@ export class DecodePool {
     const jobs = Math.min(this.slots.length, Math.ceil(total / Math.max(1, this.opts.minSamples)));
     if (jobs <= 1 || series.length < 2) {
       this.inline++;
-      return series.map((blocks) => decodeSeries(blocks, minT, maxT, dedupIntervalMs));
+      const arena = new SampleArena();
+      return series.map((blocks) => decodeSeries(blocks, minT, maxT, dedupIntervalMs, arena));
     }
     this.offloaded++;
     // Contiguous ranges of series with about total/jobs samples each.

@@ -25,6 +25,12 @@ function lowerBound(a: Float64Array, n: number, x: number): number {
   return lo;
 }
 
+/** True when ts[0..n) is strictly increasing: already normalized (the common case). */
+function strictlyIncreasing(ts: Float64Array, n: number): boolean {
+  for (let i = 1; i < n; i++) if (!(ts[i]! > ts[i - 1]!)) return false;
+  return true;
+}
+
 /** Decodes into ts/vals at [0, total) and returns the [lo, hi) window that lies in [minT, maxT]. */
 export function decodeSeriesInto(
   blocks: readonly RawBlock[],
@@ -37,22 +43,81 @@ export function decodeSeriesInto(
   const ordered = blocks.length > 1 ? [...blocks].sort((a, b) => a.minT - b.minT) : blocks;
   let off = 0;
   for (const b of ordered) off += decodeBlock(b, ts, vals, off);
-  let n = normalizeSamples(ts, vals, off);
+  // One block (or blocks of disjoint parts) is sorted with unique timestamps already: checking
+  // that is a read; normalizing rewrites every sample.
+  let n = strictlyIncreasing(ts, off) ? off : normalizeSamples(ts, vals, off);
   n = deduplicateSamples(ts, vals, n, dedupIntervalMs);
+  if (n === 0) return { lo: 0, hi: 0 };
   const lo = ts[0]! >= minT ? 0 : lowerBound(ts, n, minT);
-  const hi = n > 0 && ts[n - 1]! <= maxT ? n : lowerBound(ts, n, maxT + 1);
+  const hi = ts[n - 1]! <= maxT ? n : lowerBound(ts, n, maxT + 1);
   return { lo, hi: Math.max(lo, hi) };
 }
 
-export function decodeSeries(blocks: readonly RawBlock[], minT: number, maxT: number, dedupIntervalMs: number): DecodedSamples {
+/**
+ * Float64Arrays carved out of a few large uninitialized buffers: every decoded series of a query
+ * gets exact-size arrays (the engine may keep them until the query ends) without an ArrayBuffer
+ * per series and without zero-filling memory that is overwritten at once. Fewer, larger backing
+ * stores cost the garbage collector much less than one pair per series.
+ */
+export class SampleArena {
+  private chunk: Float64Array = EMPTY;
+  private pos = 0;
+  constructor(private readonly chunkLength = 1 << 17) {}
+
+  /** An array of `n` elements whose contents are undefined until written. */
+  take(n: number): Float64Array {
+    if (n === 0) return EMPTY;
+    if (this.pos + n > this.chunk.length) {
+      if (n > this.chunkLength >> 2) return uninitialized(n);
+      this.chunk = uninitialized(this.chunkLength);
+      this.pos = 0;
+    }
+    const a = this.chunk.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return a;
+  }
+}
+
+function uninitialized(n: number): Float64Array {
+  const b = Buffer.allocUnsafeSlow(n * 8);
+  return new Float64Array(b.buffer, b.byteOffset, n);
+}
+
+/** Reused decode buffers of the (single-threaded) inline decoder; grown, never shrunk below. */
+let scratchT = new Float64Array(1 << 14);
+let scratchV = new Float64Array(1 << 14);
+
+/**
+ * Decodes one series into exact-size arrays from `arena`. When the blocks lie within [minT,
+ * maxT] (a range query over stored data) they decode straight into the arena; otherwise (an
+ * instant query reading a few minutes of blocks that span hours) into shared scratch buffers
+ * and only the window is copied out, so the query allocates only what it keeps.
+ */
+export function decodeSeries(blocks: readonly RawBlock[], minT: number, maxT: number, dedupIntervalMs: number, arena = new SampleArena()): DecodedSamples {
   let total = 0;
-  for (const b of blocks) total += b.count;
+  let inside = true;
+  for (const b of blocks) {
+    total += b.count;
+    if (b.minT < minT || b.maxT > maxT) inside = false;
+  }
   if (total === 0) return { timestamps: EMPTY, values: EMPTY };
-  const ts = new Float64Array(total);
-  const vals = new Float64Array(total);
-  const { lo, hi } = decodeSeriesInto(blocks, ts, vals, minT, maxT, dedupIntervalMs);
-  if (hi - lo < total >> 1) return { timestamps: ts.slice(lo, hi), values: vals.slice(lo, hi) };
-  return { timestamps: ts.subarray(lo, hi), values: vals.subarray(lo, hi) };
+  if (inside) {
+    const ts = arena.take(total);
+    const vals = arena.take(total);
+    const { lo, hi } = decodeSeriesInto(blocks, ts, vals, minT, maxT, dedupIntervalMs);
+    return lo === 0 && hi === total ? { timestamps: ts, values: vals } : { timestamps: ts.subarray(lo, hi), values: vals.subarray(lo, hi) };
+  }
+  if (scratchT.length < total) {
+    const len = Math.max(total, scratchT.length * 2);
+    scratchT = new Float64Array(len);
+    scratchV = new Float64Array(len);
+  }
+  const { lo, hi } = decodeSeriesInto(blocks, scratchT, scratchV, minT, maxT, dedupIntervalMs);
+  const timestamps = arena.take(hi - lo);
+  const values = arena.take(hi - lo);
+  timestamps.set(scratchT.subarray(lo, hi));
+  values.set(scratchV.subarray(lo, hi));
+  return { timestamps, values };
 }
 
 // ---- decoding off the event loop ----------------------------------------------------------------
