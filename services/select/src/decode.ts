@@ -53,28 +53,56 @@ export function decodeSeriesInto(
   return { lo, hi: Math.max(lo, hi) };
 }
 
+/** Elements per arena chunk (1 MiB). */
+const CHUNK_LENGTH = 1 << 17;
+/** Released chunks kept for the next queries (at most 64 MiB). */
+const POOL_MAX = 64;
+const pool: Float64Array[] = [];
+
 /**
  * Float64Arrays carved out of a few large uninitialized buffers: every decoded series of a query
  * gets exact-size arrays (the engine may keep them until the query ends) without an ArrayBuffer
- * per series and without zero-filling memory that is overwritten at once. Fewer, larger backing
- * stores cost the garbage collector much less than one pair per series.
+ * per series and without zero-filling memory that is overwritten at once.
+ *
+ * `release()` (when the query is over: its answer written, nothing refers to its samples any
+ * more) returns the chunks to a process-wide pool, so a dashboard's stream of wide queries
+ * reuses the same memory instead of allocating tens of MB of external memory per query (which
+ * V8 answers with full garbage collections). After release the arena hands out fresh,
+ * unpooled memory, so a late decode of an abandoned query can never write into a chunk that
+ * another query uses.
  */
 export class SampleArena {
   private chunk: Float64Array = EMPTY;
   private pos = 0;
-  constructor(private readonly chunkLength = 1 << 17) {}
+  private readonly chunks: Float64Array[] = [];
+  private released = false;
 
   /** An array of `n` elements whose contents are undefined until written. */
   take(n: number): Float64Array {
     if (n === 0) return EMPTY;
     if (this.pos + n > this.chunk.length) {
-      if (n > this.chunkLength >> 2) return uninitialized(n);
-      this.chunk = uninitialized(this.chunkLength);
+      if (n > CHUNK_LENGTH >> 2) return uninitialized(n);
+      if (this.released) {
+        this.chunk = uninitialized(CHUNK_LENGTH);
+      } else {
+        this.chunk = pool.pop() ?? uninitialized(CHUNK_LENGTH);
+        this.chunks.push(this.chunk);
+      }
       this.pos = 0;
     }
     const a = this.chunk.subarray(this.pos, this.pos + n);
     this.pos += n;
     return a;
+  }
+
+  /** Gives the chunks back to the pool: every array taken from this arena is invalid after this. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const c of this.chunks) if (pool.length < POOL_MAX) pool.push(c);
+    this.chunks.length = 0;
+    this.chunk = EMPTY;
+    this.pos = 0;
   }
 }
 
