@@ -128,13 +128,18 @@ export function buildApp(deps: SelectDeps): SelectApp {
     try {
       await withSlot(ctx, async () => {
         const querier = backend.querier(ctx.tenant, ctx.opts);
-        const r = await engine.instantQuery(querier, q, time, ctx.signal);
-        if (querier.isPartial) partialAnswers.inc();
-        await successStream(ctx.res, resultChunks(sortedResult(r)), {
-          isPartial: querier.isPartial,
-          warnings: [...querier.warnings, ...r.warnings],
-          infos: r.infos,
-        });
+        try {
+          const r = await engine.instantQuery(querier, q, time, ctx.signal);
+          if (querier.isPartial) partialAnswers.inc();
+          await successStream(ctx.res, resultChunks(sortedResult(r)), {
+            isPartial: querier.isPartial,
+            warnings: [...querier.warnings, ...r.warnings],
+            infos: r.infos,
+          });
+        } finally {
+          // The answer is written: the selected samples may be reused.
+          await querier.close?.();
+        }
       });
     } finally {
       done();
@@ -164,36 +169,41 @@ export function buildApp(deps: SelectDeps): SelectApp {
         const key = RollupCache.key(ctx.tenant, q, step, start);
         const cached = cacheable ? cache.get(key, start, end, step) : undefined;
         const querier = backend.querier(ctx.tenant, ctx.opts);
-        let series: MatrixSeries[];
-        let warnings: readonly string[] = [];
-        let infos: readonly string[] = [];
-        if (cached && cached.nextStart > end) {
-          series = cached.series;
-        } else {
-          const from = cached ? cached.nextStart : start;
-          const r = await engine.rangeQuery(querier, q, from, end, step, ctx.signal);
-          warnings = r.warnings;
-          infos = r.infos;
-          if (r.type !== "matrix") {
-            // Scalars and strings in range queries come back as matrices in Prometheus; an
-            // engine that returns otherwise is answered as is, uncached.
-            await successStream(ctx.res, resultChunks(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos });
-            return;
+        try {
+          let series: MatrixSeries[];
+          let warnings: readonly string[] = [];
+          let infos: readonly string[] = [];
+          if (cached && cached.nextStart > end) {
+            series = cached.series;
+          } else {
+            const from = cached ? cached.nextStart : start;
+            const r = await engine.rangeQuery(querier, q, from, end, step, ctx.signal);
+            warnings = r.warnings;
+            infos = r.infos;
+            if (r.type !== "matrix") {
+              // Scalars and strings in range queries come back as matrices in Prometheus; an
+              // engine that returns otherwise is answered as is, uncached.
+              await successStream(ctx.res, resultChunks(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos });
+              return;
+            }
+            series = cached ? mergeMatrix(cached.series, r.series) : [...r.series];
+            if (cacheable && !querier.isPartial) {
+              const limit = ctx.now - config.cacheTimestampOffsetMs;
+              const cacheableEnd = start + Math.floor((Math.min(end, limit) - start) / step) * step;
+              cache.put(key, start, cacheableEnd, series);
+            }
           }
-          series = cached ? mergeMatrix(cached.series, r.series) : [...r.series];
-          if (cacheable && !querier.isPartial) {
-            const limit = ctx.now - config.cacheTimestampOffsetMs;
-            const cacheableEnd = start + Math.floor((Math.min(end, limit) - start) / step) * step;
-            cache.put(key, start, cacheableEnd, series);
-          }
+          if (querier.isPartial) partialAnswers.inc();
+          series.sort((a, b) => compareLabels(a.labels, b.labels));
+          await successStream(ctx.res, matrixChunks(series, { start, step, count: points }), {
+            isPartial: querier.isPartial,
+            warnings: [...querier.warnings, ...warnings],
+            infos,
+          });
+        } finally {
+          // The answer is written (the result cache keeps copies): the selected samples may be reused.
+          await querier.close?.();
         }
-        if (querier.isPartial) partialAnswers.inc();
-        series.sort((a, b) => compareLabels(a.labels, b.labels));
-        await successStream(ctx.res, matrixChunks(series, { start, step, count: points }), {
-          isPartial: querier.isPartial,
-          warnings: [...querier.warnings, ...warnings],
-          infos,
-        });
       });
     } finally {
       done();

@@ -23,7 +23,10 @@ export interface Answer<T> {
   readonly warnings: readonly string[];
 }
 
-/** A querier for one query that remembers whether any selection was partial. */
+/**
+ * A querier for one query that remembers whether any selection was partial. `close()` once the
+ * answer is written: the memory of the selected samples is reused by later queries.
+ */
 export interface SelectQuerier extends Querier {
   readonly isPartial: boolean;
   readonly warnings: readonly string[];
@@ -84,7 +87,11 @@ export interface SelectBackend {
   tsdbStatus(tenant: Tenant, req: TsdbStatusRequest, opts: SearchOptions): Promise<Answer<TsdbStatus>>;
   metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<MetricMetadata[]>>;
   deleteSeries(tenant: Tenant, matcherSets: readonly (readonly LabelMatcher[])[], opts: SearchOptions): Promise<number>;
-  /** Raw samples of matching series in [minT, maxT], merged across nodes and deduplicated. */
+  /**
+   * Raw samples of matching series in [minT, maxT], merged across nodes and deduplicated. A
+   * series' arrays are valid until exportSeries settles (their memory is reused afterwards):
+   * `onSeries` copies what it keeps.
+   */
   exportSeries(
     tenant: Tenant,
     matcherSets: readonly (readonly LabelMatcher[])[],

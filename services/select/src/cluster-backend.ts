@@ -17,7 +17,7 @@ import { cluster, RpcClient, SearchServiceDefinition, type CallOptions } from "@
 import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./backend.js";
-import { decodeSeries } from "./decode.js";
+import { decodeSeries, SampleArena } from "./decode.js";
 import type { DecodePool } from "./decode-pool.js";
 
 /**
@@ -160,13 +160,20 @@ export class ClusterSelectBackend implements SelectBackend {
       const results: T[] = [];
       const failed: string[] = [];
       const controllers = this.nodeList.map(() => new AbortController());
+      const settled = this.nodeList.map(() => false);
       let pending = total;
       let done = false;
       const finish = () => {
         if (done) return;
         done = true;
         opts.signal?.removeEventListener("abort", onAbort);
-        for (const c of controllers) c.abort(new Error("not needed: enough replicas answered"));
+        // Only calls still running are cancelled (the answered ones need nothing).
+        if (results.length + failed.length < total) {
+          const reason = new Error("not needed: enough replicas answered");
+          controllers.forEach((c, i) => {
+            if (!settled[i]) c.abort(reason);
+          });
+        }
         const skipped = total - results.length - failed.length;
         if (failed.length === 0) return resolve({ results, isPartial: false, warnings: [] });
         if (results.length === 0) return reject(new UnavailableError(`no storage node answered: ${failed.join("; ")}`));
@@ -187,6 +194,7 @@ export class ClusterSelectBackend implements SelectBackend {
       this.nodeList.forEach((node, i) => {
         fn(node, { deadline: opts.deadline, signal: controllers[i]!.signal }).then(
           (v) => {
+            settled[i] = true;
             node.healthy = true;
             if (done) return;
             results.push(v);
@@ -194,6 +202,7 @@ export class ClusterSelectBackend implements SelectBackend {
             if (results.length >= enough || pending === 0) finish();
           },
           (err: unknown) => {
+            settled[i] = true;
             if (done) return;
             const reqErr = requestError(err);
             if (reqErr) {
@@ -235,7 +244,8 @@ export class ClusterSelectBackend implements SelectBackend {
       for await (const msg of stream) {
         for (const b of msg.blocks) {
           if (b.metricName.length > 0) {
-            const key = Buffer.from(b.metricName).toString("latin1");
+            const mn = b.metricName;
+            const key = Buffer.from(mn.buffer, mn.byteOffset, mn.byteLength).toString("latin1");
             prev = local.get(key);
             if (!prev) local.set(key, (prev = { name: b.metricName, blocks: [] }));
           }
@@ -268,11 +278,14 @@ export class ClusterSelectBackend implements SelectBackend {
     minT: number,
     maxT: number,
     opts: SearchOptions,
+    arena: SampleArena,
   ): Promise<{ list: Series[]; isPartial: boolean; warnings: string[] }> {
     const r = await this.searchBlocks(tenant, sets, minT, maxT, opts);
     const entries = [...r.series];
     const blocks = entries.map(([, v]) => v.blocks);
-    const decoded = this.decoder ? await this.decoder.decode(blocks, minT, maxT, this.dedupIntervalMs) : blocks.map((b) => decodeSeries(b, minT, maxT, this.dedupIntervalMs));
+    const decoded = this.decoder
+      ? await this.decoder.decode(blocks, minT, maxT, this.dedupIntervalMs, arena)
+      : blocks.map((b) => decodeSeries(b, minT, maxT, this.dedupIntervalMs, arena));
     const list: Series[] = [];
     for (let i = 0; i < entries.length; i++) {
       const d = decoded[i]!;
@@ -300,6 +313,8 @@ export class ClusterSelectBackend implements SelectBackend {
 
   querier(tenant: Tenant, opts: SearchOptions): SelectQuerier {
     const state = { isPartial: false, warnings: [] as string[] };
+    // The samples of every selection of this query; reused by later queries once it is closed.
+    const arena = new SampleArena();
     return {
       get isPartial() {
         return state.isPartial;
@@ -309,7 +324,7 @@ export class ClusterSelectBackend implements SelectBackend {
       },
       select: async (matchers: readonly LabelMatcher[], minT: number, maxT: number, _hints: SelectHints, signal?: AbortSignal): Promise<SeriesSet> => {
         const o = signal ? { ...opts, signal } : opts;
-        const r = await this.mergedSeries(tenant, [matchers], minT, maxT, o);
+        const r = await this.mergedSeries(tenant, [matchers], minT, maxT, o, arena);
         if (r.isPartial) {
           state.isPartial = true;
           for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
@@ -322,6 +337,7 @@ export class ClusterSelectBackend implements SelectBackend {
       labelValues: async (name: string, matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> => {
         return (await this.labelValues(tenant, name, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value;
       },
+      close: async () => arena.release(),
     };
   }
 
@@ -352,10 +368,10 @@ export class ClusterSelectBackend implements SelectBackend {
   async series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>> {
     const r = await this.searchBlocks(tenant, sets, minT, maxT, opts);
     const out: Labels[] = [];
-    for (const { name, blocks } of r.series.values()) {
+    for (const [key, { name, blocks }] of r.series) {
       // A series is listed when it has a sample in the range (blocks may extend beyond it).
       if (!blocks.some((b) => b.maxT >= minT && b.minT <= maxT)) continue;
-      out.push(decodeMetricName(name).labels);
+      out.push(this.labelsOf(key, name));
     }
     out.sort(compareLabels);
     return { value: limit > 0 ? out.slice(0, limit) : out, isPartial: r.isPartial, warnings: r.warnings };
@@ -452,9 +468,14 @@ export class ClusterSelectBackend implements SelectBackend {
     opts: SearchOptions,
     onSeries: (s: RawSeries) => void | Promise<void>,
   ): Promise<Answer<number>> {
-    const r = await this.mergedSeries(tenant, sets, minT, maxT, opts);
-    for (const s of r.list) await onSeries(s);
-    return { value: r.list.length, isPartial: r.isPartial, warnings: r.warnings };
+    const arena = new SampleArena();
+    try {
+      const r = await this.mergedSeries(tenant, sets, minT, maxT, opts, arena);
+      for (const s of r.list) await onSeries(s);
+      return { value: r.list.length, isPartial: r.isPartial, warnings: r.warnings };
+    } finally {
+      arena.release();
+    }
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { BadDataError, InternalError } from "@strata/core";
 import type { RawBlock } from "@strata/storage";
-import { decodeSeries, packJob, type DecodedSamples, type DecodeResult } from "./decode.js";
+import { decodeSeries, packJob, type DecodedSamples, type DecodeResult, type SampleArena } from "./decode.js";
 
 /**
  * Decodes the blocks of a wide search on worker threads (issue 6: "decode blocks off the event
@@ -66,14 +66,17 @@ export class DecodePool {
     return this.slots.length;
   }
 
-  /** Decoded samples of every series (same order), each within [minT, maxT]. */
-  async decode(series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number): Promise<DecodedSamples[]> {
+  /**
+   * Decoded samples of every series (same order), each within [minT, maxT]. Inline decodes take
+   * their arrays from `arena`; worker results come in buffers of their own.
+   */
+  async decode(series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number, arena: SampleArena): Promise<DecodedSamples[]> {
     let total = 0;
     for (const blocks of series) for (const b of blocks) total += b.count;
     const jobs = Math.min(this.slots.length, Math.ceil(total / Math.max(1, this.opts.minSamples)));
     if (jobs <= 1 || series.length < 2) {
       this.inline++;
-      return series.map((blocks) => decodeSeries(blocks, minT, maxT, dedupIntervalMs));
+      return series.map((blocks) => decodeSeries(blocks, minT, maxT, dedupIntervalMs, arena));
     }
     this.offloaded++;
     // Contiguous ranges of series with about total/jobs samples each.

@@ -25,6 +25,12 @@ function lowerBound(a: Float64Array, n: number, x: number): number {
   return lo;
 }
 
+/** True when ts[0..n) is strictly increasing: already normalized (the common case). */
+function strictlyIncreasing(ts: Float64Array, n: number): boolean {
+  for (let i = 1; i < n; i++) if (!(ts[i]! > ts[i - 1]!)) return false;
+  return true;
+}
+
 /** Decodes into ts/vals at [0, total) and returns the [lo, hi) window that lies in [minT, maxT]. */
 export function decodeSeriesInto(
   blocks: readonly RawBlock[],
@@ -37,22 +43,109 @@ export function decodeSeriesInto(
   const ordered = blocks.length > 1 ? [...blocks].sort((a, b) => a.minT - b.minT) : blocks;
   let off = 0;
   for (const b of ordered) off += decodeBlock(b, ts, vals, off);
-  let n = normalizeSamples(ts, vals, off);
+  // One block (or blocks of disjoint parts) is sorted with unique timestamps already: checking
+  // that is a read; normalizing rewrites every sample.
+  let n = strictlyIncreasing(ts, off) ? off : normalizeSamples(ts, vals, off);
   n = deduplicateSamples(ts, vals, n, dedupIntervalMs);
+  if (n === 0) return { lo: 0, hi: 0 };
   const lo = ts[0]! >= minT ? 0 : lowerBound(ts, n, minT);
-  const hi = n > 0 && ts[n - 1]! <= maxT ? n : lowerBound(ts, n, maxT + 1);
+  const hi = ts[n - 1]! <= maxT ? n : lowerBound(ts, n, maxT + 1);
   return { lo, hi: Math.max(lo, hi) };
 }
 
-export function decodeSeries(blocks: readonly RawBlock[], minT: number, maxT: number, dedupIntervalMs: number): DecodedSamples {
+/** Elements per arena chunk (1 MiB). */
+const CHUNK_LENGTH = 1 << 17;
+/** Released chunks kept for the next queries (at most 64 MiB). */
+const POOL_MAX = 64;
+const pool: Float64Array[] = [];
+
+/**
+ * Float64Arrays carved out of a few large uninitialized buffers: every decoded series of a query
+ * gets exact-size arrays (the engine may keep them until the query ends) without an ArrayBuffer
+ * per series and without zero-filling memory that is overwritten at once.
+ *
+ * `release()` (when the query is over: its answer written, nothing refers to its samples any
+ * more) returns the chunks to a process-wide pool, so a dashboard's stream of wide queries
+ * reuses the same memory instead of allocating tens of MB of external memory per query (which
+ * V8 answers with full garbage collections). After release the arena hands out fresh,
+ * unpooled memory, so a late decode of an abandoned query can never write into a chunk that
+ * another query uses.
+ */
+export class SampleArena {
+  private chunk: Float64Array = EMPTY;
+  private pos = 0;
+  private readonly chunks: Float64Array[] = [];
+  private released = false;
+
+  /** An array of `n` elements whose contents are undefined until written. */
+  take(n: number): Float64Array {
+    if (n === 0) return EMPTY;
+    if (this.pos + n > this.chunk.length) {
+      if (n > CHUNK_LENGTH >> 2) return uninitialized(n);
+      if (this.released) {
+        this.chunk = uninitialized(CHUNK_LENGTH);
+      } else {
+        this.chunk = pool.pop() ?? uninitialized(CHUNK_LENGTH);
+        this.chunks.push(this.chunk);
+      }
+      this.pos = 0;
+    }
+    const a = this.chunk.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return a;
+  }
+
+  /** Gives the chunks back to the pool: every array taken from this arena is invalid after this. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const c of this.chunks) if (pool.length < POOL_MAX) pool.push(c);
+    this.chunks.length = 0;
+    this.chunk = EMPTY;
+    this.pos = 0;
+  }
+}
+
+function uninitialized(n: number): Float64Array {
+  const b = Buffer.allocUnsafeSlow(n * 8);
+  return new Float64Array(b.buffer, b.byteOffset, n);
+}
+
+/** Reused decode buffers of the (single-threaded) inline decoder; grown, never shrunk below. */
+let scratchT = new Float64Array(1 << 14);
+let scratchV = new Float64Array(1 << 14);
+
+/**
+ * Decodes one series into exact-size arrays from `arena`. When the blocks lie within [minT,
+ * maxT] (a range query over stored data) they decode straight into the arena; otherwise (an
+ * instant query reading a few minutes of blocks that span hours) into shared scratch buffers
+ * and only the window is copied out, so the query allocates only what it keeps.
+ */
+export function decodeSeries(blocks: readonly RawBlock[], minT: number, maxT: number, dedupIntervalMs: number, arena = new SampleArena()): DecodedSamples {
   let total = 0;
-  for (const b of blocks) total += b.count;
+  let inside = true;
+  for (const b of blocks) {
+    total += b.count;
+    if (b.minT < minT || b.maxT > maxT) inside = false;
+  }
   if (total === 0) return { timestamps: EMPTY, values: EMPTY };
-  const ts = new Float64Array(total);
-  const vals = new Float64Array(total);
-  const { lo, hi } = decodeSeriesInto(blocks, ts, vals, minT, maxT, dedupIntervalMs);
-  if (hi - lo < total >> 1) return { timestamps: ts.slice(lo, hi), values: vals.slice(lo, hi) };
-  return { timestamps: ts.subarray(lo, hi), values: vals.subarray(lo, hi) };
+  if (inside) {
+    const ts = arena.take(total);
+    const vals = arena.take(total);
+    const { lo, hi } = decodeSeriesInto(blocks, ts, vals, minT, maxT, dedupIntervalMs);
+    return lo === 0 && hi === total ? { timestamps: ts, values: vals } : { timestamps: ts.subarray(lo, hi), values: vals.subarray(lo, hi) };
+  }
+  if (scratchT.length < total) {
+    const len = Math.max(total, scratchT.length * 2);
+    scratchT = new Float64Array(len);
+    scratchV = new Float64Array(len);
+  }
+  const { lo, hi } = decodeSeriesInto(blocks, scratchT, scratchV, minT, maxT, dedupIntervalMs);
+  const timestamps = arena.take(hi - lo);
+  const values = arena.take(hi - lo);
+  timestamps.set(scratchT.subarray(lo, hi));
+  values.set(scratchV.subarray(lo, hi));
+  return { timestamps, values };
 }
 
 // ---- decoding off the event loop ----------------------------------------------------------------

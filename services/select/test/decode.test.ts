@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type Tenant } from "@strata/core";
 import { formatPromValue } from "@strata/promql";
 import { mergeSeriesBlocks, STALE_NAN, Storage, type RawBlock } from "@strata/storage";
-import { decodeSeries, packJob, runJob } from "../src/decode.js";
+import { decodeSeries, packJob, runJob, SampleArena } from "../src/decode.js";
 import { fastValue, matrixChunks } from "../src/render.js";
 
 /**
@@ -109,6 +109,43 @@ describe("decodeSeries and the worker job format", () => {
       { numRuns: 40 },
     );
   }, 60_000);
+});
+
+describe("SampleArena", () => {
+  it("reuses released chunks, and never hands out pooled memory after its own release", () => {
+    const a = new SampleArena();
+    const x = a.take(100);
+    x.fill(1);
+    const big = a.take(1 << 20); // larger than a chunk: its own buffer, never pooled
+    expect(big.length).toBe(1 << 20);
+    expect(big.buffer).not.toBe(x.buffer);
+    a.release();
+    const b = new SampleArena();
+    const y = b.take(100);
+    expect(y.buffer).toBe(x.buffer); // the released chunk came back from the pool
+    const late = a.take(100); // a late decode of the released query
+    expect(late.buffer).not.toBe(y.buffer);
+    late.fill(2);
+    y.fill(3);
+    expect(Array.from(new Set(y))).toEqual([3]);
+    b.release();
+  });
+
+  it("decodeSeries gives equal samples through a shared, released and reused arena", async () => {
+    const blocks = await blocksOf(Array.from({ length: 50 }, (_, i) => ({ t: i * 1000, v: i / 3, node: i % 2, part: i % 3 })));
+    const want = mergeSeriesBlocks(blocks, 0, 60_000, 0);
+    for (let round = 0; round < 3; round++) {
+      const arena = new SampleArena();
+      for (const [minT, maxT] of [[0, 60_000], [10_000, 20_000], [-5_000, 100_000]] as const) {
+        const got = decodeSeries(blocks, minT, maxT, 0, arena);
+        const w = mergeSeriesBlocks(blocks, minT, maxT, 0);
+        expect(Array.from(got.timestamps)).toEqual(Array.from(w.timestamps));
+        expect(bits(got.values)).toEqual(bits(w.values));
+      }
+      arena.release();
+    }
+    expect(want.timestamps.length).toBe(50);
+  });
 });
 
 describe("rendering", () => {
