@@ -1,4 +1,4 @@
-// pnpm bench:query [--hosts=25] [--hours=6] [--step=60] [--runs=5] [--noVM] [--profile=DIR]
+// pnpm bench:query [--hosts=25] [--hours=6] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR]
 //
 // Loads one node_exporter-like dataset (test/bench/node-exporter-data.ts: ~100 series per host,
 // 15 s interval) into a Strata cluster (insert + 2 storage + select processes, RF=1) and into
@@ -24,6 +24,8 @@ const HOSTS = Number(args.get("hosts") ?? 25);
 const HOURS = Number(args.get("hours") ?? 6);
 const STEP_S = Number(args.get("step") ?? 60);
 const RUNS = Number(args.get("runs") ?? 5);
+/** Unmeasured passes over every query on every target before the measured ones. */
+const WARMUP = Math.max(1, Number(args.get("warmup") ?? 3));
 const WITH_VM = !args.has("noVM");
 const PROFILE = args.get("profile");
 /** Only the queries whose name contains this (for profiling one query). */
@@ -231,7 +233,7 @@ const data = generateDataset({ hosts: HOSTS, start, points, intervalMs: INTERVAL
 console.log(
   `dataset: ${HOSTS} hosts, ${data.series} series × ${points} points (15 s, ${HOURS} h) = ${(data.samples / 1e6).toFixed(2)}M samples in ${data.bodies.length} remote write bodies (${((performance.now() - t0) / 1000).toFixed(1)} s to generate)`,
 );
-console.log(`queries: range over the whole ${HOURS} h with step ${STEP_S}s, instant at the end; median of ${RUNS} runs; node ${process.version}; load average ${loadAvg()}`);
+console.log(`queries: range over the whole ${HOURS} h with step ${STEP_S}s, instant at the end; median of ${RUNS} runs after ${WARMUP} warm-up passes; node ${process.version}; load average ${loadAvg()}`);
 
 const targets: Target[] = [];
 try {
@@ -245,12 +247,14 @@ try {
     await t.flush();
     console.log(`${t.name}: loaded in ${s.toFixed(1)} s (${Math.round(data.samples / s).toLocaleString("en-US")} samples/s), flush + merge ${((performance.now() - f0) / 1000).toFixed(1)} s`);
   }
-  // One warm-up pass (caches of parsed regexes, index blocks, JIT), then RUNS measured passes,
-  // alternating targets per query so that load changes on the machine hit both alike.
+  // WARMUP unmeasured passes (caches of parsed regexes, index blocks, and V8's JIT: a select
+  // that has served a dashboard for a while runs optimised code — with one pass grpc-js and
+  // the handlers mostly still run unoptimised), then RUNS measured passes, alternating targets
+  // per query so that load changes on the machine hit both alike.
   const times = targets.map(() => QUERIES.map(() => [] as number[]));
   const items = targets.map(() => QUERIES.map(() => 0));
   const bytes = targets.map(() => QUERIES.map(() => 0));
-  for (let pass = 0; pass <= RUNS; pass++) {
+  for (let pass = 1 - WARMUP; pass <= RUNS; pass++) {
     for (let qi = 0; qi < QUERIES.length; qi++) {
       for (let ti = 0; ti < targets.length; ti++) {
         const a = await run(targets[ti]!, QUERIES[qi]!, start, end);
