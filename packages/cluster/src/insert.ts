@@ -168,7 +168,7 @@ export class InsertCluster {
         const s = segs++;
         sc.segOff[s] = pos;
         sc.segLen[s] = n;
-        seriesHashRange(dv, pos, pos + n, h);
+        seriesHashRange(dv, batch, pos, pos + n, h);
         rankNodes(h.lo, h.hi, this.seeds, sc.rank, s * N, scratch);
         pos += n;
       }

@@ -3,7 +3,6 @@ export * from "./tenant.js";
 export * from "./labels.js";
 export * from "./matchers.js";
 export * from "./rows.js";
-export * from "./hash32.js";
 export * from "./duration.js";
 export * from "./flags.js";
 export * from "./logger.js";

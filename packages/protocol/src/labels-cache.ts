@@ -1,5 +1,3 @@
-import { hash32 } from "@strata/core";
-
 /**
  * Canonical metric names of label sets seen before, keyed by the raw protobuf bytes of the
  * labels as they arrived (plus the tenant). A sender encodes the labels of a series the same
@@ -84,7 +82,7 @@ export class RawLabelsCache {
         return true;
       }
     }
-    const h = hash32(this.bufView(buf), start, end, Math.imul(account, 0x9e3779b1) ^ project) & 0x7fffffff;
+    const h = hashRange(buf, start, end, account, project);
     this.lastHash = h;
     const table = this.table;
     let slot = h & this.mask;
@@ -200,4 +198,29 @@ function putU32(a: Uint8Array, off: number, v: number): void {
   a[off + 1] = (v >>> 8) & 0xff;
   a[off + 2] = (v >>> 16) & 0xff;
   a[off + 3] = v >>> 24;
+}
+
+/** A 32-bit multiplicative hash of buf[start, end) and a tenant, 4 bytes per step. */
+function hashRange(buf: Uint8Array, start: number, end: number, account: number, project: number): number {
+  let h = Math.imul(account ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(project ^ 0x7f4a7c15, 0xc2b2ae35) ^ (end - start);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    let k = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  let k = 0;
+  for (let s = 0; i < end; i++, s += 8) k |= buf[i]! << s;
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h & 0x7fffffff;
 }

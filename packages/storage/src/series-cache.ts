@@ -1,4 +1,3 @@
-import { dataViewOf, hash32 } from "@strata/core";
 import type { SeriesEntry } from "./rows-buffer.js";
 
 /**
@@ -141,13 +140,26 @@ function equalRange(adv: DataView, a: number, dv: DataView, s: number, e: number
   return true;
 }
 
-/** Hash of the bytes [s, e) of `dv` (@strata/core hash32). */
+function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Hash of the bytes [s, e) of `dv`: little-endian 32-bit words, then the tail bytes. */
 export function hashRange(dv: DataView, s: number, e: number): number {
-  return hash32(dv, s, e) | 0;
+  let h = 0x811c9dc5 ^ (e - s);
+  let i = s;
+  for (; i + 4 <= e; i += 4) {
+    h = Math.imul(h ^ dv.getInt32(i, true), 0x01000193);
+    h ^= h >>> 15;
+  }
+  for (; i < e; i++) h = Math.imul(h ^ dv.getUint8(i), 0x01000193);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0x5bd1e995);
+  return h ^ (h >>> 15);
 }
 
 export function hashBytes(b: Uint8Array): number {
-  return hashRange(dataViewOf(b), 0, b.length);
+  return hashRange(viewOf(b), 0, b.length);
 }
 
 /** Per-entry overhead beyond the key bytes: table slots and the SeriesEntry (TSID fields inline). */
@@ -166,7 +178,7 @@ export class SeriesCache {
   constructor(readonly maxBytes: number) {}
 
   get(key: Uint8Array): SeriesEntry | undefined {
-    return this.getRange(dataViewOf(key), 0, key.length);
+    return this.getRange(viewOf(key), 0, key.length);
   }
 
   /**
@@ -208,7 +220,7 @@ export class SeriesCache {
   }
 
   private insert(key: Uint8Array, h: number, v: SeriesEntry): void {
-    const kv = dataViewOf(key);
+    const kv = viewOf(key);
     const size = key.length + ENTRY_OVERHEAD;
     if (this.cur.bytes + size > this.maxBytes / 2) {
       this.prev = this.cur;
