@@ -150,39 +150,23 @@ export class RemoteWriteDecoder {
       if (labelsEnd > start && cache.find(body, start, labelsEnd, this.account, this.project)) {
         s.pos = labelsEnd;
         s.limit = end;
-        let exemplars = 0;
-        let histograms = 0;
+        this.counts.fill(0);
         while (s.pos < end) {
           const f = s.tag();
           if (f === 1) break; // labels after other fields: the full way
-          if (f === 2) {
-            s.expect(WIRE_LEN, "TimeSeries.samples");
-            s.pos = s.lenEnd();
-            samples++;
-          } else if (f === 3) {
-            s.expect(WIRE_LEN, "TimeSeries.exemplars");
-            s.pos = s.lenEnd();
-            exemplars++;
-          } else if (f === 4) {
-            s.expect(WIRE_LEN, "TimeSeries.histograms");
-            s.pos = s.lenEnd();
-            histograms++;
-          } else {
-            s.skip();
-          }
+          this.skipCountedV1(f);
         }
         if (s.pos >= end) {
           name = cache.buffer.subarray(cache.nameOff, cache.nameOff + cache.nameLen);
-          res.exemplars += exemplars;
-          res.histograms += histograms;
+          samples = this.commitCounts(res);
         } else {
           labelsEnd = -1;
         }
       }
     }
     if (name === undefined) {
-      name = this.labelsV1(body, start, end, res);
-      samples = this.lastSamples;
+      name = this.labelsV1(body, start, end);
+      samples = this.commitCounts(res);
       if (cache !== undefined && labelsEnd > start && this.lastLabelsEnd === labelsEnd) cache.add(body, start, labelsEnd, this.account, this.project, name);
     }
     res.series++;
@@ -205,72 +189,72 @@ export class RemoteWriteDecoder {
 
   /** End of the last label record seen by labelsV1 when all labels came first, else -1. */
   private lastLabelsEnd = -1;
-  /** Samples counted by labelsV1. */
-  private lastSamples = 0;
+  /** Samples, exemplars and histograms of the TimeSeries being decoded (by field number 2, 3, 4). */
+  private readonly counts = new Int32Array(5);
+
+  /** Skips the TimeSeries field whose tag was just read, counting samples, exemplars and histograms. */
+  private skipCountedV1(f: number): void {
+    const s = this.sub;
+    if (f < 2 || f > 4) {
+      s.skip();
+      return;
+    }
+    s.expect(WIRE_LEN, f === 2 ? "TimeSeries.samples" : f === 3 ? "TimeSeries.exemplars" : "TimeSeries.histograms");
+    s.pos = s.lenEnd();
+    this.counts[f]!++;
+  }
+
+  /** Adds the counted exemplars and histograms to `res`; returns the samples counted. */
+  private commitCounts(res: RemoteWriteResult): number {
+    res.exemplars += this.counts[3]!;
+    res.histograms += this.counts[4]!;
+    return this.counts[2]!;
+  }
 
   /**
    * Pass 1 of a TimeSeries the full way: parses, validates and canonicalizes its labels and
-   * counts its samples, exemplars and histograms. Fields may come in any order.
+   * counts its samples, exemplars and histograms (into `counts`). Fields may come in any order.
    */
-  private labelsV1(body: Uint8Array, start: number, end: number, res: RemoteWriteResult): Uint8Array {
+  private labelsV1(body: Uint8Array, start: number, end: number): Uint8Array {
     const s = this.sub;
     const canon = this.canon;
     canon.begin(body);
     s.pos = start;
     s.limit = end;
-    let samples = 0;
+    this.counts.fill(0);
     let labelsEnd = start;
     let otherSeen = false;
     while (s.pos < end) {
-      s.tag();
-      if (s.fieldNo !== 1) otherSeen = true;
-      switch (s.fieldNo) {
-        case 1: {
-          s.expect(WIRE_LEN, "TimeSeries.labels");
-          const lend = s.lenEnd();
-          s.limit = lend;
-          let ns = 0, ne = 0, vs = 0, ve = 0;
-          while (s.pos < lend) {
-            const f = s.tag();
-            if (f === 1 || f === 2) {
-              s.expect(WIRE_LEN, "Label.name/value");
-              const e = s.lenEnd();
-              if (f === 1) { ns = s.pos; ne = e; } else { vs = s.pos; ve = e; }
-              s.pos = e;
-            } else {
-              s.skip();
-            }
-          }
-          s.limit = end;
-          canon.add(ns, ne, vs, ve);
-          if (otherSeen) labelsEnd = -1;
-          else labelsEnd = lend;
-          break;
-        }
-        case 2:
-          s.expect(WIRE_LEN, "TimeSeries.samples");
-          s.pos = s.lenEnd();
-          samples++;
-          break;
-        case 3:
-          s.expect(WIRE_LEN, "TimeSeries.exemplars");
-          s.pos = s.lenEnd();
-          res.exemplars++;
-          break;
-        case 4:
-          s.expect(WIRE_LEN, "TimeSeries.histograms");
-          s.pos = s.lenEnd();
-          res.histograms++;
-          break;
-        default:
-          s.skip();
+      const field = s.tag();
+      if (field !== 1) {
+        otherSeen = true;
+        this.skipCountedV1(field);
+        continue;
       }
+      s.expect(WIRE_LEN, "TimeSeries.labels");
+      const lend = s.lenEnd();
+      s.limit = lend;
+      let ns = 0, ne = 0, vs = 0, ve = 0;
+      while (s.pos < lend) {
+        const f = s.tag();
+        if (f === 1 || f === 2) {
+          s.expect(WIRE_LEN, "Label.name/value");
+          const e = s.lenEnd();
+          if (f === 1) { ns = s.pos; ne = e; } else { vs = s.pos; ve = e; }
+          s.pos = e;
+        } else {
+          s.skip();
+        }
+      }
+      s.limit = end;
+      canon.add(ns, ne, vs, ve);
+      labelsEnd = otherSeen ? -1 : lend;
     }
     const name = canon.finish();
     this.lastLabelsEnd = labelsEnd;
-    this.lastSamples = samples;
     return name;
   }
+
 
   /** Decodes a Sample message ending at the cursor's limit (value = 1 double, timestamp = 2 int64). */
   private sample(name: Uint8Array, out: RowsBatchWriter): void {
