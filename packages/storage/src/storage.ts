@@ -242,8 +242,20 @@ export class Storage {
   static async open(dir: string, options: StorageOptions = {}): Promise<Storage> {
     mkdirSync(join(dir, DATA_DIR), { recursive: true });
     mkdirSync(join(dir, SNAPSHOTS_DIR), { recursive: true });
-    const index = options.index ?? (await openIndexDB(join(dir, INDEXDB_DIR), options.indexOptions ?? {}));
+    const owner: { storage?: Storage } = {};
+    const iopts = options.indexOptions ?? {};
+    const index =
+      options.index ??
+      (await openIndexDB(join(dir, INDEXDB_DIR), {
+        ...iopts,
+        // Pruned series lose their metricIDs: cached TSIDs of them must not be reused.
+        onPrune: () => {
+          iopts.onPrune?.();
+          owner.storage?.seriesCache.clear();
+        },
+      }));
     const s = new Storage(dir, index, options);
+    owner.storage = s;
     try {
       s.loadPartitions();
       const { wal, segments } = Wal.open(join(dir, WAL_DIR), s.opts.walFsyncIntervalMs, s.opts.walMaxSegmentBytes);
@@ -363,7 +375,7 @@ export class Storage {
       }
       const day = Math.floor(t / DAY_MS);
       if (!r.sameAsPrevious || entry === undefined) entry = this.resolveSeries(r, day);
-      else if (entry.day !== day) this.touchDay(entry, r.name(), day);
+      else if (entry.day !== day) entry = this.touchDay(entry, r.name(), day);
       this.rows.add(entry, t, r.value);
       accepted++;
       if (this.rows.full) this.flushRows();
@@ -378,31 +390,24 @@ export class Storage {
       this.counters.seriesCacheMisses++;
       // The index and the cache copy what they keep: a view into the batch is enough.
       const name = r.name();
-      const tsid = this.index.getOrCreateTSID(name, day);
-      e = {
-        accountID: tsid.accountID,
-        projectID: tsid.projectID,
-        metricGroupID: tsid.metricGroupID,
-        jobInstanceID: tsid.jobInstanceID,
-        metricID: tsid.metricID,
-        day,
-        gen: 0,
-        slot: 0,
-        ord: 0,
-        ordPos: 0,
-      };
+      e = newSeriesEntry(this.index.getOrCreateTSID(name, day), day);
       this.seriesCache.set(name, e);
     } else if (e.day !== day) {
-      this.touchDay(e, r.name(), day);
+      e = this.touchDay(e, r.name(), day);
     }
     return e;
   }
 
-  private touchDay(e: SeriesEntry, name: Uint8Array, day: number): void {
+  private touchDay(e: SeriesEntry, name: Uint8Array, day: number): SeriesEntry {
     // The index records (day, series) for the per-day index; it dedups repeated calls.
-    this.index.getOrCreateTSID(name, day);
+    const tsid = this.index.getOrCreateTSID(name, day);
     this.counters.indexDayUpdates++;
     e.day = day;
+    if (tsid.metricID === e.metricID) return e;
+    // The index no longer knows the cached id (pruned past retention): use the new one.
+    const fresh = newSeriesEntry(tsid, day);
+    this.seriesCache.set(name, fresh);
+    return fresh;
   }
 
   private retentionMinT(): number {
@@ -1064,6 +1069,21 @@ function dirSize(path: string): number {
     else if (e.isFile()) total += statSync(p).size;
   }
   return total;
+}
+
+function newSeriesEntry(tsid: TSID, day: number): SeriesEntry {
+  return {
+    accountID: tsid.accountID,
+    projectID: tsid.projectID,
+    metricGroupID: tsid.metricGroupID,
+    jobInstanceID: tsid.jobInstanceID,
+    metricID: tsid.metricID,
+    day,
+    gen: 0,
+    slot: 0,
+    ord: 0,
+    ordPos: 0,
+  };
 }
 
 async function openIndexDB(dir: string, opts: IndexDBOptions): Promise<SeriesIndex> {

@@ -395,8 +395,84 @@ describe("IndexDB", () => {
     expect(db.labelValues(T0, "__name__", [], (D - 10) * DAY, D * DAY, 0)).toEqual(["new"]); // hidden at once
     await dropping;
     expect(db.metrics().mergeset_dropped_items_total).toBeGreaterThan(0); // and rewritten away
-    expect(db.labelValues(T0, "__name__", [], 0, 1e15, 0)).toEqual(["new", "old"]); // global index keeps series
     await db.close();
+  });
+
+  it("prunes series without samples inside the retention from the global index too", async () => {
+    const dir = tmpdir();
+    let prunes = 0;
+    const db = await IndexDB.open(dir, { flushIntervalMs: 0, onPrune: () => prunes++ });
+    const old = db.getOrCreateTSID(mn({ __name__: "old", job: "gone" }), D - 10);
+    const both = db.getOrCreateTSID(mn({ __name__: "both" }), D - 10);
+    db.getOrCreateTSID(mn({ __name__: "both" }), D);
+    db.getOrCreateTSID(mn({ __name__: "new" }), D);
+    const delOld = db.getOrCreateTSID(mn({ __name__: "deleted_old" }), D - 10);
+    expect(db.deleteSeries(T0, [m("=", "__name__", "deleted_old")])).toBe(1);
+    await db.flush();
+    const dropping = db.dropDaysBefore(D - 5);
+    // Hidden at once, from every kind of lookup.
+    expect(db.labelValues(T0, "__name__", [], 0, 1e15, 0)).toEqual(["both", "new"]);
+    expect(db.labelNames(T0, [], 0, 1e15, 0)).toEqual(["__name__"]);
+    expect(db.metricNameByID(old.metricID)).toBeUndefined();
+    expect(prunes).toBe(1);
+    await dropping;
+    const mt = db.metrics();
+    expect(mt.series_pruned_total).toBe(2); // "old" and the deleted "deleted_old"
+    expect(mt.prune_pending).toBe(0);
+    expect(mt.deleted_series).toBe(0); // its 06 item went with it
+    expect(fs.existsSync(path.join(dir, "prune.bin"))).toBe(false);
+    // A pruned name that comes back is a new series with a full set of items.
+    const again = db.getOrCreateTSID(mn({ __name__: "old", job: "gone" }), D);
+    expect(again.metricID).not.toBe(old.metricID);
+    expect(again.metricID).not.toBe(delOld.metricID);
+    expect(db.getOrCreateTSID(mn({ __name__: "both" }), D).metricID).toBe(both.metricID);
+    await db.close();
+    const re = await IndexDB.open(dir, { flushIntervalMs: 0 });
+    expect(re.labelValues(T0, "__name__", [], 0, 1e15, 0)).toEqual(["both", "new", "old"]);
+    expect(re.labelValues(T0, "job", [], 0, 1e15, 0)).toEqual(["gone"]);
+    expect(re.getOrCreateTSID(mn({ __name__: "old", job: "gone" }), D).metricID).toBe(again.metricID);
+    expect(re.metricNameByID(old.metricID)).toBeUndefined();
+    await re.close();
+  });
+
+  it("keeps a series that gets a sample while the prune set is computed", async () => {
+    const db = await IndexDB.open(tmpdir(), { flushIntervalMs: 0 });
+    const n = 70_000; // more than one scan chunk, so the scan yields to the event loop
+    for (let i = 0; i < n; i++) db.getOrCreateTSID(mn({ __name__: "churn", i: String(i) }), D - 10);
+    await db.flush();
+    const dropping = db.dropDaysBefore(D - 5);
+    // Runs while the scan is suspended: series 7 is written to on day D.
+    const revived = db.getOrCreateTSID(mn({ __name__: "churn", i: "7" }), D);
+    await dropping;
+    expect(db.metrics().series_pruned_total).toBe(n - 1);
+    expect(db.labelValues(T0, "i", [], 0, 1e15, 0)).toEqual(["7"]);
+    expect(db.getOrCreateTSID(mn({ __name__: "churn", i: "7" }), D).metricID).toBe(revived.metricID);
+    await db.close();
+  });
+
+  it("finishes a prune that was interrupted (prune.bin) when it opens", async () => {
+    const dir = tmpdir();
+    const db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+    const old = db.getOrCreateTSID(mn({ __name__: "old" }), D - 10);
+    db.getOrCreateTSID(mn({ __name__: "new" }), D);
+    await db.flush();
+    const dropping = db.dropDaysBefore(D - 5);
+    // The prune set is persisted before anything is rewritten: copy the directory as a crash would leave it.
+    expect(fs.existsSync(path.join(dir, "prune.bin"))).toBe(true);
+    const copy = path.join(tmpdir(), "crashed");
+    fs.cpSync(dir, copy, { recursive: true });
+    await dropping;
+    await db.close();
+    const re = await IndexDB.open(copy, { flushIntervalMs: 0 });
+    expect(re.labelValues(T0, "__name__", [], 0, 1e15, 0)).toEqual(["new"]);
+    expect(re.metricNameByID(old.metricID)).toBeUndefined();
+    await re.forceMerge();
+    expect(re.metrics().prune_pending).toBe(0);
+    expect(re.metrics().mergeset_dropped_items_total).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(copy, "prune.bin"))).toBe(false);
+    const again = re.getOrCreateTSID(mn({ __name__: "old" }), D);
+    expect(again.metricID).toBeGreaterThan(old.metricID);
+    await re.close();
   });
 
   it("snapshot() hard-links parts into a directory that opens as an equal index", async () => {

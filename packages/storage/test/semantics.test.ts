@@ -114,6 +114,40 @@ describe("retention", () => {
   });
 });
 
+describe("series churned out past retention", () => {
+  it("are pruned from the index, and a name that comes back is a new, complete series", async () => {
+    const dir = tmpDir();
+    let now = NOW;
+    const R = 10 * DAY;
+    const sel = (name: string) => [newMatcher("=", "__name__", name)];
+    try {
+      const s = await openTestStorage(dir, { now: () => now, retentionMs: R });
+      await s.addRows(batchOf([
+        { tenant: DEFAULT_TENANT, labels: { __name__: "churn", pod: "a" }, t: now - DAY, v: 1 },
+        { tenant: DEFAULT_TENANT, labels: { __name__: "stay" }, t: now - DAY, v: 1 },
+      ]));
+      await s.forceFlush();
+      now += 12 * DAY;
+      await s.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: { __name__: "stay" }, t: now, v: 2 }]));
+      await s.forceMerge();
+      expect(s.metrics().indexdb_series_pruned_total).toBe(1);
+      expect(s.labelValues(DEFAULT_TENANT, "pod", [], 0, now, 0)).toEqual([]);
+      // The storage's own series cache must not hand the pruned id out again.
+      await s.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: { __name__: "churn", pod: "a" }, t: now, v: 3 }]));
+      await s.forceFlush();
+      expect([...dump(s, DEFAULT_TENANT, sel("churn"), 0, now).values()]).toEqual([[[now, 3]]]);
+      expect(s.labelValues(DEFAULT_TENANT, "pod", [], 0, now, 0)).toEqual(["a"]);
+      await s.close();
+      const s2 = await openTestStorage(dir, { now: () => now, retentionMs: R });
+      expect([...dump(s2, DEFAULT_TENANT, sel("churn"), 0, now).values()]).toEqual([[[now, 3]]]);
+      expect([...dump(s2, DEFAULT_TENANT, sel("stay"), 0, now).values()]).toEqual([[[now, 2]]]);
+      await s2.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+});
+
 describe("deletes, snapshots, metrics", () => {
   it("deleted series never reappear (reopen, merge, re-ingest of the same name is a new series)", async () => {
     const dir = tmpDir();

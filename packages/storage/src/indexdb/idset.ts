@@ -158,6 +158,56 @@ export class IdBitmap {
     this.words[w]! |= 1 << (id & 31);
   }
 
+  delete(id: number): void {
+    const w = Math.floor(id / 32);
+    if (w < this.words.length) this.words[w]! &= ~(1 << (id & 31));
+  }
+
+  /** Removes every id of `other` from this bitmap. */
+  andNot(other: IdBitmap): void {
+    const a = this.words;
+    const b = other.words;
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) a[i]! &= ~b[i]!;
+  }
+
+  /** Number of ids in the bitmap. */
+  count(): number {
+    let n = 0;
+    const a = this.words;
+    for (let i = 0; i < a.length; i++) {
+      let x = a[i]!;
+      x -= (x >>> 1) & 0x55555555;
+      x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+      n += (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+    }
+    return n;
+  }
+
+  /** Calls fn for every id, ascending. */
+  forEach(fn: (id: number) => void): void {
+    const a = this.words;
+    for (let i = 0; i < a.length; i++) {
+      let x = a[i]!;
+      while (x !== 0) {
+        const low = x & -x;
+        fn(i * 32 + 31 - Math.clz32(low));
+        x ^= low;
+      }
+    }
+  }
+
+  /** The words, little-endian bit order within each (for persisting). */
+  get raw(): Uint32Array {
+    return this.words;
+  }
+
+  static fromWords(words: Uint32Array<ArrayBuffer>): IdBitmap {
+    const b = new IdBitmap();
+    b.words = words.length > 0 ? words : new Uint32Array(1);
+    return b;
+  }
+
   get bytes(): number {
     return this.words.byteLength;
   }

@@ -61,6 +61,11 @@ export interface IndexDBOptions {
   /** Background failures (default: console.error). */
   readonly onError?: (err: unknown) => void;
   /**
+   * Called (synchronously) when series without samples inside the retention were pruned from
+   * the index: their metricIDs are gone for good, so callers must forget cached TSIDs.
+   */
+  readonly onPrune?: () => void;
+  /**
    * Label APIs with matchers read the metric names of at most this many matching series;
    * above it they scan the label index instead (default 20000).
    */
@@ -103,6 +108,11 @@ interface StateJson {
 
 const STATE_JSON = "state.json";
 const TSID_CACHE_FILE = "tsid-cache.bin";
+const PRUNE_FILE = "prune.bin";
+/** "SPR1": Strata prune set, version 1. */
+const PRUNE_MAGIC = 0x5350_5231;
+/** Items scanned between yields to the event loop while computing the prune set. */
+const PRUNE_SCAN_CHUNK = 65_536;
 /** "STC1": Strata TSID cache, version 1. */
 const TSID_CACHE_MAGIC = 0x5354_4331;
 const TABLE_DIR = "table";
@@ -120,6 +130,10 @@ function hash32(b: Uint8Array): number {
   return Number(BigInt.asUintN(32, xxhash64(b)));
 }
 
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function dayOf(t: number): number {
   return Math.floor(t / DAY_MS);
 }
@@ -134,6 +148,13 @@ export class IndexDB {
   private idHighWater: number;
   private minDay: number;
   private readonly deleted = new Set<number>();
+  /**
+   * Series being pruned (no samples inside the retention): merges drop their global items and
+   * lookups ignore them. Persisted in prune.bin until every part has been rewritten.
+   */
+  private pruned: IdBitmap | undefined;
+  private readonly onPrune: (() => void) | undefined;
+  private closed = false;
   private generation = 0;
   private readonly tsidCache: TwoGenCache<string, NameEntry>;
   /** Series created since the table last converted pending items (invisible to snapshot(false)). */
@@ -155,6 +176,7 @@ export class IndexDB {
     dayEntries: 0,
     searches: 0,
     deleted: 0,
+    pruned: 0,
   };
 
   private constructor(
@@ -172,6 +194,7 @@ export class IndexDB {
     this.idReserve = Math.max(1, opts.idReserve ?? 65536);
     this.namePathMax = opts.labelsByNameMaxSeries ?? 20_000;
     this.nameFilterMax = opts.nameFilterMaxSeries ?? 2000;
+    this.onPrune = opts.onPrune;
   }
 
   static async open(dir: string, opts: IndexDBOptions = {}): Promise<IndexDB> {
@@ -191,6 +214,7 @@ export class IndexDB {
       writeFileAtomicSync(sf, JSON.stringify(state));
     }
     const db = new IndexDB(dir, state, opts);
+    db.loadPruneSet(); // before the table opens: its merges must already drop pruned items
     const topts: TableOptions = {
       ...opts.table,
       ...(opts.blockCacheBytes !== undefined ? { blockCacheBytes: opts.blockCacheBytes } : {}),
@@ -206,12 +230,25 @@ export class IndexDB {
     db.loadDeleted();
     db.checkHighWater();
     db.loadTsidCache();
+    if (db.pruned !== undefined) {
+      // An interrupted prune: finish rewriting the parts without the pruned series.
+      db.retentionMerge = db.finishPrune().finally(() => {
+        db.retentionMerge = undefined;
+      });
+      db.retentionMerge.catch((err: unknown) => db.onBackgroundError(err));
+    }
     return db;
   }
 
   private keepItem(buf: Uint8Array, start: number, end: number): boolean {
     const ns = buf[start];
     if ((ns === NS_DAY_TAG || ns === NS_DAY_ALL) && end - start >= 13) return readU32(buf, start + 9) >= this.minDay;
+    const pr = this.pruned;
+    if (pr !== undefined && end - start >= 9) {
+      // 01 (…TSID) and 03 end with the metricID; 02 and 06 start with it.
+      if (ns === NS_NAME_TO_TSID || ns === NS_TAG) return !pr.has(readU64(buf, end - 8));
+      if (ns === NS_ID || ns === NS_DELETED) return !pr.has(readU64(buf, start + 1));
+    }
     return true;
   }
 
@@ -319,7 +356,7 @@ export class IndexDB {
       while (c.next()) {
         if (c.length !== prefix.length + TSID_SIZE) continue;
         const tsid = decodeTSID(c.buf, c.start + prefix.length);
-        if (this.deleted.has(tsid.metricID)) continue;
+        if (this.isGone(tsid.metricID)) continue;
         const e = this.idEntry(snap.sharedCursor(), tsid.metricID);
         if (e !== undefined && equalBytes(e.name, name)) return tsid;
       }
@@ -483,11 +520,20 @@ export class IndexDB {
     return this.removeDeleted(ids);
   }
 
+  /** Deleted, or being pruned: never shown, never handed out again. */
+  private isGone(id: number): boolean {
+    return this.deleted.has(id) || (this.pruned !== undefined && this.pruned.has(id));
+  }
+
+  private anyGone(): boolean {
+    return this.deleted.size > 0 || this.pruned !== undefined;
+  }
+
   private removeDeleted(ids: IdSet): IdSet {
-    if (this.deleted.size === 0) return ids;
+    if (!this.anyGone()) return ids;
     const out = new Float64Array(ids.length);
     let n = 0;
-    for (let i = 0; i < ids.length; i++) if (!this.deleted.has(ids[i]!)) out[n++] = ids[i]!;
+    for (let i = 0; i < ids.length; i++) if (!this.isGone(ids[i]!)) out[n++] = ids[i]!;
     return n === ids.length ? ids : out.slice(0, n);
   }
 
@@ -658,6 +704,7 @@ export class IndexDB {
   }
 
   private idEntry(c: Cursor, id: number): IdEntry | undefined {
+    if (this.pruned?.has(id) === true) return undefined;
     let e = this.idCache.get(id);
     if (e !== undefined) return e;
     const key = new Uint8Array(9);
@@ -737,7 +784,7 @@ export class IndexDB {
     const scope = kb.toBytes();
     const c = snap.cursor();
     c.seek(scope);
-    const check = filter !== undefined || this.deleted.size > 0;
+    const check = filter !== undefined || this.anyGone();
     let have = c.next();
     while (have) {
       const ns = c.start + scope.length;
@@ -747,7 +794,7 @@ export class IndexDB {
       let found = !check;
       while (!found && have && sameKeyPrefix(c, nameKey)) {
         const id = readU64(c.buf, c.end - 8);
-        found = !this.deleted.has(id) && (filter === undefined || hasId(filter, id));
+        found = !this.isGone(id) && (filter === undefined || hasId(filter, id));
         if (!found) have = c.next();
       }
       if (found) out.add(name);
@@ -807,7 +854,7 @@ export class IndexDB {
   ): void {
     const lp = this.labelPrefix(tenant, day, label);
     const c = snap.cursor();
-    const check = filter !== undefined || this.deleted.size > 0;
+    const check = filter !== undefined || this.anyGone();
     let cur: string | undefined;
     scanValues(
       c,
@@ -822,7 +869,7 @@ export class IndexDB {
         return !out.has(cur);
       },
       (id) => {
-        if (!this.deleted.has(id) && (filter === undefined || hasId(filter, id))) out.add(cur!);
+        if (!this.isGone(id) && (filter === undefined || hasId(filter, id))) out.add(cur!);
       },
     );
   }
@@ -848,7 +895,7 @@ export class IndexDB {
       const filter =
         req.matchers !== undefined && req.matchers.length > 0 ? this.searchIDsIn(snap, tenant, req.matchers, [day]) : undefined;
       const all = filter ?? this.removeDeleted(this.allIDs(snap, tenant, day));
-      const check = filter !== undefined || this.deleted.size > 0;
+      const check = filter !== undefined || this.anyGone();
       const kb = this.kb;
       kb.reset();
       putScope(kb, NS_DAY_TAG, tenant, day);
@@ -893,9 +940,11 @@ export class IndexDB {
   }
 
   /**
-   * Drops per-day entries of days before `minDay` (retention): they are hidden at once, and the
-   * returned promise resolves after every part was rewritten without them (a full merge, so
-   * callers usually do not await it).
+   * Drops per-day entries of days before `minDay` (retention): they are hidden at once. Then the
+   * series left without per-day entries (no samples inside the retention) are pruned from the
+   * global index too, as VictoriaMetrics' indexdb rotation does, so churned series do not grow
+   * the index forever. The returned promise resolves after every part was rewritten without
+   * them (a full merge, so callers usually do not await it).
    */
   async dropDaysBefore(minDay: number): Promise<void> {
     if (minDay <= this.minDay) return;
@@ -903,13 +952,113 @@ export class IndexDB {
     this.writeState();
     for (const d of [...this.dayBitmaps.keys()]) if (d < minDay) this.dayBitmaps.delete(d);
     this.generation++;
-    this.retentionMerge ??= this.table.forceMerge().finally(() => {
+    this.retentionMerge ??= this.pruneAndMerge().finally(() => {
       this.retentionMerge = undefined;
     });
     await this.retentionMerge;
   }
 
   private retentionMerge: Promise<void> | undefined;
+
+  private async pruneAndMerge(): Promise<void> {
+    if (this.pruned === undefined) await this.markPruned();
+    if (this.pruned !== undefined) await this.finishPrune();
+    else await this.table.forceMerge();
+  }
+
+  /**
+   * Finds the series with no per-day entry on or after minDay, among those that existed when
+   * the scan began, and makes them invisible at once (the set is persisted first).
+   * Runs in chunks so the event loop keeps serving; series seen on any day ≥ minDay while it
+   * ran (the day bitmaps record every per-day entry this process writes) are kept.
+   */
+  private async markPruned(): Promise<void> {
+    const below = this.nextID;
+    const minDay = this.minDay;
+    const live = new IdBitmap();
+    const dead = new IdBitmap();
+    const snap = this.table.snapshot(true);
+    try {
+      let c = snap.cursor();
+      c.seek(new Uint8Array([NS_DAY_ALL]));
+      let n = 0;
+      while (c.next()) {
+        if (c.buf[c.start] !== NS_DAY_ALL) break;
+        if (c.length === 21 && readU32(c.buf, c.start + 9) >= minDay) live.add(readU64(c.buf, c.end - 8));
+        if (++n % PRUNE_SCAN_CHUNK === 0) await yieldToLoop();
+        if (this.closed) return;
+      }
+      c = snap.cursor();
+      c.seek(new Uint8Array([NS_ID]));
+      while (c.next()) {
+        if (c.buf[c.start] !== NS_ID) break;
+        if (c.length >= 9) {
+          const id = readU64(c.buf, c.start + 1);
+          if (id < below && !live.has(id)) dead.add(id);
+        }
+        if (++n % PRUNE_SCAN_CHUNK === 0) await yieldToLoop();
+        if (this.closed) return;
+      }
+    } finally {
+      snap.release();
+    }
+    if (minDay !== this.minDay) return; // retention moved on meanwhile; the next call redoes it
+    for (const [day, bm] of this.dayBitmaps) if (day >= minDay) dead.andNot(bm);
+    const count = dead.count();
+    if (count === 0) return;
+    this.writePruneSet(dead);
+    this.pruned = dead;
+    this.stats.pruned += count;
+    this.generation++;
+    this.tsidCache.clear();
+    this.recent = new Map();
+    this.idCache.clear();
+    this.filterCache.clear();
+    this.onPrune?.();
+  }
+
+  /** Rewrites every part without the pruned series, then forgets the set. */
+  private async finishPrune(): Promise<void> {
+    await this.table.forceMerge();
+    const pr = this.pruned;
+    if (pr === undefined || this.closed) return;
+    pr.forEach((id) => this.deleted.delete(id));
+    this.pruned = undefined;
+    fs.rmSync(path.join(this.dir, PRUNE_FILE), { force: true });
+    fsyncDir(this.dir);
+  }
+
+  /** prune.bin: `u32 magic "SPR1" | u32 words | u32 word* | u32 crc32` (big-endian). */
+  private writePruneSet(bm: IdBitmap): void {
+    const w = bm.raw;
+    let last = w.length;
+    while (last > 0 && w[last - 1] === 0) last--;
+    const bb = new ByteBuffer(12 + last * 4);
+    bb.u32(PRUNE_MAGIC);
+    bb.u32(last);
+    for (let i = 0; i < last; i++) bb.u32(w[i]!);
+    bb.u32(crc32(bb.view()) >>> 0);
+    writeFileAtomicSync(path.join(this.dir, PRUNE_FILE), bb.view());
+  }
+
+  private loadPruneSet(): void {
+    const file = path.join(this.dir, PRUNE_FILE);
+    if (!fs.existsSync(file)) return;
+    const data = fs.readFileSync(file);
+    const b = new Uint8Array(data.buffer, data.byteOffset, data.length);
+    const ok = b.length >= 12 && readU32(b, 0) === PRUNE_MAGIC && b.length === 12 + readU32(b, 4) * 4 &&
+      (crc32(b.subarray(0, b.length - 4)) >>> 0) === readU32(b, b.length - 4);
+    if (!ok) {
+      // Written atomically, so this is damage from outside: pruning is only an optimisation and
+      // the next retention step recomputes the set, so dropping the file loses nothing.
+      fs.rmSync(file);
+      fsyncDir(this.dir);
+      return;
+    }
+    const words = new Uint32Array(readU32(b, 4));
+    for (let i = 0; i < words.length; i++) words[i] = readU32(b, 8 + i * 4);
+    this.pruned = IdBitmap.fromWords(words);
+  }
 
   /** Makes everything added so far durable on disk. */
   async flush(): Promise<void> {
@@ -960,6 +1109,8 @@ export class IndexDB {
       per_day_entries_created_total: this.stats.dayEntries,
       searches_total: this.stats.searches,
       series_deleted_total: this.stats.deleted,
+      series_pruned_total: this.stats.pruned,
+      prune_pending: this.pruned === undefined ? 0 : 1,
       next_metric_id: this.nextID,
       metric_id_high_water: this.idHighWater,
       min_day: this.minDay,
@@ -968,6 +1119,7 @@ export class IndexDB {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.table.close();
     try {
       this.saveTsidCache();
