@@ -207,6 +207,32 @@ describe("App", () => {
     expect(el.querySelector("[data-testid=json]")?.textContent).toContain('"resultType": "matrix"');
   });
 
+  it("auto-refresh re-runs the queries every interval until it is set to off", async () => {
+    // Only the interval timer is faked: the API stub and settle() keep real timers.
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const urls: string[] = [];
+    // The table tab (instant queries): happy-dom has no canvas for the graph.
+    const ranges = (): number => calls.filter((c) => c.includes("/query?query=node_load1")).length;
+    const el = mount(<App env={env("?tab=table&q=node_load1&range=5m&refresh=5s", urls)} />);
+    await settle();
+    expect(ranges()).toBe(1);
+    act(() => void vi.advanceTimersByTime(5000));
+    await settle();
+    expect(ranges()).toBe(2);
+    for (let i = 0; i < 2; i++) {
+      act(() => void vi.advanceTimersByTime(5000));
+      await settle();
+    }
+    expect(ranges()).toBe(4);
+    const refresh = [...el.querySelectorAll("label")].find((l) => l.textContent?.startsWith("refresh"))?.querySelector("select") as HTMLSelectElement;
+    act(() => { refresh.value = "off"; refresh.dispatchEvent(new Event("change", { bubbles: true })); });
+    await settle();
+    expect(urls.at(-1)).not.toContain("refresh=");
+    act(() => void vi.advanceTimersByTime(60_000));
+    await settle();
+    expect(ranges()).toBe(4);
+  });
+
   it("switches tenant by URL, keeping the view", () => {
     const urls: string[] = [];
     const el = mount(<App env={env("?tab=cardinality&q=up", urls)} />);
