@@ -68,6 +68,13 @@ describe.skipIf(!services.every(isBuilt))("deploy/ files", () => {
     expect(byService.get("select")).toHaveLength(1);
   });
 
+  it("compose.yml is valid for Debian's docker-compose", () => {
+    if (!requirePeer("docker-compose", "docker-compose")) return;
+    const r = spawnSync("docker-compose", ["-p", "strata", "-f", join(deploy, "docker", "compose.yml"), "config", "-q"], { encoding: "utf8" });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
   it("kubernetes: storage StatefulSet with volumes behind a headless Service; insert/select Deployments with Services; /health readiness; resource requests", () => {
     interface Container {
       args: string[];
