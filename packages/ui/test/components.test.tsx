@@ -152,6 +152,25 @@ describe("views", () => {
     expect(el.querySelector("[data-testid=copy-0]")).not.toBeNull();
   });
 
+  it("copies the raw answer text with the Copy button", async () => {
+    const written: string[] = [];
+    const saved = Object.getOwnPropertyDescriptor(navigator, "clipboard");
+    Object.defineProperty(navigator, "clipboard", { configurable: true, value: { writeText: async (t: string) => void written.push(t) } });
+    try {
+      const raw = '{"status":"success","data":{"resultType":"vector","result":[]}}';
+      const el = mount(<JsonView answers={[{ query: "a", url: "/q?query=a", text: "{}" }, { query: "b", url: "/q?query=b", text: raw }]} />);
+      const button = el.querySelector("[data-testid=copy-1]") as HTMLButtonElement;
+      act(() => button.click());
+      await settle();
+      expect(written).toEqual([raw]);
+      expect(button.textContent).toBe("Copied");
+      expect(el.querySelector("[data-testid=copy-0]")?.textContent).toBe("Copy");
+    } finally {
+      if (saved) Object.defineProperty(navigator, "clipboard", saved);
+      else delete (navigator as { clipboard?: unknown }).clipboard;
+    }
+  });
+
   it("shows an API error with its type, message, query and position", () => {
     const el = mount(<ErrorBox error={new ApiError("1:4: parse error: unexpected <op:*>", "bad_data", 400, "up *", "/q")} />);
     expect(el.textContent).toContain("bad_data");
