@@ -250,7 +250,7 @@ const invalid: InvalidCase[] = [
   ["CSV: bad format parameter", "prometheus/api/v1/import/csv?format=1:bogus:a", "1\n", {}, 400, "csv: format parameter: "],
   ["Influx: line without fields", "influx/write", `cpu,host=a ${T}000000\n`, {}, 400, "influx: line 1: "],
   ["Influx: bad precision", "influx/write?precision=fortnight", "cpu v=1\n", {}, 400, "influx: "],
-  ["OpenTSDB: item 2 without metric", "opentsdb/api/put", `[{"metric":"a","value":1,"timestamp":${S}},{"value":1}]`, {}, 400, "opentsdb: item 1: "],
+  ["OpenTSDB: item 2 without metric", "opentsdb/api/put", `[{"metric":"a","value":1,"timestamp":${S}},{"value":1}]`, {}, 400, "opentsdb: item 2: "],
   ["gzip: corrupt body", "prometheus/api/v1/import", "definitely not gzip", { "content-encoding": "gzip" }, 400, "jsonline: gzip: "],
 ];
 
