@@ -5,12 +5,13 @@
 //
 //   node deploy/local-cluster.mjs [-dataDir=./data] [-storageNodes=2] [-replicationFactor=1]
 //                                 [-insertPort=8480] [-selectPort=8481] [-storageBasePort=8400]
+//                                 [-storageHttpBasePort=8482]
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "..");
-const opts = { dataDir: "./data", storageNodes: "2", replicationFactor: "1", insertPort: "8480", selectPort: "8481", storageBasePort: "8400" };
+const opts = { dataDir: "./data", storageNodes: "2", replicationFactor: "1", insertPort: "8480", selectPort: "8481", storageBasePort: "8400", storageHttpBasePort: "8482" };
 for (const arg of process.argv.slice(2)) {
   const m = /^--?([^=]+)=(.*)$/.exec(arg);
   if (arg === "-help" || arg === "--help" || arg === "-h") {
@@ -26,6 +27,7 @@ for (const arg of process.argv.slice(2)) {
 const nodes = Number(opts.storageNodes);
 const rf = Number(opts.replicationFactor);
 const base = Number(opts.storageBasePort);
+const httpBase = Number(opts.storageHttpBasePort);
 if (!(nodes >= 1) || !(rf >= 1) || rf > nodes) {
   console.error(`local-cluster: need 1 <= replicationFactor (${rf}) <= storageNodes (${nodes})`);
   process.exit(2);
@@ -48,7 +50,7 @@ function start(label, service, args) {
   children.push({ label, child });
 }
 
-// Storage node i listens on base+10*i (insert RPC), base+10*i+1 (select RPC), 8482+10*i (HTTP).
+// Storage node i listens on base+10*i (insert RPC), base+10*i+1 (select RPC), httpBase+10*i (HTTP).
 const insertNodes = [];
 const selectNodes = [];
 for (let i = 0; i < nodes; i++) {
@@ -56,7 +58,7 @@ for (let i = 0; i < nodes; i++) {
   mkdirSync(dir, { recursive: true });
   const pInsert = base + 10 * i;
   const pSelect = base + 10 * i + 1;
-  const pHttp = 8482 + 10 * i;
+  const pHttp = httpBase + 10 * i;
   insertNodes.push(`127.0.0.1:${pInsert}`);
   selectNodes.push(`127.0.0.1:${pSelect}`);
   start(`storage-${i + 1}`, "storage", [
@@ -90,7 +92,7 @@ Strata local cluster — ${nodes} storage node(s), replicationFactor=${rf}, data
   remote_write URL : http://localhost:${opts.insertPort}/insert/0/prometheus/api/v1/write
   Grafana (Prometheus data source): http://localhost:${opts.selectPort}/select/0/prometheus
   Web UI           : http://localhost:${opts.selectPort}/select/0/vmui/
-  Storage metrics  : ${Array.from({ length: nodes }, (_, i) => `http://localhost:${8482 + 10 * i}/metrics`).join(" ")}
+  Storage metrics  : ${Array.from({ length: nodes }, (_, i) => `http://localhost:${httpBase + 10 * i}/metrics`).join(" ")}
 Press Ctrl-C to stop every process.`);
 if (missing.length > 0) console.log(`Not started (not available yet): ${missing.join("; ")}`);
 if (children.length === 0) {

@@ -172,11 +172,32 @@ const valid: ValidCase[] = [
     ],
   ],
   [
-    "CSV: rfc3339 and custom layouts",
+    "CSV: rfc3339",
     "prometheus/api/v1/import/csv?format=2:metric:c1,1:time:rfc3339",
     `${new Date(T).toISOString().replace(".000Z", "Z")},7\n`,
     {},
     [series({ __name__: "c1" }, [7], [T])],
+  ],
+  [
+    "CSV: custom layout",
+    `prometheus/api/v1/import/csv?format=${encodeURIComponent("1:time:custom:2006-01-02 15:04:05.000,2:metric:c2,3:label:l")}`,
+    `${new Date(T + 250).toISOString().replace("T", " ").replace("Z", "")},8,x\n`,
+    {},
+    [series({ __name__: "c2", l: "x" }, [8], [T + 250])],
+  ],
+  [
+    "CSV: unix_s with a fraction",
+    "prometheus/api/v1/import/csv?format=1:metric:c3,2:time:unix_s",
+    `9,${S}.5\n`,
+    {},
+    [series({ __name__: "c3" }, [9], [T + 500])],
+  ],
+  [
+    "CSV: unix_ns",
+    "prometheus/api/v1/import/csv?format=1:metric:c4,2:time:unix_ns",
+    `10,${T}000999\n`,
+    {},
+    [series({ __name__: "c4" }, [10], [T])],
   ],
   [
     "Influx v1: db label, precision=ms, int/uint/bool fields, strings skipped",
@@ -229,7 +250,7 @@ const invalid: InvalidCase[] = [
   ["CSV: bad format parameter", "prometheus/api/v1/import/csv?format=1:bogus:a", "1\n", {}, 400, "csv: format parameter: "],
   ["Influx: line without fields", "influx/write", `cpu,host=a ${T}000000\n`, {}, 400, "influx: line 1: "],
   ["Influx: bad precision", "influx/write?precision=fortnight", "cpu v=1\n", {}, 400, "influx: "],
-  ["OpenTSDB: item 2 without metric", "opentsdb/api/put", `[{"metric":"a","value":1,"timestamp":${S}},{"value":1}]`, {}, 400, "opentsdb: item 1: "],
+  ["OpenTSDB: item 2 without metric", "opentsdb/api/put", `[{"metric":"a","value":1,"timestamp":${S}},{"value":1}]`, {}, 400, "opentsdb: item 2: "],
   ["gzip: corrupt body", "prometheus/api/v1/import", "definitely not gzip", { "content-encoding": "gzip" }, 400, "jsonline: gzip: "],
 ];
 

@@ -147,6 +147,35 @@ describe.skipIf(!built)("select over a real cluster", () => {
     expect((r.json as ApiBody).data).toEqual({ resultType: "vector", result: [] });
   });
 
+  it("serves the UI's cardinality and query statistics: status/tsdb (topN, focusLabel, date, match[]), top_queries, active_queries", async () => {
+    interface Tsdb {
+      totalSeries: number;
+      seriesCountByMetricName: { name: string; value: number }[];
+      seriesCountByFocusLabelValue: { name: string; value: number }[];
+      seriesCountByLabelValuePair: { name: string; value: number }[];
+    }
+    const today = new Date(END).toISOString().slice(0, 10);
+    const all = await get(`/api/v1/status/tsdb?topN=5&focusLabel=job&date=${today}`);
+    expect(all.status, all.text).toBe(200);
+    const d = all.body.data as Tsdb;
+    expect(d.totalSeries).toBe(7);
+    expect(d.seriesCountByMetricName).toEqual([{ name: "http_requests_total", value: 6 }, { name: "up", value: 1 }]);
+    expect(d.seriesCountByFocusLabelValue).toEqual([{ name: "api", value: 4 }, { name: "db", value: 3 }]);
+    expect(d.seriesCountByLabelValuePair.length).toBeLessThanOrEqual(5);
+    expect(((await get("/api/v1/status/tsdb?date=2000-01-01")).body.data as Tsdb).totalSeries).toBe(0);
+    const up = (await get(`/api/v1/status/tsdb?match[]=${encodeURIComponent('{__name__="up"}')}&focusLabel=instance`)).body.data as Tsdb;
+    expect([up.totalSeries, up.seriesCountByFocusLabelValue]).toEqual([1, [{ name: "host-0:9100", value: 1 }]]);
+
+    const q = "sum by (job) (http_requests_total) # top_queries probe";
+    for (let i = 0; i < 3; i++) expect((await get(`/api/v1/query?query=${encodeURIComponent(q)}&time=${END / 1000}`)).status).toBe(200);
+    const top = await c.api("/select/0/prometheus/api/v1/status/top_queries?topN=100");
+    const tq = top.json as { topByCount: { query: string; count: number }[] };
+    expect(tq.topByCount.find((x) => x.query === q)?.count).toBe(3);
+    const active = await c.api("/select/0/prometheus/api/v1/status/active_queries");
+    expect(active.status).toBe(200);
+    expect(active.json).toMatchObject({ status: "ok", data: [] });
+  });
+
   it("marks answers partial when a node is down (RF=1), or fails them with deny_partial_response", async () => {
     await c.storage[1]!.proc.stop();
     try {

@@ -62,7 +62,7 @@ export class OpenTsdbParser implements StreamParser {
     const ts = new Float64Array(items.length);
     const vs = new Float64Array(items.length);
     for (let k = 0; k < items.length; k++) {
-      const where = Array.isArray(doc) ? `item ${k}` : "object";
+      const where = Array.isArray(doc) ? `item ${k + 1}` : "object";
       const it: unknown = items[k];
       if (typeof it !== "object" || it === null || Array.isArray(it)) throw parseError("opentsdb", where, "want a JSON object");
       const o = it as Record<string, unknown>;
@@ -102,7 +102,7 @@ export class OpenTsdbParser implements StreamParser {
       try {
         this.sink.series(labels);
       } catch (err) {
-        throw locateTsdb(err, Array.isArray(doc) ? `item ${k}` : "object");
+        throw locateTsdb(err, Array.isArray(doc) ? `item ${k + 1}` : "object");
       }
       this.sink.sample(ts[k]!, vs[k]!);
       this.rowsRead++;

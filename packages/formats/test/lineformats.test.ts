@@ -241,11 +241,11 @@ describe("OpenTSDB /api/put", () => {
   it.each([
     ["not JSON", "{", "opentsdb: body: invalid JSON: "],
     ["no metric", '{"value":1}', 'opentsdb: object: missing or empty "metric"'],
-    ["bad value", '[{"metric":"a","value":1},{"metric":"a","value":"x"}]', 'opentsdb: item 1: invalid "value" "\\"x\\""'],
+    ["bad value", '[{"metric":"a","value":1},{"metric":"a","value":"x"}]', 'opentsdb: item 2: invalid "value" "\\"x\\""'],
     ["bad timestamp", '{"metric":"a","value":1,"timestamp":-5}', 'opentsdb: object: invalid "timestamp" "-5"'],
     ["bad tags", '{"metric":"a","value":1,"tags":[]}', 'opentsdb: object: "tags" must be an object'],
     ["tag not string", '{"metric":"a","value":1,"tags":{"a":1}}', 'opentsdb: object: tag "a": value must be a string'],
-    ["not an object", "[1]", "opentsdb: item 0: want a JSON object"],
+    ["not an object", "[1]", "opentsdb: item 1: want a JSON object"],
   ])("rejects %s", (_n, input, want) => {
     expect(errorOf(o, input).startsWith(want)).toBe(true);
   });

@@ -152,6 +152,25 @@ describe("views", () => {
     expect(el.querySelector("[data-testid=copy-0]")).not.toBeNull();
   });
 
+  it("copies the raw answer text with the Copy button", async () => {
+    const written: string[] = [];
+    const saved = Object.getOwnPropertyDescriptor(navigator, "clipboard");
+    Object.defineProperty(navigator, "clipboard", { configurable: true, value: { writeText: async (t: string) => void written.push(t) } });
+    try {
+      const raw = '{"status":"success","data":{"resultType":"vector","result":[]}}';
+      const el = mount(<JsonView answers={[{ query: "a", url: "/q?query=a", text: "{}" }, { query: "b", url: "/q?query=b", text: raw }]} />);
+      const button = el.querySelector("[data-testid=copy-1]") as HTMLButtonElement;
+      act(() => button.click());
+      await settle();
+      expect(written).toEqual([raw]);
+      expect(button.textContent).toBe("Copied");
+      expect(el.querySelector("[data-testid=copy-0]")?.textContent).toBe("Copy");
+    } finally {
+      if (saved) Object.defineProperty(navigator, "clipboard", saved);
+      else delete (navigator as { clipboard?: unknown }).clipboard;
+    }
+  });
+
   it("shows an API error with its type, message, query and position", () => {
     const el = mount(<ErrorBox error={new ApiError("1:4: parse error: unexpected <op:*>", "bad_data", 400, "up *", "/q")} />);
     expect(el.textContent).toContain("bad_data");
@@ -205,6 +224,32 @@ describe("App", () => {
     expect(calls.some((c) => c.includes("query_range?query=http_requests_total&start=-100&end=200&step=1"))).toBe(true);
     expect(el.querySelector("[data-testid=partial]")).not.toBeNull();
     expect(el.querySelector("[data-testid=json]")?.textContent).toContain('"resultType": "matrix"');
+  });
+
+  it("auto-refresh re-runs the queries every interval until it is set to off", async () => {
+    // Only the interval timer is faked: the API stub and settle() keep real timers.
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const urls: string[] = [];
+    // The table tab (instant queries): happy-dom has no canvas for the graph.
+    const ranges = (): number => calls.filter((c) => c.includes("/query?query=node_load1")).length;
+    const el = mount(<App env={env("?tab=table&q=node_load1&range=5m&refresh=5s", urls)} />);
+    await settle();
+    expect(ranges()).toBe(1);
+    act(() => void vi.advanceTimersByTime(5000));
+    await settle();
+    expect(ranges()).toBe(2);
+    for (let i = 0; i < 2; i++) {
+      act(() => void vi.advanceTimersByTime(5000));
+      await settle();
+    }
+    expect(ranges()).toBe(4);
+    const refresh = [...el.querySelectorAll("label")].find((l) => l.textContent?.startsWith("refresh"))?.querySelector("select") as HTMLSelectElement;
+    act(() => { refresh.value = "off"; refresh.dispatchEvent(new Event("change", { bubbles: true })); });
+    await settle();
+    expect(urls.at(-1)).not.toContain("refresh=");
+    act(() => void vi.advanceTimersByTime(60_000));
+    await settle();
+    expect(ranges()).toBe(4);
   });
 
   it("switches tenant by URL, keeping the view", () => {

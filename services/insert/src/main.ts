@@ -8,7 +8,8 @@ import { RelabelHook } from "./relabel-hook.js";
 
 await runService({
   name: "strata-insert",
-  summary: "Strata insert node: accepts Prometheus remote write and stores it on the -storageNode list.",
+  summary:
+    "Strata insert node: accepts Prometheus remote write, imports (JSON lines, Prometheus text/OpenMetrics, CSV, InfluxDB line protocol, OpenTSDB) and Graphite plaintext, and stores them on the -storageNode list.",
   flags: insertFlags,
   async start({ flags, log, metrics, onShutdown }) {
     if (flags.storageNode.length === 0) throw new BadDataError("set -storageNode to the storage nodes' insert addresses", "STRATA_INVALID_FLAG");
