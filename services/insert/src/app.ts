@@ -261,6 +261,8 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
     if (imp) return handleImport(req, res, imp, url);
     const m2 = ROUTE.exec(url.pathname);
     if (m2) return handleWrite(req, res, m2[1]!);
+    const inf = INFLUX_HELPER.exec(url.pathname);
+    if (inf) return influxHelper(req, res, inf[1]!, url, send);
     switch (url.pathname) {
       case "/metrics":
         send(res, 200, m.render(), { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
@@ -276,4 +278,36 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
         send(res, 404, `unsupported path ${JSON.stringify(url.pathname)}\n`);
     }
   };
+}
+
+/**
+ * What InfluxDB clients call besides writing (Telegraf pings, then runs CREATE DATABASE), under
+ * `/insert/<tenant>/influx/`, answered as vminsert does: `ping` 204, `health` pass, and `query`
+ * an empty successful result (SHOW DATABASES lists none; Strata keeps `db` as a label).
+ */
+const INFLUX_HELPER = /^\/insert\/[^/]+\/influx\/(ping|health|query)\/?$/;
+
+function influxHelper(
+  req: IncomingMessage,
+  res: ServerResponse,
+  what: string,
+  url: URL,
+  send: (res: ServerResponse, status: number, body: string, headers: Record<string, string>) => void,
+): void {
+  req.resume();
+  const version = { "X-Influxdb-Version": "1.8.10", "X-Influxdb-Build": "Strata" };
+  if (what === "ping") {
+    send(res, 204, "", version);
+    return;
+  }
+  const json = { "content-type": "application/json", ...version };
+  if (what === "health") {
+    send(res, 200, `${JSON.stringify({ name: "influxdb", message: "ready for queries and writes", status: "pass", checks: [], version: "1.8.10" })}\n`, json);
+    return;
+  }
+  const q = url.searchParams.get("q") ?? "";
+  const result = /^\s*show\s+databases\b/i.test(q)
+    ? { statement_id: 0, series: [{ name: "databases", columns: ["name"], values: [] }] }
+    : { statement_id: 0 };
+  send(res, 200, `${JSON.stringify({ results: [result] })}\n`, json);
 }

@@ -207,6 +207,19 @@ describe("import handler over a stub cluster", () => {
     expect(await r.text()).toMatch(/^influx: 0 of 1 rows could not be stored/);
   });
 
+  it("answers the InfluxDB calls clients make besides writing (ping, health, query) like vminsert", async () => {
+    const ping = await fetch(`${url}/insert/0/influx/ping`);
+    expect([ping.status, ping.headers.get("x-influxdb-version")]).toEqual([204, "1.8.10"]);
+    const health = await fetch(`${url}/insert/0:1/influx/health`);
+    expect([health.status, ((await health.json()) as { status: string }).status]).toEqual([200, "pass"]);
+    // Telegraf's database creation, as a POST form and as a GET.
+    const create = await send("/insert/0/influx/query", "q=CREATE+DATABASE+%22telegraf%22", { "content-type": "application/x-www-form-urlencoded" });
+    expect([create.status, await create.json()]).toEqual([200, { results: [{ statement_id: 0 }] }]);
+    const show = await fetch(`${url}/insert/0/influx/query?q=SHOW%20DATABASES`);
+    expect(await show.json()).toEqual({ results: [{ statement_id: 0, series: [{ name: "databases", columns: ["name"], values: [] }] }] });
+    expect(written).toEqual([]);
+  });
+
   it("remote write goes through the relabel rules too", async () => {
     const r = await post(`${url}/insert/0/prometheus/api/v1/write`, remoteWriteV1([
       { labels: { __name__: "dropped_rw" }, samples: [[1, 1]] },
