@@ -1029,7 +1029,7 @@ export class IndexDB {
   }
 
   /** prune.bin: `u32 magic "SPR1" | u32 words | u32 word* | u32 crc32` (big-endian). */
-  private writePruneSet(bm: IdBitmap): void {
+  private writePruneSet(bm: IdBitmap, dir = this.dir): void {
     const w = bm.raw;
     let last = w.length;
     while (last > 0 && w[last - 1] === 0) last--;
@@ -1038,7 +1038,7 @@ export class IndexDB {
     bb.u32(last);
     for (let i = 0; i < last; i++) bb.u32(w[i]!);
     bb.u32(crc32(bb.view()) >>> 0);
-    writeFileAtomicSync(path.join(this.dir, PRUNE_FILE), bb.view());
+    writeFileAtomicSync(path.join(dir, PRUNE_FILE), bb.view());
   }
 
   private loadPruneSet(): void {
@@ -1076,6 +1076,9 @@ export class IndexDB {
     // After the link: the high-water mark only grows, so it covers every id in the linked parts.
     const st: StateJson = { formatVersion: 1, idHighWater: this.idHighWater, minDay: this.minDay };
     writeFileAtomicSync(path.join(dir, STATE_JSON), JSON.stringify(st));
+    // Some linked parts may already be rewritten without the pruned series and others not yet:
+    // the snapshot carries the set, so it opens consistent and finishes the prune itself.
+    if (this.pruned !== undefined) this.writePruneSet(this.pruned, dir);
   }
 
   metrics(): Record<string, number> {
