@@ -280,6 +280,7 @@ export function decodeValues(tag: number, bytes: Uint8Array, count: number, out:
     p = readIntLayout((tag & INT_LAYOUT_MASK) as IntLayout, src, p, end, count, out);
     if (p !== end) throw corrupt(`${end - p} unexpected trailing bytes`, p);
     fromDecimal(out, count, e);
+    if (nexc === 0) return; // most blocks: no views to create
     const ob = u32view(out);
     const o8 = u8view(out, count);
     let q = excStart;

@@ -126,7 +126,10 @@ export class RemoteWriteDecoder {
   private timeSeriesV1(body: Uint8Array, start: number, end: number, out: RowsBatchWriter, res: RemoteWriteResult): void {
     const s = this.sub;
     const cache = this.cache;
-    let name: Uint8Array | undefined;
+    // The canonical name as (nameBuf, nameOff, nameLen): a view per series would be garbage.
+    let nameBuf: Uint8Array | undefined;
+    let nameOff = 0;
+    let nameLen = 0;
     let samples = 0;
     // Senders put the labels first: find the end of that run of field-1 records and look its
     // bytes up in the cache. Anything unusual (malformed lengths, labels after other fields)
@@ -157,23 +160,30 @@ export class RemoteWriteDecoder {
           this.skipCountedV1(f);
         }
         if (s.pos >= end) {
-          name = cache.buffer.subarray(cache.nameOff, cache.nameOff + cache.nameLen);
+          nameBuf = cache.buffer;
+          nameOff = cache.nameOff;
+          nameLen = cache.nameLen;
           samples = this.commitCounts(res);
         } else {
           labelsEnd = -1;
         }
       }
     }
-    if (name === undefined) {
-      name = this.labelsV1(body, start, end);
+    if (nameBuf === undefined) {
+      const name = this.labelsV1(body, start, end);
+      nameBuf = name;
+      nameOff = 0;
+      nameLen = name.length;
       samples = this.commitCounts(res);
       if (cache !== undefined && labelsEnd > start && this.lastLabelsEnd === labelsEnd) cache.add(body, start, labelsEnd, this.account, this.project, name);
     }
     res.series++;
     if (samples === 0) return;
-    // Pass 2: samples (after the labels when they came first).
+    // Pass 2: samples (after the labels when they came first). The first row carries the
+    // name, the others refer to it.
     s.pos = labelsEnd > start ? labelsEnd : start;
     s.limit = end;
+    let first = true;
     while (s.pos < end) {
       s.tag();
       if (s.fieldNo !== 2) {
@@ -181,11 +191,18 @@ export class RemoteWriteDecoder {
         continue;
       }
       s.limit = s.lenEnd();
-      this.sample(name, out);
+      this.sample();
+      if (first) out.addName(nameBuf, nameOff, nameLen, this.sampleTs, this.sampleValue);
+      else out.addSameName(this.sampleTs, this.sampleValue);
+      first = false;
       s.limit = end;
       res.samples++;
     }
   }
+
+  /** Timestamp and value of the Sample decoded last by sample(). */
+  private sampleTs = 0;
+  private sampleValue = 0;
 
   /** End of the last label record seen by labelsV1 when all labels came first, else -1. */
   private lastLabelsEnd = -1;
@@ -257,7 +274,7 @@ export class RemoteWriteDecoder {
 
 
   /** Decodes a Sample message ending at the cursor's limit (value = 1 double, timestamp = 2 int64). */
-  private sample(name: Uint8Array, out: RowsBatchWriter): void {
+  private sample(): void {
     const s = this.sub;
     const send = s.limit;
     let value = 0;
@@ -274,7 +291,8 @@ export class RemoteWriteDecoder {
         s.skip();
       }
     }
-    out.add(name, ts, value);
+    this.sampleTs = ts;
+    this.sampleValue = value;
   }
 
   private metadataV1(body: Uint8Array, start: number, end: number, res: RemoteWriteResult): void {
@@ -475,7 +493,8 @@ export class RemoteWriteDecoder {
         continue;
       }
       s.limit = s.lenEnd();
-      this.sample(name, out);
+      this.sample();
+      out.add(name, this.sampleTs, this.sampleValue);
       s.limit = end;
       res.samples++;
     }

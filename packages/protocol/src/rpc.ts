@@ -53,11 +53,16 @@ function method<I extends DescMessage, O extends DescMessage, S extends boolean 
     responseStream,
     input,
     output,
-    requestSerialize: (m: MessageShape<I>) => Buffer.from(toBinary(input, m)),
+    // Buffer views of toBinary's output, not copies (a WriteRows_v1 payload is ~100s of KB).
+    requestSerialize: (m: MessageShape<I>) => asBuffer(toBinary(input, m)),
     requestDeserialize: (b: Buffer) => fromBinary(input, b),
-    responseSerialize: (m: MessageShape<O>) => Buffer.from(toBinary(output, m)),
+    responseSerialize: (m: MessageShape<O>) => asBuffer(toBinary(output, m)),
     responseDeserialize: (b: Buffer) => fromBinary(output, b),
   };
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 export const InsertServiceDefinition = {

@@ -53,6 +53,44 @@ export function writeBlockHeader(buf: Uint8Array, pos: number, h: BlockHeader): 
   buf[pos + 71] = 0;
 }
 
+/**
+ * A block header that a sequential reader overwrites for each block (readBlockHeaderInto):
+ * nothing is allocated per block. `tsid` is the header's own 24 bytes, not a view of the index.
+ */
+export class ReusedBlockHeader implements BlockHeader {
+  readonly tsid = new Uint8Array(TSID_BYTES);
+  minT = 0;
+  maxT = 0;
+  tsOffset = 0;
+  valOffset = 0;
+  count = 0;
+  tsSize = 0;
+  valSize = 0;
+  tsTag = 0;
+  valTag = 0;
+}
+
+/** readBlockHeader into `h` (same checks and errors). */
+export function readBlockHeaderInto(buf: Uint8Array, pos: number, dv: DataView, h: ReusedBlockHeader): void {
+  if (pos + BLOCK_HEADER_BYTES > buf.length) {
+    throw new BadDataError(`block header at byte ${pos} overruns index block of ${buf.length}`, "STRATA_CORRUPT_DATA");
+  }
+  const tsid = h.tsid;
+  for (let i = 0; i < TSID_BYTES; i++) tsid[i] = buf[pos + i]!;
+  h.minT = getInt64(dv, pos + 24);
+  h.maxT = getInt64(dv, pos + 32);
+  h.tsOffset = getInt64(dv, pos + 40);
+  h.valOffset = getInt64(dv, pos + 48);
+  h.count = dv.getUint32(pos + 56, true);
+  h.tsSize = dv.getUint32(pos + 60, true);
+  h.valSize = dv.getUint32(pos + 64, true);
+  h.tsTag = buf[pos + 68]!;
+  h.valTag = buf[pos + 69]!;
+  if (h.count === 0 || h.count > MAX_BLOCK_SAMPLES || h.minT > h.maxT) {
+    throw new BadDataError(`corrupt block header at byte ${pos}: count ${h.count}, minT ${h.minT}, maxT ${h.maxT}`, "STRATA_CORRUPT_DATA");
+  }
+}
+
 /** Parses the header at buf[pos..pos+72); pass `dv` (a DataView over buf) when reading many. */
 export function readBlockHeader(buf: Uint8Array, pos: number, dv: DataView = dataView(buf)): BlockHeader {
   if (pos + BLOCK_HEADER_BYTES > buf.length) {

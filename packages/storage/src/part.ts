@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { BadDataError } from "@strata/core";
 import { ByteBuffer, compareBytes, dataView, getInt64, putInt64 } from "./bytes.js";
-import { readBlockHeader, type BlockHeader } from "./block.js";
+import { readBlockHeader, readBlockHeaderInto, ReusedBlockHeader, type BlockHeader } from "./block.js";
 import type { BoundedCache } from "./cache.js";
 import { CodecBuffer, encodeTimestamps, encodeTimestampsFast, encodeValues, encodeValuesFast, deltasSafe, IntEncoding, putDeltaVarints, putZigzag, ValuesEncoding } from "./codec.js";
 import {
@@ -282,13 +282,18 @@ function compareTsidAt(buf: Uint8Array, pos: number, tsid: Uint8Array): number {
   return 0;
 }
 
-/** Sequential block cursor: `while (c.next()) use(c.header, c.timestamps(), c.values())`. */
+/**
+ * Sequential block cursor: `while (c.next()) use(c.header, c.timestamps(), c.values())`.
+ * `header` is one object overwritten by each next() (merges read millions of blocks): copy
+ * what must outlive the step.
+ */
 export class PartCursor {
   private row = -1;
   private k = 0;
   private headers: Uint8Array = new Uint8Array(0);
   private hdv: DataView = dataView(this.headers);
   private count = 0;
+  private readonly reused = new ReusedBlockHeader();
   header: BlockHeader | undefined;
   private readonly tsR: WindowReader;
   private readonly valR: WindowReader;
@@ -314,7 +319,8 @@ export class PartCursor {
       this.count = this.part.metaindex[this.row]!.count;
       this.k = 0;
     }
-    this.header = readBlockHeader(this.headers, this.k * BLOCK_HEADER_BYTES, this.hdv);
+    readBlockHeaderInto(this.headers, this.k * BLOCK_HEADER_BYTES, this.hdv, this.reused);
+    this.header = this.reused;
     this.k++;
     return true;
   }

@@ -1,4 +1,4 @@
-import { close, closeSync, fdatasync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rm, writeSync } from "node:fs";
+import { close, closeSync, fdatasync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rm, writeSync, writevSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { WAL_MAGIC, WAL_RECORD_HEADER, WAL_SEGMENT_SUFFIX } from "./constants.js";
@@ -24,6 +24,7 @@ export class Wal {
   private readonly segSizes = new Map<number, number>();
   appends = 0;
   fsyncs = 0;
+  private readonly hdr = Buffer.alloc(WAL_RECORD_HEADER);
 
   private constructor(
     readonly dir: string,
@@ -79,11 +80,17 @@ export class Wal {
   /** Appends one rows batch; returns after write(2). */
   append(batch: Uint8Array): void {
     if (this.segBytes >= this.maxSegmentBytes) this.rotate();
-    const hdr = Buffer.allocUnsafe(WAL_RECORD_HEADER);
+    const hdr = this.hdr;
     hdr.writeUInt32LE(batch.length, 0);
     hdr.writeUInt32LE(crc32(batch), 4);
-    writeAllSync(this.fd, hdr);
-    writeAllSync(this.fd, batch);
+    // One writev(2) for header and payload (a short write finishes with plain writes).
+    const n = writevSync(this.fd, [hdr, batch]);
+    if (n < WAL_RECORD_HEADER) {
+      writeAllSync(this.fd, hdr.subarray(n));
+      writeAllSync(this.fd, batch);
+    } else if (n < WAL_RECORD_HEADER + batch.length) {
+      writeAllSync(this.fd, batch.subarray(n - WAL_RECORD_HEADER));
+    }
     this.segBytes += WAL_RECORD_HEADER + batch.length;
     this.bytesWritten += WAL_RECORD_HEADER + batch.length;
     this.pendingBytes += WAL_RECORD_HEADER + batch.length;
