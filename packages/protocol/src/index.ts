@@ -13,6 +13,7 @@ export * from "./remotewrite.js";
 export { LabelCanonicalizer, isUtf8Range } from "./canonical.js";
 export { RawLabelsCache } from "./labels-cache.js";
 export { WireCursor } from "./wire.js";
+export { SearchFrameReader, SearchFrameWriter } from "./search-frames.js";
 
 /** Content types of remote write requests. */
 export const REMOTE_WRITE_V1_CONTENT_TYPE = "application/x-protobuf";

@@ -56,7 +56,8 @@ function method<I extends DescMessage, O extends DescMessage, S extends boolean 
     // Buffer views of toBinary's output, not copies (a WriteRows_v1 payload is ~100s of KB).
     requestSerialize: (m: MessageShape<I>) => asBuffer(toBinary(input, m)),
     requestDeserialize: (b: Buffer) => fromBinary(input, b),
-    responseSerialize: (m: MessageShape<O>) => asBuffer(toBinary(output, m)),
+    // Streamed responses may come pre-encoded (SearchFrameWriter): sent as they are.
+    responseSerialize: (m: MessageShape<O> | Uint8Array) => asBuffer(m instanceof Uint8Array ? m : toBinary(output, m)),
     responseDeserialize: (b: Buffer) => fromBinary(output, b),
   };
 }
@@ -91,10 +92,13 @@ export type RpcRequest<D extends Definitions, K extends keyof D> = In<D[K]>;
 /** Response message type of method K of service definition D. */
 export type RpcResponse<D extends Definitions, K extends keyof D> = Out<D[K]>;
 
-/** Server-side handlers of a service: unary methods get handleUnaryCall, streaming ones handleServerStreamingCall. */
+/**
+ * Server-side handlers of a service: unary methods get handleUnaryCall, streaming ones
+ * handleServerStreamingCall, which may also write a response already encoded as bytes.
+ */
 export type ServiceHandlers<D extends Definitions> = {
   [K in keyof D]: D[K]["responseStream"] extends true
-    ? grpc.handleServerStreamingCall<In<D[K]>, Out<D[K]>>
+    ? grpc.handleServerStreamingCall<In<D[K]>, Out<D[K]> | Uint8Array>
     : grpc.handleUnaryCall<In<D[K]>, Out<D[K]>>;
 };
 
@@ -171,6 +175,27 @@ export class RpcClient<D extends Definitions> {
       m.path,
       m.requestSerialize as (v: In<D[K]>) => Buffer,
       m.responseDeserialize as (b: Buffer) => Out<D[K]>,
+      req,
+      new grpc.Metadata(),
+      callOptions(opts),
+    );
+    if (opts?.signal) {
+      if (opts.signal.aborted) call.cancel();
+      else opts.signal.addEventListener("abort", () => call.cancel(), { once: true });
+    }
+    return call;
+  }
+
+  /**
+   * Like `stream`, but yields each response's bytes undecoded (a Buffer per message), for
+   * callers that parse them themselves (SearchFrameReader).
+   */
+  rawStream<K extends keyof D & string>(name: K, req: In<D[K]>, opts?: CallOptions): grpc.ClientReadableStream<Buffer> {
+    const m = this.def[name]!;
+    const call = this.client.makeServerStreamRequest(
+      m.path,
+      m.requestSerialize as (v: In<D[K]>) => Buffer,
+      (b: Buffer) => b,
       req,
       new grpc.Metadata(),
       callOptions(opts),

@@ -120,9 +120,17 @@ export function readBlockHeader(buf: Uint8Array, pos: number, dv: DataView = dat
  * tsLen u32 | valLen u32 | timestamps | values. Integers little-endian, TSID big-endian.
  */
 export function marshalBlock(b: RawBlock, out: ByteBuffer): void {
-  out.ensure(BLOCK_WIRE_HEADER_BYTES + b.timestamps.length + b.values.length);
-  const pos = out.len;
-  const buf = out.buf;
+  out.ensure(marshaledBlockSize(b));
+  out.len = marshalBlockAt(b, out.buf, out.len);
+}
+
+/** Bytes of a block's wire form. */
+export function marshaledBlockSize(b: RawBlock): number {
+  return BLOCK_WIRE_HEADER_BYTES + b.timestamps.length + b.values.length;
+}
+
+/** Writes a block's wire form at `pos` (`buf` must hold marshaledBlockSize more bytes); returns the end. */
+export function marshalBlockAt(b: RawBlock, buf: Uint8Array, pos: number): number {
   const dv = dataView(buf);
   buf[pos] = BLOCK_WIRE_VERSION;
   putTSID(b.tsid, buf, pos + 1);
@@ -135,7 +143,7 @@ export function marshalBlock(b: RawBlock, out: ByteBuffer): void {
   dv.setUint32(pos + 51, b.values.length, true);
   buf.set(b.timestamps, pos + 55);
   buf.set(b.values, pos + 55 + b.timestamps.length);
-  out.len = pos + 55 + b.timestamps.length + b.values.length;
+  return pos + 55 + b.timestamps.length + b.values.length;
 }
 
 /** Reads one block in wire form at `pos`; returns it and the position after it. Payloads are views. */

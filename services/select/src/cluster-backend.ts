@@ -13,7 +13,7 @@ import {
   type MetricsRegistry,
   type Tenant,
 } from "@strata/core";
-import { cluster, RpcClient, SearchServiceDefinition, type CallOptions } from "@strata/protocol";
+import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions } from "@strata/protocol";
 import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./backend.js";
@@ -235,23 +235,25 @@ export class ClusterSelectBackend implements SelectBackend {
     const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
       const local = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
-      const stream = n.client.stream(
+      const stream = n.client.rawStream(
         "Search_v1",
         create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1] }),
         call,
       );
+      const r = new SearchFrameReader();
       let prev: { name: Uint8Array; blocks: RawBlock[] } | undefined;
-      for await (const msg of stream) {
-        for (const b of msg.blocks) {
-          if (b.metricName.length > 0) {
-            const mn = b.metricName;
+      for await (const frame of stream as AsyncIterable<Buffer>) {
+        r.reset(frame);
+        while (r.next()) {
+          if (r.metricName.length > 0) {
+            const mn = r.metricName;
             const key = Buffer.from(mn.buffer, mn.byteOffset, mn.byteLength).toString("latin1");
             prev = local.get(key);
-            if (!prev) local.set(key, (prev = { name: b.metricName, blocks: [] }));
+            if (!prev) local.set(key, (prev = { name: mn, blocks: [] }));
           }
           if (!prev) throw new Error(`storage node ${n.addr} sent a block without a metric name`);
-          if (b.encoding !== BlockEncoding.STORAGE_V1) throw new Error(`storage node ${n.addr} sent unsupported block encoding ${b.encoding}`);
-          prev.blocks.push(unmarshalBlock(b.data, 0).block);
+          if (r.encoding !== BlockEncoding.STORAGE_V1) throw new Error(`storage node ${n.addr} sent unsupported block encoding ${r.encoding}`);
+          prev.blocks.push(unmarshalBlock(r.data, 0).block);
         }
       }
       return local;

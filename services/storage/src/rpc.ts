@@ -12,8 +12,8 @@ import {
   type MetricsRegistry,
   type Tenant,
 } from "@strata/core";
-import { cluster, decodeWriteRows, grpc, type InsertServiceHandlers, type SearchServiceHandlers } from "@strata/protocol";
-import { ByteBuffer, marshalBlock, mergeSeriesBlocks, type Storage } from "@strata/storage";
+import { cluster, decodeWriteRows, grpc, SearchFrameWriter, type InsertServiceHandlers, type SearchServiceHandlers } from "@strata/protocol";
+import { marshalBlockAt, marshaledBlockSize, mergeSeriesBlocks, type Storage } from "@strata/storage";
 import type { MetadataStore } from "./metadata.js";
 
 /** Maps a Strata error to a grpc status; the details keep the stable code for the caller. */
@@ -146,6 +146,10 @@ export function insertHandlers(d: RpcDeps): InsertServiceHandlers {
 }
 
 const FRAME_BYTES = 1 << 20;
+const NO_NAME = new Uint8Array(0);
+/** Frame writers of finished Search_v1 calls (each grown to about FRAME_BYTES by wide searches). */
+const writers: SearchFrameWriter[] = [];
+const MAX_POOLED_WRITERS = 8;
 
 /** Handlers of the search port (served to select). */
 export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
@@ -162,20 +166,16 @@ export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
   return {
     Search_v1: (call) => {
       void (async () => {
+        // Frames are built in place in a pooled writer and copied out once per frame.
+        const w = writers.pop() ?? new SearchFrameWriter();
         try {
           const q = queryOf(call.request.query);
           const accepted = call.request.acceptedEncodings;
           const raw = accepted.length === 0 || accepted.includes(cluster.BlockEncoding.STORAGE_V1);
           const seen = new Set<number>();
-          const buf = new ByteBuffer(64 * 1024);
-          let frame: cluster.SeriesBlock[] = [];
-          let frameBytes = 0;
           const flush = async (): Promise<void> => {
-            if (frame.length === 0) return;
-            const ok = call.write(create(cluster.SearchResponseSchema, { blocks: frame }));
-            frame = [];
-            frameBytes = 0;
-            if (!ok) await new Promise<void>((resolve) => call.once("drain", resolve));
+            if (w.blocks === 0) return;
+            if (!call.write(w.take())) await new Promise<void>((resolve) => call.once("drain", resolve));
           };
           for (const g of q.groups) {
             const c = d.storage.search(q.tenant, g, q.minT, q.maxT, q.maxSeries > 0 ? { maxSeries: q.maxSeries } : {});
@@ -186,43 +186,29 @@ export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
                 if (seen.has(s.tsid.metricID)) continue;
                 seen.add(s.tsid.metricID);
                 if (raw) {
-                  let first = true;
+                  let name = s.metricName;
                   for (const b of s.blocks) {
-                    buf.len = 0;
-                    marshalBlock(b, buf);
-                    const data = buf.buf.slice(0, buf.len);
-                    frame.push(
-                      create(cluster.SeriesBlockSchema, {
-                        metricName: first ? s.metricName.slice() : new Uint8Array(0),
-                        encoding: cluster.BlockEncoding.STORAGE_V1,
-                        data,
-                        rowsCount: b.count,
-                        minTimestampMs: BigInt(b.minT),
-                        maxTimestampMs: BigInt(b.maxT),
-                      }),
-                    );
-                    first = false;
-                    frameBytes += data.length + s.metricName.length;
+                    const at = w.appendBlock(name, cluster.BlockEncoding.STORAGE_V1, b.count, b.minT, b.maxT, marshaledBlockSize(b));
+                    marshalBlockAt(b, w.buf, at);
+                    name = NO_NAME;
                   }
                 } else {
                   const { timestamps, values } = mergeSeriesBlocks(s.blocks, c.minT, c.maxT, d.dedupIntervalMs);
                   if (timestamps.length === 0) continue;
-                  const w = new RowsBatchWriter(timestamps.length * 16 + s.metricName.length + 8);
-                  for (let i = 0; i < timestamps.length; i++) w.add(s.metricName, timestamps[i]!, values[i]!);
-                  const data = w.finish();
-                  frame.push(
-                    create(cluster.SeriesBlockSchema, {
-                      metricName: s.metricName.slice(),
-                      encoding: cluster.BlockEncoding.ROWS,
-                      data,
-                      rowsCount: timestamps.length,
-                      minTimestampMs: BigInt(timestamps[0]!),
-                      maxTimestampMs: BigInt(timestamps[timestamps.length - 1]!),
-                    }),
+                  const rows = new RowsBatchWriter(timestamps.length * 16 + s.metricName.length + 8);
+                  for (let i = 0; i < timestamps.length; i++) rows.add(s.metricName, timestamps[i]!, values[i]!);
+                  const data = rows.finish();
+                  const at = w.appendBlock(
+                    s.metricName,
+                    cluster.BlockEncoding.ROWS,
+                    timestamps.length,
+                    timestamps[0]!,
+                    timestamps[timestamps.length - 1]!,
+                    data.length,
                   );
-                  frameBytes += data.length;
+                  w.buf.set(data, at);
                 }
-                if (frameBytes >= FRAME_BYTES) await flush();
+                if (w.len >= FRAME_BYTES) await flush();
               }
             } finally {
               c.close();
@@ -232,6 +218,10 @@ export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
           call.end();
         } catch (err) {
           call.destroy(Object.assign(new Error(errorMessage(err)), toGrpcError(err)));
+        } finally {
+          w.len = 0;
+          w.blocks = 0;
+          if (writers.length < MAX_POOLED_WRITERS) writers.push(w);
         }
       })();
     },

@@ -1,0 +1,237 @@
+import { protoError, WIRE_LEN, WIRE_VARINT, WireCursor } from "./wire.js";
+
+/**
+ * Hand-written codec of `SearchResponse { repeated SeriesBlock blocks = 1 }` frames, the hot path
+ * of Search_v1 (docs/format/cluster-rpc.md). The bytes are exactly what protobuf-es produces and
+ * reads (fields may come in any order on the wire; this writer puts `data` last so its payload
+ * can be written in place), so either side may use the generated messages instead.
+ *
+ * The writer appends blocks into one growable buffer whose payload the caller writes in place,
+ * and `take()` copies the frame out once: no message object, no per-block copy, no writer
+ * growth per frame. The reader walks a received frame without allocating per field: its views
+ * point into the frame.
+ */
+
+const TAG_BLOCKS = (1 << 3) | WIRE_LEN; // SearchResponse.blocks
+const TAG_METRIC_NAME = (1 << 3) | WIRE_LEN;
+const TAG_ENCODING = (2 << 3) | WIRE_VARINT;
+const TAG_DATA = (3 << 3) | WIRE_LEN;
+const TAG_ROWS = (4 << 3) | WIRE_VARINT;
+const TAG_MIN_T = (5 << 3) | WIRE_VARINT;
+const TAG_MAX_T = (6 << 3) | WIRE_VARINT;
+
+const TWO_32 = 4294967296;
+const EMPTY = new Uint8Array(0);
+
+function uvarintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/** Size of an int64 varint (negative numbers take 10 bytes, as in protobuf). */
+function int64Size(n: number): number {
+  return n < 0 ? 10 : uvarintSize(n);
+}
+
+export class SearchFrameWriter {
+  buf: Uint8Array;
+  /** Bytes written. */
+  len = 0;
+  /** Blocks in the current frame. */
+  blocks = 0;
+
+  constructor(capacity = 64 * 1024) {
+    this.buf = new Uint8Array(capacity);
+  }
+
+  private ensure(extra: number): void {
+    const need = this.len + extra;
+    if (need <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < need) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+
+  private uvarint(n: number): void {
+    const buf = this.buf;
+    let pos = this.len;
+    while (n >= 0x80) {
+      buf[pos++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    buf[pos++] = n;
+    this.len = pos;
+  }
+
+  private int64(n: number): void {
+    if (n >= 0) return this.uvarint(n);
+    // Two's complement over 64 bits, 10 bytes.
+    let lo = n >>> 0;
+    let hi = Math.floor(n / TWO_32) >>> 0;
+    const buf = this.buf;
+    let pos = this.len;
+    for (let i = 0; i < 9; i++) {
+      buf[pos++] = (lo & 0x7f) | 0x80;
+      lo = (lo >>> 7) | ((hi & 0x7f) << 25);
+      hi >>>= 7;
+    }
+    buf[pos++] = lo & 0x01;
+    this.len = pos;
+  }
+
+  /**
+   * Appends a SeriesBlock whose `data` holds `dataLen` bytes and returns the offset in `buf` where
+   * the caller must write them (before the next call). `metricName` empty: the previous block's.
+   */
+  appendBlock(metricName: Uint8Array, encoding: number, rowsCount: number, minT: number, maxT: number, dataLen: number): number {
+    let size = 0;
+    if (metricName.length > 0) size += 1 + uvarintSize(metricName.length) + metricName.length;
+    if (encoding !== 0) size += 1 + uvarintSize(encoding);
+    if (rowsCount !== 0) size += 1 + uvarintSize(rowsCount);
+    if (minT !== 0) size += 1 + int64Size(minT);
+    if (maxT !== 0) size += 1 + int64Size(maxT);
+    if (dataLen > 0) size += 1 + uvarintSize(dataLen) + dataLen;
+    this.ensure(1 + uvarintSize(size) + size);
+    this.buf[this.len++] = TAG_BLOCKS;
+    this.uvarint(size);
+    if (metricName.length > 0) {
+      this.buf[this.len++] = TAG_METRIC_NAME;
+      this.uvarint(metricName.length);
+      this.buf.set(metricName, this.len);
+      this.len += metricName.length;
+    }
+    if (encoding !== 0) {
+      this.buf[this.len++] = TAG_ENCODING;
+      this.uvarint(encoding);
+    }
+    if (rowsCount !== 0) {
+      this.buf[this.len++] = TAG_ROWS;
+      this.uvarint(rowsCount);
+    }
+    if (minT !== 0) {
+      this.buf[this.len++] = TAG_MIN_T;
+      this.int64(minT);
+    }
+    if (maxT !== 0) {
+      this.buf[this.len++] = TAG_MAX_T;
+      this.int64(maxT);
+    }
+    let at = this.len;
+    if (dataLen > 0) {
+      this.buf[this.len++] = TAG_DATA;
+      this.uvarint(dataLen);
+      at = this.len;
+      this.len += dataLen;
+    }
+    this.blocks++;
+    return at;
+  }
+
+  /** The frame so far as a Buffer of its own; the writer starts a new frame. */
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.len);
+    out.set(this.buf.subarray(0, this.len));
+    this.len = 0;
+    this.blocks = 0;
+    return out;
+  }
+}
+
+/**
+ * Cursor over the SeriesBlocks of one SearchResponse frame: `while (r.next()) use(r.metricName,
+ * r.data, …)`. The byte fields are views into the frame, valid as long as it is; a field the
+ * block lacks has its default (empty bytes, 0). Unknown fields are skipped; malformed frames
+ * throw BadDataError naming the byte offset.
+ */
+export class SearchFrameReader {
+  private readonly c: WireCursor;
+  private frameEnd: number;
+  metricName: Uint8Array = EMPTY;
+  encoding = 0;
+  data: Uint8Array = EMPTY;
+  rowsCount = 0;
+  minT = 0;
+  maxT = 0;
+
+  constructor(frame: Uint8Array = EMPTY) {
+    this.c = new WireCursor(frame);
+    this.frameEnd = frame.length;
+  }
+
+  reset(frame: Uint8Array): void {
+    this.c.reset(frame);
+    this.frameEnd = frame.length;
+  }
+
+  next(): boolean {
+    const c = this.c;
+    for (;;) {
+      c.limit = this.frameEnd;
+      if (c.pos >= this.frameEnd) return false;
+      c.tag();
+      if (c.fieldNo !== 1) {
+        c.skip();
+        continue;
+      }
+      c.expect(WIRE_LEN, "SearchResponse.blocks");
+      const end = c.lenEnd();
+      this.readBlock(end);
+      return true;
+    }
+  }
+
+  private readBlock(end: number): void {
+    const c = this.c;
+    const buf = c.buf;
+    this.metricName = EMPTY;
+    this.encoding = 0;
+    this.data = EMPTY;
+    this.rowsCount = 0;
+    this.minT = 0;
+    this.maxT = 0;
+    c.limit = end;
+    while (c.pos < end) {
+      switch (c.tag()) {
+        case 1: {
+          c.expect(WIRE_LEN, "SeriesBlock.metric_name");
+          const e = c.lenEnd();
+          this.metricName = buf.subarray(c.pos, e);
+          c.pos = e;
+          break;
+        }
+        case 2:
+          c.expect(WIRE_VARINT, "SeriesBlock.encoding");
+          this.encoding = c.uint32();
+          break;
+        case 3: {
+          c.expect(WIRE_LEN, "SeriesBlock.data");
+          const e = c.lenEnd();
+          this.data = buf.subarray(c.pos, e);
+          c.pos = e;
+          break;
+        }
+        case 4:
+          c.expect(WIRE_VARINT, "SeriesBlock.rows_count");
+          this.rowsCount = c.uint32();
+          break;
+        case 5:
+          c.expect(WIRE_VARINT, "SeriesBlock.min_timestamp_ms");
+          this.minT = c.int64("SeriesBlock.min_timestamp_ms");
+          break;
+        case 6:
+          c.expect(WIRE_VARINT, "SeriesBlock.max_timestamp_ms");
+          this.maxT = c.int64("SeriesBlock.max_timestamp_ms");
+          break;
+        default:
+          c.skip();
+      }
+    }
+    if (c.pos !== end) throw protoError("SeriesBlock overruns its length", c.pos);
+  }
+}
