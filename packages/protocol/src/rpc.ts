@@ -141,6 +141,10 @@ export class RpcClient<D extends Definitions> {
       "grpc.max_send_message_length": 256 * 1024 * 1024,
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,
+      // Per-call costs nobody uses: channelz bookkeeping, and retry buffering (no retry policy
+      // is configured, and callers decide themselves what a failed node means).
+      "grpc.enable_channelz": 0,
+      "grpc.enable_retries": 0,
       ...options,
     });
   }
