@@ -48,9 +48,35 @@ export interface MetaindexRow {
   readonly size: number;
 }
 
+/**
+ * Reused memory for block payloads that a reader needs only until its next step (a search
+ * cursor hands each series' blocks to a caller that copies them into a response right away):
+ * reads land in one buffer instead of a Buffer of their own per block. A view taken from it is
+ * valid until `reset()`; growing starts a new buffer, so earlier views stay intact.
+ */
+export class ReadScratch {
+  private buf = new Uint8Array(64 * 1024);
+  private pos = 0;
+
+  take(n: number): Uint8Array {
+    if (this.pos + n > this.buf.length) {
+      this.buf = new Uint8Array(Math.max(this.buf.length * 2, n));
+      this.pos = 0;
+    }
+    const v = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+}
+
 /** Random-access bytes of one part file (in memory or on disk). */
 interface ByteSource {
-  read(off: number, len: number): Uint8Array;
+  /** `len` bytes at `off`: a view of memory the source owns, or read into `scratch` when given. */
+  read(off: number, len: number, scratch?: ReadScratch): Uint8Array;
   close(): void;
 }
 
@@ -68,8 +94,8 @@ class FileSource implements ByteSource {
     readonly fd: number,
     private readonly path: string,
   ) {}
-  read(off: number, len: number): Uint8Array {
-    const out = Buffer.allocUnsafe(len);
+  read(off: number, len: number, scratch?: ReadScratch): Uint8Array {
+    const out = scratch ? scratch.take(len) : Buffer.allocUnsafe(len);
     const n = len === 0 ? 0 : readSync(this.fd, out, 0, len, off);
     if (n !== len) throw new BadDataError(`${this.path}: short read ${n} of ${len} at ${off}`, "STRATA_CORRUPT_DATA");
     return out;
@@ -260,12 +286,12 @@ export class Part {
     }
   }
 
-  readTimestamps(h: BlockHeader): Uint8Array {
-    return this.tsSrc.read(h.tsOffset, h.tsSize);
+  readTimestamps(h: BlockHeader, scratch?: ReadScratch): Uint8Array {
+    return this.tsSrc.read(h.tsOffset, h.tsSize, scratch);
   }
 
-  readValues(h: BlockHeader): Uint8Array {
-    return this.valSrc.read(h.valOffset, h.valSize);
+  readValues(h: BlockHeader, scratch?: ReadScratch): Uint8Array {
+    return this.valSrc.read(h.valOffset, h.valSize, scratch);
   }
 
   /** A cursor over every block in order, reading payloads sequentially (for merges). */

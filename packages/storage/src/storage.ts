@@ -26,7 +26,7 @@ import {
 import { deduplicateSamples, normalizeSamples } from "./dedup.js";
 import { fsyncDir, removeDir, writeFileAtomic } from "./fsutil.js";
 import { MergeAbortedError, mergeParts } from "./merge.js";
-import { Part, PartWriter, type IndexBlockCache } from "./part.js";
+import { Part, PartWriter, ReadScratch, type IndexBlockCache } from "./part.js";
 import { monthOf, monthStart, parsePartitionName, Partition, type PartsJson } from "./partition.js";
 import { RowsBuffer, TSID_WORDS, type SeriesEntry } from "./rows-buffer.js";
 import { RowsScanner } from "./rows-scan.js";
@@ -84,6 +84,12 @@ export interface StorageOptions {
 export interface SearchOptions {
   /** Fail with ExecutionError (STRATA_LIMIT_EXCEEDED) when more series match. */
   maxSeries?: number;
+  /**
+   * Block payloads (`timestamps`, `values`) are read into memory the cursor reuses: they are
+   * valid only until the next `next()` or `close()`. For callers that copy or decode each
+   * series before moving on; saves a buffer per block.
+   */
+  reuseBlockBuffers?: boolean;
 }
 
 /** One series found by `search`: its name and its blocks as stored (compressed). */
@@ -678,7 +684,7 @@ export class Storage {
       if (p.maxT < effMinT || p.minT > fetchMaxT) continue;
       p.acquireParts(effMinT, fetchMaxT, parts);
     }
-    return new StorageCursor(this, tsids, parts, effMinT, maxT, fetchMaxT);
+    return new StorageCursor(this, tsids, parts, effMinT, maxT, fetchMaxT, opts.reuseBlockBuffers === true);
   }
 
   /** @internal used by the cursor */
@@ -973,6 +979,7 @@ class StorageCursor implements SeriesCursor {
   private current: SearchedSeries | undefined;
   private released = false;
   private readonly headers: BlockHeader[] = [];
+  private scratch: ReadScratch | undefined;
 
   constructor(
     private readonly storage: Storage,
@@ -981,7 +988,9 @@ class StorageCursor implements SeriesCursor {
     readonly minT: number,
     readonly maxT: number,
     private readonly fetchMaxT: number,
+    reuseBuffers = false,
   ) {
+    if (reuseBuffers) this.scratch = scratches.pop() ?? new ReadScratch();
     if (tsids.length === 0) this.close();
   }
 
@@ -1001,6 +1010,8 @@ class StorageCursor implements SeriesCursor {
         const tsid = this.tsids[this.i]!;
         const key = tsidBytes(tsid);
         const blocks: RawBlock[] = [];
+        const scratch = this.scratch;
+        scratch?.reset();
         for (const part of this.parts) {
           this.headers.length = 0;
           part.findBlocks(key, this.minT, this.fetchMaxT, this.headers);
@@ -1012,8 +1023,8 @@ class StorageCursor implements SeriesCursor {
               maxT: h.maxT,
               tsTag: h.tsTag,
               valTag: h.valTag,
-              timestamps: part.readTimestamps(h),
-              values: part.readValues(h),
+              timestamps: part.readTimestamps(h, scratch),
+              values: part.readValues(h, scratch),
             });
           }
         }
@@ -1040,8 +1051,14 @@ class StorageCursor implements SeriesCursor {
     this.released = true;
     for (const p of this.parts) p.release();
     this.parts.length = 0;
+    if (this.scratch !== undefined && scratches.length < MAX_POOLED_SCRATCHES) scratches.push(this.scratch);
+    this.scratch = undefined;
   }
 }
+
+/** Read buffers of closed cursors, for the next searches. */
+const scratches: ReadScratch[] = [];
+const MAX_POOLED_SCRATCHES = 8;
 
 function validateBatch(batch: Uint8Array): void {
   const r = new RowsScanner(batch);

@@ -40,9 +40,16 @@ export async function openTestStorage(dir: string, opts: StorageOptions = {}): P
 }
 
 /** All samples of the matching series, decoded: "labels" → [t, v][] (values as float bits strings for NaN). */
-export function dump(s: Storage, tenant: Tenant, matchers: Parameters<Storage["search"]>[1], minT: number, maxT: number): Map<string, [number, number][]> {
+export function dump(
+  s: Storage,
+  tenant: Tenant,
+  matchers: Parameters<Storage["search"]>[1],
+  minT: number,
+  maxT: number,
+  opts: Parameters<Storage["search"]>[4] = {},
+): Map<string, [number, number][]> {
   const out = new Map<string, [number, number][]>();
-  const c = s.search(tenant, matchers, minT, maxT);
+  const c = s.search(tenant, matchers, minT, maxT, opts);
   while (c.next()) {
     const { metricName, blocks } = c.at();
     const { timestamps, values } = mergeSeriesBlocks(blocks, c.minT, c.maxT, s.dedupIntervalMs);

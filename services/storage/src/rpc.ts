@@ -178,7 +178,8 @@ export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
             if (!call.write(w.take())) await new Promise<void>((resolve) => call.once("drain", resolve));
           };
           for (const g of q.groups) {
-            const c = d.storage.search(q.tenant, g, q.minT, q.maxT, q.maxSeries > 0 ? { maxSeries: q.maxSeries } : {});
+            // Each series is copied into the frame (or merged) before the next: its block buffers can be reused.
+            const c = d.storage.search(q.tenant, g, q.minT, q.maxT, { reuseBlockBuffers: true, ...(q.maxSeries > 0 ? { maxSeries: q.maxSeries } : {}) });
             try {
               while (c.next()) {
                 if (call.cancelled) return;
