@@ -142,6 +142,33 @@ describe.skipIf(!built)("select over a real cluster", () => {
     expect(fed.text).toBe(`# TYPE up untyped\nup{instance="host-0:9100",job="api"} 1 ${END}\n`);
   });
 
+  it("streams searches of several frames per node intact (export, concurrently)", async () => {
+    // Values that barely compress: each node sends a few MiB, so several Search_v1 frames.
+    const wide: TestSeries[] = [];
+    for (let k = 0; k < 300; k++) {
+      const samples: [number, number][] = [];
+      for (let i = 0; i < 1500; i++) samples.push([START - i * 1000, Math.sin(k * 7919 + i) * 1e6]);
+      wide.push({ labels: { __name__: "wide", k: String(k).padStart(3, "0") }, samples: samples.reverse() });
+    }
+    const w = await remoteWrite(c.insertUrl, wide, "3");
+    expect(w.status, w.text).toBe(204);
+    await forceFlush(c);
+    const exportAll = async () => {
+      const r = await c.api(`/select/3/prometheus/api/v1/export?match[]=wide&start=${(START - 2_000_000) / 1000}&end=${END / 1000}`);
+      expect(r.status).toBe(200);
+      const lines = r.text.trim().split("\n").map((l) => JSON.parse(l) as { metric: { k: string }; values: number[]; timestamps: number[] });
+      lines.sort((a, b) => (a.metric.k < b.metric.k ? -1 : 1));
+      return lines;
+    };
+    for (const lines of await Promise.all([exportAll(), exportAll(), exportAll()])) {
+      expect(lines).toHaveLength(300);
+      lines.forEach((l, k) => {
+        expect(l.timestamps).toEqual(wide[k]!.samples.map(([t]) => t));
+        expect(l.values).toEqual(wide[k]!.samples.map(([, v]) => v));
+      });
+    }
+  });
+
   it("keeps tenants apart", async () => {
     const r = await c.api(`/select/7/prometheus/api/v1/query?query=up&time=${END / 1000}`);
     expect((r.json as ApiBody).data).toEqual({ resultType: "vector", result: [] });

@@ -137,9 +137,23 @@ export class SearchFrameWriter {
   take(): Buffer {
     const out = Buffer.allocUnsafe(this.len);
     out.set(this.buf.subarray(0, this.len));
+    this.reset();
+    return out;
+  }
+
+  /**
+   * The frame so far, without a copy: a view of the writer's memory, valid until the writer is
+   * reset or appended to (for a sender that copies it and says when: grpc-js serializes a
+   * message before the write callback).
+   */
+  view(): Buffer {
+    return Buffer.from(this.buf.buffer, this.buf.byteOffset, this.len);
+  }
+
+  /** Starts a new frame in the same memory. */
+  reset(): void {
     this.len = 0;
     this.blocks = 0;
-    return out;
   }
 }
 

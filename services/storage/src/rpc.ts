@@ -151,6 +151,11 @@ const NO_NAME = new Uint8Array(0);
 const writers: SearchFrameWriter[] = [];
 const MAX_POOLED_WRITERS = 8;
 
+function release(w: SearchFrameWriter): void {
+  w.reset();
+  if (writers.length < MAX_POOLED_WRITERS) writers.push(w);
+}
+
 /** Handlers of the search port (served to select). */
 export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
   const unary =
@@ -166,8 +171,9 @@ export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
   return {
     Search_v1: (call) => {
       void (async () => {
-        // Frames are built in place in a pooled writer and copied out once per frame.
-        const w = writers.pop() ?? new SearchFrameWriter();
+        // Frames are built in place in pooled writers and sent without a copy of ours: a
+        // writer goes back to the pool once grpc-js has written (so serialized) its frame.
+        let w = writers.pop() ?? new SearchFrameWriter();
         try {
           const q = queryOf(call.request.query);
           const accepted = call.request.acceptedEncodings;
@@ -175,7 +181,10 @@ export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
           const seen = new Set<number>();
           const flush = async (): Promise<void> => {
             if (w.blocks === 0) return;
-            if (!call.write(w.take())) await new Promise<void>((resolve) => call.once("drain", resolve));
+            const sent = w;
+            w = writers.pop() ?? new SearchFrameWriter();
+            const ok = call.write(sent.view(), () => release(sent));
+            if (!ok) await new Promise<void>((resolve) => call.once("drain", resolve));
           };
           for (const g of q.groups) {
             // Each series is copied into the frame (or merged) before the next: its block buffers can be reused.
@@ -220,9 +229,7 @@ export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
         } catch (err) {
           call.destroy(Object.assign(new Error(errorMessage(err)), toGrpcError(err)));
         } finally {
-          w.len = 0;
-          w.blocks = 0;
-          if (writers.length < MAX_POOLED_WRITERS) writers.push(w);
+          release(w);
         }
       })();
     },
