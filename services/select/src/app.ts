@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createGzip } from "node:zlib";
 import {
   BadDataError,
-  compareLabels,
+  compareByLabels,
   ExecutionError,
   METRIC_NAME_LABEL,
   NotFoundError,
@@ -194,7 +194,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
             }
           }
           if (querier.isPartial) partialAnswers.inc();
-          series.sort((a, b) => compareLabels(a.labels, b.labels));
+          series.sort(compareByLabels);
           await successStream(ctx.res, matrixChunks(series, { start, step, count: points }), {
             isPartial: querier.isPartial,
             warnings: [...querier.warnings, ...warnings],
@@ -337,7 +337,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
         if (isStale(v)) return;
         rows.push({ labels: s.labels, v, t: s.timestamps[n - 1]! });
       });
-      rows.sort((a, b) => compareLabels(a.labels, b.labels));
+      rows.sort(compareByLabels);
       for (const r of rows) {
         const name = r.labels.find((l) => l.name === METRIC_NAME_LABEL)?.value ?? "";
         if (name !== lastName) {
@@ -539,5 +539,5 @@ function isStale(v: number): boolean {
 /** A matrix result with its series sorted by labels, as the API answers them. */
 function sortedResult(r: QueryResult): QueryResult {
   if (r.type !== "matrix") return r;
-  return { ...r, series: [...r.series].sort((a, b) => compareLabels(a.labels, b.labels)) };
+  return { ...r, series: [...r.series].sort(compareByLabels) };
 }

@@ -1,4 +1,4 @@
-import { compareLabels, tenantKey, type Labels, type Tenant } from "@strata/core";
+import { compareByLabels, tenantKey, type Labels, type Tenant } from "@strata/core";
 import type { MatrixSeries } from "@strata/promql";
 
 /**
@@ -130,5 +130,5 @@ export function mergeMatrix(head: readonly MatrixSeries[], tail: readonly Matrix
     }
     out.push({ labels, timestamps: ts, values: vs });
   }
-  return out.sort((a, b) => compareLabels(a.labels, b.labels));
+  return out.sort(compareByLabels);
 }

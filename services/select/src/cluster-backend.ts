@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import {
   BadDataError,
+  compareByLabels,
   compareLabels,
   decodeMetricName,
   ExecutionError,
@@ -295,7 +296,7 @@ export class ClusterSelectBackend implements SelectBackend {
       const [key, { name }] = entries[i]!;
       list.push({ labels: this.labelsOf(key, name), timestamps: d.timestamps, values: d.values });
     }
-    list.sort((a, b) => compareLabels(a.labels, b.labels));
+    list.sort(compareByLabels);
     return { list, isPartial: r.isPartial, warnings: r.warnings };
   }
 

@@ -173,7 +173,11 @@ export async function streamTopK(e: AggregateExpr, params: Float64Array, ctx: St
       const picked: number[] = [];
       for (let j = 0; j < len; j++) picked.push(base + j);
       // sort.Reverse(heap): most significant first.
-      picked.sort((a, b) => (less(g.val[b]!, g.val[a]!) ? -1 : less(g.val[a]!, g.val[b]!) ? 1 : 0));
+      sortLess = less;
+      sortVals = g.val;
+      picked.sort(bySlotValueDesc);
+      sortLess = NO_LESS;
+      sortVals = NO_VALS;
       for (const slot of picked) {
         const si = g.idx[slot]!;
         let o = outValues.get(si);
@@ -187,7 +191,7 @@ export async function streamTopK(e: AggregateExpr, params: Float64Array, ctx: St
       }
     }
   }
-  const indices = n === 1 ? order : [...outValues.keys()].sort((a, b) => a - b);
+  const indices = n === 1 ? order : [...outValues.keys()].sort(ascending);
   const out: VSeries[] = [];
   for (const si of indices) {
     const o = outValues.get(si)!;
@@ -294,7 +298,9 @@ export function selectK(e: AggregateExpr, v: VectorValue, params: Float64Array, 
       }
       const picked = Array.from(heap.subarray(0, len));
       // sort.Reverse(heap): most significant first.
-      picked.sort((a, b) => (less(b, a) ? -1 : less(a, b) ? 1 : 0));
+      sortLess = less;
+      picked.sort(byDesc);
+      sortLess = NO_LESS;
       for (const i of picked) {
         mark(i, k);
         if (n === 1) order.push(i);
@@ -310,4 +316,23 @@ export function selectK(e: AggregateExpr, v: VectorValue, params: Float64Array, 
     out.push({ labels: s.labels, dropName: s.dropName, values: vals, present: outPresent[i]! });
   }
   return { kind: "vector", series: out };
+}
+
+// Sort comparators are module functions over these (set right before each sort) rather than
+// arrows made per step: V8 re-optimized every such closure, a TurboFan compile per query.
+// Reset after each sort so they never keep a finished query's data alive.
+const NO_LESS = (): boolean => false;
+const NO_VALS = new Float64Array(0);
+let sortLess: (a: number, b: number) => boolean = NO_LESS;
+let sortVals: Float64Array = NO_VALS;
+/** sort.Reverse(heap) over slots of `sortVals`: most significant first. */
+function bySlotValueDesc(a: number, b: number): number {
+  return sortLess(sortVals[b]!, sortVals[a]!) ? -1 : sortLess(sortVals[a]!, sortVals[b]!) ? 1 : 0;
+}
+/** sort.Reverse(heap) by `sortLess` on the items: most significant first. */
+function byDesc(a: number, b: number): number {
+  return sortLess(b, a) ? -1 : sortLess(a, b) ? 1 : 0;
+}
+function ascending(a: number, b: number): number {
+  return a - b;
 }
