@@ -146,8 +146,32 @@ export class RowsBatchReader {
 
   /** Advances to the next row; false at the end. Throws BadDataError on a malformed batch. */
   next(): boolean {
+    if (this.pos >= this.buf.length) return false;
+    const nameStart = this.frame();
+    if (nameStart < 0) {
+      this.sameAsPrevious = true;
+    } else {
+      this.metricName = this.buf.subarray(nameStart, this.pos - 16);
+      this.sameAsPrevious = false;
+    }
+    this.timestamp = readInt64LE(this.dv, this.pos - 16);
+    this.value = this.dv.getFloat64(this.pos - 8, true);
+    return true;
+  }
+
+  /** Moves past the next row without reading it (nothing allocated); false at the end. */
+  skip(): boolean {
+    if (this.pos >= this.buf.length) return false;
+    this.frame();
+    return true;
+  }
+
+  /**
+   * Checks the framing of the row at pos and moves past it; returns where its metric name
+   * starts, or -1 when it refers to the previous row's name. Throws BadDataError.
+   */
+  private frame(): number {
     const buf = this.buf;
-    if (this.pos >= buf.length) return false;
     const start = this.pos;
     let n = 0;
     let mul = 1;
@@ -160,26 +184,23 @@ export class RowsBatchReader {
       if (b < 0x80) break;
       mul *= 128;
     }
+    let nameStart = -1;
     if (n === 0) {
       if (start === 0) {
         throw new BadDataError("rows batch: first row refers to a previous metric name", "STRATA_CORRUPT_DATA");
       }
-      this.sameAsPrevious = true;
     } else {
       if (this.pos + n > buf.length) {
         throw new BadDataError(`rows batch: metric name at byte ${this.pos} overruns the batch`, "STRATA_CORRUPT_DATA");
       }
-      this.metricName = buf.subarray(this.pos, this.pos + n);
+      nameStart = this.pos;
       this.pos += n;
-      this.sameAsPrevious = false;
     }
     if (this.pos + 16 > buf.length) {
       throw new BadDataError(`rows batch: truncated row at byte ${start}`, "STRATA_CORRUPT_DATA");
     }
-    this.timestamp = readInt64LE(this.dv, this.pos);
-    this.value = this.dv.getFloat64(this.pos + 8, true);
     this.pos += 16;
-    return true;
+    return nameStart;
   }
 }
 
@@ -188,31 +209,10 @@ export class RowsBatchReader {
  * BadDataErrors as RowsBatchReader; nothing is allocated per row).
  */
 export function countRows(batch: Uint8Array): number {
-  const len = batch.length;
-  let pos = 0;
-  let rows = 0;
-  while (pos < len) {
-    const start = pos;
-    let n = 0;
-    let mul = 1;
-    for (;;) {
-      if (pos >= len || mul > 2 ** 28) throw new BadDataError(`rows batch: bad metric-name length at byte ${start}`, "STRATA_CORRUPT_DATA");
-      const b = batch[pos++]!;
-      n += (b & 0x7f) * mul;
-      if (b < 0x80) break;
-      mul *= 128;
-    }
-    if (n === 0) {
-      if (start === 0) throw new BadDataError("rows batch: first row refers to a previous metric name", "STRATA_CORRUPT_DATA");
-    } else {
-      if (pos + n > len) throw new BadDataError(`rows batch: metric name at byte ${pos} overruns the batch`, "STRATA_CORRUPT_DATA");
-      pos += n;
-    }
-    if (pos + 16 > len) throw new BadDataError(`rows batch: truncated row at byte ${start}`, "STRATA_CORRUPT_DATA");
-    pos += 16;
-    rows++;
-  }
-  return rows;
+  const r = new RowsBatchReader(batch);
+  let n = 0;
+  while (r.skip()) n++;
+  return n;
 }
 
 /** Writes an integer-valued double (|v| < 2^53) as int64 little-endian. */
