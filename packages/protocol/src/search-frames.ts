@@ -1,3 +1,4 @@
+import { uvarintSize } from "@strata/encoding";
 import { protoError, WIRE_LEN, WIRE_VARINT, WireCursor } from "./wire.js";
 
 /**
@@ -7,8 +8,8 @@ import { protoError, WIRE_LEN, WIRE_VARINT, WireCursor } from "./wire.js";
  * can be written in place), so either side may use the generated messages instead.
  *
  * The writer appends blocks into one growable buffer whose payload the caller writes in place,
- * and `take()` copies the frame out once: no message object, no per-block copy, no writer
- * growth per frame. The reader walks a received frame without allocating per field: its views
+ * and `view()` hands the frame out without a copy: no message object, no per-block copy, no
+ * writer growth per frame. The reader walks a received frame without allocating per field: its views
  * point into the frame.
  */
 
@@ -22,15 +23,6 @@ const TAG_MAX_T = (6 << 3) | WIRE_VARINT;
 
 const TWO_32 = 4294967296;
 const EMPTY = new Uint8Array(0);
-
-function uvarintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
 
 /** Size of an int64 varint (negative numbers take 10 bytes, as in protobuf). */
 function int64Size(n: number): number {
@@ -131,14 +123,6 @@ export class SearchFrameWriter {
     }
     this.blocks++;
     return at;
-  }
-
-  /** The frame so far as a Buffer of its own; the writer starts a new frame. */
-  take(): Buffer {
-    const out = Buffer.allocUnsafe(this.len);
-    out.set(this.buf.subarray(0, this.len));
-    this.reset();
-    return out;
   }
 
   /**

@@ -28,7 +28,7 @@ function write(blocks: readonly Block[]): Buffer {
     const at = w.appendBlock(b.metricName, b.encoding, b.rowsCount, b.minT, b.maxT, b.data.length);
     w.buf.set(b.data, at);
   }
-  return w.take();
+  return Buffer.from(w.view());
 }
 
 function read(frame: Uint8Array): Block[] {
@@ -56,14 +56,16 @@ describe("Search_v1 frames (SearchFrameWriter / SearchFrameReader)", () => {
     );
   });
 
-  it("starts a new frame after take()", () => {
+  it("starts a new frame in the same memory after reset()", () => {
     const w = new SearchFrameWriter(4);
     w.appendBlock(new Uint8Array([1, 2]), 2, 3, 4, 5, 0);
     expect(w.blocks).toBe(1);
-    const a = w.take();
-    expect(w.len).toBe(0);
+    const a = Buffer.from(w.view());
+    w.reset();
+    expect([w.len, w.blocks]).toEqual([0, 0]);
     w.appendBlock(new Uint8Array([9]), 1, 1, -1, 1, 0);
-    expect(read(w.take())).toEqual([{ metricName: new Uint8Array([9]), encoding: 1, data: new Uint8Array(0), rowsCount: 1, minT: -1, maxT: 1 }]);
+    expect(w.view().buffer).toBe(w.buf.buffer); // a view, not a copy
+    expect(read(w.view())).toEqual([{ metricName: new Uint8Array([9]), encoding: 1, data: new Uint8Array(0), rowsCount: 1, minT: -1, maxT: 1 }]);
     expect(read(a)[0]!.minT).toBe(4);
   });
 
