@@ -70,7 +70,7 @@ export class ReusedBlockHeader implements BlockHeader {
   valTag = 0;
 }
 
-/** readBlockHeader into `h` (same checks and errors). */
+/** Parses the header at buf[pos..pos+72) into `h`; throws BadDataError on a truncated or corrupt one. */
 export function readBlockHeaderInto(buf: Uint8Array, pos: number, dv: DataView, h: ReusedBlockHeader): void {
   if (pos + BLOCK_HEADER_BYTES > buf.length) {
     throw new BadDataError(`block header at byte ${pos} overruns index block of ${buf.length}`, "STRATA_CORRUPT_DATA");
@@ -91,26 +91,10 @@ export function readBlockHeaderInto(buf: Uint8Array, pos: number, dv: DataView, 
   }
 }
 
-/** Parses the header at buf[pos..pos+72); pass `dv` (a DataView over buf) when reading many. */
+/** Parses the header at buf[pos..pos+72) into a header of its own; pass `dv` (a DataView over buf) when reading many. */
 export function readBlockHeader(buf: Uint8Array, pos: number, dv: DataView = dataView(buf)): BlockHeader {
-  if (pos + BLOCK_HEADER_BYTES > buf.length) {
-    throw new BadDataError(`block header at byte ${pos} overruns index block of ${buf.length}`, "STRATA_CORRUPT_DATA");
-  }
-  const h: BlockHeader = {
-    tsid: buf.subarray(pos, pos + TSID_BYTES),
-    minT: getInt64(dv, pos + 24),
-    maxT: getInt64(dv, pos + 32),
-    tsOffset: getInt64(dv, pos + 40),
-    valOffset: getInt64(dv, pos + 48),
-    count: dv.getUint32(pos + 56, true),
-    tsSize: dv.getUint32(pos + 60, true),
-    valSize: dv.getUint32(pos + 64, true),
-    tsTag: buf[pos + 68]!,
-    valTag: buf[pos + 69]!,
-  };
-  if (h.count === 0 || h.count > MAX_BLOCK_SAMPLES || h.minT > h.maxT) {
-    throw new BadDataError(`corrupt block header at byte ${pos}: count ${h.count}, minT ${h.minT}, maxT ${h.maxT}`, "STRATA_CORRUPT_DATA");
-  }
+  const h = new ReusedBlockHeader();
+  readBlockHeaderInto(buf, pos, dv, h);
   return h;
 }
 
