@@ -3,10 +3,12 @@ import {
   BadDataError,
   InternalError,
   readInt64LE,
+  RowsBatchReader,
   RowsBatchWriter,
   UnavailableError,
   type Logger,
   type MetricsRegistry,
+  type RowsSink,
 } from "@strata/core";
 import { cluster, encodeWriteRows } from "@strata/protocol";
 import { isNodeFailure, StorageNodeClient } from "./node.js";
@@ -67,6 +69,7 @@ export class InsertCluster {
   private readonly m;
   private readonly scratchPool: WriteScratch[] = [];
   private readonly writerPool: RowsBatchWriter[] = [];
+  private readonly routedPool: RoutedRows[] = [];
 
   constructor(opts: InsertClusterOptions) {
     if (opts.nodes.length === 0) throw new BadDataError("no storage nodes: set -storageNode", "STRATA_INVALID_FLAG");
@@ -139,6 +142,18 @@ export class InsertCluster {
   }
 
   private async writeWith(batch: Uint8Array, sc: WriteScratch): Promise<WriteOutcome> {
+    const { rows, segs } = this.parse(batch, sc);
+    if (rows === 0) return { rows: 0, underReplicatedRows: 0, reroutedRows: 0 };
+    sc.acked.fill(0, 0, segs);
+    sc.tried.fill(0, 0, segs);
+    sc.rerouted.fill(0, 0, segs);
+    const out = await this.rounds(batch, sc, rows, segs, 0);
+    this.m.underReplicated?.add(out.underReplicatedRows);
+    return out;
+  }
+
+  /** Decodes a batch into sc's typed arrays; returns its rows and segments. */
+  private parse(batch: Uint8Array, sc: WriteScratch): { rows: number; segs: number } {
     const N = this.nodes.length;
     // Decode once into typed arrays: per row its series segment, timestamp and value; per
     // segment (a run of rows of one series) where its name sits in the batch and its ranking.
@@ -179,17 +194,22 @@ export class InsertCluster {
       pos += 16;
       rows++;
     }
-    if (rows === 0) return { rows: 0, underReplicatedRows: 0, reroutedRows: 0 };
+    return { rows, segs };
+  }
 
+  /**
+   * Sends the segments of a parsed batch in rounds until each is on replicationFactor nodes or
+   * no node is left to try; acked/tried/rerouted hold each segment's state so far, `saturated`
+   * the nodes whose buffer stayed full. Counts rerouted rows; throws UnavailableError when some
+   * row is on no node.
+   */
+  private async rounds(batch: Uint8Array, sc: WriteScratch, rows: number, segs: number, saturated: number): Promise<WriteOutcome> {
+    const N = this.nodes.length;
     const { rank, rowSeg, acked, tried, rerouted, roundMask } = sc;
-    acked.fill(0, 0, segs);
-    tried.fill(0, 0, segs);
-    rerouted.fill(0, 0, segs);
     const maxPos = this.reroute ? N : this.rf;
 
     // Nodes whose buffer stayed full past bufferWaitMs in this request: their share is first
     // rerouted; only when no other node is left are they retried, waiting up to writeTimeoutMs.
-    let saturated = 0;
     let patient = false;
     for (let round = 0; round <= 2 * N + 1; round++) {
       // Assign each segment still short of replicas to its next healthy, untried nodes.
@@ -230,15 +250,123 @@ export class InsertCluster {
       if (rerouted[s]) reroutedRows++;
     }
     this.m.rerouted?.add(reroutedRows);
-    if (missing > 0) {
-      this.m.unavailable?.inc();
-      const down = this.nodes.filter((n) => !n.healthy).map((n) => `${n.address} (${n.lastError.message || "unhealthy"})`);
-      throw new UnavailableError(
-        `${missing} of ${rows} rows could not be stored on any storage node` + (down.length > 0 ? `; unavailable: ${down.join(", ")}` : ""),
-      );
+    if (missing > 0) throw this.unavailable(missing, rows);
+    return { rows, underReplicatedRows: under, reroutedRows };
+  }
+
+  private unavailable(missing: number, rows: number): UnavailableError {
+    this.m.unavailable?.inc();
+    const down = this.nodes.filter((n) => !n.healthy).map((n) => `${n.address} (${n.lastError.message || "unhealthy"})`);
+    return new UnavailableError(
+      `${missing} of ${rows} rows could not be stored on any storage node` + (down.length > 0 ? `; unavailable: ${down.join(", ")}` : ""),
+    );
+  }
+
+  /**
+   * A RowsSink that splits rows per storage node as a decoder adds them, placed on the nodes
+   * healthy now (see writeRouted). Hand it back with releaseRouted when done with it.
+   */
+  routedRows(): RoutedRows {
+    const r = this.routedPool.pop() ?? new RoutedRows(this.seeds, this.rf, this.reroute ? this.nodes.length : this.rf);
+    let healthy = 0;
+    for (let i = 0; i < this.nodes.length; i++) if (this.nodes[i]!.healthy) healthy |= 1 << i;
+    r.reset(healthy);
+    return r;
+  }
+
+  releaseRouted(r: RoutedRows): void {
+    if (this.routedPool.length < MAX_POOLED_SCRATCH && r.capacity <= MAX_POOLED_SCRATCH_BYTES) this.routedPool.push(r);
+  }
+
+  /**
+   * Stores the rows of a RoutedRows with the guarantees of write(). The common case is one
+   * round: each node gets the batch that was built for it while decoding, with no second pass
+   * over the rows. When a node fails or stays full, the rows it was to hold go through write()'s
+   * rounds from where they are (the replicas that did acknowledge count).
+   */
+  async writeRouted(r: RoutedRows): Promise<WriteOutcome> {
+    if (r.rows === 0) return { rows: 0, underReplicatedRows: 0, reroutedRows: 0 };
+    if (r.unplaced > 0) throw this.unavailable(r.unplaced, r.rows);
+    let used = 0;
+    let ok = 0;
+    let saturated = 0;
+    await Promise.all(
+      r.writers.map(async (w, node) => {
+        if (w.length === 0) return;
+        used |= 1 << node;
+        const res = await this.sendTo(node, w, false);
+        if (res === "ok") ok |= 1 << node;
+        else if (res === "saturated") saturated |= 1 << node;
+      }),
+    );
+    let under = r.under;
+    let rerouted = r.rerouted;
+    const failed = used & ~ok;
+    if (failed !== 0) {
+      const o = await this.recover(r, failed, ok, saturated);
+      under += o.underReplicatedRows;
+      rerouted += o.reroutedRows;
+    } else {
+      this.m.rerouted?.add(rerouted);
     }
     this.m.underReplicated?.add(under);
-    return { rows, underReplicatedRows: under, reroutedRows };
+    return { rows: r.rows, underReplicatedRows: under, reroutedRows: rerouted };
+  }
+
+  /**
+   * The rows that failed or saturated nodes were to hold, each taken once (from the first such
+   * node of its placement), continued in write()'s rounds. Returns the counts of r's rows
+   * changed by it: recovered rows' counts replace those r.under/r.rerouted had for them.
+   */
+  private async recover(r: RoutedRows, failed: number, ok: number, saturated: number): Promise<WriteOutcome> {
+    const N = this.nodes.length;
+    const maxPos = this.reroute ? N : this.rf;
+    const rank = new Int32Array(N);
+    const w = new Float64Array(N);
+    const h = { lo: 0, hi: 0 };
+    const place = { rerouted: false };
+    const rec = this.writerPool.pop() ?? new RowsBatchWriter();
+    rec.reset();
+    const sc = this.scratchPool.pop() ?? new WriteScratch();
+    let under = r.under;
+    let rerouted = r.rerouted;
+    try {
+      for (let x = failed; x !== 0; x &= x - 1) {
+        const node = 31 - Math.clz32(x & -x);
+        const rd = new RowsBatchReader(r.writers[node]!.view());
+        let keep = false;
+        let mask = 0;
+        while (rd.next()) {
+          if (!rd.sameAsPrevious) {
+            seriesHash(rd.metricName, h);
+            rankNodes(h.lo, h.hi, this.seeds, rank, 0, w);
+            mask = placement(rank, 0, maxPos, this.rf, r.healthy, place);
+            const f = mask & failed;
+            keep = 31 - Math.clz32(f & -f) === node;
+            if (keep) rec.addName(rd.metricName, 0, rd.metricName.length, rd.timestamp, rd.value);
+          } else if (keep) {
+            rec.addSameName(rd.timestamp, rd.value);
+          }
+          if (!keep) continue;
+          if (popcount(mask) < this.rf) under--;
+          if (place.rerouted) rerouted--;
+        }
+      }
+      this.m.rerouted?.add(rerouted);
+      const batch = rec.view();
+      const { rows, segs } = this.parse(batch, sc);
+      for (let s = 0; s < segs; s++) {
+        const m = placement(sc.rank, s * N, maxPos, this.rf, r.healthy, place);
+        sc.tried[s] = m;
+        sc.acked[s] = popcount(m & ok);
+        sc.rerouted[s] = place.rerouted ? 1 : 0;
+      }
+      const o = await this.rounds(batch, sc, rows, segs, saturated);
+      return { rows, underReplicatedRows: under - r.under + o.underReplicatedRows, reroutedRows: rerouted - r.rerouted + o.reroutedRows };
+    } finally {
+      if (rec.capacity <= MAX_POOLED_SCRATCH_BYTES && this.writerPool.length < MAX_POOLED_SCRATCH * 2) this.writerPool.push(rec);
+      if (sc.bytes <= MAX_POOLED_SCRATCH_BYTES && this.scratchPool.length < MAX_POOLED_SCRATCH) this.scratchPool.push(sc);
+    }
   }
 
   /** Sends one round; returns bitmasks of the nodes that acknowledged and that stayed full. */
@@ -393,6 +521,93 @@ class WriteScratch {
   weights(n: number): Float64Array {
     if (this.w.length !== n) this.w = new Float64Array(n);
     return this.w;
+  }
+}
+
+/**
+ * The nodes a series goes to in a first round — its first rf nodes, in rank[off, off + maxPos),
+ * that are in the `healthy` mask (what write()'s first round picks); sets out.rerouted when
+ * one of them lies beyond the first rf.
+ */
+function placement(rank: Int32Array, off: number, maxPos: number, rf: number, healthy: number, out: { rerouted: boolean }): number {
+  let mask = 0;
+  let need = rf;
+  out.rerouted = false;
+  for (let p = 0; p < maxPos && need > 0; p++) {
+    const node = rank[off + p]!;
+    if (((healthy >>> node) & 1) === 0) continue;
+    mask |= 1 << node;
+    if (p >= rf) out.rerouted = true;
+    need--;
+  }
+  return mask;
+}
+
+/**
+ * Rows of one write request split per storage node as a decoder adds them (a RowsSink; get one
+ * from InsertCluster.routedRows()). Each series is placed on the nodes write()'s first round
+ * would pick from the nodes healthy when it was handed out, using the series hash the decoder
+ * passes; rows placed on fewer than replicationFactor nodes, beyond a series' own nodes, or on
+ * none are counted.
+ */
+export class RoutedRows implements RowsSink {
+  readonly writers: RowsBatchWriter[];
+  /** Mask of the nodes rows are placed on. */
+  healthy = 0;
+  rows = 0;
+  under = 0;
+  rerouted = 0;
+  unplaced = 0;
+  private mask = 0;
+  private readonly rank: Int32Array;
+  private readonly w: Float64Array;
+  private readonly place = { rerouted: false };
+
+  constructor(
+    private readonly seeds: readonly SeriesHash[],
+    private readonly rf: number,
+    private readonly maxPos: number,
+  ) {
+    this.writers = seeds.map(() => new RowsBatchWriter(64 * 1024));
+    this.rank = new Int32Array(seeds.length);
+    this.w = new Float64Array(seeds.length);
+  }
+
+  /** Bytes held by the per-node batches. */
+  get capacity(): number {
+    let n = 0;
+    for (const w of this.writers) n += w.capacity;
+    return n;
+  }
+
+  reset(healthy: number): void {
+    for (const w of this.writers) w.reset();
+    this.healthy = healthy;
+    this.rows = this.under = this.rerouted = this.unplaced = 0;
+    this.mask = 0;
+  }
+
+  addHashedName(src: Uint8Array, off: number, len: number, hashLo: number, hashHi: number, timestampMs: number, value: number): void {
+    rankNodes(hashLo, hashHi, this.seeds, this.rank, 0, this.w);
+    const m = placement(this.rank, 0, this.maxPos, this.rf, this.healthy, this.place);
+    this.mask = m;
+    this.count(m);
+    for (let x = m; x !== 0; x &= x - 1) this.writers[31 - Math.clz32(x & -x)]!.addName(src, off, len, timestampMs, value);
+  }
+
+  addSameName(timestampMs: number, value: number): void {
+    const m = this.mask;
+    this.count(m);
+    for (let x = m; x !== 0; x &= x - 1) this.writers[31 - Math.clz32(x & -x)]!.addSameName(timestampMs, value);
+  }
+
+  private count(m: number): void {
+    this.rows++;
+    if (m === 0) this.unplaced++;
+    else {
+      if (popcount(m) < this.rf) this.under++;
+      if (this.place.rerouted) this.rerouted++;
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { encodeMetricName, MetricsRegistry, RowsBatchReader, RowsBatchWriter, UnavailableError } from "@strata/core";
-import { InsertCluster, nodeSeed, rankNodes, seriesHash } from "@strata/cluster";
+import { InsertCluster, nodeSeed, rankNodes, seriesHash, type WriteOutcome } from "@strata/cluster";
 import { addService, cluster, decodeWriteRows, grpc, InsertServiceDefinition } from "@strata/protocol";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
@@ -65,14 +65,42 @@ async function setup(n: number, rf: number, extra: Partial<ConstructorParameters
   return { nodes, c, metrics };
 }
 
-describe("InsertCluster placement", () => {
+type Mode = "batch" | "routed";
+
+/**
+ * Writes a batch through InsertCluster.write, or row by row through a RoutedRows as the remote
+ * write decoder does (with each name's series hash).
+ */
+async function writeVia(c: InsertCluster, b: Uint8Array, mode: Mode): Promise<WriteOutcome> {
+  if (mode === "batch") return c.write(b);
+  const r = c.routedRows();
+  try {
+    const rd = new RowsBatchReader(b);
+    const h = { lo: 0, hi: 0 };
+    while (rd.next()) {
+      if (rd.sameAsPrevious) {
+        r.addSameName(rd.timestamp, rd.value);
+      } else {
+        seriesHash(rd.metricName, h);
+        r.addHashedName(rd.metricName, 0, rd.metricName.length, h.lo, h.hi, rd.timestamp, rd.value);
+      }
+    }
+    return await c.writeRouted(r);
+  } finally {
+    c.releaseRouted(r);
+  }
+}
+
+describe.each<Mode>(["batch", "routed"])("InsertCluster placement (%s)", (mode) => {
+  const write = (c: InsertCluster, b: Uint8Array): Promise<WriteOutcome> => writeVia(c, b, mode);
+
   it.each([
     [1, 3],
     [2, 3],
     [3, 3],
   ])("RF=%i over %i nodes puts each series on its first RF ranked nodes", async (rf, n) => {
     const { nodes, c } = await setup(n, rf);
-    const out = await c.write(batch(300));
+    const out = await write(c, batch(300));
     expect(out).toEqual({ rows: 600, underReplicatedRows: 0, reroutedRows: 0 });
     for (let i = 0; i < 300; i++) {
       const name = nameOf(i);
@@ -87,7 +115,7 @@ describe("InsertCluster placement", () => {
   it("reroutes a dead node's share to the next ranked healthy node (RF=2)", async () => {
     const { nodes, c, metrics } = await setup(3, 2);
     nodes[0]!.stop();
-    const out = await c.write(batch(200));
+    const out = await write(c, batch(200));
     expect(out.underReplicatedRows).toBe(0);
     expect(out.reroutedRows).toBeGreaterThan(0);
     for (let i = 0; i < 200; i++) {
@@ -97,10 +125,24 @@ describe("InsertCluster placement", () => {
     expect(metrics.render()).toMatch(/strata_insert_rows_rerouted_total \d+/);
   });
 
+  it("when both replicas of a series fail it lands once on each of two other nodes (RF=2, 4 nodes, 2 down)", async () => {
+    const { nodes, c } = await setup(4, 2);
+    nodes[0]!.stop();
+    nodes[1]!.stop();
+    const out = await write(c, batch(200));
+    expect(out).toMatchObject({ rows: 400, underReplicatedRows: 0 });
+    for (let i = 0; i < 200; i++) {
+      const k = hex(nameOf(i));
+      // Two points per series, no duplicate from a series whose two nodes both failed.
+      expect(nodes[2]!.series.get(k)).toBe(2);
+      expect(nodes[3]!.series.get(k)).toBe(2);
+    }
+  });
+
   it("acknowledges on every healthy replica when fewer than RF are up, and counts it", async () => {
     const { nodes, c, metrics } = await setup(3, 3);
     nodes[2]!.stop();
-    const out = await c.write(batch(50));
+    const out = await write(c, batch(50));
     expect(out.underReplicatedRows).toBe(100);
     expect(metrics.render()).toMatch(/strata_insert_rows_under_replicated_total 100/);
   });
@@ -108,13 +150,13 @@ describe("InsertCluster placement", () => {
   it("fails with UnavailableError when no node can take data", async () => {
     const { nodes, c } = await setup(2, 1);
     for (const x of nodes) x.stop();
-    await expect(c.write(batch(10))).rejects.toBeInstanceOf(UnavailableError);
+    await expect(write(c, batch(10))).rejects.toBeInstanceOf(UnavailableError);
   });
 
   it("with -disableRerouting a series whose only node is down is not stored elsewhere", async () => {
     const { nodes, c } = await setup(3, 1, { disableRerouting: true });
     nodes[0]!.stop();
-    await expect(c.write(batch(100))).rejects.toThrow(/could not be stored on any storage node/);
+    await expect(write(c, batch(100))).rejects.toThrow(/could not be stored on any storage node/);
     for (const x of nodes.slice(1)) {
       for (const k of x.series.keys()) {
         const i = [...Array(100).keys()].find((j) => hex(nameOf(j)) === k)!;
@@ -126,8 +168,8 @@ describe("InsertCluster placement", () => {
   it("reroutes around a saturated node when its buffer wait times out", async () => {
     const { nodes, c } = await setup(2, 1, { maxBufferBytesPerNode: 1, bufferWaitMs: 50 });
     nodes[0]!.delayMs = 400;
-    await c.write(batch(10)); // connect both channels first
-    const [a, b] = await Promise.all([c.write(batch(100)), c.write(batch(100))]);
+    await write(c, batch(10)); // connect both channels first
+    const [a, b] = await Promise.all([write(c, batch(100)), write(c, batch(100))]);
     expect(a.rows + b.rows).toBe(400);
     expect(a.reroutedRows + b.reroutedRows).toBeGreaterThan(0);
   });
@@ -136,7 +178,7 @@ describe("InsertCluster placement", () => {
     const { nodes, c } = await setup(2, 1, { healthCheckIntervalMs: 100 });
     const port = Number(nodes[0]!.address.split(":")[1]);
     nodes[0]!.stop();
-    await c.write(batch(20));
+    await write(c, batch(20));
     expect(c.nodes[0]!.healthy).toBe(false);
     const again = await new FakeNode().start(port);
     cleanup.push(() => again.stop());

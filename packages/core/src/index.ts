@@ -3,6 +3,7 @@ export * from "./tenant.js";
 export * from "./labels.js";
 export * from "./matchers.js";
 export * from "./rows.js";
+export * from "./series-hash.js";
 export * from "./duration.js";
 export * from "./flags.js";
 export * from "./logger.js";

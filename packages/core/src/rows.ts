@@ -14,7 +14,19 @@ import { BadDataError, InternalError } from "./errors.js";
 
 const TWO_32 = 4294967296;
 
-export class RowsBatchWriter {
+/**
+ * Where a decoder puts rows: a RowsBatchWriter, or a sink that splits rows per storage node as
+ * they arrive (@strata/cluster RoutedRows). `hashLo`/`hashHi` are the seriesHashRange of the
+ * name bytes, which decoders keep cached with the name; a plain batch ignores them.
+ */
+export interface RowsSink {
+  /** Appends a row whose metric name is src[off, off + len). */
+  addHashedName(src: Uint8Array, off: number, len: number, hashLo: number, hashHi: number, timestampMs: number, value: number): void;
+  /** Appends a row with the metric name of the previous row (which must exist). */
+  addSameName(timestampMs: number, value: number): void;
+}
+
+export class RowsBatchWriter implements RowsSink {
   private buf: Uint8Array;
   private dv: DataView;
   private pos = 0;
@@ -98,6 +110,11 @@ export class RowsBatchWriter {
     this.pos = pos + 16;
     this.rows++;
     this.prev = undefined;
+  }
+
+  /** addName for a RowsSink (the batch has no use for the hash). */
+  addHashedName(src: Uint8Array, off: number, len: number, _hashLo: number, _hashHi: number, timestampMs: number, value: number): void {
+    this.addName(src, off, len, timestampMs, value);
   }
 
   /** Appends a row with the metric name of the previous row (which must exist). */

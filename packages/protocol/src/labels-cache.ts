@@ -32,9 +32,11 @@ export class RawLabelsCache {
   predicted = 0;
   misses = 0;
   resets = 0;
-  /** Arena offset and length of the name found by the last successful `find`. */
+  /** Arena offset and length of the name found by the last successful `find`, and its series hash. */
   nameOff = 0;
   nameLen = 0;
+  hashLo = 0;
+  hashHi = 0;
 
   /** `maxBytes` bounds the arena and the index together. */
   constructor(maxBytes: number) {
@@ -65,8 +67,9 @@ export class RawLabelsCache {
 
   /**
    * Looks up the label bytes buf[start, end) of a tenant. On a hit sets nameOff/nameLen and
-   * returns true. An entry is one run of arena bytes — a 20-byte header (key length, name
-   * length, account, project, successor offset + 1; u32 LE) then the key, then the name — so a
+   * returns true. An entry is one run of arena bytes — a 28-byte header (key length, name
+   * length, account, project, successor offset + 1, the name's series hash lo and hi; u32 LE)
+   * then the key, then the name — so a
    * lookup touches at most one table slot and one place in the arena.
    */
   find(buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {
@@ -114,6 +117,8 @@ export class RawLabelsCache {
     for (; i < len; i++) if (a[k + i] !== buf[start + i]) return false;
     this.nameOff = k + len;
     this.nameLen = u32(a, off + 4);
+    this.hashLo = u32(a, off + 20);
+    this.hashHi = u32(a, off + 24);
     return true;
   }
 
@@ -138,8 +143,11 @@ export class RawLabelsCache {
     this.prev = off;
   }
 
-  /** Adds the canonical name of label bytes buf[start, end) of a tenant (right after its `find` missed). */
-  add(buf: Uint8Array, start: number, end: number, account: number, project: number, name: Uint8Array): void {
+  /**
+   * Adds the canonical name of label bytes buf[start, end) of a tenant, with the name's series
+   * hash (@strata/core seriesHash), right after its `find` missed.
+   */
+  add(buf: Uint8Array, start: number, end: number, account: number, project: number, name: Uint8Array, hashLo: number, hashHi: number): void {
     const len = end - start;
     const need = HEADER + len + name.length;
     if (need > this.arenaCap / 4) return; // a giant label set is not worth caching
@@ -162,6 +170,8 @@ export class RawLabelsCache {
     putU32(a, off + 8, account);
     putU32(a, off + 12, project);
     putU32(a, off + 16, 0);
+    putU32(a, off + 20, hashLo);
+    putU32(a, off + 24, hashHi);
     a.set(buf.subarray(start, end), off + HEADER);
     a.set(name, off + HEADER + len);
     this.arenaPos += need;
@@ -186,7 +196,7 @@ export class RawLabelsCache {
   }
 }
 
-const HEADER = 20;
+const HEADER = 28;
 const EMPTY_VIEW: DataView = new DataView(new ArrayBuffer(0));
 
 function u32(a: Uint8Array, off: number): number {

@@ -1,4 +1,4 @@
-import type { LabelLimits, RowsBatchWriter, Tenant } from "@strata/core";
+import { seriesHash, type LabelLimits, type RowsSink, type SeriesHash, type Tenant } from "@strata/core";
 import { LabelCanonicalizer, isUtf8Range } from "./canonical.js";
 import { RawLabelsCache } from "./labels-cache.js";
 import { WIRE_I64, WIRE_LEN, WIRE_VARINT, WireCursor, protoError } from "./wire.js";
@@ -6,8 +6,10 @@ import { WIRE_I64, WIRE_LEN, WIRE_VARINT, WireCursor, protoError } from "./wire.
 /**
  * Hand-written decoders for Prometheus remote write 1.0 (prometheus.WriteRequest) and 2.0
  * (io.prometheus.write.v2.Request) bodies, after snappy decompression. They write every float
- * sample straight into a RowsBatchWriter with canonical metric-name bytes and create no object
- * per sample (per series only the canonical name is built, in reused scratch space). Tested
+ * sample straight into a RowsSink (a RowsBatchWriter, or @strata/cluster RoutedRows, which
+ * splits rows per storage node as they come) with canonical metric-name bytes and its series
+ * hash, and create no object per sample (per series only the canonical name is built, in
+ * reused scratch space; for remote write 1.0 name and hash usually come from RawLabelsCache). Tested
  * against the generated protobuf-es decoders (test/remotewrite-diff.test.ts).
  *
  * Any problem — malformed protobuf, a label over a limit, duplicate names, a missing metric
@@ -66,6 +68,7 @@ export class RemoteWriteDecoder {
   private readonly cache: RawLabelsCache | undefined;
   private account = 0;
   private project = 0;
+  private readonly hash: SeriesHash = { lo: 0, hi: 0 };
 
   /**
    * `labelsCacheBytes` (default 64 MiB, 0 disables) bounds the cache of canonical names by raw
@@ -89,7 +92,7 @@ export class RemoteWriteDecoder {
   }
 
   /** Decodes a remote write 1.0 WriteRequest into `out`. */
-  decodeV1(body: Uint8Array, tenant: Tenant, out: RowsBatchWriter): RemoteWriteResult {
+  decodeV1(body: Uint8Array, tenant: Tenant, out: RowsSink): RemoteWriteResult {
     try {
       return this.requestV1(body, tenant, out);
     } finally {
@@ -97,7 +100,7 @@ export class RemoteWriteDecoder {
     }
   }
 
-  private requestV1(body: Uint8Array, tenant: Tenant, out: RowsBatchWriter): RemoteWriteResult {
+  private requestV1(body: Uint8Array, tenant: Tenant, out: RowsSink): RemoteWriteResult {
     body = plain(body);
     const res: RemoteWriteResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, metadata: [] };
     this.setTenant(tenant);
@@ -123,7 +126,7 @@ export class RemoteWriteDecoder {
     return res;
   }
 
-  private timeSeriesV1(body: Uint8Array, start: number, end: number, out: RowsBatchWriter, res: RemoteWriteResult): void {
+  private timeSeriesV1(body: Uint8Array, start: number, end: number, out: RowsSink, res: RemoteWriteResult): void {
     const s = this.sub;
     const cache = this.cache;
     // The canonical name as (nameBuf, nameOff, nameLen): a view per series would be garbage.
@@ -163,6 +166,8 @@ export class RemoteWriteDecoder {
           nameBuf = cache.buffer;
           nameOff = cache.nameOff;
           nameLen = cache.nameLen;
+          this.hash.lo = cache.hashLo;
+          this.hash.hi = cache.hashHi;
           samples = this.commitCounts(res);
         } else {
           labelsEnd = -1;
@@ -174,8 +179,9 @@ export class RemoteWriteDecoder {
       nameBuf = name;
       nameOff = 0;
       nameLen = name.length;
+      const h = seriesHash(name, this.hash);
       samples = this.commitCounts(res);
-      if (cache !== undefined && labelsEnd > start && this.lastLabelsEnd === labelsEnd) cache.add(body, start, labelsEnd, this.account, this.project, name);
+      if (cache !== undefined && labelsEnd > start && this.lastLabelsEnd === labelsEnd) cache.add(body, start, labelsEnd, this.account, this.project, name, h.lo, h.hi);
     }
     res.series++;
     if (samples === 0) return;
@@ -192,7 +198,7 @@ export class RemoteWriteDecoder {
       }
       s.limit = s.lenEnd();
       this.sample();
-      if (first) out.addName(nameBuf, nameOff, nameLen, this.sampleTs, this.sampleValue);
+      if (first) out.addHashedName(nameBuf, nameOff, nameLen, this.hash.lo, this.hash.hi, this.sampleTs, this.sampleValue);
       else out.addSameName(this.sampleTs, this.sampleValue);
       first = false;
       s.limit = end;
@@ -331,7 +337,7 @@ export class RemoteWriteDecoder {
   }
 
   /** Decodes a remote write 2.0 Request into `out`. */
-  decodeV2(body: Uint8Array, tenant: Tenant, out: RowsBatchWriter): RemoteWriteResult {
+  decodeV2(body: Uint8Array, tenant: Tenant, out: RowsSink): RemoteWriteResult {
     body = plain(body);
     const res: RemoteWriteResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, metadata: [] };
     this.setTenant(tenant);
@@ -394,7 +400,7 @@ export class RemoteWriteDecoder {
     start: number,
     end: number,
     nsym: number,
-    out: RowsBatchWriter,
+    out: RowsSink,
     res: RemoteWriteResult,
     seenMeta: Set<number>,
   ): void {
@@ -485,6 +491,8 @@ export class RemoteWriteDecoder {
     res.series++;
     if (hasMeta && (metaType !== 0 || helpRef !== 0 || unitRef !== 0)) this.metadataV2(body, metaType, helpRef, unitRef, res, seenMeta);
     if (samples === 0) return;
+    const h = seriesHash(name, this.hash);
+    let first = true;
     s.pos = start;
     while (s.pos < end) {
       s.tag();
@@ -494,7 +502,9 @@ export class RemoteWriteDecoder {
       }
       s.limit = s.lenEnd();
       this.sample();
-      out.add(name, this.sampleTs, this.sampleValue);
+      if (first) out.addHashedName(name, 0, name.length, h.lo, h.hi, this.sampleTs, this.sampleValue);
+      else out.addSameName(this.sampleTs, this.sampleValue);
+      first = false;
       s.limit = end;
       res.samples++;
     }

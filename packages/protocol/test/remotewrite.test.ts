@@ -1,5 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { BadDataError, decodeMetricName, RowsBatchReader, RowsBatchWriter } from "@strata/core";
+import { BadDataError, decodeMetricName, RowsBatchReader, RowsBatchWriter, seriesHash, type RowsSink } from "@strata/core";
 import { prompb, prompbRemote, RemoteWriteDecoder, writev2 } from "@strata/protocol";
 import { describe, expect, it } from "vitest";
 
@@ -57,6 +57,45 @@ describe("remote write 1.0 decoder", () => {
       ["__name__=a_total,z=1", 1001, 1.5],
       ["__name__=a_total,z=1", 1002, 2.5],
     ]);
+  });
+});
+
+/** A RowsSink that keeps each row's name, the hash it was given, and the hash of the name. */
+class HashCheckSink implements RowsSink {
+  readonly rows: { name: string; given: [number, number]; want: [number, number] }[] = [];
+  addHashedName(src: Uint8Array, off: number, len: number, hashLo: number, hashHi: number): void {
+    const name = src.slice(off, off + len);
+    const h = seriesHash(name, { lo: 0, hi: 0 });
+    this.rows.push({ name: Buffer.from(name).toString("hex"), given: [hashLo, hashHi], want: [h.lo, h.hi] });
+  }
+  addSameName(): void {
+    const last = this.rows.at(-1)!;
+    this.rows.push({ ...last });
+  }
+}
+
+describe("series hash passed to a RowsSink", () => {
+  it("is the seriesHash of the name, parsed (1.0 miss), cached (1.0 hit) and 2.0", () => {
+    const d = new RemoteWriteDecoder();
+    const body = v1([{ __name__: "a", x: "1" }, { __name__: "b" }, { __name__: "a", x: "2" }], 3);
+    for (const pass of ["miss", "hit"]) {
+      const sink = new HashCheckSink();
+      d.decodeV1(body, tenant, sink);
+      expect(sink.rows, pass).toHaveLength(9);
+      for (const r of sink.rows) expect(r.given, pass).toEqual(r.want);
+    }
+    expect(d.labelsCache!.hits).toBe(3);
+    const sink = new HashCheckSink();
+    d.decodeV2(
+      toBinary(
+        writev2.RequestSchema,
+        create(writev2.RequestSchema, { symbols: ["", "__name__", "a"], timeseries: [{ labelsRefs: [1, 2], samples: [{ value: 1, timestamp: 1n }, { value: 2, timestamp: 2n }] }] }),
+      ),
+      tenant,
+      sink,
+    );
+    expect(sink.rows).toHaveLength(2);
+    for (const r of sink.rows) expect(r.given).toEqual(r.want);
   });
 });
 

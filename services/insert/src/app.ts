@@ -15,8 +15,10 @@ import {
   type LabelLimits,
   type Logger,
   type MetricsRegistry,
+  type RowsSink,
+  type Tenant,
 } from "@strata/core";
-import type { InsertCluster } from "@strata/cluster";
+import type { InsertCluster, RoutedRows } from "@strata/cluster";
 import { RemoteWriteDecoder, snappyDecode, snappyUncompressedLength, type RemoteWriteResult } from "@strata/protocol";
 import { DEFAULT_IMPORT_SETTINGS, buildImportHandler, matchImportRoute, type ImportSettings } from "./import.js";
 import { RelabelHook } from "./relabel-hook.js";
@@ -165,12 +167,36 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
     res.end(body);
   };
 
+  /** Decompresses and decodes a remote write body into `sink` (a request's batch or routed rows). */
+  const decodeBody = (body: Uint8Array, version: Version, tenant: Tenant, sink: RowsSink): RemoteWriteResult => {
+    if (snappyUncompressedLength(body) > d.maxRequestBytes) {
+      throw new PayloadTooLargeError(`decompressed body of ${snappyUncompressedLength(body)} bytes exceeds -maxInsertRequestSize=${d.maxRequestBytes}`);
+    }
+    let raw: Uint8Array;
+    try {
+      raw = snappyDecode(body, d.maxRequestBytes);
+    } catch (err) {
+      throw new BadDataError(`cannot decompress snappy body: ${errorMessage(err).replace(/^cannot decompress snappy body: /, "")}`, "STRATA_PARSE_ERROR");
+    }
+    try {
+      // Remote write 1.0 rows take about as many bytes as their protobuf: grow once.
+      if (version === 1 && sink instanceof RowsBatchWriter) sink.reserve(raw.length + (raw.length >>> 3));
+      return version === 2 ? decoder.decodeV2(raw, tenant, sink) : decoder.decodeV1(raw, tenant, sink);
+    } catch (err) {
+      if (err instanceof BadDataError && err.code === "STRATA_PARSE_ERROR") {
+        throw new BadDataError(`cannot parse remote write ${version}.0 protobuf: ${err.message.replace(/^cannot parse protobuf: /, "")}`, "STRATA_PARSE_ERROR");
+      }
+      throw err;
+    }
+  };
+
   const handleWrite = async (req: IncomingMessage, res: ServerResponse, tenantText: string): Promise<void> => {
     const t0 = process.hrtime.bigint();
     const batch = batchPool.pop() ?? new RowsBatchWriter(64 * 1024);
     batch.reset();
     let version: Version = 1;
     let acquired = false;
+    let routed: RoutedRows | undefined;
     try {
       if (req.method !== "POST" && req.method !== "PUT") {
         res.setHeader("allow", "POST");
@@ -189,29 +215,18 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
       requests[version].inc();
       await limiter.acquire(d.maxQueueMs);
       acquired = true;
-      const body = await readBody(req, d.maxRequestBytes);
-      let raw: Uint8Array;
-      if (snappyUncompressedLength(body) > d.maxRequestBytes) {
-        throw new PayloadTooLargeError(`decompressed body of ${snappyUncompressedLength(body)} bytes exceeds -maxInsertRequestSize=${d.maxRequestBytes}`);
+      // Without relabeling, rows are split per storage node as they are decoded (no second
+      // pass over a whole-request batch); relabeling rewrites the batch first.
+      if (relabel.relabeler === null) routed = d.cluster.routedRows();
+      // The body and its decompressed form are locals of decodeBody only: held across the
+      // awaits below they would outlive young-generation GCs and be promoted (1–2 MB per request).
+      const r = decodeBody(await readBody(req, d.maxRequestBytes), version, tenant, routed ?? batch);
+      if (routed !== undefined) {
+        await d.cluster.writeRouted(routed);
+      } else {
+        const rows = relabel.rewriteBatch(batch.view(), "promremotewrite", d.limits);
+        if (rows.length > 0) await d.cluster.write(rows);
       }
-      try {
-        raw = snappyDecode(body, d.maxRequestBytes);
-      } catch (err) {
-        throw new BadDataError(`cannot decompress snappy body: ${errorMessage(err).replace(/^cannot decompress snappy body: /, "")}`, "STRATA_PARSE_ERROR");
-      }
-      let r: RemoteWriteResult;
-      try {
-        // Remote write 1.0 rows take about as many bytes as their protobuf: grow once.
-        if (version === 1) batch.reserve(raw.length + (raw.length >>> 3));
-        r = version === 2 ? decoder.decodeV2(raw, tenant, batch) : decoder.decodeV1(raw, tenant, batch);
-      } catch (err) {
-        if (err instanceof BadDataError && err.code === "STRATA_PARSE_ERROR") {
-          throw new BadDataError(`cannot parse remote write ${version}.0 protobuf: ${err.message.replace(/^cannot parse protobuf: /, "")}`, "STRATA_PARSE_ERROR");
-        }
-        throw err;
-      }
-      const rows = relabel.rewriteBatch(batch.view(), "promremotewrite", d.limits);
-      if (rows.length > 0) await d.cluster.write(rows);
       if (r.metadata.length > 0) {
         metadataReceived.add(r.metadata.length);
         await d.cluster.writeMetadata(r.metadata.map((x) => ({ tenant, ...x })));
@@ -232,7 +247,7 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
       res.end();
     } catch (err) {
       const status = httpStatusOf(err);
-      rejected(reasonOf(err), batch.length);
+      rejected(reasonOf(err), routed?.rows ?? batch.length);
       if (status >= 500) d.log.warn({ err: errorMessage(err), tenant: tenantText }, "insert request failed");
       else d.log.debug({ err: errorMessage(err), tenant: tenantText, status }, "insert request rejected");
       const headers: Record<string, string> = {};
@@ -252,6 +267,7 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
     } finally {
       if (acquired) limiter.release();
       releaseBatch(batch);
+      if (routed !== undefined) d.cluster.releaseRouted(routed);
     }
   };
 

@@ -2,7 +2,7 @@
 // concurrency limit, 503 from the cluster, headers.
 import { createServer, type Server } from "node:http";
 import { createLogger, MetricsRegistry, UnavailableError } from "@strata/core";
-import type { InsertCluster } from "@strata/cluster";
+import { RoutedRows, type InsertCluster } from "@strata/cluster";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, remoteWriteVersion } from "../src/app.js";
 import { remoteWriteV1 } from "./cluster-harness.js";
@@ -29,12 +29,20 @@ describe("remoteWriteVersion", () => {
 
 describe("insert handler over a stub cluster", () => {
   let mode: "slow" | "down" = "slow";
+  const write = async () => {
+    if (mode === "down") throw new UnavailableError("0 of 1 rows could not be stored on any storage node");
+    await new Promise((r) => setTimeout(r, 400));
+    return { rows: 1, underReplicatedRows: 0, reroutedRows: 0 };
+  };
   const stub = {
-    write: async () => {
-      if (mode === "down") throw new UnavailableError("0 of 1 rows could not be stored on any storage node");
-      await new Promise((r) => setTimeout(r, 400));
-      return { rows: 1, underReplicatedRows: 0, reroutedRows: 0 };
+    write,
+    writeRouted: write,
+    routedRows: () => {
+      const r = new RoutedRows([{ lo: 0, hi: 0 }], 1, 1);
+      r.reset(1);
+      return r;
     },
+    releaseRouted: () => undefined,
     writeMetadata: async () => 0,
     healthyCount: () => 1,
   } as unknown as InsertCluster;
