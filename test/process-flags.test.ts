@@ -1,0 +1,17 @@
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { isBuilt, serviceMain } from "./lib/procs.js";
+
+/** Flags every service takes from @strata/core runService (processFlags). */
+const services = ["storage", "insert", "select"] as const;
+
+describe.skipIf(!services.every(isBuilt))("process flags", () => {
+  it.each(services)("strata-%s lists -memory.heapGrowthPercent in -help and rejects a bad value with exit 2", (name) => {
+    const help = spawnSync(process.execPath, [serviceMain(name), "-help"], { encoding: "utf8" });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^ {2}-memory\.heapGrowthPercent int\n.*GOGC/m);
+    const bad = spawnSync(process.execPath, [serviceMain(name), "-memory.heapGrowthPercent=-3"], { encoding: "utf8" });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/-memory\.heapGrowthPercent=-3: want 0 \(V8's heuristics\) to 10000/);
+  });
+});
