@@ -1,7 +1,7 @@
 // Starts built Strata services (services/*/dist/main.js) as real processes on loopback for
 // end-to-end tests and benchmarks. Requires `pnpm build` first (test/run.sh and CI do it).
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -15,6 +15,8 @@ export const INSERT_MAIN = join(root, "services/insert/dist/main.js");
 
 /** Extra node flags for spawned services, e.g. STRATA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const NODE_ARGS = (process.env["STRATA_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== "");
+/** When set, each spawned service's stdout and stderr also go to <dir>/<name>-<pid>.log (e.g. for --trace-gc). */
+const LOG_DIR = process.env["STRATA_PROC_LOG_DIR"];
 
 export function assertBuilt(): void {
   for (const f of [STORAGE_MAIN, INSERT_MAIN]) {
@@ -43,8 +45,13 @@ export class Proc {
   readonly output: string[] = [];
   exited: Promise<number | null>;
   constructor(readonly child: ChildProcess, readonly name: string) {
-    child.stdout?.on("data", (d: Buffer) => this.output.push(d.toString()));
-    child.stderr?.on("data", (d: Buffer) => this.output.push(d.toString()));
+    const log = LOG_DIR === undefined ? undefined : join(LOG_DIR, `${name}-${child.pid ?? 0}.log`);
+    const keep = (d: Buffer): void => {
+      this.output.push(d.toString());
+      if (log !== undefined) appendFileSync(log, d);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
     this.exited = new Promise((r) => child.once("exit", (code) => r(code)));
   }
   get alive(): boolean {
