@@ -10,9 +10,9 @@ import {
   type MetricsRegistry,
   type RowsSink,
 } from "@strata/core";
-import { cluster, encodeWriteRows } from "@strata/protocol";
+import { cluster, encodeWriteRowsAsync } from "@strata/protocol";
 import { isNodeFailure, StorageNodeClient } from "./node.js";
-import { nodeSeed, rankNodes, seriesHash, seriesHashRange, type SeriesHash } from "./rendezvous.js";
+import { nodeSeed, rankNodes, seriesHash, seriesHashRange, weight, type SeriesHash } from "./rendezvous.js";
 
 export interface InsertClusterOptions {
   /** `host:port` of each storage node's insert port (-storageNode), in any order. */
@@ -415,7 +415,8 @@ export class InsertCluster {
 
   private async sendTo(node: number, w: RowsBatchWriter, patient: boolean): Promise<"ok" | "failed" | "saturated"> {
     const n = this.nodes[node]!;
-    const req = encodeWriteRows(w.view(), w.length);
+    // Compressed on a pool thread: w is not touched until every send of this round is over.
+    const req = await encodeWriteRowsAsync(w.view(), w.length);
     const bytes = req.rows.length;
     const wait = this.reroute && !patient ? this.bufferWaitMs : this.writeTimeoutMs;
     if (!(await n.acquire(bytes, wait))) {
@@ -559,6 +560,7 @@ export class RoutedRows implements RowsSink {
   rerouted = 0;
   unplaced = 0;
   private mask = 0;
+  private topOnly = false;
   private readonly rank: Int32Array;
   private readonly w: Float64Array;
   private readonly place = { rerouted: false };
@@ -585,9 +587,28 @@ export class RoutedRows implements RowsSink {
     this.healthy = healthy;
     this.rows = this.under = this.rerouted = this.unplaced = 0;
     this.mask = 0;
+    // RF=1 with every node up (the common case): a series goes to its top-weighted node.
+    this.topOnly = this.rf === 1 && healthy === (this.seeds.length === 32 ? -1 : (1 << this.seeds.length) - 1);
   }
 
   addHashedName(src: Uint8Array, off: number, len: number, hashLo: number, hashHi: number, timestampMs: number, value: number): void {
+    if (this.topOnly) {
+      // rankNodes' first node: the highest weight, the lowest index on a tie.
+      const seeds = this.seeds;
+      let best = 0;
+      let bestW = weight(hashLo, hashHi, seeds[0]!);
+      for (let i = 1; i < seeds.length; i++) {
+        const w = weight(hashLo, hashHi, seeds[i]!);
+        if (w > bestW) {
+          bestW = w;
+          best = i;
+        }
+      }
+      this.mask = 1 << best;
+      this.rows++;
+      this.writers[best]!.addName(src, off, len, timestampMs, value);
+      return;
+    }
     rankNodes(hashLo, hashHi, this.seeds, this.rank, 0, this.w);
     const m = placement(this.rank, 0, this.maxPos, this.rf, this.healthy, this.place);
     this.mask = m;
@@ -597,7 +618,8 @@ export class RoutedRows implements RowsSink {
 
   addSameName(timestampMs: number, value: number): void {
     const m = this.mask;
-    this.count(m);
+    if (this.topOnly) this.rows++;
+    else this.count(m);
     for (let x = m; x !== 0; x &= x - 1) this.writers[31 - Math.clz32(x & -x)]!.addSameName(timestampMs, value);
   }
 

@@ -29,6 +29,7 @@ export { encodeValues, decodeValues, isValuesEncoding } from "./values.js";
 export type { EncodeValuesOptions } from "./values.js";
 export {
   lz4Compress,
+  lz4CompressAsync,
   lz4Decompress,
   lz4DeclaredSize,
   snappyEncode,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { lz4Compress, lz4Decompress, snappyDecode, snappyEncode } from "@strata/encoding";
+import { lz4Compress, lz4CompressAsync, lz4Decompress, snappyDecode, snappyEncode } from "@strata/encoding";
 import { expectCorrupt, onlyCorrupt } from "./helpers.js";
 
 describe("lz4 and snappy wrappers", () => {
@@ -11,6 +11,17 @@ describe("lz4 and snappy wrappers", () => {
         expect(new Uint8Array(snappyDecode(snappyEncode(bytes)))).toEqual(bytes);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("property: lz4CompressAsync gives the bytes lz4Compress gives (a plain Uint8Array view too)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 5000 }), fc.nat(16), async (bytes, pad) => {
+        const view = new Uint8Array(pad + bytes.length).subarray(pad);
+        view.set(bytes);
+        expect(new Uint8Array(await lz4CompressAsync(view))).toEqual(new Uint8Array(lz4Compress(bytes)));
+      }),
+      { numRuns: 100 },
     );
   });
 

@@ -1,6 +1,7 @@
 import { BadDataError } from "@strata/core";
 import {
   lz4Compress,
+  lz4CompressAsync,
   lz4Decompress,
   snappyDeclaredSize,
   snappyDecode as encodingSnappyDecode,
@@ -50,13 +51,16 @@ export function snappyEncode(data: Uint8Array): Uint8Array {
  * (u32 LE uncompressed size, then one LZ4 block).
  */
 export function encodeWriteRows(batch: Uint8Array, rowsCount: number): WriteRowsRequest {
-  const rows = lz4Compress(batch);
-  return create(WriteRowsRequestSchema, {
-    rows,
-    compression: Compression.LZ4,
-    rowsCount,
-    uncompressedSize: batch.length,
-  });
+  return writeRowsRequest(lz4Compress(batch), batch.length, rowsCount);
+}
+
+/** encodeWriteRows compressing on a pool thread; `batch` must not change until it resolves. */
+export async function encodeWriteRowsAsync(batch: Uint8Array, rowsCount: number): Promise<WriteRowsRequest> {
+  return writeRowsRequest(await lz4CompressAsync(batch), batch.length, rowsCount);
+}
+
+function writeRowsRequest(rows: Uint8Array, uncompressedSize: number, rowsCount: number): WriteRowsRequest {
+  return create(WriteRowsRequestSchema, { rows, compression: Compression.LZ4, rowsCount, uncompressedSize });
 }
 
 /** The rows batch carried by a WriteRows_v1 request; BadDataError when it is malformed. */
