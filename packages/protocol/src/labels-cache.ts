@@ -5,7 +5,7 @@
  * comparison instead of label parsing, UTF-8 checks, sorting, validation and re-encoding.
  *
  * Everything lives in typed arrays: one byte arena holds each entry's key (raw label bytes)
- * followed by its canonical name; an open-addressing table of entry numbers indexes them. When
+ * followed by its canonical name; an open-addressing table of (hash, arena offset) indexes them. When
  * the arena or the table is full the cache is cleared as a whole (a generation reset, as
  * VictoriaMetrics does with its caches); the next requests fill it again.
  *

@@ -145,6 +145,11 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
   if (lc !== undefined) {
     m.counter("strata_insert_labels_cache_hits_total", "Remote write series whose canonical name came from the raw-labels cache.", () => lc.hits);
     m.counter("strata_insert_labels_cache_misses_total", "Remote write series parsed and validated in full (not in the raw-labels cache).", () => lc.misses);
+    m.counter(
+      "strata_insert_labels_cache_predicted_hits_total",
+      "Raw-labels cache hits found as the series that followed the previous one last time, without hashing (part of hits).",
+      () => lc.predicted,
+    );
     m.counter("strata_insert_labels_cache_resets_total", "Times the raw-labels cache was full and started over.", () => lc.resets);
     m.gauge("strata_insert_labels_cache_entries", "Series in the raw-labels cache.", () => lc.entries);
     m.gauge("strata_insert_labels_cache_bytes", "Memory held by the raw-labels cache (cap: -cacheSize.remoteWriteLabels).", () => lc.bytes);

@@ -85,6 +85,34 @@ describe("placement", () => {
   });
 });
 
+describe("raw-labels cache", () => {
+  it("a series sent again is a cache hit (found as the successor, without hashing) and lands on the same nodes", async () => {
+    const tenant = { accountID: 21, projectID: 0 };
+    const metric = async (name: string): Promise<number> => {
+      const m = new RegExp(`^${name} (\\d+)$`, "m").exec(await (await fetch(`${ins2.url}/metrics`)).text());
+      return Number(m?.[1] ?? NaN);
+    };
+    const first = makeSeries("cache_metric", 30, 2);
+    const later = first.map((x) => ({ labels: x.labels, samples: x.samples.map(([t, v]) => [t + 60_000, v + 1] as [number, number]) }));
+    expect((await post(`${ins2.url}/insert/21/prometheus/api/v1/write`, remoteWriteV1(first))).status).toBe(204);
+    const hits = await metric("strata_insert_labels_cache_hits_total");
+    const predicted = await metric("strata_insert_labels_cache_predicted_hits_total");
+    expect((await post(`${ins2.url}/insert/21/prometheus/api/v1/write`, remoteWriteV1(later))).status).toBe(204);
+    expect(await metric("strata_insert_labels_cache_hits_total")).toBe(hits + 30);
+    expect(await metric("strata_insert_labels_cache_predicted_hits_total")).toBeGreaterThanOrEqual(predicted + 29);
+    await forceFlush(nodes);
+    const stored = await Promise.all(nodes.map((n) => searchNode(n, tenant, "cache_metric")));
+    for (const s of first) {
+      const where = stored.flatMap((list, i) => {
+        const x = list.find((y) => y.labels.some((l) => l.name === "instance" && l.value === s.labels["instance"]));
+        return x === undefined ? [] : [[i, x.timestamps.length] as const];
+      });
+      // Both requests' samples of a series are on its two rendezvous nodes, and only there.
+      expect(where).toEqual(expectedNodes(tenant, s.labels, 2).map((i) => [i, 4] as const));
+    }
+  });
+});
+
 /** v1 body from raw label byte pairs (to send what the generated encoder refuses to: bad UTF-8). */
 function rawV1(labels: [Uint8Array, Uint8Array][]): Uint8Array {
   const ts = new Writer();
