@@ -287,7 +287,7 @@ describe.skipIf(!built || files.length === 0)("PromQL conformance through insert
       // The scripts evaluate far in the past, so every point is older than the cache offset
       // and all of it is cached: wrong cache answers would show up as failures.
       // Every search with two or more samples decodes on the worker threads (the default
-      // decodes small searches inline, tested in services/select/test/decode.test.ts).
+      // decodes small searches inline, tested in packages/cluster/test/decode.test.ts).
       selectFlags: ["-search.maxQueryDuration=60s", "-search.decodeWorkers=2", "-search.decodeWorkerMinSamples=1"],
     });
   }, 120_000);

@@ -1,8 +1,22 @@
 /**
  * @strata/cluster — storage-node clients for insert (sharding, replication, health,
- * rerouting, bounded buffers) and select (search fan-out).
+ * rerouting, bounded buffers) and select (search fan-out, merge of series across nodes and
+ * replicas, block decoding on worker threads).
  */
 export { InsertCluster, RoutedRows, type InsertClusterOptions, type WriteOutcome, type MetadataItem } from "./insert.js";
 export { StorageNodeClient, isNodeFailure, type StorageNodeOptions } from "./node.js";
 export { nodeSeed, rankNodes, seriesHash, seriesHashRange, weight, type SeriesHash } from "./rendezvous.js";
 export { SearchFanout, type SearchFanoutOptions, type FanoutResult, type NodeError, type BlockSink } from "./search.js";
+export { ClusterSelectBackend, type ClusterBackendOptions } from "./select-backend.js";
+export { DecodePool, type DecodePoolOptions } from "./decode-pool.js";
+export type {
+  Answer,
+  MetricMetadata,
+  NameValue,
+  RawSeries,
+  SearchOptions,
+  SelectBackend,
+  SelectQuerier,
+  TsdbStatus,
+  TsdbStatusRequest,
+} from "./select-types.js";

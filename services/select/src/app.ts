@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createGzip } from "node:zlib";
+import type { SearchOptions, SelectBackend } from "@strata/cluster";
 import {
   BadDataError,
   compareByLabels,
@@ -15,7 +16,6 @@ import {
 } from "@strata/core";
 import { formatJsonLine, TextExpositionWriter } from "@strata/formats";
 import { formatPromValue, type MatrixSeries, type Querier, type QueryResult } from "@strata/promql";
-import type { SearchOptions, SelectBackend } from "./backend.js";
 import { mergeMatrix, RollupCache } from "./cache.js";
 import { Params } from "./params.js";
 import { Limiter, QueryStats } from "./query-stats.js";

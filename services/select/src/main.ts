@@ -1,10 +1,9 @@
 #!/usr/bin/env node
+import { ClusterSelectBackend, DecodePool } from "@strata/cluster";
 import { closeHttp, listenHttp, runService } from "@strata/core";
 import { createEngine } from "@strata/promql";
 import { serveUi } from "@strata/ui";
 import { buildApp } from "./app.js";
-import { ClusterSelectBackend } from "./cluster-backend.js";
-import { DecodePool } from "./decode-pool.js";
 import { selectFlags } from "./flags.js";
 
 await runService({

@@ -4,16 +4,13 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type Tenant } from "@strata/core";
-import { formatPromValue } from "@strata/promql";
 import { mergeSeriesBlocks, STALE_NAN, Storage, type RawBlock } from "@strata/storage";
 import { decodeSeries, packJob, runJob, SampleArena } from "../src/decode.js";
-import { fastValue, matrixChunks } from "../src/render.js";
 
 /**
  * select's block decoding (inline and the packed form decode workers run) must give exactly what
  * storage's own mergeSeriesBlocks gives, bit for bit, for blocks from several parts and nodes
- * (replicas, overlaps, duplicate timestamps, NaN and stale markers); and the JSON renderer must
- * write values exactly like formatPromValue.
+ * (replicas, overlaps, duplicate timestamps, NaN and stale markers).
  */
 
 const tenant: Tenant = { accountID: 1, projectID: 0 };
@@ -24,7 +21,7 @@ const nodes: Storage[] = [];
 
 beforeAll(async () => {
   for (let i = 0; i < 2; i++) {
-    const dir = mkdtempSync(join(tmpdir(), "strata-select-decode-"));
+    const dir = mkdtempSync(join(tmpdir(), "strata-cluster-decode-"));
     dirs.push(dir);
     nodes.push(await Storage.open(dir, { retentionMs: 100 * 365 * 86_400_000, flushIntervalMs: 3_600_000, diskFlushIntervalMs: 3_600_000, walFsyncIntervalMs: 0 }));
   }
@@ -145,41 +142,5 @@ describe("SampleArena", () => {
       arena.release();
     }
     expect(want.timestamps.length).toBe(50);
-  });
-});
-
-describe("rendering", () => {
-  it("fastValue writes exactly what formatPromValue writes", () => {
-    fc.assert(
-      fc.property(fc.oneof(fc.double(), fc.integer().map((x) => x / 100), fc.constantFrom(0, -0, 1e21, 1e-7, 123456789012345680000)), (v) => {
-        expect(fastValue(v)).toBe(formatPromValue(v));
-      }),
-      { numRuns: 2000 },
-    );
-  });
-
-  it.each([
-    ["on the grid", 0],
-    ["off the grid", 7],
-  ])("matrixChunks gives valid JSON with exact timestamps and values (%s)", (_name, skew) => {
-    const start = 1_700_000_000_123;
-    const step = 15_000;
-    const n = 40_000; // several chunks
-    const ts = Float64Array.from({ length: n }, (_, i) => start + i * step + (i % 3 === 0 ? skew : 0));
-    const vs = Float64Array.from({ length: n }, (_, i) => (i % 5 === 0 ? NaN : i % 7 === 0 ? -Infinity : Math.sin(i) * 1e6));
-    const series = [
-      { labels: [{ name: "__name__", value: 'a"b' }], timestamps: ts, values: vs },
-      { labels: [], timestamps: new Float64Array(0), values: new Float64Array(0) },
-    ];
-    const chunks = [...matrixChunks(series, { start, step, count: n })];
-    expect(chunks.length).toBeGreaterThan(1);
-    const d = JSON.parse(chunks.join("")) as { resultType: string; result: { metric: Record<string, string>; values: [number, string][] }[] };
-    expect(d.resultType).toBe("matrix");
-    expect(d.result[0]!.metric).toEqual({ __name__: 'a"b' });
-    expect(d.result[1]!.values).toEqual([]);
-    d.result[0]!.values.forEach(([t, v], i) => {
-      expect(Math.round(t * 1000)).toBe(ts[i]);
-      expect(v).toBe(formatPromValue(vs[i]!));
-    });
   });
 });

@@ -2,8 +2,8 @@ import type { LabelMatcher, Labels, Tenant } from "@strata/core";
 import type { Querier } from "@strata/promql";
 
 /**
- * What select needs from the storage side. The cluster client (@strata/cluster) implements it
- * over gRPC fan-out to every storage node; tests may implement it over local storage. Every call
+ * What select needs from the storage side. ClusterSelectBackend (select-backend.ts) implements
+ * it over gRPC fan-out to every storage node; tests may implement it over local storage. Every call
  * carries a deadline and the partial-response policy; an answer says whether it is partial
  * (some storage nodes did not answer and replication could not cover them).
  */

@@ -17,7 +17,7 @@ import {
 import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions } from "@strata/protocol";
 import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
-import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./backend.js";
+import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
 import { decodeSeries, SampleArena } from "./decode.js";
 import type { DecodePool } from "./decode-pool.js";
 

@@ -1,0 +1,42 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { formatPromValue } from "@strata/promql";
+import { fastValue, matrixChunks } from "../src/render.js";
+
+/** The JSON renderer must write values exactly like formatPromValue. */
+
+describe("rendering", () => {
+  it("fastValue writes exactly what formatPromValue writes", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.double(), fc.integer().map((x) => x / 100), fc.constantFrom(0, -0, 1e21, 1e-7, 123456789012345680000)), (v) => {
+        expect(fastValue(v)).toBe(formatPromValue(v));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it.each([
+    ["on the grid", 0],
+    ["off the grid", 7],
+  ])("matrixChunks gives valid JSON with exact timestamps and values (%s)", (_name, skew) => {
+    const start = 1_700_000_000_123;
+    const step = 15_000;
+    const n = 40_000; // several chunks
+    const ts = Float64Array.from({ length: n }, (_, i) => start + i * step + (i % 3 === 0 ? skew : 0));
+    const vs = Float64Array.from({ length: n }, (_, i) => (i % 5 === 0 ? NaN : i % 7 === 0 ? -Infinity : Math.sin(i) * 1e6));
+    const series = [
+      { labels: [{ name: "__name__", value: 'a"b' }], timestamps: ts, values: vs },
+      { labels: [], timestamps: new Float64Array(0), values: new Float64Array(0) },
+    ];
+    const chunks = [...matrixChunks(series, { start, step, count: n })];
+    expect(chunks.length).toBeGreaterThan(1);
+    const d = JSON.parse(chunks.join("")) as { resultType: string; result: { metric: Record<string, string>; values: [number, string][] }[] };
+    expect(d.resultType).toBe("matrix");
+    expect(d.result[0]!.metric).toEqual({ __name__: 'a"b' });
+    expect(d.result[1]!.values).toEqual([]);
+    d.result[0]!.values.forEach(([t, v], i) => {
+      expect(Math.round(t * 1000)).toBe(ts[i]);
+      expect(v).toBe(formatPromValue(vs[i]!));
+    });
+  });
+});
