@@ -6,7 +6,6 @@
 export { InsertCluster, RoutedRows, type InsertClusterOptions, type WriteOutcome, type MetadataItem } from "./insert.js";
 export { StorageNodeClient, isNodeFailure, type StorageNodeOptions } from "./node.js";
 export { nodeSeed, rankNodes, seriesHash, seriesHashRange, weight, type SeriesHash } from "./rendezvous.js";
-export { SearchFanout, type SearchFanoutOptions, type FanoutResult, type NodeError, type BlockSink } from "./search.js";
 export { ClusterSelectBackend, type ClusterBackendOptions } from "./select-backend.js";
 export { DecodePool, type DecodePoolOptions } from "./decode-pool.js";
 export type {
