@@ -3,8 +3,11 @@
  * block (docs/format/encoding.md lists every tag and layout). This module is the one place the
  * data path touches them, so tests and the format doc have a single seam.
  */
+import { BadDataError } from "@strata/core";
 import {
   ByteBuffer as CodecBuffer,
+  getZigzag,
+  varintResult,
   IntEncoding,
   ValuesEncoding,
   putZigzag,
@@ -92,4 +95,67 @@ export function decodeTimestamps(tag: number, src: Uint8Array, n: number, out: F
 /** Decodes n values into out[0..n) bit-exactly; throws BadDataError on bad input. */
 export function decodeValues(tag: number, src: Uint8Array, n: number, out: Float64Array): void {
   decodeVals(tag, src, n, out);
+}
+
+let scratchTs = new Float64Array(1024);
+let scratchVals = new Float64Array(1024);
+let scratchValBytes = new Uint8Array(scratchVals.buffer);
+let outBytes: Uint8Array = new Uint8Array(0);
+
+function corrupt(what: string): BadDataError {
+  return new BadDataError(`corrupt encoded data: ${what}`, "STRATA_CORRUPT_DATA");
+}
+
+function checkOut(count: number, out: Float64Array, o: number): void {
+  if (!Number.isInteger(count) || count < 0 || o + count > out.length) {
+    throw corrupt(`sample count ${count} at ${o} does not fit the ${out.length} output slots`);
+  }
+}
+
+/**
+ * decodeTimestamps from src[p, p + len) into out[o, o + count) — the merge path: the cheap
+ * layouts of fresh parts are decoded in place (no view or scratch allocated per block), other
+ * layouts go through the full decoder and a scratch copy.
+ */
+export function decodeTimestampsAt(tag: number, src: Uint8Array, p: number, len: number, count: number, out: Float64Array, o: number): void {
+  checkOut(count, out, o);
+  const end = p + len;
+  if (tag === IntEncoding.DeltaVarint && count > 0) {
+    p = getZigzag(src, p, end);
+    let x = varintResult.v;
+    out[o] = x;
+    for (let i = 1; i < count; i++) {
+      p = getZigzag(src, p, end);
+      x += varintResult.v;
+      out[o + i] = x;
+    }
+    if (p !== end) throw corrupt(`${end - p} unexpected trailing bytes`);
+    return;
+  }
+  if (scratchTs.length < count) scratchTs = new Float64Array(Math.max(count, 2 * scratchTs.length));
+  decodeTs(tag, src.subarray(p, end), count, scratchTs);
+  for (let i = 0; i < count; i++) out[o + i] = scratchTs[i]!;
+}
+
+/** decodeValues from src[p, p + len) into out[o, o + count), bit-exactly (see decodeTimestampsAt). */
+export function decodeValuesAt(tag: number, src: Uint8Array, p: number, len: number, count: number, out: Float64Array, o: number): void {
+  checkOut(count, out, o);
+  if (outBytes.buffer !== out.buffer) outBytes = new Uint8Array(out.buffer);
+  const ob = outBytes;
+  let q = out.byteOffset + 8 * o;
+  if (tag === ValuesEncoding.RawFloat) {
+    if (len !== 8 * count) throw corrupt(`raw float block has ${len} bytes, want ${8 * count}`);
+    // Byte copy: raw bit patterns (NaN payloads) never pass through a JS number.
+    if (len > 256) ob.set(src.subarray(p, p + len), q);
+    else for (let i = p, end = p + len; i < end; i++) ob[q++] = src[i]!;
+    return;
+  }
+  if (scratchVals.length < count) {
+    scratchVals = new Float64Array(Math.max(count, 2 * scratchVals.length));
+    scratchValBytes = new Uint8Array(scratchVals.buffer);
+  }
+  decodeVals(tag, src.subarray(p, p + len), count, scratchVals);
+  const sb = scratchValBytes;
+  if (count > 32) ob.set(sb.subarray(0, 8 * count), q);
+  else for (let i = 0, n = 8 * count; i < n; i++) ob[q++] = sb[i]!;
 }

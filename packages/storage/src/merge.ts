@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { compareBytes } from "./bytes.js";
-import { decodeTimestamps, decodeValues } from "./codec.js";
+import { decodeTimestampsAt, decodeValuesAt } from "./codec.js";
 import { deduplicateSamples, normalizeSamples } from "./dedup.js";
 import type { Part, PartCursor, PartWriter } from "./part.js";
 import { getMetricID } from "./series-index.js";
@@ -90,8 +90,11 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
           ts = new Float64Array(h.count);
           vals = new Float64Array(h.count);
         }
-        decodeTimestamps(h.tsTag, c.timestamps(), h.count, ts);
-        decodeValues(h.valTag, c.values(), h.count, vals);
+        // locate first: it may replace the buffer.
+        const tp = c.locateTimestamps();
+        decodeTimestampsAt(h.tsTag, c.tsBuf, tp, h.tsSize, h.count, ts, 0);
+        const vp = c.locateValues();
+        decodeValuesAt(h.valTag, c.valBuf, vp, h.valSize, h.count, vals, 0);
         let lo = 0;
         while (lo < h.count && ts[lo]! < opts.minTimestamp) lo++;
         if (lo < h.count) {
@@ -115,8 +118,10 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
             ts = nt;
             vals = nv;
           }
-          decodeTimestamps(h.tsTag, c.timestamps(), h.count, n === 0 ? ts : ts.subarray(n));
-          decodeValues(h.valTag, c.values(), h.count, n === 0 ? vals : vals.subarray(n));
+          const tp = c.locateTimestamps();
+          decodeTimestampsAt(h.tsTag, c.tsBuf, tp, h.tsSize, h.count, ts, n);
+          const vp = c.locateValues();
+          decodeValuesAt(h.valTag, c.valBuf, vp, h.valSize, h.count, vals, n);
           n += h.count;
         } while (c.next() && compareBytes(c.header!.tsid, min) === 0);
       }

@@ -81,7 +81,7 @@ interface ByteSource {
 }
 
 class MemSource implements ByteSource {
-  constructor(private readonly buf: Uint8Array) {}
+  constructor(readonly buf: Uint8Array) {}
   read(off: number, len: number): Uint8Array {
     if (off + len > this.buf.length) throw new BadDataError(`in-memory part: read ${off}+${len} past ${this.buf.length}`, "STRATA_CORRUPT_DATA");
     return this.buf.subarray(off, off + len);
@@ -105,27 +105,47 @@ class FileSource implements ByteSource {
   }
 }
 
-/** Sequential reader with a read-ahead window, for merges that scan a part front to back. */
+/**
+ * Sequential reader with a read-ahead window, for merges that scan a part front to back.
+ * `locate` makes a byte range available in `buf` and returns where it starts there: an
+ * in-memory part's own buffer, or one window buffer reused for the whole scan (no allocation
+ * per block or per refill). What `buf` holds is valid until the next locate/read.
+ */
 class WindowReader {
-  private win: Buffer = Buffer.alloc(0);
+  buf: Uint8Array;
   private winOff = 0;
+  private winLen = 0;
+  private readonly fd: number | undefined;
   constructor(
-    private readonly src: ByteSource,
-    private readonly fd: number | undefined,
+    src: ByteSource,
     private readonly windowBytes = 1 << 20,
-  ) {}
-  read(off: number, len: number): Uint8Array {
-    if (this.fd === undefined) return this.src.read(off, len);
-    if (off >= this.winOff && off + len <= this.winOff + this.win.length) {
-      return this.win.subarray(off - this.winOff, off - this.winOff + len);
+  ) {
+    if (src instanceof FileSource) {
+      this.fd = src.fd;
+      this.buf = new Uint8Array(0);
+    } else {
+      this.fd = undefined;
+      this.buf = (src as MemSource).buf;
+      this.winLen = this.buf.length;
     }
-    const size = Math.max(len, this.windowBytes);
-    const buf = Buffer.allocUnsafe(size);
-    const n = readSync(this.fd, buf, 0, size, off);
+  }
+
+  /** Makes bytes [off, off + len) available in `buf`; returns their position there. */
+  locate(off: number, len: number): number {
+    if (off >= this.winOff && off + len <= this.winOff + this.winLen) return off - this.winOff;
+    if (this.fd === undefined) throw new BadDataError(`in-memory part: read ${off}+${len} past ${this.winLen}`, "STRATA_CORRUPT_DATA");
+    if (this.buf.length < len || this.buf.length === 0) this.buf = Buffer.allocUnsafe(Math.max(len, this.windowBytes));
+    const n = readSync(this.fd, this.buf, 0, this.buf.length, off);
     if (n < len) throw new BadDataError(`part file: short read ${n} of ${len} at ${off}`, "STRATA_CORRUPT_DATA");
-    this.win = buf.subarray(0, n);
     this.winOff = off;
-    return this.win.subarray(0, len);
+    this.winLen = n;
+    return 0;
+  }
+
+  /** Bytes [off, off + len) as a view, valid until the next locate/read. */
+  read(off: number, len: number): Uint8Array {
+    const p = this.locate(off, len);
+    return this.buf.subarray(p, p + len);
   }
 }
 
@@ -311,7 +331,9 @@ function compareTsidAt(buf: Uint8Array, pos: number, tsid: Uint8Array): number {
 /**
  * Sequential block cursor: `while (c.next()) use(c.header, c.timestamps(), c.values())`.
  * `header` is one object overwritten by each next() (merges read millions of blocks): copy
- * what must outlive the step.
+ * what must outlive the step. The payload views are valid until the next call of the same
+ * method; `locateTimestamps`/`locateValues` give the payload as a position in `tsBuf`/`valBuf`
+ * instead (no view created).
  */
 export class PartCursor {
   private row = -1;
@@ -329,8 +351,8 @@ export class PartCursor {
     tsSrc: ByteSource,
     valSrc: ByteSource,
   ) {
-    this.tsR = new WindowReader(tsSrc, tsSrc instanceof FileSource ? tsSrc.fd : undefined);
-    this.valR = new WindowReader(valSrc, valSrc instanceof FileSource ? valSrc.fd : undefined);
+    this.tsR = new WindowReader(tsSrc);
+    this.valR = new WindowReader(valSrc);
   }
 
   next(): boolean {
@@ -360,6 +382,26 @@ export class PartCursor {
     const h = this.header!;
     return this.valR.read(h.valOffset, h.valSize);
   }
+
+  /** Loads the current block's timestamps; they are tsBuf[p, p + header.tsSize) for the returned p. */
+  locateTimestamps(): number {
+    const h = this.header!;
+    return this.tsR.locate(h.tsOffset, h.tsSize);
+  }
+
+  get tsBuf(): Uint8Array {
+    return this.tsR.buf;
+  }
+
+  /** Loads the current block's values; they are valBuf[p, p + header.valSize) for the returned p. */
+  locateValues(): number {
+    const h = this.header!;
+    return this.valR.locate(h.valOffset, h.valSize);
+  }
+
+  get valBuf(): Uint8Array {
+    return this.valR.buf;
+  }
 }
 
 function parseMetaindex(buf: Uint8Array): MetaindexRow[] {
@@ -386,6 +428,8 @@ function parseMetaindex(buf: Uint8Array): MetaindexRow[] {
 interface Sink {
   readonly offset: number;
   write(b: Uint8Array): void;
+  /** write(b.subarray(0, len)) without creating the view. */
+  writePrefix(b: Uint8Array, len: number): void;
   finish(): void;
   /** finish with the fsync on the thread pool. */
   finishAsync(): Promise<void>;
@@ -411,6 +455,11 @@ class MemSink implements Sink {
   write(b: Uint8Array): void {
     this.bb.pushBytes(b);
   }
+  writePrefix(b: Uint8Array, len: number): void {
+    this.bb.ensure(len);
+    copyPrefix(b, len, this.bb.buf, this.bb.len);
+    this.bb.len += len;
+  }
   finish(): void {}
   finishAsync(): Promise<void> {
     return Promise.resolve();
@@ -435,6 +484,15 @@ class FileSink implements Sink {
       return;
     }
     this.bb.pushBytes(b);
+  }
+  writePrefix(b: Uint8Array, len: number): void {
+    if (this.bb.len + len > this.bb.buf.length) this.flushBuf();
+    if (len > this.bb.buf.length) {
+      this.write(b.subarray(0, len));
+      return;
+    }
+    copyPrefix(b, len, this.bb.buf, this.bb.len);
+    this.bb.len += len;
   }
   private flushBuf(): void {
     if (this.bb.len === 0) return;
@@ -473,6 +531,15 @@ function fsyncCloseAsync(fd: number): Promise<void> {
       close(fd, () => (err === null ? resolve() : reject(err)));
     });
   });
+}
+
+/** dst[at..] = src[0..len): a loop for the small blocks of fresh parts (a view would cost more). */
+function copyPrefix(src: Uint8Array, len: number, dst: Uint8Array, at: number): void {
+  if (len > 256) {
+    dst.set(src.subarray(0, len), at);
+    return;
+  }
+  for (let i = 0; i < len; i++) dst[at + i] = src[i]!;
 }
 
 function writeAll(fd: number, b: Uint8Array): void {
@@ -544,7 +611,13 @@ export class PartWriter {
       this.encVals.reset();
       const tsTag = this.compress ? encodeTimestamps(this.encTs, t, m) : encodeTimestampsFast(this.encTs, t, m);
       const valTag = this.compress ? encodeValues(this.encVals, v, m) : encodeValuesFast(this.encVals, v, m);
-      this.writeRaw(tsid, t[0]!, t[m - 1]!, m, tsTag, valTag, this.encTs.bytes(), this.encVals.bytes());
+      const tsOffset = this.ts.offset;
+      const valOffset = this.vals.offset;
+      const tsSize = this.encTs.length;
+      const valSize = this.encVals.length;
+      this.ts.writePrefix(this.encTs.buf, tsSize);
+      this.vals.writePrefix(this.encVals.buf, valSize);
+      this.addHeader(tsid, t[0]!, t[m - 1]!, tsOffset, valOffset, m, tsSize, valSize, tsTag, valTag);
     }
   }
 
