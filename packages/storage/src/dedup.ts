@@ -54,20 +54,49 @@ export function compareDuplicateValues(a: number, b: number): number {
 let perm = new Uint32Array(1024);
 let tmpT = new Float64Array(1024);
 let tmpV = new Float64Array(1024);
+/** Keys of the running permutation sort (a module comparator, not a closure per call). */
+let sortKeys: Float64Array = tmpT;
+
+function byKey(a: number, b: number): number {
+  return sortKeys[a]! - sortKeys[b]!;
+}
+
+/**
+ * Insertion sort of ts[from..n) (carrying vals), ts[0..from) already sorted, giving up once
+ * it has moved more than `budget` samples (returns false, ts/vals then still hold a
+ * permutation of the input). Rows of a series arrive nearly in order (a few concurrent
+ * requests), so this is usually a handful of moves.
+ */
+function insertionSort(ts: Float64Array, vals: Float64Array, from: number, n: number, budget: number): boolean {
+  for (let i = from; i < n; i++) {
+    const t = ts[i]!;
+    if (t >= ts[i - 1]!) continue;
+    const v = vals[i]!;
+    let j = i - 1;
+    while (j >= 0 && ts[j]! > t) {
+      ts[j + 1] = ts[j]!;
+      vals[j + 1] = vals[j]!;
+      j--;
+      if (--budget < 0) {
+        ts[j + 1] = t;
+        vals[j + 1] = v;
+        return false;
+      }
+    }
+    ts[j + 1] = t;
+    vals[j + 1] = v;
+  }
+  return true;
+}
 
 /**
  * Sorts ts[0..n) by time (carrying vals) and keeps one sample per timestamp. In place; returns
- * the new length. Allocation-free when the input is already sorted.
+ * the new length. Allocation-free when the input is already or nearly sorted.
  */
 export function normalizeSamples(ts: Float64Array, vals: Float64Array, n: number): number {
-  let sorted = true;
-  for (let i = 1; i < n; i++) {
-    if (ts[i]! < ts[i - 1]!) {
-      sorted = false;
-      break;
-    }
-  }
-  if (!sorted) {
+  let first = 1;
+  while (first < n && ts[first]! >= ts[first - 1]!) first++;
+  if (first < n && !insertionSort(ts, vals, first, n, 4 * n + 16)) {
     if (perm.length < n) {
       perm = new Uint32Array(n);
       tmpT = new Float64Array(n);
@@ -75,7 +104,9 @@ export function normalizeSamples(ts: Float64Array, vals: Float64Array, n: number
     }
     const p = perm.subarray(0, n);
     for (let i = 0; i < n; i++) p[i] = i;
-    p.sort((a, b) => ts[a]! - ts[b]!);
+    sortKeys = ts;
+    p.sort(byKey);
+    sortKeys = tmpT;
     for (let i = 0; i < n; i++) {
       tmpT[i] = ts[p[i]!]!;
       tmpV[i] = vals[p[i]!]!;
