@@ -47,7 +47,9 @@ export class RowsBuffer {
   slots: Int32Array;
   ts: Float64Array;
   vals: Float64Array;
+  /** Series of the buffered rows by slot: [0, seriesCount) (the array is reused across drains). */
   series: SeriesEntry[] = [];
+  seriesCount = 0;
   gen = 1;
   /** Per slot: TSID words, and the position in `order` (-1 = not in it). */
   private slotTsid = new Uint32Array(1024 * TSID_WORDS);
@@ -98,10 +100,11 @@ export class RowsBuffer {
   }
 
   private addSeries(e: SeriesEntry): void {
-    const slot = this.series.length;
+    const slot = this.seriesCount++;
     e.gen = this.gen;
     e.slot = slot;
-    this.series.push(e);
+    if (slot < this.series.length) this.series[slot] = e;
+    else this.series.push(e);
     if (slot === this.slotPos.length) {
       const p = new Int32Array(2 * slot);
       p.set(this.slotPos);
@@ -144,7 +147,7 @@ export class RowsBuffer {
    */
   drain(): DrainedRows {
     const n = this.n;
-    const k = this.series.length;
+    const k = this.seriesCount;
     if (this.starts.length < k + 1) this.starts = new Int32Array(Math.max(k + 1, 2 * this.starts.length));
     if (this.fill.length < k) this.fill = new Int32Array(Math.max(k, 2 * this.fill.length));
     if (this.orderSlots.length < k) this.orderSlots = new Int32Array(Math.max(k, 2 * this.orderSlots.length));
@@ -224,7 +227,7 @@ export class RowsBuffer {
 
   reset(): void {
     this.n = 0;
-    this.series = [];
+    this.seriesCount = 0;
     this.gen++;
     // Capacity is kept (bounded by maxRows): regrowing every second would churn the GC.
   }
