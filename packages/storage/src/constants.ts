@@ -18,9 +18,15 @@ export const TMP_PREFIX = "tmp.";
 /** Suffix of a partition directory being dropped; removed on open when found. */
 export const DELETED_SUFFIX = ".deleted";
 
-/** First 8 bytes of every WAL segment. */
-export const WAL_MAGIC = new TextEncoder().encode("STRWAL01");
-export const WAL_RECORD_HEADER = 8; // u32 length + u32 crc32
+/** First 8 bytes of a WAL segment written before records could hold lz4 payloads (read only). */
+export const WAL_MAGIC_V1 = new TextEncoder().encode("STRWAL01");
+/** First 8 bytes of every WAL segment written now (docs/format/storage.md). */
+export const WAL_MAGIC = new TextEncoder().encode("STRWAL02");
+export const WAL_RECORD_HEADER = 8; // u32 length (+ lz4 flag in STRWAL02) + u32 crc32
+/** STRWAL02: bit 31 of a record's length word marks an lz4 payload. */
+export const WAL_LZ4_FLAG = 0x80000000;
+/** Largest rows batch a compressed WAL record may decompress to. */
+export const WAL_MAX_BATCH_BYTES = 512 * 1024 * 1024;
 export const WAL_SEGMENT_SUFFIX = ".wal";
 
 /** A block holds at most this many samples of one series. */

@@ -334,9 +334,11 @@ export class Storage {
    * the WAL (write(2) done; fsync follows within walFsyncIntervalMs) and buffered; the rows are
    * searchable after the next flush (≈ flushIntervalMs). Rejects with BadDataError when the batch
    * is malformed (nothing of it is written). Rows older than the retention are dropped.
+   * `lz4`, when given, is the batch as an lz4 block (@strata/encoding lz4Compress layout, e.g.
+   * the WriteRows_v1 payload) that decompresses to exactly `batch`: the WAL stores it instead.
    */
-  async addRows(batch: Uint8Array): Promise<void> {
-    this.addRowsSync(batch);
+  async addRows(batch: Uint8Array, lz4?: Uint8Array): Promise<void> {
+    this.addRowsSync(batch, lz4);
     // Backpressure: when flushing to disk falls behind, writers wait for it (bounds memory and
     // the WAL; a busy event loop would otherwise starve the flush).
     if (this.inmemoryBytes > this.opts.maxInmemoryPartsBytes || this.wal.pendingBytes > this.opts.walMaxPendingBytes) {
@@ -357,10 +359,10 @@ export class Storage {
   }
 
   /** Synchronous form of addRows (same contract): returns the number of rows accepted. */
-  addRowsSync(batch: Uint8Array): number {
+  addRowsSync(batch: Uint8Array, lz4?: Uint8Array): number {
     this.checkOpen();
     validateBatch(batch);
-    this.wal.append(batch);
+    this.wal.append(batch, lz4);
     this.counters.batchesAdded++;
     return this.ingest(batch);
   }

@@ -1,15 +1,20 @@
 import { close, closeSync, fdatasync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rm, writeSync, writevSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { WAL_MAGIC, WAL_RECORD_HEADER, WAL_SEGMENT_SUFFIX } from "./constants.js";
+import { BadDataError } from "@strata/core";
+import { lz4Decompress } from "@strata/encoding";
+import { WAL_LZ4_FLAG, WAL_MAGIC, WAL_MAGIC_V1, WAL_MAX_BATCH_BYTES, WAL_RECORD_HEADER, WAL_SEGMENT_SUFFIX } from "./constants.js";
 import { fsyncDirAsync } from "./fsutil.js";
 
 /**
- * Write-ahead log: numbered segments `wal/<16 hex digits>.wal`, each `STRWAL01` followed by
+ * Write-ahead log: numbered segments `wal/<16 hex digits>.wal`, each `STRWAL02` followed by
  * records `u32 LE length | u32 LE crc32(payload) | payload` (payload = one rows batch v1,
- * unchanged). `append` returns after write(2); fsync runs every `fsyncIntervalMs` (0 = on every
- * append). Replay stops at the first torn or corrupt record of a segment (an interrupted
- * write that was never acknowledged).
+ * unchanged, or — bit 31 of the length word set — its lz4 block as the cluster RPC carried
+ * it, so the node neither checksums nor writes the several times larger plain batch).
+ * `STRWAL01` segments of older versions (plain payloads only) are still replayed. `append`
+ * returns after write(2); fsync runs every `fsyncIntervalMs` (0 = on every append). Replay
+ * stops at the first torn or corrupt record of a segment (an interrupted write that was never
+ * acknowledged).
  */
 export class Wal {
   private fd = -1;
@@ -77,11 +82,20 @@ export class Wal {
     return this.seq;
   }
 
-  /** Appends one rows batch; returns after write(2). */
-  append(batch: Uint8Array): void {
+  /**
+   * Appends one rows batch; returns after write(2). `lz4`, when given, is the batch as an lz4
+   * block (@strata/encoding lz4Compress layout) that decompresses to exactly `batch`: the record
+   * then holds it instead.
+   */
+  append(batch: Uint8Array, lz4?: Uint8Array): void {
     if (this.segBytes >= this.maxSegmentBytes) this.rotate();
     const hdr = this.hdr;
-    hdr.writeUInt32LE(batch.length, 0);
+    if (lz4 !== undefined && lz4.length < batch.length) {
+      hdr.writeUInt32LE((lz4.length | WAL_LZ4_FLAG) >>> 0, 0);
+      batch = lz4;
+    } else {
+      hdr.writeUInt32LE(batch.length, 0);
+    }
     hdr.writeUInt32LE(crc32(batch), 4);
     // One writev(2) for header and payload (a short write finishes with plain writes).
     const n = writevSync(this.fd, [hdr, batch]);
@@ -163,22 +177,40 @@ function listSegments(dir: string): number[] {
   return out.sort((a, b) => a - b);
 }
 
-/** Reads the intact records of a segment; a torn or corrupt tail ends it. */
+/**
+ * Reads the intact records of a segment (STRWAL02, or STRWAL01 of older versions); a torn or
+ * corrupt tail ends it. A record whose checksum matches but whose lz4 payload does not
+ * decompress throws BadDataError (that is damage, not an interrupted write).
+ */
 export function readSegment(dir: string, seq: number, onBatch: (batch: Uint8Array) => void): { records: number; torn: boolean } {
   const buf = readFileSync(join(dir, segmentName(seq)));
   let records = 0;
-  if (buf.length < WAL_MAGIC.length || !buf.subarray(0, WAL_MAGIC.length).equals(WAL_MAGIC)) {
+  const magic = buf.subarray(0, WAL_MAGIC.length);
+  const v2 = buf.length >= WAL_MAGIC.length && magic.equals(WAL_MAGIC);
+  if (!v2 && (buf.length < WAL_MAGIC_V1.length || !magic.equals(WAL_MAGIC_V1))) {
     return { records, torn: buf.length > 0 };
   }
   let pos = WAL_MAGIC.length;
   while (pos + WAL_RECORD_HEADER <= buf.length) {
-    const len = buf.readUInt32LE(pos);
+    const word = buf.readUInt32LE(pos);
+    const compressed = v2 && (word & WAL_LZ4_FLAG) !== 0;
+    const len = v2 ? word & ~WAL_LZ4_FLAG : word;
     const sum = buf.readUInt32LE(pos + 4);
     const end = pos + WAL_RECORD_HEADER + len;
     if (end > buf.length) return { records, torn: true };
     const payload = buf.subarray(pos + WAL_RECORD_HEADER, end);
     if (crc32(payload) !== sum) return { records, torn: true };
-    onBatch(payload);
+    if (compressed) {
+      let batch: Uint8Array;
+      try {
+        batch = lz4Decompress(payload, WAL_MAX_BATCH_BYTES);
+      } catch (err) {
+        throw new BadDataError(`WAL segment ${segmentName(seq)}: record at byte ${pos} does not decompress: ${String(err)}`, "STRATA_CORRUPT_DATA");
+      }
+      onBatch(batch);
+    } else {
+      onBatch(payload);
+    }
     records++;
     pos = end;
   }

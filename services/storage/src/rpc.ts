@@ -122,7 +122,8 @@ export function insertHandlers(d: RpcDeps): InsertServiceHandlers {
         cb(toGrpcError(err));
         return;
       }
-      d.storage.addRows(batch).then(
+      // The WAL keeps the lz4 payload as it came (it decompressed to exactly `batch`).
+      d.storage.addRows(batch, call.request.compression === cluster.Compression.LZ4 ? call.request.rows : undefined).then(
         () => {
           rowsAdded.add(n);
           writeDuration.observeSince(t0);
