@@ -38,6 +38,23 @@ export function writeFileAtomic(dir: string, name: string, data: string | Uint8A
   fsyncDir(dir);
 }
 
+/**
+ * writeFileAtomic with both fsyncs on the thread pool (the event loop keeps serving writes
+ * meanwhile). Resolves once the new content is durable under `name`.
+ */
+export async function writeFileAtomicAsync(dir: string, name: string, data: string | Uint8Array): Promise<void> {
+  const tmp = join(dir, `${name}.tmp`);
+  const fd = openSync(tmp, "w");
+  try {
+    writeFileSync(fd, data);
+    await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err === null ? resolve() : reject(err))));
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, join(dir, name));
+  await fsyncDirAsync(dir);
+}
+
 export function fsyncFile(path: string): void {
   const fd = openSync(path, "r");
   try {

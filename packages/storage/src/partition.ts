@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { BadDataError } from "@strata/core";
 import { PARTS_JSON, TMP_PREFIX } from "./constants.js";
-import { removeDir, writeFileAtomic } from "./fsutil.js";
+import { removeDir, writeFileAtomic, writeFileAtomicAsync } from "./fsutil.js";
 import { Part, type IndexBlockCache } from "./part.js";
 
 /** parts.json: the atomic list of a partition's on-disk parts. */
@@ -112,6 +112,12 @@ export class Partition {
   writePartsJson(parts: readonly Part[]): void {
     const pj: PartsJson = { version: 1, parts: parts.map((p) => p.name) };
     writeFileAtomic(this.dir, PARTS_JSON, JSON.stringify(pj));
+  }
+
+  /** writePartsJson with the fsyncs on the thread pool (call under withLock). */
+  writePartsJsonAsync(parts: readonly Part[]): Promise<void> {
+    const pj: PartsJson = { version: 1, parts: parts.map((p) => p.name) };
+    return writeFileAtomicAsync(this.dir, PARTS_JSON, JSON.stringify(pj));
   }
 
   /** Acquires and returns every part (in-memory and on-disk) overlapping [minT, maxT]. */

@@ -532,7 +532,13 @@ export class Storage {
     // more samples per block (encoding ~1 s of one series per block costs more than it saves).
     const part = await this.writeMergedPart(p, sources, false);
     await this.index.flush();
-    await p.withLock(() => {
+    await p.withLock(async () => {
+      let next: Part[] | undefined;
+      if (!p.dropped) {
+        next = part === undefined ? p.disk : [...p.disk, part];
+        // fsyncs off the event loop; the part becomes visible (and the sources go) together below.
+        await writePartsJsonUnlessDropped(p, next);
+      }
       if (p.dropped) {
         // Retention dropped the partition meanwhile: the new part goes with it.
         if (part !== undefined) {
@@ -540,13 +546,12 @@ export class Storage {
           part.release();
         }
       } else {
-        const next = part === undefined ? p.disk : [...p.disk, part];
-        p.writePartsJson(next);
-        p.disk = next;
+        p.disk = next!;
       }
       for (const s of sources) {
         const i = p.inmem.indexOf(s);
-        if (i >= 0) p.inmem.splice(i, 1);
+        if (i < 0) continue; // released by the retention drop already
+        p.inmem.splice(i, 1);
         this.inmemoryBytes -= s.sizeBytes;
         s.release();
       }
@@ -623,24 +628,28 @@ export class Storage {
 
   private async mergeInto(p: Partition, sources: Part[]): Promise<void> {
     const part = await this.writeMergedPart(p, sources);
-    await p.withLock(() => {
-      if (p.dropped) {
-        if (part !== undefined) {
-          part.removeOnFree = true;
-          part.release();
+    await p.withLock(async () => {
+      if (!p.dropped) {
+        const next = p.disk.filter((x) => !sources.includes(x));
+        if (part !== undefined) next.push(part);
+        // fsyncs off the event loop; the swap below is synchronous.
+        await writePartsJsonUnlessDropped(p, next);
+        if (!p.dropped) {
+          for (const s of sources) {
+            if (p.disk.includes(s)) {
+              s.removeOnFree = true;
+              s.release();
+            }
+          }
+          p.disk = next;
+          return;
         }
-        return;
       }
-      const next = p.disk.filter((x) => !sources.includes(x));
-      if (part !== undefined) next.push(part);
-      p.writePartsJson(next);
-      for (const s of sources) {
-        if (p.disk.includes(s)) {
-          s.removeOnFree = true;
-          s.release();
-        }
+      // Retention dropped the partition meanwhile: the new part goes with it.
+      if (part !== undefined) {
+        part.removeOnFree = true;
+        part.release();
       }
-      p.disk = next;
     });
     this.counters.merges++;
   }
@@ -1061,6 +1070,15 @@ class StorageCursor implements SeriesCursor {
 /** Read buffers of closed cursors, for the next searches. */
 const scratches: ReadScratch[] = [];
 const MAX_POOLED_SCRATCHES = 8;
+
+/** p.writePartsJsonAsync; a failure because retention dropped p meanwhile is no error. */
+async function writePartsJsonUnlessDropped(p: Partition, next: readonly Part[]): Promise<void> {
+  try {
+    await p.writePartsJsonAsync(next);
+  } catch (err) {
+    if (!p.dropped) throw err;
+  }
+}
 
 function validateBatch(batch: Uint8Array): void {
   const r = new RowsScanner(batch);
