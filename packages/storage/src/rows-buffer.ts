@@ -53,6 +53,8 @@ export class RowsBuffer {
   gen = 1;
   /** Per slot: TSID words, and the position in `order` (-1 = not in it). */
   private slotTsid = new Uint32Array(1024 * TSID_WORDS);
+  /** The slotTsid of the previous drain (still read by its flush), reused by the next. */
+  private spareTsid = new Uint32Array(0);
   private slotPos = new Int32Array(1024);
   // drain scratch, reused (bounded by maxRows like the columns)
   private starts = new Int32Array(1024);
@@ -85,7 +87,7 @@ export class RowsBuffer {
       this.slots.length * 20 +
       this.sortedTs.length * 16 +
       (this.starts.length + this.fill.length + this.orderSlots.length + this.present.length + this.slotPos.length) * 4 +
-      this.slotTsid.length * 4 +
+      (this.slotTsid.length + this.spareTsid.length) * 4 +
       this.order.length * 8
     );
   }
@@ -174,7 +176,11 @@ export class RowsBuffer {
       sv[at] = vals[i]!;
     }
     this.orderSlotsByTSID(k);
+    // The drained TSIDs must outlive the rows added after this drain (a flush may write them in
+    // slices): new slots go into a second array.
     const tsids = this.slotTsid;
+    this.slotTsid = this.spareTsid.length === tsids.length ? this.spareTsid : new Uint32Array(tsids.length);
+    this.spareTsid = tsids;
     this.reset();
     return { count: k, slots: this.orderSlots, starts, tsids, ts: st, vals: sv };
   }

@@ -28,7 +28,7 @@ import { fsyncDir, removeDir, writeFileAtomic } from "./fsutil.js";
 import { MergeAbortedError, mergeParts } from "./merge.js";
 import { Part, PartWriter, ReadScratch, type IndexBlockCache } from "./part.js";
 import { monthOf, monthStart, parsePartitionName, Partition, type PartsJson } from "./partition.js";
-import { RowsBuffer, TSID_WORDS, type SeriesEntry } from "./rows-buffer.js";
+import { RowsBuffer, TSID_WORDS, type DrainedRows, type SeriesEntry } from "./rows-buffer.js";
 import { RowsScanner } from "./rows-scan.js";
 import { SeriesCache } from "./series-cache.js";
 import { getTSID, tsidBytes, type SeriesIndex, type TSID, type TsdbStatus, type TsdbStatusRequest } from "./series-index.js";
@@ -36,6 +36,20 @@ import { readSegment, Wal } from "./wal.js";
 import { IndexDB, type IndexDBOptions } from "./indexdb/index.js";
 
 const DAY_MS = 86_400_000;
+/** A periodic rows flush works this long before it lets the event loop run. */
+const ROWS_FLUSH_SLICE_MS = 5;
+
+/** A rows-buffer drain being written into in-memory parts (see Storage.flushRowsInSlices). */
+interface RowsFlushJob {
+  readonly drained: DrainedRows;
+  readonly rowsTotal: number;
+  /** Next position in drained.slots to write. */
+  o: number;
+  curStart: number;
+  curEnd: number;
+  curWriter: PartWriter | undefined;
+  readonly writers: Map<number, PartWriter>;
+}
 
 /** Options of `Storage.open`. Every cache and buffer has a cap here and a gauge in `metrics()`. */
 export interface StorageOptions {
@@ -207,6 +221,8 @@ export class Storage {
   private readonly onBackgroundError: (err: unknown) => void;
   private wal!: Wal;
   private inmemoryBytes = 0;
+  /** The drained rows being written into in-memory parts in slices, if any. */
+  private rowsFlush: RowsFlushJob | undefined;
 
   private constructor(
     readonly dir: string,
@@ -303,7 +319,7 @@ export class Storage {
       t.unref();
       this.timers.push(t);
     };
-    every(this.opts.flushIntervalMs, () => this.guard(() => this.flushRows()));
+    every(this.opts.flushIntervalMs, () => this.guard(() => this.flushRowsInSlices()));
     every(this.opts.diskFlushIntervalMs, () => void this.flushToDisk().catch((err: unknown) => this.backgroundError(err)));
     every(60_000, () => this.guard(() => this.dropExpiredPartitions()));
   }
@@ -422,18 +438,86 @@ export class Storage {
     return this.now() - this.retentionMs;
   }
 
-  /** Turns the rows buffer into searchable in-memory parts (one per partition touched). */
+  /**
+   * Turns the rows buffer into searchable in-memory parts (one per partition touched), now:
+   * finishes a sliced flush still running first (its rows were buffered earlier).
+   */
   private flushRows(): void {
+    const running = this.rowsFlush;
+    if (running !== undefined) this.runRowsFlush(running, Infinity);
     if (this.rows.n === 0) return;
-    const writers = new Map<number, PartWriter>();
-    let curMonth = NaN;
-    let curStart = 0;
-    let curEnd = -1;
-    let curWriter: PartWriter | undefined;
+    this.runRowsFlush(this.startRowsFlush(), Infinity);
+  }
+
+  /**
+   * The periodic flush: flushRows in slices of at most ROWS_FLUSH_SLICE_MS with the event loop
+   * served in between (a second of rows is ~100 ms of work that would otherwise stall every
+   * WriteRows_v1 call). The drained rows are searchable once the last slice pushed the parts,
+   * as with flushRows; anything that needs them (a disk flush, close, a full buffer) runs the
+   * rest synchronously through flushRows.
+   */
+  private flushRowsInSlices(): void {
+    if (this.rowsFlush !== undefined || this.rows.n === 0) return;
+    const job = this.startRowsFlush();
+    const step = (): void => {
+      if (this.rowsFlush !== job || this.closed) return; // finished by flushRows meanwhile
+      try {
+        if (!this.runRowsFlush(job, performance.now() + ROWS_FLUSH_SLICE_MS)) setImmediate(step);
+      } catch (err) {
+        this.backgroundError(err);
+      }
+    };
+    step();
+  }
+
+  private startRowsFlush(): RowsFlushJob {
     const rowsTotal = this.rows.n;
-    const { count, slots, starts, tsids, ts, vals } = this.rows.drain();
+    const job: RowsFlushJob = {
+      drained: this.rows.drain(),
+      rowsTotal,
+      o: 0,
+      curStart: 0,
+      curEnd: -1,
+      curWriter: undefined,
+      writers: new Map(),
+    };
+    this.rowsFlush = job;
+    return job;
+  }
+
+  /** Works on job until it is done (true: its parts are pushed) or past `deadline` (false). */
+  private runRowsFlush(job: RowsFlushJob, deadline: number): boolean {
+    try {
+      if (!this.writeDrainedRows(job, deadline)) return false;
+    } catch (err) {
+      this.rowsFlush = undefined; // its rows stay in the WAL only, like a failed flush before
+      throw err;
+    }
+    this.rowsFlush = undefined;
+    for (const [month, w] of job.writers) {
+      const written = w.finish();
+      const part = Part.fromMemory(this.newPartName(), written, this.indexBlockCache);
+      this.partitionFor(month).inmem.push(part);
+      this.inmemoryBytes += part.sizeBytes;
+      this.counters.rowsFlushed += written.meta.rows;
+    }
+    this.counters.inmemoryFlushes++;
+    if (this.inmemoryBytes > this.opts.maxInmemoryPartsBytes && this.diskFlushRunning === undefined) {
+      void this.flushToDisk().catch((err: unknown) => this.backgroundError(err));
+    }
+    return true;
+  }
+
+  /** Writes the drained series from job.o on; false when it stopped at the deadline. */
+  private writeDrainedRows(job: RowsFlushJob, deadline: number): boolean {
+    const { count, slots, starts, tsids, ts, vals } = job.drained;
     const dedup = this.dedupIntervalMs;
-    for (let o = 0; o < count; o++) {
+    let curStart = job.curStart;
+    let curEnd = job.curEnd;
+    let curWriter = job.curWriter;
+    let o = job.o;
+    for (; o < count; o++) {
+      if ((o & 255) === 255 && performance.now() > deadline) break;
       const slot = slots[o]!;
       const a = starts[slot]!;
       let b = starts[slot + 1]!;
@@ -451,13 +535,13 @@ export class Storage {
       while (i < b) {
         const t = ts[i]!;
         if (t < curStart || t > curEnd || curWriter === undefined) {
-          curMonth = monthOf(t);
-          curStart = monthStart(curMonth);
-          curEnd = monthStart(curMonth + 1) - 1;
-          curWriter = writers.get(curMonth);
+          const month = monthOf(t);
+          curStart = monthStart(month);
+          curEnd = monthStart(month + 1) - 1;
+          curWriter = job.writers.get(month);
           if (curWriter === undefined) {
-            curWriter = new PartWriter(undefined, dedup, false, { rows: rowsTotal, blocks: count });
-            writers.set(curMonth, curWriter);
+            curWriter = new PartWriter(undefined, dedup, false, { rows: job.rowsTotal, blocks: count });
+            job.writers.set(month, curWriter);
           }
         }
         let j = b;
@@ -469,17 +553,11 @@ export class Storage {
         i = j;
       }
     }
-    for (const [month, w] of writers) {
-      const written = w.finish();
-      const part = Part.fromMemory(this.newPartName(), written, this.indexBlockCache);
-      this.partitionFor(month).inmem.push(part);
-      this.inmemoryBytes += part.sizeBytes;
-      this.counters.rowsFlushed += written.meta.rows;
-    }
-    this.counters.inmemoryFlushes++;
-    if (this.inmemoryBytes > this.opts.maxInmemoryPartsBytes && this.diskFlushRunning === undefined) {
-      void this.flushToDisk().catch((err: unknown) => this.backgroundError(err));
-    }
+    job.o = o;
+    job.curStart = curStart;
+    job.curEnd = curEnd;
+    job.curWriter = curWriter;
+    return o >= count;
   }
 
   private newPartName(): string {

@@ -185,6 +185,38 @@ describe("Storage basics", () => {
     }
   });
 
+  it("a periodic rows flush runs in slices; rows (and new series) added meanwhile and a forceFlush keep every sample right", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now, flushIntervalMs: 10 });
+      const N = 20_000;
+      const rows = (k: number, from: number) =>
+        Array.from({ length: N }, (_, i) => ({ tenant: DEFAULT_TENANT, labels: { __name__: "sl", i: String(from + i) }, t: T0 + k, v: from + i + k / 10 }));
+      await s.addRows(batchOf(rows(0, 0)));
+      // Let a periodic flush start (it takes many 5 ms slices for 20k series), then add rows of
+      // the same and of new series while it may still be running, then flush everything.
+      await new Promise((r) => setTimeout(r, 15));
+      await s.addRows(batchOf(rows(1, 0)));
+      await s.addRows(batchOf(rows(2, N)));
+      await s.forceFlush();
+      const got = dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "sl")], T0, T0 + 10);
+      expect(got.size).toBe(2 * N);
+      // Series i has the values i (+ k/10 at T0 + k): each must hold exactly its own samples.
+      const seen = new Set<number>();
+      for (const samples of got.values()) {
+        const old = samples[0]![0] === T0;
+        const i = old ? samples[0]![1] : Math.round(samples[0]![1] - 0.2);
+        expect(samples).toEqual(old ? [[T0, i], [T0 + 1, i + 0.1]] : [[T0 + 2, i + 0.2]]);
+        expect(old ? i < N : i >= N).toBe(true);
+        seen.add(i);
+      }
+      expect(seen.size).toBe(2 * N);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("an open cursor keeps its parts while a merge replaces them (consistent view)", async () => {
     const dir = tmpDir();
     try {
