@@ -678,7 +678,7 @@ export class Storage {
       const free = p.disk.filter((x) => !p.merging.has(x));
       if (free.length <= this.opts.maxPartsPerPartition) continue;
       free.sort((a, b) => a.meta.rows - b.meta.rows);
-      this.startMerge(p, free.slice(0, this.opts.mergeFanIn));
+      this.startMerge(p, pickMergeSources(free, this.opts.mergeFanIn));
     }
   }
 
@@ -1148,6 +1148,27 @@ class StorageCursor implements SeriesCursor {
 /** Read buffers of closed cursors, for the next searches. */
 const scratches: ReadScratch[] = [];
 const MAX_POOLED_SCRATCHES = 8;
+
+/**
+ * The parts of one background merge, from `free` sorted by rows ascending: the smallest
+ * `fanIn`, less the largest ones while a largest holds more rows than all the others together
+ * (rewriting it would cost more than the merge gains: the result would not even be twice its
+ * size). So fresh parts merge among themselves and big parts are rewritten only when they have
+ * company of about their size — write amplification O(log n) instead of every merge rewriting
+ * all data so far. Never fewer than the two smallest.
+ */
+export function pickMergeSources(free: readonly Part[], fanIn: number): Part[] {
+  const pick = free.slice(0, fanIn);
+  let rest = 0;
+  for (const x of pick) rest += x.meta.rows;
+  while (pick.length > 2) {
+    const largest = pick[pick.length - 1]!.meta.rows;
+    rest -= largest;
+    if (largest <= rest) break;
+    pick.pop();
+  }
+  return pick;
+}
 
 /** p.writePartsJsonAsync; a failure because retention dropped p meanwhile is no error. */
 async function writePartsJsonUnlessDropped(p: Partition, next: readonly Part[]): Promise<void> {
