@@ -30,6 +30,10 @@ export class MergeAbortedError extends Error {
 /** Work for ~this long, then let the event loop run (ingestion must not stall during merges). */
 const SLICE_MS = 8;
 
+function byMinT(a: Part, b: Part): number {
+  return a.meta.minT - b.meta.minT;
+}
+
 /**
  * Merges parts into `w` series by series: blocks of a series found in one source only, inside
  * retention and already deduplicated, are copied unchanged; otherwise the series' samples are
@@ -38,7 +42,11 @@ const SLICE_MS = 8;
  */
 export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: MergeOptions): Promise<MergeStats> {
   const cursors: PartCursor[] = [];
-  for (const p of parts) {
+  // Oldest data first: a series' samples are then gathered nearly in time order (sources
+  // overlap only by a few rows that arrived late), which normalizeSamples sorts in a few moves;
+  // in the callers' order (by size) a big old part after fresh ones would need a full sort.
+  const byTime = [...parts].sort(byMinT);
+  for (const p of byTime) {
     const c = p.cursor();
     if (c.next()) cursors.push(c);
   }
