@@ -1,6 +1,6 @@
 import { existsSync, linkSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { setImmediate as yieldToLoop, setTimeout as sleep } from "node:timers/promises";
 import {
   BadDataError,
   ExecutionError,
@@ -470,6 +470,22 @@ export class Storage {
     step();
   }
 
+  /**
+   * flushRows in slices with the event loop served in between: resolves once every row
+   * buffered when it was called is in an in-memory part (a running sliced flush is finished
+   * first, then the buffer is drained once).
+   */
+  private async flushRowsSliced(): Promise<void> {
+    for (let job = this.rowsFlush; job !== undefined; job = this.rowsFlush) {
+      // Someone else's job (the periodic one): step it here too; flushRows may also finish it.
+      if (!this.runRowsFlush(job, performance.now() + ROWS_FLUSH_SLICE_MS)) await yieldToLoop();
+    }
+    if (this.rows.n === 0) return;
+    const job = this.startRowsFlush();
+    // Stop stepping once it is finished, here or by a synchronous flushRows meanwhile.
+    while (this.rowsFlush === job && !this.runRowsFlush(job, performance.now() + ROWS_FLUSH_SLICE_MS)) await yieldToLoop();
+  }
+
   private startRowsFlush(): RowsFlushJob {
     const rowsTotal = this.rows.n;
     const job: RowsFlushJob = {
@@ -593,7 +609,8 @@ export class Storage {
   private async doFlushToDisk(): Promise<void> {
     if (this.closed) return;
     const walSeq = this.wal.rotate();
-    this.flushRows();
+    // Every row appended before the rotation becomes an in-memory part, in slices.
+    await this.flushRowsSliced();
     for (const p of [...this.partitions.values()]) {
       // In chunks of at most mergeFanIn in-memory parts (bounded fan-in and memory).
       const pending = [...p.inmem];
