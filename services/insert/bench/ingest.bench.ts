@@ -1,8 +1,9 @@
-// pnpm bench:ingest [--series=100000] [--points=360] [--perRequest=10000] [--concurrency=4] [--noVM]
+// pnpm bench:ingest [--series=100000] [--points=360] [--perRequest=10000] [--concurrency=4] [--replicationFactor=1] [--noVM]
 //
 // Pre-generates Prometheus remote write 1.0 bodies for a node_exporter-like workload (series ×
 // points at a 15 s interval, ~perRequest samples per request), then replays them at full speed
-// with bounded concurrency into (a) strata-insert + 2 strata-storage processes (RF=1) and
+// with bounded concurrency into (a) strata-insert + 2 strata-storage processes (RF=1, or
+// --replicationFactor=2: every sample stored twice, and bytes/sample count both copies) and
 // (b) Debian's victoria-metrics single node, one after the other on this machine. Prints
 // samples/s, CPU seconds per million samples per process, peak RSS, and bytes per sample on
 // disk after a forced merge, with the ratios. Requires `pnpm build` first.
@@ -22,6 +23,8 @@ const SERIES = Number(args.get("series") ?? 100_000);
 const POINTS = Number(args.get("points") ?? 360);
 const PER_REQUEST = Number(args.get("perRequest") ?? 10_000);
 const CONCURRENCY = Number(args.get("concurrency") ?? 4);
+const RF = Number(args.get("replicationFactor") ?? 1);
+if (RF !== 1 && RF !== 2) throw new Error(`--replicationFactor must be 1 or 2 (2 storage nodes), got ${RF}`);
 const WITH_VM = !args.has("noVM");
 const VM_BIN = "/usr/bin/victoria-metrics";
 const SERIES_PER_HOST = 200;
@@ -213,7 +216,7 @@ async function waitHttp(url: string, proc: Proc): Promise<void> {
 async function runStrata(bodies: Uint8Array[]): Promise<Result> {
   assertBuilt();
   const nodes = await Promise.all([startStorage(), startStorage()]);
-  const ins = await startInsert(nodes.map((n) => n.insertAddr), ["-replicationFactor=1"]);
+  const ins = await startInsert(nodes.map((n) => n.insertAddr), [`-replicationFactor=${RF}`]);
   const procs = [
     { name: "strata-insert", proc: ins.proc },
     ...nodes.map((n, i) => ({ name: `strata-storage-${i + 1}`, proc: n.proc })),
@@ -234,7 +237,7 @@ async function runStrata(bodies: Uint8Array[]): Promise<Result> {
   await ins.proc.stop();
   await Promise.all(nodes.map((n) => n.proc.stop()));
   for (const n of nodes) removeDir(n.dir);
-  return { name: "strata (insert + 2 storage, RF=1)", seconds, procs: figures, dataBytes, indexBytes };
+  return { name: `strata (insert + 2 storage, RF=${RF})`, seconds, procs: figures, dataBytes, indexBytes };
 }
 
 async function vmMetric(base: string, name: string): Promise<number> {
