@@ -142,6 +142,9 @@ export async function startVictoriaMetrics(): Promise<Backend> {
   const vmPort = await freePort();
   const vm = startProc("victoria-metrics", [
     `-storageDataPath=${dir}`, `-httpListenAddr=127.0.0.1:${vmPort}`, "-search.latencyOffset=0s", "-search.disableCache",
+    // Track every query in top_queries: by default VictoriaMetrics leaves out queries faster than
+    // 1 ms, so on a quiet machine the queries tab could find none (a flaky CI failure).
+    "-search.queryStats.minQueryDuration=0s",
     "-loggerLevel=ERROR",
   ]);
   let server: Server | undefined;
