@@ -1,4 +1,4 @@
-import { uvarintSize } from "@strata/encoding";
+import { ByteBuffer, uvarintSize, writeUvarint } from "@strata/encoding";
 import { protoError, WIRE_LEN, WIRE_VARINT, WireCursor } from "./wire.js";
 
 /**
@@ -7,7 +7,7 @@ import { protoError, WIRE_LEN, WIRE_VARINT, WireCursor } from "./wire.js";
  * reads (fields may come in any order on the wire; this writer puts `data` last so its payload
  * can be written in place), so either side may use the generated messages instead.
  *
- * The writer appends blocks into one growable buffer whose payload the caller writes in place,
+ * The writer appends blocks into one @strata/encoding ByteBuffer whose payload the caller writes in place,
  * and `view()` hands the frame out without a copy: no message object, no per-block copy, no
  * writer growth per frame. The reader walks a received frame without allocating per field: its views
  * point into the frame.
@@ -30,51 +30,37 @@ function int64Size(n: number): number {
 }
 
 export class SearchFrameWriter {
-  buf: Uint8Array;
-  /** Bytes written. */
-  len = 0;
+  private readonly out: ByteBuffer;
   /** Blocks in the current frame. */
   blocks = 0;
 
   constructor(capacity = 64 * 1024) {
-    this.buf = new Uint8Array(capacity);
+    this.out = new ByteBuffer(capacity);
   }
 
-  private ensure(extra: number): void {
-    const need = this.len + extra;
-    if (need <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < need) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
+  /** The writer's memory: appendBlock's `data` payload goes to buf[at, at + dataLen). */
+  get buf(): Uint8Array {
+    return this.out.buf;
   }
 
-  private uvarint(n: number): void {
-    const buf = this.buf;
-    let pos = this.len;
-    while (n >= 0x80) {
-      buf[pos++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    buf[pos++] = n;
-    this.len = pos;
+  /** Bytes written. */
+  get len(): number {
+    return this.out.length;
   }
 
   private int64(n: number): void {
-    if (n >= 0) return this.uvarint(n);
+    if (n >= 0) return writeUvarint(this.out, n);
     // Two's complement over 64 bits, 10 bytes.
     let lo = n >>> 0;
     let hi = Math.floor(n / TWO_32) >>> 0;
-    const buf = this.buf;
-    let pos = this.len;
+    const out = this.out;
+    out.ensure(10);
     for (let i = 0; i < 9; i++) {
-      buf[pos++] = (lo & 0x7f) | 0x80;
+      out.buf[out.length++] = (lo & 0x7f) | 0x80;
       lo = (lo >>> 7) | ((hi & 0x7f) << 25);
       hi >>>= 7;
     }
-    buf[pos++] = lo & 0x01;
-    this.len = pos;
+    out.buf[out.length++] = lo & 0x01;
   }
 
   /**
@@ -89,37 +75,38 @@ export class SearchFrameWriter {
     if (minT !== 0) size += 1 + int64Size(minT);
     if (maxT !== 0) size += 1 + int64Size(maxT);
     if (dataLen > 0) size += 1 + uvarintSize(dataLen) + dataLen;
-    this.ensure(1 + uvarintSize(size) + size);
-    this.buf[this.len++] = TAG_BLOCKS;
-    this.uvarint(size);
+    const out = this.out;
+    // Room for the whole block up front, so the payload's place cannot move before it is written.
+    out.ensure(1 + uvarintSize(size) + size);
+    out.writeByte(TAG_BLOCKS);
+    writeUvarint(out, size);
     if (metricName.length > 0) {
-      this.buf[this.len++] = TAG_METRIC_NAME;
-      this.uvarint(metricName.length);
-      this.buf.set(metricName, this.len);
-      this.len += metricName.length;
+      out.writeByte(TAG_METRIC_NAME);
+      writeUvarint(out, metricName.length);
+      out.writeBytes(metricName);
     }
     if (encoding !== 0) {
-      this.buf[this.len++] = TAG_ENCODING;
-      this.uvarint(encoding);
+      out.writeByte(TAG_ENCODING);
+      writeUvarint(out, encoding);
     }
     if (rowsCount !== 0) {
-      this.buf[this.len++] = TAG_ROWS;
-      this.uvarint(rowsCount);
+      out.writeByte(TAG_ROWS);
+      writeUvarint(out, rowsCount);
     }
     if (minT !== 0) {
-      this.buf[this.len++] = TAG_MIN_T;
+      out.writeByte(TAG_MIN_T);
       this.int64(minT);
     }
     if (maxT !== 0) {
-      this.buf[this.len++] = TAG_MAX_T;
+      out.writeByte(TAG_MAX_T);
       this.int64(maxT);
     }
-    let at = this.len;
+    let at = out.length;
     if (dataLen > 0) {
-      this.buf[this.len++] = TAG_DATA;
-      this.uvarint(dataLen);
-      at = this.len;
-      this.len += dataLen;
+      out.writeByte(TAG_DATA);
+      writeUvarint(out, dataLen);
+      at = out.length;
+      out.length += dataLen;
     }
     this.blocks++;
     return at;
@@ -131,12 +118,13 @@ export class SearchFrameWriter {
    * message before the write callback).
    */
   view(): Buffer {
-    return Buffer.from(this.buf.buffer, this.buf.byteOffset, this.len);
+    const b = this.out.buf;
+    return Buffer.from(b.buffer, b.byteOffset, this.out.length);
   }
 
   /** Starts a new frame in the same memory. */
   reset(): void {
-    this.len = 0;
+    this.out.reset();
     this.blocks = 0;
   }
 }
