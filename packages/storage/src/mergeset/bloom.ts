@@ -5,20 +5,11 @@
  *
  * Layout (bloom.bin): `u32 magic "SBF1" | u32 bitsLog2 | u32 probes | words u32[] | u32 crc32`.
  */
+import { fmix32 } from "@strata/core";
 import { readU32 } from "./bytes.js";
 
 export const BLOOM_BITS_PER_KEY = 16;
 export const BLOOM_PROBES = 4;
-
-/** murmur3's 32-bit finalizer: keys need not be uniform for the probes to be. */
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 export class Bloom {
   constructor(
@@ -37,8 +28,8 @@ export class Bloom {
 
   add(h1: number, h2: number): void {
     const w = this.words;
-    const a = fmix(h1 ^ fmix(h2 ^ 0x5bd1e995));
-    h2 = fmix(h2) | 1;
+    const a = fmix32(h1 ^ fmix32(h2 ^ 0x5bd1e995));
+    h2 = fmix32(h2) | 1;
     h1 = a;
     for (let i = 0; i < BLOOM_PROBES; i++) {
       const bit = (h1 + Math.imul(i, h2)) & this.mask;
@@ -49,8 +40,8 @@ export class Bloom {
   mayContain(h1: number, h2: number): boolean {
     const w = this.words;
     if (w.length === 0) return false;
-    const a = fmix(h1 ^ fmix(h2 ^ 0x5bd1e995));
-    h2 = fmix(h2) | 1;
+    const a = fmix32(h1 ^ fmix32(h2 ^ 0x5bd1e995));
+    h2 = fmix32(h2) | 1;
     h1 = a;
     for (let i = 0; i < BLOOM_PROBES; i++) {
       const bit = (h1 + Math.imul(i, h2)) & this.mask;
