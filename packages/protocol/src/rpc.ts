@@ -174,20 +174,7 @@ export class RpcClient<D extends Definitions> {
   }
 
   stream<K extends keyof D & string>(name: K, req: In<D[K]>, opts?: CallOptions): grpc.ClientReadableStream<Out<D[K]>> {
-    const m = this.def[name]!;
-    const call = this.client.makeServerStreamRequest(
-      m.path,
-      m.requestSerialize as (v: In<D[K]>) => Buffer,
-      m.responseDeserialize as (b: Buffer) => Out<D[K]>,
-      req,
-      new grpc.Metadata(),
-      callOptions(opts),
-    );
-    if (opts?.signal) {
-      if (opts.signal.aborted) call.cancel();
-      else opts.signal.addEventListener("abort", () => call.cancel(), { once: true });
-    }
-    return call;
+    return this.openStream(name, req, this.def[name]!.responseDeserialize as (b: Buffer) => Out<D[K]>, opts);
   }
 
   /**
@@ -195,15 +182,12 @@ export class RpcClient<D extends Definitions> {
    * callers that parse them themselves (SearchFrameReader).
    */
   rawStream<K extends keyof D & string>(name: K, req: In<D[K]>, opts?: CallOptions): grpc.ClientReadableStream<Buffer> {
+    return this.openStream(name, req, (b: Buffer) => b, opts);
+  }
+
+  private openStream<K extends keyof D & string, T>(name: K, req: In<D[K]>, deserialize: (b: Buffer) => T, opts?: CallOptions): grpc.ClientReadableStream<T> {
     const m = this.def[name]!;
-    const call = this.client.makeServerStreamRequest(
-      m.path,
-      m.requestSerialize as (v: In<D[K]>) => Buffer,
-      (b: Buffer) => b,
-      req,
-      new grpc.Metadata(),
-      callOptions(opts),
-    );
+    const call = this.client.makeServerStreamRequest(m.path, m.requestSerialize as (v: In<D[K]>) => Buffer, deserialize, req, new grpc.Metadata(), callOptions(opts));
     if (opts?.signal) {
       if (opts.signal.aborted) call.cancel();
       else opts.signal.addEventListener("abort", () => call.cancel(), { once: true });
