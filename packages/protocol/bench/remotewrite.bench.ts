@@ -7,6 +7,7 @@
  * sample and CPU seconds per million samples for RemoteWriteDecoder.decodeV1 into a
  * RowsBatchWriter (snappy excluded), median of rounds.
  */
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { DEFAULT_TENANT, RowsBatchWriter } from "@strata/core";
 import { RemoteWriteDecoder } from "@strata/protocol";
 
@@ -21,48 +22,28 @@ const POINTS = Number(args.get("points") ?? 10);
 const PER_REQUEST = Number(args.get("perRequest") ?? 10_000);
 const ROUNDS = Number(args.get("rounds") ?? 3);
 
-const te = new TextEncoder();
-function varint(out: number[], v: number): void {
-  while (v >= 0x80) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-}
-function lenField(out: number[], field: number, bytes: ArrayLike<number>): void {
-  out.push((field << 3) | 2);
-  varint(out, bytes.length);
-  for (let i = 0; i < bytes.length; i++) out.push(bytes[i]!);
-}
 const NAMES = ["node_cpu_seconds_total", "node_memory_MemFree_bytes", "node_network_receive_bytes_total", "node_disk_read_bytes_total", "node_load1"];
-function seriesLabels(i: number): number[] {
+/** Encoded `repeated Label labels = 1` of series i (constant over time). */
+function seriesLabels(i: number): Uint8Array {
   const host = Math.floor(i / 200);
   const j = i % 200;
-  const out: number[] = [];
+  const w = new BinaryWriter();
   for (const [n, v] of [["__name__", NAMES[j % NAMES.length]!], ["cpu", String(Math.floor(j / NAMES.length))], ["instance", `host-${host}.example.com:9100`], ["job", "node"], ["region", `region-${host % 4}`]] as const) {
-    const l: number[] = [];
-    lenField(l, 1, te.encode(n));
-    lenField(l, 2, te.encode(v));
-    lenField(out, 1, l);
+    w.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(n).tag(2, WireType.LengthDelimited).string(v).join();
   }
-  return out;
+  return w.finish();
 }
 const labels = Array.from({ length: SERIES }, (_, i) => seriesLabels(i));
-const dv = new DataView(new ArrayBuffer(8));
+/** A WriteRequest with one sample of each series in [s0, s0 + PER_REQUEST). */
 function body(point: number, s0: number): Uint8Array {
-  const out: number[] = [];
+  const w = new BinaryWriter();
   const ts = 1_700_000_000_000 + point * 15_000;
   for (let i = s0; i < Math.min(SERIES, s0 + PER_REQUEST); i++) {
-    const sample: number[] = [0x09];
-    dv.setFloat64(0, i * 1.5 + point, true);
-    for (let k = 0; k < 8; k++) sample.push(dv.getUint8(k));
-    sample.push(0x10);
-    varint(sample, ts);
-    const series = [...labels[i]!];
-    lenField(series, 2, sample);
-    lenField(out, 1, series);
+    w.tag(1, WireType.LengthDelimited).fork().raw(labels[i]!);
+    w.tag(2, WireType.LengthDelimited).fork().tag(1, WireType.Bit64).double(i * 1.5 + point).tag(2, WireType.Varint).int64(ts).join();
+    w.join();
   }
-  return Uint8Array.from(out);
+  return w.finish();
 }
 const bodies: Uint8Array[] = [];
 for (let p = 0; p < POINTS; p++) for (let s0 = 0; s0 < SERIES; s0 += PER_REQUEST) bodies.push(body(p, s0));

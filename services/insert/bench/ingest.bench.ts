@@ -10,6 +10,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { snappyEncode } from "@strata/protocol";
 import { freePort, Proc, removeDir, startInsert, startStorage, tempDir, assertBuilt } from "../test/cluster-harness.js";
 
@@ -51,20 +52,6 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-const te = new TextEncoder();
-function varint(out: number[], v: number): void {
-  while (v >= 0x80) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-}
-function lenField(out: number[], field: number, bytes: ArrayLike<number>): void {
-  out.push((field << 3) | 2);
-  varint(out, bytes.length);
-  for (let i = 0; i < bytes.length; i++) out.push(bytes[i]!);
-}
-
 /** Encoded `repeated Label labels = 1` of every series (constant over time). */
 function seriesLabels(i: number): Uint8Array {
   const host = Math.floor(i / SERIES_PER_HOST);
@@ -76,14 +63,14 @@ function seriesLabels(i: number): Uint8Array {
     ["job", "node"],
     ["region", `region-${host % 4}`],
   ];
-  const out: number[] = [];
-  for (const [n, v] of labels) {
-    const l: number[] = [];
-    lenField(l, 1, te.encode(n));
-    lenField(l, 2, te.encode(v));
-    lenField(out, 1, l);
-  }
-  return Uint8Array.from(out);
+  const w = new BinaryWriter();
+  for (const [n, v] of labels) w.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(n).tag(2, WireType.LengthDelimited).string(v).join();
+  return w.finish();
+}
+
+/** A Sample with value 0 (patched in place) and timestamp ts: 0x09, 8 bytes of double, 0x10, varint. */
+function tsSample(ts: number): Uint8Array {
+  return new BinaryWriter().tag(1, WireType.Bit64).double(0).tag(2, WireType.Varint).int64(ts).finish();
 }
 
 function generate(): { bodies: Uint8Array[]; rawBytes: number; samples: number } {
@@ -106,8 +93,7 @@ function generate(): { bodies: Uint8Array[]; rawBytes: number; samples: number }
         else if (kind === 1) state[i] = Math.round((state[i]! + (rnd() - 0.5) * 10) * 100) / 100; // gauge
         const lab = labels[i]!;
         // sample: 0x09 double, 0x10 varint ts
-        const sample: number[] = [0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
-        varint(sample, ts);
+        const sample = tsSample(ts);
         const tsLen = lab.length + 2 + sample.length;
         buf[pos++] = 0x0a;
         let n = tsLen;
