@@ -1,3 +1,5 @@
+import { fmix32 } from "@strata/core";
+
 /**
  * Canonical metric names of label sets seen before, keyed by the raw protobuf bytes of the
  * labels as they arrived (plus the tenant). A sender encodes the labels of a series the same
@@ -227,10 +229,5 @@ function hashRange(buf: Uint8Array, start: number, end: number, account: number,
   k = Math.imul(k, 0xcc9e2d51);
   k = (k << 15) | (k >>> 17);
   h ^= Math.imul(k, 0x1b873593);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h & 0x7fffffff;
+  return fmix32(h) & 0x7fffffff;
 }
