@@ -315,8 +315,8 @@ export class InsertCluster {
 
   /**
    * The rows that failed or saturated nodes were to hold, each taken once (from the first such
-   * node of its placement), continued in write()'s rounds. Returns the counts of r's rows
-   * changed by it: recovered rows' counts replace those r.under/r.rerouted had for them.
+   * node of its placement), continued in write()'s rounds. Returns how r's counts change: the
+   * rounds' counts of the taken rows minus those r had for them.
    */
   private async recover(r: RoutedRows, failed: number, ok: number, saturated: number): Promise<WriteOutcome> {
     const N = this.nodes.length;
@@ -328,8 +328,9 @@ export class InsertCluster {
     const rec = this.writerPool.pop() ?? new RowsBatchWriter();
     rec.reset();
     const sc = this.scratchPool.pop() ?? new WriteScratch();
-    let under = r.under;
-    let rerouted = r.rerouted;
+    // Counts r had for the rows taken here: theirs come from the rounds instead.
+    let takenUnder = 0;
+    let takenRerouted = 0;
     try {
       for (let x = failed; x !== 0; x &= x - 1) {
         const node = 31 - Math.clz32(x & -x);
@@ -348,11 +349,11 @@ export class InsertCluster {
             rec.addSameName(rd.timestamp, rd.value);
           }
           if (!keep) continue;
-          if (popcount(mask) < this.rf) under--;
-          if (place.rerouted) rerouted--;
+          if (popcount(mask) < this.rf) takenUnder++;
+          if (place.rerouted) takenRerouted++;
         }
       }
-      this.m.rerouted?.add(rerouted);
+      this.m.rerouted?.add(r.rerouted - takenRerouted);
       const batch = rec.view();
       const { rows, segs } = this.parse(batch, sc);
       for (let s = 0; s < segs; s++) {
@@ -362,7 +363,7 @@ export class InsertCluster {
         sc.rerouted[s] = place.rerouted ? 1 : 0;
       }
       const o = await this.rounds(batch, sc, rows, segs, saturated);
-      return { rows, underReplicatedRows: under - r.under + o.underReplicatedRows, reroutedRows: rerouted - r.rerouted + o.reroutedRows };
+      return { rows, underReplicatedRows: o.underReplicatedRows - takenUnder, reroutedRows: o.reroutedRows - takenRerouted };
     } finally {
       if (rec.capacity <= MAX_POOLED_SCRATCH_BYTES && this.writerPool.length < MAX_POOLED_SCRATCH * 2) this.writerPool.push(rec);
       if (sc.bytes <= MAX_POOLED_SCRATCH_BYTES && this.scratchPool.length < MAX_POOLED_SCRATCH) this.scratchPool.push(sc);
