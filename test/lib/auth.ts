@@ -83,7 +83,7 @@ export interface RawResponse {
 export function rawRequest(
   base: string,
   path: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: Buffer | string; ca?: string | undefined; timeoutMs?: number } = {},
+  opts: { method?: string; headers?: Record<string, string>; body?: Buffer | string | undefined; ca?: string | undefined; timeoutMs?: number } = {},
 ): Promise<RawResponse> {
   const u = new URL(base);
   const isHttps = u.protocol === "https:";
