@@ -1,6 +1,5 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { pipeline } from "node:stream";
 import type { Backend } from "./balancer.js";
 import { dropPrefixParts, encodePath, encodeQuery, type RequestTarget } from "./path.js";
 import type { HeaderSpec } from "./config.js";
@@ -186,8 +185,12 @@ export function attempt(a: AttemptInput): Promise<AttemptResult> {
       const rh = stripHopByHop(ur.headers);
       applyHeaders(rh, a.route.responseHeaders);
       a.res.writeHead(status, ur.statusMessage, rh);
-      pipeline(ur, a.res, (err) => {
-        if (err && !a.res.destroyed) a.res.destroy(err);
+      // pipe() rather than pipeline(): pipeline makes and aborts an AbortController per call,
+      // which showed as ~3% of a GET-heavy profile (DOMException construction).
+      ur.pipe(a.res);
+      a.res.once("finish", () => settle("done"));
+      ur.once("error", (err) => {
+        a.res.destroy(err);
         settle("done");
       });
     });
