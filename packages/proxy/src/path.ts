@@ -86,14 +86,11 @@ export function parseRequestTarget(url: string): RequestTarget {
   return { path, query };
 }
 
-// Characters Go's URL.EscapedPath leaves as they are; everything else is %XX-escaped.
-const PATH_KEEP = /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/;
-
-/** Percent-encodes a decoded path for the request line (UTF-8, uppercase hex). */
-export function encodePath(p: string): string {
+/** %XX-escapes (UTF-8, uppercase hex) every character that `keep` does not match. */
+function percentEncode(s: string, keep: RegExp): string {
   let out = "";
-  for (const ch of p) {
-    if (PATH_KEEP.test(ch)) {
+  for (const ch of s) {
+    if (keep.test(ch)) {
       out += ch;
       continue;
     }
@@ -102,20 +99,20 @@ export function encodePath(p: string): string {
   return out;
 }
 
+// Characters Go's URL.EscapedPath leaves as they are.
+const PATH_KEEP = /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/;
+
+/** Percent-encodes a decoded path for the request line. */
+export function encodePath(p: string): string {
+  return percentEncode(p, PATH_KEEP);
+}
+
 // Query bytes passed through untouched; others (spaces, quotes, non-ASCII) are escaped so the
 // request line stays valid. `%` is kept: the query is forwarded still encoded.
 const QUERY_KEEP = /[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]/;
 
 export function encodeQuery(q: string): string {
-  let out = "";
-  for (const ch of q) {
-    if (QUERY_KEEP.test(ch)) {
-      out += ch;
-      continue;
-    }
-    for (const b of Buffer.from(ch, "utf8")) out += `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return out;
+  return percentEncode(q, QUERY_KEEP);
 }
 
 /** Drops the first `parts` `/`-delimited elements of a path (vmauth's drop_src_path_prefix_parts). */
