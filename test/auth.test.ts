@@ -1,8 +1,11 @@
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterBuilt, forceFlush, remoteWrite, remoteWriteBody, startCluster, type Cluster } from "./lib/cluster.js";
 import { basicAuth, rawRequest, startAuth, startEcho, type AuthProcess, type Running } from "./lib/auth.js";
-import { isBuilt } from "./lib/procs.js";
+import { isBuilt, serviceMain, tempDir } from "./lib/procs.js";
 
 /**
  * strata-auth as a process in front of a real Strata cluster and of echo backends: a user mapped
@@ -198,5 +201,25 @@ users:
       await new Promise((res) => setTimeout(res, 50));
     }
     expect((await rawRequest(auth.url, "/y", { headers: { authorization: basicAuth("lb", "x") } })).status).toBe(401);
+  });
+});
+
+describe.skipIf(!isBuilt("auth"))("strata-auth -dryRun", () => {
+  it("exits 0 for a config that loads and 1 naming file, line and key for one that does not", () => {
+    const dir = tempDir("auth-dry");
+    try {
+      const good = join(dir.path, "good.yml");
+      const bad = join(dir.path, "bad.yml");
+      writeFileSync(good, "users:\n  - username: a\n    password: b\n    url_prefix: http://127.0.0.1:1\n");
+      writeFileSync(bad, "users:\n  - username: a\n    password: b\n    url_prefix: http://127.0.0.1:1\n    max_concurrent_request: 3\n");
+      const ok = spawnSync(process.execPath, [serviceMain("auth"), `-auth.config=${good}`, "-dryRun"], { encoding: "utf8" });
+      expect(ok.status).toBe(0);
+      expect(ok.stdout).toContain(`-auth.config=${good} is valid: 1 users`);
+      const no = spawnSync(process.execPath, [serviceMain("auth"), `-auth.config=${bad}`, "-dryRun"], { encoding: "utf8" });
+      expect(no.status).toBe(1);
+      expect(no.stdout + no.stderr).toContain(`${bad}:5: unknown key \\"max_concurrent_request\\" in users[0]`);
+    } finally {
+      dir.remove();
+    }
   });
 });

@@ -30,8 +30,11 @@ export class AuthFailures {
     this.rl = new RateLimitedLog(opts.log, opts.logsPerSecond ?? 10, 1000);
   }
 
-  record(reason: AuthFailureReason, remoteAddr: string | undefined, path: string): void {
+  /** `url` may carry a query string: it is cut off, since query args can hold keys and tokens. */
+  record(reason: AuthFailureReason, remoteAddr: string | undefined, url: string): void {
     this.byReason.get(reason)!.inc();
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
     this.rl.warn({ reason, remoteAddr, path: path.length > 200 ? `${path.slice(0, 200)}…` : path }, "authentication failed");
   }
 }

@@ -96,7 +96,8 @@ describe("refused requests", () => {
     const f = new AuthFailures({ metrics: m, log, counter: "strata_http_auth_failures_total" });
     f.record("invalid_auth_token", "127.0.0.1", "/x");
     f.record("invalid_auth_token", "127.0.0.1", "/x");
-    f.record("missing_credentials", "127.0.0.1", "/y");
+    f.record("missing_credentials", "127.0.0.1", "/y?authKey=almost-the-key");
+    expect(JSON.stringify(lines())).not.toContain("almost-the-key");
     expect(m.render()).toContain('strata_http_auth_failures_total{reason="invalid_auth_token"} 2');
     expect(m.render()).toContain('strata_http_auth_failures_total{reason="missing_credentials"} 1');
   });
@@ -147,6 +148,33 @@ describe("TLS", () => {
       expect(await serialSeen()).toBe(b.serial);
       expect(metrics.render()).toContain("strata_tls_certificate_reloads_total 1");
       expect(metrics.render()).toContain("strata_tls_certificate_reload_errors_total 1");
+    } finally {
+      server.close();
+      certs.close();
+    }
+  });
+
+  it.skipIf(!requirePeer("openssl", "openssl"))("refuses clients below -tlsMinVersion", async () => {
+    const ca = makeCa(dir.path, "ca13");
+    const c = makeServerCert(dir.path, "tls13", ca);
+    const { log } = captureLog();
+    const certs = new CertReloader({ flags: { enabled: true, certFile: c.certFile, keyFile: c.keyFile, minVersion: "TLS13", cipherSuites: [] }, log, checkIntervalMs: 60_000 });
+    const server = createServer((_req, res) => res.end("ok"), certs);
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const port = (server.address() as AddressInfo).port;
+    const hello = async (maxVersion: "TLSv1.2" | "TLSv1.3"): Promise<string> => {
+      const s = connect({ host: "127.0.0.1", port, ca: ca.certPem, servername: "localhost", maxVersion });
+      try {
+        await once(s, "secureConnect");
+        return s.getProtocol() ?? "";
+      } finally {
+        s.destroy();
+      }
+    };
+    try {
+      expect(await hello("TLSv1.3")).toBe("TLSv1.3");
+      await expect(hello("TLSv1.2")).rejects.toThrow(/version|protocol/i);
     } finally {
       server.close();
       certs.close();

@@ -12,7 +12,8 @@ import type { Route } from "./users.js";
  * nothing and the request can go to another backend whatever its size.
  */
 
-const HOP_BY_HOP = ["connection", "proxy-connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+// `expect` too: Node's server has already answered a client's `100-continue` itself.
+const HOP_BY_HOP = ["connection", "proxy-connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "expect"];
 
 /** Removes hop-by-hop headers and those the Connection header names. */
 export function stripHopByHop(h: IncomingHttpHeaders): Record<string, string | string[]> {

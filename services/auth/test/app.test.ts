@@ -295,3 +295,70 @@ users:
     }
   });
 });
+
+describe("strata-auth app with unauthorized_user", () => {
+  let backend: Awaited<ReturnType<typeof echoServer>>;
+  let proxy: AuthProxy;
+  let app: ReturnType<typeof buildApp>;
+  const metrics = new MetricsRegistry();
+  const log = createLogger({ name: "auth-test", level: "silent" });
+
+  beforeAll(async () => {
+    backend = await echoServer("public", () => "ok");
+    const text = `
+users:
+  - username: admin
+    password: pw
+    url_prefix: http://127.0.0.1:${backend.port}/select/1/prometheus
+unauthorized_user:
+  url_map:
+    - src_paths: ["/api/v1/(query|labels)"]
+      url_prefix: http://127.0.0.1:${backend.port}/select/0/prometheus
+`;
+    proxy = new AuthProxy(parseAuthConfig(text, "auth.yml"), {
+      log,
+      metrics,
+      file: "auth.yml",
+      loadBalancingPolicy: "least_loaded",
+      retryStatusCodes: [],
+      failTimeoutMs: 3000,
+      maxConcurrentPerUserRequests: 300,
+      maxConcurrentRequests: 1000,
+      maxQueueDurationMs: 0,
+      maxRequestBodySizeToRetry: 16 * 1024,
+      responseTimeoutMs: 10_000,
+      maxIdleConnsPerBackend: 10,
+      removeXff: false,
+    });
+    app = buildApp({
+      proxy,
+      metrics,
+      log,
+      security: { certs: undefined, guard: new HttpGuard({ username: "", password: "", metricsAuthKey: "" }), failures: new AuthFailures({ metrics, log, counter: "strata_http_auth_failures_total" }) },
+      reloadAuthKey: "",
+      reload: () => undefined,
+    });
+    await app.ready();
+  });
+
+  afterAll(async () => {
+    await app.close();
+    proxy.close();
+    backend.server.close();
+  });
+
+  it("serves requests without or with unknown credentials as unauthorized_user, known users as themselves", async () => {
+    const url = async (path: string, headers: Record<string, string> = {}): Promise<string | number> => {
+      const r = await app.inject({ method: "GET", url: path, headers });
+      return r.statusCode === 200 ? (JSON.parse(r.body) as Echo).url : r.statusCode;
+    };
+    expect(await url("/api/v1/query?query=up")).toBe("/select/0/prometheus/api/v1/query?query=up");
+    expect(await url("/api/v1/labels", { authorization: basic("admin", "wrong") })).toBe("/select/0/prometheus/api/v1/labels");
+    expect(await url("/api/v1/labels", { authorization: basic("admin", "pw") })).toBe("/select/1/prometheus/api/v1/labels");
+    // A path unauthorized_user has no route for asks for credentials (users exist).
+    const r = await app.inject({ method: "GET", url: "/api/v1/series" });
+    expect(r.statusCode).toBe(401);
+    expect(r.headers["www-authenticate"]).toBe('Basic realm="Restricted"');
+    expect(metrics.render()).toContain("vmauth_unauthorized_user_requests_total 3");
+  });
+});
