@@ -36,7 +36,26 @@ function authKeyOf(req: FastifyRequest): string | undefined {
  */
 export function buildApp(deps: AuthAppDeps): FastifyInstance {
   const { security } = deps;
+  const proxy = async (req: FastifyRequest, reply: FastifyReply, path: string): Promise<void> => {
+    reply.hijack();
+    try {
+      await deps.proxy.handle(req.raw, reply.raw);
+    } catch (err) {
+      deps.log.error({ err: errorMessage(err), path }, "proxy error");
+      if (!reply.raw.headersSent) {
+        reply.raw.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+        reply.raw.end(`internal error: ${errorMessage(err)}\n`);
+      } else reply.raw.destroy();
+    }
+  };
   const app = Fastify({
+    // A URL fastify's router cannot decode (`/a%zz`) still goes through authentication first;
+    // the proxy then answers 400 naming the bad escape and its position.
+    frameworkErrors: (err, req, reply) => {
+      const r = reply as FastifyReply;
+      if (err.code === "FST_ERR_BAD_URL") void proxy(req, r, pathOf(req.url));
+      else void r.code(err.statusCode ?? 400).type("text/plain; charset=utf-8").send(`${err.message}\n`);
+    },
     logger: false,
     serverFactory: (handler) => createServer(handler, security.certs),
     // Proxied bodies are never parsed; own endpoints take none.
@@ -51,19 +70,7 @@ export function buildApp(deps: AuthAppDeps): FastifyInstance {
 
   app.addHook("onRequest", async (req, reply) => {
     const path = pathOf(req.url);
-    if (!OWN_PATHS.has(path)) {
-      reply.hijack();
-      try {
-        await deps.proxy.handle(req.raw, reply.raw);
-      } catch (err) {
-        deps.log.error({ err: errorMessage(err), path }, "proxy error");
-        if (!reply.raw.headersSent) {
-          reply.raw.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
-          reply.raw.end(`internal error: ${errorMessage(err)}\n`);
-        } else reply.raw.destroy();
-      }
-      return;
-    }
+    if (!OWN_PATHS.has(path)) return proxy(req, reply, path);
     if (path === "/-/reload" && deps.reloadAuthKey !== "") {
       const key = authKeyOf(req);
       if (key === undefined || !constantTimeEqual(key, deps.reloadAuthKey)) return refuse(req, reply, "invalid_auth_key", "/-/reload wants the authKey query arg (-reloadAuthKey)");

@@ -189,6 +189,17 @@ users:
     expect(r.echo.url.split("?")[0]).toBe(want);
   });
 
+  it.each([
+    ["/a%zz", {}, 401, "missing 'Authorization' request header"],
+    ["/a%zz", { authorization: basic("alice", "secret") }, 400, 'bad request target: invalid percent-encoding "%zz" at byte 2 of the request path'],
+    ["/a%00", { authorization: basic("alice", "secret") }, 400, "bad request target: control character 0x00 in the request path"],
+    ["/a%C3%28", { authorization: basic("alice", "secret") }, 400, "bad request target: the request path is not valid UTF-8 once percent-decoded"],
+  ])("answers %s (%j) with %i after authentication", async (path, headers, status, msg) => {
+    const r = await get(path, headers);
+    expect(r.status).toBe(status);
+    expect(r.body.trim()).toBe(msg);
+  });
+
   it("routes by url_map and answers 400 for a path no entry matches", async () => {
     const auth = { authorization: "Bearer tok-42" };
     expect((await get("/insert/42/prometheus/api/v1/import", auth)).echo.url).toBe("/insert/42/prometheus/api/v1/import");
