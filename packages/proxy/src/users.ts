@@ -121,8 +121,9 @@ function headerValues(h: RequestFacts["headers"], name: string): string[] {
 }
 
 const digestOf = (key: string): Buffer => createHash("sha256").update(key, "utf8").digest();
-const basicKey = (u: string, p: string): string => `basic\u0000${u}\u0000${p}`;
-const bearerKey = (t: string): string => `bearer\u0000${t}`;
+// JSON keeps the parts apart whatever characters they hold (a NUL separator would not).
+const basicKey = (u: string, p: string): string => JSON.stringify(["basic", u, p]);
+const bearerKey = (t: string): string => JSON.stringify(["bearer", t]);
 
 /**
  * The users of one loaded config, found by their credentials. Credentials are kept and looked

@@ -33,6 +33,7 @@ users:
     expect(f({ kind: "basic", username: "alice", password: "a:b" })).toBe("alice");
     expect(f({ kind: "basic", username: "alice", password: "a:c" })).toBeUndefined();
     expect(f({ kind: "basic", username: "alic", password: "e:a:b" })).toBeUndefined();
+    expect(f({ kind: "basic", username: "alice\u0000a:b", password: "" })).toBeUndefined();
     expect(f({ kind: "bearer", token: "tok" })?.startsWith("bearer_token:hash:")).toBe(true);
     expect(f({ kind: "basic", username: "tok", password: "" })?.startsWith("bearer_token:hash:")).toBe(true);
     expect(f({ kind: "basic", username: "tok", password: "x" })).toBeUndefined();
