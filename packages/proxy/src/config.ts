@@ -266,10 +266,25 @@ function user(ctx: Ctx, node: Node | null, where: string, unauthorized: boolean)
   };
 }
 
-/** Parses the text of an auth config; `file` names it in errors. */
-export function parseAuthConfig(text: string, file = "auth config"): AuthConfig {
+/**
+ * Replaces `%{NAME}` with the environment variable NAME, as vmauth does, so that passwords and
+ * tokens can come from the environment instead of the file. An unset variable is an error
+ * naming it and its line; a value with a line break is refused (it would shift every line).
+ */
+export function expandEnv(text: string, file: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return text.replace(/%\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string, offset: number) => {
+    const line = text.slice(0, offset).split("\n").length;
+    const v = env[name];
+    if (v === undefined) throw new BadDataError(`${file}:${line}: environment variable ${name} (in %{${name}}) is not set`, "STRATA_PARSE_ERROR");
+    if (/[\r\n]/.test(v)) throw new BadDataError(`${file}:${line}: environment variable ${name} holds a line break`, "STRATA_PARSE_ERROR");
+    return v;
+  });
+}
+
+/** Parses the text of an auth config (after `%{ENV}` expansion); `file` names it in errors. */
+export function parseAuthConfig(text: string, file = "auth config", env: Readonly<Record<string, string | undefined>> = process.env): AuthConfig {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(expandEnv(text, file, env), { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;

@@ -70,6 +70,14 @@ describe("auth config", () => {
     bad("users: [\n", /^auth\.yml:\d+: /);
   });
 
+  it("expands %{ENV} placeholders like vmauth", () => {
+    const c = parseAuthConfig("users:\n  - username: a\n    password: %{AUTH_PW}\n    url_prefix: http://%{BACKEND}:8481\n", "auth.yml", { AUTH_PW: "from-env", BACKEND: "select" });
+    expect(c.users[0]!.password).toBe("from-env");
+    expect(c.users[0]!.urlPrefix![0]!.host).toBe("select:8481");
+    expect(() => parseAuthConfig("users:\n  - username: a\n    password: %{NOPE}\n", "auth.yml", {})).toThrow(/^auth\.yml:3: environment variable NOPE \(in %\{NOPE\}\) is not set$/);
+    expect(() => parseAuthConfig("users:\n  - username: %{X}\n", "auth.yml", { X: "a\nb" })).toThrow(/^auth\.yml:2: environment variable X holds a line break$/);
+  });
+
   it("keeps secrets out of error messages", () => {
     for (const text of [
       "users:\n  - bearer_token: TOPSECRET\n    password: TOPSECRET2\n    url_prefix: http://b\n",
