@@ -13,20 +13,31 @@ export class Limiter {
     return this.used;
   }
 
-  /** Resolves true with a slot taken, or false when none freed up within `maxWaitMs`. */
-  acquire(maxWaitMs: number): Promise<boolean> | boolean {
+  /**
+   * Resolves true with a slot taken, or false when none freed up within `maxWaitMs` or
+   * `signal` aborted first (the client went away while waiting).
+   */
+  acquire(maxWaitMs: number, signal?: AbortSignal): Promise<boolean> | boolean {
     if (this.used < this.capacity) {
       this.used++;
       return true;
     }
-    if (maxWaitMs <= 0) return false;
+    if (maxWaitMs <= 0 || signal?.aborted) return false;
     return new Promise((resolve) => {
       const w = { resolve, timer: undefined as NodeJS.Timeout | undefined };
-      w.timer = setTimeout(() => {
+      const giveUp = (): void => {
+        clearTimeout(w.timer);
+        signal?.removeEventListener("abort", giveUp);
         const i = this.waiters.indexOf(w);
         if (i >= 0) this.waiters.splice(i, 1);
         resolve(false);
-      }, maxWaitMs);
+      };
+      w.timer = setTimeout(giveUp, maxWaitMs);
+      signal?.addEventListener("abort", giveUp, { once: true });
+      w.resolve = (ok) => {
+        signal?.removeEventListener("abort", giveUp);
+        resolve(ok);
+      };
       this.waiters.push(w);
     });
   }

@@ -127,13 +127,28 @@ export class AuthProxy {
         user.metrics.requestErrors.inc();
         return sendText(res, 400, `missing route for ${JSON.stringify(target.path === "" ? "/" : target.path)}: no url_map entry of user ${JSON.stringify(user.name)} matches and it has no url_prefix`);
       }
-      const globalSlot = await this.global.acquire(this.opts.maxQueueDurationMs);
+      // Waiting for a slot ends early when the client goes away.
+      const gone = new AbortController();
+      const onClose = (): void => gone.abort();
+      res.once("close", onClose);
+      const globalSlot = await this.global.acquire(this.opts.maxQueueDurationMs, gone.signal);
+      if (gone.signal.aborted) {
+        if (globalSlot) this.global.release();
+        this.clientCanceled.inc();
+        return;
+      }
       if (!globalSlot) {
         this.limitReached.inc();
         return sendText(res, 429, `cannot start the request within -maxQueueDuration=${this.opts.maxQueueDurationMs}ms: -maxConcurrentRequests=${this.global.capacity} requests are in flight`, { "retry-after": "10" });
       }
       try {
-        const userSlot = await user.limiter.acquire(this.opts.maxQueueDurationMs);
+        const userSlot = await user.limiter.acquire(this.opts.maxQueueDurationMs, gone.signal);
+        res.off("close", onClose);
+        if (gone.signal.aborted) {
+          if (userSlot) user.limiter.release();
+          this.clientCanceled.inc();
+          return;
+        }
         if (!userSlot) {
           user.metrics.limitReached.inc();
           return sendText(res, 429, `cannot start the request within -maxQueueDuration=${this.opts.maxQueueDurationMs}ms: user ${JSON.stringify(user.name)} has ${user.limiter.capacity} requests in flight (max_concurrent_requests)`, { "retry-after": "10" });
