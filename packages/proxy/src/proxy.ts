@@ -58,7 +58,7 @@ export class AuthProxy {
     private readonly opts: ProxyOptions,
   ) {
     const m = opts.metrics;
-    this.table = new UserTable(config, opts, m, opts.file);
+    this.table = new UserTable(config, opts, opts.file);
     this.table.activate(m);
     this.agents = createAgents(opts.maxIdleConnsPerBackend);
     this.global = new Limiter(opts.maxConcurrentRequests);
@@ -78,7 +78,7 @@ export class AuthProxy {
 
   /** Swaps in a new config; throws (keeping the old one) when its users cannot be built. */
   reload(config: AuthConfig): void {
-    const next = new UserTable(config, this.opts, this.opts.metrics, this.opts.file);
+    const next = new UserTable(config, this.opts, this.opts.file);
     next.activate(this.opts.metrics, this.table);
     this.table = next;
   }

@@ -57,22 +57,39 @@ export interface UserMetrics {
 /** A user of the loaded config: its routes, its concurrency limit, its metrics. */
 export class User {
   readonly limiter: Limiter;
-  readonly metrics: UserMetrics;
+  /** Set by activate(): a config that fails to load registers nothing. */
+  metrics!: UserMetrics;
   private readonly mapRoutes: { entry: UrlMapEntry; route: Route }[];
   private readonly prefixRoute: Route | undefined;
-  private readonly gaugeNames: string[];
+  private readonly fam: string;
+  private readonly labels: string;
 
   constructor(
     readonly spec: UserSpec,
     d: ProxyDefaults,
-    registry: MetricsRegistry,
     unauthorized: boolean,
   ) {
     this.limiter = new Limiter(spec.maxConcurrentRequests ?? d.maxConcurrentPerUserRequests);
     this.prefixRoute = spec.urlPrefix ? route(spec.urlPrefix, spec, undefined, d) : undefined;
     this.mapRoutes = spec.urlMap.map((entry) => ({ entry, route: route(entry.urlPrefix, entry, spec, d) }));
-    const fam = unauthorized ? "vmauth_unauthorized_user" : "vmauth_user";
-    const l = unauthorized ? "" : `{username="${labelValue(spec.name)}"}`;
+    this.fam = unauthorized ? "vmauth_unauthorized_user" : "vmauth_user";
+    this.labels = unauthorized ? "" : `{username="${labelValue(spec.name)}"}`;
+  }
+
+  /** Every metric name of this user (to drop them when a reload removes the user). */
+  get metricNames(): string[] {
+    const { fam, labels: l } = this;
+    return ["requests_total", "request_errors_total", "request_backend_requests_total", "request_backend_errors_total", "concurrent_requests_limit_reached_total", "request_duration_seconds", "concurrent_requests_capacity", "concurrent_requests_current"].map(
+      (n) => `${fam}_${n}${l}`,
+    );
+  }
+
+  /**
+   * Registers the user's metrics under vmauth's names. Counters of a user that was already in
+   * the previous config keep counting; the gauges are replaced to read this config's limiter.
+   */
+  activate(registry: MetricsRegistry): void {
+    const { fam, labels: l } = this;
     this.metrics = {
       requests: registry.counter(`${fam}_requests_total${l}`, "Requests proxied for the user."),
       requestErrors: registry.counter(`${fam}_request_errors_total${l}`, "Requests of the user that failed (no route, all backends down, body errors)."),
@@ -81,12 +98,8 @@ export class User {
       limitReached: registry.counter(`${fam}_concurrent_requests_limit_reached_total${l}`, "Requests refused with 429 by the user's max_concurrent_requests."),
       duration: registry.histogram(`${fam}_request_duration_seconds${l}`, "Time to proxy the user's requests."),
     };
-    this.gaugeNames = [`${fam}_concurrent_requests_capacity${l}`, `${fam}_concurrent_requests_current${l}`];
-  }
-
-  /** Registers the gauges that read this user's limiter (replacing those of a previous config). */
-  activate(registry: MetricsRegistry): void {
-    const [cap, cur] = this.gaugeNames as [string, string];
+    const cap = `${fam}_concurrent_requests_capacity${l}`;
+    const cur = `${fam}_concurrent_requests_current${l}`;
     registry.unregister(cap);
     registry.unregister(cur);
     registry.gauge(cap, "The user's max_concurrent_requests.", () => this.limiter.capacity);
@@ -109,9 +122,6 @@ export class User {
     return this.prefixRoute;
   }
 
-  get gauges(): readonly string[] {
-    return this.gaugeNames;
-  }
 }
 
 function headerValues(h: RequestFacts["headers"], name: string): string[] {
@@ -136,7 +146,7 @@ export class UserTable {
   readonly users: readonly User[];
   readonly unauthorized: User | undefined;
 
-  constructor(config: AuthConfig, d: ProxyDefaults, registry: MetricsRegistry, file: string) {
+  constructor(config: AuthConfig, d: ProxyDefaults, file: string) {
     const users: User[] = [];
     const add = (key: string, user: User): void => {
       const digest = digestOf(key);
@@ -148,7 +158,7 @@ export class UserTable {
       this.byDigest.set(hex, { digest, user });
     };
     for (const spec of config.users) {
-      const u = new User(spec, d, registry, false);
+      const u = new User(spec, d, false);
       users.push(u);
       if (spec.bearerToken !== undefined) {
         add(bearerKey(spec.bearerToken), u);
@@ -158,7 +168,7 @@ export class UserTable {
       }
     }
     this.users = users;
-    this.unauthorized = config.unauthorizedUser ? new User(config.unauthorizedUser, d, registry, true) : undefined;
+    this.unauthorized = config.unauthorizedUser ? new User(config.unauthorizedUser, d, true) : undefined;
   }
 
   /** The user these credentials belong to, or undefined. */
@@ -177,16 +187,16 @@ export class UserTable {
   }
 
   /**
-   * Makes this table's gauges the registered ones, dropping those of `previous` (the config it
-   * replaces) that it has no user for. Called once the table is built, so a config that fails
-   * to build leaves the registry as it was.
+   * Registers this table's metrics and drops those of the users of `previous` (the config it
+   * replaces) that are gone. Called once the table is built, so a config that fails to build
+   * leaves the registry as it was.
    */
   activate(registry: MetricsRegistry, previous?: UserTable): void {
     const now = new Set<string>();
     for (const u of this.all()) {
       u.activate(registry);
-      for (const g of u.gauges) now.add(g);
+      for (const n of u.metricNames) now.add(n);
     }
-    for (const u of previous?.all() ?? []) for (const g of u.gauges) if (!now.has(g)) registry.unregister(g);
+    for (const u of previous?.all() ?? []) for (const n of u.metricNames) if (!now.has(n)) registry.unregister(n);
   }
 }

@@ -4,7 +4,11 @@ import { UserTable, parseAuthConfig, type RequestFacts } from "@strata/proxy";
 
 const defaults = { loadBalancingPolicy: "least_loaded" as const, retryStatusCodes: [502], failTimeoutMs: 3000, maxConcurrentPerUserRequests: 300 };
 
-const table = (text: string): UserTable => new UserTable(parseAuthConfig(text, "auth.yml"), defaults, new MetricsRegistry(), "auth.yml");
+const table = (text: string): UserTable => {
+  const t = new UserTable(parseAuthConfig(text, "auth.yml"), defaults, "auth.yml");
+  t.activate(new MetricsRegistry());
+  return t;
+};
 
 const facts = (path: string, extra: Partial<RequestFacts> = {}): RequestFacts => ({ path, host: "auth.local", query: new URLSearchParams(), headers: {}, ...extra });
 

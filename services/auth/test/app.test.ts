@@ -300,6 +300,9 @@ users:
       expect((await get("/-/reload", { authorization: basic("admin", "adminpw") })).status).toBe(200);
       expect((await get("/api/v1/labels", { authorization: basic("failover", "x") })).status).toBe(401);
       expect((await get("/api/v1/labels", { authorization: basic("failover2", "x") })).status).toBe(200);
+      // The gone user's series left /metrics; the others kept counting.
+      expect(metrics.render()).not.toContain('username="failover"}');
+      expect(metrics.render()).toMatch(/vmauth_user_requests_total\{username="alice"\} [1-9]/);
     } finally {
       configText = good;
       await get("/-/reload", { authorization: basic("admin", "adminpw") });
