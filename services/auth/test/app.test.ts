@@ -48,6 +48,31 @@ async function echoServer(name: string, behaviour: () => Behaviour): Promise<{ s
 
 const basic = (u: string, p: string): string => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
 
+/** The app over `proxy`, with `guard` on its own endpoints. */
+function appFor(proxy: AuthProxy, metrics: MetricsRegistry, log: ReturnType<typeof createLogger>, guard: HttpGuard, reload: () => string | undefined): ReturnType<typeof buildApp> {
+  const failures = new AuthFailures({ metrics, log, counter: "strata_http_auth_failures_total" });
+  return buildApp({ proxy, metrics, log, security: { certs: undefined, guard, failures }, reloadAuthKey: "", reload });
+}
+
+/** The proxy options of these tests: the flags' defaults, no queueing (429 at once). */
+function proxyOptions(metrics: MetricsRegistry, log: ReturnType<typeof createLogger>, failTimeoutMs: number): ConstructorParameters<typeof AuthProxy>[1] {
+  return {
+    log,
+    metrics,
+    file: "auth.yml",
+    loadBalancingPolicy: "least_loaded",
+    retryStatusCodes: [],
+    failTimeoutMs,
+    maxConcurrentPerUserRequests: 300,
+    maxConcurrentRequests: 1000,
+    maxQueueDurationMs: 0,
+    maxRequestBodySizeToRetry: 16 * 1024,
+    responseTimeoutMs: 10_000,
+    maxIdleConnsPerBackend: 10,
+    removeXff: false,
+  };
+}
+
 describe("strata-auth app", () => {
   let a: Awaited<ReturnType<typeof echoServer>>;
   let b: Awaited<ReturnType<typeof echoServer>>;
@@ -99,36 +124,15 @@ users:
     deadPort = dead.port;
     dead.server.close();
     configText = config();
-    proxy = new AuthProxy(parseAuthConfig(configText, "auth.yml"), {
-      log,
-      metrics,
-      file: "auth.yml",
-      loadBalancingPolicy: "least_loaded",
-      retryStatusCodes: [],
-      failTimeoutMs: 60_000,
-      maxConcurrentPerUserRequests: 300,
-      maxConcurrentRequests: 1000,
-      maxQueueDurationMs: 0,
-      maxRequestBodySizeToRetry: 16 * 1024,
-      responseTimeoutMs: 10_000,
-      maxIdleConnsPerBackend: 10,
-      removeXff: false,
-    });
-    app = buildApp({
-      proxy,
-      metrics,
-      log,
-      security: { certs: undefined, guard: new HttpGuard({ username: "admin", password: "adminpw", metricsAuthKey: "mkey" }), failures: new AuthFailures({ metrics, log, counter: "strata_http_auth_failures_total" }) },
-      reloadAuthKey: "",
-      reload: () => {
-        try {
-          proxy.reload(parseAuthConfig(configText, "auth.yml"));
-          reloadError = undefined;
-        } catch (err) {
-          reloadError = (err as Error).message;
-        }
-        return reloadError;
-      },
+    proxy = new AuthProxy(parseAuthConfig(configText, "auth.yml"), proxyOptions(metrics, log, 60_000));
+    app = appFor(proxy, metrics, log, new HttpGuard({ username: "admin", password: "adminpw", metricsAuthKey: "mkey" }), () => {
+      try {
+        proxy.reload(parseAuthConfig(configText, "auth.yml"));
+        reloadError = undefined;
+      } catch (err) {
+        reloadError = (err as Error).message;
+      }
+      return reloadError;
     });
     await app.ready();
   });
@@ -329,29 +333,8 @@ unauthorized_user:
     - src_paths: ["/api/v1/(query|labels)"]
       url_prefix: http://127.0.0.1:${backend.port}/select/0/prometheus
 `;
-    proxy = new AuthProxy(parseAuthConfig(text, "auth.yml"), {
-      log,
-      metrics,
-      file: "auth.yml",
-      loadBalancingPolicy: "least_loaded",
-      retryStatusCodes: [],
-      failTimeoutMs: 3000,
-      maxConcurrentPerUserRequests: 300,
-      maxConcurrentRequests: 1000,
-      maxQueueDurationMs: 0,
-      maxRequestBodySizeToRetry: 16 * 1024,
-      responseTimeoutMs: 10_000,
-      maxIdleConnsPerBackend: 10,
-      removeXff: false,
-    });
-    app = buildApp({
-      proxy,
-      metrics,
-      log,
-      security: { certs: undefined, guard: new HttpGuard({ username: "", password: "", metricsAuthKey: "" }), failures: new AuthFailures({ metrics, log, counter: "strata_http_auth_failures_total" }) },
-      reloadAuthKey: "",
-      reload: () => undefined,
-    });
+    proxy = new AuthProxy(parseAuthConfig(text, "auth.yml"), proxyOptions(metrics, log, 3000));
+    app = appFor(proxy, metrics, log, new HttpGuard({ username: "", password: "", metricsAuthKey: "" }), () => undefined);
     await app.ready();
   });
 
