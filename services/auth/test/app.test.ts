@@ -2,7 +2,7 @@
 // service endpoints, in front of echo backends listening on loopback.
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MetricsRegistry, createLogger } from "@strata/core";
@@ -357,5 +357,87 @@ unauthorized_user:
     expect(r.statusCode).toBe(401);
     expect(r.headers["www-authenticate"]).toBe('Basic realm="Restricted"');
     expect(metrics.render()).toContain("vmauth_unauthorized_user_requests_total 3");
+  });
+});
+
+describe("strata-auth streams bodies", () => {
+  // The backend and the client wait for each other's first half: a proxy that buffered a whole
+  // body would never deliver the first half alone, and the test would fail on its guard timeout.
+  let backend: Server;
+  let proxy: AuthProxy;
+  let app: ReturnType<typeof buildApp>;
+  let appPort = 0;
+  let gotFirstRequestHalf: () => void = () => undefined;
+  let sendSecondResponseHalf: () => void = () => undefined;
+  const metrics = new MetricsRegistry();
+  const log = createLogger({ name: "auth-test", level: "silent" });
+
+  beforeAll(async () => {
+    backend = createServer((req, res) => {
+      if (req.method === "POST") {
+        let n = 0;
+        req.on("data", (d: Buffer) => {
+          n += d.length;
+          if (n >= 64 * 1024) gotFirstRequestHalf();
+        });
+        req.on("end", () => res.end(String(n)));
+        return;
+      }
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("first half;");
+      sendSecondResponseHalf = () => res.end("second half");
+    });
+    backend.listen(0, "127.0.0.1");
+    await once(backend, "listening");
+    const port = (backend.address() as AddressInfo).port;
+    proxy = new AuthProxy(parseAuthConfig(`users:\n  - username: s\n    password: s\n    url_prefix: http://127.0.0.1:${port}\n`, "auth.yml"), proxyOptions(metrics, log, 3000));
+    app = appFor(proxy, metrics, log, new HttpGuard({ username: "", password: "", metricsAuthKey: "" }), () => undefined);
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    appPort = (app.server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await app.close();
+    proxy.close();
+    backend.close();
+  });
+
+  const guard = <T>(p: Promise<T>, what: string): Promise<T> =>
+    Promise.race([p, new Promise<T>((_r, rej) => setTimeout(() => rej(new Error(`${what} never arrived: the body was buffered`)), 10_000))]);
+
+  it("passes the first part of an answer on before the backend has finished it", async () => {
+    const res = await guard(
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const r = httpRequest({ host: "127.0.0.1", port: appPort, path: "/stream", headers: { authorization: basic("s", "s") } }, resolve);
+        r.on("error", reject);
+        r.end();
+      }),
+      "the response head",
+    );
+    const first = await guard(new Promise<string>((resolve) => res.once("data", (d: Buffer) => resolve(d.toString()))), "the first half");
+    expect(first).toBe("first half;");
+    let rest = "";
+    res.on("data", (d: Buffer) => (rest += d.toString()));
+    sendSecondResponseHalf();
+    await once(res, "end");
+    expect(rest).toBe("second half");
+  });
+
+  it("passes the first part of a request body on before the client has sent it all", async () => {
+    const firstHalf = new Promise<void>((resolve) => (gotFirstRequestHalf = resolve));
+    const answer = new Promise<string>((resolve, reject) => {
+      const r = httpRequest({ host: "127.0.0.1", port: appPort, method: "POST", path: "/upload", headers: { authorization: basic("s", "s"), "transfer-encoding": "chunked" } }, (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => resolve(body));
+      });
+      r.on("error", reject);
+      r.write(Buffer.alloc(64 * 1024, 1));
+      void guard(firstHalf, "the first half of the request body").then(
+        () => r.end(Buffer.alloc(64 * 1024, 2)),
+        (err: unknown) => reject(err),
+      );
+    });
+    expect(await answer).toBe(String(128 * 1024));
   });
 });
