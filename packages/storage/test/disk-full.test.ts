@@ -1,0 +1,270 @@
+import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeMetricName, DEFAULT_TENANT, newMatcher, StrataError } from "@strata/core";
+import { mergeSeriesBlocks, type Storage, type StorageEvent } from "@strata/storage";
+import { mountTmpfs, tmpfsUnavailable, type Tmpfs } from "../../../test/lib/tmpfs.js";
+import { batchOf, openTestStorage, rmDir, tmpDir } from "./helpers.js";
+
+const T0 = Date.UTC(2026, 10, 2, 12);
+const now = (): number => T0 + 3_600_000;
+/** Rows per test batch; batch k holds series b{s} with samples at T0 + k * ROWS + j. */
+const ROWS = 400;
+
+function batch(k: number): Uint8Array {
+  return batchOf(Array.from({ length: ROWS }, (_, j) => ({ tenant: DEFAULT_TENANT, labels: { __name__: "b", s: String(j % 8) }, t: T0 + k * ROWS + j, v: k * ROWS + j })));
+}
+
+/** timestamp → value of every sample of metric b. */
+function samplesOf(s: Storage): Map<number, number> {
+  const out = new Map<number, number>();
+  const c = s.search(DEFAULT_TENANT, [newMatcher("=", "__name__", "b")], 0, T0 + 1e10);
+  while (c.next()) {
+    const series = c.at();
+    expect(decodeMetricName(series.metricName).labels.find((l) => l.name === "__name__")?.value).toBe("b");
+    const { timestamps, values } = mergeSeriesBlocks(series.blocks, c.minT, c.maxT);
+    for (let i = 0; i < timestamps.length; i++) out.set(timestamps[i]!, values[i]!);
+  }
+  return out;
+}
+
+/** The batches (of `ks`) not found whole and right in `have`. */
+function missing(have: Map<number, number>, ks: Iterable<number>): number[] {
+  const out: number[] = [];
+  for (const k of ks) {
+    for (let j = 0; j < ROWS; j++) {
+      if (have.get(T0 + k * ROWS + j) !== k * ROWS + j) {
+        out.push(k);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Opens a copy of `dir` as a killed process would have left it (no close, no flush). */
+async function crashImage(dir: string, check: (s: Storage, events: StorageEvent[]) => void): Promise<void> {
+  const copy = tmpDir("strata-crash-image-");
+  try {
+    cpSync(dir, copy, { recursive: true });
+    const events: StorageEvent[] = [];
+    const s = await openTestStorage(copy, { now, onEvent: (e) => events.push(e) });
+    try {
+      await s.forceFlush();
+      check(s, events);
+    } finally {
+      await s.close();
+    }
+  } finally {
+    rmDir(copy);
+  }
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("WAL replay of damaged segments", () => {
+  // Each case damages record 2 of 3 in a segment; replay must recover record 3 and say where.
+  it.each([
+    ["a payload byte flipped", (seg: Buffer, at: number) => (seg[at + 8 + 5]! ^= 0xff)],
+    ["the length word overwritten", (seg: Buffer, at: number) => seg.writeUInt32LE(0x7fffff00, at)],
+    ["the header zeroed", (seg: Buffer, at: number) => seg.fill(0, at, at + 8)],
+  ])("recovers the whole records after a damaged one (%s) and reports its file and offset", async (_name, damage) => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now });
+      for (let k = 0; k < 3; k++) await s.addRows(batch(k));
+      const copy = tmpDir();
+      try {
+        cpSync(dir, copy, { recursive: true });
+        const walDir = join(copy, "wal");
+        const seg = readdirSync(walDir).filter((f) => f.endsWith(".wal")).sort().at(-1)!;
+        const buf = readFileSync(join(walDir, seg));
+        const second = 8 + 8 + buf.readUInt32LE(8); // magic, then record 1
+        damage(buf, second);
+        writeFileSync(join(walDir, seg), buf);
+        const events: StorageEvent[] = [];
+        const s2 = await openTestStorage(copy, { now, onEvent: (e) => events.push(e) });
+        try {
+          await s2.forceFlush();
+          const have = samplesOf(s2);
+          expect(missing(have, [0, 2])).toEqual([]);
+          expect(missing(have, [1])).toEqual([1]);
+          expect(s2.metrics().wal_damaged_records_total).toBe(1);
+          expect(events).toContainEqual(expect.objectContaining({ kind: "wal_damaged", file: join(walDir, seg), offset: second }));
+        } finally {
+          await s2.close();
+        }
+      } finally {
+        rmDir(copy);
+      }
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
+  it("a torn tail (no whole record after it) ends the segment quietly", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now });
+      for (let k = 0; k < 2; k++) await s.addRows(batch(k));
+      const copy = tmpDir();
+      try {
+        cpSync(dir, copy, { recursive: true });
+        const walDir = join(copy, "wal");
+        const seg = readdirSync(walDir).filter((f) => f.endsWith(".wal")).sort().at(-1)!;
+        const buf = readFileSync(join(walDir, seg));
+        writeFileSync(join(walDir, seg), buf.subarray(0, buf.length - 100));
+        const s2 = await openTestStorage(copy, { now, onEvent: () => {} });
+        try {
+          await s2.forceFlush();
+          const have = samplesOf(s2);
+          expect(missing(have, [0])).toEqual([]);
+          expect(s2.metrics().wal_torn_segments_total).toBe(1);
+          expect(s2.metrics().wal_damaged_records_total).toBe(0);
+        } finally {
+          await s2.close();
+        }
+      } finally {
+        rmDir(copy);
+      }
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+});
+
+const unavailable = tmpfsUnavailable();
+if (unavailable !== undefined && process.env["CI"] === "true") throw new Error(`disk-full tests cannot run in CI: ${unavailable}`);
+
+describe.skipIf(unavailable !== undefined)(`storage on a full disk (tmpfs)${unavailable !== undefined ? ` — skipped: ${unavailable}` : ""}`, () => {
+  let fs: Tmpfs;
+  beforeAll(async () => {
+    fs = await mountTmpfs(8 << 20);
+  });
+  afterAll(() => fs?.close());
+
+  it("a WAL append failing with ENOSPC leaves the WAL as before: every batch acknowledged before and after it replays", async () => {
+    const dir = join(fs.path, "wal-enospc");
+    const events: StorageEvent[] = [];
+    const s = await openTestStorage(dir, { now, walFsyncIntervalMs: 0, minFreeDiskSpaceBytes: 0, onEvent: (e) => events.push(e) });
+    const acked: number[] = [];
+    let k = 0;
+    try {
+      for (; k < 5; k++) {
+        await s.addRows(batch(k));
+        acked.push(k);
+      }
+      // Less room than one record (~10 KB): the next append is cut short by ENOSPC.
+      fs.fill(3000);
+      let failure: unknown;
+      for (; failure === undefined && k < 100; k++) {
+        try {
+          await s.addRows(batch(k));
+          acked.push(k);
+        } catch (err) {
+          failure = err;
+        }
+      }
+      expect(failure).toBeDefined();
+      // The disk "grows": writes are taken again.
+      fs.unfill();
+      for (const end = k + 5; k < end; k++) {
+        await s.addRows(batch(k));
+        acked.push(k);
+      }
+      await crashImage(dir, (s2) => {
+        expect(missing(samplesOf(s2), acked)).toEqual([]);
+        expect(s2.metrics().wal_damaged_records_total).toBe(0);
+        expect(s2.metrics().wal_torn_segments_total).toBe(0);
+      });
+      expect(failure).toBeInstanceOf(StrataError);
+      expect((failure as StrataError).code).toBe("STRATA_DISK_FULL");
+      expect(s.metrics().wal_append_errors_total).toBeGreaterThan(0);
+      // No minimum free space set: no read-only mode, only the failed write.
+      expect(events.filter((e) => e.kind === "read_only")).toEqual([]);
+    } finally {
+      fs.unfill();
+      await s.close();
+    }
+  });
+
+  it("below minFreeDiskSpaceBytes the storage is read-only (STRATA_READ_ONLY, nothing written) and leaves that mode when space returns", async () => {
+    const dir = join(fs.path, "min-free");
+    const s = await openTestStorage(dir, { now, minFreeDiskSpaceBytes: 1 << 20 });
+    try {
+      await s.addRows(batch(0));
+      expect(s.readOnly).toBe(false);
+      fs.fill(512 << 10);
+      await until(() => s.readOnly, "read-only mode");
+      expect(s.metrics().is_read_only).toBe(1);
+      const appends = s.metrics().wal_appends_total;
+      await expect(s.addRows(batch(1))).rejects.toMatchObject({ code: "STRATA_READ_ONLY" });
+      expect(s.metrics().wal_appends_total).toBe(appends);
+      // Searches go on.
+      await s.forceFlush();
+      expect(missing(samplesOf(s), [0])).toEqual([]);
+      fs.unfill();
+      await until(() => !s.readOnly, "read-only mode to end");
+      await s.addRows(batch(1));
+      expect(s.metrics().is_read_only).toBe(0);
+    } finally {
+      fs.unfill();
+      await s.close();
+    }
+  });
+
+  it("a disk flush or merge failing with ENOSPC leaves no part behind and loses no row; the WAL stays until the rows are on disk", async () => {
+    const dir = join(fs.path, "flush-enospc");
+    const s = await openTestStorage(dir, { now, onEvent: () => {} });
+    const acked: number[] = [];
+    try {
+      for (let k = 0; k < 3; k++) {
+        await s.addRows(batch(k));
+        acked.push(k);
+        await s.forceFlush();
+      }
+      for (let k = 3; k < 40; k++) {
+        await s.addRows(batch(k));
+        acked.push(k);
+      }
+      const before = partDirs(dir);
+      fs.fill(0);
+      await expect(s.forceFlush()).rejects.toThrow(/ENOSPC/);
+      await expect(s.forceMerge()).rejects.toThrow(/ENOSPC/);
+      expect(partDirs(dir)).toEqual(before);
+      expect(missing(samplesOf(s), acked)).toEqual([]);
+      fs.unfill();
+      // A process killed now must find every row (the WAL was not dropped).
+      await crashImage(dir, (s2) => expect(missing(samplesOf(s2), acked)).toEqual([]));
+      await s.forceFlush();
+      await s.forceMerge();
+      expect(missing(samplesOf(s), acked)).toEqual([]);
+      expect(partDirs(dir).filter((d) => d.includes("tmp."))).toEqual([]);
+    } finally {
+      fs.unfill();
+      await s.close();
+    }
+    const s3 = await openTestStorage(dir, { now });
+    try {
+      expect(missing(samplesOf(s3), acked)).toEqual([]);
+    } finally {
+      await s3.close();
+    }
+  });
+});
+
+/** Every entry of every partition directory (parts, temp dirs, parts.json). */
+function partDirs(dir: string): string[] {
+  const data = join(dir, "data");
+  const out: string[] = [];
+  for (const p of readdirSync(data)) for (const f of readdirSync(join(data, p))) out.push(`${p}/${f}`);
+  return out.sort();
+}
