@@ -484,7 +484,15 @@ export class Storage {
       throw err;
     }
     this.counters.batchesAdded++;
-    return this.ingest(batch);
+    try {
+      return this.ingest(batch);
+    } catch (err) {
+      // A new series' id could not be made durable (ENOSPC): the batch is in the WAL, so the
+      // rows that are not buffered come back at replay; the caller is not told it succeeded.
+      this.noteDiskError(err);
+      if (isNoSpace(err)) throw new UnavailableError(`storage ${this.dir}: indexing new series failed: ${errnoMessage(err)}`, "STRATA_DISK_FULL", { cause: err });
+      throw err;
+    }
   }
 
   /** Resolves series and buffers rows. The batch must already be in the WAL. */

@@ -2,9 +2,9 @@ import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeMetricName, DEFAULT_TENANT, newMatcher, StrataError } from "@strata/core";
-import { mergeSeriesBlocks, type Storage, type StorageEvent } from "@strata/storage";
+import { IndexDB, mergeSeriesBlocks, type Storage, type StorageEvent } from "@strata/storage";
 import { mountTmpfs, tmpfsUnavailable, type Tmpfs } from "../../../test/lib/tmpfs.js";
-import { batchOf, openTestStorage, rmDir, tmpDir } from "./helpers.js";
+import { batchOf, nameBytes, openTestStorage, rmDir, tmpDir } from "./helpers.js";
 
 const T0 = Date.UTC(2026, 10, 2, 12);
 const now = (): number => T0 + 3_600_000;
@@ -257,6 +257,37 @@ describe.skipIf(unavailable !== undefined)(`storage on a full disk (tmpfs)${unav
       expect(missing(samplesOf(s3), acked)).toEqual([]);
     } finally {
       await s3.close();
+    }
+  });
+
+  it("a series id whose high-water mark cannot be persisted (ENOSPC) is not handed out: no id can be reused after a crash", async () => {
+    const dir = join(fs.path, "indexdb-ids");
+    const db = await IndexDB.open(dir, { idReserve: 4 });
+    const name = (i: number): Uint8Array => nameBytes(DEFAULT_TENANT, { __name__: "ids", i: String(i) });
+    const day = Math.floor(T0 / 86_400_000);
+    try {
+      const ids: number[] = [];
+      let i = 0;
+      for (; i < 3; i++) ids.push(db.getOrCreateTSID(name(i), day).metricID);
+      fs.fill(0);
+      // Ids up to the persisted mark may still be handed out; past it, every new series fails
+      // while the mark cannot be written — not only the first one.
+      let failures = 0;
+      for (; i < 20; i++) {
+        try {
+          ids.push(db.getOrCreateTSID(name(i), day).metricID);
+        } catch {
+          failures++;
+        }
+      }
+      expect(failures).toBeGreaterThan(0);
+      expect(ids.length).toBeLessThanOrEqual(4);
+      fs.unfill();
+      const next = db.getOrCreateTSID(name(100), day).metricID;
+      expect(next).toBeGreaterThan(Math.max(...ids));
+    } finally {
+      fs.unfill();
+      await db.close();
     }
   });
 });
