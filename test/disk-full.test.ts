@@ -81,7 +81,7 @@ describe.skipIf(skip !== undefined)(`a storage node whose disk fills${skip !== u
         fs.fill(0);
         if (nodes === 1) {
           const failedBefore = load.failed("503");
-          await until(() => load.failed("503") > failedBefore + 10, "503 answers while the disk is full");
+          await until(() => load.failed("503") > failedBefore + 5, "503 answers while the disk is full");
           expect(await metricValue(`${storageHttp}/metrics`, "strata_storage_wal_append_errors_total")).toBeGreaterThan(0);
           expect(await metricValue(`${storageHttp}/metrics`, "strata_storage_is_read_only")).toBe(0);
         } else {
@@ -90,16 +90,19 @@ describe.skipIf(skip !== undefined)(`a storage node whose disk fills${skip !== u
           expect(full.output()).toMatch(/switching to read-only mode/);
           // Rerouted: the other node takes everything, the client sees no failure.
           const failedBefore = load.failed("503");
-          await load.waitAcked(100);
+          await load.waitAcked(50);
           expect(load.failed("503")).toBe(failedBefore);
         }
-        // The disk "grows": the node takes writes again by itself, and insert sends to it again.
+        // A little space comes back (as when a failed part write is removed): writes are
+        // acknowledged again right behind the ones that failed (issue 14 lost exactly these).
         fs.unfill();
-        await until(async () => (await metricValue(`${storageHttp}/metrics`, "strata_storage_is_read_only")) === 0, "storage to leave read-only mode");
-        await until(async () => (await metricValue(`${insertUrl}/metrics`, `strata_insert_node_healthy{node="127.0.0.1:${ports[0]![0]}"}`)) === 1, "insert to send to the node again");
-        const sentBefore = await metricValue(`${insertUrl}/metrics`, `strata_insert_rows_sent_total{node="127.0.0.1:${ports[0]![0]}"}`);
-        await load.waitAcked(100);
-        expect(await metricValue(`${insertUrl}/metrics`, `strata_insert_rows_sent_total{node="127.0.0.1:${ports[0]![0]}"}`)).toBeGreaterThan(sentBefore ?? 0);
+        fs.fill(256 << 10);
+        await load.waitAcked(10);
+        fs.fill(0);
+        // The disk "grows"; the node is killed soon after, before a disk flush could move the
+        // rows out of the WAL.
+        fs.unfill();
+        await load.waitAcked(10);
       } finally {
         await load.stop();
       }
@@ -108,6 +111,8 @@ describe.skipIf(skip !== undefined)(`a storage node whose disk fills${skip !== u
       await full.kill9();
       full = await startStorage(`${fs.innerPath}/data`, ports[0]!, minFree, inNs);
       await until(async () => (await metricValue(`${insertUrl}/metrics`, `strata_insert_node_healthy{node="127.0.0.1:${ports[0]![0]}"}`)) === 1, "node healthy at insert");
+      expect(await metricValue(`${insertUrl}/metrics`, readOnlyAtInsert)).toBe(0);
+      expect(await metricValue(`${storageHttp}/metrics`, "strata_storage_is_read_only")).toBe(0);
       await Promise.all(ports.map((p) => fetch(`http://127.0.0.1:${p[2]}/internal/force_flush`)));
       const found = await exportSamples(selectUrl, "disk_fill", load.t0);
       expect(load.verify(found)).toEqual([]);

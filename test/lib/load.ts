@@ -87,7 +87,13 @@ export class WriteLoad {
 /** Reads select's /api/v1/export of `metric` into s label → timestamp → values. */
 export async function exportSamples(selectUrl: string, metric: string, t0: number): Promise<Map<string, Map<number, number[]>>> {
   const q = new URLSearchParams({ "match[]": `{__name__="${metric}"}`, start: String((t0 - 1000) / 1000), end: String(Date.now() / 1000 + 3600) });
-  const r = await fetch(`${selectUrl}/select/0/prometheus/api/v1/export?${q}`);
+  // A node restarted just now: select's channel may still be reconnecting (503 until then).
+  let r = await fetch(`${selectUrl}/select/0/prometheus/api/v1/export?${q}`);
+  for (const deadline = Date.now() + 30_000; r.status === 503 && Date.now() < deadline; ) {
+    await r.text();
+    await sleep(200);
+    r = await fetch(`${selectUrl}/select/0/prometheus/api/v1/export?${q}`);
+  }
   const text = await r.text();
   if (r.status !== 200) throw new Error(`export: ${r.status} ${text}`);
   const out = new Map<string, Map<number, number[]>>();
