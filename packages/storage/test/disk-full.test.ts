@@ -42,11 +42,15 @@ function missing(have: Map<number, number>, ks: Iterable<number>): number[] {
   return out;
 }
 
-/** Opens a copy of `dir` as a killed process would have left it (no close, no flush). */
-async function crashImage(dir: string, check: (s: Storage, events: StorageEvent[]) => void): Promise<void> {
+/**
+ * Opens a copy of `dir` as a killed process would have left it (no close, no flush), after
+ * `edit` (damage) when given; `check` sees it with every replayed row searchable.
+ */
+async function crashImage(dir: string, check: (s: Storage, events: StorageEvent[]) => void, edit?: (copy: string) => void): Promise<void> {
   const copy = tmpDir("strata-crash-image-");
   try {
     cpSync(dir, copy, { recursive: true });
+    edit?.(copy);
     const events: StorageEvent[] = [];
     const s = await openTestStorage(copy, { now, onEvent: (e) => events.push(e) });
     try {
@@ -68,72 +72,42 @@ async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Pro
   }
 }
 
+/** Record 2 (of 3) of a segment starts here: after the magic and record 1. */
+const secondRecord = (seg: Buffer): number => 8 + 8 + seg.readUInt32LE(8);
+
 describe("WAL replay of damaged segments", () => {
-  // Each case damages record 2 of 3 in a segment; replay must recover record 3 and say where.
+  // Three batches in one segment, the segment edited, then opened: replay must return every
+  // whole record — also those after a damaged one — and say where it skipped bytes.
   it.each([
-    ["a payload byte flipped", (seg: Buffer, at: number) => (seg[at + 8 + 5]! ^= 0xff)],
-    ["the length word overwritten", (seg: Buffer, at: number) => seg.writeUInt32LE(0x7fffff00, at)],
-    ["the header zeroed", (seg: Buffer, at: number) => seg.fill(0, at, at + 8)],
-  ])("recovers the whole records after a damaged one (%s) and reports its file and offset", async (_name, damage) => {
+    { name: "a payload byte flipped", edit: (b: Buffer) => void (b[secondRecord(b) + 8 + 5]! ^= 0xff), lost: [1], damagedAt: secondRecord },
+    { name: "the length word overwritten", edit: (b: Buffer) => void b.writeUInt32LE(0x7fffff00, secondRecord(b)), lost: [1], damagedAt: secondRecord },
+    { name: "the header zeroed", edit: (b: Buffer) => void b.fill(0, secondRecord(b), secondRecord(b) + 8), lost: [1], damagedAt: secondRecord },
+    { name: "a torn tail (no whole record after it)", edit: (b: Buffer) => b.subarray(0, b.length - 100), lost: [2], damagedAt: undefined },
+  ])("$name: the other records replay; damage is reported with its file and offset", async ({ edit, lost, damagedAt }) => {
     const dir = tmpDir();
     try {
       const s = await openTestStorage(dir, { now });
       for (let k = 0; k < 3; k++) await s.addRows(batch(k));
-      const copy = tmpDir();
-      try {
-        cpSync(dir, copy, { recursive: true });
-        const walDir = join(copy, "wal");
-        const seg = readdirSync(walDir).filter((f) => f.endsWith(".wal")).sort().at(-1)!;
-        const buf = readFileSync(join(walDir, seg));
-        const second = 8 + 8 + buf.readUInt32LE(8); // magic, then record 1
-        damage(buf, second);
-        writeFileSync(join(walDir, seg), buf);
-        const events: StorageEvent[] = [];
-        const s2 = await openTestStorage(copy, { now, onEvent: (e) => events.push(e) });
-        try {
-          await s2.forceFlush();
+      let file = "";
+      let offset: number | undefined;
+      await crashImage(
+        dir,
+        (s2, events) => {
           const have = samplesOf(s2);
-          expect(missing(have, [0, 2])).toEqual([]);
-          expect(missing(have, [1])).toEqual([1]);
-          expect(s2.metrics().wal_damaged_records_total).toBe(1);
-          expect(events).toContainEqual(expect.objectContaining({ kind: "wal_damaged", file: join(walDir, seg), offset: second }));
-        } finally {
-          await s2.close();
-        }
-      } finally {
-        rmDir(copy);
-      }
-      await s.close();
-    } finally {
-      rmDir(dir);
-    }
-  });
-
-  it("a torn tail (no whole record after it) ends the segment quietly", async () => {
-    const dir = tmpDir();
-    try {
-      const s = await openTestStorage(dir, { now });
-      for (let k = 0; k < 2; k++) await s.addRows(batch(k));
-      const copy = tmpDir();
-      try {
-        cpSync(dir, copy, { recursive: true });
-        const walDir = join(copy, "wal");
-        const seg = readdirSync(walDir).filter((f) => f.endsWith(".wal")).sort().at(-1)!;
-        const buf = readFileSync(join(walDir, seg));
-        writeFileSync(join(walDir, seg), buf.subarray(0, buf.length - 100));
-        const s2 = await openTestStorage(copy, { now, onEvent: () => {} });
-        try {
-          await s2.forceFlush();
-          const have = samplesOf(s2);
-          expect(missing(have, [0])).toEqual([]);
-          expect(s2.metrics().wal_torn_segments_total).toBe(1);
-          expect(s2.metrics().wal_damaged_records_total).toBe(0);
-        } finally {
-          await s2.close();
-        }
-      } finally {
-        rmDir(copy);
-      }
+          expect(missing(have, [0, 1, 2].filter((k) => !lost.includes(k)))).toEqual([]);
+          expect(missing(have, lost)).toEqual(lost);
+          expect(s2.metrics().wal_damaged_records_total).toBe(offset === undefined ? 0 : 1);
+          expect(s2.metrics().wal_torn_segments_total).toBe(offset === undefined ? 1 : 0);
+          if (offset !== undefined) expect(events).toContainEqual(expect.objectContaining({ kind: "wal_damaged", file, offset }));
+        },
+        (copy) => {
+          const walDir = join(copy, "wal");
+          file = join(walDir, readdirSync(walDir).filter((f) => f.endsWith(".wal")).sort().at(-1)!);
+          const buf = readFileSync(file);
+          offset = damagedAt?.(buf);
+          writeFileSync(file, edit(buf) ?? buf);
+        },
+      );
       await s.close();
     } finally {
       rmDir(dir);
