@@ -317,10 +317,11 @@ export class Storage {
       }));
     const s = new Storage(dir, index, options);
     owner.storage = s;
+    let opened: Wal | undefined;
     try {
       s.loadPartitions();
       const { wal, segments } = Wal.open(join(dir, WAL_DIR), s.opts.walFsyncIntervalMs, s.opts.walMaxSegmentBytes);
-      s.wal = wal;
+      s.wal = opened = wal;
       for (const seg of segments) {
         const r = readSegment(wal.dir, seg, (batch) => {
           s.counters.walReplayedBatches++;
@@ -340,7 +341,15 @@ export class Storage {
       s.dropExpiredPartitions();
       s.checkFreeSpace();
     } catch (err) {
-      if (options.index === undefined) await index.close();
+      opened?.close();
+      if (options.index === undefined) await index.close().catch(() => undefined);
+      if (isNoSpace(err)) {
+        throw new UnavailableError(
+          `storage ${dir}: cannot start: ${errnoMessage(err)} (replaying the WAL records new series in the index, which needs a little free space; free some and start again — nothing was lost)`,
+          "STRATA_DISK_FULL",
+          { cause: err },
+        );
+      }
       throw err;
     }
     s.startTimers();

@@ -234,6 +234,48 @@ describe.skipIf(unavailable !== undefined)(`storage on a full disk (tmpfs)${unav
     }
   });
 
+  it("a node killed on a nearly full disk starts again on it read-only and replays its WAL; on a full one it refuses to start, saying why", async () => {
+    const dir = join(fs.path, "start-full");
+    const image = join(fs.path, "start-full-image");
+    const s = await openTestStorage(dir, { now, minFreeDiskSpaceBytes: 1 << 20 });
+    const acked: number[] = [];
+    try {
+      for (let k = 0; k < 20; k++) {
+        await s.addRows(batch(k));
+        acked.push(k);
+      }
+      cpSync(dir, image, { recursive: true }); // what kill -9 leaves
+    } finally {
+      await s.close();
+    }
+    try {
+      // No room at all: replay cannot record new series; the open fails naming the cause.
+      fs.fill(0);
+      await expect(openTestStorage(image, { now, minFreeDiskSpaceBytes: 1 << 20, onEvent: () => {} })).rejects.toMatchObject({
+        code: "STRATA_DISK_FULL",
+        message: expect.stringContaining("cannot start") as unknown,
+      });
+      // Below the minimum but not full: it starts read-only with every acknowledged row.
+      fs.unfill();
+      fs.fill(256 << 10);
+      const s2 = await openTestStorage(image, { now, minFreeDiskSpaceBytes: 1 << 20, onEvent: () => {} });
+      try {
+        expect(s2.readOnly).toBe(true);
+        await expect(s2.addRows(batch(100))).rejects.toMatchObject({ code: "STRATA_READ_ONLY" });
+        await s2.forceFlush().catch(() => undefined); // the rows become searchable even if no part fits
+        expect(missing(samplesOf(s2), acked)).toEqual([]);
+        fs.unfill();
+        await until(() => !s2.readOnly, "read-only mode to end");
+        await s2.forceFlush();
+      } finally {
+        fs.unfill();
+        await s2.close();
+      }
+    } finally {
+      fs.unfill();
+    }
+  });
+
   it("a series id whose high-water mark cannot be persisted (ENOSPC) is not handed out: no id can be reused after a crash", async () => {
     const dir = join(fs.path, "indexdb-ids");
     const db = await IndexDB.open(dir, { idReserve: 4 });
