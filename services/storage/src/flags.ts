@@ -16,7 +16,7 @@ export const storageFlags = defineFlags({
   "storage.maxInmemoryPartsSize": flag.bytes(64 * 1024 * 1024, "In-memory parts larger than this in total are flushed to disk at once."),
   "storage.minFreeDiskSpaceBytes": flag.bytes(
     10_000_000,
-    "Below this much free space on -storageDataPath the node turns read-only: it refuses writes (insert reroutes them) and takes them again once space returns. 0 = only a write failing with ENOSPC does.",
+    "Below this much free space on -storageDataPath the node turns read-only: it refuses writes (insert reroutes them) and takes them again once space returns. 0 disables read-only mode (a write that hits ENOSPC still fails on its own and leaves nothing behind).",
   ),
   "storage.cacheSizeStorageTSID": flag.bytes(64 * 1024 * 1024, "Cap of the metric name → TSID cache."),
   "storage.cacheSizeIndexDBDataBlocks": flag.bytes(32 * 1024 * 1024, "Cap of the decompressed data index-block cache."),
