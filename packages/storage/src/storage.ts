@@ -1,10 +1,9 @@
-import { existsSync, linkSync, mkdirSync, readdirSync, renameSync, statSync, statfsSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setImmediate as yieldToLoop, setTimeout as sleep } from "node:timers/promises";
 import {
   BadDataError,
   ExecutionError,
-  UnavailableError,
   type LabelMatcher,
   type Tenant,
 } from "@strata/core";
@@ -25,6 +24,7 @@ import {
   WAL_DIR,
 } from "./constants.js";
 import { deduplicateSamples, normalizeSamples } from "./dedup.js";
+import { DiskSpace, type ReadOnlyEvent } from "./disk-space.js";
 import { fsyncDir, removeDir, writeFileAtomic } from "./fsutil.js";
 import { MergeAbortedError, mergeParts } from "./merge.js";
 import { Part, PartWriter, ReadScratch, type IndexBlockCache } from "./part.js";
@@ -115,10 +115,9 @@ export interface StorageOptions {
 
 /** Operator-visible events of a Storage (see StorageOptions.onEvent). */
 export type StorageEvent =
-  | { readonly kind: "read_only"; readonly readOnly: boolean; readonly freeBytes: number; readonly minFreeBytes: number; readonly reason: string }
+  | ReadOnlyEvent
   | { readonly kind: "wal_damaged"; readonly file: string; readonly offset: number; readonly bytes: number }
   | { readonly kind: "wal_torn"; readonly file: string; readonly offset: number };
-
 
 export interface SearchOptions {
   /** Fail with ExecutionError (STRATA_LIMIT_EXCEEDED) when more series match. */
@@ -252,9 +251,7 @@ export class Storage {
   private readonly onBackgroundError: (err: unknown) => void;
   private readonly onEvent: (event: StorageEvent) => void;
   private wal!: Wal;
-  private readOnlyFlag = false;
-  /** Free bytes at the last check (-1 before the first). */
-  private freeBytes = -1;
+  private readonly space: DiskSpace;
   /** Background merges wait until then after one failed (a full disk fails them all). */
   private mergeRetryAt = 0;
   private inmemoryBytes = 0;
@@ -293,6 +290,7 @@ export class Storage {
     this.seriesCache = new SeriesCache(this.opts.seriesCacheBytes);
     this.indexBlockCache = new BoundedCache<Uint8Array>(this.opts.indexBlockCacheBytes, (b) => b.length + 64);
     this.rows = new RowsBuffer(this.opts.maxRowsBuffer);
+    this.space = new DiskSpace(dir, this.opts.minFreeDiskSpaceBytes, this.onEvent);
   }
 
   /**
@@ -339,18 +337,11 @@ export class Storage {
         }
       }
       s.dropExpiredPartitions();
-      s.checkFreeSpace();
+      s.space.check();
     } catch (err) {
       opened?.close();
       if (options.index === undefined) await index.close().catch(() => undefined);
-      if (isNoSpace(err)) {
-        throw new UnavailableError(
-          `storage ${dir}: cannot start: ${errnoMessage(err)} (replaying the WAL records new series in the index, which needs a little free space; free some and start again — nothing was lost)`,
-          "STRATA_DISK_FULL",
-          { cause: err },
-        );
-      }
-      throw err;
+      throw s.space.failed(err, "cannot start: replaying the WAL (it records new series in the index, which needs a little free space; free some and start again, nothing was lost)");
     }
     s.startTimers();
     return s;
@@ -380,40 +371,12 @@ export class Storage {
     every(this.opts.flushIntervalMs, () => this.guard(() => this.flushRowsInSlices()));
     every(this.opts.diskFlushIntervalMs, () => void this.flushToDisk().catch((err: unknown) => this.backgroundError(err)));
     every(60_000, () => this.guard(() => this.dropExpiredPartitions()));
-    every(FREE_SPACE_CHECK_MS, () => this.guard(() => this.checkFreeSpace()));
+    every(FREE_SPACE_CHECK_MS, () => this.guard(() => this.space.check()));
   }
-
-  // ---- read-only mode ------------------------------------------------------------------------
 
   /** True while writes are refused for lack of disk space (see StorageOptions.minFreeDiskSpaceBytes). */
   get readOnly(): boolean {
-    return this.readOnlyFlag;
-  }
-
-  /** Measures free space; leaves or enters read-only mode by it. */
-  private checkFreeSpace(): void {
-    const st = statfsSync(this.dir);
-    this.freeBytes = st.bavail * st.bsize;
-    const min = this.opts.minFreeDiskSpaceBytes;
-    if (this.freeBytes < min) this.setReadOnly(true, `free disk space ${this.freeBytes} bytes is below the minimum of ${min}`);
-    else this.setReadOnly(false, `free disk space ${this.freeBytes} bytes is at least the minimum of ${min}`);
-  }
-
-  private setReadOnly(readOnly: boolean, reason: string): void {
-    if (this.readOnlyFlag === readOnly) return;
-    this.readOnlyFlag = readOnly;
-    this.onEvent({ kind: "read_only", readOnly, freeBytes: this.freeBytes, minFreeBytes: this.opts.minFreeDiskSpaceBytes, reason });
-  }
-
-  /**
-   * A write that failed for lack of space turns the node read-only until a free-space check
-   * finds the minimum free again. With no minimum (0) there is no read-only mode: each write
-   * fails with ENOSPC on its own (STRATA_DISK_FULL) and nothing of it is kept.
-   */
-  private noteDiskError(err: unknown): void {
-    if (isNoSpace(err) && this.opts.minFreeDiskSpaceBytes > 0) {
-      this.setReadOnly(true, `${errnoMessage(err)} (the next free-space check decides when writes resume)`);
-    }
+    return this.space.readOnly;
   }
 
   private guard(fn: () => void): void {
@@ -456,7 +419,7 @@ export class Storage {
       try {
         await (this.diskFlushRunning ?? this.flushToDisk());
       } catch (err) {
-        throw isNoSpace(err) ? new UnavailableError(`storage ${this.dir}: flushing to disk failed: ${errnoMessage(err)}`, "STRATA_DISK_FULL", { cause: err }) : err;
+        throw this.space.failed(err, "flushing to disk");
       }
     }
     // Likewise when merges fall behind and on-disk parts pile up.
@@ -476,21 +439,16 @@ export class Storage {
   addRowsSync(batch: Uint8Array, lz4?: Uint8Array): number {
     this.checkOpen();
     validateBatch(batch);
-    if (this.readOnlyFlag) {
+    if (this.space.readOnly) {
       this.counters.readOnlyRejects++;
-      throw new UnavailableError(
-        `storage ${this.dir} is read-only: ${this.freeBytes} bytes free, below the minimum of ${this.opts.minFreeDiskSpaceBytes}`,
-        "STRATA_READ_ONLY",
-      );
+      throw this.space.readOnlyError();
     }
     if (batch.length === 0) return 0;
     try {
       this.wal.append(batch, lz4);
     } catch (err) {
       // Nothing of the batch is in the WAL (Wal.append undoes a partial record).
-      this.noteDiskError(err);
-      if (isNoSpace(err)) throw new UnavailableError(`storage ${this.dir}: WAL write failed: ${errnoMessage(err)}`, "STRATA_DISK_FULL", { cause: err });
-      throw err;
+      throw this.space.failed(err, "WAL write");
     }
     this.counters.batchesAdded++;
     try {
@@ -498,9 +456,7 @@ export class Storage {
     } catch (err) {
       // A new series' id could not be made durable (ENOSPC): the batch is in the WAL, so the
       // rows that are not buffered come back at replay; the caller is not told it succeeded.
-      this.noteDiskError(err);
-      if (isNoSpace(err)) throw new UnavailableError(`storage ${this.dir}: indexing new series failed: ${errnoMessage(err)}`, "STRATA_DISK_FULL", { cause: err });
-      throw err;
+      throw this.space.failed(err, "indexing new series");
     }
   }
 
@@ -732,7 +688,7 @@ export class Storage {
     try {
       await this.flushToDiskOnce();
     } catch (err) {
-      this.noteDiskError(err);
+      this.space.failed(err, "flushing to disk");
       throw err;
     }
   }
@@ -871,7 +827,7 @@ export class Storage {
           this.counters.mergeErrors++;
           // The sources stay as they are; retrying at once would fail the same way.
           this.mergeRetryAt = Date.now() + MERGE_RETRY_MS;
-          this.noteDiskError(err);
+          this.space.failed(err, "merging parts");
         }
         this.backgroundError(err);
       })
@@ -1216,10 +1172,10 @@ export class Storage {
       wal_damaged_bytes_total: c.walDamagedBytes,
       wal_append_errors_total: this.wal.appendErrors,
       wal_segments_sealed_after_error_total: this.wal.sealedAfterError,
-      is_read_only: this.readOnlyFlag ? 1 : 0,
+      is_read_only: this.space.readOnly ? 1 : 0,
       read_only_rejected_batches_total: c.readOnlyRejects,
-      free_disk_space_bytes: this.freeBytes,
-      min_free_disk_space_bytes: this.opts.minFreeDiskSpaceBytes,
+      free_disk_space_bytes: this.space.freeBytes,
+      min_free_disk_space_bytes: this.space.minFreeBytes,
       snapshots_created_total: c.snapshotsCreated,
       backpressure_waits_total: c.backpressureWaits,
       retention_ms: this.retentionMs,
@@ -1374,18 +1330,6 @@ function dropUnlisted(part: Part | undefined): void {
   if (part === undefined) return;
   part.removeOnFree = true;
   part.release();
-}
-
-/** ENOSPC, also as the cause of a wrapping error. */
-function isNoSpace(err: unknown): boolean {
-  for (let e = err, depth = 0; typeof e === "object" && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as { code?: unknown }).code === "ENOSPC") return true;
-  }
-  return false;
-}
-
-function errnoMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** p.writePartsJsonAsync; a failure because retention dropped p meanwhile is no error. */
