@@ -19,9 +19,11 @@ const skip = !built ? "services not built (pnpm build)" : unavailable;
 describe.skipIf(skip !== undefined)(`a storage node whose disk fills${skip !== undefined ? ` — skipped: ${skip}` : ""}`, () => {
   const procs: Proc[] = [];
   const mounts: Tmpfs[] = [];
+  const dirs: { remove(): void }[] = [];
   afterAll(async () => {
     await Promise.all(procs.map((p) => p.stop()));
     for (const m of mounts) m.close();
+    for (const d of dirs) d.remove();
   });
 
   const startStorage = async (
@@ -61,6 +63,7 @@ describe.skipIf(skip !== undefined)(`a storage node whose disk fills${skip !== u
       const inNs = (cmd: string, args: string[]) => fs.command(cmd, args);
       const plain = (cmd: string, args: string[]) => ({ cmd, args });
       const other = tempDir("disk-full-other");
+      dirs.push(other);
       const storageHttp = `http://127.0.0.1:${ports[0]![2]}`;
       let full = await startStorage(`${fs.innerPath}/data`, ports[0]!, minFree, inNs);
       for (let i = 1; i < nodes; i++) await startStorage(`${other.path}/s${i}`, ports[i]!, minFree, plain);
@@ -118,7 +121,6 @@ describe.skipIf(skip !== undefined)(`a storage node whose disk fills${skip !== u
       expect(load.verify(found)).toEqual([]);
       expect(await metricValue(`${storageHttp}/metrics`, "strata_storage_wal_damaged_records_total")).toBe(0);
       await Promise.all(procs.splice(0).map((p) => p.stop()));
-      other.remove();
     },
   );
 });
