@@ -14,6 +14,10 @@ export const storageFlags = defineFlags({
   walFsyncInterval: flag.duration("1s", "fsync the WAL this often; 0 fsyncs on every write before acknowledging it."),
   "storage.maxRowsBuffer": flag.int(1_000_000, "Rows buffered in memory before they become an in-memory part."),
   "storage.maxInmemoryPartsSize": flag.bytes(64 * 1024 * 1024, "In-memory parts larger than this in total are flushed to disk at once."),
+  "storage.minFreeDiskSpaceBytes": flag.bytes(
+    10_000_000,
+    "Below this much free space on -storageDataPath the node turns read-only: it refuses writes (insert reroutes them) and takes them again once space returns. 0 disables read-only mode (a write that hits ENOSPC still fails on its own and leaves nothing behind).",
+  ),
   "storage.cacheSizeStorageTSID": flag.bytes(64 * 1024 * 1024, "Cap of the metric name → TSID cache."),
   "storage.cacheSizeIndexDBDataBlocks": flag.bytes(32 * 1024 * 1024, "Cap of the decompressed data index-block cache."),
   "search.maxUniqueTimeseries": flag.int(1_000_000, "Fail a search that matches more series than this."),

@@ -16,6 +16,7 @@ await runService({
         walFsyncIntervalMs: flags.walFsyncInterval,
         maxRowsBuffer: flags["storage.maxRowsBuffer"],
         maxInmemoryPartsBytes: flags["storage.maxInmemoryPartsSize"],
+        minFreeDiskSpaceBytes: flags["storage.minFreeDiskSpaceBytes"],
         seriesCacheBytes: flags["storage.cacheSizeStorageTSID"],
         indexBlockCacheBytes: flags["storage.cacheSizeIndexDBDataBlocks"],
         maxSeriesPerSearch: flags["search.maxUniqueTimeseries"],

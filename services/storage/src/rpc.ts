@@ -142,7 +142,8 @@ export function insertHandlers(d: RpcDeps): InsertServiceHandlers {
       }
       cb(null, create(cluster.WriteMetadataResponseSchema, { written: call.request.metadata.length }));
     },
-    Ping_v1: (_call, cb) => cb(null, create(cluster.PingResponseSchema, { nodeId: d.nodeId, ready: d.isReady() })),
+    // Insert's health check: a read-only node is alive but takes no writes (insert reroutes).
+    Ping_v1: (_call, cb) => cb(null, create(cluster.PingResponseSchema, { nodeId: d.nodeId, ready: d.isReady(), readOnly: d.storage.readOnly })),
   };
 }
 
