@@ -180,7 +180,7 @@ describe("import handler over a stub cluster", () => {
     ["csv without format", "/insert/0/prometheus/api/v1/import/csv", "1,2\n", 400, /^csv: missing format parameter/],
     ["bad extra_label", "/insert/0/influx/write?extra_label=nope", "cpu v=1\n", 400, /^influx: extra_label "nope": want name=value/],
     ["line too long", "/insert/0/prometheus/api/v1/import", `{"metric":{"__name__":"${"a".repeat(5000)}"}}\n`, 400, /^jsonline: line 1: line longer than 4096 bytes/],
-    ["opentsdb body too big", "/insert/0/opentsdb/api/put", `[${'{"metric":"m","value":1,"timestamp":1},'.repeat(200)}{}]`, 400, /^opentsdb: .*body larger than 4096 bytes/],
+    ["opentsdb body too big", "/insert/0/opentsdb/api/put", `[${'{"metric":"m","value":1,"timestamp":1},'.repeat(200)}{}]`, 413, /^opentsdb: .*body larger than 4096 bytes/],
   ] as const)("%s → %i", async (_name, path, body, status, msg) => {
     const r = await send(path, body);
     expect(r.status).toBe(status);
