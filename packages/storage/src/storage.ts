@@ -183,7 +183,6 @@ interface Counters {
  */
 export class Storage {
   private readonly retentionMs: number;
-  private readonly futureRetentionMs: number;
   readonly dedupIntervalMs: number;
   private readonly now: () => number;
   private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError">>;
@@ -235,12 +234,12 @@ export class Storage {
     options: StorageOptions,
   ) {
     this.retentionMs = options.retentionMs ?? 31 * DAY_MS;
-    this.futureRetentionMs = options.futureRetentionMs ?? 2 * DAY_MS;
     this.dedupIntervalMs = options.dedupIntervalMs ?? 0;
     this.now = options.now ?? Date.now;
     this.onBackgroundError = options.onBackgroundError ?? ((err) => console.error("strata storage background error:", err));
     this.opts = {
       retentionMs: this.retentionMs,
+      futureRetentionMs: options.futureRetentionMs ?? 2 * DAY_MS,
       dedupIntervalMs: this.dedupIntervalMs,
       walFsyncIntervalMs: options.walFsyncIntervalMs ?? 1000,
       walMaxSegmentBytes: options.walMaxSegmentBytes ?? 64 << 20,
@@ -396,7 +395,7 @@ export class Storage {
     // straight from the batch bytes — nothing is allocated per row for known series.
     const r = new RowsScanner(batch);
     const minT = this.retentionMinT();
-    const maxT = this.now() + this.futureRetentionMs;
+    const maxT = this.now() + this.opts.futureRetentionMs;
     let entry: SeriesEntry | undefined;
     let accepted = 0;
     while (r.next()) {
