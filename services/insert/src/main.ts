@@ -43,6 +43,8 @@ await runService({
       },
       maxRequestBytes: flags.maxInsertRequestSize,
       labelsCacheBytes: flags["cacheSize.remoteWriteLabels"],
+      retentionMs: flags.retentionPeriod,
+      futureRetentionMs: flags.futureRetention,
       maxConcurrentInserts: flags.maxConcurrentInserts,
       maxQueueMs: flags["insert.maxQueueDuration"],
       log,
