@@ -2,7 +2,7 @@ import { request } from "node:http";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { snappyEncode, writev2 } from "@strata/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clusterBuilt, forceFlush, remoteWrite, remoteWriteBody, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
+import { clusterBuilt, type ApiBody, forceFlush, remoteWrite, remoteWriteBody, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
 
 /**
  * Issue 14 (hardening found by fuzzing), over a real cluster: status codes of bad input,
@@ -10,15 +10,6 @@ import { clusterBuilt, forceFlush, remoteWrite, remoteWriteBody, startCluster, t
  * all-tenant query statistics behind -adminAuthKey, delete_series only by POST, and samples
  * outside the retention window counted instead of vanishing.
  */
-
-interface ApiBody {
-  status: string;
-  data?: unknown;
-  errorType?: string;
-  error?: string;
-  warnings?: string[];
-  isPartial?: boolean;
-}
 
 const NOW = Math.floor(Date.now() / 1000) * 1000;
 const ADMIN_KEY = "hardening-admin-key";

@@ -117,6 +117,16 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   };
 }
 
+/** A Prometheus API JSON answer. */
+export interface ApiBody {
+  status: string;
+  data?: unknown;
+  errorType?: string;
+  error?: string;
+  warnings?: string[];
+  isPartial?: boolean;
+}
+
 export interface TestSeries {
   readonly labels: Readonly<Record<string, string>>;
   readonly samples: readonly (readonly [number, number])[];

@@ -42,7 +42,7 @@ export interface InsertAppDeps {
   readonly imports?: Partial<ImportSettings>;
   /** -cacheSize.remoteWriteLabels (default 64 MiB, 0 disables). */
   readonly labelsCacheBytes?: number;
-  /** -retentionPeriod (default 31 days; 0: no lower bound): older samples are ignored and counted. */
+  /** -retentionPeriod (absent or 0: no lower bound, left to storage): older samples are ignored and counted. */
   readonly retentionMs?: number;
   /** -futureRetention (default 2 days): samples further ahead are ignored and counted. */
   readonly futureRetentionMs?: number;
@@ -164,7 +164,7 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
     m.gauge("strata_insert_labels_cache_bytes", "Memory held by the raw-labels cache (cap: -cacheSize.remoteWriteLabels).", () => lc.bytes);
   }
   const relabel = d.relabel ?? new RelabelHook("", d.log, m);
-  const retentionMs = d.retentionMs ?? 31 * DAY_MS;
+  const retentionMs = d.retentionMs ?? 0;
   const futureRetentionMs = d.futureRetentionMs ?? 2 * DAY_MS;
   const window = () => sampleWindow(retentionMs, futureRetentionMs, Date.now());
   const ignored = rowsIgnoredCounter(m);

@@ -156,6 +156,7 @@ describe("import handler over a stub cluster", () => {
 
   it.each([
     ["json lines", "/insert/0/prometheus/api/v1/import", '{"metric":{"__name__":"a","x":"1"},"values":[1,2],"timestamps":[10,20]}\n', ["0:0 a{x=\"1\"} 10 1", "0:0 a{x=\"1\"} 20 2"]],
+    ["a sample more than -futureRetention ahead is left out", "/insert/0/prometheus/api/v1/import", `{"metric":{"__name__":"f"},"values":[1,2],"timestamps":[10,${Date.UTC(10000, 0, 1) - 1}]}\n`, ["0:0 f 10 1"]],
     ["extra_label replaces", "/insert/0/prometheus/api/v1/import?extra_label=x=9&extra_label=y=z", '{"metric":{"__name__":"a","x":"1"},"values":[1],"timestamps":[10]}', ["0:0 a{x=\"9\",y=\"z\"} 10 1"]],
     ["pushgateway path", "/insert/0/prometheus/api/v1/import/prometheus/metrics/job/j/instance/i?timestamp=5", "m 1\n", ['0:0 m{instance="i",job="j"} 5000 1']],
     ["csv", "/insert/0/prometheus/api/v1/import/csv?format=2:metric:cpu,1:label:host,3:time:unix_s", "h1,0.5,100\n", ['0:0 cpu{host="h1"} 100000 0.5']],
@@ -166,6 +167,10 @@ describe("import handler over a stub cluster", () => {
     const r = await send(path, body);
     expect([r.status, await r.text()]).toEqual([204, ""]);
     expect(rowsOf(written).sort()).toEqual([...want].sort());
+  });
+
+  it("counts the sample left out past -futureRetention", () => {
+    expect(metrics.render()).toContain('strata_rows_ignored_total{type="jsonline",reason="big_timestamp"} 1');
   });
 
   it("text exposition metadata is forwarded", async () => {
