@@ -35,8 +35,8 @@ export class RowsBatchSink implements RowSink {
   rowsTooOld = 0;
   /** Samples after the window (further ahead than -futureRetention). */
   rowsTooNew = 0;
-  private readonly minT: number;
-  private readonly maxT: number;
+  private minT: number;
+  private maxT: number;
   private current: Uint8Array | null = null;
   private lastLabels: Labels | null = null;
   private lastName: Uint8Array | null = null;
@@ -46,6 +46,12 @@ export class RowsBatchSink implements RowSink {
     this.writer = opts.writer ?? new RowsBatchWriter();
     this.minT = opts.window?.minT ?? -Infinity;
     this.maxT = opts.window?.maxT ?? Infinity;
+  }
+
+  /** Moves the window (a long-lived sink, e.g. a Graphite connection, as time passes). */
+  setWindow(w: SampleWindow): void {
+    this.minT = w.minT;
+    this.maxT = w.maxT;
   }
 
   series(labels: readonly Label[]): void {

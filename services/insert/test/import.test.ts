@@ -6,11 +6,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { createLogger, decodeMetricName, MetricsRegistry, RowsBatchReader, UnavailableError } from "@strata/core";
+import { createLogger, decodeMetricName, MetricsRegistry, RowsBatchReader, sampleWindow, UnavailableError } from "@strata/core";
 import type { InsertCluster } from "@strata/cluster";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { startGraphiteServer } from "../src/graphite.js";
+import { rowsIgnoredCounter } from "../src/ignored.js";
 import { matchImportRoute } from "../src/import.js";
 import { RelabelHook } from "../src/relabel-hook.js";
 import { RowsSpool } from "../src/spool.js";
@@ -270,7 +271,7 @@ describe("RelabelHook reload", () => {
 });
 
 describe("Graphite listener over a stub cluster", () => {
-  it("stores good lines with tags, skips bad ones, stamps lines without a timestamp with now", async () => {
+  it("stores good lines with tags, skips bad ones, stamps lines without a timestamp with now, counts ones past -futureRetention", async () => {
     const written: Uint8Array[] = [];
     const metrics = new MetricsRegistry();
     const g = await startGraphiteServer({
@@ -282,12 +283,14 @@ describe("Graphite listener over a stub cluster", () => {
       maxLineBytes: 1024,
       log,
       metrics,
+      window: () => sampleWindow(0, 2 * 86_400_000, Date.now()),
+      ignored: rowsIgnoredCounter(metrics),
     });
     try {
       const t0 = Date.now();
       await new Promise<void>((resolve, reject) => {
         const s = connect(g.port, "127.0.0.1", () => {
-          s.write("foo.bar;env=prod 1.5 100\nbad line here now\n");
+          s.write("foo.bar;env=prod 1.5 100\nbad line here now\nyear.ten.thousand 1 253402300799\n");
           s.end("baz 2\n");
         });
         s.on("error", reject);
@@ -303,6 +306,7 @@ describe("Graphite listener over a stub cluster", () => {
       expect(ts).toBeLessThanOrEqual(Date.now());
       expect(metrics.render()).toContain('strata_rows_rejected_total{type="graphite",reason="parse_error"} 1');
       expect(metrics.render()).toContain('strata_rows_inserted_total{type="graphite"} 2');
+      expect(metrics.render()).toContain('strata_rows_ignored_total{type="graphite",reason="big_timestamp"} 1');
     } finally {
       await g.close();
     }
