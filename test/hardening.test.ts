@@ -41,7 +41,7 @@ describe.skipIf(!built)("hardening over a real cluster", () => {
   const sample = (labels: Record<string, string>): TestSeries => ({ labels, samples: [[NOW - 60_000, 1]] });
 
   beforeAll(async () => {
-    c = await startCluster({ storageNodes: 2, replicationFactor: 1, selectFlags: ["-search.maxTagValues=5", "-search.maxTagKeys=4", `-adminAuthKey=${ADMIN_KEY}`] });
+    c = await startCluster({ storageNodes: 2, replicationFactor: 1, selectFlags: ["-search.maxTagValues=5", "-search.maxTagKeys=4", "-search.maxExportSeries=6", `-adminAuthKey=${ADMIN_KEY}`] });
     const many = Array.from({ length: 8 }, (_, i) => sample({ __name__: "many_values", v: `v${i}` }));
     expect((await remoteWrite(c.insertUrl, [...many, sample({ __name__: "secret_metric", owner: "one" })], "1")).status).toBe(204);
     expect((await remoteWrite(c.insertUrl, [sample({ __name__: "doomed", x: "1" }), sample({ __name__: "kept", x: "1" })], "3")).status).toBe(204);
@@ -73,6 +73,9 @@ describe.skipIf(!built)("hardening over a real cluster", () => {
     ["delete_series by GET", 405, "GET", sel("3", "admin/tsdb/delete_series?match[]=doomed"), /method GET not allowed: delete_series takes POST/],
     ["delete_series by PUT", 405, "PUT", sel("3", "admin/tsdb/delete_series?match[]=doomed"), /delete_series takes POST/],
     ["delete_series by GET under /delete/", 405, "GET", "/delete/3/prometheus/api/v1/admin/tsdb/delete_series?match[]=doomed", /delete_series takes POST/],
+    ["export over -search.maxExportSeries", 422, "GET", sel("1", "export?match[]=many_values"), /selects more than 6 series \(-search.maxExportSeries\)/],
+    ["CSV export over -search.maxExportSeries", 422, "GET", sel("1", "export/csv?format=__name__,__value__&match[]=many_values"), /\(-search.maxExportSeries\)/],
+    ["federate over -search.maxExportSeries", 422, "GET", "/select/1/prometheus/federate?match[]=many_values", /\(-search.maxExportSeries\)/],
     ["the all-tenant top_queries without authKey", 403, "GET", "/api/v1/status/top_queries", /lists every tenant's queries: pass authKey=/],
     ["the all-tenant active_queries with a wrong authKey", 403, "GET", "/api/v1/status/active_queries?authKey=nope", /authKey/],
   ])("select: %s → %i", async (_name, status, method, path, want) => {

@@ -281,13 +281,17 @@ export function buildApp(deps: SelectDeps): SelectApp {
 
   // ---- export, federate, delete ----------------------------------------------------------
 
+  function exportOpts(ctx: Ctx): SearchOptions {
+    return { ...ctx.opts, maxSeries: config.maxExportSeries, maxSeriesFlag: "-search.maxExportSeries" };
+  }
+
   async function exportJson(ctx: Ctx): Promise<void> {
     const sets = ctx.params.matcherSets();
     if (sets.length === 0) throw new BadDataError("missing match[] parameter: export needs a series selector, e.g. match[]={__name__!=\"\"}");
     const { minT, maxT } = range(ctx);
     const gzip = /\bgzip\b/.test(String(ctx.req.headers["accept-encoding"] ?? ""));
     await streamOut(ctx, "application/stream+json", gzip, async (write) => {
-      await backend.exportSeries(ctx.tenant, sets, minT, maxT, { ...ctx.opts, maxSeries: config.maxExportSeries }, async (s) => {
+      await backend.exportSeries(ctx.tenant, sets, minT, maxT, exportOpts(ctx), async (s) => {
         await write(formatJsonLine(s.labels, s.timestamps, s.values));
       });
     });
@@ -305,7 +309,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
     const { minT, maxT } = range(ctx);
     const csvField = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
     await streamOut(ctx, "text/csv; charset=utf-8", false, async (write) => {
-      await backend.exportSeries(ctx.tenant, sets, minT, maxT, { ...ctx.opts, maxSeries: config.maxExportSeries }, async (s) => {
+      await backend.exportSeries(ctx.tenant, sets, minT, maxT, exportOpts(ctx), async (s) => {
         let chunk = "";
         const get = (n: string) => s.labels.find((l) => l.name === n)?.value ?? "";
         for (let i = 0; i < s.timestamps.length; i++) {
@@ -337,7 +341,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
     let lastName = "";
     await streamOut(ctx, "text/plain; version=0.0.4; charset=utf-8", false, async (write) => {
       const rows: { labels: MatrixSeries["labels"]; v: number; t: number }[] = [];
-      await backend.exportSeries(ctx.tenant, sets, minT, maxT, { ...ctx.opts, maxSeries: config.maxExportSeries }, (s) => {
+      await backend.exportSeries(ctx.tenant, sets, minT, maxT, exportOpts(ctx), (s) => {
         // The last sample in the lookback window, unless the series went stale.
         const n = s.timestamps.length;
         if (n === 0) return;
