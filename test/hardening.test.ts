@@ -76,6 +76,9 @@ describe.skipIf(!built)("hardening over a real cluster", () => {
     ["export over -search.maxExportSeries", 422, "GET", sel("1", "export?match[]=many_values"), /selects more than 6 series \(-search.maxExportSeries\)/],
     ["CSV export over -search.maxExportSeries", 422, "GET", sel("1", "export/csv?format=__name__,__value__&match[]=many_values"), /\(-search.maxExportSeries\)/],
     ["federate over -search.maxExportSeries", 422, "GET", "/select/1/prometheus/federate?match[]=many_values", /\(-search.maxExportSeries\)/],
+    ["limit=99999999999999999999 (past 2^53)", 400, "POST", sel("1", "metadata?limit=99999999999999999999"), /invalid parameter "limit": want a non-negative integer up to 2\^53-1/],
+    ["limit=2^32 on label values", 200, "GET", sel("1", "label/owner/values?limit=4294967296"), (b) => expect(b.data).toEqual(["one"])],
+    ["limit=2^53-1 on metadata", 200, "GET", sel("1", "metadata?limit=9007199254740991"), (b) => expect(b.data).toEqual({})],
     ["the all-tenant top_queries without authKey", 403, "GET", "/api/v1/status/top_queries", /lists every tenant's queries: pass authKey=/],
     ["the all-tenant active_queries with a wrong authKey", 403, "GET", "/api/v1/status/active_queries?authKey=nope", /authKey/],
   ])("select: %s → %i", async (_name, status, method, path, want) => {

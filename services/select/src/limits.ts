@@ -16,10 +16,13 @@ export interface ListLimit {
 
 export const TRUNCATED_BY_LIMIT = "results truncated due to limit";
 
+/** The largest limit the storage RPCs carry (a uint32 field). */
+const MAX_RPC_LIMIT = 0xffff_ffff;
+
 /** How many items to ask the backend for: one more than kept, so a cut can be seen. */
 export function fetchLimit(l: ListLimit): number {
   const keep = keepCount(l);
-  return keep === 0 ? 0 : keep + 1;
+  return keep === 0 ? 0 : Math.min(keep + 1, MAX_RPC_LIMIT);
 }
 
 function keepCount(l: ListLimit): number {

@@ -87,7 +87,9 @@ export class Params {
   int(name: string, def: number): number {
     const v = this.get(name);
     if (v === undefined) return def;
-    if (!/^\d+$/.test(v)) throw new BadDataError(`invalid parameter ${JSON.stringify(name)}: want a non-negative integer, got ${JSON.stringify(v)}`);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) {
+      throw new BadDataError(`invalid parameter ${JSON.stringify(name)}: want a non-negative integer up to 2^53-1, got ${JSON.stringify(v)}`);
+    }
     return Number(v);
   }
 
