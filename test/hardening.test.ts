@@ -1,8 +1,7 @@
-import { request } from "node:http";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { snappyEncode, writev2 } from "@strata/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clusterBuilt, type ApiBody, forceFlush, remoteWrite, remoteWriteBody, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
+import { clusterBuilt, type ApiBody, forceFlush, rawRequest, remoteWrite, remoteWriteBody, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
 
 /**
  * Issue 14 (hardening found by fuzzing), over a real cluster: status codes of bad input,
@@ -13,21 +12,6 @@ import { clusterBuilt, type ApiBody, forceFlush, remoteWrite, remoteWriteBody, s
 
 const NOW = Math.floor(Date.now() / 1000) * 1000;
 const ADMIN_KEY = "hardening-admin-key";
-
-/** A request with the path exactly as given: fetch() would fold `..` segments before sending. */
-function raw(base: string, method: string, path: string, body?: Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }> {
-  const u = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (text += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
-    });
-    req.on("error", reject);
-    req.end(body === undefined ? undefined : Buffer.from(body));
-  });
-}
 
 function parse(text: string): ApiBody {
   return JSON.parse(text) as ApiBody;
@@ -83,7 +67,7 @@ describe.skipIf(!built)("hardening over a real cluster", () => {
     ["the all-tenant active_queries with a wrong authKey", 403, "GET", "/api/v1/status/active_queries?authKey=nope", /authKey/],
   ])("select: %s → %i", async (_name, status, method, path, want) => {
     const [p, form] = method === "POST" ? path.split("?") : [path, undefined];
-    const r = form === undefined ? await raw(c.selectUrl, method, path) : await raw(c.selectUrl, method, p!, new TextEncoder().encode(form), { "content-type": "application/x-www-form-urlencoded" });
+    const r = form === undefined ? await rawRequest(c.selectUrl, method, path) : await rawRequest(c.selectUrl, method, p!, new TextEncoder().encode(form), { "content-type": "application/x-www-form-urlencoded" });
     expect(r.status, r.text).toBe(status);
     if (status === 405) expect(r.headers["allow"]).toBe("POST");
     const b = parse(r.text);
@@ -92,9 +76,9 @@ describe.skipIf(!built)("hardening over a real cluster", () => {
   });
 
   it("GET delete_series deleted nothing; POST deletes", async () => {
-    const count = async () => (parse((await raw(c.selectUrl, "GET", sel("3", "series?match[]=doomed"))).text).data as unknown[]).length;
+    const count = async () => (parse((await rawRequest(c.selectUrl, "GET", sel("3", "series?match[]=doomed"))).text).data as unknown[]).length;
     expect(await count()).toBe(1);
-    const del = await raw(c.selectUrl, "POST", sel("3", "admin/tsdb/delete_series?match[]=doomed"));
+    const del = await rawRequest(c.selectUrl, "POST", sel("3", "admin/tsdb/delete_series?match[]=doomed"));
     expect(del.status, del.text).toBe(204);
     expect(await count()).toBe(0);
   });
@@ -109,7 +93,7 @@ describe.skipIf(!built)("hardening over a real cluster", () => {
     ["label names exactly at the limit", "labels?limit=3", ["__name__", "owner", "v"], undefined, false],
     ["series with limit=2", "series?match[]=many_values&limit=2", ["v0", "v1"], "results truncated due to limit", false],
   ])("%s: never cut silently", async (_name, rest, want, warning, partial) => {
-    const r = await raw(c.selectUrl, "GET", sel("1", rest));
+    const r = await rawRequest(c.selectUrl, "GET", sel("1", rest));
     expect(r.status, r.text).toBe(200);
     const b = parse(r.text);
     const values = (b.data as (string | Record<string, string>)[]).map((x) => (typeof x === "string" ? x : x["v"]!));
@@ -122,17 +106,17 @@ describe.skipIf(!built)("hardening over a real cluster", () => {
   it("query statistics: a tenant sees only its own; the all-tenant view takes -adminAuthKey", async () => {
     const marker = (t: string) => `secret_metric # tenant ${t} probe`;
     for (const t of ["1", "2"]) {
-      const r = await raw(c.selectUrl, "GET", sel(t, `query?query=${encodeURIComponent(marker(t))}`));
+      const r = await rawRequest(c.selectUrl, "GET", sel(t, `query?query=${encodeURIComponent(marker(t))}`));
       expect(r.status, r.text).toBe(200);
     }
     const queries = (text: string) => (JSON.parse(text) as { topByCount: { query: string }[] }).topByCount.map((x) => x.query);
-    const own = queries((await raw(c.selectUrl, "GET", sel("2", "status/top_queries?topN=100"))).text);
+    const own = queries((await rawRequest(c.selectUrl, "GET", sel("2", "status/top_queries?topN=100"))).text);
     expect(own).toContain(marker("2"));
     expect(own).not.toContain(marker("1"));
-    const all = await raw(c.selectUrl, "GET", `/api/v1/status/top_queries?topN=100&authKey=${ADMIN_KEY}`);
+    const all = await rawRequest(c.selectUrl, "GET", `/api/v1/status/top_queries?topN=100&authKey=${ADMIN_KEY}`);
     expect(all.status).toBe(200);
     expect(queries(all.text)).toEqual(expect.arrayContaining([marker("1"), marker("2")]));
-    const active = await raw(c.selectUrl, "GET", `/api/v1/status/active_queries?authKey=${ADMIN_KEY}`);
+    const active = await rawRequest(c.selectUrl, "GET", `/api/v1/status/active_queries?authKey=${ADMIN_KEY}`);
     expect(active.status).toBe(200);
   });
 
@@ -144,11 +128,11 @@ describe.skipIf(!built)("hardening over a real cluster", () => {
     ["a percent-encoded tenant on import", 400, "POST", "/insert/%35/prometheus/api/v1/import", /percent-encoded tenants are not accepted/],
   ])("insert: %s → %i, and tenant 5 stays empty", async (_name, status, method, path, want) => {
     const body = path.endsWith("/import") ? new TextEncoder().encode(`{"metric":{"__name__":"smuggled"},"values":[1],"timestamps":[${NOW}]}\n`) : remoteWriteBody([sample({ __name__: "smuggled" })]);
-    const r = await raw(c.insertUrl, method, path, body, { "content-type": "application/x-protobuf", "content-encoding": path.endsWith("/import") ? "identity" : "snappy" });
+    const r = await rawRequest(c.insertUrl, method, path, body, { "content-type": "application/x-protobuf", "content-encoding": path.endsWith("/import") ? "identity" : "snappy" });
     expect(r.status, r.text).toBe(status);
     expect(r.text).toMatch(want);
     await forceFlush(c);
-    const q = parse((await raw(c.selectUrl, "GET", sel("5", "series?match[]=smuggled"))).text);
+    const q = parse((await rawRequest(c.selectUrl, "GET", sel("5", "series?match[]=smuggled"))).text);
     expect(q.data).toEqual([]);
   });
 

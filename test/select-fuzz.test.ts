@@ -1,7 +1,6 @@
-import { request as httpRequest } from "node:http";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clusterBuilt, forceFlush, remoteWrite, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
+import { clusterBuilt, forceFlush, rawRequest, remoteWrite, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
 
 /**
  * Query fuzzing (issue 14, part 4): fast-check builds PromQL (valid, broken and mutated) and API
@@ -158,20 +157,8 @@ describe.skipIf(!built)("select under fuzzed queries and parameters", () => {
   /** Sends the request as written (fetch would fold `..` segments and re-encode the path). */
   function send(r: Req): Promise<{ status: number; text: string }> {
     const qs = new URLSearchParams(r.params).toString();
-    const u = new URL(c.selectUrl);
-    const path = `${r.path}${r.method === "GET" && qs !== "" ? `?${qs}` : ""}`;
-    const headers = r.method === "POST" ? { "content-type": "application/x-www-form-urlencoded" } : {};
-    return new Promise((resolve, reject) => {
-      const req = httpRequest({ host: u.hostname, port: u.port, method: r.method, path, headers, timeout: 30_000 }, (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (d: string) => (text += d));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-      });
-      req.on("timeout", () => req.destroy(new Error(`no answer within 30 s: ${r.method} ${path.slice(0, 300)}`)));
-      req.on("error", reject);
-      req.end(r.method === "POST" ? qs : undefined);
-    });
+    if (r.method === "GET") return rawRequest(c.selectUrl, "GET", `${r.path}${qs !== "" ? `?${qs}` : ""}`);
+    return rawRequest(c.selectUrl, "POST", r.path, qs, { "content-type": "application/x-www-form-urlencoded" });
   }
 
   it("answers every generated request below 500 and keeps answering /health", async () => {
