@@ -138,7 +138,7 @@ describe.skipIf(!built)("hardening over a real cluster", () => {
 
   it("remote write 2.0: samples outside the retention window are counted, not written, and left out of Samples-Written", async () => {
     const year10k = BigInt(Date.UTC(10000, 0, 1) - 1);
-    const old = BigInt(NOW - 40 * 86_400_000); // the default -retentionPeriod is 31 days
+    const old = BigInt(NOW - 40 * 86_400_000); // storage's default -retentionPeriod is 31 days; insert learns it from the nodes' Ping_v1
     const body = toBinary(
       writev2.RequestSchema,
       create(writev2.RequestSchema, {

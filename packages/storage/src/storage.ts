@@ -384,6 +384,11 @@ export class Storage {
     return this.space.readOnly;
   }
 
+  /** The window of timestamps this node stores (-retentionPeriod, -futureRetention), told to insert by Ping_v1. */
+  get retention(): { readonly retentionMs: number; readonly futureRetentionMs: number } {
+    return { retentionMs: this.retentionMs, futureRetentionMs: this.opts.futureRetentionMs };
+  }
+
   private guard(fn: () => void): void {
     if (this.closed) return;
     try {

@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   BadDataError,
   checkRawPath,
-  sampleWindow,
   errorMessage,
   httpStatusOf,
   labelValue,
@@ -24,7 +23,7 @@ import type { InsertCluster, RoutedRows } from "@strata/cluster";
 import { RemoteWriteDecoder, snappyDecode, snappyUncompressedLength, type RemoteWriteResult } from "@strata/protocol";
 import { DEFAULT_IMPORT_SETTINGS, buildImportHandler, matchImportRoute, type ImportSettings } from "./import.js";
 import { RelabelHook } from "./relabel-hook.js";
-import { rowsIgnoredCounter } from "./ignored.js";
+import { retentionWindow, rowsIgnoredCounter } from "./ignored.js";
 
 export { insertFlags } from "./flags.js";
 
@@ -42,13 +41,12 @@ export interface InsertAppDeps {
   readonly imports?: Partial<ImportSettings>;
   /** -cacheSize.remoteWriteLabels (default 64 MiB, 0 disables). */
   readonly labelsCacheBytes?: number;
-  /** -retentionPeriod (absent or 0: no lower bound, left to storage): older samples are ignored and counted. */
+  /** -retentionPeriod (absent or 0: the storage nodes' own, told by Ping_v1): older samples are ignored and counted. */
   readonly retentionMs?: number;
-  /** -futureRetention (default 2 days): samples further ahead are ignored and counted. */
+  /** -futureRetention (absent or 0: the storage nodes' own): samples further ahead are ignored and counted. */
   readonly futureRetentionMs?: number;
 }
 
-const DAY_MS = 86_400_000;
 
 const ROUTE = /^\/insert\/([^/]+)\/prometheus(?:\/api\/v1\/write)?\/?$/;
 
@@ -164,9 +162,7 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
     m.gauge("strata_insert_labels_cache_bytes", "Memory held by the raw-labels cache (cap: -cacheSize.remoteWriteLabels).", () => lc.bytes);
   }
   const relabel = d.relabel ?? new RelabelHook("", d.log, m);
-  const retentionMs = d.retentionMs ?? 0;
-  const futureRetentionMs = d.futureRetentionMs ?? 2 * DAY_MS;
-  const window = () => sampleWindow(retentionMs, futureRetentionMs, Date.now());
+  const window = retentionWindow(d.cluster, d.retentionMs ?? 0, d.futureRetentionMs ?? 0);
   const ignored = rowsIgnoredCounter(m);
   const handleImport = buildImportHandler({
     ...DEFAULT_IMPORT_SETTINGS,

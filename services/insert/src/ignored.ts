@@ -1,4 +1,20 @@
-import { labelValue, type MetricsRegistry } from "@strata/core";
+import type { InsertCluster } from "@strata/cluster";
+import { labelValue, type MetricsRegistry, type SampleWindow } from "@strata/core";
+
+/**
+ * The window of timestamps insert sends on: each bound from insert's own flag when it is set
+ * (> 0), else the widest the storage nodes told in Ping_v1, else open (storage alone decides).
+ * So -retentionPeriod and -futureRetention are set once, on storage.
+ */
+export function retentionWindow(cluster: Pick<InsertCluster, "retention">, retentionMs: number, futureRetentionMs: number): () => SampleWindow {
+  return () => {
+    const told = cluster.retention();
+    const back = retentionMs > 0 ? retentionMs : told.retentionMs;
+    const ahead = futureRetentionMs > 0 ? futureRetentionMs : told.futureRetentionMs;
+    const now = Date.now();
+    return { minT: back > 0 ? now - back : -Infinity, maxT: ahead > 0 ? now + ahead : Infinity };
+  };
+}
 
 /** Counts rows left out because their timestamps are outside the retention window. */
 export type RowsIgnored = (type: string, tooOld: number, tooNew: number) => void;

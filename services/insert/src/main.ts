@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-import { BadDataError, closeHttp, listenHttp, runService, sampleWindow } from "@strata/core";
+import { BadDataError, closeHttp, listenHttp, runService } from "@strata/core";
 import { InsertCluster } from "@strata/cluster";
 import { buildApp } from "./app.js";
 import { insertFlags } from "./flags.js";
 import { startGraphiteServer } from "./graphite.js";
-import { rowsIgnoredCounter } from "./ignored.js";
+import { retentionWindow, rowsIgnoredCounter } from "./ignored.js";
 import { RelabelHook } from "./relabel-hook.js";
 
 await runService({
@@ -64,7 +64,7 @@ await runService({
         maxLineBytes: flags["import.maxLineLen"],
         log,
         metrics,
-        window: () => sampleWindow(flags.retentionPeriod, flags.futureRetention, Date.now()),
+        window: retentionWindow(cluster, flags.retentionPeriod, flags.futureRetention),
         ignored: rowsIgnoredCounter(metrics),
       });
       onShutdown({ name: "Graphite listener", close: () => graphite.close() });

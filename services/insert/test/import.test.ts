@@ -100,6 +100,7 @@ describe("import handler over a stub cluster", () => {
       return items.length;
     },
     healthyCount: () => 1,
+    retention: () => ({ retentionMs: 0, futureRetentionMs: 2 * 86_400_000 }),
   } as unknown as InsertCluster;
   const metrics = new MetricsRegistry();
   const relabelPath = join(dir, "relabel.yml");

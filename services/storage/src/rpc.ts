@@ -143,7 +143,19 @@ export function insertHandlers(d: RpcDeps): InsertServiceHandlers {
       cb(null, create(cluster.WriteMetadataResponseSchema, { written: call.request.metadata.length }));
     },
     // Insert's health check: a read-only node is alive but takes no writes (insert reroutes).
-    Ping_v1: (_call, cb) => cb(null, create(cluster.PingResponseSchema, { nodeId: d.nodeId, ready: d.isReady(), readOnly: d.storage.readOnly })),
+    Ping_v1: (_call, cb) => {
+      const { retentionMs, futureRetentionMs } = d.storage.retention;
+      cb(
+        null,
+        create(cluster.PingResponseSchema, {
+          nodeId: d.nodeId,
+          ready: d.isReady(),
+          readOnly: d.storage.readOnly,
+          retentionMs: BigInt(retentionMs),
+          futureRetentionMs: BigInt(futureRetentionMs),
+        }),
+      );
+    },
   };
 }
 
