@@ -410,7 +410,7 @@ describe("errors and limits", () => {
     ["maxSamples (result)", { maxSamples: 25 }, "vector(1) + vector(2)"],
     ["maxPointsPerSeries", { maxPointsPerSeries: 5 }, "temp"],
     ["maxPointsSubqueryPerSeries", { maxPointsSubqueryPerSeries: 100 }, "max_over_time(temp[10m:1s])"],
-    ["maxMemoryPerQuery (estimate)", { maxMemoryPerQuery: 10_000 }, "temp"],
+    ["maxMemoryPerQuery (estimate)", { maxMemoryPerQuery: 1000 }, "temp"],
   ])("%s", async (_name, opts, query) => {
     const e = createEngine(opts);
     const p = e.rangeQuery(q, query, 0, 10 * MIN, 10_000);

@@ -174,7 +174,10 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
     return { type: "vector", timestamp: env.start, labels, values: values.subarray(0, labels.length), ...ann() };
   }
   const series: MatrixSeries[] = [];
-  for (const s of final) series.push(compact(s.labels, times, s.values, s.present));
+  for (const s of final) {
+    if (env.yieldDue()) await env.yieldNow();
+    series.push(compact(s.labels, times, s.values, s.present));
+  }
   series.sort(byLabelsGo);
   return { type: "matrix", series, ...ann() };
 }

@@ -118,6 +118,11 @@ export class Env {
     return (++this.ops & 15) === 0 && performance.now() - this.lastYield >= YIELD_MS;
   }
 
+  /** True when evaluation has held the event loop for YIELD_MS (no call counting: for loops that count themselves). */
+  sliceUsedUp(): boolean {
+    return performance.now() - this.lastYield >= YIELD_MS;
+  }
+
   /** Lets the event loop run once, then checks the deadline and the signal. */
   async yieldNow(): Promise<void> {
     await new Promise<void>((resolve) => setImmediate(resolve));
