@@ -132,8 +132,8 @@ export function* resultChunks(r: QueryResult, grid?: StepGrid): Generator<string
  * chunked response, with backpressure from the socket.
  *
  * The query's deadline covers writing: `signal` is checked before the headers and after every
- * batch, and between batches the event loop runs (a drain, or one turn when the socket takes
- * more), so other requests and the deadline timer are served while a large answer is written.
+ * batch, and between batches the event loop runs (after a drain when the socket is full), so
+ * other requests and the deadline timer are served while a large answer is written.
  * Aborted before anything was sent, it throws the signal's reason (the caller answers with that
  * error); aborted after the headers, it destroys the connection — a client sees a chunked body
  * that never ends (no terminating chunk), never a truncated answer that parses — and throws.
@@ -156,7 +156,10 @@ export async function successStream(res: ServerResponse, data: Iterable<string>,
     if (corked >= WRITE_BATCH) {
       res.uncork();
       corked = 0;
-      await (res.writableNeedDrain ? drained(res, signal) : nextTurn());
+      if (res.writableNeedDrain) await drained(res, signal);
+      // A write the socket took at once emits 'drain' on process.nextTick: without a real turn
+      // the next batch would run before any other request's I/O.
+      await nextTurn();
       throwIfAborted(res, signal);
     }
   }

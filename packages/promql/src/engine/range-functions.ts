@@ -326,8 +326,16 @@ export async function streamRangeFunction(
   }
 }
 
-/** Where the generic sliding window stopped to let the event loop run. */
+/** One series' generic sliding window, and the step where it stopped to let the event loop run. */
 interface SlideState {
+  readonly impl: RangeImpl;
+  readonly ts: Float64Array;
+  readonly vs: Float64Array;
+  readonly ends: Float64Array;
+  readonly range: number;
+  readonly n: number;
+  readonly values: Float64Array;
+  readonly present: Uint8Array;
   k: number;
   lo: number;
   hi: number;
@@ -353,24 +361,14 @@ async function slideYielding(
   env: Env,
 ): Promise<number> {
   impl.prepare?.(ts, vs, st);
-  const state: SlideState = { k: 0, lo: 0, hi: 0, got: 0 };
-  while (!slide(impl, ts, vs, ends, range, n, values, present, env, state)) await env.yieldNow();
+  const state: SlideState = { impl, ts, vs, ends, range, n, values, present, k: 0, lo: 0, hi: 0, got: 0 };
+  while (!slide(state, env)) await env.yieldNow();
   return state.got;
 }
 
 /** Slides from `state.k`; false when it paused (state saved) because evaluation is due to yield. */
-function slide(
-  impl: RangeImpl,
-  ts: Float64Array,
-  vs: Float64Array,
-  ends: Float64Array,
-  range: number,
-  n: number,
-  values: Float64Array,
-  present: Uint8Array,
-  env: Env,
-  state: SlideState,
-): boolean {
+function slide(state: SlideState, env: Env): boolean {
+  const { impl, ts, vs, ends, range, n, values, present } = state;
   const len = ts.length;
   let { lo, hi, got } = state;
   let scanned = 0;
