@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { prompbRemote, snappyEncode } from "@strata/protocol";
 import { freePort, isBuilt, serviceMain, startProcess, tempDir, waitHealthy, type Proc } from "./procs.js";
@@ -117,6 +118,42 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       dir.remove();
     },
   };
+}
+
+/**
+ * An HTTP request with the path exactly as given (fetch would fold `..` segments and re-encode
+ * the path first); fails after `timeoutMs` without an answer.
+ */
+export function rawRequest(
+  base: string,
+  method: string,
+  path: string,
+  body?: Uint8Array | string,
+  headers: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, method, path, headers, timeout: timeoutMs }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms: ${method} ${path.slice(0, 300)}`)));
+    req.on("error", reject);
+    req.end(body === undefined ? undefined : typeof body === "string" ? body : Buffer.from(body));
+  });
+}
+
+/** A Prometheus API JSON answer. */
+export interface ApiBody {
+  status: string;
+  data?: unknown;
+  errorType?: string;
+  error?: string;
+  warnings?: string[];
+  isPartial?: boolean;
 }
 
 export interface TestSeries {

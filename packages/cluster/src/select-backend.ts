@@ -268,7 +268,7 @@ export class ClusterSelectBackend implements SelectBackend {
     }
     if (series.size > opts.maxSeries) {
       throw new ExecutionError(
-        `the query selects more than ${opts.maxSeries} series (-search.maxSeries); narrow it with more specific label matchers`,
+        `the query selects more than ${opts.maxSeries} series (${opts.maxSeriesFlag ?? "-search.maxSeries"}); narrow it with more specific label matchers`,
         "STRATA_LIMIT_EXCEEDED",
       );
     }

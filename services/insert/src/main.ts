@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-import { BadDataError, closeHttp, listenHttp, runService } from "@strata/core";
+import { BadDataError, closeHttp, listenHttp, runService, sampleWindow } from "@strata/core";
 import { InsertCluster } from "@strata/cluster";
 import { buildApp } from "./app.js";
 import { insertFlags } from "./flags.js";
 import { startGraphiteServer } from "./graphite.js";
+import { rowsIgnoredCounter } from "./ignored.js";
 import { RelabelHook } from "./relabel-hook.js";
 
 await runService({
@@ -43,6 +44,8 @@ await runService({
       },
       maxRequestBytes: flags.maxInsertRequestSize,
       labelsCacheBytes: flags["cacheSize.remoteWriteLabels"],
+      retentionMs: flags.retentionPeriod,
+      futureRetentionMs: flags.futureRetention,
       maxConcurrentInserts: flags.maxConcurrentInserts,
       maxQueueMs: flags["insert.maxQueueDuration"],
       log,
@@ -61,6 +64,8 @@ await runService({
         maxLineBytes: flags["import.maxLineLen"],
         log,
         metrics,
+        window: () => sampleWindow(flags.retentionPeriod, flags.futureRetention, Date.now()),
+        ignored: rowsIgnoredCounter(metrics),
       });
       onShutdown({ name: "Graphite listener", close: () => graphite.close() });
     }
