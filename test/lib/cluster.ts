@@ -35,6 +35,8 @@ export interface ClusterOptions {
   readonly selectFlags?: readonly string[];
   readonly insertFlags?: readonly string[];
   readonly storageFlags?: readonly string[];
+  /** Environment variables added to the select process's (e.g. allocator settings). */
+  readonly selectEnv?: Readonly<Record<string, string>>;
   /** Node.js options before the script (e.g. `--cpu-prof`), per service. */
   readonly nodeArgs?: { readonly storage?: readonly string[]; readonly insert?: readonly string[]; readonly select?: readonly string[] };
 }
@@ -89,7 +91,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     `-storageNode=${storage.map((s) => s.selectAddr).join(",")}`,
     `-replicationFactor=${rf}`,
     ...(opts.selectFlags ?? []),
-  ]);
+  ], { ...process.env, ...opts.selectEnv });
   const insertUrl = `http://127.0.0.1:${insertPort}`;
   const selectUrl = `http://127.0.0.1:${selectPort}`;
   await Promise.all([waitHealthy(`${insertUrl}/health`, insert), waitHealthy(`${selectUrl}/health`, select)]);

@@ -60,6 +60,8 @@ export interface SelectDeps {
   /** Serves the web UI below /select/<tenant>/vmui (the path after `vmui`, e.g. "/" or "/assets/x.js"). */
   readonly ui?: (req: IncomingMessage, res: ServerResponse, path: string) => void | Promise<void>;
   readonly now?: () => number;
+  /** Called after each query left its slot (select's idle memory reclaimer listens). */
+  readonly onQueryEnd?: () => void;
 }
 
 export const PROMETHEUS_COMPAT_VERSION = "2.53.0";
@@ -68,6 +70,8 @@ export interface SelectApp {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
   readonly cache: RollupCache;
   readonly stats: QueryStats;
+  /** Queries holding a slot now. */
+  readonly inFlight: () => number;
 }
 
 type Handler = (ctx: Ctx) => Promise<void>;
@@ -124,6 +128,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
       return await fn();
     } finally {
       release();
+      deps.onQueryEnd?.();
     }
   }
 
@@ -139,11 +144,12 @@ export function buildApp(deps: SelectDeps): SelectApp {
         try {
           const r = await engine.instantQuery(querier, q, time, ctx.signal);
           if (querier.isPartial) partialAnswers.inc();
-          await successStream(ctx.res, resultChunks(sortedResult(r)), {
-            isPartial: querier.isPartial,
-            warnings: [...querier.warnings, ...r.warnings],
-            infos: r.infos,
-          });
+          await successStream(
+            ctx.res,
+            resultChunks(sortedResult(r)),
+            { isPartial: querier.isPartial, warnings: [...querier.warnings, ...r.warnings], infos: r.infos },
+            ctx.signal,
+          );
         } finally {
           // The answer is written: the selected samples may be reused.
           await querier.close?.();
@@ -191,7 +197,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
             if (r.type !== "matrix") {
               // Scalars and strings in range queries come back as matrices in Prometheus; an
               // engine that returns otherwise is answered as is, uncached.
-              await successStream(ctx.res, resultChunks(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos });
+              await successStream(ctx.res, resultChunks(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos }, ctx.signal);
               return;
             }
             series = cached ? mergeMatrix(cached.series, r.series) : [...r.series];
@@ -203,11 +209,12 @@ export function buildApp(deps: SelectDeps): SelectApp {
           }
           if (querier.isPartial) partialAnswers.inc();
           series.sort(compareByLabels);
-          await successStream(ctx.res, matrixChunks(series, { start, step, count: points }), {
-            isPartial: querier.isPartial,
-            warnings: [...querier.warnings, ...warnings],
-            infos,
-          });
+          await successStream(
+            ctx.res,
+            matrixChunks(series, { start, step, count: points }),
+            { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos },
+            ctx.signal,
+          );
         } finally {
           // The answer is written (the result cache keeps copies): the selected samples may be reused.
           await querier.close?.();
@@ -527,7 +534,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
     }
   }
 
-  return { handle, cache, stats };
+  return { handle, cache, stats, inFlight: () => limiter.inFlight };
 }
 
 /** Label names in the path may be `U__`-escaped (Prometheus 3 UTF-8 names) or percent-encoded. */
