@@ -1,4 +1,4 @@
-// pnpm bench:soak [-- --minutes=5] [--hosts=240] [--churn=2] [--warmup=N] [--refresh=10] [--range=30] [--sample=10] [--logDir=DIR]
+// pnpm bench:soak [-- --minutes=5] [--hosts=240] [--churn=2] [--warmup=N] [--refresh=10] [--range=30] [--sample=10] [--backfill=35] [--logDir=DIR]
 //
 // Long-running proof that memory stays flat: a Strata cluster (2 storage + insert + select
 // processes, RF=1) takes steady remote write ingest at real time for --minutes while a Grafana-like
@@ -6,7 +6,8 @@
 // test/bench/node-exporter-data.ts; 240 hosts ≈ 21.8k series), each scraped every 15 s at the
 // current time, scrapes spread over the interval and sent once a second in bodies of ≤ 2000
 // samples (Prometheus' max_samples_per_send); every minute --churn hosts are replaced by new ones
-// (new instance label: new series, the old ones go stale). Queries: every --refresh seconds the
+// (new instance label: new series, the old ones go stale). Before the clock starts, --backfill
+// minutes of history (default --range + 5) are written so range queries read full ranges. Queries: every --refresh seconds the
 // dashboard's panels go out at once (range queries over the last --range minutes at a 15 s step,
 // an instant query, labels, label values, series). Every minute it prints per-process RSS, JS heap
 // and external memory, ingested samples/s, errors and p50/p99 per query kind; at the end the
@@ -38,6 +39,8 @@ const REFRESH_S = num("refresh", 10);
 const RANGE_MIN = num("range", 30);
 const SAMPLE_S = num("sample", 10);
 const LOG_DIR = args.get("logDir");
+/** Minutes of history written before the clock starts, so range queries read full ranges from the first minute on. */
+const BACKFILL_MIN = num("backfill", RANGE_MIN + 5);
 const INTERVAL = 15_000;
 const MAX_SAMPLES_PER_SEND = 2000;
 if (WARMUP >= MINUTES) throw new Error(`--warmup=${WARMUP} must be shorter than --minutes=${MINUTES}`);
@@ -127,6 +130,26 @@ function scrapeTick(url: string, second: number, pending: Set<Promise<void>>): v
   });
 }
 
+/** Writes BACKFILL_MIN minutes of every host's history up to now (10k samples per body, 2 at a time). */
+async function backfill(url: string): Promise<void> {
+  const points = Math.floor((BACKFILL_MIN * 60_000) / INTERVAL);
+  const now = Math.floor(Date.now() / 1000) * 1000;
+  const w = new BodyWriter(10_000);
+  for (let p = points; p > 0; p--) {
+    for (const h of hosts) {
+      stepValues(h.defs, h.state, rnd, INTERVAL);
+      const ts = now - p * INTERVAL - h.slot * 1000;
+      for (let i = 0; i < h.defs.length; i++) w.add(h.labels[i]!, ts, h.state[i]!);
+    }
+  }
+  const bodies = w.finish();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < bodies.length) await send(url, bodies[next++]!, 0);
+  };
+  await Promise.all([worker(), worker()]);
+}
+
 function churn(): void {
   for (let i = 0; i < CHURN; i++) hosts.splice(Math.floor(rnd() * hosts.length), 1, newHost());
 }
@@ -195,6 +218,29 @@ interface Watched {
 function metricValue(text: string, name: string): number {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
   return m === null ? NaN : Number(m[1]);
+}
+
+/** The gauges of a /metrics text that size something held (bytes, entries, items, parts, rows). */
+async function sizeGauges(url: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const text = await (await fetch(url, { signal: AbortSignal.timeout(10_000) })).text();
+  for (const line of text.split("\n")) {
+    const m = /^([a-z_:]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (m === null || /_(total|bucket|sum|count|seconds|max_bytes|cap_bytes|max_rows)\b/.test(m[1]!)) continue;
+    if (/(bytes|entries|items|parts|rows|series|bitmaps)(\{|$)/.test(m[1]!)) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+/** Gauges that grew between two sizeGauges snapshots by > 10% and > 1 MiB (bytes) or > 100 (counts). */
+function grown(before: Map<string, number>, after: Map<string, number>): string[] {
+  const out: string[] = [];
+  for (const [k, v1] of after) {
+    const v0 = before.get(k) ?? 0;
+    const isBytes = k.includes("bytes");
+    if (v1 - v0 > (isBytes ? 2 ** 20 : 100) && v1 > v0 * 1.1) out.push(`${k} ${isBytes ? `${mib(v0)} → ${mib(v1)} MiB` : `${v0} → ${v1}`}`);
+  }
+  return out;
 }
 
 async function sampleMemory(w: Watched, t: number): Promise<void> {
@@ -278,6 +324,14 @@ const watched: Watched[] = [
 const writeUrl = `${c.insertUrl}/insert/0/prometheus/api/v1/write`;
 const api = `${c.selectUrl}/select/0/prometheus`;
 const pending = new Set<Promise<void>>();
+const gaugesAtWarmup: Map<string, number>[] = [];
+if (BACKFILL_MIN > 0) {
+  const b0 = Date.now();
+  await backfill(writeUrl);
+  console.log(`backfilled ${BACKFILL_MIN} min of history in ${((Date.now() - b0) / 1000).toFixed(0)} s, ingest errors ${total.ingestErrors}`);
+  total.ingestErrors = total.ingestRequests = 0;
+}
+minute = newStats();
 const t0 = Date.now();
 const timers: NodeJS.Timeout[] = [];
 try {
@@ -301,6 +355,7 @@ try {
         minute = newStats();
         minuteStart = now;
         for (const w of watched) if (w.proc.child.exitCode !== null || w.proc.child.signalCode !== null) noteError(`${w.name} exited`);
+        if (m === WARMUP) void Promise.all(watched.map(async (w, i) => (gaugesAtWarmup[i] = await sizeGauges(w.metricsUrl))));
         if (m >= MINUTES) resolve();
         else churn();
       }, 60_000),
@@ -324,6 +379,11 @@ try {
     if (!(Math.abs(r!.pct) <= 10)) flat = false;
     const cell = (s: { pct: number; from: number; to: number }): string => `${mib(s.from)} → ${mib(s.to)} MiB | ${s.pct >= 0 ? "+" : ""}${s.pct.toFixed(1)}%`;
     console.log(`| ${w.name} | ${cell(r!)} | ${cell(h!)} | ${cell(e!)} |`);
+  }
+  console.log(`\nsize gauges that grew after warm-up (> 10% and > 1 MiB or > 100):`);
+  for (const [i, w] of watched.entries()) {
+    const g = grown(gaugesAtWarmup[i] ?? new Map(), await sizeGauges(w.metricsUrl));
+    console.log(`  ${w.name}: ${g.length === 0 ? "none" : g.join(", ")}`);
   }
   console.log(flat ? "RSS flat within ±10% on every process" : "RSS NOT flat within ±10% on every process");
   console.log(`load ${loadAvg()}`);
