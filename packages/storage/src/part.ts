@@ -243,7 +243,14 @@ export class Part {
     this.tsSrc.close();
     this.valSrc.close();
     this.indexSrc.close();
+    // Its cached index blocks can never be read again: without this, every part a flush or
+    // merge replaced kept its blocks in the cache until rotated out, filling it to the cap.
+    if (!this.rawIndex) for (let i = 0; i < this.metaindex.length; i++) this.cache.delete(this.cacheKey(i));
     if (this.removeOnFree && this.dir !== undefined) removeDir(this.dir);
+  }
+
+  private cacheKey(i: number): number {
+    return this.uid * 1_000_000 + i;
   }
 
   /** Decompressed block headers of index block i (cached for on-disk parts). */
@@ -256,7 +263,7 @@ export class Part {
       }
       return headers;
     }
-    const key = this.uid * 1_000_000 + i;
+    const key = this.cacheKey(i);
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
     const raw = this.indexSrc.read(row.offset, row.size);
