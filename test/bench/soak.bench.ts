@@ -1,4 +1,4 @@
-// pnpm bench:soak [-- --minutes=5] [--hosts=240] [--churn=2] [--warmup=N] [--refresh=10] [--range=30] [--sample=10] [--backfill=35] [--logDir=DIR]
+// pnpm bench:soak [-- --minutes=5] [--hosts=240] [--churn=2] [--warmup=N] [--refresh=10] [--range=30] [--sample=10] [--backfill=35] [--logDir=DIR] [--nodeArgs='--trace-gc …']
 //
 // Long-running proof that memory stays flat: a Strata cluster (2 storage + insert + select
 // processes, RF=1) takes steady remote write ingest at real time for --minutes while a Grafana-like
@@ -12,7 +12,8 @@
 // an instant query, labels, label values, series). Every minute it prints per-process RSS, JS heap
 // and external memory, ingested samples/s, errors and p50/p99 per query kind; at the end the
 // RSS, heap and external slope after --warmup minutes (linear fit over samples every --sample
-// seconds, as % of the fitted value at the end of warm-up over the rest of the run) per process.
+// seconds, as % of the fitted value at the end of warm-up over the rest of the run) per process,
+// and the native rest (RSS − V8 heap committed − external: malloc'd memory of zlib, http2, …).
 // Requires `pnpm build` first. --logDir keeps each service's output (pino logs, --trace-gc).
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,8 +23,8 @@ import { BodyWriter, encodeLabels, hostSeries, mulberry32, stepValues, type Seri
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--?/, "").split("=");
-    return [k!, v ?? "true"] as const;
+    const [k, ...v] = a.replace(/^--?/, "").split("=");
+    return [k!, v.length > 0 ? v.join("=") : "true"] as const;
   }),
 );
 const num = (name: string, def: number): number => {
@@ -39,6 +40,8 @@ const REFRESH_S = num("refresh", 10);
 const RANGE_MIN = num("range", 30);
 const SAMPLE_S = num("sample", 10);
 const LOG_DIR = args.get("logDir");
+/** Node.js options for every service, space-separated (e.g. `--heapsnapshot-signal=SIGUSR2`). */
+const NODE_ARGS = (args.get("nodeArgs") ?? "").split(" ").filter((a) => a !== "");
 /** Minutes of history written before the clock starts, so range queries read full ranges from the first minute on. */
 const BACKFILL_MIN = num("backfill", RANGE_MIN + 5);
 const INTERVAL = 15_000;
@@ -213,6 +216,8 @@ interface Watched {
   readonly rss: number[];
   readonly heap: number[];
   readonly ext: number[];
+  /** RSS − V8 heap committed − external: native memory outside both (malloc, code, stacks). */
+  readonly rest: number[];
 }
 
 function metricValue(text: string, name: string): number {
@@ -250,6 +255,7 @@ async function sampleMemory(w: Watched, t: number): Promise<void> {
     w.rss.push(metricValue(text, "process_resident_memory_bytes"));
     w.heap.push(metricValue(text, "nodejs_heap_size_used_bytes"));
     w.ext.push(metricValue(text, "nodejs_external_memory_bytes"));
+    w.rest.push(w.rss.at(-1)! - metricValue(text, "nodejs_heap_size_total_bytes") - w.ext.at(-1)!);
   } catch (err) {
     noteError(`${w.name} /metrics: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -298,7 +304,7 @@ function printMinute(m: number, watched: readonly Watched[], seconds: number): v
   const mem = watched
     .map((w) => {
       const i = w.rss.length - 1;
-      return `${w.name} rss ${mib(w.rss[i]!)} heap ${mib(w.heap[i]!)} ext ${mib(w.ext[i]!)}`;
+      return `${w.name} rss ${mib(w.rss[i]!)} heap ${mib(w.heap[i]!)} ext ${mib(w.ext[i]!)} rest ${mib(w.rest[i]!)}`;
     })
     .join(" | ");
   console.log(
@@ -315,12 +321,12 @@ console.log(
   `soak: ${MINUTES} min (warm-up ${WARMUP} min), ${HOSTS} hosts = ${seriesCount} series at 15 s (${Math.round(seriesCount / 15)} samples/s), churn ${CHURN} hosts/min, ` +
     `dashboard of ${KINDS.length} queries every ${REFRESH_S} s over the last ${RANGE_MIN} min; node ${process.version}; load ${loadAvg()}`,
 );
-const c: Cluster = await startCluster({ storageNodes: 2, replicationFactor: 1 });
+const c: Cluster = await startCluster({ storageNodes: 2, replicationFactor: 1, nodeArgs: { storage: NODE_ARGS, insert: NODE_ARGS, select: NODE_ARGS } });
 const watched: Watched[] = [
   ...c.storage.map((s) => ({ name: s.name, metricsUrl: `http://${s.httpAddr}/metrics`, proc: s.proc })),
   { name: "insert", metricsUrl: `${c.insertUrl}/metrics`, proc: c.insert },
   { name: "select", metricsUrl: `${c.selectUrl}/metrics`, proc: c.select },
-].map((w) => ({ ...w, t: [], rss: [], heap: [], ext: [] }));
+].map((w) => ({ ...w, t: [], rss: [], heap: [], ext: [], rest: [] }));
 const writeUrl = `${c.insertUrl}/insert/0/prometheus/api/v1/write`;
 const api = `${c.selectUrl}/select/0/prometheus`;
 const pending = new Set<Promise<void>>();
@@ -371,14 +377,14 @@ try {
   console.log(`query ms p50/p99 over the run: ${latencyLine(total)}`);
   if (errorExamples.length > 0) console.log(`first errors:\n  ${errorExamples.join("\n  ")}`);
   console.log(`\nmemory slope after ${WARMUP} min warm-up (linear fit, samples every ${SAMPLE_S} s; target RSS within ±10%):`);
-  console.log("| process | RSS at warm-up → end (fit) | RSS slope | heap used (fit) | heap slope | external (fit) | external slope |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  console.log("| process | RSS at warm-up → end (fit) | RSS slope | heap used (fit) | heap slope | external (fit) | external slope | native rest (fit) | rest slope |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
   let flat = true;
   for (const w of watched) {
-    const [r, h, e] = [w.rss, w.heap, w.ext].map((ys) => slopePercent(w.t, ys, WARMUP * 60));
+    const [r, h, e, n] = [w.rss, w.heap, w.ext, w.rest].map((ys) => slopePercent(w.t, ys, WARMUP * 60));
     if (!(Math.abs(r!.pct) <= 10)) flat = false;
     const cell = (s: { pct: number; from: number; to: number }): string => `${mib(s.from)} → ${mib(s.to)} MiB | ${s.pct >= 0 ? "+" : ""}${s.pct.toFixed(1)}%`;
-    console.log(`| ${w.name} | ${cell(r!)} | ${cell(h!)} | ${cell(e!)} |`);
+    console.log(`| ${w.name} | ${cell(r!)} | ${cell(h!)} | ${cell(e!)} | ${cell(n!)} |`);
   }
   console.log(`\nsize gauges that grew after warm-up (> 10% and > 1 MiB or > 100):`);
   for (const [i, w] of watched.entries()) {
