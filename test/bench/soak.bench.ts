@@ -17,7 +17,7 @@
 // Requires `pnpm build` first. --logDir keeps each service's output (pino logs, --trace-gc).
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { clusterBuilt, startCluster, type Cluster } from "../lib/cluster.js";
+import { clusterBuilt, MALLOC_ENV, startCluster, type Cluster } from "../lib/cluster.js";
 import type { Proc } from "../lib/procs.js";
 import { BodyWriter, encodeLabels, hostSeries, mulberry32, stepValues, type SeriesDef } from "./node-exporter-data.js";
 
@@ -319,7 +319,8 @@ function printMinute(m: number, watched: readonly Watched[], seconds: number): v
 if (!clusterBuilt()) throw new Error("services are not built: run `pnpm build` first");
 console.log(
   `soak: ${MINUTES} min (warm-up ${WARMUP} min), ${HOSTS} hosts = ${seriesCount} series at 15 s (${Math.round(seriesCount / 15)} samples/s), churn ${CHURN} hosts/min, ` +
-    `dashboard of ${KINDS.length} queries every ${REFRESH_S} s over the last ${RANGE_MIN} min; node ${process.version}; load ${loadAvg()}`,
+    `dashboard of ${KINDS.length} queries every ${REFRESH_S} s over the last ${RANGE_MIN} min; node ${process.version}; load ${loadAvg()}; ` +
+    `services' malloc env: ${Object.keys(MALLOC_ENV).map((k) => `${k}=${process.env[k] ?? MALLOC_ENV[k]}`).join(" ")}`,
 );
 const c: Cluster = await startCluster({ storageNodes: 2, replicationFactor: 1, nodeArgs: { storage: NODE_ARGS, insert: NODE_ARGS, select: NODE_ARGS } });
 const watched: Watched[] = [
