@@ -144,6 +144,8 @@ export interface Dataset {
  */
 export class BodyWriter {
   readonly bodies: Uint8Array[] = [];
+  /** Uncompressed bytes of every body cut so far. */
+  rawBytes = 0;
   private buf = new Uint8Array(1 << 20);
   private view = new DataView(this.buf.buffer);
   private pos = 0;
@@ -190,6 +192,7 @@ export class BodyWriter {
 
   private cut(): void {
     if (this.pos === 0) return;
+    this.rawBytes += this.pos;
     this.bodies.push(snappyEncode(this.buf.subarray(0, this.pos)));
     this.pos = 0;
     this.inBody = 0;
