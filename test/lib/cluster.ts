@@ -41,6 +41,16 @@ export interface ClusterOptions {
   readonly nodeArgs?: { readonly storage?: readonly string[]; readonly insert?: readonly string[]; readonly select?: readonly string[] };
 }
 
+/**
+ * glibc malloc settings every deployment sets for the services (systemd units, Dockerfile,
+ * deploy/local-cluster.mjs; why: docs/install.md, "Memory"): a fixed mmap threshold returns
+ * freed buffers of 128 KiB and more to the OS at once instead of keeping them in the heap, and
+ * two arenas keep the thread pool's allocations from fragmenting eight more. The environment
+ * of the test process overrides them.
+ */
+export const MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" };
+const serviceEnv = (): NodeJS.ProcessEnv => ({ ...MALLOC_ENV, ...process.env });
+
 export function clusterBuilt(): boolean {
   return isBuilt("storage") && isBuilt("insert") && isBuilt("select");
 }
@@ -68,7 +78,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
           `-vmselectAddr=${this.selectAddr}`,
           `-httpListenAddr=${this.httpAddr}`,
           ...(opts.storageFlags ?? []),
-        ]);
+        ], serviceEnv());
         await waitHealthy(`http://${this.httpAddr}/health`, this.proc);
       },
     };
@@ -83,7 +93,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     `-storageNode=${storage.map((s) => s.insertAddr).join(",")}`,
     `-replicationFactor=${rf}`,
     ...(opts.insertFlags ?? []),
-  ]);
+  ], serviceEnv());
   const select = startProcess(process.execPath, [
     ...(opts.nodeArgs?.select ?? []),
     serviceMain("select"),
@@ -91,7 +101,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     `-storageNode=${storage.map((s) => s.selectAddr).join(",")}`,
     `-replicationFactor=${rf}`,
     ...(opts.selectFlags ?? []),
-  ], { ...process.env, ...opts.selectEnv });
+  ], { ...serviceEnv(), ...opts.selectEnv });
   const insertUrl = `http://127.0.0.1:${insertPort}`;
   const selectUrl = `http://127.0.0.1:${selectPort}`;
   await Promise.all([waitHealthy(`${insertUrl}/health`, insert), waitHealthy(`${selectUrl}/health`, select)]);
