@@ -9,3 +9,4 @@ export * from "./flags.js";
 export * from "./logger.js";
 export * from "./metrics.js";
 export * from "./service.js";
+export * from "./ratelimited-log.js";

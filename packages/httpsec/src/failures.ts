@@ -1,6 +1,5 @@
 import type { Logger, MetricsRegistry } from "@strata/core";
-import { labelValue } from "@strata/core";
-import { RateLimitedLog } from "./ratelimited-log.js";
+import { labelValue, RateLimitedLog } from "@strata/core";
 
 /** Why a request was refused with 401. A closed set: each is a label value of the counter. */
 export type AuthFailureReason = "missing_credentials" | "malformed_credentials" | "invalid_auth_token" | "invalid_auth_key";

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { connect } from "node:tls";
 import { Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { MetricsRegistry, createLogger } from "@strata/core";
-import { AuthFailures, CertReloader, HttpGuard, RateLimitedLog, constantTimeEqual, createServer, parseAuthorization, readSecret, tlsBaseOptions } from "@strata/httpsec";
+import { MetricsRegistry, RateLimitedLog, createLogger } from "@strata/core";
+import { AuthFailures, CertReloader, HttpGuard, constantTimeEqual, createServer, parseAuthorization, readSecret, tlsBaseOptions } from "@strata/httpsec";
 import { makeCa, makeServerCert } from "../../../test/lib/certs.js";
 import { requirePeer, tempDir } from "../../../test/lib/procs.js";
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { errorMessage, readBody, type Logger, type MetricsRegistry } from "@strata/core";
-import { AuthFailures, RateLimitedLog, WWW_AUTHENTICATE, parseAuthorization } from "@strata/httpsec";
+import { errorMessage, RateLimitedLog, readBody, type Logger, type MetricsRegistry } from "@strata/core";
+import { AuthFailures, WWW_AUTHENTICATE, parseAuthorization } from "@strata/httpsec";
 import type { AuthConfig } from "./config.js";
 import { attempt, createAgents, type Agents } from "./forward.js";
 import { Limiter } from "./limiter.js";

@@ -7,6 +7,7 @@ import {
   labelValue,
   parseTenant,
   PayloadTooLargeError,
+  RateLimitedLog,
   readBody,
   RowsBatchWriter,
   StrataError,
@@ -164,7 +165,11 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
   const relabel = d.relabel ?? new RelabelHook("", d.log, m);
   const window = retentionWindow(d.cluster, d.retentionMs ?? 0, d.futureRetentionMs ?? 0);
   const ignored = rowsIgnoredCounter(m);
+  // Every rejected request is counted; at most 10 log lines a second say which (with tenant,
+  // client address and reason), the rest are counted in the next line's `suppressed`.
+  const rejectedLog = new RateLimitedLog(d.log, 10, 1000);
   const handleImport = buildImportHandler({
+    rejectedLog,
     ...DEFAULT_IMPORT_SETTINGS,
     ...d.imports,
     cluster: d.cluster,
@@ -259,9 +264,12 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
       res.end();
     } catch (err) {
       const status = httpStatusOf(err);
-      rejected(reasonOf(err), routed?.rows ?? batch.length);
-      if (status >= 500) d.log.warn({ err: errorMessage(err), tenant: tenantText }, "insert request failed");
-      else d.log.debug({ err: errorMessage(err), tenant: tenantText, status }, "insert request rejected");
+      const reason = reasonOf(err);
+      rejected(reason, routed?.rows ?? batch.length);
+      rejectedLog.warn(
+        { err: errorMessage(err), tenant: tenantText, type: "promremotewrite", status, reason, remoteAddr: req.socket.remoteAddress },
+        status >= 500 ? "insert request failed" : "insert request rejected",
+      );
       const headers: Record<string, string> = {};
       if (status === 429 || status === 503) headers["retry-after"] = "1";
       if (version === 2) {

@@ -9,6 +9,7 @@ import {
   parseTenant,
   type LabelLimits,
   type Logger,
+  type RateLimitedLog,
   type MetricsRegistry,
   type SampleWindow,
 } from "@strata/core";
@@ -56,6 +57,8 @@ export interface ImportDeps extends ImportSettings {
   readonly limits: LabelLimits;
   readonly relabel: RelabelHook;
   readonly log: Logger;
+  /** Where rejected requests are logged (shared with remote write: one rate limit for the service). */
+  readonly rejectedLog: RateLimitedLog;
   readonly metrics: MetricsRegistry;
   readonly maxConcurrent: number;
   readonly maxQueueMs: number;
@@ -237,8 +240,10 @@ export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: S
       const reason = reasonOf(err);
       rejectedRequests(type, reason).inc();
       rejectedRows(type, reason).add(parsedRows);
-      if (status >= 500) d.log.warn({ err: errorMessage(err), tenant: route.tenant, type }, "import failed");
-      else d.log.debug({ err: errorMessage(err), tenant: route.tenant, type, status }, "import rejected");
+      d.rejectedLog.warn(
+        { err: errorMessage(err), tenant: route.tenant, type, status, reason, remoteAddr: req.socket.remoteAddress },
+        status >= 500 ? "import failed" : "import rejected",
+      );
       const headers: Record<string, string> = {};
       if (status === 429 || status === 503) headers["retry-after"] = "1";
       if (!req.complete) {

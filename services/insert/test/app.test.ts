@@ -1,6 +1,7 @@
 // The insert HTTP handler in-process over a stub cluster: content negotiation, 429 from the
 // concurrency limit, 503 from the cluster, headers.
 import { createServer, type Server } from "node:http";
+import { Writable } from "node:stream";
 import { createLogger, MetricsRegistry, UnavailableError } from "@strata/core";
 import { RoutedRows, type InsertCluster } from "@strata/cluster";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -89,5 +90,54 @@ describe("insert handler over a stub cluster", () => {
 
   it("answers 405 to GET", async () => {
     expect((await fetch(url)).status).toBe(405);
+  });
+});
+
+describe("rejected requests", () => {
+  it("are all counted, and logged at most 10 a second with tenant, client address and reason", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split("\n")) if (l !== "") lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const metrics = new MetricsRegistry();
+    const handler = buildApp({
+      cluster: {
+        routedRows: () => new RoutedRows([{ lo: 0, hi: 0 }], 1, 1),
+        releaseRouted: () => undefined,
+        healthyCount: () => 1,
+        retention: () => ({ retentionMs: 0, futureRetentionMs: 0 }),
+      } as unknown as InsertCluster,
+      limits: {},
+      maxRequestBytes: 1 << 20,
+      maxConcurrentInserts: 4,
+      maxQueueMs: 50,
+      log: createLogger({ name: "test", level: "info", destination }),
+      metrics,
+    });
+    const server = createServer((req, res) => void handler(req, res));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const a = server.address();
+      const url = `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}/insert/7/prometheus/api/v1/write`;
+      for (let i = 0; i < 25; i++) {
+        const r = await fetch(url, { method: "POST", body: "not snappy", headers: { "content-type": "application/x-protobuf", "content-encoding": "snappy" } });
+        expect(r.status).toBe(400);
+        await r.text();
+      }
+      const logged = lines.filter((l) => l["msg"] === "insert request rejected");
+      expect(logged.length).toBeGreaterThan(0);
+      expect(logged.length).toBeLessThanOrEqual(10);
+      expect(logged[0]).toMatchObject({ level: "warn", tenant: "7", status: 400, reason: expect.any(String), remoteAddr: expect.stringMatching(/127\.0\.0\.1/) });
+      expect(String(logged[0]!["err"])).toMatch(/snappy/);
+      expect(String(logged[0]!["err"])).not.toMatch(/snappy: snappy:/);
+      const text = metrics.render();
+      const rejected = [...text.matchAll(/^strata_insert_requests_rejected_total\{[^}]*\} (\d+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
+      expect(rejected).toBe(25);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });

@@ -1,4 +1,4 @@
-import type { Logger } from "@strata/core";
+import type { Logger } from "./logger.js";
 
 /**
  * Logs at most `perInterval` lines per `intervalMs`; the lines dropped meanwhile are counted and
