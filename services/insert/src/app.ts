@@ -213,6 +213,8 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
   };
 
   const handleWrite = async (req: IncomingMessage, res: ServerResponse, tenantText: string): Promise<void> => {
+    // Read now: once the answer is sent and the connection closed, req.socket is gone.
+    const remoteAddr = req.socket.remoteAddress;
     const t0 = process.hrtime.bigint();
     const batch = batchPool.pop() ?? new RowsBatchWriter(64 * 1024);
     batch.reset();
@@ -267,7 +269,7 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
       const reason = reasonOf(err);
       rejected(reason, routed?.rows ?? batch.length);
       rejectedLog.warn(
-        { err: errorMessage(err), tenant: tenantText, type: "promremotewrite", status, reason, remoteAddr: req.socket.remoteAddress },
+        { err: errorMessage(err), tenant: tenantText, type: "promremotewrite", status, reason, remoteAddr },
         status >= 500 ? "insert request failed" : "insert request rejected",
       );
       const headers: Record<string, string> = {};

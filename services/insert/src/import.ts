@@ -169,6 +169,8 @@ export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: S
   };
 
   return async (req, res, route, url) => {
+    // Read now: once the answer is sent and the connection closed, req.socket is gone.
+    const remoteAddr = req.socket.remoteAddress;
     const t0 = process.hrtime.bigint();
     const contentType = req.headers["content-type"];
     const type = metricsTypeOf(route.format, contentType);
@@ -241,7 +243,7 @@ export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: S
       rejectedRequests(type, reason).inc();
       rejectedRows(type, reason).add(parsedRows);
       d.rejectedLog.warn(
-        { err: errorMessage(err), tenant: route.tenant, type, status, reason, remoteAddr: req.socket.remoteAddress },
+        { err: errorMessage(err), tenant: route.tenant, type, status, reason, remoteAddr },
         status >= 500 ? "import failed" : "import rejected",
       );
       const headers: Record<string, string> = {};
