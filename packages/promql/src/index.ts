@@ -17,3 +17,5 @@ export { parseScript, ScriptError, type Command, type EvalCommand, type LoadComm
 export { parseSeriesLine, parseSequence, parseMetric, type SeriesDesc, type SequenceValue } from "./testscript/series.js";
 export { runScript, runEval, addAtModifiers, type ScriptTarget, type EvalOutcome } from "./testscript/runner.js";
 export { compareInstantResult, almostEqual } from "./testscript/compare.js";
+export { prettify } from "./prettier.js";
+export { astJson, formatFloatF, type AstJson, type AstJsonValue } from "./ast-json.js";
