@@ -5,6 +5,7 @@ import { createEngine } from "@strata/promql";
 import { serveUi } from "@strata/ui";
 import { buildApp } from "./app.js";
 import { selectFlags } from "./flags.js";
+import { displayFlags } from "./prom-api.js";
 
 await runService({
   name: "strata-select",
@@ -38,6 +39,7 @@ await runService({
       log,
       metrics,
       ui: serveUi,
+      flags: displayFlags(selectFlags, flags),
       config: {
         maxQueryDurationMs: flags["search.maxQueryDuration"],
         maxConcurrentRequests: flags["search.maxConcurrentRequests"],
