@@ -23,6 +23,8 @@ if (!built && process.env["CI"] === "true") throw new Error("services are not bu
 const withProm = built && requirePeer("prometheus", "prometheus");
 
 // Short ones stay on one line; those over 100 characters are split as parser.Prettify does.
+// Numbers stay below 1e6 and above 1e-4: Prometheus 3.x writes them without an exponent
+// (strconv 'f'), which Strata follows, where Debian's 2.42 writes 1e+06.
 const FORMAT_CASES = [
   "up",
   "sum(rate(http_requests_total[5m]))by(job)",
@@ -170,7 +172,7 @@ describe.skipIf(!withProm)("the Prometheus API beside a real Prometheus", () => 
       type: "binaryExpr",
       op: "/",
       bool: false,
-      matching: { card: "many-to-one", labels: ["job"], on: true, include: [] },
+      matching: { card: "many-to-one", labels: ["job"], on: true, include: [], fillValues: { lhs: null, rhs: null } },
       lhs: {
         type: "aggregation",
         op: "sum",
@@ -187,6 +189,8 @@ describe.skipIf(!withProm)("the Prometheus API beside a real Prometheus", () => 
             offset: 60_000,
             timestamp: null,
             startOrEnd: null,
+            anchored: false,
+            smoothed: false,
             matchers: [{ name: "a", type: "=", value: "b" }, { name: "__name__", type: "=", value: "x" }],
           }],
         },
@@ -194,7 +198,10 @@ describe.skipIf(!withProm)("the Prometheus API beside a real Prometheus", () => 
       rhs: {
         type: "unaryExpr",
         op: "-",
-        expr: { type: "vectorSelector", name: "y", offset: 0, timestamp: null, startOrEnd: null, matchers: [{ name: "__name__", type: "=", value: "y" }] },
+        expr: {
+          type: "vectorSelector", name: "y", offset: 0, timestamp: null, startOrEnd: null, anchored: false, smoothed: false,
+          matchers: [{ name: "__name__", type: "=", value: "y" }],
+        },
       },
     });
     const at = await strata(`/api/v1/parse_query?query=${encodeURIComponent('x @ start() + "s" + 1e21')}`);

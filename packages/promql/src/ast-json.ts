@@ -1,5 +1,6 @@
 import type { LabelMatcher } from "@strata/core";
 import type { AtModifier, Expr } from "./ast.js";
+import { formatFloat } from "./printer.js";
 
 /**
  * The AST as Prometheus' `/api/v1/parse_query` writes it (`translateAST` in its web API): one
@@ -28,7 +29,9 @@ export function astJson(e: Expr): AstJson {
         op: e.op,
         lhs: astJson(e.lhs),
         rhs: astJson(e.rhs),
-        matching: m === undefined ? null : { card: m.card, labels: [...m.labels], on: m.on, include: [...m.include] },
+        matching: m === undefined
+          ? null
+          : { card: m.card, labels: [...m.labels], on: m.on, include: [...m.include], fillValues: { lhs: m.fillLeft ?? null, rhs: m.fillRight ?? null } },
         bool: e.returnBool,
       };
     }
@@ -48,6 +51,8 @@ export function astJson(e: Expr): AstJson {
         matchers: matchersJson(v.matchers),
         timestamp: v.at ?? null,
         startOrEnd: startOrEnd(v.atModifier),
+        anchored: v.anchored,
+        smoothed: v.smoothed,
       };
     }
     case "SubqueryExpr":
@@ -59,9 +64,12 @@ export function astJson(e: Expr): AstJson {
         step: e.step,
         timestamp: e.at ?? null,
         startOrEnd: startOrEnd(e.atModifier),
+        // Strata has no aligned subqueries (Prometheus' experimental `[range:step] aligned`).
+        alignEvalTime: false,
       };
     case "NumberLiteral":
-      return { type: "numberLiteral", val: formatFloatF(e.value) };
+      // strconv.FormatFloat(v, 'f', -1, 64), as Prometheus writes it here.
+      return { type: "numberLiteral", val: formatFloat(e.value) };
     case "ParenExpr":
       return { type: "parenExpr", expr: astJson(e.expr) };
     case "StringLiteral":
@@ -76,6 +84,8 @@ export function astJson(e: Expr): AstJson {
         matchers: matchersJson(e.matchers),
         timestamp: e.at ?? null,
         startOrEnd: startOrEnd(e.atModifier),
+        anchored: e.anchored,
+        smoothed: e.smoothed,
       };
     case "StepInvariantExpr":
       return astJson(e.expr);
@@ -88,19 +98,4 @@ function matchersJson(ms: readonly LabelMatcher[]): AstJson[] {
 
 function startOrEnd(m: AtModifier | undefined): string | null {
   return m ?? null;
-}
-
-/** Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest digits, never an exponent. */
-export function formatFloatF(v: number): string {
-  if (Number.isNaN(v)) return "NaN";
-  if (!Number.isFinite(v)) return v > 0 ? "+Inf" : "-Inf";
-  const s = String(Math.abs(v));
-  const sign = v < 0 || Object.is(v, -0) ? "-" : "";
-  const m = /^(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
-  if (!m) return sign + s;
-  const digits = m[1]! + (m[2] ?? "");
-  const exp = Number(m[3]);
-  // JavaScript writes an exponent only from 1e21 up (more places than the 17 digits) and below 1e-6.
-  if (exp >= 0) return sign + digits.padEnd(exp + 1, "0");
-  return `${sign}0.${"0".repeat(-exp - 1)}${digits}`;
 }

@@ -18,4 +18,4 @@ export { parseSeriesLine, parseSequence, parseMetric, type SeriesDesc, type Sequ
 export { runScript, runEval, addAtModifiers, type ScriptTarget, type EvalOutcome } from "./testscript/runner.js";
 export { compareInstantResult, almostEqual } from "./testscript/compare.js";
 export { prettify } from "./prettier.js";
-export { astJson, formatFloatF, type AstJson, type AstJsonValue } from "./ast-json.js";
+export { astJson, type AstJson, type AstJsonValue } from "./ast-json.js";
