@@ -72,6 +72,10 @@ const MALFORMED = [
   "x offset 1m offset 1m",
   "x @ 1 @ 2",
   "rate(x[5m] offset 1m offset 2m)",
+  "sum by (job (up)",
+  "foo bar)",
+  "sum(x) by (a, b c",
+  'x{a="b" c="d"}(',
 ];
 
 describe.skipIf(!withProm)("the Prometheus API beside a real Prometheus", () => {
