@@ -18,3 +18,5 @@ export { parseSeriesLine, parseSequence, parseMetric, type SeriesDesc, type Sequ
 export { runScript, runEval, addAtModifiers, type ScriptTarget, type EvalOutcome } from "./testscript/runner.js";
 export { compareInstantResult, almostEqual } from "./testscript/compare.js";
 export { MemoryBudget } from "./engine/budget.js";
+export { prettify } from "./prettier.js";
+export { astJson, type AstJson, type AstJsonValue } from "./ast-json.js";

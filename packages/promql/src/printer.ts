@@ -1,5 +1,5 @@
 import type { LabelMatcher } from "@strata/core";
-import type { Expr, VectorMatching, VectorSelector } from "./ast.js";
+import type { AggregateExpr, Expr, VectorMatching, VectorSelector } from "./ast.js";
 import { goQuote } from "./parser/strings.js";
 
 export { goQuote };
@@ -34,10 +34,7 @@ export function printExpr(e: Expr): string {
     case "Call":
       return `${e.func.name}(${e.args.map(printExpr).join(", ")})`;
     case "AggregateExpr": {
-      let s: string = e.op;
-      if (e.without) s += ` without (${e.grouping.map(labelName).join(", ")}) `;
-      else if (e.grouping.length > 0) s += ` by (${e.grouping.map(labelName).join(", ")}) `;
-      s += "(";
+      let s = printAggregateHead(e) + "(";
       if (e.param !== undefined) s += `${printExpr(e.param)}, `;
       return `${s}${printExpr(e.expr)})`;
     }
@@ -57,7 +54,15 @@ export function printExpr(e: Expr): string {
   }
 }
 
-function printMatching(m: VectorMatching | undefined): string {
+/** `sum`, `sum by (job) `, `sum without (a, b) `: an aggregation up to its `(`. */
+export function printAggregateHead(e: AggregateExpr): string {
+  if (e.without) return `${e.op} without (${e.grouping.map(labelName).join(", ")}) `;
+  if (e.grouping.length > 0) return `${e.op} by (${e.grouping.map(labelName).join(", ")}) `;
+  return e.op;
+}
+
+/** A binary operator's modifiers after the operator: ` on (a) group_left (b)`, fill. */
+export function printMatching(m: VectorMatching | undefined): string {
   if (m === undefined) return "";
   let s = "";
   if (m.labels.length > 0 || m.on) {

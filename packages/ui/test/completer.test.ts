@@ -31,6 +31,10 @@ describe("Completer", () => {
     ["http_requests_total{|", ["code", "job"]],
     ['http_requests_total{job="|', ["api", "web"]],
     ["foo[5|", []],
+    ["sum(go_goroutines)|", []],
+    ["sum(go_goroutines) |", ["by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and", "or", "unless", "atan2"]],
+    ["sum(go_goroutines) o|", ["on", "offset", "or", "without", "ignoring", "group_left", "group_right", "bool"]],
+    ["go_goroutines|", ["go_goroutines"]],
   ])("%s", async (src, want) => {
     const c = new Completer(new Api("/b/", server().fetch));
     expect((await c.suggest(at(src))).map((s) => s.label)).toEqual(want);

@@ -99,6 +99,7 @@ describe("QueryEditor", () => {
     type(ta, "http_req");
     await settle();
     expect([...el.querySelectorAll("[data-testid=suggestions] li")].map((l) => l.textContent)).toEqual(["mhttp_requests_total"]);
+    key(ta, "ArrowDown");
     key(ta, "Enter");
     await settle();
     expect(ta.value).toBe("http_requests_total");
@@ -109,6 +110,7 @@ describe("QueryEditor", () => {
     expect(labels).toEqual(["instance", "job"]);
     expect(calls.some((c) => c.includes("labels?match%5B%5D=http_requests_total"))).toBe(true);
     key(ta, "ArrowDown");
+    key(ta, "ArrowDown");
     key(ta, "Tab");
     await settle();
     expect(ta.value).toBe("http_requests_total{job");
@@ -116,9 +118,26 @@ describe("QueryEditor", () => {
     type(ta, "http_requests_total{job=");
     await settle();
     expect([...el.querySelectorAll("[data-testid=suggestions] li")].map((l) => l.textContent?.slice(1))).toEqual(["api", "web"]);
-    key(ta, "Enter");
+    key(ta, "Tab");
     await settle();
     expect(ta.value).toBe('http_requests_total{job="api"');
+  });
+
+  it.each([
+    ["http_requests_total", "mhttp_requests_total"],
+    ["http_req", "mhttp_requests_total"],
+  ])("Enter runs %j as typed while suggestions (first: %j) are open", async (typed, first) => {
+    const onRun = vi.fn();
+    const el = mount(<Editor initial="" onRun={onRun} />);
+    const ta = el.querySelector("textarea") as HTMLTextAreaElement;
+    type(ta, typed);
+    await settle();
+    expect(el.querySelector("[data-testid=suggestions] li")?.textContent).toBe(first);
+    key(ta, "Enter");
+    await settle();
+    expect(onRun).toHaveBeenCalledTimes(1);
+    expect(ta.value).toBe(typed);
+    expect(el.querySelector("[data-testid=suggestions]")).toBeNull();
   });
 
   it("runs on Ctrl+Enter and on Enter, but Shift+Enter does not run", () => {

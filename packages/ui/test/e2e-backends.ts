@@ -251,6 +251,7 @@ export function demoData(nowMs: number, minutes = 60, stepSec = 15): DemoSeries[
         }));
       }
       out.push(series({ __name__: "node_load1", job, instance: `${job}-${i}:9100` }, start, end, stepSec * 1000, (k) => Number((1 + i + Math.sin(k / 15 + i) * 0.8).toFixed(3))));
+      out.push(series({ __name__: "up", job, instance: `${job}-${i}:9100` }, start, end, stepSec * 1000, () => 1));
     }
   }
   out.push(series({ __name__: "process_resident_memory_bytes", job: "select", instance: "select:8481" }, start, end, stepSec * 1000, (k) => 200e6 + 20e6 * Math.sin(k / 30)));

@@ -104,6 +104,7 @@ if (targets.length > 0) describe.each(targets)("web UI in a real browser against
     const sugg = page.getByTestId("suggestions");
     await expect.poll(() => sugg.locator("li").allTextContents(), { timeout: 10_000 }).toContain("mhttp_requests_total");
     await shot("autocomplete");
+    await page.keyboard.press("ArrowDown");
     await page.keyboard.press("Enter");
     // Label name, then a label value scoped by the metric.
     await page.keyboard.type("{jo", { delay: 20 });
@@ -190,6 +191,47 @@ if (targets.length > 0) describe.each(targets)("web UI in a real browser against
     await expect.poll(() => page.getByTestId("active-queries").isVisible()).toBe(true);
     await expect.poll(() => page.getByTestId("top-count").locator("a").count(), { timeout: 10_000 }).toBeGreaterThan(0);
     await shot("queries");
+  });
+
+  it("Enter runs what was typed; arrow-down then Enter accepts; no metric names after ')'; the x-axis spans the selected range", async () => {
+    await page.goto(`${backend.origin}/select/0/vmui/?tab=graph&range=3h`);
+    const editor = page.getByTestId("query-0");
+    const sugg = page.getByTestId("suggestions");
+    const legend = page.getByTestId("legend-item");
+    const items = (): Promise<string[]> => sugg.locator("li").allTextContents().catch(() => []);
+    await editor.click();
+
+    // `up`⏎: the list is open with the exact match first, and Enter runs `up` itself.
+    await page.keyboard.type("up", { delay: 20 });
+    await expect.poll(items, { timeout: 10_000 }).toContain("mup");
+    expect((await items())[0]).toBe("mup");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => legend.count(), { timeout: 15_000 }).toBe(7);
+    expect(await editor.inputValue()).toBe("up");
+
+    // The x-axis spans the selected 3h although the data covers only the last hour.
+    const chart = page.getByTestId("chart");
+    await expect.poll(async () => Number(await chart.getAttribute("data-x-max")) - Number(await chart.getAttribute("data-x-min")), { timeout: 10_000 }).toBe(3 * 3600);
+    expect(Math.abs(Number(await chart.getAttribute("data-x-max")) - Date.now() / 1000)).toBeLessThan(120);
+
+    // `sum(up)`⏎: nothing is offered right after `)`, and Enter runs the query as typed.
+    await editor.fill("");
+    await page.keyboard.type("sum(up)", { delay: 20 });
+    await page.waitForTimeout(600); // longer than the suggestion debounce
+    expect(await sugg.count()).toBe(0);
+    await page.keyboard.press("Enter");
+    await expect.poll(() => legend.count(), { timeout: 15_000 }).toBe(1);
+    expect(await editor.inputValue()).toBe("sum(up)");
+
+    // Arrow-down moves into the list; Enter then accepts the highlighted suggestion.
+    await editor.fill("");
+    await page.keyboard.type("node_lo", { delay: 20 });
+    await expect.poll(items, { timeout: 10_000 }).toEqual(["mnode_load1"]);
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => editor.inputValue()).toBe("node_load1");
+    await page.waitForTimeout(500);
+    expect(await legend.count()).toBe(1); // accepted, not run: the graph still shows sum(up)
   });
 
   it.runIf(target.primary)("draws 1000 series without freezing: legend renders a page at a time, tooltip still follows the cursor", async () => {

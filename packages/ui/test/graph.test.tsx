@@ -61,6 +61,19 @@ describe("GraphView legend", () => {
     expect([...items()].map((el) => el.textContent)).toEqual(['1m{i="24"}', '1m{i="240"}', '1m{i="241"}', '1m{i="242"}', '1m{i="243"}', '1m{i="244"}', '1m{i="245"}', '1m{i="246"}', '1m{i="247"}', '1m{i="248"}', '1m{i="249"}']);
   });
 
+  it.each([
+    ["data inside the range", many(3), { startMs: 0, endMs: 600_000 }, [0, 600]],
+    ["no data at all", buildGraphData([[]]), { startMs: 1_000_000, endMs: 4_600_000 }, [1000, 4600]],
+  ])("spans the selected range on the x-axis with %s", async (_name, data, range, want) => {
+    host = document.createElement("div");
+    document.body.appendChild(host);
+    act(() => render(<GraphView data={data} tz="UTC" range={range} onZoom={() => undefined} />, host as HTMLElement));
+    // uPlot sets its scales in a microtask after the constructor.
+    await act(async () => { await new Promise((r) => setTimeout(r, 0)); });
+    const chart = (host as HTMLElement).querySelector("[data-testid=chart]") as HTMLElement;
+    expect([Number(chart.dataset["xMin"]), Number(chart.dataset["xMax"])]).toEqual(want);
+  });
+
   it("says when there is nothing to draw and when series were dropped", () => {
     host = document.createElement("div");
     document.body.appendChild(host);

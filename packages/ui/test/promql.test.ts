@@ -60,7 +60,13 @@ describe("completion context", () => {
     ["sum by (|", { kind: "labelName", prefix: "" }],
     ["sum(rate(foo[5m])) by (ins|)", { kind: "labelName", prefix: "ins", metric: "foo" }],
     ["foo[5|", { kind: "none" }],
-    ['foo{job="a"}|', { kind: "metric", prefix: "" }],
+    ['foo{job="a"}|', { kind: "none" }],
+    ["sum(up)|", { kind: "none" }],
+    ["foo[5m]|", { kind: "none" }],
+    ["sum(up) |", { kind: "operator", prefix: "" }],
+    ["sum(up) an|", { kind: "operator", prefix: "an", from: 8, to: 10 }],
+    ["sum(up) / |", { kind: "metric", prefix: "" }],
+    ["sum(up) / no|", { kind: "metric", prefix: "no" }],
     ['"str|', { kind: "none" }],
   ])("%s", (src, want) => {
     expect(ctx(src)).toMatchObject(want);
@@ -90,9 +96,16 @@ describe("applying a suggestion", () => {
 });
 
 describe("ranking", () => {
-  it("puts prefix matches before substring matches and skips exact non-function matches", () => {
+  it("puts the exact match first, then prefix matches, then substring matches", () => {
     const items: Suggestion[] = ["node_cpu", "cpu_seconds", "cpu", "go_cpu"].map((label) => ({ label, kind: "metric" }));
-    expect(rankSuggestions("cpu", items).map((s) => s.label)).toEqual(["cpu_seconds", "node_cpu", "go_cpu"]);
+    expect(rankSuggestions("cpu", items).map((s) => s.label)).toEqual(["cpu", "cpu_seconds", "node_cpu", "go_cpu"]);
     expect(rankSuggestions("", items, 2)).toHaveLength(2);
+  });
+
+  it("keeps the exact match even when more than `limit` names share its prefix", () => {
+    const items: Suggestion[] = [...Array.from({ length: 60 }, (_x, i) => `up_${i}`), "up"].map((label) => ({ label, kind: "metric" }));
+    const got = rankSuggestions("up", items, 50);
+    expect(got[0]?.label).toBe("up");
+    expect(got).toHaveLength(50);
   });
 });

@@ -21,6 +21,7 @@ import { formatPromValue, type MatrixSeries, type Querier, type QueryResult } fr
 import { mergeMatrix, RollupCache } from "./cache.js";
 import { Params } from "./params.js";
 import { applyLimit, fetchLimit, type ListLimit } from "./limits.js";
+import { promApiRoutes, withPrometheusTsdbFields } from "./prom-api.js";
 import { Limiter, QueryStats } from "./query-stats.js";
 import { matrixChunks, resultChunks, successStream } from "./render.js";
 import { failure, labelsJson, success, writeJson } from "./respond.js";
@@ -62,9 +63,11 @@ export interface SelectDeps {
   readonly now?: () => number;
   /** Called after each query left its slot (select's idle memory reclaimer listens). */
   readonly onQueryEnd?: () => void;
+  /** Flag values for /api/v1/status/flags (displayFlags: secrets masked). */
+  readonly flags?: Readonly<Record<string, string>>;
 }
 
-export const PROMETHEUS_COMPAT_VERSION = "2.53.0";
+export { PROMETHEUS_COMPAT_VERSION } from "./prom-api.js";
 
 export interface SelectApp {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
@@ -274,7 +277,8 @@ export function buildApp(deps: SelectDeps): SelectApp {
     if (topN < 1 || topN > 1000) throw new BadDataError("invalid parameter \"topN\": want 1..1000");
     const sets = ctx.params.matcherSets();
     if (sets.length > 1) throw new BadDataError("status/tsdb takes at most one match[] parameter");
-    const a = await backend.tsdbStatus(ctx.tenant, { date, topN, focusLabel: ctx.params.get("focusLabel") ?? "", matchers: sets[0] ?? [] }, ctx.opts);
+    const req = { date, topN, focusLabel: ctx.params.get("focusLabel") ?? "", matchers: sets[0] ?? [] };
+    const a = await withPrometheusTsdbFields(backend, ctx.tenant, await backend.tsdbStatus(ctx.tenant, req, ctx.opts), req, ctx.opts);
     success(ctx.res, JSON.stringify(a.value), { isPartial: a.isPartial, warnings: a.warnings });
   }
 
@@ -417,11 +421,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
     "api/v1/export/csv": exportCsv,
     "federate": federate,
     "api/v1/admin/tsdb/delete_series": deleteSeries,
-    "api/v1/status/buildinfo": async (ctx) =>
-      success(
-        ctx.res,
-        JSON.stringify({ version: PROMETHEUS_COMPAT_VERSION, revision: "strata", branch: "main", buildUser: "strata", buildDate: "", goVersion: `node${process.versions.node}` }),
-      ),
+    ...promApiRoutes({ flags: deps.flags ?? {}, startedAt: now() }),
     "api/v1/query_exemplars": async (ctx) => success(ctx.res, "[]"),
     "api/v1/rules": async (ctx) => success(ctx.res, '{"groups":[]}'),
     "api/v1/alerts": async (ctx) => success(ctx.res, '{"alerts":[]}'),

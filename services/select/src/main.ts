@@ -6,6 +6,7 @@ import { serveUi } from "@strata/ui";
 import { buildApp } from "./app.js";
 import { selectFlags } from "./flags.js";
 import { IdleReclaimer } from "./reclaim.js";
+import { displayFlags } from "./prom-api.js";
 
 await runService({
   name: "strata-select",
@@ -55,6 +56,7 @@ await runService({
       log,
       metrics,
       ui: serveUi,
+      flags: displayFlags(selectFlags, flags),
       config: {
         maxQueryDurationMs: flags["search.maxQueryDuration"],
         maxConcurrentRequests: flags["search.maxConcurrentRequests"],

@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { errorMessage, errorTypeOf, httpStatusOf, type Labels } from "@strata/core";
-import { formatPromValue } from "@strata/promql";
+import { formatPromValue, ParseError } from "@strata/promql";
 
 /** Writes Prometheus API JSON answers and errors. */
 
@@ -33,7 +33,9 @@ export function failure(res: ServerResponse, err: unknown): void {
   }
   const status = httpStatusOf(err);
   const type = errorTypeOf(err);
-  const body = JSON.stringify({ status: "error", errorType: type === "too_large" ? "bad_data" : type, error: errorMessage(err) });
+  // The engine parses the `query` parameter: Prometheus names the parameter before the position.
+  const message = err instanceof ParseError ? `invalid parameter "query": ${errorMessage(err)}` : errorMessage(err);
+  const body = JSON.stringify({ status: "error", errorType: type === "too_large" ? "bad_data" : type, error: message });
   writeJson(res, status, body);
 }
 

@@ -78,7 +78,28 @@ const HEX = "0123456789abcdefABCDEF";
 
 /** Tokenizes a whole query; throws ParseError at the first lexical error. */
 export function tokenize(input: string): Token[] {
+  const r = tokenizeUntilError(input);
+  if (r.error !== undefined) throw r.error;
+  return r.tokens;
+}
+
+/**
+ * The tokens before the first lexical error, and that error. Prometheus' parser pulls tokens
+ * one at a time, so a grammar error before the bad spot wins over it (`sum by (job (up)`:
+ * `unexpected "(" in grouping opts` at 1:13, not `unclosed left parenthesis` at the end).
+ */
+export function tokenizeUntilError(input: string): { tokens: Token[]; error: ParseError | undefined } {
   const out: Token[] = [];
+  try {
+    lexInto(input, out);
+    return { tokens: out, error: undefined };
+  } catch (e) {
+    if (e instanceof ParseError) return { tokens: out, error: e };
+    throw e;
+  }
+}
+
+function lexInto(input: string, out: Token[]): void {
   let pos = 0;
   let braceOpen = false;
   let bracketOpen = false;
@@ -232,7 +253,6 @@ export function tokenize(input: string): Token[] {
   if (bracketOpen) throw err(n, "unexpected end of input in duration expression");
   if (parenDepth > 0) throw err(n, "unclosed left parenthesis");
   out.push({ type: "EOF", start: n, end: n, text: "" });
-  return out;
 }
 
 /** Scans a quoted string starting at `pos` (the quote); returns the index after the closing quote. */

@@ -544,10 +544,10 @@ class Parser extends TokenStream {
         e = this.parseRangeOrSubquery(e);
       } else if (this.isWord(t, "offset")) {
         this.next();
-        e = this.applyOffset(e, parseOffsetDuration(this), t);
+        e = this.applyOffset(e, parseOffsetDuration(this));
       } else if (t.type === "AT") {
         this.next();
-        e = this.applyAt(e, t);
+        e = this.applyAt(e);
       } else if ((this.isWord(t, "anchored") || this.isWord(t, "smoothed")) && (e.kind === "VectorSelector" || e.kind === "MatrixSelector")) {
         this.next();
         e = this.applyExtended(e, t.text.toLowerCase() === "anchored" ? "anchored" : "smoothed", t);
@@ -598,26 +598,28 @@ class Parser extends TokenStream {
     }
   }
 
-  private applyOffset(e: Expr, d: DurationValue, tok: Token): Expr {
+  // Misplaced or repeated modifiers are reported at the expression they follow, as Prometheus'
+  // addOffset/setTimestamp do (`(foo) offset 5m` is wrong at 1:1).
+  private applyOffset(e: Expr, d: DurationValue): Expr {
     const end = this.b(this.lastEnd());
     switch (e.kind) {
       case "VectorSelector":
-        if (e.offset !== 0 || e.offsetExpr !== undefined) throw this.errAt(tok, "offset may not be set multiple times");
+        if (e.offset !== 0 || e.offsetExpr !== undefined) throw this.errPos(e.pos, "offset may not be set multiple times");
         return node<VectorSelector>({ ...e, offset: d.ms, offsetExpr: d.expr, pos: { start: e.pos.start, end } });
       case "MatrixSelector": {
         const v = e.vector;
-        if (v.offset !== 0 || v.offsetExpr !== undefined) throw this.errAt(tok, "offset may not be set multiple times");
+        if (v.offset !== 0 || v.offsetExpr !== undefined) throw this.errPos(e.pos, "offset may not be set multiple times");
         return node<MatrixSelector>({ ...e, vector: node<VectorSelector>({ ...v, offset: d.ms, offsetExpr: d.expr }), pos: { start: e.pos.start, end } });
       }
       case "SubqueryExpr":
-        if (e.offset !== 0 || e.offsetExpr !== undefined) throw this.errAt(tok, "offset may not be set multiple times");
+        if (e.offset !== 0 || e.offsetExpr !== undefined) throw this.errPos(e.pos, "offset may not be set multiple times");
         return node<SubqueryExpr>({ ...e, offset: d.ms, offsetExpr: d.expr, pos: { start: e.pos.start, end } });
       default:
-        throw this.errAt(tok, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery");
+        throw this.errPos(e.pos, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery");
     }
   }
 
-  private applyAt(e: Expr, tok: Token): Expr {
+  private applyAt(e: Expr): Expr {
     let at: number | undefined;
     let atModifier: AtModifier | undefined;
     const t = this.peek();
@@ -656,18 +658,18 @@ class Parser extends TokenStream {
     const twice = "@ <timestamp> may not be set multiple times";
     switch (e.kind) {
       case "VectorSelector":
-        if (e.at !== undefined || e.atModifier !== undefined) throw this.errAt(tok, twice);
+        if (e.at !== undefined || e.atModifier !== undefined) throw this.errPos(e.pos, twice);
         return node<VectorSelector>({ ...e, at, atModifier, pos: { start: e.pos.start, end } });
       case "MatrixSelector": {
         const v = e.vector;
-        if (v.at !== undefined || v.atModifier !== undefined) throw this.errAt(tok, twice);
+        if (v.at !== undefined || v.atModifier !== undefined) throw this.errPos(e.pos, twice);
         return node<MatrixSelector>({ ...e, vector: node<VectorSelector>({ ...v, at, atModifier }), pos: { start: e.pos.start, end } });
       }
       case "SubqueryExpr":
-        if (e.at !== undefined || e.atModifier !== undefined) throw this.errAt(tok, twice);
+        if (e.at !== undefined || e.atModifier !== undefined) throw this.errPos(e.pos, twice);
         return node<SubqueryExpr>({ ...e, at, atModifier, pos: { start: e.pos.start, end } });
       default:
-        throw this.errAt(tok, "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery");
+        throw this.errPos(e.pos, "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery");
     }
   }
 

@@ -1,6 +1,6 @@
 import { AGGREGATE_OPS, type AggregateOp, type BinaryOp, type PosRange } from "../ast.js";
 import { ParseError } from "./errors.js";
-import { parseNumberLiteral, tokenize, type Token, type TokenType } from "./lexer.js";
+import { parseNumberLiteral, tokenizeUntilError, type Token, type TokenType } from "./lexer.js";
 import { goQuote } from "./strings.js";
 
 /**
@@ -86,8 +86,14 @@ export class TokenStream {
   depth = 0;
   private readonly byteAt: ((i: number) => number) | undefined;
 
+  /** The lexical error in place of the last token, thrown when the parser reaches it. */
+  private readonly lexError: ParseError | undefined;
+
   constructor(readonly input: string) {
-    this.toks = tokenize(input);
+    const lexed = tokenizeUntilError(input);
+    this.toks = lexed.tokens;
+    this.lexError = lexed.error;
+    if (lexed.error !== undefined) this.toks.push({ type: "EOF", start: input.length, end: input.length, text: "" });
     // eslint-disable-next-line no-control-regex
     if (/[^\x00-\x7f]/.test(input)) {
       const map = new Uint32Array(input.length + 1);
@@ -116,9 +122,12 @@ export class TokenStream {
   }
 
   peek(k = 0): Token {
-    return this.toks[Math.min(this.i + k, this.toks.length - 1)]!;
+    const j = Math.min(this.i + k, this.toks.length - 1);
+    if (this.lexError !== undefined && j === this.toks.length - 1) throw this.lexError;
+    return this.toks[j]!;
   }
   next(): Token {
+    if (this.lexError !== undefined && this.i === this.toks.length - 1) throw this.lexError;
     const t = this.toks[this.i]!;
     if (this.i < this.toks.length - 1) this.i++;
     return t;

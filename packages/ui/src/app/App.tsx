@@ -33,6 +33,8 @@ interface RunResult {
   readonly errors: Array<unknown>;
   readonly graph: GraphData | undefined;
   readonly time: number;
+  /** The window the queries asked for, in ms. */
+  readonly range: { readonly startMs: number; readonly endMs: number };
   readonly stepMs: number;
   readonly warnings: string[];
   readonly isPartial: boolean;
@@ -116,7 +118,7 @@ export function App({ env }: { env: AppEnv }) {
       const graph = mode === "range"
         ? buildGraphData(answers.map((a) => (a?.body.data.resultType === "matrix" ? (a.body.data.result as readonly MatrixSeries[]) : [])))
         : undefined;
-      setResult({ mode, answers, errors, graph, time: w.end, stepMs, warnings, isPartial, tookMs: env.now() - started });
+      setResult({ mode, answers, errors, graph, time: w.end, range: { startMs: w.start, endMs: w.end }, stepMs, warnings, isPartial, tookMs: env.now() - started });
       setLoading(false);
     });
     return () => ac.abort();
@@ -245,7 +247,7 @@ export function App({ env }: { env: AppEnv }) {
 
       <main class="view">
         {state.tab === "graph" && result?.graph && (result.graph.series.length > 0 || result.errors.every((e) => e === undefined)) && (
-          <GraphView data={result.graph} tz={state.tz} onZoom={(from, to) => update({ from, to }, true)} />
+          <GraphView data={result.graph} tz={state.tz} range={result.range} onZoom={(from, to) => update({ from, to }, true)} />
         )}
         {state.tab === "table" && result?.mode === "instant" && (
           <TableView answers={result.answers.map((a) => a?.body.data)} tz={state.tz} time={result.time} />

@@ -9,11 +9,13 @@ export interface GraphViewProps {
   readonly tz: string;
   readonly onZoom: (fromMs: number, toMs: number) => void;
   readonly height?: number;
+  /** The selected time range in ms: the x-axis spans it whatever the data covers. */
+  readonly range?: { readonly startMs: number; readonly endMs: number } | undefined;
 }
 
 const LEGEND_PAGE = 100;
 
-export function GraphView({ data, tz, onZoom, height = 360 }: GraphViewProps) {
+export function GraphView({ data, tz, onZoom, height = 360, range }: GraphViewProps) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const [hidden, setHidden] = useState<ReadonlySet<number>>(new Set());
@@ -48,7 +50,11 @@ export function GraphView({ data, tz, onZoom, height = 360 }: GraphViewProps) {
         focus: { prox: 16 },
       },
       focus: { alpha: many ? 1 : 0.35 },
-      scales: { x: { time: true } },
+      scales: {
+        x: range === undefined
+          ? { time: true }
+          : { time: true, range: (): uPlot.Range.MinMax => [range.startMs / 1000, range.endMs / 1000] },
+      },
       axes: [{}, { size: 70, values: (_u, vals) => vals.map((v) => formatValue(v)) }],
       series: [
         {},
@@ -62,6 +68,14 @@ export function GraphView({ data, tz, onZoom, height = 360 }: GraphViewProps) {
         })),
       ],
       hooks: {
+        // The x scale in unix seconds, for tests: it must span the selected range.
+        setScale: [
+          (u, key) => {
+            if (key !== "x") return;
+            el.dataset["xMin"] = String(u.scales["x"]?.min ?? "");
+            el.dataset["xMax"] = String(u.scales["x"]?.max ?? "");
+          },
+        ],
         setSelect: [
           (u) => {
             const sel = u.select;
@@ -121,7 +135,7 @@ export function GraphView({ data, tz, onZoom, height = 360 }: GraphViewProps) {
       u.destroy();
       plot.current = null;
     };
-  }, [data, tz, height]);
+  }, [data, tz, height, range?.startMs, range?.endMs]);
 
   const setShown = (next: ReadonlySet<number>): void => {
     setHidden(next);

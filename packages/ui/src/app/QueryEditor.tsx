@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Completer } from "./completer";
-import { applySuggestion, classify, completionContext, tokenize, type CompletionContext, type Suggestion } from "./promql";
+import { applySuggestion, classify, completionContext, rankSuggestions, tokenize, type CompletionContext, type Suggestion } from "./promql";
 
 export interface QueryEditorProps {
   readonly index: number;
@@ -39,11 +39,18 @@ export function Highlighted({ src, errorOffset }: { src: string; errorOffset?: n
   return <>{out}</>;
 }
 
+/** Whether two contexts ask for the same candidates (they may differ in prefix and position). */
+function sameQuestion(a: CompletionContext, b: CompletionContext): boolean {
+  const key = (c: CompletionContext): string => JSON.stringify({ ...c, prefix: "", from: 0, to: 0 });
+  return a.kind === b.kind && key(a) === key(b);
+}
+
 export function QueryEditor(p: QueryEditorProps) {
   const ta = useRef<HTMLTextAreaElement>(null);
   const pre = useRef<HTMLPreElement>(null);
   const [items, setItems] = useState<Suggestion[]>([]);
-  const [active, setActive] = useState(0);
+  // -1: the user has not moved into the list, so Enter runs the query instead of accepting.
+  const [active, setActive] = useState(-1);
   const [ctx, setCtx] = useState<CompletionContext>({ kind: "none" });
   const [showHistory, setShowHistory] = useState(false);
   const seq = useRef(0);
@@ -61,12 +68,17 @@ export function QueryEditor(p: QueryEditorProps) {
       setCtx(c);
       return;
     }
+    // Until the fresh list arrives, the shown one is narrowed to the new prefix (or hidden when it
+    // answered another question), so that arrows and Enter never act on a list for older text.
+    setItems((cur) => (sameQuestion(ctx, c) ? rankSuggestions(c.prefix, cur) : []));
+    setCtx(c);
+    setActive(-1);
     timer.current = setTimeout(() => {
       void p.completer.suggest(c).then((list) => {
         if (my !== seq.current) return; // a newer keystroke won
         setCtx(c);
         setItems(list);
-        setActive(0);
+        setActive(-1);
       });
     }, debounceMs);
   };
@@ -92,12 +104,12 @@ export function QueryEditor(p: QueryEditorProps) {
     const open = items.length > 0;
     if (open && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
       e.preventDefault();
-      setActive((a) => (a + (e.key === "ArrowDown" ? 1 : items.length - 1)) % items.length);
+      setActive((a) => (a < 0 ? (e.key === "ArrowDown" ? 0 : items.length - 1) : (a + (e.key === "ArrowDown" ? 1 : items.length - 1)) % items.length));
       return;
     }
-    if (open && (e.key === "Tab" || (e.key === "Enter" && !e.ctrlKey && !e.metaKey && !e.shiftKey))) {
+    if (open && (e.key === "Tab" || (e.key === "Enter" && active >= 0 && !e.ctrlKey && !e.metaKey && !e.shiftKey))) {
       e.preventDefault();
-      const s = items[active];
+      const s = items[Math.max(0, active)];
       if (s) accept(s);
       return;
     }

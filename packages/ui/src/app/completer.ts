@@ -44,6 +44,8 @@ export class Completer {
         ];
         return rankSuggestions(ctx.prefix, items, limit);
       }
+      case "operator":
+        return rankSuggestions(ctx.prefix, KEYWORDS.filter((k) => k !== "start" && k !== "end").map((label) => ({ label, kind: "keyword" as const })), limit);
       case "labelName": {
         const names = await this.labelNames(ctx.metric).catch(() => [] as string[]);
         return rankSuggestions(ctx.prefix, names.filter((n) => n !== "__name__").map((label) => ({ label, kind: "label" as const })), limit);

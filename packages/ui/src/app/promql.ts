@@ -163,6 +163,8 @@ export type CompletionContext =
   | { readonly kind: "none" }
   /** Metric names, functions and keywords. */
   | { readonly kind: "metric"; readonly prefix: string; readonly from: number; readonly to: number }
+  /** After a complete operand such as `sum(up)`: only operators and modifiers fit, never a metric. */
+  | { readonly kind: "operator"; readonly prefix: string; readonly from: number; readonly to: number }
   | { readonly kind: "labelName"; readonly prefix: string; readonly from: number; readonly to: number; readonly metric: string | undefined }
   | {
       readonly kind: "labelValue"; readonly prefix: string; readonly from: number; readonly to: number;
@@ -254,11 +256,21 @@ export function completionContext(src: string, pos: number): CompletionContext {
     if (last.kind === "lparen" || last.kind === "comma" || last.kind === "ws") return { kind: "labelName", prefix: "", from: pos, to: pos, metric };
     return { kind: "none" };
   }
-  if (last.kind === "ident") return { kind: "metric", prefix: last.text, from: last.start, to: tokEnd };
+  if (last.kind === "ident") {
+    const p = prevSignificant(tokens, tokens.length - 1);
+    if (p && CLOSERS.has(p.tok.kind)) return { kind: "operator", prefix: last.text, from: last.start, to: tokEnd };
+    return { kind: "metric", prefix: last.text, from: last.start, to: tokEnd };
+  }
   if (last.kind === "string" || last.kind === "number" || last.kind === "duration" || last.kind === "comment") return { kind: "none" };
+  // Right after `)`, `]` or `}` a name would run into the operand (`sum(up)go_gc…`).
+  if (CLOSERS.has(last.kind)) return { kind: "none" };
   if (tokens.some((t) => t.kind === "lbracket") && isInBrackets(tokens)) return { kind: "none" };
+  const p = prevSignificant(tokens, tokens.length);
+  if (last.kind === "ws" && p && CLOSERS.has(p.tok.kind)) return { kind: "operator", prefix: "", from: pos, to: pos };
   return { kind: "metric", prefix: "", from: pos, to: pos };
 }
+
+const CLOSERS: ReadonlySet<TokenKind> = new Set(["rparen", "rbracket", "rbrace"]);
 
 function isInBrackets(tokens: readonly Token[]): boolean {
   for (let k = tokens.length - 1; k >= 0; k--) {
@@ -331,9 +343,13 @@ export function applySuggestion(src: string, ctx: CompletionContext, s: Suggesti
   return { text, cursor: ctx.from + insert.length + cursorShift };
 }
 
-/** Matches by prefix first, then by substring; case-insensitive; at most `limit`. */
+/**
+ * The exact match first, then matches by prefix, then by substring; case-insensitive; at most
+ * `limit`. The exact match stays in the list so that the list never hides what was typed.
+ */
 export function rankSuggestions(prefix: string, items: readonly Suggestion[], limit = 50): Suggestion[] {
   const p = prefix.toLowerCase();
+  const exact: Suggestion[] = [];
   const starts: Suggestion[] = [];
   const contains: Suggestion[] = [];
   const seen = new Set<string>();
@@ -341,10 +357,9 @@ export function rankSuggestions(prefix: string, items: readonly Suggestion[], li
     const key = it.kind + "\0" + it.label;
     if (seen.has(key)) continue;
     const l = it.label.toLowerCase();
-    if (l === p && it.kind !== "function") continue;
-    if (l.startsWith(p)) { starts.push(it); seen.add(key); }
-    else if (p !== "" && l.includes(p)) { contains.push(it); seen.add(key); }
-    if (starts.length >= limit) break;
+    if (p !== "" && l === p) { exact.push(it); seen.add(key); }
+    else if (l.startsWith(p)) { if (starts.length < limit) starts.push(it); seen.add(key); }
+    else if (p !== "" && l.includes(p)) { if (contains.length < limit) contains.push(it); seen.add(key); }
   }
-  return [...starts, ...contains].slice(0, limit);
+  return [...exact, ...starts, ...contains].slice(0, limit);
 }
