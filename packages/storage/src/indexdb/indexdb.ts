@@ -17,6 +17,7 @@ import { EMPTY_SET, IdBitmap, type IdSet, IdSetBuilder, hasId, intersect, subtra
 import {
   INSTANCE_BYTES,
   JOB_BYTES,
+  KIND_NAMES,
   LabelRanges,
   NAME_BYTES,
   NS_DAY_ALL,
@@ -327,8 +328,8 @@ export class IndexDB {
 
   /**
    * `01 | xxhash64(name) u64` into kb (and the halves into h1/h2 for the bloom filters). The
-   * item holds no name: a hit is confirmed against the metricID's `02` item (64-bit hash
-   * collisions are resolved there), which keeps the index ~150 bytes per series smaller.
+   * item holds neither the name nor the TSID, only the metricID: a hit is confirmed against the
+   * metricID's `02` item (64-bit hash collisions are resolved there), which holds both.
    */
   private nameKey(name: Uint8Array): void {
     const kb = this.kb;
@@ -354,11 +355,12 @@ export class IndexDB {
       if (c === undefined) return undefined;
       c.seek(prefix);
       while (c.next()) {
-        if (c.length !== prefix.length + TSID_SIZE) continue;
-        const tsid = decodeTSID(c.buf, c.start + prefix.length);
-        if (this.isGone(tsid.metricID)) continue;
-        const e = this.idEntry(snap.sharedCursor(), tsid.metricID);
-        if (e !== undefined && equalBytes(e.name, name)) return tsid;
+        // `01 | hash | metricID`, or `01 | hash | TSID` as written before (both end with the id)
+        if (c.length !== prefix.length + 8 && c.length !== prefix.length + TSID_SIZE) continue;
+        const id = readU64(c.buf, c.end - 8);
+        if (this.isGone(id)) continue;
+        const e = this.idEntry(snap.sharedCursor(), id);
+        if (e !== undefined && equalBytes(e.name, name)) return e.tsid;
       }
     } finally {
       snap.release();
@@ -392,9 +394,7 @@ export class IndexDB {
 
     const kb = this.kb;
     this.nameKey(name);
-    kb.ensure(TSID_SIZE);
-    encodeTSID(tsid, kb.buf, kb.len);
-    kb.len += TSID_SIZE;
+    kb.u64(metricID); // the TSID is in the `02` item a lookup reads anyway to confirm the name
     this.table.addRange(kb.buf, 0, kb.len);
     kb.reset();
     kb.byte(NS_ID);
@@ -1081,9 +1081,23 @@ export class IndexDB {
     if (this.pruned !== undefined) this.writePruneSet(this.pruned, dir);
   }
 
+  /**
+   * Items and on-disk bytes (share of items.bin) per item kind, named as in KIND_NAMES; parts
+   * written before format 2 are counted under "old".
+   */
+  kindSizes(): Record<string, { items: number; bytes: number }> {
+    const out: Record<string, { items: number; bytes: number }> = {};
+    for (const [k, v] of Object.entries(this.table.kindSizes())) out[KIND_NAMES[k] ?? k] = v;
+    return out;
+  }
+
   metrics(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [k, v] of Object.entries(this.table.metrics())) out[`mergeset_${k}`] = v;
+    for (const [k, v] of Object.entries(this.kindSizes())) {
+      out[`disk_items_${k}`] = v.items;
+      out[`disk_bytes_${k}`] = v.bytes;
+    }
     let bitmapBytes = 0;
     for (const bm of this.dayBitmaps.values()) bitmapBytes += bm.bytes;
     Object.assign(out, {

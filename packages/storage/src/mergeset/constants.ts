@@ -7,14 +7,25 @@ export const METADATA_JSON = "metadata.json";
 export const ITEMS_BIN = "items.bin";
 export const METAINDEX_BIN = "metaindex.bin";
 
-/** "SMS1": Strata MergeSet metaindex, version 1. */
+/** "SMS1": Strata MergeSet metaindex (its version field says the part format). */
 export const METAINDEX_MAGIC = 0x534d_5331;
-export const FORMAT_VERSION = 1;
+/** parts.json layout. */
+export const PARTS_JSON_VERSION = 1;
+/** Part format 1: row-wise block payloads (cpl, suffix length, suffix per item), lz4 or none. Read only. */
+export const PART_FORMAT_V1 = 1;
+/** Part format 2: columnar block payloads (common prefix, cpl column, length column, suffixes), deflate or none. */
+export const PART_FORMAT_V2 = 2;
+/** The format new parts are written in. */
+export const PART_FORMAT_VERSION = PART_FORMAT_V2;
 
 /** Block payload codecs (one byte in each metaindex row). */
 export const CODEC_NONE = 0;
-/** lz4 block format with the u32le uncompressed size prepended (@strata/encoding lz4Compress). */
+/** lz4 block format with the u32le uncompressed size prepended (@strata/encoding lz4Compress); format 1 only. */
 export const CODEC_LZ4 = 1;
+/** Raw deflate (RFC 1951, node:zlib deflateRawSync); format 2 only. */
+export const CODEC_DEFLATE = 2;
+/** zlib level of CODEC_DEFLATE. */
+export const DEFLATE_LEVEL = 6;
 
 /** Raw (uncompressed) bytes of items after which a block is closed. */
 export const DEFAULT_BLOCK_SIZE = 16 * 1024;
