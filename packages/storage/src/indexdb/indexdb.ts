@@ -8,7 +8,7 @@ import {
   xxhash64,
 } from "@strata/core";
 import { crc32 } from "node:zlib";
-import { ByteBuffer, ByteReader, latin1, readU32, readU64 } from "../mergeset/bytes.js";
+import { ByteBuffer, ByteReader, latin1, readU32, readU64, writeU32 } from "../mergeset/bytes.js";
 import { MAX_ITEM_SIZE } from "../mergeset/constants.js";
 import { fsyncDir, writeFileAtomicSync } from "../mergeset/fsutil.js";
 import { type Cursor, type Snapshot, Table, type TableOptions } from "../mergeset/index.js";
@@ -178,6 +178,7 @@ export class IndexDB {
     searches: 0,
     deleted: 0,
     pruned: 0,
+    pruneScanned: 0,
   };
 
   private constructor(
@@ -982,9 +983,18 @@ export class IndexDB {
       let c = snap.cursor();
       c.seek(new Uint8Array([NS_DAY_ALL]));
       let n = 0;
+      // `05 | tenant | day | id` sorts by tenant, then day: in each tenant, seek past the days
+      // before minDay (merges drop them later) instead of reading them.
+      const skip = new Uint8Array(13);
       while (c.next()) {
-        if (c.buf[c.start] !== NS_DAY_ALL) break;
-        if (c.length === 21 && readU32(c.buf, c.start + 9) >= minDay) live.add(readU64(c.buf, c.end - 8));
+        this.stats.pruneScanned++;
+        if (c.length === 21) {
+          if (readU32(c.buf, c.start + 9) < minDay) {
+            skip.set(c.buf.subarray(c.start, c.start + 9));
+            writeU32(skip, 9, minDay);
+            c.seekForward(skip);
+          } else live.add(readU64(c.buf, c.end - 8));
+        }
         if (++n % PRUNE_SCAN_CHUNK === 0) await yieldToLoop();
         if (this.closed) return;
       }
@@ -1127,6 +1137,7 @@ export class IndexDB {
       searches_total: this.stats.searches,
       series_deleted_total: this.stats.deleted,
       series_pruned_total: this.stats.pruned,
+      prune_scanned_day_items_total: this.stats.pruneScanned,
       prune_pending: this.pruned === undefined ? 0 : 1,
       next_metric_id: this.nextID,
       metric_id_high_water: this.idHighWater,
