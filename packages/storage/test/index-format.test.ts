@@ -93,7 +93,7 @@ describe("mergeset block format 2", () => {
     expect(meta.kinds["05"]!.items).toBe(10_000);
     const sum = meta.kinds["03"]!.bytes + meta.kinds["05"]!.bytes;
     expect(Math.abs(sum - meta.itemsBinBytes)).toBeLessThanOrEqual(2); // rounding only
-    // ~28 raw bytes per item; deflate over the columns leaves a few
+    // ~28 raw bytes per item; brotli over the columns leaves a few
     expect(meta.itemsBinBytes).toBeLessThan(30_000 * 4);
     expect(t.kindSizes()).toEqual(meta.kinds);
     await t.close();

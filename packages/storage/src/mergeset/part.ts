@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
+import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, crc32 } from "node:zlib";
 import { InternalError } from "@strata/core";
 import { lz4Decompress } from "@strata/encoding";
 import { type Block, BlockBuilder, blockBytes, decodeBlock, decodeBlockV2 } from "./block.js";
@@ -9,10 +9,10 @@ import { ByteBuffer, ByteReader, commonPrefixLen, readU32 } from "./bytes.js";
 import {
   BLOOM_BIN,
   BLOOM_MAGIC,
-  CODEC_DEFLATE,
+  CODEC_BROTLI,
   CODEC_LZ4,
   CODEC_NONE,
-  DEFLATE_LEVEL,
+  BROTLI_QUALITY,
   PART_FORMAT_V1,
   PART_FORMAT_V2,
   PART_FORMAT_VERSION,
@@ -286,7 +286,7 @@ export class FilePart extends Part {
     if (r.u32() !== METAINDEX_MAGIC) fail("bad magic");
     const version = r.u32();
     if (version !== this.meta.formatVersion) fail(`version ${version}, metadata says ${this.meta.formatVersion}`);
-    const codecOk = version === PART_FORMAT_V1 ? (c: number) => c === CODEC_NONE || c === CODEC_LZ4 : (c: number) => c === CODEC_NONE || c === CODEC_DEFLATE;
+    const codecOk = version === PART_FORMAT_V1 ? (c: number) => c === CODEC_NONE || c === CODEC_LZ4 : (c: number) => c === CODEC_NONE || c === CODEC_BROTLI;
     const n = r.u32();
     if (n !== this.blocksCount) fail(`${n} blocks, metadata says ${this.blocksCount}`);
     let items = 0;
@@ -346,7 +346,7 @@ export class FilePart extends Part {
     let plain: Uint8Array = raw;
     try {
       if (h.codec === CODEC_LZ4) plain = lz4Decompress(raw, max);
-      else if (h.codec === CODEC_DEFLATE) plain = inflateRawSync(raw, { maxOutputLength: max });
+      else if (h.codec === CODEC_BROTLI) plain = brotliDecompressSync(raw, { maxOutputLength: max });
     } catch (err) {
       corruptPart(this.dir, `block ${i}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -465,11 +465,13 @@ export class PartWriter {
     let payload = this.payload.view();
     let codec = CODEC_NONE;
     if (payload.length >= MIN_COMPRESS) {
-      const c = deflateRawSync(payload, { level: DEFLATE_LEVEL });
+      const c = brotliCompressSync(payload, {
+        params: { [zlibConstants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: payload.length },
+      });
       // compress only where it pays: decoding costs a native call per block read
       if (c.length <= payload.length * 0.875) {
         payload = c;
-        codec = CODEC_DEFLATE;
+        codec = CODEC_BROTLI;
       }
     }
     this.tallyKinds(payload.length);
