@@ -5,11 +5,11 @@
  * victoria-metrics fed the same series (its indexdb bytes per series and CPU per new series).
  * Prints figures; asserts nothing. SERIES=… overrides the series count, NO_VM=1 skips the peer.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { type LabelMatcher, type Tenant, encodeMetricName, labelsFromRecord, newMatcher } from "@strata/core";
+import { freePort, metricSum, startProcess, tempDir, waitHealthy } from "../../../test/lib/procs.js";
 import { IndexDB } from "../src/indexdb/index.js";
 
 const N = Number(process.env.SERIES ?? 100_000);
@@ -110,25 +110,6 @@ function procCpu(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, USER_HZ
 }
 
-async function vmGauge(base: string, name: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split("\n")) if (line.startsWith(name)) sum += Number(line.split(" ").pop());
-  return sum;
-}
-
-async function freeLoopbackPort(): Promise<number> {
-  const net = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === "object" && a !== null ? a.port : 0));
-    });
-  });
-}
-
 interface VmFigures {
   indexBytes: number;
   newSeriesCpu: number;
@@ -145,20 +126,13 @@ async function runVM(): Promise<VmFigures | undefined> {
     console.log(`victoria-metrics comparison skipped (${fs.existsSync(VM_BIN) ? "NO_VM" : `${VM_BIN} missing: apt-get install -y victoria-metrics`})`);
     return undefined;
   }
-  const vmDir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-index-bench-vm-"));
-  const port = await freeLoopbackPort();
-  const child = spawn(VM_BIN, [`-storageDataPath=${vmDir}`, `-httpListenAddr=127.0.0.1:${port}`, "-retentionPeriod=100y", "-loggerLevel=ERROR"], {
-    stdio: "ignore",
-  });
+  const vmDir = tempDir("index-bench-vm");
+  const port = await freePort();
+  const vmProc = startProcess(VM_BIN, [`-storageDataPath=${vmDir.path}`, `-httpListenAddr=127.0.0.1:${port}`, "-retentionPeriod=100y", "-loggerLevel=ERROR"]);
   const base = `http://127.0.0.1:${port}`;
   try {
-    for (let i = 0; ; i++) {
-      if (child.exitCode !== null) throw new Error(`victoria-metrics exited with ${child.exitCode}`);
-      if (i > 300) throw new Error("victoria-metrics did not become healthy");
-      if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const pid = child.pid!;
+    await waitHealthy(`${base}/health`, vmProc);
+    const pid = vmProc.child.pid!;
     const post = async (body: string): Promise<number> => {
       const c0 = procCpu(pid);
       const r = await fetch(`${base}/api/v1/import/prometheus`, { method: "POST", body });
@@ -173,13 +147,12 @@ async function runVM(): Promise<VmFigures | undefined> {
     await (await fetch(`${base}/internal/force_merge`)).text();
     for (let quiet = 0, i = 0; quiet < 3 && i < 600; i++) {
       await new Promise((r) => setTimeout(r, 500));
-      quiet = (await vmGauge(base, "vm_active_merges")) === 0 ? quiet + 1 : 0;
+      quiet = (await metricSum(base, "vm_active_merges")) === 0 ? quiet + 1 : 0;
     }
-    return { indexBytes: dirBytes(path.join(vmDir, "indexdb")), newSeriesCpu, sameSeriesCpu };
+    return { indexBytes: dirBytes(path.join(vmDir.path, "indexdb")), newSeriesCpu, sameSeriesCpu };
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once("exit", r)));
-    fs.rmSync(vmDir, { recursive: true, force: true });
+    await vmProc.stop();
+    vmDir.remove();
   }
 }
 
