@@ -12,7 +12,6 @@ import {
   CODEC_BROTLI,
   CODEC_LZ4,
   CODEC_NONE,
-  BROTLI_QUALITY,
   PART_FORMAT_V1,
   PART_FORMAT_V2,
   PART_FORMAT_VERSION,
@@ -416,16 +415,18 @@ export class PartWriter {
     private readonly fh: fs.promises.FileHandle,
     private readonly blockSize: number,
     private readonly bloomKeys: BloomKeys | undefined,
+    private readonly quality: number,
   ) {
     this.mi.u32(METAINDEX_MAGIC);
     this.mi.u32(PART_FORMAT_VERSION);
     this.mi.u32(0); // block count, patched in finish()
   }
 
-  static async create(dir: string, blockSize: number, bloomNs: number | undefined): Promise<PartWriter> {
+  /** `quality`: brotli quality of the blocks (constants.ts brotliQualityFor). */
+  static async create(dir: string, blockSize: number, bloomNs: number | undefined, quality: number): Promise<PartWriter> {
     await fs.promises.mkdir(dir, { recursive: true });
     const fh = await fs.promises.open(path.join(dir, ITEMS_BIN), "w");
-    return new PartWriter(dir, fh, blockSize, bloomNs === undefined ? undefined : new BloomKeys(bloomNs));
+    return new PartWriter(dir, fh, blockSize, bloomNs === undefined ? undefined : new BloomKeys(bloomNs), quality);
   }
 
   get itemsCount(): number {
@@ -466,7 +467,7 @@ export class PartWriter {
     let codec = CODEC_NONE;
     if (payload.length >= MIN_COMPRESS) {
       const c = brotliCompressSync(payload, {
-        params: { [zlibConstants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: payload.length },
+        params: { [zlibConstants.BROTLI_PARAM_QUALITY]: this.quality, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: payload.length },
       });
       // compress only where it pays: decoding costs a native call per block read
       if (c.length <= payload.length * 0.875) {

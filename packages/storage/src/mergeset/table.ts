@@ -4,7 +4,7 @@ import { BadDataError, InternalError, UnavailableError } from "@strata/core";
 import { BlockBuilder, type Block } from "./block.js";
 import { compareBytes, compareRange, latin1 } from "./bytes.js";
 import { BloomKeys } from "./bloom.js";
-import { DEFAULT_BLOCK_SIZE, PARTS_JSON_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR } from "./constants.js";
+import { DEFAULT_BLOCK_SIZE, PARTS_JSON_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR, brotliQualityFor } from "./constants.js";
 import { Cursor, MergeIterator } from "./cursor.js";
 import { fsyncDir, writeFileAtomicSync } from "./fsutil.js";
 import { BlockCache, FilePart, InMemoryPart, type KindSizes, type Part, PartWriter } from "./part.js";
@@ -368,7 +368,9 @@ export class Table {
   private async writePart(parts: readonly Part[]): Promise<FilePart | undefined> {
     const name = partName(this.nextSeq++);
     const tmp = path.join(this.dir, TMP_DIR, name);
-    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace);
+    let items = 0;
+    for (const p of parts) items += p.itemsCount;
+    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace, brotliQualityFor(items));
     const keep = this.keepItem;
     try {
       const it = new MergeIterator(parts);
