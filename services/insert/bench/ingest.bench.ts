@@ -184,8 +184,9 @@ interface Result {
   procs: ProcFigures[];
   dataBytes: number;
   indexBytes: number;
-  /** Strata only: items.bin bytes and items per index item kind (both nodes together). */
+  /** Strata only: items.bin bytes and items per index item kind (both nodes together), after and before the forced merge. */
   indexKinds?: Map<string, { items: number; bytes: number }>;
+  indexKindsBeforeMerge?: Map<string, { items: number; bytes: number }>;
 }
 
 /** Sums the storage nodes' `strata_storage_indexdb_disk_{items,bytes}_<kind>` gauges. */
@@ -234,6 +235,7 @@ async function runStrata(bodies: Uint8Array[]): Promise<Result> {
   const figures = procs.map((p, i) => ({ name: p.name, cpu: cpu1[i]! - cpu0[i]!, peakRss: peakRssBytes(pid(p.proc)) }));
   const t0 = performance.now();
   await Promise.all(nodes.map((n) => fetch(`${n.http}/internal/force_flush`).then((r) => r.text())));
+  const kindsBeforeMerge = await indexKinds(nodes.map((n) => n.http));
   await Promise.all(nodes.map((n) => fetch(`${n.http}/internal/force_merge`).then((r) => r.text())));
   console.log(`  strata flush + merge took ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   const dataBytes = nodes.reduce((s, n) => s + dirBytes(join(n.dir, "data")), 0);
@@ -242,7 +244,7 @@ async function runStrata(bodies: Uint8Array[]): Promise<Result> {
   await ins.proc.stop();
   await Promise.all(nodes.map((n) => n.proc.stop()));
   for (const n of nodes) removeDir(n.dir);
-  return { name: `strata (insert + 2 storage, RF=${RF})`, seconds, procs: figures, dataBytes, indexBytes, indexKinds: kinds };
+  return { name: `strata (insert + 2 storage, RF=${RF})`, seconds, procs: figures, dataBytes, indexBytes, indexKinds: kinds, indexKindsBeforeMerge: kindsBeforeMerge };
 }
 
 async function vmMetric(base: string, name: string): Promise<number> {
@@ -302,10 +304,13 @@ function report(r: Result, samples: number): { rate: number; cpuPerM: number; rs
   const copies = r.indexKinds === undefined ? SERIES : SERIES * RF;
   const indexPerSeries = r.indexBytes / copies;
   console.log(`  index after merge: ${indexPerSeries.toFixed(1)} bytes per series${r.indexKinds === undefined ? "" : " (per stored copy)"}`);
-  if (r.indexKinds !== undefined) {
-    const cols = [...r.indexKinds].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${(v.bytes / copies).toFixed(1)} (${(v.items / copies).toFixed(1)} items)`);
-    console.log(`  index bytes per series by item kind: ${cols.join(", ")}`);
-  }
+  const byKind = (what: string, kinds: Map<string, { items: number; bytes: number }> | undefined): void => {
+    if (kinds === undefined) return;
+    const cols = [...kinds].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${(v.bytes / copies).toFixed(1)} (${(v.items / copies).toFixed(1)} items)`);
+    console.log(`  index bytes per series by item kind, ${what}: ${cols.join(", ")}`);
+  };
+  byKind("before merge", r.indexKindsBeforeMerge);
+  byKind("after merge", r.indexKinds);
   return { rate, cpuPerM: (cpu / samples) * 1e6, rss, bps, totalBps: (r.dataBytes + r.indexBytes) / samples, indexPerSeries };
 }
 
