@@ -1,5 +1,4 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { type LabelMatcher, type Tenant, decodeMetricName, encodeMetricName, labelsFromRecord, newMatcher } from "@strata/core";
 import fc from "fast-check";
@@ -8,16 +7,11 @@ import { decodeBlockV2, encodeBlockV2 } from "../src/mergeset/block.js";
 import { ByteBuffer } from "../src/mergeset/bytes.js";
 import { Table } from "../src/mergeset/index.js";
 import { IndexDB } from "../src/indexdb/index.js";
+import { rmDir, tmpDir } from "./helpers.js";
 
 const dirs: string[] = [];
-function tmpdir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), "strata-index-format-"));
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmpdir = (): string => dirs[dirs.push(tmpDir("strata-index-format-")) - 1]!;
+afterEach(() => dirs.splice(0).forEach(rmDir));
 
 /** Sorted unique items (as Uint8Arrays), the way a block holds them. */
 const sortedItems = fc
