@@ -92,6 +92,14 @@ export async function waitHealthy(url: string, proc?: Proc, timeoutMs = 20_000):
   throw new Error(`${url} not healthy after ${timeoutMs} ms (${last})${proc ? `:\n${proc.output()}` : ""}`);
 }
 
+/** Sum of the samples of every series whose line starts with `name` on `${base}/metrics`. */
+export async function metricSum(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split("\n")) if (line.startsWith(name)) sum += Number(line.split(" ").pop());
+  return sum;
+}
+
 /** True when an executable is on PATH. */
 export function hasCommand(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).status === 0;

@@ -1,12 +1,15 @@
 /**
  * `pnpm bench:index` — figures for the inverted index (IndexDB on the mergeset): series
  * creation, hot-path lookups, cold lookups after reopen, flush, on-disk bytes per series and
- * search latencies. Prints figures; asserts nothing. SERIES=… overrides the series count.
+ * item kind (before and after merge), search latencies; and, in the same run, Debian's
+ * victoria-metrics fed the same series (its indexdb bytes per series and CPU per new series).
+ * Prints figures; asserts nothing. SERIES=… overrides the series count, NO_VM=1 skips the peer.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { type LabelMatcher, type Tenant, encodeMetricName, labelsFromRecord, newMatcher } from "@strata/core";
+import { freePort, metricSum, startProcess, tempDir, waitHealthy } from "../../../test/lib/procs.js";
 import { IndexDB } from "../src/indexdb/index.js";
 
 const N = Number(process.env.SERIES ?? 100_000);
@@ -16,7 +19,7 @@ const t0 = DAY * 86_400_000;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "strata-index-bench-"));
 
 /** node_exporter-like series: 100 metrics × hosts × a few per-host label sets. */
-function series(i: number): Uint8Array {
+function seriesRecord(i: number): Record<string, string> {
   const metric = i % 100;
   const host = Math.floor(i / 100) % Math.max(1, Math.floor(N / 1000));
   const rec: Record<string, string> = {
@@ -30,7 +33,11 @@ function series(i: number): Uint8Array {
   if (metric < 10) rec.mode = ["idle", "user", "system", "iowait"][i % 4]!;
   if (metric >= 20 && metric < 40) rec.device = `sd${String.fromCharCode(97 + (i % 8))}`;
   rec.i = String(Math.floor(i / 100)); // makes every series unique
-  return encodeMetricName({ tenant: T, labels: labelsFromRecord(rec) });
+  return rec;
+}
+
+function series(i: number): Uint8Array {
+  return encodeMetricName({ tenant: T, labels: labelsFromRecord(seriesRecord(i)) });
 }
 
 /** Median wall and CPU milliseconds of `reps` calls (the machine may be shared: CPU is steadier). */
@@ -70,6 +77,85 @@ function dirBytes(d: string): number {
   return n;
 }
 
+/** Bytes per series of each item kind (and the whole directory). */
+function kindTable(db: IndexDB, what: string): void {
+  const k = db.kindSizes();
+  const cols = Object.entries(k)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, v]) => `${name} ${fmt(v.bytes / N, 1)} (${fmt(v.items / N, 1)} items)`);
+  console.log(`  ${what}: ${cols.join(", ")}; directory ${fmt(dirBytes(dir) / N, 1)} bytes/series`);
+}
+
+// ---- the peer: victoria-metrics single node, same series, same two days --------------------
+
+const VM_BIN = "/usr/bin/victoria-metrics";
+
+/** Prometheus text lines of every series with value v at time t. */
+function textLines(t: number, v: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < N; i++) {
+    const rec = seriesRecord(i);
+    const labels = Object.entries(rec)
+      .filter(([k]) => k !== "__name__")
+      .map(([k, x]) => `${k}=${JSON.stringify(x)}`)
+      .join(",");
+    out.push(`${rec.__name__}{${labels}} ${v} ${t}`);
+  }
+  return out.join("\n") + "\n";
+}
+
+function procCpu(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, USER_HZ
+}
+
+interface VmFigures {
+  indexBytes: number;
+  newSeriesCpu: number;
+  sameSeriesCpu: number;
+}
+
+/**
+ * Imports the series into victoria-metrics three times (new series on day D, the same series
+ * again on day D, then on day D+1), force-flushes and waits until no merge is active. CPU per
+ * new series = first import − second import (both parse and store N samples).
+ */
+async function runVM(): Promise<VmFigures | undefined> {
+  if (process.env.NO_VM !== undefined || !fs.existsSync(VM_BIN)) {
+    console.log(`victoria-metrics comparison skipped (${fs.existsSync(VM_BIN) ? "NO_VM" : `${VM_BIN} missing: apt-get install -y victoria-metrics`})`);
+    return undefined;
+  }
+  const vmDir = tempDir("index-bench-vm");
+  const port = await freePort();
+  const vmProc = startProcess(VM_BIN, [`-storageDataPath=${vmDir.path}`, `-httpListenAddr=127.0.0.1:${port}`, "-retentionPeriod=100y", "-loggerLevel=ERROR"]);
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitHealthy(`${base}/health`, vmProc);
+    const pid = vmProc.child.pid!;
+    const post = async (body: string): Promise<number> => {
+      const c0 = procCpu(pid);
+      const r = await fetch(`${base}/api/v1/import/prometheus`, { method: "POST", body });
+      if (!r.ok) throw new Error(`victoria-metrics import: ${r.status} ${await r.text()}`);
+      await (await fetch(`${base}/internal/force_flush`)).text();
+      return procCpu(pid) - c0;
+    };
+    const bodies = [textLines(t0, 1), textLines(t0 + 60_000, 2), textLines(t0 + 86_400_000, 3)];
+    const newSeriesCpu = await post(bodies[0]!);
+    const sameSeriesCpu = await post(bodies[1]!);
+    await post(bodies[2]!);
+    await (await fetch(`${base}/internal/force_merge`)).text();
+    for (let quiet = 0, i = 0; quiet < 3 && i < 600; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      quiet = (await metricSum(base, "vm_active_merges")) === 0 ? quiet + 1 : 0;
+    }
+    return { indexBytes: dirBytes(path.join(vmDir.path, "indexdb")), newSeriesCpu, sameSeriesCpu };
+  } finally {
+    await vmProc.stop();
+    vmDir.remove();
+  }
+}
+
 async function main(): Promise<void> {
   const names: Uint8Array[] = [];
   for (let i = 0; i < N; i++) names.push(series(i));
@@ -94,13 +180,28 @@ async function main(): Promise<void> {
   let c0 = process.cpuUsage();
   const fs0 = performance.now();
   await db.flush();
-  console.log(`flush: ${fmt(performance.now() - fs0)} ms (cpu ${fmt(process.cpuUsage(c0).user / 1000)} ms)`);
+  const flushCpu = process.cpuUsage(c0).user / 1000;
+  console.log(`flush: ${fmt(performance.now() - fs0)} ms (cpu ${fmt(flushCpu)} ms)`);
+  kindTable(db, "before merge, bytes/series per item kind");
   c0 = process.cpuUsage();
   const fm0 = performance.now();
   await db.forceMerge();
-  console.log(`force merge: ${fmt(performance.now() - fm0)} ms (cpu ${fmt(process.cpuUsage(c0).user / 1000)} ms)`);
+  const mergeCpu = process.cpuUsage(c0).user / 1000;
+  console.log(`force merge: ${fmt(performance.now() - fm0)} ms (cpu ${fmt(mergeCpu)} ms)`);
+  kindTable(db, "after merge, bytes/series per item kind");
   const bytes = dirBytes(dir);
   console.log(`index on disk: ${fmt(bytes / 1e6, 1)} MB = ${fmt(bytes / N, 1)} bytes/series (2 days of per-day entries)`);
+  const createUs = (createCpu * 1e6) / N;
+  console.log(`creation cost: ${fmt(createUs, 1)} cpu-µs/series (getOrCreateTSID), ${fmt(createUs + ((flushCpu + mergeCpu) * 1000) / N / 2, 1)} with its share of flush + merge`);
+  const vm = await runVM();
+  if (vm !== undefined) {
+    const vmNewUs = ((vm.newSeriesCpu - vm.sameSeriesCpu) * 1e6) / N;
+    console.log(
+      `victoria-metrics (same series, same 2 days): indexdb ${fmt(vm.indexBytes / N, 1)} bytes/series after merge; ` +
+        `import of ${fmt(N)} new series ${fmt(vm.newSeriesCpu, 2)} cpu-s, of the same series again ${fmt(vm.sameSeriesCpu, 2)} cpu-s → ${fmt(vmNewUs, 1)} cpu-µs per new series`,
+    );
+    console.log(`ratio strata / victoria-metrics: index bytes ${fmt(bytes / vm.indexBytes, 2)}×, creation ${fmt(createUs / vmNewUs, 2)}×`);
+  }
   await db.close();
 
   const sample = names.filter((_, i) => i % 5 === 0);

@@ -52,6 +52,8 @@ export interface SeriesIndex {
   deleteSeries(tenant: Tenant, matchers: readonly LabelMatcher[]): number;
   isDeleted(metricID: number): boolean;
   flush(): Promise<void>;
+  /** Merges the on-disk index into one part (the storage's forceMerge). */
+  forceMerge(): Promise<void>;
   dropDaysBefore(minDay: number): Promise<void>;
   snapshot(dir: string): Promise<void>;
   metrics(): Record<string, number>;

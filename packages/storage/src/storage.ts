@@ -1001,7 +1001,7 @@ export class Storage {
   /**
    * Flushes, then merges each partition's on-disk parts down to one (in rounds of at most
    * mergeFanIn parts), applying dedup, retention and deletes. `partitionPrefix` (e.g. "2026_11")
-   * limits it to matching partitions.
+   * limits it to matching partitions; without one the index is merged to one part as well.
    */
   async forceMerge(partitionPrefix = ""): Promise<MergeSummary> {
     this.checkOpen();
@@ -1022,6 +1022,7 @@ export class Storage {
         if (this.counters.mergeErrors !== errors) throw new ExecutionError(`forceMerge: merging partition ${p.name} failed (see background errors)`, "STRATA_INTERNAL");
       }
     }
+    if (partitionPrefix === "") await this.index.forceMerge(); // the whole index, like the data: one part
     return {
       merges: this.counters.merges - before.merges,
       rowsIn: this.counters.mergeRowsIn - before.rowsIn,

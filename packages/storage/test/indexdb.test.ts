@@ -450,6 +450,22 @@ describe("IndexDB", () => {
     await db.close();
   });
 
+  it("the prune scan seeks each tenant's first retained day instead of reading the days before", async () => {
+    const db = await IndexDB.open(tmpdir(), { flushIntervalMs: 0 });
+    for (let d = D - 10; d < D - 5; d++) for (let i = 0; i < 1000; i++) db.getOrCreateTSID(mn({ __name__: "old", i: String(i) }), d);
+    for (let i = 0; i < 500; i++) db.getOrCreateTSID(mn({ __name__: "old", i: String(i) }, T1), D - 8);
+    for (let i = 0; i < 10; i++) db.getOrCreateTSID(mn({ __name__: "kept", i: String(i) }), D);
+    for (let i = 0; i < 5; i++) db.getOrCreateTSID(mn({ __name__: "kept", i: String(i) }, T1), D - 1);
+    await db.flush();
+    await db.dropDaysBefore(D - 5);
+    const mt = db.metrics();
+    expect(mt.series_pruned_total).toBe(1500);
+    // the 15 retained day items plus the first old one of each tenant, not the 5500 old ones
+    expect(mt.prune_scanned_day_items_total).toBeLessThanOrEqual(15 + 2);
+    expect(db.labelValues(T1, "__name__", [], 0, 1e15, 0)).toEqual(["kept"]);
+    await db.close();
+  });
+
   it("finishes a prune that was interrupted (prune.bin) when it opens", async () => {
     const dir = tmpdir();
     const db = await IndexDB.open(dir, { flushIntervalMs: 0 });

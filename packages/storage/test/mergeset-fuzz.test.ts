@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { StrataError, encodeMetricName } from "@strata/core";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { decodeBlock } from "../src/mergeset/block.js";
+import { decodeBlock, decodeBlockV2 } from "../src/mergeset/block.js";
 import { Table } from "../src/mergeset/index.js";
 import { IndexDB } from "../src/indexdb/index.js";
 
@@ -18,11 +18,14 @@ function expectTyped(err: unknown): void {
 }
 
 describe("mergeset fuzz", () => {
-  it("decodeBlock on random payloads only throws typed errors", () => {
+  it.each([
+    ["decodeBlock (format 1)", decodeBlock],
+    ["decodeBlockV2", decodeBlockV2],
+  ])("%s on random payloads only throws typed errors", (_name, decode) => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 200 }), (raw, count, bytes) => {
         try {
-          const b = decodeBlock(raw, count, bytes);
+          const b = decode(raw, count, bytes);
           expect(b.n).toBe(count);
           expect(b.offs[count]).toBe(bytes);
         } catch (err) {

@@ -75,6 +75,25 @@ describe("Storage basics", () => {
     }
   });
 
+  it("forceMerge merges the index into one part as well", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now });
+      for (let b = 0; b < 3; b++) {
+        await s.addRows(batchOf([{ tenant: DEFAULT_TENANT, labels: { __name__: "m", batch: String(b) }, t: T0 + b, v: b }]));
+        await s.forceFlush();
+      }
+      expect(s.metrics().indexdb_mergeset_file_parts).toBe(3);
+      await s.forceMerge();
+      expect(s.metrics().indexdb_mergeset_file_parts).toBe(1);
+      expect(s.metrics().indexdb_disk_items_name_to_tsid).toBe(3);
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "m")], T0, T0 + 1e9).size).toBe(3);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("replays the WAL after a close without flush (simulated by a fresh open of a copied dir)", async () => {
     const dir = tmpDir();
     try {

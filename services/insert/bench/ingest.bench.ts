@@ -156,6 +156,25 @@ interface Result {
   procs: ProcFigures[];
   dataBytes: number;
   indexBytes: number;
+  /** Strata only: items.bin bytes and items per index item kind (both nodes together), after and before the forced merge. */
+  indexKinds?: Map<string, { items: number; bytes: number }>;
+  indexKindsBeforeMerge?: Map<string, { items: number; bytes: number }>;
+}
+
+/** Sums the storage nodes' `strata_storage_indexdb_disk_{items,bytes}_<kind>` gauges. */
+async function indexKinds(https: string[]): Promise<Map<string, { items: number; bytes: number }>> {
+  const out = new Map<string, { items: number; bytes: number }>();
+  for (const h of https) {
+    const text = await (await fetch(`${h}/metrics`)).text();
+    for (const line of text.split("\n")) {
+      const m = /^strata_storage_indexdb_disk_(items|bytes)_([a-z_]+) (\S+)$/.exec(line);
+      if (m === null) continue;
+      const e = out.get(m[2]!) ?? { items: 0, bytes: 0 };
+      e[m[1] as "items" | "bytes"] += Number(m[3]);
+      out.set(m[2]!, e);
+    }
+  }
+  return out;
 }
 
 async function waitHttp(url: string, proc: Proc): Promise<void> {
@@ -188,14 +207,16 @@ async function runStrata(bodies: Uint8Array[]): Promise<Result> {
   const figures = procs.map((p, i) => ({ name: p.name, cpu: cpu1[i]! - cpu0[i]!, peakRss: peakRssBytes(pid(p.proc)) }));
   const t0 = performance.now();
   await Promise.all(nodes.map((n) => fetch(`${n.http}/internal/force_flush`).then((r) => r.text())));
+  const kindsBeforeMerge = await indexKinds(nodes.map((n) => n.http));
   await Promise.all(nodes.map((n) => fetch(`${n.http}/internal/force_merge`).then((r) => r.text())));
   console.log(`  strata flush + merge took ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   const dataBytes = nodes.reduce((s, n) => s + dirBytes(join(n.dir, "data")), 0);
   const indexBytes = nodes.reduce((s, n) => s + dirBytes(join(n.dir, "indexdb")), 0);
+  const kinds = await indexKinds(nodes.map((n) => n.http));
   await ins.proc.stop();
   await Promise.all(nodes.map((n) => n.proc.stop()));
   for (const n of nodes) removeDir(n.dir);
-  return { name: `strata (insert + 2 storage, RF=${RF})`, seconds, procs: figures, dataBytes, indexBytes };
+  return { name: `strata (insert + 2 storage, RF=${RF})`, seconds, procs: figures, dataBytes, indexBytes, indexKinds: kinds, indexKindsBeforeMerge: kindsBeforeMerge };
 }
 
 async function vmMetric(base: string, name: string): Promise<number> {
@@ -237,7 +258,7 @@ async function runVM(bodies: Uint8Array[]): Promise<Result> {
   return { name: "victoria-metrics single node", seconds, procs: [{ name: "victoria-metrics", cpu, peakRss }], dataBytes, indexBytes };
 }
 
-function report(r: Result, samples: number): { rate: number; cpuPerM: number; rss: number; bps: number } {
+function report(r: Result, samples: number): { rate: number; cpuPerM: number; rss: number; bps: number; totalBps: number; indexPerSeries: number } {
   const rate = samples / r.seconds;
   const cpu = r.procs.reduce((s, p) => s + p.cpu, 0);
   const rss = r.procs.reduce((s, p) => s + p.peakRss, 0);
@@ -251,7 +272,18 @@ function report(r: Result, samples: number): { rate: number; cpuPerM: number; rs
   console.log(
     `  on disk after merge: data ${(r.dataBytes / 2 ** 20).toFixed(1)} MiB = ${bps.toFixed(3)} bytes/sample; index ${(r.indexBytes / 2 ** 20).toFixed(1)} MiB; total ${((r.dataBytes + r.indexBytes) / samples).toFixed(3)} bytes/sample`,
   );
-  return { rate, cpuPerM: (cpu / samples) * 1e6, rss, bps };
+  // every stored copy of a series has its own index entries: per series means per copy
+  const copies = r.indexKinds === undefined ? SERIES : SERIES * RF;
+  const indexPerSeries = r.indexBytes / copies;
+  console.log(`  index after merge: ${indexPerSeries.toFixed(1)} bytes per series${r.indexKinds === undefined ? "" : " (per stored copy)"}`);
+  const byKind = (what: string, kinds: Map<string, { items: number; bytes: number }> | undefined): void => {
+    if (kinds === undefined) return;
+    const cols = [...kinds].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${(v.bytes / copies).toFixed(1)} (${(v.items / copies).toFixed(1)} items)`);
+    console.log(`  index bytes per series by item kind, ${what}: ${cols.join(", ")}`);
+  };
+  byKind("before merge", r.indexKindsBeforeMerge);
+  byKind("after merge", r.indexKinds);
+  return { rate, cpuPerM: (cpu / samples) * 1e6, rss, bps, totalBps: (r.dataBytes + r.indexBytes) / samples, indexPerSeries };
 }
 
 const { bodies, samples } = generate();
@@ -264,6 +296,8 @@ if (WITH_VM && existsSync(VM_BIN)) {
   console.log(`  CPU per M samples    ${(ours.cpuPerM / vm.cpuPerM).toFixed(2)}× (target ≤ 2×)`);
   console.log(`  peak RSS total       ${(ours.rss / vm.rss).toFixed(2)}×`);
   console.log(`  bytes/sample (data)  ${(ours.bps / vm.bps).toFixed(2)}×`);
+  console.log(`  bytes/sample (data + index) ${(ours.totalBps / vm.totalBps).toFixed(2)}× (target ≤ 1.0×)`);
+  console.log(`  index bytes/series   ${(ours.indexPerSeries / vm.indexPerSeries).toFixed(2)}× (target ≤ 1.2×)`);
 } else {
   console.log(`\nvictoria-metrics comparison skipped (${WITH_VM ? `${VM_BIN} not found: apt-get install -y victoria-metrics` : "--noVM"})`);
 }

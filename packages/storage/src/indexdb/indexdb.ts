@@ -8,7 +8,7 @@ import {
   xxhash64,
 } from "@strata/core";
 import { crc32 } from "node:zlib";
-import { ByteBuffer, ByteReader, latin1, readU32, readU64 } from "../mergeset/bytes.js";
+import { ByteBuffer, ByteReader, latin1, readU32, readU64, writeU32 } from "../mergeset/bytes.js";
 import { MAX_ITEM_SIZE } from "../mergeset/constants.js";
 import { fsyncDir, writeFileAtomicSync } from "../mergeset/fsutil.js";
 import { type Cursor, type Snapshot, Table, type TableOptions } from "../mergeset/index.js";
@@ -17,6 +17,7 @@ import { EMPTY_SET, IdBitmap, type IdSet, IdSetBuilder, hasId, intersect, subtra
 import {
   INSTANCE_BYTES,
   JOB_BYTES,
+  KIND_NAMES,
   LabelRanges,
   NAME_BYTES,
   NS_DAY_ALL,
@@ -177,6 +178,7 @@ export class IndexDB {
     searches: 0,
     deleted: 0,
     pruned: 0,
+    pruneScanned: 0,
   };
 
   private constructor(
@@ -334,8 +336,8 @@ export class IndexDB {
 
   /**
    * `01 | xxhash64(name) u64` into kb (and the halves into h1/h2 for the bloom filters). The
-   * item holds no name: a hit is confirmed against the metricID's `02` item (64-bit hash
-   * collisions are resolved there), which keeps the index ~150 bytes per series smaller.
+   * item holds neither the name nor the TSID, only the metricID: a hit is confirmed against the
+   * metricID's `02` item (64-bit hash collisions are resolved there), which holds both.
    */
   private nameKey(name: Uint8Array): void {
     const kb = this.kb;
@@ -361,11 +363,12 @@ export class IndexDB {
       if (c === undefined) return undefined;
       c.seek(prefix);
       while (c.next()) {
-        if (c.length !== prefix.length + TSID_SIZE) continue;
-        const tsid = decodeTSID(c.buf, c.start + prefix.length);
-        if (this.isGone(tsid.metricID)) continue;
-        const e = this.idEntry(snap.sharedCursor(), tsid.metricID);
-        if (e !== undefined && equalBytes(e.name, name)) return tsid;
+        // `01 | hash | metricID`, or `01 | hash | TSID` as written before (both end with the id)
+        if (c.length !== prefix.length + 8 && c.length !== prefix.length + TSID_SIZE) continue;
+        const id = readU64(c.buf, c.end - 8);
+        if (this.isGone(id)) continue;
+        const e = this.idEntry(snap.sharedCursor(), id);
+        if (e !== undefined && equalBytes(e.name, name)) return e.tsid;
       }
     } finally {
       snap.release();
@@ -399,9 +402,7 @@ export class IndexDB {
 
     const kb = this.kb;
     this.nameKey(name);
-    kb.ensure(TSID_SIZE);
-    encodeTSID(tsid, kb.buf, kb.len);
-    kb.len += TSID_SIZE;
+    kb.u64(metricID); // the TSID is in the `02` item a lookup reads anyway to confirm the name
     this.table.addRange(kb.buf, 0, kb.len);
     kb.reset();
     kb.byte(NS_ID);
@@ -989,9 +990,18 @@ export class IndexDB {
       let c = snap.cursor();
       c.seek(new Uint8Array([NS_DAY_ALL]));
       let n = 0;
+      // `05 | tenant | day | id` sorts by tenant, then day: in each tenant, seek past the days
+      // before minDay (merges drop them later) instead of reading them.
+      const skip = new Uint8Array(13);
       while (c.next()) {
-        if (c.buf[c.start] !== NS_DAY_ALL) break;
-        if (c.length === 21 && readU32(c.buf, c.start + 9) >= minDay) live.add(readU64(c.buf, c.end - 8));
+        this.stats.pruneScanned++;
+        if (c.length === 21) {
+          if (readU32(c.buf, c.start + 9) < minDay) {
+            skip.set(c.buf.subarray(c.start, c.start + 9));
+            writeU32(skip, 9, minDay);
+            c.seekForward(skip);
+          } else live.add(readU64(c.buf, c.end - 8));
+        }
         if (++n % PRUNE_SCAN_CHUNK === 0) await yieldToLoop();
         if (this.closed) return;
       }
@@ -1088,9 +1098,23 @@ export class IndexDB {
     if (this.pruned !== undefined) this.writePruneSet(this.pruned, dir);
   }
 
+  /**
+   * Items and on-disk bytes (share of items.bin) per item kind, named as in KIND_NAMES; parts
+   * written before format 2 are counted under "old".
+   */
+  kindSizes(): Record<string, { items: number; bytes: number }> {
+    const out: Record<string, { items: number; bytes: number }> = {};
+    for (const [k, v] of Object.entries(this.table.kindSizes())) out[KIND_NAMES[k] ?? k] = v;
+    return out;
+  }
+
   metrics(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [k, v] of Object.entries(this.table.metrics())) out[`mergeset_${k}`] = v;
+    for (const [k, v] of Object.entries(this.kindSizes())) {
+      out[`disk_items_${k}`] = v.items;
+      out[`disk_bytes_${k}`] = v.bytes;
+    }
     let bitmapBytes = 0;
     for (const bm of this.dayBitmaps.values()) bitmapBytes += bm.bytes;
     Object.assign(out, {
@@ -1120,6 +1144,7 @@ export class IndexDB {
       searches_total: this.stats.searches,
       series_deleted_total: this.stats.deleted,
       series_pruned_total: this.stats.pruned,
+      prune_scanned_day_items_total: this.stats.pruneScanned,
       prune_pending: this.pruned === undefined ? 0 : 1,
       next_metric_id: this.nextID,
       metric_id_high_water: this.idHighWater,

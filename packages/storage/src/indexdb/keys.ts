@@ -5,12 +5,22 @@ import { ByteBuffer } from "../mergeset/bytes.js";
  * Item kinds (first byte of every item). Byte layouts are in docs/format/indexdb.md; all
  * integers big-endian, so byte order of items equals numeric order of their fields.
  */
-export const NS_NAME_TO_TSID = 0x01; // 01 | xxhash64(metricName) u64 | TSID
+export const NS_NAME_TO_TSID = 0x01; // 01 | xxhash64(metricName) u64 | metricID u64 (format 1 indexes: | TSID)
 export const NS_ID = 0x02; //            02 | metricID u64 | TSID | metricName
 export const NS_TAG = 0x03; //           03 | acc u32 | proj u32 | esc(name) 01 | esc(value) 01 | metricID u64
 export const NS_DAY_TAG = 0x04; //       04 | acc u32 | proj u32 | day u32 | esc(name) 01 | esc(value) 01 | metricID u64
 export const NS_DAY_ALL = 0x05; //       05 | acc u32 | proj u32 | day u32 | metricID u64
 export const NS_DELETED = 0x06; //       06 | metricID u64
+
+/** Names of the item kinds in metrics and benchmarks (by the two hex digits of the kind byte). */
+export const KIND_NAMES: Readonly<Record<string, string>> = {
+  "01": "name_to_tsid",
+  "02": "id_to_name",
+  "03": "tag",
+  "04": "day_tag",
+  "05": "day",
+  "06": "deleted",
+};
 
 export const TAG_SEP = 0x01;
 export const ESC = 0x00;

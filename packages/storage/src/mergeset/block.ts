@@ -20,8 +20,9 @@ function corrupt(msg: string): never {
 }
 
 /**
- * Decodes a raw block payload (`{ uvarint cpl, uvarint suffixLen, suffix }*`, where cpl is the
- * length of the prefix shared with the previous item) into a Block.
+ * Decodes a format-1 block payload (`{ uvarint cpl, uvarint suffixLen, suffix }*`, where cpl is
+ * the length of the prefix shared with the previous item) into a Block. Parts written before
+ * format 2 hold such blocks; nothing writes them any more.
  */
 export function decodeBlock(raw: Uint8Array, count: number, itemsBytes: number): Block {
   const data = new Uint8Array(itemsBytes);
@@ -52,19 +53,83 @@ export function decodeBlock(raw: Uint8Array, count: number, itemsBytes: number):
   return { data, offs, n: count };
 }
 
-/** Accumulates sorted items into one block payload. */
+/**
+ * Appends the format-2 payload of `count` sorted items (item i is items[offs[i], offs[i+1])) to
+ * `out`: the prefix common to all items once, then the column of prefix lengths shared with
+ * the previous item (beyond the common prefix, items 1..n-1), the column of suffix lengths, and
+ * the suffixes back to back. Columns of similar small numbers and runs of similar suffixes are
+ * what a general compressor shrinks best (docs/format/indexdb.md).
+ */
+export function encodeBlockV2(items: Uint8Array, offs: ArrayLike<number>, count: number, out: ByteBuffer): void {
+  if (count === 0) return;
+  const end = offs[count]!;
+  const lastStart = offs[count - 1]!;
+  const common = commonPrefixLen(items, offs[0]!, offs[1]!, items, lastStart, end);
+  out.uvarint(common);
+  out.bytes(items, offs[0]!, offs[0]! + common);
+  const cpls = new Uint32Array(count);
+  for (let i = 1; i < count; i++) {
+    const s = offs[i]!;
+    cpls[i] = commonPrefixLen(items, offs[i - 1]! + common, s, items, s + common, offs[i + 1]!);
+    out.uvarint(cpls[i]!);
+  }
+  for (let i = 0; i < count; i++) out.uvarint(offs[i + 1]! - (offs[i]! + common + cpls[i]!));
+  for (let i = 0; i < count; i++) out.bytes(items, offs[i]! + common + cpls[i]!, offs[i + 1]!);
+}
+
+/** Inverse of encodeBlockV2; every length is checked against `count` and `itemsBytes`. */
+export function decodeBlockV2(raw: Uint8Array, count: number, itemsBytes: number): Block {
+  const data = new Uint8Array(itemsBytes);
+  const offs = new Uint32Array(count + 1);
+  if (count === 0) {
+    if (raw.length !== 0 || itemsBytes !== 0) corrupt(`empty block with ${raw.length} payload bytes`);
+    return { data, offs, n: 0 };
+  }
+  const r = new ByteReader(raw, 0, raw.length, corrupt);
+  const common = r.uvarint();
+  if (common * count > itemsBytes) corrupt(`common prefix of ${common} bytes × ${count} items exceeds ${itemsBytes}`);
+  const prefix = r.bytes(common);
+  const cpls = new Uint32Array(count);
+  for (let i = 1; i < count; i++) cpls[i] = r.uvarint();
+  let pos = 0;
+  let prevLen = 0; // of the previous item beyond the common prefix
+  for (let i = 0; i < count; i++) {
+    const sl = r.uvarint();
+    const cpl = cpls[i]!;
+    if (cpl > prevLen) corrupt(`item ${i}: shared prefix ${cpl} longer than previous item's ${prevLen}`);
+    const len = common + cpl + sl;
+    if (pos + len > itemsBytes) corrupt(`item ${i} overruns the block's ${itemsBytes} bytes`);
+    offs[i] = pos;
+    pos += len;
+    prevLen = cpl + sl;
+  }
+  if (pos !== itemsBytes) corrupt(`decoded ${pos} bytes, metaindex says ${itemsBytes}`);
+  offs[count] = pos;
+  let src = r.pos;
+  for (let i = 0; i < count; i++) {
+    const s = offs[i]!;
+    data.set(prefix, s);
+    const cpl = cpls[i]!;
+    if (cpl > 0) data.copyWithin(s + common, offs[i - 1]! + common, offs[i - 1]! + common + cpl);
+    const from = s + common + cpl;
+    const sl = offs[i + 1]! - from;
+    if (src + sl > raw.length) corrupt(`item ${i}: suffix overruns payload`);
+    for (let j = 0; j < sl; j++) data[from + j] = raw[src + j]!;
+    src += sl;
+  }
+  if (src !== raw.length) corrupt(`${raw.length - src} trailing bytes`);
+  return { data, offs, n: count };
+}
+
+/** Accumulates sorted items of one block. */
 export class BlockBuilder {
-  /** With `encode` false only the items are kept (in-memory parts need no payload). */
-  constructor(private readonly encode = true) {}
-  readonly raw = new ByteBuffer(4096);
-  /** The items themselves, concatenated (for in-memory blocks and the last-item prefix). */
+  /** The items themselves, concatenated. */
   readonly items = new ByteBuffer(4096);
   readonly offs: number[] = [];
   count = 0;
   private prevStart = 0;
 
   reset(): void {
-    this.raw.reset();
     this.items.reset();
     this.offs.length = 0;
     this.count = 0;
@@ -77,17 +142,6 @@ export class BlockBuilder {
 
   add(b: Uint8Array, start: number, end: number): void {
     const items = this.items;
-    if (this.encode) {
-      const cpl = this.count === 0 ? 0 : commonPrefixLen(items.buf, this.prevStart, items.len, b, start, end);
-      const raw = this.raw;
-      raw.uvarint(cpl);
-      raw.uvarint(end - start - cpl);
-      raw.ensure(end - start - cpl);
-      const rb = raw.buf;
-      let p = raw.len;
-      for (let i = start + cpl; i < end; i++) rb[p++] = b[i]!;
-      raw.len = p;
-    }
     this.prevStart = items.len;
     this.offs.push(items.len);
     items.ensure(end - start);
@@ -96,6 +150,13 @@ export class BlockBuilder {
     for (let i = start; i < end; i++) ib[p++] = b[i]!;
     items.len = p;
     this.count++;
+  }
+
+  /** Appends the format-2 payload of the items to `out` (see encodeBlockV2). */
+  encode(out: ByteBuffer): void {
+    this.offs.push(this.items.len);
+    encodeBlockV2(this.items.buf, this.offs, this.count, out);
+    this.offs.pop();
   }
 
   firstItem(): Uint8Array {

@@ -1,17 +1,20 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { crc32 } from "node:zlib";
+import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, crc32 } from "node:zlib";
 import { InternalError } from "@strata/core";
-import { lz4Compress, lz4Decompress } from "@strata/encoding";
-import { type Block, BlockBuilder, blockBytes, decodeBlock } from "./block.js";
+import { lz4Decompress } from "@strata/encoding";
+import { type Block, BlockBuilder, blockBytes, decodeBlock, decodeBlockV2 } from "./block.js";
 import { BLOOM_PROBES, Bloom, BloomKeys } from "./bloom.js";
-import { ByteBuffer, ByteReader, readU32 } from "./bytes.js";
+import { ByteBuffer, ByteReader, commonPrefixLen, readU32 } from "./bytes.js";
 import {
   BLOOM_BIN,
   BLOOM_MAGIC,
+  CODEC_BROTLI,
   CODEC_LZ4,
   CODEC_NONE,
-  FORMAT_VERSION,
+  PART_FORMAT_V1,
+  PART_FORMAT_V2,
+  PART_FORMAT_VERSION,
   ITEMS_BIN,
   METADATA_JSON,
   METAINDEX_BIN,
@@ -214,7 +217,15 @@ interface BlockHeader {
   readonly codec: number;
 }
 
+/**
+ * Per item kind (the first byte of an item, as two hex digits): items, and the bytes of
+ * items.bin their blocks take (a block's stored size split by the share of its payload each
+ * kind's items encode to). Parts written before format 2 have none.
+ */
+export type KindSizes = Record<string, { items: number; bytes: number }>;
+
 export interface PartMetadata {
+  /** PART_FORMAT_V1 or PART_FORMAT_V2: how metaindex rows and block payloads are encoded. */
   readonly formatVersion: number;
   readonly itemsCount: number;
   readonly blocksCount: number;
@@ -222,6 +233,7 @@ export interface PartMetadata {
   readonly metaindexBytes: number;
   readonly firstItem: string; // hex
   readonly lastItem: string; // hex
+  readonly kinds?: KindSizes;
 }
 
 function corruptPart(dir: string, msg: string): never {
@@ -267,7 +279,9 @@ export class FilePart extends Part {
     } catch (err) {
       throw new InternalError(`mergeset part ${dir}: cannot read ${METADATA_JSON}: ${String(err)}`, "STRATA_CORRUPT_DATA");
     }
-    if (meta.formatVersion !== FORMAT_VERSION) corruptPart(dir, `unknown format version ${meta.formatVersion}`);
+    if (meta.formatVersion !== PART_FORMAT_V1 && meta.formatVersion !== PART_FORMAT_V2) {
+      corruptPart(dir, `unknown format version ${meta.formatVersion}`);
+    }
     const mi = fs.readFileSync(path.join(dir, METAINDEX_BIN));
     if (mi.length !== meta.metaindexBytes) {
       corruptPart(dir, `${METAINDEX_BIN} has ${mi.length} bytes, metadata says ${meta.metaindexBytes}`);
@@ -283,7 +297,9 @@ export class FilePart extends Part {
     const want = new ByteReader(mi, body, mi.length, fail).u32();
     if ((crc32(mi.subarray(0, body)) >>> 0) !== want) fail("checksum mismatch");
     if (r.u32() !== METAINDEX_MAGIC) fail("bad magic");
-    if (r.u32() !== FORMAT_VERSION) fail("bad version");
+    const version = r.u32();
+    if (version !== this.meta.formatVersion) fail(`version ${version}, metadata says ${this.meta.formatVersion}`);
+    const codecOk = version === PART_FORMAT_V1 ? (c: number) => c === CODEC_NONE || c === CODEC_LZ4 : (c: number) => c === CODEC_NONE || c === CODEC_BROTLI;
     const n = r.u32();
     if (n !== this.blocksCount) fail(`${n} blocks, metadata says ${this.blocksCount}`);
     let items = 0;
@@ -298,7 +314,7 @@ export class FilePart extends Part {
       const firstLen = r.uvarint();
       const first = r.bytes(firstLen).slice();
       if (offset !== expectOffset) fail(`block ${i} at offset ${offset}, want ${expectOffset}`);
-      if (codec !== CODEC_NONE && codec !== CODEC_LZ4) fail(`block ${i}: unsupported codec ${codec}`);
+      if (!codecOk(codec)) fail(`block ${i}: codec ${codec} is not one of format ${version}`);
       if (count === 0) fail(`block ${i} is empty`);
       expectOffset += size;
       items += count;
@@ -342,18 +358,16 @@ export class FilePart extends Part {
       got += n;
     }
     if ((crc32(raw) >>> 0) !== h.crc) corruptPart(this.dir, `block ${i}: checksum mismatch`);
-    if (h.codec === CODEC_LZ4) {
-      // a payload is at most the items plus two 5-byte varints per item
-      const max = h.itemsBytes + 10 * h.count;
-      let plain: Uint8Array;
-      try {
-        plain = lz4Decompress(raw, max);
-      } catch (err) {
-        corruptPart(this.dir, `block ${i}: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      return decodeBlock(plain, h.count, h.itemsBytes);
+    // a payload is at most the items plus two 5-byte varints per item (and the common prefix's)
+    const max = h.itemsBytes + 10 * h.count + 10;
+    let plain: Uint8Array = raw;
+    try {
+      if (h.codec === CODEC_LZ4) plain = lz4Decompress(raw, max);
+      else if (h.codec === CODEC_BROTLI) plain = brotliDecompressSync(raw, { maxOutputLength: max });
+    } catch (err) {
+      corruptPart(this.dir, `block ${i}: ${err instanceof Error ? err.message : String(err)}`);
     }
-    return decodeBlock(raw, h.count, h.itemsBytes);
+    return this.meta.formatVersion === PART_FORMAT_V1 ? decodeBlock(plain, h.count, h.itemsBytes) : decodeBlockV2(plain, h.count, h.itemsBytes);
   }
 
   close(): void {
@@ -411,22 +425,29 @@ export class PartWriter {
   private items = 0;
   private first: Uint8Array | undefined;
   private last: Uint8Array | undefined;
+  private readonly payload = new ByteBuffer(1 << 15);
+  /** Per first byte: items, and bytes of items.bin (fractions until finish() rounds them). */
+  private readonly kindItems = new Float64Array(256);
+  private readonly kindBytes = new Float64Array(256);
+  private readonly blockKindPayload = new Float64Array(256);
 
   private constructor(
     readonly dir: string,
     private readonly fh: fs.promises.FileHandle,
     private readonly blockSize: number,
     private readonly bloomKeys: BloomKeys | undefined,
+    private readonly quality: number,
   ) {
     this.mi.u32(METAINDEX_MAGIC);
-    this.mi.u32(FORMAT_VERSION);
+    this.mi.u32(PART_FORMAT_VERSION);
     this.mi.u32(0); // block count, patched in finish()
   }
 
-  static async create(dir: string, blockSize: number, bloomNs: number | undefined): Promise<PartWriter> {
+  /** `quality`: brotli quality of the blocks (constants.ts brotliQualityFor). */
+  static async create(dir: string, blockSize: number, bloomNs: number | undefined, quality: number): Promise<PartWriter> {
     await fs.promises.mkdir(dir, { recursive: true });
     const fh = await fs.promises.open(path.join(dir, ITEMS_BIN), "w");
-    return new PartWriter(dir, fh, blockSize, bloomNs === undefined ? undefined : new BloomKeys(bloomNs));
+    return new PartWriter(dir, fh, blockSize, bloomNs === undefined ? undefined : new BloomKeys(bloomNs), quality);
   }
 
   get itemsCount(): number {
@@ -461,16 +482,21 @@ export class PartWriter {
     const first = bb.firstItem();
     if (this.first === undefined) this.first = first;
     this.last = bb.lastItem();
-    let payload = bb.raw.view();
+    this.payload.reset();
+    bb.encode(this.payload);
+    let payload = this.payload.view();
     let codec = CODEC_NONE;
     if (payload.length >= MIN_COMPRESS) {
-      const c = lz4Compress(payload);
+      const c = brotliCompressSync(payload, {
+        params: { [zlibConstants.BROTLI_PARAM_QUALITY]: this.quality, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: payload.length },
+      });
       // compress only where it pays: decoding costs a native call per block read
-      if (c.length <= payload.length * 0.85) {
+      if (c.length <= payload.length * 0.875) {
         payload = c;
-        codec = CODEC_LZ4;
+        codec = CODEC_BROTLI;
       }
     }
+    this.tallyKinds(payload.length);
     const mi = this.mi;
     mi.u32(crc32(payload) >>> 0);
     mi.u64(this.offset);
@@ -486,6 +512,43 @@ export class PartWriter {
     bb.reset();
   }
 
+  /**
+   * Splits a block's stored size among the kinds of its items by the share of the payload each
+   * encodes to (approximated by the item bytes past the block's first item's kind byte).
+   */
+  private tallyKinds(stored: number): void {
+    const bb = this.bb;
+    const ib = bb.items.buf;
+    const offs = bb.offs;
+    const per = this.blockKindPayload;
+    per.fill(0);
+    let prevKind = -1;
+    let total = 0;
+    for (let i = 0; i < bb.count; i++) {
+      const s = offs[i]!;
+      const e = i + 1 < bb.count ? offs[i + 1]! : bb.items.len;
+      const k = ib[s]!;
+      this.kindItems[k]!++;
+      // an item costs roughly what differs from its predecessor, plus its two lengths
+      let cost = 2 + (e - s);
+      if (k === prevKind && i > 0) cost = 2 + (e - s) - commonPrefixLen(ib, offs[i - 1]!, s, ib, s, e);
+      per[k]! += cost;
+      total += cost;
+      prevKind = k;
+    }
+    if (total === 0) return;
+    for (let k = 0; k < 256; k++) if (per[k]! > 0) this.kindBytes[k]! += (stored * per[k]!) / total;
+  }
+
+  private kinds(): KindSizes {
+    const out: KindSizes = {};
+    for (let k = 0; k < 256; k++) {
+      if (this.kindItems[k] === 0) continue;
+      out[k.toString(16).padStart(2, "0")] = { items: this.kindItems[k]!, bytes: Math.round(this.kindBytes[k]!) };
+    }
+    return out;
+  }
+
   async finish(): Promise<PartMetadata> {
     this.closeBlock();
     await this.drain();
@@ -499,13 +562,14 @@ export class PartWriter {
     b[11] = this.blocks & 0xff;
     mi.u32(crc32(mi.view()) >>> 0);
     const meta: PartMetadata = {
-      formatVersion: FORMAT_VERSION,
+      formatVersion: PART_FORMAT_VERSION,
       itemsCount: this.items,
       blocksCount: this.blocks,
       itemsBinBytes: this.offset,
       metaindexBytes: mi.len,
       firstItem: this.first === undefined ? "" : toHex(this.first),
       lastItem: this.last === undefined ? "" : toHex(this.last),
+      kinds: this.kinds(),
     };
     await writeSynced(path.join(this.dir, METAINDEX_BIN), mi.view());
     if (this.bloomKeys !== undefined) await writeSynced(path.join(this.dir, BLOOM_BIN), encodeBloom(this.bloomKeys.build()));

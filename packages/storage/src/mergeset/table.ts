@@ -4,10 +4,10 @@ import { BadDataError, InternalError, UnavailableError } from "@strata/core";
 import { BlockBuilder, type Block } from "./block.js";
 import { compareBytes, compareRange, latin1 } from "./bytes.js";
 import { BloomKeys } from "./bloom.js";
-import { DEFAULT_BLOCK_SIZE, FORMAT_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR } from "./constants.js";
+import { DEFAULT_BLOCK_SIZE, PARTS_JSON_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR, brotliQualityFor } from "./constants.js";
 import { Cursor, MergeIterator } from "./cursor.js";
 import { fsyncDir, writeFileAtomicSync } from "./fsutil.js";
-import { BlockCache, FilePart, InMemoryPart, type Part, PartWriter } from "./part.js";
+import { BlockCache, FilePart, InMemoryPart, type KindSizes, type Part, PartWriter } from "./part.js";
 
 export interface TableOptions {
   /** Raw item bytes per block (default 16 KiB). */
@@ -187,7 +187,7 @@ export class Table {
       } catch (err) {
         throw new InternalError(`mergeset ${pj}: ${String(err)}`, "STRATA_CORRUPT_DATA");
       }
-      if (parsed.formatVersion !== FORMAT_VERSION || !Array.isArray(parsed.parts)) {
+      if (parsed.formatVersion !== PARTS_JSON_VERSION || !Array.isArray(parsed.parts)) {
         throw new InternalError(`mergeset ${pj}: unknown format`, "STRATA_CORRUPT_DATA");
       }
       listed = [...parsed.parts];
@@ -307,7 +307,7 @@ export class Table {
     const sel = idle.slice(0, Math.max(2, idle.length - (this.maxInMemoryParts >>> 1)));
     if (sel.length < 2) return;
     const it = new MergeIterator(sel);
-    const bb = new BlockBuilder(false);
+    const bb = new BlockBuilder();
     const blocks: Block[] = [];
     const ns = this.opts.bloomNamespace;
     const bk = ns === undefined ? undefined : new BloomKeys(ns);
@@ -368,7 +368,9 @@ export class Table {
   private async writePart(parts: readonly Part[]): Promise<FilePart | undefined> {
     const name = partName(this.nextSeq++);
     const tmp = path.join(this.dir, TMP_DIR, name);
-    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace);
+    let items = 0;
+    for (const p of parts) items += p.itemsCount;
+    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace, brotliQualityFor(items));
     const keep = this.keepItem;
     try {
       const it = new MergeIterator(parts);
@@ -399,7 +401,7 @@ export class Table {
   }
 
   private writePartsJson(): void {
-    const pj: PartsJson = { formatVersion: FORMAT_VERSION, parts: this.fileParts.map((p) => p.name) };
+    const pj: PartsJson = { formatVersion: PARTS_JSON_VERSION, parts: this.fileParts.map((p) => p.name) };
     writeFileAtomicSync(path.join(this.dir, PARTS_JSON), JSON.stringify(pj));
   }
 
@@ -513,11 +515,30 @@ export class Table {
         fsyncDir(pd);
       }
       fsyncDir(path.join(dst, PARTS_DIR));
-      const pj: PartsJson = { formatVersion: FORMAT_VERSION, parts: files.map((p) => p.name) };
+      const pj: PartsJson = { formatVersion: PARTS_JSON_VERSION, parts: files.map((p) => p.name) };
       writeFileAtomicSync(path.join(dst, PARTS_JSON), JSON.stringify(pj));
     } finally {
       snap.release();
     }
+  }
+
+  /**
+   * Items and items.bin bytes per item kind (first byte, two hex digits) over the on-disk
+   * parts; parts without the figures (format 1) count under "old".
+   */
+  kindSizes(): KindSizes {
+    const out: KindSizes = {};
+    const add = (k: string, items: number, bytes: number): void => {
+      const e = (out[k] ??= { items: 0, bytes: 0 });
+      e.items += items;
+      e.bytes += bytes;
+    };
+    for (const p of this.fileParts) {
+      const kinds = p.meta.kinds;
+      if (kinds === undefined) add("old", p.itemsCount, p.meta.itemsBinBytes);
+      else for (const [k, v] of Object.entries(kinds)) add(k, v.items, v.bytes);
+    }
+    return out;
   }
 
   metrics(): Record<string, number> {
