@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import { clusterTlsFlags } from "@strata/cluster";
 import { defineFlags, flag } from "@strata/core";
 import { importFlags } from "./import-flags.js";
 
@@ -18,4 +19,5 @@ export const insertFlags = defineFlags({
   "storageNode.writeTimeout": flag.duration("30s", "Deadline of one write to a storage node."),
   loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),
   ...importFlags,
+  ...clusterTlsFlags,
 });
