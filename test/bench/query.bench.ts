@@ -1,4 +1,4 @@
-// pnpm bench:query [--hosts=25] [--hours=6] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR]
+// pnpm bench:query [--hosts=25] [--hours=6] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR] [--tls]
 //
 // Loads one node_exporter-like dataset (test/bench/node-exporter-data.ts: ~100 series per host,
 // 15 s interval) into a Strata cluster (insert + 2 storage + select processes, RF=1) and into
@@ -7,9 +7,12 @@
 // the median ms per query, the ratio per query and the total ratio. Range queries are sent with
 // nocache=1 so both sides evaluate every run (their result caches would otherwise answer the
 // repeats), and with `accept-encoding: identity` so neither side spends time on gzip. Every
-// answer's series count is compared between both sides. Requires `pnpm build` first.
+// answer's series count is compared between both sides. --tls puts mTLS on every Strata cluster
+// link (insert → storage, select → storage); compare its ratio with a run without. Requires
+// `pnpm build` first.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { makeClusterCerts } from "../lib/certs.js";
 import { clusterBuilt, startCluster, type Cluster } from "../lib/cluster.js";
 import { freePort, tempDir, waitHealthy, type Proc } from "../lib/procs.js";
 import { generateDataset } from "./node-exporter-data.js";
@@ -27,6 +30,7 @@ const RUNS = Number(args.get("runs") ?? 5);
 /** Unmeasured passes over every query on every target before the measured ones. */
 const WARMUP = Math.max(1, Number(args.get("warmup") ?? 3));
 const WITH_VM = !args.has("noVM");
+const WITH_TLS = args.has("tls");
 const PROFILE = args.get("profile");
 /** Only the queries whose name contains this (for profiling one query). */
 const ONLY = args.get("only");
@@ -90,22 +94,28 @@ interface Target {
 async function startStrata(): Promise<Target> {
   if (!clusterBuilt()) throw new Error("services are not built: run `pnpm build` first");
   const prof = PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`];
+  const certDir = tempDir("bench-certs");
+  const certs = WITH_TLS ? makeClusterCerts(certDir.path) : { storageFlags: [], clientFlags: [] };
   const c: Cluster = await startCluster({
     storageNodes: 2,
     replicationFactor: 1,
-    storageFlags: ["-retentionPeriod=100y"],
-    selectFlags: ["-search.maxQueryDuration=120s"],
+    storageFlags: ["-retentionPeriod=100y", ...certs.storageFlags],
+    insertFlags: certs.clientFlags,
+    selectFlags: ["-search.maxQueryDuration=120s", ...certs.clientFlags],
     nodeArgs: { select: prof, storage: prof },
   });
   return {
-    name: "strata",
+    name: WITH_TLS ? "strata (mTLS)" : "strata",
     api: `${c.selectUrl}/select/0/prometheus`,
     writeUrl: `${c.insertUrl}/insert/0/prometheus/api/v1/write`,
     async flush() {
       await Promise.all(c.storage.map(async (s) => (await fetch(`http://${s.httpAddr}/internal/force_flush`)).text()));
       await Promise.all(c.storage.map(async (s) => (await fetch(`http://${s.httpAddr}/internal/force_merge`)).text()));
     },
-    stop: () => c.stop(),
+    async stop() {
+      await c.stop();
+      certDir.remove();
+    },
   };
 }
 
