@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { snappyEncode } from "@strata/protocol";
 import { makeClusterCerts, type ClusterCerts } from "../../../test/lib/certs.js";
+import { cpuSeconds } from "../../../test/lib/procs.js";
 import { freePort, Proc, removeDir, startInsert, startStorage, tempDir, assertBuilt } from "../test/cluster-harness.js";
 
 const args = new Map(
@@ -129,12 +130,6 @@ function generate(): { bodies: Uint8Array[]; rawBytes: number; samples: number }
 
 // ---- measurement ----------------------------------------------------------------------------
 
-const TICKS = 100; // USER_HZ on Linux
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / TICKS; // utime, stime
-}
 function peakRssBytes(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) * 1024 : 0;
