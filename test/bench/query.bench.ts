@@ -102,7 +102,7 @@ async function startStrata(): Promise<Target> {
     storageNodes: 2,
     replicationFactor: 1,
     storageFlags: ["-retentionPeriod=100y", ...certs.storageFlags],
-    insertFlags: certs.clientFlags,
+    insertFlags: ["-retentionPeriod=100y", ...certs.clientFlags],
     selectFlags: ["-search.maxQueryDuration=120s", ...certs.clientFlags],
     nodeArgs: { select: prof, storage: prof },
   });

@@ -8,6 +8,7 @@ export { StorageNodeClient, isNodeFailure, type StorageNodeOptions } from "./nod
 export { nodeSeed, rankNodes, seriesHash, seriesHashRange, weight, type SeriesHash } from "./rendezvous.js";
 export { ClusterSelectBackend, type ClusterBackendOptions } from "./select-backend.js";
 export { DecodePool, type DecodePoolOptions } from "./decode-pool.js";
+export { trimDecodeMemory } from "./decode.js";
 // The mTLS flags and credentials of the links to storage, for insert and select.
 export { channelSecurity, clusterTlsFlags, clusterTlsFromFlags, type ChannelSecurity, type ClusterTls } from "@strata/protocol";
 export type {

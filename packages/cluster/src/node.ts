@@ -44,6 +44,9 @@ export class StorageNodeClient {
   private closed = false;
   private pinging = false;
   private pingFailures = 0;
+  /** The node's -retentionPeriod / -futureRetention from its last ping (0: not known yet). */
+  retentionMs = 0;
+  futureRetentionMs = 0;
   readonly rowsSent;
   readonly bytesSent;
   readonly errors;
@@ -75,7 +78,8 @@ export class StorageNodeClient {
       this.readOnlyFlag ? 1 : 0,
     );
     m?.gauge(`strata_insert_buffered_bytes${l}`, "WriteRows_v1 payload bytes in flight to each storage node.", () => this.inflight);
-    this.schedule(opts.healthCheckIntervalMs);
+    // The first ping goes out at once: it tells the node's retention window as well as its health.
+    this.schedule(0);
   }
 
   get healthy(): boolean {
@@ -157,6 +161,8 @@ export class StorageNodeClient {
     try {
       const res = await this.client.unary("Ping_v1", create(cluster.PingRequestSchema), { deadline: Date.now() + 5000 });
       if (!res.ready) throw new Error("node is not ready");
+      this.retentionMs = Number(res.retentionMs);
+      this.futureRetentionMs = Number(res.futureRetentionMs);
       this.setReadOnly(res.readOnly);
       if (res.readOnly) {
         // Alive but refusing writes: keep it out of the write path, ask again soon.

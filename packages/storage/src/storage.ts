@@ -60,6 +60,8 @@ interface RowsFlushJob {
 export interface StorageOptions {
   /** Samples older than now − retention are dropped (on ingest, at merge, whole partitions). Default 31 days. */
   retentionMs?: number;
+  /** Samples newer than now + this are dropped on ingest (counted): no query reaches them. Default 2 days. */
+  futureRetentionMs?: number;
   /** -dedup.minScrapeInterval in ms; 0 (default) keeps every distinct timestamp. */
   dedupIntervalMs?: number;
   /** fsync the WAL every this many ms (0 = fsync on every addRows). Default 1000. */
@@ -174,6 +176,7 @@ export interface MergeSummary {
 interface Counters {
   rowsAdded: number;
   rowsDroppedTooOld: number;
+  rowsDroppedTooNew: number;
   rowsDroppedDeleted: number;
   batchesAdded: number;
   rowsFlushed: number;
@@ -217,6 +220,7 @@ export class Storage {
   private readonly counters: Counters = {
     rowsAdded: 0,
     rowsDroppedTooOld: 0,
+    rowsDroppedTooNew: 0,
     rowsDroppedDeleted: 0,
     batchesAdded: 0,
     rowsFlushed: 0,
@@ -270,6 +274,7 @@ export class Storage {
     this.onEvent = options.onEvent ?? ((e) => console.warn("strata storage:", JSON.stringify(e)));
     this.opts = {
       retentionMs: this.retentionMs,
+      futureRetentionMs: options.futureRetentionMs ?? 2 * DAY_MS,
       dedupIntervalMs: this.dedupIntervalMs,
       walFsyncIntervalMs: options.walFsyncIntervalMs ?? 1000,
       walMaxSegmentBytes: options.walMaxSegmentBytes ?? 64 << 20,
@@ -379,6 +384,11 @@ export class Storage {
     return this.space.readOnly;
   }
 
+  /** The window of timestamps this node stores (-retentionPeriod, -futureRetention), told to insert by Ping_v1. */
+  get retention(): { readonly retentionMs: number; readonly futureRetentionMs: number } {
+    return { retentionMs: this.retentionMs, futureRetentionMs: this.opts.futureRetentionMs };
+  }
+
   private guard(fn: () => void): void {
     if (this.closed) return;
     try {
@@ -404,7 +414,8 @@ export class Storage {
    * Adds a rows batch v1 (@strata/core RowsBatchWriter). Resolves once the batch is written to
    * the WAL (write(2) done; fsync follows within walFsyncIntervalMs) and buffered; the rows are
    * searchable after the next flush (≈ flushIntervalMs). Rejects with BadDataError when the batch
-   * is malformed (nothing of it is written). Rows older than the retention are dropped.
+   * is malformed (nothing of it is written). Rows older than the retention or newer than
+   * now + futureRetentionMs are dropped (counted in rows_dropped_too_{old,new}_total).
    * `lz4`, when given, is the batch as an lz4 block (@strata/encoding lz4Compress layout, e.g.
    * the WriteRows_v1 payload) that decompresses to exactly `batch`: the WAL stores it instead.
    */
@@ -466,12 +477,17 @@ export class Storage {
     // straight from the batch bytes — nothing is allocated per row for known series.
     const r = new RowsScanner(batch);
     const minT = this.retentionMinT();
+    const maxT = this.now() + this.opts.futureRetentionMs;
     let entry: SeriesEntry | undefined;
     let accepted = 0;
     while (r.next()) {
       const t = r.timestamp;
       if (t < minT) {
         this.counters.rowsDroppedTooOld++;
+        continue;
+      }
+      if (t > maxT) {
+        this.counters.rowsDroppedTooNew++;
         continue;
       }
       const day = Math.floor(t / DAY_MS);
@@ -1123,6 +1139,7 @@ export class Storage {
       rows_added_total: c.rowsAdded,
       batches_added_total: c.batchesAdded,
       rows_dropped_too_old_total: c.rowsDroppedTooOld,
+      rows_dropped_too_new_total: c.rowsDroppedTooNew,
       rows_dropped_deleted_total: c.rowsDroppedDeleted,
       rows_flushed_total: c.rowsFlushed,
       rows_buffer_rows: this.rows.n,

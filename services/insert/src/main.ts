@@ -4,6 +4,7 @@ import { channelSecurity, clusterTlsFromFlags, InsertCluster } from "@strata/clu
 import { buildApp } from "./app.js";
 import { insertFlags } from "./flags.js";
 import { startGraphiteServer } from "./graphite.js";
+import { retentionWindow, rowsIgnoredCounter } from "./ignored.js";
 import { RelabelHook } from "./relabel-hook.js";
 
 await runService({
@@ -46,6 +47,8 @@ await runService({
       },
       maxRequestBytes: flags.maxInsertRequestSize,
       labelsCacheBytes: flags["cacheSize.remoteWriteLabels"],
+      retentionMs: flags.retentionPeriod,
+      futureRetentionMs: flags.futureRetention,
       maxConcurrentInserts: flags.maxConcurrentInserts,
       maxQueueMs: flags["insert.maxQueueDuration"],
       log,
@@ -64,6 +67,8 @@ await runService({
         maxLineBytes: flags["import.maxLineLen"],
         log,
         metrics,
+        window: retentionWindow(cluster, flags.retentionPeriod, flags.futureRetention),
+        ignored: rowsIgnoredCounter(metrics),
       });
       onShutdown({ name: "Graphite listener", close: () => graphite.close() });
     }

@@ -9,6 +9,7 @@ export const storageFlags = defineFlags({
   retentionPeriod: flag.duration("1", "How long to keep data. A bare number means months (31 days); units: h, d, w, y (e.g. 30d, 1y).", {
     bareNumberMs: 31 * DAY,
   }),
+  futureRetention: flag.duration("2d", "Samples with timestamps more than this ahead of now are dropped on ingest (counted in strata_storage_rows_dropped_too_new_total)."),
   "dedup.minScrapeInterval": flag.duration("0s", "Keep one sample per series per this interval (0 keeps every distinct timestamp)."),
   vminsertAddr: flag.string(":8400", "gRPC address that insert nodes write to (WriteRows_v1)."),
   vmselectAddr: flag.string(":8401", "gRPC address that select nodes search (Search_v1 and friends)."),

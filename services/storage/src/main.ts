@@ -41,6 +41,7 @@ await runService({
       dataPath: flags.storageDataPath,
       storage: {
         retentionMs: flags.retentionPeriod,
+        futureRetentionMs: flags.futureRetention,
         dedupIntervalMs: flags["dedup.minScrapeInterval"],
         walFsyncIntervalMs: flags.walFsyncInterval,
         maxRowsBuffer: flags["storage.maxRowsBuffer"],
