@@ -3,13 +3,15 @@ import { decodeMetricName, DEFAULT_TENANT, newMatcher } from "@strata/core";
 import { decodeBlock, Storage } from "@strata/storage";
 import { clusterBuilt, startCluster, type Cluster } from "./lib/cluster.js";
 import { exportSamples, metricValue, sleep, until, WriteLoad } from "./lib/load.js";
-import { serviceMain, startProcess, waitHealthy, type Proc } from "./lib/procs.js";
+import { makeClusterCerts } from "./lib/certs.js";
+import { serviceMain, startProcess, tempDir, waitHealthy, type Proc } from "./lib/procs.js";
 
 /**
  * Issue 14 part 4: 10 SIGKILLs of random storage nodes and of insert under RF=2 remote-write
  * load (one process down at a time, restarted after a random pause). Afterwards every
  * acknowledged sample is returned once by select, and every storage node holding it holds it
- * exactly once, on at least replicationFactor nodes.
+ * exactly once, on at least replicationFactor nodes. Issue 19: the same with mTLS on every
+ * cluster link (-cluster.tls on storage, insert and select).
  */
 const built = clusterBuilt();
 if (!built && process.env["CI"] === "true") throw new Error("services are not built: run pnpm build before the tests");
@@ -18,14 +20,17 @@ const KILLS = 10;
 const RF = 2;
 const METRIC = "kill9_loop";
 
-describe.skipIf(!built)(`kill -9 loop under RF=${RF} load${built ? "" : " — skipped: services not built (pnpm build)"}`, () => {
+describe.skipIf(!built).each([{ links: "plain" }, { links: "mTLS" }])(`kill -9 loop under RF=${RF} load, $links cluster links${built ? "" : " — skipped: services not built (pnpm build)"}`, ({ links }) => {
   it(`${KILLS} random SIGKILLs of storage nodes and insert lose no acknowledged sample and duplicate none within a replica`, { timeout: 300_000 }, async () => {
-    const c: Cluster = await startCluster({ storageNodes: 3, replicationFactor: RF });
+    const certDir = tempDir("kill9-certs");
+    const certs = links === "mTLS" ? makeClusterCerts(certDir.path) : { storageFlags: [], clientFlags: [] };
+    const c: Cluster = await startCluster({ storageNodes: 3, replicationFactor: RF, storageFlags: certs.storageFlags, insertFlags: certs.clientFlags, selectFlags: certs.clientFlags });
     const insertArgs = [
       serviceMain("insert"),
       `-httpListenAddr=${c.insertUrl.slice("http://".length)}`,
       `-storageNode=${c.storage.map((s) => s.insertAddr).join(",")}`,
       `-replicationFactor=${RF}`,
+      ...certs.clientFlags,
     ];
     let insert: Proc = c.insert;
     const extra: Proc[] = [];
@@ -102,10 +107,11 @@ describe.skipIf(!built)(`kill -9 loop under RF=${RF} load${built ? "" : " — sk
         }
       }
       expect(short).toEqual([]);
-      console.log(`kill -9 loop: kills ${kills.join(", ")}; ${load.acked.size} requests acknowledged, failures ${JSON.stringify([...load.failures])}`);
+      console.log(`kill -9 loop (${links}): kills ${kills.join(", ")}; ${load.acked.size} requests acknowledged, failures ${JSON.stringify([...load.failures])}`);
     } finally {
       await Promise.all(extra.map((p) => p.stop()));
       await c.stop();
+      certDir.remove();
     }
   });
 });

@@ -1,4 +1,4 @@
-// pnpm bench:query [--hosts=25] [--hours=6] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR]
+// pnpm bench:query [--hosts=25] [--hours=6] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR] [--tls]
 //
 // Loads one node_exporter-like dataset (test/bench/node-exporter-data.ts: ~100 series per host,
 // 15 s interval) into a Strata cluster (insert + 2 storage + select processes, RF=1) and into
@@ -7,11 +7,14 @@
 // the median ms per query, the ratio per query and the total ratio. Range queries are sent with
 // nocache=1 so both sides evaluate every run (their result caches would otherwise answer the
 // repeats), and with `accept-encoding: identity` so neither side spends time on gzip. Every
-// answer's series count is compared between both sides. Requires `pnpm build` first.
+// answer's series count is compared between both sides. --tls puts mTLS on every Strata cluster
+// link (insert → storage, select → storage); compare its ratio with a run without. Requires
+// `pnpm build` first.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { makeClusterCerts } from "../lib/certs.js";
 import { clusterBuilt, startCluster, type Cluster } from "../lib/cluster.js";
-import { freePort, tempDir, waitHealthy, type Proc } from "../lib/procs.js";
+import { cpuSeconds, freePort, tempDir, waitHealthy, type Proc } from "../lib/procs.js";
 import { generateDataset } from "./node-exporter-data.js";
 
 const args = new Map(
@@ -27,6 +30,7 @@ const RUNS = Number(args.get("runs") ?? 5);
 /** Unmeasured passes over every query on every target before the measured ones. */
 const WARMUP = Math.max(1, Number(args.get("warmup") ?? 3));
 const WITH_VM = !args.has("noVM");
+const WITH_TLS = args.has("tls");
 const PROFILE = args.get("profile");
 /** Only the queries whose name contains this (for profiling one query). */
 const ONLY = args.get("only");
@@ -83,6 +87,8 @@ interface Target {
   /** API root: `http://…/select/0/prometheus` or `http://…`. */
   readonly api: string;
   readonly writeUrl: string;
+  /** Processes that answer queries (select + storage; the VM single node), for CPU per query. */
+  readonly pids: readonly number[];
   flush(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -90,23 +96,29 @@ interface Target {
 async function startStrata(): Promise<Target> {
   if (!clusterBuilt()) throw new Error("services are not built: run `pnpm build` first");
   const prof = PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`];
+  const certDir = tempDir("bench-certs");
+  const certs = WITH_TLS ? makeClusterCerts(certDir.path) : { storageFlags: [], clientFlags: [] };
   const c: Cluster = await startCluster({
     storageNodes: 2,
     replicationFactor: 1,
-    storageFlags: ["-retentionPeriod=100y"],
-    insertFlags: ["-retentionPeriod=100y"],
-    selectFlags: ["-search.maxQueryDuration=120s"],
+    storageFlags: ["-retentionPeriod=100y", ...certs.storageFlags],
+    insertFlags: ["-retentionPeriod=100y", ...certs.clientFlags],
+    selectFlags: ["-search.maxQueryDuration=120s", ...certs.clientFlags],
     nodeArgs: { select: prof, storage: prof },
   });
   return {
-    name: "strata",
+    name: WITH_TLS ? "strata (mTLS)" : "strata",
     api: `${c.selectUrl}/select/0/prometheus`,
     writeUrl: `${c.insertUrl}/insert/0/prometheus/api/v1/write`,
+    pids: [c.select.child.pid!, ...c.storage.map((s) => s.proc.child.pid!)],
     async flush() {
       await Promise.all(c.storage.map(async (s) => (await fetch(`http://${s.httpAddr}/internal/force_flush`)).text()));
       await Promise.all(c.storage.map(async (s) => (await fetch(`http://${s.httpAddr}/internal/force_merge`)).text()));
     },
-    stop: () => c.stop(),
+    async stop() {
+      await c.stop();
+      certDir.remove();
+    },
   };
 }
 
@@ -148,6 +160,7 @@ async function startVM(): Promise<Target> {
     name: "victoria-metrics",
     api: base,
     writeUrl: `${base}/api/v1/write`,
+    pids: [child.pid!],
     async flush() {
       await (await fetch(`${base}/internal/force_flush`)).text();
       await (await fetch(`${base}/internal/force_merge`)).text();
@@ -254,12 +267,18 @@ try {
   // per query so that load changes on the machine hit both alike.
   const times = targets.map(() => QUERIES.map(() => [] as number[]));
   const items = targets.map(() => QUERIES.map(() => 0));
+  const cpu = targets.map(() => 0);
   const bytes = targets.map(() => QUERIES.map(() => 0));
   for (let pass = 1 - WARMUP; pass <= RUNS; pass++) {
     for (let qi = 0; qi < QUERIES.length; qi++) {
       for (let ti = 0; ti < targets.length; ti++) {
-        const a = await run(targets[ti]!, QUERIES[qi]!, start, end);
-        if (pass > 0) times[ti]![qi]!.push(a.ms);
+        const t = targets[ti]!;
+        const cpu0 = t.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+        const a = await run(t, QUERIES[qi]!, start, end);
+        if (pass > 0) {
+          times[ti]![qi]!.push(a.ms);
+          cpu[ti] = cpu[ti]! + t.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpu0;
+        }
         items[ti]![qi] = a.items;
         bytes[ti]![qi] = a.bytes;
       }
@@ -285,6 +304,8 @@ try {
     console.log(`\ntotal latency strata / victoria-metrics: ${(totals[0]! / totals[1]!).toFixed(2)}× (target ≤ 2×)`);
     console.log(mismatches.length === 0 ? "every answer has the same number of series/items on both sides" : `answers differ in size:\n  ${mismatches.join("\n  ")}`);
   }
+  // CPU ticks are 10 ms: only the sum over every measured query means something.
+  console.log(`CPU per query (mean over ${RUNS} × ${QUERIES.length} queries): ${targets.map((t, ti) => `${t.name} ${((cpu[ti]! / (RUNS * QUERIES.length)) * 1000).toFixed(1)} ms`).join(", ")}`);
   console.log(`response bytes (strata, last run): ${bytes[0]!.reduce((a, b) => a + b, 0).toLocaleString("en-US")}; load average ${loadAvg()}`);
 } finally {
   for (const t of targets) await t.stop();

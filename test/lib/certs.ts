@@ -32,14 +32,38 @@ export function makeCa(dir: string, name: string): TestCa {
 
 /** A server certificate for 127.0.0.1 and localhost signed by `ca`; `serial` tells two apart. */
 export function makeServerCert(dir: string, name: string, ca: TestCa): TestCert {
+  return signCert(dir, name, ca, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+}
+
+/** A client certificate (for mTLS: insert and select towards storage) signed by `ca`. */
+export function makeClientCert(dir: string, name: string, ca: TestCa): TestCert {
+  return signCert(dir, name, ca, "extendedKeyUsage=clientAuth\n");
+}
+
+function signCert(dir: string, name: string, ca: TestCa, extensions: string): TestCert {
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
   const ext = join(dir, `${name}.ext`);
-  writeFileSync(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+  writeFileSync(ext, extensions);
   openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", keyFile, "-out", csr, "-subj", `/CN=${name}`]);
   const serial = `0x${Date.now().toString(16)}${Math.floor(Math.random() * 1e6).toString(16)}`;
   openssl(["x509", "-req", "-in", csr, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-set_serial", serial, "-out", certFile, "-days", "1", "-extfile", ext]);
   const text = openssl(["x509", "-in", certFile, "-noout", "-serial"]);
   return { certFile, keyFile, serial: text.trim().replace(/^serial=/, "").toUpperCase() };
+}
+
+/** The -cluster.tls* flags of a cluster whose storage nodes and clients trust `ca`. */
+export interface ClusterCerts {
+  readonly ca: TestCa;
+  readonly storageFlags: readonly string[];
+  readonly clientFlags: readonly string[];
+}
+
+export function makeClusterCerts(dir: string): ClusterCerts {
+  const ca = makeCa(dir, "cluster-ca");
+  const server = makeServerCert(dir, "storage", ca);
+  const client = makeClientCert(dir, "client", ca);
+  const flags = (c: TestCert) => ["-cluster.tls", `-cluster.tlsCAFile=${ca.certFile}`, `-cluster.tlsCertFile=${c.certFile}`, `-cluster.tlsKeyFile=${c.keyFile}`];
+  return { ca, storageFlags: flags(server), clientFlags: flags(client) };
 }

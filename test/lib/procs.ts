@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -114,4 +114,11 @@ export function requirePeer(cmd: string, pkg: string): boolean {
   if (process.env["CI"] === "true") throw new Error(`${cmd} not found: .ci/run should have installed the Debian package ${pkg}`);
   console.warn(`skipping: ${cmd} not installed (apt-get install ${pkg})`);
   return false;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux, USER_HZ = 100). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime
 }

@@ -9,6 +9,8 @@ export { nodeSeed, rankNodes, seriesHash, seriesHashRange, weight, type SeriesHa
 export { ClusterSelectBackend, type ClusterBackendOptions } from "./select-backend.js";
 export { DecodePool, type DecodePoolOptions } from "./decode-pool.js";
 export { trimDecodeMemory } from "./decode.js";
+// The mTLS flags and credentials of the links to storage, for insert and select.
+export { channelSecurity, clusterTlsFlags, clusterTlsFromFlags, type ChannelSecurity, type ClusterTls } from "@strata/protocol";
 export type {
   Answer,
   MetricMetadata,

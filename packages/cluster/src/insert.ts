@@ -10,7 +10,7 @@ import {
   type MetricsRegistry,
   type RowsSink,
 } from "@strata/core";
-import { cluster, encodeWriteRowsAsync } from "@strata/protocol";
+import { cluster, encodeWriteRowsAsync, type ChannelSecurity } from "@strata/protocol";
 import { isNodeFailure, StorageNodeClient } from "./node.js";
 import { nodeSeed, rankNodes, seriesHash, seriesHashRange, weight, type SeriesHash } from "./rendezvous.js";
 
@@ -28,6 +28,8 @@ export interface InsertClusterOptions {
   /** Deadline of one WriteRows_v1 call (default 30 s). */
   readonly writeTimeoutMs?: number;
   readonly healthCheckIntervalMs?: number;
+  /** mTLS to the storage nodes (-cluster.tls); plain without it. */
+  readonly channel?: ChannelSecurity;
   readonly logger?: Logger;
   readonly metrics?: MetricsRegistry;
 }
@@ -90,6 +92,7 @@ export class InsertCluster {
       healthCheckIntervalMs: opts.healthCheckIntervalMs ?? 5000,
       ...(opts.logger ? { logger: opts.logger } : {}),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      ...(opts.channel ? { channel: opts.channel } : {}),
     };
     this.nodes = opts.nodes.map((a, i) => new StorageNodeClient(a, i, nodeOpts));
     this.seeds = opts.nodes.map(nodeSeed);

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { Logger, MetricsRegistry } from "@strata/core";
 import { labelValue } from "@strata/core";
-import { cluster, createInsertClient, grpc, type InsertClient } from "@strata/protocol";
+import { cluster, createInsertClient, grpc, type ChannelSecurity, type InsertClient } from "@strata/protocol";
 
 export interface StorageNodeOptions {
   /** Bytes of WriteRows_v1 payload allowed in flight to this node before writers wait. */
@@ -11,6 +11,8 @@ export interface StorageNodeOptions {
   readonly maxBackoffMs: number;
   /** Interval of health checks while the node is healthy. */
   readonly healthCheckIntervalMs: number;
+  /** mTLS to the node (-cluster.tls); plain without it. */
+  readonly channel?: ChannelSecurity;
   readonly logger?: Logger;
   readonly metrics?: MetricsRegistry;
 }
@@ -55,11 +57,16 @@ export class StorageNodeClient {
     readonly index: number,
     private readonly opts: StorageNodeOptions,
   ) {
-    this.client = createInsertClient(address, {
-      // Reconnect quickly after a node restarts; grpc-js backs off on its own beyond this.
-      "grpc.initial_reconnect_backoff_ms": 200,
-      "grpc.max_reconnect_backoff_ms": 2000,
-    });
+    this.client = createInsertClient(
+      address,
+      {
+        // Reconnect quickly after a node restarts; grpc-js backs off on its own beyond this.
+        "grpc.initial_reconnect_backoff_ms": 200,
+        "grpc.max_reconnect_backoff_ms": 2000,
+        ...opts.channel?.options,
+      },
+      opts.channel?.credentials,
+    );
     this.backoffMs = opts.minBackoffMs;
     const m = opts.metrics;
     const l = `{node="${labelValue(address)}"}`;

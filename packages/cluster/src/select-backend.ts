@@ -14,7 +14,7 @@ import {
   type MetricsRegistry,
   type Tenant,
 } from "@strata/core";
-import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions } from "@strata/protocol";
+import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions, type ChannelSecurity } from "@strata/protocol";
 import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
@@ -48,6 +48,8 @@ export interface ClusterBackendOptions {
   readonly metrics: MetricsRegistry;
   /** Decodes wide searches on worker threads; without it everything decodes inline. */
   readonly decoder?: DecodePool;
+  /** mTLS to the storage nodes (-cluster.tls); plain without it. */
+  readonly channel?: ChannelSecurity;
 }
 
 /** Cached label sets of metric names (cleared when full). */
@@ -116,7 +118,7 @@ export class ClusterSelectBackend implements SelectBackend {
 
   constructor(opts: ClusterBackendOptions) {
     if (opts.nodes.length === 0) throw new BadDataError("-storageNode is empty: list every storage node's select port (host:8401)");
-    this.nodeList = opts.nodes.map((addr) => ({ addr, client: new RpcClient(SearchServiceDefinition, addr), healthy: true, lastError: "" }));
+    this.nodeList = opts.nodes.map((addr) => ({ addr, client: new RpcClient(SearchServiceDefinition, addr, opts.channel?.options, opts.channel?.credentials), healthy: true, lastError: "" }));
     this.rf = Math.max(1, opts.replicationFactor);
     this.dedupIntervalMs = opts.dedupIntervalMs;
     this.skipSlowReplicas = opts.skipSlowReplicas;

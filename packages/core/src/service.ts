@@ -137,9 +137,15 @@ export function parseListenAddr(addr: string): { host: string | undefined; port:
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /** Starts an HTTP server on `addr` and resolves once it listens; the port is on `server.address()`. */
-export async function listenHttp(addr: string, handler: HttpHandler, log?: Logger): Promise<Server> {
+export async function listenHttp(
+  addr: string,
+  handler: HttpHandler,
+  log?: Logger,
+  /** e.g. httpsec's createServer(listener, certs) for HTTPS; plain HTTP by default. */
+  makeServer: (listener: (req: IncomingMessage, res: ServerResponse) => void) => Server = createServer,
+): Promise<Server> {
   const { host, port } = parseListenAddr(addr);
-  const server = createServer((req, res) => {
+  const server = makeServer((req, res) => {
     Promise.resolve(handler(req, res)).catch((err: unknown) => {
       log?.error({ err: errorMessage(err), url: req.url }, "unhandled error in HTTP handler");
       if (!res.headersSent) {

@@ -14,6 +14,8 @@ export interface TlsFlags {
   readonly minVersion: string;
   /** IANA names as Go spells them (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`) or OpenSSL names. */
   readonly cipherSuites: readonly string[];
+  /** Prefix of the flag names in error messages (`cluster.` for `-cluster.tlsCertFile`); default none. */
+  readonly flagPrefix?: string;
 }
 
 const MIN_VERSIONS: Readonly<Record<string, SecureVersion>> = {
@@ -87,34 +89,34 @@ function fileStamp(path: string): string {
 }
 
 /** Reads and checks a certificate chain and its key; throws naming the file that is wrong. */
-function loadPair(certFile: string, keyFile: string): LoadedPair {
+function loadPair(certFile: string, keyFile: string, prefix: string): LoadedPair {
   let cert: Buffer;
   let keyPem: Buffer;
   try {
     cert = readFileSync(certFile);
   } catch (err) {
-    throw new BadDataError(`-tlsCertFile=${certFile}: ${errorMessage(err)}`, "STRATA_INVALID_FLAG");
+    throw new BadDataError(`-${prefix}tlsCertFile=${certFile}: ${errorMessage(err)}`, "STRATA_INVALID_FLAG");
   }
   try {
     keyPem = readFileSync(keyFile);
   } catch (err) {
-    throw new BadDataError(`-tlsKeyFile=${keyFile}: ${errorMessage(err)}`, "STRATA_INVALID_FLAG");
+    throw new BadDataError(`-${prefix}tlsKeyFile=${keyFile}: ${errorMessage(err)}`, "STRATA_INVALID_FLAG");
   }
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new BadDataError(`-tlsCertFile=${certFile}: not a PEM certificate: ${errorMessage(err)}`, "STRATA_INVALID_FLAG");
+    throw new BadDataError(`-${prefix}tlsCertFile=${certFile}: not a PEM certificate: ${errorMessage(err)}`, "STRATA_INVALID_FLAG");
   }
   let key: KeyObject;
   try {
     key = createPrivateKey(keyPem);
   } catch (err) {
     // The message of a key parse error never contains key material.
-    throw new BadDataError(`-tlsKeyFile=${keyFile}: not a PEM private key: ${errorMessage(err)}`, "STRATA_INVALID_FLAG");
+    throw new BadDataError(`-${prefix}tlsKeyFile=${keyFile}: not a PEM private key: ${errorMessage(err)}`, "STRATA_INVALID_FLAG");
   }
   if (!x509.checkPrivateKey(key)) {
-    throw new BadDataError(`-tlsKeyFile=${keyFile} does not belong to the certificate in -tlsCertFile=${certFile}`, "STRATA_INVALID_FLAG");
+    throw new BadDataError(`-${prefix}tlsKeyFile=${keyFile} does not belong to the certificate in -${prefix}tlsCertFile=${certFile}`, "STRATA_INVALID_FLAG");
   }
   return { cert, key: keyPem, notAfterSeconds: Math.floor(Date.parse(x509.validTo) / 1000) };
 }
@@ -145,11 +147,12 @@ export class CertReloader {
 
   constructor(private readonly opts: CertReloaderOptions) {
     if (opts.flags.certFile === "" || opts.flags.keyFile === "") {
-      throw new BadDataError("-tls needs -tlsCertFile and -tlsKeyFile", "STRATA_INVALID_FLAG");
+      const p = opts.flags.flagPrefix ?? "";
+      throw new BadDataError(`-${p}tls needs -${p}tlsCertFile and -${p}tlsKeyFile`, "STRATA_INVALID_FLAG");
     }
     this.base = tlsBaseOptions(opts.flags);
     this.stamp = this.currentStamp();
-    this.pair = loadPair(opts.flags.certFile, opts.flags.keyFile);
+    this.pair = loadPair(opts.flags.certFile, opts.flags.keyFile, opts.flags.flagPrefix ?? "");
     const m = opts.metrics;
     this.reloads = m?.counter("strata_tls_certificate_reloads_total", "Times the TLS certificate and key were re-read after their files changed.");
     this.errors = m?.counter("strata_tls_certificate_reload_errors_total", "Changed TLS certificate files that could not be loaded (the previous pair stays in use).");
@@ -181,7 +184,7 @@ export class CertReloader {
     const stamp = this.currentStamp();
     if (stamp === this.stamp || stamp === "missing") return;
     try {
-      this.pair = loadPair(this.opts.flags.certFile, this.opts.flags.keyFile);
+      this.pair = loadPair(this.opts.flags.certFile, this.opts.flags.keyFile, this.opts.flags.flagPrefix ?? "");
       this.server?.setSecureContext(this.secureContextOptions());
       this.stamp = stamp;
       this.failedStamp = "";

@@ -208,12 +208,13 @@ export class RpcClient<D extends Definitions> {
 export type InsertClient = RpcClient<typeof InsertServiceDefinition>;
 export type SearchClient = RpcClient<typeof SearchServiceDefinition>;
 
-export function createInsertClient(address: string, options?: grpc.ChannelOptions): InsertClient {
-  return new RpcClient(InsertServiceDefinition, address, options);
+/** `credentials`: plain by default; ClusterTls.channelCredentials() for mTLS (with its channelOptions()). */
+export function createInsertClient(address: string, options?: grpc.ChannelOptions, credentials?: grpc.ChannelCredentials): InsertClient {
+  return new RpcClient(InsertServiceDefinition, address, options, credentials);
 }
 
-export function createSearchClient(address: string, options?: grpc.ChannelOptions): SearchClient {
-  return new RpcClient(SearchServiceDefinition, address, options);
+export function createSearchClient(address: string, options?: grpc.ChannelOptions, credentials?: grpc.ChannelCredentials): SearchClient {
+  return new RpcClient(SearchServiceDefinition, address, options, credentials);
 }
 
 export { grpc };

@@ -1,4 +1,4 @@
-// pnpm bench:ingest [--series=100000] [--points=360] [--perRequest=10000] [--concurrency=4] [--replicationFactor=1] [--noVM]
+// pnpm bench:ingest [--series=100000] [--points=360] [--perRequest=10000] [--concurrency=4] [--replicationFactor=1] [--noVM] [--tls]
 //
 // Pre-generates Prometheus remote write 1.0 bodies for a node_exporter-like workload (series ×
 // points at a 15 s interval, ~perRequest samples per request), then replays them at full speed
@@ -6,12 +6,16 @@
 // --replicationFactor=2: every sample stored twice, and bytes/sample count both copies) and
 // (b) Debian's victoria-metrics single node, one after the other on this machine. Prints
 // samples/s, CPU seconds per million samples per process, peak RSS, and bytes per sample on
-// disk after a forced merge, with the ratios. Requires `pnpm build` first.
+// disk after a forced merge, with the ratios. --tls runs Strata a second time with mTLS on the
+// insert → storage links (-cluster.tls, certificates made with openssl) and prints the CPU cost
+// of TLS per million samples. Requires `pnpm build` first.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { BodyWriter } from "../../../test/bench/node-exporter-data.js";
+import { makeClusterCerts, type ClusterCerts } from "../../../test/lib/certs.js";
+import { cpuSeconds } from "../../../test/lib/procs.js";
 import { freePort, Proc, removeDir, startInsert, startStorage, tempDir, assertBuilt } from "../test/cluster-harness.js";
 
 const args = new Map(
@@ -27,6 +31,7 @@ const CONCURRENCY = Number(args.get("concurrency") ?? 4);
 const RF = Number(args.get("replicationFactor") ?? 1);
 if (RF !== 1 && RF !== 2) throw new Error(`--replicationFactor must be 1 or 2 (2 storage nodes), got ${RF}`);
 const WITH_VM = !args.has("noVM");
+const WITH_TLS = args.has("tls");
 const VM_BIN = "/usr/bin/victoria-metrics";
 const SERIES_PER_HOST = 200;
 const STEP = 15_000;
@@ -97,12 +102,6 @@ function generate(): { bodies: Uint8Array[]; rawBytes: number; samples: number }
 
 // ---- measurement ----------------------------------------------------------------------------
 
-const TICKS = 100; // USER_HZ on Linux
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / TICKS; // utime, stime
-}
 function peakRssBytes(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) * 1024 : 0;
@@ -190,10 +189,11 @@ async function waitHttp(url: string, proc: Proc): Promise<void> {
   throw new Error(`${url} not ready`);
 }
 
-async function runStrata(bodies: Uint8Array[]): Promise<Result> {
+async function runStrata(bodies: Uint8Array[], certs?: ClusterCerts): Promise<Result> {
   assertBuilt();
-  const nodes = await Promise.all([startStorage(), startStorage()]);
-  const ins = await startInsert(nodes.map((n) => n.insertAddr), [`-replicationFactor=${RF}`]);
+  const storageFlags = [...(certs?.storageFlags ?? [])];
+  const nodes = await Promise.all([startStorage(undefined, undefined, storageFlags), startStorage(undefined, undefined, storageFlags)]);
+  const ins = await startInsert(nodes.map((n) => n.insertAddr), [`-replicationFactor=${RF}`, ...(certs?.clientFlags ?? [])]);
   const procs = [
     { name: "strata-insert", proc: ins.proc },
     ...nodes.map((n, i) => ({ name: `strata-storage-${i + 1}`, proc: n.proc })),
@@ -216,7 +216,7 @@ async function runStrata(bodies: Uint8Array[]): Promise<Result> {
   await ins.proc.stop();
   await Promise.all(nodes.map((n) => n.proc.stop()));
   for (const n of nodes) removeDir(n.dir);
-  return { name: `strata (insert + 2 storage, RF=${RF})`, seconds, procs: figures, dataBytes, indexBytes, indexKinds: kinds, indexKindsBeforeMerge: kindsBeforeMerge };
+  return { name: `strata (insert + 2 storage, RF=${RF}${certs ? ", mTLS insert → storage" : ""})`, seconds, procs: figures, dataBytes, indexBytes, indexKinds: kinds, indexKindsBeforeMerge: kindsBeforeMerge };
 }
 
 async function vmMetric(base: string, name: string): Promise<number> {
@@ -289,6 +289,14 @@ function report(r: Result, samples: number): { rate: number; cpuPerM: number; rs
 const { bodies, samples } = generate();
 console.log(`workload: ${SERIES} series × ${POINTS} points (15 s), ${PER_REQUEST} samples/request, concurrency ${CONCURRENCY}, ${process.platform} ${process.arch}, node ${process.version}`);
 const ours = report(await runStrata(bodies), samples);
+if (WITH_TLS) {
+  const certDir = tempDir("bench-certs-");
+  const tls = report(await runStrata(bodies, makeClusterCerts(certDir)), samples);
+  removeDir(certDir);
+  console.log("\nTLS cost (mTLS run − plain run, same workload)");
+  console.log(`  CPU per M samples    ${(tls.cpuPerM - ours.cpuPerM).toFixed(2)} s (${((tls.cpuPerM / ours.cpuPerM - 1) * 100).toFixed(0)}%)`);
+  console.log(`  samples/s            ${(tls.rate / ours.rate).toFixed(2)}×`);
+}
 if (WITH_VM && existsSync(VM_BIN)) {
   const vm = report(await runVM(bodies), samples);
   console.log("\nratios (strata / victoria-metrics)");

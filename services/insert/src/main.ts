@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { BadDataError, closeHttp, listenHttp, runService } from "@strata/core";
-import { InsertCluster } from "@strata/cluster";
+import { channelSecurity, clusterTlsFromFlags, InsertCluster } from "@strata/cluster";
 import { buildApp } from "./app.js";
 import { insertFlags } from "./flags.js";
 import { startGraphiteServer } from "./graphite.js";
@@ -14,8 +14,11 @@ await runService({
   flags: insertFlags,
   async start({ flags, log, metrics, onShutdown }) {
     if (flags.storageNode.length === 0) throw new BadDataError("set -storageNode to the storage nodes' insert addresses", "STRATA_INVALID_FLAG");
+    const tls = clusterTlsFromFlags(flags, log);
+    if (tls) onShutdown({ name: "cluster TLS file watch", close: () => tls.close() });
     const cluster = new InsertCluster({
       nodes: flags.storageNode,
+      channel: channelSecurity(tls),
       replicationFactor: flags.replicationFactor,
       disableRerouting: flags.disableRerouting,
       maxBufferBytesPerNode: flags["storageNode.maxBufferSize"],

@@ -1,4 +1,5 @@
 import { availableParallelism, totalmem } from "node:os";
+import { clusterTlsFlags } from "@strata/cluster";
 import { defineFlags, flag } from "@strata/core";
 
 export const selectFlags = defineFlags({
@@ -31,4 +32,5 @@ export const selectFlags = defineFlags({
   "search.decodeWorkerMinSamples": flag.int(100_000, "Searches with fewer samples per worker than this decode inline (posting to a worker costs more than it saves)"),
   maxRequestBodySize: flag.bytes(16 * 1024 * 1024, "The maximum size of a request body (form-encoded POST parameters)"),
   loggerLevel: flag.string("INFO", "Minimum level of log lines: DEBUG, INFO, WARN, ERROR"),
+  ...clusterTlsFlags,
 });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { ClusterSelectBackend, DecodePool, trimDecodeMemory } from "@strata/cluster";
+import { channelSecurity, ClusterSelectBackend, clusterTlsFromFlags, DecodePool, trimDecodeMemory } from "@strata/cluster";
 import { closeHttp, listenHttp, runService } from "@strata/core";
 import { createEngine, MemoryBudget } from "@strata/promql";
 import { serveUi } from "@strata/ui";
@@ -17,7 +17,10 @@ await runService({
     onShutdown({ name: "decode workers", close: () => decoder.close() });
     metrics.counter("strata_select_decode_offloaded_total", "Searches whose blocks were decoded on worker threads.", () => decoder.offloaded);
     metrics.counter("strata_select_decode_inline_total", "Searches whose blocks were decoded on the event loop (small ones).", () => decoder.inline);
+    const tls = clusterTlsFromFlags(flags, log);
+    if (tls) onShutdown({ name: "cluster TLS file watch", close: () => tls.close() });
     const backend = new ClusterSelectBackend({
+      channel: channelSecurity(tls),
       decoder,
       nodes: flags.storageNode,
       replicationFactor: flags.replicationFactor,

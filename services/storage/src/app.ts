@@ -3,19 +3,23 @@ import { join } from "node:path";
 import { assertNever, type HttpHandler, type Logger, type MetricsRegistry } from "@strata/core";
 import { addService, grpc, InsertServiceDefinition, SearchServiceDefinition } from "@strata/protocol";
 import { Storage, type StorageEvent, type StorageOptions } from "@strata/storage";
-import { httpHandler } from "./http.js";
+import type { HttpSecurity } from "@strata/httpsec";
+import { httpHandler, type StorageAuthKeys } from "./http.js";
 import { MetadataStore } from "./metadata.js";
 import { insertHandlers, searchHandlers } from "./rpc.js";
 
 export { storageFlags } from "./flags.js";
 export { MetadataStore } from "./metadata.js";
-export { renderStorageMetrics } from "./http.js";
+export { renderStorageMetrics, type StorageAuthKeys } from "./http.js";
 
 export interface StorageAppOptions {
   readonly dataPath: string;
   readonly storage: StorageOptions;
   readonly dedupIntervalMs: number;
   readonly maxMetadataEntries?: number;
+  /** Protection of the HTTP endpoints (-httpAuth.*, -metricsAuthKey, per-endpoint keys). */
+  readonly security?: HttpSecurity;
+  readonly keys?: StorageAuthKeys;
   readonly log: Logger;
   readonly metrics: MetricsRegistry;
 }
@@ -62,7 +66,14 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
   addService(insertServer, InsertServiceDefinition, insertHandlers(deps));
   const searchServer = new grpc.Server(serverOpts);
   addService(searchServer, SearchServiceDefinition, searchHandlers(deps));
-  const http = httpHandler({ storage, metrics: o.metrics, isReady: () => ready, log: o.log });
+  const http = httpHandler({
+    storage,
+    metrics: o.metrics,
+    isReady: () => ready,
+    log: o.log,
+    ...(o.security ? { security: o.security } : {}),
+    ...(o.keys ? { keys: o.keys } : {}),
+  });
   return { storage, metadata, http, insertServer, searchServer, nodeId, setReady: (r) => (ready = r) };
 }
 
@@ -90,12 +101,13 @@ function logStorageEvent(log: Logger, dataPath: string, e: StorageEvent): void {
   }
 }
 
-/** Binds a grpc server to a `[host]:port` flag value (`:8400` listens on every address). */
-export function bindGrpc(server: grpc.Server, addr: string): Promise<number> {
+/**
+ * Binds a grpc server to a `[host]:port` flag value (`:8400` listens on every address); plain
+ * unless given ClusterTls.serverCredentials() (mTLS: a client certificate signed by the CA).
+ */
+export function bindGrpc(server: grpc.Server, addr: string, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   const target = addr.startsWith(":") ? `0.0.0.0${addr}` : addr;
-  return new Promise((resolve, reject) =>
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-  );
+  return new Promise((resolve, reject) => server.bindAsync(target, credentials, (err, port) => (err ? reject(err) : resolve(port))));
 }
 
 /** Stops a grpc server: no new calls; in-flight calls finish (forced after `timeoutMs`). */

@@ -1,4 +1,6 @@
 import { defineFlags, flag } from "@strata/core";
+import { httpSecurityFlags } from "@strata/httpsec";
+import { clusterTlsServerFlags } from "@strata/protocol";
 
 const DAY = 86_400_000;
 
@@ -24,4 +26,9 @@ export const storageFlags = defineFlags({
   "search.maxUniqueTimeseries": flag.int(1_000_000, "Fail a search that matches more series than this."),
   "metadata.maxEntries": flag.int(1_000_000, "Maximum metric-metadata entries kept (type/help/unit per family and tenant)."),
   loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),
+  snapshotAuthKey: flag.string("", "Key that /snapshot/* want as the authKey query arg (overrides -httpAuth.* there); file:///path reads it from a file. Never logged."),
+  forceMergeAuthKey: flag.string("", "Key that /internal/force_merge wants as the authKey query arg (overrides -httpAuth.* there); file:///path reads it from a file. Never logged."),
+  forceFlushAuthKey: flag.string("", "Key that /internal/force_flush wants as the authKey query arg (overrides -httpAuth.* there); file:///path reads it from a file. Never logged."),
+  ...httpSecurityFlags,
+  ...clusterTlsServerFlags,
 });

@@ -1,6 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { errorMessage, httpStatusOf, type HttpHandler, type Logger, type MetricsRegistry } from "@strata/core";
+import { constantTimeEqual, WWW_AUTHENTICATE, type GuardVerdict, type HttpSecurity } from "@strata/httpsec";
 import type { Storage } from "@strata/storage";
+
+/** Per-endpoint keys (`authKey` query arg), already read through readSecret; "" leaves -httpAuth.* in charge. */
+export interface StorageAuthKeys {
+  readonly snapshot: string;
+  readonly forceMerge: string;
+  readonly forceFlush: string;
+}
 
 export interface HttpDeps {
   readonly storage: Storage;
@@ -9,6 +17,31 @@ export interface HttpDeps {
   readonly log: Logger;
   /** Extra exposition text appended to /metrics (the engine's own metrics). */
   readonly extraMetrics?: () => string;
+  /** -httpAuth.*, -metricsAuthKey and the per-endpoint keys; without it every endpoint is open. */
+  readonly security?: HttpSecurity;
+  readonly keys?: StorageAuthKeys;
+}
+
+const OK: GuardVerdict = { ok: true };
+
+/** The key that guards a path (VictoriaMetrics vmstorage: -snapshotAuthKey, -forceMergeAuthKey, -forceFlushAuthKey). */
+function keyFor(path: string, keys: StorageAuthKeys | undefined): { flag: string; key: string } | undefined {
+  if (keys === undefined) return undefined;
+  if (path.startsWith("/snapshot/")) return { flag: "snapshotAuthKey", key: keys.snapshot };
+  if (path === "/internal/force_merge") return { flag: "forceMergeAuthKey", key: keys.forceMerge };
+  if (path === "/internal/force_flush") return { flag: "forceFlushAuthKey", key: keys.forceFlush };
+  return undefined;
+}
+
+/** An endpoint's key when it has one set, else the guard (basic auth, -metricsAuthKey). */
+function verdict(d: HttpDeps, path: string, req: IncomingMessage, url: URL): GuardVerdict {
+  const authKey = url.searchParams.get("authKey") ?? undefined;
+  const k = keyFor(path, d.keys);
+  if (k !== undefined && k.key !== "") {
+    if (authKey === undefined || authKey === "") return { ok: false, reason: "invalid_auth_key", message: `${path} wants the authKey query arg (-${k.flag})` };
+    return constantTimeEqual(authKey, k.key) ? OK : { ok: false, reason: "invalid_auth_key", message: `wrong authKey for ${path}` };
+  }
+  return d.security ? d.security.guard.check(path, req.headers.authorization, authKey) : OK;
 }
 
 function send(res: ServerResponse, status: number, body: string, type = "text/plain; charset=utf-8"): void {
@@ -37,6 +70,13 @@ export function renderStorageMetrics(m: Record<string, number>): string {
 export function httpHandler(d: HttpDeps): HttpHandler {
   return async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
+    const v = verdict(d, url.pathname, req, url);
+    if (!v.ok) {
+      d.security?.failures.record(v.reason, req.socket.remoteAddress, req.url ?? "/");
+      res.writeHead(401, { "content-type": "text/plain; charset=utf-8", "www-authenticate": WWW_AUTHENTICATE });
+      res.end(`${v.message}\n`);
+      return;
+    }
     try {
       switch (url.pathname) {
         case "/metrics":
