@@ -1,0 +1,154 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { BadDataError, UnsupportedMediaTypeError, type Label, type LabelLimits, validateLabels } from "@strata/core";
+import { canonicalLabels, parserForRequest, type ImportFormat, type RowSink } from "@strata/formats";
+import { prompbRemote, snappyDecode, writev2 } from "@strata/protocol";
+import type { RemoteWriteFanout, SeriesRef } from "./remote-write.js";
+
+/**
+ * The agent's push receivers: remote write 1.0/2.0 and every import format insert takes,
+ * relabeled and forwarded through the remote write queues like scraped data. A request is
+ * accepted whole or not at all: it is parsed completely before its batch goes to the queues,
+ * and the 2xx answer means the batch is in every queue file.
+ */
+
+export interface PushOptions {
+  readonly maxRequestBytes: number;
+  readonly maxLineBytes: number;
+  readonly limits?: LabelLimits;
+}
+
+export class PushReceiver {
+  rowsReceived = 0;
+
+  constructor(
+    private readonly fanout: RemoteWriteFanout,
+    private readonly o: PushOptions,
+  ) {}
+
+  /** A remote write body (snappy protobuf); the version comes from Content-Type as in insert. */
+  remoteWrite(body: Uint8Array, contentType: string | undefined): number {
+    const v2 = remoteWriteIsV2(contentType);
+    let raw: Uint8Array;
+    try {
+      raw = snappyDecode(body, this.o.maxRequestBytes);
+    } catch (err) {
+      throw err instanceof BadDataError ? err : new BadDataError(String(err), "STRATA_PARSE_ERROR");
+    }
+    const f = this.fanout;
+    let n = 0;
+    try {
+      if (v2) {
+        let req;
+        try {
+          req = fromBinary(writev2.RequestSchema, raw);
+        } catch (err) {
+          throw new BadDataError(`cannot parse remote write 2.0 protobuf: ${err instanceof Error ? err.message : String(err)}`, "STRATA_PARSE_ERROR");
+        }
+        req.timeseries.forEach((ts, i) => {
+          const labels: Label[] = [];
+          for (let k = 0; k + 1 < ts.labelsRefs.length; k += 2) {
+            const name = req.symbols[ts.labelsRefs[k]!];
+            const value = req.symbols[ts.labelsRefs[k + 1]!];
+            if (name === undefined || value === undefined) throw new BadDataError(`timeseries[${i}]: labels_refs point past the ${req.symbols.length} symbols`, "STRATA_PARSE_ERROR");
+            labels.push({ name, value });
+          }
+          const ref = this.ref(labels, `timeseries[${i}]`);
+          if (ref === null) return;
+          for (const s of ts.samples) {
+            f.add(ref, Number(s.timestamp), s.value);
+            n++;
+          }
+        });
+      } else {
+        let req;
+        try {
+          req = fromBinary(prompbRemote.WriteRequestSchema, raw);
+        } catch (err) {
+          throw new BadDataError(`cannot parse remote write 1.0 protobuf: ${err instanceof Error ? err.message : String(err)}`, "STRATA_PARSE_ERROR");
+        }
+        req.timeseries.forEach((ts, i) => {
+          const ref = this.ref(ts.labels, `timeseries[${i}]`);
+          if (ref === null) return;
+          for (const s of ts.samples) {
+            f.add(ref, Number(s.timestamp), s.value);
+            n++;
+          }
+        });
+      }
+    } catch (err) {
+      f.discard();
+      throw err;
+    }
+    f.flush();
+    this.rowsReceived += n;
+    return n;
+  }
+
+  /** An import body (already decompressed): parsed whole, then queued. */
+  import(
+    format: ImportFormat,
+    query: URLSearchParams,
+    body: Uint8Array,
+    contentType: string | undefined,
+    pushgatewayPath?: string,
+  ): number {
+    const f = this.fanout;
+    let current: SeriesRef | null = null;
+    let n = 0;
+    const sink: RowSink = {
+      series: (labels) => {
+        current = this.ref(labels, "");
+      },
+      sample: (ts, v) => {
+        if (current === null) return;
+        f.add(current, ts, v);
+        n++;
+      },
+    };
+    try {
+      const p = parserForRequest(
+        { format, query, contentType, nowMs: Date.now(), maxLineBytes: this.o.maxLineBytes, maxBodyBytes: this.o.maxRequestBytes, ...(pushgatewayPath !== undefined ? { pushgatewayPath } : {}) },
+        sink,
+      );
+      p.write(body);
+      p.end();
+    } catch (err) {
+      f.discard();
+      throw err;
+    }
+    f.flush();
+    this.rowsReceived += n;
+    return n;
+  }
+
+  private ref(labels: readonly Label[], where: string): SeriesRef | null {
+    let norm: Label[];
+    try {
+      norm = canonicalLabels(labels);
+      validateLabels(norm, this.o.limits);
+    } catch (err) {
+      if (err instanceof BadDataError && where !== "") throw new BadDataError(`${where}: ${err.message}`, err.code);
+      throw err;
+    }
+    const r = this.fanout.ref(norm);
+    if (r === null) this.fanout.droppedByRelabel++;
+    return r;
+  }
+}
+
+/** Remote write version by Content-Type (as insert decides it). */
+export function remoteWriteIsV2(contentType: string | undefined): boolean {
+  if (contentType === undefined || contentType.trim() === "") return false;
+  const [media, ...params] = contentType.split(";").map((s) => s.trim());
+  if (media?.toLowerCase() !== "application/x-protobuf") {
+    throw new UnsupportedMediaTypeError(`unsupported Content-Type ${JSON.stringify(contentType)}: want application/x-protobuf (remote write 1.0) or application/x-protobuf;proto=io.prometheus.write.v2.Request`);
+  }
+  for (const p of params) {
+    const [k, v] = p.split("=").map((s) => s.trim());
+    if (k?.toLowerCase() !== "proto") continue;
+    if (v === "io.prometheus.write.v2.Request") return true;
+    if (v === "prometheus.WriteRequest") return false;
+    throw new UnsupportedMediaTypeError(`unsupported remote write message ${JSON.stringify(v)} in Content-Type`);
+  }
+  return false;
+}
