@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, renameSync, statSync, ftruncateSync, unlinkSync, writeSync, writeFileSync } from "node:fs";
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, renameSync, statSync, ftruncateSync, unlinkSync, writevSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 
@@ -7,8 +7,8 @@ import { crc32 } from "node:zlib";
  * docs/format/agent-queue.md. `append` writes the block to the current segment file with one
  * write(2) before it returns, so a block survives SIGKILL of the process once append returned
  * (the page cache holds it); the data is fsynced every `fsyncIntervalMs`. The reader position
- * is kept in the `reader` file after each acknowledged block: after a crash, blocks since the
- * last kept position are sent again (at least once, never lost).
+ * is kept in the `reader` file on the same interval and on close: after a crash, blocks sent
+ * since the last kept position are sent again (at least once, never lost).
  *
  * Disk use is bounded by `maxBytes`: when an append passes it, whole segments are deleted from
  * the oldest end (unsent blocks in them are dropped and counted).
@@ -44,6 +44,7 @@ export class DurableQueue {
   private readPos: number;
   private writePos: number;
   private dirty = false;
+  private readerDirty = false;
   private readonly timer: NodeJS.Timeout | undefined;
   private waiters: (() => void)[] = [];
   private closed = false;
@@ -103,8 +104,7 @@ export class DurableQueue {
     const h = this.header;
     h.writeUInt32LE(data.length, 0);
     h.writeUInt32LE(crc32(data), 4);
-    writeSync(seg.fd, h, 0, HEADER, seg.size);
-    writeSync(seg.fd, data, 0, data.length, seg.size + HEADER);
+    writevSync(seg.fd, [h, data], seg.size);
     seg.size += HEADER + data.length;
     this.writePos += HEADER + data.length;
     this.dirty = true;
@@ -158,7 +158,7 @@ export class DurableQueue {
       closeSync(s.fd);
       unlinkSync(this.segPath(s.start));
     }
-    this.saveReader();
+    this.readerDirty = true;
   }
 
   /** Resolves when there is something to read (or the queue closes). */
@@ -168,7 +168,9 @@ export class DurableQueue {
   }
 
   sync(): void {
-    if (!this.dirty || this.closed) return;
+    if (this.closed) return;
+    if (this.readerDirty) this.saveReader();
+    if (!this.dirty) return;
     this.dirty = false;
     const seg = this.segments[this.segments.length - 1];
     if (seg !== undefined) fdatasync(seg.fd, () => undefined);
@@ -177,6 +179,7 @@ export class DurableQueue {
   close(): void {
     if (this.closed) return;
     if (this.timer) clearInterval(this.timer);
+    if (this.readerDirty) this.saveReader();
     for (const s of this.segments) {
       if (this.dirty) fsyncSync(s.fd);
       closeSync(s.fd);
@@ -255,6 +258,7 @@ export class DurableQueue {
   }
 
   private saveReader(): void {
+    this.readerDirty = false;
     const b = Buffer.alloc(12);
     b.writeBigUInt64LE(BigInt(this.readPos), 0);
     b.writeUInt32LE(crc32(b.subarray(0, 8)), 8);

@@ -35,14 +35,14 @@ export interface FanoutOptions {
   readonly fsyncIntervalMs?: number;
 }
 
-interface PerUrl {
-  readonly labels: Labels;
-  readonly enc: Uint8Array;
-}
+/** One URL's form of a series: 1.0 label bytes, or the labels for a 2.0 symbol table. */
+type PerUrl = Uint8Array | Labels;
 
-/** A series prepared for every URL (null where that URL's relabeling dropped it). Reusable across batches. */
+/**
+ * A series prepared for every URL (null where that URL's relabeling dropped it). Reusable
+ * across batches; it holds only the encoded form a URL needs (scrape loops keep one per series).
+ */
 export interface SeriesRef {
-  readonly labels: Labels;
   readonly perUrl: readonly (PerUrl | null)[];
 }
 
@@ -88,18 +88,19 @@ export class RemoteWriteFanout {
   ref(labels: Labels): SeriesRef | null {
     const global = this.o.relabel ? this.o.relabel.apply(labels) : labels;
     if (global === null || global.length === 0) return null;
+    const form = (l: Labels): PerUrl => (this.o.version === 2 ? l : encodeLabelsV1(l));
     const perUrl: (PerUrl | null)[] = [];
     let shared: PerUrl | undefined;
     for (const u of this.urls) {
       if (u.target.relabel === undefined || u.target.relabel.length === 0) {
-        shared ??= { labels: global, enc: encodeLabelsV1(global) };
+        shared ??= form(global);
         perUrl.push(shared);
         continue;
       }
       const l = u.target.relabel.apply(global);
-      perUrl.push(l === null || l.length === 0 ? null : { labels: l, enc: encodeLabelsV1(l) });
+      perUrl.push(l === null || l.length === 0 ? null : form(l));
     }
-    return { labels: global, perUrl };
+    return { perUrl };
   }
 
   /** Adds a sample to the batch being built; `flush` appends it to every queue. Synchronous use only. */
@@ -108,8 +109,8 @@ export class RemoteWriteFanout {
       const p = ref.perUrl[i];
       if (p === null || p === undefined) continue;
       const u = this.urls[i]!;
-      if (this.o.version === 2) u.v2.add(p.labels, timestampMs, value);
-      else u.v1.add(p.enc, timestampMs, value);
+      if (p instanceof Uint8Array) u.v1.add(p, timestampMs, value);
+      else u.v2.add(p, timestampMs, value);
     }
   }
 
