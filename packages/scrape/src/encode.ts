@@ -95,6 +95,16 @@ function sampleLen(ts: number): number {
   return 1 + 8 + 1 + (ts >= 0 ? varintLen(ts) : 10);
 }
 
+/** `repeated Sample samples = 2` with one Sample { double value = 1; int64 timestamp = 2 }. */
+function writeSample(o: Out, sl: number, timestampMs: number, value: number): void {
+  o.byte(0x12);
+  o.varint(sl);
+  o.byte(0x09);
+  o.double(value);
+  o.byte(0x10);
+  o.int64(timestampMs);
+}
+
 /** Builds a remote write 1.0 WriteRequest from pre-encoded label runs. */
 export class WriteRequestV1Builder {
   private readonly o = new Out(64 * 1024);
@@ -109,12 +119,7 @@ export class WriteRequestV1Builder {
     o.byte(0x0a);
     o.varint(inner);
     o.bytes(labels);
-    o.byte(0x12);
-    o.varint(sl);
-    o.byte(0x09);
-    o.double(value);
-    o.byte(0x10);
-    o.int64(timestampMs);
+    writeSample(o, sl, timestampMs, value);
     this.series++;
     this.samples++;
   }
@@ -171,12 +176,7 @@ export class WriteRequestV2Builder {
     o.byte(0x0a);
     o.varint(refsLen);
     for (const r of refs) o.varint(r);
-    o.byte(0x12);
-    o.varint(sl);
-    o.byte(0x09);
-    o.double(value);
-    o.byte(0x10);
-    o.int64(timestampMs);
+    writeSample(o, sl, timestampMs, value);
     this.series++;
     this.samples++;
   }

@@ -1,7 +1,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
-import { BadDataError, UnsupportedMediaTypeError, type Label, type LabelLimits, validateLabels } from "@strata/core";
+import { BadDataError, type Label, type LabelLimits, validateLabels } from "@strata/core";
 import { canonicalLabels, parserForRequest, type ImportFormat, type RowSink } from "@strata/formats";
-import { prompbRemote, snappyDecode, writev2 } from "@strata/protocol";
+import { prompbRemote, remoteWriteVersion, snappyDecode, writev2 } from "@strata/protocol";
 import type { RemoteWriteFanout, SeriesRef } from "./remote-write.js";
 
 /**
@@ -26,55 +26,44 @@ export class PushReceiver {
   ) {}
 
   /** A remote write body (snappy protobuf); the version comes from Content-Type as in insert. */
-  remoteWrite(body: Uint8Array, contentType: string | undefined): number {
-    const v2 = remoteWriteIsV2(contentType);
-    let raw: Uint8Array;
-    try {
-      raw = snappyDecode(body, this.o.maxRequestBytes);
-    } catch (err) {
-      throw err instanceof BadDataError ? err : new BadDataError(String(err), "STRATA_PARSE_ERROR");
+  remoteWrite(body: Uint8Array, contentType: string | undefined, contentEncoding?: string): number {
+    const version = remoteWriteVersion(contentType, contentEncoding);
+    const raw = snappyDecode(body, this.o.maxRequestBytes);
+    const decode = <T>(parse: () => T): T => {
+      try {
+        return parse();
+      } catch (err) {
+        throw new BadDataError(`cannot parse remote write ${version}.0 protobuf: ${err instanceof Error ? err.message : String(err)}`, "STRATA_PARSE_ERROR");
+      }
+    };
+    // Each series as labels plus its samples, from either version.
+    const series: { labels: Label[]; samples: readonly { timestamp: bigint; value: number }[] }[] = [];
+    if (version === 2) {
+      const req = decode(() => fromBinary(writev2.RequestSchema, raw));
+      req.timeseries.forEach((ts, i) => {
+        const labels: Label[] = [];
+        for (let k = 0; k + 1 < ts.labelsRefs.length; k += 2) {
+          const name = req.symbols[ts.labelsRefs[k]!];
+          const value = req.symbols[ts.labelsRefs[k + 1]!];
+          if (name === undefined || value === undefined) throw new BadDataError(`timeseries[${i}]: labels_refs point past the ${req.symbols.length} symbols`, "STRATA_PARSE_ERROR");
+          labels.push({ name, value });
+        }
+        series.push({ labels, samples: ts.samples });
+      });
+    } else {
+      for (const ts of decode(() => fromBinary(prompbRemote.WriteRequestSchema, raw)).timeseries) series.push(ts);
     }
     const f = this.fanout;
     let n = 0;
     try {
-      if (v2) {
-        let req;
-        try {
-          req = fromBinary(writev2.RequestSchema, raw);
-        } catch (err) {
-          throw new BadDataError(`cannot parse remote write 2.0 protobuf: ${err instanceof Error ? err.message : String(err)}`, "STRATA_PARSE_ERROR");
+      series.forEach((s, i) => {
+        const ref = this.ref(s.labels, `timeseries[${i}]`);
+        if (ref === null) return;
+        for (const smp of s.samples) {
+          f.add(ref, Number(smp.timestamp), smp.value);
+          n++;
         }
-        req.timeseries.forEach((ts, i) => {
-          const labels: Label[] = [];
-          for (let k = 0; k + 1 < ts.labelsRefs.length; k += 2) {
-            const name = req.symbols[ts.labelsRefs[k]!];
-            const value = req.symbols[ts.labelsRefs[k + 1]!];
-            if (name === undefined || value === undefined) throw new BadDataError(`timeseries[${i}]: labels_refs point past the ${req.symbols.length} symbols`, "STRATA_PARSE_ERROR");
-            labels.push({ name, value });
-          }
-          const ref = this.ref(labels, `timeseries[${i}]`);
-          if (ref === null) return;
-          for (const s of ts.samples) {
-            f.add(ref, Number(s.timestamp), s.value);
-            n++;
-          }
-        });
-      } else {
-        let req;
-        try {
-          req = fromBinary(prompbRemote.WriteRequestSchema, raw);
-        } catch (err) {
-          throw new BadDataError(`cannot parse remote write 1.0 protobuf: ${err instanceof Error ? err.message : String(err)}`, "STRATA_PARSE_ERROR");
-        }
-        req.timeseries.forEach((ts, i) => {
-          const ref = this.ref(ts.labels, `timeseries[${i}]`);
-          if (ref === null) return;
-          for (const s of ts.samples) {
-            f.add(ref, Number(s.timestamp), s.value);
-            n++;
-          }
-        });
-      }
+      });
     } catch (err) {
       f.discard();
       throw err;
@@ -134,21 +123,4 @@ export class PushReceiver {
     if (r === null) this.fanout.droppedByRelabel++;
     return r;
   }
-}
-
-/** Remote write version by Content-Type (as insert decides it). */
-export function remoteWriteIsV2(contentType: string | undefined): boolean {
-  if (contentType === undefined || contentType.trim() === "") return false;
-  const [media, ...params] = contentType.split(";").map((s) => s.trim());
-  if (media?.toLowerCase() !== "application/x-protobuf") {
-    throw new UnsupportedMediaTypeError(`unsupported Content-Type ${JSON.stringify(contentType)}: want application/x-protobuf (remote write 1.0) or application/x-protobuf;proto=io.prometheus.write.v2.Request`);
-  }
-  for (const p of params) {
-    const [k, v] = p.split("=").map((s) => s.trim());
-    if (k?.toLowerCase() !== "proto") continue;
-    if (v === "io.prometheus.write.v2.Request") return true;
-    if (v === "prometheus.WriteRequest") return false;
-    throw new UnsupportedMediaTypeError(`unsupported remote write message ${JSON.stringify(v)} in Content-Type`);
-  }
-  return false;
 }

@@ -99,7 +99,7 @@ export function buildApp(d: AgentAppDeps): FastifyInstance {
     app.post(p, async (req, reply) => {
       await rejecting(async () => {
         const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-        d.push.remoteWrite(raw, req.headers["content-type"]);
+        d.push.remoteWrite(raw, req.headers["content-type"], req.headers["content-encoding"]);
       });
       await reply.code(204).send();
     });
