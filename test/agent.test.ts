@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentBuilt, startAgent, startCounterExporter, startProxy, type AgentProc, type CounterExporter, type Proxy } from "./lib/agent.js";
 import { clusterBuilt, forceFlush, startCluster, type Cluster } from "./lib/cluster.js";
 import { tempDir } from "./lib/procs.js";
+import { startReceiver, waitUntil } from "./lib/rw-receiver.js";
 
 /**
  * strata-agent as a real process in front of a real Strata cluster: durable remote write
@@ -140,4 +141,20 @@ describe.skipIf(!built)("strata-agent processes", () => {
     expect(t.data.activeTargets.map((x) => x.labels["instance"])).toEqual([b.addr]);
     expect(agent.proc.output()).toContain("stale.yml:3: scrape_configs[0].scrape_interval: invalid duration");
   }, 120_000);
+
+  it("a Prometheus agent-mode prometheus.yml works as it is: its remote_write section is used when no -remoteWrite.url is given", async () => {
+    const rcv = await startReceiver();
+    cleanups.push(() => rcv.close());
+    const exp = await startCounterExporter("agent_mode_counter");
+    cleanups.push(() => exp.close());
+    const cfg = join(dir.path, "agent-mode.yml");
+    writeFileSync(
+      cfg,
+      `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: am\n    static_configs: [{ targets: ["${exp.addr}"] }]\nremote_write:\n  - url: ${rcv.url}\n    headers: { X-Test: "1" }\n    write_relabel_configs:\n      - { source_labels: [__name__], regex: "scrape_.*", action: drop }\n`,
+    );
+    const agent = await startAgent([`-promscrape.config=${cfg}`, `-remoteWrite.tmpDataPath=${join(dir.path, "q3")}`]);
+    cleanups.push(() => agent.proc.stop());
+    await waitUntil("samples from the config's remote_write", () => rcv.find({ __name__: "agent_mode_counter" }).length === 1 && rcv.find({ __name__: "up" }).length === 1);
+    expect(rcv.find({ __name__: "scrape_duration_seconds" })).toEqual([]);
+  });
 });

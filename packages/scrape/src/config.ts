@@ -76,11 +76,19 @@ export interface ScrapeConfig {
   readonly fingerprint: string;
 }
 
+/** A `remote_write` entry of prometheus.yml (used when no -remoteWrite.url is given). */
+export interface RemoteWriteConfig {
+  readonly url: string;
+  readonly writeRelabel: Relabeler | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
 export interface ScrapeFileConfig {
   readonly scrapeIntervalMs: number;
   readonly scrapeTimeoutMs: number;
   readonly externalLabels: readonly Label[];
   readonly scrapeConfigs: readonly ScrapeConfig[];
+  readonly remoteWrite: readonly RemoteWriteConfig[];
 }
 
 const TOP_KEYS = new Set(["global", "scrape_configs", "scrape_config_files", "alerting", "rule_files", "remote_write", "remote_read", "storage", "tracing", "runtime", "otlp"]);
@@ -151,6 +159,27 @@ const STATIC_KEYS = new Set(["targets", "labels"]);
 const FILE_SD_KEYS = new Set(["files", "refresh_interval"]);
 const HTTP_SD_KEYS = new Set(["url", "refresh_interval", "basic_auth", "authorization", "tls_config", "proxy_url", "follow_redirects", "enable_http2"]);
 const DNS_SD_KEYS = new Set(["names", "type", "port", "refresh_interval"]);
+const REMOTE_WRITE_KEYS = new Set([
+  "url",
+  "name",
+  "remote_timeout",
+  "headers",
+  "write_relabel_configs",
+  "basic_auth",
+  "authorization",
+  "bearer_token",
+  "bearer_token_file",
+  "tls_config",
+  "proxy_url",
+  "follow_redirects",
+  "enable_http2",
+  "queue_config",
+  "metadata_config",
+  "send_exemplars",
+  "send_native_histograms",
+  "protobuf_message",
+  "round_robin_dns",
+]);
 
 const DEFAULT_SCRAPE_INTERVAL = 60_000;
 const DEFAULT_SCRAPE_TIMEOUT = 10_000;
@@ -313,7 +342,30 @@ export function parseScrapeConfig(text: string, file: string): ScrapeFileConfig 
       fingerprint: JSON.stringify([sc.toJS(), interval, timeout, externalLabels]),
     });
   }
-  return { scrapeIntervalMs, scrapeTimeoutMs, externalLabels, scrapeConfigs: jobs };
+  const remoteWrite = (root.get("remote_write")?.seq() ?? []).map((n) => {
+    const r = n.map(REMOTE_WRITE_KEYS);
+    const un = r.get("url");
+    if (un === undefined) throw n.error("url is missing");
+    const url = un.string();
+    if (!/^https?:\/\//.test(url)) throw un.error(`url ${JSON.stringify(url)}: want http:// or https://`);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of r.get("headers")?.anyMap() ?? []) headers[k.toLowerCase()] = v.string();
+    const ba = r.get("basic_auth");
+    if (ba !== undefined && !ba.isNull) {
+      const b = ba.map(BASIC_AUTH_KEYS);
+      const pwf = b.get("password_file");
+      const user = b.get("username")?.string() ?? "";
+      const pw = pwf !== undefined ? readSecret(pwf) : (b.get("password")?.string() ?? "");
+      headers["authorization"] = `Basic ${Buffer.from(`${user}:${pw}`).toString("base64")}`;
+    }
+    const bt = r.get("bearer_token");
+    const btf = r.get("bearer_token_file");
+    if (bt !== undefined) headers["authorization"] = `Bearer ${bt.string()}`;
+    else if (btf !== undefined) headers["authorization"] = `Bearer ${readSecret(btf)}`;
+    const wr = r.get("write_relabel_configs");
+    return { url, writeRelabel: wr === undefined || wr.isNull ? undefined : relabelerOf(wr), headers };
+  });
+  return { scrapeIntervalMs, scrapeTimeoutMs, externalLabels, scrapeConfigs: jobs, remoteWrite };
 }
 
 function labelsOf(n: YamlNode | undefined): Label[] {

@@ -18,6 +18,8 @@ export interface RemoteWriteTarget {
   readonly url: string;
   /** -remoteWrite.urlRelabelConfig of this URL. */
   readonly relabel?: Relabeler | undefined;
+  /** Extra request headers (e.g. Authorization from a prometheus.yml remote_write entry). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface FanoutOptions {
@@ -74,6 +76,7 @@ export class RemoteWriteFanout {
         queue,
         version: o.version,
         log: o.log,
+        ...(target.headers !== undefined ? { headers: target.headers } : {}),
         ...(o.sendTimeoutMs !== undefined ? { sendTimeoutMs: o.sendTimeoutMs } : {}),
         ...(o.retryMinMs !== undefined ? { retryMinMs: o.retryMinMs } : {}),
         ...(o.retryMaxMs !== undefined ? { retryMaxMs: o.retryMaxMs } : {}),

@@ -33,6 +33,15 @@ scrape_configs:
         regex: go_.*
         action: drop
     static_configs: [{ targets: ["a:1"] }]
+remote_write:
+  - url: http://insert:8480/insert/0/prometheus/api/v1/write
+    headers: { X-Scope: a }
+    bearer_token: t0k
+    queue_config: { max_shards: 4 }
+    write_relabel_configs:
+      - source_labels: [__name__]
+        regex: debug_.*
+        action: drop
 `);
     expect(c.scrapeIntervalMs).toBe(15_000);
     expect(c.scrapeTimeoutMs).toBe(10_000);
@@ -47,6 +56,11 @@ scrape_configs:
     expect(app!.tls).toEqual({ insecureSkipVerify: true, serverName: "example" });
     expect(app!.sampleLimit).toBe(100);
     expect(app!.metricRelabel?.length).toBe(1);
+    // Prometheus agent mode's remote_write: used when no -remoteWrite.url is given.
+    expect(c.remoteWrite).toHaveLength(1);
+    expect(c.remoteWrite[0]!.url).toBe("http://insert:8480/insert/0/prometheus/api/v1/write");
+    expect(c.remoteWrite[0]!.headers).toEqual({ "x-scope": "a", authorization: "Bearer t0k" });
+    expect(c.remoteWrite[0]!.writeRelabel?.apply([{ name: "__name__", value: "debug_x" }])).toBeNull();
   });
 
   // Invalid configs: each error names the file, the line and the key.
@@ -68,6 +82,8 @@ scrape_configs:
     ["duplicate key", "global:\n  scrape_interval: 1s\n  scrape_interval: 2s\n", "prometheus.yml:3: invalid YAML"],
     ["dns_sd A without port", "scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n      - names: [x]\n        type: A\n", "prometheus.yml:4: scrape_configs[0].dns_sd_configs[0]: port is required for type A"],
     ["global timeout", "global:\n  scrape_interval: 1s\n  scrape_timeout: 2s\n", "prometheus.yml:3: global.scrape_timeout: global scrape_timeout is greater than scrape_interval"],
+    ["remote_write without url", "remote_write:\n  - name: a\n", "prometheus.yml:2: remote_write[0]: url is missing"],
+    ["remote_write unknown key", "remote_write:\n  - url: http://a/\n    queue: {}\n", "prometheus.yml:3: remote_write[0].queue: unknown field"],
     ["missing bearer file", "scrape_configs:\n  - job_name: a\n    bearer_token_file: /nonexistent/token\n", 'prometheus.yml:3: scrape_configs[0].bearer_token_file: cannot read "/nonexistent/token"'],
   ])("%s", (_name, text, want) => {
     expect(() => cfg(text)).toThrow(want);

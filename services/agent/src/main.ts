@@ -12,7 +12,8 @@ await runService({
   flags: agentFlags,
   async start({ flags, log, metrics, onShutdown }) {
     const configPath = flags["promscrape.config"];
-    const load = (): ScrapeFileConfig => (configPath === "" ? { scrapeIntervalMs: 60_000, scrapeTimeoutMs: 10_000, externalLabels: [], scrapeConfigs: [] } : loadScrapeConfig(configPath));
+    const load = (): ScrapeFileConfig =>
+      configPath === "" ? { scrapeIntervalMs: 60_000, scrapeTimeoutMs: 10_000, externalLabels: [], scrapeConfigs: [], remoteWrite: [] } : loadScrapeConfig(configPath);
     const relabelPath = flags["remoteWrite.relabelConfig"];
     const relabel = relabelPath === "" ? undefined : await loadRelabelConfigFile(relabelPath);
     const urls = flags["remoteWrite.url"];
@@ -25,7 +26,12 @@ await runService({
       process.stdout.write(`${configPath === "" ? "no -promscrape.config" : configPath}: ok (${cfg.scrapeConfigs.length} scrape configs)\n`);
       process.exit(0);
     }
-    if (urls.length === 0) throw new BadDataError("set at least one -remoteWrite.url", "STRATA_INVALID_FLAG");
+    // Without -remoteWrite.url, the remote_write section of the config (Prometheus agent mode's way).
+    const targets =
+      urls.length > 0
+        ? urls.map((url, i) => ({ url, relabel: urlRelabelers[i] }))
+        : cfg.remoteWrite.map((r) => ({ url: r.url, relabel: r.writeRelabel, headers: r.headers }));
+    if (targets.length === 0) throw new BadDataError("set at least one -remoteWrite.url (or remote_write in -promscrape.config)", "STRATA_INVALID_FLAG");
     const version = flags["remoteWrite.version"];
     if (version !== 1 && version !== 2) throw new BadDataError(`-remoteWrite.version=${version}: want 1 or 2`, "STRATA_INVALID_FLAG");
     const members = flags["promscrape.cluster.membersCount"];
@@ -35,7 +41,7 @@ await runService({
     }
 
     const fanout = new RemoteWriteFanout({
-      targets: urls.map((url, i) => ({ url, relabel: urlRelabelers[i] })),
+      targets,
       tmpDataPath: flags["remoteWrite.tmpDataPath"],
       maxDiskUsagePerURL: flags["remoteWrite.maxDiskUsagePerURL"],
       version,
@@ -91,6 +97,6 @@ await runService({
     const { host, port } = parseListenAddr(flags.httpListenAddr);
     await app.listen({ host: host ?? "0.0.0.0", port });
     onShutdown({ name: "HTTP server", close: () => app.close() });
-    log.info({ httpPort: port, urls: urls.length, jobs: cfg.scrapeConfigs.length }, "listening");
+    log.info({ httpPort: port, urls: targets.length, jobs: cfg.scrapeConfigs.length }, "listening");
   },
 });
