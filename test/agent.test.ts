@@ -157,4 +157,20 @@ describe.skipIf(!built)("strata-agent processes", () => {
     await waitUntil("samples from the config's remote_write", () => rcv.find({ __name__: "agent_mode_counter" }).length === 1 && rcv.find({ __name__: "up" }).length === 1);
     expect(rcv.find({ __name__: "scrape_duration_seconds" })).toEqual([]);
   });
+
+  it("-remoteWrite.version=2 writes remote write 2.0 that Strata insert stores", async () => {
+    const exp = await startCounterExporter("rw2_counter");
+    cleanups.push(() => exp.close());
+    const cfg = join(dir.path, "rw2.yml");
+    writeFileSync(cfg, `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: rw2\n    static_configs: [{ targets: ["${exp.addr}"], labels: { ü: "välue" } }]\n`);
+    const agent = await startAgent([`-promscrape.config=${cfg}`, "-remoteWrite.version=2", `-remoteWrite.url=${c.insertUrl}/insert/3/prometheus/api/v1/write`, `-remoteWrite.tmpDataPath=${join(dir.path, "q4")}`]);
+    cleanups.push(() => agent.proc.stop());
+    await waitFor("2.0 samples stored", async () => {
+      await forceFlush(c);
+      return (await query("3", 'rw2_counter{job="rw2"}')).length === 1;
+    }, 30_000);
+    const r = await query("3", "rw2_counter");
+    expect(r[0]!.metric).toEqual({ __name__: "rw2_counter", job: "rw2", instance: exp.addr, ü: "välue" });
+    expect(await agent.metric('strata_agent_remotewrite_blocks_rejected_total{url="1:')).toBe(0);
+  });
 });
