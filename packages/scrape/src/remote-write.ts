@@ -35,6 +35,8 @@ export interface FanoutOptions {
   readonly retryMaxMs?: number;
   readonly maxBlockBytes?: number;
   readonly fsyncIntervalMs?: number;
+  /** See SenderOptions.flushIntervalMs. */
+  readonly flushIntervalMs?: number;
 }
 
 /** One URL's form of a series: 1.0 label bytes, or the labels for a 2.0 symbol table. */
@@ -81,6 +83,7 @@ export class RemoteWriteFanout {
         ...(o.retryMinMs !== undefined ? { retryMinMs: o.retryMinMs } : {}),
         ...(o.retryMaxMs !== undefined ? { retryMaxMs: o.retryMaxMs } : {}),
         ...(o.maxBlockBytes !== undefined ? { maxBlockBytes: o.maxBlockBytes } : {}),
+        ...(o.flushIntervalMs !== undefined ? { flushIntervalMs: o.flushIntervalMs } : {}),
       });
       return { target, queue, sender, v1: new WriteRequestV1Builder(), v2: new WriteRequestV2Builder(), samples: 0 };
     });

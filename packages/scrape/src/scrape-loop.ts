@@ -203,23 +203,22 @@ export class ScrapeLoop {
     while (pos < text.length) {
       let nl = text.indexOf("\n", pos);
       if (nl < 0) nl = text.length;
-      const line = text.slice(pos, nl > pos && text.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl);
+      const start = pos;
+      const end = nl > pos && text.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
       pos = nl + 1;
-      const split = seriesEnd(line);
+      const split = seriesEnd(text, start, end);
       if (split > 0) {
-        const e = this.cache.get(line.slice(0, split));
-        if (e !== undefined) {
-          const sample = valueAndTimestamp(line, split, ts, openMetrics);
-          if (sample !== undefined) {
-            e.seen = no;
-            emit(e, sample.ts, sample.value);
-            continue;
-          }
+        const key = text.slice(start, split);
+        const e = this.cache.get(key);
+        if (e !== undefined && valueAndTimestamp(text, split, end, ts, openMetrics)) {
+          e.seen = no;
+          emit(e, parsed.ts, parsed.value);
+          continue;
         }
-        rawKey = line.slice(0, split);
-      } else rawKey = line;
+        rawKey = key;
+      } else rawKey = text.slice(start, end);
       current = null;
-      parser.write(utf8Encoder.encode(`${line}\n`));
+      parser.write(utf8Encoder.encode(`${text.slice(start, end)}\n`));
     }
     parser.end();
     return { scraped, post, added };
@@ -281,62 +280,74 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 const utf8Encoder = new TextEncoder();
 
 /**
- * Where the series text of a sample line ends (the index of the blank before the value), or -1
- * for comments, blank lines and anything the fast path does not handle.
+ * Where the series text of the sample line text[start, end) ends (the index of the blank before
+ * the value), or -1 for comments, blank lines and anything the fast path does not handle.
  */
-function seriesEnd(line: string): number {
-  const c0 = line.charCodeAt(0);
-  if (line.length === 0 || c0 === 0x23 /* # */ || c0 === 0x20 || c0 === 0x09) return -1;
-  let i = 0;
-  const n = line.length;
-  while (i < n) {
-    const c = line.charCodeAt(i);
+function seriesEnd(text: string, start: number, end: number): number {
+  if (start >= end) return -1;
+  const c0 = text.charCodeAt(start);
+  if (c0 === 0x23 /* # */ || c0 === 0x20 || c0 === 0x09) return -1;
+  let i = start;
+  while (i < end) {
+    const c = text.charCodeAt(i);
     if (c === 0x20 || c === 0x09) return i;
     if (c === 0x7b /* { */) break;
     i++;
   }
-  if (i >= n) return -1;
+  if (i >= end) return -1;
   // A label set: find its closing brace outside quotes.
   let quoted = false;
-  for (i++; i < n; i++) {
-    const c = line.charCodeAt(i);
+  for (i++; i < end; i++) {
+    const c = text.charCodeAt(i);
     if (quoted) {
-      if (c === 0x5c /* \\ */) i++;
+      if (c === 0x5c /* backslash */) i++;
       else if (c === 0x22) quoted = false;
     } else if (c === 0x22 /* " */) quoted = true;
     else if (c === 0x7d /* } */) {
-      const next = line.charCodeAt(i + 1);
+      const next = i + 1 < end ? text.charCodeAt(i + 1) : 0;
       return next === 0x20 || next === 0x09 ? i + 1 : -1;
     }
   }
   return -1;
 }
 
-/** The value and optional timestamp after the series text; undefined when unusual (full parser). */
-function valueAndTimestamp(line: string, from: number, defaultTs: number, openMetrics: boolean): { value: number; ts: number } | undefined {
+/** Where valueAndTimestamp puts its result (one per process: the parse is synchronous). */
+const parsed = { value: 0, ts: 0 };
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
+
+/**
+ * Parses the value and optional timestamp of text[from, end) into `parsed`; false when the
+ * line is unusual (the full parser then takes it and reports what is wrong).
+ */
+function valueAndTimestamp(text: string, from: number, end: number, defaultTs: number, openMetrics: boolean): boolean {
   let i = from;
-  const n = line.length;
-  while (i < n && (line.charCodeAt(i) === 0x20 || line.charCodeAt(i) === 0x09)) i++;
+  while (i < end && isBlank(text.charCodeAt(i))) i++;
   const vs = i;
-  while (i < n && line.charCodeAt(i) !== 0x20 && line.charCodeAt(i) !== 0x09) i++;
-  const value = parseFloatStrict(line.slice(vs, i));
-  if (value === undefined) return undefined;
-  while (i < n && (line.charCodeAt(i) === 0x20 || line.charCodeAt(i) === 0x09)) i++;
-  if (i >= n || line.charCodeAt(i) === 0x23 /* exemplar */) return { value, ts: defaultTs };
+  while (i < end && !isBlank(text.charCodeAt(i))) i++;
+  const value = parseFloatStrict(text.slice(vs, i));
+  if (value === undefined) return false;
+  while (i < end && isBlank(text.charCodeAt(i))) i++;
+  parsed.value = value;
+  parsed.ts = defaultTs;
+  if (i >= end || text.charCodeAt(i) === 0x23 /* exemplar */) return true;
   const tsStart = i;
-  while (i < n && line.charCodeAt(i) !== 0x20 && line.charCodeAt(i) !== 0x09) i++;
-  const tok = line.slice(tsStart, i);
+  while (i < end && !isBlank(text.charCodeAt(i))) i++;
+  const tok = text.slice(tsStart, i);
   let ts: number;
   if (openMetrics) {
     const sec = parseFloatStrict(tok);
-    if (sec === undefined || !Number.isFinite(sec)) return undefined;
+    if (sec === undefined || !Number.isFinite(sec)) return false;
     ts = Math.round(sec * 1000);
   } else {
-    if (!/^[+-]?\d+$/.test(tok)) return undefined;
+    if (!/^[+-]?\d+$/.test(tok)) return false;
     ts = Number(tok);
   }
-  if (!Number.isSafeInteger(ts)) return undefined;
-  while (i < n && (line.charCodeAt(i) === 0x20 || line.charCodeAt(i) === 0x09)) i++;
-  if (i < n && line.charCodeAt(i) !== 0x23) return undefined;
-  return { value, ts };
+  if (!Number.isSafeInteger(ts)) return false;
+  while (i < end && isBlank(text.charCodeAt(i))) i++;
+  if (i < end && text.charCodeAt(i) !== 0x23) return false;
+  parsed.ts = ts;
+  return true;
 }

@@ -21,6 +21,11 @@ export interface SenderOptions {
   readonly retryMaxMs?: number;
   /** Largest uncompressed request when merging blocks. */
   readonly maxBlockBytes?: number;
+  /**
+   * Sends at most this often while the backlog is small, so that many small blocks (one per
+   * scrape) go out as one request (vmagent's -remoteWrite.flushInterval). 0: at once.
+   */
+  readonly flushIntervalMs?: number;
   readonly headers?: Readonly<Record<string, string>>;
 }
 
@@ -50,10 +55,21 @@ export class RemoteWriteSender {
   private async run(): Promise<void> {
     const q = this.o.queue;
     let backoff = this.o.retryMinMs ?? 1000;
+    let lastSend = 0;
+    const maxRaw = this.o.maxBlockBytes ?? 8 * 1024 * 1024;
     while (!this.stopped) {
       await Promise.race([q.wait(), this.aborted]);
       if (this.stopped) return;
-      const maxRaw = this.o.maxBlockBytes ?? 8 * 1024 * 1024;
+      const linger = lastSend + (this.o.flushIntervalMs ?? 0) - Date.now();
+      // 2.0 blocks carry their own symbol tables and are not merged: no point in waiting.
+      if (linger > 0 && this.o.version === 1 && q.pendingBytes < maxRaw / 8) {
+        try {
+          await sleep(linger, undefined, { signal: this.abort.signal });
+        } catch {
+          return;
+        }
+      }
+      lastSend = Date.now();
       let blocks;
       try {
         blocks = q.peek(this.o.version === 1 ? maxRaw / 4 : 0);

@@ -158,4 +158,23 @@ describe("scrape loop", () => {
     expect(rcv.find({ __name__: "a" })).toEqual([]);
     expect(loop.lastError).toContain("sample_limit exceeded");
   });
+
+  it("a known series takes the fast path: quoted braces, exemplars, timestamps and CRLF lines", async () => {
+    const loop = loopFor("");
+    const body = (v: number) => `# TYPE m counter\r\nm{a="x} y",b="q\\"z"} ${v} ${5000 + v}\r\nn ${v} # {trace="1"} 3\r\no{a="1"}  ${v}\r\n`;
+    for (const v of [1, 2, 3]) {
+      exp.body = body(v);
+      await loop.scrape(6_000_000 + v);
+    }
+    await waitUntil("three scrapes", () => rcv.find({ __name__: "up" })[0]?.samples.length === 3);
+    expect(rcv.find({ __name__: "m" })[0]!.labels).toMatchObject({ a: "x} y", b: 'q"z' });
+    expect(rcv.find({ __name__: "m" })[0]!.samples.map((s) => [s.ts, s.value])).toEqual([[5001, 1], [5002, 2], [5003, 3]]);
+    expect(rcv.find({ __name__: "n" })[0]!.samples.map((s) => [s.ts, s.value])).toEqual([[6_000_001, 1], [6_000_002, 2], [6_000_003, 3]]);
+    expect(rcv.find({ __name__: "o" })[0]!.samples.map((s) => s.value)).toEqual([1, 2, 3]);
+    expect(rcv.find({ __name__: "scrape_series_added" })[0]!.samples.map((s) => s.value)).toEqual([3, 0, 0]);
+    // A known series whose value turns bad fails the scrape like the full parser does.
+    exp.body = 'm{a="x} y",b="q\\"z"} oops\n';
+    await loop.scrape(6_000_010);
+    expect(loop.lastError).toContain("invalid value");
+  });
 });

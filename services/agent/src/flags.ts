@@ -18,6 +18,7 @@ export const agentFlags = defineFlags({
   "remoteWrite.retryMinInterval": flag.duration("1s", "First delay before retrying a failed send; doubles up to -remoteWrite.retryMaxInterval."),
   "remoteWrite.retryMaxInterval": flag.duration("1m", "Longest delay between retries (Retry-After of a 429/503 answer overrides it)."),
   "remoteWrite.maxBlockSize": flag.bytes(8 * 1024 * 1024, "Largest uncompressed remote write request when queued blocks are merged."),
+  "remoteWrite.flushInterval": flag.duration("1s", "While a URL keeps up, queued blocks are sent at most this often, merged into one request (at once when the backlog is large)."),
   "remoteWrite.fsyncInterval": flag.duration("1s", "How often queue files are fsynced (a write is in the file before it is acknowledged either way)."),
   maxInsertRequestSize: flag.bytes(32 * 1024 * 1024, "Largest push request body, compressed and decompressed (413 past it)."),
   "import.maxLineLen": flag.bytes(16 * 1024 * 1024, "Longest line of a line-based import format."),

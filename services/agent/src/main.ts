@@ -53,6 +53,7 @@ await runService({
       retryMaxMs: flags["remoteWrite.retryMaxInterval"],
       maxBlockBytes: flags["remoteWrite.maxBlockSize"],
       fsyncIntervalMs: flags["remoteWrite.fsyncInterval"],
+      flushIntervalMs: flags["remoteWrite.flushInterval"],
     });
     // Closed last: queued data is fsynced after the scrapers and receivers stopped adding to it.
     onShutdown({ name: "remote write queues", close: () => fanout.close() });
