@@ -1,4 +1,4 @@
-import type { Label, Logger, MetricsRegistry } from "@strata/core";
+import { getLabel, labelValue, type Label, type Logger, type MetricsRegistry } from "@strata/core";
 import type { ScrapeConfig, ScrapeFileConfig, TargetGroup } from "./config.js";
 import { startDiscovery, type Discoverer } from "./discovery.js";
 import { releaseJobAgents } from "./fetch.js";
@@ -78,7 +78,10 @@ export class ScrapeManager {
     // Jobs that are gone: their targets go away.
     for (const j of this.jobs.values()) {
       for (const d of j.discoverers) d.stop();
-      for (const l of j.loops.values()) stopping.push(l.stop(true));
+      for (const l of j.loops.values()) {
+        this.untrack(l);
+        stopping.push(l.stop(true));
+      }
       stopping.push(Promise.resolve().then(() => releaseJobAgents(j.cfg)));
     }
     this.jobs = next;
@@ -100,6 +103,7 @@ export class ScrapeManager {
     for (const [key, loop] of j.loops) {
       if (want.has(key) && loop.target.job.fingerprint === j.cfg.fingerprint) continue;
       j.loops.delete(key);
+      this.untrack(loop);
       void loop.stop(true);
     }
     for (const [key, t] of want) {
@@ -117,8 +121,28 @@ export class ScrapeManager {
         },
       });
       j.loops.set(key, loop);
+      this.track(loop);
       loop.start();
     }
+  }
+
+  /** Per-target figures in /metrics (removed when the target goes away). */
+  private targetMetricNames(loop: ScrapeLoop): [string, string, string] {
+    const t = loop.target;
+    const l = `job="${labelValue(t.job.jobName)}",instance="${labelValue(getLabel(t.labels, "instance"))}",url="${labelValue(t.url)}"`;
+    return [`strata_agent_target_up{${l}}`, `strata_agent_target_scrape_duration_seconds{${l}}`, `strata_agent_target_samples_scraped{${l}}`];
+  }
+
+  private track(loop: ScrapeLoop): void {
+    const [up, duration, samples] = this.targetMetricNames(loop);
+    const m = this.o.metrics;
+    m.gauge(up, "1 when the target's last scrape succeeded, 0 when it failed (-1 before the first).", () => (loop.health === "up" ? 1 : loop.health === "down" ? 0 : -1));
+    m.gauge(duration, "Duration of the target's last scrape.", () => loop.lastDurationMs / 1000);
+    m.gauge(samples, "Samples of the target's last scrape (before metric relabeling).", () => loop.lastSamples);
+  }
+
+  private untrack(loop: ScrapeLoop): void {
+    for (const n of this.targetMetricNames(loop)) this.o.metrics.unregister(n);
   }
 
   /** Active targets by job, for /api/v1/targets and /targets. */

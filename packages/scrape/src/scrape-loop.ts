@@ -71,9 +71,12 @@ export class ScrapeLoop {
   private schedule(at: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.scrape(at).finally(() => {
-        this.running = undefined;
-      });
+      // A scrape still running (slower than the interval) keeps its slot; this one is skipped.
+      if (this.running === undefined) {
+        this.running = this.scrape(at).finally(() => {
+          this.running = undefined;
+        });
+      }
       const iv = this.target.scrapeIntervalMs;
       let next = at + iv;
       // A slow event loop or a suspended machine: skip missed slots instead of bursting.

@@ -115,11 +115,20 @@ interface Scraper {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "strata-bench-agent-"));
-  // Below the ephemeral range (32768+), so the free ports picked for the scrapers cannot collide.
-  const base = 10_000 + Math.floor(Math.random() * (22_000 - TARGETS));
+  // Below the ephemeral range (32768+), so the free ports picked for the scrapers cannot collide;
+  // another base when some port of the range is taken.
+  let base = 0;
+  for (let attempt = 0; ; attempt++) {
+    base = 10_000 + Math.floor(Math.random() * (22_000 - TARGETS));
+    const exporter = start(process.execPath, [join(import.meta.dirname, "exporter.mjs"), String(TARGETS), String(SERIES), String(base)]);
+    try {
+      await exporter.ready;
+      break;
+    } catch (err) {
+      if (attempt >= 4 || !String(err).includes("EADDRINUSE")) throw err;
+    }
+  }
   console.log(`bench:agent: ${TARGETS} targets × ${SERIES} series, scrape_interval ${INTERVAL}, ${DURATION_S}s measured after ${INTERVAL_S}s warm-up; load ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-  const exporter = start(process.execPath, [join(import.meta.dirname, "exporter.mjs"), String(TARGETS), String(SERIES), String(base)]);
-  await exporter.ready;
   const targets = Array.from({ length: TARGETS }, (_, i) => `"127.0.0.1:${base + i}"`).join(", ");
   const cfg = join(dir, "scrape.yml");
   writeFileSync(cfg, `global:\n  scrape_interval: ${INTERVAL}\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: [${targets}]\n`);

@@ -48,6 +48,7 @@ describe("agent HTTP API (inject)", () => {
     const m = await app.inject({ url: "/metrics" });
     expect(m.body).toContain("strata_agent_remotewrite_pending_bytes{url=");
     expect(m.body).toContain('strata_agent_targets{status="unknown"}');
+    expect(m.body).toContain('strata_agent_target_up{job="web",instance="127.0.0.1:1",url="http://127.0.0.1:1/metrics"} -1');
   });
 
   it("lists targets in Prometheus' JSON shape, with the dropped ones", async () => {
@@ -74,6 +75,9 @@ describe("agent HTTP API (inject)", () => {
     writeFileSync(cfgPath, `scrape_configs:\n  - job_name: web\n    scrape_interval: 1h\n    static_configs: [{ targets: ["127.0.0.1:3"] }]\n`);
     expect((await app.inject({ method: "POST", url: "/-/reload" })).statusCode).toBe(200);
     expect(manager.activeTargets().map((l) => l.target.url)).toEqual(["http://127.0.0.1:3/metrics"]);
+    const m = (await app.inject({ url: "/metrics" })).body;
+    expect(m).toContain('strata_agent_target_up{job="web",instance="127.0.0.1:3"');
+    expect(m).not.toContain('instance="127.0.0.1:1"');
   });
 
   it("forwards remote write, JSON lines, Prometheus text (gzip) and Influx pushes", async () => {
