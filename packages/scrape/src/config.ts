@@ -113,7 +113,10 @@ const GLOBAL_KEYS = new Set([
   "convert_classic_histograms_to_nhcb",
   "always_scrape_classic_histograms",
 ]);
+/** Prometheus' HTTP client settings (common/config.HTTPClientConfig), as written in YAML. */
+const HTTP_CLIENT_KEYS = ["basic_auth", "authorization", "bearer_token", "bearer_token_file", "tls_config", "proxy_url", "follow_redirects", "enable_http2"];
 const SCRAPE_KEYS = new Set([
+  ...HTTP_CLIENT_KEYS,
   "job_name",
   "scrape_interval",
   "scrape_timeout",
@@ -123,14 +126,6 @@ const SCRAPE_KEYS = new Set([
   "honor_labels",
   "honor_timestamps",
   "track_timestamps_staleness",
-  "basic_auth",
-  "authorization",
-  "bearer_token",
-  "bearer_token_file",
-  "tls_config",
-  "proxy_url",
-  "follow_redirects",
-  "enable_http2",
   "enable_compression",
   "sample_limit",
   "label_limit",
@@ -157,22 +152,15 @@ const AUTHZ_KEYS = new Set(["type", "credentials", "credentials_file"]);
 const TLS_KEYS = new Set(["ca_file", "cert_file", "key_file", "ca", "cert", "key", "server_name", "insecure_skip_verify", "min_version", "max_version"]);
 const STATIC_KEYS = new Set(["targets", "labels"]);
 const FILE_SD_KEYS = new Set(["files", "refresh_interval"]);
-const HTTP_SD_KEYS = new Set(["url", "refresh_interval", "basic_auth", "authorization", "tls_config", "proxy_url", "follow_redirects", "enable_http2"]);
+const HTTP_SD_KEYS = new Set(["url", "refresh_interval", ...HTTP_CLIENT_KEYS]);
 const DNS_SD_KEYS = new Set(["names", "type", "port", "refresh_interval"]);
 const REMOTE_WRITE_KEYS = new Set([
+  ...HTTP_CLIENT_KEYS,
   "url",
   "name",
   "remote_timeout",
   "headers",
   "write_relabel_configs",
-  "basic_auth",
-  "authorization",
-  "bearer_token",
-  "bearer_token_file",
-  "tls_config",
-  "proxy_url",
-  "follow_redirects",
-  "enable_http2",
   "queue_config",
   "metadata_config",
   "send_exemplars",
@@ -300,11 +288,7 @@ export function parseScrapeConfig(text: string, file: string): ScrapeFileConfig 
     });
     const httpSd = (m.get("http_sd_configs")?.seq() ?? []).map((n) => {
       const h = n.map(HTTP_SD_KEYS);
-      const un = h.get("url");
-      if (un === undefined) throw n.error("url is missing");
-      const url = un.string();
-      if (!/^https?:\/\//.test(url)) throw un.error(`url ${JSON.stringify(url)}: want http:// or https://`);
-      return { url, refreshIntervalMs: h.get("refresh_interval")?.duration() ?? 60_000 };
+      return { url: urlOf(n, h), refreshIntervalMs: h.get("refresh_interval")?.duration() ?? 60_000 };
     });
     const dnsSd = (m.get("dns_sd_configs")?.seq() ?? []).map((n) => {
       const d = n.map(DNS_SD_KEYS);
@@ -344,10 +328,7 @@ export function parseScrapeConfig(text: string, file: string): ScrapeFileConfig 
   }
   const remoteWrite = (root.get("remote_write")?.seq() ?? []).map((n) => {
     const r = n.map(REMOTE_WRITE_KEYS);
-    const un = r.get("url");
-    if (un === undefined) throw n.error("url is missing");
-    const url = un.string();
-    if (!/^https?:\/\//.test(url)) throw un.error(`url ${JSON.stringify(url)}: want http:// or https://`);
+    const url = urlOf(n, r);
     const headers: Record<string, string> = {};
     for (const [k, v] of r.get("headers")?.anyMap() ?? []) headers[k.toLowerCase()] = v.string();
     const ba = r.get("basic_auth");
@@ -366,6 +347,15 @@ export function parseScrapeConfig(text: string, file: string): ScrapeFileConfig 
     return { url, writeRelabel: wr === undefined || wr.isNull ? undefined : relabelerOf(wr), headers };
   });
   return { scrapeIntervalMs, scrapeTimeoutMs, externalLabels, scrapeConfigs: jobs, remoteWrite };
+}
+
+/** The required http(s) `url` of a mapping. */
+function urlOf(n: YamlNode, m: ReadonlyMap<string, YamlNode>): string {
+  const un = m.get("url");
+  if (un === undefined) throw n.error("url is missing");
+  const url = un.string();
+  if (!/^https?:\/\//.test(url)) throw un.error(`url ${JSON.stringify(url)}: want http:// or https://`);
+  return url;
 }
 
 function labelsOf(n: YamlNode | undefined): Label[] {

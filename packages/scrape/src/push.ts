@@ -53,22 +53,30 @@ export class PushReceiver {
     } else {
       for (const ts of decode(() => fromBinary(prompbRemote.WriteRequestSchema, raw)).timeseries) series.push(ts);
     }
-    const f = this.fanout;
-    let n = 0;
-    try {
+    return this.whole(() => {
+      let n = 0;
       series.forEach((s, i) => {
         const ref = this.ref(s.labels, `timeseries[${i}]`);
         if (ref === null) return;
         for (const smp of s.samples) {
-          f.add(ref, Number(smp.timestamp), smp.value);
+          this.fanout.add(ref, Number(smp.timestamp), smp.value);
           n++;
         }
       });
+      return n;
+    });
+  }
+
+  /** Runs `fill` (which adds one request's samples) and queues them all, or none if it throws. */
+  private whole(fill: () => number): number {
+    let n: number;
+    try {
+      n = fill();
     } catch (err) {
-      f.discard();
+      this.fanout.discard();
       throw err;
     }
-    f.flush();
+    this.fanout.flush();
     this.rowsReceived += n;
     return n;
   }
@@ -94,20 +102,15 @@ export class PushReceiver {
         n++;
       },
     };
-    try {
+    return this.whole(() => {
       const p = parserForRequest(
         { format, query, contentType, nowMs: Date.now(), maxLineBytes: this.o.maxLineBytes, maxBodyBytes: this.o.maxRequestBytes, ...(pushgatewayPath !== undefined ? { pushgatewayPath } : {}) },
         sink,
       );
       p.write(body);
       p.end();
-    } catch (err) {
-      f.discard();
-      throw err;
-    }
-    f.flush();
-    this.rowsReceived += n;
-    return n;
+      return n;
+    });
   }
 
   private ref(labels: readonly Label[], where: string): SeriesRef | null {
