@@ -203,12 +203,20 @@ export class ScrapeLoop {
     const parser = new PromTextParser(sink, { defaultTimestampMs: ts, openMetrics });
     const text = utf8.decode(body);
     let pos = 0;
+    let pendingType = "";
     while (pos < text.length) {
       let nl = text.indexOf("\n", pos);
       if (nl < 0) nl = text.length;
       const start = pos;
       const end = nl > pos && text.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
       pos = nl + 1;
+      if (start < end && text.charCodeAt(start) === 0x23 /* # */) {
+        // Comments only matter to the full parser, and of them only TYPE (OpenMetrics `_created`
+        // and le/quantile normalization) and EOF: they are fed to it before the next new series.
+        if (text.startsWith("# TYPE ", start)) pendingType = text.slice(start, end);
+        else if (text.startsWith("# EOF", start)) parser.write(utf8Encoder.encode(`${text.slice(start, end)}\n`));
+        continue;
+      }
       const split = seriesEnd(text, start, end);
       if (split > 0) {
         const key = text.slice(start, split);
@@ -221,6 +229,10 @@ export class ScrapeLoop {
         rawKey = key;
       } else rawKey = text.slice(start, end);
       current = null;
+      if (pendingType !== "") {
+        parser.write(utf8Encoder.encode(`${pendingType}\n`));
+        pendingType = "";
+      }
       parser.write(utf8Encoder.encode(`${text.slice(start, end)}\n`));
     }
     parser.end();

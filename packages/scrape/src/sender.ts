@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@strata/core";
-import { snappyDecode, snappyEncode } from "@strata/protocol";
 import type { DurableQueue } from "./queue.js";
 
 /**
@@ -78,7 +77,7 @@ export class RemoteWriteSender {
         throw err;
       }
       if (blocks.length === 0) continue;
-      const body = blocks.length === 1 ? blocks[0]!.data : mergeV1(blocks.map((b) => b.data), maxRaw);
+      const body = blocks.length === 1 ? blocks[0]!.data : mergeSnappyBlocks(blocks.map((b) => b.data));
       const next = blocks[blocks.length - 1]!.next;
       const r = await this.post(body);
       if (this.stopped && r.kind !== "ok") return;
@@ -153,10 +152,44 @@ export function retryAfter(v: string | null): number | undefined {
   return Math.min(Math.max(0, Math.round(ms)), 600_000);
 }
 
-/** 1.0 WriteRequests concatenate into one (repeated field): decode, join, compress again. */
-function mergeV1(blocks: readonly Uint8Array[], maxRaw: number): Uint8Array {
-  const raws = blocks.map((b) => snappyDecode(b, maxRaw * 4));
-  return snappyEncode(Buffer.concat(raws));
+/**
+ * 1.0 WriteRequests concatenate into one (a repeated field), and so do their snappy blocks: a
+ * block is a varint of the uncompressed length followed by literal and copy elements whose copy
+ * offsets point back only into the block's own output, so the elements of several blocks under
+ * one new length header decompress to the concatenation. No decompression, no recompression.
+ */
+export function mergeSnappyBlocks(blocks: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  let bodies = 0;
+  const starts: number[] = [];
+  for (const b of blocks) {
+    let len = 0;
+    let shift = 0;
+    let i = 0;
+    for (;;) {
+      const c = b[i++]!;
+      len += (c & 0x7f) * 2 ** shift;
+      if (c < 0x80) break;
+      shift += 7;
+      if (i >= 5 || i >= b.length) throw new Error("invalid snappy block length header in the queue");
+    }
+    total += len;
+    bodies += b.length - i;
+    starts.push(i);
+  }
+  const out = Buffer.allocUnsafe(5 + bodies);
+  let pos = 0;
+  let v = total;
+  while (v >= 0x80) {
+    out[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  out[pos++] = v;
+  blocks.forEach((b, k) => {
+    out.set(b.subarray(starts[k]!), pos);
+    pos += b.length - starts[k]!;
+  });
+  return out.subarray(0, pos);
 }
 
 /** The URL without a password, for logs and labels. */

@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import { appendFileSync, existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { DurableQueue, retryAfter } from "@strata/scrape";
+import { snappyDecode, snappyEncode } from "@strata/protocol";
+import { DurableQueue, mergeSnappyBlocks, retryAfter } from "@strata/scrape";
 import { repoRoot, tempDir } from "../../../test/lib/procs.js";
 
 const block = (i: number, size = 100): Uint8Array => {
@@ -122,5 +123,11 @@ describe("durable queue", () => {
     ["99999", 600_000],
   ])("Retry-After %j → %s ms", (v, want) => {
     expect(retryAfter(v)).toBe(want);
+  });
+
+  it("snappy blocks merge into one block of the concatenation, without recompressing", () => {
+    const parts = [Buffer.from("abcabcabcabc".repeat(50)), Buffer.alloc(0), Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7919) & 0xff)), Buffer.from("tail tail tail")];
+    const merged = mergeSnappyBlocks(parts.map((p) => snappyEncode(p)));
+    expect(Buffer.from(snappyDecode(merged, 1 << 20)).equals(Buffer.concat(parts))).toBe(true);
   });
 });

@@ -30,11 +30,14 @@ const bodies = Array.from({ length: targets }, (_, t) => [body(t, 1), body(t, 2)
 const counts = new Int32Array(targets);
 let listening = 0;
 for (let t = 0; t < targets; t++) {
-  createServer((req, res) => {
+  // Keep-alive longer than the scrape interval, as Go's servers (node_exporter) do.
+  const server = createServer((req, res) => {
     const b = bodies[t][counts[t]++ & 1];
     res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": Buffer.byteLength(b) });
     res.end(b);
-  }).listen(basePort + t, "127.0.0.1", () => {
+  });
+  server.keepAliveTimeout = 120_000;
+  server.listen(basePort + t, "127.0.0.1", () => {
     if (++listening === targets) process.stdout.write("ready\n");
   });
 }
