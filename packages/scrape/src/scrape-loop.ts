@@ -342,8 +342,11 @@ function valueAndTimestamp(text: string, from: number, end: number, defaultTs: n
   while (i < end && isBlank(text.charCodeAt(i))) i++;
   const vs = i;
   while (i < end && !isBlank(text.charCodeAt(i))) i++;
-  const value = parseFloatStrict(text.slice(vs, i));
-  if (value === undefined) return false;
+  let value = parseDecimal(text, vs, i);
+  if (value === undefined) {
+    value = parseFloatStrict(text.slice(vs, i));
+    if (value === undefined) return false;
+  }
   while (i < end && isBlank(text.charCodeAt(i))) i++;
   parsed.value = value;
   parsed.ts = defaultTs;
@@ -365,4 +368,76 @@ function valueAndTimestamp(text: string, from: number, end: number, defaultTs: n
   if (i < end && text.charCodeAt(i) !== 0x23) return false;
   parsed.ts = ts;
   return true;
+}
+
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+
+/**
+ * text[start, end) as a plain decimal (`-12.5`, `3e-7`) without making a string, or undefined
+ * for anything else (then parseFloatStrict decides). Exact: at most 15 significant digits and a
+ * power of ten up to 22, where one multiplication or division by an exact power of ten rounds
+ * correctly (Clinger's fast path), as Number() does.
+ */
+export function parseDecimal(text: string, start: number, end: number): number | undefined {
+  let i = start;
+  let neg = false;
+  const c0 = text.charCodeAt(i);
+  if (c0 === 0x2d /* - */ || c0 === 0x2b /* + */) {
+    neg = c0 === 0x2d;
+    i++;
+  }
+  let mant = 0;
+  let digits = 0;
+  let scale = 0;
+  let any = false;
+  while (i < end) {
+    const d = text.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) break;
+    if (digits > 0 || d !== 0) digits++;
+    mant = mant * 10 + d;
+    any = true;
+    i++;
+  }
+  if (i < end && text.charCodeAt(i) === 0x2e /* . */) {
+    i++;
+    while (i < end) {
+      const d = text.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) break;
+      if (digits > 0 || d !== 0) digits++;
+      mant = mant * 10 + d;
+      scale--;
+      any = true;
+      i++;
+    }
+  }
+  if (!any || digits > 15) return undefined;
+  if (i < end && (text.charCodeAt(i) | 0x20) === 0x65 /* e */) {
+    i++;
+    let eneg = false;
+    const s = text.charCodeAt(i);
+    if (s === 0x2d || s === 0x2b) {
+      eneg = s === 0x2d;
+      i++;
+    }
+    let e = 0;
+    let edigits = 0;
+    while (i < end) {
+      const d = text.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) break;
+      e = e * 10 + d;
+      edigits++;
+      i++;
+      if (edigits > 4) return undefined;
+    }
+    if (edigits === 0) return undefined;
+    scale += eneg ? -e : e;
+  }
+  if (i !== end) return undefined;
+  let v: number;
+  if (scale === 0) v = mant;
+  else if (scale > 0 && scale <= 22) v = mant * POW10[scale]!;
+  else if (scale < 0 && scale >= -22) v = mant / POW10[-scale]!;
+  else if (mant === 0) v = 0;
+  else return undefined;
+  return neg ? -v : v;
 }

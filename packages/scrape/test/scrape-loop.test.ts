@@ -178,3 +178,22 @@ describe("scrape loop", () => {
     expect(loop.lastError).toContain("invalid value");
   });
 });
+
+describe("parseDecimal (the fast path's value parser)", () => {
+  it("agrees with Number() bit for bit or declines", async () => {
+    const { parseDecimal } = await import("@strata/scrape");
+    const fc = (await import("fast-check")).default;
+    const same = (s: string) => {
+      const v = parseDecimal(s, 0, s.length);
+      if (v === undefined) return true;
+      return Object.is(v, Number(s));
+    };
+    for (const s of ["0", "-0", "1", "-12.5", "3e-7", "1.5E+06", "123456789012345", "0.000001", "1e22", "1e-22", "+4.25", "007", ".5", "5."]) {
+      expect(same(s), s).toBe(true);
+      expect(parseDecimal(s, 0, s.length), s).toBeDefined();
+    }
+    for (const s of ["", "-", "e5", "1e", "1.2.3", "NaN", "+Inf", "0x10", "1_0", "1234567890123456"]) expect(parseDecimal(s, 0, s.length), s).toBeUndefined();
+    fc.assert(fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (d) => same(String(d)) && same(d.toFixed(3)) && same(d.toExponential(5))), { numRuns: 5000 });
+    fc.assert(fc.property(fc.stringMatching(/^-?\d{0,10}(\.\d{0,8})?([eE][+-]?\d{1,3})?$/), (s) => same(s)), { numRuns: 5000 });
+  });
+});
