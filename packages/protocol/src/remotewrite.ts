@@ -1,4 +1,4 @@
-import { ANY_TIME, seriesHash, type LabelLimits, type RowsSink, type SampleWindow, type SeriesHash, type Tenant } from "@strata/core";
+import { ANY_TIME, UnsupportedMediaTypeError, seriesHash, type LabelLimits, type RowsSink, type SampleWindow, type SeriesHash, type Tenant } from "@strata/core";
 import { LabelCanonicalizer, isUtf8Range } from "./canonical.js";
 import { RawLabelsCache } from "./labels-cache.js";
 import { WIRE_I64, WIRE_LEN, WIRE_VARINT, WireCursor, protoError } from "./wire.js";
@@ -560,4 +560,31 @@ export class RemoteWriteDecoder {
       ref < this.symCount ? this.textDecoder.decode(body.subarray(this.symStart[ref]!, this.symEnd[ref]!)) : "";
     res.metadata.push({ family, type: t, help: str(helpRef), unit: str(unitRef) });
   }
+}
+
+/**
+ * Which remote write version a request carries, from Content-Type (remote write 2.0 spec:
+ * `application/x-protobuf;proto=io.prometheus.write.v2.Request`; a bare
+ * `application/x-protobuf` or `proto=prometheus.WriteRequest` is 1.0; no Content-Type is
+ * taken as 1.0 for curl users). Anything else is 415.
+ */
+export function remoteWriteVersion(contentType: string | undefined, contentEncoding: string | undefined): 1 | 2 {
+  if (contentEncoding !== undefined && contentEncoding.trim() !== "" && contentEncoding.trim().toLowerCase() !== "snappy") {
+    throw new UnsupportedMediaTypeError(`unsupported Content-Encoding ${JSON.stringify(contentEncoding)}: remote write bodies must be snappy`);
+  }
+  if (contentType === undefined || contentType.trim() === "") return 1;
+  const [media, ...params] = contentType.split(";").map((s) => s.trim());
+  if (media?.toLowerCase() !== "application/x-protobuf") {
+    throw new UnsupportedMediaTypeError(
+      `unsupported Content-Type ${JSON.stringify(contentType)}: want application/x-protobuf (remote write 1.0) or application/x-protobuf;proto=io.prometheus.write.v2.Request`,
+    );
+  }
+  for (const p of params) {
+    const [k, v] = p.split("=").map((s) => s.trim());
+    if (k?.toLowerCase() !== "proto") continue;
+    if (v === "io.prometheus.write.v2.Request") return 2;
+    if (v === "prometheus.WriteRequest") return 1;
+    throw new UnsupportedMediaTypeError(`unsupported remote write message ${JSON.stringify(v)} in Content-Type`);
+  }
+  return 1;
 }

@@ -12,7 +12,6 @@ import {
   RowsBatchWriter,
   StrataError,
   TooManyRequestsError,
-  UnsupportedMediaTypeError,
   type HttpHandler,
   type LabelLimits,
   type Logger,
@@ -21,12 +20,13 @@ import {
   type Tenant,
 } from "@strata/core";
 import type { InsertCluster, RoutedRows } from "@strata/cluster";
-import { RemoteWriteDecoder, snappyDecode, snappyUncompressedLength, type RemoteWriteResult } from "@strata/protocol";
+import { RemoteWriteDecoder, remoteWriteVersion, snappyDecode, snappyUncompressedLength, type RemoteWriteResult } from "@strata/protocol";
 import { DEFAULT_IMPORT_SETTINGS, buildImportHandler, matchImportRoute, type ImportSettings } from "./import.js";
 import { RelabelHook } from "./relabel-hook.js";
 import { retentionWindow, rowsIgnoredCounter } from "./ignored.js";
 
 export { insertFlags } from "./flags.js";
+export { remoteWriteVersion } from "@strata/protocol";
 
 export interface InsertAppDeps {
   readonly cluster: InsertCluster;
@@ -92,33 +92,6 @@ class Limiter {
 }
 
 type Version = 1 | 2;
-
-/**
- * Which remote write version a request carries, from Content-Type (remote write 2.0 spec:
- * `application/x-protobuf;proto=io.prometheus.write.v2.Request`; a bare
- * `application/x-protobuf` or `proto=prometheus.WriteRequest` is 1.0; no Content-Type is
- * taken as 1.0 for curl users). Anything else is 415.
- */
-export function remoteWriteVersion(contentType: string | undefined, contentEncoding: string | undefined): Version {
-  if (contentEncoding !== undefined && contentEncoding.trim() !== "" && contentEncoding.trim().toLowerCase() !== "snappy") {
-    throw new UnsupportedMediaTypeError(`unsupported Content-Encoding ${JSON.stringify(contentEncoding)}: remote write bodies must be snappy`);
-  }
-  if (contentType === undefined || contentType.trim() === "") return 1;
-  const [media, ...params] = contentType.split(";").map((s) => s.trim());
-  if (media?.toLowerCase() !== "application/x-protobuf") {
-    throw new UnsupportedMediaTypeError(
-      `unsupported Content-Type ${JSON.stringify(contentType)}: want application/x-protobuf (remote write 1.0) or application/x-protobuf;proto=io.prometheus.write.v2.Request`,
-    );
-  }
-  for (const p of params) {
-    const [k, v] = p.split("=").map((s) => s.trim());
-    if (k?.toLowerCase() !== "proto") continue;
-    if (v === "io.prometheus.write.v2.Request") return 2;
-    if (v === "prometheus.WriteRequest") return 1;
-    throw new UnsupportedMediaTypeError(`unsupported remote write message ${JSON.stringify(v)} in Content-Type`);
-  }
-  return 1;
-}
 
 function reasonOf(err: unknown): string {
   return err instanceof StrataError ? err.code.replace(/^STRATA_/, "").toLowerCase() : "internal";

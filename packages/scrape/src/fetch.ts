@@ -1,0 +1,121 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { createGunzip, createInflate } from "node:zlib";
+import type { ScrapeConfig } from "./config.js";
+
+/**
+ * One scrape request as Prometheus makes it: content negotiation preferring OpenMetrics, gzip,
+ * X-Prometheus-Scrape-Timeout-Seconds, the job's auth, TLS and http:// proxy; the whole body is
+ * read (bounded) before parsing. Keep-alive agents are shared per job.
+ */
+
+export const SCRAPE_ACCEPT =
+  "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+export interface ScrapeResponse {
+  readonly body: Buffer;
+  readonly contentType: string;
+}
+
+export class ScrapeError extends Error {}
+
+const agents = new WeakMap<ScrapeConfig, { http: HttpAgent; https: HttpsAgent }>();
+
+function agentsOf(job: ScrapeConfig): { http: HttpAgent; https: HttpsAgent } {
+  let a = agents.get(job);
+  if (a === undefined) {
+    a = {
+      http: new HttpAgent({ keepAlive: true, maxSockets: 64 }),
+      https: new HttpsAgent({
+        keepAlive: true,
+        maxSockets: 64,
+        rejectUnauthorized: !job.tls.insecureSkipVerify,
+        ...(job.tls.ca !== undefined ? { ca: job.tls.ca } : {}),
+        ...(job.tls.cert !== undefined ? { cert: job.tls.cert } : {}),
+        ...(job.tls.key !== undefined ? { key: job.tls.key } : {}),
+        ...(job.tls.serverName !== undefined ? { servername: job.tls.serverName } : {}),
+      }),
+    };
+    agents.set(job, a);
+  }
+  return a;
+}
+
+/** Closes the keep-alive connections of a job that went away. */
+export function releaseJobAgents(job: ScrapeConfig): void {
+  const a = agents.get(job);
+  if (a === undefined) return;
+  a.http.destroy();
+  a.https.destroy();
+  agents.delete(job);
+}
+
+export function scrapeOnce(job: ScrapeConfig, url: string, timeoutMs: number, maxBodyBytes: number, signal?: AbortSignal): Promise<ScrapeResponse> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const headers: Record<string, string> = {
+      accept: SCRAPE_ACCEPT,
+      "accept-encoding": "gzip",
+      "user-agent": "strata-agent",
+      "x-prometheus-scrape-timeout-seconds": String(timeoutMs / 1000),
+    };
+    if (job.basicAuth !== undefined) headers["authorization"] = `Basic ${Buffer.from(`${job.basicAuth.username}:${job.basicAuth.password}`).toString("base64")}`;
+    else if (job.authorization !== undefined) headers["authorization"] = job.authorization;
+    const a = agentsOf(job);
+    const https = u.protocol === "https:";
+    let req;
+    if (job.proxyUrl !== undefined && !https) {
+      const p = new URL(job.proxyUrl);
+      if (p.username !== "") headers["proxy-authorization"] = `Basic ${Buffer.from(`${decodeURIComponent(p.username)}:${decodeURIComponent(p.password)}`).toString("base64")}`;
+      headers["host"] = u.host;
+      req = httpRequest({ host: p.hostname, port: p.port === "" ? 80 : Number(p.port), path: url, method: "GET", headers, agent: a.http });
+    } else {
+      const opts = { host: u.hostname.replace(/^\[|\]$/g, ""), port: u.port === "" ? (https ? 443 : 80) : Number(u.port), path: `${u.pathname}${u.search}`, method: "GET", headers };
+      req = https ? httpsRequest({ ...opts, agent: a.https }) : httpRequest({ ...opts, agent: a.http });
+    }
+    const timer = setTimeout(() => req.destroy(new ScrapeError(`scrape timed out after ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = (): void => {
+      req.destroy(new ScrapeError("scrape canceled"));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    req.on("error", (err) => {
+      done();
+      reject(err instanceof ScrapeError ? err : new ScrapeError(err.message));
+    });
+    req.on("response", (res: IncomingMessage) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        done();
+        reject(new ScrapeError(`server returned HTTP status ${res.statusCode} ${res.statusMessage ?? ""}`.trim()));
+        return;
+      }
+      const enc = (res.headers["content-encoding"] ?? "").toLowerCase();
+      const stream = enc === "gzip" ? res.pipe(createGunzip()) : enc === "deflate" ? res.pipe(createInflate()) : res;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      stream.on("data", (c: Buffer) => {
+        size += c.length;
+        if (size > maxBodyBytes) {
+          req.destroy(new ScrapeError(`body exceeds the limit of ${maxBodyBytes} bytes (-promscrape.maxScrapeSize)`));
+          return;
+        }
+        chunks.push(c);
+      });
+      const onError = (err: Error): void => {
+        done();
+        reject(err instanceof ScrapeError ? err : new ScrapeError(`cannot read the body: ${err.message}`));
+      };
+      stream.on("error", onError);
+      if (stream !== res) res.on("error", onError);
+      stream.on("end", () => {
+        done();
+        resolve({ body: Buffer.concat(chunks, size), contentType: String(res.headers["content-type"] ?? "") });
+      });
+    });
+    req.end();
+  });
+}

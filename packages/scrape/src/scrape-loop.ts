@@ -1,0 +1,443 @@
+import { METRIC_NAME_LABEL, compareStrings, type Label, type Labels, type Logger } from "@strata/core";
+import { PromTextParser, STALE_NAN, isOpenMetricsContentType, parseFloatStrict, type RowSink } from "@strata/formats";
+import { scrapeOnce } from "./fetch.js";
+import type { RemoteWriteFanout, SeriesRef } from "./remote-write.js";
+import { hash52, type Target } from "./targets.js";
+
+/**
+ * The scrape loop of one target, as Prometheus runs it (scrape/scrape.go): scrapes at a fixed
+ * offset within the interval (spread by a hash of the target), parses the exposition, merges
+ * target labels (honor_labels / exported_ prefixing), applies metric_relabel_configs and the
+ * limits, writes the samples plus up, scrape_duration_seconds, scrape_samples_scraped,
+ * scrape_samples_post_metric_relabeling and scrape_series_added, and stale markers for series
+ * that disappeared (all of them when a scrape fails or the target goes away).
+ *
+ * Per series it keeps the prepared remote write labels from the scrape before (keyed by the
+ * exposed labels), so a steady target costs one string key and a map lookup per sample.
+ */
+
+export type TargetHealth = "up" | "down" | "unknown";
+
+export interface ScrapeLoopDeps {
+  readonly fanout: RemoteWriteFanout;
+  readonly externalLabels: readonly Label[];
+  readonly log: Logger;
+  readonly maxScrapeBytes: number;
+  /** Called after each scrape with its duration (ms), for /metrics. */
+  readonly onScrape?: (durationMs: number, samples: number, ok: boolean) => void;
+}
+
+interface CacheEntry {
+  /** null: dropped by relabeling or a limit-free drop (kept so the decision is cached too). */
+  readonly ref: SeriesRef | null;
+  seen: number;
+  /** Written by the last successful scrape (so it needs a stale marker when it goes). */
+  live: boolean;
+}
+
+const AUTO_NAMES = ["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"] as const;
+
+export class ScrapeLoop {
+  health: TargetHealth = "unknown";
+  lastError = "";
+  lastScrapeMs = 0;
+  lastDurationMs = 0;
+  lastSamples = 0;
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly autoRefs: (SeriesRef | null)[];
+  private scrapeNo = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private autoWritten = false;
+
+  constructor(
+    readonly target: Target,
+    private readonly d: ScrapeLoopDeps,
+  ) {
+    this.autoRefs = AUTO_NAMES.map((n) => d.fanout.ref(this.finish([{ name: METRIC_NAME_LABEL, value: n }, ...target.labels])));
+  }
+
+  /** Starts scraping at this target's offset within the interval. */
+  start(): void {
+    const iv = this.target.scrapeIntervalMs;
+    const now = Date.now();
+    const offset = (hash52(this.target.key) % iv) - (now % iv);
+    const first = offset < 0 ? offset + iv : offset;
+    this.schedule(now + first);
+  }
+
+  private schedule(at: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      // A scrape still running (slower than the interval) keeps its slot; this one is skipped.
+      if (this.running === undefined) {
+        this.running = this.scrape(at).finally(() => {
+          this.running = undefined;
+        });
+      }
+      const iv = this.target.scrapeIntervalMs;
+      let next = at + iv;
+      // A slow event loop or a suspended machine: skip missed slots instead of bursting.
+      const now = Date.now();
+      if (next <= now) next += Math.ceil((now - next + 1) / iv) * iv;
+      this.schedule(next);
+    }, Math.max(0, at - Date.now()));
+  }
+
+  /**
+   * Stops the loop. With `stale`, writes stale markers for every series of the target (it went
+   * away); without (shutdown), the series are left as they are, as Prometheus does.
+   */
+  async stop(stale: boolean): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.abort.abort();
+    if (this.running) await this.running;
+    if (!stale) return;
+    const ts = Date.now();
+    const f = this.d.fanout;
+    for (const e of this.cache.values()) if (e.ref !== null && e.live) f.add(e.ref, ts, STALE_NAN);
+    if (this.autoWritten) for (const r of this.autoRefs) if (r !== null) f.add(r, ts, STALE_NAN);
+    f.flush();
+    this.cache.clear();
+  }
+
+  /** One scrape at the scheduled time `ts` (ms). Exposed for tests and the bench. */
+  async scrape(ts: number): Promise<void> {
+    const t0 = performance.now();
+    const t = this.target;
+    let body: Buffer | undefined;
+    let contentType = "";
+    let error = "";
+    try {
+      const r = await scrapeOnce(t.job, t.url, t.scrapeTimeoutMs, this.d.maxScrapeBytes, this.abort.signal);
+      body = r.body;
+      contentType = r.contentType;
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+    }
+    if (this.stopped) return;
+    const f = this.d.fanout;
+    const no = ++this.scrapeNo;
+    let scraped = 0;
+    let post = 0;
+    let added = 0;
+    if (body !== undefined) {
+      try {
+        const r = this.ingest(body, contentType, ts, no);
+        scraped = r.scraped;
+        post = r.post;
+        added = r.added;
+      } catch (err) {
+        f.discard();
+        error = err instanceof Error ? err.message : String(err);
+        scraped = 0;
+      }
+    }
+    // Series seen last time and not now: stale (all of them when the scrape failed).
+    for (const [k, e] of this.cache) {
+      if (e.seen === no && error === "") {
+        e.live = true;
+        continue;
+      }
+      if (e.ref !== null && e.live) f.add(e.ref, ts, STALE_NAN);
+      this.cache.delete(k);
+    }
+    const durationMs = performance.now() - t0;
+    const up = error === "" ? 1 : 0;
+    const autoValues = [up, durationMs / 1000, scraped, error === "" ? post : 0, error === "" ? added : 0];
+    for (let i = 0; i < this.autoRefs.length; i++) {
+      const r = this.autoRefs[i];
+      if (r !== null && r !== undefined) f.add(r, ts, autoValues[i]!);
+    }
+    f.flush();
+    this.autoWritten = true;
+    this.health = up === 1 ? "up" : "down";
+    this.lastError = error;
+    this.lastScrapeMs = ts;
+    this.lastDurationMs = durationMs;
+    this.lastSamples = scraped;
+    if (error !== "") this.d.log.debug({ target: t.url, job: t.job.jobName, err: error }, "scrape failed");
+    this.d.onScrape?.(durationMs, scraped, error === "");
+  }
+
+  /**
+   * Parses a scrape body into the batch. A line whose series text (everything before the value)
+   * was seen in an earlier scrape takes the fast path: only its value and timestamp are parsed.
+   * Other lines (new series, comments, anything unusual) go through the full PromTextParser,
+   * whose sink caches the prepared series under the line's series text.
+   */
+  private ingest(body: Buffer, contentType: string, ts: number, no: number): { scraped: number; post: number; added: number } {
+    const job = this.target.job;
+    const f = this.d.fanout;
+    const openMetrics = isOpenMetricsContentType(contentType);
+    let scraped = 0;
+    let post = 0;
+    let added = 0;
+    let rawKey = "";
+    let current: CacheEntry | null = null;
+    const emit = (e: CacheEntry, sampleTs: number, value: number): void => {
+      scraped++;
+      if (e.ref === null) return;
+      post++;
+      if (job.sampleLimit > 0 && post > job.sampleLimit) throw new Error(`sample_limit exceeded: more than ${job.sampleLimit} samples after metric_relabel_configs`);
+      f.add(e.ref, job.honorTimestamps ? sampleTs : ts, value);
+    };
+    const sink: RowSink = {
+      series: (labels: readonly Label[]) => {
+        let e = this.cache.get(rawKey);
+        if (e === undefined) {
+          e = { ref: this.prepare(labels), seen: 0, live: false };
+          this.cache.set(flatten(rawKey), e);
+          if (e.ref !== null) added++;
+        }
+        e.seen = no;
+        current = e;
+      },
+      sample: (sampleTs: number, value: number) => {
+        if (current !== null) emit(current, sampleTs, value);
+      },
+    };
+    const parser = new PromTextParser(sink, { defaultTimestampMs: ts, openMetrics });
+    const text = utf8.decode(body);
+    let pos = 0;
+    let pendingType = "";
+    while (pos < text.length) {
+      let nl = text.indexOf("\n", pos);
+      if (nl < 0) nl = text.length;
+      const start = pos;
+      const end = nl > pos && text.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
+      pos = nl + 1;
+      if (start < end && text.charCodeAt(start) === 0x23 /* # */) {
+        // Comments only matter to the full parser, and of them only TYPE (OpenMetrics `_created`
+        // and le/quantile normalization) and EOF: they are fed to it before the next new series.
+        if (text.startsWith("# TYPE ", start)) pendingType = text.slice(start, end);
+        else if (text.startsWith("# EOF", start)) parser.write(utf8Encoder.encode(`${text.slice(start, end)}\n`));
+        continue;
+      }
+      const split = seriesEnd(text, start, end);
+      if (split > 0) {
+        const key = text.slice(start, split);
+        const e = this.cache.get(key);
+        if (e !== undefined && valueAndTimestamp(text, split, end, ts, openMetrics)) {
+          e.seen = no;
+          emit(e, parsed.ts, parsed.value);
+          continue;
+        }
+        rawKey = key;
+      } else rawKey = text.slice(start, end);
+      current = null;
+      if (pendingType !== "") {
+        parser.write(utf8Encoder.encode(`${pendingType}\n`));
+        pendingType = "";
+      }
+      parser.write(utf8Encoder.encode(`${text.slice(start, end)}\n`));
+    }
+    parser.end();
+    return { scraped, post, added };
+  }
+
+  /** Target labels merged into exposed labels, metric relabeling, limits, external labels. */
+  private prepare(exposed: readonly Label[]): SeriesRef | null {
+    const t = this.target;
+    const job = t.job;
+    const lb = new Map<string, string>();
+    for (const l of exposed) lb.set(l.name, l.value);
+    if (job.honorLabels) {
+      for (const l of t.labels) if ((lb.get(l.name) ?? "") === "") lb.set(l.name, l.value);
+    } else {
+      const conflicts: Label[] = [];
+      for (const l of t.labels) {
+        const v = lb.get(l.name) ?? "";
+        if (v !== "") conflicts.push({ name: l.name, value: v });
+        lb.set(l.name, l.value);
+      }
+      for (const c of conflicts) {
+        let name = `exported_${c.name}`;
+        while ((lb.get(name) ?? "") !== "") name = `exported_${name}`;
+        lb.set(name, c.value);
+      }
+    }
+    let labels: Label[] | null = [];
+    for (const [name, value] of lb) if (value !== "") labels.push({ name, value });
+    labels.sort((a, b) => compareStrings(a.name, b.name));
+    if (job.metricRelabel !== null) {
+      labels = job.metricRelabel.apply(labels);
+      if (labels === null || !labels.some((l) => l.name === METRIC_NAME_LABEL)) return null;
+    }
+    if (job.labelLimit > 0 && labels.length > job.labelLimit) {
+      throw new Error(`label_limit exceeded: a series has ${labels.length} labels, more than ${job.labelLimit}`);
+    }
+    return this.d.fanout.ref(this.finish(labels));
+  }
+
+  /** External labels (where the series lacks them), sorted. */
+  private finish(labels: Labels): Label[] {
+    const out = [...labels];
+    for (const e of this.d.externalLabels) if (!out.some((l) => l.name === e.name)) out.push(e);
+    return out.filter((l) => l.value !== "").sort((a, b) => compareStrings(a.name, b.name));
+  }
+}
+
+/**
+ * A string built with += is a rope of its pieces in V8; here the pieces are slices that keep
+ * whole exposition lines alive (~0.5 KB per cached series). Reading a character flattens the
+ * rope into one copy and lets the pieces go.
+ */
+function flatten(s: string): string {
+  s.charCodeAt(0);
+  return s;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/**
+ * Where the series text of the sample line text[start, end) ends (the index of the blank before
+ * the value), or -1 for comments, blank lines and anything the fast path does not handle.
+ */
+function seriesEnd(text: string, start: number, end: number): number {
+  if (start >= end) return -1;
+  const c0 = text.charCodeAt(start);
+  if (c0 === 0x23 /* # */ || c0 === 0x20 || c0 === 0x09) return -1;
+  let i = start;
+  while (i < end) {
+    const c = text.charCodeAt(i);
+    if (c === 0x20 || c === 0x09) return i;
+    if (c === 0x7b /* { */) break;
+    i++;
+  }
+  if (i >= end) return -1;
+  // A label set: find its closing brace outside quotes.
+  let quoted = false;
+  for (i++; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (quoted) {
+      if (c === 0x5c /* backslash */) i++;
+      else if (c === 0x22) quoted = false;
+    } else if (c === 0x22 /* " */) quoted = true;
+    else if (c === 0x7d /* } */) {
+      const next = i + 1 < end ? text.charCodeAt(i + 1) : 0;
+      return next === 0x20 || next === 0x09 ? i + 1 : -1;
+    }
+  }
+  return -1;
+}
+
+/** Where valueAndTimestamp puts its result (one per process: the parse is synchronous). */
+const parsed = { value: 0, ts: 0 };
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
+
+/**
+ * Parses the value and optional timestamp of text[from, end) into `parsed`; false when the
+ * line is unusual (the full parser then takes it and reports what is wrong).
+ */
+function valueAndTimestamp(text: string, from: number, end: number, defaultTs: number, openMetrics: boolean): boolean {
+  let i = from;
+  while (i < end && isBlank(text.charCodeAt(i))) i++;
+  const vs = i;
+  while (i < end && !isBlank(text.charCodeAt(i))) i++;
+  let value = parseDecimal(text, vs, i);
+  if (value === undefined) {
+    value = parseFloatStrict(text.slice(vs, i));
+    if (value === undefined) return false;
+  }
+  while (i < end && isBlank(text.charCodeAt(i))) i++;
+  parsed.value = value;
+  parsed.ts = defaultTs;
+  if (i >= end || text.charCodeAt(i) === 0x23 /* exemplar */) return true;
+  const tsStart = i;
+  while (i < end && !isBlank(text.charCodeAt(i))) i++;
+  const tok = text.slice(tsStart, i);
+  let ts: number;
+  if (openMetrics) {
+    const sec = parseFloatStrict(tok);
+    if (sec === undefined || !Number.isFinite(sec)) return false;
+    ts = Math.round(sec * 1000);
+  } else {
+    if (!/^[+-]?\d+$/.test(tok)) return false;
+    ts = Number(tok);
+  }
+  if (!Number.isSafeInteger(ts)) return false;
+  while (i < end && isBlank(text.charCodeAt(i))) i++;
+  if (i < end && text.charCodeAt(i) !== 0x23) return false;
+  parsed.ts = ts;
+  return true;
+}
+
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+
+/**
+ * text[start, end) as a plain decimal (`-12.5`, `3e-7`) without making a string, or undefined
+ * for anything else (then parseFloatStrict decides). Exact: at most 15 significant digits and a
+ * power of ten up to 22, where one multiplication or division by an exact power of ten rounds
+ * correctly (Clinger's fast path), as Number() does.
+ */
+export function parseDecimal(text: string, start: number, end: number): number | undefined {
+  let i = start;
+  let neg = false;
+  const c0 = text.charCodeAt(i);
+  if (c0 === 0x2d /* - */ || c0 === 0x2b /* + */) {
+    neg = c0 === 0x2d;
+    i++;
+  }
+  let mant = 0;
+  let digits = 0;
+  let scale = 0;
+  let any = false;
+  while (i < end) {
+    const d = text.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) break;
+    if (digits > 0 || d !== 0) digits++;
+    mant = mant * 10 + d;
+    any = true;
+    i++;
+  }
+  if (i < end && text.charCodeAt(i) === 0x2e /* . */) {
+    i++;
+    while (i < end) {
+      const d = text.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) break;
+      if (digits > 0 || d !== 0) digits++;
+      mant = mant * 10 + d;
+      scale--;
+      any = true;
+      i++;
+    }
+  }
+  if (!any || digits > 15) return undefined;
+  if (i < end && (text.charCodeAt(i) | 0x20) === 0x65 /* e */) {
+    i++;
+    let eneg = false;
+    const s = text.charCodeAt(i);
+    if (s === 0x2d || s === 0x2b) {
+      eneg = s === 0x2d;
+      i++;
+    }
+    let e = 0;
+    let edigits = 0;
+    while (i < end) {
+      const d = text.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) break;
+      e = e * 10 + d;
+      edigits++;
+      i++;
+      if (edigits > 4) return undefined;
+    }
+    if (edigits === 0) return undefined;
+    scale += eneg ? -e : e;
+  }
+  if (i !== end) return undefined;
+  let v: number;
+  if (scale === 0) v = mant;
+  else if (scale > 0 && scale <= 22) v = mant * POW10[scale]!;
+  else if (scale < 0 && scale >= -22) v = mant / POW10[-scale]!;
+  else if (mant === 0) v = 0;
+  else return undefined;
+  return neg ? -v : v;
+}

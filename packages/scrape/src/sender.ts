@@ -1,0 +1,204 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "@strata/core";
+import type { DurableQueue } from "./queue.js";
+
+/**
+ * Sends one durable queue to one remote write URL, oldest block first, one request at a time
+ * (so a series' samples arrive in order). 2xx acknowledges; 429, 5xx and network errors are
+ * retried with exponential backoff (honouring Retry-After on 429/503); other 4xx answers are
+ * permanent: the block is dropped and counted, never retried forever.
+ */
+
+export interface SenderOptions {
+  readonly url: string;
+  readonly queue: DurableQueue;
+  /** 1: blocks are snappy 1.0 WriteRequests (consecutive ones are merged); 2: 2.0 Requests, sent one each. */
+  readonly version: 1 | 2;
+  readonly log: Logger;
+  readonly sendTimeoutMs?: number;
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+  /** Largest uncompressed request when merging blocks. */
+  readonly maxBlockBytes?: number;
+  /**
+   * Sends at most this often while the backlog is small, so that many small blocks (one per
+   * scrape) go out as one request (vmagent's -remoteWrite.flushInterval). 0: at once.
+   */
+  readonly flushIntervalMs?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export class RemoteWriteSender {
+  /** Counters for /metrics. */
+  sentBlocks = 0;
+  sentBytes = 0;
+  retries = 0;
+  droppedBlocks = 0;
+  lastError = "";
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private readonly loop: Promise<void>;
+  private readonly aborted: Promise<void>;
+
+  constructor(private readonly o: SenderOptions) {
+    this.aborted = new Promise((r) => this.abort.signal.addEventListener("abort", () => r(), { once: true }));
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const q = this.o.queue;
+    let backoff = this.o.retryMinMs ?? 1000;
+    let lastSend = 0;
+    const maxRaw = this.o.maxBlockBytes ?? 8 * 1024 * 1024;
+    while (!this.stopped) {
+      await Promise.race([q.wait(), this.aborted]);
+      if (this.stopped) return;
+      const linger = lastSend + (this.o.flushIntervalMs ?? 0) - Date.now();
+      // 2.0 blocks carry their own symbol tables and are not merged: no point in waiting.
+      if (linger > 0 && this.o.version === 1 && q.pendingBytes < maxRaw / 8) {
+        try {
+          await sleep(linger, undefined, { signal: this.abort.signal });
+        } catch {
+          return;
+        }
+      }
+      lastSend = Date.now();
+      let blocks;
+      try {
+        blocks = q.peek(this.o.version === 1 ? maxRaw / 4 : 0);
+      } catch (err) {
+        if (this.stopped) return;
+        throw err;
+      }
+      if (blocks.length === 0) continue;
+      const body = blocks.length === 1 ? blocks[0]!.data : mergeSnappyBlocks(blocks.map((b) => b.data));
+      const next = blocks[blocks.length - 1]!.next;
+      const r = await this.post(body);
+      if (this.stopped && r.kind !== "ok") return;
+      switch (r.kind) {
+        case "ok":
+          this.sentBlocks += blocks.length;
+          this.sentBytes += body.length;
+          backoff = this.o.retryMinMs ?? 1000;
+          q.ack(next);
+          break;
+        case "drop":
+          this.droppedBlocks += blocks.length;
+          this.lastError = r.error;
+          this.o.log.error({ url: redact(this.o.url), err: r.error, blocks: blocks.length }, "remote write rejected the data permanently; dropping it");
+          q.ack(next);
+          break;
+        case "retry": {
+          this.retries++;
+          this.lastError = r.error;
+          const wait = r.retryAfterMs ?? backoff;
+          this.o.log.warn({ url: redact(this.o.url), err: r.error, retryInMs: wait }, "remote write failed; retrying");
+          try {
+            await sleep(wait, undefined, { signal: this.abort.signal });
+          } catch {
+            return;
+          }
+          backoff = Math.min(backoff * 2, this.o.retryMaxMs ?? 60_000);
+          break;
+        }
+      }
+    }
+  }
+
+  private async post(body: Uint8Array): Promise<{ kind: "ok" } | { kind: "drop"; error: string } | { kind: "retry"; error: string; retryAfterMs?: number }> {
+    const headers: Record<string, string> = {
+      "content-encoding": "snappy",
+      "user-agent": "strata-agent",
+      ...(this.o.version === 2
+        ? { "content-type": "application/x-protobuf;proto=io.prometheus.write.v2.Request", "x-prometheus-remote-write-version": "2.0.0" }
+        : { "content-type": "application/x-protobuf", "x-prometheus-remote-write-version": "0.1.0" }),
+      ...this.o.headers,
+    };
+    let res: Response;
+    try {
+      res = await fetch(this.o.url, {
+        method: "POST",
+        headers,
+        body: body as Uint8Array<ArrayBuffer>,
+        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.o.sendTimeoutMs ?? 60_000)]),
+      });
+    } catch (err) {
+      const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
+      return { kind: "retry", error: `${err instanceof Error ? err.message : String(err)}${cause}` };
+    }
+    const text = await res.text().catch(() => "");
+    if (res.status >= 200 && res.status < 300) return { kind: "ok" };
+    const error = `HTTP ${res.status}: ${text.slice(0, 300).trim()}`;
+    if (res.status === 429 || res.status >= 500 || res.status === 408) {
+      const ra = retryAfter(res.headers.get("retry-after"));
+      return ra !== undefined && (res.status === 429 || res.status === 503) ? { kind: "retry", error, retryAfterMs: ra } : { kind: "retry", error };
+    }
+    return { kind: "drop", error };
+  }
+}
+
+/** Retry-After in ms: delay-seconds or an HTTP date; capped at 10 minutes. */
+export function retryAfter(v: string | null): number | undefined {
+  if (v === null || v.trim() === "") return undefined;
+  const s = Number(v.trim());
+  const ms = Number.isFinite(s) ? s * 1000 : Date.parse(v) - Date.now();
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(0, Math.round(ms)), 600_000);
+}
+
+/**
+ * 1.0 WriteRequests concatenate into one (a repeated field), and so do their snappy blocks: a
+ * block is a varint of the uncompressed length followed by literal and copy elements whose copy
+ * offsets point back only into the block's own output, so the elements of several blocks under
+ * one new length header decompress to the concatenation. No decompression, no recompression.
+ */
+export function mergeSnappyBlocks(blocks: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  let bodies = 0;
+  const starts: number[] = [];
+  for (const b of blocks) {
+    let len = 0;
+    let shift = 0;
+    let i = 0;
+    for (;;) {
+      const c = b[i++]!;
+      len += (c & 0x7f) * 2 ** shift;
+      if (c < 0x80) break;
+      shift += 7;
+      if (i >= 5 || i >= b.length) throw new Error("invalid snappy block length header in the queue");
+    }
+    total += len;
+    bodies += b.length - i;
+    starts.push(i);
+  }
+  const out = Buffer.allocUnsafe(5 + bodies);
+  let pos = 0;
+  let v = total;
+  while (v >= 0x80) {
+    out[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  out[pos++] = v;
+  blocks.forEach((b, k) => {
+    out.set(b.subarray(starts[k]!), pos);
+    pos += b.length - starts[k]!;
+  });
+  return out.subarray(0, pos);
+}
+
+/** The URL without a password, for logs and labels. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== "") u.password = "xxxxx";
+    return u.toString();
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,123 @@
+import { writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { fromBinary } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MetricsRegistry, createLogger, labelsToRecord } from "@strata/core";
+import { STALE_NAN } from "@strata/formats";
+import { prompbRemote, writev2 } from "@strata/protocol";
+import { RemoteWriteFanout, ScrapeManager, WriteRequestV1Builder, WriteRequestV2Builder, encodeLabelsV1, parseScrapeConfig } from "@strata/scrape";
+import { tempDir } from "../../../test/lib/procs.js";
+import { startReceiver, waitUntil, type Receiver } from "../../../test/lib/rw-receiver.js";
+
+const log = createLogger({ name: "test", level: "error" });
+
+describe("remote write encoders", () => {
+  const labels = [
+    { name: "__name__", value: "m" },
+    { name: "job", value: "j" },
+    { name: "ü", value: "välue" },
+  ];
+  const samples: [number, number][] = [
+    [1_700_000_000_123, 1.5],
+    [-5, -0],
+    [0, STALE_NAN],
+  ];
+  const bits = (v: number) => Buffer.from(new Float64Array([v]).buffer).readBigUInt64LE(0);
+
+  it("1.0: decodes with the generated prompb code, stale marker bits kept", () => {
+    const b = new WriteRequestV1Builder();
+    const enc = encodeLabelsV1(labels);
+    for (const [t, v] of samples) b.add(enc, t, v);
+    const wr = fromBinary(prompbRemote.WriteRequestSchema, b.view());
+    expect(wr.timeseries).toHaveLength(3);
+    expect(wr.timeseries.map((ts) => ts.labels.map((l) => [l.name, l.value]))[0]).toEqual(labels.map((l) => [l.name, l.value]));
+    expect(wr.timeseries.map((ts) => Number(ts.samples[0]!.timestamp))).toEqual(samples.map((s) => s[0]));
+    expect(wr.timeseries.map((ts) => bits(ts.samples[0]!.value))).toEqual(samples.map((s) => bits(s[1])));
+  });
+
+  it("2.0: decodes with the generated io.prometheus.write.v2 code", () => {
+    const b = new WriteRequestV2Builder();
+    for (const [t, v] of samples) b.add(labels, t, v);
+    b.add([{ name: "__name__", value: "other" }], 7, 8);
+    const req = fromBinary(writev2.RequestSchema, b.finish());
+    expect(req.symbols[0]).toBe("");
+    const decoded = req.timeseries.map((ts) => {
+      const out: Record<string, string> = {};
+      for (let i = 0; i < ts.labelsRefs.length; i += 2) out[req.symbols[ts.labelsRefs[i]!]!] = req.symbols[ts.labelsRefs[i + 1]!]!;
+      return { labels: out, t: Number(ts.samples[0]!.timestamp), v: bits(ts.samples[0]!.value) };
+    });
+    expect(decoded[0]).toEqual({ labels: labelsToRecord(labels), t: samples[0]![0], v: bits(1.5) });
+    expect(decoded[2]!.v).toBe(bits(STALE_NAN));
+    expect(decoded[3]).toEqual({ labels: { __name__: "other" }, t: 7, v: bits(8) });
+    expect(new Set(req.symbols).size).toBe(req.symbols.length);
+  });
+});
+
+describe("service discovery", () => {
+  const dir = tempDir("sd");
+  let rcv: Receiver;
+  let sd: Server;
+  let sdUrl = "";
+  let sdBody = "[]";
+  const managers: ScrapeManager[] = [];
+  const fanouts: RemoteWriteFanout[] = [];
+
+  beforeAll(async () => {
+    rcv = await startReceiver();
+    sd = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(sdBody);
+    });
+    await new Promise<void>((r) => sd.listen(0, "127.0.0.1", () => r()));
+    const a = sd.address();
+    sdUrl = `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}/targets`;
+  });
+  afterAll(async () => {
+    for (const m of managers) await m.stop();
+    for (const f of fanouts) await f.close();
+    await rcv.close();
+    await new Promise((r) => sd.close(r));
+    dir.remove();
+  });
+
+  const manager = async (yaml: string): Promise<ScrapeManager> => {
+    const fanout = new RemoteWriteFanout({ targets: [{ url: rcv.url }], tmpDataPath: join(dir.path, `q${fanouts.length}`), maxDiskUsagePerURL: 0, version: 1, log, metrics: new MetricsRegistry() });
+    fanouts.push(fanout);
+    const m = new ScrapeManager({ fanout, log, metrics: new MetricsRegistry(), maxScrapeBytes: 1 << 20 });
+    managers.push(m);
+    await m.apply(parseScrapeConfig(yaml, join(dir.path, "prometheus.yml")));
+    return m;
+  };
+  const urls = (m: ScrapeManager) => m.activeTargets().map((l) => l.target.url).sort();
+
+  it("file_sd: JSON and YAML files by pattern, re-read when they change, with __meta_filepath", async () => {
+    writeFileSync(join(dir.path, "a.json"), JSON.stringify([{ targets: ["127.0.0.1:1"], labels: { team: "a" } }]));
+    writeFileSync(join(dir.path, "b.yml"), "- targets: ['127.0.0.1:2']\n");
+    const m = await manager(`scrape_configs:\n  - job_name: f\n    scrape_interval: 1h\n    file_sd_configs: [{ files: ["*.json", "b.yml"] }]\n`);
+    await waitUntil("targets from both files", () => urls(m).length === 2);
+    expect(urls(m)).toEqual(["http://127.0.0.1:1/metrics", "http://127.0.0.1:2/metrics"]);
+    const t1 = m.activeTargets().find((l) => l.target.url.includes(":1/"))!;
+    expect(labelsToRecord(t1.target.labels)).toEqual({ instance: "127.0.0.1:1", job: "f", team: "a" });
+    expect(labelsToRecord(t1.target.discoveredLabels)["__meta_filepath"]).toBe(join(dir.path, "a.json"));
+    writeFileSync(join(dir.path, "b.yml"), "- targets: ['127.0.0.1:3', '127.0.0.1:4']\n");
+    await waitUntil("the changed file", () => urls(m).length === 3);
+    expect(urls(m)).toEqual(["http://127.0.0.1:1/metrics", "http://127.0.0.1:3/metrics", "http://127.0.0.1:4/metrics"]);
+  });
+
+  it("http_sd: targets from a URL, refreshed, with __meta_url", async () => {
+    sdBody = JSON.stringify([{ targets: ["127.0.0.1:5"], labels: { dc: "x" } }]);
+    const m = await manager(`scrape_configs:\n  - job_name: h\n    scrape_interval: 1h\n    http_sd_configs: [{ url: "${sdUrl}", refresh_interval: 200ms }]\n`);
+    await waitUntil("http_sd targets", () => urls(m).length === 1);
+    expect(labelsToRecord(m.activeTargets()[0]!.target.discoveredLabels)).toMatchObject({ __meta_url: sdUrl, dc: "x" });
+    sdBody = JSON.stringify([{ targets: ["127.0.0.1:6", "127.0.0.1:7"] }]);
+    await waitUntil("refreshed http_sd targets", () => urls(m).join() === "http://127.0.0.1:6/metrics,http://127.0.0.1:7/metrics");
+  });
+
+  it("dns_sd: A records through the system resolver", async () => {
+    const m = await manager(`scrape_configs:\n  - job_name: d\n    scrape_interval: 1h\n    dns_sd_configs: [{ names: [localhost], type: A, port: 9999 }]\n`);
+    await waitUntil("dns_sd targets", () => urls(m).length === 1);
+    expect(urls(m)).toEqual(["http://127.0.0.1:9999/metrics"]);
+    expect(labelsToRecord(m.activeTargets()[0]!.target.discoveredLabels)["__meta_dns_name"]).toBe("localhost");
+  });
+});

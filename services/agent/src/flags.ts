@@ -1,0 +1,27 @@
+import { defineFlags, flag } from "@strata/core";
+
+export const agentFlags = defineFlags({
+  httpListenAddr: flag.string(":8429", "HTTP address for push receivers (/api/v1/write, /api/v1/import, …), /targets, /api/v1/targets, /service-discovery, /metrics, /health, /-/reload."),
+  "promscrape.config": flag.string("", "Prometheus scrape config file (scrape_configs, global.scrape_interval, global.external_labels); reloaded on SIGHUP and POST /-/reload."),
+  dryRun: flag.bool(false, "Check -promscrape.config (and the relabel configs) and exit: 0 when valid, 1 with the problem otherwise."),
+  "promscrape.maxScrapeSize": flag.bytes(16 * 1024 * 1024, "Largest scrape body (after gzip); a bigger one fails the scrape."),
+  "promscrape.cluster.membersCount": flag.int(1, "Number of agents sharing the targets: each scrapes the targets whose hash lands on its -promscrape.cluster.memberNum."),
+  "promscrape.cluster.memberNum": flag.int(0, "This agent's number among -promscrape.cluster.membersCount (0-based)."),
+  "promscrape.cluster.replicationFactor": flag.int(1, "How many agents of the cluster scrape each target."),
+  "remoteWrite.url": flag.stringList([], "Remote write URL; repeat for several: every URL gets all data, each through its own durable queue. Without it, the remote_write URLs of -promscrape.config are used."),
+  "remoteWrite.tmpDataPath": flag.string("strata-agent-remotewrite-data", "Directory of the per-URL durable queues (data survives restarts and SIGKILL)."),
+  "remoteWrite.maxDiskUsagePerURL": flag.bytes(0, "Disk bound of one URL's queue (0: unbounded); past it the oldest data is dropped and counted."),
+  "remoteWrite.relabelConfig": flag.string("", "Relabel rules file applied to all data before any URL."),
+  "remoteWrite.urlRelabelConfig": flag.stringList([], "Relabel rules file per -remoteWrite.url (same order; empty for none)."),
+  "remoteWrite.version": flag.int(1, "Remote write protocol version sent: 1 (1.0, the default) or 2 (2.0)."),
+  "remoteWrite.sendTimeout": flag.duration("1m", "Deadline of one remote write request."),
+  "remoteWrite.retryMinInterval": flag.duration("1s", "First delay before retrying a failed send; doubles up to -remoteWrite.retryMaxInterval."),
+  "remoteWrite.retryMaxInterval": flag.duration("1m", "Longest delay between retries (Retry-After of a 429/503 answer overrides it)."),
+  "remoteWrite.maxBlockSize": flag.bytes(8 * 1024 * 1024, "Largest uncompressed remote write request when queued blocks are merged."),
+  "remoteWrite.flushInterval": flag.duration("1s", "While a URL keeps up, queued blocks are sent at most this often, merged into one request (at once when the backlog is large)."),
+  "remoteWrite.fsyncInterval": flag.duration("1s", "How often queue files are fsynced (a write is in the file before it is acknowledged either way)."),
+  maxInsertRequestSize: flag.bytes(32 * 1024 * 1024, "Largest push request body, compressed and decompressed (413 past it)."),
+  "import.maxLineLen": flag.bytes(16 * 1024 * 1024, "Longest line of a line-based import format."),
+  maxLabelsPerTimeseries: flag.int(40, "Reject pushed series with more labels than this (400)."),
+  loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),
+});

@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+import { BadDataError, errorMessage, parseListenAddr, runService } from "@strata/core";
+import { Relabeler, loadRelabelConfigFile } from "@strata/relabel";
+import { PushReceiver, RemoteWriteFanout, ScrapeManager, loadScrapeConfig, type ScrapeFileConfig } from "@strata/scrape";
+import { buildApp } from "./app.js";
+import { agentFlags } from "./flags.js";
+
+await runService({
+  name: "strata-agent",
+  summary:
+    "Strata agent: scrapes Prometheus targets (-promscrape.config), accepts pushed data (remote write, imports) and forwards everything to every -remoteWrite.url through durable per-URL queues.",
+  flags: agentFlags,
+  async start({ flags, log, metrics, onShutdown }) {
+    const configPath = flags["promscrape.config"];
+    const load = (): ScrapeFileConfig =>
+      configPath === "" ? { scrapeIntervalMs: 60_000, scrapeTimeoutMs: 10_000, externalLabels: [], scrapeConfigs: [], remoteWrite: [] } : loadScrapeConfig(configPath);
+    const relabelPath = flags["remoteWrite.relabelConfig"];
+    const relabel = relabelPath === "" ? undefined : await loadRelabelConfigFile(relabelPath);
+    const urls = flags["remoteWrite.url"];
+    const urlRelabel = flags["remoteWrite.urlRelabelConfig"];
+    if (urlRelabel.length > urls.length) throw new BadDataError(`-remoteWrite.urlRelabelConfig is given ${urlRelabel.length} times for ${urls.length} -remoteWrite.url`, "STRATA_INVALID_FLAG");
+    const urlRelabelers: (Relabeler | undefined)[] = [];
+    for (const p of urlRelabel) urlRelabelers.push(p === "" ? undefined : await loadRelabelConfigFile(p));
+    let cfg = load();
+    if (flags.dryRun) {
+      process.stdout.write(`${configPath === "" ? "no -promscrape.config" : configPath}: ok (${cfg.scrapeConfigs.length} scrape configs)\n`);
+      process.exit(0);
+    }
+    // Without -remoteWrite.url, the remote_write section of the config (Prometheus agent mode's way).
+    const targets =
+      urls.length > 0
+        ? urls.map((url, i) => ({ url, relabel: urlRelabelers[i] }))
+        : cfg.remoteWrite.map((r) => ({ url: r.url, relabel: r.writeRelabel, headers: r.headers }));
+    if (targets.length === 0) throw new BadDataError("set at least one -remoteWrite.url (or remote_write in -promscrape.config)", "STRATA_INVALID_FLAG");
+    const version = flags["remoteWrite.version"];
+    if (version !== 1 && version !== 2) throw new BadDataError(`-remoteWrite.version=${version}: want 1 or 2`, "STRATA_INVALID_FLAG");
+    const members = flags["promscrape.cluster.membersCount"];
+    const memberNum = flags["promscrape.cluster.memberNum"];
+    if (members < 1 || memberNum < 0 || memberNum >= members) {
+      throw new BadDataError(`-promscrape.cluster.memberNum=${memberNum} must be in [0, -promscrape.cluster.membersCount=${members})`, "STRATA_INVALID_FLAG");
+    }
+
+    const fanout = new RemoteWriteFanout({
+      targets,
+      tmpDataPath: flags["remoteWrite.tmpDataPath"],
+      maxDiskUsagePerURL: flags["remoteWrite.maxDiskUsagePerURL"],
+      version,
+      relabel,
+      log,
+      metrics,
+      sendTimeoutMs: flags["remoteWrite.sendTimeout"],
+      retryMinMs: flags["remoteWrite.retryMinInterval"],
+      retryMaxMs: flags["remoteWrite.retryMaxInterval"],
+      maxBlockBytes: flags["remoteWrite.maxBlockSize"],
+      fsyncIntervalMs: flags["remoteWrite.fsyncInterval"],
+      flushIntervalMs: flags["remoteWrite.flushInterval"],
+    });
+    // Closed last: queued data is fsynced after the scrapers and receivers stopped adding to it.
+    onShutdown({ name: "remote write queues", close: () => fanout.close() });
+    const manager = new ScrapeManager({
+      fanout,
+      log,
+      metrics,
+      maxScrapeBytes: flags["promscrape.maxScrapeSize"],
+      membersCount: members,
+      memberNum,
+      replicationFactor: flags["promscrape.cluster.replicationFactor"],
+    });
+    onShutdown({ name: "scrapers", close: () => manager.stop() });
+    await manager.apply(cfg);
+    const reloads = metrics.counter("strata_agent_config_reloads_total", "Config reloads attempted.");
+    let lastOk = 1;
+    metrics.gauge("strata_agent_config_last_reload_successful", "1 when the last reload of -promscrape.config succeeded.", () => lastOk);
+    const reload = async (): Promise<void> => {
+      reloads.inc();
+      try {
+        cfg = load();
+      } catch (err) {
+        lastOk = 0;
+        log.error({ err: errorMessage(err) }, "cannot reload -promscrape.config; keeping the previous config");
+        throw err;
+      }
+      await manager.apply(cfg);
+      lastOk = 1;
+      log.info({ jobs: cfg.scrapeConfigs.length }, "reloaded -promscrape.config");
+    };
+    const onHup = (): void => void reload().catch(() => undefined);
+    process.on("SIGHUP", onHup);
+    onShutdown({ name: "SIGHUP reload", close: () => void process.off("SIGHUP", onHup) });
+
+    const push = new PushReceiver(fanout, {
+      maxRequestBytes: flags.maxInsertRequestSize,
+      maxLineBytes: flags["import.maxLineLen"],
+      limits: { maxLabels: flags.maxLabelsPerTimeseries },
+    });
+    metrics.counter("strata_agent_push_rows_received_total", "Samples accepted by the push receivers.", () => push.rowsReceived);
+    const app = buildApp({ manager, push, metrics, log, maxRequestBytes: flags.maxInsertRequestSize, reload });
+    const { host, port } = parseListenAddr(flags.httpListenAddr);
+    await app.listen({ host: host ?? "0.0.0.0", port });
+    onShutdown({ name: "HTTP server", close: () => app.close() });
+    log.info({ httpPort: port, urls: targets.length, jobs: cfg.scrapeConfigs.length }, "listening");
+  },
+});
