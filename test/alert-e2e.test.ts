@@ -205,6 +205,18 @@ describe.skipIf(!available)("strata-alert end to end", () => {
       ["ProbeHigh", "alerting", "ok", "firing"],
     ]);
 
+    // select forwards the rules API to the alert service given -vmalert.proxyURL (Grafana's view).
+    const selectPort = await freePort();
+    const sel = startProcess(process.execPath, [serviceMain("select"), `-httpListenAddr=127.0.0.1:${selectPort}`, `-storageNode=${c.storage[0]!.selectAddr}`, `-vmalert.proxyURL=${a.url}`]);
+    procs.push(sel);
+    await waitHealthy(`http://127.0.0.1:${selectPort}/health`, sel);
+    const proxied = await getJson<{ data: { groups: { rules: { name: string }[] }[] } }>(`http://127.0.0.1:${selectPort}/select/0/prometheus/api/v1/rules?type=alert`);
+    expect(proxied.data.groups[0]!.rules.map((r) => r.name)).toEqual(["ProbeHigh"]);
+    const proxiedAlerts = await getJson<{ data: { alerts: PromAlert[] } }>(`http://127.0.0.1:${selectPort}/select/0/prometheus/api/v1/alerts`);
+    expect(proxiedAlerts.data.alerts.map((x) => x.labels)).toEqual(strataAlerts.map((x) => x.labels));
+    // Without -vmalert.proxyURL the lists are empty.
+    expect(await getJson(`${c.selectUrl}/select/0/prometheus/api/v1/alerts`)).toEqual({ status: "success", data: { alerts: [] } });
+
     // Resolved: Alertmanager sees the alert end.
     await waitFor("ProbeHigh resolved in Alertmanager", async () => {
       const list = await getJson<AmAlert[]>(`${amUrl}/api/v2/alerts`);
@@ -229,6 +241,11 @@ describe.skipIf(!available)("strata-alert end to end", () => {
     const rec = await getJson<{ data: { result: { metric: Record<string, string> }[] } }>(`${c.selectUrl}/select/0/prometheus/api/v1/query?query=job:probe_value:sum&time=${(base + 10_000) / 1000}`);
     expect(rec.data.result[0]!.metric).toEqual({ __name__: "job:probe_value:sum", job: "probe", cluster: "e2e" });
     await a.proc.stop();
+    // The alert service is gone: select says so with 503.
+    const down = await fetch(`http://127.0.0.1:${selectPort}/select/0/prometheus/api/v1/rules`);
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as { error: string }).error).toMatch(/^cannot reach the alert service at -vmalert\.proxyURL=http:\/\/127\.0\.0\.1:\d+: /);
+    await sel.stop();
   }, 120_000);
 
   it("restores for state on restart: a pending alert fires on time, a firing one is not new", async () => {

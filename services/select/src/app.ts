@@ -21,6 +21,7 @@ import { Params } from "./params.js";
 import { Limiter, QueryStats } from "./query-stats.js";
 import { matrixChunks, resultChunks, successStream } from "./render.js";
 import { failure, labelsJson, success, writeJson } from "./respond.js";
+import { vmalertProxy } from "./vmalert-proxy.js";
 
 /** The PromQL engine as select uses it (implemented by @strata/promql). */
 export interface QueryEngine {
@@ -53,6 +54,8 @@ export interface SelectDeps {
   /** Serves the web UI below /select/<tenant>/vmui (the path after `vmui`, e.g. "/" or "/assets/x.js"). */
   readonly ui?: (req: IncomingMessage, res: ServerResponse, path: string) => void | Promise<void>;
   readonly now?: () => number;
+  /** -vmalert.proxyURL: where /api/v1/rules and /api/v1/alerts are forwarded (the alert service). */
+  readonly vmalertProxyURL?: string;
 }
 
 export const PROMETHEUS_COMPAT_VERSION = "2.53.0";
@@ -82,6 +85,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
   const cache = new RollupCache(10_000_000);
   const stats = new QueryStats();
   const limiter = new Limiter(config.maxConcurrentRequests);
+  const rulesProxy = vmalertProxy(deps.vmalertProxyURL, config.maxQueryDurationMs);
 
   metrics.gauge("strata_select_concurrent_queries", "Queries running now.", () => limiter.inFlight);
   metrics.gauge("strata_select_queued_queries", "Queries waiting for a free slot.", () => limiter.queued);
@@ -407,8 +411,8 @@ export function buildApp(deps: SelectDeps): SelectApp {
         JSON.stringify({ version: PROMETHEUS_COMPAT_VERSION, revision: "strata", branch: "main", buildUser: "strata", buildDate: "", goVersion: `node${process.versions.node}` }),
       ),
     "api/v1/query_exemplars": async (ctx) => success(ctx.res, "[]"),
-    "api/v1/rules": async (ctx) => success(ctx.res, '{"groups":[]}'),
-    "api/v1/alerts": async (ctx) => success(ctx.res, '{"alerts":[]}'),
+    "api/v1/rules": async (ctx) => rulesProxy(ctx.res, "api/v1/rules", ctx.url.search, ctx.signal),
+    "api/v1/alerts": async (ctx) => rulesProxy(ctx.res, "api/v1/alerts", ctx.url.search, ctx.signal),
     "api/v1/status/active_queries": async (ctx) => writeJson(ctx.res, 200, stats.activeJson(ctx.tenant)),
     "api/v1/status/top_queries": async (ctx) =>
       writeJson(ctx.res, 200, stats.topJson(ctx.tenant, ctx.params.int("topN", 20), ctx.params.duration("maxLifetime", 600_000))),

@@ -38,6 +38,7 @@ await runService({
       log,
       metrics,
       ui: serveUi,
+      vmalertProxyURL: flags["vmalert.proxyURL"],
       config: {
         maxQueryDurationMs: flags["search.maxQueryDuration"],
         maxConcurrentRequests: flags["search.maxConcurrentRequests"],
