@@ -102,12 +102,17 @@ export class Group {
     }
   }
 
-  /** Evaluates every rule once at `ts` (ms). */
+  /**
+   * Evaluates every rule once at `ts` (ms). lastEvaluation (group and rules) is the wall time an
+   * evaluation started, as in Prometheus' API; `ts` is the time the queries and samples use.
+   */
   async evalOnce(ts: number): Promise<void> {
     const t0 = performance.now();
+    const started = Date.now();
     const queryTs = ts - this.queryOffsetMs;
     for (const rule of this.rules) {
       const rt0 = performance.now();
+      rule.lastEvaluation = Date.now();
       try {
         const samples = rule instanceof AlertingRule ? await this.evalAlerting(rule, ts, queryTs) : await this.evalRecording(rule, queryTs);
         this.writeWithStale(rule, samples, queryTs);
@@ -118,10 +123,9 @@ export class Group {
         rule.lastError = err instanceof Error ? err.message : String(err);
         this.opts.onEvent?.({ group: this.name, rule: rule.name, error: rule.lastError });
       }
-      rule.lastEvaluation = ts;
       rule.evaluationMs = performance.now() - rt0;
     }
-    this.lastEvaluation = ts;
+    this.lastEvaluation = started;
     this.evaluationMs = performance.now() - t0;
     this.iterations++;
   }

@@ -48,7 +48,8 @@ describe("alert HTTP API", () => {
     await g.evalOnce(30_000);
     await g.evalOnce(40_000);
     let rules = (await app.inject({ url: "/api/v1/rules" })).json();
-    expect(rules.data.groups[0]).toMatchObject({ name: "api", file: "api.yml", interval: 10, limit: 0, lastEvaluation: "1970-01-01T00:00:40.000Z" });
+    expect(rules.data.groups[0]).toMatchObject({ name: "api", file: "api.yml", interval: 10, limit: 0 });
+    expect(Date.now() - Date.parse(rules.data.groups[0].lastEvaluation)).toBeLessThan(60_000);
     expect(rules.data.groups[0].rules[1]).toMatchObject({
       state: "pending",
       name: "Down",

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Labels, Logger } from "@strata/core";
-import { snappyEncode } from "@strata/protocol";
+import { snappyEncode } from "@strata/encoding";
 import type { OutputSample, SampleSink } from "../types.js";
 import { HttpClient, type ClientOptions } from "./http.js";
 
