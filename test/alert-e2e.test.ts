@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterBuilt, forceFlush, remoteWrite, remoteWriteBody, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
-import { freePort, isBuilt, requirePeer, serviceMain, startProcess, tempDir, waitHealthy, type Proc } from "./lib/procs.js";
+import { freePort, isBuilt, requirePeer, serviceMain, startProcess, tempDir, waitFor as waitForEvery, waitHealthy, type Proc } from "./lib/procs.js";
 
 /**
  * strata-alert end to end: a real cluster as datasource and remote-write target, Debian's
@@ -17,6 +17,9 @@ import { freePort, isBuilt, requirePeer, serviceMain, startProcess, tempDir, wai
 const built = clusterBuilt() && isBuilt("alert");
 if (!built && process.env["CI"] === "true") throw new Error("services are not built: run pnpm build before the tests");
 const available = built && requirePeer("prometheus-alertmanager", "prometheus-alertmanager") && requirePeer("prometheus", "prometheus");
+
+/** Polls every 200 ms, 40 s at most (the alert tests run at 1 s intervals). */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 40_000): Promise<T> => waitForEvery(what, fn, timeoutMs, 200);
 
 interface PromAlert {
   labels: Record<string, string>;
@@ -42,20 +45,6 @@ async function getJson<T>(url: string): Promise<T> {
   return JSON.parse(text) as T;
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 40_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-}
 
 /** A step series: `value(t)` every second over [from, to] (ms). */
 function steps(labels: Record<string, string>, from: number, to: number, value: (t: number) => number | undefined): TestSeries {

@@ -1,21 +1,21 @@
-// pnpm bench:alert [--series=4000] [--rules=1000] [--groupSize=20] [--interval=30] [--seconds=90] [--noVM] [--alertFlags=-a=1,-b=2]
+// pnpm bench:alert [--hosts=40] [--rules=1000] [--groupSize=20] [--interval=30] [--seconds=90] [--noVM] [--alertFlags=-a=1,-b=2]
 //
-// Loads node_exporter-like series shaped as the ingest benchmark's (services/insert/bench:
-// 20 metric names, cpu/instance/job/region labels, 200 series per host, 15 s interval; here the
-// last 10 minutes up to now, so rules see current data) into a Strata cluster, writes 1000 rules
-// (recording rules, threshold alerts that fire, rate alerts that do not, absent() alerts) in
-// groups of 20, then runs strata-alert and, one after the other in the same run, Debian's
-// vmalert with the same rule file against the same select, each writing its results to its own
-// tenant and notifying the same stub Alertmanager. Prints per evaluator: CPU seconds per minute
-// of evaluation, p99 group duration (from /api/v1/rules: the sum of a group's rule evaluation
-// times at each evaluation), peak and final RSS, alerts firing, rules with errors; then the
-// ratios strata / vmalert. Requires `pnpm build` first.
+// Loads the query benchmark's node_exporter-like dataset (test/bench/node-exporter-data.ts, ~100
+// series per host; here the last 10 minutes up to now, so rules see current data) into a Strata
+// cluster, writes 1000 rules (recording rules, alerts that fire, alerts that do not, absent()
+// alerts) in groups of 20, then runs strata-alert and, one after the other in the same run,
+// Debian's vmalert with the same rule file against the same select, each writing its results to
+// its own tenant and notifying the same stub Alertmanager. Prints per evaluator: CPU seconds per
+// minute of evaluation, p50/p99 group duration (from /api/v1/rules: the rules' start times and
+// evaluation times of each group evaluation), peak and final RSS, alerts firing, rules with
+// errors; then the ratios strata / vmalert. Requires `pnpm build` first.
 import { createServer } from "node:http";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { clusterBuilt, forceFlush, remoteWrite, startCluster, type TestSeries } from "../lib/cluster.js";
+import { clusterBuilt, forceFlush, startCluster } from "../lib/cluster.js";
 import { freePort, hasCommand, serviceMain, startProcess, tempDir, waitHealthy, type Proc } from "../lib/procs.js";
+import { generateDataset } from "./node-exporter-data.js";
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -24,85 +24,48 @@ const args = new Map(
     return eq < 0 ? ([body, "true"] as const) : ([body.slice(0, eq), body.slice(eq + 1)] as const);
   }),
 );
-const SERIES = Number(args.get("series") ?? 4000);
+const HOSTS = Number(args.get("hosts") ?? 40);
 const RULES = Number(args.get("rules") ?? 1000);
 const GROUP_SIZE = Number(args.get("groupSize") ?? 20);
 const INTERVAL_S = Number(args.get("interval") ?? 30);
 const SECONDS = Number(args.get("seconds") ?? 90);
 const WITH_VM = !args.has("noVM") && hasCommand("vmalert");
-const SERIES_PER_HOST = 200;
 const STEP = 15_000;
 const POINTS = 41;
 
-const NAMES = [
-  "node_cpu_seconds_total", "node_memory_MemFree_bytes", "node_network_receive_bytes_total", "node_network_transmit_bytes_total",
-  "node_disk_read_bytes_total", "node_disk_written_bytes_total", "node_filesystem_avail_bytes", "node_load1",
-  "node_context_switches_total", "node_intr_total", "node_netstat_Tcp_CurrEstab", "node_vmstat_pgfault",
-  "node_disk_io_time_seconds_total", "node_filesystem_files_free", "node_memory_Cached_bytes", "node_procs_running",
-  "node_sockstat_TCP_inuse", "node_timex_offset_seconds", "node_entropy_available_bits", "node_forks_total",
-];
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function seriesLabels(i: number): Record<string, string> {
-  const host = Math.floor(i / SERIES_PER_HOST);
-  const j = i % SERIES_PER_HOST;
-  return { __name__: NAMES[j % NAMES.length]!, cpu: String(Math.floor(j / NAMES.length)), instance: `host-${host}.example.com:9100`, job: "node", region: `region-${host % 4}` };
-}
-
-async function load(insertUrl: string): Promise<void> {
+/** The query benchmark's node_exporter-like dataset, the last 10 minutes up to now. */
+async function load(insertUrl: string): Promise<number> {
   const t0 = performance.now();
-  const rnd = mulberry32(42);
   const end = Math.floor(Date.now() / STEP) * STEP;
-  const start = end - (POINTS - 1) * STEP;
-  for (let s0 = 0; s0 < SERIES; s0 += 1000) {
-    const batch: TestSeries[] = [];
-    for (let i = s0; i < Math.min(SERIES, s0 + 1000); i++) {
-      let v = Math.floor(rnd() * 1e6);
-      const samples: [number, number][] = [];
-      for (let p = 0; p < POINTS; p++) {
-        if (i % 3 === 0) v += Math.floor(rnd() * 100);
-        else if (i % 3 === 1) v = Math.round((v + (rnd() - 0.5) * 10) * 100) / 100;
-        samples.push([start + p * STEP, v]);
-      }
-      batch.push({ labels: seriesLabels(i), samples });
-    }
-    const r = await remoteWrite(insertUrl, batch);
-    if (r.status !== 204) throw new Error(`remote write: ${r.status} ${r.text}`);
+  const data = generateDataset({ hosts: HOSTS, start: end - (POINTS - 1) * STEP, points: POINTS, intervalMs: STEP, samplesPerBody: 10_000 });
+  for (const body of data.bodies) {
+    const r = await fetch(`${insertUrl}/insert/0/prometheus/api/v1/write`, { method: "POST", headers: { "content-type": "application/x-protobuf", "content-encoding": "snappy" }, body: Buffer.from(body) });
+    if (r.status !== 204) throw new Error(`remote write: ${r.status} ${await r.text()}`);
   }
-  console.log(`loaded ${SERIES} series x ${POINTS} points in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  console.log(`loaded ${HOSTS} hosts, ${data.series} series x ${POINTS} points in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  return data.series;
 }
 
 function ruleFile(): string {
   let out = "groups:\n";
   for (let i = 0; i < RULES; i++) {
     if (i % GROUP_SIZE === 0) out += `  - name: bench-${i / GROUP_SIZE}\n    interval: ${INTERVAL_S}s\n    rules:\n`;
-    const m = NAMES[i % NAMES.length]!;
-    const region = `region-${i % 4}`;
+    const hosts = `instance=~"host-${i % 10}[.0-9].*"`;
     switch (i % 5) {
       case 0:
-        out += `      - record: bench_r${i}:${m}:rate5m\n        expr: sum by (instance) (rate(${m}{region="${region}"}[5m]))\n`;
+        out += `      - record: bench_r${i}:cpu_busy:rate5m\n        expr: sum by (instance) (rate(node_cpu_seconds_total{mode!="idle",${hosts}}[5m]))\n`;
         break;
       case 1:
-        out += `      - record: bench_r${i}:${m}:avg\n        expr: avg by (region, cpu) (${m})\n`;
+        out += `      - record: bench_r${i}:memory_used:ratio\n        expr: 1 - node_memory_MemAvailable_bytes{${hosts}} / on(instance, job) node_memory_MemTotal_bytes\n`;
         break;
       case 2:
-        out += `      - alert: BenchHigh${i}\n        expr: ${m}{region="${region}",cpu="0"} > 900000\n        for: 30s\n        labels: {severity: warning}\n        annotations:\n          summary: '{{ $labels.instance }} {{ $labels.__name__ }} is {{ $value | humanize }}'\n`;
+        out += `      - alert: BenchUp${i}\n        expr: up{${hosts}} == 1\n        for: 30s\n        labels: {severity: info}\n        annotations:\n          summary: '{{ $labels.instance }} of {{ $labels.job }} is up ({{ $value | humanize }})'\n`;
         break;
       case 3:
-        out += `      - alert: BenchRate${i}\n        expr: rate(${m}{region="${region}"}[5m]) > 1000\n        for: 1m\n        annotations: {summary: 'rate {{ printf "%.2f" $value }}'}\n`;
+        out += `      - alert: BenchDiskBusy${i}\n        expr: rate(node_disk_io_time_seconds_total{${hosts}}[5m]) > 1e9\n        for: 1m\n        annotations: {summary: 'disk busy {{ printf "%.2f" $value }}'}\n`;
         break;
       default:
-        out += `      - alert: BenchAbsent${i}\n        expr: absent(${m}{region="nowhere-${i}"})\n        annotations: {summary: 'absent on {{ $labels.region }}'}\n`;
+        out += `      - alert: BenchAbsent${i}\n        expr: absent(node_uname_info{nodename="nowhere-${i}"})\n        annotations: {summary: 'absent {{ $labels.nodename }}'}\n`;
     }
   }
   return out;
@@ -214,7 +177,7 @@ async function measure(name: string, proc: Proc, url: string): Promise<Result> {
 
 async function main(): Promise<void> {
   if (!clusterBuilt() || !existsSync(serviceMain("alert"))) throw new Error("run pnpm build first");
-  console.log(`bench:alert: ${RULES} rules in groups of ${GROUP_SIZE} every ${INTERVAL_S}s over ${SERIES} series; ${SECONDS}s measured per evaluator; ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(`bench:alert: ${RULES} rules in groups of ${GROUP_SIZE} every ${INTERVAL_S}s over ${HOSTS} node_exporter hosts; ${SECONDS}s measured per evaluator; ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   const dir = tempDir("bench-alert");
   const c = await startCluster({ storageNodes: 2 });
   const am = createServer((req, res) => {

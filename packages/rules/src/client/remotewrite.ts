@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Labels, Logger } from "@strata/core";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { compareStrings, type Labels, type Logger } from "@strata/core";
 import { snappyEncode } from "@strata/encoding";
+import { labelsKey } from "../alerting.js";
 import type { OutputSample, SampleSink } from "../types.js";
 import { HttpClient, type ClientOptions } from "./http.js";
 
@@ -24,119 +26,38 @@ export interface RemoteWriteOptions {
   readonly log?: Logger;
 }
 
-const STALE_BITS = 0x7ff0000000000002n;
-
-/** A protobuf writer into one growing buffer (remote write needs only three field kinds). */
-class ProtoWriter {
-  buf = new Uint8Array(64 * 1024);
-  len = 0;
-  private readonly view64 = new DataView(new ArrayBuffer(8));
-
-  private grow(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.len + n) cap *= 2;
-    const b = new Uint8Array(cap);
-    b.set(this.buf.subarray(0, this.len));
-    this.buf = b;
-  }
-
-  varint(v: number): void {
-    this.grow(10);
-    while (v >= 0x80) {
-      this.buf[this.len++] = (v & 0x7f) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    this.buf[this.len++] = v;
-  }
-
-  /** A signed int64 (timestamps) as a varint; negative values take ten bytes. */
-  int64(v: number): void {
-    if (v >= 0) return this.varint(v);
-    let x = BigInt.asUintN(64, BigInt(v));
-    this.grow(10);
-    while (x >= 0x80n) {
-      this.buf[this.len++] = Number(x & 0x7fn) | 0x80;
-      x >>= 7n;
-    }
-    this.buf[this.len++] = Number(x);
-  }
-
-  bytes(tag: number, b: Uint8Array): void {
-    this.varint(tag);
-    this.varint(b.length);
-    this.grow(b.length);
-    this.buf.set(b, this.len);
-    this.len += b.length;
-  }
-
-  double(tag: number, v: number, stale: boolean): void {
-    this.varint(tag);
-    this.grow(8);
-    if (stale) this.view64.setBigUint64(0, STALE_BITS, true);
-    else this.view64.setFloat64(0, v, true);
-    this.buf.set(new Uint8Array(this.view64.buffer), this.len);
-    this.len += 8;
-  }
-
-  /** Reserves room for a length prefix written by endLen (at most 5 bytes). */
-  beginLen(tag: number): number {
-    this.varint(tag);
-    this.grow(5);
-    const at = this.len;
-    this.len += 5;
-    return at;
-  }
-
-  endLen(at: number): void {
-    let n = this.len - at - 5;
-    // A fixed five-byte varint (padded with continuation bits) so nothing moves.
-    for (let i = 0; i < 4; i++) {
-      this.buf[at + i] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    this.buf[at + 4] = n;
-  }
-}
-
-const enc = new TextEncoder();
+/** A stale marker's 8 bytes (little endian): written as bytes, since a NaN's payload may not survive a JS number. */
+const STALE_BYTES = new Uint8Array(new BigUint64Array([0x7ff0000000000002n]).buffer);
 
 /** Encodes a WriteRequest: samples of one series share a TimeSeries; order is kept. */
 export function encodeWriteRequest(samples: readonly OutputSample[], externalLabels: Readonly<Record<string, string>> = {}): Uint8Array {
   const bySeries = new Map<string, { labels: Labels; idx: number[] }>();
   samples.forEach((s, i) => {
-    let k = "";
-    for (const l of s.labels) k += `${l.name}\u0000${l.value}\u0001`;
+    const k = labelsKey(s.labels);
     let e = bySeries.get(k);
     if (e === undefined) bySeries.set(k, (e = { labels: s.labels, idx: [] }));
     e.idx.push(i);
   });
   const ext = Object.entries(externalLabels);
-  const w = new ProtoWriter();
+  const w = new BinaryWriter();
   for (const { labels, idx } of bySeries.values()) {
-    const ts = w.beginLen((1 << 3) | 2);
+    w.tag(1, WireType.LengthDelimited).fork();
     let all: { name: string; value: string }[] = [...labels];
     if (ext.length > 0) {
       for (const [name, value] of ext) if (!all.some((l) => l.name === name)) all.push({ name, value });
-      all = all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      all = all.sort((a, b) => compareStrings(a.name, b.name));
     }
-    for (const l of all) {
-      const lb = w.beginLen((1 << 3) | 2);
-      w.bytes((1 << 3) | 2, enc.encode(l.name));
-      w.bytes((2 << 3) | 2, enc.encode(l.value));
-      w.endLen(lb);
-    }
+    for (const l of all) w.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(l.name).tag(2, WireType.LengthDelimited).string(l.value).join();
     for (const i of idx) {
       const s = samples[i]!;
-      const sb = w.beginLen((2 << 3) | 2);
-      w.double((1 << 3) | 1, s.v, s.stale);
-      w.varint((2 << 3) | 0);
-      w.int64(s.t);
-      w.endLen(sb);
+      w.tag(2, WireType.LengthDelimited).fork().tag(1, WireType.Bit64);
+      if (s.stale) w.raw(STALE_BYTES);
+      else w.double(s.v);
+      w.tag(2, WireType.Varint).int64(s.t).join();
     }
-    w.endLen(ts);
+    w.join();
   }
-  return w.buf.subarray(0, w.len);
+  return w.finish();
 }
 
 export class RemoteWriteQueue implements SampleSink {

@@ -1,5 +1,5 @@
 import { parseDuration, RE2JS } from "@strata/core";
-import { formatFloat, GoInt, sprint, sprintf } from "./gofmt.js";
+import { formatFloat, GoInt, goTypeName, sprint, sprintf } from "./gofmt.js";
 
 /**
  * The functions a rule template may call: Go's text/template builtins and Prometheus'
@@ -41,15 +41,7 @@ function str(name: string, v: unknown): string {
 }
 
 export function typeName(v: unknown): string {
-  if (v === null || v === undefined) return "<nil>";
-  if (typeof v === "string") return "string";
-  if (typeof v === "number") return "float64";
-  if (typeof v === "boolean") return "bool";
-  if (v instanceof GoInt) return "int";
-  if (v instanceof Map) return "map[string]string";
-  if (Array.isArray(v)) return "template.queryResult";
-  if (v instanceof GoTime) return "time.Time";
-  return "*template.sample";
+  return v instanceof GoTime ? "time.Time" : goTypeName(v);
 }
 
 function isSample(v: unknown): v is Sample {

@@ -139,7 +139,8 @@ export function sprint(v: unknown): string {
   return String(v);
 }
 
-function goTypeName(v: unknown): string {
+/** The Go type a template value has, as Go's error messages name it. */
+export function goTypeName(v: unknown): string {
   if (v === null || v === undefined) return "<nil>";
   if (typeof v === "string") return "string";
   if (typeof v === "number") return "float64";
