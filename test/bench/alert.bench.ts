@@ -6,9 +6,8 @@
 // alerts) in groups of 20, then runs strata-alert and, one after the other in the same run,
 // Debian's vmalert with the same rule file against the same select, each writing its results to
 // its own tenant and notifying the same stub Alertmanager. Prints per evaluator: CPU seconds per
-// minute of evaluation, p50/p99 group duration (from /api/v1/rules: the rules' start times and
-// evaluation times of each group evaluation), peak and final RSS, alerts firing, rules with
-// errors; then the ratios strata / vmalert. Requires `pnpm build` first.
+// minute of evaluation, p50/p99 group duration (see groupDuration), peak and final RSS, alerts
+// firing, rules with errors; then the ratios strata / vmalert. Requires `pnpm build` first.
 import { createServer } from "node:http";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -31,18 +30,21 @@ const INTERVAL_S = Number(args.get("interval") ?? 30);
 const SECONDS = Number(args.get("seconds") ?? 90);
 const WITH_VM = !args.has("noVM") && hasCommand("vmalert");
 const STEP = 15_000;
-const POINTS = 41;
 
-/** The query benchmark's node_exporter-like dataset, the last 10 minutes up to now. */
+/**
+ * The query benchmark's node_exporter-like dataset from 10 minutes ago to well past the end of
+ * the run, so both evaluators (one after the other) see the same amount of current data.
+ */
 async function load(insertUrl: string): Promise<number> {
   const t0 = performance.now();
-  const end = Math.floor(Date.now() / STEP) * STEP;
-  const data = generateDataset({ hosts: HOSTS, start: end - (POINTS - 1) * STEP, points: POINTS, intervalMs: STEP, samplesPerBody: 10_000 });
+  const start = Math.floor(Date.now() / STEP) * STEP - 600_000;
+  const POINTS = Math.ceil((600_000 + 2 * (3 * INTERVAL_S + SECONDS + 120) * 1000) / STEP);
+  const data = generateDataset({ hosts: HOSTS, start, points: POINTS, intervalMs: STEP, samplesPerBody: 10_000 });
   for (const body of data.bodies) {
     const r = await fetch(`${insertUrl}/insert/0/prometheus/api/v1/write`, { method: "POST", headers: { "content-type": "application/x-protobuf", "content-encoding": "snappy" }, body: Buffer.from(body) });
     if (r.status !== 204) throw new Error(`remote write: ${r.status} ${await r.text()}`);
   }
-  console.log(`loaded ${HOSTS} hosts, ${data.series} series x ${POINTS} points in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  console.log(`loaded ${HOSTS} hosts, ${data.series} series x ${POINTS} points (15 s, from 10 minutes ago) in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   return data.series;
 }
 
@@ -92,6 +94,8 @@ interface RuleJson {
 
 interface GroupJson {
   name: string;
+  lastEvaluation?: string;
+  evaluationTime?: number;
   rules: RuleJson[];
 }
 
@@ -100,22 +104,24 @@ interface RulesAnswer {
 }
 
 /**
- * Wall time of a group's last evaluation (ms) and when it started, from its rules' lastEvaluation
- * (wall time each rule started, in both evaluators) and evaluationTime; undefined while an
- * evaluation is running (its rules' start times then span more than one interval).
+ * Strata's groups report each evaluation's wall time (evaluationTime, with lastEvaluation the
+ * start, both set when it ends), sampled here at every new lastEvaluation. vmalert's API has no
+ * group duration (and its rules' times do not tell a finished evaluation from a running one), so
+ * its figures are its own vmalert_iteration_duration_seconds summaries: the median over groups
+ * of their 0.5 quantile, and the largest 0.99 quantile.
  */
 function groupDuration(g: GroupJson): { start: number; ms: number } | undefined {
-  let start = Infinity;
-  let end = 0;
-  let lastStart = 0;
-  for (const r of g.rules) {
-    const t = Date.parse(r.lastEvaluation);
-    start = Math.min(start, t);
-    lastStart = Math.max(lastStart, t);
-    end = Math.max(end, t + r.evaluationTime * 1000);
-  }
-  if (!Number.isFinite(start) || start < 0 || lastStart - start >= INTERVAL_S * 1000) return undefined;
-  return { start, ms: end - start };
+  if (g.evaluationTime === undefined || g.lastEvaluation === undefined) return undefined;
+  const start = Date.parse(g.lastEvaluation);
+  return start > 0 ? { start, ms: g.evaluationTime * 1000 } : undefined;
+}
+
+async function vmalertQuantiles(url: string): Promise<{ p50: number; p99: number; groups: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const q = (quantile: string): number[] =>
+    [...text.matchAll(new RegExp(`^vmalert_iteration_duration_seconds\\{[^}]*quantile="${quantile}"\\} (\\S+)$`, "gm"))].map((m) => Number(m[1]) * 1000).filter((v) => Number.isFinite(v));
+  const p50s = q("0.5");
+  return { p50: quantile(p50s, 0.5), p99: Math.max(...q("0.99")), groups: p50s.length };
 }
 
 interface Result {
@@ -159,19 +165,20 @@ async function measure(name: string, proc: Proc, url: string): Promise<Result> {
     }
   }
   const cpu = cpuSeconds(pid) - cpu0;
+  const vm = name === "vmalert" ? await vmalertQuantiles(url) : undefined;
   const elapsed = (Date.now() - t0) / 1000;
   const rules = last?.data.groups.flatMap((g) => g.rules) ?? [];
   return {
     name,
     cpuPerMin: (cpu / elapsed) * 60,
-    p99Ms: quantile(durations, 0.99),
-    p50Ms: quantile(durations, 0.5),
+    p99Ms: vm?.p99 ?? quantile(durations, 0.99),
+    p50Ms: vm?.p50 ?? quantile(durations, 0.5),
     peakRss: statusKb(pid, "VmHWM"),
     rss: statusKb(pid, "VmRSS"),
     firing: rules.reduce((n, r) => n + (r.alerts ?? []).filter((a) => a.state === "firing").length, 0),
     errors: rules.filter((r) => r.health !== "ok").length,
     firstError: rules.find((r) => r.health !== "ok")?.lastError ?? "",
-    evaluations: durations.length,
+    evaluations: vm?.groups ?? durations.length,
   };
 }
 
@@ -225,7 +232,7 @@ async function main(): Promise<void> {
     dir.remove();
   }
   const mb = (b: number): string => `${(b / 1e6).toFixed(0)} MB`;
-  console.log("\nevaluator       CPU s/min  p50 group  p99 group  peak RSS  RSS     firing  errors  evaluations");
+  console.log("\nevaluator       CPU s/min  p50 group  p99 group  peak RSS  RSS     firing  errors  evaluations (vmalert: groups in its summaries)");
   for (const r of results) {
     console.log(
       `${r.name.padEnd(15)} ${r.cpuPerMin.toFixed(2).padStart(9)}  ${r.p50Ms.toFixed(1).padStart(7)} ms ${r.p99Ms.toFixed(1).padStart(7)} ms  ${mb(r.peakRss).padStart(8)}  ${mb(r.rss).padStart(6)}  ${String(r.firing).padStart(6)}  ${String(r.errors).padStart(6)}  ${r.evaluations}`,
