@@ -43,7 +43,9 @@ function start(label, service, args) {
     missing.push(`${label} (services/${service}/dist/main.js not built or not written yet)`);
     return;
   }
-  const child = spawn(process.execPath, [main(service), ...args], { stdio: ["ignore", "inherit", "inherit"] });
+  // glibc malloc settings of every deployment (docs/install.md, "Memory"); the environment overrides them.
+  const env = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072", ...process.env };
+  const child = spawn(process.execPath, [main(service), ...args], { stdio: ["ignore", "inherit", "inherit"], env });
   child.on("exit", (code, signal) => {
     if (!stopping) console.error(`local-cluster: ${label} exited (code ${code}, signal ${signal})`);
   });

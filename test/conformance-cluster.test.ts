@@ -284,6 +284,7 @@ describe.skipIf(!built || files.length === 0)("PromQL conformance through insert
       replicationFactor: 1,
       // The scripts' samples start at 1970-01-01: keep everything.
       storageFlags: ["-retentionPeriod=100y"],
+      insertFlags: ["-retentionPeriod=100y"],
       // The scripts evaluate far in the past, so every point is older than the cache offset
       // and all of it is cached: wrong cache answers would show up as failures.
       // Every search with two or more samples decodes on the worker threads (the default

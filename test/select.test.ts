@@ -1,19 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clusterBuilt, forceFlush, remoteWrite, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
+import { clusterBuilt, type ApiBody, forceFlush, remoteWrite, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
 
 /**
  * select end to end: a real cluster (2 storage nodes, insert, select as processes), data written
  * with remote write, and the calls Grafana makes, checked for Prometheus' exact JSON shapes.
  */
-
-interface ApiBody {
-  status: string;
-  data?: unknown;
-  errorType?: string;
-  error?: string;
-  warnings?: string[];
-  isPartial?: boolean;
-}
 
 const STEP = 15_000;
 const END = Math.floor(Date.now() / STEP) * STEP;

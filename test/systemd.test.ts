@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { copyFileSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort, isBuilt, repoRoot, requirePeer, startProcess, tempDir, waitHealthy, type Proc } from "./lib/procs.js";
@@ -23,7 +23,7 @@ function keyValues(text: string): Map<string, string> {
 
 describe("systemd units", () => {
   it("has a unit and an environment file per service", () => {
-    expect(units.sort()).toEqual(["strata-alert.service", "strata-insert.service", "strata-select.service", "strata-storage.service"]);
+    expect(units.sort()).toEqual(["strata-alert.service", "strata-auth.service", "strata-insert.service", "strata-select.service", "strata-storage.service"]);
     for (const u of units) {
       const kv = keyValues(readFileSync(join(unitDir, u), "utf8"));
       for (const key of ["User", "Restart", "LimitNOFILE", "NoNewPrivileges", "ProtectSystem", "PrivateTmp", "KillSignal", "TimeoutStopSec"]) {
@@ -58,6 +58,8 @@ describe("systemd units", () => {
     // prefix pointing at this checkout, the data path at a temp dir and ports made free.
     const data = tempDir(`systemd-${name}`);
     dirs.push(data);
+    // /etc/strata holds the example files of systemd/ (e.g. auth.yml.example → auth.yml).
+    for (const f of readdirSync(unitDir).filter((x) => x.endsWith(".example"))) copyFileSync(join(unitDir, f), join(data.path, f.replace(/\.example$/, "")));
     const ports = new Map<string, number>();
     const words = kv
       .get("ExecStart")!
@@ -65,7 +67,7 @@ describe("systemd units", () => {
       .flatMap((w) => (w === "$FLAGS" ? env.get("FLAGS")!.split(/\s+/) : [w]));
     const args: string[] = [];
     for (const w of words.slice(1)) {
-      let a = w.replace("/opt/strata", repoRoot).replace("/var/lib/strata", data.path).replace("/etc/strata/rules", join(repoRoot, "deploy", "examples", "rules"));
+      let a = w.replace("/opt/strata", repoRoot).replace("/var/lib/strata", data.path).replace("/etc/strata/rules", join(repoRoot, "deploy", "examples", "rules")).replace("/etc/strata", data.path);
       const m = /^(-[A-Za-z.]+(?:Addr))=:(\d+)$/.exec(a);
       if (m) {
         const p = await freePort();

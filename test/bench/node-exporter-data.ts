@@ -21,7 +21,7 @@ export interface DatasetOptions {
 
 type Kind = "counter" | "gauge" | "const";
 
-interface SeriesDef {
+export interface SeriesDef {
   readonly labels: readonly (readonly [string, string])[];
   readonly kind: Kind;
   /** Start value and per-step scale of the walk. */
@@ -92,7 +92,7 @@ export function hostSeries(host: number): SeriesDef[] {
   return out;
 }
 
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -119,7 +119,7 @@ function lenField(out: number[], field: number, bytes: ArrayLike<number>): void 
   for (let i = 0; i < bytes.length; i++) out.push(bytes[i]!);
 }
 
-function encodeLabels(labels: readonly (readonly [string, string])[]): Uint8Array {
+export function encodeLabels(labels: readonly (readonly [string, string])[]): Uint8Array {
   const sorted = [...labels].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const out: number[] = [];
   for (const [n, v] of sorted) {
@@ -138,6 +138,85 @@ export interface Dataset {
 }
 
 /**
+ * Appends remote write 1.0 TimeSeries (one sample each) into a growing buffer and cuts a
+ * snappy-compressed body every `samplesPerBody` samples. Labels come pre-encoded
+ * (encodeLabels), so a sample costs a few byte writes and no objects.
+ */
+export class BodyWriter {
+  readonly bodies: Uint8Array[] = [];
+  /** Uncompressed bytes of every body cut so far. */
+  rawBytes = 0;
+  private buf = new Uint8Array(1 << 20);
+  private view = new DataView(this.buf.buffer);
+  private pos = 0;
+  private inBody = 0;
+  private readonly tmp: number[] = [];
+
+  constructor(private readonly samplesPerBody: number) {}
+
+  /** Appends TimeSeries{labels…, samples: Sample{1: double value, 2: int64 timestamp}}. */
+  add(labels: Uint8Array, ts: number, value: number): void {
+    const tmp = this.tmp;
+    tmp.length = 0;
+    pushVarint(tmp, ts);
+    const sampleLen = 1 + 8 + 1 + tmp.length;
+    const tsLen = labels.length + 2 + sampleLen;
+    this.ensure(tsLen + 16);
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = 0x0a;
+    let n = tsLen;
+    while (n >= 0x80) {
+      buf[pos++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    buf[pos++] = n;
+    buf.set(labels, pos);
+    pos += labels.length;
+    buf[pos++] = 0x12;
+    buf[pos++] = sampleLen;
+    buf[pos++] = 0x09;
+    this.view.setFloat64(pos, value, true);
+    pos += 8;
+    buf[pos++] = 0x10;
+    for (const b of tmp) buf[pos++] = b;
+    this.pos = pos;
+    if (++this.inBody >= this.samplesPerBody) this.cut();
+  }
+
+  /** Cuts the last, partial body; returns and forgets every body so far. */
+  finish(): Uint8Array[] {
+    this.cut();
+    return this.bodies.splice(0);
+  }
+
+  private cut(): void {
+    if (this.pos === 0) return;
+    this.rawBytes += this.pos;
+    this.bodies.push(snappyEncode(this.buf.subarray(0, this.pos)));
+    this.pos = 0;
+    this.inBody = 0;
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const b = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    b.set(this.buf.subarray(0, this.pos));
+    this.buf = b;
+    this.view = new DataView(b.buffer);
+  }
+}
+
+/** Advances every series' value one interval along its walk (counters only grow). */
+export function stepValues(defs: readonly SeriesDef[], state: Float64Array, rnd: () => number, intervalMs: number): void {
+  for (let i = 0; i < defs.length; i++) {
+    const d = defs[i]!;
+    if (d.kind === "counter") state[i] = Math.round((state[i]! + d.scale * intervalMs / 1000 * (0.5 + rnd())) * 1000) / 1000;
+    else if (d.kind === "gauge") state[i] = Math.max(0, Math.round((state[i]! + d.scale * (rnd() - 0.5)) * 100) / 100);
+  }
+}
+
+/**
  * Encodes the dataset time-major (all series at t0, then t1, …) like scrapes arrive, about
  * `samplesPerBody` samples per request body.
  */
@@ -147,56 +226,11 @@ export function generateDataset(o: DatasetOptions): Dataset {
   const labels = defs.map((d) => encodeLabels(d.labels));
   const rnd = mulberry32(42);
   const state = Float64Array.from(defs, (d) => d.base);
-  const bodies: Uint8Array[] = [];
-  let buf = new Uint8Array(1 << 20);
-  let pos = 0;
-  let inBody = 0;
-  const dv = () => new DataView(buf.buffer);
-  let view = dv();
-  const ensure = (n: number) => {
-    if (pos + n <= buf.length) return;
-    const b = new Uint8Array(Math.max(buf.length * 2, pos + n));
-    b.set(buf.subarray(0, pos));
-    buf = b;
-    view = dv();
-  };
-  const tmp: number[] = [];
+  const w = new BodyWriter(o.samplesPerBody);
   for (let p = 0; p < o.points; p++) {
     const ts = o.start + p * o.intervalMs;
-    for (let i = 0; i < defs.length; i++) {
-      const d = defs[i]!;
-      if (d.kind === "counter") state[i] = Math.round((state[i]! + d.scale * o.intervalMs / 1000 * (0.5 + rnd())) * 1000) / 1000;
-      else if (d.kind === "gauge") state[i] = Math.max(0, Math.round((state[i]! + d.scale * (rnd() - 0.5)) * 100) / 100);
-      // TimeSeries{labels…, samples: Sample{1: double value, 2: int64 timestamp}}
-      tmp.length = 0;
-      pushVarint(tmp, ts);
-      const sampleLen = 1 + 8 + 1 + tmp.length;
-      const lab = labels[i]!;
-      const tsLen = lab.length + 2 + sampleLen;
-      ensure(tsLen + 16);
-      buf[pos++] = 0x0a;
-      let n = tsLen;
-      while (n >= 0x80) {
-        buf[pos++] = (n & 0x7f) | 0x80;
-        n >>>= 7;
-      }
-      buf[pos++] = n;
-      buf.set(lab, pos);
-      pos += lab.length;
-      buf[pos++] = 0x12;
-      buf[pos++] = sampleLen;
-      buf[pos++] = 0x09;
-      view.setFloat64(pos, state[i]!, true);
-      pos += 8;
-      buf[pos++] = 0x10;
-      for (const b of tmp) buf[pos++] = b;
-      if (++inBody >= o.samplesPerBody) {
-        bodies.push(snappyEncode(buf.subarray(0, pos)));
-        pos = 0;
-        inBody = 0;
-      }
-    }
+    stepValues(defs, state, rnd, o.intervalMs);
+    for (let i = 0; i < defs.length; i++) w.add(labels[i]!, ts, state[i]!);
   }
-  if (pos > 0) bodies.push(snappyEncode(buf.subarray(0, pos)));
-  return { bodies, series: defs.length, samples: defs.length * o.points };
+  return { bodies: w.finish(), series: defs.length, samples: defs.length * o.points };
 }

@@ -94,6 +94,7 @@ async function startStrata(): Promise<Target> {
     storageNodes: 2,
     replicationFactor: 1,
     storageFlags: ["-retentionPeriod=100y"],
+    insertFlags: ["-retentionPeriod=100y"],
     selectFlags: ["-search.maxQueryDuration=120s"],
     nodeArgs: { select: prof, storage: prof },
   });

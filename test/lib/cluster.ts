@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { prompbRemote, snappyEncode } from "@strata/protocol";
 import { freePort, isBuilt, serviceMain, startProcess, tempDir, waitHealthy, type Proc } from "./procs.js";
@@ -34,9 +35,21 @@ export interface ClusterOptions {
   readonly selectFlags?: readonly string[];
   readonly insertFlags?: readonly string[];
   readonly storageFlags?: readonly string[];
+  /** Environment variables added to the select process's (e.g. allocator settings). */
+  readonly selectEnv?: Readonly<Record<string, string>>;
   /** Node.js options before the script (e.g. `--cpu-prof`), per service. */
   readonly nodeArgs?: { readonly storage?: readonly string[]; readonly insert?: readonly string[]; readonly select?: readonly string[] };
 }
+
+/**
+ * glibc malloc settings every deployment sets for the services (systemd units, Dockerfile,
+ * deploy/local-cluster.mjs; why: docs/install.md, "Memory"): a fixed mmap threshold returns
+ * freed buffers of 128 KiB and more to the OS at once instead of keeping them in the heap, and
+ * two arenas keep the thread pool's allocations from fragmenting eight more. The environment
+ * of the test process overrides them.
+ */
+export const MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" };
+const serviceEnv = (): NodeJS.ProcessEnv => ({ ...MALLOC_ENV, ...process.env });
 
 export function clusterBuilt(): boolean {
   return isBuilt("storage") && isBuilt("insert") && isBuilt("select");
@@ -65,7 +78,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
           `-vmselectAddr=${this.selectAddr}`,
           `-httpListenAddr=${this.httpAddr}`,
           ...(opts.storageFlags ?? []),
-        ]);
+        ], serviceEnv());
         await waitHealthy(`http://${this.httpAddr}/health`, this.proc);
       },
     };
@@ -80,7 +93,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     `-storageNode=${storage.map((s) => s.insertAddr).join(",")}`,
     `-replicationFactor=${rf}`,
     ...(opts.insertFlags ?? []),
-  ]);
+  ], serviceEnv());
   const select = startProcess(process.execPath, [
     ...(opts.nodeArgs?.select ?? []),
     serviceMain("select"),
@@ -88,7 +101,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     `-storageNode=${storage.map((s) => s.selectAddr).join(",")}`,
     `-replicationFactor=${rf}`,
     ...(opts.selectFlags ?? []),
-  ]);
+  ], { ...serviceEnv(), ...opts.selectEnv });
   const insertUrl = `http://127.0.0.1:${insertPort}`;
   const selectUrl = `http://127.0.0.1:${selectPort}`;
   await Promise.all([waitHealthy(`${insertUrl}/health`, insert), waitHealthy(`${selectUrl}/health`, select)]);
@@ -115,6 +128,42 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       dir.remove();
     },
   };
+}
+
+/**
+ * An HTTP request with the path exactly as given (fetch would fold `..` segments and re-encode
+ * the path first); fails after `timeoutMs` without an answer.
+ */
+export function rawRequest(
+  base: string,
+  method: string,
+  path: string,
+  body?: Uint8Array | string,
+  headers: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, method, path, headers, timeout: timeoutMs }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms: ${method} ${path.slice(0, 300)}`)));
+    req.on("error", reject);
+    req.end(body === undefined ? undefined : typeof body === "string" ? body : Buffer.from(body));
+  });
+}
+
+/** A Prometheus API JSON answer. */
+export interface ApiBody {
+  status: string;
+  data?: unknown;
+  errorType?: string;
+  error?: string;
+  warnings?: string[];
+  isPartial?: boolean;
 }
 
 export interface TestSeries {

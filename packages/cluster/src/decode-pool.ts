@@ -76,7 +76,7 @@ export class DecodePool {
     const jobs = Math.min(this.slots.length, Math.ceil(total / Math.max(1, this.opts.minSamples)));
     if (jobs <= 1 || series.length < 2) {
       this.inline++;
-      return series.map((blocks) => decodeSeries(blocks, minT, maxT, dedupIntervalMs, arena));
+      return decodeInline(series, minT, maxT, dedupIntervalMs, arena);
     }
     this.offloaded++;
     // Contiguous ranges of series with about total/jobs samples each.
@@ -120,5 +120,41 @@ export class DecodePool {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/** Longest stretch (ms) inline decoding holds the event loop before letting other requests run. */
+const INLINE_SLICE_MS = 10;
+
+/**
+ * Decodes on the event loop in slices of about INLINE_SLICE_MS: a wide search decoded inline
+ * (no workers, e.g. on 2 cores) takes seconds, and /health and other queries must still answer.
+ */
+export async function decodeInline(
+  series: readonly (readonly RawBlock[])[],
+  minT: number,
+  maxT: number,
+  dedupIntervalMs: number,
+  arena: SampleArena,
+): Promise<DecodedSamples[]> {
+  const out = new Array<DecodedSamples>(series.length);
+  const slice = new EventLoopSlice();
+  for (let i = 0; i < series.length; i++) {
+    out[i] = decodeSeries(series[i]!, minT, maxT, dedupIntervalMs, arena);
+    if (slice.due()) await slice.yield();
+  }
+  return out;
+}
+
+/** Lets the event loop run once a loop has held it for INLINE_SLICE_MS (checked every 64 calls). */
+export class EventLoopSlice {
+  private start = performance.now();
+  private calls = 0;
+  due(): boolean {
+    return (++this.calls & 63) === 0 && performance.now() - this.start >= INLINE_SLICE_MS;
+  }
+  async yield(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.start = performance.now();
   }
 }

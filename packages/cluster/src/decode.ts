@@ -116,9 +116,22 @@ function uninitialized(n: number): Float64Array {
   return new Float64Array(b.buffer, b.byteOffset, n);
 }
 
-/** Reused decode buffers of the (single-threaded) inline decoder; grown, never shrunk below. */
-let scratchT = new Float64Array(1 << 14);
-let scratchV = new Float64Array(1 << 14);
+const SCRATCH_LENGTH = 1 << 14;
+/** Reused decode buffers of the (single-threaded) inline decoder; grown as needed, shrunk by trimDecodeMemory. */
+let scratchT = new Float64Array(SCRATCH_LENGTH);
+let scratchV = new Float64Array(SCRATCH_LENGTH);
+
+/**
+ * Gives back what decoding keeps between queries: the pooled arena chunks (up to 64 MiB) and
+ * scratch buffers grown by a wide series. For an idle process; the next queries allocate anew.
+ */
+export function trimDecodeMemory(): void {
+  pool.length = 0;
+  if (scratchT.length > SCRATCH_LENGTH) {
+    scratchT = new Float64Array(SCRATCH_LENGTH);
+    scratchV = new Float64Array(SCRATCH_LENGTH);
+  }
+}
 
 /**
  * Decodes one series into exact-size arrays from `arena`. When the blocks lie within [minT,

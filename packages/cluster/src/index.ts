@@ -8,6 +8,7 @@ export { StorageNodeClient, isNodeFailure, type StorageNodeOptions } from "./nod
 export { nodeSeed, rankNodes, seriesHash, seriesHashRange, weight, type SeriesHash } from "./rendezvous.js";
 export { ClusterSelectBackend, type ClusterBackendOptions } from "./select-backend.js";
 export { DecodePool, type DecodePoolOptions } from "./decode-pool.js";
+export { trimDecodeMemory } from "./decode.js";
 export type {
   Answer,
   MetricMetadata,

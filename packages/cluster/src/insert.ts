@@ -112,6 +112,21 @@ export class InsertCluster {
     return this.rf;
   }
 
+  /**
+   * The widest window of timestamps the storage nodes said (Ping_v1) they store: the longest
+   * -retentionPeriod and -futureRetention among them, so insert never leaves out a sample that
+   * some node would keep. 0 for a bound no node has told yet (that bound is left to storage).
+   */
+  retention(): { retentionMs: number; futureRetentionMs: number } {
+    let retentionMs = 0;
+    let futureRetentionMs = 0;
+    for (const n of this.nodes) {
+      if (n.retentionMs > retentionMs) retentionMs = n.retentionMs;
+      if (n.futureRetentionMs > futureRetentionMs) futureRetentionMs = n.futureRetentionMs;
+    }
+    return { retentionMs, futureRetentionMs };
+  }
+
   healthyCount(): number {
     let n = 0;
     for (const node of this.nodes) if (node.healthy) n++;

@@ -27,11 +27,14 @@ interface Waiter {
  * (backpressure) while the node is full; a waiter that times out is told so and reroutes.
  *
  * Health: a failed write marks the node unhealthy at once; a background ping loop with
- * exponential backoff marks it healthy again when Ping_v1 answers.
+ * exponential backoff marks it healthy again when Ping_v1 answers ready and not read-only.
+ * A read-only node (low disk space: its write fails with STRATA_READ_ONLY / STRATA_DISK_FULL,
+ * or its ping says so) is unhealthy for writes — its share is rerouted — and counted apart.
  */
 export class StorageNodeClient {
   readonly client: InsertClient;
   private healthyFlag = true;
+  private readOnlyFlag = false;
   private inflight = 0;
   private readonly waiters: Waiter[] = [];
   private backoffMs: number;
@@ -39,6 +42,9 @@ export class StorageNodeClient {
   private closed = false;
   private pinging = false;
   private pingFailures = 0;
+  /** The node's -retentionPeriod / -futureRetention from its last ping (0: not known yet). */
+  retentionMs = 0;
+  futureRetentionMs = 0;
   readonly rowsSent;
   readonly bytesSent;
   readonly errors;
@@ -61,12 +67,21 @@ export class StorageNodeClient {
     this.bytesSent = m?.counter(`strata_insert_bytes_sent_total${l}`, "Compressed WriteRows_v1 payload bytes acknowledged by each storage node.");
     this.errors = m?.counter(`strata_insert_node_errors_total${l}`, "Failed WriteRows_v1 calls per storage node.");
     m?.gauge(`strata_insert_node_healthy${l}`, "1 while the storage node accepts writes.", () => (this.healthyFlag ? 1 : 0));
+    m?.gauge(`strata_insert_node_read_only${l}`, "1 while the storage node refuses writes for lack of disk space (its share is rerouted).", () =>
+      this.readOnlyFlag ? 1 : 0,
+    );
     m?.gauge(`strata_insert_buffered_bytes${l}`, "WriteRows_v1 payload bytes in flight to each storage node.", () => this.inflight);
-    this.schedule(opts.healthCheckIntervalMs);
+    // The first ping goes out at once: it tells the node's retention window as well as its health.
+    this.schedule(0);
   }
 
   get healthy(): boolean {
     return this.healthyFlag;
+  }
+
+  /** The node said it is read-only (low disk space); implies !healthy. */
+  get readOnly(): boolean {
+    return this.readOnlyFlag;
   }
 
   get bufferedBytes(): number {
@@ -78,6 +93,7 @@ export class StorageNodeClient {
     this.errors?.inc();
     const msg = err instanceof Error ? err.message : String(err);
     this.lastError.message = msg;
+    if (isReadOnlyFailure(err)) this.setReadOnly(true);
     if (this.healthyFlag) {
       this.healthyFlag = false;
       this.backoffMs = this.opts.minBackoffMs;
@@ -138,6 +154,17 @@ export class StorageNodeClient {
     try {
       const res = await this.client.unary("Ping_v1", create(cluster.PingRequestSchema), { deadline: Date.now() + 5000 });
       if (!res.ready) throw new Error("node is not ready");
+      this.retentionMs = Number(res.retentionMs);
+      this.futureRetentionMs = Number(res.futureRetentionMs);
+      this.setReadOnly(res.readOnly);
+      if (res.readOnly) {
+        // Alive but refusing writes: keep it out of the write path, ask again soon.
+        this.healthyFlag = false;
+        this.pingFailures = 0;
+        this.lastError.message = "storage node is read-only (low disk space)";
+        this.schedule(this.opts.minBackoffMs * 5);
+        return;
+      }
       if (!this.healthyFlag) this.opts.logger?.info({ node: this.address }, "storage node healthy again");
       this.healthyFlag = true;
       this.pingFailures = 0;
@@ -162,6 +189,13 @@ export class StorageNodeClient {
     }
   }
 
+  private setReadOnly(readOnly: boolean): void {
+    if (this.readOnlyFlag === readOnly) return;
+    this.readOnlyFlag = readOnly;
+    if (readOnly) this.opts.logger?.warn({ node: this.address }, "storage node is read-only (low disk space): rerouting its share");
+    else this.opts.logger?.info({ node: this.address }, "storage node left read-only mode");
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
@@ -171,6 +205,12 @@ export class StorageNodeClient {
     }
     this.client.close();
   }
+}
+
+/** A write refused because the node is short of disk space (storage's STRATA_READ_ONLY / STRATA_DISK_FULL). */
+function isReadOnlyFailure(err: unknown): boolean {
+  const details = typeof err === "object" && err !== null && "details" in err ? (err as { details: unknown }).details : undefined;
+  return typeof details === "string" && (details.startsWith("STRATA_READ_ONLY:") || details.startsWith("STRATA_DISK_FULL:"));
 }
 
 /** grpc status codes that mean "this node cannot take the call now" (reroute and retry). */

@@ -18,8 +18,8 @@ import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type Ca
 import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
-import { decodeSeries, SampleArena } from "./decode.js";
-import type { DecodePool } from "./decode-pool.js";
+import { SampleArena } from "./decode.js";
+import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
 
 /**
  * SelectBackend over the storage cluster: every call fans out to all storage nodes in parallel,
@@ -268,7 +268,7 @@ export class ClusterSelectBackend implements SelectBackend {
     }
     if (series.size > opts.maxSeries) {
       throw new ExecutionError(
-        `the query selects more than ${opts.maxSeries} series (-search.maxSeries); narrow it with more specific label matchers`,
+        `the query selects more than ${opts.maxSeries} series (${opts.maxSeriesFlag ?? "-search.maxSeries"}); narrow it with more specific label matchers`,
         "STRATA_LIMIT_EXCEEDED",
       );
     }
@@ -288,9 +288,11 @@ export class ClusterSelectBackend implements SelectBackend {
     const blocks = entries.map(([, v]) => v.blocks);
     const decoded = this.decoder
       ? await this.decoder.decode(blocks, minT, maxT, this.dedupIntervalMs, arena)
-      : blocks.map((b) => decodeSeries(b, minT, maxT, this.dedupIntervalMs, arena));
+      : await decodeInline(blocks, minT, maxT, this.dedupIntervalMs, arena);
     const list: Series[] = [];
+    const slice = new EventLoopSlice();
     for (let i = 0; i < entries.length; i++) {
+      if (slice.due()) await slice.yield();
       const d = decoded[i]!;
       if (d.timestamps.length === 0) continue;
       const [key, { name }] = entries[i]!;

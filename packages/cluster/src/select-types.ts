@@ -14,6 +14,8 @@ export interface SearchOptions {
   readonly denyPartialResponse: boolean;
   /** Most series one search may select (ExecutionError past it). */
   readonly maxSeries: number;
+  /** The flag that sets maxSeries, named in the error (default -search.maxSeries). */
+  readonly maxSeriesFlag?: string;
   readonly signal?: AbortSignal;
 }
 

@@ -11,6 +11,9 @@ class FakeNode {
   readonly series = new Map<string, number>();
   address = "";
   delayMs = 0;
+  /** What Ping_v1 tells of the node's -retentionPeriod / -futureRetention (0: an older node that does not say). */
+  retentionMs = 0n;
+  futureRetentionMs = 0n;
   async start(port = 0): Promise<this> {
     addService(this.server, InsertServiceDefinition, {
       WriteRows_v1: (call, cb) => {
@@ -24,7 +27,8 @@ class FakeNode {
         setTimeout(() => cb(null, create(cluster.WriteRowsResponseSchema, { rowsWritten: n })), this.delayMs);
       },
       WriteMetadata_v1: (call, cb) => cb(null, create(cluster.WriteMetadataResponseSchema, { written: call.request.metadata.length })),
-      Ping_v1: (_c, cb) => cb(null, create(cluster.PingResponseSchema, { nodeId: this.address, ready: true })),
+      Ping_v1: (_c, cb) =>
+        cb(null, create(cluster.PingResponseSchema, { nodeId: this.address, ready: true, retentionMs: this.retentionMs, futureRetentionMs: this.futureRetentionMs })),
     });
     const p = await new Promise<number>((res, rej) =>
       this.server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
@@ -184,6 +188,25 @@ describe.each<Mode>(["batch", "routed"])("InsertCluster placement (%s)", (mode) 
     cleanup.push(() => again.stop());
     for (let i = 0; i < 50 && !c.nodes[0]!.healthy; i++) await new Promise((r) => setTimeout(r, 100));
     expect(c.nodes[0]!.healthy).toBe(true);
+  });
+});
+
+describe("InsertCluster retention window", () => {
+  it("takes the widest -retentionPeriod and -futureRetention the nodes tell in Ping_v1; 0 while none has told", async () => {
+    const nodes = await Promise.all([new FakeNode(), new FakeNode(), new FakeNode()].map((n) => n.start()));
+    cleanup.push(...nodes.map((x) => () => x.stop()));
+    nodes[0]!.retentionMs = 31n * 86_400_000n;
+    nodes[0]!.futureRetentionMs = 2n * 86_400_000n;
+    nodes[1]!.retentionMs = 365n * 86_400_000n;
+    nodes[1]!.futureRetentionMs = 86_400_000n;
+    // nodes[2] is an older node: it says nothing of its window.
+    const c = new InsertCluster({ nodes: nodes.map((x) => x.address), replicationFactor: 1, healthCheckIntervalMs: 60_000 });
+    cleanup.push(() => c.close());
+    expect(c.retention()).toEqual({ retentionMs: 0, futureRetentionMs: 0 });
+    // The first ping goes out at once, not after -healthCheckInterval.
+    for (let i = 0; i < 50 && c.retention().retentionMs === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 50 && c.retention().retentionMs < 365 * 86_400_000; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(c.retention()).toEqual({ retentionMs: 365 * 86_400_000, futureRetentionMs: 2 * 86_400_000 });
   });
 });
 

@@ -42,7 +42,9 @@ export type ErrorCode =
   | "STRATA_UNSUPPORTED_MEDIA_TYPE"
   | "STRATA_NOT_FOUND"
   | "STRATA_INTERNAL"
-  | "STRATA_CLOSED";
+  | "STRATA_CLOSED"
+  | "STRATA_READ_ONLY"
+  | "STRATA_DISK_FULL";
 
 export abstract class StrataError extends Error {
   abstract readonly type: ErrorType;

@@ -207,5 +207,6 @@ export function registerProcessMetrics(r: MetricsRegistry): void {
   r.gauge("nodejs_heap_size_used_bytes", "V8 heap used in bytes.", () => process.memoryUsage().heapUsed);
   r.gauge("nodejs_heap_size_total_bytes", "V8 heap total in bytes.", () => process.memoryUsage().heapTotal);
   r.gauge("nodejs_external_memory_bytes", "Memory of C++ objects bound to JavaScript objects, in bytes.", () => process.memoryUsage().external);
+  r.gauge("nodejs_array_buffers_bytes", "Memory of ArrayBuffers and Buffers (part of nodejs_external_memory_bytes), in bytes.", () => process.memoryUsage().arrayBuffers);
   r.gauge("nodejs_eventloop_lag_p99_seconds", "99th percentile of event loop delay in seconds.", () => eld.percentile(99) / 1e9);
 }

@@ -19,6 +19,22 @@ const TWO_32 = 4294967296;
  * they arrive (@strata/cluster RoutedRows). `hashLo`/`hashHi` are the seriesHashRange of the
  * name bytes, which decoders keep cached with the name; a plain batch ignores them.
  */
+/**
+ * The timestamps (ms, inclusive) storage keeps: from now − retention to now + futureRetention.
+ * Rows outside are ignored and counted by the side that drops them, never stored silently.
+ */
+export interface SampleWindow {
+  readonly minT: number;
+  readonly maxT: number;
+}
+
+export const ANY_TIME: SampleWindow = Object.freeze({ minT: -Infinity, maxT: Infinity });
+
+/** The window at `now` for a retention (0: no lower bound) and a future retention, in ms. */
+export function sampleWindow(retentionMs: number, futureRetentionMs: number, now: number): SampleWindow {
+  return { minT: retentionMs > 0 ? now - retentionMs : -Infinity, maxT: now + futureRetentionMs };
+}
+
 export interface RowsSink {
   /** Appends a row whose metric name is src[off, off + len). */
   addHashedName(src: Uint8Array, off: number, len: number, hashLo: number, hashHi: number, timestampMs: number, value: number): void;

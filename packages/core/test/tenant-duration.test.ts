@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BadDataError, formatDuration, formatTenant, parseDuration, parseTenant, parseTimestamp } from "@strata/core";
+import { BadDataError, checkRawPath, formatDuration, formatTenant, parseDuration, parseTenant, parseTimestamp } from "@strata/core";
 
 describe("parseTenant", () => {
   it.each([
@@ -8,6 +8,10 @@ describe("parseTenant", () => {
     ["42", 42, 0],
     ["1:2", 1, 2],
     ["4294967295:4294967295", 4294967295, 4294967295],
+    // Leading zeros name the same tenant, as VictoriaMetrics' strconv.ParseUint reads them.
+    ["01", 1, 0],
+    ["0001:002", 1, 2],
+    ["000000000004294967295", 4294967295, 0],
   ])("%s", (s, accountID, projectID) => {
     expect(parseTenant(s)).toEqual({ accountID, projectID });
     expect(parseTenant(formatTenant({ accountID, projectID }))).toEqual({ accountID, projectID });
@@ -19,11 +23,33 @@ describe("parseTenant", () => {
     ["1:", /projectID must be a decimal uint32, got ""/],
     ["1:2:3", /want accountID or accountID:projectID/],
     ["4294967296", /exceeds the uint32 maximum/],
-    ["1:99999999999", /projectID must be a decimal uint32/],
+    ["1:99999999999", /projectID 99999999999 exceeds the uint32 maximum/],
     [" 1", /accountID must be/],
+    ["+1", /accountID must be a decimal uint32/],
+    ["0x1", /accountID must be a decimal uint32/],
+    ["%31", /percent-encoded tenants are not accepted/],
+    ["1%3A2", /percent-encoded tenants are not accepted/],
+    ["00000000099999999999", /exceeds the uint32 maximum/],
   ])("rejects %j", (s, msg) => {
     expect(() => parseTenant(s)).toThrow(BadDataError);
     expect(() => parseTenant(s)).toThrow(msg);
+  });
+});
+
+describe("checkRawPath", () => {
+  it.each([
+    ["/select/1/prometheus/api/v1/query?query=up", undefined],
+    ["/select/1/prometheus/api/v1/query?query=a/../b", undefined],
+    ["/select/1.5/prometheus/", undefined],
+    ["/select/2/../1/prometheus/api/v1/query", /"\." and "\.\." segments/],
+    ["/select/2/%2e%2E/1/prometheus/api/v1/query", /"\." and "\.\." segments/],
+    ["/select/2/.%2e/1/prometheus/", /"\." and "\.\." segments/],
+    ["/select/./1/prometheus/", /"\." and "\.\." segments/],
+    ["/insert/2/..", /"\." and "\.\." segments/],
+    ["/select/2\\..\\1/prometheus/", /backslashes are not allowed/],
+  ])("%j", (url, msg) => {
+    if (msg === undefined) expect(() => checkRawPath(url)).not.toThrow();
+    else expect(() => checkRawPath(url)).toThrow(msg);
   });
 });
 

@@ -83,7 +83,9 @@ export function snappyDecode(src: Uint8Array, maxSize = DEFAULT_MAX_SNAPPY_SIZE)
   try {
     out = snappyUncompressSync(asBuffer(src), COPY_AS_BUFFER);
   } catch (err) {
-    throw corrupt(`snappy: ${err instanceof Error ? err.message : String(err)}`);
+    // The native decoder's messages already start with "snappy: "; say it once.
+    const msg = err instanceof Error ? err.message : String(err);
+    throw corrupt(msg.startsWith("snappy: ") ? msg : `snappy: ${msg}`);
   }
   if (typeof out === "string" || out.length !== size) throw corrupt("snappy block decoded to an unexpected length");
   return out;

@@ -41,6 +41,17 @@ describe("lz4 and snappy wrappers", () => {
     ["snappy empty", () => snappyDecode(new Uint8Array(0))],
   ])("%s → STRATA_CORRUPT_DATA", (_name, fn) => expectCorrupt(fn));
 
+  it("a corrupt snappy body's message names snappy once", () => {
+    let msg = "";
+    try {
+      snappyDecode(Uint8Array.of(1, 2, 3, 4, 5)); // a copy whose offset points before the output
+    } catch (err) {
+      msg = err instanceof Error ? err.message : String(err);
+    }
+    expect(msg).toMatch(/: snappy: corrupt input/);
+    expect(msg).not.toMatch(/snappy: snappy:/);
+  });
+
   it("property: random and mutated input only produces STRATA_CORRUPT_DATA", () => {
     const valid = snappyEncode(new TextEncoder().encode("abcabcabc".repeat(50)));
     const validLz4 = lz4Compress(new TextEncoder().encode("abcabcabc".repeat(50)));

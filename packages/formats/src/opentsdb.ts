@@ -1,5 +1,5 @@
 import type { Label } from "@strata/core";
-import { METRIC_NAME_LABEL } from "@strata/core";
+import { METRIC_NAME_LABEL, PayloadTooLargeError } from "@strata/core";
 import type { CommonParseOptions, RowSink, StreamParser } from "./common.js";
 import { applyExtraLabels, excerpt, locate, parseError } from "./common.js";
 import { parseFloatStrict } from "./floats.js";
@@ -35,7 +35,8 @@ export class OpenTsdbParser implements StreamParser {
   write(chunk: Uint8Array): void {
     this.size += chunk.length;
     if (this.size > this.max) {
-      throw parseError("opentsdb", `byte ${this.max}`, `body larger than ${this.max} bytes`);
+      // Too large, not malformed: 413, as for every other body over its size flag.
+      throw new PayloadTooLargeError(`opentsdb: byte ${this.max}: body larger than ${this.max} bytes (-opentsdbhttp.maxInsertRequestSize)`);
     }
     this.chunks.push(chunk);
   }

@@ -1,5 +1,5 @@
 import { BadDataError, METRIC_NAME_LABEL, RowsBatchWriter, compareStrings, labelsEqual, validateLabels } from "@strata/core";
-import type { Label, LabelLimits, Labels, Tenant } from "@strata/core";
+import type { Label, LabelLimits, Labels, SampleWindow, Tenant } from "@strata/core";
 import type { RowSink } from "./common.js";
 import { float64Bits } from "./floats.js";
 import { MetricNameEncoder } from "./metricname.js";
@@ -16,6 +16,8 @@ export interface RowsBatchSinkOptions {
   readonly transform?: (labels: Labels) => Labels | null;
   /** Validation of the final label set (validateLabels); a failing series rejects the input. */
   readonly limits?: LabelLimits;
+  /** Timestamps storage keeps; samples outside are counted (rowsTooOld, rowsTooNew), not written. */
+  readonly window?: SampleWindow;
 }
 
 /**
@@ -29,6 +31,12 @@ export class RowsBatchSink implements RowSink {
   rowsWritten = 0;
   /** Samples of series dropped by `transform`. */
   rowsDropped = 0;
+  /** Samples before the window (older than the retention). */
+  rowsTooOld = 0;
+  /** Samples after the window (further ahead than -futureRetention). */
+  rowsTooNew = 0;
+  private minT: number;
+  private maxT: number;
   private current: Uint8Array | null = null;
   private lastLabels: Labels | null = null;
   private lastName: Uint8Array | null = null;
@@ -36,6 +44,14 @@ export class RowsBatchSink implements RowSink {
 
   constructor(private readonly opts: RowsBatchSinkOptions) {
     this.writer = opts.writer ?? new RowsBatchWriter();
+    this.minT = opts.window?.minT ?? -Infinity;
+    this.maxT = opts.window?.maxT ?? Infinity;
+  }
+
+  /** Moves the window (a long-lived sink, e.g. a Graphite connection, as time passes). */
+  setWindow(w: SampleWindow): void {
+    this.minT = w.minT;
+    this.maxT = w.maxT;
   }
 
   series(labels: readonly Label[]): void {
@@ -61,6 +77,14 @@ export class RowsBatchSink implements RowSink {
   sample(timestampMs: number, value: number): void {
     if (this.current === null) {
       this.rowsDropped++;
+      return;
+    }
+    if (timestampMs < this.minT) {
+      this.rowsTooOld++;
+      return;
+    }
+    if (timestampMs > this.maxT) {
+      this.rowsTooNew++;
       return;
     }
     this.writer.add(this.current, timestampMs, value);

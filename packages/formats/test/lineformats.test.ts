@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { BadDataError } from "@strata/core";
+import { BadDataError, PayloadTooLargeError } from "@strata/core";
 import type { CsvOptions, InfluxOptions, RowSink, StreamParser } from "@strata/formats";
 import { CollectingSink, CsvParser, GraphiteParser, InfluxParser, JsonLinesParser, OpenTsdbParser, PromTextParser, compileGoLayout, parseCsvFormat, parseGoTime, parseInfluxPrecision, parseRfc3339 } from "@strata/formats";
 import { collect, errorOf } from "./helpers.js";
@@ -251,7 +251,9 @@ describe("OpenTSDB /api/put", () => {
   });
   it("caps the body size", () => {
     const p = (sink: RowSink) => new OpenTsdbParser(sink, { maxBodyBytes: 10 });
-    expect(errorOf(p, '{"metric":"abcdefgh","value":1}')).toBe("opentsdb: byte 10: body larger than 10 bytes");
+    const write = () => p(new CollectingSink()).write(new TextEncoder().encode('{"metric":"abcdefgh","value":1}'));
+    expect(write).toThrow(PayloadTooLargeError);
+    expect(write).toThrow("opentsdb: byte 10: body larger than 10 bytes (-opentsdbhttp.maxInsertRequestSize)");
   });
   it("accepts a request whole or not at all", () => {
     const rows: string[] = [];

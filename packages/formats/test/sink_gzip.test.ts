@@ -175,3 +175,19 @@ describe("parseStreamFlushing", () => {
     expect(total).toBe((4999 * 5000) / 2);
   });
 });
+
+describe("RowsBatchSink sample window", () => {
+  it.each([
+    ["no window", undefined, [1000, 2000, 3000], 0, 0],
+    ["too old and too new left out", { minT: 1500, maxT: 2500 }, [2000], 1, 1],
+    ["bounds are inclusive", { minT: 1000, maxT: 3000 }, [1000, 2000, 3000], 0, 0],
+  ])("%s", (_name, window, want, tooOld, tooNew) => {
+    const sink = new RowsBatchSink({ tenant: { accountID: 0, projectID: 0 }, ...(window ? { window } : {}) });
+    sink.series([{ name: "__name__", value: "m" }]);
+    for (const t of [1000, 2000, 3000]) sink.sample(t, 1);
+    const r = new RowsBatchReader(sink.writer.finish());
+    const got: number[] = [];
+    while (r.next()) got.push(r.timestamp);
+    expect([got, sink.rowsWritten, sink.rowsTooOld, sink.rowsTooNew]).toEqual([want, want.length, tooOld, tooNew]);
+  });
+});

@@ -17,3 +17,4 @@ export { parseScript, ScriptError, type Command, type EvalCommand, type LoadComm
 export { parseSeriesLine, parseSequence, parseMetric, type SeriesDesc, type SequenceValue } from "./testscript/series.js";
 export { runScript, runEval, addAtModifiers, type ScriptTarget, type EvalOutcome } from "./testscript/runner.js";
 export { compareInstantResult, almostEqual } from "./testscript/compare.js";
+export { MemoryBudget } from "./engine/budget.js";

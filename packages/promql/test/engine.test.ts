@@ -409,6 +409,8 @@ describe("errors and limits", () => {
     ["maxSamples (selected)", { maxSamples: 10 }, "sum_over_time(req_total[10m])"],
     ["maxSamples (result)", { maxSamples: 25 }, "vector(1) + vector(2)"],
     ["maxPointsPerSeries", { maxPointsPerSeries: 5 }, "temp"],
+    ["maxPointsSubqueryPerSeries", { maxPointsSubqueryPerSeries: 100 }, "max_over_time(temp[10m:1s])"],
+    ["maxMemoryPerQuery (estimate)", { maxMemoryPerQuery: 1000 }, "temp"],
   ])("%s", async (_name, opts, query) => {
     const e = createEngine(opts);
     const p = e.rangeQuery(q, query, 0, 10 * MIN, 10_000);

@@ -454,6 +454,24 @@ describe("fuzz: random and mutated queries only raise typed errors", () => {
     );
   });
 
+  it.each([
+    ["a 50,001-term sum", "1" + "+1".repeat(50_000)],
+    ["a 2,000-term chain of and", "up" + " and up".repeat(2_000)],
+    ["a right-nested power chain", "2" + "^2".repeat(5_000)],
+    ["chains inside parentheses inside chains", `(${"x+".repeat(600)}x)${"+x".repeat(600)}`],
+    ["nested calls", "abs(".repeat(1_500) + "x" + ")".repeat(1_500)],
+  ])("%s is a parse error (nesting limit), not a stack overflow", (_name, q) => {
+    expect(() => parseExpr(q)).toThrow(ParseError);
+    expect(() => parseExpr(q)).toThrow(/nesting exceeds 1000 levels/);
+  });
+
+  it.each([
+    ["a 999-term sum", "1" + "+1".repeat(998)],
+    ["600 + 300 terms across parentheses", `(${"x+".repeat(599)}x)${"+x".repeat(300)}`],
+  ])("%s parses and prints", (_name, q) => {
+    expect(printExpr(parseExpr(printExpr(parseExpr(q))))).toBe(printExpr(parseExpr(q)));
+  });
+
   it("deep nesting does not blow up", () => {
     const deep = "(".repeat(2000) + "1" + ")".repeat(2000);
     expectOnlyTypedErrors(deep);

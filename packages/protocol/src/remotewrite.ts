@@ -1,4 +1,4 @@
-import { seriesHash, type LabelLimits, type RowsSink, type SeriesHash, type Tenant } from "@strata/core";
+import { ANY_TIME, seriesHash, type LabelLimits, type RowsSink, type SampleWindow, type SeriesHash, type Tenant } from "@strata/core";
 import { LabelCanonicalizer, isUtf8Range } from "./canonical.js";
 import { RawLabelsCache } from "./labels-cache.js";
 import { WIRE_I64, WIRE_LEN, WIRE_VARINT, WireCursor, protoError } from "./wire.js";
@@ -44,6 +44,10 @@ export interface RemoteWriteResult {
   series: number;
   /** Float samples written to the batch. */
   samples: number;
+  /** Float samples left out: older than the window's minT. */
+  tooOld: number;
+  /** Float samples left out: newer than the window's maxT. */
+  tooNew: number;
   /** Native histogram samples seen (not stored). */
   histograms: number;
   /** Exemplars seen (not stored). */
@@ -91,8 +95,10 @@ export class RemoteWriteDecoder {
     this.project = tenant.projectID >>> 0;
   }
 
-  /** Decodes a remote write 1.0 WriteRequest into `out`. */
-  decodeV1(body: Uint8Array, tenant: Tenant, out: RowsSink): RemoteWriteResult {
+  /** Decodes a remote write 1.0 WriteRequest into `out`; samples outside `window` are counted, not written. */
+  decodeV1(body: Uint8Array, tenant: Tenant, out: RowsSink, window: SampleWindow = ANY_TIME): RemoteWriteResult {
+    this.minT = window.minT;
+    this.maxT = window.maxT;
     try {
       return this.requestV1(body, tenant, out);
     } finally {
@@ -102,7 +108,7 @@ export class RemoteWriteDecoder {
 
   private requestV1(body: Uint8Array, tenant: Tenant, out: RowsSink): RemoteWriteResult {
     body = plain(body);
-    const res: RemoteWriteResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, metadata: [] };
+    const res: RemoteWriteResult = { series: 0, samples: 0, tooOld: 0, tooNew: 0, histograms: 0, exemplars: 0, metadata: [] };
     this.setTenant(tenant);
     const c = this.cur;
     c.reset(body);
@@ -198,12 +204,28 @@ export class RemoteWriteDecoder {
       }
       s.limit = s.lenEnd();
       this.sample();
+      if (!this.inWindow(res)) {
+        s.limit = end;
+        continue;
+      }
       if (first) out.addHashedName(nameBuf, nameOff, nameLen, this.hash.lo, this.hash.hi, this.sampleTs, this.sampleValue);
       else out.addSameName(this.sampleTs, this.sampleValue);
       first = false;
       s.limit = end;
       res.samples++;
     }
+  }
+
+  /** The window of the request being decoded (see decodeV1). */
+  private minT = -Infinity;
+  private maxT = Infinity;
+
+  /** Whether the last sample() is inside the window; counts it in `res` when not. */
+  private inWindow(res: RemoteWriteResult): boolean {
+    if (this.sampleTs < this.minT) res.tooOld++;
+    else if (this.sampleTs > this.maxT) res.tooNew++;
+    else return true;
+    return false;
   }
 
   /** Timestamp and value of the Sample decoded last by sample(). */
@@ -337,9 +359,11 @@ export class RemoteWriteDecoder {
   }
 
   /** Decodes a remote write 2.0 Request into `out`. */
-  decodeV2(body: Uint8Array, tenant: Tenant, out: RowsSink): RemoteWriteResult {
+  decodeV2(body: Uint8Array, tenant: Tenant, out: RowsSink, window: SampleWindow = ANY_TIME): RemoteWriteResult {
+    this.minT = window.minT;
+    this.maxT = window.maxT;
     body = plain(body);
-    const res: RemoteWriteResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, metadata: [] };
+    const res: RemoteWriteResult = { series: 0, samples: 0, tooOld: 0, tooNew: 0, histograms: 0, exemplars: 0, metadata: [] };
     this.setTenant(tenant);
     const c = this.cur;
     c.reset(body);
@@ -502,6 +526,10 @@ export class RemoteWriteDecoder {
       }
       s.limit = s.lenEnd();
       this.sample();
+      if (!this.inWindow(res)) {
+        s.limit = end;
+        continue;
+      }
       if (first) out.addHashedName(name, 0, name.length, h.lo, h.hi, this.sampleTs, this.sampleValue);
       else out.addSameName(this.sampleTs, this.sampleValue);
       first = false;

@@ -151,3 +151,36 @@ describe("remote write 2.0 decoder", () => {
     }
   });
 });
+
+describe("sample window (-retentionPeriod, -futureRetention)", () => {
+  const v2 = (): Uint8Array =>
+    toBinary(
+      writev2.RequestSchema,
+      create(writev2.RequestSchema, {
+        symbols: ["", "__name__", "w"],
+        timeseries: [{ labelsRefs: [1, 2], samples: [1000n, 1001n, 1002n].map((timestamp, i) => ({ value: i + 0.5, timestamp })) }],
+      }),
+    );
+  const rows = (w: RowsBatchWriter): number[] => {
+    const r = new RowsBatchReader(w.finish());
+    const out: number[] = [];
+    while (r.next()) out.push(r.timestamp);
+    return out;
+  };
+  // Samples at 1000, 1001, 1002 of one series; each case is decoded twice (the second time a
+  // 1.0 series comes from the raw-labels cache).
+  it.each([
+    ["all inside", -Infinity, Infinity, [1000, 1001, 1002], 0, 0],
+    ["the first too old", 1001, Infinity, [1001, 1002], 1, 0],
+    ["the last two too new", -Infinity, 1000, [1000], 0, 2],
+    ["only the middle one", 1001, 1001, [1001], 1, 1],
+    ["none", 1003, Infinity, [], 3, 0],
+  ])("%s", (_name, minT, maxT, want, tooOld, tooNew) => {
+    const d = new RemoteWriteDecoder();
+    for (const version of ["1.0", "1.0 cached", "2.0"]) {
+      const w = new RowsBatchWriter();
+      const res = version === "2.0" ? d.decodeV2(v2(), tenant, w, { minT, maxT }) : d.decodeV1(v1([{ __name__: "w" }], 3), tenant, w, { minT, maxT });
+      expect({ version, rows: rows(w), samples: res.samples, tooOld: res.tooOld, tooNew: res.tooNew }).toEqual({ version, rows: want, samples: want.length, tooOld, tooNew });
+    }
+  });
+});

@@ -48,6 +48,20 @@ export class BoundedCache<V> {
     this.currentBytes += size;
   }
 
+  /** Forgets key (in either generation). */
+  delete(key: string | number): void {
+    const c = this.current.get(key);
+    if (c !== undefined) {
+      this.current.delete(key);
+      this.currentBytes -= this.sizeOf(c);
+    }
+    const p = this.previous.get(key);
+    if (p !== undefined) {
+      this.previous.delete(key);
+      this.previousBytes -= this.sizeOf(p);
+    }
+  }
+
   clear(): void {
     this.current.clear();
     this.previous.clear();

@@ -27,12 +27,17 @@ export function fsyncDirAsync(dir: string): Promise<void> {
 /** Writes a file atomically: temp file + fsync + rename + fsync of the directory. */
 export function writeFileAtomic(dir: string, name: string, data: string | Uint8Array): void {
   const tmp = join(dir, `${name}.tmp`);
-  const fd = openSync(tmp, "w");
   try {
-    writeFileSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, "w");
+    try {
+      writeFileSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
   }
   renameSync(tmp, join(dir, name));
   fsyncDir(dir);
@@ -44,12 +49,18 @@ export function writeFileAtomic(dir: string, name: string, data: string | Uint8A
  */
 export async function writeFileAtomicAsync(dir: string, name: string, data: string | Uint8Array): Promise<void> {
   const tmp = join(dir, `${name}.tmp`);
-  const fd = openSync(tmp, "w");
   try {
-    writeFileSync(fd, data);
-    await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err === null ? resolve() : reject(err))));
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, "w");
+    try {
+      writeFileSync(fd, data);
+      await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err === null ? resolve() : reject(err))));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    // The old content stays in place; a half-written temp file must not take disk space.
+    rmSync(tmp, { force: true });
+    throw err;
   }
   renameSync(tmp, join(dir, name));
   await fsyncDirAsync(dir);

@@ -13,6 +13,7 @@
 export {
   Storage,
   type StorageOptions,
+  type StorageEvent,
   type SearchOptions,
   type SeriesCursor,
   type SearchedSeries,

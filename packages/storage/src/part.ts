@@ -111,15 +111,18 @@ class FileSource implements ByteSource {
  * in-memory part's own buffer, or one window buffer reused for the whole scan (no allocation
  * per block or per refill). What `buf` holds is valid until the next locate/read.
  */
+const MAX_WINDOW_BYTES = 1 << 20;
+
 class WindowReader {
   buf: Uint8Array;
   private winOff = 0;
   private winLen = 0;
   private readonly fd: number | undefined;
-  constructor(
-    src: ByteSource,
-    private readonly windowBytes = 1 << 20,
-  ) {
+  private readonly windowBytes: number;
+  constructor(src: ByteSource, fileBytes: number) {
+    // No bigger than the file: most merges read fresh parts of a few KiB, and a MiB window per
+    // file per source part made every merge allocate (and free) MiBs for nothing.
+    this.windowBytes = Math.max(1, Math.min(MAX_WINDOW_BYTES, fileBytes));
     if (src instanceof FileSource) {
       this.fd = src.fd;
       this.buf = new Uint8Array(0);
@@ -243,7 +246,14 @@ export class Part {
     this.tsSrc.close();
     this.valSrc.close();
     this.indexSrc.close();
+    // Its cached index blocks can never be read again: without this, every part a flush or
+    // merge replaced kept its blocks in the cache until rotated out, filling it to the cap.
+    if (!this.rawIndex) for (let i = 0; i < this.metaindex.length; i++) this.cache.delete(this.cacheKey(i));
     if (this.removeOnFree && this.dir !== undefined) removeDir(this.dir);
+  }
+
+  private cacheKey(i: number): number {
+    return this.uid * 1_000_000 + i;
   }
 
   /** Decompressed block headers of index block i (cached for on-disk parts). */
@@ -256,7 +266,7 @@ export class Part {
       }
       return headers;
     }
-    const key = this.uid * 1_000_000 + i;
+    const key = this.cacheKey(i);
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
     const raw = this.indexSrc.read(row.offset, row.size);
@@ -351,8 +361,8 @@ export class PartCursor {
     tsSrc: ByteSource,
     valSrc: ByteSource,
   ) {
-    this.tsR = new WindowReader(tsSrc);
-    this.valR = new WindowReader(valSrc);
+    this.tsR = new WindowReader(tsSrc, part.meta.timestampsBytes);
+    this.valR = new WindowReader(valSrc, part.meta.valuesBytes);
   }
 
   next(): boolean {
@@ -466,9 +476,14 @@ class MemSink implements Sink {
   }
 }
 
+/** FileSink's buffer starts small and doubles up to this, then is written out when full. */
+const MAX_SINK_BUFFER_BYTES = 1 << 20;
+
 class FileSink implements Sink {
   private readonly fd: number;
-  private readonly bb = new ByteBuffer(1 << 20);
+  // Small parts (a disk flush every few seconds) stay in a small buffer: three MiB buffers per
+  // part written were allocated and freed every flush.
+  private readonly bb = new ByteBuffer(64 * 1024);
   private flushed = 0;
   constructor(path: string) {
     this.fd = openSync(path, "wx");
@@ -477,7 +492,7 @@ class FileSink implements Sink {
     return this.flushed + this.bb.len;
   }
   write(b: Uint8Array): void {
-    if (this.bb.len + b.length > this.bb.buf.length) this.flushBuf();
+    if (this.bb.len + b.length > this.bb.buf.length) this.makeRoom(b.length);
     if (b.length > this.bb.buf.length) {
       writeAll(this.fd, b);
       this.flushed += b.length;
@@ -486,13 +501,18 @@ class FileSink implements Sink {
     this.bb.pushBytes(b);
   }
   writePrefix(b: Uint8Array, len: number): void {
-    if (this.bb.len + len > this.bb.buf.length) this.flushBuf();
+    if (this.bb.len + len > this.bb.buf.length) this.makeRoom(len);
     if (len > this.bb.buf.length) {
       this.write(b.subarray(0, len));
       return;
     }
     copyPrefix(b, len, this.bb.buf, this.bb.len);
     this.bb.len += len;
+  }
+  /** Grows the buffer for `n` more bytes while under MAX_SINK_BUFFER_BYTES, else writes it out. */
+  private makeRoom(n: number): void {
+    if (this.bb.len + n <= MAX_SINK_BUFFER_BYTES) this.bb.ensure(n);
+    else this.flushBuf();
   }
   private flushBuf(): void {
     if (this.bb.len === 0) return;

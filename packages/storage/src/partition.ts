@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { BadDataError } from "@strata/core";
 import { PARTS_JSON, TMP_PREFIX } from "./constants.js";
@@ -62,10 +62,9 @@ export class Partition {
     return partitionName(this.month);
   }
 
+  /** A new partition; its directory is made with its first on-disk part (not before: no disk write on the in-memory path). */
   static create(dataDir: string, month: number): Partition {
-    const p = new Partition(month, join(dataDir, partitionName(month)));
-    mkdirSync(p.dir, { recursive: true });
-    return p;
+    return new Partition(month, join(dataDir, partitionName(month)));
   }
 
   /**

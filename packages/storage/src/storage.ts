@@ -24,6 +24,7 @@ import {
   WAL_DIR,
 } from "./constants.js";
 import { deduplicateSamples, normalizeSamples } from "./dedup.js";
+import { DiskSpace, type ReadOnlyEvent } from "./disk-space.js";
 import { fsyncDir, removeDir, writeFileAtomic } from "./fsutil.js";
 import { MergeAbortedError, mergeParts } from "./merge.js";
 import { Part, PartWriter, ReadScratch, type IndexBlockCache } from "./part.js";
@@ -32,12 +33,16 @@ import { RowsBuffer, TSID_WORDS, type DrainedRows, type SeriesEntry } from "./ro
 import { RowsScanner } from "./rows-scan.js";
 import { SeriesCache } from "./series-cache.js";
 import { getTSID, tsidBytes, type SeriesIndex, type TSID, type TsdbStatus, type TsdbStatusRequest } from "./series-index.js";
-import { readSegment, Wal } from "./wal.js";
+import { readSegment, segmentName, Wal } from "./wal.js";
 import { IndexDB, type IndexDBOptions } from "./indexdb/index.js";
 
 const DAY_MS = 86_400_000;
 /** A periodic rows flush works this long before it lets the event loop run. */
 const ROWS_FLUSH_SLICE_MS = 5;
+/** Free disk space is checked this often (read-only mode). */
+const FREE_SPACE_CHECK_MS = 1000;
+/** A background merge that failed is not retried before this long. */
+const MERGE_RETRY_MS = 5000;
 
 /** A rows-buffer drain being written into in-memory parts (see Storage.flushRowsInSlices). */
 interface RowsFlushJob {
@@ -55,6 +60,8 @@ interface RowsFlushJob {
 export interface StorageOptions {
   /** Samples older than now − retention are dropped (on ingest, at merge, whole partitions). Default 31 days. */
   retentionMs?: number;
+  /** Samples newer than now + this are dropped on ingest (counted): no query reaches them. Default 2 days. */
+  futureRetentionMs?: number;
   /** -dedup.minScrapeInterval in ms; 0 (default) keeps every distinct timestamp. */
   dedupIntervalMs?: number;
   /** fsync the WAL every this many ms (0 = fsync on every addRows). Default 1000. */
@@ -91,9 +98,28 @@ export interface StorageOptions {
   index?: SeriesIndex;
   /** Options passed to IndexDB.open when `index` is not given (its caches are capped there). */
   indexOptions?: IndexDBOptions;
+  /**
+   * Below this many free bytes on the data directory's filesystem the node is read-only:
+   * addRows rejects with UnavailableError (STRATA_READ_ONLY) until space returns; searches,
+   * flushes and merges go on. A write that fails with ENOSPC turns it read-only at once.
+   * Default 0: no read-only mode (a WAL append failing with ENOSPC still rejects with
+   * STRATA_DISK_FULL and leaves nothing behind).
+   */
+  minFreeDiskSpaceBytes?: number;
   /** Called with errors of background flushes and merges. Default: console.error. */
   onBackgroundError?: (err: unknown) => void;
+  /**
+   * Called with events an operator should see in the log: entering and leaving read-only
+   * mode, damaged or torn WAL records skipped at replay. Default: console.warn.
+   */
+  onEvent?: (event: StorageEvent) => void;
 }
+
+/** Operator-visible events of a Storage (see StorageOptions.onEvent). */
+export type StorageEvent =
+  | ReadOnlyEvent
+  | { readonly kind: "wal_damaged"; readonly file: string; readonly offset: number; readonly bytes: number }
+  | { readonly kind: "wal_torn"; readonly file: string; readonly offset: number };
 
 export interface SearchOptions {
   /** Fail with ExecutionError (STRATA_LIMIT_EXCEEDED) when more series match. */
@@ -150,6 +176,7 @@ export interface MergeSummary {
 interface Counters {
   rowsAdded: number;
   rowsDroppedTooOld: number;
+  rowsDroppedTooNew: number;
   rowsDroppedDeleted: number;
   batchesAdded: number;
   rowsFlushed: number;
@@ -167,6 +194,9 @@ interface Counters {
   walReplayedRows: number;
   walReplayedBatches: number;
   walTornSegments: number;
+  walDamagedRecords: number;
+  walDamagedBytes: number;
+  readOnlyRejects: number;
   snapshotsCreated: number;
   backpressureWaits: number;
   seriesCacheMisses: number;
@@ -182,7 +212,7 @@ export class Storage {
   private readonly retentionMs: number;
   readonly dedupIntervalMs: number;
   private readonly now: () => number;
-  private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError">>;
+  private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError" | "onEvent">>;
   private readonly partitions = new Map<number, Partition>();
   private readonly seriesCache: SeriesCache;
   private readonly indexBlockCache: IndexBlockCache;
@@ -190,6 +220,7 @@ export class Storage {
   private readonly counters: Counters = {
     rowsAdded: 0,
     rowsDroppedTooOld: 0,
+    rowsDroppedTooNew: 0,
     rowsDroppedDeleted: 0,
     batchesAdded: 0,
     rowsFlushed: 0,
@@ -207,6 +238,9 @@ export class Storage {
     walReplayedRows: 0,
     walReplayedBatches: 0,
     walTornSegments: 0,
+    walDamagedRecords: 0,
+    walDamagedBytes: 0,
+    readOnlyRejects: 0,
     snapshotsCreated: 0,
     backpressureWaits: 0,
     seriesCacheMisses: 0,
@@ -219,7 +253,11 @@ export class Storage {
   private readonly runningMerges = new Set<Promise<void>>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly onBackgroundError: (err: unknown) => void;
+  private readonly onEvent: (event: StorageEvent) => void;
   private wal!: Wal;
+  private readonly space: DiskSpace;
+  /** Background merges wait until then after one failed (a full disk fails them all). */
+  private mergeRetryAt = 0;
   private inmemoryBytes = 0;
   /** The drained rows being written into in-memory parts in slices, if any. */
   private rowsFlush: RowsFlushJob | undefined;
@@ -233,8 +271,10 @@ export class Storage {
     this.dedupIntervalMs = options.dedupIntervalMs ?? 0;
     this.now = options.now ?? Date.now;
     this.onBackgroundError = options.onBackgroundError ?? ((err) => console.error("strata storage background error:", err));
+    this.onEvent = options.onEvent ?? ((e) => console.warn("strata storage:", JSON.stringify(e)));
     this.opts = {
       retentionMs: this.retentionMs,
+      futureRetentionMs: options.futureRetentionMs ?? 2 * DAY_MS,
       dedupIntervalMs: this.dedupIntervalMs,
       walFsyncIntervalMs: options.walFsyncIntervalMs ?? 1000,
       walMaxSegmentBytes: options.walMaxSegmentBytes ?? 64 << 20,
@@ -250,10 +290,12 @@ export class Storage {
       maxConcurrentMerges: Math.max(1, options.maxConcurrentMerges ?? 1),
       bigPartRows: options.bigPartRows ?? 10_000_000,
       maxSeriesPerSearch: options.maxSeriesPerSearch ?? 1_000_000,
+      minFreeDiskSpaceBytes: Math.max(0, options.minFreeDiskSpaceBytes ?? 0),
     };
     this.seriesCache = new SeriesCache(this.opts.seriesCacheBytes);
     this.indexBlockCache = new BoundedCache<Uint8Array>(this.opts.indexBlockCacheBytes, (b) => b.length + 64);
     this.rows = new RowsBuffer(this.opts.maxRowsBuffer);
+    this.space = new DiskSpace(dir, this.opts.minFreeDiskSpaceBytes, this.onEvent);
   }
 
   /**
@@ -278,21 +320,33 @@ export class Storage {
       }));
     const s = new Storage(dir, index, options);
     owner.storage = s;
+    let opened: Wal | undefined;
     try {
       s.loadPartitions();
       const { wal, segments } = Wal.open(join(dir, WAL_DIR), s.opts.walFsyncIntervalMs, s.opts.walMaxSegmentBytes);
-      s.wal = wal;
+      s.wal = opened = wal;
       for (const seg of segments) {
         const r = readSegment(wal.dir, seg, (batch) => {
           s.counters.walReplayedBatches++;
           s.counters.walReplayedRows += s.ingest(batch);
         });
-        if (r.torn) s.counters.walTornSegments++;
+        const file = join(wal.dir, segmentName(seg));
+        if (r.torn) {
+          s.counters.walTornSegments++;
+          s.onEvent({ kind: "wal_torn", file, offset: r.tornAt });
+        }
+        for (const d of r.damaged) {
+          s.counters.walDamagedRecords++;
+          s.counters.walDamagedBytes += d.bytes;
+          s.onEvent({ kind: "wal_damaged", file, offset: d.offset, bytes: d.bytes });
+        }
       }
       s.dropExpiredPartitions();
+      s.space.check();
     } catch (err) {
-      if (options.index === undefined) await index.close();
-      throw err;
+      opened?.close();
+      if (options.index === undefined) await index.close().catch(() => undefined);
+      throw s.space.failed(err, "cannot start: replaying the WAL (it records new series in the index, which needs a little free space; free some and start again, nothing was lost)");
     }
     s.startTimers();
     return s;
@@ -322,6 +376,17 @@ export class Storage {
     every(this.opts.flushIntervalMs, () => this.guard(() => this.flushRowsInSlices()));
     every(this.opts.diskFlushIntervalMs, () => void this.flushToDisk().catch((err: unknown) => this.backgroundError(err)));
     every(60_000, () => this.guard(() => this.dropExpiredPartitions()));
+    every(FREE_SPACE_CHECK_MS, () => this.guard(() => this.space.check()));
+  }
+
+  /** True while writes are refused for lack of disk space (see StorageOptions.minFreeDiskSpaceBytes). */
+  get readOnly(): boolean {
+    return this.space.readOnly;
+  }
+
+  /** The window of timestamps this node stores (-retentionPeriod, -futureRetention), told to insert by Ping_v1. */
+  get retention(): { readonly retentionMs: number; readonly futureRetentionMs: number } {
+    return { retentionMs: this.retentionMs, futureRetentionMs: this.opts.futureRetentionMs };
   }
 
   private guard(fn: () => void): void {
@@ -349,17 +414,24 @@ export class Storage {
    * Adds a rows batch v1 (@strata/core RowsBatchWriter). Resolves once the batch is written to
    * the WAL (write(2) done; fsync follows within walFsyncIntervalMs) and buffered; the rows are
    * searchable after the next flush (≈ flushIntervalMs). Rejects with BadDataError when the batch
-   * is malformed (nothing of it is written). Rows older than the retention are dropped.
+   * is malformed (nothing of it is written). Rows older than the retention or newer than
+   * now + futureRetentionMs are dropped (counted in rows_dropped_too_{old,new}_total).
    * `lz4`, when given, is the batch as an lz4 block (@strata/encoding lz4Compress layout, e.g.
    * the WriteRows_v1 payload) that decompresses to exactly `batch`: the WAL stores it instead.
    */
   async addRows(batch: Uint8Array, lz4?: Uint8Array): Promise<void> {
     this.addRowsSync(batch, lz4);
     // Backpressure: when flushing to disk falls behind, writers wait for it (bounds memory and
-    // the WAL; a busy event loop would otherwise starve the flush).
+    // the WAL; a busy event loop would otherwise starve the flush). A flush that fails leaves
+    // the rows in memory and in the WAL: this batch is stored, but the caller learns that the
+    // node cannot keep up (and reroutes).
     if (this.inmemoryBytes > this.opts.maxInmemoryPartsBytes || this.wal.pendingBytes > this.opts.walMaxPendingBytes) {
       this.counters.backpressureWaits++;
-      await (this.diskFlushRunning ?? this.flushToDisk());
+      try {
+        await (this.diskFlushRunning ?? this.flushToDisk());
+      } catch (err) {
+        throw this.space.failed(err, "flushing to disk");
+      }
     }
     // Likewise when merges fall behind and on-disk parts pile up.
     while (this.runningMerges.size > 0 && this.maxDiskParts() > 4 * this.opts.maxPartsPerPartition) {
@@ -378,9 +450,25 @@ export class Storage {
   addRowsSync(batch: Uint8Array, lz4?: Uint8Array): number {
     this.checkOpen();
     validateBatch(batch);
-    this.wal.append(batch, lz4);
+    if (this.space.readOnly) {
+      this.counters.readOnlyRejects++;
+      throw this.space.readOnlyError();
+    }
+    if (batch.length === 0) return 0;
+    try {
+      this.wal.append(batch, lz4);
+    } catch (err) {
+      // Nothing of the batch is in the WAL (Wal.append undoes a partial record).
+      throw this.space.failed(err, "WAL write");
+    }
     this.counters.batchesAdded++;
-    return this.ingest(batch);
+    try {
+      return this.ingest(batch);
+    } catch (err) {
+      // A new series' id could not be made durable (ENOSPC): the batch is in the WAL, so the
+      // rows that are not buffered come back at replay; the caller is not told it succeeded.
+      throw this.space.failed(err, "indexing new series");
+    }
   }
 
   /** Resolves series and buffers rows. The batch must already be in the WAL. */
@@ -389,12 +477,17 @@ export class Storage {
     // straight from the batch bytes — nothing is allocated per row for known series.
     const r = new RowsScanner(batch);
     const minT = this.retentionMinT();
+    const maxT = this.now() + this.opts.futureRetentionMs;
     let entry: SeriesEntry | undefined;
     let accepted = 0;
     while (r.next()) {
       const t = r.timestamp;
       if (t < minT) {
         this.counters.rowsDroppedTooOld++;
+        continue;
+      }
+      if (t > maxT) {
+        this.counters.rowsDroppedTooNew++;
         continue;
       }
       const day = Math.floor(t / DAY_MS);
@@ -591,7 +684,7 @@ export class Storage {
 
   /**
    * Writes every acknowledged row into on-disk parts, then drops the WAL segments that held
-   * them. Order: rotate WAL → rows to in-memory parts → merge them into a part in a temp dir →
+   * them. Order: seal the WAL segment → rows to in-memory parts → merge them into a part in a temp dir →
    * fsync → rename → indexdb.flush() → parts.json → drop WAL segments.
    */
   private flushToDisk(): Promise<void> {
@@ -608,7 +701,21 @@ export class Storage {
 
   private async doFlushToDisk(): Promise<void> {
     if (this.closed) return;
-    const walSeq = this.wal.rotate();
+    try {
+      await this.flushToDiskOnce();
+    } catch (err) {
+      this.space.failed(err, "flushing to disk");
+      throw err;
+    }
+  }
+
+  /**
+   * One disk flush. When a part cannot be written (ENOSPC …) the error propagates before the
+   * WAL segments are touched: the rows stay in in-memory parts and in the WAL, and the next
+   * flush retries them.
+   */
+  private async flushToDiskOnce(): Promise<void> {
+    const walSeq = this.wal.seal();
     // Every row appended before the rotation becomes an in-memory part, in slices.
     await this.flushRowsSliced();
     for (const p of [...this.partitions.values()]) {
@@ -626,13 +733,24 @@ export class Storage {
     // Fresh small parts keep cheap layouts: a background merge encodes them fully, with
     // more samples per block (encoding ~1 s of one series per block costs more than it saves).
     const part = await this.writeMergedPart(p, sources, false);
-    await this.index.flush();
+    try {
+      await this.index.flush();
+    } catch (err) {
+      dropUnlisted(part);
+      throw err;
+    }
     await p.withLock(async () => {
       let next: Part[] | undefined;
       if (!p.dropped) {
         next = part === undefined ? p.disk : [...p.disk, part];
         // fsyncs off the event loop; the part becomes visible (and the sources go) together below.
-        await writePartsJsonUnlessDropped(p, next);
+        try {
+          await writePartsJsonUnlessDropped(p, next);
+        } catch (err) {
+          // Not listed: the part goes, its rows stay in the in-memory sources (and the WAL).
+          dropUnlisted(part);
+          throw err;
+        }
       }
       if (p.dropped) {
         // Retention dropped the partition meanwhile: the new part goes with it.
@@ -657,8 +775,16 @@ export class Storage {
   private async writeMergedPart(p: Partition, sources: readonly Part[], fullCodecs = true): Promise<Part | undefined> {
     const name = this.newPartName();
     const tmp = join(p.dir, TMP_PREFIX + name);
+    // The partition directory is made by its first on-disk part (in-memory parts need none).
+    mkdirSync(p.dir, { recursive: true });
     mkdirSync(tmp);
-    const w = new PartWriter(tmp, this.dedupIntervalMs, fullCodecs);
+    let w: PartWriter;
+    try {
+      w = new PartWriter(tmp, this.dedupIntervalMs, fullCodecs);
+    } catch (err) {
+      removeDir(tmp);
+      throw err;
+    }
     let stats;
     try {
       stats = await mergeParts(sources, w, {
@@ -680,16 +806,23 @@ export class Storage {
       return undefined;
     }
     const final = join(p.dir, name);
-    renameSync(tmp, final);
-    fsyncDir(p.dir);
-    this.counters.mergeRowsOut += stats.rowsOut;
-    return Part.open(final, name, this.indexBlockCache);
+    try {
+      renameSync(tmp, final);
+      fsyncDir(p.dir);
+      const part = Part.open(final, name, this.indexBlockCache);
+      this.counters.mergeRowsOut += stats.rowsOut;
+      return part;
+    } catch (err) {
+      removeDir(tmp);
+      removeDir(final);
+      throw err;
+    }
   }
 
   // ---- merges & retention --------------------------------------------------------------------
 
   private scheduleMerges(): void {
-    if (this.closed || this.closing) return;
+    if (this.closed || this.closing || Date.now() < this.mergeRetryAt) return;
     for (const p of this.partitions.values()) {
       if (this.runningMerges.size >= this.opts.maxConcurrentMerges) return;
       const free = p.disk.filter((x) => !p.merging.has(x));
@@ -706,7 +839,12 @@ export class Storage {
     }
     const run = this.mergeInto(p, sources)
       .catch((err: unknown) => {
-        if (!(err instanceof MergeAbortedError)) this.counters.mergeErrors++;
+        if (!(err instanceof MergeAbortedError)) {
+          this.counters.mergeErrors++;
+          // The sources stay as they are; retrying at once would fail the same way.
+          this.mergeRetryAt = Date.now() + MERGE_RETRY_MS;
+          this.space.failed(err, "merging parts");
+        }
         this.backgroundError(err);
       })
       .finally(() => {
@@ -728,7 +866,12 @@ export class Storage {
         const next = p.disk.filter((x) => !sources.includes(x));
         if (part !== undefined) next.push(part);
         // fsyncs off the event loop; the swap below is synchronous.
-        await writePartsJsonUnlessDropped(p, next);
+        try {
+          await writePartsJsonUnlessDropped(p, next);
+        } catch (err) {
+          dropUnlisted(part);
+          throw err;
+        }
         if (!p.dropped) {
           for (const s of sources) {
             if (p.disk.includes(s)) {
@@ -758,8 +901,11 @@ export class Storage {
       p.dropped = true;
       this.partitions.delete(month);
       const gone = p.dir + DELETED_SUFFIX;
-      renameSync(p.dir, gone);
-      fsyncDir(join(this.dir, DATA_DIR));
+      const onDisk = existsSync(p.dir); // a partition with in-memory parts only has no directory yet
+      if (onDisk) {
+        renameSync(p.dir, gone);
+        fsyncDir(join(this.dir, DATA_DIR));
+      }
       for (const part of [...p.inmem, ...p.disk]) this.inmemoryBytes -= part.inMemory ? part.sizeBytes : 0;
       // Parts still read by a search stay open (unlinked files remain readable on Linux).
       p.releaseAll(false);
@@ -993,6 +1139,7 @@ export class Storage {
       rows_added_total: c.rowsAdded,
       batches_added_total: c.batchesAdded,
       rows_dropped_too_old_total: c.rowsDroppedTooOld,
+      rows_dropped_too_new_total: c.rowsDroppedTooNew,
       rows_dropped_deleted_total: c.rowsDroppedDeleted,
       rows_flushed_total: c.rowsFlushed,
       rows_buffer_rows: this.rows.n,
@@ -1038,6 +1185,14 @@ export class Storage {
       wal_replayed_rows_total: c.walReplayedRows,
       wal_replayed_batches_total: c.walReplayedBatches,
       wal_torn_segments_total: c.walTornSegments,
+      wal_damaged_records_total: c.walDamagedRecords,
+      wal_damaged_bytes_total: c.walDamagedBytes,
+      wal_append_errors_total: this.wal.appendErrors,
+      wal_segments_sealed_after_error_total: this.wal.sealedAfterError,
+      is_read_only: this.space.readOnly ? 1 : 0,
+      read_only_rejected_batches_total: c.readOnlyRejects,
+      free_disk_space_bytes: this.space.freeBytes,
+      min_free_disk_space_bytes: this.space.minFreeBytes,
       snapshots_created_total: c.snapshotsCreated,
       backpressure_waits_total: c.backpressureWaits,
       retention_ms: this.retentionMs,
@@ -1185,6 +1340,13 @@ export function pickMergeSources(free: readonly Part[], fanIn: number): Part[] {
     pick.pop();
   }
   return pick;
+}
+
+/** Removes a written part that did not make it into parts.json. */
+function dropUnlisted(part: Part | undefined): void {
+  if (part === undefined) return;
+  part.removeOnFree = true;
+  part.release();
 }
 
 /** p.writePartsJsonAsync; a failure because retention dropped p meanwhile is no error. */

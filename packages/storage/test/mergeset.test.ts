@@ -220,6 +220,27 @@ describe("mergeset Table", () => {
     await t.close();
   });
 
+  it("a file part a merge replaced leaves the block cache once no snapshot reads it", async () => {
+    const dir = tmpdir();
+    const t = await Table.open(dir, { ...small, maxInMemoryParts: 100 });
+    for (let k = 0; k < 3; k++) {
+      for (let i = 0; i < 200; i++) t.add(Buffer.from(`k${k}-${String(i).padStart(4, "0")}`));
+      await t.flush();
+    }
+    expect(scan(t, new Uint8Array(0))).toHaveLength(600);
+    const threeParts = t.metrics().block_cache_bytes!;
+    expect(threeParts).toBeGreaterThan(0);
+    const held = t.snapshot();
+    await t.forceMerge();
+    expect(t.metrics().file_parts).toBe(1);
+    expect(t.metrics().block_cache_bytes).toBeGreaterThanOrEqual(threeParts);
+    held.release();
+    expect(t.metrics().block_cache_bytes).toBe(0);
+    expect(scan(t, new Uint8Array(0))).toHaveLength(600);
+    await t.close();
+    expect(t.metrics().block_cache_bytes).toBe(0);
+  });
+
   it("hard-links a snapshot that opens as an equal table", async () => {
     const dir = tmpdir();
     const t = await Table.open(dir, small);

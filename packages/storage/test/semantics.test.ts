@@ -74,6 +74,8 @@ describe("retention", () => {
     ["ages out after the clock advances", 5 * DAY, 6 * DAY, false],
     ["still inside after a small advance", 5 * DAY, 4 * DAY, true],
     ["exactly at the cutoff is kept", 4 * DAY, 6 * DAY, true],
+    ["1 day ahead (inside the 2-day futureRetention) is kept", -DAY, 0, true],
+    ["3 days ahead is dropped", -3 * DAY, 0, false],
   ])("%s", async (_n, age, advance, visible) => {
     const dir = tmpDir();
     let now = NOW;
@@ -83,11 +85,32 @@ describe("retention", () => {
       await s.forceFlush();
       now += advance;
       await s.forceMerge();
-      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "r")], 0, now).size).toBe(visible ? 1 : 0);
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "r")], 0, now + 3 * DAY).size).toBe(visible ? 1 : 0);
       await s.close();
       const s2 = await openTestStorage(dir, { now: () => now, retentionMs: R });
-      expect(dump(s2, DEFAULT_TENANT, [newMatcher("=", "__name__", "r")], 0, now).size).toBe(visible ? 1 : 0);
+      expect(dump(s2, DEFAULT_TENANT, [newMatcher("=", "__name__", "r")], 0, now + 3 * DAY).size).toBe(visible ? 1 : 0);
       await s2.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
+  it("counts dropped rows by reason and creates no series for them (a year-10000 sample)", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now: () => NOW, retentionMs: R });
+      const y10k = Date.UTC(10000, 0, 1) - 1;
+      await s.addRows(batchOf([
+        { tenant: DEFAULT_TENANT, labels: { __name__: "future" }, t: y10k, v: 1 },
+        { tenant: DEFAULT_TENANT, labels: { __name__: "old" }, t: NOW - 11 * DAY, v: 1 },
+        { tenant: DEFAULT_TENANT, labels: { __name__: "ok" }, t: NOW, v: 1 },
+      ]));
+      await s.forceFlush();
+      expect(s.metrics().rows_dropped_too_new_total).toBe(1);
+      expect(s.metrics().rows_dropped_too_old_total).toBe(1);
+      expect(s.seriesCount(DEFAULT_TENANT)).toBe(1);
+      expect(s.labelValues(DEFAULT_TENANT, "__name__", [], 0, y10k)).toEqual(["ok"]);
+      await s.close();
     } finally {
       rmDir(dir);
     }

@@ -217,6 +217,39 @@ describe("Storage basics", () => {
     }
   });
 
+  it("a part a merge replaced leaves the index-block cache with its last reference", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now });
+      const readAll = (): void => {
+        const c = s.search(DEFAULT_TENANT, [newMatcher("=", "__name__", "c")], T0, T0 + 10_000);
+        while (c.next()) c.at();
+      };
+      for (let k = 0; k < 3; k++) {
+        const rows = [];
+        for (let i = 0; i < 500; i++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "c", i: String(i) }, t: T0 + k * 1000, v: k });
+        await s.addRows(batchOf(rows));
+        await s.forceFlush();
+      }
+      readAll();
+      const threeParts = s.metrics().index_block_cache_bytes!;
+      expect(threeParts).toBeGreaterThan(0);
+      // A cursor opened before the merge keeps the old parts (and their cached blocks) alive.
+      const c = s.search(DEFAULT_TENANT, [newMatcher("=", "__name__", "c")], T0, T0 + 10_000);
+      await s.forceMerge();
+      expect(s.metrics().small_parts).toBe(1);
+      expect(s.metrics().index_block_cache_bytes).toBeGreaterThanOrEqual(threeParts);
+      c.close();
+      expect(s.metrics().index_block_cache_bytes).toBeLessThan(threeParts / 2);
+      readAll();
+      // One part holds the same series: about a third of the three parts' headers.
+      expect(s.metrics().index_block_cache_bytes).toBeLessThan(threeParts / 2);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("an open cursor keeps its parts while a merge replaces them (consistent view)", async () => {
     const dir = tmpDir();
     try {

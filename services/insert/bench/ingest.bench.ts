@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { snappyEncode } from "@strata/protocol";
+import { BodyWriter } from "../../../test/bench/node-exporter-data.js";
 import { freePort, Proc, removeDir, startInsert, startStorage, tempDir, assertBuilt } from "../test/cluster-harness.js";
 
 const args = new Map(
@@ -68,53 +68,25 @@ function seriesLabels(i: number): Uint8Array {
   return w.finish();
 }
 
-/** A Sample with value 0 (patched in place) and timestamp ts: 0x09, 8 bytes of double, 0x10, varint. */
-function tsSample(ts: number): Uint8Array {
-  return new BinaryWriter().tag(1, WireType.Bit64).double(0).tag(2, WireType.Varint).int64(ts).finish();
-}
-
 function generate(): { bodies: Uint8Array[]; rawBytes: number; samples: number } {
   const t0 = performance.now();
   const labels = Array.from({ length: SERIES }, (_, i) => seriesLabels(i));
   const rnd = mulberry32(42);
   const state = new Float64Array(SERIES).map(() => Math.floor(rnd() * 1e6));
   const start = Math.floor((Date.now() - POINTS * STEP - 3_600_000) / STEP) * STEP;
+  const w = new BodyWriter(PER_REQUEST);
   const bodies: Uint8Array[] = [];
-  let rawBytes = 0;
-  const buf = new Uint8Array(64 * 1024 * 1024);
-  const dv = new DataView(buf.buffer);
   for (let p = 0; p < POINTS; p++) {
     const ts = start + p * STEP;
-    for (let s0 = 0; s0 < SERIES; s0 += PER_REQUEST) {
-      let pos = 0;
-      for (let i = s0; i < Math.min(SERIES, s0 + PER_REQUEST); i++) {
-        const kind = i % 3;
-        if (kind === 0) state[i]! += Math.floor(rnd() * 100); // counter
-        else if (kind === 1) state[i] = Math.round((state[i]! + (rnd() - 0.5) * 10) * 100) / 100; // gauge
-        const lab = labels[i]!;
-        // sample: 0x09 double, 0x10 varint ts
-        const sample = tsSample(ts);
-        const tsLen = lab.length + 2 + sample.length;
-        buf[pos++] = 0x0a;
-        let n = tsLen;
-        while (n >= 0x80) {
-          buf[pos++] = (n & 0x7f) | 0x80;
-          n >>>= 7;
-        }
-        buf[pos++] = n;
-        buf.set(lab, pos);
-        pos += lab.length;
-        buf[pos++] = 0x12;
-        buf[pos++] = sample.length;
-        const sp = pos;
-        buf.set(sample, pos);
-        dv.setFloat64(sp + 1, state[i]!, true);
-        pos += sample.length;
-      }
-      rawBytes += pos;
-      bodies.push(snappyEncode(buf.subarray(0, pos)));
+    for (let i = 0; i < SERIES; i++) {
+      const kind = i % 3;
+      if (kind === 0) state[i]! += Math.floor(rnd() * 100); // counter
+      else if (kind === 1) state[i] = Math.round((state[i]! + (rnd() - 0.5) * 10) * 100) / 100; // gauge
+      w.add(labels[i]!, ts, state[i]!);
     }
+    bodies.push(...w.finish()); // a point's last body is cut there (SERIES % PER_REQUEST samples)
   }
+  const rawBytes = w.rawBytes;
   const compressed = bodies.reduce((s, b) => s + b.length, 0);
   console.log(
     `generated ${bodies.length} bodies, ${(SERIES * POINTS / 1e6).toFixed(2)}M samples, ${(rawBytes / 1e6).toFixed(0)} MB raw, ` +

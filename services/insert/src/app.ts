@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   BadDataError,
+  checkRawPath,
   errorMessage,
   httpStatusOf,
   labelValue,
@@ -22,6 +23,7 @@ import type { InsertCluster, RoutedRows } from "@strata/cluster";
 import { RemoteWriteDecoder, snappyDecode, snappyUncompressedLength, type RemoteWriteResult } from "@strata/protocol";
 import { DEFAULT_IMPORT_SETTINGS, buildImportHandler, matchImportRoute, type ImportSettings } from "./import.js";
 import { RelabelHook } from "./relabel-hook.js";
+import { retentionWindow, rowsIgnoredCounter } from "./ignored.js";
 
 export { insertFlags } from "./flags.js";
 
@@ -39,7 +41,12 @@ export interface InsertAppDeps {
   readonly imports?: Partial<ImportSettings>;
   /** -cacheSize.remoteWriteLabels (default 64 MiB, 0 disables). */
   readonly labelsCacheBytes?: number;
+  /** -retentionPeriod (absent or 0: the storage nodes' own, told by Ping_v1): older samples are ignored and counted. */
+  readonly retentionMs?: number;
+  /** -futureRetention (absent or 0: the storage nodes' own): samples further ahead are ignored and counted. */
+  readonly futureRetentionMs?: number;
 }
+
 
 const ROUTE = /^\/insert\/([^/]+)\/prometheus(?:\/api\/v1\/write)?\/?$/;
 
@@ -155,6 +162,8 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
     m.gauge("strata_insert_labels_cache_bytes", "Memory held by the raw-labels cache (cap: -cacheSize.remoteWriteLabels).", () => lc.bytes);
   }
   const relabel = d.relabel ?? new RelabelHook("", d.log, m);
+  const window = retentionWindow(d.cluster, d.retentionMs ?? 0, d.futureRetentionMs ?? 0);
+  const ignored = rowsIgnoredCounter(m);
   const handleImport = buildImportHandler({
     ...DEFAULT_IMPORT_SETTINGS,
     ...d.imports,
@@ -165,6 +174,8 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
     metrics: m,
     maxConcurrent: d.maxConcurrentInserts,
     maxQueueMs: d.maxQueueMs,
+    window,
+    ignored,
   });
 
   const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
@@ -186,7 +197,8 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
     try {
       // Remote write 1.0 rows take about as many bytes as their protobuf: grow once.
       if (version === 1 && sink instanceof RowsBatchWriter) sink.reserve(raw.length + (raw.length >>> 3));
-      return version === 2 ? decoder.decodeV2(raw, tenant, sink) : decoder.decodeV1(raw, tenant, sink);
+      const w = window();
+      return version === 2 ? decoder.decodeV2(raw, tenant, sink, w) : decoder.decodeV1(raw, tenant, sink, w);
     } catch (err) {
       if (err instanceof BadDataError && err.code === "STRATA_PARSE_ERROR") {
         throw new BadDataError(`cannot parse remote write ${version}.0 protobuf: ${err.message.replace(/^cannot parse protobuf: /, "")}`, "STRATA_PARSE_ERROR");
@@ -209,13 +221,7 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
         req.resume();
         return;
       }
-      let decoded: string;
-      try {
-        decoded = decodeURIComponent(tenantText);
-      } catch {
-        throw new BadDataError(`invalid tenant ${JSON.stringify(tenantText)}: bad percent-encoding`, "STRATA_INVALID_TENANT");
-      }
-      const tenant = parseTenant(decoded);
+      const tenant = parseTenant(tenantText);
       version = remoteWriteVersion(req.headers["content-type"], req.headers["content-encoding"]);
       requests[version].inc();
       await limiter.acquire(d.maxQueueMs);
@@ -237,6 +243,7 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
         await d.cluster.writeMetadata(r.metadata.map((x) => ({ tenant, ...x })));
       }
       rowsReceived.add(r.samples);
+      ignored("promremotewrite", r.tooOld, r.tooNew);
       histogramsDropped.add(r.histograms);
       exemplarsDropped.add(r.exemplars);
       duration.observeSince(t0);
@@ -277,6 +284,14 @@ export function buildApp(d: InsertAppDeps): HttpHandler {
   };
 
   return async (req, res) => {
+    try {
+      // Before the URL parser folds `/insert/2/../1/…` into tenant 1's path.
+      checkRawPath(req.url ?? "/");
+    } catch (err) {
+      req.resume();
+      send(res, httpStatusOf(err), `${errorMessage(err)}\n`);
+      return;
+    }
     const url = new URL(req.url ?? "/", "http://localhost");
     const imp = matchImportRoute(url.pathname);
     if (imp) return handleImport(req, res, imp, url);

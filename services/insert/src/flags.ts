@@ -16,6 +16,10 @@ export const insertFlags = defineFlags({
   "cacheSize.remoteWriteLabels": flag.bytes(64 * 1024 * 1024, "Memory for canonical metric names of remote write series by their raw label bytes (0 disables): a known series skips label parsing and validation."),
   "storageNode.maxBufferSize": flag.bytes(64 * 1024 * 1024, "Bytes in flight to one storage node before writers wait (then reroute)."),
   "storageNode.writeTimeout": flag.duration("30s", "Deadline of one write to a storage node."),
+  retentionPeriod: flag.duration("0", "Samples older than this are not sent to storage and are counted in strata_rows_ignored_total{reason=\"small_timestamp\"} (and left out of remote write 2.0's Samples-Written). 0: the storage nodes' own -retentionPeriod, which each tells insert in its health check — set it only to keep a narrower window here. A bare number means months (31 days).", {
+    bareNumberMs: 31 * 86_400_000,
+  }),
+  futureRetention: flag.duration("0", "Samples more than this ahead of now are not sent to storage and are counted in strata_rows_ignored_total{reason=\"big_timestamp\"}. 0: the storage nodes' own -futureRetention (default 2d)."),
   loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),
   ...importFlags,
 });

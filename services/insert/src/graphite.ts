@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
-import { errorMessage, parseListenAddr, parseTenant, type LabelLimits, type Logger, type MetricsRegistry } from "@strata/core";
+import { errorMessage, parseListenAddr, parseTenant, type LabelLimits, type Logger, type MetricsRegistry, type SampleWindow } from "@strata/core";
 import { GraphiteParser, RowsBatchSink } from "@strata/formats";
+import type { RowsIgnored } from "./ignored.js";
 import type { RowsWriter } from "./import.js";
 import type { RelabelHook } from "./relabel-hook.js";
 
@@ -15,6 +16,9 @@ export interface GraphiteServerOptions {
   readonly maxLineBytes: number;
   readonly log: Logger;
   readonly metrics: MetricsRegistry;
+  /** The timestamps kept now (-retentionPeriod, -futureRetention); rows outside are counted. */
+  readonly window: () => SampleWindow;
+  readonly ignored: RowsIgnored;
 }
 
 export interface GraphiteServer {
@@ -46,8 +50,10 @@ export async function startGraphiteServer(o: GraphiteServerOptions): Promise<Gra
 
   const handle = (sock: Socket): void => {
     conns.add(sock);
-    const sink = new RowsBatchSink({ tenant, limits: o.limits, transform: o.relabel.liveTransform("graphite") });
+    const sink = new RowsBatchSink({ tenant, limits: o.limits, transform: o.relabel.liveTransform("graphite"), window: o.window() });
     let dropped = 0;
+    let tooOld = 0;
+    let tooNew = 0;
     const parser = new GraphiteParser(sink, {
       maxLineBytes: o.maxLineBytes,
       onInvalidLine: (err) => {
@@ -59,6 +65,9 @@ export async function startGraphiteServer(o: GraphiteServerOptions): Promise<Gra
     let scheduled = false;
     const flush = (): Promise<void> => {
       if (flushing !== null) return flushing;
+      o.ignored("graphite", sink.rowsTooOld - tooOld, sink.rowsTooNew - tooNew);
+      tooOld = sink.rowsTooOld;
+      tooNew = sink.rowsTooNew;
       const w = sink.writer;
       if (w.length === 0) return Promise.resolve();
       sock.pause();
@@ -92,6 +101,7 @@ export async function startGraphiteServer(o: GraphiteServerOptions): Promise<Gra
       sock.destroy();
     };
     sock.on("data", (chunk: Buffer) => {
+      sink.setWindow(o.window());
       try {
         parser.write(chunk);
       } catch (err) {

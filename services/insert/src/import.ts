@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import {
-  BadDataError,
   StrataError,
   TooManyRequestsError,
   errorMessage,
@@ -11,7 +10,7 @@ import {
   type LabelLimits,
   type Logger,
   type MetricsRegistry,
-  type Tenant,
+  type SampleWindow,
 } from "@strata/core";
 import {
   RowsBatchSink,
@@ -25,6 +24,7 @@ import {
 import type { MetadataItem } from "@strata/cluster";
 import type { RelabelHook } from "./relabel-hook.js";
 import { RowsSpool } from "./spool.js";
+import type { RowsIgnored } from "./ignored.js";
 
 /** What the import handlers need from the storage-node clients (InsertCluster). */
 export interface RowsWriter {
@@ -59,6 +59,9 @@ export interface ImportDeps extends ImportSettings {
   readonly metrics: MetricsRegistry;
   readonly maxConcurrent: number;
   readonly maxQueueMs: number;
+  /** The timestamps kept now (-retentionPeriod, -futureRetention); rows outside are counted. */
+  readonly window: () => SampleWindow;
+  readonly ignored: RowsIgnored;
 }
 
 /** A matched import URL. */
@@ -130,16 +133,6 @@ function reasonOf(err: unknown): string {
   return err instanceof StrataError ? err.code.replace(/^STRATA_/, "").toLowerCase() : "internal";
 }
 
-function parseTenantText(text: string): Tenant {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(text);
-  } catch {
-    throw new BadDataError(`invalid tenant ${JSON.stringify(text)}: bad percent-encoding`, "STRATA_INVALID_TENANT");
-  }
-  return parseTenant(decoded);
-}
-
 /** An error message that names the format first (parser errors already do). */
 function withFormat(type: string, err: unknown): string {
   const msg = errorMessage(err);
@@ -187,7 +180,7 @@ export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: S
         req.resume();
         return;
       }
-      const tenant = parseTenantText(route.tenant);
+      const tenant = parseTenant(route.tenant);
       await slots.acquire(d.maxQueueMs);
       acquired = true;
       spool = new RowsSpool(d.memoryBufferBytes, d.tmpDir);
@@ -195,6 +188,7 @@ export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: S
         tenant,
         writer: spool.writer,
         limits: d.limits,
+        window: d.window(),
         ...(() => {
           const t = d.relabel.transform(type);
           return t === undefined ? {} : { transform: t };
@@ -233,6 +227,7 @@ export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: S
         await d.cluster.writeMetadata(metadata.map((x) => ({ tenant, family: x.metric, type: metricTypeNumber(x.type), help: x.help, unit: x.unit })));
       }
       inserted(type).add(sink.rowsWritten);
+      d.ignored(type, sink.rowsTooOld, sink.rowsTooNew);
       d.relabel.countDroppedRows(type, sink.rowsDropped);
       duration.observeSince(t0);
       res.writeHead(204);

@@ -4,6 +4,7 @@ import { InsertCluster } from "@strata/cluster";
 import { buildApp } from "./app.js";
 import { insertFlags } from "./flags.js";
 import { startGraphiteServer } from "./graphite.js";
+import { retentionWindow, rowsIgnoredCounter } from "./ignored.js";
 import { RelabelHook } from "./relabel-hook.js";
 
 await runService({
@@ -43,6 +44,8 @@ await runService({
       },
       maxRequestBytes: flags.maxInsertRequestSize,
       labelsCacheBytes: flags["cacheSize.remoteWriteLabels"],
+      retentionMs: flags.retentionPeriod,
+      futureRetentionMs: flags.futureRetention,
       maxConcurrentInserts: flags.maxConcurrentInserts,
       maxQueueMs: flags["insert.maxQueueDuration"],
       log,
@@ -61,6 +64,8 @@ await runService({
         maxLineBytes: flags["import.maxLineLen"],
         log,
         metrics,
+        window: retentionWindow(cluster, flags.retentionPeriod, flags.futureRetention),
+        ignored: rowsIgnoredCounter(metrics),
       });
       onShutdown({ name: "Graphite listener", close: () => graphite.close() });
     }

@@ -45,6 +45,7 @@ describe("insert handler over a stub cluster", () => {
     releaseRouted: () => undefined,
     writeMetadata: async () => 0,
     healthyCount: () => 1,
+    retention: () => ({ retentionMs: 0, futureRetentionMs: 2 * 86_400_000 }),
   } as unknown as InsertCluster;
   let server: Server;
   let url = "";

@@ -144,7 +144,7 @@ export async function startInsert(nodes: readonly string[], extra: string[] = []
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [...NODE_ARGS, INSERT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.join(",")}`, "-loggerLevel=WARN", ...extra],
+    [...NODE_ARGS, INSERT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.join(",")}`, "-retentionPeriod=100y", "-loggerLevel=WARN", ...extra],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const proc = new Proc(child, `insert ${port}`);

@@ -6,11 +6,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { createLogger, decodeMetricName, MetricsRegistry, RowsBatchReader, UnavailableError } from "@strata/core";
+import { createLogger, decodeMetricName, MetricsRegistry, RowsBatchReader, sampleWindow, UnavailableError } from "@strata/core";
 import type { InsertCluster } from "@strata/cluster";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { startGraphiteServer } from "../src/graphite.js";
+import { rowsIgnoredCounter } from "../src/ignored.js";
 import { matchImportRoute } from "../src/import.js";
 import { RelabelHook } from "../src/relabel-hook.js";
 import { RowsSpool } from "../src/spool.js";
@@ -99,6 +100,7 @@ describe("import handler over a stub cluster", () => {
       return items.length;
     },
     healthyCount: () => 1,
+    retention: () => ({ retentionMs: 0, futureRetentionMs: 2 * 86_400_000 }),
   } as unknown as InsertCluster;
   const metrics = new MetricsRegistry();
   const relabelPath = join(dir, "relabel.yml");
@@ -156,6 +158,7 @@ describe("import handler over a stub cluster", () => {
 
   it.each([
     ["json lines", "/insert/0/prometheus/api/v1/import", '{"metric":{"__name__":"a","x":"1"},"values":[1,2],"timestamps":[10,20]}\n', ["0:0 a{x=\"1\"} 10 1", "0:0 a{x=\"1\"} 20 2"]],
+    ["a sample more than -futureRetention ahead is left out", "/insert/0/prometheus/api/v1/import", `{"metric":{"__name__":"f"},"values":[1,2],"timestamps":[10,${Date.UTC(10000, 0, 1) - 1}]}\n`, ["0:0 f 10 1"]],
     ["extra_label replaces", "/insert/0/prometheus/api/v1/import?extra_label=x=9&extra_label=y=z", '{"metric":{"__name__":"a","x":"1"},"values":[1],"timestamps":[10]}', ["0:0 a{x=\"9\",y=\"z\"} 10 1"]],
     ["pushgateway path", "/insert/0/prometheus/api/v1/import/prometheus/metrics/job/j/instance/i?timestamp=5", "m 1\n", ['0:0 m{instance="i",job="j"} 5000 1']],
     ["csv", "/insert/0/prometheus/api/v1/import/csv?format=2:metric:cpu,1:label:host,3:time:unix_s", "h1,0.5,100\n", ['0:0 cpu{host="h1"} 100000 0.5']],
@@ -166,6 +169,10 @@ describe("import handler over a stub cluster", () => {
     const r = await send(path, body);
     expect([r.status, await r.text()]).toEqual([204, ""]);
     expect(rowsOf(written).sort()).toEqual([...want].sort());
+  });
+
+  it("counts the sample left out past -futureRetention", () => {
+    expect(metrics.render()).toContain('strata_rows_ignored_total{type="jsonline",reason="big_timestamp"} 1');
   });
 
   it("text exposition metadata is forwarded", async () => {
@@ -180,7 +187,7 @@ describe("import handler over a stub cluster", () => {
     ["csv without format", "/insert/0/prometheus/api/v1/import/csv", "1,2\n", 400, /^csv: missing format parameter/],
     ["bad extra_label", "/insert/0/influx/write?extra_label=nope", "cpu v=1\n", 400, /^influx: extra_label "nope": want name=value/],
     ["line too long", "/insert/0/prometheus/api/v1/import", `{"metric":{"__name__":"${"a".repeat(5000)}"}}\n`, 400, /^jsonline: line 1: line longer than 4096 bytes/],
-    ["opentsdb body too big", "/insert/0/opentsdb/api/put", `[${'{"metric":"m","value":1,"timestamp":1},'.repeat(200)}{}]`, 400, /^opentsdb: .*body larger than 4096 bytes/],
+    ["opentsdb body too big", "/insert/0/opentsdb/api/put", `[${'{"metric":"m","value":1,"timestamp":1},'.repeat(200)}{}]`, 413, /^opentsdb: .*body larger than 4096 bytes/],
   ] as const)("%s → %i", async (_name, path, body, status, msg) => {
     const r = await send(path, body);
     expect(r.status).toBe(status);
@@ -265,7 +272,7 @@ describe("RelabelHook reload", () => {
 });
 
 describe("Graphite listener over a stub cluster", () => {
-  it("stores good lines with tags, skips bad ones, stamps lines without a timestamp with now", async () => {
+  it("stores good lines with tags, skips bad ones, stamps lines without a timestamp with now, counts ones past -futureRetention", async () => {
     const written: Uint8Array[] = [];
     const metrics = new MetricsRegistry();
     const g = await startGraphiteServer({
@@ -277,12 +284,14 @@ describe("Graphite listener over a stub cluster", () => {
       maxLineBytes: 1024,
       log,
       metrics,
+      window: () => sampleWindow(0, 2 * 86_400_000, Date.now()),
+      ignored: rowsIgnoredCounter(metrics),
     });
     try {
       const t0 = Date.now();
       await new Promise<void>((resolve, reject) => {
         const s = connect(g.port, "127.0.0.1", () => {
-          s.write("foo.bar;env=prod 1.5 100\nbad line here now\n");
+          s.write("foo.bar;env=prod 1.5 100\nbad line here now\nyear.ten.thousand 1 253402300799\n");
           s.end("baz 2\n");
         });
         s.on("error", reject);
@@ -298,6 +307,7 @@ describe("Graphite listener over a stub cluster", () => {
       expect(ts).toBeLessThanOrEqual(Date.now());
       expect(metrics.render()).toContain('strata_rows_rejected_total{type="graphite",reason="parse_error"} 1');
       expect(metrics.render()).toContain('strata_rows_inserted_total{type="graphite"} 2');
+      expect(metrics.render()).toContain('strata_rows_ignored_total{type="graphite",reason="big_timestamp"} 1');
     } finally {
       await g.close();
     }

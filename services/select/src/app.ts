@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createGzip } from "node:zlib";
 import type { SearchOptions, SelectBackend } from "@strata/cluster";
 import {
   BadDataError,
+  checkRawPath,
   compareByLabels,
   ExecutionError,
   METRIC_NAME_LABEL,
@@ -18,6 +20,7 @@ import { formatJsonLine, TextExpositionWriter } from "@strata/formats";
 import { formatPromValue, type MatrixSeries, type Querier, type QueryResult } from "@strata/promql";
 import { mergeMatrix, RollupCache } from "./cache.js";
 import { Params } from "./params.js";
+import { applyLimit, fetchLimit, type ListLimit } from "./limits.js";
 import { Limiter, QueryStats } from "./query-stats.js";
 import { matrixChunks, resultChunks, successStream } from "./render.js";
 import { failure, labelsJson, success, writeJson } from "./respond.js";
@@ -37,6 +40,10 @@ export interface SelectConfig {
   readonly maxPointsPerTimeseries: number;
   readonly maxExportSeries: number;
   readonly maxLabelsAPISeries: number;
+  readonly maxTagKeys: number;
+  readonly maxTagValues: number;
+  /** Key of the all-tenant views (`/api/v1/status/{top,active}_queries?authKey=`); empty: they answer 403. */
+  readonly adminAuthKey: string;
   readonly denyPartialResponse: boolean;
   readonly cacheTimestampOffsetMs: number;
   readonly disableCache: boolean;
@@ -54,6 +61,8 @@ export interface SelectDeps {
   /** Serves the web UI below /select/<tenant>/vmui (the path after `vmui`, e.g. "/" or "/assets/x.js"). */
   readonly ui?: (req: IncomingMessage, res: ServerResponse, path: string) => void | Promise<void>;
   readonly now?: () => number;
+  /** Called after each query left its slot (select's idle memory reclaimer listens). */
+  readonly onQueryEnd?: () => void;
   /** -vmalert.proxyURL: where /api/v1/rules and /api/v1/alerts are forwarded (the alert service). */
   readonly vmalertProxyURL?: string;
 }
@@ -64,6 +73,8 @@ export interface SelectApp {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
   readonly cache: RollupCache;
   readonly stats: QueryStats;
+  /** Queries holding a slot now. */
+  readonly inFlight: () => number;
 }
 
 type Handler = (ctx: Ctx) => Promise<void>;
@@ -99,6 +110,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
 
   function searchOpts(params: Params, signal: AbortSignal, t0: number): SearchOptions {
     const timeout = Math.min(params.duration("timeout", config.maxQueryDurationMs), config.maxQueryDurationMs);
+    if (!(timeout > 0)) throw new BadDataError(`invalid parameter "timeout": want a positive duration, got ${JSON.stringify(params.get("timeout"))}`);
     return {
       deadline: t0 + timeout,
       denyPartialResponse: config.denyPartialResponse || params.bool("deny_partial_response"),
@@ -120,6 +132,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
       return await fn();
     } finally {
       release();
+      deps.onQueryEnd?.();
     }
   }
 
@@ -135,11 +148,12 @@ export function buildApp(deps: SelectDeps): SelectApp {
         try {
           const r = await engine.instantQuery(querier, q, time, ctx.signal);
           if (querier.isPartial) partialAnswers.inc();
-          await successStream(ctx.res, resultChunks(sortedResult(r)), {
-            isPartial: querier.isPartial,
-            warnings: [...querier.warnings, ...r.warnings],
-            infos: r.infos,
-          });
+          await successStream(
+            ctx.res,
+            resultChunks(sortedResult(r)),
+            { isPartial: querier.isPartial, warnings: [...querier.warnings, ...r.warnings], infos: r.infos },
+            ctx.signal,
+          );
         } finally {
           // The answer is written: the selected samples may be reused.
           await querier.close?.();
@@ -187,7 +201,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
             if (r.type !== "matrix") {
               // Scalars and strings in range queries come back as matrices in Prometheus; an
               // engine that returns otherwise is answered as is, uncached.
-              await successStream(ctx.res, resultChunks(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos });
+              await successStream(ctx.res, resultChunks(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos }, ctx.signal);
               return;
             }
             series = cached ? mergeMatrix(cached.series, r.series) : [...r.series];
@@ -199,11 +213,12 @@ export function buildApp(deps: SelectDeps): SelectApp {
           }
           if (querier.isPartial) partialAnswers.inc();
           series.sort(compareByLabels);
-          await successStream(ctx.res, matrixChunks(series, { start, step, count: points }), {
-            isPartial: querier.isPartial,
-            warnings: [...querier.warnings, ...warnings],
-            infos,
-          });
+          await successStream(
+            ctx.res,
+            matrixChunks(series, { start, step, count: points }),
+            { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos },
+            ctx.signal,
+          );
         } finally {
           // The answer is written (the result cache keeps copies): the selected samples may be reused.
           await querier.close?.();
@@ -225,15 +240,15 @@ export function buildApp(deps: SelectDeps): SelectApp {
 
   async function labels(ctx: Ctx): Promise<void> {
     const { minT, maxT } = range(ctx);
-    const limit = ctx.params.int("limit", 0);
-    const a = await backend.labelNames(ctx.tenant, ctx.params.matcherSets(), minT, maxT, limit, ctx.opts);
+    const l: ListLimit = { limit: ctx.params.int("limit", 0), cap: config.maxTagKeys, capFlag: "-search.maxTagKeys" };
+    const a = applyLimit(await backend.labelNames(ctx.tenant, ctx.params.matcherSets(), minT, maxT, fetchLimit(l), ctx.opts), l, "label names");
     success(ctx.res, JSON.stringify(a.value), { isPartial: a.isPartial, warnings: a.warnings });
   }
 
   async function labelValues(ctx: Ctx, name: string): Promise<void> {
     const { minT, maxT } = range(ctx);
-    const limit = ctx.params.int("limit", 0);
-    const a = await backend.labelValues(ctx.tenant, name, ctx.params.matcherSets(), minT, maxT, limit, ctx.opts);
+    const l: ListLimit = { limit: ctx.params.int("limit", 0), cap: config.maxTagValues, capFlag: "-search.maxTagValues" };
+    const a = applyLimit(await backend.labelValues(ctx.tenant, name, ctx.params.matcherSets(), minT, maxT, fetchLimit(l), ctx.opts), l, "label values");
     success(ctx.res, JSON.stringify(a.value), { isPartial: a.isPartial, warnings: a.warnings });
   }
 
@@ -241,8 +256,8 @@ export function buildApp(deps: SelectDeps): SelectApp {
     const sets = ctx.params.matcherSets();
     if (sets.length === 0) throw new BadDataError("no match[] parameter provided");
     const { minT, maxT } = range(ctx);
-    const limit = ctx.params.int("limit", config.maxLabelsAPISeries);
-    const a = await backend.series(ctx.tenant, sets, minT, maxT, limit, ctx.opts);
+    const l: ListLimit = { limit: ctx.params.int("limit", 0), cap: config.maxLabelsAPISeries, capFlag: "-search.maxSeriesPerAPICall" };
+    const a = applyLimit(await backend.series(ctx.tenant, sets, minT, maxT, fetchLimit(l), ctx.opts), l, "series");
     success(ctx.res, `[${a.value.map(labelsJson).join(",")}]`, { isPartial: a.isPartial, warnings: a.warnings });
   }
 
@@ -268,8 +283,8 @@ export function buildApp(deps: SelectDeps): SelectApp {
   }
 
   async function metadata(ctx: Ctx): Promise<void> {
-    const limit = ctx.params.int("limit", 0);
-    const a = await backend.metadata(ctx.tenant, ctx.params.get("metric") ?? "", limit, ctx.opts);
+    const l: ListLimit = { limit: ctx.params.int("limit", 0), cap: 0, capFlag: "" };
+    const a = applyLimit(await backend.metadata(ctx.tenant, ctx.params.get("metric") ?? "", fetchLimit(l), ctx.opts), l, "metrics");
     const out: Record<string, { type: string; help: string; unit: string }[]> = {};
     for (const m of a.value) (out[m.metricFamilyName] ??= []).push({ type: m.type, help: m.help, unit: m.unit });
     success(ctx.res, JSON.stringify(out), { isPartial: a.isPartial, warnings: a.warnings });
@@ -277,13 +292,17 @@ export function buildApp(deps: SelectDeps): SelectApp {
 
   // ---- export, federate, delete ----------------------------------------------------------
 
+  function exportOpts(ctx: Ctx): SearchOptions {
+    return { ...ctx.opts, maxSeries: config.maxExportSeries, maxSeriesFlag: "-search.maxExportSeries" };
+  }
+
   async function exportJson(ctx: Ctx): Promise<void> {
     const sets = ctx.params.matcherSets();
     if (sets.length === 0) throw new BadDataError("missing match[] parameter: export needs a series selector, e.g. match[]={__name__!=\"\"}");
     const { minT, maxT } = range(ctx);
     const gzip = /\bgzip\b/.test(String(ctx.req.headers["accept-encoding"] ?? ""));
     await streamOut(ctx, "application/stream+json", gzip, async (write) => {
-      await backend.exportSeries(ctx.tenant, sets, minT, maxT, { ...ctx.opts, maxSeries: config.maxExportSeries }, async (s) => {
+      await backend.exportSeries(ctx.tenant, sets, minT, maxT, exportOpts(ctx), async (s) => {
         await write(formatJsonLine(s.labels, s.timestamps, s.values));
       });
     });
@@ -301,7 +320,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
     const { minT, maxT } = range(ctx);
     const csvField = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
     await streamOut(ctx, "text/csv; charset=utf-8", false, async (write) => {
-      await backend.exportSeries(ctx.tenant, sets, minT, maxT, { ...ctx.opts, maxSeries: config.maxExportSeries }, async (s) => {
+      await backend.exportSeries(ctx.tenant, sets, minT, maxT, exportOpts(ctx), async (s) => {
         let chunk = "";
         const get = (n: string) => s.labels.find((l) => l.name === n)?.value ?? "";
         for (let i = 0; i < s.timestamps.length; i++) {
@@ -333,7 +352,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
     let lastName = "";
     await streamOut(ctx, "text/plain; version=0.0.4; charset=utf-8", false, async (write) => {
       const rows: { labels: MatrixSeries["labels"]; v: number; t: number }[] = [];
-      await backend.exportSeries(ctx.tenant, sets, minT, maxT, { ...ctx.opts, maxSeries: config.maxExportSeries }, (s) => {
+      await backend.exportSeries(ctx.tenant, sets, minT, maxT, exportOpts(ctx), (s) => {
         // The last sample in the lookback window, unless the series went stale.
         const n = s.timestamps.length;
         if (n === 0) return;
@@ -357,9 +376,6 @@ export function buildApp(deps: SelectDeps): SelectApp {
   }
 
   async function deleteSeries(ctx: Ctx): Promise<void> {
-    if (ctx.req.method !== "POST" && ctx.req.method !== "PUT" && ctx.req.method !== "GET") {
-      throw new BadDataError(`method ${ctx.req.method} not allowed; use POST`);
-    }
     const sets = ctx.params.matcherSets();
     if (sets.length === 0) throw new BadDataError("missing match[] parameter");
     const n = await backend.deleteSeries(ctx.tenant, sets, ctx.opts);
@@ -430,6 +446,8 @@ export function buildApp(deps: SelectDeps): SelectApp {
     res.on("close", onClose);
     const tHist = process.hrtime.bigint();
     try {
+      // Before the URL parser folds `/select/2/../1/…` into tenant 1's path.
+      checkRawPath(req.url ?? "/");
       if (path === "/health" || path === "/-/healthy" || path === "/-/ready") {
         res.writeHead(200, { "content-type": "text/plain" });
         res.end("OK");
@@ -450,15 +468,16 @@ export function buildApp(deps: SelectDeps): SelectApp {
         res.end("OK");
         return;
       }
-      if (path === "/api/v1/status/active_queries") {
-        route = "active_queries";
-        writeJson(res, 200, stats.activeJson(undefined));
-        return;
-      }
-      if (path === "/api/v1/status/top_queries") {
-        route = "top_queries";
+      if (path === "/api/v1/status/active_queries" || path === "/api/v1/status/top_queries") {
+        // Every tenant's queries: an admin view. A tenant sees its own under /select/<tenant>/prometheus/.
+        route = path.slice("/api/v1/status/".length);
         const params = await Params.from(req, url, config.maxRequestBodyBytes);
-        writeJson(res, 200, stats.topJson(undefined, params.int("topN", 20), params.duration("maxLifetime", 600_000)));
+        if (!adminKeyMatches(config.adminAuthKey, params.get("authKey"))) {
+          writeJson(res, 403, JSON.stringify({ status: "error", errorType: "forbidden", error: `${path} lists every tenant's queries: pass authKey=<-adminAuthKey> (set -adminAuthKey to enable it); a tenant's own are at /select/<tenant>/prometheus${path}` }));
+          return;
+        }
+        if (route === "active_queries") writeJson(res, 200, stats.activeJson(undefined));
+        else writeJson(res, 200, stats.topJson(undefined, params.int("topN", 20), params.duration("maxLifetime", 600_000)));
         return;
       }
       if (path === "/") {
@@ -480,8 +499,15 @@ export function buildApp(deps: SelectDeps): SelectApp {
       }
       const params = await Params.from(req, url, config.maxRequestBodyBytes);
       const ctx: Ctx = { req, res, url, tenant, params, now: now(), opts: searchOpts(params, ac.signal, t0), signal: ac.signal };
+      if (m[1] === "delete" && rest !== "api/v1/admin/tsdb/delete_series") throw new NotFoundError(`unsupported path ${JSON.stringify(path)}`);
+      if (rest === "api/v1/admin/tsdb/delete_series" && req.method !== "POST") {
+        // A GET must never delete (link prefetchers, crawlers, a pasted URL).
+        route = rest;
+        res.setHeader("allow", "POST");
+        writeJson(res, 405, JSON.stringify({ status: "error", errorType: "bad_data", error: `method ${req.method ?? ""} not allowed: delete_series takes POST` }));
+        return;
+      }
       if (m[1] === "delete") {
-        if (rest !== "api/v1/admin/tsdb/delete_series") throw new NotFoundError(`unsupported path ${JSON.stringify(path)}`);
         route = rest;
         await deleteSeries(ctx);
         return;
@@ -512,14 +538,26 @@ export function buildApp(deps: SelectDeps): SelectApp {
     }
   }
 
-  return { handle, cache, stats };
+  return { handle, cache, stats, inFlight: () => limiter.inFlight };
 }
 
 /** Label names in the path may be `U__`-escaped (Prometheus 3 UTF-8 names) or percent-encoded. */
 function decodeLabelName(s: string): string {
-  const name = decodeURIComponent(s);
+  let name: string;
+  try {
+    name = decodeURIComponent(s);
+  } catch {
+    throw new BadDataError(`invalid label name ${JSON.stringify(s)} in the path: bad percent-encoding`, "STRATA_INVALID_LABEL_NAME");
+  }
   if (!name.startsWith("U__")) return name;
   return name.slice(3).replace(/_([0-9a-fA-F]+)_|__/g, (_m, hex: string | undefined) => (hex === undefined ? "_" : String.fromCodePoint(parseInt(hex, 16))));
+}
+
+/** Compares the `authKey` parameter with -adminAuthKey in constant time; an empty key matches nothing. */
+function adminKeyMatches(key: string, given: string | undefined): boolean {
+  if (key === "" || given === undefined) return false;
+  const digest = (s: string) => createHash("sha256").update(s).digest();
+  return timingSafeEqual(digest(key), digest(given));
 }
 
 /**

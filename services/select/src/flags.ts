@@ -1,4 +1,4 @@
-import { availableParallelism } from "node:os";
+import { availableParallelism, totalmem } from "node:os";
 import { defineFlags, flag } from "@strata/core";
 
 export const selectFlags = defineFlags({
@@ -12,8 +12,14 @@ export const selectFlags = defineFlags({
   "search.maxSeries": flag.int(300_000, "The maximum number of series one query may select"),
   "search.maxSamplesPerQuery": flag.int(1_000_000_000, "The maximum number of samples one query may process"),
   "search.maxPointsPerTimeseries": flag.int(30_000, "The maximum number of points per series a range query may return"),
+  "search.maxPointsSubqueryPerTimeseries": flag.int(100_000, "The maximum number of points per series a subquery may evaluate; a query with a bigger subquery fails with 422"),
+  "search.maxMemoryPerQuery": flag.bytes(0, "The maximum memory one query may use by its estimate before evaluation and by count while it runs; a query needing more fails with 422. 0: only -search.maxMemoryTotal limits it"),
+  "search.maxMemoryTotal": flag.bytes(Math.floor(totalmem() / 4 / 1024 ** 2) * 1024 ** 2, "The memory all running queries may use together (their estimates, grown by what they count while running); a query that does not fit fails with 422. 0: no limit (default: a quarter of the system memory)"),
   "search.maxExportSeries": flag.int(10_000_000, "The maximum number of series /api/v1/export and /federate may return"),
-  "search.maxSeriesPerAPICall": flag.int(100_000, "The default limit of /api/v1/series answers"),
+  "search.maxSeriesPerAPICall": flag.int(100_000, "The most series /api/v1/series returns; a longer answer is cut with a warning and isPartial (0: no cap)"),
+  "search.maxTagKeys": flag.int(100_000, "The most label names /api/v1/labels returns; a longer answer is cut with a warning and isPartial (0: no cap)"),
+  "search.maxTagValues": flag.int(100_000, "The most values /api/v1/label/<name>/values returns; a longer answer is cut with a warning and isPartial (0: no cap)"),
+  adminAuthKey: flag.string("", "Key (authKey=) of the all-tenant views /api/v1/status/top_queries and /api/v1/status/active_queries; empty: they answer 403"),
   "search.skipSlowReplicas": flag.bool(true, "Do not wait for the replicationFactor-1 slowest storage nodes: the others already hold every series, so answers stay complete while a node hangs"),
   "search.denyPartialResponse": flag.bool(false, "Fail queries with 503 instead of answering partially when storage nodes are unavailable"),
   "search.cacheTimestampOffset": flag.duration("5m", "Points newer than now minus this offset are never cached by the range-query result cache"),

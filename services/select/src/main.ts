@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-import { ClusterSelectBackend, DecodePool } from "@strata/cluster";
+import { ClusterSelectBackend, DecodePool, trimDecodeMemory } from "@strata/cluster";
 import { closeHttp, listenHttp, runService } from "@strata/core";
-import { createEngine } from "@strata/promql";
+import { createEngine, MemoryBudget } from "@strata/promql";
 import { serveUi } from "@strata/ui";
 import { buildApp } from "./app.js";
 import { selectFlags } from "./flags.js";
+import { IdleReclaimer } from "./reclaim.js";
 
 await runService({
   name: "strata-select",
@@ -25,14 +26,30 @@ await runService({
       metrics,
     });
     onShutdown({ name: "storage node clients", close: () => backend.close() });
+    const memoryBudget = new MemoryBudget(flags["search.maxMemoryTotal"]);
+    metrics.gauge("strata_select_query_memory_reserved_bytes", "Memory reserved by running queries (estimates, grown while they run).", () => memoryBudget.used);
     const engine = createEngine({
       lookbackDelta: flags["search.lookbackDelta"],
       maxSeries: flags["search.maxSeries"],
       maxSamples: flags["search.maxSamplesPerQuery"],
       maxPointsPerSeries: flags["search.maxPointsPerTimeseries"],
       timeout: flags["search.maxQueryDuration"],
+      maxPointsSubqueryPerSeries: flags["search.maxPointsSubqueryPerTimeseries"],
+      maxMemoryPerQuery: flags["search.maxMemoryPerQuery"],
+      memoryBudget,
     });
+    let inFlight = () => 0;
+    const reclaimer = new IdleReclaimer({
+      idleMs: 2000,
+      minBytes: 32 * 1024 * 1024,
+      inFlight: () => inFlight(),
+      trim: trimDecodeMemory,
+      log,
+    });
+    onShutdown({ name: "idle memory reclaimer", close: async () => reclaimer.close() });
+    metrics.counter("strata_select_idle_collections_total", "Full collections run after heavy queries, once select was idle.", () => reclaimer.runs);
     const app = buildApp({
+      onQueryEnd: () => reclaimer.queryEnded(),
       backend,
       engine,
       log,
@@ -47,6 +64,9 @@ await runService({
         maxPointsPerTimeseries: flags["search.maxPointsPerTimeseries"],
         maxExportSeries: flags["search.maxExportSeries"],
         maxLabelsAPISeries: flags["search.maxSeriesPerAPICall"],
+        maxTagKeys: flags["search.maxTagKeys"],
+        maxTagValues: flags["search.maxTagValues"],
+        adminAuthKey: flags.adminAuthKey,
         denyPartialResponse: flags["search.denyPartialResponse"],
         cacheTimestampOffsetMs: flags["search.cacheTimestampOffset"],
         disableCache: flags["search.disableCache"],
@@ -55,6 +75,7 @@ await runService({
         maxRequestBodyBytes: flags.maxRequestBodySize,
       },
     });
+    inFlight = app.inFlight;
     const server = await listenHttp(flags.httpListenAddr, app.handle, log);
     onShutdown({ name: "http server", close: () => closeHttp(server) });
     log.info({ addr: flags.httpListenAddr, storageNodes: flags.storageNode }, "serving the Prometheus API at /select/<tenant>/prometheus and the UI at /select/<tenant>/vmui/");

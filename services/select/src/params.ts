@@ -2,6 +2,9 @@ import type { IncomingMessage } from "node:http";
 import { BadDataError, parseDuration, parseTimestamp, readBody, type LabelMatcher } from "@strata/core";
 import { parseMetricSelector } from "@strata/promql";
 
+/** The largest time a JavaScript Date holds (±100,000,000 days around 1970), in ms. */
+const MAX_TIME_MS = 8.64e15;
+
 /**
  * Request parameters as the Prometheus API takes them: from the URL query and, for POST with
  * `application/x-www-form-urlencoded`, from the body — merged, URL first.
@@ -57,12 +60,17 @@ export class Params {
   time(name: string, def: number, now: number): number {
     const v = this.get(name);
     if (v === undefined) return def;
+    let ms: number;
     try {
       // Whole ms, as Prometheus' parseTime rounds: "1.001" is 1001, not 1000.9999999999999.
-      return Math.round(parseTimestamp(v, now));
+      ms = Math.round(parseTimestamp(v, now));
     } catch (err) {
       throw new BadDataError(`invalid parameter ${JSON.stringify(name)}: ${err instanceof Error ? err.message : String(err)}`);
     }
+    if (!(Math.abs(ms) <= MAX_TIME_MS)) {
+      throw new BadDataError(`invalid parameter ${JSON.stringify(name)}: ${JSON.stringify(v)} is outside the supported time range (years -271821 to 275760)`);
+    }
+    return ms;
   }
 
   /** A duration parameter in ms (`15`, `15s`, `1m30s`). */
@@ -79,7 +87,9 @@ export class Params {
   int(name: string, def: number): number {
     const v = this.get(name);
     if (v === undefined) return def;
-    if (!/^\d+$/.test(v)) throw new BadDataError(`invalid parameter ${JSON.stringify(name)}: want a non-negative integer, got ${JSON.stringify(v)}`);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) {
+      throw new BadDataError(`invalid parameter ${JSON.stringify(name)}: want a non-negative integer up to 2^53-1, got ${JSON.stringify(v)}`);
+    }
     return Number(v);
   }
 

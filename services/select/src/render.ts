@@ -130,8 +130,16 @@ export function* resultChunks(r: QueryResult, grid?: StepGrid): Generator<string
 /**
  * `{"status":"success","isPartial":…,"data":<chunks>,"warnings":[…],"infos":[…]}` written as a
  * chunked response, with backpressure from the socket.
+ *
+ * The query's deadline covers writing: `signal` is checked before the headers and after every
+ * batch, and between batches the event loop runs (after a drain when the socket is full), so
+ * other requests and the deadline timer are served while a large answer is written.
+ * Aborted before anything was sent, it throws the signal's reason (the caller answers with that
+ * error); aborted after the headers, it destroys the connection — a client sees a chunked body
+ * that never ends (no terminating chunk), never a truncated answer that parses — and throws.
  */
-export async function successStream(res: ServerResponse, data: Iterable<string>, ann: Annotations = {}): Promise<void> {
+export async function successStream(res: ServerResponse, data: Iterable<string>, ann: Annotations = {}, signal?: AbortSignal): Promise<void> {
+  throwIfAborted(res, signal);
   res.writeHead(200, { "content-type": "application/json" });
   let head = `{"status":"success"`;
   if (ann.isPartial !== undefined) head += `,"isPartial":${ann.isPartial}`;
@@ -148,7 +156,11 @@ export async function successStream(res: ServerResponse, data: Iterable<string>,
     if (corked >= WRITE_BATCH) {
       res.uncork();
       corked = 0;
-      if (res.writableNeedDrain) await drained(res);
+      if (res.writableNeedDrain) await drained(res, signal);
+      // A write the socket took at once emits 'drain' on process.nextTick: without a real turn
+      // the next batch would run before any other request's I/O.
+      await nextTurn();
+      throwIfAborted(res, signal);
     }
   }
   if (corked > 0) res.uncork();
@@ -158,14 +170,26 @@ export async function successStream(res: ServerResponse, data: Iterable<string>,
   res.end(pending);
 }
 
-function drained(res: ServerResponse): Promise<void> {
+function throwIfAborted(res: ServerResponse, signal: AbortSignal | undefined): void {
+  if (signal === undefined || !signal.aborted) return;
+  if (res.headersSent) res.destroy();
+  throw signal.reason;
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function drained(res: ServerResponse, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       res.off("drain", done);
       res.off("close", done);
+      signal?.removeEventListener("abort", done);
       resolve();
     };
     res.on("drain", done);
     res.on("close", done);
+    signal?.addEventListener("abort", done);
   });
 }

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { type HttpHandler, type Logger, type MetricsRegistry } from "@strata/core";
+import { assertNever, type HttpHandler, type Logger, type MetricsRegistry } from "@strata/core";
 import { addService, grpc, InsertServiceDefinition, SearchServiceDefinition } from "@strata/protocol";
-import { Storage, type StorageOptions } from "@strata/storage";
+import { Storage, type StorageEvent, type StorageOptions } from "@strata/storage";
 import { httpHandler } from "./http.js";
 import { MetadataStore } from "./metadata.js";
 import { insertHandlers, searchHandlers } from "./rpc.js";
@@ -36,6 +36,7 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
   const storage = await Storage.open(o.dataPath, {
     ...o.storage,
     onBackgroundError: (err) => o.log.error({ err: err instanceof Error ? err.message : String(err) }, "background flush/merge failed"),
+    onEvent: (e) => logStorageEvent(o.log, o.dataPath, e),
   });
   const metadata = new MetadataStore(join(o.dataPath, "metadata"), o.maxMetadataEntries);
   const nodeId = createHash("sha256").update(o.dataPath).digest("hex").slice(0, 16);
@@ -50,7 +51,7 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
     metrics: o.metrics,
   };
   o.metrics.gauge("strata_storage_metadata_entries", "Metric-metadata entries held.", () => metadata.entries);
-  o.metrics.gauge("strata_storage_ready", "1 while the node accepts writes.", () => (ready ? 1 : 0));
+  o.metrics.gauge("strata_storage_ready", "1 while the node is up and not shutting down (see strata_storage_is_read_only for low disk space).", () => (ready ? 1 : 0));
   const serverOpts = {
     "grpc.max_receive_message_length": 256 * 1024 * 1024,
     "grpc.max_send_message_length": 256 * 1024 * 1024,
@@ -63,6 +64,30 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
   addService(searchServer, SearchServiceDefinition, searchHandlers(deps));
   const http = httpHandler({ storage, metrics: o.metrics, isReady: () => ready, log: o.log });
   return { storage, metadata, http, insertServer, searchServer, nodeId, setReady: (r) => (ready = r) };
+}
+
+/** Logs what the engine reports to the operator (read-only mode, WAL records skipped at replay). */
+function logStorageEvent(log: Logger, dataPath: string, e: StorageEvent): void {
+  switch (e.kind) {
+    case "read_only":
+      if (e.readOnly) {
+        log.warn(
+          { dataPath, freeBytes: e.freeBytes, minFreeDiskSpaceBytes: e.minFreeBytes, reason: e.reason },
+          "switching to read-only mode: writes are refused (insert reroutes them) until -storage.minFreeDiskSpaceBytes of space is free",
+        );
+      } else {
+        log.info({ dataPath, freeBytes: e.freeBytes, minFreeDiskSpaceBytes: e.minFreeBytes }, "leaving read-only mode: enough free disk space again");
+      }
+      return;
+    case "wal_damaged":
+      log.warn({ file: e.file, offset: e.offset, bytes: e.bytes }, "WAL replay: skipped a damaged record; the whole records after it were recovered");
+      return;
+    case "wal_torn":
+      log.info({ file: e.file, offset: e.offset }, "WAL replay: segment ends in an incomplete record (an interrupted write, never acknowledged); ignored");
+      return;
+    default:
+      assertNever(e, "storage event");
+  }
 }
 
 /** Binds a grpc server to a `[host]:port` flag value (`:8400` listens on every address). */

@@ -7,6 +7,7 @@ export const storageFlags = defineFlags({
   retentionPeriod: flag.duration("1", "How long to keep data. A bare number means months (31 days); units: h, d, w, y (e.g. 30d, 1y).", {
     bareNumberMs: 31 * DAY,
   }),
+  futureRetention: flag.duration("2d", "Samples with timestamps more than this ahead of now are dropped on ingest (counted in strata_storage_rows_dropped_too_new_total)."),
   "dedup.minScrapeInterval": flag.duration("0s", "Keep one sample per series per this interval (0 keeps every distinct timestamp)."),
   vminsertAddr: flag.string(":8400", "gRPC address that insert nodes write to (WriteRows_v1)."),
   vmselectAddr: flag.string(":8401", "gRPC address that select nodes search (Search_v1 and friends)."),
@@ -14,6 +15,10 @@ export const storageFlags = defineFlags({
   walFsyncInterval: flag.duration("1s", "fsync the WAL this often; 0 fsyncs on every write before acknowledging it."),
   "storage.maxRowsBuffer": flag.int(1_000_000, "Rows buffered in memory before they become an in-memory part."),
   "storage.maxInmemoryPartsSize": flag.bytes(64 * 1024 * 1024, "In-memory parts larger than this in total are flushed to disk at once."),
+  "storage.minFreeDiskSpaceBytes": flag.bytes(
+    10_000_000,
+    "Below this much free space on -storageDataPath the node turns read-only: it refuses writes (insert reroutes them) and takes them again once space returns. 0 disables read-only mode (a write that hits ENOSPC still fails on its own and leaves nothing behind).",
+  ),
   "storage.cacheSizeStorageTSID": flag.bytes(64 * 1024 * 1024, "Cap of the metric name → TSID cache."),
   "storage.cacheSizeIndexDBDataBlocks": flag.bytes(32 * 1024 * 1024, "Cap of the decompressed data index-block cache."),
   "search.maxUniqueTimeseries": flag.int(1_000_000, "Fail a search that matches more series than this."),

@@ -12,10 +12,12 @@ await runService({
       dataPath: flags.storageDataPath,
       storage: {
         retentionMs: flags.retentionPeriod,
+        futureRetentionMs: flags.futureRetention,
         dedupIntervalMs: flags["dedup.minScrapeInterval"],
         walFsyncIntervalMs: flags.walFsyncInterval,
         maxRowsBuffer: flags["storage.maxRowsBuffer"],
         maxInmemoryPartsBytes: flags["storage.maxInmemoryPartsSize"],
+        minFreeDiskSpaceBytes: flags["storage.minFreeDiskSpaceBytes"],
         seriesCacheBytes: flags["storage.cacheSizeStorageTSID"],
         indexBlockCacheBytes: flags["storage.cacheSizeIndexDBDataBlocks"],
         maxSeriesPerSearch: flags["search.maxUniqueTimeseries"],

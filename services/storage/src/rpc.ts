@@ -142,7 +142,20 @@ export function insertHandlers(d: RpcDeps): InsertServiceHandlers {
       }
       cb(null, create(cluster.WriteMetadataResponseSchema, { written: call.request.metadata.length }));
     },
-    Ping_v1: (_call, cb) => cb(null, create(cluster.PingResponseSchema, { nodeId: d.nodeId, ready: d.isReady() })),
+    // Insert's health check: a read-only node is alive but takes no writes (insert reroutes).
+    Ping_v1: (_call, cb) => {
+      const { retentionMs, futureRetentionMs } = d.storage.retention;
+      cb(
+        null,
+        create(cluster.PingResponseSchema, {
+          nodeId: d.nodeId,
+          ready: d.isReady(),
+          readOnly: d.storage.readOnly,
+          retentionMs: BigInt(retentionMs),
+          futureRetentionMs: BigInt(futureRetentionMs),
+        }),
+      );
+    },
   };
 }
 
@@ -236,13 +249,13 @@ export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
     },
     LabelNames_v1: unary((req: cluster.LabelNamesRequest) => {
       const q = queryOf(req.query);
-      const lists = q.groups.map((g) => d.storage.labelNames(q.tenant, g, q.minT, q.maxT, req.limit > 0 ? req.limit : undefined));
+      const lists = q.groups.map((g) => d.storage.labelNames(q.tenant, g, q.minT, q.maxT, req.limit));
       return create(cluster.LabelNamesResponseSchema, { names: union(lists, req.limit) });
     }),
     LabelValues_v1: unary((req: cluster.LabelValuesRequest) => {
       const q = queryOf(req.query);
       const lists = q.groups.map((g) =>
-        d.storage.labelValues(q.tenant, req.labelName, g, q.minT, q.maxT, req.limit > 0 ? req.limit : undefined),
+        d.storage.labelValues(q.tenant, req.labelName, g, q.minT, q.maxT, req.limit),
       );
       return create(cluster.LabelValuesResponseSchema, { values: union(lists, req.limit) });
     }),

@@ -1,9 +1,10 @@
 import { BadDataError, ExecutionError } from "@strata/core";
 import type { Labels } from "@strata/core";
-import type { Expr } from "../ast.js";
+import type { Expr, VectorSelector } from "../ast.js";
 import type { Querier } from "../querier.js";
 import { Env, evalError } from "./env.js";
 import type { EngineOptions } from "./env.js";
+import { countGroups, estimateCost, SAMPLE_BYTES } from "./cost.js";
 import { evalExpr, typeOfExpr } from "./eval.js";
 import type { MatrixSeries, QueryResult, QueryStats } from "./result.js";
 import { select } from "./select.js";
@@ -76,7 +77,11 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions = {}): En
       opts,
       sig,
     );
-    return execute(querier, expr, env);
+    try {
+      return await execute(querier, expr, env);
+    } finally {
+      env.memory.release();
+    }
   };
   return {
     // Times are whole milliseconds, as Prometheus truncates them (timestamp.FromTime).
@@ -114,15 +119,33 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
   if (!instant && type !== "scalar" && type !== "vector") {
     throw new BadDataError(`invalid expression type "${type === "matrix" ? "range vector" : type}" for range query, must be Scalar or instant Vector`);
   }
+  // Before selecting anything: queries too big whatever the data (every selector one series).
+  const lower = estimateCost(expr, env, n, () => 1);
+  env.memory.admit(lower.bytes, "its evaluation needs at least");
   await select(querier, expr, env);
   env.checkAbortNow();
+  // Before evaluating: the selected series and samples are known.
+  const selected = (sel: VectorSelector) => env.selections.get(sel) ?? [];
+  const est = estimateCost(expr, env, n, (sel) => selected(sel).length, (sel, grouping, without) => countGroups(selected(sel), grouping, without));
+  const resultBytes = type === "matrix" ? env.selectedSamples * SAMPLE_BYTES : instant ? 0 : est.series * n * SAMPLE_BYTES;
+  env.memory.admit(
+    est.bytes + env.selectedSamples * SAMPLE_BYTES + resultBytes,
+    `it selects ${env.seriesSelected} series with ${env.selectedSamples} samples and returns up to ${est.series} series with ${n} points each, which needs about`,
+  );
+  env.memory.charge(env.selectedSamples * SAMPLE_BYTES);
   const times = new Float64Array(n);
   for (let k = 0; k < n; k++) times[k] = env.start + k * env.step;
   const ctx: StepCtx = { times, start: env.start, end: instant ? env.start : times[n - 1]!, interval: instant ? 1 : env.step };
   const ann = (): { warnings: string[]; infos: string[]; stats: QueryStats } => ({
     warnings: [...env.warnings],
     infos: [...env.infos],
-    stats: { samplesSelected: env.selectedSamples, samplesScanned: env.samplesScanned, seriesSelected: env.seriesSelected },
+    stats: {
+      samplesSelected: env.selectedSamples,
+      samplesScanned: env.samplesScanned,
+      seriesSelected: env.seriesSelected,
+      memoryEstimated: env.memory.estimated,
+      memoryCharged: env.memory.charged,
+    },
   });
 
   if (type === "matrix") {
@@ -151,7 +174,10 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
     return { type: "vector", timestamp: env.start, labels, values: values.subarray(0, labels.length), ...ann() };
   }
   const series: MatrixSeries[] = [];
-  for (const s of final) series.push(compact(s.labels, times, s.values, s.present));
+  for (const s of final) {
+    if (env.yieldDue()) await env.yieldNow();
+    series.push(compact(s.labels, times, s.values, s.present));
+  }
   series.sort(byLabelsGo);
   return { type: "matrix", series, ...ann() };
 }

@@ -1,6 +1,8 @@
 import { CanceledError, ExecutionError, TimeoutError } from "@strata/core";
 import type { Labels } from "@strata/core";
 import type { Call, PosRange, VectorSelector } from "../ast.js";
+import { QueryMemory } from "./budget.js";
+import type { MemoryBudget } from "./budget.js";
 import { bitsView, isStaleAt } from "./types.js";
 
 /** Longest stretch (ms) evaluation runs before letting the event loop serve others. */
@@ -20,6 +22,12 @@ export interface EngineOptions {
   readonly maxPointsPerSeries?: number;
   /** Query timeout in ms. */
   readonly timeout?: number;
+  /** Most steps per series a subquery may evaluate (VictoriaMetrics' -search.maxPointsSubqueryPerTimeseries). */
+  readonly maxPointsSubqueryPerSeries?: number;
+  /** Most bytes one query may hold by estimate and by count while it runs (-search.maxMemoryPerQuery). */
+  readonly maxMemoryPerQuery?: number;
+  /** Memory shared by all running queries (-search.maxMemoryTotal); one instance per engine. */
+  readonly memoryBudget?: MemoryBudget;
 }
 
 /** A selected series: raw samples (stale markers included) plus lazily built stale-free copies. */
@@ -55,6 +63,8 @@ export class Env {
   private ops = 0;
   /** performance.now() after which the query times out (from `opts.timeout`). */
   readonly deadline: number | undefined;
+  /** The query's memory estimate, reservation and running count. */
+  readonly memory: QueryMemory;
 
   constructor(
     readonly query: string,
@@ -67,6 +77,7 @@ export class Env {
     readonly signal: AbortSignal | undefined,
   ) {
     this.deadline = opts.timeout === undefined ? undefined : performance.now() + opts.timeout;
+    this.memory = new QueryMemory({ maxMemoryPerQuery: opts.maxMemoryPerQuery, memoryBudget: opts.memoryBudget }, query === "" ? "the query" : query);
   }
 
   private queryBytes: Buffer | undefined;
@@ -105,6 +116,11 @@ export class Env {
    */
   yieldDue(): boolean {
     return (++this.ops & 15) === 0 && performance.now() - this.lastYield >= YIELD_MS;
+  }
+
+  /** True when evaluation has held the event loop for YIELD_MS (no call counting: for loops that count themselves). */
+  sliceUsedUp(): boolean {
+    return performance.now() - this.lastYield >= YIELD_MS;
   }
 
   /** Lets the event loop run once, then checks the deadline and the signal. */

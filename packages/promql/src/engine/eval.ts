@@ -3,6 +3,7 @@ import type { Labels } from "@strata/core";
 import type { Call, Expr, VectorSelector } from "../ast.js";
 import { evalAggregate } from "./aggregate.js";
 import { evalBinary, evalUnary } from "./binary.js";
+import { SERIES_BYTES, SERIES_STEP_BYTES } from "./cost.js";
 import { evalError } from "./env.js";
 import type { Env } from "./env.js";
 import { evalFunction } from "./functions.js";
@@ -52,28 +53,35 @@ export async function evalExpr(e: Expr, ctx: StepCtx, env: Env): Promise<Value> 
   const n = ctx.times.length;
   switch (e.kind) {
     case "NumberLiteral":
-      return constScalar(e.value, n);
+      return charge(constScalar(e.value, n), n, env);
     case "StringLiteral":
       return { kind: "string", value: e.value };
     case "VectorSelector":
-      return await evalVectorSelector(e, ctx, env, "value");
+      return charge(await evalVectorSelector(e, ctx, env, "value"), n, env);
     case "MatrixSelector":
     case "SubqueryExpr":
       throw evalError(`unexpected range vector ${e.kind} in an instant context`);
     case "Call":
-      return await evalCall(e, ctx, env);
+      return charge(await evalCall(e, ctx, env), n, env);
     case "AggregateExpr":
-      return checkVector(await evalAggregate(e, ctx, env), n, env);
+      return charge(checkVector(await evalAggregate(e, ctx, env), n, env), n, env);
     case "BinaryExpr":
-      return await evalBinary(e, ctx, env);
+      return charge(await evalBinary(e, ctx, env), n, env);
     case "UnaryExpr":
-      return evalUnary(e, await evalExpr(e.expr, ctx, env));
+      return charge(evalUnary(e, await evalExpr(e.expr, ctx, env)), n, env);
     case "ParenExpr":
     case "StepInvariantExpr":
       return await evalExpr(e.expr, ctx, env);
     default:
       return assertNever(e, "expression");
   }
+}
+
+/** Counts a node's output against the query's memory (see QueryMemory). */
+function charge(v: Value, n: number, env: Env): Value {
+  if (v.kind === "vector") env.memory.charge(v.series.length * (n * SERIES_STEP_BYTES + SERIES_BYTES));
+  else if (v.kind === "scalar") env.memory.charge(n * 8);
+  return v;
 }
 
 function checkVector(v: VectorValue, n: number, env: Env): VectorValue {

@@ -311,7 +311,7 @@ export async function streamRangeFunction(
       ? st !== undefined
         ? slideRateST(ts, vs, st, ends, range, n, isRate, values, present, env)
         : slideRate(ts, vs, ends, range, n, isCounter, isRate, values, present, env)
-      : slide(impl!, ts, vs, s.st, ends, range, n, values, present, env);
+      : await slideYielding(impl!, ts, vs, s.st, ends, range, n, values, present, env);
     if (stOverlap) {
       env.warn(`sample has start time that overlaps with previous sample timestamp for metric ${JSON.stringify(nameOf(s.labels))}`, call.args[0]!.pos);
     }
@@ -326,8 +326,29 @@ export async function streamRangeFunction(
   }
 }
 
-/** The generic sliding window; returns the number of steps with output. */
-function slide(
+/** One series' generic sliding window, and the step where it stopped to let the event loop run. */
+interface SlideState {
+  readonly impl: RangeImpl;
+  readonly ts: Float64Array;
+  readonly vs: Float64Array;
+  readonly ends: Float64Array;
+  readonly range: number;
+  readonly n: number;
+  readonly values: Float64Array;
+  readonly present: Uint8Array;
+  k: number;
+  lo: number;
+  hi: number;
+  got: number;
+}
+
+/**
+ * The generic sliding window over all steps of one series; returns the number of steps with
+ * output. A window function can be costly (quantile_over_time sorts every window), and one long
+ * series over many steps would hold the event loop for seconds: the slide pauses every
+ * YIELD_MS and resumes at the same step.
+ */
+async function slideYielding(
   impl: RangeImpl,
   ts: Float64Array,
   vs: Float64Array,
@@ -338,14 +359,22 @@ function slide(
   values: Float64Array,
   present: Uint8Array,
   env: Env,
-): number {
-  const len = ts.length;
+): Promise<number> {
   impl.prepare?.(ts, vs, st);
-  let got = 0;
-  let lo = 0;
-  let hi = 0;
+  const state: SlideState = { impl, ts, vs, ends, range, n, values, present, k: 0, lo: 0, hi: 0, got: 0 };
+  while (!slide(state, env)) await env.yieldNow();
+  return state.got;
+}
+
+/** Slides from `state.k`; false when it paused (state saved) because evaluation is due to yield. */
+function slide(state: SlideState, env: Env): boolean {
+  const { impl, ts, vs, ends, range, n, values, present } = state;
+  const len = ts.length;
+  let { lo, hi, got } = state;
   let scanned = 0;
-  for (let k = 0; k < n; k++) {
+  let k = state.k;
+  for (; k < n; k++) {
+    if ((k & 255) === 255 && env.sliceUsedUp()) break;
     const wEnd = ends[k]!;
     const wStart = wEnd - range;
     if (k > 0 && wEnd < ends[k - 1]!) {
@@ -364,7 +393,11 @@ function slide(
     got++;
   }
   env.samplesScanned += scanned;
-  return got;
+  state.k = k;
+  state.lo = lo;
+  state.hi = hi;
+  state.got = got;
+  return k >= n;
 }
 
 /**

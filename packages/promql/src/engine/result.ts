@@ -15,6 +15,10 @@ export interface QueryStats {
   readonly samplesScanned: number;
   /** Series returned by the querier. */
   readonly seriesSelected: number;
+  /** Bytes the query was estimated to need before evaluation (what it was admitted with). */
+  readonly memoryEstimated: number;
+  /** Bytes counted while it ran: selected samples plus every evaluated node's output. */
+  readonly memoryCharged: number;
 }
 
 interface Annotated {

@@ -4,6 +4,7 @@ import { evalError, isStaleSample } from "./env.js";
 import type { Env, LoadedSeries } from "./env.js";
 import { evalExpr, typeOfExpr, unwrap } from "./eval.js";
 import type { MatrixSeries } from "./result.js";
+import { SAMPLE_BYTES, SERIES_BYTES } from "./cost.js";
 import { atOf, subqueryTimes } from "./select.js";
 import type { SeriesSink } from "./range-functions.js";
 import type { MSeries, RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
@@ -158,6 +159,7 @@ function checkModifiers(m: MatrixSelector, func: string): void {
 async function evalSubquerySeries(e: SubqueryExpr, ctx: StepCtx, env: Env): Promise<MSeries[]> {
   const t = subqueryTimes(e, ctx.times[0]!, ctx.times[ctx.times.length - 1]!, env);
   const m = t.end >= t.start ? Math.floor((t.end - t.start) / t.interval) + 1 : 0;
+  env.memory.charge(m * 8);
   const times = new Float64Array(m);
   for (let i = 0; i < m; i++) times[i] = t.start + i * t.interval;
   if (m === 0) return [];
@@ -170,7 +172,9 @@ async function evalSubquerySeries(e: SubqueryExpr, ctx: StepCtx, env: Env): Prom
   }
   if (v.kind !== "vector") throw evalError("subquery is only allowed on instant vector");
   for (const s of v.series) {
+    if (env.yieldDue()) await env.yieldNow();
     const c = compact(s.labels, times, s.values, s.present);
+    env.memory.charge(c.timestamps.length * SAMPLE_BYTES + SERIES_BYTES);
     series.push({ labels: s.labels, dropName: s.dropName, ts: c.timestamps, vs: c.values });
   }
   return series;

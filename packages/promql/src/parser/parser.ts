@@ -1,4 +1,4 @@
-import { newMatcher, StrataError, type LabelMatcher, type MatchType } from "@strata/core";
+import { assertNever, newMatcher, StrataError, type LabelMatcher, type MatchType } from "@strata/core";
 import {
   AGGREGATE_OPS,
   AGGREGATE_PARAM_TYPE,
@@ -27,7 +27,7 @@ import {
 } from "../ast.js";
 import { parseDurationExpr, parseOffsetDuration, type DurationValue } from "./duration-parser.js";
 import { parseDurationMs, type Token, type TokenType } from "./lexer.js";
-import { describe, KEYWORDS, POW_PREC, PREC, TOKEN_OPS, TokenStream, WORD_OPS } from "./stream.js";
+import { describe, KEYWORDS, MAX_DEPTH, POW_PREC, PREC, TOKEN_OPS, TokenStream, WORD_OPS } from "./stream.js";
 import { goQuote, unquote } from "./strings.js";
 
 /** Parses a PromQL expression; throws ParseError (a BadDataError) with position and reason. */
@@ -54,6 +54,8 @@ const MATCH_OPS: Partial<Record<TokenType, MatchType>> = { EQL: "=", NEQ: "!=", 
 class Parser extends TokenStream {
   /** Selectors without a non-empty matcher; an error unless exempted (info's 2nd argument). */
   private readonly emptySelectors = new Set<VectorSelector>();
+  /** Heights of parsed sub-expressions (see heightOf). */
+  private readonly heights = new WeakMap<Expr, number>();
 
   parseQuery(): Expr {
     if (this.peek().type === "EOF") throw this.errAt(this.peek(), "no expression found in input");
@@ -111,6 +113,11 @@ class Parser extends TokenStream {
       this.next();
       const mods = this.parseBinModifiers(op);
       const rhs = this.parseBinary(op === "^" ? prec : prec + 1);
+      // A chain `a + a + … + a` is parsed in this loop but nests one BinaryExpr per operator; type
+      // checks, the printer and the evaluator recurse over that tree, so its height is bounded too.
+      if (Math.max(heightOf(lhs, this.heights), heightOf(rhs, this.heights)) + 1 + this.depth > MAX_DEPTH) {
+        throw this.errAt(t, `expression nesting exceeds ${MAX_DEPTH} levels (each operator of a chain is one level)`);
+      }
       lhs = this.makeBinary(op, t, lhs, rhs, mods);
     }
     return lhs;
@@ -690,4 +697,64 @@ function formatGoFloatF(v: number): string {
   if (v === Infinity) return "+Inf";
   if (v === -Infinity) return "-Inf";
   return v.toFixed(6);
+}
+
+/** The sub-expressions of a node (durations included), in no particular order. */
+function childrenOf(e: Expr): (Expr | undefined)[] {
+  switch (e.kind) {
+    case "NumberLiteral":
+    case "StringLiteral":
+      return [];
+    case "VectorSelector":
+      return [e.offsetExpr];
+    case "MatrixSelector":
+      return [e.vector, e.rangeExpr];
+    case "SubqueryExpr":
+      return [e.expr, e.rangeExpr, e.stepExpr, e.offsetExpr];
+    case "Call":
+      return [...e.args];
+    case "AggregateExpr":
+      return [e.expr, e.param];
+    case "BinaryExpr":
+      return [e.lhs, e.rhs];
+    case "UnaryExpr":
+    case "ParenExpr":
+    case "StepInvariantExpr":
+      return [e.expr];
+    default:
+      return assertNever(e, "expression kind");
+  }
+}
+
+/**
+ * The height of an expression tree (a leaf is 1), without recursion: a tree too deep for the
+ * call stack must still be measurable. Heights of visited nodes are kept in `memo`, so measuring
+ * each new operator of a chain costs only its new operand.
+ */
+function heightOf(root: Expr, memo: WeakMap<Expr, number>): number {
+  const known = memo.get(root);
+  if (known !== undefined) return known;
+  const stack: Expr[] = [root];
+  while (stack.length > 0) {
+    const e = stack[stack.length - 1]!;
+    if (memo.has(e)) {
+      stack.pop();
+      continue;
+    }
+    let h = 0;
+    let pending = false;
+    for (const c of childrenOf(e)) {
+      if (c === undefined) continue;
+      const ch = memo.get(c);
+      if (ch === undefined) {
+        stack.push(c);
+        pending = true;
+      } else if (ch > h) h = ch;
+    }
+    if (!pending) {
+      memo.set(e, h + 1);
+      stack.pop();
+    }
+  }
+  return memo.get(root)!;
 }

@@ -291,9 +291,16 @@ export class IndexDB {
   private allocID(): number {
     if (this.nextID >= this.idHighWater) {
       // Persist the new high-water mark before any id below it is handed out: after a crash
-      // the next id is at least this, so ids are never reused.
+      // the next id is at least this, so ids are never reused. When the write fails (ENOSPC)
+      // the mark stays where it is on disk, so the next call must try again.
+      const prev = this.idHighWater;
       this.idHighWater = this.nextID + this.idReserve;
-      this.writeState();
+      try {
+        this.writeState();
+      } catch (err) {
+        this.idHighWater = prev;
+        throw err;
+      }
     }
     return this.nextID++;
   }

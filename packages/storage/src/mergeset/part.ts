@@ -182,6 +182,20 @@ export class BlockCache {
     this.currBytes += size;
   }
 
+  /** Forgets key (in either generation). */
+  delete(key: number): void {
+    const c = this.curr.get(key);
+    if (c !== undefined) {
+      this.curr.delete(key);
+      this.currBytes -= blockBytes(c);
+    }
+    const p = this.prev.get(key);
+    if (p !== undefined) {
+      this.prev.delete(key);
+      this.prevBytes -= blockBytes(p);
+    }
+  }
+
   get bytes(): number {
     return this.currBytes + this.prevBytes;
   }
@@ -304,8 +318,12 @@ export class FilePart extends Part {
     return this.bloom === undefined || this.bloom.mayContain(h1, h2);
   }
 
+  private cacheKey(i: number): number {
+    return this.uid * 0x100_0000 + i;
+  }
+
   block(i: number): Block {
-    const key = this.uid * 0x100_0000 + i;
+    const key = this.cacheKey(i);
     let b = this.cache.get(key);
     if (b === undefined) {
       b = this.blockUncached(i);
@@ -342,6 +360,9 @@ export class FilePart extends Part {
     if (this.fd >= 0) {
       fs.closeSync(this.fd);
       this.fd = -1;
+      // Its cached blocks can never be read again (a merge or close dropped the last reference):
+      // without this they stayed until rotated out, filling the cache to its cap with dead blocks.
+      for (let i = 0; i < this.blocksCount; i++) this.cache.delete(this.cacheKey(i));
     }
   }
 }

@@ -1,0 +1,45 @@
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * Certificates made at test time with the openssl command (never committed keys): a CA and
+ * server certificates it signs for 127.0.0.1/localhost. EC P-256 keys, valid one day.
+ */
+
+export interface TestCa {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly certPem: string;
+}
+
+export interface TestCert {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly serial: string;
+}
+
+function openssl(args: readonly string[]): string {
+  return execFileSync("openssl", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+export function makeCa(dir: string, name: string): TestCa {
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
+  openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "1", "-subj", `/CN=${name}`]);
+  return { certFile, keyFile, certPem: openssl(["x509", "-in", certFile]) };
+}
+
+/** A server certificate for 127.0.0.1 and localhost signed by `ca`; `serial` tells two apart. */
+export function makeServerCert(dir: string, name: string, ca: TestCa): TestCert {
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
+  const csr = join(dir, `${name}.csr`);
+  const ext = join(dir, `${name}.ext`);
+  writeFileSync(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+  openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", keyFile, "-out", csr, "-subj", `/CN=${name}`]);
+  const serial = `0x${Date.now().toString(16)}${Math.floor(Math.random() * 1e6).toString(16)}`;
+  openssl(["x509", "-req", "-in", csr, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-set_serial", serial, "-out", certFile, "-days", "1", "-extfile", ext]);
+  const text = openssl(["x509", "-in", certFile, "-noout", "-serial"]);
+  return { certFile, keyFile, serial: text.trim().replace(/^serial=/, "").toUpperCase() };
+}
