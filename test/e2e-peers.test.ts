@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterBuilt, forceFlush, remoteWrite, startCluster, type Cluster } from "./lib/cluster.js";
-import { freePort, requirePeer, startProcess, tempDir, waitHealthy, type Proc } from "./lib/procs.js";
+import { freePort, requirePeer, startProcess, tempDir, waitFor, waitHealthy, type Proc } from "./lib/procs.js";
 
 /**
  * End to end with the real clients operators run (Debian packages): Prometheus scraping
@@ -27,20 +27,6 @@ interface PromVector {
   data: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] };
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-}
 
 const sortByLabels = (r: PromVector["data"]["result"]) => [...r].sort((a, b) => JSON.stringify(a.metric).localeCompare(JSON.stringify(b.metric)));
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { isBuilt, serviceMain } from "./lib/procs.js";
 
 /** Flags every service takes from @strata/core runService (processFlags). */
-const services = ["storage", "insert", "select", "auth", "agent"] as const;
+const services = ["storage", "insert", "select", "auth", "agent", "alert"] as const;
 
 describe.skipIf(!services.every(isBuilt))("process flags", () => {
   it.each(services)("strata-%s lists -memory.heapGrowthPercent in -help and rejects a bad value with exit 2", (name) => {

@@ -23,7 +23,7 @@ function keyValues(text: string): Map<string, string> {
 
 describe("systemd units", () => {
   it("has a unit and an environment file per service", () => {
-    expect(units.sort()).toEqual(["strata-agent.service", "strata-auth.service", "strata-insert.service", "strata-select.service", "strata-storage.service"]);
+    expect(units.sort()).toEqual(["strata-agent.service", "strata-alert.service", "strata-auth.service", "strata-insert.service", "strata-select.service", "strata-storage.service"]);
     for (const u of units) {
       const kv = keyValues(readFileSync(join(unitDir, u), "utf8"));
       for (const key of ["User", "Restart", "LimitNOFILE", "NoNewPrivileges", "ProtectSystem", "PrivateTmp", "KillSignal", "TimeoutStopSec"]) {
@@ -67,7 +67,7 @@ describe("systemd units", () => {
       .flatMap((w) => (w === "$FLAGS" ? env.get("FLAGS")!.split(/\s+/) : [w]));
     const args: string[] = [];
     for (const w of words.slice(1)) {
-      let a = w.replace("/opt/strata", repoRoot).replace("/var/lib/strata", data.path).replace("/etc/strata/agent-scrape.yml", join(repoRoot, "deploy", "examples", "agent-scrape.yml")).replace("/etc/strata", data.path);
+      let a = w.replace("/opt/strata", repoRoot).replace("/var/lib/strata", data.path).replace("/etc/strata/agent-scrape.yml", join(repoRoot, "deploy", "examples", "agent-scrape.yml")).replace("/etc/strata/rules", join(repoRoot, "deploy", "examples", "rules")).replace("/etc/strata", data.path);
       const m = /^(-[A-Za-z.]+(?:Addr))=:(\d+)$/.exec(a);
       if (m) {
         const p = await freePort();

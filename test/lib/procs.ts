@@ -100,6 +100,25 @@ export async function metricSum(base: string, name: string): Promise<number> {
   return sum;
 }
 
+/**
+ * Polls `fn` until it returns something other than undefined (every `pollMs`); throws after
+ * `timeoutMs` naming `what` and the last error `fn` threw.
+ */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, pollMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
 /** True when an executable is on PATH. */
 export function hasCommand(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).status === 0;

@@ -25,6 +25,7 @@ import { promApiRoutes, withPrometheusTsdbFields } from "./prom-api.js";
 import { Limiter, QueryStats } from "./query-stats.js";
 import { matrixChunks, resultChunks, successStream } from "./render.js";
 import { failure, labelsJson, success, writeJson } from "./respond.js";
+import { vmalertProxy } from "./vmalert-proxy.js";
 
 /** The PromQL engine as select uses it (implemented by @strata/promql). */
 export interface QueryEngine {
@@ -65,6 +66,8 @@ export interface SelectDeps {
   readonly onQueryEnd?: () => void;
   /** Flag values for /api/v1/status/flags (displayFlags: secrets masked). */
   readonly flags?: Readonly<Record<string, string>>;
+  /** -vmalert.proxyURL: where /api/v1/rules and /api/v1/alerts are forwarded (the alert service). */
+  readonly vmalertProxyURL?: string;
 }
 
 export { PROMETHEUS_COMPAT_VERSION } from "./prom-api.js";
@@ -96,6 +99,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
   const cache = new RollupCache(10_000_000);
   const stats = new QueryStats();
   const limiter = new Limiter(config.maxConcurrentRequests);
+  const rulesProxy = vmalertProxy(deps.vmalertProxyURL, config.maxQueryDurationMs);
 
   metrics.gauge("strata_select_concurrent_queries", "Queries running now.", () => limiter.inFlight);
   metrics.gauge("strata_select_queued_queries", "Queries waiting for a free slot.", () => limiter.queued);
@@ -423,8 +427,8 @@ export function buildApp(deps: SelectDeps): SelectApp {
     "api/v1/admin/tsdb/delete_series": deleteSeries,
     ...promApiRoutes({ flags: deps.flags ?? {}, startedAt: now() }),
     "api/v1/query_exemplars": async (ctx) => success(ctx.res, "[]"),
-    "api/v1/rules": async (ctx) => success(ctx.res, '{"groups":[]}'),
-    "api/v1/alerts": async (ctx) => success(ctx.res, '{"alerts":[]}'),
+    "api/v1/rules": async (ctx) => rulesProxy(ctx.res, "api/v1/rules", ctx.url.search, ctx.signal),
+    "api/v1/alerts": async (ctx) => rulesProxy(ctx.res, "api/v1/alerts", ctx.url.search, ctx.signal),
     "api/v1/status/active_queries": async (ctx) => writeJson(ctx.res, 200, stats.activeJson(ctx.tenant)),
     "api/v1/status/top_queries": async (ctx) =>
       writeJson(ctx.res, 200, stats.topJson(ctx.tenant, ctx.params.int("topN", 20), ctx.params.duration("maxLifetime", 600_000))),

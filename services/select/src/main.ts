@@ -60,6 +60,7 @@ await runService({
       metrics,
       ui: serveUi,
       flags: displayFlags(selectFlags, flags),
+      vmalertProxyURL: flags["vmalert.proxyURL"],
       config: {
         maxQueryDurationMs: flags["search.maxQueryDuration"],
         maxConcurrentRequests: flags["search.maxConcurrentRequests"],

@@ -6,6 +6,7 @@ import { ErrorBox } from "./ErrorBox";
 import { GraphView } from "./GraphView";
 import { buildGraphData, type GraphData } from "./graphData";
 import { JsonView, type JsonAnswer } from "./JsonView";
+import { AlertsView } from "./AlertsView";
 import { QueriesView } from "./QueriesView";
 import { QueryEditor } from "./QueryEditor";
 import {
@@ -42,7 +43,7 @@ interface RunResult {
 }
 
 const TAB_LABELS: Record<Tab, string> = {
-  graph: "Graph", table: "Table", json: "JSON", cardinality: "Cardinality", queries: "Top queries",
+  graph: "Graph", table: "Table", json: "JSON", cardinality: "Cardinality", queries: "Top queries", alerts: "Alerts",
 };
 
 
@@ -257,6 +258,7 @@ export function App({ env }: { env: AppEnv }) {
           <Cardinality api={api} params={state.card} onParams={(card) => update({ card }, true)} onQuery={openQuery} />
         )}
         {state.tab === "queries" && <QueriesView api={api} onQuery={openQuery} tick={tick} />}
+        {state.tab === "alerts" && <AlertsView api={api} onQuery={openQuery} tick={tick} />}
         {needsQueries && !result && !loading && (
           <div class="muted empty">Type a query above and press Ctrl+Enter. Start typing a metric name for suggestions.</div>
         )}

@@ -2,7 +2,7 @@
 // string (the tenant lives in the path), so a copied link reproduces the view.
 import { parseDurationMs, parseTimeInput, RELATIVE_RANGES, REFRESH_INTERVALS } from "./time";
 
-export const TABS = ["graph", "table", "json", "cardinality", "queries"] as const;
+export const TABS = ["graph", "table", "json", "cardinality", "queries", "alerts"] as const;
 export type Tab = (typeof TABS)[number];
 
 export interface CardinalityParams {

@@ -1,0 +1,90 @@
+import type { Logger, MetricsRegistry } from "@strata/core";
+import type { RuleManager, RulesFilter } from "@strata/rules";
+import Fastify, { type FastifyInstance } from "fastify";
+
+/**
+ * The alert service's HTTP API: /api/v1/rules and /api/v1/alerts in Prometheus' JSON shape
+ * (Grafana and select's -vmalert.proxyURL read them), /-/reload, /metrics, /health.
+ */
+
+export interface AlertDeps {
+  readonly manager: RuleManager;
+  readonly metrics: MetricsRegistry;
+  readonly log: Logger;
+  /** Reloads the rule files; rejects with the reason when they are invalid (the old rules stay). */
+  readonly reload: () => Promise<void>;
+}
+
+type Query = Record<string, string | string[] | undefined>;
+
+function list(q: Query, name: string): string[] {
+  const out: string[] = [];
+  for (const k of [name, `${name}[]`]) {
+    const v = q[k];
+    if (v === undefined) continue;
+    out.push(...(Array.isArray(v) ? v : [v]));
+  }
+  return out;
+}
+
+class BadParam extends Error {}
+
+function rulesFilter(q: Query): RulesFilter {
+  const type = list(q, "type")[0];
+  if (type !== undefined && type !== "alert" && type !== "record") throw new BadParam(`invalid parameter type=${JSON.stringify(type)}: want alert or record`);
+  const ex = list(q, "exclude_alerts")[0];
+  if (ex !== undefined && ex !== "true" && ex !== "false") throw new BadParam(`invalid parameter exclude_alerts=${JSON.stringify(ex)}: want true or false`);
+  return {
+    ...(type !== undefined ? { type } : {}),
+    ruleNames: list(q, "rule_name"),
+    groupNames: list(q, "rule_group"),
+    files: list(q, "file"),
+    excludeAlerts: ex === "true",
+  };
+}
+
+export function buildApp(deps: AlertDeps): FastifyInstance {
+  const { manager, metrics, log } = deps;
+  const app = Fastify({ logger: false });
+  const reloads = metrics.counter("strata_alert_config_reloads_total", "Rule reloads requested (SIGHUP or /-/reload).");
+  const reloadErrors = metrics.counter("strata_alert_config_reload_errors_total", "Reloads that failed; the previous rules stayed.");
+  let lastReloadOk = 1;
+  metrics.gauge("strata_alert_config_last_reload_successful", "1 when the last reload succeeded.", () => lastReloadOk);
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof BadParam) return reply.code(400).send({ status: "error", errorType: "bad_data", error: err.message });
+    const status = typeof (err as { statusCode?: unknown }).statusCode === "number" ? (err as { statusCode: number }).statusCode : 500;
+    if (status >= 500) log.error({ err: err instanceof Error ? err.message : String(err) }, "HTTP handler failed");
+    return reply.code(status).send({ status: "error", errorType: status >= 500 ? "internal" : "bad_data", error: err instanceof Error ? err.message : String(err) });
+  });
+
+  app.get("/api/v1/rules", async (req) => ({ status: "success", data: { groups: manager.rules(rulesFilter(req.query as Query)) } }));
+  app.get("/api/v1/alerts", async () => ({ status: "success", data: { alerts: manager.activeAlerts() } }));
+
+  const reload = async (): Promise<{ status: string }> => {
+    reloads.inc();
+    try {
+      await deps.reload();
+      lastReloadOk = 1;
+      return { status: "success" };
+    } catch (err) {
+      reloadErrors.inc();
+      lastReloadOk = 0;
+      throw new BadParam(`reload failed; the previous rules stay: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  app.post("/-/reload", reload);
+  app.get("/-/reload", reload);
+
+  const ok = async (): Promise<string> => "OK\n";
+  app.get("/health", ok);
+  app.get("/-/healthy", ok);
+  app.get("/-/ready", ok);
+  app.get("/metrics", async (_req, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").send(metrics.render()));
+  app.get("/", async (_req, reply) =>
+    reply
+      .type("text/html; charset=utf-8")
+      .send('<!doctype html><title>Strata alert</title><h1>Strata alert</h1><ul><li><a href="api/v1/rules">/api/v1/rules</a></li><li><a href="api/v1/alerts">/api/v1/alerts</a></li><li><a href="metrics">/metrics</a></li></ul>'),
+  );
+  return app;
+}
