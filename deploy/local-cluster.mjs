@@ -5,13 +5,16 @@
 //
 //   node deploy/local-cluster.mjs [-dataDir=./data] [-storageNodes=2] [-replicationFactor=1]
 //                                 [-insertPort=8480] [-selectPort=8481] [-storageBasePort=8400]
-//                                 [-storageHttpBasePort=8482]
+//                                 [-storageHttpBasePort=8482] [-listenAddr=127.0.0.1]
+//
+// insert and select listen on -listenAddr (loopback unless told otherwise, e.g. -listenAddr=0.0.0.0
+// to reach them from other machines); storage nodes always listen on loopback only.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "..");
-const opts = { dataDir: "./data", storageNodes: "2", replicationFactor: "1", insertPort: "8480", selectPort: "8481", storageBasePort: "8400", storageHttpBasePort: "8482" };
+const opts = { dataDir: "./data", storageNodes: "2", replicationFactor: "1", insertPort: "8480", selectPort: "8481", storageBasePort: "8400", storageHttpBasePort: "8482", listenAddr: "127.0.0.1" };
 for (const arg of process.argv.slice(2)) {
   const m = /^--?([^=]+)=(.*)$/.exec(arg);
   if (arg === "-help" || arg === "--help" || arg === "-h") {
@@ -70,8 +73,8 @@ for (let i = 0; i < nodes; i++) {
     `-httpListenAddr=127.0.0.1:${pHttp}`,
   ]);
 }
-start("insert", "insert", [`-httpListenAddr=:${opts.insertPort}`, `-storageNode=${insertNodes.join(",")}`, `-replicationFactor=${rf}`]);
-start("select", "select", [`-httpListenAddr=:${opts.selectPort}`, `-storageNode=${selectNodes.join(",")}`, `-replicationFactor=${rf}`]);
+start("insert", "insert", [`-httpListenAddr=${opts.listenAddr}:${opts.insertPort}`, `-storageNode=${insertNodes.join(",")}`, `-replicationFactor=${rf}`]);
+start("select", "select", [`-httpListenAddr=${opts.listenAddr}:${opts.selectPort}`, `-storageNode=${selectNodes.join(",")}`, `-replicationFactor=${rf}`]);
 
 let stopping = false;
 function stop(signal) {
@@ -95,6 +98,7 @@ Strata local cluster — ${nodes} storage node(s), replicationFactor=${rf}, data
   Grafana (Prometheus data source): http://localhost:${opts.selectPort}/select/0/prometheus
   Web UI           : http://localhost:${opts.selectPort}/select/0/vmui/
   Storage metrics  : ${Array.from({ length: nodes }, (_, i) => `http://localhost:${httpBase + 10 * i}/metrics`).join(" ")}
+insert and select listen on ${opts.listenAddr} (-listenAddr=0.0.0.0 to reach them from other machines; storage stays on loopback).
 Press Ctrl-C to stop every process.`);
 if (missing.length > 0) console.log(`Not started (not available yet): ${missing.join("; ")}`);
 if (children.length === 0) {

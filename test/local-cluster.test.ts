@@ -94,6 +94,15 @@ describe.skipIf(!built)("deploy/local-cluster.mjs (the README's start command)",
     expect(out).toContain(`Grafana (Prometheus data source): http://localhost:${ins + 1}/select/0/prometheus`);
     expect(out).toContain(`Web UI           : http://localhost:${ins + 1}/select/0/vmui/`);
     expect(out).toContain("3 storage node(s), replicationFactor=2");
+    // Every listening socket is bound to loopback (Linux's /proc/net/tcp: local address 0100007F = 127.0.0.1, state 0A = LISTEN).
+    expect(out).toContain("insert and select listen on 127.0.0.1");
+    if (existsSync("/proc/net/tcp")) {
+      const listening = readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1).map((l) => l.trim().split(/\s+/)).filter((f) => f[3] === "0A").map((f) => f[1] ?? "");
+      for (const port of [ins, ins + 1, rpc, rpc + 1, http]) {
+        const hex = port.toString(16).toUpperCase().padStart(4, "0");
+        expect(listening.filter((a) => a.endsWith(`:${hex}`)), `port ${port}`).toEqual([`0100007F:${hex}`]);
+      }
+    }
     for (const n of [1, 2, 3]) expect(existsSync(join(dataDir, `storage-${n}`)), `storage-${n} under -dataDir`).toBe(true);
 
     // Data in through insert, every series answered through select.
