@@ -142,7 +142,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
   // ---- query -------------------------------------------------------------------------------
 
   async function query(ctx: Ctx): Promise<void> {
-    const q = ctx.params.required("query");
+    const q = ctx.params.get("query") ?? ""; // absent or empty: the parser says "no expression found in input", as Prometheus does
     const time = ctx.params.time("time", ctx.now - config.latencyOffsetMs, ctx.now);
     const done = stats.begin(ctx.tenant, q, time, time, 0, ctx.req.socket.remoteAddress ?? "");
     try {
@@ -168,7 +168,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
   }
 
   async function queryRange(ctx: Ctx): Promise<void> {
-    const q = ctx.params.required("query");
+    const q = ctx.params.get("query") ?? ""; // absent or empty: the parser says "no expression found in input", as Prometheus does
     const start = ctx.params.time("start", NaN, ctx.now);
     const end = ctx.params.time("end", NaN, ctx.now);
     if (Number.isNaN(start)) throw new BadDataError('missing required parameter "start"');
