@@ -1,8 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 
 /** Helpers for cross-service tests: real processes on loopback, temp dirs, free ports. */
 
@@ -45,13 +45,17 @@ export interface Proc {
 export function startProcess(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Proc {
   const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
-  child.stdout?.on("data", (d: Buffer) => {
+  // STRATA_PROC_LOG_DIR keeps every process's whole output in a file (for diagnosing a failure).
+  const logDir = process.env["STRATA_PROC_LOG_DIR"];
+  const logFile = logDir ? join(logDir, `${basename(dirname(dirname(args[0] ?? cmd)))}-${basename(args[0] ?? cmd)}-${child.pid ?? 0}.log`) : undefined;
+  if (logDir) mkdirSync(logDir, { recursive: true });
+  const keep = (d: Buffer): void => {
     out += d.toString();
     if (out.length > 1_000_000) out = out.slice(-500_000);
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
+    if (logFile) appendFileSync(logFile, d);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
   return {
     child,

@@ -169,6 +169,26 @@ describe("series churned out past retention", () => {
       rmDir(dir);
     }
   });
+  it("a retention step that comes while the previous retention merge still runs is pruned too", async () => {
+    const dir = tmpDir();
+    let now = NOW;
+    try {
+      // Opening starts a retention merge; the next step comes before it has finished.
+      const s = await openTestStorage(dir, { now: () => now, retentionMs: 2 * DAY });
+      await s.addRows(batchOf([
+        { tenant: DEFAULT_TENANT, labels: { __name__: "old" }, t: now - DAY, v: 1 },
+        { tenant: DEFAULT_TENANT, labels: { __name__: "new" }, t: now, v: 1 },
+      ]));
+      await s.forceFlush();
+      now += 2 * DAY;
+      await s.forceMerge(); // waits for the index's retention merge, this step included
+      expect(s.metrics().indexdb_series_pruned_total).toBe(1);
+      expect(s.seriesCount(DEFAULT_TENANT)).toBe(1);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
 });
 
 describe("deletes, snapshots, metrics", () => {

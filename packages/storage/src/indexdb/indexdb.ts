@@ -234,9 +234,7 @@ export class IndexDB {
     db.loadTsidCache();
     if (db.pruned !== undefined) {
       // An interrupted prune: finish rewriting the parts without the pruned series.
-      db.retentionMerge = db.finishPrune().finally(() => {
-        db.retentionMerge = undefined;
-      });
+      db.retentionMerge = db.runRetention();
       db.retentionMerge.catch((err: unknown) => db.onBackgroundError(err));
     }
     return db;
@@ -960,13 +958,31 @@ export class IndexDB {
     this.writeState();
     for (const d of [...this.dayBitmaps.keys()]) if (d < minDay) this.dayBitmaps.delete(d);
     this.generation++;
-    this.retentionMerge ??= this.pruneAndMerge().finally(() => {
-      this.retentionMerge = undefined;
-    });
+    // A retention merge already running takes this step too (it loops while steps arrive),
+    // so no step is skipped: before, a step that came during a merge was never pruned.
+    this.pruneWanted = true;
+    this.retentionMerge ??= this.runRetention();
     await this.retentionMerge;
   }
 
   private retentionMerge: Promise<void> | undefined;
+  /** A retention step arrived that the running (or next) retention merge has not pruned yet. */
+  private pruneWanted = false;
+
+  /**
+   * Prunes and merges until no retention step is pending. Clears retentionMerge in the same
+   * microtask as its last check of pruneWanted, so a step can never arrive unseen in between.
+   */
+  private async runRetention(): Promise<void> {
+    try {
+      do {
+        this.pruneWanted = false;
+        await this.pruneAndMerge();
+      } while (this.pruneWanted && !this.closed);
+    } finally {
+      this.retentionMerge = undefined;
+    }
+  }
 
   private async pruneAndMerge(): Promise<void> {
     if (this.pruned === undefined) await this.markPruned();
@@ -1083,7 +1099,9 @@ export class IndexDB {
   }
 
   /** Merges all parts into one (also removes dropped per-day entries). */
+  /** Merges the index to one part; a retention prune in progress finishes first (it rewrites every part). */
   async forceMerge(): Promise<void> {
+    if (this.retentionMerge !== undefined) await this.retentionMerge;
     await this.table.forceMerge();
   }
 
