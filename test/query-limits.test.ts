@@ -72,6 +72,36 @@ describe.skipIf(!built)("query limits over a real cluster", () => {
     expect((await fetch(`${c.selectUrl}/health`)).status).toBe(200);
   });
 
+  it("a storage node over -search.maxSeries answers 422 at once, not when the deadline fires", async () => {
+    // Each storage node holds ~500 of the 1000 series: both trip the limit themselves while
+    // searching. An error ending a search stream must reach select as a status right away
+    // (it once left the stream open until the query deadline, 120 s here).
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const sel = startProcess(process.execPath, [
+      serviceMain("select"),
+      `-httpListenAddr=127.0.0.1:${port}`,
+      `-storageNode=${c.storage.map((s) => s.selectAddr).join(",")}`,
+      "-search.maxSeries=100",
+      "-search.maxExportSeries=100",
+      "-search.maxQueryDuration=120s",
+    ]);
+    try {
+      await waitHealthy(`${url}/health`, sel);
+      for (const [path, flag] of [
+        [`query?query=${enc("count(x)")}&time=${END / 1000}`, "-search.maxSeries"],
+        ["export?match[]=x", "-search.maxExportSeries"],
+      ] as const) {
+        const r = await query(url, path, { signal: AbortSignal.timeout(20_000) });
+        const text = await r.text();
+        expect(r.status, text.slice(0, 300)).toBe(422);
+        expect((JSON.parse(text) as ApiError).error).toContain(flag);
+      }
+    } finally {
+      await sel.stop();
+    }
+  });
+
   it("refuses a query whose estimate exceeds -search.maxMemoryPerQuery, and answers its cheaper form", async () => {
     // 1000 series × 28741 steps: ~260 MB of values and ~460 MB of answer by estimate.
     const range = `start=${START / 1000}&end=${END / 1000}&step=1s`;

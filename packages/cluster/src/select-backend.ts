@@ -96,11 +96,13 @@ function isServiceError(err: unknown): err is grpc.ServiceError {
 /** Errors that are the request's fault (not the node's) are raised as is, never made partial. */
 function requestError(err: unknown): Error | undefined {
   if (!isServiceError(err)) return undefined;
+  // Storage sends "CODE: message" (toGrpcError); the user reads the message.
+  const message = err.details.replace(/^STRATA_[A-Z_]+: /, "");
   switch (err.code) {
     case grpc.status.INVALID_ARGUMENT:
-      return new BadDataError(err.details);
+      return new BadDataError(message);
     case grpc.status.RESOURCE_EXHAUSTED:
-      return new ExecutionError(err.details, "STRATA_LIMIT_EXCEEDED");
+      return new ExecutionError(message, "STRATA_LIMIT_EXCEEDED");
     default:
       return undefined;
   }
@@ -235,6 +237,11 @@ export class ClusterSelectBackend implements SelectBackend {
   ): Promise<{ series: Map<string, { name: Uint8Array; blocks: RawBlock[] }>; isPartial: boolean; warnings: string[] }> {
     const series = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
     const query = searchQuery(tenant, sets, minT, maxT, opts);
+    const tooMany = () =>
+      new ExecutionError(
+        `the query selects more than ${opts.maxSeries} series (${opts.maxSeriesFlag ?? "-search.maxSeries"}); narrow it with more specific label matchers`,
+        "STRATA_LIMIT_EXCEEDED",
+      );
     const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
       const local = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
@@ -260,6 +267,9 @@ export class ClusterSelectBackend implements SelectBackend {
         }
       }
       return local;
+    }).catch((err: unknown) => {
+      // A node over the series limit (the search passes it maxSeries): name the flag select was given.
+      throw err instanceof ExecutionError && err.code === "STRATA_LIMIT_EXCEEDED" ? tooMany() : err;
     });
     for (const local of fan.results) {
       for (const [key, v] of local) {
@@ -268,12 +278,7 @@ export class ClusterSelectBackend implements SelectBackend {
         else series.set(key, v);
       }
     }
-    if (series.size > opts.maxSeries) {
-      throw new ExecutionError(
-        `the query selects more than ${opts.maxSeries} series (${opts.maxSeriesFlag ?? "-search.maxSeries"}); narrow it with more specific label matchers`,
-        "STRATA_LIMIT_EXCEEDED",
-      );
-    }
+    if (series.size > opts.maxSeries) throw tooMany();
     return { series, isPartial: fan.isPartial, warnings: fan.warnings };
   }
 

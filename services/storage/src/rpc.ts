@@ -241,7 +241,9 @@ export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
           await flush();
           call.end();
         } catch (err) {
-          call.destroy(Object.assign(new Error(errorMessage(err)), toGrpcError(err)));
+          // grpc-js sends a server stream's status from its 'error' event; destroy() would leave
+          // the call open without one, and select would wait for the query deadline.
+          call.emit("error", Object.assign(new Error(errorMessage(err)), toGrpcError(err)));
         } finally {
           release(w);
         }
