@@ -14,6 +14,7 @@ import {
   type GroupConfig,
   type GroupOptions,
 } from "@strata/rules";
+import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
 import { buildApp } from "./app.js";
 import { alertFlags } from "./flags.js";
 
@@ -33,10 +34,17 @@ function clientOptions(f: Flags, prefix: "datasource" | "remoteWrite" | "remoteR
   const user = f[`${prefix}.basicAuth.username`];
   return {
     auth: {
-      ...(user !== "" ? { basicAuth: { username: user, password: f[`${prefix}.basicAuth.password`] } } : {}),
-      bearerToken: f[`${prefix}.bearerToken`],
+      ...(user !== "" ? { basicAuth: { username: user, password: readSecret(`${prefix}.basicAuth.password`, f[`${prefix}.basicAuth.password`]) } } : {}),
+      bearerToken: readSecret(`${prefix}.bearerToken`, f[`${prefix}.bearerToken`]),
     },
-    ...(prefix === "datasource" ? { tls: { caFile: f["datasource.tlsCAFile"], insecureSkipVerify: f["datasource.tlsInsecureSkipVerify"] }, timeoutMs: f["datasource.queryTimeout"] } : {}),
+    tls: {
+      caFile: f[`${prefix}.tlsCAFile`],
+      certFile: f[`${prefix}.tlsCertFile`],
+      keyFile: f[`${prefix}.tlsKeyFile`],
+      serverName: f[`${prefix}.tlsServerName`],
+      insecureSkipVerify: f[`${prefix}.tlsInsecureSkipVerify`],
+    },
+    ...(prefix === "datasource" ? { timeoutMs: f["datasource.queryTimeout"] } : {}),
   };
 }
 
@@ -49,7 +57,10 @@ function notifierTargets(f: Flags): { url: string; options: ClientOptions }[] {
     return {
       url,
       options: {
-        auth: { ...(user !== "" ? { basicAuth: { username: user, password: nth(f["notifier.basicAuth.password"], i) } } : {}), bearerToken: nth(f["notifier.bearerToken"], i) },
+        auth: {
+          ...(user !== "" ? { basicAuth: { username: user, password: readSecret("notifier.basicAuth.password", nth(f["notifier.basicAuth.password"], i)) } } : {}),
+          bearerToken: readSecret("notifier.bearerToken", nth(f["notifier.bearerToken"], i)),
+        },
         tls: {
           caFile: nth(f["notifier.tlsCAFile"], i),
           certFile: nth(f["notifier.tlsCertFile"], i),
@@ -103,6 +114,8 @@ await runService({
       }
     }
     let configs = load();
+    // Before any group starts: a bad -tls* flag or secret file stops the start.
+    const security = httpSecurityFromFlags(flags, log, metrics);
     if (flags["datasource.url"] === "") throw new BadDataError("-datasource.url is required", "STRATA_INVALID_FLAG");
     const externalLabels = parseExternalLabels(flags["external.label"]);
     const { port } = parseListenAddr(flags.httpListenAddr);
@@ -211,7 +224,7 @@ await runService({
       reload().catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, "reload failed; the previous rules stay"));
     });
 
-    const app = buildApp({ manager, metrics, log, reload });
+    const app = buildApp({ manager, metrics, log, reload, security, reloadAuthKey: readSecret("reloadAuthKey", flags.reloadAuthKey) });
     const { host } = parseListenAddr(flags.httpListenAddr);
     await app.listen({ host: host ?? "0.0.0.0", port });
     onShutdown({ name: "http server", close: () => app.close() });
