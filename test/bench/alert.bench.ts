@@ -1,4 +1,4 @@
-// pnpm bench:alert [--hosts=40] [--rules=1000] [--groupSize=20] [--interval=30] [--seconds=90] [--noVM] [--alertFlags=-a=1,-b=2]
+// pnpm bench:alert [--hosts=40] [--rules=1000] [--groupSize=20] [--interval=30] [--seconds=90] [--noVM] [--alertFlags=-a=1,-b=2] [--nodeDefaults]
 //
 // Loads the query benchmark's node_exporter-like dataset (test/bench/node-exporter-data.ts, ~100
 // series per host; here the last 10 minutes up to now, so rules see current data) into a Strata
@@ -7,12 +7,14 @@
 // Debian's vmalert with the same rule file against the same select, each writing its results to
 // its own tenant and notifying the same stub Alertmanager. Prints per evaluator: CPU seconds per
 // minute of evaluation, p50/p99 group duration (see groupDuration), peak and final RSS, alerts
-// firing, rules with errors; then the ratios strata / vmalert. Requires `pnpm build` first.
+// firing, rules with errors; then the ratios strata / vmalert. strata-alert runs as its systemd
+// unit runs it (--max-semi-space-size=1, MALLOC_ARENA_MAX=2); --nodeDefaults runs plain node.
+// Requires `pnpm build` first.
 import { createServer } from "node:http";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { clusterBuilt, forceFlush, startCluster } from "../lib/cluster.js";
+import { clusterBuilt, forceFlush, MALLOC_ENV, startCluster } from "../lib/cluster.js";
 import { freePort, hasCommand, serviceMain, startProcess, tempDir, waitHealthy, type Proc } from "../lib/procs.js";
 import { generateDataset } from "./node-exporter-data.js";
 
@@ -210,7 +212,10 @@ async function main(): Promise<void> {
     {
       const port = await freePort();
       const extra = (args.get("alertFlags") ?? "").split(",").filter((f) => f !== "");
-      const p = startProcess(process.execPath, [serviceMain("alert"), `-httpListenAddr=127.0.0.1:${port}`, ...common(1), ...extra]);
+      // As systemd/strata-alert.service runs it: its node flag and malloc environment.
+      const nodeArgs = args.has("nodeDefaults") ? [] : ["--max-semi-space-size=1"];
+      const env = args.has("nodeDefaults") ? process.env : { ...MALLOC_ENV, ...process.env };
+      const p = startProcess(process.execPath, [...nodeArgs, serviceMain("alert"), `-httpListenAddr=127.0.0.1:${port}`, ...common(1), ...extra], env);
       try {
         results.push(await measure("strata-alert", p, `http://127.0.0.1:${port}`));
       } finally {
