@@ -126,7 +126,7 @@ users:
     }
   };
 
-  const send = async (r: Req, base = auth.url, prefixFor = (user: Req["user"]) => (user === "grafana" ? "" : "/select/7/prometheus")): Promise<{ res: RawResponse; sent: string }> => {
+  const send = async (r: Req, base = auth.url, prefixFor = (user: Req["user"]): string => (user === "grafana" ? "" : "/select/7/prometheus")): Promise<{ res: RawResponse; sent: string }> => {
     const { path, args } = target(r);
     if (r.trick === "arg") args.push(["tenant", "8"], ["accountID", "8"], ["extra_label", "tenant=8"]);
     const qs = new URLSearchParams(args).toString();
