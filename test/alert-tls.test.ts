@@ -9,7 +9,7 @@ import { freePort, isBuilt, requirePeer, serviceMain, startProcess, tempDir, wai
 /**
  * strata-alert with TLS and auth on both sides: its own listener serves HTTPS (-tls) behind
  * -httpAuth.* with the password as file://, and its datasource, remote read, remote write and
- * notifier are one HTTPS peer made by the test (certificate from a test CA, basic auth) that
+ * notifier (passwords as file:// or vmalert's …passwordFile) are one HTTPS peer made by the test (certificate from a test CA, basic auth) that
  * records what reaches it. A second alert that trusts another CA gets nothing through.
  */
 
@@ -43,7 +43,12 @@ describe.skipIf(!available)("strata-alert over TLS with auth", () => {
 
   const startAlert = async (trust: TestCa): Promise<{ proc: Proc; url: string }> => {
     const port = await freePort();
-    const client = (p: string) => [`-${p}.tlsCAFile=${trust.certFile}`, `-${p}.basicAuth.username=strata`, `-${p}.basicAuth.password=file://${join(dir.path, "peerpw")}`];
+    // The password as file:// for two clients, through vmalert's -<p>.basicAuth.passwordFile for two.
+    const client = (p: string) => [
+      `-${p}.tlsCAFile=${trust.certFile}`,
+      `-${p}.basicAuth.username=strata`,
+      p === "datasource" || p === "remoteRead" ? `-${p}.basicAuth.password=file://${join(dir.path, "peerpw")}` : `-${p}.basicAuth.passwordFile=${join(dir.path, "peerpw")}`,
+    ];
     const proc = startProcess(process.execPath, [
       serviceMain("alert"),
       `-httpListenAddr=127.0.0.1:${port}`,

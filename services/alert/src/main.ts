@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import { BadDataError, parseListenAddr, parseTimestamp, runService, type FlagValues, type Logger } from "@strata/core";
 import {
   AlertingRule,
@@ -30,12 +31,20 @@ function parseExternalLabels(items: readonly string[]): Record<string, string> {
   return out;
 }
 
+/** A secret from its flag (literal or file://) or from vmalert's `…File` flag naming a file. */
+function secret(name: string, value: string, fileFlag: string, file: string): string {
+  if (file === "") return readSecret(name, value);
+  if (value !== "") throw new BadDataError(`-${name} and -${fileFlag} are both set: give one`, "STRATA_INVALID_FLAG");
+  return readSecret(fileFlag, `file://${resolve(file)}`);
+}
+
 function clientOptions(f: Flags, prefix: "datasource" | "remoteWrite" | "remoteRead"): ClientOptions {
   const user = f[`${prefix}.basicAuth.username`];
+  const pw = secret(`${prefix}.basicAuth.password`, f[`${prefix}.basicAuth.password`], `${prefix}.basicAuth.passwordFile`, f[`${prefix}.basicAuth.passwordFile`]);
   return {
     auth: {
-      ...(user !== "" ? { basicAuth: { username: user, password: readSecret(`${prefix}.basicAuth.password`, f[`${prefix}.basicAuth.password`]) } } : {}),
-      bearerToken: readSecret(`${prefix}.bearerToken`, f[`${prefix}.bearerToken`]),
+      ...(user !== "" ? { basicAuth: { username: user, password: pw } } : {}),
+      bearerToken: secret(`${prefix}.bearerToken`, f[`${prefix}.bearerToken`], `${prefix}.bearerTokenFile`, f[`${prefix}.bearerTokenFile`]),
     },
     tls: {
       caFile: f[`${prefix}.tlsCAFile`],
@@ -58,8 +67,8 @@ function notifierTargets(f: Flags): { url: string; options: ClientOptions }[] {
       url,
       options: {
         auth: {
-          ...(user !== "" ? { basicAuth: { username: user, password: readSecret("notifier.basicAuth.password", nth(f["notifier.basicAuth.password"], i)) } } : {}),
-          bearerToken: readSecret("notifier.bearerToken", nth(f["notifier.bearerToken"], i)),
+          ...(user !== "" ? { basicAuth: { username: user, password: secret("notifier.basicAuth.password", nth(f["notifier.basicAuth.password"], i), "notifier.basicAuth.passwordFile", nth(f["notifier.basicAuth.passwordFile"], i)) } } : {}),
+          bearerToken: secret("notifier.bearerToken", nth(f["notifier.bearerToken"], i), "notifier.bearerTokenFile", nth(f["notifier.bearerTokenFile"], i)),
         },
         tls: {
           caFile: nth(f["notifier.tlsCAFile"], i),
