@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterBuilt, forceFlush, remoteWrite, remoteWriteBody, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
+import { startAlertmanager, startPrometheus } from "./lib/peers.js";
 import { freePort, isBuilt, requirePeer, serviceMain, startProcess, tempDir, waitFor as waitForEvery, waitHealthy, type Proc } from "./lib/procs.js";
 
 /**
@@ -115,29 +116,13 @@ describe.skipIf(!available)("strata-alert end to end", () => {
     c = await startCluster({ storageNodes: 1, selectFlags: ["-search.disableCache", "-search.latencyOffset=0s"] });
     writeFileSync(rulesPath, RULES);
     writeFileSync(slowPath, SLOW_RULES);
-    const [amPort, amClusterPort, promPort] = [await freePort(), await freePort(), await freePort()];
-    writeFileSync(join(dir.path, "alertmanager.yml"), "route:\n  receiver: blackhole\n  group_wait: 1s\n  group_interval: 1s\nreceivers:\n  - name: blackhole\n");
-    procs.push(
-      startProcess("prometheus-alertmanager", [
-        `--config.file=${join(dir.path, "alertmanager.yml")}`,
-        `--storage.path=${join(dir.path, "am-data")}`,
-        `--web.listen-address=127.0.0.1:${amPort}`,
-        "--cluster.listen-address=",
-        `--cluster.advertise-address=127.0.0.1:${amClusterPort}`,
-      ]),
-    );
-    amUrl = `http://127.0.0.1:${amPort}`;
-    writeFileSync(join(dir.path, "prometheus.yml"), `global:\n  evaluation_interval: 1s\n  external_labels: {cluster: e2e}\nrule_files: [${JSON.stringify(rulesPath)}]\n`);
-    procs.push(
-      startProcess("prometheus", [
-        `--config.file=${join(dir.path, "prometheus.yml")}`,
-        `--storage.tsdb.path=${join(dir.path, "prom-data")}`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-        "--web.enable-remote-write-receiver",
-      ]),
-    );
-    promUrl = `http://127.0.0.1:${promPort}`;
-    await Promise.all([waitHealthy(`${amUrl}/-/ready`, procs[0], 30_000), waitHealthy(`${promUrl}/-/ready`, procs[1], 30_000)]);
+    const am = await startAlertmanager(dir.path, { groupInterval: "1s" });
+    procs.push(am.proc);
+    amUrl = am.url;
+    const prom = await startPrometheus(dir.path, `global:\n  evaluation_interval: 1s\n  external_labels: {cluster: e2e}\nrule_files: [${JSON.stringify(rulesPath)}]\n`, ["--web.enable-remote-write-receiver"]);
+    procs.push(prom.proc);
+    promUrl = prom.url;
+    await Promise.all([am.ready(), prom.ready()]);
   }, 120_000);
 
   afterAll(async () => {

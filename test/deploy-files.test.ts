@@ -8,8 +8,9 @@ import { isBuilt, repoRoot, requirePeer, serviceMain } from "./lib/procs.js";
 /**
  * The files under deploy/ that no other test runs: the compose file and the Kubernetes
  * manifests must start existing services with flags those services accept and point at each
- * other's real ports; the example prometheus.yml must pass `promtool check config` and the
- * Grafana data source must point at select's Prometheus API. (The image itself is built and run by
+ * other's real ports; the example prometheus.yml must pass `promtool check config`, the example
+ * rules `promtool check rules` and `strata-alert -dryRun`, and the Grafana data source must
+ * point at select's Prometheus API. (The image itself is built and run by
  * test/containers.test.ts; the systemd units by test/systemd.test.ts.)
  */
 
@@ -131,6 +132,17 @@ describe.skipIf(!services.every(isBuilt))("deploy/ files", () => {
     expect(new URL(doc.remote_write[0]!.url).port).toBe(String(DEFAULT_PORTS.insertHttp));
     if (!requirePeer("promtool", "prometheus")) return;
     const r = spawnSync("promtool", ["check", "config", file], { encoding: "utf8" });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+  });
+
+  it("examples/rules/strata.yml passes promtool check rules and strata-alert -dryRun (the unit's -rule)", () => {
+    const file = join(deploy, "examples", "rules", "strata.yml");
+    expect(isBuilt("alert"), "services/alert is built").toBe(true);
+    const dry = spawnSync(process.execPath, [serviceMain("alert"), `-rule=${join(deploy, "examples", "rules", "*.yml")}`, "-dryRun"], { encoding: "utf8" });
+    expect(dry.status, dry.stdout + dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^rules are valid: \d+ groups, \d+ rules$/m);
+    if (!requirePeer("promtool", "prometheus")) return;
+    const r = spawnSync("promtool", ["check", "rules", file], { encoding: "utf8" });
     expect(r.status, r.stdout + r.stderr).toBe(0);
   });
 

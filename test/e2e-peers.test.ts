@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterBuilt, forceFlush, remoteWrite, startCluster, type Cluster } from "./lib/cluster.js";
+import { startAlertmanager, startPrometheus } from "./lib/peers.js";
 import { freePort, requirePeer, startProcess, tempDir, waitFor, waitHealthy, type Proc } from "./lib/procs.js";
 
 /**
@@ -44,12 +45,10 @@ describe.skipIf(!available)("real clients end to end", () => {
     const w = await remoteWrite(c.insertUrl, [{ labels: { __name__: "strata_federation_probe", source: "strata" }, samples: [[now - 1000, 42], [now, 42]] }]);
     expect(w.status).toBe(204);
 
-    const [nePort, promPort, amPort, amClusterPort, agentPort, alertPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [nePort, promPort, agentPort, alertPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const selectHostPort = c.selectUrl.replace("http://", "");
     procs.push(startProcess("prometheus-node-exporter", [`--web.listen-address=127.0.0.1:${nePort}`, "--collector.disable-defaults", "--collector.cpu", "--collector.meminfo", "--collector.loadavg"]));
-    writeFileSync(
-      join(dir.path, "prometheus.yml"),
-      `global:
+    const promConfig = `global:
   scrape_interval: 1s
   evaluation_interval: 1s
 scrape_configs:
@@ -67,28 +66,14 @@ remote_write:
     queue_config: { batch_send_deadline: 1s, max_samples_per_send: 5000 }
     write_relabel_configs:
       - { source_labels: [job], regex: strata-federate, action: drop }
-`,
-    );
-    procs.push(
-      startProcess("prometheus", [
-        `--config.file=${join(dir.path, "prometheus.yml")}`,
-        `--storage.tsdb.path=${join(dir.path, "prom-data")}`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-      ]),
-    );
-    promUrl = `http://127.0.0.1:${promPort}`;
+`;
+    const prom = await startPrometheus(dir.path, promConfig, [], promPort);
+    procs.push(prom.proc);
+    promUrl = prom.url;
 
-    writeFileSync(join(dir.path, "alertmanager.yml"), "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n");
-    procs.push(
-      startProcess("prometheus-alertmanager", [
-        `--config.file=${join(dir.path, "alertmanager.yml")}`,
-        `--storage.path=${join(dir.path, "am-data")}`,
-        `--web.listen-address=127.0.0.1:${amPort}`,
-        `--cluster.listen-address=`,
-        `--cluster.advertise-address=127.0.0.1:${amClusterPort}`,
-      ]),
-    );
-    amUrl = `http://127.0.0.1:${amPort}`;
+    const am = await startAlertmanager(dir.path);
+    procs.push(am.proc);
+    amUrl = am.url;
 
     procs.push(
       startProcess("vmagent", [
@@ -125,9 +110,9 @@ remote_write:
       ]),
     );
     await Promise.all([
-      waitHealthy(`${promUrl}/-/ready`, procs[1], 30_000),
+      prom.ready(),
       waitHealthy(`http://127.0.0.1:${nePort}/metrics`, procs[0], 30_000),
-      waitHealthy(`${amUrl}/-/ready`, procs[2], 30_000),
+      am.ready(),
       waitHealthy(`http://127.0.0.1:${agentPort}/health`, procs[3], 30_000),
       waitHealthy(`http://127.0.0.1:${alertPort}/health`, procs[4], 30_000),
     ]);

@@ -1,4 +1,4 @@
-// pnpm bench:alert [--hosts=40] [--rules=1000] [--groupSize=20] [--interval=30] [--seconds=90] [--noVM] [--alertFlags=-a=1,-b=2]
+// pnpm bench:alert [--hosts=40] [--rules=1000] [--groupSize=20] [--interval=30] [--seconds=90] [--noVM] [--alertFlags=-a=1,-b=2] [--nodeArgs=--a,--b] [--nodeDefaults]
 //
 // Loads the query benchmark's node_exporter-like dataset (test/bench/node-exporter-data.ts, ~100
 // series per host; here the last 10 minutes up to now, so rules see current data) into a Strata
@@ -7,12 +7,15 @@
 // Debian's vmalert with the same rule file against the same select, each writing its results to
 // its own tenant and notifying the same stub Alertmanager. Prints per evaluator: CPU seconds per
 // minute of evaluation, p50/p99 group duration (see groupDuration), peak and final RSS, alerts
-// firing, rules with errors; then the ratios strata / vmalert. Requires `pnpm build` first.
+// firing, rules with errors; then the ratios strata / vmalert. strata-alert runs as its systemd
+// unit runs it (--max-semi-space-size=1, MALLOC_ARENA_MAX=2; --nodeArgs replaces the node flags);
+// --nodeDefaults runs plain node.
+// Requires `pnpm build` first.
 import { createServer } from "node:http";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { clusterBuilt, forceFlush, startCluster } from "../lib/cluster.js";
+import { clusterBuilt, forceFlush, MALLOC_ENV, startCluster } from "../lib/cluster.js";
 import { freePort, hasCommand, serviceMain, startProcess, tempDir, waitHealthy, type Proc } from "../lib/procs.js";
 import { generateDataset } from "./node-exporter-data.js";
 
@@ -131,6 +134,8 @@ interface Result {
   readonly p50Ms: number;
   readonly peakRss: number;
   readonly rss: number;
+  /** RSS without file-backed pages (the executable and libraries, shared and reclaimable). */
+  readonly anonRss: number;
   readonly firing: number;
   readonly errors: number;
   readonly firstError: string;
@@ -175,6 +180,7 @@ async function measure(name: string, proc: Proc, url: string): Promise<Result> {
     p50Ms: vm?.p50 ?? quantile(durations, 0.5),
     peakRss: statusKb(pid, "VmHWM"),
     rss: statusKb(pid, "VmRSS"),
+    anonRss: statusKb(pid, "RssAnon"),
     firing: rules.reduce((n, r) => n + (r.alerts ?? []).filter((a) => a.state === "firing").length, 0),
     errors: rules.filter((r) => r.health !== "ok").length,
     firstError: rules.find((r) => r.health !== "ok")?.lastError ?? "",
@@ -210,7 +216,10 @@ async function main(): Promise<void> {
     {
       const port = await freePort();
       const extra = (args.get("alertFlags") ?? "").split(",").filter((f) => f !== "");
-      const p = startProcess(process.execPath, [serviceMain("alert"), `-httpListenAddr=127.0.0.1:${port}`, ...common(1), ...extra]);
+      // As systemd/strata-alert.service runs it: its node flag and malloc environment.
+      const nodeArgs = args.has("nodeDefaults") ? [] : (args.get("nodeArgs") ?? "--max-semi-space-size=1").split(",").filter((a) => a !== "");
+      const env = args.has("nodeDefaults") ? process.env : { ...MALLOC_ENV, ...process.env };
+      const p = startProcess(process.execPath, [...nodeArgs, serviceMain("alert"), `-httpListenAddr=127.0.0.1:${port}`, ...common(1), ...extra], env);
       try {
         results.push(await measure("strata-alert", p, `http://127.0.0.1:${port}`));
       } finally {
@@ -232,16 +241,16 @@ async function main(): Promise<void> {
     dir.remove();
   }
   const mb = (b: number): string => `${(b / 1e6).toFixed(0)} MB`;
-  console.log("\nevaluator       CPU s/min  p50 group  p99 group  peak RSS  RSS     firing  errors  evaluations (vmalert: groups in its summaries)");
+  console.log("\nevaluator       CPU s/min  p50 group  p99 group  peak RSS  RSS     anon RSS  firing  errors  evaluations (vmalert: groups in its summaries)");
   for (const r of results) {
     console.log(
-      `${r.name.padEnd(15)} ${r.cpuPerMin.toFixed(2).padStart(9)}  ${r.p50Ms.toFixed(1).padStart(7)} ms ${r.p99Ms.toFixed(1).padStart(7)} ms  ${mb(r.peakRss).padStart(8)}  ${mb(r.rss).padStart(6)}  ${String(r.firing).padStart(6)}  ${String(r.errors).padStart(6)}  ${r.evaluations}`,
+      `${r.name.padEnd(15)} ${r.cpuPerMin.toFixed(2).padStart(9)}  ${r.p50Ms.toFixed(1).padStart(7)} ms ${r.p99Ms.toFixed(1).padStart(7)} ms  ${mb(r.peakRss).padStart(8)}  ${mb(r.rss).padStart(6)}  ${mb(r.anonRss).padStart(8)}  ${String(r.firing).padStart(6)}  ${String(r.errors).padStart(6)}  ${r.evaluations}`,
     );
   }
   for (const r of results) if (r.firstError !== "") console.log(`${r.name}: first rule error: ${r.firstError}`);
   if (results.length === 2) {
     const [s, v] = results as [Result, Result];
-    console.log(`\nratios (strata / vmalert): CPU ${(s.cpuPerMin / v.cpuPerMin).toFixed(2)}x, p99 group duration ${(s.p99Ms / v.p99Ms).toFixed(2)}x, peak RSS ${(s.peakRss / v.peakRss).toFixed(2)}x, RSS ${(s.rss / v.rss).toFixed(2)}x (target: CPU and RSS at most 1.5x)`);
+    console.log(`\nratios (strata / vmalert): CPU ${(s.cpuPerMin / v.cpuPerMin).toFixed(2)}x, p99 group duration ${(s.p99Ms / v.p99Ms).toFixed(2)}x, peak RSS ${(s.peakRss / v.peakRss).toFixed(2)}x, RSS ${(s.rss / v.rss).toFixed(2)}x, anon RSS ${(s.anonRss / v.anonRss).toFixed(2)}x (target: CPU and RSS at most 1.5x)`);
   } else console.log("\nvmalert comparison skipped (--noVM or vmalert not installed: apt-get install victoria-metrics)");
   console.log(`load after: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 }

@@ -32,7 +32,10 @@ export interface AuthProcess extends Running {
 }
 
 /** strata-auth (or, with `cmd: "vmauth"`, Debian's vmauth) with `config` as -auth.config. */
-export async function startAuth(config: string, opts: { flags?: readonly string[]; cmd?: "strata" | "vmauth"; scheme?: "http" | "https"; healthCa?: string } = {}): Promise<AuthProcess> {
+export async function startAuth(
+  config: string,
+  opts: { flags?: readonly string[]; cmd?: "strata" | "vmauth"; scheme?: "http" | "https"; healthCa?: string; healthInsecure?: boolean } = {},
+): Promise<AuthProcess> {
   const dir = tempDir("auth");
   const configFile = join(dir.path, "auth.yml");
   writeFileSync(configFile, config);
@@ -46,7 +49,7 @@ export async function startAuth(config: string, opts: { flags?: readonly string[
     else {
       const deadline = Date.now() + 20_000;
       for (;;) {
-        const r = await rawRequest(url, "/health", { ca: opts.healthCa }).catch(() => undefined);
+        const r = await rawRequest(url, "/health", { ca: opts.healthCa, insecure: opts.healthInsecure === true }).catch(() => undefined);
         if (r?.status === 200) break;
         if (Date.now() > deadline || proc.child.exitCode !== null) throw new Error(`auth did not start:\n${proc.output()}`);
         await new Promise((res) => setTimeout(res, 100));
@@ -83,7 +86,7 @@ export interface RawResponse {
 export function rawRequest(
   base: string,
   path: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: Buffer | string | undefined; ca?: string | undefined; timeoutMs?: number } = {},
+  opts: { method?: string; headers?: Record<string, string>; body?: Buffer | string | undefined; ca?: string | undefined; timeoutMs?: number; insecure?: boolean } = {},
 ): Promise<RawResponse> {
   const u = new URL(base);
   const isHttps = u.protocol === "https:";
@@ -95,7 +98,7 @@ export function rawRequest(
       path,
       headers: opts.headers ?? {},
       agent: false,
-      ...(isHttps ? { ca: opts.ca, servername: "localhost" } : {}),
+      ...(isHttps ? { ca: opts.ca, servername: "localhost", rejectUnauthorized: opts.insecure !== true } : {}),
       timeout: opts.timeoutMs ?? 20_000,
     });
     req.on("timeout", () => req.destroy(new Error(`timeout on ${path}`)));

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -33,6 +33,27 @@ export function makeCa(dir: string, name: string): TestCa {
 /** A server certificate for 127.0.0.1 and localhost signed by `ca`; `serial` tells two apart. */
 export function makeServerCert(dir: string, name: string, ca: TestCa): TestCert {
   return signCert(dir, name, ca, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+}
+
+/**
+ * A server certificate for 127.0.0.1/localhost signed by `ca` that expired years ago (valid only
+ * on 2020-01-01): `openssl x509` cannot date a certificate in the past, `openssl ca` can.
+ */
+export function makeExpiredServerCert(dir: string, name: string, ca: TestCa): TestCert {
+  const work = join(dir, `${name}-ca`);
+  mkdirSync(work, { recursive: true });
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
+  const csr = join(work, "req.csr");
+  writeFileSync(join(work, "index.txt"), "");
+  writeFileSync(join(work, "serial"), "01\n");
+  writeFileSync(join(work, "ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+  const cfg = join(work, "ca.cnf");
+  writeFileSync(cfg, `[ca]\ndefault_ca=test\n[test]\ndatabase=${join(work, "index.txt")}\nnew_certs_dir=${work}\nserial=${join(work, "serial")}\ndefault_md=sha256\npolicy=any\n[any]\ncommonName=supplied\n`);
+  openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", keyFile, "-out", csr, "-subj", `/CN=${name}`]);
+  openssl(["ca", "-batch", "-config", cfg, "-cert", ca.certFile, "-keyfile", ca.keyFile, "-in", csr, "-out", certFile, "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-extfile", join(work, "ext"), "-notext"]);
+  const text = openssl(["x509", "-in", certFile, "-noout", "-serial"]);
+  return { certFile, keyFile, serial: text.trim().replace(/^serial=/, "").toUpperCase() };
 }
 
 /** A client certificate (for mTLS: insert and select towards storage) signed by `ca`. */

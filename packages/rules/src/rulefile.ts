@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { BadDataError, isLegacyLabelName, isLegacyMetricName, parseDuration } from "@strata/core";
-import { parseExpr, type Expr } from "@strata/promql";
+import { parseExpr } from "@strata/promql";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type Pair, type YAMLMap } from "yaml";
 import { Template, TemplateError } from "./template/exec.js";
 
@@ -15,7 +15,6 @@ export interface RecordingRuleConfig {
   readonly kind: "recording";
   readonly name: string;
   readonly expr: string;
-  readonly ast: Expr;
   readonly labels: Readonly<Record<string, string>>;
 }
 
@@ -23,7 +22,6 @@ export interface AlertingRuleConfig {
   readonly kind: "alerting";
   readonly name: string;
   readonly expr: string;
-  readonly ast: Expr;
   readonly forMs: number;
   readonly keepFiringForMs: number;
   /** Label templates by name. */
@@ -153,9 +151,10 @@ function loadRule(node: YamlNode, loc: Loc, groupName: string, index: number): R
   if (name.trim() === "") throw new RuleFileError(`${here(record !== undefined ? "record" : "alert")}: ${ctx}: ${record !== undefined ? "record" : "alert"} name must not be empty`);
   const exprText = str("expr");
   if (exprText === undefined || exprText.trim() === "") throw new RuleFileError(`${here("expr")}: ${ctx}: field 'expr' must be set in rule`);
-  let ast: Expr;
   try {
-    ast = parseExpr(exprText);
+    // Parsed to validate only: the datasource parses the text again, so the tree is not kept
+    // (it was most of a rule's memory).
+    parseExpr(exprText);
   } catch (err) {
     throw new RuleFileError(`${loc.at(fields.get("expr")!.value)}: ${ctx}: could not parse expression: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -175,7 +174,7 @@ function loadRule(node: YamlNode, loc: Loc, groupName: string, index: number): R
     )) {
       labels[k] = scalarString(v, "", k);
     }
-    return Object.freeze({ kind: "recording", name: record, expr: exprText, ast, labels: Object.freeze(labels) });
+    return Object.freeze({ kind: "recording", name: record, expr: exprText, labels: Object.freeze(labels) });
   }
   const forMs = fields.has("for") ? durationMs(fields.get("for")!.value, here("for"), `${ctx}: for`) : 0;
   const keepFiringForMs = fields.has("keep_firing_for") ? durationMs(fields.get("keep_firing_for")!.value, here("keep_firing_for"), `${ctx}: keep_firing_for`) : 0;
@@ -199,7 +198,7 @@ function loadRule(node: YamlNode, loc: Loc, groupName: string, index: number): R
     annotations[k] = parseTemplateAt(scalarString(v, "", k), loc, v, ctx, `annotation ${k}`);
   }
   if (!isLegacyMetricName(name) && !isValidUtf8(name)) throw new RuleFileError(`${here("alert")}: ${ctx}: invalid alert name: ${name}`);
-  return Object.freeze({ kind: "alerting", name, expr: exprText, ast, forMs, keepFiringForMs, labels: Object.freeze(labels), annotations: Object.freeze(annotations) });
+  return Object.freeze({ kind: "alerting", name, expr: exprText, forMs, keepFiringForMs, labels: Object.freeze(labels), annotations: Object.freeze(annotations) });
 }
 
 /** Parses one rule file's text; `file` names it in errors. */

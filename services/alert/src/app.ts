@@ -1,4 +1,5 @@
 import type { Logger, MetricsRegistry } from "@strata/core";
+import { WWW_AUTHENTICATE, constantTimeEqual, createServer, type GuardVerdict, type HttpSecurity } from "@strata/httpsec";
 import type { RuleManager, RulesFilter } from "@strata/rules";
 import Fastify, { type FastifyInstance } from "fastify";
 
@@ -13,6 +14,10 @@ export interface AlertDeps {
   readonly log: Logger;
   /** Reloads the rule files; rejects with the reason when they are invalid (the old rules stay). */
   readonly reload: () => Promise<void>;
+  /** -tls*, -httpAuth.*, -metricsAuthKey; absent in tests of the API alone. */
+  readonly security?: HttpSecurity;
+  /** -reloadAuthKey (already read from file:// when given so); "" means -httpAuth.* decides. */
+  readonly reloadAuthKey?: string;
 }
 
 type Query = Record<string, string | string[] | undefined>;
@@ -43,9 +48,32 @@ function rulesFilter(q: Query): RulesFilter {
   };
 }
 
+/**
+ * The verdict on a request for the service's endpoints: /-/reload wants -reloadAuthKey when set,
+ * /metrics -metricsAuthKey when set, every other path (the rules and alerts APIs too, as in
+ * vmalert) -httpAuth.* when set; /health and /-/ready stay open.
+ */
+function checkRequest(deps: AlertDeps, path: string, authorization: string | undefined, authKey: string | undefined): GuardVerdict {
+  const key = deps.reloadAuthKey ?? "";
+  if (path === "/-/reload" && key !== "") {
+    return authKey !== undefined && constantTimeEqual(authKey, key) ? { ok: true } : { ok: false, reason: "invalid_auth_key", message: "/-/reload wants the authKey query arg (-reloadAuthKey)" };
+  }
+  return deps.security === undefined ? { ok: true } : deps.security.guard.check(path, authorization, authKey);
+}
+
 export function buildApp(deps: AlertDeps): FastifyInstance {
-  const { manager, metrics, log } = deps;
-  const app = Fastify({ logger: false });
+  const { manager, metrics, log, security } = deps;
+  const app = Fastify({ logger: false, serverFactory: (handler) => createServer(handler, security?.certs) });
+
+  app.addHook("onRequest", async (req, reply) => {
+    const q = req.url.indexOf("?");
+    const path = q < 0 ? req.url : req.url.slice(0, q);
+    const authKey = (req.query as Query | undefined)?.["authKey"];
+    const v = checkRequest(deps, path, req.headers.authorization, typeof authKey === "string" ? authKey : undefined);
+    if (v.ok) return;
+    security?.failures.record(v.reason, req.socket.remoteAddress, req.url);
+    return reply.code(401).header("www-authenticate", WWW_AUTHENTICATE).type("text/plain; charset=utf-8").send(`${v.message}\n`);
+  });
   const reloads = metrics.counter("strata_alert_config_reloads_total", "Rule reloads requested (SIGHUP or /-/reload).");
   const reloadErrors = metrics.counter("strata_alert_config_reload_errors_total", "Reloads that failed; the previous rules stayed.");
   let lastReloadOk = 1;

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import { BadDataError, parseListenAddr, parseTimestamp, runService, type FlagValues, type Logger } from "@strata/core";
 import {
   AlertingRule,
@@ -14,6 +15,7 @@ import {
   type GroupConfig,
   type GroupOptions,
 } from "@strata/rules";
+import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
 import { buildApp } from "./app.js";
 import { alertFlags } from "./flags.js";
 
@@ -29,14 +31,29 @@ function parseExternalLabels(items: readonly string[]): Record<string, string> {
   return out;
 }
 
+/** A secret from its flag (literal or file://) or from vmalert's `…File` flag naming a file. */
+function secret(name: string, value: string, fileFlag: string, file: string): string {
+  if (file === "") return readSecret(name, value);
+  if (value !== "") throw new BadDataError(`-${name} and -${fileFlag} are both set: give one`, "STRATA_INVALID_FLAG");
+  return readSecret(fileFlag, `file://${resolve(file)}`);
+}
+
 function clientOptions(f: Flags, prefix: "datasource" | "remoteWrite" | "remoteRead"): ClientOptions {
   const user = f[`${prefix}.basicAuth.username`];
+  const pw = secret(`${prefix}.basicAuth.password`, f[`${prefix}.basicAuth.password`], `${prefix}.basicAuth.passwordFile`, f[`${prefix}.basicAuth.passwordFile`]);
   return {
     auth: {
-      ...(user !== "" ? { basicAuth: { username: user, password: f[`${prefix}.basicAuth.password`] } } : {}),
-      bearerToken: f[`${prefix}.bearerToken`],
+      ...(user !== "" ? { basicAuth: { username: user, password: pw } } : {}),
+      bearerToken: secret(`${prefix}.bearerToken`, f[`${prefix}.bearerToken`], `${prefix}.bearerTokenFile`, f[`${prefix}.bearerTokenFile`]),
     },
-    ...(prefix === "datasource" ? { tls: { caFile: f["datasource.tlsCAFile"], insecureSkipVerify: f["datasource.tlsInsecureSkipVerify"] }, timeoutMs: f["datasource.queryTimeout"] } : {}),
+    tls: {
+      caFile: f[`${prefix}.tlsCAFile`],
+      certFile: f[`${prefix}.tlsCertFile`],
+      keyFile: f[`${prefix}.tlsKeyFile`],
+      serverName: f[`${prefix}.tlsServerName`],
+      insecureSkipVerify: f[`${prefix}.tlsInsecureSkipVerify`],
+    },
+    ...(prefix === "datasource" ? { timeoutMs: f["datasource.queryTimeout"] } : {}),
   };
 }
 
@@ -49,7 +66,10 @@ function notifierTargets(f: Flags): { url: string; options: ClientOptions }[] {
     return {
       url,
       options: {
-        auth: { ...(user !== "" ? { basicAuth: { username: user, password: nth(f["notifier.basicAuth.password"], i) } } : {}), bearerToken: nth(f["notifier.bearerToken"], i) },
+        auth: {
+          ...(user !== "" ? { basicAuth: { username: user, password: secret("notifier.basicAuth.password", nth(f["notifier.basicAuth.password"], i), "notifier.basicAuth.passwordFile", nth(f["notifier.basicAuth.passwordFile"], i)) } } : {}),
+          bearerToken: secret("notifier.bearerToken", nth(f["notifier.bearerToken"], i), "notifier.bearerTokenFile", nth(f["notifier.bearerTokenFile"], i)),
+        },
         tls: {
           caFile: nth(f["notifier.tlsCAFile"], i),
           certFile: nth(f["notifier.tlsCertFile"], i),
@@ -103,6 +123,8 @@ await runService({
       }
     }
     let configs = load();
+    // Before any group starts: a bad -tls* flag or secret file stops the start.
+    const security = httpSecurityFromFlags(flags, log, metrics);
     if (flags["datasource.url"] === "") throw new BadDataError("-datasource.url is required", "STRATA_INVALID_FLAG");
     const externalLabels = parseExternalLabels(flags["external.label"]);
     const { port } = parseListenAddr(flags.httpListenAddr);
@@ -211,7 +233,7 @@ await runService({
       reload().catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, "reload failed; the previous rules stay"));
     });
 
-    const app = buildApp({ manager, metrics, log, reload });
+    const app = buildApp({ manager, metrics, log, reload, security, reloadAuthKey: readSecret("reloadAuthKey", flags.reloadAuthKey) });
     const { host } = parseListenAddr(flags.httpListenAddr);
     await app.listen({ host: host ?? "0.0.0.0", port });
     onShutdown({ name: "http server", close: () => app.close() });

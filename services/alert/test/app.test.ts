@@ -3,6 +3,7 @@ import { createEngine, MemoryQuerier } from "@strata/promql";
 import { engineDatasource, parseRuleFile, RuleManager, type OutputSample } from "@strata/rules";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { AuthFailures, HttpGuard } from "@strata/httpsec";
 import { buildApp } from "../src/app.js";
 
 const RULES = `groups:
@@ -18,7 +19,7 @@ const RULES = `groups:
         annotations: {summary: '{{ $labels.instance }} is down'}
 `;
 
-async function setup() {
+async function setup(security?: { username: string; password: string; metricsAuthKey: string; reloadAuthKey: string }) {
   const q = new MemoryQuerier();
   for (let t = 0; t <= 120_000; t += 10_000) {
     q.appendSample(labelsFromRecord({ __name__: "up", job: "node", instance: "a" }), t, 0);
@@ -37,7 +38,19 @@ async function setup() {
   await manager.update(parseRuleFile(RULES, "api.yml"));
   let next = RULES;
   const log = createLogger({ name: "test", destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-  const app = buildApp({ manager, metrics: new MetricsRegistry(), log, reload: async () => manager.update(parseRuleFile(next, "api.yml")) });
+  const metrics = new MetricsRegistry();
+  const app = buildApp({
+    manager,
+    metrics,
+    log,
+    reload: async () => manager.update(parseRuleFile(next, "api.yml")),
+    ...(security !== undefined
+      ? {
+          security: { certs: undefined, guard: new HttpGuard(security), failures: new AuthFailures({ metrics, log, counter: "strata_http_auth_failures_total" }) },
+          reloadAuthKey: security.reloadAuthKey,
+        }
+      : {}),
+  });
   return { app, manager, written, setNext: (s: string) => (next = s) };
 }
 
@@ -103,5 +116,45 @@ describe("alert HTTP API", () => {
     const metrics = (await app.inject({ url: "/metrics" })).body;
     expect(metrics).toMatch(/^strata_alert_config_reload_errors_total 1$/m);
     expect((await app.inject({ url: "/health" })).statusCode).toBe(200);
+  });
+});
+
+describe("alert HTTP API behind -httpAuth.*, -metricsAuthKey and -reloadAuthKey", () => {
+  const basic = (u: string, p: string): string => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
+  const ADMIN = basic("admin", "s3cret");
+  it.each([
+    // path, Authorization, status
+    ["/api/v1/rules", undefined, 401],
+    ["/api/v1/rules", basic("admin", "wrong"), 401],
+    ["/api/v1/rules", "Bearer s3cret", 401],
+    ["/api/v1/rules", ADMIN, 200],
+    ["/api/v1/alerts", undefined, 401],
+    ["/api/v1/alerts", ADMIN, 200],
+    ["/", ADMIN, 200],
+    ["/", undefined, 401],
+    ["/health", undefined, 200],
+    ["/-/ready", undefined, 200],
+    ["/metrics", ADMIN, 401],
+    ["/metrics?authKey=wrong", undefined, 401],
+    ["/metrics?authKey=mkey", undefined, 200],
+    ["/-/reload", ADMIN, 401],
+    ["/-/reload?authKey=wrong", undefined, 401],
+    ["/-/reload?authKey=rkey", undefined, 200],
+  ] as const)("%s with %s → %i", async (url, authorization, status) => {
+    const { app } = await setup({ username: "admin", password: "s3cret", metricsAuthKey: "mkey", reloadAuthKey: "rkey" });
+    const r = await app.inject({ url, headers: authorization === undefined ? {} : { authorization } });
+    expect(r.statusCode).toBe(status);
+    if (status === 401) expect(r.headers["www-authenticate"]).toBe('Basic realm="Restricted"');
+  });
+
+  it("counts refusals by reason in /metrics", async () => {
+    const { app } = await setup({ username: "admin", password: "s3cret", metricsAuthKey: "", reloadAuthKey: "" });
+    await app.inject({ url: "/api/v1/rules" });
+    await app.inject({ url: "/api/v1/rules", headers: { authorization: basic("admin", "nope") } });
+    const m = await app.inject({ url: "/metrics", headers: { authorization: ADMIN } });
+    expect(m.statusCode).toBe(200);
+    expect(m.body).toMatch(/strata_http_auth_failures_total\{reason="missing_credentials"\} 1/);
+    expect(m.body).toMatch(/strata_http_auth_failures_total\{reason="invalid_auth_token"\} 1/);
+    expect(m.body).not.toContain("s3cret");
   });
 });
