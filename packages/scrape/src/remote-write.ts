@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { labelValue, type Label, type Labels, type Logger, type MetricsRegistry } from "@strata/core";
 import { snappyEncode } from "@strata/protocol";
 import type { Relabeler } from "@strata/relabel";
+import type { TlsConfig } from "./config.js";
 import { WriteRequestV1Builder, WriteRequestV2Builder, encodeLabelsV1 } from "./encode.js";
 import { DurableQueue } from "./queue.js";
 import { RemoteWriteSender, redact } from "./sender.js";
@@ -20,6 +21,8 @@ export interface RemoteWriteTarget {
   readonly relabel?: Relabeler | undefined;
   /** Extra request headers (e.g. Authorization from a prometheus.yml remote_write entry). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** TLS towards an https:// URL. */
+  readonly tls?: TlsConfig;
 }
 
 export interface FanoutOptions {
@@ -79,6 +82,7 @@ export class RemoteWriteFanout {
         version: o.version,
         log: o.log,
         ...(target.headers !== undefined ? { headers: target.headers } : {}),
+        ...(target.tls !== undefined ? { tls: target.tls } : {}),
         ...(o.sendTimeoutMs !== undefined ? { sendTimeoutMs: o.sendTimeoutMs } : {}),
         ...(o.retryMinMs !== undefined ? { retryMinMs: o.retryMinMs } : {}),
         ...(o.retryMaxMs !== undefined ? { retryMaxMs: o.retryMaxMs } : {}),
