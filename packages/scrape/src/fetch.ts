@@ -16,8 +16,36 @@ export const SCRAPE_ACCEPT =
   "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 
 export interface ScrapeResponse {
+  /** Valid until release(). */
   readonly body: Buffer;
   readonly contentType: string;
+  /** Gives the body's buffer back to the pool (the body must not be used after). */
+  release(): void;
+}
+
+/**
+ * Body buffers reused across scrapes: a body is read into a pooled buffer (grown by doubling)
+ * and given back after parsing, so a steady agent does not allocate a new 10–100 KB buffer per
+ * scrape. The pool holds at most as many buffers as scrapes were in flight at once, capped.
+ */
+const pool: Buffer[] = [];
+const POOL_MAX = 64;
+const POOL_MAX_BYTES = 1 << 20;
+
+function takeBuffer(min: number): Buffer {
+  for (let i = pool.length - 1; i >= 0; i--) {
+    if (pool[i]!.length >= min) {
+      const b = pool[i]!;
+      pool[i] = pool[pool.length - 1]!;
+      pool.pop();
+      return b;
+    }
+  }
+  return Buffer.allocUnsafeSlow(Math.max(min, 64 * 1024));
+}
+
+function giveBuffer(b: Buffer): void {
+  if (pool.length < POOL_MAX && b.length <= POOL_MAX_BYTES) pool.push(b);
 }
 
 export class ScrapeError extends Error {}
@@ -116,15 +144,22 @@ export async function scrapeOnce(job: ScrapeConfig, url: string, timeoutMs: numb
       }
       const enc = (res.headers["content-encoding"] ?? "").toLowerCase();
       const stream = enc === "gzip" ? res.pipe(createGunzip()) : enc === "deflate" ? res.pipe(createInflate()) : res;
-      const chunks: Buffer[] = [];
+      const declared = Number(res.headers["content-length"] ?? 0);
+      let buf = takeBuffer(Number.isFinite(declared) && declared > 0 && declared <= maxBodyBytes ? declared : 0);
       let size = 0;
       stream.on("data", (c: Buffer) => {
-        size += c.length;
-        if (size > maxBodyBytes) {
+        if (size + c.length > maxBodyBytes) {
           req.destroy(new ScrapeError(`body exceeds the limit of ${maxBodyBytes} bytes (-promscrape.maxScrapeSize)`));
           return;
         }
-        chunks.push(c);
+        if (size + c.length > buf.length) {
+          const next = takeBuffer(Math.max(buf.length * 2, size + c.length));
+          buf.copy(next, 0, 0, size);
+          giveBuffer(buf);
+          buf = next;
+        }
+        c.copy(buf, size);
+        size += c.length;
       });
       const onError = (err: Error): void => {
         done();
@@ -134,7 +169,8 @@ export async function scrapeOnce(job: ScrapeConfig, url: string, timeoutMs: numb
       if (stream !== res) res.on("error", onError);
       stream.on("end", () => {
         done();
-        resolve({ body: Buffer.concat(chunks, size), contentType: String(res.headers["content-type"] ?? "") });
+        const b = buf;
+        resolve({ body: b.subarray(0, size), contentType: String(res.headers["content-type"] ?? ""), release: () => giveBuffer(b) });
       });
     });
     req.end();

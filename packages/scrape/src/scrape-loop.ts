@@ -103,16 +103,21 @@ export class ScrapeLoop {
     const t0 = performance.now();
     const t = this.target;
     let body: Buffer | undefined;
+    let release: (() => void) | undefined;
     let contentType = "";
     let error = "";
     try {
       const r = await scrapeOnce(t.job, t.url, t.scrapeTimeoutMs, this.d.maxScrapeBytes, this.abort.signal);
       body = r.body;
+      release = r.release;
       contentType = r.contentType;
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }
-    if (this.stopped) return;
+    if (this.stopped) {
+      release?.();
+      return;
+    }
     const f = this.d.fanout;
     const no = ++this.scrapeNo;
     let scraped = 0;
@@ -128,6 +133,9 @@ export class ScrapeLoop {
         f.discard();
         error = err instanceof Error ? err.message : String(err);
         scraped = 0;
+      } finally {
+        // Nothing keeps a view of the body after ingest: cache keys are copied into its arena.
+        release?.();
       }
     }
     // Series seen last time and not now: stale (all of them when the scrape failed).
