@@ -23,6 +23,10 @@ describe("remote write encoders", () => {
     [1_700_000_000_123, 1.5],
     [-5, -0],
     [0, STALE_NAN],
+    // The same timestamp again (its encoding is reused), then an earlier one again.
+    [0, 7],
+    [1_700_000_000_123, 8],
+    [1_700_000_000_123, -1e-300],
   ];
   const bits = (v: number) => Buffer.from(new Float64Array([v]).buffer).readBigUInt64LE(0);
 
