@@ -35,7 +35,7 @@ describe("remote write encoders", () => {
     const enc = encodeLabelsV1(labels);
     for (const [t, v] of samples) b.add(enc, t, v);
     const wr = fromBinary(prompbRemote.WriteRequestSchema, b.view());
-    expect(wr.timeseries).toHaveLength(3);
+    expect(wr.timeseries).toHaveLength(samples.length);
     expect(wr.timeseries.map((ts) => ts.labels.map((l) => [l.name, l.value]))[0]).toEqual(labels.map((l) => [l.name, l.value]));
     expect(wr.timeseries.map((ts) => Number(ts.samples[0]!.timestamp))).toEqual(samples.map((s) => s[0]));
     expect(wr.timeseries.map((ts) => bits(ts.samples[0]!.value))).toEqual(samples.map((s) => bits(s[1])));
@@ -54,7 +54,8 @@ describe("remote write encoders", () => {
     });
     expect(decoded[0]).toEqual({ labels: labelsToRecord(labels), t: samples[0]![0], v: bits(1.5) });
     expect(decoded[2]!.v).toBe(bits(STALE_NAN));
-    expect(decoded[3]).toEqual({ labels: { __name__: "other" }, t: 7, v: bits(8) });
+    expect(decoded.slice(1, samples.length).map((d) => [d.t, d.v])).toEqual(samples.slice(1).map(([t, v]) => [t, bits(v)]));
+    expect(decoded[samples.length]).toEqual({ labels: { __name__: "other" }, t: 7, v: bits(8) });
     expect(new Set(req.symbols).size).toBe(req.symbols.length);
   });
 });
