@@ -3,28 +3,10 @@ import { httpSecurityFlags } from "@strata/httpsec";
 
 /**
  * A per -remoteWrite.url list as vmagent has them: values by position, empty ones kept
- * (`-remoteWrite.bearerToken=,tok` sets a token for the second URL only); repeated or
- * comma-separated. perUrl() reads it.
+ * (`-remoteWrite.bearerToken=,tok` sets a token for the second URL only); perUrl() reads it.
  */
 function perUrlList(description: string): Flag<string[]> {
-  const seen = new WeakSet<string[]>();
-  return {
-    description,
-    default: [],
-    typeName: "list",
-    isList: true,
-    parse: (raw, prev) => {
-      const items = raw.split(",").map((s) => s.trim());
-      if (seen.has(prev)) {
-        prev.push(...items);
-        return prev;
-      }
-      const next = [...items];
-      seen.add(next);
-      return next;
-    },
-    format: (v) => JSON.stringify(v.join(",")),
-  };
+  return flag.stringList([], description, { keepEmpty: true });
 }
 
 /** The i-th value of a per-URL list, or the only one when a single value is given (vmagent's rule). */
