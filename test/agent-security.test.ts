@@ -227,16 +227,27 @@ scrape_configs:
     }
   }, 90_000);
 
-  it("a remote write URL that refuses the credentials gets nothing: the data stays queued", async () => {
+  it("a remote write URL that refuses the credentials gets nothing; -remoteWrite.tlsInsecureSkipVerify for one URL by position", async () => {
     const pem = { cert: readFileSync(loopbackCert.certFile, "utf8"), key: readFileSync(loopbackCert.keyFile, "utf8") };
     const rcv = await startReceiver({ tls: pem, authorization: "Bearer right" });
+    const selfRcv = await startReceiver({ tls: { cert: readFileSync(selfSigned.certFile, "utf8"), key: readFileSync(selfSigned.keyFile, "utf8") } });
     const exp = await startExporter("q", {});
-    cleanups.push(rcv.close, exp.close);
+    cleanups.push(rcv.close, selfRcv.close, exp.close);
     const cfg = join(dir.path, "wrong.yml");
     writeFileSync(cfg, `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: q\n    static_configs: [{ targets: ["${exp.addr}"] }]\n`);
-    const agent = await startAgent([`-promscrape.config=${cfg}`, `-remoteWrite.url=${rcv.url}`, `-remoteWrite.tlsCAFile=${ca.certFile}`, "-remoteWrite.bearerToken=wrong", `-remoteWrite.tmpDataPath=${join(dir.path, "q-wrong")}`]);
+    const agent = await startAgent([
+      `-promscrape.config=${cfg}`,
+      `-remoteWrite.url=${rcv.url}`,
+      `-remoteWrite.url=${selfRcv.url}`,
+      `-remoteWrite.tlsCAFile=${ca.certFile},`,
+      "-remoteWrite.bearerToken=wrong,",
+      "-remoteWrite.tlsInsecureSkipVerify=false,true",
+      "-remoteWrite.flushInterval=100ms",
+      `-remoteWrite.tmpDataPath=${join(dir.path, "q-wrong")}`,
+    ]);
     cleanups.push(() => agent.proc.stop());
     await waitUntil("a refused request", () => rcv.unauthorized > 0, 20_000);
+    await waitUntil("samples at the URL with a self-signed certificate", () => selfRcv.find({ __name__: "sec_test", exporter: "q" }).length > 0, 20_000);
     expect(rcv.samples()).toBe(0);
   }, 60_000);
 

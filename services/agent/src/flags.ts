@@ -41,7 +41,8 @@ export const agentFlags = defineFlags({
   "remoteWrite.tlsCertFile": perUrlList("Client certificate (PEM) presented to an https:// -remoteWrite.url."),
   "remoteWrite.tlsKeyFile": perUrlList("Key of -remoteWrite.tlsCertFile."),
   "remoteWrite.tlsServerName": perUrlList("Server name checked in the certificate of an https:// -remoteWrite.url (and sent as SNI)."),
-  "remoteWrite.tlsInsecureSkipVerify": perUrlList("true: do not verify the certificate of an https:// -remoteWrite.url (per URL, same order)."),
+  // Bare -remoteWrite.tlsInsecureSkipVerify means true (for every URL), as in vmagent.
+  "remoteWrite.tlsInsecureSkipVerify": { ...perUrlList("true: do not verify the certificate of an https:// -remoteWrite.url (per URL, same order)."), isBool: true },
   "promscrape.dnsServers": flag.stringList([], "DNS servers (ip or ip:port) that dns_sd_configs ask instead of the system resolver's."),
   reloadAuthKey: flag.string("", "Key that /-/reload wants as the authKey query arg; overrides -httpAuth.* there; file:///path reads it from a file. Never logged."),
   maxInsertRequestSize: flag.bytes(32 * 1024 * 1024, "Largest push request body, compressed and decompressed (413 past it)."),
