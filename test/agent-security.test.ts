@@ -322,7 +322,8 @@ scrape_configs:
             `-remoteWrite.url=${rcv.url}`,
             `-remoteWrite.tmpDataPath=${join(dir.path, `q-member-${rf}-${n}`)}`,
             "-promscrape.cluster.membersCount=2",
-            `-promscrape.cluster.memberNum=${n}`,
+            // A StatefulSet pod name works as the number (as in vmagent).
+            `-promscrape.cluster.memberNum=${n === 0 ? "0" : "strata-agent-1"}`,
             `-promscrape.cluster.replicationFactor=${rf}`,
           ]),
         ),

@@ -20,7 +20,7 @@ export const agentFlags = defineFlags({
   dryRun: flag.bool(false, "Check -promscrape.config (and the relabel configs) and exit: 0 when valid, 1 with the problem otherwise."),
   "promscrape.maxScrapeSize": flag.bytes(16 * 1024 * 1024, "Largest scrape body (after gzip); a bigger one fails the scrape."),
   "promscrape.cluster.membersCount": flag.int(1, "Number of agents sharing the targets: each scrapes the targets whose hash lands on its -promscrape.cluster.memberNum."),
-  "promscrape.cluster.memberNum": flag.int(0, "This agent's number among -promscrape.cluster.membersCount (0-based)."),
+  "promscrape.cluster.memberNum": flag.string("0", "This agent's number among -promscrape.cluster.membersCount (0-based); a Kubernetes StatefulSet pod name such as strata-agent-2 gives its number."),
   "promscrape.cluster.replicationFactor": flag.int(1, "How many agents of the cluster scrape each target."),
   "remoteWrite.url": flag.stringList([], "Remote write URL; repeat for several: every URL gets all data, each through its own durable queue. Without it, the remote_write URLs of -promscrape.config are used."),
   "remoteWrite.tmpDataPath": flag.string("strata-agent-remotewrite-data", "Directory of the per-URL durable queues (data survives restarts and SIGKILL)."),

@@ -40,9 +40,12 @@ await runService({
     const version = flags["remoteWrite.version"];
     if (version !== 1 && version !== 2) throw new BadDataError(`-remoteWrite.version=${version}: want 1 or 2`, "STRATA_INVALID_FLAG");
     const members = flags["promscrape.cluster.membersCount"];
-    const memberNum = flags["promscrape.cluster.memberNum"];
+    const memberFlag = flags["promscrape.cluster.memberNum"];
+    // "2" or a StatefulSet pod name "strata-agent-2", as vmagent takes it.
+    const memberMatch = /(?:^|-)(\d+)$/.exec(memberFlag);
+    const memberNum = memberMatch === null ? -1 : Number(memberMatch[1]);
     if (members < 1 || memberNum < 0 || memberNum >= members) {
-      throw new BadDataError(`-promscrape.cluster.memberNum=${memberNum} must be in [0, -promscrape.cluster.membersCount=${members})`, "STRATA_INVALID_FLAG");
+      throw new BadDataError(`-promscrape.cluster.memberNum=${memberFlag} must be a number in [0, -promscrape.cluster.membersCount=${members}) or a name ending in -<number>`, "STRATA_INVALID_FLAG");
     }
 
     const fanout = new RemoteWriteFanout({
