@@ -227,28 +227,37 @@ scrape_configs:
     }
   }, 90_000);
 
-  it("a remote write URL that refuses the credentials gets nothing; -remoteWrite.tlsInsecureSkipVerify for one URL by position", async () => {
+  it("a remote write URL that refuses the credentials keeps the data queued, one that answers 400 has it dropped; -remoteWrite.tlsInsecureSkipVerify for one URL by position", async () => {
     const pem = { cert: readFileSync(loopbackCert.certFile, "utf8"), key: readFileSync(loopbackCert.keyFile, "utf8") };
     const rcv = await startReceiver({ tls: pem, authorization: "Bearer right" });
     const selfRcv = await startReceiver({ tls: { cert: readFileSync(selfSigned.certFile, "utf8"), key: readFileSync(selfSigned.keyFile, "utf8") } });
+    const badData = await startReceiver();
+    badData.status = 400;
     const exp = await startExporter("q", {});
-    cleanups.push(rcv.close, selfRcv.close, exp.close);
+    cleanups.push(rcv.close, selfRcv.close, badData.close, exp.close);
     const cfg = join(dir.path, "wrong.yml");
     writeFileSync(cfg, `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: q\n    static_configs: [{ targets: ["${exp.addr}"] }]\n`);
     const agent = await startAgent([
       `-promscrape.config=${cfg}`,
       `-remoteWrite.url=${rcv.url}`,
       `-remoteWrite.url=${selfRcv.url}`,
-      `-remoteWrite.tlsCAFile=${ca.certFile},`,
-      "-remoteWrite.bearerToken=wrong,",
-      "-remoteWrite.tlsInsecureSkipVerify=false,true",
+      `-remoteWrite.url=${badData.url}`,
+      `-remoteWrite.tlsCAFile=${ca.certFile},,`,
+      "-remoteWrite.bearerToken=wrong,,",
+      "-remoteWrite.tlsInsecureSkipVerify=false,true,false",
+      "-remoteWrite.retryMinInterval=100ms",
       "-remoteWrite.flushInterval=100ms",
       `-remoteWrite.tmpDataPath=${join(dir.path, "q-wrong")}`,
     ]);
     cleanups.push(() => agent.proc.stop());
     await waitUntil("a refused request", () => rcv.unauthorized > 0, 20_000);
     await waitUntil("samples at the URL with a self-signed certificate", () => selfRcv.find({ __name__: "sec_test", exporter: "q" }).length > 0, 20_000);
+    await waitUntil("a request refused as bad data", () => badData.requests > 0, 20_000);
+    await waitUntil("the refused requests retried", () => rcv.unauthorized > 2, 20_000);
     expect(rcv.samples()).toBe(0);
+    expect(await agent.metric('strata_agent_remotewrite_pending_bytes{url="1:')).toBeGreaterThan(0);
+    expect(await agent.metric('strata_agent_remotewrite_blocks_rejected_total{url="1:')).toBe(0);
+    await waitUntil("the 400 counted", async () => ((await agent.metric('strata_agent_remotewrite_blocks_rejected_total{url="3:')) ?? 0) > 0, 20_000);
   }, 60_000);
 
   it("its own listener: -tls with -tlsMinVersion, -httpAuth.*, -metricsAuthKey and -reloadAuthKey", async () => {

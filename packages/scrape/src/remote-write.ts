@@ -180,7 +180,7 @@ export class RemoteWriteFanout {
       m.counter(`strata_agent_remotewrite_blocks_sent_total{${l}}`, "Queue blocks acknowledged by the remote write URL.", () => u.sender.sentBlocks);
       m.counter(`strata_agent_remotewrite_bytes_sent_total{${l}}`, "Compressed request bytes acknowledged by the remote write URL.", () => u.sender.sentBytes);
       m.counter(`strata_agent_remotewrite_retries_total{${l}}`, "Failed sends that are retried (429, 5xx, network errors).", () => u.sender.retries);
-      m.counter(`strata_agent_remotewrite_blocks_rejected_total{${l}}`, "Blocks the URL rejected permanently (4xx other than 429) and that were dropped.", () => u.sender.droppedBlocks);
+      m.counter(`strata_agent_remotewrite_blocks_rejected_total{${l}}`, "Blocks the URL refused as bad data (400, 409, 413, 415, 422) and that were dropped.", () => u.sender.droppedBlocks);
       m.counter(`strata_agent_remotewrite_blocks_dropped_total{${l}}`, "Unsent blocks deleted because the queue reached -remoteWrite.maxDiskUsagePerURL.", () => u.queue.droppedBlocks);
       m.counter(`strata_agent_remotewrite_bytes_dropped_total{${l}}`, "Unsent bytes deleted because the queue reached -remoteWrite.maxDiskUsagePerURL.", () => u.queue.droppedBytes);
     });

@@ -7,9 +7,9 @@ import type { DurableQueue } from "./queue.js";
 
 /**
  * Sends one durable queue to one remote write URL, oldest block first, one request at a time
- * (so a series' samples arrive in order). 2xx acknowledges; 429, 5xx and network errors are
- * retried with exponential backoff (honouring Retry-After on 429/503); other 4xx answers are
- * permanent: the block is dropped and counted, never retried forever.
+ * (so a series' samples arrive in order). 2xx acknowledges; 400, 409, 413, 415 and 422 refuse
+ * the data for good: the block is dropped and counted, never retried forever; any other answer
+ * or a network error is retried with exponential backoff (honouring Retry-After on 429/503).
  */
 
 export interface SenderOptions {
@@ -148,7 +148,7 @@ export class RemoteWriteSender {
     const text = res.text;
     if (res.status >= 200 && res.status < 300) return { kind: "ok" };
     const error = `HTTP ${res.status}: ${text.slice(0, 300).trim()}`;
-    if (res.status === 429 || res.status >= 500 || res.status === 408) {
+    if (!PERMANENT.has(res.status)) {
       const ra = retryAfter(res.retryAfter);
       return ra !== undefined && (res.status === 429 || res.status === 503) ? { kind: "retry", error, retryAfterMs: ra } : { kind: "retry", error };
     }
@@ -187,6 +187,14 @@ function headerOf(res: IncomingMessage, name: string): string | null {
   const v = res.headers[name];
   return v === undefined ? null : Array.isArray(v) ? (v[0] ?? null) : v;
 }
+
+/**
+ * Answers that say the data itself is refused (bad, too big, conflicting): sending it again can
+ * never succeed, so it is dropped and counted. Everything else — 401/403 (credentials being
+ * fixed), 404 (a receiver being deployed), 429, 5xx — is retried and the data stays queued, as
+ * vmagent does.
+ */
+const PERMANENT = new Set([400, 409, 413, 415, 422]);
 
 /** Retry-After in ms: delay-seconds or an HTTP date; capped at 10 minutes. */
 export function retryAfter(v: string | null): number | undefined {
