@@ -207,10 +207,19 @@ export class ScrapeLoop {
     let typeEnd = -1;
     const len = body.length;
     while (pos < len) {
-      let nl = body.indexOf(0x0a, pos);
-      if (nl < 0) nl = len;
       const start = pos;
-      const end = nl > pos && body[nl - 1] === 0x0d ? nl - 1 : nl;
+      // A sample line: its series text is found (and hashed) first, then the newline is
+      // looked for only in what follows (the value), in the same pass.
+      const split = seriesEnd(body, start, len);
+      let nl: number;
+      if (split > 0) {
+        nl = split;
+        while (nl < len && body[nl] !== 0x0a) nl++;
+      } else {
+        nl = body.indexOf(0x0a, start);
+        if (nl < 0) nl = len;
+      }
+      const end = nl > start && body[nl - 1] === 0x0d ? nl - 1 : nl;
       pos = nl + 1;
       if (start < end && body[start] === 0x23 /* # */) {
         // Comments only matter to the full parser, and of them only TYPE (OpenMetrics `_created`
@@ -221,7 +230,6 @@ export class ScrapeLoop {
         } else if (startsWith(body, start, end, EOF_PREFIX)) feedLine(parser, body, start, end);
         continue;
       }
-      const split = seriesEnd(body, start, end);
       if (split > 0) {
         const h = scanHash;
         const id = cache.find(body, start, split, h);
@@ -312,14 +320,14 @@ function feedLine(parser: PromTextParser, buf: Buffer, start: number, end: numbe
 let scanHash = 0;
 
 /**
- * Where the series text of the sample line buf[start, end) ends (the index of the blank before
- * the value), or -1 for comments, blank lines and anything the fast path does not handle. Sets
- * scanHash to the hash of buf[start, result).
+ * Where the series text of the sample line starting at `start` ends (the index of the blank
+ * before the value), or -1 for comments, blank lines and anything the fast path does not handle;
+ * the scan stops at the line's newline (or `end`). Sets scanHash to the hash of buf[start, result).
  */
 function seriesEnd(buf: Uint8Array, start: number, end: number): number {
   if (start >= end) return -1;
   const c0 = buf[start]!;
-  if (c0 === 0x23 /* # */ || c0 === 0x20 || c0 === 0x09) return -1;
+  if (c0 === 0x23 /* # */ || c0 === 0x20 || c0 === 0x09 || c0 === 0x0a || c0 === 0x0d) return -1;
   let h = 0x811c9dc5 | 0;
   let i = start;
   while (i < end) {
@@ -328,6 +336,7 @@ function seriesEnd(buf: Uint8Array, start: number, end: number): number {
       scanHash = h;
       return i;
     }
+    if (c === 0x0a) return -1;
     h = Math.imul(h ^ c, 0x01000193);
     i++;
     if (c === 0x7b /* { */) break;
@@ -337,10 +346,12 @@ function seriesEnd(buf: Uint8Array, start: number, end: number): number {
   let quoted = false;
   for (; i < end; i++) {
     const c = buf[i]!;
+    if (c === 0x0a) return -1;
     h = Math.imul(h ^ c, 0x01000193);
     if (quoted) {
       if (c === 0x5c /* backslash */) {
         i++;
+        if (i < end && buf[i] === 0x0a) return -1;
         if (i < end) h = Math.imul(h ^ buf[i]!, 0x01000193);
       } else if (c === 0x22) quoted = false;
     } else if (c === 0x22 /* " */) quoted = true;
