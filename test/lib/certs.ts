@@ -30,9 +30,9 @@ export function makeCa(dir: string, name: string): TestCa {
   return { certFile, keyFile, certPem: openssl(["x509", "-in", certFile]) };
 }
 
-/** A server certificate for 127.0.0.1 and localhost signed by `ca`; `serial` tells two apart. */
-export function makeServerCert(dir: string, name: string, ca: TestCa): TestCert {
-  return signCert(dir, name, ca, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+/** A server certificate for 127.0.0.1 and localhost (or `san`) signed by `ca`; `serial` tells two apart. */
+export function makeServerCert(dir: string, name: string, ca: TestCa, san = "IP:127.0.0.1,DNS:localhost"): TestCert {
+  return signCert(dir, name, ca, `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
 }
 
 /**

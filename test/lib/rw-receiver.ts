@@ -1,4 +1,5 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { fromBinary } from "@bufbuild/protobuf";
 import { prompbRemote, snappyDecode } from "@strata/protocol";
 
@@ -17,6 +18,8 @@ export interface Receiver {
   readonly url: string;
   readonly series: Map<string, ReceivedSeries>;
   requests: number;
+  /** Requests refused because their Authorization header was not `opts.authorization`. */
+  unauthorized: number;
   status: number;
   retryAfter: string | undefined;
   /** Samples received in total (duplicates counted). */
@@ -27,24 +30,38 @@ export interface Receiver {
 
 const STALE_BITS = 0x7ff0000000000002n;
 
-export async function startReceiver(): Promise<Receiver> {
+export interface ReceiverOptions {
+  /** Serve HTTPS with this certificate pair (PEM). */
+  readonly tls?: { readonly cert: string; readonly key: string };
+  /** Answer 401 unless the Authorization header is exactly this. */
+  readonly authorization?: string;
+}
+
+export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receiver> {
   const series = new Map<string, ReceivedSeries>();
   const bits = new DataView(new ArrayBuffer(8));
   const r: Receiver = {
     url: "",
     series,
     requests: 0,
+    unauthorized: 0,
     status: 204,
     retryAfter: undefined,
     samples: () => [...series.values()].reduce((a, s) => a + s.samples.length, 0),
     find: (match) => [...series.values()].filter((s) => Object.entries(match).every(([k, v]) => s.labels[k] === v)),
     close: () => new Promise((res) => server.close(() => res())),
   };
-  const server: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       r.requests++;
+      if (opts.authorization !== undefined && req.headers.authorization !== opts.authorization) {
+        r.unauthorized++;
+        res.writeHead(401);
+        res.end("wrong credentials for the test");
+        return;
+      }
       if (r.status >= 300) {
         res.writeHead(r.status, r.retryAfter !== undefined ? { "retry-after": r.retryAfter } : {});
         res.end("unavailable for the test");
@@ -65,10 +82,11 @@ export async function startReceiver(): Promise<Receiver> {
       res.writeHead(204);
       res.end();
     });
-  });
+  };
+  const server: Server = opts.tls !== undefined ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createServer(handler);
   await new Promise<void>((res) => server.listen(0, "127.0.0.1", () => res()));
   const addr = server.address();
-  (r as { url: string }).url = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}/api/v1/write`;
+  (r as { url: string }).url = `${opts.tls !== undefined ? "https" : "http"}://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}/api/v1/write`;
   return r;
 }
 

@@ -156,7 +156,11 @@ export const flag = {
     };
   },
   /** A list: by repetition or comma-separated; the first occurrence replaces the default. */
-  stringList(def: readonly string[], description: string): Flag<string[]> {
+  /**
+   * With `keepEmpty`, empty items stay in place (`-a=,x` is ["", "x"]): lists whose values go by
+   * position, as vmagent's per -remoteWrite.url flags.
+   */
+  stringList(def: readonly string[], description: string, opts: { readonly keepEmpty?: boolean } = {}): Flag<string[]> {
     const seen = new WeakSet<string[]>();
     return {
       description,
@@ -164,7 +168,8 @@ export const flag = {
       typeName: "list",
       isList: true,
       parse: (raw, prev) => {
-        const items = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+        const all = raw.split(",").map((s) => s.trim());
+        const items = opts.keepEmpty === true ? all : all.filter((s) => s !== "");
         if (seen.has(prev)) {
           prev.push(...items);
           return prev;

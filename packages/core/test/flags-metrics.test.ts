@@ -19,6 +19,7 @@ import {
 const specs = defineFlags({
   httpListenAddr: flag.string(":8480", "TCP address to listen on for HTTP requests"),
   storageNode: flag.stringList([], "Addresses of storage nodes"),
+  perUrl: flag.stringList([], "Values by position", { keepEmpty: true }),
   replicationFactor: flag.int(1, "Replication factor"),
   "dedup.minScrapeInterval": flag.duration("0s", "Leave only the last sample per interval"),
   retentionPeriod: flag.duration("1", "Data retention", { bareNumberMs: 31 * 86_400_000 }),
@@ -33,6 +34,7 @@ describe("parseFlags", () => {
     expect(f([])).toEqual({
       httpListenAddr: ":8480",
       storageNode: [],
+      perUrl: [],
       replicationFactor: 1,
       "dedup.minScrapeInterval": 0,
       retentionPeriod: 31 * 86_400_000,
@@ -47,6 +49,9 @@ describe("parseFlags", () => {
     [["-httpListenAddr", ":9000"], "httpListenAddr", ":9000"],
     [["-storageNode=a:8400,b:8400"], "storageNode", ["a:8400", "b:8400"]],
     [["-storageNode=a:8400", "-storageNode=b:8400,c:8400"], "storageNode", ["a:8400", "b:8400", "c:8400"]],
+    [["-storageNode=,a:8400,"], "storageNode", ["a:8400"]],
+    [["-perUrl=,tok"], "perUrl", ["", "tok"]],
+    [["-perUrl=a", "-perUrl=", "-perUrl=c"], "perUrl", ["a", "", "c"]],
     [["-replicationFactor=2"], "replicationFactor", 2],
     [["-dedup.minScrapeInterval=15s"], "dedup.minScrapeInterval", 15_000],
     [["-retentionPeriod=30d"], "retentionPeriod", 30 * 86_400_000],

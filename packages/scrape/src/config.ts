@@ -81,6 +81,7 @@ export interface RemoteWriteConfig {
   readonly url: string;
   readonly writeRelabel: Relabeler | undefined;
   readonly headers: Readonly<Record<string, string>>;
+  readonly tls: TlsConfig;
 }
 
 export interface ScrapeFileConfig {
@@ -344,7 +345,7 @@ export function parseScrapeConfig(text: string, file: string): ScrapeFileConfig 
     if (bt !== undefined) headers["authorization"] = `Bearer ${bt.string()}`;
     else if (btf !== undefined) headers["authorization"] = `Bearer ${readSecret(btf)}`;
     const wr = r.get("write_relabel_configs");
-    return { url, writeRelabel: wr === undefined || wr.isNull ? undefined : relabelerOf(wr), headers };
+    return { url, writeRelabel: wr === undefined || wr.isNull ? undefined : relabelerOf(wr), headers, tls: tlsOf(r.get("tls_config"), rel) };
   });
   return { scrapeIntervalMs, scrapeTimeoutMs, externalLabels, scrapeConfigs: jobs, remoteWrite };
 }

@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { promises as dns } from "node:dns";
+type Resolver = InstanceType<typeof dns.Resolver>;
 import { basename, dirname, join } from "node:path";
 import type { Label, Logger } from "@strata/core";
 import { parse as parseYaml } from "yaml";
@@ -18,13 +19,23 @@ export interface Discoverer {
   stop(): void;
 }
 
+export interface DiscoveryOptions {
+  /** DNS servers (`ip` or `ip:port`) for dns_sd_configs instead of the system resolver. */
+  readonly dnsServers?: readonly string[];
+}
+
 /** Starts every provider of a job (static groups are reported at once). */
-export function startDiscovery(job: ScrapeConfig, update: GroupsUpdate, log: Logger): Discoverer[] {
+export function startDiscovery(job: ScrapeConfig, update: GroupsUpdate, log: Logger, opts: DiscoveryOptions = {}): Discoverer[] {
+  let resolver: Resolver | undefined;
+  if (opts.dnsServers !== undefined && opts.dnsServers.length > 0 && job.dnsSd.length > 0) {
+    resolver = new dns.Resolver({ timeout: 5000, tries: 2 });
+    resolver.setServers([...opts.dnsServers]);
+  }
   const out: Discoverer[] = [];
   update("static", job.staticConfigs);
   job.fileSd.forEach((c, i) => out.push(new FileSd(c, (g) => update(`file_sd_configs[${i}]`, g), log)));
   job.httpSd.forEach((c, i) => out.push(new Poller(c.refreshIntervalMs, () => httpSd(c), (g) => update(`http_sd_configs[${i}]`, g), log, `http_sd ${c.url}`)));
-  job.dnsSd.forEach((c, i) => out.push(new Poller(c.refreshIntervalMs, () => dnsSd(c), (g) => update(`dns_sd_configs[${i}]`, g), log, `dns_sd ${c.names.join(",")}`)));
+  job.dnsSd.forEach((c, i) => out.push(new Poller(c.refreshIntervalMs, () => dnsSd(c, resolver), (g) => update(`dns_sd_configs[${i}]`, g), log, `dns_sd ${c.names.join(",")}`)));
   return out;
 }
 
@@ -158,18 +169,26 @@ async function httpSd(c: HttpSdConfig): Promise<TargetGroup[]> {
   return parseTargetGroups(await r.json(), c.url, [{ name: "__meta_url", value: c.url }]);
 }
 
-async function dnsSd(c: DnsSdConfig): Promise<TargetGroup[]> {
+/**
+ * dns_sd_configs as Prometheus maps records to targets: SRV → `<target>:<port>` per record (the
+ * record's target name, trailing dot removed, not resolved), A/AAAA → `<address>:<port>`.
+ */
+export async function dnsSd(c: DnsSdConfig, resolver?: Resolver): Promise<TargetGroup[]> {
   const out: TargetGroup[] = [];
   for (const name of c.names) {
     const meta: Label = { name: "__meta_dns_name", value: name };
     if (c.type === "SRV") {
-      for (const r of await dns.resolveSrv(name)) {
+      for (const r of await (resolver ?? dns).resolveSrv(name)) {
+        const target = r.name.replace(/\.$/, "");
         out.push({
-          targets: [`${r.name}:${r.port}`],
-          labels: [meta, { name: "__meta_dns_srv_record_target", value: r.name }, { name: "__meta_dns_srv_record_port", value: String(r.port) }],
+          targets: [`${target}:${r.port}`],
+          labels: [meta, { name: "__meta_dns_srv_record_target", value: target }, { name: "__meta_dns_srv_record_port", value: String(r.port) }],
           source: `dns_sd ${name}`,
         });
       }
+    } else if (resolver !== undefined) {
+      const addrs = c.type === "A" ? await resolver.resolve4(name) : await resolver.resolve6(name);
+      out.push({ targets: addrs.map((a) => (c.type === "A" ? `${a}:${c.port}` : `[${a}]:${c.port}`)), labels: [meta], source: `dns_sd ${name}` });
     } else {
       const family = c.type === "A" ? 4 : 6;
       // The system resolver (getaddrinfo): /etc/hosts and the configured DNS servers, as Go's resolver.

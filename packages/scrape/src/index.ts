@@ -9,3 +9,4 @@ export * from "./scrape-loop.js";
 export * from "./discovery.js";
 export * from "./manager.js";
 export * from "./push.js";
+export * from "./series-cache.js";

@@ -17,6 +17,8 @@ export interface ManagerOptions {
   readonly log: Logger;
   readonly metrics: MetricsRegistry;
   readonly maxScrapeBytes: number;
+  /** DNS servers for dns_sd_configs (-promscrape.dnsServers); the system resolver when empty. */
+  readonly dnsServers?: readonly string[];
   readonly membersCount?: number;
   readonly memberNum?: number;
   readonly replicationFactor?: number;
@@ -87,7 +89,7 @@ export class ScrapeManager {
     this.jobs = next;
     for (const j of next.values()) {
       if (j.discoverers.length > 0 || j.groups.size > 0) continue;
-      j.discoverers = startDiscovery(j.cfg, (source, groups) => this.onGroups(j, source, groups), this.o.log);
+      j.discoverers = startDiscovery(j.cfg, (source, groups) => this.onGroups(j, source, groups), this.o.log, this.o.dnsServers !== undefined ? { dnsServers: this.o.dnsServers } : {});
     }
     await Promise.all(stopping);
   }

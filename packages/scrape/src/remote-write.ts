@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { labelValue, type Label, type Labels, type Logger, type MetricsRegistry } from "@strata/core";
 import { snappyEncode } from "@strata/protocol";
 import type { Relabeler } from "@strata/relabel";
+import type { TlsConfig } from "./config.js";
 import { WriteRequestV1Builder, WriteRequestV2Builder, encodeLabelsV1 } from "./encode.js";
 import { DurableQueue } from "./queue.js";
 import { RemoteWriteSender, redact } from "./sender.js";
@@ -20,6 +21,8 @@ export interface RemoteWriteTarget {
   readonly relabel?: Relabeler | undefined;
   /** Extra request headers (e.g. Authorization from a prometheus.yml remote_write entry). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** TLS towards an https:// URL. */
+  readonly tls?: TlsConfig;
 }
 
 export interface FanoutOptions {
@@ -79,6 +82,7 @@ export class RemoteWriteFanout {
         version: o.version,
         log: o.log,
         ...(target.headers !== undefined ? { headers: target.headers } : {}),
+        ...(target.tls !== undefined ? { tls: target.tls } : {}),
         ...(o.sendTimeoutMs !== undefined ? { sendTimeoutMs: o.sendTimeoutMs } : {}),
         ...(o.retryMinMs !== undefined ? { retryMinMs: o.retryMinMs } : {}),
         ...(o.retryMaxMs !== undefined ? { retryMaxMs: o.retryMaxMs } : {}),
@@ -176,7 +180,7 @@ export class RemoteWriteFanout {
       m.counter(`strata_agent_remotewrite_blocks_sent_total{${l}}`, "Queue blocks acknowledged by the remote write URL.", () => u.sender.sentBlocks);
       m.counter(`strata_agent_remotewrite_bytes_sent_total{${l}}`, "Compressed request bytes acknowledged by the remote write URL.", () => u.sender.sentBytes);
       m.counter(`strata_agent_remotewrite_retries_total{${l}}`, "Failed sends that are retried (429, 5xx, network errors).", () => u.sender.retries);
-      m.counter(`strata_agent_remotewrite_blocks_rejected_total{${l}}`, "Blocks the URL rejected permanently (4xx other than 429) and that were dropped.", () => u.sender.droppedBlocks);
+      m.counter(`strata_agent_remotewrite_blocks_rejected_total{${l}}`, "Blocks the URL refused as bad data (400, 409, 413, 415, 422) and that were dropped.", () => u.sender.droppedBlocks);
       m.counter(`strata_agent_remotewrite_blocks_dropped_total{${l}}`, "Unsent blocks deleted because the queue reached -remoteWrite.maxDiskUsagePerURL.", () => u.queue.droppedBlocks);
       m.counter(`strata_agent_remotewrite_bytes_dropped_total{${l}}`, "Unsent bytes deleted because the queue reached -remoteWrite.maxDiskUsagePerURL.", () => u.queue.droppedBytes);
     });

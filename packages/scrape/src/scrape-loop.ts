@@ -2,6 +2,7 @@ import { METRIC_NAME_LABEL, compareStrings, type Label, type Labels, type Logger
 import { PromTextParser, STALE_NAN, isOpenMetricsContentType, parseFloatStrict, type RowSink } from "@strata/formats";
 import { scrapeOnce } from "./fetch.js";
 import type { RemoteWriteFanout, SeriesRef } from "./remote-write.js";
+import { SeriesCache, hashBytes } from "./series-cache.js";
 import { hash52, type Target } from "./targets.js";
 
 /**
@@ -12,8 +13,9 @@ import { hash52, type Target } from "./targets.js";
  * scrape_samples_post_metric_relabeling and scrape_series_added, and stale markers for series
  * that disappeared (all of them when a scrape fails or the target goes away).
  *
- * Per series it keeps the prepared remote write labels from the scrape before (keyed by the
- * exposed labels), so a steady target costs one string key and a map lookup per sample.
+ * Per series it keeps the prepared remote write labels from the scrape before, keyed by the bytes
+ * of the line's series text (SeriesCache), so a steady target costs a hash, a byte comparison
+ * and a value parse per line, all on the scrape body itself: nothing is allocated per line.
  */
 
 export type TargetHealth = "up" | "down" | "unknown";
@@ -27,14 +29,6 @@ export interface ScrapeLoopDeps {
   readonly onScrape?: (durationMs: number, samples: number, ok: boolean) => void;
 }
 
-interface CacheEntry {
-  /** null: dropped by relabeling or a limit-free drop (kept so the decision is cached too). */
-  readonly ref: SeriesRef | null;
-  seen: number;
-  /** Written by the last successful scrape (so it needs a stale marker when it goes). */
-  live: boolean;
-}
-
 const AUTO_NAMES = ["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"] as const;
 
 export class ScrapeLoop {
@@ -43,7 +37,7 @@ export class ScrapeLoop {
   lastScrapeMs = 0;
   lastDurationMs = 0;
   lastSamples = 0;
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache = new SeriesCache();
   private readonly autoRefs: (SeriesRef | null)[];
   private scrapeNo = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -98,7 +92,7 @@ export class ScrapeLoop {
     if (!stale) return;
     const ts = Date.now();
     const f = this.d.fanout;
-    for (const e of this.cache.values()) if (e.ref !== null && e.live) f.add(e.ref, ts, STALE_NAN);
+    this.cache.forEachLive((ref) => f.add(ref, ts, STALE_NAN));
     if (this.autoWritten) for (const r of this.autoRefs) if (r !== null) f.add(r, ts, STALE_NAN);
     f.flush();
     this.cache.clear();
@@ -109,16 +103,21 @@ export class ScrapeLoop {
     const t0 = performance.now();
     const t = this.target;
     let body: Buffer | undefined;
+    let release: (() => void) | undefined;
     let contentType = "";
     let error = "";
     try {
       const r = await scrapeOnce(t.job, t.url, t.scrapeTimeoutMs, this.d.maxScrapeBytes, this.abort.signal);
       body = r.body;
+      release = r.release;
       contentType = r.contentType;
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }
-    if (this.stopped) return;
+    if (this.stopped) {
+      release?.();
+      return;
+    }
     const f = this.d.fanout;
     const no = ++this.scrapeNo;
     let scraped = 0;
@@ -134,17 +133,13 @@ export class ScrapeLoop {
         f.discard();
         error = err instanceof Error ? err.message : String(err);
         scraped = 0;
+      } finally {
+        // Nothing keeps a view of the body after ingest: cache keys are copied into its arena.
+        release?.();
       }
     }
     // Series seen last time and not now: stale (all of them when the scrape failed).
-    for (const [k, e] of this.cache) {
-      if (e.seen === no && error === "") {
-        e.live = true;
-        continue;
-      }
-      if (e.ref !== null && e.live) f.add(e.ref, ts, STALE_NAN);
-      this.cache.delete(k);
-    }
+    this.cache.sweep(no, error === "", (ref) => f.add(ref, ts, STALE_NAN));
     const durationMs = performance.now() - t0;
     const up = error === "" ? 1 : 0;
     const autoValues = [up, durationMs / 1000, scraped, error === "" ? post : 0, error === "" ? added : 0];
@@ -164,76 +159,100 @@ export class ScrapeLoop {
   }
 
   /**
-   * Parses a scrape body into the batch. A line whose series text (everything before the value)
-   * was seen in an earlier scrape takes the fast path: only its value and timestamp are parsed.
-   * Other lines (new series, comments, anything unusual) go through the full PromTextParser,
-   * whose sink caches the prepared series under the line's series text.
+   * Parses a scrape body into the batch, on its bytes. A line whose series text (everything
+   * before the value) was seen in an earlier scrape takes the fast path: only its value and
+   * timestamp are parsed. Other lines (new series, anything unusual) go through the full
+   * PromTextParser, whose sink caches the prepared series under the line's series bytes.
    */
   private ingest(body: Buffer, contentType: string, ts: number, no: number): { scraped: number; post: number; added: number } {
     const job = this.target.job;
     const f = this.d.fanout;
+    const cache = this.cache;
     const openMetrics = isOpenMetricsContentType(contentType);
+    const honorTs = job.honorTimestamps;
+    const limit = job.sampleLimit;
     let scraped = 0;
     let post = 0;
     let added = 0;
-    let rawKey = "";
-    let current: CacheEntry | null = null;
-    const emit = (e: CacheEntry, sampleTs: number, value: number): void => {
+    let keyStart = 0;
+    let keyEnd = 0;
+    let keyHash = 0;
+    let current = -1;
+    const emit = (id: number, sampleTs: number, value: number): void => {
       scraped++;
-      if (e.ref === null) return;
+      const ref = cache.refs[id]!;
+      if (ref === null) return;
       post++;
-      if (job.sampleLimit > 0 && post > job.sampleLimit) throw new Error(`sample_limit exceeded: more than ${job.sampleLimit} samples after metric_relabel_configs`);
-      f.add(e.ref, job.honorTimestamps ? sampleTs : ts, value);
+      if (limit > 0 && post > limit) throw new Error(`sample_limit exceeded: more than ${limit} samples after metric_relabel_configs`);
+      f.add(ref, honorTs ? sampleTs : ts, value);
     };
     const sink: RowSink = {
       series: (labels: readonly Label[]) => {
-        let e = this.cache.get(rawKey);
-        if (e === undefined) {
-          e = { ref: this.prepare(labels), seen: 0, live: false };
-          this.cache.set(flatten(rawKey), e);
-          if (e.ref !== null) added++;
+        let id = cache.find(body, keyStart, keyEnd, keyHash);
+        if (id < 0) {
+          const ref = this.prepare(labels);
+          id = cache.add(body, keyStart, keyEnd, keyHash, ref, no);
+          if (ref !== null) added++;
         }
-        e.seen = no;
-        current = e;
+        cache.seen[id] = no;
+        current = id;
       },
       sample: (sampleTs: number, value: number) => {
-        if (current !== null) emit(current, sampleTs, value);
+        if (current >= 0) emit(current, sampleTs, value);
       },
     };
     const parser = new PromTextParser(sink, { defaultTimestampMs: ts, openMetrics });
-    const text = utf8.decode(body);
     let pos = 0;
-    let pendingType = "";
-    while (pos < text.length) {
-      let nl = text.indexOf("\n", pos);
-      if (nl < 0) nl = text.length;
+    let typeStart = -1;
+    let typeEnd = -1;
+    const len = body.length;
+    while (pos < len) {
       const start = pos;
-      const end = nl > pos && text.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
+      // A sample line: its series text is found (and hashed) first, then the newline is
+      // looked for only in what follows (the value), in the same pass.
+      const split = seriesEnd(body, start, len);
+      let nl: number;
+      if (split > 0) {
+        nl = split;
+        while (nl < len && body[nl] !== 0x0a) nl++;
+      } else {
+        nl = body.indexOf(0x0a, start);
+        if (nl < 0) nl = len;
+      }
+      const end = nl > start && body[nl - 1] === 0x0d ? nl - 1 : nl;
       pos = nl + 1;
-      if (start < end && text.charCodeAt(start) === 0x23 /* # */) {
+      if (start < end && body[start] === 0x23 /* # */) {
         // Comments only matter to the full parser, and of them only TYPE (OpenMetrics `_created`
         // and le/quantile normalization) and EOF: they are fed to it before the next new series.
-        if (text.startsWith("# TYPE ", start)) pendingType = text.slice(start, end);
-        else if (text.startsWith("# EOF", start)) parser.write(utf8Encoder.encode(`${text.slice(start, end)}\n`));
+        if (startsWith(body, start, end, TYPE_PREFIX)) {
+          typeStart = start;
+          typeEnd = end;
+        } else if (startsWith(body, start, end, EOF_PREFIX)) feedLine(parser, body, start, end);
         continue;
       }
-      const split = seriesEnd(text, start, end);
       if (split > 0) {
-        const key = text.slice(start, split);
-        const e = this.cache.get(key);
-        if (e !== undefined && valueAndTimestamp(text, split, end, ts, openMetrics)) {
-          e.seen = no;
-          emit(e, parsed.ts, parsed.value);
+        const h = scanHash;
+        const id = cache.find(body, start, split, h);
+        if (id >= 0 && valueAndTimestamp(body, split, end, ts, openMetrics)) {
+          cache.seen[id] = no;
+          emit(id, parsed.ts, parsed.value);
           continue;
         }
-        rawKey = key;
-      } else rawKey = text.slice(start, end);
-      current = null;
-      if (pendingType !== "") {
-        parser.write(utf8Encoder.encode(`${pendingType}\n`));
-        pendingType = "";
+        keyStart = start;
+        keyEnd = split;
+        keyHash = h;
+      } else {
+        if (start >= end) continue;
+        keyStart = start;
+        keyEnd = end;
+        keyHash = hashBytes(body, start, end);
       }
-      parser.write(utf8Encoder.encode(`${text.slice(start, end)}\n`));
+      current = -1;
+      if (typeStart >= 0) {
+        feedLine(parser, body, typeStart, typeEnd);
+        typeStart = -1;
+      }
+      feedLine(parser, body, start, end);
     }
     parser.end();
     return { scraped, post, added };
@@ -281,46 +300,66 @@ export class ScrapeLoop {
   }
 }
 
-/**
- * A string built with += is a rope of its pieces in V8; here the pieces are slices that keep
- * whole exposition lines alive (~0.5 KB per cached series). Reading a character flattens the
- * rope into one copy and lets the pieces go.
- */
-function flatten(s: string): string {
-  s.charCodeAt(0);
-  return s;
+const TYPE_PREFIX = Buffer.from("# TYPE ");
+const EOF_PREFIX = Buffer.from("# EOF");
+const NEWLINE = Buffer.from("\n");
+
+function startsWith(buf: Uint8Array, start: number, end: number, prefix: Uint8Array): boolean {
+  if (end - start < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (buf[start + i] !== prefix[i]) return false;
+  return true;
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-const utf8Encoder = new TextEncoder();
+/** Feeds one line (without its newline) to the full parser. */
+function feedLine(parser: PromTextParser, buf: Buffer, start: number, end: number): void {
+  parser.write(buf.subarray(start, end));
+  parser.write(NEWLINE);
+}
+
+/** The FNV-1a hash of the series text seriesEnd() found (set as it scans: one pass per line). */
+let scanHash = 0;
 
 /**
- * Where the series text of the sample line text[start, end) ends (the index of the blank before
- * the value), or -1 for comments, blank lines and anything the fast path does not handle.
+ * Where the series text of the sample line starting at `start` ends (the index of the blank
+ * before the value), or -1 for comments, blank lines and anything the fast path does not handle;
+ * the scan stops at the line's newline (or `end`). Sets scanHash to the hash of buf[start, result).
  */
-function seriesEnd(text: string, start: number, end: number): number {
+function seriesEnd(buf: Uint8Array, start: number, end: number): number {
   if (start >= end) return -1;
-  const c0 = text.charCodeAt(start);
-  if (c0 === 0x23 /* # */ || c0 === 0x20 || c0 === 0x09) return -1;
+  const c0 = buf[start]!;
+  if (c0 === 0x23 /* # */ || c0 === 0x20 || c0 === 0x09 || c0 === 0x0a || c0 === 0x0d) return -1;
+  let h = 0x811c9dc5 | 0;
   let i = start;
   while (i < end) {
-    const c = text.charCodeAt(i);
-    if (c === 0x20 || c === 0x09) return i;
-    if (c === 0x7b /* { */) break;
+    const c = buf[i]!;
+    if (c === 0x20 || c === 0x09) {
+      scanHash = h;
+      return i;
+    }
+    if (c === 0x0a) return -1;
+    h = Math.imul(h ^ c, 0x01000193);
     i++;
+    if (c === 0x7b /* { */) break;
   }
   if (i >= end) return -1;
   // A label set: find its closing brace outside quotes.
   let quoted = false;
-  for (i++; i < end; i++) {
-    const c = text.charCodeAt(i);
+  for (; i < end; i++) {
+    const c = buf[i]!;
+    if (c === 0x0a) return -1;
+    h = Math.imul(h ^ c, 0x01000193);
     if (quoted) {
-      if (c === 0x5c /* backslash */) i++;
-      else if (c === 0x22) quoted = false;
+      if (c === 0x5c /* backslash */) {
+        i++;
+        if (i < end && buf[i] === 0x0a) return -1;
+        if (i < end) h = Math.imul(h ^ buf[i]!, 0x01000193);
+      } else if (c === 0x22) quoted = false;
     } else if (c === 0x22 /* " */) quoted = true;
     else if (c === 0x7d /* } */) {
-      const next = i + 1 < end ? text.charCodeAt(i + 1) : 0;
-      return next === 0x20 || next === 0x09 ? i + 1 : -1;
+      const next = i + 1 < end ? buf[i + 1]! : 0;
+      if (next !== 0x20 && next !== 0x09) return -1;
+      scanHash = h;
+      return i + 1;
     }
   }
   return -1;
@@ -334,54 +373,68 @@ function isBlank(c: number): boolean {
 }
 
 /**
- * Parses the value and optional timestamp of text[from, end) into `parsed`; false when the
+ * Parses the value and optional timestamp of buf[from, end) into `parsed`; false when the
  * line is unusual (the full parser then takes it and reports what is wrong).
  */
-function valueAndTimestamp(text: string, from: number, end: number, defaultTs: number, openMetrics: boolean): boolean {
+function valueAndTimestamp(buf: Buffer, from: number, end: number, defaultTs: number, openMetrics: boolean): boolean {
   let i = from;
-  while (i < end && isBlank(text.charCodeAt(i))) i++;
+  while (i < end && isBlank(buf[i]!)) i++;
   const vs = i;
-  while (i < end && !isBlank(text.charCodeAt(i))) i++;
-  let value = parseDecimal(text, vs, i);
+  while (i < end && !isBlank(buf[i]!)) i++;
+  let value = parseDecimal(buf, vs, i);
   if (value === undefined) {
-    value = parseFloatStrict(text.slice(vs, i));
+    value = parseFloatStrict(buf.toString("latin1", vs, i));
     if (value === undefined) return false;
   }
-  while (i < end && isBlank(text.charCodeAt(i))) i++;
+  while (i < end && isBlank(buf[i]!)) i++;
   parsed.value = value;
   parsed.ts = defaultTs;
-  if (i >= end || text.charCodeAt(i) === 0x23 /* exemplar */) return true;
+  if (i >= end || buf[i] === 0x23 /* exemplar */) return true;
   const tsStart = i;
-  while (i < end && !isBlank(text.charCodeAt(i))) i++;
-  const tok = text.slice(tsStart, i);
-  let ts: number;
+  while (i < end && !isBlank(buf[i]!)) i++;
+  let ts: number | undefined;
   if (openMetrics) {
-    const sec = parseFloatStrict(tok);
+    const sec = parseDecimal(buf, tsStart, i) ?? parseFloatStrict(buf.toString("latin1", tsStart, i));
     if (sec === undefined || !Number.isFinite(sec)) return false;
     ts = Math.round(sec * 1000);
-  } else {
-    if (!/^[+-]?\d+$/.test(tok)) return false;
-    ts = Number(tok);
-  }
-  if (!Number.isSafeInteger(ts)) return false;
-  while (i < end && isBlank(text.charCodeAt(i))) i++;
-  if (i < end && text.charCodeAt(i) !== 0x23) return false;
+  } else ts = parseInteger(buf, tsStart, i);
+  if (ts === undefined || !Number.isSafeInteger(ts)) return false;
+  while (i < end && isBlank(buf[i]!)) i++;
+  if (i < end && buf[i] !== 0x23) return false;
   parsed.ts = ts;
   return true;
+}
+
+/** buf[start, end) as `[+-]digits`, or undefined. */
+function parseInteger(buf: Uint8Array, start: number, end: number): number | undefined {
+  let i = start;
+  let neg = false;
+  if (buf[i] === 0x2d || buf[i] === 0x2b) {
+    neg = buf[i] === 0x2d;
+    i++;
+  }
+  if (i >= end) return undefined;
+  let v = 0;
+  for (; i < end; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    v = v * 10 + d;
+  }
+  return neg ? -v : v;
 }
 
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
 
 /**
- * text[start, end) as a plain decimal (`-12.5`, `3e-7`) without making a string, or undefined
+ * buf[start, end) as a plain decimal (`-12.5`, `3e-7`) without making a string, or undefined
  * for anything else (then parseFloatStrict decides). Exact: at most 15 significant digits and a
  * power of ten up to 22, where one multiplication or division by an exact power of ten rounds
  * correctly (Clinger's fast path), as Number() does.
  */
-export function parseDecimal(text: string, start: number, end: number): number | undefined {
+export function parseDecimal(buf: Uint8Array, start: number, end: number): number | undefined {
   let i = start;
   let neg = false;
-  const c0 = text.charCodeAt(i);
+  const c0 = buf[i];
   if (c0 === 0x2d /* - */ || c0 === 0x2b /* + */) {
     neg = c0 === 0x2d;
     i++;
@@ -391,17 +444,17 @@ export function parseDecimal(text: string, start: number, end: number): number |
   let scale = 0;
   let any = false;
   while (i < end) {
-    const d = text.charCodeAt(i) - 0x30;
+    const d = buf[i]! - 0x30;
     if (d < 0 || d > 9) break;
     if (digits > 0 || d !== 0) digits++;
     mant = mant * 10 + d;
     any = true;
     i++;
   }
-  if (i < end && text.charCodeAt(i) === 0x2e /* . */) {
+  if (i < end && buf[i] === 0x2e /* . */) {
     i++;
     while (i < end) {
-      const d = text.charCodeAt(i) - 0x30;
+      const d = buf[i]! - 0x30;
       if (d < 0 || d > 9) break;
       if (digits > 0 || d !== 0) digits++;
       mant = mant * 10 + d;
@@ -411,10 +464,10 @@ export function parseDecimal(text: string, start: number, end: number): number |
     }
   }
   if (!any || digits > 15) return undefined;
-  if (i < end && (text.charCodeAt(i) | 0x20) === 0x65 /* e */) {
+  if (i < end && (buf[i]! | 0x20) === 0x65 /* e */) {
     i++;
     let eneg = false;
-    const s = text.charCodeAt(i);
+    const s = buf[i];
     if (s === 0x2d || s === 0x2b) {
       eneg = s === 0x2d;
       i++;
@@ -422,7 +475,7 @@ export function parseDecimal(text: string, start: number, end: number): number |
     let e = 0;
     let edigits = 0;
     while (i < end) {
-      const d = text.charCodeAt(i) - 0x30;
+      const d = buf[i]! - 0x30;
       if (d < 0 || d > 9) break;
       e = e * 10 + d;
       edigits++;

@@ -1,12 +1,15 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@strata/core";
+import type { TlsConfig } from "./config.js";
 import type { DurableQueue } from "./queue.js";
 
 /**
  * Sends one durable queue to one remote write URL, oldest block first, one request at a time
- * (so a series' samples arrive in order). 2xx acknowledges; 429, 5xx and network errors are
- * retried with exponential backoff (honouring Retry-After on 429/503); other 4xx answers are
- * permanent: the block is dropped and counted, never retried forever.
+ * (so a series' samples arrive in order). 2xx acknowledges; 400, 409, 413, 415 and 422 refuse
+ * the data for good: the block is dropped and counted, never retried forever; any other answer
+ * or a network error is retried with exponential backoff (honouring Retry-After on 429/503).
  */
 
 export interface SenderOptions {
@@ -26,6 +29,8 @@ export interface SenderOptions {
    */
   readonly flushIntervalMs?: number;
   readonly headers?: Readonly<Record<string, string>>;
+  /** TLS towards an https:// URL (-remoteWrite.tlsCAFile, tlsCertFile, tlsKeyFile, tlsServerName, tlsInsecureSkipVerify). */
+  readonly tls?: TlsConfig;
 }
 
 export class RemoteWriteSender {
@@ -39,8 +44,21 @@ export class RemoteWriteSender {
   private readonly abort = new AbortController();
   private readonly loop: Promise<void>;
   private readonly aborted: Promise<void>;
+  private readonly agent: HttpAgent | HttpsAgent;
 
   constructor(private readonly o: SenderOptions) {
+    const t = o.tls;
+    this.agent = o.url.startsWith("https:")
+      ? new HttpsAgent({
+          keepAlive: true,
+          maxSockets: 1,
+          rejectUnauthorized: t?.insecureSkipVerify !== true,
+          ...(t?.ca !== undefined ? { ca: t.ca } : {}),
+          ...(t?.cert !== undefined ? { cert: t.cert } : {}),
+          ...(t?.key !== undefined ? { key: t.key } : {}),
+          ...(t?.serverName !== undefined ? { servername: t.serverName } : {}),
+        })
+      : new HttpAgent({ keepAlive: true, maxSockets: 1 });
     this.aborted = new Promise((r) => this.abort.signal.addEventListener("abort", () => r(), { once: true }));
     this.loop = this.run();
   }
@@ -49,6 +67,7 @@ export class RemoteWriteSender {
     this.stopped = true;
     this.abort.abort();
     await this.loop;
+    this.agent.destroy();
   }
 
   private async run(): Promise<void> {
@@ -120,28 +139,62 @@ export class RemoteWriteSender {
         : { "content-type": "application/x-protobuf", "x-prometheus-remote-write-version": "0.1.0" }),
       ...this.o.headers,
     };
-    let res: Response;
+    let res: { status: number; text: string; retryAfter: string | null };
     try {
-      res = await fetch(this.o.url, {
-        method: "POST",
-        headers,
-        body: body as Uint8Array<ArrayBuffer>,
-        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.o.sendTimeoutMs ?? 60_000)]),
-      });
+      res = await this.request(headers, body);
     } catch (err) {
-      const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
-      return { kind: "retry", error: `${err instanceof Error ? err.message : String(err)}${cause}` };
+      return { kind: "retry", error: err instanceof Error ? err.message : String(err) };
     }
-    const text = await res.text().catch(() => "");
+    const text = res.text;
     if (res.status >= 200 && res.status < 300) return { kind: "ok" };
     const error = `HTTP ${res.status}: ${text.slice(0, 300).trim()}`;
-    if (res.status === 429 || res.status >= 500 || res.status === 408) {
-      const ra = retryAfter(res.headers.get("retry-after"));
+    if (!PERMANENT.has(res.status)) {
+      const ra = retryAfter(res.retryAfter);
       return ra !== undefined && (res.status === 429 || res.status === 503) ? { kind: "retry", error, retryAfterMs: ra } : { kind: "retry", error };
     }
     return { kind: "drop", error };
   }
+
+  /** One POST through the URL's keep-alive agent (node:http(s): fetch cannot take a CA or a client certificate). */
+  private request(headers: Record<string, string>, body: Uint8Array): Promise<{ status: number; text: string; retryAfter: string | null }> {
+    const u = new URL(this.o.url);
+    if (u.username !== "" && headers["authorization"] === undefined) {
+      headers["authorization"] = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString("base64")}`;
+    }
+    headers["content-length"] = String(body.length);
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.o.sendTimeoutMs ?? 60_000)]);
+    const opts = { method: "POST", headers, signal, agent: this.agent };
+    return new Promise((resolve, reject) => {
+      const onResponse = (res: IncomingMessage): void => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (c: Buffer) => {
+          // Only the start of an error answer is shown; the rest is read and dropped.
+          if (size < 4096) chunks.push(c);
+          size += c.length;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), retryAfter: headerOf(res, "retry-after") }));
+        res.on("error", reject);
+      };
+      const req = u.protocol === "https:" ? httpsRequest(u, opts, onResponse) : httpRequest(u, opts, onResponse);
+      req.on("error", (err) => reject(signal.aborted && this.abort.signal.aborted === false ? new Error(`no answer within ${this.o.sendTimeoutMs ?? 60_000} ms`) : err));
+      req.end(body);
+    });
+  }
 }
+
+function headerOf(res: IncomingMessage, name: string): string | null {
+  const v = res.headers[name];
+  return v === undefined ? null : Array.isArray(v) ? (v[0] ?? null) : v;
+}
+
+/**
+ * Answers that say the data itself is refused (bad, too big, conflicting): sending it again can
+ * never succeed, so it is dropped and counted. Everything else — 401/403 (credentials being
+ * fixed), 404 (a receiver being deployed), 429, 5xx — is retried and the data stays queued, as
+ * vmagent does.
+ */
+const PERMANENT = new Set([400, 409, 413, 415, 422]);
 
 /** Retry-After in ms: delay-seconds or an HTTP date; capped at 10 minutes. */
 export function retryAfter(v: string | null): number | undefined {

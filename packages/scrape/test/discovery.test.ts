@@ -1,3 +1,4 @@
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
@@ -22,6 +23,10 @@ describe("remote write encoders", () => {
     [1_700_000_000_123, 1.5],
     [-5, -0],
     [0, STALE_NAN],
+    // The same timestamp again (its encoding is reused), then an earlier one again.
+    [0, 7],
+    [1_700_000_000_123, 8],
+    [1_700_000_000_123, -1e-300],
   ];
   const bits = (v: number) => Buffer.from(new Float64Array([v]).buffer).readBigUInt64LE(0);
 
@@ -30,7 +35,7 @@ describe("remote write encoders", () => {
     const enc = encodeLabelsV1(labels);
     for (const [t, v] of samples) b.add(enc, t, v);
     const wr = fromBinary(prompbRemote.WriteRequestSchema, b.view());
-    expect(wr.timeseries).toHaveLength(3);
+    expect(wr.timeseries).toHaveLength(samples.length);
     expect(wr.timeseries.map((ts) => ts.labels.map((l) => [l.name, l.value]))[0]).toEqual(labels.map((l) => [l.name, l.value]));
     expect(wr.timeseries.map((ts) => Number(ts.samples[0]!.timestamp))).toEqual(samples.map((s) => s[0]));
     expect(wr.timeseries.map((ts) => bits(ts.samples[0]!.value))).toEqual(samples.map((s) => bits(s[1])));
@@ -49,7 +54,8 @@ describe("remote write encoders", () => {
     });
     expect(decoded[0]).toEqual({ labels: labelsToRecord(labels), t: samples[0]![0], v: bits(1.5) });
     expect(decoded[2]!.v).toBe(bits(STALE_NAN));
-    expect(decoded[3]).toEqual({ labels: { __name__: "other" }, t: 7, v: bits(8) });
+    expect(decoded.slice(1, samples.length).map((d) => [d.t, d.v])).toEqual(samples.slice(1).map(([t, v]) => [t, bits(v)]));
+    expect(decoded[samples.length]).toEqual({ labels: { __name__: "other" }, t: 7, v: bits(8) });
     expect(new Set(req.symbols).size).toBe(req.symbols.length);
   });
 });
@@ -81,10 +87,10 @@ describe("service discovery", () => {
     dir.remove();
   });
 
-  const manager = async (yaml: string): Promise<ScrapeManager> => {
+  const manager = async (yaml: string, dnsServers?: string[]): Promise<ScrapeManager> => {
     const fanout = new RemoteWriteFanout({ targets: [{ url: rcv.url }], tmpDataPath: join(dir.path, `q${fanouts.length}`), maxDiskUsagePerURL: 0, version: 1, log, metrics: new MetricsRegistry() });
     fanouts.push(fanout);
-    const m = new ScrapeManager({ fanout, log, metrics: new MetricsRegistry(), maxScrapeBytes: 1 << 20 });
+    const m = new ScrapeManager({ fanout, log, metrics: new MetricsRegistry(), maxScrapeBytes: 1 << 20, ...(dnsServers !== undefined ? { dnsServers } : {}) });
     managers.push(m);
     await m.apply(parseScrapeConfig(yaml, join(dir.path, "prometheus.yml")));
     return m;
@@ -120,4 +126,80 @@ describe("service discovery", () => {
     expect(urls(m)).toEqual(["http://127.0.0.1:9999/metrics"]);
     expect(labelsToRecord(m.activeTargets()[0]!.target.discoveredLabels)["__meta_dns_name"]).toBe("localhost");
   });
+
+  it("dns_sd: SRV and A records from the DNS server of -promscrape.dnsServers (a test server on 127.0.0.1)", async () => {
+    const dns = await startDnsServer({
+      "_metrics._tcp.example.test": { srv: [{ target: "node-a.example.test", port: 9100 }, { target: "node-b.example.test", port: 9200 }] },
+      "web.example.test": { a: ["127.0.0.7", "127.0.0.8"] },
+    });
+    try {
+      const m = await manager(
+        `scrape_configs:\n  - job_name: srv\n    scrape_interval: 1h\n    dns_sd_configs: [{ names: [_metrics._tcp.example.test], type: SRV }, { names: [web.example.test], type: A, port: 8080 }]\n`,
+        [`127.0.0.1:${dns.port}`],
+      );
+      await waitUntil("dns_sd targets", () => urls(m).length === 4);
+      expect(urls(m)).toEqual(["http://127.0.0.7:8080/metrics", "http://127.0.0.8:8080/metrics", "http://node-a.example.test:9100/metrics", "http://node-b.example.test:9200/metrics"]);
+      const a = m.activeTargets().find((l) => l.target.url.includes("node-a"))!;
+      expect(labelsToRecord(a.target.discoveredLabels)).toMatchObject({
+        __address__: "node-a.example.test:9100",
+        __meta_dns_name: "_metrics._tcp.example.test",
+        __meta_dns_srv_record_target: "node-a.example.test",
+        __meta_dns_srv_record_port: "9100",
+      });
+      expect(dns.questions).toContain("_metrics._tcp.example.test/33");
+    } finally {
+      dns.close();
+    }
+  });
 });
+
+/**
+ * A DNS server on 127.0.0.1 answering SRV (type 33) and A (type 1) questions from a table
+ * (RFC 1035 messages, names uncompressed); other names get NXDOMAIN.
+ */
+async function startDnsServer(zone: Record<string, { srv?: { target: string; port: number }[]; a?: string[] }>): Promise<{ port: number; questions: string[]; close(): void }> {
+  const questions: string[] = [];
+  const sock: UdpSocket = createSocket("udp4");
+  const encodeName = (name: string): Buffer => Buffer.concat([...name.split(".").filter((x) => x !== "").map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+  sock.on("message", (msg, peer) => {
+    let i = 12;
+    const labels: string[] = [];
+    while (msg[i]! !== 0) {
+      labels.push(msg.subarray(i + 1, i + 1 + msg[i]!).toString());
+      i += msg[i]! + 1;
+    }
+    const question = msg.subarray(12, i + 5);
+    const type = msg.readUInt16BE(i + 1);
+    const name = labels.join(".");
+    questions.push(`${name}/${type}`);
+    const z = zone[name];
+    const answers: Buffer[] = [];
+    const rr = (rtype: number, rdata: Buffer): Buffer => {
+      const h = Buffer.alloc(10);
+      h.writeUInt16BE(rtype, 0);
+      h.writeUInt16BE(1, 2);
+      h.writeUInt32BE(30, 4);
+      h.writeUInt16BE(rdata.length, 8);
+      return Buffer.concat([encodeName(name), h, rdata]);
+    };
+    if (z !== undefined && type === 33) {
+      for (const s of z.srv ?? []) {
+        const d = Buffer.alloc(6);
+        d.writeUInt16BE(10, 0);
+        d.writeUInt16BE(5, 2);
+        d.writeUInt16BE(s.port, 4);
+        answers.push(rr(33, Buffer.concat([d, encodeName(s.target)])));
+      }
+    } else if (z !== undefined && type === 1) {
+      for (const a of z.a ?? []) answers.push(rr(1, Buffer.from(a.split(".").map(Number))));
+    }
+    const header = Buffer.alloc(12);
+    msg.copy(header, 0, 0, 2);
+    header.writeUInt16BE(0x8180 | (z === undefined ? 3 : 0), 2);
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(answers.length, 6);
+    sock.send(Buffer.concat([header, question, ...answers]), peer.port, peer.address);
+  });
+  await new Promise<void>((r) => sock.bind(0, "127.0.0.1", () => r()));
+  return { port: sock.address().port, questions, close: () => sock.close() };
+}

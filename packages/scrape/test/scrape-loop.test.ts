@@ -183,17 +183,60 @@ describe("parseDecimal (the fast path's value parser)", () => {
   it("agrees with Number() bit for bit or declines", async () => {
     const { parseDecimal } = await import("@strata/scrape");
     const fc = (await import("fast-check")).default;
+    const dec = (s: string) => {
+      const b = Buffer.from(s, "latin1");
+      return parseDecimal(b, 0, b.length);
+    };
     const same = (s: string) => {
-      const v = parseDecimal(s, 0, s.length);
+      const v = dec(s);
       if (v === undefined) return true;
       return Object.is(v, Number(s));
     };
     for (const s of ["0", "-0", "1", "-12.5", "3e-7", "1.5E+06", "123456789012345", "0.000001", "1e22", "1e-22", "+4.25", "007", ".5", "5."]) {
       expect(same(s), s).toBe(true);
-      expect(parseDecimal(s, 0, s.length), s).toBeDefined();
+      expect(dec(s), s).toBeDefined();
     }
-    for (const s of ["", "-", "e5", "1e", "1.2.3", "NaN", "+Inf", "0x10", "1_0", "1234567890123456"]) expect(parseDecimal(s, 0, s.length), s).toBeUndefined();
+    for (const s of ["", "-", "e5", "1e", "1.2.3", "NaN", "+Inf", "0x10", "1_0", "1234567890123456"]) expect(dec(s), s).toBeUndefined();
     fc.assert(fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (d) => same(String(d)) && same(d.toFixed(3)) && same(d.toExponential(5))), { numRuns: 5000 });
     fc.assert(fc.property(fc.stringMatching(/^-?\d{0,10}(\.\d{0,8})?([eE][+-]?\d{1,3})?$/), (s) => same(s)), { numRuns: 5000 });
+  });
+});
+
+describe("SeriesCache (series bytes → prepared series across scrapes)", () => {
+  it("finds what was added and survives sweeps, as a Map of the same keys does", async () => {
+    const { SeriesCache, hashBytes } = await import("@strata/scrape");
+    const fc = (await import("fast-check")).default;
+    const keys = fc.array(fc.stringMatching(/^[a-c]{1,3}(\{x="[ab]{0,40}"\})?$/), { maxLength: 60 });
+    fc.assert(
+      fc.property(fc.array(keys, { minLength: 1, maxLength: 8 }), (scrapes) => {
+        const c = new SeriesCache();
+        const model = new Map<string, { perUrl: never[]; name: string }>();
+        const gone: string[] = [];
+        scrapes.forEach((lines, k) => {
+          const no = k + 1;
+          for (const line of lines) {
+            const b = Buffer.from(`pad ${line} 1`);
+            const [s, e] = [4, 4 + Buffer.byteLength(line)];
+            const h = hashBytes(b, s, e);
+            let id = c.find(b, s, e, h);
+            if (id < 0) {
+              expect(model.has(line)).toBe(false);
+              const ref = { perUrl: [] as never[], name: line };
+              model.set(line, ref);
+              id = c.add(b, s, e, h, ref, no);
+            } else expect(c.refs[id]).toBe(model.get(line));
+            c.seen[id] = no;
+          }
+          const now = new Set(lines);
+          const want = [...model.keys()].filter((x) => !now.has(x) && k > 0 && scrapes.slice(0, k).some((p) => p.includes(x)));
+          gone.length = 0;
+          c.sweep(no, true, (ref) => gone.push((ref as unknown as { name: string }).name));
+          for (const x of [...model.keys()]) if (!now.has(x)) model.delete(x);
+          expect(c.size).toBe(model.size);
+          expect(gone.sort()).toEqual(want.filter((x) => x !== undefined).sort());
+        });
+      }),
+      { numRuns: 300 },
+    );
   });
 });

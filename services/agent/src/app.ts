@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { httpStatusOf, errorMessage, type Logger, type MetricsRegistry } from "@strata/core";
+import { WWW_AUTHENTICATE, constantTimeEqual, createServer, type HttpSecurity } from "@strata/httpsec";
 import { decodeBody, type ImportFormat } from "@strata/formats";
 import type { PushReceiver, ScrapeManager } from "@strata/scrape";
 import { discoveryPage, targetsJson, targetsPage } from "./pages.js";
@@ -15,6 +16,10 @@ export interface AgentAppDeps {
   readonly maxRequestBytes: number;
   /** Re-reads -promscrape.config; rejects (keeping the old config) with the reason. */
   reload(): Promise<void>;
+  /** -tls*, -httpAuth.*, -metricsAuthKey; without it every endpoint is open over plain HTTP. */
+  readonly security?: HttpSecurity;
+  /** -reloadAuthKey (already read from file://); "" leaves /-/reload to -httpAuth.*. */
+  readonly reloadAuthKey?: string;
 }
 
 const IMPORTS: Readonly<Record<string, ImportFormat>> = {
@@ -27,9 +32,37 @@ const IMPORTS: Readonly<Record<string, ImportFormat>> = {
 };
 const PUSHGATEWAY = "/api/v1/import/prometheus/metrics/";
 
-/** The agent's HTTP API: push receivers, operator pages, /metrics, /health, /-/reload. */
+function authKeyOf(req: FastifyRequest): string | undefined {
+  const v = (req.query as Record<string, unknown> | undefined)?.["authKey"];
+  return typeof v === "string" ? v : undefined;
+}
+
+/**
+ * The agent's HTTP API: push receivers, operator pages, /metrics, /health, /-/reload. With
+ * `security`, vmagent's rules: HTTPS under -tls, every path but the health probes behind
+ * -httpAuth.*, /metrics behind -metricsAuthKey and /-/reload behind -reloadAuthKey when set.
+ */
 export function buildApp(d: AgentAppDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: d.maxRequestBytes });
+  const security = d.security;
+  const app = Fastify({ logger: false, bodyLimit: d.maxRequestBytes, serverFactory: (handler) => createServer(handler, security?.certs) });
+  if (security !== undefined) {
+    const refuse = (req: FastifyRequest, reply: FastifyReply, reason: Parameters<HttpSecurity["failures"]["record"]>[0], message: string): FastifyReply => {
+      security.failures.record(reason, req.socket.remoteAddress, req.url);
+      return reply.code(401).header("www-authenticate", WWW_AUTHENTICATE).type("text/plain; charset=utf-8").send(`${message}\n`);
+    };
+    const reloadKey = d.reloadAuthKey ?? "";
+    app.addHook("onRequest", async (req, reply) => {
+      const q = req.url.indexOf("?");
+      const path = q < 0 ? req.url : req.url.slice(0, q);
+      if (path === "/-/reload" && reloadKey !== "") {
+        const key = authKeyOf(req);
+        if (key === undefined || !constantTimeEqual(key, reloadKey)) return refuse(req, reply, "invalid_auth_key", "/-/reload wants the authKey query arg (-reloadAuthKey)");
+        return;
+      }
+      const v = security.guard.check(path, req.headers.authorization, authKeyOf(req));
+      if (!v.ok) return refuse(req, reply, v.reason, v.message);
+    });
+  }
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: d.maxRequestBytes }, (_req, body, done) => done(null, body));
   const m = d.metrics;

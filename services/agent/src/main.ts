@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-import { BadDataError, errorMessage, parseListenAddr, runService } from "@strata/core";
+import { readFileSync } from "node:fs";
+import { BadDataError, errorMessage, parseListenAddr, runService, type FlagValues } from "@strata/core";
+import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
 import { Relabeler, loadRelabelConfigFile } from "@strata/relabel";
-import { PushReceiver, RemoteWriteFanout, ScrapeManager, loadScrapeConfig, type ScrapeFileConfig } from "@strata/scrape";
+import { PushReceiver, RemoteWriteFanout, ScrapeManager, loadScrapeConfig, type ScrapeFileConfig, type TlsConfig } from "@strata/scrape";
 import { buildApp } from "./app.js";
-import { agentFlags } from "./flags.js";
+import { agentFlags, perUrl } from "./flags.js";
 
 await runService({
   name: "strata-agent",
@@ -20,7 +22,10 @@ await runService({
     const urlRelabel = flags["remoteWrite.urlRelabelConfig"];
     if (urlRelabel.length > urls.length) throw new BadDataError(`-remoteWrite.urlRelabelConfig is given ${urlRelabel.length} times for ${urls.length} -remoteWrite.url`, "STRATA_INVALID_FLAG");
     const urlRelabelers: (Relabeler | undefined)[] = [];
-    for (const p of urlRelabel) urlRelabelers.push(p === "" ? undefined : await loadRelabelConfigFile(p));
+    for (let i = 0; i < urls.length; i++) {
+      const p = perUrl(urlRelabel, i);
+      urlRelabelers.push(p === "" ? undefined : await loadRelabelConfigFile(p));
+    }
     let cfg = load();
     if (flags.dryRun) {
       process.stdout.write(`${configPath === "" ? "no -promscrape.config" : configPath}: ok (${cfg.scrapeConfigs.length} scrape configs)\n`);
@@ -29,15 +34,18 @@ await runService({
     // Without -remoteWrite.url, the remote_write section of the config (Prometheus agent mode's way).
     const targets =
       urls.length > 0
-        ? urls.map((url, i) => ({ url, relabel: urlRelabelers[i] }))
-        : cfg.remoteWrite.map((r) => ({ url: r.url, relabel: r.writeRelabel, headers: r.headers }));
+        ? urls.map((url, i) => ({ url, relabel: urlRelabelers[i], headers: remoteWriteHeaders(flags, i), tls: remoteWriteTls(flags, i) }))
+        : cfg.remoteWrite.map((r) => ({ url: r.url, relabel: r.writeRelabel, headers: r.headers, tls: r.tls }));
     if (targets.length === 0) throw new BadDataError("set at least one -remoteWrite.url (or remote_write in -promscrape.config)", "STRATA_INVALID_FLAG");
     const version = flags["remoteWrite.version"];
     if (version !== 1 && version !== 2) throw new BadDataError(`-remoteWrite.version=${version}: want 1 or 2`, "STRATA_INVALID_FLAG");
     const members = flags["promscrape.cluster.membersCount"];
-    const memberNum = flags["promscrape.cluster.memberNum"];
+    const memberFlag = flags["promscrape.cluster.memberNum"];
+    // "2" or a StatefulSet pod name "strata-agent-2", as vmagent takes it.
+    const memberMatch = /(?:^|-)(\d+)$/.exec(memberFlag);
+    const memberNum = memberMatch === null ? -1 : Number(memberMatch[1]);
     if (members < 1 || memberNum < 0 || memberNum >= members) {
-      throw new BadDataError(`-promscrape.cluster.memberNum=${memberNum} must be in [0, -promscrape.cluster.membersCount=${members})`, "STRATA_INVALID_FLAG");
+      throw new BadDataError(`-promscrape.cluster.memberNum=${memberFlag} must be a number in [0, -promscrape.cluster.membersCount=${members}) or a name ending in -<number>`, "STRATA_INVALID_FLAG");
     }
 
     const fanout = new RemoteWriteFanout({
@@ -61,6 +69,7 @@ await runService({
       fanout,
       log,
       metrics,
+      dnsServers: flags["promscrape.dnsServers"],
       maxScrapeBytes: flags["promscrape.maxScrapeSize"],
       membersCount: members,
       memberNum,
@@ -94,10 +103,51 @@ await runService({
       limits: { maxLabels: flags.maxLabelsPerTimeseries },
     });
     metrics.counter("strata_agent_push_rows_received_total", "Samples accepted by the push receivers.", () => push.rowsReceived);
-    const app = buildApp({ manager, push, metrics, log, maxRequestBytes: flags.maxInsertRequestSize, reload });
+    const security = httpSecurityFromFlags(flags, log, metrics);
+    const reloadAuthKey = readSecret("reloadAuthKey", flags.reloadAuthKey);
+    const app = buildApp({ manager, push, metrics, log, maxRequestBytes: flags.maxInsertRequestSize, reload, security, reloadAuthKey });
     const { host, port } = parseListenAddr(flags.httpListenAddr);
     await app.listen({ host: host ?? "0.0.0.0", port });
     onShutdown({ name: "HTTP server", close: () => app.close() });
     log.info({ httpPort: port, urls: targets.length, jobs: cfg.scrapeConfigs.length }, "listening");
   },
 });
+
+type AgentFlags = FlagValues<typeof agentFlags>;
+
+function remoteWriteHeaders(flags: AgentFlags, i: number): Record<string, string> {
+  const user = perUrl(flags["remoteWrite.basicAuth.username"], i);
+  const token = readSecret("remoteWrite.bearerToken", perUrl(flags["remoteWrite.bearerToken"], i));
+  if (user !== "" && token !== "") throw new BadDataError(`-remoteWrite.url #${i + 1}: set -remoteWrite.basicAuth.* or -remoteWrite.bearerToken, not both`, "STRATA_INVALID_FLAG");
+  if (user !== "") {
+    const password = readSecret("remoteWrite.basicAuth.password", perUrl(flags["remoteWrite.basicAuth.password"], i));
+    return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` };
+  }
+  return token !== "" ? { authorization: `Bearer ${token}` } : {};
+}
+
+function remoteWriteTls(flags: AgentFlags, i: number): TlsConfig {
+  const file = (name: "remoteWrite.tlsCAFile" | "remoteWrite.tlsCertFile" | "remoteWrite.tlsKeyFile"): string | undefined => {
+    const p = perUrl(flags[name], i);
+    if (p === "") return undefined;
+    try {
+      return readFileSync(p, "utf8");
+    } catch (err) {
+      throw new BadDataError(`-${name}=${p}: ${errorMessage(err)}`, "STRATA_INVALID_FLAG");
+    }
+  };
+  const ca = file("remoteWrite.tlsCAFile");
+  const cert = file("remoteWrite.tlsCertFile");
+  const key = file("remoteWrite.tlsKeyFile");
+  if ((cert === undefined) !== (key === undefined)) throw new BadDataError(`-remoteWrite.url #${i + 1}: -remoteWrite.tlsCertFile and -remoteWrite.tlsKeyFile go together`, "STRATA_INVALID_FLAG");
+  const serverName = perUrl(flags["remoteWrite.tlsServerName"], i);
+  const skip = perUrl(flags["remoteWrite.tlsInsecureSkipVerify"], i);
+  if (skip !== "" && skip !== "true" && skip !== "false") throw new BadDataError(`-remoteWrite.tlsInsecureSkipVerify=${skip}: want true or false`, "STRATA_INVALID_FLAG");
+  return {
+    ...(ca !== undefined ? { ca } : {}),
+    ...(cert !== undefined ? { cert } : {}),
+    ...(key !== undefined ? { key } : {}),
+    ...(serverName !== "" ? { serverName } : {}),
+    insecureSkipVerify: skip === "true",
+  };
+}
