@@ -86,8 +86,10 @@ export class WriteLoad {
 
 /** Reads select's /api/v1/export of `metric` into s label → timestamp → values. */
 export async function exportSamples(selectUrl: string, metric: string, t0: number): Promise<Map<string, Map<number, number[]>>> {
-  const q = new URLSearchParams({ "match[]": `{__name__="${metric}"}`, start: String((t0 - 1000) / 1000), end: String(Date.now() / 1000 + 3600) });
-  // A node restarted just now: select's channel may still be reconnecting (503 until then).
+  // deny_partial_response: a node restarted just now may still be reconnecting; without it select
+  // answers 200 with that node's series missing, which would read as lost samples.
+  const q = new URLSearchParams({ "match[]": `{__name__="${metric}"}`, start: String((t0 - 1000) / 1000), end: String(Date.now() / 1000 + 3600), deny_partial_response: "1" });
+  // Until the channel is back, select answers 503: ask again.
   let r = await fetch(`${selectUrl}/select/0/prometheus/api/v1/export?${q}`);
   for (const deadline = Date.now() + 30_000; r.status === 503 && Date.now() < deadline; ) {
     await r.text();
