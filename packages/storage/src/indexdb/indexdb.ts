@@ -176,7 +176,7 @@ export class IndexDB {
       ...opts.table,
       ...(opts.blockCacheBytes !== undefined ? { blockCacheBytes: opts.blockCacheBytes } : {}),
       ...(opts.flushIntervalMs !== undefined ? { flushIntervalMs: opts.flushIntervalMs } : {}),
-      ...(opts.onError !== undefined ? { onError: opts.onError } : {}),
+      onError: (err) => db.onBackgroundError(err),
       keepItem: (buf, start, end) => db.keepItem(buf, start, end),
       bloomNamespace: NS_NAME_TO_TSID,
       onPendingConverted: () => db.writer.forgetRecent(),

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BadDataError, InternalError, UnavailableError } from "@strata/core";
+import { BadDataError, createLogger, errorMessage, InternalError, UnavailableError, type Logger } from "@strata/core";
 import { BlockBuilder, type Block } from "./block.js";
 import { compareBytes, compareRange, latin1 } from "../bytes.js";
 import { BloomKeys } from "./bloom.js";
@@ -33,7 +33,7 @@ export interface TableOptions {
   readonly bloomNamespace?: number;
   /** Called after pending items became visible to snapshots that exclude pending items. */
   readonly onPendingConverted?: () => void;
-  /** Background merge/flush failures (default: console.error). */
+  /** Background merge/flush failures (default: logged as JSON through pino). */
   readonly onError?: (err: unknown) => void;
 }
 
@@ -169,7 +169,7 @@ export class Table {
     this.maxInMemoryBytes = opts.maxInMemoryBytes ?? 64 << 20;
     this.fanIn = Math.max(2, opts.mergeFanIn ?? 16);
     this.keepItem = opts.keepItem;
-    this.onError = opts.onError ?? ((err) => console.error("mergeset background error", err));
+    this.onError = opts.onError ?? ((err) => defaultLog().error({ err: errorMessage(err) }, "mergeset background merge/flush failed"));
   }
 
   /** Opens (or creates) a table; removes leftovers of interrupted flushes and merges. */
@@ -593,4 +593,12 @@ export class Table {
     this.memParts = [];
     this.fileParts = [];
   }
+}
+
+let log: Logger | undefined;
+
+/** The logger of tables opened without onError (IndexDB passes its own). */
+function defaultLog(): Logger {
+  log ??= createLogger({ name: "strata-mergeset" });
+  return log;
 }
