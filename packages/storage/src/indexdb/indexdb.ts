@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BadDataError, createLogger, errorMessage, ExecutionError, type LabelMatcher, type Logger, type Tenant } from "@strata/core";
+import { BadDataError, errorMessage, ExecutionError, type LabelMatcher, type Tenant } from "@strata/core";
 import { ByteBuffer, latin1, readU32, readU64 } from "../bytes.js";
 import { writeFileAtomic } from "../fsutil.js";
 import { type Cursor, type Snapshot, Table, type TableOptions } from "../mergeset/index.js";
@@ -27,6 +27,7 @@ import {
 import { emptyStatus, writeId } from "./scan.js";
 import { type TsdbStatus, type TsdbStatusRequest, collectStatus } from "./status.js";
 import { type TSID, TSID_SIZE, compareTSID, decodeTSID } from "../tsid.js";
+import { defaultLog } from "../log.js";
 
 export { type TSID, TSID_SIZE, compareTSID, decodeTSID, encodeTSID } from "../tsid.js";
 export type { TsdbStatus, TsdbStatusEntry, TsdbStatusRequest } from "./status.js";
@@ -463,7 +464,7 @@ export class IndexDB {
 
   private onBackgroundError(err: unknown): void {
     if (this.onError !== undefined) this.onError(err);
-    else defaultLog().error({ err: errorMessage(err) }, "index background work failed");
+    else defaultLog("strata-indexdb").error({ err: errorMessage(err) }, "index background work failed");
   }
 
   /**
@@ -628,12 +629,4 @@ export class IndexDB {
     const whole = loadTsidCache(this.dir, this.idHighWater, this.gone.deleted, (key, e) => this.tsidCache.set(key, e));
     if (!whole) this.tsidCache.clear(); // unreadable: start cold rather than trust part of it
   }
-}
-
-let log: Logger | undefined;
-
-/** The logger of an IndexDB opened without onError (Storage passes its own). */
-function defaultLog(): Logger {
-  log ??= createLogger({ name: "strata-indexdb" });
-  return log;
 }
