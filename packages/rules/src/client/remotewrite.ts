@@ -1,6 +1,7 @@
+/// <reference path="../snappyjs.d.ts" />
 import { setTimeout as sleep } from "node:timers/promises";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { compareStrings, type Labels, type Logger } from "@strata/core";
+import { compareStrings, STALE_NAN_BYTES, type Labels, type Logger } from "@strata/core";
 // Pure-JS snappy, not @strata/encoding's native one: loading the native lz4 and snappy addons
 // costs the alert process ~10 MB of RSS for a few KB compressed every interval.
 import snappyjs from "snappyjs";
@@ -28,8 +29,6 @@ export interface RemoteWriteOptions {
   readonly log?: Logger;
 }
 
-/** A stale marker's 8 bytes (little endian): written as bytes, since a NaN's payload may not survive a JS number. */
-const STALE_BYTES = new Uint8Array(new BigUint64Array([0x7ff0000000000002n]).buffer);
 
 /** Encodes a WriteRequest: samples of one series share a TimeSeries; order is kept. */
 export function encodeWriteRequest(samples: readonly OutputSample[], externalLabels: Readonly<Record<string, string>> = {}): Uint8Array {
@@ -53,7 +52,7 @@ export function encodeWriteRequest(samples: readonly OutputSample[], externalLab
     for (const i of idx) {
       const s = samples[i]!;
       w.tag(2, WireType.LengthDelimited).fork().tag(1, WireType.Bit64);
-      if (s.stale) w.raw(STALE_BYTES);
+      if (s.stale) w.raw(STALE_NAN_BYTES);
       else w.double(s.v);
       w.tag(2, WireType.Varint).int64(s.t).join();
     }
