@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import type { Logger, MetricsRegistry } from "@strata/core";
+import { parseListenAddr, type Logger, type MetricsRegistry } from "@strata/core";
 import { createServer, type HttpSecurity } from "@strata/httpsec";
 import { authHook, type EndpointKey } from "./auth.js";
 import { sendError } from "./errors.js";
@@ -87,4 +87,29 @@ export function createServiceApp(o: ServiceAppOptions): FastifyInstance {
 export function passRawBody(scope: FastifyInstance): void {
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
+}
+
+/**
+ * Listens on a `-httpListenAddr` value (`:8480` is every address, IPv6 and IPv4 where the host
+ * has IPv6, else every IPv4 address; `127.0.0.1:8480` one address) and resolves once it does.
+ */
+export async function listenService(app: FastifyInstance, addr: string): Promise<void> {
+  const { host, port } = parseListenAddr(addr);
+  if (host !== undefined) {
+    await app.listen({ port, host });
+    return;
+  }
+  try {
+    await app.listen({ port, host: "::" });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL") throw err;
+    await app.listen({ port, host: "0.0.0.0" });
+  }
+}
+
+/** The port the app listens on (after listen). */
+export function listeningPort(app: FastifyInstance): number | undefined {
+  const a = app.server.address();
+  return typeof a === "object" && a !== null ? a.port : undefined;
 }
