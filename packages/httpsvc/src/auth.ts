@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { WWW_AUTHENTICATE, constantTimeEqual, type GuardVerdict, type HttpSecurity } from "@strata/httpsec";
+import { pathOf } from "./path.js";
 
 /** A per-endpoint key (`-snapshotAuthKey`, …) wanted as the `authKey` query arg. */
 export interface EndpointKey {
@@ -12,11 +13,6 @@ export interface EndpointKey {
 }
 
 const OK: GuardVerdict = { ok: true };
-
-function pathOf(url: string): string {
-  const q = url.indexOf("?");
-  return q < 0 ? url : url.slice(0, q);
-}
 
 function authKeyOf(req: FastifyRequest): string | undefined {
   const v = (req.query as Record<string, unknown> | undefined)?.["authKey"];

@@ -1,6 +1,6 @@
 // The insert HTTP handler in-process over a stub cluster: content negotiation, 429 from the
 // concurrency limit, 503 from the cluster, headers.
-import { createServer, type Server } from "node:http";
+import type { FastifyInstance } from "fastify";
 import { Writable } from "node:stream";
 import { createLogger, MetricsRegistry, UnavailableError } from "@strata/core";
 import { RoutedRows, type InsertCluster } from "@strata/cluster";
@@ -48,10 +48,10 @@ describe("insert handler over a stub cluster", () => {
     healthyCount: () => 1,
     retention: () => ({ retentionMs: 0, futureRetentionMs: 2 * 86_400_000 }),
   } as unknown as InsertCluster;
-  let server: Server;
+  let server: FastifyInstance;
   let url = "";
   beforeAll(async () => {
-    const handler = buildApp({
+    const app = buildApp({
       cluster: stub,
       limits: {},
       maxRequestBytes: 1 << 20,
@@ -60,12 +60,12 @@ describe("insert handler over a stub cluster", () => {
       log: createLogger({ name: "test", level: "silent" }),
       metrics: new MetricsRegistry(),
     });
-    server = createServer((req, res) => void handler(req, res));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const a = server.address();
+    server = app;
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    const a = app.server.address();
     url = `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}/insert/0/prometheus/api/v1/write`;
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => server.close());
 
   const body = remoteWriteV1([{ labels: { __name__: "x" }, samples: [[1000, 1]] }]);
   const send = () =>
@@ -103,7 +103,7 @@ describe("rejected requests", () => {
       },
     });
     const metrics = new MetricsRegistry();
-    const handler = buildApp({
+    const app = buildApp({
       cluster: {
         routedRows: () => new RoutedRows([{ lo: 0, hi: 0 }], 1, 1),
         releaseRouted: () => undefined,
@@ -117,10 +117,9 @@ describe("rejected requests", () => {
       log: createLogger({ name: "test", level: "info", destination }),
       metrics,
     });
-    const server = createServer((req, res) => void handler(req, res));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    await app.listen({ port: 0, host: "127.0.0.1" });
     try {
-      const a = server.address();
+      const a = app.server.address();
       const url = `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}/insert/7/prometheus/api/v1/write`;
       for (let i = 0; i < 25; i++) {
         const r = await fetch(url, { method: "POST", body: "not snappy", headers: { "content-type": "application/x-protobuf", "content-encoding": "snappy" } });
@@ -137,7 +136,7 @@ describe("rejected requests", () => {
       const rejected = [...text.matchAll(/^strata_insert_requests_rejected_total\{[^}]*\} (\d+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
       expect(rejected).toBe(25);
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await app.close();
     }
   });
 });
