@@ -67,7 +67,7 @@ export function createServiceApp(o: ServiceAppOptions): FastifyInstance {
     bodyLimit: o.bodyLimit,
     return503OnClosing: true,
     // Paths carry labels (pushgateway's /metrics/job/<job>/<label>/<value>…).
-    maxParamLength: 16 * 1024,
+    routerOptions: { maxParamLength: 16 * 1024 },
     // HTTPS when -tls is set (certificate re-read on change), plain HTTP otherwise.
     serverFactory: (handler) => createServer(handler, o.security?.certs),
   });

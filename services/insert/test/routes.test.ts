@@ -93,7 +93,11 @@ describe("paths", () => {
     expect((await a.inject({ method: "POST", url: "/insert/0/prometheus", headers: rw, payload: body })).statusCode).toBe(204);
     const pg = await a.inject({ method: "PUT", url: "/insert/0/prometheus/api/v1/import/prometheus/metrics/job/j/instance/i", payload: "m 1\n" });
     expect(pg.statusCode, pg.body).toBe(204);
-    expect(c.written).toBe(2);
+    // A pushgateway path longer than the router's default parameter limit (100).
+    const long = `/insert/0/prometheus/api/v1/import/prometheus/metrics/job/j/${Array.from({ length: 20 }, (_, i) => `label_${i}/value_${i}`).join("/")}`;
+    const pgLong = await a.inject({ method: "POST", url: long, payload: "m 1\n" });
+    expect(pgLong.statusCode, pgLong.body).toBe(204);
+    expect(c.written).toBe(3);
   });
 
   it("a body past -maxInsertRequestSize is a 413 that closes the connection", async () => {
