@@ -7,6 +7,7 @@ import { RoutedRows, type InsertCluster } from "@strata/cluster";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, remoteWriteVersion } from "../src/app.js";
 import { remoteWriteV1 } from "./cluster-harness.js";
+import { stubCluster } from "./stub-cluster.js";
 
 describe("remoteWriteVersion", () => {
   it.each([
@@ -35,19 +36,7 @@ describe("insert handler over a stub cluster", () => {
     await new Promise((r) => setTimeout(r, 400));
     return { rows: 1, underReplicatedRows: 0, reroutedRows: 0 };
   };
-  const stub = {
-    write,
-    writeRouted: write,
-    routedRows: () => {
-      const r = new RoutedRows([{ lo: 0, hi: 0 }], 1, 1);
-      r.reset(1);
-      return r;
-    },
-    releaseRouted: () => undefined,
-    writeMetadata: async () => 0,
-    healthyCount: () => 1,
-    retention: () => ({ retentionMs: 0, futureRetentionMs: 2 * 86_400_000 }),
-  } as unknown as InsertCluster;
+  const stub = stubCluster(write);
   let server: FastifyInstance;
   let url = "";
   beforeAll(async () => {

@@ -3,33 +3,26 @@
 // inject folds it before the app sees it, so test/hardening.test.ts checks it on a real socket.)
 import { describe, expect, it } from "vitest";
 import { createLogger, MetricsRegistry } from "@strata/core";
-import { RoutedRows, type InsertCluster } from "@strata/cluster";
+import type { InsertCluster } from "@strata/cluster";
 import { AuthFailures, HttpGuard } from "@strata/httpsec";
 import { buildApp, type InsertAppDeps } from "../src/app.js";
 import { remoteWriteV1 } from "./cluster-harness.js";
+import { stubCluster } from "./stub-cluster.js";
 
 const log = createLogger({ name: "test", level: "silent" });
 
-function stubCluster(o: { healthy?: number; writeMs?: number } = {}): InsertCluster & { written: number } {
-  const stub = {
-    written: 0,
-    write: async () => {
+/** A stub cluster that counts writes, each taking `writeMs`. */
+function counting(o: { healthy?: number; writeMs?: number } = {}): InsertCluster & { written: number } {
+  const c = stubCluster(
+    async () => {
       await new Promise((r) => setTimeout(r, o.writeMs ?? 0));
-      stub.written++;
+      c.written++;
       return { rows: 1, underReplicatedRows: 0, reroutedRows: 0 };
     },
-    writeRouted: async () => stub.write(),
-    routedRows: () => {
-      const r = new RoutedRows([{ lo: 0, hi: 0 }], 1, 1);
-      r.reset(1);
-      return r;
-    },
-    releaseRouted: () => undefined,
-    writeMetadata: async () => 0,
-    healthyCount: () => o.healthy ?? 1,
-    retention: () => ({ retentionMs: 0, futureRetentionMs: 2 * 86_400_000 }),
-  };
-  return stub as unknown as InsertCluster & { written: number };
+    () => o.healthy ?? 1,
+  ) as InsertCluster & { written: number };
+  c.written = 0;
+  return c;
 }
 
 function app(cluster: InsertCluster, extra: Partial<InsertAppDeps> = {}) {
@@ -45,7 +38,7 @@ describe("one limiter for every ingestion handler", () => {
     ["a remote write waits for an import's slot", "/insert/0/prometheus/api/v1/import/prometheus", "/insert/0/prometheus/api/v1/write"],
     ["an influx write waits for a remote write's slot", "/insert/0/prometheus/api/v1/write", "/insert/0/influx/write"],
   ])("%s", async (_what, first, second) => {
-    const a = app(stubCluster({ writeMs: 500 }));
+    const a = app(counting({ writeMs: 500 }));
     const req = (url: string) =>
       url.endsWith("/api/v1/write")
         ? { method: "POST" as const, url, headers: rw, payload: body }
@@ -77,18 +70,18 @@ describe("paths", () => {
     ["GET", "/insert/0/influx/health/", 200, /"status":"pass"/],
     ["POST", "/insert/0/prometheus/api/v1/import/nope", 404, /^unsupported path "\/insert\/0\/prometheus\/api\/v1\/import\/nope"\n$/],
   ] as const)("%s %s → %i", async (method, url, status, want) => {
-    const r = await app(stubCluster()).inject(method === "POST" ? { method, url, headers: rw, payload: body } : { method, url });
+    const r = await app(counting()).inject(method === "POST" ? { method, url, headers: rw, payload: body } : { method, url });
     expect(r.statusCode, r.body).toBe(status);
     expect(r.body).toMatch(want);
   });
 
   it("/-/ready is 503 without a healthy storage node", async () => {
-    const r = await app(stubCluster({ healthy: 0 })).inject({ url: "/-/ready" });
+    const r = await app(counting({ healthy: 0 })).inject({ url: "/-/ready" });
     expect([r.statusCode, r.body]).toEqual([503, "no healthy storage node\n"]);
   });
 
   it("stores a remote write and a pushgateway-style import", async () => {
-    const c = stubCluster();
+    const c = counting();
     const a = app(c);
     expect((await a.inject({ method: "POST", url: "/insert/0/prometheus", headers: rw, payload: body })).statusCode).toBe(204);
     const pg = await a.inject({ method: "PUT", url: "/insert/0/prometheus/api/v1/import/prometheus/metrics/job/j/instance/i", payload: "m 1\n" });
@@ -101,7 +94,7 @@ describe("paths", () => {
   });
 
   it("a body past -maxInsertRequestSize is a 413 that closes the connection", async () => {
-    const r = await app(stubCluster(), { maxRequestBytes: 16 }).inject({ method: "POST", url: "/insert/0/prometheus/api/v1/write", headers: rw, payload: Buffer.alloc(64) });
+    const r = await app(counting(), { maxRequestBytes: 16 }).inject({ method: "POST", url: "/insert/0/prometheus/api/v1/write", headers: rw, payload: Buffer.alloc(64) });
     expect(r.statusCode, r.body).toBe(413);
     expect(r.body).toMatch(/exceeds the limit of 16 bytes/);
   });
@@ -109,7 +102,7 @@ describe("paths", () => {
 
 describe("-httpAuth.*", () => {
   const metrics = new MetricsRegistry();
-  const guarded = app(stubCluster(), {
+  const guarded = app(counting(), {
     metrics,
     security: {
       certs: undefined,
