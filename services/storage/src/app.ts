@@ -1,16 +1,17 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { assertNever, type HttpHandler, type Logger, type MetricsRegistry } from "@strata/core";
+import type { FastifyInstance } from "fastify";
+import { assertNever, type Logger, type MetricsRegistry } from "@strata/core";
 import { addService, grpc, InsertServiceDefinition, SearchServiceDefinition } from "@strata/protocol";
 import { Storage, type StorageEvent, type StorageOptions } from "@strata/storage";
 import type { HttpSecurity } from "@strata/httpsec";
-import { httpHandler, type StorageAuthKeys } from "./http.js";
+import { buildHttpApp, type StorageAuthKeys } from "./http.js";
 import { MetadataStore } from "./metadata.js";
 import { insertHandlers, searchHandlers } from "./rpc.js";
 
 export { storageFlags } from "./flags.js";
 export { MetadataStore } from "./metadata.js";
-export { renderStorageMetrics, type StorageAuthKeys } from "./http.js";
+export { buildHttpApp, renderStorageMetrics, type HttpDeps, type StorageAuthKeys } from "./http.js";
 
 export interface StorageAppOptions {
   readonly dataPath: string;
@@ -27,7 +28,8 @@ export interface StorageAppOptions {
 export interface StorageApp {
   readonly storage: Storage;
   readonly metadata: MetadataStore;
-  readonly http: HttpHandler;
+  /** The HTTP API (not yet listening). */
+  readonly http: FastifyInstance;
   readonly insertServer: grpc.Server;
   readonly searchServer: grpc.Server;
   readonly nodeId: string;
@@ -35,7 +37,7 @@ export interface StorageApp {
   setReady(ready: boolean): void;
 }
 
-/** Opens the storage engine and builds the HTTP handler and both gRPC servers (not yet bound). */
+/** Opens the storage engine and builds the HTTP app and both gRPC servers (not yet bound). */
 export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
   const storage = await Storage.open(o.dataPath, {
     ...o.storage,
@@ -66,7 +68,7 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
   addService(insertServer, InsertServiceDefinition, insertHandlers(deps));
   const searchServer = new grpc.Server(serverOpts);
   addService(searchServer, SearchServiceDefinition, searchHandlers(deps));
-  const http = httpHandler({
+  const http = buildHttpApp({
     storage,
     metrics: o.metrics,
     isReady: () => ready,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { closeHttp, listenHttp, parseListenAddr, runService, type Logger } from "@strata/core";
-import { createServer, httpSecurityFromFlags, readSecret } from "@strata/httpsec";
+import { parseListenAddr, runService, type Logger } from "@strata/core";
+import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
+import { listenService, listeningPort } from "@strata/httpsvc";
 import { clusterTlsFromFlags } from "@strata/protocol";
 import { bindGrpc, buildApp, shutdownGrpc } from "./app.js";
 import { storageFlags } from "./flags.js";
@@ -63,13 +64,12 @@ await runService({
     onShutdown({ name: "insert gRPC server", close: () => shutdownGrpc(app.insertServer) });
     const searchPort = await bindGrpc(app.searchServer, flags.vmselectAddr, tls?.serverCredentials());
     onShutdown({ name: "search gRPC server", close: () => shutdownGrpc(app.searchServer) });
-    const http = await listenHttp(flags.httpListenAddr, app.http, log, (h) => createServer(h, security.certs));
-    onShutdown({ name: "HTTP server", close: () => closeHttp(http) });
+    await listenService(app.http, flags.httpListenAddr);
+    onShutdown({ name: "HTTP server", close: () => app.http.close() });
     // Closed first: stop reporting ready and refuse new writes so insert reroutes at once.
     onShutdown({ name: "stop accepting writes", close: () => app.setReady(false) });
-    const addr = http.address();
     log.info(
-      { dataPath: flags.storageDataPath, insertPort, searchPort, httpPort: typeof addr === "object" && addr ? addr.port : undefined, nodeId: app.nodeId, httpTls: flags.tls, clusterTls: tls !== undefined },
+      { dataPath: flags.storageDataPath, insertPort, searchPort, httpPort: listeningPort(app.http), nodeId: app.nodeId, httpTls: flags.tls, clusterTls: tls !== undefined },
       "listening",
     );
   },

@@ -1,0 +1,3 @@
+export { createServiceApp, listenService, listeningPort, passRawBody, type ServiceAppOptions } from "./app.js";
+export { PROMETHEUS_ERRORS, describeError, sendError } from "./errors.js";
+export type { EndpointKey } from "./auth.js";
