@@ -1,7 +1,8 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from "fastify";
 import { parseListenAddr, type Logger, type MetricsRegistry } from "@strata/core";
 import { createServer, type HttpSecurity } from "@strata/httpsec";
 import { authHook, type EndpointKey } from "./auth.js";
+import { clientErrorHandler } from "./client-error.js";
 import { sendError } from "./errors.js";
 
 export interface ServiceAppOptions {
@@ -19,6 +20,8 @@ export interface ServiceAppOptions {
   readonly bodyLimit: number;
   /** The flag that sets bodyLimit, named in the 413 message (`maxInsertRequestSize`). */
   readonly bodyLimitFlag?: string;
+  /** Answers what fastify's router refuses before any route (a path with a bad percent-encoding); default: fastify's JSON 400. */
+  readonly frameworkErrors?: FastifyServerOptions["frameworkErrors"];
 }
 
 const TEXT = "text/plain; charset=utf-8";
@@ -46,6 +49,9 @@ export function createServiceApp(o: ServiceAppOptions): FastifyInstance {
     return503OnClosing: true,
     // HTTPS when -tls is set (certificate re-read on change), plain HTTP otherwise.
     serverFactory: (handler) => createServer(handler, o.security?.certs),
+    // A refused request line or header block is answered with `connection: close`.
+    clientErrorHandler,
+    ...(o.frameworkErrors === undefined ? {} : { frameworkErrors: o.frameworkErrors }),
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));

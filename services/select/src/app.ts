@@ -1,13 +1,14 @@
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import type { SelectBackend } from "@strata/cluster";
-import { BadDataError, checkRawPath, NotFoundError, parseTenant, PayloadTooLargeError, StrataError, type Logger, type MetricsRegistry } from "@strata/core";
-import { constantTimeEqual, createServer, WWW_AUTHENTICATE, type GuardVerdict, type HttpSecurity } from "@strata/httpsec";
+import { BadDataError, checkRawPath, NotFoundError, parseTenant, StrataError, type Logger, type MetricsRegistry } from "@strata/core";
+import type { HttpSecurity } from "@strata/httpsec";
+import { createServiceApp, describeError, PROMETHEUS_ERRORS } from "@strata/httpsvc";
 import { RollupCache } from "./cache.js";
 import { rawTenant, type QueryEngine, type SelectConfig, type SelectRuntime } from "./context.js";
 import { Limiter, QueryStats } from "./query-stats.js";
-import { errorAnswer, writeJson } from "./respond.js";
-import { adminRoutes } from "./routes/admin.js";
+import { errorAnswer, errorBody, writeJson } from "./respond.js";
+import { adminRoutes, deleteRoutes } from "./routes/admin.js";
 import { alertRoutes } from "./routes/alerts.js";
 import { exportRoutes } from "./routes/export.js";
 import { decodeLabelName, metadataRoutes } from "./routes/metadata.js";
@@ -56,13 +57,12 @@ export interface SelectState {
 
 export type SelectApp = FastifyInstance & { readonly select: SelectState };
 
-/** Paths that answer without any credentials: load balancers and systemd probe them. */
-const PROBES = new Set(["/health", "/-/healthy", "/-/ready"]);
-
 /**
- * select's HTTP app: the Prometheus API under /select/<tenant>/prometheus/ (routes by concern
- * in ./routes), the web UI, the admin views, /health and /metrics. GET and POST with form
- * bodies are accepted on the API; errors answer in Prometheus' JSON shape.
+ * select's HTTP app on the shared service app (@strata/httpsvc: probes, /metrics, TLS,
+ * -httpAuth.*, -metricsAuthKey, -deleteAuthKey, -flagsAuthKey, form bodies): the Prometheus API
+ * under /select/<tenant>/prometheus/ (routes by concern in ./routes), the web UI, the admin
+ * views. The /select and /delete scopes answer errors and unknown paths in Prometheus' JSON
+ * error shape, byte for byte as Prometheus writes it.
  */
 export function buildApp(deps: SelectDeps): SelectApp {
   const { backend, engine, config, log, metrics } = deps;
@@ -81,83 +81,35 @@ export function buildApp(deps: SelectDeps): SelectApp {
   const duration = (path: string) => metrics.histogram(`strata_http_request_duration_seconds{path="${path}"}`, "HTTP request duration by API path.");
 
   const rt: SelectRuntime = { backend, engine, config, log, metrics, cache, stats, limiter, partialAnswers, now, onQueryEnd: deps.onQueryEnd };
+  const keys = deps.keys ?? { delete: "", flags: "" };
 
-  const app = Fastify({
-    logger: false,
-    serverFactory: (handler) => createServer(handler, deps.security?.certs),
+  const app = createServiceApp({
+    log,
+    metrics,
+    ...(deps.security === undefined ? {} : { security: deps.security }),
+    authKeys: [
+      ...["select", "delete"].map((prefix) => ({ flag: "deleteAuthKey", key: keys.delete, path: `/${prefix}/*/prometheus/api/v1/admin/tsdb/delete_series` })),
+      { flag: "flagsAuthKey", key: keys.flags, path: "/flags" },
+      { flag: "flagsAuthKey", key: keys.flags, path: "/select/*/prometheus/api/v1/status/flags" },
+    ],
     bodyLimit: config.maxRequestBodyBytes,
-    return503OnClosing: false,
-    // fastify's own handler answers a bad request line or oversized headers (431) without
-    // `connection: close` and then drops the socket, so a keep-alive client sends its next
-    // request into a dead connection. Node's way: say close, then close.
-    clientErrorHandler: (err, socket) => {
-      if (err.code === "ECONNRESET" || socket.destroyed) return;
-      const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-      const body = JSON.stringify({ status: "error", errorType: "bad_data", error: status === 431 ? "request headers (or URL) too large: send long queries as a POST form body" : `bad request: ${err.message}` });
-      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-      socket.destroy();
-    },
+    bodyLimitFlag: "maxRequestBodySize",
     // A URL the router cannot decode (a bad percent-encoding) answers in the API's error shape,
     // naming the part of the path that is wrong.
     frameworkErrors: (err, req, res) => {
-      const reply = res as FastifyReply;
       const { status, body } = errorAnswer(err.code === "FST_ERR_BAD_URL" ? badUrlError(req.url) : new BadDataError(err.message));
-      writeJson(reply, status, body);
+      writeJson(res as FastifyReply, status, body);
     },
   });
 
-  // ---- every request: the raw path check, then the credentials -----------------------------
-  app.addHook("onRequest", async (req, reply) => {
-    // Before any URL parser folds `/select/2/../1/…` into tenant 1's path.
-    checkRawPath(req.url);
-    if (deps.security === undefined && deps.keys === undefined) return;
-    const q = req.url.indexOf("?");
-    const path = q < 0 ? req.url : req.url.slice(0, q);
-    if (PROBES.has(path)) return;
-    const authKey = q < 0 ? undefined : (new URLSearchParams(req.url.slice(q + 1)).get("authKey") ?? undefined);
-    const v = verdict(deps, path, req.headers.authorization, authKey);
-    if (v.ok) return;
-    deps.security?.failures.record(v.reason, req.socket.remoteAddress, req.url);
-    return reply.code(401).header("www-authenticate", WWW_AUTHENTICATE).type("text/plain; charset=utf-8").send(`${v.message}\n`);
-  });
+  // Before any URL parser folds `/select/2/../1/…` into tenant 1's path.
+  app.addHook("onRequest", async (req) => checkRawPath(req.url));
   app.addHook("onResponse", async (req, reply) => {
     const path = req.routeOptions.config.metricPath ?? "other";
     requestCounter(path, reply.statusCode).inc();
     duration(path).observe(reply.elapsedTime / 1000);
   });
 
-  // ---- bodies: form parameters (Prometheus' POST), nothing else is read ---------------------
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => done(null, body));
-  app.addContentTypeParser("multipart/form-data", (_req, _payload, done) => {
-    done(new BadDataError("multipart/form-data is not supported; send application/x-www-form-urlencoded"), undefined);
-  });
-  // Other bodies are not parameters: left unread (the server discards them).
-  app.addContentTypeParser("*", (_req, _payload, done) => done(null, undefined));
-
-  // ---- errors ---------------------------------------------------------------------------------
-  app.setErrorHandler((err: FastifyError | StrataError, _req, reply) => {
-    const { status, body } = errorAnswer(asStrataError(err, config.maxRequestBodyBytes));
-    writeJson(reply, status, body);
-    return reply;
-  });
-  app.setNotFoundHandler(async (req: FastifyRequest, reply: FastifyReply) => {
-    const path = new URL(req.url, "http://localhost").pathname;
-    const m = /^\/(select|delete)\/([^/]+)\/(prometheus|vmui)(\/.*)?$/.exec(path);
-    if (!m) throw new NotFoundError(`unsupported path ${JSON.stringify(path)}; the Prometheus API is under /select/<accountID[:projectID]>/prometheus/`);
-    parseTenant(rawTenant(req.url));
-    if (m[1] === "select" && m[3] === "prometheus" && !["GET", "HEAD", "POST"].includes(req.method) && app.hasRoute({ method: "GET", url: `/select/:tenant/prometheus${routePattern(m[4] ?? "")}` })) {
-      void reply.header("allow", "GET, POST");
-      writeJson(reply, 405, JSON.stringify({ status: "error", errorType: "bad_data", error: `method ${req.method} not allowed: ${path} takes GET or POST` }));
-      return;
-    }
-    throw new NotFoundError(`unsupported path ${JSON.stringify(path)}`);
-  });
-
-  // ---- routes ---------------------------------------------------------------------------------
-  const text = (body: string) => async (_req: FastifyRequest, reply: FastifyReply) => reply.type("text/plain").send(body);
-  for (const p of PROBES) app.get(p, text("OK"));
-  app.get("/metrics", async (_req, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").send(metrics.render()));
   const flags = deps.flags ?? {};
   app.get("/flags", async (_req, reply) =>
     reply.type("text/plain; charset=utf-8").send(
@@ -166,13 +118,56 @@ export function buildApp(deps: SelectDeps): SelectApp {
         .join(""),
     ),
   );
-  queryRoutes(app, rt);
-  metadataRoutes(app, rt);
-  exportRoutes(app, rt);
-  statusRoutes(app, rt, flags);
-  alertRoutes(app, rt, deps.vmalertProxyURL);
+  // Prometheus API calls without the /select/<tenant>/prometheus prefix (a data source URL set to select's root).
+  app.all("/api/*", async (req, reply) => {
+    writeJson(reply, 404, errorBody("not_found", `unsupported path ${JSON.stringify(req.url.split("?")[0])}; the Prometheus API is under /select/<accountID[:projectID]>/prometheus/`));
+  });
+
+  // The tenant scopes: /select/<tenant>/… (API and UI) and VictoriaMetrics' /delete/<tenant>/….
+  const scope = (prefix: "select" | "delete", routes: (api: FastifyInstance) => void) =>
+    app.register(
+      async (api) => {
+        api.addContentTypeParser("multipart/form-data", (_req, _payload, done) => {
+          done(new BadDataError("multipart/form-data is not supported; send application/x-www-form-urlencoded"), undefined);
+        });
+        api.setErrorHandler((err: unknown, req, reply) => {
+          if (err instanceof StrataError) {
+            const { status, body } = errorAnswer(err);
+            writeJson(reply, status, body);
+            return;
+          }
+          const d = describeError(err, req, "maxRequestBodySize");
+          if (d.status >= 500) log.error({ url: req.url, status: d.status, err: d.message }, "request failed");
+          writeJson(reply, d.status, errorBody(d.type, d.message));
+        });
+        api.setNotFoundHandler(async (req, reply) => {
+          const path = new URL(req.url, "http://localhost").pathname;
+          const m = /^\/(select|delete)\/([^/]+)\/(prometheus|vmui)(\/.*)?$/.exec(path);
+          if (!m) throw new NotFoundError(`unsupported path ${JSON.stringify(path)}; the Prometheus API is under /select/<accountID[:projectID]>/prometheus/`);
+          parseTenant(rawTenant(req.url));
+          if (m[1] === "select" && m[3] === "prometheus" && !["GET", "HEAD", "POST"].includes(req.method) && app.hasRoute({ method: "GET", url: `/select/:tenant/prometheus${routePattern(m[4] ?? "")}` })) {
+            void reply.header("allow", "GET, POST");
+            writeJson(reply, 405, errorBody("bad_data", `method ${req.method} not allowed: ${path} takes GET or POST`));
+            return;
+          }
+          throw new NotFoundError(`unsupported path ${JSON.stringify(path)}`);
+        });
+        routes(api);
+      },
+      { prefix: `/${prefix}` },
+    );
+
   adminRoutes(app, rt);
-  uiRoutes(app, deps.ui);
+  void scope("select", (api) => {
+    queryRoutes(api, rt);
+    metadataRoutes(api, rt);
+    exportRoutes(api, rt);
+    statusRoutes(api, rt, flags);
+    alertRoutes(api, rt, deps.vmalertProxyURL);
+    deleteRoutes(api, rt);
+    uiRoutes(app, api, deps.ui);
+  });
+  void scope("delete", (api) => deleteRoutes(api, rt));
 
   const select: SelectState = { cache, stats, inFlight: () => limiter.inFlight };
   return Object.assign(app, { select });
@@ -196,28 +191,3 @@ function routePattern(rest: string): string {
   return rest.replace(/^\/api\/v1\/label\/[^/]+\/values$/, "/api/v1/label/:name/values");
 }
 
-/** fastify's own errors (body too large, bad content) as the typed errors the API answers with. */
-function asStrataError(err: FastifyError | StrataError, maxBody: number): unknown {
-  if (err instanceof StrataError) return err;
-  if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") return new PayloadTooLargeError(`request body exceeds the limit of ${maxBody} bytes (-maxRequestBodySize)`);
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new BadDataError(err.message);
-  return err;
-}
-
-/** The key that guards a path (VictoriaMetrics: -deleteAuthKey, -flagsAuthKey). */
-function keyFor(path: string, keys: SelectAuthKeys | undefined): { flag: string; key: string } | undefined {
-  if (keys === undefined) return undefined;
-  if (path.endsWith("/api/v1/admin/tsdb/delete_series")) return { flag: "deleteAuthKey", key: keys.delete };
-  if (path === "/flags" || path.endsWith("/api/v1/status/flags")) return { flag: "flagsAuthKey", key: keys.flags };
-  return undefined;
-}
-
-/** An endpoint's key when it has one set, else the guard (basic auth, -metricsAuthKey). */
-function verdict(deps: SelectDeps, path: string, authorization: string | undefined, authKey: string | undefined): GuardVerdict {
-  const k = keyFor(path, deps.keys);
-  if (k !== undefined && k.key !== "") {
-    if (authKey === undefined || authKey === "") return { ok: false, reason: "invalid_auth_key", message: `${path} wants the authKey query arg (-${k.flag})` };
-    return constantTimeEqual(authKey, k.key) ? { ok: true } : { ok: false, reason: "invalid_auth_key", message: `wrong authKey for ${path}` };
-  }
-  return deps.security ? deps.security.guard.check(path, authorization, authKey) : { ok: true };
-}

@@ -78,9 +78,9 @@ export interface SelectRuntime {
   readonly onQueryEnd: (() => void) | undefined;
 }
 
-/** The API path label of `strata_http_requests_total` and the request duration histogram. */
 declare module "fastify" {
   interface FastifyContextConfig {
+    /** The `path` label of `strata_http_requests_total` and of the request duration histogram. */
     metricPath?: string;
   }
 }
@@ -123,13 +123,11 @@ export function rawTenant(rawUrl: string): string {
 
 /** The parameters of a request: query string and form body (see the app's content-type parser). */
 export function requestParams(req: FastifyRequest, url: URL): Params {
-  return Params.from(url, req.method === "POST" && typeof req.body === "string" ? req.body : undefined);
+  return Params.from(url, req.method === "POST" && req.body instanceof URLSearchParams ? req.body : undefined);
 }
 
 export interface TenantRoute {
-  /** `select` (the API) or `delete` (VictoriaMetrics' /delete/<tenant>/prometheus/… prefix). */
-  readonly prefix?: "select" | "delete";
-  /** The path below `/<prefix>/<tenant>/prometheus/`, fastify syntax (`api/v1/label/:name/values`). */
+  /** The path below `/select/<tenant>/prometheus/` (or `/delete/…`: the scope's prefix), fastify syntax (`api/v1/label/:name/values`). */
   readonly rest: string;
   /** The `path` label of the request metrics; `rest` by default. */
   readonly metricPath?: string;
@@ -146,10 +144,10 @@ export const API_METHODS: ("GET" | "POST")[] = ["GET", "POST"];
  * the client goes away. Errors before a streamed answer started go to the app's error handler;
  * after `reply.hijack()` they are written here on the raw response.
  */
-export function tenantRoute(app: FastifyInstance, rt: SelectRuntime, r: TenantRoute): void {
-  const url = `/${r.prefix ?? "select"}/:tenant/prometheus/${r.rest}`;
+export function tenantRoute(scope: FastifyInstance, rt: SelectRuntime, r: TenantRoute): void {
+  const url = `/:tenant/prometheus/${r.rest}`;
   const method = r.method === "ALL" ? ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] : r.method === undefined ? API_METHODS : typeof r.method === "string" ? r.method : [...r.method];
-  app.route({
+  scope.route({
     method,
     url,
     config: { metricPath: r.metricPath ?? r.rest },

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { channelSecurity, ClusterSelectBackend, clusterTlsFromFlags, DecodePool, trimDecodeMemory } from "@strata/cluster";
-import { closeHttp, parseListenAddr, runService } from "@strata/core";
+import { runService } from "@strata/core";
 import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
+import { listenService } from "@strata/httpsvc";
 import { createEngine, MemoryBudget } from "@strata/promql";
 import { serveUi } from "@strata/ui";
 import { buildApp } from "./app.js";
@@ -85,24 +86,8 @@ await runService({
       },
     });
     inFlight = app.select.inFlight;
-    await app.ready();
-    const { host, port } = parseListenAddr(flags.httpListenAddr);
-    const server = app.server;
-    server.keepAliveTimeout = 65_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    onShutdown({
-      name: "http server",
-      close: async () => {
-        await closeHttp(server);
-        await app.close();
-      },
-    });
-    log.info({ addr: flags.httpListenAddr, storageNodes: flags.storageNode }, "serving the Prometheus API at /select/<tenant>/prometheus and the UI at /select/<tenant>/vmui/");
+    await listenService(app, flags.httpListenAddr);
+    onShutdown({ name: "http server", close: () => app.close() });
+    log.info({ addr: flags.httpListenAddr, tls: flags.tls, storageNodes: flags.storageNode }, "serving the Prometheus API at /select/<tenant>/prometheus and the UI at /select/<tenant>/vmui/");
   },
 });

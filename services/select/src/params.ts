@@ -12,12 +12,12 @@ export class Params {
   private constructor(private readonly p: URLSearchParams) {}
 
   /**
-   * The URL's query parameters, then the form body's (`body`: the text of an
-   * `application/x-www-form-urlencoded` POST body, as the app's content-type parser read it).
+   * The URL's query parameters, then the form body's (an `application/x-www-form-urlencoded`
+   * POST body, as the service app's content-type parser gives it).
    */
-  static from(url: URL, body: string | undefined): Params {
+  static from(url: URL, body: URLSearchParams | undefined): Params {
     const merged = new URLSearchParams(url.search);
-    if (body !== undefined && body !== "") for (const [k, v] of new URLSearchParams(body)) merged.append(k, v);
+    if (body !== undefined) for (const [k, v] of body) merged.append(k, v);
     return new Params(merged);
   }
 

@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { FastifyReply } from "fastify";
-import { errorMessage, errorTypeOf, httpStatusOf, type Labels } from "@strata/core";
+import { errorMessage, errorTypeOf, httpStatusOf, type ErrorType, type Labels } from "@strata/core";
 import { formatPromValue, ParseError } from "@strata/promql";
 
 /**
@@ -32,12 +32,16 @@ export function success(reply: FastifyReply, dataJson: string, ann: Annotations 
   writeJson(reply, 200, `${body}}`);
 }
 
+/** Prometheus' error body. Its `errorType` is one Prometheus knows: a body over the limit is `bad_data`. */
+export function errorBody(type: ErrorType, message: string): string {
+  return JSON.stringify({ status: "error", errorType: type === "too_large" ? "bad_data" : type, error: message });
+}
+
 /** The Prometheus error shape and status of an error (from its type: 400, 422, 503, …). */
 export function errorAnswer(err: unknown): { status: number; body: string } {
-  const type = errorTypeOf(err);
   // The engine parses the `query` parameter: Prometheus names the parameter before the position.
   const message = err instanceof ParseError ? `invalid parameter "query": ${errorMessage(err)}` : errorMessage(err);
-  return { status: httpStatusOf(err), body: JSON.stringify({ status: "error", errorType: type === "too_large" ? "bad_data" : type, error: message }) };
+  return { status: httpStatusOf(err), body: errorBody(errorTypeOf(err), message) };
 }
 
 /** An error on a raw (hijacked) response: the Prometheus error shape, or a cut connection once the headers went out. */

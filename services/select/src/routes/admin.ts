@@ -1,16 +1,18 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { BadDataError } from "@strata/core";
+import { PROMETHEUS_ERRORS } from "@strata/httpsvc";
 import { API_METHODS, requestParams, tenantRoute, type Ctx, type SelectRuntime } from "../context.js";
 import { writeJson } from "../respond.js";
 
 /**
- * Operations that change state or see every tenant: delete_series (POST only, also under
- * VictoriaMetrics' /delete/<tenant>/ prefix), /internal/resetRollupResultCache, and the
- * all-tenant /api/v1/status/{active,top}_queries behind -adminAuthKey.
+ * Operations that change state or see every tenant: delete_series (POST only; registered in
+ * the /select scope and in VictoriaMetrics' /delete/<tenant>/ one), and below
+ * /internal/resetRollupResultCache and the all-tenant /api/v1/status/{active,top}_queries
+ * behind -adminAuthKey.
  */
-export function adminRoutes(app: FastifyInstance, rt: SelectRuntime): void {
-  const { backend, cache, log, stats, config } = rt;
+export function deleteRoutes(api: FastifyInstance, rt: SelectRuntime): void {
+  const { backend, cache, log } = rt;
   const deleteSeries = async (ctx: Ctx): Promise<void> => {
     if (ctx.req.method !== "POST") {
       // A GET must never delete (link prefetchers, crawlers, a pasted URL).
@@ -25,16 +27,19 @@ export function adminRoutes(app: FastifyInstance, rt: SelectRuntime): void {
     log.info({ tenant: ctx.tenant, deleted: n, match: ctx.params.getAll("match[]") }, "deleted series");
     void ctx.reply.code(204).send();
   };
-  for (const prefix of ["select", "delete"] as const) {
-    tenantRoute(app, rt, { prefix, rest: "api/v1/admin/tsdb/delete_series", method: "ALL", handler: deleteSeries });
-  }
+  tenantRoute(api, rt, { rest: "api/v1/admin/tsdb/delete_series", method: "ALL", handler: deleteSeries });
+}
+
+/** The root-level admin endpoints (`app`: the service app). */
+export function adminRoutes(app: FastifyInstance, rt: SelectRuntime): void {
+  const { cache, stats, config } = rt;
 
   // VictoriaMetrics' endpoint: after backfilling samples older than -search.cacheTimestampOffset,
   // cached range-query points may be outdated.
   app.route({
     method: API_METHODS,
     url: "/internal/resetRollupResultCache",
-    config: { metricPath: "resetRollupResultCache" },
+    config: { metricPath: "resetRollupResultCache", ...PROMETHEUS_ERRORS.config },
     handler: async (_req, reply) => {
       cache.reset();
       return reply.type("text/plain").send("OK");
@@ -47,7 +52,7 @@ export function adminRoutes(app: FastifyInstance, rt: SelectRuntime): void {
     app.route({
       method: API_METHODS,
       url: path,
-      config: { metricPath: view },
+      config: { metricPath: view, ...PROMETHEUS_ERRORS.config },
       handler: async (req, reply) => {
         const params = requestParams(req, new URL(req.url, "http://localhost"));
         if (!adminKeyMatches(config.adminAuthKey, params.get("authKey"))) {

@@ -8,11 +8,11 @@ import { tenantRoute, type Ctx, type SelectRuntime } from "../context.js";
 import { timeRange } from "./metadata.js";
 
 /** /api/v1/export (JSON lines), /api/v1/export/csv and /federate: raw samples, streamed. */
-export function exportRoutes(app: FastifyInstance, rt: SelectRuntime): void {
+export function exportRoutes(api: FastifyInstance, rt: SelectRuntime): void {
   const { backend, config } = rt;
   const exportOpts = (ctx: Ctx): SearchOptions => ({ ...ctx.opts, maxSeries: config.maxExportSeries, maxSeriesFlag: "-search.maxExportSeries" });
 
-  tenantRoute(app, rt, {
+  tenantRoute(api, rt, {
     rest: "api/v1/export",
     handler: async (ctx) => {
       const sets = ctx.params.matcherSets();
@@ -27,7 +27,7 @@ export function exportRoutes(app: FastifyInstance, rt: SelectRuntime): void {
     },
   });
 
-  tenantRoute(app, rt, {
+  tenantRoute(api, rt, {
     rest: "api/v1/export/csv",
     handler: async (ctx) => {
       const format = ctx.params.required("format").split(",");
@@ -65,7 +65,7 @@ export function exportRoutes(app: FastifyInstance, rt: SelectRuntime): void {
     },
   });
 
-  tenantRoute(app, rt, {
+  tenantRoute(api, rt, {
     rest: "federate",
     handler: async (ctx) => {
       const sets = ctx.params.matcherSets();

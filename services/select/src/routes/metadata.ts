@@ -5,9 +5,9 @@ import { applyLimit, fetchLimit, type ListLimit } from "../limits.js";
 import { labelsJson, success } from "../respond.js";
 
 /** labels, label values, series, series/count, metadata: lists from the storage nodes' indexes. */
-export function metadataRoutes(app: FastifyInstance, rt: SelectRuntime): void {
+export function metadataRoutes(api: FastifyInstance, rt: SelectRuntime): void {
   const { backend, config } = rt;
-  tenantRoute(app, rt, {
+  tenantRoute(api, rt, {
     rest: "api/v1/labels",
     handler: async (ctx) => {
       const { minT, maxT } = timeRange(ctx);
@@ -16,7 +16,7 @@ export function metadataRoutes(app: FastifyInstance, rt: SelectRuntime): void {
       success(ctx.reply, JSON.stringify(a.value), { isPartial: a.isPartial, warnings: a.warnings });
     },
   });
-  tenantRoute(app, rt, {
+  tenantRoute(api, rt, {
     rest: "api/v1/label/:name/values",
     metricPath: "api/v1/label/values",
     handler: async (ctx) => {
@@ -30,7 +30,7 @@ export function metadataRoutes(app: FastifyInstance, rt: SelectRuntime): void {
       success(ctx.reply, JSON.stringify(a.value), { isPartial: a.isPartial, warnings: a.warnings });
     },
   });
-  tenantRoute(app, rt, {
+  tenantRoute(api, rt, {
     rest: "api/v1/series",
     handler: async (ctx) => {
       const sets = ctx.params.matcherSets();
@@ -41,14 +41,14 @@ export function metadataRoutes(app: FastifyInstance, rt: SelectRuntime): void {
       success(ctx.reply, `[${a.value.map(labelsJson).join(",")}]`, { isPartial: a.isPartial, warnings: a.warnings });
     },
   });
-  tenantRoute(app, rt, {
+  tenantRoute(api, rt, {
     rest: "api/v1/series/count",
     handler: async (ctx) => {
       const a = await backend.seriesCount(ctx.tenant, ctx.opts);
       success(ctx.reply, JSON.stringify([a.value]), { isPartial: a.isPartial, warnings: a.warnings });
     },
   });
-  tenantRoute(app, rt, {
+  tenantRoute(api, rt, {
     rest: "api/v1/metadata",
     handler: async (ctx) => {
       const l: ListLimit = { limit: ctx.params.int("limit", 0), cap: 0, capFlag: "" };

@@ -6,9 +6,9 @@ import { tenantRoute, withSlot, type Ctx, type SelectRuntime } from "../context.
 import { matrixChunks, resultChunks, successStream } from "../render.js";
 
 /** /api/v1/query and /api/v1/query_range: PromQL through the engine, answers streamed in slices. */
-export function queryRoutes(app: FastifyInstance, rt: SelectRuntime): void {
-  tenantRoute(app, rt, { rest: "api/v1/query", handler: (ctx) => query(rt, ctx) });
-  tenantRoute(app, rt, { rest: "api/v1/query_range", handler: (ctx) => queryRange(rt, ctx) });
+export function queryRoutes(api: FastifyInstance, rt: SelectRuntime): void {
+  tenantRoute(api, rt, { rest: "api/v1/query", handler: (ctx) => query(rt, ctx) });
+  tenantRoute(api, rt, { rest: "api/v1/query_range", handler: (ctx) => queryRange(rt, ctx) });
 }
 
 async function query(rt: SelectRuntime, ctx: Ctx): Promise<void> {

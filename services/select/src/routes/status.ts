@@ -9,9 +9,9 @@ import { success, writeJson } from "../respond.js";
  * runtimeinfo, format_query, parse_query, the tenant's active and top queries, and the empty
  * query_exemplars.
  */
-export function statusRoutes(app: FastifyInstance, rt: SelectRuntime, flags: Readonly<Record<string, string>>): void {
+export function statusRoutes(api: FastifyInstance, rt: SelectRuntime, flags: Readonly<Record<string, string>>): void {
   const { backend, stats } = rt;
-  tenantRoute(app, rt, {
+  tenantRoute(api, rt, {
     rest: "api/v1/status/tsdb",
     handler: async (ctx) => {
       const dateParam = ctx.params.get("date");
@@ -30,10 +30,10 @@ export function statusRoutes(app: FastifyInstance, rt: SelectRuntime, flags: Rea
       success(ctx.reply, JSON.stringify(a.value), { isPartial: a.isPartial, warnings: a.warnings });
     },
   });
-  for (const [rest, handler] of Object.entries(promApiRoutes({ flags, startedAt: rt.now() }))) tenantRoute(app, rt, { rest, handler });
-  tenantRoute(app, rt, { rest: "api/v1/query_exemplars", handler: async (ctx) => success(ctx.reply, "[]") });
-  tenantRoute(app, rt, { rest: "api/v1/status/active_queries", handler: async (ctx) => writeJson(ctx.reply, 200, stats.activeJson(ctx.tenant)) });
-  tenantRoute(app, rt, {
+  for (const [rest, handler] of Object.entries(promApiRoutes({ flags, startedAt: rt.now() }))) tenantRoute(api, rt, { rest, handler });
+  tenantRoute(api, rt, { rest: "api/v1/query_exemplars", handler: async (ctx) => success(ctx.reply, "[]") });
+  tenantRoute(api, rt, { rest: "api/v1/status/active_queries", handler: async (ctx) => writeJson(ctx.reply, 200, stats.activeJson(ctx.tenant)) });
+  tenantRoute(api, rt, {
     rest: "api/v1/status/top_queries",
     handler: async (ctx) => writeJson(ctx.reply, 200, stats.topJson(ctx.tenant, ctx.params.int("topN", 20), ctx.params.duration("maxLifetime", 600_000))),
   });

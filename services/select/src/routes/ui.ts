@@ -8,9 +8,9 @@ export type UiHandler = (req: IncomingMessage, res: ServerResponse, path: string
 const HOME =
   '<!doctype html><title>Strata select</title><h1>Strata select</h1><ul><li><a href="/select/0/vmui/">Web UI (tenant 0)</a></li><li><a href="/select/0/prometheus/api/v1/status/buildinfo">Prometheus API (tenant 0)</a></li><li><a href="/metrics">/metrics</a></li></ul>';
 
-/** The web UI below /select/<tenant>/vmui (served by @strata/ui) and the home page at /. */
-export function uiRoutes(app: FastifyInstance, ui: UiHandler | undefined): void {
-  app.get("/", { config: { metricPath: "other" } }, async (_req, reply) => reply.type("text/html; charset=utf-8").send(HOME));
+/** The web UI below /select/<tenant>/vmui (served by @strata/ui; `api` is the /select scope) and the home page at /. */
+export function uiRoutes(app: FastifyInstance, api: FastifyInstance, ui: UiHandler | undefined): void {
+  app.get("/", async (_req, reply) => reply.type("text/html; charset=utf-8").send(HOME));
   const serve = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     parseTenant(rawTenant(req.url));
     if (!ui) throw new NotFoundError("the web UI is not built (run pnpm build)");
@@ -20,5 +20,5 @@ export function uiRoutes(app: FastifyInstance, ui: UiHandler | undefined): void 
     reply.hijack();
     await ui(req.raw, reply.raw, after);
   };
-  for (const url of ["/select/:tenant/vmui", "/select/:tenant/vmui/*"]) app.all(url, { config: { metricPath: "vmui" } }, serve);
+  for (const url of ["/:tenant/vmui", "/:tenant/vmui/*"]) api.all(url, { config: { metricPath: "vmui" } }, serve);
 }
