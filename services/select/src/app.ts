@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import type { SelectBackend } from "@strata/cluster";
 import { BadDataError, checkRawPath, NotFoundError, parseTenant, StrataError, type Logger, type MetricsRegistry } from "@strata/core";
 import type { HttpSecurity } from "@strata/httpsec";
-import { createServiceApp, describeError, PROMETHEUS_ERRORS } from "@strata/httpsvc";
+import { createServiceApp, describeError } from "@strata/httpsvc";
 import { RollupCache } from "./cache.js";
 import { rawTenant, type QueryEngine, type SelectConfig, type SelectRuntime } from "./context.js";
 import { Limiter, QueryStats } from "./query-stats.js";
