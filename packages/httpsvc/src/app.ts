@@ -53,6 +53,10 @@ export function createServiceApp(o: ServiceAppOptions): FastifyInstance {
     clientErrorHandler,
     ...(o.frameworkErrors === undefined ? {} : { frameworkErrors: o.frameworkErrors }),
   });
+  // fastify leaves a serverFactory's server as Node makes it: idle keep-alive sockets closed after
+  // 5 s, racing clients that reuse them at that moment (undici: "other side closed"; seen in
+  // bench:query under load). 65 s, as the services' servers had before fastify.
+  app.server.keepAliveTimeout = 65_000;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
   app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => done(null, new URLSearchParams(body as string)));

@@ -1,6 +1,7 @@
 // select's fastify app in process (inject) over real storage nodes: the routes by concern, GET
 // and POST form parameters, Prometheus' exact error bytes, the service plugin's probes and
 // /metrics, -httpAuth.*, -deleteAuthKey and -flagsAuthKey.
+import { connect, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterSelectBackend } from "@strata/cluster";
 import { createLogger, MetricsRegistry } from "@strata/core";
@@ -115,6 +116,22 @@ describe.skipIf(!built)(`select app through inject()${built ? "" : " — skipped
     const m = await a.inject({ url: "/metrics" });
     expect(m.body).toMatch(/^strata_http_requests_total\{path="api\/v1\/query",code="200"\} 1$/m);
     expect(m.body).toMatch(/^strata_select_concurrent_queries 0$/m);
+  });
+
+  it("the listener: oversized headers get 431 with connection: close; idle keep-alive sockets live 65 s", async () => {
+    const a = app();
+    await a.listen({ host: "127.0.0.1", port: 0 });
+    expect(a.server.keepAliveTimeout).toBe(65_000);
+    const port = (a.server.address() as AddressInfo).port;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = connect(port, "127.0.0.1", () => s.write(`GET /health HTTP/1.1\r\nhost: x\r\nx-big: ${"a".repeat(20_000)}\r\n\r\n`));
+      let text = "";
+      s.on("data", (d: Buffer) => (text += d.toString()));
+      s.on("close", () => resolve(text));
+      s.on("error", reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
   });
 
   describe("-httpAuth.*, -deleteAuthKey, -flagsAuthKey", () => {
