@@ -1,8 +1,9 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from "fastify";
-import { parseListenAddr, type Logger, type MetricsRegistry } from "@strata/core";
+import { errorMessage, httpStatusOf, parseListenAddr, type Logger, type MetricsRegistry } from "@strata/core";
 import { createServer, type HttpSecurity } from "@strata/httpsec";
 import { authHook, type EndpointKey } from "./auth.js";
 import { clientErrorHandler } from "./client-error.js";
+import { pathOf } from "./path.js";
 import { sendError } from "./errors.js";
 
 export interface ServiceAppOptions {
@@ -20,11 +21,21 @@ export interface ServiceAppOptions {
   readonly bodyLimit: number;
   /** The flag that sets bodyLimit, named in the 413 message (`maxInsertRequestSize`). */
   readonly bodyLimitFlag?: string;
-  /** Answers what fastify's router refuses before any route (a path with a bad percent-encoding); default: fastify's JSON 400. */
+  /**
+   * Called with the raw URL when the router cannot percent-decode its path (no route, no hook
+   * runs); may throw a typed error that names the problem better (e.g. an invalid tenant).
+   * Default answer: 400 naming the path.
+   */
+  readonly onBadUrl?: (url: string) => void;
+  /**
+   * Replaces the answer to what the router refuses before any route (a path it cannot decode),
+   * for a service whose errors have another shape (select: Prometheus' JSON); onBadUrl is then unused.
+   */
   readonly frameworkErrors?: FastifyServerOptions["frameworkErrors"];
 }
 
 const TEXT = "text/plain; charset=utf-8";
+
 
 /**
  * A fastify instance with what every Strata service shares, ready for the service's routes:
@@ -45,8 +56,24 @@ const TEXT = "text/plain; charset=utf-8";
 export function createServiceApp(o: ServiceAppOptions): FastifyInstance {
   const app = Fastify({
     logger: false,
+    frameworkErrors: (err, req, reply) => {
+      let status = err.statusCode ?? 400;
+      let message = err.message;
+      if (err.code === "FST_ERR_BAD_URL") {
+        message = `cannot decode the request path ${JSON.stringify(pathOf(req.url))}: invalid percent-encoding`;
+        try {
+          o.onBadUrl?.(req.url);
+        } catch (e) {
+          status = httpStatusOf(e);
+          message = errorMessage(e);
+        }
+      }
+      void (reply as FastifyReply).code(status).type(TEXT).send(`${message}\n`);
+    },
     bodyLimit: o.bodyLimit,
     return503OnClosing: true,
+    // Paths carry labels (pushgateway's /metrics/job/<job>/<label>/<value>…).
+    routerOptions: { maxParamLength: 16 * 1024 },
     // HTTPS when -tls is set (certificate re-read on change), plain HTTP otherwise.
     serverFactory: (handler) => createServer(handler, o.security?.certs),
     // A refused request line or header block is answered with `connection: close`.
@@ -64,8 +91,7 @@ export function createServiceApp(o: ServiceAppOptions): FastifyInstance {
   const bodyLimitFlag = o.bodyLimitFlag ?? "";
   app.setErrorHandler((err: unknown, req, reply) => sendError(err, req, reply, o.log, bodyLimitFlag));
   app.setNotFoundHandler((req, reply) => {
-    const q = req.url.indexOf("?");
-    void reply.code(404).type(TEXT).send(`unsupported path ${JSON.stringify(q < 0 ? req.url : req.url.slice(0, q))}\n`);
+    void reply.code(404).type(TEXT).send(`unsupported path ${JSON.stringify(pathOf(req.url))}\n`);
   });
 
   const hook = authHook(o.security, o.authKeys ?? []);

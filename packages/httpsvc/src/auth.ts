@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { WWW_AUTHENTICATE, constantTimeEqual, type GuardVerdict, type HttpSecurity } from "@strata/httpsec";
+import { pathOf } from "./path.js";
 
 /** A per-endpoint key (`-snapshotAuthKey`, …) wanted as the `authKey` query arg. */
 export interface EndpointKey {
@@ -21,9 +22,8 @@ const OK: GuardVerdict = { ok: true };
  * it picks a route, so `/snap%73hot/…` must meet the key of `/snapshot/…`). `%2F` stays `/`-free
  * inside its segment, as the router keeps it.
  */
-function pathOf(url: string): string {
-  const q = url.indexOf("?");
-  const raw = q < 0 ? url : url.slice(0, q);
+function routedPath(url: string): string {
+  const raw = pathOf(url);
   if (!raw.includes("%")) return raw;
   return raw
     .split("/")
@@ -65,7 +65,7 @@ function segmentsMatch(pattern: string, path: string): boolean {
 export function authHook(security: HttpSecurity | undefined, keys: readonly EndpointKey[]): ((req: FastifyRequest, reply: FastifyReply) => Promise<void>) | undefined {
   if (security?.guard.enabled !== true && keyFor("", keys.map((k) => ({ ...k, path: "*" }))) === undefined) return undefined;
   return async (req, reply) => {
-    const path = pathOf(req.url);
+    const path = routedPath(req.url);
     const authKey = authKeyOf(req);
     let v: GuardVerdict = OK;
     const k = keyFor(path, keys);

@@ -51,9 +51,12 @@ export function describeError(err: unknown, req: FastifyRequest, bodyLimitFlag: 
  * route's errorFormat, `Retry-After: 1` on 429 and 503 (remote write senders back off on it), and
  * `Connection: close` when the body was not read to its end (a half-read request must not stay
  * on a keep-alive socket). 5xx are logged; 4xx are the route's to count and log.
+ * `messageOverride` replaces the error's message (e.g. prefixed with the input format).
  */
-export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, log: Logger, bodyLimitFlag = ""): FastifyReply {
-  const { status, type, message } = describeError(err, req, bodyLimitFlag);
+export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, log: Logger, bodyLimitFlag = "", messageOverride?: string): FastifyReply {
+  const d = describeError(err, req, bodyLimitFlag);
+  const { status, type } = d;
+  const message = messageOverride ?? d.message;
   if (status >= 500) log.error({ url: req.url, status, err: message }, "request failed");
   if (status === 429 || status === 503) void reply.header("retry-after", "1");
   if (!req.raw.complete) {

@@ -86,6 +86,23 @@ describe("probes and /metrics", () => {
     expect(r.body.endsWith("engine_rows 5\n")).toBe(true);
   });
 
+  it("a path the router cannot decode is a 400, or what onBadUrl throws", async () => {
+    const r = await app().inject({ url: "/x/%E0%A4%A/y?authKey=k" });
+    expect([r.statusCode, r.body]).toEqual([400, 'cannot decode the request path "/x/%E0%A4%A/y": invalid percent-encoding\n']);
+    const named = app({
+      onBadUrl: (url) => {
+        if (url.startsWith("/x/")) throw new BadDataError("invalid tenant in the path");
+      },
+    });
+    for (const [url, want] of [
+      ["/x/%E0%A4%A/y", "invalid tenant in the path\n"],
+      ["/z/%E0%A4%A/y", 'cannot decode the request path "/z/%E0%A4%A/y": invalid percent-encoding\n'],
+    ] as const) {
+      const n = await named.inject({ url });
+      expect([n.statusCode, n.body]).toEqual([400, want]);
+    }
+  });
+
   it("an unknown path is a 404 naming it (without the query string)", async () => {
     const r = await app().inject({ url: "/nope?authKey=secret" });
     expect([r.statusCode, r.body]).toEqual([404, 'unsupported path "/nope"\n']);

@@ -1,8 +1,7 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   StrataError,
-  TooManyRequestsError,
   errorMessage,
   httpStatusOf,
   labelValue,
@@ -23,6 +22,8 @@ import {
   type MetricMetadata,
 } from "@strata/formats";
 import type { MetadataItem } from "@strata/cluster";
+import { sendError } from "@strata/httpsvc";
+import type { ConcurrencyLimiter } from "./limiter.js";
 import type { RelabelHook } from "./relabel-hook.js";
 import { RowsSpool } from "./spool.js";
 import type { RowsIgnored } from "./ignored.js";
@@ -60,8 +61,8 @@ export interface ImportDeps extends ImportSettings {
   /** Where rejected requests are logged (shared with remote write: one rate limit for the service). */
   readonly rejectedLog: RateLimitedLog;
   readonly metrics: MetricsRegistry;
-  readonly maxConcurrent: number;
-  readonly maxQueueMs: number;
+  /** -maxConcurrentInserts, shared with remote write. */
+  readonly limiter: ConcurrencyLimiter;
   /** The timestamps kept now (-retentionPeriod, -futureRetention); rows outside are counted. */
   readonly window: () => SampleWindow;
   readonly ignored: RowsIgnored;
@@ -99,39 +100,6 @@ export function matchImportRoute(pathname: string): ImportRoute | undefined {
   return undefined;
 }
 
-/** A counting semaphore whose waiters give up after a deadline (429). */
-class Slots {
-  private active = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  get inUse(): number {
-    return this.active;
-  }
-  acquire(timeoutMs: number): Promise<void> {
-    if (this.active < this.max) {
-      this.active++;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      const go = (): void => {
-        clearTimeout(t);
-        this.active++;
-        resolve();
-      };
-      const t = setTimeout(() => {
-        const i = this.queue.indexOf(go);
-        if (i >= 0) this.queue.splice(i, 1);
-        reject(new TooManyRequestsError(`cannot process the import within -insert.maxQueueDuration=${timeoutMs}ms: ${this.max} imports are in progress`));
-      }, timeoutMs);
-      this.queue.push(go);
-    });
-  }
-  release(): void {
-    this.active--;
-    this.queue.shift()?.();
-  }
-}
-
 function reasonOf(err: unknown): string {
   return err instanceof StrataError ? err.code.replace(/^STRATA_/, "").toLowerCase() : "internal";
 }
@@ -143,17 +111,16 @@ function withFormat(type: string, err: unknown): string {
 }
 
 /**
- * The import endpoints (JSON lines, Prometheus text/OpenMetrics, CSV, Influx, OpenTSDB).
+ * The import endpoints (JSON lines, Prometheus text/OpenMetrics, CSV, Influx, OpenTSDB) on
+ * `scope`, which must pass bodies unread (httpsvc's passRawBody): bodies are streamed.
  *
  * A request is stored whole or not at all: the body is decompressed and parsed as a stream into
  * a RowsSpool (bounded memory, temp file past -import.memoryBufferSize); only when the parser
  * has reached the end without error are the rows sent to storage, batch by batch. A bad body
  * gets 400 naming the format, the line and the problem, and nothing of it is stored.
  */
-export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: ServerResponse, route: ImportRoute, url: URL) => Promise<void> {
+export function importRoutes(scope: FastifyInstance, d: ImportDeps): void {
   const m = d.metrics;
-  const slots = new Slots(d.maxConcurrent);
-  m.gauge("strata_import_concurrent_requests", "Import requests being processed.", () => slots.inUse);
   const spilled = m.counter("strata_import_spooled_bytes_total", "Rows batch bytes of import requests spooled to temp files (bodies larger than -import.memoryBufferSize).");
   const inserted = (type: string) => m.counter(`strata_rows_inserted_total{type="${labelValue(type)}"}`, "Rows (samples) stored, by protocol.");
   const rejectedRows = (type: string, reason: string) =>
@@ -163,12 +130,15 @@ export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: S
     m.counter(`strata_import_requests_rejected_total{type="${labelValue(type)}",reason="${labelValue(reason)}"}`, "Import requests rejected, by format and reason.");
   const duration = m.histogram("strata_import_request_duration_seconds", "Duration of successful import requests.");
 
-  const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
-    res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body), ...headers });
-    res.end(body);
-  };
-
-  return async (req, res, route, url) => {
+  const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    // The raw path: the tenant and a pushgateway path exactly as sent (the router decodes them).
+    const q = request.url.indexOf("?");
+    const route = matchImportRoute(q < 0 ? request.url : request.url.slice(0, q));
+    if (route === undefined) {
+      reply.callNotFound();
+      return reply;
+    }
+    const req = request.raw;
     // Read now: once the answer is sent and the connection closed, req.socket is gone.
     const remoteAddr = req.socket.remoteAddress;
     const t0 = process.hrtime.bigint();
@@ -180,13 +150,11 @@ export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: S
     let spool: RowsSpool | null = null;
     try {
       if (req.method !== "POST" && req.method !== "PUT") {
-        res.setHeader("allow", "POST");
-        send(res, 405, `${type}: method ${req.method ?? ""} not allowed: imports use POST\n`);
         req.resume();
-        return;
+        return await reply.code(405).header("allow", "POST").type("text/plain; charset=utf-8").send(`${type}: method ${req.method ?? ""} not allowed: imports use POST\n`);
       }
       const tenant = parseTenant(route.tenant);
-      await slots.acquire(d.maxQueueMs);
+      await d.limiter.acquire();
       acquired = true;
       spool = new RowsSpool(d.memoryBufferBytes, d.tmpDir);
       const sink = new RowsBatchSink({
@@ -203,7 +171,7 @@ export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: S
       const parser = parserForRequest(
         {
           format: route.format,
-          query: url.searchParams,
+          query: new URL(request.url, "http://insert").searchParams,
           contentType,
           nowMs: Date.now(),
           pushgatewayPath: route.pushgatewayPath,
@@ -235,8 +203,7 @@ export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: S
       d.ignored(type, sink.rowsTooOld, sink.rowsTooNew);
       d.relabel.countDroppedRows(type, sink.rowsDropped);
       duration.observeSince(t0);
-      res.writeHead(204);
-      res.end();
+      return await reply.code(204).send();
     } catch (err) {
       const status = httpStatusOf(err);
       const reason = reasonOf(err);
@@ -246,18 +213,15 @@ export function buildImportHandler(d: ImportDeps): (req: IncomingMessage, res: S
         { err: errorMessage(err), tenant: route.tenant, type, status, reason, remoteAddr },
         status >= 500 ? "import failed" : "import rejected",
       );
-      const headers: Record<string, string> = {};
-      if (status === 429 || status === 503) headers["retry-after"] = "1";
-      if (!req.complete) {
-        // The body was not read to the end: close the connection rather than leave a half-read
-        // request on a keep-alive socket.
-        headers["connection"] = "close";
-        req.resume();
-      }
-      send(res, status, `${withFormat(type, err)}\n`, headers);
+      return sendError(err, request, reply, d.log, "", withFormat(type, err));
     } finally {
       await spool?.close();
-      if (acquired) slots.release();
+      if (acquired) d.limiter.release();
     }
   };
+  for (const p of Object.keys(PATHS)) {
+    scope.all(`/insert/:tenant/${p}`, handle);
+    scope.all(`/insert/:tenant/${p}/`, handle);
+  }
+  scope.all(`/insert/:tenant/${PUSHGATEWAY}*`, handle);
 }

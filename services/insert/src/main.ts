@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-import { BadDataError, closeHttp, listenHttp, runService } from "@strata/core";
+import { BadDataError, runService } from "@strata/core";
 import { channelSecurity, clusterTlsFromFlags, InsertCluster } from "@strata/cluster";
+import { httpSecurityFromFlags } from "@strata/httpsec";
+import { listenService, listeningPort } from "@strata/httpsvc";
 import { buildApp } from "./app.js";
 import { insertFlags } from "./flags.js";
 import { startGraphiteServer } from "./graphite.js";
@@ -34,7 +36,9 @@ await runService({
     };
     const relabel = await RelabelHook.open(flags.relabelConfig, log, metrics);
     onShutdown({ name: "SIGHUP relabel reload", close: relabel.onSighup() });
-    const handler = buildApp({
+    const security = httpSecurityFromFlags(flags, log, metrics);
+    const app = buildApp({
+      security,
       cluster,
       limits,
       relabel,
@@ -54,9 +58,9 @@ await runService({
       log,
       metrics,
     });
-    const http = await listenHttp(flags.httpListenAddr, handler, log);
+    await listenService(app, flags.httpListenAddr);
     // In-flight requests finish (and are acknowledged by storage) before the clients close.
-    onShutdown({ name: "HTTP server", close: () => closeHttp(http) });
+    onShutdown({ name: "HTTP server", close: () => app.close() });
     if (flags.graphiteListenAddr !== "") {
       const graphite = await startGraphiteServer({
         addr: flags.graphiteListenAddr,
@@ -72,9 +76,8 @@ await runService({
       });
       onShutdown({ name: "Graphite listener", close: () => graphite.close() });
     }
-    const addr = http.address();
     log.info(
-      { httpPort: typeof addr === "object" && addr ? addr.port : undefined, storageNodes: flags.storageNode, replicationFactor: flags.replicationFactor },
+      { httpPort: listeningPort(app), httpTls: flags.tls, storageNodes: flags.storageNode, replicationFactor: flags.replicationFactor },
       "listening",
     );
   },

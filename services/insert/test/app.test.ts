@@ -1,12 +1,13 @@
 // The insert HTTP handler in-process over a stub cluster: content negotiation, 429 from the
 // concurrency limit, 503 from the cluster, headers.
-import { createServer, type Server } from "node:http";
+import type { FastifyInstance } from "fastify";
 import { Writable } from "node:stream";
 import { createLogger, MetricsRegistry, UnavailableError } from "@strata/core";
 import { RoutedRows, type InsertCluster } from "@strata/cluster";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, remoteWriteVersion } from "../src/app.js";
 import { remoteWriteV1 } from "./cluster-harness.js";
+import { stubCluster } from "./stub-cluster.js";
 
 describe("remoteWriteVersion", () => {
   it.each([
@@ -35,23 +36,11 @@ describe("insert handler over a stub cluster", () => {
     await new Promise((r) => setTimeout(r, 400));
     return { rows: 1, underReplicatedRows: 0, reroutedRows: 0 };
   };
-  const stub = {
-    write,
-    writeRouted: write,
-    routedRows: () => {
-      const r = new RoutedRows([{ lo: 0, hi: 0 }], 1, 1);
-      r.reset(1);
-      return r;
-    },
-    releaseRouted: () => undefined,
-    writeMetadata: async () => 0,
-    healthyCount: () => 1,
-    retention: () => ({ retentionMs: 0, futureRetentionMs: 2 * 86_400_000 }),
-  } as unknown as InsertCluster;
-  let server: Server;
+  const stub = stubCluster(write);
+  let server: FastifyInstance;
   let url = "";
   beforeAll(async () => {
-    const handler = buildApp({
+    const app = buildApp({
       cluster: stub,
       limits: {},
       maxRequestBytes: 1 << 20,
@@ -60,12 +49,12 @@ describe("insert handler over a stub cluster", () => {
       log: createLogger({ name: "test", level: "silent" }),
       metrics: new MetricsRegistry(),
     });
-    server = createServer((req, res) => void handler(req, res));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const a = server.address();
+    server = app;
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    const a = app.server.address();
     url = `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}/insert/0/prometheus/api/v1/write`;
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => server.close());
 
   const body = remoteWriteV1([{ labels: { __name__: "x" }, samples: [[1000, 1]] }]);
   const send = () =>
@@ -103,7 +92,7 @@ describe("rejected requests", () => {
       },
     });
     const metrics = new MetricsRegistry();
-    const handler = buildApp({
+    const app = buildApp({
       cluster: {
         routedRows: () => new RoutedRows([{ lo: 0, hi: 0 }], 1, 1),
         releaseRouted: () => undefined,
@@ -117,10 +106,9 @@ describe("rejected requests", () => {
       log: createLogger({ name: "test", level: "info", destination }),
       metrics,
     });
-    const server = createServer((req, res) => void handler(req, res));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    await app.listen({ port: 0, host: "127.0.0.1" });
     try {
-      const a = server.address();
+      const a = app.server.address();
       const url = `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}/insert/7/prometheus/api/v1/write`;
       for (let i = 0; i < 25; i++) {
         const r = await fetch(url, { method: "POST", body: "not snappy", headers: { "content-type": "application/x-protobuf", "content-encoding": "snappy" } });
@@ -137,7 +125,7 @@ describe("rejected requests", () => {
       const rejected = [...text.matchAll(/^strata_insert_requests_rejected_total\{[^}]*\} (\d+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
       expect(rejected).toBe(25);
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await app.close();
     }
   });
 });

@@ -1,6 +1,6 @@
 // The import endpoints, relabel hook, spool and Graphite listener in-process over a stub
 // cluster that records what would be stored (the real cluster is in test/import.test.ts).
-import { createServer, type Server } from "node:http";
+import type { FastifyInstance } from "fastify";
 import { connect } from "node:net";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -105,12 +105,12 @@ describe("import handler over a stub cluster", () => {
   const metrics = new MetricsRegistry();
   const relabelPath = join(dir, "relabel.yml");
   let relabel: RelabelHook;
-  let server: Server;
+  let server: FastifyInstance;
   let url = "";
   beforeAll(async () => {
     writeFileSync(relabelPath, "- { action: drop, source_labels: [__name__], regex: dropped_.* }\n");
     relabel = await RelabelHook.open(relabelPath, log, metrics);
-    const handler = buildApp({
+    const app = buildApp({
       cluster: stub,
       limits: { maxLabels: 6, maxLabelValueLen: 32 },
       maxRequestBytes: 1 << 20,
@@ -121,12 +121,12 @@ describe("import handler over a stub cluster", () => {
       relabel,
       imports: { memoryBufferBytes: 2048, tmpDir: dir, maxRequestBytes: 1 << 22, maxLineBytes: 4096, maxOpenTsdbBytes: 4096 },
     });
-    server = createServer((req, res) => void handler(req, res));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const a = server.address();
+    server = app;
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    const a = app.server.address();
     url = `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}`;
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => server.close());
   beforeEach(() => {
     written = [];
     metadata = [];
