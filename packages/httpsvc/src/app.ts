@@ -1,7 +1,8 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from "fastify";
 import { errorMessage, httpStatusOf, parseListenAddr, type Logger, type MetricsRegistry } from "@strata/core";
 import { createServer, type HttpSecurity } from "@strata/httpsec";
 import { authHook, type EndpointKey } from "./auth.js";
+import { clientErrorHandler } from "./client-error.js";
 import { pathOf } from "./path.js";
 import { sendError } from "./errors.js";
 
@@ -26,6 +27,11 @@ export interface ServiceAppOptions {
    * Default answer: 400 naming the path.
    */
   readonly onBadUrl?: (url: string) => void;
+  /**
+   * Replaces the answer to what the router refuses before any route (a path it cannot decode),
+   * for a service whose errors have another shape (select: Prometheus' JSON); onBadUrl is then unused.
+   */
+  readonly frameworkErrors?: FastifyServerOptions["frameworkErrors"];
 }
 
 const TEXT = "text/plain; charset=utf-8";
@@ -70,7 +76,14 @@ export function createServiceApp(o: ServiceAppOptions): FastifyInstance {
     routerOptions: { maxParamLength: 16 * 1024 },
     // HTTPS when -tls is set (certificate re-read on change), plain HTTP otherwise.
     serverFactory: (handler) => createServer(handler, o.security?.certs),
+    // A refused request line or header block is answered with `connection: close`.
+    clientErrorHandler,
+    ...(o.frameworkErrors === undefined ? {} : { frameworkErrors: o.frameworkErrors }),
   });
+  // fastify leaves a serverFactory's server as Node makes it: idle keep-alive sockets closed after
+  // 5 s, racing clients that reuse them at that moment (undici: "other side closed"; seen in
+  // bench:query under load). 65 s, as the services' servers had before fastify.
+  app.server.keepAliveTimeout = 65_000;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
   app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => done(null, new URLSearchParams(body as string)));

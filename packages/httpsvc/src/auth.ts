@@ -8,11 +8,34 @@ export interface EndpointKey {
   readonly flag: string;
   /** The key (read through readSecret); "" leaves the path to -httpAuth.*. */
   readonly key: string;
-  /** An exact path, or a prefix ending in `*` (`/snapshot/*`). */
+  /**
+   * An exact path, or a prefix ending in `*` (`/snapshot/*`); a segment that is `*` inside the
+   * path matches any one segment (the tenant in select's delete_series path, for example).
+   */
   readonly path: string;
 }
 
 const OK: GuardVerdict = { ok: true };
+
+/**
+ * The path as the router matches it: percent-decoded (the router decodes `%5F` to `_` before
+ * it picks a route, so `/snap%73hot/…` must meet the key of `/snapshot/…`). `%2F` stays `/`-free
+ * inside its segment, as the router keeps it.
+ */
+function routedPath(url: string): string {
+  const raw = pathOf(url);
+  if (!raw.includes("%")) return raw;
+  return raw
+    .split("/")
+    .map((seg) => {
+      try {
+        return decodeURIComponent(seg).replaceAll("/", "%2F");
+      } catch {
+        return seg;
+      }
+    })
+    .join("/");
+}
 
 function authKeyOf(req: FastifyRequest): string | undefined {
   const v = (req.query as Record<string, unknown> | undefined)?.["authKey"];
@@ -22,9 +45,16 @@ function authKeyOf(req: FastifyRequest): string | undefined {
 function keyFor(path: string, keys: readonly EndpointKey[]): EndpointKey | undefined {
   for (const k of keys) {
     if (k.key === "") continue;
-    if (k.path.endsWith("*") ? path.startsWith(k.path.slice(0, -1)) : path === k.path) return k;
+    if (k.path.endsWith("*") ? path.startsWith(k.path.slice(0, -1)) : k.path.includes("/*/") ? segmentsMatch(k.path, path) : path === k.path) return k;
   }
   return undefined;
+}
+
+/** `pattern` with `*` segments matching any one non-empty segment of `path`. */
+function segmentsMatch(pattern: string, path: string): boolean {
+  const p = pattern.split("/");
+  const s = path.split("/");
+  return p.length === s.length && p.every((x, i) => (x === "*" ? s[i] !== "" : x === s[i]));
 }
 
 /**
@@ -35,7 +65,7 @@ function keyFor(path: string, keys: readonly EndpointKey[]): EndpointKey | undef
 export function authHook(security: HttpSecurity | undefined, keys: readonly EndpointKey[]): ((req: FastifyRequest, reply: FastifyReply) => Promise<void>) | undefined {
   if (security?.guard.enabled !== true && keyFor("", keys.map((k) => ({ ...k, path: "*" }))) === undefined) return undefined;
   return async (req, reply) => {
-    const path = pathOf(req.url);
+    const path = routedPath(req.url);
     const authKey = authKeyOf(req);
     let v: GuardVerdict = OK;
     const k = keyFor(path, keys);

@@ -1,6 +1,7 @@
 import { availableParallelism, totalmem } from "node:os";
 import { clusterTlsFlags } from "@strata/cluster";
 import { defineFlags, flag } from "@strata/core";
+import { httpSecurityFlags } from "@strata/httpsec";
 
 export const selectFlags = defineFlags({
   httpListenAddr: flag.string(":8481", "TCP address to listen on for HTTP requests"),
@@ -33,5 +34,8 @@ export const selectFlags = defineFlags({
   "vmalert.proxyURL": flag.string("", "URL of the alert service (e.g. http://alert:8880): /select/<tenant>/prometheus/api/v1/{rules,alerts} are forwarded to it, so Grafana shows rules and alerts"),
   maxRequestBodySize: flag.bytes(16 * 1024 * 1024, "The maximum size of a request body (form-encoded POST parameters)"),
   loggerLevel: flag.string("INFO", "Minimum level of log lines: DEBUG, INFO, WARN, ERROR"),
+  deleteAuthKey: flag.string("", "Key that /api/v1/admin/tsdb/delete_series wants as the authKey query arg (overrides -httpAuth.* there); file:///path reads it from a file. Never logged."),
+  flagsAuthKey: flag.string("", "Key that /flags and /api/v1/status/flags want as the authKey query arg (overrides -httpAuth.* there); file:///path reads it from a file. Never logged."),
+  ...httpSecurityFlags,
   ...clusterTlsFlags,
 });

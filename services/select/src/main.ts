@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { channelSecurity, ClusterSelectBackend, clusterTlsFromFlags, DecodePool, trimDecodeMemory } from "@strata/cluster";
-import { closeHttp, listenHttp, runService } from "@strata/core";
+import { runService } from "@strata/core";
+import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
+import { listenService } from "@strata/httpsvc";
 import { createEngine, MemoryBudget } from "@strata/promql";
 import { serveUi } from "@strata/ui";
 import { buildApp } from "./app.js";
@@ -52,7 +54,10 @@ await runService({
     });
     onShutdown({ name: "idle memory reclaimer", close: async () => reclaimer.close() });
     metrics.counter("strata_select_idle_collections_total", "Full collections run after heavy queries, once select was idle.", () => reclaimer.runs);
+    const security = httpSecurityFromFlags(flags, log, metrics);
     const app = buildApp({
+      security,
+      keys: { delete: readSecret("deleteAuthKey", flags.deleteAuthKey), flags: readSecret("flagsAuthKey", flags.flagsAuthKey) },
       onQueryEnd: () => reclaimer.queryEnded(),
       backend,
       engine,
@@ -80,9 +85,9 @@ await runService({
         maxRequestBodyBytes: flags.maxRequestBodySize,
       },
     });
-    inFlight = app.inFlight;
-    const server = await listenHttp(flags.httpListenAddr, app.handle, log);
-    onShutdown({ name: "http server", close: () => closeHttp(server) });
-    log.info({ addr: flags.httpListenAddr, storageNodes: flags.storageNode }, "serving the Prometheus API at /select/<tenant>/prometheus and the UI at /select/<tenant>/vmui/");
+    inFlight = app.select.inFlight;
+    await listenService(app, flags.httpListenAddr);
+    onShutdown({ name: "http server", close: () => app.close() });
+    log.info({ addr: flags.httpListenAddr, tls: flags.tls, storageNodes: flags.storageNode }, "serving the Prometheus API at /select/<tenant>/prometheus and the UI at /select/<tenant>/vmui/");
   },
 });

@@ -1,5 +1,4 @@
-import type { IncomingMessage } from "node:http";
-import { BadDataError, parseDuration, parseTimestamp, readBody, type LabelMatcher } from "@strata/core";
+import { BadDataError, parseDuration, parseTimestamp, type LabelMatcher } from "@strata/core";
 import { parseMetricSelector } from "@strata/promql";
 
 /** The largest time a JavaScript Date holds (±100,000,000 days around 1970), in ms. */
@@ -12,17 +11,13 @@ const MAX_TIME_MS = 8.64e15;
 export class Params {
   private constructor(private readonly p: URLSearchParams) {}
 
-  static async from(req: IncomingMessage, url: URL, maxBody: number): Promise<Params> {
+  /**
+   * The URL's query parameters, then the form body's (an `application/x-www-form-urlencoded`
+   * POST body, as the service app's content-type parser gives it).
+   */
+  static from(url: URL, body: URLSearchParams | undefined): Params {
     const merged = new URLSearchParams(url.search);
-    if (req.method === "POST") {
-      const ct = (req.headers["content-type"] ?? "").toLowerCase();
-      if (ct.startsWith("application/x-www-form-urlencoded")) {
-        const body = await readBody(req, maxBody);
-        for (const [k, v] of new URLSearchParams(body.toString("utf8"))) merged.append(k, v);
-      } else if (ct.startsWith("multipart/form-data")) {
-        throw new BadDataError("multipart/form-data is not supported; send application/x-www-form-urlencoded");
-      }
-    }
+    if (body !== undefined) for (const [k, v] of body) merged.append(k, v);
     return new Params(merged);
   }
 

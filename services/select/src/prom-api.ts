@@ -2,8 +2,8 @@
 // format_query, parse_query, status/{buildinfo,flags,runtimeinfo}, and the Prometheus fields
 // of status/tsdb beside VictoriaMetrics' ones.
 import { readFileSync } from "node:fs";
-import type { ServerResponse } from "node:http";
 import { availableParallelism } from "node:os";
+import type { FastifyReply } from "fastify";
 import type { Answer, SearchOptions, SelectBackend, TsdbStatus } from "@strata/cluster";
 import { BadDataError, type FlagSpecs, type LabelMatcher, type Tenant } from "@strata/core";
 import { astJson, parseExpr, prettify, type Expr } from "@strata/promql";
@@ -12,7 +12,7 @@ import { success } from "./respond.js";
 
 /** What these handlers read from a request (select's request context has all of it). */
 export interface PromApiCtx {
-  readonly res: ServerResponse;
+  readonly reply: FastifyReply;
   readonly params: Params;
 }
 
@@ -74,11 +74,11 @@ function parsedQuery(params: Params): Expr {
 
 export function promApiRoutes(deps: PromApiDeps): Record<string, (ctx: PromApiCtx) => Promise<void>> {
   return {
-    "api/v1/format_query": async (ctx) => success(ctx.res, JSON.stringify(prettify(parsedQuery(ctx.params)))),
-    "api/v1/parse_query": async (ctx) => success(ctx.res, JSON.stringify(astJson(parsedQuery(ctx.params)))),
+    "api/v1/format_query": async (ctx) => success(ctx.reply, JSON.stringify(prettify(parsedQuery(ctx.params)))),
+    "api/v1/parse_query": async (ctx) => success(ctx.reply, JSON.stringify(astJson(parsedQuery(ctx.params)))),
     "api/v1/status/buildinfo": async (ctx) =>
       success(
-        ctx.res,
+        ctx.reply,
         JSON.stringify({
           // `version` stays a Prometheus version: Grafana turns features on by it.
           version: PROMETHEUS_COMPAT_VERSION,
@@ -91,12 +91,12 @@ export function promApiRoutes(deps: PromApiDeps): Record<string, (ctx: PromApiCt
           strataVersion: STRATA_VERSION,
         }),
       ),
-    "api/v1/status/flags": async (ctx) => success(ctx.res, JSON.stringify(deps.flags)),
+    "api/v1/status/flags": async (ctx) => success(ctx.reply, JSON.stringify(deps.flags)),
     "api/v1/status/runtimeinfo": async (ctx) => {
       const mem = process.memoryUsage();
       const started = new Date(deps.startedAt).toISOString();
       success(
-        ctx.res,
+        ctx.reply,
         JSON.stringify({
           startTime: started,
           CWD: process.cwd(),

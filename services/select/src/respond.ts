@@ -1,13 +1,20 @@
 import type { ServerResponse } from "node:http";
-import { errorMessage, errorTypeOf, httpStatusOf, type Labels } from "@strata/core";
+import type { FastifyReply } from "fastify";
+import { errorMessage, errorTypeOf, httpStatusOf, type ErrorType, type Labels } from "@strata/core";
 import { formatPromValue, ParseError } from "@strata/promql";
 
-/** Writes Prometheus API JSON answers and errors. */
+/**
+ * Writes Prometheus API JSON answers and errors. Whole answers go through fastify's reply;
+ * streamed ones (render.ts) write to the raw response after `reply.hijack()`, and their errors
+ * through {@link failure}.
+ */
 
-export function writeJson(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-  res.end(body);
+export function writeJson(reply: FastifyReply, status: number, body: string): void {
+  // The body is JSON already: sent as is, with Prometheus' `application/json` (no charset added).
+  void reply.code(status).header("content-type", "application/json").serializer(asIs).send(body);
 }
+
+const asIs = (body: unknown): string => body as string;
 
 export interface Annotations {
   readonly warnings?: readonly string[];
@@ -16,27 +23,36 @@ export interface Annotations {
 }
 
 /** `{"status":"success","isPartial":…,"data":<dataJson>,"warnings":[…],"infos":[…]}`. */
-export function success(res: ServerResponse, dataJson: string, ann: Annotations = {}): void {
+export function success(reply: FastifyReply, dataJson: string, ann: Annotations = {}): void {
   let body = `{"status":"success"`;
   if (ann.isPartial !== undefined) body += `,"isPartial":${ann.isPartial}`;
   body += `,"data":${dataJson}`;
   if (ann.warnings && ann.warnings.length > 0) body += `,"warnings":${JSON.stringify(ann.warnings)}`;
   if (ann.infos && ann.infos.length > 0) body += `,"infos":${JSON.stringify(ann.infos)}`;
-  writeJson(res, 200, `${body}}`);
+  writeJson(reply, 200, `${body}}`);
 }
 
-/** The Prometheus error shape; the status comes from the error's type (400, 422, 503, …). */
+/** Prometheus' error body. Its `errorType` is one Prometheus knows: a body over the limit is `bad_data`. */
+export function errorBody(type: ErrorType, message: string): string {
+  return JSON.stringify({ status: "error", errorType: type === "too_large" ? "bad_data" : type, error: message });
+}
+
+/** The Prometheus error shape and status of an error (from its type: 400, 422, 503, …). */
+export function errorAnswer(err: unknown): { status: number; body: string } {
+  // The engine parses the `query` parameter: Prometheus names the parameter before the position.
+  const message = err instanceof ParseError ? `invalid parameter "query": ${errorMessage(err)}` : errorMessage(err);
+  return { status: httpStatusOf(err), body: errorBody(errorTypeOf(err), message) };
+}
+
+/** An error on a raw (hijacked) response: the Prometheus error shape, or a cut connection once the headers went out. */
 export function failure(res: ServerResponse, err: unknown): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const status = httpStatusOf(err);
-  const type = errorTypeOf(err);
-  // The engine parses the `query` parameter: Prometheus names the parameter before the position.
-  const message = err instanceof ParseError ? `invalid parameter "query": ${errorMessage(err)}` : errorMessage(err);
-  const body = JSON.stringify({ status: "error", errorType: type === "too_large" ? "bad_data" : type, error: message });
-  writeJson(res, status, body);
+  const { status, body } = errorAnswer(err);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
 }
 
 export function labelsJson(labels: Labels): string {

@@ -1,4 +1,4 @@
-import type { ServerResponse } from "node:http";
+import type { FastifyReply } from "fastify";
 import { UnavailableError } from "@strata/core";
 import { success, writeJson } from "./respond.js";
 
@@ -14,7 +14,7 @@ const EMPTY: Readonly<Record<RulesApiPath, string>> = { "api/v1/rules": '{"group
 
 export function vmalertProxy(proxyURL: string | undefined, timeoutMs: number) {
   const base = proxyURL?.replace(/\/$/, "");
-  return async (res: ServerResponse, path: RulesApiPath, search: string, signal: AbortSignal): Promise<void> => {
+  return async (res: FastifyReply, path: RulesApiPath, search: string, signal: AbortSignal): Promise<void> => {
     if (base === undefined || base === "") {
       success(res, EMPTY[path]);
       return;
