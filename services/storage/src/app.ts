@@ -6,7 +6,7 @@ import { Storage, type StorageEvent, type StorageOptions } from "@strata/storage
 import type { HttpSecurity } from "@strata/httpsec";
 import { httpHandler, type StorageAuthKeys } from "./http.js";
 import { MetadataStore } from "./metadata.js";
-import { insertHandlers, searchHandlers } from "./rpc.js";
+import { IndexWatchers, insertHandlers, searchHandlers } from "./rpc.js";
 
 export { storageFlags } from "./flags.js";
 export { MetadataStore } from "./metadata.js";
@@ -27,6 +27,8 @@ export interface StorageAppOptions {
 export interface StorageApp {
   readonly storage: Storage;
   readonly metadata: MetadataStore;
+  /** WatchIndex_v1 streams; closed before the search server shuts down. */
+  readonly watch: IndexWatchers;
   readonly http: HttpHandler;
   readonly insertServer: grpc.Server;
   readonly searchServer: grpc.Server;
@@ -45,9 +47,12 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
   const metadata = new MetadataStore(join(o.dataPath, "metadata"), o.maxMetadataEntries);
   const nodeId = createHash("sha256").update(o.dataPath).digest("hex").slice(0, 16);
   let ready = true;
+  const watch = new IndexWatchers();
+  storage.onIndexChange(() => watch.changed());
   const deps = {
     storage,
     metadata,
+    watch,
     dedupIntervalMs: o.dedupIntervalMs,
     nodeId,
     isReady: () => ready,
@@ -74,7 +79,7 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
     ...(o.security ? { security: o.security } : {}),
     ...(o.keys ? { keys: o.keys } : {}),
   });
-  return { storage, metadata, http, insertServer, searchServer, nodeId, setReady: (r) => (ready = r) };
+  return { storage, metadata, watch, http, insertServer, searchServer, nodeId, setReady: (r) => (ready = r) };
 }
 
 /** Logs what the engine reports to the operator (read-only mode, WAL records skipped at replay). */

@@ -157,6 +157,7 @@ export class IndexDB {
   private readonly onPrune: (() => void) | undefined;
   private closed = false;
   private generation = 0;
+  private readonly changeListeners: (() => void)[] = [];
   private readonly tsidCache: TwoGenCache<string, NameEntry>;
   /** Series created since the table last converted pending items (invisible to snapshot(false)). */
   private recent = new Map<string, NameEntry>();
@@ -413,7 +414,7 @@ export class IndexDB {
     kb.bytes(name);
     this.table.addRange(kb.buf, 0, kb.len);
     this.addTagItems(NS_TAG, tenant, undefined, name, metricID);
-    this.generation++;
+    this.changed();
     this.stats.created++;
     const e: NameEntry = { tsid, day: -1, fresh: true };
     this.recent.set(key, e);
@@ -464,7 +465,7 @@ export class IndexDB {
         kb.u64(id);
         this.table.addRange(kb.buf, 0, kb.len);
         this.addTagItems(NS_DAY_TAG, tenant, day, name, id);
-        this.generation++;
+        this.changed();
         this.stats.dayEntries++;
       }
       bm.add(id);
@@ -747,6 +748,20 @@ export class IndexDB {
     }
   }
 
+  /**
+   * Calls `listener` synchronously after every change that can alter a labelNames, labelValues
+   * or searchTSIDs answer: a new series, a series' first entry of a day, a delete, a retention
+   * drop or prune. (Select's metadata cache is dropped on it.)
+   */
+  onChange(listener: () => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(): void {
+    this.generation++;
+    for (const l of this.changeListeners) l();
+  }
+
   isDeleted(metricID: number): boolean {
     return this.deleted.has(metricID);
   }
@@ -935,7 +950,7 @@ export class IndexDB {
       this.table.add(item);
       this.deleted.add(id);
     }
-    this.generation++;
+    this.changed();
     this.stats.deleted += ids.length;
     this.tsidCache.clear();
     this.recent = new Map();
@@ -959,7 +974,7 @@ export class IndexDB {
     this.minDay = minDay;
     this.writeState();
     for (const d of [...this.dayBitmaps.keys()]) if (d < minDay) this.dayBitmaps.delete(d);
-    this.generation++;
+    this.changed();
     this.retentionMerge ??= this.pruneAndMerge().finally(() => {
       this.retentionMerge = undefined;
     });
@@ -1026,7 +1041,7 @@ export class IndexDB {
     this.writePruneSet(dead);
     this.pruned = dead;
     this.stats.pruned += count;
-    this.generation++;
+    this.changed();
     this.tsidCache.clear();
     this.recent = new Map();
     this.idCache.clear();
