@@ -395,15 +395,13 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   labelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>> {
-    return this.cached(MetaCache.key("labels", tenant, minT, maxT, [limit], sets), () => this.fetchLabelNames(tenant, sets, minT, maxT, limit, opts));
-  }
-
-  private async fetchLabelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>> {
-    const query = searchQuery(tenant, sets, minT, maxT, opts);
-    const fan = await this.fanOut(opts, (n, call) =>
-      n.client.unary("LabelNames_v1", create(cluster.LabelNamesRequestSchema, { query, limit }), call),
-    );
-    return { value: unionSorted(fan.results.map((r) => r.names), limit), isPartial: fan.isPartial, warnings: fan.warnings };
+    return this.cached(MetaCache.key("labels", tenant, minT, maxT, [limit], sets), async () => {
+      const query = searchQuery(tenant, sets, minT, maxT, opts);
+      const fan = await this.fanOut(opts, (n, call) =>
+        n.client.unary("LabelNames_v1", create(cluster.LabelNamesRequestSchema, { query, limit }), call),
+      );
+      return { value: unionSorted(fan.results.map((r) => r.names), limit), isPartial: fan.isPartial, warnings: fan.warnings };
+    });
   }
 
   labelValues(
@@ -415,23 +413,13 @@ export class ClusterSelectBackend implements SelectBackend {
     limit: number,
     opts: SearchOptions,
   ): Promise<Answer<string[]>> {
-    return this.cached(MetaCache.key("values", tenant, minT, maxT, [name, limit], sets), () => this.fetchLabelValues(tenant, name, sets, minT, maxT, limit, opts));
-  }
-
-  private async fetchLabelValues(
-    tenant: Tenant,
-    name: string,
-    sets: readonly (readonly LabelMatcher[])[],
-    minT: number,
-    maxT: number,
-    limit: number,
-    opts: SearchOptions,
-  ): Promise<Answer<string[]>> {
-    const query = searchQuery(tenant, sets, minT, maxT, opts);
-    const fan = await this.fanOut(opts, (n, call) =>
-      n.client.unary("LabelValues_v1", create(cluster.LabelValuesRequestSchema, { query, labelName: name, limit }), call),
-    );
-    return { value: unionSorted(fan.results.map((r) => r.values), limit), isPartial: fan.isPartial, warnings: fan.warnings };
+    return this.cached(MetaCache.key("values", tenant, minT, maxT, [name, limit], sets), async () => {
+      const query = searchQuery(tenant, sets, minT, maxT, opts);
+      const fan = await this.fanOut(opts, (n, call) =>
+        n.client.unary("LabelValues_v1", create(cluster.LabelValuesRequestSchema, { query, labelName: name, limit }), call),
+      );
+      return { value: unionSorted(fan.results.map((r) => r.values), limit), isPartial: fan.isPartial, warnings: fan.warnings };
+    });
   }
 
   async series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>> {
@@ -497,26 +485,24 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<MetricMetadata[]>> {
-    return this.cached(MetaCache.key("metadata", tenant, 0, 0, [metric, limit], []), () => this.fetchMetadata(tenant, metric, limit, opts));
-  }
-
-  private async fetchMetadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<MetricMetadata[]>> {
-    const fan = await this.fanOut(opts, (n, call) =>
-      n.client.unary(
-        "Metadata_v1",
-        create(cluster.MetadataRequestSchema, { tenant: protoTenant(tenant), metric, limit }),
-        call,
-      ),
-    );
-    const seen = new Map<string, MetricMetadata>();
-    for (const r of fan.results) {
-      for (const m of r.metadata) {
-        const key = `${m.metricFamilyName}\u0000${m.help}\u0000${m.unit}`;
-        if (!seen.has(key)) seen.set(key, { metricFamilyName: m.metricFamilyName, type: metadataType(m.type), help: m.help, unit: m.unit });
+    return this.cached(MetaCache.key("metadata", tenant, 0, 0, [metric, limit], []), async () => {
+      const fan = await this.fanOut(opts, (n, call) =>
+        n.client.unary(
+          "Metadata_v1",
+          create(cluster.MetadataRequestSchema, { tenant: protoTenant(tenant), metric, limit }),
+          call,
+        ),
+      );
+      const seen = new Map<string, MetricMetadata>();
+      for (const r of fan.results) {
+        for (const m of r.metadata) {
+          const key = `${m.metricFamilyName}\u0000${m.help}\u0000${m.unit}`;
+          if (!seen.has(key)) seen.set(key, { metricFamilyName: m.metricFamilyName, type: metadataType(m.type), help: m.help, unit: m.unit });
+        }
       }
-    }
-    const list = [...seen.values()].sort((a, b) => (a.metricFamilyName < b.metricFamilyName ? -1 : a.metricFamilyName > b.metricFamilyName ? 1 : 0));
-    return { value: limit > 0 ? list.slice(0, limit) : list, isPartial: fan.isPartial, warnings: fan.warnings };
+      const list = [...seen.values()].sort((a, b) => (a.metricFamilyName < b.metricFamilyName ? -1 : a.metricFamilyName > b.metricFamilyName ? 1 : 0));
+      return { value: limit > 0 ? list.slice(0, limit) : list, isPartial: fan.isPartial, warnings: fan.warnings };
+    });
   }
 
   async deleteSeries(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], opts: SearchOptions): Promise<number> {
