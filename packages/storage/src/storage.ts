@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { BadDataError, createLogger, DAY_MS, errorMessage, ExecutionError, type LabelMatcher, type Logger, type Tenant } from "@strata/core";
+import { BadDataError, DAY_MS, errorMessage, ExecutionError, type LabelMatcher, type Tenant } from "@strata/core";
 import { BoundedCache } from "./cache.js";
 import { DATA_DIR, INDEXDB_DIR, SNAPSHOTS_DIR, WAL_DIR } from "./constants.js";
 import { newCounters, type Counters } from "./counters.js";
@@ -20,6 +20,7 @@ import { createSnapshot, deleteSnapshot, listSnapshots, snapshotName, snapshotPa
 import { Table } from "./table.js";
 import type { TSID } from "./tsid.js";
 import { readSegment, segmentName, Wal } from "./wal.js";
+import { defaultLog } from "./log.js";
 
 export type { SearchOptions, SearchedSeries, SeriesCursor } from "./search.js";
 
@@ -142,8 +143,8 @@ export class Storage {
     this.retentionMs = options.retentionMs ?? 31 * DAY_MS;
     this.dedupIntervalMs = options.dedupIntervalMs ?? 0;
     this.now = options.now ?? Date.now;
-    this.onBackgroundError = options.onBackgroundError ?? ((err) => defaultLog().error({ err: errorMessage(err) }, "background flush/merge failed"));
-    this.onEvent = options.onEvent ?? ((e) => defaultLog().warn({ event: e }, "storage event"));
+    this.onBackgroundError = options.onBackgroundError ?? ((err) => defaultLog("strata-storage").error({ err: errorMessage(err) }, "background flush/merge failed"));
+    this.onEvent = options.onEvent ?? ((e) => defaultLog("strata-storage").warn({ event: e }, "storage event"));
     this.opts = {
       retentionMs: this.retentionMs,
       futureRetentionMs: options.futureRetentionMs ?? 2 * DAY_MS,
@@ -220,7 +221,7 @@ export class Storage {
         onError: (err) => {
           if (iopts.onError !== undefined) iopts.onError(err);
           else if (owner.storage !== undefined) owner.storage.backgroundError(err);
-          else defaultLog().error({ err: errorMessage(err) }, "index background work failed");
+          else defaultLog("strata-storage").error({ err: errorMessage(err) }, "index background work failed");
         },
       }));
     const s = new Storage(dir, index, options);
@@ -705,14 +706,6 @@ class StrataErrorClosed extends ExecutionError {
   constructor() {
     super("storage is closed", "STRATA_CLOSED");
   }
-}
-
-let log: Logger | undefined;
-
-/** The logger of stores opened without onBackgroundError / onEvent (the service passes its own). */
-function defaultLog(): Logger {
-  log ??= createLogger({ name: "strata-storage" });
-  return log;
 }
 
 function validateBatch(batch: Uint8Array): void {
