@@ -221,6 +221,24 @@ export function stepValues(defs: readonly SeriesDef[], state: Float64Array, rnd:
  * `samplesPerBody` samples per request body.
  */
 export function generateDataset(o: DatasetOptions): Dataset {
+  const bodies: Uint8Array[] = [];
+  const shape = datasetShape(o);
+  for (const b of datasetBodies(o)) bodies.push(b);
+  return { bodies, ...shape };
+}
+
+/** Series and sample counts of the dataset `o` describes, without generating it. */
+export function datasetShape(o: DatasetOptions): { series: number; samples: number } {
+  let series = 0;
+  for (let h = 0; h < o.hosts; h++) series += hostSeries(h).length;
+  return { series, samples: series * o.points };
+}
+
+/**
+ * The same bodies as generateDataset, produced one at a time as they are pulled: a dataset of
+ * tens of millions of samples never sits in memory whole.
+ */
+export function* datasetBodies(o: DatasetOptions): Generator<Uint8Array, void, undefined> {
   const defs: SeriesDef[] = [];
   for (let h = 0; h < o.hosts; h++) defs.push(...hostSeries(h));
   const labels = defs.map((d) => encodeLabels(d.labels));
@@ -230,7 +248,10 @@ export function generateDataset(o: DatasetOptions): Dataset {
   for (let p = 0; p < o.points; p++) {
     const ts = o.start + p * o.intervalMs;
     stepValues(defs, state, rnd, o.intervalMs);
-    for (let i = 0; i < defs.length; i++) w.add(labels[i]!, ts, state[i]!);
+    for (let i = 0; i < defs.length; i++) {
+      w.add(labels[i]!, ts, state[i]!);
+      if (w.bodies.length > 0) yield* w.bodies.splice(0);
+    }
   }
-  return { bodies: w.finish(), series: defs.length, samples: defs.length * o.points };
+  yield* w.finish();
 }

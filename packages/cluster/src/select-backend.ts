@@ -14,13 +14,14 @@ import {
   type MetricsRegistry,
   type Tenant,
 } from "@strata/core";
-import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions, type ChannelSecurity } from "@strata/protocol";
+import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions, type ChannelSecurity, type grpc } from "@strata/protocol";
 import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
 import { fromGrpcError } from "./grpc-errors.js";
+import { MetaCache } from "./meta-cache.js";
 
 /**
  * SelectBackend over the storage cluster: every call fans out to all storage nodes in parallel,
@@ -37,6 +38,9 @@ interface Node {
   readonly client: SearchClient;
   healthy: boolean;
   lastError: string;
+  /** The open WatchIndex_v1 stream, if any; `watching` once its first message arrived. */
+  watch: grpc.ClientReadableStream<cluster.WatchIndexResponse> | undefined;
+  watching: boolean;
 }
 
 export interface ClusterBackendOptions {
@@ -51,10 +55,17 @@ export interface ClusterBackendOptions {
   readonly decoder?: DecodePool;
   /** mTLS to the storage nodes (-cluster.tls); plain without it. */
   readonly channel?: ChannelSecurity;
+  /** Entries of the label names / label values / metadata cache (0: no cache). */
+  readonly metaCacheEntries?: number;
 }
 
 /** Cached label sets of metric names (cleared when full). */
 const LABELS_CACHE_ENTRIES = 200_000;
+/** Default entries of the index-answer cache, and how long an entry may live (see MetaCache). */
+const META_CACHE_ENTRIES = 10_000; // select: -search.maxMetaCacheEntries
+const META_CACHE_TTL_MS = 60_000;
+/** Wait before reopening a WatchIndex_v1 stream that ended. */
+const WATCH_RETRY_MS = 1000;
 
 interface FanOut<T> {
   readonly results: T[];
@@ -99,10 +110,19 @@ export class ClusterSelectBackend implements SelectBackend {
   private readonly pingTimer: NodeJS.Timeout;
   private readonly decoder: DecodePool | undefined;
   private readonly labelsCache = new Map<string, Labels>();
+  private readonly metaCache: MetaCache;
+  private closed = false;
 
   constructor(opts: ClusterBackendOptions) {
     if (opts.nodes.length === 0) throw new BadDataError("-storageNode is empty: list every storage node's select port (host:8401)");
-    this.nodeList = opts.nodes.map((addr) => ({ addr, client: new RpcClient(SearchServiceDefinition, addr, opts.channel?.options, opts.channel?.credentials), healthy: true, lastError: "" }));
+    this.nodeList = opts.nodes.map((addr) => ({
+      addr,
+      client: new RpcClient(SearchServiceDefinition, addr, opts.channel?.options, opts.channel?.credentials),
+      healthy: true,
+      lastError: "",
+      watch: undefined,
+      watching: false,
+    }));
     this.rf = Math.max(1, opts.replicationFactor);
     this.dedupIntervalMs = opts.dedupIntervalMs;
     this.skipSlowReplicas = opts.skipSlowReplicas;
@@ -113,6 +133,48 @@ export class ClusterSelectBackend implements SelectBackend {
     }
     this.pingTimer = setInterval(() => void this.pingAll(), 5000);
     this.pingTimer.unref();
+    this.metaCache = new MetaCache(opts.metaCacheEntries ?? META_CACHE_ENTRIES, META_CACHE_TTL_MS);
+    const mc = this.metaCache;
+    opts.metrics.gauge("strata_select_meta_cache_entries", "Cached label names, label values and metadata answers.", () => mc.size);
+    opts.metrics.gauge("strata_select_meta_cache_hits_total", "Label names, label values and metadata calls answered from the cache.", () => mc.hits);
+    opts.metrics.gauge("strata_select_meta_cache_misses_total", "Label names, label values and metadata calls asked of the storage nodes.", () => mc.misses);
+    if ((opts.metaCacheEntries ?? META_CACHE_ENTRIES) > 0) for (const n of this.nodeList) this.watch(n);
+  }
+
+  /**
+   * Keeps a WatchIndex_v1 stream open to `n`: every message (the first one included) and every
+   * end of the stream drops the index-answer cache; it is reopened after WATCH_RETRY_MS.
+   */
+  private watch(n: Node): void {
+    if (this.closed) return;
+    const call = n.client.stream("WatchIndex_v1", create(cluster.WatchIndexRequestSchema));
+    n.watch = call;
+    call.on("data", () => {
+      this.metaCache.invalidate();
+      n.watching = true;
+    });
+    const down = (): void => {
+      if (n.watch !== call) return;
+      n.watch = undefined;
+      n.watching = false;
+      this.metaCache.invalidate();
+      if (!this.closed) setTimeout(() => this.watch(n), WATCH_RETRY_MS).unref();
+    };
+    call.on("error", down);
+    call.on("end", down);
+    call.on("status", down);
+  }
+
+  /** `fetch`'s answer, from the cache while every node's index watch is up. */
+  private async cached<T>(key: string, fetch: () => Promise<Answer<T[]>>): Promise<Answer<T[]>> {
+    const usable = () => this.nodeList.every((n) => n.watching);
+    if (!usable()) return fetch();
+    const hit = this.metaCache.get<T>(key);
+    if (hit !== undefined) return { value: hit, isPartial: false, warnings: [] };
+    const epoch = this.metaCache.epoch;
+    const a = await fetch();
+    if (!a.isPartial && usable()) this.metaCache.set(key, epoch, a.value);
+    return a;
   }
 
   nodes(): readonly { addr: string; healthy: boolean }[] {
@@ -335,15 +397,17 @@ export class ClusterSelectBackend implements SelectBackend {
     };
   }
 
-  async labelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>> {
-    const query = searchQuery(tenant, sets, minT, maxT, opts);
-    const fan = await this.fanOut(opts, (n, call) =>
-      n.client.unary("LabelNames_v1", create(cluster.LabelNamesRequestSchema, { query, limit }), call),
-    );
-    return { value: unionSorted(fan.results.map((r) => r.names), limit), isPartial: fan.isPartial, warnings: fan.warnings };
+  labelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>> {
+    return this.cached(MetaCache.key("labels", tenant, minT, maxT, [limit], sets), async () => {
+      const query = searchQuery(tenant, sets, minT, maxT, opts);
+      const fan = await this.fanOut(opts, (n, call) =>
+        n.client.unary("LabelNames_v1", create(cluster.LabelNamesRequestSchema, { query, limit }), call),
+      );
+      return { value: unionSorted(fan.results.map((r) => r.names), limit), isPartial: fan.isPartial, warnings: fan.warnings };
+    });
   }
 
-  async labelValues(
+  labelValues(
     tenant: Tenant,
     name: string,
     sets: readonly (readonly LabelMatcher[])[],
@@ -352,11 +416,13 @@ export class ClusterSelectBackend implements SelectBackend {
     limit: number,
     opts: SearchOptions,
   ): Promise<Answer<string[]>> {
-    const query = searchQuery(tenant, sets, minT, maxT, opts);
-    const fan = await this.fanOut(opts, (n, call) =>
-      n.client.unary("LabelValues_v1", create(cluster.LabelValuesRequestSchema, { query, labelName: name, limit }), call),
-    );
-    return { value: unionSorted(fan.results.map((r) => r.values), limit), isPartial: fan.isPartial, warnings: fan.warnings };
+    return this.cached(MetaCache.key("values", tenant, minT, maxT, [name, limit], sets), async () => {
+      const query = searchQuery(tenant, sets, minT, maxT, opts);
+      const fan = await this.fanOut(opts, (n, call) =>
+        n.client.unary("LabelValues_v1", create(cluster.LabelValuesRequestSchema, { query, labelName: name, limit }), call),
+      );
+      return { value: unionSorted(fan.results.map((r) => r.values), limit), isPartial: fan.isPartial, warnings: fan.warnings };
+    });
   }
 
   async series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>> {
@@ -421,23 +487,25 @@ export class ClusterSelectBackend implements SelectBackend {
     return { value, isPartial: fan.isPartial, warnings: fan.warnings };
   }
 
-  async metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<MetricMetadata[]>> {
-    const fan = await this.fanOut(opts, (n, call) =>
-      n.client.unary(
-        "Metadata_v1",
-        create(cluster.MetadataRequestSchema, { tenant: protoTenant(tenant), metric, limit }),
-        call,
-      ),
-    );
-    const seen = new Map<string, MetricMetadata>();
-    for (const r of fan.results) {
-      for (const m of r.metadata) {
-        const key = `${m.metricFamilyName}\u0000${m.help}\u0000${m.unit}`;
-        if (!seen.has(key)) seen.set(key, { metricFamilyName: m.metricFamilyName, type: metadataType(m.type), help: m.help, unit: m.unit });
+  metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<MetricMetadata[]>> {
+    return this.cached(MetaCache.key("metadata", tenant, 0, 0, [metric, limit], []), async () => {
+      const fan = await this.fanOut(opts, (n, call) =>
+        n.client.unary(
+          "Metadata_v1",
+          create(cluster.MetadataRequestSchema, { tenant: protoTenant(tenant), metric, limit }),
+          call,
+        ),
+      );
+      const seen = new Map<string, MetricMetadata>();
+      for (const r of fan.results) {
+        for (const m of r.metadata) {
+          const key = `${m.metricFamilyName}\u0000${m.help}\u0000${m.unit}`;
+          if (!seen.has(key)) seen.set(key, { metricFamilyName: m.metricFamilyName, type: metadataType(m.type), help: m.help, unit: m.unit });
+        }
       }
-    }
-    const list = [...seen.values()].sort((a, b) => (a.metricFamilyName < b.metricFamilyName ? -1 : a.metricFamilyName > b.metricFamilyName ? 1 : 0));
-    return { value: limit > 0 ? list.slice(0, limit) : list, isPartial: fan.isPartial, warnings: fan.warnings };
+      const list = [...seen.values()].sort((a, b) => (a.metricFamilyName < b.metricFamilyName ? -1 : a.metricFamilyName > b.metricFamilyName ? 1 : 0));
+      return { value: limit > 0 ? list.slice(0, limit) : list, isPartial: fan.isPartial, warnings: fan.warnings };
+    });
   }
 
   async deleteSeries(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], opts: SearchOptions): Promise<number> {
@@ -448,6 +516,9 @@ export class ClusterSelectBackend implements SelectBackend {
       (n, call) => n.client.unary("DeleteSeries_v1", create(cluster.DeleteSeriesRequestSchema, { query }), call),
       true,
     );
+    // The nodes' watch streams report the delete too; dropping the cache here already makes the
+    // next call after this one returns miss it, whatever the order their messages arrive in.
+    this.metaCache.invalidate();
     if (fan.results.length < this.nodeList.length) {
       throw new UnavailableError("delete_series needs every storage node up: a node that misses the delete would keep the series");
     }
@@ -473,6 +544,8 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    for (const n of this.nodeList) n.watch?.cancel();
     clearInterval(this.pingTimer);
     for (const n of this.nodeList) n.client.client.close();
   }

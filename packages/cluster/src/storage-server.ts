@@ -25,7 +25,8 @@ export interface MetadataRecord {
 
 /** Where the storage node keeps metric metadata (the storage service's MetadataStore). */
 export interface MetadataStore {
-  put(tenant: Tenant, m: MetadataRecord): void;
+  /** Returns whether a `get` answer may have changed (WatchIndex_v1 streams are told). */
+  put(tenant: Tenant, m: MetadataRecord): boolean;
   get(tenant: Tenant, metric: string, limit: number): readonly MetadataRecord[];
 }
 
@@ -75,10 +76,55 @@ function union(lists: string[][], limit: number): string[] {
   return limit > 0 ? out.slice(0, limit) : out;
 }
 
+type WatchCall = grpc.ServerWritableStream<cluster.WatchIndexRequest, cluster.WatchIndexResponse | Uint8Array>;
+
+/**
+ * The node's WatchIndex_v1 streams. Each gets the change count when it opens and again after
+ * every change (`changed()`: the index's onIndexChange, metadata writes that alter an answer).
+ * Changes of one synchronous batch (a WriteRows_v1 creating 1000 series) send one message, from a
+ * microtask queued before the batch's acknowledgement is sent, so a client that saw its write
+ * acknowledged finds select's cache already dropped.
+ */
+export class IndexWatchers {
+  private changes = 0;
+  private scheduled = false;
+  private readonly calls = new Set<WatchCall>();
+
+  changed(): void {
+    this.changes++;
+    if (this.scheduled || this.calls.size === 0) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      for (const c of this.calls) c.write(this.message());
+    });
+  }
+
+  add(call: WatchCall): void {
+    this.calls.add(call);
+    const drop = (): void => void this.calls.delete(call);
+    call.once("cancelled", drop);
+    call.once("close", drop);
+    call.once("error", drop);
+    call.write(this.message());
+  }
+
+  /** Ends every stream (shutdown: a grpc server waits for open calls). */
+  close(): void {
+    for (const c of this.calls) c.end();
+    this.calls.clear();
+  }
+
+  private message(): cluster.WatchIndexResponse {
+    return create(cluster.WatchIndexResponseSchema, { changes: BigInt(this.changes) });
+  }
+}
+
 /** What the storage node's gRPC handlers serve from. */
 export interface StorageServerDeps {
   readonly storage: Storage;
   readonly metadata: MetadataStore;
+  readonly watch: IndexWatchers;
   readonly dedupIntervalMs: number;
   readonly nodeId: string;
   readonly isReady: () => boolean;
@@ -126,9 +172,11 @@ export function insertHandlers(d: StorageServerDeps): InsertServiceHandlers {
       );
     },
     WriteMetadata_v1: (call, cb) => {
+      let changed = false;
       for (const m of call.request.metadata) {
-        d.metadata.put(tenantOf(m.tenant), { family: m.metricFamilyName, type: m.type, help: m.help, unit: m.unit });
+        if (d.metadata.put(tenantOf(m.tenant), { family: m.metricFamilyName, type: m.type, help: m.help, unit: m.unit })) changed = true;
       }
+      if (changed) d.watch.changed();
       cb(null, create(cluster.WriteMetadataResponseSchema, { written: call.request.metadata.length }));
     },
     // Insert's health check: a read-only node is alive but takes no writes (insert reroutes).
@@ -290,5 +338,6 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
       });
     }),
     Ping_v1: (_call, cb) => cb(null, create(cluster.PingResponseSchema, { nodeId: d.nodeId, ready: d.isReady() })),
+    WatchIndex_v1: (call) => d.watch.add(call),
   };
 }

@@ -17,6 +17,8 @@ import {
   SeriesCountResponseSchema,
   TsdbStatusRequestSchema,
   TsdbStatusResponseSchema,
+  WatchIndexRequestSchema,
+  WatchIndexResponseSchema,
   WriteMetadataRequestSchema,
   WriteMetadataResponseSchema,
   WriteRowsRequestSchema,
@@ -81,6 +83,7 @@ export const SearchServiceDefinition = {
   DeleteSeries_v1: method("SearchService", "DeleteSeries_v1", DeleteSeriesRequestSchema, DeleteSeriesResponseSchema),
   Metadata_v1: method("SearchService", "Metadata_v1", MetadataRequestSchema, MetadataResponseSchema),
   Ping_v1: method("SearchService", "Ping_v1", PingRequestSchema, PingResponseSchema),
+  WatchIndex_v1: method("SearchService", "WatchIndex_v1", WatchIndexRequestSchema, WatchIndexResponseSchema, true),
 } as const;
 
 type Definitions = Readonly<Record<string, Method<DescMessage, DescMessage, boolean>>>;

@@ -46,6 +46,10 @@ describe("cluster RPC over grpc-js with protobuf-es messages", () => {
       DeleteSeries_v1: (_c, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: "no" }),
       Metadata_v1: (_c, cb) => cb(null, create(cluster.MetadataResponseSchema, {})),
       Ping_v1: (_call, cb) => cb(null, create(cluster.PingResponseSchema, { nodeId: "n1", ready: true })),
+      WatchIndex_v1: (call) => {
+        call.write(create(cluster.WatchIndexResponseSchema, { changes: 7n }));
+        call.end();
+      },
     });
     port = await new Promise<number>((resolve, reject) =>
       server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
@@ -75,6 +79,9 @@ describe("cluster RPC over grpc-js with protobuf-es messages", () => {
     expect((await c.unary("SeriesCount_v1", create(cluster.SeriesCountRequestSchema, {}))).count).toBe(42n);
     expect((await c.unary("LabelValues_v1", create(cluster.LabelValuesRequestSchema, { labelName: "job" }))).values).toEqual(["job"]);
     await expect(c.unary("DeleteSeries_v1", create(cluster.DeleteSeriesRequestSchema, {}))).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
+    const changes: bigint[] = [];
+    for await (const m of c.stream("WatchIndex_v1", create(cluster.WatchIndexRequestSchema, {}))) changes.push((m as cluster.WatchIndexResponse).changes);
+    expect(changes).toEqual([7n]);
     c.close();
   });
 

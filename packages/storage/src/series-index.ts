@@ -25,6 +25,8 @@ export interface SeriesIndex {
   tsdbStatus(tenant: Tenant, req: TsdbStatusRequest): TsdbStatus;
   deleteSeries(tenant: Tenant, matchers: readonly LabelMatcher[]): number;
   isDeleted(metricID: number): boolean;
+  /** `listener` runs synchronously after every change that can alter a label, label value or series answer. */
+  onChange(listener: () => void): void;
   flush(): Promise<void>;
   /** Merges the on-disk index into one part (the storage's forceMerge). */
   forceMerge(): Promise<void>;

@@ -497,6 +497,15 @@ export class Storage {
     },
   };
 
+  /**
+   * `listener` runs synchronously after every index change that can alter a labelNames,
+   * labelValues or search answer (new series, a series' first sample of a day, deletes,
+   * retention): watchers of the index learn of a new series before its write is acknowledged.
+   */
+  onIndexChange(listener: () => void): void {
+    this.index.onChange(listener);
+  }
+
   /** Label names of the matching series with samples on the days of [minT, maxT]. */
   labelNames(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, limit = 100_000): string[] {
     this.checkOpen();

@@ -28,6 +28,7 @@ await runService({
       replicationFactor: flags.replicationFactor,
       dedupIntervalMs: flags["dedup.minScrapeInterval"],
       skipSlowReplicas: flags["search.skipSlowReplicas"],
+      metaCacheEntries: flags["search.maxMetaCacheEntries"],
       log,
       metrics,
     });

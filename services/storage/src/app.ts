@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { assertNever, type Logger, type MetricsRegistry } from "@strata/core";
-import { insertHandlers, searchHandlers } from "@strata/cluster";
+import { IndexWatchers, insertHandlers, searchHandlers } from "@strata/cluster";
 import { addService, grpc, InsertServiceDefinition, SearchServiceDefinition } from "@strata/protocol";
 import { Storage, type StorageEvent, type StorageOptions } from "@strata/storage";
 import type { HttpSecurity } from "@strata/httpsec";
@@ -28,6 +28,8 @@ export interface StorageAppOptions {
 export interface StorageApp {
   readonly storage: Storage;
   readonly metadata: MetadataStore;
+  /** WatchIndex_v1 streams; closed before the search server shuts down. */
+  readonly watch: IndexWatchers;
   /** The HTTP API (not yet listening). */
   readonly http: FastifyInstance;
   readonly insertServer: grpc.Server;
@@ -47,9 +49,12 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
   const metadata = new MetadataStore(join(o.dataPath, "metadata"), o.maxMetadataEntries);
   const nodeId = createHash("sha256").update(o.dataPath).digest("hex").slice(0, 16);
   let ready = true;
+  const watch = new IndexWatchers();
+  storage.onIndexChange(() => watch.changed());
   const deps = {
     storage,
     metadata,
+    watch,
     dedupIntervalMs: o.dedupIntervalMs,
     nodeId,
     isReady: () => ready,
@@ -76,7 +81,7 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
     ...(o.security ? { security: o.security } : {}),
     ...(o.keys ? { keys: o.keys } : {}),
   });
-  return { storage, metadata, http, insertServer, searchServer, nodeId, setReady: (r) => (ready = r) };
+  return { storage, metadata, watch, http, insertServer, searchServer, nodeId, setReady: (r) => (ready = r) };
 }
 
 /** Logs what the engine reports to the operator (read-only mode, WAL records skipped at replay). */

@@ -63,7 +63,13 @@ await runService({
     const insertPort = await bindGrpc(app.insertServer, flags.vminsertAddr, tls?.serverCredentials());
     onShutdown({ name: "insert gRPC server", close: () => shutdownGrpc(app.insertServer) });
     const searchPort = await bindGrpc(app.searchServer, flags.vmselectAddr, tls?.serverCredentials());
-    onShutdown({ name: "search gRPC server", close: () => shutdownGrpc(app.searchServer) });
+    onShutdown({
+      name: "search gRPC server",
+      close: () => {
+        app.watch.close(); // long-lived WatchIndex_v1 streams would hold tryShutdown
+        return shutdownGrpc(app.searchServer);
+      },
+    });
     await listenService(app.http, flags.httpListenAddr);
     onShutdown({ name: "HTTP server", close: () => app.http.close() });
     // Closed first: stop reporting ready and refuse new writes so insert reroutes at once.

@@ -53,7 +53,8 @@ export class MetadataStore {
     return this.size;
   }
 
-  put(tenant: Tenant, e: Omit<MetadataEntry, "updatedMs">, nowMs = Date.now()): void {
+  /** Returns whether an answer of `get` may have changed (a new family, or new type, help or unit). */
+  put(tenant: Tenant, e: Omit<MetadataEntry, "updatedMs">, nowMs = Date.now()): boolean {
     const k = tenantKey(tenant);
     let m = this.byTenant.get(k);
     if (!m) this.byTenant.set(k, (m = new Map()));
@@ -64,8 +65,10 @@ export class MetadataStore {
       this.size++;
     }
     m.set(e.family, { family: e.family, type: e.type, help: e.help, unit: e.unit, updatedMs: nowMs });
-    if (!prev || prev.type !== e.type || prev.help !== e.help || prev.unit !== e.unit) this.dirty = true;
+    const changed = !prev || prev.type !== e.type || prev.help !== e.help || prev.unit !== e.unit;
+    if (changed) this.dirty = true;
     while (this.size > this.maxEntries) this.evictOldest();
+    return changed;
   }
 
   private evictOldest(): void {

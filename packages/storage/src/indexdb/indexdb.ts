@@ -95,6 +95,7 @@ export class IndexDB {
   private readonly onError: ((err: unknown) => void) | undefined;
   private closed = false;
   private generation = 0;
+  private readonly changeListeners: (() => void)[] = [];
   private readonly tsidCache: TwoGenCache<string, NameEntry>;
   private readonly idCache: TwoGenCache<number, IdEntry>;
   private readonly filterCache: TwoGenCache<string, IdSet>;
@@ -148,9 +149,7 @@ export class IndexDB {
       reader,
       table: () => this.table,
       allocID: () => this.allocID(),
-      changed: () => {
-        this.generation++;
-      },
+      changed: () => this.changed(),
       stats: this.stats,
     });
   }
@@ -370,6 +369,20 @@ export class IndexDB {
     }
   }
 
+  /**
+   * Calls `listener` synchronously after every change that can alter a labelNames, labelValues
+   * or searchTSIDs answer: a new series, a series' first entry of a day, a delete, a retention
+   * drop or prune. (Select's metadata cache is dropped on it.)
+   */
+  onChange(listener: () => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(): void {
+    this.generation++;
+    for (const l of this.changeListeners) l();
+  }
+
   isDeleted(metricID: number): boolean {
     return this.gone.deleted.has(metricID);
   }
@@ -452,7 +465,7 @@ export class IndexDB {
       this.table.add(item);
       this.gone.deleted.add(id);
     }
-    this.generation++;
+    this.changed();
     this.stats.deleted += ids.length;
     this.tsidCache.clear();
     this.writer.forgetRecent();
@@ -477,7 +490,7 @@ export class IndexDB {
     this.minDay = minDay;
     this.writeState();
     for (const d of [...this.writer.dayBitmaps.keys()]) if (d < minDay) this.writer.dayBitmaps.delete(d);
-    this.generation++;
+    this.changed();
     // A retention merge already running takes this step too (it loops while steps arrive),
     // so no step is skipped: before, a step that came during a merge was never pruned.
     this.pruneWanted = true;
@@ -537,7 +550,7 @@ export class IndexDB {
     writePruneSet(dead, this.dir);
     this.gone.pruned = dead;
     this.stats.pruned += count;
-    this.generation++;
+    this.changed();
     this.tsidCache.clear();
     this.writer.forgetRecent();
     this.idCache.clear();

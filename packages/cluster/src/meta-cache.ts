@@ -1,0 +1,69 @@
+import { parseDuration, tenantKey, type LabelMatcher, type Tenant } from "@strata/core";
+
+const DAY = parseDuration("1d");
+
+/**
+ * Select's cache of index answers (label names, label values, metadata), valid while every
+ * storage node's WatchIndex_v1 stream is up: the owner calls `invalidate()` on every message of
+ * any stream and when a stream drops, and `usable` is false while some stream is down. An answer
+ * fetched across an invalidation is not stored (`epoch` tells), so an entry never predates the
+ * last change a node reported.
+ *
+ * Storage answers these calls from its per-day index: only the days of the range matter, so keys
+ * hold days, not milliseconds (a dashboard's moving range hits). The one input that moves without
+ * an index change is the retention boundary (storage clamps the range to it): entries expire
+ * after `ttlMs` so an answer never lags it by more than that. Keys start with the tenant: tenants
+ * never share an entry. Bounded by `maxEntries` (the oldest go first).
+ */
+export class MetaCache {
+  private readonly entries = new Map<string, { readonly value: readonly unknown[]; readonly at: number }>();
+  private epochNo = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Increases on every invalidation. */
+  get epoch(): number {
+    return this.epochNo;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  invalidate(): void {
+    this.epochNo++;
+    this.entries.clear();
+  }
+
+  /** A copy of the cached list (callers may change it), or undefined. */
+  get<T>(key: string): T[] | undefined {
+    const e = this.entries.get(key);
+    if (e === undefined || this.now() - e.at > this.ttlMs) {
+      if (e !== undefined) this.entries.delete(key);
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    return e.value.slice() as T[];
+  }
+
+  /** Stores `value` unless an invalidation happened since `epoch` (read before fetching it). */
+  set(key: string, epoch: number, value: readonly unknown[]): void {
+    if (epoch !== this.epochNo || this.maxEntries <= 0) return;
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, { value: value.slice(), at: this.now() });
+  }
+
+  /** The key of one call: its kind, tenant, days of the range and every other argument. */
+  static key(kind: string, tenant: Tenant, minT: number, maxT: number, args: readonly (string | number)[], sets: readonly (readonly LabelMatcher[])[]): string {
+    const day = (t: number) => (Number.isFinite(t) ? Math.floor(t / DAY) : String(t));
+    const ms = sets.map((s) => s.map((m) => [m.name, m.type, m.value]));
+    return JSON.stringify([tenantKey(tenant), kind, day(minT), day(maxT), args, ms]);
+  }
+}
