@@ -80,6 +80,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions = {}): En
     try {
       return await execute(querier, expr, env);
     } finally {
+      for (const s of env.streams.values()) s.close();
       env.memory.release();
     }
   };
@@ -124,15 +125,23 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
   env.memory.admit(lower.bytes, "its evaluation needs at least");
   await select(querier, expr, env);
   env.checkAbortNow();
-  // Before evaluating: the selected series and samples are known.
-  const selected = (sel: VectorSelector) => env.selections.get(sel) ?? [];
+  // Before evaluating: the selected series and samples are known; a streamed selection holds
+  // one batch in hand and one decoded ahead, never all of its samples.
+  const selected = (sel: VectorSelector): readonly { readonly labels: Labels }[] => env.selections.get(sel) ?? streamedLabels(env, sel);
   const est = estimateCost(expr, env, n, (sel) => selected(sel).length, (sel, grouping, without) => countGroups(selected(sel), grouping, without));
+  let streamedSeries = 0;
+  let streamedSamples = 0;
+  for (const s of env.streams.values()) {
+    streamedSeries += s.labels.length;
+    streamedSamples += s.heldSamples;
+  }
+  const held = env.heldSamples + streamedSamples;
   const resultBytes = type === "matrix" ? env.selectedSamples * SAMPLE_BYTES : instant ? 0 : est.series * n * SAMPLE_BYTES;
   env.memory.admit(
-    est.bytes + env.selectedSamples * SAMPLE_BYTES + resultBytes,
-    `it selects ${env.seriesSelected} series with ${env.selectedSamples} samples and returns up to ${est.series} series with ${n} points each, which needs about`,
+    est.bytes + held * SAMPLE_BYTES + resultBytes,
+    `it selects ${env.seriesSelected + streamedSeries} series with ${held} samples${streamedSamples > 0 ? " in memory at once" : ""} and returns up to ${est.series} series with ${n} points each, which needs about`,
   );
-  env.memory.charge(env.selectedSamples * SAMPLE_BYTES);
+  env.memory.charge(held * SAMPLE_BYTES);
   const times = new Float64Array(n);
   for (let k = 0; k < n; k++) times[k] = env.start + k * env.step;
   const ctx: StepCtx = { times, start: env.start, end: instant ? env.start : times[n - 1]!, interval: instant ? 1 : env.step };
@@ -180,6 +189,11 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
   }
   series.sort(byLabelsGo);
   return { type: "matrix", series, ...ann() };
+}
+
+function streamedLabels(env: Env, sel: VectorSelector): readonly { readonly labels: Labels }[] {
+  const labels = env.streams.get(sel)?.labels ?? [];
+  return labels.map((l) => ({ labels: l }));
 }
 
 /** Prometheus' labels.Compare (byte order of names then values). */
