@@ -15,11 +15,12 @@ import {
   type Tenant,
 } from "@strata/core";
 import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions, type ChannelSecurity } from "@strata/protocol";
-import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
+import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet, type SeriesStream } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
+import { BlockSeriesStream, type StreamEntry } from "./select-stream.js";
 
 /**
  * SelectBackend over the storage cluster: every call fans out to all storage nodes in parallel,
@@ -337,6 +338,18 @@ export class ClusterSelectBackend implements SelectBackend {
           for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
         }
         return r.list.length === 0 ? emptySeriesSet : seriesSetOf(r.list);
+      },
+      selectStream: async (matchers: readonly LabelMatcher[], minT: number, maxT: number, _hints: SelectHints, signal?: AbortSignal): Promise<SeriesStream> => {
+        const o = signal ? { ...opts, signal } : opts;
+        const r = await this.searchBlocks(tenant, [matchers], minT, maxT, o);
+        if (r.isPartial) {
+          state.isPartial = true;
+          for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
+        }
+        const entries: StreamEntry[] = [];
+        for (const [key, { name, blocks }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks });
+        r.series.clear();
+        return new BlockSeriesStream(entries, minT, maxT, this.dedupIntervalMs, this.decoder, r.warnings);
       },
       labelNames: async (matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> => {
         return (await this.labelNames(tenant, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value;
