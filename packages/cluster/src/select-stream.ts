@@ -34,7 +34,7 @@ export class BlockSeriesStream implements SeriesStream {
   private readonly entries: StreamEntry[];
   /** Batch boundaries: entries [bounds[i], bounds[i+1]). */
   private readonly bounds: number[] = [0];
-  private next = 0;
+  private nextIndex = 0;
   private current: SampleArena | undefined;
   private ahead: Promise<Decoded> | undefined;
   private closed = false;
@@ -46,8 +46,6 @@ export class BlockSeriesStream implements SeriesStream {
     private readonly dedupIntervalMs: number,
     private readonly decoder: DecodePool | undefined,
     readonly warnings: readonly string[],
-    /** Time spent decoding (ms), for query traces. */
-    private readonly onDecoded?: (ms: number, series: number, samples: number) => void,
   ) {
     entries.sort(compareByLabels);
     this.entries = entries;
@@ -75,7 +73,7 @@ export class BlockSeriesStream implements SeriesStream {
     this.current = undefined;
     for (;;) {
       if (this.closed) return undefined;
-      const p = this.ahead ?? this.decode(this.next++);
+      const p = this.ahead ?? this.decode(this.nextIndex++);
       this.ahead = undefined;
       if (p === undefined) return undefined;
       const d = await p;
@@ -84,7 +82,7 @@ export class BlockSeriesStream implements SeriesStream {
         return undefined;
       }
       this.current = d.arena;
-      this.ahead = this.decode(this.next++);
+      this.ahead = this.decode(this.nextIndex++);
       // Decoding ahead must not fail unobserved when the consumer stops before awaiting it.
       this.ahead?.catch(() => undefined);
       if (d.series.length > 0) return d.series;
@@ -101,21 +99,17 @@ export class BlockSeriesStream implements SeriesStream {
     const blocks = part.map((e) => e.blocks ?? []);
     for (const e of part) e.blocks = undefined;
     const arena = new SampleArena();
-    const t0 = performance.now();
     const run = this.decoder
       ? this.decoder.decode(blocks, this.minT, this.maxT, this.dedupIntervalMs, arena)
       : decodeInline(blocks, this.minT, this.maxT, this.dedupIntervalMs, arena);
     return run.then(
       (decoded) => {
         const series: Series[] = [];
-        let samples = 0;
         for (let i = 0; i < part.length; i++) {
           const d = decoded[i]!;
           if (d.timestamps.length === 0) continue;
-          samples += d.timestamps.length;
           series.push({ labels: part[i]!.labels, timestamps: d.timestamps, values: d.values });
         }
-        this.onDecoded?.(performance.now() - t0, series.length, samples);
         return { series, arena };
       },
       (err: unknown) => {

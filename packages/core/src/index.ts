@@ -10,3 +10,4 @@ export * from "./logger.js";
 export * from "./metrics.js";
 export * from "./service.js";
 export * from "./ratelimited-log.js";
+export * from "./trace.js";

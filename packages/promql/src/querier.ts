@@ -1,4 +1,4 @@
-import type { Labels, LabelMatcher } from "@strata/core";
+import type { Labels, LabelMatcher, Trace } from "@strata/core";
 
 /**
  * What the engine knows about a selection, passed to `Querier.select` so a storage backend can
@@ -15,6 +15,8 @@ export interface SelectHints {
   readonly range: number;
   /** Name of the function the selection feeds, e.g. "rate" ("" when none). */
   readonly func: string;
+  /** The step of a traced query (`trace=1`) this selection is; the querier records its work under it. */
+  readonly trace?: Trace;
 }
 
 /**

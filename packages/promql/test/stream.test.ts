@@ -84,8 +84,8 @@ describe("streamed aggregations", () => {
     const engine = createEngine({ maxSamples: 2000 });
     const r = await engine.instantQuery(data(4), "sum(count_over_time(req_total[10m]))", 10 * MIN);
     expect(text(r)).toBe(`[] ${60 * 120}`);
-    expect(r.stats.samplesSelected).toBe(60 * 120);
-    expect(r.stats.seriesSelected).toBe(60);
+    expect(r.stats?.samplesSelected).toBe(60 * 120);
+    expect(r.stats?.seriesSelected).toBe(60);
     // The same selection read whole is over the limit; so is a stream whose batches are.
     await expect(engine.instantQuery(whole(data(4)), "sum(count_over_time(req_total[10m]))", 10 * MIN)).rejects.toMatchObject({ code: "STRATA_LIMIT_EXCEEDED" });
     await expect(engine.instantQuery(data(30), "sum(count_over_time(req_total[10m]))", 10 * MIN)).rejects.toMatchObject({ code: "STRATA_LIMIT_EXCEEDED" });

@@ -1,4 +1,4 @@
-import { CanceledError, ExecutionError, TimeoutError } from "@strata/core";
+import { CanceledError, ExecutionError, TimeoutError, Trace } from "@strata/core";
 import type { Labels } from "@strata/core";
 import type { Call, PosRange, VectorSelector } from "../ast.js";
 import { QueryMemory } from "./budget.js";
@@ -68,6 +68,8 @@ export class Env {
   /** Samples read by range functions, summed over windows (Prometheus' "samples scanned"). */
   samplesScanned = 0;
   seriesSelected = 0;
+  /** The query's trace step being run (Trace.off unless the query is traced). */
+  trace: Trace = Trace.off;
   private ops = 0;
   /** performance.now() after which the query times out (from `opts.timeout`). */
   readonly deadline: number | undefined;

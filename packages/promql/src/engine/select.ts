@@ -1,7 +1,7 @@
 import { ExecutionError, assertNever } from "@strata/core";
 import type { LabelMatcher } from "@strata/core";
 import type { Call, Expr, SubqueryExpr, VectorSelector } from "../ast.js";
-import type { Querier, SelectHints, SeriesSet, SeriesStream } from "../querier.js";
+import type { Querier, SelectHints, SeriesSet } from "../querier.js";
 import { RANGE_FUNCTIONS } from "./range-functions.js";
 import { abortError } from "./env.js";
 import type { Env, LoadedSeries } from "./env.js";
@@ -135,24 +135,29 @@ export async function select(querier: Querier, root: Expr, env: Env): Promise<vo
   };
   visit(root, { lo: env.start, hi: env.end }, "");
   const sets = await Promise.all(
-    jobs.map(async (j): Promise<SeriesSet | SeriesStream> => {
+    jobs.map(async (j): Promise<SeriesSet | undefined> => {
+      const sel = j.sel;
+      const stream = sel.kind === "VectorSelector" && streamed.has(sel);
+      const trace = env.trace.child(`${stream ? "stream" : "select"} ${matchersText(j.matchers)} on [${j.minT}..${j.maxT}]`);
+      const hints = trace.enabled ? { ...j.hints, trace } : j.hints;
       try {
-        const sel = j.sel;
-        if (sel.kind === "VectorSelector" && streamed.has(sel)) {
-          const stream = await querier.selectStream!(j.matchers, j.minT, j.maxT, j.hints, env.signal);
-          env.streams.set(sel, stream);
-          return stream;
+        if (stream) {
+          const s = await querier.selectStream!(j.matchers, j.minT, j.maxT, hints, env.signal);
+          env.streams.set(sel, s);
+          return undefined;
         }
-        return await querier.select(j.matchers, j.minT, j.maxT, j.hints, env.signal);
+        return await querier.select(j.matchers, j.minT, j.maxT, hints, env.signal);
       } catch (err) {
         if (env.signal?.aborted) throw abortError(env.signal);
         throw err;
+      } finally {
+        trace.done();
       }
     }),
   );
   for (let i = 0; i < jobs.length; i++) {
-    const set = sets[i]!;
-    if (!("next" in set)) continue;
+    const set = sets[i];
+    if (set === undefined) continue;
     const list: LoadedSeries[] = [];
     while (set.next()) {
       const s = set.at();
@@ -169,6 +174,10 @@ export async function select(querier: Querier, root: Expr, env: Env): Promise<vo
     const prev = env.selections.get(sel);
     env.selections.set(sel, prev === undefined ? list : prev.concat(list));
   }
+}
+
+export function matchersText(ms: readonly LabelMatcher[]): string {
+  return `{${ms.map((m) => `${m.name}${m.type}${JSON.stringify(m.value)}`).join(",")}}`;
 }
 
 /** Counts one more selected series against -search.maxSeries (all selectors of the query together). */

@@ -5,7 +5,7 @@ import type { Env, LoadedSeries } from "./env.js";
 import { evalExpr, typeOfExpr, unwrap } from "./eval.js";
 import type { MatrixSeries } from "./result.js";
 import { SAMPLE_BYTES, SERIES_BYTES } from "./cost.js";
-import { atOf, countSeries, subqueryTimes } from "./select.js";
+import { atOf, countSeries, matchersText, subqueryTimes } from "./select.js";
 import type { SeriesSink } from "./range-functions.js";
 import type { MSeries, RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
 import { dropMetricName, labelsKey } from "./types.js";
@@ -65,11 +65,19 @@ export async function* selectionBatches(sel: VectorSelector, env: Env): AsyncGen
     yield env.selections.get(sel) ?? [];
     return;
   }
+  let waited = 0;
+  let batches = 0;
+  let series = 0;
+  let total = 0;
   try {
     for (;;) {
+      const t0 = performance.now();
       const batch = await stream.nextBatch();
+      waited += performance.now() - t0;
       env.checkAbortNow();
       if (batch === undefined) break;
+      batches++;
+      series += batch.length;
       const list: LoadedSeries[] = [];
       let samples = 0;
       for (const s of batch) {
@@ -78,6 +86,7 @@ export async function* selectionBatches(sel: VectorSelector, env: Env): AsyncGen
         list.push({ labels: s.labels, ts: s.timestamps, vs: s.values, bits: undefined, st: s.startTimestamps, clean: undefined });
       }
       env.checkSamples(samples);
+      total += samples;
       env.selectedSamples += samples;
       env.heldSamples += samples;
       try {
@@ -89,6 +98,7 @@ export async function* selectionBatches(sel: VectorSelector, env: Env): AsyncGen
     for (const w of stream.warnings) env.warnings.add(w);
   } finally {
     stream.close();
+    env.trace.addDone(`wait for decoded batches of ${matchersText(sel.matchers)}: ${batches} batches, ${series} series, ${total} samples`, waited);
   }
 }
 
