@@ -11,6 +11,7 @@ import {
   NotFoundError,
   parseTenant,
   TimeoutError,
+  Trace,
   UnavailableError,
   type Logger,
   type MetricsRegistry,
@@ -29,14 +30,16 @@ import { vmalertProxy } from "./vmalert-proxy.js";
 
 /** The PromQL engine as select uses it (implemented by @strata/promql). */
 export interface QueryEngine {
-  instantQuery(querier: Querier, query: string, time: number, signal?: AbortSignal): Promise<QueryResult>;
-  rangeQuery(querier: Querier, query: string, start: number, end: number, step: number, signal?: AbortSignal): Promise<QueryResult>;
+  instantQuery(querier: Querier, query: string, time: number, signal?: AbortSignal, trace?: Trace): Promise<QueryResult>;
+  rangeQuery(querier: Querier, query: string, start: number, end: number, step: number, signal?: AbortSignal, trace?: Trace): Promise<QueryResult>;
 }
 
 export interface SelectConfig {
   readonly maxQueryDurationMs: number;
   readonly maxConcurrentRequests: number;
   readonly maxQueueDurationMs: number;
+  /** Queries slower than this are logged and counted (-search.logSlowQueryDuration; 0: never). */
+  readonly logSlowQueryDurationMs: number;
   readonly maxSeries: number;
   readonly maxPointsPerTimeseries: number;
   readonly maxExportSeries: number;
@@ -106,6 +109,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
   metrics.gauge("strata_rollup_result_cache_points", "Points held by the range-query result cache.", () => cache.size);
   metrics.counter("strata_rollup_result_cache_hits_total", "Range queries that reused cached points.", () => cache.hits);
   metrics.counter("strata_rollup_result_cache_misses_total", "Range queries that found nothing cached.", () => cache.misses);
+  const slowQueries = metrics.counter("strata_select_slow_queries_total", "Queries slower than -search.logSlowQueryDuration.");
   const partialAnswers = metrics.counter("strata_select_partial_responses_total", "Answers marked partial because storage nodes were unavailable.");
 
   const requestCounter = (path: string, code: number) => metrics.counter(`strata_http_requests_total{path="${path}",code="${code}"}`, "HTTP requests by API path and status.");
@@ -141,20 +145,39 @@ export function buildApp(deps: SelectDeps): SelectApp {
 
   // ---- query -------------------------------------------------------------------------------
 
+  /** Logs and counts a query slower than -search.logSlowQueryDuration (VictoriaMetrics' slow query log). */
+  function logIfSlow(ctx: Ctx, q: string, start: number, end: number, step: number, t0: number): void {
+    const ms = performance.now() - t0;
+    if (config.logSlowQueryDurationMs <= 0 || ms < config.logSlowQueryDurationMs) return;
+    slowQueries.inc();
+    log.warn(
+      { query: q, start, end, step, tenant: `${ctx.tenant.accountID}:${ctx.tenant.projectID}`, durationMs: Math.round(ms), remoteAddr: ctx.req.socket.remoteAddress ?? "" },
+      `slow query: ${Math.round(ms)} ms, more than -search.logSlowQueryDuration=${config.logSlowQueryDurationMs}ms`,
+    );
+  }
+
+  /** The query's trace when `trace=1` asks for one (Trace.off otherwise). */
+  function traceOf(ctx: Ctx, what: string): Trace {
+    return ctx.params.bool("trace") ? Trace.start(`${ctx.url.pathname}: ${what}`) : Trace.off;
+  }
+
   async function query(ctx: Ctx): Promise<void> {
     const q = ctx.params.get("query") ?? ""; // absent or empty: the parser says "no expression found in input", as Prometheus does
     const time = ctx.params.time("time", ctx.now - config.latencyOffsetMs, ctx.now);
     const done = stats.begin(ctx.tenant, q, time, time, 0, ctx.req.socket.remoteAddress ?? "");
+    const t0 = performance.now();
+    const trace = traceOf(ctx, `query=${q}, time=${time}`);
     try {
       await withSlot(ctx, async () => {
         const querier = backend.querier(ctx.tenant, ctx.opts);
         try {
-          const r = await engine.instantQuery(querier, q, time, ctx.signal);
+          const r = await engine.instantQuery(querier, q, time, ctx.signal, trace);
           if (querier.isPartial) partialAnswers.inc();
+          trace.done();
           await successStream(
             ctx.res,
             resultChunks(sortedResult(r)),
-            { isPartial: querier.isPartial, warnings: [...querier.warnings, ...r.warnings], infos: r.infos },
+            { isPartial: querier.isPartial, warnings: [...querier.warnings, ...r.warnings], infos: r.infos, trace },
             ctx.signal,
           );
         } finally {
@@ -164,6 +187,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
       });
     } finally {
       done();
+      logIfSlow(ctx, q, time, time, 0, t0);
     }
   }
 
@@ -184,6 +208,8 @@ export function buildApp(deps: SelectDeps): SelectApp {
       );
     }
     const done = stats.begin(ctx.tenant, q, start, end, step, ctx.req.socket.remoteAddress ?? "");
+    const t0 = performance.now();
+    const trace = traceOf(ctx, `query=${q}, start=${start}, end=${end}, step=${step}`);
     try {
       await withSlot(ctx, async () => {
         const cacheable = !config.disableCache && !ctx.params.bool("nocache") && !dependsOnQueryRange(q);
@@ -196,15 +222,18 @@ export function buildApp(deps: SelectDeps): SelectApp {
           let infos: readonly string[] = [];
           if (cached && cached.nextStart > end) {
             series = cached.series;
+            trace.child(`answered from the result cache: ${series.length} series`).done();
           } else {
             const from = cached ? cached.nextStart : start;
-            const r = await engine.rangeQuery(querier, q, from, end, step, ctx.signal);
+            if (cached) trace.child(`result cache holds [${start}..${cached.nextStart}): evaluate the rest`).done();
+            const r = await engine.rangeQuery(querier, q, from, end, step, ctx.signal, trace);
             warnings = r.warnings;
             infos = r.infos;
             if (r.type !== "matrix") {
               // Scalars and strings in range queries come back as matrices in Prometheus; an
               // engine that returns otherwise is answered as is, uncached.
-              await successStream(ctx.res, resultChunks(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos }, ctx.signal);
+              trace.done();
+              await successStream(ctx.res, resultChunks(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos, trace }, ctx.signal);
               return;
             }
             series = cached ? mergeMatrix(cached.series, r.series) : [...r.series];
@@ -215,11 +244,14 @@ export function buildApp(deps: SelectDeps): SelectApp {
             }
           }
           if (querier.isPartial) partialAnswers.inc();
+          const sortTrace = trace.child("sort the answer's series");
           series.sort(compareByLabels);
+          sortTrace.done();
+          trace.done();
           await successStream(
             ctx.res,
             matrixChunks(series, { start, step, count: points }),
-            { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos },
+            { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos, trace },
             ctx.signal,
           );
         } finally {
@@ -229,6 +261,7 @@ export function buildApp(deps: SelectDeps): SelectApp {
       });
     } finally {
       done();
+      logIfSlow(ctx, q, start, end, step, t0);
     }
   }
 
