@@ -16,7 +16,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { clusterBuilt, forceFlush, remoteWriteBody, startCluster, type TestSeries } from "../lib/cluster.js";
-import { startVictoriaMetrics, VM_BIN, type VictoriaMetrics } from "./victoria-metrics.js";
+import { startVictoriaMetrics, VM_BIN, type BenchTarget } from "./victoria-metrics.js";
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -42,7 +42,7 @@ const END = Math.floor(Date.now() / STEP) * STEP;
 const START = END - (POINTS - 1) * STEP;
 const ONLY = args.get("only");
 const c = await startCluster({ storageNodes: 2, selectFlags: list(args.get("selectFlags")), selectEnv, nodeArgs: { select: list(args.get("selectNodeArgs")) } });
-let vm: VictoriaMetrics | undefined;
+let vm: BenchTarget | undefined;
 try {
   if (args.has("noVM")) console.log("victoria-metrics comparison skipped (--noVM)");
   else if (!existsSync(VM_BIN)) console.log(`victoria-metrics comparison skipped: ${VM_BIN} not found (apt-get install -y victoria-metrics)`);

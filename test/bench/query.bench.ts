@@ -15,7 +15,7 @@ import { makeClusterCerts } from "../lib/certs.js";
 import { clusterBuilt, startCluster, type Cluster } from "../lib/cluster.js";
 import { cpuSeconds, tempDir } from "../lib/procs.js";
 import { generateDataset } from "./node-exporter-data.js";
-import { startVictoriaMetrics, VM_BIN } from "./victoria-metrics.js";
+import { startVictoriaMetrics, VM_BIN, type BenchTarget } from "./victoria-metrics.js";
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -81,16 +81,7 @@ const QUERIES = ONLY === undefined ? ALL_QUERIES : ALL_QUERIES.filter((q) => q.n
 
 // ---- targets ----------------------------------------------------------------------------------
 
-interface Target {
-  readonly name: string;
-  /** API root: `http://…/select/0/prometheus` or `http://…`. */
-  readonly api: string;
-  readonly writeUrl: string;
-  /** Processes that answer queries (select + storage; the VM single node), for CPU per query. */
-  readonly pids: readonly number[];
-  flush(): Promise<void>;
-  stop(): Promise<void>;
-}
+type Target = BenchTarget;
 
 async function startStrata(): Promise<Target> {
   if (!clusterBuilt()) throw new Error("services are not built: run `pnpm build` first");

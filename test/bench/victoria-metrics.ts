@@ -4,13 +4,15 @@ import { freePort, tempDir, waitHealthy, type Proc } from "../lib/procs.js";
 
 export const VM_BIN = "/usr/bin/victoria-metrics";
 
-export interface VictoriaMetrics {
+/** A database a benchmark loads and queries (Strata or a peer). */
+export interface BenchTarget {
   readonly name: string;
-  /** API root (`http://127.0.0.1:port`). */
+  /** API root: `http://…/select/0/prometheus` or `http://…`. */
   readonly api: string;
   readonly writeUrl: string;
+  /** Processes that answer queries (select + storage; the VM single node), for CPU per query. */
   readonly pids: readonly number[];
-  /** Forces a flush and a merge and waits until no merge is active. */
+  /** Makes written data searchable and merged. */
   flush(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -23,7 +25,7 @@ export async function vmMetric(base: string, name: string): Promise<number> {
 }
 
 /** Starts Debian's victoria-metrics single node on a loopback port with its data in a temporary directory. */
-export async function startVictoriaMetrics(dirName: string): Promise<VictoriaMetrics> {
+export async function startVictoriaMetrics(dirName: string): Promise<BenchTarget> {
   const dir = tempDir(dirName);
   const port = await freePort();
   const child = spawn(VM_BIN, [`-storageDataPath=${dir.path}`, `-httpListenAddr=127.0.0.1:${port}`, "-retentionPeriod=100y", "-loggerLevel=ERROR"], {
