@@ -46,6 +46,7 @@ export class BlockSeriesStream implements SeriesStream {
     private readonly dedupIntervalMs: number,
     private readonly decoder: DecodePool | undefined,
     readonly warnings: readonly string[],
+    batchSamples = STREAM_BATCH_SAMPLES,
   ) {
     entries.sort(compareByLabels);
     this.entries = entries;
@@ -55,7 +56,7 @@ export class BlockSeriesStream implements SeriesStream {
     for (let i = 0; i < entries.length; i++) {
       let n = 0;
       for (const b of entries[i]!.blocks ?? []) n += b.count;
-      if (acc > 0 && acc + n > STREAM_BATCH_SAMPLES) {
+      if (acc > 0 && acc + n > batchSamples) {
         this.bounds.push(i);
         biggest = Math.max(biggest, acc);
         acc = 0;
