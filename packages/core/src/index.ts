@@ -11,3 +11,5 @@ export * from "./metrics.js";
 export * from "./service.js";
 export * from "./ratelimited-log.js";
 export * from "./trace.js";
+export * from "./stale.js";
+export * from "./bytes.js";

@@ -8,7 +8,7 @@
  *   their self-describing wire form, `decodeBlock` / `mergeSeriesBlocks` decode them on the
  *   query side, where `deduplicateSamples` applies -dedup.minScrapeInterval again.
  *
- * The inverted index lives in ./indexdb (its own public API is re-exported once committed).
+ * The inverted index lives in ./indexdb (IndexDB), inside the log-structured ./mergeset.
  */
 export {
   Storage,
@@ -31,12 +31,8 @@ export {
   STALE_NAN,
 } from "./dedup.js";
 export { ByteBuffer } from "./bytes.js";
-export {
-  type TSID,
-  type SeriesIndex,
-  type TsdbStatus,
-  type TsdbStatusRequest,
-  compareTSIDs,
-} from "./series-index.js";
+export type { SeriesIndex } from "./series-index.js";
+export { type TSID, TSID_SIZE, compareTSID, decodeTSID, encodeTSID } from "./tsid.js";
+export type { TsdbStatus, TsdbStatusEntry, TsdbStatusRequest } from "./indexdb/status.js";
 export { MAX_BLOCK_SAMPLES } from "./constants.js";
-export { IndexDB, type IndexDBOptions, compareTSID, encodeTSID, decodeTSID, TSID_SIZE } from "./indexdb/index.js";
+export { IndexDB, type IndexDBOptions } from "./indexdb/index.js";

@@ -1,12 +1,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BadDataError, InternalError, UnavailableError } from "@strata/core";
+import { BadDataError, createLogger, errorMessage, InternalError, UnavailableError, type Logger } from "@strata/core";
 import { BlockBuilder, type Block } from "./block.js";
-import { compareBytes, compareRange, latin1 } from "./bytes.js";
+import { compareBytes, compareRange, latin1 } from "../bytes.js";
 import { BloomKeys } from "./bloom.js";
 import { DEFAULT_BLOCK_SIZE, PARTS_JSON_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR, brotliQualityFor } from "./constants.js";
 import { Cursor, MergeIterator } from "./cursor.js";
-import { fsyncDir, writeFileAtomicSync } from "./fsutil.js";
+import { fsyncDir, writeFileAtomic } from "../fsutil.js";
 import { BlockCache, FilePart, InMemoryPart, type KindSizes, type Part, PartWriter } from "./part.js";
 
 export interface TableOptions {
@@ -33,7 +33,7 @@ export interface TableOptions {
   readonly bloomNamespace?: number;
   /** Called after pending items became visible to snapshots that exclude pending items. */
   readonly onPendingConverted?: () => void;
-  /** Background merge/flush failures (default: console.error). */
+  /** Background merge/flush failures (default: logged as JSON through pino). */
   readonly onError?: (err: unknown) => void;
 }
 
@@ -169,7 +169,7 @@ export class Table {
     this.maxInMemoryBytes = opts.maxInMemoryBytes ?? 64 << 20;
     this.fanIn = Math.max(2, opts.mergeFanIn ?? 16);
     this.keepItem = opts.keepItem;
-    this.onError = opts.onError ?? ((err) => console.error("mergeset background error", err));
+    this.onError = opts.onError ?? ((err) => defaultLog().error({ err: errorMessage(err) }, "mergeset background merge/flush failed"));
   }
 
   /** Opens (or creates) a table; removes leftovers of interrupted flushes and merges. */
@@ -402,7 +402,7 @@ export class Table {
 
   private writePartsJson(): void {
     const pj: PartsJson = { formatVersion: PARTS_JSON_VERSION, parts: this.fileParts.map((p) => p.name) };
-    writeFileAtomicSync(path.join(this.dir, PARTS_JSON), JSON.stringify(pj));
+    writeFileAtomic(this.dir, PARTS_JSON, JSON.stringify(pj));
   }
 
   private scheduleMerge(): void {
@@ -516,7 +516,7 @@ export class Table {
       }
       fsyncDir(path.join(dst, PARTS_DIR));
       const pj: PartsJson = { formatVersion: PARTS_JSON_VERSION, parts: files.map((p) => p.name) };
-      writeFileAtomicSync(path.join(dst, PARTS_JSON), JSON.stringify(pj));
+      writeFileAtomic(dst, PARTS_JSON, JSON.stringify(pj));
     } finally {
       snap.release();
     }
@@ -593,4 +593,12 @@ export class Table {
     this.memParts = [];
     this.fileParts = [];
   }
+}
+
+let log: Logger | undefined;
+
+/** The logger of tables opened without onError (IndexDB passes its own). */
+function defaultLog(): Logger {
+  log ??= createLogger({ name: "strata-mergeset" });
+  return log;
 }
