@@ -17,12 +17,12 @@
 // answer's series count is compared between both sides. --tls puts mTLS on every Strata cluster
 // link (insert → storage, select → storage); compare its ratio with a run without. Requires
 // `pnpm build` first.
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { makeClusterCerts } from "../lib/certs.js";
 import { clusterBuilt, startCluster, type Cluster } from "../lib/cluster.js";
-import { cpuSeconds, freePort, tempDir, waitHealthy, type Proc } from "../lib/procs.js";
+import { cpuSeconds, tempDir } from "../lib/procs.js";
 import { datasetBodies, datasetShape } from "./node-exporter-data.js";
+import { startVictoriaMetrics, VM_BIN, type BenchTarget } from "./victoria-metrics.js";
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -52,7 +52,6 @@ const WITH_TLS = args.has("tls");
 const PROFILE = args.get("profile");
 /** Only the queries whose name contains this (for profiling one query). */
 const ONLY = args.get("only");
-const VM_BIN = "/usr/bin/victoria-metrics";
 const INTERVAL = 15_000;
 
 // ---- queries ----------------------------------------------------------------------------------
@@ -104,16 +103,7 @@ const QUERIES = ONLY === undefined ? ALL_QUERIES : ALL_QUERIES.filter((q) => q.n
 
 // ---- targets ----------------------------------------------------------------------------------
 
-interface Target {
-  readonly name: string;
-  /** API root: `http://…/select/0/prometheus` or `http://…`. */
-  readonly api: string;
-  readonly writeUrl: string;
-  /** Processes that answer queries (select + storage; the VM single node), for CPU per query. */
-  readonly pids: readonly number[];
-  flush(): Promise<void>;
-  stop(): Promise<void>;
-}
+type Target = BenchTarget;
 
 async function startStrata(): Promise<Target> {
   if (!clusterBuilt()) throw new Error("services are not built: run `pnpm build` first");
@@ -140,61 +130,6 @@ async function startStrata(): Promise<Target> {
     async stop() {
       await c.stop();
       certDir.remove();
-    },
-  };
-}
-
-async function vmMetric(base: string, name: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split("\n")) if (line.startsWith(name)) sum += Number(line.split(" ").pop());
-  return sum;
-}
-
-async function startVM(): Promise<Target> {
-  const dir = tempDir("vm-query-bench");
-  const port = await freePort();
-  const child = spawn(VM_BIN, [`-storageDataPath=${dir.path}`, `-httpListenAddr=127.0.0.1:${port}`, "-retentionPeriod=100y", "-loggerLevel=ERROR"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const proc: Proc = {
-    child,
-    output: () => out,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGTERM");
-        await exited;
-      }
-      return child.exitCode;
-    },
-    async kill9() {
-      child.kill("SIGKILL");
-      await exited;
-    },
-  };
-  const base = `http://127.0.0.1:${port}`;
-  await waitHealthy(`${base}/health`, proc);
-  return {
-    name: "victoria-metrics",
-    api: base,
-    writeUrl: `${base}/api/v1/write`,
-    pids: [child.pid!],
-    async flush() {
-      await (await fetch(`${base}/internal/force_flush`)).text();
-      await (await fetch(`${base}/internal/force_merge`)).text();
-      // force_merge runs in the background: wait until no merge is active twice in a row.
-      for (let quiet = 0, i = 0; quiet < 2 && i < 600; i++) {
-        await new Promise((r) => setTimeout(r, 500));
-        quiet = (await vmMetric(base, "vm_active_merges")) === 0 ? quiet + 1 : 0;
-      }
-    },
-    async stop() {
-      await proc.stop();
-      dir.remove();
     },
   };
 }
@@ -281,7 +216,7 @@ const targets: Target[] = [];
 try {
   targets.push(await startStrata());
   const vmAvailable = existsSync(VM_BIN);
-  if (WITH_VM && vmAvailable) targets.push(await startVM());
+  if (WITH_VM && vmAvailable) targets.push(await startVictoriaMetrics("vm-query-bench"));
   else console.log(WITH_VM ? `victoria-metrics comparison skipped: ${VM_BIN} not found (apt-get install -y victoria-metrics)` : "victoria-metrics comparison skipped (--noVM)");
   const s = await load(targets, datasetBodies(dataOpts));
   console.log(`generated and loaded into ${targets.map((t) => t.name).join(" and ")} in ${s.toFixed(1)} s (${Math.round(data.samples / s).toLocaleString("en-US")} samples/s each)`);

@@ -7,6 +7,7 @@ import {
   decodeMetricName,
   ExecutionError,
   TimeoutError,
+  Trace,
   UnavailableError,
   type LabelMatcher,
   type Labels,
@@ -15,11 +16,12 @@ import {
   type Tenant,
 } from "@strata/core";
 import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions, type ChannelSecurity, type grpc } from "@strata/protocol";
-import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet } from "@strata/promql";
+import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet, type SeriesStream } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
+import { BlockSeriesStream, type StreamEntry } from "./select-stream.js";
 import { fromGrpcError } from "./grpc-errors.js";
 import { MetaCache } from "./meta-cache.js";
 
@@ -278,6 +280,7 @@ export class ClusterSelectBackend implements SelectBackend {
     minT: number,
     maxT: number,
     opts: SearchOptions,
+    trace = Trace.off,
   ): Promise<{ series: Map<string, { name: Uint8Array; blocks: RawBlock[] }>; isPartial: boolean; warnings: string[] }> {
     const series = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
     const query = searchQuery(tenant, sets, minT, maxT, opts);
@@ -286,9 +289,23 @@ export class ClusterSelectBackend implements SelectBackend {
         `the query selects more than ${opts.maxSeries} series (${opts.maxSeriesFlag ?? "-search.maxSeries"}); narrow it with more specific label matchers`,
         "STRATA_LIMIT_EXCEEDED",
       );
+    const fanTrace = trace.child(`search ${this.nodeList.length} storage nodes in parallel`);
     const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
       const local = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
+      const nodeTrace = fanTrace.child(`storage node ${n.addr}`);
+      const t0 = performance.now();
+      let first = -1;
+      let blocks = 0;
+      let bytes = 0;
+      const traceNode = (outcome: string) => {
+        if (!nodeTrace.enabled) return;
+        const total = performance.now() - t0;
+        const wait = first < 0 ? total : first;
+        nodeTrace.addDone("wait for the first block (index search on the node)", wait);
+        nodeTrace.addDone(`read and transfer ${blocks} blocks, ${bytes} bytes`, total - wait);
+        nodeTrace.done(`storage node ${n.addr}: ${outcome}`);
+      };
       const stream = n.client.rawStream(
         "Search_v1",
         create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1] }),
@@ -297,8 +314,11 @@ export class ClusterSelectBackend implements SelectBackend {
       const r = new SearchFrameReader();
       let prev: { name: Uint8Array; blocks: RawBlock[] } | undefined;
       for await (const frame of stream as AsyncIterable<Buffer>) {
+        if (first < 0) first = performance.now() - t0;
+        bytes += frame.length;
         r.reset(frame);
         while (r.next()) {
+          blocks++;
           if (r.metricName.length > 0) {
             const mn = r.metricName;
             const key = Buffer.from(mn.buffer, mn.byteOffset, mn.byteLength).toString("latin1");
@@ -310,11 +330,15 @@ export class ClusterSelectBackend implements SelectBackend {
           prev.blocks.push(unmarshalBlock(r.data, 0).block);
         }
       }
+      // A node that fails stays open in the trace (its step reports the time until the answer).
+      traceNode(`${local.size} series`);
       return local;
     }).catch((err: unknown) => {
       // A node over the series limit (the search passes it maxSeries): name the flag select was given.
       throw err instanceof ExecutionError && err.code === "STRATA_LIMIT_EXCEEDED" ? tooMany() : err;
     });
+    fanTrace.done(`search ${this.nodeList.length} storage nodes in parallel${fan.isPartial ? " (partial answer)" : ""}`);
+    const mergeTrace = trace.child("merge series across nodes");
     for (const local of fan.results) {
       for (const [key, v] of local) {
         const e = series.get(key);
@@ -322,6 +346,7 @@ export class ClusterSelectBackend implements SelectBackend {
         else series.set(key, v);
       }
     }
+    mergeTrace.done(`merge series across nodes: ${series.size} series`);
     if (series.size > opts.maxSeries) throw tooMany();
     return { series, isPartial: fan.isPartial, warnings: fan.warnings };
   }
@@ -333,13 +358,17 @@ export class ClusterSelectBackend implements SelectBackend {
     maxT: number,
     opts: SearchOptions,
     arena: SampleArena,
+    trace = Trace.off,
   ): Promise<{ list: Series[]; isPartial: boolean; warnings: string[] }> {
-    const r = await this.searchBlocks(tenant, sets, minT, maxT, opts);
+    const r = await this.searchBlocks(tenant, sets, minT, maxT, opts, trace);
     const entries = [...r.series];
     const blocks = entries.map(([, v]) => v.blocks);
+    const decodeTrace = trace.child("decode blocks");
     const decoded = this.decoder
       ? await this.decoder.decode(blocks, minT, maxT, this.dedupIntervalMs, arena)
       : await decodeInline(blocks, minT, maxT, this.dedupIntervalMs, arena);
+    decodeTrace.done(`decode blocks of ${entries.length} series`);
+    const sortTrace = trace.child("sort series by labels");
     const list: Series[] = [];
     const slice = new EventLoopSlice();
     for (let i = 0; i < entries.length; i++) {
@@ -350,6 +379,7 @@ export class ClusterSelectBackend implements SelectBackend {
       list.push({ labels: this.labelsOf(key, name), timestamps: d.timestamps, values: d.values });
     }
     list.sort(compareByLabels);
+    sortTrace.done(`sort ${list.length} series by labels`);
     return { list, isPartial: r.isPartial, warnings: r.warnings };
   }
 
@@ -378,14 +408,30 @@ export class ClusterSelectBackend implements SelectBackend {
       get warnings() {
         return state.warnings;
       },
-      select: async (matchers: readonly LabelMatcher[], minT: number, maxT: number, _hints: SelectHints, signal?: AbortSignal): Promise<SeriesSet> => {
+      select: async (matchers: readonly LabelMatcher[], minT: number, maxT: number, hints: SelectHints, signal?: AbortSignal): Promise<SeriesSet> => {
         const o = signal ? { ...opts, signal } : opts;
-        const r = await this.mergedSeries(tenant, [matchers], minT, maxT, o, arena);
+        const r = await this.mergedSeries(tenant, [matchers], minT, maxT, o, arena, hints.trace);
         if (r.isPartial) {
           state.isPartial = true;
           for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
         }
         return r.list.length === 0 ? emptySeriesSet : seriesSetOf(r.list);
+      },
+      selectStream: async (matchers: readonly LabelMatcher[], minT: number, maxT: number, hints: SelectHints, signal?: AbortSignal): Promise<SeriesStream> => {
+        const o = signal ? { ...opts, signal } : opts;
+        const trace = hints.trace ?? Trace.off;
+        const r = await this.searchBlocks(tenant, [matchers], minT, maxT, o, trace);
+        if (r.isPartial) {
+          state.isPartial = true;
+          for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
+        }
+        const entries: StreamEntry[] = [];
+        for (const [key, { name, blocks }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks });
+        r.series.clear();
+        const sortTrace = trace.child("sort series by labels");
+        const stream = new BlockSeriesStream(entries, minT, maxT, this.dedupIntervalMs, this.decoder, r.warnings);
+        sortTrace.done(`sort ${entries.length} series by labels (decoded batch by batch while evaluating)`);
+        return stream;
       },
       labelNames: async (matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> => {
         return (await this.labelNames(tenant, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value;

@@ -10,5 +10,6 @@ export * from "./logger.js";
 export * from "./metrics.js";
 export * from "./service.js";
 export * from "./ratelimited-log.js";
+export * from "./trace.js";
 export * from "./stale.js";
 export * from "./bytes.js";

@@ -1,7 +1,7 @@
 import { BadDataError, CanceledError, compareLabels, normalizeLabels, labelsFromRecord, STALE_NAN_ARRAY } from "@strata/core";
 import type { Label, Labels, LabelMatcher } from "@strata/core";
-import type { Querier, SelectHints, Series, SeriesSet } from "./querier.js";
-import { seriesSetOf } from "./querier.js";
+import type { Querier, SelectHints, Series, SeriesSet, SeriesStream } from "./querier.js";
+import { seriesSetOf, seriesStreamOf } from "./querier.js";
 
 /** One series' samples in growable typed arrays (capacity doubles; `n` used). */
 class MemSeries {
@@ -114,6 +114,12 @@ function matchesAll(labels: Labels, matchers: readonly LabelMatcher[]): boolean 
 export class MemoryQuerier implements Querier {
   private readonly byKey = new Map<string, MemSeries>();
   private sorted: MemSeries[] | undefined = [];
+  private readonly streamBatchSeries: number;
+
+  /** `streamBatchSeries`: series per batch of `selectStream` (default 1024; tests use small ones to cross batch boundaries). */
+  constructor(opts: { readonly streamBatchSeries?: number } = {}) {
+    this.streamBatchSeries = Math.max(1, opts.streamBatchSeries ?? 1024);
+  }
 
   /** Number of series stored. */
   get seriesCount(): number {
@@ -224,6 +230,15 @@ export class MemoryQuerier implements Querier {
     signal?: AbortSignal,
   ): Promise<SeriesSet> {
     if (signal?.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new CanceledError("query canceled"));
+    return Promise.resolve(seriesSetOf(this.selected(matchers, minT, maxT)));
+  }
+
+  selectStream(matchers: readonly LabelMatcher[], minT: number, maxT: number, _hints: SelectHints, signal?: AbortSignal): Promise<SeriesStream> {
+    if (signal?.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new CanceledError("query canceled"));
+    return Promise.resolve(seriesStreamOf(this.selected(matchers, minT, maxT), this.streamBatchSeries));
+  }
+
+  private selected(matchers: readonly LabelMatcher[], minT: number, maxT: number): Series[] {
     const out: Series[] = [];
     for (const s of this.all()) {
       if (!matchesAll(s.labels, matchers)) continue;
@@ -234,7 +249,7 @@ export class MemoryQuerier implements Querier {
       const series: Series = { labels: s.labels, timestamps: s.ts.subarray(lo, hi), values: s.vs.subarray(lo, hi) };
       out.push(s.st === undefined ? series : { ...series, startTimestamps: s.st.subarray(lo, hi) });
     }
-    return Promise.resolve(seriesSetOf(out));
+    return out;
   }
 
   labelNames(matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> {

@@ -1,4 +1,4 @@
-import type { Labels, LabelMatcher } from "@strata/core";
+import type { Labels, LabelMatcher, Trace } from "@strata/core";
 
 /**
  * What the engine knows about a selection, passed to `Querier.select` so a storage backend can
@@ -15,6 +15,8 @@ export interface SelectHints {
   readonly range: number;
   /** Name of the function the selection feeds, e.g. "rate" ("" when none). */
   readonly func: string;
+  /** The step of a traced query (`trace=1`) this selection is; the querier records its work under it. */
+  readonly trace?: Trace;
 }
 
 /**
@@ -57,6 +59,39 @@ export interface SeriesSet {
 }
 
 /**
+ * A selection handed out in batches (`Querier.selectStream`), for a consumer that uses each series
+ * once and keeps nothing of its sample arrays (an aggregation over a selector or over a range
+ * function of one): the querier decodes a batch while the engine folds the previous one, so a
+ * query never holds every series' samples at once.
+ *
+ * Order: the series of all batches together are in canonical label order, each label set at most
+ * once, exactly as `select` returns them (aggregations give identical answers either way).
+ *
+ * Lifetime: a batch's arrays are valid until the next `nextBatch()` call or `close()`; the
+ * querier may reuse their memory after that. Labels stay valid until the query has finished.
+ * Not safe for concurrent use; `close()` is idempotent and must be called when the consumer stops
+ * early (an error, a limit).
+ */
+export interface SeriesStream {
+  /**
+   * Labels of every series the selection may yield, in order, known before any sample is
+   * decoded (limits and estimates use them). A series without samples in the window is not
+   * yielded by `nextBatch`.
+   */
+  readonly labels: readonly Labels[];
+  /**
+   * Most samples the stream holds decoded at once (the batch in hand plus any decoded ahead):
+   * the query's memory estimate counts this, not the selection's total.
+   */
+  readonly heldSamples: number;
+  /** The next batch (never empty), or undefined after the last one. Rejects on errors. */
+  nextBatch(): Promise<readonly Series[] | undefined>;
+  /** Non-fatal problems, e.g. "partial response: storage node b:8401 unavailable". */
+  readonly warnings: readonly string[];
+  close(): void;
+}
+
+/**
  * The engine's only view of storage (Prometheus' storage.Querier). Implemented by the in-memory
  * querier (tests, benchmarks), local storage, and the cluster fan-out in select.
  *
@@ -77,6 +112,17 @@ export interface Querier {
     hints: SelectHints,
     signal?: AbortSignal,
   ): Promise<SeriesSet>;
+  /**
+   * The same selection as `select`, as a stream of batches (see SeriesStream). Optional: the
+   * engine uses it where it consumes series one by one, and `select` everywhere else.
+   */
+  selectStream?(
+    matchers: readonly LabelMatcher[],
+    minT: number,
+    maxT: number,
+    hints: SelectHints,
+    signal?: AbortSignal,
+  ): Promise<SeriesStream>;
   /** Sorted unique label names of series matching `matchers` in [minT, maxT]. */
   labelNames?(matchers: readonly LabelMatcher[], minT: number, maxT: number, signal?: AbortSignal): Promise<string[]>;
   /** Sorted unique values of label `name` of series matching `matchers` in [minT, maxT]. */
@@ -110,6 +156,34 @@ class ListSeriesSet implements SeriesSet {
   err(): Error | undefined {
     return undefined;
   }
+}
+
+/**
+ * A stream over an array of series (already sorted and unique), `batchSeries` series per batch;
+ * the arrays are the caller's (no copy).
+ */
+export function seriesStreamOf(series: readonly Series[], batchSeries: number, warnings: readonly string[] = []): SeriesStream {
+  let i = 0;
+  let maxBatch = 0;
+  for (let j = 0; j < series.length; j += batchSeries) {
+    let n = 0;
+    for (const s of series.slice(j, j + batchSeries)) n += s.timestamps.length;
+    maxBatch = Math.max(maxBatch, n);
+  }
+  return {
+    labels: series.map((s) => s.labels),
+    heldSamples: maxBatch,
+    warnings,
+    nextBatch: () => {
+      if (i >= series.length) return Promise.resolve(undefined);
+      const b = series.slice(i, i + batchSeries);
+      i += batchSeries;
+      return Promise.resolve(b);
+    },
+    close: () => {
+      i = series.length;
+    },
+  };
 }
 
 /** A set over an array of series (already sorted and unique). */

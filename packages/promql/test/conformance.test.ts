@@ -29,7 +29,8 @@ const counts = { passed: 0, failed: 0, skipped: 0, nowPassing: 0 };
 
 function memoryTarget(): ScriptTarget {
   const engine = createEngine();
-  const querier = new MemoryQuerier();
+  // Two series per streamed batch: aggregations cross batch boundaries in every script.
+  const querier = new MemoryQuerier({ streamBatchSeries: 2 });
   return {
     clear: () => querier.clear(),
     load: (labels, ts, vs) => querier.add(labels, ts, vs),

@@ -80,7 +80,8 @@ export function buildApp(deps: SelectDeps): SelectApp {
   const requestCounter = (path: string, code: number) => metrics.counter(`strata_http_requests_total{path="${path}",code="${code}"}`, "HTTP requests by API path and status.");
   const duration = (path: string) => metrics.histogram(`strata_http_request_duration_seconds{path="${path}"}`, "HTTP request duration by API path.");
 
-  const rt: SelectRuntime = { backend, engine, config, log, metrics, cache, stats, limiter, partialAnswers, now, onQueryEnd: deps.onQueryEnd };
+  const slowQueries = metrics.counter("strata_select_slow_queries_total", "Queries slower than -search.logSlowQueryDuration.");
+  const rt: SelectRuntime = { backend, engine, config, log, metrics, cache, stats, limiter, partialAnswers, slowQueries, now, onQueryEnd: deps.onQueryEnd };
   const keys = deps.keys ?? { delete: "", flags: "" };
 
   const app = createServiceApp({

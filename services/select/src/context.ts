@@ -12,6 +12,7 @@ import {
   type Logger,
   type MetricsRegistry,
   type Tenant,
+  type Trace,
 } from "@strata/core";
 import type { Querier, QueryResult } from "@strata/promql";
 import type { RollupCache } from "./cache.js";
@@ -21,14 +22,16 @@ import { failure } from "./respond.js";
 
 /** The PromQL engine as select uses it (implemented by @strata/promql). */
 export interface QueryEngine {
-  instantQuery(querier: Querier, query: string, time: number, signal?: AbortSignal): Promise<QueryResult>;
-  rangeQuery(querier: Querier, query: string, start: number, end: number, step: number, signal?: AbortSignal): Promise<QueryResult>;
+  instantQuery(querier: Querier, query: string, time: number, signal?: AbortSignal, trace?: Trace): Promise<QueryResult>;
+  rangeQuery(querier: Querier, query: string, start: number, end: number, step: number, signal?: AbortSignal, trace?: Trace): Promise<QueryResult>;
 }
 
 export interface SelectConfig {
   readonly maxQueryDurationMs: number;
   readonly maxConcurrentRequests: number;
   readonly maxQueueDurationMs: number;
+  /** Queries slower than this are logged and counted (-search.logSlowQueryDuration; 0: never). */
+  readonly logSlowQueryDurationMs: number;
   readonly maxSeries: number;
   readonly maxPointsPerTimeseries: number;
   readonly maxExportSeries: number;
@@ -73,6 +76,7 @@ export interface SelectRuntime {
   readonly stats: QueryStats;
   readonly limiter: Limiter;
   readonly partialAnswers: Counter;
+  readonly slowQueries: Counter;
   readonly now: () => number;
   /** Called after each query left its slot. */
   readonly onQueryEnd: (() => void) | undefined;

@@ -10,6 +10,7 @@ export const selectFlags = defineFlags({
   "dedup.minScrapeInterval": flag.duration("0s", "Leave only the last sample in each interval per series at query time (for replicated Prometheus pairs); 0 disables"),
   "search.maxQueryDuration": flag.duration("30s", "The maximum duration of a query; the timeout parameter may only lower it"),
   "search.maxConcurrentRequests": flag.int(8, "The maximum number of queries running at once; more wait in a queue"),
+  "search.logSlowQueryDuration": flag.duration("5s", "Log queries slower than this (with query, range, step, tenant and duration) and count them in strata_select_slow_queries_total; 0 disables"),
   "search.maxQueueDuration": flag.duration("10s", "How long a query may wait for a free slot before it fails with 503"),
   "search.maxSeries": flag.int(300_000, "The maximum number of series one query may select"),
   "search.maxSamplesPerQuery": flag.int(1_000_000_000, "The maximum number of samples one query may process"),

@@ -71,6 +71,7 @@ await runService({
         maxQueryDurationMs: flags["search.maxQueryDuration"],
         maxConcurrentRequests: flags["search.maxConcurrentRequests"],
         maxQueueDurationMs: flags["search.maxQueueDuration"],
+        logSlowQueryDurationMs: flags["search.logSlowQueryDuration"],
         maxSeries: flags["search.maxSeries"],
         maxPointsPerTimeseries: flags["search.maxPointsPerTimeseries"],
         maxExportSeries: flags["search.maxExportSeries"],

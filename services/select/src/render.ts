@@ -166,6 +166,7 @@ export async function successStream(res: ServerResponse, data: Iterable<string>,
   if (corked > 0) res.uncork();
   if (ann.warnings && ann.warnings.length > 0) pending += `,"warnings":${JSON.stringify(ann.warnings)}`;
   if (ann.infos && ann.infos.length > 0) pending += `,"infos":${JSON.stringify(ann.infos)}`;
+  if (ann.trace?.enabled) pending += `,"trace":${JSON.stringify(ann.trace)}`;
   pending += "}";
   res.end(pending);
 }

@@ -1,3 +1,4 @@
+import type { Trace } from "@strata/core";
 import type { ServerResponse } from "node:http";
 import type { FastifyReply } from "fastify";
 import { errorMessage, errorTypeOf, httpStatusOf, type ErrorType, type Labels } from "@strata/core";
@@ -20,6 +21,8 @@ export interface Annotations {
   readonly warnings?: readonly string[];
   readonly infos?: readonly string[];
   readonly isPartial?: boolean;
+  /** The query's trace (`trace=1`), written beside the data as VictoriaMetrics does. */
+  readonly trace?: Trace;
 }
 
 /** `{"status":"success","isPartial":…,"data":<dataJson>,"warnings":[…],"infos":[…]}`. */

@@ -20,6 +20,7 @@ const config: SelectDeps["config"] = {
   maxQueryDurationMs: 30_000,
   maxConcurrentRequests: 4,
   maxQueueDurationMs: 1_000,
+  logSlowQueryDurationMs: 0,
   maxSeries: 10_000,
   maxPointsPerTimeseries: 1_000,
   maxExportSeries: 1_000,

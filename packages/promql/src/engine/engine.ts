@@ -1,4 +1,4 @@
-import { BadDataError, ExecutionError } from "@strata/core";
+import { BadDataError, ExecutionError, Trace } from "@strata/core";
 import type { Labels } from "@strata/core";
 import type { Expr, VectorSelector } from "../ast.js";
 import type { Querier } from "../querier.js";
@@ -21,8 +21,8 @@ export type { EngineOptions } from "./env.js";
 export type ParseFn = (query: string) => Expr;
 
 export interface Engine {
-  /** Evaluates `query` at `time` (ms). */
-  instantQuery(querier: Querier, query: string | Expr, time: number, signal?: AbortSignal): Promise<QueryResult>;
+  /** Evaluates `query` at `time` (ms); parse, selection and evaluation are recorded under `trace`. */
+  instantQuery(querier: Querier, query: string | Expr, time: number, signal?: AbortSignal, trace?: Trace): Promise<QueryResult>;
   /** Evaluates `query` at start, start+step, …, end (ms). */
   rangeQuery(
     querier: Querier,
@@ -31,6 +31,7 @@ export interface Engine {
     end: number,
     step: number,
     signal?: AbortSignal,
+    trace?: Trace,
   ): Promise<QueryResult>;
 }
 
@@ -50,13 +51,16 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions = {}): En
     end: number,
     step: number,
     signal: AbortSignal | undefined,
+    trace: Trace,
   ): Promise<QueryResult> => {
     let expr: Expr;
     let text = "";
     if (typeof query === "string") {
       if (deps.parse === undefined) throw new BadDataError("engine has no parser; pass an AST");
       text = query;
+      const t = trace.child("parse query");
       expr = deps.parse(query);
+      t.done();
     } else {
       expr = query;
     }
@@ -77,19 +81,21 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions = {}): En
       opts,
       sig,
     );
+    env.trace = trace;
     try {
       return await execute(querier, expr, env);
     } finally {
+      for (const s of env.streams.values()) s.close();
       env.memory.release();
     }
   };
   return {
     // Times are whole milliseconds, as Prometheus truncates them (timestamp.FromTime).
-    instantQuery: (querier, query, time, signal) => {
+    instantQuery: (querier, query, time, signal, trace = Trace.off) => {
       if (!Number.isFinite(time)) return Promise.reject(new BadDataError(`invalid evaluation time ${time}`));
-      return run(querier, query, Math.floor(time), Math.floor(time), 0, signal);
+      return run(querier, query, Math.floor(time), Math.floor(time), 0, signal, trace);
     },
-    rangeQuery: (querier, query, rawStart, rawEnd, rawStep, signal) => {
+    rangeQuery: (querier, query, rawStart, rawEnd, rawStep, signal, trace = Trace.off) => {
       if (!Number.isFinite(rawStart) || !Number.isFinite(rawEnd)) {
         return Promise.reject(new BadDataError(`invalid time range ${rawStart}..${rawEnd}`));
       }
@@ -100,7 +106,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions = {}): En
         return Promise.reject(new BadDataError("zero or negative query resolution step widths are not accepted. Try a positive integer"));
       }
       if (end < start) return Promise.reject(new BadDataError("end timestamp must not be before start time"));
-      return run(querier, query, start, end, step, signal);
+      return run(querier, query, start, end, step, signal, trace);
     },
   };
 }
@@ -122,17 +128,28 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
   // Before selecting anything: queries too big whatever the data (every selector one series).
   const lower = estimateCost(expr, env, n, () => 1);
   env.memory.admit(lower.bytes, "its evaluation needs at least");
+  const root = env.trace;
+  env.trace = root.child("select series in parallel");
   await select(querier, expr, env);
+  env.trace.done(`select series in parallel: ${env.seriesSelected} series with ${env.selectedSamples} samples read whole, ${env.streams.size} selections streamed`);
   env.checkAbortNow();
-  // Before evaluating: the selected series and samples are known.
-  const selected = (sel: VectorSelector) => env.selections.get(sel) ?? [];
+  // Before evaluating: the selected series and samples are known; a streamed selection holds
+  // one batch in hand and one decoded ahead, never all of its samples.
+  const selected = (sel: VectorSelector): readonly { readonly labels: Labels }[] => env.selections.get(sel) ?? streamedLabels(env, sel);
   const est = estimateCost(expr, env, n, (sel) => selected(sel).length, (sel, grouping, without) => countGroups(selected(sel), grouping, without));
+  let streamedSeries = 0;
+  let streamedSamples = 0;
+  for (const s of env.streams.values()) {
+    streamedSeries += s.labels.length;
+    streamedSamples += s.heldSamples;
+  }
+  const held = env.heldSamples + streamedSamples;
   const resultBytes = type === "matrix" ? env.selectedSamples * SAMPLE_BYTES : instant ? 0 : est.series * n * SAMPLE_BYTES;
   env.memory.admit(
-    est.bytes + env.selectedSamples * SAMPLE_BYTES + resultBytes,
-    `it selects ${env.seriesSelected} series with ${env.selectedSamples} samples and returns up to ${est.series} series with ${n} points each, which needs about`,
+    est.bytes + held * SAMPLE_BYTES + resultBytes,
+    `it selects ${env.seriesSelected + streamedSeries} series with ${held} samples${streamedSamples > 0 ? " in memory at once" : ""} and returns up to ${est.series} series with ${n} points each, which needs about`,
   );
-  env.memory.charge(env.selectedSamples * SAMPLE_BYTES);
+  env.memory.charge(held * SAMPLE_BYTES);
   const times = new Float64Array(n);
   for (let k = 0; k < n; k++) times[k] = env.start + k * env.step;
   const ctx: StepCtx = { times, start: env.start, end: instant ? env.start : times[n - 1]!, interval: instant ? 1 : env.step };
@@ -148,6 +165,25 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
     },
   });
 
+  const evalTrace = (env.trace = root.child(`evaluate at ${n} steps`));
+  try {
+    return await evaluate(expr, type, instant, n, times, ctx, env, ann);
+  } finally {
+    evalTrace.done(`evaluate at ${n} steps: ${env.seriesSelected} series selected, ${env.samplesScanned} samples scanned`);
+    env.trace = root;
+  }
+}
+
+async function evaluate(
+  expr: Expr,
+  type: string,
+  instant: boolean,
+  n: number,
+  times: Float64Array,
+  ctx: StepCtx,
+  env: Env,
+  ann: () => { warnings: string[]; infos: string[]; stats: QueryStats },
+): Promise<QueryResult> {
   if (type === "matrix") {
     const series = await evalMatrixResult(expr, ctx, env);
     return { type: "matrix", series, ...ann() };
@@ -180,6 +216,11 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
   }
   series.sort(byLabelsGo);
   return { type: "matrix", series, ...ann() };
+}
+
+function streamedLabels(env: Env, sel: VectorSelector): readonly { readonly labels: Labels }[] {
+  const labels = env.streams.get(sel)?.labels ?? [];
+  return labels.map((l) => ({ labels: l }));
 }
 
 /** Prometheus' labels.Compare (byte order of names then values). */

@@ -1,8 +1,9 @@
-import { CanceledError, ExecutionError, TimeoutError } from "@strata/core";
+import { CanceledError, ExecutionError, TimeoutError, Trace } from "@strata/core";
 import type { Labels } from "@strata/core";
 import type { Call, PosRange, VectorSelector } from "../ast.js";
 import { QueryMemory } from "./budget.js";
 import type { MemoryBudget } from "./budget.js";
+import type { SeriesStream } from "../querier.js";
 import { bitsView, isStaleAt } from "./types.js";
 
 /** Longest stretch (ms) evaluation runs before letting the event loop serve others. */
@@ -55,11 +56,20 @@ export class Env {
   readonly warnings = new Set<string>();
   readonly infos = new Set<string>();
   readonly selections = new Map<VectorSelector | Call, LoadedSeries[]>();
-  /** Samples held by selections (counted against maxSamples). */
+  /**
+   * Selections consumed batch by batch (select.ts `streamedSelectors`): an aggregation folds
+   * each batch and drops it, so only the batch in hand counts against the limits.
+   */
+  readonly streams = new Map<VectorSelector, SeriesStream>();
+  /** Samples selected, streamed ones included (the query's stats). */
   selectedSamples = 0;
+  /** Samples held now: whole selections plus the streamed batches in hand (counted against maxSamples). */
+  heldSamples = 0;
   /** Samples read by range functions, summed over windows (Prometheus' "samples scanned"). */
   samplesScanned = 0;
   seriesSelected = 0;
+  /** The query's trace step being run (Trace.off unless the query is traced). */
+  trace: Trace = Trace.off;
   private ops = 0;
   /** performance.now() after which the query times out (from `opts.timeout`). */
   readonly deadline: number | undefined;
@@ -156,7 +166,7 @@ export class Env {
   /** Fails when `n` more points would exceed maxSamples. */
   checkSamples(points: number): void {
     const max = this.opts.maxSamples;
-    if (max !== undefined && this.selectedSamples + points > max) {
+    if (max !== undefined && this.heldSamples + points > max) {
       throw new ExecutionError(
         `query processing would load too many samples into memory in query execution (limit ${max} samples)`,
         "STRATA_LIMIT_EXCEEDED",

@@ -10,7 +10,8 @@ import { evalFunction } from "./functions.js";
 import { evalInfo } from "./info.js";
 import { RANGE_FUNCTIONS, evalRangeFunction, streamRangeFunction } from "./range-functions.js";
 import type { SeriesSink } from "./range-functions.js";
-import { evalRangeArg, evalVectorSelector, streamVectorSelector } from "./selectors.js";
+import { checkModifiers, evalRangeArg, evalVectorSelector, matrixArg, selectionBatches, streamVectorSelector } from "./selectors.js";
+import { matrixArgIndex } from "./select.js";
 import type { ScalarValue, StepCtx, Value, VectorValue } from "./types.js";
 
 type ExprType = "scalar" | "string" | "vector" | "matrix";
@@ -161,8 +162,18 @@ async function evalCall(e: Call, ctx: StepCtx, env: Env): Promise<Value> {
 export async function streamVector(e: Expr, ctx: StepCtx, env: Env, sink: SeriesSink): Promise<void> {
   const u = unwrap(e);
   if (u.kind === "Call" && RANGE_FUNCTIONS.has(u.func.name) && u.func.name !== "absent_over_time") {
-    let mi = u.func.argTypes.indexOf("matrix");
-    if (mi < 0) mi = 0;
+    const mi = matrixArgIndex(u);
+    const m = unwrap(u.args[mi]!);
+    if (m.kind === "MatrixSelector" && env.streams.has(m.vector)) {
+      // A streamed selection: the function runs over one batch at a time.
+      checkModifiers(m, u.func.name);
+      const scalars: Float64Array[] = [];
+      for (let i = 0; i < u.args.length; i++) if (i !== mi) scalars.push((await evalScalar(u.args[i]!, ctx, env)).values);
+      for await (const batch of selectionBatches(m.vector, env)) {
+        await streamRangeFunction(u, matrixArg(m, batch, ctx, env, u.func.name), scalars, ctx, env, sink, true);
+      }
+      return;
+    }
     const arg = await evalRangeArg(u.args[mi]!, ctx, env, u.func.name);
     const scalars: Float64Array[] = [];
     for (let i = 0; i < u.args.length; i++) if (i !== mi) scalars.push((await evalScalar(u.args[i]!, ctx, env)).values);

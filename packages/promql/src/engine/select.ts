@@ -1,7 +1,8 @@
 import { ExecutionError, assertNever } from "@strata/core";
 import type { LabelMatcher } from "@strata/core";
 import type { Call, Expr, SubqueryExpr, VectorSelector } from "../ast.js";
-import type { Querier, SelectHints } from "../querier.js";
+import type { Querier, SelectHints, SeriesSet } from "../querier.js";
+import { RANGE_FUNCTIONS } from "./range-functions.js";
 import { abortError } from "./env.js";
 import type { Env, LoadedSeries } from "./env.js";
 import { infoArgs, refTimeOf } from "./info.js";
@@ -11,9 +12,72 @@ interface Span {
   hi: number;
 }
 
+/** Aggregations that fold their input series by series (aggregate.ts SimpleAgg). */
+const FOLDING_AGGREGATIONS: ReadonlySet<string> = new Set(["sum", "avg", "count", "min", "max", "group", "stddev", "stdvar"]);
+
+/**
+ * Selectors whose series are used once each and then dropped: the selector, or the matrix
+ * selector of a range function, right under a folding aggregation (eval.ts streamVector feeds
+ * them to the aggregation series by series). These are selected as streams.
+ */
+export function streamedSelectors(root: Expr): Set<VectorSelector> {
+  const out = new Set<VectorSelector>();
+  const visit = (e: Expr): void => {
+    if (e.kind === "AggregateExpr" && FOLDING_AGGREGATIONS.has(e.op)) {
+      const u = unwrapExpr(e.expr);
+      if (u.kind === "VectorSelector") out.add(u);
+      else if (u.kind === "Call" && RANGE_FUNCTIONS.has(u.func.name) && u.func.name !== "absent_over_time") {
+        const m = unwrapExpr(u.args[matrixArgIndex(u)]!);
+        if (m.kind === "MatrixSelector") out.add(m.vector);
+      }
+    }
+    forEachChild(e, visit);
+  };
+  visit(root);
+  return out;
+}
+
+/** The argument of a range function that is its range vector. */
+export function matrixArgIndex(c: Call): number {
+  const mi = c.func.argTypes.indexOf("matrix");
+  return mi < 0 ? 0 : mi;
+}
+
+function unwrapExpr(e: Expr): Expr {
+  while (e.kind === "ParenExpr" || e.kind === "StepInvariantExpr") e = e.expr;
+  return e;
+}
+
+function forEachChild(e: Expr, f: (c: Expr) => void): void {
+  switch (e.kind) {
+    case "NumberLiteral":
+    case "StringLiteral":
+    case "VectorSelector":
+      return;
+    case "MatrixSelector":
+      return f(e.vector);
+    case "SubqueryExpr":
+    case "UnaryExpr":
+    case "ParenExpr":
+    case "StepInvariantExpr":
+      return f(e.expr);
+    case "Call":
+      return e.args.forEach(f);
+    case "AggregateExpr":
+      if (e.param !== undefined) f(e.param);
+      return f(e.expr);
+    case "BinaryExpr":
+      f(e.lhs);
+      return f(e.rhs);
+    default:
+      assertNever(e, "expression");
+  }
+}
+
 /** Fetches every selector's series with the time range its evaluation needs. */
 export async function select(querier: Querier, root: Expr, env: Env): Promise<void> {
   const jobs: { sel: VectorSelector | Call; matchers: readonly LabelMatcher[]; minT: number; maxT: number; hints: SelectHints }[] = [];
+  const streamed = querier.selectStream === undefined ? new Set<VectorSelector>() : streamedSelectors(root);
   const visit = (e: Expr, span: Span, func: string): void => {
     switch (e.kind) {
       case "NumberLiteral":
@@ -71,29 +135,36 @@ export async function select(querier: Querier, root: Expr, env: Env): Promise<vo
   };
   visit(root, { lo: env.start, hi: env.end }, "");
   const sets = await Promise.all(
-    jobs.map(async (j) => {
+    jobs.map(async (j): Promise<SeriesSet | undefined> => {
+      const sel = j.sel;
+      const stream = sel.kind === "VectorSelector" && streamed.has(sel);
+      const trace = env.trace.child(`${stream ? "stream" : "select"} ${matchersText(j.matchers)} on [${j.minT}..${j.maxT}]`);
+      const hints = trace.enabled ? { ...j.hints, trace } : j.hints;
       try {
-        return await querier.select(j.matchers, j.minT, j.maxT, j.hints, env.signal);
+        if (stream) {
+          const s = await querier.selectStream!(j.matchers, j.minT, j.maxT, hints, env.signal);
+          env.streams.set(sel, s);
+          return undefined;
+        }
+        return await querier.select(j.matchers, j.minT, j.maxT, hints, env.signal);
       } catch (err) {
         if (env.signal?.aborted) throw abortError(env.signal);
         throw err;
+      } finally {
+        trace.done();
       }
     }),
   );
-  let seriesCount = 0;
-  const maxSeries = env.opts.maxSeries;
   for (let i = 0; i < jobs.length; i++) {
-    const set = sets[i]!;
+    const set = sets[i];
+    if (set === undefined) continue;
     const list: LoadedSeries[] = [];
     while (set.next()) {
       const s = set.at();
-      seriesCount++;
-      env.seriesSelected++;
-      if (maxSeries !== undefined && seriesCount > maxSeries) {
-        throw new ExecutionError(`query selects more than ${maxSeries} series (the -search.maxSeries limit)`, "STRATA_LIMIT_EXCEEDED");
-      }
+      countSeries(env);
       env.checkSamples(s.timestamps.length);
       env.selectedSamples += s.timestamps.length;
+      env.heldSamples += s.timestamps.length;
       list.push({ labels: s.labels, ts: s.timestamps, vs: s.values, bits: undefined, st: s.startTimestamps, clean: undefined });
     }
     const err = set.err();
@@ -102,6 +173,19 @@ export async function select(querier: Querier, root: Expr, env: Env): Promise<vo
     const sel = jobs[i]!.sel;
     const prev = env.selections.get(sel);
     env.selections.set(sel, prev === undefined ? list : prev.concat(list));
+  }
+}
+
+export function matchersText(ms: readonly LabelMatcher[]): string {
+  return `{${ms.map((m) => `${m.name}${m.type}${JSON.stringify(m.value)}`).join(",")}}`;
+}
+
+/** Counts one more selected series against -search.maxSeries (all selectors of the query together). */
+export function countSeries(env: Env): void {
+  env.seriesSelected++;
+  const maxSeries = env.opts.maxSeries;
+  if (maxSeries !== undefined && env.seriesSelected > maxSeries) {
+    throw new ExecutionError(`query selects more than ${maxSeries} series (the -search.maxSeries limit)`, "STRATA_LIMIT_EXCEEDED");
   }
 }
 

@@ -5,7 +5,7 @@ import type { Env, LoadedSeries } from "./env.js";
 import { evalExpr, typeOfExpr, unwrap } from "./eval.js";
 import type { MatrixSeries } from "./result.js";
 import { SAMPLE_BYTES, SERIES_BYTES } from "./cost.js";
-import { atOf, subqueryTimes } from "./select.js";
+import { atOf, countSeries, matchersText, subqueryTimes } from "./select.js";
 import type { SeriesSink } from "./range-functions.js";
 import type { MSeries, RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
 import { dropMetricName, labelsKey } from "./types.js";
@@ -53,6 +53,55 @@ function cleanOf(s: LoadedSeries): { ts: Float64Array; vs: Float64Array; st: Flo
   return s.clean;
 }
 
+/**
+ * The series of a selector, in batches: a whole selection as one batch, a streamed one
+ * (env.streams) batch by batch. A streamed batch counts against maxSamples while it is in hand
+ * and is dropped (its arrays invalid) when the consumer asks for the next; the consumer keeps
+ * nothing of its arrays.
+ */
+export async function* selectionBatches(sel: VectorSelector, env: Env): AsyncGenerator<readonly LoadedSeries[]> {
+  const stream = env.streams.get(sel);
+  if (stream === undefined) {
+    yield env.selections.get(sel) ?? [];
+    return;
+  }
+  let waited = 0;
+  let batches = 0;
+  let series = 0;
+  let total = 0;
+  try {
+    for (;;) {
+      const t0 = performance.now();
+      const batch = await stream.nextBatch();
+      waited += performance.now() - t0;
+      env.checkAbortNow();
+      if (batch === undefined) break;
+      batches++;
+      series += batch.length;
+      const list: LoadedSeries[] = [];
+      let samples = 0;
+      for (const s of batch) {
+        countSeries(env);
+        samples += s.timestamps.length;
+        list.push({ labels: s.labels, ts: s.timestamps, vs: s.values, bits: undefined, st: s.startTimestamps, clean: undefined });
+      }
+      env.checkSamples(samples);
+      total += samples;
+      env.selectedSamples += samples;
+      env.heldSamples += samples;
+      try {
+        yield list;
+      } finally {
+        env.heldSamples -= samples;
+      }
+    }
+    for (const w of stream.warnings) env.warnings.add(w);
+  } finally {
+    stream.close();
+    env.trace.addDone(`wait for decoded batches of ${matchersText(sel.matchers)}: ${batches} batches, ${series} series, ${total} samples`, waited);
+  }
+}
+
 /** Instant-vector selector: last sample in (ref - lookback, ref], unless it is a stale marker. */
 /** What an instant selector yields per step: the sample value, its timestamp, or its start timestamp (s). */
 export type SelectorValue = "value" | "timestamp" | "start";
@@ -77,7 +126,6 @@ export async function streamVectorSelector(
   reuse: boolean,
   sink: SeriesSink,
 ): Promise<void> {
-  const list = env.selections.get(sel) ?? [];
   const n = ctx.times.length;
   const at = atOf(sel.at, sel.atModifier, env);
   const offset = sel.offset;
@@ -85,7 +133,7 @@ export async function streamVectorSelector(
   const times = ctx.times;
   let values: Float64Array | undefined;
   let present: Uint8Array | undefined;
-  for (const s of list) {
+  for await (const list of selectionBatches(sel, env)) for (const s of list) {
     if (env.yieldDue()) await env.yieldNow();
     const ts = s.ts;
     const vs = s.vs;
@@ -125,19 +173,7 @@ export async function evalRangeArg(e: Expr, ctx: StepCtx, env: Env, func: string
   const a = unwrap(e);
   const n = ctx.times.length;
   const ends = new Float64Array(n);
-  if (a.kind === "MatrixSelector") {
-    const v = a.vector;
-    const at = atOf(v.at, v.atModifier, env);
-    for (let k = 0; k < n; k++) ends[k] = (at ?? ctx.times[k]!) - v.offset;
-    const list = env.selections.get(v) ?? [];
-    const series: MSeries[] = [];
-    for (const s of list) {
-      const c = cleanOf(s);
-      series.push({ labels: s.labels, dropName: false, ts: c.ts, vs: c.vs, st: c.st });
-    }
-    checkModifiers(a, func);
-    return { series, ends, range: a.range, extended: v.anchored ? "anchored" : v.smoothed ? "smoothed" : "" };
-  }
+  if (a.kind === "MatrixSelector") return matrixArg(a, env.selections.get(a.vector) ?? [], ctx, env, func);
   if (a.kind === "SubqueryExpr") {
     const at = atOf(a.at, a.atModifier, env);
     for (let k = 0; k < n; k++) ends[k] = (at ?? ctx.times[k]!) - a.offset;
@@ -146,7 +182,23 @@ export async function evalRangeArg(e: Expr, ctx: StepCtx, env: Env, func: string
   throw evalError(`expected range vector, got ${typeOfExpr(a)}`);
 }
 
-function checkModifiers(m: MatrixSelector, func: string): void {
+/** A matrix selector's range argument over `list` (its selection, or one streamed batch of it). */
+export function matrixArg(a: MatrixSelector, list: readonly LoadedSeries[], ctx: StepCtx, env: Env, func: string): RangeArg {
+  const n = ctx.times.length;
+  const ends = new Float64Array(n);
+  const v = a.vector;
+  const at = atOf(v.at, v.atModifier, env);
+  for (let k = 0; k < n; k++) ends[k] = (at ?? ctx.times[k]!) - v.offset;
+  const series: MSeries[] = [];
+  for (const s of list) {
+    const c = cleanOf(s);
+    series.push({ labels: s.labels, dropName: false, ts: c.ts, vs: c.vs, st: c.st });
+  }
+  checkModifiers(a, func);
+  return { series, ends, range: a.range, extended: v.anchored ? "anchored" : v.smoothed ? "smoothed" : "" };
+}
+
+export function checkModifiers(m: MatrixSelector, func: string): void {
   if (m.vector.smoothed && func !== "rate" && func !== "increase" && func !== "delta") {
     throw evalError(`smoothed modifier can only be used with: delta, increase, rate - not with ${func}`);
   }

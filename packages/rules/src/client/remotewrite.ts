@@ -1,4 +1,3 @@
-/// <reference path="../snappyjs.d.ts" />
 import { setTimeout as sleep } from "node:timers/promises";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { compareStrings, STALE_NAN_BYTES, type Labels, type Logger } from "@strata/core";

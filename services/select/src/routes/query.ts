@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { BadDataError, compareByLabels } from "@strata/core";
+import { BadDataError, compareByLabels, Trace } from "@strata/core";
 import type { MatrixSeries, QueryResult } from "@strata/promql";
 import { mergeMatrix, RollupCache } from "../cache.js";
 import { tenantRoute, withSlot, type Ctx, type SelectRuntime } from "../context.js";
@@ -11,21 +11,41 @@ export function queryRoutes(api: FastifyInstance, rt: SelectRuntime): void {
   tenantRoute(api, rt, { rest: "api/v1/query_range", handler: (ctx) => queryRange(rt, ctx) });
 }
 
+/** Logs and counts a query slower than -search.logSlowQueryDuration (VictoriaMetrics' slow query log). */
+function logIfSlow(rt: SelectRuntime, ctx: Ctx, q: string, start: number, end: number, step: number, t0: number): void {
+  const ms = performance.now() - t0;
+  const limit = rt.config.logSlowQueryDurationMs;
+  if (limit <= 0 || ms < limit) return;
+  rt.slowQueries.inc();
+  rt.log.warn(
+    { query: q, start, end, step, tenant: `${ctx.tenant.accountID}:${ctx.tenant.projectID}`, durationMs: Math.round(ms), remoteAddr: ctx.req.socket.remoteAddress ?? "" },
+    `slow query: ${Math.round(ms)} ms, more than -search.logSlowQueryDuration=${limit}ms`,
+  );
+}
+
+/** The query's trace when `trace=1` asks for one (Trace.off otherwise). */
+function traceOf(ctx: Ctx, what: string): Trace {
+  return ctx.params.bool("trace") ? Trace.start(`${ctx.url.pathname}: ${what}`) : Trace.off;
+}
+
 async function query(rt: SelectRuntime, ctx: Ctx): Promise<void> {
   const q = ctx.params.get("query") ?? ""; // absent or empty: the parser says "no expression found in input", as Prometheus does
   const time = ctx.params.time("time", ctx.now - rt.config.latencyOffsetMs, ctx.now);
   const done = rt.stats.begin(ctx.tenant, q, time, time, 0, ctx.req.socket.remoteAddress ?? "");
+  const t0 = performance.now();
+  const trace = traceOf(ctx, `query=${q}, time=${time}`);
   try {
     await withSlot(rt, ctx, async () => {
       const querier = rt.backend.querier(ctx.tenant, ctx.opts);
       try {
-        const r = await rt.engine.instantQuery(querier, q, time, ctx.signal);
+        const r = await rt.engine.instantQuery(querier, q, time, ctx.signal, trace);
         if (querier.isPartial) rt.partialAnswers.inc();
+        trace.done();
         ctx.reply.hijack();
         await successStream(
           ctx.res,
           resultChunks(sortedResult(r)),
-          { isPartial: querier.isPartial, warnings: [...querier.warnings, ...r.warnings], infos: r.infos },
+          { isPartial: querier.isPartial, warnings: [...querier.warnings, ...r.warnings], infos: r.infos, trace },
           ctx.signal,
         );
       } finally {
@@ -35,6 +55,7 @@ async function query(rt: SelectRuntime, ctx: Ctx): Promise<void> {
     });
   } finally {
     done();
+    logIfSlow(rt, ctx, q, time, time, 0, t0);
   }
 }
 
@@ -56,6 +77,8 @@ async function queryRange(rt: SelectRuntime, ctx: Ctx): Promise<void> {
     );
   }
   const done = rt.stats.begin(ctx.tenant, q, start, end, step, ctx.req.socket.remoteAddress ?? "");
+  const t0 = performance.now();
+  const trace = traceOf(ctx, `query=${q}, start=${start}, end=${end}, step=${step}`);
   try {
     await withSlot(rt, ctx, async () => {
       const cacheable = !config.disableCache && !ctx.params.bool("nocache") && !dependsOnQueryRange(q);
@@ -68,16 +91,19 @@ async function queryRange(rt: SelectRuntime, ctx: Ctx): Promise<void> {
         let infos: readonly string[] = [];
         if (cached && cached.nextStart > end) {
           series = cached.series;
+          trace.child(`answered from the result cache: ${series.length} series`).done();
         } else {
           const from = cached ? cached.nextStart : start;
-          const r = await rt.engine.rangeQuery(querier, q, from, end, step, ctx.signal);
+          if (cached) trace.child(`result cache holds [${start}..${cached.nextStart}): evaluate the rest`).done();
+          const r = await rt.engine.rangeQuery(querier, q, from, end, step, ctx.signal, trace);
           warnings = r.warnings;
           infos = r.infos;
           if (r.type !== "matrix") {
             // Scalars and strings in range queries come back as matrices in Prometheus; an
             // engine that returns otherwise is answered as is, uncached.
+            trace.done();
             ctx.reply.hijack();
-            await successStream(ctx.res, resultChunks(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos }, ctx.signal);
+            await successStream(ctx.res, resultChunks(r), { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos, trace }, ctx.signal);
             return;
           }
           series = cached ? mergeMatrix(cached.series, r.series) : [...r.series];
@@ -88,12 +114,15 @@ async function queryRange(rt: SelectRuntime, ctx: Ctx): Promise<void> {
           }
         }
         if (querier.isPartial) rt.partialAnswers.inc();
+        const sortTrace = trace.child("sort the answer's series");
         series.sort(compareByLabels);
+        sortTrace.done();
+        trace.done();
         ctx.reply.hijack();
         await successStream(
           ctx.res,
           matrixChunks(series, { start, step, count: points }),
-          { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos },
+          { isPartial: querier.isPartial, warnings: [...querier.warnings, ...warnings], infos, trace },
           ctx.signal,
         );
       } finally {
@@ -103,6 +132,7 @@ async function queryRange(rt: SelectRuntime, ctx: Ctx): Promise<void> {
     });
   } finally {
     done();
+    logIfSlow(rt, ctx, q, start, end, step, t0);
   }
 }
 

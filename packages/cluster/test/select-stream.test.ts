@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compareLabels, decodeMetricName, encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type Tenant } from "@strata/core";
+import { mergeSeriesBlocks, Storage } from "@strata/storage";
+import { BlockSeriesStream, type StreamEntry } from "../src/select-stream.js";
+
+/**
+ * select's streamed selection: series come out in label order, batch by batch, each with exactly
+ * the samples storage's own merge gives (replicas on two nodes collapse), and a batch's blocks
+ * are dropped once it is decoded.
+ */
+
+const tenant: Tenant = { accountID: 3, projectID: 0 };
+const dirs: string[] = [];
+const nodes: Storage[] = [];
+
+beforeAll(async () => {
+  for (let i = 0; i < 2; i++) {
+    const dir = mkdtempSync(join(tmpdir(), "strata-select-stream-"));
+    dirs.push(dir);
+    nodes.push(await Storage.open(dir, { retentionMs: 100 * 365 * 86_400_000, flushIntervalMs: 3_600_000, diskFlushIntervalMs: 3_600_000, walFsyncIntervalMs: 0 }));
+  }
+  // 40 series × 100 samples; every third series is on both nodes (a replica), the rest on one.
+  for (let node = 0; node < 2; node++) {
+    const w = new RowsBatchWriter();
+    for (let i = 0; i < 40; i++) {
+      if (i % 3 !== 0 && i % 2 !== node) continue;
+      const name = encodeMetricName({ tenant, labels: normalizeLabels([{ name: "__name__", value: "m" }, { name: "i", value: String(i) }]) });
+      for (let k = 0; k < 100; k++) w.add(name, k * 1000, i * 1000 + k);
+    }
+    nodes[node]!.addRowsSync(w.finish());
+    await nodes[node]!.forceFlush();
+  }
+});
+
+afterAll(async () => {
+  for (const n of nodes) await n.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function entries(): StreamEntry[] {
+  const byKey = new Map<string, StreamEntry & { blocks: NonNullable<StreamEntry["blocks"]>[number][] }>();
+  for (const n of nodes) {
+    const c = n.search(tenant, [newMatcher("=", "__name__", "m")], -Infinity, Infinity);
+    while (c.next()) {
+      const s = c.at();
+      const labels = decodeMetricName(s.metricName).labels;
+      const key = JSON.stringify(labels);
+      const e = byKey.get(key) ?? { labels, blocks: [] };
+      e.blocks.push(...s.blocks);
+      byKey.set(key, e);
+    }
+    c.close();
+  }
+  return [...byKey.values()];
+}
+
+describe("BlockSeriesStream", () => {
+  it.each([1, 250, 1000, 1_000_000])("batches of at most %i samples give every series in label order with storage's samples", async (batch) => {
+    const list = entries();
+    const want = new Map(list.map((e) => [JSON.stringify(e.labels), mergeSeriesBlocks(e.blocks!, 10_500, 80_000, 0)]));
+    const s = new BlockSeriesStream(list, 10_500, 80_000, 0, undefined, [], batch);
+    expect(s.labels).toHaveLength(40);
+    const seen: string[] = [];
+    let batches = 0;
+    for (let b = await s.nextBatch(); b !== undefined; b = await s.nextBatch()) {
+      batches++;
+      const samples = b.reduce((a, x) => a + x.timestamps.length, 0);
+      // One series per batch when a series alone is over the size.
+      if (b.length > 1) expect(samples).toBeLessThanOrEqual(Math.max(batch, 100));
+      for (const x of b) {
+        const w = want.get(JSON.stringify(x.labels))!;
+        expect(Array.from(x.timestamps)).toEqual(Array.from(w.timestamps));
+        expect(Array.from(x.values)).toEqual(Array.from(w.values));
+        seen.push(JSON.stringify(x.labels));
+      }
+    }
+    expect(seen).toEqual([...s.labels].sort(compareLabels).map((l) => JSON.stringify(l)));
+    // Replicated series count their blocks on both nodes (200 samples) when batches are cut.
+    if (batch < 200) expect(batches).toBe(40);
+    else if (batch === 1_000_000) expect(batches).toBe(1);
+    else expect(batches).toBeGreaterThanOrEqual(Math.ceil((40 * 100) / batch));
+    expect(list.every((e) => e.blocks === undefined)).toBe(true);
+    s.close();
+  });
+
+  it("close() drops the blocks not decoded yet", async () => {
+    const list = entries();
+    const s = new BlockSeriesStream(list, 0, 100_000, 0, undefined, [], 200);
+    expect((await s.nextBatch())?.length).toBeGreaterThan(0);
+    s.close();
+    expect(await s.nextBatch()).toBeUndefined();
+    expect(list.every((e) => e.blocks === undefined)).toBe(true);
+  });
+});
