@@ -10,3 +10,5 @@ export * from "./logger.js";
 export * from "./metrics.js";
 export * from "./service.js";
 export * from "./ratelimited-log.js";
+export * from "./cache.js";
+export * from "./memory.js";

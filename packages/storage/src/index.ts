@@ -31,6 +31,7 @@ export {
   STALE_NAN,
 } from "./dedup.js";
 export { ByteBuffer } from "./bytes.js";
+export { MEMORY_SHARES, memoryCaps, withMemoryCaps, type MemoryCaps } from "./memory.js";
 export {
   type TSID,
   type SeriesIndex,

@@ -6,9 +6,10 @@ import {
   ExecutionError,
   type LabelMatcher,
   type Tenant,
+  TwoGenCache,
+  type CacheStats,
 } from "@strata/core";
 import type { BlockHeader, RawBlock } from "./block.js";
-import { BoundedCache } from "./cache.js";
 import {
   DATA_DIR,
   DELETED_SUFFIX,
@@ -32,6 +33,7 @@ import { monthOf, monthStart, parsePartitionName, Partition, type PartsJson } fr
 import { RowsBuffer, TSID_WORDS, type DrainedRows, type SeriesEntry } from "./rows-buffer.js";
 import { RowsScanner } from "./rows-scan.js";
 import { SeriesCache } from "./series-cache.js";
+import { withMemoryCaps } from "./memory.js";
 import { getTSID, tsidBytes, type SeriesIndex, type TSID, type TsdbStatus, type TsdbStatusRequest } from "./series-index.js";
 import { readSegment, segmentName, Wal } from "./wal.js";
 import { IndexDB, type IndexDBOptions } from "./indexdb/index.js";
@@ -78,6 +80,12 @@ export interface StorageOptions {
   diskFlushIntervalMs?: number;
   /** In-memory parts larger than this in total are written to disk at once. Default 64 MiB. */
   maxInmemoryPartsBytes?: number;
+  /**
+   * Memory this node's caches and buffers may use together (-memory.allowedPercent /
+   * -memory.allowedBytes): every cap not set here (or in `indexOptions`) is a share of it
+   * (see MEMORY_SHARES in memory.ts). Unset: each cap has its fixed default.
+   */
+  allowedMemoryBytes?: number;
   /** Series lookup cache (metric-name bytes → TSID) cap in bytes. Default 64 MiB. */
   seriesCacheBytes?: number;
   /** Decompressed index-block cache cap in bytes. Default 32 MiB. */
@@ -212,7 +220,7 @@ export class Storage {
   private readonly retentionMs: number;
   readonly dedupIntervalMs: number;
   private readonly now: () => number;
-  private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError" | "onEvent">>;
+  private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError" | "onEvent" | "allowedMemoryBytes">>;
   private readonly partitions = new Map<number, Partition>();
   private readonly seriesCache: SeriesCache;
   private readonly indexBlockCache: IndexBlockCache;
@@ -293,7 +301,7 @@ export class Storage {
       minFreeDiskSpaceBytes: Math.max(0, options.minFreeDiskSpaceBytes ?? 0),
     };
     this.seriesCache = new SeriesCache(this.opts.seriesCacheBytes);
-    this.indexBlockCache = new BoundedCache<Uint8Array>(this.opts.indexBlockCacheBytes, (b) => b.length + 64);
+    this.indexBlockCache = new TwoGenCache<number, Uint8Array>(this.opts.indexBlockCacheBytes, (_k, b) => b.length + 64);
     this.rows = new RowsBuffer(this.opts.maxRowsBuffer);
     this.space = new DiskSpace(dir, this.opts.minFreeDiskSpaceBytes, this.onEvent);
   }
@@ -303,7 +311,8 @@ export class Storage {
    * parts listed in each partition's parts.json, replays the WAL into the rows buffer, drops
    * partitions past retention and starts the background flush/merge timers.
    */
-  static async open(dir: string, options: StorageOptions = {}): Promise<Storage> {
+  static async open(dir: string, opts: StorageOptions = {}): Promise<Storage> {
+    const options = withMemoryCaps(opts);
     mkdirSync(join(dir, DATA_DIR), { recursive: true });
     mkdirSync(join(dir, SNAPSHOTS_DIR), { recursive: true });
     const owner: { storage?: Storage } = {};
@@ -1116,6 +1125,11 @@ export class Storage {
    * Gauges and counters for /metrics (flat names, no prefix; services add `strata_storage_`).
    * Includes every cap next to its current size, and the index's metrics as `indexdb_*`.
    */
+  /** Every bounded cache of the node (the index's included) by `strata_cache_*` type. */
+  caches(): Readonly<Record<string, CacheStats>> {
+    return { "storage/tsid": this.seriesCache, "storage/indexBlocks": this.indexBlockCache, ...this.index.caches?.() };
+  }
+
   metrics(): Record<string, number> {
     let smallParts = 0;
     let bigParts = 0;

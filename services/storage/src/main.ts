@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { closeHttp, listenHttp, parseListenAddr, runService, type Logger } from "@strata/core";
+import { closeHttp, listenHttp, parseListenAddr, registerCacheMetrics, runService, type Logger } from "@strata/core";
 import { createServer, httpSecurityFromFlags, readSecret } from "@strata/httpsec";
 import { clusterTlsFromFlags } from "@strata/protocol";
 import { bindGrpc, buildApp, shutdownGrpc } from "./app.js";
@@ -25,7 +25,7 @@ await runService({
   name: "strata-storage",
   summary: "Strata storage node: stores rows from insert (gRPC -vminsertAddr) and serves select (gRPC -vmselectAddr).",
   flags: storageFlags,
-  async start({ flags, log, metrics, onShutdown }) {
+  async start({ flags, log, metrics, allowedMemory, onShutdown }) {
     const security = httpSecurityFromFlags(flags, log, metrics);
     const keys = {
       snapshot: readSecret("snapshotAuthKey", flags.snapshotAuthKey),
@@ -40,6 +40,7 @@ await runService({
       keys,
       dataPath: flags.storageDataPath,
       storage: {
+        allowedMemoryBytes: allowedMemory,
         retentionMs: flags.retentionPeriod,
         futureRetentionMs: flags.futureRetention,
         dedupIntervalMs: flags["dedup.minScrapeInterval"],
@@ -56,6 +57,7 @@ await runService({
       log,
       metrics,
     });
+    registerCacheMetrics(metrics, app.storage.caches());
     // Registered first, closed last: flush rows and metadata to disk once nothing writes.
     onShutdown({ name: "storage (flush + close)", close: () => app.storage.close() });
     onShutdown({ name: "metadata", close: () => app.metadata.close() });
