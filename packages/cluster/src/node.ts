@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import type { Logger, MetricsRegistry } from "@strata/core";
-import { labelValue } from "@strata/core";
-import { cluster, createInsertClient, grpc, type ChannelSecurity, type InsertClient } from "@strata/protocol";
+import { BadDataError, labelValue } from "@strata/core";
+import { cluster, createInsertClient, type ChannelSecurity, type InsertClient } from "@strata/protocol";
+import { fromGrpcError } from "./grpc-errors.js";
 
 export interface StorageNodeOptions {
   /** Bytes of WriteRows_v1 payload allowed in flight to this node before writers wait. */
@@ -222,7 +223,5 @@ function isReadOnlyFailure(err: unknown): boolean {
 
 /** grpc status codes that mean "this node cannot take the call now" (reroute and retry). */
 export function isNodeFailure(err: unknown): boolean {
-  if (typeof err !== "object" || err === null || !("code" in err)) return true;
-  const code = (err as { code: unknown }).code;
-  return code !== grpc.status.INVALID_ARGUMENT;
+  return !(fromGrpcError(err) instanceof BadDataError);
 }

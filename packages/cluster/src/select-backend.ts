@@ -1,9 +1,9 @@
-import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import {
   BadDataError,
   compareByLabels,
   compareLabels,
+  DAY_MS,
   decodeMetricName,
   ExecutionError,
   TimeoutError,
@@ -20,6 +20,7 @@ import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
+import { fromGrpcError } from "./grpc-errors.js";
 
 /**
  * SelectBackend over the storage cluster: every call fans out to all storage nodes in parallel,
@@ -87,23 +88,6 @@ function searchQuery(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[],
     maxSeries: Math.min(opts.maxSeries, 0xffffffff),
     deadlineUnixMs: BigInt(Math.floor(opts.deadline)),
   });
-}
-
-function isServiceError(err: unknown): err is grpc.ServiceError {
-  return typeof err === "object" && err !== null && "code" in err && "details" in err;
-}
-
-/** Errors that are the request's fault (not the node's) are raised as is, never made partial. */
-function requestError(err: unknown): Error | undefined {
-  if (!isServiceError(err)) return undefined;
-  switch (err.code) {
-    case grpc.status.INVALID_ARGUMENT:
-      return new BadDataError(err.details);
-    case grpc.status.RESOURCE_EXHAUSTED:
-      return new ExecutionError(err.details, "STRATA_LIMIT_EXCEEDED");
-    default:
-      return undefined;
-  }
 }
 
 export class ClusterSelectBackend implements SelectBackend {
@@ -207,7 +191,7 @@ export class ClusterSelectBackend implements SelectBackend {
           (err: unknown) => {
             settled[i] = true;
             if (done) return;
-            const reqErr = requestError(err);
+            const reqErr = fromGrpcError(err);
             if (reqErr) {
               done = true;
               for (const c of controllers) c.abort(reqErr);
@@ -455,7 +439,7 @@ export class ClusterSelectBackend implements SelectBackend {
 
   async deleteSeries(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], opts: SearchOptions): Promise<number> {
     // A delete must reach every node: a node that misses it would bring the series back.
-    const query = searchQuery(tenant, sets, 0, Date.now() + 86_400_000, opts);
+    const query = searchQuery(tenant, sets, 0, Date.now() + DAY_MS, opts);
     const fan = await this.fanOut(
       { ...opts, denyPartialResponse: true },
       (n, call) => n.client.unary("DeleteSeries_v1", create(cluster.DeleteSeriesRequestSchema, { query }), call),

@@ -1,5 +1,6 @@
 import type { LabelMatcher, Labels, Tenant } from "@strata/core";
 import type { Querier } from "@strata/promql";
+import type { TsdbStatus } from "@strata/storage";
 
 /**
  * What select needs from the storage side. ClusterSelectBackend (select-backend.ts) implements
@@ -42,20 +43,8 @@ export interface TsdbStatusRequest {
   readonly matchers: readonly LabelMatcher[];
 }
 
-export interface NameValue {
-  readonly name: string;
-  readonly value: number;
-}
-
-export interface TsdbStatus {
-  readonly totalSeries: number;
-  readonly totalLabelValuePairs: number;
-  readonly seriesCountByMetricName: readonly NameValue[];
-  readonly seriesCountByLabelName: readonly NameValue[];
-  readonly seriesCountByFocusLabelValue: readonly NameValue[];
-  readonly seriesCountByLabelValuePair: readonly NameValue[];
-  readonly labelValueCountByLabelName: readonly NameValue[];
-}
+/** Cardinality statistics: one definition, the storage engine's. */
+export type { TsdbStatus, TsdbStatusEntry as NameValue } from "@strata/storage";
 
 export interface MetricMetadata {
   readonly metricFamilyName: string;

@@ -1,12 +1,15 @@
 import { BadDataError } from "./errors.js";
 
+/** Milliseconds in a day (UTC days: partitions, per-day index entries, retention). */
+export const DAY_MS = 86_400_000;
+
 /** Milliseconds per unit, as Prometheus and VictoriaMetrics define them (y = 365d, w = 7d). */
 const UNIT_MS: Readonly<Record<string, number>> = {
   ms: 1,
   s: 1000,
   m: 60_000,
   h: 3_600_000,
-  d: 86_400_000,
+  d: DAY_MS,
   w: 604_800_000,
   y: 31_536_000_000,
 };

@@ -12,3 +12,5 @@ export * from "./service.js";
 export * from "./ratelimited-log.js";
 export * from "./cache.js";
 export * from "./memory.js";
+export * from "./stale.js";
+export * from "./bytes.js";

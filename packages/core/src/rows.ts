@@ -1,4 +1,5 @@
 import { BadDataError, InternalError } from "./errors.js";
+import { growBytes } from "./bytes.js";
 
 /**
  * Rows batch v1 — the packed form in which rows travel from insert to storage and are appended
@@ -69,10 +70,7 @@ export class RowsBatchWriter implements RowsSink {
 
   private ensure(extra: number): void {
     if (this.pos + extra <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.pos + extra) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.pos));
+    const next = growBytes(this.buf, this.pos, this.pos + extra);
     this.buf = next;
     this.dv = new DataView(next.buffer);
   }

@@ -1,3 +1,4 @@
+import { growBytes } from "@strata/core";
 import { corrupt } from "./errors.js";
 
 /**
@@ -17,11 +18,7 @@ export class ByteBuffer {
   ensure(extra: number): void {
     const need = this.length + extra;
     if (need <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < need) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.length));
-    this.buf = next;
+    this.buf = growBytes(this.buf, this.length, need);
   }
 
   reset(): void {

@@ -1,4 +1,4 @@
-import { BadDataError } from "@strata/core";
+import { BadDataError, grownCapacity } from "@strata/core";
 import { forSize, readFor, writeFor } from "./bitpack.js";
 import { ByteBuffer } from "./bytes.js";
 import {
@@ -36,8 +36,7 @@ const scratchBuf = new ByteBuffer(64 * 1024);
 
 function growScratch(n: number): void {
   if (sD.length >= n) return;
-  let cap = sD.length;
-  while (cap < n) cap *= 2;
+  const cap = grownCapacity(sD.length, n);
   sD = new Float64Array(cap);
   sDD = new Float64Array(cap);
   sR = new Float64Array(cap);

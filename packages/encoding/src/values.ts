@@ -1,3 +1,4 @@
+import { grownCapacity } from "@strata/core";
 import { ByteBuffer } from "./bytes.js";
 import {
   DECIMAL_FLAG,
@@ -46,8 +47,7 @@ const scratch = new ByteBuffer(64 * 1024);
 
 function grow(n: number): void {
   if (mantissas.length >= n) return;
-  let cap = mantissas.length;
-  while (cap < n) cap *= 2;
+  const cap = grownCapacity(mantissas.length, n);
   mantissas = new Float64Array(cap);
   excIdx = new Uint32Array(cap);
 }

@@ -1,10 +1,8 @@
 /**
  * Float parsing and formatting shared by the parsers and writers.
- *
- * The Prometheus stale marker is the NaN with bit pattern 0x7ff0000000000002 (Prometheus'
- * `value.StaleNaN`). JavaScript keeps NaN payloads when doubles move through typed arrays and
- * DataView, so the marker survives a rows batch; writers detect it by its bits.
+ * The stale marker (STALE_NAN, isStaleNaN) is @strata/core's; writers detect it by its bits.
  */
+export { STALE_NAN, STALE_NAN_BITS, isStaleNaN } from "@strata/core";
 
 const scratchF64 = new Float64Array(1);
 const scratchU32 = new Uint32Array(scratchF64.buffer);
@@ -12,30 +10,6 @@ const scratchU32 = new Uint32Array(scratchF64.buffer);
 const LO = 0;
 const HI = 1;
 
-/** Bits of Prometheus' stale marker. */
-export const STALE_NAN_BITS = 0x7ff0000000000002n;
-
-function fromBits(hi: number, lo: number): number {
-  scratchU32[HI] = hi;
-  scratchU32[LO] = lo;
-  return scratchF64[0]!;
-}
-
-/** The stale marker as a double (a NaN with payload 2). */
-export const STALE_NAN: number = fromBits(0x7ff00000, 0x00000002);
-
-/**
- * True when `v` is the stale marker: 0x7ff0000000000002, or its quieted form
- * 0x7ff8000000000002. V8 sets the quiet bit when a signaling NaN is stored into a plain JS
- * array (PACKED_DOUBLE elements), so a marker that passed through a `number[]` arrives
- * quieted; no other source produces that payload, so both count. Keep values in typed arrays
- * or DataView to preserve the exact bits (parsers here never put them in JS arrays).
- */
-export function isStaleNaN(v: number): boolean {
-  if (v === v) return false;
-  scratchF64[0] = v;
-  return (scratchU32[HI] === 0x7ff00000 || scratchU32[HI] === 0x7ff80000) && scratchU32[LO] === 0x00000002;
-}
 
 /** The 64 bits of a double, for bit-exact comparisons in tests and round trips. */
 export function float64Bits(v: number): bigint {

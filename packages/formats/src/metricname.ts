@@ -1,4 +1,4 @@
-import type { Labels, Tenant } from "@strata/core";
+import { growBytes, type Labels, type Tenant } from "@strata/core";
 
 const encoder = new TextEncoder();
 
@@ -37,11 +37,7 @@ export class MetricNameEncoder {
 
   private ensure(extra: number): void {
     if (this.pos + extra <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.pos + extra) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
+    this.buf = growBytes(this.buf, this.pos, this.pos + extra);
   }
 
   private string(s: string): void {

@@ -1,4 +1,4 @@
-import { BadDataError, CanceledError, compareLabels, normalizeLabels, labelsFromRecord } from "@strata/core";
+import { BadDataError, CanceledError, compareLabels, normalizeLabels, labelsFromRecord, STALE_NAN_ARRAY } from "@strata/core";
 import type { Label, Labels, LabelMatcher } from "@strata/core";
 import type { Querier, SelectHints, Series, SeriesSet } from "./querier.js";
 import { seriesSetOf } from "./querier.js";
@@ -198,7 +198,7 @@ export class MemoryQuerier implements Querier {
     s.reserve(1);
     if (s.n > 0 && t <= s.ts[s.n - 1]!) s.unsorted = true;
     s.ts[s.n] = t;
-    s.vs.set(STALE_ARRAY, s.n);
+    s.vs.set(STALE_NAN_ARRAY, s.n);
     if (s.st !== undefined) s.st[s.n] = 0;
     s.n++;
   }
@@ -262,5 +262,3 @@ export class MemoryQuerier implements Querier {
   }
 }
 
-/** The stale-marker bit pattern as a one-element array (copy with `.set` to keep the bits). */
-const STALE_ARRAY = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer);

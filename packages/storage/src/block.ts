@@ -2,7 +2,7 @@ import { BadDataError } from "@strata/core";
 import { ByteBuffer, dataView, getInt64, putInt64 } from "./bytes.js";
 import { decodeTimestamps, decodeValues } from "./codec.js";
 import { BLOCK_HEADER_BYTES, BLOCK_WIRE_HEADER_BYTES, BLOCK_WIRE_VERSION, MAX_BLOCK_SAMPLES, TSID_BYTES } from "./constants.js";
-import { getTSID, putTSID, type TSID } from "./series-index.js";
+import { decodeTSID, encodeTSID, type TSID } from "./tsid.js";
 
 /**
  * A block as it travels (search results, cluster RPC): self-describing, compressed as stored.
@@ -117,7 +117,7 @@ export function marshaledBlockSize(b: RawBlock): number {
 export function marshalBlockAt(b: RawBlock, buf: Uint8Array, pos: number): number {
   const dv = dataView(buf);
   buf[pos] = BLOCK_WIRE_VERSION;
-  putTSID(b.tsid, buf, pos + 1);
+  encodeTSID(b.tsid, buf, pos + 1);
   dv.setUint32(pos + 25, b.count, true);
   putInt64(dv, pos + 29, b.minT);
   putInt64(dv, pos + 37, b.maxT);
@@ -148,7 +148,7 @@ export function unmarshalBlock(buf: Uint8Array, pos: number): { block: RawBlock;
     throw new BadDataError(`block at byte ${pos}: count ${count}, lengths ${tsLen}+${valLen} overrun ${buf.length}`, "STRATA_CORRUPT_DATA");
   }
   const block: RawBlock = {
-    tsid: getTSID(buf, pos + 1),
+    tsid: decodeTSID(buf, pos + 1),
     count,
     minT: getInt64(dv, pos + 29),
     maxT: getInt64(dv, pos + 37),

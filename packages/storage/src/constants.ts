@@ -45,6 +45,3 @@ export const BLOCK_WIRE_HEADER_BYTES = 55;
 
 export const PART_FORMAT_VERSION = 1;
 
-/** The Prometheus stale marker (a NaN with this exact bit pattern). */
-export const STALE_NAN_BITS_HI = 0x7ff00000;
-export const STALE_NAN_BITS_LO = 0x00000002;

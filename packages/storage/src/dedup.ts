@@ -1,5 +1,11 @@
 import type { RawBlock } from "./block.js";
 import { decodeBlock } from "./block.js";
+import { isStaleNaN, STALE_NAN } from "@strata/core";
+
+export { isStaleNaN, STALE_NAN };
+
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer);
 
 /**
  * Sample-level rules shared by merges and the query side (pure functions over typed arrays).
@@ -12,26 +18,6 @@ import { decodeBlock } from "./block.js";
  *   one with the largest timestamp (ties as above), like VictoriaMetrics.
  */
 
-const f64 = new Float64Array(1);
-const u32 = new Uint32Array(f64.buffer);
-
-/**
- * True for the Prometheus stale marker: NaN with bits 0x7ff0000000000002, or its quieted form
- * 0x7ff8000000000002 (V8 may set the quiet bit when a signalling NaN passes through JS code;
- * nothing else produces that payload) — the same rule as @strata/promql and @strata/formats.
- */
-export function isStaleNaN(v: number): boolean {
-  if (v === v) return false;
-  f64[0] = v;
-  return u32[0] === 2 && (u32[1] === 0x7ff00000 || u32[1] === 0x7ff80000);
-}
-
-/** The Prometheus stale-marker value. */
-export const STALE_NAN: number = (() => {
-  u32[1] = 0x7ff00000;
-  u32[0] = 2;
-  return f64[0]!;
-})();
 
 /** Total order used to pick one of several samples with the same timestamp (>0: a wins). */
 export function compareDuplicateValues(a: number, b: number): number {

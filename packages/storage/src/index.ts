@@ -32,12 +32,8 @@ export {
 } from "./dedup.js";
 export { ByteBuffer } from "./bytes.js";
 export { MEMORY_SHARES, memoryCaps, withMemoryCaps, type MemoryCaps } from "./memory.js";
-export {
-  type TSID,
-  type SeriesIndex,
-  type TsdbStatus,
-  type TsdbStatusRequest,
-  compareTSIDs,
-} from "./series-index.js";
+export type { SeriesIndex } from "./series-index.js";
+export { type TSID, TSID_SIZE, compareTSID, decodeTSID, encodeTSID } from "./tsid.js";
+export type { TsdbStatus, TsdbStatusEntry, TsdbStatusRequest } from "./indexdb/status.js";
 export { MAX_BLOCK_SAMPLES } from "./constants.js";
-export { IndexDB, type IndexDBOptions, compareTSID, encodeTSID, decodeTSID, TSID_SIZE } from "./indexdb/index.js";
+export { IndexDB, type IndexDBOptions } from "./indexdb/index.js";

@@ -3,7 +3,7 @@ import { compareBytes } from "./bytes.js";
 import { decodeTimestampsAt, decodeValuesAt } from "./codec.js";
 import { deduplicateSamples, normalizeSamples } from "./dedup.js";
 import type { Part, PartCursor, PartWriter } from "./part.js";
-import { getMetricID } from "./series-index.js";
+import { tsidMetricID } from "./tsid.js";
 
 export interface MergeOptions {
   /** -dedup.minScrapeInterval in ms (0 = off). */
@@ -71,7 +71,7 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
     min = minBuf;
     live.length = 0;
     for (const c of cursors) if (compareBytes(c.header!.tsid, min) === 0) live.push(c);
-    const deleted = opts.isDeleted(getMetricID(min, 0));
+    const deleted = opts.isDeleted(tsidMetricID(min, 0));
     if (deleted) {
       for (const c of live) {
         do stats.rowsDeleted += c.header!.count;

@@ -462,7 +462,7 @@ class MemSink implements Sink {
     return this.dv;
   }
   write(b: Uint8Array): void {
-    this.bb.pushBytes(b);
+    this.bb.bytes(b);
   }
   writePrefix(b: Uint8Array, len: number): void {
     this.bb.ensure(len);
@@ -497,7 +497,7 @@ class FileSink implements Sink {
       this.flushed += b.length;
       return;
     }
-    this.bb.pushBytes(b);
+    this.bb.bytes(b);
   }
   writePrefix(b: Uint8Array, len: number): void {
     if (this.bb.len + len > this.bb.buf.length) this.makeRoom(len);
@@ -753,7 +753,7 @@ export class PartWriter {
     putInt64(dv, 44, this.index.offset);
     dv.setUint32(52, packed.length, true);
     this.index.write(packed);
-    this.metaindex.pushBytes(row);
+    this.metaindex.bytes(row);
     this.indexBlocks++;
     this.nHeaders = 0;
     this.ibMinT = Infinity;

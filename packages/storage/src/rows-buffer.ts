@@ -1,4 +1,4 @@
-import { compareTSIDs, type TSID } from "./series-index.js";
+import { compareTSID, type TSID } from "./tsid.js";
 
 /**
  * A cached series: what the write path needs per row, without touching the index. The TSID
@@ -212,13 +212,13 @@ export class RowsBuffer {
     for (let p = 0; p < r; p++) if (present[p]! >= 0) kept.push(this.order[p]!);
     const added: SeriesEntry[] = [];
     for (let s = 0; s < k; s++) if (pos[s]! < 0) added.push(this.series[s]!);
-    // Same order as the big-endian tsidBytes (all fields are unsigned).
-    added.sort(compareTSIDs);
+    // Same order as the encoded TSID bytes (all fields are unsigned).
+    added.sort(compareTSID);
     const order = new Array<SeriesEntry>(k);
     let i = 0;
     let j = 0;
     let o = 0;
-    while (i < kept.length && j < added.length) order[o++] = compareTSIDs(kept[i]!, added[j]!) <= 0 ? kept[i++]! : added[j++]!;
+    while (i < kept.length && j < added.length) order[o++] = compareTSID(kept[i]!, added[j]!) <= 0 ? kept[i++]! : added[j++]!;
     while (i < kept.length) order[o++] = kept[i++]!;
     while (j < added.length) order[o++] = added[j++]!;
     const stamp = ++this.stamp;

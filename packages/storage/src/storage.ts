@@ -2,6 +2,7 @@ import { existsSync, linkSync, mkdirSync, readdirSync, renameSync, statSync } fr
 import { join } from "node:path";
 import { setImmediate as yieldToLoop, setTimeout as sleep } from "node:timers/promises";
 import {
+  DAY_MS,
   BadDataError,
   ExecutionError,
   type LabelMatcher,
@@ -34,11 +35,12 @@ import { RowsBuffer, TSID_WORDS, type DrainedRows, type SeriesEntry } from "./ro
 import { RowsScanner } from "./rows-scan.js";
 import { SeriesCache } from "./series-cache.js";
 import { withMemoryCaps } from "./memory.js";
-import { getTSID, tsidBytes, type SeriesIndex, type TSID, type TsdbStatus, type TsdbStatusRequest } from "./series-index.js";
+import type { SeriesIndex } from "./series-index.js";
+import type { TsdbStatus, TsdbStatusRequest } from "./indexdb/status.js";
+import { tsidBytes, tsidMetricID, type TSID } from "./tsid.js";
 import { readSegment, segmentName, Wal } from "./wal.js";
 import { IndexDB, type IndexDBOptions } from "./indexdb/index.js";
 
-const DAY_MS = 86_400_000;
 /** A periodic rows flush works this long before it lets the event loop run. */
 const ROWS_FLUSH_SLICE_MS = 5;
 /** Free disk space is checked this often (read-only mode). */
@@ -1046,7 +1048,7 @@ export class Storage {
     const c = part.cursor();
     let prev = -1;
     while (c.next()) {
-      const id = getTSID(c.header!.tsid, 0).metricID;
+      const id = tsidMetricID(c.header!.tsid, 0);
       if (id === prev) continue;
       prev = id;
       if (this.index.isDeleted(id)) return true;

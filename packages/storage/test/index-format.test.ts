@@ -4,7 +4,7 @@ import { type LabelMatcher, type Tenant, decodeMetricName, encodeMetricName, lab
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeBlockV2, encodeBlockV2 } from "../src/mergeset/block.js";
-import { ByteBuffer } from "../src/mergeset/bytes.js";
+import { ByteBuffer } from "../src/bytes.js";
 import { Table } from "../src/mergeset/index.js";
 import { IndexDB } from "../src/indexdb/index.js";
 import { rmDir, tmpDir } from "./helpers.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RowsBuffer, TSID_WORDS, type SeriesEntry } from "../src/rows-buffer.js";
-import { compareTSIDs, type TSID } from "../src/series-index.js";
+import { compareTSID as compareTSIDs, type TSID } from "../src/tsid.js";
 
 function entry(tsid: TSID): SeriesEntry {
   return { ...tsid, day: 0, gen: 0, slot: 0, ord: 0, ordPos: 0 };

@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { assertNever, type HttpHandler, type Logger, type MetricsRegistry } from "@strata/core";
+import { insertHandlers, searchHandlers } from "@strata/cluster";
 import { addService, grpc, InsertServiceDefinition, SearchServiceDefinition } from "@strata/protocol";
 import { Storage, type StorageEvent, type StorageOptions } from "@strata/storage";
 import type { HttpSecurity } from "@strata/httpsec";
 import { httpHandler, type StorageAuthKeys } from "./http.js";
 import { MetadataStore } from "./metadata.js";
-import { insertHandlers, searchHandlers } from "./rpc.js";
 
 export { storageFlags } from "./flags.js";
 export { MetadataStore } from "./metadata.js";

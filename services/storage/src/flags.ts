@@ -1,8 +1,7 @@
-import { defineFlags, flag } from "@strata/core";
+import { DAY_MS as DAY, defineFlags, flag } from "@strata/core";
 import { httpSecurityFlags } from "@strata/httpsec";
 import { clusterTlsServerFlags } from "@strata/protocol";
 
-const DAY = 86_400_000;
 
 export const storageFlags = defineFlags({
   storageDataPath: flag.string("strata-storage-data", "Path to the directory with the node's data (WAL, parts, index, snapshots, metadata)."),

@@ -1,4 +1,4 @@
-import { compareStrings } from "@strata/core";
+import { compareStrings, STALE_NAN_HI, STALE_NAN_HI_QUIET, STALE_NAN_LO } from "@strata/core";
 import type { Label, Labels } from "@strata/core";
 
 /**
@@ -114,10 +114,6 @@ export function setLabel(labels: Labels, name: string, value: string): Labels {
   return out;
 }
 
-const STALE_HI = 0x7ff00000;
-const STALE_LO = 2;
-const STALE_HI_QUIET = 0x7ff80000;
-
 /** A 32-bit view of a Float64Array, to test NaN payloads (stale markers) bit-exactly. */
 export function bitsView(vs: Float64Array): Uint32Array {
   return new Uint32Array(vs.buffer, vs.byteOffset, vs.length * 2);
@@ -129,12 +125,12 @@ export function bitsView(vs: Float64Array): Uint32Array {
  * plain JS array; nothing else produces that payload).
  */
 export function isStaleAt(bits: Uint32Array, i: number): boolean {
-  if (bits[2 * i] !== STALE_LO) return false;
+  if (bits[2 * i] !== STALE_NAN_LO) return false;
   const hi = bits[2 * i + 1];
-  return hi === STALE_HI || hi === STALE_HI_QUIET;
+  return hi === STALE_NAN_HI || hi === STALE_NAN_HI_QUIET;
 }
 
-export const STALE_NAN: number = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0]!;
+export { STALE_NAN } from "@strata/core";
 
 /** Neumaier-compensated summation step, as Prometheus' kahanSumInc. Returns via `out`. */
 export function kahanInc(inc: number, sum: number, c: number, out: Float64Array): void {

@@ -1,4 +1,4 @@
-import { BadDataError, normalizeLabels, type Label } from "@strata/core";
+import { BadDataError, normalizeLabels, STALE_NAN_ARRAY, type Label } from "@strata/core";
 import { tokenize } from "../parser/lexer.js";
 import { unquote } from "../parser/strings.js";
 
@@ -47,7 +47,7 @@ export function parseScriptNumber(s: string): number | undefined {
 }
 
 /** The stale marker: a NaN with the bit pattern 0x7ff0000000000002 (copy it with typed arrays). */
-export const STALE_MARKER_BITS: Float64Array = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer);
+export const STALE_MARKER_BITS: Float64Array = STALE_NAN_ARRAY;
 const SCRIPT_STALE_NAN: number = STALE_MARKER_BITS[0]!;
 
 const OMITTED: SequenceValue = Object.freeze({ omitted: true, value: NaN, stale: false, histogram: undefined });

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { compareStrings, type Labels, type Logger } from "@strata/core";
+import { compareStrings, STALE_NAN_BYTES, type Labels, type Logger } from "@strata/core";
 import { snappyEncode } from "@strata/encoding";
 import { labelsKey } from "../alerting.js";
 import type { OutputSample, SampleSink } from "../types.js";
@@ -26,8 +26,6 @@ export interface RemoteWriteOptions {
   readonly log?: Logger;
 }
 
-/** A stale marker's 8 bytes (little endian): written as bytes, since a NaN's payload may not survive a JS number. */
-const STALE_BYTES = new Uint8Array(new BigUint64Array([0x7ff0000000000002n]).buffer);
 
 /** Encodes a WriteRequest: samples of one series share a TimeSeries; order is kept. */
 export function encodeWriteRequest(samples: readonly OutputSample[], externalLabels: Readonly<Record<string, string>> = {}): Uint8Array {
@@ -51,7 +49,7 @@ export function encodeWriteRequest(samples: readonly OutputSample[], externalLab
     for (const i of idx) {
       const s = samples[i]!;
       w.tag(2, WireType.LengthDelimited).fork().tag(1, WireType.Bit64);
-      if (s.stale) w.raw(STALE_BYTES);
+      if (s.stale) w.raw(STALE_NAN_BYTES);
       else w.double(s.v);
       w.tag(2, WireType.Varint).int64(s.t).join();
     }

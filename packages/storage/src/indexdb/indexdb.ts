@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
+  DAY_MS,
   BadDataError,
   ExecutionError,
   type LabelMatcher,
@@ -10,9 +11,9 @@ import {
   type CacheStats,
 } from "@strata/core";
 import { crc32 } from "node:zlib";
-import { ByteBuffer, ByteReader, latin1, readU32, readU64, writeU32 } from "../mergeset/bytes.js";
+import { ByteBuffer, ByteReader, latin1, readU32, readU64, writeU32 } from "../bytes.js";
 import { MAX_ITEM_SIZE } from "../mergeset/constants.js";
-import { fsyncDir, writeFileAtomicSync } from "../mergeset/fsutil.js";
+import { fsyncDir, writeFileAtomic } from "../fsutil.js";
 import { type Cursor, type Snapshot, Table, type TableOptions } from "../mergeset/index.js";
 import { EMPTY_SET, IdBitmap, type IdSet, IdSetBuilder, hasId, intersect, subtract } from "./idset.js";
 import {
@@ -37,11 +38,11 @@ import {
   utf8,
 } from "./keys.js";
 import { cost, emptyStatus, equalBytes, inverseOf, sameKeyPrefix, scanValues, sortLimit, writeId } from "./scan.js";
-import { type TsdbStatus, collectStatus } from "./status.js";
-import { type TSID, TSID_SIZE, compareTSID, decodeTSID, encodeTSID } from "./tsid.js";
+import { type TsdbStatus, type TsdbStatusRequest, collectStatus } from "./status.js";
+import { type TSID, TSID_SIZE, compareTSID, decodeTSID, encodeTSID } from "../tsid.js";
 
-export { type TSID, TSID_SIZE, compareTSID, decodeTSID, encodeTSID } from "./tsid.js";
-export type { TsdbStatus, TsdbStatusEntry } from "./status.js";
+export { type TSID, TSID_SIZE, compareTSID, decodeTSID, encodeTSID } from "../tsid.js";
+export type { TsdbStatus, TsdbStatusEntry, TsdbStatusRequest } from "./status.js";
 
 export interface IndexDBOptions {
   /** Cap of the metricName → TSID cache (default 64 MiB). */
@@ -79,14 +80,6 @@ export interface IndexDBOptions {
   readonly nameFilterMaxSeries?: number;
 }
 
-export interface TsdbStatusRequest {
-  /** Day since the unix epoch (UTC). */
-  readonly date: number;
-  readonly topN: number;
-  readonly focusLabel?: string;
-  readonly matchers?: readonly LabelMatcher[];
-}
-
 interface NameEntry {
   readonly tsid: TSID;
   /** Last day whose per-day entries are known to exist (-1: none checked yet). */
@@ -118,7 +111,6 @@ const PRUNE_SCAN_CHUNK = 65_536;
 /** "STC1": Strata TSID cache, version 1. */
 const TSID_CACHE_MAGIC = 0x5354_4331;
 const TABLE_DIR = "table";
-const DAY_MS = 86_400_000;
 const MAX_DAY_BITMAPS = 8;
 /** Longest metric name: its `02` item (name + 33 bytes) must fit a mergeset item. */
 const MAX_NAME_BYTES = MAX_ITEM_SIZE - 64;
@@ -214,7 +206,7 @@ export class IndexDB {
         throw new BadDataError(`indexdb ${sf}: unknown format`, "STRATA_CORRUPT_DATA");
       }
     } else {
-      writeFileAtomicSync(sf, JSON.stringify(state));
+      writeFileAtomic(dir, STATE_JSON, JSON.stringify(state));
     }
     const db = new IndexDB(dir, state, opts);
     db.loadPruneSet(); // before the table opens: its merges must already drop pruned items
@@ -288,7 +280,7 @@ export class IndexDB {
 
   private writeState(): void {
     const st: StateJson = { formatVersion: 1, idHighWater: this.idHighWater, minDay: this.minDay };
-    writeFileAtomicSync(path.join(this.dir, STATE_JSON), JSON.stringify(st));
+    writeFileAtomic(this.dir, STATE_JSON, JSON.stringify(st));
   }
 
   private allocID(): number {
@@ -1056,7 +1048,7 @@ export class IndexDB {
     bb.u32(last);
     for (let i = 0; i < last; i++) bb.u32(w[i]!);
     bb.u32(crc32(bb.view()) >>> 0);
-    writeFileAtomicSync(path.join(dir, PRUNE_FILE), bb.view());
+    writeFileAtomic(dir, PRUNE_FILE, bb.view());
   }
 
   private loadPruneSet(): void {
@@ -1093,7 +1085,7 @@ export class IndexDB {
     await this.table.linkSnapshot(path.join(dir, TABLE_DIR));
     // After the link: the high-water mark only grows, so it covers every id in the linked parts.
     const st: StateJson = { formatVersion: 1, idHighWater: this.idHighWater, minDay: this.minDay };
-    writeFileAtomicSync(path.join(dir, STATE_JSON), JSON.stringify(st));
+    writeFileAtomic(dir, STATE_JSON, JSON.stringify(st));
     // Some linked parts may already be rewritten without the pruned series and others not yet:
     // the snapshot carries the set, so it opens consistent and finishes the prune itself.
     if (this.pruned !== undefined) this.writePruneSet(this.pruned, dir);
@@ -1205,7 +1197,7 @@ export class IndexDB {
     b[14] = (n >>> 8) & 0xff;
     b[15] = n & 0xff;
     bb.u32(crc32(bb.view()) >>> 0);
-    writeFileAtomicSync(path.join(this.dir, TSID_CACHE_FILE), bb.view());
+    writeFileAtomic(this.dir, TSID_CACHE_FILE, bb.view());
   }
 
   private loadTsidCache(): void {

@@ -1,5 +1,5 @@
 import { BadDataError, type Tenant } from "@strata/core";
-import { ByteBuffer } from "../mergeset/bytes.js";
+import { ByteBuffer } from "../bytes.js";
 
 /**
  * Item kinds (first byte of every item). Byte layouts are in docs/format/indexdb.md; all

@@ -1,5 +1,5 @@
 import { type LabelMatcher, type MatchType, compareStrings, newMatcher } from "@strata/core";
-import { readU64 } from "../mergeset/bytes.js";
+import { readU64 } from "../bytes.js";
 import type { Cursor } from "../mergeset/cursor.js";
 import { TAG_SEP } from "./keys.js";
 import type { TsdbStatus } from "./status.js";

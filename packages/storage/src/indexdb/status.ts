@@ -1,23 +1,32 @@
-import { compareStrings } from "@strata/core";
-import { readU64 } from "../mergeset/bytes.js";
+import { compareStrings, type LabelMatcher } from "@strata/core";
+import { readU64 } from "../bytes.js";
 import type { Cursor } from "../mergeset/cursor.js";
 import { hasId, type IdSet } from "./idset.js";
 import { findSep, unescapeString } from "./keys.js";
 
 export interface TsdbStatusEntry {
-  name: string;
-  value: number;
+  readonly name: string;
+  readonly value: number;
 }
 
+/** Cardinality statistics of one day of one tenant (Prometheus' /api/v1/status/tsdb). */
 export interface TsdbStatus {
-  totalSeries: number;
-  totalLabelValuePairs: number;
-  seriesCountByMetricName: TsdbStatusEntry[];
-  seriesCountByLabelName: TsdbStatusEntry[];
-  seriesCountByFocusLabelValue: TsdbStatusEntry[];
+  readonly totalSeries: number;
+  readonly totalLabelValuePairs: number;
+  readonly seriesCountByMetricName: readonly TsdbStatusEntry[];
+  readonly seriesCountByLabelName: readonly TsdbStatusEntry[];
+  readonly seriesCountByFocusLabelValue: readonly TsdbStatusEntry[];
   /** name is "label=value" */
-  seriesCountByLabelValuePair: TsdbStatusEntry[];
-  labelValueCountByLabelName: TsdbStatusEntry[];
+  readonly seriesCountByLabelValuePair: readonly TsdbStatusEntry[];
+  readonly labelValueCountByLabelName: readonly TsdbStatusEntry[];
+}
+
+export interface TsdbStatusRequest {
+  /** Day since the unix epoch (UTC). */
+  readonly date: number;
+  readonly topN: number;
+  readonly focusLabel?: string;
+  readonly matchers?: readonly LabelMatcher[];
 }
 
 /** Order of every list: by value desc, then name asc. */

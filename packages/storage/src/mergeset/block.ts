@@ -1,5 +1,5 @@
 import { InternalError } from "@strata/core";
-import { ByteBuffer, ByteReader, commonPrefixLen } from "./bytes.js";
+import { ByteBuffer, ByteReader, commonPrefixLen } from "../bytes.js";
 
 /**
  * A decoded block: its items concatenated in `data`, item i is data[offs[i], offs[i+1]).

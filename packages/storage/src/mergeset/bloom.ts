@@ -6,7 +6,7 @@
  * Layout (bloom.bin): `u32 magic "SBF1" | u32 bitsLog2 | u32 probes | words u32[] | u32 crc32`.
  */
 import { fmix32 } from "@strata/core";
-import { readU32 } from "./bytes.js";
+import { readU32 } from "../bytes.js";
 
 export const BLOOM_BITS_PER_KEY = 16;
 export const BLOOM_PROBES = 4;

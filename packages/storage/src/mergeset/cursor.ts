@@ -1,6 +1,6 @@
 import type { Block } from "./block.js";
 import type { Part } from "./part.js";
-import { compareRange, hasPrefixRange } from "./bytes.js";
+import { compareRange, hasPrefixRange } from "../bytes.js";
 
 /** What a cursor needs from a part. */
 export interface BlockSource {

@@ -5,7 +5,7 @@ import { InternalError, TwoGenCache } from "@strata/core";
 import { lz4Decompress } from "@strata/encoding";
 import { type Block, BlockBuilder, blockBytes, decodeBlock, decodeBlockV2 } from "./block.js";
 import { BLOOM_PROBES, Bloom, BloomKeys } from "./bloom.js";
-import { ByteBuffer, ByteReader, commonPrefixLen, readU32 } from "./bytes.js";
+import { ByteBuffer, ByteReader, commonPrefixLen, readU32 } from "../bytes.js";
 import {
   BLOOM_BIN,
   BLOOM_MAGIC,
@@ -20,7 +20,7 @@ import {
   METAINDEX_BIN,
   METAINDEX_MAGIC,
 } from "./constants.js";
-import { fsyncDir } from "./fsutil.js";
+import { fsyncDir } from "../fsutil.js";
 
 let nextUid = 1;
 /** Payloads shorter than this are stored uncompressed. */

@@ -2,11 +2,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { BadDataError, type CacheStats, InternalError, UnavailableError } from "@strata/core";
 import { BlockBuilder, type Block } from "./block.js";
-import { compareBytes, compareRange, latin1 } from "./bytes.js";
+import { compareBytes, compareRange, latin1 } from "../bytes.js";
 import { BloomKeys } from "./bloom.js";
 import { DEFAULT_BLOCK_SIZE, PARTS_JSON_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR, brotliQualityFor } from "./constants.js";
 import { Cursor, MergeIterator } from "./cursor.js";
-import { fsyncDir, writeFileAtomicSync } from "./fsutil.js";
+import { fsyncDir, writeFileAtomic } from "../fsutil.js";
 import { type BlockCache, newBlockCache, FilePart, InMemoryPart, type KindSizes, type Part, PartWriter } from "./part.js";
 
 export interface TableOptions {
@@ -402,7 +402,7 @@ export class Table {
 
   private writePartsJson(): void {
     const pj: PartsJson = { formatVersion: PARTS_JSON_VERSION, parts: this.fileParts.map((p) => p.name) };
-    writeFileAtomicSync(path.join(this.dir, PARTS_JSON), JSON.stringify(pj));
+    writeFileAtomic(this.dir, PARTS_JSON, JSON.stringify(pj));
   }
 
   private scheduleMerge(): void {
@@ -516,7 +516,7 @@ export class Table {
       }
       fsyncDir(path.join(dst, PARTS_DIR));
       const pj: PartsJson = { formatVersion: PARTS_JSON_VERSION, parts: files.map((p) => p.name) };
-      writeFileAtomicSync(path.join(dst, PARTS_JSON), JSON.stringify(pj));
+      writeFileAtomic(dst, PARTS_JSON, JSON.stringify(pj));
     } finally {
       snap.release();
     }

@@ -5,7 +5,6 @@ import {
   errorMessage,
   newMatcher,
   RowsBatchWriter,
-  StrataError,
   type LabelMatcher,
   type Logger,
   type MatchType,
@@ -14,31 +13,20 @@ import {
 } from "@strata/core";
 import { cluster, decodeWriteRows, grpc, SearchFrameWriter, type InsertServiceHandlers, type SearchServiceHandlers } from "@strata/protocol";
 import { marshalBlockAt, marshaledBlockSize, mergeSeriesBlocks, type Storage } from "@strata/storage";
-import type { MetadataStore } from "./metadata.js";
+import { toGrpcError } from "./grpc-errors.js";
 
-/** Maps a Strata error to a grpc status; the details keep the stable code for the caller. */
-export function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
-  const details = err instanceof StrataError ? `${err.code}: ${err.message}` : errorMessage(err);
-  let code = grpc.status.INTERNAL;
-  if (err instanceof StrataError) {
-    switch (err.type) {
-      case "bad_data":
-        code = grpc.status.INVALID_ARGUMENT;
-        break;
-      case "execution":
-        code = err.code === "STRATA_LIMIT_EXCEEDED" ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.FAILED_PRECONDITION;
-        break;
-      case "timeout":
-        code = grpc.status.DEADLINE_EXCEEDED;
-        break;
-      case "canceled":
-        code = grpc.status.CANCELLED;
-        break;
-      default:
-        code = err.code === "STRATA_CLOSED" || err.type === "unavailable" ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL;
-    }
-  }
-  return { code, details };
+/** Remote-write metric metadata of one family, as the storage node keeps it. */
+export interface MetadataRecord {
+  readonly family: string;
+  readonly type: number;
+  readonly help: string;
+  readonly unit: string;
+}
+
+/** Where the storage node keeps metric metadata (the storage service's MetadataStore). */
+export interface MetadataStore {
+  put(tenant: Tenant, m: MetadataRecord): void;
+  get(tenant: Tenant, metric: string, limit: number): readonly MetadataRecord[];
 }
 
 const MATCH_TYPES: Record<cluster.LabelMatcher_Type, MatchType> = {
@@ -87,7 +75,8 @@ function union(lists: string[][], limit: number): string[] {
   return limit > 0 ? out.slice(0, limit) : out;
 }
 
-export interface RpcDeps {
+/** What the storage node's gRPC handlers serve from. */
+export interface StorageServerDeps {
   readonly storage: Storage;
   readonly metadata: MetadataStore;
   readonly dedupIntervalMs: number;
@@ -98,7 +87,7 @@ export interface RpcDeps {
 }
 
 /** Handlers of the insert port: WriteRows_v1 acknowledges after the WAL append. */
-export function insertHandlers(d: RpcDeps): InsertServiceHandlers {
+export function insertHandlers(d: StorageServerDeps): InsertServiceHandlers {
   const rowsAdded = d.metrics.counter("strata_storage_rpc_rows_added_total", "Rows acknowledged through WriteRows_v1.");
   const writeErrors = d.metrics.counter("strata_storage_rpc_write_errors_total", "WriteRows_v1 calls that failed.");
   const writeDuration = d.metrics.histogram("strata_storage_rpc_write_duration_seconds", "Duration of WriteRows_v1 calls (decompress + WAL append).");
@@ -171,7 +160,7 @@ function release(w: SearchFrameWriter): void {
 }
 
 /** Handlers of the search port (served to select). */
-export function searchHandlers(d: RpcDeps): SearchServiceHandlers {
+export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
   const unary =
     <Req, Res>(fn: (req: Req) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
     (call, cb) => {

@@ -1,3 +1,8 @@
+/**
+ * The TSID: a series' sort key in parts and in the index, and its fixed 24-byte form
+ * (DESIGN.md §4; docs/format/index.md).
+ */
+
 /** Sort key of a series. All fields uint32 except metricID (safe integer, monotonic, never reused). */
 export interface TSID {
   readonly accountID: number;
@@ -43,6 +48,18 @@ export function encodeTSID(t: TSID, buf: Uint8Array, pos: number): void {
   put32(buf, pos + 12, t.jobInstanceID);
   put32(buf, pos + 16, Math.floor(t.metricID / 0x1_0000_0000));
   put32(buf, pos + 20, t.metricID >>> 0);
+}
+
+/** A new 24-byte buffer holding the encoded TSID. */
+export function tsidBytes(t: TSID): Uint8Array {
+  const b = new Uint8Array(TSID_SIZE);
+  encodeTSID(t, b, 0);
+  return b;
+}
+
+/** metricID of the TSID encoded at buf[pos, pos+24), without decoding the rest. */
+export function tsidMetricID(buf: Uint8Array, pos: number): number {
+  return get32(buf, pos + 16) * 0x1_0000_0000 + get32(buf, pos + 20);
 }
 
 export function decodeTSID(buf: Uint8Array, pos: number): TSID {
