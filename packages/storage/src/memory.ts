@@ -12,8 +12,12 @@ import type { StorageOptions } from "./storage.js";
 export const MEMORY_SHARES = {
   /** metric-name bytes → TSID on the write path (Storage's SeriesCache): the working set of series. */
   seriesCache: 0.3,
-  /** The index's own name → TSID cache: behind the series cache, persisted across restarts. */
-  indexTsidCache: 0.05,
+  /**
+   * The index's own name → TSID cache, behind the series cache: on the write path it sees only
+   * the series cache's misses (0 hits in the million-series benchmark while it held 300 MiB), so
+   * it gets a small share; it is saved on shutdown and warms the node after a restart.
+   */
+  indexTsidCache: 0.005,
   /** metricID → metric name, for searches. */
   metricNameCache: 0.1,
   /** Matcher → metricIDs, for searches. */
