@@ -47,15 +47,6 @@ export function commonPrefixLen(a: Uint8Array, as: number, ae: number, b: Uint8A
   return i;
 }
 
-export function uvarintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
 /**
  * The smallest key greater than every key starting with `prefix` (prefix + 1 at the last
  * byte below 0xff), or undefined when none exists (all 0xff).

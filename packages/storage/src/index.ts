@@ -8,7 +8,7 @@
  *   their self-describing wire form, `decodeBlock` / `mergeSeriesBlocks` decode them on the
  *   query side, where `deduplicateSamples` applies -dedup.minScrapeInterval again.
  *
- * The inverted index lives in ./indexdb (its own public API is re-exported once committed).
+ * The inverted index lives in ./indexdb (IndexDB), inside the log-structured ./mergeset.
  */
 export {
   Storage,

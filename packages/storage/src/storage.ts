@@ -1,64 +1,31 @@
-import { existsSync, linkSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { setImmediate as yieldToLoop, setTimeout as sleep } from "node:timers/promises";
-import {
-  DAY_MS,
-  BadDataError,
-  ExecutionError,
-  type LabelMatcher,
-  type Tenant,
-  TwoGenCache,
-  type CacheStats,
-} from "@strata/core";
-import type { BlockHeader, RawBlock } from "./block.js";
-import {
-  DATA_DIR,
-  DELETED_SUFFIX,
-  INDEXDB_DIR,
-  INDEX_BIN,
-  METADATA_JSON,
-  METAINDEX_BIN,
-  PARTS_JSON,
-  SNAPSHOTS_DIR,
-  TIMESTAMPS_BIN,
-  TMP_PREFIX,
-  VALUES_BIN,
-  WAL_DIR,
-} from "./constants.js";
-import { deduplicateSamples, normalizeSamples } from "./dedup.js";
+import { BadDataError, type CacheStats, DAY_MS, errorMessage, ExecutionError, type LabelMatcher, type Tenant, TwoGenCache } from "@strata/core";
+import { DATA_DIR, INDEXDB_DIR, SNAPSHOTS_DIR, WAL_DIR } from "./constants.js";
+import { newCounters, type Counters } from "./counters.js";
 import { DiskSpace, type ReadOnlyEvent } from "./disk-space.js";
-import { fsyncDir, removeDir, writeFileAtomic } from "./fsutil.js";
-import { MergeAbortedError, mergeParts } from "./merge.js";
-import { Part, PartWriter, ReadScratch, type IndexBlockCache } from "./part.js";
-import { monthOf, monthStart, parsePartitionName, Partition, type PartsJson } from "./partition.js";
-import { RowsBuffer, TSID_WORDS, type DrainedRows, type SeriesEntry } from "./rows-buffer.js";
+import type { TsdbStatus, TsdbStatusRequest } from "./indexdb/status.js";
+import { IndexDB, type IndexDBOptions } from "./indexdb/index.js";
+import { MergeAbortedError } from "./merge.js";
+import { MergeScheduler } from "./merge-scheduler.js";
+import type { IndexBlockCache } from "./part.js";
+import { RowsBuffer, type SeriesEntry } from "./rows-buffer.js";
+import { RowsFlusher } from "./rows-flush.js";
 import { RowsScanner } from "./rows-scan.js";
+import { StorageCursor, type SearchOptions, type SeriesCursor } from "./search.js";
 import { SeriesCache } from "./series-cache.js";
 import { withMemoryCaps } from "./memory.js";
 import type { SeriesIndex } from "./series-index.js";
-import type { TsdbStatus, TsdbStatusRequest } from "./indexdb/status.js";
-import { tsidBytes, tsidMetricID, type TSID } from "./tsid.js";
+import { createSnapshot, deleteSnapshot, listSnapshots, snapshotName, snapshotPath } from "./snapshot.js";
+import { Table } from "./table.js";
+import type { TSID } from "./tsid.js";
 import { readSegment, segmentName, Wal } from "./wal.js";
-import { IndexDB, type IndexDBOptions } from "./indexdb/index.js";
+import { defaultLog } from "./log.js";
 
-/** A periodic rows flush works this long before it lets the event loop run. */
-const ROWS_FLUSH_SLICE_MS = 5;
+export type { SearchOptions, SearchedSeries, SeriesCursor } from "./search.js";
+
 /** Free disk space is checked this often (read-only mode). */
 const FREE_SPACE_CHECK_MS = 1000;
-/** A background merge that failed is not retried before this long. */
-const MERGE_RETRY_MS = 5000;
-
-/** A rows-buffer drain being written into in-memory parts (see Storage.flushRowsInSlices). */
-interface RowsFlushJob {
-  readonly drained: DrainedRows;
-  readonly rowsTotal: number;
-  /** Next position in drained.slots to write. */
-  o: number;
-  curStart: number;
-  curEnd: number;
-  curWriter: PartWriter | undefined;
-  readonly writers: Map<number, PartWriter>;
-}
 
 /** Options of `Storage.open`. Every cache and buffer has a cap here and a gauge in `metrics()`. */
 export interface StorageOptions {
@@ -116,11 +83,11 @@ export interface StorageOptions {
    * STRATA_DISK_FULL and leaves nothing behind).
    */
   minFreeDiskSpaceBytes?: number;
-  /** Called with errors of background flushes and merges. Default: console.error. */
+  /** Called with errors of background flushes and merges (also counted in background_errors_total). Default: logged as JSON (pino). */
   onBackgroundError?: (err: unknown) => void;
   /**
    * Called with events an operator should see in the log: entering and leaving read-only
-   * mode, damaged or torn WAL records skipped at replay. Default: console.warn.
+   * mode, damaged or torn WAL records skipped at replay. Default: logged as JSON (pino).
    */
   onEvent?: (event: StorageEvent) => void;
 }
@@ -130,46 +97,6 @@ export type StorageEvent =
   | ReadOnlyEvent
   | { readonly kind: "wal_damaged"; readonly file: string; readonly offset: number; readonly bytes: number }
   | { readonly kind: "wal_torn"; readonly file: string; readonly offset: number };
-
-export interface SearchOptions {
-  /** Fail with ExecutionError (STRATA_LIMIT_EXCEEDED) when more series match. */
-  maxSeries?: number;
-  /**
-   * Block payloads (`timestamps`, `values`) are read into memory the cursor reuses: they are
-   * valid only until the next `next()` or `close()`. For callers that copy or decode each
-   * series before moving on; saves a buffer per block.
-   */
-  reuseBlockBuffers?: boolean;
-}
-
-/** One series found by `search`: its name and its blocks as stored (compressed). */
-export interface SearchedSeries {
-  readonly tsid: TSID;
-  /** Canonical metric-name bytes (decodeMetricName from @strata/core). */
-  readonly metricName: Uint8Array;
-  /**
-   * Blocks overlapping the searched range (they may hold samples outside it, and may overlap
-   * each other when they come from different parts): decode with `mergeSeriesBlocks(blocks,
-   * cursor.minT, cursor.maxT, dedupIntervalMs)`.
-   */
-  readonly blocks: readonly RawBlock[];
-}
-
-/**
- * Cursor over search results, in TSID order: `while (c.next()) use(c.at())`; `close()` when
- * stopping early (it is closed automatically at the end). The cursor holds references on the
- * parts it reads, so merges and retention never pull data from under it. Not for concurrent use.
- */
-export interface SeriesCursor {
-  /** Effective range: the requested one, with minT clamped to the retention. */
-  readonly minT: number;
-  readonly maxT: number;
-  /** Number of series the index matched (some may turn out to have no blocks in range). */
-  readonly seriesMatched: number;
-  next(): boolean;
-  at(): SearchedSeries;
-  close(): void;
-}
 
 export interface SnapshotInfo {
   name: string;
@@ -183,94 +110,36 @@ export interface MergeSummary {
   rowsOut: number;
 }
 
-interface Counters {
-  rowsAdded: number;
-  rowsDroppedTooOld: number;
-  rowsDroppedTooNew: number;
-  rowsDroppedDeleted: number;
-  batchesAdded: number;
-  rowsFlushed: number;
-  inmemoryFlushes: number;
-  diskFlushes: number;
-  merges: number;
-  mergeRowsIn: number;
-  mergeRowsOut: number;
-  mergeErrors: number;
-  backgroundErrors: number;
-  partitionsDropped: number;
-  searches: number;
-  searchSeries: number;
-  searchBlocks: number;
-  walReplayedRows: number;
-  walReplayedBatches: number;
-  walTornSegments: number;
-  walDamagedRecords: number;
-  walDamagedBytes: number;
-  readOnlyRejects: number;
-  snapshotsCreated: number;
-  backpressureWaits: number;
-  seriesCacheMisses: number;
-  indexDayUpdates: number;
-}
-
 /**
  * One storage node's durable store (DESIGN.md §4). Open with `Storage.open`, always `close()`.
  * All methods must be called from one thread; reads are consistent with concurrent writes,
  * flushes and merges. See README.md for the contract of each method.
+ *
+ * The facade over the engine's parts: the write path (WAL → series resolution → rows buffer)
+ * lives here; partitions and retention in Table (table.ts), the sliced rows flush in
+ * RowsFlusher (rows-flush.ts), disk flushes and merges in MergeScheduler (merge-scheduler.ts),
+ * search cursors in search.ts, snapshots in snapshot.ts, the inverted index in ./indexdb.
  */
 export class Storage {
   private readonly retentionMs: number;
   readonly dedupIntervalMs: number;
   private readonly now: () => number;
   private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError" | "onEvent" | "allowedMemoryBytes">>;
-  private readonly partitions = new Map<number, Partition>();
+  private readonly table: Table;
   private readonly seriesCache: SeriesCache;
   private readonly indexBlockCache: IndexBlockCache;
   private readonly rows: RowsBuffer;
-  private readonly counters: Counters = {
-    rowsAdded: 0,
-    rowsDroppedTooOld: 0,
-    rowsDroppedTooNew: 0,
-    rowsDroppedDeleted: 0,
-    batchesAdded: 0,
-    rowsFlushed: 0,
-    inmemoryFlushes: 0,
-    diskFlushes: 0,
-    merges: 0,
-    mergeRowsIn: 0,
-    mergeRowsOut: 0,
-    mergeErrors: 0,
-    backgroundErrors: 0,
-    partitionsDropped: 0,
-    searches: 0,
-    searchSeries: 0,
-    searchBlocks: 0,
-    walReplayedRows: 0,
-    walReplayedBatches: 0,
-    walTornSegments: 0,
-    walDamagedRecords: 0,
-    walDamagedBytes: 0,
-    readOnlyRejects: 0,
-    snapshotsCreated: 0,
-    backpressureWaits: 0,
-    seriesCacheMisses: 0,
-    indexDayUpdates: 0,
-  };
-  private nextPartSeq = 1;
+  private readonly rowsFlusher: RowsFlusher;
+  private readonly merges: MergeScheduler;
+  private readonly counters: Counters = newCounters();
   private closed = false;
   private closing = false;
   private diskFlushRunning: Promise<void> | undefined;
-  private readonly runningMerges = new Set<Promise<void>>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly onBackgroundError: (err: unknown) => void;
   private readonly onEvent: (event: StorageEvent) => void;
   private wal!: Wal;
   private readonly space: DiskSpace;
-  /** Background merges wait until then after one failed (a full disk fails them all). */
-  private mergeRetryAt = 0;
-  private inmemoryBytes = 0;
-  /** The drained rows being written into in-memory parts in slices, if any. */
-  private rowsFlush: RowsFlushJob | undefined;
 
   private constructor(
     readonly dir: string,
@@ -280,8 +149,8 @@ export class Storage {
     this.retentionMs = options.retentionMs ?? 31 * DAY_MS;
     this.dedupIntervalMs = options.dedupIntervalMs ?? 0;
     this.now = options.now ?? Date.now;
-    this.onBackgroundError = options.onBackgroundError ?? ((err) => console.error("strata storage background error:", err));
-    this.onEvent = options.onEvent ?? ((e) => console.warn("strata storage:", JSON.stringify(e)));
+    this.onBackgroundError = options.onBackgroundError ?? ((err) => defaultLog("strata-storage").error({ err: errorMessage(err) }, "background flush/merge failed"));
+    this.onEvent = options.onEvent ?? ((e) => defaultLog("strata-storage").warn({ event: e }, "storage event"));
     this.opts = {
       retentionMs: this.retentionMs,
       futureRetentionMs: options.futureRetentionMs ?? 2 * DAY_MS,
@@ -306,6 +175,33 @@ export class Storage {
     this.indexBlockCache = new TwoGenCache<number, Uint8Array>(this.opts.indexBlockCacheBytes, (_k, b) => b.length + 64);
     this.rows = new RowsBuffer(this.opts.maxRowsBuffer);
     this.space = new DiskSpace(dir, this.opts.minFreeDiskSpaceBytes, this.onEvent);
+    this.table = new Table(dir, this.indexBlockCache);
+    const backgroundError = (err: unknown): void => this.backgroundError(err);
+    this.rowsFlusher = new RowsFlusher({
+      rows: this.rows,
+      table: this.table,
+      dedupIntervalMs: this.dedupIntervalMs,
+      counters: this.counters,
+      partsPushed: () => {
+        if (this.table.inmemoryBytes > this.opts.maxInmemoryPartsBytes && this.diskFlushRunning === undefined) {
+          void this.flushToDisk().catch(backgroundError);
+        }
+      },
+      isClosed: () => this.closed,
+      backgroundError,
+    });
+    this.merges = new MergeScheduler({
+      table: this.table,
+      index,
+      space: this.space,
+      counters: this.counters,
+      dedupIntervalMs: this.dedupIntervalMs,
+      opts: this.opts,
+      retentionMinT: () => this.retentionMinT(),
+      isClosed: () => this.closed,
+      isStopping: () => this.closed || this.closing,
+      backgroundError,
+    });
   }
 
   /**
@@ -321,19 +217,25 @@ export class Storage {
     const iopts = options.indexOptions ?? {};
     const index =
       options.index ??
-      (await openIndexDB(join(dir, INDEXDB_DIR), {
+      (await IndexDB.open(join(dir, INDEXDB_DIR), {
         ...iopts,
         // Pruned series lose their metricIDs: cached TSIDs of them must not be reused.
         onPrune: () => {
           iopts.onPrune?.();
           owner.storage?.seriesCache.clear();
         },
+        // The index's background failures count and are reported like the store's own.
+        onError: (err) => {
+          if (iopts.onError !== undefined) iopts.onError(err);
+          else if (owner.storage !== undefined) owner.storage.backgroundError(err);
+          else defaultLog("strata-storage").error({ err: errorMessage(err) }, "index background work failed");
+        },
       }));
     const s = new Storage(dir, index, options);
     owner.storage = s;
     let opened: Wal | undefined;
     try {
-      s.loadPartitions();
+      s.table.load();
       const { wal, segments } = Wal.open(join(dir, WAL_DIR), s.opts.walFsyncIntervalMs, s.opts.walMaxSegmentBytes);
       s.wal = opened = wal;
       for (const seg of segments) {
@@ -363,28 +265,13 @@ export class Storage {
     return s;
   }
 
-  private loadPartitions(): void {
-    const dataDir = join(this.dir, DATA_DIR);
-    for (const f of readdirSync(dataDir)) {
-      if (f.endsWith(DELETED_SUFFIX) || f.startsWith(TMP_PREFIX)) {
-        removeDir(join(dataDir, f));
-        continue;
-      }
-      const month = parsePartitionName(f);
-      if (month === undefined) continue;
-      const p = Partition.open(dataDir, month, this.indexBlockCache);
-      this.partitions.set(month, p);
-      for (const part of p.disk) this.nextPartSeq = Math.max(this.nextPartSeq, parseInt(part.name, 16) + 1);
-    }
-  }
-
   private startTimers(): void {
     const every = (ms: number, fn: () => void): void => {
       const t = setInterval(fn, ms);
       t.unref();
       this.timers.push(t);
     };
-    every(this.opts.flushIntervalMs, () => this.guard(() => this.flushRowsInSlices()));
+    every(this.opts.flushIntervalMs, () => this.guard(() => this.rowsFlusher.flushInSlices()));
     every(this.opts.diskFlushIntervalMs, () => void this.flushToDisk().catch((err: unknown) => this.backgroundError(err)));
     every(60_000, () => this.guard(() => this.dropExpiredPartitions()));
     every(FREE_SPACE_CHECK_MS, () => this.guard(() => this.space.check()));
@@ -436,7 +323,7 @@ export class Storage {
     // the WAL; a busy event loop would otherwise starve the flush). A flush that fails leaves
     // the rows in memory and in the WAL: this batch is stored, but the caller learns that the
     // node cannot keep up (and reroutes).
-    if (this.inmemoryBytes > this.opts.maxInmemoryPartsBytes || this.wal.pendingBytes > this.opts.walMaxPendingBytes) {
+    if (this.table.inmemoryBytes > this.opts.maxInmemoryPartsBytes || this.wal.pendingBytes > this.opts.walMaxPendingBytes) {
       this.counters.backpressureWaits++;
       try {
         await (this.diskFlushRunning ?? this.flushToDisk());
@@ -445,16 +332,10 @@ export class Storage {
       }
     }
     // Likewise when merges fall behind and on-disk parts pile up.
-    while (this.runningMerges.size > 0 && this.maxDiskParts() > 4 * this.opts.maxPartsPerPartition) {
+    while (this.merges.runningCount > 0 && this.table.maxDiskParts() > 4 * this.opts.maxPartsPerPartition) {
       this.counters.backpressureWaits++;
-      await Promise.race(this.runningMerges);
+      await this.merges.waitAny();
     }
-  }
-
-  private maxDiskParts(): number {
-    let n = 0;
-    for (const p of this.partitions.values()) if (p.disk.length > n) n = p.disk.length;
-    return n;
   }
 
   /** Synchronous form of addRows (same contract): returns the number of rows accepted. */
@@ -506,7 +387,7 @@ export class Storage {
       else if (entry.day !== day) entry = this.touchDay(entry, r.name(), day);
       this.rows.add(entry, t, r.value);
       accepted++;
-      if (this.rows.full) this.flushRows();
+      if (this.rows.full) this.rowsFlusher.flush();
     }
     this.counters.rowsAdded += accepted;
     return accepted;
@@ -540,157 +421,6 @@ export class Storage {
 
   private retentionMinT(): number {
     return this.now() - this.retentionMs;
-  }
-
-  /**
-   * Turns the rows buffer into searchable in-memory parts (one per partition touched), now:
-   * finishes a sliced flush still running first (its rows were buffered earlier).
-   */
-  private flushRows(): void {
-    const running = this.rowsFlush;
-    if (running !== undefined) this.runRowsFlush(running, Infinity);
-    if (this.rows.n === 0) return;
-    this.runRowsFlush(this.startRowsFlush(), Infinity);
-  }
-
-  /**
-   * The periodic flush: flushRows in slices of at most ROWS_FLUSH_SLICE_MS with the event loop
-   * served in between (a second of rows is ~100 ms of work that would otherwise stall every
-   * WriteRows_v1 call). The drained rows are searchable once the last slice pushed the parts,
-   * as with flushRows; anything that needs them (a disk flush, close, a full buffer) runs the
-   * rest synchronously through flushRows.
-   */
-  private flushRowsInSlices(): void {
-    if (this.rowsFlush !== undefined || this.rows.n === 0) return;
-    const job = this.startRowsFlush();
-    const step = (): void => {
-      if (this.rowsFlush !== job || this.closed) return; // finished by flushRows meanwhile
-      try {
-        if (!this.runRowsFlush(job, performance.now() + ROWS_FLUSH_SLICE_MS)) setImmediate(step);
-      } catch (err) {
-        this.backgroundError(err);
-      }
-    };
-    step();
-  }
-
-  /**
-   * flushRows in slices with the event loop served in between: resolves once every row
-   * buffered when it was called is in an in-memory part (a running sliced flush is finished
-   * first, then the buffer is drained once).
-   */
-  private async flushRowsSliced(): Promise<void> {
-    for (let job = this.rowsFlush; job !== undefined; job = this.rowsFlush) {
-      // Someone else's job (the periodic one): step it here too; flushRows may also finish it.
-      if (!this.runRowsFlush(job, performance.now() + ROWS_FLUSH_SLICE_MS)) await yieldToLoop();
-    }
-    if (this.rows.n === 0) return;
-    const job = this.startRowsFlush();
-    // Stop stepping once it is finished, here or by a synchronous flushRows meanwhile.
-    while (this.rowsFlush === job && !this.runRowsFlush(job, performance.now() + ROWS_FLUSH_SLICE_MS)) await yieldToLoop();
-  }
-
-  private startRowsFlush(): RowsFlushJob {
-    const rowsTotal = this.rows.n;
-    const job: RowsFlushJob = {
-      drained: this.rows.drain(),
-      rowsTotal,
-      o: 0,
-      curStart: 0,
-      curEnd: -1,
-      curWriter: undefined,
-      writers: new Map(),
-    };
-    this.rowsFlush = job;
-    return job;
-  }
-
-  /** Works on job until it is done (true: its parts are pushed) or past `deadline` (false). */
-  private runRowsFlush(job: RowsFlushJob, deadline: number): boolean {
-    try {
-      if (!this.writeDrainedRows(job, deadline)) return false;
-    } catch (err) {
-      this.rowsFlush = undefined; // its rows stay in the WAL only, like a failed flush before
-      throw err;
-    }
-    this.rowsFlush = undefined;
-    for (const [month, w] of job.writers) {
-      const written = w.finish();
-      const part = Part.fromMemory(this.newPartName(), written, this.indexBlockCache);
-      this.partitionFor(month).inmem.push(part);
-      this.inmemoryBytes += part.sizeBytes;
-      this.counters.rowsFlushed += written.meta.rows;
-    }
-    this.counters.inmemoryFlushes++;
-    if (this.inmemoryBytes > this.opts.maxInmemoryPartsBytes && this.diskFlushRunning === undefined) {
-      void this.flushToDisk().catch((err: unknown) => this.backgroundError(err));
-    }
-    return true;
-  }
-
-  /** Writes the drained series from job.o on; false when it stopped at the deadline. */
-  private writeDrainedRows(job: RowsFlushJob, deadline: number): boolean {
-    const { count, slots, starts, tsids, ts, vals } = job.drained;
-    const dedup = this.dedupIntervalMs;
-    let curStart = job.curStart;
-    let curEnd = job.curEnd;
-    let curWriter = job.curWriter;
-    let o = job.o;
-    for (; o < count; o++) {
-      if ((o & 255) === 255 && performance.now() > deadline) break;
-      const slot = slots[o]!;
-      const a = starts[slot]!;
-      let b = starts[slot + 1]!;
-      // Common case: one row per scrape, in order — nothing to sort or deduplicate.
-      let clean = dedup === 0;
-      for (let i = a + 1; clean && i < b; i++) clean = ts[i]! > ts[i - 1]!;
-      if (!clean) {
-        const t = ts.subarray(a, b);
-        const v = vals.subarray(a, b);
-        let n = normalizeSamples(t, v, b - a);
-        n = deduplicateSamples(t, v, n, dedup);
-        b = a + n;
-      }
-      let i = a;
-      while (i < b) {
-        const t = ts[i]!;
-        if (t < curStart || t > curEnd || curWriter === undefined) {
-          const month = monthOf(t);
-          curStart = monthStart(month);
-          curEnd = monthStart(month + 1) - 1;
-          curWriter = job.writers.get(month);
-          if (curWriter === undefined) {
-            curWriter = new PartWriter(undefined, dedup, false, { rows: job.rowsTotal, blocks: count });
-            job.writers.set(month, curWriter);
-          }
-        }
-        let j = b;
-        if (ts[b - 1]! > curEnd) {
-          j = i + 1;
-          while (j < b && ts[j]! <= curEnd) j++;
-        }
-        curWriter.writeSamplesFast(tsids, slot * TSID_WORDS, ts, vals, i, j);
-        i = j;
-      }
-    }
-    job.o = o;
-    job.curStart = curStart;
-    job.curEnd = curEnd;
-    job.curWriter = curWriter;
-    return o >= count;
-  }
-
-  private newPartName(): string {
-    return (this.nextPartSeq++).toString(16).padStart(16, "0");
-  }
-
-  private partitionFor(month: number): Partition {
-    let p = this.partitions.get(month);
-    if (p === undefined) {
-      p = Partition.create(join(this.dir, DATA_DIR), month);
-      this.partitions.set(month, p);
-    }
-    return p;
   }
 
   /**
@@ -728,202 +458,22 @@ export class Storage {
   private async flushToDiskOnce(): Promise<void> {
     const walSeq = this.wal.seal();
     // Every row appended before the rotation becomes an in-memory part, in slices.
-    await this.flushRowsSliced();
-    for (const p of [...this.partitions.values()]) {
+    await this.rowsFlusher.flushSliced();
+    for (const p of [...this.table.partitions.values()]) {
       // In chunks of at most mergeFanIn in-memory parts (bounded fan-in and memory).
       const pending = [...p.inmem];
-      while (pending.length > 0 && !p.dropped) await this.flushInmemoryParts(p, pending.splice(0, this.opts.mergeFanIn));
+      while (pending.length > 0 && !p.dropped) await this.merges.flushInmemoryParts(p, pending.splice(0, this.opts.mergeFanIn));
     }
     await this.wal.removeSegmentsBefore(walSeq);
     this.counters.diskFlushes++;
-    this.scheduleMerges();
+    this.merges.schedule();
   }
 
-  /** Writes in-memory parts of p as one on-disk part and lists it (index flushed first). */
-  private async flushInmemoryParts(p: Partition, sources: readonly Part[]): Promise<void> {
-    // Fresh small parts keep cheap layouts: a background merge encodes them fully, with
-    // more samples per block (encoding ~1 s of one series per block costs more than it saves).
-    const part = await this.writeMergedPart(p, sources, false);
-    try {
-      await this.index.flush();
-    } catch (err) {
-      dropUnlisted(part);
-      throw err;
-    }
-    await p.withLock(async () => {
-      let next: Part[] | undefined;
-      if (!p.dropped) {
-        next = part === undefined ? p.disk : [...p.disk, part];
-        // fsyncs off the event loop; the part becomes visible (and the sources go) together below.
-        try {
-          await writePartsJsonUnlessDropped(p, next);
-        } catch (err) {
-          // Not listed: the part goes, its rows stay in the in-memory sources (and the WAL).
-          dropUnlisted(part);
-          throw err;
-        }
-      }
-      if (p.dropped) {
-        // Retention dropped the partition meanwhile: the new part goes with it.
-        if (part !== undefined) {
-          part.removeOnFree = true;
-          part.release();
-        }
-      } else {
-        p.disk = next!;
-      }
-      for (const s of sources) {
-        const i = p.inmem.indexOf(s);
-        if (i < 0) continue; // released by the retention drop already
-        p.inmem.splice(i, 1);
-        this.inmemoryBytes -= s.sizeBytes;
-        s.release();
-      }
-    });
-  }
-
-  /** Merges `sources` into a new on-disk part of partition p (undefined when nothing is left). */
-  private async writeMergedPart(p: Partition, sources: readonly Part[], fullCodecs = true): Promise<Part | undefined> {
-    const name = this.newPartName();
-    const tmp = join(p.dir, TMP_PREFIX + name);
-    // The partition directory is made by its first on-disk part (in-memory parts need none).
-    mkdirSync(p.dir, { recursive: true });
-    mkdirSync(tmp);
-    let w: PartWriter;
-    try {
-      w = new PartWriter(tmp, this.dedupIntervalMs, fullCodecs);
-    } catch (err) {
-      removeDir(tmp);
-      throw err;
-    }
-    let stats;
-    try {
-      stats = await mergeParts(sources, w, {
-        dedupIntervalMs: this.dedupIntervalMs,
-        minTimestamp: this.retentionMinT(),
-        isDeleted: (id) => this.index.isDeleted(id),
-        aborted: () => this.closed,
-      });
-      await w.finishAsync();
-    } catch (err) {
-      w.abort();
-      removeDir(tmp);
-      throw err;
-    }
-    this.counters.mergeRowsIn += stats.rowsIn;
-    this.counters.rowsDroppedDeleted += stats.rowsDeleted;
-    if (stats.rowsOut === 0) {
-      removeDir(tmp);
-      return undefined;
-    }
-    const final = join(p.dir, name);
-    try {
-      renameSync(tmp, final);
-      fsyncDir(p.dir);
-      const part = Part.open(final, name, this.indexBlockCache);
-      this.counters.mergeRowsOut += stats.rowsOut;
-      return part;
-    } catch (err) {
-      removeDir(tmp);
-      removeDir(final);
-      throw err;
-    }
-  }
-
-  // ---- merges & retention --------------------------------------------------------------------
-
-  private scheduleMerges(): void {
-    if (this.closed || this.closing || Date.now() < this.mergeRetryAt) return;
-    for (const p of this.partitions.values()) {
-      if (this.runningMerges.size >= this.opts.maxConcurrentMerges) return;
-      const free = p.disk.filter((x) => !p.merging.has(x));
-      if (free.length <= this.opts.maxPartsPerPartition) continue;
-      free.sort((a, b) => a.meta.rows - b.meta.rows);
-      this.startMerge(p, pickMergeSources(free, this.opts.mergeFanIn));
-    }
-  }
-
-  private startMerge(p: Partition, sources: Part[]): Promise<void> {
-    for (const s of sources) {
-      s.acquire();
-      p.merging.add(s);
-    }
-    const run = this.mergeInto(p, sources)
-      .catch((err: unknown) => {
-        if (!(err instanceof MergeAbortedError)) {
-          this.counters.mergeErrors++;
-          // The sources stay as they are; retrying at once would fail the same way.
-          this.mergeRetryAt = Date.now() + MERGE_RETRY_MS;
-          this.space.failed(err, "merging parts");
-        }
-        this.backgroundError(err);
-      })
-      .finally(() => {
-        for (const s of sources) {
-          p.merging.delete(s);
-          s.release();
-        }
-        this.runningMerges.delete(run);
-        this.scheduleMerges();
-      });
-    this.runningMerges.add(run);
-    return run;
-  }
-
-  private async mergeInto(p: Partition, sources: Part[]): Promise<void> {
-    const part = await this.writeMergedPart(p, sources);
-    await p.withLock(async () => {
-      if (!p.dropped) {
-        const next = p.disk.filter((x) => !sources.includes(x));
-        if (part !== undefined) next.push(part);
-        // fsyncs off the event loop; the swap below is synchronous.
-        try {
-          await writePartsJsonUnlessDropped(p, next);
-        } catch (err) {
-          dropUnlisted(part);
-          throw err;
-        }
-        if (!p.dropped) {
-          for (const s of sources) {
-            if (p.disk.includes(s)) {
-              s.removeOnFree = true;
-              s.release();
-            }
-          }
-          p.disk = next;
-          return;
-        }
-      }
-      // Retention dropped the partition meanwhile: the new part goes with it.
-      if (part !== undefined) {
-        part.removeOnFree = true;
-        part.release();
-      }
-    });
-    this.counters.merges++;
-  }
-
-  /** Drops partitions entirely older than the retention, and parts entirely past it. */
+  /** Drops partitions entirely older than the retention, and the index's days before it. */
   private dropExpiredPartitions(): void {
     const minT = this.retentionMinT();
-    const minDay = Math.floor(minT / DAY_MS);
-    for (const [month, p] of this.partitions) {
-      if (p.maxT >= minT) continue;
-      p.dropped = true;
-      this.partitions.delete(month);
-      const gone = p.dir + DELETED_SUFFIX;
-      const onDisk = existsSync(p.dir); // a partition with in-memory parts only has no directory yet
-      if (onDisk) {
-        renameSync(p.dir, gone);
-        fsyncDir(join(this.dir, DATA_DIR));
-      }
-      for (const part of [...p.inmem, ...p.disk]) this.inmemoryBytes -= part.inMemory ? part.sizeBytes : 0;
-      // Parts still read by a search stay open (unlinked files remain readable on Linux).
-      p.releaseAll(false);
-      removeDir(gone);
-      this.counters.partitionsDropped++;
-    }
-    void this.index.dropDaysBefore(minDay).catch((err: unknown) => this.backgroundError(err));
+    this.counters.partitionsDropped += this.table.dropBefore(minT);
+    void this.index.dropDaysBefore(Math.floor(minT / DAY_MS)).catch((err: unknown) => this.backgroundError(err));
   }
 
   // ---- read path -----------------------------------------------------------------------------
@@ -938,28 +488,21 @@ export class Storage {
     this.counters.searches++;
     const effMinT = Math.max(minT, this.retentionMinT());
     const maxSeries = opts.maxSeries ?? this.opts.maxSeriesPerSearch;
-    if (effMinT > maxT) return new StorageCursor(this, [], [], effMinT, maxT, 0);
+    if (effMinT > maxT) return new StorageCursor(this.cursorSource, [], [], effMinT, maxT, 0);
     const tsids = this.index.searchTSIDs(tenant, matchers, effMinT, maxT, maxSeries);
     // Blocks up to maxT + dedup interval: a reader deduplicating needs the whole last interval.
     const fetchMaxT = this.dedupIntervalMs > 0 ? maxT + this.dedupIntervalMs : maxT;
-    const parts: Part[] = [];
-    for (const p of this.partitions.values()) {
-      if (p.maxT < effMinT || p.minT > fetchMaxT) continue;
-      p.acquireParts(effMinT, fetchMaxT, parts);
-    }
-    return new StorageCursor(this, tsids, parts, effMinT, maxT, fetchMaxT, opts.reuseBlockBuffers === true);
+    const parts = this.table.acquireParts(effMinT, fetchMaxT);
+    return new StorageCursor(this.cursorSource, tsids, parts, effMinT, maxT, fetchMaxT, opts.reuseBlockBuffers === true);
   }
 
-  /** @internal used by the cursor */
-  metricNameOf(metricID: number): Uint8Array | undefined {
-    return this.index.metricNameByID(metricID);
-  }
-
-  /** @internal used by the cursor */
-  countSearched(series: number, blocks: number): void {
-    this.counters.searchSeries += series;
-    this.counters.searchBlocks += blocks;
-  }
+  private readonly cursorSource = {
+    metricNameOf: (metricID: number): Uint8Array | undefined => this.index.metricNameByID(metricID),
+    countSearched: (series: number, blocks: number): void => {
+      this.counters.searchSeries += series;
+      this.counters.searchBlocks += blocks;
+    },
+  };
 
   /** Label names of the matching series with samples on the days of [minT, maxT]. */
   labelNames(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, limit = 100_000): string[] {
@@ -1019,19 +562,8 @@ export class Storage {
     await this.flushToDisk();
     const before = { merges: this.counters.merges, rowsIn: this.counters.mergeRowsIn, rowsOut: this.counters.mergeRowsOut };
     this.dropExpiredPartitions();
-    for (const p of [...this.partitions.values()]) {
-      if (!p.name.startsWith(partitionPrefix)) continue;
-      for (;;) {
-        while (p.merging.size > 0) await Promise.race([...this.runningMerges, sleep(50)]);
-        if (p.dropped || this.closed) break;
-        if (p.disk.length === 0) break;
-        if (p.disk.length === 1 && !this.partNeedsRewrite(p.disk[0]!)) break;
-        const sorted = [...p.disk].sort((a, b) => a.meta.rows - b.meta.rows);
-        const errors = this.counters.mergeErrors;
-        await this.startMerge(p, sorted.slice(0, this.opts.mergeFanIn));
-        // A failing merge would fail again: report instead of retrying forever.
-        if (this.counters.mergeErrors !== errors) throw new ExecutionError(`forceMerge: merging partition ${p.name} failed (see background errors)`, "STRATA_INTERNAL");
-      }
+    for (const p of [...this.table.partitions.values()]) {
+      if (p.name.startsWith(partitionPrefix)) await this.merges.mergePartition(p);
     }
     if (partitionPrefix === "") await this.index.forceMerge(); // the whole index, like the data: one part
     return {
@@ -1041,21 +573,6 @@ export class Storage {
     };
   }
 
-  /** A lone part still needs a rewrite when it holds expired samples or deleted series. */
-  private partNeedsRewrite(part: Part): boolean {
-    if (part.meta.fastLayouts === true || part.meta.minT < this.retentionMinT()) return true;
-    if (part.meta.dedupIntervalMs % Math.max(1, this.dedupIntervalMs) !== 0 || part.meta.dedupIntervalMs < this.dedupIntervalMs) return true;
-    const c = part.cursor();
-    let prev = -1;
-    while (c.next()) {
-      const id = tsidMetricID(c.header!.tsid, 0);
-      if (id === prev) continue;
-      prev = id;
-      if (this.index.isDeleted(id)) return true;
-    }
-    return false;
-  }
-
   /**
    * Creates a snapshot: flushes, then hard-links every on-disk part (and the index's immutable
    * parts) under `<dir>/snapshots/<name>`. Returns the name (`YYYYMMDDhhmmss-<seq>`).
@@ -1063,64 +580,25 @@ export class Storage {
   async createSnapshot(): Promise<string> {
     this.checkOpen();
     await this.flushToDisk();
-    const d = new Date(this.now());
-    const stamp = d.toISOString().replace(/[-:T]/g, "").slice(0, 14);
-    const name = `${stamp}-${(this.nextPartSeq++).toString(16).padStart(8, "0")}`;
-    const root = join(this.dir, SNAPSHOTS_DIR, name);
-    const tmp = join(this.dir, SNAPSHOTS_DIR, TMP_PREFIX + name);
-    mkdirSync(join(tmp, DATA_DIR), { recursive: true });
-    const held: Part[] = [];
-    try {
-      for (const p of this.partitions.values()) {
-        const parts = [...p.disk];
-        for (const part of parts) {
-          part.acquire();
-          held.push(part);
-        }
-        const pdir = join(tmp, DATA_DIR, p.name);
-        mkdirSync(pdir);
-        for (const part of parts) {
-          const dst = join(pdir, part.name);
-          mkdirSync(dst);
-          for (const f of [METADATA_JSON, TIMESTAMPS_BIN, VALUES_BIN, INDEX_BIN, METAINDEX_BIN]) linkSync(join(part.dir!, f), join(dst, f));
-        }
-        const pj: PartsJson = { version: 1, parts: parts.map((x) => x.name) };
-        writeFileAtomic(pdir, PARTS_JSON, JSON.stringify(pj));
-      }
-      await this.index.snapshot(join(tmp, INDEXDB_DIR));
-      renameSync(tmp, root);
-      fsyncDir(join(this.dir, SNAPSHOTS_DIR));
-    } catch (err) {
-      removeDir(tmp);
-      throw err;
-    } finally {
-      for (const part of held) part.release();
-    }
+    const name = snapshotName(this.now(), this.table.nextSequence());
+    await createSnapshot(this.dir, name, this.table, this.index);
     this.counters.snapshotsCreated++;
     return name;
   }
 
   /** Names of the existing snapshots, oldest first. */
   listSnapshots(): string[] {
-    const root = join(this.dir, SNAPSHOTS_DIR);
-    if (!existsSync(root)) return [];
-    return readdirSync(root)
-      .filter((f) => !f.startsWith(TMP_PREFIX))
-      .sort();
+    return listSnapshots(this.dir);
   }
 
   /** Path of a snapshot directory (a storage dir that Storage.open can read). */
   snapshotPath(name: string): string {
-    validateSnapshotName(name);
-    return join(this.dir, SNAPSHOTS_DIR, name);
+    return snapshotPath(this.dir, name);
   }
 
-  /** Deletes a snapshot; NotFound-like BadDataError when it does not exist. */
+  /** Deletes a snapshot; NotFoundError when it does not exist. */
   deleteSnapshot(name: string): void {
-    validateSnapshotName(name);
-    const path = join(this.dir, SNAPSHOTS_DIR, name);
-    if (!existsSync(path)) throw new BadDataError(`snapshot ${JSON.stringify(name)} does not exist`, "STRATA_NOT_FOUND");
-    removeDir(path);
+    deleteSnapshot(this.dir, name);
   }
 
   /**
@@ -1133,24 +611,7 @@ export class Storage {
   }
 
   metrics(): Record<string, number> {
-    let smallParts = 0;
-    let bigParts = 0;
-    let diskBytes = 0;
-    let diskRows = 0;
-    let inmemParts = 0;
-    let inmemRows = 0;
-    let blocks = 0;
-    for (const p of this.partitions.values()) {
-      for (const part of p.disk) {
-        if (part.meta.rows >= this.opts.bigPartRows) bigParts++;
-        else smallParts++;
-        diskBytes += part.sizeBytes;
-        diskRows += part.meta.rows;
-        blocks += part.meta.blocks;
-      }
-      inmemParts += p.inmem.length;
-      for (const part of p.inmem) inmemRows += part.meta.rows;
-    }
+    const t = this.table.stats(this.opts.bigPartRows);
     const c = this.counters;
     const m: Record<string, number> = {
       rows_added_total: c.rowsAdded,
@@ -1162,21 +623,21 @@ export class Storage {
       rows_buffer_rows: this.rows.n,
       rows_buffer_max_rows: this.rows.maxRows,
       rows_buffer_bytes: this.rows.sizeBytes,
-      inmemory_parts: inmemParts,
-      inmemory_rows: inmemRows,
-      inmemory_parts_bytes: this.inmemoryBytes,
+      inmemory_parts: t.inmemParts,
+      inmemory_rows: t.inmemRows,
+      inmemory_parts_bytes: this.table.inmemoryBytes,
       inmemory_parts_max_bytes: this.opts.maxInmemoryPartsBytes,
-      small_parts: smallParts,
-      big_parts: bigParts,
-      disk_parts_bytes: diskBytes,
-      disk_rows: diskRows,
-      disk_blocks: blocks,
-      partitions: this.partitions.size,
+      small_parts: t.smallParts,
+      big_parts: t.bigParts,
+      disk_parts_bytes: t.diskBytes,
+      disk_rows: t.diskRows,
+      disk_blocks: t.blocks,
+      partitions: this.table.partitions.size,
       partitions_dropped_total: c.partitionsDropped,
       inmemory_flushes_total: c.inmemoryFlushes,
       disk_flushes_total: c.diskFlushes,
       merges_total: c.merges,
-      merges_running: this.runningMerges.size,
+      merges_running: this.merges.runningCount,
       merge_rows_in_total: c.mergeRowsIn,
       merge_rows_out_total: c.mergeRowsOut,
       merge_errors_total: c.mergeErrors,
@@ -1236,10 +697,9 @@ export class Storage {
       await this.flushToDisk();
     } finally {
       this.closed = true;
-      await Promise.allSettled([...this.runningMerges]);
+      await this.merges.settle();
       this.wal.close();
-      for (const p of this.partitions.values()) p.releaseAll(false);
-      this.partitions.clear();
+      this.table.close();
       await this.index.close();
     }
   }
@@ -1248,130 +708,6 @@ export class Storage {
 class StrataErrorClosed extends ExecutionError {
   constructor() {
     super("storage is closed", "STRATA_CLOSED");
-  }
-}
-
-/** The search cursor: walks TSIDs, collecting each one's blocks from every part. */
-class StorageCursor implements SeriesCursor {
-  private i = -1;
-  private current: SearchedSeries | undefined;
-  private released = false;
-  private readonly headers: BlockHeader[] = [];
-  private scratch: ReadScratch | undefined;
-
-  constructor(
-    private readonly storage: Storage,
-    private readonly tsids: readonly TSID[],
-    private readonly parts: Part[],
-    readonly minT: number,
-    readonly maxT: number,
-    private readonly fetchMaxT: number,
-    reuseBuffers = false,
-  ) {
-    if (reuseBuffers) this.scratch = scratches.pop() ?? new ReadScratch();
-    if (tsids.length === 0) this.close();
-  }
-
-  get seriesMatched(): number {
-    return this.tsids.length;
-  }
-
-  next(): boolean {
-    if (this.released) return false;
-    try {
-      for (;;) {
-        this.i++;
-        if (this.i >= this.tsids.length) {
-          this.close();
-          return false;
-        }
-        const tsid = this.tsids[this.i]!;
-        const key = tsidBytes(tsid);
-        const blocks: RawBlock[] = [];
-        const scratch = this.scratch;
-        scratch?.reset();
-        for (const part of this.parts) {
-          this.headers.length = 0;
-          part.findBlocks(key, this.minT, this.fetchMaxT, this.headers);
-          for (const h of this.headers) {
-            blocks.push({
-              tsid,
-              count: h.count,
-              minT: h.minT,
-              maxT: h.maxT,
-              tsTag: h.tsTag,
-              valTag: h.valTag,
-              timestamps: part.readTimestamps(h, scratch),
-              values: part.readValues(h, scratch),
-            });
-          }
-        }
-        if (blocks.length === 0) continue;
-        const metricName = this.storage.metricNameOf(tsid.metricID);
-        if (metricName === undefined) continue;
-        this.storage.countSearched(1, blocks.length);
-        this.current = { tsid, metricName, blocks };
-        return true;
-      }
-    } catch (err) {
-      this.close();
-      throw err;
-    }
-  }
-
-  at(): SearchedSeries {
-    if (this.current === undefined) throw new Error("SeriesCursor.at() before a successful next()");
-    return this.current;
-  }
-
-  close(): void {
-    if (this.released) return;
-    this.released = true;
-    for (const p of this.parts) p.release();
-    this.parts.length = 0;
-    if (this.scratch !== undefined && scratches.length < MAX_POOLED_SCRATCHES) scratches.push(this.scratch);
-    this.scratch = undefined;
-  }
-}
-
-/** Read buffers of closed cursors, for the next searches. */
-const scratches: ReadScratch[] = [];
-const MAX_POOLED_SCRATCHES = 8;
-
-/**
- * The parts of one background merge, from `free` sorted by rows ascending: the smallest
- * `fanIn`, less the largest ones while a largest holds more rows than all the others together
- * (rewriting it would cost more than the merge gains: the result would not even be twice its
- * size). So fresh parts merge among themselves and big parts are rewritten only when they have
- * company of about their size — write amplification O(log n) instead of every merge rewriting
- * all data so far. Never fewer than the two smallest.
- */
-export function pickMergeSources(free: readonly Part[], fanIn: number): Part[] {
-  const pick = free.slice(0, fanIn);
-  let rest = 0;
-  for (const x of pick) rest += x.meta.rows;
-  while (pick.length > 2) {
-    const largest = pick[pick.length - 1]!.meta.rows;
-    rest -= largest;
-    if (largest <= rest) break;
-    pick.pop();
-  }
-  return pick;
-}
-
-/** Removes a written part that did not make it into parts.json. */
-function dropUnlisted(part: Part | undefined): void {
-  if (part === undefined) return;
-  part.removeOnFree = true;
-  part.release();
-}
-
-/** p.writePartsJsonAsync; a failure because retention dropped p meanwhile is no error. */
-async function writePartsJsonUnlessDropped(p: Partition, next: readonly Part[]): Promise<void> {
-  try {
-    await p.writePartsJsonAsync(next);
-  } catch (err) {
-    if (!p.dropped) throw err;
   }
 }
 
@@ -1387,10 +723,6 @@ function validateBatch(batch: Uint8Array): void {
     const t = r.timestamp;
     if (!Number.isSafeInteger(t)) throw new BadDataError(`rows batch: timestamp ${t} is not a safe integer`, "STRATA_INVALID_TIMESTAMP");
   }
-}
-
-function validateSnapshotName(name: string): void {
-  if (!/^[0-9]{14}-[0-9a-f]+$/.test(name)) throw new BadDataError(`invalid snapshot name ${JSON.stringify(name)}`);
 }
 
 function dirSize(path: string): number {
@@ -1417,8 +749,3 @@ function newSeriesEntry(tsid: TSID, day: number): SeriesEntry {
     ordPos: 0,
   };
 }
-
-async function openIndexDB(dir: string, opts: IndexDBOptions): Promise<SeriesIndex> {
-  return IndexDB.open(dir, opts);
-}
-

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Part } from "../src/part.js";
-import { pickMergeSources } from "../src/storage.js";
+import { pickMergeSources } from "../src/merge-scheduler.js";
 
 const parts = (...rows: number[]): Part[] => rows.map((r) => ({ meta: { rows: r } }) as unknown as Part);
 const rowsOf = (ps: Part[]): number[] => ps.map((p) => p.meta.rows);

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BadDataError, type CacheStats, InternalError, UnavailableError } from "@strata/core";
+import { BadDataError, type CacheStats, errorMessage, InternalError, UnavailableError } from "@strata/core";
 import { BlockBuilder, type Block } from "./block.js";
 import { compareBytes, compareRange, latin1 } from "../bytes.js";
 import { BloomKeys } from "./bloom.js";
@@ -8,6 +8,7 @@ import { DEFAULT_BLOCK_SIZE, PARTS_JSON_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS
 import { Cursor, MergeIterator } from "./cursor.js";
 import { fsyncDir, writeFileAtomic } from "../fsutil.js";
 import { type BlockCache, newBlockCache, FilePart, InMemoryPart, type KindSizes, type Part, PartWriter } from "./part.js";
+import { defaultLog } from "../log.js";
 
 export interface TableOptions {
   /** Raw item bytes per block (default 16 KiB). */
@@ -33,7 +34,7 @@ export interface TableOptions {
   readonly bloomNamespace?: number;
   /** Called after pending items became visible to snapshots that exclude pending items. */
   readonly onPendingConverted?: () => void;
-  /** Background merge/flush failures (default: console.error). */
+  /** Background merge/flush failures (default: logged as JSON through pino). */
   readonly onError?: (err: unknown) => void;
 }
 
@@ -169,7 +170,7 @@ export class Table {
     this.maxInMemoryBytes = opts.maxInMemoryBytes ?? 64 << 20;
     this.fanIn = Math.max(2, opts.mergeFanIn ?? 16);
     this.keepItem = opts.keepItem;
-    this.onError = opts.onError ?? ((err) => console.error("mergeset background error", err));
+    this.onError = opts.onError ?? ((err) => defaultLog("strata-mergeset").error({ err: errorMessage(err) }, "mergeset background merge/flush failed"));
   }
 
   /** Opens (or creates) a table; removes leftovers of interrupted flushes and merges. */

@@ -1,0 +1,217 @@
+import { BadDataError, type Tenant, xxhash64 } from "@strata/core";
+import { readU64 } from "../bytes.js";
+import { MAX_ITEM_SIZE } from "../mergeset/constants.js";
+import type { Table } from "../mergeset/index.js";
+import { type TSID, TSID_SIZE, encodeTSID } from "../tsid.js";
+import type { NameEntry } from "./entries.js";
+import { IdBitmap } from "./idset.js";
+import { INSTANCE_BYTES, JOB_BYTES, NAME_BYTES, NS_DAY_ALL, NS_DAY_TAG, NS_ID, NS_NAME_TO_TSID, NS_TAG, TAG_SEP, putEscaped, putScope, tenantOfName } from "./keys.js";
+import { equalBytes } from "./scan.js";
+import type { IndexReader } from "./search.js";
+
+const MAX_DAY_BITMAPS = 8;
+/** Longest metric name: its `02` item (name + 33 bytes) must fit a mergeset item. */
+const MAX_NAME_BYTES = MAX_ITEM_SIZE - 64;
+
+function hash32(b: Uint8Array): number {
+  return Number(BigInt.asUintN(32, xxhash64(b)));
+}
+
+export interface SeriesWriterDeps {
+  readonly reader: IndexReader;
+  /** The index's mergeset (opened after the writer is made). */
+  table(): Table;
+  /** A new metricID (its high-water mark persisted first). */
+  allocID(): number;
+  /** Items were added: cached search results are stale. */
+  changed(): void;
+  readonly stats: { created: number; indexLookups: number; dayEntries: number };
+}
+
+/**
+ * Series creation: finds a metric name's series in the index or creates it (its `01`, `02` and
+ * `03` items), and writes the per-day items (`04`, `05`) of the days a series has samples on.
+ */
+export class SeriesWriter {
+  /** Series created since the table last converted pending items (invisible to snapshot(false)). */
+  private recent = new Map<string, NameEntry>();
+  /** Per-day: the metricIDs whose per-day items this process wrote or found (the last few days). */
+  readonly dayBitmaps = new Map<number, IdBitmap>();
+  private h1 = 0;
+  private h2 = 0;
+
+  constructor(private readonly d: SeriesWriterDeps) {}
+
+  get recentCount(): number {
+    return this.recent.size;
+  }
+
+  /** Forgets the recently created series (their items are now visible to lookups, or they were deleted). */
+  forgetRecent(): void {
+    this.recent = new Map();
+  }
+
+  /** The series of a metric name (`key` is its latin1 form), created when the index has none. */
+  lookupOrCreate(name: Uint8Array, key: string): NameEntry {
+    let e = this.recent.get(key);
+    if (e === undefined) {
+      this.d.stats.indexLookups++;
+      const tsid = this.findByName(name);
+      e = tsid !== undefined ? { tsid, day: -1, fresh: false } : this.create(name, key);
+    }
+    return e;
+  }
+
+  /**
+   * `01 | xxhash64(name) u64` into kb (and the halves into h1/h2 for the bloom filters). The
+   * item holds neither the name nor the TSID, only the metricID: a hit is confirmed against the
+   * metricID's `02` item (64-bit hash collisions are resolved there), which holds both.
+   */
+  private nameKey(name: Uint8Array): void {
+    const kb = this.d.reader.kb;
+    kb.reset();
+    kb.byte(NS_NAME_TO_TSID);
+    const h = xxhash64(name);
+    this.h1 = Number(h >> 32n);
+    this.h2 = Number(BigInt.asUintN(32, h));
+    kb.u32(this.h1);
+    kb.u32(this.h2);
+  }
+
+  /** The live (non-deleted) TSID of a metric name among converted items. */
+  private findByName(name: Uint8Array): TSID | undefined {
+    const r = this.d.reader;
+    this.nameKey(name);
+    const prefix = r.kb.toBytes();
+    const snap = this.d.table().snapshot(false);
+    try {
+      const c = snap.keyedCursor(this.h1, this.h2);
+      if (c === undefined) return undefined;
+      c.seek(prefix);
+      while (c.next()) {
+        // `01 | hash | metricID`; parts of an older format hold `01 | hash | TSID` (both end with the id)
+        if (c.length !== prefix.length + 8 && c.length !== prefix.length + TSID_SIZE) continue;
+        const id = readU64(c.buf, c.end - 8);
+        if (r.gone.has(id)) continue;
+        const e = r.idEntry(snap.sharedCursor(), id);
+        if (e !== undefined && equalBytes(e.name, name)) return e.tsid;
+      }
+    } finally {
+      snap.release();
+    }
+    return undefined;
+  }
+
+  private create(name: Uint8Array, key: string): NameEntry {
+    if (name.length > MAX_NAME_BYTES) {
+      throw new BadDataError(`metric name of ${name.length} bytes is longer than ${MAX_NAME_BYTES}`, "STRATA_LABEL_TOO_LONG");
+    }
+    const { lr, kb } = this.d.reader;
+    lr.parse(name); // validates before anything is written
+    const tenant = tenantOfName(name);
+    const r = lr.ranges;
+    const ni = lr.find(name, NAME_BYTES);
+    const metricGroupID = ni < 0 ? 0 : hash32(name.subarray(r[ni * 4 + 2], r[ni * 4 + 3]));
+    const ji = lr.find(name, JOB_BYTES);
+    const ii = lr.find(name, INSTANCE_BYTES);
+    let jobInstanceID = 0;
+    if (ji >= 0 || ii >= 0) {
+      kb.reset();
+      if (ji >= 0) kb.bytes(name, r[ji * 4 + 2], r[ji * 4 + 3]);
+      kb.byte(0xff); // never inside UTF-8, so (job, instance) pairs cannot collide by concatenation
+      if (ii >= 0) kb.bytes(name, r[ii * 4 + 2], r[ii * 4 + 3]);
+      jobInstanceID = hash32(kb.view());
+    }
+    const metricID = this.d.allocID();
+    const tsid: TSID = { accountID: tenant.accountID, projectID: tenant.projectID, metricGroupID, jobInstanceID, metricID };
+
+    const table = this.d.table();
+    this.nameKey(name);
+    kb.u64(metricID); // the TSID is in the `02` item a lookup reads anyway to confirm the name
+    table.addRange(kb.buf, 0, kb.len);
+    kb.reset();
+    kb.byte(NS_ID);
+    kb.u64(metricID);
+    kb.ensure(TSID_SIZE);
+    encodeTSID(tsid, kb.buf, kb.len);
+    kb.len += TSID_SIZE;
+    kb.bytes(name);
+    table.addRange(kb.buf, 0, kb.len);
+    this.addTagItems(NS_TAG, tenant, undefined, name, metricID);
+    this.d.changed();
+    this.d.stats.created++;
+    const e: NameEntry = { tsid, day: -1, fresh: true };
+    this.recent.set(key, e);
+    return e;
+  }
+
+  /** Adds `ns | scope | esc(name) 01 | esc(value) 01 | metricID` for every label of `name`. */
+  private addTagItems(ns: number, tenant: Tenant, day: number | undefined, name: Uint8Array, metricID: number): void {
+    const { lr, kb } = this.d.reader;
+    const table = this.d.table();
+    lr.parse(name);
+    const r = lr.ranges;
+    for (let i = 0; i < lr.count; i++) {
+      kb.reset();
+      putScope(kb, ns, tenant, day);
+      putEscaped(kb, name, r[i * 4]!, r[i * 4 + 1]!);
+      kb.byte(TAG_SEP);
+      putEscaped(kb, name, r[i * 4 + 2]!, r[i * 4 + 3]!);
+      kb.byte(TAG_SEP);
+      kb.u64(metricID);
+      table.addRange(kb.buf, 0, kb.len);
+    }
+  }
+
+  private dayBitmap(day: number): IdBitmap {
+    let bm = this.dayBitmaps.get(day);
+    if (bm === undefined) {
+      bm = new IdBitmap();
+      this.dayBitmaps.set(day, bm);
+      if (this.dayBitmaps.size > MAX_DAY_BITMAPS) {
+        let min = Infinity;
+        for (const d of this.dayBitmaps.keys()) min = Math.min(min, d);
+        this.dayBitmaps.delete(min);
+      }
+    }
+    return bm;
+  }
+
+  /** Writes the per-day items of `day` for the series unless they exist; records the day in `e`. */
+  ensureDay(e: NameEntry, name: Uint8Array, day: number): void {
+    const id = e.tsid.metricID;
+    const bm = this.dayBitmap(day);
+    if (!bm.has(id)) {
+      const tenant: Tenant = e.tsid;
+      if (e.fresh || !this.dayEntryExists(tenant, day, id)) {
+        const kb = this.d.reader.kb;
+        kb.reset();
+        putScope(kb, NS_DAY_ALL, tenant, day);
+        kb.u64(id);
+        this.d.table().addRange(kb.buf, 0, kb.len);
+        this.addTagItems(NS_DAY_TAG, tenant, day, name, id);
+        this.d.changed();
+        this.d.stats.dayEntries++;
+      }
+      bm.add(id);
+    }
+    e.fresh = false;
+    e.day = day;
+  }
+
+  private dayEntryExists(tenant: Tenant, day: number, id: number): boolean {
+    const kb = this.d.reader.kb;
+    kb.reset();
+    putScope(kb, NS_DAY_ALL, tenant, day);
+    kb.u64(id);
+    const key = kb.toBytes();
+    const snap = this.d.table().snapshot(false);
+    try {
+      const c = snap.sharedCursor();
+      c.seek(key);
+      return c.next();
+    } finally {
+      snap.release();
+    }
+  }
+}
