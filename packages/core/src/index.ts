@@ -11,5 +11,7 @@ export * from "./metrics.js";
 export * from "./service.js";
 export * from "./ratelimited-log.js";
 export * from "./trace.js";
+export * from "./cache.js";
+export * from "./memory.js";
 export * from "./stale.js";
 export * from "./bytes.js";

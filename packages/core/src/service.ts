@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { setFlagsFromString } from "node:v8";
+import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import type { Logger } from "pino";
 import { BadDataError, PayloadTooLargeError, errorMessage } from "./errors.js";
 import { defineFlags, flag, formatHelp, parseFlags, type FlagSpecs, type FlagValues } from "./flags.js";
 import { createLogger } from "./logger.js";
+import { allowedMemoryBytes } from "./memory.js";
 import { MetricsRegistry, registerProcessMetrics } from "./metrics.js";
 
 /**
@@ -22,6 +23,8 @@ export interface ServiceContext<S extends FlagSpecs> {
   readonly flags: FlagValues<S>;
   readonly log: Logger;
   readonly metrics: MetricsRegistry;
+  /** Bytes this process may use for caches and buffers (-memory.allowedPercent / -memory.allowedBytes). */
+  readonly allowedMemory: number;
   /** Registers a part to stop on shutdown (last registered stops first). */
   onShutdown(closer: Closer): void;
 }
@@ -39,6 +42,11 @@ export const processFlags = defineFlags({
     300,
     "How far (percent) the JS heap may grow past its live size before the next full GC, like Go's GOGC (0: V8's own heuristics, which on a small heap run a full GC every few requests).",
   ),
+  "memory.allowedPercent": flag.float(
+    60,
+    "Percent of the machine's memory (or of the cgroup's limit) that caches and buffers may use together; each cache takes a fixed share unless its own flag sets a cap (docs/limits.md). Too low a value makes caches miss, too high leaves no room for the OS page cache.",
+  ),
+  "memory.allowedBytes": flag.bytes(0, "Memory that caches and buffers may use together, in bytes (e.g. 4GiB); when set (> 0) it overrides -memory.allowedPercent."),
 });
 
 /**
@@ -54,6 +62,7 @@ export function applyProcessFlags(values: FlagValues<typeof processFlags>): void
     throw new BadDataError(`-memory.heapGrowthPercent=${pct}: want 0 (V8's heuristics) to 10000`, "STRATA_INVALID_FLAG");
   }
   if (pct > 0) setFlagsFromString(`--heap-growing-percent=${pct}`);
+  allowedMemoryBytes(values["memory.allowedPercent"], values["memory.allowedBytes"]);
 }
 
 export async function runService<S extends FlagSpecs>(def: ServiceDefinition<S>, argv: readonly string[] = process.argv.slice(2)): Promise<void> {
@@ -79,6 +88,12 @@ export async function runService<S extends FlagSpecs>(def: ServiceDefinition<S>,
   const log = createLogger(level === undefined ? { name: def.name } : { name: def.name, level });
   const metrics = new MetricsRegistry();
   registerProcessMetrics(metrics);
+  const own = parsed.values as FlagValues<typeof processFlags>;
+  const allowedMemory = allowedMemoryBytes(own["memory.allowedPercent"], own["memory.allowedBytes"]);
+  const heapLimit = getHeapStatistics().heap_size_limit;
+  metrics.gauge("strata_memory_allowed_bytes", "Memory caches and buffers may use together (-memory.allowedPercent / -memory.allowedBytes).", () => allowedMemory);
+  metrics.gauge("nodejs_heap_size_limit_bytes", "V8's heap limit (node --max-old-space-size, see docs/limits.md).", () => heapLimit);
+  log.info({ allowedMemory, heapLimit }, "memory");
   const closers: Closer[] = [];
   let stopping = false;
 
@@ -107,7 +122,7 @@ export async function runService<S extends FlagSpecs>(def: ServiceDefinition<S>,
 
   const t0 = performance.now();
   try {
-    await def.start({ flags: parsed.values, log, metrics, onShutdown: (c) => closers.push(c) });
+    await def.start({ flags: parsed.values, log, metrics, allowedMemory, onShutdown: (c) => closers.push(c) });
   } catch (err) {
     log.fatal({ err: errorMessage(err) }, "cannot start");
     for (const c of closers.reverse()) {

@@ -1,4 +1,73 @@
-import { fmix32 } from "@strata/core";
+import { type CacheStats, fmix32 } from "@strata/core";
+
+/** One generation: a byte arena of entries and an open-addressing table over it. */
+class Generation {
+  arena: Uint8Array;
+  view: DataView;
+  pos = 0;
+  /** Two words per slot: hash, entry offset in the arena + 1 (0 = empty). */
+  table = new Int32Array(2 * MIN_SLOTS);
+  mask = MIN_SLOTS - 1;
+  count = 0;
+
+  constructor(arenaBytes: number) {
+    this.arena = new Uint8Array(arenaBytes);
+    this.view = new DataView(this.arena.buffer);
+  }
+
+  get bytes(): number {
+    return this.arena.length + this.table.byteLength;
+  }
+
+  /** Room for `need` more arena bytes and one more entry within `budget` bytes (arena + table)? */
+  fits(need: number, budget: number): boolean {
+    const slots = this.mask + 1;
+    const table = (this.count + 1) * 2 > slots ? this.table.byteLength * 2 : this.table.byteLength;
+    return this.pos + need + table <= budget;
+  }
+
+  /** Appends `need` bytes of arena (growing it by doubling, up to `maxArena`) and returns their offset. */
+  alloc(need: number, maxArena: number): number {
+    if (this.pos + need > this.arena.length) {
+      let cap = this.arena.length * 2;
+      while (cap < this.pos + need) cap *= 2;
+      const next = new Uint8Array(Math.max(this.pos + need, Math.min(cap, maxArena)));
+      next.set(this.arena.subarray(0, this.pos));
+      this.arena = next;
+      this.view = new DataView(next.buffer);
+    }
+    const off = this.pos;
+    this.pos += need;
+    return off;
+  }
+
+  /** Indexes the entry at `off` under hash h (doubling the table at load 1/2). */
+  index(h: number, off: number): void {
+    if ((this.count + 1) * 2 > this.mask + 1) this.grow();
+    const t = this.table;
+    let slot = h & this.mask;
+    while (t[2 * slot + 1] !== 0) slot = (slot + 1) & this.mask;
+    t[2 * slot] = h;
+    t[2 * slot + 1] = off + 1;
+    this.count++;
+  }
+
+  private grow(): void {
+    const old = this.table;
+    const slots = (this.mask + 1) * 2;
+    const t = new Int32Array(2 * slots);
+    const mask = slots - 1;
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i + 1] === 0) continue;
+      let slot = old[i]! & mask;
+      while (t[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+      t[2 * slot] = old[i]!;
+      t[2 * slot + 1] = old[i + 1]!;
+    }
+    this.table = t;
+    this.mask = mask;
+  }
+}
 
 /**
  * Canonical metric names of label sets seen before, keyed by the raw protobuf bytes of the
@@ -6,26 +75,24 @@ import { fmix32 } from "@strata/core";
  * way in every request, so after the first request a series costs one hash and one byte
  * comparison instead of label parsing, UTF-8 checks, sorting, validation and re-encoding.
  *
- * Everything lives in typed arrays: one byte arena holds each entry's key (raw label bytes)
- * followed by its canonical name; an open-addressing table of (hash, arena offset) indexes them. When
- * the arena or the table is full the cache is cleared as a whole (a generation reset, as
- * VictoriaMetrics does with its caches); the next requests fill it again.
+ * Everything lives in typed arrays: one byte arena per generation holds each entry's key (raw
+ * label bytes) followed by its canonical name; an open-addressing table of (hash, arena offset)
+ * indexes them. Two generations, like @strata/core TwoGenCache: entries go to the current one;
+ * when it has used half of `maxBytes` it becomes the previous one and the old previous one is
+ * dropped. A hit in the previous generation is copied into the current one, so a working set
+ * that fits in half the cap survives every rotation, and one that does not fit loses only its
+ * coldest entries: the cache degrades gradually, it is never emptied at once.
  *
  * Only valid label sets are ever added, and a decoder's limits never change, so a hit needs no
  * validation.
  */
-export class RawLabelsCache {
-  private arena: Uint8Array;
-  private arenaView: DataView;
-  private arenaPos = 0;
-  /** Open addressing, two words per slot: hash, entry offset in the arena + 1 (0 = empty). */
-  private table: Int32Array;
-  private mask: number;
-  private count = 0;
-  private readonly maxEntries: number;
-  private readonly arenaCap: number;
+export class RawLabelsCache implements CacheStats {
+  private cur: Generation;
+  private old: Generation;
+  /** Bytes (arena + table) one generation may use. */
+  private readonly genBudget: number;
   private lastHash = 0;
-  /** Arena offset of the entry found or added last (-1: none). */
+  /** Arena offset (in `cur`) of the entry found or added last (-1: none). */
   private prev = -1;
   private lastBuf: Uint8Array | undefined;
   private lastView: DataView = EMPTY_VIEW;
@@ -33,54 +100,57 @@ export class RawLabelsCache {
   /** Hits found as the successor of the previous entry, without hashing. */
   predicted = 0;
   misses = 0;
-  resets = 0;
+  rotations = 0;
   /** Arena offset and length of the name found by the last successful `find`, and its series hash. */
   nameOff = 0;
   nameLen = 0;
   hashLo = 0;
   hashHi = 0;
 
-  /** `maxBytes` bounds the arena and the index together. */
-  constructor(maxBytes: number) {
-    maxBytes = Math.max(1 << 16, maxBytes);
-    // ~200 arena bytes per typical entry; the table keeps a load factor ≤ 0.5.
-    this.maxEntries = Math.max(256, 2 ** Math.floor(Math.log2(maxBytes / 256)));
-    const slots = this.maxEntries * 2;
-    this.table = new Int32Array(slots * 2);
-    this.mask = slots - 1;
-    this.arenaCap = Math.max(1 << 15, maxBytes - this.table.byteLength);
-    this.arena = new Uint8Array(Math.min(this.arenaCap, 1 << 20));
-    this.arenaView = new DataView(this.arena.buffer);
+  /** `maxBytes` bounds the arenas and tables of both generations together. */
+  constructor(readonly maxBytes: number) {
+    this.genBudget = Math.max(1 << 16, Math.floor(maxBytes / 2));
+    this.cur = new Generation(Math.min(this.genBudget, 1 << 20));
+    this.old = new Generation(0);
   }
 
-  /** Bytes held now (arena and index). */
+  /** Times the older generation was dropped (the name VictoriaMetrics' counters use is rotations). */
+  get resets(): number {
+    return this.rotations;
+  }
+
+  /** Bytes held now (arenas and tables of both generations). */
   get bytes(): number {
-    return this.arena.length + this.table.byteLength;
+    return this.cur.bytes + this.old.bytes;
+  }
+
+  get sizeBytes(): number {
+    return this.bytes;
   }
 
   get entries(): number {
-    return this.count;
+    return this.cur.count + this.old.count;
   }
 
-  /** The arena (names found by `find` are at [nameOff, nameOff + nameLen)). */
+  /** The arena holding the name found by the last successful `find` (at [nameOff, nameOff + nameLen)). */
   get buffer(): Uint8Array {
-    return this.arena;
+    return this.cur.arena;
   }
 
   /**
    * Looks up the label bytes buf[start, end) of a tenant. On a hit sets nameOff/nameLen and
    * returns true. An entry is one run of arena bytes — a 28-byte header (key length, name
    * length, account, project, successor offset + 1, the name's series hash lo and hi; u32 LE)
-   * then the key, then the name — so a
-   * lookup touches at most one table slot and one place in the arena.
+   * then the key, then the name — so a lookup touches at most one table slot and one place in
+   * the arena of a generation.
    */
   find(buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {
-    const a = this.arena;
+    const cur = this.cur;
     // Senders repeat their series in the same order: try the entry that followed the previous
     // one last time before hashing (no hash, no random table access).
     if (this.prev >= 0) {
-      const next = u32(a, this.prev + 16) - 1;
-      if (next >= 0 && this.matches(next, buf, start, end, account, project)) {
+      const next = u32(cur.arena, this.prev + 16) - 1;
+      if (next >= 0 && this.matches(cur, next, buf, start, end, account, project)) {
         this.prev = next;
         this.predicted++;
         this.hits++;
@@ -89,30 +159,47 @@ export class RawLabelsCache {
     }
     const h = hashRange(buf, start, end, account, project);
     this.lastHash = h;
-    const table = this.table;
-    let slot = h & this.mask;
-    for (;;) {
-      const off = table[2 * slot + 1]! - 1;
-      if (off < 0) break;
-      if (table[2 * slot] === h && this.matches(off, buf, start, end, account, project)) {
-        this.link(off);
-        this.hits++;
-        return true;
-      }
-      slot = (slot + 1) & this.mask;
+    const off = this.lookup(cur, h, buf, start, end, account, project);
+    if (off >= 0) {
+      this.link(off);
+      this.hits++;
+      return true;
+    }
+    const old = this.old;
+    const o = old.count === 0 ? -1 : this.lookup(old, h, buf, start, end, account, project);
+    if (o >= 0) {
+      // Promote: copy the entry into the current generation (its name is then read from there).
+      const keyLen = u32(old.arena, o);
+      const nameLen = u32(old.arena, o + 4);
+      const name = old.arena.subarray(o + HEADER + keyLen, o + HEADER + keyLen + nameLen);
+      this.hits++;
+      this.add(buf, start, end, account, project, name, u32(old.arena, o + 20), u32(old.arena, o + 24));
+      this.nameOff = this.prev + HEADER + keyLen;
+      this.nameLen = nameLen;
+      return true;
     }
     this.misses++;
     return false;
   }
 
-  /** Entry at `off` holds these label bytes of this tenant: sets nameOff/nameLen. */
-  private matches(off: number, buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {
-    const a = this.arena;
+  /** Offset of the entry of these label bytes of this tenant (hash h) in generation g, or -1. */
+  private lookup(g: Generation, h: number, buf: Uint8Array, start: number, end: number, account: number, project: number): number {
+    const t = g.table;
+    for (let slot = h & g.mask; ; slot = (slot + 1) & g.mask) {
+      const off = t[2 * slot + 1]! - 1;
+      if (off < 0) return -1;
+      if (t[2 * slot] === h && this.matches(g, off, buf, start, end, account, project)) return off;
+    }
+  }
+
+  /** Entry at `off` of generation g holds these label bytes of this tenant: sets nameOff/nameLen. */
+  private matches(g: Generation, off: number, buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {
+    const a = g.arena;
     const len = end - start;
     if (u32(a, off) !== len || u32(a, off + 8) !== account || u32(a, off + 12) !== project) return false;
     const k = off + HEADER;
     // 4 bytes per step through DataViews (unaligned reads), then the tail.
-    const ad = this.arenaView;
+    const ad = g.view;
     const bd = this.bufView(buf);
     let i = 0;
     for (; i + 4 <= len; i += 4) if (ad.getInt32(k + i) !== bd.getInt32(start + i)) return false;
@@ -141,7 +228,7 @@ export class RawLabelsCache {
 
   /** Records that entry `off` followed the previous one, and makes it the previous one. */
   private link(off: number): void {
-    if (this.prev >= 0) putU32(this.arena, this.prev + 16, off + 1);
+    if (this.prev >= 0) putU32(this.cur.arena, this.prev + 16, off + 1);
     this.prev = off;
   }
 
@@ -152,21 +239,11 @@ export class RawLabelsCache {
   add(buf: Uint8Array, start: number, end: number, account: number, project: number, name: Uint8Array, hashLo: number, hashHi: number): void {
     const len = end - start;
     const need = HEADER + len + name.length;
-    if (need > this.arenaCap / 4) return; // a giant label set is not worth caching
-    if (this.count >= this.maxEntries || this.arenaPos + need > this.arenaCap) {
-      this.clear();
-      this.resets++;
-    }
-    if (this.arenaPos + need > this.arena.length) {
-      let cap = this.arena.length * 2;
-      while (cap < this.arenaPos + need) cap *= 2;
-      const next = new Uint8Array(Math.min(cap, this.arenaCap));
-      next.set(this.arena.subarray(0, this.arenaPos));
-      this.arena = next;
-      this.arenaView = new DataView(next.buffer);
-    }
-    const a = this.arena;
-    const off = this.arenaPos;
+    if (need > this.genBudget / 4) return; // a giant label set is not worth caching
+    if (!this.cur.fits(need, this.genBudget)) this.rotate();
+    const g = this.cur;
+    const off = g.alloc(need, this.genBudget - g.table.byteLength);
+    const a = g.arena;
     putU32(a, off, len);
     putU32(a, off + 4, name.length);
     putU32(a, off + 8, account);
@@ -176,28 +253,28 @@ export class RawLabelsCache {
     putU32(a, off + 24, hashHi);
     a.set(buf.subarray(start, end), off + HEADER);
     a.set(name, off + HEADER + len);
-    this.arenaPos += need;
-    this.count++;
     this.link(off);
-    const h = this.lastHash;
-    let slot = h & this.mask;
-    while (this.table[2 * slot + 1] !== 0) slot = (slot + 1) & this.mask;
-    this.table[2 * slot] = h;
-    this.table[2 * slot + 1] = off + 1;
+    g.index(this.lastHash, off);
+  }
+
+  /** The current generation becomes the previous one; the old previous one is dropped. */
+  private rotate(): void {
+    // A fresh arena: views of names handed out before (a batch writer compares the next name
+    // with the previous one) keep their bytes.
+    this.old = this.cur;
+    this.cur = new Generation(Math.min(this.genBudget, Math.max(1 << 20, this.old.arena.length)));
+    this.prev = -1;
+    this.rotations++;
   }
 
   clear(): void {
+    this.cur = new Generation(Math.min(this.genBudget, 1 << 20));
+    this.old = new Generation(0);
     this.prev = -1;
-    this.table.fill(0);
-    this.count = 0;
-    this.arenaPos = 0;
-    // A fresh arena: views of names handed out before (a batch writer compares the next name
-    // with the previous one) must keep their bytes.
-    this.arena = new Uint8Array(this.arena.length);
-    this.arenaView = new DataView(this.arena.buffer);
   }
 }
 
+const MIN_SLOTS = 1024;
 const HEADER = 28;
 const EMPTY_VIEW: DataView = new DataView(new ArrayBuffer(0));
 

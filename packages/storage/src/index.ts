@@ -31,6 +31,7 @@ export {
   STALE_NAN,
 } from "./dedup.js";
 export { ByteBuffer } from "./bytes.js";
+export { MEMORY_SHARES, memoryCaps, withMemoryCaps, type MemoryCaps } from "./memory.js";
 export type { SeriesIndex } from "./series-index.js";
 export { type TSID, TSID_SIZE, compareTSID, decodeTSID, encodeTSID } from "./tsid.js";
 export type { TsdbStatus, TsdbStatusEntry, TsdbStatusRequest } from "./indexdb/status.js";

@@ -1,10 +1,9 @@
 import { close, closeSync, fsync, fsyncSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
-import { BadDataError } from "@strata/core";
+import { BadDataError, type TwoGenCache } from "@strata/core";
 import { ByteBuffer, compareBytes, dataView, getInt64, putInt64 } from "./bytes.js";
 import { readBlockHeader, readBlockHeaderInto, ReusedBlockHeader, type BlockHeader } from "./block.js";
-import type { BoundedCache } from "./cache.js";
 import { CodecBuffer, encodeTimestamps, encodeTimestampsFast, encodeValues, encodeValuesFast, deltasSafe, IntEncoding, putDeltaVarints, putZigzag, ValuesEncoding } from "./codec.js";
 import {
   BLOCK_HEADER_BYTES,
@@ -154,7 +153,7 @@ class WindowReader {
 
 let nextUid = 1;
 
-export type IndexBlockCache = BoundedCache<Uint8Array>;
+export type IndexBlockCache = TwoGenCache<number, Uint8Array>;
 
 /**
  * An immutable part: blocks sorted by (TSID, minT). Refcounted: the partition holds one

@@ -1,3 +1,4 @@
+import type { CacheStats } from "@strata/core";
 import type { SeriesEntry } from "./rows-buffer.js";
 
 /**
@@ -165,7 +166,7 @@ export function hashBytes(b: Uint8Array): number {
 /** Per-entry overhead beyond the key bytes: table slots and the SeriesEntry (TSID fields inline). */
 const ENTRY_OVERHEAD = 160;
 
-export class SeriesCache {
+export class SeriesCache implements CacheStats {
   private cur = new Generation(4096);
   private prev = new Generation(16, new Uint8Array(0));
   /** Record offset in `cur` predicted to hold the next key looked up (-1: none). */
@@ -174,6 +175,7 @@ export class SeriesCache {
   misses = 0;
   /** Hits found by sequential prediction (no hash computed). */
   predicted = 0;
+  rotations = 0;
 
   constructor(readonly maxBytes: number) {}
 
@@ -225,6 +227,7 @@ export class SeriesCache {
     if (this.cur.bytes + size > this.maxBytes / 2) {
       this.prev = this.cur;
       this.cur = new Generation(4096);
+      this.rotations++;
     } else if ((this.cur.size + 1) * 2 > this.cur.cap) {
       this.cur = this.cur.grown();
     }

@@ -1,4 +1,4 @@
-import type { LabelMatcher, Tenant } from "@strata/core";
+import type { CacheStats, LabelMatcher, Tenant } from "@strata/core";
 import type { TsdbStatus, TsdbStatusRequest } from "./indexdb/status.js";
 import type { TSID } from "./tsid.js";
 
@@ -33,5 +33,7 @@ export interface SeriesIndex {
   dropDaysBefore(minDay: number): Promise<void>;
   snapshot(dir: string): Promise<void>;
   metrics(): Record<string, number>;
+  /** The index's bounded caches by `strata_cache_*` type (none when absent). */
+  caches?(): Readonly<Record<string, CacheStats>>;
   close(): Promise<void>;
 }

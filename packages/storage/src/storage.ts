@@ -1,7 +1,6 @@
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { BadDataError, DAY_MS, errorMessage, ExecutionError, type LabelMatcher, type Tenant } from "@strata/core";
-import { BoundedCache } from "./cache.js";
+import { BadDataError, type CacheStats, DAY_MS, errorMessage, ExecutionError, type LabelMatcher, type Tenant, TwoGenCache } from "@strata/core";
 import { DATA_DIR, INDEXDB_DIR, SNAPSHOTS_DIR, WAL_DIR } from "./constants.js";
 import { newCounters, type Counters } from "./counters.js";
 import { DiskSpace, type ReadOnlyEvent } from "./disk-space.js";
@@ -15,6 +14,7 @@ import { RowsFlusher } from "./rows-flush.js";
 import { RowsScanner } from "./rows-scan.js";
 import { StorageCursor, type SearchOptions, type SeriesCursor } from "./search.js";
 import { SeriesCache } from "./series-cache.js";
+import { withMemoryCaps } from "./memory.js";
 import type { SeriesIndex } from "./series-index.js";
 import { createSnapshot, deleteSnapshot, listSnapshots, snapshotName, snapshotPath } from "./snapshot.js";
 import { Table } from "./table.js";
@@ -49,6 +49,12 @@ export interface StorageOptions {
   diskFlushIntervalMs?: number;
   /** In-memory parts larger than this in total are written to disk at once. Default 64 MiB. */
   maxInmemoryPartsBytes?: number;
+  /**
+   * Memory this node's caches and buffers may use together (-memory.allowedPercent /
+   * -memory.allowedBytes): every cap not set here (or in `indexOptions`) is a share of it
+   * (see MEMORY_SHARES in memory.ts). Unset: each cap has its fixed default.
+   */
+  allowedMemoryBytes?: number;
   /** Series lookup cache (metric-name bytes → TSID) cap in bytes. Default 64 MiB. */
   seriesCacheBytes?: number;
   /** Decompressed index-block cache cap in bytes. Default 32 MiB. */
@@ -118,7 +124,7 @@ export class Storage {
   private readonly retentionMs: number;
   readonly dedupIntervalMs: number;
   private readonly now: () => number;
-  private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError" | "onEvent">>;
+  private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError" | "onEvent" | "allowedMemoryBytes">>;
   private readonly table: Table;
   private readonly seriesCache: SeriesCache;
   private readonly indexBlockCache: IndexBlockCache;
@@ -166,7 +172,7 @@ export class Storage {
       minFreeDiskSpaceBytes: Math.max(0, options.minFreeDiskSpaceBytes ?? 0),
     };
     this.seriesCache = new SeriesCache(this.opts.seriesCacheBytes);
-    this.indexBlockCache = new BoundedCache<Uint8Array>(this.opts.indexBlockCacheBytes, (b) => b.length + 64);
+    this.indexBlockCache = new TwoGenCache<number, Uint8Array>(this.opts.indexBlockCacheBytes, (_k, b) => b.length + 64);
     this.rows = new RowsBuffer(this.opts.maxRowsBuffer);
     this.space = new DiskSpace(dir, this.opts.minFreeDiskSpaceBytes, this.onEvent);
     this.table = new Table(dir, this.indexBlockCache);
@@ -203,7 +209,8 @@ export class Storage {
    * parts listed in each partition's parts.json, replays the WAL into the rows buffer, drops
    * partitions past retention and starts the background flush/merge timers.
    */
-  static async open(dir: string, options: StorageOptions = {}): Promise<Storage> {
+  static async open(dir: string, opts: StorageOptions = {}): Promise<Storage> {
+    const options = withMemoryCaps(opts);
     mkdirSync(join(dir, DATA_DIR), { recursive: true });
     mkdirSync(join(dir, SNAPSHOTS_DIR), { recursive: true });
     const owner: { storage?: Storage } = {};
@@ -607,6 +614,11 @@ export class Storage {
    * Gauges and counters for /metrics (flat names, no prefix; services add `strata_storage_`).
    * Includes every cap next to its current size, and the index's metrics as `indexdb_*`.
    */
+  /** Every bounded cache of the node (the index's included) by `strata_cache_*` type. */
+  caches(): Readonly<Record<string, CacheStats>> {
+    return { "storage/tsid": this.seriesCache, "storage/indexBlocks": this.indexBlockCache, ...this.index.caches?.() };
+  }
+
   metrics(): Record<string, number> {
     const t = this.table.stats(this.opts.bigPartRows);
     const c = this.counters;

@@ -4,9 +4,12 @@
 // points at a 15 s interval, ~perRequest samples per request), then replays them at full speed
 // with bounded concurrency into (a) strata-insert + 2 strata-storage processes (RF=1, or
 // --replicationFactor=2: every sample stored twice, and bytes/sample count both copies) and
-// (b) Debian's victoria-metrics single node, one after the other on this machine. Prints
-// samples/s, CPU seconds per million samples per process, peak RSS, and bytes per sample on
-// disk after a forced merge, with the ratios. --tls runs Strata a second time with mTLS on the
+// (b) Debian's victoria-metrics single node, one after the other on this machine. A strata-select
+// over the storage nodes runs too (one query after the ingest) so its RSS counts. Prints
+// samples/s, CPU seconds per million samples per process, peak RSS of every process and their
+// sum, RSS per active series, the cache counters of insert and storage, and bytes per sample on
+// disk after a forced merge, with the ratios. `--series=1000000 --points=12` is the
+// high-cardinality case (docs/benchmarks.md). --tls runs Strata a second time with mTLS on the
 // insert → storage links (-cluster.tls, certificates made with openssl) and prints the CPU cost
 // of TLS per million samples. Requires `pnpm build` first.
 import { spawn } from "node:child_process";
@@ -16,7 +19,7 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { BodyWriter } from "../../../test/bench/node-exporter-data.js";
 import { makeClusterCerts, type ClusterCerts } from "../../../test/lib/certs.js";
 import { cpuSeconds } from "../../../test/lib/procs.js";
-import { freePort, Proc, removeDir, startInsert, startStorage, tempDir, assertBuilt } from "../test/cluster-harness.js";
+import { freePort, Proc, removeDir, startInsert, startStorage, tempDir, assertBuilt, type StorageNode } from "../test/cluster-harness.js";
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -144,6 +147,55 @@ async function replay(url: string, bodies: Uint8Array[]): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+const SELECT_MAIN = join(import.meta.dirname, "../../select/dist/main.js");
+
+async function startSelect(nodes: readonly StorageNode[]): Promise<{ proc: Proc; url: string }> {
+  const port = await freePort();
+  const proc = new Proc(
+    spawn(process.execPath, [SELECT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.map((n) => n.searchAddr).join(",")}`, "-loggerLevel=WARN"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+    `select ${port}`,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/health`, proc);
+  return { proc, url };
+}
+
+/** Sums `name{type="…"}`-style samples of a /metrics page by their first label value (or "" without labels). */
+async function scrape(url: string, prefix: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const line of (await (await fetch(`${url}/metrics`)).text()).split("\n")) {
+    if (!line.startsWith(prefix)) continue;
+    const m = /^([a-z_]+)(?:\{[a-z_]+="([^"]*)"\})? (\S+)$/.exec(line);
+    if (m === null) continue;
+    const key = m[2] === undefined ? m[1]! : `${m[1]!}{${m[2]}}`;
+    out.set(key, (out.get(key) ?? 0) + Number(m[3]));
+  }
+  return out;
+}
+
+/** One line per cache: hits, misses, rotations, size and cap (storage nodes summed). */
+async function printCaches(insertUrl: string, nodes: readonly StorageNode[]): Promise<void> {
+  const ins = await scrape(insertUrl, "strata_insert_labels_cache_");
+  const get = (k: string): number => ins.get(k) ?? 0;
+  console.log(
+    `  cache insert/rawLabels: ${get("strata_insert_labels_cache_hits_total")} hits, ${get("strata_insert_labels_cache_misses_total")} misses, ` +
+      `${get("strata_insert_labels_cache_resets_total")} rotations, ${get("strata_insert_labels_cache_entries")} entries, ${(get("strata_insert_labels_cache_bytes") / 2 ** 20).toFixed(0)} MiB`,
+  );
+  const sum = new Map<string, number>();
+  for (const n of nodes) for (const [k, v] of await scrape(n.http, "strata_cache_")) sum.set(k, (sum.get(k) ?? 0) + v);
+  const types = new Set([...sum.keys()].map((k) => /\{(.*)\}/.exec(k)?.[1] ?? "").filter((t) => t !== ""));
+  for (const t of [...types].sort()) {
+    const g = (f: string): number => sum.get(`strata_cache_${f}{${t}}`) ?? 0;
+    if (g("hits_total") + g("misses_total") === 0) continue;
+    console.log(
+      `  cache ${t} (storage nodes): ${g("hits_total")} hits, ${g("misses_total")} misses, ${g("rotations_total")} rotations, ${g("entries")} entries, ` +
+        `${(g("size_bytes") / 2 ** 20).toFixed(0)} of ${(g("size_max_bytes") / 2 ** 20).toFixed(0)} MiB`,
+    );
+  }
+}
+
 interface ProcFigures {
   name: string;
   cpu: number;
@@ -194,9 +246,11 @@ async function runStrata(bodies: Uint8Array[], certs?: ClusterCerts): Promise<Re
   const storageFlags = [...(certs?.storageFlags ?? [])];
   const nodes = await Promise.all([startStorage(undefined, undefined, storageFlags), startStorage(undefined, undefined, storageFlags)]);
   const ins = await startInsert(nodes.map((n) => n.insertAddr), [`-replicationFactor=${RF}`, ...(certs?.clientFlags ?? [])]);
+  const sel = await startSelect(nodes);
   const procs = [
     { name: "strata-insert", proc: ins.proc },
     ...nodes.map((n, i) => ({ name: `strata-storage-${i + 1}`, proc: n.proc })),
+    { name: "strata-select", proc: sel.proc },
   ];
   const pid = (p: Proc): number => p.child.pid!;
   const cpu0 = procs.map((p) => cpuSeconds(pid(p.proc)));
@@ -204,6 +258,10 @@ async function runStrata(bodies: Uint8Array[], certs?: ClusterCerts): Promise<Re
   const warnings = ins.proc.log().split("\n").filter((l) => l.includes('"level":"warn"'));
   if (warnings.length > 0) console.log(`  insert logged ${warnings.length} warnings, e.g.\n    ${warnings.slice(0, 3).map((l) => l.slice(0, 300)).join("\n    ")}`);
   const cpu1 = procs.map((p) => cpuSeconds(pid(p.proc)));
+  await printCaches(ins.url, nodes);
+  // One query through select (a sum over every host's series of one metric), so its memory counts too.
+  const q = await fetch(`${sel.url}/select/0/prometheus/api/v1/query?query=${encodeURIComponent("count(node_load1)")}`);
+  console.log(`  select count(node_load1): ${q.status} ${(await q.text()).slice(0, 120)}`);
   const figures = procs.map((p, i) => ({ name: p.name, cpu: cpu1[i]! - cpu0[i]!, peakRss: peakRssBytes(pid(p.proc)) }));
   const t0 = performance.now();
   await Promise.all(nodes.map((n) => fetch(`${n.http}/internal/force_flush`).then((r) => r.text())));
@@ -213,6 +271,7 @@ async function runStrata(bodies: Uint8Array[], certs?: ClusterCerts): Promise<Re
   const dataBytes = nodes.reduce((s, n) => s + dirBytes(join(n.dir, "data")), 0);
   const indexBytes = nodes.reduce((s, n) => s + dirBytes(join(n.dir, "indexdb")), 0);
   const kinds = await indexKinds(nodes.map((n) => n.http));
+  await sel.proc.stop();
   await ins.proc.stop();
   await Promise.all(nodes.map((n) => n.proc.stop()));
   for (const n of nodes) removeDir(n.dir);
@@ -258,7 +317,7 @@ async function runVM(bodies: Uint8Array[]): Promise<Result> {
   return { name: "victoria-metrics single node", seconds, procs: [{ name: "victoria-metrics", cpu, peakRss }], dataBytes, indexBytes };
 }
 
-function report(r: Result, samples: number): { rate: number; cpuPerM: number; rss: number; bps: number; totalBps: number; indexPerSeries: number } {
+function report(r: Result, samples: number): { rate: number; cpuPerM: number; rss: number; storageRss: number; bps: number; totalBps: number; indexPerSeries: number } {
   const rate = samples / r.seconds;
   const cpu = r.procs.reduce((s, p) => s + p.cpu, 0);
   const rss = r.procs.reduce((s, p) => s + p.peakRss, 0);
@@ -268,7 +327,10 @@ function report(r: Result, samples: number): { rate: number; cpuPerM: number; rs
   for (const p of r.procs) {
     console.log(`  ${p.name.padEnd(20)} CPU ${p.cpu.toFixed(1)}s = ${((p.cpu / samples) * 1e6).toFixed(2)} CPU s per million samples, peak RSS ${(p.peakRss / 2 ** 20).toFixed(0)} MiB`);
   }
-  console.log(`  total                CPU ${((cpu / samples) * 1e6).toFixed(2)} s per million samples, peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB`);
+  console.log(`  total                CPU ${((cpu / samples) * 1e6).toFixed(2)} s per million samples, peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB = ${(rss / SERIES).toFixed(0)} bytes per active series`);
+  const storage = r.procs.filter((p) => p.name.startsWith("strata-storage"));
+  const storageRss = storage.length > 0 ? storage.reduce((s, p) => s + p.peakRss, 0) : rss;
+  if (storage.length > 0) console.log(`  storage nodes        peak RSS ${(storageRss / 2 ** 20).toFixed(0)} MiB together`);
   console.log(
     `  on disk after merge: data ${(r.dataBytes / 2 ** 20).toFixed(1)} MiB = ${bps.toFixed(3)} bytes/sample; index ${(r.indexBytes / 2 ** 20).toFixed(1)} MiB; total ${((r.dataBytes + r.indexBytes) / samples).toFixed(3)} bytes/sample`,
   );
@@ -283,7 +345,7 @@ function report(r: Result, samples: number): { rate: number; cpuPerM: number; rs
   };
   byKind("before merge", r.indexKindsBeforeMerge);
   byKind("after merge", r.indexKinds);
-  return { rate, cpuPerM: (cpu / samples) * 1e6, rss, bps, totalBps: (r.dataBytes + r.indexBytes) / samples, indexPerSeries };
+  return { rate, cpuPerM: (cpu / samples) * 1e6, rss, storageRss, bps, totalBps: (r.dataBytes + r.indexBytes) / samples, indexPerSeries };
 }
 
 const { bodies, samples } = generate();
@@ -302,7 +364,8 @@ if (WITH_VM && existsSync(VM_BIN)) {
   console.log("\nratios (strata / victoria-metrics)");
   console.log(`  samples/s            ${(ours.rate / vm.rate).toFixed(2)}× (target ≥ 0.5×)`);
   console.log(`  CPU per M samples    ${(ours.cpuPerM / vm.cpuPerM).toFixed(2)}× (target ≤ 2×)`);
-  console.log(`  peak RSS total       ${(ours.rss / vm.rss).toFixed(2)}×`);
+  console.log(`  peak RSS total       ${(ours.rss / vm.rss).toFixed(2)}× (per active series, target ≤ 1.5×)`);
+  console.log(`  peak RSS storage     ${(ours.storageRss / vm.rss).toFixed(2)}× (storage nodes together / VM's single node; target ≤ 1.5× at 100k × 360)`);
   console.log(`  bytes/sample (data)  ${(ours.bps / vm.bps).toFixed(2)}×`);
   console.log(`  bytes/sample (data + index) ${(ours.totalBps / vm.totalBps).toFixed(2)}× (target ≤ 1.0×)`);
   console.log(`  index bytes/series   ${(ours.indexPerSeries / vm.indexPerSeries).toFixed(2)}× (target ≤ 1.2×)`);

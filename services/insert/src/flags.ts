@@ -15,7 +15,7 @@ export const insertFlags = defineFlags({
   maxInsertRequestSize: flag.bytes(32 * 1024 * 1024, "Maximum size of a request body, compressed and decompressed (413 past it)."),
   maxConcurrentInserts: flag.int(Math.max(2, 2 * availableParallelism()), "Insert requests processed at once; others wait up to -insert.maxQueueDuration."),
   "insert.maxQueueDuration": flag.duration("1m", "How long a request waits for a -maxConcurrentInserts slot before it gets 429."),
-  "cacheSize.remoteWriteLabels": flag.bytes(64 * 1024 * 1024, "Memory for canonical metric names of remote write series by their raw label bytes (0 disables): a known series skips label parsing and validation."),
+  "cacheSize.remoteWriteLabels": flag.bytes(0, "Memory for canonical metric names of remote write series by their raw label bytes (0: 25% of the memory -memory.allowedPercent / -memory.allowedBytes allow): a known series skips label parsing and validation. About 300 bytes per series: size it for the series of every sender."),
   "storageNode.maxBufferSize": flag.bytes(64 * 1024 * 1024, "Bytes in flight to one storage node before writers wait (then reroute)."),
   "storageNode.writeTimeout": flag.duration("30s", "Deadline of one write to a storage node."),
   retentionPeriod: flag.duration("0", "Samples older than this are not sent to storage and are counted in strata_rows_ignored_total{reason=\"small_timestamp\"} (and left out of remote write 2.0's Samples-Written). 0: the storage nodes' own -retentionPeriod, which each tells insert in its health check — set it only to keep a narrower window here. A bare number means months (31 days).", {

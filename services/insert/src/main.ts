@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { BadDataError, runService } from "@strata/core";
+import { BadDataError, cacheCap, runService } from "@strata/core";
 import { channelSecurity, clusterTlsFromFlags, InsertCluster } from "@strata/cluster";
 import { httpSecurityFromFlags } from "@strata/httpsec";
 import { listenService, listeningPort } from "@strata/httpsvc";
@@ -14,7 +14,7 @@ await runService({
   summary:
     "Strata insert node: accepts Prometheus remote write, imports (JSON lines, Prometheus text/OpenMetrics, CSV, InfluxDB line protocol, OpenTSDB) and Graphite plaintext, and stores them on the -storageNode list.",
   flags: insertFlags,
-  async start({ flags, log, metrics, onShutdown }) {
+  async start({ flags, log, metrics, allowedMemory, onShutdown }) {
     if (flags.storageNode.length === 0) throw new BadDataError("set -storageNode to the storage nodes' insert addresses", "STRATA_INVALID_FLAG");
     const tls = clusterTlsFromFlags(flags, log);
     if (tls) onShutdown({ name: "cluster TLS file watch", close: () => tls.close() });
@@ -50,7 +50,7 @@ await runService({
         ...(flags["import.tmpDataPath"] !== "" ? { tmpDir: flags["import.tmpDataPath"] } : {}),
       },
       maxRequestBytes: flags.maxInsertRequestSize,
-      labelsCacheBytes: flags["cacheSize.remoteWriteLabels"],
+      labelsCacheBytes: cacheCap(flags["cacheSize.remoteWriteLabels"], allowedMemory, 0.25),
       retentionMs: flags.retentionPeriod,
       futureRetentionMs: flags.futureRetention,
       maxConcurrentInserts: flags.maxConcurrentInserts,

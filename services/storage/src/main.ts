@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { parseListenAddr, runService, type Logger } from "@strata/core";
+import { parseListenAddr, registerCacheMetrics, runService, type Logger } from "@strata/core";
 import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
 import { listenService, listeningPort } from "@strata/httpsvc";
 import { clusterTlsFromFlags } from "@strata/protocol";
@@ -26,7 +26,7 @@ await runService({
   name: "strata-storage",
   summary: "Strata storage node: stores rows from insert (gRPC -vminsertAddr) and serves select (gRPC -vmselectAddr).",
   flags: storageFlags,
-  async start({ flags, log, metrics, onShutdown }) {
+  async start({ flags, log, metrics, allowedMemory, onShutdown }) {
     const security = httpSecurityFromFlags(flags, log, metrics);
     const keys = {
       snapshot: readSecret("snapshotAuthKey", flags.snapshotAuthKey),
@@ -41,6 +41,7 @@ await runService({
       keys,
       dataPath: flags.storageDataPath,
       storage: {
+        allowedMemoryBytes: allowedMemory,
         retentionMs: flags.retentionPeriod,
         futureRetentionMs: flags.futureRetention,
         dedupIntervalMs: flags["dedup.minScrapeInterval"],
@@ -57,6 +58,7 @@ await runService({
       log,
       metrics,
     });
+    registerCacheMetrics(metrics, app.storage.caches());
     // Registered first, closed last: flush rows and metadata to disk once nothing writes.
     onShutdown({ name: "storage (flush + close)", close: () => app.storage.close() });
     onShutdown({ name: "metadata", close: () => app.metadata.close() });

@@ -1,10 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BadDataError, errorMessage, ExecutionError, type LabelMatcher, type Tenant } from "@strata/core";
+import { BadDataError, type CacheStats, errorMessage, ExecutionError, type LabelMatcher, type Tenant, TwoGenCache } from "@strata/core";
 import { ByteBuffer, latin1, readU32, readU64 } from "../bytes.js";
 import { writeFileAtomic } from "../fsutil.js";
 import { type Cursor, type Snapshot, Table, type TableOptions } from "../mergeset/index.js";
-import { TwoGenCache } from "./cache.js";
 import { loadTsidCache, saveTsidCache } from "./cache-file.js";
 import type { IdEntry, NameEntry } from "./entries.js";
 import { GoneSeries } from "./gone.js";
@@ -601,6 +600,16 @@ export class IndexDB {
     return out;
   }
 
+  /** The index's bounded caches by `strata_cache_*` type. */
+  caches(): Readonly<Record<string, CacheStats>> {
+    return {
+      "indexdb/tsid": this.tsidCache,
+      "indexdb/metricName": this.idCache,
+      "indexdb/tagFilters": this.filterCache,
+      "indexdb/dataBlocks": this.table.blockCache,
+    };
+  }
+
   metrics(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [k, v] of Object.entries(this.table.metrics())) out[`mergeset_${k}`] = v;
@@ -611,18 +620,18 @@ export class IndexDB {
     let bitmapBytes = 0;
     for (const bm of this.writer.dayBitmaps.values()) bitmapBytes += bm.bytes;
     Object.assign(out, {
-      tsid_cache_bytes: this.tsidCache.bytes,
-      tsid_cache_cap_bytes: this.tsidCache.capBytes,
+      tsid_cache_bytes: this.tsidCache.sizeBytes,
+      tsid_cache_cap_bytes: this.tsidCache.maxBytes,
       tsid_cache_entries: this.tsidCache.entries,
       tsid_cache_hits_total: this.tsidCache.hits,
       tsid_cache_misses_total: this.tsidCache.misses,
-      metric_name_cache_bytes: this.idCache.bytes,
-      metric_name_cache_cap_bytes: this.idCache.capBytes,
+      metric_name_cache_bytes: this.idCache.sizeBytes,
+      metric_name_cache_cap_bytes: this.idCache.maxBytes,
       metric_name_cache_entries: this.idCache.entries,
       metric_name_cache_hits_total: this.idCache.hits,
       metric_name_cache_misses_total: this.idCache.misses,
-      tag_filters_cache_bytes: this.filterCache.bytes,
-      tag_filters_cache_cap_bytes: this.filterCache.capBytes,
+      tag_filters_cache_bytes: this.filterCache.sizeBytes,
+      tag_filters_cache_cap_bytes: this.filterCache.maxBytes,
       tag_filters_cache_entries: this.filterCache.entries,
       tag_filters_cache_hits_total: this.filterCache.hits,
       tag_filters_cache_misses_total: this.filterCache.misses,

@@ -2,7 +2,7 @@ import { DAY_MS, type LabelMatcher, type Tenant } from "@strata/core";
 import { readU64, type ByteBuffer } from "../bytes.js";
 import type { Cursor } from "../mergeset/cursor.js";
 import type { Snapshot } from "../mergeset/index.js";
-import type { TwoGenCache } from "./cache.js";
+import type { TwoGenCache } from "@strata/core";
 import type { IdEntry } from "./entries.js";
 import type { GoneSeries } from "./gone.js";
 import { EMPTY_SET, type IdSet, IdSetBuilder, intersect, subtract } from "./idset.js";

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, crc32 } from "node:zlib";
-import { InternalError } from "@strata/core";
+import { InternalError, TwoGenCache } from "@strata/core";
 import { lz4Decompress } from "@strata/encoding";
 import { type Block, BlockBuilder, blockBytes, decodeBlock, decodeBlockV2 } from "./block.js";
 import { BLOOM_PROBES, Bloom, BloomKeys } from "./bloom.js";
@@ -143,69 +143,12 @@ export class InMemoryPart extends Part {
 }
 
 
-/** Two-generation cache of decoded blocks of file parts, bounded by bytes. */
-export class BlockCache {
-  private curr = new Map<number, Block>();
-  private prev = new Map<number, Block>();
-  private currBytes = 0;
-  private prevBytes = 0;
-  hits = 0;
-  misses = 0;
+/** Decoded blocks of file parts by (part, block) key, bounded by bytes (two generations). */
+export type BlockCache = TwoGenCache<number, Block>;
 
-  constructor(readonly capBytes: number) {}
-
-  get(key: number): Block | undefined {
-    let b = this.curr.get(key);
-    if (b !== undefined) {
-      this.hits++;
-      return b;
-    }
-    b = this.prev.get(key);
-    if (b !== undefined) {
-      this.hits++;
-      this.prev.delete(key);
-      this.prevBytes -= blockBytes(b);
-      this.put(key, b);
-      return b;
-    }
-    this.misses++;
-    return undefined;
-  }
-
-  put(key: number, b: Block): void {
-    const size = blockBytes(b);
-    if (size * 2 > this.capBytes) return;
-    if (this.currBytes + size > this.capBytes / 2) {
-      this.prev = this.curr;
-      this.prevBytes = this.currBytes;
-      this.curr = new Map();
-      this.currBytes = 0;
-    }
-    this.curr.set(key, b);
-    this.currBytes += size;
-  }
-
-  /** Forgets key (in either generation). */
-  delete(key: number): void {
-    const c = this.curr.get(key);
-    if (c !== undefined) {
-      this.curr.delete(key);
-      this.currBytes -= blockBytes(c);
-    }
-    const p = this.prev.get(key);
-    if (p !== undefined) {
-      this.prev.delete(key);
-      this.prevBytes -= blockBytes(p);
-    }
-  }
-
-  get bytes(): number {
-    return this.currBytes + this.prevBytes;
-  }
-
-  get entries(): number {
-    return this.curr.size + this.prev.size;
-  }
+/** A BlockCache of `maxBytes`. */
+export function newBlockCache(maxBytes: number): BlockCache {
+  return new TwoGenCache<number, Block>(maxBytes, (_k, b) => blockBytes(b));
 }
 
 interface BlockHeader {
@@ -343,7 +286,7 @@ export class FilePart extends Part {
     let b = this.cache.get(key);
     if (b === undefined) {
       b = this.blockUncached(i);
-      this.cache.put(key, b);
+      this.cache.set(key, b);
     }
     return b;
   }

@@ -1,13 +1,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BadDataError, errorMessage, InternalError, UnavailableError } from "@strata/core";
+import { BadDataError, type CacheStats, errorMessage, InternalError, UnavailableError } from "@strata/core";
 import { BlockBuilder, type Block } from "./block.js";
 import { compareBytes, compareRange, latin1 } from "../bytes.js";
 import { BloomKeys } from "./bloom.js";
 import { DEFAULT_BLOCK_SIZE, PARTS_JSON_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR, brotliQualityFor } from "./constants.js";
 import { Cursor, MergeIterator } from "./cursor.js";
 import { fsyncDir, writeFileAtomic } from "../fsutil.js";
-import { BlockCache, FilePart, InMemoryPart, type KindSizes, type Part, PartWriter } from "./part.js";
+import { type BlockCache, newBlockCache, FilePart, InMemoryPart, type KindSizes, type Part, PartWriter } from "./part.js";
 import { defaultLog } from "../log.js";
 
 export interface TableOptions {
@@ -163,7 +163,7 @@ export class Table {
     private nextSeq: number,
     private readonly opts: TableOptions,
   ) {
-    this.cache = new BlockCache(opts.blockCacheBytes ?? 64 << 20);
+    this.cache = newBlockCache(opts.blockCacheBytes ?? 64 << 20);
     this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
     this.maxPendingItems = opts.maxPendingItems ?? 65536;
     this.maxInMemoryParts = Math.max(2, opts.maxInMemoryParts ?? 8);
@@ -542,6 +542,11 @@ export class Table {
     return out;
   }
 
+  /** The decoded-block cache (for `strata_cache_*` metrics). */
+  get blockCache(): CacheStats {
+    return this.cache;
+  }
+
   metrics(): Record<string, number> {
     let memItems = 0;
     let memBytes = 0;
@@ -564,8 +569,8 @@ export class Table {
       file_parts: this.fileParts.length,
       file_items: fileItems,
       file_bytes: fileBytes,
-      block_cache_bytes: this.cache.bytes,
-      block_cache_cap_bytes: this.cache.capBytes,
+      block_cache_bytes: this.cache.sizeBytes,
+      block_cache_cap_bytes: this.cache.maxBytes,
       block_cache_entries: this.cache.entries,
       block_cache_hits_total: this.cache.hits,
       block_cache_misses_total: this.cache.misses,
