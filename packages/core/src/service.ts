@@ -93,7 +93,10 @@ export async function runService<S extends FlagSpecs>(def: ServiceDefinition<S>,
   const heapLimit = getHeapStatistics().heap_size_limit;
   metrics.gauge("strata_memory_allowed_bytes", "Memory caches and buffers may use together (-memory.allowedPercent / -memory.allowedBytes).", () => allowedMemory);
   metrics.gauge("nodejs_heap_size_limit_bytes", "V8's heap limit (node --max-old-space-size, see docs/limits.md).", () => heapLimit);
-  log.info({ allowedMemory, heapLimit }, "memory");
+  // A check-and-exit run (-dryRun, alert's -test) prints only its verdict.
+  const test = flagValues["test"];
+  const checkOnly = flagValues["dryRun"] === true || (Array.isArray(test) && test.length > 0);
+  if (!checkOnly) log.info({ allowedMemory, heapLimit }, "memory");
   const closers: Closer[] = [];
   let stopping = false;
 
