@@ -2,18 +2,19 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAuth, type AuthProcess } from "./lib/auth.js";
 import { clusterBuilt, startCluster, type Cluster } from "./lib/cluster.js";
 import { freePort, isBuilt, serviceMain, startProcess, tempDir, waitHealthy, type Proc } from "./lib/procs.js";
 
 /**
- * Issue 19's -flagsAuthKey on every service's /flags: insert, storage, agent and alert run as
- * processes with the key given as file:///path (and -httpAuth.* set, which the key overrides on
+ * Issue 19's -flagsAuthKey on every service's /flags: insert, storage, agent, alert and auth run
+ * as processes with the key given as file:///path (and -httpAuth.* set, which the key overrides on
  * /flags). /flags refuses a request without the key or with a wrong one (401,
  * WWW-Authenticate), answers the right one with every flag, secrets shown as `secret`; the key
  * never shows in /flags, /metrics, the logs or -help.
  */
-const SERVICES = ["storage", "insert", "agent", "alert"] as const;
-const built = clusterBuilt() && isBuilt("agent") && isBuilt("alert");
+const SERVICES = ["storage", "insert", "agent", "alert", "auth"] as const;
+const built = clusterBuilt() && isBuilt("agent") && isBuilt("alert") && isBuilt("auth");
 if (!built && process.env["CI"] === "true") throw new Error("services are not built: run pnpm build before the tests");
 
 const FLAGS_KEY = "flags-Secret-7d1e";
@@ -27,9 +28,10 @@ describe.skipIf(!built)(`/flags behind -flagsAuthKey on every service${built ? "
   const keyFile = join(dir.path, "flags.key");
   const secured = [`-flagsAuthKey=file://${keyFile}`, "-httpAuth.username=admin", `-httpAuth.password=${PASSWORD}`];
   let cluster: Cluster | undefined;
+  let auth: AuthProcess | undefined;
   const procs: Proc[] = [];
-  const urls: Record<(typeof SERVICES)[number], string> = { storage: "", insert: "", agent: "", alert: "" };
-  const outputs: Record<(typeof SERVICES)[number], () => string> = { storage: () => "", insert: () => "", agent: () => "", alert: () => "" };
+  const urls: Record<(typeof SERVICES)[number], string> = { storage: "", insert: "", agent: "", alert: "", auth: "" };
+  const outputs: Record<(typeof SERVICES)[number], () => string> = { storage: () => "", insert: () => "", agent: () => "", alert: () => "", auth: () => "" };
 
   const start = async (name: "agent" | "alert", args: readonly string[]): Promise<void> => {
     const port = await freePort();
@@ -52,10 +54,14 @@ describe.skipIf(!built)(`/flags behind -flagsAuthKey on every service${built ? "
     const insertHost = new URL(c.insertUrl).host;
     await start("agent", [`-remoteWrite.url=http://strata:${RW_PASSWORD}@${insertHost}/insert/0/prometheus/api/v1/write`, `-remoteWrite.tmpDataPath=${join(dir.path, "agent")}`]);
     await start("alert", [`-rule=${join(dir.path, "rules.yml")}`, `-datasource.url=${c.selectUrl}/select/0/prometheus`]);
+    const a = await startAuth(`users:\n  - username: reader\n    password: r\n    url_prefix: ${c.selectUrl}\n`, { flags: secured });
+    auth = a;
+    urls.auth = a.url;
+    outputs.auth = a.proc.output;
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all(procs.map((p) => p.stop()));
+    await Promise.all([...procs.map((p) => p.stop()), auth?.stop()]);
     await cluster?.stop();
     dir.remove();
   });
