@@ -248,3 +248,47 @@ export function formatHelp(specs: FlagSpecs, program: string, summary: string): 
   }
   return `${lines.join("\n")}\n`;
 }
+
+/** Flag names whose values are never shown (/flags, /api/v1/status/flags). */
+const SECRET_FLAG = /password|authkey|token|secret/i;
+
+/** The password of a URL's user info (`https://user:pass@host`), in any list item. */
+const URL_PASSWORD = /(:\/\/[^/@\s,:]*:)[^/@\s,]*@/g;
+
+/**
+ * Flag values as text, the way `-help` writes defaults (without quotes); values of flags whose
+ * names mention a password, authKey, token or secret are shown as `secret` (as VictoriaMetrics'
+ * /flags does), and so is the password of a URL (`-remoteWrite.url=https://u:secret@host`).
+ * Every service's /flags page and select's /api/v1/status/flags show this map.
+ */
+export function displayFlags(specs: FlagSpecs, values: Readonly<Record<string, unknown>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(specs).sort()) {
+    const spec = specs[name]!;
+    out[name] = SECRET_FLAG.test(name) ? "secret" : unquoted(spec.format(values[name] ?? spec.default)).replace(URL_PASSWORD, "$1secret@");
+  }
+  return out;
+}
+
+/** The /flags page: one `-name="value"` line per flag of a displayFlags map. */
+export function formatFlagsPage(shown: Readonly<Record<string, string>>): string {
+  return Object.entries(shown)
+    .map(([k, v]) => `-${k}=${JSON.stringify(v)}\n`)
+    .join("");
+}
+
+/** -help quotes text values (`":8481"`); the flags page shows them bare, as Prometheus does. */
+function unquoted(s: string): string {
+  if (!/^".*"$/.test(s)) return s;
+  try {
+    const v: unknown = JSON.parse(s);
+    return typeof v === "string" ? v : s;
+  } catch {
+    return s;
+  }
+}
+
+/** `-flagsAuthKey`, which every service's /flags page takes (read it through httpsec's readSecret). */
+export const flagsPageFlags = defineFlags({
+  flagsAuthKey: flag.string("", "Key that /flags wants as the authKey query arg (overrides -httpAuth.* there); file:///path reads it from a file. Never logged."),
+});

@@ -1,10 +1,18 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from "fastify";
-import { errorMessage, httpStatusOf, parseListenAddr, type Logger, type MetricsRegistry } from "@strata/core";
+import { errorMessage, formatFlagsPage, httpStatusOf, parseListenAddr, type Logger, type MetricsRegistry } from "@strata/core";
 import { createServer, type HttpSecurity } from "@strata/httpsec";
 import { authHook, type EndpointKey } from "./auth.js";
 import { clientErrorHandler } from "./client-error.js";
 import { pathOf } from "./path.js";
 import { sendError } from "./errors.js";
+
+/** What /flags shows and the key that guards it. */
+export interface FlagsPage {
+  /** core's displayFlags(specs, values): every flag, secrets shown as `secret`. */
+  readonly shown: Readonly<Record<string, string>>;
+  /** -flagsAuthKey, already read through readSecret; "" leaves /flags to -httpAuth.*. */
+  readonly authKey: string;
+}
 
 export interface ServiceAppOptions {
   readonly log: Logger;
@@ -13,6 +21,8 @@ export interface ServiceAppOptions {
   readonly security?: HttpSecurity;
   /** Per-endpoint keys (-snapshotAuthKey, -deleteAuthKey, …), checked instead of -httpAuth.* on their paths when set. */
   readonly authKeys?: readonly EndpointKey[];
+  /** Serves /flags (one `-name="value"` line per flag), behind -flagsAuthKey when that is set. */
+  readonly flagsPage?: FlagsPage;
   /** Why the service cannot serve yet (503 on /-/ready with this text); undefined when ready. */
   readonly notReady?: () => string | undefined;
   /** Exposition text appended to the registry's on /metrics (e.g. the storage engine's gauges). */
@@ -40,7 +50,8 @@ const TEXT = "text/plain; charset=utf-8";
 /**
  * A fastify instance with what every Strata service shares, ready for the service's routes:
  *
- * - `/health`, `/-/healthy` (always OK), `/-/ready` (503 with `notReady()`'s reason), `/metrics`;
+ * - `/health`, `/-/healthy` (always OK), `/-/ready` (503 with `notReady()`'s reason), `/metrics`,
+ *   and with `flagsPage` `/flags` (its key checked as the `authKeys` are);
  * - with `security`: HTTPS whose certificate is re-read on change, `-httpAuth.*` on every path
  *   but the probes, `-metricsAuthKey` on /metrics, and `authKeys` on their paths (401 with
  *   `WWW-Authenticate`, counted by reason);
@@ -94,7 +105,8 @@ export function createServiceApp(o: ServiceAppOptions): FastifyInstance {
     void reply.code(404).type(TEXT).send(`unsupported path ${JSON.stringify(pathOf(req.url))}\n`);
   });
 
-  const hook = authHook(o.security, o.authKeys ?? []);
+  const flagsKey: EndpointKey[] = o.flagsPage === undefined ? [] : [{ flag: "flagsAuthKey", key: o.flagsPage.authKey, path: "/flags" }];
+  const hook = authHook(o.security, [...(o.authKeys ?? []), ...flagsKey]);
   if (hook !== undefined) app.addHook("onRequest", hook);
   if (o.log.isLevelEnabled("debug")) {
     app.addHook("onResponse", async (req, reply) => {
@@ -113,6 +125,8 @@ export function createServiceApp(o: ServiceAppOptions): FastifyInstance {
   app.get("/metrics", (_req, reply) => {
     void reply.type("text/plain; version=0.0.4; charset=utf-8").send(o.metrics.render() + (o.extraMetrics?.() ?? ""));
   });
+  const page = o.flagsPage;
+  if (page !== undefined) app.get("/flags", (_req, reply) => void reply.type(TEXT).send(formatFlagsPage(page.shown)));
   return app;
 }
 

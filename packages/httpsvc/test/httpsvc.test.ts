@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { Readable } from "node:stream";
 import { Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { BadDataError, MetricsRegistry, NotFoundError, PayloadTooLargeError, TooManyRequestsError, UnavailableError, createLogger } from "@strata/core";
+import { BadDataError, MetricsRegistry, NotFoundError, PayloadTooLargeError, TooManyRequestsError, UnavailableError, createLogger, defineFlags, displayFlags, flag } from "@strata/core";
 import { AuthFailures, CertReloader, HttpGuard, type HttpSecurity } from "@strata/httpsec";
 import { PROMETHEUS_ERRORS, createServiceApp, passRawBody, type ServiceAppOptions } from "@strata/httpsvc";
 import { makeCa, makeServerCert } from "../../../test/lib/certs.js";
@@ -224,6 +224,48 @@ describe("authentication", () => {
     const a = app({ metrics, log, security: security(metrics, log, {}), authKeys: [{ flag: "snapshotAuthKey", key: "", path: "/snapshot/*" }] });
     expect((await a.inject({ method: "POST", url: "/echo" })).statusCode).toBe(200);
     expect((await a.inject({ url: "/metrics" })).statusCode).toBe(200);
+  });
+});
+
+describe("/flags (flagsPage)", () => {
+  const specs = defineFlags({
+    httpListenAddr: flag.string(":8480", "listen"),
+    "httpAuth.password": flag.string("", "password"),
+    flagsAuthKey: flag.string("", "key"),
+  });
+  const shown = displayFlags(specs, { httpListenAddr: "127.0.0.1:1", "httpAuth.password": "hunter2", flagsAuthKey: "fk" });
+  const page = '-flagsAuthKey="secret"\n-httpAuth.password="secret"\n-httpListenAddr="127.0.0.1:1"\n';
+  const basic = `Basic ${Buffer.from("u:hunter2").toString("base64")}`;
+  const withKey = (username: string) => {
+    const metrics = new MetricsRegistry();
+    const { log } = captureLog();
+    return app({ metrics, log, security: security(metrics, log, { username, password: "hunter2" }), flagsPage: { shown, authKey: "fk" } });
+  };
+
+  it("lists every flag, secrets hidden; open without a key or -httpAuth.*", async () => {
+    const r = await app({ flagsPage: { shown, authKey: "" } }).inject({ url: "/flags" });
+    expect([r.statusCode, r.headers["content-type"], r.body]).toEqual([200, "text/plain; charset=utf-8", page]);
+    expect(r.body).not.toMatch(/hunter2|fk"/);
+  });
+  it("is not served without flagsPage", async () => {
+    expect((await app().inject({ url: "/flags" })).statusCode).toBe(404);
+  });
+  it.each([
+    // -httpAuth.username, url, Authorization, status, body
+    ["", "/flags", undefined, 401, "/flags wants the authKey query arg (-flagsAuthKey)\n"],
+    ["", "/flags?authKey=", undefined, 401, "/flags wants the authKey query arg (-flagsAuthKey)\n"],
+    ["", "/flags?authKey=nope", undefined, 401, "wrong authKey for /flags\n"],
+    ["", "/%66lags?authKey=nope", undefined, 401, "wrong authKey for /flags\n"],
+    ["", "/flags?authKey=fk", undefined, 200, page],
+    // The key overrides -httpAuth.* on /flags: basic auth alone does not open it, the key does.
+    ["u", "/flags", basic, 401, "/flags wants the authKey query arg (-flagsAuthKey)\n"],
+    ["u", "/flags?authKey=fk", undefined, 200, page],
+    ["u", "/metrics", basic, 200, undefined],
+  ] as const)("-httpAuth.username=%j %s (Authorization %s) → %i", async (username, url, authorization, status, body) => {
+    const r = await withKey(username).inject({ url, headers: authorization === undefined ? {} : { authorization } });
+    expect(r.statusCode).toBe(status);
+    if (body !== undefined) expect(r.body).toBe(body);
+    if (status === 401) expect(r.headers["www-authenticate"]).toBe('Basic realm="Restricted"');
   });
 });
 

@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { httpStatusOf, errorMessage, type Logger, type MetricsRegistry } from "@strata/core";
-import { WWW_AUTHENTICATE, constantTimeEqual, createServer, type HttpSecurity } from "@strata/httpsec";
+import { formatFlagsPage, httpStatusOf, errorMessage, type Logger, type MetricsRegistry } from "@strata/core";
+import { WWW_AUTHENTICATE, constantTimeEqual, createServer, type GuardVerdict, type HttpSecurity } from "@strata/httpsec";
 import { decodeBody, type ImportFormat } from "@strata/formats";
 import type { PushReceiver, ScrapeManager } from "@strata/scrape";
 import { discoveryPage, targetsJson, targetsPage } from "./pages.js";
@@ -20,6 +20,10 @@ export interface AgentAppDeps {
   readonly security?: HttpSecurity;
   /** -reloadAuthKey (already read from file://); "" leaves /-/reload to -httpAuth.*. */
   readonly reloadAuthKey?: string;
+  /** What /flags shows (core's displayFlags: secrets masked); no /flags without it. */
+  readonly flags?: Readonly<Record<string, string>>;
+  /** -flagsAuthKey (already read from file://); "" leaves /flags to -httpAuth.*. */
+  readonly flagsAuthKey?: string;
 }
 
 const IMPORTS: Readonly<Record<string, ImportFormat>> = {
@@ -40,27 +44,31 @@ function authKeyOf(req: FastifyRequest): string | undefined {
 /**
  * The agent's HTTP API: push receivers, operator pages, /metrics, /health, /-/reload. With
  * `security`, vmagent's rules: HTTPS under -tls, every path but the health probes behind
- * -httpAuth.*, /metrics behind -metricsAuthKey and /-/reload behind -reloadAuthKey when set.
+ * -httpAuth.*, /metrics behind -metricsAuthKey, /-/reload behind -reloadAuthKey and /flags behind
+ * -flagsAuthKey when set.
  */
 export function buildApp(d: AgentAppDeps): FastifyInstance {
   const security = d.security;
   const app = Fastify({ logger: false, bodyLimit: d.maxRequestBytes, serverFactory: (handler) => createServer(handler, security?.certs) });
-  if (security !== undefined) {
-    const refuse = (req: FastifyRequest, reply: FastifyReply, reason: Parameters<HttpSecurity["failures"]["record"]>[0], message: string): FastifyReply => {
-      security.failures.record(reason, req.socket.remoteAddress, req.url);
-      return reply.code(401).header("www-authenticate", WWW_AUTHENTICATE).type("text/plain; charset=utf-8").send(`${message}\n`);
-    };
-    const reloadKey = d.reloadAuthKey ?? "";
+  // Routes with a key of their own (flag, key), found by the route the router picked: a
+  // percent-encoded path (`/%66lags`) meets the same key.
+  const keyed = new Map<string | undefined, readonly [flag: string, key: string]>([
+    ["/-/reload", ["reloadAuthKey", d.reloadAuthKey ?? ""]],
+    ["/flags", ["flagsAuthKey", d.flagsAuthKey ?? ""]],
+  ]);
+  if (security !== undefined || [...keyed.values()].some(([, key]) => key !== "")) {
     app.addHook("onRequest", async (req, reply) => {
       const q = req.url.indexOf("?");
       const path = q < 0 ? req.url : req.url.slice(0, q);
-      if (path === "/-/reload" && reloadKey !== "") {
+      const own = keyed.get(req.routeOptions.url);
+      let v: GuardVerdict = { ok: true };
+      if (own !== undefined && own[1] !== "") {
         const key = authKeyOf(req);
-        if (key === undefined || !constantTimeEqual(key, reloadKey)) return refuse(req, reply, "invalid_auth_key", "/-/reload wants the authKey query arg (-reloadAuthKey)");
-        return;
-      }
-      const v = security.guard.check(path, req.headers.authorization, authKeyOf(req));
-      if (!v.ok) return refuse(req, reply, v.reason, v.message);
+        if (key === undefined || !constantTimeEqual(key, own[1])) v = { ok: false, reason: "invalid_auth_key", message: `${req.routeOptions.url} wants the authKey query arg (-${own[0]})` };
+      } else if (security !== undefined) v = security.guard.check(path, req.headers.authorization, authKeyOf(req));
+      if (v.ok) return;
+      security?.failures.record(v.reason, req.socket.remoteAddress, req.url);
+      return reply.code(401).header("www-authenticate", WWW_AUTHENTICATE).type("text/plain; charset=utf-8").send(`${v.message}\n`);
     });
   }
   app.removeAllContentTypeParsers();
@@ -95,6 +103,8 @@ export function buildApp(d: AgentAppDeps): FastifyInstance {
   };
   app.post("/-/reload", reload);
   app.get("/-/reload", reload);
+  const flags = d.flags;
+  if (flags !== undefined) app.get("/flags", (_req, reply) => void reply.type("text/plain; charset=utf-8").send(formatFlagsPage(flags)));
 
   app.get("/api/v1/targets", (req, reply) => {
     const state = (req.query as Record<string, string | undefined>)["state"] ?? "any";

@@ -1,4 +1,4 @@
-import { defineFlags, flag, type Flag } from "@strata/core";
+import { defineFlags, flag, flagsPageFlags, type Flag } from "@strata/core";
 import { httpSecurityFlags } from "@strata/httpsec";
 
 /**
@@ -49,5 +49,6 @@ export const agentFlags = defineFlags({
   "import.maxLineLen": flag.bytes(16 * 1024 * 1024, "Longest line of a line-based import format."),
   maxLabelsPerTimeseries: flag.int(40, "Reject pushed series with more labels than this (400)."),
   loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),
+  ...flagsPageFlags,
   ...httpSecurityFlags,
 });

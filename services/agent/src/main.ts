@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import { BadDataError, errorMessage, parseListenAddr, runService, type FlagValues } from "@strata/core";
+import { BadDataError, displayFlags, errorMessage, parseListenAddr, runService, type FlagValues } from "@strata/core";
 import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
 import { Relabeler, loadRelabelConfigFile } from "@strata/relabel";
 import { PushReceiver, RemoteWriteFanout, ScrapeManager, loadScrapeConfig, type ScrapeFileConfig, type TlsConfig } from "@strata/scrape";
@@ -105,7 +105,8 @@ await runService({
     metrics.counter("strata_agent_push_rows_received_total", "Samples accepted by the push receivers.", () => push.rowsReceived);
     const security = httpSecurityFromFlags(flags, log, metrics);
     const reloadAuthKey = readSecret("reloadAuthKey", flags.reloadAuthKey);
-    const app = buildApp({ manager, push, metrics, log, maxRequestBytes: flags.maxInsertRequestSize, reload, security, reloadAuthKey });
+    const flagsAuthKey = readSecret("flagsAuthKey", flags.flagsAuthKey);
+    const app = buildApp({ manager, push, metrics, log, maxRequestBytes: flags.maxInsertRequestSize, reload, security, reloadAuthKey, flags: displayFlags(agentFlags, flags), flagsAuthKey });
     const { host, port } = parseListenAddr(flags.httpListenAddr);
     await app.listen({ host: host ?? "0.0.0.0", port });
     onShutdown({ name: "HTTP server", close: () => app.close() });

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MetricsRegistry, createLogger } from "@strata/core";
+import { AuthFailures, HttpGuard } from "@strata/httpsec";
 import { PushReceiver, RemoteWriteFanout, ScrapeManager, loadScrapeConfig } from "@strata/scrape";
 import { buildApp } from "@strata/service-agent";
 import { remoteWriteBody } from "../../../test/lib/cluster.js";
@@ -16,6 +17,7 @@ describe("agent HTTP API (inject)", () => {
   let rcv: Receiver;
   let fanout: RemoteWriteFanout;
   let manager: ScrapeManager;
+  let push: PushReceiver;
   let app: ReturnType<typeof buildApp>;
   const cfgPath = join(dir.path, "prometheus.yml");
 
@@ -30,7 +32,7 @@ describe("agent HTTP API (inject)", () => {
       `scrape_configs:\n  - job_name: web\n    scrape_interval: 1h\n    static_configs: [{ targets: ["127.0.0.1:1", "127.0.0.1:2"] }]\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: .*:2\n        action: drop\n`,
     );
     await manager.apply(loadScrapeConfig(cfgPath));
-    const push = new PushReceiver(fanout, { maxRequestBytes: 1 << 20, maxLineBytes: 1 << 16, limits: { maxLabels: 10 } });
+    push = new PushReceiver(fanout, { maxRequestBytes: 1 << 20, maxLineBytes: 1 << 16, limits: { maxLabels: 10 } });
     app = buildApp({ manager, push, metrics, log, maxRequestBytes: 1 << 20, reload: async () => manager.apply(loadScrapeConfig(cfgPath)) });
   });
   afterAll(async () => {
@@ -64,6 +66,38 @@ describe("agent HTTP API (inject)", () => {
     expect(html.headers["content-type"]).toContain("text/html");
     expect(html.body).toContain("http://127.0.0.1:1/metrics");
     expect((await app.inject({ url: "/service-discovery" })).body).toContain("Dropped: dropped by relabel_configs");
+  });
+
+  const basic = (u: string, p: string): string => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
+  it.each([
+    // -httpAuth.username, url, Authorization, status
+    ["", "/flags", undefined, 200],
+    ["admin", "/flags", basic("admin", "pw"), 200],
+    ["admin", "/flags", undefined, 401],
+  ] as const)("/flags without -flagsAuthKey: -httpAuth.username=%j %s (%s) → %i", async (username, url, authorization, status) => {
+    const metrics = new MetricsRegistry();
+    const security = { certs: undefined, guard: new HttpGuard({ username, password: "pw", metricsAuthKey: "" }), failures: new AuthFailures({ metrics, log, counter: "strata_http_auth_failures_total" }) };
+    const a = buildApp({ manager, push, metrics, log, maxRequestBytes: 1 << 20, reload: async () => {}, security, flags: { "remoteWrite.url": "http://rw/", flagsAuthKey: "secret" } });
+    const r = await a.inject({ url, headers: authorization === undefined ? {} : { authorization } });
+    expect(r.statusCode).toBe(status);
+    if (status === 200) expect(r.body).toBe('-remoteWrite.url="http://rw/"\n-flagsAuthKey="secret"\n');
+  });
+  it.each([
+    // url, Authorization, status
+    ["/flags", basic("admin", "pw"), 401],
+    ["/flags?authKey=wrong", undefined, 401],
+    ["/%66lags", basic("admin", "pw"), 401],
+    ["/flags?authKey=fkey", undefined, 200],
+    ["/%2D/reload", basic("admin", "pw"), 401],
+    ["/-/reload?authKey=rkey", undefined, 200],
+    ["/metrics", basic("admin", "pw"), 200],
+  ] as const)("-flagsAuthKey and -reloadAuthKey override -httpAuth.*: %s (%s) → %i", async (url, authorization, status) => {
+    const metrics = new MetricsRegistry();
+    const security = { certs: undefined, guard: new HttpGuard({ username: "admin", password: "pw", metricsAuthKey: "" }), failures: new AuthFailures({ metrics, log, counter: "strata_http_auth_failures_total" }) };
+    const a = buildApp({ manager, push, metrics, log, maxRequestBytes: 1 << 20, reload: async () => {}, security, reloadAuthKey: "rkey", flags: {}, flagsAuthKey: "fkey" });
+    const r = await a.inject({ url, headers: authorization === undefined ? {} : { authorization } });
+    expect(r.statusCode).toBe(status);
+    if (status === 401) expect(r.headers["www-authenticate"]).toBe('Basic realm="Restricted"');
   });
 
   it("a reload with a bad file answers 400 with the reason and keeps the old targets", async () => {

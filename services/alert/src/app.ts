@@ -1,11 +1,11 @@
-import type { Logger, MetricsRegistry } from "@strata/core";
+import { formatFlagsPage, type Logger, type MetricsRegistry } from "@strata/core";
 import { WWW_AUTHENTICATE, constantTimeEqual, createServer, type GuardVerdict, type HttpSecurity } from "@strata/httpsec";
 import type { RuleManager, RulesFilter } from "@strata/rules";
 import Fastify, { type FastifyInstance } from "fastify";
 
 /**
  * The alert service's HTTP API: /api/v1/rules and /api/v1/alerts in Prometheus' JSON shape
- * (Grafana and select's -vmalert.proxyURL read them), /-/reload, /metrics, /health.
+ * (Grafana and select's -vmalert.proxyURL read them), /-/reload, /flags, /metrics, /health.
  */
 
 export interface AlertDeps {
@@ -18,6 +18,10 @@ export interface AlertDeps {
   readonly security?: HttpSecurity;
   /** -reloadAuthKey (already read from file:// when given so); "" means -httpAuth.* decides. */
   readonly reloadAuthKey?: string;
+  /** What /flags shows (core's displayFlags: secrets masked); no /flags without it. */
+  readonly flags?: Readonly<Record<string, string>>;
+  /** -flagsAuthKey (already read from file:// when given so); "" means -httpAuth.* decides. */
+  readonly flagsAuthKey?: string;
 }
 
 type Query = Record<string, string | string[] | undefined>;
@@ -50,13 +54,14 @@ function rulesFilter(q: Query): RulesFilter {
 
 /**
  * The verdict on a request for the service's endpoints: /-/reload wants -reloadAuthKey when set,
- * /metrics -metricsAuthKey when set, every other path (the rules and alerts APIs too, as in
+ * /flags -flagsAuthKey when set (both found by `route`, the route the router picked, so that a
+ * percent-encoded path meets the same key), /metrics -metricsAuthKey when set, every other path (the rules and alerts APIs too, as in
  * vmalert) -httpAuth.* when set; /health and /-/ready stay open.
  */
-function checkRequest(deps: AlertDeps, path: string, authorization: string | undefined, authKey: string | undefined): GuardVerdict {
-  const key = deps.reloadAuthKey ?? "";
-  if (path === "/-/reload" && key !== "") {
-    return authKey !== undefined && constantTimeEqual(authKey, key) ? { ok: true } : { ok: false, reason: "invalid_auth_key", message: "/-/reload wants the authKey query arg (-reloadAuthKey)" };
+function checkRequest(deps: AlertDeps, route: string | undefined, path: string, authorization: string | undefined, authKey: string | undefined): GuardVerdict {
+  const [flag, key] = route === "/-/reload" ? ["reloadAuthKey", deps.reloadAuthKey ?? ""] : route === "/flags" ? ["flagsAuthKey", deps.flagsAuthKey ?? ""] : ["", ""];
+  if (key !== "") {
+    return authKey !== undefined && constantTimeEqual(authKey, key) ? { ok: true } : { ok: false, reason: "invalid_auth_key", message: `${route} wants the authKey query arg (-${flag})` };
   }
   return deps.security === undefined ? { ok: true } : deps.security.guard.check(path, authorization, authKey);
 }
@@ -69,7 +74,7 @@ export function buildApp(deps: AlertDeps): FastifyInstance {
     const q = req.url.indexOf("?");
     const path = q < 0 ? req.url : req.url.slice(0, q);
     const authKey = (req.query as Query | undefined)?.["authKey"];
-    const v = checkRequest(deps, path, req.headers.authorization, typeof authKey === "string" ? authKey : undefined);
+    const v = checkRequest(deps, req.routeOptions.url, path, req.headers.authorization, typeof authKey === "string" ? authKey : undefined);
     if (v.ok) return;
     security?.failures.record(v.reason, req.socket.remoteAddress, req.url);
     return reply.code(401).header("www-authenticate", WWW_AUTHENTICATE).type("text/plain; charset=utf-8").send(`${v.message}\n`);
@@ -109,6 +114,8 @@ export function buildApp(deps: AlertDeps): FastifyInstance {
   app.get("/-/healthy", ok);
   app.get("/-/ready", ok);
   app.get("/metrics", async (_req, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").send(metrics.render()));
+  const flags = deps.flags;
+  if (flags !== undefined) app.get("/flags", async (_req, reply) => reply.type("text/plain; charset=utf-8").send(formatFlagsPage(flags)));
   app.get("/", async (_req, reply) =>
     reply
       .type("text/html; charset=utf-8")

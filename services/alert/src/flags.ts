@@ -1,4 +1,4 @@
-import { defineFlags, flag } from "@strata/core";
+import { defineFlags, flag, flagsPageFlags } from "@strata/core";
 import { httpSecurityFlags } from "@strata/httpsec";
 
 /** TLS towards one of the service's peers: vmalert's -<prefix>.tls* flags. */
@@ -74,6 +74,7 @@ export const alertFlags = defineFlags({
   "replay.timeTo": flag.string("", "Replay: the end of the time range (default: now)"),
 
   reloadAuthKey: flag.string("", "Key that /-/reload wants as the authKey query arg; overrides -httpAuth.* there; file:///path reads it from a file. Never logged."),
+  ...flagsPageFlags,
   ...httpSecurityFlags,
   // The process flag with the alert's own default: its heap is small and allocates little, so
   // collecting at 2x the live size costs little CPU and keeps RSS down (docs/benchmarks.md).

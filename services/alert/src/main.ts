@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { BadDataError, parseListenAddr, parseTimestamp, runService, type FlagValues, type Logger } from "@strata/core";
+import { BadDataError, displayFlags, parseListenAddr, parseTimestamp, runService, type FlagValues, type Logger } from "@strata/core";
 import {
   AlertingRule,
   AlertmanagerNotifier,
@@ -233,7 +233,16 @@ await runService({
       reload().catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, "reload failed; the previous rules stay"));
     });
 
-    const app = buildApp({ manager, metrics, log, reload, security, reloadAuthKey: readSecret("reloadAuthKey", flags.reloadAuthKey) });
+    const app = buildApp({
+      manager,
+      metrics,
+      log,
+      reload,
+      security,
+      reloadAuthKey: readSecret("reloadAuthKey", flags.reloadAuthKey),
+      flags: displayFlags(alertFlags, flags),
+      flagsAuthKey: readSecret("flagsAuthKey", flags.flagsAuthKey),
+    });
     const { host } = parseListenAddr(flags.httpListenAddr);
     await app.listen({ host: host ?? "0.0.0.0", port });
     onShutdown({ name: "http server", close: () => app.close() });

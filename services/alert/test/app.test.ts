@@ -19,7 +19,7 @@ const RULES = `groups:
         annotations: {summary: '{{ $labels.instance }} is down'}
 `;
 
-async function setup(security?: { username: string; password: string; metricsAuthKey: string; reloadAuthKey: string }) {
+async function setup(security?: { username: string; password: string; metricsAuthKey: string; reloadAuthKey: string; flagsAuthKey?: string }) {
   const q = new MemoryQuerier();
   for (let t = 0; t <= 120_000; t += 10_000) {
     q.appendSample(labelsFromRecord({ __name__: "up", job: "node", instance: "a" }), t, 0);
@@ -48,6 +48,8 @@ async function setup(security?: { username: string; password: string; metricsAut
       ? {
           security: { certs: undefined, guard: new HttpGuard(security), failures: new AuthFailures({ metrics, log, counter: "strata_http_auth_failures_total" }) },
           reloadAuthKey: security.reloadAuthKey,
+          flags: { "datasource.url": "http://select:8481", "httpAuth.password": "secret" },
+          flagsAuthKey: security.flagsAuthKey ?? "",
         }
       : {}),
   });
@@ -119,7 +121,7 @@ describe("alert HTTP API", () => {
   });
 });
 
-describe("alert HTTP API behind -httpAuth.*, -metricsAuthKey and -reloadAuthKey", () => {
+describe("alert HTTP API behind -httpAuth.*, -metricsAuthKey, -reloadAuthKey and -flagsAuthKey", () => {
   const basic = (u: string, p: string): string => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
   const ADMIN = basic("admin", "s3cret");
   it.each([
@@ -140,11 +142,24 @@ describe("alert HTTP API behind -httpAuth.*, -metricsAuthKey and -reloadAuthKey"
     ["/-/reload", ADMIN, 401],
     ["/-/reload?authKey=wrong", undefined, 401],
     ["/-/reload?authKey=rkey", undefined, 200],
+    // A percent-encoded path reaches the same route, and meets the same key.
+    ["/%2D/reload", ADMIN, 401],
+    ["/flags", ADMIN, 401],
+    ["/flags?authKey=wrong", undefined, 401],
+    ["/%66lags", ADMIN, 401],
+    ["/flags?authKey=fkey", undefined, 200],
   ] as const)("%s with %s → %i", async (url, authorization, status) => {
-    const { app } = await setup({ username: "admin", password: "s3cret", metricsAuthKey: "mkey", reloadAuthKey: "rkey" });
+    const { app } = await setup({ username: "admin", password: "s3cret", metricsAuthKey: "mkey", reloadAuthKey: "rkey", flagsAuthKey: "fkey" });
     const r = await app.inject({ url, headers: authorization === undefined ? {} : { authorization } });
     expect(r.statusCode).toBe(status);
     if (status === 401) expect(r.headers["www-authenticate"]).toBe('Basic realm="Restricted"');
+  });
+
+  it("/flags lists the flags it was given; -httpAuth.* guards it without -flagsAuthKey", async () => {
+    const { app } = await setup({ username: "admin", password: "s3cret", metricsAuthKey: "", reloadAuthKey: "" });
+    expect((await app.inject({ url: "/flags" })).statusCode).toBe(401);
+    const r = await app.inject({ url: "/flags", headers: { authorization: ADMIN } });
+    expect([r.statusCode, r.body]).toEqual([200, '-datasource.url="http://select:8481"\n-httpAuth.password="secret"\n']);
   });
 
   it("counts refusals by reason in /metrics", async () => {

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { errorMessage, type Logger, type MetricsRegistry } from "@strata/core";
+import { errorMessage, formatFlagsPage, type Logger, type MetricsRegistry } from "@strata/core";
 import { WWW_AUTHENTICATE, constantTimeEqual, createServer, type HttpSecurity } from "@strata/httpsec";
 import type { AuthProxy } from "@strata/proxy";
 
@@ -12,10 +12,14 @@ export interface AuthAppDeps {
   readonly reload: () => string | undefined;
   /** -reloadAuthKey (already read from file:// when given so); "" means -httpAuth.* decides. */
   readonly reloadAuthKey: string;
+  /** What /flags shows (core's displayFlags: secrets masked). */
+  readonly flags?: Readonly<Record<string, string>>;
+  /** -flagsAuthKey (read like -reloadAuthKey); "" means -httpAuth.* decides. */
+  readonly flagsAuthKey?: string;
 }
 
-/** The service's own endpoints; every other path is proxied. */
-const OWN_PATHS = new Set(["/health", "/-/ready", "/-/healthy", "/metrics", "/-/reload"]);
+/** The service's own endpoints; every other path (a percent-encoded one too) is proxied. */
+const OWN_PATHS = new Set(["/health", "/-/ready", "/-/healthy", "/metrics", "/-/reload", "/flags"]);
 
 function pathOf(url: string): string {
   const q = url.indexOf("?");
@@ -29,8 +33,8 @@ function authKeyOf(req: FastifyRequest): string | undefined {
 }
 
 /**
- * strata-auth's HTTP app: /health, /-/ready, /metrics and /-/reload (behind -httpAuth.*,
- * -metricsAuthKey and -reloadAuthKey), and the proxy for every other path. A proxied request is
+ * strata-auth's HTTP app: /health, /-/ready, /metrics, /-/reload and /flags (behind -httpAuth.*,
+ * -metricsAuthKey, -reloadAuthKey and -flagsAuthKey), and the proxy for every other path. A proxied request is
  * taken over in onRequest (reply.hijack) before fastify reads its body, so bodies stream
  * through untouched. With -tls the server is HTTPS and reloads its certificate on change.
  */
@@ -71,9 +75,10 @@ export function buildApp(deps: AuthAppDeps): FastifyInstance {
   app.addHook("onRequest", async (req, reply) => {
     const path = pathOf(req.url);
     if (!OWN_PATHS.has(path)) return proxy(req, reply, path);
-    if (path === "/-/reload" && deps.reloadAuthKey !== "") {
+    const [flag, own] = path === "/-/reload" ? ["reloadAuthKey", deps.reloadAuthKey] : path === "/flags" ? ["flagsAuthKey", deps.flagsAuthKey ?? ""] : ["", ""];
+    if (own !== "") {
       const key = authKeyOf(req);
-      if (key === undefined || !constantTimeEqual(key, deps.reloadAuthKey)) return refuse(req, reply, "invalid_auth_key", "/-/reload wants the authKey query arg (-reloadAuthKey)");
+      if (key === undefined || !constantTimeEqual(key, own)) return refuse(req, reply, "invalid_auth_key", `${path} wants the authKey query arg (-${flag})`);
       return;
     }
     const v = security.guard.check(path, req.headers.authorization, authKeyOf(req));
@@ -91,5 +96,6 @@ export function buildApp(deps: AuthAppDeps): FastifyInstance {
   };
   app.get("/-/reload", reload);
   app.post("/-/reload", reload);
+  app.get("/flags", async (_req, reply) => reply.type("text/plain; charset=utf-8").send(formatFlagsPage(deps.flags ?? {})));
   return app;
 }

@@ -1,4 +1,4 @@
-import { defineFlags, flag } from "@strata/core";
+import { defineFlags, flag, flagsPageFlags } from "@strata/core";
 import { httpSecurityFlags } from "@strata/httpsec";
 
 /** strata-auth's flags: vmauth's names and defaults, plus the listener security flags. */
@@ -18,5 +18,6 @@ export const authFlags = defineFlags({
   reloadAuthKey: flag.string("", "Key that /-/reload wants as the authKey query arg; overrides -httpAuth.* there; file:///path reads it from a file. Never logged."),
   dryRun: flag.bool(false, "Only check -auth.config and exit: 0 when it loads, 1 with the error otherwise."),
   loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),
+  ...flagsPageFlags,
   ...httpSecurityFlags,
 });

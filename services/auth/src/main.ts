@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { BadDataError, errorMessage, parseListenAddr, runService } from "@strata/core";
+import { BadDataError, displayFlags, errorMessage, parseListenAddr, runService } from "@strata/core";
 import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
 import { AuthProxy, type LoadBalancingPolicy } from "@strata/proxy";
 import { buildApp } from "./app.js";
@@ -81,7 +81,16 @@ await runService({
     onShutdown({ name: "SIGHUP reload", close: () => void process.off("SIGHUP", onSighup) });
 
     const security = httpSecurityFromFlags(flags, log, metrics);
-    const app = buildApp({ proxy, security, metrics, log, reload, reloadAuthKey: readSecret("reloadAuthKey", flags.reloadAuthKey) });
+    const app = buildApp({
+      proxy,
+      security,
+      metrics,
+      log,
+      reload,
+      reloadAuthKey: readSecret("reloadAuthKey", flags.reloadAuthKey),
+      flags: displayFlags(authFlags, flags),
+      flagsAuthKey: readSecret("flagsAuthKey", flags.flagsAuthKey),
+    });
     const { host, port } = parseListenAddr(flags.httpListenAddr);
     await app.listen({ port, host: host ?? "0.0.0.0" });
     onShutdown({ name: "HTTP server", close: () => app.close() });

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { checkRawPath, parseTenant, RateLimitedLog, type LabelLimits, type Logger, type MetricsRegistry } from "@strata/core";
 import type { InsertCluster } from "@strata/cluster";
 import type { HttpSecurity } from "@strata/httpsec";
-import { createServiceApp, passRawBody } from "@strata/httpsvc";
+import { createServiceApp, passRawBody, type FlagsPage } from "@strata/httpsvc";
 import { DEFAULT_IMPORT_SETTINGS, importRoutes, type ImportSettings } from "./import.js";
 import { influxHelperRoutes } from "./influx.js";
 import { ConcurrencyLimiter } from "./limiter.js";
@@ -23,6 +23,8 @@ export interface InsertAppDeps {
   readonly metrics: MetricsRegistry;
   /** -tls*, -httpAuth.*, -metricsAuthKey; without it the port is plain HTTP and open. */
   readonly security?: HttpSecurity;
+  /** /flags and -flagsAuthKey. */
+  readonly flagsPage?: FlagsPage;
   /** -relabelConfig, applied to every series of every protocol (none when absent). */
   readonly relabel?: RelabelHook;
   /** Settings of the import endpoints (import.ts); defaults when absent. */
@@ -46,6 +48,7 @@ export function buildApp(d: InsertAppDeps): FastifyInstance {
     log: d.log,
     metrics: m,
     ...(d.security ? { security: d.security } : {}),
+    ...(d.flagsPage ? { flagsPage: d.flagsPage } : {}),
     notReady: () => (d.cluster.healthyCount() > 0 ? undefined : "no healthy storage node"),
     bodyLimit: d.maxRequestBytes,
     bodyLimitFlag: "maxInsertRequestSize",

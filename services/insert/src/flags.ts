@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { clusterTlsFlags } from "@strata/cluster";
-import { defineFlags, flag } from "@strata/core";
+import { defineFlags, flag, flagsPageFlags } from "@strata/core";
 import { httpSecurityFlags } from "@strata/httpsec";
 import { importFlags } from "./import-flags.js";
 
@@ -24,6 +24,7 @@ export const insertFlags = defineFlags({
   futureRetention: flag.duration("0", "Samples more than this ahead of now are not sent to storage and are counted in strata_rows_ignored_total{reason=\"big_timestamp\"}. 0: the storage nodes' own -futureRetention (default 2d)."),
   loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),
   ...importFlags,
+  ...flagsPageFlags,
   ...httpSecurityFlags,
   ...clusterTlsFlags,
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { BadDataError, cacheCap, runService } from "@strata/core";
+import { BadDataError, cacheCap, displayFlags, runService } from "@strata/core";
 import { channelSecurity, clusterTlsFromFlags, InsertCluster } from "@strata/cluster";
-import { httpSecurityFromFlags } from "@strata/httpsec";
+import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
 import { listenService, listeningPort } from "@strata/httpsvc";
 import { buildApp } from "./app.js";
 import { insertFlags } from "./flags.js";
@@ -39,6 +39,7 @@ await runService({
     const security = httpSecurityFromFlags(flags, log, metrics);
     const app = buildApp({
       security,
+      flagsPage: { shown: displayFlags(insertFlags, flags), authKey: readSecret("flagsAuthKey", flags.flagsAuthKey) },
       cluster,
       limits,
       relabel,

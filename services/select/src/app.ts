@@ -83,14 +83,15 @@ export function buildApp(deps: SelectDeps): SelectApp {
   const slowQueries = metrics.counter("strata_select_slow_queries_total", "Queries slower than -search.logSlowQueryDuration.");
   const rt: SelectRuntime = { backend, engine, config, log, metrics, cache, stats, limiter, partialAnswers, slowQueries, now, onQueryEnd: deps.onQueryEnd };
   const keys = deps.keys ?? { delete: "", flags: "" };
+  const flags = deps.flags ?? {};
 
   const app = createServiceApp({
     log,
     metrics,
     ...(deps.security === undefined ? {} : { security: deps.security }),
+    flagsPage: { shown: flags, authKey: keys.flags },
     authKeys: [
       ...["select", "delete"].map((prefix) => ({ flag: "deleteAuthKey", key: keys.delete, path: `/${prefix}/*/prometheus/api/v1/admin/tsdb/delete_series` })),
-      { flag: "flagsAuthKey", key: keys.flags, path: "/flags" },
       { flag: "flagsAuthKey", key: keys.flags, path: "/select/*/prometheus/api/v1/status/flags" },
     ],
     bodyLimit: config.maxRequestBodyBytes,
@@ -111,14 +112,6 @@ export function buildApp(deps: SelectDeps): SelectApp {
     duration(path).observe(reply.elapsedTime / 1000);
   });
 
-  const flags = deps.flags ?? {};
-  app.get("/flags", async (_req, reply) =>
-    reply.type("text/plain; charset=utf-8").send(
-      Object.entries(flags)
-        .map(([k, v]) => `-${k}=${JSON.stringify(v)}\n`)
-        .join(""),
-    ),
-  );
   // Prometheus API calls without the /select/<tenant>/prometheus prefix (a data source URL set to select's root).
   app.all("/api/*", async (req, reply) => {
     writeJson(reply, 404, errorBody("not_found", `unsupported path ${JSON.stringify(req.url.split("?")[0])}; the Prometheus API is under /select/<accountID[:projectID]>/prometheus/`));

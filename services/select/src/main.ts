@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { channelSecurity, ClusterSelectBackend, clusterTlsFromFlags, DecodePool, trimDecodeMemory } from "@strata/cluster";
-import { runService } from "@strata/core";
+import { displayFlags, runService } from "@strata/core";
 import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
 import { listenService } from "@strata/httpsvc";
 import { createEngine, MemoryBudget } from "@strata/promql";
@@ -8,7 +8,6 @@ import { serveUi } from "@strata/ui";
 import { buildApp } from "./app.js";
 import { selectFlags } from "./flags.js";
 import { IdleReclaimer } from "./reclaim.js";
-import { displayFlags } from "./prom-api.js";
 
 await runService({
   name: "strata-select",

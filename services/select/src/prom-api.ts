@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { FastifyReply } from "fastify";
 import type { Answer, SearchOptions, SelectBackend, TsdbStatus } from "@strata/cluster";
-import { BadDataError, type FlagSpecs, type LabelMatcher, type Tenant } from "@strata/core";
+import { BadDataError, type LabelMatcher, type Tenant } from "@strata/core";
 import { astJson, parseExpr, prettify, type Expr } from "@strata/promql";
 import type { Params } from "./params.js";
 import { success } from "./respond.js";
@@ -17,7 +17,7 @@ export interface PromApiCtx {
 }
 
 export interface PromApiDeps {
-  /** Every flag's value as shown by `/api/v1/status/flags` (see displayFlags: secrets masked). */
+  /** Every flag's value as shown by `/api/v1/status/flags` (core's displayFlags: secrets masked). */
   readonly flags: Readonly<Record<string, string>>;
   /** Process start, ms. */
   readonly startedAt: number;
@@ -34,33 +34,6 @@ const STRATA_VERSION = (() => {
     return "unknown";
   }
 })();
-
-/** Flag names whose values are never shown. */
-const SECRET_FLAG = /password|authkey|token|secret/i;
-
-/**
- * Flag values as text, the way `-help` writes defaults (without quotes); values of flags whose names mention a
- * password, authKey, token or secret are shown as `secret` (as VictoriaMetrics' /flags does).
- */
-export function displayFlags(specs: FlagSpecs, values: Readonly<Record<string, unknown>>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of Object.keys(specs).sort()) {
-    const spec = specs[name]!;
-    out[name] = SECRET_FLAG.test(name) ? "secret" : unquoted(spec.format(values[name] ?? spec.default));
-  }
-  return out;
-}
-
-/** -help quotes text values (`":8481"`); the flags page shows them bare, as Prometheus does. */
-function unquoted(s: string): string {
-  if (!/^".*"$/.test(s)) return s;
-  try {
-    const v: unknown = JSON.parse(s);
-    return typeof v === "string" ? v : s;
-  } catch {
-    return s;
-  }
-}
 
 /** The `query` parameter parsed, or Prometheus' `invalid parameter "query": 1:5: parse error: …`. */
 function parsedQuery(params: Params): Expr {

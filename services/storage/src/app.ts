@@ -6,6 +6,7 @@ import { IndexWatchers, insertHandlers, searchHandlers } from "@strata/cluster";
 import { addService, grpc, InsertServiceDefinition, SearchServiceDefinition } from "@strata/protocol";
 import { Storage, type StorageEvent, type StorageOptions } from "@strata/storage";
 import type { HttpSecurity } from "@strata/httpsec";
+import type { FlagsPage } from "@strata/httpsvc";
 import { buildHttpApp, type StorageAuthKeys } from "./http.js";
 import { MetadataStore } from "./metadata.js";
 
@@ -21,6 +22,8 @@ export interface StorageAppOptions {
   /** Protection of the HTTP endpoints (-httpAuth.*, -metricsAuthKey, per-endpoint keys). */
   readonly security?: HttpSecurity;
   readonly keys?: StorageAuthKeys;
+  /** /flags and -flagsAuthKey. */
+  readonly flagsPage?: FlagsPage;
   readonly log: Logger;
   readonly metrics: MetricsRegistry;
 }
@@ -80,6 +83,7 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
     log: o.log,
     ...(o.security ? { security: o.security } : {}),
     ...(o.keys ? { keys: o.keys } : {}),
+    ...(o.flagsPage ? { flagsPage: o.flagsPage } : {}),
   });
   return { storage, metadata, watch, http, insertServer, searchServer, nodeId, setReady: (r) => (ready = r) };
 }

@@ -1,4 +1,4 @@
-import { DAY_MS as DAY, defineFlags, flag } from "@strata/core";
+import { DAY_MS as DAY, defineFlags, flag, flagsPageFlags } from "@strata/core";
 import { httpSecurityFlags } from "@strata/httpsec";
 import { clusterTlsServerFlags } from "@strata/protocol";
 
@@ -28,6 +28,7 @@ export const storageFlags = defineFlags({
   snapshotAuthKey: flag.string("", "Key that /snapshot/* want as the authKey query arg (overrides -httpAuth.* there); file:///path reads it from a file. Never logged."),
   forceMergeAuthKey: flag.string("", "Key that /internal/force_merge wants as the authKey query arg (overrides -httpAuth.* there); file:///path reads it from a file. Never logged."),
   forceFlushAuthKey: flag.string("", "Key that /internal/force_flush wants as the authKey query arg (overrides -httpAuth.* there); file:///path reads it from a file. Never logged."),
+  ...flagsPageFlags,
   ...httpSecurityFlags,
   ...clusterTlsServerFlags,
 });

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { errorMessage, httpStatusOf, type Logger, type MetricsRegistry } from "@strata/core";
 import type { HttpSecurity } from "@strata/httpsec";
-import { createServiceApp, type EndpointKey } from "@strata/httpsvc";
+import { createServiceApp, type EndpointKey, type FlagsPage } from "@strata/httpsvc";
 import type { Storage } from "@strata/storage";
 
 /** Per-endpoint keys (`authKey` query arg), already read through readSecret; "" leaves -httpAuth.* in charge. */
@@ -19,6 +19,8 @@ export interface HttpDeps {
   /** -httpAuth.*, -metricsAuthKey and TLS; without it the port is plain HTTP and open. */
   readonly security?: HttpSecurity;
   readonly keys?: StorageAuthKeys;
+  /** /flags and -flagsAuthKey. */
+  readonly flagsPage?: FlagsPage;
 }
 
 /** The keys as VictoriaMetrics' vmstorage names them, on the paths they guard. */
@@ -53,6 +55,7 @@ export function buildHttpApp(d: HttpDeps): FastifyInstance {
     metrics: d.metrics,
     ...(d.security ? { security: d.security } : {}),
     authKeys: endpointKeys(d.keys),
+    ...(d.flagsPage ? { flagsPage: d.flagsPage } : {}),
     notReady: () => (d.isReady() ? undefined : "not ready"),
     extraMetrics: () => renderStorageMetrics(d.storage.metrics()),
     // No endpoint takes a body.

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { parseListenAddr, registerCacheMetrics, runService, type Logger } from "@strata/core";
+import { displayFlags, parseListenAddr, registerCacheMetrics, runService, type Logger } from "@strata/core";
 import { httpSecurityFromFlags, readSecret } from "@strata/httpsec";
 import { listenService, listeningPort } from "@strata/httpsvc";
 import { clusterTlsFromFlags } from "@strata/protocol";
@@ -39,6 +39,7 @@ await runService({
     const app = await buildApp({
       security,
       keys,
+      flagsPage: { shown: displayFlags(storageFlags, flags), authKey: readSecret("flagsAuthKey", flags.flagsAuthKey) },
       dataPath: flags.storageDataPath,
       storage: {
         allowedMemoryBytes: allowedMemory,

@@ -1,8 +1,7 @@
-import { defineFlags, flag } from "@strata/core";
+import { defineFlags, displayFlags, flag, formatFlagsPage } from "@strata/core";
 import { describe, expect, it } from "vitest";
-import { displayFlags } from "../src/prom-api.js";
 
-describe("displayFlags (/api/v1/status/flags)", () => {
+describe("displayFlags (/flags, /api/v1/status/flags)", () => {
   const specs = defineFlags({
     httpListenAddr: flag.string(":8481", "listen"),
     "search.maxQueryDuration": flag.duration("30s", "max"),
@@ -11,6 +10,7 @@ describe("displayFlags (/api/v1/status/flags)", () => {
     "auth.authKey": flag.string("", "key"),
     "datasource.bearerToken": flag.string("", "token"),
     "tls.keySecret": flag.string("", "secret"),
+    "remoteWrite.url": flag.stringList([], "urls"),
   });
 
   it.each([
@@ -21,6 +21,7 @@ describe("displayFlags (/api/v1/status/flags)", () => {
     ["auth.authKey", "secret"],
     ["datasource.bearerToken", "secret"],
     ["tls.keySecret", "secret"],
+    ["remoteWrite.url", "https://u:secret@a/api/v1/write,http://b:9/x,http://v@c/"],
   ])("-%s shows %j", (name, want) => {
     const shown = displayFlags(specs, {
       httpListenAddr: "127.0.0.1:1",
@@ -30,8 +31,15 @@ describe("displayFlags (/api/v1/status/flags)", () => {
       "auth.authKey": "k3y",
       "datasource.bearerToken": "t0ken",
       "tls.keySecret": "s3cret",
+      "remoteWrite.url": ["https://u:pa55@a/api/v1/write", "http://b:9/x", "http://v@c/"],
     });
     expect(shown[name]).toBe(want);
-    expect(JSON.stringify(shown)).not.toMatch(/hunter2|k3y|t0ken|s3cret/);
+    expect(JSON.stringify(shown)).not.toMatch(/hunter2|k3y|t0ken|s3cret|pa55/);
+  });
+});
+
+describe("formatFlagsPage (/flags)", () => {
+  it("writes one -name=\"value\" line per flag, values JSON-quoted", () => {
+    expect(formatFlagsPage({ a: "x", "b.c": 'say "hi"', d: "" })).toBe('-a="x"\n-b.c="say \\"hi\\""\n-d=""\n');
   });
 });
