@@ -65,7 +65,10 @@ export function buildApp(d: AgentAppDeps): FastifyInstance {
       if (own !== undefined && own[1] !== "") {
         const key = authKeyOf(req);
         if (key === undefined || !constantTimeEqual(key, own[1])) v = { ok: false, reason: "invalid_auth_key", message: `${req.routeOptions.url} wants the authKey query arg (-${own[0]})` };
-      } else if (security !== undefined) v = security.guard.check(path, req.headers.authorization, authKeyOf(req));
+      } else if (security !== undefined) {
+        // The route the router picked (it decodes the path): `/%6detrics` meets -metricsAuthKey too.
+        v = security.guard.check(req.routeOptions.url ?? path, req.headers.authorization, authKeyOf(req));
+      }
       if (v.ok) return;
       security?.failures.record(v.reason, req.socket.remoteAddress, req.url);
       return reply.code(401).header("www-authenticate", WWW_AUTHENTICATE).type("text/plain; charset=utf-8").send(`${v.message}\n`);

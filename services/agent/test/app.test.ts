@@ -83,6 +83,18 @@ describe("agent HTTP API (inject)", () => {
     if (status === 200) expect(r.body).toBe('-remoteWrite.url="http://rw/"\n-flagsAuthKey="secret"\n');
   });
   it.each([
+    // url, Authorization, status: -metricsAuthKey overrides -httpAuth.* on /metrics, however the path is spelled
+    ["/metrics", basic("admin", "pw"), 401],
+    ["/%6detrics", basic("admin", "pw"), 401],
+    ["/%6detrics?authKey=mkey", undefined, 200],
+  ] as const)("-metricsAuthKey: %s (%s) → %i", async (url, authorization, status) => {
+    const metrics = new MetricsRegistry();
+    const security = { certs: undefined, guard: new HttpGuard({ username: "admin", password: "pw", metricsAuthKey: "mkey" }), failures: new AuthFailures({ metrics, log, counter: "strata_http_auth_failures_total" }) };
+    const a = buildApp({ manager, push, metrics, log, maxRequestBytes: 1 << 20, reload: async () => {}, security });
+    const r = await a.inject({ url, headers: authorization === undefined ? {} : { authorization } });
+    expect(r.statusCode).toBe(status);
+  });
+  it.each([
     // url, Authorization, status
     ["/flags", basic("admin", "pw"), 401],
     ["/flags?authKey=wrong", undefined, 401],

@@ -63,7 +63,8 @@ function checkRequest(deps: AlertDeps, route: string | undefined, path: string, 
   if (key !== "") {
     return authKey !== undefined && constantTimeEqual(authKey, key) ? { ok: true } : { ok: false, reason: "invalid_auth_key", message: `${route} wants the authKey query arg (-${flag})` };
   }
-  return deps.security === undefined ? { ok: true } : deps.security.guard.check(path, authorization, authKey);
+  // The route the router picked (it decodes the path): `/%6detrics` meets -metricsAuthKey too.
+  return deps.security === undefined ? { ok: true } : deps.security.guard.check(route ?? path, authorization, authKey);
 }
 
 export function buildApp(deps: AlertDeps): FastifyInstance {

@@ -144,6 +144,8 @@ describe("alert HTTP API behind -httpAuth.*, -metricsAuthKey, -reloadAuthKey and
     ["/-/reload?authKey=rkey", undefined, 200],
     // A percent-encoded path reaches the same route, and meets the same key.
     ["/%2D/reload", ADMIN, 401],
+    ["/%6detrics", ADMIN, 401],
+    ["/%6detrics?authKey=mkey", undefined, 200],
     ["/flags", ADMIN, 401],
     ["/flags?authKey=wrong", undefined, 401],
     ["/%66lags", ADMIN, 401],
