@@ -221,9 +221,15 @@ scrape_configs:
     expect(proxy.gets.some((u) => u.startsWith(`http://${plain.addr}/metrics`))).toBe(true);
 
     for (const rcv of [basicRcv, bearerRcv]) {
-      await waitUntil(`the samples of every reachable target at ${rcv.url}`, () => ["mtls", "insecure", "tunneled", "plain"].every((e) => rcv.find({ __name__: "sec_test", exporter: e }).length > 0), 30_000);
+      // The untrusted target's up=0 may travel in a later block than the reachable targets' samples: wait for both.
+      const untrustedDown = (): boolean => rcv.find({ __name__: "up", job: "untrusted" }).some((x) => x.samples.some((s) => s.value === 0));
+      await waitUntil(
+        `the samples of every reachable target, and up=0 of the untrusted one, at ${rcv.url}`,
+        () => ["mtls", "insecure", "tunneled", "plain"].every((e) => rcv.find({ __name__: "sec_test", exporter: e }).length > 0) && untrustedDown(),
+        30_000,
+      );
       expect(rcv.unauthorized).toBe(0);
-      expect(rcv.find({ __name__: "up", job: "untrusted" })[0]?.samples.some((s) => s.value === 0)).toBe(true);
+      expect(untrustedDown()).toBe(true);
     }
   }, 90_000);
 
