@@ -93,10 +93,6 @@ export async function runService<S extends FlagSpecs>(def: ServiceDefinition<S>,
   const heapLimit = getHeapStatistics().heap_size_limit;
   metrics.gauge("strata_memory_allowed_bytes", "Memory caches and buffers may use together (-memory.allowedPercent / -memory.allowedBytes).", () => allowedMemory);
   metrics.gauge("nodejs_heap_size_limit_bytes", "V8's heap limit (node --max-old-space-size, see docs/limits.md).", () => heapLimit);
-  // A check-and-exit run (-dryRun, alert's -test) prints only its verdict.
-  const test = flagValues["test"];
-  const checkOnly = flagValues["dryRun"] === true || (Array.isArray(test) && test.length > 0);
-  if (!checkOnly) log.info({ allowedMemory, heapLimit }, "memory");
   const closers: Closer[] = [];
   let stopping = false;
 
@@ -138,7 +134,9 @@ export async function runService<S extends FlagSpecs>(def: ServiceDefinition<S>,
     log.flush();
     process.exit(1);
   }
-  log.info({ durationMs: Math.round(performance.now() - t0) }, `${def.name} started`);
+  // The memory figures ride on the started line: a check-and-exit run (-dryRun, alert's -test)
+  // exits inside start() and prints only its verdict.
+  log.info({ durationMs: Math.round(performance.now() - t0), allowedMemory, heapLimit }, `${def.name} started`);
 }
 
 /** Splits `-httpListenAddr` forms (`:8480`, `127.0.0.1:8480`, `[::1]:8480`) into host and port. */

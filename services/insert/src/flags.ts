@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { clusterTlsFlags } from "@strata/cluster";
-import { defineFlags, flag, flagsPageFlags } from "@strata/core";
+import { DAY_MS, defineFlags, flag, flagsPageFlags } from "@strata/core";
 import { httpSecurityFlags } from "@strata/httpsec";
 import { importFlags } from "./import-flags.js";
 
@@ -19,7 +19,7 @@ export const insertFlags = defineFlags({
   "storageNode.maxBufferSize": flag.bytes(64 * 1024 * 1024, "Bytes in flight to one storage node before writers wait (then reroute)."),
   "storageNode.writeTimeout": flag.duration("30s", "Deadline of one write to a storage node."),
   retentionPeriod: flag.duration("0", "Samples older than this are not sent to storage and are counted in strata_rows_ignored_total{reason=\"small_timestamp\"} (and left out of remote write 2.0's Samples-Written). 0: the storage nodes' own -retentionPeriod, which each tells insert in its health check — set it only to keep a narrower window here. A bare number means months (31 days).", {
-    bareNumberMs: 31 * 86_400_000,
+    bareNumberMs: 31 * DAY_MS,
   }),
   futureRetention: flag.duration("0", "Samples more than this ahead of now are not sent to storage and are counted in strata_rows_ignored_total{reason=\"big_timestamp\"}. 0: the storage nodes' own -futureRetention (default 2d)."),
   loggerLevel: flag.string("INFO", "Minimum log level: DEBUG, INFO, WARN, ERROR."),

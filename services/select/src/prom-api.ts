@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { FastifyReply } from "fastify";
 import type { Answer, SearchOptions, SelectBackend, TsdbStatus } from "@strata/cluster";
-import { BadDataError, type LabelMatcher, type Tenant } from "@strata/core";
+import { BadDataError, DAY_MS, type LabelMatcher, type Tenant } from "@strata/core";
 import { astJson, parseExpr, prettify, type Expr } from "@strata/promql";
 import type { Params } from "./params.js";
 import { success } from "./respond.js";
@@ -86,8 +86,6 @@ export function promApiRoutes(deps: PromApiDeps): Record<string, (ctx: PromApiCt
     },
   };
 }
-
-const DAY_MS = 86_400_000;
 
 /** Prometheus' `status/tsdb` answer, with VictoriaMetrics' fields beside it. */
 export interface PrometheusTsdbStatus extends TsdbStatus {

@@ -1,4 +1,4 @@
-import { compileAnchoredRegex, compareStrings } from "@strata/core";
+import { compileAnchoredRegex, compareStrings, DAY_MS } from "@strata/core";
 import type { Labels } from "@strata/core";
 import type { Call } from "../ast.js";
 import { absentLabels } from "./eval.js";
@@ -242,7 +242,7 @@ function dateFunction(name: string, args: Value[], ctx: StepCtx): VectorValue {
         return d.getUTCDay();
       case "day_of_year": {
         const start = Date.UTC(d.getUTCFullYear(), 0, 1);
-        return Math.floor((d.getTime() - start) / 86_400_000) + 1;
+        return Math.floor((d.getTime() - start) / DAY_MS) + 1;
       }
       case "days_in_month":
         return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 0)).getUTCDate();

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { BadDataError } from "@strata/core";
+import { BadDataError, DAY_MS } from "@strata/core";
 import { tenantRoute, type SelectRuntime } from "../context.js";
 import { promApiRoutes, withPrometheusTsdbFields } from "../prom-api.js";
 import { success, writeJson } from "../respond.js";
@@ -15,7 +15,7 @@ export function statusRoutes(api: FastifyInstance, rt: SelectRuntime, flags: Rea
     rest: "api/v1/status/tsdb",
     handler: async (ctx) => {
       const dateParam = ctx.params.get("date");
-      let date = Math.floor(ctx.now / 86_400_000);
+      let date = Math.floor(ctx.now / DAY_MS);
       if (dateParam !== undefined) {
         const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(dateParam);
         if (!m) throw new BadDataError(`invalid parameter "date": want YYYY-MM-DD, got ${JSON.stringify(dateParam)}`);
