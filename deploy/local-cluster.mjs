@@ -41,6 +41,22 @@ const main = (name) => join(root, "services", name, "dist", "main.js");
 const children = [];
 const missing = [];
 
+let stopping = false;
+function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\nlocal-cluster: ${signal}: stopping ${children.length} processes`);
+  // Stateless services first, then storage, so nothing in flight is lost.
+  const order = [...children].sort((a, b) => Number(a.label.startsWith("storage")) - Number(b.label.startsWith("storage")));
+  for (const { child } of order) child.kill("SIGTERM");
+  const timer = setTimeout(() => {
+    for (const { child } of children) if (child.exitCode === null) child.kill("SIGKILL");
+  }, 30_000);
+  timer.unref();
+}
+process.on("SIGINT", () => stop("SIGINT"));
+process.on("SIGTERM", () => stop("SIGTERM"));
+
 function start(label, service, args) {
   if (!existsSync(main(service))) {
     missing.push(`${label} (services/${service}/dist/main.js not built or not written yet)`);
@@ -53,6 +69,21 @@ function start(label, service, args) {
     if (!stopping) console.error(`local-cluster: ${label} exited (code ${code}, signal ${signal})`);
   });
   children.push({ label, child });
+}
+
+/** Polls `url` until it answers 200 (true), the process exits or 60 s pass (false). */
+async function waitHealthy(url, child) {
+  const until = Date.now() + 60_000;
+  while (Date.now() < until && !stopping && child.exitCode === null) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (r.ok) return true;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
 }
 
 // Storage node i listens on base+10*i (insert RPC), base+10*i+1 (select RPC), httpBase+10*i (HTTP).
@@ -73,24 +104,18 @@ for (let i = 0; i < nodes; i++) {
     `-httpListenAddr=127.0.0.1:${pHttp}`,
   ]);
 }
+// insert and select start once every storage node answers /health: their first connections then
+// succeed, with no reconnect backoff left over from a node that was still opening its data.
+const storageUp = await Promise.all(
+  children.map(({ child }, i) => waitHealthy(`http://127.0.0.1:${httpBase + 10 * i}/health`, child)),
+);
+if (stopping) {
+  await Promise.all(children.map(({ child }) => new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)))));
+  process.exit(0);
+}
+if (storageUp.some((ok) => !ok)) console.error("local-cluster: a storage node did not answer /health within 60s; starting insert and select anyway");
 start("insert", "insert", [`-httpListenAddr=${opts.listenAddr}:${opts.insertPort}`, `-storageNode=${insertNodes.join(",")}`, `-replicationFactor=${rf}`]);
 start("select", "select", [`-httpListenAddr=${opts.listenAddr}:${opts.selectPort}`, `-storageNode=${selectNodes.join(",")}`, `-replicationFactor=${rf}`]);
-
-let stopping = false;
-function stop(signal) {
-  if (stopping) return;
-  stopping = true;
-  console.log(`\nlocal-cluster: ${signal}: stopping ${children.length} processes`);
-  // Stateless services first, then storage, so nothing in flight is lost.
-  const order = [...children].sort((a, b) => Number(a.label.startsWith("storage")) - Number(b.label.startsWith("storage")));
-  for (const { child } of order) child.kill("SIGTERM");
-  const timer = setTimeout(() => {
-    for (const { child } of children) if (child.exitCode === null) child.kill("SIGKILL");
-  }, 30_000);
-  timer.unref();
-}
-process.on("SIGINT", () => stop("SIGINT"));
-process.on("SIGTERM", () => stop("SIGTERM"));
 
 console.log(`
 Strata local cluster — ${nodes} storage node(s), replicationFactor=${rf}, data in ${dataDir}

@@ -112,7 +112,8 @@ describe.skipIf(!built)("deploy/local-cluster.mjs (the README's start command)",
     expect(w.status, w.text).toBe(204);
     for (const o of [0, 10, 20]) await fetch(`http://127.0.0.1:${http + o}/internal/force_flush`);
     const q = await fetch(`${selectUrl}/select/0/prometheus/api/v1/query?query=count(local_cluster_probe)&time=${now / 1000}`);
-    const body = (await q.json()) as { data: { result: { value: [number, string] }[] } };
+    const body = (await q.json()) as { isPartial?: boolean; data: { result: { value: [number, string] }[] } };
+    expect(body.isPartial ?? false).toBe(false);
     expect(body.data.result[0]?.value[1]).toBe("30");
 
     // Ctrl-C: the launcher stops its 5 processes and exits 0.

@@ -60,12 +60,7 @@ export class StorageNodeClient {
   ) {
     this.client = createInsertClient(
       address,
-      {
-        // Reconnect quickly after a node restarts; grpc-js backs off on its own beyond this.
-        "grpc.initial_reconnect_backoff_ms": 200,
-        "grpc.max_reconnect_backoff_ms": 2000,
-        ...opts.channel?.options,
-      },
+      opts.channel?.options,
       opts.channel?.credentials,
     );
     this.backoffMs = opts.minBackoffMs;

@@ -144,6 +144,10 @@ export class RpcClient<D extends Definitions> {
       "grpc.max_send_message_length": 256 * 1024 * 1024,
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,
+      // Reconnect within about 2 s of a peer coming back (a restarted storage node): grpc-js'
+      // defaults back off to 120 s, and a channel in backoff fails every call at once.
+      "grpc.initial_reconnect_backoff_ms": 200,
+      "grpc.max_reconnect_backoff_ms": 2000,
       // Per-call costs nobody uses: channelz bookkeeping, and retry buffering (no retry policy
       // is configured, and callers decide themselves what a failed node means).
       "grpc.enable_channelz": 0,

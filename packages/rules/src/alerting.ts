@@ -137,7 +137,7 @@ export class AlertingRule {
     return out;
   }
 
-  /** Merges this evaluation's alerts into the active set (before restore and state changes). */
+  /** Merges this evaluation's alerts into the active set (after restore, before state changes). */
   merge(found: Map<string, Alert>): void {
     for (const [k, a] of found) {
       const cur = this.active.get(k);
@@ -196,16 +196,20 @@ export class AlertingRule {
   /**
    * Restores `activeAt` of pending alerts from ALERTS_FOR_STATE (vmalert's -remoteRead.url):
    * `last_over_time(ALERTS_FOR_STATE{alertname="…"}[lookback])` at `ts`, matched by labels.
+   * Runs before `merge(found)`, so no reader of the active set ever sees a restorable alert as
+   * newly pending while the query is in flight; it applies to `found` and to pending alerts
+   * already active (kept across a config reload).
    */
-  async restore(ds: Datasource, ts: number, lookbackMs: number, signal?: AbortSignal): Promise<number> {
+  async restore(ds: Datasource, ts: number, lookbackMs: number, found: ReadonlyMap<string, Alert>, signal?: AbortSignal): Promise<number> {
     this.restored = true;
-    if (this.config.forMs <= 0 || this.active.size === 0) return 0;
+    if (this.config.forMs <= 0 || (this.active.size === 0 && found.size === 0)) return 0;
     const expr = `last_over_time(${ALERT_FOR_STATE_METRIC}{alertname=${JSON.stringify(this.config.name)}}[${Math.max(1, Math.round(lookbackMs / 1000))}s])`;
     const res = await ds.query(expr, ts, signal);
     let n = 0;
     for (const s of res) {
       const key = labelsKey(s.labels.filter((l) => l.name !== METRIC_NAME_LABEL));
-      const a = this.active.get(key);
+      const cur = this.active.get(key);
+      const a = cur !== undefined && cur.state !== "inactive" ? cur : found.get(key);
       if (a === undefined || a.state !== "pending" || !Number.isFinite(s.value)) continue;
       const at = s.value * 1000;
       if (at < a.activeAt) {

@@ -161,18 +161,18 @@ export class Group {
     };
     const vector = await this.opts.datasource.query(rule.config.expr, queryTs, this.abort.signal);
     const found = await rule.buildAlerts(vector, ctx);
-    rule.merge(found);
     if (!rule.restored) {
       if (this.opts.restore === undefined) rule.restored = true;
       else {
         try {
-          const n = await rule.restore(this.opts.restore.datasource, ts, this.opts.restore.lookbackMs, this.abort.signal);
+          const n = await rule.restore(this.opts.restore.datasource, ts, this.opts.restore.lookbackMs, found, this.abort.signal);
           if (n > 0) this.opts.onEvent?.({ group: this.name, rule: rule.name, restored: n });
         } catch (err) {
           this.opts.onEvent?.({ group: this.name, rule: rule.name, error: `cannot restore alert state: ${err instanceof Error ? err.message : String(err)}` });
         }
       }
     }
+    rule.merge(found);
     const samples = rule.step(new Set(found.keys()), ts, queryTs);
     if (this.opts.notifier !== undefined) {
       const generatorURL = `${this.opts.externalURL.replace(/\/$/, "")}/graph?g0.expr=${encodeURIComponent(rule.config.expr)}&g0.tab=1`;
