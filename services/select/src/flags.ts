@@ -23,7 +23,7 @@ export const selectFlags = defineFlags({
   "search.maxTagKeys": flag.int(100_000, "The most label names /api/v1/labels returns; a longer answer is cut with a warning and isPartial (0: no cap)"),
   "search.maxTagValues": flag.int(100_000, "The most values /api/v1/label/<name>/values returns; a longer answer is cut with a warning and isPartial (0: no cap)"),
   adminAuthKey: flag.string("", "Key (authKey=) of the all-tenant views /api/v1/status/top_queries and /api/v1/status/active_queries; empty: they answer 403"),
-  "search.skipSlowReplicas": flag.bool(false, "Do not wait for the replicationFactor-1 slowest storage nodes. Faster while a node hangs, but an answer misses series stored with fewer than replicationFactor copies (written while nodes were down without rerouting, or before they joined), so it is off by default as in VictoriaMetrics"),
+  "search.skipSlowReplicas": flag.bool(true, "Do not wait for the replicationFactor-1 slowest storage nodes: the others hold every series written with all its copies, so a hung or cut-off node does not stall queries. Rows acknowledged with fewer copies (strata_insert_rows_under_replicated_total on insert: fewer healthy nodes than replicationFactor when written) may be missing from such answers; set to false to always wait for every node"),
   "search.denyPartialResponse": flag.bool(false, "Fail queries with 503 instead of answering partially when storage nodes are unavailable"),
   "search.cacheTimestampOffset": flag.duration("5m", "Points newer than now minus this offset are never cached by the range-query result cache"),
   "search.disableCache": flag.bool(false, "Disable the range-query result cache"),
