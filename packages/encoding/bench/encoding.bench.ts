@@ -161,13 +161,13 @@ function bench(group: Series[]): Result {
     vsBuf.reset();
     tsTags.length = vsTags.length = tsOff.length = vsOff.length = 0;
     for (const s of group) {
-      tsOff.push(tsBuf.length);
+      tsOff.push(tsBuf.len);
       tsTags.push(encodeTimestamps(s.ts, tsBuf));
-      vsOff.push(vsBuf.length);
+      vsOff.push(vsBuf.len);
       vsTags.push(encodeValues(s.vs, vsBuf));
     }
-    tsOff.push(tsBuf.length);
-    vsOff.push(vsBuf.length);
+    tsOff.push(tsBuf.len);
+    vsOff.push(vsBuf.len);
   };
   encodeAll();
   const out = new Float64Array(BLOCK);
@@ -199,7 +199,7 @@ function bench(group: Series[]): Result {
   const vsDec = timeIt(() => {
     group.forEach((s, i) => decodeValues(vsTags[i] as number, vsBuf.buf.subarray(vsOff[i], vsOff[i + 1]), s.vs.length, out));
   });
-  return { samples, tsBytes: tsBuf.length, vsBytes: vsBuf.length, tsEnc, tsDec, vsEnc, vsDec, tags };
+  return { samples, tsBytes: tsBuf.len, vsBytes: vsBuf.len, tsEnc, tsDec, vsEnc, vsDec, tags };
 }
 
 const fmtRate = (samples: number, sec: number) => `${((samples / sec) / 1e6).toFixed(1)}M/s`;
@@ -243,7 +243,7 @@ for (const s of series) {
   const k = `${s.kind}/${s.kind === "constant" ? "any" : s.what}`;
   const e = sub.get(k) ?? { n: 0, b: 0 };
   e.n += s.vs.length;
-  e.b += b.length;
+  e.b += b.len;
   sub.set(k, e);
 }
 for (const [k, e] of sub) console.log(`${pad(k, 20)} ${(e.b / e.n).toFixed(3)}`);
@@ -342,7 +342,7 @@ for (const size of [1, 16, 128, 1024, BLOCK]) {
       b.reset();
       encodeTimestamps(s.ts.subarray(off, end), b);
       encodeValues(s.vs.subarray(off, end), b);
-      bytes += b.length;
+      bytes += b.len;
       samples += end - off;
     }
   }

@@ -151,7 +151,7 @@ export function writeFor(out: ByteBuffer, x: Float64Array, start: number, n: num
     const nbytes = (len * width + 7) >>> 3;
     out.ensure(11 + nbytes + 4);
     const buf = out.buf;
-    let p = out.length;
+    let p = out.len;
     buf[p++] = width | (shift > 0 ? GROUP_SHIFT_FLAG : 0);
     if (shift > 0) buf[p++] = shift;
     p = putZigzag(buf, p, min);
@@ -200,7 +200,7 @@ export function writeFor(out: ByteBuffer, x: Float64Array, start: number, n: num
         p = bw.p;
       }
     }
-    out.length = p;
+    out.len = p;
   }
 }
 
@@ -211,13 +211,13 @@ function writeRadixGroup(out: ByteBuffer, x: Float64Array, i0: number, len: numb
   const nbytes = radixBytes(gRange, len);
   out.ensure(11 + 9 + nbytes + 8);
   const buf = out.buf;
-  let p = out.length;
+  let p = out.len;
   buf[p++] = GROUP_RADIX_FLAG | (shift > 0 ? GROUP_SHIFT_FLAG : 0);
   if (shift > 0) buf[p++] = shift;
   p = putZigzag(buf, p, min);
-  out.length = p;
+  out.len = p;
   writeUvarint(out, gRange);
-  p = out.length;
+  p = out.len;
   const div = POW2[shift] as number;
   const b = out.buf;
   let acc = 0;
@@ -244,7 +244,7 @@ function writeRadixGroup(out: ByteBuffer, x: Float64Array, i0: number, len: numb
     acc >>>= 8;
     nb -= 8;
   }
-  out.length = p;
+  out.len = p;
 }
 
 const bw: { buf: Uint8Array; p: number; acc: number; nb: number } = { buf: new Uint8Array(0), p: 0, acc: 0, nb: 0 };

@@ -264,30 +264,30 @@ export function writeIntLayout(layout: IntLayout, x: ArrayLike<number>, n: numbe
   out.ensure(9 * 3);
   switch (layout) {
     case IntEncoding.Const:
-      out.length = putZigzag(out.buf, out.length, x0);
+      out.len = putZigzag(out.buf, out.len, x0);
       return;
     case IntEncoding.Arith:
-      out.length = putZigzag(out.buf, out.length, x0);
-      out.length = putZigzag(out.buf, out.length, n > 1 ? (x[1] as number) - x0 : 0);
+      out.len = putZigzag(out.buf, out.len, x0);
+      out.len = putZigzag(out.buf, out.len, n > 1 ? (x[1] as number) - x0 : 0);
       return;
     case IntEncoding.DeltaPacked:
-      out.length = putZigzag(out.buf, out.length, x0);
+      out.len = putZigzag(out.buf, out.len, x0);
       writeFor(out, sD, 0, n - 1);
       return;
     case IntEncoding.DodPacked:
-      out.length = putZigzag(out.buf, out.length, x0);
-      if (n > 1) out.length = putZigzag(out.buf, out.length, sD[0] as number);
+      out.len = putZigzag(out.buf, out.len, x0);
+      if (n > 1) out.len = putZigzag(out.buf, out.len, sD[0] as number);
       if (n > 2) writeFor(out, sDD, 0, n - 2);
       return;
     case IntEncoding.LinearPacked:
       if (!linearReady) linearSize(x, n, chosenStep);
       out.ensure(9 * (2 + lcCount) + 9 * lcCount);
-      out.length = putZigzag(out.buf, out.length, x0);
-      out.length = putZigzag(out.buf, out.length, chosenStep);
+      out.len = putZigzag(out.buf, out.len, x0);
+      out.len = putZigzag(out.buf, out.len, chosenStep);
       writeUvarint(out, lcCount);
       for (let j = 0; j < lcCount; j++) {
         writeUvarint(out, (lcIdx[j] as number) - (j > 0 ? (lcIdx[j - 1] as number) : 0));
-        out.length = putZigzag(out.buf, out.length, lcJump[j] as number);
+        out.len = putZigzag(out.buf, out.len, lcJump[j] as number);
       }
       writeFor(out, sR, 0, n);
       return;
@@ -295,12 +295,12 @@ export function writeIntLayout(layout: IntLayout, x: ArrayLike<number>, n: numbe
       writeVarints(out, x0, sD, 0, n - 1);
       return;
     case IntEncoding.DodVarint:
-      out.length = putZigzag(out.buf, out.length, x0);
+      out.len = putZigzag(out.buf, out.len, x0);
       if (n > 1) writeVarints(out, sD[0] as number, sDD, 0, n - 2);
       return;
     case IntEncoding.PlainVarint:
       out.ensure(9 * n);
-      for (let i = 0; i < n; i++) out.length = putZigzag(out.buf, out.length, x[i] as number);
+      for (let i = 0; i < n; i++) out.len = putZigzag(out.buf, out.len, x[i] as number);
       return;
   }
 }
@@ -308,9 +308,9 @@ export function writeIntLayout(layout: IntLayout, x: ArrayLike<number>, n: numbe
 function writeVarints(out: ByteBuffer, first: number, x: Float64Array, start: number, n: number): void {
   out.ensure(9 * (n + 1));
   const buf = out.buf;
-  let p = putZigzag(buf, out.length, first);
+  let p = putZigzag(buf, out.len, first);
   for (let i = start; i < start + n; i++) p = putZigzag(buf, p, x[i] as number);
-  out.length = p;
+  out.len = p;
 }
 
 /**
@@ -335,7 +335,7 @@ export function encodeInt64s(x: ArrayLike<number>, out: ByteBuffer, n = x.length
   }
   scratchBuf.reset();
   writeIntLayout(layout, x, n, scratchBuf);
-  return appendMaybeLz4(layout, scratchBuf.bytes(), out) as IntEncoding;
+  return appendMaybeLz4(layout, scratchBuf.view(), out) as IntEncoding;
 }
 
 /** Appends payload to out, lz4-compressed if that pays; returns tag (with LZ4_FLAG if compressed). */
@@ -343,11 +343,11 @@ export function appendMaybeLz4(tag: number, payload: Uint8Array, out: ByteBuffer
   if (payload.length >= LZ4_MIN_INPUT) {
     const c = lz4Compress(payload);
     if (c.length * 100 <= payload.length * (100 - LZ4_MIN_GAIN_PERCENT)) {
-      out.writeBytes(c);
+      out.bytes(c);
       return tag | LZ4_FLAG;
     }
   }
-  out.writeBytes(payload);
+  out.bytes(payload);
   return tag;
 }
 

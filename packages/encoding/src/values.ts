@@ -101,7 +101,7 @@ export function encodeValues(values: Float64Array, out: ByteBuffer, n = values.l
   const e = toDecimal(values, n, mantissas, excIdx);
   if (constant && (e === NOT_DECIMAL || decimalResult.exceptions > 0)) {
     out.ensure(8);
-    out.writeBytes(u8view(values, 1));
+    out.bytes(u8view(values, 1));
     return ValuesEncoding.ConstFloat;
   }
   if (e !== NOT_DECIMAL) {
@@ -122,7 +122,7 @@ export function encodeValues(values: Float64Array, out: ByteBuffer, n = values.l
       const dst = decSize >= LZ4_MIN_INPUT && layout !== IntEncoding.Const && layout !== IntEncoding.Arith ? scratch : out;
       if (dst === scratch) scratch.reset();
       dst.ensure(decSize + 16);
-      dst.length = putZigzag(dst.buf, dst.length, e);
+      dst.len = putZigzag(dst.buf, dst.len, e);
       writeUvarint(dst, nexc);
       for (let j = 0; j < nexc; j++) {
         const i = excIdx[j] as number;
@@ -130,19 +130,19 @@ export function encodeValues(values: Float64Array, out: ByteBuffer, n = values.l
         const hi = bits[2 * i + 1] as number;
         const lo = bits[2 * i] as number;
         const kind = exceptionKind(hi, lo);
-        dst.writeByte(kind);
-        if (kind === EXC_RAW) dst.writeBytes(new Uint8Array(values.buffer, values.byteOffset + 8 * i, 8));
+        dst.byte(kind);
+        if (kind === EXC_RAW) dst.bytes(new Uint8Array(values.buffer, values.byteOffset + 8 * i, 8));
       }
       writeIntLayout(layout as IntLayout, mantissas, n, dst);
       if (dst === out) return tag as ValuesEncoding;
-      return appendMaybeLz4(tag, scratch.bytes(), out) as ValuesEncoding;
+      return appendMaybeLz4(tag, scratch.view(), out) as ValuesEncoding;
     }
   }
   const xs = xorSize(values, n);
   if (xs < 8 * n) {
     scratch.reset();
     writeXor(values, n, scratch);
-    return appendMaybeLz4(ValuesEncoding.XorFloat, scratch.bytes(), out) as ValuesEncoding;
+    return appendMaybeLz4(ValuesEncoding.XorFloat, scratch.view(), out) as ValuesEncoding;
   }
   return appendMaybeLz4(ValuesEncoding.RawFloat, u8view(values, n), out) as ValuesEncoding;
 }
@@ -183,7 +183,7 @@ function writeXor(values: Float64Array, n: number, out: ByteBuffer): void {
   const b = u32view(values);
   const bytes = u8view(values, n);
   const buf = out.buf;
-  let p = out.length;
+  let p = out.len;
   let ph = 0;
   let pl = 0;
   for (let i = 0; i < n; i++) {
@@ -205,7 +205,7 @@ function writeXor(values: Float64Array, n: number, out: ByteBuffer): void {
     ph = h;
     pl = l;
   }
-  out.length = p;
+  out.len = p;
 }
 
 function readXor(buf: Uint8Array, p: number, end: number, n: number, out: Float64Array): number {

@@ -20,7 +20,7 @@ const TWO_31 = 2147483648;
 export function writeUvarint(out: ByteBuffer, v: number): void {
   out.ensure(9);
   const buf = out.buf;
-  let p = out.length;
+  let p = out.len;
   while (v >= TWO_31) {
     buf[p++] = (v % 128) | 0x80;
     v = Math.floor(v / 128);
@@ -30,13 +30,13 @@ export function writeUvarint(out: ByteBuffer, v: number): void {
     v >>>= 7;
   }
   buf[p++] = v;
-  out.length = p;
+  out.len = p;
 }
 
 /** Writes a signed integer -2^53 <= v <= 2^53 as a zigzag varint. */
 export function writeZigzag(out: ByteBuffer, v: number): void {
   out.ensure(9);
-  out.length = putZigzag(out.buf, out.length, v);
+  out.len = putZigzag(out.buf, out.len, v);
 }
 
 /** Writes zigzag(v) at buf[p] (room for 9 bytes must exist); returns the new position. */
@@ -198,10 +198,10 @@ export function writeUvarintBig(out: ByteBuffer, v: bigint): void {
   if (v < 0n || v > U64_MAX) throw new RangeError(`uvarint out of uint64 range: ${v}`);
   out.ensure(10);
   while (v >= 0x80n) {
-    out.buf[out.length++] = Number(v & 0x7fn) | 0x80;
+    out.buf[out.len++] = Number(v & 0x7fn) | 0x80;
     v >>= 7n;
   }
-  out.buf[out.length++] = Number(v);
+  out.buf[out.len++] = Number(v);
 }
 
 export function readUvarintBig(r: ByteReader): bigint {

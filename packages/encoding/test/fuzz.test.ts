@@ -78,8 +78,8 @@ describe("decoders on random and mutated input", () => {
         const vtag = encodeValues(vs, vb);
         const count = Math.max(0, n + dn);
         const out = new Float64Array(count);
-        onlyCorrupt(() => decodeTimestamps(ttag, mutate(tb.bytes(), mseed), count, out));
-        onlyCorrupt(() => decodeValues(vtag, mutate(vb.bytes(), mseed), count, out));
+        onlyCorrupt(() => decodeTimestamps(ttag, mutate(tb.view(), mseed), count, out));
+        onlyCorrupt(() => decodeValues(vtag, mutate(vb.view(), mseed), count, out));
       }),
       { numRuns: 800 },
     );
@@ -91,7 +91,7 @@ describe("decoders on random and mutated input", () => {
         const vs = floatsFromBits(pairs);
         const vb = new ByteBuffer();
         const vtag = encodeValues(vs, vb);
-        onlyCorrupt(() => decodeValues(vtag, mutate(vb.bytes(), mseed), vs.length, new Float64Array(vs.length)));
+        onlyCorrupt(() => decodeValues(vtag, mutate(vb.view(), mseed), vs.length, new Float64Array(vs.length)));
       }),
       { numRuns: 500 },
     );

@@ -6,14 +6,14 @@ import { MAX, arbSafeInt, expectCorrupt, mulberry32 } from "./helpers.js";
 
 function roundTrip(xs: ArrayLike<number>): { tag: number; bytes: number } {
   const b = new ByteBuffer(16);
-  b.writeByte(0xee); // codecs append: existing bytes must survive
+  b.byte(0xee); // codecs append: existing bytes must survive
   const tag = encodeInt64s(xs, b);
   expect(b.buf[0]).toBe(0xee);
   const out = new Float64Array(xs.length + 1).fill(12345);
-  decodeInt64s(tag, b.bytes().subarray(1), xs.length, out);
+  decodeInt64s(tag, b.view().subarray(1), xs.length, out);
   for (let i = 0; i < xs.length; i++) expect(out[i]).toBe((xs[i] as number) + 0);
   expect(out[xs.length]).toBe(12345);
-  return { tag, bytes: b.length - 1 };
+  return { tag, bytes: b.len - 1 };
 }
 
 /** Timestamps on a scrape grid with jitter, gaps and an occasional large jump. */
@@ -62,7 +62,7 @@ describe("int64 block codec", () => {
         const a = new ByteBuffer();
         const b = new ByteBuffer();
         expect(encodeTimestamps(xs, a)).toBe(encodeTimestamps(Float64Array.from(xs), b));
-        expect(a.toUint8Array()).toEqual(b.toUint8Array());
+        expect(a.toBytes()).toEqual(b.toBytes());
       }),
       { numRuns: 100 },
     );
@@ -133,9 +133,9 @@ describe("FOR bit-packing", () => {
           const size = forSize(xs, 0, xs.length);
           const b = new ByteBuffer(4);
           writeFor(b, xs, 0, xs.length);
-          expect(b.length).toBe(size);
+          expect(b.len).toBe(size);
           const out = new Float64Array(xs.length);
-          expect(readFor(b.buf, 0, b.length, out, 0, xs.length)).toBe(b.length);
+          expect(readFor(b.buf, 0, b.len, out, 0, xs.length)).toBe(b.len);
           expect(Array.from(out)).toEqual(Array.from(xs));
         },
       ),
@@ -154,9 +154,9 @@ describe("FOR bit-packing", () => {
           const xs = Float64Array.from(fr, (f, i) => base + (sparse && i % 3 ? 0 : Math.round(f * range)) * 2 ** shift);
           const b = new ByteBuffer(4);
           writeFor(b, xs, 0, xs.length);
-          expect(b.length).toBe(forSize(xs, 0, xs.length));
+          expect(b.len).toBe(forSize(xs, 0, xs.length));
           const out = new Float64Array(xs.length);
-          expect(readFor(b.buf, 0, b.length, out, 0, xs.length)).toBe(b.length);
+          expect(readFor(b.buf, 0, b.len, out, 0, xs.length)).toBe(b.len);
           expect(Array.from(out)).toEqual(Array.from(xs));
         },
       ),

@@ -5,14 +5,14 @@ import { arbFloatBits, expectSameBits, floatsFromBits, mulberry32 } from "./help
 
 function roundTrip(vs: Float64Array, precisionBits?: number): { tag: number; bytes: number; out: Float64Array } {
   const b = new ByteBuffer(16);
-  b.writeByte(0xee);
+  b.byte(0xee);
   const tag = precisionBits === undefined ? encodeValues(vs, b) : encodeValues(vs, b, vs.length, { precisionBits });
   const out = new Float64Array(vs.length + 1);
   out[vs.length] = 777;
-  decodeValues(tag, b.bytes().subarray(1), vs.length, out);
+  decodeValues(tag, b.view().subarray(1), vs.length, out);
   if (precisionBits === undefined) expectSameBits(out, vs);
   expect(out[vs.length]).toBe(777);
-  return { tag, bytes: b.length - 1, out };
+  return { tag, bytes: b.len - 1, out };
 }
 
 const STALE = floatsFromBits([[0x7ff00000, 2]])[0] as number;
@@ -99,18 +99,18 @@ describe("values block codec", () => {
     const b = new ByteBuffer(8);
     const blocks = [gauge2.subarray(0, 300), counter.subarray(0, 1000), new Float64Array(50).fill(STALE)];
     const spans = blocks.map((vs) => {
-      const start = b.length;
+      const start = b.len;
       const tag = encodeValues(vs, b);
-      return { start, end: b.length, tag };
+      return { start, end: b.len, tag };
     });
     blocks.forEach((vs, i) => {
       const { start, end, tag } = spans[i] as { start: number; end: number; tag: number };
       const out = new Float64Array(vs.length);
-      decodeValues(tag, b.bytes().subarray(start, end), vs.length, out);
+      decodeValues(tag, b.view().subarray(start, end), vs.length, out);
       expectSameBits(out, vs);
     });
     b.reset();
-    expect(b.length).toBe(0);
+    expect(b.len).toBe(0);
   });
 
   it("precisionBits (lossy nearest delta) bounds the relative error and is never the default", () => {

@@ -45,7 +45,7 @@ export class SearchFrameWriter {
 
   /** Bytes written. */
   get len(): number {
-    return this.out.length;
+    return this.out.len;
   }
 
   private int64(n: number): void {
@@ -56,11 +56,11 @@ export class SearchFrameWriter {
     const out = this.out;
     out.ensure(10);
     for (let i = 0; i < 9; i++) {
-      out.buf[out.length++] = (lo & 0x7f) | 0x80;
+      out.buf[out.len++] = (lo & 0x7f) | 0x80;
       lo = (lo >>> 7) | ((hi & 0x7f) << 25);
       hi >>>= 7;
     }
-    out.buf[out.length++] = lo & 0x01;
+    out.buf[out.len++] = lo & 0x01;
   }
 
   /**
@@ -78,35 +78,35 @@ export class SearchFrameWriter {
     const out = this.out;
     // Room for the whole block up front, so the payload's place cannot move before it is written.
     out.ensure(1 + uvarintSize(size) + size);
-    out.writeByte(TAG_BLOCKS);
+    out.byte(TAG_BLOCKS);
     writeUvarint(out, size);
     if (metricName.length > 0) {
-      out.writeByte(TAG_METRIC_NAME);
+      out.byte(TAG_METRIC_NAME);
       writeUvarint(out, metricName.length);
-      out.writeBytes(metricName);
+      out.bytes(metricName);
     }
     if (encoding !== 0) {
-      out.writeByte(TAG_ENCODING);
+      out.byte(TAG_ENCODING);
       writeUvarint(out, encoding);
     }
     if (rowsCount !== 0) {
-      out.writeByte(TAG_ROWS);
+      out.byte(TAG_ROWS);
       writeUvarint(out, rowsCount);
     }
     if (minT !== 0) {
-      out.writeByte(TAG_MIN_T);
+      out.byte(TAG_MIN_T);
       this.int64(minT);
     }
     if (maxT !== 0) {
-      out.writeByte(TAG_MAX_T);
+      out.byte(TAG_MAX_T);
       this.int64(maxT);
     }
-    let at = out.length;
+    let at = out.len;
     if (dataLen > 0) {
-      out.writeByte(TAG_DATA);
+      out.byte(TAG_DATA);
       writeUvarint(out, dataLen);
-      at = out.length;
-      out.length += dataLen;
+      at = out.len;
+      out.len += dataLen;
     }
     this.blocks++;
     return at;
@@ -119,7 +119,7 @@ export class SearchFrameWriter {
    */
   view(): Buffer {
     const b = this.out.buf;
-    return Buffer.from(b.buffer, b.byteOffset, this.out.length);
+    return Buffer.from(b.buffer, b.byteOffset, this.out.len);
   }
 
   /** Starts a new frame in the same memory. */

@@ -1,4 +1,6 @@
-import { growBytes } from "@strata/core";
+import { ByteBuffer } from "@strata/core";
+
+export { ByteBuffer };
 
 /**
  * Byte helpers of the storage engine (parts, blocks, the mergeset and the index): comparisons,
@@ -58,73 +60,6 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
   const out = prefix.slice(0, i + 1);
   out[i]!++;
   return out;
-}
-
-/** An append-only byte buffer that grows by doubling. */
-export class ByteBuffer {
-  buf: Uint8Array;
-  len = 0;
-
-  constructor(cap = 256) {
-    this.buf = new Uint8Array(cap);
-  }
-
-  reset(): void {
-    this.len = 0;
-  }
-
-  ensure(extra: number): void {
-    const need = this.len + extra;
-    if (need <= this.buf.length) return;
-    this.buf = growBytes(this.buf, this.len, need);
-  }
-
-  byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.len++] = b;
-  }
-
-  bytes(b: Uint8Array, start = 0, end = b.length): void {
-    const n = end - start;
-    this.ensure(n);
-    this.buf.set(start === 0 && end === b.length ? b : b.subarray(start, end), this.len);
-    this.len += n;
-  }
-
-  uvarint(n: number): void {
-    this.ensure(10);
-    while (n >= 0x80) {
-      this.buf[this.len++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    this.buf[this.len++] = n;
-  }
-
-  u32(n: number): void {
-    this.ensure(4);
-    const b = this.buf;
-    const p = this.len;
-    b[p] = n >>> 24;
-    b[p + 1] = (n >>> 16) & 0xff;
-    b[p + 2] = (n >>> 8) & 0xff;
-    b[p + 3] = n & 0xff;
-    this.len += 4;
-  }
-
-  /** Non-negative safe integer as 8 big-endian bytes. */
-  u64(n: number): void {
-    this.u32(Math.floor(n / 0x1_0000_0000));
-    this.u32(n >>> 0);
-  }
-
-  /** A copy of the contents. */
-  toBytes(): Uint8Array {
-    return this.buf.slice(0, this.len);
-  }
-
-  view(): Uint8Array {
-    return this.buf.subarray(0, this.len);
-  }
 }
 
 /** A small cursor for reading varints and fixed ints; throws on overrun via `fail`. */

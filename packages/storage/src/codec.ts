@@ -38,10 +38,10 @@ export function encodeValues(out: CodecBuffer, vals: Float64Array, n: number): n
 export function encodeTimestampsFast(out: CodecBuffer, ts: Float64Array, n: number): number {
   out.ensure(10 + 9 * n);
   if (n > 0 && !deltasSafe(ts, 0, n)) {
-    for (let i = 0; i < n; i++) out.length = putZigzag(out.buf, out.length, ts[i]!);
+    for (let i = 0; i < n; i++) out.len = putZigzag(out.buf, out.len, ts[i]!);
     return IntEncoding.PlainVarint;
   }
-  out.length = putDeltaVarints(out.buf, out.length, ts, 0, n);
+  out.len = putDeltaVarints(out.buf, out.len, ts, 0, n);
   return IntEncoding.DeltaVarint;
 }
 
@@ -78,9 +78,9 @@ export function encodeValuesFast(out: CodecBuffer, vals: Float64Array, n: number
     fastDvOffset = buf.byteOffset;
   }
   const dv = fastDv;
-  let p = out.length;
+  let p = out.len;
   for (let i = 0; i < n; i++, p += 8) dv.setFloat64(p, vals[i]!, true);
-  out.length = p;
+  out.len = p;
   return ValuesEncoding.RawFloat;
 }
 

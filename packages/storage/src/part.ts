@@ -632,8 +632,8 @@ export class PartWriter {
       const valTag = this.compress ? encodeValues(this.encVals, v, m) : encodeValuesFast(this.encVals, v, m);
       const tsOffset = this.ts.offset;
       const valOffset = this.vals.offset;
-      const tsSize = this.encTs.length;
-      const valSize = this.encVals.length;
+      const tsSize = this.encTs.len;
+      const valSize = this.encVals.len;
       this.ts.writePrefix(this.encTs.buf, tsSize);
       this.vals.writePrefix(this.encVals.buf, valSize);
       this.addHeader(tsid, t[0]!, t[m - 1]!, tsOffset, valOffset, m, tsSize, valSize, tsTag, valTag);
