@@ -43,8 +43,9 @@ describe("remote write encoders", () => {
 
   it("2.0: decodes with the generated io.prometheus.write.v2 code", () => {
     const b = new WriteRequestV2Builder();
-    for (const [t, v] of samples) b.add(labels, t, v);
-    b.add([{ name: "__name__", value: "other" }], 7, 8);
+    const enc = encodeLabelsV1(labels);
+    for (const [t, v] of samples) b.add(enc, t, v);
+    b.add(encodeLabelsV1([{ name: "__name__", value: "other" }]), 7, 8);
     const req = fromBinary(writev2.RequestSchema, b.finish());
     expect(req.symbols[0]).toBe("");
     const decoded = req.timeseries.map((ts) => {
@@ -57,6 +58,31 @@ describe("remote write encoders", () => {
     expect(decoded.slice(1, samples.length).map((d) => [d.t, d.v])).toEqual(samples.slice(1).map(([t, v]) => [t, bits(v)]));
     expect(decoded[samples.length]).toEqual({ labels: { __name__: "other" }, t: 7, v: bits(8) });
     expect(new Set(req.symbols).size).toBe(req.symbols.length);
+  });
+
+  it("2.0: symbols interned by their bytes through table growth, across reused batches", () => {
+    const b = new WriteRequestV2Builder();
+    for (let round = 0; round < 3; round++) {
+      const want: Record<string, string>[] = [];
+      for (let i = 0; i < 2500; i++) {
+        const l = [
+          { name: "__name__", value: `m${round}` },
+          { name: `k${i % 7}`, value: `v${i}ü` },
+        ];
+        b.add(encodeLabelsV1(l), i, i);
+        want.push(labelsToRecord(l));
+      }
+      const req = fromBinary(writev2.RequestSchema, b.finish());
+      expect(req.symbols[0]).toBe("");
+      expect(new Set(req.symbols).size).toBe(req.symbols.length);
+      const got = req.timeseries.map((ts) => {
+        const out: Record<string, string> = {};
+        for (let i = 0; i < ts.labelsRefs.length; i += 2) out[req.symbols[ts.labelsRefs[i]!]!] = req.symbols[ts.labelsRefs[i + 1]!]!;
+        return out;
+      });
+      expect(got).toEqual(want);
+      b.reset();
+    }
   });
 });
 
