@@ -4,7 +4,7 @@ import { startDiscovery, type Discoverer } from "./discovery.js";
 import { releaseJobAgents } from "./fetch.js";
 import type { RemoteWriteFanout } from "./remote-write.js";
 import { ScrapeLoop } from "./scrape-loop.js";
-import { ownsTarget, resolveTargets, type DroppedTarget } from "./targets.js";
+import { ownsTarget, resolveTargets, withTargetLabel, type DroppedTarget } from "./targets.js";
 
 /**
  * Runs the scrape loops of a config: discovery per job, targets resolved on each update,
@@ -22,6 +22,12 @@ export interface ManagerOptions {
   readonly membersCount?: number;
   readonly memberNum?: number;
   readonly replicationFactor?: number;
+  /**
+   * -promscrape.cluster.memberLabel: a target label added to every target this member scrapes
+   * (after sharding, which hashes the labels without it), so its series say which agent
+   * scraped them; the value is -promscrape.cluster.memberNum as given, as in vmagent.
+   */
+  readonly memberLabel?: Label;
 }
 
 interface Job {
@@ -101,7 +107,12 @@ export class ScrapeManager {
     for (const g of j.groups.values()) all.push(...g);
     const resolved = resolveTargets(j.cfg, all);
     j.dropped = resolved.dropped;
-    const want = new Map(resolved.active.filter((t) => ownsTarget(t, this.o.membersCount ?? 1, this.o.memberNum ?? 0, this.o.replicationFactor ?? 1)).map((t) => [t.key, t]));
+    const member = this.o.memberLabel;
+    const want = new Map(
+      resolved.active
+        .filter((t) => ownsTarget(t, this.o.membersCount ?? 1, this.o.memberNum ?? 0, this.o.replicationFactor ?? 1))
+        .map((t) => [t.key, member === undefined ? t : withTargetLabel(t, member)]),
+    );
     for (const [key, loop] of j.loops) {
       if (want.has(key) && loop.target.job.fingerprint === j.cfg.fingerprint) continue;
       j.loops.delete(key);

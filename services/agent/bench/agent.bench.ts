@@ -187,9 +187,16 @@ async function main(): Promise<void> {
     }),
   );
   const a0 = scrapers[0]!;
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const heap = await metric(`${a0.url}/metrics`, "nodejs_heap_size_used_bytes");
+  const heapTotal = await metric(`${a0.url}/metrics`, "nodejs_heap_size_total_bytes");
   const ext = await metric(`${a0.url}/metrics`, "nodejs_external_memory_bytes");
-  console.log(`strata-agent at the end: heap used ${(heap / 2 ** 20).toFixed(1)} MiB, external ${(ext / 2 ** 20).toFixed(1)} MiB`);
+  const arrayBuffers = await metric(`${a0.url}/metrics`, "nodejs_array_buffers_bytes");
+  const status = readFileSync(`/proc/${a0.pid}/status`, "utf8");
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
+  console.log(
+    `strata-agent at the end: heap used ${mib(heap)} of ${mib(heapTotal)}, external ${mib(ext)} (array buffers ${mib(arrayBuffers)}); RSS ${mib(kb("VmRSS"))} = anon ${mib(kb("RssAnon"))} + file ${mib(kb("RssFile"))}`,
+  );
   console.log(`load after: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   console.log("scraper        samples     CPU s/M samples   peak RSS MiB   scrape p99 s   max queue bytes");
   for (const r of rows) {

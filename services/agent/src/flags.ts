@@ -22,6 +22,10 @@ export const agentFlags = defineFlags({
   "promscrape.cluster.membersCount": flag.int(1, "Number of agents sharing the targets: each scrapes the targets whose hash lands on its -promscrape.cluster.memberNum."),
   "promscrape.cluster.memberNum": flag.string("0", "This agent's number among -promscrape.cluster.membersCount (0-based); a Kubernetes StatefulSet pod name such as strata-agent-2 gives its number."),
   "promscrape.cluster.replicationFactor": flag.int(1, "How many agents of the cluster scrape each target."),
+  "promscrape.cluster.memberLabel": flag.string(
+    "",
+    "If non-empty, a label of this name with the -promscrape.cluster.memberNum value (as given) is added to every scraped series, e.g. vmagent_instance=\"0\" (sharding hashes the target labels without it).",
+  ),
   "remoteWrite.url": flag.stringList([], "Remote write URL; repeat for several: every URL gets all data, each through its own durable queue. Without it, the remote_write URLs of -promscrape.config are used."),
   "remoteWrite.tmpDataPath": flag.string("strata-agent-remotewrite-data", "Directory of the per-URL durable queues (data survives restarts and SIGKILL)."),
   "remoteWrite.maxDiskUsagePerURL": flag.bytes(0, "Disk bound of one URL's queue (0: unbounded); past it the oldest data is dropped and counted."),
