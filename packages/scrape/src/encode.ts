@@ -1,4 +1,5 @@
 import type { Labels } from "@strata/core";
+import { expandLabels } from "./series-cache.js";
 
 /**
  * Remote write bodies (before snappy), written straight into a growable buffer: no protobuf
@@ -162,6 +163,23 @@ export class WriteRequestV1Builder {
     this.samples++;
   }
 
+  /**
+   * Like addRange() for a SeriesCache label run stored with shared-field markers:
+   * buf[off, off + stored) expands (expandLabels) to `len` bytes.
+   */
+  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, shared: readonly Uint8Array[], timestampMs: number, value: number): void {
+    const sl = sampleLen(timestampMs);
+    const inner = len + 1 + varintLen(sl) + sl;
+    const o = this.o;
+    o.ensure(1 + 10 + inner);
+    o.byte(0x0a);
+    o.varint(inner);
+    o.pos = expandLabels(buf, off, stored, shared, o.buf, o.pos);
+    writeSample(o, sl, timestampMs, value);
+    this.series++;
+    this.samples++;
+  }
+
   get byteLength(): number {
     return this.o.pos;
   }
@@ -298,6 +316,15 @@ export class WriteRequestV2Builder {
     this.series++;
     this.samples++;
   }
+
+  /** addRange() of a label run stored with shared-field markers (see WriteRequestV1Builder.addExpanded). */
+  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, shared: readonly Uint8Array[], timestampMs: number, value: number): void {
+    if (this.expanded.length < len) this.expanded = new Uint8Array(Math.max(len, this.expanded.length * 2));
+    expandLabels(buf, off, stored, shared, this.expanded, 0);
+    this.addRange(this.expanded, 0, len, timestampMs, value);
+  }
+
+  private expanded = new Uint8Array(1024);
 
   get byteLength(): number {
     return this.ts.pos;

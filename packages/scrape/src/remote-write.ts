@@ -139,8 +139,11 @@ export class RemoteWriteFanout {
       const len = c.labLen[base + i]!;
       if (len < 0) continue;
       const u = this.urls[i]!;
-      if (v2) u.v2.addRange(c.arena, off + c.labRel[base + i]!, len, timestampMs, value);
-      else u.v1.addRange(c.arena, off + c.labRel[base + i]!, len, timestampMs, value);
+      const at = off + c.labRel[base + i]!;
+      const stored = c.labStored[base + i]!;
+      const b = v2 ? u.v2 : u.v1;
+      if (stored === len) b.addRange(c.arena, at, len, timestampMs, value);
+      else b.addExpanded(c.arena, at, stored, len, c.shared, timestampMs, value);
     }
   }
 

@@ -2,7 +2,8 @@ import { METRIC_NAME_LABEL, compareStrings, type Label, type Labels, type Logger
 import { PromTextParser, STALE_NAN, isOpenMetricsContentType, parseFloatStrict, type RowSink } from "@strata/formats";
 import { scrapeOnce } from "./fetch.js";
 import type { RemoteWriteFanout, SeriesRef } from "./remote-write.js";
-import { SeriesCache, hashBytes } from "./series-cache.js";
+import { encodeLabelsV1 } from "./encode.js";
+import { MAX_SHARED, SeriesCache, hashBytes } from "./series-cache.js";
 import { hash52, type Target } from "./targets.js";
 
 /**
@@ -51,7 +52,11 @@ export class ScrapeLoop {
     readonly target: Target,
     private readonly d: ScrapeLoopDeps,
   ) {
-    this.cache = new SeriesCache(d.fanout.urlCount);
+    // The target's labels are in (nearly) every series: the cache stores each as one byte.
+    this.cache = new SeriesCache(
+      d.fanout.urlCount,
+      target.labels.slice(0, MAX_SHARED).map((l) => encodeLabelsV1([l])),
+    );
     this.autoRefs = AUTO_NAMES.map((n) => d.fanout.ref(this.finish([{ name: METRIC_NAME_LABEL, value: n }, ...target.labels])));
   }
 

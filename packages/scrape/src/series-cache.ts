@@ -9,8 +9,12 @@ import type { SeriesRef } from "./remote-write.js";
  * Everything lives in one arena per target and typed-array columns, no JS object per series:
  * entry `id` owns arena[off[id], off[id] + span[id]), which holds its key followed by its
  * encoded remote write labels (1.0 label bytes) for each remote write URL — once when the URLs
- * share a form. `labRel[id * forms + u]` / `labLen[id * forms + u]` place URL u's labels
- * (relative to off[id]); labLen -1 where that URL's relabeling dropped the series. `kept[id]`
+ * share a form. `labRel[id * forms + u]` / `labStored[id * forms + u]` place URL u's labels
+ * (relative to off[id]); `labLen` is their length once expanded, -1 where that URL's
+ * relabeling dropped the series. The target's own label fields (`shared`: job, instance, …,
+ * the same bytes in every series of the target) are stored as one byte each — the marker k+1
+ * for shared[k], where a label field starts with 0x0a — and expanded when a sample is encoded
+ * (expandLabels), a third or more of a node_exporter series' label bytes. `kept[id]`
  * is 0 where metric relabeling dropped it (the decision is cached too). Entries are stored in id
  * order, so sweep() compacts the arena in place. The table is open addressing over typed arrays,
  * so a steady target allocates nothing per line.
@@ -28,6 +32,7 @@ export class SeriesCache {
   off = new Int32Array(INITIAL);
   labRel: Int32Array<ArrayBuffer>;
   labLen: Int32Array<ArrayBuffer>;
+  labStored: Int32Array<ArrayBuffer>;
   arena: Buffer = Buffer.allocUnsafeSlow(4096);
   private span = new Int32Array(INITIAL);
   private keyLen = new Int32Array(INITIAL);
@@ -35,10 +40,18 @@ export class SeriesCache {
   private arenaLen = 0;
   private table = new Int32Array(INITIAL * 2).fill(-1);
 
-  /** `forms`: how many remote write URLs each series carries labels for. */
-  constructor(readonly forms = 1) {
+  /**
+   * `forms`: how many remote write URLs each series carries labels for; `shared`: at most
+   * MAX_SHARED encoded label fields (encodeLabelsV1 of one label each) stored as one byte.
+   */
+  constructor(
+    readonly forms = 1,
+    readonly shared: readonly Uint8Array[] = [],
+  ) {
+    if (shared.length > MAX_SHARED) this.shared = shared.slice(0, MAX_SHARED);
     this.labRel = new Int32Array(INITIAL * forms);
     this.labLen = new Int32Array(INITIAL * forms);
+    this.labStored = new Int32Array(INITIAL * forms);
   }
 
   /** The entry whose key is buf[start, end) with hash `h`, or -1. */
@@ -71,7 +84,7 @@ export class SeriesCache {
     if (ref !== null) {
       for (let u = 0; u < forms; u++) {
         const p = ref.perUrl[u];
-        if (p !== null && p !== undefined && !sharedBefore(ref, u)) need += p.length;
+        if (p !== null && p !== undefined && !sharedBefore(ref, u)) need += p.length; // an upper bound
       }
     }
     if (this.arenaLen + need > this.arena.length) this.resizeArena(Math.max(this.arena.length + (this.arena.length >> 1), this.arenaLen + need));
@@ -90,10 +103,12 @@ export class SeriesCache {
       const prev = ref === null ? -1 : sharedIndex(ref, u);
       if (prev >= 0) {
         this.labRel[base + u] = this.labRel[base + prev]!;
+        this.labStored[base + u] = this.labStored[base + prev]!;
       } else {
-        a.set(p, pos);
+        const stored = this.compact(p, a, pos);
         this.labRel[base + u] = pos - off;
-        pos += p.length;
+        this.labStored[base + u] = stored;
+        pos += stored;
       }
       this.labLen[base + u] = p.length;
     }
@@ -133,6 +148,7 @@ export class SeriesCache {
           this.kept[n] = this.kept[id]!;
           this.labRel.copyWithin(n * forms, id * forms, id * forms + forms);
           this.labLen.copyWithin(n * forms, id * forms, id * forms + forms);
+          this.labStored.copyWithin(n * forms, id * forms, id * forms + forms);
         }
         this.seen[n] = no;
         this.off[n] = arenaLen;
@@ -166,7 +182,52 @@ export class SeriesCache {
 
   /** Bytes held (arena and columns), for /metrics. */
   get bytes(): number {
-    return this.arena.length + this.seen.length * (4 * 5 + 2 + 8 * this.forms) + this.table.length * 4;
+    return this.arena.length + this.seen.length * (4 * 5 + 2 + 12 * this.forms) + this.table.length * 4;
+  }
+
+  /** URL u's labels of entry `id`, expanded (a copy; for tests and pages, not the hot path). */
+  labels(id: number, u: number): Uint8Array | null {
+    const k = id * this.forms + u;
+    const len = this.labLen[k]!;
+    if (len < 0) return null;
+    const out = new Uint8Array(len);
+    expandLabels(this.arena, this.off[id]! + this.labRel[k]!, this.labStored[k]!, this.shared, out, 0);
+    return out;
+  }
+
+  /** Writes label run p into `a` at `pos` with the shared fields as markers; returns the bytes written. */
+  private compact(p: Uint8Array, a: Uint8Array, pos: number): number {
+    const shared = this.shared;
+    const start = pos;
+    let i = 0;
+    while (i < p.length) {
+      // A field: 0x0a, varint length, the Label message.
+      let n = 0;
+      let mul = 1;
+      let j = i + 1;
+      for (;;) {
+        const b = p[j++]!;
+        n += (b & 0x7f) * mul;
+        if (b < 0x80) break;
+        mul *= 0x80;
+      }
+      const end = j + n;
+      let k = 0;
+      for (; k < shared.length; k++) {
+        const f = shared[k]!;
+        if (f.length !== end - i) continue;
+        let x = 0;
+        while (x < f.length && f[x] === p[i + x]) x++;
+        if (x === f.length) break;
+      }
+      if (k < shared.length) a[pos++] = k + 1;
+      else {
+        a.set(p.subarray(i, end), pos);
+        pos += end - i;
+      }
+      i = end;
+    }
+    return pos - start;
   }
 
   private insert(id: number): void {
@@ -208,12 +269,52 @@ export class SeriesCache {
     this.hashes = i32(this.hashes);
     this.labRel = i32(this.labRel, this.forms);
     this.labLen = i32(this.labLen, this.forms);
+    this.labStored = i32(this.labStored, this.forms);
     this.live = u8(this.live);
     this.kept = u8(this.kept);
   }
 }
 
 const INITIAL = 64;
+/** Shared fields a cache elides: their markers 1..MAX_SHARED never start a label field (0x0a). */
+export const MAX_SHARED = 8;
+
+/**
+ * Copies the stored label run buf[off, off + stored) into out at `pos`, markers replaced by
+ * their shared fields; returns the position after it.
+ */
+export function expandLabels(buf: Uint8Array, off: number, stored: number, shared: readonly Uint8Array[], out: Uint8Array, pos: number): number {
+  const end = off + stored;
+  let i = off;
+  while (i < end) {
+    const c = buf[i]!;
+    if (c !== 0x0a) {
+      const f = shared[c - 1]!;
+      out.set(f, pos);
+      pos += f.length;
+      i++;
+      continue;
+    }
+    // A run of plain fields up to the next marker (or the end), copied at once.
+    let j = i;
+    while (j < end && buf[j] === 0x0a) {
+      let n = 0;
+      let mul = 1;
+      let q = j + 1;
+      for (;;) {
+        const b = buf[q++]!;
+        n += (b & 0x7f) * mul;
+        if (b < 0x80) break;
+        mul *= 0x80;
+      }
+      j = q + n;
+    }
+    out.set(buf.subarray(i, j), pos);
+    pos += j - i;
+    i = j;
+  }
+  return pos;
+}
 
 function nextPow2(n: number): number {
   let p = 1;

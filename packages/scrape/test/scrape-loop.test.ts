@@ -204,26 +204,32 @@ describe("parseDecimal (the fast path's value parser)", () => {
 
 describe("SeriesCache (series bytes → prepared series across scrapes)", () => {
   it("finds what was added and survives sweeps, as a Map of the same keys does", async () => {
-    const { SeriesCache, hashBytes } = await import("@strata/scrape");
+    const { SeriesCache, encodeLabelsV1, hashBytes } = await import("@strata/scrape");
     const fc = (await import("fast-check")).default;
     const keys = fc.array(fc.stringMatching(/^[a-c]{1,3}(\{x="[ab]{0,40}"\})?$/), { maxLength: 60 });
     // Three URLs: the first two share one form for most series (stored once), the third drops
-    // some; series whose key starts with "c" are dropped by metric relabeling (null ref).
+    // some; series whose key starts with "c" are dropped by metric relabeling (null ref). The
+    // target labels job and instance are stored as markers where a series has them unchanged.
+    const job = { name: "job", value: "j" };
+    const instance = { name: "instance", value: "host:9100" };
+    const shared = [encodeLabelsV1([instance]), encodeLabelsV1([job])];
+    const enc = (...ls: { name: string; value: string }[]) => Buffer.from(encodeLabelsV1(ls));
     const refOf = (line: string) => {
       if (line.startsWith("c")) return null;
-      const a = Buffer.from(`L:${line}`);
-      return { perUrl: [a, line.length % 3 === 0 ? Buffer.from(`U2:${line}`) : a, line.length % 2 === 0 ? null : Buffer.from(`U3:${line}`)] };
+      const name = { name: "__name__", value: line };
+      const a = enc(name, instance, job);
+      const u2 = line.length % 3 === 0 ? enc(name, { name: "instance", value: "other" }, job) : a;
+      return { perUrl: [a, u2, line.length % 2 === 0 ? null : enc({ name: "a", value: line }, { name: "x", value: "y" })] };
     };
     const labelsOf = (c: InstanceType<typeof SeriesCache>, id: number) =>
       [0, 1, 2].map((u) => {
-        const len = c.labLen[id * 3 + u]!;
-        const off = c.off[id]! + c.labRel[id * 3 + u]!;
-        return len < 0 ? null : c.arena.toString("latin1", off, off + len);
+        const l = c.labels(id, u);
+        return l === null ? null : Buffer.from(l).toString("latin1");
       });
     const want = (line: string) => refOf(line)?.perUrl.map((p) => (p === null ? null : p.toString("latin1"))) ?? null;
     fc.assert(
       fc.property(fc.array(keys, { minLength: 1, maxLength: 8 }), (scrapes) => {
-        const c = new SeriesCache(3);
+        const c = new SeriesCache(3, shared);
         const model = new Set<string>();
         const gone: string[] = [];
         scrapes.forEach((lines, k) => {
@@ -245,7 +251,7 @@ describe("SeriesCache (series bytes → prepared series across scrapes)", () => 
           const now = new Set(lines);
           const wantGone = [...model].filter((x) => !now.has(x) && !x.startsWith("c") && k > 0 && scrapes.slice(0, k).some((p) => p.includes(x)));
           gone.length = 0;
-          c.sweep(no, true, (id) => gone.push(labelsOf(c, id)[0]!.slice(2)));
+          c.sweep(no, true, (id) => gone.push(/__name__\x12.(.*?)\n/s.exec(labelsOf(c, id)[0]!)![1]!));
           for (const x of [...model]) if (!now.has(x)) model.delete(x);
           expect(c.size).toBe(model.size);
           expect(gone.sort()).toEqual(wantGone.sort());
