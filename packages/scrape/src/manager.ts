@@ -56,6 +56,14 @@ export class ScrapeManager {
     m.gauge("strata_agent_targets{status=\"down\"}", undefined, () => this.count("down"));
     m.gauge("strata_agent_targets{status=\"unknown\"}", undefined, () => this.count("unknown"));
     m.gauge("strata_agent_targets_dropped", "Targets dropped by relabel_configs.", () => [...this.jobs.values()].reduce((a, j) => a + j.dropped.length, 0));
+    m.gauge("strata_agent_series_cached", "Series the targets' scrape caches hold (the active series of the last scrapes).", () => this.sumLoops((l) => l.cachedSeries));
+    m.gauge("strata_agent_series_cache_bytes", "Bytes of the targets' scrape caches (series keys, encoded labels, columns, hash tables).", () => this.sumLoops((l) => l.cacheBytes));
+  }
+
+  private sumLoops(f: (l: ScrapeLoop) => number): number {
+    let n = 0;
+    for (const j of this.jobs.values()) for (const l of j.loops.values()) n += f(l);
+    return n;
   }
 
   private count(h: string): number {

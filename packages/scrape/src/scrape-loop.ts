@@ -60,6 +60,15 @@ export class ScrapeLoop {
     this.autoRefs = AUTO_NAMES.map((n) => d.fanout.ref(this.finish([{ name: METRIC_NAME_LABEL, value: n }, ...target.labels])));
   }
 
+  /** Series in this target's cache, and the bytes it holds (for /metrics). */
+  get cachedSeries(): number {
+    return this.cache.size;
+  }
+
+  get cacheBytes(): number {
+    return this.cache.bytes;
+  }
+
   /** Starts scraping at this target's offset within the interval. */
   start(): void {
     const iv = this.target.scrapeIntervalMs;
