@@ -150,17 +150,7 @@ export class WriteRequestV1Builder {
 
   /** Like add() with the label run buf[off, off + len) (a series cache's arena). */
   addRange(buf: Uint8Array, off: number, len: number, timestampMs: number, value: number): void {
-    const sl = sampleLen(timestampMs);
-    const inner = len + 1 + varintLen(sl) + sl;
-    const o = this.o;
-    o.ensure(1 + 10 + inner);
-    o.byte(0x0a);
-    o.varint(inner);
-    o.buf.set(buf.subarray(off, off + len), o.pos);
-    o.pos += len;
-    writeSample(o, sl, timestampMs, value);
-    this.series++;
-    this.samples++;
+    this.addExpanded(buf, off, len, len, NO_SHARED, timestampMs, value);
   }
 
   /**
@@ -174,7 +164,10 @@ export class WriteRequestV1Builder {
     o.ensure(1 + 10 + inner);
     o.byte(0x0a);
     o.varint(inner);
-    o.pos = expandLabels(buf, off, stored, shared, o.buf, o.pos);
+    if (stored === len) {
+      o.buf.set(buf.subarray(off, off + len), o.pos);
+      o.pos += len;
+    } else o.pos = expandLabels(buf, off, stored, shared, o.buf, o.pos);
     writeSample(o, sl, timestampMs, value);
     this.series++;
     this.samples++;
@@ -356,6 +349,7 @@ export class WriteRequestV2Builder {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_SHARED: readonly Uint8Array[] = [];
 
 /** Where readVarint puts the value it read (encoding is synchronous). */
 let varintValue = 0;

@@ -201,17 +201,7 @@ export class SeriesCache {
     const start = pos;
     let i = 0;
     while (i < p.length) {
-      // A field: 0x0a, varint length, the Label message.
-      let n = 0;
-      let mul = 1;
-      let j = i + 1;
-      for (;;) {
-        const b = p[j++]!;
-        n += (b & 0x7f) * mul;
-        if (b < 0x80) break;
-        mul *= 0x80;
-      }
-      const end = j + n;
+      const end = fieldEnd(p, i);
       let k = 0;
       for (; k < shared.length; k++) {
         const f = shared[k]!;
@@ -279,6 +269,20 @@ const INITIAL = 64;
 /** Shared fields a cache elides: their markers 1..MAX_SHARED never start a label field (0x0a). */
 export const MAX_SHARED = 8;
 
+/** The end of the label field at buf[i]: 0x0a, a varint length, the Label message. */
+function fieldEnd(buf: Uint8Array, i: number): number {
+  let n = 0;
+  let mul = 1;
+  let j = i + 1;
+  for (;;) {
+    const b = buf[j++]!;
+    n += (b & 0x7f) * mul;
+    if (b < 0x80) break;
+    mul *= 0x80;
+  }
+  return j + n;
+}
+
 /**
  * Copies the stored label run buf[off, off + stored) into out at `pos`, markers replaced by
  * their shared fields; returns the position after it.
@@ -297,18 +301,7 @@ export function expandLabels(buf: Uint8Array, off: number, stored: number, share
     }
     // A run of plain fields up to the next marker (or the end), copied at once.
     let j = i;
-    while (j < end && buf[j] === 0x0a) {
-      let n = 0;
-      let mul = 1;
-      let q = j + 1;
-      for (;;) {
-        const b = buf[q++]!;
-        n += (b & 0x7f) * mul;
-        if (b < 0x80) break;
-        mul *= 0x80;
-      }
-      j = q + n;
-    }
+    while (j < end && buf[j] === 0x0a) j = fieldEnd(buf, j);
     out.set(buf.subarray(i, j), pos);
     pos += j - i;
     i = j;
