@@ -363,4 +363,50 @@ scrape_configs:
     expect(c).toEqual([...addrs].sort());
     expect(d).toEqual([...addrs].sort());
   }, 60_000);
+
+  it("-promscrape.cluster.memberLabel: every scraped series carries the member that scraped it; the split is the one without the label", async () => {
+    const addrs = Array.from({ length: 12 }, (_, i) => `127.0.0.1:${1 + i}`);
+    const cfg = join(dir.path, "cluster-label.yml");
+    // Closed ports: each scrape fails at once and writes up=0 (and the other automatic series).
+    writeFileSync(cfg, `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: sharded\n    static_configs: [{ targets: ${JSON.stringify(addrs)} }]\n`);
+    const members = ["0", "strata-agent-1"];
+    const run = async (label: boolean): Promise<{ owned: string[][]; rcv: Receiver }> => {
+      const rcv = await startReceiver();
+      cleanups.push(rcv.close);
+      const agents = await Promise.all(
+        members.map((m, n) =>
+          startAgent([
+            `-promscrape.config=${cfg}`,
+            `-remoteWrite.url=${rcv.url}`,
+            "-remoteWrite.flushInterval=100ms",
+            `-remoteWrite.tmpDataPath=${join(dir.path, `q-label-${String(label)}-${n}`)}`,
+            "-promscrape.cluster.membersCount=2",
+            `-promscrape.cluster.memberNum=${m}`,
+            ...(label ? ["-promscrape.cluster.memberLabel=vmagent_instance"] : []),
+          ]),
+        ),
+      );
+      try {
+        await waitUntil("up of every target", () => new Set(rcv.find({ __name__: "up", job: "sharded" }).map((s) => s.labels["instance"])).size === addrs.length);
+        const owned = await Promise.all(
+          agents.map(async (a) => {
+            const j = (await (await fetch(`${a.url}/api/v1/targets`)).json()) as TargetsJson;
+            return j.data.activeTargets.map((t) => t.labels["instance"]!).sort();
+          }),
+        );
+        return { owned, rcv };
+      } finally {
+        await Promise.all(agents.map((a) => a.proc.stop()));
+      }
+    };
+    const plain = await run(false);
+    const labelled = await run(true);
+    expect(labelled.owned).toEqual(plain.owned);
+    expect(plain.rcv.find({ __name__: "up" }).every((s) => s.labels["vmagent_instance"] === undefined)).toBe(true);
+    // Each series names the member that owns its target, with -promscrape.cluster.memberNum as given.
+    const ownerOf = (instance: string) => members[labelled.owned.findIndex((o) => o.includes(instance))];
+    const series = [...labelled.rcv.series.values()].filter((s) => s.labels["job"] === "sharded");
+    expect(new Set(series.map((s) => s.labels["__name__"]))).toEqual(new Set(["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"]));
+    for (const s of series) expect({ instance: s.labels["instance"], member: s.labels["vmagent_instance"] }).toEqual({ instance: s.labels["instance"], member: ownerOf(s.labels["instance"]!) });
+  }, 60_000);
 });

@@ -1,4 +1,5 @@
 import type { Labels } from "@strata/core";
+import { expandLabels } from "./series-cache.js";
 
 /**
  * Remote write bodies (before snappy), written straight into a growable buffer: no protobuf
@@ -144,13 +145,29 @@ export class WriteRequestV1Builder {
   samples = 0;
 
   add(labels: Uint8Array, timestampMs: number, value: number): void {
+    this.addRange(labels, 0, labels.length, timestampMs, value);
+  }
+
+  /** Like add() with the label run buf[off, off + len) (a series cache's arena). */
+  addRange(buf: Uint8Array, off: number, len: number, timestampMs: number, value: number): void {
+    this.addExpanded(buf, off, len, len, NO_SHARED, timestampMs, value);
+  }
+
+  /**
+   * Like addRange() for a SeriesCache label run stored with shared-field markers:
+   * buf[off, off + stored) expands (expandLabels) to `len` bytes.
+   */
+  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, shared: readonly Uint8Array[], timestampMs: number, value: number): void {
     const sl = sampleLen(timestampMs);
-    const inner = labels.length + 1 + varintLen(sl) + sl;
+    const inner = len + 1 + varintLen(sl) + sl;
     const o = this.o;
     o.ensure(1 + 10 + inner);
     o.byte(0x0a);
     o.varint(inner);
-    o.bytes(labels);
+    if (stored === len) {
+      o.buf.set(buf.subarray(off, off + len), o.pos);
+      o.pos += len;
+    } else o.pos = expandLabels(buf, off, stored, shared, o.buf, o.pos);
     writeSample(o, sl, timestampMs, value);
     this.series++;
     this.samples++;
@@ -165,38 +182,118 @@ export class WriteRequestV1Builder {
     return new Uint8Array(this.o.buf.buffer, this.o.buf.byteOffset, this.o.pos);
   }
 
-  reset(): void {
+  /** Empties the batch; a buffer grown past `keepBytes` by a burst is given back. */
+  reset(keepBytes = 4 << 20): void {
     this.o.pos = 0;
+    if (this.o.buf.length > keepBytes) this.o.buf = Buffer.allocUnsafe(64 * 1024);
     this.series = 0;
     this.samples = 0;
   }
 }
 
-/** Builds a remote write 2.0 Request (its own symbol table). */
+/**
+ * Builds a remote write 2.0 Request (its own symbol table) from the same 1.0 label runs: the
+ * symbols are interned by their bytes (open addressing over typed arrays, the symbols section
+ * written as they come), so a sample makes no string.
+ */
 export class WriteRequestV2Builder {
   private readonly ts = new Out(64 * 1024);
-  private readonly symbols = new Map<string, number>([["", 0]]);
-  private readonly refs: number[] = [];
+  /** The encoded `repeated string symbols = 4` section; symbol i's bytes at symOff[i]. */
+  private readonly sym = new Out(16 * 1024);
+  private symOff = new Int32Array(1024);
+  private symLen = new Int32Array(1024);
+  private symHash = new Int32Array(1024);
+  private nsym = 0;
+  private table = new Int32Array(2048).fill(-1);
+  private refs = new Int32Array(64);
+  private readonly out = new Out(64 * 1024);
   series = 0;
   samples = 0;
 
-  private ref(s: string): number {
-    let r = this.symbols.get(s);
-    if (r === undefined) {
-      r = this.symbols.size;
-      this.symbols.set(s, r);
-    }
-    return r;
+  constructor() {
+    this.reset();
   }
 
-  add(labels: Labels, timestampMs: number, value: number): void {
-    const refs = this.refs;
-    refs.length = 0;
+  /** The symbol of buf[s, e) (added when new). */
+  private intern(buf: Uint8Array, s: number, e: number): number {
+    let h = 0x811c9dc5 | 0;
+    for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+    const len = e - s;
+    let mask = this.table.length - 1;
+    const sb = this.sym;
+    let slot = h & mask;
+    for (; ; slot = (slot + 1) & mask) {
+      const id = this.table[slot]!;
+      if (id < 0) break;
+      if (this.symHash[id] !== h || this.symLen[id] !== len) continue;
+      const off = this.symOff[id]!;
+      let i = 0;
+      while (i < len && sb.buf[off + i] === buf[s + i]) i++;
+      if (i === len) return id;
+    }
+    const id = this.nsym++;
+    if (id === this.symOff.length) {
+      const g = (a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
+        const b = new Int32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.symOff = g(this.symOff);
+      this.symLen = g(this.symLen);
+      this.symHash = g(this.symHash);
+    }
+    sb.ensure(1 + 5 + len);
+    sb.byte(0x22);
+    sb.varint(len);
+    this.symOff[id] = sb.pos;
+    this.symLen[id] = len;
+    this.symHash[id] = h;
+    sb.buf.set(buf.subarray(s, e), sb.pos);
+    sb.pos += len;
+    if (this.nsym * 2 > this.table.length) {
+      this.table = new Int32Array(this.table.length * 2).fill(-1);
+      mask = this.table.length - 1;
+      for (let j = 0; j < this.nsym; j++) {
+        let k = this.symHash[j]! & mask;
+        while (this.table[k]! >= 0) k = (k + 1) & mask;
+        this.table[k] = j;
+      }
+    } else this.table[slot] = id;
+    return id;
+  }
+
+  add(labels: Uint8Array, timestampMs: number, value: number): void {
+    this.addRange(labels, 0, labels.length, timestampMs, value);
+  }
+
+  /** Adds a sample of the series whose 1.0 label run (encodeLabelsV1) is buf[off, off + len). */
+  addRange(buf: Uint8Array, off: number, len: number, timestampMs: number, value: number): void {
     let refsLen = 0;
-    for (const l of labels) {
-      const a = this.ref(l.name);
-      const b = this.ref(l.value);
-      refs.push(a, b);
+    let n = 0;
+    const end = off + len;
+    let p = off;
+    while (p < end) {
+      // Label { string name = 1; string value = 2; } as encodeLabelsV1 writes it: both fields, in order.
+      p++; // 0x0a
+      p = readVarint(buf, p);
+      p++; // 0x0a
+      p = readVarint(buf, p);
+      const ns = p;
+      p += varintValue;
+      const ne = p;
+      p++; // 0x12
+      p = readVarint(buf, p);
+      const vs = p;
+      p += varintValue;
+      if (n + 2 > this.refs.length) {
+        const r = new Int32Array(this.refs.length * 2);
+        r.set(this.refs);
+        this.refs = r;
+      }
+      const a = this.intern(buf, ns, ne);
+      const b = this.intern(buf, vs, p);
+      this.refs[n++] = a;
+      this.refs[n++] = b;
       refsLen += varintLen(a) + varintLen(b);
     }
     const sl = sampleLen(timestampMs);
@@ -207,39 +304,66 @@ export class WriteRequestV2Builder {
     o.varint(inner);
     o.byte(0x0a);
     o.varint(refsLen);
-    for (const r of refs) o.varint(r);
+    for (let i = 0; i < n; i++) o.varint(this.refs[i]!);
     writeSample(o, sl, timestampMs, value);
     this.series++;
     this.samples++;
   }
 
+  /** addRange() of a label run stored with shared-field markers (see WriteRequestV1Builder.addExpanded). */
+  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, shared: readonly Uint8Array[], timestampMs: number, value: number): void {
+    if (this.expanded.length < len) this.expanded = new Uint8Array(Math.max(len, this.expanded.length * 2));
+    expandLabels(buf, off, stored, shared, this.expanded, 0);
+    this.addRange(this.expanded, 0, len, timestampMs, value);
+  }
+
+  private expanded = new Uint8Array(1024);
+
   get byteLength(): number {
     return this.ts.pos;
   }
 
-  /** The encoded request (a copy). */
+  /** The encoded request; valid until the next add(), finish() or reset(). */
   finish(): Uint8Array {
-    let size = 0;
-    for (const s of this.symbols.keys()) {
-      const n = Buffer.byteLength(s);
-      size += 1 + varintLen(n) + n;
-    }
-    const o = new Out(size + this.ts.pos);
-    for (const s of this.symbols.keys()) {
-      const n = Buffer.byteLength(s);
-      o.byte(0x22);
-      o.varint(n);
-      o.str(s, n);
-    }
+    const o = this.out;
+    o.pos = 0;
+    o.ensure(this.sym.pos + this.ts.pos);
+    o.bytes(new Uint8Array(this.sym.buf.buffer, this.sym.buf.byteOffset, this.sym.pos));
     o.bytes(new Uint8Array(this.ts.buf.buffer, this.ts.buf.byteOffset, this.ts.pos));
     return new Uint8Array(o.buf.buffer, o.buf.byteOffset, o.pos);
   }
 
-  reset(): void {
+  /** Empties the batch; buffers grown past `keepBytes` by a burst are given back. */
+  reset(keepBytes = 4 << 20): void {
     this.ts.pos = 0;
-    this.symbols.clear();
-    this.symbols.set("", 0);
+    this.sym.pos = 0;
+    if (this.ts.buf.length > keepBytes) this.ts.buf = Buffer.allocUnsafe(64 * 1024);
+    if (this.sym.buf.length > keepBytes) this.sym.buf = Buffer.allocUnsafe(16 * 1024);
+    if (this.out.buf.length > keepBytes) this.out.buf = Buffer.allocUnsafe(64 * 1024);
+    this.nsym = 0;
+    this.table.fill(-1);
+    this.intern(EMPTY, 0, 0);
     this.series = 0;
     this.samples = 0;
   }
+}
+
+const EMPTY = new Uint8Array(0);
+const NO_SHARED: readonly Uint8Array[] = [];
+
+/** Where readVarint puts the value it read (encoding is synchronous). */
+let varintValue = 0;
+
+/** Reads a varint at buf[p] into varintValue; returns the position after it. */
+function readVarint(buf: Uint8Array, p: number): number {
+  let v = 0;
+  let mul = 1;
+  for (;;) {
+    const b = buf[p++]!;
+    v += (b & 0x7f) * mul;
+    if (b < 0x80) break;
+    mul *= 0x80;
+  }
+  varintValue = v;
+  return p;
 }

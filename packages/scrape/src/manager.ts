@@ -4,7 +4,7 @@ import { startDiscovery, type Discoverer } from "./discovery.js";
 import { releaseJobAgents } from "./fetch.js";
 import type { RemoteWriteFanout } from "./remote-write.js";
 import { ScrapeLoop } from "./scrape-loop.js";
-import { ownsTarget, resolveTargets, type DroppedTarget } from "./targets.js";
+import { ownsTarget, resolveTargets, withTargetLabel, type DroppedTarget } from "./targets.js";
 
 /**
  * Runs the scrape loops of a config: discovery per job, targets resolved on each update,
@@ -22,6 +22,12 @@ export interface ManagerOptions {
   readonly membersCount?: number;
   readonly memberNum?: number;
   readonly replicationFactor?: number;
+  /**
+   * -promscrape.cluster.memberLabel: a target label added to every target this member scrapes
+   * (after sharding, which hashes the labels without it), so its series say which agent
+   * scraped them; the value is -promscrape.cluster.memberNum as given, as in vmagent.
+   */
+  readonly memberLabel?: Label;
 }
 
 interface Job {
@@ -50,6 +56,14 @@ export class ScrapeManager {
     m.gauge("strata_agent_targets{status=\"down\"}", undefined, () => this.count("down"));
     m.gauge("strata_agent_targets{status=\"unknown\"}", undefined, () => this.count("unknown"));
     m.gauge("strata_agent_targets_dropped", "Targets dropped by relabel_configs.", () => [...this.jobs.values()].reduce((a, j) => a + j.dropped.length, 0));
+    m.gauge("strata_agent_series_cached", "Series the targets' scrape caches hold (the active series of the last scrapes).", () => this.sumLoops((l) => l.cachedSeries));
+    m.gauge("strata_agent_series_cache_bytes", "Bytes of the targets' scrape caches (series keys, encoded labels, columns, hash tables).", () => this.sumLoops((l) => l.cacheBytes));
+  }
+
+  private sumLoops(f: (l: ScrapeLoop) => number): number {
+    let n = 0;
+    for (const j of this.jobs.values()) for (const l of j.loops.values()) n += f(l);
+    return n;
   }
 
   private count(h: string): number {
@@ -101,7 +115,12 @@ export class ScrapeManager {
     for (const g of j.groups.values()) all.push(...g);
     const resolved = resolveTargets(j.cfg, all);
     j.dropped = resolved.dropped;
-    const want = new Map(resolved.active.filter((t) => ownsTarget(t, this.o.membersCount ?? 1, this.o.memberNum ?? 0, this.o.replicationFactor ?? 1)).map((t) => [t.key, t]));
+    const member = this.o.memberLabel;
+    const want = new Map(
+      resolved.active
+        .filter((t) => ownsTarget(t, this.o.membersCount ?? 1, this.o.memberNum ?? 0, this.o.replicationFactor ?? 1))
+        .map((t) => [t.key, member === undefined ? t : withTargetLabel(t, member)]),
+    );
     for (const [key, loop] of j.loops) {
       if (want.has(key) && loop.target.job.fingerprint === j.cfg.fingerprint) continue;
       j.loops.delete(key);

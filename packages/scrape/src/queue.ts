@@ -38,6 +38,11 @@ export interface QueueBlock {
   readonly next: number;
 }
 
+/** A reusable buffer a caller lends to peek() and mergeSnappyBlocks(). */
+export interface Scratch {
+  buf: Buffer;
+}
+
 export class DurableQueue {
   private readonly segments: Segment[] = [];
   private readonly segmentBytes: number;
@@ -116,10 +121,13 @@ export class DurableQueue {
 
   /**
    * Reads blocks from the reader position without consuming them: up to `maxBytes` in total
-   * (at least one block). Empty when the queue is empty.
+   * (at least one block). Empty when the queue is empty. With `scratch`, the blocks are views of
+   * its buffer (grown when needed), valid until the next peek with it: a sender reuses one
+   * buffer instead of allocating each block it sends.
    */
-  peek(maxBytes: number): QueueBlock[] {
+  peek(maxBytes: number, scratch?: Scratch): QueueBlock[] {
     const out: QueueBlock[] = [];
+    let used = 0;
     let pos = this.readPos;
     let total = 0;
     while (pos < this.writePos) {
@@ -137,7 +145,14 @@ export class DurableQueue {
       readSync(seg.fd, h, 0, HEADER, pos - seg.start);
       const len = h.readUInt32LE(0);
       if (out.length > 0 && total + len > maxBytes) break;
-      const data = Buffer.allocUnsafe(len);
+      let data: Buffer;
+      if (scratch === undefined) data = Buffer.allocUnsafe(len);
+      else {
+        // Blocks read before a growth keep viewing the old buffer, which stays valid.
+        if (used + len > scratch.buf.length) scratch.buf = Buffer.allocUnsafeSlow(Math.max(used + len, scratch.buf.length * 2));
+        data = scratch.buf.subarray(used, used + len);
+        used += len;
+      }
       readSync(seg.fd, data, 0, len, pos - seg.start + HEADER);
       if (crc32(data) !== h.readUInt32LE(4)) throw new Error(`queue ${this.opts.dir}: checksum mismatch at offset ${pos}`);
       pos += HEADER + len;

@@ -7,6 +7,7 @@ import type { TlsConfig } from "./config.js";
 import { WriteRequestV1Builder, WriteRequestV2Builder, encodeLabelsV1 } from "./encode.js";
 import { DurableQueue } from "./queue.js";
 import { RemoteWriteSender, redact } from "./sender.js";
+import type { SeriesCache } from "./series-cache.js";
 
 /**
  * Remote write to every -remoteWrite.url: each URL gets all data, through its own durable
@@ -42,15 +43,13 @@ export interface FanoutOptions {
   readonly flushIntervalMs?: number;
 }
 
-/** One URL's form of a series: 1.0 label bytes, or the labels for a 2.0 symbol table. */
-type PerUrl = Uint8Array | Labels;
-
 /**
- * A series prepared for every URL (null where that URL's relabeling dropped it). Reusable
- * across batches; it holds only the encoded form a URL needs (scrape loops keep one per series).
+ * A series prepared for every URL: its 1.0 label bytes (encodeLabelsV1; a 2.0 request takes
+ * them too), null where that URL's relabeling dropped it; URLs with the same form share one
+ * array. Reusable across batches; scrape loops copy it into their SeriesCache arena.
  */
 export interface SeriesRef {
-  readonly perUrl: readonly (PerUrl | null)[];
+  readonly perUrl: readonly (Uint8Array | null)[];
 }
 
 interface Url {
@@ -98,9 +97,9 @@ export class RemoteWriteFanout {
   ref(labels: Labels): SeriesRef | null {
     const global = this.o.relabel ? this.o.relabel.apply(labels) : labels;
     if (global === null || global.length === 0) return null;
-    const form = (l: Labels): PerUrl => (this.o.version === 2 ? l : encodeLabelsV1(l));
-    const perUrl: (PerUrl | null)[] = [];
-    let shared: PerUrl | undefined;
+    const form = encodeLabelsV1;
+    const perUrl: (Uint8Array | null)[] = [];
+    let shared: Uint8Array | undefined;
     for (const u of this.urls) {
       if (u.target.relabel === undefined || u.target.relabel.length === 0) {
         shared ??= form(global);
@@ -113,14 +112,38 @@ export class RemoteWriteFanout {
     return { perUrl };
   }
 
+  /** How many remote write URLs a series is prepared for (SeriesCache's `forms`). */
+  get urlCount(): number {
+    return this.urls.length;
+  }
+
   /** Adds a sample to the batch being built; `flush` appends it to every queue. Synchronous use only. */
   add(ref: SeriesRef, timestampMs: number, value: number): void {
+    const v2 = this.o.version === 2;
     for (let i = 0; i < this.urls.length; i++) {
       const p = ref.perUrl[i];
       if (p === null || p === undefined) continue;
       const u = this.urls[i]!;
-      if (p instanceof Uint8Array) u.v1.add(p, timestampMs, value);
-      else u.v2.add(p, timestampMs, value);
+      if (v2) u.v2.add(p, timestampMs, value);
+      else u.v1.add(p, timestampMs, value);
+    }
+  }
+
+  /** add() for entry `id` of a scrape loop's SeriesCache (made with forms = urlCount). */
+  addCached(c: SeriesCache, id: number, timestampMs: number, value: number): void {
+    const v2 = this.o.version === 2;
+    const n = this.urls.length;
+    const base = id * n;
+    const off = c.off[id]!;
+    for (let i = 0; i < n; i++) {
+      const len = c.labLen[base + i]!;
+      if (len < 0) continue;
+      const u = this.urls[i]!;
+      const at = off + c.labRel[base + i]!;
+      const stored = c.labStored[base + i]!;
+      const b = v2 ? u.v2 : u.v1;
+      if (stored === len) b.addRange(c.arena, at, len, timestampMs, value);
+      else b.addExpanded(c.arena, at, stored, len, c.shared, timestampMs, value);
     }
   }
 

@@ -2,7 +2,8 @@ import { METRIC_NAME_LABEL, compareStrings, type Label, type Labels, type Logger
 import { PromTextParser, STALE_NAN, isOpenMetricsContentType, parseFloatStrict, type RowSink } from "@strata/formats";
 import { scrapeOnce } from "./fetch.js";
 import type { RemoteWriteFanout, SeriesRef } from "./remote-write.js";
-import { SeriesCache, hashBytes } from "./series-cache.js";
+import { encodeLabelsV1 } from "./encode.js";
+import { MAX_SHARED, SeriesCache, hashBytes } from "./series-cache.js";
 import { hash52, type Target } from "./targets.js";
 
 /**
@@ -13,9 +14,10 @@ import { hash52, type Target } from "./targets.js";
  * scrape_samples_post_metric_relabeling and scrape_series_added, and stale markers for series
  * that disappeared (all of them when a scrape fails or the target goes away).
  *
- * Per series it keeps the prepared remote write labels from the scrape before, keyed by the bytes
- * of the line's series text (SeriesCache), so a steady target costs a hash, a byte comparison
- * and a value parse per line, all on the scrape body itself: nothing is allocated per line.
+ * Per series it keeps the encoded remote write labels from the scrape before in the target's
+ * SeriesCache arena (no JS object per series), keyed by the bytes of the line's series text, so a
+ * steady target costs a hash, a byte comparison and a value parse per line, all on the scrape
+ * body itself: nothing is allocated per line.
  */
 
 export type TargetHealth = "up" | "down" | "unknown";
@@ -37,7 +39,7 @@ export class ScrapeLoop {
   lastScrapeMs = 0;
   lastDurationMs = 0;
   lastSamples = 0;
-  private readonly cache = new SeriesCache();
+  private readonly cache: SeriesCache;
   private readonly autoRefs: (SeriesRef | null)[];
   private scrapeNo = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -50,7 +52,21 @@ export class ScrapeLoop {
     readonly target: Target,
     private readonly d: ScrapeLoopDeps,
   ) {
+    // The target's labels are in (nearly) every series: the cache stores each as one byte.
+    this.cache = new SeriesCache(
+      d.fanout.urlCount,
+      target.labels.slice(0, MAX_SHARED).map((l) => encodeLabelsV1([l])),
+    );
     this.autoRefs = AUTO_NAMES.map((n) => d.fanout.ref(this.finish([{ name: METRIC_NAME_LABEL, value: n }, ...target.labels])));
+  }
+
+  /** Series in this target's cache, and the bytes it holds (for /metrics). */
+  get cachedSeries(): number {
+    return this.cache.size;
+  }
+
+  get cacheBytes(): number {
+    return this.cache.bytes;
   }
 
   /** Starts scraping at this target's offset within the interval. */
@@ -92,7 +108,8 @@ export class ScrapeLoop {
     if (!stale) return;
     const ts = Date.now();
     const f = this.d.fanout;
-    this.cache.forEachLive((ref) => f.add(ref, ts, STALE_NAN));
+    const cache = this.cache;
+    this.cache.forEachLive((id) => f.addCached(cache, id, ts, STALE_NAN));
     if (this.autoWritten) for (const r of this.autoRefs) if (r !== null) f.add(r, ts, STALE_NAN);
     f.flush();
     this.cache.clear();
@@ -139,7 +156,8 @@ export class ScrapeLoop {
       }
     }
     // Series seen last time and not now: stale (all of them when the scrape failed).
-    this.cache.sweep(no, error === "", (ref) => f.add(ref, ts, STALE_NAN));
+    const cache = this.cache;
+    cache.sweep(no, error === "", (id) => f.addCached(cache, id, ts, STALE_NAN));
     const durationMs = performance.now() - t0;
     const up = error === "" ? 1 : 0;
     const autoValues = [up, durationMs / 1000, scraped, error === "" ? post : 0, error === "" ? added : 0];
@@ -180,11 +198,10 @@ export class ScrapeLoop {
     let current = -1;
     const emit = (id: number, sampleTs: number, value: number): void => {
       scraped++;
-      const ref = cache.refs[id]!;
-      if (ref === null) return;
+      if (cache.kept[id] === 0) return;
       post++;
       if (limit > 0 && post > limit) throw new Error(`sample_limit exceeded: more than ${limit} samples after metric_relabel_configs`);
-      f.add(ref, honorTs ? sampleTs : ts, value);
+      f.addCached(cache, id, honorTs ? sampleTs : ts, value);
     };
     const sink: RowSink = {
       series: (labels: readonly Label[]) => {

@@ -3,7 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@strata/core";
 import type { TlsConfig } from "./config.js";
-import type { DurableQueue } from "./queue.js";
+import type { DurableQueue, Scratch } from "./queue.js";
 
 /**
  * Sends one durable queue to one remote write URL, oldest block first, one request at a time
@@ -90,13 +90,15 @@ export class RemoteWriteSender {
       lastSend = Date.now();
       let blocks;
       try {
-        blocks = q.peek(this.o.version === 1 ? maxRaw / 4 : 0);
+        // The buffers of the last request are free again: post() returns once its body was written.
+        blocks = q.peek(this.o.version === 1 ? maxRaw / 4 : 0, this.readBuf);
       } catch (err) {
         if (this.stopped) return;
         throw err;
       }
       if (blocks.length === 0) continue;
-      const body = blocks.length === 1 ? blocks[0]!.data : mergeSnappyBlocks(blocks.map((b) => b.data));
+      const body = blocks.length === 1 ? blocks[0]!.data : mergeSnappyBlocks(blocks.map((b) => b.data), this.mergeBuf);
+      this.shrinkBuffers(maxRaw);
       const next = blocks[blocks.length - 1]!.next;
       const r = await this.post(body);
       if (this.stopped && r.kind !== "ok") return;
@@ -127,6 +129,27 @@ export class RemoteWriteSender {
           break;
         }
       }
+    }
+  }
+
+  /**
+   * Blocks are read and merged into these two buffers, reused from request to request, so a
+   * send allocates no body; one grown past a quarter of -remoteWrite.maxBlockSize by a backlog
+   * is given back after the backlog.
+   */
+  private readonly readBuf: Scratch = { buf: Buffer.allocUnsafeSlow(64 * 1024) };
+  private readonly mergeBuf: Scratch = { buf: Buffer.allocUnsafeSlow(64 * 1024) };
+  private grownSends = 0;
+
+  private shrinkBuffers(maxRaw: number): void {
+    const big = this.readBuf.buf.length > maxRaw / 4 || this.mergeBuf.buf.length > maxRaw / 4;
+    if (!big) return;
+    // Freed after a few sends in a row that did not need the size (the backlog is gone).
+    if (this.o.queue.pendingBytes > maxRaw / 8) this.grownSends = 0;
+    else if (++this.grownSends >= 8) {
+      this.readBuf.buf = Buffer.allocUnsafeSlow(64 * 1024);
+      this.mergeBuf.buf = Buffer.allocUnsafeSlow(64 * 1024);
+      this.grownSends = 0;
     }
   }
 
@@ -164,7 +187,14 @@ export class RemoteWriteSender {
     headers["content-length"] = String(body.length);
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.o.sendTimeoutMs ?? 60_000)]);
     const opts = { method: "POST", headers, signal, agent: this.agent };
+    // Resolves once the answer is read and the body was handed to the socket (or the request
+    // ended): the caller reuses the body's buffer for the next request.
+    let answer: { status: number; text: string; retryAfter: string | null } | undefined;
+    let bodyDone = false;
     return new Promise((resolve, reject) => {
+      const done = (): void => {
+        if (answer !== undefined && bodyDone) resolve(answer);
+      };
       const onResponse = (res: IncomingMessage): void => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -173,11 +203,20 @@ export class RemoteWriteSender {
           if (size < 4096) chunks.push(c);
           size += c.length;
         });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), retryAfter: headerOf(res, "retry-after") }));
+        res.on("end", () => {
+          answer = { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), retryAfter: headerOf(res, "retry-after") };
+          done();
+        });
         res.on("error", reject);
       };
       const req = u.protocol === "https:" ? httpsRequest(u, opts, onResponse) : httpRequest(u, opts, onResponse);
       req.on("error", (err) => reject(signal.aborted && this.abort.signal.aborted === false ? new Error(`no answer within ${this.o.sendTimeoutMs ?? 60_000} ms`) : err));
+      const bodyWritten = (): void => {
+        bodyDone = true;
+        done();
+      };
+      req.once("finish", bodyWritten);
+      req.once("close", bodyWritten);
       req.end(body);
     });
   }
@@ -210,8 +249,9 @@ export function retryAfter(v: string | null): number | undefined {
  * block is a varint of the uncompressed length followed by literal and copy elements whose copy
  * offsets point back only into the block's own output, so the elements of several blocks under
  * one new length header decompress to the concatenation. No decompression, no recompression.
+ * With `scratch`, the result is a view of its buffer (grown when needed).
  */
-export function mergeSnappyBlocks(blocks: readonly Uint8Array[]): Uint8Array {
+export function mergeSnappyBlocks(blocks: readonly Uint8Array[], scratch?: Scratch): Uint8Array {
   let total = 0;
   let bodies = 0;
   const starts: number[] = [];
@@ -230,7 +270,12 @@ export function mergeSnappyBlocks(blocks: readonly Uint8Array[]): Uint8Array {
     bodies += b.length - i;
     starts.push(i);
   }
-  const out = Buffer.allocUnsafe(5 + bodies);
+  let out: Buffer;
+  if (scratch === undefined) out = Buffer.allocUnsafe(5 + bodies);
+  else {
+    if (scratch.buf.length < 5 + bodies) scratch.buf = Buffer.allocUnsafeSlow(Math.max(5 + bodies, scratch.buf.length * 2));
+    out = scratch.buf;
+  }
   let pos = 0;
   let v = total;
   while (v >= 0x80) {

@@ -3,9 +3,21 @@ import type { SeriesRef } from "./remote-write.js";
 /**
  * One target's series from earlier scrapes, keyed by the bytes of their series text (the part
  * of an exposition line before the value) — Prometheus' scrape cache: a line whose series bytes
- * equal a known one maps straight to its prepared remote write series, with no label parsing,
- * no relabeling and no string made. Keys live in one byte arena; the table is open addressing
- * over typed arrays, so a steady target allocates nothing per line.
+ * equal a known one maps straight to its remote write labels, with no label parsing, no
+ * relabeling and no string made.
+ *
+ * Everything lives in one arena per target and typed-array columns, no JS object per series:
+ * entry `id` owns arena[off[id], off[id] + span[id]), which holds its key followed by its
+ * encoded remote write labels (1.0 label bytes) for each remote write URL — once when the URLs
+ * share a form. `labRel[id * forms + u]` / `labStored[id * forms + u]` place URL u's labels
+ * (relative to off[id]); `labLen` is their length once expanded, -1 where that URL's
+ * relabeling dropped the series. The target's own label fields (`shared`: job, instance, …,
+ * the same bytes in every series of the target) are stored as one byte each — the marker k+1
+ * for shared[k], where a label field starts with 0x0a — and expanded when a sample is encoded
+ * (expandLabels), a third or more of a node_exporter series' label bytes. `kept[id]`
+ * is 0 where metric relabeling dropped it (the decision is cached too). Entries are stored in id
+ * order, so sweep() compacts the arena in place. The table is open addressing over typed arrays,
+ * so a steady target allocates nothing per line.
  *
  * Entries are numbered 0..size-1; `seen[id]` is the number of the scrape that last had the
  * series and `live[id]` is 1 once a successful scrape wrote it (it needs a stale marker when it
@@ -13,16 +25,34 @@ import type { SeriesRef } from "./remote-write.js";
  */
 export class SeriesCache {
   size = 0;
-  seen = new Int32Array(256);
-  live = new Uint8Array(256);
-  /** Prepared series; null where metric relabeling dropped it (the decision is cached too). */
-  refs: (SeriesRef | null)[] = [];
-  private keyOff = new Int32Array(256);
-  private keyLen = new Int32Array(256);
-  private hashes = new Int32Array(256);
-  private arena = Buffer.allocUnsafe(16 * 1024);
+  seen = new Int32Array(INITIAL);
+  live = new Uint8Array(INITIAL);
+  kept = new Uint8Array(INITIAL);
+  /** Start of entry `id` in `arena`. */
+  off = new Int32Array(INITIAL);
+  labRel: Int32Array<ArrayBuffer>;
+  labLen: Int32Array<ArrayBuffer>;
+  labStored: Int32Array<ArrayBuffer>;
+  arena: Buffer = Buffer.allocUnsafeSlow(4096);
+  private span = new Int32Array(INITIAL);
+  private keyLen = new Int32Array(INITIAL);
+  private hashes = new Int32Array(INITIAL);
   private arenaLen = 0;
-  private table = new Int32Array(512).fill(-1);
+  private table = new Int32Array(INITIAL * 2).fill(-1);
+
+  /**
+   * `forms`: how many remote write URLs each series carries labels for; `shared`: at most
+   * MAX_SHARED encoded label fields (encodeLabelsV1 of one label each) stored as one byte.
+   */
+  constructor(
+    readonly forms = 1,
+    readonly shared: readonly Uint8Array[] = [],
+  ) {
+    if (shared.length > MAX_SHARED) this.shared = shared.slice(0, MAX_SHARED);
+    this.labRel = new Int32Array(INITIAL * forms);
+    this.labLen = new Int32Array(INITIAL * forms);
+    this.labStored = new Int32Array(INITIAL * forms);
+  }
 
   /** The entry whose key is buf[start, end) with hash `h`, or -1. */
   find(buf: Uint8Array, start: number, end: number, h: number): number {
@@ -34,31 +64,62 @@ export class SeriesCache {
       if (id < 0) return -1;
       if (this.hashes[id] !== h || this.keyLen[id] !== len) continue;
       let i = 0;
-      const off = this.keyOff[id]!;
+      const off = this.off[id]!;
       while (i < len && a[off + i] === buf[start + i]) i++;
       if (i === len) return id;
     }
   }
 
-  /** Adds buf[start, end) (not present) with its series; returns its id. */
+  /**
+   * Adds buf[start, end) (not present) with its series (copied in: `ref` is not kept; null when
+   * metric relabeling dropped it); returns its id.
+   */
   add(buf: Uint8Array, start: number, end: number, h: number, ref: SeriesRef | null, seen: number): number {
     const id = this.size;
     if (id === this.seen.length) this.grow(id * 2);
     if ((id + 1) * 2 > this.table.length) this.rehash(this.table.length * 2);
     const len = end - start;
-    if (this.arenaLen + len > this.arena.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.arena.length * 2, this.arenaLen + len));
-      this.arena.copy(next, 0, 0, this.arenaLen);
-      this.arena = next;
+    const forms = this.forms;
+    let need = len;
+    if (ref !== null) {
+      for (let u = 0; u < forms; u++) {
+        const p = ref.perUrl[u];
+        if (p !== null && p !== undefined && !sharedBefore(ref, u)) need += p.length; // an upper bound
+      }
     }
-    this.arena.set(buf.subarray(start, end), this.arenaLen);
-    this.keyOff[id] = this.arenaLen;
+    if (this.arenaLen + need > this.arena.length) this.resizeArena(Math.max(this.arena.length + (this.arena.length >> 1), this.arenaLen + need));
+    const off = this.arenaLen;
+    const a = this.arena;
+    a.set(buf.subarray(start, end), off);
+    let pos = off + len;
+    const base = id * forms;
+    for (let u = 0; u < forms; u++) {
+      const p = ref === null ? null : (ref.perUrl[u] ?? null);
+      if (p === null) {
+        this.labRel[base + u] = 0;
+        this.labLen[base + u] = -1;
+        continue;
+      }
+      const prev = ref === null ? -1 : sharedIndex(ref, u);
+      if (prev >= 0) {
+        this.labRel[base + u] = this.labRel[base + prev]!;
+        this.labStored[base + u] = this.labStored[base + prev]!;
+      } else {
+        const stored = this.compact(p, a, pos);
+        this.labRel[base + u] = pos - off;
+        this.labStored[base + u] = stored;
+        pos += stored;
+      }
+      this.labLen[base + u] = p.length;
+    }
+    this.off[id] = off;
+    this.span[id] = pos - off;
     this.keyLen[id] = len;
-    this.arenaLen += len;
+    this.arenaLen = pos;
     this.hashes[id] = h;
     this.seen[id] = seen;
     this.live[id] = 0;
-    this.refs[id] = ref;
+    this.kept[id] = ref === null ? 0 : 1;
     this.size++;
     this.insert(id);
     return id;
@@ -66,51 +127,97 @@ export class SeriesCache {
 
   /**
    * Keeps the entries seen in scrape `no` (marking them live) and drops the others, calling
-   * `gone` for each dropped one that was live. With `keep` false every entry is dropped.
+   * `gone(id)` (before renumbering; the entry's bytes are still in place) for each dropped one
+   * that was written. With `keep` false every entry is dropped.
    */
-  sweep(no: number, keep: boolean, gone: (ref: SeriesRef) => void): void {
+  sweep(no: number, keep: boolean, gone: (id: number) => void): void {
     let n = 0;
-    const oldArena = this.arena;
+    const a = this.arena;
+    const forms = this.forms;
     let arenaLen = 0;
     for (let id = 0; id < this.size; id++) {
-      const ref = this.refs[id]!;
       if (keep && this.seen[id] === no) {
+        const off = this.off[id]!;
+        const span = this.span[id]!;
+        // Entries move down within the same arena: the target range never overlaps a later entry.
+        if (off !== arenaLen) a.copy(a, arenaLen, off, off + span);
         if (n !== id) {
-          // Keys move down within the same arena: the target range never overlaps a later key.
-          oldArena.copy(oldArena, arenaLen, this.keyOff[id]!, this.keyOff[id]! + this.keyLen[id]!);
+          this.span[n] = span;
           this.keyLen[n] = this.keyLen[id]!;
           this.hashes[n] = this.hashes[id]!;
-          this.seen[n] = no;
-          this.refs[n] = ref;
-        } else if (this.keyOff[id] !== arenaLen) oldArena.copy(oldArena, arenaLen, this.keyOff[id]!, this.keyOff[id]! + this.keyLen[id]!);
-        this.keyOff[n] = arenaLen;
-        arenaLen += this.keyLen[n]!;
+          this.kept[n] = this.kept[id]!;
+          this.labRel.copyWithin(n * forms, id * forms, id * forms + forms);
+          this.labLen.copyWithin(n * forms, id * forms, id * forms + forms);
+          this.labStored.copyWithin(n * forms, id * forms, id * forms + forms);
+        }
+        this.seen[n] = no;
+        this.off[n] = arenaLen;
+        arenaLen += span;
         this.live[n] = 1;
         n++;
         continue;
       }
-      if (ref !== null && this.live[id] === 1) gone(ref);
+      if (this.kept[id] === 1 && this.live[id] === 1) gone(id);
     }
+    this.arenaLen = arenaLen;
+    // A target that shrank, or a scrape that grew the arena in steps, gives the slack back
+    // (keeping an eighth for churn, so steady churn does not resize on every scrape).
+    if (this.arena.length - arenaLen > (arenaLen >> 2) + 4096) this.resizeArena(arenaLen + (arenaLen >> 3) + 1024);
     if (n === this.size) return;
     this.size = n;
-    this.arenaLen = arenaLen;
-    this.refs.length = n;
-    this.rehash(this.table.length);
+    if (this.seen.length > INITIAL && n * 4 < this.seen.length) this.grow(Math.max(INITIAL, n * 2));
+    this.rehash(Math.max(INITIAL * 2, this.table.length > n * 8 ? nextPow2(n * 2) : this.table.length));
   }
 
   /** Every entry that a successful scrape wrote (for stale markers when the target goes). */
-  forEachLive(fn: (ref: SeriesRef) => void): void {
-    for (let id = 0; id < this.size; id++) {
-      const ref = this.refs[id]!;
-      if (ref !== null && this.live[id] === 1) fn(ref);
-    }
+  forEachLive(fn: (id: number) => void): void {
+    for (let id = 0; id < this.size; id++) if (this.kept[id] === 1 && this.live[id] === 1) fn(id);
   }
 
   clear(): void {
     this.size = 0;
     this.arenaLen = 0;
-    this.refs = [];
     this.table.fill(-1);
+  }
+
+  /** Bytes held (arena and columns), for /metrics. */
+  get bytes(): number {
+    return this.arena.length + this.seen.length * (4 * 5 + 2 + 12 * this.forms) + this.table.length * 4;
+  }
+
+  /** URL u's labels of entry `id`, expanded (a copy; for tests and pages, not the hot path). */
+  labels(id: number, u: number): Uint8Array | null {
+    const k = id * this.forms + u;
+    const len = this.labLen[k]!;
+    if (len < 0) return null;
+    const out = new Uint8Array(len);
+    expandLabels(this.arena, this.off[id]! + this.labRel[k]!, this.labStored[k]!, this.shared, out, 0);
+    return out;
+  }
+
+  /** Writes label run p into `a` at `pos` with the shared fields as markers; returns the bytes written. */
+  private compact(p: Uint8Array, a: Uint8Array, pos: number): number {
+    const shared = this.shared;
+    const start = pos;
+    let i = 0;
+    while (i < p.length) {
+      const end = fieldEnd(p, i);
+      let k = 0;
+      for (; k < shared.length; k++) {
+        const f = shared[k]!;
+        if (f.length !== end - i) continue;
+        let x = 0;
+        while (x < f.length && f[x] === p[i + x]) x++;
+        if (x === f.length) break;
+      }
+      if (k < shared.length) a[pos++] = k + 1;
+      else {
+        a.set(p.subarray(i, end), pos);
+        pos += end - i;
+      }
+      i = end;
+    }
+    return pos - start;
   }
 
   private insert(id: number): void {
@@ -121,24 +228,102 @@ export class SeriesCache {
   }
 
   private rehash(slots: number): void {
-    this.table = new Int32Array(slots).fill(-1);
+    if (slots === this.table.length) this.table.fill(-1);
+    else this.table = new Int32Array(slots).fill(-1);
     for (let id = 0; id < this.size; id++) this.insert(id);
   }
 
+  private resizeArena(n: number): void {
+    const next = Buffer.allocUnsafeSlow(n);
+    this.arena.copy(next, 0, 0, this.arenaLen);
+    this.arena = next;
+  }
+
+  /** Resizes the columns to `n` entries (n ≥ size). */
   private grow(n: number): void {
-    const g32 = (a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
-      const b = new Int32Array(n);
-      b.set(a);
+    const size = this.size;
+    const i32 = (a: Int32Array<ArrayBuffer>, per = 1): Int32Array<ArrayBuffer> => {
+      const b = new Int32Array(n * per);
+      b.set(a.subarray(0, size * per));
       return b;
     };
-    this.seen = g32(this.seen);
-    this.keyOff = g32(this.keyOff);
-    this.keyLen = g32(this.keyLen);
-    this.hashes = g32(this.hashes);
-    const l = new Uint8Array(n);
-    l.set(this.live);
-    this.live = l;
+    const u8 = (a: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> => {
+      const b = new Uint8Array(n);
+      b.set(a.subarray(0, size));
+      return b;
+    };
+    this.seen = i32(this.seen);
+    this.off = i32(this.off);
+    this.span = i32(this.span);
+    this.keyLen = i32(this.keyLen);
+    this.hashes = i32(this.hashes);
+    this.labRel = i32(this.labRel, this.forms);
+    this.labLen = i32(this.labLen, this.forms);
+    this.labStored = i32(this.labStored, this.forms);
+    this.live = u8(this.live);
+    this.kept = u8(this.kept);
   }
+}
+
+const INITIAL = 64;
+/** Shared fields a cache elides: their markers 1..MAX_SHARED never start a label field (0x0a). */
+export const MAX_SHARED = 8;
+
+/** The end of the label field at buf[i]: 0x0a, a varint length, the Label message. */
+function fieldEnd(buf: Uint8Array, i: number): number {
+  let n = 0;
+  let mul = 1;
+  let j = i + 1;
+  for (;;) {
+    const b = buf[j++]!;
+    n += (b & 0x7f) * mul;
+    if (b < 0x80) break;
+    mul *= 0x80;
+  }
+  return j + n;
+}
+
+/**
+ * Copies the stored label run buf[off, off + stored) into out at `pos`, markers replaced by
+ * their shared fields; returns the position after it.
+ */
+export function expandLabels(buf: Uint8Array, off: number, stored: number, shared: readonly Uint8Array[], out: Uint8Array, pos: number): number {
+  const end = off + stored;
+  let i = off;
+  while (i < end) {
+    const c = buf[i]!;
+    if (c !== 0x0a) {
+      const f = shared[c - 1]!;
+      out.set(f, pos);
+      pos += f.length;
+      i++;
+      continue;
+    }
+    // A run of plain fields up to the next marker (or the end), copied at once.
+    let j = i;
+    while (j < end && buf[j] === 0x0a) j = fieldEnd(buf, j);
+    out.set(buf.subarray(i, j), pos);
+    pos += j - i;
+    i = j;
+  }
+  return pos;
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** The first URL before `u` whose form is the same bytes object as u's, or -1. */
+function sharedIndex(ref: SeriesRef, u: number): number {
+  const p = ref.perUrl[u];
+  for (let j = 0; j < u; j++) if (ref.perUrl[j] === p) return j;
+  return -1;
+}
+
+function sharedBefore(ref: SeriesRef, u: number): boolean {
+  return sharedIndex(ref, u) >= 0;
 }
 
 /** FNV-1a over buf[start, end) as a signed 32-bit integer. */

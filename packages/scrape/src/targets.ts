@@ -118,6 +118,12 @@ export function hash52(s: string): number {
   return d.readUIntBE(0, 6) * 16 + (d[6]! >>> 4);
 }
 
+/** The target with label `l` set (replacing one of the same name), labels kept sorted. */
+export function withTargetLabel(t: Target, l: Label): Target {
+  const labels = [...t.labels.filter((x) => x.name !== l.name), l].sort((a, b) => compareStrings(a.name, b.name));
+  return { ...t, labels };
+}
+
 /**
  * vmagent's -promscrape.cluster sharding: a target belongs to member `memberNum` of
  * `membersCount` when the hash of its labels lands there (with replication, the next ones too).

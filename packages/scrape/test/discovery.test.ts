@@ -43,8 +43,9 @@ describe("remote write encoders", () => {
 
   it("2.0: decodes with the generated io.prometheus.write.v2 code", () => {
     const b = new WriteRequestV2Builder();
-    for (const [t, v] of samples) b.add(labels, t, v);
-    b.add([{ name: "__name__", value: "other" }], 7, 8);
+    const enc = encodeLabelsV1(labels);
+    for (const [t, v] of samples) b.add(enc, t, v);
+    b.add(encodeLabelsV1([{ name: "__name__", value: "other" }]), 7, 8);
     const req = fromBinary(writev2.RequestSchema, b.finish());
     expect(req.symbols[0]).toBe("");
     const decoded = req.timeseries.map((ts) => {
@@ -57,6 +58,63 @@ describe("remote write encoders", () => {
     expect(decoded.slice(1, samples.length).map((d) => [d.t, d.v])).toEqual(samples.slice(1).map(([t, v]) => [t, bits(v)]));
     expect(decoded[samples.length]).toEqual({ labels: { __name__: "other" }, t: 7, v: bits(8) });
     expect(new Set(req.symbols).size).toBe(req.symbols.length);
+  });
+
+  it("label runs a SeriesCache stores with the target's fields as markers encode as the full labels (1.0 and 2.0)", async () => {
+    const { SeriesCache, hashBytes } = await import("@strata/scrape");
+    const instance = { name: "instance", value: "host:9100" };
+    const job = { name: "job", value: "node" };
+    const c = new SeriesCache(1, [encodeLabelsV1([instance]), encodeLabelsV1([job])]);
+    const sets = [
+      [{ name: "__name__", value: "a" }, instance, job],
+      [{ name: "__name__", value: "b" }, { name: "cpu", value: "0" }, instance, { name: "job", value: "other" }],
+      [{ name: "__name__", value: "c" }],
+      [{ name: "__name__", value: "d".repeat(300) }, { name: "exported_job", value: "x" }, instance, job, { name: "zone", value: "z" }],
+    ];
+    sets.forEach((set, i) => {
+      const key = Buffer.from(`k${i}`);
+      c.add(key, 0, key.length, hashBytes(key, 0, key.length), { perUrl: [encodeLabelsV1(set)] }, 1);
+    });
+    expect(c.labStored[0]).toBeLessThan(c.labLen[0]!);
+    for (const [mk, out] of [
+      [() => new WriteRequestV1Builder(), (b: WriteRequestV1Builder) => b.view()],
+      [() => new WriteRequestV2Builder(), (b: WriteRequestV2Builder) => b.finish()],
+    ] as const) {
+      const viaCache = mk() as WriteRequestV1Builder & WriteRequestV2Builder;
+      const direct = mk() as WriteRequestV1Builder & WriteRequestV2Builder;
+      sets.forEach((set, id) => {
+        const [at, stored, len] = [c.off[id]! + c.labRel[id]!, c.labStored[id]!, c.labLen[id]!];
+        if (stored === len) viaCache.addRange(c.arena, at, len, 1000 + id, id);
+        else viaCache.addExpanded(c.arena, at, stored, len, c.shared, 1000 + id, id);
+        direct.add(encodeLabelsV1(set), 1000 + id, id);
+      });
+      expect(Buffer.from(out(viaCache)).toString("hex")).toBe(Buffer.from(out(direct)).toString("hex"));
+    }
+  });
+
+  it("2.0: symbols interned by their bytes through table growth, across reused batches", () => {
+    const b = new WriteRequestV2Builder();
+    for (let round = 0; round < 3; round++) {
+      const want: Record<string, string>[] = [];
+      for (let i = 0; i < 2500; i++) {
+        const l = [
+          { name: "__name__", value: `m${round}` },
+          { name: `k${i % 7}`, value: `v${i}ü` },
+        ];
+        b.add(encodeLabelsV1(l), i, i);
+        want.push(labelsToRecord(l));
+      }
+      const req = fromBinary(writev2.RequestSchema, b.finish());
+      expect(req.symbols[0]).toBe("");
+      expect(new Set(req.symbols).size).toBe(req.symbols.length);
+      const got = req.timeseries.map((ts) => {
+        const out: Record<string, string> = {};
+        for (let i = 0; i < ts.labelsRefs.length; i += 2) out[req.symbols[ts.labelsRefs[i]!]!] = req.symbols[ts.labelsRefs[i + 1]!]!;
+        return out;
+      });
+      expect(got).toEqual(want);
+      b.reset();
+    }
   });
 });
 

@@ -204,13 +204,33 @@ describe("parseDecimal (the fast path's value parser)", () => {
 
 describe("SeriesCache (series bytes → prepared series across scrapes)", () => {
   it("finds what was added and survives sweeps, as a Map of the same keys does", async () => {
-    const { SeriesCache, hashBytes } = await import("@strata/scrape");
+    const { SeriesCache, encodeLabelsV1, hashBytes } = await import("@strata/scrape");
     const fc = (await import("fast-check")).default;
     const keys = fc.array(fc.stringMatching(/^[a-c]{1,3}(\{x="[ab]{0,40}"\})?$/), { maxLength: 60 });
+    // Three URLs: the first two share one form for most series (stored once), the third drops
+    // some; series whose key starts with "c" are dropped by metric relabeling (null ref). The
+    // target labels job and instance are stored as markers where a series has them unchanged.
+    const job = { name: "job", value: "j" };
+    const instance = { name: "instance", value: "host:9100" };
+    const shared = [encodeLabelsV1([instance]), encodeLabelsV1([job])];
+    const enc = (...ls: { name: string; value: string }[]) => Buffer.from(encodeLabelsV1(ls));
+    const refOf = (line: string) => {
+      if (line.startsWith("c")) return null;
+      const name = { name: "__name__", value: line };
+      const a = enc(name, instance, job);
+      const u2 = line.length % 3 === 0 ? enc(name, { name: "instance", value: "other" }, job) : a;
+      return { perUrl: [a, u2, line.length % 2 === 0 ? null : enc({ name: "a", value: line }, { name: "x", value: "y" })] };
+    };
+    const labelsOf = (c: InstanceType<typeof SeriesCache>, id: number) =>
+      [0, 1, 2].map((u) => {
+        const l = c.labels(id, u);
+        return l === null ? null : Buffer.from(l).toString("latin1");
+      });
+    const want = (line: string) => refOf(line)?.perUrl.map((p) => (p === null ? null : p.toString("latin1"))) ?? null;
     fc.assert(
       fc.property(fc.array(keys, { minLength: 1, maxLength: 8 }), (scrapes) => {
-        const c = new SeriesCache();
-        const model = new Map<string, { perUrl: never[]; name: string }>();
+        const c = new SeriesCache(3, shared);
+        const model = new Set<string>();
         const gone: string[] = [];
         scrapes.forEach((lines, k) => {
           const no = k + 1;
@@ -221,19 +241,27 @@ describe("SeriesCache (series bytes → prepared series across scrapes)", () => 
             let id = c.find(b, s, e, h);
             if (id < 0) {
               expect(model.has(line)).toBe(false);
-              const ref = { perUrl: [] as never[], name: line };
-              model.set(line, ref);
-              id = c.add(b, s, e, h, ref, no);
-            } else expect(c.refs[id]).toBe(model.get(line));
+              model.add(line);
+              id = c.add(b, s, e, h, refOf(line), no);
+            }
+            expect(c.kept[id]).toBe(line.startsWith("c") ? 0 : 1);
+            if (c.kept[id] === 1) expect(labelsOf(c, id)).toEqual(want(line));
             c.seen[id] = no;
           }
           const now = new Set(lines);
-          const want = [...model.keys()].filter((x) => !now.has(x) && k > 0 && scrapes.slice(0, k).some((p) => p.includes(x)));
+          const wantGone = [...model].filter((x) => !now.has(x) && !x.startsWith("c") && k > 0 && scrapes.slice(0, k).some((p) => p.includes(x)));
           gone.length = 0;
-          c.sweep(no, true, (ref) => gone.push((ref as unknown as { name: string }).name));
-          for (const x of [...model.keys()]) if (!now.has(x)) model.delete(x);
+          c.sweep(no, true, (id) => gone.push(labelsOf(c, id)[0]!));
+          for (const x of [...model]) if (!now.has(x)) model.delete(x);
           expect(c.size).toBe(model.size);
-          expect(gone.sort()).toEqual(want.filter((x) => x !== undefined).sort());
+          expect(gone.sort()).toEqual(wantGone.map((x) => want(x)![0]!).sort());
+          // What is left is still found, with its labels.
+          for (const line of model) {
+            const b = Buffer.from(line);
+            const id = c.find(b, 0, b.length, hashBytes(b, 0, b.length));
+            expect(id).toBeGreaterThanOrEqual(0);
+            if (c.kept[id] === 1) expect(labelsOf(c, id)).toEqual(want(line));
+          }
         });
       }),
       { numRuns: 300 },

@@ -1,11 +1,13 @@
-// pnpm bench:agent [--targets=1000] [--series=500] [--interval=10s] [--duration=60] [--noVM] [--cpuProf=DIR] [--agentFlags=-a=1,-b=2]
+// pnpm bench:agent [--targets=1000] [--series=500] [--interval=10s] [--duration=60] [--noVM] [--cpuProf=DIR] [--agentFlags=-a=1,-b=2] [--nodeArgs=--a,--b] [--nodeDefaults]
 //
 // A local exporter process serves --targets node_exporter-like targets of --series series each
 // on loopback; strata-agent and Debian's vmagent scrape all of them at --interval with the same
 // scrape config, at the same time, each writing to its own null receiver. After one interval of
 // warm-up, for --duration seconds: CPU seconds per million scraped samples, peak RSS, p99 of the
 // targets' last scrape durations (sampled every interval from /api/v1/targets) and the largest
-// queue size seen; then the ratios agent / vmagent. Requires `pnpm build` first.
+// queue size seen; then the ratios agent / vmagent. Requires `pnpm build` first. The agent runs
+// as systemd/strata-agent.service runs it (node --max-semi-space-size=1, MALLOC_ARENA_MAX=2,
+// MALLOC_MMAP_THRESHOLD_=131072; --nodeArgs replaces the node flags); --nodeDefaults runs plain node.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -42,8 +44,8 @@ const freePort = (): Promise<number> =>
   });
 
 const children: ChildProcess[] = [];
-function start(cmd: string, argv: string[]): { child: ChildProcess; ready: Promise<void>; output: () => string } {
-  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
+function start(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; ready: Promise<void>; output: () => string } {
+  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env });
   children.push(child);
   let out = "";
   const ready = new Promise<void>((res, rej) => {
@@ -141,7 +143,12 @@ async function main(): Promise<void> {
   await ra.ready;
   receivers.push(`http://127.0.0.1:${rcvA}`);
   const cpuProf = args.get("cpuProf");
+  const nodeDefaults = args.has("nodeDefaults");
+  const nodeArgs = nodeDefaults ? [] : (args.get("nodeArgs") ?? "--max-semi-space-size=1").split(",").filter((a) => a !== "");
+  const agentEnv = nodeDefaults ? process.env : { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072", ...process.env };
+  console.log(`strata-agent runs as: ${nodeDefaults ? "" : "MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 "}node ${nodeArgs.join(" ")}`.trimEnd());
   const agent = start(process.execPath, [
+    ...nodeArgs,
     ...(cpuProf !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`] : []),
     agentMain,
     `-httpListenAddr=127.0.0.1:${agentPort}`,
@@ -150,7 +157,7 @@ async function main(): Promise<void> {
     `-remoteWrite.tmpDataPath=${join(dir, "agent-queue")}`,
     "-loggerLevel=WARN",
     ...(args.get("agentFlags")?.split(",") ?? []),
-  ]);
+  ], agentEnv);
   await healthy(`http://127.0.0.1:${agentPort}/health`);
   scrapers.push({ name: "strata-agent", url: `http://127.0.0.1:${agentPort}`, pid: agent.child.pid!, samplesMetric: "strata_agent_scraped_samples_total", queueMetric: "strata_agent_remotewrite_pending_bytes", durations: [], maxQueue: 0 });
   if (WITH_VM) {
@@ -187,9 +194,16 @@ async function main(): Promise<void> {
     }),
   );
   const a0 = scrapers[0]!;
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const heap = await metric(`${a0.url}/metrics`, "nodejs_heap_size_used_bytes");
+  const heapTotal = await metric(`${a0.url}/metrics`, "nodejs_heap_size_total_bytes");
   const ext = await metric(`${a0.url}/metrics`, "nodejs_external_memory_bytes");
-  console.log(`strata-agent at the end: heap used ${(heap / 2 ** 20).toFixed(1)} MiB, external ${(ext / 2 ** 20).toFixed(1)} MiB`);
+  const arrayBuffers = await metric(`${a0.url}/metrics`, "nodejs_array_buffers_bytes");
+  const status = readFileSync(`/proc/${a0.pid}/status`, "utf8");
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
+  console.log(
+    `strata-agent at the end: heap used ${mib(heap)} of ${mib(heapTotal)}, external ${mib(ext)} (array buffers ${mib(arrayBuffers)}); RSS ${mib(kb("VmRSS"))} = anon ${mib(kb("RssAnon"))} + file ${mib(kb("RssFile"))}`,
+  );
   console.log(`load after: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   console.log("scraper        samples     CPU s/M samples   peak RSS MiB   scrape p99 s   max queue bytes");
   for (const r of rows) {

@@ -4,10 +4,12 @@
 import { createServer } from "node:http";
 
 const [targets, series, basePort] = process.argv.slice(2).map(Number);
+// Every line a distinct series (the label values derive from the line's number): an exposition
+// with repeated series is invalid, and Prometheus drops the repeats.
 const families = [
-  ["node_cpu_seconds_total", "counter", (i) => `cpu="${i % 16}",mode="${["idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice"][i % 8]}"`],
-  ["node_network_receive_bytes_total", "counter", (i) => `device="eth${i % 8}"`],
-  ["node_disk_read_bytes_total", "counter", (i) => `device="sd${String.fromCharCode(97 + (i % 16))}"`],
+  ["node_cpu_seconds_total", "counter", (i) => `cpu="${Math.floor(i / 8)}",mode="${["idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice"][i % 8]}"`],
+  ["node_network_receive_bytes_total", "counter", (i) => `device="eth${i}"`],
+  ["node_disk_read_bytes_total", "counter", (i) => `device="sd${String.fromCharCode(97 + (i % 26))}${Math.floor(i / 26)}"`],
   ["node_filesystem_avail_bytes", "gauge", (i) => `device="/dev/sd${i % 8}",fstype="ext4",mountpoint="/mnt/v${i}"`],
   ["node_memory_info_bytes", "gauge", (i) => `kind="k${i}"`],
 ];

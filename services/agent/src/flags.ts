@@ -16,12 +16,20 @@ export function perUrl(values: readonly string[], i: number): string {
 
 export const agentFlags = defineFlags({
   httpListenAddr: flag.string(":8429", "HTTP address for push receivers (/api/v1/write, /api/v1/import, …), /targets, /api/v1/targets, /service-discovery, /metrics, /health, /-/reload."),
+  // The process flag with the agent's own default: its live heap is small (series live in typed
+  // arrays) while every scrape allocates request objects and buffers, so collecting at 2x the
+  // live size keeps RSS down for little CPU (docs/benchmarks.md, "Agent").
+  "memory.heapGrowthPercent": flag.int(100, "How far (percent) the JS heap may grow past its live size before the next full GC, like Go's GOGC (0: V8's own heuristics)."),
   "promscrape.config": flag.string("", "Prometheus scrape config file (scrape_configs, global.scrape_interval, global.external_labels); reloaded on SIGHUP and POST /-/reload."),
   dryRun: flag.bool(false, "Check -promscrape.config (and the relabel configs) and exit: 0 when valid, 1 with the problem otherwise."),
   "promscrape.maxScrapeSize": flag.bytes(16 * 1024 * 1024, "Largest scrape body (after gzip); a bigger one fails the scrape."),
   "promscrape.cluster.membersCount": flag.int(1, "Number of agents sharing the targets: each scrapes the targets whose hash lands on its -promscrape.cluster.memberNum."),
   "promscrape.cluster.memberNum": flag.string("0", "This agent's number among -promscrape.cluster.membersCount (0-based); a Kubernetes StatefulSet pod name such as strata-agent-2 gives its number."),
   "promscrape.cluster.replicationFactor": flag.int(1, "How many agents of the cluster scrape each target."),
+  "promscrape.cluster.memberLabel": flag.string(
+    "",
+    "If non-empty, a label of this name with the -promscrape.cluster.memberNum value (as given) is added to every scraped series, e.g. vmagent_instance=\"0\" (sharding hashes the target labels without it).",
+  ),
   "remoteWrite.url": flag.stringList([], "Remote write URL; repeat for several: every URL gets all data, each through its own durable queue. Without it, the remote_write URLs of -promscrape.config are used."),
   "remoteWrite.tmpDataPath": flag.string("strata-agent-remotewrite-data", "Directory of the per-URL durable queues (data survives restarts and SIGKILL)."),
   "remoteWrite.maxDiskUsagePerURL": flag.bytes(0, "Disk bound of one URL's queue (0: unbounded); past it the oldest data is dropped and counted."),

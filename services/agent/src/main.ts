@@ -47,6 +47,10 @@ await runService({
     if (members < 1 || memberNum < 0 || memberNum >= members) {
       throw new BadDataError(`-promscrape.cluster.memberNum=${memberFlag} must be a number in [0, -promscrape.cluster.membersCount=${members}) or a name ending in -<number>`, "STRATA_INVALID_FLAG");
     }
+    const memberLabel = flags["promscrape.cluster.memberLabel"];
+    if (memberLabel !== "" && !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(memberLabel)) {
+      throw new BadDataError(`-promscrape.cluster.memberLabel=${memberLabel} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)`, "STRATA_INVALID_FLAG");
+    }
 
     const fanout = new RemoteWriteFanout({
       targets,
@@ -74,6 +78,7 @@ await runService({
       membersCount: members,
       memberNum,
       replicationFactor: flags["promscrape.cluster.replicationFactor"],
+      ...(memberLabel !== "" ? { memberLabel: { name: memberLabel, value: memberFlag } } : {}),
     });
     onShutdown({ name: "scrapers", close: () => manager.stop() });
     await manager.apply(cfg);
