@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rawRequest, basicAuth } from "./lib/auth.js";
 import { makeCa, makeServerCert, type TestCa, type TestCert } from "./lib/certs.js";
-import { freePort, isBuilt, requirePeer, serviceMain, startProcess, tempDir, waitFor, type Proc } from "./lib/procs.js";
+import { freePort, isBuilt, requirePeer, serviceMain, startProcess, tempDir, waitFor, waitHealthy, type Proc } from "./lib/procs.js";
 
 /**
  * strata-alert with TLS and auth on both sides: its own listener serves HTTPS (-tls) behind
@@ -13,7 +13,7 @@ import { freePort, isBuilt, requirePeer, serviceMain, startProcess, tempDir, wai
  * records what reaches it. A second alert that trusts another CA gets nothing through.
  */
 
-const built = isBuilt("alert");
+const built = isBuilt("alert") && isBuilt("select");
 if (!built && process.env["CI"] === "true") throw new Error("services are not built: run pnpm build before the tests");
 const available = built && requirePeer("openssl", "openssl");
 
@@ -155,5 +155,38 @@ describe.skipIf(!available)("strata-alert over TLS with auth", () => {
     );
     expect(rules[0]!.lastError).toMatch(/certificate/i);
     expect(seen.length).toBe(before);
+  }, 90_000);
+
+  it("select's -vmalert.proxyURL reaches the HTTPS alert service behind -httpAuth.* with the credentials in the URL", async () => {
+    const alert = await startAlert(ca);
+    const startSelect = async (proxyURL: string): Promise<{ proc: Proc; url: string }> => {
+      const port = await freePort();
+      // The alert service's certificate is from the test CA: select trusts it through NODE_EXTRA_CA_CERTS.
+      const proc = startProcess(process.execPath, [serviceMain("select"), `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=127.0.0.1:${await freePort()}`, `-vmalert.proxyURL=${proxyURL}`, "-loggerLevel=WARN"], {
+        ...process.env,
+        NODE_EXTRA_CA_CERTS: ca.certFile,
+      });
+      procs.push(proc);
+      const url = `http://127.0.0.1:${port}`;
+      await waitHealthy(`${url}/health`, proc);
+      return { proc, url };
+    };
+    const port = new URL(alert.url).port;
+    const withCreds = await startSelect(`https://admin:${encodeURIComponent(secrets.admin)}@127.0.0.1:${port}/`);
+    const r = await fetch(`${withCreds.url}/select/0/prometheus/api/v1/rules?type=alert`);
+    expect(r.status).toBe(200);
+    const groups = ((await r.json()) as { data: { groups: { rules: { name: string }[] }[] } }).data.groups;
+    expect(groups[0]!.rules.map((x) => x.name)).toEqual(["TlsAlways", "TlsPending"]);
+    const alerts = await fetch(`${withCreds.url}/select/0/prometheus/api/v1/alerts`);
+    expect(alerts.status).toBe(200);
+    // The password shows nowhere: not in select's /flags, /metrics or logs.
+    for (const path of ["/flags", "/metrics"]) expect(await (await fetch(`${withCreds.url}${path}`)).text()).not.toContain(secrets.admin);
+    expect(withCreds.proc.output()).not.toContain(secrets.admin);
+
+    // Without credentials in the URL, the client's Authorization header goes along (as vmselect does).
+    const noCreds = await startSelect(`https://127.0.0.1:${port}`);
+    expect((await fetch(`${noCreds.url}/select/0/prometheus/api/v1/rules`)).status).toBe(401);
+    expect((await fetch(`${noCreds.url}/select/0/prometheus/api/v1/rules`, { headers: { authorization: basicAuth("admin", secrets.admin) } })).status).toBe(200);
+    await Promise.all([withCreds.proc.stop(), noCreds.proc.stop(), alert.proc.stop()]);
   }, 90_000);
 });

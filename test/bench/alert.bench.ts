@@ -140,7 +140,22 @@ interface Result {
   readonly errors: number;
   readonly firstError: string;
   readonly evaluations: number;
+  /** strata-alert only: the largest V8 heap used and committed seen in its /metrics, and the brk heap (malloc) at the end. */
+  readonly heap?: { readonly usedMax: number; readonly totalMax: number; readonly externalMax: number; readonly brk: number };
 }
+
+/** Sums the sizes (kB) of the mappings in /proc/<pid>/smaps named `name` (e.g. [heap]: glibc's brk arena). */
+function smapsKb(pid: number, name: string): number {
+  let total = 0;
+  let inside = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inside = line.trimEnd().endsWith(name);
+    else if (inside && line.startsWith("Rss:")) total += Number(/(\d+)/.exec(line)![1]);
+  }
+  return total * 1024;
+}
+
+const metricValue = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
 
 function quantile(xs: number[], q: number): number {
   if (xs.length === 0) return NaN;
@@ -158,8 +173,15 @@ async function measure(name: string, proc: Proc, url: string): Promise<Result> {
   const durations: number[] = [];
   const seen = new Map<string, number>();
   let last: RulesAnswer | undefined;
-  while (Date.now() - t0 < SECONDS * 1000) {
+  const heap = { usedMax: 0, totalMax: 0, externalMax: 0 };
+  for (let i = 0; Date.now() - t0 < SECONDS * 1000; i++) {
     await new Promise((r) => setTimeout(r, 500));
+    if (name !== "vmalert" && i % 4 === 0) {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      heap.usedMax = Math.max(heap.usedMax, metricValue(text, "nodejs_heap_size_used_bytes"));
+      heap.totalMax = Math.max(heap.totalMax, metricValue(text, "nodejs_heap_size_total_bytes"));
+      heap.externalMax = Math.max(heap.externalMax, metricValue(text, "nodejs_external_memory_bytes"));
+    }
     last = (await (await fetch(`${url}/api/v1/rules`)).json()) as RulesAnswer;
     for (const g of last.data.groups) {
       const d = groupDuration(g);
@@ -185,6 +207,7 @@ async function measure(name: string, proc: Proc, url: string): Promise<Result> {
     errors: rules.filter((r) => r.health !== "ok").length,
     firstError: rules.find((r) => r.health !== "ok")?.lastError ?? "",
     evaluations: vm?.groups ?? durations.length,
+    ...(name === "vmalert" ? {} : { heap: { ...heap, brk: smapsKb(pid, "[heap]") } }),
   };
 }
 
@@ -248,6 +271,9 @@ async function main(): Promise<void> {
     );
   }
   for (const r of results) if (r.firstError !== "") console.log(`${r.name}: first rule error: ${r.firstError}`);
+  for (const r of results) {
+    if (r.heap !== undefined) console.log(`${r.name} memory: V8 heap used max ${mb(r.heap.usedMax)}, committed max ${mb(r.heap.totalMax)}, external max ${mb(r.heap.externalMax)}; malloc brk heap at end ${mb(r.heap.brk)}`);
+  }
   if (results.length === 2) {
     const [s, v] = results as [Result, Result];
     console.log(`\nratios (strata / vmalert): CPU ${(s.cpuPerMin / v.cpuPerMin).toFixed(2)}x, p99 group duration ${(s.p99Ms / v.p99Ms).toFixed(2)}x, peak RSS ${(s.peakRss / v.peakRss).toFixed(2)}x, RSS ${(s.rss / v.rss).toFixed(2)}x, anon RSS ${(s.anonRss / v.anonRss).toFixed(2)}x (target: CPU and RSS at most 1.5x)`);

@@ -1,6 +1,7 @@
 export * from "./errors.js";
 export * from "./tenant.js";
 export * from "./labels.js";
+export { xxhash64Small } from "./xxhash.js";
 export * from "./matchers.js";
 export * from "./rows.js";
 export * from "./series-hash.js";

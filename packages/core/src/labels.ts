@@ -1,6 +1,6 @@
-import { xxh64 } from "@node-rs/xxhash";
 import { BadDataError } from "./errors.js";
 import type { Tenant } from "./tenant.js";
+import { xxhash64Native } from "./xxhash.js";
 
 export const METRIC_NAME_LABEL = "__name__";
 
@@ -308,15 +308,15 @@ export function decodeMetricName(buf: Uint8Array): MetricName {
 
 /** xxhash64 of bytes as an unsigned bigint; identical in every process and platform. */
 export function xxhash64(bytes: Uint8Array, seed = 0n): bigint {
-  return xxh64(bytes, seed);
+  return xxhash64Native(bytes, seed);
 }
 
 /** xxhash64 of a string's UTF-8 bytes. */
 export function xxhash64String(s: string, seed = 0n): bigint {
-  return xxh64(s, seed);
+  return xxhash64Native(s, seed);
 }
 
 /** The series hash: xxhash64 of the canonical metric-name bytes. */
 export function hashMetricName(mn: MetricName): bigint {
-  return xxh64(encodeMetricName(mn));
+  return xxhash64Native(encodeMetricName(mn), 0n);
 }

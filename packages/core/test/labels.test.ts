@@ -11,6 +11,7 @@ import {
   normalizeLabels,
   validateLabels,
   xxhash64,
+  xxhash64Small,
   type Labels,
 } from "@strata/core";
 
@@ -111,6 +112,18 @@ describe("canonical metric names", () => {
     expect(xxhash64(new TextEncoder().encode("a"))).toBe(0xd24ec4f1a98c6e5bn);
     expect(hashMetricName({ tenant: { accountID: 1, projectID: 2 }, labels: L({ __name__: "up", job: "x" }) })).toBe(
       xxhash64(encodeMetricName({ tenant: { accountID: 1, projectID: 2 }, labels: L({ job: "x", __name__: "up" }) })),
+    );
+  });
+
+  it("xxhash64Small (pure JS) gives the native addon's values", () => {
+    expect(xxhash64Small(new Uint8Array(0))).toBe(0xef46db3751d8e999n);
+    expect(xxhash64Small(new TextEncoder().encode("a"))).toBe(0xd24ec4f1a98c6e5bn);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.nat(7), (bytes, seed, skip) => {
+        const sub = bytes.subarray(Math.min(skip, bytes.length));
+        expect(xxhash64Small(sub, seed)).toBe(xxhash64(sub, seed));
+      }),
+      { numRuns: 500 },
     );
   });
 

@@ -34,10 +34,15 @@ const RESOLVED_RETENTION_MS = 15 * 60_000;
 export const ALERT_METRIC = "ALERTS";
 export const ALERT_FOR_STATE_METRIC = "ALERTS_FOR_STATE";
 
+/**
+ * A label set as one string, for maps keyed by series. Built with join() so the key is one flat
+ * string: `+=` leaves a chain of cons strings (a 32-byte node per label plus its pieces) in every
+ * key the rules' state keeps between evaluations.
+ */
 export function labelsKey(labels: Labels): string {
-  let k = "";
-  for (const l of labels) k += `${l.name}\u0000${l.value}\u0001`;
-  return k;
+  const parts = new Array<string>(labels.length);
+  for (let i = 0; i < labels.length; i++) parts[i] = `${labels[i]!.name}\u0000${labels[i]!.value}\u0001`;
+  return parts.join("");
 }
 
 function toMap(labels: Labels): Map<string, string> {

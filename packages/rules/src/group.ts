@@ -1,4 +1,4 @@
-import { METRIC_NAME_LABEL, normalizeLabels, xxhash64 } from "@strata/core";
+import { METRIC_NAME_LABEL, normalizeLabels, xxhash64Small } from "@strata/core";
 import { AlertingRule, labelsKey, setLabel } from "./alerting.js";
 import type { GroupConfig, RecordingRuleConfig } from "./rulefile.js";
 import type { Datasource, Notifier, OutputSample, SampleSink } from "./types.js";
@@ -45,7 +45,7 @@ export interface GroupOptions {
 function groupHash(name: string, file: string): bigint {
   const parts: Buffer[] = [];
   for (const [n, v] of [["file", file], ["name", name]] as const) parts.push(Buffer.from(n), Buffer.from([0xff]), Buffer.from(v), Buffer.from([0xff]));
-  return xxhash64(Buffer.concat(parts));
+  return xxhash64Small(Buffer.concat(parts));
 }
 
 export class Group {

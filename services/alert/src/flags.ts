@@ -77,7 +77,7 @@ export const alertFlags = defineFlags({
   ...flagsPageFlags,
   ...httpSecurityFlags,
   // The process flag with the alert's own default: its heap is small and allocates little, so
-  // collecting at 2x the live size costs little CPU and keeps RSS down (docs/benchmarks.md).
-  "memory.heapGrowthPercent": flag.int(100, "How far (percent) the JS heap may grow past its live size before the next full GC, like Go's GOGC (0: V8's own heuristics)."),
+  // collecting at 1.5x the live size costs little CPU and keeps RSS down (docs/benchmarks.md).
+  "memory.heapGrowthPercent": flag.int(50, "How far (percent) the JS heap may grow past its live size before the next full GC, like Go's GOGC (0: V8's own heuristics)."),
   loggerLevel: flag.string("INFO", "Minimum level of log lines: DEBUG, INFO, WARN, ERROR"),
 });

@@ -33,7 +33,7 @@ export const selectFlags = defineFlags({
   // On 2 cores shared with storage nodes, measured slower than inline decoding (bench:query).
   "search.decodeWorkers": flag.int(availableParallelism() > 2 ? Math.min(4, availableParallelism() - 1) : 0, "Worker threads that decode storage blocks of wide searches off the event loop (0 decodes inline; default: cores-1 up to 4 when there are more than 2 cores)"),
   "search.decodeWorkerMinSamples": flag.int(100_000, "Searches with fewer samples per worker than this decode inline (posting to a worker costs more than it saves)"),
-  "vmalert.proxyURL": flag.string("", "URL of the alert service (e.g. http://alert:8880): /select/<tenant>/prometheus/api/v1/{rules,alerts} are forwarded to it, so Grafana shows rules and alerts"),
+  "vmalert.proxyURL": flag.string("", "URL of the alert service (e.g. http://alert:8880): /select/<tenant>/prometheus/api/v1/{rules,alerts} are forwarded to it, so Grafana shows rules and alerts; credentials in the URL (https://user:pass@alert:8880) are sent as basic auth, else the client's Authorization header is passed on"),
   maxRequestBodySize: flag.bytes(16 * 1024 * 1024, "The maximum size of a request body (form-encoded POST parameters)"),
   loggerLevel: flag.string("INFO", "Minimum level of log lines: DEBUG, INFO, WARN, ERROR"),
   deleteAuthKey: flag.string("", "Key that /api/v1/admin/tsdb/delete_series wants as the authKey query arg (overrides -httpAuth.* there); file:///path reads it from a file. Never logged."),

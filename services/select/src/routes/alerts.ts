@@ -6,6 +6,6 @@ import { vmalertProxy, type RulesApiPath } from "../vmalert-proxy.js";
 export function alertRoutes(api: FastifyInstance, rt: SelectRuntime, proxyURL: string | undefined): void {
   const proxy = vmalertProxy(proxyURL, rt.config.maxQueryDurationMs);
   for (const rest of ["api/v1/rules", "api/v1/alerts"] satisfies RulesApiPath[]) {
-    tenantRoute(api, rt, { rest, handler: (ctx) => proxy(ctx.reply, rest, ctx.url.search, ctx.signal) });
+    tenantRoute(api, rt, { rest, handler: (ctx) => proxy(ctx.reply, rest, ctx.url.search, ctx.signal, ctx.req.headers.authorization) });
   }
 }
