@@ -251,6 +251,33 @@ describe("deletes, snapshots, metrics", () => {
     }
   });
 
+  it("keeps each series' name once (series cache, not the index's cache) and restarts warm from it", async () => {
+    const dir = tmpDir();
+    try {
+      const batch = batchOf(rows());
+      let s = await openTestStorage(dir, { now: () => NOW });
+      await s.addRows(batch);
+      let m = s.metrics();
+      expect(m.series_cache_entries).toBe(7);
+      expect(m.indexdb_tsid_cache_entries).toBe(0);
+      await s.close();
+      s = await openTestStorage(dir, { now: () => NOW });
+      m = s.metrics();
+      expect(m.series_cache_entries).toBe(7); // loaded from the file saved on close
+      expect(m.indexdb_tsid_cache_entries).toBe(0);
+      await s.addRows(batch);
+      m = s.metrics();
+      expect(m.series_cache_misses_total).toBe(0);
+      expect(m.indexdb_series_lookups_total).toBe(0);
+      // The series kept their ids: still two `up` series, not four.
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "up")], NOW - DAY, NOW).size).toBe(2);
+      expect(s.metrics().indexdb_series_created_total).toBe(0);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("rejects malformed batches without writing anything", async () => {
     const dir = tmpDir();
     try {
