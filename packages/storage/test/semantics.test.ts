@@ -278,6 +278,25 @@ describe("deletes, snapshots, metrics", () => {
     }
   });
 
+  it("merges read block headers past the index block cache; searches fill it", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now: () => NOW });
+      const all = rows();
+      await s.addRows(batchOf(all.slice(0, 15)));
+      await s.forceFlush();
+      await s.addRows(batchOf(all.slice(15)));
+      await s.forceFlush();
+      await s.forceMerge();
+      expect(s.metrics().index_block_cache_bytes).toBe(0);
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "up")], NOW - DAY, NOW).size).toBe(2);
+      expect(s.metrics().index_block_cache_bytes).toBeGreaterThan(0);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("rejects malformed batches without writing anything", async () => {
     const dir = tmpDir();
     try {
