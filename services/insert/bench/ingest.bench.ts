@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { BodyWriter } from "../../../test/bench/node-exporter-data.js";
 import { makeClusterCerts, type ClusterCerts } from "../../../test/lib/certs.js";
+import { serviceEnv } from "../../../test/lib/cluster.js";
 import { cpuSeconds } from "../../../test/lib/procs.js";
 import { freePort, Proc, removeDir, startInsert, startStorage, tempDir, assertBuilt, type StorageNode } from "../test/cluster-harness.js";
 
@@ -154,6 +155,7 @@ async function startSelect(nodes: readonly StorageNode[]): Promise<{ proc: Proc;
   const proc = new Proc(
     spawn(process.execPath, [SELECT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.map((n) => n.searchAddr).join(",")}`, "-loggerLevel=WARN"], {
       stdio: ["ignore", "pipe", "pipe"],
+      env: serviceEnv(),
     }),
     `select ${port}`,
   );
