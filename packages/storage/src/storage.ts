@@ -223,7 +223,7 @@ export class Storage {
         // Pruned series lose their metricIDs: cached TSIDs of them must not be reused.
         onPrune: () => {
           iopts.onPrune?.();
-          owner.storage?.seriesCache.clear();
+          seriesCache.clear();
         },
         // The index's background failures count and are reported like the store's own.
         onError: (err) => {
