@@ -49,7 +49,8 @@ export interface ClusterOptions {
  * of the test process overrides them.
  */
 export const MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" };
-const serviceEnv = (): NodeJS.ProcessEnv => ({ ...MALLOC_ENV, ...process.env });
+/** The environment the systemd units give the services (glibc malloc settings; docs/install.md, "Memory"). */
+export const serviceEnv = (): NodeJS.ProcessEnv => ({ ...MALLOC_ENV, ...process.env });
 
 export function clusterBuilt(): boolean {
   return isBuilt("storage") && isBuilt("insert") && isBuilt("select");

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { encodeMetricName } from "@strata/core";
 import { RawLabelsCache } from "@strata/protocol";
 
 const te = new TextEncoder();
@@ -63,5 +64,63 @@ describe("RawLabelsCache", () => {
     for (let j = 0; j < 5000; j++) touch(c, 100 + j);
     expect(c.rotations).toBeGreaterThan(2);
     expect(Buffer.from(view).toString()).toBe(before);
+  });
+});
+
+describe("RawLabelsCache with protobuf label records", () => {
+  const enc = (s: string): number[] => [...te.encode(s)];
+  /** Label records of remote write 1.0: `0a <len> { 0a <ln> name 12 <lv> value }` per label, in the given order. */
+  const raw = (labels: [string, string][]): Uint8Array =>
+    new Uint8Array(labels.flatMap(([n, v]) => [0x0a, 4 + n.length + v.length, 0x0a, n.length, ...enc(n), 0x12, v.length, ...enc(v)]));
+  const canonical = (labels: [string, string][]): Uint8Array =>
+    encodeMetricName({ tenant: { accountID: 0, projectID: 0 }, labels: labels.map(([n, v]) => ({ name: n, value: v })) });
+  const up: [string, string][] = [["__name__", "up"], ["instance", "host-1:9100"], ["job", "node"]];
+
+  it.each<[string, [string, string][], [string, string][], boolean]>([
+    ["sorted labels: the name spells the key", up, up, true],
+    ["unsorted labels", [up[2]!, up[0]!, up[1]!], up, false],
+    ["an empty value left out of the name", [...up, ["zone", ""]], up, false],
+    ["a label the name does not have (relabeled)", up, [...up, ["zone", "a"]], false],
+    ["a long value (two-byte record length)", [["__name__", "up"], ["v", "x".repeat(130)]], [["__name__", "up"], ["v", "x".repeat(130)]], false],
+  ])("%s: found again, and only by its own bytes", (_, rawLabels, nameLabels, compact) => {
+    const c = new RawLabelsCache(1 << 20);
+    const k = raw(rawLabels);
+    const n = canonical(nameLabels);
+    expect(c.find(k, 0, k.length, 0, 0)).toBe(false);
+    c.add(k, 0, k.length, 0, 0, n, 1, 2);
+    expect(c.find(k, 0, k.length, 0, 0)).toBe(true);
+    expect(Buffer.from(c.buffer.subarray(c.nameOff, c.nameOff + c.nameLen))).toEqual(Buffer.from(n));
+    // The same length, one byte different (in a name, a value, a length): a miss.
+    for (const at of [4, k.length - 1, 1]) {
+      const other = k.slice();
+      other[at] = other[at]! ^ 1;
+      expect(c.find(other, 0, other.length, 0, 0)).toBe(false);
+    }
+    expect(c.find(k, 0, k.length, 0, 1)).toBe(false);
+    // A compact entry holds the name only: the arena grows by the header and the name.
+    const before = (c as unknown as { cur: { pos: number } }).cur.pos;
+    const k2 = raw([...rawLabels, ["~extra", "1"]]);
+    c.add(k2, 0, k2.length, 0, 0, canonical([...nameLabels, ["~extra", "1"]]), 3, 4);
+    const grew = (c as unknown as { cur: { pos: number } }).cur.pos - before;
+    expect(grew < 28 + k2.length + canonical([...nameLabels, ["~extra", "1"]]).length).toBe(compact);
+  });
+
+  it("compact entries survive promotion from the previous generation", () => {
+    const c = new RawLabelsCache(1 << 17);
+    const labels = (i: number): [string, string][] => [["__name__", "m"], ["i", String(i)]];
+    const touchP = (i: number): boolean => {
+      const k = raw(labels(i));
+      if (c.find(k, 0, k.length, 0, 0)) {
+        expect(Buffer.from(c.buffer.subarray(c.nameOff, c.nameOff + c.nameLen))).toEqual(Buffer.from(canonical(labels(i))));
+        return true;
+      }
+      c.add(k, 0, k.length, 0, 0, canonical(labels(i)), i, 0);
+      return false;
+    };
+    expect(touchP(0)).toBe(false);
+    let i = 1;
+    while (c.rotations === 0) touchP(i++);
+    expect(touchP(0)).toBe(true); // promoted
+    expect(touchP(0)).toBe(true); // found in the current generation
   });
 });

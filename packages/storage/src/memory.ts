@@ -13,9 +13,9 @@ export const MEMORY_SHARES = {
   /** metric-name bytes → TSID on the write path (Storage's SeriesCache): the working set of series. */
   seriesCache: 0.3,
   /**
-   * The index's own name → TSID cache, behind the series cache: on the write path it sees only
-   * the series cache's misses (0 hits in the million-series benchmark while it held 300 MiB), so
-   * it gets a small share; it is saved on shutdown and warms the node after a restart.
+   * The index's own name → TSID cache. A Storage gives the index its series cache as the write
+   * path's cache (WritePathCache), so this one stays empty on a node (it had 0 hits behind the
+   * series cache while holding 300 MiB); it serves an index used on its own (bench:index).
    */
   indexTsidCache: 0.005,
   /** metricID → metric name, for searches. */

@@ -255,8 +255,11 @@ export class Part {
     return this.uid * 1_000_000 + i;
   }
 
-  /** Decompressed block headers of index block i (cached for on-disk parts). */
-  indexBlock(i: number): Uint8Array {
+  /**
+   * Decompressed block headers of index block i, cached for on-disk parts when `keep` (searches).
+   * A merge reads each block once (keep = false): caching those would only evict what searches use.
+   */
+  indexBlock(i: number, keep = true): Uint8Array {
     const row = this.metaindex[i]!;
     if (this.rawIndex) {
       const headers = this.indexSrc.read(row.offset, row.size);
@@ -266,7 +269,7 @@ export class Part {
       return headers;
     }
     const key = this.cacheKey(i);
-    const hit = this.cache.get(key);
+    const hit = keep ? this.cache.get(key) : this.cache.peek(key);
     if (hit !== undefined) return hit;
     const raw = this.indexSrc.read(row.offset, row.size);
     let headers: Uint8Array;
@@ -278,7 +281,7 @@ export class Part {
     if (headers.length !== row.count * BLOCK_HEADER_BYTES) {
       throw new BadDataError(`part ${this.name}: index block ${i} has ${headers.length} bytes, want ${row.count * BLOCK_HEADER_BYTES}`, "STRATA_CORRUPT_DATA");
     }
-    this.cache.set(key, headers);
+    if (keep) this.cache.set(key, headers);
     return headers;
   }
 
@@ -371,7 +374,7 @@ export class PartCursor {
         this.header = undefined;
         return false;
       }
-      this.headers = this.part.indexBlock(this.row);
+      this.headers = this.part.indexBlock(this.row, false);
       this.hdv = dataView(this.headers);
       this.count = this.part.metaindex[this.row]!.count;
       this.k = 0;

@@ -1,22 +1,6 @@
-import { compareTSID, type TSID } from "./tsid.js";
+import { type SeriesTable, TSID_WORDS } from "./series-table.js";
 
-/**
- * A cached series: what the write path needs per row, without touching the index. The TSID
- * fields sit in the entry itself (no TSID object or 24-byte array behind it).
- */
-export interface SeriesEntry extends TSID {
-  /** Last day the index was told about for this series. */
-  day: number;
-  /** Rows-buffer generation and slot this series has in it (avoids a Map per flush). */
-  gen: number;
-  slot: number;
-  /** Stamp of the RowsBuffer TSID order that holds this series, and its position in it. */
-  ord: number;
-  ordPos: number;
-}
-
-/** u32 words of a TSID per slot: accountID, projectID, metricGroupID, jobInstanceID, metricID hi, lo. */
-export const TSID_WORDS = 6;
+export { TSID_WORDS } from "./series-table.js";
 
 /**
  * Rows of a drain grouped by series (scratch arrays, valid until the next drain): the series
@@ -37,18 +21,18 @@ export interface DrainedRows {
  * Rows waiting for the next flush, column-wise (no object per row): the series slot, the
  * timestamp and the value. Bounded by `maxRows` (the caller flushes when `full`).
  *
- * Everything a flush needs per series is copied into slot-indexed typed arrays when the series
- * enters the buffer (its entry is hot then): the TSID words and its position in the last TSID
- * order. A flush then never touches the SeriesEntry objects — 100k scattered heap objects cost
- * a cache miss each, more than the rest of the flush.
+ * Series are refs into a SeriesTable (the series cache's columns), whose gen/slot/ord/ordPos
+ * columns this buffer owns. Everything a flush needs per series is copied into slot-indexed
+ * typed arrays when the series enters the buffer: the TSID words and its position in the last
+ * TSID order, so a drain reads the table only for new series.
  */
 export class RowsBuffer {
   n = 0;
   slots: Int32Array;
   ts: Float64Array;
   vals: Float64Array;
-  /** Series of the buffered rows by slot: [0, seriesCount) (the array is reused across drains). */
-  series: SeriesEntry[] = [];
+  /** Series refs of the buffered rows by slot: [0, seriesCount) (reused across drains). */
+  series = new Int32Array(1024);
   seriesCount = 0;
   gen = 1;
   /** Per slot: TSID words, and the position in `order` (-1 = not in it). */
@@ -65,12 +49,15 @@ export class RowsBuffer {
   private present = new Int32Array(1024);
   /**
    * The TSID order of the series of the last drain that brought new series, with its stamp
-   * (SeriesEntry.ord/ordPos point into it). Drains with known series only reuse it as is.
+   * (the table's ord/ordPos point into it). Drains with known series only reuse it as is.
    */
-  private order: SeriesEntry[] = [];
+  private order = new Int32Array(0);
   private stamp = 1;
 
-  constructor(readonly maxRows: number) {
+  constructor(
+    readonly maxRows: number,
+    private readonly table: SeriesTable,
+  ) {
     const cap = Math.min(maxRows, 64 * 1024);
     this.slots = new Int32Array(cap);
     this.ts = new Float64Array(cap);
@@ -88,25 +75,32 @@ export class RowsBuffer {
       this.sortedTs.length * 16 +
       (this.starts.length + this.fill.length + this.orderSlots.length + this.present.length + this.slotPos.length) * 4 +
       (this.slotTsid.length + this.spareTsid.length) * 4 +
-      this.order.length * 8
+      (this.series.length + this.order.length) * 4
     );
   }
 
-  add(e: SeriesEntry, t: number, v: number): void {
-    if (e.gen !== this.gen) this.addSeries(e);
+  /** Buffers a row of series `ref`. */
+  add(ref: number, t: number, v: number): void {
+    const tb = this.table;
+    if (tb.gen[ref] !== this.gen) this.addSeries(ref);
     if (this.n === this.slots.length) this.grow();
-    this.slots[this.n] = e.slot;
+    this.slots[this.n] = tb.slot[ref]!;
     this.ts[this.n] = t;
     this.vals[this.n] = v;
     this.n++;
   }
 
-  private addSeries(e: SeriesEntry): void {
+  private addSeries(ref: number): void {
+    const tb = this.table;
     const slot = this.seriesCount++;
-    e.gen = this.gen;
-    e.slot = slot;
-    if (slot < this.series.length) this.series[slot] = e;
-    else this.series.push(e);
+    tb.gen[ref] = this.gen;
+    tb.slot[ref] = slot;
+    if (slot === this.series.length) {
+      const r = new Int32Array(2 * slot);
+      r.set(this.series);
+      this.series = r;
+    }
+    this.series[slot] = ref;
     if (slot === this.slotPos.length) {
       const p = new Int32Array(2 * slot);
       p.set(this.slotPos);
@@ -115,15 +109,8 @@ export class RowsBuffer {
       w.set(this.slotTsid);
       this.slotTsid = w;
     }
-    this.slotPos[slot] = e.ord === this.stamp ? e.ordPos : -1;
-    const w = this.slotTsid;
-    const at = slot * TSID_WORDS;
-    w[at] = e.accountID;
-    w[at + 1] = e.projectID;
-    w[at + 2] = e.metricGroupID;
-    w[at + 3] = e.jobInstanceID;
-    w[at + 4] = Math.floor(e.metricID / 4294967296);
-    w[at + 5] = e.metricID >>> 0;
+    this.slotPos[slot] = tb.ord[ref] === this.stamp ? tb.ordPos[ref]! : -1;
+    this.slotTsid.set(tb.tsid.subarray(ref * TSID_WORDS, ref * TSID_WORDS + TSID_WORDS), slot * TSID_WORDS);
   }
 
   private grow(): void {
@@ -144,7 +131,7 @@ export class RowsBuffer {
    * lives in scratch arrays reused by the next drain.
    *
    * The TSID order is kept from drain to drain: when every series was in the kept order, the
-   * drain picks them out of it by position (no comparison, no SeriesEntry touched); otherwise
+   * drain picks them out of it by position (no comparison, no table column read); otherwise
    * the new series are sorted and merged in and the order is rebuilt.
    */
   drain(): DrainedRows {
@@ -208,25 +195,27 @@ export class RowsBuffer {
       return;
     }
     // New series: sort them, merge them into the known ones, and make that the kept order.
-    const kept: SeriesEntry[] = [];
+    const tb = this.table;
+    const kept: number[] = [];
     for (let p = 0; p < r; p++) if (present[p]! >= 0) kept.push(this.order[p]!);
-    const added: SeriesEntry[] = [];
+    const added: number[] = [];
     for (let s = 0; s < k; s++) if (pos[s]! < 0) added.push(this.series[s]!);
-    // Same order as the encoded TSID bytes (all fields are unsigned).
-    added.sort(compareTSID);
-    const order = new Array<SeriesEntry>(k);
+    // Same order as the encoded TSID bytes (all words are unsigned).
+    const cmp = (a: number, b: number): number => tb.compare(a, b);
+    added.sort(cmp);
+    const order = new Int32Array(k);
     let i = 0;
     let j = 0;
     let o = 0;
-    while (i < kept.length && j < added.length) order[o++] = compareTSID(kept[i]!, added[j]!) <= 0 ? kept[i++]! : added[j++]!;
+    while (i < kept.length && j < added.length) order[o++] = cmp(kept[i]!, added[j]!) <= 0 ? kept[i++]! : added[j++]!;
     while (i < kept.length) order[o++] = kept[i++]!;
     while (j < added.length) order[o++] = added[j++]!;
     const stamp = ++this.stamp;
     for (let p = 0; p < k; p++) {
-      const e = order[p]!;
-      e.ord = stamp;
-      e.ordPos = p;
-      out[p] = e.slot;
+      const ref = order[p]!;
+      tb.ord[ref] = stamp;
+      tb.ordPos[ref] = p;
+      out[p] = tb.slot[ref]!;
     }
     this.order = order;
   }
@@ -235,6 +224,8 @@ export class RowsBuffer {
     this.n = 0;
     this.seriesCount = 0;
     this.gen++;
+    // No slot holds a ref any more: the refs the series cache released can be reused.
+    this.table.recycle();
     // Capacity is kept (bounded by maxRows): regrowing every second would churn the GC.
   }
 }

@@ -1,28 +1,28 @@
 import type { CacheStats } from "@strata/core";
-import type { SeriesEntry } from "./rows-buffer.js";
+import { SeriesTable, TSID_WORDS } from "./series-table.js";
+import type { TSID } from "./tsid.js";
 
 /**
- * metric-name bytes → SeriesEntry, bounded (two generations like VictoriaMetrics'
+ * metric-name bytes → series ref (a dense number into SeriesTable's columns), bounded (two generations like VictoriaMetrics'
  * workingsetcache) and allocation-free on a hit: the key is hashed straight from the batch
  * bytes and compared four bytes at a time, so the hot path creates no string or Buffer per row.
  *
- * Layout of a generation: keys are records `u32 LE length | u32 LE entry index | key bytes` in
+ * Layout of a generation: keys are records `u32 LE length | u32 LE series ref | key bytes` in
  * one contiguous arena, in insertion order; the open-addressing table is 4 int32 per slot in one
- * typed array (hash, record offset + 1, key length, entry index); entries sit in a dense array
- * by insertion index. A lookup touches one table slot and the key bytes, never a per-key object
- * (per-key Uint8Arrays cost several cache misses per row).
+ * typed array (hash, record offset + 1, key length, series ref). A lookup touches one table slot
+ * and the key bytes, never a per-key object (per-key Uint8Arrays cost several cache misses per
+ * row). A key promoted from the previous generation keeps its ref; a rotation releases the refs
+ * that only the dropped generation held.
  *
  * Sequential prediction: batches carry series in much the same order every time (one scrape
  * after another), and keys enter the arena in first-seen order. So before hashing, a lookup
  * compares the name with the record that follows the previous hit; when it matches (verified
- * byte for byte, so a wrong guess only costs one comparison) the entry is found by reading
+ * byte for byte, so a wrong guess only costs one comparison) the ref is found by reading
  * the arena sequentially, with no hash and no random access to the table.
  */
 class Generation {
-  /** Per slot: [hash, record offset + 1 (0 = empty), key length, entry index]. */
+  /** Per slot: [hash, record offset + 1 (0 = empty), key length, series ref]. */
   meta: Int32Array;
-  /** Entries by insertion index (shared with the grown table). */
-  entries: SeriesEntry[];
   arena: Uint8Array;
   arenaDv: DataView;
   arenaLen = 0;
@@ -30,19 +30,19 @@ class Generation {
   /** Accounted bytes (keys + per-entry overhead), compared against the cache cap. */
   bytes = 0;
   constructor(
+    /** Generation id: SeriesTable.owner of the refs this generation holds newest. */
+    readonly id: number,
     readonly cap: number,
     arena?: Uint8Array,
-    entries?: SeriesEntry[],
   ) {
     this.meta = new Int32Array(cap * 4);
-    this.entries = entries ?? [];
     this.arena = arena ?? new Uint8Array(64 * 1024);
     this.arenaDv = new DataView(this.arena.buffer, this.arena.byteOffset, this.arena.byteLength);
   }
 
-  /** Doubles the table (keeps the load factor ≤ 1/2); arena and entries are moved, not copied. */
+  /** Doubles the table (keeps the load factor ≤ 1/2); the arena is moved, not copied. */
   grown(): Generation {
-    const g = new Generation(this.cap * 2, this.arena, this.entries);
+    const g = new Generation(this.id, this.cap * 2, this.arena);
     g.arenaLen = this.arenaLen;
     const mask = g.cap - 1;
     const src = this.meta;
@@ -76,7 +76,7 @@ class Generation {
     }
   }
 
-  /** Entry index of the record at `rec` when its key is the bytes [s, e) of `dv`, else -1. */
+  /** Series ref of the record at `rec` when its key is the bytes [s, e) of `dv`, else -1. */
   matchRecord(rec: number, dv: DataView, s: number, e: number): number {
     if (rec < 0 || rec >= this.arenaLen) return -1;
     const adv = this.arenaDv;
@@ -91,8 +91,15 @@ class Generation {
     return this.arena.subarray(off, off + this.meta[m + 2]!);
   }
 
-  /** Stores key (copied into the arena) and v in the free slot ~find(key, h). */
-  put(freeSlot: number, key: Uint8Array, h: number, v: SeriesEntry): void {
+  /** Points slot i (and its record) at another series ref. */
+  setRef(i: number, ref: number): void {
+    const m = i << 2;
+    this.meta[m + 3] = ref;
+    this.arenaDv.setUint32(this.meta[m + 1]! - 1 + 4, ref, true);
+  }
+
+  /** Stores key (copied into the arena) and its series ref in the free slot ~find(key, h). */
+  put(freeSlot: number, key: Uint8Array, h: number, ref: number): void {
     const n = key.length;
     const need = this.arenaLen + 8 + n;
     if (need > this.arena.length) {
@@ -104,23 +111,31 @@ class Generation {
       this.arenaDv = new DataView(a.buffer);
     }
     const rec = this.arenaLen;
-    const idx = this.entries.length;
-    this.entries.push(v);
     this.arenaDv.setUint32(rec, n, true);
-    this.arenaDv.setUint32(rec + 4, idx, true);
+    this.arenaDv.setUint32(rec + 4, ref, true);
     this.arena.set(key, rec + 8);
     const m = freeSlot << 2;
     this.meta[m] = h;
     this.meta[m + 1] = rec + 1;
     this.meta[m + 2] = n;
-    this.meta[m + 3] = idx;
+    this.meta[m + 3] = ref;
     this.arenaLen = need;
     this.size++;
   }
 
-  /** Bytes actually held: table, entries array and arena capacity. */
+  /** Every record's key and ref, in insertion order (replaced refs included). */
+  *records(): Generator<[Uint8Array, number]> {
+    const dv = this.arenaDv;
+    for (let rec = 0; rec < this.arenaLen; ) {
+      const n = dv.getUint32(rec, true);
+      yield [this.arena.subarray(rec + 8, rec + 8 + n), dv.getUint32(rec + 4, true)];
+      rec += 8 + n;
+    }
+  }
+
+  /** Bytes actually held: table and arena capacity. */
   get heldBytes(): number {
-    return this.cap * 16 + this.entries.length * 8 + this.arena.length;
+    return this.cap * 16 + this.arena.length;
   }
 }
 
@@ -163,12 +178,18 @@ export function hashBytes(b: Uint8Array): number {
   return hashRange(viewOf(b), 0, b.length);
 }
 
-/** Per-entry overhead beyond the key bytes: table slots and the SeriesEntry (TSID fields inline). */
-const ENTRY_OVERHEAD = 160;
+/**
+ * Per-entry overhead beyond the key bytes: the record header, two table slots (load ≤ 1/2) and
+ * the entry's SeriesTable columns.
+ */
+const ENTRY_OVERHEAD = 8 + 32 + (TSID_WORDS + 6) * 4;
 
 export class SeriesCache implements CacheStats {
-  private cur = new Generation(4096);
-  private prev = new Generation(16, new Uint8Array(0));
+  /** The cached series' columns (TSID, day, rows-buffer bookkeeping), by ref. */
+  readonly table = new SeriesTable();
+  private genIds = 0;
+  private cur = new Generation(++this.genIds, 4096);
+  private prev = new Generation(++this.genIds, 16, new Uint8Array(0));
   /** Record offset in `cur` predicted to hold the next key looked up (-1: none). */
   private next = -1;
   hits = 0;
@@ -179,23 +200,24 @@ export class SeriesCache implements CacheStats {
 
   constructor(readonly maxBytes: number) {}
 
-  get(key: Uint8Array): SeriesEntry | undefined {
+  /** The series ref of `key`, or -1. */
+  get(key: Uint8Array): number {
     return this.getRange(viewOf(key), 0, key.length);
   }
 
   /**
-   * The entry of the key bytes [s, e) of `dv` (e.g. a metric name inside a rows batch, see
-   * RowsScanner): the write path's per-row lookup, which allocates nothing on a hit.
+   * The series ref of the key bytes [s, e) of `dv` (e.g. a metric name inside a rows batch, see
+   * RowsScanner), or -1: the write path's per-row lookup, which allocates nothing.
    */
-  getRange(dv: DataView, s: number, e: number): SeriesEntry | undefined {
+  getRange(dv: DataView, s: number, e: number): number {
     const cur = this.cur;
     const p = this.next;
-    const idx = cur.matchRecord(p, dv, s, e);
-    if (idx >= 0) {
+    const ref = cur.matchRecord(p, dv, s, e);
+    if (ref >= 0) {
       this.next = p + 8 + (e - s);
       this.hits++;
       this.predicted++;
-      return cur.entries[idx];
+      return ref;
     }
     const h = hashRange(dv, s, e);
     const i = cur.find(dv, s, e, h);
@@ -203,48 +225,93 @@ export class SeriesCache implements CacheStats {
       const m = i << 2;
       this.next = cur.meta[m + 1]! + 7 + (e - s);
       this.hits++;
-      return cur.entries[cur.meta[m + 3]!];
+      return cur.meta[m + 3]!;
     }
     const j = this.prev.find(dv, s, e, h);
     if (j >= 0) {
       this.hits++;
-      const v = this.prev.entries[this.prev.meta[(j << 2) + 3]!]!;
-      this.insert(this.prev.keyAt(j), h, v);
-      return v;
+      // Promote: the key moves to the current generation with the same ref.
+      return this.insert(this.prev.keyAt(j), h, this.prev.meta[(j << 2) + 3]!);
     }
     this.misses++;
-    return undefined;
+    return -1;
   }
 
-  /** Stores `v` under a copy of `key` (the caller may reuse `key`'s memory afterwards). */
-  set(key: Uint8Array, v: SeriesEntry): void {
-    this.insert(key, hashBytes(key), v);
-  }
-
-  private insert(key: Uint8Array, h: number, v: SeriesEntry): void {
+  /**
+   * Caches `key` (copied: the caller may reuse its memory afterwards) as a new series with this
+   * TSID and day, and returns its ref. A ref the key had before is released.
+   */
+  set(key: Uint8Array, tsid: TSID, day: number): number {
+    const h = hashBytes(key);
     const kv = viewOf(key);
-    const size = key.length + ENTRY_OVERHEAD;
-    if (this.cur.bytes + size > this.maxBytes / 2) {
-      this.prev = this.cur;
-      this.cur = new Generation(4096);
-      this.rotations++;
-    } else if ((this.cur.size + 1) * 2 > this.cur.cap) {
-      this.cur = this.cur.grown();
-    }
     const i = this.cur.find(kv, 0, key.length, h);
     if (i >= 0) {
-      this.cur.entries[this.cur.meta[(i << 2) + 3]!] = v;
-      return;
+      const old = this.cur.meta[(i << 2) + 3]!;
+      if (this.table.owner[old] === this.cur.id) this.table.release(old);
+      const r = this.table.alloc(tsid, day, this.cur.id);
+      this.cur.setRef(i, r);
+      return r;
     }
-    this.cur.put(~i, key, h, v);
+    return this.insert(key, h, -1, tsid, day);
+  }
+
+  /** Inserts key into `cur` (which has no record of it) with ref, or with a new ref of tsid/day when ref < 0. */
+  private insert(key: Uint8Array, h: number, ref: number, tsid?: TSID, day = 0): number {
+    const size = key.length + ENTRY_OVERHEAD;
+    const t = this.table;
+    // A promoted ref must survive the rotation below, which may drop the generation it came from.
+    if (ref >= 0) t.owner[ref] = this.cur.id;
+    if (this.cur.bytes + size > this.maxBytes / 2) this.rotate();
+    else if ((this.cur.size + 1) * 2 > this.cur.cap) this.cur = this.cur.grown();
+    let r = ref;
+    if (r >= 0) t.owner[r] = this.cur.id;
+    else r = t.alloc(tsid!, day, this.cur.id);
+    const kv = viewOf(key);
+    this.cur.put(~this.cur.find(kv, 0, key.length, h), key, h, r);
     this.cur.bytes += size;
     // The next key looked up is likely the next one inserted (first batch of new series).
     this.next = this.cur.arenaLen;
+    return r;
+  }
+
+  /** `cur` becomes `prev`; the refs only the dropped `prev` held are released. */
+  private rotate(): void {
+    this.releaseHeld(this.prev);
+    this.prev = this.cur;
+    this.cur = new Generation(++this.genIds, 4096);
+    this.next = -1;
+    this.rotations++;
+  }
+
+  private releaseHeld(g: Generation): void {
+    const t = this.table;
+    const dv = g.arenaDv;
+    for (let rec = 0; rec < g.arenaLen; rec += 8 + dv.getUint32(rec, true)) {
+      const r = dv.getUint32(rec + 4, true);
+      if (t.owner[r] === g.id) t.release(r);
+    }
+  }
+
+  /** Each cached key (a view into the cache: copy it to keep it) with its ref, older entries first. */
+  *all(): Generator<[Uint8Array, number]> {
+    const t = this.table;
+    for (const g of [this.prev, this.cur]) {
+      for (const [k, r] of g.records()) {
+        if (t.owner[r] === g.id && (g === this.cur || this.cur.find(viewOf(k), 0, k.length, hashBytes(k)) < 0)) yield [k, r];
+      }
+    }
+  }
+
+  /** Makes the refs released so far reusable: call after the rows buffer drained. */
+  recycle(): void {
+    this.table.recycle();
   }
 
   clear(): void {
-    this.cur = new Generation(4096);
-    this.prev = new Generation(16, new Uint8Array(0));
+    this.releaseHeld(this.prev);
+    this.releaseHeld(this.cur);
+    this.cur = new Generation(++this.genIds, 4096);
+    this.prev = new Generation(++this.genIds, 16, new Uint8Array(0));
     this.next = -1;
   }
 
@@ -252,7 +319,8 @@ export class SeriesCache implements CacheStats {
     return this.cur.size + this.prev.size;
   }
 
+  /** Bytes held: both generations' tables and arenas, and the series columns. */
   get sizeBytes(): number {
-    return this.cur.bytes + this.prev.bytes + this.cur.heldBytes + this.prev.heldBytes - this.cur.arenaLen - this.prev.arenaLen;
+    return this.cur.heldBytes + this.prev.heldBytes + this.table.sizeBytes;
   }
 }

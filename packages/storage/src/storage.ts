@@ -5,11 +5,11 @@ import { DATA_DIR, INDEXDB_DIR, SNAPSHOTS_DIR, WAL_DIR } from "./constants.js";
 import { newCounters, type Counters } from "./counters.js";
 import { DiskSpace, type ReadOnlyEvent } from "./disk-space.js";
 import type { TsdbStatus, TsdbStatusRequest } from "./indexdb/status.js";
-import { IndexDB, type IndexDBOptions } from "./indexdb/index.js";
+import { IndexDB, type IndexDBOptions, type WritePathCache } from "./indexdb/index.js";
 import { MergeAbortedError } from "./merge.js";
 import { MergeScheduler } from "./merge-scheduler.js";
 import type { IndexBlockCache } from "./part.js";
-import { RowsBuffer, type SeriesEntry } from "./rows-buffer.js";
+import { RowsBuffer } from "./rows-buffer.js";
 import { RowsFlusher } from "./rows-flush.js";
 import { RowsScanner } from "./rows-scan.js";
 import { StorageCursor, type SearchOptions, type SeriesCursor } from "./search.js";
@@ -18,7 +18,6 @@ import { withMemoryCaps } from "./memory.js";
 import type { SeriesIndex } from "./series-index.js";
 import { createSnapshot, deleteSnapshot, listSnapshots, snapshotName, snapshotPath } from "./snapshot.js";
 import { Table } from "./table.js";
-import type { TSID } from "./tsid.js";
 import { readSegment, segmentName, Wal } from "./wal.js";
 import { defaultLog } from "./log.js";
 
@@ -126,7 +125,6 @@ export class Storage {
   private readonly now: () => number;
   private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError" | "onEvent" | "allowedMemoryBytes">>;
   private readonly table: Table;
-  private readonly seriesCache: SeriesCache;
   private readonly indexBlockCache: IndexBlockCache;
   private readonly rows: RowsBuffer;
   private readonly rowsFlusher: RowsFlusher;
@@ -145,6 +143,7 @@ export class Storage {
     readonly dir: string,
     private readonly index: SeriesIndex,
     options: StorageOptions,
+    private readonly seriesCache: SeriesCache,
   ) {
     this.retentionMs = options.retentionMs ?? 31 * DAY_MS;
     this.dedupIntervalMs = options.dedupIntervalMs ?? 0;
@@ -162,7 +161,7 @@ export class Storage {
       flushIntervalMs: options.flushIntervalMs ?? 1000,
       diskFlushIntervalMs: options.diskFlushIntervalMs ?? 5000,
       maxInmemoryPartsBytes: options.maxInmemoryPartsBytes ?? 64 << 20,
-      seriesCacheBytes: options.seriesCacheBytes ?? 64 << 20,
+      seriesCacheBytes: options.seriesCacheBytes ?? DEFAULT_SERIES_CACHE_BYTES,
       indexBlockCacheBytes: options.indexBlockCacheBytes ?? 32 << 20,
       maxPartsPerPartition: options.maxPartsPerPartition ?? 8,
       mergeFanIn: Math.max(2, options.mergeFanIn ?? 16),
@@ -171,9 +170,8 @@ export class Storage {
       maxSeriesPerSearch: options.maxSeriesPerSearch ?? 1_000_000,
       minFreeDiskSpaceBytes: Math.max(0, options.minFreeDiskSpaceBytes ?? 0),
     };
-    this.seriesCache = new SeriesCache(this.opts.seriesCacheBytes);
     this.indexBlockCache = new TwoGenCache<number, Uint8Array>(this.opts.indexBlockCacheBytes, (_k, b) => b.length + 64);
-    this.rows = new RowsBuffer(this.opts.maxRowsBuffer);
+    this.rows = new RowsBuffer(this.opts.maxRowsBuffer, this.seriesCache.table);
     this.space = new DiskSpace(dir, this.opts.minFreeDiskSpaceBytes, this.onEvent);
     this.table = new Table(dir, this.indexBlockCache);
     const backgroundError = (err: unknown): void => this.backgroundError(err);
@@ -215,14 +213,17 @@ export class Storage {
     mkdirSync(join(dir, SNAPSHOTS_DIR), { recursive: true });
     const owner: { storage?: Storage } = {};
     const iopts = options.indexOptions ?? {};
+    const seriesCache = new SeriesCache(options.seriesCacheBytes ?? DEFAULT_SERIES_CACHE_BYTES);
     const index =
       options.index ??
       (await IndexDB.open(join(dir, INDEXDB_DIR), {
         ...iopts,
+        // The series cache is the index's name → TSID cache on the write path (one copy of each name).
+        writePathCache: writePathCache(seriesCache),
         // Pruned series lose their metricIDs: cached TSIDs of them must not be reused.
         onPrune: () => {
           iopts.onPrune?.();
-          owner.storage?.seriesCache.clear();
+          seriesCache.clear();
         },
         // The index's background failures count and are reported like the store's own.
         onError: (err) => {
@@ -231,7 +232,7 @@ export class Storage {
           else defaultLog("strata-storage").error({ err: errorMessage(err) }, "index background work failed");
         },
       }));
-    const s = new Storage(dir, index, options);
+    const s = new Storage(dir, index, options, seriesCache);
     owner.storage = s;
     let opened: Wal | undefined;
     try {
@@ -370,7 +371,8 @@ export class Storage {
     const r = new RowsScanner(batch);
     const minT = this.retentionMinT();
     const maxT = this.now() + this.opts.futureRetentionMs;
-    let entry: SeriesEntry | undefined;
+    const days = this.seriesCache.table.day;
+    let ref = -1;
     let accepted = 0;
     while (r.next()) {
       const t = r.timestamp;
@@ -383,9 +385,9 @@ export class Storage {
         continue;
       }
       const day = Math.floor(t / DAY_MS);
-      if (!r.sameAsPrevious || entry === undefined) entry = this.resolveSeries(r, day);
-      else if (entry.day !== day) entry = this.touchDay(entry, r.name(), day);
-      this.rows.add(entry, t, r.value);
+      if (!r.sameAsPrevious || ref < 0) ref = this.resolveSeries(r, day);
+      else if (days[ref] !== day) ref = this.touchDay(ref, r.name(), day);
+      this.rows.add(ref, t, r.value);
       accepted++;
       if (this.rows.full) this.rowsFlusher.flush();
     }
@@ -393,30 +395,27 @@ export class Storage {
     return accepted;
   }
 
-  private resolveSeries(r: RowsScanner, day: number): SeriesEntry {
-    let e = this.seriesCache.getRange(r.dv, r.nameStart, r.nameEnd);
-    if (e === undefined) {
+  /** The series ref (SeriesCache) of the row's metric name, resolved through the index on a miss. */
+  private resolveSeries(r: RowsScanner, day: number): number {
+    const ref = this.seriesCache.getRange(r.dv, r.nameStart, r.nameEnd);
+    if (ref < 0) {
       this.counters.seriesCacheMisses++;
       // The index and the cache copy what they keep: a view into the batch is enough.
       const name = r.name();
-      e = newSeriesEntry(this.index.getOrCreateTSID(name, day), day);
-      this.seriesCache.set(name, e);
-    } else if (e.day !== day) {
-      e = this.touchDay(e, r.name(), day);
+      return this.seriesCache.set(name, this.index.getOrCreateTSID(name, day), day);
     }
-    return e;
+    return this.seriesCache.table.day[ref] !== day ? this.touchDay(ref, r.name(), day) : ref;
   }
 
-  private touchDay(e: SeriesEntry, name: Uint8Array, day: number): SeriesEntry {
+  private touchDay(ref: number, name: Uint8Array, day: number): number {
     // The index records (day, series) for the per-day index; it dedups repeated calls.
     const tsid = this.index.getOrCreateTSID(name, day);
     this.counters.indexDayUpdates++;
-    e.day = day;
-    if (tsid.metricID === e.metricID) return e;
-    // The index no longer knows the cached id (pruned past retention): use the new one.
-    const fresh = newSeriesEntry(tsid, day);
-    this.seriesCache.set(name, fresh);
-    return fresh;
+    const t = this.seriesCache.table;
+    t.day[ref] = day;
+    if (tsid.metricID === t.metricID(ref)) return ref;
+    // The index no longer knows the cached id (pruned past retention): a new series for the rows buffer.
+    return this.seriesCache.set(name, tsid, day);
   }
 
   private retentionMinT(): number {
@@ -744,17 +743,15 @@ function dirSize(path: string): number {
   return total;
 }
 
-function newSeriesEntry(tsid: TSID, day: number): SeriesEntry {
+const DEFAULT_SERIES_CACHE_BYTES = 64 << 20;
+
+/** The series cache as the index's WritePathCache: what it saves on close and loads on open. */
+function writePathCache(c: SeriesCache): WritePathCache {
   return {
-    accountID: tsid.accountID,
-    projectID: tsid.projectID,
-    metricGroupID: tsid.metricGroupID,
-    jobInstanceID: tsid.jobInstanceID,
-    metricID: tsid.metricID,
-    day,
-    gen: 0,
-    slot: 0,
-    ord: 0,
-    ordPos: 0,
+    *saved() {
+      for (const [name, ref] of c.all()) yield [name, c.table.tsidOf(ref), c.table.day[ref]!] as const;
+    },
+    load: (name, tsid, day) => c.set(name, tsid, day),
+    clear: () => c.clear(),
   };
 }

@@ -347,6 +347,19 @@ describe("IndexDB", () => {
     await db.close();
   });
 
+  it.each([1, 2, 3, 5])("finds a known series whose name and id items landed in different parts (%i pending items per part)", async (maxPendingItems) => {
+    // A 1-byte name → TSID cache keeps nothing: every lookup reads the index. With a few pending
+    // items per part, a series' `01` (name) and `02` (id → name) items often land in different
+    // in-memory parts; the lookup confirms the name in the `01` item's part, else in all parts.
+    const db = await IndexDB.open(tmpdir(), { flushIntervalMs: 0, tsidCacheBytes: 1, metricNameCacheBytes: 1, table: { maxPendingItems, maxInMemoryParts: 1000 } });
+    const names = Array.from({ length: 40 }, (_, i) => mn({ __name__: "split", i: String(i) }));
+    const ids = names.map((n) => db.getOrCreateTSID(n, D).metricID);
+    db.searchMetricIDs(T0, [], 0, 1e15); // converts the last pending items
+    for (let r = 0; r < 2; r++) expect(names.map((n) => db.getOrCreateTSID(n, D).metricID)).toEqual(ids);
+    expect(db.metrics().series_created_total).toBe(names.length);
+    await db.close();
+  });
+
   it("a clean close saves the name → TSID cache; the next open uses it once", async () => {
     const dir = tmpdir();
     let db = await IndexDB.open(dir, { flushIntervalMs: 0 });

@@ -1,10 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { RowsBuffer, TSID_WORDS, type SeriesEntry } from "../src/rows-buffer.js";
-import { compareTSID as compareTSIDs, type TSID } from "../src/tsid.js";
-
-function entry(tsid: TSID): SeriesEntry {
-  return { ...tsid, day: 0, gen: 0, slot: 0, ord: 0, ordPos: 0 };
-}
+import { RowsBuffer, TSID_WORDS } from "../src/rows-buffer.js";
+import { SeriesTable } from "../src/series-table.js";
+import { compareTSID as compareTSIDs } from "../src/tsid.js";
 
 /** Deterministic PRNG (the test must not depend on Math.random). */
 function rng(seed: number): () => number {
@@ -18,22 +15,24 @@ function rng(seed: number): () => number {
 describe("RowsBuffer.drain", () => {
   it("groups rows by series in TSID order across drains with changing series sets", () => {
     const rand = rng(7);
-    const pool: SeriesEntry[] = [];
+    const table = new SeriesTable();
+    const pool: number[] = [];
     for (let i = 0; i < 300; i++) {
-      pool.push(entry({ accountID: Math.floor(rand() * 3), projectID: 0, metricGroupID: Math.floor(rand() * 5), jobInstanceID: Math.floor(rand() * 4), metricID: 1000 + i }));
+      pool.push(table.alloc({ accountID: Math.floor(rand() * 3), projectID: 0, metricGroupID: Math.floor(rand() * 5), jobInstanceID: Math.floor(rand() * 4), metricID: 1000 + i }, 0, 1));
     }
-    const buf = new RowsBuffer(100_000);
-    let prevActive: SeriesEntry[] = [];
+    const buf = new RowsBuffer(100_000, table);
+    let prevActive: number[] = [];
     for (let round = 0; round < 40; round++) {
-      // Mostly the same series as before, some leave, some (re)appear, sometimes a fresh object
-      // for a known TSID (series cache cleared).
-      const want = new Map<SeriesEntry, Array<[number, number]>>();
+      // Mostly the same series as before, some leave, some (re)appear, sometimes a fresh ref for
+      // a known TSID (series cache cleared; the old ref is released and reused later).
+      const want = new Map<number, Array<[number, number]>>();
       // Every third round repeats the previous set (the steady state: no new series).
       const active = round % 3 === 1 && prevActive.length > 0 ? prevActive : pool.filter(() => rand() < 0.7);
       prevActive = active;
       if (round % 9 === 8 && active.length > 0) {
         const i = pool.indexOf(active[0]!);
-        pool[i] = entry({ ...pool[i]! });
+        table.release(pool[i]!);
+        pool[i] = table.alloc(table.tsidOf(pool[i]!), 0, 1);
         active[0] = pool[i]!;
       }
       const nRows = Math.floor(rand() * 2000);
@@ -49,20 +48,22 @@ describe("RowsBuffer.drain", () => {
       const d = buf.drain();
       expect(buf.n).toBe(0);
       expect(d.count).toBe(want.size);
-      const bySlot = new Map<number, SeriesEntry>();
-      for (const e of want.keys()) bySlot.set(e.slot, e);
-      const order: SeriesEntry[] = [];
+      const slot = (ref: number): number => table.slot[ref]!;
+      const bySlot = new Map<number, number>();
+      for (const e of want.keys()) bySlot.set(slot(e), e);
+      const order: number[] = [];
       for (let o = 0; o < d.count; o++) order.push(bySlot.get(d.slots[o]!)!);
       expect(new Set(order).size).toBe(want.size);
-      for (let i = 1; i < order.length; i++) expect(compareTSIDs(order[i - 1]!, order[i]!)).toBeLessThanOrEqual(0);
+      for (let i = 1; i < order.length; i++) expect(compareTSIDs(table.tsidOf(order[i - 1]!), table.tsidOf(order[i]!))).toBeLessThanOrEqual(0);
       for (const e of order) {
-        const a = d.starts[e.slot]!;
-        const b = d.starts[e.slot + 1]!;
+        const a = d.starts[slot(e)]!;
+        const b = d.starts[slot(e) + 1]!;
         const got: Array<[number, number]> = [];
         for (let i = a; i < b; i++) got.push([d.ts[i]!, d.vals[i]!]);
         expect(got).toEqual(want.get(e));
-        const w = Array.from(d.tsids.subarray(e.slot * TSID_WORDS, e.slot * TSID_WORDS + TSID_WORDS));
-        expect(w).toEqual([e.accountID, e.projectID, e.metricGroupID, e.jobInstanceID, Math.floor(e.metricID / 2 ** 32), e.metricID >>> 0]);
+        const w = Array.from(d.tsids.subarray(slot(e) * TSID_WORDS, slot(e) * TSID_WORDS + TSID_WORDS));
+        const t = table.tsidOf(e);
+        expect(w).toEqual([t.accountID, t.projectID, t.metricGroupID, t.jobInstanceID, Math.floor(t.metricID / 2 ** 32), t.metricID >>> 0]);
       }
     }
   });

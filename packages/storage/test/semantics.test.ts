@@ -251,6 +251,52 @@ describe("deletes, snapshots, metrics", () => {
     }
   });
 
+  it("keeps each series' name once (series cache, not the index's cache) and restarts warm from it", async () => {
+    const dir = tmpDir();
+    try {
+      const batch = batchOf(rows());
+      let s = await openTestStorage(dir, { now: () => NOW });
+      await s.addRows(batch);
+      let m = s.metrics();
+      expect(m.series_cache_entries).toBe(7);
+      expect(m.indexdb_tsid_cache_entries).toBe(0);
+      await s.close();
+      s = await openTestStorage(dir, { now: () => NOW });
+      m = s.metrics();
+      expect(m.series_cache_entries).toBe(7); // loaded from the file saved on close
+      expect(m.indexdb_tsid_cache_entries).toBe(0);
+      await s.addRows(batch);
+      m = s.metrics();
+      expect(m.series_cache_misses_total).toBe(0);
+      expect(m.indexdb_series_lookups_total).toBe(0);
+      // The series kept their ids: still two `up` series, not four.
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "up")], NOW - DAY, NOW).size).toBe(2);
+      expect(s.metrics().indexdb_series_created_total).toBe(0);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
+  it("merges read block headers past the index block cache; searches fill it", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now: () => NOW });
+      const all = rows();
+      await s.addRows(batchOf(all.slice(0, 15)));
+      await s.forceFlush();
+      await s.addRows(batchOf(all.slice(15)));
+      await s.forceFlush();
+      await s.forceMerge();
+      expect(s.metrics().index_block_cache_bytes).toBe(0);
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "up")], NOW - DAY, NOW).size).toBe(2);
+      expect(s.metrics().index_block_cache_bytes).toBeGreaterThan(0);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("rejects malformed batches without writing anything", async () => {
     const dir = tmpDir();
     try {

@@ -1,21 +1,16 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import type { SeriesEntry } from "../src/rows-buffer.js";
 import { hashBytes, SeriesCache } from "../src/series-cache.js";
+import type { TSID } from "../src/tsid.js";
 
-function entry(id: number): SeriesEntry {
-  return {
-    accountID: 0,
-    projectID: 0,
-    metricGroupID: 0,
-    jobInstanceID: 0,
-    metricID: id,
-    day: 0,
-    gen: 0,
-    slot: 0,
-    ord: 0,
-    ordPos: 0,
-  };
+function tsid(id: number): TSID {
+  return { accountID: 0, projectID: 0, metricGroupID: 0, jobInstanceID: 0, metricID: id };
+}
+
+/** The metricID cached for key (through its ref), or undefined. */
+function idOf(c: SeriesCache, key: Uint8Array): number | undefined {
+  const ref = c.get(key);
+  return ref < 0 ? undefined : c.table.metricID(ref);
 }
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -28,34 +23,34 @@ describe("SeriesCache", () => {
     ["same length, one byte apart", ["node_cpu{a=1}", "node_cpu{a=2}", "node_cpu{b=1}"]],
   ])("finds every stored key and only those: %s", (_, keys) => {
     const c = new SeriesCache(1 << 20);
-    keys.forEach((k, i) => c.set(bytes(k), entry(i)));
-    keys.forEach((k, i) => expect(c.get(bytes(k))?.metricID).toBe(i));
-    expect(c.get(bytes("zz-not-there"))).toBeUndefined();
+    keys.forEach((k, i) => c.set(bytes(k), tsid(i), 0));
+    keys.forEach((k, i) => expect(idOf(c, bytes(k))).toBe(i));
+    expect(idOf(c, bytes("zz-not-there"))).toBeUndefined();
     expect(c.entries).toBe(keys.length);
   });
 
   it("copies keys: the caller may overwrite its buffer afterwards (batches are reused)", () => {
     const c = new SeriesCache(1 << 20);
     const buf = bytes("series-one");
-    c.set(buf, entry(1));
+    c.set(buf, tsid(1), 0);
     buf.fill(0x41);
-    expect(c.get(bytes("series-one"))?.metricID).toBe(1);
-    expect(c.get(buf)).toBeUndefined();
+    expect(idOf(c, bytes("series-one"))).toBe(1);
+    expect(idOf(c, buf)).toBeUndefined();
   });
 
   it("finds keys given as views into a larger buffer (rows batch reader)", () => {
     const c = new SeriesCache(1 << 20);
-    c.set(bytes("xyz"), entry(7));
+    c.set(bytes("xyz"), tsid(7), 0);
     const big = bytes("..xyz..");
-    expect(c.get(big.subarray(2, 5))?.metricID).toBe(7);
-    expect(c.get(Buffer.from(big).subarray(2, 5))?.metricID).toBe(7);
+    expect(idOf(c, big.subarray(2, 5))).toBe(7);
+    expect(idOf(c, Buffer.from(big).subarray(2, 5))).toBe(7);
   });
 
   it("keeps every key through table growth (many keys, same hash low bits)", () => {
     const c = new SeriesCache(64 << 20);
     const n = 20_000;
-    for (let i = 0; i < n; i++) c.set(bytes(`metric{instance="host-${i}"}`), entry(i));
-    for (let i = 0; i < n; i++) expect(c.get(bytes(`metric{instance="host-${i}"}`))?.metricID).toBe(i);
+    for (let i = 0; i < n; i++) c.set(bytes(`metric{instance="host-${i}"}`), tsid(i), 0);
+    for (let i = 0; i < n; i++) expect(idOf(c, bytes(`metric{instance="host-${i}"}`))).toBe(i);
     expect(c.hits).toBe(n);
   });
 
@@ -63,22 +58,26 @@ describe("SeriesCache", () => {
     const cap = 256 * 1024;
     const c = new SeriesCache(cap);
     const n = 10_000;
-    for (let i = 0; i < n; i++) c.set(bytes(`k${i}`), entry(i));
+    for (let i = 0; i < n; i++) {
+      c.set(bytes(`k${i}`), tsid(i), 0);
+      if (i % 1000 === 999) c.recycle(); // as the rows buffer does after each drain
+    }
     expect(c.entries).toBeLessThan(n);
-    expect(c.get(bytes(`k${n - 1}`))?.metricID).toBe(n - 1);
-    expect(c.get(bytes("k0"))).toBeUndefined();
+    expect(idOf(c, bytes(`k${n - 1}`))).toBe(n - 1);
+    expect(idOf(c, bytes("k0"))).toBeUndefined();
     expect(c.sizeBytes).toBeLessThan(4 * cap);
   });
 
   it("promotes a hit from the previous generation", () => {
     const c = new SeriesCache(40 * 1024);
-    c.set(bytes("first"), entry(1));
-    // ~165 accounted bytes per entry, a generation holds 20 KiB: "first" moves to the previous
-    // generation after ~124 more keys and would be dropped after ~248.
-    for (let i = 0; i < 130; i++) c.set(bytes(`f${i}`), entry(100 + i));
-    expect(c.get(bytes("first"))?.metricID).toBe(1);
-    for (let j = 0; j < 150; j++) c.set(bytes(`g${j}`), entry(j));
-    expect(c.get(bytes("first"))?.metricID).toBe(1);
+    c.set(bytes("first"), tsid(1), 0);
+    // ~92 accounted bytes per entry, a generation holds 20 KiB: "first" moves to the previous
+    // generation after ~222 more keys and, unless promoted, is dropped after ~444.
+    for (let i = 0; i < 250; i++) c.set(bytes(`f${i}`), tsid(100 + i), 0);
+    expect(idOf(c, bytes("first"))).toBe(1);
+    for (let j = 0; j < 300; j++) c.set(bytes(`g${j}`), tsid(j), 0);
+    expect(idOf(c, bytes("first"))).toBe(1);
+    expect(c.rotations).toBe(2);
   });
 
   it.each([
@@ -91,23 +90,23 @@ describe("SeriesCache", () => {
     const c = new SeriesCache(64 << 20);
     // Same length keys that differ only in the last byte: a wrong guess must be caught.
     const key = (i: number): Uint8Array => bytes(`series{host="h${String(i).padStart(4, "0")}"}`);
-    for (let i = 0; i < n; i++) c.set(key(i), entry(i));
-    for (const i of order(n)) expect(c.get(key(i))?.metricID).toBe(i < n ? i : undefined);
+    for (let i = 0; i < n; i++) c.set(key(i), tsid(i), 0);
+    for (const i of order(n)) expect(idOf(c, key(i))).toBe(i < n ? i : undefined);
   });
 
   it("predicts the next key when lookups follow insertion order", () => {
     const c = new SeriesCache(64 << 20);
     const n = 1000;
-    for (let i = 0; i < n; i++) c.set(bytes(`m{i="${i}"}`), entry(i));
-    for (let round = 0; round < 3; round++) for (let i = 0; i < n; i++) expect(c.get(bytes(`m{i="${i}"}`))?.metricID).toBe(i);
+    for (let i = 0; i < n; i++) c.set(bytes(`m{i="${i}"}`), tsid(i), 0);
+    for (let round = 0; round < 3; round++) for (let i = 0; i < n; i++) expect(idOf(c, bytes(`m{i="${i}"}`))).toBe(i);
     expect(c.predicted).toBeGreaterThanOrEqual(3 * (n - 1));
   });
 
   it("clear() forgets everything", () => {
     const c = new SeriesCache(1 << 20);
-    c.set(bytes("a"), entry(1));
+    c.set(bytes("a"), tsid(1), 0);
     c.clear();
-    expect(c.get(bytes("a"))).toBeUndefined();
+    expect(idOf(c, bytes("a"))).toBeUndefined();
     expect(c.entries).toBe(0);
   });
 
@@ -119,16 +118,68 @@ describe("SeriesCache", () => {
         ops.forEach(([k, isSet], i) => {
           const s = Buffer.from(k).toString("latin1");
           if (isSet) {
-            c.set(k, entry(i));
+            c.set(k, tsid(i), 0);
             model.set(s, i);
           } else {
-            expect(c.get(k)?.metricID).toBe(model.get(s));
+            expect(idOf(c, k)).toBe(model.get(s));
           }
         });
-        for (const [s, id] of model) expect(c.get(Buffer.from(s, "latin1"))?.metricID).toBe(id);
+        for (const [s, id] of model) expect(idOf(c, Buffer.from(s, "latin1"))).toBe(id);
       }),
       { numRuns: 100 },
     );
+  });
+
+  it("reuses a released ref only after recycle(), and keeps the columns bounded through rotations", () => {
+    const c = new SeriesCache(64 * 1024);
+    const handed = new Set<number>();
+    let peakLive = 0;
+    for (let round = 0; round < 20; round++) {
+      // Between two recycles (one rows-buffer lifetime) every ref handed out is distinct: a
+      // ref the rows buffer may still hold is never given to another series.
+      handed.clear();
+      for (let i = 0; i < 1000; i++) {
+        const ref = c.set(bytes(`r${round}-${i}`), tsid(round * 1000 + i), 0);
+        expect(handed.has(ref)).toBe(false);
+        handed.add(ref);
+        expect(c.table.metricID(ref)).toBe(round * 1000 + i);
+      }
+      c.recycle();
+      peakLive = Math.max(peakLive, c.table.live);
+      expect(c.table.live).toBe(c.entries);
+    }
+    expect(c.rotations).toBeGreaterThan(10);
+    // 20,000 series went through a cache holding ~700: the columns did not grow with them.
+    expect(c.table.sizeBytes).toBeLessThan(8 * peakLive * 48 + 4096 * 48);
+  });
+
+  it("set() of a cached key gives a new ref (a new series to the rows buffer) with the new TSID", () => {
+    const c = new SeriesCache(1 << 20);
+    const a = c.set(bytes("k"), tsid(1), 5);
+    const b = c.set(bytes("k"), tsid(2), 6);
+    expect(b).not.toBe(a);
+    expect(c.get(bytes("k"))).toBe(b);
+    expect(c.table.metricID(b)).toBe(2);
+    expect(c.table.day[b]).toBe(6);
+    expect(c.entries).toBe(1);
+    expect(c.table.live).toBe(1);
+  });
+
+  it("all() yields each cached key once with its current ref", () => {
+    const c = new SeriesCache(40 * 1024);
+    for (let i = 0; i < 300; i++) c.set(bytes(`k${i}`), tsid(i), 0);
+    c.get(bytes("k0")); // promoted from the previous generation
+    c.set(bytes("k1"), tsid(1001), 0); // replaced
+    const seen = new Map<string, number>();
+    for (const [k, ref] of c.all()) {
+      const s = Buffer.from(k).toString("latin1");
+      expect(seen.has(s)).toBe(false);
+      seen.set(s, c.table.metricID(ref));
+    }
+    expect(seen.get("k0")).toBe(0);
+    expect(seen.get("k1")).toBe(1001);
+    expect(seen.get("k299")).toBe(299);
+    expect(seen.size).toBe(c.entries - 2);
   });
 
   it("hashBytes depends on every byte and the length", () => {

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { BodyWriter } from "../../../test/bench/node-exporter-data.js";
 import { makeClusterCerts, type ClusterCerts } from "../../../test/lib/certs.js";
+import { serviceEnv } from "../../../test/lib/cluster.js";
 import { cpuSeconds } from "../../../test/lib/procs.js";
 import { freePort, Proc, removeDir, startInsert, startStorage, tempDir, assertBuilt, type StorageNode } from "../test/cluster-harness.js";
 
@@ -154,6 +155,7 @@ async function startSelect(nodes: readonly StorageNode[]): Promise<{ proc: Proc;
   const proc = new Proc(
     spawn(process.execPath, [SELECT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.map((n) => n.searchAddr).join(",")}`, "-loggerLevel=WARN"], {
       stdio: ["ignore", "pipe", "pipe"],
+      env: serviceEnv(),
     }),
     `select ${port}`,
   );
@@ -192,6 +194,30 @@ async function printCaches(insertUrl: string, nodes: readonly StorageNode[]): Pr
     console.log(
       `  cache ${t} (storage nodes): ${g("hits_total")} hits, ${g("misses_total")} misses, ${g("rotations_total")} rotations, ${g("entries")} entries, ` +
         `${(g("size_bytes") / 2 ** 20).toFixed(0)} of ${(g("size_max_bytes") / 2 ** 20).toFixed(0)} MiB`,
+    );
+  }
+}
+
+/**
+ * Where a process's resident bytes go right after the replay (its /metrics): the V8 heap (used
+ * and reserved), ArrayBuffers (typed arrays: caches' arenas and tables, buffers) and the rest
+ * of the RSS (code, thread stacks, malloc arenas, freed pages not yet returned), per active series.
+ */
+async function printMemory(procs: readonly { name: string; url: string }[]): Promise<void> {
+  const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const per = (b: number): string => `${(b / SERIES).toFixed(0)} B/series`;
+  for (const p of procs) {
+    const m = await scrape(p.url, "");
+    const g = (k: string): number => m.get(k) ?? 0;
+    const rss = g("process_resident_memory_bytes");
+    const used = g("nodejs_heap_size_used_bytes");
+    const total = g("nodejs_heap_size_total_bytes");
+    const ab = g("nodejs_array_buffers_bytes");
+    const caches = [...m].filter(([k]) => k.startsWith("strata_cache_size_bytes{") || k === "strata_insert_labels_cache_bytes");
+    console.log(
+      `  memory ${p.name.padEnd(17)} RSS ${mib(rss)} (${per(rss)}): heap used ${mib(used)} (${per(used)}), heap reserved ${mib(total - used)}, ` +
+        `ArrayBuffers ${mib(ab)} (${per(ab)}), rest ${mib(rss - total - ab)}` +
+        (caches.length > 0 ? `; caches ${caches.map(([k, v]) => `${/\{(.*)\}/.exec(k)?.[1] ?? "insert/rawLabels"} ${mib(v)}`).join(", ")}` : ""),
     );
   }
 }
@@ -259,6 +285,7 @@ async function runStrata(bodies: Uint8Array[], certs?: ClusterCerts): Promise<Re
   if (warnings.length > 0) console.log(`  insert logged ${warnings.length} warnings, e.g.\n    ${warnings.slice(0, 3).map((l) => l.slice(0, 300)).join("\n    ")}`);
   const cpu1 = procs.map((p) => cpuSeconds(pid(p.proc)));
   await printCaches(ins.url, nodes);
+  await printMemory([{ name: "strata-insert", url: ins.url }, ...nodes.map((n, i) => ({ name: `strata-storage-${i + 1}`, url: n.http }))]);
   // One query through select (a sum over every host's series of one metric), so its memory counts too.
   const q = await fetch(`${sel.url}/select/0/prometheus/api/v1/query?query=${encodeURIComponent("count(node_load1)")}`);
   console.log(`  select count(node_load1): ${q.status} ${(await q.text()).slice(0, 120)}`);

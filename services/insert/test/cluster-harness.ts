@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RowsBatchReader, decodeMetricName, formatLabels, type Label, type Tenant } from "@strata/core";
 import { cluster, createSearchClient, prompbRemote, snappyEncode } from "@strata/protocol";
+import { serviceEnv } from "../../../test/lib/cluster.js";
 
 const root = resolve(import.meta.dirname, "../../..");
 export const STORAGE_MAIN = join(root, "services/storage/dist/main.js");
@@ -120,7 +121,7 @@ export async function startStorage(
       "-loggerLevel=WARN",
       ...extra,
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    { stdio: ["ignore", "pipe", "pipe"], env: serviceEnv() },
   );
   const proc = new Proc(child, `storage ${p.insertPort}`);
   await waitHttp(`http://127.0.0.1:${p.httpPort}/-/ready`, proc);
@@ -145,7 +146,7 @@ export async function startInsert(nodes: readonly string[], extra: string[] = []
   const child = spawn(
     process.execPath,
     [...NODE_ARGS, INSERT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.join(",")}`, "-retentionPeriod=100y", "-loggerLevel=WARN", ...extra],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    { stdio: ["ignore", "pipe", "pipe"], env: serviceEnv() },
   );
   const proc = new Proc(child, `insert ${port}`);
   await waitHttp(`http://127.0.0.1:${port}/health`, proc);

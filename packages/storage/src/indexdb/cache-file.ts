@@ -2,10 +2,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { crc32 } from "node:zlib";
 import { BadDataError } from "@strata/core";
-import { ByteBuffer, ByteReader, latin1, readU32, readU64 } from "../bytes.js";
+import { ByteBuffer, ByteReader, readU32, readU64 } from "../bytes.js";
 import { fsyncDir, writeFileAtomic } from "../fsutil.js";
-import { TSID_SIZE, decodeTSID, encodeTSID } from "../tsid.js";
-import type { NameEntry } from "./entries.js";
+import { type TSID, TSID_SIZE, decodeTSID, encodeTSID } from "../tsid.js";
 
 /**
  * The metricName → TSID cache saved on a clean close (like VictoriaMetrics' cache/ dir), so
@@ -19,22 +18,24 @@ const TSID_CACHE_FILE = "tsid-cache.bin";
 /** "STC1": Strata TSID cache, version 1. */
 const TSID_CACHE_MAGIC = 0x5354_4331;
 
-/** Writes the entries (keys are latin1 forms of metric names) that are not deleted and have a day. */
-export function saveTsidCache(dir: string, idHighWater: number, entries: Iterable<[string, NameEntry]>, deleted: ReadonlySet<number>): void {
+/** A cached series as saved: metric-name bytes, TSID, last day with per-day entries (-1: none known). */
+export type SavedSeries = readonly [name: Uint8Array, tsid: TSID, day: number];
+
+/** Writes the entries that are not deleted and have a day. */
+export function saveTsidCache(dir: string, idHighWater: number, entries: Iterable<SavedSeries>, deleted: ReadonlySet<number>): void {
   const bb = new ByteBuffer(1 << 16);
   bb.u32(TSID_CACHE_MAGIC);
   bb.u64(idHighWater);
   bb.u32(0);
   let n = 0;
-  for (const [k, e] of entries) {
-    if (deleted.has(e.tsid.metricID) || e.day < 0) continue;
-    bb.uvarint(k.length);
-    bb.ensure(k.length);
-    bb.len += Buffer.from(bb.buf.buffer, bb.buf.byteOffset, bb.buf.byteLength).write(k, bb.len, "latin1");
+  for (const [name, tsid, day] of entries) {
+    if (deleted.has(tsid.metricID) || day < 0) continue;
+    bb.uvarint(name.length);
+    bb.bytes(name);
     bb.ensure(TSID_SIZE);
-    encodeTSID(e.tsid, bb.buf, bb.len);
+    encodeTSID(tsid, bb.buf, bb.len);
     bb.len += TSID_SIZE;
-    bb.u32(e.day);
+    bb.u32(day);
     n++;
   }
   if (n === 0) return;
@@ -52,7 +53,7 @@ export function saveTsidCache(dir: string, idHighWater: number, entries: Iterabl
  * file was saved for `idHighWater` and is whole. Returns false when a damaged file was read
  * only in part (the caller starts cold rather than trust part of it).
  */
-export function loadTsidCache(dir: string, idHighWater: number, deleted: ReadonlySet<number>, set: (key: string, e: NameEntry) => void): boolean {
+export function loadTsidCache(dir: string, idHighWater: number, deleted: ReadonlySet<number>, set: (...e: SavedSeries) => void): boolean {
   const file = path.join(dir, TSID_CACHE_FILE);
   if (!fs.existsSync(file)) return true;
   const data = fs.readFileSync(file);
@@ -68,11 +69,10 @@ export function loadTsidCache(dir: string, idHighWater: number, deleted: Readonl
   try {
     for (let i = 0; i < n; i++) {
       const len = r.uvarint();
-      const key = latin1(b, r.pos, r.pos + len);
-      r.pos += len;
+      const name = r.bytes(len);
       const tsid = decodeTSID(r.bytes(TSID_SIZE), 0);
       const day = r.u32();
-      if (!deleted.has(tsid.metricID)) set(key, { tsid, day, fresh: false });
+      if (!deleted.has(tsid.metricID)) set(name, tsid, day);
     }
   } catch {
     return false;

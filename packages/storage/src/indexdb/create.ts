@@ -1,6 +1,7 @@
 import { BadDataError, type Tenant, xxhash64 } from "@strata/core";
 import { readU64 } from "../bytes.js";
 import { MAX_ITEM_SIZE } from "../mergeset/constants.js";
+import type { Cursor } from "../mergeset/cursor.js";
 import type { Table } from "../mergeset/index.js";
 import { type TSID, TSID_SIZE, encodeTSID } from "../tsid.js";
 import type { NameEntry } from "./entries.js";
@@ -39,6 +40,8 @@ export class SeriesWriter {
   readonly dayBitmaps = new Map<number, IdBitmap>();
   private h1 = 0;
   private h2 = 0;
+  private readonly partCursors: Cursor[] = [];
+  private readonly candidates: number[] = [];
 
   constructor(private readonly d: SeriesWriterDeps) {}
 
@@ -78,28 +81,44 @@ export class SeriesWriter {
     kb.u32(this.h2);
   }
 
-  /** The live (non-deleted) TSID of a metric name among converted items. */
+  /**
+   * The live (non-deleted) TSID of a metric name among converted items. A series' `01` and `02`
+   * items are added together, so they almost always sit in the same part: each candidate is
+   * confirmed there with one seek in that part alone, and only when its `02` item is elsewhere
+   * (the pending items were converted between the two adds) in all parts.
+   */
   private findByName(name: Uint8Array): TSID | undefined {
     const r = this.d.reader;
     this.nameKey(name);
     const prefix = r.kb.toBytes();
     const snap = this.d.table().snapshot(false);
     try {
-      const c = snap.keyedCursor(this.h1, this.h2);
-      if (c === undefined) return undefined;
-      c.seek(prefix);
-      while (c.next()) {
-        // `01 | hash | metricID`; parts of an older format hold `01 | hash | TSID` (both end with the id)
-        if (c.length !== prefix.length + 8 && c.length !== prefix.length + TSID_SIZE) continue;
-        const id = readU64(c.buf, c.end - 8);
-        if (r.gone.has(id)) continue;
-        const e = r.idEntry(snap.sharedCursor(), id);
-        if (e !== undefined && equalBytes(e.name, name)) return e.tsid;
+      const pcs = this.partCursors;
+      snap.keyedPartCursors(this.h1, this.h2, pcs);
+      let best: TSID | undefined;
+      for (const c of pcs) {
+        // Candidates first: confirming one re-seeks the cursor.
+        const ids = this.candidates;
+        ids.length = 0;
+        c.seek(prefix);
+        while (c.next()) {
+          // `01 | hash | metricID`; parts of an older format hold `01 | hash | TSID` (both end with the id)
+          if (c.length !== prefix.length + 8 && c.length !== prefix.length + TSID_SIZE) continue;
+          const id = readU64(c.buf, c.end - 8);
+          if (!r.gone.has(id) && (best === undefined || id < best.metricID)) ids.push(id);
+        }
+        for (const id of ids) {
+          const e = r.idEntry(c, id) ?? r.idEntry(snap.sharedCursor(), id);
+          if (e !== undefined && equalBytes(e.name, name)) {
+            best = e.tsid;
+            break; // ids ascend within a part
+          }
+        }
       }
+      return best;
     } finally {
       snap.release();
     }
-    return undefined;
   }
 
   private create(name: Uint8Array, key: string): NameEntry {

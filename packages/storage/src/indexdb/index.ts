@@ -1,6 +1,7 @@
 export {
   IndexDB,
   type IndexDBOptions,
+  type WritePathCache,
   type TsdbStatus,
   type TsdbStatusEntry,
   type TsdbStatusRequest,

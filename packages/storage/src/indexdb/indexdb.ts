@@ -4,7 +4,7 @@ import { BadDataError, type CacheStats, errorMessage, ExecutionError, type Label
 import { ByteBuffer, latin1, readU32, readU64 } from "../bytes.js";
 import { writeFileAtomic } from "../fsutil.js";
 import { type Cursor, type Snapshot, Table, type TableOptions } from "../mergeset/index.js";
-import { loadTsidCache, saveTsidCache } from "./cache-file.js";
+import { type SavedSeries, loadTsidCache, saveTsidCache } from "./cache-file.js";
 import type { IdEntry, NameEntry } from "./entries.js";
 import { GoneSeries } from "./gone.js";
 import { IdBitmap, type IdSet } from "./idset.js";
@@ -31,9 +31,25 @@ import { defaultLog } from "../log.js";
 export { type TSID, TSID_SIZE, compareTSID, decodeTSID, encodeTSID } from "../tsid.js";
 export type { TsdbStatus, TsdbStatusEntry, TsdbStatusRequest } from "./status.js";
 
+/**
+ * A metric-name → TSID cache in front of the index on the write path (Storage's series cache).
+ * With one, the index keeps no second copy of the names it resolves for writes, and the cache
+ * saved on close and loaded on open is that cache's content.
+ */
+export interface WritePathCache {
+  /** Every cached series (saved on a clean close). */
+  saved(): Iterable<SavedSeries>;
+  /** Adds a series saved by the previous clean close (on open; `name` is copied). */
+  load(...e: SavedSeries): void;
+  /** Forgets what was loaded (the saved file turned out damaged). */
+  clear(): void;
+}
+
 export interface IndexDBOptions {
   /** Cap of the metricName → TSID cache (default 64 MiB). */
   readonly tsidCacheBytes?: number;
+  /** The write path's own name → TSID cache, if any (see WritePathCache). */
+  readonly writePathCache?: WritePathCache;
   /** Cap of the metricID → (TSID, metricName) cache (default 32 MiB). */
   readonly metricNameCacheBytes?: number;
   /** Cap of the matcher-result cache (default 32 MiB). */
@@ -85,6 +101,10 @@ function keyOf(b: Uint8Array): string {
   return latin1(b, 0, b.length);
 }
 
+function* savedOf(entries: Iterable<[string, NameEntry]>): Iterable<SavedSeries> {
+  for (const [k, e] of entries) yield [Buffer.from(k, "latin1"), e.tsid, e.day];
+}
+
 export class IndexDB {
   private nextID: number;
   private idHighWater: number;
@@ -96,6 +116,7 @@ export class IndexDB {
   private generation = 0;
   private readonly changeListeners: (() => void)[] = [];
   private readonly tsidCache: TwoGenCache<string, NameEntry>;
+  private readonly writePathCache: WritePathCache | undefined;
   private readonly idCache: TwoGenCache<number, IdEntry>;
   private readonly filterCache: TwoGenCache<string, IdSet>;
   private readonly search: MatcherSearch;
@@ -132,6 +153,7 @@ export class IndexDB {
     this.idReserve = Math.max(1, opts.idReserve ?? 65536);
     this.onPrune = opts.onPrune;
     this.onError = opts.onError;
+    this.writePathCache = opts.writePathCache;
     const generation = (): number => this.generation;
     const reader: IndexReader = {
       gone: this.gone,
@@ -268,7 +290,7 @@ export class IndexDB {
     this.stats.lookups++;
     const key = keyOf(metricName);
     let e = this.tsidCache.get(key);
-    if (e === undefined) e = this.lookupOrCreate(metricName, key);
+    if (e === undefined) e = this.writePathCache !== undefined ? this.writer.lookupOrCreate(metricName, key) : this.lookupOrCreate(metricName, key);
     if (e.day !== day) this.writer.ensureDay(e, metricName, day < 0 ? 0 : day);
     return e.tsid;
   }
@@ -659,14 +681,22 @@ export class IndexDB {
     this.closed = true;
     await this.table.close();
     try {
-      saveTsidCache(this.dir, this.idHighWater, this.tsidCache.all(), this.gone.deleted);
+      saveTsidCache(this.dir, this.idHighWater, this.writePathCache?.saved() ?? savedOf(this.tsidCache.all()), this.gone.deleted);
     } catch (err) {
       this.onBackgroundError(err); // a lost cache only costs index lookups after restart
     }
   }
 
   private loadTsidCache(): void {
-    const whole = loadTsidCache(this.dir, this.idHighWater, this.gone.deleted, (key, e) => this.tsidCache.set(key, e));
-    if (!whole) this.tsidCache.clear(); // unreadable: start cold rather than trust part of it
+    const wc = this.writePathCache;
+    const whole = loadTsidCache(this.dir, this.idHighWater, this.gone.deleted, (name, tsid, day) => {
+      if (wc !== undefined) wc.load(name, tsid, day);
+      else this.tsidCache.set(keyOf(name), { tsid, day, fresh: false });
+    });
+    // Unreadable: start cold rather than trust part of it.
+    if (!whole) {
+      this.tsidCache.clear();
+      wc?.clear();
+    }
   }
 }

@@ -244,9 +244,13 @@ export class MergeIterator {
       const lb = this.buf;
       const ls = this.start;
       const le = this.end;
+      // The top is the part that gave the last item: advance it without comparing the item
+      // with itself, then every other part that holds the same item (a duplicate).
+      let advance = true;
       while (heap.length > 0) {
         const top = heap[0]!;
-        if (compareRange(top.buf, top.start, top.end, lb, ls, le) !== 0) break;
+        if (!advance && compareRange(top.buf, top.start, top.end, lb, ls, le) !== 0) break;
+        advance = false;
         if (top.next()) this.down(0);
         else {
           const last = heap.pop()!;
