@@ -23,6 +23,7 @@ import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
 import { BlockSeriesStream, type StreamEntry } from "./select-stream.js";
 import { fromGrpcError } from "./grpc-errors.js";
+import { parseSearchTrace, SEARCH_TRACE_TRAILER, traceRemote, type SearchTrace } from "./search-trace.js";
 import { MetaCache } from "./meta-cache.js";
 
 /**
@@ -284,11 +285,7 @@ export class ClusterSelectBackend implements SelectBackend {
   ): Promise<{ series: Map<string, { name: Uint8Array; blocks: RawBlock[] }>; isPartial: boolean; warnings: string[] }> {
     const series = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
     const query = searchQuery(tenant, sets, minT, maxT, opts);
-    const tooMany = () =>
-      new ExecutionError(
-        `the query selects more than ${opts.maxSeries} series (${opts.maxSeriesFlag ?? "-search.maxSeries"}); narrow it with more specific label matchers`,
-        "STRATA_LIMIT_EXCEEDED",
-      );
+    const tooMany = () => tooManySeries(opts);
     const fanTrace = trace.child(`search ${this.nodeList.length} storage nodes in parallel`);
     const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
@@ -298,19 +295,27 @@ export class ClusterSelectBackend implements SelectBackend {
       let first = -1;
       let blocks = 0;
       let bytes = 0;
+      let remote: SearchTrace | undefined;
       const traceNode = (outcome: string) => {
         if (!nodeTrace.enabled) return;
         const total = performance.now() - t0;
-        const wait = first < 0 ? total : first;
-        nodeTrace.addDone("wait for the first block (index search on the node)", wait);
-        nodeTrace.addDone(`read and transfer ${blocks} blocks, ${bytes} bytes`, total - wait);
+        if (remote) {
+          traceRemote(nodeTrace, remote);
+          nodeTrace.addDone(`transfer (gRPC) and receive ${blocks} blocks, ${bytes} bytes`, total - remote.totalMs);
+        } else {
+          // A node that does not send its timings (an older version): what select saw.
+          const wait = first < 0 ? total : first;
+          nodeTrace.addDone("wait for the first block (index search on the node)", wait);
+          nodeTrace.addDone(`read and transfer ${blocks} blocks, ${bytes} bytes`, total - wait);
+        }
         nodeTrace.done(`storage node ${n.addr}: ${outcome}`);
       };
       const stream = n.client.rawStream(
         "Search_v1",
-        create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1] }),
+        create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1], trace: nodeTrace.enabled }),
         call,
       );
+      if (nodeTrace.enabled) stream.on("status", (st: grpc.StatusObject) => (remote = parseSearchTrace(st.metadata.get(SEARCH_TRACE_TRAILER)[0])));
       const r = new SearchFrameReader();
       let prev: { name: Uint8Array; blocks: RawBlock[] } | undefined;
       for await (const frame of stream as AsyncIterable<Buffer>) {
@@ -471,16 +476,34 @@ export class ClusterSelectBackend implements SelectBackend {
     });
   }
 
-  async series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>> {
-    const r = await this.searchBlocks(tenant, sets, minT, maxT, opts);
-    const out: Labels[] = [];
-    for (const [key, { name, blocks }] of r.series) {
-      // A series is listed when it has a sample in the range (blocks may extend beyond it).
-      if (!blocks.some((b) => b.maxT >= minT && b.minT <= maxT)) continue;
-      out.push(this.labelsOf(key, name));
-    }
-    out.sort(compareLabels);
-    return { value: limit > 0 ? out.slice(0, limit) : out, isPartial: r.isPartial, warnings: r.warnings };
+  /**
+   * The series matching `sets` with samples on the days of [minT, maxT], by the nodes' per-day
+   * indexes (SearchMetricNames_v1, no block read), as VictoriaMetrics answers /api/v1/series.
+   * Cached like label names: only the index decides the answer.
+   */
+  series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>> {
+    return this.cached(MetaCache.key("series", tenant, minT, maxT, [limit, opts.maxSeries], sets), async () => {
+      const query = searchQuery(tenant, sets, minT, maxT, opts);
+      const fan = await this.fanOut(opts, (n, call) =>
+        n.client.unary("SearchMetricNames_v1", create(cluster.SearchMetricNamesRequestSchema, { query }), call),
+      ).catch((err: unknown) => {
+        throw err instanceof ExecutionError && err.code === "STRATA_LIMIT_EXCEEDED" ? tooManySeries(opts) : err;
+      });
+      // Replicas list a series once per copy.
+      const seen = new Set<string>();
+      const out: Labels[] = [];
+      for (const r of fan.results) {
+        for (const name of r.metricNames) {
+          const key = Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString("latin1");
+          if (seen.has(key)) continue;
+          seen.add(key);
+          out.push(this.labelsOf(key, name));
+        }
+      }
+      if (out.length > opts.maxSeries) throw tooManySeries(opts);
+      out.sort(compareLabels);
+      return { value: limit > 0 ? out.slice(0, limit) : out, isPartial: fan.isPartial, warnings: fan.warnings };
+    });
   }
 
   async seriesCount(tenant: Tenant, opts: SearchOptions): Promise<Answer<number>> {
@@ -595,6 +618,13 @@ export class ClusterSelectBackend implements SelectBackend {
     clearInterval(this.pingTimer);
     for (const n of this.nodeList) n.client.client.close();
   }
+}
+
+function tooManySeries(opts: SearchOptions): ExecutionError {
+  return new ExecutionError(
+    `the query selects more than ${opts.maxSeries} series (${opts.maxSeriesFlag ?? "-search.maxSeries"}); narrow it with more specific label matchers`,
+    "STRATA_LIMIT_EXCEEDED",
+  );
 }
 
 function unionSorted(lists: readonly (readonly string[])[], limit: number): string[] {
