@@ -17,11 +17,10 @@ import {
 } from "@strata/core";
 import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions, type ChannelSecurity, type grpc } from "@strata/protocol";
 import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet, type SeriesStream } from "@strata/promql";
-import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
-import { BlockSeriesStream, type StreamEntry } from "./select-stream.js";
+import { BlockSeriesStream, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
 import { fromGrpcError } from "./grpc-errors.js";
 import { parseSearchTrace, SEARCH_TRACE_TRAILER, traceRemote, type SearchTrace } from "./search-trace.js";
 import { MetaCache } from "./meta-cache.js";
@@ -69,6 +68,16 @@ const META_CACHE_ENTRIES = 10_000; // select: -search.maxMetaCacheEntries
 const META_CACHE_TTL_MS = 60_000;
 /** Wait before reopening a WatchIndex_v1 stream that ended. */
 const WATCH_RETRY_MS = 1000;
+
+/**
+ * A series' blocks as they came off the storage streams: wire forms (views into the received
+ * frames, no object per block until decoded) and their sample count.
+ */
+interface Collected {
+  readonly name: Uint8Array;
+  readonly blocks: Uint8Array[];
+  samples: number;
+}
 
 interface FanOut<T> {
   readonly results: T[];
@@ -282,14 +291,14 @@ export class ClusterSelectBackend implements SelectBackend {
     maxT: number,
     opts: SearchOptions,
     trace = Trace.off,
-  ): Promise<{ series: Map<string, { name: Uint8Array; blocks: RawBlock[] }>; isPartial: boolean; warnings: string[] }> {
-    const series = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
+  ): Promise<{ series: Map<string, Collected>; isPartial: boolean; warnings: string[] }> {
+    const series = new Map<string, Collected>();
     const query = searchQuery(tenant, sets, minT, maxT, opts);
     const tooMany = () => tooManySeries(opts);
     const fanTrace = trace.child(`search ${this.nodeList.length} storage nodes in parallel`);
     const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
-      const local = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
+      const local = new Map<string, Collected>();
       const nodeTrace = fanTrace.child(`storage node ${n.addr}`);
       const t0 = performance.now();
       let first = -1;
@@ -317,7 +326,7 @@ export class ClusterSelectBackend implements SelectBackend {
       );
       if (nodeTrace.enabled) stream.on("status", (st: grpc.StatusObject) => (remote = parseSearchTrace(st.metadata.get(SEARCH_TRACE_TRAILER)[0])));
       const r = new SearchFrameReader();
-      let prev: { name: Uint8Array; blocks: RawBlock[] } | undefined;
+      let prev: Collected | undefined;
       for await (const frame of stream as AsyncIterable<Buffer>) {
         if (first < 0) first = performance.now() - t0;
         bytes += frame.length;
@@ -328,11 +337,13 @@ export class ClusterSelectBackend implements SelectBackend {
             const mn = r.metricName;
             const key = Buffer.from(mn.buffer, mn.byteOffset, mn.byteLength).toString("latin1");
             prev = local.get(key);
-            if (!prev) local.set(key, (prev = { name: mn, blocks: [] }));
+            if (!prev) local.set(key, (prev = { name: mn, blocks: [], samples: 0 }));
           }
           if (!prev) throw new Error(`storage node ${n.addr} sent a block without a metric name`);
           if (r.encoding !== BlockEncoding.STORAGE_V1) throw new Error(`storage node ${n.addr} sent unsupported block encoding ${r.encoding}`);
-          prev.blocks.push(unmarshalBlock(r.data, 0).block);
+          // The block's wire form, a view into the frame: unmarshalled when its batch is decoded.
+          prev.blocks.push(r.data);
+          prev.samples += r.rowsCount;
         }
       }
       // A node that fails stays open in the trace (its step reports the time until the answer).
@@ -347,8 +358,10 @@ export class ClusterSelectBackend implements SelectBackend {
     for (const local of fan.results) {
       for (const [key, v] of local) {
         const e = series.get(key);
-        if (e) e.blocks.push(...v.blocks);
-        else series.set(key, v);
+        if (e) {
+          e.blocks.push(...v.blocks);
+          e.samples += v.samples;
+        } else series.set(key, v);
       }
     }
     mergeTrace.done(`merge series across nodes: ${series.size} series`);
@@ -367,7 +380,7 @@ export class ClusterSelectBackend implements SelectBackend {
   ): Promise<{ list: Series[]; isPartial: boolean; warnings: string[] }> {
     const r = await this.searchBlocks(tenant, sets, minT, maxT, opts, trace);
     const entries = [...r.series];
-    const blocks = entries.map(([, v]) => v.blocks);
+    const blocks = entries.map(([, v]) => unmarshalBlocks(v.blocks));
     const decodeTrace = trace.child("decode blocks");
     const decoded = this.decoder
       ? await this.decoder.decode(blocks, minT, maxT, this.dedupIntervalMs, arena)
@@ -431,7 +444,7 @@ export class ClusterSelectBackend implements SelectBackend {
           for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
         }
         const entries: StreamEntry[] = [];
-        for (const [key, { name, blocks }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks });
+        for (const [key, { name, blocks, samples }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks, samples });
         r.series.clear();
         const sortTrace = trace.child("sort series by labels");
         const stream = new BlockSeriesStream(entries, minT, maxT, this.dedupIntervalMs, this.decoder, r.warnings);
