@@ -1,4 +1,4 @@
-// pnpm bench:query [--shape=default|100k|7d] [--hosts=25] [--hours=6] [--queryHours=H] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR] [--tls] [--cpu] [--hold]
+// pnpm bench:query [--shape=default|100k|7d] [--hosts=25] [--hours=6] [--queryHours=H] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR] [--tls] [--cpu] [--hold] [--selectFlags=-a=1,-b=2]
 //
 // Shapes (flags given beside --shape override its values):
 //   default  25 hosts (2275 series) × 6 h, queries over the 6 h at a 60 s step;
@@ -26,8 +26,9 @@ import { startVictoriaMetrics, VM_BIN, type BenchTarget } from "./victoria-metri
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--?/, "").split("=");
-    return [k!, v ?? "true"] as const;
+    const kv = a.replace(/^--?/, "");
+    const eq = kv.indexOf("=");
+    return eq < 0 ? ([kv, "true"] as const) : ([kv.slice(0, eq), kv.slice(eq + 1)] as const);
   }),
 );
 const SHAPES = {
@@ -56,6 +57,8 @@ const ONLY = args.get("only");
 const CPU_TABLE = args.has("cpu");
 /** After loading, print each target's API URL and wait for SIGINT/SIGTERM (for profiling by hand). */
 const HOLD = args.has("hold");
+/** Extra select flags, comma-separated (e.g. --selectFlags=-search.decodeWorkers=1), for A/B runs. */
+const EXTRA_SELECT_FLAGS = (args.get("selectFlags") ?? "").split(",").filter((f) => f !== "");
 const INTERVAL = 15_000;
 
 // ---- queries ----------------------------------------------------------------------------------
@@ -119,7 +122,7 @@ async function startStrata(): Promise<Target> {
     replicationFactor: 1,
     storageFlags: ["-retentionPeriod=100y", ...certs.storageFlags],
     insertFlags: ["-retentionPeriod=100y", ...certs.clientFlags],
-    selectFlags: ["-search.maxQueryDuration=120s", ...certs.clientFlags],
+    selectFlags: ["-search.maxQueryDuration=120s", ...certs.clientFlags, ...EXTRA_SELECT_FLAGS],
     nodeArgs: { select: prof, storage: prof },
   });
   return {

@@ -82,9 +82,18 @@ export function* matrixChunks(series: readonly MatrixSeries[], grid?: StepGrid):
     const t = s.timestamps;
     const v = s.values;
     const n = t.length;
+    // A value equal to the previous one reuses its text (gauges and counts often stay flat
+    // over many steps; NaN never compares equal and is formatted each time).
+    let prev = NaN;
+    let prevText = "";
     for (let i = 0; i < n; i++) {
       const p = prefixes.get(t[i]!, i === 0);
-      const x = fastValue(v[i]!);
+      const vi = v[i]!;
+      if (vi !== prev || (vi === 0 && 1 / vi !== 1 / prev)) {
+        prev = vi;
+        prevText = fastValue(vi);
+      }
+      const x = prevText;
       parts.push(p, x);
       len += p.length + x.length;
       if (len >= CHUNK) {

@@ -39,4 +39,17 @@ describe("rendering", () => {
       expect(v).toBe(formatPromValue(vs[i]!));
     });
   });
+
+  it("matrixChunks writes runs of equal values, signed zeros and NaNs exactly (the repeated-value shortcut)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(0, -0, NaN, 1, 1.5, -2, Infinity, 1e-7, 0.1 + 0.2), { minLength: 1, maxLength: 60 }), (list) => {
+        const vs = Float64Array.from(list);
+        const ts = Float64Array.from(list, (_, i) => 1000 * i);
+        const chunks = [...matrixChunks([{ labels: [], timestamps: ts, values: vs }], { start: 0, step: 1000, count: list.length })];
+        const d = JSON.parse(chunks.join("")) as { result: { values: [number, string][] }[] };
+        expect(d.result[0]!.values.map(([, v]) => v)).toEqual(list.map((v) => formatPromValue(v)));
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
