@@ -25,11 +25,25 @@ const WRITE_BATCH = 256 * 1024;
  * exponent forms, ±0, NaN and infinities go the general way.
  */
 export function fastValue(v: number): string {
+  // Integers (counts, bytes, seconds) skip the shortest-digits search: a small one is V8's
+  // cached Smi string (~12 vs ~55 ns), a large one two Smi strings (~66 vs ~123 ns).
+  if ((v | 0) === v && v !== 0) return String(v);
+  if (v !== 0 && Number.isInteger(v) && v < 1e15 && v > -1e15) return v > 0 ? bigInt(v) : `-${bigInt(-v)}`;
   if (v !== 0 && v - v === 0) {
     const s = JSON.stringify(v);
     if (s.indexOf("e") < 0) return s;
   }
   return formatPromValue(v);
+}
+
+const ZEROS = ["", "0", "00", "000", "0000", "00000", "000000", "0000000"];
+
+/** Digits of an integer in (0, 1e15): the high and low 8 digits as Smi strings. */
+function bigInt(v: number): string {
+  const hi = Math.floor(v / 1e8);
+  if (hi === 0) return String(v);
+  const lo = String(v - hi * 1e8);
+  return String(hi) + ZEROS[8 - lo.length]! + lo;
 }
 
 /** The step grid of a range query: every point of every series sits on start + i·step. */

@@ -8,7 +8,14 @@ import { fastValue, matrixChunks } from "../src/render.js";
 describe("rendering", () => {
   it("fastValue writes exactly what formatPromValue writes", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.double(), fc.integer().map((x) => x / 100), fc.constantFrom(0, -0, 1e21, 1e-7, 123456789012345680000)), (v) => {
+      fc.property(fc.oneof(
+          fc.double(),
+          fc.integer().map((x) => x / 100),
+          fc.integer(),
+          fc.maxSafeInteger(),
+          fc.double({ min: -2e15, max: 2e15 }).map(Math.trunc),
+          fc.constantFrom(0, -0, 1e21, 1e-7, 123456789012345680000, 1e8, -1e8, 100000001, 999999999999999, 1e15, -1e15, 2 ** 31, -(2 ** 31)),
+        ), (v) => {
         expect(fastValue(v)).toBe(formatPromValue(v));
       }),
       { numRuns: 2000 },
