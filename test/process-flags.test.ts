@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { isBuilt, serviceMain } from "./lib/procs.js";
 
@@ -13,5 +14,15 @@ describe.skipIf(!services.every(isBuilt))("process flags", () => {
     const bad = spawnSync(process.execPath, [serviceMain(name), "-memory.heapGrowthPercent=-3"], { encoding: "utf8" });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/-memory\.heapGrowthPercent=-3: want 0 \(V8's heuristics\) to 10000/);
+  });
+
+  it.each(services)("strata-%s -version prints its version and exits 0, as VictoriaMetrics' binaries do", (name) => {
+    const want = `strata-${name}-v${(JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version} (node ${process.version})\n`;
+    for (const arg of ["-version", "--version"]) {
+      const r = spawnSync(process.execPath, [serviceMain(name), arg], { encoding: "utf8" });
+      expect([r.status, r.stdout, r.stderr]).toEqual([0, want, ""]);
+    }
+    const help = spawnSync(process.execPath, [serviceMain(name), "-help"], { encoding: "utf8" });
+    expect(help.stdout).toMatch(/^ {2}-version\n\s+Prints the version and exits$/m);
   });
 });

@@ -98,9 +98,26 @@ describe.skipIf(!built)("query tracing and the slow query log", () => {
     const fan = sel.children.find((n) => n.message.startsWith("search 2 storage nodes in parallel"))!;
     expect(fan.children.map((n) => n.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^storage node 127\.0\.0\.1:\d+: \d+ series$/)]));
     expect(fan.children).toHaveLength(2);
+    // Each node's own timings travel back in the Search_v1 trailer: index search, block read,
+    // bytes sent (equal to what select received), then the transfer seen from select.
+    let series = 0;
     for (const node of fan.children) {
-      expect(node.children.map((n) => n.message)).toEqual(["wait for the first block (index search on the node)", expect.stringMatching(/^read and transfer \d+ blocks, \d+ bytes$/)]);
+      const [remote, transfer] = node.children;
+      expect(node.children).toHaveLength(2);
+      const sent = /^on the storage node: (\d+) series, (\d+) blocks, (\d+) bytes sent$/.exec(remote!.message);
+      expect(sent, remote!.message).not.toBeNull();
+      expect(transfer!.message).toBe(`transfer (gRPC) and receive ${sent![2]} blocks, ${sent![3]} bytes`);
+      expect(remote!.children.map((n) => n.message)).toEqual([
+        "index search (matchers → series)",
+        `read ${sent![2]} blocks of ${sent![1]} series`,
+        "encode frames",
+        "wait for the transport to drain (select reads slower than the node sends)",
+      ]);
+      expect(Number(sent![1])).toBeGreaterThan(0);
+      expect(node.message).toBe(`storage node ${/^storage node (\S+):/.exec(node.message)![1]}: ${sent![1]} series`);
+      series += Number(sent![1]);
     }
+    expect(series).toBe(50);
     expect(sel.children.some((n) => n.message.startsWith("merge series across nodes: 50 series"))).toBe(true);
     if (selection === "select {") expect(sel.children.some((n) => n.message.startsWith("decode blocks of 50 series"))).toBe(true);
     else expect(all.some((n) => /^wait for decoded batches of \{.*\}: \d+ batches, 50 series, \d+ samples$/.test(n.message))).toBe(true);

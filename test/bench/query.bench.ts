@@ -1,4 +1,4 @@
-// pnpm bench:query [--shape=default|100k|7d] [--hosts=25] [--hours=6] [--queryHours=H] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR] [--tls]
+// pnpm bench:query [--shape=default|100k|7d] [--hosts=25] [--hours=6] [--queryHours=H] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR] [--tls] [--cpu] [--hold] [--selectFlags=-a=1,-b=2]
 //
 // Shapes (flags given beside --shape override its values):
 //   default  25 hosts (2275 series) × 6 h, queries over the 6 h at a 60 s step;
@@ -26,8 +26,9 @@ import { startVictoriaMetrics, VM_BIN, type BenchTarget } from "./victoria-metri
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--?/, "").split("=");
-    return [k!, v ?? "true"] as const;
+    const kv = a.replace(/^--?/, "");
+    const eq = kv.indexOf("=");
+    return eq < 0 ? ([kv, "true"] as const) : ([kv.slice(0, eq), kv.slice(eq + 1)] as const);
   }),
 );
 const SHAPES = {
@@ -52,6 +53,12 @@ const WITH_TLS = args.has("tls");
 const PROFILE = args.get("profile");
 /** Only the queries whose name contains this (for profiling one query). */
 const ONLY = args.get("only");
+/** Print CPU ms per query and process (select, each storage node; the VM process). */
+const CPU_TABLE = args.has("cpu");
+/** After loading, print each target's API URL and wait for SIGINT/SIGTERM (for profiling by hand). */
+const HOLD = args.has("hold");
+/** Extra select flags, comma-separated (e.g. --selectFlags=-search.decodeWorkers=1), for A/B runs. */
+const EXTRA_SELECT_FLAGS = (args.get("selectFlags") ?? "").split(",").filter((f) => f !== "");
 const INTERVAL = 15_000;
 
 // ---- queries ----------------------------------------------------------------------------------
@@ -115,7 +122,7 @@ async function startStrata(): Promise<Target> {
     replicationFactor: 1,
     storageFlags: ["-retentionPeriod=100y", ...certs.storageFlags],
     insertFlags: ["-retentionPeriod=100y", ...certs.clientFlags],
-    selectFlags: ["-search.maxQueryDuration=120s", ...certs.clientFlags],
+    selectFlags: ["-search.maxQueryDuration=120s", ...certs.clientFlags, ...EXTRA_SELECT_FLAGS],
     nodeArgs: { select: prof, storage: prof },
   });
   return {
@@ -225,6 +232,16 @@ try {
     await t.flush();
     console.log(`${t.name}: flush + merge ${((performance.now() - f0) / 1000).toFixed(1)} s`);
   }
+  if (HOLD) {
+    for (const t of targets) console.log(`${t.name}: ${t.api} (pids ${t.pids.join(" ")})`);
+    console.log("holding: SIGINT or SIGTERM stops the targets");
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", () => resolve());
+      process.once("SIGTERM", () => resolve());
+    });
+    for (const t of targets.splice(0)) await t.stop();
+    process.exit(0);
+  }
   // WARMUP unmeasured passes (caches of parsed regexes, index blocks, and V8's JIT: a select
   // that has served a dashboard for a while runs optimised code — with one pass grpc-js and
   // the handlers mostly still run unoptimised), then RUNS measured passes, alternating targets
@@ -232,16 +249,22 @@ try {
   const times = targets.map(() => QUERIES.map(() => [] as number[]));
   const items = targets.map(() => QUERIES.map(() => 0));
   const cpu = targets.map(() => 0);
+  // CPU seconds per query per process of each target (Strata: select, then each storage node).
+  const cpuBy = targets.map((t) => QUERIES.map(() => t.pids.map(() => 0)));
   const bytes = targets.map(() => QUERIES.map(() => 0));
   for (let pass = 1 - WARMUP; pass <= RUNS; pass++) {
     for (let qi = 0; qi < QUERIES.length; qi++) {
       for (let ti = 0; ti < targets.length; ti++) {
         const t = targets[ti]!;
-        const cpu0 = t.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+        const cpu0 = t.pids.map(cpuSeconds);
         const a = await run(t, QUERIES[qi]!, start, end);
         if (pass > 0) {
           times[ti]![qi]!.push(a.ms);
-          cpu[ti] = cpu[ti]! + t.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpu0;
+          t.pids.forEach((pid, pi) => {
+            const d = cpuSeconds(pid) - cpu0[pi]!;
+            cpu[ti] = cpu[ti]! + d;
+            cpuBy[ti]![qi]![pi] = cpuBy[ti]![qi]![pi]! + d;
+          });
         }
         items[ti]![qi] = a.items;
         bytes[ti]![qi] = a.bytes;
@@ -275,6 +298,16 @@ try {
     console.log(mismatches.length === 0 ? "every answer has the same number of series/items on both sides" : `answers differ in size:\n  ${mismatches.join("\n  ")}`);
   }
   // CPU ticks are 10 ms: only the sum over every measured query means something.
+  if (CPU_TABLE) {
+    console.log(`\nCPU ms per query (mean of ${RUNS} runs; strata: select + storage nodes)`);
+    QUERIES.forEach((q, qi) => {
+      const cols = targets.map((t, ti) => {
+        const per = cpuBy[ti]![qi]!.map((c) => ((c / RUNS) * 1000).toFixed(1));
+        return `${t.name} ${per.join(" + ")}`;
+      });
+      console.log(`  ${q.name.padEnd(w)}  ${cols.join("  |  ")}`);
+    });
+  }
   console.log(`CPU per query (mean over ${RUNS} × ${QUERIES.length} queries): ${targets.map((t, ti) => `${t.name} ${((cpu[ti]! / (RUNS * QUERIES.length)) * 1000).toFixed(1)} ms`).join(", ")}`);
   console.log(`response bytes (strata, last run): ${bytes[0]!.reduce((a, b) => a + b, 0).toLocaleString("en-US")}; load average ${loadAvg()}`);
 } finally {

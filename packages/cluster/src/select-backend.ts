@@ -17,12 +17,12 @@ import {
 } from "@strata/core";
 import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions, type ChannelSecurity, type grpc } from "@strata/protocol";
 import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet, type SeriesStream } from "@strata/promql";
-import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
-import { BlockSeriesStream, type StreamEntry } from "./select-stream.js";
+import { BlockSeriesStream, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
 import { fromGrpcError } from "./grpc-errors.js";
+import { parseSearchTrace, SEARCH_TRACE_TRAILER, traceRemote, type SearchTrace } from "./search-trace.js";
 import { MetaCache } from "./meta-cache.js";
 
 /**
@@ -68,6 +68,16 @@ const META_CACHE_ENTRIES = 10_000; // select: -search.maxMetaCacheEntries
 const META_CACHE_TTL_MS = 60_000;
 /** Wait before reopening a WatchIndex_v1 stream that ended. */
 const WATCH_RETRY_MS = 1000;
+
+/**
+ * A series' blocks as they came off the storage streams: wire forms (views into the received
+ * frames, no object per block until decoded) and their sample count.
+ */
+interface Collected {
+  readonly name: Uint8Array;
+  readonly blocks: Uint8Array[];
+  samples: number;
+}
 
 interface FanOut<T> {
   readonly results: T[];
@@ -281,38 +291,42 @@ export class ClusterSelectBackend implements SelectBackend {
     maxT: number,
     opts: SearchOptions,
     trace = Trace.off,
-  ): Promise<{ series: Map<string, { name: Uint8Array; blocks: RawBlock[] }>; isPartial: boolean; warnings: string[] }> {
-    const series = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
+  ): Promise<{ series: Map<string, Collected>; isPartial: boolean; warnings: string[] }> {
+    const series = new Map<string, Collected>();
     const query = searchQuery(tenant, sets, minT, maxT, opts);
-    const tooMany = () =>
-      new ExecutionError(
-        `the query selects more than ${opts.maxSeries} series (${opts.maxSeriesFlag ?? "-search.maxSeries"}); narrow it with more specific label matchers`,
-        "STRATA_LIMIT_EXCEEDED",
-      );
+    const tooMany = () => tooManySeries(opts);
     const fanTrace = trace.child(`search ${this.nodeList.length} storage nodes in parallel`);
     const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
-      const local = new Map<string, { name: Uint8Array; blocks: RawBlock[] }>();
+      const local = new Map<string, Collected>();
       const nodeTrace = fanTrace.child(`storage node ${n.addr}`);
       const t0 = performance.now();
       let first = -1;
       let blocks = 0;
       let bytes = 0;
+      let remote: SearchTrace | undefined;
       const traceNode = (outcome: string) => {
         if (!nodeTrace.enabled) return;
         const total = performance.now() - t0;
-        const wait = first < 0 ? total : first;
-        nodeTrace.addDone("wait for the first block (index search on the node)", wait);
-        nodeTrace.addDone(`read and transfer ${blocks} blocks, ${bytes} bytes`, total - wait);
+        if (remote) {
+          traceRemote(nodeTrace, remote);
+          nodeTrace.addDone(`transfer (gRPC) and receive ${blocks} blocks, ${bytes} bytes`, total - remote.totalMs);
+        } else {
+          // A node that does not send its timings (an older version): what select saw.
+          const wait = first < 0 ? total : first;
+          nodeTrace.addDone("wait for the first block (index search on the node)", wait);
+          nodeTrace.addDone(`read and transfer ${blocks} blocks, ${bytes} bytes`, total - wait);
+        }
         nodeTrace.done(`storage node ${n.addr}: ${outcome}`);
       };
       const stream = n.client.rawStream(
         "Search_v1",
-        create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1] }),
+        create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1], trace: nodeTrace.enabled }),
         call,
       );
+      if (nodeTrace.enabled) stream.on("status", (st: grpc.StatusObject) => (remote = parseSearchTrace(st.metadata.get(SEARCH_TRACE_TRAILER)[0])));
       const r = new SearchFrameReader();
-      let prev: { name: Uint8Array; blocks: RawBlock[] } | undefined;
+      let prev: Collected | undefined;
       for await (const frame of stream as AsyncIterable<Buffer>) {
         if (first < 0) first = performance.now() - t0;
         bytes += frame.length;
@@ -323,11 +337,13 @@ export class ClusterSelectBackend implements SelectBackend {
             const mn = r.metricName;
             const key = Buffer.from(mn.buffer, mn.byteOffset, mn.byteLength).toString("latin1");
             prev = local.get(key);
-            if (!prev) local.set(key, (prev = { name: mn, blocks: [] }));
+            if (!prev) local.set(key, (prev = { name: mn, blocks: [], samples: 0 }));
           }
           if (!prev) throw new Error(`storage node ${n.addr} sent a block without a metric name`);
           if (r.encoding !== BlockEncoding.STORAGE_V1) throw new Error(`storage node ${n.addr} sent unsupported block encoding ${r.encoding}`);
-          prev.blocks.push(unmarshalBlock(r.data, 0).block);
+          // The block's wire form, a view into the frame: unmarshalled when its batch is decoded.
+          prev.blocks.push(r.data);
+          prev.samples += r.rowsCount;
         }
       }
       // A node that fails stays open in the trace (its step reports the time until the answer).
@@ -342,8 +358,10 @@ export class ClusterSelectBackend implements SelectBackend {
     for (const local of fan.results) {
       for (const [key, v] of local) {
         const e = series.get(key);
-        if (e) e.blocks.push(...v.blocks);
-        else series.set(key, v);
+        if (e) {
+          e.blocks.push(...v.blocks);
+          e.samples += v.samples;
+        } else series.set(key, v);
       }
     }
     mergeTrace.done(`merge series across nodes: ${series.size} series`);
@@ -362,7 +380,7 @@ export class ClusterSelectBackend implements SelectBackend {
   ): Promise<{ list: Series[]; isPartial: boolean; warnings: string[] }> {
     const r = await this.searchBlocks(tenant, sets, minT, maxT, opts, trace);
     const entries = [...r.series];
-    const blocks = entries.map(([, v]) => v.blocks);
+    const blocks = entries.map(([, v]) => unmarshalBlocks(v.blocks));
     const decodeTrace = trace.child("decode blocks");
     const decoded = this.decoder
       ? await this.decoder.decode(blocks, minT, maxT, this.dedupIntervalMs, arena)
@@ -426,7 +444,7 @@ export class ClusterSelectBackend implements SelectBackend {
           for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
         }
         const entries: StreamEntry[] = [];
-        for (const [key, { name, blocks }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks });
+        for (const [key, { name, blocks, samples }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks, samples });
         r.series.clear();
         const sortTrace = trace.child("sort series by labels");
         const stream = new BlockSeriesStream(entries, minT, maxT, this.dedupIntervalMs, this.decoder, r.warnings);
@@ -471,16 +489,34 @@ export class ClusterSelectBackend implements SelectBackend {
     });
   }
 
-  async series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>> {
-    const r = await this.searchBlocks(tenant, sets, minT, maxT, opts);
-    const out: Labels[] = [];
-    for (const [key, { name, blocks }] of r.series) {
-      // A series is listed when it has a sample in the range (blocks may extend beyond it).
-      if (!blocks.some((b) => b.maxT >= minT && b.minT <= maxT)) continue;
-      out.push(this.labelsOf(key, name));
-    }
-    out.sort(compareLabels);
-    return { value: limit > 0 ? out.slice(0, limit) : out, isPartial: r.isPartial, warnings: r.warnings };
+  /**
+   * The series matching `sets` with samples on the days of [minT, maxT], by the nodes' per-day
+   * indexes (SearchMetricNames_v1, no block read), as VictoriaMetrics answers /api/v1/series.
+   * Cached like label names: only the index decides the answer.
+   */
+  series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>> {
+    return this.cached(MetaCache.key("series", tenant, minT, maxT, [limit, opts.maxSeries], sets), async () => {
+      const query = searchQuery(tenant, sets, minT, maxT, opts);
+      const fan = await this.fanOut(opts, (n, call) =>
+        n.client.unary("SearchMetricNames_v1", create(cluster.SearchMetricNamesRequestSchema, { query }), call),
+      ).catch((err: unknown) => {
+        throw err instanceof ExecutionError && err.code === "STRATA_LIMIT_EXCEEDED" ? tooManySeries(opts) : err;
+      });
+      // Replicas list a series once per copy.
+      const seen = new Set<string>();
+      const out: Labels[] = [];
+      for (const r of fan.results) {
+        for (const name of r.metricNames) {
+          const key = Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString("latin1");
+          if (seen.has(key)) continue;
+          seen.add(key);
+          out.push(this.labelsOf(key, name));
+        }
+      }
+      if (out.length > opts.maxSeries) throw tooManySeries(opts);
+      out.sort(compareLabels);
+      return { value: limit > 0 ? out.slice(0, limit) : out, isPartial: fan.isPartial, warnings: fan.warnings };
+    });
   }
 
   async seriesCount(tenant: Tenant, opts: SearchOptions): Promise<Answer<number>> {
@@ -595,6 +631,13 @@ export class ClusterSelectBackend implements SelectBackend {
     clearInterval(this.pingTimer);
     for (const n of this.nodeList) n.client.client.close();
   }
+}
+
+function tooManySeries(opts: SearchOptions): ExecutionError {
+  return new ExecutionError(
+    `the query selects more than ${opts.maxSeries} series (${opts.maxSeriesFlag ?? "-search.maxSeries"}); narrow it with more specific label matchers`,
+    "STRATA_LIMIT_EXCEEDED",
+  );
 }
 
 function unionSorted(lists: readonly (readonly string[])[], limit: number): string[] {

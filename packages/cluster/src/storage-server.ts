@@ -14,6 +14,7 @@ import {
 import { cluster, decodeWriteRows, grpc, SearchFrameWriter, type InsertServiceHandlers, type SearchServiceHandlers } from "@strata/protocol";
 import { marshalBlockAt, marshaledBlockSize, mergeSeriesBlocks, type Storage } from "@strata/storage";
 import { toGrpcError } from "./grpc-errors.js";
+import { SEARCH_TRACE_TRAILER, SearchStats } from "./search-trace.js";
 
 /** Remote-write metric metadata of one family, as the storage node keeps it. */
 export interface MetadataRecord {
@@ -221,6 +222,7 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
     };
   return {
     Search_v1: (call) => {
+      const t0 = performance.now();
       void (async () => {
         // Frames are built in place in pooled writers and sent without a copy of ours: a
         // writer goes back to the pool once grpc-js has written (so serialized) its frame.
@@ -229,23 +231,39 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
           const q = queryOf(call.request.query);
           const accepted = call.request.acceptedEncodings;
           const raw = accepted.length === 0 || accepted.includes(cluster.BlockEncoding.STORAGE_V1);
+          const st = call.request.trace ? new SearchStats() : undefined;
           const seen = new Set<number>();
           const flush = async (): Promise<void> => {
             if (w.blocks === 0) return;
             const sent = w;
             w = writers.pop() ?? new SearchFrameWriter();
+            if (st) st.bytes += sent.len;
             const ok = call.write(sent.view(), () => release(sent));
-            if (!ok) await new Promise<void>((resolve) => call.once("drain", resolve));
+            if (!ok) {
+              const t = st ? performance.now() : 0;
+              await new Promise<void>((resolve) => call.once("drain", resolve));
+              if (st) st.sendWaitMs += performance.now() - t;
+            }
           };
           for (const g of q.groups) {
             // Each series is copied into the frame (or merged) before the next: its block buffers can be reused.
+            let t = st ? performance.now() : 0;
             const c = d.storage.search(q.tenant, g, q.minT, q.maxT, { reuseBlockBuffers: true, ...(q.maxSeries > 0 ? { maxSeries: q.maxSeries } : {}) });
+            if (st) st.indexMs += performance.now() - t;
             try {
-              while (c.next()) {
+              for (;;) {
+                if (st) t = performance.now();
+                const more = c.next();
+                if (st) st.readMs += performance.now() - t;
+                if (!more) break;
                 if (call.cancelled) return;
                 const s = c.at();
                 if (seen.has(s.tsid.metricID)) continue;
                 seen.add(s.tsid.metricID);
+                if (st) {
+                  st.series++;
+                  st.blocks += s.blocks.length;
+                }
                 if (raw) {
                   let name = s.metricName;
                   for (const b of s.blocks) {
@@ -276,7 +294,11 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
             }
           }
           await flush();
-          call.end();
+          if (st) {
+            const md = new grpc.Metadata();
+            md.set(SEARCH_TRACE_TRAILER, st.encode(performance.now() - t0));
+            call.end(md);
+          } else call.end();
         } catch (err) {
           // grpc-js sends a server stream's status from its 'error' event; destroy() would leave
           // the call open without one, and select would wait for the query deadline.
@@ -286,6 +308,16 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
         }
       })();
     },
+    SearchMetricNames_v1: unary((req: cluster.SearchMetricNamesRequest) => {
+      const q = queryOf(req.query);
+      const maxSeries = q.maxSeries > 0 ? q.maxSeries : undefined;
+      const search = (g: LabelMatcher[]) => d.storage.searchMetricNames(q.tenant, g, q.minT, q.maxT, maxSeries);
+      if (q.groups.length === 1) return create(cluster.SearchMetricNamesResponseSchema, { metricNames: search(q.groups[0]!) });
+      // A series matched by several groups is listed once.
+      const names = new Map<string, Uint8Array>();
+      for (const g of q.groups) for (const n of search(g)) names.set(Buffer.from(n.buffer, n.byteOffset, n.byteLength).toString("latin1"), n);
+      return create(cluster.SearchMetricNamesResponseSchema, { metricNames: [...names.values()] });
+    }),
     LabelNames_v1: unary((req: cluster.LabelNamesRequest) => {
       const q = queryOf(req.query);
       const lists = q.groups.map((g) => d.storage.labelNames(q.tenant, g, q.minT, q.maxT, req.limit));

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compareLabels, decodeMetricName, encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type Tenant } from "@strata/core";
-import { mergeSeriesBlocks, Storage } from "@strata/storage";
+import { marshalBlockAt, marshaledBlockSize, mergeSeriesBlocks, Storage, type RawBlock } from "@strata/storage";
 import { BlockSeriesStream, type StreamEntry } from "../src/select-stream.js";
 
 /**
@@ -40,27 +40,35 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function entries(): StreamEntry[] {
-  const byKey = new Map<string, StreamEntry & { blocks: NonNullable<StreamEntry["blocks"]>[number][] }>();
+/** Entries as select collects them (blocks in wire form), and each series' blocks for the expected answer. */
+function entries(): (StreamEntry & { raw: RawBlock[] })[] {
+  const byKey = new Map<string, { labels: StreamEntry["labels"]; raw: RawBlock[] }>();
   for (const n of nodes) {
     const c = n.search(tenant, [newMatcher("=", "__name__", "m")], -Infinity, Infinity);
     while (c.next()) {
       const s = c.at();
       const labels = decodeMetricName(s.metricName).labels;
       const key = JSON.stringify(labels);
-      const e = byKey.get(key) ?? { labels, blocks: [] };
-      e.blocks.push(...s.blocks);
+      const e = byKey.get(key) ?? { labels, raw: [] };
+      // The cursor's block objects may be reused: keep copies.
+      e.raw.push(...s.blocks.map((b) => ({ ...b, timestamps: b.timestamps.slice(), values: b.values.slice() })));
       byKey.set(key, e);
     }
     c.close();
   }
-  return [...byKey.values()];
+  return [...byKey.values()].map((e) => ({ ...e, blocks: e.raw.map(wire), samples: e.raw.reduce((a, b) => a + b.count, 0) }));
+}
+
+function wire(b: RawBlock): Uint8Array {
+  const out = new Uint8Array(marshaledBlockSize(b));
+  marshalBlockAt(b, out, 0);
+  return out;
 }
 
 describe("BlockSeriesStream", () => {
   it.each([1, 250, 1000, 1_000_000])("batches of at most %i samples give every series in label order with storage's samples", async (batch) => {
     const list = entries();
-    const want = new Map(list.map((e) => [JSON.stringify(e.labels), mergeSeriesBlocks(e.blocks!, 10_500, 80_000, 0)]));
+    const want = new Map(list.map((e) => [JSON.stringify(e.labels), mergeSeriesBlocks(e.raw, 10_500, 80_000, 0)]));
     const s = new BlockSeriesStream(list, 10_500, 80_000, 0, undefined, [], batch);
     expect(s.labels).toHaveLength(40);
     const seen: string[] = [];

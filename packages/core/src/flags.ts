@@ -191,6 +191,8 @@ export interface ParsedFlags<S extends FlagSpecs> {
   readonly values: FlagValues<S>;
   /** True when -help / --help / -h was given: print formatHelp() and exit 0. */
   readonly help: boolean;
+  /** True when -version / --version was given: print the version and exit 0. */
+  readonly version: boolean;
   /** Arguments that are not flags (after `--` or not starting with `-`). */
   readonly args: string[];
 }
@@ -201,6 +203,7 @@ export function parseFlags<S extends FlagSpecs>(specs: S, argv: readonly string[
   for (const [name, spec] of Object.entries(specs)) values[name] = spec.default;
   const args: string[] = [];
   let help = false;
+  let version = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--") {
@@ -218,6 +221,10 @@ export function parseFlags<S extends FlagSpecs>(specs: S, argv: readonly string[
       help = true;
       continue;
     }
+    if (name === "version" && specs[name] === undefined) {
+      version = true;
+      continue;
+    }
     const spec = specs[name];
     if (spec === undefined) {
       throw new BadDataError(`unknown flag -${name} (run with -help to list flags)`, "STRATA_UNKNOWN_FLAG");
@@ -233,12 +240,12 @@ export function parseFlags<S extends FlagSpecs>(specs: S, argv: readonly string[
     }
     values[name] = spec.parse(raw, values[name], name);
   }
-  return { values: values as FlagValues<S>, help, args };
+  return { values: values as FlagValues<S>, help, version, args };
 }
 
 /** The -help text: every flag with its type, default and meaning, sorted by name. */
 export function formatHelp(specs: FlagSpecs, program: string, summary: string): string {
-  const lines = [`${program}: ${summary}`, "", `Usage: ${program} [flags]`, ""];
+  const lines = [`${program}: ${summary}`, "", `Usage: ${program} [flags]`, "", "  -help", "    \tPrints this list of flags and exits", "  -version", "    \tPrints the version and exits", ""];
   for (const name of Object.keys(specs).sort()) {
     const spec = specs[name]!;
     lines.push(`  -${name} ${spec.typeName}`);

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import type { Logger } from "pino";
@@ -65,6 +66,21 @@ export function applyProcessFlags(values: FlagValues<typeof processFlags>): void
   allowedMemoryBytes(values["memory.allowedPercent"], values["memory.allowedBytes"]);
 }
 
+/** Strata's version (every workspace package carries the same one; this is @strata/core's). */
+export function strataVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: unknown };
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** What `-version` prints, like VictoriaMetrics' `<binary>-<version>`: `strata-select-v0.1.0 (node v20.19.0)`. */
+export function versionLine(program: string): string {
+  return `${program}-v${strataVersion()} (node ${process.version})`;
+}
+
 export async function runService<S extends FlagSpecs>(def: ServiceDefinition<S>, argv: readonly string[] = process.argv.slice(2)): Promise<void> {
   const specs = { ...processFlags, ...def.flags };
   let parsed;
@@ -77,6 +93,10 @@ export async function runService<S extends FlagSpecs>(def: ServiceDefinition<S>,
   }
   if (parsed.help) {
     process.stdout.write(formatHelp(specs, def.name, def.summary));
+    process.exit(0);
+  }
+  if (parsed.version) {
+    process.stdout.write(`${versionLine(def.name)}\n`);
     process.exit(0);
   }
   if (parsed.args.length > 0) {

@@ -51,14 +51,16 @@ export class Trace {
 
   /**
    * A finished step measured elsewhere (e.g. summed over many short waits, or reported by a
-   * storage node), recorded with its duration.
+   * storage node), recorded with its duration; returned so that steps measured there too can
+   * hang under it.
    */
-  addDone(message: string, durationMs: number): void {
-    if (!this.enabled) return;
+  addDone(message: string, durationMs: number): Trace {
+    if (!this.enabled) return this;
     const c = new Trace(message, true);
     c.start = 0;
     c.end = Math.max(0, durationMs);
     this.children.push(c);
+    return c;
   }
 
   toJSON(): TraceJson {

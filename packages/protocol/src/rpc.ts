@@ -11,6 +11,8 @@ import {
   MetadataResponseSchema,
   PingRequestSchema,
   PingResponseSchema,
+  SearchMetricNamesRequestSchema,
+  SearchMetricNamesResponseSchema,
   SearchRequestSchema,
   SearchResponseSchema,
   SeriesCountRequestSchema,
@@ -76,6 +78,7 @@ export const InsertServiceDefinition = {
 
 export const SearchServiceDefinition = {
   Search_v1: method("SearchService", "Search_v1", SearchRequestSchema, SearchResponseSchema, true),
+  SearchMetricNames_v1: method("SearchService", "SearchMetricNames_v1", SearchMetricNamesRequestSchema, SearchMetricNamesResponseSchema),
   LabelNames_v1: method("SearchService", "LabelNames_v1", LabelNamesRequestSchema, LabelNamesResponseSchema),
   LabelValues_v1: method("SearchService", "LabelValues_v1", LabelValuesRequestSchema, LabelValuesResponseSchema),
   SeriesCount_v1: method("SearchService", "SeriesCount_v1", SeriesCountRequestSchema, SeriesCountResponseSchema),

@@ -11,6 +11,8 @@ export interface SeriesIndex {
   /** `metricName` may be a view into a rows batch that is reused after the call: copy what you keep. */
   getOrCreateTSID(metricName: Uint8Array, day: number): TSID;
   searchTSIDs(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, maxSeries: number): TSID[];
+  /** Metric names of the series searchTSIDs would find (shared arrays: do not modify). */
+  searchMetricNames(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, maxSeries: number): Uint8Array[];
   metricNameByID(metricID: number): Uint8Array | undefined;
   labelNames(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, limit: number): string[];
   labelValues(

@@ -495,6 +495,19 @@ export class Storage {
     return new StorageCursor(this.cursorSource, tsids, parts, effMinT, maxT, fetchMaxT, opts.reuseBlockBuffers === true);
   }
 
+  /**
+   * Metric names of the matching series of `tenant` with samples on the days of [minT, maxT], by
+   * the index alone (no block is read; VictoriaMetrics answers /api/v1/series this way). Throws
+   * like `search` past `maxSeries`. Do not modify the arrays.
+   */
+  searchMetricNames(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, maxSeries?: number): Uint8Array[] {
+    this.checkOpen();
+    this.counters.searches++;
+    const effMinT = Math.max(minT, this.retentionMinT());
+    if (effMinT > maxT) return [];
+    return this.index.searchMetricNames(tenant, matchers, effMinT, maxT, maxSeries ?? this.opts.maxSeriesPerSearch);
+  }
+
   private readonly cursorSource = {
     metricNameOf: (metricID: number): Uint8Array | undefined => this.index.metricNameByID(metricID),
     countSearched: (series: number, blocks: number): void => {

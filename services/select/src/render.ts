@@ -25,11 +25,25 @@ const WRITE_BATCH = 256 * 1024;
  * exponent forms, ±0, NaN and infinities go the general way.
  */
 export function fastValue(v: number): string {
+  // Integers (counts, bytes, seconds) skip the shortest-digits search: a small one is V8's
+  // cached Smi string (~12 vs ~55 ns), a large one two Smi strings (~66 vs ~123 ns).
+  if ((v | 0) === v && v !== 0) return String(v);
+  if (v !== 0 && Number.isInteger(v) && v < 1e15 && v > -1e15) return v > 0 ? bigInt(v) : `-${bigInt(-v)}`;
   if (v !== 0 && v - v === 0) {
     const s = JSON.stringify(v);
     if (s.indexOf("e") < 0) return s;
   }
   return formatPromValue(v);
+}
+
+const ZEROS = ["", "0", "00", "000", "0000", "00000", "000000", "0000000"];
+
+/** Digits of an integer in (0, 1e15): the high and low 8 digits as Smi strings. */
+function bigInt(v: number): string {
+  const hi = Math.floor(v / 1e8);
+  if (hi === 0) return String(v);
+  const lo = String(v - hi * 1e8);
+  return String(hi) + ZEROS[8 - lo.length]! + lo;
 }
 
 /** The step grid of a range query: every point of every series sits on start + i·step. */
@@ -82,9 +96,18 @@ export function* matrixChunks(series: readonly MatrixSeries[], grid?: StepGrid):
     const t = s.timestamps;
     const v = s.values;
     const n = t.length;
+    // A value equal to the previous one reuses its text (gauges and counts often stay flat
+    // over many steps; NaN never compares equal and is formatted each time).
+    let prev = NaN;
+    let prevText = "";
     for (let i = 0; i < n; i++) {
       const p = prefixes.get(t[i]!, i === 0);
-      const x = fastValue(v[i]!);
+      const vi = v[i]!;
+      if (vi !== prev || (vi === 0 && 1 / vi !== 1 / prev)) {
+        prev = vi;
+        prevText = fastValue(vi);
+      }
+      const x = prevText;
       parts.push(p, x);
       len += p.length + x.length;
       if (len >= CHUNK) {

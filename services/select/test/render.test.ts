@@ -8,7 +8,14 @@ import { fastValue, matrixChunks } from "../src/render.js";
 describe("rendering", () => {
   it("fastValue writes exactly what formatPromValue writes", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.double(), fc.integer().map((x) => x / 100), fc.constantFrom(0, -0, 1e21, 1e-7, 123456789012345680000)), (v) => {
+      fc.property(fc.oneof(
+          fc.double(),
+          fc.integer().map((x) => x / 100),
+          fc.integer(),
+          fc.maxSafeInteger(),
+          fc.double({ min: -2e15, max: 2e15 }).map(Math.trunc),
+          fc.constantFrom(0, -0, 1e21, 1e-7, 123456789012345680000, 1e8, -1e8, 100000001, 999999999999999, 1e15, -1e15, 2 ** 31, -(2 ** 31)),
+        ), (v) => {
         expect(fastValue(v)).toBe(formatPromValue(v));
       }),
       { numRuns: 2000 },
@@ -38,5 +45,18 @@ describe("rendering", () => {
       expect(Math.round(t * 1000)).toBe(ts[i]);
       expect(v).toBe(formatPromValue(vs[i]!));
     });
+  });
+
+  it("matrixChunks writes runs of equal values, signed zeros and NaNs exactly (the repeated-value shortcut)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(0, -0, NaN, 1, 1.5, -2, Infinity, 1e-7, 0.1 + 0.2), { minLength: 1, maxLength: 60 }), (list) => {
+        const vs = Float64Array.from(list);
+        const ts = Float64Array.from(list, (_, i) => 1000 * i);
+        const chunks = [...matrixChunks([{ labels: [], timestamps: ts, values: vs }], { start: 0, step: 1000, count: list.length })];
+        const d = JSON.parse(chunks.join("")) as { result: { values: [number, string][] }[] };
+        expect(d.result[0]!.values.map(([, v]) => v)).toEqual(list.map((v) => formatPromValue(v)));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file strata/cluster/v1/cluster.proto.
  */
 export const file_strata_cluster_v1_cluster: GenFile = /*@__PURE__*/
-  fileDesc("Ch9zdHJhdGEvY2x1c3Rlci92MS9jbHVzdGVyLnByb3RvEhFzdHJhdGEuY2x1c3Rlci52MSIwCgZUZW5hbnQSEgoKYWNjb3VudF9pZBgBIAEoDRISCgpwcm9qZWN0X2lkGAIgASgNIqABCg5NZXRyaWNNZXRhZGF0YRIpCgZ0ZW5hbnQYASABKAsyGS5zdHJhdGEuY2x1c3Rlci52MS5UZW5hbnQSGgoSbWV0cmljX2ZhbWlseV9uYW1lGAIgASgJEisKBHR5cGUYAyABKA4yHS5zdHJhdGEuY2x1c3Rlci52MS5NZXRyaWNUeXBlEgwKBGhlbHAYBCABKAkSDAoEdW5pdBgFIAEoCSKEAQoQV3JpdGVSb3dzUmVxdWVzdBIMCgRyb3dzGAEgASgMEjMKC2NvbXByZXNzaW9uGAIgASgOMh4uc3RyYXRhLmNsdXN0ZXIudjEuQ29tcHJlc3Npb24SEgoKcm93c19jb3VudBgDIAEoDRIZChF1bmNvbXByZXNzZWRfc2l6ZRgEIAEoDSIpChFXcml0ZVJvd3NSZXNwb25zZRIUCgxyb3dzX3dyaXR0ZW4YASABKA0iSwoUV3JpdGVNZXRhZGF0YVJlcXVlc3QSMwoIbWV0YWRhdGEYASADKAsyIS5zdHJhdGEuY2x1c3Rlci52MS5NZXRyaWNNZXRhZGF0YSIoChVXcml0ZU1ldGFkYXRhUmVzcG9uc2USDwoHd3JpdHRlbhgBIAEoDSINCgtQaW5nUmVxdWVzdCJ0CgxQaW5nUmVzcG9uc2USDwoHbm9kZV9pZBgBIAEoCRINCgVyZWFkeRgCIAEoCBIRCglyZWFkX29ubHkYAyABKAgSFAoMcmV0ZW50aW9uX21zGAQgASgEEhsKE2Z1dHVyZV9yZXRlbnRpb25fbXMYBSABKAQiiQEKDExhYmVsTWF0Y2hlchIyCgR0eXBlGAEgASgOMiQuc3RyYXRhLmNsdXN0ZXIudjEuTGFiZWxNYXRjaGVyLlR5cGUSDAoEbmFtZRgCIAEoCRINCgV2YWx1ZRgDIAEoCSIoCgRUeXBlEgYKAkVREAASBwoDTkVREAESBgoCUkUQAhIHCgNOUkUQAyJBCgxNYXRjaGVyR3JvdXASMQoIbWF0Y2hlcnMYASADKAsyHy5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbE1hdGNoZXIi0wEKC1NlYXJjaFF1ZXJ5EikKBnRlbmFudBgBIAEoCzIZLnN0cmF0YS5jbHVzdGVyLnYxLlRlbmFudBIYChBtaW5fdGltZXN0YW1wX21zGAIgASgDEhgKEG1heF90aW1lc3RhbXBfbXMYAyABKAMSNwoObWF0Y2hlcl9ncm91cHMYBCADKAsyHy5zdHJhdGEuY2x1c3Rlci52MS5NYXRjaGVyR3JvdXASEgoKbWF4X3NlcmllcxgFIAEoDRIYChBkZWFkbGluZV91bml4X21zGAYgASgDIqwBCgtTZXJpZXNCbG9jaxITCgttZXRyaWNfbmFtZRgBIAEoDBIyCghlbmNvZGluZxgCIAEoDjIgLnN0cmF0YS5jbHVzdGVyLnYxLkJsb2NrRW5jb2RpbmcSDAoEZGF0YRgDIAEoDBISCgpyb3dzX2NvdW50GAQgASgNEhgKEG1pbl90aW1lc3RhbXBfbXMYBSABKAMSGAoQbWF4X3RpbWVzdGFtcF9tcxgGIAEoAyJ8Cg1TZWFyY2hSZXF1ZXN0Ei0KBXF1ZXJ5GAEgASgLMh4uc3RyYXRhLmNsdXN0ZXIudjEuU2VhcmNoUXVlcnkSPAoSYWNjZXB0ZWRfZW5jb2RpbmdzGAIgAygOMiAuc3RyYXRhLmNsdXN0ZXIudjEuQmxvY2tFbmNvZGluZyJACg5TZWFyY2hSZXNwb25zZRIuCgZibG9ja3MYASADKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZXJpZXNCbG9jayJRChFMYWJlbE5hbWVzUmVxdWVzdBItCgVxdWVyeRgBIAEoCzIeLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaFF1ZXJ5Eg0KBWxpbWl0GAIgASgNIiMKEkxhYmVsTmFtZXNSZXNwb25zZRINCgVuYW1lcxgBIAMoCSJmChJMYWJlbFZhbHVlc1JlcXVlc3QSLQoFcXVlcnkYASABKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hRdWVyeRISCgpsYWJlbF9uYW1lGAIgASgJEg0KBWxpbWl0GAMgASgNIiUKE0xhYmVsVmFsdWVzUmVzcG9uc2USDgoGdmFsdWVzGAEgAygJIj8KElNlcmllc0NvdW50UmVxdWVzdBIpCgZ0ZW5hbnQYASABKAsyGS5zdHJhdGEuY2x1c3Rlci52MS5UZW5hbnQiJAoTU2VyaWVzQ291bnRSZXNwb25zZRINCgVjb3VudBgBIAEoBCKjAQoRVHNkYlN0YXR1c1JlcXVlc3QSKQoGdGVuYW50GAEgASgLMhkuc3RyYXRhLmNsdXN0ZXIudjEuVGVuYW50EgwKBGRhdGUYAiABKA0SDQoFdG9wX24YAyABKA0SEwoLZm9jdXNfbGFiZWwYBCABKAkSMQoIbWF0Y2hlcnMYBSADKAsyHy5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbE1hdGNoZXIiKAoJTmFtZVZhbHVlEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAQiqAMKElRzZGJTdGF0dXNSZXNwb25zZRIUCgx0b3RhbF9zZXJpZXMYASABKAQSHwoXdG90YWxfbGFiZWxfdmFsdWVfcGFpcnMYAiABKAQSQQobc2VyaWVzX2NvdW50X2J5X21ldHJpY19uYW1lGAMgAygLMhwuc3RyYXRhLmNsdXN0ZXIudjEuTmFtZVZhbHVlEkAKGnNlcmllc19jb3VudF9ieV9sYWJlbF9uYW1lGAQgAygLMhwuc3RyYXRhLmNsdXN0ZXIudjEuTmFtZVZhbHVlEkcKIXNlcmllc19jb3VudF9ieV9mb2N1c19sYWJlbF92YWx1ZRgFIAMoCzIcLnN0cmF0YS5jbHVzdGVyLnYxLk5hbWVWYWx1ZRJGCiBzZXJpZXNfY291bnRfYnlfbGFiZWxfdmFsdWVfcGFpchgGIAMoCzIcLnN0cmF0YS5jbHVzdGVyLnYxLk5hbWVWYWx1ZRJFCh9sYWJlbF92YWx1ZV9jb3VudF9ieV9sYWJlbF9uYW1lGAcgAygLMhwuc3RyYXRhLmNsdXN0ZXIudjEuTmFtZVZhbHVlIkQKE0RlbGV0ZVNlcmllc1JlcXVlc3QSLQoFcXVlcnkYASABKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hRdWVyeSInChREZWxldGVTZXJpZXNSZXNwb25zZRIPCgdkZWxldGVkGAEgASgEIlsKD01ldGFkYXRhUmVxdWVzdBIpCgZ0ZW5hbnQYASABKAsyGS5zdHJhdGEuY2x1c3Rlci52MS5UZW5hbnQSDgoGbWV0cmljGAIgASgJEg0KBWxpbWl0GAMgASgNIkcKEE1ldGFkYXRhUmVzcG9uc2USMwoIbWV0YWRhdGEYASADKAsyIS5zdHJhdGEuY2x1c3Rlci52MS5NZXRyaWNNZXRhZGF0YSITChFXYXRjaEluZGV4UmVxdWVzdCIlChJXYXRjaEluZGV4UmVzcG9uc2USDwoHY2hhbmdlcxgBIAEoBCo4CgtDb21wcmVzc2lvbhIUChBDT01QUkVTU0lPTl9OT05FEAASEwoPQ09NUFJFU1NJT05fTFo0EAEq2QEKCk1ldHJpY1R5cGUSFwoTTUVUUklDX1RZUEVfVU5LTk9XThAAEhcKE01FVFJJQ19UWVBFX0NPVU5URVIQARIVChFNRVRSSUNfVFlQRV9HQVVHRRACEhkKFU1FVFJJQ19UWVBFX0hJU1RPR1JBTRADEh4KGk1FVFJJQ19UWVBFX0dBVUdFSElTVE9HUkFNEAQSFwoTTUVUUklDX1RZUEVfU1VNTUFSWRAFEhQKEE1FVFJJQ19UWVBFX0lORk8QBhIYChRNRVRSSUNfVFlQRV9TVEFURVNFVBAHKmcKDUJsb2NrRW5jb2RpbmcSHgoaQkxPQ0tfRU5DT0RJTkdfVU5TUEVDSUZJRUQQABIXChNCTE9DS19FTkNPRElOR19ST1dTEAESHQoZQkxPQ0tfRU5DT0RJTkdfU1RPUkFHRV9WMRACMp0CCg1JbnNlcnRTZXJ2aWNlElkKDFdyaXRlUm93c192MRIjLnN0cmF0YS5jbHVzdGVyLnYxLldyaXRlUm93c1JlcXVlc3QaJC5zdHJhdGEuY2x1c3Rlci52MS5Xcml0ZVJvd3NSZXNwb25zZRJlChBXcml0ZU1ldGFkYXRhX3YxEicuc3RyYXRhLmNsdXN0ZXIudjEuV3JpdGVNZXRhZGF0YVJlcXVlc3QaKC5zdHJhdGEuY2x1c3Rlci52MS5Xcml0ZU1ldGFkYXRhUmVzcG9uc2USSgoHUGluZ192MRIeLnN0cmF0YS5jbHVzdGVyLnYxLlBpbmdSZXF1ZXN0Gh8uc3RyYXRhLmNsdXN0ZXIudjEuUGluZ1Jlc3BvbnNlMskGCg1TZWFyY2hTZXJ2aWNlElIKCVNlYXJjaF92MRIgLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaFJlcXVlc3QaIS5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hSZXNwb25zZTABElwKDUxhYmVsTmFtZXNfdjESJC5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbE5hbWVzUmVxdWVzdBolLnN0cmF0YS5jbHVzdGVyLnYxLkxhYmVsTmFtZXNSZXNwb25zZRJfCg5MYWJlbFZhbHVlc192MRIlLnN0cmF0YS5jbHVzdGVyLnYxLkxhYmVsVmFsdWVzUmVxdWVzdBomLnN0cmF0YS5jbHVzdGVyLnYxLkxhYmVsVmFsdWVzUmVzcG9uc2USXwoOU2VyaWVzQ291bnRfdjESJS5zdHJhdGEuY2x1c3Rlci52MS5TZXJpZXNDb3VudFJlcXVlc3QaJi5zdHJhdGEuY2x1c3Rlci52MS5TZXJpZXNDb3VudFJlc3BvbnNlElwKDVRzZGJTdGF0dXNfdjESJC5zdHJhdGEuY2x1c3Rlci52MS5Uc2RiU3RhdHVzUmVxdWVzdBolLnN0cmF0YS5jbHVzdGVyLnYxLlRzZGJTdGF0dXNSZXNwb25zZRJiCg9EZWxldGVTZXJpZXNfdjESJi5zdHJhdGEuY2x1c3Rlci52MS5EZWxldGVTZXJpZXNSZXF1ZXN0Gicuc3RyYXRhLmNsdXN0ZXIudjEuRGVsZXRlU2VyaWVzUmVzcG9uc2USVgoLTWV0YWRhdGFfdjESIi5zdHJhdGEuY2x1c3Rlci52MS5NZXRhZGF0YVJlcXVlc3QaIy5zdHJhdGEuY2x1c3Rlci52MS5NZXRhZGF0YVJlc3BvbnNlEkoKB1BpbmdfdjESHi5zdHJhdGEuY2x1c3Rlci52MS5QaW5nUmVxdWVzdBofLnN0cmF0YS5jbHVzdGVyLnYxLlBpbmdSZXNwb25zZRJeCg1XYXRjaEluZGV4X3YxEiQuc3RyYXRhLmNsdXN0ZXIudjEuV2F0Y2hJbmRleFJlcXVlc3QaJS5zdHJhdGEuY2x1c3Rlci52MS5XYXRjaEluZGV4UmVzcG9uc2UwAWIGcHJvdG8z");
+  fileDesc("Ch9zdHJhdGEvY2x1c3Rlci92MS9jbHVzdGVyLnByb3RvEhFzdHJhdGEuY2x1c3Rlci52MSIwCgZUZW5hbnQSEgoKYWNjb3VudF9pZBgBIAEoDRISCgpwcm9qZWN0X2lkGAIgASgNIqABCg5NZXRyaWNNZXRhZGF0YRIpCgZ0ZW5hbnQYASABKAsyGS5zdHJhdGEuY2x1c3Rlci52MS5UZW5hbnQSGgoSbWV0cmljX2ZhbWlseV9uYW1lGAIgASgJEisKBHR5cGUYAyABKA4yHS5zdHJhdGEuY2x1c3Rlci52MS5NZXRyaWNUeXBlEgwKBGhlbHAYBCABKAkSDAoEdW5pdBgFIAEoCSKEAQoQV3JpdGVSb3dzUmVxdWVzdBIMCgRyb3dzGAEgASgMEjMKC2NvbXByZXNzaW9uGAIgASgOMh4uc3RyYXRhLmNsdXN0ZXIudjEuQ29tcHJlc3Npb24SEgoKcm93c19jb3VudBgDIAEoDRIZChF1bmNvbXByZXNzZWRfc2l6ZRgEIAEoDSIpChFXcml0ZVJvd3NSZXNwb25zZRIUCgxyb3dzX3dyaXR0ZW4YASABKA0iSwoUV3JpdGVNZXRhZGF0YVJlcXVlc3QSMwoIbWV0YWRhdGEYASADKAsyIS5zdHJhdGEuY2x1c3Rlci52MS5NZXRyaWNNZXRhZGF0YSIoChVXcml0ZU1ldGFkYXRhUmVzcG9uc2USDwoHd3JpdHRlbhgBIAEoDSINCgtQaW5nUmVxdWVzdCJ0CgxQaW5nUmVzcG9uc2USDwoHbm9kZV9pZBgBIAEoCRINCgVyZWFkeRgCIAEoCBIRCglyZWFkX29ubHkYAyABKAgSFAoMcmV0ZW50aW9uX21zGAQgASgEEhsKE2Z1dHVyZV9yZXRlbnRpb25fbXMYBSABKAQiiQEKDExhYmVsTWF0Y2hlchIyCgR0eXBlGAEgASgOMiQuc3RyYXRhLmNsdXN0ZXIudjEuTGFiZWxNYXRjaGVyLlR5cGUSDAoEbmFtZRgCIAEoCRINCgV2YWx1ZRgDIAEoCSIoCgRUeXBlEgYKAkVREAASBwoDTkVREAESBgoCUkUQAhIHCgNOUkUQAyJBCgxNYXRjaGVyR3JvdXASMQoIbWF0Y2hlcnMYASADKAsyHy5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbE1hdGNoZXIi0wEKC1NlYXJjaFF1ZXJ5EikKBnRlbmFudBgBIAEoCzIZLnN0cmF0YS5jbHVzdGVyLnYxLlRlbmFudBIYChBtaW5fdGltZXN0YW1wX21zGAIgASgDEhgKEG1heF90aW1lc3RhbXBfbXMYAyABKAMSNwoObWF0Y2hlcl9ncm91cHMYBCADKAsyHy5zdHJhdGEuY2x1c3Rlci52MS5NYXRjaGVyR3JvdXASEgoKbWF4X3NlcmllcxgFIAEoDRIYChBkZWFkbGluZV91bml4X21zGAYgASgDIqwBCgtTZXJpZXNCbG9jaxITCgttZXRyaWNfbmFtZRgBIAEoDBIyCghlbmNvZGluZxgCIAEoDjIgLnN0cmF0YS5jbHVzdGVyLnYxLkJsb2NrRW5jb2RpbmcSDAoEZGF0YRgDIAEoDBISCgpyb3dzX2NvdW50GAQgASgNEhgKEG1pbl90aW1lc3RhbXBfbXMYBSABKAMSGAoQbWF4X3RpbWVzdGFtcF9tcxgGIAEoAyKLAQoNU2VhcmNoUmVxdWVzdBItCgVxdWVyeRgBIAEoCzIeLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaFF1ZXJ5EjwKEmFjY2VwdGVkX2VuY29kaW5ncxgCIAMoDjIgLnN0cmF0YS5jbHVzdGVyLnYxLkJsb2NrRW5jb2RpbmcSDQoFdHJhY2UYAyABKAgiQAoOU2VhcmNoUmVzcG9uc2USLgoGYmxvY2tzGAEgAygLMh4uc3RyYXRhLmNsdXN0ZXIudjEuU2VyaWVzQmxvY2siSQoYU2VhcmNoTWV0cmljTmFtZXNSZXF1ZXN0Ei0KBXF1ZXJ5GAEgASgLMh4uc3RyYXRhLmNsdXN0ZXIudjEuU2VhcmNoUXVlcnkiMQoZU2VhcmNoTWV0cmljTmFtZXNSZXNwb25zZRIUCgxtZXRyaWNfbmFtZXMYASADKAwiUQoRTGFiZWxOYW1lc1JlcXVlc3QSLQoFcXVlcnkYASABKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hRdWVyeRINCgVsaW1pdBgCIAEoDSIjChJMYWJlbE5hbWVzUmVzcG9uc2USDQoFbmFtZXMYASADKAkiZgoSTGFiZWxWYWx1ZXNSZXF1ZXN0Ei0KBXF1ZXJ5GAEgASgLMh4uc3RyYXRhLmNsdXN0ZXIudjEuU2VhcmNoUXVlcnkSEgoKbGFiZWxfbmFtZRgCIAEoCRINCgVsaW1pdBgDIAEoDSIlChNMYWJlbFZhbHVlc1Jlc3BvbnNlEg4KBnZhbHVlcxgBIAMoCSI/ChJTZXJpZXNDb3VudFJlcXVlc3QSKQoGdGVuYW50GAEgASgLMhkuc3RyYXRhLmNsdXN0ZXIudjEuVGVuYW50IiQKE1Nlcmllc0NvdW50UmVzcG9uc2USDQoFY291bnQYASABKAQiowEKEVRzZGJTdGF0dXNSZXF1ZXN0EikKBnRlbmFudBgBIAEoCzIZLnN0cmF0YS5jbHVzdGVyLnYxLlRlbmFudBIMCgRkYXRlGAIgASgNEg0KBXRvcF9uGAMgASgNEhMKC2ZvY3VzX2xhYmVsGAQgASgJEjEKCG1hdGNoZXJzGAUgAygLMh8uc3RyYXRhLmNsdXN0ZXIudjEuTGFiZWxNYXRjaGVyIigKCU5hbWVWYWx1ZRIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgEIqgDChJUc2RiU3RhdHVzUmVzcG9uc2USFAoMdG90YWxfc2VyaWVzGAEgASgEEh8KF3RvdGFsX2xhYmVsX3ZhbHVlX3BhaXJzGAIgASgEEkEKG3Nlcmllc19jb3VudF9ieV9tZXRyaWNfbmFtZRgDIAMoCzIcLnN0cmF0YS5jbHVzdGVyLnYxLk5hbWVWYWx1ZRJAChpzZXJpZXNfY291bnRfYnlfbGFiZWxfbmFtZRgEIAMoCzIcLnN0cmF0YS5jbHVzdGVyLnYxLk5hbWVWYWx1ZRJHCiFzZXJpZXNfY291bnRfYnlfZm9jdXNfbGFiZWxfdmFsdWUYBSADKAsyHC5zdHJhdGEuY2x1c3Rlci52MS5OYW1lVmFsdWUSRgogc2VyaWVzX2NvdW50X2J5X2xhYmVsX3ZhbHVlX3BhaXIYBiADKAsyHC5zdHJhdGEuY2x1c3Rlci52MS5OYW1lVmFsdWUSRQofbGFiZWxfdmFsdWVfY291bnRfYnlfbGFiZWxfbmFtZRgHIAMoCzIcLnN0cmF0YS5jbHVzdGVyLnYxLk5hbWVWYWx1ZSJEChNEZWxldGVTZXJpZXNSZXF1ZXN0Ei0KBXF1ZXJ5GAEgASgLMh4uc3RyYXRhLmNsdXN0ZXIudjEuU2VhcmNoUXVlcnkiJwoURGVsZXRlU2VyaWVzUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoBCJbCg9NZXRhZGF0YVJlcXVlc3QSKQoGdGVuYW50GAEgASgLMhkuc3RyYXRhLmNsdXN0ZXIudjEuVGVuYW50Eg4KBm1ldHJpYxgCIAEoCRINCgVsaW1pdBgDIAEoDSJHChBNZXRhZGF0YVJlc3BvbnNlEjMKCG1ldGFkYXRhGAEgAygLMiEuc3RyYXRhLmNsdXN0ZXIudjEuTWV0cmljTWV0YWRhdGEiEwoRV2F0Y2hJbmRleFJlcXVlc3QiJQoSV2F0Y2hJbmRleFJlc3BvbnNlEg8KB2NoYW5nZXMYASABKAQqOAoLQ29tcHJlc3Npb24SFAoQQ09NUFJFU1NJT05fTk9ORRAAEhMKD0NPTVBSRVNTSU9OX0xaNBABKtkBCgpNZXRyaWNUeXBlEhcKE01FVFJJQ19UWVBFX1VOS05PV04QABIXChNNRVRSSUNfVFlQRV9DT1VOVEVSEAESFQoRTUVUUklDX1RZUEVfR0FVR0UQAhIZChVNRVRSSUNfVFlQRV9ISVNUT0dSQU0QAxIeChpNRVRSSUNfVFlQRV9HQVVHRUhJU1RPR1JBTRAEEhcKE01FVFJJQ19UWVBFX1NVTU1BUlkQBRIUChBNRVRSSUNfVFlQRV9JTkZPEAYSGAoUTUVUUklDX1RZUEVfU1RBVEVTRVQQBypnCg1CbG9ja0VuY29kaW5nEh4KGkJMT0NLX0VOQ09ESU5HX1VOU1BFQ0lGSUVEEAASFwoTQkxPQ0tfRU5DT0RJTkdfUk9XUxABEh0KGUJMT0NLX0VOQ09ESU5HX1NUT1JBR0VfVjEQAjKdAgoNSW5zZXJ0U2VydmljZRJZCgxXcml0ZVJvd3NfdjESIy5zdHJhdGEuY2x1c3Rlci52MS5Xcml0ZVJvd3NSZXF1ZXN0GiQuc3RyYXRhLmNsdXN0ZXIudjEuV3JpdGVSb3dzUmVzcG9uc2USZQoQV3JpdGVNZXRhZGF0YV92MRInLnN0cmF0YS5jbHVzdGVyLnYxLldyaXRlTWV0YWRhdGFSZXF1ZXN0Giguc3RyYXRhLmNsdXN0ZXIudjEuV3JpdGVNZXRhZGF0YVJlc3BvbnNlEkoKB1BpbmdfdjESHi5zdHJhdGEuY2x1c3Rlci52MS5QaW5nUmVxdWVzdBofLnN0cmF0YS5jbHVzdGVyLnYxLlBpbmdSZXNwb25zZTK8BwoNU2VhcmNoU2VydmljZRJSCglTZWFyY2hfdjESIC5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hSZXF1ZXN0GiEuc3RyYXRhLmNsdXN0ZXIudjEuU2VhcmNoUmVzcG9uc2UwARJxChRTZWFyY2hNZXRyaWNOYW1lc192MRIrLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaE1ldHJpY05hbWVzUmVxdWVzdBosLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaE1ldHJpY05hbWVzUmVzcG9uc2USXAoNTGFiZWxOYW1lc192MRIkLnN0cmF0YS5jbHVzdGVyLnYxLkxhYmVsTmFtZXNSZXF1ZXN0GiUuc3RyYXRhLmNsdXN0ZXIudjEuTGFiZWxOYW1lc1Jlc3BvbnNlEl8KDkxhYmVsVmFsdWVzX3YxEiUuc3RyYXRhLmNsdXN0ZXIudjEuTGFiZWxWYWx1ZXNSZXF1ZXN0GiYuc3RyYXRhLmNsdXN0ZXIudjEuTGFiZWxWYWx1ZXNSZXNwb25zZRJfCg5TZXJpZXNDb3VudF92MRIlLnN0cmF0YS5jbHVzdGVyLnYxLlNlcmllc0NvdW50UmVxdWVzdBomLnN0cmF0YS5jbHVzdGVyLnYxLlNlcmllc0NvdW50UmVzcG9uc2USXAoNVHNkYlN0YXR1c192MRIkLnN0cmF0YS5jbHVzdGVyLnYxLlRzZGJTdGF0dXNSZXF1ZXN0GiUuc3RyYXRhLmNsdXN0ZXIudjEuVHNkYlN0YXR1c1Jlc3BvbnNlEmIKD0RlbGV0ZVNlcmllc192MRImLnN0cmF0YS5jbHVzdGVyLnYxLkRlbGV0ZVNlcmllc1JlcXVlc3QaJy5zdHJhdGEuY2x1c3Rlci52MS5EZWxldGVTZXJpZXNSZXNwb25zZRJWCgtNZXRhZGF0YV92MRIiLnN0cmF0YS5jbHVzdGVyLnYxLk1ldGFkYXRhUmVxdWVzdBojLnN0cmF0YS5jbHVzdGVyLnYxLk1ldGFkYXRhUmVzcG9uc2USSgoHUGluZ192MRIeLnN0cmF0YS5jbHVzdGVyLnYxLlBpbmdSZXF1ZXN0Gh8uc3RyYXRhLmNsdXN0ZXIudjEuUGluZ1Jlc3BvbnNlEl4KDVdhdGNoSW5kZXhfdjESJC5zdHJhdGEuY2x1c3Rlci52MS5XYXRjaEluZGV4UmVxdWVzdBolLnN0cmF0YS5jbHVzdGVyLnYxLldhdGNoSW5kZXhSZXNwb25zZTABYgZwcm90bzM");
 
 /**
  * @generated from message strata.cluster.v1.Tenant
@@ -414,6 +414,13 @@ export type SearchRequest = Message<"strata.cluster.v1.SearchRequest"> & {
    * @generated from field: repeated strata.cluster.v1.BlockEncoding accepted_encodings = 2;
    */
   acceptedEncodings: BlockEncoding[];
+
+  /**
+   * Send the node's timings as the trailer `strata-search-trace` (docs/format/cluster-rpc.md).
+   *
+   * @generated from field: bool trace = 3;
+   */
+  trace: boolean;
 };
 
 /**
@@ -441,6 +448,44 @@ export const SearchResponseSchema: GenMessage<SearchResponse> = /*@__PURE__*/
   messageDesc(file_strata_cluster_v1_cluster, 13);
 
 /**
+ * @generated from message strata.cluster.v1.SearchMetricNamesRequest
+ */
+export type SearchMetricNamesRequest = Message<"strata.cluster.v1.SearchMetricNamesRequest"> & {
+  /**
+   * Every matching name is sent (max_series bounds them): select keeps the first by labels.
+   *
+   * @generated from field: strata.cluster.v1.SearchQuery query = 1;
+   */
+  query?: SearchQuery | undefined;
+};
+
+/**
+ * Describes the message strata.cluster.v1.SearchMetricNamesRequest.
+ * Use `create(SearchMetricNamesRequestSchema)` to create a new message.
+ */
+export const SearchMetricNamesRequestSchema: GenMessage<SearchMetricNamesRequest> = /*@__PURE__*/
+  messageDesc(file_strata_cluster_v1_cluster, 14);
+
+/**
+ * @generated from message strata.cluster.v1.SearchMetricNamesResponse
+ */
+export type SearchMetricNamesResponse = Message<"strata.cluster.v1.SearchMetricNamesResponse"> & {
+  /**
+   * Canonical metric-name bytes (docs/format/metric-name.md), each series once.
+   *
+   * @generated from field: repeated bytes metric_names = 1;
+   */
+  metricNames: Uint8Array[];
+};
+
+/**
+ * Describes the message strata.cluster.v1.SearchMetricNamesResponse.
+ * Use `create(SearchMetricNamesResponseSchema)` to create a new message.
+ */
+export const SearchMetricNamesResponseSchema: GenMessage<SearchMetricNamesResponse> = /*@__PURE__*/
+  messageDesc(file_strata_cluster_v1_cluster, 15);
+
+/**
  * @generated from message strata.cluster.v1.LabelNamesRequest
  */
 export type LabelNamesRequest = Message<"strata.cluster.v1.LabelNamesRequest"> & {
@@ -460,7 +505,7 @@ export type LabelNamesRequest = Message<"strata.cluster.v1.LabelNamesRequest"> &
  * Use `create(LabelNamesRequestSchema)` to create a new message.
  */
 export const LabelNamesRequestSchema: GenMessage<LabelNamesRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 14);
+  messageDesc(file_strata_cluster_v1_cluster, 16);
 
 /**
  * @generated from message strata.cluster.v1.LabelNamesResponse
@@ -477,7 +522,7 @@ export type LabelNamesResponse = Message<"strata.cluster.v1.LabelNamesResponse">
  * Use `create(LabelNamesResponseSchema)` to create a new message.
  */
 export const LabelNamesResponseSchema: GenMessage<LabelNamesResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 15);
+  messageDesc(file_strata_cluster_v1_cluster, 17);
 
 /**
  * @generated from message strata.cluster.v1.LabelValuesRequest
@@ -504,7 +549,7 @@ export type LabelValuesRequest = Message<"strata.cluster.v1.LabelValuesRequest">
  * Use `create(LabelValuesRequestSchema)` to create a new message.
  */
 export const LabelValuesRequestSchema: GenMessage<LabelValuesRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 16);
+  messageDesc(file_strata_cluster_v1_cluster, 18);
 
 /**
  * @generated from message strata.cluster.v1.LabelValuesResponse
@@ -521,7 +566,7 @@ export type LabelValuesResponse = Message<"strata.cluster.v1.LabelValuesResponse
  * Use `create(LabelValuesResponseSchema)` to create a new message.
  */
 export const LabelValuesResponseSchema: GenMessage<LabelValuesResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 17);
+  messageDesc(file_strata_cluster_v1_cluster, 19);
 
 /**
  * @generated from message strata.cluster.v1.SeriesCountRequest
@@ -538,7 +583,7 @@ export type SeriesCountRequest = Message<"strata.cluster.v1.SeriesCountRequest">
  * Use `create(SeriesCountRequestSchema)` to create a new message.
  */
 export const SeriesCountRequestSchema: GenMessage<SeriesCountRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 18);
+  messageDesc(file_strata_cluster_v1_cluster, 20);
 
 /**
  * @generated from message strata.cluster.v1.SeriesCountResponse
@@ -555,7 +600,7 @@ export type SeriesCountResponse = Message<"strata.cluster.v1.SeriesCountResponse
  * Use `create(SeriesCountResponseSchema)` to create a new message.
  */
 export const SeriesCountResponseSchema: GenMessage<SeriesCountResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 19);
+  messageDesc(file_strata_cluster_v1_cluster, 21);
 
 /**
  * @generated from message strata.cluster.v1.TsdbStatusRequest
@@ -594,7 +639,7 @@ export type TsdbStatusRequest = Message<"strata.cluster.v1.TsdbStatusRequest"> &
  * Use `create(TsdbStatusRequestSchema)` to create a new message.
  */
 export const TsdbStatusRequestSchema: GenMessage<TsdbStatusRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 20);
+  messageDesc(file_strata_cluster_v1_cluster, 22);
 
 /**
  * @generated from message strata.cluster.v1.NameValue
@@ -616,7 +661,7 @@ export type NameValue = Message<"strata.cluster.v1.NameValue"> & {
  * Use `create(NameValueSchema)` to create a new message.
  */
 export const NameValueSchema: GenMessage<NameValue> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 21);
+  messageDesc(file_strata_cluster_v1_cluster, 23);
 
 /**
  * @generated from message strata.cluster.v1.TsdbStatusResponse
@@ -663,7 +708,7 @@ export type TsdbStatusResponse = Message<"strata.cluster.v1.TsdbStatusResponse">
  * Use `create(TsdbStatusResponseSchema)` to create a new message.
  */
 export const TsdbStatusResponseSchema: GenMessage<TsdbStatusResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 22);
+  messageDesc(file_strata_cluster_v1_cluster, 24);
 
 /**
  * @generated from message strata.cluster.v1.DeleteSeriesRequest
@@ -680,7 +725,7 @@ export type DeleteSeriesRequest = Message<"strata.cluster.v1.DeleteSeriesRequest
  * Use `create(DeleteSeriesRequestSchema)` to create a new message.
  */
 export const DeleteSeriesRequestSchema: GenMessage<DeleteSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 23);
+  messageDesc(file_strata_cluster_v1_cluster, 25);
 
 /**
  * @generated from message strata.cluster.v1.DeleteSeriesResponse
@@ -697,7 +742,7 @@ export type DeleteSeriesResponse = Message<"strata.cluster.v1.DeleteSeriesRespon
  * Use `create(DeleteSeriesResponseSchema)` to create a new message.
  */
 export const DeleteSeriesResponseSchema: GenMessage<DeleteSeriesResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 24);
+  messageDesc(file_strata_cluster_v1_cluster, 26);
 
 /**
  * @generated from message strata.cluster.v1.MetadataRequest
@@ -728,7 +773,7 @@ export type MetadataRequest = Message<"strata.cluster.v1.MetadataRequest"> & {
  * Use `create(MetadataRequestSchema)` to create a new message.
  */
 export const MetadataRequestSchema: GenMessage<MetadataRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 25);
+  messageDesc(file_strata_cluster_v1_cluster, 27);
 
 /**
  * @generated from message strata.cluster.v1.MetadataResponse
@@ -745,7 +790,7 @@ export type MetadataResponse = Message<"strata.cluster.v1.MetadataResponse"> & {
  * Use `create(MetadataResponseSchema)` to create a new message.
  */
 export const MetadataResponseSchema: GenMessage<MetadataResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 26);
+  messageDesc(file_strata_cluster_v1_cluster, 28);
 
 /**
  * @generated from message strata.cluster.v1.WatchIndexRequest
@@ -758,7 +803,7 @@ export type WatchIndexRequest = Message<"strata.cluster.v1.WatchIndexRequest"> &
  * Use `create(WatchIndexRequestSchema)` to create a new message.
  */
 export const WatchIndexRequestSchema: GenMessage<WatchIndexRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 27);
+  messageDesc(file_strata_cluster_v1_cluster, 29);
 
 /**
  * @generated from message strata.cluster.v1.WatchIndexResponse
@@ -777,7 +822,7 @@ export type WatchIndexResponse = Message<"strata.cluster.v1.WatchIndexResponse">
  * Use `create(WatchIndexResponseSchema)` to create a new message.
  */
 export const WatchIndexResponseSchema: GenMessage<WatchIndexResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 28);
+  messageDesc(file_strata_cluster_v1_cluster, 30);
 
 /**
  * @generated from enum strata.cluster.v1.Compression
@@ -938,6 +983,17 @@ export const SearchService: GenService<{
     output: typeof SearchResponseSchema;
   },
   /**
+   * Metric names of the matching series with samples on the days of the range, from the
+   * per-day index alone (no block is read): /api/v1/series.
+   *
+   * @generated from rpc strata.cluster.v1.SearchService.SearchMetricNames_v1
+   */
+  searchMetricNames_v1: {
+    methodKind: "unary";
+    input: typeof SearchMetricNamesRequestSchema;
+    output: typeof SearchMetricNamesResponseSchema;
+  },
+  /**
    * @generated from rpc strata.cluster.v1.SearchService.LabelNames_v1
    */
   labelNames_v1: {
@@ -995,9 +1051,10 @@ export const SearchService: GenService<{
   },
   /**
    * Long-lived: one message at once (the node's current change count), then one after every
-   * change that can alter a LabelNames_v1, LabelValues_v1 or Metadata_v1 answer (new series,
-   * a series' first sample of a day, deletes, retention, metadata writes). Select drops its
-   * cached answers on every message and caches nothing while a node's stream is down.
+   * change that can alter a LabelNames_v1, LabelValues_v1, SearchMetricNames_v1 or Metadata_v1
+   * answer (new series, a series' first sample of a day, deletes, retention, metadata writes).
+   * Select drops its cached answers on every message and caches nothing while a node's stream
+   * is down.
    *
    * @generated from rpc strata.cluster.v1.SearchService.WatchIndex_v1
    */
