@@ -376,12 +376,16 @@ export class Storage {
     let accepted = 0;
     while (r.next()) {
       const t = r.timestamp;
+      // A dropped row's series is not resolved, so `ref` no longer belongs to the previous row:
+      // the next row must not take it on the strength of sameAsPrevious.
       if (t < minT) {
         this.counters.rowsDroppedTooOld++;
+        ref = -1;
         continue;
       }
       if (t > maxT) {
         this.counters.rowsDroppedTooNew++;
+        ref = -1;
         continue;
       }
       const day = Math.floor(t / DAY_MS);

@@ -253,35 +253,39 @@ describe("storage model", () => {
           for (const op of ops) {
             // A step that takes very long is reported with its operation (hang diagnosis).
             const watchdog = setTimeout(() => console.error(`model step still running after 20 s: ${op.kind}`, JSON.stringify(ops.map((o) => o.kind))), 20_000);
-            switch (op.kind) {
-              case "write":
-                await s.addRows(batchOf(op.rows));
-                m.write(op.rows);
-                break;
-              case "flush":
-                await s.forceFlush();
-                break;
-              case "merge":
-                await s.forceMerge();
-                m.pruneSettled = true;
-                break;
-              case "delete": {
-                const tenant = TENANTS[op.tenant]!;
-                const ms = [newMatcher("=", op.matcher[0], op.matcher[1])];
-                expectWithin(await s.deleteSeries(tenant, ms), m.delete(tenant, ms));
-                break;
+            try {
+              switch (op.kind) {
+                case "write":
+                  await s.addRows(batchOf(op.rows));
+                  m.write(op.rows);
+                  break;
+                case "flush":
+                  await s.forceFlush();
+                  break;
+                case "merge":
+                  await s.forceMerge();
+                  m.pruneSettled = true;
+                  break;
+                case "delete": {
+                  const tenant = TENANTS[op.tenant]!;
+                  const ms = [newMatcher("=", op.matcher[0], op.matcher[1])];
+                  expectWithin(await s.deleteSeries(tenant, ms), m.delete(tenant, ms));
+                  break;
+                }
+                case "advance":
+                  m.now += op.ms;
+                  m.pruneSettled = false;
+                  break;
+                case "reopen":
+                  await s.close();
+                  s = await open();
+                  break;
               }
-              case "advance":
-                m.now += op.ms;
-                m.pruneSettled = false;
-                break;
-              case "reopen":
-                await s.close();
-                s = await open();
-                break;
+              await check(s, m);
+            } finally {
+              // A step that failed is no hang: its watchdog must not fire later.
+              clearTimeout(watchdog);
             }
-            await check(s, m);
-            clearTimeout(watchdog);
           }
         } finally {
           await s.close();
