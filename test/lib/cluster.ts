@@ -60,51 +60,67 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const rf = opts.replicationFactor ?? 1;
   const dir = tempDir("cluster");
   const storage: StorageNode[] = [];
-  for (let i = 0; i < n; i++) {
-    const [pi, ps, ph] = [await freePort(), await freePort(), await freePort()];
-    const node: StorageNode = {
-      name: `storage-${i + 1}`,
-      dataPath: `${dir.path}/storage-${i + 1}`,
-      insertAddr: `127.0.0.1:${pi}`,
-      selectAddr: `127.0.0.1:${ps}`,
-      httpAddr: `127.0.0.1:${ph}`,
-      proc: undefined as unknown as Proc,
-      async start() {
-        this.proc = startProcess(process.execPath, [
-          ...(opts.nodeArgs?.storage ?? []),
-          serviceMain("storage"),
-          `-storageDataPath=${this.dataPath}`,
-          `-vminsertAddr=${this.insertAddr}`,
-          `-vmselectAddr=${this.selectAddr}`,
-          `-httpListenAddr=${this.httpAddr}`,
-          ...(opts.storageFlags ?? []),
-        ], serviceEnv());
-        await waitHealthy(`http://${this.httpAddr}/health`, this.proc);
-      },
-    };
-    storage.push(node);
+  // Every process started so far: a start that fails stops them (a failed select left the
+  // storage nodes and insert running, orphaned, with their data directory).
+  const started: Proc[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const [pi, ps, ph] = [await freePort(), await freePort(), await freePort()];
+      const node: StorageNode = {
+        name: `storage-${i + 1}`,
+        dataPath: `${dir.path}/storage-${i + 1}`,
+        insertAddr: `127.0.0.1:${pi}`,
+        selectAddr: `127.0.0.1:${ps}`,
+        httpAddr: `127.0.0.1:${ph}`,
+        proc: undefined as unknown as Proc,
+        async start() {
+          this.proc = startProcess(process.execPath, [
+            ...(opts.nodeArgs?.storage ?? []),
+            serviceMain("storage"),
+            `-storageDataPath=${this.dataPath}`,
+            `-vminsertAddr=${this.insertAddr}`,
+            `-vmselectAddr=${this.selectAddr}`,
+            `-httpListenAddr=${this.httpAddr}`,
+            ...(opts.storageFlags ?? []),
+          ], serviceEnv());
+          started.push(this.proc);
+          await waitHealthy(`http://${this.httpAddr}/health`, this.proc);
+        },
+      };
+      storage.push(node);
+    }
+    await Promise.all(storage.map((s) => s.start()));
+    const [insertPort, selectPort] = [await freePort(), await freePort()];
+    const insert = startProcess(process.execPath, [
+      ...(opts.nodeArgs?.insert ?? []),
+      serviceMain("insert"),
+      `-httpListenAddr=127.0.0.1:${insertPort}`,
+      `-storageNode=${storage.map((s) => s.insertAddr).join(",")}`,
+      `-replicationFactor=${rf}`,
+      ...(opts.insertFlags ?? []),
+    ], serviceEnv());
+    started.push(insert);
+    const select = startProcess(process.execPath, [
+      ...(opts.nodeArgs?.select ?? []),
+      serviceMain("select"),
+      `-httpListenAddr=127.0.0.1:${selectPort}`,
+      `-storageNode=${storage.map((s) => s.selectAddr).join(",")}`,
+      `-replicationFactor=${rf}`,
+      ...(opts.selectFlags ?? []),
+    ], { ...serviceEnv(), ...opts.selectEnv });
+    started.push(select);
+    const insertUrl = `http://127.0.0.1:${insertPort}`;
+    const selectUrl = `http://127.0.0.1:${selectPort}`;
+    await Promise.all([waitHealthy(`${insertUrl}/health`, insert), waitHealthy(`${selectUrl}/health`, select)]);
+    return cluster(storage, insert, select, insertUrl, selectUrl, dir);
+  } catch (err) {
+    await Promise.all(started.map((p) => p.stop()));
+    dir.remove();
+    throw err;
   }
-  await Promise.all(storage.map((s) => s.start()));
-  const [insertPort, selectPort] = [await freePort(), await freePort()];
-  const insert = startProcess(process.execPath, [
-    ...(opts.nodeArgs?.insert ?? []),
-    serviceMain("insert"),
-    `-httpListenAddr=127.0.0.1:${insertPort}`,
-    `-storageNode=${storage.map((s) => s.insertAddr).join(",")}`,
-    `-replicationFactor=${rf}`,
-    ...(opts.insertFlags ?? []),
-  ], serviceEnv());
-  const select = startProcess(process.execPath, [
-    ...(opts.nodeArgs?.select ?? []),
-    serviceMain("select"),
-    `-httpListenAddr=127.0.0.1:${selectPort}`,
-    `-storageNode=${storage.map((s) => s.selectAddr).join(",")}`,
-    `-replicationFactor=${rf}`,
-    ...(opts.selectFlags ?? []),
-  ], { ...serviceEnv(), ...opts.selectEnv });
-  const insertUrl = `http://127.0.0.1:${insertPort}`;
-  const selectUrl = `http://127.0.0.1:${selectPort}`;
-  await Promise.all([waitHealthy(`${insertUrl}/health`, insert), waitHealthy(`${selectUrl}/health`, select)]);
+}
+
+function cluster(storage: StorageNode[], insert: Proc, select: Proc, insertUrl: string, selectUrl: string, dir: { remove(): void }): Cluster {
   return {
     storage,
     insertUrl,
