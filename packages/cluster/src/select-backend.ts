@@ -66,6 +66,8 @@ const LABELS_CACHE_ENTRIES = 200_000;
 /** Default entries of the index-answer cache, and how long an entry may live (see MetaCache). */
 const META_CACHE_ENTRIES = 10_000; // select: -search.maxMetaCacheEntries
 const META_CACHE_TTL_MS = 60_000;
+/** Larger series answers are not cached (the cache counts entries, not bytes). */
+const MAX_CACHED_SERIES = 10_000;
 /** Wait before reopening a WatchIndex_v1 stream that ended. */
 const WATCH_RETRY_MS = 1000;
 
@@ -178,14 +180,14 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   /** `fetch`'s answer, from the cache while every node's index watch is up. */
-  private async cached<T>(key: string, fetch: () => Promise<Answer<T[]>>): Promise<Answer<T[]>> {
+  private async cached<T>(key: string, fetch: () => Promise<Answer<T[]>>, maxItems = Infinity): Promise<Answer<T[]>> {
     const usable = () => this.nodeList.every((n) => n.watching);
     if (!usable()) return fetch();
     const hit = this.metaCache.get<T>(key);
     if (hit !== undefined) return { value: hit, isPartial: false, warnings: [] };
     const epoch = this.metaCache.epoch;
     const a = await fetch();
-    if (!a.isPartial && usable()) this.metaCache.set(key, epoch, a.value);
+    if (!a.isPartial && a.value.length <= maxItems && usable()) this.metaCache.set(key, epoch, a.value);
     return a;
   }
 
@@ -492,7 +494,7 @@ export class ClusterSelectBackend implements SelectBackend {
   /**
    * The series matching `sets` with samples on the days of [minT, maxT], by the nodes' per-day
    * indexes (SearchMetricNames_v1, no block read), as VictoriaMetrics answers /api/v1/series.
-   * Cached like label names: only the index decides the answer.
+   * Cached like label names (only the index decides the answer) up to MAX_CACHED_SERIES series.
    */
   series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>> {
     return this.cached(MetaCache.key("series", tenant, minT, maxT, [limit, opts.maxSeries], sets), async () => {
@@ -516,7 +518,7 @@ export class ClusterSelectBackend implements SelectBackend {
       if (out.length > opts.maxSeries) throw tooManySeries(opts);
       out.sort(compareLabels);
       return { value: limit > 0 ? out.slice(0, limit) : out, isPartial: fan.isPartial, warnings: fan.warnings };
-    });
+    }, MAX_CACHED_SERIES);
   }
 
   async seriesCount(tenant: Tenant, opts: SearchOptions): Promise<Answer<number>> {

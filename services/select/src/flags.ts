@@ -27,7 +27,7 @@ export const selectFlags = defineFlags({
   "search.denyPartialResponse": flag.bool(false, "Fail queries with 503 instead of answering partially when storage nodes are unavailable"),
   "search.cacheTimestampOffset": flag.duration("5m", "Points newer than now minus this offset are never cached by the range-query result cache"),
   "search.disableCache": flag.bool(false, "Disable the range-query result cache"),
-  "search.maxMetaCacheEntries": flag.int(10_000, "Answers of /api/v1/labels, /api/v1/label/<name>/values and /api/v1/metadata kept in memory; dropped whenever a storage node reports a new series, a delete, retention or a metadata change (0 disables the cache)"),
+  "search.maxMetaCacheEntries": flag.int(10_000, "Answers of /api/v1/labels, /api/v1/label/<name>/values, /api/v1/metadata and /api/v1/series (up to 10000 series each) kept in memory; dropped whenever a storage node reports a new series, a delete, retention or a metadata change (0 disables the cache)"),
   "search.latencyOffset": flag.duration("0s", "Instant queries without a time parameter evaluate at now minus this offset (VictoriaMetrics uses 30s; 0 answers as Prometheus does)"),
   "search.lookbackDelta": flag.duration("5m", "How far back an instant vector selector looks for the last sample (Prometheus' --query.lookback-delta)"),
   // On 2 cores shared with storage nodes, measured slower than inline decoding (bench:query).

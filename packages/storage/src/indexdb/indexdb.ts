@@ -329,43 +329,33 @@ export class IndexDB {
    * ExecutionError (STRATA_LIMIT_EXCEEDED) past maxSeries.
    */
   searchTSIDs(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, maxSeries: number): TSID[] {
-    const days = this.daysFor(minT, maxT);
-    const snap = this.table.snapshot(true);
-    try {
-      const ids = this.searchIDsIn(snap, tenant, matchers, days);
-      if (ids.length > maxSeries) throw tooManySeries(ids.length, maxSeries);
-      const out: TSID[] = new Array<TSID>(ids.length);
-      const c = snap.cursor();
-      let n = 0;
-      for (let i = 0; i < ids.length; i++) {
-        const e = this.idEntry(c, ids[i]!);
-        if (e !== undefined) out[n++] = e.tsid;
-      }
-      out.length = n;
-      out.sort(compareTSID);
-      return out;
-    } finally {
-      snap.release();
-    }
+    return this.searchEntries(tenant, matchers, minT, maxT, maxSeries).map((e) => e.tsid).sort(compareTSID);
   }
 
   /**
-   * Canonical metric names of the live series of `tenant` matching every matcher with samples on
-   * the days of [minT, maxT] (the per-day index; the global one for long ranges), in metricID
-   * order. Throws ExecutionError (STRATA_LIMIT_EXCEEDED) past maxSeries. The arrays are shared
-   * with the index cache: do not modify them.
+   * Canonical metric names of the series searchTSIDs finds, in metricID order (no block is read:
+   * /api/v1/series). The arrays are shared with the index cache: do not modify them.
    */
   searchMetricNames(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, maxSeries: number): Uint8Array[] {
+    return this.searchEntries(tenant, matchers, minT, maxT, maxSeries).map((e) => e.name);
+  }
+
+  private searchEntries(tenant: Tenant, matchers: readonly LabelMatcher[], minT: number, maxT: number, maxSeries: number): IdEntry[] {
     const days = this.daysFor(minT, maxT);
     const snap = this.table.snapshot(true);
     try {
       const ids = this.searchIDsIn(snap, tenant, matchers, days);
-      if (ids.length > maxSeries) throw tooManySeries(ids.length, maxSeries);
-      const out: Uint8Array[] = [];
+      if (ids.length > maxSeries) {
+        throw new ExecutionError(
+          `the query matches ${ids.length} series, more than the limit of ${maxSeries}; narrow the selector or raise -search.maxSeries`,
+          "STRATA_LIMIT_EXCEEDED",
+        );
+      }
+      const out: IdEntry[] = [];
       const c = snap.cursor();
       for (let i = 0; i < ids.length; i++) {
         const e = this.idEntry(c, ids[i]!);
-        if (e !== undefined) out.push(e.name);
+        if (e !== undefined) out.push(e);
       }
       return out;
     } finally {
@@ -718,11 +708,4 @@ export class IndexDB {
       wc?.clear();
     }
   }
-}
-
-function tooManySeries(n: number, maxSeries: number): ExecutionError {
-  return new ExecutionError(
-    `the query matches ${n} series, more than the limit of ${maxSeries}; narrow the selector or raise -search.maxSeries`,
-    "STRATA_LIMIT_EXCEEDED",
-  );
 }
