@@ -29,23 +29,28 @@ function heldRestore(activeAtSec: number): { ds: Datasource; release: () => void
   return { ds, release, asked: askedP };
 }
 
+/** The group of RULES reading from `ds`, restoring from it too. */
+function groupOver(ds: Datasource, sink: (s: readonly OutputSample[]) => void = () => {}): Group {
+  const [config] = parseRuleFile(RULES, "rules.yml");
+  return new Group(config!, {
+    datasource: ds,
+    sink: { write: sink },
+    defaultIntervalMs: 1000,
+    defaultQueryOffsetMs: 0,
+    externalLabels: {},
+    externalURL: "http://alert",
+    resendDelayMs: 60_000,
+    restore: { datasource: ds, lookbackMs: 3_600_000 },
+  });
+}
+
 describe("alert state restore (vmalert -remoteRead.url)", () => {
   it("never shows a restorable alert as newly pending while the restore query is in flight, and fires it on the restored activeAt", async () => {
     const now = 1_700_000_100_000;
     const activeAtSec = (now - 20_000) / 1000;
     const { ds, release, asked } = heldRestore(activeAtSec);
     const written: OutputSample[] = [];
-    const [config] = parseRuleFile(RULES, "rules.yml");
-    const g = new Group(config!, {
-      datasource: ds,
-      sink: { write: (s) => written.push(...s) },
-      defaultIntervalMs: 1000,
-      defaultQueryOffsetMs: 0,
-      externalLabels: {},
-      externalURL: "http://alert",
-      resendDelayMs: 60_000,
-      restore: { datasource: ds, lookbackMs: 3_600_000 },
-    });
+    const g = groupOver(ds, (s) => written.push(...s));
     const rule = g.rules[0] as AlertingRule;
     const run = g.evalOnce(now);
     await asked;
@@ -64,17 +69,7 @@ describe("alert state restore (vmalert -remoteRead.url)", () => {
     const now = 1_700_000_100_000;
     const { ds, release } = heldRestore(now / 1000 + 5);
     release();
-    const [config] = parseRuleFile(RULES, "rules.yml");
-    const g = new Group(config!, {
-      datasource: ds,
-      sink: { write: () => {} },
-      defaultIntervalMs: 1000,
-      defaultQueryOffsetMs: 0,
-      externalLabels: {},
-      externalURL: "http://alert",
-      resendDelayMs: 60_000,
-      restore: { datasource: ds, lookbackMs: 3_600_000 },
-    });
+    const g = groupOver(ds);
     await g.evalOnce(now);
     const rule = g.rules[0] as AlertingRule;
     expect([...rule.active.values()].map((a) => [a.state, a.activeAt])).toEqual([["pending", now]]);
