@@ -1,43 +1,54 @@
 import { type CacheStats, fmix32 } from "@strata/core";
 
-/** One generation: a byte arena of entries and an open-addressing table over it. */
+/**
+ * One generation: entries in a list of fixed-size arena chunks and an open-addressing table over
+ * them. The arena grows a chunk at a time, never by copying, so growing it never holds two copies
+ * of what it has (a doubling arena of 128 MiB would need 384 MiB for a moment); dropping the
+ * generation releases every chunk. An entry never straddles two chunks: one that does not fit in
+ * the rest of the last chunk starts a new one. An entry's offset is (chunk << shift) | position.
+ */
 class Generation {
-  arena: Uint8Array;
-  view: DataView;
-  pos = 0;
-  /** Two words per slot: hash, entry offset in the arena + 1 (0 = empty). */
+  readonly chunks: Uint8Array[] = [];
+  readonly views: DataView[] = [];
+  /** Next free position in the last chunk (chunkBytes when there is none). */
+  top: number;
+  /** Arena bytes taken by entries (the unused tails of chunks not counted). */
+  used = 0;
+  /** Two words per slot: hash, entry offset + 1 (0 = empty). */
   table = new Int32Array(2 * MIN_SLOTS);
   mask = MIN_SLOTS - 1;
   count = 0;
 
-  constructor(arenaBytes: number) {
-    this.arena = new Uint8Array(arenaBytes);
-    this.view = new DataView(this.arena.buffer);
+  constructor(readonly shift: number) {
+    this.top = 2 ** shift;
   }
 
   get bytes(): number {
-    return this.arena.length + this.table.byteLength;
+    return this.chunks.length * 2 ** this.shift + this.table.byteLength;
   }
 
-  /** Room for `need` more arena bytes and one more entry within `budget` bytes (arena + table)? */
+  /** Room for an entry of `need` bytes (≤ one chunk) within `budget` bytes (chunks + table)? */
   fits(need: number, budget: number): boolean {
+    const chunk = 2 ** this.shift;
     const slots = this.mask + 1;
     const table = (this.count + 1) * 2 > slots ? this.table.byteLength * 2 : this.table.byteLength;
-    return this.pos + need + table <= budget;
+    const chunks = this.top + need > chunk ? this.chunks.length + 1 : this.chunks.length;
+    // Offsets (+ 1) are int32 table words.
+    return chunks * chunk + table <= budget && chunks < 2 ** 31 / chunk;
   }
 
-  /** Appends `need` bytes of arena (growing it by doubling, up to `maxArena`) and returns their offset. */
-  alloc(need: number, maxArena: number): number {
-    if (this.pos + need > this.arena.length) {
-      let cap = this.arena.length * 2;
-      while (cap < this.pos + need) cap *= 2;
-      const next = new Uint8Array(Math.max(this.pos + need, Math.min(cap, maxArena)));
-      next.set(this.arena.subarray(0, this.pos));
-      this.arena = next;
-      this.view = new DataView(next.buffer);
+  /** Takes `need` bytes (≤ one chunk) of arena, in a new chunk when the last one is too full, and returns their offset. */
+  alloc(need: number): number {
+    const chunk = 2 ** this.shift;
+    if (this.top + need > chunk) {
+      const a = new Uint8Array(chunk);
+      this.chunks.push(a);
+      this.views.push(new DataView(a.buffer));
+      this.top = 0;
     }
-    const off = this.pos;
-    this.pos += need;
+    const off = ((this.chunks.length - 1) << this.shift) | this.top;
+    this.top += need;
+    this.used += need;
     return off;
   }
 
@@ -75,9 +86,9 @@ class Generation {
  * way in every request, so after the first request a series costs one hash and one byte
  * comparison instead of label parsing, UTF-8 checks, sorting, validation and re-encoding.
  *
- * Everything lives in typed arrays: one byte arena per generation holds each entry's key (raw
- * label bytes) followed by its canonical name; an open-addressing table of (hash, arena offset)
- * indexes them. When the raw bytes are exactly what the canonical name spells in protobuf (the
+ * Everything lives in typed arrays: a generation's byte arena (fixed-size chunks, see
+ * Generation) holds each entry's key (raw label bytes) followed by its canonical name; an
+ * open-addressing table of (hash, arena offset) indexes them. When the raw bytes are exactly what the canonical name spells in protobuf (the
  * usual case: a sender's labels sorted, none empty, none relabeled, short), the entry keeps the
  * name only and a lookup compares the raw bytes against the protobuf form read off the name:
  * each name is then held once, not twice (~45% of the bytes per series at a million series). Two generations, like @strata/core TwoGenCache: entries go to the current one;
@@ -92,11 +103,16 @@ class Generation {
 export class RawLabelsCache implements CacheStats {
   private cur: Generation;
   private old: Generation;
-  /** Bytes (arena + table) one generation may use. */
+  /** Bytes (chunks + table) one generation may use. */
   private readonly genBudget: number;
+  /** log2 of the arena chunk size. */
+  private readonly shift: number;
+  private readonly posMask: number;
   private lastHash = 0;
-  /** Arena offset (in `cur`) of the entry found or added last (-1: none). */
+  /** Offset (in `cur`) of the entry found or added last (-1: none), and its chunk and position. */
   private prev = -1;
+  private prevChunk: Uint8Array = EMPTY;
+  private prevPos = 0;
   private lastBuf: Uint8Array | undefined;
   private lastView: DataView = EMPTY_VIEW;
   hits = 0;
@@ -104,17 +120,28 @@ export class RawLabelsCache implements CacheStats {
   predicted = 0;
   misses = 0;
   rotations = 0;
-  /** Arena offset and length of the name found by the last successful `find`, and its series hash. */
+  /** The chunk holding the name found by the last successful `find`, its offset and length there, and its series hash. */
+  private nameChunk: Uint8Array = EMPTY;
   nameOff = 0;
   nameLen = 0;
   hashLo = 0;
   hashHi = 0;
 
-  /** `maxBytes` bounds the arenas and tables of both generations together. */
-  constructor(readonly maxBytes: number) {
+  /**
+   * `maxBytes` bounds the arenas and tables of both generations together. `chunkBytes` (a power
+   * of two, default 4 MiB, at most a quarter of a generation) is the arena's unit of growth; a
+   * label set whose entry does not fit in one chunk is not cached.
+   */
+  constructor(
+    readonly maxBytes: number,
+    opts: { readonly chunkBytes?: number } = {},
+  ) {
     this.genBudget = Math.max(1 << 16, Math.floor(maxBytes / 2));
-    this.cur = new Generation(Math.min(this.genBudget, 1 << 20));
-    this.old = new Generation(0);
+    const chunk = Math.min(opts.chunkBytes ?? DEFAULT_CHUNK_BYTES, this.genBudget / 4);
+    this.shift = Math.max(MIN_CHUNK_SHIFT, Math.floor(Math.log2(chunk)));
+    this.posMask = 2 ** this.shift - 1;
+    this.cur = new Generation(this.shift);
+    this.old = new Generation(this.shift);
   }
 
   /** Times the older generation was dropped (the name VictoriaMetrics' counters use is rotations). */
@@ -135,9 +162,9 @@ export class RawLabelsCache implements CacheStats {
     return this.cur.count + this.old.count;
   }
 
-  /** The arena holding the name found by the last successful `find` (at [nameOff, nameOff + nameLen)). */
+  /** The arena chunk holding the name found by the last successful `find` (at [nameOff, nameOff + nameLen)). */
   get buffer(): Uint8Array {
-    return this.cur.arena;
+    return this.nameChunk;
   }
 
   /**
@@ -152,9 +179,9 @@ export class RawLabelsCache implements CacheStats {
     // Senders repeat their series in the same order: try the entry that followed the previous
     // one last time before hashing (no hash, no random table access).
     if (this.prev >= 0) {
-      const next = u32(cur.arena, this.prev + 16) - 1;
+      const next = u32(this.prevChunk, this.prevPos + 16) - 1;
       if (next >= 0 && this.matches(cur, next, buf, start, end, account, project)) {
-        this.prev = next;
+        this.setPrev(next);
         this.predicted++;
         this.hits++;
         return true;
@@ -172,12 +199,14 @@ export class RawLabelsCache implements CacheStats {
     const o = old.count === 0 ? -1 : this.lookup(old, h, buf, start, end, account, project);
     if (o >= 0) {
       // Promote: copy the entry into the current generation (its name is then read from there).
-      const nameAt = nameStart(old.arena, o);
-      const nameLen = u32(old.arena, o + 4) & NAME_LEN_MASK;
-      const name = old.arena.subarray(nameAt, nameAt + nameLen);
+      const a = old.chunks[o >>> this.shift]!;
+      const p = o & this.posMask;
+      const nameAt = nameStart(a, p);
+      const nameLen = u32(a, p + 4) & NAME_LEN_MASK;
       this.hits++;
-      this.add(buf, start, end, account, project, name, u32(old.arena, o + 20), u32(old.arena, o + 24));
-      this.nameOff = nameStart(this.cur.arena, this.prev);
+      this.add(buf, start, end, account, project, a.subarray(nameAt, nameAt + nameLen), u32(a, p + 20), u32(a, p + 24));
+      this.nameChunk = this.prevChunk;
+      this.nameOff = nameStart(this.prevChunk, this.prevPos);
       this.nameLen = nameLen;
       return true;
     }
@@ -195,20 +224,22 @@ export class RawLabelsCache implements CacheStats {
     }
   }
 
-  /** Entry at `off` of generation g holds these label bytes of this tenant: sets nameOff/nameLen. */
+  /** Entry at `off` of generation g holds these label bytes of this tenant: sets nameChunk/nameOff/nameLen. */
   private matches(g: Generation, off: number, buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {
-    const a = g.arena;
+    const c = off >>> this.shift;
+    const a = g.chunks[c]!;
+    const p = off & this.posMask;
     const len = end - start;
-    if (u32(a, off) !== len || u32(a, off + 8) !== account || u32(a, off + 12) !== project) return false;
-    const k = off + HEADER;
-    const nl = u32(a, off + 4);
+    if (u32(a, p) !== len || u32(a, p + 8) !== account || u32(a, p + 12) !== project) return false;
+    const k = p + HEADER;
+    const nl = u32(a, p + 4);
     if ((nl & COMPACT) !== 0) {
       if (!spellsName(buf, start, end, a, k + 8, k + (nl & NAME_LEN_MASK))) return false;
       this.nameOff = k;
       this.nameLen = nl & NAME_LEN_MASK;
     } else {
       // 4 bytes per step through DataViews (unaligned reads), then the tail.
-      const ad = g.view;
+      const ad = g.views[c]!;
       const bd = this.bufView(buf);
       let i = 0;
       for (; i + 4 <= len; i += 4) if (ad.getInt32(k + i) !== bd.getInt32(start + i)) return false;
@@ -216,8 +247,9 @@ export class RawLabelsCache implements CacheStats {
       this.nameOff = k + len;
       this.nameLen = nl;
     }
-    this.hashLo = u32(a, off + 20);
-    this.hashHi = u32(a, off + 24);
+    this.nameChunk = a;
+    this.hashLo = u32(a, p + 20);
+    this.hashHi = u32(a, p + 24);
     return true;
   }
 
@@ -236,10 +268,16 @@ export class RawLabelsCache implements CacheStats {
     this.lastView = EMPTY_VIEW;
   }
 
-  /** Records that entry `off` followed the previous one, and makes it the previous one. */
+  /** Records that entry `off` (in `cur`) followed the previous one, and makes it the previous one. */
   private link(off: number): void {
-    if (this.prev >= 0) putU32(this.cur.arena, this.prev + 16, off + 1);
+    if (this.prev >= 0) putU32(this.prevChunk, this.prevPos + 16, off + 1);
+    this.setPrev(off);
+  }
+
+  private setPrev(off: number): void {
     this.prev = off;
+    this.prevChunk = this.cur.chunks[off >>> this.shift]!;
+    this.prevPos = off & this.posMask;
   }
 
   /**
@@ -250,51 +288,62 @@ export class RawLabelsCache implements CacheStats {
     const len = end - start;
     const compact = spellsName(buf, start, end, name, 8, name.length);
     const need = HEADER + (compact ? 0 : len) + name.length;
-    if (need > this.genBudget / 4) return; // a giant label set is not worth caching
+    if (need > this.posMask + 1) return; // a giant label set is not worth caching
     if (!this.cur.fits(need, this.genBudget)) this.rotate();
     const g = this.cur;
-    const off = g.alloc(need, this.genBudget - g.table.byteLength);
-    const a = g.arena;
-    putU32(a, off, len);
-    putU32(a, off + 4, compact ? (name.length | COMPACT) >>> 0 : name.length);
-    putU32(a, off + 8, account);
-    putU32(a, off + 12, project);
-    putU32(a, off + 16, 0);
-    putU32(a, off + 20, hashLo);
-    putU32(a, off + 24, hashHi);
-    if (compact) a.set(name, off + HEADER);
+    const off = g.alloc(need);
+    const a = g.chunks[off >>> this.shift]!;
+    const p = off & this.posMask;
+    putU32(a, p, len);
+    putU32(a, p + 4, compact ? (name.length | COMPACT) >>> 0 : name.length);
+    putU32(a, p + 8, account);
+    putU32(a, p + 12, project);
+    putU32(a, p + 16, 0);
+    putU32(a, p + 20, hashLo);
+    putU32(a, p + 24, hashHi);
+    if (compact) a.set(name, p + HEADER);
     else {
-      a.set(buf.subarray(start, end), off + HEADER);
-      a.set(name, off + HEADER + len);
+      a.set(buf.subarray(start, end), p + HEADER);
+      a.set(name, p + HEADER + len);
     }
     this.link(off);
     g.index(this.lastHash, off);
   }
 
-  /** The current generation becomes the previous one; the old previous one is dropped. */
+  /** The current generation becomes the previous one; the old previous one is dropped, chunks and all. */
   private rotate(): void {
-    // A fresh arena: views of names handed out before (a batch writer compares the next name
+    // Fresh chunks: views of names handed out before (a batch writer compares the next name
     // with the previous one) keep their bytes.
     this.old = this.cur;
-    this.cur = new Generation(Math.min(this.genBudget, Math.max(1 << 20, this.old.arena.length)));
-    this.prev = -1;
+    this.cur = new Generation(this.shift);
+    this.forgetPrev();
     this.rotations++;
   }
 
-  clear(): void {
-    this.cur = new Generation(Math.min(this.genBudget, 1 << 20));
-    this.old = new Generation(0);
+  private forgetPrev(): void {
     this.prev = -1;
+    this.prevChunk = EMPTY;
+    this.prevPos = 0;
+  }
+
+  clear(): void {
+    this.cur = new Generation(this.shift);
+    this.old = new Generation(this.shift);
+    this.forgetPrev();
   }
 }
 
+const DEFAULT_CHUNK_BYTES = 4 << 20;
+/** The smallest chunk: 4 KiB. */
+const MIN_CHUNK_SHIFT = 12;
+const EMPTY = new Uint8Array(0);
 const MIN_SLOTS = 1024;
 const HEADER = 28;
 /** Flag in an entry's name-length word: the entry holds no key, the name spells it (spellsName). */
 const COMPACT = 0x8000_0000;
 const NAME_LEN_MASK = 0x7fff_ffff;
 
-/** Arena offset of the name of the entry at `off`. */
+/** Position of the name of the entry at position `off` of its chunk `a`. */
 function nameStart(a: Uint8Array, off: number): number {
   return (u32(a, off + 4) & COMPACT) !== 0 ? off + HEADER : off + HEADER + u32(a, off);
 }

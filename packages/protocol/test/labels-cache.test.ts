@@ -98,10 +98,10 @@ describe("RawLabelsCache with protobuf label records", () => {
     }
     expect(c.find(k, 0, k.length, 0, 1)).toBe(false);
     // A compact entry holds the name only: the arena grows by the header and the name.
-    const before = (c as unknown as { cur: { pos: number } }).cur.pos;
+    const before = (c as unknown as { cur: { used: number } }).cur.used;
     const k2 = raw([...rawLabels, ["~extra", "1"]]);
     c.add(k2, 0, k2.length, 0, 0, canonical([...nameLabels, ["~extra", "1"]]), 3, 4);
-    const grew = (c as unknown as { cur: { pos: number } }).cur.pos - before;
+    const grew = (c as unknown as { cur: { used: number } }).cur.used - before;
     expect(grew < 28 + k2.length + canonical([...nameLabels, ["~extra", "1"]]).length).toBe(compact);
   });
 
@@ -122,5 +122,74 @@ describe("RawLabelsCache with protobuf label records", () => {
     while (c.rotations === 0) touchP(i++);
     expect(touchP(0)).toBe(true); // promoted
     expect(touchP(0)).toBe(true); // found in the current generation
+  });
+});
+
+describe("RawLabelsCache arena chunks", () => {
+  type Internal = { cur: { chunks: Uint8Array[] } };
+  /** Keys and names of varied lengths (20–300 bytes), so entries end anywhere in a 4 KiB chunk. */
+  const vkey = (i: number): Uint8Array => te.encode(`k${i}-${"x".repeat((i * 37) % 280)}`);
+  const vname = (i: number): Uint8Array => te.encode(`n${i}-${"y".repeat((i * 53) % 200)}`);
+
+  it.each([
+    ["no rotation (64 MiB cap)", 64 << 20],
+    ["with rotations (256 KiB cap)", 256 << 10],
+  ])("agrees with a Map model when entries fill many 4 KiB chunks: %s", (_, cap) => {
+    const c = new RawLabelsCache(cap, { chunkBytes: 4096 });
+    const model = new Map<number, number>();
+    let chunks = 0;
+    let seed = 7;
+    for (let step = 0; step < 30_000; step++) {
+      // Mostly a sequential sweep (as senders repeat series in order), sometimes a random key.
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      const i = seed % 5 === 0 ? seed % 3000 : step % 3000;
+      const k = vkey(i);
+      if (c.find(k, 0, k.length, 0, 0)) {
+        expect(model.has(i)).toBe(true);
+        expect(Buffer.from(c.buffer.subarray(c.nameOff, c.nameOff + c.nameLen)).toString()).toBe(Buffer.from(vname(i)).toString());
+        expect([c.hashLo, c.hashHi]).toEqual([i, model.get(i)]);
+      } else {
+        if (cap === 64 << 20) expect(model.has(i)).toBe(false); // nothing is evicted below the cap
+        c.add(k, 0, k.length, 0, 0, vname(i), i, i * 3);
+        model.set(i, i * 3);
+      }
+      chunks = Math.max(chunks, (c as unknown as Internal).cur.chunks.length);
+      expect(c.bytes).toBeLessThanOrEqual(Math.max(cap, 1 << 17));
+    }
+    expect(chunks).toBeGreaterThan(20);
+    if (cap === 64 << 20) {
+      expect(c.entries).toBe(3000);
+      // Sequential prediction follows successors across chunk boundaries: two sweeps in order,
+      // the first relinks, the second is predicted throughout (key 0 follows key 2999).
+      for (let round = 0; round < 2; round++) {
+        const predicted = c.predicted;
+        for (let i = 0; i < 3000; i++) {
+          const k = vkey(i);
+          expect(c.find(k, 0, k.length, 0, 0)).toBe(true);
+          expect(Buffer.from(c.buffer.subarray(c.nameOff, c.nameOff + c.nameLen)).toString()).toBe(Buffer.from(vname(i)).toString());
+        }
+        if (round === 1) expect(c.predicted - predicted).toBe(3000);
+      }
+    } else expect(c.rotations).toBeGreaterThan(3);
+  });
+
+  it("grows without copying: a name found early is read from the same chunk after many more entries", () => {
+    const c = new RawLabelsCache(64 << 20, { chunkBytes: 4096 });
+    expect(touch(c, 0)).toBe(false);
+    expect(touch(c, 0)).toBe(true);
+    const first = c.buffer;
+    for (let i = 1; i < 5000; i++) touch(c, i);
+    expect((c as unknown as Internal).cur.chunks.length).toBeGreaterThan(50);
+    expect(touch(c, 0)).toBe(true);
+    expect(c.buffer).toBe(first);
+  });
+
+  it("does not cache an entry larger than a chunk", () => {
+    const c = new RawLabelsCache(64 << 20, { chunkBytes: 4096 });
+    const k = te.encode("k".repeat(5000));
+    c.add(k, 0, k.length, 0, 0, name(1), 1, 2);
+    expect(c.find(k, 0, k.length, 0, 0)).toBe(false);
+    expect(touch(c, 1)).toBe(false);
+    expect(touch(c, 1)).toBe(true);
   });
 });

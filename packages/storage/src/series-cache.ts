@@ -8,7 +8,7 @@ import type { TSID } from "./tsid.js";
  * bytes and compared four bytes at a time, so the hot path creates no string or Buffer per row.
  *
  * Layout of a generation: keys are records `u32 LE length | u32 LE series ref | key bytes` in
- * one contiguous arena, in insertion order; the open-addressing table is 4 int32 per slot in one
+ * an arena of fixed-size chunks (KeyArena), in insertion order; the open-addressing table is 4 int32 per slot in one
  * typed array (hash, record offset + 1, key length, series ref). A lookup touches one table slot
  * and the key bytes, never a per-key object (per-key Uint8Arrays cost several cache misses per
  * row). A key promoted from the previous generation keeps its ref; a rotation releases the refs
@@ -23,27 +23,23 @@ import type { TSID } from "./tsid.js";
 class Generation {
   /** Per slot: [hash, record offset + 1 (0 = empty), key length, series ref]. */
   meta: Int32Array;
-  arena: Uint8Array;
-  arenaDv: DataView;
-  arenaLen = 0;
   size = 0;
   /** Accounted bytes (keys + per-entry overhead), compared against the cache cap. */
   bytes = 0;
+  /** Offset of the record the last successful `matchRecord` read. */
+  matched = 0;
   constructor(
     /** Generation id: SeriesTable.owner of the refs this generation holds newest. */
     readonly id: number,
     readonly cap: number,
-    arena?: Uint8Array,
+    readonly arena: KeyArena,
   ) {
     this.meta = new Int32Array(cap * 4);
-    this.arena = arena ?? new Uint8Array(64 * 1024);
-    this.arenaDv = new DataView(this.arena.buffer, this.arena.byteOffset, this.arena.byteLength);
   }
 
   /** Doubles the table (keeps the load factor ≤ 1/2); the arena is moved, not copied. */
   grown(): Generation {
     const g = new Generation(this.id, this.cap * 2, this.arena);
-    g.arenaLen = this.arenaLen;
     const mask = g.cap - 1;
     const src = this.meta;
     const dst = g.meta;
@@ -67,75 +63,149 @@ class Generation {
   find(dv: DataView, s: number, e: number, h: number): number {
     const mask = this.cap - 1;
     const meta = this.meta;
+    const a = this.arena;
     const n = e - s;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const m = i << 2;
       const off1 = meta[m + 1]!;
       if (off1 === 0) return ~i;
-      if (meta[m] === h && meta[m + 2] === n && equalRange(this.arenaDv, off1 + 7, dv, s, e)) return i;
+      if (meta[m] === h && meta[m + 2] === n) {
+        const rec = off1 - 1;
+        if (equalRange(a.views[rec >>> a.shift]!, (rec & a.mask) + 8, dv, s, e)) return i;
+      }
     }
   }
 
-  /** Series ref of the record at `rec` when its key is the bytes [s, e) of `dv`, else -1. */
+  /**
+   * Series ref of the record at `rec` (or, when `rec` is the end of its chunk, of the first
+   * record of the next chunk) when its key is the bytes [s, e) of `dv`, else -1. Sets `matched`.
+   */
   matchRecord(rec: number, dv: DataView, s: number, e: number): number {
-    if (rec < 0 || rec >= this.arenaLen) return -1;
-    const adv = this.arenaDv;
-    if (adv.getUint32(rec, true) !== e - s || !equalRange(adv, rec + 8, dv, s, e)) return -1;
-    return adv.getUint32(rec + 4, true);
+    if (rec < 0) return -1;
+    const a = this.arena;
+    let c = rec >>> a.shift;
+    let p = rec & a.mask;
+    if (c >= a.chunks.length) return -1;
+    if (p >= a.fill[c]!) {
+      if (++c >= a.chunks.length) return -1;
+      p = 0;
+    }
+    const adv = a.views[c]!;
+    if (adv.getUint32(p, true) !== e - s || !equalRange(adv, p + 8, dv, s, e)) return -1;
+    this.matched = (c << a.shift) | p;
+    return adv.getUint32(p + 4, true);
+  }
+
+  /** Offset of slot i's record. */
+  private recordAt(i: number): number {
+    return this.meta[(i << 2) + 1]! - 1;
   }
 
   /** The key bytes stored in slot i (a view into the arena). */
   keyAt(i: number): Uint8Array {
-    const m = i << 2;
-    const off = this.meta[m + 1]! + 7;
-    return this.arena.subarray(off, off + this.meta[m + 2]!);
+    const rec = this.recordAt(i);
+    const a = this.arena;
+    const p = (rec & a.mask) + 8;
+    return a.chunks[rec >>> a.shift]!.subarray(p, p + this.meta[(i << 2) + 2]!);
   }
 
   /** Points slot i (and its record) at another series ref. */
   setRef(i: number, ref: number): void {
-    const m = i << 2;
-    this.meta[m + 3] = ref;
-    this.arenaDv.setUint32(this.meta[m + 1]! - 1 + 4, ref, true);
+    const rec = this.recordAt(i);
+    const a = this.arena;
+    this.meta[(i << 2) + 3] = ref;
+    a.views[rec >>> a.shift]!.setUint32((rec & a.mask) + 4, ref, true);
   }
 
   /** Stores key (copied into the arena) and its series ref in the free slot ~find(key, h). */
   put(freeSlot: number, key: Uint8Array, h: number, ref: number): void {
     const n = key.length;
-    const need = this.arenaLen + 8 + n;
-    if (need > this.arena.length) {
-      let len = Math.max(this.arena.length * 2, 1024);
-      while (len < need) len *= 2;
-      const a = new Uint8Array(len);
-      a.set(this.arena.subarray(0, this.arenaLen));
-      this.arena = a;
-      this.arenaDv = new DataView(a.buffer);
-    }
-    const rec = this.arenaLen;
-    this.arenaDv.setUint32(rec, n, true);
-    this.arenaDv.setUint32(rec + 4, ref, true);
-    this.arena.set(key, rec + 8);
+    const a = this.arena;
+    const rec = a.alloc(8 + n);
+    const c = rec >>> a.shift;
+    const p = rec & a.mask;
+    const dv = a.views[c]!;
+    dv.setUint32(p, n, true);
+    dv.setUint32(p + 4, ref, true);
+    a.chunks[c]!.set(key, p + 8);
     const m = freeSlot << 2;
     this.meta[m] = h;
     this.meta[m + 1] = rec + 1;
     this.meta[m + 2] = n;
     this.meta[m + 3] = ref;
-    this.arenaLen = need;
     this.size++;
   }
 
   /** Every record's key and ref, in insertion order (replaced refs included). */
   *records(): Generator<[Uint8Array, number]> {
-    const dv = this.arenaDv;
-    for (let rec = 0; rec < this.arenaLen; ) {
-      const n = dv.getUint32(rec, true);
-      yield [this.arena.subarray(rec + 8, rec + 8 + n), dv.getUint32(rec + 4, true)];
-      rec += 8 + n;
+    const a = this.arena;
+    for (let c = 0; c < a.chunks.length; c++) {
+      const dv = a.views[c]!;
+      for (let p = 0; p < a.fill[c]!; ) {
+        const n = dv.getUint32(p, true);
+        yield [a.chunks[c]!.subarray(p + 8, p + 8 + n), dv.getUint32(p + 4, true)];
+        p += 8 + n;
+      }
     }
   }
 
-  /** Bytes actually held: table and arena capacity. */
+  /** Bytes actually held: table and arena chunks. */
   get heldBytes(): number {
-    return this.cap * 16 + this.arena.length;
+    return this.cap * 16 + this.arena.held;
+  }
+}
+
+/**
+ * A generation's records in a list of arena chunks of 2^shift bytes: the arena grows a chunk at
+ * a time, never by copying (a doubling arena holds the old and the new copy at once while it
+ * grows), and dropping the generation releases every chunk. A record never straddles two
+ * chunks: one that does not fit in the rest of the last chunk starts a new one, and one larger
+ * than a chunk gets a chunk of its own size. A record's offset is (chunk << shift) | position.
+ */
+class KeyArena {
+  readonly chunks: Uint8Array[] = [];
+  readonly views: DataView[] = [];
+  /** Bytes used in each chunk. */
+  readonly fill: number[] = [];
+  readonly mask: number;
+  /** Bytes of all chunks. */
+  held = 0;
+
+  constructor(readonly shift: number) {
+    this.mask = 2 ** shift - 1;
+  }
+
+  /** Whether another chunk would take offsets past int32 (record offset + 1 is a table word). */
+  get full(): boolean {
+    return this.chunks.length + 1 >= 2 ** 31 / (this.mask + 1);
+  }
+
+  /** Offset of `need` new bytes (one record). */
+  alloc(need: number): number {
+    const last = this.chunks.length - 1;
+    const size = this.mask + 1;
+    if (last >= 0 && this.fill[last]! + need <= size) {
+      const p = this.fill[last]!;
+      this.fill[last] = p + need;
+      return (last << this.shift) | p;
+    }
+    const chunk = new Uint8Array(Math.max(size, need));
+    this.chunks.push(chunk);
+    this.views.push(new DataView(chunk.buffer));
+    this.fill.push(need);
+    this.held += chunk.length;
+    return (last + 1) << this.shift;
+  }
+
+  /** Offset right after the record of `n` bytes at `rec` (the next chunk's start past the end of its chunk). */
+  after(rec: number, n: number): number {
+    return (rec & this.mask) + n > this.mask ? ((rec >>> this.shift) + 1) << this.shift : rec + n;
+  }
+
+  /** Offset where the next record is likely to go. */
+  get end(): number {
+    const last = this.chunks.length - 1;
+    return last < 0 ? 0 : this.after(last << this.shift, this.fill[last]!);
   }
 }
 
@@ -183,13 +253,18 @@ export function hashBytes(b: Uint8Array): number {
  * the entry's SeriesTable columns.
  */
 const ENTRY_OVERHEAD = 8 + 32 + (TSID_WORDS + 6) * 4;
+const DEFAULT_CHUNK_BYTES = 4 << 20;
+/** The smallest chunk: 4 KiB. */
+const MIN_CHUNK_SHIFT = 12;
 
 export class SeriesCache implements CacheStats {
   /** The cached series' columns (TSID, day, rows-buffer bookkeeping), by ref. */
   readonly table = new SeriesTable();
   private genIds = 0;
-  private cur = new Generation(++this.genIds, 4096);
-  private prev = new Generation(++this.genIds, 16, new Uint8Array(0));
+  /** log2 of the arena chunk size. */
+  private readonly shift: number;
+  private cur: Generation;
+  private prev: Generation;
   /** Record offset in `cur` predicted to hold the next key looked up (-1: none). */
   private next = -1;
   hits = 0;
@@ -198,7 +273,23 @@ export class SeriesCache implements CacheStats {
   predicted = 0;
   rotations = 0;
 
-  constructor(readonly maxBytes: number) {}
+  /**
+   * `chunkBytes` (rounded down to a power of two; default 4 MiB, at most a sixteenth of the
+   * cap, at least 4 KiB) is the arenas' unit of growth.
+   */
+  constructor(
+    readonly maxBytes: number,
+    opts: { readonly chunkBytes?: number } = {},
+  ) {
+    const chunk = Math.min(opts.chunkBytes ?? DEFAULT_CHUNK_BYTES, maxBytes / 16);
+    this.shift = Math.max(MIN_CHUNK_SHIFT, Math.floor(Math.log2(chunk)));
+    this.cur = this.generation(4096);
+    this.prev = this.generation(16);
+  }
+
+  private generation(slots: number): Generation {
+    return new Generation(++this.genIds, slots, new KeyArena(this.shift));
+  }
 
   /** The series ref of `key`, or -1. */
   get(key: Uint8Array): number {
@@ -214,7 +305,7 @@ export class SeriesCache implements CacheStats {
     const p = this.next;
     const ref = cur.matchRecord(p, dv, s, e);
     if (ref >= 0) {
-      this.next = p + 8 + (e - s);
+      this.next = cur.arena.after(cur.matched, 8 + (e - s));
       this.hits++;
       this.predicted++;
       return ref;
@@ -223,7 +314,7 @@ export class SeriesCache implements CacheStats {
     const i = cur.find(dv, s, e, h);
     if (i >= 0) {
       const m = i << 2;
-      this.next = cur.meta[m + 1]! + 7 + (e - s);
+      this.next = cur.arena.after(cur.meta[m + 1]! - 1, 8 + (e - s));
       this.hits++;
       return cur.meta[m + 3]!;
     }
@@ -261,7 +352,7 @@ export class SeriesCache implements CacheStats {
     const t = this.table;
     // A promoted ref must survive the rotation below, which may drop the generation it came from.
     if (ref >= 0) t.owner[ref] = this.cur.id;
-    if (this.cur.bytes + size > this.maxBytes / 2) this.rotate();
+    if (this.cur.bytes + size > this.maxBytes / 2 || this.cur.arena.full) this.rotate();
     else if ((this.cur.size + 1) * 2 > this.cur.cap) this.cur = this.cur.grown();
     let r = ref;
     if (r >= 0) t.owner[r] = this.cur.id;
@@ -270,7 +361,7 @@ export class SeriesCache implements CacheStats {
     this.cur.put(~this.cur.find(kv, 0, key.length, h), key, h, r);
     this.cur.bytes += size;
     // The next key looked up is likely the next one inserted (first batch of new series).
-    this.next = this.cur.arenaLen;
+    this.next = this.cur.arena.end;
     return r;
   }
 
@@ -278,17 +369,20 @@ export class SeriesCache implements CacheStats {
   private rotate(): void {
     this.releaseHeld(this.prev);
     this.prev = this.cur;
-    this.cur = new Generation(++this.genIds, 4096);
+    this.cur = this.generation(4096);
     this.next = -1;
     this.rotations++;
   }
 
   private releaseHeld(g: Generation): void {
     const t = this.table;
-    const dv = g.arenaDv;
-    for (let rec = 0; rec < g.arenaLen; rec += 8 + dv.getUint32(rec, true)) {
-      const r = dv.getUint32(rec + 4, true);
-      if (t.owner[r] === g.id) t.release(r);
+    const a = g.arena;
+    for (let c = 0; c < a.chunks.length; c++) {
+      const dv = a.views[c]!;
+      for (let p = 0; p < a.fill[c]!; p += 8 + dv.getUint32(p, true)) {
+        const r = dv.getUint32(p + 4, true);
+        if (t.owner[r] === g.id) t.release(r);
+      }
     }
   }
 
@@ -310,8 +404,8 @@ export class SeriesCache implements CacheStats {
   clear(): void {
     this.releaseHeld(this.prev);
     this.releaseHeld(this.cur);
-    this.cur = new Generation(++this.genIds, 4096);
-    this.prev = new Generation(++this.genIds, 16, new Uint8Array(0));
+    this.cur = this.generation(4096);
+    this.prev = this.generation(16);
     this.next = -1;
   }
 
