@@ -371,7 +371,6 @@ export class Storage {
     const r = new RowsScanner(batch);
     const minT = this.retentionMinT();
     const maxT = this.now() + this.opts.futureRetentionMs;
-    const days = this.seriesCache.table.day;
     let ref = -1;
     let accepted = 0;
     while (r.next()) {
@@ -389,8 +388,9 @@ export class Storage {
         continue;
       }
       const day = Math.floor(t / DAY_MS);
+      // The table's columns are read through it: a new series may grow them into new arrays.
       if (!r.sameAsPrevious || ref < 0) ref = this.resolveSeries(r, day);
-      else if (days[ref] !== day) ref = this.touchDay(ref, r.name(), day);
+      else if (this.seriesCache.table.day[ref] !== day) ref = this.touchDay(ref, r.name(), day);
       this.rows.add(ref, t, r.value);
       accepted++;
       if (this.rows.full) this.rowsFlusher.flush();

@@ -145,6 +145,23 @@ describe("retention", () => {
     }
   });
 
+  it("a batch that grows the series table asks the index once per new series, not once per row after the growth", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now: () => NOW, retentionMs: R });
+      const rows: Row[] = [];
+      for (let i = 0; i < 3000; i++) {
+        const labels = { __name__: "grow", i: String(i) };
+        rows.push({ tenant: DEFAULT_TENANT, labels, t: NOW - 2000, v: i }, { tenant: DEFAULT_TENANT, labels, t: NOW - 1000, v: i });
+      }
+      await s.addRows(batchOf(rows));
+      expect(s.metrics().index_day_updates_total).toBe(0);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("drops whole partitions past retention while ingestion goes on", async () => {
     const dir = tmpDir();
     let now = Date.UTC(2026, 0, 20);
