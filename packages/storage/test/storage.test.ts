@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TENANT, newMatcher } from "@strata/core";
-import { ByteBuffer, deduplicateSamples, marshalBlock, mergeSeriesBlocks, normalizeSamples, STALE_NAN, unmarshalBlock, isStaleNaN } from "@strata/storage";
+import { ByteBuffer, deduplicateSamples, marshalBlock, MEMORY_SHARES, memoryCaps, mergeSeriesBlocks, normalizeSamples, STALE_NAN, unmarshalBlock, isStaleNaN } from "@strata/storage";
 import { batchOf, dump, nameBytes, openTestStorage, rmDir, tmpDir } from "./helpers.js";
 
 const T0 = Date.UTC(2026, 10, 20);
@@ -31,6 +31,19 @@ describe("dedup and duplicate rules", () => {
     expect(isStaleNaN(STALE_NAN)).toBe(true);
     expect(isStaleNaN(NaN)).toBe(false);
     expect(isStaleNaN(1)).toBe(false);
+  });
+});
+
+describe("memory caps (memoryCaps)", () => {
+  const MiB = 2 ** 20;
+  it.each([
+    // allowed memory → in-memory parts before a disk flush: 2% of it, at least 4 MiB, at most 64 MiB
+    [100 * MiB, 4 * MiB],
+    [1024 * MiB, Math.floor(1024 * MiB * MEMORY_SHARES.inmemoryParts)],
+    [2900 * MiB, Math.floor(2900 * MiB * MEMORY_SHARES.inmemoryParts)],
+    [16 * 1024 * MiB, 64 * MiB],
+  ])("allowed %i bytes: in-memory parts up to %i bytes", (allowed, want) => {
+    expect(memoryCaps(allowed).maxInmemoryPartsBytes).toBe(want);
   });
 });
 
