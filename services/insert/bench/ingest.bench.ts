@@ -209,7 +209,7 @@ async function printCaches(insertUrl: string, nodes: readonly StorageNode[]): Pr
   const ins = await scrape(insertUrl, "strata_insert_labels_cache_");
   const get = (k: string): number => ins.get(k) ?? 0;
   console.log(
-    `  cache insert/rawLabels: ${get("strata_insert_labels_cache_hits_total")} hits, ${get("strata_insert_labels_cache_misses_total")} misses, ` +
+    `  cache insert/rawLabels: ${get("strata_insert_labels_cache_hits_total")} hits (${get("strata_insert_labels_cache_fingerprint_hits_total")} by fingerprint), ${get("strata_insert_labels_cache_misses_total")} misses, ` +
       `${get("strata_insert_labels_cache_resets_total")} rotations, ${get("strata_insert_labels_cache_entries")} entries, ${(get("strata_insert_labels_cache_bytes") / 2 ** 20).toFixed(0)} MiB`,
   );
   const sum = new Map<string, number>();
