@@ -22,7 +22,8 @@ class Generation {
    * Label sets whose raw bytes spell their canonical name (see RawLabelsCache), no arena bytes:
    * fingerprint records in insertion order — the 31-bit hash, a second 32-bit hash of the same
    * bytes, the series hash lo and hi; 16 bytes each, in chunks the arena's size — and an
-   * open-addressing index over them, two words a slot (31-bit hash + 1, 0 = empty; record number).
+   * open-addressing index over them, two words a slot like `table` (hash; record number + 1,
+   * 0 = empty).
    * Records in insertion order let a sender that repeats its series in order be answered from
    * the record after the previous one, without a random index access.
    */
@@ -67,11 +68,10 @@ class Generation {
   /** Record number of fingerprint (h1, h2), or -1. */
   findFingerprint(h1: number, h2: number): number {
     const t = this.fpIndex;
-    const mark = h1 + 1;
     for (let slot = h1 & this.fpMask; ; slot = (slot + 1) & this.fpMask) {
-      const w = t[2 * slot]!;
-      if (w === 0) return -1;
-      if (w === mark && this.fingerprintIs(t[2 * slot + 1]!, h1, h2)) return t[2 * slot + 1]!;
+      const r = t[2 * slot + 1]! - 1;
+      if (r < 0) return -1;
+      if (t[2 * slot] === h1 && this.fingerprintIs(r, h1, h2)) return r;
     }
   }
 
@@ -85,30 +85,13 @@ class Generation {
     c[p + 1] = h2;
     c[p + 2] = hashLo;
     c[p + 3] = hashHi;
-    if ((r + 1) * 2 > this.fpMask + 1) this.growFingerprints();
-    const t = this.fpIndex;
-    let slot = h1 & this.fpMask;
-    while (t[2 * slot] !== 0) slot = (slot + 1) & this.fpMask;
-    t[2 * slot] = h1 + 1;
-    t[2 * slot + 1] = r;
+    if ((r + 1) * 2 > this.fpMask + 1) {
+      this.fpIndex = doubled(this.fpIndex);
+      this.fpMask = this.fpMask * 2 + 1;
+    }
+    put(this.fpIndex, this.fpMask, h1, r);
     this.fpCount++;
     return r;
-  }
-
-  private growFingerprints(): void {
-    const old = this.fpIndex;
-    const slots = (this.fpMask + 1) * 2;
-    const t = new Int32Array(2 * slots);
-    const mask = slots - 1;
-    for (let i = 0; i < old.length; i += 2) {
-      if (old[i] === 0) continue;
-      let slot = (old[i]! - 1) & mask;
-      while (t[2 * slot] !== 0) slot = (slot + 1) & mask;
-      t[2 * slot] = old[i]!;
-      t[2 * slot + 1] = old[i + 1]!;
-    }
-    this.fpIndex = t;
-    this.fpMask = mask;
   }
 
   /** Room for an entry of `need` bytes (≤ one chunk) within `budget` bytes (chunks + both tables)? */
@@ -139,29 +122,15 @@ class Generation {
   /** Indexes the entry at `off` under hash h (doubling the table at load 1/2). */
   index(h: number, off: number): void {
     if ((this.count + 1) * 2 > this.mask + 1) this.grow();
-    const t = this.table;
-    let slot = h & this.mask;
-    while (t[2 * slot + 1] !== 0) slot = (slot + 1) & this.mask;
-    t[2 * slot] = h;
-    t[2 * slot + 1] = off + 1;
+    put(this.table, this.mask, h, off);
     this.count++;
   }
 
   private grow(): void {
-    const old = this.table;
-    const slots = (this.mask + 1) * 2;
-    const t = new Int32Array(2 * slots);
-    const mask = slots - 1;
-    for (let i = 0; i < old.length; i += 2) {
-      if (old[i + 1] === 0) continue;
-      let slot = old[i]! & mask;
-      while (t[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
-      t[2 * slot] = old[i]!;
-      t[2 * slot + 1] = old[i + 1]!;
-    }
-    this.table = t;
-    this.mask = mask;
+    this.table = doubled(this.table);
+    this.mask = this.mask * 2 + 1;
   }
+
 }
 
 /**
@@ -207,6 +176,7 @@ export class RawLabelsCache implements CacheStats {
   private fpPrev = -1;
   /** Where a fingerprint hit's name is rebuilt (valid until the next `find`). */
   private scratch = new Uint8Array(256);
+  private scratchView = new DataView(this.scratch.buffer);
   /** Offset (in `cur`) of the entry found or added last (-1: none), and its chunk and position. */
   private prev = -1;
   private prevChunk: Uint8Array = EMPTY;
@@ -341,9 +311,14 @@ export class RawLabelsCache implements CacheStats {
    * label records that spell a name: then the name, rebuilt into the scratch buffer, and the
    * record's series hash are the answer.
    */
-  private fingerprintHit(g: Generation, r: number, buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {    if (this.scratch.length < 8 + (end - start)) this.scratch = new Uint8Array(Math.max(256, 2 * (end - start)));
-    const len = nameFromRecords(buf, start, end, account, project, this.scratch);
+  private fingerprintHit(g: Generation, r: number, buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {    if (this.scratch.length < 8 + (end - start)) {
+      this.scratch = new Uint8Array(Math.max(256, 2 * (end - start)));
+      this.scratchView = new DataView(this.scratch.buffer);
+    }
+    const len = labelsFromRecords(buf, start, end, this.scratch);
     if (len < 0) return false;
+    this.scratchView.setUint32(0, account);
+    this.scratchView.setUint32(4, project);
     this.forgetPrev();
     this.nameChunk = this.scratch;
     this.nameOff = 0;
@@ -477,6 +452,28 @@ const EMPTY = new Uint8Array(0);
 const MIN_SLOTS = 1024;
 const HEADER = 28;
 
+/** Puts (h, v + 1) in the first empty slot from h of an open-addressing table of word pairs. */
+function put(t: Int32Array, mask: number, h: number, v: number): void {
+  let slot = h & mask;
+  while (t[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+  t[2 * slot] = h;
+  t[2 * slot + 1] = v + 1;
+}
+
+/** An open-addressing table of (hash, value + 1) word pairs (0 = empty) with twice the slots, rehashed. */
+function doubled(old: Int32Array): Int32Array<ArrayBuffer> {
+  const t = new Int32Array(2 * old.length);
+  const mask = old.length - 1;
+  for (let i = 0; i < old.length; i += 2) {
+    if (old[i + 1] === 0) continue;
+    let slot = old[i]! & mask;
+    while (t[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+    t[2 * slot] = old[i]!;
+    t[2 * slot + 1] = old[i + 1]!;
+  }
+  return t;
+}
+
 /**
  * Whether the raw label records buf[start, end) are exactly the protobuf form of the labels of
  * the canonical name n[from, to) (its labels after the tenant; docs/format/metric-name.md): per
@@ -504,19 +501,12 @@ function spellsName(buf: Uint8Array, start: number, end: number, n: Uint8Array, 
 }
 
 /**
- * Writes the canonical name that label records buf[start, end) spell (see spellsName) into out:
- * the tenant, then `<ln> name <lv> value` per record. Returns its length, or -1 when the bytes
- * are not such records (every length one byte). `out` holds at least 8 + (end - start) bytes.
+ * Writes the labels of the canonical name that label records buf[start, end) spell (see
+ * spellsName) into out after its 8 tenant bytes: `<ln> name <lv> value` per record. Returns the
+ * name's length, or -1 when the bytes are not such records (every length one byte). `out` holds
+ * at least 8 + (end - start) bytes.
  */
-function nameFromRecords(buf: Uint8Array, start: number, end: number, account: number, project: number, out: Uint8Array): number {
-  out[0] = account >>> 24;
-  out[1] = (account >>> 16) & 0xff;
-  out[2] = (account >>> 8) & 0xff;
-  out[3] = account & 0xff;
-  out[4] = project >>> 24;
-  out[5] = (project >>> 16) & 0xff;
-  out[6] = (project >>> 8) & 0xff;
-  out[7] = project & 0xff;
+function labelsFromRecords(buf: Uint8Array, start: number, end: number, out: Uint8Array): number {
   let o = 8;
   let i = start;
   while (i < end) {
