@@ -18,23 +18,90 @@ class Generation {
   table = new Int32Array(2 * MIN_SLOTS);
   mask = MIN_SLOTS - 1;
   count = 0;
+  /**
+   * Label sets whose raw bytes spell their canonical name (see RawLabelsCache), no arena bytes:
+   * fingerprint records in insertion order — the 31-bit hash, a second 32-bit hash of the same
+   * bytes, the series hash lo and hi; 16 bytes each, in chunks the arena's size — and an
+   * open-addressing index over them, two words a slot like `table` (hash; record number + 1,
+   * 0 = empty).
+   * Records in insertion order let a sender that repeats its series in order be answered from
+   * the record after the previous one, without a random index access.
+   */
+  readonly fpChunks: Int32Array[] = [];
+  fpIndex = new Int32Array(2 * MIN_SLOTS);
+  fpMask = MIN_SLOTS - 1;
+  fpCount = 0;
+
+  /** log2 of the fingerprint records per chunk, and that count − 1. */
+  private readonly fpShift: number;
+  private readonly fpPos: number;
 
   constructor(readonly shift: number) {
     this.top = 2 ** shift;
+    this.fpShift = shift - 4;
+    this.fpPos = (1 << this.fpShift) - 1;
   }
 
   get bytes(): number {
-    return this.chunks.length * 2 ** this.shift + this.table.byteLength;
+    return this.chunks.length * 2 ** this.shift + this.table.byteLength + this.fpChunks.length * 2 ** this.shift + this.fpIndex.byteLength;
   }
 
-  /** Room for an entry of `need` bytes (≤ one chunk) within `budget` bytes (chunks + table)? */
+  /** Room for one more fingerprint record within `budget` bytes (chunks + tables)? */
+  fitsFingerprint(budget: number): boolean {
+    const index = (this.fpCount + 1) * 2 > this.fpMask + 1 ? this.fpIndex.byteLength * 2 : this.fpIndex.byteLength;
+    const fpChunks = this.fpCount === this.fpChunks.length << this.fpShift ? this.fpChunks.length + 1 : this.fpChunks.length;
+    return (this.chunks.length + fpChunks) * 2 ** this.shift + this.table.byteLength + index <= budget;
+  }
+
+  /** Whether fingerprint record r holds (h1, h2). */
+  fingerprintIs(r: number, h1: number, h2: number): boolean {
+    const c = this.fpChunks[r >>> this.fpShift]!;
+    const p = 4 * (r & this.fpPos);
+    return c[p] === h1 && c[p + 1] === h2;
+  }
+
+  /** Series hash word (0: lo, 1: hi) of fingerprint record r. */
+  fingerprintHash(r: number, word: number): number {
+    return this.fpChunks[r >>> this.fpShift]![4 * (r & this.fpPos) + 2 + word]! >>> 0;
+  }
+
+  /** Record number of fingerprint (h1, h2), or -1. */
+  findFingerprint(h1: number, h2: number): number {
+    const t = this.fpIndex;
+    for (let slot = h1 & this.fpMask; ; slot = (slot + 1) & this.fpMask) {
+      const r = t[2 * slot + 1]! - 1;
+      if (r < 0) return -1;
+      if (t[2 * slot] === h1 && this.fingerprintIs(r, h1, h2)) return r;
+    }
+  }
+
+  /** Appends a fingerprint record with its series hash and indexes it (doubling the index at load 1/2); returns its number. */
+  addFingerprint(h1: number, h2: number, hashLo: number, hashHi: number): number {
+    const r = this.fpCount;
+    if (r === this.fpChunks.length << this.fpShift) this.fpChunks.push(new Int32Array(4 << this.fpShift));
+    const c = this.fpChunks[r >>> this.fpShift]!;
+    const p = 4 * (r & this.fpPos);
+    c[p] = h1;
+    c[p + 1] = h2;
+    c[p + 2] = hashLo;
+    c[p + 3] = hashHi;
+    if ((r + 1) * 2 > this.fpMask + 1) {
+      this.fpIndex = doubled(this.fpIndex);
+      this.fpMask = this.fpMask * 2 + 1;
+    }
+    put(this.fpIndex, this.fpMask, h1, r);
+    this.fpCount++;
+    return r;
+  }
+
+  /** Room for an entry of `need` bytes (≤ one chunk) within `budget` bytes (chunks + both tables)? */
   fits(need: number, budget: number): boolean {
     const chunk = 2 ** this.shift;
     const slots = this.mask + 1;
     const table = (this.count + 1) * 2 > slots ? this.table.byteLength * 2 : this.table.byteLength;
     const chunks = this.top + need > chunk ? this.chunks.length + 1 : this.chunks.length;
     // Offsets (+ 1) are int32 table words.
-    return chunks * chunk + table <= budget && chunks < 2 ** 31 / chunk;
+    return (chunks + this.fpChunks.length) * chunk + table + this.fpIndex.byteLength <= budget && chunks < 2 ** 31 / chunk;
   }
 
   /** Takes `need` bytes (≤ one chunk) of arena, in a new chunk when the last one is too full, and returns their offset. */
@@ -55,29 +122,15 @@ class Generation {
   /** Indexes the entry at `off` under hash h (doubling the table at load 1/2). */
   index(h: number, off: number): void {
     if ((this.count + 1) * 2 > this.mask + 1) this.grow();
-    const t = this.table;
-    let slot = h & this.mask;
-    while (t[2 * slot + 1] !== 0) slot = (slot + 1) & this.mask;
-    t[2 * slot] = h;
-    t[2 * slot + 1] = off + 1;
+    put(this.table, this.mask, h, off);
     this.count++;
   }
 
   private grow(): void {
-    const old = this.table;
-    const slots = (this.mask + 1) * 2;
-    const t = new Int32Array(2 * slots);
-    const mask = slots - 1;
-    for (let i = 0; i < old.length; i += 2) {
-      if (old[i + 1] === 0) continue;
-      let slot = old[i]! & mask;
-      while (t[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
-      t[2 * slot] = old[i]!;
-      t[2 * slot + 1] = old[i + 1]!;
-    }
-    this.table = t;
-    this.mask = mask;
+    this.table = doubled(this.table);
+    this.mask = this.mask * 2 + 1;
   }
+
 }
 
 /**
@@ -86,14 +139,22 @@ class Generation {
  * way in every request, so after the first request a series costs one hash and one byte
  * comparison instead of label parsing, UTF-8 checks, sorting, validation and re-encoding.
  *
- * Everything lives in typed arrays: a generation's byte arena (fixed-size chunks, see
- * Generation) holds each entry's key (raw label bytes) followed by its canonical name; an
- * open-addressing table of (hash, arena offset) indexes them. When the raw bytes are exactly what the canonical name spells in protobuf (the
- * usual case: a sender's labels sorted, none empty, none relabeled, short), the entry keeps the
- * name only and a lookup compares the raw bytes against the protobuf form read off the name:
- * each name is then held once, not twice (~45% of the bytes per series at a million series). Two generations, like @strata/core TwoGenCache: entries go to the current one;
- * when it has used half of `maxBytes` it becomes the previous one and the old previous one is
- * dropped. A hit in the previous generation is copied into the current one, so a working set
+ * Everything lives in typed arrays. When the raw bytes are exactly what the canonical name
+ * spells in protobuf (the usual case: a sender's labels sorted, none empty, none relabeled,
+ * short), the name is the raw bytes with the protobuf tags left out, so the cache keeps no bytes
+ * of the series at all: a fingerprint record maps a 63-bit hash of the raw bytes and the tenant
+ * to the series hash (16 bytes, plus 8-byte index slots at load ≤ ½: 32–48 bytes a series,
+ * against ~150 for a stored name), and a hit rebuilds the name from the request's bytes into a
+ * scratch buffer. A fingerprint is not the key: two label sets whose fingerprints collide (odds
+ * ~n²/2⁶⁴, ~3·10⁻⁸ for a million series) would give the second one the first one's series hash,
+ * so its rows would be routed to the first one's storage node and stored there under their own
+ * (right) name — nothing is lost or mislabeled, the series sits on another node than the ring
+ * says, which select's fan-out reads anyway — and its labels would skip validation (their
+ * structure is still checked while rebuilding the name). Other label sets keep a full entry: a
+ * generation's byte arena (fixed-size chunks, see Generation) holds the key (raw label bytes)
+ * followed by the canonical name; an open-addressing table of (hash, arena offset) indexes them.
+ * Two generations, like @strata/core TwoGenCache: entries go to the current one; when it has
+ * used half of `maxBytes` it becomes the previous one and the old previous one is dropped. A hit in the previous generation is copied into the current one, so a working set
  * that fits in half the cap survives every rotation, and one that does not fit loses only its
  * coldest entries: the cache degrades gradually, it is never emptied at once.
  *
@@ -109,6 +170,13 @@ export class RawLabelsCache implements CacheStats {
   private readonly shift: number;
   private readonly posMask: number;
   private lastHash = 0;
+  /** The second hash of the bytes looked up last (hashRange's out-parameter). */
+  private readonly h2 = new Int32Array(1);
+  /** The fingerprint record (in `cur`) found or added last (-1: none). */
+  private fpPrev = -1;
+  /** Where a fingerprint hit's name is rebuilt (valid until the next `find`). */
+  private scratch = new Uint8Array(256);
+  private scratchView = new DataView(this.scratch.buffer);
   /** Offset (in `cur`) of the entry found or added last (-1: none), and its chunk and position. */
   private prev = -1;
   private prevChunk: Uint8Array = EMPTY;
@@ -118,6 +186,8 @@ export class RawLabelsCache implements CacheStats {
   hits = 0;
   /** Hits found as the successor of the previous entry, without hashing. */
   predicted = 0;
+  /** Hits in the fingerprint tables (label records that spell their name). */
+  fingerprintHits = 0;
   misses = 0;
   rotations = 0;
   /** The chunk holding the name found by the last successful `find`, its offset and length there, and its series hash. */
@@ -159,10 +229,14 @@ export class RawLabelsCache implements CacheStats {
   }
 
   get entries(): number {
-    return this.cur.count + this.old.count;
+    return this.cur.count + this.old.count + this.cur.fpCount + this.old.fpCount;
   }
 
-  /** The arena chunk holding the name found by the last successful `find` (at [nameOff, nameOff + nameLen)). */
+  /**
+   * The bytes holding the name found by the last successful `find` (at [nameOff, nameOff +
+   * nameLen)): an arena chunk, or the scratch buffer a fingerprint hit rebuilt the name in, which
+   * the next `find` overwrites.
+   */
   get buffer(): Uint8Array {
     return this.nameChunk;
   }
@@ -187,8 +261,19 @@ export class RawLabelsCache implements CacheStats {
         return true;
       }
     }
-    const h = hashRange(buf, start, end, account, project);
+    const h = hashRange(buf, start, end, account, project, this.h2);
+    const h2 = this.h2[0]!;
     this.lastHash = h;
+    if (cur.fpCount > 0) {
+      // The record after the previous fingerprint hit first (a sender's usual order), then the index.
+      const next = this.fpPrev + 1;
+      const r = next > 0 && next < cur.fpCount && cur.fingerprintIs(next, h, h2) ? next : cur.findFingerprint(h, h2);
+      if (r >= 0 && this.fingerprintHit(cur, r, buf, start, end, account, project)) {
+        if (r === next) this.predicted++;
+        this.fpPrev = r;
+        return true;
+      }
+    }
     const off = this.lookup(cur, h, buf, start, end, account, project);
     if (off >= 0) {
       this.link(off);
@@ -196,22 +281,53 @@ export class RawLabelsCache implements CacheStats {
       return true;
     }
     const old = this.old;
+    const r = old.fpCount > 0 ? old.findFingerprint(h, h2) : -1;
+    if (r >= 0 && this.fingerprintHit(old, r, buf, start, end, account, project)) {
+      // Promote: the record into the current generation.
+      if (!this.cur.fitsFingerprint(this.genBudget)) this.rotate();
+      this.fpPrev = this.cur.addFingerprint(h, h2, this.hashLo, this.hashHi);
+      return true;
+    }
     const o = old.count === 0 ? -1 : this.lookup(old, h, buf, start, end, account, project);
     if (o >= 0) {
       // Promote: copy the entry into the current generation (its name is then read from there).
       const a = old.chunks[o >>> this.shift]!;
       const p = o & this.posMask;
-      const nameAt = nameStart(a, p);
-      const nameLen = u32(a, p + 4) & NAME_LEN_MASK;
+      const nameAt = p + HEADER + u32(a, p);
+      const nameLen = u32(a, p + 4);
       this.hits++;
       this.add(buf, start, end, account, project, a.subarray(nameAt, nameAt + nameLen), u32(a, p + 20), u32(a, p + 24));
       this.nameChunk = this.prevChunk;
-      this.nameOff = nameStart(this.prevChunk, this.prevPos);
+      this.nameOff = this.prevPos + HEADER + u32(this.prevChunk, this.prevPos);
       this.nameLen = nameLen;
       return true;
     }
     this.misses++;
     return false;
+  }
+
+  /**
+   * Whether buf[start, end), whose fingerprint is record r of generation g, has the structure of
+   * label records that spell a name: then the name, rebuilt into the scratch buffer, and the
+   * record's series hash are the answer.
+   */
+  private fingerprintHit(g: Generation, r: number, buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {    if (this.scratch.length < 8 + (end - start)) {
+      this.scratch = new Uint8Array(Math.max(256, 2 * (end - start)));
+      this.scratchView = new DataView(this.scratch.buffer);
+    }
+    const len = labelsFromRecords(buf, start, end, this.scratch);
+    if (len < 0) return false;
+    this.scratchView.setUint32(0, account);
+    this.scratchView.setUint32(4, project);
+    this.forgetPrev();
+    this.nameChunk = this.scratch;
+    this.nameOff = 0;
+    this.nameLen = len;
+    this.hashLo = g.fingerprintHash(r, 0);
+    this.hashHi = g.fingerprintHash(r, 1);
+    this.fingerprintHits++;
+    this.hits++;
+    return true;
   }
 
   /** Offset of the entry of these label bytes of this tenant (hash h) in generation g, or -1. */
@@ -232,21 +348,14 @@ export class RawLabelsCache implements CacheStats {
     const len = end - start;
     if (u32(a, p) !== len || u32(a, p + 8) !== account || u32(a, p + 12) !== project) return false;
     const k = p + HEADER;
-    const nl = u32(a, p + 4);
-    if ((nl & COMPACT) !== 0) {
-      if (!spellsName(buf, start, end, a, k + 8, k + (nl & NAME_LEN_MASK))) return false;
-      this.nameOff = k;
-      this.nameLen = nl & NAME_LEN_MASK;
-    } else {
-      // 4 bytes per step through DataViews (unaligned reads), then the tail.
-      const ad = g.views[c]!;
-      const bd = this.bufView(buf);
-      let i = 0;
-      for (; i + 4 <= len; i += 4) if (ad.getInt32(k + i) !== bd.getInt32(start + i)) return false;
-      for (; i < len; i++) if (a[k + i] !== buf[start + i]) return false;
-      this.nameOff = k + len;
-      this.nameLen = nl;
-    }
+    // 4 bytes per step through DataViews (unaligned reads), then the tail.
+    const ad = g.views[c]!;
+    const bd = this.bufView(buf);
+    let i = 0;
+    for (; i + 4 <= len; i += 4) if (ad.getInt32(k + i) !== bd.getInt32(start + i)) return false;
+    for (; i < len; i++) if (a[k + i] !== buf[start + i]) return false;
+    this.nameOff = k + len;
+    this.nameLen = u32(a, p + 4);
     this.nameChunk = a;
     this.hashLo = u32(a, p + 20);
     this.hashHi = u32(a, p + 24);
@@ -286,8 +395,13 @@ export class RawLabelsCache implements CacheStats {
    */
   add(buf: Uint8Array, start: number, end: number, account: number, project: number, name: Uint8Array, hashLo: number, hashHi: number): void {
     const len = end - start;
-    const compact = spellsName(buf, start, end, name, 8, name.length);
-    const need = HEADER + (compact ? 0 : len) + name.length;
+    if (spellsName(buf, start, end, name, 8, name.length)) {
+      if (!this.cur.fitsFingerprint(this.genBudget)) this.rotate();
+      this.forgetPrev();
+      this.fpPrev = this.cur.addFingerprint(this.lastHash, this.h2[0]!, hashLo, hashHi);
+      return;
+    }
+    const need = HEADER + len + name.length;
     if (need > this.posMask + 1) return; // a giant label set is not worth caching
     if (!this.cur.fits(need, this.genBudget)) this.rotate();
     const g = this.cur;
@@ -295,17 +409,14 @@ export class RawLabelsCache implements CacheStats {
     const a = g.chunks[off >>> this.shift]!;
     const p = off & this.posMask;
     putU32(a, p, len);
-    putU32(a, p + 4, compact ? (name.length | COMPACT) >>> 0 : name.length);
+    putU32(a, p + 4, name.length);
     putU32(a, p + 8, account);
     putU32(a, p + 12, project);
     putU32(a, p + 16, 0);
     putU32(a, p + 20, hashLo);
     putU32(a, p + 24, hashHi);
-    if (compact) a.set(name, p + HEADER);
-    else {
-      a.set(buf.subarray(start, end), p + HEADER);
-      a.set(name, p + HEADER + len);
-    }
+    a.set(buf.subarray(start, end), p + HEADER);
+    a.set(name, p + HEADER + len);
     this.link(off);
     g.index(this.lastHash, off);
   }
@@ -321,6 +432,7 @@ export class RawLabelsCache implements CacheStats {
   }
 
   private forgetPrev(): void {
+    this.fpPrev = -1;
     this.prev = -1;
     this.prevChunk = EMPTY;
     this.prevPos = 0;
@@ -339,13 +451,27 @@ const MIN_CHUNK_SHIFT = 12;
 const EMPTY = new Uint8Array(0);
 const MIN_SLOTS = 1024;
 const HEADER = 28;
-/** Flag in an entry's name-length word: the entry holds no key, the name spells it (spellsName). */
-const COMPACT = 0x8000_0000;
-const NAME_LEN_MASK = 0x7fff_ffff;
 
-/** Position of the name of the entry at position `off` of its chunk `a`. */
-function nameStart(a: Uint8Array, off: number): number {
-  return (u32(a, off + 4) & COMPACT) !== 0 ? off + HEADER : off + HEADER + u32(a, off);
+/** Puts (h, v + 1) in the first empty slot from h of an open-addressing table of word pairs. */
+function put(t: Int32Array, mask: number, h: number, v: number): void {
+  let slot = h & mask;
+  while (t[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+  t[2 * slot] = h;
+  t[2 * slot + 1] = v + 1;
+}
+
+/** An open-addressing table of (hash, value + 1) word pairs (0 = empty) with twice the slots, rehashed. */
+function doubled(old: Int32Array): Int32Array<ArrayBuffer> {
+  const t = new Int32Array(2 * old.length);
+  const mask = old.length - 1;
+  for (let i = 0; i < old.length; i += 2) {
+    if (old[i + 1] === 0) continue;
+    let slot = old[i]! & mask;
+    while (t[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+    t[2 * slot] = old[i]!;
+    t[2 * slot + 1] = old[i + 1]!;
+  }
+  return t;
 }
 
 /**
@@ -373,6 +499,30 @@ function spellsName(buf: Uint8Array, start: number, end: number, n: Uint8Array, 
   }
   return i === end;
 }
+
+/**
+ * Writes the labels of the canonical name that label records buf[start, end) spell (see
+ * spellsName) into out after its 8 tenant bytes: `<ln> name <lv> value` per record. Returns the
+ * name's length, or -1 when the bytes are not such records (every length one byte). `out` holds
+ * at least 8 + (end - start) bytes.
+ */
+function labelsFromRecords(buf: Uint8Array, start: number, end: number, out: Uint8Array): number {
+  let o = 8;
+  let i = start;
+  while (i < end) {
+    const rec = buf[i + 1]!;
+    if (buf[i] !== 0x0a || rec >= 0x80 || i + 2 + rec > end || buf[i + 2] !== 0x0a) return -1;
+    const ln = buf[i + 3]!;
+    const lv = buf[i + 5 + ln];
+    if (ln >= 0x80 || 4 + ln > rec || buf[i + 4 + ln] !== 0x12 || lv === undefined || lv >= 0x80 || 4 + ln + lv !== rec) return -1;
+    out[o++] = ln;
+    for (let j = i + 4, e = j + ln; j < e; ) out[o++] = buf[j++]!;
+    out[o++] = lv;
+    for (let j = i + 6 + ln, e = j + lv; j < e; ) out[o++] = buf[j++]!;
+    i += 2 + rec;
+  }
+  return o;
+}
 const EMPTY_VIEW: DataView = new DataView(new ArrayBuffer(0));
 
 function u32(a: Uint8Array, off: number): number {
@@ -386,22 +536,25 @@ function putU32(a: Uint8Array, off: number, v: number): void {
   a[off + 3] = v >>> 24;
 }
 
-/** A 32-bit multiplicative hash of buf[start, end) and a tenant, 4 bytes per step. */
-function hashRange(buf: Uint8Array, start: number, end: number, account: number, project: number): number {
+/**
+ * Two 32-bit hashes of buf[start, end) and a tenant in one pass, 4 bytes per step, each lane a
+ * multiply and a rotate or shift per word (different constants and seeds), finished by murmur3's
+ * fmix32: returns the first (31 bits), the second goes to h2[0]. Together they are the 63-bit
+ * fingerprint of the fingerprint records.
+ */
+function hashRange(buf: Uint8Array, start: number, end: number, account: number, project: number, h2: Int32Array): number {
   let h = Math.imul(account ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(project ^ 0x7f4a7c15, 0xc2b2ae35) ^ (end - start);
+  let g = Math.imul(account ^ 0x3c6ef372, 0xcc9e2d51) ^ Math.imul(project ^ 0xa54ff53a, 0x1b873593) ^ Math.imul(end - start, 0x27d4eb2f);
   let i = start;
   for (; i + 4 <= end; i += 4) {
-    let k = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    h ^= Math.imul(k, 0x1b873593);
+    const w = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+    h = Math.imul(h ^ w, 0x9e3779b1);
     h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    g = Math.imul(g + w, 0x85ebca77);
+    g ^= g >>> 16;
   }
   let k = 0;
   for (let s = 0; i < end; i++, s += 8) k |= buf[i]! << s;
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  h ^= Math.imul(k, 0x1b873593);
-  return fmix32(h) & 0x7fffffff;
+  h2[0] = fmix32(Math.imul(g + k, 0x85ebca77));
+  return fmix32(Math.imul(h ^ k, 0x9e3779b1)) & 0x7fffffff;
 }

@@ -1,5 +1,5 @@
 import { BadDataError } from "@strata/core";
-import { ByteBuffer, dataView, getInt64, putInt64 } from "./bytes.js";
+import { ByteBuffer, dataView, getInt64, putInt64, TWO_32 } from "./bytes.js";
 import { decodeTimestamps, decodeValues } from "./codec.js";
 import { BLOCK_HEADER_BYTES, BLOCK_WIRE_HEADER_BYTES, BLOCK_WIRE_VERSION, MAX_BLOCK_SAMPLES, TSID_BYTES } from "./constants.js";
 import { decodeTSID, encodeTSID, type TSID } from "./tsid.js";
@@ -59,6 +59,14 @@ export function writeBlockHeader(buf: Uint8Array, pos: number, h: BlockHeader): 
  */
 export class ReusedBlockHeader implements BlockHeader {
   readonly tsid = new Uint8Array(TSID_BYTES);
+  /**
+   * The TSID as four big-endian 48-bit numbers (exact in a double): comparing them in order
+   * orders TSIDs like compareBytes on `tsid`, in four comparisons instead of up to 24 (merges).
+   */
+  k0 = 0;
+  k1 = 0;
+  k2 = 0;
+  k3 = 0;
   minT = 0;
   maxT = 0;
   tsOffset = 0;
@@ -70,6 +78,11 @@ export class ReusedBlockHeader implements BlockHeader {
   valTag = 0;
 }
 
+/** TSID order of two parsed headers (negative, 0, positive), by their 48-bit keys. */
+export function compareHeaderTSIDs(a: ReusedBlockHeader, b: ReusedBlockHeader): number {
+  return a.k0 - b.k0 || a.k1 - b.k1 || a.k2 - b.k2 || a.k3 - b.k3;
+}
+
 /** Parses the header at buf[pos..pos+72) into `h`; throws BadDataError on a truncated or corrupt one. */
 export function readBlockHeaderInto(buf: Uint8Array, pos: number, dv: DataView, h: ReusedBlockHeader): void {
   if (pos + BLOCK_HEADER_BYTES > buf.length) {
@@ -77,6 +90,10 @@ export function readBlockHeaderInto(buf: Uint8Array, pos: number, dv: DataView, 
   }
   const tsid = h.tsid;
   for (let i = 0; i < TSID_BYTES; i++) tsid[i] = buf[pos + i]!;
+  h.k0 = dv.getUint16(pos) * TWO_32 + dv.getUint32(pos + 2);
+  h.k1 = dv.getUint16(pos + 6) * TWO_32 + dv.getUint32(pos + 8);
+  h.k2 = dv.getUint16(pos + 12) * TWO_32 + dv.getUint32(pos + 14);
+  h.k3 = dv.getUint16(pos + 18) * TWO_32 + dv.getUint32(pos + 20);
   h.minT = getInt64(dv, pos + 24);
   h.maxT = getInt64(dv, pos + 32);
   h.tsOffset = getInt64(dv, pos + 40);

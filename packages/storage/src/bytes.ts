@@ -147,7 +147,7 @@ export function latin1(b: Uint8Array, start: number, end: number): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1", start, end);
 }
 
-const TWO_32 = 4294967296;
+export const TWO_32 = 4294967296;
 
 /** Writes an integer-valued double (|v| < 2^53) as int64 little-endian. */
 export function putInt64(dv: DataView, pos: number, v: number): void {

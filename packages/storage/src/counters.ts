@@ -11,6 +11,10 @@ export interface Counters {
   merges: number;
   mergeRowsIn: number;
   mergeRowsOut: number;
+  /** Blocks that disk flushes and merges copied as they were (one source, nothing to redo). */
+  mergeBlocksCopied: number;
+  /** Blocks that disk flushes and merges decoded to write them again. */
+  mergeBlocksDecoded: number;
   mergeErrors: number;
   backgroundErrors: number;
   partitionsDropped: number;
@@ -42,6 +46,8 @@ export function newCounters(): Counters {
     merges: 0,
     mergeRowsIn: 0,
     mergeRowsOut: 0,
+    mergeBlocksCopied: 0,
+    mergeBlocksDecoded: 0,
     mergeErrors: 0,
     backgroundErrors: 0,
     partitionsDropped: 0,

@@ -43,7 +43,9 @@ export function memoryCaps(allowed: number, explicit: Partial<Record<"seriesCach
   return {
     seriesCacheBytes: cacheCap(explicit.seriesCacheBytes ?? 0, allowed, s.seriesCache),
     indexBlockCacheBytes: cacheCap(explicit.indexBlockCacheBytes ?? 0, allowed, s.indexBlockCache),
-    maxInmemoryPartsBytes: cacheCap(explicit.maxInmemoryPartsBytes ?? 0, Math.min(allowed, 3200 << 20), s.inmemoryParts, 4 << 20),
+    // 3200 MiB × 2% = the 64 MiB ceiling (not `3200 << 20`: that overflows int32 to a negative
+    // number, and every node got the 4 MiB floor — a disk flush every ~50k rows).
+    maxInmemoryPartsBytes: cacheCap(explicit.maxInmemoryPartsBytes ?? 0, Math.min(allowed, 3200 * 2 ** 20), s.inmemoryParts, 4 << 20),
     indexOptions: {
       tsidCacheBytes: cacheCap(0, allowed, s.indexTsidCache),
       metricNameCacheBytes: cacheCap(0, allowed, s.metricNameCache),

@@ -231,6 +231,8 @@ export class MergeScheduler {
       throw err;
     }
     counters.mergeRowsIn += stats.rowsIn;
+    counters.mergeBlocksCopied += stats.blocksCopied;
+    counters.mergeBlocksDecoded += stats.blocksDecoded;
     counters.rowsDroppedDeleted += stats.rowsDeleted;
     if (stats.rowsOut === 0) {
       removeDir(tmp);

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToLoop } from "node:timers/promises";
-import { compareBytes } from "./bytes.js";
+import { compareHeaderTSIDs, ReusedBlockHeader } from "./block.js";
 import { decodeTimestampsAt, decodeValuesAt } from "./codec.js";
 import { deduplicateSamples, normalizeSamples } from "./dedup.js";
 import type { Part, PartCursor, PartWriter } from "./part.js";
@@ -19,6 +19,10 @@ export interface MergeStats {
   rowsIn: number;
   rowsOut: number;
   rowsDeleted: number;
+  /** Blocks written as they were read. */
+  blocksCopied: number;
+  /** Blocks decoded (and their samples encoded again). */
+  blocksDecoded: number;
 }
 
 export class MergeAbortedError extends Error {
@@ -29,6 +33,12 @@ export class MergeAbortedError extends Error {
 
 /** Work for ~this long, then let the event loop run (ingestion must not stall during merges). */
 const SLICE_MS = 8;
+
+/** True when c's current block belongs to the series whose keys `key` holds. */
+function sameSeries(c: PartCursor, key: ReusedBlockHeader): boolean {
+  const h = c.header;
+  return h !== undefined && h.k3 === key.k3 && h.k2 === key.k2 && h.k1 === key.k1 && h.k0 === key.k0;
+}
 
 function byMinT(a: Part, b: Part): number {
   return a.meta.minT - b.meta.minT;
@@ -50,11 +60,12 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
     const c = p.cursor();
     if (c.next()) cursors.push(c);
   }
-  const stats: MergeStats = { rowsIn: 0, rowsOut: 0, rowsDeleted: 0 };
+  const stats: MergeStats = { rowsIn: 0, rowsOut: 0, rowsDeleted: 0, blocksCopied: 0, blocksDecoded: 0 };
   let ts = new Float64Array(8192);
   let vals = new Float64Array(8192);
   const live: PartCursor[] = [];
   const minBuf = new Uint8Array(24);
+  const key = new ReusedBlockHeader();
   let sliceStart = performance.now();
   let series = 0;
   let rowsChecked = 0;
@@ -69,28 +80,35 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
         sliceStart = performance.now();
       }
     }
-    let min = cursors[0]!.header!.tsid;
+    let minH = cursors[0]!.header!;
     for (let i = 1; i < cursors.length; i++) {
-      const t = cursors[i]!.header!.tsid;
-      if (compareBytes(t, min) < 0) min = t;
+      const h = cursors[i]!.header!;
+      if (compareHeaderTSIDs(h, minH) < 0) minH = h;
     }
-    minBuf.set(min);
-    min = minBuf;
+    // The series being merged (the headers move on below).
+    key.k0 = minH.k0;
+    key.k1 = minH.k1;
+    key.k2 = minH.k2;
+    key.k3 = minH.k3;
+    minBuf.set(minH.tsid);
+    const min = minBuf;
     live.length = 0;
-    for (const c of cursors) if (compareBytes(c.header!.tsid, min) === 0) live.push(c);
+    for (const c of cursors) if (sameSeries(c, key)) live.push(c);
     const deleted = opts.isDeleted(tsidMetricID(min, 0));
     if (deleted) {
       for (const c of live) {
         do stats.rowsDeleted += c.header!.count;
-        while (c.next() && compareBytes(c.header!.tsid, min) === 0);
+        while (c.next() && sameSeries(c, key));
       }
     } else if (
       live.length === 1 &&
-      live[0]!.part.meta.fastLayouts !== true &&
+      // A block in the cheap layouts may be copied into a part that keeps them (a disk flush).
+      (live[0]!.part.meta.fastLayouts !== true || !w.compress) &&
       live[0]!.part.meta.dedupIntervalMs % Math.max(1, opts.dedupIntervalMs) === 0 &&
       live[0]!.part.meta.dedupIntervalMs >= opts.dedupIntervalMs
     ) {
-      // One source: its blocks are already sorted, unique and deduplicated.
+      // One source: its blocks are already sorted, unique and deduplicated (an in-memory part's
+      // too: normalized and deduplicated when flushed from the rows buffer).
       const c = live[0]!;
       do {
         const h = c.header!;
@@ -99,12 +117,14 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
         if (h.minT >= opts.minTimestamp) {
           w.writeRaw(min, h.minT, h.maxT, h.count, h.tsTag, h.valTag, c.timestamps(), c.values());
           stats.rowsOut += h.count;
+          stats.blocksCopied++;
           continue;
         }
         if (ts.length < h.count) {
           ts = new Float64Array(h.count);
           vals = new Float64Array(h.count);
         }
+        stats.blocksDecoded++;
         // locate first: it may replace the buffer.
         const tp = c.locateTimestamps();
         decodeTimestampsAt(h.tsTag, c.tsBuf, tp, h.tsSize, h.count, ts, 0);
@@ -116,7 +136,7 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
           w.writeSamples(min, ts.subarray(lo), vals.subarray(lo), h.count - lo);
           stats.rowsOut += h.count - lo;
         }
-      } while (c.next() && compareBytes(c.header!.tsid, min) === 0);
+      } while (c.next() && sameSeries(c, key));
     } else {
       let n = 0;
       for (const c of live) {
@@ -133,12 +153,13 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
             ts = nt;
             vals = nv;
           }
+          stats.blocksDecoded++;
           const tp = c.locateTimestamps();
           decodeTimestampsAt(h.tsTag, c.tsBuf, tp, h.tsSize, h.count, ts, n);
           const vp = c.locateValues();
           decodeValuesAt(h.valTag, c.valBuf, vp, h.valSize, h.count, vals, n);
           n += h.count;
-        } while (c.next() && compareBytes(c.header!.tsid, min) === 0);
+        } while (c.next() && sameSeries(c, key));
       }
       n = normalizeSamples(ts, vals, n);
       n = deduplicateSamples(ts, vals, n, opts.dedupIntervalMs);

@@ -354,7 +354,7 @@ export class PartCursor {
   private hdv: DataView = dataView(this.headers);
   private count = 0;
   private readonly reused = new ReusedBlockHeader();
-  header: BlockHeader | undefined;
+  header: ReusedBlockHeader | undefined;
   private readonly tsR: WindowReader;
   private readonly valR: WindowReader;
 

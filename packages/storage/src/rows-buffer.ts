@@ -3,16 +3,18 @@ import { type SeriesTable, TSID_WORDS } from "./series-table.js";
 export { TSID_WORDS } from "./series-table.js";
 
 /**
- * Rows of a drain grouped by series (scratch arrays, valid until the next drain): the series
- * `slots[0..count)` in TSID order; slot s has rows [starts[s], starts[s + 1]) of ts/vals and its
- * TSID in tsids[6s..6s+6).
+ * Rows of a drain grouped by series in TSID order (scratch arrays, valid until the next drain):
+ * the o-th series (o < count) has rows [starts[o], starts[o + 1]) of ts/vals, its TSID in
+ * tsids[6o..6o+6) and was slot slots[o] of the buffer. A flush reads them front to back: at a
+ * million series the arrays are far bigger than the CPU caches, and reading them in slot order
+ * cost a cache miss per row.
  */
 export interface DrainedRows {
   readonly count: number;
   readonly slots: Int32Array;
   readonly starts: Int32Array;
   readonly tsids: Uint32Array;
-  /** Timestamps and values grouped by series, arrival order within a series (may be reordered in place). */
+  /** Timestamps and values grouped by series in TSID order, arrival order within a series (may be reordered in place). */
   readonly ts: Float64Array;
   readonly vals: Float64Array;
 }
@@ -37,9 +39,9 @@ export class RowsBuffer {
   gen = 1;
   /** Per slot: TSID words, and the position in `order` (-1 = not in it). */
   private slotTsid = new Uint32Array(1024 * TSID_WORDS);
-  /** The slotTsid of the previous drain (still read by its flush), reused by the next. */
-  private spareTsid = new Uint32Array(0);
   private slotPos = new Int32Array(1024);
+  /** The drained TSIDs in TSID order (read by a sliced flush while new rows arrive). */
+  private drainedTsid = new Uint32Array(0);
   // drain scratch, reused (bounded by maxRows like the columns)
   private starts = new Int32Array(1024);
   private fill = new Int32Array(1024);
@@ -74,7 +76,7 @@ export class RowsBuffer {
       this.slots.length * 20 +
       this.sortedTs.length * 16 +
       (this.starts.length + this.fill.length + this.orderSlots.length + this.present.length + this.slotPos.length) * 4 +
-      (this.slotTsid.length + this.spareTsid.length) * 4 +
+      (this.slotTsid.length + this.drainedTsid.length) * 4 +
       (this.series.length + this.order.length) * 4
     );
   }
@@ -144,6 +146,7 @@ export class RowsBuffer {
       this.sortedTs = new Float64Array(Math.max(n, 2 * this.sortedTs.length));
       this.sortedVals = new Float64Array(this.sortedTs.length);
     }
+    if (this.drainedTsid.length < k * TSID_WORDS) this.drainedTsid = new Uint32Array(Math.max(k, 2 * (this.drainedTsid.length / TSID_WORDS)) * TSID_WORDS);
     const starts = this.starts;
     const fill = this.fill;
     const st = this.sortedTs;
@@ -151,25 +154,29 @@ export class RowsBuffer {
     const slots = this.slots;
     const ts = this.ts;
     const vals = this.vals;
-    starts.fill(0, 0, k + 1);
-    for (let i = 0; i < n; i++) starts[slots[i]! + 1]!++;
-    for (let s = 0; s < k; s++) {
-      starts[s + 1]! += starts[s]!;
-      fill[s] = starts[s]!;
-    }
-    for (let i = 0; i < n; i++) {
-      const at = fill[slots[i]!]!++;
-      st[at] = ts[i]!;
-      sv[at] = vals[i]!;
-    }
     this.orderSlotsByTSID(k);
-    // The drained TSIDs must outlive the rows added after this drain (a flush may write them in
-    // slices): new slots go into a second array.
-    const tsids = this.slotTsid;
-    this.slotTsid = this.spareTsid.length === tsids.length ? this.spareTsid : new Uint32Array(tsids.length);
-    this.spareTsid = tsids;
+    const order = this.orderSlots;
+    // Rows per slot, then each slot's first position in TSID order (fill), then the rows.
+    fill.fill(0, 0, k);
+    for (let i = 0; i < n; i++) fill[slots[i]!]!++;
+    const from = this.slotTsid;
+    const to = this.drainedTsid;
+    let at = 0;
+    for (let o = 0; o < k; o++) {
+      const s = order[o]!;
+      starts[o] = at;
+      at += fill[s]!;
+      fill[s] = starts[o]!;
+      for (let w = 0; w < TSID_WORDS; w++) to[o * TSID_WORDS + w] = from[s * TSID_WORDS + w]!;
+    }
+    starts[k] = at;
+    for (let i = 0; i < n; i++) {
+      const p = fill[slots[i]!]!++;
+      st[p] = ts[i]!;
+      sv[p] = vals[i]!;
+    }
     this.reset();
-    return { count: k, slots: this.orderSlots, starts, tsids, ts: st, vals: sv };
+    return { count: k, slots: order, starts, tsids: to, ts: st, vals: sv };
   }
 
   /** Fills orderSlots[0..k) with the slots in TSID order (see drain). */

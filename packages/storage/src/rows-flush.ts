@@ -126,7 +126,7 @@ export class RowsFlusher {
 
   /** Writes the drained series from job.o on; false when it stopped at the deadline. */
   private writeDrainedRows(job: RowsFlushJob, deadline: number): boolean {
-    const { count, slots, starts, tsids, ts, vals } = job.drained;
+    const { count, starts, tsids, ts, vals } = job.drained;
     const dedup = this.d.dedupIntervalMs;
     let curStart = job.curStart;
     let curEnd = job.curEnd;
@@ -134,9 +134,8 @@ export class RowsFlusher {
     let o = job.o;
     for (; o < count; o++) {
       if ((o & 255) === 255 && performance.now() > deadline) break;
-      const slot = slots[o]!;
-      const a = starts[slot]!;
-      let b = starts[slot + 1]!;
+      const a = starts[o]!;
+      let b = starts[o + 1]!;
       // Common case: one row per scrape, in order — nothing to sort or deduplicate.
       let clean = dedup === 0;
       for (let i = a + 1; clean && i < b; i++) clean = ts[i]! > ts[i - 1]!;
@@ -165,7 +164,7 @@ export class RowsFlusher {
           j = i + 1;
           while (j < b && ts[j]! <= curEnd) j++;
         }
-        curWriter.writeSamplesFast(tsids, slot * TSID_WORDS, ts, vals, i, j);
+        curWriter.writeSamplesFast(tsids, o * TSID_WORDS, ts, vals, i, j);
         i = j;
       }
     }

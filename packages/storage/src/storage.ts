@@ -665,6 +665,8 @@ export class Storage {
       merges_running: this.merges.runningCount,
       merge_rows_in_total: c.mergeRowsIn,
       merge_rows_out_total: c.mergeRowsOut,
+      merge_blocks_copied_total: c.mergeBlocksCopied,
+      merge_blocks_decoded_total: c.mergeBlocksDecoded,
       merge_errors_total: c.mergeErrors,
       background_errors_total: c.backgroundErrors,
       searches_total: c.searches,

@@ -1,4 +1,8 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { compareHeaderTSIDs, readBlockHeaderInto, ReusedBlockHeader } from "../src/block.js";
+import { compareBytes } from "../src/bytes.js";
+import { BLOCK_HEADER_BYTES, TSID_BYTES } from "../src/constants.js";
 import type { Part } from "../src/part.js";
 import { pickMergeSources } from "../src/merge-scheduler.js";
 
@@ -16,5 +20,31 @@ describe("background merge policy (pickMergeSources)", () => {
   });
   it("always merges at least the two smallest", () => {
     expect(rowsOf(pickMergeSources(parts(1, 10, 100, 1000), 16))).toEqual([1, 10]);
+  });
+});
+
+describe("merge order of block headers (compareHeaderTSIDs)", () => {
+  const header = (tsid: Uint8Array): ReusedBlockHeader => {
+    const buf = new Uint8Array(BLOCK_HEADER_BYTES);
+    buf.set(tsid);
+    buf[56] = 1; // count
+    const h = new ReusedBlockHeader();
+    readBlockHeaderInto(buf, 0, new DataView(buf.buffer), h);
+    return h;
+  };
+  const sign = (x: number): number => (x < 0 ? -1 : x > 0 ? 1 : 0);
+  it("orders TSIDs as their bytes do", () => {
+    // Pairs that share a prefix of every length, so that each of the four keys decides once.
+    const tsid = fc.uint8Array({ minLength: TSID_BYTES, maxLength: TSID_BYTES });
+    const pair = fc.tuple(tsid, tsid, fc.integer({ min: 0, max: TSID_BYTES })).map(([a, b, shared]) => {
+      b.set(a.subarray(0, shared));
+      return [a, b] as const;
+    });
+    fc.assert(
+      fc.property(pair, ([a, b]) => {
+        expect(sign(compareHeaderTSIDs(header(a), header(b)))).toBe(sign(compareBytes(a, b)));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -55,13 +55,14 @@ describe("RowsBuffer.drain", () => {
       for (let o = 0; o < d.count; o++) order.push(bySlot.get(d.slots[o]!)!);
       expect(new Set(order).size).toBe(want.size);
       for (let i = 1; i < order.length; i++) expect(compareTSIDs(table.tsidOf(order[i - 1]!), table.tsidOf(order[i]!))).toBeLessThanOrEqual(0);
-      for (const e of order) {
-        const a = d.starts[slot(e)]!;
-        const b = d.starts[slot(e) + 1]!;
+      // The o-th series' rows and TSID words are the o-th in the drained arrays.
+      for (const [o, e] of order.entries()) {
+        const a = d.starts[o]!;
+        const b = d.starts[o + 1]!;
         const got: Array<[number, number]> = [];
         for (let i = a; i < b; i++) got.push([d.ts[i]!, d.vals[i]!]);
         expect(got).toEqual(want.get(e));
-        const w = Array.from(d.tsids.subarray(slot(e) * TSID_WORDS, slot(e) * TSID_WORDS + TSID_WORDS));
+        const w = Array.from(d.tsids.subarray(o * TSID_WORDS, o * TSID_WORDS + TSID_WORDS));
         const t = table.tsidOf(e);
         expect(w).toEqual([t.accountID, t.projectID, t.metricGroupID, t.jobInstanceID, Math.floor(t.metricID / 2 ** 32), t.metricID >>> 0]);
       }

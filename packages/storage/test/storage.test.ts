@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TENANT, newMatcher } from "@strata/core";
-import { ByteBuffer, deduplicateSamples, marshalBlock, mergeSeriesBlocks, normalizeSamples, STALE_NAN, unmarshalBlock, isStaleNaN } from "@strata/storage";
-import { batchOf, dump, openTestStorage, rmDir, tmpDir } from "./helpers.js";
+import { ByteBuffer, deduplicateSamples, marshalBlock, MEMORY_SHARES, memoryCaps, mergeSeriesBlocks, normalizeSamples, STALE_NAN, unmarshalBlock, isStaleNaN } from "@strata/storage";
+import { batchOf, dump, nameBytes, openTestStorage, rmDir, tmpDir } from "./helpers.js";
 
 const T0 = Date.UTC(2026, 10, 20);
 const now = () => T0 + 86_400_000;
@@ -31,6 +31,19 @@ describe("dedup and duplicate rules", () => {
     expect(isStaleNaN(STALE_NAN)).toBe(true);
     expect(isStaleNaN(NaN)).toBe(false);
     expect(isStaleNaN(1)).toBe(false);
+  });
+});
+
+describe("memory caps (memoryCaps)", () => {
+  const MiB = 2 ** 20;
+  it.each([
+    // allowed memory → in-memory parts before a disk flush: 2% of it, at least 4 MiB, at most 64 MiB
+    [100 * MiB, 4 * MiB],
+    [1024 * MiB, Math.floor(1024 * MiB * MEMORY_SHARES.inmemoryParts)],
+    [2900 * MiB, Math.floor(2900 * MiB * MEMORY_SHARES.inmemoryParts)],
+    [16 * 1024 * MiB, 64 * MiB],
+  ])("allowed %i bytes: in-memory parts up to %i bytes", (allowed, want) => {
+    expect(memoryCaps(allowed).maxInmemoryPartsBytes).toBe(want);
   });
 });
 
@@ -198,6 +211,42 @@ describe("Storage basics", () => {
       expect(s.metrics().inmemory_parts).toBeGreaterThan(0);
       expect(s.metrics().disk_rows).toBe(0);
       expect([...dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "fresh")], T0, T0).values()]).toEqual([[[T0, 3]]]);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
+  it("a disk flush copies the blocks of series found in one in-memory part, and merges the others", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now, flushIntervalMs: 20 });
+      const rows = (from: number, to: number, t: number) =>
+        Array.from({ length: to - from }, (_, k) => ({ tenant: DEFAULT_TENANT, labels: { __name__: "cp", i: String(from + k) }, t, v: from + k + (t - T0) / 1000 }));
+      const inmemParts = async (n: number): Promise<void> => {
+        while (s.metrics().inmemory_parts !== n || s.metrics().rows_buffer_rows !== 0) await new Promise((r) => setTimeout(r, 10));
+      };
+      // Two in-memory parts: series 0..99 at T0, series 50..149 at T0 + 1 s.
+      await s.addRows(batchOf(rows(0, 100, T0)));
+      await inmemParts(1);
+      await s.addRows(batchOf(rows(50, 150, T0 + 1000)));
+      await inmemParts(2);
+      await s.forceFlush();
+      // 0..49 and 100..149 are in one source each: copied; 50..99 have a block in each part.
+      expect(s.metrics().merge_blocks_copied_total).toBe(100);
+      expect(s.metrics().merge_blocks_decoded_total).toBe(100);
+      const want = new Map<string, [number, number][]>();
+      for (let i = 0; i < 150; i++) {
+        const samples: [number, number][] = [];
+        if (i < 100) samples.push([T0, i]);
+        if (i >= 50) samples.push([T0 + 1000, i + 1]);
+        want.set(Buffer.from(nameBytes(DEFAULT_TENANT, { __name__: "cp", i: String(i) })).toString("hex"), samples);
+      }
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "cp")], T0, T0 + 1000)).toEqual(want);
+      // The flushed part keeps the cheap layouts: a merge encodes every block fully.
+      await s.forceMerge();
+      expect(s.metrics().merge_blocks_decoded_total).toBe(100 + 150);
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "cp")], T0, T0 + 1000)).toEqual(want);
       await s.close();
     } finally {
       rmDir(dir);

@@ -1,4 +1,4 @@
-// pnpm bench:ingest [--series=100000] [--points=360] [--perRequest=10000] [--concurrency=4] [--replicationFactor=1] [--noVM] [--tls]
+// pnpm bench:ingest [--series=100000] [--points=360] [--perRequest=10000] [--concurrency=4] [--replicationFactor=1] [--noVM] [--tls] [--storageFlags="-flag=v …"]
 //
 // Pre-generates Prometheus remote write 1.0 bodies for a node_exporter-like workload (series ×
 // points at a 15 s interval, ~perRequest samples per request), then replays them at full speed
@@ -24,8 +24,9 @@ import { freePort, Proc, removeDir, startInsert, startStorage, tempDir, assertBu
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--?/, "").split("=");
-    return [k!, v ?? "true"] as const;
+    const kv = a.replace(/^--?/, "");
+    const eq = kv.indexOf("=");
+    return eq < 0 ? ([kv, "true"] as const) : ([kv.slice(0, eq), kv.slice(eq + 1)] as const);
   }),
 );
 const SERIES = Number(args.get("series") ?? 100_000);
@@ -36,6 +37,8 @@ const RF = Number(args.get("replicationFactor") ?? 1);
 if (RF !== 1 && RF !== 2) throw new Error(`--replicationFactor must be 1 or 2 (2 storage nodes), got ${RF}`);
 const WITH_VM = !args.has("noVM");
 const WITH_TLS = args.has("tls");
+/** Extra storage-node flags, space-separated (e.g. --storageFlags="-inmemoryDataFlushInterval=30s"). */
+const STORAGE_FLAGS = (args.get("storageFlags") ?? "").split(" ").filter((f) => f !== "");
 const VM_BIN = "/usr/bin/victoria-metrics";
 const SERIES_PER_HOST = 200;
 const STEP = 15_000;
@@ -177,12 +180,36 @@ async function scrape(url: string, prefix: string): Promise<Map<string, number>>
   return out;
 }
 
+/**
+ * Where the replay's wall time went: each process's CPU over the replay's wall time (busy share
+ * of one core; GC threads count too), insert's mean request time against the storage nodes'
+ * mean WriteRows_v1 handling time, and how often the storage nodes rewrote each row they took
+ * (rows read by disk flushes and merges per row added) before the forced merge.
+ */
+async function printWritePath(insertUrl: string, nodes: readonly StorageNode[], seconds: number, cpu: readonly { name: string; cpu: number }[]): Promise<void> {
+  console.log(`  busy (CPU / replay wall time): ${cpu.map((p) => `${p.name} ${((p.cpu / seconds) * 100).toFixed(0)}%`).join(", ")}`);
+  const ins = await scrape(insertUrl, "strata_insert_request_duration_seconds_");
+  const mean = (m: Map<string, number>, f: string): string => `${(((m.get(`${f}_sum`) ?? 0) / Math.max(1, m.get(`${f}_count`) ?? 0)) * 1000).toFixed(1)} ms`;
+  const per: string[] = [];
+  for (const [i, n] of nodes.entries()) {
+    const rpc = await scrape(n.http, "strata_storage_rpc_write_duration_seconds_");
+    const st = await scrape(n.http, "strata_storage_");
+    const added = st.get("strata_storage_rows_added_total") ?? 0;
+    const merged = st.get("strata_storage_merge_rows_in_total") ?? 0;
+    per.push(
+      `storage-${i + 1} WriteRows_v1 ${mean(rpc, "strata_storage_rpc_write_duration_seconds")} (${rpc.get("strata_storage_rpc_write_duration_seconds_count") ?? 0} calls), ` +
+        `rows rewritten ${(merged / Math.max(1, added)).toFixed(2)}× by ${st.get("strata_storage_disk_flushes_total") ?? 0} disk flushes + ${st.get("strata_storage_merges_total") ?? 0} merges`,
+    );
+  }
+  console.log(`  insert request ${mean(ins, "strata_insert_request_duration_seconds")} mean; ${per.join("; ")}`);
+}
+
 /** One line per cache: hits, misses, rotations, size and cap (storage nodes summed). */
 async function printCaches(insertUrl: string, nodes: readonly StorageNode[]): Promise<void> {
   const ins = await scrape(insertUrl, "strata_insert_labels_cache_");
   const get = (k: string): number => ins.get(k) ?? 0;
   console.log(
-    `  cache insert/rawLabels: ${get("strata_insert_labels_cache_hits_total")} hits, ${get("strata_insert_labels_cache_misses_total")} misses, ` +
+    `  cache insert/rawLabels: ${get("strata_insert_labels_cache_hits_total")} hits (${get("strata_insert_labels_cache_fingerprint_hits_total")} by fingerprint), ${get("strata_insert_labels_cache_misses_total")} misses, ` +
       `${get("strata_insert_labels_cache_resets_total")} rotations, ${get("strata_insert_labels_cache_entries")} entries, ${(get("strata_insert_labels_cache_bytes") / 2 ** 20).toFixed(0)} MiB`,
   );
   const sum = new Map<string, number>();
@@ -269,7 +296,7 @@ async function waitHttp(url: string, proc: Proc): Promise<void> {
 
 async function runStrata(bodies: Uint8Array[], certs?: ClusterCerts): Promise<Result> {
   assertBuilt();
-  const storageFlags = [...(certs?.storageFlags ?? [])];
+  const storageFlags = [...(certs?.storageFlags ?? []), ...STORAGE_FLAGS];
   const nodes = await Promise.all([startStorage(undefined, undefined, storageFlags), startStorage(undefined, undefined, storageFlags)]);
   const ins = await startInsert(nodes.map((n) => n.insertAddr), [`-replicationFactor=${RF}`, ...(certs?.clientFlags ?? [])]);
   const sel = await startSelect(nodes);
@@ -284,6 +311,7 @@ async function runStrata(bodies: Uint8Array[], certs?: ClusterCerts): Promise<Re
   const warnings = ins.proc.log().split("\n").filter((l) => l.includes('"level":"warn"'));
   if (warnings.length > 0) console.log(`  insert logged ${warnings.length} warnings, e.g.\n    ${warnings.slice(0, 3).map((l) => l.slice(0, 300)).join("\n    ")}`);
   const cpu1 = procs.map((p) => cpuSeconds(pid(p.proc)));
+  await printWritePath(ins.url, nodes, seconds, procs.map((p, i) => ({ name: p.name, cpu: cpu1[i]! - cpu0[i]! })));
   await printCaches(ins.url, nodes);
   await printMemory([{ name: "strata-insert", url: ins.url }, ...nodes.map((n, i) => ({ name: `strata-storage-${i + 1}`, url: n.http }))]);
   // One query through select (a sum over every host's series of one metric), so its memory counts too.

@@ -91,6 +91,11 @@ export function remoteWriteRoutes(scope: FastifyInstance, d: RemoteWriteDeps): v
       "Raw-labels cache hits found as the series that followed the previous one last time, without hashing (part of hits).",
       () => lc.predicted,
     );
+    m.counter(
+      "strata_insert_labels_cache_fingerprint_hits_total",
+      "Raw-labels cache hits on label records that spell their canonical name, answered by a 63-bit fingerprint and the name rebuilt from the request (part of hits).",
+      () => lc.fingerprintHits,
+    );
     m.counter("strata_insert_labels_cache_resets_total", "Times the raw-labels cache was full and started over.", () => lc.resets);
     m.gauge("strata_insert_labels_cache_entries", "Series in the raw-labels cache.", () => lc.entries);
     m.gauge("strata_insert_labels_cache_bytes", "Memory held by the raw-labels cache (cap: -cacheSize.remoteWriteLabels).", () => lc.bytes);

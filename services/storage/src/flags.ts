@@ -15,6 +15,10 @@ export const storageFlags = defineFlags({
   httpListenAddr: flag.string(":8482", "HTTP address for /metrics, /health, /-/ready, /snapshot/* and /internal/*."),
   walFsyncInterval: flag.duration("1s", "fsync the WAL this often; 0 fsyncs on every write before acknowledging it."),
   "storage.maxRowsBuffer": flag.int(1_000_000, "Rows buffered in memory before they become an in-memory part."),
+  inmemoryDataFlushInterval: flag.duration(
+    "5s",
+    "Write in-memory parts to disk this often (then the WAL segments that held their rows are dropped; rows are durable in the WAL before that). Bigger intervals make fewer, bigger fresh parts: fewer merges.",
+  ),
   "storage.maxInmemoryPartsSize": flag.bytes(0, "In-memory parts larger than this in total are flushed to disk at once (0: 2% of -memory.allowedPercent's memory, at most 64 MiB)."),
   "storage.minFreeDiskSpaceBytes": flag.bytes(
     10_000_000,

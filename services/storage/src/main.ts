@@ -49,6 +49,7 @@ await runService({
         walFsyncIntervalMs: flags.walFsyncInterval,
         maxRowsBuffer: flags["storage.maxRowsBuffer"],
         maxInmemoryPartsBytes: flags["storage.maxInmemoryPartsSize"],
+        diskFlushIntervalMs: flags.inmemoryDataFlushInterval,
         minFreeDiskSpaceBytes: flags["storage.minFreeDiskSpaceBytes"],
         seriesCacheBytes: flags["storage.cacheSizeStorageTSID"],
         indexBlockCacheBytes: flags["storage.cacheSizeIndexDBDataBlocks"],

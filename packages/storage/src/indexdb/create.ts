@@ -1,13 +1,12 @@
 import { BadDataError, type Tenant, xxhash64 } from "@strata/core";
-import { readU64 } from "../bytes.js";
+import { latin1, readU64 } from "../bytes.js";
 import { MAX_ITEM_SIZE } from "../mergeset/constants.js";
-import type { Cursor } from "../mergeset/cursor.js";
-import type { Table } from "../mergeset/index.js";
-import { type TSID, TSID_SIZE, encodeTSID } from "../tsid.js";
+import { PartSeek, type Snapshot, type Table } from "../mergeset/index.js";
+import { type TSID, TSID_SIZE, decodeTSID, encodeTSID } from "../tsid.js";
 import type { NameEntry } from "./entries.js";
 import { IdBitmap } from "./idset.js";
 import { INSTANCE_BYTES, JOB_BYTES, NAME_BYTES, NS_DAY_ALL, NS_DAY_TAG, NS_ID, NS_NAME_TO_TSID, NS_TAG, TAG_SEP, putEscaped, putScope, tenantOfName } from "./keys.js";
-import { equalBytes } from "./scan.js";
+import { writeId } from "./scan.js";
 import type { IndexReader } from "./search.js";
 
 const MAX_DAY_BITMAPS = 8;
@@ -40,7 +39,9 @@ export class SeriesWriter {
   readonly dayBitmaps = new Map<number, IdBitmap>();
   private h1 = 0;
   private h2 = 0;
-  private readonly partCursors: Cursor[] = [];
+  private readonly ps = new PartSeek();
+  /** `02 | metricID` of the candidate being confirmed. */
+  private readonly idKey = Uint8Array.of(NS_ID, 0, 0, 0, 0, 0, 0, 0, 0);
   private readonly candidates: number[] = [];
 
   constructor(private readonly d: SeriesWriterDeps) {}
@@ -54,15 +55,19 @@ export class SeriesWriter {
     this.recent = new Map();
   }
 
-  /** The series of a metric name (`key` is its latin1 form), created when the index has none. */
-  lookupOrCreate(name: Uint8Array, key: string): NameEntry {
-    let e = this.recent.get(key);
-    if (e === undefined) {
-      this.d.stats.indexLookups++;
-      const tsid = this.findByName(name);
-      e = tsid !== undefined ? { tsid, day: -1, fresh: false } : this.create(name, key);
+  /**
+   * The series of a metric name, created when the index has none. `key` is the name's latin1
+   * form if the caller has it (made here only when recently created series must be checked).
+   */
+  lookupOrCreate(name: Uint8Array, key: string | undefined): NameEntry {
+    if (this.recent.size > 0) {
+      key ??= latin1(name, 0, name.length);
+      const e = this.recent.get(key);
+      if (e !== undefined) return e;
     }
-    return e;
+    this.d.stats.indexLookups++;
+    const tsid = this.findByName(name);
+    return tsid !== undefined ? { tsid, day: -1, fresh: false } : this.create(name, key ?? latin1(name, 0, name.length));
   }
 
   /**
@@ -84,33 +89,38 @@ export class SeriesWriter {
   /**
    * The live (non-deleted) TSID of a metric name among converted items. A series' `01` and `02`
    * items are added together, so they almost always sit in the same part: each candidate is
-   * confirmed there with one seek in that part alone, and only when its `02` item is elsewhere
-   * (the pending items were converted between the two adds) in all parts.
+   * confirmed against its `02` item in that part alone, and only when the `02` item is elsewhere
+   * (the pending items were converted between the two adds) in all parts. Point seeks into the
+   * parts' blocks with reused key buffers; the name is compared in the block, and only the
+   * matching item is decoded.
    */
   private findByName(name: Uint8Array): TSID | undefined {
     const r = this.d.reader;
     this.nameKey(name);
-    const prefix = r.kb.toBytes();
+    const key = r.kb.buf;
+    const keyLen = r.kb.len;
     const snap = this.d.table().snapshot(false);
     try {
-      const pcs = this.partCursors;
-      snap.keyedPartCursors(this.h1, this.h2, pcs);
+      const parts = snap.parts;
+      const ps = this.ps;
       let best: TSID | undefined;
-      for (const c of pcs) {
-        // Candidates first: confirming one re-seeks the cursor.
+      for (let pi = 0; pi < parts.length; pi++) {
+        const part = parts[pi]!;
+        if (!part.mayContainKey(this.h1, this.h2)) continue;
+        // Candidates first: confirming one moves the seek.
         const ids = this.candidates;
         ids.length = 0;
-        c.seek(prefix);
-        while (c.next()) {
+        for (let ok = ps.seek(part, key, keyLen); ok && ps.hasPrefix(key, keyLen); ok = ps.next()) {
           // `01 | hash | metricID`; parts of an older format hold `01 | hash | TSID` (both end with the id)
-          if (c.length !== prefix.length + 8 && c.length !== prefix.length + TSID_SIZE) continue;
-          const id = readU64(c.buf, c.end - 8);
+          const len = ps.end - ps.start;
+          if (len !== keyLen + 8 && len !== keyLen + TSID_SIZE) continue;
+          const id = readU64(ps.buf, ps.end - 8);
           if (!r.gone.has(id) && (best === undefined || id < best.metricID)) ids.push(id);
         }
         for (const id of ids) {
-          const e = r.idEntry(c, id) ?? r.idEntry(snap.sharedCursor(), id);
-          if (e !== undefined && equalBytes(e.name, name)) {
-            best = e.tsid;
+          const t = this.confirm(part, id, name) ?? this.confirmAnywhere(parts, pi, id, name);
+          if (t !== undefined) {
+            best = t;
             break; // ids ascend within a part
           }
         }
@@ -119,6 +129,28 @@ export class SeriesWriter {
     } finally {
       snap.release();
     }
+  }
+
+  /** The TSID in the `02` item of `id` in `part` when that item holds `name`. */
+  private confirm(part: Snapshot["parts"][number], id: number, name: Uint8Array): TSID | undefined {
+    const key = this.idKey;
+    writeId(key, 1, id);
+    const ps = this.ps;
+    if (!ps.seek(part, key, key.length) || !ps.hasPrefix(key, key.length)) return undefined;
+    const s = ps.start + key.length + TSID_SIZE;
+    if (ps.end - s !== name.length) return undefined;
+    const b = ps.buf;
+    for (let i = name.length - 1; i >= 0; i--) if (b[s + i] !== name[i]) return undefined;
+    return decodeTSID(b, ps.start + key.length);
+  }
+
+  private confirmAnywhere(parts: Snapshot["parts"], skip: number, id: number, name: Uint8Array): TSID | undefined {
+    for (let pi = 0; pi < parts.length; pi++) {
+      if (pi === skip) continue;
+      const t = this.confirm(parts[pi]!, id, name);
+      if (t !== undefined) return t;
+    }
+    return undefined;
   }
 
   private create(name: Uint8Array, key: string): NameEntry {
@@ -223,12 +255,13 @@ export class SeriesWriter {
     kb.reset();
     putScope(kb, NS_DAY_ALL, tenant, day);
     kb.u64(id);
-    const key = kb.toBytes();
     const snap = this.d.table().snapshot(false);
     try {
-      const c = snap.sharedCursor();
-      c.seek(key);
-      return c.next();
+      const ps = this.ps;
+      for (const part of snap.parts) {
+        if (ps.seek(part, kb.buf, kb.len) && ps.end - ps.start === kb.len && ps.hasPrefix(kb.buf, kb.len)) return true;
+      }
+      return false;
     } finally {
       snap.release();
     }

@@ -288,9 +288,14 @@ export class IndexDB {
    */
   getOrCreateTSID(metricName: Uint8Array, day: number): TSID {
     this.stats.lookups++;
-    const key = keyOf(metricName);
-    let e = this.tsidCache.get(key);
-    if (e === undefined) e = this.writePathCache !== undefined ? this.writer.lookupOrCreate(metricName, key) : this.lookupOrCreate(metricName, key);
+    let e: NameEntry | undefined;
+    if (this.writePathCache !== undefined) {
+      // The write path's cache missed: no string key unless a recently created series may match.
+      e = this.writer.lookupOrCreate(metricName, undefined);
+    } else {
+      const key = keyOf(metricName);
+      e = this.tsidCache.get(key) ?? this.lookupOrCreate(metricName, key);
+    }
     if (e.day !== day) this.writer.ensureDay(e, metricName, day < 0 ? 0 : day);
     return e.tsid;
   }

@@ -91,35 +91,23 @@ export class LabelRanges {
 
   parse(b: Uint8Array): void {
     if (b.length < 8) throw new BadDataError(`metric name of ${b.length} bytes is shorter than 8`, "STRATA_CORRUPT_DATA");
-    let pos = 8;
+    this.pos = 8;
     let n = 0;
     const end = b.length;
-    const readLen = (): number => {
-      let v = 0;
-      let mul = 1;
-      for (let i = 0; i < 5; i++) {
-        if (pos >= end) break;
-        const c = b[pos++]!;
-        v += (c & 0x7f) * mul;
-        if (c < 0x80) return v;
-        mul *= 128;
-      }
-      throw new BadDataError(`metric name: bad length varint at byte ${pos}`, "STRATA_CORRUPT_DATA");
-    };
-    while (pos < end) {
+    while (this.pos < end) {
       if ((n + 1) * 4 > this.ranges.length) {
         const r = new Int32Array(this.ranges.length * 2);
         r.set(this.ranges);
         this.ranges = r;
       }
-      const nl = readLen();
-      const ns = pos;
-      pos += nl;
-      if (pos > end) throw new BadDataError(`metric name: label name overruns at byte ${ns}`, "STRATA_CORRUPT_DATA");
-      const vl = readLen();
-      const vs = pos;
-      pos += vl;
-      if (pos > end) throw new BadDataError(`metric name: label value overruns at byte ${vs}`, "STRATA_CORRUPT_DATA");
+      const nl = this.len(b);
+      const ns = this.pos;
+      this.pos += nl;
+      if (this.pos > end) throw new BadDataError(`metric name: label name overruns at byte ${ns}`, "STRATA_CORRUPT_DATA");
+      const vl = this.len(b);
+      const vs = this.pos;
+      this.pos += vl;
+      if (this.pos > end) throw new BadDataError(`metric name: label value overruns at byte ${vs}`, "STRATA_CORRUPT_DATA");
       const r = this.ranges;
       r[n * 4] = ns;
       r[n * 4 + 1] = ns + nl;
@@ -128,6 +116,23 @@ export class LabelRanges {
       n++;
     }
     this.count = n;
+  }
+
+  /** Parse position (a field, not a closure: parse runs several times per new series). */
+  private pos = 0;
+
+  /** The uvarint length at `pos` (advancing past it). */
+  private len(b: Uint8Array): number {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 5; i++) {
+      if (this.pos >= b.length) break;
+      const c = b[this.pos++]!;
+      v += (c & 0x7f) * mul;
+      if (c < 0x80) return v;
+      mul *= 128;
+    }
+    throw new BadDataError(`metric name: bad length varint at byte ${this.pos}`, "STRATA_CORRUPT_DATA");
   }
 
   /** Index of the label whose name bytes equal `name`, or -1. */

@@ -106,15 +106,22 @@ export function decodeBlockV2(raw: Uint8Array, count: number, itemsBytes: number
   if (pos !== itemsBytes) corrupt(`decoded ${pos} bytes, metaindex says ${itemsBytes}`);
   offs[count] = pos;
   let src = r.pos;
+  // Short ranges by byte loops, long ones by native copies (a call costs more than a short copy).
   for (let i = 0; i < count; i++) {
     const s = offs[i]!;
-    data.set(prefix, s);
+    if (common < 16) for (let j = 0; j < common; j++) data[s + j] = prefix[j]!;
+    else data.set(prefix, s);
     const cpl = cpls[i]!;
-    if (cpl > 0) data.copyWithin(s + common, offs[i - 1]! + common, offs[i - 1]! + common + cpl);
     const from = s + common + cpl;
+    if (cpl > 0) {
+      const ps = offs[i - 1]! + common;
+      if (cpl < 32) for (let j = 0; j < cpl; j++) data[s + common + j] = data[ps + j]!;
+      else data.copyWithin(s + common, ps, ps + cpl);
+    }
     const sl = offs[i + 1]! - from;
     if (src + sl > raw.length) corrupt(`item ${i}: suffix overruns payload`);
-    for (let j = 0; j < sl; j++) data[from + j] = raw[src + j]!;
+    if (sl < 64) for (let j = 0; j < sl; j++) data[from + j] = raw[src + j]!;
+    else data.set(raw.subarray(src, src + sl), from);
     src += sl;
   }
   if (src !== raw.length) corrupt(`${raw.length - src} trailing bytes`);

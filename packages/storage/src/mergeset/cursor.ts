@@ -287,3 +287,81 @@ export class MergeIterator {
     }
   }
 }
+
+/**
+ * A point lookup in one part, without a merging cursor: positions at the first item >=
+ * key[0, keyLen) (a caller's reused buffer: no key copy), then steps forward. The item is
+ * `buf[start, end)`, valid while the part is held by a snapshot. For lookups that read one item
+ * (or a few next to it) of a known part.
+ */
+export class PartSeek {
+  buf: Uint8Array = EMPTY;
+  start = 0;
+  end = 0;
+  private part: BlockSource | undefined;
+  private block: Block | undefined;
+  private bi = 0;
+  private i = 0;
+
+  /** True when the part has an item >= key; then buf/start/end hold it. */
+  seek(part: BlockSource, key: Uint8Array, keyLen: number): boolean {
+    const same = part === this.part;
+    this.part = part;
+    const nb = part.blocksCount;
+    if (nb === 0) return false;
+    // last block whose first item <= key
+    let lo = 0;
+    let hi = nb - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      const f = part.firstItem(mid);
+      if (compareRange(f, 0, f.length, key, 0, keyLen) <= 0) lo = mid;
+      else hi = mid - 1;
+    }
+    // the block cache costs a map lookup: keep the last block of the same part
+    const blk = same && this.block !== undefined && lo === this.bi ? this.block : part.block(lo);
+    const offs = blk.offs;
+    const data = blk.data;
+    let a = 0;
+    let b = blk.n;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (compareRange(data, offs[mid]!, offs[mid + 1]!, key, 0, keyLen) < 0) a = mid + 1;
+      else b = mid;
+    }
+    return this.at(lo, blk, a);
+  }
+
+  /** Steps to the next item of the part; false at its end. */
+  next(): boolean {
+    return this.block !== undefined && this.at(this.bi, this.block, this.i + 1);
+  }
+
+  private at(bi: number, blk: Block, i: number): boolean {
+    if (i >= blk.n) {
+      if (bi + 1 >= this.part!.blocksCount) {
+        this.block = undefined;
+        return false;
+      }
+      bi++;
+      blk = this.part!.block(bi);
+      i = 0;
+    }
+    this.bi = bi;
+    this.block = blk;
+    this.i = i;
+    this.buf = blk.data;
+    this.start = blk.offs[i]!;
+    this.end = blk.offs[i + 1]!;
+    return true;
+  }
+
+  /** The current item starts with key[0, keyLen). */
+  hasPrefix(key: Uint8Array, keyLen: number): boolean {
+    if (this.end - this.start < keyLen) return false;
+    const buf = this.buf;
+    const s = this.start;
+    for (let i = 0; i < keyLen; i++) if (buf[s + i] !== key[i]) return false;
+    return true;
+  }
+}

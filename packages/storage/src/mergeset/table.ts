@@ -103,25 +103,6 @@ export class Snapshot {
     return sel === undefined ? undefined : new Cursor(sel);
   }
 
-  private partCursors: (Cursor | undefined)[] | undefined;
-
-  /**
-   * Into `out`: one reused single-part cursor for each part whose bloom filter may hold the key
-   * (h1, h2) (see keyedCursor), in part order. Like sharedCursor, for short synchronous lookups
-   * that do not nest: a lookup that needs a second item written with the first (the same part)
-   * seeks it in that part alone instead of in every part.
-   */
-  keyedPartCursors(h1: number, h2: number, out: Cursor[]): void {
-    out.length = 0;
-    const parts = this.parts;
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]!;
-      if (!p.mayContainKey(h1, h2)) continue;
-      const pcs = (this.partCursors ??= new Array<Cursor | undefined>(parts.length));
-      out.push((pcs[i] ??= new Cursor([p])));
-    }
-  }
-
   /**
    * One cursor reused by every caller of this snapshot: for short synchronous lookups that do
    * not nest (saves allocating a cursor per part per lookup on hot paths).
