@@ -154,10 +154,10 @@ export class WriteRequestV1Builder {
   }
 
   /**
-   * Like addRange() for a SeriesCache label run stored with shared-field markers:
+   * Like addRange() for a SeriesCache label run stored with markers for fields (the target's, metric names):
    * buf[off, off + stored) expands (expandLabels) to `len` bytes.
    */
-  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, shared: readonly Uint8Array[], timestampMs: number, value: number): void {
+  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, fields: readonly Uint8Array[], timestampMs: number, value: number): void {
     const sl = sampleLen(timestampMs);
     const inner = len + 1 + varintLen(sl) + sl;
     const o = this.o;
@@ -167,7 +167,7 @@ export class WriteRequestV1Builder {
     if (stored === len) {
       o.buf.set(buf.subarray(off, off + len), o.pos);
       o.pos += len;
-    } else o.pos = expandLabels(buf, off, stored, shared, o.buf, o.pos);
+    } else o.pos = expandLabels(buf, off, stored, fields, o.buf, o.pos);
     writeSample(o, sl, timestampMs, value);
     this.series++;
     this.samples++;
@@ -310,10 +310,10 @@ export class WriteRequestV2Builder {
     this.samples++;
   }
 
-  /** addRange() of a label run stored with shared-field markers (see WriteRequestV1Builder.addExpanded). */
-  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, shared: readonly Uint8Array[], timestampMs: number, value: number): void {
+  /** addRange() of a label run stored with field markers (see WriteRequestV1Builder.addExpanded). */
+  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, fields: readonly Uint8Array[], timestampMs: number, value: number): void {
     if (this.expanded.length < len) this.expanded = new Uint8Array(Math.max(len, this.expanded.length * 2));
-    expandLabels(buf, off, stored, shared, this.expanded, 0);
+    expandLabels(buf, off, stored, fields, this.expanded, 0);
     this.addRange(this.expanded, 0, len, timestampMs, value);
   }
 
