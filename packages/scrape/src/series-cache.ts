@@ -17,7 +17,9 @@ import type { SeriesRef } from "./remote-write.js";
  * (expandLabels), a third or more of a node_exporter series' label bytes. A series' `__name__`
  * field is stored the same way: the target's metric names are interned in `fields` after the
  * shared ones on first sight (one- or two-byte markers, see expandLabels), so the ~40 bytes of a
- * name field are kept once per metric instead of once per series. `kept[id]`
+ * name field are kept once per metric instead of once per series. The key's metric name (the
+ * series text up to `{`) is interned too (`keyNames`): a stored key starting with KEY_NAME is
+ * that byte, the name's index (u16 little-endian) and the rest of the key. `kept[id]`
  * is 0 where metric relabeling dropped it (the decision is cached too). Entries are stored in id
  * order, so sweep() compacts the arena in place. The table is open addressing over typed arrays,
  * so a steady target allocates nothing per line.
@@ -44,6 +46,8 @@ export class SeriesCache {
    */
   readonly fields: Uint8Array[];
   private readonly nameIds = new Map<string, number>();
+  private readonly keyNames: Uint8Array[] = [];
+  private readonly keyNameIds = new Map<string, number>();
   private fieldBytes = 0;
   private span = new Int32Array(INITIAL);
   private keyLen = new Int32Array(INITIAL);
@@ -75,8 +79,14 @@ export class SeriesCache {
       const id = this.table[slot]!;
       if (id < 0) return -1;
       if (this.hashes[id] !== h || this.keyLen[id] !== len) continue;
+      let off = this.off[id]!;
       let i = 0;
-      const off = this.off[id]!;
+      if (a[off] === KEY_NAME) {
+        const name = this.keyNames[a[off + 1]! | (a[off + 2]! << 8)]!;
+        while (i < name.length && name[i] === buf[start + i]) i++;
+        if (i < name.length) continue;
+        off += 3 - i;
+      }
       while (i < len && a[off + i] === buf[start + i]) i++;
       if (i === len) return id;
     }
@@ -102,8 +112,17 @@ export class SeriesCache {
     if (this.arenaLen + need > this.arena.length) this.resizeArena(Math.max(this.arena.length + (this.arena.length >> 1), this.arenaLen + need));
     const off = this.arenaLen;
     const a = this.arena;
-    a.set(buf.subarray(start, end), off);
-    let pos = off + len;
+    let pos = off;
+    const name = this.keyName(buf, start, end);
+    if (name >= 0) {
+      a[pos] = KEY_NAME;
+      a[pos + 1] = name & 0xff;
+      a[pos + 2] = name >> 8;
+      pos += 3;
+      start += this.keyNames[name]!.length;
+    }
+    a.set(buf.subarray(start, end), pos);
+    pos += end - start;
     const base = id * forms;
     for (let u = 0; u < forms; u++) {
       const p = ref === null ? null : (ref.perUrl[u] ?? null);
@@ -192,6 +211,8 @@ export class SeriesCache {
     this.table.fill(-1);
     this.fields.length = this.shared.length;
     this.nameIds.clear();
+    this.keyNames.length = 0;
+    this.keyNameIds.clear();
     this.fieldBytes = 0;
   }
 
@@ -238,6 +259,24 @@ export class SeriesCache {
       i = end;
     }
     return pos - start;
+  }
+
+  /**
+   * The index in `keyNames` of the metric name that key buf[start, end) starts with (the bytes
+   * before `{`, interned on first sight), or -1 when it is too short to pay or the table is full.
+   */
+  private keyName(buf: Uint8Array, start: number, end: number): number {
+    let e = start;
+    while (e < end && buf[e] !== 0x7b /* { */) e++;
+    if (e - start < 4) return -1;
+    const key = Buffer.from(buf.buffer, buf.byteOffset + start, e - start).toString("latin1");
+    const known = this.keyNameIds.get(key);
+    if (known !== undefined) return known;
+    if (this.keyNames.length >= MAX_KEY_NAMES) return -1;
+    this.keyNames.push(buf.slice(start, e));
+    this.keyNameIds.set(key, this.keyNames.length - 1);
+    this.fieldBytes += 2 * (e - start) + 64;
+    return this.keyNames.length - 1;
   }
 
   /** The index in `fields` of p[i, end) when it is a `__name__` field (interned on first sight), else -1. */
@@ -310,6 +349,9 @@ export const MAX_SHARED = 8;
 const ONE_BYTE = 0xef;
 const MAX_FIELDS = ONE_BYTE + 4096;
 const UNUSED_FIELD = new Uint8Array(0);
+/** First byte of a stored key whose metric name is in keyNames (a series text never starts with it). */
+const KEY_NAME = 0x01;
+const MAX_KEY_NAMES = 0x10000;
 const NAME_LABEL = Buffer.from("__name__");
 
 /** Writes the marker of fields[k] at a[pos]; returns the position after it. */
