@@ -1,5 +1,5 @@
 import type { Labels } from "@strata/core";
-import { expandLabels } from "./series-cache.js";
+import { copyBytes, expandLabels } from "./series-cache.js";
 
 /**
  * Remote write bodies (before snappy), written straight into a growable buffer: no protobuf
@@ -164,10 +164,7 @@ export class WriteRequestV1Builder {
     o.ensure(1 + 10 + inner);
     o.byte(0x0a);
     o.varint(inner);
-    if (stored === len) {
-      o.buf.set(buf.subarray(off, off + len), o.pos);
-      o.pos += len;
-    } else o.pos = expandLabels(buf, off, stored, fields, o.buf, o.pos);
+    o.pos = stored === len ? copyBytes(buf, off, off + len, o.buf, o.pos) : expandLabels(buf, off, stored, fields, o.buf, o.pos);
     writeSample(o, sl, timestampMs, value);
     this.series++;
     this.samples++;
@@ -248,7 +245,7 @@ export class WriteRequestV2Builder {
     this.symOff[id] = sb.pos;
     this.symLen[id] = len;
     this.symHash[id] = h;
-    sb.buf.set(buf.subarray(s, e), sb.pos);
+    copyBytes(buf, s, e, sb.buf, sb.pos);
     sb.pos += len;
     if (this.nsym * 2 > this.table.length) {
       this.table = new Int32Array(this.table.length * 2).fill(-1);
