@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, renameSync, statSync, ftruncateSync, unlink, unlinkSync, writevSync, writeFileSync } from "node:fs";
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, renameSync, statSync, ftruncateSync, unlinkSync, writevSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 
@@ -171,9 +171,7 @@ export class DurableQueue {
       if (s.start + s.size > this.readPos) break;
       this.segments.shift();
       closeSync(s.fd);
-      // Off the event loop: removing a 32 MB file frees its page cache in the syscall (tens of ms
-      // on a busy disk). A segment a crash left behind is loaded on the next start and deleted by its first ack.
-      unlink(this.segPath(s.start), () => undefined);
+      unlinkSync(this.segPath(s.start));
     }
     this.readerDirty = true;
   }
