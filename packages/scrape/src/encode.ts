@@ -1,5 +1,5 @@
 import type { Labels } from "@strata/core";
-import { expandLabels } from "./series-cache.js";
+import { copyBytes, expandLabels } from "./series-cache.js";
 
 /**
  * Remote write bodies (before snappy), written straight into a growable buffer: no protobuf
@@ -154,20 +154,17 @@ export class WriteRequestV1Builder {
   }
 
   /**
-   * Like addRange() for a SeriesCache label run stored with shared-field markers:
+   * Like addRange() for a SeriesCache label run stored with markers for fields (the target's, metric names):
    * buf[off, off + stored) expands (expandLabels) to `len` bytes.
    */
-  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, shared: readonly Uint8Array[], timestampMs: number, value: number): void {
+  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, fields: readonly Uint8Array[], timestampMs: number, value: number): void {
     const sl = sampleLen(timestampMs);
     const inner = len + 1 + varintLen(sl) + sl;
     const o = this.o;
     o.ensure(1 + 10 + inner);
     o.byte(0x0a);
     o.varint(inner);
-    if (stored === len) {
-      o.buf.set(buf.subarray(off, off + len), o.pos);
-      o.pos += len;
-    } else o.pos = expandLabels(buf, off, stored, shared, o.buf, o.pos);
+    o.pos = stored === len ? copyBytes(buf, off, off + len, o.buf, o.pos) : expandLabels(buf, off, stored, fields, o.buf, o.pos);
     writeSample(o, sl, timestampMs, value);
     this.series++;
     this.samples++;
@@ -248,7 +245,7 @@ export class WriteRequestV2Builder {
     this.symOff[id] = sb.pos;
     this.symLen[id] = len;
     this.symHash[id] = h;
-    sb.buf.set(buf.subarray(s, e), sb.pos);
+    copyBytes(buf, s, e, sb.buf, sb.pos);
     sb.pos += len;
     if (this.nsym * 2 > this.table.length) {
       this.table = new Int32Array(this.table.length * 2).fill(-1);
@@ -310,10 +307,10 @@ export class WriteRequestV2Builder {
     this.samples++;
   }
 
-  /** addRange() of a label run stored with shared-field markers (see WriteRequestV1Builder.addExpanded). */
-  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, shared: readonly Uint8Array[], timestampMs: number, value: number): void {
+  /** addRange() of a label run stored with field markers (see WriteRequestV1Builder.addExpanded). */
+  addExpanded(buf: Uint8Array, off: number, stored: number, len: number, fields: readonly Uint8Array[], timestampMs: number, value: number): void {
     if (this.expanded.length < len) this.expanded = new Uint8Array(Math.max(len, this.expanded.length * 2));
-    expandLabels(buf, off, stored, shared, this.expanded, 0);
+    expandLabels(buf, off, stored, fields, this.expanded, 0);
     this.addRange(this.expanded, 0, len, timestampMs, value);
   }
 

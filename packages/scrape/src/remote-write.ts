@@ -143,7 +143,7 @@ export class RemoteWriteFanout {
       const stored = c.labStored[base + i]!;
       const b = v2 ? u.v2 : u.v1;
       if (stored === len) b.addRange(c.arena, at, len, timestampMs, value);
-      else b.addExpanded(c.arena, at, stored, len, c.shared, timestampMs, value);
+      else b.addExpanded(c.arena, at, stored, len, c.fields, timestampMs, value);
     }
   }
 

@@ -14,7 +14,12 @@ import type { SeriesRef } from "./remote-write.js";
  * relabeling dropped the series. The target's own label fields (`shared`: job, instance, …,
  * the same bytes in every series of the target) are stored as one byte each — the marker k+1
  * for shared[k], where a label field starts with 0x0a — and expanded when a sample is encoded
- * (expandLabels), a third or more of a node_exporter series' label bytes. `kept[id]`
+ * (expandLabels), a third or more of a node_exporter series' label bytes. A series' `__name__`
+ * field is stored the same way: the target's metric names are interned in `fields` after the
+ * shared ones on first sight (one- or two-byte markers, see expandLabels), so the ~40 bytes of a
+ * name field are kept once per metric instead of once per series. The key's metric name (the
+ * series text up to `{`) is interned too (`keyNames`): a stored key starting with KEY_NAME is
+ * that byte, the name's index (u16 little-endian) and the rest of the key. `kept[id]`
  * is 0 where metric relabeling dropped it (the decision is cached too). Entries are stored in id
  * order, so sweep() compacts the arena in place. The table is open addressing over typed arrays,
  * so a steady target allocates nothing per line.
@@ -34,6 +39,16 @@ export class SeriesCache {
   labLen: Int32Array<ArrayBuffer>;
   labStored: Int32Array<ArrayBuffer>;
   arena: Buffer = Buffer.allocUnsafeSlow(4096);
+  /**
+   * The fields markers stand for: `shared`, then interned `__name__` fields; index 9 (marker
+   * 0x0a, which starts a plain field) is never used. Grows up to MAX_FIELDS; names seen after
+   * that are stored in place.
+   */
+  readonly fields: Uint8Array[];
+  private readonly nameIds = new Map<string, number>();
+  private readonly keyNames: Uint8Array[] = [];
+  private readonly keyNameIds = new Map<string, number>();
+  private fieldBytes = 0;
   private span = new Int32Array(INITIAL);
   private keyLen = new Int32Array(INITIAL);
   private hashes = new Int32Array(INITIAL);
@@ -49,6 +64,7 @@ export class SeriesCache {
     readonly shared: readonly Uint8Array[] = [],
   ) {
     if (shared.length > MAX_SHARED) this.shared = shared.slice(0, MAX_SHARED);
+    this.fields = [...this.shared];
     this.labRel = new Int32Array(INITIAL * forms);
     this.labLen = new Int32Array(INITIAL * forms);
     this.labStored = new Int32Array(INITIAL * forms);
@@ -63,8 +79,14 @@ export class SeriesCache {
       const id = this.table[slot]!;
       if (id < 0) return -1;
       if (this.hashes[id] !== h || this.keyLen[id] !== len) continue;
+      let off = this.off[id]!;
       let i = 0;
-      const off = this.off[id]!;
+      if (a[off] === KEY_NAME) {
+        const name = this.keyNames[a[off + 1]! | (a[off + 2]! << 8)]!;
+        while (i < name.length && name[i] === buf[start + i]) i++;
+        if (i < name.length) continue;
+        off += 3 - i;
+      }
       while (i < len && a[off + i] === buf[start + i]) i++;
       if (i === len) return id;
     }
@@ -90,8 +112,17 @@ export class SeriesCache {
     if (this.arenaLen + need > this.arena.length) this.resizeArena(Math.max(this.arena.length + (this.arena.length >> 1), this.arenaLen + need));
     const off = this.arenaLen;
     const a = this.arena;
-    a.set(buf.subarray(start, end), off);
-    let pos = off + len;
+    let pos = off;
+    const name = this.keyName(buf, start, end);
+    if (name >= 0) {
+      a[pos] = KEY_NAME;
+      a[pos + 1] = name & 0xff;
+      a[pos + 2] = name >> 8;
+      pos += 3;
+      start += this.keyNames[name]!.length;
+    }
+    a.set(buf.subarray(start, end), pos);
+    pos += end - start;
     const base = id * forms;
     for (let u = 0; u < forms; u++) {
       const p = ref === null ? null : (ref.perUrl[u] ?? null);
@@ -160,9 +191,9 @@ export class SeriesCache {
       if (this.kept[id] === 1 && this.live[id] === 1) gone(id);
     }
     this.arenaLen = arenaLen;
-    // A target that shrank, or a scrape that grew the arena in steps, gives the slack back
-    // (keeping an eighth for churn, so steady churn does not resize on every scrape).
-    if (this.arena.length - arenaLen > (arenaLen >> 2) + 4096) this.resizeArena(arenaLen + (arenaLen >> 3) + 1024);
+    // A target that shrank, or a scrape that grew the arena in steps (by half), gives the slack
+    // back, keeping 1/32 for churn: a few new series per scrape fit without a resize.
+    if (this.arena.length - arenaLen > (arenaLen >> 4) + 1024) this.resizeArena(arenaLen + (arenaLen >> 5) + 256);
     if (n === this.size) return;
     this.size = n;
     if (this.seen.length > INITIAL && n * 4 < this.seen.length) this.grow(Math.max(INITIAL, n * 2));
@@ -178,11 +209,16 @@ export class SeriesCache {
     this.size = 0;
     this.arenaLen = 0;
     this.table.fill(-1);
+    this.fields.length = this.shared.length;
+    this.nameIds.clear();
+    this.keyNames.length = 0;
+    this.keyNameIds.clear();
+    this.fieldBytes = 0;
   }
 
-  /** Bytes held (arena and columns), for /metrics. */
+  /** Bytes held (arena, columns and interned names), for /metrics. */
   get bytes(): number {
-    return this.arena.length + this.seen.length * (4 * 5 + 2 + 12 * this.forms) + this.table.length * 4;
+    return this.arena.length + this.seen.length * (4 * 5 + 2 + 12 * this.forms) + this.table.length * 4 + this.fieldBytes;
   }
 
   /** URL u's labels of entry `id`, expanded (a copy; for tests and pages, not the hot path). */
@@ -191,11 +227,14 @@ export class SeriesCache {
     const len = this.labLen[k]!;
     if (len < 0) return null;
     const out = new Uint8Array(len);
-    expandLabels(this.arena, this.off[id]! + this.labRel[k]!, this.labStored[k]!, this.shared, out, 0);
+    expandLabels(this.arena, this.off[id]! + this.labRel[k]!, this.labStored[k]!, this.fields, out, 0);
     return out;
   }
 
-  /** Writes label run p into `a` at `pos` with the shared fields as markers; returns the bytes written. */
+  /**
+   * Writes label run p into `a` at `pos` with the shared fields and the metric name as markers;
+   * returns the bytes written (at most p.length: a marker is shorter than its field).
+   */
   private compact(p: Uint8Array, a: Uint8Array, pos: number): number {
     const shared = this.shared;
     const start = pos;
@@ -210,7 +249,9 @@ export class SeriesCache {
         while (x < f.length && f[x] === p[i + x]) x++;
         if (x === f.length) break;
       }
+      const name = k < shared.length ? -1 : this.nameField(p, i, end);
       if (k < shared.length) a[pos++] = k + 1;
+      else if (name >= 0) pos = writeMarker(a, pos, name);
       else {
         a.set(p.subarray(i, end), pos);
         pos += end - i;
@@ -218,6 +259,42 @@ export class SeriesCache {
       i = end;
     }
     return pos - start;
+  }
+
+  /**
+   * The index in `keyNames` of the metric name that key buf[start, end) starts with (the bytes
+   * before `{`, interned on first sight), or -1 when it is too short to pay or the table is full.
+   */
+  private keyName(buf: Uint8Array, start: number, end: number): number {
+    let e = start;
+    while (e < end && buf[e] !== 0x7b /* { */) e++;
+    if (e - start < 4) return -1;
+    const key = Buffer.from(buf.buffer, buf.byteOffset + start, e - start).toString("latin1");
+    const known = this.keyNameIds.get(key);
+    if (known !== undefined) return known;
+    if (this.keyNames.length >= MAX_KEY_NAMES) return -1;
+    this.keyNames.push(buf.slice(start, e));
+    this.keyNameIds.set(key, this.keyNames.length - 1);
+    this.fieldBytes += 2 * (e - start) + 64;
+    return this.keyNames.length - 1;
+  }
+
+  /** The index in `fields` of p[i, end) when it is a `__name__` field (interned on first sight), else -1. */
+  private nameField(p: Uint8Array, i: number, end: number): number {
+    // 0x0a len 0x0a 0x08 "__name__" 0x12 …, with a one-byte field length (a name of at most 115 bytes).
+    if (end - i > 129 || p[i + 2] !== 0x0a || p[i + 3] !== 8) return -1;
+    for (let x = 0; x < 8; x++) if (p[i + 4 + x] !== NAME_LABEL[x]) return -1;
+    const key = Buffer.from(p.buffer, p.byteOffset + i, end - i).toString("latin1");
+    const known = this.nameIds.get(key);
+    if (known !== undefined) return known;
+    const fields = this.fields;
+    if (fields.length === 9) fields.push(UNUSED_FIELD);
+    if (fields.length >= MAX_FIELDS) return -1;
+    const id = fields.length;
+    fields.push(p.slice(i, end));
+    this.nameIds.set(key, id);
+    this.fieldBytes += 2 * (end - i) + 64;
+    return id;
   }
 
   private insert(id: number): void {
@@ -268,6 +345,26 @@ export class SeriesCache {
 const INITIAL = 64;
 /** Shared fields a cache elides: their markers 1..MAX_SHARED never start a label field (0x0a). */
 export const MAX_SHARED = 8;
+/** Fields with a one-byte marker (index + 1 ≤ 0xef); two-byte markers 0xf0–0xff + one byte cover 4096 more. */
+const ONE_BYTE = 0xef;
+const MAX_FIELDS = ONE_BYTE + 4096;
+const UNUSED_FIELD = new Uint8Array(0);
+/** First byte of a stored key whose metric name is in keyNames (a series text never starts with it). */
+const KEY_NAME = 0x01;
+const MAX_KEY_NAMES = 0x10000;
+const NAME_LABEL = Buffer.from("__name__");
+
+/** Writes the marker of fields[k] at a[pos]; returns the position after it. */
+function writeMarker(a: Uint8Array, pos: number, k: number): number {
+  if (k < ONE_BYTE) {
+    a[pos] = k + 1;
+    return pos + 1;
+  }
+  const x = k - ONE_BYTE;
+  a[pos] = 0xf0 + (x >> 8);
+  a[pos + 1] = x & 0xff;
+  return pos + 2;
+}
 
 /** The end of the label field at buf[i]: 0x0a, a varint length, the Label message. */
 function fieldEnd(buf: Uint8Array, i: number): number {
@@ -285,27 +382,49 @@ function fieldEnd(buf: Uint8Array, i: number): number {
 
 /**
  * Copies the stored label run buf[off, off + stored) into out at `pos`, markers replaced by
- * their shared fields; returns the position after it.
+ * their fields; returns the position after it. A byte other than 0x0a (which starts a plain
+ * field) is a marker: c ≤ 0xef stands for fields[c - 1], c ≥ 0xf0 and the next byte b for
+ * fields[0xef + (c - 0xf0) * 256 + b].
  */
-export function expandLabels(buf: Uint8Array, off: number, stored: number, shared: readonly Uint8Array[], out: Uint8Array, pos: number): number {
+export function expandLabels(buf: Uint8Array, off: number, stored: number, fields: readonly Uint8Array[], out: Uint8Array, pos: number): number {
   const end = off + stored;
   let i = off;
   while (i < end) {
     const c = buf[i]!;
     if (c !== 0x0a) {
-      const f = shared[c - 1]!;
+      let f: Uint8Array;
+      if (c <= ONE_BYTE) {
+        f = fields[c - 1]!;
+        i++;
+      } else {
+        f = fields[ONE_BYTE + ((c - 0xf0) << 8) + buf[i + 1]!]!;
+        i += 2;
+      }
       out.set(f, pos);
       pos += f.length;
-      i++;
       continue;
     }
     // A run of plain fields up to the next marker (or the end), copied at once.
     let j = i;
     while (j < end && buf[j] === 0x0a) j = fieldEnd(buf, j);
-    out.set(buf.subarray(i, j), pos);
-    pos += j - i;
+    pos = copyBytes(buf, i, j, out, pos);
     i = j;
   }
+  return pos;
+}
+
+/**
+ * Copies src[from, to) into out at `pos`; returns the position after it. For the short runs of
+ * a sample's labels (tens of bytes): `out.set(src.subarray(…))` would allocate a view per call —
+ * per sample, the agent's largest source of garbage (~40 young-generation GCs a second at 50k
+ * samples/s).
+ */
+export function copyBytes(src: Uint8Array, from: number, to: number, out: Uint8Array, pos: number): number {
+  if (to - from > 256) {
+    out.set(src.subarray(from, to), pos);
+    return pos + to - from;
+  }
+  for (let k = from; k < to; k++) out[pos++] = src[k]!;
   return pos;
 }
 

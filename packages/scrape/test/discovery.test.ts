@@ -70,12 +70,33 @@ describe("remote write encoders", () => {
       [{ name: "__name__", value: "b" }, { name: "cpu", value: "0" }, instance, { name: "job", value: "other" }],
       [{ name: "__name__", value: "c" }],
       [{ name: "__name__", value: "d".repeat(300) }, { name: "exported_job", value: "x" }, instance, job, { name: "zone", value: "z" }],
+      [{ name: "__name__", value: "e".repeat(115) }, job],
+      [{ name: "__name__", value: "f".repeat(116) }, job],
+      // Metric names interned past the one-byte markers (0xef), past the two-byte ones (4335 in all), and seen again.
+      ...Array.from({ length: 4500 }, (_, i) => [{ name: "__name__", value: `m${i % 4400}` }, { name: "cpu", value: String(i) }, job]),
     ];
     sets.forEach((set, i) => {
       const key = Buffer.from(`k${i}`);
       c.add(key, 0, key.length, hashBytes(key, 0, key.length), { perUrl: [encodeLabelsV1(set)] }, 1);
     });
     expect(c.labStored[0]).toBeLessThan(c.labLen[0]!);
+    // Name fields: a marker where interned (1 byte for the first names, 2 later), in place when too long or the table is full.
+    // Bytes saved per series: a field's length less its marker's.
+    const saved = (l: { name: string; value: string }, marker: number) => encodeLabelsV1([l]).length - marker;
+    const name = (value: string) => ({ name: "__name__", value });
+    const [jobSaved, m] = [saved(job, 1), (i: number) => name(`m${i}`)];
+    expect([2, 3, 4, 5, 6, 237, 238, 4333, 4334, 4406].map((id) => c.labLen[id]! - c.labStored[id]!)).toEqual([
+      saved(name("c"), 1),
+      saved(instance, 1) + jobSaved, // a name too long for the table's one-byte field length
+      saved(name("e".repeat(115)), 1) + jobSaved,
+      jobSaved,
+      saved(m(0), 1) + jobSaved,
+      saved(m(231), 1) + jobSaved, // the last one-byte marker (fields[238])
+      saved(m(232), 2) + jobSaved,
+      saved(m(4327), 2) + jobSaved, // the last field
+      jobSaved, // the table is full: in place
+      saved(m(0), 1) + jobSaved, // a name seen before
+    ]);
     for (const [mk, out] of [
       [() => new WriteRequestV1Builder(), (b: WriteRequestV1Builder) => b.view()],
       [() => new WriteRequestV2Builder(), (b: WriteRequestV2Builder) => b.finish()],
@@ -85,7 +106,7 @@ describe("remote write encoders", () => {
       sets.forEach((set, id) => {
         const [at, stored, len] = [c.off[id]! + c.labRel[id]!, c.labStored[id]!, c.labLen[id]!];
         if (stored === len) viaCache.addRange(c.arena, at, len, 1000 + id, id);
-        else viaCache.addExpanded(c.arena, at, stored, len, c.shared, 1000 + id, id);
+        else viaCache.addExpanded(c.arena, at, stored, len, c.fields, 1000 + id, id);
         direct.add(encodeLabelsV1(set), 1000 + id, id);
       });
       expect(Buffer.from(out(viaCache)).toString("hex")).toBe(Buffer.from(out(direct)).toString("hex"));
