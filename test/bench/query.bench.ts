@@ -57,7 +57,7 @@ const ONLY = args.get("only");
 const CPU_TABLE = args.has("cpu");
 /** After loading, print each target's API URL and wait for SIGINT/SIGTERM (for profiling by hand). */
 const HOLD = args.has("hold");
-/** Extra select flags, comma-separated (e.g. --selectFlags=-search.decodeWorkers=1), for A/B runs. */
+/** Extra select flags, comma-separated (e.g. --selectFlags=-search.maxWorkersPerQuery=0), for A/B runs. */
 const EXTRA_SELECT_FLAGS = (args.get("selectFlags") ?? "").split(",").filter((f) => f !== "");
 const INTERVAL = 15_000;
 
