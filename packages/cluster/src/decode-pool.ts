@@ -33,6 +33,8 @@ export interface DecodePoolOptions {
   readonly workers: number;
   /** Searches with fewer samples than this (per worker) stay on the event loop. */
   readonly minSamples: number;
+  /** The worker script (default: decode-worker.js beside this module; tests give their own). */
+  readonly workerUrl?: URL;
 }
 
 export class DecodePool {
@@ -51,7 +53,7 @@ export class DecodePool {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(new URL("./decode-worker.js", import.meta.url)), pending: new Map() };
+    const slot: Slot = { worker: new Worker(this.opts.workerUrl ?? new URL("./decode-worker.js", import.meta.url)), pending: new Map() };
     const w = slot.worker;
     w.unref();
     w.on("message", (r: Reply) => {
