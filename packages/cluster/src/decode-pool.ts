@@ -2,17 +2,18 @@ import { Worker } from "node:worker_threads";
 import { BadDataError, InternalError } from "@strata/core";
 import type { RawBlock } from "@strata/storage";
 import type { RollupSpec } from "@strata/promql";
-import { decodeSeries, packJob, type DecodedSamples, type DecodeJob, type DecodeResult, type SampleArena } from "./decode.js";
+import { decodeSeries, packJob, type DecodedSamples, type DecodeJob, type SampleArena } from "./decode.js";
 import type { RollupJob, RollupResult } from "./rollup-job.js";
 
 /**
- * Worker threads for the blocks of wide searches (select's -search.maxWorkersPerQuery), as
+ * Worker threads for the rollups of wide searches (select's -search.maxWorkersPerQuery), as
  * vmselect decodes and rolls up series on every core: the series are split into packed jobs
- * balanced by sample count, and a worker either decodes them (samples come back) or also
- * computes a range function over them (`rollupJobs`: only step values come back), so a query
- * over millions of samples uses every core while the event loop keeps serving other requests.
- * Small searches stay on the event loop: below `minSamples` posting a job costs more than it
- * saves.
+ * balanced by sample count, and a worker decodes them and computes a range function over them
+ * (`rollupJobs`: only step values come back), so a query over millions of samples uses every
+ * core while the event loop keeps serving other requests. Small selections stay on the event
+ * loop: below `minSamples` posting a job costs more than it saves. Plain selections decode on
+ * the event loop (decodeInline): sending their samples back cost more than decoding them
+ * (docs/benchmarks.md, query-par).
  *
  * A worker that dies fails the jobs it held (InternalError naming the worker's exit) and is
  * replaced at once; `close()` terminates the pool (select's SIGTERM shutdown).
@@ -42,9 +43,7 @@ export class DecodePool {
   private nextId = 1;
   private rr = 0;
   private closed = false;
-  /** Searches decoded on workers / inline, rollup jobs run on workers, workers replaced (for /metrics). */
-  offloaded = 0;
-  inline = 0;
+  /** Rollup jobs run on workers, workers replaced (for /metrics). */
   rollupJobsRun = 0;
   restarts = 0;
 
@@ -83,37 +82,6 @@ export class DecodePool {
 
   get size(): number {
     return this.slots.length;
-  }
-
-  /**
-   * Decoded samples of every series (same order), each within [minT, maxT]. Inline decodes take
-   * their arrays from `arena`; worker results come in buffers of their own.
-   */
-  async decode(series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number, arena: SampleArena): Promise<DecodedSamples[]> {
-    let total = 0;
-    for (const blocks of series) for (const b of blocks) total += b.count;
-    const jobs = Math.min(this.slots.length, Math.ceil(total / Math.max(1, this.opts.minSamples)));
-    if (jobs <= 1 || series.length < 2) {
-      this.inline++;
-      return decodeInline(series, minT, maxT, dedupIntervalMs, arena);
-    }
-    this.offloaded++;
-    const ranges = splitRanges(series, total, jobs);
-    const results = await Promise.all(
-      ranges.map(([a, b]) => {
-        const job = packJob(this.nextId++, series.slice(a, b), minT, maxT, dedupIntervalMs);
-        return this.post<DecodeResult>(job, [job.meta.buffer, job.data.buffer]);
-      }),
-    );
-    const out: DecodedSamples[] = new Array<DecodedSamples>(series.length);
-    ranges.forEach(([a], k) => {
-      const r = results[k]!;
-      const ts = r.timestamps!;
-      const vs = r.values!;
-      const w = r.windows!;
-      for (let i = 0; i < w.length / 2; i++) out[a + i] = { timestamps: ts.subarray(w[2 * i]!, w[2 * i + 1]!), values: vs.subarray(w[2 * i]!, w[2 * i + 1]!) };
-    });
-    return out;
   }
 
   /** Whether a selection of `samples` samples is worth computing on the workers. */

@@ -169,7 +169,7 @@ export function decodeSeries(blocks: readonly RawBlock[], minT: number, maxT: nu
 // ---- decoding off the event loop ----------------------------------------------------------------
 
 /**
- * A job for a decode worker: the blocks of several series packed into two transferable buffers,
+ * A job for a worker: the blocks of several series packed into two transferable buffers,
  * so posting it copies nothing per block. `meta` is, as float64s: minT, maxT, dedupIntervalMs,
  * seriesCount, then per series its block count, then per block count, minT, maxT, tsTag,
  * valTag, tsLen, valLen; `data` holds every block's timestamp bytes then value bytes in order.
@@ -178,18 +178,6 @@ export interface DecodeJob {
   readonly id: number;
   readonly meta: Float64Array<ArrayBuffer>;
   readonly data: Uint8Array<ArrayBuffer>;
-}
-
-/**
- * The answer: every series decoded into `timestamps`/`values` at its own base offset (the sum of
- * the previous series' sample counts); `windows` holds [start, end) per series into them.
- */
-export interface DecodeResult {
-  readonly id: number;
-  readonly timestamps?: Float64Array<ArrayBuffer>;
-  readonly values?: Float64Array<ArrayBuffer>;
-  readonly windows?: Uint32Array<ArrayBuffer>;
-  readonly error?: string;
 }
 
 const META_HEAD = 4;
@@ -277,26 +265,4 @@ export function packedSamples(meta: Float64Array): number {
     m += nb * META_BLOCK;
   }
   return total;
-}
-
-/** Runs in the worker: decodes a packed job. */
-export function runJob(job: DecodeJob): Required<Omit<DecodeResult, "error">> {
-  const { meta, data } = job;
-  const minT = meta[0]!;
-  const maxT = meta[1]!;
-  const dedup = meta[2]!;
-  const nSeries = meta[3]!;
-  // Size the output once.
-  const total = packedSamples(meta);
-  const ts = new Float64Array(total);
-  const vals = new Float64Array(total);
-  const windows = new Uint32Array(nSeries * 2);
-  let base = 0;
-  forEachPackedSeries(meta, data, (s, blocks, count) => {
-    const w = decodeSeriesInto(blocks, ts.subarray(base, base + count), vals.subarray(base, base + count), minT, maxT, dedup);
-    windows[2 * s] = base + w.lo;
-    windows[2 * s + 1] = base + w.hi;
-    base += count;
-  });
-  return { id: job.id, timestamps: ts, values: vals, windows };
 }

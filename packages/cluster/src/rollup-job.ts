@@ -31,10 +31,6 @@ export interface RollupResult {
   readonly error?: string;
 }
 
-export function isRollupJob(job: DecodeJob): job is RollupJob {
-  return (job as Partial<RollupJob>).func !== undefined;
-}
-
 /** The worker never pauses a slide: it has no event loop to share. */
 class WorkerMeter implements RollupMeter {
   samplesScanned = 0;

@@ -172,10 +172,7 @@ export class BlockSeriesStream implements SeriesStream {
     const blocks = part.map((e) => unmarshalBlocks(e.blocks ?? []));
     for (const e of part) e.blocks = undefined;
     const arena = new SampleArena();
-    const run = this.decoder
-      ? this.decoder.decode(blocks, this.minT, this.maxT, this.dedupIntervalMs, arena)
-      : decodeInline(blocks, this.minT, this.maxT, this.dedupIntervalMs, arena);
-    return run.then(
+    return decodeInline(blocks, this.minT, this.maxT, this.dedupIntervalMs, arena).then(
       (decoded) => {
         const series: Series[] = [];
         for (let i = 0; i < part.length; i++) {
