@@ -19,6 +19,9 @@ import type { RollupJob, RollupResult } from "./rollup-job.js";
  * replaced at once; `close()` terminates the pool (select's SIGTERM shutdown).
  */
 
+/** Young generation of a worker's heap (MiB). */
+const WORKER_YOUNG_GEN_MB = 4;
+
 interface Reply {
   readonly id: number;
   readonly error?: string;
@@ -52,7 +55,10 @@ export class DecodePool {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(this.opts.workerUrl ?? new URL("./decode-worker.js", import.meta.url)), pending: new Map() };
+    // A worker allocates few JS objects (a view per block and series); its arrays live outside
+    // the heap. V8's default young generation (up to 48 MiB per isolate) only adds RSS here.
+    const worker = new Worker(this.opts.workerUrl ?? new URL("./decode-worker.js", import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB } });
+    const slot: Slot = { worker, pending: new Map() };
     const w = slot.worker;
     w.unref();
     w.on("message", (r: Reply) => {
