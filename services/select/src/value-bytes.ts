@@ -16,33 +16,11 @@ import { formatPromValue } from "@strata/promql";
 
 const POW10 = Float64Array.from({ length: 23 }, (_, i) => 10 ** i);
 
-/** '00'…'99' as byte pairs. */
-const PAIRS = new Uint8Array(200);
-for (let i = 0; i < 100; i++) {
-  PAIRS[2 * i] = 48 + Math.floor(i / 10);
-  PAIRS[2 * i + 1] = 48 + (i % 10);
-}
+/** The scale (decimal places for 15 digits) of the last fraction written. */
+let lastScale = 0;
 
-/** The 16 digits of m < 1e16, right-aligned (leading zeros included). */
-const DIGITS = new Uint8Array(16);
-
-/** Writes the 8 digits of x < 1e8 (with leading zeros) at DIGITS[at]. */
-function eight(x: number, at: number): void {
-  const a = (x / 10000) | 0;
-  const b = x - a * 10000;
-  const a1 = (a / 100) | 0;
-  const a2 = a - a1 * 100;
-  const b1 = (b / 100) | 0;
-  const b2 = b - b1 * 100;
-  DIGITS[at] = PAIRS[2 * a1]!;
-  DIGITS[at + 1] = PAIRS[2 * a1 + 1]!;
-  DIGITS[at + 2] = PAIRS[2 * a2]!;
-  DIGITS[at + 3] = PAIRS[2 * a2 + 1]!;
-  DIGITS[at + 4] = PAIRS[2 * b1]!;
-  DIGITS[at + 5] = PAIRS[2 * b1 + 1]!;
-  DIGITS[at + 6] = PAIRS[2 * b2]!;
-  DIGITS[at + 7] = PAIRS[2 * b2 + 1]!;
-}
+/** Scratch for the digits of one value, written right to left. */
+const SCRATCH = new Uint8Array(32);
 
 /**
  * Writes v as formatPromValue(v) at buf[pos] and returns the position after it. buf must have
@@ -50,38 +28,60 @@ function eight(x: number, at: number): void {
  * decimal form).
  */
 export function writeValue(buf: Uint8Array, pos: number, v: number): number {
-  let a = v;
-  if (v < 0) {
-    a = -v;
-  }
+  const a = v < 0 ? -v : v;
   if (a >= 1e-7 && a < 1e15) {
-    let k = 14 - Math.floor(Math.log10(a));
-    let m = Math.round(a * POW10[k]!);
-    if (m >= 1e15) m = Math.round(a * POW10[--k]!);
-    if (k >= 0 && m / POW10[k]! === a) {
-      const hi = Math.floor(m / 1e8);
-      eight(m - hi * 1e8, 8);
-      eight(hi, 0);
-      // Significant digits: from the first non-zero digit to the last non-zero digit (or the
-      // units digit, whichever is later).
-      let first = 0;
-      while (first < 15 && DIGITS[first] === 48) first++;
-      let end = 16;
-      while (end > 16 - k && DIGITS[end - 1] === 48) end--;
-      if (v < 0) buf[pos++] = 45; // '-'
-      const point = 16 - k; // DIGITS index where the fraction starts
-      if (point <= first) {
-        buf[pos++] = 48;
-        if (end > point) buf[pos++] = 46;
-        for (let i = point; i < first; i++) buf[pos++] = 48;
-        for (let i = first; i < end; i++) buf[pos++] = DIGITS[i]!;
-      } else {
-        for (let i = first; i < point; i++) buf[pos++] = DIGITS[i]!;
-        if (end > point) {
-          buf[pos++] = 46;
-          for (let i = point; i < end; i++) buf[pos++] = DIGITS[i]!;
+    let k = 0;
+    let m = a;
+    let exact = true;
+    if (!Number.isInteger(a)) {
+      // The scale of the previous value first (a series' values keep their magnitude), then
+      // log10 (~16 ns) when it does not give 15 digits.
+      k = lastScale;
+      let t = a * POW10[k]!;
+      if (!(t >= 1e14 && t < 1e15)) {
+        k = 14 - Math.floor(Math.log10(a));
+        t = a * POW10[k]!;
+        if (t >= 1e15) t = a * POW10[--k]!;
+        if (k >= 0) lastScale = k;
+      }
+      m = Math.round(t);
+      exact = k >= 0 && m < 1e15 && m / POW10[k]! === a;
+    }
+    if (exact) {
+      // m = hi·1e8 + lo; digits come off lo (int32 arithmetic), then off hi once lo gave 8.
+      const h = Math.floor(m / 1e8);
+      let hi = h | 0;
+      let lo = (m - h * 1e8) | 0;
+      let taken = 0;
+      let p = 32;
+      let fraction = false; // a non-zero fraction digit was seen: zeros from here on are written
+      for (let i = 0; i < k; i++) {
+        if (taken === 8) {
+          lo = hi;
+          hi = 0;
+        }
+        const q = (lo / 10) | 0;
+        const d = lo - q * 10;
+        lo = q;
+        taken++;
+        if (fraction || d !== 0) {
+          SCRATCH[--p] = 48 + d;
+          fraction = true;
         }
       }
+      if (fraction) SCRATCH[--p] = 46; // '.'
+      do {
+        if (taken === 8) {
+          lo = hi;
+          hi = 0;
+        }
+        const q = (lo / 10) | 0;
+        SCRATCH[--p] = 48 + lo - q * 10;
+        lo = q;
+        taken++;
+      } while (lo !== 0 || hi !== 0);
+      if (v < 0) buf[pos++] = 45; // '-'
+      while (p < 32) buf[pos++] = SCRATCH[p++]!;
       return pos;
     }
   }
