@@ -53,11 +53,14 @@ describe("rendering", () => {
           fc.constantFrom(0, -0, NaN, Infinity, -Infinity, Number.MAX_VALUE, Number.MIN_VALUE, -Number.MIN_VALUE, 2.2250738585072014e-308),
         ),
         (v) => {
-          const end = writeValue(buf, 3, v);
-          expect(buf.toString("latin1", 3, end)).toBe(formatPromValue(v));
+          // Repeated so that both ways run: after a 16–17-digit value the next ones skip the try.
+          for (let i = 0; i < 9; i++) {
+            const end = writeValue(buf, 3, v);
+            expect(buf.toString("latin1", 3, end)).toBe(formatPromValue(v));
+          }
         },
       ),
-      { numRuns: 200_000 },
+      { numRuns: 50_000 },
     );
   });
 
