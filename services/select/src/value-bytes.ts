@@ -1,34 +1,68 @@
 import { formatPromValue } from "@strata/promql";
 
 /**
- * Sample values written as bytes, exactly as formatPromValue writes them, without the shortest-
- * digits search of V8 (`String(v)`, ~125–170 ns per fraction) for the common case.
+ * Sample values written as bytes, exactly as formatPromValue writes them (the shortest decimal
+ * that parses back to the double, the closest one when several have that length, in plain
+ * decimal form), without V8's digit search (`String(v)`, ~125–170 ns per fraction) and without a
+ * string per value.
  *
- * The fast path: with k chosen so that m = round(|v|·10^k) has 15 digits, m/10^k === |v| (one
- * correctly rounded division of two exact doubles, k ≤ 22) proves that m·10^-k parses back to v.
- * A double's round-trip interval is narrower than 2^-52·|v| while decimals of ≤ 15 significant
- * digits at one scale lie at least 10^-15·|v| apart, so at most one such decimal round-trips at
- * each scale and round() finds it (the product's rounding error is ≤ 0.07 of a unit of m).
- * The shortest round-trip decimal, when it has ≤ 15 digits, is then m without its trailing zeros
- * (the same value at a coarser scale is the same integer at this one). When the check fails,
- * the shortest decimal needs 16 or 17 digits and the value goes the general way.
+ * Two exact paths, both on float64 arithmetic only:
+ *
+ * - Short: with k chosen so that m = round(|v|·10^k) has 15 digits, m/10^k === |v| (one
+ *   correctly rounded division of two exact doubles, k ≤ 22) proves that m·10^-k parses back to
+ *   v. Decimals of ≤ 15 significant digits at one scale lie further apart than a double's
+ *   round-trip interval is wide, so round() finds the only candidate, and m without its trailing
+ *   zeros is the shortest.
+ * - Wide (16–17 digits: rates, ratios): with k chosen so that x = |v|·10^k lies in [1e16, 1e17),
+ *   x is held exactly as a double-double (Dekker's product of |v| and the exact 10^k), and the
+ *   round-trip interval of v, scaled the same way, as x − dLo … x + dHi (half the gaps to the
+ *   neighbouring doubles times 10^k: a power of two times 10^k, exact). The interval is at most
+ *   22.3 units wide, so it holds at most one multiple of 100 (then the shortest has ≤ 15 digits),
+ *   else up to three multiples of 10 (16 digits: the closest one), else the integer closest to x
+ *   (17 digits). Integers are compared with x through t − lo, where x = hi + lo and a candidate is
+ *   hi + t; a comparison closer than 1e-6 of a unit to a bound or a tie goes the general way,
+ *   so rounding in those few operations can never decide an answer.
+ *
+ * Everything else (|v| outside [1e-6, 1e15), NaN, ±Inf, ±0, undecided cases) takes V8's digits.
  */
 
 const POW10 = Float64Array.from({ length: 23 }, (_, i) => 10 ** i);
 
-/** The scale (decimal places for 15 digits) of the last fraction written. */
+/** Veltkamp splitting constant for Dekker's exact product (2^27 + 1). */
+const SPLIT = 134_217_729;
+/** The high and low halves (26 bits each) of 10^k, for the exact product. */
+const POW10_HI = new Float64Array(23);
+const POW10_LO = new Float64Array(23);
+for (let k = 0; k < 23; k++) {
+  const t = SPLIT * POW10[k]!;
+  POW10_HI[k] = t - (t - POW10[k]!);
+  POW10_LO[k] = POW10[k]! - POW10_HI[k]!;
+}
+
+/** A margin, in units of the 17-digit integer, inside which a comparison is not trusted. */
+const EPS = 1e-6;
+
+/** The bits of one double (little-endian words: [1] holds sign, exponent, top of the mantissa). */
+const F64 = new Float64Array(1);
+const U32 = new Uint32Array(F64.buffer);
+
+/** The scale (decimal places for 15 digits) of the last fraction written the short way. */
 let lastScale = 0;
+/** The scale (decimal places for 17 digits) of the last fraction written the wide way. */
+let lastWideScale = 0;
 
 /**
- * Fractions written the general way, without trying the fast path, after one that needed 16–17
- * digits: computed values (rates, ratios) rarely have ≤ 15, and a failed try costs ~15 ns. Both
- * ways write the same bytes; this only decides which is tried first.
+ * Fractions tried the wide way first after one that needed 16–17 digits: computed values (rates,
+ * ratios) rarely have ≤ 15, and a failed short try costs ~15 ns. Both ways write the same bytes;
+ * this only decides which is tried first.
  */
 const SKIP_AFTER_MISS = 7;
 let skip = 0;
 
-/** Scratch for the digits of one value, written right to left. */
-const SCRATCH = new Uint8Array(32);
+/** The result of wide(): the integer hiDigits·1e8 + loDigits, times 10^-wideScale. */
+let hiDigits = 0;
+let loDigits = 0;
+let wideScale = 0;
 
 /**
  * Writes v as formatPromValue(v) at buf[pos] and returns the position after it. buf must have
@@ -38,70 +72,178 @@ const SCRATCH = new Uint8Array(32);
 export function writeValue(buf: Uint8Array, pos: number, v: number): number {
   const a = v < 0 ? -v : v;
   if (a >= 1e-7 && a < 1e15) {
-    let k = 0;
-    let m = a;
-    let exact = true;
-    if (!Number.isInteger(a) && skip > 0) {
+    if (Number.isInteger(a)) {
+      const h = Math.floor(a / 1e8);
+      return writeDigits(buf, pos, v < 0, h, a - h * 1e8, 0);
+    }
+    if (skip > 0) {
       skip--;
-      exact = false;
-    } else if (!Number.isInteger(a)) {
-      // The scale of the previous value first (a series' values keep their magnitude), then
-      // log10 (~16 ns) when it does not give 15 digits.
-      k = lastScale;
-      let t = a * POW10[k]!;
-      if (!(t >= 1e14 && t < 1e15)) {
-        k = 14 - Math.floor(Math.log10(a));
-        t = a * POW10[k]!;
-        if (t >= 1e15) t = a * POW10[--k]!;
-        if (k >= 0) lastScale = k;
-      }
-      m = Math.round(t);
-      exact = k >= 0 && m < 1e15 && m / POW10[k]! === a;
-      if (!exact) skip = SKIP_AFTER_MISS;
+      if (wide(a)) return writeDigits(buf, pos, v < 0, hiDigits, loDigits, wideScale);
     }
-    if (exact) {
-      // m = hi·1e8 + lo; digits come off lo (int32 arithmetic), then off hi once lo gave 8.
+    // Short: the scale of the previous value first (a series' values keep their magnitude), then
+    // the binary exponent's estimate of log10 when it does not give 15 digits.
+    let k = lastScale;
+    let t = a * POW10[k]!;
+    if (!(t >= 1e14 && t < 1e15)) {
+      F64[0] = a;
+      k = 14 - Math.floor((((U32[1]! >>> 20) & 0x7ff) - 1023) * 0.3010299956639812);
+      t = a * POW10[k]!;
+      if (t >= 1e15) t = a * POW10[--k]!;
+      if (k >= 0) lastScale = k;
+    }
+    const m = Math.round(t);
+    if (k >= 0 && k <= 22 && m < 1e15 && m / POW10[k]! === a) {
       const h = Math.floor(m / 1e8);
-      let hi = h | 0;
-      let lo = (m - h * 1e8) | 0;
-      let taken = 0;
-      let p = 32;
-      let fraction = false; // a non-zero fraction digit was seen: zeros from here on are written
-      for (let i = 0; i < k; i++) {
-        if (taken === 8) {
-          lo = hi;
-          hi = 0;
-        }
-        const q = (lo / 10) | 0;
-        const d = lo - q * 10;
-        lo = q;
-        taken++;
-        if (fraction || d !== 0) {
-          SCRATCH[--p] = 48 + d;
-          fraction = true;
-        }
-      }
-      if (fraction) SCRATCH[--p] = 46; // '.'
-      do {
-        if (taken === 8) {
-          lo = hi;
-          hi = 0;
-        }
-        const q = (lo / 10) | 0;
-        SCRATCH[--p] = 48 + lo - q * 10;
-        lo = q;
-        taken++;
-      } while (lo !== 0 || hi !== 0);
-      if (v < 0) buf[pos++] = 45; // '-'
-      while (p < 32) buf[pos++] = SCRATCH[p++]!;
-      return pos;
+      return writeDigits(buf, pos, v < 0, h, m - h * 1e8, k);
     }
+    skip = SKIP_AFTER_MISS;
+    if (wide(a)) return writeDigits(buf, pos, v < 0, hiDigits, loDigits, wideScale);
   }
-  // 16–17 digits (most computed values: rates, ratios) or outside [1e-7, 1e15): V8's digits.
-  // JSON.stringify of a finite number skips the number-string cache String() consults.
+  // Outside the paths' domain or undecided: V8's digits. JSON.stringify of a finite number skips
+  // the number-string cache String() consults.
   let s = v - v === 0 && v !== 0 ? JSON.stringify(v) : "e";
   if (s.indexOf("e") >= 0) s = formatPromValue(v);
   for (let i = 0; i < s.length; i++) buf[pos++] = s.charCodeAt(i);
+  return pos;
+}
+
+/**
+ * The shortest (then closest) decimal that parses back to a, a positive normal non-integer, into
+ * hiDigits/loDigits/wideScale; false when a is outside the domain or a comparison is too close
+ * to call (the caller then takes V8's digits).
+ */
+function wide(a: number): boolean {
+  F64[0] = a;
+  const w1 = U32[1]!;
+  const w0 = U32[0]!;
+  const e = (w1 >>> 20) & 0x7ff;
+  let k = lastWideScale;
+  let hi = a * POW10[k]!;
+  if (!(hi >= 1e16 && hi < 1e17)) {
+    // floor((e − 1023)·log10 2) is floor(log10 a) or one less; the range check below corrects it.
+    k = 16 - Math.floor((e - 1023) * 0.3010299956639812);
+    if (k < 0 || k > 22) return false;
+    hi = a * POW10[k]!;
+    if (hi < 1e16 && k < 22) hi = a * POW10[++k]!;
+    else if (hi >= 1e17 && k > 0) hi = a * POW10[--k]!;
+    if (!(hi >= 1e16 && hi < 1e17)) return false;
+    lastWideScale = k;
+  }
+  // x = a·10^k = hi + lo exactly (Dekker); hi is an even integer (≥ 2^53), |lo| ≤ 8.
+  const s = SPLIT * a;
+  const ah = s - (s - a);
+  const al = a - ah;
+  const bh = POW10_HI[k]!;
+  const bl = POW10_LO[k]!;
+  const lo = ah * bh - hi + ah * bl + al * bh + al * bl;
+  // Half the gap to the next double above, times 10^k; the gap below is half that at a power
+  // of two. (Whether a bound itself parses back to a depends on a's parity; candidates that
+  // close to a bound are left to V8 below.)
+  U32[0] = 0;
+  U32[1] = (e - 53) << 20;
+  const dHi = F64[0] * POW10[k]!;
+  const dLo = (w1 & 0xfffff) === 0 && w0 === 0 ? dHi / 2 : dHi;
+
+  // hi = q·1e8 + r8 without fmod (a runtime call on doubles): q·1e8 = q·5^8·2^8 is exact, and
+  // hi − q·1e8 is an integer below 2e8, exact too.
+  let q = Math.floor(hi / 1e8);
+  let r8 = hi - q * 1e8;
+  if (r8 < 0) {
+    q--;
+    r8 += 1e8;
+  }
+  // Multiples of 100 (≤ 15 digits), then of 10 (16 digits), then integers (17 digits): the first
+  // modulus with a candidate inside gives the shortest; of the two candidates beside x, the
+  // closer one inside.
+  for (let mod = 100; mod >= 1; mod = (mod / 10) | 0) {
+    const rm = (r8 | 0) % mod;
+    // hi + t is a multiple of mod for t ≡ −rm; tb is the one at or just below x.
+    const tb = mod * Math.floor((lo + rm) / mod) - rm;
+    let best = NaN;
+    let bestDist = Infinity;
+    let tie = false;
+    for (let t = tb; t <= tb + mod; t += mod) {
+      const r = t - lo; // candidate − x
+      if (r > dHi + EPS || r < -dLo - EPS) continue;
+      // On a bound (within rounding): exactly on it only when the decimal is a midpoint between
+      // two doubles, which parses to a or its neighbour by parity; too close to call here.
+      if (r > dHi - EPS || r < -dLo + EPS) return false;
+      const dist = r < 0 ? -r : r;
+      if (dist < bestDist - EPS) {
+        best = t;
+        bestDist = dist;
+        tie = false;
+      } else if (dist < bestDist + EPS) tie = true;
+    }
+    if (best === best) {
+      if (tie) return false;
+      let l = r8 + best;
+      let h = q;
+      if (l < 0) {
+        l += 1e8;
+        h--;
+      } else if (l >= 1e8) {
+        l -= 1e8;
+        h++;
+      }
+      hiDigits = h;
+      loDigits = l;
+      wideScale = k;
+      return true;
+    }
+  }
+  return false; // only at a power of two, where the interval may be narrower than 1
+}
+
+/** "00" … "99" as character codes: the tens of i at 2i, the ones at 2i + 1. */
+const PAIRS = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  PAIRS[2 * i] = 48 + ((i / 10) | 0);
+  PAIRS[2 * i + 1] = 48 + (i % 10);
+}
+/** The 18 digits of hi·1e8 + lo, zero-padded: hi's 10 first, then lo's 8. */
+const DIGITS = new Uint8Array(18);
+
+/**
+ * Writes (hi·1e8 + lo)·10^-k in plain decimal form: integer digits from the first non-zero one
+ * (at least one), fraction digits without trailing zeros. 0 ≤ hi < 1e10 (int32 below 2^31 here),
+ * 0 ≤ lo < 1e8, 0 ≤ k ≤ 22. Digits come off two at a time with int32 arithmetic.
+ */
+function writeDigits(buf: Uint8Array, pos: number, negative: boolean, hi: number, lo: number, k: number): number {
+  let h = hi | 0;
+  let l = lo | 0;
+  for (let p = 16; p >= 10; p -= 2) {
+    const q = (l / 100) | 0;
+    const r = (l - q * 100) << 1;
+    DIGITS[p] = PAIRS[r]!;
+    DIGITS[p + 1] = PAIRS[r + 1]!;
+    l = q;
+  }
+  for (let p = 8; p >= 0; p -= 2) {
+    const q = (h / 100) | 0;
+    const r = (h - q * 100) << 1;
+    DIGITS[p] = PAIRS[r]!;
+    DIGITS[p + 1] = PAIRS[r + 1]!;
+    h = q;
+  }
+  const point = 18 - k; // the decimal point sits before DIGITS[point]
+  let end = 18;
+  while (end > point && DIGITS[end - 1] === 48) end--;
+  if (negative) buf[pos++] = 45; // '-'
+  if (point <= 0) {
+    buf[pos++] = 48; // '0'
+    buf[pos++] = 46; // '.'
+    for (let i = point; i < 0; i++) buf[pos++] = 48;
+    for (let i = 0; i < end; i++) buf[pos++] = DIGITS[i]!;
+    return pos;
+  }
+  let i = 0;
+  while (i < point - 1 && DIGITS[i] === 48) i++;
+  while (i < point) buf[pos++] = DIGITS[i++]!;
+  if (end > point) {
+    buf[pos++] = 46; // '.'
+    while (i < end) buf[pos++] = DIGITS[i++]!;
+  }
   return pos;
 }
 
