@@ -18,12 +18,13 @@ import { formatPromValue } from "@strata/promql";
  *   round-trip interval of v, scaled the same way, as x − dLo … x + dHi (half the gaps to the
  *   neighbouring doubles times 10^k: a power of two times 10^k, exact). The interval is at most
  *   22.3 units wide, so it holds at most one multiple of 100 (then the shortest has ≤ 15 digits),
- *   else up to three multiples of 10 (16 digits: the closest one), else the integer closest to x
- *   (17 digits). Integers are compared with x through t − lo, where x = hi + lo and a candidate is
+ *   else up to three multiples of 10 (16 digits: the closest one, which is one of the two beside
+ *   x), else the integer closest to x (17 digits). Integers are compared with x through t − lo, where x = hi + lo and a candidate is
  *   hi + t; a comparison closer than 1e-6 of a unit to a bound or a tie goes the general way,
  *   so rounding in those few operations can never decide an answer.
  *
- * Everything else (|v| outside [1e-6, 1e15), NaN, ±Inf, ±0, undecided cases) takes V8's digits.
+ * Everything else (|v| below 1e-7 or from 1e15 on, 16–17-digit values below 1e-6, NaN, ±Inf,
+ * ±0, undecided cases) takes V8's digits.
  */
 
 const POW10 = Float64Array.from({ length: 23 }, (_, i) => 10 ** i);
@@ -154,45 +155,56 @@ function wide(a: number): boolean {
   }
   // Multiples of 100 (≤ 15 digits), then of 10 (16 digits), then integers (17 digits): the first
   // modulus with a candidate inside gives the shortest; of the two candidates beside x, the
-  // closer one inside.
-  for (let mod = 100; mod >= 1; mod = (mod / 10) | 0) {
-    const rm = (r8 | 0) % mod;
-    // hi + t is a multiple of mod for t ≡ −rm; tb is the one at or just below x.
-    const tb = mod * Math.floor((lo + rm) / mod) - rm;
-    let best = NaN;
-    let bestDist = Infinity;
-    let tie = false;
-    for (let t = tb; t <= tb + mod; t += mod) {
-      const r = t - lo; // candidate − x
-      if (r > dHi + EPS || r < -dLo - EPS) continue;
-      // On a bound (within rounding): exactly on it only when the decimal is a midpoint between
-      // two doubles, which parses to a or its neighbour by parity; too close to call here.
-      if (r > dHi - EPS || r < -dLo + EPS) return false;
-      const dist = r < 0 ? -r : r;
-      if (dist < bestDist - EPS) {
-        best = t;
-        bestDist = dist;
-        tie = false;
-      } else if (dist < bestDist + EPS) tie = true;
-    }
-    if (best === best) {
-      if (tie) return false;
-      let l = r8 + best;
-      let h = q;
-      if (l < 0) {
-        l += 1e8;
-        h--;
-      } else if (l >= 1e8) {
-        l -= 1e8;
-        h++;
-      }
-      hiDigits = h;
-      loDigits = l;
-      wideScale = k;
-      return true;
-    }
+  // closer one inside. Residues by constant divisors (int32 multiply-shift, no idiv).
+  const r = r8 | 0;
+  let t = nearest(100, r - ((r / 100) | 0) * 100, lo, dHi, dLo);
+  if (t !== t) t = nearest(10, r - ((r / 10) | 0) * 10, lo, dHi, dLo);
+  if (t !== t) t = nearest(1, 0, lo, dHi, dLo);
+  if (t !== t || t === Infinity) return false;
+  let l = r8 + t;
+  let h = q;
+  if (l < 0) {
+    l += 1e8;
+    h--;
+  } else if (l >= 1e8) {
+    l -= 1e8;
+    h++;
   }
-  return false; // only at a power of two, where the interval may be narrower than 1
+  hiDigits = h;
+  loDigits = l;
+  wideScale = k;
+  return true;
+}
+
+/**
+ * Of the multiples of mod (hi + t with t ≡ −rm mod mod) beside x = hi + lo, the offset t of the
+ * one closer to x inside (x − dLo, x + dHi); NaN when neither is inside, Infinity when the answer
+ * is too close to call (a candidate on a bound within rounding, or two equally close).
+ */
+function nearest(mod: number, rm: number, lo: number, dHi: number, dLo: number): number {
+  // tb = the candidate at or below x (|lo| ≤ 8: for mod ≥ 10, lo + rm lies in [−8, mod + 8), one
+  // step from −rm at most).
+  const u = lo + rm;
+  let tb = -rm;
+  if (mod === 1) tb = Math.floor(lo);
+  else if (u < 0) tb -= mod;
+  else if (u >= mod) tb += mod;
+  const rb = tb - lo; // ≤ 0 up to rounding
+  const ra = rb + mod; // > 0
+  const inB = rb >= -dLo - EPS;
+  const inA = ra <= dHi + EPS;
+  // On a bound (within rounding): exactly on it only when the decimal is a midpoint between two
+  // doubles, which parses to a or its neighbour by parity; too close to call here.
+  if ((inB && rb < -dLo + EPS) || (inA && ra > dHi - EPS)) return Infinity;
+  if (inB && inA) {
+    const db = -rb;
+    if (db < ra - EPS) return tb;
+    if (ra < db - EPS) return tb + mod;
+    return Infinity;
+  }
+  if (inB) return tb;
+  if (inA) return tb + mod;
+  return NaN;
 }
 
 /** "00" … "99" as character codes: the tens of i at 2i, the ones at 2i + 1. */
