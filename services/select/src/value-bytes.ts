@@ -157,9 +157,9 @@ function wide(a: number): boolean {
   // modulus with a candidate inside gives the shortest; of the two candidates beside x, the
   // closer one inside. Residues by constant divisors (int32 multiply-shift, no idiv).
   const r = r8 | 0;
-  let t = nearest(100, r - ((r / 100) | 0) * 100, lo, dHi, dLo);
-  if (t !== t) t = nearest(10, r - ((r / 10) | 0) * 10, lo, dHi, dLo);
-  if (t !== t) t = nearest(1, 0, lo, dHi, dLo);
+  let t = nearest(100, r - ((r / 100) | 0) * 100, r, lo, dHi, dLo);
+  if (t !== t) t = nearest(10, r - ((r / 10) | 0) * 10, r, lo, dHi, dLo);
+  if (t !== t) t = nearest(1, 0, r, lo, dHi, dLo);
   if (t !== t || t === Infinity) return false;
   let l = r8 + t;
   let h = q;
@@ -179,9 +179,10 @@ function wide(a: number): boolean {
 /**
  * Of the multiples of mod (hi + t with t ≡ −rm mod mod) beside x = hi + lo, the offset t of the
  * one closer to x inside (x − dLo, x + dHi); NaN when neither is inside, Infinity when the answer
- * is too close to call (a candidate on a bound within rounding, or two equally close).
+ * is too close to call (a candidate on a bound within rounding, or two within rounding of a tie).
+ * r: hi + t's low 8 digits are r + t (mod 1e8).
  */
-function nearest(mod: number, rm: number, lo: number, dHi: number, dLo: number): number {
+function nearest(mod: number, rm: number, r: number, lo: number, dHi: number, dLo: number): number {
   // tb = the candidate at or below x (|lo| ≤ 8: for mod ≥ 10, lo + rm lies in [−8, mod + 8), one
   // step from −rm at most).
   const u = lo + rm;
@@ -200,6 +201,10 @@ function nearest(mod: number, rm: number, lo: number, dHi: number, dLo: number):
     const db = -rb;
     if (db < ra - EPS) return tb;
     if (ra < db - EPS) return tb + mod;
+    // An exact tie (x exactly halfway: lo is then a half-integer or an integer, and rb, ra are
+    // computed exactly): the even one of the two digit strings, as ECMAScript's Number::toString
+    // says. hi + t over mod has the parity of (r + t)/mod, since 1e8/mod is even.
+    if (db === ra) return (((r + tb) / mod) & 1) === 0 ? tb : tb + mod;
     return Infinity;
   }
   if (inB) return tb;

@@ -100,6 +100,9 @@ describe("rendering", () => {
           fc.double(),
           // Rates and ratios: an integer over another.
           fc.tuple(fc.integer({ min: -1e9, max: 1e9 }), fc.integer({ min: 1, max: 1e6 })).map(([a, b]) => a / b),
+          // Dyadic values with few significant bits: exact decimal expansions of 17–18 digits put x
+          // exactly halfway between two candidates (the tie goes to the even digit string).
+          fc.tuple(fc.integer({ min: 1, max: 2 ** 30 }), fc.integer({ min: -40, max: 20 })).map(([m, e]) => m * 2 ** e),
           // Powers of two (the lower gap is half the upper one) and of ten, and their neighbours.
           fc.integer({ min: -24, max: 50 }).map((e) => 2 ** e).chain(near),
           fc.integer({ min: -7, max: 15 }).map((e) => 10 ** e).chain(near),
