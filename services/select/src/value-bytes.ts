@@ -212,56 +212,67 @@ function nearest(mod: number, rm: number, r: number, lo: number, dHi: number, dL
   return NaN;
 }
 
-/** "00" … "99" as character codes: the tens of i at 2i, the ones at 2i + 1. */
-const PAIRS = new Uint8Array(200);
-for (let i = 0; i < 100; i++) {
-  PAIRS[2 * i] = 48 + ((i / 10) | 0);
-  PAIRS[2 * i + 1] = 48 + (i % 10);
-}
-/** The 18 digits of hi·1e8 + lo, zero-padded: hi's 10 first, then lo's 8. */
-const DIGITS = new Uint8Array(18);
-
 /**
  * Writes (hi·1e8 + lo)·10^-k in plain decimal form: integer digits from the first non-zero one
- * (at least one), fraction digits without trailing zeros. 0 ≤ hi < 1e10 (int32 below 2^31 here),
- * 0 ≤ lo < 1e8, 0 ≤ k ≤ 22. Digits come off two at a time with int32 arithmetic.
+ * (at least one), fraction digits without trailing zeros. 0 ≤ hi ≤ 1e9 + 1, 0 ≤ lo < 1e8,
+ * 0 ≤ k ≤ 22. The fraction's trailing zeros are dropped first, so the length is known and the
+ * digits go straight into buf, right to left, with int32 arithmetic (constant divisors).
  */
 function writeDigits(buf: Uint8Array, pos: number, negative: boolean, hi: number, lo: number, k: number): number {
   let h = hi | 0;
   let l = lo | 0;
-  for (let p = 16; p >= 10; p -= 2) {
-    const q = (l / 100) | 0;
-    const r = (l - q * 100) << 1;
-    DIGITS[p] = PAIRS[r]!;
-    DIGITS[p + 1] = PAIRS[r + 1]!;
+  // The fraction's trailing zeros go: eight at a time while lo is zero, then one at a time.
+  while (k >= 8 && l === 0) {
+    const hq = (h / 100_000_000) | 0;
+    l = h - hq * 100_000_000;
+    h = hq;
+    k -= 8;
+  }
+  while (k > 0) {
+    const q = (l / 10) | 0;
+    if (l - q * 10 !== 0) break;
+    const hq = (h / 10) | 0;
+    l = q + (h - hq * 10) * 10_000_000;
+    h = hq;
+    k--;
+  }
+  const nd = h > 0 ? 8 + digitCount(h) : digitCount(l);
+  if (negative) buf[pos++] = 45; // '-'
+  let p: number;
+  let end: number;
+  if (k >= nd) {
+    buf[pos] = 48; // '0'
+    buf[pos + 1] = 46; // '.'
+    for (let i = pos + 2, z = pos + 2 + k - nd; i < z; i++) buf[i] = 48;
+    end = pos + 2 + k;
+    p = end;
+  } else {
+    end = pos + nd + (k > 0 ? 1 : 0);
+    p = end;
+  }
+  // Right to left: k fraction digits, the point, then the rest (lo's 8 digits, then hi's).
+  let n = 0;
+  const lowDigits = h > 0 ? 8 : nd;
+  for (; n < lowDigits; n++) {
+    if (n === k && k > 0 && k < nd) buf[--p] = 46;
+    const q = (l / 10) | 0;
+    buf[--p] = 48 + l - q * 10;
     l = q;
   }
-  for (let p = 8; p >= 0; p -= 2) {
-    const q = (h / 100) | 0;
-    const r = (h - q * 100) << 1;
-    DIGITS[p] = PAIRS[r]!;
-    DIGITS[p + 1] = PAIRS[r + 1]!;
+  for (; n < nd; n++) {
+    if (n === k && k > 0) buf[--p] = 46;
+    const q = (h / 10) | 0;
+    buf[--p] = 48 + h - q * 10;
     h = q;
   }
-  const point = 18 - k; // the decimal point sits before DIGITS[point]
-  let end = 18;
-  while (end > point && DIGITS[end - 1] === 48) end--;
-  if (negative) buf[pos++] = 45; // '-'
-  if (point <= 0) {
-    buf[pos++] = 48; // '0'
-    buf[pos++] = 46; // '.'
-    for (let i = point; i < 0; i++) buf[pos++] = 48;
-    for (let i = 0; i < end; i++) buf[pos++] = DIGITS[i]!;
-    return pos;
-  }
-  let i = 0;
-  while (i < point - 1 && DIGITS[i] === 48) i++;
-  while (i < point) buf[pos++] = DIGITS[i++]!;
-  if (end > point) {
-    buf[pos++] = 46; // '.'
-    while (i < end) buf[pos++] = DIGITS[i++]!;
-  }
-  return pos;
+  return end;
+}
+
+/** Decimal digits of 0 < x < 2^31 (1 for 0). */
+function digitCount(x: number): number {
+  if (x < 10_000) return x < 100 ? (x < 10 ? 1 : 2) : x < 1000 ? 3 : 4;
+  if (x < 100_000_000) return x < 1_000_000 ? (x < 100_000 ? 5 : 6) : x < 10_000_000 ? 7 : 8;
+  return x < 1_000_000_000 ? 9 : 10;
 }
 
 /** Room a value may take in the buffer (the longest plain form: -2.2250738585072014e-308 written out). */
