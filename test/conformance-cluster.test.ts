@@ -289,7 +289,7 @@ describe.skipIf(!built || files.length === 0)("PromQL conformance through insert
       // and all of it is cached: wrong cache answers would show up as failures.
       // Every search with two or more samples decodes on the worker threads (the default
       // decodes small searches inline, tested in packages/cluster/test/decode.test.ts).
-      selectFlags: ["-search.maxQueryDuration=60s", "-search.decodeWorkers=2", "-search.decodeWorkerMinSamples=1"],
+      selectFlags: ["-search.maxQueryDuration=60s", "-search.maxWorkersPerQuery=2", "-search.workerMinSamples=1"],
     });
   }, 120_000);
 

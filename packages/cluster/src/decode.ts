@@ -231,27 +231,14 @@ export function packJob(id: number, series: readonly (readonly RawBlock[])[], mi
 
 const NO_TSID = { accountID: 0, projectID: 0, metricGroupID: 0, jobInstanceID: 0, metricID: 0 };
 
-/** Runs in the worker: decodes a packed job. */
-export function runJob(job: DecodeJob): Required<Omit<DecodeResult, "error">> {
-  const { meta, data } = job;
-  const minT = meta[0]!;
-  const maxT = meta[1]!;
-  const dedup = meta[2]!;
+/**
+ * Calls `each(s, blocks, count)` for every series of a packed job, in order: its blocks as views
+ * into `data` (the array is reused between calls) and their sample count.
+ */
+export function forEachPackedSeries(meta: Float64Array, data: Uint8Array, each: (s: number, blocks: readonly RawBlock[], count: number) => void): void {
   const nSeries = meta[3]!;
-  // First pass: total samples, to size the output once.
-  let total = 0;
   let m = META_HEAD;
-  for (let s = 0; s < nSeries; s++) {
-    const nb = meta[m++]!;
-    for (let k = 0; k < nb; k++) total += meta[m + k * META_BLOCK]!;
-    m += nb * META_BLOCK;
-  }
-  const ts = new Float64Array(total);
-  const vals = new Float64Array(total);
-  const windows = new Uint32Array(nSeries * 2);
-  m = META_HEAD;
   let d = 0;
-  let base = 0;
   const blocks: RawBlock[] = [];
   for (let s = 0; s < nSeries; s++) {
     const nb = meta[m++]!;
@@ -275,10 +262,41 @@ export function runJob(job: DecodeJob): Required<Omit<DecodeResult, "error">> {
       count += b.count;
       blocks.push(b);
     }
+    each(s, blocks, count);
+  }
+}
+
+/** Samples in a packed job (the sum of its blocks' counts). */
+export function packedSamples(meta: Float64Array): number {
+  const nSeries = meta[3]!;
+  let total = 0;
+  let m = META_HEAD;
+  for (let s = 0; s < nSeries; s++) {
+    const nb = meta[m++]!;
+    for (let k = 0; k < nb; k++) total += meta[m + k * META_BLOCK]!;
+    m += nb * META_BLOCK;
+  }
+  return total;
+}
+
+/** Runs in the worker: decodes a packed job. */
+export function runJob(job: DecodeJob): Required<Omit<DecodeResult, "error">> {
+  const { meta, data } = job;
+  const minT = meta[0]!;
+  const maxT = meta[1]!;
+  const dedup = meta[2]!;
+  const nSeries = meta[3]!;
+  // Size the output once.
+  const total = packedSamples(meta);
+  const ts = new Float64Array(total);
+  const vals = new Float64Array(total);
+  const windows = new Uint32Array(nSeries * 2);
+  let base = 0;
+  forEachPackedSeries(meta, data, (s, blocks, count) => {
     const w = decodeSeriesInto(blocks, ts.subarray(base, base + count), vals.subarray(base, base + count), minT, maxT, dedup);
     windows[2 * s] = base + w.lo;
     windows[2 * s + 1] = base + w.hi;
     base += count;
-  }
+  });
   return { id: job.id, timestamps: ts, values: vals, windows };
 }
