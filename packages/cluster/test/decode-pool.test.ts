@@ -27,8 +27,9 @@ describe("DecodePool", () => {
       for (let round = 1; round <= 2; round++) {
         const jobs = pool.rollupJobs([[block(1000)], [block(2000)]], 0, 60_000, 0, spec);
         expect(jobs).toHaveLength(2);
-        for (const j of jobs) {
-          const err = await j.result.then(() => undefined, (e: unknown) => e);
+        for (const r of await Promise.allSettled(jobs.map((j) => j.result))) {
+          expect(r.status).toBe("rejected");
+          const err: unknown = r.status === "rejected" ? r.reason : undefined;
           expect(err).toBeInstanceOf(InternalError);
           expect((err as Error).message).toMatch(/decode worker failed: exited with code 7/);
         }
