@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STALE_NAN } from "@strata/core";
 import { SIMPLE_ROLLUPS } from "@strata/promql";
+import { mulberry32 } from "./bench/node-exporter-data.js";
 import { clusterBuilt, forceFlush, remoteWrite, serviceEnv, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
 import { freePort, metricSum, serviceMain, startProcess, waitHealthy, type Proc } from "./lib/procs.js";
 
@@ -18,20 +19,8 @@ const HOUR = 3_600_000;
 /** Three hours ago, on the hour (inside the default retention). */
 const T0 = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR;
 
-/** mulberry32: a fixed seed gives the same data on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomSeries(seed: number): TestSeries[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const out: TestSeries[] = [];
   for (let i = 0; i < 60; i++) {
     const counter = i % 2 === 0;

@@ -556,32 +556,13 @@ function makeImpl(name: string, scalars: readonly Float64Array[], ctx: StepCtx, 
   }
 }
 
-/** Range functions whose kernel needs nothing but the samples and the windows (no scalars, no warnings). */
-export const SIMPLE_ROLLUPS: ReadonlySet<string> = new Set([
-  "rate",
-  "increase",
-  "delta",
-  "irate",
-  "idelta",
-  "deriv",
-  "resets",
-  "changes",
-  "avg_over_time",
-  "sum_over_time",
-  "count_over_time",
-  "present_over_time",
-  "last_over_time",
-  "first_over_time",
-  "ts_of_last_over_time",
-  "ts_of_first_over_time",
-  "max_over_time",
-  "ts_of_max_over_time",
-  "min_over_time",
-  "ts_of_min_over_time",
-  "stddev_over_time",
-  "stdvar_over_time",
-  "mad_over_time",
-]);
+/**
+ * Range functions whose kernel needs nothing but the samples and the windows: all but those
+ * that take scalars or warn (and absent_over_time, evaluated on its own).
+ */
+export const SIMPLE_ROLLUPS: ReadonlySet<string> = new Set(
+  [...RANGE_FUNCTIONS].filter((f) => !["predict_linear", "quantile_over_time", "double_exponential_smoothing", "absent_over_time"].includes(f)),
+);
 
 function simpleImpl(name: string): RangeImpl | undefined {
   switch (name) {
