@@ -2,7 +2,8 @@
 // rollup (rate over 361 steps of 2000 series × 1441 samples, real storage blocks) computed on the
 // calling thread and on DecodePool's two workers (select's -search.maxWorkersPerQuery=2): the
 // same decode + kernel code either way, so the CPU difference is the cost of packing, posting
-// and transferring. process.cpuUsage() counts every thread of the process.
+// and transferring. process.cpuUsage() counts every thread of the process. Then the cost of
+// packing a job against copying its bytes into a SharedArrayBuffer.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -51,6 +52,24 @@ for (const mode of ["inline", "workers", "inline", "workers"]) {
   res[mode] = { cpu: (cpu() - c0) / reps, wall: (performance.now() - t0) / reps };
 }
 console.log(`${SERIES} series × ${POINTS} samples, rate over ${n} steps: per query inline CPU ${res.inline.cpu.toFixed(1)} ms wall ${res.inline.wall.toFixed(1)} ms; 2 workers CPU ${res.workers.cpu.toFixed(1)} ms wall ${res.workers.wall.toFixed(1)} ms`);
+// Packing a job (copying the compressed blocks into one transferable buffer) against copying the
+// same bytes into a SharedArrayBuffer, best of 200.
+const packSeries = series.slice(0, 180);
+let packNs = Infinity;
+let sabNs = Infinity;
+let packSamples = 0;
+for (const b of packSeries) for (const x of b) packSamples += x.count;
+for (let r = 0; r < 200; r++) {
+  const t0 = process.hrtime.bigint();
+  const j = packJob(1, packSeries, minT, maxT, 0);
+  const t1 = process.hrtime.bigint();
+  const sab = new Uint8Array(new SharedArrayBuffer(j.data.length));
+  sab.set(j.data);
+  const t2 = process.hrtime.bigint();
+  packNs = Math.min(packNs, Number(t1 - t0));
+  sabNs = Math.min(sabNs, Number(t2 - t1));
+}
+console.log(`packJob ${(packNs / packSamples).toFixed(2)} ns per sample; SharedArrayBuffer alloc + copy of the same bytes ${(sabNs / packSamples).toFixed(2)} ns per sample`);
 await pool.close();
 await st.close();
 rmSync(dir, { recursive: true, force: true });
