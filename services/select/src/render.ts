@@ -62,12 +62,18 @@ export interface StepGrid {
 class PointPrefixes {
   private readonly first: Uint8Array[] | undefined;
   private readonly next: Uint8Array[] | undefined;
+  /** The grid's timestamps, as the prefixes were made from them. */
+  private readonly times: Float64Array | undefined;
+  /** The grid index of the previous point (−1: none or off the grid). */
+  private last = -1;
   constructor(private readonly grid: StepGrid | undefined) {
     if (grid !== undefined && grid.count > 0 && grid.count <= 1_000_000) {
       this.first = new Array<Uint8Array>(grid.count);
       this.next = new Array<Uint8Array>(grid.count);
+      this.times = new Float64Array(grid.count);
       for (let i = 0; i < grid.count; i++) {
-        const t = tsJson(grid.start + i * grid.step);
+        this.times[i] = grid.start + i * grid.step;
+        const t = tsJson(this.times[i]!);
         this.first[i] = Buffer.from(`[${t},"`, "latin1");
         this.next[i] = Buffer.from(`"],[${t},"`, "latin1");
       }
@@ -75,9 +81,16 @@ class PointPrefixes {
   }
   get(t: number, first: boolean): Uint8Array {
     const g = this.grid;
-    if (g !== undefined && this.first !== undefined) {
-      const i = (t - g.start) / g.step;
-      if (i >= 0 && i < g.count && Number.isInteger(i)) return first ? this.first[i]! : this.next![i]!;
+    const times = this.times;
+    if (g !== undefined && times !== undefined) {
+      // A series' next point is usually the grid's next step: one comparison, no division.
+      let i = this.last + 1;
+      if (first || this.last < 0 || i >= times.length || times[i] !== t) i = (t - g.start) / g.step;
+      if (i >= 0 && i < g.count && Number.isInteger(i)) {
+        this.last = i;
+        return first ? this.first![i]! : this.next![i]!;
+      }
+      this.last = -1;
     }
     return Buffer.from(first ? `[${tsJson(t)},"` : `"],[${tsJson(t)},"`, "latin1");
   }

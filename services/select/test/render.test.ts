@@ -8,6 +8,14 @@ const text = (chunks: Iterable<Uint8Array>): string => Buffer.concat([...chunks]
 
 /** The JSON renderer must write values exactly like formatPromValue. */
 
+/** The doubles up to `spread` steps of the bit pattern away from x. */
+const neighbours = (x: number, spread: number) => fc.integer({ min: -spread, max: spread }).map((d) => {
+  const f = new Float64Array([x]);
+  const b = new BigInt64Array(f.buffer);
+  b[0] = b[0]! + BigInt(d);
+  return f[0]!;
+});
+
 describe("rendering", () => {
   it("fastValue writes exactly what formatPromValue writes", () => {
     fc.assert(
@@ -33,12 +41,7 @@ describe("rendering", () => {
     const decimal = fc
       .tuple(fc.bigInt({ min: 1n, max: 10n ** 17n }), fc.integer({ min: -30, max: 30 }), fc.boolean())
       .map(([m, e, neg]) => (neg ? -1 : 1) * Number(`${m}e${e}`));
-    const near = (x: number) => fc.integer({ min: -64, max: 64 }).map((d) => {
-      const f = new Float64Array([x]);
-      const b = new BigInt64Array(f.buffer);
-      b[0] = b[0]! + BigInt(d);
-      return f[0]!;
-    });
+    const near = (x: number) => neighbours(x, 64);
     fc.assert(
       fc.property(
         fc.oneof(
@@ -83,13 +86,7 @@ describe("rendering", () => {
       u[1] = hi;
       return f[0]!;
     };
-    // The neighbours of a double, by bit pattern.
-    const near = (x: number) => fc.integer({ min: -3, max: 3 }).map((d) => {
-      const f = new Float64Array([x]);
-      const b = new BigInt64Array(f.buffer);
-      b[0] = b[0]! + BigInt(d);
-      return f[0]!;
-    });
+    const near = (x: number) => neighbours(x, 3);
     fc.assert(
       fc.property(
         fc.oneof(
