@@ -21,8 +21,8 @@ describe.skipIf(!clusterBuilt())("test cluster launcher", () => {
     const marker = `strata-cluster-lib-test-${process.pid}-${Date.now()}`;
     const title = [`--title=${marker}`];
     await expect(
-      startCluster({ nodeArgs: { storage: title, insert: title, select: title }, selectFlags: ["-search.decodeWorkers="] }),
-    ).rejects.toThrow(/decodeWorkers/);
+      startCluster({ nodeArgs: { storage: title, insert: title, select: title }, selectFlags: ["-search.maxWorkersPerQuery="] }),
+    ).rejects.toThrow(/maxWorkersPerQuery/);
     expect(pidsWith(marker)).toEqual([]);
   }, 60_000);
 });

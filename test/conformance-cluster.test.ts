@@ -287,16 +287,16 @@ describe.skipIf(!built || files.length === 0)("PromQL conformance through insert
       insertFlags: ["-retentionPeriod=100y"],
       // The scripts evaluate far in the past, so every point is older than the cache offset
       // and all of it is cached: wrong cache answers would show up as failures.
-      // Every search with two or more samples decodes on the worker threads (the default
-      // decodes small searches inline, tested in packages/cluster/test/decode.test.ts).
-      selectFlags: ["-search.maxQueryDuration=60s", "-search.decodeWorkers=2", "-search.decodeWorkerMinSamples=1"],
+      // Every range function under a folding aggregation runs on the worker threads (the
+      // default keeps small selections on the event loop).
+      selectFlags: ["-search.maxQueryDuration=60s", "-search.maxWorkersPerQuery=2", "-search.workerMinSamples=1"],
     });
   }, 120_000);
 
   afterAll(async () => {
     let offloaded = "?";
     if (c !== undefined) {
-      const m = /^strata_select_decode_offloaded_total (\d+)/m.exec(await (await fetch(`${c.selectUrl}/metrics`)).text());
+      const m = /^strata_select_rollup_jobs_total (\d+)/m.exec(await (await fetch(`${c.selectUrl}/metrics`)).text());
       offloaded = m?.[1] ?? "?";
     }
     await c?.stop();
@@ -304,7 +304,7 @@ describe.skipIf(!built || files.length === 0)("PromQL conformance through insert
     console.log(
       `PromQL conformance through the cluster: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (skip list), ${counts.nowPassing} skip-listed now passing; ` +
         `${s} s: ${work.writes} remote writes (${work.series} series, ${work.samples} samples, ${(work.loadMs / 1000).toFixed(1)} s incl. flush, ${work.cacheResets} cache resets after backfills), ` +
-        `${work.queries} HTTP queries (${(work.queryMs / 1000).toFixed(1)} s; ${offloaded} searches decoded on worker threads)`,
+        `${work.queries} HTTP queries (${(work.queryMs / 1000).toFixed(1)} s; ${offloaded} rollup jobs on worker threads)`,
     );
   });
 

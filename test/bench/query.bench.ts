@@ -1,4 +1,4 @@
-// pnpm bench:query [--shape=default|100k|7d] [--hosts=25] [--hours=6] [--queryHours=H] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR] [--tls] [--cpu] [--hold] [--selectFlags=-a=1,-b=2]
+// pnpm bench:query [--shape=default|100k|7d] [--hosts=25] [--hours=6] [--queryHours=H] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR] [--tls] [--cpu] [--hold] [--selectFlags=-a=1,-b=2] [--selectFlagsB=-a=0]
 //
 // Shapes (flags given beside --shape override its values):
 //   default  25 hosts (2275 series) × 6 h, queries over the 6 h at a 60 s step;
@@ -19,8 +19,8 @@
 // `pnpm build` first.
 import { existsSync, readFileSync } from "node:fs";
 import { makeClusterCerts } from "../lib/certs.js";
-import { clusterBuilt, startCluster, type Cluster } from "../lib/cluster.js";
-import { cpuSeconds, tempDir } from "../lib/procs.js";
+import { clusterBuilt, serviceEnv, startCluster, type Cluster } from "../lib/cluster.js";
+import { cpuSeconds, freePort, serviceMain, startProcess, tempDir, waitHealthy } from "../lib/procs.js";
 import { datasetBodies, datasetShape } from "./node-exporter-data.js";
 import { startVictoriaMetrics, VM_BIN, type BenchTarget } from "./victoria-metrics.js";
 
@@ -57,8 +57,13 @@ const ONLY = args.get("only");
 const CPU_TABLE = args.has("cpu");
 /** After loading, print each target's API URL and wait for SIGINT/SIGTERM (for profiling by hand). */
 const HOLD = args.has("hold");
-/** Extra select flags, comma-separated (e.g. --selectFlags=-search.decodeWorkers=1), for A/B runs. */
+/** Extra select flags, comma-separated (e.g. --selectFlags=-search.maxWorkersPerQuery=0), for A/B runs. */
 const EXTRA_SELECT_FLAGS = (args.get("selectFlags") ?? "").split(",").filter((f) => f !== "");
+/**
+ * A second select over the same storage nodes with these flags instead (target "strata B",
+ * measured in the same passes as the first, so both see the same load), for A/B runs.
+ */
+const SELECT_FLAGS_B = args.has("selectFlagsB") ? (args.get("selectFlagsB") ?? "").split(",").filter((f) => f !== "") : undefined;
 const INTERVAL = 15_000;
 
 // ---- queries ----------------------------------------------------------------------------------
@@ -112,6 +117,9 @@ const QUERIES = ONLY === undefined ? ALL_QUERIES : ALL_QUERIES.filter((q) => q.n
 
 type Target = BenchTarget;
 
+/** The cluster startStrata started (its storage nodes serve the "strata B" select too). */
+let strataCluster: Cluster | undefined;
+
 async function startStrata(): Promise<Target> {
   if (!clusterBuilt()) throw new Error("services are not built: run `pnpm build` first");
   const prof = PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`];
@@ -125,6 +133,7 @@ async function startStrata(): Promise<Target> {
     selectFlags: ["-search.maxQueryDuration=120s", ...certs.clientFlags, ...EXTRA_SELECT_FLAGS],
     nodeArgs: { select: prof, storage: prof },
   });
+  strataCluster = c;
   return {
     name: WITH_TLS ? "strata (mTLS)" : "strata",
     api: `${c.selectUrl}/select/0/prometheus`,
@@ -137,6 +146,30 @@ async function startStrata(): Promise<Target> {
     async stop() {
       await c.stop();
       certDir.remove();
+    },
+  };
+}
+
+/** A second select process over `c`'s storage nodes with `flags` (instead of EXTRA_SELECT_FLAGS). */
+async function startSelectB(c: Cluster, flags: readonly string[]): Promise<Target> {
+  const port = await freePort();
+  const proc = startProcess(process.execPath, [
+    serviceMain("select"),
+    `-httpListenAddr=127.0.0.1:${port}`,
+    `-storageNode=${c.storage.map((s) => s.selectAddr).join(",")}`,
+    "-replicationFactor=1",
+    "-search.maxQueryDuration=120s",
+    ...flags,
+  ], serviceEnv());
+  await waitHealthy(`http://127.0.0.1:${port}/health`, proc);
+  return {
+    name: "strata B",
+    api: `http://127.0.0.1:${port}/select/0/prometheus`,
+    writeUrl: "",
+    pids: [proc.child.pid!, ...c.storage.map((s) => s.proc.child.pid!)],
+    flush: async () => undefined,
+    async stop() {
+      await proc.stop();
     },
   };
 }
@@ -232,6 +265,10 @@ try {
     await t.flush();
     console.log(`${t.name}: flush + merge ${((performance.now() - f0) / 1000).toFixed(1)} s`);
   }
+  if (SELECT_FLAGS_B !== undefined) {
+    targets.push(await startSelectB(strataCluster!, SELECT_FLAGS_B));
+    console.log(`strata B: a second select over the same storage nodes with ${SELECT_FLAGS_B.join(" ") || "no extra flags"} (strata: ${EXTRA_SELECT_FLAGS.join(" ") || "no extra flags"})`);
+  }
   if (HOLD) {
     for (const t of targets) console.log(`${t.name}: ${t.api} (pids ${t.pids.join(" ")})`);
     console.log("holding: SIGINT or SIGTERM stops the targets");
@@ -296,6 +333,15 @@ try {
     console.log(`dashboard queries (range + instant): ${dashTotal(0).toFixed(1)} / ${dashTotal(1).toFixed(1)} ms = ${(dashTotal(0) / dashTotal(1)).toFixed(2)}× (target ≤ 1.2×)`);
     if (worstMeta > 0) console.log(`slowest metadata call relative to victoria-metrics: ${worstMeta.toFixed(2)}× (${QUERIES[metaRatios.indexOf(worstMeta)]!.name}; target ≤ 2×)`);
     console.log(mismatches.length === 0 ? "every answer has the same number of series/items on both sides" : `answers differ in size:\n  ${mismatches.join("\n  ")}`);
+  }
+  const bi = targets.findIndex((t) => t.name === "strata B");
+  if (bi > 0) {
+    const dash = QUERIES.map((q, qi) => [q, qi] as const).filter(([q]) => q.kind !== "meta");
+    const dashTotal = (ti: number) => dash.reduce((a, [, qi]) => a + med[ti]![qi]!, 0);
+    console.log(`strata / strata B: total ${(totals[0]! / totals[bi]!).toFixed(2)}×, dashboard queries ${dashTotal(0).toFixed(1)} / ${dashTotal(bi).toFixed(1)} ms = ${(dashTotal(0) / dashTotal(bi)).toFixed(2)}×`);
+    QUERIES.forEach((q, qi) => {
+      if (items[0]![qi] !== items[bi]![qi]) console.log(`  ${q.name}: strata ${items[0]![qi]} series, strata B ${items[bi]![qi]}`);
+    });
   }
   // CPU ticks are 10 ms: only the sum over every measured query means something.
   if (CPU_TABLE) {

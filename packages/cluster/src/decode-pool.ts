@@ -1,26 +1,44 @@
 import { Worker } from "node:worker_threads";
 import { BadDataError, InternalError } from "@strata/core";
 import type { RawBlock } from "@strata/storage";
-import { decodeSeries, packJob, type DecodedSamples, type DecodeResult, type SampleArena } from "./decode.js";
+import type { RollupSpec } from "@strata/promql";
+import { decodeSeries, packJob, type DecodedSamples, type DecodeJob, type SampleArena } from "./decode.js";
+import type { RollupJob, RollupResult } from "./rollup-job.js";
 
 /**
- * Decodes the blocks of a wide search on worker threads (issue 6: "decode blocks off the event
- * loop where it pays"): the series are split into one packed job per worker, balanced by sample
- * count, so a query over millions of samples decodes on every core while the event loop keeps
- * serving other requests. Small searches decode inline: below `minSamples` posting a job costs
- * more than it saves.
+ * Worker threads for the rollups of wide searches (select's -search.maxWorkersPerQuery), as
+ * vmselect decodes and rolls up series on every core: the series are split into packed jobs
+ * balanced by sample count, and a worker decodes them and computes a range function over them
+ * (`rollupJobs`: only step values come back), so a query over millions of samples uses every
+ * core while the event loop keeps serving other requests. Small selections stay on the event
+ * loop: below `minSamples` posting a job costs more than it saves. Plain selections decode on
+ * the event loop (decodeInline): sending their samples back cost more than decoding them
+ * (docs/benchmarks.md, query-par).
+ *
+ * A worker that dies fails the jobs it held (InternalError naming the worker's exit) and is
+ * replaced at once; `close()` terminates the pool (select's SIGTERM shutdown).
  */
+
+/** Young generation of a worker's heap (MiB). */
+const WORKER_YOUNG_GEN_MB = 4;
+
+interface Reply {
+  readonly id: number;
+  readonly error?: string;
+}
 
 interface Slot {
   worker: Worker;
-  readonly pending: Map<number, { resolve: (r: DecodeResult) => void; reject: (e: Error) => void }>;
+  readonly pending: Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>;
 }
 
 export interface DecodePoolOptions {
   /** Worker threads (0 decodes everything inline). */
   readonly workers: number;
-  /** Searches with fewer samples than this decode inline. */
+  /** Searches with fewer samples than this (per worker) stay on the event loop. */
   readonly minSamples: number;
+  /** The worker script (default: decode-worker.js beside this module; tests give their own). */
+  readonly workerUrl?: URL;
 }
 
 export class DecodePool {
@@ -28,19 +46,22 @@ export class DecodePool {
   private nextId = 1;
   private rr = 0;
   private closed = false;
-  /** Searches decoded on workers / inline (for /metrics). */
-  offloaded = 0;
-  inline = 0;
+  /** Rollup jobs run on workers, workers replaced (for /metrics). */
+  rollupJobsRun = 0;
+  restarts = 0;
 
   constructor(private readonly opts: DecodePoolOptions) {
     for (let i = 0; i < opts.workers; i++) this.slots.push(this.spawn());
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(new URL("./decode-worker.js", import.meta.url)), pending: new Map() };
+    // A worker allocates few JS objects (a view per block and series); its arrays live outside
+    // the heap. V8's default young generation (up to 48 MiB per isolate) only adds RSS here.
+    const worker = new Worker(this.opts.workerUrl ?? new URL("./decode-worker.js", import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB } });
+    const slot: Slot = { worker, pending: new Map() };
     const w = slot.worker;
     w.unref();
-    w.on("message", (r: DecodeResult) => {
+    w.on("message", (r: Reply) => {
       const p = slot.pending.get(r.id);
       if (!p) return;
       slot.pending.delete(r.id);
@@ -52,7 +73,10 @@ export class DecodePool {
       if (!this.closed) {
         // Replace the dead worker so later queries still have the whole pool.
         const i = this.slots.indexOf(slot);
-        if (i >= 0) this.slots[i] = this.spawn();
+        if (i >= 0) {
+          this.restarts++;
+          this.slots[i] = this.spawn();
+        }
       }
     };
     w.on("error", fail);
@@ -66,54 +90,40 @@ export class DecodePool {
     return this.slots.length;
   }
 
-  /**
-   * Decoded samples of every series (same order), each within [minT, maxT]. Inline decodes take
-   * their arrays from `arena`; worker results come in buffers of their own.
-   */
-  async decode(series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number, arena: SampleArena): Promise<DecodedSamples[]> {
-    let total = 0;
-    for (const blocks of series) for (const b of blocks) total += b.count;
-    const jobs = Math.min(this.slots.length, Math.ceil(total / Math.max(1, this.opts.minSamples)));
-    if (jobs <= 1 || series.length < 2) {
-      this.inline++;
-      return decodeInline(series, minT, maxT, dedupIntervalMs, arena);
-    }
-    this.offloaded++;
-    // Contiguous ranges of series with about total/jobs samples each.
-    const ranges: [number, number][] = [];
-    const per = total / jobs;
-    let from = 0;
-    let acc = 0;
-    for (let i = 0; i < series.length; i++) {
-      for (const b of series[i]!) acc += b.count;
-      if (acc >= per * (ranges.length + 1) && ranges.length < jobs - 1) {
-        ranges.push([from, i + 1]);
-        from = i + 1;
-      }
-    }
-    if (from < series.length) ranges.push([from, series.length]);
-    const results = await Promise.all(ranges.map(([a, b]) => this.post(series.slice(a, b), minT, maxT, dedupIntervalMs)));
-    const out: DecodedSamples[] = new Array<DecodedSamples>(series.length);
-    ranges.forEach(([a], k) => {
-      const r = results[k]!;
-      const ts = r.timestamps!;
-      const vs = r.values!;
-      const w = r.windows!;
-      for (let i = 0; i < w.length / 2; i++) out[a + i] = { timestamps: ts.subarray(w[2 * i]!, w[2 * i + 1]!), values: vs.subarray(w[2 * i]!, w[2 * i + 1]!) };
-    });
-    return out;
+  /** Whether a selection of `samples` samples is worth computing on the workers. */
+  offloads(samples: number): boolean {
+    return this.slots.length > 0 && samples >= this.opts.minSamples;
   }
 
-  private post(series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number): Promise<DecodeResult> {
-    const id = this.nextId++;
-    const job = packJob(id, series, minT, maxT, dedupIntervalMs);
-    const slot = this.slots[this.rr++ % this.slots.length]!;
-    return new Promise<DecodeResult>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage(job, [job.meta.buffer, job.data.buffer]);
+  /**
+   * Posts `func` over these series as one job per worker at most (about minSamples samples or
+   * more each), and returns the jobs' results in series order, each with the index of its first
+   * series. The workers decode and roll up; only step values come back.
+   */
+  rollupJobs(series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number, spec: RollupSpec): { readonly from: number; readonly result: Promise<RollupResult> }[] {
+    let total = 0;
+    for (const blocks of series) for (const b of blocks) total += b.count;
+    const jobs = Math.max(1, Math.min(this.slots.length, Math.ceil(total / Math.max(1, this.opts.minSamples))));
+    return splitRanges(series, total, jobs).map(([a, b]) => {
+      const packed = packJob(this.nextId++, series.slice(a, b), minT, maxT, dedupIntervalMs);
+      const ends = new Float64Array(spec.ends);
+      const job: RollupJob = { ...packed, func: spec.func, ends, range: spec.range };
+      this.rollupJobsRun++;
+      return { from: a, result: this.post<RollupResult>(job, [packed.meta.buffer, packed.data.buffer, ends.buffer]) };
+    });
+  }
+
+  /** Sends a job to the worker with the fewest jobs in hand. */
+  private post<R extends Reply>(job: DecodeJob, transfer: ArrayBuffer[]): Promise<R> {
+    if (this.closed || this.slots.length === 0) return Promise.reject(new InternalError("the decode worker pool is closed"));
+    let slot = this.slots[this.rr++ % this.slots.length]!;
+    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
+    return new Promise<Reply>((resolve, reject) => {
+      slot.pending.set(job.id, { resolve, reject });
+      slot.worker.postMessage(job, transfer);
     }).then((r) => {
       if (r.error !== undefined) throw new BadDataError(`cannot decode blocks from storage: ${r.error}`, "STRATA_CORRUPT_DATA");
-      return r;
+      return r as R;
     });
   }
 
@@ -121,6 +131,23 @@ export class DecodePool {
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
+}
+
+/** Contiguous ranges of series with about total/jobs samples each. */
+function splitRanges(series: readonly (readonly RawBlock[])[], total: number, jobs: number): [number, number][] {
+  const ranges: [number, number][] = [];
+  const per = total / jobs;
+  let from = 0;
+  let acc = 0;
+  for (let i = 0; i < series.length; i++) {
+    for (const b of series[i]!) acc += b.count;
+    if (acc >= per * (ranges.length + 1) && ranges.length < jobs - 1) {
+      ranges.push([from, i + 1]);
+      from = i + 1;
+    }
+  }
+  if (from < series.length) ranges.push([from, series.length]);
+  return ranges;
 }
 
 /** Longest stretch (ms) inline decoding holds the event loop before letting other requests run. */

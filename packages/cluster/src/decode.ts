@@ -169,7 +169,7 @@ export function decodeSeries(blocks: readonly RawBlock[], minT: number, maxT: nu
 // ---- decoding off the event loop ----------------------------------------------------------------
 
 /**
- * A job for a decode worker: the blocks of several series packed into two transferable buffers,
+ * A job for a worker: the blocks of several series packed into two transferable buffers,
  * so posting it copies nothing per block. `meta` is, as float64s: minT, maxT, dedupIntervalMs,
  * seriesCount, then per series its block count, then per block count, minT, maxT, tsTag,
  * valTag, tsLen, valLen; `data` holds every block's timestamp bytes then value bytes in order.
@@ -178,18 +178,6 @@ export interface DecodeJob {
   readonly id: number;
   readonly meta: Float64Array<ArrayBuffer>;
   readonly data: Uint8Array<ArrayBuffer>;
-}
-
-/**
- * The answer: every series decoded into `timestamps`/`values` at its own base offset (the sum of
- * the previous series' sample counts); `windows` holds [start, end) per series into them.
- */
-export interface DecodeResult {
-  readonly id: number;
-  readonly timestamps?: Float64Array<ArrayBuffer>;
-  readonly values?: Float64Array<ArrayBuffer>;
-  readonly windows?: Uint32Array<ArrayBuffer>;
-  readonly error?: string;
 }
 
 const META_HEAD = 4;
@@ -231,27 +219,14 @@ export function packJob(id: number, series: readonly (readonly RawBlock[])[], mi
 
 const NO_TSID = { accountID: 0, projectID: 0, metricGroupID: 0, jobInstanceID: 0, metricID: 0 };
 
-/** Runs in the worker: decodes a packed job. */
-export function runJob(job: DecodeJob): Required<Omit<DecodeResult, "error">> {
-  const { meta, data } = job;
-  const minT = meta[0]!;
-  const maxT = meta[1]!;
-  const dedup = meta[2]!;
+/**
+ * Calls `each(s, blocks, count)` for every series of a packed job, in order: its blocks as views
+ * into `data` (the array is reused between calls) and their sample count.
+ */
+export function forEachPackedSeries(meta: Float64Array, data: Uint8Array, each: (s: number, blocks: readonly RawBlock[], count: number) => void): void {
   const nSeries = meta[3]!;
-  // First pass: total samples, to size the output once.
-  let total = 0;
   let m = META_HEAD;
-  for (let s = 0; s < nSeries; s++) {
-    const nb = meta[m++]!;
-    for (let k = 0; k < nb; k++) total += meta[m + k * META_BLOCK]!;
-    m += nb * META_BLOCK;
-  }
-  const ts = new Float64Array(total);
-  const vals = new Float64Array(total);
-  const windows = new Uint32Array(nSeries * 2);
-  m = META_HEAD;
   let d = 0;
-  let base = 0;
   const blocks: RawBlock[] = [];
   for (let s = 0; s < nSeries; s++) {
     const nb = meta[m++]!;
@@ -275,10 +250,19 @@ export function runJob(job: DecodeJob): Required<Omit<DecodeResult, "error">> {
       count += b.count;
       blocks.push(b);
     }
-    const w = decodeSeriesInto(blocks, ts.subarray(base, base + count), vals.subarray(base, base + count), minT, maxT, dedup);
-    windows[2 * s] = base + w.lo;
-    windows[2 * s + 1] = base + w.hi;
-    base += count;
+    each(s, blocks, count);
   }
-  return { id: job.id, timestamps: ts, values: vals, windows };
+}
+
+/** Samples in a packed job (the sum of its blocks' counts). */
+export function packedSamples(meta: Float64Array): number {
+  const nSeries = meta[3]!;
+  let total = 0;
+  let m = META_HEAD;
+  for (let s = 0; s < nSeries; s++) {
+    const nb = meta[m++]!;
+    for (let k = 0; k < nb; k++) total += meta[m + k * META_BLOCK]!;
+    m += nb * META_BLOCK;
+  }
+  return total;
 }

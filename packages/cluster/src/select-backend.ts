@@ -53,7 +53,7 @@ export interface ClusterBackendOptions {
   readonly skipSlowReplicas: boolean;
   readonly log: Logger;
   readonly metrics: MetricsRegistry;
-  /** Decodes wide searches on worker threads; without it everything decodes inline. */
+  /** Computes rollups of wide streamed selections on worker threads; without it everything runs inline. */
   readonly decoder?: DecodePool;
   /** mTLS to the storage nodes (-cluster.tls); plain without it. */
   readonly channel?: ChannelSecurity;
@@ -384,9 +384,7 @@ export class ClusterSelectBackend implements SelectBackend {
     const entries = [...r.series];
     const blocks = entries.map(([, v]) => unmarshalBlocks(v.blocks));
     const decodeTrace = trace.child("decode blocks");
-    const decoded = this.decoder
-      ? await this.decoder.decode(blocks, minT, maxT, this.dedupIntervalMs, arena)
-      : await decodeInline(blocks, minT, maxT, this.dedupIntervalMs, arena);
+    const decoded = await decodeInline(blocks, minT, maxT, this.dedupIntervalMs, arena);
     decodeTrace.done(`decode blocks of ${entries.length} series`);
     const sortTrace = trace.child("sort series by labels");
     const list: Series[] = [];

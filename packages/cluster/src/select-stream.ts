@@ -1,8 +1,9 @@
 import { compareByLabels, type Labels } from "@strata/core";
-import type { Series, SeriesStream } from "@strata/promql";
+import type { RollupBatch, RollupSpec, Series, SeriesStream } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import { SampleArena } from "./decode.js";
 import { decodeInline, type DecodePool } from "./decode-pool.js";
+import type { RollupResult } from "./rollup-job.js";
 
 /**
  * A cluster selection handed to the engine in batches (promql's SeriesStream): the compressed
@@ -11,6 +12,10 @@ import { decodeInline, type DecodePool } from "./decode-pool.js";
  * for the next one, and the batch after it is decoded ahead (on the decode workers when the pool
  * has any) while the engine folds the current one. A series' blocks are dropped once decoded, so
  * the compressed data shrinks as the query goes.
+ *
+ * When the pool has workers and the selection is wide enough, the engine may ask for a range
+ * function instead (`rollup`): then the workers decode and roll up every batch, a few jobs ahead,
+ * and only step values reach the event loop.
  *
  * Order: series sorted by labels (compareLabels), as the non-streaming select returns them.
  */
@@ -40,6 +45,16 @@ interface Decoded {
   readonly arena: SampleArena;
 }
 
+/** A rollup job in flight: its result and the entries it covers (from `from` on). */
+interface PendingRollup {
+  readonly part: readonly StreamEntry[];
+  readonly from: number;
+  readonly result: Promise<RollupResult>;
+}
+
+/** Rollup jobs kept in flight per worker (the next ones are posted while the engine folds). */
+const ROLLUP_JOBS_AHEAD = 2;
+
 export class BlockSeriesStream implements SeriesStream {
   readonly labels: readonly Labels[];
   readonly heldSamples: number;
@@ -50,6 +65,9 @@ export class BlockSeriesStream implements SeriesStream {
   private current: SampleArena | undefined;
   private ahead: Promise<Decoded> | undefined;
   private closed = false;
+  private readonly totalSamples: number;
+  private spec: RollupSpec | undefined;
+  private rollups: PendingRollup[] = [];
 
   constructor(
     entries: StreamEntry[],
@@ -65,8 +83,10 @@ export class BlockSeriesStream implements SeriesStream {
     this.labels = entries.map((e) => e.labels);
     let acc = 0;
     let biggest = 0;
+    let total = 0;
     for (let i = 0; i < entries.length; i++) {
       const n = entries[i]!.samples;
+      total += n;
       if (acc > 0 && acc + n > batchSamples) {
         this.bounds.push(i);
         biggest = Math.max(biggest, acc);
@@ -78,6 +98,47 @@ export class BlockSeriesStream implements SeriesStream {
     if (entries.length > 0) this.bounds.push(entries.length);
     // The batch in hand and the one decoded ahead.
     this.heldSamples = 2 * biggest;
+    this.totalSamples = total;
+  }
+
+  rollup(spec: RollupSpec): (() => Promise<RollupBatch | undefined>) | undefined {
+    if (this.decoder === undefined || this.nextIndex > 0 || this.spec !== undefined || !this.decoder.offloads(this.totalSamples)) return undefined;
+    this.spec = spec;
+    return () => this.nextRollup();
+  }
+
+  /** Posts the next batches' rollup jobs until ROLLUP_JOBS_AHEAD per worker are in flight. */
+  private postRollups(spec: RollupSpec, pool: DecodePool): void {
+    while (this.rollups.length < ROLLUP_JOBS_AHEAD * pool.size && this.nextIndex + 1 < this.bounds.length) {
+      const batch = this.nextIndex++;
+      const part = this.entries.slice(this.bounds[batch]!, this.bounds[batch + 1]!);
+      const blocks = part.map((e) => unmarshalBlocks(e.blocks ?? []));
+      for (const e of part) e.blocks = undefined;
+      for (const j of pool.rollupJobs(blocks, this.minT, this.maxT, this.dedupIntervalMs, spec)) {
+        // Jobs posted ahead must not fail unobserved when the consumer stops before awaiting them.
+        j.result.catch(() => undefined);
+        this.rollups.push({ part, from: j.from, result: j.result });
+      }
+    }
+  }
+
+  private async nextRollup(): Promise<RollupBatch | undefined> {
+    const spec = this.spec!;
+    const pool = this.decoder!;
+    for (;;) {
+      if (this.closed) return undefined;
+      this.postRollups(spec, pool);
+      const head = this.rollups.shift();
+      if (head === undefined) return undefined;
+      const r = await head.result;
+      if (this.closed) return undefined;
+      const rows = r.rows!;
+      if (rows === 0) continue;
+      const index = r.index!;
+      const labels: Labels[] = new Array<Labels>(rows);
+      for (let i = 0; i < rows; i++) labels[i] = head.part[head.from + index[i]!]!.labels;
+      return { labels, values: r.values!, present: r.present!, got: r.got!, samples: r.samples!, scanned: r.scanned! };
+    }
   }
 
   async nextBatch(): Promise<readonly Series[] | undefined> {
@@ -111,10 +172,7 @@ export class BlockSeriesStream implements SeriesStream {
     const blocks = part.map((e) => unmarshalBlocks(e.blocks ?? []));
     for (const e of part) e.blocks = undefined;
     const arena = new SampleArena();
-    const run = this.decoder
-      ? this.decoder.decode(blocks, this.minT, this.maxT, this.dedupIntervalMs, arena)
-      : decodeInline(blocks, this.minT, this.maxT, this.dedupIntervalMs, arena);
-    return run.then(
+    return decodeInline(blocks, this.minT, this.maxT, this.dedupIntervalMs, arena).then(
       (decoded) => {
         const series: Series[] = [];
         for (let i = 0; i < part.length; i++) {
@@ -139,6 +197,7 @@ export class BlockSeriesStream implements SeriesStream {
     const ahead = this.ahead;
     this.ahead = undefined;
     void ahead?.then((d) => d.arena.release(), () => undefined);
+    this.rollups = [];
     for (const e of this.entries) e.blocks = undefined;
   }
 }

@@ -89,6 +89,39 @@ export interface SeriesStream {
   /** Non-fatal problems, e.g. "partial response: storage node b:8401 unavailable". */
   readonly warnings: readonly string[];
   close(): void;
+  /**
+   * Optional: the stream computes a range function over its series itself (e.g. on worker
+   * threads, next to the decoding) and hands out step values instead of samples. Returns the
+   * batch cursor, or undefined when it does not (the consumer then reads `nextBatch`). Asked at
+   * most once, before any `nextBatch`. The values must be bit-identical to the engine's own
+   * (promql `rollupSeries` computes them).
+   */
+  rollup?(spec: RollupSpec): (() => Promise<RollupBatch | undefined>) | undefined;
+}
+
+/**
+ * A range function over a streamed matrix selector: `func` (one of promql's SIMPLE_ROLLUPS) over
+ * the windows (ends[k] - range, ends[k]] of every step k, stale markers removed first.
+ */
+export interface RollupSpec {
+  readonly func: string;
+  readonly ends: Float64Array;
+  readonly range: number;
+}
+
+/**
+ * Step values of a batch of series (in stream order; only series with samples in the selected
+ * window): row i's values are values[i*steps .. (i+1)*steps), present where present[..] is 1;
+ * got[i] counts its steps with output. `samples` is the samples selected (stale markers
+ * included, as the raw selection counts them), `scanned` those the windows covered.
+ */
+export interface RollupBatch {
+  readonly labels: readonly Labels[];
+  readonly values: Float64Array;
+  readonly present: Uint8Array;
+  readonly got: Uint32Array;
+  readonly samples: number;
+  readonly scanned: number;
 }
 
 /**

@@ -30,9 +30,8 @@ export const selectFlags = defineFlags({
   "search.maxMetaCacheEntries": flag.int(10_000, "Answers of /api/v1/labels, /api/v1/label/<name>/values, /api/v1/metadata and /api/v1/series (up to 10000 series each) kept in memory; dropped whenever a storage node reports a new series, a delete, retention or a metadata change (0 disables the cache)"),
   "search.latencyOffset": flag.duration("0s", "Instant queries without a time parameter evaluate at now minus this offset (VictoriaMetrics uses 30s; 0 answers as Prometheus does)"),
   "search.lookbackDelta": flag.duration("5m", "How far back an instant vector selector looks for the last sample (Prometheus' --query.lookback-delta)"),
-  // On 2 cores shared with storage nodes, measured slower than inline decoding (bench:query).
-  "search.decodeWorkers": flag.int(availableParallelism() > 2 ? Math.min(4, availableParallelism() - 1) : 0, "Worker threads that decode storage blocks of wide searches off the event loop (0 decodes inline; default: cores-1 up to 4 when there are more than 2 cores)"),
-  "search.decodeWorkerMinSamples": flag.int(100_000, "Searches with fewer samples per worker than this decode inline (posting to a worker costs more than it saves)"),
+  "search.maxWorkersPerQuery": flag.int(Math.min(32, availableParallelism()), "Worker threads that decode storage blocks and compute rollups (rate, *_over_time under sum/avg/count/min/max/...) of wide queries beside the event loop, as VictoriaMetrics' flag of this name sets vmselect's workers per query (0: everything on the event loop; default: the CPU count, at most 32)"),
+  "search.workerMinSamples": flag.int(500_000, "Selections with fewer samples than this stay on the event loop (and each worker job gets at least about this many): below it, waking a worker costs more than it saves"),
   "vmalert.proxyURL": flag.string("", "URL of the alert service (e.g. http://alert:8880): /select/<tenant>/prometheus/api/v1/{rules,alerts} are forwarded to it, so Grafana shows rules and alerts; credentials in the URL (https://user:pass@alert:8880) are sent as basic auth, else the client's Authorization header is passed on"),
   maxRequestBodySize: flag.bytes(16 * 1024 * 1024, "The maximum size of a request body (form-encoded POST parameters)"),
   loggerLevel: flag.string("INFO", "Minimum level of log lines: DEBUG, INFO, WARN, ERROR"),

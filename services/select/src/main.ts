@@ -14,10 +14,10 @@ await runService({
   summary: "answers the Prometheus HTTP API and serves the web UI over the storage cluster",
   flags: selectFlags,
   async start({ flags, log, metrics, onShutdown }) {
-    const decoder = new DecodePool({ workers: flags["search.decodeWorkers"], minSamples: flags["search.decodeWorkerMinSamples"] });
+    const decoder = new DecodePool({ workers: flags["search.maxWorkersPerQuery"], minSamples: flags["search.workerMinSamples"] });
     onShutdown({ name: "decode workers", close: () => decoder.close() });
-    metrics.counter("strata_select_decode_offloaded_total", "Searches whose blocks were decoded on worker threads.", () => decoder.offloaded);
-    metrics.counter("strata_select_decode_inline_total", "Searches whose blocks were decoded on the event loop (small ones).", () => decoder.inline);
+    metrics.counter("strata_select_rollup_jobs_total", "Rollup jobs (decode + range function over a run of series) run on worker threads.", () => decoder.rollupJobsRun);
+    metrics.counter("strata_select_worker_restarts_total", "Decode workers that died (their queries failed) and were replaced.", () => decoder.restarts);
     const tls = clusterTlsFromFlags(flags, log);
     if (tls) onShutdown({ name: "cluster TLS file watch", close: () => tls.close() });
     const backend = new ClusterSelectBackend({

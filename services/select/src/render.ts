@@ -2,12 +2,14 @@ import type { ServerResponse } from "node:http";
 import { formatPromValue, type MatrixSeries, type QueryResult } from "@strata/promql";
 import type { Annotations } from "./respond.js";
 import { labelsJson, sampleJson, tsJson } from "./respond.js";
+import { VALUE_MAX_BYTES, writeValue } from "./value-bytes.js";
 
 /**
  * Query results as Prometheus JSON, streamed in chunks of about CHUNK characters. A wide range
  * query answers tens of MB: building that as one string (and a Buffer copy of it) made GC the
- * largest cost of query_range. Chunks are flat strings written as they fill, with backpressure,
- * and the step timestamps of a range query are formatted once per query, not once per point.
+ * largest cost of query_range. A matrix is written as byte chunks (values straight into the
+ * chunk, see value-bytes.ts), other results as flat strings; chunks are written as they fill,
+ * with backpressure, and the step timestamps of a range query are encoded once per query.
  */
 
 /**
@@ -54,76 +56,107 @@ export interface StepGrid {
 }
 
 /**
- * The text before each value of a matrix series: `[<ts>,"` for its first point, `"],[<ts>,"`
- * for the next ones. Points on the step grid use strings made once per query.
+ * The bytes before each value of a matrix series: `[<ts>,"` for its first point, `"],[<ts>,"`
+ * for the next ones. Points on the step grid use bytes encoded once per query.
  */
 class PointPrefixes {
-  private readonly first: string[] | undefined;
-  private readonly next: string[] | undefined;
+  private readonly first: Uint8Array[] | undefined;
+  private readonly next: Uint8Array[] | undefined;
+  /** The grid's timestamps, as the prefixes were made from them. */
+  private readonly times: Float64Array | undefined;
+  /** The grid index of the previous point (−1: none or off the grid). */
+  private last = -1;
   constructor(private readonly grid: StepGrid | undefined) {
     if (grid !== undefined && grid.count > 0 && grid.count <= 1_000_000) {
-      this.first = new Array<string>(grid.count);
-      this.next = new Array<string>(grid.count);
+      this.first = new Array<Uint8Array>(grid.count);
+      this.next = new Array<Uint8Array>(grid.count);
+      this.times = new Float64Array(grid.count);
       for (let i = 0; i < grid.count; i++) {
-        const t = tsJson(grid.start + i * grid.step);
-        this.first[i] = `[${t},"`;
-        this.next[i] = `"],[${t},"`;
+        this.times[i] = grid.start + i * grid.step;
+        const t = tsJson(this.times[i]!);
+        this.first[i] = Buffer.from(`[${t},"`, "latin1");
+        this.next[i] = Buffer.from(`"],[${t},"`, "latin1");
       }
     }
   }
-  get(t: number, first: boolean): string {
+  get(t: number, first: boolean): Uint8Array {
     const g = this.grid;
-    if (g !== undefined && this.first !== undefined) {
-      const i = (t - g.start) / g.step;
-      if (i >= 0 && i < g.count && Number.isInteger(i)) return first ? this.first[i]! : this.next![i]!;
+    const times = this.times;
+    if (g !== undefined && times !== undefined) {
+      // A series' next point is usually the grid's next step: one comparison, no division.
+      let i = this.last + 1;
+      if (first || this.last < 0 || i >= times.length || times[i] !== t) i = (t - g.start) / g.step;
+      if (i >= 0 && i < g.count && Number.isInteger(i)) {
+        this.last = i;
+        return first ? this.first![i]! : this.next![i]!;
+      }
+      this.last = -1;
     }
-    return first ? `[${tsJson(t)},"` : `"],[${tsJson(t)},"`;
+    return Buffer.from(first ? `[${tsJson(t)},"` : `"],[${tsJson(t)},"`, "latin1");
   }
 }
 
+/** Bytes a matrix chunk holds before it is handed on (a few values and a prefix may follow). */
+const CHUNK_BYTES = 64 * 1024;
+/** Room after CHUNK_BYTES for the point that crosses it: a prefix and a value of any length. */
+const CHUNK_SLACK = 64 + VALUE_MAX_BYTES;
+
 /**
- * The `data` of a matrix, chunk by chunk. Series must already be sorted. The pieces of a chunk
- * are collected in an array and joined once: one flat string per chunk instead of a rope of
- * several small strings per point (less garbage, no rope flattening when the chunk is written).
+ * The `data` of a matrix, chunk by chunk. Series must already be sorted. Prefixes and values are
+ * written as bytes into a chunk buffer (values by writeValue, without a string per value), and
+ * each full chunk is handed on as is: no per-point strings, no join, no UTF-8 conversion when the
+ * socket writes it. Label sets are strings (once per series) and are encoded into the chunk.
  */
-export function* matrixChunks(series: readonly MatrixSeries[], grid?: StepGrid): Generator<string> {
+export function* matrixChunks(series: readonly MatrixSeries[], grid?: StepGrid): Generator<Uint8Array> {
   const prefixes = new PointPrefixes(grid);
-  const parts: string[] = ['{"resultType":"matrix","result":['];
-  let len = 0;
+  let buf = Buffer.allocUnsafe(CHUNK_BYTES + CHUNK_SLACK);
+  let pos = buf.write('{"resultType":"matrix","result":[', 0, "latin1");
   for (let k = 0; k < series.length; k++) {
     const s = series[k]!;
-    parts.push(`${k === 0 ? "" : ","}{"metric":${labelsJson(s.labels)},"values":[`);
+    const head = `${k === 0 ? "" : ","}{"metric":${labelsJson(s.labels)},"values":[`;
+    const headBytes = Buffer.byteLength(head);
+    if (pos + headBytes > CHUNK_BYTES) {
+      if (pos > 0) yield buf.subarray(0, pos);
+      buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, headBytes) + CHUNK_SLACK);
+      pos = 0;
+    }
+    pos += buf.write(head, pos, "utf8");
     const t = s.timestamps;
     const v = s.values;
     const n = t.length;
-    // A value equal to the previous one reuses its text (gauges and counts often stay flat
-    // over many steps; NaN never compares equal and is formatted each time).
+    // A value equal to the previous one copies its bytes (gauges and counts often stay flat
+    // over many steps; NaN never compares equal and is written each time).
     let prev = NaN;
-    let prevText = "";
+    let prevBuf = buf;
+    let prevStart = 0;
+    let prevEnd = 0;
     for (let i = 0; i < n; i++) {
       const p = prefixes.get(t[i]!, i === 0);
+      for (let j = 0; j < p.length; j++) buf[pos++] = p[j]!;
       const vi = v[i]!;
-      if (vi !== prev || (vi === 0 && 1 / vi !== 1 / prev)) {
+      if (vi === prev && (vi !== 0 || 1 / vi === 1 / prev)) {
+        for (let j = prevStart; j < prevEnd; j++) buf[pos++] = prevBuf[j]!;
+      } else {
         prev = vi;
-        prevText = fastValue(vi);
+        prevBuf = buf;
+        prevStart = pos;
+        pos = writeValue(buf, pos, vi);
+        prevEnd = pos;
       }
-      const x = prevText;
-      parts.push(p, x);
-      len += p.length + x.length;
-      if (len >= CHUNK) {
-        yield parts.join("");
-        parts.length = 0;
-        len = 0;
+      if (pos >= CHUNK_BYTES) {
+        yield buf.subarray(0, pos);
+        buf = Buffer.allocUnsafe(CHUNK_BYTES + CHUNK_SLACK);
+        pos = 0;
       }
     }
-    parts.push(n === 0 ? "]}" : '"]]}');
+    pos += buf.write(n === 0 ? "]}" : '"]]}', pos, "latin1");
   }
-  parts.push("]}");
-  yield parts.join("");
+  pos += buf.write("]}", pos, "latin1");
+  yield buf.subarray(0, pos);
 }
 
 /** The `data` of any result (a matrix is sorted by the caller). */
-export function* resultChunks(r: QueryResult, grid?: StepGrid): Generator<string> {
+export function* resultChunks(r: QueryResult, grid?: StepGrid): Generator<string | Uint8Array> {
   switch (r.type) {
     case "scalar":
       yield `{"resultType":"scalar","result":${sampleJson(r.timestamp, r.value)}}`;
@@ -161,7 +194,7 @@ export function* resultChunks(r: QueryResult, grid?: StepGrid): Generator<string
  * error); aborted after the headers, it destroys the connection — a client sees a chunked body
  * that never ends (no terminating chunk), never a truncated answer that parses — and throws.
  */
-export async function successStream(res: ServerResponse, data: Iterable<string>, ann: Annotations = {}, signal?: AbortSignal): Promise<void> {
+export async function successStream(res: ServerResponse, data: Iterable<string | Uint8Array>, ann: Annotations = {}, signal?: AbortSignal): Promise<void> {
   throwIfAborted(res, signal);
   res.writeHead(200, { "content-type": "application/json" });
   let head = `{"status":"success"`;
@@ -170,12 +203,22 @@ export async function successStream(res: ServerResponse, data: Iterable<string>,
   let pending = head;
   let corked = 0;
   for (const chunk of data) {
-    pending = pending === "" ? chunk : pending + chunk;
-    if (pending.length < CHUNK) continue;
-    if (corked === 0) res.cork();
-    res.write(pending);
-    corked += pending.length;
-    pending = "";
+    let size: number;
+    if (typeof chunk === "string") {
+      pending = pending === "" ? chunk : pending + chunk;
+      if (pending.length < CHUNK) continue;
+      if (corked === 0) res.cork();
+      res.write(pending);
+      size = pending.length;
+      pending = "";
+    } else {
+      if (corked === 0) res.cork();
+      if (pending !== "") res.write(pending);
+      res.write(chunk);
+      size = pending.length + chunk.length;
+      pending = "";
+    }
+    corked += size;
     if (corked >= WRITE_BATCH) {
       res.uncork();
       corked = 0;

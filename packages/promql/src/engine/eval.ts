@@ -10,7 +10,7 @@ import { evalFunction } from "./functions.js";
 import { evalInfo } from "./info.js";
 import { RANGE_FUNCTIONS, evalRangeFunction, streamRangeFunction } from "./range-functions.js";
 import type { SeriesSink } from "./range-functions.js";
-import { checkModifiers, evalRangeArg, evalVectorSelector, matrixArg, selectionBatches, streamVectorSelector } from "./selectors.js";
+import { checkModifiers, evalRangeArg, evalVectorSelector, matrixArg, selectionBatches, streamRollup, streamVectorSelector } from "./selectors.js";
 import { matrixArgIndex } from "./select.js";
 import type { ScalarValue, StepCtx, Value, VectorValue } from "./types.js";
 
@@ -165,8 +165,9 @@ export async function streamVector(e: Expr, ctx: StepCtx, env: Env, sink: Series
     const mi = matrixArgIndex(u);
     const m = unwrap(u.args[mi]!);
     if (m.kind === "MatrixSelector" && env.streams.has(m.vector)) {
-      // A streamed selection: the function runs over one batch at a time.
+      // A streamed selection: the querier computes the function, or it runs over one batch at a time.
       checkModifiers(m, u.func.name);
+      if (await streamRollup(u, m, ctx, env, sink)) return;
       const scalars: Float64Array[] = [];
       for (let i = 0; i < u.args.length; i++) if (i !== mi) scalars.push((await evalScalar(u.args[i]!, ctx, env)).values);
       for await (const batch of selectionBatches(m.vector, env)) {

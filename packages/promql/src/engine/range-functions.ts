@@ -21,6 +21,16 @@ interface RangeImpl {
 
 const kbuf = new Float64Array(2);
 
+/**
+ * What the sliding kernels need of the evaluation: a count of the samples they scanned and a
+ * clock that says when to pause. Env provides both; a querier computing rollups off the event
+ * loop (querier.ts SeriesStream.rollup) passes a meter that never pauses.
+ */
+export interface RollupMeter {
+  samplesScanned: number;
+  sliceUsedUp(): boolean;
+}
+
 /** Reusable scratch buffer for window copies (quantiles, medians). */
 let scratch = new Float64Array(1024);
 function scratchOf(n: number): Float64Array {
@@ -317,12 +327,20 @@ export async function streamRangeFunction(
     }
     if (got === 0) continue;
     sink(s.labels, s.dropName || !keepName, values, present);
-    if (isRateInfo) {
-      const metric = nameOf(s.labels);
-      if (metric !== "" && !counterSuffixOk(metric)) {
-        env.info(`metric might not be a counter, name does not end in _total/_sum/_count/_bucket: ${JSON.stringify(metric)}`, call.args[0]!.pos);
-      }
-    }
+    if (isRateInfo) noteNotCounter(call, s.labels, env);
+  }
+}
+
+/** Whether a range function's output keeps the metric name. */
+export function keepsName(name: string): boolean {
+  return KEEPS_NAME.has(name);
+}
+
+/** rate/increase over a metric whose name does not say counter: Prometheus' info annotation. */
+export function noteNotCounter(call: Call, labels: Labels, env: Env): void {
+  const metric = nameOf(labels);
+  if (metric !== "" && !counterSuffixOk(metric)) {
+    env.info(`metric might not be a counter, name does not end in _total/_sum/_count/_bucket: ${JSON.stringify(metric)}`, call.args[0]!.pos);
   }
 }
 
@@ -367,7 +385,7 @@ async function slideYielding(
 }
 
 /** Slides from `state.k`; false when it paused (state saved) because evaluation is due to yield. */
-function slide(state: SlideState, env: Env): boolean {
+function slide(state: SlideState, env: RollupMeter): boolean {
   const { impl, ts, vs, ends, range, n, values, present } = state;
   const len = ts.length;
   let { lo, hi, got } = state;
@@ -415,7 +433,7 @@ function slideRate(
   isRate: boolean,
   values: Float64Array,
   present: Uint8Array,
-  env: Env,
+  env: RollupMeter,
 ): number {
   const len = ts.length;
   const rangeSec = range / 1000;
@@ -479,6 +497,74 @@ function nameOf(labels: readonly { name: string; value: string }[]): string {
 }
 
 function makeImpl(name: string, scalars: readonly Float64Array[], ctx: StepCtx, env: Env, call: Call): RangeImpl {
+  const simple = simpleImpl(name);
+  if (simple !== undefined) return simple;
+  switch (name) {
+    case "predict_linear": {
+      const dur = scalars[0]!;
+      return {
+        minSamples: 2,
+        at(ts, vs, lo, hi, _s, _e, k) {
+          linearRegression(ts, vs, lo, hi, ctx.times[k]!);
+          return lr[0]! * dur[k]! + lr[1]!;
+        },
+      };
+    }
+    case "quantile_over_time": {
+      const qs = scalars[0]!;
+      let warned = false;
+      return {
+        minSamples: 1,
+        at(_ts, vs, lo, hi, _s, _e, k) {
+          const q = qs[k]!;
+          if (!warned && (Number.isNaN(q) || q < 0 || q > 1)) {
+            warned = true;
+            env.warn(`quantile value should be between 0 and 1, got ${formatG(q)}`, call.args[0]!.pos);
+          }
+          return windowQuantile(q, vs, lo, hi);
+        },
+      };
+    }
+    case "double_exponential_smoothing": {
+      const sfs = scalars[0]!;
+      const tfs = scalars[1]!;
+      return {
+        minSamples: 1,
+        at(_ts, vs, lo, hi, _s, _e, k) {
+          const sf = sfs[k]!;
+          const tf = tfs[k]!;
+          if (!(sf > 0 && sf < 1)) throw evalError(`invalid smoothing factor. Expected: 0 < sf < 1, got: ${sf.toFixed(6)}`);
+          if (!(tf > 0 && tf < 1)) throw evalError(`invalid trend factor. Expected: 0 < tf < 1, got: ${tf.toFixed(6)}`);
+          const l = hi - lo;
+          if (l < 2) return undefined;
+          let s0 = 0;
+          let s1 = vs[lo]!;
+          let b = vs[lo + 1]! - vs[lo]!;
+          for (let i = 1; i < l; i++) {
+            const x = sf * vs[lo + i]!;
+            b = calcTrendValue(i - 1, tf, s0, s1, b);
+            const y = (1 - sf) * (s1 + b);
+            s0 = s1;
+            s1 = x + y;
+          }
+          return s1;
+        },
+      };
+    }
+    default:
+      throw evalError(`function ${JSON.stringify(name)} is not a range function`);
+  }
+}
+
+/**
+ * Range functions whose kernel needs nothing but the samples and the windows: all but those
+ * that take scalars or warn (and absent_over_time, evaluated on its own).
+ */
+export const SIMPLE_ROLLUPS: ReadonlySet<string> = new Set(
+  [...RANGE_FUNCTIONS].filter((f) => !["predict_linear", "quantile_over_time", "double_exponential_smoothing", "absent_over_time"].includes(f)),
+);
+
+function simpleImpl(name: string): RangeImpl | undefined {
   switch (name) {
     case "irate":
       return makeInstant(true);
@@ -492,16 +578,6 @@ function makeImpl(name: string, scalars: readonly Float64Array[], ctx: StepCtx, 
           return lr[0]!;
         },
       };
-    case "predict_linear": {
-      const dur = scalars[0]!;
-      return {
-        minSamples: 2,
-        at(ts, vs, lo, hi, _s, _e, k) {
-          linearRegression(ts, vs, lo, hi, ctx.times[k]!);
-          return lr[0]! * dur[k]! + lr[1]!;
-        },
-      };
-    }
     case "resets": {
       let sts: Float64Array | undefined;
       return {
@@ -593,50 +669,39 @@ function makeImpl(name: string, scalars: readonly Float64Array[], ctx: StepCtx, 
       return { minSamples: 1, at: (_ts, vs, lo, hi) => varianceOverTime(vs, lo, hi) };
     case "mad_over_time":
       return { minSamples: 1, at: (_ts, vs, lo, hi) => madOverTime(vs, lo, hi) };
-    case "quantile_over_time": {
-      const qs = scalars[0]!;
-      let warned = false;
-      return {
-        minSamples: 1,
-        at(_ts, vs, lo, hi, _s, _e, k) {
-          const q = qs[k]!;
-          if (!warned && (Number.isNaN(q) || q < 0 || q > 1)) {
-            warned = true;
-            env.warn(`quantile value should be between 0 and 1, got ${formatG(q)}`, call.args[0]!.pos);
-          }
-          return windowQuantile(q, vs, lo, hi);
-        },
-      };
-    }
-    case "double_exponential_smoothing": {
-      const sfs = scalars[0]!;
-      const tfs = scalars[1]!;
-      return {
-        minSamples: 1,
-        at(_ts, vs, lo, hi, _s, _e, k) {
-          const sf = sfs[k]!;
-          const tf = tfs[k]!;
-          if (!(sf > 0 && sf < 1)) throw evalError(`invalid smoothing factor. Expected: 0 < sf < 1, got: ${sf.toFixed(6)}`);
-          if (!(tf > 0 && tf < 1)) throw evalError(`invalid trend factor. Expected: 0 < tf < 1, got: ${tf.toFixed(6)}`);
-          const l = hi - lo;
-          if (l < 2) return undefined;
-          let s0 = 0;
-          let s1 = vs[lo]!;
-          let b = vs[lo + 1]! - vs[lo]!;
-          for (let i = 1; i < l; i++) {
-            const x = sf * vs[lo + i]!;
-            b = calcTrendValue(i - 1, tf, s0, s1, b);
-            const y = (1 - sf) * (s1 + b);
-            s0 = s1;
-            s1 = x + y;
-          }
-          return s1;
-        },
-      };
-    }
     default:
-      throw evalError(`function ${JSON.stringify(name)} is not a range function`);
+      return undefined;
   }
+}
+
+/**
+ * One series' rollup for every window ending at `ends[k]` (a SIMPLE_ROLLUPS function, samples
+ * without stale markers and start timestamps): the same kernels as the engine's own evaluation
+ * (streamRangeFunction), so a querier that computes rollups elsewhere (on a worker thread) gets
+ * bit-identical values. Writes values[k]/present[k] (present must be zero on entry) for the steps
+ * with output and returns their number; adds the samples scanned to `meter`.
+ */
+export function rollupSeries(
+  name: string,
+  ts: Float64Array,
+  vs: Float64Array,
+  ends: Float64Array,
+  range: number,
+  values: Float64Array,
+  present: Uint8Array,
+  meter: RollupMeter,
+): number {
+  const n = ends.length;
+  if (ts.length === 0) return 0;
+  if (name === "rate" || name === "increase" || name === "delta") {
+    return slideRate(ts, vs, ends, range, n, name !== "delta", name === "rate", values, present, meter);
+  }
+  const impl = simpleImpl(name);
+  if (impl === undefined) throw evalError(`function ${JSON.stringify(name)} is not a simple rollup`);
+  impl.prepare?.(ts, vs, undefined);
+  const state: SlideState = { impl, ts, vs, ends, range, n, values, present, k: 0, lo: 0, hi: 0, got: 0 };
+  while (!slide(state, meter));
+  return state.got;
 }
 
 /**

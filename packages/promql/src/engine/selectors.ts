@@ -1,12 +1,12 @@
 import type { Labels } from "@strata/core";
-import type { Expr, MatrixSelector, SubqueryExpr, VectorSelector } from "../ast.js";
+import type { Call, Expr, MatrixSelector, SubqueryExpr, VectorSelector } from "../ast.js";
 import { evalError, isStaleSample } from "./env.js";
 import type { Env, LoadedSeries } from "./env.js";
 import { evalExpr, typeOfExpr, unwrap } from "./eval.js";
 import type { MatrixSeries } from "./result.js";
 import { SAMPLE_BYTES, SERIES_BYTES } from "./cost.js";
 import { atOf, countSeries, matchersText, subqueryTimes } from "./select.js";
-import type { SeriesSink } from "./range-functions.js";
+import { keepsName, noteNotCounter, SIMPLE_ROLLUPS, type SeriesSink } from "./range-functions.js";
 import type { MSeries, RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
 import { dropMetricName, labelsKey } from "./types.js";
 
@@ -100,6 +100,59 @@ export async function* selectionBatches(sel: VectorSelector, env: Env): AsyncGen
     stream.close();
     env.trace.addDone(`wait for decoded batches of ${matchersText(sel.matchers)}: ${batches} batches, ${series} series, ${total} samples`, waited);
   }
+}
+
+/**
+ * A range function over a streamed matrix selector, computed by the querier (SeriesStream.rollup:
+ * e.g. on worker threads beside the decoding) and fed to `sink` series by series with the same
+ * values, limits, counts and annotations as streamRangeFunction over selectionBatches. False
+ * when the stream does not compute this rollup (the caller then evaluates it itself).
+ */
+export async function streamRollup(call: Call, m: MatrixSelector, ctx: StepCtx, env: Env, sink: SeriesSink): Promise<boolean> {
+  const name = call.func.name;
+  const v = m.vector;
+  const stream = env.streams.get(v);
+  if (stream?.rollup === undefined || !SIMPLE_ROLLUPS.has(name) || v.anchored || v.smoothed) return false;
+  const n = ctx.times.length;
+  const ends = new Float64Array(n);
+  const at = atOf(v.at, v.atModifier, env);
+  for (let k = 0; k < n; k++) ends[k] = (at ?? ctx.times[k]!) - v.offset;
+  const next = stream.rollup({ func: name, ends, range: m.range });
+  if (next === undefined) return false;
+  const dropName = !keepsName(name);
+  const isRateInfo = name === "rate" || name === "increase";
+  let waited = 0;
+  let batches = 0;
+  let series = 0;
+  let total = 0;
+  try {
+    for (;;) {
+      const t0 = performance.now();
+      const b = await next();
+      waited += performance.now() - t0;
+      env.checkAbortNow();
+      if (b === undefined) break;
+      batches++;
+      series += b.labels.length;
+      for (let i = 0; i < b.labels.length; i++) countSeries(env);
+      env.checkSamples(b.samples);
+      total += b.samples;
+      env.selectedSamples += b.samples;
+      env.samplesScanned += b.scanned;
+      for (let i = 0; i < b.labels.length; i++) {
+        if (env.yieldDue()) await env.yieldNow();
+        if (b.got[i] === 0) continue;
+        const labels = b.labels[i]!;
+        sink(labels, dropName, b.values.subarray(i * n, (i + 1) * n), b.present.subarray(i * n, (i + 1) * n));
+        if (isRateInfo) noteNotCounter(call, labels, env);
+      }
+    }
+    for (const w of stream.warnings) env.warnings.add(w);
+  } finally {
+    stream.close();
+    env.trace.addDone(`wait for ${name} of ${matchersText(v.matchers)} computed by the querier: ${batches} batches, ${series} series, ${total} samples`, waited);
+  }
+  return true;
 }
 
 /** Instant-vector selector: last sample in (ref - lookback, ref], unless it is a stale marker. */
