@@ -311,7 +311,8 @@ export class RawLabelsCache implements CacheStats {
    * label records that spell a name: then the name, rebuilt into the scratch buffer, and the
    * record's series hash are the answer.
    */
-  private fingerprintHit(g: Generation, r: number, buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {    if (this.scratch.length < 8 + (end - start)) {
+  private fingerprintHit(g: Generation, r: number, buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {
+    if (this.scratch.length < 8 + (end - start)) {
       this.scratch = new Uint8Array(Math.max(256, 2 * (end - start)));
       this.scratchView = new DataView(this.scratch.buffer);
     }
