@@ -465,13 +465,7 @@ function put(t: Int32Array, mask: number, h: number, v: number): void {
 function doubled(old: Int32Array): Int32Array<ArrayBuffer> {
   const t = new Int32Array(2 * old.length);
   const mask = old.length - 1;
-  for (let i = 0; i < old.length; i += 2) {
-    if (old[i + 1] === 0) continue;
-    let slot = old[i]! & mask;
-    while (t[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
-    t[2 * slot] = old[i]!;
-    t[2 * slot + 1] = old[i + 1]!;
-  }
+  for (let i = 0; i < old.length; i += 2) if (old[i + 1] !== 0) put(t, mask, old[i]!, old[i + 1]! - 1);
   return t;
 }
 
