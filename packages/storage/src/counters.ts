@@ -21,6 +21,8 @@ export interface Counters {
   searches: number;
   searchSeries: number;
   searchBlocks: number;
+  /** readSync calls for the block payloads of searches (each reads ahead a window of a part file). */
+  searchFileReads: number;
   walReplayedRows: number;
   walReplayedBatches: number;
   walTornSegments: number;
@@ -54,6 +56,7 @@ export function newCounters(): Counters {
     searches: 0,
     searchSeries: 0,
     searchBlocks: 0,
+    searchFileReads: 0,
     walReplayedRows: 0,
     walReplayedBatches: 0,
     walTornSegments: 0,

@@ -19,6 +19,7 @@ import {
   VALUES_BIN,
 } from "./constants.js";
 import { fsyncDir, fsyncDirAsync, removeDir } from "./fsutil.js";
+import type { ReadScratch } from "./search-read.js";
 
 /** metadata.json of a part. */
 export interface PartMeta {
@@ -47,34 +48,9 @@ export interface MetaindexRow {
   readonly size: number;
 }
 
-/**
- * Reused memory for block payloads that a reader needs only until its next step (a search
- * cursor hands each series' blocks to a caller that copies them into a response right away):
- * reads land in one buffer instead of a Buffer of their own per block. A view taken from it is
- * valid until `reset()`; growing starts a new buffer, so earlier views stay intact.
- */
-export class ReadScratch {
-  private buf = new Uint8Array(64 * 1024);
-  private pos = 0;
-
-  take(n: number): Uint8Array {
-    if (this.pos + n > this.buf.length) {
-      this.buf = new Uint8Array(Math.max(this.buf.length * 2, n));
-      this.pos = 0;
-    }
-    const v = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return v;
-  }
-
-  reset(): void {
-    this.pos = 0;
-  }
-}
-
 /** Random-access bytes of one part file (in memory or on disk). */
 interface ByteSource {
-  /** `len` bytes at `off`: a view of memory the source owns, or read into `scratch` when given. */
+  /** `len` bytes at `off`: a view of memory the source owns, or of `scratch`'s read-ahead when given. */
   read(off: number, len: number, scratch?: ReadScratch): Uint8Array;
   close(): void;
 }
@@ -94,7 +70,8 @@ class FileSource implements ByteSource {
     private readonly path: string,
   ) {}
   read(off: number, len: number, scratch?: ReadScratch): Uint8Array {
-    const out = scratch ? scratch.take(len) : Buffer.allocUnsafe(len);
+    if (scratch) return scratch.read(this.fd, this.path, off, len);
+    const out = Buffer.allocUnsafe(len);
     const n = len === 0 ? 0 : readSync(this.fd, out, 0, len, off);
     if (n !== len) throw new BadDataError(`${this.path}: short read ${n} of ${len} at ${off}`, "STRATA_CORRUPT_DATA");
     return out;

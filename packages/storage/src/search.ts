@@ -1,15 +1,16 @@
 import { InternalError } from "@strata/core";
 import type { BlockHeader, RawBlock } from "./block.js";
-import { ReadScratch, type Part } from "./part.js";
+import type { Part } from "./part.js";
+import { ReadScratch } from "./search-read.js";
 import { tsidBytes, type TSID } from "./tsid.js";
 
 export interface SearchOptions {
   /** Fail with ExecutionError (STRATA_LIMIT_EXCEEDED) when more series match. */
   maxSeries?: number;
   /**
-   * Block payloads (`timestamps`, `values`) are read into memory the cursor reuses: they are
+   * Block payloads (`timestamps`, `values`) are views of memory the cursor reuses: they are
    * valid only until the next `next()` or `close()`. For callers that copy or decode each
-   * series before moving on; saves a buffer per block.
+   * series before moving on; saves a copy per block.
    */
   reuseBlockBuffers?: boolean;
 }
@@ -46,7 +47,7 @@ export interface SeriesCursor {
 /** What a cursor needs from its store: series names, and a place to count what it read. */
 export interface CursorSource {
   metricNameOf(metricID: number): Uint8Array | undefined;
-  countSearched(series: number, blocks: number): void;
+  countSearched(series: number, blocks: number, fileReads: number): void;
 }
 
 /** The search cursor: walks TSIDs, collecting each one's blocks from every part. */
@@ -56,6 +57,7 @@ export class StorageCursor implements SeriesCursor {
   private released = false;
   private readonly headers: BlockHeader[] = [];
   private scratch: ReadScratch | undefined;
+  private readonly reuse: boolean;
 
   /** `parts` are acquired by the caller; the cursor releases them when it closes. */
   constructor(
@@ -67,7 +69,8 @@ export class StorageCursor implements SeriesCursor {
     private readonly fetchMaxT: number,
     reuseBuffers = false,
   ) {
-    if (reuseBuffers) this.scratch = scratches.pop() ?? new ReadScratch();
+    this.reuse = reuseBuffers;
+    this.scratch = scratches.pop() ?? new ReadScratch();
     if (tsids.length === 0) this.close();
   }
 
@@ -87,8 +90,9 @@ export class StorageCursor implements SeriesCursor {
         const tsid = this.tsids[this.i]!;
         const key = tsidBytes(tsid);
         const blocks: RawBlock[] = [];
-        const scratch = this.scratch;
-        scratch?.reset();
+        const scratch = this.scratch!;
+        scratch.nextStep();
+        const reads = scratch.reads;
         for (const part of this.parts) {
           this.headers.length = 0;
           part.findBlocks(key, this.minT, this.fetchMaxT, this.headers);
@@ -100,15 +104,15 @@ export class StorageCursor implements SeriesCursor {
               maxT: h.maxT,
               tsTag: h.tsTag,
               valTag: h.valTag,
-              timestamps: part.readTimestamps(h, scratch),
-              values: part.readValues(h, scratch),
+              timestamps: this.reuse ? part.readTimestamps(h, scratch) : part.readTimestamps(h, scratch).slice(),
+              values: this.reuse ? part.readValues(h, scratch) : part.readValues(h, scratch).slice(),
             });
           }
         }
         if (blocks.length === 0) continue;
         const metricName = this.source.metricNameOf(tsid.metricID);
         if (metricName === undefined) continue;
-        this.source.countSearched(1, blocks.length);
+        this.source.countSearched(1, blocks.length, scratch.reads - reads);
         this.current = { tsid, metricName, blocks };
         return true;
       }
@@ -128,11 +132,14 @@ export class StorageCursor implements SeriesCursor {
     this.released = true;
     for (const p of this.parts) p.release();
     this.parts.length = 0;
-    if (this.scratch !== undefined && scratches.length < MAX_POOLED_SCRATCHES) scratches.push(this.scratch);
+    if (this.scratch !== undefined) {
+      this.scratch.clear();
+      if (scratches.length < MAX_POOLED_SCRATCHES) scratches.push(this.scratch);
+    }
     this.scratch = undefined;
   }
 }
 
-/** Read buffers of closed cursors, for the next searches. */
+/** Read-ahead of closed cursors (their window buffers dropped), for the next searches. */
 const scratches: ReadScratch[] = [];
 const MAX_POOLED_SCRATCHES = 8;

@@ -514,9 +514,10 @@ export class Storage {
 
   private readonly cursorSource = {
     metricNameOf: (metricID: number): Uint8Array | undefined => this.index.metricNameByID(metricID),
-    countSearched: (series: number, blocks: number): void => {
+    countSearched: (series: number, blocks: number, fileReads: number): void => {
       this.counters.searchSeries += series;
       this.counters.searchBlocks += blocks;
+      this.counters.searchFileReads += fileReads;
     },
   };
 
@@ -672,6 +673,7 @@ export class Storage {
       searches_total: c.searches,
       search_series_total: c.searchSeries,
       search_blocks_total: c.searchBlocks,
+      search_file_reads_total: c.searchFileReads,
       series_cache_entries: this.seriesCache.entries,
       series_cache_bytes: this.seriesCache.sizeBytes,
       series_cache_max_bytes: this.seriesCache.maxBytes,

@@ -88,6 +88,39 @@ describe("Storage basics", () => {
     }
   });
 
+  it("a wide search reads a part's blocks ahead instead of one read per payload, with the same samples", async () => {
+    const dir = tmpDir();
+    try {
+      const s = await openTestStorage(dir, { now });
+      // 2000 series of 40 samples each, and a few of 20 000 (several blocks each, so windows
+      // move while a series' earlier blocks are still held).
+      const rows = [];
+      for (let i = 0; i < 2000; i++) for (let k = 0; k < 40; k++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "w", i: String(i) }, t: T0 + k * 15_000, v: i * k });
+      for (let i = 0; i < 3; i++) for (let k = 0; k < 20_000; k++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "w", i: `big${i}` }, t: T0 + k * 1000, v: Math.sin(k + i) });
+      await s.addRows(batchOf(rows));
+      await s.forceFlush();
+      await s.forceMerge();
+      const all = [newMatcher("=", "__name__", "w")];
+      const copied = dump(s, DEFAULT_TENANT, all, T0, T0 + 1e9);
+      const before = s.metrics();
+      const reused = dump(s, DEFAULT_TENANT, all, T0, T0 + 1e9, { reuseBlockBuffers: true });
+      const after = s.metrics();
+      expect(reused).toEqual(copied);
+      expect(reused.size).toBe(2003);
+      const blocks = after.search_blocks_total! - before.search_blocks_total!;
+      const reads = after.search_file_reads_total! - before.search_file_reads_total!;
+      expect(blocks).toBeGreaterThanOrEqual(2003);
+      // One read per timestamps and per values payload would be 2 × blocks.
+      expect(reads).toBeLessThan(blocks / 4);
+      // A narrow search reads only around what it needs.
+      const one = dump(s, DEFAULT_TENANT, [newMatcher("=", "i", "1234")], T0, T0 + 1e9, { reuseBlockBuffers: true });
+      expect([...one.values()][0]).toEqual(copied.get([...one.keys()][0]!));
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("forceMerge merges the index into one part as well", async () => {
     const dir = tmpDir();
     try {
