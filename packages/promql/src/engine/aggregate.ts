@@ -96,6 +96,10 @@ export async function evalAggregate(e: AggregateExpr, ctx: StepCtx, env: Env): P
   }
 }
 
+/** Doubles per accumulator chunk of SimpleAgg (64 KiB). */
+const GROUP_CHUNK_DOUBLES = 8192;
+const NO_DOUBLES = new Float64Array(0);
+
 interface AggGroup {
   readonly labels: Labels;
   readonly val: Float64Array;
@@ -115,6 +119,8 @@ interface AggGroup {
 class SimpleAgg {
   private readonly groups: AggGroup[] = [];
   private readonly byKey = new Map<string, AggGroup>();
+  private chunk = NO_DOUBLES;
+  private chunkUsed = 0;
 
   constructor(
     private readonly op: string,
@@ -123,19 +129,46 @@ class SimpleAgg {
     private readonly without: boolean,
   ) {}
 
+  /** The group key of `labels` (labelsKey of groupLabels), without building the group's labels. */
+  private keyOf(labels: Labels): string {
+    const grouping = this.grouping;
+    let k = "";
+    if (this.without) {
+      for (const l of labels) if (!grouping.has(l.name) && l.name !== "__name__") k += `${l.name}\u0000${l.value}\u0001`;
+    } else {
+      for (const l of labels) if (grouping.has(l.name)) k += `${l.name}\u0000${l.value}\u0001`;
+    }
+    return k;
+  }
+
+  /**
+   * `len` zeroed doubles for one group's accumulator, cut from a shared chunk: a wide
+   * `sum by (instance, le)` makes thousands of groups, and a backing store of its own per array
+   * cost more than the group's whole fold.
+   */
+  private take(len: number): Float64Array {
+    if (len === 0) return NO_DOUBLES;
+    if (this.chunkUsed + len > this.chunk.length) {
+      this.chunk = new Float64Array(Math.max(len, GROUP_CHUNK_DOUBLES));
+      this.chunkUsed = 0;
+    }
+    const a = this.chunk.subarray(this.chunkUsed, this.chunkUsed + len);
+    this.chunkUsed += len;
+    return a;
+  }
+
   private group(labels: Labels): AggGroup {
-    const gl = groupLabels(labels, this.grouping, this.without);
-    const key = labelsKey(gl);
+    const key = this.keyOf(labels);
     let g = this.byKey.get(key);
     if (g === undefined) {
       const n = this.n;
       const needMean = this.op === "avg" || this.op === "stddev" || this.op === "stdvar";
       g = {
-        labels: gl,
-        val: new Float64Array(n),
-        comp: new Float64Array(this.op === "sum" || this.op === "avg" ? n : 0),
-        mean: new Float64Array(needMean ? n : 0),
-        count: new Float64Array(n),
+        labels: groupLabels(labels, this.grouping, this.without),
+        val: this.take(n),
+        comp: this.take(this.op === "sum" || this.op === "avg" ? n : 0),
+        mean: this.take(needMean ? n : 0),
+        count: this.take(n),
         incr: this.op === "avg" ? new Uint8Array(n) : undefined,
         dropName: false,
       };
@@ -262,7 +295,8 @@ class SimpleAgg {
     const op = this.op;
     const out: VSeries[] = [];
     for (const g of this.groups) {
-      const values = new Float64Array(n);
+      // In place: each step reads only its own accumulators, and the group is not used again.
+      const values = g.val;
       const present = new Uint8Array(n);
       let any = false;
       for (let k = 0; k < n; k++) {

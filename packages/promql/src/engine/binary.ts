@@ -277,6 +277,10 @@ function vectorVector(
   const oneIdx = new Int32Array(S);
   const matchedAt = new Int32Array(S).fill(-1);
   const out = new Output(n, ctx.start !== ctx.end);
+  // The output series of each "many" series' last pair (one-to-one matching pairs the same two
+  // series at every step): an array lookup per sample instead of a Map lookup by pair.
+  const pairOne = new Int32Array(many.length).fill(-1);
+  const pairOut: (VSeries | undefined)[] = new Array<VSeries | undefined>(many.length);
   const pairCache = new Map<number, VSeries>();
   const fillCache = new Map<number, VSeries>();
   const dropName = returnBool || isArithmetic(op);
@@ -335,11 +339,16 @@ function vectorVector(
         }
         continue;
       }
-      const pairKey = i * one.length + j;
-      let o = pairCache.get(pairKey);
+      let o = pairOne[i] === j ? pairOut[i] : undefined;
       if (o === undefined) {
-        o = out.get(resultMetric(s.labels, os.labels, op, m), dropName);
-        pairCache.set(pairKey, o);
+        const pairKey = i * one.length + j;
+        o = pairCache.get(pairKey);
+        if (o === undefined) {
+          o = out.get(resultMetric(s.labels, os.labels, op, m), dropName);
+          pairCache.set(pairKey, o);
+        }
+        pairOne[i] = j;
+        pairOut[i] = o;
       }
       if (m.card === "one-to-one") {
         if (!firstMatch) throw evalError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
