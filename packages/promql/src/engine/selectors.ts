@@ -186,39 +186,64 @@ export async function streamVectorSelector(
   const times = ctx.times;
   let values: Float64Array | undefined;
   let present: Uint8Array | undefined;
+  const smoothed = sel.smoothed === true;
   for await (const list of selectionBatches(sel, env)) for (const s of list) {
     if (env.yieldDue()) await env.yieldNow();
-    const ts = s.ts;
-    const vs = s.vs;
-    const len = ts.length;
-    let got = false;
+    if (!reuse || values === undefined || present === undefined) {
+      values = new Float64Array(n);
+      present = new Uint8Array(n);
+    } else {
+      present.fill(0);
+    }
+    if (!lookupSteps(s, times, at, offset, lookback, want, smoothed, values, present)) {
+      // Nothing found: keep the arrays for the next series (they are still zero).
+      continue;
+    }
+    sink(s.labels, false, values, present);
     if (!reuse) {
       values = undefined;
       present = undefined;
-    } else if (present !== undefined) {
-      present.fill(0);
     }
-    let j = 0;
-    for (let k = 0; k < n; k++) {
-      const ref = (at ?? times[k]!) - offset;
-      while (j < len && ts[j]! <= ref) j++;
-      const i = j - 1;
-      if (i < 0 || ts[i]! <= ref - lookback || isStaleSample(s, i)) continue;
-      if (values === undefined || present === undefined) {
-        values = new Float64Array(n);
-        present = new Uint8Array(n);
-      }
-      let v = want === "value" ? vs[i]! : want === "timestamp" ? ts[i]! / 1000 : (s.st?.[i] ?? 0) / 1000;
-      // `smoothed`: interpolate linearly towards the next sample (within the lookback delta).
-      if (sel.smoothed && want === "value" && ts[i]! < ref && j < len && ts[j]! - ref <= lookback && !isStaleSample(s, j)) {
-        v = vs[i]! + ((vs[j]! - vs[i]!) * (ref - ts[i]!)) / (ts[j]! - ts[i]!);
-      }
-      values[k] = v;
-      present[k] = 1;
-      got = true;
-    }
-    if (got) sink(s.labels, false, values!, present!);
   }
+}
+
+/**
+ * The step loop of an instant-vector selector over one series: `values` and `present` (zeroed)
+ * get the sample each step looks back to; false when no step found one. A plain function of its
+ * own, so V8 optimises it as one small loop whatever the async caller does around it.
+ */
+function lookupSteps(
+  s: LoadedSeries,
+  times: Float64Array,
+  at: number | undefined,
+  offset: number,
+  lookback: number,
+  want: SelectorValue,
+  smoothed: boolean,
+  values: Float64Array,
+  present: Uint8Array,
+): boolean {
+  const ts = s.ts;
+  const vs = s.vs;
+  const len = ts.length;
+  const n = times.length;
+  let got = false;
+  let j = 0;
+  for (let k = 0; k < n; k++) {
+    const ref = (at === undefined ? times[k]! : at) - offset;
+    while (j < len && ts[j]! <= ref) j++;
+    const i = j - 1;
+    if (i < 0 || ts[i]! <= ref - lookback || isStaleSample(s, i)) continue;
+    let v = want === "value" ? vs[i]! : want === "timestamp" ? ts[i]! / 1000 : (s.st?.[i] ?? 0) / 1000;
+    // `smoothed`: interpolate linearly towards the next sample (within the lookback delta).
+    if (smoothed && want === "value" && ts[i]! < ref && j < len && ts[j]! - ref <= lookback && !isStaleSample(s, j)) {
+      v = vs[i]! + ((vs[j]! - vs[i]!) * (ref - ts[i]!)) / (ts[j]! - ts[i]!);
+    }
+    values[k] = v;
+    present[k] = 1;
+    got = true;
+  }
+  return got;
 }
 
 /** A range-vector argument (matrix selector or subquery) with per-step windows. */
