@@ -83,14 +83,23 @@ export class RowsBuffer {
     );
   }
 
-  /** Buffers a row of series `ref`. */
+  /** Buffers a row of series `ref` (tests; the write path uses addRow). */
   add(ref: number, t: number, v: number): void {
+    this.addRow(ref, { timestamp: t, value: v });
+  }
+
+  /**
+   * Buffers the row (timestamp, value) of series `ref`. The doubles are read here from the
+   * caller's cursor: passed as arguments to a call that is not inlined, two of them were boxed
+   * per row.
+   */
+  addRow(ref: number, row: { readonly timestamp: number; readonly value: number }): void {
     const tb = this.table;
     if (tb.gen[ref] !== this.gen) this.addSeries(ref);
     if (this.n === this.slots.length) this.grow();
     this.slots[this.n] = tb.slot[ref]!;
-    this.ts[this.n] = t;
-    this.vals[this.n] = v;
+    this.ts[this.n] = row.timestamp;
+    this.vals[this.n] = row.value;
     this.n++;
   }
 
@@ -114,7 +123,9 @@ export class RowsBuffer {
       this.slotTsid = w;
     }
     this.slotPos[slot] = tb.ord[ref] === this.stamp ? tb.ordPos[ref]! : -1;
-    this.slotTsid.set(tb.tsid.subarray(ref * TSID_WORDS, ref * TSID_WORDS + TSID_WORDS), slot * TSID_WORDS);
+    const from = tb.tsid;
+    const to = this.slotTsid;
+    for (let w = 0; w < TSID_WORDS; w++) to[slot * TSID_WORDS + w] = from[ref * TSID_WORDS + w]!;
   }
 
   private grow(): void {

@@ -391,7 +391,7 @@ export class Storage {
       // The table's columns are read through it: a new series may grow them into new arrays.
       if (!r.sameAsPrevious || ref < 0) ref = this.resolveSeries(r, day);
       else if (this.seriesCache.table.day[ref] !== day) ref = this.touchDay(ref, r.name(), day);
-      this.rows.add(ref, t, r.value);
+      this.rows.addRow(ref, r);
       accepted++;
       if (this.rows.full) this.rowsFlusher.flush();
     }
