@@ -41,6 +41,46 @@ export interface RowsSink {
   addHashedName(src: Uint8Array, off: number, len: number, hashLo: number, hashHi: number, timestampMs: number, value: number): void;
   /** Appends a row with the metric name of the previous row (which must exist). */
   addSameName(timestampMs: number, value: number): void;
+  /**
+   * Appends a row whose metric name is the tenant (account, project) followed by the labels that
+   * remote write label records src[start, end) spell: `0a <4 + ln + lv> 0a <ln> name 12 <lv>
+   * value` per label, every length one byte, in canonical order — which the caller has checked
+   * (writeRecordsName). `len` is the name's length: 8 + (end − start) − 4 × records.
+   */
+  addRecordsName(src: DataView, start: number, end: number, len: number, account: number, project: number, hashLo: number, hashHi: number, timestampMs: number, value: number): void;
+}
+
+/**
+ * Writes the canonical metric name (docs/format/metric-name.md) of a tenant and the labels that
+ * remote write label records [start, end) of `src` spell (see RowsSink.addRecordsName) into
+ * `dst` (a DataView of the bytes) from `pos`: the tenant, then per record its bytes without the
+ * two tags and the record's length (`<ln> name <lv> value`). Returns the position after the name.
+ */
+export function writeRecordsName(src: DataView, start: number, end: number, account: number, project: number, dst: DataView, pos: number): number {
+  dst.setUint32(pos, account);
+  dst.setUint32(pos + 4, project);
+  pos += 8;
+  for (let i = start; i < end; ) {
+    const rec = src.getUint8(i + 1);
+    const ln = src.getUint8(i + 3);
+    // `<ln> name`, then past the value's tag `<lv> value`.
+    pos = copyRange(src, i + 3, i + 4 + ln, dst, pos);
+    pos = copyRange(src, i + 5 + ln, i + 2 + rec, dst, pos);
+    i += 2 + rec;
+  }
+  return pos;
+}
+
+/** Copies src[from, to) to dst at pos, 4 bytes a step (the last step overlapping the one before); returns pos + to − from. */
+function copyRange(src: DataView, from: number, to: number, dst: DataView, pos: number): number {
+  const n = to - from;
+  if (n < 4) {
+    for (let j = 0; j < n; j++) dst.setUint8(pos + j, src.getUint8(from + j));
+    return pos + n;
+  }
+  for (let j = 0; j < n - 4; j += 4) dst.setInt32(pos + j, src.getInt32(from + j, true), true);
+  dst.setInt32(pos + n - 4, src.getInt32(to - 4, true), true);
+  return pos + n;
 }
 
 export class RowsBatchWriter implements RowsSink {
@@ -119,6 +159,25 @@ export class RowsBatchWriter implements RowsSink {
     if (len < 64) for (let i = 0; i < len; i++) buf[pos + i] = src[off + i]!;
     else buf.set(src.subarray(off, off + len), pos);
     pos += len;
+    writeInt64LE(this.dv, pos, timestampMs);
+    this.dv.setFloat64(pos + 8, value, true);
+    this.pos = pos + 16;
+    this.rows++;
+    this.prev = undefined;
+  }
+
+  /** RowsSink.addRecordsName (the batch has no use for the hash). */
+  addRecordsName(src: DataView, start: number, end: number, len: number, account: number, project: number, _hashLo: number, _hashHi: number, timestampMs: number, value: number): void {
+    this.ensure(5 + len + 16);
+    const buf = this.buf;
+    let pos = this.pos;
+    let v = len;
+    while (v >= 0x80) {
+      buf[pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[pos++] = v;
+    pos = writeRecordsName(src, start, end, account, project, this.dv, pos);
     writeInt64LE(this.dv, pos, timestampMs);
     this.dv.setFloat64(pos + 8, value, true);
     this.pos = pos + 16;
