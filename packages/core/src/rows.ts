@@ -63,24 +63,20 @@ export function writeRecordsName(src: DataView, start: number, end: number, acco
   for (let i = start; i < end; ) {
     const rec = src.getUint8(i + 1);
     const ln = src.getUint8(i + 3);
-    // `<ln> name`, then past the value's tag `<lv> value`.
-    pos = copyRange(src, i + 3, i + 4 + ln, dst, pos);
-    pos = copyRange(src, i + 5 + ln, i + 2 + rec, dst, pos);
+    // `<ln> name`, then past the value's tag `<lv> value`; 4 bytes a step, the last step
+    // overlapping the one before (every run is ≥ 4 bytes but a name's or value's of ≤ 2).
+    for (let from = i + 3, n = 1 + ln, k = 0; k < 2; k++, from = i + 5 + ln, n = rec - 3 - ln) {
+      if (n < 4) {
+        for (let j = 0; j < n; j++) dst.setUint8(pos + j, src.getUint8(from + j));
+      } else {
+        for (let j = 0; j < n - 4; j += 4) dst.setInt32(pos + j, src.getInt32(from + j, true), true);
+        dst.setInt32(pos + n - 4, src.getInt32(from + n - 4, true), true);
+      }
+      pos += n;
+    }
     i += 2 + rec;
   }
   return pos;
-}
-
-/** Copies src[from, to) to dst at pos, 4 bytes a step (the last step overlapping the one before); returns pos + to − from. */
-function copyRange(src: DataView, from: number, to: number, dst: DataView, pos: number): number {
-  const n = to - from;
-  if (n < 4) {
-    for (let j = 0; j < n; j++) dst.setUint8(pos + j, src.getUint8(from + j));
-    return pos + n;
-  }
-  for (let j = 0; j < n - 4; j += 4) dst.setInt32(pos + j, src.getInt32(from + j, true), true);
-  dst.setInt32(pos + n - 4, src.getInt32(to - 4, true), true);
-  return pos + n;
 }
 
 export class RowsBatchWriter implements RowsSink {
