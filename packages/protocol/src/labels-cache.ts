@@ -53,6 +53,8 @@ class Generation {
 
   /** Room for one more fingerprint record within `budget` bytes (chunks + tables)? */
   fitsFingerprint(budget: number): boolean {
+    // Without a new chunk or a bigger index, a record takes no bytes (the usual case).
+    if ((this.fpCount + 1) * 2 <= this.fpMask + 1 && this.fpCount < this.fpChunks.length << this.fpShift) return true;
     const index = (this.fpCount + 1) * 2 > this.fpMask + 1 ? this.fpIndex.byteLength * 2 : this.fpIndex.byteLength;
     const fpChunks = this.fpCount === this.fpChunks.length << this.fpShift ? this.fpChunks.length + 1 : this.fpChunks.length;
     return (this.chunks.length + fpChunks) * 2 ** this.shift + this.table.byteLength + index <= budget;
