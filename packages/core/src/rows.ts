@@ -143,27 +143,22 @@ export class RowsBatchWriter implements RowsSink {
    * better than a byte comparison when a name repeats, see addSameName).
    */
   addName(src: Uint8Array, off: number, len: number, timestampMs: number, value: number): void {
-    this.ensure(5 + len + 16);
+    let pos = this.nameHeader(len);
     const buf = this.buf;
-    let pos = this.pos;
-    let v = len;
-    while (v >= 0x80) {
-      buf[pos++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    buf[pos++] = v;
     if (len < 64) for (let i = 0; i < len; i++) buf[pos + i] = src[off + i]!;
     else buf.set(src.subarray(off, off + len), pos);
     pos += len;
-    writeInt64LE(this.dv, pos, timestampMs);
-    this.dv.setFloat64(pos + 8, value, true);
-    this.pos = pos + 16;
-    this.rows++;
-    this.prev = undefined;
+    this.rowTail(pos, timestampMs, value);
   }
 
   /** RowsSink.addRecordsName (the batch has no use for the hash). */
   addRecordsName(src: DataView, start: number, end: number, len: number, account: number, project: number, _hashLo: number, _hashHi: number, timestampMs: number, value: number): void {
+    const pos = this.nameHeader(len);
+    this.rowTail(writeRecordsName(src, start, end, account, project, this.dv, pos), timestampMs, value);
+  }
+
+  /** Makes room for a row with a name of `len` bytes and writes its length; returns where the name goes. */
+  private nameHeader(len: number): number {
     this.ensure(5 + len + 16);
     const buf = this.buf;
     let pos = this.pos;
@@ -173,7 +168,11 @@ export class RowsBatchWriter implements RowsSink {
       v >>>= 7;
     }
     buf[pos++] = v;
-    pos = writeRecordsName(src, start, end, account, project, this.dv, pos);
+    return pos;
+  }
+
+  /** Writes the timestamp and value of a row whose name ends at `pos`, and counts the row. */
+  private rowTail(pos: number, timestampMs: number, value: number): void {
     writeInt64LE(this.dv, pos, timestampMs);
     this.dv.setFloat64(pos + 8, value, true);
     this.pos = pos + 16;
