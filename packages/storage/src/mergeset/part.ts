@@ -78,51 +78,6 @@ export class InMemoryPart extends Part {
     this.sizeBytes = bytes;
   }
 
-  /**
-   * Builds a part from items held as latin1 strings (one char per byte), sorted by the default
-   * string order (which is byte order for such strings); duplicates are dropped.
-   */
-  static fromSortedStrings(items: readonly string[], blockSize: number, bloomNs: number | undefined): InMemoryPart {
-    const blocks: Block[] = [];
-    const bk = bloomNs === undefined ? undefined : new BloomKeys(bloomNs);
-    let i = 0;
-    const n = items.length;
-    while (i < n) {
-      // one block: items until blockSize bytes
-      let bytes = 0;
-      let count = 0;
-      let j = i;
-      let prev: string | undefined;
-      for (; j < n && bytes < blockSize; j++) {
-        const s = items[j]!;
-        if (s === prev) continue;
-        prev = s;
-        bytes += s.length;
-        count++;
-      }
-      const data = Buffer.allocUnsafe(bytes);
-      const offs = new Uint32Array(count + 1);
-      let pos = 0;
-      let k = 0;
-      prev = undefined;
-      for (let x = i; x < j; x++) {
-        const s = items[x]!;
-        if (s === prev) continue;
-        prev = s;
-        offs[k++] = pos;
-        const end = pos + data.write(s, pos, "latin1");
-        bk?.addItem(data, pos, end);
-        pos = end;
-      }
-      offs[k] = pos;
-      blocks.push({ data: new Uint8Array(data.buffer, data.byteOffset, bytes), offs, n: count });
-      i = j;
-      // a duplicate of the last item may start the next run
-      while (i < n && items[i] === prev) i++;
-    }
-    return new InMemoryPart(blocks, bk?.build());
-  }
-
   mayContainKey(h1: number, h2: number): boolean {
     return this.bloom !== undefined && this.bloom.mayContain(h1, h2);
   }
