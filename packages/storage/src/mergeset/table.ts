@@ -4,7 +4,7 @@ import { BadDataError, type CacheStats, errorMessage, InternalError, Unavailable
 import { BlockBuilder, type Block } from "./block.js";
 import { compareBytes, compareRange } from "../bytes.js";
 import { BloomKeys } from "./bloom.js";
-import { DEFAULT_BLOCK_SIZE, PARTS_JSON_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR, brotliQualityFor } from "./constants.js";
+import { DEFAULT_BLOCK_SIZE, PARTS_JSON_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR, codecFor } from "./constants.js";
 import { Cursor, MergeIterator } from "./cursor.js";
 import { fsyncDir, writeFileAtomic } from "../fsutil.js";
 import { type BlockCache, newBlockCache, FilePart, InMemoryPart, type KindSizes, type Part, PartWriter } from "./part.js";
@@ -363,7 +363,7 @@ export class Table {
     const tmp = path.join(this.dir, TMP_DIR, name);
     let items = 0;
     for (const p of parts) items += p.itemsCount;
-    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace, brotliQualityFor(items));
+    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace, codecFor(items));
     const keep = this.keepItem;
     try {
       const it = new MergeIterator(parts);
