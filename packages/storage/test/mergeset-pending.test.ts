@@ -20,7 +20,7 @@ function want(items: readonly Uint8Array[]): string[] {
 }
 
 // Items like the index's: a few kinds, long shared prefixes, bytes 0/1/255 (the sort's edge
-// values), lengths around the 4-byte digit, prefixes of one another, duplicates.
+// values), lengths around the 5-byte digit, prefixes of one another, duplicates.
 const byte = fc.constantFrom(0, 1, 2, 0x30, 0x61, 0xfe, 0xff);
 const item = fc.tuple(
   fc.constantFrom(Uint8Array.of(), Uint8Array.of(3, 0, 0, 0, 0, 0, 0, 0, 0, 0x5f, 0x5f, 0x6e), Uint8Array.of(4, 0, 0), Uint8Array.of(1)),

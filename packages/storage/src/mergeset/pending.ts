@@ -4,9 +4,12 @@ import { InMemoryPart } from "./part.js";
 
 /** Most items one PendingItems holds: the sort packs an item's index into 17 bits of its key. */
 export const MAX_PENDING_ITEMS = 1 << 17;
-const IDX = MAX_PENDING_ITEMS;
-/** Bytes of an item compared per sort round (a 32-bit digit). */
-const DIGIT = 4;
+const IDX_MASK = MAX_PENDING_ITEMS - 1;
+/** Bytes of an item compared per sort round (a 40-bit digit). */
+const DIGIT = 5;
+/** Which u32 of a u64 sort key holds its high half (platform byte order). */
+const HI = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1 ? 1 : 0;
+const LO = 1 - HI;
 /** Runs shorter than this are ordered by insertion sort with a byte compare. */
 const SMALL = 12;
 
@@ -19,9 +22,10 @@ export class PendingItems {
   private start = new Uint32Array(1024);
   private bytes = 0;
   count = 0;
-  /** Sort scratch: order of item indices, and one float key per item. */
+  /** Sort scratch: order of item indices, and one u64 key per item (written through a u32 view). */
   private order = new Uint32Array(0);
-  private keys = new Float64Array(0);
+  private keys = new BigUint64Array(0);
+  private kv = new Uint32Array(0);
   private stack: number[] = [];
 
   /** Bytes the pending items take, with their offsets. */
@@ -118,15 +122,17 @@ export class PendingItems {
     const bs = st[b]!;
     const n = st[a + 1]! - as;
     if (st[b + 1]! - bs !== n) return false;
-    for (let i = 0; i < n; i++) if (d[as + i] !== d[bs + i]) return false;
+    // from the end: neighbours in order share their beginnings and differ last (metricIDs)
+    for (let i = n - 1; i >= 0; i--) if (d[as + i] !== d[bs + i]) return false;
     return true;
   }
 
   /**
    * Item indices in byte order (equal items adjacent). A most-significant-digit sort: a run of
    * items equal in their first `depth` bytes skips the bytes all of them share, then is ordered
-   * by the next 4 bytes with the item's remaining length (capped at 4) as a tiebreak, packed with
-   * the item index into one float and sorted natively; runs still tied go another round.
+   * by the next 5 bytes with the item's remaining length (capped at 5) as a tiebreak, packed with
+   * the item index into one u64 and sorted natively (a BigUint64Array written through a u32
+   * view: no BigInt is made); runs still tied go another round.
    * Index items of one batch share long prefixes per kind (`03 | tenant | __name__ …`), which is
    * why the shared bytes are skipped instead of walked digit by digit.
    */
@@ -134,7 +140,8 @@ export class PendingItems {
     const n = this.count;
     if (this.order.length < n) {
       this.order = new Uint32Array(Math.max(n, this.order.length * 2));
-      this.keys = new Float64Array(this.order.length);
+      this.keys = new BigUint64Array(this.order.length);
+      this.kv = new Uint32Array(this.keys.buffer);
     }
     const order = this.order;
     for (let i = 0; i < n; i++) order[i] = i;
@@ -165,7 +172,7 @@ export class PendingItems {
       }
     }
     lo = j;
-    if (hi - lo < 2) return;
+    if (hi - lo < 2 || this.inOrder(lo, hi, depth)) return;
     if (hi - lo < SMALL) {
       this.insertionSort(lo, hi, depth);
       return;
@@ -185,33 +192,50 @@ export class PendingItems {
       this.stack.push(lo, hi, depth + cp);
       return;
     }
-    const keys = this.keys;
+    // key: bytes [depth, depth + 5) (zeros past the end) | remaining length capped at 5 | index
+    const kv = this.kv;
     for (let i = lo; i < hi; i++) {
       const it = order[i]!;
       const s = st[it]! + depth;
       const rem = st[it + 1]! - s;
-      let k: number;
-      if (rem >= DIGIT) k = ((d[s]! << 24) | (d[s + 1]! << 16) | (d[s + 2]! << 8) | d[s + 3]!) >>> 0;
-      else {
-        k = 0;
-        for (let x = 0; x < DIGIT; x++) k = k * 256 + (x < rem ? d[s + x]! : 0);
+      if (rem >= DIGIT) {
+        kv[2 * i + HI] = ((d[s]! << 24) | (d[s + 1]! << 16) | (d[s + 2]! << 8) | d[s + 3]!) >>> 0;
+        kv[2 * i + LO] = (d[s + 4]! << 20) | (DIGIT << 17) | it;
+      } else {
+        let k = 0;
+        for (let x = 0; x < 4; x++) k = k * 256 + (x < rem ? d[s + x]! : 0);
+        kv[2 * i + HI] = k;
+        kv[2 * i + LO] = (rem << 17) | it;
       }
-      keys[i] = (k * 8 + (rem < DIGIT ? rem : DIGIT)) * IDX + it;
     }
-    keys.subarray(lo, hi).sort();
+    this.keys.subarray(lo, hi).sort();
     let runStart = lo;
-    let runKey = Math.floor(keys[lo]! / IDX);
-    order[lo] = keys[lo]! % IDX;
+    let runHi = kv[2 * lo + HI]!;
+    let runLo = kv[2 * lo + LO]! >>> 17;
+    order[lo] = kv[2 * lo + LO]! & IDX_MASK;
     for (let i = lo + 1; i <= hi; i++) {
-      const key = i < hi ? Math.floor(keys[i]! / IDX) : -1;
-      if (i < hi) order[i] = keys[i]! % IDX;
-      if (key !== runKey) {
+      const kh = i < hi ? kv[2 * i + HI]! : -1;
+      const kl = i < hi ? kv[2 * i + LO]! : 0;
+      if (i < hi) order[i] = kl & IDX_MASK;
+      if (kh !== runHi || kl >>> 17 !== runLo) {
         // a tied run whose items are longer than the digit continues; shorter ones are equal
-        if (i - runStart > 1 && runKey % 8 === DIGIT) this.stack.push(runStart, i, depth + DIGIT);
+        if (i - runStart > 1 && (runLo & 7) === DIGIT) this.stack.push(runStart, i, depth + DIGIT);
         runStart = i;
-        runKey = key;
+        runHi = kh;
+        runLo = kl >>> 17;
       }
     }
+  }
+
+  /**
+   * True when order[lo, hi) is already in byte order. Ties of a round keep the order items were
+   * added in, and a run of one label's items added series by series is often sorted already
+   * (metricIDs ascend): then it costs one pass instead of more rounds.
+   */
+  private inOrder(lo: number, hi: number, depth: number): boolean {
+    const order = this.order;
+    for (let i = lo + 1; i < hi; i++) if (this.compare(order[i - 1]!, order[i]!, depth) > 0) return false;
+    return true;
   }
 
   private insertionSort(lo: number, hi: number, depth: number): void {
