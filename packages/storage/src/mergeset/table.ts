@@ -16,7 +16,11 @@ export interface TableOptions {
   readonly blockSize?: number;
   /** Pending (unsorted) items that are turned into a searchable in-memory part (default 65536, at most 131072). */
   readonly maxPendingItems?: number;
-  /** In-memory parts beyond which the smallest are merged together (default 8). */
+  /**
+   * In-memory parts beyond which the smallest are merged together (default 16: a flush every few
+   * seconds merges them all anyway; at 8, creating a million series merged most items in memory
+   * once before the flush merged them again).
+   */
   readonly maxInMemoryParts?: number;
   /** In-memory bytes beyond which a flush to disk starts in the background (default 64 MiB). */
   readonly maxInMemoryBytes?: number;
@@ -166,7 +170,7 @@ export class Table {
     this.cache = newBlockCache(opts.blockCacheBytes ?? 64 << 20);
     this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
     this.maxPendingItems = Math.min(MAX_PENDING_ITEMS, opts.maxPendingItems ?? 65536);
-    this.maxInMemoryParts = Math.max(2, opts.maxInMemoryParts ?? 8);
+    this.maxInMemoryParts = Math.max(2, opts.maxInMemoryParts ?? 16);
     this.maxInMemoryBytes = opts.maxInMemoryBytes ?? 64 << 20;
     this.fanIn = Math.max(2, opts.mergeFanIn ?? 16);
     this.keepItem = opts.keepItem;
