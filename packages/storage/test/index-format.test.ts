@@ -142,14 +142,8 @@ describe("mergeset part format 3", () => {
 
 describe("index written by format 2", () => {
   it("is read as it is, then rewritten in format 3 by a merge with the same answers", async () => {
-    const dir = tmpdir();
-    fs.cpSync(path.join(import.meta.dirname, "fixtures", "indexdb-v2"), dir, { recursive: true });
-    expect(partVersions(dir)).toEqual([2, 2]);
-    let db = await IndexDB.open(dir, { flushIntervalMs: 0 });
-    checkFixtureAnswers(db, false);
-    const ids = range(0, 50, (i) => i !== 7).map((i) => db.getOrCreateTSID(fixtureName(i), D + 1).metricID);
-    expect(db.metrics().series_created_total).toBe(0);
-    expect(new Set(ids).size).toBe(49);
+    const { dir, ids, db: first } = await openFixture("indexdb-v2", 2);
+    let db = first;
     await db.forceMerge();
     expect(partVersions(dir)).toEqual([3]);
     await db.close();
@@ -199,17 +193,27 @@ function partVersions(dir: string): number[] {
   return pj.parts.map((p) => (JSON.parse(fs.readFileSync(path.join(dir, "table", "parts", p, "metadata.json"), "utf8")) as { formatVersion: number }).formatVersion);
 }
 
+/**
+ * A copy of a fixture index whose two parts are in `format`, opened, its answers checked, and
+ * its live series resolved on day D+1 without creating any (format 1: through the old `01 |
+ * hash | TSID` items).
+ */
+async function openFixture(name: string, format: number): Promise<{ dir: string; db: IndexDB; ids: number[] }> {
+  const dir = tmpdir();
+  fs.cpSync(path.join(import.meta.dirname, "fixtures", name), dir, { recursive: true });
+  expect(partVersions(dir)).toEqual([format, format]);
+  const db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+  checkFixtureAnswers(db, false);
+  const ids = range(0, 50, (i) => i !== 7).map((i) => db.getOrCreateTSID(fixtureName(i), D + 1).metricID);
+  expect(db.metrics().series_created_total).toBe(0);
+  expect(new Set(ids).size).toBe(49);
+  return { dir, db, ids };
+}
+
 describe("index written by format 1", () => {
   it("is read as it is, then rewritten in format 3 by a merge with the same answers", async () => {
-    const dir = tmpdir();
-    fs.cpSync(FIXTURE, dir, { recursive: true });
-    expect(partVersions(dir)).toEqual([1, 1]);
-    let db = await IndexDB.open(dir, { flushIntervalMs: 0 });
-    checkFixtureAnswers(db, false);
-    // existing names resolve through the old `01 | hash | TSID` items: no series is created
-    const ids = range(0, 50, (i) => i !== 7).map((i) => db.getOrCreateTSID(fixtureName(i), D + 1).metricID);
-    expect(db.metrics().series_created_total).toBe(0);
-    expect(new Set(ids).size).toBe(49);
+    const { dir, ids, db: first } = await openFixture("indexdb-v1", 1);
+    let db = first;
     expect(db.getOrCreateTSID(fixtureName(3, T1), D + 1).metricID).not.toBe(ids[3]);
     expect(db.metrics().series_created_total).toBe(0);
     // a deleted name comes back as a new series
