@@ -20,6 +20,10 @@ export const storageFlags = defineFlags({
     "Write in-memory parts to disk this often (then the WAL segments that held their rows are dropped; rows are durable in the WAL before that). Bigger intervals make fewer, bigger fresh parts: fewer merges.",
   ),
   "storage.maxInmemoryPartsSize": flag.bytes(0, "In-memory parts larger than this in total are flushed to disk at once (0: 2% of -memory.allowedPercent's memory, at most 64 MiB)."),
+  "storage.maxIndexInmemoryPartsSize": flag.bytes(
+    0,
+    "The index's in-memory parts larger than this in total are flushed to disk at once (0: 2% of -memory.allowedPercent's memory, at most 64 MiB).",
+  ),
   "storage.minFreeDiskSpaceBytes": flag.bytes(
     10_000_000,
     "Below this much free space on -storageDataPath the node turns read-only: it refuses writes (insert reroutes them) and takes them again once space returns. 0 disables read-only mode (a write that hits ENOSPC still fails on its own and leaves nothing behind).",
