@@ -562,6 +562,7 @@ export class Table {
       inmemory_parts: this.memParts.length,
       inmemory_items: memItems,
       inmemory_bytes: memBytes,
+      inmemory_max_bytes: this.maxInMemoryBytes,
       file_parts: this.fileParts.length,
       file_items: fileItems,
       file_bytes: fileBytes,
