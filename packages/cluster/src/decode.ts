@@ -189,10 +189,19 @@ export function decodeSeries(
 let segments = new Uint32Array(512);
 let segmentCount = 0;
 
-/** First index in ts[from..to) whose timestamp is > t (to if none). */
+/**
+ * First index in ts[from..to) whose timestamp is > t (to if none). Gallops from `from`: the
+ * windows move forward a step at a time, so the answer is usually near, and a query with many
+ * narrow windows costs O(log distance) per window, not O(log n).
+ */
 function firstAfter(ts: Float64Array, from: number, to: number, t: number): number {
   let lo = from;
-  let hi = to;
+  let gap = 1;
+  while (lo + gap < to && ts[lo + gap - 1]! <= t) {
+    lo += gap;
+    gap *= 2;
+  }
+  let hi = Math.min(lo + gap, to);
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (ts[mid]! <= t) lo = mid + 1;
