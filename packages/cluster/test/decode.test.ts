@@ -47,6 +47,14 @@ const sample = fc.record({
   part: fc.integer({ min: 0, max: 2 }),
 });
 
+/** A selection: its samples, minT, the width of [minT, maxT], -dedup.minScrapeInterval. */
+const selection = [
+  fc.array(sample, { minLength: 1, maxLength: 60 }),
+  fc.integer({ min: -1000, max: 51_000 }),
+  fc.integer({ min: 0, max: 60_000 }),
+  fc.constantFrom(0, 1000, 7000),
+] as const;
+
 let seriesNo = 0;
 
 /** Writes samples to the two nodes in up to three flushes each; returns all blocks of the series. */
@@ -82,10 +90,7 @@ describe("decodeSeries and the worker job format", () => {
   it("equal storage's mergeSeriesBlocks bit for bit", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(sample, { minLength: 1, maxLength: 60 }),
-        fc.integer({ min: -1000, max: 51_000 }),
-        fc.integer({ min: 0, max: 60_000 }),
-        fc.constantFrom(0, 1000, 7000),
+        ...selection,
         async (samples, minT, width, dedup) => {
           const blocks = await blocksOf(samples);
           const maxT = minT + width;
@@ -126,10 +131,7 @@ describe("selection by windows (SelectHints.windows)", () => {
   it("gives the engine exactly what the whole selection gives it, on random blocks and step/window grids", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(sample, { minLength: 1, maxLength: 60 }),
-        fc.integer({ min: -1000, max: 51_000 }),
-        fc.integer({ min: 0, max: 60_000 }),
-        fc.constantFrom(0, 1000, 7000),
+        ...selection,
         // On a 250 ms grid, like the samples, so that samples sit on window edges.
         fc.record({ first: fc.integer({ min: -8, max: 208 }), step: fc.integer({ min: 0, max: 36 }), count: fc.integer({ min: 1, max: 30 }), range: fc.integer({ min: 1, max: 48 }) }),
         async (raw, minT, width, dedup, grid) => {

@@ -309,8 +309,11 @@ function loadWords(buf: Uint8Array, p: number, nbytes: number): void {
   }
 }
 
-/** out[o..o+len) = min + the len `width`-bit values (0 < width < 32) in `words`. */
-function unpack(out: Float64Array, o: number, len: number, width: number, min: number): void {
+/**
+ * out[o..o+len) = min + mul × the len `width`-bit values (0 < width < 32) in `words` (mul =
+ * 2^shift; times 1 is exact and costs less than a test per value).
+ */
+function unpack(out: Float64Array, o: number, len: number, width: number, min: number, mul: number): void {
   const W = words;
   const mask = 0xffffffff >>> (32 - width);
   let pos = 0;
@@ -319,20 +322,6 @@ function unpack(out: Float64Array, o: number, len: number, width: number, min: n
     const w = pos >>> 5;
     const b = pos & 31;
     // `(x << 1) << (31 - b)` is x << (32 - b) for b = 0 too (a shift count of 32 is 0 in JS).
-    out[j] = min + (((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & mask);
-    pos += width;
-  }
-}
-
-/** As unpack, each value times `mul` (2^shift). */
-function unpackShifted(out: Float64Array, o: number, len: number, width: number, min: number, mul: number): void {
-  const W = words;
-  const mask = 0xffffffff >>> (32 - width);
-  let pos = 0;
-  const end = o + len;
-  for (let j = o; j < end; j++) {
-    const w = pos >>> 5;
-    const b = pos & 31;
     out[j] = min + (((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & mask) * mul;
     pos += width;
   }
@@ -370,8 +359,7 @@ export function readFor(buf: Uint8Array, p: number, end: number, out: Float64Arr
       out.fill(min, o0, oEnd);
     } else if (width < 32) {
       loadWords(buf, p, nbytes);
-      if (shift === 0) unpack(out, o0, len, width, min);
-      else unpackShifted(out, o0, len, width, min, POW2[shift] as number);
+      unpack(out, o0, len, width, min, POW2[shift] as number);
     } else {
       br.buf = buf;
       br.p = p;
