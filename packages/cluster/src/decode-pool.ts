@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { BadDataError, InternalError } from "@strata/core";
 import type { RawBlock } from "@strata/storage";
-import type { RollupSpec } from "@strata/promql";
+import type { RollupSpec, SelectWindows } from "@strata/promql";
 import { decodeSeries, packJob, type DecodedSamples, type DecodeJob, type SampleArena } from "./decode.js";
 import type { RollupJob, RollupResult } from "./rollup-job.js";
 
@@ -163,11 +163,12 @@ export async function decodeInline(
   maxT: number,
   dedupIntervalMs: number,
   arena: SampleArena,
+  windows?: SelectWindows,
 ): Promise<DecodedSamples[]> {
   const out = new Array<DecodedSamples>(series.length);
   const slice = new EventLoopSlice();
   for (let i = 0; i < series.length; i++) {
-    out[i] = decodeSeries(series[i]!, minT, maxT, dedupIntervalMs, arena);
+    out[i] = decodeSeries(series[i]!, minT, maxT, dedupIntervalMs, arena, windows);
     if (slice.due()) await slice.yield();
   }
   return out;

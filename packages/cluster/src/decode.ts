@@ -1,3 +1,4 @@
+import type { SelectWindows } from "@strata/promql";
 import { decodeBlock, deduplicateSamples, normalizeSamples, type RawBlock } from "@strata/storage";
 
 /**
@@ -138,8 +139,21 @@ export function trimDecodeMemory(): void {
  * maxT] (a range query over stored data) they decode straight into the arena; otherwise (an
  * instant query reading a few minutes of blocks that span hours) into shared scratch buffers
  * and only the window is copied out, so the query allocates only what it keeps.
+ *
+ * With `windows` (the engine reads only those samples, promql's SelectHints) that leave gaps
+ * between them — steps longer than the window, an instant query — only the samples inside the
+ * windows are copied out: a 5-minute rate at a 34-minute step keeps 15 % of the samples, and
+ * the engine scans only those. Samples are decoded, put in order and deduplicated whole first,
+ * so every kept sample is the one the whole selection would hold.
  */
-export function decodeSeries(blocks: readonly RawBlock[], minT: number, maxT: number, dedupIntervalMs: number, arena = new SampleArena()): DecodedSamples {
+export function decodeSeries(
+  blocks: readonly RawBlock[],
+  minT: number,
+  maxT: number,
+  dedupIntervalMs: number,
+  arena = new SampleArena(),
+  windows?: SelectWindows,
+): DecodedSamples {
   let total = 0;
   let inside = true;
   for (const b of blocks) {
@@ -147,7 +161,8 @@ export function decodeSeries(blocks: readonly RawBlock[], minT: number, maxT: nu
     if (b.minT < minT || b.maxT > maxT) inside = false;
   }
   if (total === 0) return { timestamps: EMPTY, values: EMPTY };
-  if (inside) {
+  const gaps = windows !== undefined && (windows.count === 1 || windows.step > windows.range) ? windows : undefined;
+  if (inside && gaps === undefined) {
     const ts = arena.take(total);
     const vals = arena.take(total);
     const { lo, hi } = decodeSeriesInto(blocks, ts, vals, minT, maxT, dedupIntervalMs);
@@ -159,10 +174,127 @@ export function decodeSeries(blocks: readonly RawBlock[], minT: number, maxT: nu
     scratchV = new Float64Array(len);
   }
   const { lo, hi } = decodeSeriesInto(blocks, scratchT, scratchV, minT, maxT, dedupIntervalMs);
+  if (gaps !== undefined) {
+    const kept = windowSegments(scratchT, lo, hi, gaps);
+    if (kept < hi - lo) return copySegments(kept, arena);
+  }
   const timestamps = arena.take(hi - lo);
   const values = arena.take(hi - lo);
   timestamps.set(scratchT.subarray(lo, hi));
   values.set(scratchV.subarray(lo, hi));
+  return { timestamps, values };
+}
+
+/** [from, to) index pairs of the samples windowSegments keeps (grown as needed). */
+let segments = new Uint32Array(512);
+let segmentCount = 0;
+
+/**
+ * First index in ts[from..to) whose timestamp is > t (to if none). Gallops from `from`: the
+ * windows move forward a step at a time, so the answer is usually near, and a query with many
+ * narrow windows costs O(log distance) per window, not O(log n).
+ */
+function firstAfter(ts: Float64Array, from: number, to: number, t: number): number {
+  let lo = from;
+  let gap = 1;
+  while (lo + gap < to && ts[lo + gap - 1]! <= t) {
+    lo += gap;
+    gap *= 2;
+  }
+  let hi = Math.min(lo + gap, to);
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ts[mid]! <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Finds the runs of ts[lo..hi) (ascending) inside the windows (e - range, e], e = first +
+ * k·step, into `segments`; returns how many samples they hold. Windows may come in any order of
+ * k only when step is 0 (one window).
+ */
+export function windowSegments(ts: Float64Array, lo: number, hi: number, w: SelectWindows): number {
+  segmentCount = 0;
+  if (hi <= lo) return 0;
+  const tFirst = ts[lo]!;
+  const tLast = ts[hi - 1]!;
+  let k = 0;
+  // Skip the windows that end before the first sample.
+  if (w.step > 0 && w.first < tFirst) k = Math.floor((tFirst - w.first) / w.step);
+  let pos = lo;
+  let kept = 0;
+  for (; k < w.count; k++) {
+    const end = w.first + k * w.step;
+    const start = end - w.range;
+    if (start >= tLast) break;
+    if (end < tFirst) continue;
+    const a = firstAfter(ts, pos, hi, start);
+    const b = firstAfter(ts, a, hi, end);
+    pos = b;
+    if (b <= a) continue;
+    kept += b - a;
+    if (segmentCount > 0 && segments[2 * segmentCount - 1] === a) {
+      segments[2 * segmentCount - 1] = b;
+      continue;
+    }
+    if (2 * segmentCount + 2 > segments.length) {
+      const grown = new Uint32Array(segments.length * 2);
+      grown.set(segments);
+      segments = grown;
+    }
+    segments[2 * segmentCount] = a;
+    segments[2 * segmentCount + 1] = b;
+    segmentCount++;
+    if (w.step === 0) break;
+  }
+  return kept;
+}
+
+/**
+ * Moves the samples of ts/vs[lo..hi) inside the windows to ts/vs[lo..lo+kept) (in place, order
+ * kept) and returns kept; hi - lo when the windows leave no gaps.
+ */
+export function compactWindows(ts: Float64Array, vs: Float64Array, lo: number, hi: number, w: SelectWindows): number {
+  if (w.count !== 1 && w.step <= w.range) return hi - lo;
+  const kept = windowSegments(ts, lo, hi, w);
+  let o = lo;
+  for (let s = 0; s < segmentCount; s++) {
+    const b = segments[2 * s + 1]!;
+    const a = segments[2 * s]!;
+    if (a !== o) {
+      ts.copyWithin(o, a, b);
+      vs.copyWithin(o, a, b);
+    }
+    o += b - a;
+  }
+  return kept;
+}
+
+/** The windows (ends[k] - range, ends[k]] as SelectWindows when the ends are evenly spaced. */
+export function windowsOfEnds(ends: Float64Array, range: number): SelectWindows | undefined {
+  const n = ends.length;
+  if (n === 0) return undefined;
+  const first = ends[0]!;
+  const step = n > 1 ? ends[1]! - first : 0;
+  if (n > 1 && !(step > 0)) return undefined;
+  for (let k = 2; k < n; k++) if (ends[k] !== first + k * step) return undefined;
+  return { first, step, count: n, range };
+}
+
+/** Copies the runs windowSegments found in the scratch buffers into `kept`-sample arrays. */
+function copySegments(kept: number, arena: SampleArena): DecodedSamples {
+  const timestamps = arena.take(kept);
+  const values = arena.take(kept);
+  let o = 0;
+  for (let s = 0; s < segmentCount; s++) {
+    const b = segments[2 * s + 1]!;
+    for (let i = segments[2 * s]!; i < b; i++) {
+      timestamps[o] = scratchT[i]!;
+      values[o++] = scratchV[i]!;
+    }
+  }
   return { timestamps, values };
 }
 

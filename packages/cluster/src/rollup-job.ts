@@ -1,5 +1,5 @@
 import { bitsView, isStaleAt, rollupSeries, type RollupMeter, type RollupSpec } from "@strata/promql";
-import { decodeSeriesInto, forEachPackedSeries, packedSamples, type DecodeJob } from "./decode.js";
+import { compactWindows, decodeSeriesInto, forEachPackedSeries, packedSamples, windowsOfEnds, type DecodeJob } from "./decode.js";
 
 /**
  * A range function computed on a worker beside the decoding (SeriesStream.rollup): the packed
@@ -57,6 +57,7 @@ export function runRollupJob(job: RollupJob): Required<Omit<RollupResult, "error
   const present = new Uint8Array(nSeries * n);
   const got = new Uint32Array(nSeries);
   const meter = new WorkerMeter();
+  const windows = windowsOfEnds(ends, range);
   let rows = 0;
   let samples = 0;
   // Largest series first sizes the scratch once per job.
@@ -69,8 +70,11 @@ export function runRollupJob(job: RollupJob): Required<Omit<RollupResult, "error
     const vs = scratchV;
     const { lo, hi } = decodeSeriesInto(blocks, ts, vs, minT, maxT, dedup);
     if (hi <= lo) return;
-    samples += hi - lo;
-    const m = dropStale(ts, vs, lo, hi);
+    // Only the windows' samples, as the inline path selects them (decode.ts decodeSeries).
+    const kept = windows === undefined ? hi - lo : compactWindows(ts, vs, lo, hi, windows);
+    if (kept === 0) return;
+    samples += kept;
+    const m = dropStale(ts, vs, lo, lo + kept);
     const row = rows++;
     index[row] = s;
     got[row] = rollupSeries(spec.func, ts.subarray(lo, lo + m), vs.subarray(lo, lo + m), ends, range, values.subarray(row * n, (row + 1) * n), present.subarray(row * n, (row + 1) * n), meter);

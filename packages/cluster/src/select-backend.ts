@@ -16,7 +16,7 @@ import {
   type Tenant,
 } from "@strata/core";
 import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions, type ChannelSecurity, type grpc } from "@strata/protocol";
-import { emptySeriesSet, seriesSetOf, type SelectHints, type Series, type SeriesSet, type SeriesStream } from "@strata/promql";
+import { emptySeriesSet, seriesSetOf, type SelectHints, type SelectWindows, type Series, type SeriesSet, type SeriesStream } from "@strata/promql";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
@@ -379,12 +379,13 @@ export class ClusterSelectBackend implements SelectBackend {
     opts: SearchOptions,
     arena: SampleArena,
     trace = Trace.off,
+    windows?: SelectWindows,
   ): Promise<{ list: Series[]; isPartial: boolean; warnings: string[] }> {
     const r = await this.searchBlocks(tenant, sets, minT, maxT, opts, trace);
     const entries = [...r.series];
     const blocks = entries.map(([, v]) => unmarshalBlocks(v.blocks));
     const decodeTrace = trace.child("decode blocks");
-    const decoded = await decodeInline(blocks, minT, maxT, this.dedupIntervalMs, arena);
+    const decoded = await decodeInline(blocks, minT, maxT, this.dedupIntervalMs, arena, windows);
     decodeTrace.done(`decode blocks of ${entries.length} series`);
     const sortTrace = trace.child("sort series by labels");
     const list: Series[] = [];
@@ -428,7 +429,7 @@ export class ClusterSelectBackend implements SelectBackend {
       },
       select: async (matchers: readonly LabelMatcher[], minT: number, maxT: number, hints: SelectHints, signal?: AbortSignal): Promise<SeriesSet> => {
         const o = signal ? { ...opts, signal } : opts;
-        const r = await this.mergedSeries(tenant, [matchers], minT, maxT, o, arena, hints.trace);
+        const r = await this.mergedSeries(tenant, [matchers], minT, maxT, o, arena, hints.trace, hints.windows);
         if (r.isPartial) {
           state.isPartial = true;
           for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
@@ -447,7 +448,7 @@ export class ClusterSelectBackend implements SelectBackend {
         for (const [key, { name, blocks, samples }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks, samples });
         r.series.clear();
         const sortTrace = trace.child("sort series by labels");
-        const stream = new BlockSeriesStream(entries, minT, maxT, this.dedupIntervalMs, this.decoder, r.warnings);
+        const stream = new BlockSeriesStream(entries, minT, maxT, this.dedupIntervalMs, this.decoder, r.warnings, undefined, hints.windows);
         sortTrace.done(`sort ${entries.length} series by labels (decoded batch by batch while evaluating)`);
         return stream;
       },

@@ -1,5 +1,5 @@
 import { compareByLabels, type Labels } from "@strata/core";
-import type { RollupBatch, RollupSpec, Series, SeriesStream } from "@strata/promql";
+import type { RollupBatch, RollupSpec, SelectWindows, Series, SeriesStream } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import { SampleArena } from "./decode.js";
 import { decodeInline, type DecodePool } from "./decode-pool.js";
@@ -77,6 +77,7 @@ export class BlockSeriesStream implements SeriesStream {
     private readonly decoder: DecodePool | undefined,
     readonly warnings: readonly string[],
     batchSamples = STREAM_BATCH_SAMPLES,
+    private readonly windows?: SelectWindows,
   ) {
     entries.sort(compareByLabels);
     this.entries = entries;
@@ -172,7 +173,7 @@ export class BlockSeriesStream implements SeriesStream {
     const blocks = part.map((e) => unmarshalBlocks(e.blocks ?? []));
     for (const e of part) e.blocks = undefined;
     const arena = new SampleArena();
-    return decodeInline(blocks, this.minT, this.maxT, this.dedupIntervalMs, arena).then(
+    return decodeInline(blocks, this.minT, this.maxT, this.dedupIntervalMs, arena, this.windows).then(
       (decoded) => {
         const series: Series[] = [];
         for (let i = 0; i < part.length; i++) {

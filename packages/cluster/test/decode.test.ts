@@ -4,9 +4,10 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type Tenant } from "@strata/core";
-import { mergeSeriesBlocks, STALE_NAN, Storage, type RawBlock } from "@strata/storage";
+import { isStaleNaN, mergeSeriesBlocks, STALE_NAN, Storage, type RawBlock } from "@strata/storage";
 import { decodeSeries, packJob, SampleArena } from "../src/decode.js";
 import { runRollupJob } from "../src/rollup-job.js";
+import { rollupSeries } from "@strata/promql";
 
 /**
  * select's block decoding (inline and the packed form decode workers run) must give exactly what
@@ -46,6 +47,14 @@ const sample = fc.record({
   part: fc.integer({ min: 0, max: 2 }),
 });
 
+/** A selection: its samples, minT, the width of [minT, maxT], -dedup.minScrapeInterval. */
+const selection = [
+  fc.array(sample, { minLength: 1, maxLength: 60 }),
+  fc.integer({ min: -1000, max: 51_000 }),
+  fc.integer({ min: 0, max: 60_000 }),
+  fc.constantFrom(0, 1000, 7000),
+] as const;
+
 let seriesNo = 0;
 
 /** Writes samples to the two nodes in up to three flushes each; returns all blocks of the series. */
@@ -81,10 +90,7 @@ describe("decodeSeries and the worker job format", () => {
   it("equal storage's mergeSeriesBlocks bit for bit", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(sample, { minLength: 1, maxLength: 60 }),
-        fc.integer({ min: -1000, max: 51_000 }),
-        fc.integer({ min: 0, max: 60_000 }),
-        fc.constantFrom(0, 1000, 7000),
+        ...selection,
         async (samples, minT, width, dedup) => {
           const blocks = await blocksOf(samples);
           const maxT = minT + width;
@@ -110,6 +116,59 @@ describe("decodeSeries and the worker job format", () => {
       { numRuns: 40 },
     );
   }, 60_000);
+});
+
+/** Samples of ts/vs without stale markers (as the engine's matrix arguments see them). */
+function live(ts: Float64Array, vs: Float64Array): [Float64Array, Float64Array] {
+  const keep: number[] = [];
+  for (let i = 0; i < vs.length; i++) if (!isStaleNaN(vs[i]!)) keep.push(i);
+  return [Float64Array.from(keep, (i) => ts[i]!), Float64Array.from(keep, (i) => vs[i]!)];
+}
+
+const ROLLUPS = ["rate", "increase", "delta", "irate", "count_over_time", "last_over_time", "changes", "resets", "sum_over_time", "deriv"];
+
+describe("selection by windows (SelectHints.windows)", () => {
+  it("gives the engine exactly what the whole selection gives it, on random blocks and step/window grids", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        ...selection,
+        // On a 250 ms grid, like the samples, so that samples sit on window edges.
+        fc.record({ first: fc.integer({ min: -8, max: 208 }), step: fc.integer({ min: 0, max: 36 }), count: fc.integer({ min: 1, max: 30 }), range: fc.integer({ min: 1, max: 48 }) }),
+        async (raw, minT, width, dedup, grid) => {
+          const samples = raw.map((x) => ({ ...x, t: x.t - (x.t % 250) }));
+          const w = { first: grid.first * 250, step: grid.step * 250, count: grid.count, range: grid.range * 250 };
+          const blocks = await blocksOf(samples);
+          const maxT = minT + width;
+          const windows = w.step === 0 ? { ...w, count: 1 } : w;
+          const whole = decodeSeries(blocks, minT, maxT, dedup);
+          const got = decodeSeries(blocks, minT, maxT, dedup, new SampleArena(), windows);
+          const ends = Float64Array.from({ length: windows.count }, (_, k) => windows.first + k * windows.step);
+          // Windows with gaps keep exactly the samples inside some window; without gaps, all.
+          const inside = (t: number) => windows.count > 1 && windows.step <= windows.range ? true : ends.some((e) => t > e - windows.range && t <= e);
+          const keep = Array.from(whole.timestamps.keys()).filter((i) => inside(whole.timestamps[i]!));
+          expect(Array.from(got.timestamps)).toEqual(keep.map((i) => whole.timestamps[i]!));
+          expect(bits(got.values)).toEqual(bits(Float64Array.from(keep, (i) => whole.values[i]!)));
+          // Every rollup over those windows: bit-identical, inline and in a worker job.
+          const [wt, wv] = live(whole.timestamps, whole.values);
+          const [gt, gv] = live(got.timestamps, got.values);
+          const meter = { samplesScanned: 0, sliceUsedUp: () => false };
+          for (const func of ROLLUPS) {
+            const want = { values: new Float64Array(ends.length), present: new Uint8Array(ends.length) };
+            const mine = { values: new Float64Array(ends.length), present: new Uint8Array(ends.length) };
+            rollupSeries(func, wt, wv, ends, windows.range, want.values, want.present, meter);
+            rollupSeries(func, gt, gv, ends, windows.range, mine.values, mine.present, meter);
+            expect([func, Array.from(mine.present)]).toEqual([func, Array.from(want.present)]);
+            expect([func, bits(mine.values)]).toEqual([func, bits(want.values)]);
+            const r = runRollupJob({ ...packJob(1, [blocks], minT, maxT, dedup), func, ends: new Float64Array(ends), range: windows.range });
+            const rowPresent = r.rows === 0 ? new Uint8Array(ends.length) : r.present.subarray(0, ends.length);
+            expect([func, Array.from(rowPresent)]).toEqual([func, Array.from(want.present)]);
+            if (r.rows > 0) expect([func, bits(r.values.subarray(0, ends.length).map((v, k) => (rowPresent[k] ? v : 0)))]).toEqual([func, bits(want.values.map((v, k) => (want.present[k] ? v : 0)))]);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  }, 120_000);
 });
 
 describe("SampleArena", () => {

@@ -149,6 +149,25 @@ function timeIt(fn: () => void, minMs = 150, rounds = 3): number {
   return best;
 }
 
+/** Seconds of process CPU per call: best of `rounds` rounds of >= minMs CPU each. */
+function cpuTimeIt(fn: () => void, minMs = 150, rounds = 3): number {
+  fn();
+  let best = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    let reps = 0;
+    const t0 = process.cpuUsage();
+    let us = 0;
+    while (us < minMs * 1000) {
+      fn();
+      reps++;
+      const d = process.cpuUsage(t0);
+      us = d.user + d.system;
+    }
+    best = Math.min(best, us / 1e6 / reps);
+  }
+  return best;
+}
+
 function bench(group: Series[]): Result {
   const tsBuf = new ByteBuffer(1 << 20);
   const vsBuf = new ByteBuffer(1 << 20);
@@ -250,6 +269,35 @@ for (const [k, e] of sub) console.log(`${pad(k, 20)} ${(e.b / e.n).toFixed(3)}`)
 console.log("");
 console.log("# chosen encodings (timestamps tag, values tag): series count");
 for (const [k, c] of [...(results.get("overall") as Result).tags].sort((a, b) => b[1] - a[1])) console.log(`${pad(k, 20)} ${c}`);
+
+// Decode cost per encoding, in process CPU time (the machine is shared: wall time measures the
+// other processes too): each tag's series decoded on their own, so one layout's figure does not
+// depend on the mix around it.
+console.log("");
+console.log("# decode CPU ns/sample by encoding tag (best of 3 rounds, process CPU time)");
+const byTag = new Map<string, { ts: boolean; tag: number; bytes: Uint8Array[]; n: number[] }>();
+for (const s of series) {
+  for (const ts of [true, false]) {
+    const b = new ByteBuffer();
+    const tag = ts ? encodeTimestamps(s.ts, b) : encodeValues(s.vs, b);
+    const k = `${ts ? "timestamps" : "values"} 0x${tag.toString(16)}`;
+    const e = byTag.get(k) ?? { ts, tag, bytes: [], n: [] };
+    e.bytes.push(b.view().slice());
+    e.n.push(ts ? s.ts.length : s.vs.length);
+    byTag.set(k, e);
+  }
+}
+const decodeOut = new Float64Array(BLOCK);
+for (const [k, e] of [...byTag].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+  const samples = e.n.reduce((a, b) => a + b, 0);
+  const sec = cpuTimeIt(() => {
+    for (let i = 0; i < e.bytes.length; i++) {
+      if (e.ts) decodeTimestamps(e.tag, e.bytes[i] as Uint8Array, e.n[i] as number, decodeOut);
+      else decodeValues(e.tag, e.bytes[i] as Uint8Array, e.n[i] as number, decodeOut);
+    }
+  });
+  console.log(`${pad(k, 20)} ${lpad(String(e.bytes.length), 4)} series ${lpad(((sec * 1e9) / samples).toFixed(2), 7)} ns/sample`);
+}
 
 // ---- snappy: snappyjs vs native `snappy` on ~1 MB remote-write-like bodies ----
 

@@ -292,6 +292,41 @@ function getBits(w: number): number {
   return w === 32 ? v : v & ((1 << w) - 1);
 }
 
+// The packed bytes of the group being read, copied to word alignment: the unpacking loops read
+// whole little-endian 32-bit words, each value from at most two of them, with no branch on word
+// boundaries. A group of values narrower than 32 bits (and a radix group: chunks < 2^30) fits
+// in GROUP_SIZE words; one more word is read past the last value's word, whose bits are masked.
+const words = new Uint32Array(GROUP_SIZE + 2);
+const wordBytes = new Uint8Array(words.buffer);
+
+function loadWords(buf: Uint8Array, p: number, nbytes: number): void {
+  // A narrow group is copied byte by byte: cheaper than the view `set` needs.
+  if (nbytes <= 64) {
+    const w = wordBytes;
+    for (let i = 0; i < nbytes; i++) w[i] = buf[p + i]!;
+  } else {
+    wordBytes.set(buf.subarray(p, p + nbytes));
+  }
+}
+
+/**
+ * out[o..o+len) = min + mul × the len `width`-bit values (0 < width < 32) in `words` (mul =
+ * 2^shift; times 1 is exact and costs less than a test per value).
+ */
+function unpack(out: Float64Array, o: number, len: number, width: number, min: number, mul: number): void {
+  const W = words;
+  const mask = 0xffffffff >>> (32 - width);
+  let pos = 0;
+  const end = o + len;
+  for (let j = o; j < end; j++) {
+    const w = pos >>> 5;
+    const b = pos & 31;
+    // `(x << 1) << (31 - b)` is x << (32 - b) for b = 0 too (a shift count of 32 is 0 in JS).
+    out[j] = min + (((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & mask) * mul;
+    pos += width;
+  }
+}
+
 /**
  * Reads n values of FOR groups at buf[p] (bounded by end) into out[outStart...]; returns the
  * position after the last group. Throws STRATA_CORRUPT_DATA on any malformed group.
@@ -323,28 +358,8 @@ export function readFor(buf: Uint8Array, p: number, end: number, out: Float64Arr
     if (width === 0) {
       out.fill(min, o0, oEnd);
     } else if (width < 32) {
-      const mask = (1 << width) - 1;
-      const mul = POW2[shift] as number;
-      let q = p;
-      let acc = 0;
-      let nb = 0;
-      for (let j = o0; j < oEnd; j++) {
-        let v: number;
-        if (nb >= width) {
-          v = acc & mask;
-          acc >>>= width;
-          nb -= width;
-        } else {
-          const next =
-            (buf[q] as number) | ((buf[q + 1] as number) << 8) | ((buf[q + 2] as number) << 16) | ((buf[q + 3] as number) << 24);
-          q += 4;
-          v = (acc | (next << nb)) & mask;
-          const used = width - nb;
-          acc = next >>> used;
-          nb = 32 - used;
-        }
-        out[j] = shift === 0 ? min + v : min + v * mul;
-      }
+      loadWords(buf, p, nbytes);
+      unpack(out, o0, len, width, min, POW2[shift] as number);
     } else {
       br.buf = buf;
       br.p = p;
@@ -373,32 +388,29 @@ function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arr
   const k = rK;
   const chunkBits = rChunkBits;
   const mul = POW2[shift] as number;
-  let q = p;
-  let acc = 0;
-  let nb = 0;
+  loadWords(buf, p, nbytes);
+  const W = words;
+  let pos = 0;
   for (let j = 0; j < len; j += k) {
     const kk = Math.min(k, len - j);
     const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
-    const mask = (1 << bits) - 1;
-    let c: number;
-    if (nb >= bits) {
-      c = acc & mask;
-      acc >>>= bits;
-      nb -= bits;
-    } else {
-      const next = (buf[q] as number) | ((buf[q + 1] as number) << 8) | ((buf[q + 2] as number) << 16) | ((buf[q + 3] as number) << 24);
-      q += 4;
-      c = (acc | (next << nb)) & mask;
-      const used = bits - nb;
-      acc = next >>> used;
-      nb = 32 - used;
-    }
+    const w = pos >>> 5;
+    const b = pos & 31;
+    let c = ((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & (0xffffffff >>> (32 - bits));
+    pos += bits;
     const o = o0 + j;
-    for (let d = 0; d < kk; d++) {
-      const t = (c / base) | 0;
-      const v = c - t * base;
-      c = t;
-      out[o + d] = shift === 0 ? min + v : min + v * mul;
+    if (shift === 0) {
+      for (let d = 0; d < kk; d++) {
+        const t = (c / base) | 0;
+        out[o + d] = min + (c - t * base);
+        c = t;
+      }
+    } else {
+      for (let d = 0; d < kk; d++) {
+        const t = (c / base) | 0;
+        out[o + d] = min + (c - t * base) * mul;
+        c = t;
+      }
     }
     if (c !== 0) throw corrupt("radix chunk out of range", p);
   }

@@ -127,15 +127,18 @@ describe("FOR bit-packing", () => {
         fc.integer({ min: 0, max: 20 }),
         fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 400 }),
         fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
-        (bits, shift, fr, base) => {
+        fc.integer({ min: 0, max: 7 }),
+        (bits, shift, fr, base, at) => {
           const s = Math.min(shift, 52 - bits);
           const xs = Float64Array.from(fr, (f) => base + Math.floor(f * 2 ** bits) * 2 ** s);
           const size = forSize(xs, 0, xs.length);
+          // Groups start at any byte offset (blocks are views into received frames).
           const b = new ByteBuffer(4);
+          for (let i = 0; i < at; i++) b.byte(0xa5);
           writeFor(b, xs, 0, xs.length);
-          expect(b.len).toBe(size);
+          expect(b.len - at).toBe(size);
           const out = new Float64Array(xs.length);
-          expect(readFor(b.buf, 0, b.len, out, 0, xs.length)).toBe(b.len);
+          expect(readFor(b.buf, at, b.len, out, 0, xs.length)).toBe(b.len);
           expect(Array.from(out)).toEqual(Array.from(xs));
         },
       ),

@@ -4,7 +4,7 @@ export { parseExpr, parseMetricSelector } from "./parser/parser.js";
 export { ParseError } from "./parser/errors.js";
 export { resolveDurations, type DurationContext } from "./parser/durations.js";
 export { printExpr, printMatcher, formatDuration, formatFloat, goQuote } from "./printer.js";
-export type { Querier, RollupBatch, RollupSpec, SelectHints, Series, SeriesSet, SeriesStream } from "./querier.js";
+export type { Querier, RollupBatch, RollupSpec, SelectHints, SelectWindows, Series, SeriesSet, SeriesStream } from "./querier.js";
 export { emptySeriesSet, errSeriesSet, seriesSetOf, seriesStreamOf } from "./querier.js";
 export { MemoryQuerier } from "./memory-querier.js";
 export type { QueryStats, QueryResult, ScalarResult, StringResult, VectorResult, MatrixResult, MatrixSeries } from "./engine/result.js";

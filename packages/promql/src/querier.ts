@@ -17,6 +17,24 @@ export interface SelectHints {
   readonly func: string;
   /** The step of a traced query (`trace=1`) this selection is; the querier records its work under it. */
   readonly trace?: Trace;
+  /**
+   * The only samples the evaluation reads, when the engine knows them (a selector evaluated at
+   * the query's steps): those in the windows of `SelectWindows`. A querier may then leave out
+   * every other sample of [minT, maxT] (the samples it returns are what counts against the
+   * sample limits). Absent under subqueries and for anchored or smoothed selectors.
+   */
+  readonly windows?: SelectWindows;
+}
+
+/**
+ * Windows (e - range, e] for e = first + k·step, k = 0 … count-1 (step 0: one window), in ms.
+ * Samples at e itself are inside, samples at e - range are not (Prometheus' left-open ranges).
+ */
+export interface SelectWindows {
+  readonly first: number;
+  readonly step: number;
+  readonly count: number;
+  readonly range: number;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { ExecutionError, assertNever } from "@strata/core";
 import type { LabelMatcher } from "@strata/core";
 import type { Call, Expr, SubqueryExpr, VectorSelector } from "../ast.js";
-import type { Querier, SelectHints, SeriesSet } from "../querier.js";
+import type { Querier, SelectHints, SelectWindows, SeriesSet } from "../querier.js";
 import { RANGE_FUNCTIONS } from "./range-functions.js";
 import { abortError } from "./env.js";
 import type { Env, LoadedSeries } from "./env.js";
@@ -78,7 +78,7 @@ function forEachChild(e: Expr, f: (c: Expr) => void): void {
 export async function select(querier: Querier, root: Expr, env: Env): Promise<void> {
   const jobs: { sel: VectorSelector | Call; matchers: readonly LabelMatcher[]; minT: number; maxT: number; hints: SelectHints }[] = [];
   const streamed = querier.selectStream === undefined ? new Set<VectorSelector>() : streamedSelectors(root);
-  const visit = (e: Expr, span: Span, func: string): void => {
+  const visit = (e: Expr, span: Span, func: string, top: boolean): void => {
     switch (e.kind) {
       case "NumberLiteral":
       case "StringLiteral":
@@ -87,7 +87,8 @@ export async function select(querier: Querier, root: Expr, env: Env): Promise<vo
         const at = atOf(e.at, e.atModifier, env);
         const lo = (at ?? span.lo) - e.offset - env.lookback;
         const hi = (at ?? span.hi) - e.offset + (e.smoothed ? env.lookback : 0);
-        jobs.push({ sel: e, matchers: e.matchers, minT: lo + 1, maxT: hi, hints: hintsFor(env, 0, func) });
+        const windows = top && !e.smoothed ? windowsOf(env, at, e.offset, env.lookback) : undefined;
+        jobs.push({ sel: e, matchers: e.matchers, minT: lo + 1, maxT: hi, hints: hintsFor(env, 0, func, windows) });
         return;
       }
       case "MatrixSelector": {
@@ -96,44 +97,45 @@ export async function select(querier: Querier, root: Expr, env: Env): Promise<vo
         const extended = v.anchored || v.smoothed;
         const lo = (at ?? span.lo) - v.offset - e.range - (extended ? env.lookback : 0);
         const hi = (at ?? span.hi) - v.offset + (v.smoothed ? env.lookback : 0);
-        jobs.push({ sel: v, matchers: v.matchers, minT: lo + 1, maxT: hi, hints: hintsFor(env, e.range, func) });
+        const windows = top && !extended ? windowsOf(env, at, v.offset, e.range) : undefined;
+        jobs.push({ sel: v, matchers: v.matchers, minT: lo + 1, maxT: hi, hints: hintsFor(env, e.range, func, windows) });
         return;
       }
       case "SubqueryExpr": {
         const inner = subqueryTimes(e, span.lo, span.hi, env);
-        visit(e.expr, { lo: inner.start, hi: inner.end }, "");
+        visit(e.expr, { lo: inner.start, hi: inner.end }, "", false);
         return;
       }
       case "Call":
         if (e.func.name === "info") {
           // The info series are read at the base expression's reference times.
-          visit(e.args[0]!, span, "info");
+          visit(e.args[0]!, span, "info", top);
           const ref = refTimeOf(e.args[0]!, env);
           const lo = (ref.at ?? span.lo) - ref.offset - env.lookback;
           const hi = (ref.at ?? span.hi) - ref.offset;
-          jobs.push({ sel: e, matchers: infoArgs(e).select, minT: lo + 1, maxT: hi, hints: hintsFor(env, 0, "info") });
+          jobs.push({ sel: e, matchers: infoArgs(e).select, minT: lo + 1, maxT: hi, hints: hintsFor(env, 0, "info", undefined) });
           return;
         }
-        for (const a of e.args) visit(a, span, e.func.name);
+        for (const a of e.args) visit(a, span, e.func.name, top);
         return;
       case "AggregateExpr":
-        if (e.param !== undefined) visit(e.param, span, "");
-        visit(e.expr, span, "");
+        if (e.param !== undefined) visit(e.param, span, "", top);
+        visit(e.expr, span, "", top);
         return;
       case "BinaryExpr":
-        visit(e.lhs, span, "");
-        visit(e.rhs, span, "");
+        visit(e.lhs, span, "", top);
+        visit(e.rhs, span, "", top);
         return;
       case "UnaryExpr":
       case "ParenExpr":
       case "StepInvariantExpr":
-        visit(e.expr, span, func);
+        visit(e.expr, span, func, top);
         return;
       default:
         assertNever(e, "expression");
     }
   };
-  visit(root, { lo: env.start, hi: env.end }, "");
+  visit(root, { lo: env.start, hi: env.end }, "", true);
   const sets = await Promise.all(
     jobs.map(async (j): Promise<SeriesSet | undefined> => {
       const sel = j.sel;
@@ -189,8 +191,19 @@ export function countSeries(env: Env): void {
   }
 }
 
-function hintsFor(env: Env, range: number, func: string): SelectHints {
-  return { start: env.start, end: env.end, step: env.step, range, func };
+function hintsFor(env: Env, range: number, func: string, windows: SelectWindows | undefined): SelectHints {
+  return windows === undefined ? { start: env.start, end: env.end, step: env.step, range, func } : { start: env.start, end: env.end, step: env.step, range, func, windows };
+}
+
+/**
+ * The windows a selector evaluated at the query's own steps reads: (t - offset - width, t -
+ * offset] at every step t (one window with `@`). Not for selectors under a subquery (their
+ * steps are the subquery's) nor for anchored/smoothed ones (they read around the windows).
+ */
+function windowsOf(env: Env, at: number | undefined, offset: number, width: number): SelectWindows {
+  const instant = env.step === 0 || at !== undefined;
+  const count = instant ? 1 : Math.floor((env.end - env.start) / env.step) + 1;
+  return { first: (at ?? env.start) - offset, step: instant ? 0 : env.step, count, range: width };
 }
 
 export function atOf(at: number | undefined, mod: "start" | "end" | undefined, env: Env): number | undefined {
