@@ -38,6 +38,8 @@ if (!(nodes >= 1) || !(rf >= 1) || rf > nodes) {
 const dataDir = resolve(opts.dataDir);
 
 const main = (name) => join(root, "services", name, "dist", "main.js");
+/** V8's young generation capped as systemd/strata-{storage,insert}.service cap it. */
+const UNIT_NODE_ARGS = { storage: ["--max-semi-space-size=4"], insert: ["--max-semi-space-size=4"] };
 const children = [];
 const missing = [];
 
@@ -64,7 +66,8 @@ function start(label, service, args) {
   }
   // glibc malloc settings of every deployment (docs/install.md, "Memory"); the environment overrides them.
   const env = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072", ...process.env };
-  const child = spawn(process.execPath, [main(service), ...args], { stdio: ["ignore", "inherit", "inherit"], env });
+  // Node.js options of the systemd units' ExecStart (docs/install.md, "Memory").
+  const child = spawn(process.execPath, [...(UNIT_NODE_ARGS[service] ?? []), main(service), ...args], { stdio: ["ignore", "inherit", "inherit"], env });
   child.on("exit", (code, signal) => {
     if (!stopping) console.error(`local-cluster: ${label} exited (code ${code}, signal ${signal})`);
   });

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { isBuilt, repoRoot, requirePeer, serviceMain } from "./lib/procs.js";
+import { UNIT_NODE_ARGS } from "./lib/cluster.js";
 
 /**
  * The files under deploy/ that no other test runs: the compose file and the Kubernetes
@@ -30,10 +31,14 @@ function knownFlags(name: Service): Set<string> {
 }
 
 /** Checks one container command line: node script of a built service, known flags; returns the service and its flags. */
-function checkCommand(where: string, argv: readonly string[]): { service: Service; flags: Map<string, string> } {
+function checkCommand(where: string, command: readonly string[]): { service: Service; flags: Map<string, string> } {
+  const script = command.findIndex((a) => !a.startsWith("--"));
+  const argv = command.slice(script);
   const m = /^\/opt\/strata\/services\/(storage|insert|select)\/dist\/main\.js$/.exec(argv[0] ?? "");
   expect(m, `${where}: first argument is a service's main.js, got ${argv[0]}`).not.toBeNull();
   const service = m![1] as Service;
+  // Node.js options before the script: the systemd units' (and the test cluster's) own.
+  expect(command.slice(0, script), `${where}: node options as the systemd unit's`).toEqual(UNIT_NODE_ARGS[service]);
   expect(existsSync(join(repoRoot, argv[0]!.replace("/opt/strata/", ""))), `${where}: ${argv[0]} is built`).toBe(true);
   const flags = new Map<string, string>();
   for (const a of argv.slice(1)) {

@@ -3,6 +3,7 @@ import { copyFileSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort, isBuilt, repoRoot, requirePeer, startProcess, tempDir, waitHealthy, type Proc } from "./lib/procs.js";
+import { UNIT_NODE_ARGS } from "./lib/cluster.js";
 
 const unitDir = join(repoRoot, "systemd");
 const units = readdirSync(unitDir).filter((f) => f.endsWith(".service"));
@@ -77,6 +78,8 @@ describe("systemd units", () => {
       args.push(a);
     }
     expect(words[0]).toBe("/usr/bin/node");
+    // The test cluster and bench:ingest start the services with the units' node options.
+    if (name === "storage" || name === "insert" || name === "select") expect(words.slice(1, words.findIndex((w) => w.endsWith("main.js")))).toEqual(UNIT_NODE_ARGS[name]);
     const proc = startProcess(process.execPath, args);
     procs.push(proc);
     await waitHealthy(`http://127.0.0.1:${ports.get("-httpListenAddr")}/health`, proc);

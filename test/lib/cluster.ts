@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { existsSync } from "node:fs";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { prompbRemote, snappyEncode } from "@strata/protocol";
 import { freePort, isBuilt, serviceMain, startProcess, tempDir, waitHealthy, type Proc } from "./procs.js";
@@ -51,6 +52,23 @@ export interface ClusterOptions {
 export const MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" };
 /** The environment the systemd units give the services (glibc malloc settings; docs/install.md, "Memory"). */
 export const serviceEnv = (): NodeJS.ProcessEnv => ({ ...MALLOC_ENV, ...process.env });
+/**
+ * Node.js options the systemd units put before each service's script (`ExecStart`; why:
+ * docs/install.md, "Memory"): storage and insert cap V8's young generation at 4 MiB
+ * semi-spaces (default up to 16). Options given after these win (V8 takes the last value).
+ */
+/** jemalloc as systemd/strata-select.service preloads it (when installed: `apt-get install libjemalloc2`). */
+export const JEMALLOC_PATH = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+/** The environment the select unit gives select: the services' one plus jemalloc when it is installed. */
+export const selectServiceEnv = (): NodeJS.ProcessEnv =>
+  existsSync(JEMALLOC_PATH)
+    ? { LD_PRELOAD: JEMALLOC_PATH, MALLOC_CONF: "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0", ...serviceEnv() }
+    : serviceEnv();
+export const UNIT_NODE_ARGS: Readonly<Record<"storage" | "insert" | "select", readonly string[]>> = {
+  storage: ["--max-semi-space-size=4"],
+  insert: ["--max-semi-space-size=4"],
+  select: [],
+};
 
 export function clusterBuilt(): boolean {
   return isBuilt("storage") && isBuilt("insert") && isBuilt("select");
@@ -76,7 +94,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         proc: undefined as unknown as Proc,
         async start() {
           this.proc = startProcess(process.execPath, [
-            ...(opts.nodeArgs?.storage ?? []),
+            ...UNIT_NODE_ARGS.storage,
+      ...(opts.nodeArgs?.storage ?? []),
             serviceMain("storage"),
             `-storageDataPath=${this.dataPath}`,
             `-vminsertAddr=${this.insertAddr}`,
@@ -93,6 +112,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await Promise.all(storage.map((s) => s.start()));
     const [insertPort, selectPort] = [await freePort(), await freePort()];
     const insert = startProcess(process.execPath, [
+      ...UNIT_NODE_ARGS.insert,
       ...(opts.nodeArgs?.insert ?? []),
       serviceMain("insert"),
       `-httpListenAddr=127.0.0.1:${insertPort}`,
@@ -102,6 +122,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     ], serviceEnv());
     started.push(insert);
     const select = startProcess(process.execPath, [
+      ...UNIT_NODE_ARGS.select,
       ...(opts.nodeArgs?.select ?? []),
       serviceMain("select"),
       `-httpListenAddr=127.0.0.1:${selectPort}`,

@@ -28,29 +28,43 @@ export const MEMORY_SHARES = {
   indexBlockCache: 0.05,
   /** In-memory parts before a flush to disk (at most 64 MiB: bigger only delays the flush). */
   inmemoryParts: 0.02,
+  /** The index's in-memory parts (mergeset) before a flush to disk, with the same ceiling. */
+  indexInmemoryParts: 0.02,
 } as const;
+
+/**
+ * Ceiling of both in-memory part caps: above it a node only flushes later. 3200 MiB × 2% is
+ * 64 MiB (not `3200 << 20`: that overflows int32 to a negative number, and every node got the
+ * 4 MiB floor — a disk flush every ~50k rows).
+ */
+const INMEMORY_PARTS_BASE = 3200 * 2 ** 20;
+/** Floor of both in-memory part caps: smaller makes a disk part of a few thousand rows. */
+const INMEMORY_PARTS_FLOOR = 4 << 20;
+
+/** Caps that a flag or option may set explicitly (`0` or unset: the share). */
+export type ExplicitCaps = Partial<Record<"seriesCacheBytes" | "indexBlockCacheBytes" | "maxInmemoryPartsBytes" | "maxIndexInmemoryPartsBytes", number>>;
 
 export interface MemoryCaps {
   readonly seriesCacheBytes: number;
   readonly indexBlockCacheBytes: number;
   readonly maxInmemoryPartsBytes: number;
-  readonly indexOptions: Pick<IndexDBOptions, "tsidCacheBytes" | "metricNameCacheBytes" | "tagFiltersCacheBytes" | "blockCacheBytes">;
+  readonly indexOptions: Pick<IndexDBOptions, "tsidCacheBytes" | "metricNameCacheBytes" | "tagFiltersCacheBytes" | "blockCacheBytes" | "maxInmemoryPartsBytes">;
 }
 
 /** Caps derived from `allowed` bytes; a set (> 0) value in `explicit` wins for that cap. */
-export function memoryCaps(allowed: number, explicit: Partial<Record<"seriesCacheBytes" | "indexBlockCacheBytes" | "maxInmemoryPartsBytes", number>> = {}): MemoryCaps {
+export function memoryCaps(allowed: number, explicit: ExplicitCaps = {}): MemoryCaps {
   const s = MEMORY_SHARES;
+  const partsBase = Math.min(allowed, INMEMORY_PARTS_BASE);
   return {
     seriesCacheBytes: cacheCap(explicit.seriesCacheBytes ?? 0, allowed, s.seriesCache),
     indexBlockCacheBytes: cacheCap(explicit.indexBlockCacheBytes ?? 0, allowed, s.indexBlockCache),
-    // 3200 MiB × 2% = the 64 MiB ceiling (not `3200 << 20`: that overflows int32 to a negative
-    // number, and every node got the 4 MiB floor — a disk flush every ~50k rows).
-    maxInmemoryPartsBytes: cacheCap(explicit.maxInmemoryPartsBytes ?? 0, Math.min(allowed, 3200 * 2 ** 20), s.inmemoryParts, 4 << 20),
+    maxInmemoryPartsBytes: cacheCap(explicit.maxInmemoryPartsBytes ?? 0, partsBase, s.inmemoryParts, INMEMORY_PARTS_FLOOR),
     indexOptions: {
       tsidCacheBytes: cacheCap(0, allowed, s.indexTsidCache),
       metricNameCacheBytes: cacheCap(0, allowed, s.metricNameCache),
       tagFiltersCacheBytes: cacheCap(0, allowed, s.tagFiltersCache),
       blockCacheBytes: cacheCap(0, allowed, s.indexDataBlocks),
+      maxInmemoryPartsBytes: cacheCap(explicit.maxIndexInmemoryPartsBytes ?? 0, partsBase, s.indexInmemoryParts, INMEMORY_PARTS_FLOOR),
     },
   };
 }
@@ -62,7 +76,7 @@ export function memoryCaps(allowed: number, explicit: Partial<Record<"seriesCach
 export function withMemoryCaps(options: StorageOptions): StorageOptions {
   const allowed = options.allowedMemoryBytes;
   if (allowed === undefined) return options;
-  const caps = memoryCaps(allowed, options);
+  const caps = memoryCaps(allowed, { ...options, maxIndexInmemoryPartsBytes: options.indexOptions?.maxInmemoryPartsBytes ?? 0 });
   const io = options.indexOptions ?? {};
   return {
     ...options,
@@ -75,6 +89,7 @@ export function withMemoryCaps(options: StorageOptions): StorageOptions {
       metricNameCacheBytes: io.metricNameCacheBytes ?? caps.indexOptions.metricNameCacheBytes!,
       tagFiltersCacheBytes: io.tagFiltersCacheBytes ?? caps.indexOptions.tagFiltersCacheBytes!,
       blockCacheBytes: io.blockCacheBytes ?? caps.indexOptions.blockCacheBytes!,
+      maxInmemoryPartsBytes: caps.indexOptions.maxInmemoryPartsBytes!,
     },
   };
 }

@@ -44,6 +44,11 @@ describe("memory caps (memoryCaps)", () => {
     [16 * 1024 * MiB, 64 * MiB],
   ])("allowed %i bytes: in-memory parts up to %i bytes", (allowed, want) => {
     expect(memoryCaps(allowed).maxInmemoryPartsBytes).toBe(want);
+    expect(memoryCaps(allowed).indexOptions.maxInmemoryPartsBytes).toBe(want);
+  });
+  it("an explicit cap wins over the share, for the data's and the index's in-memory parts alike", () => {
+    const caps = memoryCaps(16 * 1024 * MiB, { maxInmemoryPartsBytes: 8 * MiB, maxIndexInmemoryPartsBytes: 16 * MiB });
+    expect([caps.maxInmemoryPartsBytes, caps.indexOptions.maxInmemoryPartsBytes]).toEqual([8 * MiB, 16 * MiB]);
   });
 });
 

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { BodyWriter } from "../../../test/bench/node-exporter-data.js";
 import { makeClusterCerts, type ClusterCerts } from "../../../test/lib/certs.js";
-import { serviceEnv } from "../../../test/lib/cluster.js";
+import { selectServiceEnv, UNIT_NODE_ARGS } from "../../../test/lib/cluster.js";
 import { cpuSeconds } from "../../../test/lib/procs.js";
 import { freePort, Proc, removeDir, startInsert, startStorage, tempDir, assertBuilt, type StorageNode } from "../test/cluster-harness.js";
 
@@ -156,9 +156,9 @@ const SELECT_MAIN = join(import.meta.dirname, "../../select/dist/main.js");
 async function startSelect(nodes: readonly StorageNode[]): Promise<{ proc: Proc; url: string }> {
   const port = await freePort();
   const proc = new Proc(
-    spawn(process.execPath, [SELECT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.map((n) => n.searchAddr).join(",")}`, "-loggerLevel=WARN"], {
+    spawn(process.execPath, [...UNIT_NODE_ARGS.select, SELECT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.map((n) => n.searchAddr).join(",")}`, "-loggerLevel=WARN"], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: serviceEnv(),
+      env: selectServiceEnv(), // as systemd/strata-select.service: jemalloc when installed
     }),
     `select ${port}`,
   );

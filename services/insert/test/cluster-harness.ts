@@ -8,13 +8,13 @@ import { join, resolve } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RowsBatchReader, decodeMetricName, formatLabels, type Label, type Tenant } from "@strata/core";
 import { cluster, createSearchClient, prompbRemote, snappyEncode } from "@strata/protocol";
-import { serviceEnv } from "../../../test/lib/cluster.js";
+import { serviceEnv, UNIT_NODE_ARGS } from "../../../test/lib/cluster.js";
 
 const root = resolve(import.meta.dirname, "../../..");
 export const STORAGE_MAIN = join(root, "services/storage/dist/main.js");
 export const INSERT_MAIN = join(root, "services/insert/dist/main.js");
 
-/** Extra node flags for spawned services, e.g. STRATA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+/** Extra node flags for spawned services after the units' own (UNIT_NODE_ARGS), e.g. STRATA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const NODE_ARGS = (process.env["STRATA_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== "");
 /** When set, each spawned service's stdout and stderr also go to <dir>/<name>-<pid>.log (e.g. for --trace-gc). */
 const LOG_DIR = process.env["STRATA_PROC_LOG_DIR"];
@@ -111,6 +111,7 @@ export async function startStorage(
   const child = spawn(
     process.execPath,
     [
+      ...UNIT_NODE_ARGS.storage,
       ...NODE_ARGS,
       STORAGE_MAIN,
       `-storageDataPath=${dir}`,
@@ -145,7 +146,7 @@ export async function startInsert(nodes: readonly string[], extra: string[] = []
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [...NODE_ARGS, INSERT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.join(",")}`, "-retentionPeriod=100y", "-loggerLevel=WARN", ...extra],
+    [...UNIT_NODE_ARGS.insert, ...NODE_ARGS, INSERT_MAIN, `-httpListenAddr=127.0.0.1:${port}`, `-storageNode=${nodes.join(",")}`, "-retentionPeriod=100y", "-loggerLevel=WARN", ...extra],
     { stdio: ["ignore", "pipe", "pipe"], env: serviceEnv() },
   );
   const proc = new Proc(child, `insert ${port}`);

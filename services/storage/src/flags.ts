@@ -4,6 +4,12 @@ import { clusterTlsServerFlags } from "@strata/protocol";
 
 
 export const storageFlags = defineFlags({
+  // The process flag with storage's own default: its live JS heap is small (20–30 MiB; samples,
+  // parts and caches live in ArrayBuffers), and an ArrayBuffer that died (a request's batch, a
+  // flushed part's blocks) is freed only by a full GC. At 300% a node held 50 MiB and more of
+  // dead buffers at its peak; 100% collects them at 2x the live heap for no measurable CPU
+  // (docs/benchmarks.md, "Launch settings and the storage peak").
+  "memory.heapGrowthPercent": flag.int(100, "How far (percent) the JS heap may grow past its live size before the next full GC, like Go's GOGC (0: V8's own heuristics)."),
   storageDataPath: flag.string("strata-storage-data", "Path to the directory with the node's data (WAL, parts, index, snapshots, metadata)."),
   retentionPeriod: flag.duration("1", "How long to keep data. A bare number means months (31 days); units: h, d, w, y (e.g. 30d, 1y).", {
     bareNumberMs: 31 * DAY,
@@ -20,6 +26,10 @@ export const storageFlags = defineFlags({
     "Write in-memory parts to disk this often (then the WAL segments that held their rows are dropped; rows are durable in the WAL before that). Bigger intervals make fewer, bigger fresh parts: fewer merges.",
   ),
   "storage.maxInmemoryPartsSize": flag.bytes(0, "In-memory parts larger than this in total are flushed to disk at once (0: 2% of -memory.allowedPercent's memory, at most 64 MiB)."),
+  "storage.maxIndexInmemoryPartsSize": flag.bytes(
+    0,
+    "The index's in-memory parts larger than this in total are flushed to disk at once (0: 2% of -memory.allowedPercent's memory, at most 64 MiB).",
+  ),
   "storage.minFreeDiskSpaceBytes": flag.bytes(
     10_000_000,
     "Below this much free space on -storageDataPath the node turns read-only: it refuses writes (insert reroutes them) and takes them again once space returns. 0 disables read-only mode (a write that hits ENOSPC still fails on its own and leaves nothing behind).",

@@ -54,6 +54,7 @@ await runService({
         seriesCacheBytes: flags["storage.cacheSizeStorageTSID"],
         indexBlockCacheBytes: flags["storage.cacheSizeIndexDBDataBlocks"],
         maxSeriesPerSearch: flags["search.maxUniqueTimeseries"],
+        indexOptions: { maxInmemoryPartsBytes: flags["storage.maxIndexInmemoryPartsSize"] },
       },
       dedupIntervalMs: flags["dedup.minScrapeInterval"],
       maxMetadataEntries: flags["metadata.maxEntries"],

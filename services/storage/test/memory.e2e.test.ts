@@ -13,7 +13,7 @@ beforeAll(async () => {
   assertBuilt();
   [derived, explicit] = await Promise.all([
     startStorage(undefined, undefined, ["-memory.allowedBytes=1GiB"]),
-    startStorage(undefined, undefined, ["-memory.allowedBytes=1GiB", "-storage.cacheSizeStorageTSID=10MiB"]),
+    startStorage(undefined, undefined, ["-memory.allowedBytes=1GiB", "-storage.cacheSizeStorageTSID=10MiB", "-storage.maxIndexInmemoryPartsSize=8MiB"]),
   ]);
 });
 afterAll(async () => {
@@ -48,6 +48,13 @@ describe("storage caches under -memory.allowedBytes", () => {
   it("a cache's own flag wins over its share", async () => {
     expect(await metric(explicit, 'strata_cache_size_max_bytes{type="storage/tsid"}')).toBe(10 * 2 ** 20);
     expect(await metric(explicit, 'strata_cache_size_max_bytes{type="indexdb/metricName"}')).toBe(Math.floor(GiB * MEMORY_SHARES.metricNameCache));
+  });
+
+  it("the data's and the index's in-memory parts take their shares (or their flags) and show them", async () => {
+    expect(await metric(derived, "strata_storage_inmemory_parts_max_bytes")).toBe(Math.floor(GiB * MEMORY_SHARES.inmemoryParts));
+    expect(await metric(derived, "strata_storage_indexdb_mergeset_inmemory_max_bytes")).toBe(Math.floor(GiB * MEMORY_SHARES.indexInmemoryParts));
+    expect(await metric(explicit, "strata_storage_indexdb_mergeset_inmemory_max_bytes")).toBe(8 * 2 ** 20);
+    expect(await metric(derived, "strata_storage_indexdb_mergeset_inmemory_bytes")).toBeGreaterThanOrEqual(0);
   });
 
   it("exports the allowed memory and V8's heap limit", async () => {

@@ -56,6 +56,8 @@ export interface IndexDBOptions {
   readonly tagFiltersCacheBytes?: number;
   /** Cap of the mergeset's decoded-block cache (default 64 MiB). */
   readonly blockCacheBytes?: number;
+  /** The index's in-memory parts larger than this in total are flushed to disk at once (default 64 MiB). */
+  readonly maxInmemoryPartsBytes?: number;
   /** Longest range (in days) searched through the per-day index; longer uses the global one (default 40). */
   readonly maxDaysForPerDaySearch?: number;
   /** metricIDs reserved (and persisted) at a time (default 65536). */
@@ -196,6 +198,7 @@ export class IndexDB {
     const topts: TableOptions = {
       ...opts.table,
       ...(opts.blockCacheBytes !== undefined ? { blockCacheBytes: opts.blockCacheBytes } : {}),
+      ...(opts.maxInmemoryPartsBytes !== undefined ? { maxInMemoryBytes: opts.maxInmemoryPartsBytes } : {}),
       ...(opts.flushIntervalMs !== undefined ? { flushIntervalMs: opts.flushIntervalMs } : {}),
       onError: (err) => db.onBackgroundError(err),
       keepItem: (buf, start, end) => db.keepItem(buf, start, end),
