@@ -169,11 +169,26 @@ export class RowsBuffer {
     const vals = this.vals;
     this.orderSlotsByTSID(k);
     const order = this.orderSlots;
+    const from = this.slotTsid;
+    const to = this.drainedTsid;
+    if (n === k) {
+      // One row per series (high cardinality: every series of a drain got one sample): slots
+      // were handed out row by row, so slot s holds row s — gather the rows in TSID order
+      // instead of counting and scattering them.
+      for (let o = 0; o < k; o++) {
+        const s = order[o]!;
+        starts[o] = o;
+        st[o] = ts[s]!;
+        sv[o] = vals[s]!;
+        for (let w = 0; w < TSID_WORDS; w++) to[o * TSID_WORDS + w] = from[s * TSID_WORDS + w]!;
+      }
+      starts[k] = k;
+      this.reset();
+      return { count: k, slots: order, starts, tsids: to, ts: st, vals: sv };
+    }
     // Rows per slot, then each slot's first position in TSID order (fill), then the rows.
     fill.fill(0, 0, k);
     for (let i = 0; i < n; i++) fill[slots[i]!]!++;
-    const from = this.slotTsid;
-    const to = this.drainedTsid;
     let at = 0;
     for (let o = 0; o < k; o++) {
       const s = order[o]!;

@@ -40,9 +40,13 @@ describe("RowsBuffer.drain", () => {
         pool.push(ref);
         active.push(ref);
       }
-      const nRows = Math.floor(rand() * 2000);
+      // Every fifth round one row per series, in a shuffled order (high cardinality: a drain's
+      // series got one sample each).
+      const oneEach = round % 5 === 2;
+      const shuffled = [...active].sort(() => rand() - 0.5);
+      const nRows = oneEach ? active.length : Math.floor(rand() * 2000);
       for (let r = 0; r < nRows && active.length > 0; r++) {
-        const e = active[Math.floor(rand() * active.length)]!;
+        const e = oneEach ? shuffled[r]! : active[Math.floor(rand() * active.length)]!;
         const t = Math.floor(rand() * 1e6);
         const v = rand();
         buf.add(e, t, v);
