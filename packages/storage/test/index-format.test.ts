@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { decodeBlockV2, encodeBlockV2 } from "../src/mergeset/block.js";
 import { ByteBuffer } from "../src/bytes.js";
 import { Table } from "../src/mergeset/index.js";
+import { type BlockCodec, CODEC_BROTLI, CODEC_LZ4 } from "../src/mergeset/constants.js";
+import { FilePart, PartWriter, newBlockCache } from "../src/mergeset/part.js";
 import { IndexDB } from "../src/indexdb/index.js";
 import { rmDir, tmpDir } from "./helpers.js";
 
@@ -49,7 +51,7 @@ function roundTrip(items: Uint8Array[]): void {
   expect([...b.offs]).toEqual(offs);
 }
 
-describe("mergeset block format 2", () => {
+describe("mergeset block format 2 (and 3)", () => {
   it.each([
     ["arbitrary sorted items", sortedItems],
     ["index-like items", indexLikeItems],
@@ -68,7 +70,7 @@ describe("mergeset block format 2", () => {
     roundTrip(items);
   });
 
-  it("writes format-2 parts with compressed blocks and per-kind sizes in metadata.json", async () => {
+  it("writes format-3 parts with compressed blocks and per-kind sizes in metadata.json", async () => {
     const dir = tmpdir();
     const t = await Table.open(dir, { flushIntervalMs: 0 });
     for (let i = 0; i < 20_000; i++) {
@@ -82,12 +84,12 @@ describe("mergeset block format 2", () => {
       itemsBinBytes: number;
       kinds: Record<string, { items: number; bytes: number }>;
     };
-    expect(meta.formatVersion).toBe(2);
+    expect(meta.formatVersion).toBe(3);
     expect(meta.kinds["03"]!.items).toBe(20_000);
     expect(meta.kinds["05"]!.items).toBe(10_000);
     const sum = meta.kinds["03"]!.bytes + meta.kinds["05"]!.bytes;
     expect(Math.abs(sum - meta.itemsBinBytes)).toBeLessThanOrEqual(2); // rounding only
-    // ~28 raw bytes per item; brotli over the columns leaves a few
+    // ~28 raw bytes per item; lz4 over the columns leaves a few
     expect(meta.itemsBinBytes).toBeLessThan(30_000 * 4);
     expect(t.kindSizes()).toEqual(meta.kinds);
     await t.close();
@@ -100,6 +102,56 @@ describe("mergeset block format 2", () => {
     expect(n).toBe(20_000);
     snap.release();
     await t2.close();
+  });
+});
+
+describe("mergeset part format 3", () => {
+  it.each<[string, BlockCodec]>([
+    ["lz4", { codec: CODEC_LZ4, quality: 0 }],
+    ["brotli", { codec: CODEC_BROTLI, quality: 1 }],
+  ])("reads back blocks written with %s", async (_name, codec) => {
+    const dir = path.join(tmpdir(), "part");
+    const w = await PartWriter.create(dir, 1024, undefined, codec);
+    const items = Array.from({ length: 3000 }, (_, i) => Buffer.from(`\u0003\u0000tag\u0001v-${i % 40}\u0001${String(i).padStart(8, "0")}`)).sort(Buffer.compare);
+    for (const it of items) w.add(it, 0, it.length);
+    await w.finish();
+    const p = FilePart.open(dir, newBlockCache(1 << 20));
+    const codecs = new Set<number>();
+    const got: Buffer[] = [];
+    for (let b = 0; b < p.blocksCount; b++) {
+      const blk = p.block(b);
+      for (let i = 0; i < blk.n; i++) got.push(Buffer.from(blk.data.subarray(blk.offs[i]!, blk.offs[i + 1]!)));
+    }
+    // the metaindex rows' codec byte: 4 crc, 8 offset, 4 size, 4 count, 4 itemsBytes, then codec
+    const mi = fs.readFileSync(path.join(dir, "metaindex.bin"));
+    let pos = 12;
+    for (let b = 0; b < p.blocksCount; b++) {
+      codecs.add(mi[pos + 24]!);
+      pos += 25;
+      const len = mi[pos]!; // first items here are < 128 bytes: one varint byte
+      pos += 1 + len;
+    }
+    p.close();
+    expect(got).toEqual(items);
+    expect([...codecs].filter((c) => c !== 0)).toEqual([codec.codec]); // a short last block stays plain
+  });
+});
+
+// ---- an index written by format 2 (test/fixtures/indexdb-v2, made by the code at c49651c: the
+// series of the format-1 fixture below, flushed after day D and at close)
+
+describe("index written by format 2", () => {
+  it("is read as it is, then rewritten in format 3 by a merge with the same answers", async () => {
+    const { dir, ids, db: first } = await openFixture("indexdb-v2", 2);
+    let db = first;
+    await db.forceMerge();
+    expect(partVersions(dir)).toEqual([3]);
+    await db.close();
+    db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+    expect(range(0, 50, (i) => i !== 7).map((i) => db.getOrCreateTSID(fixtureName(i), D + 1).metricID)).toEqual(ids);
+    expect(db.metrics().series_created_total).toBe(0);
+    checkFixtureAnswers(db, true);
+    await db.close();
   });
 });
 
@@ -141,17 +193,27 @@ function partVersions(dir: string): number[] {
   return pj.parts.map((p) => (JSON.parse(fs.readFileSync(path.join(dir, "table", "parts", p, "metadata.json"), "utf8")) as { formatVersion: number }).formatVersion);
 }
 
+/**
+ * A copy of a fixture index whose two parts are in `format`, opened, its answers checked, and
+ * its live series resolved on day D+1 without creating any (format 1: through the old `01 |
+ * hash | TSID` items).
+ */
+async function openFixture(name: string, format: number): Promise<{ dir: string; db: IndexDB; ids: number[] }> {
+  const dir = tmpdir();
+  fs.cpSync(path.join(import.meta.dirname, "fixtures", name), dir, { recursive: true });
+  expect(partVersions(dir)).toEqual([format, format]);
+  const db = await IndexDB.open(dir, { flushIntervalMs: 0 });
+  checkFixtureAnswers(db, false);
+  const ids = range(0, 50, (i) => i !== 7).map((i) => db.getOrCreateTSID(fixtureName(i), D + 1).metricID);
+  expect(db.metrics().series_created_total).toBe(0);
+  expect(new Set(ids).size).toBe(49);
+  return { dir, db, ids };
+}
+
 describe("index written by format 1", () => {
-  it("is read as it is, then rewritten in format 2 by a merge with the same answers", async () => {
-    const dir = tmpdir();
-    fs.cpSync(FIXTURE, dir, { recursive: true });
-    expect(partVersions(dir)).toEqual([1, 1]);
-    let db = await IndexDB.open(dir, { flushIntervalMs: 0 });
-    checkFixtureAnswers(db, false);
-    // existing names resolve through the old `01 | hash | TSID` items: no series is created
-    const ids = range(0, 50, (i) => i !== 7).map((i) => db.getOrCreateTSID(fixtureName(i), D + 1).metricID);
-    expect(db.metrics().series_created_total).toBe(0);
-    expect(new Set(ids).size).toBe(49);
+  it("is read as it is, then rewritten in format 3 by a merge with the same answers", async () => {
+    const { dir, ids, db: first } = await openFixture("indexdb-v1", 1);
+    let db = first;
     expect(db.getOrCreateTSID(fixtureName(3, T1), D + 1).metricID).not.toBe(ids[3]);
     expect(db.metrics().series_created_total).toBe(0);
     // a deleted name comes back as a new series
@@ -161,7 +223,7 @@ describe("index written by format 1", () => {
     expect(db.kindSizes().old!.items).toBeGreaterThan(0);
 
     await db.forceMerge();
-    expect(partVersions(dir)).toEqual([2]);
+    expect(partVersions(dir)).toEqual([3]);
     expect(db.kindSizes().old).toBeUndefined();
     await db.close();
     fs.rmSync(path.join(dir, "tsid-cache.bin"), { force: true }); // resolve through the index again

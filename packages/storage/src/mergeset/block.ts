@@ -67,15 +67,28 @@ export function encodeBlockV2(items: Uint8Array, offs: ArrayLike<number>, count:
   const common = commonPrefixLen(items, offs[0]!, offs[1]!, items, lastStart, end);
   out.uvarint(common);
   out.bytes(items, offs[0]!, offs[0]! + common);
-  const cpls = new Uint32Array(count);
+  if (cplScratch.length < count) cplScratch = new Uint32Array(Math.max(count, cplScratch.length * 2));
+  const cpls = cplScratch;
+  cpls[0] = 0;
   for (let i = 1; i < count; i++) {
     const s = offs[i]!;
     cpls[i] = commonPrefixLen(items, offs[i - 1]! + common, s, items, s + common, offs[i + 1]!);
     out.uvarint(cpls[i]!);
   }
   for (let i = 0; i < count; i++) out.uvarint(offs[i + 1]! - (offs[i]! + common + cpls[i]!));
-  for (let i = 0; i < count; i++) out.bytes(items, offs[i]! + common + cpls[i]!, offs[i + 1]!);
+  // suffixes: mostly a few bytes each, copied by a loop (a subarray + set per item costs more)
+  out.ensure(end - offs[0]!);
+  const ob = out.buf;
+  let p = out.len;
+  for (let i = 0; i < count; i++) {
+    const e = offs[i + 1]!;
+    for (let j = offs[i]! + common + cpls[i]!; j < e; j++) ob[p++] = items[j]!;
+  }
+  out.len = p;
 }
+
+/** encodeBlockV2's column of shared-prefix lengths (scratch reused across blocks). */
+let cplScratch = new Uint32Array(1024);
 
 /** Inverse of encodeBlockV2; every length is checked against `count` and `itemsBytes`. */
 export function decodeBlockV2(raw: Uint8Array, count: number, itemsBytes: number): Block {

@@ -13,29 +13,38 @@ export const METAINDEX_MAGIC = 0x534d_5331;
 export const PARTS_JSON_VERSION = 1;
 /** Part format 1: row-wise block payloads (cpl, suffix length, suffix per item), lz4 or none. Read only. */
 export const PART_FORMAT_V1 = 1;
-/** Part format 2: columnar block payloads (common prefix, cpl column, length column, suffixes), brotli or none. */
+/** Part format 2: columnar block payloads (common prefix, cpl column, length column, suffixes), brotli or none. Read only. */
 export const PART_FORMAT_V2 = 2;
+/** Part format 3: format 2's block payloads, each stored as none, lz4 or brotli. */
+export const PART_FORMAT_V3 = 3;
 /** The format new parts are written in. */
-export const PART_FORMAT_VERSION = PART_FORMAT_V2;
+export const PART_FORMAT_VERSION = PART_FORMAT_V3;
 
 /** Block payload codecs (one byte in each metaindex row). */
 export const CODEC_NONE = 0;
-/** lz4 block format with the u32le uncompressed size prepended (@strata/encoding lz4Compress); format 1 only. */
+/** lz4 block format with the u32le uncompressed size prepended (@strata/encoding lz4Compress); formats 1 and 3. */
 export const CODEC_LZ4 = 1;
-/** Brotli (RFC 7932, node:zlib brotliCompressSync); format 2 only. */
+/** Brotli (RFC 7932, node:zlib brotliCompressSync); formats 2 and 3. */
 export const CODEC_BROTLI = 2;
+
+/** How a part's blocks are compressed: a codec and, for brotli, its quality. */
+export interface BlockCodec {
+  readonly codec: typeof CODEC_LZ4 | typeof CODEC_BROTLI;
+  readonly quality: number;
+}
+
+/** Parts of fewer items than this are written with lz4, larger ones with brotli. */
+export const LZ4_MAX_ITEMS = 1 << 20;
+
 /**
- * Brotli quality of CODEC_BROTLI for a part of `items` items (like VictoriaMetrics' compress
- * level by part size): small parts, which merges soon rewrite, are written fast; parts of 2^20
- * items and more are written smaller. On 100k node_exporter-like series (blocks of 22 MB
- * before compression): quality 2 → 43.7 bytes/series in 205 cpu-ms, quality 4 → 40.5 in
- * 362 cpu-ms (deflate level 6: 43.8 in 491); all decode as fast as inflate. Quality 1 costs
- * about half of quality 2 per block: flush-sized parts (< 2^18 items) use it, and merges up to
- * 2^20 items quality 2 (at 2^18 they ran at 4 and took ~7% of a storage node's CPU while a
- * million new series arrived).
+ * The codec of a part of `items` items (like VictoriaMetrics' compress level by part size).
+ * Parts below 2^20 items are flushes and merges that later merges rewrite: lz4, which on
+ * 50k node_exporter-like series (191 payload bytes per series) took 0.32 cpu-µs per series
+ * against 0.9–1.9 for brotli quality 1, at 50.8 bytes per series against 39.0. Bigger parts are
+ * what stays on disk: brotli quality 4 (33.2 bytes per series, ≈ 3 cpu-µs).
  */
-export function brotliQualityFor(items: number): number {
-  return items < 1 << 18 ? 1 : items < 1 << 20 ? 2 : 4;
+export function codecFor(items: number): BlockCodec {
+  return items < LZ4_MAX_ITEMS ? { codec: CODEC_LZ4, quality: 0 } : { codec: CODEC_BROTLI, quality: 4 };
 }
 
 /** Raw (uncompressed) bytes of items after which a block is closed. */

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, crc32 } from "node:zlib";
 import { InternalError, TwoGenCache } from "@strata/core";
-import { lz4Decompress } from "@strata/encoding";
+import { lz4Compress, lz4Decompress } from "@strata/encoding";
 import { type Block, BlockBuilder, blockBytes, decodeBlock, decodeBlockV2 } from "./block.js";
 import { BLOOM_PROBES, Bloom, BloomKeys } from "./bloom.js";
 import { ByteBuffer, ByteReader, commonPrefixLen, readU32 } from "../bytes.js";
@@ -12,8 +12,10 @@ import {
   CODEC_BROTLI,
   CODEC_LZ4,
   CODEC_NONE,
+  type BlockCodec,
   PART_FORMAT_V1,
   PART_FORMAT_V2,
+  PART_FORMAT_V3,
   PART_FORMAT_VERSION,
   ITEMS_BIN,
   METADATA_JSON,
@@ -23,6 +25,12 @@ import {
 import { fsyncDir } from "../fsutil.js";
 
 let nextUid = 1;
+/** The block codecs each part format allows. */
+const CODECS_OF: Readonly<Record<number, (c: number) => boolean>> = {
+  [PART_FORMAT_V1]: (c) => c === CODEC_NONE || c === CODEC_LZ4,
+  [PART_FORMAT_V2]: (c) => c === CODEC_NONE || c === CODEC_BROTLI,
+  [PART_FORMAT_V3]: (c) => c === CODEC_NONE || c === CODEC_LZ4 || c === CODEC_BROTLI,
+};
 /** Payloads shorter than this are stored uncompressed. */
 const MIN_COMPRESS = 256;
 
@@ -78,51 +86,6 @@ export class InMemoryPart extends Part {
     this.sizeBytes = bytes;
   }
 
-  /**
-   * Builds a part from items held as latin1 strings (one char per byte), sorted by the default
-   * string order (which is byte order for such strings); duplicates are dropped.
-   */
-  static fromSortedStrings(items: readonly string[], blockSize: number, bloomNs: number | undefined): InMemoryPart {
-    const blocks: Block[] = [];
-    const bk = bloomNs === undefined ? undefined : new BloomKeys(bloomNs);
-    let i = 0;
-    const n = items.length;
-    while (i < n) {
-      // one block: items until blockSize bytes
-      let bytes = 0;
-      let count = 0;
-      let j = i;
-      let prev: string | undefined;
-      for (; j < n && bytes < blockSize; j++) {
-        const s = items[j]!;
-        if (s === prev) continue;
-        prev = s;
-        bytes += s.length;
-        count++;
-      }
-      const data = Buffer.allocUnsafe(bytes);
-      const offs = new Uint32Array(count + 1);
-      let pos = 0;
-      let k = 0;
-      prev = undefined;
-      for (let x = i; x < j; x++) {
-        const s = items[x]!;
-        if (s === prev) continue;
-        prev = s;
-        offs[k++] = pos;
-        const end = pos + data.write(s, pos, "latin1");
-        bk?.addItem(data, pos, end);
-        pos = end;
-      }
-      offs[k] = pos;
-      blocks.push({ data: new Uint8Array(data.buffer, data.byteOffset, bytes), offs, n: count });
-      i = j;
-      // a duplicate of the last item may start the next run
-      while (i < n && items[i] === prev) i++;
-    }
-    return new InMemoryPart(blocks, bk?.build());
-  }
-
   mayContainKey(h1: number, h2: number): boolean {
     return this.bloom !== undefined && this.bloom.mayContain(h1, h2);
   }
@@ -168,7 +131,7 @@ interface BlockHeader {
 export type KindSizes = Record<string, { items: number; bytes: number }>;
 
 export interface PartMetadata {
-  /** PART_FORMAT_V1 or PART_FORMAT_V2: how metaindex rows and block payloads are encoded. */
+  /** PART_FORMAT_V1, V2 or V3: how block payloads are encoded and compressed. */
   readonly formatVersion: number;
   readonly itemsCount: number;
   readonly blocksCount: number;
@@ -222,7 +185,7 @@ export class FilePart extends Part {
     } catch (err) {
       throw new InternalError(`mergeset part ${dir}: cannot read ${METADATA_JSON}: ${String(err)}`, "STRATA_CORRUPT_DATA");
     }
-    if (meta.formatVersion !== PART_FORMAT_V1 && meta.formatVersion !== PART_FORMAT_V2) {
+    if (meta.formatVersion !== PART_FORMAT_V1 && meta.formatVersion !== PART_FORMAT_V2 && meta.formatVersion !== PART_FORMAT_V3) {
       corruptPart(dir, `unknown format version ${meta.formatVersion}`);
     }
     const mi = fs.readFileSync(path.join(dir, METAINDEX_BIN));
@@ -242,7 +205,7 @@ export class FilePart extends Part {
     if (r.u32() !== METAINDEX_MAGIC) fail("bad magic");
     const version = r.u32();
     if (version !== this.meta.formatVersion) fail(`version ${version}, metadata says ${this.meta.formatVersion}`);
-    const codecOk = version === PART_FORMAT_V1 ? (c: number) => c === CODEC_NONE || c === CODEC_LZ4 : (c: number) => c === CODEC_NONE || c === CODEC_BROTLI;
+    const codecOk = CODECS_OF[version]!;
     const n = r.u32();
     if (n !== this.blocksCount) fail(`${n} blocks, metadata says ${this.blocksCount}`);
     let items = 0;
@@ -379,18 +342,18 @@ export class PartWriter {
     private readonly fh: fs.promises.FileHandle,
     private readonly blockSize: number,
     private readonly bloomKeys: BloomKeys | undefined,
-    private readonly quality: number,
+    private readonly codec: BlockCodec,
   ) {
     this.mi.u32(METAINDEX_MAGIC);
     this.mi.u32(PART_FORMAT_VERSION);
     this.mi.u32(0); // block count, patched in finish()
   }
 
-  /** `quality`: brotli quality of the blocks (constants.ts brotliQualityFor). */
-  static async create(dir: string, blockSize: number, bloomNs: number | undefined, quality: number): Promise<PartWriter> {
+  /** `codec`: how the blocks are compressed (constants.ts codecFor). */
+  static async create(dir: string, blockSize: number, bloomNs: number | undefined, codec: BlockCodec): Promise<PartWriter> {
     await fs.promises.mkdir(dir, { recursive: true });
     const fh = await fs.promises.open(path.join(dir, ITEMS_BIN), "w");
-    return new PartWriter(dir, fh, blockSize, bloomNs === undefined ? undefined : new BloomKeys(bloomNs), quality);
+    return new PartWriter(dir, fh, blockSize, bloomNs === undefined ? undefined : new BloomKeys(bloomNs), codec);
   }
 
   get itemsCount(): number {
@@ -430,13 +393,16 @@ export class PartWriter {
     let payload = this.payload.view();
     let codec = CODEC_NONE;
     if (payload.length >= MIN_COMPRESS) {
-      const c = brotliCompressSync(payload, {
-        params: { [zlibConstants.BROTLI_PARAM_QUALITY]: this.quality, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: payload.length },
-      });
+      const c =
+        this.codec.codec === CODEC_LZ4
+          ? lz4Compress(payload)
+          : brotliCompressSync(payload, {
+              params: { [zlibConstants.BROTLI_PARAM_QUALITY]: this.codec.quality, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: payload.length },
+            });
       // compress only where it pays: decoding costs a native call per block read
       if (c.length <= payload.length * 0.875) {
         payload = c;
-        codec = CODEC_BROTLI;
+        codec = this.codec.codec;
       }
     }
     this.tallyKinds(payload.length);

@@ -2,20 +2,25 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { BadDataError, type CacheStats, errorMessage, InternalError, UnavailableError } from "@strata/core";
 import { BlockBuilder, type Block } from "./block.js";
-import { compareBytes, compareRange, latin1 } from "../bytes.js";
+import { compareBytes, compareRange } from "../bytes.js";
 import { BloomKeys } from "./bloom.js";
-import { DEFAULT_BLOCK_SIZE, PARTS_JSON_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR, brotliQualityFor } from "./constants.js";
+import { DEFAULT_BLOCK_SIZE, PARTS_JSON_VERSION, MAX_ITEM_SIZE, PARTS_DIR, PARTS_JSON, TMP_DIR, codecFor } from "./constants.js";
 import { Cursor, MergeIterator } from "./cursor.js";
 import { fsyncDir, writeFileAtomic } from "../fsutil.js";
 import { type BlockCache, newBlockCache, FilePart, InMemoryPart, type KindSizes, type Part, PartWriter } from "./part.js";
 import { defaultLog } from "../log.js";
+import { MAX_PENDING_ITEMS, PendingItems } from "./pending.js";
 
 export interface TableOptions {
   /** Raw item bytes per block (default 16 KiB). */
   readonly blockSize?: number;
-  /** Pending (unsorted) items that are turned into a searchable in-memory part (default 65536). */
+  /** Pending (unsorted) items that are turned into a searchable in-memory part (default 65536, at most 131072). */
   readonly maxPendingItems?: number;
-  /** In-memory parts beyond which the smallest are merged together (default 8). */
+  /**
+   * In-memory parts beyond which the smallest are merged together (default 16: a flush every few
+   * seconds merges them all anyway; at 8, creating a million series merged most items in memory
+   * once before the flush merged them again).
+   */
   readonly maxInMemoryParts?: number;
   /** In-memory bytes beyond which a flush to disk starts in the background (default 64 MiB). */
   readonly maxInMemoryBytes?: number;
@@ -129,8 +134,7 @@ const partName = (seq: number): string => seq.toString(16).toUpperCase().padStar
  * awaits stays valid (parts are refcounted) until released.
  */
 export class Table {
-  private pending: string[] = [];
-  private pendingBytes = 0;
+  private readonly pending = new PendingItems();
   private memParts: InMemoryPart[] = [];
   private fileParts: FilePart[] = [];
   private current: Snapshot | undefined;
@@ -165,8 +169,8 @@ export class Table {
   ) {
     this.cache = newBlockCache(opts.blockCacheBytes ?? 64 << 20);
     this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-    this.maxPendingItems = opts.maxPendingItems ?? 65536;
-    this.maxInMemoryParts = Math.max(2, opts.maxInMemoryParts ?? 8);
+    this.maxPendingItems = Math.min(MAX_PENDING_ITEMS, opts.maxPendingItems ?? 65536);
+    this.maxInMemoryParts = Math.max(2, opts.maxInMemoryParts ?? 16);
     this.maxInMemoryBytes = opts.maxInMemoryBytes ?? 64 << 20;
     this.fanIn = Math.max(2, opts.mergeFanIn ?? 16);
     this.keepItem = opts.keepItem;
@@ -217,7 +221,7 @@ export class Table {
     const every = opts.flushIntervalMs ?? 5000;
     if (every > 0) {
       t.timer = setInterval(() => {
-        if (t.pending.length > 0 || t.memParts.length > 0) t.flush().catch(t.onError);
+        if (t.pending.count > 0 || t.memParts.length > 0) t.flush().catch(t.onError);
       }, every);
       t.timer.unref();
     }
@@ -235,17 +239,13 @@ export class Table {
     if (end - start > MAX_ITEM_SIZE) {
       throw new BadDataError(`mergeset item of ${end - start} bytes exceeds ${MAX_ITEM_SIZE}`, "STRATA_LABEL_TOO_LONG");
     }
-    // Pending items are latin1 strings: V8 stores them one byte per char and sorts them natively
-    // in byte order, several times faster than comparing Uint8Arrays in JS.
-    const s = latin1(b, start, end);
-    this.pending.push(s);
-    this.pendingBytes += s.length + 32;
+    this.pending.add(b, start, end);
     this.stats.itemsAdded++;
-    if (this.pending.length >= this.maxPendingItems) this.convertPending();
+    if (this.pending.count >= this.maxPendingItems) this.convertPending();
   }
 
   get pendingItems(): number {
-    return this.pending.length;
+    return this.pending.count;
   }
 
   /**
@@ -253,7 +253,7 @@ export class Table {
    * only items that were already converted (see onPendingConverted).
    */
   snapshot(includePending = true): Snapshot {
-    if (includePending && this.pending.length > 0) this.convertPending();
+    if (includePending && this.pending.count > 0) this.convertPending();
     if (this.current === undefined) {
       this.current = new Snapshot([...this.memParts, ...this.fileParts], (p) => this.unrefPart(p));
     }
@@ -280,12 +280,8 @@ export class Table {
   }
 
   private convertPending(): void {
-    const items = this.pending;
-    if (items.length === 0) return;
-    this.pending = [];
-    this.pendingBytes = 0;
-    items.sort();
-    this.memParts.push(InMemoryPart.fromSortedStrings(items, this.blockSize, this.opts.bloomNamespace));
+    if (this.pending.count === 0) return;
+    this.memParts.push(this.pending.toPart(this.blockSize, this.opts.bloomNamespace));
     this.invalidate();
     if (this.memParts.length > this.maxInMemoryParts) this.mergeInMemory();
     this.opts.onPendingConverted?.();
@@ -297,7 +293,7 @@ export class Table {
   }
 
   private inMemoryBytes(): number {
-    let n = this.pendingBytes;
+    let n = this.pending.sizeBytes;
     for (const p of this.memParts) n += p.sizeBytes;
     return n;
   }
@@ -343,7 +339,7 @@ export class Table {
   }
 
   private async doFlush(): Promise<void> {
-    if (this.closed && this.pending.length === 0 && this.memParts.length === 0) return;
+    if (this.closed && this.pending.count === 0 && this.memParts.length === 0) return;
     this.convertPending();
     const sel = this.memParts.filter((p) => !p.busy);
     if (sel.length === 0) return;
@@ -371,7 +367,7 @@ export class Table {
     const tmp = path.join(this.dir, TMP_DIR, name);
     let items = 0;
     for (const p of parts) items += p.itemsCount;
-    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace, brotliQualityFor(items));
+    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace, codecFor(items));
     const keep = this.keepItem;
     try {
       const it = new MergeIterator(parts);
@@ -561,8 +557,8 @@ export class Table {
       fileBytes += p.sizeBytes;
     }
     return {
-      pending_items: this.pending.length,
-      pending_bytes: this.pendingBytes,
+      pending_items: this.pending.count,
+      pending_bytes: this.pending.sizeBytes,
       inmemory_parts: this.memParts.length,
       inmemory_items: memItems,
       inmemory_bytes: memBytes,
