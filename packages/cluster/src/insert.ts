@@ -611,6 +611,17 @@ export class RoutedRows implements RowsSink {
   }
 
   addHashedName(src: Uint8Array, off: number, len: number, hashLo: number, hashHi: number, timestampMs: number, value: number): void {
+    for (let x = this.place1(hashLo, hashHi); x !== 0; x &= x - 1) this.writers[31 - Math.clz32(x & -x)]!.addName(src, off, len, timestampMs, value);
+  }
+
+  addRecordsName(src: DataView, start: number, end: number, len: number, account: number, project: number, hashLo: number, hashHi: number, timestampMs: number, value: number): void {
+    for (let x = this.place1(hashLo, hashHi); x !== 0; x &= x - 1) {
+      this.writers[31 - Math.clz32(x & -x)]!.addRecordsName(src, start, end, len, account, project, hashLo, hashHi, timestampMs, value);
+    }
+  }
+
+  /** Places the first row of a series: its nodes (the mask later rows of the series reuse), the row counted. */
+  private place1(hashLo: number, hashHi: number): number {
     if (this.topOnly) {
       // rankNodes' first node: the highest weight, the lowest index on a tie.
       const seeds = this.seeds;
@@ -625,14 +636,13 @@ export class RoutedRows implements RowsSink {
       }
       this.mask = 1 << best;
       this.rows++;
-      this.writers[best]!.addName(src, off, len, timestampMs, value);
-      return;
+      return this.mask;
     }
     rankNodes(hashLo, hashHi, this.seeds, this.rank, 0, this.w);
     const m = placement(this.rank, 0, this.maxPos, this.rf, this.healthy, this.place);
     this.mask = m;
     this.count(m);
-    for (let x = m; x !== 0; x &= x - 1) this.writers[31 - Math.clz32(x & -x)]!.addName(src, off, len, timestampMs, value);
+    return m;
   }
 
   addSameName(timestampMs: number, value: number): void {

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { encodeMetricName, MetricsRegistry, RowsBatchReader, RowsBatchWriter, UnavailableError } from "@strata/core";
+import { decodeMetricName, encodeMetricName, MetricsRegistry, RowsBatchReader, RowsBatchWriter, UnavailableError } from "@strata/core";
 import { InsertCluster, nodeSeed, rankNodes, seriesHash, type WriteOutcome } from "@strata/cluster";
 import { addService, cluster, decodeWriteRows, grpc, InsertServiceDefinition } from "@strata/protocol";
 import fc from "fast-check";
@@ -69,11 +69,23 @@ async function setup(n: number, rf: number, extra: Partial<ConstructorParameters
   return { nodes, c, metrics };
 }
 
-type Mode = "batch" | "routed";
+type Mode = "batch" | "routed" | "records";
+
+/** The remote write label records (`0a <rec> 0a <ln> name 12 <lv> value` per label) that spell a canonical name's labels. */
+function labelRecords(name: Uint8Array): DataView {
+  const te = new TextEncoder();
+  const bytes = decodeMetricName(name).labels.flatMap((l) => {
+    const n = [...te.encode(l.name)];
+    const v = [...te.encode(l.value)];
+    return [0x0a, 4 + n.length + v.length, 0x0a, n.length, ...n, 0x12, v.length, ...v];
+  });
+  return new DataView(Uint8Array.from(bytes).buffer);
+}
 
 /**
  * Writes a batch through InsertCluster.write, or row by row through a RoutedRows as the remote
- * write decoder does (with each name's series hash).
+ * write decoder does (with each name's series hash): each name given as bytes, or as the label
+ * records that spell it (a raw-labels cache hit on a fingerprint).
  */
 async function writeVia(c: InsertCluster, b: Uint8Array, mode: Mode): Promise<WriteOutcome> {
   if (mode === "batch") return c.write(b);
@@ -84,6 +96,11 @@ async function writeVia(c: InsertCluster, b: Uint8Array, mode: Mode): Promise<Wr
     while (rd.next()) {
       if (rd.sameAsPrevious) {
         r.addSameName(rd.timestamp, rd.value);
+      } else if (mode === "records") {
+        seriesHash(rd.metricName, h);
+        const rec = labelRecords(rd.metricName);
+        const t = decodeMetricName(rd.metricName).tenant;
+        r.addRecordsName(rec, 0, rec.byteLength, rd.metricName.length, t.accountID, t.projectID, h.lo, h.hi, rd.timestamp, rd.value);
       } else {
         seriesHash(rd.metricName, h);
         r.addHashedName(rd.metricName, 0, rd.metricName.length, h.lo, h.hi, rd.timestamp, rd.value);
@@ -95,7 +112,7 @@ async function writeVia(c: InsertCluster, b: Uint8Array, mode: Mode): Promise<Wr
   }
 }
 
-describe.each<Mode>(["batch", "routed"])("InsertCluster placement (%s)", (mode) => {
+describe.each<Mode>(["batch", "routed", "records"])("InsertCluster placement (%s)", (mode) => {
   const write = (c: InsertCluster, b: Uint8Array): Promise<WriteOutcome> => writeVia(c, b, mode);
 
   it.each([

@@ -41,6 +41,42 @@ export interface RowsSink {
   addHashedName(src: Uint8Array, off: number, len: number, hashLo: number, hashHi: number, timestampMs: number, value: number): void;
   /** Appends a row with the metric name of the previous row (which must exist). */
   addSameName(timestampMs: number, value: number): void;
+  /**
+   * Appends a row whose metric name is the tenant (account, project) followed by the labels that
+   * remote write label records src[start, end) spell: `0a <4 + ln + lv> 0a <ln> name 12 <lv>
+   * value` per label, every length one byte, in canonical order — which the caller has checked
+   * (writeRecordsName). `len` is the name's length: 8 + (end − start) − 4 × records.
+   */
+  addRecordsName(src: DataView, start: number, end: number, len: number, account: number, project: number, hashLo: number, hashHi: number, timestampMs: number, value: number): void;
+}
+
+/**
+ * Writes the canonical metric name (docs/format/metric-name.md) of a tenant and the labels that
+ * remote write label records [start, end) of `src` spell (see RowsSink.addRecordsName) into
+ * `dst` (a DataView of the bytes) from `pos`: the tenant, then per record its bytes without the
+ * two tags and the record's length (`<ln> name <lv> value`). Returns the position after the name.
+ */
+export function writeRecordsName(src: DataView, start: number, end: number, account: number, project: number, dst: DataView, pos: number): number {
+  dst.setUint32(pos, account);
+  dst.setUint32(pos + 4, project);
+  pos += 8;
+  for (let i = start; i < end; ) {
+    const rec = src.getUint8(i + 1);
+    const ln = src.getUint8(i + 3);
+    // `<ln> name`, then past the value's tag `<lv> value`; 4 bytes a step, the last step
+    // overlapping the one before (every run is ≥ 4 bytes but a name's or value's of ≤ 2).
+    for (let from = i + 3, n = 1 + ln, k = 0; k < 2; k++, from = i + 5 + ln, n = rec - 3 - ln) {
+      if (n < 4) {
+        for (let j = 0; j < n; j++) dst.setUint8(pos + j, src.getUint8(from + j));
+      } else {
+        for (let j = 0; j < n - 4; j += 4) dst.setInt32(pos + j, src.getInt32(from + j, true), true);
+        dst.setInt32(pos + n - 4, src.getInt32(from + n - 4, true), true);
+      }
+      pos += n;
+    }
+    i += 2 + rec;
+  }
+  return pos;
 }
 
 export class RowsBatchWriter implements RowsSink {
@@ -107,6 +143,22 @@ export class RowsBatchWriter implements RowsSink {
    * better than a byte comparison when a name repeats, see addSameName).
    */
   addName(src: Uint8Array, off: number, len: number, timestampMs: number, value: number): void {
+    let pos = this.nameHeader(len);
+    const buf = this.buf;
+    if (len < 64) for (let i = 0; i < len; i++) buf[pos + i] = src[off + i]!;
+    else buf.set(src.subarray(off, off + len), pos);
+    pos += len;
+    this.rowTail(pos, timestampMs, value);
+  }
+
+  /** RowsSink.addRecordsName (the batch has no use for the hash). */
+  addRecordsName(src: DataView, start: number, end: number, len: number, account: number, project: number, _hashLo: number, _hashHi: number, timestampMs: number, value: number): void {
+    const pos = this.nameHeader(len);
+    this.rowTail(writeRecordsName(src, start, end, account, project, this.dv, pos), timestampMs, value);
+  }
+
+  /** Makes room for a row with a name of `len` bytes and writes its length; returns where the name goes. */
+  private nameHeader(len: number): number {
     this.ensure(5 + len + 16);
     const buf = this.buf;
     let pos = this.pos;
@@ -116,9 +168,11 @@ export class RowsBatchWriter implements RowsSink {
       v >>>= 7;
     }
     buf[pos++] = v;
-    if (len < 64) for (let i = 0; i < len; i++) buf[pos + i] = src[off + i]!;
-    else buf.set(src.subarray(off, off + len), pos);
-    pos += len;
+    return pos;
+  }
+
+  /** Writes the timestamp and value of a row whose name ends at `pos`, and counts the row. */
+  private rowTail(pos: number, timestampMs: number, value: number): void {
     writeInt64LE(this.dv, pos, timestampMs);
     this.dv.setFloat64(pos + 8, value, true);
     this.pos = pos + 16;

@@ -115,6 +115,32 @@ describe("rows batch v1", () => {
     expect(() => new RowsBatchWriter().addSameName(1, 1)).toThrow(/without a previous row/);
   });
 
+  it("addRecordsName writes the name that remote write label records spell, as add does", () => {
+    const label = fc.tuple(fc.uint8Array({ maxLength: 60 }), fc.uint8Array({ maxLength: 60 }));
+    fc.assert(
+      fc.property(fc.array(label, { maxLength: 8 }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 9 }), (labels, account, project, skip) => {
+        // `0a <rec> 0a <ln> name 12 <lv> value` per label, after `skip` bytes of something else.
+        const records = labels.flatMap(([n, v]) => [0x0a, 4 + n.length + v.length, 0x0a, n.length, ...n, 0x12, v.length, ...v]);
+        const src = Uint8Array.from([...new Array<number>(skip).fill(0xee), ...records, 0xee]);
+        const name = Uint8Array.from([
+          account >>> 24, (account >>> 16) & 0xff, (account >>> 8) & 0xff, account & 0xff,
+          project >>> 24, (project >>> 16) & 0xff, (project >>> 8) & 0xff, project & 0xff,
+          ...labels.flatMap(([n, v]) => [n.length, ...n, v.length, ...v]),
+        ]);
+        const a = new RowsBatchWriter(16);
+        const b = new RowsBatchWriter(16);
+        for (let i = 0; i < 3; i++) {
+          a.add(name, i, 0.5);
+          b.addRecordsName(new DataView(src.buffer), skip, skip + records.length, name.length, account, project, 0, 0, i, 0.5);
+          a.add(Uint8Array.of(9), i, i); // the next row names another series
+          b.addName(Uint8Array.of(9), 0, 1, i, i);
+        }
+        expect(Buffer.from(b.finish()).toString("hex")).toBe(Buffer.from(a.finish()).toString("hex"));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("truncated or random batches only throw BadDataError", () => {
     const w = new RowsBatchWriter();
     w.add(new Uint8Array([1, 2, 3]), 1000, 1.5);

@@ -1,4 +1,9 @@
-import { type CacheStats, fmix32 } from "@strata/core";
+import { type CacheStats, fmix32, writeRecordsName } from "@strata/core";
+
+/** What RawLabelsCache.findRoute found. */
+export const MISS = 0;
+export const HIT_NAME = 1;
+export const HIT_RECORDS = 2;
 
 /**
  * One generation: entries in a list of fixed-size arena chunks and an open-addressing table over
@@ -48,6 +53,8 @@ class Generation {
 
   /** Room for one more fingerprint record within `budget` bytes (chunks + tables)? */
   fitsFingerprint(budget: number): boolean {
+    // Without a new chunk or a bigger index, a record takes no bytes (the usual case).
+    if ((this.fpCount + 1) * 2 <= this.fpMask + 1 && this.fpCount < this.fpChunks.length << this.fpShift) return true;
     const index = (this.fpCount + 1) * 2 > this.fpMask + 1 ? this.fpIndex.byteLength * 2 : this.fpIndex.byteLength;
     const fpChunks = this.fpCount === this.fpChunks.length << this.fpShift ? this.fpChunks.length + 1 : this.fpChunks.length;
     return (this.chunks.length + fpChunks) * 2 ** this.shift + this.table.byteLength + index <= budget;
@@ -144,13 +151,14 @@ class Generation {
  * short), the name is the raw bytes with the protobuf tags left out, so the cache keeps no bytes
  * of the series at all: a fingerprint record maps a 63-bit hash of the raw bytes and the tenant
  * to the series hash (16 bytes, plus 8-byte index slots at load ≤ ½: 32–48 bytes a series,
- * against ~150 for a stored name), and a hit rebuilds the name from the request's bytes into a
- * scratch buffer. A fingerprint is not the key: two label sets whose fingerprints collide (odds
+ * against ~150 for a stored name), and on a hit (findRoute's HIT_RECORDS) the name is written
+ * from the request's bytes straight into the rows batch of each storage node the series goes to
+ * (@strata/core RowsSink.addRecordsName), never built in between. A fingerprint is not the key: two label sets whose fingerprints collide (odds
  * ~n²/2⁶⁴, ~3·10⁻⁸ for a million series) would give the second one the first one's series hash,
  * so its rows would be routed to the first one's storage node and stored there under their own
  * (right) name — nothing is lost or mislabeled, the series sits on another node than the ring
  * says, which select's fan-out reads anyway — and its labels would skip validation (their
- * structure is still checked while rebuilding the name). Other label sets keep a full entry: a
+ * structure is still checked before the name is written from them). Other label sets keep a full entry: a
  * generation's byte arena (fixed-size chunks, see Generation) holds the key (raw label bytes)
  * followed by the canonical name; an open-addressing table of (hash, arena offset) indexes them.
  * Two generations, like @strata/core TwoGenCache: entries go to the current one; when it has
@@ -174,7 +182,7 @@ export class RawLabelsCache implements CacheStats {
   private readonly h2 = new Int32Array(1);
   /** The fingerprint record (in `cur`) found or added last (-1: none). */
   private fpPrev = -1;
-  /** Where a fingerprint hit's name is rebuilt (valid until the next `find`). */
+  /** Where find() builds a fingerprint hit's name (valid until the next `find`). */
   private scratch = new Uint8Array(256);
   private scratchView = new DataView(this.scratch.buffer);
   /** Offset (in `cur`) of the entry found or added last (-1: none), and its chunk and position. */
@@ -234,7 +242,7 @@ export class RawLabelsCache implements CacheStats {
 
   /**
    * The bytes holding the name found by the last successful `find` (at [nameOff, nameOff +
-   * nameLen)): an arena chunk, or the scratch buffer a fingerprint hit rebuilt the name in, which
+   * nameLen)): an arena chunk, or the scratch buffer find() built a fingerprint hit's name in, which
    * the next `find` overwrites.
    */
   get buffer(): Uint8Array {
@@ -242,13 +250,34 @@ export class RawLabelsCache implements CacheStats {
   }
 
   /**
-   * Looks up the label bytes buf[start, end) of a tenant. On a hit sets nameOff/nameLen and
-   * returns true. An entry is one run of arena bytes — a 28-byte header (key length, name
-   * length, account, project, successor offset + 1, the name's series hash lo and hi; u32 LE)
-   * then the key, then the name — so a lookup touches at most one table slot and one place in
-   * the arena of a generation.
+   * Looks up the label bytes buf[start, end) of a tenant. On a hit sets nameOff/nameLen (the
+   * name in `buffer`) and the series hash, and returns true. See findRoute, which answers a
+   * fingerprint hit without building the name.
    */
   find(buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {
+    const r = this.findRoute(buf, start, end, account, project, recordsNameLength(buf, start, end));
+    if (r !== HIT_RECORDS) return r === HIT_NAME;
+    if (this.scratch.length < 8 + (end - start)) {
+      this.scratch = new Uint8Array(Math.max(256, 2 * (end - start)));
+      this.scratchView = new DataView(this.scratch.buffer);
+    }
+    this.nameChunk = this.scratch;
+    this.nameOff = 0;
+    this.nameLen = writeRecordsName(this.bufView(buf), start, end, account, project, this.scratchView, 0);
+    return true;
+  }
+
+  /**
+   * Looks up the label bytes buf[start, end) of a tenant, setting the series hash on a hit.
+   * `spelled` is recordsNameLength of those bytes (the caller's walk over them knows it).
+   * Returns HIT_NAME when the name is in `buffer` at [nameOff, nameOff + nameLen), HIT_RECORDS
+   * when the label bytes are records that spell the name (@strata/core RowsSink.addRecordsName;
+   * nameLen is set, the name is not built), MISS otherwise. An entry is one run of arena bytes —
+   * a 28-byte header (key length, name length, account, project, successor offset + 1, the
+   * name's series hash lo and hi; u32 LE) then the key, then the name — so a lookup touches at
+   * most one table slot and one place in the arena of a generation.
+   */
+  findRoute(buf: Uint8Array, start: number, end: number, account: number, project: number, spelled: number): number {
     const cur = this.cur;
     // Senders repeat their series in the same order: try the entry that followed the previous
     // one last time before hashing (no hash, no random table access).
@@ -258,35 +287,37 @@ export class RawLabelsCache implements CacheStats {
         this.setPrev(next);
         this.predicted++;
         this.hits++;
-        return true;
+        return HIT_NAME;
       }
     }
-    const h = hashRange(buf, start, end, account, project, this.h2);
+    const h = hashRange(this.bufView(buf), start, end, account, project, this.h2);
     const h2 = this.h2[0]!;
     this.lastHash = h;
-    if (cur.fpCount > 0) {
+    if (spelled >= 0 && cur.fpCount > 0) {
       // The record after the previous fingerprint hit first (a sender's usual order), then the index.
       const next = this.fpPrev + 1;
       const r = next > 0 && next < cur.fpCount && cur.fingerprintIs(next, h, h2) ? next : cur.findFingerprint(h, h2);
-      if (r >= 0 && this.fingerprintHit(cur, r, buf, start, end, account, project)) {
+      if (r >= 0) {
+        this.fingerprintHit(cur, r, spelled);
         if (r === next) this.predicted++;
         this.fpPrev = r;
-        return true;
+        return HIT_RECORDS;
       }
     }
     const off = this.lookup(cur, h, buf, start, end, account, project);
     if (off >= 0) {
       this.link(off);
       this.hits++;
-      return true;
+      return HIT_NAME;
     }
     const old = this.old;
-    const r = old.fpCount > 0 ? old.findFingerprint(h, h2) : -1;
-    if (r >= 0 && this.fingerprintHit(old, r, buf, start, end, account, project)) {
+    const r = spelled >= 0 && old.fpCount > 0 ? old.findFingerprint(h, h2) : -1;
+    if (r >= 0) {
+      this.fingerprintHit(old, r, spelled);
       // Promote: the record into the current generation.
       if (!this.cur.fitsFingerprint(this.genBudget)) this.rotate();
       this.fpPrev = this.cur.addFingerprint(h, h2, this.hashLo, this.hashHi);
-      return true;
+      return HIT_RECORDS;
     }
     const o = old.count === 0 ? -1 : this.lookup(old, h, buf, start, end, account, project);
     if (o >= 0) {
@@ -300,35 +331,20 @@ export class RawLabelsCache implements CacheStats {
       this.nameChunk = this.prevChunk;
       this.nameOff = this.prevPos + HEADER + u32(this.prevChunk, this.prevPos);
       this.nameLen = nameLen;
-      return true;
+      return HIT_NAME;
     }
     this.misses++;
-    return false;
+    return MISS;
   }
 
-  /**
-   * Whether buf[start, end), whose fingerprint is record r of generation g, has the structure of
-   * label records that spell a name: then the name, rebuilt into the scratch buffer, and the
-   * record's series hash are the answer.
-   */
-  private fingerprintHit(g: Generation, r: number, buf: Uint8Array, start: number, end: number, account: number, project: number): boolean {
-    if (this.scratch.length < 8 + (end - start)) {
-      this.scratch = new Uint8Array(Math.max(256, 2 * (end - start)));
-      this.scratchView = new DataView(this.scratch.buffer);
-    }
-    const len = labelsFromRecords(buf, start, end, this.scratch);
-    if (len < 0) return false;
-    this.scratchView.setUint32(0, account);
-    this.scratchView.setUint32(4, project);
+  /** A hit on fingerprint record r of generation g for label records that spell a name of `len` bytes. */
+  private fingerprintHit(g: Generation, r: number, len: number): void {
     this.forgetPrev();
-    this.nameChunk = this.scratch;
-    this.nameOff = 0;
     this.nameLen = len;
     this.hashLo = g.fingerprintHash(r, 0);
     this.hashHi = g.fingerprintHash(r, 1);
     this.fingerprintHits++;
     this.hits++;
-    return true;
   }
 
   /** Offset of the entry of these label bytes of this tenant (hash h) in generation g, or -1. */
@@ -496,13 +512,12 @@ function spellsName(buf: Uint8Array, start: number, end: number, n: Uint8Array, 
 }
 
 /**
- * Writes the labels of the canonical name that label records buf[start, end) spell (see
- * spellsName) into out after its 8 tenant bytes: `<ln> name <lv> value` per record. Returns the
- * name's length, or -1 when the bytes are not such records (every length one byte). `out` holds
- * at least 8 + (end - start) bytes.
+ * The length of the canonical name that label records buf[start, end) spell (see spellsName;
+ * @strata/core writeRecordsName builds it), or -1 when the bytes are not such records (every
+ * length one byte).
  */
-function labelsFromRecords(buf: Uint8Array, start: number, end: number, out: Uint8Array): number {
-  let o = 8;
+function recordsNameLength(buf: Uint8Array, start: number, end: number): number {
+  let n = 8 + end - start;
   let i = start;
   while (i < end) {
     const rec = buf[i + 1]!;
@@ -510,13 +525,10 @@ function labelsFromRecords(buf: Uint8Array, start: number, end: number, out: Uin
     const ln = buf[i + 3]!;
     const lv = buf[i + 5 + ln];
     if (ln >= 0x80 || 4 + ln > rec || buf[i + 4 + ln] !== 0x12 || lv === undefined || lv >= 0x80 || 4 + ln + lv !== rec) return -1;
-    out[o++] = ln;
-    for (let j = i + 4, e = j + ln; j < e; ) out[o++] = buf[j++]!;
-    out[o++] = lv;
-    for (let j = i + 6 + ln, e = j + lv; j < e; ) out[o++] = buf[j++]!;
+    n -= 4;
     i += 2 + rec;
   }
-  return o;
+  return n;
 }
 const EMPTY_VIEW: DataView = new DataView(new ArrayBuffer(0));
 
@@ -532,24 +544,24 @@ function putU32(a: Uint8Array, off: number, v: number): void {
 }
 
 /**
- * Two 32-bit hashes of buf[start, end) and a tenant in one pass, 4 bytes per step, each lane a
- * multiply and a rotate or shift per word (different constants and seeds), finished by murmur3's
- * fmix32: returns the first (31 bits), the second goes to h2[0]. Together they are the 63-bit
- * fingerprint of the fingerprint records.
+ * Two 32-bit hashes of the bytes [start, end) of `dv` and a tenant in one pass, 4 bytes per step
+ * (little-endian reads), each lane a multiply and a rotate or shift per word (different
+ * constants and seeds), finished by murmur3's fmix32: returns the first (31 bits), the second
+ * goes to h2[0]. Together they are the 63-bit fingerprint of the fingerprint records.
  */
-function hashRange(buf: Uint8Array, start: number, end: number, account: number, project: number, h2: Int32Array): number {
+function hashRange(dv: DataView, start: number, end: number, account: number, project: number, h2: Int32Array): number {
   let h = Math.imul(account ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(project ^ 0x7f4a7c15, 0xc2b2ae35) ^ (end - start);
   let g = Math.imul(account ^ 0x3c6ef372, 0xcc9e2d51) ^ Math.imul(project ^ 0xa54ff53a, 0x1b873593) ^ Math.imul(end - start, 0x27d4eb2f);
   let i = start;
   for (; i + 4 <= end; i += 4) {
-    const w = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+    const w = dv.getInt32(i, true);
     h = Math.imul(h ^ w, 0x9e3779b1);
     h = (h << 13) | (h >>> 19);
     g = Math.imul(g + w, 0x85ebca77);
     g ^= g >>> 16;
   }
   let k = 0;
-  for (let s = 0; i < end; i++, s += 8) k |= buf[i]! << s;
+  for (let s = 0; i < end; i++, s += 8) k |= dv.getUint8(i) << s;
   h2[0] = fmix32(Math.imul(g + k, 0x85ebca77));
   return fmix32(Math.imul(h ^ k, 0x9e3779b1)) & 0x7fffffff;
 }

@@ -1,6 +1,6 @@
 import { ANY_TIME, UnsupportedMediaTypeError, seriesHash, type LabelLimits, type RowsSink, type SampleWindow, type SeriesHash, type Tenant } from "@strata/core";
 import { LabelCanonicalizer, isUtf8Range } from "./canonical.js";
-import { RawLabelsCache } from "./labels-cache.js";
+import { HIT_RECORDS, MISS, RawLabelsCache } from "./labels-cache.js";
 import { WIRE_I64, WIRE_LEN, WIRE_VARINT, WireCursor, protoError } from "./wire.js";
 
 /**
@@ -140,41 +140,67 @@ export class RemoteWriteDecoder {
     let nameOff = 0;
     let nameLen = 0;
     let samples = 0;
+    /** The name's length when it is to be written from the label records body[start, labelsEnd), else -1. */
+    let recordsLen = -1;
     // Senders put the labels first: find the end of that run of field-1 records and look its
     // bytes up in the cache. Anything unusual (malformed lengths, labels after other fields)
-    // goes the full way below, which also reports errors.
+    // goes the full way below, which also reports errors. The same walk sees whether the
+    // records spell the name (each `0a <rec> 0a <ln> name 12 <lv> value`, lengths one byte) and
+    // how long that name is: 4 bytes shorter per record than the records, plus the tenant.
     let labelsEnd = start;
+    /** Samples after the labels when all fields there are short samples (-1: the careful walk). */
+    let shortSamples = -1;
     if (cache !== undefined) {
+      let spelled = 8;
       while (labelsEnd < end && body[labelsEnd] === 0x0a) {
-        let p = labelsEnd + 1;
-        const n = body[p++];
-        if (n === undefined || n >= 0x80) {
+        const n = body[labelsEnd + 1]!;
+        const p = labelsEnd + 2 + n;
+        if (n >= 0x80 || p > end) {
           labelsEnd = -1; // long label records are rare: no cache
           break;
         }
-        p += n;
-        if (p > end) {
-          labelsEnd = -1;
-          break;
+        if (spelled >= 0) {
+          const ln = body[labelsEnd + 3]!;
+          if (body[labelsEnd + 2] === 0x0a && ln < 0x80 && 4 + ln <= n && body[labelsEnd + 4 + ln] === 0x12 && 4 + ln + body[labelsEnd + 5 + ln]! === n) spelled += n - 2;
+          else spelled = -1;
         }
         labelsEnd = p;
       }
-      if (labelsEnd > start && cache.find(body, start, labelsEnd, this.account, this.project)) {
-        s.pos = labelsEnd;
-        s.limit = end;
-        this.counts.fill(0);
-        while (s.pos < end) {
-          const f = s.tag();
-          if (f === 1) break; // labels after other fields: the full way
-          this.skipCountedV1(f);
+      const hit = labelsEnd > start ? cache.findRoute(body, start, labelsEnd, this.account, this.project, spelled) : MISS;
+      if (hit !== MISS) {
+        // What follows the labels: usually only samples with a one-byte length.
+        let p = labelsEnd;
+        let n = 0;
+        while (p < end && body[p] === 0x12 && body[p + 1]! < 0x80) {
+          p += 2 + body[p + 1]!;
+          n++;
         }
-        if (s.pos >= end) {
-          nameBuf = cache.buffer;
-          nameOff = cache.nameOff;
+        if (p === end) {
+          shortSamples = n;
+          samples = n;
+        } else {
+          s.pos = labelsEnd;
+          s.limit = end;
+          this.counts.fill(0);
+          while (s.pos < end) {
+            const f = s.tag();
+            if (f === 1) break; // labels after other fields: the full way
+            this.skipCountedV1(f);
+          }
+          if (s.pos >= end) samples = this.commitCounts(res);
+        }
+        if (shortSamples >= 0 || s.pos >= end) {
+          if (hit === HIT_RECORDS) {
+            // The label records spell the name: each node's batch gets it straight from them.
+            recordsLen = cache.nameLen;
+            nameBuf = body;
+          } else {
+            nameBuf = cache.buffer;
+            nameOff = cache.nameOff;
+          }
           nameLen = cache.nameLen;
           this.hash.lo = cache.hashLo;
           this.hash.hi = cache.hashHi;
-          samples = this.commitCounts(res);
         } else {
           labelsEnd = -1;
         }
@@ -191,6 +217,10 @@ export class RemoteWriteDecoder {
     }
     res.series++;
     if (samples === 0) return;
+    if (shortSamples > 0) {
+      this.shortSamplesV1(body, labelsEnd, end, out, res, nameBuf, nameOff, nameLen, recordsLen, start);
+      return;
+    }
     // Pass 2: samples (after the labels when they came first). The first row carries the
     // name, the others refer to it.
     s.pos = labelsEnd > start ? labelsEnd : start;
@@ -208,12 +238,71 @@ export class RemoteWriteDecoder {
         s.limit = end;
         continue;
       }
-      if (first) out.addHashedName(nameBuf, nameOff, nameLen, this.hash.lo, this.hash.hi, this.sampleTs, this.sampleValue);
-      else out.addSameName(this.sampleTs, this.sampleValue);
+      if (!first) out.addSameName(this.sampleTs, this.sampleValue);
+      else if (recordsLen >= 0) out.addRecordsName(this.cur.dv, start, labelsEnd, recordsLen, this.account, this.project, this.hash.lo, this.hash.hi, this.sampleTs, this.sampleValue);
+      else out.addHashedName(nameBuf, nameOff, nameLen, this.hash.lo, this.hash.hi, this.sampleTs, this.sampleValue);
       first = false;
       s.limit = end;
       res.samples++;
     }
+  }
+
+  /**
+   * The samples of a cached series when body[from, end) holds only samples with a one-byte
+   * length (`12 <len> Sample`); the series' labels are body[labelsStart, from). Rows as in pass 2
+   * of timeSeriesV1.
+   */
+  private shortSamplesV1(
+    body: Uint8Array,
+    from: number,
+    end: number,
+    out: RowsSink,
+    res: RemoteWriteResult,
+    nameBuf: Uint8Array,
+    nameOff: number,
+    nameLen: number,
+    recordsLen: number,
+    labelsStart: number,
+  ): void {
+    let first = true;
+    for (let p = from; p < end; ) {
+      const q = p + 2;
+      p = q + body[p + 1]!;
+      this.sampleAt(body, q, p);
+      if (!this.inWindow(res)) continue;
+      if (!first) out.addSameName(this.sampleTs, this.sampleValue);
+      else if (recordsLen >= 0) out.addRecordsName(this.cur.dv, labelsStart, from, recordsLen, this.account, this.project, this.hash.lo, this.hash.hi, this.sampleTs, this.sampleValue);
+      else out.addHashedName(nameBuf, nameOff, nameLen, this.hash.lo, this.hash.hi, this.sampleTs, this.sampleValue);
+      first = false;
+      res.samples++;
+    }
+  }
+
+  /**
+   * Decodes the Sample message body[q, e) into sampleTs/sampleValue. The usual encoding —
+   * `09 <double> 10 <timestamp varint of at most 7 bytes>` — is read directly; anything else
+   * (fields omitted or repeated, other fields, negative or huge timestamps) by sample().
+   */
+  private sampleAt(body: Uint8Array, q: number, e: number): void {
+    if (body[q] === 0x09 && q + 10 < e && body[q + 9] === 0x10 && e - q <= 17) {
+      let ts = 0;
+      let mul = 1;
+      let i = q + 10;
+      for (; i < e; i++, mul *= 128) {
+        const b = body[i]!;
+        ts += (b & 0x7f) * mul;
+        if (b < 0x80) break;
+      }
+      if (i === e - 1) {
+        this.sampleValue = this.cur.dv.getFloat64(q + 1, true);
+        this.sampleTs = ts;
+        return;
+      }
+    }
+    const s = this.sub;
+    s.pos = q;
+    s.limit = e;
+    this.sample();
   }
 
   /** The window of the request being decoded (see decodeV1). */

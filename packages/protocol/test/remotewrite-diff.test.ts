@@ -201,6 +201,57 @@ describe("remote write 1.0 raw-labels cache", () => {
     expect(d.labelsCache?.hits).toBe(4);
   });
 
+  // Samples as senders encode them and as they may: a cache hit reads the usual form directly.
+  const te = new TextEncoder();
+  const rec = (n: string, v: string): number[] => {
+    const nb = [...te.encode(n)];
+    const vb = [...te.encode(v)];
+    return [0x0a, 4 + nb.length + vb.length, 0x0a, nb.length, ...nb, 0x12, vb.length, ...vb];
+  };
+  const varint = (x: bigint): number[] => {
+    let u = BigInt.asUintN(64, x);
+    const out: number[] = [];
+    while (u >= 0x80n) {
+      out.push(Number(u & 0x7fn) | 0x80);
+      u >>= 7n;
+    }
+    return [...out, Number(u)];
+  };
+  const f64 = (v: number): number[] => [...new Uint8Array(new Float64Array([v]).buffer)];
+  const sampleOf = (fields: number[]): number[] => [0x12, fields.length, ...fields];
+  it.each<[string, number[]]>([
+    ["value then timestamp", sampleOf([0x09, ...f64(2.5), 0x10, ...varint(1_700_000_000_123n)])],
+    ["timestamp then value", sampleOf([0x10, ...varint(1_700_000_000_123n), 0x09, ...f64(2.5)])],
+    ["value 0 left out", sampleOf([0x10, ...varint(1_700_000_000_123n)])],
+    ["timestamp 0 left out", sampleOf([0x09, ...f64(-1)])],
+    ["negative timestamp (10-byte varint)", sampleOf([0x09, ...f64(7), 0x10, ...varint(-5n)])],
+    ["timestamp of 8 varint bytes", sampleOf([0x09, ...f64(7), 0x10, ...varint(2n ** 52n + 3n)])],
+    ["timestamp of 7 varint bytes", sampleOf([0x09, ...f64(7), 0x10, ...varint(2n ** 48n + 3n)])],
+    ["timestamp of 1 varint byte", sampleOf([0x09, ...f64(NaN), 0x10, 0x05])],
+    ["value repeated", sampleOf([0x09, ...f64(1), 0x09, ...f64(3), 0x10, 0x05])],
+    ["timestamp repeated", sampleOf([0x09, ...f64(1), 0x10, 0x05, 0x10, 0x06])],
+    ["an unknown field after the timestamp", sampleOf([0x09, ...f64(1), 0x10, 0x05, 0x18, 0x01])],
+    ["three samples", [...sampleOf([0x09, ...f64(1), 0x10, 0x05]), ...sampleOf([0x09, ...f64(2), 0x10, 0x06]), ...sampleOf([0x09, ...f64(3), 0x10, 0x07])]],
+    ["a sample and an exemplar", [...sampleOf([0x09, ...f64(1), 0x10, 0x05]), 0x1a, 0x00]],
+    ["no sample", []],
+  ])("a cache hit decodes %s as the reference does", (_, samples) => {
+    const d = new RemoteWriteDecoder(limits);
+    const sorted = [...rec("__name__", "up"), ...rec("job", "a")];
+    const unsorted = [...rec("job", "b"), ...rec("__name__", "up")];
+    const ts = (labels: number[]): number[] => [0x0a, labels.length + samples.length, ...labels, ...samples];
+    const body = Uint8Array.from([...ts(sorted), ...ts(unsorted)]);
+    const theirs = new RowsBatchWriter();
+    const want = referenceV1(body, tenant, limits, theirs);
+    for (let i = 0; i < 3; i++) {
+      const mine = new RowsBatchWriter();
+      const got = d.decodeV1(body, tenant, mine);
+      expect(Buffer.from(mine.finish()).toString("hex")).toBe(Buffer.from(theirs.finish()).toString("hex"));
+      expect([got.samples, got.series, got.exemplars]).toEqual([want.samples, want.series, want.exemplars]);
+    }
+    // The first label set spells its name (a fingerprint), the second does not (a full entry).
+    expect([d.labelsCache?.fingerprintHits, d.labelsCache?.hits]).toEqual([2, 4]);
+  });
+
   it("takes the full way when labels follow samples", () => {
     // TimeSeries with a sample record between two label records (legal protobuf).
     const lab = (n: string, v: string): number[] => {

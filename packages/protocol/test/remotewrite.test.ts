@@ -1,5 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { BadDataError, decodeMetricName, RowsBatchReader, RowsBatchWriter, seriesHash, type RowsSink } from "@strata/core";
+import { BadDataError, decodeMetricName, RowsBatchReader, RowsBatchWriter, seriesHash, writeRecordsName, type RowsSink } from "@strata/core";
 import { prompb, prompbRemote, RemoteWriteDecoder, writev2 } from "@strata/protocol";
 import { describe, expect, it } from "vitest";
 
@@ -67,6 +67,11 @@ class HashCheckSink implements RowsSink {
     const name = src.slice(off, off + len);
     const h = seriesHash(name, { lo: 0, hi: 0 });
     this.rows.push({ name: Buffer.from(name).toString("hex"), given: [hashLo, hashHi], want: [h.lo, h.hi] });
+  }
+  addRecordsName(src: DataView, start: number, end: number, len: number, account: number, project: number, hashLo: number, hashHi: number): void {
+    const name = new Uint8Array(len);
+    expect(writeRecordsName(src, start, end, account, project, new DataView(name.buffer), 0)).toBe(len);
+    this.addHashedName(name, 0, len, hashLo, hashHi);
   }
   addSameName(): void {
     const last = this.rows.at(-1)!;
