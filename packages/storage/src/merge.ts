@@ -115,7 +115,7 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
         stats.rowsIn += h.count;
         if (h.maxT < opts.minTimestamp) continue;
         if (h.minT >= opts.minTimestamp) {
-          w.writeRaw(min, h.minT, h.maxT, h.count, h.tsTag, h.valTag, c.timestamps(), c.values());
+          w.copyBlock(min, c);
           stats.rowsOut += h.count;
           stats.blocksCopied++;
           continue;

@@ -440,8 +440,8 @@ function parseMetaindex(buf: Uint8Array): MetaindexRow[] {
 interface Sink {
   readonly offset: number;
   write(b: Uint8Array): void;
-  /** write(b.subarray(0, len)) without creating the view. */
-  writePrefix(b: Uint8Array, len: number): void;
+  /** write(b.subarray(from, from + len)) without creating the view. */
+  writeRange(b: Uint8Array, from: number, len: number): void;
   finish(): void;
   /** finish with the fsync on the thread pool. */
   finishAsync(): Promise<void>;
@@ -467,9 +467,9 @@ class MemSink implements Sink {
   write(b: Uint8Array): void {
     this.bb.bytes(b);
   }
-  writePrefix(b: Uint8Array, len: number): void {
+  writeRange(b: Uint8Array, from: number, len: number): void {
     this.bb.ensure(len);
-    copyPrefix(b, len, this.bb.buf, this.bb.len);
+    copyRange(b, from, len, this.bb.buf, this.bb.len);
     this.bb.len += len;
   }
   finish(): void {}
@@ -502,13 +502,13 @@ class FileSink implements Sink {
     }
     this.bb.bytes(b);
   }
-  writePrefix(b: Uint8Array, len: number): void {
+  writeRange(b: Uint8Array, from: number, len: number): void {
     if (this.bb.len + len > this.bb.buf.length) this.makeRoom(len);
     if (len > this.bb.buf.length) {
-      this.write(b.subarray(0, len));
+      this.write(b.subarray(from, from + len));
       return;
     }
-    copyPrefix(b, len, this.bb.buf, this.bb.len);
+    copyRange(b, from, len, this.bb.buf, this.bb.len);
     this.bb.len += len;
   }
   /** Grows the buffer for `n` more bytes while under MAX_SINK_BUFFER_BYTES, else writes it out. */
@@ -555,13 +555,13 @@ function fsyncCloseAsync(fd: number): Promise<void> {
   });
 }
 
-/** dst[at..] = src[0..len): a loop for the small blocks of fresh parts (a view would cost more). */
-function copyPrefix(src: Uint8Array, len: number, dst: Uint8Array, at: number): void {
+/** dst[at..] = src[from..from + len): a loop for the small blocks of fresh parts (a view would cost more). */
+function copyRange(src: Uint8Array, from: number, len: number, dst: Uint8Array, at: number): void {
   if (len > 256) {
-    dst.set(src.subarray(0, len), at);
+    dst.set(src.subarray(from, from + len), at);
     return;
   }
-  for (let i = 0; i < len; i++) dst[at + i] = src[i]!;
+  for (let i = 0; i < len; i++) dst[at + i] = src[from + i]!;
 }
 
 function writeAll(fd: number, b: Uint8Array): void {
@@ -637,19 +637,26 @@ export class PartWriter {
       const valOffset = this.vals.offset;
       const tsSize = this.encTs.len;
       const valSize = this.encVals.len;
-      this.ts.writePrefix(this.encTs.buf, tsSize);
-      this.vals.writePrefix(this.encVals.buf, valSize);
+      this.ts.writeRange(this.encTs.buf, 0, tsSize);
+      this.vals.writeRange(this.encVals.buf, 0, valSize);
       this.addHeader(tsid, t[0]!, t[m - 1]!, tsOffset, valOffset, m, tsSize, valSize, tsTag, valTag);
     }
   }
 
-  /** Appends an already encoded block unchanged. */
-  writeRaw(tsid: Uint8Array, minT: number, maxT: number, count: number, tsTag: number, valTag: number, ts: Uint8Array, vals: Uint8Array): void {
+  /**
+   * Appends the cursor's current block unchanged (merges: the payload is copied from the
+   * cursor's buffers, nothing is created per block).
+   */
+  copyBlock(tsid: Uint8Array, c: PartCursor): void {
+    const h = c.header!;
+    // locate first: each may replace its buffer.
+    const tp = c.locateTimestamps();
+    const vp = c.locateValues();
     const tsOffset = this.ts.offset;
     const valOffset = this.vals.offset;
-    this.ts.write(ts);
-    this.vals.write(vals);
-    this.addHeader(tsid, minT, maxT, tsOffset, valOffset, count, ts.length, vals.length, tsTag, valTag);
+    this.ts.writeRange(c.tsBuf, tp, h.tsSize);
+    this.vals.writeRange(c.valBuf, vp, h.valSize);
+    this.addHeader(tsid, h.minT, h.maxT, tsOffset, valOffset, h.count, h.tsSize, h.valSize, h.tsTag, h.valTag);
   }
 
   /**

@@ -49,9 +49,11 @@ export class RowsBuffer {
   private sortedVals = new Float64Array(0);
   private orderSlots = new Int32Array(1024);
   private present = new Int32Array(1024);
+  private added = new Int32Array(1024);
   /**
-   * The TSID order of the series of the last drain that brought new series, with its stamp
-   * (the table's ord/ordPos point into it). Drains with known series only reuse it as is.
+   * The TSID order of every series the buffer has held that the cache still holds, with its
+   * stamp (the table's ord/ordPos point into it). Drains with known series only pick from it;
+   * a drain with new series merges them in.
    */
   private order = new Int32Array(0);
   private stamp = 1;
@@ -77,18 +79,27 @@ export class RowsBuffer {
       this.sortedTs.length * 16 +
       (this.starts.length + this.fill.length + this.orderSlots.length + this.present.length + this.slotPos.length) * 4 +
       (this.slotTsid.length + this.drainedTsid.length) * 4 +
-      (this.series.length + this.order.length) * 4
+      (this.series.length + this.order.length + this.added.length) * 4
     );
   }
 
-  /** Buffers a row of series `ref`. */
+  /** Buffers a row of series `ref` (tests; the write path uses addRow). */
   add(ref: number, t: number, v: number): void {
+    this.addRow(ref, { timestamp: t, value: v });
+  }
+
+  /**
+   * Buffers the row (timestamp, value) of series `ref`. The doubles are read here from the
+   * caller's cursor: passed as arguments to a call that is not inlined, two of them were boxed
+   * per row.
+   */
+  addRow(ref: number, row: { readonly timestamp: number; readonly value: number }): void {
     const tb = this.table;
     if (tb.gen[ref] !== this.gen) this.addSeries(ref);
     if (this.n === this.slots.length) this.grow();
     this.slots[this.n] = tb.slot[ref]!;
-    this.ts[this.n] = t;
-    this.vals[this.n] = v;
+    this.ts[this.n] = row.timestamp;
+    this.vals[this.n] = row.value;
     this.n++;
   }
 
@@ -112,7 +123,9 @@ export class RowsBuffer {
       this.slotTsid = w;
     }
     this.slotPos[slot] = tb.ord[ref] === this.stamp ? tb.ordPos[ref]! : -1;
-    this.slotTsid.set(tb.tsid.subarray(ref * TSID_WORDS, ref * TSID_WORDS + TSID_WORDS), slot * TSID_WORDS);
+    const from = tb.tsid;
+    const to = this.slotTsid;
+    for (let w = 0; w < TSID_WORDS; w++) to[slot * TSID_WORDS + w] = from[ref * TSID_WORDS + w]!;
   }
 
   private grow(): void {
@@ -156,11 +169,26 @@ export class RowsBuffer {
     const vals = this.vals;
     this.orderSlotsByTSID(k);
     const order = this.orderSlots;
+    const from = this.slotTsid;
+    const to = this.drainedTsid;
+    if (n === k) {
+      // One row per series (high cardinality: every series of a drain got one sample): slots
+      // were handed out row by row, so slot s holds row s — gather the rows in TSID order
+      // instead of counting and scattering them.
+      for (let o = 0; o < k; o++) {
+        const s = order[o]!;
+        starts[o] = o;
+        st[o] = ts[s]!;
+        sv[o] = vals[s]!;
+        for (let w = 0; w < TSID_WORDS; w++) to[o * TSID_WORDS + w] = from[s * TSID_WORDS + w]!;
+      }
+      starts[k] = k;
+      this.reset();
+      return { count: k, slots: order, starts, tsids: to, ts: st, vals: sv };
+    }
     // Rows per slot, then each slot's first position in TSID order (fill), then the rows.
     fill.fill(0, 0, k);
     for (let i = 0; i < n; i++) fill[slots[i]!]!++;
-    const from = this.slotTsid;
-    const to = this.drainedTsid;
     let at = 0;
     for (let o = 0; o < k; o++) {
       const s = order[o]!;
@@ -201,30 +229,40 @@ export class RowsBuffer {
       }
       return;
     }
-    // New series: sort them, merge them into the known ones, and make that the kept order.
+    // New series: sort them and merge them into the kept order, which holds every series the
+    // buffer has seen and the cache still holds (not only this drain's), so that the next
+    // drains of known series take the fast path above.
     const tb = this.table;
-    const kept: number[] = [];
-    for (let p = 0; p < r; p++) if (present[p]! >= 0) kept.push(this.order[p]!);
-    const added: number[] = [];
-    for (let s = 0; s < k; s++) if (pos[s]! < 0) added.push(this.series[s]!);
-    // Same order as the encoded TSID bytes (all words are unsigned).
-    const cmp = (a: number, b: number): number => tb.compare(a, b);
-    added.sort(cmp);
-    const order = new Int32Array(k);
+    const prev = this.order;
+    const stamp = this.stamp;
+    if (this.added.length < fresh) this.added = new Int32Array(Math.max(fresh, 2 * this.added.length));
+    const added = this.added;
+    let na = 0;
+    for (let s = 0; s < k; s++) if (pos[s]! < 0) added[na++] = this.series[s]!;
+    added.subarray(0, na).sort((a, b) => tb.compare(a, b));
+    const order = new Int32Array(r + na);
     let i = 0;
     let j = 0;
     let o = 0;
-    while (i < kept.length && j < added.length) order[o++] = cmp(kept[i]!, added[j]!) <= 0 ? kept[i++]! : added[j++]!;
-    while (i < kept.length) order[o++] = kept[i++]!;
-    while (j < added.length) order[o++] = added[j++]!;
-    const stamp = ++this.stamp;
-    for (let p = 0; p < k; p++) {
-      const ref = order[p]!;
-      tb.ord[ref] = stamp;
-      tb.ordPos[ref] = p;
-      out[p] = tb.slot[ref]!;
+    for (;;) {
+      // Skip kept entries whose ref left the cache (released, or reused for another series),
+      // unless this drain holds it (released after its rows arrived).
+      while (i < r && present[i]! < 0 && (tb.owner[prev[i]!] === -1 || tb.ord[prev[i]!] !== stamp || tb.ordPos[prev[i]!] !== i)) i++;
+      if (i < r && j < na) order[o++] = tb.compare(prev[i]!, added[j]!) <= 0 ? prev[i++]! : added[j++]!;
+      else if (i < r) order[o++] = prev[i++]!;
+      else if (j < na) order[o++] = added[j++]!;
+      else break;
     }
-    this.order = order;
+    const next = ++this.stamp;
+    const gen = this.gen;
+    let q = 0;
+    for (let p = 0; p < o; p++) {
+      const ref = order[p]!;
+      tb.ord[ref] = next;
+      tb.ordPos[ref] = p;
+      if (tb.gen[ref] === gen) out[q++] = tb.slot[ref]!;
+    }
+    this.order = o === order.length ? order : order.slice(0, o);
   }
 
   reset(): void {

@@ -317,9 +317,11 @@ export class Storage {
    * now + futureRetentionMs are dropped (counted in rows_dropped_too_{old,new}_total).
    * `lz4`, when given, is the batch as an lz4 block (@strata/encoding lz4Compress layout, e.g.
    * the WriteRows_v1 payload) that decompresses to exactly `batch`: the WAL stores it instead.
+   * `expectedRows`, when given, is the row count the sender declared: a batch with another
+   * count is rejected as malformed (checked in the same pass as the framing).
    */
-  async addRows(batch: Uint8Array, lz4?: Uint8Array): Promise<void> {
-    this.addRowsSync(batch, lz4);
+  async addRows(batch: Uint8Array, lz4?: Uint8Array, expectedRows?: number): Promise<void> {
+    this.addRowsSync(batch, lz4, expectedRows);
     // Backpressure: when flushing to disk falls behind, writers wait for it (bounds memory and
     // the WAL; a busy event loop would otherwise starve the flush). A flush that fails leaves
     // the rows in memory and in the WAL: this batch is stored, but the caller learns that the
@@ -340,9 +342,12 @@ export class Storage {
   }
 
   /** Synchronous form of addRows (same contract): returns the number of rows accepted. */
-  addRowsSync(batch: Uint8Array, lz4?: Uint8Array): number {
+  addRowsSync(batch: Uint8Array, lz4?: Uint8Array, expectedRows?: number): number {
     this.checkOpen();
-    validateBatch(batch);
+    const rows = validateBatch(batch);
+    if (expectedRows !== undefined && rows !== expectedRows) {
+      throw new BadDataError(`rows batch holds ${rows} rows, the request says ${expectedRows}`, "STRATA_CORRUPT_DATA");
+    }
     if (this.space.readOnly) {
       this.counters.readOnlyRejects++;
       throw this.space.readOnlyError();
@@ -391,7 +396,7 @@ export class Storage {
       // The table's columns are read through it: a new series may grow them into new arrays.
       if (!r.sameAsPrevious || ref < 0) ref = this.resolveSeries(r, day);
       else if (this.seriesCache.table.day[ref] !== day) ref = this.touchDay(ref, r.name(), day);
-      this.rows.add(ref, t, r.value);
+      this.rows.addRow(ref, r);
       accepted++;
       if (this.rows.full) this.rowsFlusher.flush();
     }
@@ -738,10 +743,13 @@ class StrataErrorClosed extends ExecutionError {
   }
 }
 
-function validateBatch(batch: Uint8Array): void {
+/** Checks a batch's framing, names and timestamps; returns its row count. */
+function validateBatch(batch: Uint8Array): number {
   const r = new RowsScanner(batch);
   let prevEmpty = true;
+  let rows = 0;
   while (r.next()) {
+    rows++;
     if (prevEmpty || !r.sameAsPrevious) {
       const n = r.nameEnd - r.nameStart;
       if (n < 8) throw new BadDataError(`rows batch: metric name of ${n} bytes, want >= 8`, "STRATA_CORRUPT_DATA");
@@ -750,6 +758,7 @@ function validateBatch(batch: Uint8Array): void {
     const t = r.timestamp;
     if (!Number.isSafeInteger(t)) throw new BadDataError(`rows batch: timestamp ${t} is not a safe integer`, "STRATA_INVALID_TIMESTAMP");
   }
+  return rows;
 }
 
 function dirSize(path: string): number {

@@ -35,15 +35,32 @@ describe("RowsBuffer.drain", () => {
         pool[i] = table.alloc(table.tsidOf(pool[i]!), 0, 1);
         active[0] = pool[i]!;
       }
-      const nRows = Math.floor(rand() * 2000);
+      if (round % 9 === 5) {
+        const ref = table.alloc({ accountID: Math.floor(rand() * 3), projectID: 0, metricGroupID: Math.floor(rand() * 5), jobInstanceID: Math.floor(rand() * 4), metricID: 5000 + round }, 0, 1);
+        pool.push(ref);
+        active.push(ref);
+      }
+      // Every fifth round one row per series, in a shuffled order (high cardinality: a drain's
+      // series got one sample each).
+      const oneEach = round % 5 === 2;
+      const shuffled = [...active].sort(() => rand() - 0.5);
+      const nRows = oneEach ? active.length : Math.floor(rand() * 2000);
       for (let r = 0; r < nRows && active.length > 0; r++) {
-        const e = active[Math.floor(rand() * active.length)]!;
+        const e = oneEach ? shuffled[r]! : active[Math.floor(rand() * active.length)]!;
         const t = Math.floor(rand() * 1e6);
         const v = rand();
         buf.add(e, t, v);
         let l = want.get(e);
         if (l === undefined) want.set(e, (l = []));
         l.push([t, v]);
+      }
+      if (round % 9 === 4 && active.length > 1) {
+        // A series leaves the cache while its rows wait in the buffer; the drain below
+        // recycles its ref, and the next round reuses it for another series with another
+        // TSID: its old place in the kept TSID order is stale then.
+        const i = pool.indexOf(active[1]!);
+        table.release(pool[i]!);
+        pool[i] = table.alloc(table.tsidOf(pool[i]!), 0, 1);
       }
       const d = buf.drain();
       expect(buf.n).toBe(0);

@@ -348,7 +348,12 @@ describe("deletes, snapshots, metrics", () => {
     try {
       const s = await openTestStorage(dir, { now: () => NOW });
       await expect(s.addRows(new Uint8Array([5, 1, 2]))).rejects.toThrow();
+      // A well-formed batch whose row count is not the one the request declared.
+      const batch = batchOf(rows());
+      await expect(s.addRows(batch, undefined, rows().length - 1)).rejects.toThrow(`holds ${rows().length} rows, the request says ${rows().length - 1}`);
       expect(s.metrics().wal_appends_total).toBe(0);
+      await s.addRows(batch, undefined, rows().length);
+      expect(s.metrics().wal_appends_total).toBe(1);
       await s.close();
     } finally {
       rmDir(dir);
