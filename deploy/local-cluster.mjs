@@ -39,7 +39,7 @@ const dataDir = resolve(opts.dataDir);
 
 const main = (name) => join(root, "services", name, "dist", "main.js");
 /** V8's young generation capped as systemd/strata-{storage,insert}.service cap it. */
-const UNIT_NODE_ARGS = { storage: ["--max-semi-space-size=4"], insert: ["--max-semi-space-size=4"] };
+const UNIT_NODE_ARGS = { storage: ["--max-semi-space-size=8"], insert: ["--max-semi-space-size=8"] };
 const children = [];
 const missing = [];
 

@@ -52,11 +52,6 @@ export interface ClusterOptions {
 export const MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" };
 /** The environment the systemd units give the services (glibc malloc settings; docs/install.md, "Memory"). */
 export const serviceEnv = (): NodeJS.ProcessEnv => ({ ...MALLOC_ENV, ...process.env });
-/**
- * Node.js options the systemd units put before each service's script (`ExecStart`; why:
- * docs/install.md, "Memory"): storage and insert cap V8's young generation at 4 MiB
- * semi-spaces (default up to 16). Options given after these win (V8 takes the last value).
- */
 /** jemalloc as systemd/strata-select.service preloads it (when installed: `apt-get install libjemalloc2`). */
 export const JEMALLOC_PATH = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
 /** The environment the select unit gives select: the services' one plus jemalloc when it is installed. */
@@ -64,9 +59,14 @@ export const selectServiceEnv = (): NodeJS.ProcessEnv =>
   existsSync(JEMALLOC_PATH)
     ? { LD_PRELOAD: JEMALLOC_PATH, MALLOC_CONF: "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0", ...serviceEnv() }
     : serviceEnv();
+/**
+ * Node.js options the systemd units put before each service's script (`ExecStart`; why:
+ * docs/install.md, "Memory"): storage and insert cap V8's young generation at 8 MiB
+ * semi-spaces (default up to 16). Options given after these win (V8 takes the last value).
+ */
 export const UNIT_NODE_ARGS: Readonly<Record<"storage" | "insert" | "select", readonly string[]>> = {
-  storage: ["--max-semi-space-size=4"],
-  insert: ["--max-semi-space-size=4"],
+  storage: ["--max-semi-space-size=8"],
+  insert: ["--max-semi-space-size=8"],
   select: [],
 };
 
