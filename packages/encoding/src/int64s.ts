@@ -1,5 +1,5 @@
 import { BadDataError, grownCapacity } from "@strata/core";
-import { forSize, readFor, writeFor } from "./bitpack.js";
+import { forSize, readFor, readForSelected, setWanted, writeFor } from "./bitpack.js";
 import { ByteBuffer } from "./bytes.js";
 import {
   GROUP_SIZE,
@@ -504,6 +504,92 @@ export function readIntLayout(layout: IntLayout, buf: Uint8Array, p: number, end
     }
     default:
       throw corrupt(`unknown int64 layout ${String(layout)}`);
+  }
+}
+
+/**
+ * Like readIntLayout, but only the indexes in the sorted, disjoint [from, to) pairs
+ * segs[0..2·nseg) must come out right; the others are left unspecified. DeltaPacked skips the
+ * groups no segment meets by their sums, LinearPacked skips them outright; the other layouts
+ * are read whole. Validates what it reads as readIntLayout does; the bytes of skipped groups
+ * are bounds-checked, not decoded.
+ */
+export function readIntLayoutAt(
+  layout: IntLayout,
+  buf: Uint8Array,
+  p: number,
+  end: number,
+  count: number,
+  out: Float64Array,
+  segs: Uint32Array,
+  nseg: number,
+): number {
+  if (count === 0) return p;
+  switch (layout) {
+    case IntEncoding.DeltaPacked: {
+      p = getZigzag(buf, p, end);
+      const x0 = varintResult.v;
+      out[0] = x0;
+      setWanted(segs, nseg);
+      return readForSelected(buf, p, end, out, 1, count - 1, true, x0);
+    }
+    case IntEncoding.LinearPacked: {
+      p = getZigzag(buf, p, end);
+      const x0 = varintResult.v;
+      p = getZigzag(buf, p, end);
+      const step = varintResult.v;
+      p = getUvarint(buf, p, end, count);
+      const nlc = varintResult.v;
+      const lcStart = p;
+      for (let j = 0; j < nlc; j++) {
+        p = getUvarint(buf, p, end, count);
+        p = getZigzag(buf, p, end);
+      }
+      setWanted(segs, nseg);
+      p = readForSelected(buf, p, end, out, 0, count, false, 0);
+      levels.q = lcStart;
+      levels.left = nlc;
+      levels.level = 0;
+      levels.next = count;
+      if (nlc > 0) {
+        levels.q = getUvarint(buf, lcStart, end, count);
+        levels.idx = varintResult.v;
+        levels.next = levels.idx;
+      }
+      for (let s = 0; s < nseg; s++) {
+        const b = segs[2 * s + 1]!;
+        for (let i = segs[2 * s]!; i < b; i++) {
+          if (i >= levels.next) levelsUpTo(buf, end, count, i);
+          out[i] = (out[i] as number) + (x0 + i * step) + levels.level;
+        }
+      }
+      if (levels.left > 0 && levels.next < count) levelsUpTo(buf, end, count, count - 1);
+      if (levels.left > 0) throw corrupt("level change index beyond the block", levels.q);
+      return p;
+    }
+    default:
+      return readIntLayout(layout, buf, p, end, count, out);
+  }
+}
+
+/** The walk over LinearPacked's level changes in readIntLayoutAt. */
+const levels = { q: 0, left: 0, idx: 0, next: 0, level: 0 };
+
+/** Applies the level changes at indexes <= i. */
+function levelsUpTo(buf: Uint8Array, end: number, count: number, i: number): void {
+  const L = levels;
+  while (L.left > 0 && L.next <= i) {
+    L.q = getZigzag(buf, L.q, end);
+    L.level += varintResult.v;
+    L.left--;
+    if (L.left > 0) {
+      L.q = getUvarint(buf, L.q, end, count);
+      if (varintResult.v === 0) throw corrupt("level change indexes not increasing", L.q);
+      L.idx += varintResult.v;
+      L.next = L.idx;
+    } else {
+      L.next = count;
+    }
   }
 }
 

@@ -92,9 +92,9 @@ export function decodeTimestamps(tag: number, src: Uint8Array, n: number, out: F
   decodeTs(tag, src, n, out);
 }
 
-/** Decodes n values into out[0..n) bit-exactly; throws BadDataError on bad input. */
-export function decodeValues(tag: number, src: Uint8Array, n: number, out: Float64Array): void {
-  decodeVals(tag, src, n, out);
+/** Decodes n values into out[0..n) bit-exactly (with `want`, only at those index ranges: @strata/encoding decodeValues); throws BadDataError on bad input. */
+export function decodeValues(tag: number, src: Uint8Array, n: number, out: Float64Array, want?: Uint32Array, wantCount = 0): void {
+  decodeVals(tag, src, n, out, want, wantCount);
 }
 
 let scratchTs = new Float64Array(1024);
