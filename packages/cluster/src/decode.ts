@@ -1,5 +1,5 @@
 import type { SelectWindows } from "@strata/promql";
-import { decodeBlockTimestamps, decodeBlockValues, deduplicateSamples, normalizeSamples, type RawBlock } from "@strata/storage";
+import { decodeBlockTimestamps, decodeBlockTimestampsNear, decodeBlockValues, deduplicateSamples, normalizeSamples, type RawBlock } from "@strata/storage";
 
 /**
  * Turns the blocks of one series (from any number of nodes and parts, in any order, possibly
@@ -58,6 +58,15 @@ export function decodeSeriesInto(
   const ordered = blocks.length > 1 ? [...blocks].sort(byMinT) : blocks;
   const gaps = windows !== undefined && (windows.count === 1 || windows.step > windows.range) ? windows : undefined;
   let off = 0;
+  if (gaps !== undefined && dedupIntervalMs <= 0 && disjoint(ordered)) {
+    // Blocks hold ascending unique timestamps (docs/format/storage.md) and these do not overlap:
+    // the series is in order, and only the timestamps near the windows need decoding.
+    for (const b of ordered) {
+      decodeBlockTimestampsNear(b, ts, off, gaps);
+      off += b.count;
+    }
+    return decodeWindowValues(ordered, ts, vals, off, minT, maxT, gaps);
+  }
   for (const b of ordered) {
     decodeBlockTimestamps(b, ts, off);
     off += b.count;
@@ -75,6 +84,12 @@ export function decodeSeriesInto(
   n = deduplicateSamples(ts, vals, n, dedupIntervalMs);
   const { lo, hi } = trim(ts, n, minT, maxT);
   return gaps === undefined ? { lo, hi } : { lo, hi: lo + compactWindows(ts, vals, lo, hi, gaps) };
+}
+
+/** Whether blocks sorted by minT lie one after another in time. */
+function disjoint(ordered: readonly RawBlock[]): boolean {
+  for (let k = 1; k < ordered.length; k++) if (!(ordered[k - 1]!.maxT < ordered[k]!.minT)) return false;
+  return true;
 }
 
 /** The [lo, hi) of ts[0..n) (ascending) inside [minT, maxT]. */
@@ -101,8 +116,9 @@ function dedupDrops(ts: Float64Array, n: number, intervalMs: number): boolean {
 let blockWant = new Uint32Array(64);
 
 /**
- * With ts[0..n) decoded, ascending and final: finds the windows' samples, decodes only their
- * values block by block, and moves them to [lo, lo + kept).
+ * With ts[0..n) ascending and exact inside the windows (outside them they may be placeholders
+ * that fall in no window): finds the windows' samples, decodes only their values block by
+ * block, and moves them to [lo, lo + kept).
  */
 function decodeWindowValues(
   ordered: readonly RawBlock[],

@@ -564,3 +564,29 @@ function sumGroup(buf: Uint8Array, p: number, end: number, len: number): number 
   forSum = len * min + fields * (POW2[hShift] as number);
   return p + nbytes;
 }
+
+/** What peekGroup found: the group's minimum, its largest value minus the minimum (an upper bound), the position after it. */
+export let peekMin = 0;
+export let peekSpan = 0;
+export let peekNext = 0;
+
+/** Reads the header of the group of len values at buf[p] without decoding it (sets peekMin, peekSpan, peekNext). */
+export function peekGroup(buf: Uint8Array, p: number, end: number, len: number): void {
+  const q = readGroupHeader(buf, p, end);
+  const mul = POW2[hShift] as number;
+  let nbytes: number;
+  let p2 = q;
+  if (hRadix) {
+    p2 = getUvarint(buf, q, end, 0xffff);
+    const range = varintResult.v;
+    if (range < 2) throw corrupt(`bad radix group range ${range}`, p2);
+    nbytes = radixBytes(range, len);
+    peekSpan = range * mul;
+  } else {
+    nbytes = (len * hWidth + 7) >>> 3;
+    peekSpan = ((POW2[hWidth] as number) - 1) * mul;
+  }
+  if (nbytes > end - p2) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p2}`, p2);
+  peekMin = hMin;
+  peekNext = p2 + nbytes;
+}

@@ -1,5 +1,5 @@
 import { BadDataError, grownCapacity } from "@strata/core";
-import { forSize, readFor, readForSelected, setWanted, writeFor } from "./bitpack.js";
+import { forSize, peekGroup, peekMin, peekNext, peekSpan, readFor, readForSelected, setWanted, writeFor } from "./bitpack.js";
 import { ByteBuffer } from "./bytes.js";
 import {
   GROUP_SIZE,
@@ -570,6 +570,109 @@ export function readIntLayoutAt(
     default:
       return readIntLayout(layout, buf, p, end, count, out);
   }
+}
+
+/**
+ * Intervals (e_k - range, e_k] for e_k = first + k·step, k < count (one interval when count is
+ * 1): the windows a query reads, for decodeInt64sNear.
+ */
+export interface IntervalGrid {
+  readonly first: number;
+  readonly step: number;
+  readonly count: number;
+  readonly range: number;
+}
+
+/** Whether some interval of g meets [lo, hi]. */
+function gridMeets(g: IntervalGrid, lo: number, hi: number): boolean {
+  let k = 0;
+  if (g.count > 1 && g.step > 0 && lo > g.first) {
+    k = Math.floor((lo - g.first) / g.step);
+    if (g.first + k * g.step < lo) k++;
+  }
+  if (k >= g.count) return false;
+  const e = g.first + k * g.step;
+  return e >= lo && e - g.range < hi;
+}
+
+let chIdx = new Uint32Array(64);
+let chLevel = new Float64Array(64);
+
+/**
+ * Decodes `count` ascending integers (a block's timestamps) so that every value inside an
+ * interval of `grid` comes out exactly, and returns whether some did not: for LinearPacked, a
+ * bit-packed group whose bounds (line, levels, group minimum and width) lie outside every
+ * interval is not unpacked, and its slots get a placeholder in its bounds no smaller than the
+ * value before it — so the output stays ascending (not strictly) and no placeholder falls in an
+ * interval. Other layouts are decoded whole (returns false). Validates as decodeInt64s does.
+ */
+export function decodeInt64sNear(tag: number, bytes: Uint8Array, count: number, out: Float64Array, grid: IntervalGrid): boolean {
+  if (tag !== IntEncoding.LinearPacked || count === 0) {
+    decodeInt64s(tag, bytes, count, out);
+    return false;
+  }
+  checkCount(count, out);
+  const buf = bytes;
+  const end = buf.length;
+  let p = getZigzag(buf, 0, end);
+  const x0 = varintResult.v;
+  p = getZigzag(buf, p, end);
+  const step = varintResult.v;
+  p = getUvarint(buf, p, end, count);
+  const nlc = varintResult.v;
+  if (chIdx.length < nlc) {
+    chIdx = new Uint32Array(grownCapacity(chIdx.length, nlc));
+    chLevel = new Float64Array(chIdx.length);
+  }
+  let idx = 0;
+  let level = 0;
+  for (let j = 0; j < nlc; j++) {
+    p = getUvarint(buf, p, end, count);
+    if (j > 0 && varintResult.v === 0) throw corrupt("level change indexes not increasing", p);
+    idx += varintResult.v;
+    if (idx >= count) throw corrupt("level change index beyond the block", p);
+    p = getZigzag(buf, p, end);
+    level += varintResult.v;
+    chIdx[j] = idx;
+    chLevel[j] = level;
+  }
+  let c = 0; // level changes at indexes <= the current one
+  let skipped = false;
+  let prev = -Infinity;
+  for (let i0 = 0; i0 < count; i0 += GROUP_SIZE) {
+    const len = Math.min(GROUP_SIZE, count - i0);
+    const i1 = i0 + len - 1;
+    while (c < nlc && chIdx[c]! <= i0) c++;
+    const l0 = c > 0 ? chLevel[c - 1]! : 0;
+    let minL = l0;
+    let maxL = l0;
+    for (let j = c; j < nlc && chIdx[j]! <= i1; j++) {
+      const l = chLevel[j]!;
+      if (l < minL) minL = l;
+      else if (l > maxL) maxL = l;
+    }
+    peekGroup(buf, p, end, len);
+    const lo = x0 + Math.min(i0 * step, i1 * step) + minL + peekMin;
+    const hi = x0 + Math.max(i0 * step, i1 * step) + maxL + peekMin + peekSpan;
+    if (gridMeets(grid, lo, hi)) {
+      readFor(buf, p, end, out, i0, len);
+      let lv = l0;
+      let cc = c;
+      for (let i = i0; i <= i1; i++) {
+        while (cc < nlc && chIdx[cc]! <= i) lv = chLevel[cc++]!;
+        out[i] = (out[i] as number) + (x0 + i * step) + lv;
+      }
+      prev = out[i1]!;
+    } else {
+      const v = lo > prev ? lo : prev;
+      out.fill(v, i0, i1 + 1);
+      prev = v;
+      skipped = true;
+    }
+    p = peekNext;
+  }
+  if (p !== end) throw corrupt(`${end - p} unexpected trailing bytes`, p);
+  return skipped;
 }
 
 /** The walk over LinearPacked's level changes in readIntLayoutAt. */

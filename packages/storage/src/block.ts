@@ -1,6 +1,6 @@
 import { BadDataError } from "@strata/core";
 import { ByteBuffer, dataView, getInt64, putInt64, TWO_32 } from "./bytes.js";
-import { decodeTimestamps, decodeValues } from "./codec.js";
+import { decodeTimestamps, decodeTimestampsNear, decodeValues, type IntervalGrid } from "./codec.js";
 import { BLOCK_HEADER_BYTES, BLOCK_WIRE_HEADER_BYTES, BLOCK_WIRE_VERSION, MAX_BLOCK_SAMPLES, TSID_BYTES } from "./constants.js";
 import { decodeTSID, encodeTSID, type TSID } from "./tsid.js";
 
@@ -191,6 +191,19 @@ export function decodeBlock(b: RawBlock, ts: Float64Array, vals: Float64Array, o
 export function decodeBlockTimestamps(b: RawBlock, ts: Float64Array, off = 0): void {
   try {
     decodeTimestamps(b.tsTag, b.timestamps, b.count, off === 0 ? ts : ts.subarray(off));
+  } catch (err) {
+    throw corruptBlock(b, err);
+  }
+}
+
+/**
+ * The timestamps half of decodeBlock, exact only inside `grid`'s intervals: outside them a
+ * block's timestamps may be ascending placeholders (decodeTimestampsNear), which never fall
+ * inside an interval. Returns whether any were left.
+ */
+export function decodeBlockTimestampsNear(b: RawBlock, ts: Float64Array, off: number, grid: IntervalGrid): boolean {
+  try {
+    return decodeTimestampsNear(b.tsTag, b.timestamps, b.count, off === 0 ? ts : ts.subarray(off), grid);
   } catch (err) {
     throw corruptBlock(b, err);
   }

@@ -12,12 +12,15 @@ import {
   ValuesEncoding,
   putZigzag,
   decodeTimestamps as decodeTs,
+  decodeTimestampsNear as decodeTsNear,
+  type IntervalGrid,
   decodeValues as decodeVals,
   encodeTimestamps as encodeTs,
   encodeValues as encodeVals,
 } from "@strata/encoding";
 
 export { CodecBuffer, IntEncoding, putZigzag, ValuesEncoding };
+export type { IntervalGrid };
 
 /** Encodes ts[0..n) into out (reset first by the caller); returns the tag. */
 export function encodeTimestamps(out: CodecBuffer, ts: Float64Array, n: number): number {
@@ -90,6 +93,11 @@ let fastDvOffset = 0;
 /** Decodes n timestamps into out[0..n); throws BadDataError (STRATA_CORRUPT_DATA) on bad input. */
 export function decodeTimestamps(tag: number, src: Uint8Array, n: number, out: Float64Array): void {
   decodeTs(tag, src, n, out);
+}
+
+/** decodeTimestamps exact only inside grid's intervals (@strata/encoding decodeTimestampsNear); true if placeholders were left. */
+export function decodeTimestampsNear(tag: number, src: Uint8Array, n: number, out: Float64Array, grid: IntervalGrid): boolean {
+  return decodeTsNear(tag, src, n, out, grid);
 }
 
 /** Decodes n values into out[0..n) bit-exactly (with `want`, only at those index ranges: @strata/encoding decodeValues); throws BadDataError on bad input. */
