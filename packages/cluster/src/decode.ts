@@ -44,7 +44,9 @@ function byMinT(a: RawBlock, b: RawBlock): number {
  * [lo, hi) holds only the samples inside the windows, in order (compactWindows). When the
  * blocks' timestamps are already in order with nothing for dedup to drop (one block, or blocks
  * of disjoint parts: the common case) the windows are found on the timestamps first and only
- * the values inside them are decoded (decodeBlockValues skips whole bit-packed groups).
+ * the values inside them are decoded (decodeBlockValues skips whole bit-packed groups); with
+ * dedup off and blocks that do not overlap, only the timestamps near the windows are unpacked
+ * too (decodeBlockTimestampsNear).
  */
 export function decodeSeriesInto(
   blocks: readonly RawBlock[],
@@ -58,9 +60,11 @@ export function decodeSeriesInto(
   const ordered = blocks.length > 1 ? [...blocks].sort(byMinT) : blocks;
   const gaps = windows !== undefined && (windows.count === 1 || windows.step > windows.range) ? windows : undefined;
   let off = 0;
-  if (gaps !== undefined && dedupIntervalMs <= 0 && disjoint(ordered)) {
-    // Blocks hold ascending unique timestamps (docs/format/storage.md) and these do not overlap:
-    // the series is in order, and only the timestamps near the windows need decoding.
+  // Blocks hold ascending unique timestamps (docs/format/storage.md): when they do not overlap
+  // (one block, or blocks of merged parts) the series is in order as it is.
+  const inOrder = disjoint(ordered);
+  if (gaps !== undefined && dedupIntervalMs <= 0 && inOrder) {
+    // Only the timestamps near the windows need decoding.
     for (const b of ordered) {
       decodeBlockTimestampsNear(b, ts, off, gaps);
       off += b.count;
@@ -71,9 +75,9 @@ export function decodeSeriesInto(
     decodeBlockTimestamps(b, ts, off);
     off += b.count;
   }
-  // One block (or blocks of disjoint parts) is sorted with unique timestamps already: checking
-  // that is a read; normalizing rewrites every sample.
-  const ordinary = strictlyIncreasing(ts, off) && !dedupDrops(ts, off, dedupIntervalMs);
+  // Overlapping blocks (replicas, parts not merged yet) are often in order too: checking that
+  // is a read; normalizing rewrites every sample.
+  const ordinary = (inOrder || strictlyIncreasing(ts, off)) && !dedupDrops(ts, off, dedupIntervalMs);
   if (gaps !== undefined && ordinary) return decodeWindowValues(ordered, ts, vals, off, minT, maxT, gaps);
   off = 0;
   for (const b of ordered) {
