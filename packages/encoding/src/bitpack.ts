@@ -589,4 +589,64 @@ export function peekGroup(buf: Uint8Array, p: number, end: number, len: number):
   if (nbytes > end - p2) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p2}`, p2);
   peekMin = hMin;
   peekNext = p2 + nbytes;
+  peekData = p2;
+  peekBase = hRadix ? peekSpan / mul + 1 : 0;
+}
+
+/** Where the last peeked group's packed bits start, and its radix base (0: plain). */
+let peekData = 0;
+let peekBase = 0;
+
+/** Whether unpackRange can read the last peeked group: radix, or plain narrower than 26 bits. */
+export function peekRangeable(): boolean {
+  return peekBase !== 0 || hWidth <= 25;
+}
+
+/**
+ * out[o0 + j] = the value j of the last peeked group (peekGroup), for j in [a, b) only, reading
+ * bits straight from buf (a radix group splits the chunks that hold them). The group must be
+ * peekRangeable.
+ */
+export function unpackRange(buf: Uint8Array, out: Float64Array, o0: number, len: number, a: number, b: number): void {
+  const min = hMin;
+  const mul = POW2[hShift] as number;
+  const p = peekData;
+  if (peekBase === 0) {
+    const width = hWidth;
+    if (width === 0) {
+      out.fill(min, o0 + a, o0 + b);
+      return;
+    }
+    const mask = 0xffffffff >>> (32 - width);
+    let pos = a * width;
+    for (let j = a; j < b; j++) {
+      const q = p + (pos >>> 3);
+      // Bytes past the group only feed masked bits; past the array they read as 0.
+      const w = buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16) | (buf[q + 3]! << 24);
+      out[o0 + j] = min + ((w >>> (pos & 7)) & mask) * mul;
+      pos += width;
+    }
+    return;
+  }
+  const base = peekBase;
+  radixBytes(base - 1, len);
+  const k = rK;
+  const chunkBits = rChunkBits;
+  const inv = (1 / base) * (1 + TWO_M40);
+  for (let j = a - (a % k); j < b; j += k) {
+    const kk = Math.min(k, len - j);
+    const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
+    const pos = (j / k) * chunkBits;
+    const q = p + (pos >>> 3);
+    const off = pos & 7;
+    const w = (buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16) | (buf[q + 3]! << 24)) >>> 0;
+    let c = ((w >>> off) | ((buf[q + 4]! << 1) << (31 - off))) & (0xffffffff >>> (32 - bits));
+    const o = o0 + j;
+    for (let d = 0; d < kk; d++) {
+      const t = (c * inv) | 0;
+      if (j + d >= a && j + d < b) out[o + d] = min + (c - t * base) * mul;
+      c = t;
+    }
+    if (c !== 0) throw corrupt("radix chunk out of range", p);
+  }
 }

@@ -1,5 +1,5 @@
 import { BadDataError, grownCapacity } from "@strata/core";
-import { forSize, peekGroup, peekMin, peekNext, peekSpan, readFor, readForSelected, setWanted, writeFor } from "./bitpack.js";
+import { forSize, peekGroup, peekMin, peekNext, peekRangeable, peekSpan, readFor, readForSelected, setWanted, unpackRange, writeFor } from "./bitpack.js";
 import { ByteBuffer } from "./bytes.js";
 import {
   GROUP_SIZE,
@@ -583,13 +583,17 @@ export interface IntervalGrid {
   readonly range: number;
 }
 
+/** The first k with e_k >= lo (count when none). */
+function firstEndAtOrAfter(g: IntervalGrid, lo: number): number {
+  if (g.count === 1 || !(g.step > 0) || lo <= g.first) return g.count === 1 && g.first < lo ? 1 : 0;
+  let k = Math.floor((lo - g.first) / g.step);
+  if (g.first + k * g.step < lo) k++;
+  return Math.min(k, g.count);
+}
+
 /** Whether some interval of g meets [lo, hi]. */
 function gridMeets(g: IntervalGrid, lo: number, hi: number): boolean {
-  let k = 0;
-  if (g.count > 1 && g.step > 0 && lo > g.first) {
-    k = Math.floor((lo - g.first) / g.step);
-    if (g.first + k * g.step < lo) k++;
-  }
+  const k = firstEndAtOrAfter(g, lo);
   if (k >= g.count) return false;
   const e = g.first + k * g.step;
   return e >= lo && e - g.range < hi;
@@ -637,6 +641,8 @@ export function decodeInt64sNear(tag: number, bytes: Uint8Array, count: number, 
     chLevel[j] = level;
   }
   let c = 0; // level changes at indexes <= the current one
+  let c2 = 0; // the same for the unpacked values
+  let lv2 = 0;
   let skipped = false;
   let prev = -Infinity;
   for (let i0 = 0; i0 < count; i0 += GROUP_SIZE) {
@@ -655,14 +661,40 @@ export function decodeInt64sNear(tag: number, bytes: Uint8Array, count: number, 
     const lo = x0 + Math.min(i0 * step, i1 * step) + minL + peekMin;
     const hi = x0 + Math.max(i0 * step, i1 * step) + maxL + peekMin + peekSpan;
     if (gridMeets(grid, lo, hi)) {
-      readFor(buf, p, end, out, i0, len);
-      let lv = l0;
-      let cc = c;
-      for (let i = i0; i <= i1; i++) {
-        while (cc < nlc && chIdx[cc]! <= i) lv = chLevel[cc++]!;
-        out[i] = (out[i] as number) + (x0 + i * step) + lv;
+      // Each value's own bounds: x0 + i·step + [minL + min, maxL + min + span]. Only the
+      // indexes whose bounds meet a window are unpacked; the others get placeholders as below.
+      const baseLo = x0 + minL + peekMin;
+      const baseHi = x0 + maxL + peekMin + peekSpan;
+      let j = i0;
+      if (step > 0 && peekRangeable()) {
+        let k = firstEndAtOrAfter(grid, lo);
+        for (; k < grid.count; k++) {
+          const e = grid.first + k * grid.step;
+          const st = e - grid.range;
+          if (st >= hi) break;
+          const ia = Math.max(j, Math.floor((st - baseHi) / step));
+          const ib = Math.min(i1, Math.floor((e - baseLo) / step) + 1);
+          if (ib >= ia) {
+            for (; j < ia; j++) out[j] = prev = Math.max(prev, baseLo + j * step);
+            unpackRange(buf, out, i0, len, ia - i0, ib + 1 - i0);
+            for (let i = ia; i <= ib; i++) {
+              while (c2 < nlc && chIdx[c2]! <= i) lv2 = chLevel[c2++]!;
+              out[i] = (out[i] as number) + (x0 + i * step) + lv2;
+            }
+            prev = out[ib]!;
+            j = ib + 1;
+          }
+          if (grid.count === 1 || j > i1) break;
+        }
+        for (; j <= i1; j++) out[j] = prev = Math.max(prev, baseLo + j * step);
+      } else {
+        readFor(buf, p, end, out, i0, len);
+        for (let i = i0; i <= i1; i++) {
+          while (c2 < nlc && chIdx[c2]! <= i) lv2 = chLevel[c2++]!;
+          out[i] = (out[i] as number) + (x0 + i * step) + lv2;
+        }
+        prev = out[i1]!;
       }
-      prev = out[i1]!;
     } else {
       const v = lo > prev ? lo : prev;
       out.fill(v, i0, i1 + 1);
