@@ -464,6 +464,12 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
     const len = Math.min(GROUP_SIZE, n - i);
     const o0 = outStart + i;
     if (wanted(o0, o0 + len)) {
+      const header = buf[p];
+      if (sum && header !== undefined && (header & GROUP_RADIX_FLAG) === 0 && (header & 0x3f) <= 25) {
+        p = sumGroupWanted(buf, p, end, out, o0, len, acc);
+        acc = forSum;
+        continue;
+      }
       p = readFor(buf, p, end, out, o0, len);
       if (sum) {
         for (let j = o0; j < o0 + len; j++) {
@@ -486,6 +492,46 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
   }
   forSum = acc;
   return p;
+}
+
+/**
+ * A plain group (width <= 25) of deltas that meets a wanted segment: adds every value to the
+ * running sum in order (as the whole reader does) and stores the sum only at wanted indexes;
+ * leaves the final sum in forSum.
+ */
+function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, acc: number): number {
+  p = readGroupHeader(buf, p, end);
+  const width = hWidth;
+  const nbytes = (len * width + 7) >>> 3;
+  if (nbytes > end - p) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p}`, p);
+  const min = hMin;
+  const mul = POW2[hShift] as number;
+  const mask = width === 0 ? 0 : 0xffffffff >>> (32 - width);
+  const segs = wantSegs;
+  let c = wantCursor;
+  let j = 0;
+  let pos = 0;
+  while (j < len) {
+    // [j, from): not wanted, summed only; [from, to): wanted, stored.
+    const from = c < wantCount ? Math.min(len, Math.max(j, segs[2 * c]! - o0)) : len;
+    for (; j < from; j++) {
+      const q = p + (pos >>> 3);
+      acc += min + (((buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16) | (buf[q + 3]! << 24)) >>> (pos & 7)) & mask) * mul;
+      pos += width;
+    }
+    if (j >= len) break;
+    const segEnd = segs[2 * c + 1]! - o0;
+    const to = Math.min(len, segEnd);
+    for (; j < to; j++) {
+      const q = p + (pos >>> 3);
+      acc += min + (((buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16) | (buf[q + 3]! << 24)) >>> (pos & 7)) & mask) * mul;
+      out[o0 + j] = acc;
+      pos += width;
+    }
+    if (segEnd <= len) c++;
+  }
+  forSum = acc;
+  return p + nbytes;
 }
 
 /** Parses a group header at buf[p]; sets hWidth, hShift, hMin, hRadix and returns the position after it. */
