@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ByteBuffer, decodeTimestamps, decodeValues, encodeTimestamps, encodeValues, snappyDecode, snappyEncode } from "@strata/encoding";
+import { ByteBuffer, decodeTimestamps, decodeTimestampsNear, decodeValues, encodeTimestamps, encodeValues, snappyDecode, snappyEncode } from "@strata/encoding";
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--?/, "").split("=") as [string, string]));
 const SERIES = Number(args.get("series") ?? 400);
@@ -294,6 +294,58 @@ for (const [k, e] of [...byTag].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     for (let i = 0; i < e.bytes.length; i++) {
       if (e.ts) decodeTimestamps(e.tag, e.bytes[i] as Uint8Array, e.n[i] as number, decodeOut);
       else decodeValues(e.tag, e.bytes[i] as Uint8Array, e.n[i] as number, decodeOut);
+    }
+  });
+  console.log(`${pad(k, 20)} ${lpad(String(e.bytes.length), 4)} series ${lpad(((sec * 1e9) / samples).toFixed(2), 7)} ns/sample`);
+}
+
+// The same blocks read as a range query at a 2016 s step with [5m] windows reads them (the 7d
+// shape of bench:query): timestamps only near the windows (decodeTimestampsNear), values only
+// at the windows' indexes (decodeValues with `want`). Per sample of the block, not per sample kept.
+console.log("");
+console.log("# decode CPU ns/sample for [5m] windows every 2016 s (best of 3 rounds, process CPU time)");
+const WSTEP = 2_016_000;
+const WRANGE = 300_000;
+const windowsOf = (ts: Float64Array) => ({ first: ts[0]! + 7_000, step: WSTEP, count: Math.ceil((ts[ts.length - 1]! - ts[0]!) / WSTEP) + 1, range: WRANGE });
+const wantOf = (ts: Float64Array): { want: Uint32Array; count: number } => {
+  const g = windowsOf(ts);
+  const want = new Uint32Array(2 * g.count);
+  let count = 0;
+  let i = 0;
+  for (let k = 0; k < g.count; k++) {
+    const e = g.first + k * g.step;
+    while (i < ts.length && ts[i]! <= e - g.range) i++;
+    const a = i;
+    while (i < ts.length && ts[i]! <= e) i++;
+    if (i > a) {
+      want[2 * count] = a;
+      want[2 * count + 1] = i;
+      count++;
+    }
+  }
+  return { want, count };
+};
+const windowed = new Map<string, { ts: boolean; tag: number; bytes: Uint8Array[]; n: number[]; times: Float64Array[] }>();
+for (const s of series) {
+  for (const ts of [true, false]) {
+    const b = new ByteBuffer();
+    const tag = ts ? encodeTimestamps(s.ts, b) : encodeValues(s.vs, b);
+    const k = `${ts ? "timestamps" : "values"} 0x${tag.toString(16)}`;
+    const e = windowed.get(k) ?? { ts, tag, bytes: [], n: [], times: [] };
+    e.bytes.push(b.view().slice());
+    e.n.push(s.ts.length);
+    e.times.push(s.ts);
+    windowed.set(k, e);
+  }
+}
+for (const [k, e] of [...windowed].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+  const samples = e.n.reduce((a, b) => a + b, 0);
+  const grids = e.times.map(windowsOf);
+  const wants = e.times.map(wantOf);
+  const sec = cpuTimeIt(() => {
+    for (let i = 0; i < e.bytes.length; i++) {
+      if (e.ts) decodeTimestampsNear(e.tag, e.bytes[i]!, e.n[i]!, decodeOut, grids[i]!);
+      else decodeValues(e.tag, e.bytes[i]!, e.n[i]!, decodeOut, wants[i]!.want, wants[i]!.count);
     }
   });
   console.log(`${pad(k, 20)} ${lpad(String(e.bytes.length), 4)} series ${lpad(((sec * 1e9) / samples).toFixed(2), 7)} ns/sample`);

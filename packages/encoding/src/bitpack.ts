@@ -465,7 +465,7 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
     const o0 = outStart + i;
     if (wanted(o0, o0 + len)) {
       const header = buf[p];
-      if (sum && header !== undefined && (header & GROUP_RADIX_FLAG) === 0 && (header & 0x3f) <= 25) {
+      if (sum && header !== undefined && (header & GROUP_RADIX_FLAG) === 0 && (header & 0x3f) < 32) {
         p = sumGroupWanted(buf, p, end, out, o0, len, acc);
         acc = forSum;
         continue;
@@ -495,7 +495,7 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
 }
 
 /**
- * A plain group (width <= 25) of deltas that meets a wanted segment: adds every value to the
+ * A plain group (width < 32) of deltas that meets a wanted segment: adds every value to the
  * running sum in order (as the whole reader does) and stores the sum only at wanted indexes;
  * leaves the final sum in forSum.
  */
@@ -507,6 +507,8 @@ function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Arr
   const min = hMin;
   const mul = POW2[hShift] as number;
   const mask = width === 0 ? 0 : 0xffffffff >>> (32 - width);
+  loadWords(buf, p, nbytes);
+  const W = words;
   const segs = wantSegs;
   let c = wantCursor;
   let j = 0;
@@ -515,16 +517,18 @@ function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Arr
     // [j, from): not wanted, summed only; [from, to): wanted, stored.
     const from = c < wantCount ? Math.min(len, Math.max(j, segs[2 * c]! - o0)) : len;
     for (; j < from; j++) {
-      const q = p + (pos >>> 3);
-      acc += min + (((buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16) | (buf[q + 3]! << 24)) >>> (pos & 7)) & mask) * mul;
+      const w = pos >>> 5;
+      const b = pos & 31;
+      acc += min + (((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & mask) * mul;
       pos += width;
     }
     if (j >= len) break;
     const segEnd = segs[2 * c + 1]! - o0;
     const to = Math.min(len, segEnd);
     for (; j < to; j++) {
-      const q = p + (pos >>> 3);
-      acc += min + (((buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16) | (buf[q + 3]! << 24)) >>> (pos & 7)) & mask) * mul;
+      const w = pos >>> 5;
+      const b = pos & 31;
+      acc += min + (((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & mask) * mul;
       out[o0 + j] = acc;
       pos += width;
     }
