@@ -335,20 +335,11 @@ function unpack(out: Float64Array, o: number, len: number, width: number, min: n
 export function readFor(buf: Uint8Array, p: number, end: number, out: Float64Array, outStart: number, n: number): number {
   for (let i = 0; i < n; i += GROUP_SIZE) {
     const len = Math.min(GROUP_SIZE, n - i);
-    if (p >= end) throw corrupt("truncated bit-packed group", p);
-    const header = buf[p++] as number;
-    const width = header & 0x3f;
-    const radix = (header & GROUP_RADIX_FLAG) !== 0;
-    if (width > MAX_PACK_WIDTH || (radix && width !== 0)) throw corrupt(`bad bit-packed group header 0x${header.toString(16)}`, p - 1);
-    let shift = 0;
-    if (header & GROUP_SHIFT_FLAG) {
-      if (p >= end) throw corrupt("truncated bit-packed group", p);
-      shift = buf[p++] as number;
-      if (shift === 0 || shift > 53) throw corrupt(`bad bit-packed group shift ${shift}`, p - 1);
-    }
-    p = getZigzag(buf, p, end);
-    const min = varintResult.v;
-    if (radix) {
+    p = readGroupHeader(buf, p, end);
+    const width = hWidth;
+    const shift = hShift;
+    const min = hMin;
+    if (hRadix) {
       p = readRadixGroup(buf, p, end, out, outStart + i, len, min, shift);
       continue;
     }

@@ -379,6 +379,28 @@ export function decodeInt64s(tag: number, bytes: Uint8Array, count: number, out:
   if (p !== src.length) throw corrupt(`${src.length - p} unexpected trailing bytes`, p);
 }
 
+// LinearPacked's head as readLinearHead found it.
+let linX0 = 0;
+let linStep = 0;
+let linChanges = 0;
+let linChangesAt = 0;
+
+/** Reads LinearPacked's x0, step and level changes (checked for bounds only); returns the position of its FOR groups. */
+function readLinearHead(buf: Uint8Array, p: number, end: number, count: number): number {
+  p = getZigzag(buf, p, end);
+  linX0 = varintResult.v;
+  p = getZigzag(buf, p, end);
+  linStep = varintResult.v;
+  p = getUvarint(buf, p, end, count);
+  linChanges = varintResult.v;
+  linChangesAt = p;
+  for (let j = 0; j < linChanges; j++) {
+    p = getUvarint(buf, p, end, count);
+    p = getZigzag(buf, p, end);
+  }
+  return p;
+}
+
 /** Reads count integers in `layout` at buf[p..end) into out; returns the position after them. */
 export function readIntLayout(layout: IntLayout, buf: Uint8Array, p: number, end: number, count: number, out: Float64Array): number {
   if (count === 0) return p;
@@ -425,17 +447,11 @@ export function readIntLayout(layout: IntLayout, buf: Uint8Array, p: number, end
       return p;
     }
     case IntEncoding.LinearPacked: {
-      p = getZigzag(buf, p, end);
-      const x0 = varintResult.v;
-      p = getZigzag(buf, p, end);
-      const step = varintResult.v;
-      p = getUvarint(buf, p, end, count);
-      const nlc = varintResult.v;
-      const lcStart = p;
-      for (let j = 0; j < nlc; j++) {
-        p = getUvarint(buf, p, end, count);
-        p = getZigzag(buf, p, end);
-      }
+      p = readLinearHead(buf, p, end, count);
+      const x0 = linX0;
+      const step = linStep;
+      const nlc = linChanges;
+      const lcStart = linChangesAt;
       p = readFor(buf, p, end, out, 0, count);
       // Walk the level changes again while adding line and level.
       let q = lcStart;
@@ -534,25 +550,18 @@ export function readIntLayoutAt(
       return readForSelected(buf, p, end, out, 1, count - 1, true, x0);
     }
     case IntEncoding.LinearPacked: {
-      p = getZigzag(buf, p, end);
-      const x0 = varintResult.v;
-      p = getZigzag(buf, p, end);
-      const step = varintResult.v;
-      p = getUvarint(buf, p, end, count);
-      const nlc = varintResult.v;
-      const lcStart = p;
-      for (let j = 0; j < nlc; j++) {
-        p = getUvarint(buf, p, end, count);
-        p = getZigzag(buf, p, end);
-      }
+      p = readLinearHead(buf, p, end, count);
+      const x0 = linX0;
+      const step = linStep;
+      const nlc = linChanges;
       setWanted(segs, nseg);
       p = readForSelected(buf, p, end, out, 0, count, false, 0);
-      levels.q = lcStart;
+      levels.q = linChangesAt;
       levels.left = nlc;
       levels.level = 0;
       levels.next = count;
       if (nlc > 0) {
-        levels.q = getUvarint(buf, lcStart, end, count);
+        levels.q = getUvarint(buf, linChangesAt, end, count);
         levels.idx = varintResult.v;
         levels.next = levels.idx;
       }
