@@ -4,7 +4,7 @@ import type { RawBlock } from "@strata/storage";
 import { DecodePool } from "../src/decode-pool.js";
 
 /**
- * A decode worker that dies fails the query whose jobs it held with a clear error, and the pool
+ * Workers start when a job needs them and exit after idleMs without one. A decode worker that dies fails the query whose jobs it held with a clear error, and the pool
  * replaces it so later queries still find every worker; close() (select's SIGTERM) ends them.
  */
 
@@ -42,4 +42,41 @@ describe("DecodePool", () => {
     }
     await expect(pool.rollupJobs([[block(1000)]], 0, 60_000, 0, { func: "rate", ends: new Float64Array(1), range: 1 })[0]!.result).rejects.toThrow(/closed/);
   });
+
+  it("starts workers on the first job, no more than the jobs need, and ends idle ones", async () => {
+    const workerUrl = new URL("./fixtures/echo-worker.mjs", import.meta.url);
+    const spec = { func: "rate", ends: new Float64Array([60_000]), range: 60_000 };
+    const run = (pool: DecodePool, series: number) => Promise.all(pool.rollupJobs(Array.from({ length: series }, (_, i) => [block(1000 * (i + 1))]), 0, 60_000, 0, spec).map((j) => j.result));
+    const lasting = new DecodePool({ workers: 2, minSamples: 1, idleMs: 0, workerUrl });
+    try {
+      expect(lasting.running).toBe(0);
+      // One job: one worker; the next job goes to it while it is idle.
+      await run(lasting, 1);
+      await run(lasting, 1);
+      expect([lasting.running, lasting.starts]).toEqual([1, 1]);
+      // Two jobs at once: the second starts the second worker.
+      await run(lasting, 2);
+      expect([lasting.running, lasting.starts, lasting.restarts]).toEqual([2, 2, 0]);
+    } finally {
+      await lasting.close();
+    }
+    expect(lasting.running).toBe(0);
+    const brief = new DecodePool({ workers: 2, minSamples: 1, idleMs: 50, workerUrl });
+    try {
+      await run(brief, 2);
+      // Idle workers exit (not a failure), and the next job starts one again.
+      await until(() => brief.running === 0);
+      expect(brief.restarts).toBe(0);
+      await run(brief, 1);
+      expect(brief.starts).toBe(3);
+      await until(() => brief.running === 0);
+    } finally {
+      await brief.close();
+    }
+  });
 });
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+}
