@@ -19,7 +19,7 @@ import {
 } from "@strata/core";
 import type { InsertCluster, RoutedRows } from "@strata/cluster";
 import { sendError } from "@strata/httpsvc";
-import { RemoteWriteDecoder, remoteWriteVersion, snappyDecode, snappyUncompressedLength, type RemoteWriteResult } from "@strata/protocol";
+import { RemoteWriteDecoder, remoteWriteVersion, SnappyBlockDecoder, snappyUncompressedLength, type RemoteWriteResult } from "@strata/protocol";
 import type { RowsIgnored } from "./ignored.js";
 import type { ConcurrencyLimiter } from "./limiter.js";
 import type { RelabelHook } from "./relabel-hook.js";
@@ -101,6 +101,10 @@ export function remoteWriteRoutes(scope: FastifyInstance, d: RemoteWriteDeps): v
     m.gauge("strata_insert_labels_cache_bytes", "Memory held by the raw-labels cache (cap: -cacheSize.remoteWriteLabels).", () => lc.bytes);
   }
   const { relabel } = d;
+  // Bodies are decompressed and decoded in one synchronous step (decodeBody), so one buffer
+  // serves every request: no ~1.4 MB Buffer per 10k-sample body, fresh pages and all, left for
+  // the GC (docs/benchmarks.md, "Insert: one snappy buffer").
+  const snappy = new SnappyBlockDecoder();
 
   /** Decompresses and decodes a remote write body into `sink` (a request's batch or routed rows). */
   const decodeBody = (body: Uint8Array, version: Version, tenant: Tenant, sink: RowsSink): RemoteWriteResult => {
@@ -109,7 +113,7 @@ export function remoteWriteRoutes(scope: FastifyInstance, d: RemoteWriteDeps): v
     }
     let raw: Uint8Array;
     try {
-      raw = snappyDecode(body, d.maxRequestBytes);
+      raw = snappy.decode(body, d.maxRequestBytes);
     } catch (err) {
       throw new BadDataError(`cannot decompress snappy body: ${errorMessage(err).replace(/^cannot decompress snappy body: /, "")}`, "STRATA_PARSE_ERROR");
     }
