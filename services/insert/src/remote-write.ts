@@ -85,7 +85,7 @@ export function remoteWriteRoutes(scope: FastifyInstance, d: RemoteWriteDeps): v
   const lc = decoder.labelsCache;
   if (lc !== undefined) {
     m.counter("strata_insert_labels_cache_hits_total", "Remote write series whose canonical name came from the raw-labels cache.", () => lc.hits);
-    m.counter("strata_insert_labels_cache_misses_total", "Remote write series parsed and validated in full (not in the raw-labels cache).", () => lc.misses);
+    m.counter("strata_insert_labels_cache_misses_total", "Remote write series not in the raw-labels cache, whose labels were validated (and parsed, unless their records spell a canonical name).", () => lc.misses);
     m.counter(
       "strata_insert_labels_cache_predicted_hits_total",
       "Raw-labels cache hits found as the series that followed the previous one last time, without hashing (part of hits).",
