@@ -37,3 +37,4 @@ export {
   snappyDeclaredSize,
   DEFAULT_MAX_SNAPPY_SIZE,
 } from "./compress.js";
+export { SnappyBlockDecoder } from "./snappy-block.js";
