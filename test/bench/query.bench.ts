@@ -51,7 +51,7 @@ const WARMUP = Math.max(1, Number(args.get("warmup") ?? 3));
 const WITH_VM = !args.has("noVM");
 const WITH_TLS = args.has("tls");
 const PROFILE = args.get("profile");
-/** Only the queries whose name contains this (for profiling one query). */
+/** Only the queries whose name contains this, or one of these `|`-separated parts (for profiling a few queries). */
 const ONLY = args.get("only");
 /** Print CPU ms per query and process (select, each storage node; the VM process). */
 const CPU_TABLE = args.has("cpu");
@@ -117,7 +117,7 @@ const ALL_QUERIES: Query[] = [
   meta("metadata", "/api/v1/metadata?limit=100"),
 ];
 
-const QUERIES = ONLY === undefined ? ALL_QUERIES : ALL_QUERIES.filter((q) => q.name.includes(ONLY));
+const QUERIES = ONLY === undefined ? ALL_QUERIES : ALL_QUERIES.filter((q) => ONLY.split("|").some((o) => q.name.includes(o)));
 
 // ---- targets ----------------------------------------------------------------------------------
 
