@@ -325,7 +325,7 @@ describe("range queries", () => {
         const query = `l ${op} r`;
         const step = stepMin * MIN;
         const end = 11 * MIN;
-        const range = await engine.rangeQuery(m, query, 0, end, step).catch((e: unknown) => e);
+        const range: QueryResult | Error = await engine.rangeQuery(m, query, 0, end, step).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
         if (range instanceof Error) {
           // The error a range query finds is one an instant query finds at some step.
           const errs: string[] = [];
