@@ -114,25 +114,26 @@ export async function evalBinary(e: BinaryExpr, ctx: StepCtx, env: Env): Promise
 }
 
 /**
- * `+ - * /` between a series and a scalar over the whole column (absent steps computed too:
- * their values are meaningless either way). `bool` does not apply to arithmetic.
+ * `x op y` (`y op x` with `swap`) for `+ - * /` over whole columns: y is a scalar's column or
+ * another series'. Absent steps are computed too (their values are meaningless either way);
+ * `bool` does not apply to arithmetic.
  */
-function scalarColumn(op: "+" | "-" | "*" | "/", x: Float64Array, s: Float64Array, swap: boolean, out: Float64Array): void {
+function arithColumn(op: "+" | "-" | "*" | "/", x: Float64Array, y: Float64Array, swap: boolean, out: Float64Array): void {
   const n = out.length;
   switch (op) {
     case "+":
-      for (let k = 0; k < n; k++) out[k] = x[k]! + s[k]!;
+      for (let k = 0; k < n; k++) out[k] = x[k]! + y[k]!;
       return;
     case "-":
-      if (swap) for (let k = 0; k < n; k++) out[k] = s[k]! - x[k]!;
-      else for (let k = 0; k < n; k++) out[k] = x[k]! - s[k]!;
+      if (swap) for (let k = 0; k < n; k++) out[k] = y[k]! - x[k]!;
+      else for (let k = 0; k < n; k++) out[k] = x[k]! - y[k]!;
       return;
     case "*":
-      for (let k = 0; k < n; k++) out[k] = x[k]! * s[k]!;
+      for (let k = 0; k < n; k++) out[k] = x[k]! * y[k]!;
       return;
     case "/":
-      if (swap) for (let k = 0; k < n; k++) out[k] = s[k]! / x[k]!;
-      else for (let k = 0; k < n; k++) out[k] = x[k]! / s[k]!;
+      if (swap) for (let k = 0; k < n; k++) out[k] = y[k]! / x[k]!;
+      else for (let k = 0; k < n; k++) out[k] = x[k]! / y[k]!;
       return;
     default:
       assertNever(op, "operator");
@@ -149,7 +150,7 @@ function vectorScalar(op: BinaryOp, v: VectorValue, s: Float64Array, swap: boole
       for (let k = 0; k < n && !any; k++) any = ser.present[k] === 1;
       if (!any) continue;
       const values = env.columns.values(n);
-      scalarColumn(op, ser.values, s, swap, values);
+      arithColumn(op, ser.values, s, swap, values);
       out.push({ labels: ser.labels, dropName: true, values, present: ser.present });
       continue;
     }
@@ -502,7 +503,8 @@ function oneToOneColumns(
 
 /**
  * `l op r` over the steps where both are present, into `values`/`present` (zeroed); returns
- * the first step with an output (n: none). A comparison without `bool` keeps l where it holds.
+ * the first step with an output (n: none, and `values`/`present` are left zeroed). A comparison
+ * without `bool` keeps l where it holds.
  */
 function pairColumns(
   op: BinaryOp,
@@ -516,52 +518,28 @@ function pairColumns(
 ): number {
   const lp = l.present;
   const rp = r.present;
-  const lv = l.values;
-  const rv = r.values;
   let first = n;
-  switch (op) {
-    case "/":
-      for (let k = 0; k < n; k++) {
-        if ((lp[k]! & rp[k]!) === 0) continue;
-        values[k] = lv[k]! / rv[k]!;
-        present[k] = 1;
-        if (first === n) first = k;
-      }
-      return first;
-    case "-":
-      for (let k = 0; k < n; k++) {
-        if ((lp[k]! & rp[k]!) === 0) continue;
-        values[k] = lv[k]! - rv[k]!;
-        present[k] = 1;
-        if (first === n) first = k;
-      }
-      return first;
-    case "+":
-      for (let k = 0; k < n; k++) {
-        if ((lp[k]! & rp[k]!) === 0) continue;
-        values[k] = lv[k]! + rv[k]!;
-        present[k] = 1;
-        if (first === n) first = k;
-      }
-      return first;
-    case "*":
-      for (let k = 0; k < n; k++) {
-        if ((lp[k]! & rp[k]!) === 0) continue;
-        values[k] = lv[k]! * rv[k]!;
-        present[k] = 1;
-        if (first === n) first = k;
-      }
-      return first;
-    default:
-      for (let k = 0; k < n; k++) {
-        if ((lp[k]! & rp[k]!) === 0) continue;
-        let v = elemBinop(op, lv[k]!, rv[k]!);
-        if (returnBool) v = keepFlag ? 1 : 0;
-        else if (cmp && !keepFlag) continue;
-        values[k] = v;
-        present[k] = 1;
-        if (first === n) first = k;
-      }
-      return first;
+  for (let k = 0; k < n; k++) {
+    const both = lp[k]! & rp[k]!;
+    present[k] = both;
+    if (both === 1 && first === n) first = k;
   }
+  if (first === n) return n;
+  if (op === "+" || op === "-" || op === "*" || op === "/") {
+    arithColumn(op, l.values, r.values, false, values);
+    return first;
+  }
+  first = n;
+  for (let k = 0; k < n; k++) {
+    if (present[k] === 0) continue;
+    let v = elemBinop(op, l.values[k]!, r.values[k]!);
+    if (returnBool) v = keepFlag ? 1 : 0;
+    else if (cmp && !keepFlag) {
+      present[k] = 0;
+      continue;
+    }
+    values[k] = v;
+    if (first === n) first = k;
+  }
+  return first;
 }

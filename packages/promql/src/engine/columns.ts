@@ -1,9 +1,31 @@
-/** Doubles (and bytes) per chunk: 64 KiB of doubles. */
+/** Elements per chunk: 64 KiB of doubles. */
 const CHUNK = 8192;
 /** Columns longer than this get arrays of their own. */
 const MAX_CUT = CHUNK / 8;
-/** Columns this short live in V8's heap anyway (typed arrays of ≤ 64 bytes have no backing store of their own). */
-const MIN_CUT = 8;
+
+/** Typed arrays of one kind cut from shared chunks (see Columns). */
+class Cutter<A extends Float64Array | Uint8Array> {
+  private chunk: A;
+  private used = 0;
+  constructor(
+    private readonly make: (n: number) => A,
+    /** Arrays this short live in V8's heap anyway (typed arrays of ≤ 64 bytes have no backing store of their own). */
+    private readonly minCut: number,
+  ) {
+    this.chunk = make(0);
+  }
+
+  cut(n: number): A {
+    if (n <= this.minCut || n > MAX_CUT) return this.make(n);
+    if (this.used + n > this.chunk.length) {
+      this.chunk = this.make(CHUNK);
+      this.used = 0;
+    }
+    const a = this.chunk.subarray(this.used, this.used + n) as A;
+    this.used += n;
+    return a;
+  }
+}
 
 /**
  * Per-step columns (a series' values and presence) cut from shared chunks. A typed array of a few
@@ -13,30 +35,14 @@ const MIN_CUT = 8;
  * Columns are zeroed.
  */
 export class Columns {
-  private f = new Float64Array(0);
-  private fUsed = 0;
-  private u = new Uint8Array(0);
-  private uUsed = 0;
+  private readonly f = new Cutter((n) => new Float64Array(n), 8);
+  private readonly u = new Cutter((n) => new Uint8Array(n), 64);
 
   values(n: number): Float64Array {
-    if (n <= MIN_CUT || n > MAX_CUT) return new Float64Array(n);
-    if (this.fUsed + n > this.f.length) {
-      this.f = new Float64Array(CHUNK);
-      this.fUsed = 0;
-    }
-    const a = this.f.subarray(this.fUsed, this.fUsed + n);
-    this.fUsed += n;
-    return a;
+    return this.f.cut(n);
   }
 
   present(n: number): Uint8Array {
-    if (n <= MIN_CUT * 8 || n > MAX_CUT) return new Uint8Array(n);
-    if (this.uUsed + n > this.u.length) {
-      this.u = new Uint8Array(CHUNK);
-      this.uUsed = 0;
-    }
-    const a = this.u.subarray(this.uUsed, this.uUsed + n);
-    this.uUsed += n;
-    return a;
+    return this.u.cut(n);
   }
 }
