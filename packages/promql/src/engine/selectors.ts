@@ -4,17 +4,19 @@ import { evalError, isStaleSample } from "./env.js";
 import type { Env, LoadedSeries } from "./env.js";
 import { evalExpr, typeOfExpr, unwrap } from "./eval.js";
 import type { MatrixSeries } from "./result.js";
+import type { Columns } from "./columns.js";
 import { SAMPLE_BYTES, SERIES_BYTES } from "./cost.js";
 import { atOf, countSeries, matchersText, subqueryTimes } from "./select.js";
 import { keepsName, noteNotCounter, SIMPLE_ROLLUPS, type SeriesSink } from "./range-functions.js";
 import type { MSeries, RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
 import { dropMetricName, labelsKey } from "./types.js";
 
-export function compact(labels: Labels, times: Float64Array, values: Float64Array, present: Uint8Array): MatrixSeries {
+/** The present steps of a series as samples; with `columns`, its arrays are cut from there. */
+export function compact(labels: Labels, times: Float64Array, values: Float64Array, present: Uint8Array, columns?: Columns): MatrixSeries {
   let m = 0;
   for (let k = 0; k < present.length; k++) m += present[k]!;
-  const ts = new Float64Array(m);
-  const vs = new Float64Array(m);
+  const ts = columns === undefined ? new Float64Array(m) : columns.values(m);
+  const vs = columns === undefined ? new Float64Array(m) : columns.values(m);
   let j = 0;
   for (let k = 0; k < present.length; k++) {
     if (present[k] !== 1) continue;
@@ -190,8 +192,8 @@ export async function streamVectorSelector(
   for await (const list of selectionBatches(sel, env)) for (const s of list) {
     if (env.yieldDue()) await env.yieldNow();
     if (!reuse || values === undefined || present === undefined) {
-      values = new Float64Array(n);
-      present = new Uint8Array(n);
+      values = env.columns.values(n);
+      present = env.columns.present(n);
     } else {
       present.fill(0);
     }
