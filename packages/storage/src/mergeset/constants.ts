@@ -38,13 +38,15 @@ export const LZ4_MAX_ITEMS = 1 << 20;
 
 /**
  * The codec of a part of `items` items (like VictoriaMetrics' compress level by part size).
- * Parts below 2^20 items are flushes and merges that later merges rewrite: lz4, which on
+ * Flushes, and merges below 2^20 items, are parts that later merges rewrite: lz4, which on
  * 50k node_exporter-like series (191 payload bytes per series) took 0.32 cpu-µs per series
- * against 0.9–1.9 for brotli quality 1, at 50.8 bytes per series against 39.0. Bigger parts are
- * what stays on disk: brotli quality 4 (33.2 bytes per series, ≈ 3 cpu-µs).
+ * against 0.9–1.9 for brotli quality 1, at 50.8 bytes per series against 39.0. Bigger merged
+ * parts are what stays on disk: brotli quality 4 (33.2 bytes per series, ≈ 3 cpu-µs). A flush
+ * is lz4 whatever its size: while a million series are created the in-memory cap (64 MiB) flushes
+ * parts of more than 2^20 items every few seconds, and the next merge rewrites them anyway.
  */
-export function codecFor(items: number): BlockCodec {
-  return items < LZ4_MAX_ITEMS ? { codec: CODEC_LZ4, quality: 0 } : { codec: CODEC_BROTLI, quality: 4 };
+export function codecFor(items: number, flush: boolean): BlockCodec {
+  return flush || items < LZ4_MAX_ITEMS ? { codec: CODEC_LZ4, quality: 0 } : { codec: CODEC_BROTLI, quality: 4 };
 }
 
 /** Raw (uncompressed) bytes of items after which a block is closed. */

@@ -346,7 +346,7 @@ export class Table {
     for (const p of sel) p.busy = true;
     let fp: FilePart | undefined;
     try {
-      fp = await this.writePart(sel);
+      fp = await this.writePart(sel, true);
     } catch (err) {
       for (const p of sel) p.busy = false;
       throw err;
@@ -361,13 +361,16 @@ export class Table {
     this.scheduleMerge();
   }
 
-  /** Writes the merged items of `parts` as a new file part; undefined when nothing is left. */
-  private async writePart(parts: readonly Part[]): Promise<FilePart | undefined> {
+  /**
+   * Writes the merged items of `parts` as a new file part (a flush of in-memory parts when
+   * `flush`); undefined when nothing is left.
+   */
+  private async writePart(parts: readonly Part[], flush: boolean): Promise<FilePart | undefined> {
     const name = partName(this.nextSeq++);
     const tmp = path.join(this.dir, TMP_DIR, name);
     let items = 0;
     for (const p of parts) items += p.itemsCount;
-    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace, codecFor(items));
+    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace, codecFor(items, flush));
     const keep = this.keepItem;
     try {
       const it = new MergeIterator(parts);
@@ -452,7 +455,7 @@ export class Table {
     for (const p of sel) p.busy = true;
     let fp: FilePart | undefined;
     try {
-      fp = await this.writePart(sel);
+      fp = await this.writePart(sel, false);
     } catch (err) {
       for (const p of sel) p.busy = false;
       throw err;
