@@ -1,5 +1,5 @@
 import { BadDataError, type Tenant, xxhash64 } from "@strata/core";
-import { latin1, readU64 } from "../bytes.js";
+import { ByteBuffer, latin1, readU64 } from "../bytes.js";
 import { MAX_ITEM_SIZE } from "../mergeset/constants.js";
 import { PartSeek, type Snapshot, type Table } from "../mergeset/index.js";
 import { type TSID, TSID_SIZE, decodeTSID, encodeTSID } from "../tsid.js";
@@ -43,6 +43,15 @@ export class SeriesWriter {
   /** `02 | metricID` of the candidate being confirmed. */
   private readonly idKey = Uint8Array.of(NS_ID, 0, 0, 0, 0, 0, 0, 0, 0);
   private readonly candidates: number[] = [];
+  /**
+   * The escaped label pairs (`esc(name) 01 esc(value) 01`, back to back, pair i ends at
+   * pairEnds[i]) of the series `pairsOf`: a new series' `03` items and its first day's `04`
+   * items share them, so they are escaped once.
+   */
+  private readonly pairs = new ByteBuffer(256);
+  private pairEnds = new Int32Array(16);
+  private pairCount = 0;
+  private pairsOf = -1;
 
   constructor(private readonly d: SeriesWriterDeps) {}
 
@@ -198,20 +207,46 @@ export class SeriesWriter {
 
   /** Adds `ns | scope | esc(name) 01 | esc(value) 01 | metricID` for every label of `name`. */
   private addTagItems(ns: number, tenant: Tenant, day: number | undefined, name: Uint8Array, metricID: number): void {
-    const { lr, kb } = this.d.reader;
+    if (this.pairsOf !== metricID) this.escapePairs(name, metricID);
+    const kb = this.d.reader.kb;
     const table = this.d.table();
+    const pb = this.pairs.buf;
+    const ends = this.pairEnds;
+    kb.reset();
+    putScope(kb, ns, tenant, day);
+    const scope = kb.len;
+    for (let i = 0, s = 0; i < this.pairCount; i++) {
+      const e = ends[i]!;
+      kb.len = scope;
+      kb.ensure(e - s + 8);
+      const b = kb.buf;
+      let p = scope;
+      for (let j = s; j < e; j++) b[p++] = pb[j]!;
+      kb.len = p;
+      kb.u64(metricID);
+      table.addRange(b, 0, kb.len);
+      s = e;
+    }
+  }
+
+  /** Fills pairs with the escaped label pairs of `name`, the series `metricID`. */
+  private escapePairs(name: Uint8Array, metricID: number): void {
+    this.pairsOf = -1; // until filled (parse may throw)
+    const lr = this.d.reader.lr;
     lr.parse(name);
     const r = lr.ranges;
+    const pairs = this.pairs;
+    pairs.reset();
+    if (this.pairEnds.length < lr.count) this.pairEnds = new Int32Array(lr.count * 2);
     for (let i = 0; i < lr.count; i++) {
-      kb.reset();
-      putScope(kb, ns, tenant, day);
-      putEscaped(kb, name, r[i * 4]!, r[i * 4 + 1]!);
-      kb.byte(TAG_SEP);
-      putEscaped(kb, name, r[i * 4 + 2]!, r[i * 4 + 3]!);
-      kb.byte(TAG_SEP);
-      kb.u64(metricID);
-      table.addRange(kb.buf, 0, kb.len);
+      putEscaped(pairs, name, r[i * 4]!, r[i * 4 + 1]!);
+      pairs.byte(TAG_SEP);
+      putEscaped(pairs, name, r[i * 4 + 2]!, r[i * 4 + 3]!);
+      pairs.byte(TAG_SEP);
+      this.pairEnds[i] = pairs.len;
     }
+    this.pairCount = lr.count;
+    this.pairsOf = metricID;
   }
 
   private dayBitmap(day: number): IdBitmap {
