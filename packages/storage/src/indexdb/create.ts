@@ -85,12 +85,17 @@ export class SeriesWriter {
    * metricID's `02` item (64-bit hash collisions are resolved there), which holds both.
    */
   private nameKey(name: Uint8Array): void {
-    const kb = this.d.reader.kb;
-    kb.reset();
-    kb.byte(NS_NAME_TO_TSID);
     const h = xxhash64(name);
     this.h1 = Number(h >> 32n);
     this.h2 = Number(BigInt.asUintN(32, h));
+    this.putNameKey();
+  }
+
+  /** `01 | h1 | h2` into kb: the key nameKey made last (create reuses the lookup's hash). */
+  private putNameKey(): void {
+    const kb = this.d.reader.kb;
+    kb.reset();
+    kb.byte(NS_NAME_TO_TSID);
     kb.u32(this.h1);
     kb.u32(this.h2);
   }
@@ -162,6 +167,7 @@ export class SeriesWriter {
     return undefined;
   }
 
+  /** Creates the series of `name`; called right after findByName(name) missed (h1/h2 are its hash). */
   private create(name: Uint8Array, key: string): NameEntry {
     if (name.length > MAX_NAME_BYTES) {
       throw new BadDataError(`metric name of ${name.length} bytes is longer than ${MAX_NAME_BYTES}`, "STRATA_LABEL_TOO_LONG");
@@ -186,7 +192,7 @@ export class SeriesWriter {
     const tsid: TSID = { accountID: tenant.accountID, projectID: tenant.projectID, metricGroupID, jobInstanceID, metricID };
 
     const table = this.d.table();
-    this.nameKey(name);
+    this.putNameKey(); // findByName(name) hashed it just before
     kb.u64(metricID); // the TSID is in the `02` item a lookup reads anyway to confirm the name
     table.addRange(kb.buf, 0, kb.len);
     kb.reset();
