@@ -110,7 +110,8 @@ describe("mergeset part format 3", () => {
     ["a small flush", 1000, true, { codec: CODEC_LZ4, quality: 0 }],
     ["a flush of 2^20 items (the in-memory cap while series are created)", 1 << 20, true, { codec: CODEC_LZ4, quality: 0 }],
     ["a small merge", (1 << 20) - 1, false, { codec: CODEC_LZ4, quality: 0 }],
-    ["a merge of 2^20 items (what stays on disk)", 1 << 20, false, { codec: CODEC_BROTLI, quality: 4 }],
+    ["a merge of 2^20 items (what stays on disk)", 1 << 20, false, { codec: CODEC_BROTLI, quality: 2 }],
+    ["a merge of 2^23 items (a big node's lasting parts)", 1 << 23, false, { codec: CODEC_BROTLI, quality: 4 }],
   ])("%s is written with the codec of its kind and size", (_name, items, flush, want) => {
     expect(codecFor(items, flush)).toEqual(want);
   });
