@@ -92,7 +92,7 @@ export function encodeBlockV2(items: Uint8Array, offs: ArrayLike<number>, count:
 let cplScratch = new Uint32Array(1024);
 
 /**
- * The column of the last encodeBlockV2 call: item i (≥ 1) shares `common + prefixLens()[i]`
+ * The column of the last encodeBlockV2 call: item i (≥ 1) shares `common + lastPrefixLens()[i]`
  * bytes with item i - 1. Valid until the next call.
  */
 export function lastPrefixLens(): Uint32Array {
