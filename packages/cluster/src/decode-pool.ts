@@ -2,8 +2,8 @@ import { Worker } from "node:worker_threads";
 import { BadDataError, InternalError } from "@strata/core";
 import type { RawBlock } from "@strata/storage";
 import type { RollupSpec, SelectWindows } from "@strata/promql";
-import { decodeSeries, packJob, type DecodedSamples, type DecodeJob, type SampleArena } from "./decode.js";
-import type { RollupJob, RollupResult } from "./rollup-job.js";
+import { decodeSeries, packWireJob, type DecodedSamples, type DecodeJob, type SampleArena } from "./decode.js";
+import type { FoldControl, FoldResult, JobFold, RollupJob, RollupResult } from "./rollup-job.js";
 
 /**
  * Worker threads for the rollups of wide searches (select's -search.maxWorkersPerQuery), as
@@ -29,6 +29,8 @@ interface Reply {
 
 interface Slot {
   worker: Worker;
+  /** Spawns so far of this slot (a fold's state lives in one worker: a replaced one lost it). */
+  readonly generation: number;
   readonly pending: Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>;
 }
 
@@ -51,14 +53,14 @@ export class DecodePool {
   restarts = 0;
 
   constructor(private readonly opts: DecodePoolOptions) {
-    for (let i = 0; i < opts.workers; i++) this.slots.push(this.spawn());
+    for (let i = 0; i < opts.workers; i++) this.slots.push(this.spawn(0));
   }
 
-  private spawn(): Slot {
+  private spawn(generation: number): Slot {
     // A worker allocates few JS objects (a view per block and series); its arrays live outside
     // the heap. V8's default young generation (up to 48 MiB per isolate) only adds RSS here.
     const worker = new Worker(this.opts.workerUrl ?? new URL("./decode-worker.js", import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB } });
-    const slot: Slot = { worker, pending: new Map() };
+    const slot: Slot = { worker, generation, pending: new Map() };
     const w = slot.worker;
     w.unref();
     w.on("message", (r: Reply) => {
@@ -75,7 +77,7 @@ export class DecodePool {
         const i = this.slots.indexOf(slot);
         if (i >= 0) {
           this.restarts++;
-          this.slots[i] = this.spawn();
+          this.slots[i] = this.spawn(slot.generation + 1);
         }
       }
     };
@@ -96,16 +98,24 @@ export class DecodePool {
   }
 
   /**
-   * Posts `func` over these series as one job per worker at most (about minSamples samples or
-   * more each), and returns the jobs' results in series order, each with the index of its first
-   * series. The workers decode and roll up; only step values come back.
+   * Posts `func` over these series (their blocks' wire forms, `samples[i]` samples in series i)
+   * as one job per worker at most (about minSamples samples or more each), and returns the jobs'
+   * results in series order, each with the index of its first series. The workers unmarshal,
+   * decode and roll up; only step values come back.
    */
-  rollupJobs(series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number, spec: RollupSpec): { readonly from: number; readonly result: Promise<RollupResult> }[] {
+  rollupJobs(
+    series: readonly (readonly Uint8Array[])[],
+    samples: readonly number[],
+    minT: number,
+    maxT: number,
+    dedupIntervalMs: number,
+    spec: RollupSpec,
+  ): { readonly from: number; readonly result: Promise<RollupResult> }[] {
     let total = 0;
-    for (const blocks of series) for (const b of blocks) total += b.count;
+    for (const n of samples) total += n;
     const jobs = Math.max(1, Math.min(this.slots.length, Math.ceil(total / Math.max(1, this.opts.minSamples))));
-    return splitRanges(series, total, jobs).map(([a, b]) => {
-      const packed = packJob(this.nextId++, series.slice(a, b), minT, maxT, dedupIntervalMs);
+    return splitRanges(samples, total, jobs).map(([a, b]) => {
+      const packed = packWireJob(this.nextId++, series.slice(a, b), minT, maxT, dedupIntervalMs);
       const ends = new Float64Array(spec.ends);
       const job: RollupJob = { ...packed, func: spec.func, ends, range: spec.range };
       this.rollupJobsRun++;
@@ -113,11 +123,59 @@ export class DecodePool {
     });
   }
 
-  /** Sends a job to the worker with the fewest jobs in hand. */
-  private post<R extends Reply>(job: DecodeJob, transfer: ArrayBuffer[]): Promise<R> {
+  /** A new id for a fold's state on the workers. */
+  foldId(): number {
+    return this.nextId++;
+  }
+
+  /** The spawn count of worker `w` (a fold posted to it must find the same worker at its end). */
+  generation(w: number): number {
+    return this.slots[w]?.generation ?? -1;
+  }
+
+  /**
+   * Posts a folding rollup job to worker `w` (SeriesStream.rollupFold: every series of a group
+   * goes to the same worker, in order; messages to one worker run in the order posted).
+   */
+  rollupFoldJob(
+    w: number,
+    series: readonly (readonly Uint8Array[])[],
+    minT: number,
+    maxT: number,
+    dedupIntervalMs: number,
+    spec: RollupSpec,
+    fold: JobFold,
+  ): Promise<RollupResult> {
+    const packed = packWireJob(this.nextId++, series, minT, maxT, dedupIntervalMs);
+    const ends = new Float64Array(spec.ends);
+    const job: RollupJob = { ...packed, func: spec.func, ends, range: spec.range, fold };
+    this.rollupJobsRun++;
+    return this.post<RollupResult>(job, [packed.meta.buffer, packed.data.buffer, ends.buffer, fold.groupOf.buffer, fold.first.buffer], w);
+  }
+
+  /**
+   * The groups worker `w` folded for `qid` (after every job posted to it before); fails when
+   * the worker was replaced since `generation` (its share of the fold died with it).
+   */
+  finishFold(w: number, qid: number, generation: number): Promise<FoldResult> {
+    if (this.generation(w) !== generation) return Promise.reject(new InternalError("decode worker failed: replaced while it folded a query's groups"));
+    const c: FoldControl = { id: this.nextId++, qid, control: "finish" };
+    return this.post<FoldResult>(c, [], w);
+  }
+
+  /** Forgets `qid`'s fold on every worker (a query that stopped early); nothing answers. */
+  dropFold(qid: number): void {
+    if (this.closed) return;
+    const c: FoldControl = { id: this.nextId++, qid, control: "drop" };
+    for (const s of this.slots) s.worker.postMessage(c);
+  }
+
+  /** Sends a job to worker `to`, or else to the worker with the fewest jobs in hand. */
+  private post<R extends Reply>(job: DecodeJob | FoldControl, transfer: ArrayBuffer[], to?: number): Promise<R> {
     if (this.closed || this.slots.length === 0) return Promise.reject(new InternalError("the decode worker pool is closed"));
     let slot = this.slots[this.rr++ % this.slots.length]!;
-    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
+    if (to !== undefined) slot = this.slots[to]!;
+    else for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
     return new Promise<Reply>((resolve, reject) => {
       slot.pending.set(job.id, { resolve, reject });
       slot.worker.postMessage(job, transfer);
@@ -134,19 +192,19 @@ export class DecodePool {
 }
 
 /** Contiguous ranges of series with about total/jobs samples each. */
-function splitRanges(series: readonly (readonly RawBlock[])[], total: number, jobs: number): [number, number][] {
+function splitRanges(samples: readonly number[], total: number, jobs: number): [number, number][] {
   const ranges: [number, number][] = [];
   const per = total / jobs;
   let from = 0;
   let acc = 0;
-  for (let i = 0; i < series.length; i++) {
-    for (const b of series[i]!) acc += b.count;
+  for (let i = 0; i < samples.length; i++) {
+    acc += samples[i]!;
     if (acc >= per * (ranges.length + 1) && ranges.length < jobs - 1) {
       ranges.push([from, i + 1]);
       from = i + 1;
     }
   }
-  if (from < series.length) ranges.push([from, series.length]);
+  if (from < samples.length) ranges.push([from, samples.length]);
   return ranges;
 }
 

@@ -20,7 +20,7 @@ import { emptySeriesSet, seriesSetOf, type SelectHints, type SelectWindows, type
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
-import { BlockSeriesStream, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
+import { BlockSeriesStream, labelsSortKey, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
 import { fromGrpcError } from "./grpc-errors.js";
 import { parseSearchTrace, SEARCH_TRACE_TRAILER, traceRemote, type SearchTrace } from "./search-trace.js";
 import { MetaCache } from "./meta-cache.js";
@@ -445,7 +445,7 @@ export class ClusterSelectBackend implements SelectBackend {
           for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
         }
         const entries: StreamEntry[] = [];
-        for (const [key, { name, blocks, samples }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks, samples });
+        for (const [key, { name, blocks, samples }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks, samples, sortKey: labelsSortKey(name) });
         r.series.clear();
         const sortTrace = trace.child("sort series by labels");
         const stream = new BlockSeriesStream(entries, minT, maxT, this.dedupIntervalMs, this.decoder, r.warnings, undefined, hints.windows);
