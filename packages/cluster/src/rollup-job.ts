@@ -1,4 +1,4 @@
-import { bitsView, foldSeries, isStaleAt, rollupSeries, type FoldAcc, type RollupMeter, type RollupSpec } from "@strata/promql";
+import { bitsView, foldLengths, foldSeries, isStaleAt, rollupSeries, type FoldAcc, type RollupMeter, type RollupSpec } from "@strata/promql";
 import { compactWindows, decodeSeriesInto, forEachPackedSeries, windowsOfEnds, type DecodeJob } from "./decode.js";
 
 /**
@@ -95,16 +95,8 @@ class FoldState {
     let g = this.groups.get(group);
     if (g === undefined) {
       const n = this.n;
-      const op = this.op;
-      const withComp = op === "sum" || op === "avg";
-      const withMean = op === "avg" || op === "stddev" || op === "stdvar";
-      const acc: FoldAcc = {
-        val: this.take(n),
-        comp: this.take(withComp ? n : 0),
-        mean: this.take(withMean ? n : 0),
-        count: this.take(n),
-        incr: op === "avg" ? this.takeBytes(n) : undefined,
-      };
+      const [c, m, i] = foldLengths(this.op, n);
+      const acc: FoldAcc = { val: this.take(n), comp: this.take(c), mean: this.take(m), count: this.take(n), incr: i > 0 ? this.takeBytes(i) : undefined };
       g = { acc, first };
       this.groups.set(group, g);
     }

@@ -34,8 +34,11 @@ export interface StreamEntry {
   blocks: readonly Uint8Array[] | undefined;
   /** Samples in those blocks (batches are cut by it). */
   readonly samples: number;
-  /** labelsSortKey of the series' canonical name, when it has one (the sort compares these). */
-  readonly sortKey?: string | undefined;
+  /**
+   * labelsSortKey of the series' canonical name, when it has one (the sort compares these);
+   * dropped once sorted (100,000 keys are ~12 MiB).
+   */
+  sortKey?: string | undefined;
 }
 
 /**
@@ -120,6 +123,9 @@ interface WorkerFold {
   delivered: boolean;
 }
 
+/** A fold goes to the workers only when no worker's groups hold more than this times its fair share of samples. */
+const FOLD_MAX_SHARE = 1.25;
+
 /** Rollup jobs kept in flight per worker (the next ones are posted while the engine folds). */
 const ROLLUP_JOBS_AHEAD = 2;
 
@@ -151,6 +157,7 @@ export class BlockSeriesStream implements SeriesStream {
     let keyed = true;
     for (const e of entries) if (e.sortKey === undefined) keyed = false;
     entries.sort(keyed ? bySortKey : compareByLabels);
+    for (const e of entries) e.sortKey = undefined;
     this.entries = entries;
     this.labels = entries.map((e) => e.labels);
     let acc = 0;
@@ -195,6 +202,15 @@ export class BlockSeriesStream implements SeriesStream {
       owner[g] = w;
       load[w]! += perGroup[g]!;
     }
+    // Too few groups to share the work out (`sum(rate(x))`: one group, one worker): the
+    // workers roll up series by series and the event loop folds, as without rollupFold.
+    let total = 0;
+    let most = 0;
+    for (const l of load) {
+      total += l;
+      most = Math.max(most, l);
+    }
+    if (most > (FOLD_MAX_SHARE * total) / pool.size) return undefined;
     const generations: number[] = [];
     for (let w = 0; w < pool.size; w++) generations.push(pool.generation(w));
     this.spec = spec;

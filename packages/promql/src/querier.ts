@@ -130,7 +130,7 @@ export interface SeriesStream {
 
 /** A folding aggregation over a rollup (`sum by (mode) (rate(x[5m]))`), for SeriesStream.rollupFold. */
 export interface RollupFold {
-  /** One of promql's FOLD_OPS (sum, avg, count, min, max, group, stddev, stdvar). */
+  /** sum, avg, count, min, max, group, stddev or stdvar (fold.ts foldSeries). */
   readonly op: string;
   /** Group of every series of the stream (index into `labels`), numbered from 0. */
   readonly groupOf: Int32Array;

@@ -8,9 +8,6 @@
  * incremental mean before overflowing, Welford for stddev/stdvar.
  */
 
-/** Aggregations that fold series one by one into per-group accumulators. */
-export const FOLD_OPS: ReadonlySet<string> = new Set(["sum", "avg", "count", "min", "max", "group", "stddev", "stdvar"]);
-
 /** One group's accumulators, one value per step (arrays of length 0 where the op needs none). */
 export interface FoldAcc {
   readonly val: Float64Array;
@@ -29,15 +26,9 @@ export function foldLengths(op: string, n: number): readonly [number, number, nu
   return [op === "sum" || op === "avg" ? n : 0, needMean ? n : 0, op === "avg" ? n : 0];
 }
 
-/** Zeroed accumulators of their own (a worker's groups; SimpleAgg cuts them from chunks). */
-export function newFoldAcc(op: string, n: number): FoldAcc {
-  const [c, m, i] = foldLengths(op, n);
-  return { val: new Float64Array(n), comp: new Float64Array(c), mean: new Float64Array(m), count: new Float64Array(n), incr: i > 0 ? new Uint8Array(i) : undefined };
-}
-
 /**
  * Folds one series' step values (present where pres[k] is 1) into `acc`; true when any step
- * contributed. Throws on an op outside FOLD_OPS.
+ * contributed. Throws on any other op.
  */
 export function foldSeries(op: string, acc: FoldAcc, n: number, vals: Float64Array, pres: Uint8Array): boolean {
   const { val, comp, mean, count } = acc;
