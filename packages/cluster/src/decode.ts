@@ -1,5 +1,5 @@
 import type { SelectWindows } from "@strata/promql";
-import { decodeBlock, deduplicateSamples, marshalBlockAt, marshaledBlockSize, normalizeSamples, unmarshalBlock, type RawBlock } from "@strata/storage";
+import { decodeBlockTimestamps, decodeBlockTimestampsNear, decodeBlockValues, deduplicateSamples, marshalBlockAt, marshaledBlockSize, normalizeSamples, unmarshalBlock, type RawBlock } from "@strata/storage";
 
 /**
  * Turns the blocks of one series (from any number of nodes and parts, in any order, possibly
@@ -37,7 +37,17 @@ function byMinT(a: RawBlock, b: RawBlock): number {
   return a.minT - b.minT;
 }
 
-/** Decodes into ts/vals at [0, total) and returns the [lo, hi) window that lies in [minT, maxT]. */
+/**
+ * Decodes into ts/vals at [0, total) and returns the [lo, hi) window that lies in [minT, maxT].
+ *
+ * With `windows` that leave gaps between them (steps longer than the range, or one window),
+ * [lo, hi) holds only the samples inside the windows, in order (compactWindows). When the
+ * blocks' timestamps are already in order with nothing for dedup to drop (one block, or blocks
+ * of disjoint parts: the common case) the windows are found on the timestamps first and only
+ * the values inside them are decoded (decodeBlockValues skips whole bit-packed groups); with
+ * dedup off and blocks that do not overlap, only the timestamps near the windows are unpacked
+ * too (decodeBlockTimestampsNear).
+ */
 export function decodeSeriesInto(
   blocks: readonly RawBlock[],
   ts: Float64Array,
@@ -45,26 +55,108 @@ export function decodeSeriesInto(
   minT: number,
   maxT: number,
   dedupIntervalMs: number,
+  windows?: SelectWindows,
 ): { lo: number; hi: number } {
   const ordered = blocks.length > 1 ? [...blocks].sort(byMinT) : blocks;
+  const gaps = windows !== undefined && (windows.count === 1 || windows.step > windows.range) ? windows : undefined;
   let off = 0;
-  // Storage writes every block sorted with unique timestamps (rows flush and merge normalize
-  // first), so blocks whose [minT, maxT] do not overlap are in order as they are: only
-  // overlapping ones (replicas, parts not merged yet) need the check, and normalizing when it fails.
-  let disjoint = true;
-  for (let i = 0; i < ordered.length; i++) {
-    const b = ordered[i]!;
-    if (i > 0 && !(b.minT > ordered[i - 1]!.maxT)) disjoint = false;
-    off += decodeBlock(b, ts, vals, off);
+  // Blocks hold ascending unique timestamps (docs/format/storage.md): when they do not overlap
+  // (one block, or blocks of merged parts) the series is in order as it is.
+  const inOrder = disjoint(ordered);
+  if (gaps !== undefined && dedupIntervalMs <= 0 && inOrder) {
+    // Only the timestamps near the windows need decoding.
+    for (const b of ordered) {
+      decodeBlockTimestampsNear(b, ts, off, gaps);
+      off += b.count;
+    }
+    return decodeWindowValues(ordered, ts, vals, off, minT, maxT, gaps);
   }
-  let n = disjoint || strictlyIncreasing(ts, off) ? off : normalizeSamples(ts, vals, off);
+  for (const b of ordered) {
+    decodeBlockTimestamps(b, ts, off);
+    off += b.count;
+  }
+  // Overlapping blocks (replicas, parts not merged yet) are often in order too: checking that
+  // is a read; normalizing rewrites every sample.
+  const ordinary = (inOrder || strictlyIncreasing(ts, off)) && !dedupDrops(ts, off, dedupIntervalMs);
+  if (gaps !== undefined && ordinary) return decodeWindowValues(ordered, ts, vals, off, minT, maxT, gaps);
+  off = 0;
+  for (const b of ordered) {
+    decodeBlockValues(b, vals, off);
+    off += b.count;
+  }
+  let n = ordinary ? off : normalizeSamples(ts, vals, off);
   n = deduplicateSamples(ts, vals, n, dedupIntervalMs);
+  const { lo, hi } = trim(ts, n, minT, maxT);
+  return gaps === undefined ? { lo, hi } : { lo, hi: lo + compactWindows(ts, vals, lo, hi, gaps) };
+}
+
+/** Whether blocks sorted by minT lie one after another in time. */
+function disjoint(ordered: readonly RawBlock[]): boolean {
+  for (let k = 1; k < ordered.length; k++) if (!(ordered[k - 1]!.maxT < ordered[k]!.minT)) return false;
+  return true;
+}
+
+/** The [lo, hi) of ts[0..n) (ascending) inside [minT, maxT]. */
+function trim(ts: Float64Array, n: number, minT: number, maxT: number): { lo: number; hi: number } {
   if (n === 0) return { lo: 0, hi: 0 };
   const lo = ts[0]! >= minT ? 0 : lowerBound(ts, n, minT);
   const hi = ts[n - 1]! <= maxT ? n : lowerBound(ts, n, maxT + 1);
   return { lo, hi: Math.max(lo, hi) };
 }
 
+/** Whether deduplicateSamples would drop any of ts[0..n) (ascending): a read of its rule. */
+function dedupDrops(ts: Float64Array, n: number, intervalMs: number): boolean {
+  if (intervalMs <= 0 || n < 2) return false;
+  let groupEnd = Math.ceil(ts[0]! / intervalMs) * intervalMs;
+  for (let i = 1; i < n; i++) {
+    const t = ts[i]!;
+    if (t <= groupEnd) return true;
+    groupEnd = Math.ceil(t / intervalMs) * intervalMs;
+  }
+  return false;
+}
+
+/** One block's share of the segments, in its own indexes (grown as needed). */
+let blockWant = new Uint32Array(64);
+
+/**
+ * With ts[0..n) ascending and exact inside the windows (outside them they may be placeholders
+ * that fall in no window): finds the windows' samples, decodes only their values block by
+ * block, and moves them to [lo, lo + kept).
+ */
+function decodeWindowValues(
+  ordered: readonly RawBlock[],
+  ts: Float64Array,
+  vals: Float64Array,
+  n: number,
+  minT: number,
+  maxT: number,
+  w: SelectWindows,
+): { lo: number; hi: number } {
+  const { lo, hi } = trim(ts, n, minT, maxT);
+  const kept = windowSegments(ts, lo, hi, w);
+  let s = 0;
+  let off = 0;
+  for (const b of ordered) {
+    const end = off + b.count;
+    while (s < segmentCount && segments[2 * s + 1]! <= off) s++;
+    let k = 0;
+    for (let j = s; j < segmentCount && segments[2 * j]! < end; j++) {
+      if (2 * k + 2 > blockWant.length) {
+        const grown = new Uint32Array(blockWant.length * 2);
+        grown.set(blockWant);
+        blockWant = grown;
+      }
+      blockWant[2 * k] = Math.max(segments[2 * j]!, off) - off;
+      blockWant[2 * k + 1] = Math.min(segments[2 * j + 1]!, end) - off;
+      k++;
+    }
+    if (k > 0) decodeBlockValues(b, vals, off, blockWant, k);
+    off = end;
+  }
+  moveSegments(ts, vals, lo);
+  return { lo, hi: lo + kept };
+}
 /** Elements per arena chunk (1 MiB). */
 const CHUNK_LENGTH = 1 << 17;
 /** Released chunks kept for the next queries (at most 64 MiB). */
@@ -179,11 +271,7 @@ export function decodeSeries(
     scratchT = new Float64Array(len);
     scratchV = new Float64Array(len);
   }
-  const { lo, hi } = decodeSeriesInto(blocks, scratchT, scratchV, minT, maxT, dedupIntervalMs);
-  if (gaps !== undefined) {
-    const kept = windowSegments(scratchT, lo, hi, gaps);
-    if (kept < hi - lo) return copySegments(kept, arena);
-  }
+  const { lo, hi } = decodeSeriesInto(blocks, scratchT, scratchV, minT, maxT, dedupIntervalMs, gaps);
   const timestamps = arena.take(hi - lo);
   const values = arena.take(hi - lo);
   timestamps.set(scratchT.subarray(lo, hi));
@@ -265,6 +353,12 @@ export function windowSegments(ts: Float64Array, lo: number, hi: number, w: Sele
 export function compactWindows(ts: Float64Array, vs: Float64Array, lo: number, hi: number, w: SelectWindows): number {
   if (w.count !== 1 && w.step <= w.range) return hi - lo;
   const kept = windowSegments(ts, lo, hi, w);
+  moveSegments(ts, vs, lo);
+  return kept;
+}
+
+/** Moves the runs windowSegments found to ts/vs[lo...), in order. */
+function moveSegments(ts: Float64Array, vs: Float64Array, lo: number): void {
   let o = lo;
   for (let s = 0; s < segmentCount; s++) {
     const b = segments[2 * s + 1]!;
@@ -275,7 +369,6 @@ export function compactWindows(ts: Float64Array, vs: Float64Array, lo: number, h
     }
     o += b - a;
   }
-  return kept;
 }
 
 /** The windows (ends[k] - range, ends[k]] as SelectWindows when the ends are evenly spaced. */
@@ -287,21 +380,6 @@ export function windowsOfEnds(ends: Float64Array, range: number): SelectWindows 
   if (n > 1 && !(step > 0)) return undefined;
   for (let k = 2; k < n; k++) if (ends[k] !== first + k * step) return undefined;
   return { first, step, count: n, range };
-}
-
-/** Copies the runs windowSegments found in the scratch buffers into `kept`-sample arrays. */
-function copySegments(kept: number, arena: SampleArena): DecodedSamples {
-  const timestamps = arena.take(kept);
-  const values = arena.take(kept);
-  let o = 0;
-  for (let s = 0; s < segmentCount; s++) {
-    const b = segments[2 * s + 1]!;
-    for (let i = segments[2 * s]!; i < b; i++) {
-      timestamps[o] = scratchT[i]!;
-      values[o++] = scratchV[i]!;
-    }
-  }
-  return { timestamps, values };
 }
 
 // ---- decoding off the event loop ----------------------------------------------------------------

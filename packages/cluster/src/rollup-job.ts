@@ -1,5 +1,5 @@
 import { bitsView, foldLengths, foldSeries, isStaleAt, rollupSeries, type FoldAcc, type RollupMeter, type RollupSpec } from "@strata/promql";
-import { compactWindows, decodeSeriesInto, forEachPackedSeries, windowsOfEnds, type DecodeJob } from "./decode.js";
+import { decodeSeriesInto, forEachPackedSeries, windowsOfEnds, type DecodeJob } from "./decode.js";
 
 /**
  * A range function computed on a worker beside the decoding (SeriesStream.rollup): the packed
@@ -153,11 +153,10 @@ export function runRollupJob(job: RollupJob): Required<Omit<RollupResult, "error
     if (scratchT.length < count) growScratch(count);
     const ts = scratchT;
     const vs = scratchV;
-    const { lo, hi } = decodeSeriesInto(blocks, ts, vs, minT, maxT, dedup);
-    if (hi <= lo) return;
     // Only the windows' samples, as the inline path selects them (decode.ts decodeSeries).
-    const kept = windows === undefined ? hi - lo : compactWindows(ts, vs, lo, hi, windows);
-    if (kept === 0) return;
+    const { lo, hi } = decodeSeriesInto(blocks, ts, vs, minT, maxT, dedup, windows);
+    const kept = hi - lo;
+    if (kept <= 0) return;
     samples += kept;
     const m = dropStale(ts, vs, lo, lo + kept);
     const row = rows++;
