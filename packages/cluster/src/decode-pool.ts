@@ -2,8 +2,8 @@ import { Worker } from "node:worker_threads";
 import { BadDataError, InternalError } from "@strata/core";
 import type { RawBlock } from "@strata/storage";
 import type { RollupSpec, SelectWindows } from "@strata/promql";
-import { decodeSeries, packJob, type DecodedSamples, type DecodeJob, type SampleArena } from "./decode.js";
-import type { RollupJob, RollupResult } from "./rollup-job.js";
+import { decodeSeries, packWireJob, type DecodedSamples, type DecodeJob, type SampleArena } from "./decode.js";
+import type { FoldControl, FoldResult, JobFold, RollupJob, RollupResult } from "./rollup-job.js";
 
 /**
  * Worker threads for the rollups of wide searches (select's -search.maxWorkersPerQuery), as
@@ -57,6 +57,8 @@ export interface DecodePoolOptions {
 export class DecodePool {
   /** One place per worker; undefined until a job needs it, and again after it exits. */
   private readonly slots: (Slot | undefined)[];
+  /** Workers started so far in each place (a fold's state lives in one worker: a new one lost it). */
+  private readonly generations: number[];
   private readonly idleMs: number;
   private nextId = 1;
   private closed = false;
@@ -67,6 +69,7 @@ export class DecodePool {
 
   constructor(private readonly opts: DecodePoolOptions) {
     this.slots = new Array<Slot | undefined>(opts.workers).fill(undefined);
+    this.generations = new Array<number>(opts.workers).fill(0);
     this.idleMs = opts.idleMs ?? DEFAULT_IDLE_MS;
   }
 
@@ -76,6 +79,7 @@ export class DecodePool {
     const worker = new Worker(this.opts.workerUrl ?? new URL("./decode-worker.js", import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB } });
     const slot: Slot = { worker, pending: new Map(), idle: undefined, retired: false };
     this.slots[i] = slot;
+    this.generations[i]!++;
     this.starts++;
     worker.unref();
     worker.on("message", (r: Reply) => {
@@ -138,21 +142,83 @@ export class DecodePool {
   }
 
   /**
-   * Posts `func` over these series as one job per worker at most (about minSamples samples or
-   * more each), and returns the jobs' results in series order, each with the index of its first
-   * series. The workers decode and roll up; only step values come back.
+   * Posts `func` over these series (their blocks' wire forms, `samples[i]` samples in series i)
+   * as one job per worker at most (about minSamples samples or more each), and returns the jobs'
+   * results in series order, each with the index of its first series. The workers unmarshal,
+   * decode and roll up; only step values come back.
    */
-  rollupJobs(series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number, spec: RollupSpec): { readonly from: number; readonly result: Promise<RollupResult> }[] {
+  rollupJobs(
+    series: readonly (readonly Uint8Array[])[],
+    samples: readonly number[],
+    minT: number,
+    maxT: number,
+    dedupIntervalMs: number,
+    spec: RollupSpec,
+  ): { readonly from: number; readonly result: Promise<RollupResult> }[] {
     let total = 0;
-    for (const blocks of series) for (const b of blocks) total += b.count;
+    for (const n of samples) total += n;
     const jobs = Math.max(1, Math.min(this.slots.length, Math.ceil(total / Math.max(1, this.opts.minSamples))));
-    return splitRanges(series, total, jobs).map(([a, b]) => {
-      const packed = packJob(this.nextId++, series.slice(a, b), minT, maxT, dedupIntervalMs);
+    return splitRanges(samples, total, jobs).map(([a, b]) => {
+      const packed = packWireJob(this.nextId++, series.slice(a, b), minT, maxT, dedupIntervalMs);
       const ends = new Float64Array(spec.ends);
       const job: RollupJob = { ...packed, func: spec.func, ends, range: spec.range };
       this.rollupJobsRun++;
       return { from: a, result: this.post<RollupResult>(job, [packed.meta.buffer, packed.data.buffer, ends.buffer]) };
     });
+  }
+
+  /** A new id for a fold's state on the workers. */
+  foldId(): number {
+    return this.nextId++;
+  }
+
+  /**
+   * The start count of worker `w`, starting it if it is not running (a fold posted to it must
+   * find the same worker at its end).
+   */
+  generation(w: number): number {
+    if (this.closed || w >= this.slots.length) return -1;
+    if (this.slots[w] === undefined) this.spawn(w);
+    return this.generations[w]!;
+  }
+
+  /**
+   * Posts a folding rollup job to worker `w` (SeriesStream.rollupFold: every series of a group
+   * goes to the same worker, in order; messages to one worker run in the order posted).
+   */
+  rollupFoldJob(
+    w: number,
+    series: readonly (readonly Uint8Array[])[],
+    minT: number,
+    maxT: number,
+    dedupIntervalMs: number,
+    spec: RollupSpec,
+    fold: JobFold,
+  ): Promise<RollupResult> {
+    const packed = packWireJob(this.nextId++, series, minT, maxT, dedupIntervalMs);
+    const ends = new Float64Array(spec.ends);
+    const job: RollupJob = { ...packed, func: spec.func, ends, range: spec.range, fold };
+    this.rollupJobsRun++;
+    return this.post<RollupResult>(job, [packed.meta.buffer, packed.data.buffer, ends.buffer, fold.groupOf.buffer, fold.first.buffer], w);
+  }
+
+  /**
+   * The groups worker `w` folded for `qid` (after every job posted to it before); fails when
+   * the worker was replaced since `generation` (its share of the fold died with it).
+   */
+  finishFold(w: number, qid: number, generation: number): Promise<FoldResult> {
+    if (this.slots[w] === undefined || this.generations[w] !== generation) {
+      return Promise.reject(new InternalError("decode worker failed: replaced while it folded a query's groups"));
+    }
+    const c: FoldControl = { id: this.nextId++, qid, control: "finish" };
+    return this.post<FoldResult>(c, [], w);
+  }
+
+  /** Forgets `qid`'s fold on every running worker (a query that stopped early); nothing answers. */
+  dropFold(qid: number): void {
+    if (this.closed) return;
+    const c: FoldControl = { id: this.nextId++, qid, control: "drop" };
+    for (const s of this.slots) s?.worker.postMessage(c);
   }
 
   /** The worker for the next job: an idle one, else a new one in a free place, else the least busy. */
@@ -169,10 +235,13 @@ export class DecodePool {
     return this.spawn(free);
   }
 
-  /** Sends a job to an idle worker, starting one if none is idle and the pool has room. */
-  private post<R extends Reply>(job: DecodeJob, transfer: ArrayBuffer[]): Promise<R> {
+  /**
+   * Sends a job to worker `to` (started if it is not running), or else to an idle worker,
+   * starting one if none is idle and the pool has room.
+   */
+  private post<R extends Reply>(job: DecodeJob | FoldControl, transfer: ArrayBuffer[], to?: number): Promise<R> {
     if (this.closed || this.slots.length === 0) return Promise.reject(new InternalError("the decode worker pool is closed"));
-    const slot = this.pick();
+    const slot = to === undefined ? this.pick() : (this.slots[to] ?? this.spawn(to));
     clearTimeout(slot.idle);
     return new Promise<Reply>((resolve, reject) => {
       slot.pending.set(job.id, { resolve, reject });
@@ -201,19 +270,19 @@ function rejectAll(slot: Slot, message: string): void {
 }
 
 /** Contiguous ranges of series with about total/jobs samples each. */
-function splitRanges(series: readonly (readonly RawBlock[])[], total: number, jobs: number): [number, number][] {
+function splitRanges(samples: readonly number[], total: number, jobs: number): [number, number][] {
   const ranges: [number, number][] = [];
   const per = total / jobs;
   let from = 0;
   let acc = 0;
-  for (let i = 0; i < series.length; i++) {
-    for (const b of series[i]!) acc += b.count;
+  for (let i = 0; i < samples.length; i++) {
+    acc += samples[i]!;
     if (acc >= per * (ranges.length + 1) && ranges.length < jobs - 1) {
       ranges.push([from, i + 1]);
       from = i + 1;
     }
   }
-  if (from < series.length) ranges.push([from, series.length]);
+  if (from < samples.length) ranges.push([from, samples.length]);
   return ranges;
 }
 

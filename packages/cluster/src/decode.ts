@@ -1,5 +1,5 @@
 import type { SelectWindows } from "@strata/promql";
-import { decodeBlock, deduplicateSamples, normalizeSamples, type RawBlock } from "@strata/storage";
+import { decodeBlockTimestamps, decodeBlockTimestampsNear, decodeBlockValues, deduplicateSamples, marshalBlockAt, marshaledBlockSize, normalizeSamples, unmarshalBlock, type RawBlock } from "@strata/storage";
 
 /**
  * Turns the blocks of one series (from any number of nodes and parts, in any order, possibly
@@ -37,7 +37,17 @@ function byMinT(a: RawBlock, b: RawBlock): number {
   return a.minT - b.minT;
 }
 
-/** Decodes into ts/vals at [0, total) and returns the [lo, hi) window that lies in [minT, maxT]. */
+/**
+ * Decodes into ts/vals at [0, total) and returns the [lo, hi) window that lies in [minT, maxT].
+ *
+ * With `windows` that leave gaps between them (steps longer than the range, or one window),
+ * [lo, hi) holds only the samples inside the windows, in order (compactWindows). When the
+ * blocks' timestamps are already in order with nothing for dedup to drop (one block, or blocks
+ * of disjoint parts: the common case) the windows are found on the timestamps first and only
+ * the values inside them are decoded (decodeBlockValues skips whole bit-packed groups); with
+ * dedup off and blocks that do not overlap, only the timestamps near the windows are unpacked
+ * too (decodeBlockTimestampsNear).
+ */
 export function decodeSeriesInto(
   blocks: readonly RawBlock[],
   ts: Float64Array,
@@ -45,20 +55,108 @@ export function decodeSeriesInto(
   minT: number,
   maxT: number,
   dedupIntervalMs: number,
+  windows?: SelectWindows,
 ): { lo: number; hi: number } {
   const ordered = blocks.length > 1 ? [...blocks].sort(byMinT) : blocks;
+  const gaps = windows !== undefined && (windows.count === 1 || windows.step > windows.range) ? windows : undefined;
   let off = 0;
-  for (const b of ordered) off += decodeBlock(b, ts, vals, off);
-  // One block (or blocks of disjoint parts) is sorted with unique timestamps already: checking
-  // that is a read; normalizing rewrites every sample.
-  let n = strictlyIncreasing(ts, off) ? off : normalizeSamples(ts, vals, off);
+  // Blocks hold ascending unique timestamps (docs/format/storage.md): when they do not overlap
+  // (one block, or blocks of merged parts) the series is in order as it is.
+  const inOrder = disjoint(ordered);
+  if (gaps !== undefined && dedupIntervalMs <= 0 && inOrder) {
+    // Only the timestamps near the windows need decoding.
+    for (const b of ordered) {
+      decodeBlockTimestampsNear(b, ts, off, gaps);
+      off += b.count;
+    }
+    return decodeWindowValues(ordered, ts, vals, off, minT, maxT, gaps);
+  }
+  for (const b of ordered) {
+    decodeBlockTimestamps(b, ts, off);
+    off += b.count;
+  }
+  // Overlapping blocks (replicas, parts not merged yet) are often in order too: checking that
+  // is a read; normalizing rewrites every sample.
+  const ordinary = (inOrder || strictlyIncreasing(ts, off)) && !dedupDrops(ts, off, dedupIntervalMs);
+  if (gaps !== undefined && ordinary) return decodeWindowValues(ordered, ts, vals, off, minT, maxT, gaps);
+  off = 0;
+  for (const b of ordered) {
+    decodeBlockValues(b, vals, off);
+    off += b.count;
+  }
+  let n = ordinary ? off : normalizeSamples(ts, vals, off);
   n = deduplicateSamples(ts, vals, n, dedupIntervalMs);
+  const { lo, hi } = trim(ts, n, minT, maxT);
+  return gaps === undefined ? { lo, hi } : { lo, hi: lo + compactWindows(ts, vals, lo, hi, gaps) };
+}
+
+/** Whether blocks sorted by minT lie one after another in time. */
+function disjoint(ordered: readonly RawBlock[]): boolean {
+  for (let k = 1; k < ordered.length; k++) if (!(ordered[k - 1]!.maxT < ordered[k]!.minT)) return false;
+  return true;
+}
+
+/** The [lo, hi) of ts[0..n) (ascending) inside [minT, maxT]. */
+function trim(ts: Float64Array, n: number, minT: number, maxT: number): { lo: number; hi: number } {
   if (n === 0) return { lo: 0, hi: 0 };
   const lo = ts[0]! >= minT ? 0 : lowerBound(ts, n, minT);
   const hi = ts[n - 1]! <= maxT ? n : lowerBound(ts, n, maxT + 1);
   return { lo, hi: Math.max(lo, hi) };
 }
 
+/** Whether deduplicateSamples would drop any of ts[0..n) (ascending): a read of its rule. */
+function dedupDrops(ts: Float64Array, n: number, intervalMs: number): boolean {
+  if (intervalMs <= 0 || n < 2) return false;
+  let groupEnd = Math.ceil(ts[0]! / intervalMs) * intervalMs;
+  for (let i = 1; i < n; i++) {
+    const t = ts[i]!;
+    if (t <= groupEnd) return true;
+    groupEnd = Math.ceil(t / intervalMs) * intervalMs;
+  }
+  return false;
+}
+
+/** One block's share of the segments, in its own indexes (grown as needed). */
+let blockWant = new Uint32Array(64);
+
+/**
+ * With ts[0..n) ascending and exact inside the windows (outside them they may be placeholders
+ * that fall in no window): finds the windows' samples, decodes only their values block by
+ * block, and moves them to [lo, lo + kept).
+ */
+function decodeWindowValues(
+  ordered: readonly RawBlock[],
+  ts: Float64Array,
+  vals: Float64Array,
+  n: number,
+  minT: number,
+  maxT: number,
+  w: SelectWindows,
+): { lo: number; hi: number } {
+  const { lo, hi } = trim(ts, n, minT, maxT);
+  const kept = windowSegments(ts, lo, hi, w);
+  let s = 0;
+  let off = 0;
+  for (const b of ordered) {
+    const end = off + b.count;
+    while (s < segmentCount && segments[2 * s + 1]! <= off) s++;
+    let k = 0;
+    for (let j = s; j < segmentCount && segments[2 * j]! < end; j++) {
+      if (2 * k + 2 > blockWant.length) {
+        const grown = new Uint32Array(blockWant.length * 2);
+        grown.set(blockWant);
+        blockWant = grown;
+      }
+      blockWant[2 * k] = Math.max(segments[2 * j]!, off) - off;
+      blockWant[2 * k + 1] = Math.min(segments[2 * j + 1]!, end) - off;
+      k++;
+    }
+    if (k > 0) decodeBlockValues(b, vals, off, blockWant, k);
+    off = end;
+  }
+  moveSegments(ts, vals, lo);
+  return { lo, hi: lo + kept };
+}
 /** Elements per arena chunk (1 MiB). */
 const CHUNK_LENGTH = 1 << 17;
 /** Released chunks kept for the next queries (at most 64 MiB). */
@@ -173,11 +271,7 @@ export function decodeSeries(
     scratchT = new Float64Array(len);
     scratchV = new Float64Array(len);
   }
-  const { lo, hi } = decodeSeriesInto(blocks, scratchT, scratchV, minT, maxT, dedupIntervalMs);
-  if (gaps !== undefined) {
-    const kept = windowSegments(scratchT, lo, hi, gaps);
-    if (kept < hi - lo) return copySegments(kept, arena);
-  }
+  const { lo, hi } = decodeSeriesInto(blocks, scratchT, scratchV, minT, maxT, dedupIntervalMs, gaps);
   const timestamps = arena.take(hi - lo);
   const values = arena.take(hi - lo);
   timestamps.set(scratchT.subarray(lo, hi));
@@ -259,6 +353,12 @@ export function windowSegments(ts: Float64Array, lo: number, hi: number, w: Sele
 export function compactWindows(ts: Float64Array, vs: Float64Array, lo: number, hi: number, w: SelectWindows): number {
   if (w.count !== 1 && w.step <= w.range) return hi - lo;
   const kept = windowSegments(ts, lo, hi, w);
+  moveSegments(ts, vs, lo);
+  return kept;
+}
+
+/** Moves the runs windowSegments found to ts/vs[lo...), in order. */
+function moveSegments(ts: Float64Array, vs: Float64Array, lo: number): void {
   let o = lo;
   for (let s = 0; s < segmentCount; s++) {
     const b = segments[2 * s + 1]!;
@@ -269,7 +369,6 @@ export function compactWindows(ts: Float64Array, vs: Float64Array, lo: number, h
     }
     o += b - a;
   }
-  return kept;
 }
 
 /** The windows (ends[k] - range, ends[k]] as SelectWindows when the ends are evenly spaced. */
@@ -283,28 +382,15 @@ export function windowsOfEnds(ends: Float64Array, range: number): SelectWindows 
   return { first, step, count: n, range };
 }
 
-/** Copies the runs windowSegments found in the scratch buffers into `kept`-sample arrays. */
-function copySegments(kept: number, arena: SampleArena): DecodedSamples {
-  const timestamps = arena.take(kept);
-  const values = arena.take(kept);
-  let o = 0;
-  for (let s = 0; s < segmentCount; s++) {
-    const b = segments[2 * s + 1]!;
-    for (let i = segments[2 * s]!; i < b; i++) {
-      timestamps[o] = scratchT[i]!;
-      values[o++] = scratchV[i]!;
-    }
-  }
-  return { timestamps, values };
-}
-
 // ---- decoding off the event loop ----------------------------------------------------------------
 
 /**
  * A job for a worker: the blocks of several series packed into two transferable buffers,
  * so posting it copies nothing per block. `meta` is, as float64s: minT, maxT, dedupIntervalMs,
- * seriesCount, then per series its block count, then per block count, minT, maxT, tsTag,
- * valTag, tsLen, valLen; `data` holds every block's timestamp bytes then value bytes in order.
+ * seriesCount, then per series its block count; `data` holds every block's wire
+ * form (storage's marshalBlock: header, timestamp bytes, value bytes) in order, as they came
+ * off the storage streams. The worker reads the headers: the event loop copies bytes and
+ * builds no object per block.
  */
 export interface DecodeJob {
   readonly id: number;
@@ -313,16 +399,12 @@ export interface DecodeJob {
 }
 
 const META_HEAD = 4;
-const META_BLOCK = 7;
 
-export function packJob(id: number, series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number): DecodeJob {
-  let metaLen = META_HEAD;
+/** Packs series given as their blocks' wire forms (select's StreamEntry.blocks). */
+export function packWireJob(id: number, series: readonly (readonly Uint8Array[])[], minT: number, maxT: number, dedupIntervalMs: number): DecodeJob {
   let dataLen = 0;
-  for (const blocks of series) {
-    metaLen += 1 + blocks.length * META_BLOCK;
-    for (const b of blocks) dataLen += b.timestamps.length + b.values.length;
-  }
-  const meta = new Float64Array(metaLen);
+  for (const blocks of series) for (const w of blocks) dataLen += w.length;
+  const meta = new Float64Array(META_HEAD + series.length);
   const data = new Uint8Array(dataLen);
   meta[0] = minT;
   meta[1] = maxT;
@@ -332,24 +414,24 @@ export function packJob(id: number, series: readonly (readonly RawBlock[])[], mi
   let d = 0;
   for (const blocks of series) {
     meta[m++] = blocks.length;
-    for (const b of blocks) {
-      meta[m++] = b.count;
-      meta[m++] = b.minT;
-      meta[m++] = b.maxT;
-      meta[m++] = b.tsTag;
-      meta[m++] = b.valTag;
-      meta[m++] = b.timestamps.length;
-      meta[m++] = b.values.length;
-      data.set(b.timestamps, d);
-      d += b.timestamps.length;
-      data.set(b.values, d);
-      d += b.values.length;
+    for (const w of blocks) {
+      data.set(w, d);
+      d += w.length;
     }
   }
   return { id, meta, data };
 }
 
-const NO_TSID = { accountID: 0, projectID: 0, metricGroupID: 0, jobInstanceID: 0, metricID: 0 };
+/** Packs series given as decoded block headers (tests, benchmarks): their wire forms, as packWireJob. */
+export function packJob(id: number, series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number): DecodeJob {
+  return packWireJob(id, series.map((blocks) => blocks.map(wireOf)), minT, maxT, dedupIntervalMs);
+}
+
+function wireOf(b: RawBlock): Uint8Array {
+  const out = new Uint8Array(marshaledBlockSize(b));
+  marshalBlockAt(b, out, 0);
+  return out;
+}
 
 /**
  * Calls `each(s, blocks, count)` for every series of a packed job, in order: its blocks as views
@@ -365,36 +447,11 @@ export function forEachPackedSeries(meta: Float64Array, data: Uint8Array, each: 
     blocks.length = 0;
     let count = 0;
     for (let k = 0; k < nb; k++) {
-      const tsLen = meta[m + 5]!;
-      const valLen = meta[m + 6]!;
-      const b: RawBlock = {
-        tsid: NO_TSID,
-        count: meta[m]!,
-        minT: meta[m + 1]!,
-        maxT: meta[m + 2]!,
-        tsTag: meta[m + 3]!,
-        valTag: meta[m + 4]!,
-        timestamps: data.subarray(d, d + tsLen),
-        values: data.subarray(d + tsLen, d + tsLen + valLen),
-      };
-      d += tsLen + valLen;
-      m += META_BLOCK;
-      count += b.count;
-      blocks.push(b);
+      const { block, next } = unmarshalBlock(data, d);
+      d = next;
+      count += block.count;
+      blocks.push(block);
     }
     each(s, blocks, count);
   }
-}
-
-/** Samples in a packed job (the sum of its blocks' counts). */
-export function packedSamples(meta: Float64Array): number {
-  const nSeries = meta[3]!;
-  let total = 0;
-  let m = META_HEAD;
-  for (let s = 0; s < nSeries; s++) {
-    const nb = meta[m++]!;
-    for (let k = 0; k < nb; k++) total += meta[m + k * META_BLOCK]!;
-    m += nb * META_BLOCK;
-  }
-  return total;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InternalError } from "@strata/core";
-import type { RawBlock } from "@strata/storage";
+import { marshalBlockAt, marshaledBlockSize, type RawBlock } from "@strata/storage";
 import { DecodePool } from "../src/decode-pool.js";
 
 /**
@@ -19,13 +19,21 @@ const block = (t: number): RawBlock => ({
   values: new Uint8Array(0),
 });
 
+/** A block's wire form, as select holds it off the storage stream. */
+const wire = (t: number): Uint8Array => {
+  const b = block(t);
+  const out = new Uint8Array(marshaledBlockSize(b));
+  marshalBlockAt(b, out, 0);
+  return out;
+};
+
 describe("DecodePool", () => {
   it("fails the jobs of a worker that exits, names the exit, and replaces the worker", async () => {
     const pool = new DecodePool({ workers: 2, minSamples: 1, workerUrl: new URL("./fixtures/exit-worker.mjs", import.meta.url) });
     try {
       const spec = { func: "rate", ends: new Float64Array([60_000]), range: 60_000 };
       for (let round = 1; round <= 2; round++) {
-        const jobs = pool.rollupJobs([[block(1000)], [block(2000)]], 0, 60_000, 0, spec);
+        const jobs = pool.rollupJobs([[wire(1000)], [wire(2000)]], [1, 1], 0, 60_000, 0, spec);
         expect(jobs).toHaveLength(2);
         for (const r of await Promise.allSettled(jobs.map((j) => j.result))) {
           expect(r.status).toBe("rejected");
@@ -40,13 +48,13 @@ describe("DecodePool", () => {
     } finally {
       await pool.close();
     }
-    await expect(pool.rollupJobs([[block(1000)]], 0, 60_000, 0, { func: "rate", ends: new Float64Array(1), range: 1 })[0]!.result).rejects.toThrow(/closed/);
+    await expect(pool.rollupJobs([[wire(1000)]], [1], 0, 60_000, 0, { func: "rate", ends: new Float64Array(1), range: 1 })[0]!.result).rejects.toThrow(/closed/);
   });
 
   it("starts workers on the first job, no more than the jobs need, and ends idle ones", async () => {
     const workerUrl = new URL("./fixtures/echo-worker.mjs", import.meta.url);
     const spec = { func: "rate", ends: new Float64Array([60_000]), range: 60_000 };
-    const run = (pool: DecodePool, series: number) => Promise.all(pool.rollupJobs(Array.from({ length: series }, (_, i) => [block(1000 * (i + 1))]), 0, 60_000, 0, spec).map((j) => j.result));
+    const run = (pool: DecodePool, series: number) => Promise.all(pool.rollupJobs(Array.from({ length: series }, (_, i) => [wire(1000 * (i + 1))]), new Array<number>(series).fill(1), 0, 60_000, 0, spec).map((j) => j.result));
     const lasting = new DecodePool({ workers: 2, minSamples: 1, idleMs: 0, workerUrl });
     try {
       expect(lasting.running).toBe(0);

@@ -171,6 +171,79 @@ describe("selection by windows (SelectHints.windows)", () => {
   }, 120_000);
 });
 
+describe("selection by windows over merged blocks", () => {
+  // Blocks as long-range queries read them: merged (full codecs: radix-packed jittered
+  // timestamps, bit-packed decimal deltas and lines), thousands of samples, several blocks.
+  const shapes: Record<string, (i: number, r: () => number) => number> = {
+    counter: (i, r) => Math.floor(i * 1234.5 + r() * 7) / 100,
+    bytes: (i, r) => i * 4096 + Math.floor(r() * 1024) * 4,
+    gauge: (i, r) => Math.round(Math.sin(i / 50) * 1e4 + r() * 10) / 10,
+    resets: (i) => (i % 700) * 3 + (i % 1300 === 5 ? NaN : 0),
+    stale: (i) => (i % 97 === 0 ? STALE_NAN : i / 4),
+  };
+  let merged: { name: string; blocks: RawBlock[]; count: number }[] = [];
+
+  beforeAll(async () => {
+    merged = [];
+    const node = nodes[0]!;
+    let seed = 11;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const vals = new Float64Array(1);
+    for (const [shape, f] of Object.entries(shapes)) {
+      const name = encodeMetricName({ tenant, labels: normalizeLabels([{ name: "__name__", value: "merged" }, { name: "shape", value: shape }]) });
+      const count = 9000 + Math.floor(rand() * 4000);
+      for (let part = 0; part < 3; part++) {
+        const w = new RowsBatchWriter();
+        for (let i = part; i < count; i += 3) {
+          vals[0] = f(i, rand);
+          w.add(name, 1_700_000_000_000 + i * 15_000 + Math.floor(rand() * 40) - 20, vals[0]);
+        }
+        node.addRowsSync(w.finish());
+        await node.forceFlush();
+      }
+    }
+    await node.forceMerge();
+    for (const shape of Object.keys(shapes)) {
+      const blocks: RawBlock[] = [];
+      const c = node.search(tenant, [newMatcher("=", "shape", shape)], -Infinity, Infinity);
+      while (c.next()) blocks.push(...c.at().blocks);
+      c.close();
+      merged.push({ name: shape, blocks, count: blocks.reduce((a, b) => a + b.count, 0) });
+    }
+  }, 60_000);
+
+  it("keeps exactly the windows' samples of the whole selection, inline and in a worker job", () => {
+    const t0 = 1_700_000_000_000;
+    expect(merged.map((m) => m.blocks.length).every((n) => n >= 2)).toBe(true);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...merged.map((_, i) => i)),
+        fc.record({ first: fc.integer({ min: -100, max: 14_000 }), step: fc.integer({ min: 0, max: 3000 }), count: fc.integer({ min: 1, max: 200 }), range: fc.integer({ min: 1, max: 40 }) }),
+        fc.integer({ min: -200_000, max: 200_000_000 }),
+        fc.constantFrom(0, 15_000),
+        (m, grid, minOff, dedup) => {
+          const { blocks } = merged[m]!;
+          const windows = { first: t0 + grid.first * 15_000, step: grid.step * 1000, count: grid.step === 0 ? 1 : grid.count, range: grid.range * 15_000 };
+          const minT = t0 + minOff;
+          const maxT = minT + 250_000_000;
+          const whole = decodeSeries(blocks, minT, maxT, dedup);
+          const got = decodeSeries(blocks, minT, maxT, dedup, new SampleArena(), windows);
+          const ends = Float64Array.from({ length: windows.count }, (_, k) => windows.first + k * windows.step);
+          const gaps = windows.count === 1 || windows.step > windows.range;
+          const keep = Array.from(whole.timestamps.keys()).filter((i) => !gaps || ends.some((e) => whole.timestamps[i]! > e - windows.range && whole.timestamps[i]! <= e));
+          expect(Array.from(got.timestamps)).toEqual(keep.map((i) => whole.timestamps[i]!));
+          expect(bits(got.values)).toEqual(bits(Float64Array.from(keep, (i) => whole.values[i]!)));
+          const r = runRollupJob({ ...packJob(1, [blocks], minT, maxT, dedup), func: "count_over_time", ends, range: windows.range });
+          const [, wv] = live(got.timestamps, got.values);
+          expect(r.samples).toBe(got.values.length);
+          if (wv.length === 0) expect(r.rows === 0 || r.present.every((p) => p === 0)).toBe(true);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});
+
 describe("SampleArena", () => {
   it("reuses released chunks, and never hands out pooled memory after its own release", () => {
     const a = new SampleArena();

@@ -114,6 +114,7 @@ function radixBytes(range: number, len: number): number {
 }
 
 const TWO_30 = 1073741824;
+const TWO_M40 = 2 ** -40;
 
 /** Whether radix mode packs this group smaller than plain FOR; leaves rK etc. set if so. */
 function useRadix(len: number): boolean {
@@ -388,6 +389,11 @@ function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arr
   const k = rK;
   const chunkBits = rChunkBits;
   const mul = POW2[shift] as number;
+  // floor(c / base) as floor(c × inv): a multiplication in the chain of digits instead of a
+  // division. inv is 1/base raised by 2^-40 (relative), so c × inv ≥ c / base even after
+  // rounding, and for c < 2^30 it stays below floor(c / base) + 1 (the excess is at most
+  // c / base × 2^-39 < 2^-9 / base, less than the 1/base gap to the next integer).
+  const inv = (1 / base) * (1 + TWO_M40);
   loadWords(buf, p, nbytes);
   const W = words;
   let pos = 0;
@@ -399,20 +405,248 @@ function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arr
     let c = ((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & (0xffffffff >>> (32 - bits));
     pos += bits;
     const o = o0 + j;
-    if (shift === 0) {
-      for (let d = 0; d < kk; d++) {
-        const t = (c / base) | 0;
-        out[o + d] = min + (c - t * base);
-        c = t;
-      }
-    } else {
-      for (let d = 0; d < kk; d++) {
-        const t = (c / base) | 0;
-        out[o + d] = min + (c - t * base) * mul;
-        c = t;
-      }
+    for (let d = 0; d < kk; d++) {
+      const t = (c * inv) | 0;
+      out[o + d] = min + (c - t * base) * mul;
+      c = t;
     }
     if (c !== 0) throw corrupt("radix chunk out of range", p);
   }
   return p + nbytes;
+}
+
+// ---- reading only the groups a caller wants ----------------------------------------------------
+
+/**
+ * Output indexes a selective read must produce, as sorted, disjoint [from, to) pairs in
+ * `wantSegs[0..2·wantCount)`; set by `setWanted` before `readForSelected`. Groups are visited in
+ * order, so a cursor finds each group's answer in amortised O(1).
+ */
+let wantSegs: Uint32Array = new Uint32Array(0);
+let wantCount = 0;
+let wantCursor = 0;
+
+export function setWanted(segs: Uint32Array, count: number): void {
+  wantSegs = segs;
+  wantCount = count;
+  wantCursor = 0;
+}
+
+/** Whether a wanted segment meets [a, b). Calls must come with non-decreasing a. */
+export function wanted(a: number, b: number): boolean {
+  const s = wantSegs;
+  let c = wantCursor;
+  while (c < wantCount && s[2 * c + 1]! <= a) c++;
+  wantCursor = c;
+  return c < wantCount && s[2 * c]! < b;
+}
+
+/** The running sum a `readForSelected(…, sum = true)` ends with. */
+export let forSum = 0;
+
+/** Values of one group decoded aside, for groups that are summed through their values. */
+const groupScratch = new Float64Array(GROUP_SIZE);
+
+/**
+ * Like readFor, but only groups whose output range [outStart + i, outStart + i + len) meets a
+ * wanted segment (setWanted) are written; the others are checked for size and skipped, and the
+ * output there is left as it was.
+ *
+ * With `sum`, the values are deltas: out[j] receives the running sum `acc` (starting at `acc`)
+ * after adding value j — what readIntLayout's DeltaPacked loop computes — and a skipped group
+ * adds its total without writing: len·min + 2^shift·Σ fields, exact because every term and
+ * partial sum is an integer below 2^53 (checked; a group outside that bound, a radix group and
+ * a wide one are decoded aside and summed value by value, as the whole reader would). The final
+ * sum is left in `forSum`.
+ */
+export function readForSelected(buf: Uint8Array, p: number, end: number, out: Float64Array, outStart: number, n: number, sum: boolean, acc: number): number {
+  for (let i = 0; i < n; i += GROUP_SIZE) {
+    const len = Math.min(GROUP_SIZE, n - i);
+    const o0 = outStart + i;
+    if (wanted(o0, o0 + len)) {
+      p = readFor(buf, p, end, out, o0, len);
+      if (sum) {
+        for (let j = o0; j < o0 + len; j++) {
+          acc += out[j]!;
+          out[j] = acc;
+        }
+      }
+    } else if (!sum) {
+      p = skipGroup(buf, p, end, len);
+    } else {
+      const header = buf[p];
+      if (header !== undefined && (header & GROUP_RADIX_FLAG) === 0 && (header & 0x3f) < 32) {
+        p = sumGroup(buf, p, end, len);
+        acc += forSum;
+      } else {
+        p = readFor(buf, p, end, groupScratch, 0, len);
+        for (let j = 0; j < len; j++) acc += groupScratch[j]!;
+      }
+    }
+  }
+  forSum = acc;
+  return p;
+}
+
+/** Parses a group header at buf[p]; sets hWidth, hShift, hMin, hRadix and returns the position after it. */
+let hWidth = 0;
+let hShift = 0;
+let hMin = 0;
+let hRadix = false;
+function readGroupHeader(buf: Uint8Array, p: number, end: number): number {
+  if (p >= end) throw corrupt("truncated bit-packed group", p);
+  const header = buf[p++] as number;
+  const width = header & 0x3f;
+  const radix = (header & GROUP_RADIX_FLAG) !== 0;
+  if (width > MAX_PACK_WIDTH || (radix && width !== 0)) throw corrupt(`bad bit-packed group header 0x${header.toString(16)}`, p - 1);
+  let shift = 0;
+  if (header & GROUP_SHIFT_FLAG) {
+    if (p >= end) throw corrupt("truncated bit-packed group", p);
+    shift = buf[p++] as number;
+    if (shift === 0 || shift > 53) throw corrupt(`bad bit-packed group shift ${shift}`, p - 1);
+  }
+  p = getZigzag(buf, p, end);
+  hMin = varintResult.v;
+  hWidth = width;
+  hShift = shift;
+  hRadix = radix;
+  return p;
+}
+
+/** Moves past one group of len values without decoding it. */
+function skipGroup(buf: Uint8Array, p: number, end: number, len: number): number {
+  p = readGroupHeader(buf, p, end);
+  let nbytes: number;
+  if (hRadix) {
+    p = getUvarint(buf, p, end, 0xffff);
+    const range = varintResult.v;
+    if (range < 2) throw corrupt(`bad radix group range ${range}`, p);
+    nbytes = radixBytes(range, len);
+  } else {
+    nbytes = (len * hWidth + 7) >>> 3;
+  }
+  if (nbytes > end - p) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p}`, p);
+  return p + nbytes;
+}
+
+/**
+ * Sets forSum to the sum of a plain group's len values (width < 32) without storing them; falls
+ * back to decoding them aside when the sum could leave the exact integers.
+ */
+function sumGroup(buf: Uint8Array, p: number, end: number, len: number): number {
+  const start = p;
+  p = readGroupHeader(buf, p, end);
+  const width = hWidth;
+  const nbytes = (len * width + 7) >>> 3;
+  if (nbytes > end - p) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p}`, p);
+  const min = hMin;
+  // len < 2^8, fields < 2^width: Σ fields · 2^shift < 2^(8 + width + shift).
+  if (Math.abs(min) * len > MAX_SAFE_RANGE || width + hShift + 8 > 53) {
+    readFor(buf, start, end, groupScratch, 0, len);
+    let s = 0;
+    for (let j = 0; j < len; j++) s += groupScratch[j]!;
+    forSum = s;
+    return p + nbytes;
+  }
+  let fields = 0;
+  if (width > 0) {
+    loadWords(buf, p, nbytes);
+    const W = words;
+    const mask = 0xffffffff >>> (32 - width);
+    let pos = 0;
+    for (let j = 0; j < len; j++) {
+      const w = pos >>> 5;
+      const b = pos & 31;
+      fields += ((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & mask;
+      pos += width;
+    }
+  }
+  forSum = len * min + fields * (POW2[hShift] as number);
+  return p + nbytes;
+}
+
+/** What peekGroup found: the group's minimum, its largest value minus the minimum (an upper bound), the position after it. */
+export let peekMin = 0;
+export let peekSpan = 0;
+export let peekNext = 0;
+
+/** Reads the header of the group of len values at buf[p] without decoding it (sets peekMin, peekSpan, peekNext). */
+export function peekGroup(buf: Uint8Array, p: number, end: number, len: number): void {
+  const q = readGroupHeader(buf, p, end);
+  const mul = POW2[hShift] as number;
+  let nbytes: number;
+  let p2 = q;
+  if (hRadix) {
+    p2 = getUvarint(buf, q, end, 0xffff);
+    const range = varintResult.v;
+    if (range < 2) throw corrupt(`bad radix group range ${range}`, p2);
+    nbytes = radixBytes(range, len);
+    peekSpan = range * mul;
+  } else {
+    nbytes = (len * hWidth + 7) >>> 3;
+    peekSpan = ((POW2[hWidth] as number) - 1) * mul;
+  }
+  if (nbytes > end - p2) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p2}`, p2);
+  peekMin = hMin;
+  peekNext = p2 + nbytes;
+  peekData = p2;
+  peekBase = hRadix ? peekSpan / mul + 1 : 0;
+}
+
+/** Where the last peeked group's packed bits start, and its radix base (0: plain). */
+let peekData = 0;
+let peekBase = 0;
+
+/** Whether unpackRange can read the last peeked group: radix, or plain narrower than 26 bits. */
+export function peekRangeable(): boolean {
+  return peekBase !== 0 || hWidth <= 25;
+}
+
+/**
+ * out[o0 + j] = the value j of the last peeked group (peekGroup), for j in [a, b) only, reading
+ * bits straight from buf (a radix group splits the chunks that hold them). The group must be
+ * peekRangeable.
+ */
+export function unpackRange(buf: Uint8Array, out: Float64Array, o0: number, len: number, a: number, b: number): void {
+  const min = hMin;
+  const mul = POW2[hShift] as number;
+  const p = peekData;
+  if (peekBase === 0) {
+    const width = hWidth;
+    if (width === 0) {
+      out.fill(min, o0 + a, o0 + b);
+      return;
+    }
+    const mask = 0xffffffff >>> (32 - width);
+    let pos = a * width;
+    for (let j = a; j < b; j++) {
+      const q = p + (pos >>> 3);
+      // Bytes past the group only feed masked bits; past the array they read as 0.
+      const w = buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16) | (buf[q + 3]! << 24);
+      out[o0 + j] = min + ((w >>> (pos & 7)) & mask) * mul;
+      pos += width;
+    }
+    return;
+  }
+  const base = peekBase;
+  radixBytes(base - 1, len);
+  const k = rK;
+  const chunkBits = rChunkBits;
+  const inv = (1 / base) * (1 + TWO_M40);
+  for (let j = a - (a % k); j < b; j += k) {
+    const kk = Math.min(k, len - j);
+    const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
+    const pos = (j / k) * chunkBits;
+    const q = p + (pos >>> 3);
+    const off = pos & 7;
+    const w = (buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16) | (buf[q + 3]! << 24)) >>> 0;
+    let c = ((w >>> off) | ((buf[q + 4]! << 1) << (31 - off))) & (0xffffffff >>> (32 - bits));
+    const o = o0 + j;
+    for (let d = 0; d < kk; d++) {
+      const t = (c * inv) | 0;
+      if (j + d >= a && j + d < b) out[o + d] = min + (c - t * base) * mul;
+      c = t;
+    }
+    if (c !== 0) throw corrupt("radix chunk out of range", p);
+  }
 }

@@ -190,12 +190,17 @@ function finish(mantissas: Float64Array, n: number, exc: number, e: number): num
 
 /** In place: mantissas → floats for exponent e. */
 export function fromDecimal(m: Float64Array, n: number, e: number): void {
+  fromDecimalRange(m, 0, n, e);
+}
+
+/** fromDecimal over m[from..to). */
+export function fromDecimalRange(m: Float64Array, from: number, to: number, e: number): void {
   if (e === 0) return;
   if (e < 0) {
     const p = P10[-e] as number;
-    for (let i = 0; i < n; i++) m[i] = (m[i] as number) / p;
+    for (let i = from; i < to; i++) m[i] = (m[i] as number) / p;
   } else {
     const p = P10[e] as number;
-    for (let i = 0; i < n; i++) m[i] = (m[i] as number) * p;
+    for (let i = from; i < to; i++) m[i] = (m[i] as number) * p;
   }
 }

@@ -1,5 +1,5 @@
 import { BadDataError, grownCapacity } from "@strata/core";
-import { forSize, readFor, writeFor } from "./bitpack.js";
+import { forSize, peekGroup, peekMin, peekNext, peekRangeable, peekSpan, readFor, readForSelected, setWanted, unpackRange, writeFor } from "./bitpack.js";
 import { ByteBuffer } from "./bytes.js";
 import {
   GROUP_SIZE,
@@ -504,6 +504,227 @@ export function readIntLayout(layout: IntLayout, buf: Uint8Array, p: number, end
     }
     default:
       throw corrupt(`unknown int64 layout ${String(layout)}`);
+  }
+}
+
+/**
+ * Like readIntLayout, but only the indexes in the sorted, disjoint [from, to) pairs
+ * segs[0..2·nseg) must come out right; the others are left unspecified. DeltaPacked skips the
+ * groups no segment meets by their sums, LinearPacked skips them outright; the other layouts
+ * are read whole. Validates what it reads as readIntLayout does; the bytes of skipped groups
+ * are bounds-checked, not decoded.
+ */
+export function readIntLayoutAt(
+  layout: IntLayout,
+  buf: Uint8Array,
+  p: number,
+  end: number,
+  count: number,
+  out: Float64Array,
+  segs: Uint32Array,
+  nseg: number,
+): number {
+  if (count === 0) return p;
+  switch (layout) {
+    case IntEncoding.DeltaPacked: {
+      p = getZigzag(buf, p, end);
+      const x0 = varintResult.v;
+      out[0] = x0;
+      setWanted(segs, nseg);
+      return readForSelected(buf, p, end, out, 1, count - 1, true, x0);
+    }
+    case IntEncoding.LinearPacked: {
+      p = getZigzag(buf, p, end);
+      const x0 = varintResult.v;
+      p = getZigzag(buf, p, end);
+      const step = varintResult.v;
+      p = getUvarint(buf, p, end, count);
+      const nlc = varintResult.v;
+      const lcStart = p;
+      for (let j = 0; j < nlc; j++) {
+        p = getUvarint(buf, p, end, count);
+        p = getZigzag(buf, p, end);
+      }
+      setWanted(segs, nseg);
+      p = readForSelected(buf, p, end, out, 0, count, false, 0);
+      levels.q = lcStart;
+      levels.left = nlc;
+      levels.level = 0;
+      levels.next = count;
+      if (nlc > 0) {
+        levels.q = getUvarint(buf, lcStart, end, count);
+        levels.idx = varintResult.v;
+        levels.next = levels.idx;
+      }
+      for (let s = 0; s < nseg; s++) {
+        const b = segs[2 * s + 1]!;
+        for (let i = segs[2 * s]!; i < b; i++) {
+          if (i >= levels.next) levelsUpTo(buf, end, count, i);
+          out[i] = (out[i] as number) + (x0 + i * step) + levels.level;
+        }
+      }
+      if (levels.left > 0 && levels.next < count) levelsUpTo(buf, end, count, count - 1);
+      if (levels.left > 0) throw corrupt("level change index beyond the block", levels.q);
+      return p;
+    }
+    default:
+      return readIntLayout(layout, buf, p, end, count, out);
+  }
+}
+
+/**
+ * Intervals (e_k - range, e_k] for e_k = first + k·step, k < count (one interval when count is
+ * 1): the windows a query reads, for decodeInt64sNear.
+ */
+export interface IntervalGrid {
+  readonly first: number;
+  readonly step: number;
+  readonly count: number;
+  readonly range: number;
+}
+
+/** The first k with e_k >= lo (count when none). */
+function firstEndAtOrAfter(g: IntervalGrid, lo: number): number {
+  if (g.count === 1 || !(g.step > 0) || lo <= g.first) return g.count === 1 && g.first < lo ? 1 : 0;
+  let k = Math.floor((lo - g.first) / g.step);
+  if (g.first + k * g.step < lo) k++;
+  return Math.min(k, g.count);
+}
+
+/** Whether some interval of g meets [lo, hi]. */
+function gridMeets(g: IntervalGrid, lo: number, hi: number): boolean {
+  const k = firstEndAtOrAfter(g, lo);
+  if (k >= g.count) return false;
+  const e = g.first + k * g.step;
+  return e >= lo && e - g.range < hi;
+}
+
+let chIdx = new Uint32Array(64);
+let chLevel = new Float64Array(64);
+
+/**
+ * Decodes `count` ascending integers (a block's timestamps) so that every value inside an
+ * interval of `grid` comes out exactly, and returns whether some did not: for LinearPacked, a
+ * bit-packed group whose bounds (line, levels, group minimum and width) lie outside every
+ * interval is not unpacked, and its slots get a placeholder in its bounds no smaller than the
+ * value before it — so the output stays ascending (not strictly) and no placeholder falls in an
+ * interval. Other layouts are decoded whole (returns false). Validates as decodeInt64s does.
+ */
+export function decodeInt64sNear(tag: number, bytes: Uint8Array, count: number, out: Float64Array, grid: IntervalGrid): boolean {
+  if (tag !== IntEncoding.LinearPacked || count === 0) {
+    decodeInt64s(tag, bytes, count, out);
+    return false;
+  }
+  checkCount(count, out);
+  const buf = bytes;
+  const end = buf.length;
+  let p = getZigzag(buf, 0, end);
+  const x0 = varintResult.v;
+  p = getZigzag(buf, p, end);
+  const step = varintResult.v;
+  p = getUvarint(buf, p, end, count);
+  const nlc = varintResult.v;
+  if (chIdx.length < nlc) {
+    chIdx = new Uint32Array(grownCapacity(chIdx.length, nlc));
+    chLevel = new Float64Array(chIdx.length);
+  }
+  let idx = 0;
+  let level = 0;
+  for (let j = 0; j < nlc; j++) {
+    p = getUvarint(buf, p, end, count);
+    if (j > 0 && varintResult.v === 0) throw corrupt("level change indexes not increasing", p);
+    idx += varintResult.v;
+    if (idx >= count) throw corrupt("level change index beyond the block", p);
+    p = getZigzag(buf, p, end);
+    level += varintResult.v;
+    chIdx[j] = idx;
+    chLevel[j] = level;
+  }
+  let c = 0; // level changes at indexes <= the current one
+  let c2 = 0; // the same for the unpacked values
+  let lv2 = 0;
+  let skipped = false;
+  let prev = -Infinity;
+  for (let i0 = 0; i0 < count; i0 += GROUP_SIZE) {
+    const len = Math.min(GROUP_SIZE, count - i0);
+    const i1 = i0 + len - 1;
+    while (c < nlc && chIdx[c]! <= i0) c++;
+    const l0 = c > 0 ? chLevel[c - 1]! : 0;
+    let minL = l0;
+    let maxL = l0;
+    for (let j = c; j < nlc && chIdx[j]! <= i1; j++) {
+      const l = chLevel[j]!;
+      if (l < minL) minL = l;
+      else if (l > maxL) maxL = l;
+    }
+    peekGroup(buf, p, end, len);
+    const lo = x0 + Math.min(i0 * step, i1 * step) + minL + peekMin;
+    const hi = x0 + Math.max(i0 * step, i1 * step) + maxL + peekMin + peekSpan;
+    if (gridMeets(grid, lo, hi)) {
+      // Each value's own bounds: x0 + i·step + [minL + min, maxL + min + span]. Only the
+      // indexes whose bounds meet a window are unpacked; the others get placeholders as below.
+      const baseLo = x0 + minL + peekMin;
+      const baseHi = x0 + maxL + peekMin + peekSpan;
+      let j = i0;
+      if (step > 0 && peekRangeable()) {
+        let k = firstEndAtOrAfter(grid, lo);
+        for (; k < grid.count; k++) {
+          const e = grid.first + k * grid.step;
+          const st = e - grid.range;
+          if (st >= hi) break;
+          const ia = Math.max(j, Math.floor((st - baseHi) / step));
+          const ib = Math.min(i1, Math.floor((e - baseLo) / step) + 1);
+          if (ib >= ia) {
+            for (; j < ia; j++) out[j] = prev = Math.max(prev, baseLo + j * step);
+            unpackRange(buf, out, i0, len, ia - i0, ib + 1 - i0);
+            for (let i = ia; i <= ib; i++) {
+              while (c2 < nlc && chIdx[c2]! <= i) lv2 = chLevel[c2++]!;
+              out[i] = (out[i] as number) + (x0 + i * step) + lv2;
+            }
+            prev = out[ib]!;
+            j = ib + 1;
+          }
+          if (grid.count === 1 || j > i1) break;
+        }
+        for (; j <= i1; j++) out[j] = prev = Math.max(prev, baseLo + j * step);
+      } else {
+        readFor(buf, p, end, out, i0, len);
+        for (let i = i0; i <= i1; i++) {
+          while (c2 < nlc && chIdx[c2]! <= i) lv2 = chLevel[c2++]!;
+          out[i] = (out[i] as number) + (x0 + i * step) + lv2;
+        }
+        prev = out[i1]!;
+      }
+    } else {
+      const v = lo > prev ? lo : prev;
+      out.fill(v, i0, i1 + 1);
+      prev = v;
+      skipped = true;
+    }
+    p = peekNext;
+  }
+  if (p !== end) throw corrupt(`${end - p} unexpected trailing bytes`, p);
+  return skipped;
+}
+
+/** The walk over LinearPacked's level changes in readIntLayoutAt. */
+const levels = { q: 0, left: 0, idx: 0, next: 0, level: 0 };
+
+/** Applies the level changes at indexes <= i. */
+function levelsUpTo(buf: Uint8Array, end: number, count: number, i: number): void {
+  const L = levels;
+  while (L.left > 0 && L.next <= i) {
+    L.q = getZigzag(buf, L.q, end);
+    L.level += varintResult.v;
+    L.left--;
+    if (L.left > 0) {
+      L.q = getUvarint(buf, L.q, end, count);
+      if (varintResult.v === 0) throw corrupt("level change indexes not increasing", L.q);
+      L.idx += varintResult.v;
+      L.next = L.idx;
+    } else {
+      L.next = count;
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import type { ByteBuffer } from "./bytes.js";
 import type { TimestampsEncoding } from "./constants.js";
-import { decodeInt64s, encodeInt64s } from "./int64s.js";
+import { decodeInt64s, decodeInt64sNear, encodeInt64s, type IntervalGrid } from "./int64s.js";
 
 /**
  * Block codec for sample timestamps (integer milliseconds, |t| <= 2^53-1, normally ascending).
@@ -14,4 +14,12 @@ export function encodeTimestamps(ts: ArrayLike<number>, out: ByteBuffer, n = ts.
 /** Decodes `count` timestamps into out[0..count); throws STRATA_CORRUPT_DATA on malformed input. */
 export function decodeTimestamps(tag: number, bytes: Uint8Array, count: number, out: Float64Array): void {
   decodeInt64s(tag, bytes, count, out);
+}
+
+/**
+ * Decodes `count` timestamps into out[0..count) exactly inside the intervals of `grid`; returns
+ * whether values outside them were left as ascending placeholders (decodeInt64sNear).
+ */
+export function decodeTimestampsNear(tag: number, bytes: Uint8Array, count: number, out: Float64Array, grid: IntervalGrid): boolean {
+  return decodeInt64sNear(tag, bytes, count, out, grid);
 }

@@ -16,11 +16,11 @@ import {
   STALE_NAN_LO,
   ValuesEncoding,
 } from "./constants.js";
-import { NOT_DECIMAL, decimalResult, fromDecimal, toDecimal } from "./decimal.js";
+import { NOT_DECIMAL, decimalResult, fromDecimal, fromDecimalRange, toDecimal } from "./decimal.js";
 import { corrupt } from "./errors.js";
 import { nearestDelta } from "./nearest.js";
 import { lz4Decompress } from "./compress.js";
-import { appendMaybeLz4, checkCount, chooseIntLayout, lastChosenSize, readIntLayout, writeIntLayout } from "./int64s.js";
+import { appendMaybeLz4, checkCount, chooseIntLayout, lastChosenSize, readIntLayout, readIntLayoutAt, writeIntLayout } from "./int64s.js";
 import type { IntLayout } from "./int64s.js";
 import { getUvarint, getZigzag, putZigzag, varintResult, writeUvarint, zigzagSize, uvarintSize } from "./varint.js";
 
@@ -244,8 +244,12 @@ function maxValuesPayload(n: number): number {
 /**
  * Decodes `count` values encoded with `tag` from `bytes` (exactly: trailing bytes are an error)
  * into out[0..count), bit-exactly. Throws STRATA_CORRUPT_DATA on malformed input.
+ *
+ * With `want` (sorted, disjoint [from, to) index pairs want[0..2·wantCount)), only the values
+ * at those indexes must come out (bit-exactly the same); the others are left unspecified, and
+ * decimal delta and linear layouts skip the bit-packed groups that hold none of them.
  */
-export function decodeValues(tag: number, bytes: Uint8Array, count: number, out: Float64Array): void {
+export function decodeValues(tag: number, bytes: Uint8Array, count: number, out: Float64Array, want?: Uint32Array, wantCount = 0): void {
   checkCount(count, out);
   if (!isValuesEncoding(tag)) throw corrupt(`unknown values encoding tag ${tag}`);
   let src = bytes;
@@ -277,9 +281,15 @@ export function decodeValues(tag: number, bytes: Uint8Array, count: number, out:
         p += 8;
       }
     }
-    p = readIntLayout((tag & INT_LAYOUT_MASK) as IntLayout, src, p, end, count, out);
-    if (p !== end) throw corrupt(`${end - p} unexpected trailing bytes`, p);
-    fromDecimal(out, count, e);
+    if (want === undefined) {
+      p = readIntLayout((tag & INT_LAYOUT_MASK) as IntLayout, src, p, end, count, out);
+      if (p !== end) throw corrupt(`${end - p} unexpected trailing bytes`, p);
+      fromDecimal(out, count, e);
+    } else {
+      p = readIntLayoutAt((tag & INT_LAYOUT_MASK) as IntLayout, src, p, end, count, out, want, wantCount);
+      if (p !== end) throw corrupt(`${end - p} unexpected trailing bytes`, p);
+      for (let s = 0; s < wantCount; s++) fromDecimalRange(out, want[2 * s]!, want[2 * s + 1]!, e);
+    }
     if (nexc === 0) return; // most blocks: no views to create
     const ob = u32view(out);
     const o8 = u8view(out, count);

@@ -1,6 +1,6 @@
 import { BadDataError } from "@strata/core";
 import { ByteBuffer, dataView, getInt64, putInt64, TWO_32 } from "./bytes.js";
-import { decodeTimestamps, decodeValues } from "./codec.js";
+import { decodeTimestamps, decodeTimestampsNear, decodeValues, type IntervalGrid } from "./codec.js";
 import { BLOCK_HEADER_BYTES, BLOCK_WIRE_HEADER_BYTES, BLOCK_WIRE_VERSION, MAX_BLOCK_SAMPLES, TSID_BYTES } from "./constants.js";
 import { decodeTSID, encodeTSID, type TSID } from "./tsid.js";
 
@@ -182,12 +182,46 @@ export function unmarshalBlock(buf: Uint8Array, pos: number): { block: RawBlock;
  * large enough). Throws BadDataError when the payload is corrupt.
  */
 export function decodeBlock(b: RawBlock, ts: Float64Array, vals: Float64Array, off = 0): number {
+  decodeBlockTimestamps(b, ts, off);
+  decodeBlockValues(b, vals, off);
+  return b.count;
+}
+
+/** The timestamps half of decodeBlock. */
+export function decodeBlockTimestamps(b: RawBlock, ts: Float64Array, off = 0): void {
   try {
     decodeTimestamps(b.tsTag, b.timestamps, b.count, off === 0 ? ts : ts.subarray(off));
-    decodeValues(b.valTag, b.values, b.count, off === 0 ? vals : vals.subarray(off));
   } catch (err) {
-    if (err instanceof BadDataError) throw err;
-    throw new BadDataError(`corrupt block of metricID ${b.tsid.metricID}: ${String(err)}`, "STRATA_CORRUPT_DATA", { cause: err });
+    throw corruptBlock(b, err);
   }
-  return b.count;
+}
+
+/**
+ * The timestamps half of decodeBlock, exact only inside `grid`'s intervals: outside them a
+ * block's timestamps may be ascending placeholders (decodeTimestampsNear), which never fall
+ * inside an interval. Returns whether any were left.
+ */
+export function decodeBlockTimestampsNear(b: RawBlock, ts: Float64Array, off: number, grid: IntervalGrid): boolean {
+  try {
+    return decodeTimestampsNear(b.tsTag, b.timestamps, b.count, off === 0 ? ts : ts.subarray(off), grid);
+  } catch (err) {
+    throw corruptBlock(b, err);
+  }
+}
+
+/**
+ * The values half of decodeBlock; with `want` only the values at the block's indexes in those
+ * [from, to) pairs (sorted, disjoint, want[0..2·wantCount)) must come out (decodeValues).
+ */
+export function decodeBlockValues(b: RawBlock, vals: Float64Array, off = 0, want?: Uint32Array, wantCount = 0): void {
+  try {
+    decodeValues(b.valTag, b.values, b.count, off === 0 ? vals : vals.subarray(off), want, wantCount);
+  } catch (err) {
+    throw corruptBlock(b, err);
+  }
+}
+
+function corruptBlock(b: RawBlock, err: unknown): BadDataError {
+  if (err instanceof BadDataError) return err;
+  return new BadDataError(`corrupt block of metricID ${b.tsid.metricID}: ${String(err)}`, "STRATA_CORRUPT_DATA", { cause: err });
 }

@@ -12,12 +12,15 @@ import {
   ValuesEncoding,
   putZigzag,
   decodeTimestamps as decodeTs,
+  decodeTimestampsNear as decodeTsNear,
+  type IntervalGrid,
   decodeValues as decodeVals,
   encodeTimestamps as encodeTs,
   encodeValues as encodeVals,
 } from "@strata/encoding";
 
 export { CodecBuffer, IntEncoding, putZigzag, ValuesEncoding };
+export type { IntervalGrid };
 
 /** Encodes ts[0..n) into out (reset first by the caller); returns the tag. */
 export function encodeTimestamps(out: CodecBuffer, ts: Float64Array, n: number): number {
@@ -92,9 +95,14 @@ export function decodeTimestamps(tag: number, src: Uint8Array, n: number, out: F
   decodeTs(tag, src, n, out);
 }
 
-/** Decodes n values into out[0..n) bit-exactly; throws BadDataError on bad input. */
-export function decodeValues(tag: number, src: Uint8Array, n: number, out: Float64Array): void {
-  decodeVals(tag, src, n, out);
+/** decodeTimestamps exact only inside grid's intervals (@strata/encoding decodeTimestampsNear); true if placeholders were left. */
+export function decodeTimestampsNear(tag: number, src: Uint8Array, n: number, out: Float64Array, grid: IntervalGrid): boolean {
+  return decodeTsNear(tag, src, n, out, grid);
+}
+
+/** Decodes n values into out[0..n) bit-exactly (with `want`, only at those index ranges: @strata/encoding decodeValues); throws BadDataError on bad input. */
+export function decodeValues(tag: number, src: Uint8Array, n: number, out: Float64Array, want?: Uint32Array, wantCount = 0): void {
+  decodeVals(tag, src, n, out, want, wantCount);
 }
 
 let scratchTs = new Float64Array(1024);
