@@ -1,4 +1,4 @@
-// pnpm bench:query [--shape=default|100k|7d] [--hosts=25] [--hours=6] [--queryHours=H] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR] [--tls] [--cpu] [--hold] [--selectFlags=-a=1,-b=2] [--selectFlagsB=-a=0]
+// pnpm bench:query [--shape=default|100k|7d] [--hosts=25] [--hours=6] [--queryHours=H] [--step=60] [--runs=5] [--warmup=3] [--only=NAME] [--noVM] [--profile=DIR] [--tls] [--cpu] [--hold] [--selectFlags=-a=1,-b=2] [--selectFlagsB=-a=0] [--selectMainB=PATH]
 //
 // Shapes (flags given beside --shape override its values):
 //   default  25 hosts (2275 series) × 6 h, queries over the 6 h at a 60 s step;
@@ -51,7 +51,7 @@ const WARMUP = Math.max(1, Number(args.get("warmup") ?? 3));
 const WITH_VM = !args.has("noVM");
 const WITH_TLS = args.has("tls");
 const PROFILE = args.get("profile");
-/** Only the queries whose name contains this (for profiling one query). */
+/** Only the queries whose name contains this, or one of these `|`-separated parts (for profiling a few queries). */
 const ONLY = args.get("only");
 /** Print CPU ms per query and process (select, each storage node; the VM process). */
 const CPU_TABLE = args.has("cpu");
@@ -63,7 +63,13 @@ const EXTRA_SELECT_FLAGS = (args.get("selectFlags") ?? "").split(",").filter((f)
  * A second select over the same storage nodes with these flags instead (target "strata B",
  * measured in the same passes as the first, so both see the same load), for A/B runs.
  */
-const SELECT_FLAGS_B = args.has("selectFlagsB") ? (args.get("selectFlagsB") ?? "").split(",").filter((f) => f !== "") : undefined;
+const SELECT_FLAGS_B_ARG = args.has("selectFlagsB") ? (args.get("selectFlagsB") ?? "").split(",").filter((f) => f !== "") : undefined;
+/**
+ * Another build's select for "strata B" (its dist/main.js, e.g. of a base worktree), over the
+ * same storage nodes: an A/B of select code changes in the same passes (implies --selectFlagsB).
+ */
+const SELECT_MAIN_B = args.get("selectMainB");
+const SELECT_FLAGS_B = SELECT_FLAGS_B_ARG ?? (SELECT_MAIN_B === undefined ? undefined : []);
 const INTERVAL = 15_000;
 
 // ---- queries ----------------------------------------------------------------------------------
@@ -111,7 +117,7 @@ const ALL_QUERIES: Query[] = [
   meta("metadata", "/api/v1/metadata?limit=100"),
 ];
 
-const QUERIES = ONLY === undefined ? ALL_QUERIES : ALL_QUERIES.filter((q) => q.name.includes(ONLY));
+const QUERIES = ONLY === undefined ? ALL_QUERIES : ALL_QUERIES.filter((q) => ONLY.split("|").some((o) => q.name.includes(o)));
 
 // ---- targets ----------------------------------------------------------------------------------
 
@@ -154,7 +160,8 @@ async function startStrata(): Promise<Target> {
 async function startSelectB(c: Cluster, flags: readonly string[]): Promise<Target> {
   const port = await freePort();
   const proc = startProcess(process.execPath, [
-    serviceMain("select"),
+    ...(PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`]),
+    SELECT_MAIN_B ?? serviceMain("select"),
     `-httpListenAddr=127.0.0.1:${port}`,
     `-storageNode=${c.storage.map((s) => s.selectAddr).join(",")}`,
     "-replicationFactor=1",
@@ -267,7 +274,7 @@ try {
   }
   if (SELECT_FLAGS_B !== undefined) {
     targets.push(await startSelectB(strataCluster!, SELECT_FLAGS_B));
-    console.log(`strata B: a second select over the same storage nodes with ${SELECT_FLAGS_B.join(" ") || "no extra flags"} (strata: ${EXTRA_SELECT_FLAGS.join(" ") || "no extra flags"})`);
+    console.log(`strata B: a second select${SELECT_MAIN_B === undefined ? "" : ` (${SELECT_MAIN_B})`} over the same storage nodes with ${SELECT_FLAGS_B.join(" ") || "no extra flags"} (strata: ${EXTRA_SELECT_FLAGS.join(" ") || "no extra flags"})`);
   }
   if (HOLD) {
     for (const t of targets) console.log(`${t.name}: ${t.api} (pids ${t.pids.join(" ")})`);

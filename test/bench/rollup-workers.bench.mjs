@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter } from "../../packages/core/dist/index.js";
-import { Storage } from "../../packages/storage/dist/index.js";
+import { marshalBlockAt, marshaledBlockSize, Storage } from "../../packages/storage/dist/index.js";
 import { DecodePool } from "../../packages/cluster/dist/decode-pool.js";
 import { packJob } from "../../packages/cluster/dist/decode.js";
 import { runRollupJob } from "../../packages/cluster/dist/rollup-job.js";
@@ -29,6 +29,9 @@ const c = st.search(tenant, [newMatcher("=", "__name__", "node_cpu_seconds_total
 const series = [];
 while (c.next()) series.push(c.at().blocks.map((b) => ({ ...b, timestamps: b.timestamps.slice(), values: b.values.slice() })));
 c.close();
+// The wire forms select holds off the storage streams, and each series' sample count.
+const wire = series.map((bs) => bs.map((b) => { const out = new Uint8Array(marshaledBlockSize(b)); marshalBlockAt(b, out, 0); return out; }));
+const counts = series.map((bs) => bs.reduce((a, b) => a + b.count, 0));
 const n = 361, ends = new Float64Array(n);
 for (let k = 0; k < n; k++) ends[k] = T0 + 300_000 + k * 20_000;
 const spec = { func: "rate", ends, range: 300_000 };
@@ -45,7 +48,7 @@ for (const mode of ["inline", "workers", "inline", "workers"]) {
       for (let a = 0; a < series.length; a += 360) runRollupJob({ ...packJob(1, series.slice(a, a + 360), minT, maxT, 0), ...spec });
     } else {
       const jobs = [];
-      for (let a = 0; a < series.length; a += 360) jobs.push(...pool.rollupJobs(series.slice(a, a + 360), minT, maxT, 0, spec));
+      for (let a = 0; a < series.length; a += 360) jobs.push(...pool.rollupJobs(wire.slice(a, a + 360), counts.slice(a, a + 360), minT, maxT, 0, spec));
       await Promise.all(jobs.map((j) => j.result));
     }
   }

@@ -2,8 +2,8 @@ import { Worker } from "node:worker_threads";
 import { BadDataError, InternalError } from "@strata/core";
 import type { RawBlock } from "@strata/storage";
 import type { RollupSpec, SelectWindows } from "@strata/promql";
-import { decodeSeries, packJob, type DecodedSamples, type DecodeJob, type SampleArena } from "./decode.js";
-import type { RollupJob, RollupResult } from "./rollup-job.js";
+import { decodeSeries, packWireJob, type DecodedSamples, type DecodeJob, type SampleArena } from "./decode.js";
+import type { FoldControl, FoldResult, JobFold, RollupJob, RollupResult } from "./rollup-job.js";
 
 /**
  * Worker threads for the rollups of wide searches (select's -search.maxWorkersPerQuery), as
@@ -15,8 +15,12 @@ import type { RollupJob, RollupResult } from "./rollup-job.js";
  * the event loop (decodeInline): sending their samples back cost more than decoding them
  * (docs/benchmarks.md, query-par).
  *
- * A worker that dies fails the jobs it held (InternalError naming the worker's exit) and is
- * replaced at once; `close()` terminates the pool (select's SIGTERM shutdown).
+ * Workers start on first use, not with the pool: each is a V8 isolate of ~10 MiB resident, and a
+ * select that only serves plain selections, or none (e.g. during an ingest), should not pay for
+ * them. One that has had no job for `idleMs` exits and is started again when a job needs it
+ * (docs/benchmarks.md, ingest-rss, for the first query's start cost). A worker that dies fails
+ * the jobs it held (InternalError naming the worker's exit) and its place is filled by the next
+ * job; `close()` terminates the pool (select's SIGTERM shutdown).
  */
 
 /** Young generation of a worker's heap (MiB). */
@@ -28,9 +32,16 @@ interface Reply {
 }
 
 interface Slot {
-  worker: Worker;
+  readonly worker: Worker;
   readonly pending: Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>;
+  /** Exit timer while the worker has no job. */
+  idle: NodeJS.Timeout | undefined;
+  /** Set when the pool ends the worker itself (idle or close), so its exit is no failure. */
+  retired: boolean;
 }
+
+/** Default idle time (ms) after which a worker exits. */
+const DEFAULT_IDLE_MS = 5 * 60_000;
 
 export interface DecodePoolOptions {
   /** Worker threads (0 decodes everything inline). */
@@ -39,55 +50,90 @@ export interface DecodePoolOptions {
   readonly minSamples: number;
   /** The worker script (default: decode-worker.js beside this module; tests give their own). */
   readonly workerUrl?: URL;
+  /** A worker without a job for this long exits (default 5 minutes; 0: never). */
+  readonly idleMs?: number;
 }
 
 export class DecodePool {
-  private readonly slots: Slot[] = [];
+  /** One place per worker; undefined until a job needs it, and again after it exits. */
+  private readonly slots: (Slot | undefined)[];
+  /** Workers started so far in each place (a fold's state lives in one worker: a new one lost it). */
+  private readonly generations: number[];
+  private readonly idleMs: number;
   private nextId = 1;
-  private rr = 0;
   private closed = false;
-  /** Rollup jobs run on workers, workers replaced (for /metrics). */
+  /** Rollup jobs run on workers, workers that died, workers started (for /metrics). */
   rollupJobsRun = 0;
   restarts = 0;
+  starts = 0;
 
   constructor(private readonly opts: DecodePoolOptions) {
-    for (let i = 0; i < opts.workers; i++) this.slots.push(this.spawn());
+    this.slots = new Array<Slot | undefined>(opts.workers).fill(undefined);
+    this.generations = new Array<number>(opts.workers).fill(0);
+    this.idleMs = opts.idleMs ?? DEFAULT_IDLE_MS;
   }
 
-  private spawn(): Slot {
+  private spawn(i: number): Slot {
     // A worker allocates few JS objects (a view per block and series); its arrays live outside
     // the heap. V8's default young generation (up to 48 MiB per isolate) only adds RSS here.
     const worker = new Worker(this.opts.workerUrl ?? new URL("./decode-worker.js", import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB } });
-    const slot: Slot = { worker, pending: new Map() };
-    const w = slot.worker;
-    w.unref();
-    w.on("message", (r: Reply) => {
+    const slot: Slot = { worker, pending: new Map(), idle: undefined, retired: false };
+    this.slots[i] = slot;
+    this.generations[i]!++;
+    this.starts++;
+    worker.unref();
+    worker.on("message", (r: Reply) => {
       const p = slot.pending.get(r.id);
       if (!p) return;
       slot.pending.delete(r.id);
+      if (slot.pending.size === 0) this.idleFrom(slot);
       p.resolve(r);
     });
     const fail = (err: Error) => {
-      for (const p of slot.pending.values()) p.reject(new InternalError(`decode worker failed: ${err.message}`));
-      slot.pending.clear();
-      if (!this.closed) {
-        // Replace the dead worker so later queries still have the whole pool.
-        const i = this.slots.indexOf(slot);
-        if (i >= 0) {
-          this.restarts++;
-          this.slots[i] = this.spawn();
-        }
-      }
+      // "error" is followed by "exit": count the death once.
+      if (this.vacate(slot) && !this.closed) this.restarts++;
+      rejectAll(slot, `decode worker failed: ${err.message}`);
     };
-    w.on("error", fail);
-    w.on("exit", (code) => {
+    worker.on("error", fail);
+    worker.on("exit", (code) => {
+      if (slot.retired) return;
       if (code !== 0 || slot.pending.size > 0) fail(new Error(`exited with code ${code}`));
+      else this.vacate(slot);
     });
     return slot;
   }
 
+  /** Frees the slot's place so the next job starts a new worker there (false: already freed). */
+  private vacate(slot: Slot): boolean {
+    clearTimeout(slot.idle);
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots[i] = undefined;
+    return i >= 0;
+  }
+
+  /** Arms the exit of a worker that has just run out of jobs. */
+  private idleFrom(slot: Slot): void {
+    if (this.idleMs <= 0) return;
+    clearTimeout(slot.idle);
+    slot.idle = setTimeout(() => {
+      if (slot.pending.size > 0) return;
+      slot.retired = true;
+      this.vacate(slot);
+      void slot.worker.terminate();
+    }, this.idleMs);
+    slot.idle.unref();
+  }
+
+  /** Workers the pool may run (-search.maxWorkersPerQuery). */
   get size(): number {
     return this.slots.length;
+  }
+
+  /** Workers running now. */
+  get running(): number {
+    let n = 0;
+    for (const s of this.slots) if (s !== undefined) n++;
+    return n;
   }
 
   /** Whether a selection of `samples` samples is worth computing on the workers. */
@@ -96,16 +142,24 @@ export class DecodePool {
   }
 
   /**
-   * Posts `func` over these series as one job per worker at most (about minSamples samples or
-   * more each), and returns the jobs' results in series order, each with the index of its first
-   * series. The workers decode and roll up; only step values come back.
+   * Posts `func` over these series (their blocks' wire forms, `samples[i]` samples in series i)
+   * as one job per worker at most (about minSamples samples or more each), and returns the jobs'
+   * results in series order, each with the index of its first series. The workers unmarshal,
+   * decode and roll up; only step values come back.
    */
-  rollupJobs(series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number, spec: RollupSpec): { readonly from: number; readonly result: Promise<RollupResult> }[] {
+  rollupJobs(
+    series: readonly (readonly Uint8Array[])[],
+    samples: readonly number[],
+    minT: number,
+    maxT: number,
+    dedupIntervalMs: number,
+    spec: RollupSpec,
+  ): { readonly from: number; readonly result: Promise<RollupResult> }[] {
     let total = 0;
-    for (const blocks of series) for (const b of blocks) total += b.count;
+    for (const n of samples) total += n;
     const jobs = Math.max(1, Math.min(this.slots.length, Math.ceil(total / Math.max(1, this.opts.minSamples))));
-    return splitRanges(series, total, jobs).map(([a, b]) => {
-      const packed = packJob(this.nextId++, series.slice(a, b), minT, maxT, dedupIntervalMs);
+    return splitRanges(samples, total, jobs).map(([a, b]) => {
+      const packed = packWireJob(this.nextId++, series.slice(a, b), minT, maxT, dedupIntervalMs);
       const ends = new Float64Array(spec.ends);
       const job: RollupJob = { ...packed, func: spec.func, ends, range: spec.range };
       this.rollupJobsRun++;
@@ -113,11 +167,82 @@ export class DecodePool {
     });
   }
 
-  /** Sends a job to the worker with the fewest jobs in hand. */
-  private post<R extends Reply>(job: DecodeJob, transfer: ArrayBuffer[]): Promise<R> {
+  /** A new id for a fold's state on the workers. */
+  foldId(): number {
+    return this.nextId++;
+  }
+
+  /**
+   * The start count of worker `w`, starting it if it is not running (a fold posted to it must
+   * find the same worker at its end).
+   */
+  generation(w: number): number {
+    if (this.closed || w >= this.slots.length) return -1;
+    if (this.slots[w] === undefined) this.spawn(w);
+    return this.generations[w]!;
+  }
+
+  /**
+   * Posts a folding rollup job to worker `w` (SeriesStream.rollupFold: every series of a group
+   * goes to the same worker, in order; messages to one worker run in the order posted).
+   */
+  rollupFoldJob(
+    w: number,
+    series: readonly (readonly Uint8Array[])[],
+    minT: number,
+    maxT: number,
+    dedupIntervalMs: number,
+    spec: RollupSpec,
+    fold: JobFold,
+  ): Promise<RollupResult> {
+    const packed = packWireJob(this.nextId++, series, minT, maxT, dedupIntervalMs);
+    const ends = new Float64Array(spec.ends);
+    const job: RollupJob = { ...packed, func: spec.func, ends, range: spec.range, fold };
+    this.rollupJobsRun++;
+    return this.post<RollupResult>(job, [packed.meta.buffer, packed.data.buffer, ends.buffer, fold.groupOf.buffer, fold.first.buffer], w);
+  }
+
+  /**
+   * The groups worker `w` folded for `qid` (after every job posted to it before); fails when
+   * the worker was replaced since `generation` (its share of the fold died with it).
+   */
+  finishFold(w: number, qid: number, generation: number): Promise<FoldResult> {
+    if (this.slots[w] === undefined || this.generations[w] !== generation) {
+      return Promise.reject(new InternalError("decode worker failed: replaced while it folded a query's groups"));
+    }
+    const c: FoldControl = { id: this.nextId++, qid, control: "finish" };
+    return this.post<FoldResult>(c, [], w);
+  }
+
+  /** Forgets `qid`'s fold on every running worker (a query that stopped early); nothing answers. */
+  dropFold(qid: number): void {
+    if (this.closed) return;
+    const c: FoldControl = { id: this.nextId++, qid, control: "drop" };
+    for (const s of this.slots) s?.worker.postMessage(c);
+  }
+
+  /** The worker for the next job: an idle one, else a new one in a free place, else the least busy. */
+  private pick(): Slot {
+    let best: Slot | undefined;
+    let free = -1;
+    for (let i = 0; i < this.slots.length; i++) {
+      const s = this.slots[i];
+      if (s === undefined) {
+        if (free < 0) free = i;
+      } else if (best === undefined || s.pending.size < best.pending.size) best = s;
+    }
+    if (best !== undefined && (best.pending.size === 0 || free < 0)) return best;
+    return this.spawn(free);
+  }
+
+  /**
+   * Sends a job to worker `to` (started if it is not running), or else to an idle worker,
+   * starting one if none is idle and the pool has room.
+   */
+  private post<R extends Reply>(job: DecodeJob | FoldControl, transfer: ArrayBuffer[], to?: number): Promise<R> {
     if (this.closed || this.slots.length === 0) return Promise.reject(new InternalError("the decode worker pool is closed"));
-    let slot = this.slots[this.rr++ % this.slots.length]!;
-    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
+    const slot = to === undefined ? this.pick() : (this.slots[to] ?? this.spawn(to));
+    clearTimeout(slot.idle);
     return new Promise<Reply>((resolve, reject) => {
       slot.pending.set(job.id, { resolve, reject });
       slot.worker.postMessage(job, transfer);
@@ -129,24 +254,35 @@ export class DecodePool {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    const running = this.slots.filter((s): s is Slot => s !== undefined);
+    for (const s of running) {
+      s.retired = true;
+      this.vacate(s);
+      rejectAll(s, "the decode worker pool is closed");
+    }
+    await Promise.all(running.map((s) => s.worker.terminate()));
   }
 }
 
+function rejectAll(slot: Slot, message: string): void {
+  for (const p of slot.pending.values()) p.reject(new InternalError(message));
+  slot.pending.clear();
+}
+
 /** Contiguous ranges of series with about total/jobs samples each. */
-function splitRanges(series: readonly (readonly RawBlock[])[], total: number, jobs: number): [number, number][] {
+function splitRanges(samples: readonly number[], total: number, jobs: number): [number, number][] {
   const ranges: [number, number][] = [];
   const per = total / jobs;
   let from = 0;
   let acc = 0;
-  for (let i = 0; i < series.length; i++) {
-    for (const b of series[i]!) acc += b.count;
+  for (let i = 0; i < samples.length; i++) {
+    acc += samples[i]!;
     if (acc >= per * (ranges.length + 1) && ranges.length < jobs - 1) {
       ranges.push([from, i + 1]);
       from = i + 1;
     }
   }
-  if (from < series.length) ranges.push([from, series.length]);
+  if (from < samples.length) ranges.push([from, samples.length]);
   return ranges;
 }
 

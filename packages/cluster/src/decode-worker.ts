@@ -1,15 +1,23 @@
 import { parentPort } from "node:worker_threads";
-import { runRollupJob, type RollupJob, type RollupResult } from "./rollup-job.js";
+import { runFoldControl, runRollupJob, type FoldControl, type RollupJob, type RollupResult } from "./rollup-job.js";
 
-/** Worker thread of DecodePool: decodes packed jobs, computes their rollups, transfers the step values back. */
+/**
+ * Worker thread of DecodePool: decodes packed jobs, computes their rollups (and folds them when
+ * the job says so), transfers the step values or the folded groups back.
+ */
 const port = parentPort;
 if (port === null) throw new Error("decode-worker.js runs as a worker thread (DecodePool)");
-port.on("message", (job: RollupJob) => {
+port.on("message", (msg: RollupJob | FoldControl) => {
   try {
-    const r = runRollupJob(job);
+    if ("control" in msg) {
+      const { result, transfer } = runFoldControl(msg);
+      if (msg.control === "finish") port.postMessage(result, transfer);
+      return;
+    }
+    const r = runRollupJob(msg);
     port.postMessage(r, [r.index.buffer, r.values.buffer, r.present.buffer, r.got.buffer]);
   } catch (err) {
-    const res: RollupResult = { id: job.id, error: err instanceof Error ? err.message : String(err) };
+    const res: RollupResult = { id: msg.id, error: err instanceof Error ? err.message : String(err) };
     port.postMessage(res);
   }
 });

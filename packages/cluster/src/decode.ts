@@ -1,5 +1,5 @@
 import type { SelectWindows } from "@strata/promql";
-import { decodeBlockTimestamps, decodeBlockTimestampsNear, decodeBlockValues, deduplicateSamples, normalizeSamples, type RawBlock } from "@strata/storage";
+import { decodeBlockTimestamps, decodeBlockTimestampsNear, decodeBlockValues, deduplicateSamples, marshalBlockAt, marshaledBlockSize, normalizeSamples, unmarshalBlock, type RawBlock } from "@strata/storage";
 
 /**
  * Turns the blocks of one series (from any number of nodes and parts, in any order, possibly
@@ -387,8 +387,10 @@ export function windowsOfEnds(ends: Float64Array, range: number): SelectWindows 
 /**
  * A job for a worker: the blocks of several series packed into two transferable buffers,
  * so posting it copies nothing per block. `meta` is, as float64s: minT, maxT, dedupIntervalMs,
- * seriesCount, then per series its block count, then per block count, minT, maxT, tsTag,
- * valTag, tsLen, valLen; `data` holds every block's timestamp bytes then value bytes in order.
+ * seriesCount, then per series its block count; `data` holds every block's wire
+ * form (storage's marshalBlock: header, timestamp bytes, value bytes) in order, as they came
+ * off the storage streams. The worker reads the headers: the event loop copies bytes and
+ * builds no object per block.
  */
 export interface DecodeJob {
   readonly id: number;
@@ -397,16 +399,12 @@ export interface DecodeJob {
 }
 
 const META_HEAD = 4;
-const META_BLOCK = 7;
 
-export function packJob(id: number, series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number): DecodeJob {
-  let metaLen = META_HEAD;
+/** Packs series given as their blocks' wire forms (select's StreamEntry.blocks). */
+export function packWireJob(id: number, series: readonly (readonly Uint8Array[])[], minT: number, maxT: number, dedupIntervalMs: number): DecodeJob {
   let dataLen = 0;
-  for (const blocks of series) {
-    metaLen += 1 + blocks.length * META_BLOCK;
-    for (const b of blocks) dataLen += b.timestamps.length + b.values.length;
-  }
-  const meta = new Float64Array(metaLen);
+  for (const blocks of series) for (const w of blocks) dataLen += w.length;
+  const meta = new Float64Array(META_HEAD + series.length);
   const data = new Uint8Array(dataLen);
   meta[0] = minT;
   meta[1] = maxT;
@@ -416,24 +414,24 @@ export function packJob(id: number, series: readonly (readonly RawBlock[])[], mi
   let d = 0;
   for (const blocks of series) {
     meta[m++] = blocks.length;
-    for (const b of blocks) {
-      meta[m++] = b.count;
-      meta[m++] = b.minT;
-      meta[m++] = b.maxT;
-      meta[m++] = b.tsTag;
-      meta[m++] = b.valTag;
-      meta[m++] = b.timestamps.length;
-      meta[m++] = b.values.length;
-      data.set(b.timestamps, d);
-      d += b.timestamps.length;
-      data.set(b.values, d);
-      d += b.values.length;
+    for (const w of blocks) {
+      data.set(w, d);
+      d += w.length;
     }
   }
   return { id, meta, data };
 }
 
-const NO_TSID = { accountID: 0, projectID: 0, metricGroupID: 0, jobInstanceID: 0, metricID: 0 };
+/** Packs series given as decoded block headers (tests, benchmarks): their wire forms, as packWireJob. */
+export function packJob(id: number, series: readonly (readonly RawBlock[])[], minT: number, maxT: number, dedupIntervalMs: number): DecodeJob {
+  return packWireJob(id, series.map((blocks) => blocks.map(wireOf)), minT, maxT, dedupIntervalMs);
+}
+
+function wireOf(b: RawBlock): Uint8Array {
+  const out = new Uint8Array(marshaledBlockSize(b));
+  marshalBlockAt(b, out, 0);
+  return out;
+}
 
 /**
  * Calls `each(s, blocks, count)` for every series of a packed job, in order: its blocks as views
@@ -449,36 +447,11 @@ export function forEachPackedSeries(meta: Float64Array, data: Uint8Array, each: 
     blocks.length = 0;
     let count = 0;
     for (let k = 0; k < nb; k++) {
-      const tsLen = meta[m + 5]!;
-      const valLen = meta[m + 6]!;
-      const b: RawBlock = {
-        tsid: NO_TSID,
-        count: meta[m]!,
-        minT: meta[m + 1]!,
-        maxT: meta[m + 2]!,
-        tsTag: meta[m + 3]!,
-        valTag: meta[m + 4]!,
-        timestamps: data.subarray(d, d + tsLen),
-        values: data.subarray(d + tsLen, d + tsLen + valLen),
-      };
-      d += tsLen + valLen;
-      m += META_BLOCK;
-      count += b.count;
-      blocks.push(b);
+      const { block, next } = unmarshalBlock(data, d);
+      d = next;
+      count += block.count;
+      blocks.push(block);
     }
     each(s, blocks, count);
   }
-}
-
-/** Samples in a packed job (the sum of its blocks' counts). */
-export function packedSamples(meta: Float64Array): number {
-  const nSeries = meta[3]!;
-  let total = 0;
-  let m = META_HEAD;
-  for (let s = 0; s < nSeries; s++) {
-    const nb = meta[m++]!;
-    for (let k = 0; k < nb; k++) total += meta[m + k * META_BLOCK]!;
-    m += nb * META_BLOCK;
-  }
-  return total;
 }

@@ -1,23 +1,57 @@
-import { bitsView, isStaleAt, rollupSeries, type RollupMeter, type RollupSpec } from "@strata/promql";
-import { decodeSeriesInto, forEachPackedSeries, packedSamples, windowsOfEnds, type DecodeJob } from "./decode.js";
+import { bitsView, foldLengths, foldSeries, isStaleAt, rollupSeries, type FoldAcc, type RollupMeter, type RollupSpec } from "@strata/promql";
+import { decodeSeriesInto, forEachPackedSeries, windowsOfEnds, type DecodeJob } from "./decode.js";
 
 /**
  * A range function computed on a worker beside the decoding (SeriesStream.rollup): the packed
- * blocks of a run of series (decode.ts packJob) plus the function and its windows. The worker
+ * blocks of a run of series (decode.ts packWireJob) plus the function and its windows. The worker
  * decodes each series into reused scratch arrays, drops stale markers, applies promql's
  * `rollupSeries` (the engine's own kernels, so the values are bit-identical) and sends back only
  * the step values: the samples never leave the worker.
+ *
+ * With `fold` (SeriesStream.rollupFold: a folding aggregation over the rollup) the step values
+ * do not leave the worker either: it folds them with promql's `foldSeries` into its groups'
+ * accumulators, kept across the query's jobs (every series of a group goes to one worker, in
+ * stream order), and hands the accumulators over when asked (FoldControl `finish`).
  */
 export interface RollupJob extends DecodeJob {
   readonly func: string;
   readonly ends: Float64Array<ArrayBuffer>;
   readonly range: number;
+  readonly fold?: JobFold;
+}
+
+/** The fold of a job's series: their groups, and their positions in the stream. */
+export interface JobFold {
+  /** The query's fold (the state it accumulates into on this worker). */
+  readonly qid: number;
+  readonly op: string;
+  /** Group of each series of the job. */
+  readonly groupOf: Int32Array<ArrayBuffer>;
+  /** Stream index of each series of the job (a group reports its first one with output). */
+  readonly first: Uint32Array<ArrayBuffer>;
+}
+
+/** Ends a fold on a worker: `finish` answers with its groups (FoldResult) and forgets them; `drop` only forgets. */
+export interface FoldControl {
+  readonly id: number;
+  readonly qid: number;
+  readonly control: "finish" | "drop";
+}
+
+/** A worker's folded groups of one query (parallel arrays; the accumulators are views into `buffers`). */
+export interface FoldResult {
+  readonly id: number;
+  readonly groups?: Int32Array<ArrayBuffer>;
+  readonly first?: Uint32Array<ArrayBuffer>;
+  readonly accs?: FoldAcc[];
+  readonly error?: string;
 }
 
 /**
  * Rows are the job's series that had samples in the window, in order: `index[i]` is row i's
  * series (its position in the job), its step values values[i*steps ..], present likewise, got[i]
- * its steps with output. `samples`/`scanned` as promql's RollupBatch counts them.
+ * its steps with output. `samples`/`scanned` as promql's RollupBatch counts them. A folding
+ * job returns no values (empty arrays).
  */
 export interface RollupResult {
   readonly id: number;
@@ -43,9 +77,57 @@ const SCRATCH_MIN = 1 << 14;
 let scratchT = new Float64Array(SCRATCH_MIN);
 let scratchV = new Float64Array(SCRATCH_MIN);
 
+/** Doubles per accumulator chunk of a worker's fold (64 KiB), as SimpleAgg cuts them. */
+const FOLD_CHUNK_DOUBLES = 8192;
+
+/** One query's groups on this worker. */
+class FoldState {
+  readonly groups = new Map<number, { readonly acc: FoldAcc; readonly first: number }>();
+  readonly buffers = new Set<ArrayBuffer>();
+  private chunk = new Float64Array(0);
+  private used = 0;
+  constructor(
+    readonly op: string,
+    readonly n: number,
+  ) {}
+
+  acc(group: number, first: number): FoldAcc {
+    let g = this.groups.get(group);
+    if (g === undefined) {
+      const n = this.n;
+      const [c, m, i] = foldLengths(this.op, n);
+      const acc: FoldAcc = { val: this.take(n), comp: this.take(c), mean: this.take(m), count: this.take(n), incr: i > 0 ? this.takeBytes(i) : undefined };
+      g = { acc, first };
+      this.groups.set(group, g);
+    }
+    return g.acc;
+  }
+
+  private take(len: number): Float64Array {
+    if (len === 0) return new Float64Array(0);
+    if (this.used + len > this.chunk.length) {
+      this.chunk = new Float64Array(Math.max(len, FOLD_CHUNK_DOUBLES));
+      this.buffers.add(this.chunk.buffer);
+      this.used = 0;
+    }
+    const a = this.chunk.subarray(this.used, this.used + len);
+    this.used += len;
+    return a;
+  }
+
+  private takeBytes(len: number): Uint8Array {
+    const a = new Uint8Array(len);
+    this.buffers.add(a.buffer);
+    return a;
+  }
+}
+
+/** The folds in progress on this worker, by query. */
+const folds = new Map<number, FoldState>();
+
 /** Runs in the worker. */
 export function runRollupJob(job: RollupJob): Required<Omit<RollupResult, "error">> {
-  const { meta, data, func, ends, range } = job;
+  const { meta, data, func, ends, range, fold } = job;
   const minT = meta[0]!;
   const maxT = meta[1]!;
   const dedup = meta[2]!;
@@ -53,16 +135,19 @@ export function runRollupJob(job: RollupJob): Required<Omit<RollupResult, "error
   const n = ends.length;
   const spec: RollupSpec = { func, ends, range };
   const index = new Uint32Array(nSeries);
-  const values = new Float64Array(nSeries * n);
-  const present = new Uint8Array(nSeries * n);
+  // Folding: one series' step values at a time, reused.
+  const values = new Float64Array(fold === undefined ? nSeries * n : n);
+  const present = new Uint8Array(fold === undefined ? nSeries * n : n);
   const got = new Uint32Array(nSeries);
   const meter = new WorkerMeter();
   const windows = windowsOfEnds(ends, range);
+  let state: FoldState | undefined;
+  if (fold !== undefined) {
+    state = folds.get(fold.qid);
+    if (state === undefined) folds.set(fold.qid, (state = new FoldState(fold.op, n)));
+  }
   let rows = 0;
   let samples = 0;
-  // Largest series first sizes the scratch once per job.
-  const need = Math.min(packedSamples(meta), 1 << 22);
-  if (scratchT.length < need) growScratch(need);
   forEachPackedSeries(meta, data, (s, blocks, count) => {
     if (count === 0) return;
     if (scratchT.length < count) growScratch(count);
@@ -76,9 +161,45 @@ export function runRollupJob(job: RollupJob): Required<Omit<RollupResult, "error
     const m = dropStale(ts, vs, lo, lo + kept);
     const row = rows++;
     index[row] = s;
-    got[row] = rollupSeries(spec.func, ts.subarray(lo, lo + m), vs.subarray(lo, lo + m), ends, range, values.subarray(row * n, (row + 1) * n), present.subarray(row * n, (row + 1) * n), meter);
+    if (state === undefined) {
+      got[row] = rollupSeries(spec.func, ts.subarray(lo, lo + m), vs.subarray(lo, lo + m), ends, range, values.subarray(row * n, (row + 1) * n), present.subarray(row * n, (row + 1) * n), meter);
+      return;
+    }
+    present.fill(0);
+    const g = rollupSeries(spec.func, ts.subarray(lo, lo + m), vs.subarray(lo, lo + m), ends, range, values, present, meter);
+    got[row] = g;
+    // The engine folds only series with output (streamRollup's sink), in stream order.
+    if (g > 0) foldSeries(state.op, state.acc(fold!.groupOf[s]!, fold!.first[s]!), n, values, present);
   });
-  return { id: job.id, rows, index, values, present, got, samples, scanned: meter.samplesScanned };
+  const empty = state !== undefined;
+  return {
+    id: job.id,
+    rows,
+    index,
+    values: empty ? new Float64Array(0) : values,
+    present: empty ? new Uint8Array(0) : present,
+    got,
+    samples,
+    scanned: meter.samplesScanned,
+  };
+}
+
+/** Runs in the worker: hands over (and forgets) a query's folded groups, or only forgets them. */
+export function runFoldControl(c: FoldControl): { readonly result: FoldResult; readonly transfer: ArrayBuffer[] } {
+  const state = folds.get(c.qid);
+  folds.delete(c.qid);
+  if (c.control === "drop" || state === undefined) return { result: { id: c.id, groups: new Int32Array(0), first: new Uint32Array(0), accs: [] }, transfer: [] };
+  const size = state.groups.size;
+  const groups = new Int32Array(size);
+  const first = new Uint32Array(size);
+  const accs: FoldAcc[] = [];
+  let i = 0;
+  for (const [g, v] of state.groups) {
+    groups[i] = g;
+    first[i++] = v.first;
+    accs.push(v.acc);
+  }
+  return { result: { id: c.id, groups, first, accs }, transfer: [groups.buffer, first.buffer, ...state.buffers] };
 }
 
 function growScratch(n: number): void {

@@ -20,7 +20,7 @@ import { emptySeriesSet, seriesSetOf, type SelectHints, type SelectWindows, type
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
-import { BlockSeriesStream, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
+import { BlockSeriesStream, labelsSortKey, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
 import { fromGrpcError } from "./grpc-errors.js";
 import { parseSearchTrace, SEARCH_TRACE_TRAILER, traceRemote, type SearchTrace } from "./search-trace.js";
 import { MetaCache } from "./meta-cache.js";
@@ -68,6 +68,8 @@ const META_CACHE_ENTRIES = 10_000; // select: -search.maxMetaCacheEntries
 const META_CACHE_TTL_MS = 60_000;
 /** Larger series answers are not cached (the cache counts entries, not bytes). */
 const MAX_CACHED_SERIES = 10_000;
+/** Most series of a streamed selection sorted by byte keys (labelsSortKey); wider ones compare labels. */
+const SORT_KEYS_MAX_SERIES = 50_000;
 /** Wait before reopening a WatchIndex_v1 stream that ended. */
 const WATCH_RETRY_MS = 1000;
 
@@ -445,7 +447,10 @@ export class ClusterSelectBackend implements SelectBackend {
           for (const w of r.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
         }
         const entries: StreamEntry[] = [];
-        for (const [key, { name, blocks, samples }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks, samples });
+        // Sort keys cost ~120 bytes a series while the search's frames are held: the widest
+        // selections (issue 18's 100,000-series memory bound) sort without them.
+        const keyed = r.series.size <= SORT_KEYS_MAX_SERIES;
+        for (const [key, { name, blocks, samples }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks, samples, sortKey: keyed ? labelsSortKey(name) : undefined });
         r.series.clear();
         const sortTrace = trace.child("sort series by labels");
         const stream = new BlockSeriesStream(entries, minT, maxT, this.dedupIntervalMs, this.decoder, r.warnings, undefined, hints.windows);

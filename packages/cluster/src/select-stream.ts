@@ -1,9 +1,10 @@
+import { isUtf8 } from "node:buffer";
 import { compareByLabels, type Labels } from "@strata/core";
-import type { RollupBatch, RollupSpec, SelectWindows, Series, SeriesStream } from "@strata/promql";
+import type { FoldedGroup, RollupBatch, RollupFold, RollupSpec, SelectWindows, Series, SeriesStream } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
 import { SampleArena } from "./decode.js";
 import { decodeInline, type DecodePool } from "./decode-pool.js";
-import type { RollupResult } from "./rollup-job.js";
+import type { FoldResult, RollupResult } from "./rollup-job.js";
 
 /**
  * A cluster selection handed to the engine in batches (promql's SeriesStream): the compressed
@@ -33,7 +34,61 @@ export interface StreamEntry {
   blocks: readonly Uint8Array[] | undefined;
   /** Samples in those blocks (batches are cut by it). */
   readonly samples: number;
+  /**
+   * labelsSortKey of the series' canonical name, when it has one (the sort compares these);
+   * dropped once sorted (100,000 keys are ~12 MiB).
+   */
+  sortKey?: string | undefined;
 }
+
+/**
+ * A string whose order (JavaScript's, by UTF-16 code units) is the order of compareLabels over
+ * the labels of this canonical metric name (`tenant | {uvarint len, name, uvarint len, value}*`):
+ * each label's UTF-8 name and value, each followed by a zero byte, read as latin1. UTF-8 bytes
+ * order as code points do (compareStrings' order) and a zero byte orders a string before its
+ * extensions, so one string comparison replaces a comparison of label lists, character by
+ * character. Undefined when a name or value holds a zero byte or invalid UTF-8 (which decodes
+ * to U+FFFD): those sort by their labels.
+ */
+export function labelsSortKey(name: Uint8Array): string | undefined {
+  if (name.length < 8) return undefined;
+  const out = Buffer.allocUnsafe(name.length);
+  let o = 0;
+  let p = 8;
+  while (p < name.length) {
+    for (let part = 0; part < 2; part++) {
+      let len = 0;
+      let shift = 0;
+      for (;;) {
+        if (p >= name.length || shift > 28) return undefined;
+        const b = name[p++]!;
+        len += (b & 0x7f) * 2 ** shift;
+        if (b < 0x80) break;
+        shift += 7;
+      }
+      const end = p + len;
+      if (end > name.length) return undefined;
+      for (; p < end; p++) {
+        const b = name[p]!;
+        if (b === 0) return undefined;
+        out[o++] = b;
+      }
+      out[o++] = 0;
+    }
+  }
+  const key = out.subarray(0, o);
+  return isUtf8(key) ? key.toString("latin1") : undefined;
+}
+
+/** Label order by the entries' sort keys (every entry has one). */
+function bySortKey(a: StreamEntry, b: StreamEntry): number {
+  return a.sortKey! < b.sortKey! ? -1 : a.sortKey! > b.sortKey! ? 1 : 0;
+}
+
+const NO_BLOCKS: readonly Uint8Array[] = [];
+const NO_VALUES = new Float64Array(0);
+const NO_PRESENT = new Uint8Array(0);
+const NO_GOT = new Uint32Array(0);
 
 /** Blocks of their wire forms (each view's block starts at its byte 0). */
 export function unmarshalBlocks(wire: readonly Uint8Array[]): RawBlock[] {
@@ -45,12 +100,31 @@ interface Decoded {
   readonly arena: SampleArena;
 }
 
-/** A rollup job in flight: its result and the entries it covers (from `from` on). */
+/**
+ * A rollup job in flight: its result and the entries it covers (from `from` on), or for a
+ * folding job their stream indexes (`series`).
+ */
 interface PendingRollup {
   readonly part: readonly StreamEntry[];
   readonly from: number;
+  readonly series?: Uint32Array;
   readonly result: Promise<RollupResult>;
 }
+
+/** A fold on the workers (rollupFold): which worker owns each group, and the state's id there. */
+interface WorkerFold {
+  readonly fold: RollupFold;
+  readonly owner: Int32Array;
+  readonly qid: number;
+  /** Each worker's spawn count when the fold began (see DecodePool.finishFold). */
+  readonly generations: number[];
+  /** The workers' groups, asked for once every job is posted. */
+  finished: Promise<FoldResult>[] | undefined;
+  delivered: boolean;
+}
+
+/** A fold goes to the workers only when no worker's groups hold more than this times its fair share of samples. */
+const FOLD_MAX_SHARE = 1.25;
 
 /** Rollup jobs kept in flight per worker (the next ones are posted while the engine folds). */
 const ROLLUP_JOBS_AHEAD = 2;
@@ -68,6 +142,7 @@ export class BlockSeriesStream implements SeriesStream {
   private readonly totalSamples: number;
   private spec: RollupSpec | undefined;
   private rollups: PendingRollup[] = [];
+  private fold: WorkerFold | undefined;
 
   constructor(
     entries: StreamEntry[],
@@ -79,7 +154,10 @@ export class BlockSeriesStream implements SeriesStream {
     batchSamples = STREAM_BATCH_SAMPLES,
     private readonly windows?: SelectWindows,
   ) {
-    entries.sort(compareByLabels);
+    let keyed = true;
+    for (const e of entries) if (e.sortKey === undefined) keyed = false;
+    entries.sort(keyed ? bySortKey : compareByLabels);
+    for (const e of entries) e.sortKey = undefined;
     this.entries = entries;
     this.labels = entries.map((e) => e.labels);
     let acc = 0;
@@ -103,9 +181,92 @@ export class BlockSeriesStream implements SeriesStream {
   }
 
   rollup(spec: RollupSpec): (() => Promise<RollupBatch | undefined>) | undefined {
-    if (this.decoder === undefined || this.nextIndex > 0 || this.spec !== undefined || !this.decoder.offloads(this.totalSamples)) return undefined;
+    if (this.decoder === undefined || this.fold !== undefined || this.nextIndex > 0 || this.spec !== undefined || !this.decoder.offloads(this.totalSamples)) return undefined;
     this.spec = spec;
     return () => this.nextRollup();
+  }
+
+  rollupFold(spec: RollupSpec, fold: () => RollupFold): (() => Promise<RollupBatch | undefined>) | undefined {
+    const pool = this.decoder;
+    if (pool === undefined || this.nextIndex > 0 || this.spec !== undefined || !pool.offloads(this.totalSamples)) return undefined;
+    const f = fold();
+    // Every series of a group goes to one worker (the fold's order is the stream's), groups
+    // balanced by their samples: the largest free share first, in order of appearance.
+    const perGroup = new Float64Array(f.groups);
+    for (let i = 0; i < this.entries.length; i++) perGroup[f.groupOf[i]!]! += this.entries[i]!.samples;
+    const load = new Float64Array(pool.size);
+    const owner = new Int32Array(f.groups);
+    for (let g = 0; g < f.groups; g++) {
+      let w = 0;
+      for (let k = 1; k < load.length; k++) if (load[k]! < load[w]!) w = k;
+      owner[g] = w;
+      load[w]! += perGroup[g]!;
+    }
+    // Too few groups to share the work out (`sum(rate(x))`: one group, one worker): the
+    // workers roll up series by series and the event loop folds, as without rollupFold.
+    let total = 0;
+    let most = 0;
+    for (const l of load) {
+      total += l;
+      most = Math.max(most, l);
+    }
+    if (most > (FOLD_MAX_SHARE * total) / pool.size) return undefined;
+    const generations: number[] = [];
+    for (let w = 0; w < pool.size; w++) generations.push(pool.generation(w));
+    this.spec = spec;
+    this.fold = { fold: f, owner, qid: pool.foldId(), generations, finished: undefined, delivered: false };
+    return () => this.nextRollup();
+  }
+
+  /** Posts the next batches' folding jobs (one per worker and batch) until ROLLUP_JOBS_AHEAD per worker are in flight. */
+  private postFoldRollups(spec: RollupSpec, pool: DecodePool, wf: WorkerFold): void {
+    const { groupOf, op } = wf.fold;
+    while (this.rollups.length < ROLLUP_JOBS_AHEAD * pool.size && this.nextIndex + 1 < this.bounds.length) {
+      const batch = this.nextIndex++;
+      const from = this.bounds[batch]!;
+      const to = this.bounds[batch + 1]!;
+      for (let w = 0; w < pool.size; w++) {
+        let count = 0;
+        for (let i = from; i < to; i++) if (wf.owner[groupOf[i]!] === w) count++;
+        if (count === 0) continue;
+        const series = new Uint32Array(count);
+        const groups = new Int32Array(count);
+        const first = new Uint32Array(count);
+        const wire: (readonly Uint8Array[])[] = [];
+        let j = 0;
+        for (let i = from; i < to; i++) {
+          if (wf.owner[groupOf[i]!] !== w) continue;
+          const e = this.entries[i]!;
+          series[j] = i;
+          groups[j] = groupOf[i]!;
+          first[j++] = i;
+          wire.push(e.blocks ?? NO_BLOCKS);
+          e.blocks = undefined;
+        }
+        const result = pool.rollupFoldJob(w, wire, this.minT, this.maxT, this.dedupIntervalMs, spec, { qid: wf.qid, op, groupOf: groups, first });
+        result.catch(() => undefined);
+        this.rollups.push({ part: this.entries, from: 0, series, result });
+      }
+    }
+    if (this.nextIndex + 1 >= this.bounds.length && wf.finished === undefined) {
+      // Every job is posted: each worker answers with its groups after them.
+      wf.finished = wf.generations.map((gen, w) => pool.finishFold(w, wf.qid, gen));
+      for (const p of wf.finished) p.catch(() => undefined);
+    }
+  }
+
+  /** The last batch of a fold: every worker's groups. */
+  private async foldedBatch(wf: WorkerFold): Promise<RollupBatch | undefined> {
+    if (wf.delivered || wf.finished === undefined) return undefined;
+    wf.delivered = true;
+    const results = await Promise.all(wf.finished);
+    if (this.closed) return undefined;
+    const folded: FoldedGroup[] = [];
+    for (const r of results) {
+      const groups = r.groups!;
+      for (let i = 0; i < groups.length; i++) folded.push({ group: groups[i]!, first: r.first![i]!, acc: r.accs![i]! });
+    }
+    return { labels: [], values: NO_VALUES, present: NO_PRESENT, got: NO_GOT, samples: 0, scanned: 0, folded };
   }
 
   /** Posts the next batches' rollup jobs until ROLLUP_JOBS_AHEAD per worker are in flight. */
@@ -113,9 +274,11 @@ export class BlockSeriesStream implements SeriesStream {
     while (this.rollups.length < ROLLUP_JOBS_AHEAD * pool.size && this.nextIndex + 1 < this.bounds.length) {
       const batch = this.nextIndex++;
       const part = this.entries.slice(this.bounds[batch]!, this.bounds[batch + 1]!);
-      const blocks = part.map((e) => unmarshalBlocks(e.blocks ?? []));
+      const wire = part.map((e) => e.blocks ?? NO_BLOCKS);
+      const samples = part.map((e) => e.samples);
       for (const e of part) e.blocks = undefined;
-      for (const j of pool.rollupJobs(blocks, this.minT, this.maxT, this.dedupIntervalMs, spec)) {
+      // The wire forms go to the worker as they are: it reads the block headers.
+      for (const j of pool.rollupJobs(wire, samples, this.minT, this.maxT, this.dedupIntervalMs, spec)) {
         // Jobs posted ahead must not fail unobserved when the consumer stops before awaiting them.
         j.result.catch(() => undefined);
         this.rollups.push({ part, from: j.from, result: j.result });
@@ -126,18 +289,22 @@ export class BlockSeriesStream implements SeriesStream {
   private async nextRollup(): Promise<RollupBatch | undefined> {
     const spec = this.spec!;
     const pool = this.decoder!;
+    const wf = this.fold;
     for (;;) {
       if (this.closed) return undefined;
-      this.postRollups(spec, pool);
+      if (wf === undefined) this.postRollups(spec, pool);
+      else this.postFoldRollups(spec, pool, wf);
       const head = this.rollups.shift();
-      if (head === undefined) return undefined;
+      if (head === undefined) return wf === undefined ? undefined : this.foldedBatch(wf);
       const r = await head.result;
       if (this.closed) return undefined;
       const rows = r.rows!;
       if (rows === 0) continue;
       const index = r.index!;
       const labels: Labels[] = new Array<Labels>(rows);
-      for (let i = 0; i < rows; i++) labels[i] = head.part[head.from + index[i]!]!.labels;
+      const series = head.series;
+      if (series !== undefined) for (let i = 0; i < rows; i++) labels[i] = head.part[series[index[i]!]!]!.labels;
+      else for (let i = 0; i < rows; i++) labels[i] = head.part[head.from + index[i]!]!.labels;
       return { labels, values: r.values!, present: r.present!, got: r.got!, samples: r.samples!, scanned: r.scanned! };
     }
   }
@@ -200,5 +367,7 @@ export class BlockSeriesStream implements SeriesStream {
     void ahead?.then((d) => d.arena.release(), () => undefined);
     this.rollups = [];
     for (const e of this.entries) e.blocks = undefined;
+    // A fold that stopped early: its groups on the workers are not wanted any more.
+    if (this.fold !== undefined && !this.fold.delivered) this.decoder?.dropFold(this.fold.qid);
   }
 }

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { InternalError } from "@strata/core";
-import type { RawBlock } from "@strata/storage";
+import { marshalBlockAt, marshaledBlockSize, type RawBlock } from "@strata/storage";
 import { DecodePool } from "../src/decode-pool.js";
 
 /**
- * A decode worker that dies fails the query whose jobs it held with a clear error, and the pool
+ * Workers start when a job needs them and exit after idleMs without one. A decode worker that dies fails the query whose jobs it held with a clear error, and the pool
  * replaces it so later queries still find every worker; close() (select's SIGTERM) ends them.
  */
 
@@ -19,13 +19,21 @@ const block = (t: number): RawBlock => ({
   values: new Uint8Array(0),
 });
 
+/** A block's wire form, as select holds it off the storage stream. */
+const wire = (t: number): Uint8Array => {
+  const b = block(t);
+  const out = new Uint8Array(marshaledBlockSize(b));
+  marshalBlockAt(b, out, 0);
+  return out;
+};
+
 describe("DecodePool", () => {
   it("fails the jobs of a worker that exits, names the exit, and replaces the worker", async () => {
     const pool = new DecodePool({ workers: 2, minSamples: 1, workerUrl: new URL("./fixtures/exit-worker.mjs", import.meta.url) });
     try {
       const spec = { func: "rate", ends: new Float64Array([60_000]), range: 60_000 };
       for (let round = 1; round <= 2; round++) {
-        const jobs = pool.rollupJobs([[block(1000)], [block(2000)]], 0, 60_000, 0, spec);
+        const jobs = pool.rollupJobs([[wire(1000)], [wire(2000)]], [1, 1], 0, 60_000, 0, spec);
         expect(jobs).toHaveLength(2);
         for (const r of await Promise.allSettled(jobs.map((j) => j.result))) {
           expect(r.status).toBe("rejected");
@@ -40,6 +48,43 @@ describe("DecodePool", () => {
     } finally {
       await pool.close();
     }
-    await expect(pool.rollupJobs([[block(1000)]], 0, 60_000, 0, { func: "rate", ends: new Float64Array(1), range: 1 })[0]!.result).rejects.toThrow(/closed/);
+    await expect(pool.rollupJobs([[wire(1000)]], [1], 0, 60_000, 0, { func: "rate", ends: new Float64Array(1), range: 1 })[0]!.result).rejects.toThrow(/closed/);
+  });
+
+  it("starts workers on the first job, no more than the jobs need, and ends idle ones", async () => {
+    const workerUrl = new URL("./fixtures/echo-worker.mjs", import.meta.url);
+    const spec = { func: "rate", ends: new Float64Array([60_000]), range: 60_000 };
+    const run = (pool: DecodePool, series: number) => Promise.all(pool.rollupJobs(Array.from({ length: series }, (_, i) => [wire(1000 * (i + 1))]), new Array<number>(series).fill(1), 0, 60_000, 0, spec).map((j) => j.result));
+    const lasting = new DecodePool({ workers: 2, minSamples: 1, idleMs: 0, workerUrl });
+    try {
+      expect(lasting.running).toBe(0);
+      // One job: one worker; the next job goes to it while it is idle.
+      await run(lasting, 1);
+      await run(lasting, 1);
+      expect([lasting.running, lasting.starts]).toEqual([1, 1]);
+      // Two jobs at once: the second starts the second worker.
+      await run(lasting, 2);
+      expect([lasting.running, lasting.starts, lasting.restarts]).toEqual([2, 2, 0]);
+    } finally {
+      await lasting.close();
+    }
+    expect(lasting.running).toBe(0);
+    const brief = new DecodePool({ workers: 2, minSamples: 1, idleMs: 50, workerUrl });
+    try {
+      await run(brief, 2);
+      // Idle workers exit (not a failure), and the next job starts one again.
+      await until(() => brief.running === 0);
+      expect(brief.restarts).toBe(0);
+      await run(brief, 1);
+      expect(brief.starts).toBe(3);
+      await until(() => brief.running === 0);
+    } finally {
+      await brief.close();
+    }
   });
 });
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+}

@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compareLabels, decodeMetricName, encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type Tenant } from "@strata/core";
 import { marshalBlockAt, marshaledBlockSize, mergeSeriesBlocks, Storage, type RawBlock } from "@strata/storage";
-import { BlockSeriesStream, type StreamEntry } from "../src/select-stream.js";
+import { BlockSeriesStream, labelsSortKey, type StreamEntry } from "../src/select-stream.js";
 
 /**
  * select's streamed selection: series come out in label order, batch by batch, each with exactly
@@ -101,5 +102,41 @@ describe("BlockSeriesStream", () => {
     s.close();
     expect(await s.nextBatch()).toBeUndefined();
     expect(list.every((e) => e.blocks === undefined)).toBe(true);
+  });
+});
+
+describe("labelsSortKey", () => {
+  // Names and values from a small alphabet that makes prefixes, equal labels and the code points
+  // where UTF-16 order and code point order part (U+E000..U+FFFF against astral characters).
+  const chars = fc.constantFrom("a", "b", "_", "0", "é", "\u{e000}", "\u{ffff}", "\u{1f600}", "\u{10000}", "~");
+  const text = fc.array(chars, { minLength: 1, maxLength: 4 }).map((a) => a.join(""));
+  const labelSet = fc.uniqueArray(fc.record({ name: text, value: text }), { maxLength: 4, selector: (l) => l.name }).map((ls) => normalizeLabels(ls));
+
+  it("orders canonical names as compareLabels orders their labels", () => {
+    fc.assert(
+      fc.property(fc.array(labelSet, { minLength: 2, maxLength: 30 }), (sets) => {
+        const keyed = sets.map((labels) => ({ labels, key: labelsSortKey(encodeMetricName({ tenant, labels }))! }));
+        for (const k of keyed) expect(k.key).toBeDefined();
+        const byKey = [...keyed].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => JSON.stringify(k.labels));
+        const byLabels = [...sets].sort(compareLabels).map((l) => JSON.stringify(l));
+        expect(byKey).toEqual(byLabels);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("has no key for a zero byte inside a label, or invalid UTF-8", () => {
+    expect(labelsSortKey(encodeMetricName({ tenant, labels: [{ name: "a", value: "x\u0000y" }] }))).toBeUndefined();
+    const bad = new Uint8Array([0, 0, 0, 3, 0, 0, 0, 0, 1, 0x61, 1, 0xff]);
+    expect(labelsSortKey(bad)).toBeUndefined();
+    expect(labelsSortKey(encodeMetricName({ tenant, labels: [{ name: "a", value: "b" }] }))).toBe("a\u0000b\u0000");
+  });
+
+  it("a stream sorts keyed entries, and a stream with an unkeyed one, by their labels", () => {
+    const sets = [[{ name: "a", value: "\u{10000}" }], [{ name: "a", value: "\u{e000}" }], [{ name: "a", value: "x\u0000" }], [{ name: "a", value: "b" }], [{ name: "a", value: "b" }, { name: "c", value: "d" }]];
+    const want = [...sets].sort(compareLabels);
+    const entriesOf = (keys: boolean): StreamEntry[] => sets.map((labels) => ({ labels, blocks: [], samples: 0, sortKey: keys ? labelsSortKey(encodeMetricName({ tenant, labels })) : undefined }));
+    expect(new BlockSeriesStream(entriesOf(true), 0, 1, 0, undefined, []).labels).toEqual(want);
+    expect(new BlockSeriesStream(entriesOf(true).slice(0, 2).concat(entriesOf(true).slice(3)), 0, 1, 0, undefined, []).labels).toEqual(want.filter((l) => l[0]!.value !== "x\u0000"));
   });
 });

@@ -38,3 +38,4 @@ export {
   snappyDeclaredSize,
   DEFAULT_MAX_SNAPPY_SIZE,
 } from "./compress.js";
+export { SnappyBlockDecoder } from "./snappy-block.js";

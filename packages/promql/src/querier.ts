@@ -1,3 +1,4 @@
+import type { FoldAcc } from "./engine/fold.js";
 import type { Labels, LabelMatcher, Trace } from "@strata/core";
 
 /**
@@ -115,6 +116,32 @@ export interface SeriesStream {
    * (promql `rollupSeries` computes them).
    */
   rollup?(spec: RollupSpec): (() => Promise<RollupBatch | undefined>) | undefined;
+  /**
+   * Optional: like `rollup`, and the stream also folds the step values into the aggregation
+   * `fold` describes (e.g. on the workers that computed them), so only per-group accumulators
+   * come back. Every group's series must be folded by promql's `foldSeries` in stream order
+   * (one thread per group), so the accumulators are bit-identical to the engine's own fold.
+   * Batches then carry no values (only `labels` and `got` of their rows), and the last batch
+   * carries `folded`. `fold` is called only when the stream folds. Asked at most once, before
+   * any `nextBatch` or `rollup`.
+   */
+  rollupFold?(spec: RollupSpec, fold: () => RollupFold): (() => Promise<RollupBatch | undefined>) | undefined;
+}
+
+/** A folding aggregation over a rollup (`sum by (mode) (rate(x[5m]))`), for SeriesStream.rollupFold. */
+export interface RollupFold {
+  /** sum, avg, count, min, max, group, stddev or stdvar (fold.ts foldSeries). */
+  readonly op: string;
+  /** Group of every series of the stream (index into `labels`), numbered from 0. */
+  readonly groupOf: Int32Array;
+  readonly groups: number;
+}
+
+/** A group's accumulators folded by the stream, and the stream index of its first series with output. */
+export interface FoldedGroup {
+  readonly group: number;
+  readonly first: number;
+  readonly acc: FoldAcc;
 }
 
 /**
@@ -140,6 +167,8 @@ export interface RollupBatch {
   readonly got: Uint32Array;
   readonly samples: number;
   readonly scanned: number;
+  /** rollupFold: the groups folded (on the last batch only). */
+  readonly folded?: readonly FoldedGroup[];
 }
 
 /**

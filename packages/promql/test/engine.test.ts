@@ -256,6 +256,17 @@ describe("sort_by_label (natural order)", () => {
   });
 });
 
+/** A range query's points at time t are the instant query's answer at t. */
+async function expectStepAgrees(q: Querier, query: string, range: QueryResult, t: number): Promise<void> {
+  if (range.type !== "matrix") throw new Error("want matrix");
+  const inst = lines(await engine.instantQuery(q, query, t));
+  const fromRange = range.series
+    .filter((s) => s.timestamps.includes(t))
+    .map((s) => `${fmt(s.labels)} ${formatPromValue(s.values[s.timestamps.indexOf(t)]!)}`)
+    .sort();
+  expect(fromRange).toEqual(inst);
+}
+
 describe("range queries", () => {
   const q = data();
   it.each([
@@ -284,18 +295,49 @@ describe("range queries", () => {
         const step = 30_000;
         const start = startMin * MIN;
         const range = await engine.rangeQuery(q, query, start, start + steps * step, step);
-        if (range.type !== "matrix") throw new Error("want matrix");
-        for (let k = 0; k <= steps; k++) {
-          const t = start + k * step;
-          const inst = lines(await engine.instantQuery(q, query, t));
-          const fromRange = range.series
-            .filter((s) => s.timestamps.includes(t))
-            .map((s) => `${fmt(s.labels)} ${formatPromValue(s.values[s.timestamps.indexOf(t)]!)}`)
-            .sort();
-          expect(fromRange).toEqual(inst);
-        }
+        for (let k = 0; k <= steps; k++) await expectStepAgrees(q, query, range, start + k * step);
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it("vector-vector operators agree with instant queries at every step, over gaps and unmatched series (property)", async () => {
+    const ops = ["-", "/", "+", "*", ">", "== bool", "% on(i)", "- ignoring(side)", "< on(i)"];
+    // Per series: for each of 12 minutes, a sample or not (a gap over 5m ends the lookback), its value.
+    const series = fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.array(fc.option(fc.integer({ min: -3, max: 3 }), { freq: 2 }), { minLength: 12, maxLength: 12 })), {
+      maxLength: 6,
+    });
+    await fc.assert(
+      fc.asyncProperty(series, series, fc.constantFrom(...ops), fc.integer({ min: 1, max: 4 }), async (ls, rs, op, stepMin) => {
+        const m = new MemoryQuerier();
+        const add = (name: string, side: string, i: number, vals: readonly (number | null)[]): void => {
+          const ts: number[] = [];
+          const vs: number[] = [];
+          vals.forEach((v, k) => {
+            if (v !== null) {
+              ts.push(k * MIN);
+              vs.push(v);
+            }
+          });
+          if (ts.length > 0) m.add({ __name__: name, i: String(i), side }, ts, vs);
+        };
+        // Indices may repeat on one side: then matching is ambiguous where both have samples.
+        ls.forEach(([i, v]) => add("l", "a", i, v));
+        rs.forEach(([i, v]) => add("r", "b", i, v));
+        const query = `l ${op} r`;
+        const step = stepMin * MIN;
+        const end = 11 * MIN;
+        const range: QueryResult | Error = await engine.rangeQuery(m, query, 0, end, step).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+        if (range instanceof Error) {
+          // The error a range query finds is one an instant query finds at some step.
+          const errs: string[] = [];
+          for (let t = 0; t <= end; t += step) await engine.instantQuery(m, query, t).catch((e: unknown) => errs.push(String(e)));
+          expect(errs).toContain(String(range));
+          return;
+        }
+        for (let t = 0; t <= end; t += step) await expectStepAgrees(m, query, range, t);
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -171,6 +171,46 @@ export class LabelCanonicalizer {
     return out.subarray(0, pos);
   }
 
+  /**
+   * Whether remote write label records body[start, end) — each `0a <rec> 0a <ln> name 12 <lv>
+   * value`, every length one byte, which the caller has checked — are labels that finish() would
+   * accept as they are: names in strictly ascending byte order (no duplicates), none empty, no
+   * empty value, valid UTF-8, within the limits, `__name__` among them, and legacy names not
+   * asked for. Their canonical name is then the records without tags (@strata/core
+   * writeRecordsName). False means "take the full way" (which reports what is wrong), not that
+   * the labels are invalid.
+   */
+  recordsCanonical(body: Uint8Array, start: number, end: number): boolean {
+    if (this.legacyNames) return false;
+    let count = 0;
+    let hasName = false;
+    let prevStart = 0;
+    let prevLen = -1;
+    for (let i = start; i < end; ) {
+      const ln = body[i + 3]!;
+      const ns = i + 4;
+      const lv = body[ns + ln + 1]!;
+      const vs = ns + ln + 2;
+      if (ln === 0 || lv === 0 || ln > this.maxNameLen || lv > this.maxValueLen) return false;
+      if (!isUtf8Range(body, ns, ns + ln) || !isUtf8Range(body, vs, vs + lv)) return false;
+      if (prevLen >= 0) {
+        // Names must ascend: compare with the previous one, byte by byte.
+        const n = Math.min(prevLen, ln);
+        let k = 0;
+        while (k < n && body[prevStart + k] === body[ns + k]) k++;
+        if (k < n ? body[prevStart + k]! > body[ns + k]! : prevLen >= ln) return false;
+      }
+      if (ln === 8 && body[ns] === 0x5f && body[ns + 1] === 0x5f && body[ns + 2] === 0x6e && body[ns + 3] === 0x61 && body[ns + 4] === 0x6d && body[ns + 5] === 0x65 && body[ns + 6] === 0x5f && body[ns + 7] === 0x5f) {
+        hasName = true;
+      }
+      prevStart = ns;
+      prevLen = ln;
+      count++;
+      i = vs + lv;
+    }
+    return hasName && count <= this.maxLabels;
+  }
+
   /** Byte range of the `__name__` value of the set validated last (after finish). */
   metricNameRange(): [number, number] {
     for (let i = 0; i < this.n; i++) if (this.isMetricNameLabel(i)) return [this.vs[i]!, this.ve[i]!];

@@ -42,6 +42,9 @@ export function snappyUncompressedLength(body: Uint8Array): number {
   }
 }
 
+/** Decodes snappy bodies into one buffer it reuses (@strata/encoding; for one body at a time). */
+export { SnappyBlockDecoder } from "@strata/encoding";
+
 export function snappyEncode(data: Uint8Array): Uint8Array {
   return encodingSnappyEncode(data);
 }

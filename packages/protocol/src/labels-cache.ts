@@ -413,9 +413,7 @@ export class RawLabelsCache implements CacheStats {
   add(buf: Uint8Array, start: number, end: number, account: number, project: number, name: Uint8Array, hashLo: number, hashHi: number): void {
     const len = end - start;
     if (spellsName(buf, start, end, name, 8, name.length)) {
-      if (!this.cur.fitsFingerprint(this.genBudget)) this.rotate();
-      this.forgetPrev();
-      this.fpPrev = this.cur.addFingerprint(this.lastHash, this.h2[0]!, hashLo, hashHi);
+      this.addSpelled(hashLo, hashHi);
       return;
     }
     const need = HEADER + len + name.length;
@@ -436,6 +434,17 @@ export class RawLabelsCache implements CacheStats {
     a.set(name, p + HEADER + len);
     this.link(off);
     g.index(this.lastHash, off);
+  }
+
+  /**
+   * Adds the label bytes that the last findRoute missed as a fingerprint record, with the
+   * series hash of their name, when the caller knows that they spell it (the check `add` makes
+   * with spellsName).
+   */
+  addSpelled(hashLo: number, hashHi: number): void {
+    if (!this.cur.fitsFingerprint(this.genBudget)) this.rotate();
+    this.forgetPrev();
+    this.fpPrev = this.cur.addFingerprint(this.lastHash, this.h2[0]!, hashLo, hashHi);
   }
 
   /** The current generation becomes the previous one; the old previous one is dropped, chunks and all. */

@@ -1,4 +1,4 @@
-import { ANY_TIME, UnsupportedMediaTypeError, seriesHash, type LabelLimits, type RowsSink, type SampleWindow, type SeriesHash, type Tenant } from "@strata/core";
+import { ANY_TIME, UnsupportedMediaTypeError, seriesHash, seriesHashRange, writeRecordsName, type LabelLimits, type RowsSink, type SampleWindow, type SeriesHash, type Tenant } from "@strata/core";
 import { LabelCanonicalizer, isUtf8Range } from "./canonical.js";
 import { HIT_RECORDS, MISS, RawLabelsCache } from "./labels-cache.js";
 import { WIRE_I64, WIRE_LEN, WIRE_VARINT, WireCursor, protoError } from "./wire.js";
@@ -18,6 +18,13 @@ import { WIRE_I64, WIRE_LEN, WIRE_VARINT, WireCursor, protoError } from "./wire.
  *
  * Native histogram samples and exemplars are counted but not stored (Strata stores floats).
  */
+
+/**
+ * timeSeriesV1's answer for a series not in the raw-labels cache whose label records spell a
+ * canonical name that needs no parse (LabelCanonicalizer.recordsCanonical); beside the
+ * cache's MISS, HIT_NAME and HIT_RECORDS.
+ */
+const FIRST_SPELLED = -1;
 
 /** Metric types with the numbering of prometheus.MetricMetadata.MetricType. */
 export const MetricTypeNumber = {
@@ -73,6 +80,9 @@ export class RemoteWriteDecoder {
   private account = 0;
   private project = 0;
   private readonly hash: SeriesHash = { lo: 0, hi: 0 };
+  /** Where a new spelled series' name is written to be hashed (see FIRST_SPELLED). */
+  private nameScratch = new Uint8Array(256);
+  private nameView = new DataView(this.nameScratch.buffer);
 
   /**
    * `labelsCacheBytes` (default 64 MiB, 0 disables) bounds the cache of canonical names by raw
@@ -87,6 +97,11 @@ export class RemoteWriteDecoder {
   /** The raw-labels cache (for metrics), if enabled. */
   get labelsCache(): RawLabelsCache | undefined {
     return this.cache;
+  }
+
+  private growNameScratch(n: number): void {
+    this.nameScratch = new Uint8Array(Math.max(n, 2 * this.nameScratch.length));
+    this.nameView = new DataView(this.nameScratch.buffer);
   }
 
   private setTenant(tenant: Tenant): void {
@@ -166,7 +181,11 @@ export class RemoteWriteDecoder {
         }
         labelsEnd = p;
       }
-      const hit = labelsEnd > start ? cache.findRoute(body, start, labelsEnd, this.account, this.project, spelled) : MISS;
+      let hit = labelsEnd > start ? cache.findRoute(body, start, labelsEnd, this.account, this.project, spelled) : MISS;
+      // A new series whose label records spell a valid canonical name (a sender's usual first
+      // request): the name is the records without their tags, so it is written once to be
+      // hashed and then from the records into each node's batch, with none of the full parse.
+      if (hit === MISS && labelsEnd > start && spelled >= 0 && this.canon.recordsCanonical(body, start, labelsEnd)) hit = FIRST_SPELLED;
       if (hit !== MISS) {
         // What follows the labels: usually only samples with a one-byte length.
         let p = labelsEnd;
@@ -190,17 +209,28 @@ export class RemoteWriteDecoder {
           if (s.pos >= end) samples = this.commitCounts(res);
         }
         if (shortSamples >= 0 || s.pos >= end) {
-          if (hit === HIT_RECORDS) {
-            // The label records spell the name: each node's batch gets it straight from them.
-            recordsLen = cache.nameLen;
+          if (hit === FIRST_SPELLED) {
+            const dv = this.cur.dv;
+            if (this.nameScratch.length < spelled) this.growNameScratch(spelled);
+            writeRecordsName(dv, start, labelsEnd, this.account, this.project, this.nameView, 0);
+            seriesHashRange(this.nameView, this.nameScratch, 0, spelled, this.hash);
+            cache.addSpelled(this.hash.lo, this.hash.hi);
+            recordsLen = spelled;
             nameBuf = body;
+            nameLen = spelled;
           } else {
-            nameBuf = cache.buffer;
-            nameOff = cache.nameOff;
+            if (hit === HIT_RECORDS) {
+              // The label records spell the name: each node's batch gets it straight from them.
+              recordsLen = cache.nameLen;
+              nameBuf = body;
+            } else {
+              nameBuf = cache.buffer;
+              nameOff = cache.nameOff;
+            }
+            nameLen = cache.nameLen;
+            this.hash.lo = cache.hashLo;
+            this.hash.hi = cache.hashHi;
           }
-          nameLen = cache.nameLen;
-          this.hash.lo = cache.hashLo;
-          this.hash.hi = cache.hashHi;
         } else {
           labelsEnd = -1;
         }

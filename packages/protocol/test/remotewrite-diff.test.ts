@@ -252,6 +252,47 @@ describe("remote write 1.0 raw-labels cache", () => {
     expect([d.labelsCache?.fingerprintHits, d.labelsCache?.hits]).toEqual([2, 4]);
   });
 
+  // A series not yet cached whose records spell a name skips the full parse only when that
+  // parse would accept the labels as they are; any other label set gets the full way's answer,
+  // the same rows or the same error as without a cache.
+  it.each<[string, [string, string][], LabelLimits]>([
+    ["sorted, valid", [["__name__", "up"], ["instance", "h:9100"], ["job", "node"]], limits],
+    ["__name__ only", [["__name__", "up"]], limits],
+    ["unsorted", [["job", "node"], ["__name__", "up"]], limits],
+    ["a name that is a prefix of the next, in order", [["__name__", "up"], ["a", "1"], ["ab", "2"]], limits],
+    ["a name that is a prefix of the one before", [["__name__", "up"], ["ab", "1"], ["a", "2"]], limits],
+    ["duplicate name", [["__name__", "up"], ["job", "a"], ["job", "b"]], limits],
+    ["empty value (dropped)", [["__name__", "up"], ["job", ""], ["zone", "z"]], limits],
+    ["empty name", [["", "x"], ["__name__", "up"]], limits],
+    ["no __name__", [["instance", "h"], ["job", "a"]], limits],
+    ["non-ASCII, valid UTF-8", [["__name__", "up"], ["ü", "😀"]], limits],
+    ["name at the length limit", [["__name__", "up"], ["x".repeat(12), "v"]], limits],
+    ["name over the length limit", [["__name__", "up"], ["x".repeat(13), "v"]], limits],
+    ["value over the length limit", [["__name__", "up"], ["job", "y".repeat(21)]], limits],
+    ["labels at the count limit", [["__name__", "up"], ["a", "1"], ["b", "2"], ["c", "3"], ["d", "4"], ["e", "5"]], limits],
+    ["labels over the count limit", [["__name__", "up"], ["a", "1"], ["b", "2"], ["c", "3"], ["d", "4"], ["e", "5"], ["f", "6"]], limits],
+    ["legacy names asked for, invalid metric name", [["__name__", "a-b"], ["job", "x"]], { ...limits, legacyNames: true }],
+    ["legacy names asked for, valid", [["__name__", "up"], ["job", "x"]], { ...limits, legacyNames: true }],
+  ])("a new series whose records spell its name (%s) gets the full way's answer", (_name, labels, lim) => {
+    // Records written by hand: an empty value is sent as `12 00` (protobuf-es would leave it out).
+    const labelBytes = labels.flatMap(([n, v]) => rec(n, v));
+    const sample = sampleOf([0x09, ...f64(1.5), 0x10, ...varint(1_700_000_000_000n)]);
+    const body = Uint8Array.from([0x0a, labelBytes.length + sample.length, ...labelBytes, ...sample]);
+    const answer = (d: RemoteWriteDecoder): string => {
+      const w = new RowsBatchWriter();
+      try {
+        d.decodeV1(body, tenant, w);
+        return Buffer.from(w.finish()).toString("hex");
+      } catch (err) {
+        return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      }
+    };
+    const want = answer(new RemoteWriteDecoder(lim, { labelsCacheBytes: 0 }));
+    const d = new RemoteWriteDecoder(lim);
+    expect(answer(d)).toBe(want);
+    expect(answer(d)).toBe(want); // and from the cache
+  });
+
   it("takes the full way when labels follow samples", () => {
     // TimeSeries with a sample record between two label records (legal protobuf).
     const lab = (n: string, v: string): number[] => {

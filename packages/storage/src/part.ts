@@ -36,6 +36,8 @@ export interface PartMeta {
   dedupIntervalMs: number;
   /** True when blocks use the cheap raw layouts (fresh parts); a merge re-encodes them. */
   fastLayouts?: boolean;
+  /** True when index.bin holds its index blocks uncompressed (fresh parts); else deflate-raw. */
+  rawIndex?: boolean;
 }
 
 /** One row of the metaindex: where an index block is and what it covers. */
@@ -249,11 +251,13 @@ export class Part {
     const hit = keep ? this.cache.get(key) : this.cache.peek(key);
     if (hit !== undefined) return hit;
     const raw = this.indexSrc.read(row.offset, row.size);
-    let headers: Uint8Array;
-    try {
-      headers = inflateRawSync(raw);
-    } catch (err) {
-      throw new BadDataError(`part ${this.name}: corrupt index block ${i}`, "STRATA_CORRUPT_DATA", { cause: err });
+    let headers: Uint8Array = raw;
+    if (this.meta.rawIndex !== true) {
+      try {
+        headers = inflateRawSync(raw);
+      } catch (err) {
+        throw new BadDataError(`part ${this.name}: corrupt index block ${i}`, "STRATA_CORRUPT_DATA", { cause: err });
+      }
     }
     if (headers.length !== row.count * BLOCK_HEADER_BYTES) {
       throw new BadDataError(`part ${this.name}: index block ${i} has ${headers.length} bytes, want ${row.count * BLOCK_HEADER_BYTES}`, "STRATA_CORRUPT_DATA");
@@ -600,6 +604,11 @@ export class PartWriter {
     return this.rows;
   }
 
+  /** Index blocks stored uncompressed: in memory, and parts with the cheap layouts. */
+  private get rawIndex(): boolean {
+    return this.dir === undefined || !this.compress;
+  }
+
   /** Encodes and appends samples ts/vals[0..n) of one series (sorted, unique); splits at 8192. */
   writeSamples(tsid: Uint8Array, ts: Float64Array, vals: Float64Array, n: number): void {
     for (let off = 0; off < n; off += MAX_BLOCK_SAMPLES) {
@@ -728,9 +737,10 @@ export class PartWriter {
   private flushIndexBlock(): void {
     if (this.nHeaders === 0) return;
     const raw = this.headers.subarray(0, this.nHeaders * BLOCK_HEADER_BYTES);
-    // In-memory parts keep index blocks raw: deflating ~1 s of one-block-per-series headers
-    // cost more than the rest of building the part.
-    const packed = this.dir === undefined ? raw : deflateRawSync(raw, { level: 1 });
+    // Parts with the cheap layouts (in memory, and disk flushes that the next merge rewrites)
+    // keep index blocks raw: deflating one-block-per-series headers cost more than the rest of
+    // building the part (at a million series, 4 % of a node for a disk flush).
+    const packed = this.rawIndex ? raw : deflateRawSync(raw, { level: 1 });
     const row = new Uint8Array(METAINDEX_ROW_BYTES);
     const dv = dataView(row);
     row.set(this.headers.subarray(0, TSID_BYTES), 0);
@@ -796,6 +806,7 @@ export class PartWriter {
       indexBytes: this.index.offset,
       dedupIntervalMs: this.dedupIntervalMs,
       fastLayouts: !this.compress,
+      ...(this.rawIndex ? { rawIndex: true } : {}),
     };
   }
 

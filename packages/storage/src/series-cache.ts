@@ -8,10 +8,11 @@ import type { TSID } from "./tsid.js";
  * bytes and compared four bytes at a time, so the hot path creates no string or Buffer per row.
  *
  * Layout of a generation: keys are records `u32 LE length | u32 LE series ref | key bytes` in
- * an arena of fixed-size chunks (KeyArena), in insertion order; the open-addressing table is 4 int32 per slot in one
- * typed array (hash, record offset + 1, key length, series ref). A lookup touches one table slot
- * and the key bytes, never a per-key object (per-key Uint8Arrays cost several cache misses per
- * row). A key promoted from the previous generation keeps its ref; a rotation releases the refs
+ * an arena of fixed-size chunks (KeyArena), in insertion order; the open-addressing table is 2 int32 per slot in one
+ * typed array (hash, record offset + 1): the key's length and ref are read from its record, which
+ * a hit reads anyway to compare the key (a slot of 4 words held both again: 16 more bytes a
+ * series at load ½). A lookup touches one table slot and the key bytes, never a per-key object
+ * (per-key Uint8Arrays cost several cache misses per row). A key promoted from the previous generation keeps its ref; a rotation releases the refs
  * that only the dropped generation held.
  *
  * Sequential prediction: batches carry series in much the same order every time (one scrape
@@ -21,7 +22,7 @@ import type { TSID } from "./tsid.js";
  * the arena sequentially, with no hash and no random access to the table.
  */
 class Generation {
-  /** Per slot: [hash, record offset + 1 (0 = empty), key length, series ref]. */
+  /** Per slot: [hash, record offset + 1 (0 = empty)]. */
   meta: Int32Array;
   size = 0;
   /** Accounted bytes (keys + per-entry overhead), compared against the cache cap. */
@@ -34,7 +35,7 @@ class Generation {
     readonly cap: number,
     readonly arena: KeyArena,
   ) {
-    this.meta = new Int32Array(cap * 4);
+    this.meta = new Int32Array(cap * 2);
   }
 
   /** Doubles the table (keeps the load factor ≤ 1/2); the arena is moved, not copied. */
@@ -44,15 +45,13 @@ class Generation {
     const src = this.meta;
     const dst = g.meta;
     for (let i = 0; i < this.cap; i++) {
-      const m = i << 2;
+      const m = i << 1;
       if (src[m + 1] === 0) continue;
       let j = src[m]! & mask;
-      while (dst[(j << 2) + 1] !== 0) j = (j + 1) & mask;
-      const d = j << 2;
+      while (dst[(j << 1) + 1] !== 0) j = (j + 1) & mask;
+      const d = j << 1;
       dst[d] = src[m]!;
       dst[d + 1] = src[m + 1]!;
-      dst[d + 2] = src[m + 2]!;
-      dst[d + 3] = src[m + 3]!;
     }
     g.size = this.size;
     g.bytes = this.bytes;
@@ -66,12 +65,14 @@ class Generation {
     const a = this.arena;
     const n = e - s;
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const m = i << 2;
+      const m = i << 1;
       const off1 = meta[m + 1]!;
       if (off1 === 0) return ~i;
-      if (meta[m] === h && meta[m + 2] === n) {
+      if (meta[m] === h) {
         const rec = off1 - 1;
-        if (equalRange(a.views[rec >>> a.shift]!, (rec & a.mask) + 8, dv, s, e)) return i;
+        const adv = a.views[rec >>> a.shift]!;
+        const p = rec & a.mask;
+        if (adv.getUint32(p, true) === n && equalRange(adv, p + 8, dv, s, e)) return i;
       }
     }
   }
@@ -97,23 +98,30 @@ class Generation {
   }
 
   /** Offset of slot i's record. */
-  private recordAt(i: number): number {
-    return this.meta[(i << 2) + 1]! - 1;
+  recordAt(i: number): number {
+    return this.meta[(i << 1) + 1]! - 1;
   }
 
   /** The key bytes stored in slot i (a view into the arena). */
   keyAt(i: number): Uint8Array {
     const rec = this.recordAt(i);
     const a = this.arena;
-    const p = (rec & a.mask) + 8;
-    return a.chunks[rec >>> a.shift]!.subarray(p, p + this.meta[(i << 2) + 2]!);
+    const p = rec & a.mask;
+    const n = a.views[rec >>> a.shift]!.getUint32(p, true);
+    return a.chunks[rec >>> a.shift]!.subarray(p + 8, p + 8 + n);
   }
 
-  /** Points slot i (and its record) at another series ref. */
+  /** The series ref stored in slot i. */
+  refAt(i: number): number {
+    const rec = this.recordAt(i);
+    const a = this.arena;
+    return a.views[rec >>> a.shift]!.getUint32((rec & a.mask) + 4, true);
+  }
+
+  /** Points slot i's record at another series ref. */
   setRef(i: number, ref: number): void {
     const rec = this.recordAt(i);
     const a = this.arena;
-    this.meta[(i << 2) + 3] = ref;
     a.views[rec >>> a.shift]!.setUint32((rec & a.mask) + 4, ref, true);
   }
 
@@ -128,11 +136,9 @@ class Generation {
     dv.setUint32(p, n, true);
     dv.setUint32(p + 4, ref, true);
     a.chunks[c]!.set(key, p + 8);
-    const m = freeSlot << 2;
+    const m = freeSlot << 1;
     this.meta[m] = h;
     this.meta[m + 1] = rec + 1;
-    this.meta[m + 2] = n;
-    this.meta[m + 3] = ref;
     this.size++;
   }
 
@@ -151,7 +157,7 @@ class Generation {
 
   /** Bytes actually held: table and arena chunks. */
   get heldBytes(): number {
-    return this.cap * 16 + this.arena.held;
+    return this.cap * 8 + this.arena.held;
   }
 }
 
@@ -252,7 +258,7 @@ export function hashBytes(b: Uint8Array): number {
  * Per-entry overhead beyond the key bytes: the record header, two table slots (load ≤ 1/2) and
  * the entry's SeriesTable columns.
  */
-const ENTRY_OVERHEAD = 8 + 32 + (TSID_WORDS + 6) * 4;
+const ENTRY_OVERHEAD = 8 + 16 + (TSID_WORDS + 6) * 4;
 const DEFAULT_CHUNK_BYTES = 4 << 20;
 /** The smallest chunk: 4 KiB. */
 const MIN_CHUNK_SHIFT = 12;
@@ -313,16 +319,15 @@ export class SeriesCache implements CacheStats {
     const h = hashRange(dv, s, e);
     const i = cur.find(dv, s, e, h);
     if (i >= 0) {
-      const m = i << 2;
-      this.next = cur.arena.after(cur.meta[m + 1]! - 1, 8 + (e - s));
+      this.next = cur.arena.after(cur.recordAt(i), 8 + (e - s));
       this.hits++;
-      return cur.meta[m + 3]!;
+      return cur.refAt(i);
     }
     const j = this.prev.find(dv, s, e, h);
     if (j >= 0) {
       this.hits++;
       // Promote: the key moves to the current generation with the same ref.
-      return this.insert(this.prev.keyAt(j), h, this.prev.meta[(j << 2) + 3]!);
+      return this.insert(this.prev.keyAt(j), h, this.prev.refAt(j));
     }
     this.misses++;
     return -1;
@@ -337,7 +342,7 @@ export class SeriesCache implements CacheStats {
     const kv = viewOf(key);
     const i = this.cur.find(kv, 0, key.length, h);
     if (i >= 0) {
-      const old = this.cur.meta[(i << 2) + 3]!;
+      const old = this.cur.refAt(i);
       if (this.table.owner[old] === this.cur.id) this.table.release(old);
       const r = this.table.alloc(tsid, day, this.cur.id);
       this.cur.setRef(i, r);

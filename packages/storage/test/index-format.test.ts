@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { decodeBlockV2, encodeBlockV2 } from "../src/mergeset/block.js";
 import { ByteBuffer } from "../src/bytes.js";
 import { Table } from "../src/mergeset/index.js";
-import { type BlockCodec, CODEC_BROTLI, CODEC_LZ4 } from "../src/mergeset/constants.js";
+import { type BlockCodec, CODEC_BROTLI, CODEC_LZ4, codecFor } from "../src/mergeset/constants.js";
 import { FilePart, PartWriter, newBlockCache } from "../src/mergeset/part.js";
 import { IndexDB } from "../src/indexdb/index.js";
 import { rmDir, tmpDir } from "./helpers.js";
@@ -106,6 +106,16 @@ describe("mergeset block format 2 (and 3)", () => {
 });
 
 describe("mergeset part format 3", () => {
+  it.each<[string, number, boolean, BlockCodec]>([
+    ["a small flush", 1000, true, { codec: CODEC_LZ4, quality: 0 }],
+    ["a flush of 2^20 items (the in-memory cap while series are created)", 1 << 20, true, { codec: CODEC_LZ4, quality: 0 }],
+    ["a small merge", (1 << 20) - 1, false, { codec: CODEC_LZ4, quality: 0 }],
+    ["a merge of 2^20 items (what stays on disk)", 1 << 20, false, { codec: CODEC_BROTLI, quality: 2 }],
+    ["a merge of 2^23 items (a big node's lasting parts)", 1 << 23, false, { codec: CODEC_BROTLI, quality: 4 }],
+  ])("%s is written with the codec of its kind and size", (_name, items, flush, want) => {
+    expect(codecFor(items, flush)).toEqual(want);
+  });
+
   it.each<[string, BlockCodec]>([
     ["lz4", { codec: CODEC_LZ4, quality: 0 }],
     ["brotli", { codec: CODEC_BROTLI, quality: 1 }],

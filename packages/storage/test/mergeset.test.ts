@@ -280,6 +280,31 @@ describe("mergeset Table", () => {
     expect(t.metrics().block_cache_bytes).toBe(0);
   });
 
+  it("in-memory parts a flush is writing do not count against maxInMemoryParts", async () => {
+    const dir = tmpdir();
+    const t = await Table.open(dir, { ...small, maxPendingItems: 100, maxInMemoryParts: 4 });
+    const batch = (k: number): void => {
+      for (let i = 0; i < 100; i++) t.add(Buffer.from(`b${String(k).padStart(3, "0")}-${String(i).padStart(4, "0")}`));
+    };
+    for (let k = 0; k < 4; k++) batch(k);
+    const flushed = t.flush();
+    await new Promise((r) => setImmediate(r)); // the flush has taken its parts and is writing them
+    expect(t.metrics().inmemory_parts_flushing).toBe(4);
+    // Four conversions while it writes: four idle parts, not more than the cap, no merge.
+    for (let k = 4; k < 8; k++) batch(k);
+    expect(t.metrics().inmemory_parts).toBe(8);
+    expect(t.metrics().inmemory_merges_total).toBe(0);
+    // A fifth is one too many: the idle ones are merged, the flushing ones left alone.
+    batch(8);
+    expect(t.metrics().inmemory_merges_total).toBe(1);
+    expect(t.metrics().inmemory_parts_flushing).toBe(4);
+    await flushed;
+    await t.flush();
+    expect(scan(t, new Uint8Array(0))).toHaveLength(900);
+    expect(t.metrics()).toMatchObject({ inmemory_parts: 0, inmemory_merges_total: 1 });
+    await t.close();
+  });
+
   it("hard-links a snapshot that opens as an equal table", async () => {
     const dir = tmpdir();
     const t = await Table.open(dir, small);

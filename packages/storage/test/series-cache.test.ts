@@ -68,14 +68,34 @@ describe("SeriesCache", () => {
     expect(c.sizeBytes).toBeLessThan(4 * cap);
   });
 
+  it("holds a key in its bytes, an 8-byte record header and two 8-byte table slots at most", () => {
+    // 64,000 keys fill a 2^17-slot table to ~½: the slots cost 8 bytes each (16 a key), where
+    // slots that repeated each key's length and ref cost twice that.
+    const n = 64_000;
+    const keyLen = 100;
+    const c = new SeriesCache(1 << 30, { chunkBytes: 64 << 10 });
+    const key = new Uint8Array(keyLen);
+    const dv = new DataView(key.buffer);
+    for (let i = 0; i < n; i++) {
+      dv.setUint32(0, i);
+      c.set(key, tsid(i), 0);
+    }
+    for (let i = 0; i < n; i += 997) {
+      dv.setUint32(0, i);
+      expect(idOf(c, key)).toBe(i);
+    }
+    const keyBytes = c.sizeBytes - c.table.sizeBytes - (64 << 10) - 16 * 8;
+    expect(keyBytes / n).toBeLessThanOrEqual(keyLen + 8 + 2 * 8 + 1);
+  });
+
   it("promotes a hit from the previous generation", () => {
     const c = new SeriesCache(40 * 1024);
     c.set(bytes("first"), tsid(1), 0);
-    // ~92 accounted bytes per entry, a generation holds 20 KiB: "first" moves to the previous
-    // generation after ~222 more keys and, unless promoted, is dropped after ~444.
-    for (let i = 0; i < 250; i++) c.set(bytes(`f${i}`), tsid(100 + i), 0);
+    // ~76 accounted bytes per entry, a generation holds 20 KiB: "first" moves to the previous
+    // generation after ~269 more keys and, unless promoted, is dropped after ~538.
+    for (let i = 0; i < 300; i++) c.set(bytes(`f${i}`), tsid(100 + i), 0);
     expect(idOf(c, bytes("first"))).toBe(1);
-    for (let j = 0; j < 300; j++) c.set(bytes(`g${j}`), tsid(j), 0);
+    for (let j = 0; j < 350; j++) c.set(bytes(`g${j}`), tsid(j), 0);
     expect(idOf(c, bytes("first"))).toBe(1);
     expect(c.rotations).toBe(2);
   });

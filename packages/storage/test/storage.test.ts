@@ -1,9 +1,31 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TENANT, newMatcher } from "@strata/core";
 import { ByteBuffer, deduplicateSamples, marshalBlock, MEMORY_SHARES, memoryCaps, mergeSeriesBlocks, normalizeSamples, STALE_NAN, unmarshalBlock, isStaleNaN } from "@strata/storage";
 import { batchOf, dump, nameBytes, openTestStorage, rmDir, tmpDir } from "./helpers.js";
 
 const T0 = Date.UTC(2026, 10, 20);
+
+/** The fields of a data part's metadata.json these tests read (docs/format/storage.md). */
+interface DataPartMeta {
+  readonly blocks: number;
+  readonly indexBytes: number;
+  readonly dedupIntervalMs: number;
+  readonly fastLayouts?: boolean;
+  readonly rawIndex?: boolean;
+}
+
+/** metadata.json of every data part under `dir` (the index's mergeset parts have other fields). */
+function dataPartMetas(dir: string): DataPartMeta[] {
+  const out: DataPartMeta[] = [];
+  for (const f of fs.readdirSync(dir, { recursive: true, encoding: "utf8" })) {
+    if (path.basename(f) !== "metadata.json") continue;
+    const m = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as Partial<DataPartMeta>;
+    if (m.dedupIntervalMs !== undefined) out.push(m as DataPartMeta);
+  }
+  return out;
+}
 const now = () => T0 + 86_400_000;
 
 describe("dedup and duplicate rules", () => {
@@ -281,9 +303,15 @@ describe("Storage basics", () => {
         want.set(Buffer.from(nameBytes(DEFAULT_TENANT, { __name__: "cp", i: String(i) })).toString("hex"), samples);
       }
       expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "cp")], T0, T0 + 1000)).toEqual(want);
-      // The flushed part keeps the cheap layouts: a merge encodes every block fully.
+      // The flushed part keeps the cheap layouts and raw index blocks (72 bytes a block header),
+      // read above from disk: a merge encodes every block fully and deflates its index blocks.
+      expect(dataPartMetas(dir)).toEqual([expect.objectContaining({ blocks: 150, fastLayouts: true, rawIndex: true, indexBytes: 150 * 72 })]);
       await s.forceMerge();
       expect(s.metrics().merge_blocks_decoded_total).toBe(100 + 150);
+      const merged = dataPartMetas(dir);
+      expect(merged).toEqual([expect.objectContaining({ blocks: 150, fastLayouts: false })]);
+      expect(merged[0]!.rawIndex).toBeUndefined();
+      expect(merged[0]!.indexBytes).toBeLessThan(150 * 72);
       expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "cp")], T0, T0 + 1000)).toEqual(want);
       await s.close();
     } finally {

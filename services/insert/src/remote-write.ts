@@ -19,7 +19,7 @@ import {
 } from "@strata/core";
 import type { InsertCluster, RoutedRows } from "@strata/cluster";
 import { sendError } from "@strata/httpsvc";
-import { RemoteWriteDecoder, remoteWriteVersion, snappyDecode, snappyUncompressedLength, type RemoteWriteResult } from "@strata/protocol";
+import { RemoteWriteDecoder, remoteWriteVersion, SnappyBlockDecoder, snappyUncompressedLength, type RemoteWriteResult } from "@strata/protocol";
 import type { RowsIgnored } from "./ignored.js";
 import type { ConcurrencyLimiter } from "./limiter.js";
 import type { RelabelHook } from "./relabel-hook.js";
@@ -85,7 +85,7 @@ export function remoteWriteRoutes(scope: FastifyInstance, d: RemoteWriteDeps): v
   const lc = decoder.labelsCache;
   if (lc !== undefined) {
     m.counter("strata_insert_labels_cache_hits_total", "Remote write series whose canonical name came from the raw-labels cache.", () => lc.hits);
-    m.counter("strata_insert_labels_cache_misses_total", "Remote write series parsed and validated in full (not in the raw-labels cache).", () => lc.misses);
+    m.counter("strata_insert_labels_cache_misses_total", "Remote write series not in the raw-labels cache, whose labels were validated (and parsed, unless their records spell a canonical name).", () => lc.misses);
     m.counter(
       "strata_insert_labels_cache_predicted_hits_total",
       "Raw-labels cache hits found as the series that followed the previous one last time, without hashing (part of hits).",
@@ -101,6 +101,10 @@ export function remoteWriteRoutes(scope: FastifyInstance, d: RemoteWriteDeps): v
     m.gauge("strata_insert_labels_cache_bytes", "Memory held by the raw-labels cache (cap: -cacheSize.remoteWriteLabels).", () => lc.bytes);
   }
   const { relabel } = d;
+  // Bodies are decompressed and decoded in one synchronous step (decodeBody), so one buffer
+  // serves every request: no ~1.4 MB Buffer per 10k-sample body, fresh pages and all, left for
+  // the GC (docs/benchmarks.md, "Insert: one snappy buffer").
+  const snappy = new SnappyBlockDecoder();
 
   /** Decompresses and decodes a remote write body into `sink` (a request's batch or routed rows). */
   const decodeBody = (body: Uint8Array, version: Version, tenant: Tenant, sink: RowsSink): RemoteWriteResult => {
@@ -109,7 +113,7 @@ export function remoteWriteRoutes(scope: FastifyInstance, d: RemoteWriteDeps): v
     }
     let raw: Uint8Array;
     try {
-      raw = snappyDecode(body, d.maxRequestBytes);
+      raw = snappy.decode(body, d.maxRequestBytes);
     } catch (err) {
       throw new BadDataError(`cannot decompress snappy body: ${errorMessage(err).replace(/^cannot decompress snappy body: /, "")}`, "STRATA_PARSE_ERROR");
     }

@@ -18,6 +18,8 @@ await runService({
     onShutdown({ name: "decode workers", close: () => decoder.close() });
     metrics.counter("strata_select_rollup_jobs_total", "Rollup jobs (decode + range function over a run of series) run on worker threads.", () => decoder.rollupJobsRun);
     metrics.counter("strata_select_worker_restarts_total", "Decode workers that died (their queries failed) and were replaced.", () => decoder.restarts);
+    metrics.counter("strata_select_worker_starts_total", "Decode workers started (on first use, and again after an idle one exited).", () => decoder.starts);
+    metrics.gauge("strata_select_workers", "Decode workers running now (at most -search.maxWorkersPerQuery).", () => decoder.running);
     const tls = clusterTlsFromFlags(flags, log);
     if (tls) onShutdown({ name: "cluster TLS file watch", close: () => tls.close() });
     const backend = new ClusterSelectBackend({

@@ -1,11 +1,13 @@
 import type { Label, Labels } from "@strata/core";
-import type { AggregateExpr } from "../ast.js";
+import type { AggregateExpr, Expr } from "../ast.js";
 import { checkParams, selectK, streamTopK } from "./aggregate-select.js";
-import { evalExpr, evalVector, streamVector } from "./eval.js";
+import { evalExpr, evalVector, streamVector, unwrap } from "./eval.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { quantile } from "./mathutil.js";
-import { formatG } from "./range-functions.js";
+import { foldLengths, foldSeries, type FoldAcc } from "./fold.js";
+import { formatG, SIMPLE_ROLLUPS } from "./range-functions.js";
+import { checkModifiers, streamRollupFold, type FoldTarget } from "./selectors.js";
 import { formatPromValue } from "./result.js";
 import type { StepCtx, VectorValue, VSeries } from "./types.js";
 import { labelsKey, setLabel } from "./types.js";
@@ -67,7 +69,9 @@ export async function evalAggregate(e: AggregateExpr, ctx: StepCtx, env: Env): P
     case "stddev":
     case "stdvar": {
       const agg = new SimpleAgg(e.op, n, grouping, e.without);
-      await streamVector(e.expr, ctx, env, (labels, dropName, values, present) => agg.add(labels, dropName, values, present));
+      if (!(await foldOnStream(e.expr, ctx, env, agg))) {
+        await streamVector(e.expr, ctx, env, (labels, dropName, values, present) => agg.add(labels, dropName, values, present));
+      }
       return agg.finish();
     }
     case "topk":
@@ -96,34 +100,42 @@ export async function evalAggregate(e: AggregateExpr, ctx: StepCtx, env: Env): P
   }
 }
 
+/**
+ * A range function over a streamed selector under this aggregation (`sum by (mode)
+ * (rate(x[5m]))`): the querier may fold it where it computes the rollup (streamRollupFold).
+ * False when it does not; nothing has been read then.
+ */
+async function foldOnStream(expr: Expr, ctx: StepCtx, env: Env, agg: SimpleAgg): Promise<boolean> {
+  const u = unwrap(expr);
+  if (u.kind !== "Call" || u.args.length !== 1 || !SIMPLE_ROLLUPS.has(u.func.name)) return false;
+  const m = unwrap(u.args[0]!);
+  if (m.kind !== "MatrixSelector" || !env.streams.has(m.vector)) return false;
+  checkModifiers(m, u.func.name);
+  return streamRollupFold(u, m, ctx, env, agg);
+}
+
 /** Doubles per accumulator chunk of SimpleAgg (64 KiB). */
 const GROUP_CHUNK_DOUBLES = 8192;
 const NO_DOUBLES = new Float64Array(0);
 
-interface AggGroup {
+interface AggGroup extends FoldAcc {
   readonly labels: Labels;
-  readonly val: Float64Array;
-  readonly comp: Float64Array;
-  readonly mean: Float64Array;
-  readonly count: Float64Array;
-  readonly incr: Uint8Array | undefined;
   dropName: boolean;
 }
 
 /**
  * sum, avg, count, min, max, group, stddev, stdvar: per-group accumulators of one value per
- * step, fed series by series (so the input can be streamed without being materialised).
- * Prometheus' algorithms: Kahan-Neumaier sums, avg as a compensated sum that switches to an
- * incremental mean before overflowing, Welford for stddev/stdvar.
+ * step, fed series by series (so the input can be streamed without being materialised) through
+ * fold.ts foldSeries, or folded by the querier (`adopt`, selectors.ts streamRollupFold).
  */
-class SimpleAgg {
+class SimpleAgg implements FoldTarget {
   private readonly groups: AggGroup[] = [];
   private readonly byKey = new Map<string, AggGroup>();
   private chunk = NO_DOUBLES;
   private chunkUsed = 0;
 
   constructor(
-    private readonly op: string,
+    readonly op: string,
     private readonly n: number,
     private readonly grouping: ReadonlySet<string>,
     private readonly without: boolean,
@@ -162,14 +174,14 @@ class SimpleAgg {
     let g = this.byKey.get(key);
     if (g === undefined) {
       const n = this.n;
-      const needMean = this.op === "avg" || this.op === "stddev" || this.op === "stdvar";
+      const [c, m, i] = foldLengths(this.op, n);
       g = {
         labels: groupLabels(labels, this.grouping, this.without),
         val: this.take(n),
-        comp: this.take(this.op === "sum" || this.op === "avg" ? n : 0),
-        mean: this.take(needMean ? n : 0),
+        comp: this.take(c),
+        mean: this.take(m),
         count: this.take(n),
-        incr: this.op === "avg" ? new Uint8Array(n) : undefined,
+        incr: i > 0 ? new Uint8Array(i) : undefined,
         dropName: false,
       };
       this.byKey.set(key, g);
@@ -180,114 +192,39 @@ class SimpleAgg {
 
   add(labels: Labels, dropName: boolean, vals: Float64Array, pres: Uint8Array): void {
     const g = this.group(labels);
-    const n = this.n;
-    const { val, comp, mean, count } = g;
-    let contributed = false;
-    switch (this.op) {
-      case "sum":
-        for (let k = 0; k < n; k++) {
-          if (pres[k] !== 1) continue;
-          contributed = true;
-          const f = vals[k]!;
-          const c0 = count[k]!;
-          count[k] = c0 + 1;
-          if (c0 === 0) {
-            val[k] = f;
-            continue;
-          }
-          const sum = val[k]!;
-          const t = sum + f;
-          if (t === Infinity || t === -Infinity) comp[k] = 0;
-          else if (Math.abs(sum) >= Math.abs(f)) comp[k]! += sum - t + f;
-          else comp[k]! += f - t + sum;
-          val[k] = t;
-        }
-        break;
-      case "avg": {
-        const incr = g.incr!;
-        for (let k = 0; k < n; k++) {
-          if (pres[k] !== 1) continue;
-          contributed = true;
-          const f = vals[k]!;
-          const c0 = count[k]!;
-          count[k] = c0 + 1;
-          if (c0 === 0) {
-            val[k] = f;
-            continue;
-          }
-          if (incr[k] !== 1) {
-            const sum = val[k]!;
-            const t = sum + f;
-            if (t !== Infinity && t !== -Infinity) {
-              if (Math.abs(sum) >= Math.abs(f)) comp[k]! += sum - t + f;
-              else comp[k]! += f - t + sum;
-              val[k] = t;
-              continue;
-            }
-            incr[k] = 1;
-            mean[k] = sum / c0;
-            comp[k] = comp[k]! / c0;
-          }
-          const q = c0 / (c0 + 1);
-          const inc = f / (c0 + 1);
-          const sum = q * mean[k]!;
-          let c = q * comp[k]!;
-          const t = sum + inc;
-          if (t === Infinity || t === -Infinity) c = 0;
-          else if (Math.abs(sum) >= Math.abs(inc)) c += sum - t + inc;
-          else c += inc - t + sum;
-          mean[k] = t;
-          comp[k] = c;
-        }
-        break;
+    if (foldSeries(this.op, g, this.n, vals, pres) && dropName) g.dropName = true;
+  }
+
+  /**
+   * Takes a group folded elsewhere (SeriesStream.rollupFold: every series of the group, in
+   * stream order, through foldSeries), as if its series had been added here. Groups must come
+   * in the order of their first contributing series (the order `add` creates them in).
+   */
+  adopt(labels: Labels, dropName: boolean, acc: FoldAcc): void {
+    const key = this.keyOf(labels);
+    if (this.byKey.has(key)) throw evalError("a folded group arrived twice");
+    const g: AggGroup = { labels: groupLabels(labels, this.grouping, this.without), val: acc.val, comp: acc.comp, mean: acc.mean, count: acc.count, incr: acc.incr, dropName };
+    this.byKey.set(key, g);
+    this.groups.push(g);
+  }
+
+  /**
+   * Group index per series of `labels` (in first-seen order) and the number of groups: the
+   * partition a querier folds by (each group's series on one thread, in order).
+   */
+  partition(labels: readonly Labels[]): { readonly groupOf: Int32Array; readonly groups: number } {
+    const groupOf = new Int32Array(labels.length);
+    const index = new Map<string, number>();
+    for (let i = 0; i < labels.length; i++) {
+      const key = this.keyOf(labels[i]!);
+      let g = index.get(key);
+      if (g === undefined) {
+        g = index.size;
+        index.set(key, g);
       }
-      case "max":
-      case "min": {
-        const isMax = this.op === "max";
-        for (let k = 0; k < n; k++) {
-          if (pres[k] !== 1) continue;
-          contributed = true;
-          const f = vals[k]!;
-          const c0 = count[k]!;
-          count[k] = c0 + 1;
-          if (c0 === 0) {
-            val[k] = f;
-            continue;
-          }
-          const cur = val[k]!;
-          if ((isMax ? cur < f : cur > f) || Number.isNaN(cur)) val[k] = f;
-        }
-        break;
-      }
-      case "count":
-      case "group":
-        for (let k = 0; k < n; k++) {
-          if (pres[k] !== 1) continue;
-          contributed = true;
-          count[k]!++;
-        }
-        break;
-      case "stddev":
-      case "stdvar":
-        for (let k = 0; k < n; k++) {
-          if (pres[k] !== 1) continue;
-          contributed = true;
-          const f = vals[k]!;
-          const c = ++count[k]!;
-          if (c === 1) {
-            val[k] = Number.isFinite(f) ? 0 : NaN;
-            mean[k] = f;
-            continue;
-          }
-          const delta = f - mean[k]!;
-          mean[k]! += delta / c;
-          val[k]! += delta * (f - mean[k]!);
-        }
-        break;
-      default:
-        throw evalError(`unknown aggregation ${this.op}`);
+      groupOf[i] = g;
     }
-    if (contributed && dropName) g.dropName = true;
+    return { groupOf, groups: index.size };
   }
 
   finish(): VectorValue {

@@ -1,6 +1,8 @@
+import { assertNever } from "@strata/core";
 import type { Label, Labels } from "@strata/core";
 import type { BinaryExpr, BinaryOp, UnaryExpr, VectorMatching } from "../ast.js";
 import { evalExpr } from "./eval.js";
+import type { Columns } from "./columns.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { goPow } from "./mathutil.js";
@@ -88,8 +90,8 @@ export async function evalBinary(e: BinaryExpr, ctx: StepCtx, env: Env): Promise
     }
     return { kind: "scalar", values } satisfies ScalarValue;
   }
-  if (lhs.kind === "vector" && rhs.kind === "scalar") return vectorScalar(op, lhs, rhs.values, false, e.returnBool, n);
-  if (lhs.kind === "scalar" && rhs.kind === "vector") return vectorScalar(op, rhs, lhs.values, true, e.returnBool, n);
+  if (lhs.kind === "vector" && rhs.kind === "scalar") return vectorScalar(op, lhs, rhs.values, false, e.returnBool, n, env);
+  if (lhs.kind === "scalar" && rhs.kind === "vector") return vectorScalar(op, rhs, lhs.values, true, e.returnBool, n, env);
   if (lhs.kind === "vector" && rhs.kind === "vector") {
     const matching: VectorMatching = e.matching ?? {
       card: op === "and" || op === "or" || op === "unless" ? "many-to-many" : "one-to-one",
@@ -103,7 +105,7 @@ export async function evalBinary(e: BinaryExpr, ctx: StepCtx, env: Env): Promise
       case "and":
       case "or":
       case "unless":
-        return setOp(op, lhs, rhs, matching, n, ctx);
+        return setOp(op, lhs, rhs, matching, n, ctx, env);
       default:
         return vectorVector(op, lhs, rhs, matching, e.returnBool, n, ctx, env);
     }
@@ -111,11 +113,48 @@ export async function evalBinary(e: BinaryExpr, ctx: StepCtx, env: Env): Promise
   throw evalError(`invalid operand types for binary operator ${op}`);
 }
 
-function vectorScalar(op: BinaryOp, v: VectorValue, s: Float64Array, swap: boolean, returnBool: boolean, n: number): VectorValue {
+/**
+ * `x op y` (`y op x` with `swap`) for `+ - * /` over whole columns: y is a scalar's column or
+ * another series'. Absent steps are computed too (their values are meaningless either way);
+ * `bool` does not apply to arithmetic.
+ */
+function arithColumn(op: "+" | "-" | "*" | "/", x: Float64Array, y: Float64Array, swap: boolean, out: Float64Array): void {
+  const n = out.length;
+  switch (op) {
+    case "+":
+      for (let k = 0; k < n; k++) out[k] = x[k]! + y[k]!;
+      return;
+    case "-":
+      if (swap) for (let k = 0; k < n; k++) out[k] = y[k]! - x[k]!;
+      else for (let k = 0; k < n; k++) out[k] = x[k]! - y[k]!;
+      return;
+    case "*":
+      for (let k = 0; k < n; k++) out[k] = x[k]! * y[k]!;
+      return;
+    case "/":
+      if (swap) for (let k = 0; k < n; k++) out[k] = y[k]! / x[k]!;
+      else for (let k = 0; k < n; k++) out[k] = x[k]! / y[k]!;
+      return;
+    default:
+      assertNever(op, "operator");
+  }
+}
+
+function vectorScalar(op: BinaryOp, v: VectorValue, s: Float64Array, swap: boolean, returnBool: boolean, n: number, env: Env): VectorValue {
   const cmp = isComparison(op);
+  const columnOp = op === "+" || op === "-" || op === "*" || op === "/";
   const out: VSeries[] = [];
   for (const ser of v.series) {
-    const values = new Float64Array(n);
+    if (columnOp) {
+      let any = false;
+      for (let k = 0; k < n && !any; k++) any = ser.present[k] === 1;
+      if (!any) continue;
+      const values = env.columns.values(n);
+      arithColumn(op, ser.values, s, swap, values);
+      out.push({ labels: ser.labels, dropName: true, values, present: ser.present });
+      continue;
+    }
+    const values = env.columns.values(n);
     let present = ser.present;
     let copied = false;
     let any = false;
@@ -178,17 +217,32 @@ class Output {
   constructor(
     private readonly n: number,
     private readonly checkDup: boolean,
+    private readonly columns: Columns,
   ) {}
 
   get(labels: Labels, dropName: boolean): VSeries {
     const key = labelsKey(labels);
     let s = this.byKey.get(key);
     if (s === undefined) {
-      s = { labels, dropName, values: new Float64Array(this.n), present: new Uint8Array(this.n) };
+      s = { labels, dropName, values: this.columns.values(this.n), present: this.columns.present(this.n) };
       this.byKey.set(key, s);
       this.series.push(s);
     }
     return s;
+  }
+
+  /**
+   * Takes `values`/`present` as the new series of `labels`; when that label set has a series
+   * already, returns it (the caller merges step by step with `set`).
+   */
+  adopt(labels: Labels, dropName: boolean, values: Float64Array, present: Uint8Array): VSeries | undefined {
+    const key = labelsKey(labels);
+    const s = this.byKey.get(key);
+    if (s !== undefined) return s;
+    const ns: VSeries = { labels, dropName, values, present };
+    this.byKey.set(key, ns);
+    this.series.push(ns);
+    return undefined;
   }
 
   set(s: VSeries, k: number, v: number): void {
@@ -198,12 +252,12 @@ class Output {
   }
 }
 
-function setOp(op: "and" | "or" | "unless", lhs: VectorValue, rhs: VectorValue, m: VectorMatching, n: number, ctx: StepCtx): VectorValue {
+function setOp(op: "and" | "or" | "unless", lhs: VectorValue, rhs: VectorValue, m: VectorMatching, n: number, ctx: StepCtx, env: Env): VectorValue {
   const ids = new Map<string, number>();
   const ls = signatures(lhs.series, m.on, m.labels, ids);
   const rs = signatures(rhs.series, m.on, m.labels, ids);
   const stamp = new Int32Array(ids.size).fill(-1);
-  const out = new Output(n, ctx.start !== ctx.end);
+  const out = new Output(n, ctx.start !== ctx.end, env.columns);
   const lOut: (VSeries | undefined)[] = [];
   const rOut: (VSeries | undefined)[] = [];
   for (let k = 0; k < n; k++) {
@@ -262,6 +316,10 @@ function vectorVector(
   ctx: StepCtx,
   env: Env,
 ): VectorValue {
+  if (m.card === "one-to-one" && m.fillLeft === undefined && m.fillRight === undefined) {
+    const r = oneToOneColumns(op, lhs.series, rhs.series, m, returnBool, n, ctx, env);
+    if (r !== undefined) return r;
+  }
   const swapped = m.card === "one-to-many";
   const many = swapped ? rhs.series : lhs.series;
   const one = swapped ? lhs.series : rhs.series;
@@ -276,7 +334,7 @@ function vectorVector(
   const oneAt = new Int32Array(S).fill(-1);
   const oneIdx = new Int32Array(S);
   const matchedAt = new Int32Array(S).fill(-1);
-  const out = new Output(n, ctx.start !== ctx.end);
+  const out = new Output(n, ctx.start !== ctx.end, env.columns);
   // The output series of each "many" series' last pair (one-to-one matching pairs the same two
   // series at every step): an array lookup per sample instead of a Map lookup by pair.
   const pairOne = new Int32Array(many.length).fill(-1);
@@ -378,4 +436,110 @@ function vectorVector(
     }
   }
   return { kind: "vector", series: out.series };
+}
+
+/** True when no two entries of `sig` are equal (ids are < `size`). */
+function distinct(sig: Int32Array, size: number): boolean {
+  const seen = new Uint8Array(size);
+  for (let i = 0; i < sig.length; i++) {
+    if (seen[sig[i]!] === 1) return false;
+    seen[sig[i]!] = 1;
+  }
+  return true;
+}
+
+/**
+ * One-to-one matching without fill when every match group has at most one series on each side:
+ * then no step can hold a duplicate or a multiple match, so each pair is matched once (not per
+ * step) and computed over its whole step columns. The output series come in the order the
+ * step-by-step loop makes them (by first output step, then left-hand order), so what folds them
+ * later adds in the same order. Undefined when a group has two series on one side (the
+ * step-by-step loop then finds the errors where they occur).
+ */
+function oneToOneColumns(
+  op: BinaryOp,
+  lhs: readonly VSeries[],
+  rhs: readonly VSeries[],
+  m: VectorMatching,
+  returnBool: boolean,
+  n: number,
+  ctx: StepCtx,
+  env: Env,
+): VectorValue | undefined {
+  const ids = new Map<string, number>();
+  const lSig = signatures(lhs, m.on, m.labels, ids);
+  const rSig = signatures(rhs, m.on, m.labels, ids);
+  if (!distinct(lSig, ids.size) || !distinct(rSig, ids.size)) return undefined;
+  const rOf = new Int32Array(ids.size).fill(-1);
+  for (let j = 0; j < rhs.length; j++) rOf[rSig[j]!] = j;
+  const cmp = isComparison(op);
+  const dropName = returnBool || isArithmetic(op);
+  // Per pair: its values and presence, and the first step with an output (n: none).
+  const pairs: { i: number; first: number; values: Float64Array; present: Uint8Array }[] = [];
+  let values = env.columns.values(n);
+  let present = env.columns.present(n);
+  for (let i = 0; i < lhs.length; i++) {
+    const j = rOf[lSig[i]!]!;
+    if (j < 0) continue;
+    env.checkAbort();
+    const first = pairColumns(op, cmp, returnBool, lhs[i]!, rhs[j]!, n, values, present);
+    if (first === n) continue;
+    pairs.push({ i, first, values, present });
+    values = env.columns.values(n);
+    present = env.columns.present(n);
+  }
+  pairs.sort((a, b) => a.first - b.first || a.i - b.i);
+  const out = new Output(n, ctx.start !== ctx.end, env.columns);
+  for (const p of pairs) {
+    const s = lhs[p.i]!;
+    const labels = resultMetric(s.labels, rhs[rOf[lSig[p.i]!]!]!.labels, op, m);
+    const o = out.adopt(labels, dropName, p.values, p.present);
+    if (o === undefined) continue;
+    // Another pair made this label set already: merged step by step, as the loop would.
+    for (let k = 0; k < n; k++) if (p.present[k] === 1) out.set(o, k, p.values[k]!);
+  }
+  return { kind: "vector", series: out.series };
+}
+
+/**
+ * `l op r` over the steps where both are present, into `values`/`present` (zeroed); returns
+ * the first step with an output (n: none, and `values`/`present` are left zeroed). A comparison
+ * without `bool` keeps l where it holds.
+ */
+function pairColumns(
+  op: BinaryOp,
+  cmp: boolean,
+  returnBool: boolean,
+  l: VSeries,
+  r: VSeries,
+  n: number,
+  values: Float64Array,
+  present: Uint8Array,
+): number {
+  const lp = l.present;
+  const rp = r.present;
+  let first = n;
+  for (let k = 0; k < n; k++) {
+    const both = lp[k]! & rp[k]!;
+    present[k] = both;
+    if (both === 1 && first === n) first = k;
+  }
+  if (first === n) return n;
+  if (op === "+" || op === "-" || op === "*" || op === "/") {
+    arithColumn(op, l.values, r.values, false, values);
+    return first;
+  }
+  first = n;
+  for (let k = 0; k < n; k++) {
+    if (present[k] === 0) continue;
+    let v = elemBinop(op, l.values[k]!, r.values[k]!);
+    if (returnBool) v = keepFlag ? 1 : 0;
+    else if (cmp && !keepFlag) {
+      present[k] = 0;
+      continue;
+    }
+    values[k] = v;
+    if (first === n) first = k;
+  }
+  return first;
 }

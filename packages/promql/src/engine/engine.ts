@@ -9,6 +9,7 @@ import { evalExpr, typeOfExpr } from "./eval.js";
 import type { MatrixSeries, QueryResult, QueryStats } from "./result.js";
 import { select } from "./select.js";
 import { compact, evalMatrixResult } from "./selectors.js";
+import { Columns } from "./columns.js";
 import type { StepCtx, VectorValue, VSeries } from "./types.js";
 import { dropMetricName, labelsKey } from "./types.js";
 
@@ -210,9 +211,11 @@ async function evaluate(
     return { type: "vector", timestamp: env.start, labels, values: values.subarray(0, labels.length), ...ann() };
   }
   const series: MatrixSeries[] = [];
+  // The answer's own chunks: a cached answer holds them, not the chunks of intermediate values.
+  const columns = new Columns();
   for (const s of final) {
     if (env.yieldDue()) await env.yieldNow();
-    series.push(compact(s.labels, times, s.values, s.present));
+    series.push(compact(s.labels, times, s.values, s.present, columns));
   }
   series.sort(byLabelsGo);
   return { type: "matrix", series, ...ann() };

@@ -5,6 +5,7 @@ import { QueryMemory } from "./budget.js";
 import type { MemoryBudget } from "./budget.js";
 import type { SeriesStream } from "../querier.js";
 import { bitsView, isStaleAt } from "./types.js";
+import { Columns } from "./columns.js";
 
 /** Longest stretch (ms) evaluation runs before letting the event loop serve others. */
 const YIELD_MS = 20;
@@ -68,6 +69,8 @@ export class Env {
   /** Samples read by range functions, summed over windows (Prometheus' "samples scanned"). */
   samplesScanned = 0;
   seriesSelected = 0;
+  /** Per-step columns of the query's intermediate values, cut from shared chunks. */
+  readonly columns = new Columns();
   /** The query's trace step being run (Trace.off unless the query is traced). */
   trace: Trace = Trace.off;
   private ops = 0;

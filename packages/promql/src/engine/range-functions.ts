@@ -476,7 +476,10 @@ function slideRate(
     const avgBetween = sampledInterval / (last - lo);
     const threshold = avgBetween * 1.1;
     if (durationToStart >= threshold) durationToStart = avgBetween / 2;
-    if (isCounter && result > 0 && firstV >= 0) {
+    // A division per step less where it cannot matter: with firstV >= result > 0 the quotient is
+    // >= 1 and the product >= sampledInterval (rounding is monotonic), so durationToZero cannot
+    // undercut a durationToStart <= sampledInterval (a counter far from zero: nearly always).
+    if (isCounter && result > 0 && firstV >= 0 && (firstV < result || durationToStart > sampledInterval)) {
       const durationToZero = sampledInterval * (firstV / result);
       if (durationToZero < durationToStart) durationToStart = durationToZero;
     }

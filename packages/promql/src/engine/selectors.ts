@@ -2,19 +2,23 @@ import type { Labels } from "@strata/core";
 import type { Call, Expr, MatrixSelector, SubqueryExpr, VectorSelector } from "../ast.js";
 import { evalError, isStaleSample } from "./env.js";
 import type { Env, LoadedSeries } from "./env.js";
+import type { FoldedGroup, RollupBatch, RollupSpec, SeriesStream } from "../querier.js";
+import type { FoldAcc } from "./fold.js";
 import { evalExpr, typeOfExpr, unwrap } from "./eval.js";
 import type { MatrixSeries } from "./result.js";
+import type { Columns } from "./columns.js";
 import { SAMPLE_BYTES, SERIES_BYTES } from "./cost.js";
 import { atOf, countSeries, matchersText, subqueryTimes } from "./select.js";
 import { keepsName, noteNotCounter, SIMPLE_ROLLUPS, type SeriesSink } from "./range-functions.js";
 import type { MSeries, RangeArg, StepCtx, VectorValue, VSeries } from "./types.js";
 import { dropMetricName, labelsKey } from "./types.js";
 
-export function compact(labels: Labels, times: Float64Array, values: Float64Array, present: Uint8Array): MatrixSeries {
+/** The present steps of a series as samples; with `columns`, its arrays are cut from there. */
+export function compact(labels: Labels, times: Float64Array, values: Float64Array, present: Uint8Array, columns?: Columns): MatrixSeries {
   let m = 0;
   for (let k = 0; k < present.length; k++) m += present[k]!;
-  const ts = new Float64Array(m);
-  const vs = new Float64Array(m);
+  const ts = columns === undefined ? new Float64Array(m) : columns.values(m);
+  const vs = columns === undefined ? new Float64Array(m) : columns.values(m);
   let j = 0;
   for (let k = 0; k < present.length; k++) {
     if (present[k] !== 1) continue;
@@ -102,6 +106,65 @@ export async function* selectionBatches(sel: VectorSelector, env: Env): AsyncGen
   }
 }
 
+/** The windows' ends of `call` over streamed `m` at every step, as a RollupSpec. */
+function rollupSpecOf(call: Call, m: MatrixSelector, ctx: StepCtx, env: Env): RollupSpec {
+  const v = m.vector;
+  const n = ctx.times.length;
+  const ends = new Float64Array(n);
+  const at = atOf(v.at, v.atModifier, env);
+  for (let k = 0; k < n; k++) ends[k] = (at ?? ctx.times[k]!) - v.offset;
+  return { func: call.func.name, ends, range: m.range };
+}
+
+/**
+ * Reads a querier-computed rollup's batches with the limits, counts and annotations of
+ * streamRangeFunction over selectionBatches; `each(b, i)` gets every row with output.
+ */
+async function readRollup(
+  call: Call,
+  v: VectorSelector,
+  stream: SeriesStream,
+  next: () => Promise<RollupBatch | undefined>,
+  env: Env,
+  each: (b: RollupBatch, i: number) => void,
+): Promise<readonly FoldedGroup[]> {
+  const name = call.func.name;
+  const isRateInfo = name === "rate" || name === "increase";
+  let waited = 0;
+  let batches = 0;
+  let series = 0;
+  let total = 0;
+  let folded: readonly FoldedGroup[] = [];
+  try {
+    for (;;) {
+      const t0 = performance.now();
+      const b = await next();
+      waited += performance.now() - t0;
+      env.checkAbortNow();
+      if (b === undefined) break;
+      if (b.folded !== undefined) folded = b.folded;
+      batches++;
+      series += b.labels.length;
+      for (let i = 0; i < b.labels.length; i++) countSeries(env);
+      env.checkSamples(b.samples);
+      total += b.samples;
+      env.selectedSamples += b.samples;
+      env.samplesScanned += b.scanned;
+      for (let i = 0; i < b.labels.length; i++) {
+        if (env.yieldDue()) await env.yieldNow();
+        if (b.got[i] === 0) continue;
+        each(b, i);
+        if (isRateInfo) noteNotCounter(call, b.labels[i]!, env);
+      }
+    }
+    for (const w of stream.warnings) env.warnings.add(w);
+  } finally {
+    stream.close();
+    env.trace.addDone(`wait for ${name} of ${matchersText(v.matchers)} computed by the querier: ${batches} batches, ${series} series, ${total} samples`, waited);
+  }
+  return folded;
+}
+
 /**
  * A range function over a streamed matrix selector, computed by the querier (SeriesStream.rollup:
  * e.g. on worker threads beside the decoding) and fed to `sink` series by series with the same
@@ -114,45 +177,46 @@ export async function streamRollup(call: Call, m: MatrixSelector, ctx: StepCtx, 
   const stream = env.streams.get(v);
   if (stream?.rollup === undefined || !SIMPLE_ROLLUPS.has(name) || v.anchored || v.smoothed) return false;
   const n = ctx.times.length;
-  const ends = new Float64Array(n);
-  const at = atOf(v.at, v.atModifier, env);
-  for (let k = 0; k < n; k++) ends[k] = (at ?? ctx.times[k]!) - v.offset;
-  const next = stream.rollup({ func: name, ends, range: m.range });
+  const next = stream.rollup(rollupSpecOf(call, m, ctx, env));
   if (next === undefined) return false;
   const dropName = !keepsName(name);
-  const isRateInfo = name === "rate" || name === "increase";
-  let waited = 0;
-  let batches = 0;
-  let series = 0;
-  let total = 0;
-  try {
-    for (;;) {
-      const t0 = performance.now();
-      const b = await next();
-      waited += performance.now() - t0;
-      env.checkAbortNow();
-      if (b === undefined) break;
-      batches++;
-      series += b.labels.length;
-      for (let i = 0; i < b.labels.length; i++) countSeries(env);
-      env.checkSamples(b.samples);
-      total += b.samples;
-      env.selectedSamples += b.samples;
-      env.samplesScanned += b.scanned;
-      for (let i = 0; i < b.labels.length; i++) {
-        if (env.yieldDue()) await env.yieldNow();
-        if (b.got[i] === 0) continue;
-        const labels = b.labels[i]!;
-        sink(labels, dropName, b.values.subarray(i * n, (i + 1) * n), b.present.subarray(i * n, (i + 1) * n));
-        if (isRateInfo) noteNotCounter(call, labels, env);
-      }
-    }
-    for (const w of stream.warnings) env.warnings.add(w);
-  } finally {
-    stream.close();
-    env.trace.addDone(`wait for ${name} of ${matchersText(v.matchers)} computed by the querier: ${batches} batches, ${series} series, ${total} samples`, waited);
-  }
+  await readRollup(call, v, stream, next, env, (b, i) => {
+    sink(b.labels[i]!, dropName, b.values.subarray(i * n, (i + 1) * n), b.present.subarray(i * n, (i + 1) * n));
+  });
   return true;
+}
+
+/** What a folding aggregation gives streamRollupFold: its partition, and where folded groups go. */
+export interface FoldTarget {
+  readonly op: string;
+  /** Group per series of the stream (called only when the querier folds). */
+  partition(labels: readonly Labels[]): { readonly groupOf: Int32Array; readonly groups: number };
+  /** A folded group, with the labels of its first series; called in the order of those series. */
+  adopt(labels: Labels, dropName: boolean, acc: FoldAcc): void;
+}
+
+/**
+ * A range function under a folding aggregation (`sum by (mode) (rate(x[5m]))`), computed and
+ * folded by the querier (SeriesStream.rollupFold): only the groups' accumulators come back,
+ * with the same limits, counts and annotations as streamRollup. False when the stream does not
+ * fold this one (the caller then streams the rollup itself).
+ */
+export async function streamRollupFold(call: Call, m: MatrixSelector, ctx: StepCtx, env: Env, target: FoldTarget): Promise<boolean> {
+  const name = call.func.name;
+  const v = m.vector;
+  const stream = env.streams.get(v);
+  if (stream?.rollupFold === undefined || !SIMPLE_ROLLUPS.has(name) || v.anchored || v.smoothed) return false;
+  const next = stream.rollupFold(rollupSpecOf(call, m, ctx, env), () => ({ op: target.op, ...target.partition(stream.labels) }));
+  if (next === undefined) return false;
+  const folded = await readRollup(call, v, stream, next, env, () => undefined);
+  const dropName = !keepsName(name);
+  const labels = stream.labels;
+  for (const g of [...folded].sort(byFirst)) target.adopt(labels[g.first]!, dropName, g.acc);
+  return true;
+}
+
+function byFirst(a: FoldedGroup, b: FoldedGroup): number {
+  return a.first - b.first;
 }
 
 /** Instant-vector selector: last sample in (ref - lookback, ref], unless it is a stale marker. */
@@ -190,8 +254,8 @@ export async function streamVectorSelector(
   for await (const list of selectionBatches(sel, env)) for (const s of list) {
     if (env.yieldDue()) await env.yieldNow();
     if (!reuse || values === undefined || present === undefined) {
-      values = new Float64Array(n);
-      present = new Uint8Array(n);
+      values = env.columns.values(n);
+      present = env.columns.present(n);
     } else {
       present.fill(0);
     }

@@ -1,5 +1,5 @@
 import { BadDataError, type Tenant, xxhash64 } from "@strata/core";
-import { latin1, readU64 } from "../bytes.js";
+import { ByteBuffer, latin1, readU64 } from "../bytes.js";
 import { MAX_ITEM_SIZE } from "../mergeset/constants.js";
 import { PartSeek, type Snapshot, type Table } from "../mergeset/index.js";
 import { type TSID, TSID_SIZE, decodeTSID, encodeTSID } from "../tsid.js";
@@ -43,6 +43,15 @@ export class SeriesWriter {
   /** `02 | metricID` of the candidate being confirmed. */
   private readonly idKey = Uint8Array.of(NS_ID, 0, 0, 0, 0, 0, 0, 0, 0);
   private readonly candidates: number[] = [];
+  /**
+   * The escaped label pairs (`esc(name) 01 esc(value) 01`, back to back, pair i ends at
+   * pairEnds[i]) of the series `pairsOf`: a new series' `03` items and its first day's `04`
+   * items share them, so they are escaped once.
+   */
+  private readonly pairs = new ByteBuffer(256);
+  private pairEnds = new Int32Array(16);
+  private pairCount = 0;
+  private pairsOf = -1;
 
   constructor(private readonly d: SeriesWriterDeps) {}
 
@@ -76,12 +85,17 @@ export class SeriesWriter {
    * metricID's `02` item (64-bit hash collisions are resolved there), which holds both.
    */
   private nameKey(name: Uint8Array): void {
-    const kb = this.d.reader.kb;
-    kb.reset();
-    kb.byte(NS_NAME_TO_TSID);
     const h = xxhash64(name);
     this.h1 = Number(h >> 32n);
     this.h2 = Number(BigInt.asUintN(32, h));
+    this.putNameKey();
+  }
+
+  /** `01 | h1 | h2` into kb: the key nameKey made last (create reuses the lookup's hash). */
+  private putNameKey(): void {
+    const kb = this.d.reader.kb;
+    kb.reset();
+    kb.byte(NS_NAME_TO_TSID);
     kb.u32(this.h1);
     kb.u32(this.h2);
   }
@@ -153,6 +167,7 @@ export class SeriesWriter {
     return undefined;
   }
 
+  /** Creates the series of `name`; called right after findByName(name) missed (h1/h2 are its hash). */
   private create(name: Uint8Array, key: string): NameEntry {
     if (name.length > MAX_NAME_BYTES) {
       throw new BadDataError(`metric name of ${name.length} bytes is longer than ${MAX_NAME_BYTES}`, "STRATA_LABEL_TOO_LONG");
@@ -177,7 +192,7 @@ export class SeriesWriter {
     const tsid: TSID = { accountID: tenant.accountID, projectID: tenant.projectID, metricGroupID, jobInstanceID, metricID };
 
     const table = this.d.table();
-    this.nameKey(name);
+    this.putNameKey(); // findByName(name) hashed it just before
     kb.u64(metricID); // the TSID is in the `02` item a lookup reads anyway to confirm the name
     table.addRange(kb.buf, 0, kb.len);
     kb.reset();
@@ -198,20 +213,46 @@ export class SeriesWriter {
 
   /** Adds `ns | scope | esc(name) 01 | esc(value) 01 | metricID` for every label of `name`. */
   private addTagItems(ns: number, tenant: Tenant, day: number | undefined, name: Uint8Array, metricID: number): void {
-    const { lr, kb } = this.d.reader;
+    if (this.pairsOf !== metricID) this.escapePairs(name, metricID);
+    const kb = this.d.reader.kb;
     const table = this.d.table();
+    const pb = this.pairs.buf;
+    const ends = this.pairEnds;
+    kb.reset();
+    putScope(kb, ns, tenant, day);
+    const scope = kb.len;
+    for (let i = 0, s = 0; i < this.pairCount; i++) {
+      const e = ends[i]!;
+      kb.len = scope;
+      kb.ensure(e - s + 8);
+      const b = kb.buf;
+      let p = scope;
+      for (let j = s; j < e; j++) b[p++] = pb[j]!;
+      kb.len = p;
+      kb.u64(metricID);
+      table.addRange(b, 0, kb.len);
+      s = e;
+    }
+  }
+
+  /** Fills pairs with the escaped label pairs of `name`, the series `metricID`. */
+  private escapePairs(name: Uint8Array, metricID: number): void {
+    this.pairsOf = -1; // until filled (parse may throw)
+    const lr = this.d.reader.lr;
     lr.parse(name);
     const r = lr.ranges;
+    const pairs = this.pairs;
+    pairs.reset();
+    if (this.pairEnds.length < lr.count) this.pairEnds = new Int32Array(lr.count * 2);
     for (let i = 0; i < lr.count; i++) {
-      kb.reset();
-      putScope(kb, ns, tenant, day);
-      putEscaped(kb, name, r[i * 4]!, r[i * 4 + 1]!);
-      kb.byte(TAG_SEP);
-      putEscaped(kb, name, r[i * 4 + 2]!, r[i * 4 + 3]!);
-      kb.byte(TAG_SEP);
-      kb.u64(metricID);
-      table.addRange(kb.buf, 0, kb.len);
+      putEscaped(pairs, name, r[i * 4]!, r[i * 4 + 1]!);
+      pairs.byte(TAG_SEP);
+      putEscaped(pairs, name, r[i * 4 + 2]!, r[i * 4 + 3]!);
+      pairs.byte(TAG_SEP);
+      this.pairEnds[i] = pairs.len;
     }
+    this.pairCount = lr.count;
+    this.pairsOf = metricID;
   }
 
   private dayBitmap(day: number): IdBitmap {

@@ -60,8 +60,8 @@ export function decodeBlock(raw: Uint8Array, count: number, itemsBytes: number):
  * the suffixes back to back. Columns of similar small numbers and runs of similar suffixes are
  * what a general compressor shrinks best (docs/format/indexdb.md).
  */
-export function encodeBlockV2(items: Uint8Array, offs: ArrayLike<number>, count: number, out: ByteBuffer): void {
-  if (count === 0) return;
+export function encodeBlockV2(items: Uint8Array, offs: ArrayLike<number>, count: number, out: ByteBuffer): number {
+  if (count === 0) return 0;
   const end = offs[count]!;
   const lastStart = offs[count - 1]!;
   const common = commonPrefixLen(items, offs[0]!, offs[1]!, items, lastStart, end);
@@ -85,10 +85,19 @@ export function encodeBlockV2(items: Uint8Array, offs: ArrayLike<number>, count:
     for (let j = offs[i]! + common + cpls[i]!; j < e; j++) ob[p++] = items[j]!;
   }
   out.len = p;
+  return common;
 }
 
 /** encodeBlockV2's column of shared-prefix lengths (scratch reused across blocks). */
 let cplScratch = new Uint32Array(1024);
+
+/**
+ * The column of the last encodeBlockV2 call: item i (≥ 1) shares `common + lastPrefixLens()[i]`
+ * bytes with item i - 1. Valid until the next call.
+ */
+export function lastPrefixLens(): Uint32Array {
+  return cplScratch;
+}
 
 /** Inverse of encodeBlockV2; every length is checked against `count` and `itemsBytes`. */
 export function decodeBlockV2(raw: Uint8Array, count: number, itemsBytes: number): Block {
@@ -172,11 +181,15 @@ export class BlockBuilder {
     this.count++;
   }
 
-  /** Appends the format-2 payload of the items to `out` (see encodeBlockV2). */
-  encode(out: ByteBuffer): void {
+  /**
+   * Appends the format-2 payload of the items to `out` (see encodeBlockV2); returns the length
+   * of the prefix all items share (lastPrefixLens() has the rest).
+   */
+  encode(out: ByteBuffer): number {
     this.offs.push(this.items.len);
-    encodeBlockV2(this.items.buf, this.offs, this.count, out);
+    const common = encodeBlockV2(this.items.buf, this.offs, this.count, out);
     this.offs.pop();
+    return common;
   }
 
   firstItem(): Uint8Array {

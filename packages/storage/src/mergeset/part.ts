@@ -3,9 +3,9 @@ import * as path from "node:path";
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, crc32 } from "node:zlib";
 import { InternalError, TwoGenCache } from "@strata/core";
 import { lz4Compress, lz4Decompress } from "@strata/encoding";
-import { type Block, BlockBuilder, blockBytes, decodeBlock, decodeBlockV2 } from "./block.js";
+import { type Block, BlockBuilder, blockBytes, decodeBlock, decodeBlockV2, lastPrefixLens } from "./block.js";
 import { BLOOM_PROBES, Bloom, BloomKeys } from "./bloom.js";
-import { ByteBuffer, ByteReader, commonPrefixLen, readU32 } from "../bytes.js";
+import { ByteBuffer, ByteReader, readU32 } from "../bytes.js";
 import {
   BLOOM_BIN,
   BLOOM_MAGIC,
@@ -389,7 +389,7 @@ export class PartWriter {
     if (this.first === undefined) this.first = first;
     this.last = bb.lastItem();
     this.payload.reset();
-    bb.encode(this.payload);
+    const common = bb.encode(this.payload);
     let payload = this.payload.view();
     let codec = CODEC_NONE;
     if (payload.length >= MIN_COMPRESS) {
@@ -405,7 +405,7 @@ export class PartWriter {
         codec = this.codec.codec;
       }
     }
-    this.tallyKinds(payload.length);
+    this.tallyKinds(payload.length, common);
     const mi = this.mi;
     mi.u32(crc32(payload) >>> 0);
     mi.u64(this.offset);
@@ -423,12 +423,14 @@ export class PartWriter {
 
   /**
    * Splits a block's stored size among the kinds of its items by the share of the payload each
-   * encodes to (approximated by the item bytes past the block's first item's kind byte).
+   * encodes to (approximated by the item bytes past the block's first item's kind byte). The
+   * prefixes shared with the previous item are the encoder's (`common` + its column).
    */
-  private tallyKinds(stored: number): void {
+  private tallyKinds(stored: number, common: number): void {
     const bb = this.bb;
     const ib = bb.items.buf;
     const offs = bb.offs;
+    const cpls = lastPrefixLens();
     const per = this.blockKindPayload;
     per.fill(0);
     let prevKind = -1;
@@ -440,7 +442,7 @@ export class PartWriter {
       this.kindItems[k]!++;
       // an item costs roughly what differs from its predecessor, plus its two lengths
       let cost = 2 + (e - s);
-      if (k === prevKind && i > 0) cost = 2 + (e - s) - commonPrefixLen(ib, offs[i - 1]!, s, ib, s, e);
+      if (k === prevKind && i > 0) cost = 2 + (e - s) - (common + cpls[i]!);
       per[k]! += cost;
       total += cost;
       prevKind = k;

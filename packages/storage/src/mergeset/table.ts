@@ -283,7 +283,7 @@ export class Table {
     if (this.pending.count === 0) return;
     this.memParts.push(this.pending.toPart(this.blockSize, this.opts.bloomNamespace));
     this.invalidate();
-    if (this.memParts.length > this.maxInMemoryParts) this.mergeInMemory();
+    if (this.idleInMemoryParts() > this.maxInMemoryParts) this.mergeInMemory();
     this.opts.onPendingConverted?.();
     if (this.inMemoryBytes() > this.maxInMemoryBytes && this.bgFlush === undefined) {
       this.bgFlush = this.flush()
@@ -295,6 +295,17 @@ export class Table {
   private inMemoryBytes(): number {
     let n = this.pending.sizeBytes;
     for (const p of this.memParts) n += p.sizeBytes;
+    return n;
+  }
+
+  /**
+   * In-memory parts that no flush is writing. Only these count against maxInMemoryParts: while
+   * a flush writes its parts (a second or more at a million new series), counting them made
+   * every conversion merge the new part into the one before, the same items again and again.
+   */
+  private idleInMemoryParts(): number {
+    let n = 0;
+    for (const p of this.memParts) if (!p.busy) n++;
     return n;
   }
 
@@ -346,7 +357,7 @@ export class Table {
     for (const p of sel) p.busy = true;
     let fp: FilePart | undefined;
     try {
-      fp = await this.writePart(sel);
+      fp = await this.writePart(sel, true);
     } catch (err) {
       for (const p of sel) p.busy = false;
       throw err;
@@ -361,13 +372,16 @@ export class Table {
     this.scheduleMerge();
   }
 
-  /** Writes the merged items of `parts` as a new file part; undefined when nothing is left. */
-  private async writePart(parts: readonly Part[]): Promise<FilePart | undefined> {
+  /**
+   * Writes the merged items of `parts` as a new file part (a flush of in-memory parts when
+   * `flush`); undefined when nothing is left.
+   */
+  private async writePart(parts: readonly Part[], flush: boolean): Promise<FilePart | undefined> {
     const name = partName(this.nextSeq++);
     const tmp = path.join(this.dir, TMP_DIR, name);
     let items = 0;
     for (const p of parts) items += p.itemsCount;
-    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace, codecFor(items));
+    const w = await PartWriter.create(tmp, this.blockSize, this.opts.bloomNamespace, codecFor(items, flush));
     const keep = this.keepItem;
     try {
       const it = new MergeIterator(parts);
@@ -452,7 +466,7 @@ export class Table {
     for (const p of sel) p.busy = true;
     let fp: FilePart | undefined;
     try {
-      fp = await this.writePart(sel);
+      fp = await this.writePart(sel, false);
     } catch (err) {
       for (const p of sel) p.busy = false;
       throw err;
@@ -546,9 +560,11 @@ export class Table {
   metrics(): Record<string, number> {
     let memItems = 0;
     let memBytes = 0;
+    let memFlushing = 0;
     for (const p of this.memParts) {
       memItems += p.itemsCount;
       memBytes += p.sizeBytes;
+      if (p.busy) memFlushing++;
     }
     let fileItems = 0;
     let fileBytes = 0;
@@ -560,6 +576,7 @@ export class Table {
       pending_items: this.pending.count,
       pending_bytes: this.pending.sizeBytes,
       inmemory_parts: this.memParts.length,
+      inmemory_parts_flushing: memFlushing,
       inmemory_items: memItems,
       inmemory_bytes: memBytes,
       inmemory_max_bytes: this.maxInMemoryBytes,
