@@ -90,7 +90,9 @@ describe.skipIf(skip !== undefined)(`a storage node whose disk fills${skip !== u
         } else {
           await until(async () => (await metricValue(`${storageHttp}/metrics`, "strata_storage_is_read_only")) === 1, "storage to turn read-only");
           await until(async () => (await metricValue(`${insertUrl}/metrics`, readOnlyAtInsert)) === 1, "insert to see the node read-only");
-          expect(full.output()).toMatch(/switching to read-only mode/);
+          // The log line comes through the child's stdout pipe, which the test reads on its own
+          // schedule: the metric can be seen first.
+          await until(() => /switching to read-only mode/.test(full.output()), "storage to log the switch to read-only mode");
           // Rerouted: the other node takes everything, the client sees no failure.
           const failedBefore = load.failed("503");
           await load.waitAcked(50);
