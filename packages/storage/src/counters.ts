@@ -16,6 +16,8 @@ export interface Counters {
   /** Blocks that disk flushes and merges decoded to write them again. */
   mergeBlocksDecoded: number;
   mergeErrors: number;
+  /** Background merges started because a partition's fresh parts stopped coming (not by count). */
+  freshPartMerges: number;
   backgroundErrors: number;
   partitionsDropped: number;
   searches: number;
@@ -51,6 +53,7 @@ export function newCounters(): Counters {
     mergeBlocksCopied: 0,
     mergeBlocksDecoded: 0,
     mergeErrors: 0,
+    freshPartMerges: 0,
     backgroundErrors: 0,
     partitionsDropped: 0,
     searches: 0,

@@ -23,6 +23,11 @@ export interface MergeSchedulerOptions {
   readonly mergeFanIn: number;
   /** Concurrent background merges. */
   readonly maxConcurrentMerges: number;
+  /**
+   * A partition's fresh parts (a disk flush's cheap layouts) are re-encoded once none has come
+   * for this long (ms), even with no more than maxPartsPerPartition parts; 0: never.
+   */
+  readonly freshPartsMaxAgeMs: number;
 }
 
 export interface MergeSchedulerDeps {
@@ -50,6 +55,8 @@ export class MergeScheduler {
   private readonly running = new Set<Promise<void>>();
   /** Background merges wait until then after one failed (a full disk fails them all). */
   private retryAt = 0;
+  /** When schedule() first saw each on-disk part with the disk flush's cheap layouts. */
+  private readonly freshSeen = new WeakMap<Part, number>();
 
   constructor(private readonly d: MergeSchedulerDeps) {}
 
@@ -68,15 +75,38 @@ export class MergeScheduler {
     await Promise.allSettled([...this.running]);
   }
 
-  /** Starts background merges of partitions with more than maxPartsPerPartition free on-disk parts. */
+  /**
+   * Starts background merges of partitions with more than maxPartsPerPartition free on-disk
+   * parts, and of fresh parts that have stopped coming. A disk flush writes cheap layouts
+   * (~3× the bytes of the full codecs, on disk, in the page cache and on the wire to select)
+   * that only a merge re-encodes: without the second rule a partition whose ingest stopped
+   * with up to maxPartsPerPartition such parts kept them for good.
+   */
   schedule(): void {
-    if (this.d.isStopping() || Date.now() < this.retryAt) return;
+    const now = Date.now();
+    if (this.d.isStopping() || now < this.retryAt) return;
     for (const p of this.d.table.partitions.values()) {
       if (this.running.size >= this.d.opts.maxConcurrentMerges) return;
       const free = p.disk.filter((x) => !p.merging.has(x));
-      if (free.length <= this.d.opts.maxPartsPerPartition) continue;
-      free.sort((a, b) => a.meta.rows - b.meta.rows);
-      this.start(p, pickMergeSources(free, this.d.opts.mergeFanIn));
+      if (free.length > this.d.opts.maxPartsPerPartition) {
+        free.sort((a, b) => a.meta.rows - b.meta.rows);
+        this.start(p, pickMergeSources(free, this.d.opts.mergeFanIn));
+        continue;
+      }
+      const maxAge = this.d.opts.freshPartsMaxAgeMs;
+      if (maxAge <= 0) continue;
+      const fresh = free.filter((x) => x.meta.fastLayouts === true);
+      if (fresh.length === 0) continue;
+      let newest = 0;
+      for (const x of fresh) {
+        let seen = this.freshSeen.get(x);
+        if (seen === undefined) this.freshSeen.set(x, (seen = now));
+        newest = Math.max(newest, seen);
+      }
+      if (now - newest < maxAge) continue;
+      fresh.sort((a, b) => a.meta.rows - b.meta.rows);
+      this.d.counters.freshPartMerges++;
+      this.start(p, fresh.slice(0, this.d.opts.mergeFanIn));
     }
   }
 

@@ -64,6 +64,11 @@ export interface StorageOptions {
   mergeFanIn?: number;
   /** Concurrent background merges. Default 1. */
   maxConcurrentMerges?: number;
+  /**
+   * A partition's fresh on-disk parts (cheap layouts) are merged once none has come for this
+   * long (ms), even below maxPartsPerPartition. Default 30 s; 0: never.
+   */
+  freshPartsMaxAgeMs?: number;
   /** Parts with at least this many rows count as "big" in metrics. Default 10M. */
   bigPartRows?: number;
   /** Default series limit of a search. Default 1M. */
@@ -166,6 +171,7 @@ export class Storage {
       maxPartsPerPartition: options.maxPartsPerPartition ?? 8,
       mergeFanIn: Math.max(2, options.mergeFanIn ?? 16),
       maxConcurrentMerges: Math.max(1, options.maxConcurrentMerges ?? 1),
+      freshPartsMaxAgeMs: Math.max(0, options.freshPartsMaxAgeMs ?? 30_000),
       bigPartRows: options.bigPartRows ?? 10_000_000,
       maxSeriesPerSearch: options.maxSeriesPerSearch ?? 1_000_000,
       minFreeDiskSpaceBytes: Math.max(0, options.minFreeDiskSpaceBytes ?? 0),
@@ -674,6 +680,7 @@ export class Storage {
       merge_blocks_copied_total: c.mergeBlocksCopied,
       merge_blocks_decoded_total: c.mergeBlocksDecoded,
       merge_errors_total: c.mergeErrors,
+      fresh_part_merges_total: c.freshPartMerges,
       background_errors_total: c.backgroundErrors,
       searches_total: c.searches,
       search_series_total: c.searchSeries,

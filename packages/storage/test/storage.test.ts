@@ -277,6 +277,37 @@ describe("Storage basics", () => {
     }
   });
 
+  it("fresh parts below the merge threshold are merged once no new one has come for freshPartsMaxAgeMs", async () => {
+    for (const maxAge of [150, 0]) {
+      const dir = tmpDir();
+      try {
+        const s = await openTestStorage(dir, { now, flushIntervalMs: 20, diskFlushIntervalMs: 40, freshPartsMaxAgeMs: maxAge });
+        const rows = (t: number) => Array.from({ length: 50 }, (_, k) => ({ tenant: DEFAULT_TENANT, labels: { __name__: "fresh", i: String(k) }, t, v: k + t / 1e12 }));
+        // Two fresh parts (cheap layouts), fewer than maxPartsPerPartition (8): no merge by count.
+        await s.addRows(batchOf(rows(T0)));
+        await s.forceFlush();
+        await s.addRows(batchOf(rows(T0 + 1000)));
+        await s.forceFlush();
+        const want = dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "fresh")], T0, T0 + 1000);
+        expect(want.size).toBe(50);
+        // The disk flush timer schedules merges every 40 ms; wait for the merge (or 1 s without).
+        const deadline = Date.now() + (maxAge > 0 ? 10_000 : 1000);
+        while (Date.now() < deadline && !(dataPartMetas(dir).length === 1 && dataPartMetas(dir)[0]!.fastLayouts === false)) await new Promise((r) => setTimeout(r, 20));
+        if (maxAge > 0) {
+          expect(dataPartMetas(dir)).toEqual([expect.objectContaining({ blocks: 50, fastLayouts: false })]);
+          expect(s.metrics().fresh_part_merges_total).toBeGreaterThanOrEqual(1);
+        } else {
+          expect(dataPartMetas(dir).map((m) => m.fastLayouts)).toEqual([true, true]);
+          expect(s.metrics().fresh_part_merges_total).toBe(0);
+        }
+        expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "fresh")], T0, T0 + 1000)).toEqual(want);
+        await s.close();
+      } finally {
+        rmDir(dir);
+      }
+    }
+  });
+
   it("a disk flush copies the blocks of series found in one in-memory part, and merges the others", async () => {
     const dir = tmpDir();
     try {
