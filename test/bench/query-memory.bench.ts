@@ -1,4 +1,4 @@
-// pnpm bench:query-memory [--series=20000] [--points=360] [--only=NAME] [--noVM] [--selectEnv="NAME=VALUE …"] [--selectFlags=-a=b,…] [--selectNodeArgs=--cpu-prof,…]
+// pnpm bench:query-memory [--series=20000] [--points=360] [--only=NAME] [--noVM] [--fresh] [--selectEnv="NAME=VALUE …"] [--selectFlags=-a=b,…] [--selectNodeArgs=--cpu-prof,…]
 //
 // select's memory around heavy queries: loads `series` series × `points` samples (15 s apart)
 // into a Strata cluster (2 storage nodes, insert, select as processes), then prints select's RSS
@@ -72,6 +72,20 @@ try {
   await forceFlush(c);
   await vm?.flush();
   console.log(`loaded ${SERIES} series × ${POINTS} points in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  // Freshly flushed parts keep the cheap layouts (RawFloat values, ~11 bytes a sample on the wire
+  // against ~1–3 after a merge) until more than 8 parts trigger a merge, i.e. until the load took
+  // more than ~40 s of 5 s disk flushes: select holds every received frame for the whole query, so
+  // without this its peak depended on how long the load took (275–290 vs 675–735 MiB at 100k × 360).
+  // --fresh measures the unmerged case on purpose.
+  if (!args.has("fresh")) await Promise.all(c.storage.map((s) => fetch(`http://${s.httpAddr}/internal/force_merge`).then((r) => r.text())));
+  const parts = await Promise.all(
+    c.storage.map(async (s) => {
+      const text = await (await fetch(`http://${s.httpAddr}/metrics`)).text();
+      const g = (n: string) => new RegExp(`^strata_storage_${n} (\\S+)$`, "m").exec(text)?.[1] ?? "?";
+      return `${s.name} ${g("small_parts")} small + ${g("big_parts")} big parts`;
+    }),
+  );
+  console.log(`storage ${args.has("fresh") ? "as flushed (--fresh)" : "after force_merge"}: ${parts.join(", ")}`);
 
   // ---- measure -------------------------------------------------------------------------------
   const pid = c.select.child.pid!;
