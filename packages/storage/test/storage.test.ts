@@ -16,16 +16,37 @@ interface DataPartMeta {
   readonly rawIndex?: boolean;
 }
 
-/** metadata.json of every data part under `dir` (the index's mergeset parts have other fields). */
+/**
+ * metadata.json of every data part under `dir`/data: only the parts a partition's parts.json
+ * lists. A part a flush or merge is still writing has a directory too, and its metadata.json
+ * may be half-written while a test polls.
+ */
 function dataPartMetas(dir: string): DataPartMeta[] {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return listedDataPartMetas(dir);
+    } catch (err) {
+      // A merge removed a listed part between reading parts.json and its metadata.json: read again.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || attempt === 100) throw err;
+    }
+  }
+}
+
+function listedDataPartMetas(dir: string): DataPartMeta[] {
   const out: DataPartMeta[] = [];
-  for (const f of fs.readdirSync(dir, { recursive: true, encoding: "utf8" })) {
-    if (path.basename(f) !== "metadata.json") continue;
-    const m = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as Partial<DataPartMeta>;
-    if (m.dedupIntervalMs !== undefined) out.push(m as DataPartMeta);
+  const data = path.join(dir, "data");
+  for (const f of fs.readdirSync(data, { recursive: true, encoding: "utf8" })) {
+    if (path.basename(f) !== "parts.json") continue;
+    const partition = path.join(data, path.dirname(f));
+    const listed = JSON.parse(fs.readFileSync(path.join(data, f), "utf8")) as { parts: string[] };
+    for (const name of listed.parts) {
+      const m = JSON.parse(fs.readFileSync(path.join(partition, name, "metadata.json"), "utf8")) as Partial<DataPartMeta>;
+      if (m.dedupIntervalMs !== undefined) out.push(m as DataPartMeta);
+    }
   }
   return out;
 }
+
 const now = () => T0 + 86_400_000;
 
 describe("dedup and duplicate rules", () => {
