@@ -535,4 +535,28 @@ describe("IndexDB", () => {
     expect(db.seriesCount(T0)).toBe(2000);
     await db.close();
   });
+
+  it("a search resolving many series keeps their names, not the index blocks it read them from", async () => {
+    const db = await IndexDB.open(tmpdir(), { flushIntervalMs: 0 });
+    try {
+      // Long names: the id → name items span many blocks of the on-disk part.
+      const pad = "x".repeat(100);
+      for (let i = 0; i < 5000; i++) db.getOrCreateTSID(mn({ __name__: "c", instance: `host-${i}.${pad}`, i: String(i) }), D);
+      await db.flush();
+      const before = db.metrics().mergeset_block_cache_bytes!;
+      const found = db.searchTSIDs(T0, [m("=", "__name__", "c")], dayStart, dayStart, 1e6);
+      expect(found.length).toBe(5000);
+      const mt = db.metrics();
+      // 5000 names of ~130 bytes (~650 KB of id → name items, 1.1 MB of cached blocks when they
+      // were kept) were read: those blocks are not kept, the resolved entries are (in the
+      // metricID → name cache). What stays is the __name__=c → metricIDs items (~200 KB).
+      expect(mt.mergeset_block_cache_bytes! - before).toBeLessThan(300_000);
+      expect(mt.metric_name_cache_bytes).toBeGreaterThan(5000 * 130);
+      // and the names are right
+      const byName = new Set(found.map((t) => decodeLabels(db.metricNameByID(t.metricID)!).find(([k]) => k === "i")![1]));
+      expect(byName.size).toBe(5000);
+    } finally {
+      await db.close();
+    }
+  });
 });

@@ -360,7 +360,8 @@ export class IndexDB {
         );
       }
       const out: IdEntry[] = [];
-      const c = snap.cursor();
+      // Sparse: one id → name item of each block; the entries go to idCache, not the blocks.
+      const c = snap.cursor(true);
       for (let i = 0; i < ids.length; i++) {
         const e = this.idEntry(c, ids[i]!);
         if (e !== undefined) out.push(e);

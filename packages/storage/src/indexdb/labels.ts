@@ -26,7 +26,7 @@ export class LabelQueries {
     } else {
       const ids = this.search.ids(snap, tenant, matchers, days);
       if (ids.length <= this.namePathMax) {
-        const c = snap.cursor();
+        const c = snap.cursor(true); // sparse: see searchEntries
         const lr = this.r.lr;
         for (let i = 0; i < ids.length; i++) {
           const e = this.r.idEntry(c, ids[i]!);
@@ -51,7 +51,7 @@ export class LabelQueries {
     } else {
       const ids = this.search.ids(snap, tenant, matchers, days);
       if (ids.length <= this.namePathMax) {
-        const c = snap.cursor();
+        const c = snap.cursor(true); // sparse: see searchEntries
         const lr = this.r.lr;
         const want = utf8.enc.encode(labelName);
         for (let i = 0; i < ids.length; i++) {

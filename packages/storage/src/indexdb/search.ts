@@ -101,7 +101,7 @@ export class MatcherSearch {
 
   /** The ids whose metric names satisfy every matcher (an absent label is ""). */
   private filterByNames(snap: Snapshot, ids: IdSet, ms: readonly LabelMatcher[]): IdSet {
-    const c = snap.cursor();
+    const c = snap.cursor(true);
     const lr = this.r.lr;
     const names = ms.map((m) => utf8.enc.encode(m.name));
     const out = new Float64Array(ids.length);

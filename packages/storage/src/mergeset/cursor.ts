@@ -7,6 +7,8 @@ export interface BlockSource {
   readonly blocksCount: number;
   firstItem(i: number): Uint8Array;
   block(i: number): Block;
+  /** Block i from the cache when it is there, else decoded without adding it (sparse reads). */
+  blockSparse(i: number): Block;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -48,6 +50,7 @@ class PartCursor {
   constructor(
     readonly part: BlockSource,
     private readonly words = false,
+    private readonly sparse = false,
   ) {}
 
   private load(bi: number): boolean {
@@ -56,7 +59,7 @@ class PartCursor {
       return false;
     }
     this.bi = bi;
-    this.block = this.part.block(bi);
+    this.block = this.sparse ? this.part.blockSparse(bi) : this.part.block(bi);
     const d = this.block.data;
     this.buf = d;
     if (this.words) this.view = new DataView(d.buffer, d.byteOffset, d.byteLength);
@@ -153,8 +156,14 @@ export class Cursor {
   start = 0;
   end = 0;
 
-  constructor(parts: readonly BlockSource[]) {
-    this.pcs = parts.map((p) => new PartCursor(p));
+  /**
+   * `sparse`: the caller reads a few items of many blocks (e.g. metricID → name for every id a
+   * search matched); blocks are read without entering the block cache, like VictoriaMetrics'
+   * sparse index searches. The cursor keeps its current block per part, so sorted lookups that
+   * fall into one block decode it once either way; what they resolve is cached by the caller.
+   */
+  constructor(parts: readonly BlockSource[], sparse = false) {
+    this.pcs = parts.map((p) => new PartCursor(p, false, sparse));
   }
 
   get item(): Uint8Array {
@@ -264,6 +273,7 @@ export class MergeIterator {
           blocksCount: p.blocksCount,
           firstItem: (i) => p.firstItem(i),
           block: (i) => p.blockUncached(i),
+          blockSparse: (i) => p.blockUncached(i),
         },
         true,
       );

@@ -68,8 +68,9 @@ export class Snapshot {
     if (--this.refs === 0) for (const p of this.parts) this.unref(p);
   }
 
-  cursor(): Cursor {
-    return new Cursor(this.parts);
+  /** `sparse`: for lookups of a few items in each of many blocks (see Cursor). */
+  cursor(sparse = false): Cursor {
+    return new Cursor(this.parts, sparse);
   }
 
   private shared: Cursor | undefined;
