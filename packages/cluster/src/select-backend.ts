@@ -333,7 +333,9 @@ export class ClusterSelectBackend implements SelectBackend {
       for await (const frame of stream as AsyncIterable<Buffer>) {
         if (first < 0) first = performance.now() - t0;
         bytes += frame.length;
-        r.reset(frame);
+        // Read through a plain Uint8Array: the block and name views cut from it are plain
+        // views too, not Buffers (a Buffer's subarray runs its species constructor in JS).
+        r.reset(new Uint8Array(frame.buffer, frame.byteOffset, frame.length));
         while (r.next()) {
           blocks++;
           if (r.metricName.length > 0) {
