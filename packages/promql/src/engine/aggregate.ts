@@ -11,6 +11,7 @@ import { checkModifiers, streamRollupFold, type FoldTarget } from "./selectors.j
 import { formatPromValue } from "./result.js";
 import type { StepCtx, VectorValue, VSeries } from "./types.js";
 import { labelsKey, setLabel } from "./types.js";
+import { GroupKeyer } from "./group-keys.js";
 
 interface Grouping {
   /** Group index per input series. */
@@ -68,7 +69,7 @@ export async function evalAggregate(e: AggregateExpr, ctx: StepCtx, env: Env): P
     case "group":
     case "stddev":
     case "stdvar": {
-      const agg = new SimpleAgg(e.op, n, grouping, e.without);
+      const agg = new SimpleAgg(e.op, n, grouping, e.without, env);
       if (!(await foldOnStream(e.expr, ctx, env, agg))) {
         await streamVector(e.expr, ctx, env, (labels, dropName, values, present) => agg.add(labels, dropName, values, present));
       }
@@ -126,11 +127,15 @@ interface AggGroup extends FoldAcc {
 /**
  * sum, avg, count, min, max, group, stddev, stdvar: per-group accumulators of one value per
  * step, fed series by series (so the input can be streamed without being materialised) through
- * fold.ts foldSeries, or folded by the querier (`adopt`, selectors.ts streamRollupFold).
+ * fold.ts foldSeries, or folded by the querier (`adopt`, selectors.ts streamRollupFold). Groups
+ * are found by GroupKeyer ids (group-keys.ts), not key strings.
  */
 class SimpleAgg implements FoldTarget {
+  /** Groups in the order of their first contributing series (the output order). */
   private readonly groups: AggGroup[] = [];
-  private readonly byKey = new Map<string, AggGroup>();
+  /** Groups by id: the keyer's (`add`) or the partition's (`adopt`). */
+  private readonly byId: (AggGroup | undefined)[] = [];
+  private readonly keyer: GroupKeyer;
   private chunk = NO_DOUBLES;
   private chunkUsed = 0;
 
@@ -139,18 +144,9 @@ class SimpleAgg implements FoldTarget {
     private readonly n: number,
     private readonly grouping: ReadonlySet<string>,
     private readonly without: boolean,
-  ) {}
-
-  /** The group key of `labels` (labelsKey of groupLabels), without building the group's labels. */
-  private keyOf(labels: Labels): string {
-    const grouping = this.grouping;
-    let k = "";
-    if (this.without) {
-      for (const l of labels) if (!grouping.has(l.name) && l.name !== "__name__") k += `${l.name}\u0000${l.value}\u0001`;
-    } else {
-      for (const l of labels) if (grouping.has(l.name)) k += `${l.name}\u0000${l.value}\u0001`;
-    }
-    return k;
+    private readonly env: Env,
+  ) {
+    this.keyer = new GroupKeyer(grouping, without);
   }
 
   /**
@@ -169,9 +165,9 @@ class SimpleAgg implements FoldTarget {
     return a;
   }
 
-  private group(labels: Labels): AggGroup {
-    const key = this.keyOf(labels);
-    let g = this.byKey.get(key);
+  add(labels: Labels, dropName: boolean, vals: Float64Array, pres: Uint8Array): void {
+    const id = this.keyer.id(labels);
+    let g = this.byId[id];
     if (g === undefined) {
       const n = this.n;
       const [c, m, i] = foldLengths(this.op, n);
@@ -184,47 +180,32 @@ class SimpleAgg implements FoldTarget {
         incr: i > 0 ? new Uint8Array(i) : undefined,
         dropName: false,
       };
-      this.byKey.set(key, g);
+      this.byId[id] = g;
       this.groups.push(g);
     }
-    return g;
-  }
-
-  add(labels: Labels, dropName: boolean, vals: Float64Array, pres: Uint8Array): void {
-    const g = this.group(labels);
     if (foldSeries(this.op, g, this.n, vals, pres) && dropName) g.dropName = true;
   }
 
   /**
-   * Takes a group folded elsewhere (SeriesStream.rollupFold: every series of the group, in
-   * stream order, through foldSeries), as if its series had been added here. Groups must come
-   * in the order of their first contributing series (the order `add` creates them in).
+   * Takes group `group` of the partition (`partition`), folded elsewhere (SeriesStream.rollupFold:
+   * every series of the group, in stream order, through foldSeries), as if its series had been
+   * added here. Groups must come in the order of their first contributing series (the order
+   * `add` creates them in).
    */
-  adopt(labels: Labels, dropName: boolean, acc: FoldAcc): void {
-    const key = this.keyOf(labels);
-    if (this.byKey.has(key)) throw evalError("a folded group arrived twice");
+  adopt(group: number, labels: Labels, dropName: boolean, acc: FoldAcc): void {
+    if (this.byId[group] !== undefined) throw evalError("a folded group arrived twice");
     const g: AggGroup = { labels: groupLabels(labels, this.grouping, this.without), val: acc.val, comp: acc.comp, mean: acc.mean, count: acc.count, incr: acc.incr, dropName };
-    this.byKey.set(key, g);
+    this.byId[group] = g;
     this.groups.push(g);
   }
 
   /**
    * Group index per series of `labels` (in first-seen order) and the number of groups: the
-   * partition a querier folds by (each group's series on one thread, in order).
+   * partition a querier folds by (each group's series on one thread, in order). The query's
+   * cost estimate made the same partition of the same series already (engine.ts): it is reused.
    */
   partition(labels: readonly Labels[]): { readonly groupOf: Int32Array; readonly groups: number } {
-    const groupOf = new Int32Array(labels.length);
-    const index = new Map<string, number>();
-    for (let i = 0; i < labels.length; i++) {
-      const key = this.keyOf(labels[i]!);
-      let g = index.get(key);
-      if (g === undefined) {
-        g = index.size;
-        index.set(key, g);
-      }
-      groupOf[i] = g;
-    }
-    return { groupOf, groups: index.size };
+    return this.env.partitions.get(labels, this.grouping, this.without);
   }
 
   finish(): VectorValue {
@@ -234,7 +215,7 @@ class SimpleAgg implements FoldTarget {
     for (const g of this.groups) {
       // In place: each step reads only its own accumulators, and the group is not used again.
       const values = g.val;
-      const present = new Uint8Array(n);
+      const present = this.env.columns.present(n);
       let any = false;
       for (let k = 0; k < n; k++) {
         const c = g.count[k]!;

@@ -4,15 +4,14 @@ import type { Env } from "./env.js";
 import { parseGoFloat } from "./mathutil.js";
 import { formatG } from "./range-functions.js";
 import type { VectorValue, VSeries } from "./types.js";
-import { dropLabel, getLabel, labelsKey } from "./types.js";
+import { dropLabel, getLabel } from "./types.js";
+import { GroupKeyer } from "./group-keys.js";
 
 /** Classic-histogram buckets of one group: member series sorted by upper bound. */
 interface BucketGroup {
   readonly labels: Labels;
   readonly members: number[];
   readonly bounds: number[];
-  values: Float64Array | undefined;
-  present: Uint8Array | undefined;
 }
 
 const SMALL_DELTA_TOLERANCE = 1e-12;
@@ -27,9 +26,15 @@ function almostEqual(a: number, b: number, eps: number): boolean {
   return diff / Math.min(absSum, Number.MAX_VALUE) < eps;
 }
 
-/** Groups the input series by labels without `le`; warns about unparsable `le` values. */
+/** The grouping of histogram functions: every label but `le` (`__name__` included). */
+const NO_LE: ReadonlySet<string> = new Set(["le"]);
+
+/**
+ * Groups the input series by labels without `le` (GroupKeyer ids, no key strings); warns about
+ * unparsable `le` values. Each group's members are sorted by upper bound once, for all steps.
+ */
 function groupBuckets(v: VectorValue, call: Call, argIndex: number, env: Env): { groups: BucketGroup[]; series: VSeries[] } {
-  const byKey = new Map<string, BucketGroup>();
+  const keyer = new GroupKeyer(NO_LE, true, false);
   const groups: BucketGroup[] = [];
   const series = v.series;
   for (let i = 0; i < series.length; i++) {
@@ -43,12 +48,10 @@ function groupBuckets(v: VectorValue, call: Call, argIndex: number, env: Env): {
       );
       continue;
     }
-    const labels = dropLabel(s.labels, "le");
-    const key = labelsKey(labels);
-    let g = byKey.get(key);
+    const id = keyer.id(s.labels);
+    let g = groups[id];
     if (g === undefined) {
-      g = { labels, members: [], bounds: [], values: undefined, present: undefined };
-      byKey.set(key, g);
+      g = { labels: dropLabel(s.labels, "le"), members: [], bounds: [] };
       groups.push(g);
     }
     g.members.push(i);
@@ -56,6 +59,10 @@ function groupBuckets(v: VectorValue, call: Call, argIndex: number, env: Env): {
   }
   for (const g of groups) {
     const n = g.members.length;
+    if (n < 2) continue;
+    let sorted = true;
+    for (let j = 1; j < n && sorted; j++) if (!(g.bounds[j - 1]! <= g.bounds[j]!)) sorted = false;
+    if (sorted) continue;
     const order: number[] = new Array<number>(n);
     for (let j = 0; j < n; j++) order[j] = j;
     sortBounds = g.bounds;
@@ -75,27 +82,45 @@ function groupBuckets(v: VectorValue, call: Call, argIndex: number, env: Env): {
 
 let ubBuf = new Float64Array(64);
 let cntBuf = new Float64Array(64);
+/** The current group's member columns (values, presence), in bucket order. */
+let colValues: Float64Array[] = [];
+let colPresent: Uint8Array[] = [];
 
-/** Gathers the group's buckets present at step k, coalescing equal bounds. Returns the count. */
-function gather(g: BucketGroup, series: VSeries[], k: number): number {
-  if (ubBuf.length < g.members.length) {
-    ubBuf = new Float64Array(g.members.length * 2);
-    cntBuf = new Float64Array(g.members.length * 2);
+/** Loads group g's member columns into colValues/colPresent (once per group, for all its steps). */
+function loadColumns(g: BucketGroup, series: VSeries[]): void {
+  const m = g.members.length;
+  if (ubBuf.length < m) {
+    ubBuf = new Float64Array(m * 2);
+    cntBuf = new Float64Array(m * 2);
   }
-  let m = 0;
-  for (let j = 0; j < g.members.length; j++) {
+  for (let j = 0; j < m; j++) {
     const s = series[g.members[j]!]!;
-    if (s.present[k] !== 1) continue;
-    const ub = g.bounds[j]!;
-    if (m > 0 && ubBuf[m - 1] === ub) {
-      cntBuf[m - 1]! += s.values[k]!;
+    colValues[j] = s.values;
+    colPresent[j] = s.present;
+  }
+}
+
+/** Forgets the columns (they belong to the query). */
+function clearColumns(): void {
+  colValues = [];
+  colPresent = [];
+}
+
+/** Gathers the loaded group's buckets present at step k, coalescing equal bounds. Returns the count. */
+function gather(bounds: readonly number[], m: number, k: number): number {
+  let c = 0;
+  for (let j = 0; j < m; j++) {
+    if (colPresent[j]![k] !== 1) continue;
+    const ub = bounds[j]!;
+    if (c > 0 && ubBuf[c - 1] === ub) {
+      cntBuf[c - 1]! += colValues[j]![k]!;
       continue;
     }
-    ubBuf[m] = ub;
-    cntBuf[m] = s.values[k]!;
-    m++;
+    ubBuf[c] = ub;
+    cntBuf[c] = colValues[j]![k]!;
+    c++;
   }
-  return m;
+  return c;
 }
 
 /** Prometheus' ensureMonotonicAndIgnoreSmallDeltas on cntBuf[0..m). */
@@ -217,27 +242,36 @@ export function evalHistogramQuantile(
   }
   const { groups, series } = groupBuckets(v, call, vecArg, env);
   const out: VSeries[] = [];
-  for (const g of groups) {
-    let values: Float64Array | undefined;
-    let present: Uint8Array | undefined;
-    for (let k = 0; k < n; k++) {
-      const m = gather(g, series, k);
-      if (m === 0) continue;
-      const r = bucketQuantile(qs[k]!, m);
-      if (forcedFlag) {
+  try {
+    for (const g of groups) {
+      let values: Float64Array | undefined;
+      let present: Uint8Array | undefined;
+      let forced = false;
+      const m = g.members.length;
+      loadColumns(g, series);
+      for (let k = 0; k < n; k++) {
+        const c = gather(g.bounds, m, k);
+        if (c === 0) continue;
+        const r = bucketQuantile(qs[k]!, c);
+        if (forcedFlag) forced = true;
+        if (values === undefined) {
+          values = env.columns.values(n);
+          present = env.columns.present(n);
+        }
+        values[k] = r;
+        present![k] = 1;
+      }
+      // Once per group: the annotation names the group's metric, the same at every step.
+      if (forced) {
         env.info(
           `input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name ${JSON.stringify(getLabel(g.labels, "__name__"))}`,
           call.args[vecArg]!.pos,
         );
       }
-      if (values === undefined) {
-        values = new Float64Array(n);
-        present = new Uint8Array(n);
-      }
-      values[k] = r;
-      present![k] = 1;
+      if (values !== undefined) out.push({ labels: g.labels, dropName: true, values, present: present! });
     }
-    if (values !== undefined) out.push({ labels: g.labels, dropName: true, values, present: present! });
+  } finally {
+    clearColumns();
   }
   return { kind: "vector", series: out };
 }
@@ -252,21 +286,27 @@ export function evalHistogramFraction(
 ): VectorValue {
   const { groups, series } = groupBuckets(v, call, 2, env);
   const out: VSeries[] = [];
-  for (const g of groups) {
-    let values: Float64Array | undefined;
-    let present: Uint8Array | undefined;
-    for (let k = 0; k < n; k++) {
-      const m = gather(g, series, k);
-      if (m === 0) continue;
-      const r = bucketFraction(lowers[k]!, uppers[k]!, m);
-      if (values === undefined) {
-        values = new Float64Array(n);
-        present = new Uint8Array(n);
+  try {
+    for (const g of groups) {
+      let values: Float64Array | undefined;
+      let present: Uint8Array | undefined;
+      const m = g.members.length;
+      loadColumns(g, series);
+      for (let k = 0; k < n; k++) {
+        const c = gather(g.bounds, m, k);
+        if (c === 0) continue;
+        const r = bucketFraction(lowers[k]!, uppers[k]!, c);
+        if (values === undefined) {
+          values = env.columns.values(n);
+          present = env.columns.present(n);
+        }
+        values[k] = r;
+        present![k] = 1;
       }
-      values[k] = r;
-      present![k] = 1;
+      if (values !== undefined) out.push({ labels: g.labels, dropName: true, values, present: present! });
     }
-    if (values !== undefined) out.push({ labels: g.labels, dropName: true, values, present: present! });
+  } finally {
+    clearColumns();
   }
   return { kind: "vector", series: out };
 }

@@ -191,8 +191,8 @@ export interface FoldTarget {
   readonly op: string;
   /** Group per series of the stream (called only when the querier folds). */
   partition(labels: readonly Labels[]): { readonly groupOf: Int32Array; readonly groups: number };
-  /** A folded group, with the labels of its first series; called in the order of those series. */
-  adopt(labels: Labels, dropName: boolean, acc: FoldAcc): void;
+  /** Folded group `group` (of the partition), with the labels of its first series; called in the order of those series. */
+  adopt(group: number, labels: Labels, dropName: boolean, acc: FoldAcc): void;
 }
 
 /**
@@ -211,7 +211,7 @@ export async function streamRollupFold(call: Call, m: MatrixSelector, ctx: StepC
   const folded = await readRollup(call, v, stream, next, env, () => undefined);
   const dropName = !keepsName(name);
   const labels = stream.labels;
-  for (const g of [...folded].sort(byFirst)) target.adopt(labels[g.first]!, dropName, g.acc);
+  for (const g of [...folded].sort(byFirst)) target.adopt(g.group, labels[g.first]!, dropName, g.acc);
   return true;
 }
 
