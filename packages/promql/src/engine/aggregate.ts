@@ -214,45 +214,72 @@ class SimpleAgg implements FoldTarget {
     const out: VSeries[] = [];
     for (const g of this.groups) {
       // In place: each step reads only its own accumulators, and the group is not used again.
-      const values = g.val;
       const present = this.env.columns.present(n);
-      let any = false;
-      for (let k = 0; k < n; k++) {
-        const c = g.count[k]!;
-        if (c === 0) continue;
-        any = true;
-        present[k] = 1;
-        switch (op) {
-          case "sum": {
-            const s = g.val[k]!;
-            values[k] = s === Infinity || s === -Infinity ? s : s + g.comp[k]!;
-            break;
-          }
-          case "avg":
-            if (c === 1) values[k] = g.val[k]!;
-            else if (g.incr![k] === 1) values[k] = g.mean[k]! + g.comp[k]!;
-            else values[k] = g.val[k]! / c + g.comp[k]! / c;
-            break;
-          case "count":
-            values[k] = c;
-            break;
-          case "group":
-            values[k] = 1;
-            break;
-          case "stdvar":
-            values[k] = g.val[k]! / c;
-            break;
-          case "stddev":
-            values[k] = Math.sqrt(g.val[k]! / c);
-            break;
-          default:
-            values[k] = g.val[k]!;
-        }
-      }
-      if (any) out.push({ labels: g.labels, dropName: g.dropName, values, present });
+      if (finishGroup(op, n, g, present)) out.push({ labels: g.labels, dropName: g.dropName, values: g.val, present });
     }
     return { kind: "vector", series: out };
   }
+}
+
+/**
+ * A group's result from its accumulators, written over `g.val`, with `present` set where a
+ * series contributed; false when none did. One loop per operation (a switch per step cost a
+ * third of the loop over 12 000 groups × 241 steps).
+ */
+function finishGroup(op: string, n: number, g: FoldAcc, present: Uint8Array): boolean {
+  const { val, comp, mean, count } = g;
+  let any = false;
+  switch (op) {
+    case "sum":
+      for (let k = 0; k < n; k++) {
+        if (count[k] === 0) continue;
+        any = true;
+        present[k] = 1;
+        const s = val[k]!;
+        val[k] = s === Infinity || s === -Infinity ? s : s + comp[k]!;
+      }
+      break;
+    case "avg": {
+      const incr = g.incr!;
+      for (let k = 0; k < n; k++) {
+        const c = count[k]!;
+        if (c === 0) continue;
+        any = true;
+        present[k] = 1;
+        if (c === 1) continue;
+        if (incr[k] === 1) val[k] = mean[k]! + comp[k]!;
+        else val[k] = val[k]! / c + comp[k]! / c;
+      }
+      break;
+    }
+    case "count":
+    case "group":
+      for (let k = 0; k < n; k++) {
+        const c = count[k]!;
+        if (c === 0) continue;
+        any = true;
+        present[k] = 1;
+        val[k] = op === "count" ? c : 1;
+      }
+      break;
+    case "stdvar":
+    case "stddev":
+      for (let k = 0; k < n; k++) {
+        const c = count[k]!;
+        if (c === 0) continue;
+        any = true;
+        present[k] = 1;
+        val[k] = op === "stddev" ? Math.sqrt(val[k]! / c) : val[k]! / c;
+      }
+      break;
+    default:
+      for (let k = 0; k < n; k++) {
+        if (count[k] === 0) continue;
+        any = true;
+        present[k] = 1;
+      }
+  }
+  return any;
 }
 
 function quantileAgg(e: AggregateExpr, v: VectorValue, qs: Float64Array, n: number, grouping: ReadonlySet<string>, env: Env): VectorValue {

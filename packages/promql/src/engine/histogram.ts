@@ -106,36 +106,40 @@ function clearColumns(): void {
   colPresent = [];
 }
 
-/** Gathers the loaded group's buckets present at step k, coalescing equal bounds. Returns the count. */
-function gather(bounds: readonly number[], m: number, k: number): number {
+/**
+ * Gathers a group's buckets present at step k from its columns (`vals`, `pres`, sorted by
+ * `bounds`) into ub/cnt, coalescing equal bounds. Returns the count. Everything it reads comes
+ * in as arguments: module variables cost a context load and a hole check per access here.
+ */
+function gather(bounds: readonly number[], vals: readonly Float64Array[], pres: readonly Uint8Array[], m: number, k: number, ub: Float64Array, cnt: Float64Array): number {
   let c = 0;
   for (let j = 0; j < m; j++) {
-    if (colPresent[j]![k] !== 1) continue;
-    const ub = bounds[j]!;
-    if (c > 0 && ubBuf[c - 1] === ub) {
-      cntBuf[c - 1]! += colValues[j]![k]!;
+    if (pres[j]![k] !== 1) continue;
+    const u = bounds[j]!;
+    if (c > 0 && ub[c - 1] === u) {
+      cnt[c - 1]! += vals[j]![k]!;
       continue;
     }
-    ubBuf[c] = ub;
-    cntBuf[c] = colValues[j]![k]!;
+    ub[c] = u;
+    cnt[c] = vals[j]![k]!;
     c++;
   }
   return c;
 }
 
-/** Prometheus' ensureMonotonicAndIgnoreSmallDeltas on cntBuf[0..m). */
-function ensureMonotonic(m: number): boolean {
+/** Prometheus' ensureMonotonicAndIgnoreSmallDeltas on cnt[0..m). */
+function ensureMonotonic(cnt: Float64Array, m: number): boolean {
   let forced = false;
-  let prev = cntBuf[0]!;
+  let prev = cnt[0]!;
   for (let i = 1; i < m; i++) {
-    const curr = cntBuf[i]!;
+    const curr = cnt[i]!;
     if (curr === prev) continue;
     if (almostEqual(prev, curr, SMALL_DELTA_TOLERANCE)) {
-      cntBuf[i] = prev;
+      cnt[i] = prev;
       continue;
     }
     if (curr < prev) {
-      cntBuf[i] = prev;
+      cnt[i] = prev;
       forced = true;
       continue;
     }
@@ -144,18 +148,19 @@ function ensureMonotonic(m: number): boolean {
   return forced;
 }
 
+/** Set by bucketQuantile: its input needed fixing for monotonicity. */
 let forcedFlag = false;
 
-/** Prometheus' BucketQuantile over the gathered buckets. */
-function bucketQuantile(q: number, m: number): number {
+/** Prometheus' BucketQuantile over the gathered buckets ub/cnt[0..m). */
+function bucketQuantile(q: number, m: number, ub: Float64Array, cnt: Float64Array): number {
   forcedFlag = false;
   if (Number.isNaN(q)) return NaN;
   if (q < 0) return -Infinity;
   if (q > 1) return Infinity;
-  if (ubBuf[m - 1] !== Infinity) return NaN;
-  forcedFlag = ensureMonotonic(m);
+  if (ub[m - 1] !== Infinity) return NaN;
+  forcedFlag = ensureMonotonic(cnt, m);
   if (m < 2) return NaN;
-  const observations = cntBuf[m - 1]!;
+  const observations = cnt[m - 1]!;
   if (observations === 0) return NaN;
   let rank = q * observations;
   // sort.Search over the first m-1 buckets: smallest b with count >= rank.
@@ -163,24 +168,53 @@ function bucketQuantile(q: number, m: number): number {
   let hi = m - 1;
   while (b < hi) {
     const mid = (b + hi) >>> 1;
-    if (cntBuf[mid]! >= rank) hi = mid;
+    if (cnt[mid]! >= rank) hi = mid;
     else b = mid + 1;
   }
-  if (b === m - 1) return ubBuf[m - 2]!;
-  if (b === 0 && ubBuf[0]! <= 0) return ubBuf[0]!;
+  if (b === m - 1) return ub[m - 2]!;
+  if (b === 0 && ub[0]! <= 0) return ub[0]!;
   let bucketStart = 0;
-  const bucketEnd = ubBuf[b]!;
-  let count = cntBuf[b]!;
+  const bucketEnd = ub[b]!;
+  let count = cnt[b]!;
   if (b > 0) {
-    bucketStart = ubBuf[b - 1]!;
-    count -= cntBuf[b - 1]!;
-    rank -= cntBuf[b - 1]!;
+    bucketStart = ub[b - 1]!;
+    count -= cnt[b - 1]!;
+    rank -= cnt[b - 1]!;
   }
   return bucketStart + (bucketEnd - bucketStart) * (rank / count);
 }
 
+/**
+ * histogram_quantile of one group at every step into values/present; returns 0 when no step
+ * had buckets, else 1, plus 2 when some step's buckets needed fixing for monotonicity.
+ */
+function quantileSteps(
+  bounds: readonly number[],
+  vals: readonly Float64Array[],
+  pres: readonly Uint8Array[],
+  m: number,
+  qs: Float64Array,
+  n: number,
+  ub: Float64Array,
+  cnt: Float64Array,
+  values: Float64Array,
+  present: Uint8Array,
+): number {
+  let any = 0;
+  let forced = 0;
+  for (let k = 0; k < n; k++) {
+    const c = gather(bounds, vals, pres, m, k, ub, cnt);
+    if (c === 0) continue;
+    values[k] = bucketQuantile(qs[k]!, c, ub, cnt);
+    if (forcedFlag) forced = 2;
+    present[k] = 1;
+    any = 1;
+  }
+  return any | forced;
+}
+
 /** Prometheus' BucketFraction over the gathered buckets. */
-function bucketFraction(lower: number, upper: number, m: number): number {
+function bucketFraction(lower: number, upper: number, m: number, ubBuf: Float64Array, cntBuf: Float64Array): number {
   if (ubBuf[m - 1] !== Infinity) return NaN;
   const count = cntBuf[m - 1]!;
   if (count === 0 || Number.isNaN(lower) || Number.isNaN(upper)) return NaN;
@@ -244,31 +278,19 @@ export function evalHistogramQuantile(
   const out: VSeries[] = [];
   try {
     for (const g of groups) {
-      let values: Float64Array | undefined;
-      let present: Uint8Array | undefined;
-      let forced = false;
       const m = g.members.length;
       loadColumns(g, series);
-      for (let k = 0; k < n; k++) {
-        const c = gather(g.bounds, m, k);
-        if (c === 0) continue;
-        const r = bucketQuantile(qs[k]!, c);
-        if (forcedFlag) forced = true;
-        if (values === undefined) {
-          values = env.columns.values(n);
-          present = env.columns.present(n);
-        }
-        values[k] = r;
-        present![k] = 1;
-      }
+      const values = env.columns.values(n);
+      const present = env.columns.present(n);
+      const r = quantileSteps(g.bounds, colValues, colPresent, m, qs, n, ubBuf, cntBuf, values, present);
       // Once per group: the annotation names the group's metric, the same at every step.
-      if (forced) {
+      if ((r & 2) !== 0) {
         env.info(
           `input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name ${JSON.stringify(getLabel(g.labels, "__name__"))}`,
           call.args[vecArg]!.pos,
         );
       }
-      if (values !== undefined) out.push({ labels: g.labels, dropName: true, values, present: present! });
+      if (r !== 0) out.push({ labels: g.labels, dropName: true, values, present });
     }
   } finally {
     clearColumns();
@@ -293,9 +315,9 @@ export function evalHistogramFraction(
       const m = g.members.length;
       loadColumns(g, series);
       for (let k = 0; k < n; k++) {
-        const c = gather(g.bounds, m, k);
+        const c = gather(g.bounds, colValues, colPresent, m, k, ubBuf, cntBuf);
         if (c === 0) continue;
-        const r = bucketFraction(lowers[k]!, uppers[k]!, c);
+        const r = bucketFraction(lowers[k]!, uppers[k]!, c, ubBuf, cntBuf);
         if (values === undefined) {
           values = env.columns.values(n);
           present = env.columns.present(n);
