@@ -5,7 +5,7 @@ import { evalExpr, evalVector, streamVector, unwrap } from "./eval.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { quantile } from "./mathutil.js";
-import { foldLengths, foldSeries, type FoldAcc } from "./fold.js";
+import { finishFold, foldLengths, foldSeries, type FoldAcc } from "./fold.js";
 import { formatG, SIMPLE_ROLLUPS } from "./range-functions.js";
 import { checkModifiers, streamRollupFold, type FoldTarget } from "./selectors.js";
 import { formatPromValue } from "./result.js";
@@ -122,6 +122,8 @@ const NO_DOUBLES = new Float64Array(0);
 interface AggGroup extends FoldAcc {
   readonly labels: Labels;
   dropName: boolean;
+  /** A group finished by the querier (`adopt`): `val` holds its result, present where it has one. */
+  readonly present?: Uint8Array;
 }
 
 /**
@@ -187,14 +189,14 @@ class SimpleAgg implements FoldTarget {
   }
 
   /**
-   * Takes group `group` of the partition (`partition`), folded elsewhere (SeriesStream.rollupFold:
-   * every series of the group, in stream order, through foldSeries), as if its series had been
-   * added here. Groups must come in the order of their first contributing series (the order
-   * `add` creates them in).
+   * Takes group `group` of the partition (`partition`), folded and finished elsewhere
+   * (SeriesStream.rollupFold: every series of the group, in stream order, through foldSeries,
+   * then finishFold), as if its series had been added here. Groups must come in the order of
+   * their first contributing series (the order `add` creates them in).
    */
-  adopt(group: number, labels: Labels, dropName: boolean, acc: FoldAcc): void {
+  adopt(group: number, labels: Labels, dropName: boolean, values: Float64Array, present: Uint8Array): void {
     if (this.byId[group] !== undefined) throw evalError("a folded group arrived twice");
-    const g: AggGroup = { labels: groupLabels(labels, this.grouping, this.without), val: acc.val, comp: acc.comp, mean: acc.mean, count: acc.count, incr: acc.incr, dropName };
+    const g: AggGroup = { labels: groupLabels(labels, this.grouping, this.without), val: values, comp: NO_DOUBLES, mean: NO_DOUBLES, count: NO_DOUBLES, incr: undefined, dropName, present };
     this.byId[group] = g;
     this.groups.push(g);
   }
@@ -213,73 +215,16 @@ class SimpleAgg implements FoldTarget {
     const op = this.op;
     const out: VSeries[] = [];
     for (const g of this.groups) {
+      if (g.present !== undefined) {
+        out.push({ labels: g.labels, dropName: g.dropName, values: g.val, present: g.present });
+        continue;
+      }
       // In place: each step reads only its own accumulators, and the group is not used again.
       const present = this.env.columns.present(n);
-      if (finishGroup(op, n, g, present)) out.push({ labels: g.labels, dropName: g.dropName, values: g.val, present });
+      if (finishFold(op, n, g, present)) out.push({ labels: g.labels, dropName: g.dropName, values: g.val, present });
     }
     return { kind: "vector", series: out };
   }
-}
-
-/**
- * A group's result from its accumulators, written over `g.val`, with `present` set where a
- * series contributed; false when none did. One loop per operation (a switch per step cost a
- * third of the loop over 12 000 groups × 241 steps).
- */
-function finishGroup(op: string, n: number, g: FoldAcc, present: Uint8Array): boolean {
-  const { val, comp, mean, count } = g;
-  let any = false;
-  switch (op) {
-    case "sum":
-      for (let k = 0; k < n; k++) {
-        if (count[k] === 0) continue;
-        any = true;
-        present[k] = 1;
-        const s = val[k]!;
-        val[k] = s === Infinity || s === -Infinity ? s : s + comp[k]!;
-      }
-      break;
-    case "avg": {
-      const incr = g.incr!;
-      for (let k = 0; k < n; k++) {
-        const c = count[k]!;
-        if (c === 0) continue;
-        any = true;
-        present[k] = 1;
-        if (c === 1) continue;
-        if (incr[k] === 1) val[k] = mean[k]! + comp[k]!;
-        else val[k] = val[k]! / c + comp[k]! / c;
-      }
-      break;
-    }
-    case "count":
-    case "group":
-      for (let k = 0; k < n; k++) {
-        const c = count[k]!;
-        if (c === 0) continue;
-        any = true;
-        present[k] = 1;
-        val[k] = op === "count" ? c : 1;
-      }
-      break;
-    case "stdvar":
-    case "stddev":
-      for (let k = 0; k < n; k++) {
-        const c = count[k]!;
-        if (c === 0) continue;
-        any = true;
-        present[k] = 1;
-        val[k] = op === "stddev" ? Math.sqrt(val[k]! / c) : val[k]! / c;
-      }
-      break;
-    default:
-      for (let k = 0; k < n; k++) {
-        if (count[k] === 0) continue;
-        any = true;
-        present[k] = 1;
-      }
-  }
-  return any;
 }
 
 function quantileAgg(e: AggregateExpr, v: VectorValue, qs: Float64Array, n: number, grouping: ReadonlySet<string>, env: Env): VectorValue {
