@@ -300,7 +300,12 @@ export class BlockSeriesStream implements SeriesStream {
     const folded: FoldedGroup[] = [];
     for (const r of results) {
       const groups = r.groups!;
-      for (let i = 0; i < groups.length; i++) folded.push({ group: groups[i]!, first: r.first![i]!, acc: r.accs![i]! });
+      const n = r.steps!;
+      const values = r.values!;
+      const present = r.present!;
+      for (let i = 0; i < groups.length; i++) {
+        folded.push({ group: groups[i]!, first: r.first![i]!, values: values.subarray(i * n, (i + 1) * n), present: present.subarray(i * n, (i + 1) * n) });
+      }
     }
     return { labels: [], values: NO_VALUES, present: NO_PRESENT, got: NO_GOT, samples: 0, scanned: 0, folded };
   }
