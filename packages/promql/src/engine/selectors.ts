@@ -129,7 +129,10 @@ async function readRollup(
   each: (b: RollupBatch, i: number) => void,
 ): Promise<readonly FoldedGroup[]> {
   const name = call.func.name;
-  const isRateInfo = name === "rate" || name === "increase";
+  // The "might not be a counter" note depends only on the metric name: with `__name__="…"` in
+  // the selector every series has the same one, and one series with output tells it.
+  let noteEach = name === "rate" || name === "increase";
+  const oneName = v.matchers.some((m) => m.name === "__name__" && m.type === "=");
   let waited = 0;
   let batches = 0;
   let series = 0;
@@ -154,7 +157,10 @@ async function readRollup(
         if (env.yieldDue()) await env.yieldNow();
         if (b.got[i] === 0) continue;
         each(b, i);
-        if (isRateInfo) noteNotCounter(call, b.labels[i]!, env);
+        if (noteEach) {
+          noteNotCounter(call, b.labels[i]!, env);
+          if (oneName) noteEach = false;
+        }
       }
     }
     for (const w of stream.warnings) env.warnings.add(w);
