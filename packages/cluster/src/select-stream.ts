@@ -58,7 +58,9 @@ export interface StreamEntry {
  */
 export function labelsSortKey(name: Uint8Array, index?: number): string | undefined {
   if (name.length < 8) return undefined;
-  const out = Buffer.allocUnsafe(name.length + 4);
+  if (keyScratch.length < name.length + 4) keyScratch = Buffer.allocUnsafe(Math.max(name.length + 4, 2 * keyScratch.length));
+  const out = keyScratch;
+  let high = 0;
   let o = 0;
   let p = 8;
   while (p < name.length) {
@@ -77,12 +79,14 @@ export function labelsSortKey(name: Uint8Array, index?: number): string | undefi
       for (; p < end; p++) {
         const b = name[p]!;
         if (b === 0) return undefined;
+        high |= b;
         out[o++] = b;
       }
       out[o++] = 0;
     }
   }
-  if (!isUtf8(out.subarray(0, o))) return undefined;
+  // ASCII is valid UTF-8: only names with other bytes need the check.
+  if (high >= 0x80 && !isUtf8(out.subarray(0, o))) return undefined;
   if (index !== undefined) {
     out[o++] = 0;
     out[o++] = index >>> 16;
@@ -91,6 +95,9 @@ export function labelsSortKey(name: Uint8Array, index?: number): string | undefi
   }
   return out.toString("latin1", 0, o);
 }
+
+/** labelsSortKey's buffer (the key is copied out of it as a string). */
+let keyScratch = Buffer.allocUnsafe(256);
 
 /** The index a key of labelsSortKey(name, index) ends with. */
 export function sortKeyIndex(key: string): number {
