@@ -181,6 +181,12 @@ describe("selection by windows over merged blocks", () => {
     resets: (i) => (i % 700) * 3 + (i % 1300 === 5 ? NaN : 0),
     stale: (i) => (i % 97 === 0 ? STALE_NAN : i / 4),
   };
+  // Series on a perfect 15 s grid (timestamps stored as arithmetic progressions, read by
+  // decodeGridWindows), one with a gap between its parts' time ranges and one single-sample block.
+  const gridShapes: Record<string, { from: number; f: (i: number, r: () => number) => number }> = {
+    "grid gauge": { from: 0, f: (i, r) => Math.round(Math.sin(i / 50) * 1e4 + r() * 10) / 10 },
+    "grid stale": { from: 0, f: (i) => (i % 97 === 0 ? STALE_NAN : i / 4) },
+  };
   let merged: { name: string; blocks: RawBlock[]; count: number }[] = [];
 
   beforeAll(async () => {
@@ -202,8 +208,33 @@ describe("selection by windows over merged blocks", () => {
         await node.forceFlush();
       }
     }
+    for (const [shape, { f }] of Object.entries(gridShapes)) {
+      const name = encodeMetricName({ tenant, labels: normalizeLabels([{ name: "__name__", value: "merged" }, { name: "shape", value: shape }]) });
+      const count = 9000 + Math.floor(rand() * 4000);
+      for (let part = 0; part < 3; part++) {
+        const w = new RowsBatchWriter();
+        for (let i = part; i < count; i += 3) {
+          vals[0] = f(i, rand);
+          w.add(name, 1_700_000_000_000 + i * 15_000, vals[0]);
+        }
+        node.addRowsSync(w.finish());
+        await node.forceFlush();
+      }
+    }
+    // A grid series whose blocks lie apart (a day later, another phase) and a block of one sample.
+    const apart = encodeMetricName({ tenant, labels: normalizeLabels([{ name: "__name__", value: "merged" }, { name: "shape", value: "grid apart" }]) });
+    for (const [from, n, phase] of [[0, 8192, 0], [8192 + 5760, 8192, 7000], [8192 + 5760 + 8192 + 200, 1, 3]] as const) {
+      const w = new RowsBatchWriter();
+      for (let i = 0; i < n; i++) {
+        vals[0] = (from + i) % 13 === 0 ? STALE_NAN : Math.round(rand() * 1e4) / 100;
+        w.add(apart, 1_700_000_000_000 + (from + i) * 15_000 + phase, vals[0]);
+      }
+      node.addRowsSync(w.finish());
+      await node.forceFlush();
+      await node.forceMerge();
+    }
     await node.forceMerge();
-    for (const shape of Object.keys(shapes)) {
+    for (const shape of [...Object.keys(shapes), ...Object.keys(gridShapes), "grid apart"]) {
       const blocks: RawBlock[] = [];
       const c = node.search(tenant, [newMatcher("=", "shape", shape)], -Infinity, Infinity);
       while (c.next()) blocks.push(...c.at().blocks);
@@ -215,6 +246,10 @@ describe("selection by windows over merged blocks", () => {
   it("keeps exactly the windows' samples of the whole selection, inline and in a worker job", () => {
     const t0 = 1_700_000_000_000;
     expect(merged.map((m) => m.blocks.length).every((n) => n >= 2)).toBe(true);
+    // The grid series' timestamps are stored as arithmetic progressions (tag 2: Arith; 1: Const,
+    // a block of one sample), so decodeGridWindows reads them.
+    for (const m of merged.filter((x) => x.name.startsWith("grid"))) expect(m.blocks.every((b) => b.tsTag === 2 || (b.tsTag === 1 && b.count === 1))).toBe(true);
+    expect(merged.find((x) => x.name === "grid apart")!.blocks.map((b) => b.count)).toEqual([8192, 8192, 1]);
     fc.assert(
       fc.property(
         fc.constantFrom(...merged.map((_, i) => i)),
@@ -239,7 +274,7 @@ describe("selection by windows over merged blocks", () => {
           if (wv.length === 0) expect(r.rows === 0 || r.present.every((p) => p === 0)).toBe(true);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: 400 },
     );
   });
 });
