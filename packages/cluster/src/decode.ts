@@ -189,7 +189,8 @@ function onGrid(ordered: readonly RawBlock[]): boolean {
 /**
  * decodeSeriesInto's windowed read for blocks on a grid (onGrid; in order, dedup off): the
  * indexes inside each window and [minT, maxT] follow from each block's first timestamp and step,
- * so only the kept timestamps are written and only their values decoded; the samples end at
+ * so only the kept timestamps are written and only their values decoded (with `w.last` one per
+ * window, the last one across the blocks); the samples end at
  * ts/vals[0..kept) — what decodeWindowValues keeps from the whole timestamps.
  */
 function decodeGridWindows(ordered: readonly RawBlock[], ts: Float64Array, vals: Float64Array, minT: number, maxT: number, w: SelectWindows): { lo: number; hi: number } {
@@ -210,6 +211,8 @@ function decodeGridWindows(ordered: readonly RawBlock[], ts: Float64Array, vals:
       // Samples t with t > start, t >= minT, t <= end and t <= maxT.
       const hiT = Math.min(end, maxT);
       while (bi < nb && ordered[bi]!.maxT <= start) off += ordered[bi++]!.count;
+      let lastAt = -1;
+      let lastT = 0;
       for (let j = bi, o = off; j < nb && ordered[j]!.minT <= hiT; o += ordered[j]!.count, j++) {
         const x0 = gridX0[j]!;
         const step = gridStep[j]!;
@@ -225,20 +228,19 @@ function decodeGridWindows(ordered: readonly RawBlock[], ts: Float64Array, vals:
           while (b < count && x0 + b * step <= hiT) b++;
         } else if (!(x0 > start && x0 >= minT && x0 <= hiT)) continue;
         if (b <= a) continue;
-        for (let i = a; i < b; i++) ts[o + i] = x0 + i * step;
-        kept += b - a;
-        if (segmentCount > 0 && segments[2 * segmentCount - 1] === o + a) {
-          segments[2 * segmentCount - 1] = o + b;
+        if (w.last === true) {
+          lastAt = o + b - 1;
+          lastT = x0 + (b - 1) * step;
           continue;
         }
-        if (2 * segmentCount + 2 > segments.length) {
-          const grown = new Uint32Array(segments.length * 2);
-          grown.set(segments);
-          segments = grown;
-        }
-        segments[2 * segmentCount] = o + a;
-        segments[2 * segmentCount + 1] = o + b;
-        segmentCount++;
+        for (let i = a; i < b; i++) ts[o + i] = x0 + i * step;
+        kept += b - a;
+        addSegment(o + a, o + b);
+      }
+      if (lastAt >= 0) {
+        ts[lastAt] = lastT;
+        kept++;
+        addSegment(lastAt, lastAt + 1);
       }
     }
     if (w.step === 0) break;
@@ -395,7 +397,8 @@ function firstAfter(ts: Float64Array, from: number, to: number, t: number): numb
 
 /**
  * Finds the runs of ts[lo..hi) (ascending) inside the windows (e - range, e], e = first +
- * k·step, into `segments`; returns how many samples they hold. Windows may come in any order of
+ * k·step — with `w.last` only the last sample of each window — into `segments`; returns how
+ * many samples they hold. Windows may come in any order of
  * k only when step is 0 (one window).
  */
 export function windowSegments(ts: Float64Array, lo: number, hi: number, w: SelectWindows): number {
@@ -413,26 +416,32 @@ export function windowSegments(ts: Float64Array, lo: number, hi: number, w: Sele
     const start = end - w.range;
     if (start >= tLast) break;
     if (end < tFirst) continue;
-    const a = firstAfter(ts, pos, hi, start);
+    let a = firstAfter(ts, pos, hi, start);
     const b = firstAfter(ts, a, hi, end);
     pos = b;
     if (b <= a) continue;
+    if (w.last === true) a = b - 1;
     kept += b - a;
-    if (segmentCount > 0 && segments[2 * segmentCount - 1] === a) {
-      segments[2 * segmentCount - 1] = b;
-      continue;
-    }
-    if (2 * segmentCount + 2 > segments.length) {
-      const grown = new Uint32Array(segments.length * 2);
-      grown.set(segments);
-      segments = grown;
-    }
-    segments[2 * segmentCount] = a;
-    segments[2 * segmentCount + 1] = b;
-    segmentCount++;
+    addSegment(a, b);
     if (w.step === 0) break;
   }
   return kept;
+}
+
+/** Appends [a, b) to `segments`, joined to the last one when they touch. */
+function addSegment(a: number, b: number): void {
+  if (segmentCount > 0 && segments[2 * segmentCount - 1] === a) {
+    segments[2 * segmentCount - 1] = b;
+    return;
+  }
+  if (2 * segmentCount + 2 > segments.length) {
+    const grown = new Uint32Array(segments.length * 2);
+    grown.set(segments);
+    segments = grown;
+  }
+  segments[2 * segmentCount] = a;
+  segments[2 * segmentCount + 1] = b;
+  segmentCount++;
 }
 
 /**
