@@ -183,9 +183,9 @@ describe("selection by windows over merged blocks", () => {
   };
   // Series on a perfect 15 s grid (timestamps stored as arithmetic progressions, read by
   // decodeGridWindows), one with a gap between its parts' time ranges and one single-sample block.
-  const gridShapes: Record<string, { from: number; f: (i: number, r: () => number) => number }> = {
-    "grid gauge": { from: 0, f: (i, r) => Math.round(Math.sin(i / 50) * 1e4 + r() * 10) / 10 },
-    "grid stale": { from: 0, f: (i) => (i % 97 === 0 ? STALE_NAN : i / 4) },
+  const gridShapes: Record<string, (i: number, r: () => number) => number> = {
+    "grid gauge": (i, r) => Math.round(Math.sin(i / 50) * 1e4 + r() * 10) / 10,
+    "grid stale": (i) => (i % 97 === 0 ? STALE_NAN : i / 4),
   };
   let merged: { name: string; blocks: RawBlock[]; count: number }[] = [];
 
@@ -195,27 +195,15 @@ describe("selection by windows over merged blocks", () => {
     let seed = 11;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
     const vals = new Float64Array(1);
-    for (const [shape, f] of Object.entries(shapes)) {
+    const jittered = (g: Record<string, (i: number, r: () => number) => number>, jitter: boolean) => Object.entries(g).map(([shape, f]) => ({ shape, f, jitter }));
+    for (const { shape, f, jitter } of [...jittered(shapes, true), ...jittered(gridShapes, false)]) {
       const name = encodeMetricName({ tenant, labels: normalizeLabels([{ name: "__name__", value: "merged" }, { name: "shape", value: shape }]) });
       const count = 9000 + Math.floor(rand() * 4000);
       for (let part = 0; part < 3; part++) {
         const w = new RowsBatchWriter();
         for (let i = part; i < count; i += 3) {
           vals[0] = f(i, rand);
-          w.add(name, 1_700_000_000_000 + i * 15_000 + Math.floor(rand() * 40) - 20, vals[0]);
-        }
-        node.addRowsSync(w.finish());
-        await node.forceFlush();
-      }
-    }
-    for (const [shape, { f }] of Object.entries(gridShapes)) {
-      const name = encodeMetricName({ tenant, labels: normalizeLabels([{ name: "__name__", value: "merged" }, { name: "shape", value: shape }]) });
-      const count = 9000 + Math.floor(rand() * 4000);
-      for (let part = 0; part < 3; part++) {
-        const w = new RowsBatchWriter();
-        for (let i = part; i < count; i += 3) {
-          vals[0] = f(i, rand);
-          w.add(name, 1_700_000_000_000 + i * 15_000, vals[0]);
+          w.add(name, 1_700_000_000_000 + i * 15_000 + (jitter ? Math.floor(rand() * 40) - 20 : 0), vals[0]);
         }
         node.addRowsSync(w.finish());
         await node.forceFlush();
