@@ -39,7 +39,7 @@ function randomSeries(seed: number): TestSeries[] {
       // Mostly 15 s apart, sometimes a gap of minutes (windows without samples).
       t += r() < 0.02 ? 300_000 + Math.floor(r() * 600_000) : 10_000 + Math.floor(r() * 10_000);
     }
-    out.push({ labels: { __name__: counter ? "c_total" : "g", i: String(i), grp: String(i % 3) }, samples });
+    out.push({ labels: { __name__: counter ? "c_total" : "g", i: String(i), grp: String(i % 3), k: String(i % 20) }, samples });
   }
   return out;
 }
@@ -49,6 +49,10 @@ for (const f of SIMPLE_ROLLUPS) {
   queries.push(`sum by (grp) (${f}(c_total[5m]))`, `max(${f}(g[3m] offset 2m))`, `count(${f}({__name__=~"c_total|g"}[10m]))`);
 }
 queries.push("avg by (grp) (rate(g[5m]))", "stddev(deriv(g[7m]))", "min by (i) (last_over_time(c_total[1m]))", "group(present_over_time(g[30s]))");
+// Many groups of several series (`k`: 20 groups of 3 series per name): folded and finished on the workers.
+for (const op of ["sum", "avg", "count", "min", "max", "group", "stddev", "stdvar"]) {
+  queries.push(`${op} by (k) (rate(c_total[5m]))`, `${op} without (i, grp) (avg_over_time({__name__=~"c_total|g"}[4m]))`);
+}
 
 describe.skipIf(!clusterBuilt())("select: rollups on worker threads", () => {
   let c: Cluster;

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { create } from "@bufbuild/protobuf";
+import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition } from "@strata/protocol";
 import { clusterBuilt, type ApiBody, forceFlush, remoteWrite, startCluster, type Cluster, type TestSeries } from "./lib/cluster.js";
 
 /**
@@ -158,6 +160,41 @@ describe.skipIf(!built)("select over a real cluster", () => {
         expect(l.values).toEqual(wide[k]!.samples.map(([, v]) => v));
       });
     }
+    // Each node, asked directly: no frame passes 1 MiB (a series that would take a frame past
+    // it starts the next), and every series comes once, its blocks in one frame.
+    let series = 0;
+    for (const node of c.storage) {
+      const client = new RpcClient(SearchServiceDefinition, node.selectAddr);
+      try {
+        const req = create(cluster.SearchRequestSchema, {
+          query: {
+            tenant: { accountId: 3, projectId: 0 },
+            minTimestampMs: BigInt(START - 2_000_000),
+            maxTimestampMs: BigInt(END),
+            matcherGroups: [{ matchers: [{ type: cluster.LabelMatcher_Type.EQ, name: "__name__", value: "wide" }] }],
+          },
+          acceptedEncodings: [cluster.BlockEncoding.STORAGE_V1],
+        });
+        const frames: number[] = [];
+        const r = new SearchFrameReader();
+        for await (const frame of client.rawStream("Search_v1", req) as AsyncIterable<Buffer>) {
+          frames.push(frame.length);
+          r.reset(frame);
+          let first = true;
+          while (r.next()) {
+            // A frame starts with a named block: no series is split across frames.
+            if (first) expect(r.metricName.length).toBeGreaterThan(0);
+            if (r.metricName.length > 0) series++;
+            first = false;
+          }
+        }
+        expect(frames.length).toBeGreaterThan(1);
+        for (const n of frames) expect(n).toBeLessThanOrEqual(1 << 20);
+      } finally {
+        client.close();
+      }
+    }
+    expect(series).toBe(300);
   });
 
   it("keeps tenants apart", async () => {

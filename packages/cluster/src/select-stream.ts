@@ -35,8 +35,9 @@ export interface StreamEntry {
   /** Samples in those blocks (batches are cut by it). */
   readonly samples: number;
   /**
-   * labelsSortKey of the series' canonical name, when it has one (the sort compares these);
-   * dropped once sorted (100,000 keys are ~12 MiB).
+   * labelsSortKey(name, i) of the series' canonical name and its position i in the entries
+   * given to BlockSeriesStream, when it has one (the sort orders these); dropped once sorted
+   * (100,000 keys are ~12 MiB).
    */
   sortKey?: string | undefined;
 }
@@ -49,10 +50,17 @@ export interface StreamEntry {
  * extensions, so one string comparison replaces a comparison of label lists, character by
  * character. Undefined when a name or value holds a zero byte or invalid UTF-8 (which decodes
  * to U+FFFD): those sort by their labels.
+ *
+ * With `index` (< 2^24) the key ends with a zero byte and the index in three bytes: that never
+ * changes the order of two different label sets (they part before it, or the shorter one's zero
+ * byte meets a name's first byte, which is never zero), and a sorted key names its entry
+ * (sortKeyIndex), so an array of keys sorts without a comparator call per comparison.
  */
-export function labelsSortKey(name: Uint8Array): string | undefined {
+export function labelsSortKey(name: Uint8Array, index?: number): string | undefined {
   if (name.length < 8) return undefined;
-  const out = Buffer.allocUnsafe(name.length);
+  if (keyScratch.length < name.length + 4) keyScratch = Buffer.allocUnsafe(Math.max(name.length + 4, 2 * keyScratch.length));
+  const out = keyScratch;
+  let high = 0;
   let o = 0;
   let p = 8;
   while (p < name.length) {
@@ -71,18 +79,48 @@ export function labelsSortKey(name: Uint8Array): string | undefined {
       for (; p < end; p++) {
         const b = name[p]!;
         if (b === 0) return undefined;
+        high |= b;
         out[o++] = b;
       }
       out[o++] = 0;
     }
   }
-  const key = out.subarray(0, o);
-  return isUtf8(key) ? key.toString("latin1") : undefined;
+  // ASCII is valid UTF-8: only names with other bytes need the check.
+  if (high >= 0x80 && !isUtf8(out.subarray(0, o))) return undefined;
+  if (index !== undefined) {
+    out[o++] = 0;
+    out[o++] = index >>> 16;
+    out[o++] = (index >>> 8) & 0xff;
+    out[o++] = index & 0xff;
+  }
+  return out.toString("latin1", 0, o);
 }
 
-/** Label order by the entries' sort keys (every entry has one). */
-function bySortKey(a: StreamEntry, b: StreamEntry): number {
-  return a.sortKey! < b.sortKey! ? -1 : a.sortKey! > b.sortKey! ? 1 : 0;
+/** labelsSortKey's buffer (the key is copied out of it as a string). */
+let keyScratch = Buffer.allocUnsafe(256);
+
+/** The index a key of labelsSortKey(name, index) ends with. */
+export function sortKeyIndex(key: string): number {
+  const n = key.length;
+  return (key.charCodeAt(n - 3) << 16) | (key.charCodeAt(n - 2) << 8) | key.charCodeAt(n - 1);
+}
+
+/** Most entries whose positions fit in a sort key's three index bytes. */
+const SORT_KEY_MAX_ENTRIES = 1 << 24;
+
+/**
+ * `entries` in label order: by their sort keys when every entry has one (an array of strings
+ * sorts with V8's own comparison, no comparator call per pair), else by their labels.
+ */
+function sortEntries(entries: StreamEntry[]): StreamEntry[] {
+  let keyed = entries.length <= SORT_KEY_MAX_ENTRIES;
+  for (const e of entries) if (e.sortKey === undefined) keyed = false;
+  if (!keyed) return entries.sort(compareByLabels);
+  const keys = entries.map((e) => e.sortKey!);
+  keys.sort();
+  const sorted = new Array<StreamEntry>(entries.length);
+  for (let i = 0; i < keys.length; i++) sorted[i] = entries[sortKeyIndex(keys[i]!)]!;
+  return sorted;
 }
 
 const NO_BLOCKS: readonly Uint8Array[] = [];
@@ -154,9 +192,7 @@ export class BlockSeriesStream implements SeriesStream {
     batchSamples = STREAM_BATCH_SAMPLES,
     private readonly windows?: SelectWindows,
   ) {
-    let keyed = true;
-    for (const e of entries) if (e.sortKey === undefined) keyed = false;
-    entries.sort(keyed ? bySortKey : compareByLabels);
+    entries = sortEntries(entries);
     for (const e of entries) e.sortKey = undefined;
     this.entries = entries;
     this.labels = entries.map((e) => e.labels);
@@ -264,7 +300,12 @@ export class BlockSeriesStream implements SeriesStream {
     const folded: FoldedGroup[] = [];
     for (const r of results) {
       const groups = r.groups!;
-      for (let i = 0; i < groups.length; i++) folded.push({ group: groups[i]!, first: r.first![i]!, acc: r.accs![i]! });
+      const n = r.steps!;
+      const values = r.values!;
+      const present = r.present!;
+      for (let i = 0; i < groups.length; i++) {
+        folded.push({ group: groups[i]!, first: r.first![i]!, values: values.subarray(i * n, (i + 1) * n), present: present.subarray(i * n, (i + 1) * n) });
+      }
     }
     return { labels: [], values: NO_VALUES, present: NO_PRESENT, got: NO_GOT, samples: 0, scanned: 0, folded };
   }

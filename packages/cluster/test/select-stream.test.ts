@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compareLabels, decodeMetricName, encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type Tenant } from "@strata/core";
+import { compareLabels, decodeMetricName, encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type Labels, type Tenant } from "@strata/core";
 import { marshalBlockAt, marshaledBlockSize, mergeSeriesBlocks, Storage, type RawBlock } from "@strata/storage";
-import { BlockSeriesStream, labelsSortKey, type StreamEntry } from "../src/select-stream.js";
+import { BlockSeriesStream, labelsSortKey, sortKeyIndex, type StreamEntry } from "../src/select-stream.js";
 
 /**
  * select's streamed selection: series come out in label order, batch by batch, each with exactly
@@ -125,6 +125,20 @@ describe("labelsSortKey", () => {
     );
   });
 
+  it("keys ending with their entries' positions sort without a comparator as compareLabels orders the labels", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(labelSet, { minLength: 2, maxLength: 40, selector: (l) => JSON.stringify(l) }), fc.nat(1 << 24), (sets, base) => {
+        // Positions past 2^16 and 2^8 too: every index byte, zero included.
+        const at = (i: number) => (base + i * 257) % (1 << 24);
+        const keys = sets.map((labels, i) => labelsSortKey(encodeMetricName({ tenant, labels }), at(i))!);
+        const byIndex = new Map(sets.map((labels, i) => [at(i), labels]));
+        const got = [...keys].sort().map((k) => JSON.stringify(byIndex.get(sortKeyIndex(k))));
+        expect(got).toEqual([...sets].sort(compareLabels).map((l) => JSON.stringify(l)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it("has no key for a zero byte inside a label, or invalid UTF-8", () => {
     expect(labelsSortKey(encodeMetricName({ tenant, labels: [{ name: "a", value: "x\u0000y" }] }))).toBeUndefined();
     const bad = new Uint8Array([0, 0, 0, 3, 0, 0, 0, 0, 1, 0x61, 1, 0xff]);
@@ -135,8 +149,10 @@ describe("labelsSortKey", () => {
   it("a stream sorts keyed entries, and a stream with an unkeyed one, by their labels", () => {
     const sets = [[{ name: "a", value: "\u{10000}" }], [{ name: "a", value: "\u{e000}" }], [{ name: "a", value: "x\u0000" }], [{ name: "a", value: "b" }], [{ name: "a", value: "b" }, { name: "c", value: "d" }]];
     const want = [...sets].sort(compareLabels);
-    const entriesOf = (keys: boolean): StreamEntry[] => sets.map((labels) => ({ labels, blocks: [], samples: 0, sortKey: keys ? labelsSortKey(encodeMetricName({ tenant, labels })) : undefined }));
-    expect(new BlockSeriesStream(entriesOf(true), 0, 1, 0, undefined, []).labels).toEqual(want);
-    expect(new BlockSeriesStream(entriesOf(true).slice(0, 2).concat(entriesOf(true).slice(3)), 0, 1, 0, undefined, []).labels).toEqual(want.filter((l) => l[0]!.value !== "x\u0000"));
+    const entriesOf = (of: Labels[]): StreamEntry[] => of.map((labels, i) => ({ labels, blocks: [], samples: 0, sortKey: labelsSortKey(encodeMetricName({ tenant, labels }), i) }));
+    expect(new BlockSeriesStream(entriesOf(sets), 0, 1, 0, undefined, []).labels).toEqual(want);
+    const keyed = sets.filter((l) => l[0]!.value !== "x\u0000");
+    expect(entriesOf(keyed).every((e) => e.sortKey !== undefined)).toBe(true);
+    expect(new BlockSeriesStream(entriesOf(keyed), 0, 1, 0, undefined, []).labels).toEqual(want.filter((l) => l[0]!.value !== "x\u0000"));
   });
 });

@@ -22,4 +22,4 @@ export { prettify } from "./prettier.js";
 export { astJson, type AstJson, type AstJsonValue } from "./ast-json.js";
 export { rollupSeries, SIMPLE_ROLLUPS, type RollupMeter } from "./engine/range-functions.js";
 export { bitsView, isStaleAt } from "./engine/types.js";
-export { foldLengths, foldSeries, type FoldAcc } from "./engine/fold.js";
+export { finishFold, foldLengths, foldSeries, type FoldAcc } from "./engine/fold.js";

@@ -1,4 +1,3 @@
-import type { FoldAcc } from "./engine/fold.js";
 import type { Labels, LabelMatcher, Trace } from "@strata/core";
 
 /**
@@ -142,11 +141,15 @@ export interface RollupFold {
   readonly groups: number;
 }
 
-/** A group's accumulators folded by the stream, and the stream index of its first series with output. */
+/**
+ * A group folded by the stream and finished (promql's `finishFold` over its accumulators): its
+ * step values, present where it has one, and the stream index of its first series with output.
+ */
 export interface FoldedGroup {
   readonly group: number;
   readonly first: number;
-  readonly acc: FoldAcc;
+  readonly values: Float64Array;
+  readonly present: Uint8Array;
 }
 
 /**

@@ -25,6 +25,8 @@ export interface Counters {
   searchBlocks: number;
   /** readSync calls for the block payloads of searches (each reads ahead a window of a part file). */
   searchFileReads: number;
+  /** Read-ahead buffers searches allocated (they reuse the ones they are done with). */
+  searchReadBuffers: number;
   walReplayedRows: number;
   walReplayedBatches: number;
   walTornSegments: number;
@@ -60,6 +62,7 @@ export function newCounters(): Counters {
     searchSeries: 0,
     searchBlocks: 0,
     searchFileReads: 0,
+    searchReadBuffers: 0,
     walReplayedRows: 0,
     walReplayedBatches: 0,
     walTornSegments: 0,

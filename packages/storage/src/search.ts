@@ -47,7 +47,7 @@ export interface SeriesCursor {
 /** What a cursor needs from its store: series names, and a place to count what it read. */
 export interface CursorSource {
   metricNameOf(metricID: number): Uint8Array | undefined;
-  countSearched(series: number, blocks: number, fileReads: number): void;
+  countSearched(series: number, blocks: number, fileReads: number, readBuffers: number): void;
 }
 
 /** The search cursor: walks TSIDs, collecting each one's blocks from every part. */
@@ -93,6 +93,7 @@ export class StorageCursor implements SeriesCursor {
         const scratch = this.scratch!;
         scratch.nextStep();
         const reads = scratch.reads;
+        const buffers = scratch.buffers;
         for (const part of this.parts) {
           this.headers.length = 0;
           part.findBlocks(key, this.minT, this.fetchMaxT, this.headers);
@@ -112,7 +113,7 @@ export class StorageCursor implements SeriesCursor {
         if (blocks.length === 0) continue;
         const metricName = this.source.metricNameOf(tsid.metricID);
         if (metricName === undefined) continue;
-        this.source.countSearched(1, blocks.length, scratch.reads - reads);
+        this.source.countSearched(1, blocks.length, scratch.reads - reads, scratch.buffers - buffers);
         this.current = { tsid, metricName, blocks };
         return true;
       }

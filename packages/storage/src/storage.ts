@@ -525,10 +525,11 @@ export class Storage {
 
   private readonly cursorSource = {
     metricNameOf: (metricID: number): Uint8Array | undefined => this.index.metricNameByID(metricID),
-    countSearched: (series: number, blocks: number, fileReads: number): void => {
+    countSearched: (series: number, blocks: number, fileReads: number, readBuffers: number): void => {
       this.counters.searchSeries += series;
       this.counters.searchBlocks += blocks;
       this.counters.searchFileReads += fileReads;
+      this.counters.searchReadBuffers += readBuffers;
     },
   };
 
@@ -686,6 +687,7 @@ export class Storage {
       search_series_total: c.searchSeries,
       search_blocks_total: c.searchBlocks,
       search_file_reads_total: c.searchFileReads,
+      search_read_buffers_total: c.searchReadBuffers,
       series_cache_entries: this.seriesCache.entries,
       series_cache_bytes: this.seriesCache.sizeBytes,
       series_cache_max_bytes: this.seriesCache.maxBytes,

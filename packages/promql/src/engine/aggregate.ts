@@ -5,12 +5,13 @@ import { evalExpr, evalVector, streamVector, unwrap } from "./eval.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
 import { quantile } from "./mathutil.js";
-import { foldLengths, foldSeries, type FoldAcc } from "./fold.js";
+import { finishFold, foldLengths, foldSeries, type FoldAcc } from "./fold.js";
 import { formatG, SIMPLE_ROLLUPS } from "./range-functions.js";
 import { checkModifiers, streamRollupFold, type FoldTarget } from "./selectors.js";
 import { formatPromValue } from "./result.js";
 import type { StepCtx, VectorValue, VSeries } from "./types.js";
 import { labelsKey, setLabel } from "./types.js";
+import { GroupKeyer } from "./group-keys.js";
 
 interface Grouping {
   /** Group index per input series. */
@@ -68,7 +69,7 @@ export async function evalAggregate(e: AggregateExpr, ctx: StepCtx, env: Env): P
     case "group":
     case "stddev":
     case "stdvar": {
-      const agg = new SimpleAgg(e.op, n, grouping, e.without);
+      const agg = new SimpleAgg(e.op, n, grouping, e.without, env);
       if (!(await foldOnStream(e.expr, ctx, env, agg))) {
         await streamVector(e.expr, ctx, env, (labels, dropName, values, present) => agg.add(labels, dropName, values, present));
       }
@@ -121,16 +122,22 @@ const NO_DOUBLES = new Float64Array(0);
 interface AggGroup extends FoldAcc {
   readonly labels: Labels;
   dropName: boolean;
+  /** A group finished by the querier (`adopt`): `val` holds its result, present where it has one. */
+  readonly present?: Uint8Array;
 }
 
 /**
  * sum, avg, count, min, max, group, stddev, stdvar: per-group accumulators of one value per
  * step, fed series by series (so the input can be streamed without being materialised) through
- * fold.ts foldSeries, or folded by the querier (`adopt`, selectors.ts streamRollupFold).
+ * fold.ts foldSeries, or folded by the querier (`adopt`, selectors.ts streamRollupFold). Groups
+ * are found by GroupKeyer ids (group-keys.ts), not key strings.
  */
 class SimpleAgg implements FoldTarget {
+  /** Groups in the order of their first contributing series (the output order). */
   private readonly groups: AggGroup[] = [];
-  private readonly byKey = new Map<string, AggGroup>();
+  /** Groups by id: the keyer's (`add`) or the partition's (`adopt`). */
+  private readonly byId: (AggGroup | undefined)[] = [];
+  private readonly keyer: GroupKeyer;
   private chunk = NO_DOUBLES;
   private chunkUsed = 0;
 
@@ -139,18 +146,9 @@ class SimpleAgg implements FoldTarget {
     private readonly n: number,
     private readonly grouping: ReadonlySet<string>,
     private readonly without: boolean,
-  ) {}
-
-  /** The group key of `labels` (labelsKey of groupLabels), without building the group's labels. */
-  private keyOf(labels: Labels): string {
-    const grouping = this.grouping;
-    let k = "";
-    if (this.without) {
-      for (const l of labels) if (!grouping.has(l.name) && l.name !== "__name__") k += `${l.name}\u0000${l.value}\u0001`;
-    } else {
-      for (const l of labels) if (grouping.has(l.name)) k += `${l.name}\u0000${l.value}\u0001`;
-    }
-    return k;
+    private readonly env: Env,
+  ) {
+    this.keyer = new GroupKeyer(grouping, without);
   }
 
   /**
@@ -169,9 +167,9 @@ class SimpleAgg implements FoldTarget {
     return a;
   }
 
-  private group(labels: Labels): AggGroup {
-    const key = this.keyOf(labels);
-    let g = this.byKey.get(key);
+  add(labels: Labels, dropName: boolean, vals: Float64Array, pres: Uint8Array): void {
+    const id = this.keyer.id(labels);
+    let g = this.byId[id];
     if (g === undefined) {
       const n = this.n;
       const [c, m, i] = foldLengths(this.op, n);
@@ -184,47 +182,32 @@ class SimpleAgg implements FoldTarget {
         incr: i > 0 ? new Uint8Array(i) : undefined,
         dropName: false,
       };
-      this.byKey.set(key, g);
+      this.byId[id] = g;
       this.groups.push(g);
     }
-    return g;
-  }
-
-  add(labels: Labels, dropName: boolean, vals: Float64Array, pres: Uint8Array): void {
-    const g = this.group(labels);
     if (foldSeries(this.op, g, this.n, vals, pres) && dropName) g.dropName = true;
   }
 
   /**
-   * Takes a group folded elsewhere (SeriesStream.rollupFold: every series of the group, in
-   * stream order, through foldSeries), as if its series had been added here. Groups must come
-   * in the order of their first contributing series (the order `add` creates them in).
+   * Takes group `group` of the partition (`partition`), folded and finished elsewhere
+   * (SeriesStream.rollupFold: every series of the group, in stream order, through foldSeries,
+   * then finishFold), as if its series had been added here. Groups must come in the order of
+   * their first contributing series (the order `add` creates them in).
    */
-  adopt(labels: Labels, dropName: boolean, acc: FoldAcc): void {
-    const key = this.keyOf(labels);
-    if (this.byKey.has(key)) throw evalError("a folded group arrived twice");
-    const g: AggGroup = { labels: groupLabels(labels, this.grouping, this.without), val: acc.val, comp: acc.comp, mean: acc.mean, count: acc.count, incr: acc.incr, dropName };
-    this.byKey.set(key, g);
+  adopt(group: number, labels: Labels, dropName: boolean, values: Float64Array, present: Uint8Array): void {
+    if (this.byId[group] !== undefined) throw evalError("a folded group arrived twice");
+    const g: AggGroup = { labels: groupLabels(labels, this.grouping, this.without), val: values, comp: NO_DOUBLES, mean: NO_DOUBLES, count: NO_DOUBLES, incr: undefined, dropName, present };
+    this.byId[group] = g;
     this.groups.push(g);
   }
 
   /**
    * Group index per series of `labels` (in first-seen order) and the number of groups: the
-   * partition a querier folds by (each group's series on one thread, in order).
+   * partition a querier folds by (each group's series on one thread, in order). The query's
+   * cost estimate made the same partition of the same series already (engine.ts): it is reused.
    */
   partition(labels: readonly Labels[]): { readonly groupOf: Int32Array; readonly groups: number } {
-    const groupOf = new Int32Array(labels.length);
-    const index = new Map<string, number>();
-    for (let i = 0; i < labels.length; i++) {
-      const key = this.keyOf(labels[i]!);
-      let g = index.get(key);
-      if (g === undefined) {
-        g = index.size;
-        index.set(key, g);
-      }
-      groupOf[i] = g;
-    }
-    return { groupOf, groups: index.size };
+    return this.env.partitions.get(labels, this.grouping, this.without);
   }
 
   finish(): VectorValue {
@@ -232,43 +215,13 @@ class SimpleAgg implements FoldTarget {
     const op = this.op;
     const out: VSeries[] = [];
     for (const g of this.groups) {
-      // In place: each step reads only its own accumulators, and the group is not used again.
-      const values = g.val;
-      const present = new Uint8Array(n);
-      let any = false;
-      for (let k = 0; k < n; k++) {
-        const c = g.count[k]!;
-        if (c === 0) continue;
-        any = true;
-        present[k] = 1;
-        switch (op) {
-          case "sum": {
-            const s = g.val[k]!;
-            values[k] = s === Infinity || s === -Infinity ? s : s + g.comp[k]!;
-            break;
-          }
-          case "avg":
-            if (c === 1) values[k] = g.val[k]!;
-            else if (g.incr![k] === 1) values[k] = g.mean[k]! + g.comp[k]!;
-            else values[k] = g.val[k]! / c + g.comp[k]! / c;
-            break;
-          case "count":
-            values[k] = c;
-            break;
-          case "group":
-            values[k] = 1;
-            break;
-          case "stdvar":
-            values[k] = g.val[k]! / c;
-            break;
-          case "stddev":
-            values[k] = Math.sqrt(g.val[k]! / c);
-            break;
-          default:
-            values[k] = g.val[k]!;
-        }
+      if (g.present !== undefined) {
+        out.push({ labels: g.labels, dropName: g.dropName, values: g.val, present: g.present });
+        continue;
       }
-      if (any) out.push({ labels: g.labels, dropName: g.dropName, values, present });
+      // In place: each step reads only its own accumulators, and the group is not used again.
+      const present = this.env.columns.present(n);
+      if (finishFold(op, n, g, present)) out.push({ labels: g.labels, dropName: g.dropName, values: g.val, present });
     }
     return { kind: "vector", series: out };
   }

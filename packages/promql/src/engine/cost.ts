@@ -1,5 +1,4 @@
-import { ExecutionError, METRIC_NAME_LABEL, assertNever } from "@strata/core";
-import type { Labels } from "@strata/core";
+import { ExecutionError, assertNever } from "@strata/core";
 import type { Expr, SubqueryExpr, VectorSelector } from "../ast.js";
 import { printExpr } from "../printer.js";
 import type { Env } from "./env.js";
@@ -146,19 +145,4 @@ function selectorOf(e: Expr): VectorSelector | undefined {
   if (u.kind !== "Call" || !RANGE_FUNCTIONS.has(u.func.name) || u.func.name === "absent_over_time") return undefined;
   const m = u.args.find((a) => a.kind === "MatrixSelector");
   return m?.kind === "MatrixSelector" ? m.vector : undefined;
-}
-
-/** Distinct group keys of `series` labels for `by (grouping)` or `without (grouping)`. */
-export function countGroups(series: readonly { readonly labels: Labels }[], grouping: readonly string[], without: boolean): number {
-  const names = new Set(grouping);
-  const keys = new Set<string>();
-  for (const s of series) {
-    let k = "";
-    for (const l of s.labels) {
-      if (without ? names.has(l.name) || l.name === METRIC_NAME_LABEL : !names.has(l.name)) continue;
-      k += `${l.name}\u0000${l.value}\u0001`;
-    }
-    keys.add(k);
-  }
-  return keys.size;
 }

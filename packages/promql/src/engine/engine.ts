@@ -4,7 +4,7 @@ import type { Expr, VectorSelector } from "../ast.js";
 import type { Querier } from "../querier.js";
 import { Env, evalError } from "./env.js";
 import type { EngineOptions } from "./env.js";
-import { countGroups, estimateCost, SAMPLE_BYTES } from "./cost.js";
+import { estimateCost, SAMPLE_BYTES } from "./cost.js";
 import { evalExpr, typeOfExpr } from "./eval.js";
 import type { MatrixSeries, QueryResult, QueryStats } from "./result.js";
 import { select } from "./select.js";
@@ -136,8 +136,18 @@ async function execute(querier: Querier, expr: Expr, env: Env): Promise<QueryRes
   env.checkAbortNow();
   // Before evaluating: the selected series and samples are known; a streamed selection holds
   // one batch in hand and one decoded ahead, never all of its samples.
-  const selected = (sel: VectorSelector): readonly { readonly labels: Labels }[] => env.selections.get(sel) ?? streamedLabels(env, sel);
-  const est = estimateCost(expr, env, n, (sel) => selected(sel).length, (sel, grouping, without) => countGroups(selected(sel), grouping, without));
+  const selected = (sel: VectorSelector): readonly Labels[] => {
+    const s = env.selections.get(sel);
+    return s !== undefined ? s.map(labelsOfSeries) : (env.streams.get(sel)?.labels ?? []);
+  };
+  const est = estimateCost(
+    expr,
+    env,
+    n,
+    (sel) => env.selections.get(sel)?.length ?? env.streams.get(sel)?.labels.length ?? 0,
+    // A streamed selection's partition is the one its fold asks for (aggregate.ts SimpleAgg.partition).
+    (sel, grouping, without) => env.partitions.get(selected(sel), new Set(grouping), without).groups,
+  );
   let streamedSeries = 0;
   let streamedSamples = 0;
   for (const s of env.streams.values()) {
@@ -221,9 +231,8 @@ async function evaluate(
   return { type: "matrix", series, ...ann() };
 }
 
-function streamedLabels(env: Env, sel: VectorSelector): readonly { readonly labels: Labels }[] {
-  const labels = env.streams.get(sel)?.labels ?? [];
-  return labels.map((l) => ({ labels: l }));
+function labelsOfSeries(s: { readonly labels: Labels }): Labels {
+  return s.labels;
 }
 
 /** Prometheus' labels.Compare (byte order of names then values). */

@@ -6,6 +6,7 @@ import type { MemoryBudget } from "./budget.js";
 import type { SeriesStream } from "../querier.js";
 import { bitsView, isStaleAt } from "./types.js";
 import { Columns } from "./columns.js";
+import { PartitionCache } from "./group-keys.js";
 
 /** Longest stretch (ms) evaluation runs before letting the event loop serve others. */
 const YIELD_MS = 20;
@@ -71,6 +72,8 @@ export class Env {
   seriesSelected = 0;
   /** Per-step columns of the query's intermediate values, cut from shared chunks. */
   readonly columns = new Columns();
+  /** Group partitions of the query's series lists (the cost estimate's and the fold's, built once). */
+  readonly partitions = new PartitionCache();
   /** The query's trace step being run (Trace.off unless the query is traced). */
   trace: Trace = Trace.off;
   private ops = 0;

@@ -4,15 +4,14 @@ import type { Env } from "./env.js";
 import { parseGoFloat } from "./mathutil.js";
 import { formatG } from "./range-functions.js";
 import type { VectorValue, VSeries } from "./types.js";
-import { dropLabel, getLabel, labelsKey } from "./types.js";
+import { dropLabel, getLabel } from "./types.js";
+import { GroupKeyer } from "./group-keys.js";
 
 /** Classic-histogram buckets of one group: member series sorted by upper bound. */
 interface BucketGroup {
   readonly labels: Labels;
   readonly members: number[];
   readonly bounds: number[];
-  values: Float64Array | undefined;
-  present: Uint8Array | undefined;
 }
 
 const SMALL_DELTA_TOLERANCE = 1e-12;
@@ -27,9 +26,15 @@ function almostEqual(a: number, b: number, eps: number): boolean {
   return diff / Math.min(absSum, Number.MAX_VALUE) < eps;
 }
 
-/** Groups the input series by labels without `le`; warns about unparsable `le` values. */
+/** The grouping of histogram functions: every label but `le` (`__name__` included). */
+const NO_LE: ReadonlySet<string> = new Set(["le"]);
+
+/**
+ * Groups the input series by labels without `le` (GroupKeyer ids, no key strings); warns about
+ * unparsable `le` values. Each group's members are sorted by upper bound once, for all steps.
+ */
 function groupBuckets(v: VectorValue, call: Call, argIndex: number, env: Env): { groups: BucketGroup[]; series: VSeries[] } {
-  const byKey = new Map<string, BucketGroup>();
+  const keyer = new GroupKeyer(NO_LE, true, false);
   const groups: BucketGroup[] = [];
   const series = v.series;
   for (let i = 0; i < series.length; i++) {
@@ -43,12 +48,10 @@ function groupBuckets(v: VectorValue, call: Call, argIndex: number, env: Env): {
       );
       continue;
     }
-    const labels = dropLabel(s.labels, "le");
-    const key = labelsKey(labels);
-    let g = byKey.get(key);
+    const id = keyer.id(s.labels);
+    let g = groups[id];
     if (g === undefined) {
-      g = { labels, members: [], bounds: [], values: undefined, present: undefined };
-      byKey.set(key, g);
+      g = { labels: dropLabel(s.labels, "le"), members: [], bounds: [] };
       groups.push(g);
     }
     g.members.push(i);
@@ -56,6 +59,10 @@ function groupBuckets(v: VectorValue, call: Call, argIndex: number, env: Env): {
   }
   for (const g of groups) {
     const n = g.members.length;
+    if (n < 2) continue;
+    let sorted = true;
+    for (let j = 1; j < n && sorted; j++) if (!(g.bounds[j - 1]! <= g.bounds[j]!)) sorted = false;
+    if (sorted) continue;
     const order: number[] = new Array<number>(n);
     for (let j = 0; j < n; j++) order[j] = j;
     sortBounds = g.bounds;
@@ -75,42 +82,64 @@ function groupBuckets(v: VectorValue, call: Call, argIndex: number, env: Env): {
 
 let ubBuf = new Float64Array(64);
 let cntBuf = new Float64Array(64);
+/** The current group's member columns (values, presence), in bucket order. */
+let colValues: Float64Array[] = [];
+let colPresent: Uint8Array[] = [];
 
-/** Gathers the group's buckets present at step k, coalescing equal bounds. Returns the count. */
-function gather(g: BucketGroup, series: VSeries[], k: number): number {
-  if (ubBuf.length < g.members.length) {
-    ubBuf = new Float64Array(g.members.length * 2);
-    cntBuf = new Float64Array(g.members.length * 2);
+/** Loads group g's member columns into colValues/colPresent (once per group, for all its steps). */
+function loadColumns(g: BucketGroup, series: VSeries[]): void {
+  const m = g.members.length;
+  if (ubBuf.length < m) {
+    ubBuf = new Float64Array(m * 2);
+    cntBuf = new Float64Array(m * 2);
   }
-  let m = 0;
-  for (let j = 0; j < g.members.length; j++) {
+  for (let j = 0; j < m; j++) {
     const s = series[g.members[j]!]!;
-    if (s.present[k] !== 1) continue;
-    const ub = g.bounds[j]!;
-    if (m > 0 && ubBuf[m - 1] === ub) {
-      cntBuf[m - 1]! += s.values[k]!;
-      continue;
-    }
-    ubBuf[m] = ub;
-    cntBuf[m] = s.values[k]!;
-    m++;
+    colValues[j] = s.values;
+    colPresent[j] = s.present;
   }
-  return m;
 }
 
-/** Prometheus' ensureMonotonicAndIgnoreSmallDeltas on cntBuf[0..m). */
-function ensureMonotonic(m: number): boolean {
+/** Forgets the columns (they belong to the query). */
+function clearColumns(): void {
+  colValues = [];
+  colPresent = [];
+}
+
+/**
+ * Gathers a group's buckets present at step k from its columns (`vals`, `pres`, sorted by
+ * `bounds`) into ub/cnt, coalescing equal bounds. Returns the count. Everything it reads comes
+ * in as arguments: module variables cost a context load and a hole check per access here.
+ */
+function gather(bounds: readonly number[], vals: readonly Float64Array[], pres: readonly Uint8Array[], m: number, k: number, ub: Float64Array, cnt: Float64Array): number {
+  let c = 0;
+  for (let j = 0; j < m; j++) {
+    if (pres[j]![k] !== 1) continue;
+    const u = bounds[j]!;
+    if (c > 0 && ub[c - 1] === u) {
+      cnt[c - 1]! += vals[j]![k]!;
+      continue;
+    }
+    ub[c] = u;
+    cnt[c] = vals[j]![k]!;
+    c++;
+  }
+  return c;
+}
+
+/** Prometheus' ensureMonotonicAndIgnoreSmallDeltas on cnt[0..m). */
+function ensureMonotonic(cnt: Float64Array, m: number): boolean {
   let forced = false;
-  let prev = cntBuf[0]!;
+  let prev = cnt[0]!;
   for (let i = 1; i < m; i++) {
-    const curr = cntBuf[i]!;
+    const curr = cnt[i]!;
     if (curr === prev) continue;
     if (almostEqual(prev, curr, SMALL_DELTA_TOLERANCE)) {
-      cntBuf[i] = prev;
+      cnt[i] = prev;
       continue;
     }
     if (curr < prev) {
-      cntBuf[i] = prev;
+      cnt[i] = prev;
       forced = true;
       continue;
     }
@@ -119,18 +148,19 @@ function ensureMonotonic(m: number): boolean {
   return forced;
 }
 
+/** Set by bucketQuantile: its input needed fixing for monotonicity. */
 let forcedFlag = false;
 
-/** Prometheus' BucketQuantile over the gathered buckets. */
-function bucketQuantile(q: number, m: number): number {
+/** Prometheus' BucketQuantile over the gathered buckets ub/cnt[0..m). */
+function bucketQuantile(q: number, m: number, ub: Float64Array, cnt: Float64Array): number {
   forcedFlag = false;
   if (Number.isNaN(q)) return NaN;
   if (q < 0) return -Infinity;
   if (q > 1) return Infinity;
-  if (ubBuf[m - 1] !== Infinity) return NaN;
-  forcedFlag = ensureMonotonic(m);
+  if (ub[m - 1] !== Infinity) return NaN;
+  forcedFlag = ensureMonotonic(cnt, m);
   if (m < 2) return NaN;
-  const observations = cntBuf[m - 1]!;
+  const observations = cnt[m - 1]!;
   if (observations === 0) return NaN;
   let rank = q * observations;
   // sort.Search over the first m-1 buckets: smallest b with count >= rank.
@@ -138,24 +168,53 @@ function bucketQuantile(q: number, m: number): number {
   let hi = m - 1;
   while (b < hi) {
     const mid = (b + hi) >>> 1;
-    if (cntBuf[mid]! >= rank) hi = mid;
+    if (cnt[mid]! >= rank) hi = mid;
     else b = mid + 1;
   }
-  if (b === m - 1) return ubBuf[m - 2]!;
-  if (b === 0 && ubBuf[0]! <= 0) return ubBuf[0]!;
+  if (b === m - 1) return ub[m - 2]!;
+  if (b === 0 && ub[0]! <= 0) return ub[0]!;
   let bucketStart = 0;
-  const bucketEnd = ubBuf[b]!;
-  let count = cntBuf[b]!;
+  const bucketEnd = ub[b]!;
+  let count = cnt[b]!;
   if (b > 0) {
-    bucketStart = ubBuf[b - 1]!;
-    count -= cntBuf[b - 1]!;
-    rank -= cntBuf[b - 1]!;
+    bucketStart = ub[b - 1]!;
+    count -= cnt[b - 1]!;
+    rank -= cnt[b - 1]!;
   }
   return bucketStart + (bucketEnd - bucketStart) * (rank / count);
 }
 
+/**
+ * histogram_quantile of one group at every step into values/present; returns 0 when no step
+ * had buckets, else 1, plus 2 when some step's buckets needed fixing for monotonicity.
+ */
+function quantileSteps(
+  bounds: readonly number[],
+  vals: readonly Float64Array[],
+  pres: readonly Uint8Array[],
+  m: number,
+  qs: Float64Array,
+  n: number,
+  ub: Float64Array,
+  cnt: Float64Array,
+  values: Float64Array,
+  present: Uint8Array,
+): number {
+  let any = 0;
+  let forced = 0;
+  for (let k = 0; k < n; k++) {
+    const c = gather(bounds, vals, pres, m, k, ub, cnt);
+    if (c === 0) continue;
+    values[k] = bucketQuantile(qs[k]!, c, ub, cnt);
+    if (forcedFlag) forced = 2;
+    present[k] = 1;
+    any = 1;
+  }
+  return any | forced;
+}
+
 /** Prometheus' BucketFraction over the gathered buckets. */
-function bucketFraction(lower: number, upper: number, m: number): number {
+function bucketFraction(lower: number, upper: number, m: number, ubBuf: Float64Array, cntBuf: Float64Array): number {
   if (ubBuf[m - 1] !== Infinity) return NaN;
   const count = cntBuf[m - 1]!;
   if (count === 0 || Number.isNaN(lower) || Number.isNaN(upper)) return NaN;
@@ -217,27 +276,24 @@ export function evalHistogramQuantile(
   }
   const { groups, series } = groupBuckets(v, call, vecArg, env);
   const out: VSeries[] = [];
-  for (const g of groups) {
-    let values: Float64Array | undefined;
-    let present: Uint8Array | undefined;
-    for (let k = 0; k < n; k++) {
-      const m = gather(g, series, k);
-      if (m === 0) continue;
-      const r = bucketQuantile(qs[k]!, m);
-      if (forcedFlag) {
+  try {
+    for (const g of groups) {
+      const m = g.members.length;
+      loadColumns(g, series);
+      const values = env.columns.values(n);
+      const present = env.columns.present(n);
+      const r = quantileSteps(g.bounds, colValues, colPresent, m, qs, n, ubBuf, cntBuf, values, present);
+      // Once per group: the annotation names the group's metric, the same at every step.
+      if ((r & 2) !== 0) {
         env.info(
           `input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name ${JSON.stringify(getLabel(g.labels, "__name__"))}`,
           call.args[vecArg]!.pos,
         );
       }
-      if (values === undefined) {
-        values = new Float64Array(n);
-        present = new Uint8Array(n);
-      }
-      values[k] = r;
-      present![k] = 1;
+      if (r !== 0) out.push({ labels: g.labels, dropName: true, values, present });
     }
-    if (values !== undefined) out.push({ labels: g.labels, dropName: true, values, present: present! });
+  } finally {
+    clearColumns();
   }
   return { kind: "vector", series: out };
 }
@@ -252,21 +308,27 @@ export function evalHistogramFraction(
 ): VectorValue {
   const { groups, series } = groupBuckets(v, call, 2, env);
   const out: VSeries[] = [];
-  for (const g of groups) {
-    let values: Float64Array | undefined;
-    let present: Uint8Array | undefined;
-    for (let k = 0; k < n; k++) {
-      const m = gather(g, series, k);
-      if (m === 0) continue;
-      const r = bucketFraction(lowers[k]!, uppers[k]!, m);
-      if (values === undefined) {
-        values = new Float64Array(n);
-        present = new Uint8Array(n);
+  try {
+    for (const g of groups) {
+      let values: Float64Array | undefined;
+      let present: Uint8Array | undefined;
+      const m = g.members.length;
+      loadColumns(g, series);
+      for (let k = 0; k < n; k++) {
+        const c = gather(g.bounds, colValues, colPresent, m, k, ubBuf, cntBuf);
+        if (c === 0) continue;
+        const r = bucketFraction(lowers[k]!, uppers[k]!, c, ubBuf, cntBuf);
+        if (values === undefined) {
+          values = env.columns.values(n);
+          present = env.columns.present(n);
+        }
+        values[k] = r;
+        present![k] = 1;
       }
-      values[k] = r;
-      present![k] = 1;
+      if (values !== undefined) out.push({ labels: g.labels, dropName: true, values, present: present! });
     }
-    if (values !== undefined) out.push({ labels: g.labels, dropName: true, values, present: present! });
+  } finally {
+    clearColumns();
   }
   return { kind: "vector", series: out };
 }

@@ -339,10 +339,17 @@ export function keepsName(name: string): boolean {
 /** rate/increase over a metric whose name does not say counter: Prometheus' info annotation. */
 export function noteNotCounter(call: Call, labels: Labels, env: Env): void {
   const metric = nameOf(labels);
+  // A wide selection repeats one name: a name that passed needs no second look.
+  if (metric === lastCounterName) return;
   if (metric !== "" && !counterSuffixOk(metric)) {
     env.info(`metric might not be a counter, name does not end in _total/_sum/_count/_bucket: ${JSON.stringify(metric)}`, call.args[0]!.pos);
+  } else {
+    lastCounterName = metric;
   }
 }
+
+/** The last metric name noteNotCounter found needing no annotation. */
+let lastCounterName = "";
 
 /** One series' generic sliding window, and the step where it stopped to let the event loop run. */
 interface SlideState {

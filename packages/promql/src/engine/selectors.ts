@@ -3,7 +3,6 @@ import type { Call, Expr, MatrixSelector, SubqueryExpr, VectorSelector } from ".
 import { evalError, isStaleSample } from "./env.js";
 import type { Env, LoadedSeries } from "./env.js";
 import type { FoldedGroup, RollupBatch, RollupSpec, SeriesStream } from "../querier.js";
-import type { FoldAcc } from "./fold.js";
 import { evalExpr, typeOfExpr, unwrap } from "./eval.js";
 import type { MatrixSeries } from "./result.js";
 import type { Columns } from "./columns.js";
@@ -129,7 +128,10 @@ async function readRollup(
   each: (b: RollupBatch, i: number) => void,
 ): Promise<readonly FoldedGroup[]> {
   const name = call.func.name;
-  const isRateInfo = name === "rate" || name === "increase";
+  // The "might not be a counter" note depends only on the metric name: with `__name__="…"` in
+  // the selector every series has the same one, and one series with output tells it.
+  let noteEach = name === "rate" || name === "increase";
+  const oneName = v.matchers.some((m) => m.name === "__name__" && m.type === "=");
   let waited = 0;
   let batches = 0;
   let series = 0;
@@ -154,7 +156,10 @@ async function readRollup(
         if (env.yieldDue()) await env.yieldNow();
         if (b.got[i] === 0) continue;
         each(b, i);
-        if (isRateInfo) noteNotCounter(call, b.labels[i]!, env);
+        if (noteEach) {
+          noteNotCounter(call, b.labels[i]!, env);
+          if (oneName) noteEach = false;
+        }
       }
     }
     for (const w of stream.warnings) env.warnings.add(w);
@@ -191,8 +196,8 @@ export interface FoldTarget {
   readonly op: string;
   /** Group per series of the stream (called only when the querier folds). */
   partition(labels: readonly Labels[]): { readonly groupOf: Int32Array; readonly groups: number };
-  /** A folded group, with the labels of its first series; called in the order of those series. */
-  adopt(labels: Labels, dropName: boolean, acc: FoldAcc): void;
+  /** Folded and finished group `group` (of the partition), with the labels of its first series; called in the order of those series. */
+  adopt(group: number, labels: Labels, dropName: boolean, values: Float64Array, present: Uint8Array): void;
 }
 
 /**
@@ -211,7 +216,7 @@ export async function streamRollupFold(call: Call, m: MatrixSelector, ctx: StepC
   const folded = await readRollup(call, v, stream, next, env, () => undefined);
   const dropName = !keepsName(name);
   const labels = stream.labels;
-  for (const g of [...folded].sort(byFirst)) target.adopt(labels[g.first]!, dropName, g.acc);
+  for (const g of [...folded].sort(byFirst)) target.adopt(g.group, labels[g.first]!, dropName, g.values, g.present);
   return true;
 }
 
