@@ -1,5 +1,5 @@
 import type { SelectWindows } from "@strata/promql";
-import { decodeBlockTimestamps, decodeBlockTimestampsNear, decodeBlockValues, deduplicateSamples, marshalBlockAt, marshaledBlockSize, normalizeSamples, unmarshalBlock, type RawBlock } from "@strata/storage";
+import { blockProgression, blockTimestampsProgression, decodeBlockTimestamps, decodeBlockTimestampsNear, decodeBlockValues, deduplicateSamples, marshalBlockAt, marshaledBlockSize, normalizeSamples, unmarshalBlock, type RawBlock } from "@strata/storage";
 
 /**
  * Turns the blocks of one series (from any number of nodes and parts, in any order, possibly
@@ -64,6 +64,8 @@ export function decodeSeriesInto(
   // (one block, or blocks of merged parts) the series is in order as it is.
   const inOrder = disjoint(ordered);
   if (gaps !== undefined && dedupIntervalMs <= 0 && inOrder) {
+    // Blocks on a perfect scrape grid: the windows' indexes are computed, nothing else is read.
+    if (onGrid(ordered)) return decodeGridWindows(ordered, ts, vals, minT, maxT, gaps);
     // Only the timestamps near the windows need decoding.
     for (const b of ordered) {
       decodeBlockTimestampsNear(b, ts, off, gaps);
@@ -135,6 +137,12 @@ function decodeWindowValues(
 ): { lo: number; hi: number } {
   const { lo, hi } = trim(ts, n, minT, maxT);
   const kept = windowSegments(ts, lo, hi, w);
+  segmentValues(ordered, ts, vals, lo);
+  return { lo, hi: lo + kept };
+}
+
+/** Decodes the values at the segments (windowSegments, gridSegments) block by block and moves the kept samples to ts/vals[lo...). */
+function segmentValues(ordered: readonly RawBlock[], ts: Float64Array, vals: Float64Array, lo: number): void {
   let s = 0;
   let off = 0;
   for (const b of ordered) {
@@ -155,7 +163,90 @@ function decodeWindowValues(
     off = end;
   }
   moveSegments(ts, vals, lo);
-  return { lo, hi: lo + kept };
+}
+
+/** First timestamps and steps of the blocks onGrid accepted. */
+let gridX0 = new Float64Array(16);
+let gridStep = new Float64Array(16);
+
+/** Whether every block's timestamps are an ascending arithmetic progression (kept in gridX0/gridStep). */
+function onGrid(ordered: readonly RawBlock[]): boolean {
+  if (gridX0.length < ordered.length) {
+    gridX0 = new Float64Array(ordered.length * 2);
+    gridStep = new Float64Array(ordered.length * 2);
+  }
+  for (let k = 0; k < ordered.length; k++) {
+    const b = ordered[k]!;
+    if (!blockTimestampsProgression(b)) return false;
+    const { x0, step } = blockProgression;
+    if (b.count > 1 && !(step > 0)) return false;
+    gridX0[k] = x0;
+    gridStep[k] = step;
+  }
+  return true;
+}
+
+/**
+ * decodeSeriesInto's windowed read for blocks on a grid (onGrid; in order, dedup off): the
+ * indexes inside each window and [minT, maxT] follow from each block's first timestamp and step,
+ * so only the kept timestamps are written and only their values decoded (with `w.last` one per
+ * window, the last one across the blocks); the samples end at
+ * ts/vals[0..kept) — what decodeWindowValues keeps from the whole timestamps.
+ */
+function decodeGridWindows(ordered: readonly RawBlock[], ts: Float64Array, vals: Float64Array, minT: number, maxT: number, w: SelectWindows): { lo: number; hi: number } {
+  segmentCount = 0;
+  const nb = ordered.length;
+  const tFirst = Math.max(ordered[0]!.minT, minT);
+  const tLast = Math.min(ordered[nb - 1]!.maxT, maxT);
+  let kept = 0;
+  let k = 0;
+  if (w.step > 0 && w.first < tFirst) k = Math.floor((tFirst - w.first) / w.step);
+  let bi = 0;
+  let off = 0;
+  for (; k < w.count; k++) {
+    const end = w.first + k * w.step;
+    const start = end - w.range;
+    if (start >= tLast) break;
+    if (end >= tFirst) {
+      // Samples t with t > start, t >= minT, t <= end and t <= maxT.
+      const hiT = Math.min(end, maxT);
+      while (bi < nb && ordered[bi]!.maxT <= start) off += ordered[bi++]!.count;
+      let lastAt = -1;
+      let lastT = 0;
+      for (let j = bi, o = off; j < nb && ordered[j]!.minT <= hiT; o += ordered[j]!.count, j++) {
+        const x0 = gridX0[j]!;
+        const step = gridStep[j]!;
+        const count = ordered[j]!.count;
+        let a = 0;
+        let b = 1;
+        if (count > 1) {
+          a = Math.max(0, Math.floor((start - x0) / step) + 1, Math.ceil((minT - x0) / step));
+          while (a > 0 && x0 + (a - 1) * step > start && x0 + (a - 1) * step >= minT) a--;
+          while (a < count && (x0 + a * step <= start || x0 + a * step < minT)) a++;
+          b = Math.min(count, Math.max(a, Math.floor((hiT - x0) / step) + 1));
+          while (b > a && x0 + (b - 1) * step > hiT) b--;
+          while (b < count && x0 + b * step <= hiT) b++;
+        } else if (!(x0 > start && x0 >= minT && x0 <= hiT)) continue;
+        if (b <= a) continue;
+        if (w.last === true) {
+          lastAt = o + b - 1;
+          lastT = x0 + (b - 1) * step;
+          continue;
+        }
+        for (let i = a; i < b; i++) ts[o + i] = x0 + i * step;
+        kept += b - a;
+        addSegment(o + a, o + b);
+      }
+      if (lastAt >= 0) {
+        ts[lastAt] = lastT;
+        kept++;
+        addSegment(lastAt, lastAt + 1);
+      }
+    }
+    if (w.step === 0) break;
+  }
+  segmentValues(ordered, ts, vals, 0);
+  return { lo: 0, hi: kept };
 }
 /** Elements per arena chunk (1 MiB). */
 const CHUNK_LENGTH = 1 << 17;
@@ -306,7 +397,8 @@ function firstAfter(ts: Float64Array, from: number, to: number, t: number): numb
 
 /**
  * Finds the runs of ts[lo..hi) (ascending) inside the windows (e - range, e], e = first +
- * k·step, into `segments`; returns how many samples they hold. Windows may come in any order of
+ * k·step — with `w.last` only the last sample of each window — into `segments`; returns how
+ * many samples they hold. Windows may come in any order of
  * k only when step is 0 (one window).
  */
 export function windowSegments(ts: Float64Array, lo: number, hi: number, w: SelectWindows): number {
@@ -324,26 +416,32 @@ export function windowSegments(ts: Float64Array, lo: number, hi: number, w: Sele
     const start = end - w.range;
     if (start >= tLast) break;
     if (end < tFirst) continue;
-    const a = firstAfter(ts, pos, hi, start);
+    let a = firstAfter(ts, pos, hi, start);
     const b = firstAfter(ts, a, hi, end);
     pos = b;
     if (b <= a) continue;
+    if (w.last === true) a = b - 1;
     kept += b - a;
-    if (segmentCount > 0 && segments[2 * segmentCount - 1] === a) {
-      segments[2 * segmentCount - 1] = b;
-      continue;
-    }
-    if (2 * segmentCount + 2 > segments.length) {
-      const grown = new Uint32Array(segments.length * 2);
-      grown.set(segments);
-      segments = grown;
-    }
-    segments[2 * segmentCount] = a;
-    segments[2 * segmentCount + 1] = b;
-    segmentCount++;
+    addSegment(a, b);
     if (w.step === 0) break;
   }
   return kept;
+}
+
+/** Appends [a, b) to `segments`, joined to the last one when they touch. */
+function addSegment(a: number, b: number): void {
+  if (segmentCount > 0 && segments[2 * segmentCount - 1] === a) {
+    segments[2 * segmentCount - 1] = b;
+    return;
+  }
+  if (2 * segmentCount + 2 > segments.length) {
+    const grown = new Uint32Array(segments.length * 2);
+    grown.set(segments);
+    segments = grown;
+  }
+  segments[2 * segmentCount] = a;
+  segments[2 * segmentCount + 1] = b;
+  segmentCount++;
 }
 
 /**

@@ -181,6 +181,12 @@ describe("selection by windows over merged blocks", () => {
     resets: (i) => (i % 700) * 3 + (i % 1300 === 5 ? NaN : 0),
     stale: (i) => (i % 97 === 0 ? STALE_NAN : i / 4),
   };
+  // Series on a perfect 15 s grid (timestamps stored as arithmetic progressions, read by
+  // decodeGridWindows), one with a gap between its parts' time ranges and one single-sample block.
+  const gridShapes: Record<string, (i: number, r: () => number) => number> = {
+    "grid gauge": (i, r) => Math.round(Math.sin(i / 50) * 1e4 + r() * 10) / 10,
+    "grid stale": (i) => (i % 97 === 0 ? STALE_NAN : i / 4),
+  };
   let merged: { name: string; blocks: RawBlock[]; count: number }[] = [];
 
   beforeAll(async () => {
@@ -189,21 +195,34 @@ describe("selection by windows over merged blocks", () => {
     let seed = 11;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
     const vals = new Float64Array(1);
-    for (const [shape, f] of Object.entries(shapes)) {
+    const jittered = (g: Record<string, (i: number, r: () => number) => number>, jitter: boolean) => Object.entries(g).map(([shape, f]) => ({ shape, f, jitter }));
+    for (const { shape, f, jitter } of [...jittered(shapes, true), ...jittered(gridShapes, false)]) {
       const name = encodeMetricName({ tenant, labels: normalizeLabels([{ name: "__name__", value: "merged" }, { name: "shape", value: shape }]) });
       const count = 9000 + Math.floor(rand() * 4000);
       for (let part = 0; part < 3; part++) {
         const w = new RowsBatchWriter();
         for (let i = part; i < count; i += 3) {
           vals[0] = f(i, rand);
-          w.add(name, 1_700_000_000_000 + i * 15_000 + Math.floor(rand() * 40) - 20, vals[0]);
+          w.add(name, 1_700_000_000_000 + i * 15_000 + (jitter ? Math.floor(rand() * 40) - 20 : 0), vals[0]);
         }
         node.addRowsSync(w.finish());
         await node.forceFlush();
       }
     }
+    // A grid series whose blocks lie apart (a day later, another phase) and a block of one sample.
+    const apart = encodeMetricName({ tenant, labels: normalizeLabels([{ name: "__name__", value: "merged" }, { name: "shape", value: "grid apart" }]) });
+    for (const [from, n, phase] of [[0, 8192, 0], [8192 + 5760, 8192, 7000], [8192 + 5760 + 8192 + 200, 1, 3]] as const) {
+      const w = new RowsBatchWriter();
+      for (let i = 0; i < n; i++) {
+        vals[0] = (from + i) % 13 === 0 ? STALE_NAN : Math.round(rand() * 1e4) / 100;
+        w.add(apart, 1_700_000_000_000 + (from + i) * 15_000 + phase, vals[0]);
+      }
+      node.addRowsSync(w.finish());
+      await node.forceFlush();
+      await node.forceMerge();
+    }
     await node.forceMerge();
-    for (const shape of Object.keys(shapes)) {
+    for (const shape of [...Object.keys(shapes), ...Object.keys(gridShapes), "grid apart"]) {
       const blocks: RawBlock[] = [];
       const c = node.search(tenant, [newMatcher("=", "shape", shape)], -Infinity, Infinity);
       while (c.next()) blocks.push(...c.at().blocks);
@@ -215,31 +234,40 @@ describe("selection by windows over merged blocks", () => {
   it("keeps exactly the windows' samples of the whole selection, inline and in a worker job", () => {
     const t0 = 1_700_000_000_000;
     expect(merged.map((m) => m.blocks.length).every((n) => n >= 2)).toBe(true);
+    // The grid series' timestamps are stored as arithmetic progressions (tag 2: Arith; 1: Const,
+    // a block of one sample), so decodeGridWindows reads them.
+    for (const m of merged.filter((x) => x.name.startsWith("grid"))) expect(m.blocks.every((b) => b.tsTag === 2 || (b.tsTag === 1 && b.count === 1))).toBe(true);
+    expect(merged.find((x) => x.name === "grid apart")!.blocks.map((b) => b.count)).toEqual([8192, 8192, 1]);
     fc.assert(
       fc.property(
         fc.constantFrom(...merged.map((_, i) => i)),
         fc.record({ first: fc.integer({ min: -100, max: 14_000 }), step: fc.integer({ min: 0, max: 3000 }), count: fc.integer({ min: 1, max: 200 }), range: fc.integer({ min: 1, max: 40 }) }),
         fc.integer({ min: -200_000, max: 200_000_000 }),
         fc.constantFrom(0, 15_000),
-        (m, grid, minOff, dedup) => {
+        fc.boolean(),
+        (m, grid, minOff, dedup, last) => {
           const { blocks } = merged[m]!;
-          const windows = { first: t0 + grid.first * 15_000, step: grid.step * 1000, count: grid.step === 0 ? 1 : grid.count, range: grid.range * 15_000 };
+          const windows = { first: t0 + grid.first * 15_000, step: grid.step * 1000, count: grid.step === 0 ? 1 : grid.count, range: grid.range * 15_000, last };
           const minT = t0 + minOff;
           const maxT = minT + 250_000_000;
           const whole = decodeSeries(blocks, minT, maxT, dedup);
           const got = decodeSeries(blocks, minT, maxT, dedup, new SampleArena(), windows);
           const ends = Float64Array.from({ length: windows.count }, (_, k) => windows.first + k * windows.step);
           const gaps = windows.count === 1 || windows.step > windows.range;
-          const keep = Array.from(whole.timestamps.keys()).filter((i) => !gaps || ends.some((e) => whole.timestamps[i]! > e - windows.range && whole.timestamps[i]! <= e));
+          const inWindow = (i: number, e: number) => whole.timestamps[i]! > e - windows.range && whole.timestamps[i]! <= e;
+          // With `last`, a window keeps its last sample only (the next sample is not in it).
+          const keep = Array.from(whole.timestamps.keys()).filter(
+            (i) => !gaps || ends.some((e) => inWindow(i, e) && (!last || i + 1 === whole.timestamps.length || !inWindow(i + 1, e))),
+          );
           expect(Array.from(got.timestamps)).toEqual(keep.map((i) => whole.timestamps[i]!));
           expect(bits(got.values)).toEqual(bits(Float64Array.from(keep, (i) => whole.values[i]!)));
           const r = runRollupJob({ ...packJob(1, [blocks], minT, maxT, dedup), func: "count_over_time", ends, range: windows.range });
           const [, wv] = live(got.timestamps, got.values);
-          expect(r.samples).toBe(got.values.length);
-          if (wv.length === 0) expect(r.rows === 0 || r.present.every((p) => p === 0)).toBe(true);
+          if (!last) expect(r.samples).toBe(got.values.length);
+          if (!last && wv.length === 0) expect(r.rows === 0 || r.present.every((p) => p === 0)).toBe(true);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: 400 },
     );
   });
 });

@@ -23,9 +23,9 @@ export {
 export { bitLength, forSize, writeFor, readFor } from "./bitpack.js";
 export { toDecimal, fromDecimal, decimalResult, NOT_DECIMAL } from "./decimal.js";
 export { nearestDelta } from "./nearest.js";
-export { encodeInt64s, decodeInt64s, decodeInt64sNear, isIntEncoding, MAX_SAFE } from "./int64s.js";
+export { encodeInt64s, decodeInt64s, decodeInt64sNear, isIntEncoding, MAX_SAFE, progression } from "./int64s.js";
 export type { IntervalGrid } from "./int64s.js";
-export { encodeTimestamps, decodeTimestamps, decodeTimestampsNear } from "./timestamps.js";
+export { encodeTimestamps, decodeTimestamps, decodeTimestampsNear, timestampsProgression } from "./timestamps.js";
 export { encodeValues, decodeValues, isValuesEncoding } from "./values.js";
 export type { EncodeValuesOptions } from "./values.js";
 export {

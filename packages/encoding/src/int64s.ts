@@ -379,6 +379,32 @@ export function decodeInt64s(tag: number, bytes: Uint8Array, count: number, out:
   if (p !== src.length) throw corrupt(`${src.length - p} unexpected trailing bytes`, p);
 }
 
+/** The progression int64sProgression found: value i is `x0 + i·step`. */
+export const progression = { x0: 0, step: 0 };
+
+/**
+ * Whether `count` integers (count > 0) are stored as an arithmetic progression — layout Arith
+ * without lz4, or Const — and if so its first value and step in `progression`, so that a reader
+ * computes only the values it needs (a perfect scrape grid's timestamps). Validates the payload
+ * as decodeInt64s does; false for every other layout.
+ */
+export function int64sProgression(tag: number, bytes: Uint8Array, count: number): boolean {
+  if (count <= 0 || (tag !== IntEncoding.Arith && tag !== IntEncoding.Const)) return false;
+  if (!Number.isInteger(count) || count > MAX_BLOCK_COUNT) throw corrupt(`sample count ${count} outside 0..${MAX_BLOCK_COUNT}`);
+  const end = bytes.length;
+  let p = getZigzag(bytes, 0, end);
+  const x0 = varintResult.v;
+  let step = 0;
+  if (tag === IntEncoding.Arith) {
+    p = getZigzag(bytes, p, end);
+    step = varintResult.v;
+  }
+  if (p !== end) throw corrupt(`${end - p} unexpected trailing bytes`, p);
+  progression.x0 = x0;
+  progression.step = step;
+  return true;
+}
+
 // LinearPacked's head as readLinearHead found it.
 let linX0 = 0;
 let linStep = 0;

@@ -1,6 +1,6 @@
 import type { ByteBuffer } from "./bytes.js";
 import type { TimestampsEncoding } from "./constants.js";
-import { decodeInt64s, decodeInt64sNear, encodeInt64s, type IntervalGrid } from "./int64s.js";
+import { decodeInt64s, decodeInt64sNear, encodeInt64s, int64sProgression, type IntervalGrid } from "./int64s.js";
 
 /**
  * Block codec for sample timestamps (integer milliseconds, |t| <= 2^53-1, normally ascending).
@@ -22,4 +22,12 @@ export function decodeTimestamps(tag: number, bytes: Uint8Array, count: number, 
  */
 export function decodeTimestampsNear(tag: number, bytes: Uint8Array, count: number, out: Float64Array, grid: IntervalGrid): boolean {
   return decodeInt64sNear(tag, bytes, count, out, grid);
+}
+
+/**
+ * Whether `count` timestamps are stored as an arithmetic progression (a perfect scrape grid):
+ * then timestamp i is `progression.x0 + i·progression.step` (int64sProgression).
+ */
+export function timestampsProgression(tag: number, bytes: Uint8Array, count: number): boolean {
+  return int64sProgression(tag, bytes, count);
 }

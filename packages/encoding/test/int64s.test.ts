@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { BadDataError } from "@strata/core";
-import { ByteBuffer, IntEncoding, MAX_BLOCK_COUNT, decodeInt64s, intEncodingName, decodeTimestamps, encodeInt64s, encodeTimestamps, forSize, readFor, writeFor } from "@strata/encoding";
+import { ByteBuffer, IntEncoding, MAX_BLOCK_COUNT, decodeInt64s, intEncodingName, decodeTimestamps, encodeInt64s, encodeTimestamps, forSize, progression, readFor, timestampsProgression, writeFor } from "@strata/encoding";
 import { MAX, arbSafeInt, expectCorrupt, mulberry32 } from "./helpers.js";
 
 function roundTrip(xs: ArrayLike<number>): { tag: number; bytes: number } {
@@ -111,6 +111,30 @@ describe("int64 block codec", () => {
     ["count above MAX_BLOCK_COUNT", MAX_BLOCK_COUNT + 1, 0],
   ])("decodeTimestamps rejects %s as corrupt", (_name, count, outLen) => {
     expectCorrupt(() => decodeTimestamps(IntEncoding.Const, Uint8Array.of(2), count, new Float64Array(outLen)));
+  });
+
+  it("property: timestampsProgression gives x0 and step exactly when the layout is Arith or Const, matching the whole decode", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 41 }),
+        fc.integer({ min: 0, max: 3_600_000 }),
+        fc.integer({ min: 1, max: 8192 }),
+        fc.option(fc.integer({ min: 0, max: 8191 })),
+        (x0, step, n, jitterAt) => {
+          const xs = Array.from({ length: n }, (_, i) => x0 + i * step + (i === jitterAt ? 1 : 0));
+          const b = new ByteBuffer(16);
+          const tag = encodeTimestamps(xs, b);
+          const grid = timestampsProgression(tag, b.view(), n);
+          expect(grid).toBe(tag === IntEncoding.Arith || tag === IntEncoding.Const);
+          if (!grid) return;
+          const whole = new Float64Array(n);
+          decodeTimestamps(tag, b.view(), n, whole);
+          expect(Array.from({ length: n }, (_, i) => progression.x0 + i * progression.step)).toEqual(Array.from(whole));
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expectCorrupt(() => timestampsProgression(IntEncoding.Arith, Uint8Array.of(2, 4, 0), 3));
   });
 
   it("tag names", () => {

@@ -35,6 +35,11 @@ export interface SelectWindows {
   readonly step: number;
   readonly count: number;
   readonly range: number;
+  /**
+   * Only the last sample of each window is read (an instant-vector selector: the latest sample
+   * within the lookback, a stale marker included). A querier may leave out the others too.
+   */
+  readonly last?: boolean;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { BadDataError } from "@strata/core";
 import { ByteBuffer, dataView, getInt64, putInt64, TWO_32 } from "./bytes.js";
-import { decodeTimestamps, decodeTimestampsNear, decodeValues, type IntervalGrid } from "./codec.js";
+import { decodeTimestamps, decodeTimestampsNear, decodeValues, progression, timestampsProgression, type IntervalGrid } from "./codec.js";
 import { BLOCK_HEADER_BYTES, BLOCK_WIRE_HEADER_BYTES, BLOCK_WIRE_VERSION, MAX_BLOCK_SAMPLES, TSID_BYTES } from "./constants.js";
 import { decodeTSID, encodeTSID, type TSID } from "./tsid.js";
 
@@ -208,6 +208,22 @@ export function decodeBlockTimestampsNear(b: RawBlock, ts: Float64Array, off: nu
     throw corruptBlock(b, err);
   }
 }
+
+/**
+ * Whether a block's timestamps lie on a perfect grid (stored as an arithmetic progression): then
+ * timestamp i is `blockProgression.x0 + i·blockProgression.step`, and a reader that needs a few
+ * of them computes those instead of decoding the block's timestamps.
+ */
+export function blockTimestampsProgression(b: RawBlock): boolean {
+  try {
+    return timestampsProgression(b.tsTag, b.timestamps, b.count);
+  } catch (err) {
+    throw corruptBlock(b, err);
+  }
+}
+
+/** The progression blockTimestampsProgression found (valid until its next call). */
+export const blockProgression: { readonly x0: number; readonly step: number } = progression;
 
 /**
  * The values half of decodeBlock; with `want` only the values at the block's indexes in those

@@ -13,6 +13,8 @@ import {
   putZigzag,
   decodeTimestamps as decodeTs,
   decodeTimestampsNear as decodeTsNear,
+  timestampsProgression as tsProgression,
+  progression,
   type IntervalGrid,
   decodeValues as decodeVals,
   encodeTimestamps as encodeTs,
@@ -99,6 +101,13 @@ export function decodeTimestamps(tag: number, src: Uint8Array, n: number, out: F
 export function decodeTimestampsNear(tag: number, src: Uint8Array, n: number, out: Float64Array, grid: IntervalGrid): boolean {
   return decodeTsNear(tag, src, n, out, grid);
 }
+
+/** Whether n timestamps are an arithmetic progression; then timestamp i is `x0 + i·step` of progression (@strata/encoding timestampsProgression). */
+export function timestampsProgression(tag: number, src: Uint8Array, n: number): boolean {
+  return tsProgression(tag, src, n);
+}
+
+export { progression };
 
 /** Decodes n values into out[0..n) bit-exactly (with `want`, only at those index ranges: @strata/encoding decodeValues); throws BadDataError on bad input. */
 export function decodeValues(tag: number, src: Uint8Array, n: number, out: Float64Array, want?: Uint32Array, wantCount = 0): void {

@@ -87,7 +87,8 @@ export async function select(querier: Querier, root: Expr, env: Env): Promise<vo
         const at = atOf(e.at, e.atModifier, env);
         const lo = (at ?? span.lo) - e.offset - env.lookback;
         const hi = (at ?? span.hi) - e.offset + (e.smoothed ? env.lookback : 0);
-        const windows = top && !e.smoothed ? windowsOf(env, at, e.offset, env.lookback) : undefined;
+        // The selector reads the latest sample of each lookback window only.
+        const windows = top && !e.smoothed ? { ...windowsOf(env, at, e.offset, env.lookback), last: true } : undefined;
         jobs.push({ sel: e, matchers: e.matchers, minT: lo + 1, maxT: hi, hints: hintsFor(env, 0, func, windows) });
         return;
       }
