@@ -5,8 +5,8 @@ import { isBuilt, serviceMain } from "./lib/procs.js";
 
 /** Flags every service takes from @strata/core runService (processFlags). */
 const services = ["storage", "insert", "select", "auth", "agent", "alert"] as const;
-/** Each service's default -memory.heapGrowthPercent: storage, agent and alert hold their data in ArrayBuffers freed only by a full GC. */
-const heapGrowthDefault: Record<(typeof services)[number], number> = { storage: 100, insert: 300, select: 300, auth: 300, agent: 100, alert: 50 };
+/** Each service's default -memory.heapGrowthPercent: storage, insert, agent and alert hold their data in ArrayBuffers freed only by a full GC. */
+const heapGrowthDefault: Record<(typeof services)[number], number> = { storage: 100, insert: 100, select: 300, auth: 300, agent: 100, alert: 50 };
 
 describe.skipIf(!services.every(isBuilt))("process flags", () => {
   it.each(services)("strata-%s lists -memory.heapGrowthPercent in -help and rejects a bad value with exit 2", (name) => {

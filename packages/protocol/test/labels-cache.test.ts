@@ -106,7 +106,7 @@ describe("RawLabelsCache with protobuf label records", () => {
     expect(c.fingerprintHits).toBe(compact ? 1 : 0);
   });
 
-  it("fingerprints: names rebuilt per tenant from the request's bytes, ~32 bytes a series", () => {
+  it("fingerprints: names rebuilt per tenant from the request's bytes, ~24 bytes a series", () => {
     const c = new RawLabelsCache(64 << 20, { chunkBytes: 64 << 10 });
     const labels = (i: number): [string, string][] => [["__name__", `m${i % 7}`], ["instance", `host-${i}:9100`], ["job", "node"]];
     const tenants = [[0, 0], [1, 0], [0xffff_fffe, 7]] as const;
@@ -129,9 +129,18 @@ describe("RawLabelsCache with protobuf label records", () => {
     expect([c.hits, c.fingerprintHits, c.misses, c.entries]).toEqual([n, n, n, n]);
     // The second round came in the order of the first: every hit but the first was the record after the previous one.
     expect(c.predicted).toBe(n - 1);
-    // No arena chunk: 16-byte records (two 64 KiB chunks) and 8-byte index slots at load ≤ ½
+    // Backwards, so that no hit is the record after the previous one: each goes through the
+    // index, which doubled three times on the way to 6000 records.
+    for (let i = n - 1; i >= 0; i--) {
+      const [account, project] = tenants[i % 3]!;
+      const k = raw(labels(i));
+      expect(c.find(k, 0, k.length, account, project)).toBe(true);
+      expect([c.hashLo, c.hashHi]).toEqual([i, account]);
+    }
+    expect([c.fingerprintHits, c.predicted]).toEqual([2 * n, n - 1]);
+    // No arena chunk: 16-byte records (two 64 KiB chunks) and 4-byte index slots at load ≤ ½
     // (16,384 for 6000 series); the other tables empty.
-    expect(c.bytes).toBeLessThanOrEqual(2 * 65_536 + 8 * 16_384 + 32 * 1024);
+    expect(c.bytes).toBeLessThanOrEqual(2 * 65_536 + 4 * 16_384 + 32 * 1024);
     // Another tenant's, and a record that differs in one byte: misses.
     const k = raw(labels(3));
     expect(c.find(k, 0, k.length, 2, 0)).toBe(false);

@@ -5,6 +5,12 @@ import { httpSecurityFlags } from "@strata/httpsec";
 import { importFlags } from "./import-flags.js";
 
 export const insertFlags = defineFlags({
+  // The process flag with insert's own default: its live JS heap is small (~17 MiB; the
+  // raw-labels cache and the rows batches live in ArrayBuffers), and the buffers a request
+  // leaves behind (its body, lz4 outputs, gRPC frames) that outlived a scavenge are freed only
+  // by a full GC. At 300% insert held 20–30 MiB more of them at its peak; 100% collects them at
+  // 2x the live heap (docs/benchmarks.md, "Insert and select memory at a million series").
+  "memory.heapGrowthPercent": flag.int(100, "How far (percent) the JS heap may grow past its live size before the next full GC, like Go's GOGC (0: V8's own heuristics)."),
   httpListenAddr: flag.string(":8480", "HTTP address for ingestion (/insert/<tenant>/prometheus/...), /metrics, /health, /-/ready."),
   storageNode: flag.stringList([], "Storage nodes' insert addresses (host:port of -vminsertAddr), e.g. -storageNode=s1:8400,s2:8400."),
   replicationFactor: flag.int(1, "Each series is stored on this many distinct storage nodes."),
