@@ -16,17 +16,37 @@ export function isBuilt(name: string): boolean {
   return existsSync(serviceMain(name));
 }
 
-/** A free TCP port on 127.0.0.1 (bound then released). */
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
+/**
+ * Ports for test servers come from below the kernel's ephemeral range (32768–60999 by default,
+ * net.ipv4.ip_local_port_range): a port there — what listen(0) hands out — can be taken as the
+ * local end of any outbound connection between our check and the server's own bind, and a
+ * cluster test makes hundreds of loopback connections (a storage node once failed to start
+ * with EADDRINUSE that way). Each vitest worker takes its own block, so parallel test files do
+ * not hand out the same port either.
+ */
+const PORT_BASE = 20_000;
+const PORT_BLOCK = 1_500;
+const PORT_BLOCKS = 8;
+let portCursor = -1;
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((res) => {
     const srv = createServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
-      srv.close(() => res(port));
-    });
+    srv.once("error", () => res(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => res(true)));
   });
+}
+
+/** A free TCP port on 127.0.0.1 (bound then released), not handed out twice in a row by this process. */
+export async function freePort(): Promise<number> {
+  const worker = Number(process.env["VITEST_POOL_ID"] ?? process.pid);
+  const start = PORT_BASE + (worker % PORT_BLOCKS) * PORT_BLOCK;
+  if (portCursor < 0) portCursor = Math.floor(Math.random() * PORT_BLOCK);
+  for (let i = 0; i < PORT_BLOCK; i++) {
+    const port = start + (portCursor++ % PORT_BLOCK);
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free port in ${start}–${start + PORT_BLOCK - 1} on 127.0.0.1`);
 }
 
 export function tempDir(prefix: string): { path: string; remove(): void } {
