@@ -6,13 +6,13 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { prompbRemote, snappyEncode } from "@strata/protocol";
 import { serveUi } from "@strata/ui";
 import { PromqlApiServer, type DemoSeries } from "./e2e-promql-server";
+import { freePort } from "../../../test/lib/procs.js";
 
 export type { DemoSeries };
 
@@ -28,17 +28,8 @@ export interface Backend {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createNetServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      const port = typeof a === "object" && a !== null ? a.port : 0;
-      srv.close(() => res(port));
-    });
-  });
-}
+/** Ports from the shared scheme (test/lib/procs.ts): below the ephemeral range, a block per vitest worker. */
+export { freePort };
 
 export function hasCommand(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;

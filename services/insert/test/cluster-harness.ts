@@ -2,13 +2,13 @@
 // end-to-end tests and benchmarks. Requires `pnpm build` first (test/run.sh and CI do it).
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RowsBatchReader, decodeMetricName, formatLabels, type Label, type Tenant } from "@strata/core";
 import { cluster, createSearchClient, prompbRemote, snappyEncode } from "@strata/protocol";
 import { serviceEnv, UNIT_NODE_ARGS } from "../../../test/lib/cluster.js";
+import { freePort } from "../../../test/lib/procs.js";
 
 const root = resolve(import.meta.dirname, "../../..");
 export const STORAGE_MAIN = join(root, "services/storage/dist/main.js");
@@ -25,18 +25,8 @@ export function assertBuilt(): void {
   }
 }
 
-/** A free loopback TCP port (bound then released; good enough for tests). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const p = typeof a === "object" && a ? a.port : 0;
-      s.close(() => res(p));
-    });
-  });
-}
+/** Ports from the shared scheme (test/lib/procs.ts): below the ephemeral range, a block per vitest worker. */
+export { freePort };
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
