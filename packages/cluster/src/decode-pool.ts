@@ -2,7 +2,8 @@ import { Worker } from "node:worker_threads";
 import { BadDataError, InternalError } from "@strata/core";
 import type { RawBlock } from "@strata/storage";
 import type { RollupSpec, SelectWindows } from "@strata/promql";
-import { decodeSeries, packWireJob, type DecodedSamples, type DecodeJob, type SampleArena } from "./decode.js";
+import type { BlockRefs } from "./block-refs.js";
+import { decodeSeries, packRefsJob, type DecodedSamples, type DecodeJob, type SampleArena } from "./decode.js";
 import type { FoldControl, FoldResult, JobFold, RollupJob, RollupResult } from "./rollup-job.js";
 
 /**
@@ -142,13 +143,14 @@ export class DecodePool {
   }
 
   /**
-   * Posts `func` over these series (their blocks' wire forms, `samples[i]` samples in series i)
-   * as one job per worker at most (about minSamples samples or more each), and returns the jobs'
-   * results in series order, each with the index of its first series. The workers unmarshal,
-   * decode and roll up; only step values come back.
+   * Posts `func` over these series (the chains of their blocks in `refs` from rows `firsts`,
+   * `samples[i]` samples in series i) as one job per worker at most (about minSamples samples
+   * or more each), and returns the jobs' results in series order, each with the index of its
+   * first series. The workers unmarshal, decode and roll up; only step values come back.
    */
   rollupJobs(
-    series: readonly (readonly Uint8Array[])[],
+    refs: BlockRefs,
+    firsts: Int32Array,
     samples: readonly number[],
     minT: number,
     maxT: number,
@@ -159,7 +161,7 @@ export class DecodePool {
     for (const n of samples) total += n;
     const jobs = Math.max(1, Math.min(this.slots.length, Math.ceil(total / Math.max(1, this.opts.minSamples))));
     return splitRanges(samples, total, jobs).map(([a, b]) => {
-      const packed = packWireJob(this.nextId++, series.slice(a, b), minT, maxT, dedupIntervalMs);
+      const packed = packRefsJob(this.nextId++, refs, firsts.subarray(a, b), minT, maxT, dedupIntervalMs);
       const ends = new Float64Array(spec.ends);
       const job: RollupJob = { ...packed, func: spec.func, ends, range: spec.range };
       this.rollupJobsRun++;
@@ -188,14 +190,15 @@ export class DecodePool {
    */
   rollupFoldJob(
     w: number,
-    series: readonly (readonly Uint8Array[])[],
+    refs: BlockRefs,
+    firsts: Int32Array,
     minT: number,
     maxT: number,
     dedupIntervalMs: number,
     spec: RollupSpec,
     fold: JobFold,
   ): Promise<RollupResult> {
-    const packed = packWireJob(this.nextId++, series, minT, maxT, dedupIntervalMs);
+    const packed = packRefsJob(this.nextId++, refs, firsts, minT, maxT, dedupIntervalMs);
     const ends = new Float64Array(spec.ends);
     const job: RollupJob = { ...packed, func: spec.func, ends, range: spec.range, fold };
     this.rollupJobsRun++;
