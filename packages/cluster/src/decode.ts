@@ -507,9 +507,18 @@ export function packWireJob(id: number, series: readonly (readonly Uint8Array[])
 
 /**
  * Packs series given as chains of block rows in the frames they arrived in (select's
- * StreamEntry.first): each block's bytes are copied once, from its frame, into the job's buffer.
+ * StreamEntry.first): each block's bytes are copied once, from its frame, into the job's buffer
+ * (from `buffer`: the pool hands out buffers the workers gave back; `data` covers its first bytes).
  */
-export function packRefsJob(id: number, refs: BlockRefs, firsts: ArrayLike<number>, minT: number, maxT: number, dedupIntervalMs: number): DecodeJob {
+export function packRefsJob(
+  id: number,
+  refs: BlockRefs,
+  firsts: ArrayLike<number>,
+  minT: number,
+  maxT: number,
+  dedupIntervalMs: number,
+  buffer: (bytes: number) => ArrayBuffer = (bytes) => new ArrayBuffer(bytes),
+): DecodeJob {
   const n = firsts.length;
   const meta = new Float64Array(META_HEAD + n);
   meta[0] = minT;
@@ -521,7 +530,7 @@ export function packRefsJob(id: number, refs: BlockRefs, firsts: ArrayLike<numbe
     meta[META_HEAD + i] = refs.chainBlocks(firsts[i]!);
     dataLen += refs.chainBytes;
   }
-  const data = new Uint8Array(dataLen);
+  const data = new Uint8Array(buffer(dataLen), 0, dataLen);
   let d = 0;
   for (let i = 0; i < n; i++) d = refs.copyChain(firsts[i]!, data, d);
   return { id, meta, data };

@@ -21,7 +21,7 @@ import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, S
 import { BlockRefs } from "./block-refs.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
-import { BlockSeriesStream, labelsSortKey, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
+import { BlockSeriesStream, labelsSortKeyAt, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
 import { fromGrpcError } from "./grpc-errors.js";
 import { parseSearchTrace, SEARCH_TRACE_TRAILER, traceRemote, type SearchTrace } from "./search-trace.js";
 import { MetaCache } from "./meta-cache.js";
@@ -483,11 +483,12 @@ export class ClusterSelectBackend implements SelectBackend {
         // Sort keys cost ~120 bytes a series while the search's frames are held: the widest
         // selections (issue 18's 100,000-series memory bound) sort without them.
         const keyed = r.series.size <= SORT_KEYS_MAX_SERIES;
+        const frames = r.refs.frames;
         for (const [key, c] of r.series) {
-          const cached = this.labelsCache.get(key);
-          // The name's bytes only where they are read: a cache miss, a sort key.
-          const name = cached === undefined || keyed ? nameOf(r.refs, c) : undefined;
-          entries.push({ labels: cached ?? this.labelsOf(key, name!), first: c.first, samples: c.samples, sortKey: keyed ? labelsSortKey(name!, entries.length) : undefined });
+          // The name's bytes are read in their frame (no view per series) for the sort key, and
+          // cut out only on a labels cache miss.
+          const labels = this.labelsCache.get(key) ?? this.labelsOf(key, nameOf(r.refs, c));
+          entries.push({ labels, first: c.first, samples: c.samples, sortKey: keyed ? labelsSortKeyAt(frames[c.nameFrame]!, c.nameStart, c.nameEnd, entries.length) : undefined });
         }
         r.series.clear();
         const sortTrace = trace.child("sort series by labels");

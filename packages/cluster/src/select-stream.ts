@@ -57,25 +57,31 @@ export interface StreamEntry {
  * (sortKeyIndex), so an array of keys sorts without a comparator call per comparison.
  */
 export function labelsSortKey(name: Uint8Array, index?: number): string | undefined {
-  if (name.length < 8) return undefined;
-  if (keyScratch.length < name.length + 4) keyScratch = Buffer.allocUnsafe(Math.max(name.length + 4, 2 * keyScratch.length));
+  return labelsSortKeyAt(name, 0, name.length, index);
+}
+
+/** labelsSortKey of the name in bytes [start, stop) of `buf` (no view cut for it). */
+export function labelsSortKeyAt(buf: Uint8Array, start: number, stop: number, index?: number): string | undefined {
+  if (stop - start < 8) return undefined;
+  if (keyScratch.length < stop - start + 4) keyScratch = Buffer.allocUnsafe(Math.max(stop - start + 4, 2 * keyScratch.length));
+  const name = buf;
   const out = keyScratch;
   let high = 0;
   let o = 0;
-  let p = 8;
-  while (p < name.length) {
+  let p = start + 8;
+  while (p < stop) {
     for (let part = 0; part < 2; part++) {
       let len = 0;
       let shift = 0;
       for (;;) {
-        if (p >= name.length || shift > 28) return undefined;
+        if (p >= stop || shift > 28) return undefined;
         const b = name[p++]!;
         len += (b & 0x7f) * 2 ** shift;
         if (b < 0x80) break;
         shift += 7;
       }
       const end = p + len;
-      if (end > name.length) return undefined;
+      if (end > stop) return undefined;
       for (; p < end; p++) {
         const b = name[p]!;
         if (b === 0) return undefined;

@@ -90,6 +90,26 @@ describe("DecodePool", () => {
       await brief.close();
     }
   });
+
+  it("packs a later job into the buffer a worker handed back, with only its own bytes", async () => {
+    const pool = new DecodePool({ workers: 1, minSamples: 1, workerUrl: new URL("./fixtures/spare-worker.mjs", import.meta.url) });
+    try {
+      const spec = { func: "rate", ends: new Float64Array([60_000]), range: 60_000 };
+      const big = Array.from({ length: 50 }, (_, i) => [wire(1000 * (i + 1))]);
+      const small = [[wire(7000)], [wire(8000)]];
+      const run = async (series: Uint8Array[][]) => (await rollupJobs(pool, series, series.map(() => 1), spec)[0]!.result) as unknown as { got: Uint8Array; bufferBytes: number };
+      const first = await run(big);
+      expect(pool.buffersReused).toBe(0);
+      const second = await run(small);
+      expect(pool.buffersReused).toBe(1);
+      // The same (larger) buffer, and the job's data is exactly its own blocks.
+      expect(second.bufferBytes).toBe(first.bufferBytes);
+      expect(Array.from(second.got)).toEqual([...small[0]![0]!, ...small[1]![0]!]);
+      expect(Array.from(first.got)).toEqual(big.flatMap((s) => Array.from(s[0]!)));
+    } finally {
+      await pool.close();
+    }
+  });
 });
 
 async function until(cond: () => boolean): Promise<void> {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compareLabels, decodeMetricName, encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type Labels, type Tenant } from "@strata/core";
 import { marshalBlockAt, marshaledBlockSize, mergeSeriesBlocks, Storage, type RawBlock } from "@strata/storage";
 import { BlockRefs } from "../src/block-refs.js";
-import { BlockSeriesStream, labelsSortKey, sortKeyIndex, type StreamEntry } from "../src/select-stream.js";
+import { BlockSeriesStream, labelsSortKey, labelsSortKeyAt, sortKeyIndex, type StreamEntry } from "../src/select-stream.js";
 
 /**
  * select's streamed selection: series come out in label order, batch by batch, each with exactly
@@ -154,6 +154,15 @@ describe("labelsSortKey", () => {
         // Positions past 2^16 and 2^8 too: every index byte, zero included.
         const at = (i: number) => (base + i * 257) % (1 << 24);
         const keys = sets.map((labels, i) => labelsSortKey(encodeMetricName({ tenant, labels }), at(i))!);
+        // The same keys read in place from the frame a name arrived in, between other bytes.
+        const names = sets.map((labels) => encodeMetricName({ tenant, labels }));
+        const frame = new Uint8Array(names.reduce((a, n) => a + n.length + 3, 3)).fill(0xff);
+        let pos = 3;
+        names.forEach((n, i) => {
+          frame.set(n, pos);
+          expect(labelsSortKeyAt(frame, pos, pos + n.length, at(i))).toBe(keys[i]);
+          pos += n.length + 3;
+        });
         const byIndex = new Map(sets.map((labels, i) => [at(i), labels]));
         const got = [...keys].sort().map((k) => JSON.stringify(byIndex.get(sortKeyIndex(k))));
         expect(got).toEqual([...sets].sort(compareLabels).map((l) => JSON.stringify(l)));
