@@ -38,8 +38,9 @@ interface Reply {
  * Job buffers kept for reuse, and how long after the last reply they are kept. Packing a job into
  * fresh memory cost the event loop more than the copy itself (page faults and zeroing: ~40 ms
  * against ~13 for 35,000 blocks of 680 bytes in a micro-benchmark): a worker hands each job's
- * buffer back with its result, and the next job is packed into it. A folding job is up to ~4 MiB
- * (4 batches), so the spares hold at most ~16 MiB, for SPARE_KEEP_MS after the last reply.
+ * buffer back with its result, and the next job is packed into it. A job is one batch (~1 MiB at
+ * the 100k bench's 1.9 bytes a sample), so the spares hold a few MiB, for SPARE_KEEP_MS after the
+ * last reply.
  */
 const MAX_SPARES = 4; // the stream keeps 2 jobs per worker in flight: one comes back as the next is packed
 const SPARE_KEEP_MS = 2000;

@@ -169,15 +169,6 @@ interface WorkerFold {
 /** A fold goes to the workers only when no worker's groups hold more than this times its fair share of samples. */
 const FOLD_MAX_SHARE = 1.25;
 
-/**
- * Batches a folding job covers: its results are a few counts per series (the step values stay
- * on the worker), so a bigger job holds no more on the event loop, and each job costs both
- * threads a post and a wake-up (35,168 series went out in 50 jobs, now 14). The jobs in flight
- * hold their blocks' compressed bytes: 4 jobs of 2M samples, ~16 MB at the 100k bench's 1.9 bytes
- * a sample.
- */
-const FOLD_JOB_BATCHES = 4;
-
 /** Rollup jobs kept in flight per worker (the next ones are posted while the engine folds). */
 const ROLLUP_JOBS_AHEAD = 2;
 
@@ -273,10 +264,9 @@ export class BlockSeriesStream implements SeriesStream {
   private postFoldRollups(spec: RollupSpec, pool: DecodePool, wf: WorkerFold): void {
     const { groupOf, op } = wf.fold;
     while (this.rollups.length < ROLLUP_JOBS_AHEAD * pool.size && this.nextIndex + 1 < this.bounds.length) {
-      const batch = this.nextIndex;
-      this.nextIndex = Math.min(batch + FOLD_JOB_BATCHES, this.bounds.length - 1);
+      const batch = this.nextIndex++;
       const from = this.bounds[batch]!;
-      const to = this.bounds[this.nextIndex]!;
+      const to = this.bounds[batch + 1]!;
       for (let w = 0; w < pool.size; w++) {
         let count = 0;
         for (let i = from; i < to; i++) if (wf.owner[groupOf[i]!] === w) count++;
