@@ -437,16 +437,13 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   querier(tenant: Tenant, opts: SearchOptions): SelectQuerier {
-    const state = { isPartial: false, warnings: [] as string[] };
     // The samples of every selection of this query; reused by later queries once it is closed.
     const arena = new SampleArena();
-    return {
-      get isPartial() {
-        return state.isPartial;
-      },
-      get warnings() {
-        return state.warnings;
-      },
+    // Plain fields, not getters over a state object: an object literal with accessors is built
+    // through the runtime (slow, per query).
+    const state = {
+      isPartial: false,
+      warnings: [] as string[],
       select: async (matchers: readonly LabelMatcher[], minT: number, maxT: number, hints: SelectHints, signal?: AbortSignal): Promise<SeriesSet> => {
         const o = signal ? { ...opts, signal } : opts;
         const r = await this.mergedSeries(tenant, [matchers], minT, maxT, o, arena, hints.trace, hints.windows);
@@ -483,6 +480,7 @@ export class ClusterSelectBackend implements SelectBackend {
       },
       close: async () => arena.release(),
     };
+    return state;
   }
 
   labelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>> {
