@@ -251,12 +251,12 @@ export async function successStream(res: ServerResponse, data: Iterable<string |
   pending += "}";
   held.push(pending);
   if (!started) {
-    const body = held.length === 1 ? Buffer.from(pending) : Buffer.concat(held.map((c) => (typeof c === "string" ? Buffer.from(c) : c)));
-    res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
-    res.end(body);
-    return;
+    // The parts as they are (no copy into one buffer), after a header with their length.
+    let length = 0;
+    for (const c of held) length += typeof c === "string" ? Buffer.byteLength(c) : c.length;
+    res.writeHead(200, { "content-type": "application/json", "content-length": length });
   }
-  // end() uncorks: the last parts and the terminating chunk go out in one writev.
+  // end() uncorks: the parts (and the headers, or the terminating chunk) go out in one writev.
   res.cork();
   for (let i = 0; i < held.length - 1; i++) res.write(held[i]!);
   res.end(pending);
