@@ -310,10 +310,13 @@ export class ClusterSelectBackend implements SelectBackend {
   ): Promise<{ series: Map<string, Collected>; isPartial: boolean; warnings: string[] }> {
     const tooMany = () => tooManySeries(opts);
     const fanTrace = trace.child(`search ${this.nodeList.length} storage nodes in parallel`);
-    // One request for every node, serialized once.
+    // One request for every node, serialized once. Select reads nothing outside [minT, maxT]
+    // but dedups before trimming (a sample up to one interval after maxT can replace one before
+    // it): the nodes may cut long blocks to [minT, maxT + dedup interval] (cut_blocks).
+    const query = searchQuery(tenant, sets, minT, maxT + Math.max(0, this.dedupIntervalMs), opts);
     const request = this.nodeList[0]!.client.encode(
       "Search_v1",
-      create(cluster.SearchRequestSchema, { query: searchQuery(tenant, sets, minT, maxT, opts), acceptedEncodings: [BlockEncoding.STORAGE_V1], trace: fanTrace.enabled }),
+      create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1], trace: fanTrace.enabled, cutBlocks: true }),
     );
     const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
