@@ -461,6 +461,11 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
         acc = forSum;
         continue;
       }
+      if (sum && header !== undefined && (header & GROUP_RADIX_FLAG) !== 0) {
+        p = sumRadixGroup(buf, p, end, out, o0, len, acc, true);
+        acc = forSum;
+        continue;
+      }
       p = readFor(buf, p, end, out, o0, len);
       if (sum) {
         for (let j = o0; j < o0 + len; j++) {
@@ -475,6 +480,9 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
       if (header !== undefined && (header & GROUP_RADIX_FLAG) === 0 && (header & 0x3f) < 32) {
         p = sumGroup(buf, p, end, len);
         acc += forSum;
+      } else if (header !== undefined && (header & GROUP_RADIX_FLAG) !== 0) {
+        p = sumRadixGroup(buf, p, end, out, o0, len, acc, false);
+        acc = forSum;
       } else {
         p = readFor(buf, p, end, groupScratch, 0, len);
         for (let j = 0; j < len; j++) acc += groupScratch[j]!;
@@ -524,6 +532,58 @@ function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Arr
       pos += width;
     }
     if (segEnd <= len) c++;
+  }
+  forSum = acc;
+  return p + nbytes;
+}
+
+/**
+ * A radix group of deltas: adds each value to the running sum `acc` in order, as readFor's
+ * values summed one by one would, in one pass (no values stored aside); with `store`, writes
+ * every running sum to out[o0…] (the group meets a wanted segment). Leaves the final sum in
+ * forSum.
+ */
+function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, acc: number, store: boolean): number {
+  p = readGroupHeader(buf, p, end);
+  if (!hRadix) throw corrupt("expected a radix group", p);
+  const min = hMin;
+  const mul = POW2[hShift] as number;
+  p = getUvarint(buf, p, end, 0xffff);
+  const range = varintResult.v;
+  if (range < 2) throw corrupt(`bad radix group range ${range}`, p);
+  const base = range + 1;
+  const nbytes = radixBytes(range, len);
+  if (nbytes > end - p) throw corrupt(`radix group needs ${nbytes} bytes, have ${end - p}`, p);
+  const k = rK;
+  const chunkBits = rChunkBits;
+  // As in readRadixGroup: floor(c / base) as (c × inv) | 0, exact for chunks < 2^30.
+  const inv = (1 / base) * (1 + TWO_M40);
+  loadWords(buf, p, nbytes);
+  const W = words;
+  let pos = 0;
+  for (let j = 0; j < len; j += k) {
+    const kk = Math.min(k, len - j);
+    const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
+    const w = pos >>> 5;
+    const b = pos & 31;
+    let c = ((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & (0xffffffff >>> (32 - bits));
+    pos += bits;
+    if (store) {
+      const o = o0 + j;
+      for (let d = 0; d < kk; d++) {
+        const t = (c * inv) | 0;
+        acc += min + (c - t * base) * mul;
+        out[o + d] = acc;
+        c = t;
+      }
+    } else {
+      for (let d = 0; d < kk; d++) {
+        const t = (c * inv) | 0;
+        acc += min + (c - t * base) * mul;
+        c = t;
+      }
+    }
+    if (c !== 0) throw corrupt("radix chunk out of range", p);
   }
   forSum = acc;
   return p + nbytes;
