@@ -509,12 +509,27 @@ function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Arr
   loadWords(buf, p, nbytes);
   const W = words;
   const segs = wantSegs;
+  // Unwanted stretches add their fields as integers and then `n·min + 2^shift·fields` at once:
+  // the same number as adding value by value when that sum stays an exact integer (bounded
+  // here; each running sum is a decoded integer, so adding it to acc is exact as well).
+  const grouped = Math.abs(min) * len + (POW2[width + hShift + 7] as number) <= MAX_SAFE_RANGE;
   let c = wantCursor;
   let j = 0;
   let pos = 0;
   while (j < len) {
     // [j, from): not wanted, summed only; [from, to): wanted, stored.
     const from = c < wantCount ? Math.min(len, Math.max(j, segs[2 * c]! - o0)) : len;
+    if (grouped) {
+      let fields = 0;
+      const j0 = j;
+      for (; j < from; j++) {
+        const w = pos >>> 5;
+        const b = pos & 31;
+        fields += ((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & mask;
+        pos += width;
+      }
+      if (j > j0) acc += (j - j0) * min + fields * mul;
+    }
     for (; j < from; j++) {
       const w = pos >>> 5;
       const b = pos & 31;
@@ -538,10 +553,12 @@ function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Arr
 }
 
 /**
- * A radix group of deltas: adds each value to the running sum `acc` in order, as readFor's
- * values summed one by one would, in one pass (no values stored aside); with `store`, writes
- * every running sum to out[o0…] (the group meets a wanted segment). Leaves the final sum in
- * forSum.
+ * A radix group of deltas: adds its values to the running sum `acc` (leaving the final sum in
+ * forSum); with `store` (the group meets a wanted segment), writes the running sum at every
+ * index of each chunk that holds a wanted one. A chunk with no wanted index is added as
+ * `kk·min + 2^shift·(digit sum)`, its digit sum `c − (B−1)·Σ_{i≥1} ⌊c / B^i⌋` taken without
+ * splitting the digits out — the same number as adding value by value while that stays an exact
+ * integer (bounded here, as sumGroupWanted does).
  */
 function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, acc: number, store: boolean): number {
   p = readGroupHeader(buf, p, end);
@@ -556,10 +573,14 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
   if (nbytes > end - p) throw corrupt(`radix group needs ${nbytes} bytes, have ${end - p}`, p);
   const k = rK;
   const chunkBits = rChunkBits;
+  // Digits < 2^16, len ≤ 2^7: a digit sum of the group is below 2^23.
+  const grouped = Math.abs(min) * len + (POW2[23 + hShift] as number) <= MAX_SAFE_RANGE;
   // As in readRadixGroup: floor(c / base) as (c × inv) | 0, exact for chunks < 2^30.
   const inv = (1 / base) * (1 + TWO_M40);
   loadWords(buf, p, nbytes);
   const W = words;
+  const segs = wantSegs;
+  let sc = wantCursor;
   let pos = 0;
   for (let j = 0; j < len; j += k) {
     const kk = Math.min(k, len - j);
@@ -568,20 +589,27 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
     const b = pos & 31;
     let c = ((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & (0xffffffff >>> (32 - bits));
     pos += bits;
+    let wantedHere = false;
     if (store) {
+      while (sc < wantCount && segs[2 * sc + 1]! <= o0 + j) sc++;
+      wantedHere = sc < wantCount && segs[2 * sc]! < o0 + j + kk;
+    }
+    if (wantedHere || !grouped) {
       const o = o0 + j;
       for (let d = 0; d < kk; d++) {
         const t = (c * inv) | 0;
         acc += min + (c - t * base) * mul;
-        out[o + d] = acc;
+        if (wantedHere) out[o + d] = acc;
         c = t;
       }
     } else {
+      const c0 = c;
+      let quotients = 0;
       for (let d = 0; d < kk; d++) {
-        const t = (c * inv) | 0;
-        acc += min + (c - t * base) * mul;
-        c = t;
+        c = (c * inv) | 0;
+        quotients += c;
       }
+      acc += kk * min + (c0 - (base - 1) * quotients) * mul;
     }
     if (c !== 0) throw corrupt("radix chunk out of range", p);
   }
