@@ -552,6 +552,10 @@ function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Arr
   return p + nbytes;
 }
 
+/** B^i and 1/B^i · (1 + 2^-40) for i ≤ K of the radix group sumRadixGroup reads (K ≤ 30: B ≥ 3). */
+const radixPow = new Float64Array(32);
+const radixInv = new Float64Array(32);
+
 /**
  * A radix group of deltas: adds its values to the running sum `acc` (leaving the final sum in
  * forSum); with `store` (the group meets a wanted segment), writes the running sum at every
@@ -577,6 +581,14 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
   const grouped = Math.abs(min) * len + (POW2[23 + hShift] as number) <= MAX_SAFE_RANGE;
   // As in readRadixGroup: floor(c / base) as (c × inv) | 0, exact for chunks < 2^30.
   const inv = (1 / base) * (1 + TWO_M40);
+  if (grouped) {
+    let pw = 1;
+    for (let i = 1; i <= k; i++) {
+      pw *= base;
+      radixPow[i] = pw;
+      radixInv[i] = (1 / pw) * (1 + TWO_M40);
+    }
+  }
   loadWords(buf, p, nbytes);
   const W = words;
   const segs = wantSegs;
@@ -603,13 +615,13 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
         c = t;
       }
     } else {
-      const c0 = c;
+      // The quotients ⌊c / B^i⌋ taken independently (no chain of divisions), each exact as
+      // readRadixGroup's: c < 2^30 and B^i ≤ 2^30.
+      if (!(c < radixPow[kk]!)) throw corrupt("radix chunk out of range", p);
       let quotients = 0;
-      for (let d = 0; d < kk; d++) {
-        c = (c * inv) | 0;
-        quotients += c;
-      }
-      acc += kk * min + (c0 - (base - 1) * quotients) * mul;
+      for (let d = 1; d < kk; d++) quotients += (c * radixInv[d]!) | 0;
+      acc += kk * min + (c - (base - 1) * quotients) * mul;
+      continue;
     }
     if (c !== 0) throw corrupt("radix chunk out of range", p);
   }
