@@ -370,13 +370,36 @@ export function readFor(buf: Uint8Array, p: number, end: number, out: Float64Arr
   return p;
 }
 
-function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, min: number, shift: number): number {
+/** A radix group's base and packed size (readRadixHead). */
+let radixBase = 0;
+let radixNbytes = 0;
+
+/**
+ * Reads a radix group's range (at buf[p], after the group's header) and checks its packed size;
+ * sets radixBase, radixNbytes (and rK, rChunkBits) and returns the position of the packed bytes.
+ */
+function readRadixHead(buf: Uint8Array, p: number, end: number, len: number): number {
   p = getUvarint(buf, p, end, 0xffff);
   const range = varintResult.v;
   if (range < 2) throw corrupt(`bad radix group range ${range}`, p);
-  const base = range + 1;
   const nbytes = radixBytes(range, len);
   if (nbytes > end - p) throw corrupt(`radix group needs ${nbytes} bytes, have ${end - p}`, p);
+  radixBase = range + 1;
+  radixNbytes = nbytes;
+  return p;
+}
+
+/** The `bits`-bit field (bits < 32) at bit `pos` of the loaded words. */
+function fieldAt(pos: number, bits: number): number {
+  const w = pos >>> 5;
+  const b = pos & 31;
+  return ((words[w]! >>> b) | ((words[w + 1]! << 1) << (31 - b))) & (0xffffffff >>> (32 - bits));
+}
+
+function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, min: number, shift: number): number {
+  p = readRadixHead(buf, p, end, len);
+  const base = radixBase;
+  const nbytes = radixNbytes;
   const k = rK;
   const chunkBits = rChunkBits;
   const mul = POW2[shift] as number;
@@ -386,14 +409,11 @@ function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arr
   // c / base × 2^-39 < 2^-9 / base, less than the 1/base gap to the next integer).
   const inv = (1 / base) * (1 + TWO_M40);
   loadWords(buf, p, nbytes);
-  const W = words;
   let pos = 0;
   for (let j = 0; j < len; j += k) {
     const kk = Math.min(k, len - j);
     const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
-    const w = pos >>> 5;
-    const b = pos & 31;
-    let c = ((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & (0xffffffff >>> (32 - bits));
+    let c = fieldAt(pos, bits);
     pos += bits;
     const o = o0 + j;
     for (let d = 0; d < kk; d++) {
@@ -569,12 +589,9 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
   if (!hRadix) throw corrupt("expected a radix group", p);
   const min = hMin;
   const mul = POW2[hShift] as number;
-  p = getUvarint(buf, p, end, 0xffff);
-  const range = varintResult.v;
-  if (range < 2) throw corrupt(`bad radix group range ${range}`, p);
-  const base = range + 1;
-  const nbytes = radixBytes(range, len);
-  if (nbytes > end - p) throw corrupt(`radix group needs ${nbytes} bytes, have ${end - p}`, p);
+  p = readRadixHead(buf, p, end, len);
+  const base = radixBase;
+  const nbytes = radixNbytes;
   const k = rK;
   const chunkBits = rChunkBits;
   // Digits < 2^16, len ≤ 2^7: a digit sum of the group is below 2^23.
@@ -590,16 +607,13 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
     }
   }
   loadWords(buf, p, nbytes);
-  const W = words;
   const segs = wantSegs;
   let sc = wantCursor;
   let pos = 0;
   for (let j = 0; j < len; j += k) {
     const kk = Math.min(k, len - j);
     const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
-    const w = pos >>> 5;
-    const b = pos & 31;
-    let c = ((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & (0xffffffff >>> (32 - bits));
+    let c = fieldAt(pos, bits);
     pos += bits;
     let wantedHere = false;
     if (store) {
