@@ -69,6 +69,16 @@ function method<I extends DescMessage, O extends DescMessage, S extends boolean 
   };
 }
 
+/** A request serialized once by RpcClient.encode for method K. */
+export interface EncodedRequest<K extends string = string> {
+  readonly method: K;
+  readonly bytes: Buffer;
+}
+
+function isEncoded(r: unknown): r is EncodedRequest {
+  return typeof r === "object" && r !== null && (r as { bytes?: unknown }).bytes instanceof Buffer && typeof (r as { method?: unknown }).method === "string" && !("$typeName" in r);
+}
+
 function asBuffer(b: Uint8Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
@@ -196,13 +206,25 @@ export class RpcClient<D extends Definitions> {
    * Like `stream`, but yields each response's bytes undecoded (a Buffer per message), for
    * callers that parse them themselves (SearchFrameReader).
    */
-  rawStream<K extends keyof D & string>(name: K, req: In<D[K]>, opts?: CallOptions): grpc.ClientReadableStream<Buffer> {
+  rawStream<K extends keyof D & string>(name: K, req: In<D[K]> | EncodedRequest<K>, opts?: CallOptions): grpc.ClientReadableStream<Buffer> {
     return this.openStream(name, req, (b: Buffer) => b, opts);
   }
 
-  private openStream<K extends keyof D & string, T>(name: K, req: In<D[K]>, deserialize: (b: Buffer) => T, opts?: CallOptions): grpc.ClientReadableStream<T> {
+  /**
+   * `req` serialized for method `name`, to send the same request to several nodes (`rawStream`)
+   * without serializing it for each: protobuf-es' reflective toBinary of a search request cost
+   * more per call than grpc-js' own call setup.
+   */
+  encode<K extends keyof D & string>(name: K, req: In<D[K]>): EncodedRequest<K> {
+    return { method: name, bytes: asBuffer(toBinary(this.def[name]!.input, req)) };
+  }
+
+  private openStream<K extends keyof D & string, T>(name: K, req: In<D[K]> | EncodedRequest<K>, deserialize: (b: Buffer) => T, opts?: CallOptions): grpc.ClientReadableStream<T> {
     const m = this.def[name]!;
-    const call = this.client.makeServerStreamRequest(m.path, m.requestSerialize as (v: In<D[K]>) => Buffer, deserialize, req, new grpc.Metadata(), callOptions(opts));
+    const serialize = m.requestSerialize as (v: In<D[K]>) => Buffer;
+    const call = isEncoded(req)
+      ? this.client.makeServerStreamRequest(m.path, (b: Buffer) => b, deserialize, req.bytes, new grpc.Metadata(), callOptions(opts))
+      : this.client.makeServerStreamRequest(m.path, serialize, deserialize, req, new grpc.Metadata(), callOptions(opts));
     if (opts?.signal) {
       if (opts.signal.aborted) call.cancel();
       else opts.signal.addEventListener("abort", () => call.cancel(), { once: true });
