@@ -150,16 +150,22 @@ export class SearchFrameWriter {
 
 /**
  * Cursor over the SeriesBlocks of one SearchResponse frame: `while (r.next()) use(r.metricName,
- * r.data, …)`. The byte fields are views into the frame, valid as long as it is; a field the
- * block lacks has its default (empty bytes, 0). Unknown fields are skipped; malformed frames
- * throw BadDataError naming the byte offset.
+ * r.data, …)`. The byte fields are views into the frame, valid as long as it is, cut when read
+ * (a wide search's reader that keeps only positions — `nameStart`/`nameEnd`, `dataStart`/
+ * `dataEnd`, offsets in the frame — builds no object per block); a field the block lacks has its
+ * default (empty bytes, 0). Unknown fields are skipped; malformed frames throw BadDataError
+ * naming the byte offset.
  */
 export class SearchFrameReader {
   private readonly c: WireCursor;
   private frameEnd: number;
-  metricName: Uint8Array = EMPTY;
+  /** The metric name's bytes in the frame: [nameStart, nameEnd) (equal when the block has none). */
+  nameStart = 0;
+  nameEnd = 0;
   encoding = 0;
-  data: Uint8Array = EMPTY;
+  /** The block's wire form in the frame: [dataStart, dataEnd). */
+  dataStart = 0;
+  dataEnd = 0;
   rowsCount = 0;
   minT = 0;
   maxT = 0;
@@ -172,6 +178,14 @@ export class SearchFrameReader {
   reset(frame: Uint8Array): void {
     this.c.reset(frame);
     this.frameEnd = frame.length;
+  }
+
+  get metricName(): Uint8Array {
+    return this.nameEnd > this.nameStart ? this.c.buf.subarray(this.nameStart, this.nameEnd) : EMPTY;
+  }
+
+  get data(): Uint8Array {
+    return this.dataEnd > this.dataStart ? this.c.buf.subarray(this.dataStart, this.dataEnd) : EMPTY;
   }
 
   next(): boolean {
@@ -193,10 +207,9 @@ export class SearchFrameReader {
 
   private readBlock(end: number): void {
     const c = this.c;
-    const buf = c.buf;
-    this.metricName = EMPTY;
+    this.nameStart = this.nameEnd = 0;
     this.encoding = 0;
-    this.data = EMPTY;
+    this.dataStart = this.dataEnd = 0;
     this.rowsCount = 0;
     this.minT = 0;
     this.maxT = 0;
@@ -206,7 +219,8 @@ export class SearchFrameReader {
         case 1: {
           c.expect(WIRE_LEN, "SeriesBlock.metric_name");
           const e = c.lenEnd();
-          this.metricName = buf.subarray(c.pos, e);
+          this.nameStart = c.pos;
+          this.nameEnd = e;
           c.pos = e;
           break;
         }
@@ -217,7 +231,8 @@ export class SearchFrameReader {
         case 3: {
           c.expect(WIRE_LEN, "SeriesBlock.data");
           const e = c.lenEnd();
-          this.data = buf.subarray(c.pos, e);
+          this.dataStart = c.pos;
+          this.dataEnd = e;
           c.pos = e;
           break;
         }
