@@ -246,7 +246,8 @@ const writers: SearchFrameWriter[] = [];
 const MAX_POOLED_WRITERS = 8;
 
 function takeWriter(): SearchFrameWriter {
-  return writers.pop() ?? new SearchFrameWriter(WRITER_BYTES);
+  // With room for gRPC's prefix: grpc-js sends the frame from the writer's memory (PreFramedMessage).
+  return writers.pop() ?? new SearchFrameWriter(WRITER_BYTES, true);
 }
 
 function release(w: SearchFrameWriter): void {
@@ -270,11 +271,12 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
     Search_v1: (call) => {
       const t0 = performance.now();
       void (async () => {
-        // Frames are built in place in pooled writers and sent without a copy of ours: a
-        // writer goes back to the pool once grpc-js has written (so serialized) its frame.
+        // Frames are built in place in pooled writers, behind room for gRPC's prefix, and
+        // grpc-js sends them from there (PreFramedMessage, no copy): a writer goes back to the
+        // pool once the HTTP/2 stream has taken its frame (the write's callback).
         let w = takeWriter();
         // Frames given to call.write whose callback has not come (grpc-js calls it once the
-        // frame is copied out and written to the HTTP/2 stream; never after a cancel).
+        // HTTP/2 stream has written the frame; never after a cancel).
         let inFlight = 0;
         let wake: (() => void) | undefined;
         const wakeUp = (): void => {
@@ -298,7 +300,7 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
             w = takeWriter();
             if (st) st.bytes += sent.len;
             inFlight++;
-            call.write(sent.view(), () => {
+            call.write(sent.message(), () => {
               inFlight--;
               release(sent);
               wakeUp();

@@ -26,6 +26,7 @@ import {
   WriteRowsRequestSchema,
   WriteRowsResponseSchema,
 } from "./gen/strata/cluster/v1/cluster_pb.js";
+import { PreFramedMessage, sendPreFramedWithoutCopy } from "./rpc-framed.js";
 
 /**
  * Hand-written grpc-js service definitions for the cluster RPC (proto/strata/cluster/v1).
@@ -60,8 +61,10 @@ function method<I extends DescMessage, O extends DescMessage, S extends boolean 
     // Buffer views of toBinary's output, not copies (a WriteRows_v1 payload is ~100s of KB).
     requestSerialize: (m: MessageShape<I>) => asBuffer(toBinary(input, m)),
     requestDeserialize: (b: Buffer) => fromBinary(input, b),
-    // Streamed responses may come pre-encoded (SearchFrameWriter): sent as they are.
-    responseSerialize: (m: MessageShape<O> | Uint8Array) => asBuffer(m instanceof Uint8Array ? m : toBinary(output, m)),
+    // Streamed responses may come pre-encoded (SearchFrameWriter): sent as they are (a
+    // PreFramedMessage reaches this only when grpc-js is not sending it itself, rpc-framed.ts).
+    responseSerialize: (m: MessageShape<O> | Uint8Array | PreFramedMessage) =>
+      m instanceof PreFramedMessage ? m.body : asBuffer(m instanceof Uint8Array ? m : toBinary(output, m)),
     responseDeserialize: (b: Buffer) => fromBinary(output, b),
   };
 }
@@ -110,19 +113,21 @@ export type RpcResponse<D extends Definitions, K extends keyof D> = Out<D[K]>;
 
 /**
  * Server-side handlers of a service: unary methods get handleUnaryCall, streaming ones
- * handleServerStreamingCall, which may also write a response already encoded as bytes.
+ * handleServerStreamingCall, which may also write a response already encoded as bytes, or
+ * encoded behind room for gRPC's prefix (PreFramedMessage: sent without a copy).
  */
 export type ServiceHandlers<D extends Definitions> = {
   [K in keyof D]: D[K]["responseStream"] extends true
-    ? grpc.handleServerStreamingCall<In<D[K]>, Out<D[K]> | Uint8Array>
+    ? grpc.handleServerStreamingCall<In<D[K]>, Out<D[K]> | Uint8Array | PreFramedMessage>
     : grpc.handleUnaryCall<In<D[K]>, Out<D[K]>>;
 };
 
 export type InsertServiceHandlers = ServiceHandlers<typeof InsertServiceDefinition>;
 export type SearchServiceHandlers = ServiceHandlers<typeof SearchServiceDefinition>;
 
-/** Registers handlers of a service definition on a grpc-js server. */
+/** Registers handlers of a service definition on a grpc-js server (PreFramedMessages are sent without a copy). */
 export function addService<D extends Definitions>(server: grpc.Server, def: D, handlers: ServiceHandlers<D>): void {
+  sendPreFramedWithoutCopy();
   server.addService(def as unknown as grpc.ServiceDefinition, handlers as unknown as grpc.UntypedServiceImplementation);
 }
 
