@@ -315,11 +315,18 @@ export class ClusterSelectBackend implements SelectBackend {
     opts: SearchOptions,
     trace = Trace.off,
   ): Promise<{ series: Map<string, Collected>; refs: BlockRefs; isPartial: boolean; warnings: string[] }> {
-    const query = searchQuery(tenant, sets, minT, maxT, opts);
     // Every node's blocks, as rows into their frames (the nodes' streams append in turn: one event loop).
     const refs = new BlockRefs();
     const tooMany = () => tooManySeries(opts);
     const fanTrace = trace.child(`search ${this.nodeList.length} storage nodes in parallel`);
+    // One request for every node, serialized once. Select reads nothing outside [minT, maxT]
+    // but dedups before trimming (a sample up to one interval after maxT can replace one before
+    // it): the nodes may cut long blocks to [minT, maxT + dedup interval] (cut_blocks).
+    const query = searchQuery(tenant, sets, minT, maxT + Math.max(0, this.dedupIntervalMs), opts);
+    const request = this.nodeList[0]!.client.encode(
+      "Search_v1",
+      create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1], trace: fanTrace.enabled, cutBlocks: true }),
+    );
     const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
       const local = new Map<string, Collected>();
@@ -343,11 +350,7 @@ export class ClusterSelectBackend implements SelectBackend {
         }
         nodeTrace.done(`storage node ${n.addr}: ${outcome}`);
       };
-      const stream = n.client.rawStream(
-        "Search_v1",
-        create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1], trace: nodeTrace.enabled }),
-        call,
-      );
+      const stream = n.client.rawStream("Search_v1", request, call);
       if (nodeTrace.enabled) stream.on("status", (st: grpc.StatusObject) => (remote = parseSearchTrace(st.metadata.get(SEARCH_TRACE_TRAILER)[0])));
       const r = new SearchFrameReader();
       let prev: Collected | undefined;
@@ -452,16 +455,13 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   querier(tenant: Tenant, opts: SearchOptions): SelectQuerier {
-    const state = { isPartial: false, warnings: [] as string[] };
     // The samples of every selection of this query; reused by later queries once it is closed.
     const arena = new SampleArena();
-    return {
-      get isPartial() {
-        return state.isPartial;
-      },
-      get warnings() {
-        return state.warnings;
-      },
+    // Plain fields, not getters over a state object: an object literal with accessors is built
+    // through the runtime (slow, per query).
+    const state = {
+      isPartial: false,
+      warnings: [] as string[],
       select: async (matchers: readonly LabelMatcher[], minT: number, maxT: number, hints: SelectHints, signal?: AbortSignal): Promise<SeriesSet> => {
         const o = signal ? { ...opts, signal } : opts;
         const r = await this.mergedSeries(tenant, [matchers], minT, maxT, o, arena, hints.trace, hints.windows);
@@ -504,6 +504,7 @@ export class ClusterSelectBackend implements SelectBackend {
       },
       close: async () => arena.release(),
     };
+    return state;
   }
 
   labelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>> {

@@ -1,4 +1,5 @@
 import { ByteBuffer, uvarintSize, writeUvarint } from "@strata/encoding";
+import { GRPC_PREFIX_BYTES, PreFramedMessage } from "./rpc-framed.js";
 import { protoError, WIRE_LEN, WIRE_VARINT, WireCursor } from "./wire.js";
 
 /**
@@ -31,11 +32,19 @@ function int64Size(n: number): number {
 
 export class SearchFrameWriter {
   private readonly out: ByteBuffer;
+  /** Where the frame starts in `buf`: after room for gRPC's message prefix when asked for. */
+  private readonly base: number;
   /** Blocks in the current frame. */
   blocks = 0;
 
-  constructor(capacity = 64 * 1024) {
-    this.out = new ByteBuffer(capacity);
+  /**
+   * `grpcPrefix`: keep the first 5 bytes of the memory for gRPC's length prefix, so `message()`
+   * can hand the frame to a grpc-js server already framed (PreFramedMessage), without a copy.
+   */
+  constructor(capacity = 64 * 1024, grpcPrefix = false) {
+    this.base = grpcPrefix ? GRPC_PREFIX_BYTES : 0;
+    this.out = new ByteBuffer(capacity + this.base);
+    this.out.len = this.base;
   }
 
   /** The writer's memory: appendBlock's `data` payload goes to buf[at, at + dataLen). */
@@ -43,9 +52,9 @@ export class SearchFrameWriter {
     return this.out.buf;
   }
 
-  /** Bytes written. */
+  /** Bytes of the frame written. */
   get len(): number {
-    return this.out.len;
+    return this.out.len - this.base;
   }
 
   private int64(n: number): void {
@@ -119,12 +128,22 @@ export class SearchFrameWriter {
    */
   view(): Buffer {
     const b = this.out.buf;
-    return Buffer.from(b.buffer, b.byteOffset, this.out.len);
+    return Buffer.from(b.buffer, b.byteOffset + this.base, this.len);
+  }
+
+  /**
+   * The frame as a gRPC message with its length prefix written in front, without a copy (a
+   * writer made with `grpcPrefix`); valid until the writer is reset or appended to.
+   */
+  message(): PreFramedMessage {
+    if (this.base !== GRPC_PREFIX_BYTES) throw new Error("SearchFrameWriter.message() needs a writer made with grpcPrefix");
+    const b = this.out.buf;
+    return new PreFramedMessage(Buffer.from(b.buffer, b.byteOffset, this.out.len));
   }
 
   /** Starts a new frame in the same memory. */
   reset(): void {
-    this.out.reset();
+    this.out.len = this.base;
     this.blocks = 0;
   }
 }
