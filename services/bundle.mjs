@@ -30,7 +30,8 @@ const unusedPackages = {
   name: "unused-packages",
   setup(b) {
     for (const name of unused) {
-      const filter = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`);
+      // The package and its subpaths (@strata/protocol reaches into @grpc/grpc-js/build/src/…).
+      const filter = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}(/.*)?$`);
       b.onResolve({ filter }, (args) => ({ path: args.path, external: true, sideEffects: false }));
     }
   },

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter } from "../../packages/core/dist/index.js";
 import { marshalBlockAt, marshaledBlockSize, Storage } from "../../packages/storage/dist/index.js";
+import { BlockRefs } from "../../packages/cluster/dist/block-refs.js";
 import { DecodePool } from "../../packages/cluster/dist/decode-pool.js";
 import { packJob } from "../../packages/cluster/dist/decode.js";
 import { runRollupJob } from "../../packages/cluster/dist/rollup-job.js";
@@ -31,6 +32,7 @@ while (c.next()) series.push(c.at().blocks.map((b) => ({ ...b, timestamps: b.tim
 c.close();
 // The wire forms select holds off the storage streams, and each series' sample count.
 const wire = series.map((bs) => bs.map((b) => { const out = new Uint8Array(marshaledBlockSize(b)); marshalBlockAt(b, out, 0); return out; }));
+const { refs, firsts } = BlockRefs.ofWire(wire);
 const counts = series.map((bs) => bs.reduce((a, b) => a + b.count, 0));
 const n = 361, ends = new Float64Array(n);
 for (let k = 0; k < n; k++) ends[k] = T0 + 300_000 + k * 20_000;
@@ -48,7 +50,7 @@ for (const mode of ["inline", "workers", "inline", "workers"]) {
       for (let a = 0; a < series.length; a += 360) runRollupJob({ ...packJob(1, series.slice(a, a + 360), minT, maxT, 0), ...spec });
     } else {
       const jobs = [];
-      for (let a = 0; a < series.length; a += 360) jobs.push(...pool.rollupJobs(wire.slice(a, a + 360), counts.slice(a, a + 360), minT, maxT, 0, spec));
+      for (let a = 0; a < series.length; a += 360) jobs.push(...pool.rollupJobs(refs, firsts.subarray(a, a + 360), counts.slice(a, a + 360), minT, maxT, 0, spec));
       await Promise.all(jobs.map((j) => j.result));
     }
   }

@@ -15,7 +15,9 @@ port.on("message", (msg: RollupJob | FoldControl) => {
       return;
     }
     const r = runRollupJob(msg);
-    port.postMessage(r, [r.index.buffer, r.values.buffer, r.present.buffer, r.got.buffer]);
+    // The job's buffer goes back with the result: the pool packs a later job into it.
+    const reply: RollupResult = { ...r, spare: msg.data.buffer };
+    port.postMessage(reply, [r.index.buffer, r.values.buffer, r.present.buffer, r.got.buffer, msg.data.buffer]);
   } catch (err) {
     const res: RollupResult = { id: msg.id, error: err instanceof Error ? err.message : String(err) };
     port.postMessage(res);

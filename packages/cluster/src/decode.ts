@@ -1,4 +1,5 @@
 import type { SelectWindows } from "@strata/promql";
+import { BlockRefs } from "./block-refs.js";
 import { blockProgression, blockTimestampsProgression, decodeBlockTimestamps, decodeBlockTimestampsNear, decodeBlockValues, deduplicateSamples, marshalBlockAt, marshaledBlockSize, normalizeSamples, unmarshalBlock, type RawBlock } from "@strata/storage";
 
 /**
@@ -498,25 +499,40 @@ export interface DecodeJob {
 
 const META_HEAD = 4;
 
-/** Packs series given as their blocks' wire forms (select's StreamEntry.blocks). */
+/** Packs series given as their blocks' wire forms (tests, benchmarks), as packRefsJob. */
 export function packWireJob(id: number, series: readonly (readonly Uint8Array[])[], minT: number, maxT: number, dedupIntervalMs: number): DecodeJob {
-  let dataLen = 0;
-  for (const blocks of series) for (const w of blocks) dataLen += w.length;
-  const meta = new Float64Array(META_HEAD + series.length);
-  const data = new Uint8Array(dataLen);
+  const { refs, firsts } = BlockRefs.ofWire(series);
+  return packRefsJob(id, refs, firsts, minT, maxT, dedupIntervalMs);
+}
+
+/**
+ * Packs series given as chains of block rows in the frames they arrived in (select's
+ * StreamEntry.first): each block's bytes are copied once, from its frame, into the job's buffer
+ * (from `buffer`: the pool hands out buffers the workers gave back; `data` covers its first bytes).
+ */
+export function packRefsJob(
+  id: number,
+  refs: BlockRefs,
+  firsts: ArrayLike<number>,
+  minT: number,
+  maxT: number,
+  dedupIntervalMs: number,
+  buffer: (bytes: number) => ArrayBuffer = (bytes) => new ArrayBuffer(bytes),
+): DecodeJob {
+  const n = firsts.length;
+  const meta = new Float64Array(META_HEAD + n);
   meta[0] = minT;
   meta[1] = maxT;
   meta[2] = dedupIntervalMs;
-  meta[3] = series.length;
-  let m = META_HEAD;
-  let d = 0;
-  for (const blocks of series) {
-    meta[m++] = blocks.length;
-    for (const w of blocks) {
-      data.set(w, d);
-      d += w.length;
-    }
+  meta[3] = n;
+  let dataLen = 0;
+  for (let i = 0; i < n; i++) {
+    meta[META_HEAD + i] = refs.chainBlocks(firsts[i]!);
+    dataLen += refs.chainBytes;
   }
+  const data = new Uint8Array(buffer(dataLen), 0, dataLen);
+  let d = 0;
+  for (let i = 0; i < n; i++) d = refs.copyChain(firsts[i]!, data, d);
   return { id, meta, data };
 }
 

@@ -70,6 +70,8 @@ export interface RollupResult {
   readonly samples?: number;
   readonly scanned?: number;
   readonly error?: string;
+  /** The job's data buffer, transferred back so that the pool packs the next job into it. */
+  readonly spare?: ArrayBuffer;
 }
 
 /** The worker never pauses a slide: it has no event loop to share. */
@@ -129,7 +131,7 @@ class FoldState {
 const folds = new Map<number, FoldState>();
 
 /** Runs in the worker. */
-export function runRollupJob(job: RollupJob): Required<Omit<RollupResult, "error">> {
+export function runRollupJob(job: RollupJob): Required<Omit<RollupResult, "error" | "spare">> {
   const { meta, data, func, ends, range, fold } = job;
   const minT = meta[0]!;
   const maxT = meta[1]!;

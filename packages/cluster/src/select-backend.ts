@@ -18,9 +18,10 @@ import {
 import { cluster, RpcClient, SearchFrameReader, SearchServiceDefinition, type CallOptions, type ChannelSecurity, type grpc } from "@strata/protocol";
 import { emptySeriesSet, seriesSetOf, type SelectHints, type SelectWindows, type Series, type SeriesSet, type SeriesStream } from "@strata/promql";
 import type { Answer, MetricMetadata, RawSeries, SearchOptions, SelectBackend, SelectQuerier, TsdbStatus, TsdbStatusRequest } from "./select-types.js";
+import { BlockRefs } from "./block-refs.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
-import { BlockSeriesStream, labelsSortKey, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
+import { BlockSeriesStream, labelsSortKeyAt, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
 import { fromGrpcError } from "./grpc-errors.js";
 import { parseSearchTrace, SEARCH_TRACE_TRAILER, traceRemote, type SearchTrace } from "./search-trace.js";
 import { MetaCache } from "./meta-cache.js";
@@ -74,12 +75,18 @@ const SORT_KEYS_MAX_SERIES = 50_000;
 const WATCH_RETRY_MS = 1000;
 
 /**
- * A series' blocks as they came off the storage streams: wire forms (views into the received
- * frames, no object per block until decoded) and their sample count.
+ * A series' blocks as they came off the storage streams: the chain of their rows in the search's
+ * BlockRefs (positions in the received frames, no object per block), where its metric name is,
+ * and its sample count.
  */
 interface Collected {
-  readonly name: Uint8Array;
-  readonly blocks: Uint8Array[];
+  /** The frame (index in the refs) holding the canonical metric name, and its bytes there. */
+  readonly nameFrame: number;
+  readonly nameStart: number;
+  readonly nameEnd: number;
+  /** First and last row of the blocks' chain. */
+  readonly first: number;
+  last: number;
   samples: number;
 }
 
@@ -307,10 +314,19 @@ export class ClusterSelectBackend implements SelectBackend {
     maxT: number,
     opts: SearchOptions,
     trace = Trace.off,
-  ): Promise<{ series: Map<string, Collected>; isPartial: boolean; warnings: string[] }> {
-    const query = searchQuery(tenant, sets, minT, maxT, opts);
+  ): Promise<{ series: Map<string, Collected>; refs: BlockRefs; isPartial: boolean; warnings: string[] }> {
+    // Every node's blocks, as rows into their frames (the nodes' streams append in turn: one event loop).
+    const refs = new BlockRefs();
     const tooMany = () => tooManySeries(opts);
     const fanTrace = trace.child(`search ${this.nodeList.length} storage nodes in parallel`);
+    // One request for every node, serialized once. Select reads nothing outside [minT, maxT]
+    // but dedups before trimming (a sample up to one interval after maxT can replace one before
+    // it): the nodes may cut long blocks to [minT, maxT + dedup interval] (cut_blocks).
+    const query = searchQuery(tenant, sets, minT, maxT + Math.max(0, this.dedupIntervalMs), opts);
+    const request = this.nodeList[0]!.client.encode(
+      "Search_v1",
+      create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1], trace: fanTrace.enabled, cutBlocks: true }),
+    );
     const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
       const local = new Map<string, Collected>();
@@ -334,32 +350,33 @@ export class ClusterSelectBackend implements SelectBackend {
         }
         nodeTrace.done(`storage node ${n.addr}: ${outcome}`);
       };
-      const stream = n.client.rawStream(
-        "Search_v1",
-        create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1], trace: nodeTrace.enabled }),
-        call,
-      );
+      const stream = n.client.rawStream("Search_v1", request, call);
       if (nodeTrace.enabled) stream.on("status", (st: grpc.StatusObject) => (remote = parseSearchTrace(st.metadata.get(SEARCH_TRACE_TRAILER)[0])));
       const r = new SearchFrameReader();
       let prev: Collected | undefined;
       for await (const frame of stream as AsyncIterable<Buffer>) {
         if (first < 0) first = performance.now() - t0;
         bytes += frame.length;
-        // Read through a plain Uint8Array: the block and name views cut from it are plain
-        // views too, not Buffers (a Buffer's subarray runs its species constructor in JS).
-        r.reset(new Uint8Array(frame.buffer, frame.byteOffset, frame.length));
+        // Read through a plain Uint8Array: the reader keeps positions in it, and the blocks
+        // stay rows of `refs` into it (no view, no object per block).
+        const view = new Uint8Array(frame.buffer, frame.byteOffset, frame.length);
+        const f = refs.addFrame(view);
+        r.reset(view);
         while (r.next()) {
           blocks++;
-          if (r.metricName.length > 0) {
-            const mn = r.metricName;
-            const key = Buffer.from(mn.buffer, mn.byteOffset, mn.byteLength).toString("latin1");
+          let key: string | undefined;
+          if (r.nameEnd > r.nameStart) {
+            key = frame.toString("latin1", r.nameStart, r.nameEnd);
             prev = local.get(key);
-            if (!prev) local.set(key, (prev = { name: mn, blocks: [], samples: 0 }));
           }
-          if (!prev) throw new Error(`storage node ${n.addr} sent a block without a metric name`);
+          if (!prev && key === undefined) throw new Error(`storage node ${n.addr} sent a block without a metric name`);
           if (r.encoding !== BlockEncoding.STORAGE_V1) throw new Error(`storage node ${n.addr} sent unsupported block encoding ${r.encoding}`);
-          // The block's wire form, a view into the frame: unmarshalled when its batch is decoded.
-          prev.blocks.push(r.data);
+          const row = refs.add(f, r.dataStart, r.dataEnd);
+          if (!prev) local.set(key!, (prev = { nameFrame: f, nameStart: r.nameStart, nameEnd: r.nameEnd, first: row, last: row, samples: 0 }));
+          else {
+            refs.link(prev.last, row);
+            prev.last = row;
+          }
           prev.samples += r.rowsCount;
         }
       }
@@ -381,14 +398,15 @@ export class ClusterSelectBackend implements SelectBackend {
       for (const [key, v] of fan.results[i]!) {
         const e = series.get(key);
         if (e) {
-          e.blocks.push(...v.blocks);
+          refs.link(e.last, v.first);
+          e.last = v.last;
           e.samples += v.samples;
         } else series.set(key, v);
       }
     }
     mergeTrace.done(`merge series across nodes: ${series.size} series`);
     if (series.size > opts.maxSeries) throw tooMany();
-    return { series, isPartial: fan.isPartial, warnings: fan.warnings };
+    return { series, refs, isPartial: fan.isPartial, warnings: fan.warnings };
   }
 
   private async mergedSeries(
@@ -403,7 +421,7 @@ export class ClusterSelectBackend implements SelectBackend {
   ): Promise<{ list: Series[]; isPartial: boolean; warnings: string[] }> {
     const r = await this.searchBlocks(tenant, sets, minT, maxT, opts, trace);
     const entries = [...r.series];
-    const blocks = entries.map(([, v]) => unmarshalBlocks(v.blocks));
+    const blocks = entries.map(([, v]) => unmarshalBlocks(r.refs.views(v.first)));
     const decodeTrace = trace.child("decode blocks");
     const decoded = await decodeInline(blocks, minT, maxT, this.dedupIntervalMs, arena, windows);
     decodeTrace.done(`decode blocks of ${entries.length} series`);
@@ -414,8 +432,8 @@ export class ClusterSelectBackend implements SelectBackend {
       if (slice.due()) await slice.yield();
       const d = decoded[i]!;
       if (d.timestamps.length === 0) continue;
-      const [key, { name }] = entries[i]!;
-      list.push({ labels: this.labelsOf(key, name), timestamps: d.timestamps, values: d.values });
+      const [key, c] = entries[i]!;
+      list.push({ labels: this.labelsOf(key, nameOf(r.refs, c)), timestamps: d.timestamps, values: d.values });
     }
     list.sort(compareByLabels);
     sortTrace.done(`sort ${list.length} series by labels`);
@@ -437,16 +455,13 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   querier(tenant: Tenant, opts: SearchOptions): SelectQuerier {
-    const state = { isPartial: false, warnings: [] as string[] };
     // The samples of every selection of this query; reused by later queries once it is closed.
     const arena = new SampleArena();
-    return {
-      get isPartial() {
-        return state.isPartial;
-      },
-      get warnings() {
-        return state.warnings;
-      },
+    // Plain fields, not getters over a state object: an object literal with accessors is built
+    // through the runtime (slow, per query).
+    const state = {
+      isPartial: false,
+      warnings: [] as string[],
       select: async (matchers: readonly LabelMatcher[], minT: number, maxT: number, hints: SelectHints, signal?: AbortSignal): Promise<SeriesSet> => {
         const o = signal ? { ...opts, signal } : opts;
         const r = await this.mergedSeries(tenant, [matchers], minT, maxT, o, arena, hints.trace, hints.windows);
@@ -468,10 +483,16 @@ export class ClusterSelectBackend implements SelectBackend {
         // Sort keys cost ~120 bytes a series while the search's frames are held: the widest
         // selections (issue 18's 100,000-series memory bound) sort without them.
         const keyed = r.series.size <= SORT_KEYS_MAX_SERIES;
-        for (const [key, { name, blocks, samples }] of r.series) entries.push({ labels: this.labelsOf(key, name), blocks, samples, sortKey: keyed ? labelsSortKey(name, entries.length) : undefined });
+        const frames = r.refs.frames;
+        for (const [key, c] of r.series) {
+          // The name's bytes are read in their frame (no view per series) for the sort key, and
+          // cut out only on a labels cache miss.
+          const labels = this.labelsCache.get(key) ?? this.labelsOf(key, nameOf(r.refs, c));
+          entries.push({ labels, first: c.first, samples: c.samples, sortKey: keyed ? labelsSortKeyAt(frames[c.nameFrame]!, c.nameStart, c.nameEnd, entries.length) : undefined });
+        }
         r.series.clear();
         const sortTrace = trace.child("sort series by labels");
-        const stream = new BlockSeriesStream(entries, minT, maxT, this.dedupIntervalMs, this.decoder, r.warnings, undefined, hints.windows);
+        const stream = new BlockSeriesStream(entries, r.refs, minT, maxT, this.dedupIntervalMs, this.decoder, r.warnings, undefined, hints.windows);
         sortTrace.done(`sort ${entries.length} series by labels (decoded batch by batch while evaluating)`);
         return stream;
       },
@@ -483,6 +504,7 @@ export class ClusterSelectBackend implements SelectBackend {
       },
       close: async () => arena.release(),
     };
+    return state;
   }
 
   labelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>> {
@@ -655,6 +677,11 @@ export class ClusterSelectBackend implements SelectBackend {
     clearInterval(this.pingTimer);
     for (const n of this.nodeList) n.client.client.close();
   }
+}
+
+/** A collected series' canonical metric name: a view into the frame it arrived in. */
+function nameOf(refs: BlockRefs, c: Collected): Uint8Array {
+  return refs.frames[c.nameFrame]!.subarray(c.nameStart, c.nameEnd);
 }
 
 function tooManySeries(opts: SearchOptions): ExecutionError {

@@ -2,6 +2,7 @@ import { isUtf8 } from "node:buffer";
 import { compareByLabels, type Labels } from "@strata/core";
 import type { FoldedGroup, RollupBatch, RollupFold, RollupSpec, SelectWindows, Series, SeriesStream } from "@strata/promql";
 import { unmarshalBlock, type RawBlock } from "@strata/storage";
+import type { BlockRefs } from "./block-refs.js";
 import { SampleArena } from "./decode.js";
 import { decodeInline, type DecodePool } from "./decode-pool.js";
 import type { FoldResult, RollupResult } from "./rollup-job.js";
@@ -27,11 +28,10 @@ export const STREAM_BATCH_SAMPLES = 1 << 19;
 export interface StreamEntry {
   readonly labels: Labels;
   /**
-   * The series' blocks in storage's wire form (marshalBlock), views into the received frames:
-   * one small view per block is held until its batch is decoded, not a RawBlock with its TSID
-   * and two views (100 000 series held ~25 MiB more that way).
+   * The first row of the series' blocks in the stream's BlockRefs (positions in the received
+   * frames, no object per block), -1 once its batch is packed or decoded.
    */
-  blocks: readonly Uint8Array[] | undefined;
+  first: number;
   /** Samples in those blocks (batches are cut by it). */
   readonly samples: number;
   /**
@@ -57,25 +57,31 @@ export interface StreamEntry {
  * (sortKeyIndex), so an array of keys sorts without a comparator call per comparison.
  */
 export function labelsSortKey(name: Uint8Array, index?: number): string | undefined {
-  if (name.length < 8) return undefined;
-  if (keyScratch.length < name.length + 4) keyScratch = Buffer.allocUnsafe(Math.max(name.length + 4, 2 * keyScratch.length));
+  return labelsSortKeyAt(name, 0, name.length, index);
+}
+
+/** labelsSortKey of the name in bytes [start, stop) of `buf` (no view cut for it). */
+export function labelsSortKeyAt(buf: Uint8Array, start: number, stop: number, index?: number): string | undefined {
+  if (stop - start < 8) return undefined;
+  if (keyScratch.length < stop - start + 4) keyScratch = Buffer.allocUnsafe(Math.max(stop - start + 4, 2 * keyScratch.length));
+  const name = buf;
   const out = keyScratch;
   let high = 0;
   let o = 0;
-  let p = 8;
-  while (p < name.length) {
+  let p = start + 8;
+  while (p < stop) {
     for (let part = 0; part < 2; part++) {
       let len = 0;
       let shift = 0;
       for (;;) {
-        if (p >= name.length || shift > 28) return undefined;
+        if (p >= stop || shift > 28) return undefined;
         const b = name[p++]!;
         len += (b & 0x7f) * 2 ** shift;
         if (b < 0x80) break;
         shift += 7;
       }
       const end = p + len;
-      if (end > name.length) return undefined;
+      if (end > stop) return undefined;
       for (; p < end; p++) {
         const b = name[p]!;
         if (b === 0) return undefined;
@@ -123,7 +129,6 @@ function sortEntries(entries: StreamEntry[]): StreamEntry[] {
   return sorted;
 }
 
-const NO_BLOCKS: readonly Uint8Array[] = [];
 const NO_VALUES = new Float64Array(0);
 const NO_PRESENT = new Uint8Array(0);
 const NO_GOT = new Uint32Array(0);
@@ -184,6 +189,7 @@ export class BlockSeriesStream implements SeriesStream {
 
   constructor(
     entries: StreamEntry[],
+    private readonly refs: BlockRefs,
     private readonly minT: number,
     private readonly maxT: number,
     private readonly dedupIntervalMs: number,
@@ -268,18 +274,19 @@ export class BlockSeriesStream implements SeriesStream {
         const series = new Uint32Array(count);
         const groups = new Int32Array(count);
         const first = new Uint32Array(count);
-        const wire: (readonly Uint8Array[])[] = [];
+        const rows = new Int32Array(count);
         let j = 0;
         for (let i = from; i < to; i++) {
           if (wf.owner[groupOf[i]!] !== w) continue;
           const e = this.entries[i]!;
           series[j] = i;
           groups[j] = groupOf[i]!;
+          rows[j] = e.first;
           first[j++] = i;
-          wire.push(e.blocks ?? NO_BLOCKS);
-          e.blocks = undefined;
+          e.first = -1;
         }
-        const result = pool.rollupFoldJob(w, wire, this.minT, this.maxT, this.dedupIntervalMs, spec, { qid: wf.qid, op, groupOf: groups, first });
+        const result = pool.rollupFoldJob(w, this.refs, rows, this.minT, this.maxT, this.dedupIntervalMs, spec, { qid: wf.qid, op, groupOf: groups, first });
+        for (let k = 0; k < count; k++) this.refs.release(rows[k]!);
         result.catch(() => undefined);
         this.rollups.push({ part: this.entries, from: 0, series, result });
       }
@@ -315,11 +322,13 @@ export class BlockSeriesStream implements SeriesStream {
     while (this.rollups.length < ROLLUP_JOBS_AHEAD * pool.size && this.nextIndex + 1 < this.bounds.length) {
       const batch = this.nextIndex++;
       const part = this.entries.slice(this.bounds[batch]!, this.bounds[batch + 1]!);
-      const wire = part.map((e) => e.blocks ?? NO_BLOCKS);
+      const rows = Int32Array.from(part, (e) => e.first);
       const samples = part.map((e) => e.samples);
-      for (const e of part) e.blocks = undefined;
+      for (const e of part) e.first = -1;
       // The wire forms go to the worker as they are: it reads the block headers.
-      for (const j of pool.rollupJobs(wire, samples, this.minT, this.maxT, this.dedupIntervalMs, spec)) {
+      const jobs = pool.rollupJobs(this.refs, rows, samples, this.minT, this.maxT, this.dedupIntervalMs, spec);
+      for (const r of rows) this.refs.release(r);
+      for (const j of jobs) {
         // Jobs posted ahead must not fail unobserved when the consumer stops before awaiting them.
         j.result.catch(() => undefined);
         this.rollups.push({ part, from: j.from, result: j.result });
@@ -378,8 +387,11 @@ export class BlockSeriesStream implements SeriesStream {
     const from = this.bounds[batch]!;
     const to = this.bounds[batch + 1]!;
     const part = this.entries.slice(from, to);
-    const blocks = part.map((e) => unmarshalBlocks(e.blocks ?? []));
-    for (const e of part) e.blocks = undefined;
+    const blocks = part.map((e) => unmarshalBlocks(this.refs.views(e.first)));
+    for (const e of part) {
+      this.refs.release(e.first);
+      e.first = -1;
+    }
     const arena = new SampleArena();
     return decodeInline(blocks, this.minT, this.maxT, this.dedupIntervalMs, arena, this.windows).then(
       (decoded) => {
@@ -407,7 +419,8 @@ export class BlockSeriesStream implements SeriesStream {
     this.ahead = undefined;
     void ahead?.then((d) => d.arena.release(), () => undefined);
     this.rollups = [];
-    for (const e of this.entries) e.blocks = undefined;
+    for (const e of this.entries) e.first = -1;
+    this.refs.clear();
     // A fold that stopped early: its groups on the workers are not wanted any more.
     if (this.fold !== undefined && !this.fold.delivered) this.decoder?.dropFold(this.fold.qid);
   }

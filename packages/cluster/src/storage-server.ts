@@ -11,7 +11,7 @@ import {
   type Tenant,
 } from "@strata/core";
 import { cluster, decodeWriteRows, grpc, SearchFrameWriter, type InsertServiceHandlers, type SearchServiceHandlers } from "@strata/protocol";
-import { marshalBlockAt, marshaledBlockSize, mergeSeriesBlocks, type Storage } from "@strata/storage";
+import { BlockCutter, marshalBlockAt, marshaledBlockSize, mergeSeriesBlocks, type RawBlock, type Storage } from "@strata/storage";
 import { toGrpcError } from "./grpc-errors.js";
 import { SEARCH_TRACE_TRAILER, SearchStats } from "./search-trace.js";
 
@@ -217,12 +217,37 @@ const MAX_FRAMES_IN_FLIGHT = 2;
 const NO_NAME = new Uint8Array(0);
 /** Most bytes a SeriesBlock's fields take in a frame besides its name and `data` payload. */
 const BLOCK_FIELDS_BYTES = 48;
+/**
+ * With `cut_blocks`, a block of at least this many samples is cut to the search's range when
+ * the range covers less than 1/CUT_RATIO of the block's time span (decoding a long block for a
+ * few samples costs the node less than sending it costs both sides; a short block is sent whole).
+ */
+const CUT_MIN_SAMPLES = 1024;
+const CUT_RATIO = 8;
+const cutter = new BlockCutter();
+
+/** `blocks` with the long ones that lie mostly outside [minT, maxT] cut to it (see CUT_MIN_SAMPLES). */
+function cutToRange(blocks: readonly RawBlock[], minT: number, maxT: number): readonly RawBlock[] {
+  let out: RawBlock[] | undefined;
+  for (let i = 0; i < blocks.length; i++) {
+    const b = blocks[i]!;
+    const span = b.maxT - b.minT;
+    if (b.count < CUT_MIN_SAMPLES || (Math.min(b.maxT, maxT) - Math.max(b.minT, minT)) * CUT_RATIO >= span) continue;
+    const c = cutter.cut(b, minT, maxT);
+    if (c === b) continue;
+    out ??= blocks.slice();
+    out[i] = c;
+  }
+  return out ?? blocks;
+}
+
 /** Frame writers of finished Search_v1 calls. */
 const writers: SearchFrameWriter[] = [];
 const MAX_POOLED_WRITERS = 8;
 
 function takeWriter(): SearchFrameWriter {
-  return writers.pop() ?? new SearchFrameWriter(WRITER_BYTES);
+  // With room for gRPC's prefix: grpc-js sends the frame from the writer's memory (PreFramedMessage).
+  return writers.pop() ?? new SearchFrameWriter(WRITER_BYTES, true);
 }
 
 function release(w: SearchFrameWriter): void {
@@ -246,11 +271,12 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
     Search_v1: (call) => {
       const t0 = performance.now();
       void (async () => {
-        // Frames are built in place in pooled writers and sent without a copy of ours: a
-        // writer goes back to the pool once grpc-js has written (so serialized) its frame.
+        // Frames are built in place in pooled writers, behind room for gRPC's prefix, and
+        // grpc-js sends them from there (PreFramedMessage, no copy): a writer goes back to the
+        // pool once the HTTP/2 stream has taken its frame (the write's callback).
         let w = takeWriter();
         // Frames given to call.write whose callback has not come (grpc-js calls it once the
-        // frame is copied out and written to the HTTP/2 stream; never after a cancel).
+        // HTTP/2 stream has written the frame; never after a cancel).
         let inFlight = 0;
         let wake: (() => void) | undefined;
         const wakeUp = (): void => {
@@ -264,6 +290,9 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
           const accepted = call.request.acceptedEncodings;
           const raw = accepted.length === 0 || accepted.includes(cluster.BlockEncoding.STORAGE_V1);
           const st = call.request.trace ? new SearchStats() : undefined;
+          // cut_blocks: the caller reads [minT, maxT] (its own dedup interval added); this node's
+          // dedup needs its interval after maxT too (the cursor fetches that far).
+          const cutMaxT = call.request.cutBlocks ? q.maxT + Math.max(0, d.dedupIntervalMs) : undefined;
           const seen = new Set<number>();
           const flush = async (): Promise<void> => {
             if (w.blocks === 0) return;
@@ -271,7 +300,7 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
             w = takeWriter();
             if (st) st.bytes += sent.len;
             inFlight++;
-            call.write(sent.view(), () => {
+            call.write(sent.message(), () => {
               inFlight--;
               release(sent);
               wakeUp();
@@ -301,13 +330,15 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
                   st.blocks += s.blocks.length;
                 }
                 if (raw) {
+                  // Cut blocks are fresh copies: valid across the flush below as the cursor's views are.
+                  const blocks = cutMaxT === undefined ? s.blocks : cutToRange(s.blocks, c.minT, cutMaxT);
                   // A series that would take the frame past FRAME_BYTES starts the next one (its
                   // views stay valid while the frame is handed over: the cursor has not moved).
                   let size = s.metricName.length;
-                  for (const b of s.blocks) size += marshaledBlockSize(b) + BLOCK_FIELDS_BYTES;
+                  for (const b of blocks) size += marshaledBlockSize(b) + BLOCK_FIELDS_BYTES;
                   if (w.blocks > 0 && w.len + size > FRAME_BYTES) await flush();
                   let name = s.metricName;
-                  for (const b of s.blocks) {
+                  for (const b of blocks) {
                     const at = w.appendBlock(name, cluster.BlockEncoding.STORAGE_V1, b.count, b.minT, b.maxT, marshaledBlockSize(b));
                     marshalBlockAt(b, w.buf, at);
                     name = NO_NAME;

@@ -5,7 +5,8 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compareLabels, decodeMetricName, encodeMetricName, newMatcher, normalizeLabels, RowsBatchWriter, type Labels, type Tenant } from "@strata/core";
 import { marshalBlockAt, marshaledBlockSize, mergeSeriesBlocks, Storage, type RawBlock } from "@strata/storage";
-import { BlockSeriesStream, labelsSortKey, sortKeyIndex, type StreamEntry } from "../src/select-stream.js";
+import { BlockRefs } from "../src/block-refs.js";
+import { BlockSeriesStream, labelsSortKey, labelsSortKeyAt, sortKeyIndex, type StreamEntry } from "../src/select-stream.js";
 
 /**
  * select's streamed selection: series come out in label order, batch by batch, each with exactly
@@ -41,23 +42,41 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** Entries as select collects them (blocks in wire form), and each series' blocks for the expected answer. */
-function entries(): (StreamEntry & { raw: RawBlock[] })[] {
-  const byKey = new Map<string, { labels: StreamEntry["labels"]; raw: RawBlock[] }>();
+/**
+ * Entries as select collects them (blocks as rows into the frames they arrived in: here every
+ * node's blocks of a series in one frame), and each series' blocks for the expected answer.
+ */
+function entries(): { list: (StreamEntry & { raw: RawBlock[] })[]; refs: BlockRefs } {
+  const byKey = new Map<string, { labels: StreamEntry["labels"]; raw: RawBlock[]; first: number; last: number }>();
+  const refs = new BlockRefs();
   for (const n of nodes) {
     const c = n.search(tenant, [newMatcher("=", "__name__", "m")], -Infinity, Infinity);
     while (c.next()) {
       const s = c.at();
       const labels = decodeMetricName(s.metricName).labels;
       const key = JSON.stringify(labels);
-      const e = byKey.get(key) ?? { labels, raw: [] };
+      const e = byKey.get(key) ?? { labels, raw: [], first: -1, last: -1 };
       // The cursor's block objects may be reused: keep copies.
-      e.raw.push(...s.blocks.map((b) => ({ ...b, timestamps: b.timestamps.slice(), values: b.values.slice() })));
+      const blocks = s.blocks.map((b) => ({ ...b, timestamps: b.timestamps.slice(), values: b.values.slice() }));
+      e.raw.push(...blocks);
+      const wires = blocks.map(wire);
+      const frame = new Uint8Array(wires.reduce((a, w) => a + w.length, 0));
+      const f = refs.addFrame(frame);
+      let at = 0;
+      for (const w of wires) {
+        frame.set(w, at);
+        const row = refs.add(f, at, at + w.length);
+        at += w.length;
+        if (e.first < 0) e.first = row;
+        else refs.link(e.last, row);
+        e.last = row;
+      }
       byKey.set(key, e);
     }
     c.close();
   }
-  return [...byKey.values()].map((e) => ({ ...e, blocks: e.raw.map(wire), samples: e.raw.reduce((a, b) => a + b.count, 0) }));
+  const list = [...byKey.values()].map((e) => ({ labels: e.labels, raw: e.raw, first: e.first, samples: e.raw.reduce((a, b) => a + b.count, 0) }));
+  return { list, refs };
 }
 
 function wire(b: RawBlock): Uint8Array {
@@ -68,9 +87,9 @@ function wire(b: RawBlock): Uint8Array {
 
 describe("BlockSeriesStream", () => {
   it.each([1, 250, 1000, 1_000_000])("batches of at most %i samples give every series in label order with storage's samples", async (batch) => {
-    const list = entries();
+    const { list, refs } = entries();
     const want = new Map(list.map((e) => [JSON.stringify(e.labels), mergeSeriesBlocks(e.raw, 10_500, 80_000, 0)]));
-    const s = new BlockSeriesStream(list, 10_500, 80_000, 0, undefined, [], batch);
+    const s = new BlockSeriesStream(list, refs, 10_500, 80_000, 0, undefined, [], batch);
     expect(s.labels).toHaveLength(40);
     const seen: string[] = [];
     let batches = 0;
@@ -91,17 +110,21 @@ describe("BlockSeriesStream", () => {
     if (batch < 200) expect(batches).toBe(40);
     else if (batch === 1_000_000) expect(batches).toBe(1);
     else expect(batches).toBeGreaterThanOrEqual(Math.ceil((40 * 100) / batch));
-    expect(list.every((e) => e.blocks === undefined)).toBe(true);
+    // Every series' blocks were let go of once decoded, and with them every frame.
+    expect(list.every((e) => e.first === -1)).toBe(true);
+    expect(refs.frames.every((f) => f.length === 0)).toBe(true);
     s.close();
   });
 
   it("close() drops the blocks not decoded yet", async () => {
-    const list = entries();
-    const s = new BlockSeriesStream(list, 0, 100_000, 0, undefined, [], 200);
+    const { list, refs } = entries();
+    const s = new BlockSeriesStream(list, refs, 0, 100_000, 0, undefined, [], 200);
     expect((await s.nextBatch())?.length).toBeGreaterThan(0);
+    expect(refs.frames.some((f) => f.length > 0)).toBe(true);
     s.close();
     expect(await s.nextBatch()).toBeUndefined();
-    expect(list.every((e) => e.blocks === undefined)).toBe(true);
+    expect(list.every((e) => e.first === -1)).toBe(true);
+    expect(refs.frames.every((f) => f.length === 0)).toBe(true);
   });
 });
 
@@ -131,6 +154,15 @@ describe("labelsSortKey", () => {
         // Positions past 2^16 and 2^8 too: every index byte, zero included.
         const at = (i: number) => (base + i * 257) % (1 << 24);
         const keys = sets.map((labels, i) => labelsSortKey(encodeMetricName({ tenant, labels }), at(i))!);
+        // The same keys read in place from the frame a name arrived in, between other bytes.
+        const names = sets.map((labels) => encodeMetricName({ tenant, labels }));
+        const frame = new Uint8Array(names.reduce((a, n) => a + n.length + 3, 3)).fill(0xff);
+        let pos = 3;
+        names.forEach((n, i) => {
+          frame.set(n, pos);
+          expect(labelsSortKeyAt(frame, pos, pos + n.length, at(i))).toBe(keys[i]);
+          pos += n.length + 3;
+        });
         const byIndex = new Map(sets.map((labels, i) => [at(i), labels]));
         const got = [...keys].sort().map((k) => JSON.stringify(byIndex.get(sortKeyIndex(k))));
         expect(got).toEqual([...sets].sort(compareLabels).map((l) => JSON.stringify(l)));
@@ -149,10 +181,10 @@ describe("labelsSortKey", () => {
   it("a stream sorts keyed entries, and a stream with an unkeyed one, by their labels", () => {
     const sets = [[{ name: "a", value: "\u{10000}" }], [{ name: "a", value: "\u{e000}" }], [{ name: "a", value: "x\u0000" }], [{ name: "a", value: "b" }], [{ name: "a", value: "b" }, { name: "c", value: "d" }]];
     const want = [...sets].sort(compareLabels);
-    const entriesOf = (of: Labels[]): StreamEntry[] => of.map((labels, i) => ({ labels, blocks: [], samples: 0, sortKey: labelsSortKey(encodeMetricName({ tenant, labels }), i) }));
-    expect(new BlockSeriesStream(entriesOf(sets), 0, 1, 0, undefined, []).labels).toEqual(want);
+    const entriesOf = (of: Labels[]): StreamEntry[] => of.map((labels, i) => ({ labels, first: -1, samples: 0, sortKey: labelsSortKey(encodeMetricName({ tenant, labels }), i) }));
+    expect(new BlockSeriesStream(entriesOf(sets), new BlockRefs(), 0, 1, 0, undefined, []).labels).toEqual(want);
     const keyed = sets.filter((l) => l[0]!.value !== "x\u0000");
     expect(entriesOf(keyed).every((e) => e.sortKey !== undefined)).toBe(true);
-    expect(new BlockSeriesStream(entriesOf(keyed), 0, 1, 0, undefined, []).labels).toEqual(want.filter((l) => l[0]!.value !== "x\u0000"));
+    expect(new BlockSeriesStream(entriesOf(keyed), new BlockRefs(), 0, 1, 0, undefined, []).labels).toEqual(want.filter((l) => l[0]!.value !== "x\u0000"));
   });
 });

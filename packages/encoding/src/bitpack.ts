@@ -370,13 +370,36 @@ export function readFor(buf: Uint8Array, p: number, end: number, out: Float64Arr
   return p;
 }
 
-function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, min: number, shift: number): number {
+/** A radix group's base and packed size (readRadixHead). */
+let radixBase = 0;
+let radixNbytes = 0;
+
+/**
+ * Reads a radix group's range (at buf[p], after the group's header) and checks its packed size;
+ * sets radixBase, radixNbytes (and rK, rChunkBits) and returns the position of the packed bytes.
+ */
+function readRadixHead(buf: Uint8Array, p: number, end: number, len: number): number {
   p = getUvarint(buf, p, end, 0xffff);
   const range = varintResult.v;
   if (range < 2) throw corrupt(`bad radix group range ${range}`, p);
-  const base = range + 1;
   const nbytes = radixBytes(range, len);
   if (nbytes > end - p) throw corrupt(`radix group needs ${nbytes} bytes, have ${end - p}`, p);
+  radixBase = range + 1;
+  radixNbytes = nbytes;
+  return p;
+}
+
+/** The `bits`-bit field (bits < 32) at bit `pos` of the loaded words. */
+function fieldAt(pos: number, bits: number): number {
+  const w = pos >>> 5;
+  const b = pos & 31;
+  return ((words[w]! >>> b) | ((words[w + 1]! << 1) << (31 - b))) & (0xffffffff >>> (32 - bits));
+}
+
+function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, min: number, shift: number): number {
+  p = readRadixHead(buf, p, end, len);
+  const base = radixBase;
+  const nbytes = radixNbytes;
   const k = rK;
   const chunkBits = rChunkBits;
   const mul = POW2[shift] as number;
@@ -386,14 +409,11 @@ function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arr
   // c / base × 2^-39 < 2^-9 / base, less than the 1/base gap to the next integer).
   const inv = (1 / base) * (1 + TWO_M40);
   loadWords(buf, p, nbytes);
-  const W = words;
   let pos = 0;
   for (let j = 0; j < len; j += k) {
     const kk = Math.min(k, len - j);
     const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
-    const w = pos >>> 5;
-    const b = pos & 31;
-    let c = ((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & (0xffffffff >>> (32 - bits));
+    let c = fieldAt(pos, bits);
     pos += bits;
     const o = o0 + j;
     for (let d = 0; d < kk; d++) {
@@ -461,6 +481,11 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
         acc = forSum;
         continue;
       }
+      if (sum && header !== undefined && (header & GROUP_RADIX_FLAG) !== 0) {
+        p = sumRadixGroup(buf, p, end, out, o0, len, acc, true);
+        acc = forSum;
+        continue;
+      }
       p = readFor(buf, p, end, out, o0, len);
       if (sum) {
         for (let j = o0; j < o0 + len; j++) {
@@ -475,6 +500,9 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
       if (header !== undefined && (header & GROUP_RADIX_FLAG) === 0 && (header & 0x3f) < 32) {
         p = sumGroup(buf, p, end, len);
         acc += forSum;
+      } else if (header !== undefined && (header & GROUP_RADIX_FLAG) !== 0) {
+        p = sumRadixGroup(buf, p, end, out, o0, len, acc, false);
+        acc = forSum;
       } else {
         p = readFor(buf, p, end, groupScratch, 0, len);
         for (let j = 0; j < len; j++) acc += groupScratch[j]!;
@@ -501,12 +529,27 @@ function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Arr
   loadWords(buf, p, nbytes);
   const W = words;
   const segs = wantSegs;
+  // Unwanted stretches add their fields as integers and then `n·min + 2^shift·fields` at once:
+  // the same number as adding value by value when that sum stays an exact integer (bounded
+  // here; each running sum is a decoded integer, so adding it to acc is exact as well).
+  const grouped = Math.abs(min) * len + (POW2[width + hShift + 7] as number) <= MAX_SAFE_RANGE;
   let c = wantCursor;
   let j = 0;
   let pos = 0;
   while (j < len) {
     // [j, from): not wanted, summed only; [from, to): wanted, stored.
     const from = c < wantCount ? Math.min(len, Math.max(j, segs[2 * c]! - o0)) : len;
+    if (grouped) {
+      let fields = 0;
+      const j0 = j;
+      for (; j < from; j++) {
+        const w = pos >>> 5;
+        const b = pos & 31;
+        fields += ((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) & mask;
+        pos += width;
+      }
+      if (j > j0) acc += (j - j0) * min + fields * mul;
+    }
     for (; j < from; j++) {
       const w = pos >>> 5;
       const b = pos & 31;
@@ -524,6 +567,77 @@ function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Arr
       pos += width;
     }
     if (segEnd <= len) c++;
+  }
+  forSum = acc;
+  return p + nbytes;
+}
+
+/** B^i and 1/B^i · (1 + 2^-40) for i ≤ K of the radix group sumRadixGroup reads (K ≤ 30: B ≥ 3). */
+const radixPow = new Float64Array(32);
+const radixInv = new Float64Array(32);
+
+/**
+ * A radix group of deltas: adds its values to the running sum `acc` (leaving the final sum in
+ * forSum); with `store` (the group meets a wanted segment), writes the running sum at every
+ * index of each chunk that holds a wanted one. A chunk with no wanted index is added as
+ * `kk·min + 2^shift·(digit sum)`, its digit sum `c − (B−1)·Σ_{i≥1} ⌊c / B^i⌋` taken without
+ * splitting the digits out — the same number as adding value by value while that stays an exact
+ * integer (bounded here, as sumGroupWanted does).
+ */
+function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, acc: number, store: boolean): number {
+  p = readGroupHeader(buf, p, end);
+  if (!hRadix) throw corrupt("expected a radix group", p);
+  const min = hMin;
+  const mul = POW2[hShift] as number;
+  p = readRadixHead(buf, p, end, len);
+  const base = radixBase;
+  const nbytes = radixNbytes;
+  const k = rK;
+  const chunkBits = rChunkBits;
+  // Digits < 2^16, len ≤ 2^7: a digit sum of the group is below 2^23.
+  const grouped = Math.abs(min) * len + (POW2[23 + hShift] as number) <= MAX_SAFE_RANGE;
+  // As in readRadixGroup: floor(c / base) as (c × inv) | 0, exact for chunks < 2^30.
+  const inv = (1 / base) * (1 + TWO_M40);
+  if (grouped) {
+    let pw = 1;
+    for (let i = 1; i <= k; i++) {
+      pw *= base;
+      radixPow[i] = pw;
+      radixInv[i] = (1 / pw) * (1 + TWO_M40);
+    }
+  }
+  loadWords(buf, p, nbytes);
+  const segs = wantSegs;
+  let sc = wantCursor;
+  let pos = 0;
+  for (let j = 0; j < len; j += k) {
+    const kk = Math.min(k, len - j);
+    const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
+    let c = fieldAt(pos, bits);
+    pos += bits;
+    let wantedHere = false;
+    if (store) {
+      while (sc < wantCount && segs[2 * sc + 1]! <= o0 + j) sc++;
+      wantedHere = sc < wantCount && segs[2 * sc]! < o0 + j + kk;
+    }
+    if (wantedHere || !grouped) {
+      const o = o0 + j;
+      for (let d = 0; d < kk; d++) {
+        const t = (c * inv) | 0;
+        acc += min + (c - t * base) * mul;
+        if (wantedHere) out[o + d] = acc;
+        c = t;
+      }
+    } else {
+      // The quotients ⌊c / B^i⌋ taken independently (no chain of divisions), each exact as
+      // readRadixGroup's: c < 2^30 and B^i ≤ 2^30.
+      if (!(c < radixPow[kk]!)) throw corrupt("radix chunk out of range", p);
+      let quotients = 0;
+      for (let d = 1; d < kk; d++) quotients += (c * radixInv[d]!) | 0;
+      acc += kk * min + (c - (base - 1) * quotients) * mul;
+      continue;
+    }
+    if (c !== 0) throw corrupt("radix chunk out of range", p);
   }
   forSum = acc;
   return p + nbytes;

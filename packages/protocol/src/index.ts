@@ -8,6 +8,7 @@ export * as prompbRemote from "./gen/prometheus/remote_pb.js";
 export * as writev2 from "./gen/io/prometheus/write/v2/types_pb.js";
 export * as cluster from "./gen/strata/cluster/v1/cluster_pb.js";
 export * from "./rpc.js";
+export { GRPC_PREFIX_BYTES, PreFramedMessage, preFramedSends, sendPreFramedWithoutCopy } from "./rpc-framed.js";
 export * from "./rpc-tls.js";
 export * from "./compression.js";
 export * from "./remotewrite.js";

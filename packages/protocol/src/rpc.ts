@@ -26,6 +26,7 @@ import {
   WriteRowsRequestSchema,
   WriteRowsResponseSchema,
 } from "./gen/strata/cluster/v1/cluster_pb.js";
+import { PreFramedMessage, sendPreFramedWithoutCopy } from "./rpc-framed.js";
 
 /**
  * Hand-written grpc-js service definitions for the cluster RPC (proto/strata/cluster/v1).
@@ -60,10 +61,22 @@ function method<I extends DescMessage, O extends DescMessage, S extends boolean 
     // Buffer views of toBinary's output, not copies (a WriteRows_v1 payload is ~100s of KB).
     requestSerialize: (m: MessageShape<I>) => asBuffer(toBinary(input, m)),
     requestDeserialize: (b: Buffer) => fromBinary(input, b),
-    // Streamed responses may come pre-encoded (SearchFrameWriter): sent as they are.
-    responseSerialize: (m: MessageShape<O> | Uint8Array) => asBuffer(m instanceof Uint8Array ? m : toBinary(output, m)),
+    // Streamed responses may come pre-encoded (SearchFrameWriter): sent as they are (a
+    // PreFramedMessage reaches this only when grpc-js is not sending it itself, rpc-framed.ts).
+    responseSerialize: (m: MessageShape<O> | Uint8Array | PreFramedMessage) =>
+      m instanceof PreFramedMessage ? m.body : asBuffer(m instanceof Uint8Array ? m : toBinary(output, m)),
     responseDeserialize: (b: Buffer) => fromBinary(output, b),
   };
+}
+
+/** A request serialized once by RpcClient.encode for method K. */
+export interface EncodedRequest<K extends string = string> {
+  readonly method: K;
+  readonly bytes: Buffer;
+}
+
+function isEncoded(r: unknown): r is EncodedRequest {
+  return typeof r === "object" && r !== null && (r as { bytes?: unknown }).bytes instanceof Buffer && typeof (r as { method?: unknown }).method === "string" && !("$typeName" in r);
 }
 
 function asBuffer(b: Uint8Array): Buffer {
@@ -100,19 +113,21 @@ export type RpcResponse<D extends Definitions, K extends keyof D> = Out<D[K]>;
 
 /**
  * Server-side handlers of a service: unary methods get handleUnaryCall, streaming ones
- * handleServerStreamingCall, which may also write a response already encoded as bytes.
+ * handleServerStreamingCall, which may also write a response already encoded as bytes, or
+ * encoded behind room for gRPC's prefix (PreFramedMessage: sent without a copy).
  */
 export type ServiceHandlers<D extends Definitions> = {
   [K in keyof D]: D[K]["responseStream"] extends true
-    ? grpc.handleServerStreamingCall<In<D[K]>, Out<D[K]> | Uint8Array>
+    ? grpc.handleServerStreamingCall<In<D[K]>, Out<D[K]> | Uint8Array | PreFramedMessage>
     : grpc.handleUnaryCall<In<D[K]>, Out<D[K]>>;
 };
 
 export type InsertServiceHandlers = ServiceHandlers<typeof InsertServiceDefinition>;
 export type SearchServiceHandlers = ServiceHandlers<typeof SearchServiceDefinition>;
 
-/** Registers handlers of a service definition on a grpc-js server. */
+/** Registers handlers of a service definition on a grpc-js server (PreFramedMessages are sent without a copy). */
 export function addService<D extends Definitions>(server: grpc.Server, def: D, handlers: ServiceHandlers<D>): void {
+  sendPreFramedWithoutCopy();
   server.addService(def as unknown as grpc.ServiceDefinition, handlers as unknown as grpc.UntypedServiceImplementation);
 }
 
@@ -191,13 +206,25 @@ export class RpcClient<D extends Definitions> {
    * Like `stream`, but yields each response's bytes undecoded (a Buffer per message), for
    * callers that parse them themselves (SearchFrameReader).
    */
-  rawStream<K extends keyof D & string>(name: K, req: In<D[K]>, opts?: CallOptions): grpc.ClientReadableStream<Buffer> {
+  rawStream<K extends keyof D & string>(name: K, req: In<D[K]> | EncodedRequest<K>, opts?: CallOptions): grpc.ClientReadableStream<Buffer> {
     return this.openStream(name, req, (b: Buffer) => b, opts);
   }
 
-  private openStream<K extends keyof D & string, T>(name: K, req: In<D[K]>, deserialize: (b: Buffer) => T, opts?: CallOptions): grpc.ClientReadableStream<T> {
+  /**
+   * `req` serialized for method `name`, to send the same request to several nodes (`rawStream`)
+   * without serializing it for each: protobuf-es' reflective toBinary of a search request cost
+   * more per call than grpc-js' own call setup.
+   */
+  encode<K extends keyof D & string>(name: K, req: In<D[K]>): EncodedRequest<K> {
+    return { method: name, bytes: asBuffer(toBinary(this.def[name]!.input, req)) };
+  }
+
+  private openStream<K extends keyof D & string, T>(name: K, req: In<D[K]> | EncodedRequest<K>, deserialize: (b: Buffer) => T, opts?: CallOptions): grpc.ClientReadableStream<T> {
     const m = this.def[name]!;
-    const call = this.client.makeServerStreamRequest(m.path, m.requestSerialize as (v: In<D[K]>) => Buffer, deserialize, req, new grpc.Metadata(), callOptions(opts));
+    const serialize = m.requestSerialize as (v: In<D[K]>) => Buffer;
+    const call = isEncoded(req)
+      ? this.client.makeServerStreamRequest(m.path, (b: Buffer) => b, deserialize, req.bytes, new grpc.Metadata(), callOptions(opts))
+      : this.client.makeServerStreamRequest(m.path, serialize, deserialize, req, new grpc.Metadata(), callOptions(opts));
     if (opts?.signal) {
       if (opts.signal.aborted) call.cancel();
       else opts.signal.addEventListener("abort", () => call.cancel(), { once: true });

@@ -1,4 +1,5 @@
 import { ByteBuffer, uvarintSize, writeUvarint } from "@strata/encoding";
+import { GRPC_PREFIX_BYTES, PreFramedMessage } from "./rpc-framed.js";
 import { protoError, WIRE_LEN, WIRE_VARINT, WireCursor } from "./wire.js";
 
 /**
@@ -31,11 +32,19 @@ function int64Size(n: number): number {
 
 export class SearchFrameWriter {
   private readonly out: ByteBuffer;
+  /** Where the frame starts in `buf`: after room for gRPC's message prefix when asked for. */
+  private readonly base: number;
   /** Blocks in the current frame. */
   blocks = 0;
 
-  constructor(capacity = 64 * 1024) {
-    this.out = new ByteBuffer(capacity);
+  /**
+   * `grpcPrefix`: keep the first 5 bytes of the memory for gRPC's length prefix, so `message()`
+   * can hand the frame to a grpc-js server already framed (PreFramedMessage), without a copy.
+   */
+  constructor(capacity = 64 * 1024, grpcPrefix = false) {
+    this.base = grpcPrefix ? GRPC_PREFIX_BYTES : 0;
+    this.out = new ByteBuffer(capacity + this.base);
+    this.out.len = this.base;
   }
 
   /** The writer's memory: appendBlock's `data` payload goes to buf[at, at + dataLen). */
@@ -43,9 +52,9 @@ export class SearchFrameWriter {
     return this.out.buf;
   }
 
-  /** Bytes written. */
+  /** Bytes of the frame written. */
   get len(): number {
-    return this.out.len;
+    return this.out.len - this.base;
   }
 
   private int64(n: number): void {
@@ -119,28 +128,44 @@ export class SearchFrameWriter {
    */
   view(): Buffer {
     const b = this.out.buf;
-    return Buffer.from(b.buffer, b.byteOffset, this.out.len);
+    return Buffer.from(b.buffer, b.byteOffset + this.base, this.len);
+  }
+
+  /**
+   * The frame as a gRPC message with its length prefix written in front, without a copy (a
+   * writer made with `grpcPrefix`); valid until the writer is reset or appended to.
+   */
+  message(): PreFramedMessage {
+    if (this.base !== GRPC_PREFIX_BYTES) throw new Error("SearchFrameWriter.message() needs a writer made with grpcPrefix");
+    const b = this.out.buf;
+    return new PreFramedMessage(Buffer.from(b.buffer, b.byteOffset, this.out.len));
   }
 
   /** Starts a new frame in the same memory. */
   reset(): void {
-    this.out.reset();
+    this.out.len = this.base;
     this.blocks = 0;
   }
 }
 
 /**
  * Cursor over the SeriesBlocks of one SearchResponse frame: `while (r.next()) use(r.metricName,
- * r.data, …)`. The byte fields are views into the frame, valid as long as it is; a field the
- * block lacks has its default (empty bytes, 0). Unknown fields are skipped; malformed frames
- * throw BadDataError naming the byte offset.
+ * r.data, …)`. The byte fields are views into the frame, valid as long as it is, cut when read
+ * (a wide search's reader that keeps only positions — `nameStart`/`nameEnd`, `dataStart`/
+ * `dataEnd`, offsets in the frame — builds no object per block); a field the block lacks has its
+ * default (empty bytes, 0). Unknown fields are skipped; malformed frames throw BadDataError
+ * naming the byte offset.
  */
 export class SearchFrameReader {
   private readonly c: WireCursor;
   private frameEnd: number;
-  metricName: Uint8Array = EMPTY;
+  /** The metric name's bytes in the frame: [nameStart, nameEnd) (equal when the block has none). */
+  nameStart = 0;
+  nameEnd = 0;
   encoding = 0;
-  data: Uint8Array = EMPTY;
+  /** The block's wire form in the frame: [dataStart, dataEnd). */
+  dataStart = 0;
+  dataEnd = 0;
   rowsCount = 0;
   minT = 0;
   maxT = 0;
@@ -153,6 +178,14 @@ export class SearchFrameReader {
   reset(frame: Uint8Array): void {
     this.c.reset(frame);
     this.frameEnd = frame.length;
+  }
+
+  get metricName(): Uint8Array {
+    return this.nameEnd > this.nameStart ? this.c.buf.subarray(this.nameStart, this.nameEnd) : EMPTY;
+  }
+
+  get data(): Uint8Array {
+    return this.dataEnd > this.dataStart ? this.c.buf.subarray(this.dataStart, this.dataEnd) : EMPTY;
   }
 
   next(): boolean {
@@ -174,10 +207,9 @@ export class SearchFrameReader {
 
   private readBlock(end: number): void {
     const c = this.c;
-    const buf = c.buf;
-    this.metricName = EMPTY;
+    this.nameStart = this.nameEnd = 0;
     this.encoding = 0;
-    this.data = EMPTY;
+    this.dataStart = this.dataEnd = 0;
     this.rowsCount = 0;
     this.minT = 0;
     this.maxT = 0;
@@ -187,7 +219,8 @@ export class SearchFrameReader {
         case 1: {
           c.expect(WIRE_LEN, "SeriesBlock.metric_name");
           const e = c.lenEnd();
-          this.metricName = buf.subarray(c.pos, e);
+          this.nameStart = c.pos;
+          this.nameEnd = e;
           c.pos = e;
           break;
         }
@@ -198,7 +231,8 @@ export class SearchFrameReader {
         case 3: {
           c.expect(WIRE_LEN, "SeriesBlock.data");
           const e = c.lenEnd();
-          this.data = buf.subarray(c.pos, e);
+          this.dataStart = c.pos;
+          this.dataEnd = e;
           c.pos = e;
           break;
         }

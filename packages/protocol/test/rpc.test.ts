@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { RowsBatchReader, RowsBatchWriter, encodeMetricName } from "@strata/core";
 import {
   addService,
@@ -68,6 +68,41 @@ describe("cluster RPC over grpc-js with protobuf-es messages", () => {
     expect(received[999]).toBe(999 * 1.5);
     expect((await c.unary("Ping_v1", create(cluster.PingRequestSchema))).nodeId).toBe("n1");
     c.close();
+  });
+
+  it("a request encoded once (RpcClient.encode) arrives as the message itself, on every call", async () => {
+    const echo = new grpc.Server();
+    // Only Search_v1 (the others answer UNIMPLEMENTED); it answers the request it decoded.
+    echo.addService(SearchServiceDefinition as unknown as grpc.ServiceDefinition, {
+      Search_v1: (call: grpc.ServerWritableStream<cluster.SearchRequest, cluster.SearchResponse>) => {
+        const m = call.request.query?.matcherGroups[0]?.matchers[0];
+        call.write(create(cluster.SearchResponseSchema, { blocks: [{ metricName: new TextEncoder().encode(`${m?.name}=${m?.value} ${call.request.trace}`), rowsCount: call.request.query?.tenant?.accountId ?? -1 }] }));
+        call.end();
+      },
+    });
+    const p = await new Promise<number>((resolve, reject) => echo.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, v) => (e ? reject(e) : resolve(v))));
+    try {
+      const c = createSearchClient(`127.0.0.1:${p}`);
+      const req = create(cluster.SearchRequestSchema, {
+        query: { tenant: { accountId: 7 }, matcherGroups: [{ matchers: [{ name: "__name__", value: "node_load1" }] }] },
+        trace: true,
+      });
+      const answers = async (r: Parameters<typeof c.rawStream<"Search_v1">>[1]): Promise<string[]> => {
+        const out: string[] = [];
+        for await (const f of c.rawStream("Search_v1", r)) {
+          const b = fromBinary(cluster.SearchResponseSchema, f as Uint8Array).blocks[0]!;
+          out.push(`${new TextDecoder().decode(b.metricName)} ${b.rowsCount}`);
+        }
+        return out;
+      };
+      const encoded = c.encode("Search_v1", req);
+      expect(await answers(req)).toEqual(["__name__=node_load1 true 7"]);
+      expect(await answers(encoded)).toEqual(["__name__=node_load1 true 7"]);
+      expect(await answers(encoded)).toEqual(["__name__=node_load1 true 7"]);
+      c.close();
+    } finally {
+      echo.forceShutdown();
+    }
   });
 
   it("search-side RPCs: streaming, unary, errors", async () => {

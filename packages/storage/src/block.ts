@@ -1,6 +1,6 @@
 import { BadDataError } from "@strata/core";
 import { ByteBuffer, dataView, getInt64, putInt64, TWO_32 } from "./bytes.js";
-import { decodeTimestamps, decodeTimestampsNear, decodeValues, progression, timestampsProgression, type IntervalGrid } from "./codec.js";
+import { decodeTimestamps, decodeTimestampsNear, decodeValues, encodeTimestampsFast, encodeValuesFast, progression, timestampsProgression, type IntervalGrid } from "./codec.js";
 import { BLOCK_HEADER_BYTES, BLOCK_WIRE_HEADER_BYTES, BLOCK_WIRE_VERSION, MAX_BLOCK_SAMPLES, TSID_BYTES } from "./constants.js";
 import { decodeTSID, encodeTSID, type TSID } from "./tsid.js";
 
@@ -240,4 +240,71 @@ export function decodeBlockValues(b: RawBlock, vals: Float64Array, off = 0, want
 function corruptBlock(b: RawBlock, err: unknown): BadDataError {
   if (err instanceof BadDataError) return err;
   return new BadDataError(`corrupt block of metricID ${b.tsid.metricID}: ${String(err)}`, "STRATA_CORRUPT_DATA", { cause: err });
+}
+
+/**
+ * Cuts blocks to the samples of a time range: a search whose range covers a sliver of a long
+ * block (an instant query's 5 minutes of a 34-hour block at 7 days) sends those samples instead
+ * of the whole block. One cutter per caller; its scratch is reused.
+ */
+export class BlockCutter {
+  private ts = new Float64Array(0);
+  private vals = new Float64Array(0);
+  private readonly want = new Uint32Array(2);
+  private readonly tsOut = new ByteBuffer(1024);
+  private readonly valOut = new ByteBuffer(1024);
+
+  /**
+   * `b` with only its samples in [minT, maxT], re-encoded (delta varint timestamps, raw float64
+   * values: lossless) into fresh payloads; `b` itself when every sample or none is inside. Only
+   * what the range needs is decoded: timestamps on a perfect grid are computed, others decoded
+   * exactly near the range only; values only at the kept indexes (decodeBlockValues' `want`).
+   */
+  cut(b: RawBlock, minT: number, maxT: number): RawBlock {
+    if (b.minT >= minT && b.maxT <= maxT) return b;
+    const n = b.count;
+    if (this.ts.length < n) {
+      this.ts = new Float64Array(n);
+      this.vals = new Float64Array(n);
+    }
+    const ts = this.ts;
+    let lo: number;
+    let hi: number;
+    if (n > 1 && blockTimestampsProgression(b) && blockProgression.step > 0) {
+      const { x0, step } = blockProgression;
+      lo = Math.min(n, Math.max(0, Math.ceil((minT - x0) / step)));
+      while (lo > 0 && x0 + (lo - 1) * step >= minT) lo--;
+      while (lo < n && x0 + lo * step < minT) lo++;
+      hi = Math.min(n, Math.max(lo, Math.floor((maxT - x0) / step) + 1));
+      while (hi > lo && x0 + (hi - 1) * step > maxT) hi--;
+      while (hi < n && x0 + hi * step <= maxT) hi++;
+      for (let i = lo; i < hi; i++) ts[i] = x0 + i * step;
+    } else {
+      // Exact inside (maxT - range, maxT] = [minT, maxT]; ascending placeholders outside it.
+      decodeBlockTimestampsNear(b, ts, 0, { first: maxT, step: 0, count: 1, range: maxT - minT + 1 });
+      lo = 0;
+      while (lo < n && ts[lo]! < minT) lo++;
+      hi = lo;
+      while (hi < n && ts[hi]! <= maxT) hi++;
+    }
+    if (hi === lo || hi - lo === n) return b;
+    const m = hi - lo;
+    this.want[0] = lo;
+    this.want[1] = hi;
+    decodeBlockValues(b, this.vals, 0, this.want, 1);
+    this.tsOut.reset();
+    this.valOut.reset();
+    const tsTag = encodeTimestampsFast(this.tsOut, ts.subarray(lo, hi), m);
+    const valTag = encodeValuesFast(this.valOut, this.vals.subarray(lo, hi), m);
+    return {
+      tsid: b.tsid,
+      count: m,
+      minT: ts[lo]!,
+      maxT: ts[hi - 1]!,
+      tsTag,
+      valTag,
+      timestamps: this.tsOut.buf.slice(0, this.tsOut.len),
+      values: this.valOut.buf.slice(0, this.valOut.len),
+    };
+  }
 }

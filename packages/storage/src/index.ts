@@ -20,7 +20,7 @@ export {
   type SnapshotInfo,
   type MergeSummary,
 } from "./storage.js";
-export { type RawBlock, marshalBlock, marshalBlockAt, marshaledBlockSize, unmarshalBlock, decodeBlock, decodeBlockTimestamps, decodeBlockTimestampsNear, decodeBlockValues, blockTimestampsProgression, blockProgression } from "./block.js";
+export { type RawBlock, BlockCutter, marshalBlock, marshalBlockAt, marshaledBlockSize, unmarshalBlock, decodeBlock, decodeBlockTimestamps, decodeBlockTimestampsNear, decodeBlockValues, blockTimestampsProgression, blockProgression } from "./block.js";
 export {
   type Samples,
   mergeSeriesBlocks,

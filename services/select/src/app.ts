@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { SelectBackend } from "@strata/cluster";
-import { BadDataError, checkRawPath, NotFoundError, parseTenant, StrataError, type Logger, type MetricsRegistry } from "@strata/core";
+import { BadDataError, checkRawPath, NotFoundError, parseTenant, StrataError, type Counter, type Histogram, type Logger, type MetricsRegistry } from "@strata/core";
 import type { HttpSecurity } from "@strata/httpsec";
 import { createServiceApp, describeError } from "@strata/httpsvc";
 import { RollupCache } from "./cache.js";
@@ -105,11 +105,26 @@ export function buildApp(deps: SelectDeps): SelectApp {
   });
 
   // Before any URL parser folds `/select/2/../1/…` into tenant 1's path.
-  app.addHook("onRequest", async (req) => checkRawPath(req.url));
-  app.addHook("onResponse", async (req, reply) => {
+  // Callback hooks, not async ones: no promise and no extra microtask turn per request.
+  app.addHook("onRequest", (req, _reply, done) => {
+    try {
+      checkRawPath(req.url);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    done();
+  });
+  // The request metrics of each path and status, looked up once (not a name built per request).
+  const requestMetrics = new Map<string, { count: Counter; duration: Histogram }>();
+  app.addHook("onResponse", (req, reply, done) => {
     const path = req.routeOptions.config.metricPath ?? "other";
-    requestCounter(path, reply.statusCode).inc();
-    duration(path).observe(reply.elapsedTime / 1000);
+    const key = `${path} ${reply.statusCode}`;
+    let m = requestMetrics.get(key);
+    if (m === undefined) requestMetrics.set(key, (m = { count: requestCounter(path, reply.statusCode), duration: duration(path) }));
+    m.count.inc();
+    m.duration.observe(reply.elapsedTime / 1000);
+    done();
   });
 
   // Prometheus API calls without the /select/<tenant>/prometheus prefix (a data source URL set to select's root).

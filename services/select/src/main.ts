@@ -41,7 +41,9 @@ await runService({
       maxSeries: flags["search.maxSeries"],
       maxSamples: flags["search.maxSamplesPerQuery"],
       maxPointsPerSeries: flags["search.maxPointsPerTimeseries"],
-      timeout: flags["search.maxQueryDuration"],
+      // No engine timeout: every query route aborts its signal at the deadline (-search.maxQueryDuration
+      // or `timeout`), and a second timer per query (AbortSignal.timeout + AbortSignal.any) cost
+      // more than the small queries' evaluation.
       maxPointsSubqueryPerSeries: flags["search.maxPointsSubqueryPerTimeseries"],
       maxMemoryPerQuery: flags["search.maxMemoryPerQuery"],
       memoryBudget,

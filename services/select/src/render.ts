@@ -57,26 +57,21 @@ export interface StepGrid {
 
 /**
  * The bytes before each value of a matrix series: `[<ts>,"` for its first point, `"],[<ts>,"`
- * for the next ones. Points on the step grid use bytes encoded once per query.
+ * for the next ones. Points on the step grid use bytes encoded once per query, when a series
+ * first needs them (an empty or short answer encodes none or few of the grid's steps).
  */
 class PointPrefixes {
-  private readonly first: Uint8Array[] | undefined;
-  private readonly next: Uint8Array[] | undefined;
-  /** The grid's timestamps, as the prefixes were made from them. */
+  private readonly first: (Uint8Array | undefined)[] | undefined;
+  private readonly next: (Uint8Array | undefined)[] | undefined;
+  /** The grid's timestamps (filled as the prefixes are made; 0 before). */
   private readonly times: Float64Array | undefined;
   /** The grid index of the previous point (−1: none or off the grid). */
   private last = -1;
   constructor(private readonly grid: StepGrid | undefined) {
     if (grid !== undefined && grid.count > 0 && grid.count <= 1_000_000) {
-      this.first = new Array<Uint8Array>(grid.count);
-      this.next = new Array<Uint8Array>(grid.count);
+      this.first = new Array<Uint8Array | undefined>(grid.count);
+      this.next = new Array<Uint8Array | undefined>(grid.count);
       this.times = new Float64Array(grid.count);
-      for (let i = 0; i < grid.count; i++) {
-        this.times[i] = grid.start + i * grid.step;
-        const t = tsJson(this.times[i]!);
-        this.first[i] = Buffer.from(`[${t},"`, "latin1");
-        this.next[i] = Buffer.from(`"],[${t},"`, "latin1");
-      }
     }
   }
   get(t: number, first: boolean): Uint8Array {
@@ -85,10 +80,17 @@ class PointPrefixes {
     if (g !== undefined && times !== undefined) {
       // A series' next point is usually the grid's next step: one comparison, no division.
       let i = this.last + 1;
-      if (first || this.last < 0 || i >= times.length || times[i] !== t) i = (t - g.start) / g.step;
+      if (first || this.last < 0 || i >= times.length || times[i] !== t || t === 0) i = (t - g.start) / g.step;
       if (i >= 0 && i < g.count && Number.isInteger(i)) {
         this.last = i;
-        return first ? this.first![i]! : this.next![i]!;
+        const list = first ? this.first! : this.next!;
+        let p = list[i];
+        if (p === undefined) {
+          const at = g.start + i * g.step;
+          times[i] = at;
+          p = list[i] = Buffer.from(first ? `[${tsJson(at)},"` : `"],[${tsJson(at)},"`, "latin1");
+        }
+        return p;
       }
       this.last = -1;
     }
@@ -189,10 +191,15 @@ export function* resultChunks(r: QueryResult, grid?: StepGrid): Generator<string
 }
 
 /**
- * `{"status":"success","isPartial":…,"data":<chunks>,"warnings":[…],"infos":[…]}` written as a
- * chunked response, with backpressure from the socket.
+ * `{"status":"success","isPartial":…,"data":<chunks>,"warnings":[…],"infos":[…]}` written with
+ * backpressure from the socket.
  *
- * The query's deadline covers writing: `signal` is checked before the headers and after every
+ * Nothing is written until WRITE_BATCH bytes are ready: an answer smaller than that (most
+ * dashboard queries) goes out whole, headers and body, in one write with its content-length; a
+ * larger one as a chunked response, batch by batch. (Written as it came, a small answer took two
+ * writev calls, the data and then the closing bytes, and the chunked framing.)
+ *
+ * The query's deadline covers writing: `signal` is checked before the first write and after every
  * batch, and between batches the event loop runs (after a drain when the socket is full), so
  * other requests and the deadline timer are served while a large answer is written.
  * Aborted before anything was sent, it throws the signal's reason (the caller answers with that
@@ -201,32 +208,36 @@ export function* resultChunks(r: QueryResult, grid?: StepGrid): Generator<string
  */
 export async function successStream(res: ServerResponse, data: Iterable<string | Uint8Array>, ann: Annotations = {}, signal?: AbortSignal): Promise<void> {
   throwIfAborted(res, signal);
-  res.writeHead(200, { "content-type": "application/json" });
   let head = `{"status":"success"`;
   if (ann.isPartial !== undefined) head += `,"isPartial":${ann.isPartial}`;
   head += `,"data":`;
+  // Parts not written yet (all of them until the first batch is full); strings are JSON text.
+  const held: (string | Uint8Array)[] = [];
   let pending = head;
-  let corked = 0;
+  let heldBytes = 0;
+  let started = false;
   for (const chunk of data) {
-    let size: number;
     if (typeof chunk === "string") {
       pending = pending === "" ? chunk : pending + chunk;
       if (pending.length < CHUNK) continue;
-      if (corked === 0) res.cork();
-      res.write(pending);
-      size = pending.length;
-      pending = "";
+      held.push(pending);
+      heldBytes += pending.length;
     } else {
-      if (corked === 0) res.cork();
-      if (pending !== "") res.write(pending);
-      res.write(chunk);
-      size = pending.length + chunk.length;
-      pending = "";
+      if (pending !== "") held.push(pending);
+      held.push(chunk);
+      heldBytes += pending.length + chunk.length;
     }
-    corked += size;
-    if (corked >= WRITE_BATCH) {
+    pending = "";
+    if (heldBytes >= WRITE_BATCH) {
+      if (!started) {
+        res.writeHead(200, { "content-type": "application/json" });
+        started = true;
+      }
+      res.cork();
+      for (const c of held) res.write(c);
       res.uncork();
-      corked = 0;
+      held.length = 0;
+      heldBytes = 0;
       if (res.writableNeedDrain) await drained(res, signal);
       // A write the socket took at once emits 'drain' on process.nextTick: without a real turn
       // the next batch would run before any other request's I/O.
@@ -234,11 +245,20 @@ export async function successStream(res: ServerResponse, data: Iterable<string |
       throwIfAborted(res, signal);
     }
   }
-  if (corked > 0) res.uncork();
   if (ann.warnings && ann.warnings.length > 0) pending += `,"warnings":${JSON.stringify(ann.warnings)}`;
   if (ann.infos && ann.infos.length > 0) pending += `,"infos":${JSON.stringify(ann.infos)}`;
   if (ann.trace?.enabled) pending += `,"trace":${JSON.stringify(ann.trace)}`;
   pending += "}";
+  held.push(pending);
+  if (!started) {
+    // The parts as they are (no copy into one buffer), after a header with their length.
+    let length = 0;
+    for (const c of held) length += typeof c === "string" ? Buffer.byteLength(c) : c.length;
+    res.writeHead(200, { "content-type": "application/json", "content-length": length });
+  }
+  // end() uncorks: the parts (and the headers, or the terminating chunk) go out in one writev.
+  res.cork();
+  for (let i = 0; i < held.length - 1; i++) res.write(held[i]!);
   res.end(pending);
 }
 

@@ -1,7 +1,9 @@
+import { createServer, request, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { formatPromValue } from "@strata/promql";
-import { fastValue, matrixChunks } from "../src/render.js";
+import { fastValue, matrixChunks, successStream } from "../src/render.js";
 import { VALUE_MAX_BYTES, writeValue } from "../src/value-bytes.js";
 
 const text = (chunks: Iterable<Uint8Array>): string => Buffer.concat([...chunks]).toString("utf8");
@@ -162,5 +164,75 @@ describe("rendering", () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it("matrixChunks: series on parts of the grid, in any order, get each step's own timestamp (prefixes made as needed)", () => {
+    const start = 1_700_000_000_000;
+    const step = 60_000;
+    const n = 50;
+    // A series with the odd steps, one with every third step from the end backwards in another
+    // series' order, one with all steps, one at t = 0 off the grid: each step's prefix is first
+    // made by whichever series reaches it.
+    const pick = (f: (i: number) => boolean) => Float64Array.from(Array.from({ length: n }, (_, i) => i).filter(f), (i) => start + i * step);
+    const lists = [pick((i) => i % 2 === 1), pick((i) => i % 3 === 2), pick(() => true), Float64Array.of(0, start + step)];
+    const series = lists.map((ts, k) => ({ labels: [{ name: "k", value: String(k) }], timestamps: ts, values: Float64Array.from(ts, (t) => t / 1e9 + k) }));
+    const d = JSON.parse(text(matrixChunks(series, { start, step, count: n }))) as { result: { values: [number, string][] }[] };
+    d.result.forEach((r, k) => {
+      expect(r.values.map(([t]) => Math.round(t * 1000))).toEqual([...lists[k]!]);
+      expect(r.values.map(([, v]) => v)).toEqual([...series[k]!.values].map((v) => formatPromValue(v)));
+    });
+  });
+});
+
+describe("successStream", () => {
+  /** Serves one answer made by successStream from `parts` and reads it: headers, body, and the number of socket writes. */
+  async function serve(parts: () => Iterable<string | Uint8Array>): Promise<{ headers: IncomingHttpHeaders; body: string; writes: number }> {
+    let writes = 0;
+    const server = createServer((_req, res) => {
+      // Each call of _writeGeneric is one write (or writev) system call on the socket.
+      const sock = res.socket as unknown as { _writeGeneric: (...a: unknown[]) => unknown };
+      const g = sock._writeGeneric.bind(sock);
+      sock._writeGeneric = (...a: unknown[]) => (writes++, g(...a));
+      void successStream(res, parts(), { isPartial: false, warnings: ["w"] });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      return await new Promise((resolve, reject) => {
+        request({ port: (server.address() as AddressInfo).port, host: "127.0.0.1" }, (r) => {
+          const chunks: Buffer[] = [];
+          r.on("data", (c: Buffer) => chunks.push(c));
+          r.on("end", () => resolve({ headers: r.headers, body: Buffer.concat(chunks).toString("utf8"), writes }));
+          r.on("error", reject);
+        }).end();
+      });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }
+
+  it("a small answer goes out in one write with its content-length", async () => {
+    const r = await serve(() => ['{"resultType":"vector","result":[', '{"metric":{"a":"é"},"value":[1,"2"]}', "]}"]);
+    const want = '{"status":"success","isPartial":false,"data":{"resultType":"vector","result":[{"metric":{"a":"é"},"value":[1,"2"]}]},"warnings":["w"]}';
+    expect(r.body).toBe(want);
+    expect(r.headers["content-length"]).toBe(String(Buffer.byteLength(want)));
+    expect(r.headers["transfer-encoding"]).toBeUndefined();
+    expect(r.headers["content-type"]).toBe("application/json");
+    expect(r.writes).toBe(1);
+  });
+
+  it("a large answer is chunked, written batch by batch, and whole", async () => {
+    const part = Buffer.from(`"${"x".repeat(100_000)}",`);
+    const r = await serve(function* () {
+      yield "[";
+      for (let i = 0; i < 10; i++) yield part;
+      yield "0]";
+    });
+    expect(r.headers["transfer-encoding"]).toBe("chunked");
+    expect(r.headers["content-length"]).toBeUndefined();
+    const d = JSON.parse(r.body) as { data: unknown[]; warnings: string[] };
+    expect(d.data).toHaveLength(11);
+    expect(d.warnings).toEqual(["w"]);
+    expect(r.writes).toBeGreaterThan(1);
   });
 });
