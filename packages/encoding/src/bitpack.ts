@@ -389,6 +389,11 @@ function readRadixHead(buf: Uint8Array, p: number, end: number, len: number): nu
   return p;
 }
 
+/** Bits of a chunk of kk digits in the radix group readRadixHead read last. */
+function chunkBitsOf(kk: number): number {
+  return kk === rK ? rChunkBits : bitLength(radixBase ** kk - 1);
+}
+
 /** The `bits`-bit field (bits < 32) at bit `pos` of the loaded words. */
 function fieldAt(pos: number, bits: number): number {
   const w = pos >>> 5;
@@ -401,7 +406,6 @@ function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arr
   const base = radixBase;
   const nbytes = radixNbytes;
   const k = rK;
-  const chunkBits = rChunkBits;
   const mul = POW2[shift] as number;
   // floor(c / base) as floor(c × inv): a multiplication in the chain of digits instead of a
   // division. inv is 1/base raised by 2^-40 (relative), so c × inv ≥ c / base even after
@@ -412,7 +416,7 @@ function readRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arr
   let pos = 0;
   for (let j = 0; j < len; j += k) {
     const kk = Math.min(k, len - j);
-    const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
+    const bits = chunkBitsOf(kk);
     let c = fieldAt(pos, bits);
     pos += bits;
     const o = o0 + j;
@@ -593,7 +597,6 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
   const base = radixBase;
   const nbytes = radixNbytes;
   const k = rK;
-  const chunkBits = rChunkBits;
   // Digits < 2^16, len ≤ 2^7: a digit sum of the group is below 2^23.
   const grouped = Math.abs(min) * len + (POW2[23 + hShift] as number) <= MAX_SAFE_RANGE;
   // As in readRadixGroup: floor(c / base) as (c × inv) | 0, exact for chunks < 2^30.
@@ -612,7 +615,7 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
   let pos = 0;
   for (let j = 0; j < len; j += k) {
     const kk = Math.min(k, len - j);
-    const bits = kk === k ? chunkBits : bitLength(base ** kk - 1);
+    const bits = chunkBitsOf(kk);
     let c = fieldAt(pos, bits);
     pos += bits;
     let wantedHere = false;
