@@ -58,6 +58,11 @@ describe("streamed aggregations", () => {
     "group by (job) (temp)",
     "sum(rate(req_total[1m] offset 1m))",
     "sum(rate(req_total[5m] @ 300))",
+    // Range functions as operands of binary operators: only their step values are kept.
+    "max by (job) (rate(req_total[1m]) + rate(req_total[2m] offset 1m))",
+    "rate(req_total[1m]) / on (instance) group_left deriv(temp[2m])",
+    "irate(req_total[1m]) > bool 0.5 * increase(req_total[90s])",
+    "100 - quantile_over_time(0.5, temp[2m]) and changes(temp[1m]) > 3",
   ];
   it.each(queries)("%s answers as the whole selection does (instant and range)", async (query) => {
     const engine = createEngine();
