@@ -54,9 +54,11 @@ for (const op of ["sum", "avg", "count", "min", "max", "group", "stddev", "stdva
   queries.push(`${op} by (k) (rate(c_total[5m]))`, `${op} without (i, grp) (avg_over_time({__name__=~"c_total|g"}[4m]))`);
 }
 
-// Range functions as operands of binary operators (collected from the workers' rollups), and an
-// aggregation over such an operator.
+// Range functions outside folding aggregations (collected from the workers' rollups): as the
+// answer, under topk, as operands of binary operators, and an aggregation over such an operator.
 queries.push(
+  "rate(c_total[5m])",
+  "topk(3, deriv(g[5m]))",
   "max by (grp) (rate(c_total[5m]) + irate(c_total[3m]))",
   "avg_over_time(g[5m]) - on (i) max_over_time(g[2m] offset 1m)",
   "increase(c_total[10m]) / ignoring (grp) group_left delta(g[5m])",
