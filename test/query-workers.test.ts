@@ -54,6 +54,19 @@ for (const op of ["sum", "avg", "count", "min", "max", "group", "stddev", "stdva
   queries.push(`${op} by (k) (rate(c_total[5m]))`, `${op} without (i, grp) (avg_over_time({__name__=~"c_total|g"}[4m]))`);
 }
 
+// Range functions outside folding aggregations (collected from the workers' rollups): as the
+// answer, under topk, as operands of binary operators, and an aggregation over such an operator.
+queries.push(
+  "rate(c_total[5m])",
+  "topk(3, deriv(g[5m]))",
+  "max by (grp) (rate(c_total[5m]) + irate(c_total[3m]))",
+  "avg_over_time(g[5m]) - on (i) max_over_time(g[2m] offset 1m)",
+  "increase(c_total[10m]) / ignoring (grp) group_left delta(g[5m])",
+  "100 * (1 - min_over_time(g[4m]) / max_over_time(g[4m]))",
+  "time() - last_over_time(c_total[2m])",
+  "count by (k) (changes(g[5m]) > bool 2)",
+);
+
 describe.skipIf(!clusterBuilt())("select: rollups on worker threads", () => {
   let c: Cluster;
   let inline: Proc;

@@ -435,6 +435,15 @@ describe("errors and limits", () => {
     await expect(p).rejects.toThrow(msg);
   });
 
+  it("one-to-one matching on __name__ whose results lose the name collide in a range query", async () => {
+    // Distinct signatures (a{x}, b{x}), equal results once `-` drops the name: Prometheus' range
+    // evaluation finds two outputs with one label set at a step.
+    const m = new MemoryQuerier();
+    for (const name of ["a", "b"]) m.add({ __name__: name, x: "1" }, [0, MIN], [1, 2]);
+    const query = 'sum({x="1"} - on(__name__, x) {x="1"})';
+    await expect(engine.rangeQuery(m, query, 0, MIN, MIN)).rejects.toThrow("vector cannot contain metrics with the same labelset");
+  });
+
   it.each([
     ["parse error", () => engine.instantQuery(q, "sum(", 0)],
     ["zero step", () => engine.rangeQuery(q, "temp", 0, MIN, 0)],

@@ -58,6 +58,16 @@ describe("streamed aggregations", () => {
     "group by (job) (temp)",
     "sum(rate(req_total[1m] offset 1m))",
     "sum(rate(req_total[5m] @ 300))",
+    // Range functions as operands of binary operators: only their step values are kept.
+    "max by (job) (rate(req_total[1m]) + rate(req_total[2m] offset 1m))",
+    "rate(req_total[1m]) / on (instance) group_left deriv(temp[2m])",
+    "irate(req_total[1m]) > bool 0.5 * increase(req_total[90s])",
+    "100 - quantile_over_time(0.5, temp[2m]) and changes(temp[1m]) > 3",
+    // Range functions anywhere else: collected as step values too.
+    "rate(req_total[1m])",
+    "topk(3, max_over_time(temp[2m]))",
+    "histogram_quantile(0.5, rate(req_total[1m]))",
+    "sum_over_time(rate(req_total[1m])[3m:1m])",
   ];
   it.each(queries)("%s answers as the whole selection does (instant and range)", async (query) => {
     const engine = createEngine();
@@ -70,10 +80,10 @@ describe("streamed aggregations", () => {
     }
   });
 
-  it("leaves selections that are not folded series by series whole", async () => {
+  it("leaves selections that are not used series by series whole", async () => {
     const c = counting(data(4));
     const engine = createEngine();
-    for (const query of ["rate(req_total[1m])", "topk(3, temp)", "sum(temp * 2)", "sum(rate(req_total[5m:1m]))", "count_values(\"v\", temp)", "sum(absent_over_time(temp[1m]))"]) {
+    for (const query of ["req_total[1m]", "topk(3, temp)", "sum(temp * 2)", "sum(rate(req_total[5m:1m]))", "count_values(\"v\", temp)", "sum(absent_over_time(temp[1m]))"]) {
       await engine.instantQuery(c.querier, query, 8 * MIN);
     }
     expect(c.streams()).toBe(0);

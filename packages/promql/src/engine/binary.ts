@@ -5,6 +5,7 @@ import { evalExpr } from "./eval.js";
 import type { Columns } from "./columns.js";
 import type { Env } from "./env.js";
 import { evalError } from "./env.js";
+import { GroupKeyer } from "./group-keys.js";
 import { goPow } from "./mathutil.js";
 import type { ScalarValue, StepCtx, Value, VectorValue, VSeries } from "./types.js";
 import { dropMetricName, labelsKey, labelsString, setLabel } from "./types.js";
@@ -185,23 +186,18 @@ function vectorScalar(op: BinaryOp, v: VectorValue, s: Float64Array, swap: boole
   return { kind: "vector", series: out };
 }
 
-/** Signature (match key) per series, as small integer ids. */
-function signatures(series: readonly VSeries[], on: boolean, names: readonly string[], ids: Map<string, number>): Int32Array {
-  const set = new Set(names);
+/** The keyer of a matching's signatures: `on (…)` keeps those labels, `ignoring (…)` all others but `__name__`. */
+function signatureKeyer(m: VectorMatching): GroupKeyer {
+  return new GroupKeyer(new Set(m.labels), !m.on);
+}
+
+/**
+ * Signature (match key) per series, as small integer ids (interned label pairs, no key strings);
+ * ids are dense from 0 in first-seen order over every call with the same `keyer`.
+ */
+function signatures(series: readonly VSeries[], keyer: GroupKeyer): Int32Array {
   const out = new Int32Array(series.length);
-  for (let i = 0; i < series.length; i++) {
-    let key = "";
-    for (const l of series[i]!.labels) {
-      const inSet = set.has(l.name);
-      if (on ? inSet : !inSet && l.name !== "__name__") key += `${l.name}\u0000${l.value}\u0001`;
-    }
-    let id = ids.get(key);
-    if (id === undefined) {
-      id = ids.size;
-      ids.set(key, id);
-    }
-    out[i] = id;
-  }
+  for (let i = 0; i < series.length; i++) out[i] = keyer.id(series[i]!.labels);
   return out;
 }
 
@@ -213,7 +209,9 @@ function matchLabels(labels: Labels, on: boolean, names: readonly string[]): Lab
 /** Collects output series keyed by labels; two outputs with one label set at one step fail. */
 class Output {
   readonly series: VSeries[] = [];
-  private readonly byKey = new Map<string, VSeries>();
+  /** Output series by the id of their whole label set (`__name__` included). */
+  private readonly keyer = new GroupKeyer(new Set(), true, false);
+  private readonly byId: (VSeries | undefined)[] = [];
   constructor(
     private readonly n: number,
     private readonly checkDup: boolean,
@@ -221,11 +219,11 @@ class Output {
   ) {}
 
   get(labels: Labels, dropName: boolean): VSeries {
-    const key = labelsKey(labels);
-    let s = this.byKey.get(key);
+    const id = this.keyer.id(labels);
+    let s = this.byId[id];
     if (s === undefined) {
       s = { labels, dropName, values: this.columns.values(this.n), present: this.columns.present(this.n) };
-      this.byKey.set(key, s);
+      this.byId[id] = s;
       this.series.push(s);
     }
     return s;
@@ -236,11 +234,11 @@ class Output {
    * already, returns it (the caller merges step by step with `set`).
    */
   adopt(labels: Labels, dropName: boolean, values: Float64Array, present: Uint8Array): VSeries | undefined {
-    const key = labelsKey(labels);
-    const s = this.byKey.get(key);
+    const id = this.keyer.id(labels);
+    const s = this.byId[id];
     if (s !== undefined) return s;
     const ns: VSeries = { labels, dropName, values, present };
-    this.byKey.set(key, ns);
+    this.byId[id] = ns;
     this.series.push(ns);
     return undefined;
   }
@@ -253,10 +251,10 @@ class Output {
 }
 
 function setOp(op: "and" | "or" | "unless", lhs: VectorValue, rhs: VectorValue, m: VectorMatching, n: number, ctx: StepCtx, env: Env): VectorValue {
-  const ids = new Map<string, number>();
-  const ls = signatures(lhs.series, m.on, m.labels, ids);
-  const rs = signatures(rhs.series, m.on, m.labels, ids);
-  const stamp = new Int32Array(ids.size).fill(-1);
+  const keyer = signatureKeyer(m);
+  const ls = signatures(lhs.series, keyer);
+  const rs = signatures(rhs.series, keyer);
+  const stamp = new Int32Array(keyer.size).fill(-1);
   const out = new Output(n, ctx.start !== ctx.end, env.columns);
   const lOut: (VSeries | undefined)[] = [];
   const rOut: (VSeries | undefined)[] = [];
@@ -327,10 +325,10 @@ function vectorVector(
   // for group_right (where the operands were swapped).
   const fillOne = m.fillRight;
   const fillMany = m.fillLeft;
-  const ids = new Map<string, number>();
-  const manySig = signatures(many, m.on, m.labels, ids);
-  const oneSig = signatures(one, m.on, m.labels, ids);
-  const S = ids.size;
+  const keyer = signatureKeyer(m);
+  const manySig = signatures(many, keyer);
+  const oneSig = signatures(one, keyer);
+  const S = keyer.size;
   const oneAt = new Int32Array(S).fill(-1);
   const oneIdx = new Int32Array(S);
   const matchedAt = new Int32Array(S).fill(-1);
@@ -466,11 +464,11 @@ function oneToOneColumns(
   ctx: StepCtx,
   env: Env,
 ): VectorValue | undefined {
-  const ids = new Map<string, number>();
-  const lSig = signatures(lhs, m.on, m.labels, ids);
-  const rSig = signatures(rhs, m.on, m.labels, ids);
-  if (!distinct(lSig, ids.size) || !distinct(rSig, ids.size)) return undefined;
-  const rOf = new Int32Array(ids.size).fill(-1);
+  const keyer = signatureKeyer(m);
+  const lSig = signatures(lhs, keyer);
+  const rSig = signatures(rhs, keyer);
+  if (!distinct(lSig, keyer.size) || !distinct(rSig, keyer.size)) return undefined;
+  const rOf = new Int32Array(keyer.size).fill(-1);
   for (let j = 0; j < rhs.length; j++) rOf[rSig[j]!] = j;
   const cmp = isComparison(op);
   const dropName = returnBool || isArithmetic(op);
@@ -489,6 +487,17 @@ function oneToOneColumns(
     present = env.columns.present(n);
   }
   pairs.sort((a, b) => a.first - b.first || a.i - b.i);
+  // resultMetric keeps every label of the signature (`on`: exactly those; `ignoring`: those and
+  // maybe __name__), so distinct signatures make distinct label sets — unless `on (__name__)`
+  // while an arithmetic operator drops the name.
+  if (!(m.on && isArithmetic(op) && m.labels.includes("__name__"))) {
+    const series: VSeries[] = [];
+    for (const p of pairs) {
+      const labels = resultMetric(lhs[p.i]!.labels, rhs[rOf[lSig[p.i]!]!]!.labels, op, m);
+      series.push({ labels, dropName, values: p.values, present: p.present });
+    }
+    return { kind: "vector", series };
+  }
   const out = new Output(n, ctx.start !== ctx.end, env.columns);
   for (const p of pairs) {
     const s = lhs[p.i]!;

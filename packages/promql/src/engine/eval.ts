@@ -1,6 +1,6 @@
 import { assertNever } from "@strata/core";
 import type { Labels } from "@strata/core";
-import type { Call, Expr, VectorSelector } from "../ast.js";
+import type { Call, Expr, MatrixSelector, VectorSelector } from "../ast.js";
 import { evalAggregate } from "./aggregate.js";
 import { evalBinary, evalUnary } from "./binary.js";
 import { SERIES_BYTES, SERIES_STEP_BYTES } from "./cost.js";
@@ -12,7 +12,7 @@ import { RANGE_FUNCTIONS, evalRangeFunction, streamRangeFunction } from "./range
 import type { SeriesSink } from "./range-functions.js";
 import { checkModifiers, evalRangeArg, evalVectorSelector, matrixArg, selectionBatches, streamRollup, streamVectorSelector } from "./selectors.js";
 import { matrixArgIndex } from "./select.js";
-import type { ScalarValue, StepCtx, Value, VectorValue } from "./types.js";
+import type { ScalarValue, StepCtx, Value, VectorValue, VSeries } from "./types.js";
 
 type ExprType = "scalar" | "string" | "vector" | "matrix";
 
@@ -119,6 +119,10 @@ async function evalCall(e: Call, ctx: StepCtx, env: Env): Promise<Value> {
   if (RANGE_FUNCTIONS.has(name)) {
     let mi = e.func.argTypes.indexOf("matrix");
     if (mi < 0) mi = 0;
+    const m = unwrap(e.args[mi]!);
+    if (m.kind === "MatrixSelector" && env.streams.has(m.vector) && name !== "absent_over_time") {
+      return checkVector(await collectRangeFunction(e, m, mi, ctx, env), n, env);
+    }
     const arg = await evalRangeArg(e.args[mi]!, ctx, env, name);
     const scalars: Float64Array[] = [];
     for (let i = 0; i < e.args.length; i++) if (i !== mi) scalars.push((await evalScalar(e.args[i]!, ctx, env)).values);
@@ -156,6 +160,43 @@ async function evalCall(e: Call, ctx: StepCtx, env: Env): Promise<Value> {
 }
 
 /**
+ * A range function over a streamed matrix selector (`m`, argument `mi` of `call`): the querier
+ * computes the function, or it runs over one batch at a time. The arrays given to `sink` may be
+ * shared between calls (the sink must copy what it keeps).
+ */
+async function streamSelection(call: Call, m: MatrixSelector, mi: number, ctx: StepCtx, env: Env, sink: SeriesSink): Promise<void> {
+  checkModifiers(m, call.func.name);
+  if (await streamRollup(call, m, ctx, env, sink)) return;
+  const scalars: Float64Array[] = [];
+  for (let i = 0; i < call.args.length; i++) if (i !== mi) scalars.push((await evalScalar(call.args[i]!, ctx, env)).values);
+  for await (const batch of selectionBatches(m.vector, env)) {
+    await streamRangeFunction(call, matrixArg(m, batch, ctx, env, call.func.name), scalars, ctx, env, sink, true);
+  }
+}
+
+/**
+ * A range function over a streamed matrix selector as a whole vector (an operand of a binary
+ * operator): only its step values are kept, never the selection's samples. The series are those
+ * of evalRangeFunction over the whole selection, in the same order, with the same values where
+ * present and zero elsewhere (as its fresh arrays have).
+ */
+async function collectRangeFunction(call: Call, m: MatrixSelector, mi: number, ctx: StepCtx, env: Env): Promise<VectorValue> {
+  const n = ctx.times.length;
+  const series: VSeries[] = [];
+  await streamSelection(call, m, mi, ctx, env, (labels, dropName, values, present) => {
+    const v = env.columns.values(n);
+    const p = env.columns.present(n);
+    for (let k = 0; k < n; k++) {
+      if (present[k] !== 1) continue;
+      v[k] = values[k]!;
+      p[k] = 1;
+    }
+    series.push({ labels, dropName, values: v, present: p });
+  });
+  return { kind: "vector", series };
+}
+
+/**
  * Feeds the series of an instant-vector expression to `sink`. Range functions stream with
  * reused arrays (the sink must copy what it keeps); everything else is evaluated first.
  */
@@ -165,14 +206,7 @@ export async function streamVector(e: Expr, ctx: StepCtx, env: Env, sink: Series
     const mi = matrixArgIndex(u);
     const m = unwrap(u.args[mi]!);
     if (m.kind === "MatrixSelector" && env.streams.has(m.vector)) {
-      // A streamed selection: the querier computes the function, or it runs over one batch at a time.
-      checkModifiers(m, u.func.name);
-      if (await streamRollup(u, m, ctx, env, sink)) return;
-      const scalars: Float64Array[] = [];
-      for (let i = 0; i < u.args.length; i++) if (i !== mi) scalars.push((await evalScalar(u.args[i]!, ctx, env)).values);
-      for await (const batch of selectionBatches(m.vector, env)) {
-        await streamRangeFunction(u, matrixArg(m, batch, ctx, env, u.func.name), scalars, ctx, env, sink, true);
-      }
+      await streamSelection(u, m, mi, ctx, env, sink);
       return;
     }
     const arg = await evalRangeArg(u.args[mi]!, ctx, env, u.func.name);

@@ -16,9 +16,12 @@ interface Span {
 const FOLDING_AGGREGATIONS: ReadonlySet<string> = new Set(["sum", "avg", "count", "min", "max", "group", "stddev", "stdvar"]);
 
 /**
- * Selectors whose series are used once each and then dropped: the selector, or the matrix
- * selector of a range function, right under a folding aggregation (eval.ts streamVector feeds
- * them to the aggregation series by series). These are selected as streams.
+ * Selectors whose series are used once each and then dropped, selected as streams: a selector
+ * right under a folding aggregation (eval.ts streamVector feeds its series to the aggregation one
+ * by one), and the matrix selector of every range function but absent_over_time (under a folding
+ * aggregation streamed into it; anywhere else collected as step values, eval.ts
+ * collectRangeFunction). Either way the querier may compute the function beside the decoding
+ * (e.g. on worker threads), and the selection's samples are never all held at once.
  */
 export function streamedSelectors(root: Expr): Set<VectorSelector> {
   const out = new Set<VectorSelector>();
@@ -26,10 +29,9 @@ export function streamedSelectors(root: Expr): Set<VectorSelector> {
     if (e.kind === "AggregateExpr" && FOLDING_AGGREGATIONS.has(e.op)) {
       const u = unwrapExpr(e.expr);
       if (u.kind === "VectorSelector") out.add(u);
-      else if (u.kind === "Call" && RANGE_FUNCTIONS.has(u.func.name) && u.func.name !== "absent_over_time") {
-        const m = unwrapExpr(u.args[matrixArgIndex(u)]!);
-        if (m.kind === "MatrixSelector") out.add(m.vector);
-      }
+    } else if (e.kind === "Call" && RANGE_FUNCTIONS.has(e.func.name) && e.func.name !== "absent_over_time") {
+      const m = unwrapExpr(e.args[matrixArgIndex(e)]!);
+      if (m.kind === "MatrixSelector") out.add(m.vector);
     }
     forEachChild(e, visit);
   };
