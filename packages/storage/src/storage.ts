@@ -90,6 +90,12 @@ export interface StorageOptions {
   /** Called with errors of background flushes and merges (also counted in background_errors_total). Default: logged as JSON (pino). */
   onBackgroundError?: (err: unknown) => void;
   /**
+   * Called when a disk flush dropped in-memory parts, with their bytes: their ArrayBuffers are
+   * garbage from then on, and V8 frees buffers that old only at a full GC, so a caller may run
+   * one (the storage service does, through GcAfterFreed of @strata/core). Default: nothing.
+   */
+  onBuffersFreed?: (bytes: number) => void;
+  /**
    * Called with events an operator should see in the log: entering and leaving read-only
    * mode, damaged or torn WAL records skipped at replay. Default: logged as JSON (pino).
    */
@@ -128,7 +134,7 @@ export class Storage {
   private readonly retentionMs: number;
   readonly dedupIntervalMs: number;
   private readonly now: () => number;
-  private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError" | "onEvent" | "allowedMemoryBytes">>;
+  private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError" | "onEvent" | "onBuffersFreed" | "allowedMemoryBytes">>;
   private readonly table: Table;
   private readonly indexBlockCache: IndexBlockCache;
   private readonly rows: RowsBuffer;
@@ -205,6 +211,7 @@ export class Storage {
       isClosed: () => this.closed,
       isStopping: () => this.closed || this.closing,
       backgroundError,
+      buffersFreed: options.onBuffersFreed ?? (() => undefined),
     });
   }
 
@@ -674,6 +681,7 @@ export class Storage {
       partitions_dropped_total: c.partitionsDropped,
       inmemory_flushes_total: c.inmemoryFlushes,
       disk_flushes_total: c.diskFlushes,
+      inmemory_parts_freed_bytes_total: c.inmemoryBytesFreed,
       merges_total: c.merges,
       merges_running: this.merges.runningCount,
       merge_rows_in_total: c.mergeRowsIn,

@@ -96,6 +96,28 @@ describe("memory caps (memoryCaps)", () => {
 });
 
 describe("Storage basics", () => {
+  it("a disk flush reports the bytes of the in-memory parts it dropped (onBuffersFreed), once each", async () => {
+    const dir = tmpDir();
+    try {
+      const freed: number[] = [];
+      const s = await openTestStorage(dir, { now, onBuffersFreed: (b) => freed.push(b) });
+      const rows = [];
+      for (let i = 0; i < 5000; i++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "m", i: String(i % 50) }, t: T0 + i * 1000, v: i });
+      await s.addRows(batchOf(rows));
+      await s.forceFlush();
+      const m = s.metrics();
+      expect(freed.length).toBe(1);
+      expect(freed[0]).toBeGreaterThan(5000 * 8); // at least the values
+      expect(m["inmemory_parts_freed_bytes_total"]).toBe(freed[0]);
+      expect(m["inmemory_parts_bytes"]).toBe(0);
+      await s.forceFlush(); // nothing in memory: nothing dropped
+      expect(freed.length).toBe(1);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("writes, flushes, searches and decodes; blocks survive the wire form", async () => {
     const dir = tmpDir();
     try {
