@@ -42,6 +42,14 @@ export interface StorageOptions {
   walMaxPendingBytes?: number;
   /** Rows buffered in memory before they become an in-memory part. Default 1M (≈ 20 MB). */
   maxRowsBuffer?: number;
+  /**
+   * Series in the rows buffer at which a flush into an in-memory part starts before the interval
+   * is up (in slices, as the periodic one); at twice this many the flush runs at once. The
+   * buffer's drain scratch (the series' TSIDs in TSID order, row offsets: ~70 bytes a series)
+   * is sized by the series of one drain: without this bound a node with 500k series that fall
+   * behind by a few seconds drained them all at once and kept ~60 MiB of scratch. Default 65536.
+   */
+  maxSeriesPerRowsFlush?: number;
   /** Rows buffer → searchable in-memory part interval. Default 1000 ms. */
   flushIntervalMs?: number;
   /** In-memory parts → on-disk part interval (WAL segments are dropped after). Default 5000 ms. */
@@ -169,6 +177,7 @@ export class Storage {
       walMaxSegmentBytes: options.walMaxSegmentBytes ?? 64 << 20,
       walMaxPendingBytes: options.walMaxPendingBytes ?? 512 << 20,
       maxRowsBuffer: options.maxRowsBuffer ?? 1_000_000,
+      maxSeriesPerRowsFlush: Math.max(1, options.maxSeriesPerRowsFlush ?? 65_536),
       flushIntervalMs: options.flushIntervalMs ?? 1000,
       diskFlushIntervalMs: options.diskFlushIntervalMs ?? 5000,
       maxInmemoryPartsBytes: options.maxInmemoryPartsBytes ?? 64 << 20,
@@ -183,7 +192,7 @@ export class Storage {
       minFreeDiskSpaceBytes: Math.max(0, options.minFreeDiskSpaceBytes ?? 0),
     };
     this.indexBlockCache = new TwoGenCache<number, Uint8Array>(this.opts.indexBlockCacheBytes, (_k, b) => b.length + 64);
-    this.rows = new RowsBuffer(this.opts.maxRowsBuffer, this.seriesCache.table);
+    this.rows = new RowsBuffer(this.opts.maxRowsBuffer, this.seriesCache.table, 2 * this.opts.maxSeriesPerRowsFlush);
     this.space = new DiskSpace(dir, this.opts.minFreeDiskSpaceBytes, this.onEvent);
     this.table = new Table(dir, this.indexBlockCache);
     const backgroundError = (err: unknown): void => this.backgroundError(err);
@@ -374,7 +383,11 @@ export class Storage {
     }
     this.counters.batchesAdded++;
     try {
-      return this.ingest(batch);
+      const accepted = this.ingest(batch);
+      // Many series waiting: drain them now rather than at the interval (a no-op while a sliced
+      // flush runs; the buffer is `full`, and flushed at once, at twice as many).
+      if (this.rows.seriesCount >= this.opts.maxSeriesPerRowsFlush) this.rowsFlusher.flushInSlices();
+      return accepted;
     } catch (err) {
       // A new series' id could not be made durable (ENOSPC): the batch is in the WAL, so the
       // rows that are not buffered come back at replay; the caller is not told it succeeded.
@@ -667,6 +680,8 @@ export class Storage {
       rows_flushed_total: c.rowsFlushed,
       rows_buffer_rows: this.rows.n,
       rows_buffer_max_rows: this.rows.maxRows,
+      rows_buffer_series: this.rows.seriesCount,
+      rows_buffer_max_series: this.rows.maxSeries,
       rows_buffer_bytes: this.rows.sizeBytes,
       inmemory_parts: t.inmemParts,
       inmemory_rows: t.inmemRows,

@@ -96,6 +96,39 @@ describe("memory caps (memoryCaps)", () => {
 });
 
 describe("Storage basics", () => {
+  it("the rows buffer holds at most twice maxSeriesPerRowsFlush series: its drain scratch stays small, every row is kept", async () => {
+    /** Adds 12 batches of 600 new series; the most series and bytes the rows buffer held after one. */
+    const run = async (maxSeriesPerRowsFlush: number): Promise<{ most: number; mostBytes: number; max: number }> => {
+      const dir = tmpDir();
+      try {
+        const s = await openTestStorage(dir, { now, maxSeriesPerRowsFlush });
+        let most = 0;
+        let mostBytes = 0;
+        for (let b = 0; b < 12; b++) {
+          const rows = [];
+          for (let i = 0; i < 600; i++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "wide", i: String(b * 600 + i) }, t: T0 + b * 1000, v: i });
+          await s.addRows(batchOf(rows));
+          most = Math.max(most, s.metrics()["rows_buffer_series"]!);
+          mostBytes = Math.max(mostBytes, s.metrics()["rows_buffer_bytes"]!);
+        }
+        await s.forceFlush();
+        expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "wide")], T0, T0 + 1e9).size).toBe(7200);
+        const max = s.metrics()["rows_buffer_max_series"]!;
+        await s.close();
+        return { most, mostBytes, max };
+      } finally {
+        rmDir(dir);
+      }
+    };
+    const bounded = await run(1000);
+    const unbounded = await run(1e9);
+    expect(bounded.max).toBe(2000);
+    expect(bounded.most).toBeGreaterThan(0);
+    expect(bounded.most).toBeLessThanOrEqual(2000);
+    expect(unbounded.most).toBe(7200);
+    expect(bounded.mostBytes).toBeLessThan(unbounded.mostBytes);
+  });
+
   it("a disk flush reports the bytes of the in-memory parts it dropped (onBuffersFreed), once each", async () => {
     const dir = tmpDir();
     try {
