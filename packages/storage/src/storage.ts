@@ -54,7 +54,10 @@ export interface StorageOptions {
   flushIntervalMs?: number;
   /** In-memory parts → on-disk part interval (WAL segments are dropped after). Default 5000 ms. */
   diskFlushIntervalMs?: number;
-  /** In-memory parts larger than this in total are written to disk at once. Default 64 MiB. */
+  /**
+   * In-memory parts larger than this in total make writers wait for the disk flush; the flush
+   * starts at half of it. Default 64 MiB.
+   */
   maxInmemoryPartsBytes?: number;
   /**
    * Memory this node's caches and buffers may use together (-memory.allowedPercent /
@@ -202,7 +205,10 @@ export class Storage {
       dedupIntervalMs: this.dedupIntervalMs,
       counters: this.counters,
       partsPushed: () => {
-        if (this.table.inmemoryBytes > this.opts.maxInmemoryPartsBytes && this.diskFlushRunning === undefined) {
+        // The disk flush starts at half the cap: the parts that rows flushes push while it
+        // writes (seconds at a million series) pile up on top of those it writes, and starting
+        // at the cap took the node to 1.5× the cap at each flush. Writers wait only at the cap.
+        if (this.table.inmemoryBytes > this.opts.maxInmemoryPartsBytes / 2 && this.diskFlushRunning === undefined) {
           void this.flushToDisk().catch(backgroundError);
         }
       },

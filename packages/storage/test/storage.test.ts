@@ -96,6 +96,32 @@ describe("memory caps (memoryCaps)", () => {
 });
 
 describe("Storage basics", () => {
+  it("a disk flush starts once the in-memory parts hold half of maxInmemoryPartsBytes, without waiting for the interval", async () => {
+    const dir = tmpDir();
+    try {
+      const cap = 1 << 20;
+      // maxRowsBuffer 1000: every batch below becomes an in-memory part (~90 KB) at once.
+      const s = await openTestStorage(dir, { now, maxInmemoryPartsBytes: cap, maxRowsBuffer: 1000 });
+      let batches = 0;
+      while (s.metrics()["inmemory_parts_bytes"]! <= cap / 2 && s.metrics()["disk_flushes_total"] === 0) {
+        const rows = [];
+        for (let i = 0; i < 1000; i++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "half", i: String(batches * 1000 + i) }, t: T0, v: i });
+        await s.addRows(batchOf(rows));
+        batches++;
+        expect(s.metrics()["inmemory_parts_bytes"]).toBeLessThan(cap);
+      }
+      // No more writes, the disk-flush timer an hour away: only the half-cap start flushes them.
+      const done = (): boolean => s.metrics()["inmemory_parts_bytes"] === 0 && s.metrics()["disk_flushes_total"]! >= 1;
+      for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(s.metrics()["inmemory_parts_bytes"]).toBe(0);
+      expect(s.metrics()["disk_flushes_total"]).toBeGreaterThanOrEqual(1);
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "half")], T0, T0 + 1e9).size).toBe(batches * 1000);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("the rows buffer holds at most twice maxSeriesPerRowsFlush series: its drain scratch stays small, every row is kept", async () => {
     /** Adds 12 batches of 600 new series; the most series and bytes the rows buffer held after one. */
     const run = async (maxSeriesPerRowsFlush: number): Promise<{ most: number; mostBytes: number; max: number }> => {
