@@ -21,7 +21,7 @@ export interface DrainedRows {
 
 /**
  * Rows waiting for the next flush, column-wise (no object per row): the series slot, the
- * timestamp and the value. Bounded by `maxRows` (the caller flushes when `full`).
+ * timestamp and the value. Bounded by `maxRows` and `maxSeries` (the caller flushes when `full`).
  *
  * Series are refs into a SeriesTable (the series cache's columns), whose gen/slot/ord/ordPos
  * columns this buffer owns. Everything a flush needs per series is copied into slot-indexed
@@ -57,10 +57,14 @@ export class RowsBuffer {
    */
   private order = new Int32Array(0);
   private stamp = 1;
+  /** The table's release counter when `order` was last checked for stale entries. */
+  private releasesAtOrder = 0;
 
   constructor(
     readonly maxRows: number,
     private readonly table: SeriesTable,
+    /** Series at which the buffer is `full` too (its drain scratch grows with the series of a drain). */
+    readonly maxSeries = Infinity,
   ) {
     const cap = Math.min(maxRows, 64 * 1024);
     this.slots = new Int32Array(cap);
@@ -69,7 +73,7 @@ export class RowsBuffer {
   }
 
   get full(): boolean {
-    return this.n >= this.maxRows;
+    return this.n >= this.maxRows || this.seriesCount >= this.maxSeries;
   }
 
   /** Bytes held by the column arrays and scratch (capacity, not just the rows in use). */
@@ -233,13 +237,87 @@ export class RowsBuffer {
     // buffer has seen and the cache still holds (not only this drain's), so that the next
     // drains of known series take the fast path above.
     const tb = this.table;
-    const prev = this.order;
-    const stamp = this.stamp;
     if (this.added.length < fresh) this.added = new Int32Array(Math.max(fresh, 2 * this.added.length));
     const added = this.added;
     let na = 0;
     for (let s = 0; s < k; s++) if (pos[s]! < 0) added[na++] = this.series[s]!;
     added.subarray(0, na).sort((a, b) => tb.compare(a, b));
+    if (tb.releases === this.releasesAtOrder) this.insertFresh(na, out);
+    else this.rebuildOrder(na, out);
+    this.releasesAtOrder = tb.releases;
+  }
+
+  /**
+   * Merges the sorted added[0..na) into the kept order when no ref left the cache since it was
+   * built (no kept entry can be stale): each new series' place is found by galloping from the
+   * previous one (a few TSID compares, not one per kept entry), the kept runs in between are
+   * copied whole, and only the kept entries that moved get their position rewritten. Writes
+   * the drain's slots in TSID order to out.
+   */
+  private insertFresh(na: number, out: Int32Array): void {
+    const tb = this.table;
+    const prev = this.order;
+    const r = prev.length;
+    const present = this.present;
+    const added = this.added;
+    const ordPos = tb.ordPos;
+    const stamp = this.stamp;
+    const order = new Int32Array(r + na);
+    let i = 0;
+    let o = 0;
+    let q = 0;
+    for (let j = 0; j <= na; j++) {
+      // prev[i, end) go before added[j]: the first kept entry greater than it (ties: kept first).
+      let end = r;
+      if (j < na) {
+        const a = added[j]!;
+        let lo = i;
+        let hi = i;
+        let step = 1;
+        while (hi < r && tb.compare(prev[hi]!, a) <= 0) {
+          lo = hi + 1;
+          hi = lo + step;
+          step *= 2;
+        }
+        if (hi > r) hi = r;
+        while (lo < hi) {
+          const m = (lo + hi) >>> 1;
+          if (tb.compare(prev[m]!, a) <= 0) lo = m + 1;
+          else hi = m;
+        }
+        end = lo;
+      }
+      if (end > i) {
+        order.set(prev.subarray(i, end), o);
+        for (let p = i; p < end; p++) {
+          const s = present[p]!;
+          if (s >= 0) out[q++] = s;
+        }
+        const shift = o - i;
+        if (shift !== 0) for (let p = i; p < end; p++) ordPos[prev[p]!] = p + shift;
+        o += end - i;
+        i = end;
+      }
+      if (j < na) {
+        const a = added[j]!;
+        order[o] = a;
+        tb.ord[a] = stamp;
+        ordPos[a] = o;
+        out[q++] = tb.slot[a]!;
+        o++;
+      }
+    }
+    this.order = order;
+  }
+
+  /** Merges added[0..na) into the kept order dropping stale entries, under a new stamp (see insertFresh). */
+  private rebuildOrder(na: number, out: Int32Array): void {
+    const tb = this.table;
+    const prev = this.order;
+    const r = prev.length;
+    const present = this.present;
+    const added = this.added;
+    const stamp = this.stamp;
     const order = new Int32Array(r + na);
     let i = 0;
     let j = 0;

@@ -28,6 +28,11 @@ export class SeriesTable {
   ordPos = new Int32Array(1024);
   /** Id of the newest SeriesCache generation holding the ref (-1: released). */
   owner = new Int32Array(1024);
+  /**
+   * Refs released so far (a counter that only grows): while it stays the same, no ref the rows
+   * buffer's kept TSID order holds can have left the cache or been reused.
+   */
+  releases = 0;
   /** Refs handed out so far (the high-water mark; live = count - free - parked). */
   private count = 0;
   private free = new Int32Array(64);
@@ -63,6 +68,7 @@ export class SeriesTable {
   /** Parks ref r until the next recycle (the rows buffer may still hold it). */
   release(r: number): void {
     this.owner[r] = -1;
+    this.releases++;
     if (this.parkedLen === this.parked.length) this.parked = grownInt32(this.parked, this.parkedLen * 2);
     this.parked[this.parkedLen++] = r;
   }

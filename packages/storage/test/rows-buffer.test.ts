@@ -85,4 +85,35 @@ describe("RowsBuffer.drain", () => {
       }
     }
   });
+
+  it("keeps the TSID order while new series come every drain and none leaves the cache", () => {
+    // The creation phase of a high-cardinality replay: each drain brings new series (placed
+    // before, between and after the kept ones) next to known ones; no ref is released, so the
+    // new series are inserted into the kept order instead of rebuilding it.
+    const rand = rng(11);
+    const table = new SeriesTable();
+    const buf = new RowsBuffer(100_000, table);
+    const known: number[] = [];
+    let id = 0;
+    for (let round = 0; round < 30; round++) {
+      const fresh = round % 4 === 3 ? 0 : 1 + Math.floor(rand() * 400);
+      const rows: number[] = [];
+      for (let i = 0; i < fresh; i++) {
+        // Few metric groups: new series often tie with kept ones on the leading words.
+        const ref = table.alloc({ accountID: 0, projectID: 0, metricGroupID: Math.floor(rand() * 4), jobInstanceID: Math.floor(rand() * 3), metricID: 1 + id++ }, 0, 1);
+        rows.push(ref);
+      }
+      for (const ref of known) if (rand() < 0.5) rows.push(ref);
+      known.push(...rows.slice(0, fresh));
+      rows.sort(() => rand() - 0.5);
+      for (const ref of rows) buf.add(ref, round, ref);
+      const d = buf.drain();
+      expect(d.count).toBe(rows.length);
+      const got: number[] = [];
+      for (let o = 0; o < d.count; o++) got.push(d.vals[d.starts[o]!]!);
+      const want = [...rows].sort((a, b) => compareTSIDs(table.tsidOf(a), table.tsidOf(b)));
+      expect(got).toEqual(want);
+      for (const [o, ref] of want.entries()) expect(table.slot[ref]).toBe(d.slots[o]);
+    }
+  });
 });
