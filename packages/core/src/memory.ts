@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import { totalmem } from "node:os";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { BadDataError } from "./errors.js";
 
 /**
@@ -40,4 +42,47 @@ export function systemMemoryBytes(): number {
 export function cacheCap(flagBytes: number, allowed: number, share: number, floor = 1 << 20): number {
   if (flagBytes > 0) return flagBytes;
   return Math.max(floor, Math.floor(allowed * share));
+}
+
+/**
+ * A full (mark-compact) garbage collection on demand, or undefined when V8 offers none. Node
+ * exposes `gc` only with `--expose-gc`; the flag set at run time installs it in contexts made
+ * afterwards, so the function is taken from a new context (the process's own globals stay as
+ * they are).
+ */
+export function fullGc(): (() => void) | undefined {
+  setFlagsFromString("--expose-gc");
+  const gc: unknown = runInNewContext("gc");
+  return typeof gc === "function" ? () => void (gc as () => unknown)() : undefined;
+}
+
+/**
+ * Runs a full GC once `thresholdBytes` of buffers were dropped since the last one. V8 frees an
+ * ArrayBuffer's memory only when a GC finds the buffer dead; one that lived through two
+ * scavenges (a storage node's in-memory parts live seconds) waits for the next full GC, which
+ * V8 starts on its own only when external memory grew ~64 MiB past the last one — so a node that
+ * drops tens of MiB of parts at once held them, dead, on top of the live ones. The owner of
+ * such buffers calls `freed(bytes)` when it drops them: the process's peak follows the live
+ * bytes, at the cost of one full GC per `thresholdBytes` freed (a few ms for a small heap).
+ */
+export class GcAfterFreed {
+  /** Full GCs run. */
+  runs = 0;
+  /** Bytes reported freed since the last run. */
+  pendingBytes = 0;
+
+  constructor(
+    readonly thresholdBytes: number,
+    private readonly gc: (() => void) | undefined,
+  ) {}
+
+  /** Reports `bytes` of buffers just dropped; runs the GC when the total reached the threshold. */
+  freed(bytes: number): void {
+    if (this.gc === undefined || this.thresholdBytes <= 0) return;
+    this.pendingBytes += bytes;
+    if (this.pendingBytes < this.thresholdBytes) return;
+    this.pendingBytes = 0;
+    this.runs++;
+    this.gc();
+  }
 }

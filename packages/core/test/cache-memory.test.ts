@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { allowedMemoryBytes, cacheCap, MetricsRegistry, registerCacheMetrics, TwoGenCache } from "@strata/core";
+import { allowedMemoryBytes, cacheCap, fullGc, GcAfterFreed, MetricsRegistry, registerCacheMetrics, TwoGenCache } from "@strata/core";
 
 /** Entries of 100 estimated bytes: a cap of 10_000 holds 50 per generation. */
 const cache = (): TwoGenCache<number, string> => new TwoGenCache<number, string>(10_000, () => 100);
@@ -98,5 +98,36 @@ describe("allowed memory", () => {
     expect(cacheCap(5 << 20, GiB, 0.3)).toBe(5 << 20);
     expect(cacheCap(0, GiB, 0.3)).toBe(Math.floor(0.3 * GiB));
     expect(cacheCap(0, 1000, 0.3)).toBe(1 << 20);
+  });
+});
+
+describe("GcAfterFreed", () => {
+  const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+  it("runs a full GC once the freed bytes reach the threshold: an old dead buffer is gone at once", async () => {
+    const gc = fullGc();
+    expect(gc).toBeDefined();
+    const g = new GcAfterFreed(32 << 20, gc);
+    let held: Uint8Array | undefined = new Uint8Array(16 << 20);
+    const ref = new WeakRef(held);
+    await tick(); // a WeakRef's target is kept until the job that made it (or deref'd it) ends
+    gc!(); // the buffer survives a full GC: it is old now, as a flushed in-memory part is
+    held = undefined;
+    g.freed(16 << 20);
+    expect([g.runs, g.pendingBytes]).toEqual([0, 16 << 20]);
+    await tick();
+    g.freed(16 << 20);
+    expect([g.runs, g.pendingBytes]).toEqual([1, 0]);
+    expect(ref.deref() === undefined).toBe(true); // (not toBeUndefined: a failure would print 16 MiB)
+  });
+
+  it.each([
+    ["no threshold", 0, true],
+    ["no GC to run", 1, false],
+  ])("does nothing with %s", (_what, threshold, withGc) => {
+    let calls = 0;
+    const g = new GcAfterFreed(threshold, withGc ? () => calls++ : undefined);
+    g.freed(1 << 30);
+    expect([g.runs, calls]).toEqual([0, 0]);
   });
 });

@@ -8,6 +8,8 @@ export interface Counters {
   rowsFlushed: number;
   inmemoryFlushes: number;
   diskFlushes: number;
+  /** Bytes of in-memory parts dropped once a disk flush wrote them (StorageOptions.onBuffersFreed). */
+  inmemoryBytesFreed: number;
   merges: number;
   mergeRowsIn: number;
   mergeRowsOut: number;
@@ -49,6 +51,7 @@ export function newCounters(): Counters {
     rowsFlushed: 0,
     inmemoryFlushes: 0,
     diskFlushes: 0,
+    inmemoryBytesFreed: 0,
     merges: 0,
     mergeRowsIn: 0,
     mergeRowsOut: 0,

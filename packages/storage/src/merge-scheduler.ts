@@ -44,6 +44,8 @@ export interface MergeSchedulerDeps {
   /** True while the store closes or is closed: no new merges start. */
   isStopping(): boolean;
   backgroundError(err: unknown): void;
+  /** Called with the bytes of in-memory parts a disk flush dropped (see StorageOptions.onBuffersFreed). */
+  buffersFreed(bytes: number): void;
 }
 
 /**
@@ -161,13 +163,17 @@ export class MergeScheduler {
       } else {
         p.disk = next!;
       }
+      let freed = 0;
       for (const s of sources) {
         const i = p.inmem.indexOf(s);
         if (i < 0) continue; // released by the retention drop already
         p.inmem.splice(i, 1);
         this.d.table.inmemoryBytes -= s.sizeBytes;
+        freed += s.sizeBytes;
         s.release();
       }
+      this.d.counters.inmemoryBytesFreed += freed;
+      if (freed > 0) this.d.buffersFreed(freed);
     });
   }
 

@@ -89,7 +89,13 @@ class FileSource implements ByteSource {
  * in-memory part's own buffer, or one window buffer reused for the whole scan (no allocation
  * per block or per refill). What `buf` holds is valid until the next locate/read.
  */
-const MAX_WINDOW_BYTES = 1 << 20;
+/**
+ * A merge reads up to mergeFanIn (16) parts at once, through two windows each (timestamps,
+ * values): at 1 MiB a window a running merge held 32 MiB of read-ahead, the most of any owner
+ * at a million-series node's high-water mark after the series cache. 128 KiB (~8 syscalls a
+ * MiB instead of one) keeps a merge's at 4 MiB.
+ */
+export const MAX_WINDOW_BYTES = 128 << 10;
 
 class WindowReader {
   buf: Uint8Array;
@@ -127,6 +133,11 @@ class WindowReader {
   read(off: number, len: number): Uint8Array {
     const p = this.locate(off, len);
     return this.buf.subarray(p, p + len);
+  }
+
+  /** Bytes of the window buffer this reader allocated (an in-memory part's buffer is not its own). */
+  get ownBytes(): number {
+    return this.fd === undefined ? 0 : this.buf.length;
   }
 }
 
@@ -394,6 +405,11 @@ export class PartCursor {
 
   get valBuf(): Uint8Array {
     return this.valR.buf;
+  }
+
+  /** Bytes of the read-ahead windows this cursor holds (0 for an in-memory part: it reads in place). */
+  get readAheadBytes(): number {
+    return this.tsR.ownBytes + this.valR.ownBytes;
   }
 }
 

@@ -21,7 +21,7 @@ export interface DrainedRows {
 
 /**
  * Rows waiting for the next flush, column-wise (no object per row): the series slot, the
- * timestamp and the value. Bounded by `maxRows` (the caller flushes when `full`).
+ * timestamp and the value. Bounded by `maxRows` and `maxSeries` (the caller flushes when `full`).
  *
  * Series are refs into a SeriesTable (the series cache's columns), whose gen/slot/ord/ordPos
  * columns this buffer owns. Everything a flush needs per series is copied into slot-indexed
@@ -63,6 +63,8 @@ export class RowsBuffer {
   constructor(
     readonly maxRows: number,
     private readonly table: SeriesTable,
+    /** Series at which the buffer is `full` too (its drain scratch grows with the series of a drain). */
+    readonly maxSeries = Infinity,
   ) {
     const cap = Math.min(maxRows, 64 * 1024);
     this.slots = new Int32Array(cap);
@@ -71,7 +73,7 @@ export class RowsBuffer {
   }
 
   get full(): boolean {
-    return this.n >= this.maxRows;
+    return this.n >= this.maxRows || this.seriesCount >= this.maxSeries;
   }
 
   /** Bytes held by the column arrays and scratch (capacity, not just the rows in use). */

@@ -42,11 +42,22 @@ export interface StorageOptions {
   walMaxPendingBytes?: number;
   /** Rows buffered in memory before they become an in-memory part. Default 1M (≈ 20 MB). */
   maxRowsBuffer?: number;
+  /**
+   * Series in the rows buffer at which a flush into an in-memory part starts before the interval
+   * is up (in slices, as the periodic one); at twice this many the flush runs at once. The
+   * buffer's drain scratch (the series' TSIDs in TSID order, row offsets: ~70 bytes a series)
+   * is sized by the series of one drain: without this bound a node with 500k series that fall
+   * behind by a few seconds drained them all at once and kept ~60 MiB of scratch. Default 65536.
+   */
+  maxSeriesPerRowsFlush?: number;
   /** Rows buffer → searchable in-memory part interval. Default 1000 ms. */
   flushIntervalMs?: number;
   /** In-memory parts → on-disk part interval (WAL segments are dropped after). Default 5000 ms. */
   diskFlushIntervalMs?: number;
-  /** In-memory parts larger than this in total are written to disk at once. Default 64 MiB. */
+  /**
+   * In-memory parts larger than this in total make writers wait for the disk flush; the flush
+   * starts at half of it. Default 64 MiB.
+   */
   maxInmemoryPartsBytes?: number;
   /**
    * Memory this node's caches and buffers may use together (-memory.allowedPercent /
@@ -90,6 +101,12 @@ export interface StorageOptions {
   /** Called with errors of background flushes and merges (also counted in background_errors_total). Default: logged as JSON (pino). */
   onBackgroundError?: (err: unknown) => void;
   /**
+   * Called when a disk flush dropped in-memory parts, with their bytes: their ArrayBuffers are
+   * garbage from then on, and V8 frees buffers that old only at a full GC, so a caller may run
+   * one (the storage service does, through GcAfterFreed of @strata/core). Default: nothing.
+   */
+  onBuffersFreed?: (bytes: number) => void;
+  /**
    * Called with events an operator should see in the log: entering and leaving read-only
    * mode, damaged or torn WAL records skipped at replay. Default: logged as JSON (pino).
    */
@@ -128,7 +145,7 @@ export class Storage {
   private readonly retentionMs: number;
   readonly dedupIntervalMs: number;
   private readonly now: () => number;
-  private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError" | "onEvent" | "allowedMemoryBytes">>;
+  private readonly opts: Required<Omit<StorageOptions, "index" | "indexOptions" | "now" | "onBackgroundError" | "onEvent" | "onBuffersFreed" | "allowedMemoryBytes">>;
   private readonly table: Table;
   private readonly indexBlockCache: IndexBlockCache;
   private readonly rows: RowsBuffer;
@@ -163,6 +180,7 @@ export class Storage {
       walMaxSegmentBytes: options.walMaxSegmentBytes ?? 64 << 20,
       walMaxPendingBytes: options.walMaxPendingBytes ?? 512 << 20,
       maxRowsBuffer: options.maxRowsBuffer ?? 1_000_000,
+      maxSeriesPerRowsFlush: Math.max(1, options.maxSeriesPerRowsFlush ?? 65_536),
       flushIntervalMs: options.flushIntervalMs ?? 1000,
       diskFlushIntervalMs: options.diskFlushIntervalMs ?? 5000,
       maxInmemoryPartsBytes: options.maxInmemoryPartsBytes ?? 64 << 20,
@@ -177,7 +195,7 @@ export class Storage {
       minFreeDiskSpaceBytes: Math.max(0, options.minFreeDiskSpaceBytes ?? 0),
     };
     this.indexBlockCache = new TwoGenCache<number, Uint8Array>(this.opts.indexBlockCacheBytes, (_k, b) => b.length + 64);
-    this.rows = new RowsBuffer(this.opts.maxRowsBuffer, this.seriesCache.table);
+    this.rows = new RowsBuffer(this.opts.maxRowsBuffer, this.seriesCache.table, 2 * this.opts.maxSeriesPerRowsFlush);
     this.space = new DiskSpace(dir, this.opts.minFreeDiskSpaceBytes, this.onEvent);
     this.table = new Table(dir, this.indexBlockCache);
     const backgroundError = (err: unknown): void => this.backgroundError(err);
@@ -187,7 +205,10 @@ export class Storage {
       dedupIntervalMs: this.dedupIntervalMs,
       counters: this.counters,
       partsPushed: () => {
-        if (this.table.inmemoryBytes > this.opts.maxInmemoryPartsBytes && this.diskFlushRunning === undefined) {
+        // The disk flush starts at half the cap: the parts that rows flushes push while it
+        // writes (seconds at a million series) pile up on top of those it writes, and starting
+        // at the cap took the node to 1.5× the cap at each flush. Writers wait only at the cap.
+        if (this.table.inmemoryBytes > this.opts.maxInmemoryPartsBytes / 2 && this.diskFlushRunning === undefined) {
           void this.flushToDisk().catch(backgroundError);
         }
       },
@@ -205,6 +226,7 @@ export class Storage {
       isClosed: () => this.closed,
       isStopping: () => this.closed || this.closing,
       backgroundError,
+      buffersFreed: options.onBuffersFreed ?? (() => undefined),
     });
   }
 
@@ -367,7 +389,11 @@ export class Storage {
     }
     this.counters.batchesAdded++;
     try {
-      return this.ingest(batch);
+      const accepted = this.ingest(batch);
+      // Many series waiting: drain them now rather than at the interval (a no-op while a sliced
+      // flush runs; the buffer is `full`, and flushed at once, at twice as many).
+      if (this.rows.seriesCount >= this.opts.maxSeriesPerRowsFlush) this.rowsFlusher.flushInSlices();
+      return accepted;
     } catch (err) {
       // A new series' id could not be made durable (ENOSPC): the batch is in the WAL, so the
       // rows that are not buffered come back at replay; the caller is not told it succeeded.
@@ -660,6 +686,8 @@ export class Storage {
       rows_flushed_total: c.rowsFlushed,
       rows_buffer_rows: this.rows.n,
       rows_buffer_max_rows: this.rows.maxRows,
+      rows_buffer_series: this.rows.seriesCount,
+      rows_buffer_max_series: this.rows.maxSeries,
       rows_buffer_bytes: this.rows.sizeBytes,
       inmemory_parts: t.inmemParts,
       inmemory_rows: t.inmemRows,
@@ -674,6 +702,7 @@ export class Storage {
       partitions_dropped_total: c.partitionsDropped,
       inmemory_flushes_total: c.inmemoryFlushes,
       disk_flushes_total: c.diskFlushes,
+      inmemory_parts_freed_bytes_total: c.inmemoryBytesFreed,
       merges_total: c.merges,
       merges_running: this.merges.runningCount,
       merge_rows_in_total: c.mergeRowsIn,

@@ -96,6 +96,87 @@ describe("memory caps (memoryCaps)", () => {
 });
 
 describe("Storage basics", () => {
+  it("a disk flush starts once the in-memory parts hold half of maxInmemoryPartsBytes, without waiting for the interval", async () => {
+    const dir = tmpDir();
+    try {
+      const cap = 1 << 20;
+      // maxRowsBuffer 1000: every batch below becomes an in-memory part (~90 KB) at once.
+      const s = await openTestStorage(dir, { now, maxInmemoryPartsBytes: cap, maxRowsBuffer: 1000 });
+      let batches = 0;
+      while (s.metrics()["inmemory_parts_bytes"]! <= cap / 2 && s.metrics()["disk_flushes_total"] === 0) {
+        const rows = [];
+        for (let i = 0; i < 1000; i++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "half", i: String(batches * 1000 + i) }, t: T0, v: i });
+        await s.addRows(batchOf(rows));
+        batches++;
+        expect(s.metrics()["inmemory_parts_bytes"]).toBeLessThan(cap);
+      }
+      // No more writes, the disk-flush timer an hour away: only the half-cap start flushes them.
+      const done = (): boolean => s.metrics()["inmemory_parts_bytes"] === 0 && s.metrics()["disk_flushes_total"]! >= 1;
+      for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(s.metrics()["inmemory_parts_bytes"]).toBe(0);
+      expect(s.metrics()["disk_flushes_total"]).toBeGreaterThanOrEqual(1);
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "half")], T0, T0 + 1e9).size).toBe(batches * 1000);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
+  it("the rows buffer holds at most twice maxSeriesPerRowsFlush series: its drain scratch stays small, every row is kept", async () => {
+    /** Adds 12 batches of 600 new series; the most series and bytes the rows buffer held after one. */
+    const run = async (maxSeriesPerRowsFlush: number): Promise<{ most: number; mostBytes: number; max: number }> => {
+      const dir = tmpDir();
+      try {
+        const s = await openTestStorage(dir, { now, maxSeriesPerRowsFlush });
+        let most = 0;
+        let mostBytes = 0;
+        for (let b = 0; b < 12; b++) {
+          const rows = [];
+          for (let i = 0; i < 600; i++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "wide", i: String(b * 600 + i) }, t: T0 + b * 1000, v: i });
+          await s.addRows(batchOf(rows));
+          most = Math.max(most, s.metrics()["rows_buffer_series"]!);
+          mostBytes = Math.max(mostBytes, s.metrics()["rows_buffer_bytes"]!);
+        }
+        await s.forceFlush();
+        expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "wide")], T0, T0 + 1e9).size).toBe(7200);
+        const max = s.metrics()["rows_buffer_max_series"]!;
+        await s.close();
+        return { most, mostBytes, max };
+      } finally {
+        rmDir(dir);
+      }
+    };
+    const bounded = await run(1000);
+    const unbounded = await run(1e9);
+    expect(bounded.max).toBe(2000);
+    expect(bounded.most).toBeGreaterThan(0);
+    expect(bounded.most).toBeLessThanOrEqual(2000);
+    expect(unbounded.most).toBe(7200);
+    expect(bounded.mostBytes).toBeLessThan(unbounded.mostBytes);
+  });
+
+  it("a disk flush reports the bytes of the in-memory parts it dropped (onBuffersFreed), once each", async () => {
+    const dir = tmpDir();
+    try {
+      const freed: number[] = [];
+      const s = await openTestStorage(dir, { now, onBuffersFreed: (b) => freed.push(b) });
+      const rows = [];
+      for (let i = 0; i < 5000; i++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "m", i: String(i % 50) }, t: T0 + i * 1000, v: i });
+      await s.addRows(batchOf(rows));
+      await s.forceFlush();
+      const m = s.metrics();
+      expect(freed.length).toBe(1);
+      expect(freed[0]).toBeGreaterThan(5000 * 8); // at least the values
+      expect(m["inmemory_parts_freed_bytes_total"]).toBe(freed[0]);
+      expect(m["inmemory_parts_bytes"]).toBe(0);
+      await s.forceFlush(); // nothing in memory: nothing dropped
+      expect(freed.length).toBe(1);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("writes, flushes, searches and decodes; blocks survive the wire form", async () => {
     const dir = tmpDir();
     try {

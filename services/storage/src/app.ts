@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import { assertNever, type Logger, type MetricsRegistry } from "@strata/core";
+import { assertNever, fullGc, GcAfterFreed, type Logger, type MetricsRegistry } from "@strata/core";
 import { IndexWatchers, insertHandlers, searchHandlers } from "@strata/cluster";
 import { addService, grpc, InsertServiceDefinition, SearchServiceDefinition } from "@strata/protocol";
 import { Storage, type StorageEvent, type StorageOptions } from "@strata/storage";
@@ -19,6 +19,8 @@ export interface StorageAppOptions {
   readonly storage: StorageOptions;
   readonly dedupIntervalMs: number;
   readonly maxMetadataEntries?: number;
+  /** -memory.gcAfterFreedBytes: a full GC after disk flushes dropped this many bytes of in-memory parts (0 or unset: never). */
+  readonly gcAfterFreedBytes?: number;
   /** Protection of the HTTP endpoints (-httpAuth.*, -metricsAuthKey, per-endpoint keys). */
   readonly security?: HttpSecurity;
   readonly keys?: StorageAuthKeys;
@@ -44,8 +46,12 @@ export interface StorageApp {
 
 /** Opens the storage engine and builds the HTTP app and both gRPC servers (not yet bound). */
 export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
+  const gcBytes = o.gcAfterFreedBytes ?? 0;
+  const gcAfterFreed = new GcAfterFreed(gcBytes, gcBytes > 0 ? fullGc() : undefined);
+  o.metrics.counter("strata_storage_gc_after_freed_total", "Full GCs run after disk flushes dropped -memory.gcAfterFreedBytes of in-memory parts.", () => gcAfterFreed.runs);
   const storage = await Storage.open(o.dataPath, {
     ...o.storage,
+    onBuffersFreed: (bytes) => gcAfterFreed.freed(bytes),
     onBackgroundError: (err) => o.log.error({ err: err instanceof Error ? err.message : String(err) }, "background flush/merge failed"),
     onEvent: (e) => logStorageEvent(o.log, o.dataPath, e),
   });

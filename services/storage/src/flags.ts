@@ -10,6 +10,14 @@ export const storageFlags = defineFlags({
   // dead buffers at its peak; 100% collects them at 2x the live heap for no measurable CPU
   // (docs/benchmarks.md, "Launch settings and the storage peak").
   "memory.heapGrowthPercent": flag.int(100, "How far (percent) the JS heap may grow past its live size before the next full GC, like Go's GOGC (0: V8's own heuristics)."),
+  // In-memory parts live seconds, long enough to be old when a disk flush drops them: V8 frees
+  // such ArrayBuffers only at a full GC, which it starts on its own ~64 MiB of external memory
+  // later. The node runs one itself each time this much was dropped (docs/benchmarks.md, "A
+  // storage node's high-water mark").
+  "memory.gcAfterFreedBytes": flag.bytes(
+    16 << 20,
+    "Run a full JS garbage collection once in-memory parts of this many bytes were written to disk and dropped, so that their memory is freed at once rather than at V8's next full GC (0: leave it to V8).",
+  ),
   storageDataPath: flag.string("strata-storage-data", "Path to the directory with the node's data (WAL, parts, index, snapshots, metadata)."),
   retentionPeriod: flag.duration("1", "How long to keep data. A bare number means months (31 days); units: h, d, w, y (e.g. 30d, 1y).", {
     bareNumberMs: 31 * DAY,

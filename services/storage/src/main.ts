@@ -58,6 +58,7 @@ await runService({
       },
       dedupIntervalMs: flags["dedup.minScrapeInterval"],
       maxMetadataEntries: flags["metadata.maxEntries"],
+      gcAfterFreedBytes: flags["memory.gcAfterFreedBytes"],
       log,
       metrics,
     });
