@@ -80,7 +80,9 @@ describe.skipIf(!built)("query tracing and the slow query log", () => {
     ["streamed aggregation, instant", `query?query=${enc("sum by (job) (rate(req_total[5m]))")}&time=${t}`, "stream {"],
     ["whole selection, instant", `query?query=${enc("req_total")}&time=${t}`, "select {"],
     ["streamed aggregation, range", `query_range?query=${enc("sum(rate(req_total[5m]))")}&${range}`, "stream {"],
-    ["whole selection, range", `query_range?query=${enc("rate(req_total[5m])")}&${range}`, "select {"],
+    ["whole selection, range", `query_range?query=${enc("req_total")}&${range}`, "select {"],
+    // A range function outside an aggregation streams too (its rollup keeps only step values).
+    ["streamed range function, range", `query_range?query=${enc("rate(req_total[5m])")}&${range}`, "stream {"],
   ])("%s: trace=1 adds the tree, the data stay the same", async (_name, path, selection) => {
     const plain = await get(path);
     expect(plain.trace).toBeUndefined();
