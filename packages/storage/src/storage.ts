@@ -52,7 +52,10 @@ export interface StorageOptions {
   maxSeriesPerRowsFlush?: number;
   /** Rows buffer → searchable in-memory part interval. Default 1000 ms. */
   flushIntervalMs?: number;
-  /** In-memory parts → on-disk part interval (WAL segments are dropped after). Default 5000 ms. */
+  /**
+   * In-memory parts → on-disk part interval (WAL segments are dropped after), counted from the
+   * end of the previous disk flush, whatever started it. Default 5000 ms.
+   */
   diskFlushIntervalMs?: number;
   /**
    * In-memory parts larger than this in total make writers wait for the disk flush; the flush
@@ -156,6 +159,9 @@ export class Storage {
   private closing = false;
   private diskFlushRunning: Promise<void> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** The periodic disk flush, armed when a disk flush ends (undefined while one runs, and before open ends). */
+  private diskFlushTimer: NodeJS.Timeout | undefined;
+  private timersStarted = false;
   private readonly onBackgroundError: (err: unknown) => void;
   private readonly onEvent: (event: StorageEvent) => void;
   private wal!: Wal;
@@ -301,7 +307,8 @@ export class Storage {
       this.timers.push(t);
     };
     every(this.opts.flushIntervalMs, () => this.guard(() => this.rowsFlusher.flushInSlices()));
-    every(this.opts.diskFlushIntervalMs, () => void this.flushToDisk().catch((err: unknown) => this.backgroundError(err)));
+    this.timersStarted = true;
+    this.armDiskFlushTimer();
     every(60_000, () => this.guard(() => this.dropExpiredPartitions()));
     every(FREE_SPACE_CHECK_MS, () => this.guard(() => this.space.check()));
   }
@@ -473,11 +480,32 @@ export class Storage {
       // Chain: a caller that wants everything up to now on disk waits for a fresh run.
       return this.diskFlushRunning.then(() => this.flushToDisk());
     }
+    clearTimeout(this.diskFlushTimer);
+    this.diskFlushTimer = undefined;
     const run = this.doFlushToDisk().finally(() => {
       this.diskFlushRunning = undefined;
+      this.armDiskFlushTimer();
     });
     this.diskFlushRunning = run;
     return run;
+  }
+
+  /**
+   * Schedules the periodic disk flush diskFlushIntervalMs from now (called when a disk flush
+   * ends). Counting from the last flush, not on a fixed grid: a flush that the in-memory parts
+   * started (at half the cap) is not followed a moment later by the timer's, which would write
+   * a tiny part (and the merges to absorb it) — with a fixed grid, a rate that fills half the
+   * cap in just under the interval made twice the disk parts.
+   */
+  private armDiskFlushTimer(): void {
+    if (!this.timersStarted || this.closing || this.closed || this.diskFlushRunning !== undefined) return;
+    clearTimeout(this.diskFlushTimer);
+    const t = setTimeout(() => {
+      this.diskFlushTimer = undefined;
+      void this.flushToDisk().catch((err: unknown) => this.backgroundError(err));
+    }, this.opts.diskFlushIntervalMs);
+    t.unref();
+    this.diskFlushTimer = t;
   }
 
   private async doFlushToDisk(): Promise<void> {
@@ -765,6 +793,8 @@ export class Storage {
     if (this.closed || this.closing) return;
     this.closing = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.diskFlushTimer);
+    this.diskFlushTimer = undefined;
     try {
       await this.flushToDisk();
     } finally {

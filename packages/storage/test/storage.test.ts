@@ -122,6 +122,40 @@ describe("Storage basics", () => {
     }
   });
 
+  it("the periodic disk flush comes diskFlushIntervalMs after the last disk flush, not right after one the in-memory parts started", async () => {
+    const dir = tmpDir();
+    try {
+      const interval = 1000;
+      const cap = 1 << 20;
+      // Six batches of 1000 new series: six in-memory parts of ~90 KB each, past half the cap.
+      const batches: Uint8Array[] = [];
+      for (let b = 0; b < 6; b++) {
+        const rows = [];
+        for (let i = 0; i < 1000; i++) rows.push({ tenant: DEFAULT_TENANT, labels: { __name__: "cadence", i: String(b * 1000 + i) }, t: T0, v: i });
+        batches.push(batchOf(rows));
+      }
+      const s = await openTestStorage(dir, { now, maxInmemoryPartsBytes: cap, maxRowsBuffer: 1000, diskFlushIntervalMs: interval });
+      const flushes = (): number => s.metrics()["disk_flushes_total"]!;
+      const waitFor = async (n: number): Promise<number> => {
+        for (let i = 0; i < 1000 && flushes() < n; i++) await new Promise((r) => setTimeout(r, 5));
+        expect(flushes()).toBeGreaterThanOrEqual(n);
+        return performance.now();
+      };
+      // Halfway to the interval's first tick, the parts pass half the cap and start a flush.
+      await new Promise((r) => setTimeout(r, interval / 2));
+      for (const b of batches) await s.addRows(b);
+      const first = await waitFor(1);
+      expect(flushes()).toBe(1);
+      // On a fixed grid the timer would flush again ~interval/2 later, writing a tiny part.
+      const second = await waitFor(2);
+      expect(second - first).toBeGreaterThanOrEqual(0.8 * interval);
+      expect(dump(s, DEFAULT_TENANT, [newMatcher("=", "__name__", "cadence")], T0, T0 + 1e9).size).toBe(6000);
+      await s.close();
+    } finally {
+      rmDir(dir);
+    }
+  });
+
   it("the rows buffer holds at most twice maxSeriesPerRowsFlush series: its drain scratch stays small, every row is kept", async () => {
     /** Adds 12 batches of 600 new series; the most series and bytes the rows buffer held after one. */
     const run = async (maxSeriesPerRowsFlush: number): Promise<{ most: number; mostBytes: number; max: number }> => {

@@ -31,7 +31,7 @@ export const storageFlags = defineFlags({
   "storage.maxRowsBuffer": flag.int(1_000_000, "Rows buffered in memory before they become an in-memory part."),
   inmemoryDataFlushInterval: flag.duration(
     "5s",
-    "Write in-memory parts to disk this often (then the WAL segments that held their rows are dropped; rows are durable in the WAL before that). Bigger intervals make fewer, bigger fresh parts: fewer merges.",
+    "Write in-memory parts to disk this long after the previous disk flush ended, or sooner when they pass half of -storage.maxInmemoryPartsSize (then the WAL segments that held their rows are dropped; rows are durable in the WAL before that). Bigger intervals make fewer, bigger fresh parts: fewer merges.",
   ),
   "storage.maxInmemoryPartsSize": flag.bytes(0, "In-memory parts larger than this in total are flushed to disk at once (0: 2% of -memory.allowedPercent's memory, at most 64 MiB)."),
   "storage.maxIndexInmemoryPartsSize": flag.bytes(
