@@ -88,6 +88,11 @@ interface Collected {
   readonly first: number;
   last: number;
   samples: number;
+  /**
+   * A block starts at or before the selection's maxT. A series without one has samples only in
+   * the dedup interval read past maxT: it is not in the answer, nor counted against maxSeries.
+   */
+  answered: boolean;
 }
 
 interface FanOut<T> {
@@ -321,11 +326,18 @@ export class ClusterSelectBackend implements SelectBackend {
     const fanTrace = trace.child(`search ${this.nodeList.length} storage nodes in parallel`);
     // One request for every node, serialized once. Select reads nothing outside [minT, maxT]
     // but dedups before trimming (a sample up to one interval after maxT can replace one before
-    // it): the nodes may cut long blocks to [minT, maxT + dedup interval] (cut_blocks).
-    const query = searchQuery(tenant, sets, minT, maxT + Math.max(0, this.dedupIntervalMs), opts);
+    // it): the nodes send blocks up to maxT + the dedup interval, and may cut long blocks to
+    // that range (cut_blocks).
+    const query = searchQuery(tenant, sets, minT, maxT, opts);
     const request = this.nodeList[0]!.client.encode(
       "Search_v1",
-      create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1], trace: fanTrace.enabled, cutBlocks: true }),
+      create(cluster.SearchRequestSchema, {
+        query,
+        acceptedEncodings: [BlockEncoding.STORAGE_V1],
+        trace: fanTrace.enabled,
+        cutBlocks: true,
+        dedupIntervalMs: BigInt(Math.max(0, this.dedupIntervalMs)),
+      }),
     );
     const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
@@ -372,12 +384,13 @@ export class ClusterSelectBackend implements SelectBackend {
           if (!prev && key === undefined) throw new Error(`storage node ${n.addr} sent a block without a metric name`);
           if (r.encoding !== BlockEncoding.STORAGE_V1) throw new Error(`storage node ${n.addr} sent unsupported block encoding ${r.encoding}`);
           const row = refs.add(f, r.dataStart, r.dataEnd);
-          if (!prev) local.set(key!, (prev = { nameFrame: f, nameStart: r.nameStart, nameEnd: r.nameEnd, first: row, last: row, samples: 0 }));
+          if (!prev) local.set(key!, (prev = { nameFrame: f, nameStart: r.nameStart, nameEnd: r.nameEnd, first: row, last: row, samples: 0, answered: false }));
           else {
             refs.link(prev.last, row);
             prev.last = row;
           }
           prev.samples += r.rowsCount;
+          if (r.minT <= maxT) prev.answered = true;
         }
       }
       // A node that fails stays open in the trace (its step reports the time until the answer).
@@ -401,9 +414,11 @@ export class ClusterSelectBackend implements SelectBackend {
           refs.link(e.last, v.first);
           e.last = v.last;
           e.samples += v.samples;
+          e.answered ||= v.answered;
         } else series.set(key, v);
       }
     }
+    for (const [key, v] of series) if (!v.answered) series.delete(key);
     mergeTrace.done(`merge series across nodes: ${series.size} series`);
     if (series.size > opts.maxSeries) throw tooMany();
     return { series, refs, isPartial: fan.isPartial, warnings: fan.warnings };

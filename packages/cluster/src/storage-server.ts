@@ -290,9 +290,10 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
           const accepted = call.request.acceptedEncodings;
           const raw = accepted.length === 0 || accepted.includes(cluster.BlockEncoding.STORAGE_V1);
           const st = call.request.trace ? new SearchStats() : undefined;
-          // cut_blocks: the caller reads [minT, maxT] (its own dedup interval added); this node's
-          // dedup needs its interval after maxT too (the cursor fetches that far).
-          const cutMaxT = call.request.cutBlocks ? q.maxT + Math.max(0, d.dedupIntervalMs) : undefined;
+          // The caller dedups before trimming: it reads one interval past maxT (as this node's
+          // own dedup does; the cursor fetches that far). cut_blocks: it reads nothing else.
+          const readPastMs = Math.max(0, Number(call.request.dedupIntervalMs), d.dedupIntervalMs);
+          const cutMaxT = call.request.cutBlocks ? q.maxT + readPastMs : undefined;
           const seen = new Set<number>();
           const flush = async (): Promise<void> => {
             if (w.blocks === 0) return;
@@ -313,7 +314,7 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
           for (const g of q.groups) {
             // Each series is copied into the frame (or merged) before the next: its block buffers can be reused.
             let t = st ? performance.now() : 0;
-            const c = d.storage.search(q.tenant, g, q.minT, q.maxT, { reuseBlockBuffers: true, ...(q.maxSeries > 0 ? { maxSeries: q.maxSeries } : {}) });
+            const c = d.storage.search(q.tenant, g, q.minT, q.maxT, { reuseBlockBuffers: true, readPastMs, ...(q.maxSeries > 0 ? { maxSeries: q.maxSeries } : {}) });
             if (st) st.indexMs += performance.now() - t;
             try {
               for (;;) {
