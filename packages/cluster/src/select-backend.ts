@@ -23,7 +23,8 @@ import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
 import { BlockSeriesStream, labelsSortKeyAt, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
 import { fromGrpcError } from "./grpc-errors.js";
-import { parseSearchTrace, SEARCH_TRACE_TRAILER, traceRemote, type SearchTrace } from "./search-trace.js";
+import { parseSearchTrace, traceRemote, type SearchTrace } from "./search-trace.js";
+import { NOT_ENDED, SearchStreams, type FrameEnd } from "./search-streams.js";
 import { MetaCache } from "./meta-cache.js";
 
 /**
@@ -39,6 +40,8 @@ type SearchClient = RpcClient<typeof SearchServiceDefinition>;
 interface Node {
   readonly addr: string;
   readonly client: SearchClient;
+  /** Long-lived SearchStream_v1 streams for this node's searches. */
+  readonly searches: SearchStreams;
   healthy: boolean;
   lastError: string;
   /** The open WatchIndex_v1 stream, if any; `watching` once its first message arrived. */
@@ -155,14 +158,10 @@ export class ClusterSelectBackend implements SelectBackend {
 
   constructor(opts: ClusterBackendOptions) {
     if (opts.nodes.length === 0) throw new BadDataError("-storageNode is empty: list every storage node's select port (host:8401)");
-    this.nodeList = opts.nodes.map((addr) => ({
-      addr,
-      client: new RpcClient(SearchServiceDefinition, addr, { ...SEARCH_CHANNEL_OPTIONS, ...opts.channel?.options }, opts.channel?.credentials),
-      healthy: true,
-      lastError: "",
-      watch: undefined,
-      watching: false,
-    }));
+    this.nodeList = opts.nodes.map((addr) => {
+      const client = new RpcClient(SearchServiceDefinition, addr, { ...SEARCH_CHANNEL_OPTIONS, ...opts.channel?.options }, opts.channel?.credentials);
+      return { addr, client, searches: new SearchStreams(client), healthy: true, lastError: "", watch: undefined, watching: false };
+    });
     this.rf = Math.max(1, opts.replicationFactor);
     this.dedupIntervalMs = opts.dedupIntervalMs;
     this.skipSlowReplicas = opts.skipSlowReplicas;
@@ -362,11 +361,9 @@ export class ClusterSelectBackend implements SelectBackend {
         }
         nodeTrace.done(`storage node ${n.addr}: ${outcome}`);
       };
-      const stream = n.client.rawStream("Search_v1", request, call);
-      if (nodeTrace.enabled) stream.on("status", (st: grpc.StatusObject) => (remote = parseSearchTrace(st.metadata.get(SEARCH_TRACE_TRAILER)[0])));
       const r = new SearchFrameReader();
       let prev: Collected | undefined;
-      for await (const frame of stream as AsyncIterable<Buffer>) {
+      const onFrame = (frame: Buffer): FrameEnd => {
         if (first < 0) first = performance.now() - t0;
         bytes += frame.length;
         // Read through a plain Uint8Array: the reader keeps positions in it, and the blocks
@@ -392,7 +389,13 @@ export class ClusterSelectBackend implements SelectBackend {
           prev.samples += r.rowsCount;
           if (r.minT <= maxT) prev.answered = true;
         }
-      }
+        if (!r.ended) return NOT_ENDED;
+        bytes -= r.endBytes;
+        const e = r.end();
+        return { ended: true, code: e.code, details: e.details, trace: e.trace };
+      };
+      const trailer = await n.searches.search(request, call, onFrame);
+      if (nodeTrace.enabled) remote = parseSearchTrace(trailer);
       // A node that fails stays open in the trace (its step reports the time until the answer).
       traceNode(`${local.size} series`);
       return local;
@@ -689,6 +692,7 @@ export class ClusterSelectBackend implements SelectBackend {
   async close(): Promise<void> {
     this.closed = true;
     for (const n of this.nodeList) n.watch?.cancel();
+    for (const n of this.nodeList) n.searches.close();
     clearInterval(this.pingTimer);
     for (const n of this.nodeList) n.client.client.close();
   }
