@@ -8,7 +8,7 @@ export { InsertCluster, RoutedRows, type InsertClusterOptions, type WriteOutcome
 export { StorageNodeClient, isNodeFailure, type StorageNodeOptions } from "./node.js";
 export { nodeSeed, rankNodes, seriesHash, seriesHashRange, weight, type SeriesHash } from "./rendezvous.js";
 export { ClusterSelectBackend, type ClusterBackendOptions } from "./select-backend.js";
-export { IndexWatchers, insertHandlers, searchHandlers, type MetadataRecord, type MetadataStore, type StorageServerDeps } from "./storage-server.js";
+export { IndexWatchers, insertHandlers, SearchStreamCalls, searchHandlers, type MetadataRecord, type MetadataStore, type StorageServerDeps } from "./storage-server.js";
 export { fromGrpcError, toGrpcError } from "./grpc-errors.js";
 export { DecodePool, type DecodePoolOptions } from "./decode-pool.js";
 export { trimDecodeMemory } from "./decode.js";

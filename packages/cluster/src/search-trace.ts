@@ -2,10 +2,10 @@ import type { Trace } from "@strata/core";
 import type { grpc } from "@strata/protocol";
 
 /**
- * Storage-side timings of a Search_v1 call for `trace=1`: select sets `trace` in the request, the
- * node measures its steps and sends them as the trailer SEARCH_TRACE_TRAILER (JSON of
- * SearchTrace) with the call's OK status; select hangs them under the node's step, as
- * VictoriaMetrics' trace shows each vmstorage node.
+ * Storage-side timings of a search for `trace=1`: select sets `trace` in the request, the node
+ * measures its steps and sends them (JSON of SearchTrace) in the search's `end` on
+ * SearchStream_v1, or as the trailer SEARCH_TRACE_TRAILER with a Search_v1 call's OK status;
+ * select hangs them under the node's step, as VictoriaMetrics' trace shows each vmstorage node.
  */
 
 /** Trailer of a traced Search_v1 call: the node's timings (docs/format/cluster-rpc.md). */

@@ -23,7 +23,8 @@ import { SampleArena } from "./decode.js";
 import { decodeInline, EventLoopSlice, type DecodePool } from "./decode-pool.js";
 import { BlockSeriesStream, labelsSortKeyAt, unmarshalBlocks, type StreamEntry } from "./select-stream.js";
 import { fromGrpcError } from "./grpc-errors.js";
-import { parseSearchTrace, SEARCH_TRACE_TRAILER, traceRemote, type SearchTrace } from "./search-trace.js";
+import { parseSearchTrace, traceRemote, type SearchTrace } from "./search-trace.js";
+import { NOT_ENDED, SearchStreams, type FrameEnd } from "./search-streams.js";
 import { MetaCache } from "./meta-cache.js";
 
 /**
@@ -39,6 +40,8 @@ type SearchClient = RpcClient<typeof SearchServiceDefinition>;
 interface Node {
   readonly addr: string;
   readonly client: SearchClient;
+  /** Long-lived SearchStream_v1 streams for this node's searches. */
+  readonly searches: SearchStreams;
   healthy: boolean;
   lastError: string;
   /** The open WatchIndex_v1 stream, if any; `watching` once its first message arrived. */
@@ -88,6 +91,11 @@ interface Collected {
   readonly first: number;
   last: number;
   samples: number;
+  /**
+   * A block starts at or before the selection's maxT. A series without one has samples only in
+   * the dedup interval read past maxT: it is not in the answer, nor counted against maxSeries.
+   */
+  answered: boolean;
 }
 
 interface FanOut<T> {
@@ -150,14 +158,10 @@ export class ClusterSelectBackend implements SelectBackend {
 
   constructor(opts: ClusterBackendOptions) {
     if (opts.nodes.length === 0) throw new BadDataError("-storageNode is empty: list every storage node's select port (host:8401)");
-    this.nodeList = opts.nodes.map((addr) => ({
-      addr,
-      client: new RpcClient(SearchServiceDefinition, addr, { ...SEARCH_CHANNEL_OPTIONS, ...opts.channel?.options }, opts.channel?.credentials),
-      healthy: true,
-      lastError: "",
-      watch: undefined,
-      watching: false,
-    }));
+    this.nodeList = opts.nodes.map((addr) => {
+      const client = new RpcClient(SearchServiceDefinition, addr, { ...SEARCH_CHANNEL_OPTIONS, ...opts.channel?.options }, opts.channel?.credentials);
+      return { addr, client, searches: new SearchStreams(client), healthy: true, lastError: "", watch: undefined, watching: false };
+    });
     this.rf = Math.max(1, opts.replicationFactor);
     this.dedupIntervalMs = opts.dedupIntervalMs;
     this.skipSlowReplicas = opts.skipSlowReplicas;
@@ -321,11 +325,18 @@ export class ClusterSelectBackend implements SelectBackend {
     const fanTrace = trace.child(`search ${this.nodeList.length} storage nodes in parallel`);
     // One request for every node, serialized once. Select reads nothing outside [minT, maxT]
     // but dedups before trimming (a sample up to one interval after maxT can replace one before
-    // it): the nodes may cut long blocks to [minT, maxT + dedup interval] (cut_blocks).
-    const query = searchQuery(tenant, sets, minT, maxT + Math.max(0, this.dedupIntervalMs), opts);
+    // it): the nodes send blocks up to maxT + the dedup interval, and may cut long blocks to
+    // that range (cut_blocks).
+    const query = searchQuery(tenant, sets, minT, maxT, opts);
     const request = this.nodeList[0]!.client.encode(
       "Search_v1",
-      create(cluster.SearchRequestSchema, { query, acceptedEncodings: [BlockEncoding.STORAGE_V1], trace: fanTrace.enabled, cutBlocks: true }),
+      create(cluster.SearchRequestSchema, {
+        query,
+        acceptedEncodings: [BlockEncoding.STORAGE_V1],
+        trace: fanTrace.enabled,
+        cutBlocks: true,
+        dedupIntervalMs: BigInt(Math.max(0, this.dedupIntervalMs)),
+      }),
     );
     const fan = await this.fanOut(opts, async (n, call) => {
       // Each node's blocks go into a node-local map first, so a node failing midway adds nothing.
@@ -350,11 +361,9 @@ export class ClusterSelectBackend implements SelectBackend {
         }
         nodeTrace.done(`storage node ${n.addr}: ${outcome}`);
       };
-      const stream = n.client.rawStream("Search_v1", request, call);
-      if (nodeTrace.enabled) stream.on("status", (st: grpc.StatusObject) => (remote = parseSearchTrace(st.metadata.get(SEARCH_TRACE_TRAILER)[0])));
       const r = new SearchFrameReader();
       let prev: Collected | undefined;
-      for await (const frame of stream as AsyncIterable<Buffer>) {
+      const onFrame = (frame: Buffer): FrameEnd => {
         if (first < 0) first = performance.now() - t0;
         bytes += frame.length;
         // Read through a plain Uint8Array: the reader keeps positions in it, and the blocks
@@ -372,14 +381,21 @@ export class ClusterSelectBackend implements SelectBackend {
           if (!prev && key === undefined) throw new Error(`storage node ${n.addr} sent a block without a metric name`);
           if (r.encoding !== BlockEncoding.STORAGE_V1) throw new Error(`storage node ${n.addr} sent unsupported block encoding ${r.encoding}`);
           const row = refs.add(f, r.dataStart, r.dataEnd);
-          if (!prev) local.set(key!, (prev = { nameFrame: f, nameStart: r.nameStart, nameEnd: r.nameEnd, first: row, last: row, samples: 0 }));
+          if (!prev) local.set(key!, (prev = { nameFrame: f, nameStart: r.nameStart, nameEnd: r.nameEnd, first: row, last: row, samples: 0, answered: false }));
           else {
             refs.link(prev.last, row);
             prev.last = row;
           }
           prev.samples += r.rowsCount;
+          if (r.minT <= maxT) prev.answered = true;
         }
-      }
+        if (!r.ended) return NOT_ENDED;
+        bytes -= r.endBytes;
+        const e = r.end();
+        return { ended: true, code: e.code, details: e.details, trace: e.trace };
+      };
+      const trailer = await n.searches.search(request, call, onFrame);
+      if (nodeTrace.enabled) remote = parseSearchTrace(trailer);
       // A node that fails stays open in the trace (its step reports the time until the answer).
       traceNode(`${local.size} series`);
       return local;
@@ -401,9 +417,11 @@ export class ClusterSelectBackend implements SelectBackend {
           refs.link(e.last, v.first);
           e.last = v.last;
           e.samples += v.samples;
+          e.answered ||= v.answered;
         } else series.set(key, v);
       }
     }
+    for (const [key, v] of series) if (!v.answered) series.delete(key);
     mergeTrace.done(`merge series across nodes: ${series.size} series`);
     if (series.size > opts.maxSeries) throw tooMany();
     return { series, refs, isPartial: fan.isPartial, warnings: fan.warnings };
@@ -674,6 +692,7 @@ export class ClusterSelectBackend implements SelectBackend {
   async close(): Promise<void> {
     this.closed = true;
     for (const n of this.nodeList) n.watch?.cancel();
+    for (const n of this.nodeList) n.searches.close();
     clearInterval(this.pingTimer);
     for (const n of this.nodeList) n.client.client.close();
   }

@@ -10,7 +10,7 @@ import {
   type MetricsRegistry,
   type Tenant,
 } from "@strata/core";
-import { cluster, decodeWriteRows, grpc, SearchFrameWriter, type InsertServiceHandlers, type SearchServiceHandlers } from "@strata/protocol";
+import { cluster, decodeWriteRows, grpc, SearchFrameWriter, type InsertServiceHandlers, type PreFramedMessage, type SearchServiceHandlers } from "@strata/protocol";
 import { BlockCutter, marshalBlockAt, marshaledBlockSize, mergeSeriesBlocks, type RawBlock, type Storage } from "@strata/storage";
 import { toGrpcError } from "./grpc-errors.js";
 import { SEARCH_TRACE_TRAILER, SearchStats } from "./search-trace.js";
@@ -120,11 +120,52 @@ export class IndexWatchers {
   }
 }
 
+/**
+ * The node's open SearchStream_v1 streams (select keeps idle ones open between searches). At
+ * shutdown `close()` ends the idle ones and each busy one after its search, since a grpc server
+ * waits for open calls; a request that still arrives is answered UNAVAILABLE.
+ */
+export class SearchStreamCalls {
+  private readonly open = new Map<SearchStreamCall, () => boolean>();
+  private closing = false;
+
+  get closed(): boolean {
+    return this.closing;
+  }
+
+  /** `idle`: whether the stream has no search in progress. */
+  add(call: SearchStreamCall, idle: () => boolean): void {
+    this.open.set(call, idle);
+    const drop = (): void => void this.open.delete(call);
+    call.once("cancelled", drop);
+    call.once("close", drop);
+    call.once("error", drop);
+  }
+
+  /** Ends a busy stream whose search finished, once closing. */
+  searched(call: SearchStreamCall): void {
+    if (this.closing && this.open.delete(call)) call.end();
+  }
+
+  close(): void {
+    this.closing = true;
+    for (const [call, idle] of this.open) {
+      if (!idle()) continue;
+      this.open.delete(call);
+      call.end();
+    }
+  }
+}
+
+type SearchStreamCall = grpc.ServerDuplexStream<cluster.SearchRequest, cluster.SearchResponse | Uint8Array | PreFramedMessage>;
+
 /** What the storage node's gRPC handlers serve from. */
 export interface StorageServerDeps {
   readonly storage: Storage;
   readonly metadata: MetadataStore;
   readonly watch: IndexWatchers;
+  /** Open SearchStream_v1 streams (ended at shutdown). */
+  readonly searchStreams: SearchStreamCalls;
   readonly dedupIntervalMs: number;
   readonly nodeId: string;
   readonly isReady: () => boolean;
@@ -255,6 +296,152 @@ function release(w: SearchFrameWriter): void {
   if (writers.length < MAX_POOLED_WRITERS) writers.push(w);
 }
 
+/** A Search_v1 call or a SearchStream_v1 stream: where a search's frames go. */
+interface SearchCall {
+  readonly cancelled: boolean;
+  write(m: PreFramedMessage, cb: () => void): boolean;
+  end(md?: grpc.Metadata): void;
+  emit(event: "error", err: Error): boolean;
+  on(event: "cancelled", f: () => void): unknown;
+  off(event: "cancelled", f: () => void): unknown;
+}
+
+/**
+ * Runs one search and writes its frames to `call`. Search_v1 (`stream` false) ends the call:
+ * with OK (and the trace trailer) or the error's status. SearchStream_v1 leaves the stream open:
+ * the search's last frame carries `end` (its status and trace).
+ */
+async function runSearch(d: StorageServerDeps, call: SearchCall, request: cluster.SearchRequest, stream: boolean): Promise<void> {
+  const t0 = performance.now();
+  // Frames are built in place in pooled writers, behind room for gRPC's prefix, and
+  // grpc-js sends them from there (PreFramedMessage, no copy): a writer goes back to the
+  // pool once the HTTP/2 stream has taken its frame (the write's callback).
+  let w = takeWriter();
+  // Frames given to call.write whose callback has not come (grpc-js calls it once the
+  // HTTP/2 stream has written the frame; never after a cancel).
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  const wakeUp = (): void => {
+    const f = wake;
+    wake = undefined;
+    f?.();
+  };
+  call.on("cancelled", wakeUp);
+  let st: SearchStats | undefined;
+  /** Hands the writer's frame to gRPC (`last`: also one without blocks, for its `end`). */
+  const flush = async (last = false): Promise<void> => {
+    if (w.blocks === 0 && !last) return;
+    const sent = w;
+    w = takeWriter();
+    if (st && !last) st.bytes += sent.len;
+    inFlight++;
+    call.write(sent.message(), () => {
+      inFlight--;
+      release(sent);
+      wakeUp();
+    });
+    if (inFlight < MAX_FRAMES_IN_FLIGHT) return;
+    const t = st ? performance.now() : 0;
+    while (inFlight >= MAX_FRAMES_IN_FLIGHT && !call.cancelled) await new Promise<void>((resolve) => (wake = resolve));
+    if (st) st.sendWaitMs += performance.now() - t;
+  };
+  try {
+    const q = queryOf(request.query);
+    const accepted = request.acceptedEncodings;
+    const raw = accepted.length === 0 || accepted.includes(cluster.BlockEncoding.STORAGE_V1);
+    st = request.trace ? new SearchStats() : undefined;
+    // The caller dedups before trimming: it reads one interval past maxT (as this node's
+    // own dedup does; the cursor fetches that far). cut_blocks: it reads nothing else.
+    const readPastMs = Math.max(0, Number(request.dedupIntervalMs), d.dedupIntervalMs);
+    const cutMaxT = request.cutBlocks ? q.maxT + readPastMs : undefined;
+    const seen = new Set<number>();
+    for (const g of q.groups) {
+      // Each series is copied into the frame (or merged) before the next: its block buffers can be reused.
+      let t = st ? performance.now() : 0;
+      const c = d.storage.search(q.tenant, g, q.minT, q.maxT, { reuseBlockBuffers: true, readPastMs, ...(q.maxSeries > 0 ? { maxSeries: q.maxSeries } : {}) });
+      if (st) st.indexMs += performance.now() - t;
+      try {
+        for (;;) {
+          if (st) t = performance.now();
+          const more = c.next();
+          if (st) st.readMs += performance.now() - t;
+          if (!more) break;
+          if (call.cancelled) return;
+          const s = c.at();
+          if (seen.has(s.tsid.metricID)) continue;
+          seen.add(s.tsid.metricID);
+          if (st) {
+            st.series++;
+            st.blocks += s.blocks.length;
+          }
+          if (raw) {
+            // Cut blocks are fresh copies: valid across the flush below as the cursor's views are.
+            const blocks = cutMaxT === undefined ? s.blocks : cutToRange(s.blocks, c.minT, cutMaxT);
+            // A series that would take the frame past FRAME_BYTES starts the next one (its
+            // views stay valid while the frame is handed over: the cursor has not moved).
+            let size = s.metricName.length;
+            for (const b of blocks) size += marshaledBlockSize(b) + BLOCK_FIELDS_BYTES;
+            if (w.blocks > 0 && w.len + size > FRAME_BYTES) await flush();
+            let name = s.metricName;
+            for (const b of blocks) {
+              const at = w.appendBlock(name, cluster.BlockEncoding.STORAGE_V1, b.count, b.minT, b.maxT, marshaledBlockSize(b));
+              marshalBlockAt(b, w.buf, at);
+              name = NO_NAME;
+            }
+          } else {
+            const { timestamps, values } = mergeSeriesBlocks(s.blocks, c.minT, c.maxT, d.dedupIntervalMs);
+            if (timestamps.length === 0) continue;
+            const rows = new RowsBatchWriter(timestamps.length * 16 + s.metricName.length + 8);
+            for (let i = 0; i < timestamps.length; i++) rows.add(s.metricName, timestamps[i]!, values[i]!);
+            const data = rows.finish();
+            const at = w.appendBlock(
+              s.metricName,
+              cluster.BlockEncoding.ROWS,
+              timestamps.length,
+              timestamps[0]!,
+              timestamps[timestamps.length - 1]!,
+              data.length,
+            );
+            w.buf.set(data, at);
+          }
+          if (w.len >= FRAME_BYTES) await flush();
+        }
+      } finally {
+        c.close();
+      }
+    }
+    if (stream && st) st.bytes += w.len; // the last frame's blocks: sent with the end
+    const trace = st ? st.encode(performance.now() - t0) : "";
+    if (stream) {
+      w.appendEnd(0, "", trace);
+      await flush(true);
+    } else {
+      await flush();
+      if (st) {
+        const md = new grpc.Metadata();
+        md.set(SEARCH_TRACE_TRAILER, trace);
+        call.end(md);
+      } else call.end();
+    }
+  } catch (err) {
+    const status = toGrpcError(err);
+    if (stream) {
+      // The blocks sent before are dropped by the caller: the search failed.
+      if (call.cancelled) return;
+      w.reset();
+      w.appendEnd(status.code ?? grpc.status.INTERNAL, status.details ?? errorMessage(err), "");
+      await flush(true);
+    } else {
+      // grpc-js sends a server stream's status from its 'error' event; destroy() would leave
+      // the call open without one, and select would wait for the query deadline.
+      call.emit("error", Object.assign(new Error(errorMessage(err)), status));
+    }
+  } finally {
+    call.off("cancelled", wakeUp);
+    release(w);
+  }
+}
+
 /** Handlers of the search port (served to select). */
 export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
   const unary =
@@ -268,118 +455,27 @@ export function searchHandlers(d: StorageServerDeps): SearchServiceHandlers {
         );
     };
   return {
-    Search_v1: (call) => {
-      const t0 = performance.now();
-      void (async () => {
-        // Frames are built in place in pooled writers, behind room for gRPC's prefix, and
-        // grpc-js sends them from there (PreFramedMessage, no copy): a writer goes back to the
-        // pool once the HTTP/2 stream has taken its frame (the write's callback).
-        let w = takeWriter();
-        // Frames given to call.write whose callback has not come (grpc-js calls it once the
-        // HTTP/2 stream has written the frame; never after a cancel).
-        let inFlight = 0;
-        let wake: (() => void) | undefined;
-        const wakeUp = (): void => {
-          const f = wake;
-          wake = undefined;
-          f?.();
-        };
-        call.on("cancelled", wakeUp);
-        try {
-          const q = queryOf(call.request.query);
-          const accepted = call.request.acceptedEncodings;
-          const raw = accepted.length === 0 || accepted.includes(cluster.BlockEncoding.STORAGE_V1);
-          const st = call.request.trace ? new SearchStats() : undefined;
-          // cut_blocks: the caller reads [minT, maxT] (its own dedup interval added); this node's
-          // dedup needs its interval after maxT too (the cursor fetches that far).
-          const cutMaxT = call.request.cutBlocks ? q.maxT + Math.max(0, d.dedupIntervalMs) : undefined;
-          const seen = new Set<number>();
-          const flush = async (): Promise<void> => {
-            if (w.blocks === 0) return;
-            const sent = w;
-            w = takeWriter();
-            if (st) st.bytes += sent.len;
-            inFlight++;
-            call.write(sent.message(), () => {
-              inFlight--;
-              release(sent);
-              wakeUp();
-            });
-            if (inFlight < MAX_FRAMES_IN_FLIGHT) return;
-            const t = st ? performance.now() : 0;
-            while (inFlight >= MAX_FRAMES_IN_FLIGHT && !call.cancelled) await new Promise<void>((resolve) => (wake = resolve));
-            if (st) st.sendWaitMs += performance.now() - t;
-          };
-          for (const g of q.groups) {
-            // Each series is copied into the frame (or merged) before the next: its block buffers can be reused.
-            let t = st ? performance.now() : 0;
-            const c = d.storage.search(q.tenant, g, q.minT, q.maxT, { reuseBlockBuffers: true, ...(q.maxSeries > 0 ? { maxSeries: q.maxSeries } : {}) });
-            if (st) st.indexMs += performance.now() - t;
-            try {
-              for (;;) {
-                if (st) t = performance.now();
-                const more = c.next();
-                if (st) st.readMs += performance.now() - t;
-                if (!more) break;
-                if (call.cancelled) return;
-                const s = c.at();
-                if (seen.has(s.tsid.metricID)) continue;
-                seen.add(s.tsid.metricID);
-                if (st) {
-                  st.series++;
-                  st.blocks += s.blocks.length;
-                }
-                if (raw) {
-                  // Cut blocks are fresh copies: valid across the flush below as the cursor's views are.
-                  const blocks = cutMaxT === undefined ? s.blocks : cutToRange(s.blocks, c.minT, cutMaxT);
-                  // A series that would take the frame past FRAME_BYTES starts the next one (its
-                  // views stay valid while the frame is handed over: the cursor has not moved).
-                  let size = s.metricName.length;
-                  for (const b of blocks) size += marshaledBlockSize(b) + BLOCK_FIELDS_BYTES;
-                  if (w.blocks > 0 && w.len + size > FRAME_BYTES) await flush();
-                  let name = s.metricName;
-                  for (const b of blocks) {
-                    const at = w.appendBlock(name, cluster.BlockEncoding.STORAGE_V1, b.count, b.minT, b.maxT, marshaledBlockSize(b));
-                    marshalBlockAt(b, w.buf, at);
-                    name = NO_NAME;
-                  }
-                } else {
-                  const { timestamps, values } = mergeSeriesBlocks(s.blocks, c.minT, c.maxT, d.dedupIntervalMs);
-                  if (timestamps.length === 0) continue;
-                  const rows = new RowsBatchWriter(timestamps.length * 16 + s.metricName.length + 8);
-                  for (let i = 0; i < timestamps.length; i++) rows.add(s.metricName, timestamps[i]!, values[i]!);
-                  const data = rows.finish();
-                  const at = w.appendBlock(
-                    s.metricName,
-                    cluster.BlockEncoding.ROWS,
-                    timestamps.length,
-                    timestamps[0]!,
-                    timestamps[timestamps.length - 1]!,
-                    data.length,
-                  );
-                  w.buf.set(data, at);
-                }
-                if (w.len >= FRAME_BYTES) await flush();
-              }
-            } finally {
-              c.close();
-            }
-          }
-          await flush();
-          if (st) {
-            const md = new grpc.Metadata();
-            md.set(SEARCH_TRACE_TRAILER, st.encode(performance.now() - t0));
-            call.end(md);
-          } else call.end();
-        } catch (err) {
-          // grpc-js sends a server stream's status from its 'error' event; destroy() would leave
-          // the call open without one, and select would wait for the query deadline.
-          call.emit("error", Object.assign(new Error(errorMessage(err)), toGrpcError(err)));
-        } finally {
-          call.off("cancelled", wakeUp);
-          release(w);
-        }
-      })();
+    Search_v1: (call) => void runSearch(d, call, call.request, false),
+    SearchStream_v1: (call) => {
+      // One search at a time, in the order the requests came (the caller sends the next one
+      // after the previous search's end).
+      let queue = Promise.resolve();
+      let busy = 0;
+      d.searchStreams.add(call, () => busy === 0);
+      call.on("data", (req: cluster.SearchRequest) => {
+        busy++;
+        queue = queue.then(async () => {
+          if (d.searchStreams.closed) {
+            const w = takeWriter();
+            w.appendEnd(grpc.status.UNAVAILABLE, "STRATA_CLOSED: the storage node is shutting down", "");
+            call.write(w.message(), () => release(w));
+          } else await runSearch(d, call, req, true);
+          if (--busy === 0) d.searchStreams.searched(call);
+        });
+      });
+      call.on("end", () => void queue.then(() => call.end()));
+      // A cancelled stream: the search in progress stops at its next series.
+      call.on("error", () => undefined);
     },
     SearchMetricNames_v1: unary((req: cluster.SearchMetricNamesRequest) => {
       const q = queryOf(req.query);

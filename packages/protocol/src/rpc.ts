@@ -37,24 +37,26 @@ import { PreFramedMessage, sendPreFramedWithoutCopy } from "./rpc-framed.js";
 
 const PACKAGE = "strata.cluster.v1";
 
-interface Method<I extends DescMessage, O extends DescMessage, S extends boolean = boolean>
+interface Method<I extends DescMessage, O extends DescMessage, S extends boolean = boolean, R extends boolean = boolean>
   extends grpc.MethodDefinition<MessageShape<I>, MessageShape<O>> {
   readonly input: I;
   readonly output: O;
   readonly responseStream: S;
+  readonly requestStream: R;
 }
 
-function method<I extends DescMessage, O extends DescMessage, S extends boolean = false>(
+function method<I extends DescMessage, O extends DescMessage, S extends boolean = false, R extends boolean = false>(
   service: string,
   name: string,
   input: I,
   output: O,
   responseStream: S = false as S,
-): Method<I, O, S> {
+  requestStream: R = false as R,
+): Method<I, O, S, R> {
   return {
     path: `/${PACKAGE}.${service}/${name}`,
     originalName: name,
-    requestStream: false,
+    requestStream,
     responseStream,
     input,
     output,
@@ -91,6 +93,7 @@ export const InsertServiceDefinition = {
 
 export const SearchServiceDefinition = {
   Search_v1: method("SearchService", "Search_v1", SearchRequestSchema, SearchResponseSchema, true),
+  SearchStream_v1: method("SearchService", "SearchStream_v1", SearchRequestSchema, SearchResponseSchema, true, true),
   SearchMetricNames_v1: method("SearchService", "SearchMetricNames_v1", SearchMetricNamesRequestSchema, SearchMetricNamesResponseSchema),
   LabelNames_v1: method("SearchService", "LabelNames_v1", LabelNamesRequestSchema, LabelNamesResponseSchema),
   LabelValues_v1: method("SearchService", "LabelValues_v1", LabelValuesRequestSchema, LabelValuesResponseSchema),
@@ -102,10 +105,10 @@ export const SearchServiceDefinition = {
   WatchIndex_v1: method("SearchService", "WatchIndex_v1", WatchIndexRequestSchema, WatchIndexResponseSchema, true),
 } as const;
 
-type Definitions = Readonly<Record<string, Method<DescMessage, DescMessage, boolean>>>;
+type Definitions = Readonly<Record<string, Method<DescMessage, DescMessage, boolean, boolean>>>;
 
-type In<M> = M extends Method<infer I, DescMessage, boolean> ? MessageShape<I> : never;
-type Out<M> = M extends Method<DescMessage, infer O, boolean> ? MessageShape<O> : never;
+type In<M> = M extends Method<infer I, DescMessage, boolean, boolean> ? MessageShape<I> : never;
+type Out<M> = M extends Method<DescMessage, infer O, boolean, boolean> ? MessageShape<O> : never;
 /** Request message type of method K of service definition D. */
 export type RpcRequest<D extends Definitions, K extends keyof D> = In<D[K]>;
 /** Response message type of method K of service definition D. */
@@ -113,12 +116,15 @@ export type RpcResponse<D extends Definitions, K extends keyof D> = Out<D[K]>;
 
 /**
  * Server-side handlers of a service: unary methods get handleUnaryCall, streaming ones
- * handleServerStreamingCall, which may also write a response already encoded as bytes, or
- * encoded behind room for gRPC's prefix (PreFramedMessage: sent without a copy).
+ * handleServerStreamingCall (handleBidiStreamingCall when requests stream too), which may also
+ * write a response already encoded as bytes, or encoded behind room for gRPC's prefix
+ * (PreFramedMessage: sent without a copy).
  */
 export type ServiceHandlers<D extends Definitions> = {
   [K in keyof D]: D[K]["responseStream"] extends true
-    ? grpc.handleServerStreamingCall<In<D[K]>, Out<D[K]> | Uint8Array | PreFramedMessage>
+    ? D[K]["requestStream"] extends true
+      ? grpc.handleBidiStreamingCall<In<D[K]>, Out<D[K]> | Uint8Array | PreFramedMessage>
+      : grpc.handleServerStreamingCall<In<D[K]>, Out<D[K]> | Uint8Array | PreFramedMessage>
     : grpc.handleUnaryCall<In<D[K]>, Out<D[K]>>;
 };
 
@@ -208,6 +214,16 @@ export class RpcClient<D extends Definitions> {
    */
   rawStream<K extends keyof D & string>(name: K, req: In<D[K]> | EncodedRequest<K>, opts?: CallOptions): grpc.ClientReadableStream<Buffer> {
     return this.openStream(name, req, (b: Buffer) => b, opts);
+  }
+
+  /**
+   * A bidirectional stream of method `name` whose requests are sent as given (EncodedRequest
+   * bytes) and whose responses come undecoded (a Buffer per message). No deadline: a long-lived
+   * stream outlives any one request (the caller cancels it).
+   */
+  rawDuplex<K extends keyof D & string>(name: K): grpc.ClientDuplexStream<Buffer, Buffer> {
+    const id = (b: Buffer): Buffer => b;
+    return this.client.makeBidiStreamRequest(this.def[name]!.path, id, id, new grpc.Metadata(), {});
   }
 
   /**

@@ -1,9 +1,12 @@
+import { fromBinary } from "@bufbuild/protobuf";
 import { ByteBuffer, uvarintSize, writeUvarint } from "@strata/encoding";
+import { SearchEndSchema, type SearchEnd } from "./gen/strata/cluster/v1/cluster_pb.js";
 import { GRPC_PREFIX_BYTES, PreFramedMessage } from "./rpc-framed.js";
 import { protoError, WIRE_LEN, WIRE_VARINT, WireCursor } from "./wire.js";
 
 /**
- * Hand-written codec of `SearchResponse { repeated SeriesBlock blocks = 1 }` frames, the hot path
+ * Hand-written codec of `SearchResponse { repeated SeriesBlock blocks = 1; SearchEnd end = 2 }`
+ * frames, the hot path
  * of Search_v1 (docs/format/cluster-rpc.md). The bytes are exactly what protobuf-es produces and
  * reads (fields may come in any order on the wire; this writer puts `data` last so its payload
  * can be written in place), so either side may use the generated messages instead.
@@ -21,6 +24,10 @@ const TAG_DATA = (3 << 3) | WIRE_LEN;
 const TAG_ROWS = (4 << 3) | WIRE_VARINT;
 const TAG_MIN_T = (5 << 3) | WIRE_VARINT;
 const TAG_MAX_T = (6 << 3) | WIRE_VARINT;
+const TAG_END = (2 << 3) | WIRE_LEN; // SearchResponse.end
+const TAG_END_CODE = (1 << 3) | WIRE_VARINT;
+const TAG_END_DETAILS = (2 << 3) | WIRE_LEN;
+const TAG_END_TRACE = (3 << 3) | WIRE_LEN;
 
 const TWO_32 = 4294967296;
 const EMPTY = new Uint8Array(0);
@@ -122,6 +129,33 @@ export class SearchFrameWriter {
   }
 
   /**
+   * Appends `end` (SearchStream_v1: the search is over; `code` 0 when it is complete). Nothing
+   * may be appended after it in this frame.
+   */
+  appendEnd(code: number, details: string, trace: string): void {
+    const d = Buffer.from(details, "utf8");
+    const t = Buffer.from(trace, "utf8");
+    let size = 0;
+    if (code !== 0) size += 1 + uvarintSize(code);
+    if (d.length > 0) size += 1 + uvarintSize(d.length) + d.length;
+    if (t.length > 0) size += 1 + uvarintSize(t.length) + t.length;
+    const out = this.out;
+    out.ensure(1 + uvarintSize(size) + size);
+    out.byte(TAG_END);
+    writeUvarint(out, size);
+    if (code !== 0) {
+      out.byte(TAG_END_CODE);
+      writeUvarint(out, code);
+    }
+    for (const [tag, b] of [[TAG_END_DETAILS, d], [TAG_END_TRACE, t]] as const) {
+      if (b.length === 0) continue;
+      out.byte(tag);
+      writeUvarint(out, b.length);
+      out.bytes(b);
+    }
+  }
+
+  /**
    * The frame so far, without a copy: a view of the writer's memory, valid until the writer is
    * reset or appended to (for a sender that copies it and says when: grpc-js serializes a
    * message before the write callback).
@@ -169,6 +203,12 @@ export class SearchFrameReader {
   rowsCount = 0;
   minT = 0;
   maxT = 0;
+  /** The frame's `end` (SearchStream_v1: its search is over) in [endStart, endEnd), once `next()` passed it. */
+  ended = false;
+  private endStart = 0;
+  private endEnd = 0;
+  /** Bytes the frame's `end` field takes (tag and length included; 0 without one). */
+  endBytes = 0;
 
   constructor(frame: Uint8Array = EMPTY) {
     this.c = new WireCursor(frame);
@@ -178,6 +218,13 @@ export class SearchFrameReader {
   reset(frame: Uint8Array): void {
     this.c.reset(frame);
     this.frameEnd = frame.length;
+    this.ended = false;
+    this.endBytes = 0;
+  }
+
+  /** The frame's `end`, decoded (after `next()` returned false with `ended` set). */
+  end(): SearchEnd {
+    return fromBinary(SearchEndSchema, this.c.buf.subarray(this.endStart, this.endEnd));
   }
 
   get metricName(): Uint8Array {
@@ -193,7 +240,18 @@ export class SearchFrameReader {
     for (;;) {
       c.limit = this.frameEnd;
       if (c.pos >= this.frameEnd) return false;
+      const at = c.pos;
       c.tag();
+      if (c.fieldNo === 2) {
+        c.expect(WIRE_LEN, "SearchResponse.end");
+        const e = c.lenEnd();
+        this.endStart = c.pos;
+        this.endEnd = e;
+        this.ended = true;
+        this.endBytes += e - at;
+        c.pos = e;
+        continue;
+      }
       if (c.fieldNo !== 1) {
         c.skip();
         continue;

@@ -35,6 +35,7 @@ describe("pre-framed Search_v1 frames (PreFramedMessage)", () => {
         };
         next();
       },
+      SearchStream_v1: (call) => call.end(),
       SearchMetricNames_v1: unused,
       LabelNames_v1: unused,
       LabelValues_v1: unused,

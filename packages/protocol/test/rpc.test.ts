@@ -39,6 +39,7 @@ describe("cluster RPC over grpc-js with protobuf-es messages", () => {
         }
         call.end();
       },
+      SearchStream_v1: (call) => call.end(),
       SearchMetricNames_v1: (_c, cb) => cb(null, create(cluster.SearchMetricNamesResponseSchema, { metricNames: [new Uint8Array([1, 2])] })),
       LabelNames_v1: (_c, cb) => cb(null, create(cluster.LabelNamesResponseSchema, { names: ["__name__", "job"] })),
       LabelValues_v1: (c, cb) => cb(null, create(cluster.LabelValuesResponseSchema, { values: [c.request.labelName] })),

@@ -73,7 +73,7 @@ describe("Search_v1 frames (SearchFrameWriter / SearchFrameReader)", () => {
     const frame = write([{ metricName: new Uint8Array([1, 2, 3]), encoding: 2, data: new Uint8Array(20), rowsCount: 7, minT: 1, maxT: 2 }]);
     for (let cut = 1; cut < frame.length; cut++) expect(() => read(frame.subarray(0, cut))).toThrow(/at byte \d+/);
     expect(() => read(new Uint8Array([0x0b]))).toThrow(/wire type/);
-    // Unknown fields are skipped.
-    expect(read(new Uint8Array([0x10, 0x05, ...frame]))).toHaveLength(1);
+    // Unknown fields are skipped (field 15 as a varint; field 2 is SearchResponse.end).
+    expect(read(new Uint8Array([0x78, 0x05, ...frame]))).toHaveLength(1);
   });
 });

@@ -13,6 +13,12 @@ export interface SearchOptions {
    * series before moving on; saves a copy per block.
    */
   reuseBlockBuffers?: boolean;
+  /**
+   * Blocks are read up to maxT plus this long (at least the storage's own dedup interval): a
+   * reader deduplicating with a longer interval needs its whole last interval. Series are found
+   * (and counted against maxSeries) by [minT, maxT] alone.
+   */
+  readPastMs?: number;
 }
 
 /** One series found by `search`: its name and its blocks as stored (compressed). */

@@ -559,7 +559,8 @@ export class Storage {
     if (effMinT > maxT) return new StorageCursor(this.cursorSource, [], [], effMinT, maxT, 0);
     const tsids = this.index.searchTSIDs(tenant, matchers, effMinT, maxT, maxSeries);
     // Blocks up to maxT + dedup interval: a reader deduplicating needs the whole last interval.
-    const fetchMaxT = this.dedupIntervalMs > 0 ? maxT + this.dedupIntervalMs : maxT;
+    const past = Math.max(this.dedupIntervalMs, opts.readPastMs ?? 0);
+    const fetchMaxT = past > 0 ? maxT + past : maxT;
     const parts = this.table.acquireParts(effMinT, fetchMaxT);
     return new StorageCursor(this.cursorSource, tsids, parts, effMinT, maxT, fetchMaxT, opts.reuseBlockBuffers === true);
   }

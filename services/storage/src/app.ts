@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { assertNever, fullGc, GcAfterFreed, type Logger, type MetricsRegistry } from "@strata/core";
-import { IndexWatchers, insertHandlers, searchHandlers } from "@strata/cluster";
+import { IndexWatchers, insertHandlers, SearchStreamCalls, searchHandlers } from "@strata/cluster";
 import { addService, grpc, InsertServiceDefinition, SearchServiceDefinition } from "@strata/protocol";
 import { Storage, type StorageEvent, type StorageOptions } from "@strata/storage";
 import type { HttpSecurity } from "@strata/httpsec";
@@ -35,6 +35,8 @@ export interface StorageApp {
   readonly metadata: MetadataStore;
   /** WatchIndex_v1 streams; closed before the search server shuts down. */
   readonly watch: IndexWatchers;
+  /** Open SearchStream_v1 streams (ended at shutdown, as the watch streams are). */
+  readonly searchStreams: SearchStreamCalls;
   /** The HTTP API (not yet listening). */
   readonly http: FastifyInstance;
   readonly insertServer: grpc.Server;
@@ -60,10 +62,12 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
   let ready = true;
   const watch = new IndexWatchers();
   storage.onIndexChange(() => watch.changed());
+  const searchStreams = new SearchStreamCalls();
   const deps = {
     storage,
     metadata,
     watch,
+    searchStreams,
     dedupIntervalMs: o.dedupIntervalMs,
     nodeId,
     isReady: () => ready,
@@ -91,7 +95,7 @@ export async function buildApp(o: StorageAppOptions): Promise<StorageApp> {
     ...(o.keys ? { keys: o.keys } : {}),
     ...(o.flagsPage ? { flagsPage: o.flagsPage } : {}),
   });
-  return { storage, metadata, watch, http, insertServer, searchServer, nodeId, setReady: (r) => (ready = r) };
+  return { storage, metadata, watch, searchStreams, http, insertServer, searchServer, nodeId, setReady: (r) => (ready = r) };
 }
 
 /** Logs what the engine reports to the operator (read-only mode, WAL records skipped at replay). */

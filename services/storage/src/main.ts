@@ -72,7 +72,9 @@ await runService({
     onShutdown({
       name: "search gRPC server",
       close: () => {
-        app.watch.close(); // long-lived WatchIndex_v1 streams would hold tryShutdown
+        // Long-lived WatchIndex_v1 and SearchStream_v1 streams would hold tryShutdown.
+        app.watch.close();
+        app.searchStreams.close();
         return shutdownGrpc(app.searchServer);
       },
     });

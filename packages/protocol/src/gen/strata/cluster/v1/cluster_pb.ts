@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file strata/cluster/v1/cluster.proto.
  */
 export const file_strata_cluster_v1_cluster: GenFile = /*@__PURE__*/
-  fileDesc("Ch9zdHJhdGEvY2x1c3Rlci92MS9jbHVzdGVyLnByb3RvEhFzdHJhdGEuY2x1c3Rlci52MSIwCgZUZW5hbnQSEgoKYWNjb3VudF9pZBgBIAEoDRISCgpwcm9qZWN0X2lkGAIgASgNIqABCg5NZXRyaWNNZXRhZGF0YRIpCgZ0ZW5hbnQYASABKAsyGS5zdHJhdGEuY2x1c3Rlci52MS5UZW5hbnQSGgoSbWV0cmljX2ZhbWlseV9uYW1lGAIgASgJEisKBHR5cGUYAyABKA4yHS5zdHJhdGEuY2x1c3Rlci52MS5NZXRyaWNUeXBlEgwKBGhlbHAYBCABKAkSDAoEdW5pdBgFIAEoCSKEAQoQV3JpdGVSb3dzUmVxdWVzdBIMCgRyb3dzGAEgASgMEjMKC2NvbXByZXNzaW9uGAIgASgOMh4uc3RyYXRhLmNsdXN0ZXIudjEuQ29tcHJlc3Npb24SEgoKcm93c19jb3VudBgDIAEoDRIZChF1bmNvbXByZXNzZWRfc2l6ZRgEIAEoDSIpChFXcml0ZVJvd3NSZXNwb25zZRIUCgxyb3dzX3dyaXR0ZW4YASABKA0iSwoUV3JpdGVNZXRhZGF0YVJlcXVlc3QSMwoIbWV0YWRhdGEYASADKAsyIS5zdHJhdGEuY2x1c3Rlci52MS5NZXRyaWNNZXRhZGF0YSIoChVXcml0ZU1ldGFkYXRhUmVzcG9uc2USDwoHd3JpdHRlbhgBIAEoDSINCgtQaW5nUmVxdWVzdCJ0CgxQaW5nUmVzcG9uc2USDwoHbm9kZV9pZBgBIAEoCRINCgVyZWFkeRgCIAEoCBIRCglyZWFkX29ubHkYAyABKAgSFAoMcmV0ZW50aW9uX21zGAQgASgEEhsKE2Z1dHVyZV9yZXRlbnRpb25fbXMYBSABKAQiiQEKDExhYmVsTWF0Y2hlchIyCgR0eXBlGAEgASgOMiQuc3RyYXRhLmNsdXN0ZXIudjEuTGFiZWxNYXRjaGVyLlR5cGUSDAoEbmFtZRgCIAEoCRINCgV2YWx1ZRgDIAEoCSIoCgRUeXBlEgYKAkVREAASBwoDTkVREAESBgoCUkUQAhIHCgNOUkUQAyJBCgxNYXRjaGVyR3JvdXASMQoIbWF0Y2hlcnMYASADKAsyHy5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbE1hdGNoZXIi0wEKC1NlYXJjaFF1ZXJ5EikKBnRlbmFudBgBIAEoCzIZLnN0cmF0YS5jbHVzdGVyLnYxLlRlbmFudBIYChBtaW5fdGltZXN0YW1wX21zGAIgASgDEhgKEG1heF90aW1lc3RhbXBfbXMYAyABKAMSNwoObWF0Y2hlcl9ncm91cHMYBCADKAsyHy5zdHJhdGEuY2x1c3Rlci52MS5NYXRjaGVyR3JvdXASEgoKbWF4X3NlcmllcxgFIAEoDRIYChBkZWFkbGluZV91bml4X21zGAYgASgDIqwBCgtTZXJpZXNCbG9jaxITCgttZXRyaWNfbmFtZRgBIAEoDBIyCghlbmNvZGluZxgCIAEoDjIgLnN0cmF0YS5jbHVzdGVyLnYxLkJsb2NrRW5jb2RpbmcSDAoEZGF0YRgDIAEoDBISCgpyb3dzX2NvdW50GAQgASgNEhgKEG1pbl90aW1lc3RhbXBfbXMYBSABKAMSGAoQbWF4X3RpbWVzdGFtcF9tcxgGIAEoAyKfAQoNU2VhcmNoUmVxdWVzdBItCgVxdWVyeRgBIAEoCzIeLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaFF1ZXJ5EjwKEmFjY2VwdGVkX2VuY29kaW5ncxgCIAMoDjIgLnN0cmF0YS5jbHVzdGVyLnYxLkJsb2NrRW5jb2RpbmcSDQoFdHJhY2UYAyABKAgSEgoKY3V0X2Jsb2NrcxgEIAEoCCJACg5TZWFyY2hSZXNwb25zZRIuCgZibG9ja3MYASADKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZXJpZXNCbG9jayJJChhTZWFyY2hNZXRyaWNOYW1lc1JlcXVlc3QSLQoFcXVlcnkYASABKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hRdWVyeSIxChlTZWFyY2hNZXRyaWNOYW1lc1Jlc3BvbnNlEhQKDG1ldHJpY19uYW1lcxgBIAMoDCJRChFMYWJlbE5hbWVzUmVxdWVzdBItCgVxdWVyeRgBIAEoCzIeLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaFF1ZXJ5Eg0KBWxpbWl0GAIgASgNIiMKEkxhYmVsTmFtZXNSZXNwb25zZRINCgVuYW1lcxgBIAMoCSJmChJMYWJlbFZhbHVlc1JlcXVlc3QSLQoFcXVlcnkYASABKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hRdWVyeRISCgpsYWJlbF9uYW1lGAIgASgJEg0KBWxpbWl0GAMgASgNIiUKE0xhYmVsVmFsdWVzUmVzcG9uc2USDgoGdmFsdWVzGAEgAygJIj8KElNlcmllc0NvdW50UmVxdWVzdBIpCgZ0ZW5hbnQYASABKAsyGS5zdHJhdGEuY2x1c3Rlci52MS5UZW5hbnQiJAoTU2VyaWVzQ291bnRSZXNwb25zZRINCgVjb3VudBgBIAEoBCKjAQoRVHNkYlN0YXR1c1JlcXVlc3QSKQoGdGVuYW50GAEgASgLMhkuc3RyYXRhLmNsdXN0ZXIudjEuVGVuYW50EgwKBGRhdGUYAiABKA0SDQoFdG9wX24YAyABKA0SEwoLZm9jdXNfbGFiZWwYBCABKAkSMQoIbWF0Y2hlcnMYBSADKAsyHy5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbE1hdGNoZXIiKAoJTmFtZVZhbHVlEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAQiqAMKElRzZGJTdGF0dXNSZXNwb25zZRIUCgx0b3RhbF9zZXJpZXMYASABKAQSHwoXdG90YWxfbGFiZWxfdmFsdWVfcGFpcnMYAiABKAQSQQobc2VyaWVzX2NvdW50X2J5X21ldHJpY19uYW1lGAMgAygLMhwuc3RyYXRhLmNsdXN0ZXIudjEuTmFtZVZhbHVlEkAKGnNlcmllc19jb3VudF9ieV9sYWJlbF9uYW1lGAQgAygLMhwuc3RyYXRhLmNsdXN0ZXIudjEuTmFtZVZhbHVlEkcKIXNlcmllc19jb3VudF9ieV9mb2N1c19sYWJlbF92YWx1ZRgFIAMoCzIcLnN0cmF0YS5jbHVzdGVyLnYxLk5hbWVWYWx1ZRJGCiBzZXJpZXNfY291bnRfYnlfbGFiZWxfdmFsdWVfcGFpchgGIAMoCzIcLnN0cmF0YS5jbHVzdGVyLnYxLk5hbWVWYWx1ZRJFCh9sYWJlbF92YWx1ZV9jb3VudF9ieV9sYWJlbF9uYW1lGAcgAygLMhwuc3RyYXRhLmNsdXN0ZXIudjEuTmFtZVZhbHVlIkQKE0RlbGV0ZVNlcmllc1JlcXVlc3QSLQoFcXVlcnkYASABKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hRdWVyeSInChREZWxldGVTZXJpZXNSZXNwb25zZRIPCgdkZWxldGVkGAEgASgEIlsKD01ldGFkYXRhUmVxdWVzdBIpCgZ0ZW5hbnQYASABKAsyGS5zdHJhdGEuY2x1c3Rlci52MS5UZW5hbnQSDgoGbWV0cmljGAIgASgJEg0KBWxpbWl0GAMgASgNIkcKEE1ldGFkYXRhUmVzcG9uc2USMwoIbWV0YWRhdGEYASADKAsyIS5zdHJhdGEuY2x1c3Rlci52MS5NZXRyaWNNZXRhZGF0YSITChFXYXRjaEluZGV4UmVxdWVzdCIlChJXYXRjaEluZGV4UmVzcG9uc2USDwoHY2hhbmdlcxgBIAEoBCo4CgtDb21wcmVzc2lvbhIUChBDT01QUkVTU0lPTl9OT05FEAASEwoPQ09NUFJFU1NJT05fTFo0EAEq2QEKCk1ldHJpY1R5cGUSFwoTTUVUUklDX1RZUEVfVU5LTk9XThAAEhcKE01FVFJJQ19UWVBFX0NPVU5URVIQARIVChFNRVRSSUNfVFlQRV9HQVVHRRACEhkKFU1FVFJJQ19UWVBFX0hJU1RPR1JBTRADEh4KGk1FVFJJQ19UWVBFX0dBVUdFSElTVE9HUkFNEAQSFwoTTUVUUklDX1RZUEVfU1VNTUFSWRAFEhQKEE1FVFJJQ19UWVBFX0lORk8QBhIYChRNRVRSSUNfVFlQRV9TVEFURVNFVBAHKmcKDUJsb2NrRW5jb2RpbmcSHgoaQkxPQ0tfRU5DT0RJTkdfVU5TUEVDSUZJRUQQABIXChNCTE9DS19FTkNPRElOR19ST1dTEAESHQoZQkxPQ0tfRU5DT0RJTkdfU1RPUkFHRV9WMRACMp0CCg1JbnNlcnRTZXJ2aWNlElkKDFdyaXRlUm93c192MRIjLnN0cmF0YS5jbHVzdGVyLnYxLldyaXRlUm93c1JlcXVlc3QaJC5zdHJhdGEuY2x1c3Rlci52MS5Xcml0ZVJvd3NSZXNwb25zZRJlChBXcml0ZU1ldGFkYXRhX3YxEicuc3RyYXRhLmNsdXN0ZXIudjEuV3JpdGVNZXRhZGF0YVJlcXVlc3QaKC5zdHJhdGEuY2x1c3Rlci52MS5Xcml0ZU1ldGFkYXRhUmVzcG9uc2USSgoHUGluZ192MRIeLnN0cmF0YS5jbHVzdGVyLnYxLlBpbmdSZXF1ZXN0Gh8uc3RyYXRhLmNsdXN0ZXIudjEuUGluZ1Jlc3BvbnNlMrwHCg1TZWFyY2hTZXJ2aWNlElIKCVNlYXJjaF92MRIgLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaFJlcXVlc3QaIS5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hSZXNwb25zZTABEnEKFFNlYXJjaE1ldHJpY05hbWVzX3YxEisuc3RyYXRhLmNsdXN0ZXIudjEuU2VhcmNoTWV0cmljTmFtZXNSZXF1ZXN0Giwuc3RyYXRhLmNsdXN0ZXIudjEuU2VhcmNoTWV0cmljTmFtZXNSZXNwb25zZRJcCg1MYWJlbE5hbWVzX3YxEiQuc3RyYXRhLmNsdXN0ZXIudjEuTGFiZWxOYW1lc1JlcXVlc3QaJS5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbE5hbWVzUmVzcG9uc2USXwoOTGFiZWxWYWx1ZXNfdjESJS5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbFZhbHVlc1JlcXVlc3QaJi5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbFZhbHVlc1Jlc3BvbnNlEl8KDlNlcmllc0NvdW50X3YxEiUuc3RyYXRhLmNsdXN0ZXIudjEuU2VyaWVzQ291bnRSZXF1ZXN0GiYuc3RyYXRhLmNsdXN0ZXIudjEuU2VyaWVzQ291bnRSZXNwb25zZRJcCg1Uc2RiU3RhdHVzX3YxEiQuc3RyYXRhLmNsdXN0ZXIudjEuVHNkYlN0YXR1c1JlcXVlc3QaJS5zdHJhdGEuY2x1c3Rlci52MS5Uc2RiU3RhdHVzUmVzcG9uc2USYgoPRGVsZXRlU2VyaWVzX3YxEiYuc3RyYXRhLmNsdXN0ZXIudjEuRGVsZXRlU2VyaWVzUmVxdWVzdBonLnN0cmF0YS5jbHVzdGVyLnYxLkRlbGV0ZVNlcmllc1Jlc3BvbnNlElYKC01ldGFkYXRhX3YxEiIuc3RyYXRhLmNsdXN0ZXIudjEuTWV0YWRhdGFSZXF1ZXN0GiMuc3RyYXRhLmNsdXN0ZXIudjEuTWV0YWRhdGFSZXNwb25zZRJKCgdQaW5nX3YxEh4uc3RyYXRhLmNsdXN0ZXIudjEuUGluZ1JlcXVlc3QaHy5zdHJhdGEuY2x1c3Rlci52MS5QaW5nUmVzcG9uc2USXgoNV2F0Y2hJbmRleF92MRIkLnN0cmF0YS5jbHVzdGVyLnYxLldhdGNoSW5kZXhSZXF1ZXN0GiUuc3RyYXRhLmNsdXN0ZXIudjEuV2F0Y2hJbmRleFJlc3BvbnNlMAFiBnByb3RvMw");
+  fileDesc("Ch9zdHJhdGEvY2x1c3Rlci92MS9jbHVzdGVyLnByb3RvEhFzdHJhdGEuY2x1c3Rlci52MSIwCgZUZW5hbnQSEgoKYWNjb3VudF9pZBgBIAEoDRISCgpwcm9qZWN0X2lkGAIgASgNIqABCg5NZXRyaWNNZXRhZGF0YRIpCgZ0ZW5hbnQYASABKAsyGS5zdHJhdGEuY2x1c3Rlci52MS5UZW5hbnQSGgoSbWV0cmljX2ZhbWlseV9uYW1lGAIgASgJEisKBHR5cGUYAyABKA4yHS5zdHJhdGEuY2x1c3Rlci52MS5NZXRyaWNUeXBlEgwKBGhlbHAYBCABKAkSDAoEdW5pdBgFIAEoCSKEAQoQV3JpdGVSb3dzUmVxdWVzdBIMCgRyb3dzGAEgASgMEjMKC2NvbXByZXNzaW9uGAIgASgOMh4uc3RyYXRhLmNsdXN0ZXIudjEuQ29tcHJlc3Npb24SEgoKcm93c19jb3VudBgDIAEoDRIZChF1bmNvbXByZXNzZWRfc2l6ZRgEIAEoDSIpChFXcml0ZVJvd3NSZXNwb25zZRIUCgxyb3dzX3dyaXR0ZW4YASABKA0iSwoUV3JpdGVNZXRhZGF0YVJlcXVlc3QSMwoIbWV0YWRhdGEYASADKAsyIS5zdHJhdGEuY2x1c3Rlci52MS5NZXRyaWNNZXRhZGF0YSIoChVXcml0ZU1ldGFkYXRhUmVzcG9uc2USDwoHd3JpdHRlbhgBIAEoDSINCgtQaW5nUmVxdWVzdCJ0CgxQaW5nUmVzcG9uc2USDwoHbm9kZV9pZBgBIAEoCRINCgVyZWFkeRgCIAEoCBIRCglyZWFkX29ubHkYAyABKAgSFAoMcmV0ZW50aW9uX21zGAQgASgEEhsKE2Z1dHVyZV9yZXRlbnRpb25fbXMYBSABKAQiiQEKDExhYmVsTWF0Y2hlchIyCgR0eXBlGAEgASgOMiQuc3RyYXRhLmNsdXN0ZXIudjEuTGFiZWxNYXRjaGVyLlR5cGUSDAoEbmFtZRgCIAEoCRINCgV2YWx1ZRgDIAEoCSIoCgRUeXBlEgYKAkVREAASBwoDTkVREAESBgoCUkUQAhIHCgNOUkUQAyJBCgxNYXRjaGVyR3JvdXASMQoIbWF0Y2hlcnMYASADKAsyHy5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbE1hdGNoZXIi0wEKC1NlYXJjaFF1ZXJ5EikKBnRlbmFudBgBIAEoCzIZLnN0cmF0YS5jbHVzdGVyLnYxLlRlbmFudBIYChBtaW5fdGltZXN0YW1wX21zGAIgASgDEhgKEG1heF90aW1lc3RhbXBfbXMYAyABKAMSNwoObWF0Y2hlcl9ncm91cHMYBCADKAsyHy5zdHJhdGEuY2x1c3Rlci52MS5NYXRjaGVyR3JvdXASEgoKbWF4X3NlcmllcxgFIAEoDRIYChBkZWFkbGluZV91bml4X21zGAYgASgDIqwBCgtTZXJpZXNCbG9jaxITCgttZXRyaWNfbmFtZRgBIAEoDBIyCghlbmNvZGluZxgCIAEoDjIgLnN0cmF0YS5jbHVzdGVyLnYxLkJsb2NrRW5jb2RpbmcSDAoEZGF0YRgDIAEoDBISCgpyb3dzX2NvdW50GAQgASgNEhgKEG1pbl90aW1lc3RhbXBfbXMYBSABKAMSGAoQbWF4X3RpbWVzdGFtcF9tcxgGIAEoAyK6AQoNU2VhcmNoUmVxdWVzdBItCgVxdWVyeRgBIAEoCzIeLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaFF1ZXJ5EjwKEmFjY2VwdGVkX2VuY29kaW5ncxgCIAMoDjIgLnN0cmF0YS5jbHVzdGVyLnYxLkJsb2NrRW5jb2RpbmcSDQoFdHJhY2UYAyABKAgSEgoKY3V0X2Jsb2NrcxgEIAEoCBIZChFkZWR1cF9pbnRlcnZhbF9tcxgFIAEoAyJrCg5TZWFyY2hSZXNwb25zZRIuCgZibG9ja3MYASADKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZXJpZXNCbG9jaxIpCgNlbmQYAiABKAsyHC5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hFbmQiOQoJU2VhcmNoRW5kEgwKBGNvZGUYASABKA0SDwoHZGV0YWlscxgCIAEoCRINCgV0cmFjZRgDIAEoCSJJChhTZWFyY2hNZXRyaWNOYW1lc1JlcXVlc3QSLQoFcXVlcnkYASABKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hRdWVyeSIxChlTZWFyY2hNZXRyaWNOYW1lc1Jlc3BvbnNlEhQKDG1ldHJpY19uYW1lcxgBIAMoDCJRChFMYWJlbE5hbWVzUmVxdWVzdBItCgVxdWVyeRgBIAEoCzIeLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaFF1ZXJ5Eg0KBWxpbWl0GAIgASgNIiMKEkxhYmVsTmFtZXNSZXNwb25zZRINCgVuYW1lcxgBIAMoCSJmChJMYWJlbFZhbHVlc1JlcXVlc3QSLQoFcXVlcnkYASABKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hRdWVyeRISCgpsYWJlbF9uYW1lGAIgASgJEg0KBWxpbWl0GAMgASgNIiUKE0xhYmVsVmFsdWVzUmVzcG9uc2USDgoGdmFsdWVzGAEgAygJIj8KElNlcmllc0NvdW50UmVxdWVzdBIpCgZ0ZW5hbnQYASABKAsyGS5zdHJhdGEuY2x1c3Rlci52MS5UZW5hbnQiJAoTU2VyaWVzQ291bnRSZXNwb25zZRINCgVjb3VudBgBIAEoBCKjAQoRVHNkYlN0YXR1c1JlcXVlc3QSKQoGdGVuYW50GAEgASgLMhkuc3RyYXRhLmNsdXN0ZXIudjEuVGVuYW50EgwKBGRhdGUYAiABKA0SDQoFdG9wX24YAyABKA0SEwoLZm9jdXNfbGFiZWwYBCABKAkSMQoIbWF0Y2hlcnMYBSADKAsyHy5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbE1hdGNoZXIiKAoJTmFtZVZhbHVlEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAQiqAMKElRzZGJTdGF0dXNSZXNwb25zZRIUCgx0b3RhbF9zZXJpZXMYASABKAQSHwoXdG90YWxfbGFiZWxfdmFsdWVfcGFpcnMYAiABKAQSQQobc2VyaWVzX2NvdW50X2J5X21ldHJpY19uYW1lGAMgAygLMhwuc3RyYXRhLmNsdXN0ZXIudjEuTmFtZVZhbHVlEkAKGnNlcmllc19jb3VudF9ieV9sYWJlbF9uYW1lGAQgAygLMhwuc3RyYXRhLmNsdXN0ZXIudjEuTmFtZVZhbHVlEkcKIXNlcmllc19jb3VudF9ieV9mb2N1c19sYWJlbF92YWx1ZRgFIAMoCzIcLnN0cmF0YS5jbHVzdGVyLnYxLk5hbWVWYWx1ZRJGCiBzZXJpZXNfY291bnRfYnlfbGFiZWxfdmFsdWVfcGFpchgGIAMoCzIcLnN0cmF0YS5jbHVzdGVyLnYxLk5hbWVWYWx1ZRJFCh9sYWJlbF92YWx1ZV9jb3VudF9ieV9sYWJlbF9uYW1lGAcgAygLMhwuc3RyYXRhLmNsdXN0ZXIudjEuTmFtZVZhbHVlIkQKE0RlbGV0ZVNlcmllc1JlcXVlc3QSLQoFcXVlcnkYASABKAsyHi5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hRdWVyeSInChREZWxldGVTZXJpZXNSZXNwb25zZRIPCgdkZWxldGVkGAEgASgEIlsKD01ldGFkYXRhUmVxdWVzdBIpCgZ0ZW5hbnQYASABKAsyGS5zdHJhdGEuY2x1c3Rlci52MS5UZW5hbnQSDgoGbWV0cmljGAIgASgJEg0KBWxpbWl0GAMgASgNIkcKEE1ldGFkYXRhUmVzcG9uc2USMwoIbWV0YWRhdGEYASADKAsyIS5zdHJhdGEuY2x1c3Rlci52MS5NZXRyaWNNZXRhZGF0YSITChFXYXRjaEluZGV4UmVxdWVzdCIlChJXYXRjaEluZGV4UmVzcG9uc2USDwoHY2hhbmdlcxgBIAEoBCo4CgtDb21wcmVzc2lvbhIUChBDT01QUkVTU0lPTl9OT05FEAASEwoPQ09NUFJFU1NJT05fTFo0EAEq2QEKCk1ldHJpY1R5cGUSFwoTTUVUUklDX1RZUEVfVU5LTk9XThAAEhcKE01FVFJJQ19UWVBFX0NPVU5URVIQARIVChFNRVRSSUNfVFlQRV9HQVVHRRACEhkKFU1FVFJJQ19UWVBFX0hJU1RPR1JBTRADEh4KGk1FVFJJQ19UWVBFX0dBVUdFSElTVE9HUkFNEAQSFwoTTUVUUklDX1RZUEVfU1VNTUFSWRAFEhQKEE1FVFJJQ19UWVBFX0lORk8QBhIYChRNRVRSSUNfVFlQRV9TVEFURVNFVBAHKmcKDUJsb2NrRW5jb2RpbmcSHgoaQkxPQ0tfRU5DT0RJTkdfVU5TUEVDSUZJRUQQABIXChNCTE9DS19FTkNPRElOR19ST1dTEAESHQoZQkxPQ0tfRU5DT0RJTkdfU1RPUkFHRV9WMRACMp0CCg1JbnNlcnRTZXJ2aWNlElkKDFdyaXRlUm93c192MRIjLnN0cmF0YS5jbHVzdGVyLnYxLldyaXRlUm93c1JlcXVlc3QaJC5zdHJhdGEuY2x1c3Rlci52MS5Xcml0ZVJvd3NSZXNwb25zZRJlChBXcml0ZU1ldGFkYXRhX3YxEicuc3RyYXRhLmNsdXN0ZXIudjEuV3JpdGVNZXRhZGF0YVJlcXVlc3QaKC5zdHJhdGEuY2x1c3Rlci52MS5Xcml0ZU1ldGFkYXRhUmVzcG9uc2USSgoHUGluZ192MRIeLnN0cmF0YS5jbHVzdGVyLnYxLlBpbmdSZXF1ZXN0Gh8uc3RyYXRhLmNsdXN0ZXIudjEuUGluZ1Jlc3BvbnNlMpgICg1TZWFyY2hTZXJ2aWNlElIKCVNlYXJjaF92MRIgLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaFJlcXVlc3QaIS5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hSZXNwb25zZTABEloKD1NlYXJjaFN0cmVhbV92MRIgLnN0cmF0YS5jbHVzdGVyLnYxLlNlYXJjaFJlcXVlc3QaIS5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hSZXNwb25zZSgBMAEScQoUU2VhcmNoTWV0cmljTmFtZXNfdjESKy5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hNZXRyaWNOYW1lc1JlcXVlc3QaLC5zdHJhdGEuY2x1c3Rlci52MS5TZWFyY2hNZXRyaWNOYW1lc1Jlc3BvbnNlElwKDUxhYmVsTmFtZXNfdjESJC5zdHJhdGEuY2x1c3Rlci52MS5MYWJlbE5hbWVzUmVxdWVzdBolLnN0cmF0YS5jbHVzdGVyLnYxLkxhYmVsTmFtZXNSZXNwb25zZRJfCg5MYWJlbFZhbHVlc192MRIlLnN0cmF0YS5jbHVzdGVyLnYxLkxhYmVsVmFsdWVzUmVxdWVzdBomLnN0cmF0YS5jbHVzdGVyLnYxLkxhYmVsVmFsdWVzUmVzcG9uc2USXwoOU2VyaWVzQ291bnRfdjESJS5zdHJhdGEuY2x1c3Rlci52MS5TZXJpZXNDb3VudFJlcXVlc3QaJi5zdHJhdGEuY2x1c3Rlci52MS5TZXJpZXNDb3VudFJlc3BvbnNlElwKDVRzZGJTdGF0dXNfdjESJC5zdHJhdGEuY2x1c3Rlci52MS5Uc2RiU3RhdHVzUmVxdWVzdBolLnN0cmF0YS5jbHVzdGVyLnYxLlRzZGJTdGF0dXNSZXNwb25zZRJiCg9EZWxldGVTZXJpZXNfdjESJi5zdHJhdGEuY2x1c3Rlci52MS5EZWxldGVTZXJpZXNSZXF1ZXN0Gicuc3RyYXRhLmNsdXN0ZXIudjEuRGVsZXRlU2VyaWVzUmVzcG9uc2USVgoLTWV0YWRhdGFfdjESIi5zdHJhdGEuY2x1c3Rlci52MS5NZXRhZGF0YVJlcXVlc3QaIy5zdHJhdGEuY2x1c3Rlci52MS5NZXRhZGF0YVJlc3BvbnNlEkoKB1BpbmdfdjESHi5zdHJhdGEuY2x1c3Rlci52MS5QaW5nUmVxdWVzdBofLnN0cmF0YS5jbHVzdGVyLnYxLlBpbmdSZXNwb25zZRJeCg1XYXRjaEluZGV4X3YxEiQuc3RyYXRhLmNsdXN0ZXIudjEuV2F0Y2hJbmRleFJlcXVlc3QaJS5zdHJhdGEuY2x1c3Rlci52MS5XYXRjaEluZGV4UmVzcG9uc2UwAWIGcHJvdG8z");
 
 /**
  * @generated from message strata.cluster.v1.Tenant
@@ -423,13 +423,23 @@ export type SearchRequest = Message<"strata.cluster.v1.SearchRequest"> & {
   trace: boolean;
 
   /**
-   * The caller reads no sample outside [min_timestamp_ms, max_timestamp_ms] (it extended
-   * max_timestamp_ms by its own dedup interval): the node may send a STORAGE_V1 block that lies
-   * mostly outside that range cut to its samples inside it (plus the node's dedup interval after).
+   * The caller reads no sample outside [min_timestamp_ms, max_timestamp_ms + dedup_interval_ms]:
+   * the node may send a STORAGE_V1 block that lies mostly outside that range cut to its samples
+   * inside it (up to the node's own dedup interval after max_timestamp_ms, if that is longer).
    *
    * @generated from field: bool cut_blocks = 4;
    */
   cutBlocks: boolean;
+
+  /**
+   * The caller's dedup interval (-dedup.minScrapeInterval; 0: none). It dedups before trimming,
+   * so a sample up to this long after max_timestamp_ms can replace one before it: the node sends
+   * blocks up to max_timestamp_ms + this (or its own interval, if longer). Series are found, and
+   * counted against max_series, by [min_timestamp_ms, max_timestamp_ms] alone.
+   *
+   * @generated from field: int64 dedup_interval_ms = 5;
+   */
+  dedupIntervalMs: bigint;
 };
 
 /**
@@ -447,6 +457,13 @@ export type SearchResponse = Message<"strata.cluster.v1.SearchResponse"> & {
    * @generated from field: repeated strata.cluster.v1.SeriesBlock blocks = 1;
    */
   blocks: SeriesBlock[];
+
+  /**
+   * SearchStream_v1 only: set in the last frame of a search.
+   *
+   * @generated from field: strata.cluster.v1.SearchEnd end = 2;
+   */
+  end?: SearchEnd | undefined;
 };
 
 /**
@@ -455,6 +472,39 @@ export type SearchResponse = Message<"strata.cluster.v1.SearchResponse"> & {
  */
 export const SearchResponseSchema: GenMessage<SearchResponse> = /*@__PURE__*/
   messageDesc(file_strata_cluster_v1_cluster, 13);
+
+/**
+ * How a search on SearchStream_v1 ended: what Search_v1 says in its status and trailer.
+ *
+ * @generated from message strata.cluster.v1.SearchEnd
+ */
+export type SearchEnd = Message<"strata.cluster.v1.SearchEnd"> & {
+  /**
+   * gRPC status code (0: complete) and its details ("CODE: message").
+   *
+   * @generated from field: uint32 code = 1;
+   */
+  code: number;
+
+  /**
+   * @generated from field: string details = 2;
+   */
+  details: string;
+
+  /**
+   * The node's timings when the request asked for a trace (Search_v1's strata-search-trace).
+   *
+   * @generated from field: string trace = 3;
+   */
+  trace: string;
+};
+
+/**
+ * Describes the message strata.cluster.v1.SearchEnd.
+ * Use `create(SearchEndSchema)` to create a new message.
+ */
+export const SearchEndSchema: GenMessage<SearchEnd> = /*@__PURE__*/
+  messageDesc(file_strata_cluster_v1_cluster, 14);
 
 /**
  * @generated from message strata.cluster.v1.SearchMetricNamesRequest
@@ -473,7 +523,7 @@ export type SearchMetricNamesRequest = Message<"strata.cluster.v1.SearchMetricNa
  * Use `create(SearchMetricNamesRequestSchema)` to create a new message.
  */
 export const SearchMetricNamesRequestSchema: GenMessage<SearchMetricNamesRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 14);
+  messageDesc(file_strata_cluster_v1_cluster, 15);
 
 /**
  * @generated from message strata.cluster.v1.SearchMetricNamesResponse
@@ -492,7 +542,7 @@ export type SearchMetricNamesResponse = Message<"strata.cluster.v1.SearchMetricN
  * Use `create(SearchMetricNamesResponseSchema)` to create a new message.
  */
 export const SearchMetricNamesResponseSchema: GenMessage<SearchMetricNamesResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 15);
+  messageDesc(file_strata_cluster_v1_cluster, 16);
 
 /**
  * @generated from message strata.cluster.v1.LabelNamesRequest
@@ -514,7 +564,7 @@ export type LabelNamesRequest = Message<"strata.cluster.v1.LabelNamesRequest"> &
  * Use `create(LabelNamesRequestSchema)` to create a new message.
  */
 export const LabelNamesRequestSchema: GenMessage<LabelNamesRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 16);
+  messageDesc(file_strata_cluster_v1_cluster, 17);
 
 /**
  * @generated from message strata.cluster.v1.LabelNamesResponse
@@ -531,7 +581,7 @@ export type LabelNamesResponse = Message<"strata.cluster.v1.LabelNamesResponse">
  * Use `create(LabelNamesResponseSchema)` to create a new message.
  */
 export const LabelNamesResponseSchema: GenMessage<LabelNamesResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 17);
+  messageDesc(file_strata_cluster_v1_cluster, 18);
 
 /**
  * @generated from message strata.cluster.v1.LabelValuesRequest
@@ -558,7 +608,7 @@ export type LabelValuesRequest = Message<"strata.cluster.v1.LabelValuesRequest">
  * Use `create(LabelValuesRequestSchema)` to create a new message.
  */
 export const LabelValuesRequestSchema: GenMessage<LabelValuesRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 18);
+  messageDesc(file_strata_cluster_v1_cluster, 19);
 
 /**
  * @generated from message strata.cluster.v1.LabelValuesResponse
@@ -575,7 +625,7 @@ export type LabelValuesResponse = Message<"strata.cluster.v1.LabelValuesResponse
  * Use `create(LabelValuesResponseSchema)` to create a new message.
  */
 export const LabelValuesResponseSchema: GenMessage<LabelValuesResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 19);
+  messageDesc(file_strata_cluster_v1_cluster, 20);
 
 /**
  * @generated from message strata.cluster.v1.SeriesCountRequest
@@ -592,7 +642,7 @@ export type SeriesCountRequest = Message<"strata.cluster.v1.SeriesCountRequest">
  * Use `create(SeriesCountRequestSchema)` to create a new message.
  */
 export const SeriesCountRequestSchema: GenMessage<SeriesCountRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 20);
+  messageDesc(file_strata_cluster_v1_cluster, 21);
 
 /**
  * @generated from message strata.cluster.v1.SeriesCountResponse
@@ -609,7 +659,7 @@ export type SeriesCountResponse = Message<"strata.cluster.v1.SeriesCountResponse
  * Use `create(SeriesCountResponseSchema)` to create a new message.
  */
 export const SeriesCountResponseSchema: GenMessage<SeriesCountResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 21);
+  messageDesc(file_strata_cluster_v1_cluster, 22);
 
 /**
  * @generated from message strata.cluster.v1.TsdbStatusRequest
@@ -648,7 +698,7 @@ export type TsdbStatusRequest = Message<"strata.cluster.v1.TsdbStatusRequest"> &
  * Use `create(TsdbStatusRequestSchema)` to create a new message.
  */
 export const TsdbStatusRequestSchema: GenMessage<TsdbStatusRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 22);
+  messageDesc(file_strata_cluster_v1_cluster, 23);
 
 /**
  * @generated from message strata.cluster.v1.NameValue
@@ -670,7 +720,7 @@ export type NameValue = Message<"strata.cluster.v1.NameValue"> & {
  * Use `create(NameValueSchema)` to create a new message.
  */
 export const NameValueSchema: GenMessage<NameValue> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 23);
+  messageDesc(file_strata_cluster_v1_cluster, 24);
 
 /**
  * @generated from message strata.cluster.v1.TsdbStatusResponse
@@ -717,7 +767,7 @@ export type TsdbStatusResponse = Message<"strata.cluster.v1.TsdbStatusResponse">
  * Use `create(TsdbStatusResponseSchema)` to create a new message.
  */
 export const TsdbStatusResponseSchema: GenMessage<TsdbStatusResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 24);
+  messageDesc(file_strata_cluster_v1_cluster, 25);
 
 /**
  * @generated from message strata.cluster.v1.DeleteSeriesRequest
@@ -734,7 +784,7 @@ export type DeleteSeriesRequest = Message<"strata.cluster.v1.DeleteSeriesRequest
  * Use `create(DeleteSeriesRequestSchema)` to create a new message.
  */
 export const DeleteSeriesRequestSchema: GenMessage<DeleteSeriesRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 25);
+  messageDesc(file_strata_cluster_v1_cluster, 26);
 
 /**
  * @generated from message strata.cluster.v1.DeleteSeriesResponse
@@ -751,7 +801,7 @@ export type DeleteSeriesResponse = Message<"strata.cluster.v1.DeleteSeriesRespon
  * Use `create(DeleteSeriesResponseSchema)` to create a new message.
  */
 export const DeleteSeriesResponseSchema: GenMessage<DeleteSeriesResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 26);
+  messageDesc(file_strata_cluster_v1_cluster, 27);
 
 /**
  * @generated from message strata.cluster.v1.MetadataRequest
@@ -782,7 +832,7 @@ export type MetadataRequest = Message<"strata.cluster.v1.MetadataRequest"> & {
  * Use `create(MetadataRequestSchema)` to create a new message.
  */
 export const MetadataRequestSchema: GenMessage<MetadataRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 27);
+  messageDesc(file_strata_cluster_v1_cluster, 28);
 
 /**
  * @generated from message strata.cluster.v1.MetadataResponse
@@ -799,7 +849,7 @@ export type MetadataResponse = Message<"strata.cluster.v1.MetadataResponse"> & {
  * Use `create(MetadataResponseSchema)` to create a new message.
  */
 export const MetadataResponseSchema: GenMessage<MetadataResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 28);
+  messageDesc(file_strata_cluster_v1_cluster, 29);
 
 /**
  * @generated from message strata.cluster.v1.WatchIndexRequest
@@ -812,7 +862,7 @@ export type WatchIndexRequest = Message<"strata.cluster.v1.WatchIndexRequest"> &
  * Use `create(WatchIndexRequestSchema)` to create a new message.
  */
 export const WatchIndexRequestSchema: GenMessage<WatchIndexRequest> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 29);
+  messageDesc(file_strata_cluster_v1_cluster, 30);
 
 /**
  * @generated from message strata.cluster.v1.WatchIndexResponse
@@ -831,7 +881,7 @@ export type WatchIndexResponse = Message<"strata.cluster.v1.WatchIndexResponse">
  * Use `create(WatchIndexResponseSchema)` to create a new message.
  */
 export const WatchIndexResponseSchema: GenMessage<WatchIndexResponse> = /*@__PURE__*/
-  messageDesc(file_strata_cluster_v1_cluster, 30);
+  messageDesc(file_strata_cluster_v1_cluster, 31);
 
 /**
  * @generated from enum strata.cluster.v1.Compression
@@ -988,6 +1038,18 @@ export const SearchService: GenService<{
    */
   search_v1: {
     methodKind: "server_streaming";
+    input: typeof SearchRequestSchema;
+    output: typeof SearchResponseSchema;
+  },
+  /**
+   * Search_v1's searches one after another over one long-lived stream (no call per search):
+   * the caller sends a request, the node answers with its frames, the last of which carries
+   * `end` (the search's status); then the caller may send the next request.
+   *
+   * @generated from rpc strata.cluster.v1.SearchService.SearchStream_v1
+   */
+  searchStream_v1: {
+    methodKind: "bidi_streaming";
     input: typeof SearchRequestSchema;
     output: typeof SearchResponseSchema;
   },
