@@ -1,6 +1,18 @@
 import { BadDataError } from "@strata/core";
 import { ByteBuffer, dataView, getInt64, putInt64, TWO_32 } from "./bytes.js";
-import { decodeTimestamps, decodeTimestampsNear, decodeValues, encodeTimestampsFast, encodeValuesFast, progression, timestampsProgression, type IntervalGrid } from "./codec.js";
+import {
+  CodecBuffer,
+  decodeTimestamps,
+  decodeTimestampsNear,
+  decodeValues,
+  encodeTimestampsFast,
+  encodeValuesFast,
+  IntEncoding,
+  progression,
+  timestampsProgression,
+  ValuesEncoding,
+  type IntervalGrid,
+} from "./codec.js";
 import { BLOCK_HEADER_BYTES, BLOCK_WIRE_HEADER_BYTES, BLOCK_WIRE_VERSION, MAX_BLOCK_SAMPLES, TSID_BYTES } from "./constants.js";
 import { decodeTSID, encodeTSID, type TSID } from "./tsid.js";
 
@@ -35,7 +47,18 @@ export interface BlockHeader {
   readonly valSize: number;
   readonly tsTag: number;
   readonly valTag: number;
+  /**
+   * A one-sample block stored in its header (fresh parts, docs/format/storage.md §inline
+   * one-sample blocks): its timestamp is minT, its value is `value`, and it has no payloads
+   * (tsSize = valSize = 0, tsOffset = valOffset = 0).
+   */
+  readonly inline: boolean;
+  /** The sample's value of an inline block (0 otherwise). */
+  readonly value: number;
 }
+
+/** Byte 70 of a block header: bit 0 set for an inline one-sample block. */
+const INLINE_FLAG = 1;
 
 export function writeBlockHeader(buf: Uint8Array, pos: number, h: BlockHeader): void {
   buf.set(h.tsid, pos);
@@ -43,13 +66,34 @@ export function writeBlockHeader(buf: Uint8Array, pos: number, h: BlockHeader): 
   putInt64(dv, pos + 24, h.minT);
   putInt64(dv, pos + 32, h.maxT);
   putInt64(dv, pos + 40, h.tsOffset);
-  putInt64(dv, pos + 48, h.valOffset);
+  if (h.inline) dv.setFloat64(pos + 48, h.value, true);
+  else putInt64(dv, pos + 48, h.valOffset);
   dv.setUint32(pos + 56, h.count, true);
   dv.setUint32(pos + 60, h.tsSize, true);
   dv.setUint32(pos + 64, h.valSize, true);
   buf[pos + 68] = h.tsTag;
   buf[pos + 69] = h.valTag;
-  buf[pos + 70] = 0;
+  buf[pos + 70] = h.inline ? INLINE_FLAG : 0;
+  buf[pos + 71] = 0;
+}
+
+/**
+ * Writes the header of an inline one-sample block at buf[pos..pos+72) after its TSID (already
+ * at buf[pos..pos+24)): timestamp t, value v; the tags are those of the payloads a reader makes
+ * of it (inlinePayloads).
+ */
+export function writeInlineHeaderAfterTSID(buf: Uint8Array, dv: DataView, pos: number, t: number, v: number): void {
+  putInt64(dv, pos + 24, t);
+  putInt64(dv, pos + 32, t);
+  dv.setUint32(pos + 40, 0, true);
+  dv.setUint32(pos + 44, 0, true);
+  dv.setFloat64(pos + 48, v, true);
+  dv.setUint32(pos + 56, 1, true);
+  dv.setUint32(pos + 60, 0, true);
+  dv.setUint32(pos + 64, 0, true);
+  buf[pos + 68] = IntEncoding.DeltaVarint;
+  buf[pos + 69] = ValuesEncoding.RawFloat;
+  buf[pos + 70] = INLINE_FLAG;
   buf[pos + 71] = 0;
 }
 
@@ -58,7 +102,7 @@ export function writeBlockHeader(buf: Uint8Array, pos: number, h: BlockHeader): 
  * nothing is allocated per block. `tsid` is the header's own 24 bytes, not a view of the index.
  */
 export class ReusedBlockHeader implements BlockHeader {
-  readonly tsid = new Uint8Array(TSID_BYTES);
+  private readonly tsidBytes = new Uint8Array(TSID_BYTES);
   /**
    * The TSID as four big-endian 48-bit numbers (exact in a double): comparing them in order
    * orders TSIDs like compareBytes on `tsid`, in four comparisons instead of up to 24 (merges).
@@ -76,6 +120,43 @@ export class ReusedBlockHeader implements BlockHeader {
   valSize = 0;
   tsTag = 0;
   valTag = 0;
+  inline = false;
+  value = 0;
+
+  /**
+   * The 24-byte TSID, made from k0..k3 when asked for (a merge reads it once per series, not per
+   * block); the same array every time, overwritten by the next call.
+   */
+  get tsid(): Uint8Array {
+    writeKeysTSID(this, this.tsidBytes, 0);
+    return this.tsidBytes;
+  }
+}
+
+const TWO_16 = 65_536;
+
+/** Writes the TSID of a parsed header (its k0..k3) at out[pos..pos+24), big-endian. */
+export function writeKeysTSID(h: ReusedBlockHeader, out: Uint8Array, pos: number): void {
+  putKey48(out, pos, h.k0);
+  putKey48(out, pos + 6, h.k1);
+  putKey48(out, pos + 12, h.k2);
+  putKey48(out, pos + 18, h.k3);
+}
+
+function putKey48(out: Uint8Array, pos: number, k: number): void {
+  const hi = Math.floor(k / TWO_32);
+  const lo = k - hi * TWO_32;
+  out[pos] = hi >>> 8;
+  out[pos + 1] = hi & 0xff;
+  out[pos + 2] = lo >>> 24;
+  out[pos + 3] = (lo >>> 16) & 0xff;
+  out[pos + 4] = (lo >>> 8) & 0xff;
+  out[pos + 5] = lo & 0xff;
+}
+
+/** The metricID (TSID bytes 16..24) of a parsed header, from its keys. */
+export function keysMetricID(h: ReusedBlockHeader): number {
+  return (h.k2 % TWO_16) * 2 ** 48 + h.k3;
 }
 
 /** TSID order of two parsed headers (negative, 0, positive), by their 48-bit keys. */
@@ -88,24 +169,54 @@ export function readBlockHeaderInto(buf: Uint8Array, pos: number, dv: DataView, 
   if (pos + BLOCK_HEADER_BYTES > buf.length) {
     throw new BadDataError(`block header at byte ${pos} overruns index block of ${buf.length}`, "STRATA_CORRUPT_DATA");
   }
-  const tsid = h.tsid;
-  for (let i = 0; i < TSID_BYTES; i++) tsid[i] = buf[pos + i]!;
   h.k0 = dv.getUint16(pos) * TWO_32 + dv.getUint32(pos + 2);
   h.k1 = dv.getUint16(pos + 6) * TWO_32 + dv.getUint32(pos + 8);
   h.k2 = dv.getUint16(pos + 12) * TWO_32 + dv.getUint32(pos + 14);
   h.k3 = dv.getUint16(pos + 18) * TWO_32 + dv.getUint32(pos + 20);
   h.minT = getInt64(dv, pos + 24);
   h.maxT = getInt64(dv, pos + 32);
-  h.tsOffset = getInt64(dv, pos + 40);
-  h.valOffset = getInt64(dv, pos + 48);
   h.count = dv.getUint32(pos + 56, true);
   h.tsSize = dv.getUint32(pos + 60, true);
   h.valSize = dv.getUint32(pos + 64, true);
   h.tsTag = buf[pos + 68]!;
   h.valTag = buf[pos + 69]!;
+  if ((buf[pos + 70]! & INLINE_FLAG) !== 0) {
+    h.inline = true;
+    h.value = dv.getFloat64(pos + 48, true);
+    h.tsOffset = 0;
+    h.valOffset = 0;
+    if (h.count !== 1 || h.minT !== h.maxT || h.tsSize !== 0 || h.valSize !== 0) {
+      throw new BadDataError(`corrupt inline block header at byte ${pos}: count ${h.count}, minT ${h.minT}, maxT ${h.maxT}, sizes ${h.tsSize}+${h.valSize}`, "STRATA_CORRUPT_DATA");
+    }
+    return;
+  }
+  h.inline = false;
+  h.value = 0;
+  h.tsOffset = getInt64(dv, pos + 40);
+  h.valOffset = getInt64(dv, pos + 48);
   if (h.count === 0 || h.count > MAX_BLOCK_SAMPLES || h.minT > h.maxT) {
     throw new BadDataError(`corrupt block header at byte ${pos}: count ${h.count}, minT ${h.minT}, maxT ${h.maxT}`, "STRATA_CORRUPT_DATA");
   }
+}
+
+/** Scratch of inlinePayloads. */
+const inlineTs = new Float64Array(1);
+const inlineVal = new Float64Array(1);
+const inlineOut = new CodecBuffer(32);
+
+/**
+ * The payloads of an inline one-sample block in the layouts its tags name (DeltaVarint
+ * timestamps, RawFloat values), as fresh arrays: what a search sends for it.
+ */
+export function inlinePayloads(h: BlockHeader): { timestamps: Uint8Array; values: Uint8Array } {
+  inlineTs[0] = h.minT;
+  inlineVal[0] = h.value;
+  inlineOut.reset();
+  encodeTimestampsFast(inlineOut, inlineTs, 1);
+  const timestamps = inlineOut.buf.slice(0, inlineOut.len);
+  inlineOut.reset();
+  encodeValuesFast(inlineOut, inlineVal, 1);
+  return { timestamps, values: inlineOut.buf.slice(0, inlineOut.len) };
 }
 
 /** Parses the header at buf[pos..pos+72) into a header of its own; pass `dv` (a DataView over buf) when reading many. */

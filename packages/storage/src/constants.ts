@@ -49,4 +49,10 @@ export const BLOCK_WIRE_VERSION = 1;
 export const BLOCK_WIRE_HEADER_BYTES = 55;
 
 export const PART_FORMAT_VERSION = 1;
+/**
+ * Parts that hold inline one-sample blocks (fresh parts: in-memory and disk flushes, since
+ * 2026-12-07); everything else of format 1 is unchanged, so readers take both, and a build
+ * that knows only format 1 refuses such a part instead of misreading it.
+ */
+export const PART_FORMAT_INLINE = 2;
 

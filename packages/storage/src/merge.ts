@@ -1,9 +1,8 @@
 import { setImmediate as yieldToLoop } from "node:timers/promises";
-import { compareHeaderTSIDs, ReusedBlockHeader } from "./block.js";
+import { compareHeaderTSIDs, keysMetricID, ReusedBlockHeader, writeKeysTSID } from "./block.js";
 import { decodeTimestampsAt, decodeValuesAt } from "./codec.js";
 import { deduplicateSamples, normalizeSamples } from "./dedup.js";
 import type { Part, PartCursor, PartWriter } from "./part.js";
-import { tsidMetricID } from "./tsid.js";
 
 export interface MergeOptions {
   /** -dedup.minScrapeInterval in ms (0 = off). */
@@ -44,6 +43,21 @@ function byMinT(a: Part, b: Part): number {
   return a.meta.minT - b.meta.minT;
 }
 
+/** Decodes the cursor's current block into ts/vals[at..at + count). */
+function readBlock(c: PartCursor, ts: Float64Array, vals: Float64Array, at: number): void {
+  const h = c.header!;
+  if (h.inline) {
+    ts[at] = h.minT;
+    vals[at] = h.value;
+    return;
+  }
+  // locate first: it may replace the buffer.
+  const tp = c.locateTimestamps();
+  decodeTimestampsAt(h.tsTag, c.tsBuf, tp, h.tsSize, h.count, ts, at);
+  const vp = c.locateValues();
+  decodeValuesAt(h.valTag, c.valBuf, vp, h.valSize, h.count, vals, at);
+}
+
 /**
  * Merges parts into `w` series by series: blocks of a series found in one source only, inside
  * retention and already deduplicated, are copied unchanged; otherwise the series' samples are
@@ -64,6 +78,7 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
   let ts = new Float64Array(8192);
   let vals = new Float64Array(8192);
   const live: PartCursor[] = [];
+  let nLive = 0;
   const minBuf = new Uint8Array(24);
   const key = new ReusedBlockHeader();
   let sliceStart = performance.now();
@@ -90,18 +105,24 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
     key.k1 = minH.k1;
     key.k2 = minH.k2;
     key.k3 = minH.k3;
-    minBuf.set(minH.tsid);
+    // The TSID bytes are made only for the writer calls that take them (an inline block is
+    // copied with its header).
+    let minReady = false;
     const min = minBuf;
-    live.length = 0;
-    for (const c of cursors) if (sameSeries(c, key)) live.push(c);
-    const deleted = opts.isDeleted(tsidMetricID(min, 0));
+    nLive = 0;
+    for (let i = 0; i < cursors.length; i++) {
+      const c = cursors[i]!;
+      if (sameSeries(c, key)) live[nLive++] = c;
+    }
+    const deleted = opts.isDeleted(keysMetricID(key));
     if (deleted) {
-      for (const c of live) {
+      for (let i = 0; i < nLive; i++) {
+        const c = live[i]!;
         do stats.rowsDeleted += c.header!.count;
         while (c.next() && sameSeries(c, key));
       }
     } else if (
-      live.length === 1 &&
+      nLive === 1 &&
       // A block in the cheap layouts may be copied into a part that keeps them (a disk flush).
       (live[0]!.part.meta.fastLayouts !== true || !w.compress) &&
       live[0]!.part.meta.dedupIntervalMs % Math.max(1, opts.dedupIntervalMs) === 0 &&
@@ -115,6 +136,10 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
         stats.rowsIn += h.count;
         if (h.maxT < opts.minTimestamp) continue;
         if (h.minT >= opts.minTimestamp) {
+          if (!minReady && !h.inline) {
+            writeKeysTSID(key, min, 0);
+            minReady = true;
+          }
           w.copyBlock(min, c);
           stats.rowsOut += h.count;
           stats.blocksCopied++;
@@ -125,21 +150,22 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
           vals = new Float64Array(h.count);
         }
         stats.blocksDecoded++;
-        // locate first: it may replace the buffer.
-        const tp = c.locateTimestamps();
-        decodeTimestampsAt(h.tsTag, c.tsBuf, tp, h.tsSize, h.count, ts, 0);
-        const vp = c.locateValues();
-        decodeValuesAt(h.valTag, c.valBuf, vp, h.valSize, h.count, vals, 0);
+        readBlock(c, ts, vals, 0);
         let lo = 0;
         while (lo < h.count && ts[lo]! < opts.minTimestamp) lo++;
         if (lo < h.count) {
+          if (!minReady) {
+            writeKeysTSID(key, min, 0);
+            minReady = true;
+          }
           w.writeSamples(min, ts.subarray(lo), vals.subarray(lo), h.count - lo);
           stats.rowsOut += h.count - lo;
         }
       } while (c.next() && sameSeries(c, key));
     } else {
       let n = 0;
-      for (const c of live) {
+      for (let li = 0; li < nLive; li++) {
+        const c = live[li]!;
         do {
           const h = c.header!;
           stats.rowsIn += h.count;
@@ -154,10 +180,7 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
             vals = nv;
           }
           stats.blocksDecoded++;
-          const tp = c.locateTimestamps();
-          decodeTimestampsAt(h.tsTag, c.tsBuf, tp, h.tsSize, h.count, ts, n);
-          const vp = c.locateValues();
-          decodeValuesAt(h.valTag, c.valBuf, vp, h.valSize, h.count, vals, n);
+          readBlock(c, ts, vals, n);
           n += h.count;
         } while (c.next() && sameSeries(c, key));
       }
@@ -166,6 +189,7 @@ export async function mergeParts(parts: readonly Part[], w: PartWriter, opts: Me
       let lo = 0;
       while (lo < n && ts[lo]! < opts.minTimestamp) lo++;
       if (lo < n) {
+        writeKeysTSID(key, min, 0);
         w.writeSamples(min, lo === 0 ? ts : ts.subarray(lo), lo === 0 ? vals : vals.subarray(lo), n - lo);
         stats.rowsOut += n - lo;
       }

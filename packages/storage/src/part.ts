@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { BadDataError, type TwoGenCache } from "@strata/core";
 import { ByteBuffer, compareBytes, dataView, getInt64, putInt64 } from "./bytes.js";
-import { readBlockHeader, readBlockHeaderInto, ReusedBlockHeader, type BlockHeader } from "./block.js";
+import { readBlockHeader, readBlockHeaderInto, ReusedBlockHeader, writeInlineHeaderAfterTSID, type BlockHeader } from "./block.js";
 import { CodecBuffer, encodeTimestamps, encodeTimestampsFast, encodeValues, encodeValuesFast, deltasSafe, IntEncoding, putDeltaVarints, putZigzag, ValuesEncoding } from "./codec.js";
 import {
   BLOCK_HEADER_BYTES,
@@ -13,6 +13,7 @@ import {
   METADATA_JSON,
   METAINDEX_BIN,
   METAINDEX_ROW_BYTES,
+  PART_FORMAT_INLINE,
   PART_FORMAT_VERSION,
   TIMESTAMPS_BIN,
   TSID_BYTES,
@@ -203,7 +204,7 @@ export class Part {
     } catch (err) {
       throw new BadDataError(`part ${dir}: cannot read metadata: ${String(err)}`, "STRATA_CORRUPT_DATA", { cause: err });
     }
-    if (meta.version !== PART_FORMAT_VERSION) {
+    if (meta.version !== PART_FORMAT_VERSION && meta.version !== PART_FORMAT_INLINE) {
       throw new BadDataError(`part ${dir}: unsupported format version ${meta.version}`, "STRATA_CORRUPT_DATA");
     }
     const fds: number[] = [];
@@ -347,6 +348,8 @@ export class PartCursor {
   private count = 0;
   private readonly reused = new ReusedBlockHeader();
   header: ReusedBlockHeader | undefined;
+  /** The current header's 72 bytes are rawHeaders[rawPos, rawPos + 72), valid until next(). */
+  rawPos = 0;
   private readonly tsR: WindowReader;
   private readonly valR: WindowReader;
 
@@ -371,10 +374,20 @@ export class PartCursor {
       this.count = this.part.metaindex[this.row]!.count;
       this.k = 0;
     }
-    readBlockHeaderInto(this.headers, this.k * BLOCK_HEADER_BYTES, this.hdv, this.reused);
+    this.rawPos = this.k * BLOCK_HEADER_BYTES;
+    readBlockHeaderInto(this.headers, this.rawPos, this.hdv, this.reused);
     this.header = this.reused;
     this.k++;
     return true;
+  }
+
+  get rawHeaders(): Uint8Array {
+    return this.headers;
+  }
+
+  /** A DataView over rawHeaders. */
+  get rawView(): DataView {
+    return this.hdv;
   }
 
   timestamps(): Uint8Array {
@@ -590,6 +603,8 @@ export class PartWriter {
   private readonly encVals = new CodecBuffer(16 * 1024);
   private rows = 0;
   private blocks = 0;
+  /** Inline one-sample blocks written (the part's format version says whether there are any). */
+  private inlineBlocks = 0;
   private indexBlocks = 0;
   private minT = Infinity;
   private maxT = -Infinity;
@@ -625,8 +640,15 @@ export class PartWriter {
     return this.dir === undefined || !this.compress;
   }
 
-  /** Encodes and appends samples ts/vals[0..n) of one series (sorted, unique); splits at 8192. */
+  /**
+   * Encodes and appends samples ts/vals[0..n) of one series (sorted, unique); splits at 8192.
+   * A single sample in the cheap layouts becomes an inline block.
+   */
   writeSamples(tsid: Uint8Array, ts: Float64Array, vals: Float64Array, n: number): void {
+    if (n === 1 && !this.compress) {
+      this.addInline(tsid, ts[0]!, vals[0]!);
+      return;
+    }
     for (let off = 0; off < n; off += MAX_BLOCK_SAMPLES) {
       const m = Math.min(MAX_BLOCK_SAMPLES, n - off);
       const t = off === 0 ? ts : ts.subarray(off);
@@ -651,6 +673,10 @@ export class PartWriter {
    */
   copyBlock(tsid: Uint8Array, c: PartCursor): void {
     const h = c.header!;
+    if (h.inline) {
+      this.copyInline(c);
+      return;
+    }
     // locate first: each may replace its buffer.
     const tp = c.locateTimestamps();
     const vp = c.locateValues();
@@ -669,6 +695,14 @@ export class PartWriter {
    */
   writeSamplesFast(tsidWords: Uint32Array, tsidAt: number, ts: Float64Array, vals: Float64Array, a: number, b: number): void {
     if (!(this.ts instanceof MemSink) || !(this.vals instanceof MemSink)) throw new Error("writeSamplesFast: in-memory parts only");
+    if (b - a === 1) {
+      // One sample (every series of a drain at high cardinality): the header holds it.
+      const pos = this.nHeaders * BLOCK_HEADER_BYTES;
+      const dv = this.hdv;
+      for (let w = 0; w < 6; w++) dv.setUint32(pos + 4 * w, tsidWords[tsidAt + w]!);
+      this.inlineAfterTSID(pos, ts[a]!, vals[a]!);
+      return;
+    }
     const tsBB = this.ts.bb;
     const valSink = this.vals;
     for (let off = a; off < b; off += MAX_BLOCK_SAMPLES) {
@@ -694,6 +728,44 @@ export class PartWriter {
       for (let w = 0; w < 6; w++) dv.setUint32(pos + 4 * w, tsidWords[tsidAt + w]!);
       this.addHeaderAfterTSID(ts[off]!, ts[end - 1]!, tsOffset, valOffset, m, p - tsOffset, 8 * m, tsTag, ValuesEncoding.RawFloat);
     }
+  }
+
+  /**
+   * Appends a one-sample block held in its header (docs/format/storage.md §inline one-sample
+   * blocks): parts with the cheap layouts only (a merge into full codecs encodes the sample).
+   */
+  private addInline(tsid: Uint8Array, t: number, v: number): void {
+    const pos = this.nHeaders * BLOCK_HEADER_BYTES;
+    const hb = this.headers;
+    for (let i = 0; i < TSID_BYTES; i++) hb[pos + i] = tsid[i]!;
+    this.inlineAfterTSID(pos, t, v);
+  }
+
+  /** Appends the cursor's current inline block: its header as it is (it holds no offsets). */
+  private copyInline(c: PartCursor): void {
+    const pos = this.nHeaders * BLOCK_HEADER_BYTES;
+    const from = c.rawPos;
+    const src = c.rawView;
+    const dst = this.hdv;
+    for (let i = 0; i < BLOCK_HEADER_BYTES; i += 4) dst.setUint32(pos + i, src.getUint32(from + i));
+    this.inlineAdded(c.header!.minT);
+  }
+
+  private inlineAfterTSID(pos: number, t: number, v: number): void {
+    writeInlineHeaderAfterTSID(this.headers, this.hdv, pos, t, v);
+    this.inlineAdded(t);
+  }
+
+  private inlineAdded(t: number): void {
+    this.inlineBlocks++;
+    this.nHeaders++;
+    if (t < this.ibMinT) this.ibMinT = t;
+    if (t > this.ibMaxT) this.ibMaxT = t;
+    if (t < this.minT) this.minT = t;
+    if (t > this.maxT) this.maxT = t;
+    this.rows++;
+    this.blocks++;
+    if (this.nHeaders === MAX_HEADERS_PER_INDEX_BLOCK) this.flushIndexBlock();
   }
 
   private addHeader(
@@ -811,7 +883,7 @@ export class PartWriter {
   private finishMeta(): PartMeta {
     this.flushIndexBlock();
     return {
-      version: PART_FORMAT_VERSION,
+      version: this.inlineBlocks > 0 ? PART_FORMAT_INLINE : PART_FORMAT_VERSION,
       rows: this.rows,
       blocks: this.blocks,
       minT: this.blocks === 0 ? 0 : this.minT,

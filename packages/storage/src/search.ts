@@ -1,5 +1,5 @@
 import { InternalError } from "@strata/core";
-import type { BlockHeader, RawBlock } from "./block.js";
+import { inlinePayloads, type BlockHeader, type RawBlock } from "./block.js";
 import type { Part } from "./part.js";
 import { ReadScratch } from "./search-read.js";
 import { tsidBytes, type TSID } from "./tsid.js";
@@ -104,6 +104,7 @@ export class StorageCursor implements SeriesCursor {
           this.headers.length = 0;
           part.findBlocks(key, this.minT, this.fetchMaxT, this.headers);
           for (const h of this.headers) {
+            const inline = h.inline ? inlinePayloads(h) : undefined;
             blocks.push({
               tsid,
               count: h.count,
@@ -111,8 +112,8 @@ export class StorageCursor implements SeriesCursor {
               maxT: h.maxT,
               tsTag: h.tsTag,
               valTag: h.valTag,
-              timestamps: this.reuse ? part.readTimestamps(h, scratch) : part.readTimestamps(h, scratch).slice(),
-              values: this.reuse ? part.readValues(h, scratch) : part.readValues(h, scratch).slice(),
+              timestamps: inline?.timestamps ?? (this.reuse ? part.readTimestamps(h, scratch) : part.readTimestamps(h, scratch).slice()),
+              values: inline?.values ?? (this.reuse ? part.readValues(h, scratch) : part.readValues(h, scratch).slice()),
             });
           }
         }

@@ -1,10 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compareHeaderTSIDs, readBlockHeaderInto, ReusedBlockHeader } from "../src/block.js";
+import { compareHeaderTSIDs, keysMetricID, readBlockHeaderInto, ReusedBlockHeader } from "../src/block.js";
 import { compareBytes } from "../src/bytes.js";
 import { BLOCK_HEADER_BYTES, TSID_BYTES } from "../src/constants.js";
 import type { Part } from "../src/part.js";
 import { pickMergeSources } from "../src/merge-scheduler.js";
+import { tsidMetricID } from "../src/tsid.js";
 
 const parts = (...rows: number[]): Part[] => rows.map((r) => ({ meta: { rows: r } }) as unknown as Part);
 const rowsOf = (ps: Part[]): number[] => ps.map((p) => p.meta.rows);
@@ -43,6 +44,21 @@ describe("merge order of block headers (compareHeaderTSIDs)", () => {
     fc.assert(
       fc.property(pair, ([a, b]) => {
         expect(sign(compareHeaderTSIDs(header(a), header(b)))).toBe(sign(compareBytes(a, b)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it("gives back the TSID bytes and the metricID from the keys alone (merges do not copy them per block)", () => {
+    const tsid = fc.uint8Array({ minLength: TSID_BYTES, maxLength: TSID_BYTES }).map((b) => {
+      b[16] = 0; // metricIDs are below 2^53
+      b[17] = b[17]! & 0x1f;
+      return b;
+    });
+    fc.assert(
+      fc.property(tsid, (b) => {
+        const h = header(b);
+        expect(Array.from(h.tsid)).toEqual(Array.from(b));
+        expect(keysMetricID(h)).toBe(tsidMetricID(b, 0));
       }),
       { numRuns: 2000 },
     );
