@@ -1,15 +1,20 @@
-// pnpm bench:render [--series=800] [--steps=361] [--rounds=8]
+// pnpm bench:render [--series=800] [--steps=361] [--rounds=8] [--hosts=275]
 // Sample values as the JSON answer writes them: ns per value for formatPromValue, fastValue
 // (the string path, still used by instant vectors) and writeValue (bytes into a buffer), and CPU
 // ms for matrixChunks over series × steps per value class (best of --rounds, process.cpuUsage).
+// Then the answers of bench:query's binary-operator and raw queries at --shape=100k (a quarter
+// of its 1099 hosts by default), with node_exporter's label sets, 241 steps each: CPU ms per
+// answer and ns per point.
 import { formatPromValue } from "@strata/promql";
-import { fastValue, matrixChunks } from "../src/render.js";
+import { matrixChunks } from "../src/matrix-bytes.js";
+import { fastValue } from "../src/render.js";
 import { VALUE_MAX_BYTES, writeValue } from "../src/value-bytes.js";
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--?/, "").split("=") as [string, string]));
 const SERIES = Number(args.get("series") ?? 800);
 const STEPS = Number(args.get("steps") ?? 361);
 const ROUNDS = Number(args.get("rounds") ?? 8);
+const HOSTS = Number(args.get("hosts") ?? 275);
 
 let seed = 42;
 const rnd = (): number => {
@@ -71,4 +76,62 @@ for (const [name, gen] of Object.entries(CLASSES)) {
   });
   console.log(`| ${name} | ${fmt.toFixed(1)} | ${fast.toFixed(1)} | ${bytes.toFixed(1)} | ${matrix.toFixed(1)} |`);
   if (sink === 0) console.log("");
+}
+
+// ---- dashboard answers ------------------------------------------------------------------------
+
+/** A query's answer: label sets (the name dropped, as binary operators and rate do) and a value per step. */
+interface AnswerShape {
+  readonly perHost: readonly (readonly [string, string][])[];
+  readonly value: (host: number, k: number, step: number) => number;
+}
+
+const counter = (base: number, scale: number) => (h: number, k: number, i: number) => {
+  // The per-step increments of a counter over 5 m, divided by 300 as rate does.
+  const a = base + (h * 7 + k) * 1013 + i * 15 * scale + ((h * 31 + k * 17 + i * 7) % 97) * scale / 13;
+  const b = base + (h * 7 + k) * 1013 + (i + 20) * 15 * scale + ((h * 31 + k * 17 + i * 7 + 11) % 97) * scale / 13;
+  return (b - a) / 300;
+};
+const one: readonly (readonly [string, string][])[] = [[]];
+const ANSWERS: Record<string, AnswerShape> = {
+  "CPU busy % by instance": { perHost: one, value: (h, k, i) => 100 * (1 - counter(1e5 * (1 + h), 12)(h, k, i) / 12.5) },
+  "memory used": { perHost: one, value: (h, _k, i) => 8 * 2 ** 30 - Math.floor(8 * 2 ** 30 * 0.6 + ((h * 131 + i * 7919) % 4096) * 2 ** 10) },
+  "memory used %": { perHost: one, value: (h, _k, i) => 100 * (1 - Math.floor(8 * 2 ** 30 * 0.6 + ((h * 131 + i * 7919) % 4096) * 2 ** 10) / (8 * 2 ** 30)) },
+  "disk io time": { perHost: [[["device", "sda"]], [["device", "sdb"]]], value: counter(1e4, 0.5) },
+  "filesystem used %": {
+    perHost: ["/", "/home", "/var"].map((m) => [["device", `/dev/sda${m.length}`], ["fstype", "ext4"], ["mountpoint", m]]),
+    value: (h, k, i) => 100 - (Math.floor(40 * 2 ** 30 + ((h * 17 + k * 5 + i * 131) % 2048) * 2 ** 12) / (100 * 2 ** 30)) * 100,
+  },
+  "load1 raw": { perHost: one, value: (h, _k, i) => Math.round((1.5 + ((h * 13 + i * 7) % 200) / 1000) * 1000) / 1000 },
+  uptime: { perHost: one, value: (h, _k, i) => 1_765_130_400 + i * 15 - 1.7e9 - h },
+};
+
+console.log(`\nanswers at ${HOSTS} hosts × 241 steps (bench:query --shape=100k's queries), best of ${ROUNDS} rounds`);
+console.log("| answer | series | bytes | matrixChunks CPU ms | ns per point |");
+console.log("| --- | ---: | ---: | ---: | ---: |");
+{
+  const start = 1_765_130_400_000;
+  const step = 15_000;
+  const steps = 241;
+  const ts = Float64Array.from({ length: steps }, (_, i) => start + i * step);
+  let total = 0;
+  let points = 0;
+  for (const [name, shape] of Object.entries(ANSWERS)) {
+    const series = [];
+    for (let h = 0; h < HOSTS; h++) {
+      shape.perHost.forEach((extra, k) => {
+        const labels = [["instance", `host-${h}.example.com:9100`], ["job", "node"], ...extra].sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+        series.push({ labels: labels.map(([n, v]) => ({ name: n!, value: v! })), timestamps: ts, values: Float64Array.from({ length: steps }, (_, i) => shape.value(h, k, i)) });
+      });
+    }
+    let bytes = 0;
+    const ms = cpuMs(() => {
+      bytes = 0;
+      for (const c of matrixChunks(series, { start, step, count: steps })) bytes += c.length;
+    });
+    total += ms;
+    points += series.length * steps;
+    console.log(`| ${name} | ${series.length} | ${bytes} | ${ms.toFixed(1)} | ${((ms * 1e6) / (series.length * steps)).toFixed(1)} |`);
+  }
+  console.log(`| **all** | | | ${total.toFixed(1)} | ${((total * 1e6) / points).toFixed(1)} |`);
 }

@@ -1,15 +1,14 @@
 import type { ServerResponse } from "node:http";
-import { formatPromValue, type MatrixSeries, type QueryResult } from "@strata/promql";
+import { formatPromValue, type QueryResult } from "@strata/promql";
 import type { Annotations } from "./respond.js";
 import { labelsJson, sampleJson, tsJson } from "./respond.js";
-import { VALUE_MAX_BYTES, writeValue } from "./value-bytes.js";
+import { matrixChunks, type StepGrid } from "./matrix-bytes.js";
 
 /**
  * Query results as Prometheus JSON, streamed in chunks of about CHUNK characters. A wide range
  * query answers tens of MB: building that as one string (and a Buffer copy of it) made GC the
- * largest cost of query_range. A matrix is written as byte chunks (values straight into the
- * chunk, see value-bytes.ts), other results as flat strings; chunks are written as they fill,
- * with backpressure, and the step timestamps of a range query are encoded once per query.
+ * largest cost of query_range. A matrix is written as byte chunks (matrix-bytes.ts), other
+ * results as flat strings; chunks are written as they fill, with backpressure.
  */
 
 /**
@@ -46,120 +45,6 @@ function bigInt(v: number): string {
   if (hi === 0) return String(v);
   const lo = String(v - hi * 1e8);
   return String(hi) + ZEROS[8 - lo.length]! + lo;
-}
-
-/** The step grid of a range query: every point of every series sits on start + i·step. */
-export interface StepGrid {
-  readonly start: number;
-  readonly step: number;
-  readonly count: number;
-}
-
-/**
- * The bytes before each value of a matrix series: `[<ts>,"` for its first point, `"],[<ts>,"`
- * for the next ones. Points on the step grid use bytes encoded once per query, when a series
- * first needs them (an empty or short answer encodes none or few of the grid's steps).
- */
-class PointPrefixes {
-  private readonly first: (Uint8Array | undefined)[] | undefined;
-  private readonly next: (Uint8Array | undefined)[] | undefined;
-  /** The grid's timestamps (filled as the prefixes are made; 0 before). */
-  private readonly times: Float64Array | undefined;
-  /** The grid index of the previous point (−1: none or off the grid). */
-  private last = -1;
-  constructor(private readonly grid: StepGrid | undefined) {
-    if (grid !== undefined && grid.count > 0 && grid.count <= 1_000_000) {
-      this.first = new Array<Uint8Array | undefined>(grid.count);
-      this.next = new Array<Uint8Array | undefined>(grid.count);
-      this.times = new Float64Array(grid.count);
-    }
-  }
-  get(t: number, first: boolean): Uint8Array {
-    const g = this.grid;
-    const times = this.times;
-    if (g !== undefined && times !== undefined) {
-      // A series' next point is usually the grid's next step: one comparison, no division.
-      let i = this.last + 1;
-      if (first || this.last < 0 || i >= times.length || times[i] !== t || t === 0) i = (t - g.start) / g.step;
-      if (i >= 0 && i < g.count && Number.isInteger(i)) {
-        this.last = i;
-        const list = first ? this.first! : this.next!;
-        let p = list[i];
-        if (p === undefined) {
-          const at = g.start + i * g.step;
-          times[i] = at;
-          p = list[i] = Buffer.from(first ? `[${tsJson(at)},"` : `"],[${tsJson(at)},"`, "latin1");
-        }
-        return p;
-      }
-      this.last = -1;
-    }
-    return Buffer.from(first ? `[${tsJson(t)},"` : `"],[${tsJson(t)},"`, "latin1");
-  }
-}
-
-/** Bytes a matrix chunk holds before it is handed on (a few values and a prefix may follow). */
-const CHUNK_BYTES = 64 * 1024;
-/** Room after CHUNK_BYTES for the point that crosses it: a prefix and a value of any length. */
-const CHUNK_SLACK = 64 + VALUE_MAX_BYTES;
-
-/**
- * The `data` of a matrix, chunk by chunk. Series must already be sorted. Prefixes and values are
- * written as bytes into a chunk buffer (values by writeValue, without a string per value), and
- * each full chunk is handed on as is: no per-point strings, no join, no UTF-8 conversion when the
- * socket writes it. Label sets are strings (once per series) and are encoded into the chunk.
- */
-export function* matrixChunks(series: readonly MatrixSeries[], grid?: StepGrid): Generator<Uint8Array> {
-  const prefixes = new PointPrefixes(grid);
-  let buf = Buffer.allocUnsafe(CHUNK_BYTES + CHUNK_SLACK);
-  let pos = buf.write('{"resultType":"matrix","result":[', 0, "latin1");
-  for (let k = 0; k < series.length; k++) {
-    const s = series[k]!;
-    const head = `${k === 0 ? "" : ","}{"metric":${labelsJson(s.labels)},"values":[`;
-    const headBytes = Buffer.byteLength(head);
-    if (pos + headBytes > CHUNK_BYTES) {
-      if (pos > 0) yield buf.subarray(0, pos);
-      buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, headBytes) + CHUNK_SLACK);
-      pos = 0;
-    }
-    pos += buf.write(head, pos, "utf8");
-    const t = s.timestamps;
-    const v = s.values;
-    const n = t.length;
-    // A value equal to the previous one copies its bytes (gauges and counts often stay flat
-    // over many steps; NaN never compares equal and is written each time).
-    let prev = NaN;
-    let prevBuf = buf;
-    let prevStart = 0;
-    let prevEnd = 0;
-    for (let i = 0; i < n; i++) {
-      const p = prefixes.get(t[i]!, i === 0);
-      const pl = p.length;
-      // A step's prefix is ~16 bytes: one native copy beats a byte loop (−8 ms over 289k points in bench:render).
-      if (pl > 12) {
-        buf.set(p, pos);
-        pos += pl;
-      } else for (let j = 0; j < pl; j++) buf[pos++] = p[j]!;
-      const vi = v[i]!;
-      if (vi === prev && (vi !== 0 || 1 / vi === 1 / prev)) {
-        for (let j = prevStart; j < prevEnd; j++) buf[pos++] = prevBuf[j]!;
-      } else {
-        prev = vi;
-        prevBuf = buf;
-        prevStart = pos;
-        pos = writeValue(buf, pos, vi);
-        prevEnd = pos;
-      }
-      if (pos >= CHUNK_BYTES) {
-        yield buf.subarray(0, pos);
-        buf = Buffer.allocUnsafe(CHUNK_BYTES + CHUNK_SLACK);
-        pos = 0;
-      }
-    }
-    pos += buf.write(n === 0 ? "]}" : '"]]}', pos, "latin1");
-  }
-  pos += buf.write("]}", pos, "latin1");
-  yield buf.subarray(0, pos);
 }
 
 /** The `data` of any result (a matrix is sorted by the caller). */

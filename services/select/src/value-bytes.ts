@@ -40,6 +40,13 @@ for (let k = 0; k < 23; k++) {
   POW10_LO[k] = POW10[k]! - POW10_HI[k]!;
 }
 
+/**
+ * Half an ulp of a double with biased exponent e: 2^(e − 1023 − 53), for e ≥ 53 (wide's domain
+ * lies far inside). Read from a table, not built through the F64/U32 words: a double loaded
+ * right after two 32-bit stores to its halves waits for them to retire.
+ */
+const HALF_ULP = Float64Array.from({ length: 2048 }, (_, e) => 2 ** (e - 1076));
+
 /** A margin, in units of the 17-digit integer, inside which a comparison is not trusted. */
 const EPS = 1e-6;
 
@@ -140,9 +147,7 @@ function wide(a: number): boolean {
   // Half the gap to the next double above, times 10^k; the gap below is half that at a power
   // of two. (Whether a bound itself parses back to a depends on a's parity; candidates that
   // close to a bound are left to V8 below.)
-  U32[0] = 0;
-  U32[1] = (e - 53) << 20;
-  const dHi = F64[0] * POW10[k]!;
+  const dHi = HALF_ULP[e]! * POW10[k]!;
   const dLo = (w1 & 0xfffff) === 0 && w0 === 0 ? dHi / 2 : dHi;
 
   // hi = q·1e8 + r8 without fmod (a runtime call on doubles): q·1e8 = q·5^8·2^8 is exact, and
@@ -213,10 +218,28 @@ function nearest(mod: number, rm: number, r: number, lo: number, dHi: number, dL
 }
 
 /**
+ * Two ASCII digits per entry, as a little-endian 16-bit word: `PAIRS[n]` written at p puts n's
+ * tens digit at p and its units digit at p + 1.
+ */
+const PAIRS = Uint16Array.from({ length: 100 }, (_, n) => (48 + ((n / 10) | 0)) | ((48 + (n % 10)) << 8));
+
+/** The buffer `view` covers (writeValue's callers write a chunk at a time into one buffer). */
+let viewOf: Uint8Array | undefined;
+let view: DataView = new DataView(new ArrayBuffer(0));
+
+function viewFor(buf: Uint8Array): DataView {
+  if (buf !== viewOf) {
+    viewOf = buf;
+    view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  return view;
+}
+
+/**
  * Writes (hi·1e8 + lo)·10^-k in plain decimal form: integer digits from the first non-zero one
  * (at least one), fraction digits without trailing zeros. 0 ≤ hi ≤ 1e9 + 1, 0 ≤ lo < 1e8,
  * 0 ≤ k ≤ 22. The fraction's trailing zeros are dropped first, so the length is known and the
- * digits go straight into buf, right to left, with int32 arithmetic (constant divisors).
+ * digits go straight into buf, right to left, two at a time (int32 arithmetic, constant divisors).
  */
 function writeDigits(buf: Uint8Array, pos: number, negative: boolean, hi: number, lo: number, k: number): number {
   let h = hi | 0;
@@ -238,34 +261,64 @@ function writeDigits(buf: Uint8Array, pos: number, negative: boolean, hi: number
   }
   const nd = h > 0 ? 8 + digitCount(h) : digitCount(l);
   if (negative) buf[pos++] = 45; // '-'
-  let p: number;
   let end: number;
   if (k >= nd) {
     buf[pos] = 48; // '0'
     buf[pos + 1] = 46; // '.'
     for (let i = pos + 2, z = pos + 2 + k - nd; i < z; i++) buf[i] = 48;
     end = pos + 2 + k;
-    p = end;
-  } else {
-    end = pos + nd + (k > 0 ? 1 : 0);
-    p = end;
-  }
-  // Right to left: k fraction digits, the point, then the rest (lo's 8 digits, then hi's).
-  let n = 0;
-  const lowDigits = h > 0 ? 8 : nd;
-  for (; n < lowDigits; n++) {
-    if (n === k && k > 0 && k < nd) buf[--p] = 46;
-    const q = (l / 10) | 0;
-    buf[--p] = 48 + l - q * 10;
-    l = q;
-  }
-  for (; n < nd; n++) {
-    if (n === k && k > 0) buf[--p] = 46;
-    const q = (h / 10) | 0;
-    buf[--p] = 48 + h - q * 10;
-    h = q;
-  }
+  } else end = pos + nd + (k > 0 ? 1 : 0);
+  const dv = viewFor(buf);
+  // Right to left: lo's digits (8 when hi has any), then hi's, with the point after k digits
+  // when it falls inside them.
+  const point = k > 0 && k < nd ? k : -1;
+  if (h > 0) {
+    let p = end;
+    if (point >= 0 && point < 8) {
+      l = digitsBack(dv, buf, p, l, point);
+      p -= point;
+      buf[--p] = 46; // '.'
+      digitsBack(dv, buf, p, l, 8 - point);
+      p -= 8 - point;
+    } else {
+      digitsBack(dv, buf, p, l, 8);
+      p -= 8;
+      if (point === 8) buf[--p] = 46;
+    }
+    const hd = nd - 8;
+    if (point > 8) {
+      h = digitsBack(dv, buf, p, h, point - 8);
+      p -= point - 8;
+      buf[--p] = 46;
+      digitsBack(dv, buf, p, h, hd - (point - 8));
+    } else digitsBack(dv, buf, p, h, hd);
+  } else if (point >= 0) {
+    l = digitsBack(dv, buf, end, l, point);
+    buf[end - point - 1] = 46;
+    digitsBack(dv, buf, end - point - 1, l, nd - point);
+  } else digitsBack(dv, buf, end, l, nd);
   return end;
+}
+
+/**
+ * Writes the last `count` decimal digits of x (an int32 ≥ 0) into buf[end − count … end), two at a
+ * time through dv (a view of buf), and returns x without them.
+ */
+function digitsBack(dv: DataView, buf: Uint8Array, end: number, x: number, count: number): number {
+  let p = end;
+  while (count >= 2) {
+    const q = (x / 100) | 0;
+    p -= 2;
+    dv.setUint16(p, PAIRS[x - q * 100]!, true);
+    x = q;
+    count -= 2;
+  }
+  if (count > 0) {
+    const q = (x / 10) | 0;
+    buf[p - 1] = 48 + x - q * 10;
+    x = q;
+  }
+  return x;
 }
 
 /** Decimal digits of 0 < x < 2^31 (1 for 0). */

@@ -3,7 +3,8 @@ import type { AddressInfo } from "node:net";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { formatPromValue } from "@strata/promql";
-import { fastValue, matrixChunks, successStream } from "../src/render.js";
+import { matrixChunks } from "../src/matrix-bytes.js";
+import { fastValue, successStream } from "../src/render.js";
 import { VALUE_MAX_BYTES, writeValue } from "../src/value-bytes.js";
 
 const text = (chunks: Iterable<Uint8Array>): string => Buffer.concat([...chunks]).toString("utf8");

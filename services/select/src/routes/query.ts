@@ -3,7 +3,8 @@ import { BadDataError, compareByLabels, Trace } from "@strata/core";
 import type { MatrixSeries, QueryResult } from "@strata/promql";
 import { mergeMatrix, RollupCache } from "../cache.js";
 import { tenantRoute, withSlot, type Ctx, type SelectRuntime } from "../context.js";
-import { matrixChunks, resultChunks, successStream } from "../render.js";
+import { matrixChunks } from "../matrix-bytes.js";
+import { resultChunks, successStream } from "../render.js";
 
 /** /api/v1/query and /api/v1/query_range: PromQL through the engine, answers streamed in slices. */
 export function queryRoutes(api: FastifyInstance, rt: SelectRuntime): void {
