@@ -297,6 +297,9 @@ export class Part {
     // Last row whose first TSID is < tsid: the series may start inside it.
     let lo = hint === undefined ? 0 : hint.row;
     let hi = mi.length;
+    // The previous lookup's row or the next one, usually: then the first row not below tsid is
+    // one of the two rows after it (or the end), two comparisons instead of a binary search.
+    if (hint !== undefined && lo + 1 < hi && compareBytes(mi[lo + 1]!.firstTSID, tsid) >= 0) hi = lo + 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (compareBytes(mi[mid]!.firstTSID, tsid) < 0) lo = mid + 1;
