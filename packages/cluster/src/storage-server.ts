@@ -291,6 +291,18 @@ function takeWriter(): SearchFrameWriter {
   return writers.pop() ?? new SearchFrameWriter(WRITER_BYTES, true);
 }
 
+/** A DataView over the frame writer's memory last written to (marshalBlockAt writes a block's integers through it). */
+let viewBuf: Uint8Array | undefined;
+let view: DataView | undefined;
+
+function viewOf(buf: Uint8Array): DataView {
+  if (buf !== viewBuf || view === undefined) {
+    viewBuf = buf;
+    view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  return view;
+}
+
 function release(w: SearchFrameWriter): void {
   w.reset();
   if (writers.length < MAX_POOLED_WRITERS) writers.push(w);
@@ -385,7 +397,8 @@ async function runSearch(d: StorageServerDeps, call: SearchCall, request: cluste
             let name = s.metricName;
             for (const b of blocks) {
               const at = w.appendBlock(name, cluster.BlockEncoding.STORAGE_V1, b.count, b.minT, b.maxT, marshaledBlockSize(b));
-              marshalBlockAt(b, w.buf, at);
+              const buf = w.buf;
+              marshalBlockAt(b, buf, at, viewOf(buf));
               name = NO_NAME;
             }
           } else {

@@ -241,9 +241,11 @@ export function marshaledBlockSize(b: RawBlock): number {
   return BLOCK_WIRE_HEADER_BYTES + b.timestamps.length + b.values.length;
 }
 
-/** Writes a block's wire form at `pos` (`buf` must hold marshaledBlockSize more bytes); returns the end. */
-export function marshalBlockAt(b: RawBlock, buf: Uint8Array, pos: number): number {
-  const dv = dataView(buf);
+/**
+ * Writes a block's wire form at `pos` (`buf` must hold marshaledBlockSize more bytes); returns
+ * the end. `dv`: a DataView over exactly `buf`, for callers writing many blocks into one buffer.
+ */
+export function marshalBlockAt(b: RawBlock, buf: Uint8Array, pos: number, dv: DataView = dataView(buf)): number {
   buf[pos] = BLOCK_WIRE_VERSION;
   encodeTSID(b.tsid, buf, pos + 1);
   dv.setUint32(pos + 25, b.count, true);

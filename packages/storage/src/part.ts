@@ -41,6 +41,14 @@ export interface PartMeta {
   rawIndex?: boolean;
 }
 
+/** Where a search's previous findBlocks in a part began: its index row, the first header there not below its TSID, that row's block. */
+export class PartSearchHint {
+  row = 0;
+  pos = 0;
+  block: Uint8Array | undefined = undefined;
+  dv: DataView | undefined = undefined;
+}
+
 /** One row of the metaindex: where an index block is and what it covers. */
 export interface MetaindexRow {
   readonly firstTSID: Uint8Array;
@@ -278,31 +286,65 @@ export class Part {
     return headers;
   }
 
-  /** Block headers of one series overlapping [minT, maxT], in time order. */
-  findBlocks(tsid: Uint8Array, minT: number, maxT: number, out: BlockHeader[]): void {
+  /**
+   * Block headers of one series overlapping [minT, maxT], in time order. With `hint` (one per
+   * part and search, TSIDs asked in ascending order) the lookup starts where the previous one
+   * ended: the index rows and headers before it hold smaller TSIDs, so the rows and headers
+   * found are the same, fewer TSIDs are compared, and the index block of the previous lookup
+   * and its DataView are reused.
+   */
+  findBlocks(tsid: Uint8Array, minT: number, maxT: number, out: BlockHeader[], hint?: PartSearchHint): void {
     const mi = this.metaindex;
     // Last row whose first TSID is < tsid: the series may start inside it.
-    let lo = 0;
+    let lo = hint === undefined ? 0 : hint.row;
     let hi = mi.length;
+    // The previous lookup's row or the next one, usually: then the first row not below tsid is
+    // one of the two rows after it (or the end), two comparisons instead of a binary search.
+    if (hint !== undefined && lo + 1 < hi && compareBytes(mi[lo + 1]!.firstTSID, tsid) >= 0) hi = lo + 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (compareBytes(mi[mid]!.firstTSID, tsid) < 0) lo = mid + 1;
       else hi = mid;
     }
-    for (let r = Math.max(0, lo - 1); r < mi.length; r++) {
+    const start = Math.max(0, lo - 1);
+    let from = 0;
+    if (hint !== undefined) {
+      if (hint.row === start) from = hint.pos;
+      else {
+        hint.row = start;
+        hint.pos = 0;
+        hint.block = undefined;
+      }
+    }
+    for (let r = start; r < mi.length; r++) {
       const row = mi[r]!;
       if (compareBytes(row.firstTSID, tsid) > 0) break;
       if (row.maxT < minT || row.minT > maxT) continue;
-      const hb = this.indexBlock(r);
-      // First header with TSID >= tsid.
-      let a = 0;
-      let b = row.count;
-      while (a < b) {
-        const mid = (a + b) >>> 1;
-        if (compareTsidAt(hb, mid * BLOCK_HEADER_BYTES, tsid) < 0) a = mid + 1;
-        else b = mid;
+      let hb: Uint8Array;
+      let hdv: DataView;
+      if (r === start && hint?.block !== undefined) {
+        hb = hint.block;
+        hdv = hint.dv!;
+      } else {
+        hb = this.indexBlock(r);
+        hdv = dataView(hb);
+        if (r === start && hint !== undefined) {
+          hint.block = hb;
+          hint.dv = hdv;
+        }
       }
-      const hdv = dataView(hb);
+      // First header with TSID >= tsid: a few steps forward from the previous lookup's, else by halves.
+      let a = r === start ? from : 0;
+      let b = row.count;
+      for (let probe = 0; probe < 4 && a < b && compareTsidAt(hb, a * BLOCK_HEADER_BYTES, tsid) < 0; probe++) a++;
+      if (a < b && compareTsidAt(hb, a * BLOCK_HEADER_BYTES, tsid) < 0) {
+        while (a < b) {
+          const mid = (a + b) >>> 1;
+          if (compareTsidAt(hb, mid * BLOCK_HEADER_BYTES, tsid) < 0) a = mid + 1;
+          else b = mid;
+        }
+      }
+      if (r === start && hint !== undefined) hint.pos = a;
       for (let k = a; k < row.count; k++) {
         if (compareTsidAt(hb, k * BLOCK_HEADER_BYTES, tsid) !== 0) break;
         const h = readBlockHeader(hb, k * BLOCK_HEADER_BYTES, hdv);

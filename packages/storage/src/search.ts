@@ -1,8 +1,8 @@
 import { InternalError } from "@strata/core";
 import { inlinePayloads, type BlockHeader, type RawBlock } from "./block.js";
-import type { Part } from "./part.js";
+import { PartSearchHint, type Part } from "./part.js";
 import { ReadScratch } from "./search-read.js";
-import { tsidBytes, type TSID } from "./tsid.js";
+import { encodeTSID, TSID_SIZE, type TSID } from "./tsid.js";
 
 export interface SearchOptions {
   /** Fail with ExecutionError (STRATA_LIMIT_EXCEEDED) when more series match. */
@@ -64,6 +64,10 @@ export class StorageCursor implements SeriesCursor {
   private readonly headers: BlockHeader[] = [];
   private scratch: ReadScratch | undefined;
   private readonly reuse: boolean;
+  /** The current TSID's bytes. */
+  private readonly key = new Uint8Array(TSID_SIZE);
+  /** Where the previous TSID's lookup began in each part (TSIDs come in ascending order). */
+  private readonly hints: PartSearchHint[];
 
   /** `parts` are acquired by the caller; the cursor releases them when it closes. */
   constructor(
@@ -76,6 +80,7 @@ export class StorageCursor implements SeriesCursor {
     reuseBuffers = false,
   ) {
     this.reuse = reuseBuffers;
+    this.hints = parts.map(() => new PartSearchHint());
     this.scratch = scratches.pop() ?? new ReadScratch();
     if (tsids.length === 0) this.close();
   }
@@ -94,15 +99,17 @@ export class StorageCursor implements SeriesCursor {
           return false;
         }
         const tsid = this.tsids[this.i]!;
-        const key = tsidBytes(tsid);
+        const key = this.key;
+        encodeTSID(tsid, key, 0);
         const blocks: RawBlock[] = [];
         const scratch = this.scratch!;
         scratch.nextStep();
         const reads = scratch.reads;
         const buffers = scratch.buffers;
-        for (const part of this.parts) {
+        for (let p = 0; p < this.parts.length; p++) {
+          const part = this.parts[p]!;
           this.headers.length = 0;
-          part.findBlocks(key, this.minT, this.fetchMaxT, this.headers);
+          part.findBlocks(key, this.minT, this.fetchMaxT, this.headers, this.hints[p]);
           for (const h of this.headers) {
             const inline = h.inline ? inlinePayloads(h) : undefined;
             blocks.push({

@@ -1,6 +1,8 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { TwoGenCache } from "@strata/core";
-import { MAX_WINDOW_BYTES, Part, PartWriter } from "../src/part.js";
+import type { BlockHeader } from "../src/block.js";
+import { MAX_WINDOW_BYTES, Part, PartSearchHint, PartWriter } from "../src/part.js";
 import { rmDir, tmpDir } from "./helpers.js";
 
 describe("PartCursor read-ahead (merges)", () => {
@@ -41,6 +43,67 @@ describe("PartCursor read-ahead (merges)", () => {
         expect(most).toBeGreaterThan(0);
         expect(most).toBeLessThanOrEqual(2 * MAX_WINDOW_BYTES);
         expect(MAX_WINDOW_BYTES).toBeLessThanOrEqual(128 << 10);
+      } finally {
+        part.release();
+      }
+    } finally {
+      rmDir(dir);
+    }
+  });
+});
+
+describe("findBlocks with a search's hint (TSIDs in ascending order)", () => {
+  it("finds the blocks it finds without one, across index blocks and time filters", () => {
+    const dir = tmpDir();
+    try {
+      // 2,600 series of 1–3 blocks (some straddle the 1,024-header index blocks), later series
+      // later in time (so that whole index blocks fall outside a search's range); every 7th
+      // TSID is left out, so searches also ask for series the part does not hold.
+      const w = new PartWriter(dir, 0, true);
+      const tsidOf = (s: number): Uint8Array => {
+        const t = new Uint8Array(24);
+        t[3] = s % 5;
+        t[9] = s >> 8;
+        t[23] = s & 255;
+        return t;
+      };
+      const order = Array.from({ length: 3000 }, (_, s) => s).sort((a, b) => Buffer.compare(tsidOf(a), tsidOf(b)));
+      const t0 = 1_700_000_000_000;
+      order.forEach((s, at) => {
+        if (s % 7 === 3) return;
+        for (let b = 0; b < 1 + (s % 3); b++) {
+          const ts = Float64Array.from({ length: 4 }, (_, i) => t0 + (b * 4 + i + (s % 11) + 10 * Math.floor(at / 700)) * 15_000);
+          w.writeSamples(tsidOf(s), ts, Float64Array.from(ts, (t) => t / 1000 + s), 4);
+        }
+      });
+      w.finish();
+      const part = Part.open(dir, "p", new TwoGenCache<number, Uint8Array>(1 << 20, (_k, b) => b.length));
+      try {
+        const headers = (tsid: Uint8Array, minT: number, maxT: number, hint?: PartSearchHint) => {
+          const out: BlockHeader[] = [];
+          part.findBlocks(tsid, minT, maxT, out, hint);
+          return out.map((h) => [h.minT, h.maxT, h.count, h.tsOffset, h.valOffset]);
+        };
+        let found = 0;
+        fc.assert(
+          fc.property(
+            fc.uniqueArray(fc.integer({ min: 0, max: 2999 }), { maxLength: 400 }),
+            fc.integer({ min: 0, max: 60 }),
+            fc.integer({ min: 0, max: 60 }),
+            (picked, a, b) => {
+              const minT = t0 + Math.min(a, b) * 15_000;
+              const maxT = t0 + Math.max(a, b) * 15_000;
+              const hint = new PartSearchHint();
+              for (const s of order.filter((x) => picked.includes(x))) {
+                const want = headers(tsidOf(s), minT, maxT);
+                found += want.length;
+                expect(headers(tsidOf(s), minT, maxT, hint)).toEqual(want);
+              }
+            },
+          ),
+          { numRuns: 200 },
+        );
+        expect(found).toBeGreaterThan(500);
       } finally {
         part.release();
       }

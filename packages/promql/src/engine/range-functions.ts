@@ -426,11 +426,208 @@ function slide(state: SlideState, env: RollupMeter): boolean {
 }
 
 /**
- * rate/increase/delta over all steps of one series: Prometheus' extrapolatedRate per window,
- * with the counter-reset correction computed only for windows that contain a reset (found by
- * tracking the last reset index as the window's end advances).
+ * rate/increase/delta over all steps of one series: Prometheus' extrapolatedRate per window.
+ *
+ * Series scraped together have the same timestamps (every series of one target, and a wide
+ * selection in label order holds a target's series one after another), and everything in the
+ * extrapolation but the window's first and last values is a function of the timestamps and the
+ * steps: which samples each window holds, the durations to its edges and the factor. When a
+ * series comes with the timestamps (and steps) of the one before, those are read from
+ * `rateGeometry` instead of walked and divided again; the values are then the same arithmetic
+ * on the same operands. A counter with a reset anywhere, or timestamps not seen just before,
+ * takes the walk (slideRateWalk).
  */
 function slideRate(
+  ts: Float64Array,
+  vs: Float64Array,
+  ends: Float64Array,
+  range: number,
+  n: number,
+  isCounter: boolean,
+  isRate: boolean,
+  values: Float64Array,
+  present: Uint8Array,
+  env: RollupMeter,
+): number {
+  const g = rateGeometry;
+  if (!g.seen(ts, vs, ends, range, n)) {
+    g.remember(ts, ends, range, n);
+    return slideRateWalk(ts, vs, ends, range, n, isCounter, isRate, values, present, env);
+  }
+  if (isCounter && g.decrease) return slideRateWalk(ts, vs, ends, range, n, isCounter, isRate, values, present, env);
+  g.build(isRate);
+  g.reads++;
+  const { lo, last, toStart, toEnd, sampled, factor, zeroCheck } = g;
+  const rangeSec = range / 1000;
+  for (let k = 0; k < n; k++) {
+    const l = last[k]!;
+    if (l < 0) continue;
+    const firstV = vs[lo[k]!]!;
+    const result = vs[l]! - firstV;
+    let f = factor[k]!;
+    // slideRateWalk's extrapolation towards zero, which the values decide (zeroCheck: the
+    // duration to the window's start is longer than the sampled interval).
+    if (isCounter && result > 0 && firstV >= 0 && (firstV < result || zeroCheck[k] === 1)) {
+      const sampledInterval = sampled[k]!;
+      const durationToZero = sampledInterval * (firstV / result);
+      if (durationToZero < toStart[k]!) {
+        f = (sampledInterval + durationToZero + toEnd[k]!) / sampledInterval;
+        if (isRate) f /= rangeSec;
+      }
+    }
+    values[k] = result * f;
+    present[k] = 1;
+  }
+  env.samplesScanned += g.scanned;
+  return g.got;
+}
+
+/** Same number, sign of zero included (a NaN never is). */
+function sameNumber(a: number, b: number): boolean {
+  return a === b && (a !== 0 || 1 / a === 1 / b);
+}
+
+/**
+ * The windows of slideRate over the last timestamps it was given: remembered on the first
+ * series with them, built (walked once) on the second, read by every further one.
+ */
+class RateGeometry {
+  private ts = new Float64Array(0);
+  private len = -1;
+  private ends = new Float64Array(0);
+  private n = -1;
+  private range = NaN;
+  /** Built for these timestamps, and for rate (factor divided by the range) or not. */
+  private built = false;
+  private builtRate = false;
+  /** Per step: first and last sample of the window (last -1: fewer than two samples, no output). */
+  lo = new Int32Array(0);
+  last = new Int32Array(0);
+  /** Per step: the durations to the window's edges after the threshold rule, the sampled interval, the factor. */
+  toStart = new Float64Array(0);
+  toEnd = new Float64Array(0);
+  sampled = new Float64Array(0);
+  factor = new Float64Array(0);
+  /** Per step: 1 where the duration to the window's start is longer than the sampled interval. */
+  zeroCheck = new Uint8Array(0);
+  /** Samples in the windows with output, and steps with output. */
+  scanned = 0;
+  got = 0;
+  /** Series whose windows were read from here (tests). */
+  reads = 0;
+
+  /** A value below the one before it in the `vs` last given to `seen` (a counter reset, as slideRateWalk finds them). */
+  decrease = false;
+
+  /**
+   * Whether `ts`, `ends` (its first n) and `range` are the remembered ones, the same numbers to
+   * the sign of a zero (a NaN never is); if so, `decrease` says whether `vs` has a reset.
+   */
+  seen(ts: Float64Array, vs: Float64Array, ends: Float64Array, range: number, n: number): boolean {
+    const len = ts.length;
+    if (len !== this.len || n !== this.n || !sameNumber(range, this.range)) return false;
+    const a = this.ts;
+    let decrease = false;
+    let prev = len > 0 ? vs[0]! : 0;
+    for (let i = 0; i < len; i++) {
+      const t = ts[i]!;
+      if (t !== a[i]! || (t === 0 && 1 / t !== 1 / a[i]!)) return false;
+      const v = vs[i]!;
+      if (v < prev) decrease = true;
+      prev = v;
+    }
+    const e = this.ends;
+    for (let k = 0; k < n; k++) if (!sameNumber(ends[k]!, e[k]!)) return false;
+    this.decrease = decrease;
+    return true;
+  }
+
+  remember(ts: Float64Array, ends: Float64Array, range: number, n: number): void {
+    if (this.ts.length < ts.length) this.ts = new Float64Array(Math.max(ts.length, 2 * this.ts.length));
+    this.ts.set(ts);
+    this.len = ts.length;
+    if (this.ends.length < n) {
+      this.ends = new Float64Array(Math.max(n, 2 * this.ends.length));
+      this.lo = new Int32Array(this.ends.length);
+      this.last = new Int32Array(this.ends.length);
+      this.toStart = new Float64Array(this.ends.length);
+      this.toEnd = new Float64Array(this.ends.length);
+      this.sampled = new Float64Array(this.ends.length);
+      this.factor = new Float64Array(this.ends.length);
+      this.zeroCheck = new Uint8Array(this.ends.length);
+    }
+    this.ends.set(ends.subarray(0, n));
+    this.n = n;
+    this.range = range;
+    this.built = false;
+  }
+
+  /** Walks the remembered timestamps as slideRateWalk does, keeping what each window's extrapolation needs of them. */
+  build(isRate: boolean): void {
+    if (this.built && this.builtRate === isRate) return;
+    const { ts, ends, range, n, lo: loOf, last: lastOf, toStart, toEnd, sampled, factor, zeroCheck } = this;
+    const len = this.len;
+    const rangeSec = range / 1000;
+    let lo = 0;
+    let hi = 0;
+    let scanned = 0;
+    let got = 0;
+    for (let k = 0; k < n; k++) {
+      const rangeEnd = ends[k]!;
+      const rangeStart = rangeEnd - range;
+      if (k > 0 && rangeEnd < ends[k - 1]!) {
+        lo = 0;
+        hi = 0;
+      }
+      while (hi < len && ts[hi]! <= rangeEnd) hi++;
+      while (lo < len && ts[lo]! <= rangeStart) lo++;
+      const last = hi - 1;
+      if (last - lo < 1) {
+        lastOf[k] = -1;
+        continue;
+      }
+      scanned += hi - lo;
+      got++;
+      const firstT = ts[lo]!;
+      const lastT = ts[last]!;
+      let durationToStart = (firstT - rangeStart) / 1000;
+      let durationToEnd = (rangeEnd - lastT) / 1000;
+      const sampledInterval = (lastT - firstT) / 1000;
+      const avgBetween = sampledInterval / (last - lo);
+      const threshold = avgBetween * 1.1;
+      if (durationToStart >= threshold) durationToStart = avgBetween / 2;
+      if (durationToEnd >= threshold) durationToEnd = avgBetween / 2;
+      let f = (sampledInterval + durationToStart + durationToEnd) / sampledInterval;
+      if (isRate) f /= rangeSec;
+      loOf[k] = lo;
+      lastOf[k] = last;
+      toStart[k] = durationToStart;
+      toEnd[k] = durationToEnd;
+      sampled[k] = sampledInterval;
+      factor[k] = f;
+      zeroCheck[k] = durationToStart > sampledInterval ? 1 : 0;
+    }
+    this.scanned = scanned;
+    this.got = got;
+    this.built = true;
+    this.builtRate = isRate;
+  }
+}
+
+let rateGeometry = new RateGeometry();
+
+/** Tests: series rate/increase/delta computed from remembered windows since the last call, which forgets them. */
+export function takeRateGeometryReads(): number {
+  const r = rateGeometry.reads;
+  rateGeometry = new RateGeometry();
+  return r;
+}
+
+/**
+ * slideRate by walking the windows: the counter-reset correction is computed only for windows
+ * that contain a reset (found by tracking the last reset index as the window's end advances).
+ */
+function slideRateWalk(
   ts: Float64Array,
   vs: Float64Array,
   ends: Float64Array,
