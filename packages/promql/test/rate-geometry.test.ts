@@ -108,6 +108,26 @@ describe("rate over series with the same timestamps", () => {
     expect(takeRateGeometryReads()).toBe(2);
   });
 
+  it.each(["rate", "increase"])("%s of three counters with resets, scraped together: read from the first walk, the walk's values", (func) => {
+    const ts = Float64Array.from({ length: 40 }, (_, i) => 1_000_000 + i * 15_000);
+    const ends = Float64Array.from({ length: 20 }, (_, k) => 1_300_000 + k * 15_000);
+    const run = (s: number) => {
+      // Resets at samples 12 + s and 30: windows with none, one and two of them.
+      const vs = Float64Array.from(ts, (_, i) => (i >= 30 ? 3 * (i - 30) : i >= 12 + s ? 5 * (i - 12 - s) : 1000 + 7.5 * i));
+      const values = new Float64Array(20);
+      const present = new Uint8Array(20);
+      expect(rollupSeries(func, ts, vs, ends, 300_000, values, present, meter())).toBe(20);
+      return bits(values);
+    };
+    const want = [0, 1, 2].map((s) => {
+      takeRateGeometryReads();
+      return run(s);
+    });
+    takeRateGeometryReads();
+    for (let s = 0; s < 3; s++) expect(run(s)).toEqual(want[s]);
+    expect(takeRateGeometryReads()).toBe(2);
+  });
+
   it.each([
     // Two samples 10 s apart 10.6 s after the window's start: toward zero when the first value is
     // under 1.06 × the increase, whichever clause of the test lets it be tried.

@@ -434,8 +434,8 @@ function slide(state: SlideState, env: RollupMeter): boolean {
  * steps: which samples each window holds, the durations to its edges and the factor. When a
  * series comes with the timestamps (and steps) of the one before, those are read from
  * `rateGeometry` instead of walked and divided again; the values are then the same arithmetic
- * on the same operands. A counter with a reset anywhere, or timestamps not seen just before,
- * takes the walk (slideRateWalk).
+ * on the same operands (a counter's reset corrections included, summed only in the windows that
+ * hold a reset, as the walk does). Timestamps not seen just before take the walk (slideRateWalk).
  */
 function slideRate(
   ts: Float64Array,
@@ -454,16 +454,27 @@ function slideRate(
     g.remember(ts, ends, range, n);
     return slideRateWalk(ts, vs, ends, range, n, isCounter, isRate, values, present, env);
   }
-  if (isCounter && g.decrease) return slideRateWalk(ts, vs, ends, range, n, isCounter, isRate, values, present, env);
   g.build(isRate);
   g.reads++;
   const { lo, last, toStart, toEnd, sampled, factor, zeroCheck } = g;
+  // A counter with resets: the last reset at or before each sample, so that a window sums the
+  // reset corrections (in slideRateWalk's order) only where it holds one.
+  const resetAt = isCounter && g.decrease ? g.resetsOf(vs) : undefined;
   const rangeSec = range / 1000;
   for (let k = 0; k < n; k++) {
     const l = last[k]!;
     if (l < 0) continue;
-    const firstV = vs[lo[k]!]!;
-    const result = vs[l]! - firstV;
+    const first = lo[k]!;
+    const firstV = vs[first]!;
+    let result = vs[l]! - firstV;
+    if (resetAt !== undefined && resetAt[l]! > first) {
+      let prev = firstV;
+      for (let i = first + 1; i <= l; i++) {
+        const cur = vs[i]!;
+        if (cur < prev) result += prev;
+        prev = cur;
+      }
+    }
     let f = factor[k]!;
     // slideRateWalk's extrapolation towards zero, which the values decide (zeroCheck: the
     // duration to the window's start is longer than the sampled interval).
@@ -518,6 +529,22 @@ class RateGeometry {
 
   /** A value below the one before it in the `vs` last given to `seen` (a counter reset, as slideRateWalk finds them). */
   decrease = false;
+  /** resetsOf's answer, reused. */
+  private resets = new Int32Array(0);
+
+  /** Per sample of `vs` (the remembered timestamps' length): the index of the last reset at or before it, -1 for none. */
+  resetsOf(vs: Float64Array): Int32Array {
+    const len = this.len;
+    if (this.resets.length < len) this.resets = new Int32Array(Math.max(len, 2 * this.resets.length));
+    const r = this.resets;
+    let at = -1;
+    if (len > 0) r[0] = -1;
+    for (let i = 1; i < len; i++) {
+      if (vs[i]! < vs[i - 1]!) at = i;
+      r[i] = at;
+    }
+    return r;
+  }
 
   /**
    * Whether `ts`, `ends` (its first n) and `range` are the remembered ones, the same numbers to
