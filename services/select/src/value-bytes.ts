@@ -75,7 +75,8 @@ let wideScale = 0;
 /**
  * Writes v as formatPromValue(v) at buf[pos] and returns the position after it. buf must have
  * room for VALUE_MAX_BYTES from pos (the general way writes up to 330 bytes: 5e-324 in plain
- * decimal form).
+ * decimal form); up to three bytes after the returned position may be overwritten too (the
+ * digits go four at a time). Nothing before pos is touched.
  */
 export function writeValue(buf: Uint8Array, pos: number, v: number): number {
   const a = v < 0 ? -v : v;
@@ -217,11 +218,20 @@ function nearest(mod: number, rm: number, r: number, lo: number, dHi: number, dL
   return NaN;
 }
 
-/**
- * Two ASCII digits per entry, as a little-endian 16-bit word: `PAIRS[n]` written at p puts n's
- * tens digit at p and its units digit at p + 1.
- */
-const PAIRS = Uint16Array.from({ length: 100 }, (_, n) => (48 + ((n / 10) | 0)) | ((48 + (n % 10)) << 8));
+/** n's four decimal digits (leading zeros kept) as a little-endian word: the first digit in the low byte. */
+const DIGITS4 = new Uint32Array(10_000);
+/** n's decimal digits without leading zeros, left-aligned in a little-endian word (the rest zeros); LEAD_LENGTH[n] of them count. */
+const LEAD4 = new Uint32Array(10_000);
+const LEAD_LENGTH = new Uint8Array(10_000);
+for (let n = 0; n < 10_000; n++) {
+  const s = String(n);
+  const full = s.padStart(4, "0");
+  DIGITS4[n] = (full.charCodeAt(0) | (full.charCodeAt(1) << 8) | (full.charCodeAt(2) << 16) | (full.charCodeAt(3) << 24)) >>> 0;
+  let w = 0;
+  for (let i = 0; i < s.length; i++) w |= s.charCodeAt(i) << (8 * i);
+  LEAD4[n] = w >>> 0;
+  LEAD_LENGTH[n] = s.length;
+}
 
 /** The buffer `view` covers (writeValue's callers write a chunk at a time into one buffer). */
 let viewOf: Uint8Array | undefined;
@@ -238,8 +248,10 @@ function viewFor(buf: Uint8Array): DataView {
 /**
  * Writes (hi·1e8 + lo)·10^-k in plain decimal form: integer digits from the first non-zero one
  * (at least one), fraction digits without trailing zeros. 0 ≤ hi ≤ 1e9 + 1, 0 ≤ lo < 1e8,
- * 0 ≤ k ≤ 22. The fraction's trailing zeros are dropped first, so the length is known and the
- * digits go straight into buf, right to left, two at a time (int32 arithmetic, constant divisors).
+ * 0 ≤ k ≤ 22. The fraction's trailing zeros are dropped first; then the digits go left to right,
+ * four at a time (a 32-bit store of a table word: int32 arithmetic, constant divisors), and when
+ * the point falls among them the integer digits move one byte left to make room for it. Up to
+ * three bytes after the returned position may be overwritten (the leading group's word).
  */
 function writeDigits(buf: Uint8Array, pos: number, negative: boolean, hi: number, lo: number, k: number): number {
   let h = hi | 0;
@@ -259,66 +271,58 @@ function writeDigits(buf: Uint8Array, pos: number, negative: boolean, hi: number
     h = hq;
     k--;
   }
-  const nd = h > 0 ? 8 + digitCount(h) : digitCount(l);
   if (negative) buf[pos++] = 45; // '-'
-  let end: number;
+  const dv = viewFor(buf);
+  if (k === 0) return digitsOf(dv, pos, h, l);
+  const nd = h > 0 ? 8 + digitCount(h) : digitCount(l);
   if (k >= nd) {
     buf[pos] = 48; // '0'
     buf[pos + 1] = 46; // '.'
-    for (let i = pos + 2, z = pos + 2 + k - nd; i < z; i++) buf[i] = 48;
-    end = pos + 2 + k;
-  } else end = pos + nd + (k > 0 ? 1 : 0);
-  const dv = viewFor(buf);
-  // Right to left: lo's digits (8 when hi has any), then hi's, with the point after k digits
-  // when it falls inside them.
-  const point = k > 0 && k < nd ? k : -1;
-  if (h > 0) {
-    let p = end;
-    if (point >= 0 && point < 8) {
-      l = digitsBack(dv, buf, p, l, point);
-      p -= point;
-      buf[--p] = 46; // '.'
-      digitsBack(dv, buf, p, l, 8 - point);
-      p -= 8 - point;
-    } else {
-      digitsBack(dv, buf, p, l, 8);
-      p -= 8;
-      if (point === 8) buf[--p] = 46;
-    }
-    const hd = nd - 8;
-    if (point > 8) {
-      h = digitsBack(dv, buf, p, h, point - 8);
-      p -= point - 8;
-      buf[--p] = 46;
-      digitsBack(dv, buf, p, h, hd - (point - 8));
-    } else digitsBack(dv, buf, p, h, hd);
-  } else if (point >= 0) {
-    l = digitsBack(dv, buf, end, l, point);
-    buf[end - point - 1] = 46;
-    digitsBack(dv, buf, end - point - 1, l, nd - point);
-  } else digitsBack(dv, buf, end, l, nd);
+    const z = pos + 2 + k - nd;
+    for (let i = pos + 2; i < z; i++) buf[i] = 48;
+    return digitsOf(dv, z, h, l);
+  }
+  // The digits one byte to the right, then the integer digits back by one and the point after them.
+  const end = digitsOf(dv, pos + 1, h, l);
+  const point = pos + nd - k;
+  for (let i = pos; i < point; i++) buf[i] = buf[i + 1]!;
+  buf[point] = 46; // '.'
   return end;
 }
 
-/**
- * Writes the last `count` decimal digits of x (an int32 ≥ 0) into buf[end − count … end), two at a
- * time through dv (a view of buf), and returns x without them.
- */
-function digitsBack(dv: DataView, buf: Uint8Array, end: number, x: number, count: number): number {
-  let p = end;
-  while (count >= 2) {
-    const q = (x / 100) | 0;
-    p -= 2;
-    dv.setUint16(p, PAIRS[x - q * 100]!, true);
-    x = q;
-    count -= 2;
+/** Writes the digits of hi·1e8 + lo (hi > 0: lo as eight digits) at p, left to right; returns the position after them. */
+function digitsOf(dv: DataView, p: number, h: number, l: number): number {
+  if (h > 0) {
+    p = intDigits(dv, p, h);
+    const a = (l / 10_000) | 0;
+    dv.setUint32(p, DIGITS4[a]!, true);
+    dv.setUint32(p + 4, DIGITS4[l - a * 10_000]!, true);
+    return p + 8;
   }
-  if (count > 0) {
-    const q = (x / 10) | 0;
-    buf[p - 1] = 48 + x - q * 10;
-    x = q;
+  return intDigits(dv, p, l);
+}
+
+/** Writes the digits of 0 ≤ x < 2^31 at p, left to right; returns the position after them. */
+function intDigits(dv: DataView, p: number, x: number): number {
+  if (x < 10_000) {
+    dv.setUint32(p, LEAD4[x]!, true);
+    return p + LEAD_LENGTH[x]!;
   }
-  return x;
+  if (x < 100_000_000) {
+    const a = (x / 10_000) | 0;
+    dv.setUint32(p, LEAD4[a]!, true);
+    p += LEAD_LENGTH[a]!;
+    dv.setUint32(p, DIGITS4[x - a * 10_000]!, true);
+    return p + 4;
+  }
+  const a = (x / 100_000_000) | 0;
+  const r = x - a * 100_000_000;
+  const b = (r / 10_000) | 0;
+  dv.setUint32(p, LEAD4[a]!, true);
+  p += LEAD_LENGTH[a]!;
+  dv.setUint32(p, DIGITS4[b]!, true);
+  dv.setUint32(p + 4, DIGITS4[r - b * 10_000]!, true);
+  return p + 8;
 }
 
 /** Decimal digits of 0 < x < 2^31 (1 for 0). */

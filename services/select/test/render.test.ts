@@ -129,6 +129,40 @@ describe("rendering", () => {
     }
   }, 600_000);
 
+  it("writeValue: every digit count and point position, at any offset; nothing before pos and at most 3 bytes after the end touched", () => {
+    // The digits go four at a time, left to right, and the integer digits move one byte left for
+    // the point: each shape (1–17 significant digits, the point before, inside or after them, a
+    // sign) at offsets of each residue mod 4, in a buffer of sentinel bytes.
+    const buf = Buffer.alloc(VALUE_MAX_BYTES + 16);
+    const SENTINEL = 0xa5;
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    let checked = 0;
+    for (let nd = 1; nd <= 17; nd++) {
+      for (let e = -8 - nd; e <= 16 - nd; e++) {
+        for (let round = 0; round < 6; round++) {
+          let digits = String(1 + rnd(9));
+          for (let i = 1; i < nd; i++) digits += String(i === nd - 1 ? 1 + rnd(9) : rnd(10));
+          const v = (round % 2 === 0 ? 1 : -1) * Number(`${digits}e${e}`);
+          const want = formatPromValue(v);
+          // After a 17-digit value too, so that the wide way is tried first.
+          if (round >= 4) writeValue(buf, 0, 1 / 3);
+          const pos = 3 + (round % 4);
+          buf.fill(SENTINEL);
+          const end = writeValue(buf, pos, v);
+          expect(buf.toString("latin1", pos, end)).toBe(want);
+          const untouched = (from: number, to: number): boolean => buf.subarray(from, to).every((b) => b === SENTINEL);
+          if (!untouched(0, pos) || !untouched(end + 3, buf.length)) expect.fail(`${want} at ${pos}: bytes outside [${pos}, ${end + 3}) written`);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(17 * 25 * 6);
+  });
+
   it.each([
     ["on the grid", 0],
     ["off the grid", 7],
