@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { rollupSeries } from "@strata/promql";
-import { takeRateGeometryReads } from "../src/engine/range-functions.js";
+import { rateGeometryResetTerms, takeRateGeometryReads } from "../src/engine/range-functions.js";
 
 /**
  * rate/increase/delta read the windows of a series whose timestamps and steps are those of the
@@ -149,6 +149,32 @@ describe("rate over series with the same timestamps", () => {
     const want = run();
     takeRateGeometryReads();
     for (let s = 0; s < 3; s++) expect(run()).toEqual(want);
+    expect(takeRateGeometryReads()).toBe(2);
+  });
+});
+
+describe("a counter's resets in windows read from the remembered geometry", () => {
+  it.each(["rate", "increase"])("%s over 1 h windows adds each window's one reset once, without walking the window's 240 samples", (func) => {
+    const ts = Float64Array.from({ length: 1441 }, (_, i) => i * 15_000);
+    const ends = Float64Array.from({ length: 301 }, (_, k) => 3_600_000 + k * 60_000);
+    // One reset at sample 700: the windows whose (start, end] holds it are the ones that add it.
+    const vs = (s: number) => Float64Array.from(ts, (_, i) => (i >= 700 ? 5 * (i - 700) : 100 * s + 3 * i));
+    const holding = Array.from(ends).filter((e) => e - 3_600_000 < ts[699]! && ts[700]! <= e).length;
+    const run = (s: number) => {
+      const values = new Float64Array(ends.length);
+      const present = new Uint8Array(ends.length);
+      rollupSeries(func, ts, vs(s), ends, 3_600_000, values, present, meter());
+      return bits(values);
+    };
+    takeRateGeometryReads();
+    const want = [0, 1, 2].map((s) => {
+      takeRateGeometryReads();
+      return run(s);
+    });
+    takeRateGeometryReads();
+    expect([0, 1, 2].map(run)).toEqual(want);
+    // The second and third series are read from the first one's windows.
+    expect(rateGeometryResetTerms()).toBe(2 * holding);
     expect(takeRateGeometryReads()).toBe(2);
   });
 });

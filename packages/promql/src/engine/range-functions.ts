@@ -457,9 +457,10 @@ function slideRate(
   g.build(isRate);
   g.reads++;
   const { lo, last, toStart, toEnd, sampled, factor, zeroCheck } = g;
-  // A counter with resets: the last reset at or before each sample, so that a window sums the
-  // reset corrections (in slideRateWalk's order) only where it holds one.
-  const resetAt = isCounter && g.decrease ? g.resetsOf(vs) : undefined;
+  // A counter with resets: `seen` listed them (the samples below the one before), so a window
+  // adds the value before each reset it holds, in slideRateWalk's order, without walking its
+  // samples again.
+  const withResets = isCounter && g.resetCount > 0;
   const rangeSec = range / 1000;
   for (let k = 0; k < n; k++) {
     const l = last[k]!;
@@ -467,14 +468,7 @@ function slideRate(
     const first = lo[k]!;
     const firstV = vs[first]!;
     let result = vs[l]! - firstV;
-    if (resetAt !== undefined && resetAt[l]! > first) {
-      let prev = firstV;
-      for (let i = first + 1; i <= l; i++) {
-        const cur = vs[i]!;
-        if (cur < prev) result += prev;
-        prev = cur;
-      }
-    }
+    if (withResets) result = g.addResets(vs, first, l, result);
     let f = factor[k]!;
     // slideRateWalk's extrapolation towards zero, which the values decide (zeroCheck: the
     // duration to the window's start is longer than the sampled interval).
@@ -527,45 +521,87 @@ class RateGeometry {
   /** Series whose windows were read from here (tests). */
   reads = 0;
 
-  /** A value below the one before it in the `vs` last given to `seen` (a counter reset, as slideRateWalk finds them). */
-  decrease = false;
-  /** resetsOf's answer, reused. */
-  private resets = new Int32Array(0);
+  /**
+   * The resets of the `vs` last given to `seen`, in order (the first `resetCount`): the indexes
+   * of the values below the one before them, as slideRateWalk finds them.
+   */
+  private resets = new Int32Array(16);
+  resetCount = 0;
+  /** addResets' place in `resets`, and the window's first sample it was found for. */
+  private resetFrom = 0;
+  private resetFirst = 0;
+  /** Reset corrections added from `resets` since the last takeRateGeometryReads (tests). */
+  resetTerms = 0;
 
-  /** Per sample of `vs` (the remembered timestamps' length): the index of the last reset at or before it, -1 for none. */
-  resetsOf(vs: Float64Array): Int32Array {
+  /**
+   * seen's walk from its first reset (`first`) on: lists the resets of vs into `resets` and
+   * returns how many, or -1 when ts leaves the remembered timestamps.
+   */
+  private listResets(ts: Float64Array, vs: Float64Array, first: number): number {
+    let resets = this.resets;
+    let count = 0;
     const len = this.len;
-    if (this.resets.length < len) this.resets = new Int32Array(Math.max(len, 2 * this.resets.length));
-    const r = this.resets;
-    let at = -1;
-    if (len > 0) r[0] = -1;
-    for (let i = 1; i < len; i++) {
-      if (vs[i]! < vs[i - 1]!) at = i;
-      r[i] = at;
+    const a = this.ts;
+    for (let i = first; i < len; i++) {
+      const t = ts[i]!;
+      if (t !== a[i]! || (t === 0 && 1 / t !== 1 / a[i]!)) return -1;
+      if (!(vs[i]! < vs[i - 1]!)) continue;
+      if (count === resets.length) {
+        const grown = new Int32Array(2 * resets.length);
+        grown.set(resets);
+        this.resets = resets = grown;
+      }
+      resets[count++] = i;
     }
-    return r;
+    return count;
+  }
+
+  /**
+   * `result` plus the value before each reset in (first, last], in order, as slideRateWalk adds
+   * them. Windows come in order of `first` (a subquery's steps that go back start over), so
+   * the search goes on from the previous window's place in `resets`.
+   */
+  addResets(vs: Float64Array, first: number, last: number, result: number): number {
+    const resets = this.resets;
+    const count = this.resetCount;
+    let r = first < this.resetFirst ? 0 : this.resetFrom;
+    while (r < count && resets[r]! <= first) r++;
+    this.resetFrom = r;
+    this.resetFirst = first;
+    for (let j = r; j < count; j++) {
+      const i = resets[j]!;
+      if (i > last) break;
+      result += vs[i - 1]!;
+      this.resetTerms++;
+    }
+    return result;
   }
 
   /**
    * Whether `ts`, `ends` (its first n) and `range` are the remembered ones, the same numbers to
-   * the sign of a zero (a NaN never is); if so, `decrease` says whether `vs` has a reset.
+   * the sign of a zero (a NaN never is); if so, `resets` lists the resets of `vs`.
    */
   seen(ts: Float64Array, vs: Float64Array, ends: Float64Array, range: number, n: number): boolean {
     const len = ts.length;
     if (len !== this.len || n !== this.n || !sameNumber(range, this.range)) return false;
     const a = this.ts;
-    let decrease = false;
     let prev = len > 0 ? vs[0]! : 0;
-    for (let i = 0; i < len; i++) {
+    let i = 0;
+    // Up to the first reset (most series have none), then listing the resets on.
+    for (; i < len; i++) {
       const t = ts[i]!;
       if (t !== a[i]! || (t === 0 && 1 / t !== 1 / a[i]!)) return false;
       const v = vs[i]!;
-      if (v < prev) decrease = true;
+      if (v < prev) break;
       prev = v;
     }
+    const count = i < len ? this.listResets(ts, vs, i) : 0;
+    if (count < 0) return false;
     const e = this.ends;
     for (let k = 0; k < n; k++) if (!sameNumber(ends[k]!, e[k]!)) return false;
-    this.decrease = decrease;
+    this.resetCount = count;
+    this.resetFrom = 0;
+    this.resetFirst = 0;
     return true;
   }
 
@@ -642,6 +678,11 @@ class RateGeometry {
 }
 
 let rateGeometry = new RateGeometry();
+
+/** Tests: reset corrections added from the listed resets since takeRateGeometryReads last forgot the windows. */
+export function rateGeometryResetTerms(): number {
+  return rateGeometry.resetTerms;
+}
 
 /** Tests: series rate/increase/delta computed from remembered windows since the last call, which forgets them. */
 export function takeRateGeometryReads(): number {
