@@ -63,6 +63,8 @@ export interface ClusterBackendOptions {
   readonly channel?: ChannelSecurity;
   /** Entries of the label names / label values / metadata cache (0: no cache). */
   readonly metaCacheEntries?: number;
+  /** How long an entry of that cache lives (META_CACHE_TTL_MS; tests shorten it). */
+  readonly metaCacheTtlMs?: number;
 }
 
 /** Cached label sets of metric names (cleared when full). */
@@ -71,9 +73,10 @@ const LABELS_CACHE_ENTRIES = 200_000;
 const META_CACHE_ENTRIES = 10_000; // select: -search.maxMetaCacheEntries
 const META_CACHE_TTL_MS = 60_000;
 /**
- * A refresh of an index-answer cache entry waits this long after the hit that found it due: a
- * dashboard sends its metadata calls in a burst, and refreshes fetched at once would compete
- * with the burst's next calls for select's event loop and the nodes.
+ * A refresh of an index-answer cache entry waits this long after the hit that found it due (at
+ * most a quarter of the TTL, so it lands before the entry expires): a dashboard sends its
+ * metadata calls in a burst, and refreshes fetched at once would compete with the burst's next
+ * calls for select's event loop and the nodes.
  */
 const REFRESH_DELAY_MS = 1000;
 /** Larger series answers are not cached (the cache counts entries, not bytes). */
@@ -163,6 +166,7 @@ export class ClusterSelectBackend implements SelectBackend {
   /** Index-answer cache refreshes waiting for refreshTimer. */
   private readonly dueRefreshes: (() => void)[] = [];
   private refreshTimer: NodeJS.Timeout | undefined;
+  private readonly refreshDelayMs: number;
   private closed = false;
 
   constructor(opts: ClusterBackendOptions) {
@@ -181,7 +185,9 @@ export class ClusterSelectBackend implements SelectBackend {
     }
     this.pingTimer = setInterval(() => void this.pingAll(), 5000);
     this.pingTimer.unref();
-    this.metaCache = new MetaCache(opts.metaCacheEntries ?? META_CACHE_ENTRIES, META_CACHE_TTL_MS);
+    const ttlMs = opts.metaCacheTtlMs ?? META_CACHE_TTL_MS;
+    this.metaCache = new MetaCache(opts.metaCacheEntries ?? META_CACHE_ENTRIES, ttlMs);
+    this.refreshDelayMs = Math.min(REFRESH_DELAY_MS, ttlMs / 4);
     const mc = this.metaCache;
     opts.metrics.gauge("strata_select_meta_cache_entries", "Cached label names, label values and metadata answers.", () => mc.size);
     opts.metrics.gauge("strata_select_meta_cache_hits_total", "Label names, label values and metadata calls answered from the cache.", () => mc.hits);
@@ -216,7 +222,7 @@ export class ClusterSelectBackend implements SelectBackend {
 
   /**
    * `fetch`'s answer, from the cache while every node's index watch is up. A hit on an entry due
-   * for a refresh (MetaCache.claimRefresh) fetches it again REFRESH_DELAY_MS later, in the
+   * for a refresh (MetaCache.claimRefresh) fetches it again refreshDelayMs later, in the
    * background.
    */
   private cached<T>(key: string, opts: SearchOptions, fetch: (opts: SearchOptions) => Promise<Answer<T[]>>, maxItems = Infinity): Promise<Answer<T[]>> {
@@ -239,7 +245,7 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   /**
-   * Fetches `key` again after REFRESH_DELAY_MS with the request's limits and time budget but not
+   * Fetches `key` again after refreshDelayMs with the request's limits and time budget but not
    * its signal (the request has its answer by then).
    */
   private scheduleRefresh<T>(key: string, opts: SearchOptions, fetch: (opts: SearchOptions) => Promise<Answer<T[]>>, maxItems: number): void {
@@ -255,7 +261,7 @@ export class ClusterSelectBackend implements SelectBackend {
       this.refreshTimer = undefined;
       if (this.closed) return;
       for (const run of this.dueRefreshes.splice(0)) run();
-    }, REFRESH_DELAY_MS);
+    }, this.refreshDelayMs);
     this.refreshTimer.unref();
   }
 
