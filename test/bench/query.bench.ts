@@ -20,7 +20,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { makeClusterCerts } from "../lib/certs.js";
 import { clusterBuilt, serviceEnv, startCluster, type Cluster } from "../lib/cluster.js";
-import { cpuSeconds, freePort, serviceMain, startProcess, tempDir, waitHealthy } from "../lib/procs.js";
+import { cpuSeconds, freePort, metricSum, serviceMain, startProcess, tempDir, waitHealthy } from "../lib/procs.js";
 import { datasetBodies, datasetShape } from "./node-exporter-data.js";
 import { startVictoriaMetrics, VM_BIN, type BenchTarget } from "./victoria-metrics.js";
 
@@ -296,7 +296,13 @@ try {
   // CPU seconds per query per process of each target (Strata: select, then each storage node).
   const cpuBy = targets.map((t) => QUERIES.map(() => t.pids.map(() => 0)));
   const bytes = targets.map(() => QUERIES.map(() => 0));
+  // Select's index-answer cache over the measured passes (a miss asks the storage nodes).
+  const selects = targets.filter((t) => t.name.startsWith("strata")).map((t) => ({ name: t.name, base: t.api.replace(/\/select\/0\/prometheus$/, "") }));
+  const metaCacheCounts = () =>
+    Promise.all(selects.map(async (s) => Promise.all(["hits", "misses", "refreshes"].map((k) => metricSum(s.base, `strata_select_meta_cache_${k}_total`)))));
+  let metaCache0: number[][] = [];
   for (let pass = 1 - WARMUP; pass <= RUNS; pass++) {
+    if (pass === 1) metaCache0 = await metaCacheCounts();
     for (let qi = 0; qi < QUERIES.length; qi++) {
       for (let ti = 0; ti < targets.length; ti++) {
         const t = targets[ti]!;
@@ -315,6 +321,11 @@ try {
       }
     }
   }
+  const metaCache1 = await metaCacheCounts();
+  selects.forEach((s, i) => {
+    const [h, m, r] = metaCache1[i]!.map((v, k) => v - metaCache0[i]![k]!);
+    console.log(`${s.name}: index-answer cache over the measured passes: ${h} hits, ${m} misses, ${r} background refreshes`);
+  });
   const med = times.map((perQ) => perQ.map(median));
   const w = Math.max(...QUERIES.map((q) => q.name.length));
   const header = `| ${"query".padEnd(w)} | ${targets.map((t) => `${t.name} ms`.padStart(18)).join(" | ")} |${targets.length > 1 ? " ratio | series |" : " series |"}`;
@@ -359,6 +370,12 @@ try {
         return `${t.name} ${per.join(" + ")}`;
       });
       console.log(`  ${q.name.padEnd(w)}  ${cols.join("  |  ")}`);
+    });
+  }
+  if (CPU_TABLE && QUERIES.some((q) => q.kind === "meta")) {
+    console.log("\nmetadata calls, ms in each measured pass (a cache miss asks the storage nodes)");
+    QUERIES.forEach((q, qi) => {
+      if (q.kind === "meta") console.log(`  ${q.name.padEnd(w)}  ${targets.map((t, ti) => `${t.name} ${times[ti]![qi]!.map((x) => x.toFixed(1)).join(" ")}`).join("  |  ")}`);
     });
   }
   console.log(`CPU per query (mean over ${RUNS} × ${QUERIES.length} queries): ${targets.map((t, ti) => `${t.name} ${((cpu[ti]! / (RUNS * QUERIES.length)) * 1000).toFixed(1)} ms`).join(", ")}`);

@@ -12,14 +12,22 @@ const DAY = parseDuration("1d");
  * Storage answers these calls from its per-day index: only the days of the range matter, so keys
  * hold days, not milliseconds (a dashboard's moving range hits). The one input that moves without
  * an index change is the retention boundary (storage clamps the range to it): entries expire
- * after `ttlMs` so an answer never lags it by more than that. Keys start with the tenant: tenants
- * never share an entry. Bounded by `maxEntries` (the oldest go first).
+ * after `ttlMs` so an answer never lags it by more than that. An entry read when older than half
+ * the TTL is due for a refresh (`claimRefresh`): its owner fetches it again in the background and
+ * stores the new answer, so an entry read at least once per half TTL never expires into a miss
+ * (a dashboard refreshed every 30 s would otherwise ask the storage nodes once a minute). Keys
+ * start with the tenant: tenants never share an entry. Bounded by `maxEntries` (the oldest go
+ * first).
  */
 export class MetaCache {
   private readonly entries = new Map<string, { readonly value: readonly unknown[]; readonly at: number }>();
+  /** Keys whose refresh is claimed and not yet ended. */
+  private readonly refreshing = new Set<string>();
   private epochNo = 0;
   hits = 0;
   misses = 0;
+  /** Refreshes claimed (for /metrics). */
+  refreshes = 0;
 
   constructor(
     private readonly maxEntries: number,
@@ -53,9 +61,28 @@ export class MetaCache {
     return e.value.slice() as T[];
   }
 
+  /**
+   * Whether the caller should fetch `key` again now: its entry is older than half the TTL and no
+   * refresh of it runs. True claims the refresh; the caller ends it with `endRefresh` whatever
+   * the fetch's outcome, and stores the answer with `set` (dropped if an invalidation came first).
+   */
+  claimRefresh(key: string): boolean {
+    const e = this.entries.get(key);
+    if (e === undefined || this.now() - e.at <= this.ttlMs / 2 || this.refreshing.has(key)) return false;
+    this.refreshing.add(key);
+    this.refreshes++;
+    return true;
+  }
+
+  endRefresh(key: string): void {
+    this.refreshing.delete(key);
+  }
+
   /** Stores `value` unless an invalidation happened since `epoch` (read before fetching it). */
   set(key: string, epoch: number, value: readonly unknown[]): void {
     if (epoch !== this.epochNo || this.maxEntries <= 0) return;
+    // A replaced entry moves to the end: its key is deleted first so the bound evicts the oldest.
+    this.entries.delete(key);
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(key, { value: value.slice(), at: this.now() });
   }

@@ -63,6 +63,8 @@ export interface ClusterBackendOptions {
   readonly channel?: ChannelSecurity;
   /** Entries of the label names / label values / metadata cache (0: no cache). */
   readonly metaCacheEntries?: number;
+  /** How long an entry of that cache lives (META_CACHE_TTL_MS; tests shorten it). */
+  readonly metaCacheTtlMs?: number;
 }
 
 /** Cached label sets of metric names (cleared when full). */
@@ -70,6 +72,13 @@ const LABELS_CACHE_ENTRIES = 200_000;
 /** Default entries of the index-answer cache, and how long an entry may live (see MetaCache). */
 const META_CACHE_ENTRIES = 10_000; // select: -search.maxMetaCacheEntries
 const META_CACHE_TTL_MS = 60_000;
+/**
+ * A refresh of an index-answer cache entry waits this long after the hit that found it due (at
+ * most a quarter of the TTL, so it lands before the entry expires): a dashboard sends its
+ * metadata calls in a burst, and refreshes fetched at once would compete with the burst's next
+ * calls for select's event loop and the nodes.
+ */
+const REFRESH_DELAY_MS = 1000;
 /** Larger series answers are not cached (the cache counts entries, not bytes). */
 const MAX_CACHED_SERIES = 10_000;
 /** Most series of a streamed selection sorted by byte keys (labelsSortKey); wider ones compare labels. */
@@ -154,6 +163,10 @@ export class ClusterSelectBackend implements SelectBackend {
   private readonly decoder: DecodePool | undefined;
   private readonly labelsCache = new Map<string, Labels>();
   private readonly metaCache: MetaCache;
+  /** Index-answer cache refreshes waiting for refreshTimer. */
+  private readonly dueRefreshes: (() => void)[] = [];
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private readonly refreshDelayMs: number;
   private closed = false;
 
   constructor(opts: ClusterBackendOptions) {
@@ -172,11 +185,14 @@ export class ClusterSelectBackend implements SelectBackend {
     }
     this.pingTimer = setInterval(() => void this.pingAll(), 5000);
     this.pingTimer.unref();
-    this.metaCache = new MetaCache(opts.metaCacheEntries ?? META_CACHE_ENTRIES, META_CACHE_TTL_MS);
+    const ttlMs = opts.metaCacheTtlMs ?? META_CACHE_TTL_MS;
+    this.metaCache = new MetaCache(opts.metaCacheEntries ?? META_CACHE_ENTRIES, ttlMs);
+    this.refreshDelayMs = Math.min(REFRESH_DELAY_MS, ttlMs / 4);
     const mc = this.metaCache;
     opts.metrics.gauge("strata_select_meta_cache_entries", "Cached label names, label values and metadata answers.", () => mc.size);
     opts.metrics.gauge("strata_select_meta_cache_hits_total", "Label names, label values and metadata calls answered from the cache.", () => mc.hits);
     opts.metrics.gauge("strata_select_meta_cache_misses_total", "Label names, label values and metadata calls asked of the storage nodes.", () => mc.misses);
+    opts.metrics.gauge("strata_select_meta_cache_refreshes_total", "Index-answer cache entries fetched again in the background (read when older than half their 60 s lifetime).", () => mc.refreshes);
     if ((opts.metaCacheEntries ?? META_CACHE_ENTRIES) > 0) for (const n of this.nodeList) this.watch(n);
   }
 
@@ -204,16 +220,49 @@ export class ClusterSelectBackend implements SelectBackend {
     call.on("status", down);
   }
 
-  /** `fetch`'s answer, from the cache while every node's index watch is up. */
-  private async cached<T>(key: string, fetch: () => Promise<Answer<T[]>>, maxItems = Infinity): Promise<Answer<T[]>> {
-    const usable = () => this.nodeList.every((n) => n.watching);
-    if (!usable()) return fetch();
+  /**
+   * `fetch`'s answer, from the cache while every node's index watch is up. A hit on an entry due
+   * for a refresh (MetaCache.claimRefresh) fetches it again refreshDelayMs later, in the
+   * background.
+   */
+  private cached<T>(key: string, opts: SearchOptions, fetch: (opts: SearchOptions) => Promise<Answer<T[]>>, maxItems = Infinity): Promise<Answer<T[]>> {
+    if (!this.metaUsable()) return fetch(opts);
     const hit = this.metaCache.get<T>(key);
-    if (hit !== undefined) return { value: hit, isPartial: false, warnings: [] };
+    if (hit === undefined) return this.fetchAndStore(key, opts, fetch, maxItems);
+    if (this.metaCache.claimRefresh(key)) this.scheduleRefresh(key, opts, fetch, maxItems);
+    return Promise.resolve({ value: hit, isPartial: false, warnings: [] });
+  }
+
+  private metaUsable(): boolean {
+    return this.nodeList.every((n) => n.watching);
+  }
+
+  private async fetchAndStore<T>(key: string, opts: SearchOptions, fetch: (opts: SearchOptions) => Promise<Answer<T[]>>, maxItems: number): Promise<Answer<T[]>> {
     const epoch = this.metaCache.epoch;
-    const a = await fetch();
-    if (!a.isPartial && a.value.length <= maxItems && usable()) this.metaCache.set(key, epoch, a.value);
+    const a = await fetch(opts);
+    if (!a.isPartial && a.value.length <= maxItems && this.metaUsable()) this.metaCache.set(key, epoch, a.value);
     return a;
+  }
+
+  /**
+   * Fetches `key` again after refreshDelayMs with the request's limits and time budget but not
+   * its signal (the request has its answer by then).
+   */
+  private scheduleRefresh<T>(key: string, opts: SearchOptions, fetch: (opts: SearchOptions) => Promise<Answer<T[]>>, maxItems: number): void {
+    const budgetMs = Math.max(0, opts.deadline - Date.now());
+    const { signal: _requestSignal, ...limits } = opts;
+    this.dueRefreshes.push(() => {
+      this.fetchAndStore(key, { ...limits, deadline: Date.now() + budgetMs }, fetch, maxItems)
+        .catch((err: unknown) => this.log.debug({ err: String(err) }, "index-answer cache refresh failed"))
+        .finally(() => this.metaCache.endRefresh(key));
+    });
+    if (this.refreshTimer !== undefined) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      if (this.closed) return;
+      for (const run of this.dueRefreshes.splice(0)) run();
+    }, this.refreshDelayMs);
+    this.refreshTimer.unref();
   }
 
   nodes(): readonly { addr: string; healthy: boolean }[] {
@@ -526,9 +575,9 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   labelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>> {
-    return this.cached(MetaCache.key("labels", tenant, minT, maxT, [limit], sets), async () => {
-      const query = searchQuery(tenant, sets, minT, maxT, opts);
-      const fan = await this.fanOut(opts, (n, call) =>
+    return this.cached(MetaCache.key("labels", tenant, minT, maxT, [limit], sets), opts, async (o) => {
+      const query = searchQuery(tenant, sets, minT, maxT, o);
+      const fan = await this.fanOut(o, (n, call) =>
         n.client.unary("LabelNames_v1", create(cluster.LabelNamesRequestSchema, { query, limit }), call),
       );
       return { value: unionSorted(fan.results.map((r) => r.names), limit), isPartial: fan.isPartial, warnings: fan.warnings };
@@ -544,9 +593,9 @@ export class ClusterSelectBackend implements SelectBackend {
     limit: number,
     opts: SearchOptions,
   ): Promise<Answer<string[]>> {
-    return this.cached(MetaCache.key("values", tenant, minT, maxT, [name, limit], sets), async () => {
-      const query = searchQuery(tenant, sets, minT, maxT, opts);
-      const fan = await this.fanOut(opts, (n, call) =>
+    return this.cached(MetaCache.key("values", tenant, minT, maxT, [name, limit], sets), opts, async (o) => {
+      const query = searchQuery(tenant, sets, minT, maxT, o);
+      const fan = await this.fanOut(o, (n, call) =>
         n.client.unary("LabelValues_v1", create(cluster.LabelValuesRequestSchema, { query, labelName: name, limit }), call),
       );
       return { value: unionSorted(fan.results.map((r) => r.values), limit), isPartial: fan.isPartial, warnings: fan.warnings };
@@ -559,9 +608,9 @@ export class ClusterSelectBackend implements SelectBackend {
    * Cached like label names (only the index decides the answer) up to MAX_CACHED_SERIES series.
    */
   series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>> {
-    return this.cached(MetaCache.key("series", tenant, minT, maxT, [limit, opts.maxSeries], sets), async () => {
-      const query = searchQuery(tenant, sets, minT, maxT, opts);
-      const fan = await this.fanOut(opts, (n, call) =>
+    return this.cached(MetaCache.key("series", tenant, minT, maxT, [limit, opts.maxSeries], sets), opts, async (o) => {
+      const query = searchQuery(tenant, sets, minT, maxT, o);
+      const fan = await this.fanOut(o, (n, call) =>
         n.client.unary("SearchMetricNames_v1", create(cluster.SearchMetricNamesRequestSchema, { query }), call),
       ).catch((err: unknown) => {
         throw err instanceof ExecutionError && err.code === "STRATA_LIMIT_EXCEEDED" ? tooManySeries(opts) : err;
@@ -634,8 +683,8 @@ export class ClusterSelectBackend implements SelectBackend {
   }
 
   metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<MetricMetadata[]>> {
-    return this.cached(MetaCache.key("metadata", tenant, 0, 0, [metric, limit], []), async () => {
-      const fan = await this.fanOut(opts, (n, call) =>
+    return this.cached(MetaCache.key("metadata", tenant, 0, 0, [metric, limit], []), opts, async (o) => {
+      const fan = await this.fanOut(o, (n, call) =>
         n.client.unary(
           "Metadata_v1",
           create(cluster.MetadataRequestSchema, { tenant: protoTenant(tenant), metric, limit }),
@@ -694,6 +743,8 @@ export class ClusterSelectBackend implements SelectBackend {
     for (const n of this.nodeList) n.watch?.cancel();
     for (const n of this.nodeList) n.searches.close();
     clearInterval(this.pingTimer);
+    clearTimeout(this.refreshTimer);
+    this.dueRefreshes.length = 0;
     for (const n of this.nodeList) n.client.client.close();
   }
 }

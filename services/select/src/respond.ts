@@ -58,6 +58,26 @@ export function failure(res: ServerResponse, err: unknown): void {
   res.end(body);
 }
 
+/**
+ * The JSON of the label sets /api/v1/series answers, by label set object. The cluster backend hands
+ * out one Labels object per series (its label-set cache) and its index-answer cache keeps those
+ * objects, so a repeated series call writes each set's JSON once instead of once per call. Label
+ * sets are immutable (readonly); an entry goes with its object.
+ */
+const seriesLabelsJson = new WeakMap<Labels, string>();
+
+/** `labelsJson(labels)`, kept for the object `labels` (see seriesLabelsJson). */
+export function labelsJsonKept(labels: Labels): string {
+  let s = seriesLabelsJson.get(labels);
+  if (s === undefined) seriesLabelsJson.set(labels, (s = labelsJson(labels)));
+  return s;
+}
+
+/** Whether the JSON of `labels` is kept (for tests). */
+export function labelsJsonIsKept(labels: Labels): boolean {
+  return seriesLabelsJson.has(labels);
+}
+
 export function labelsJson(labels: Labels): string {
   let s = "{";
   for (let i = 0; i < labels.length; i++) {

@@ -4,10 +4,11 @@
 import { connect, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterSelectBackend } from "@strata/cluster";
-import { createLogger, MetricsRegistry } from "@strata/core";
+import { createLogger, MetricsRegistry, type Labels } from "@strata/core";
 import { AuthFailures, HttpGuard, type HttpSecurity } from "@strata/httpsec";
 import { createEngine } from "@strata/promql";
 import { buildApp, type SelectApp, type SelectDeps } from "../src/app.js";
+import { labelsJsonIsKept } from "../src/respond.js";
 import { clusterBuilt, forceFlush, remoteWrite, startCluster, type Cluster } from "../../../test/lib/cluster.js";
 
 const built = clusterBuilt();
@@ -63,6 +64,19 @@ describe.skipIf(!built)(`select app through inject()${built ? "" : " — skipped
     apps.push(a);
     return a;
   }
+
+  it("series: writes a label set's JSON once per label set object, the same bytes every time", async () => {
+    const set: Labels = [{ name: "__name__", value: "up" }, { name: "job", value: 'a"b' }];
+    const stub = Object.create(backend) as ClusterSelectBackend;
+    stub.series = () => Promise.resolve({ value: [set], isPartial: false, warnings: [] });
+    const a = app({ backend: stub });
+    expect(labelsJsonIsKept(set)).toBe(false);
+    const url = "/select/0/prometheus/api/v1/series?match[]=up";
+    const first = await a.inject({ method: "GET", url });
+    expect(first.body).toBe('{"status":"success","isPartial":false,"data":[{"__name__":"up","job":"a\\"b"}]}');
+    expect(labelsJsonIsKept(set)).toBe(true);
+    expect((await a.inject({ method: "GET", url })).body).toBe(first.body);
+  });
 
   it("query: GET and POST (form body) give the same bytes, with Prometheus' content type", async () => {
     const a = app();

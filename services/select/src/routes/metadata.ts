@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { BadDataError, NotFoundError } from "@strata/core";
 import { tenantRoute, type Ctx, type SelectRuntime } from "../context.js";
 import { applyLimit, fetchLimit, type ListLimit } from "../limits.js";
-import { labelsJson, success } from "../respond.js";
+import { labelsJsonKept, success } from "../respond.js";
 
 /** labels, label values, series, series/count, metadata: lists from the storage nodes' indexes. */
 export function metadataRoutes(api: FastifyInstance, rt: SelectRuntime): void {
@@ -38,7 +38,7 @@ export function metadataRoutes(api: FastifyInstance, rt: SelectRuntime): void {
       const { minT, maxT } = timeRange(ctx);
       const l: ListLimit = { limit: ctx.params.int("limit", 0), cap: config.maxLabelsAPISeries, capFlag: "-search.maxSeriesPerAPICall" };
       const a = applyLimit(await backend.series(ctx.tenant, sets, minT, maxT, fetchLimit(l), ctx.opts), l, "series");
-      success(ctx.reply, `[${a.value.map(labelsJson).join(",")}]`, { isPartial: a.isPartial, warnings: a.warnings });
+      success(ctx.reply, `[${a.value.map(labelsJsonKept).join(",")}]`, { isPartial: a.isPartial, warnings: a.warnings });
     },
   });
   tenantRoute(api, rt, {
