@@ -49,8 +49,8 @@ export class MetaCache {
     this.entries.clear();
   }
 
-  /** A copy of the cached list (callers may change it), or undefined. */
-  get<T>(key: string): T[] | undefined {
+  /** The cached list (frozen; the same array on every hit of one entry), or undefined. */
+  get<T>(key: string): readonly T[] | undefined {
     const e = this.entries.get(key);
     if (e === undefined || this.now() - e.at > this.ttlMs) {
       if (e !== undefined) this.entries.delete(key);
@@ -58,7 +58,7 @@ export class MetaCache {
       return undefined;
     }
     this.hits++;
-    return e.value.slice() as T[];
+    return e.value as readonly T[];
   }
 
   /**
@@ -78,13 +78,16 @@ export class MetaCache {
     this.refreshing.delete(key);
   }
 
-  /** Stores `value` unless an invalidation happened since `epoch` (read before fetching it). */
+  /**
+   * Stores `value` unless an invalidation happened since `epoch` (read before fetching it). The
+   * array is frozen and kept as it is: the caller must not change it afterwards.
+   */
   set(key: string, epoch: number, value: readonly unknown[]): void {
     if (epoch !== this.epochNo || this.maxEntries <= 0) return;
     // A replaced entry moves to the end: its key is deleted first so the bound evicts the oldest.
     this.entries.delete(key);
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(key, { value: value.slice(), at: this.now() });
+    this.entries.set(key, { value: Object.freeze(value), at: this.now() });
   }
 
   /** The key of one call: its kind, tenant, days of the range and every other argument. */

@@ -225,7 +225,7 @@ export class ClusterSelectBackend implements SelectBackend {
    * for a refresh (MetaCache.claimRefresh) fetches it again refreshDelayMs later, in the
    * background.
    */
-  private cached<T>(key: string, opts: SearchOptions, fetch: (opts: SearchOptions) => Promise<Answer<T[]>>, maxItems = Infinity): Promise<Answer<T[]>> {
+  private cached<T>(key: string, opts: SearchOptions, fetch: (opts: SearchOptions) => Promise<Answer<T[]>>, maxItems = Infinity): Promise<Answer<readonly T[]>> {
     if (!this.metaUsable()) return fetch(opts);
     const hit = this.metaCache.get<T>(key);
     if (hit === undefined) return this.fetchAndStore(key, opts, fetch, maxItems);
@@ -237,7 +237,7 @@ export class ClusterSelectBackend implements SelectBackend {
     return this.nodeList.every((n) => n.watching);
   }
 
-  private async fetchAndStore<T>(key: string, opts: SearchOptions, fetch: (opts: SearchOptions) => Promise<Answer<T[]>>, maxItems: number): Promise<Answer<T[]>> {
+  private async fetchAndStore<T>(key: string, opts: SearchOptions, fetch: (opts: SearchOptions) => Promise<Answer<T[]>>, maxItems: number): Promise<Answer<readonly T[]>> {
     const epoch = this.metaCache.epoch;
     const a = await fetch(opts);
     if (!a.isPartial && a.value.length <= maxItems && this.metaUsable()) this.metaCache.set(key, epoch, a.value);
@@ -564,17 +564,17 @@ export class ClusterSelectBackend implements SelectBackend {
         return stream;
       },
       labelNames: async (matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> => {
-        return (await this.labelNames(tenant, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value;
+        return [...(await this.labelNames(tenant, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value];
       },
       labelValues: async (name: string, matchers: readonly LabelMatcher[], minT: number, maxT: number): Promise<string[]> => {
-        return (await this.labelValues(tenant, name, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value;
+        return [...(await this.labelValues(tenant, name, matchers.length ? [matchers] : [], minT, maxT, 0, opts)).value];
       },
       close: async () => arena.release(),
     };
     return state;
   }
 
-  labelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>> {
+  labelNames(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<readonly string[]>> {
     return this.cached(MetaCache.key("labels", tenant, minT, maxT, [limit], sets), opts, async (o) => {
       const query = searchQuery(tenant, sets, minT, maxT, o);
       const fan = await this.fanOut(o, (n, call) =>
@@ -592,7 +592,7 @@ export class ClusterSelectBackend implements SelectBackend {
     maxT: number,
     limit: number,
     opts: SearchOptions,
-  ): Promise<Answer<string[]>> {
+  ): Promise<Answer<readonly string[]>> {
     return this.cached(MetaCache.key("values", tenant, minT, maxT, [name, limit], sets), opts, async (o) => {
       const query = searchQuery(tenant, sets, minT, maxT, o);
       const fan = await this.fanOut(o, (n, call) =>
@@ -607,7 +607,7 @@ export class ClusterSelectBackend implements SelectBackend {
    * indexes (SearchMetricNames_v1, no block read), as VictoriaMetrics answers /api/v1/series.
    * Cached like label names (only the index decides the answer) up to MAX_CACHED_SERIES series.
    */
-  series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>> {
+  series(tenant: Tenant, sets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<readonly Labels[]>> {
     return this.cached(MetaCache.key("series", tenant, minT, maxT, [limit, opts.maxSeries], sets), opts, async (o) => {
       const query = searchQuery(tenant, sets, minT, maxT, o);
       const fan = await this.fanOut(o, (n, call) =>
@@ -682,7 +682,7 @@ export class ClusterSelectBackend implements SelectBackend {
     return { value, isPartial: fan.isPartial, warnings: fan.warnings };
   }
 
-  metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<MetricMetadata[]>> {
+  metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<readonly MetricMetadata[]>> {
     return this.cached(MetaCache.key("metadata", tenant, 0, 0, [metric, limit], []), opts, async (o) => {
       const fan = await this.fanOut(o, (n, call) =>
         n.client.unary(

@@ -61,9 +61,13 @@ export interface RawSeries {
   readonly values: Float64Array;
 }
 
+/**
+ * The list answers (labelNames, labelValues, series, metadata) may come from select's
+ * index-answer cache: such a list is frozen and the same array on every hit of its entry.
+ */
 export interface SelectBackend {
   querier(tenant: Tenant, opts: SearchOptions): SelectQuerier;
-  labelNames(tenant: Tenant, matcherSets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<string[]>>;
+  labelNames(tenant: Tenant, matcherSets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<readonly string[]>>;
   labelValues(
     tenant: Tenant,
     name: string,
@@ -72,11 +76,11 @@ export interface SelectBackend {
     maxT: number,
     limit: number,
     opts: SearchOptions,
-  ): Promise<Answer<string[]>>;
-  series(tenant: Tenant, matcherSets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<Labels[]>>;
+  ): Promise<Answer<readonly string[]>>;
+  series(tenant: Tenant, matcherSets: readonly (readonly LabelMatcher[])[], minT: number, maxT: number, limit: number, opts: SearchOptions): Promise<Answer<readonly Labels[]>>;
   seriesCount(tenant: Tenant, opts: SearchOptions): Promise<Answer<number>>;
   tsdbStatus(tenant: Tenant, req: TsdbStatusRequest, opts: SearchOptions): Promise<Answer<TsdbStatus>>;
-  metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<MetricMetadata[]>>;
+  metadata(tenant: Tenant, metric: string, limit: number, opts: SearchOptions): Promise<Answer<readonly MetricMetadata[]>>;
   deleteSeries(tenant: Tenant, matcherSets: readonly (readonly LabelMatcher[])[], opts: SearchOptions): Promise<number>;
   /**
    * Raw samples of matching series in [minT, maxT], merged across nodes and deduplicated. A

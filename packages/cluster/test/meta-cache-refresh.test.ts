@@ -49,7 +49,7 @@ it("fetches an entry read past half its lifetime again in the background, so lat
   const opts = { deadline: Date.now() + 10_000, denyPartialResponse: false, maxSeries: 1000 };
   const names = async () => (await b.labelNames(tenant, [], 0, 1000, 0, opts)).value;
   // The cache is used once the watch stream's first message arrived: then a second call hits.
-  let first: string[] = [];
+  let first: readonly string[] = [];
   let filledAt = 0;
   for (let i = 0; ; i++) {
     filledAt = Date.now();

@@ -72,3 +72,19 @@ it("replaces a refreshed entry in place: a full cache evicts nothing else for it
   expect(cache.get("a")).toEqual([10]);
   expect(cache.get("b")).toBeUndefined();
 });
+
+it("hands out an entry's list frozen, the same array on every hit, and a new array once replaced", () => {
+  const { cache } = cacheAt();
+  cache.set("k", cache.epoch, ["a", "b"]);
+  const first = cache.get<string>("k")!;
+  expect(first).toEqual(["a", "b"]);
+  expect(Object.isFrozen(first)).toBe(true);
+  expect(cache.get<string>("k")).toBe(first);
+  cache.set("k", cache.epoch, ["a", "b"]);
+  const second = cache.get<string>("k")!;
+  expect(second).toEqual(["a", "b"]);
+  expect(second).not.toBe(first);
+  cache.invalidate();
+  cache.set("k", cache.epoch, ["a", "b"]);
+  expect(cache.get<string>("k")).not.toBe(second);
+});

@@ -31,7 +31,7 @@ function keepCount(l: ListLimit): number {
 }
 
 /** The answer cut to the kept count, with the warning (and `isPartial`) that says so. */
-export function applyLimit<T>(a: Answer<T[]>, l: ListLimit, what: string): Answer<T[]> {
+export function applyLimit<T>(a: Answer<readonly T[]>, l: ListLimit, what: string): Answer<readonly T[]> {
   const keep = keepCount(l);
   if (keep === 0 || a.value.length <= keep) return a;
   const byCaller = l.limit > 0 && (l.cap === 0 || l.limit <= l.cap);

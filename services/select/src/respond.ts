@@ -27,12 +27,45 @@ export interface Annotations {
 
 /** `{"status":"success","isPartial":…,"data":<dataJson>,"warnings":[…],"infos":[…]}`. */
 export function success(reply: FastifyReply, dataJson: string, ann: Annotations = {}): void {
+  writeJson(reply, 200, successBody(dataJson, ann));
+}
+
+function successBody(dataJson: string, ann: Annotations): string {
   let body = `{"status":"success"`;
   if (ann.isPartial !== undefined) body += `,"isPartial":${ann.isPartial}`;
   body += `,"data":${dataJson}`;
   if (ann.warnings && ann.warnings.length > 0) body += `,"warnings":${JSON.stringify(ann.warnings)}`;
   if (ann.infos && ann.infos.length > 0) body += `,"infos":${JSON.stringify(ann.infos)}`;
-  writeJson(reply, 200, `${body}}`);
+  return `${body}}`;
+}
+
+/**
+ * The whole answers of one list route (labels, label values, series, metadata), kept by the list
+ * they were written from. A list from select's index-answer cache is frozen and the same array on
+ * every hit of its entry (SelectBackend), so a repeated call sends the bytes the first one wrote,
+ * with no JSON written or encoded per call; an invalidated or refreshed entry is a new array and
+ * the kept bytes go with the old one. Other lists (fetched and not cached, cut by a limit, or
+ * partial or with warnings) are written per call.
+ */
+export class KeptAnswers<T> {
+  private readonly bytes = new WeakMap<readonly T[], Buffer>();
+
+  constructor(private readonly dataJson: (list: readonly T[]) => string) {}
+
+  send(reply: FastifyReply, a: { readonly value: readonly T[]; readonly isPartial: boolean; readonly warnings: readonly string[] }): void {
+    if (a.isPartial || a.warnings.length > 0 || !Object.isFrozen(a.value)) {
+      success(reply, this.dataJson(a.value), { isPartial: a.isPartial, warnings: a.warnings });
+      return;
+    }
+    let body = this.bytes.get(a.value);
+    if (body === undefined) this.bytes.set(a.value, (body = Buffer.from(successBody(this.dataJson(a.value), { isPartial: false }))));
+    void reply.code(200).header("content-type", "application/json").send(body);
+  }
+
+  /** Whether the answer of `list` is kept (for tests). */
+  has(list: readonly T[]): boolean {
+    return this.bytes.has(list);
+  }
 }
 
 /** Prometheus' error body. Its `errorType` is one Prometheus knows: a body over the limit is `bad_data`. */

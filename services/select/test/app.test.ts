@@ -9,6 +9,7 @@ import { AuthFailures, HttpGuard, type HttpSecurity } from "@strata/httpsec";
 import { createEngine } from "@strata/promql";
 import { buildApp, type SelectApp, type SelectDeps } from "../src/app.js";
 import { labelsJsonIsKept } from "../src/respond.js";
+import { keptAnswers } from "../src/routes/metadata.js";
 import { clusterBuilt, forceFlush, remoteWrite, startCluster, type Cluster } from "../../../test/lib/cluster.js";
 
 const built = clusterBuilt();
@@ -76,6 +77,43 @@ describe.skipIf(!built)(`select app through inject()${built ? "" : " — skipped
     expect(first.body).toBe('{"status":"success","isPartial":false,"data":[{"__name__":"up","job":"a\\"b"}]}');
     expect(labelsJsonIsKept(set)).toBe(true);
     expect((await a.inject({ method: "GET", url })).body).toBe(first.body);
+  });
+
+  it("labels, label values, metadata: a cached (frozen) list's answer is written once and sent as the same bytes; a new list, a cut or a partial one is written per call", async () => {
+    let names: readonly string[] = Object.freeze(["__name__", "job"]);
+    let partial = false;
+    const stub = Object.create(backend) as ClusterSelectBackend;
+    stub.labelNames = () => Promise.resolve({ value: names, isPartial: partial, warnings: partial ? ["node down"] : [] });
+    stub.labelValues = () => Promise.resolve({ value: names, isPartial: false, warnings: [] });
+    const meta = Object.freeze([{ metricFamilyName: "up", type: "gauge", help: 'a "b"', unit: "" }]);
+    stub.metadata = () => Promise.resolve({ value: meta, isPartial: false, warnings: [] });
+    const a = app({ backend: stub });
+    const get = async (url: string) => {
+      const r = await a.inject({ method: "GET", url: `/select/0/prometheus/api/v1/${url}` });
+      expect(r.statusCode).toBe(200);
+      expect(r.headers["content-type"]).toBe("application/json");
+      return r.body;
+    };
+    const first = names;
+    expect(await get("labels")).toBe('{"status":"success","isPartial":false,"data":["__name__","job"]}');
+    expect(keptAnswers.labels.has(first)).toBe(true);
+    expect(await get("labels")).toBe('{"status":"success","isPartial":false,"data":["__name__","job"]}');
+    expect(await get("labels?limit=1")).toBe('{"status":"success","isPartial":false,"data":["__name__"],"warnings":["results truncated due to limit"]}');
+    expect(await get("label/job/values")).toBe('{"status":"success","isPartial":false,"data":["__name__","job"]}');
+    expect(keptAnswers.labelValues.has(first)).toBe(true);
+    expect(await get("metadata")).toBe('{"status":"success","isPartial":false,"data":{"up":[{"type":"gauge","help":"a \\"b\\"","unit":""}]}}');
+    expect(keptAnswers.metadata.has(meta)).toBe(true);
+    // The cache was invalidated: a new list, new bytes.
+    names = Object.freeze(["__name__", "instance", "job"]);
+    expect(await get("labels")).toBe('{"status":"success","isPartial":false,"data":["__name__","instance","job"]}');
+    // A list that is not the cache's (not frozen) or a partial answer is written and not kept.
+    names = ["x"];
+    expect(await get("labels")).toBe('{"status":"success","isPartial":false,"data":["x"]}');
+    expect(keptAnswers.labels.has(names)).toBe(false);
+    names = Object.freeze(["y"]);
+    partial = true;
+    expect(await get("labels")).toBe('{"status":"success","isPartial":true,"data":["y"],"warnings":["node down"]}');
+    expect(keptAnswers.labels.has(names)).toBe(false);
   });
 
   it("query: GET and POST (form body) give the same bytes, with Prometheus' content type", async () => {

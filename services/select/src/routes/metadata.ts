@@ -2,7 +2,17 @@ import type { FastifyInstance } from "fastify";
 import { BadDataError, NotFoundError } from "@strata/core";
 import { tenantRoute, type Ctx, type SelectRuntime } from "../context.js";
 import { applyLimit, fetchLimit, type ListLimit } from "../limits.js";
-import { labelsJsonKept, success } from "../respond.js";
+import type { MetricMetadata } from "@strata/cluster";
+import type { Labels } from "@strata/core";
+import { KeptAnswers, labelsJsonKept, success } from "../respond.js";
+
+/** The answers of the list routes, kept by the cached lists they come from (see KeptAnswers). */
+export const keptAnswers = {
+  labels: new KeptAnswers<string>((l) => JSON.stringify(l)),
+  labelValues: new KeptAnswers<string>((l) => JSON.stringify(l)),
+  series: new KeptAnswers<Labels>((l) => `[${l.map(labelsJsonKept).join(",")}]`),
+  metadata: new KeptAnswers<MetricMetadata>(metadataJson),
+};
 
 /** labels, label values, series, series/count, metadata: lists from the storage nodes' indexes. */
 export function metadataRoutes(api: FastifyInstance, rt: SelectRuntime): void {
@@ -13,7 +23,7 @@ export function metadataRoutes(api: FastifyInstance, rt: SelectRuntime): void {
       const { minT, maxT } = timeRange(ctx);
       const l: ListLimit = { limit: ctx.params.int("limit", 0), cap: config.maxTagKeys, capFlag: "-search.maxTagKeys" };
       const a = applyLimit(await backend.labelNames(ctx.tenant, ctx.params.matcherSets(), minT, maxT, fetchLimit(l), ctx.opts), l, "label names");
-      success(ctx.reply, JSON.stringify(a.value), { isPartial: a.isPartial, warnings: a.warnings });
+      keptAnswers.labels.send(ctx.reply, a);
     },
   });
   tenantRoute(api, rt, {
@@ -27,7 +37,7 @@ export function metadataRoutes(api: FastifyInstance, rt: SelectRuntime): void {
       const { minT, maxT } = timeRange(ctx);
       const l: ListLimit = { limit: ctx.params.int("limit", 0), cap: config.maxTagValues, capFlag: "-search.maxTagValues" };
       const a = applyLimit(await backend.labelValues(ctx.tenant, name, ctx.params.matcherSets(), minT, maxT, fetchLimit(l), ctx.opts), l, "label values");
-      success(ctx.reply, JSON.stringify(a.value), { isPartial: a.isPartial, warnings: a.warnings });
+      keptAnswers.labelValues.send(ctx.reply, a);
     },
   });
   tenantRoute(api, rt, {
@@ -38,7 +48,7 @@ export function metadataRoutes(api: FastifyInstance, rt: SelectRuntime): void {
       const { minT, maxT } = timeRange(ctx);
       const l: ListLimit = { limit: ctx.params.int("limit", 0), cap: config.maxLabelsAPISeries, capFlag: "-search.maxSeriesPerAPICall" };
       const a = applyLimit(await backend.series(ctx.tenant, sets, minT, maxT, fetchLimit(l), ctx.opts), l, "series");
-      success(ctx.reply, `[${a.value.map(labelsJsonKept).join(",")}]`, { isPartial: a.isPartial, warnings: a.warnings });
+      keptAnswers.series.send(ctx.reply, a);
     },
   });
   tenantRoute(api, rt, {
@@ -53,11 +63,16 @@ export function metadataRoutes(api: FastifyInstance, rt: SelectRuntime): void {
     handler: async (ctx) => {
       const l: ListLimit = { limit: ctx.params.int("limit", 0), cap: 0, capFlag: "" };
       const a = applyLimit(await backend.metadata(ctx.tenant, ctx.params.get("metric") ?? "", fetchLimit(l), ctx.opts), l, "metrics");
-      const out: Record<string, { type: string; help: string; unit: string }[]> = {};
-      for (const m of a.value) (out[m.metricFamilyName] ??= []).push({ type: m.type, help: m.help, unit: m.unit });
-      success(ctx.reply, JSON.stringify(out), { isPartial: a.isPartial, warnings: a.warnings });
+      keptAnswers.metadata.send(ctx.reply, a);
     },
   });
+}
+
+/** /api/v1/metadata's data: `{"<family>":[{"type":…,"help":…,"unit":…},…],…}`. */
+function metadataJson(list: readonly MetricMetadata[]): string {
+  const out: Record<string, { type: string; help: string; unit: string }[]> = {};
+  for (const m of list) (out[m.metricFamilyName] ??= []).push({ type: m.type, help: m.help, unit: m.unit });
+  return JSON.stringify(out);
 }
 
 /** `start` and `end` of a metadata or export call (default: all time up to now). */
