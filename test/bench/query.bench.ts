@@ -18,6 +18,7 @@
 // link (insert → storage, select → storage); compare its ratio with a run without. Requires
 // `pnpm build` first.
 import { existsSync, readFileSync } from "node:fs";
+import { PerformanceObserver } from "node:perf_hooks";
 import { makeClusterCerts } from "../lib/certs.js";
 import { clusterBuilt, serviceEnv, startCluster, type Cluster } from "../lib/cluster.js";
 import { cpuSeconds, freePort, metricSum, serviceMain, startProcess, tempDir, waitHealthy } from "../lib/procs.js";
@@ -210,6 +211,8 @@ async function load(targets: readonly Target[], bodies: Iterator<Uint8Array>, co
 }
 
 interface Answer {
+  /** performance.now() when the request was sent. */
+  readonly t0: number;
   readonly ms: number;
   readonly bytes: number;
   /** Series (range/instant) or items (meta) in the answer. */
@@ -229,7 +232,24 @@ async function run(t: Target, q: Query, start: number, end: number): Promise<Ans
   const body = JSON.parse(text) as { data: unknown };
   const d = body.data as { result?: unknown[] } | unknown[];
   const items = Array.isArray(d) ? d.length : (d.result?.length ?? 0);
-  return { ms, bytes: text.length, items };
+  return { t0, ms, bytes: text.length, items };
+}
+
+/**
+ * The bench client's own garbage collections (it parses every answer: ~10 MB a pass at 7d, ~170 MB
+ * at 100k), so that a pause of the client inside a timed call is not read as the server's time.
+ */
+const clientGcs: { start: number; end: number }[] = [];
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) clientGcs.push({ start: e.startTime, end: e.startTime + e.duration });
+});
+gcObserver.observe({ entryTypes: ["gc"] });
+
+/** Milliseconds of the client's GC pauses inside [t0, t0 + ms]. */
+function clientGcWithin(t0: number, ms: number): number {
+  let sum = 0;
+  for (const g of clientGcs) sum += Math.max(0, Math.min(g.end, t0 + ms) - Math.max(g.start, t0));
+  return sum;
 }
 
 function median(xs: number[]): number {
@@ -291,6 +311,8 @@ try {
   // the handlers mostly still run unoptimised), then RUNS measured passes, alternating targets
   // per query so that load changes on the machine hit both alike.
   const times = targets.map(() => QUERIES.map(() => [] as number[]));
+  /** Each measured call's start (performance.now()), for matching the client's GC pauses. */
+  const starts = targets.map(() => QUERIES.map(() => [] as number[]));
   const items = targets.map(() => QUERIES.map(() => 0));
   const cpu = targets.map(() => 0);
   // CPU seconds per query per process of each target (Strata: select, then each storage node).
@@ -310,6 +332,7 @@ try {
         const a = await run(t, QUERIES[qi]!, start, end);
         if (pass > 0) {
           times[ti]![qi]!.push(a.ms);
+          starts[ti]![qi]!.push(a.t0);
           t.pids.forEach((pid, pi) => {
             const d = cpuSeconds(pid) - cpu0[pi]!;
             cpu[ti] = cpu[ti]! + d;
@@ -322,6 +345,11 @@ try {
     }
   }
   const metaCache1 = await metaCacheCounts();
+  // PerformanceObserver delivers entries asynchronously: let the last ones arrive.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  gcObserver.disconnect();
+  /** The client's GC ms inside each measured call, per target, query and pass. */
+  const gcIn = targets.map((_, ti) => QUERIES.map((_q, qi) => starts[ti]![qi]!.map((t0, pi) => clientGcWithin(t0, times[ti]![qi]![pi]!))));
   selects.forEach((s, i) => {
     const [h, m, r] = metaCache1[i]!.map((v, k) => v - metaCache0[i]![k]!);
     console.log(`${s.name}: index-answer cache over the measured passes: ${h} hits, ${m} misses, ${r} background refreshes`);
@@ -373,11 +401,28 @@ try {
     });
   }
   if (CPU_TABLE && QUERIES.some((q) => q.kind === "meta")) {
-    console.log("\nmetadata calls, ms in each measured pass (a cache miss asks the storage nodes)");
+    console.log("\nmetadata calls, ms in each measured pass (a cache miss asks the storage nodes; [g] = ms of the bench client's own GC inside the call)");
+    const cell = (ti: number, qi: number, pi: number): string => {
+      const g = gcIn[ti]![qi]![pi]!;
+      return `${times[ti]![qi]![pi]!.toFixed(1)}${g >= 0.05 ? `[${g.toFixed(1)}]` : ""}`;
+    };
     QUERIES.forEach((q, qi) => {
-      if (q.kind === "meta") console.log(`  ${q.name.padEnd(w)}  ${targets.map((t, ti) => `${t.name} ${times[ti]![qi]!.map((x) => x.toFixed(1)).join(" ")}`).join("  |  ")}`);
+      if (q.kind === "meta") console.log(`  ${q.name.padEnd(w)}  ${targets.map((t, ti) => `${t.name} ${times[ti]![qi]!.map((_, pi) => cell(ti, qi, pi)).join(" ")}`).join("  |  ")}`);
     });
   }
+  targets.forEach((t, ti) => {
+    let calls = 0;
+    let ms = 0;
+    for (const perQ of gcIn[ti]!) {
+      for (const g of perQ) {
+        if (g > 0) {
+          calls++;
+          ms += g;
+        }
+      }
+    }
+    console.log(`${t.name}: the bench client's own GC paused inside ${calls} of ${RUNS * QUERIES.length} measured calls, ${ms.toFixed(1)} ms in all`);
+  });
   console.log(`CPU per query (mean over ${RUNS} × ${QUERIES.length} queries): ${targets.map((t, ti) => `${t.name} ${((cpu[ti]! / (RUNS * QUERIES.length)) * 1000).toFixed(1)} ms`).join(", ")}`);
   console.log(`response bytes (strata, last run): ${bytes[0]!.reduce((a, b) => a + b, 0).toLocaleString("en-US")}; load average ${loadAvg()}`);
 } finally {
