@@ -309,7 +309,8 @@ try {
   // WARMUP unmeasured passes (caches of parsed regexes, index blocks, and V8's JIT: a select
   // that has served a dashboard for a while runs optimised code — with one pass grpc-js and
   // the handlers mostly still run unoptimised), then RUNS measured passes, alternating targets
-  // per query so that load changes on the machine hit both alike.
+  // per query (the first one rotating with the pass) so that load changes on the machine hit
+  // both alike.
   const times = targets.map(() => QUERIES.map(() => [] as number[]));
   /** Each measured call's start (performance.now()), for matching the client's GC pauses. */
   const starts = targets.map(() => QUERIES.map(() => [] as number[]));
@@ -326,7 +327,11 @@ try {
   for (let pass = 1 - WARMUP; pass <= RUNS; pass++) {
     if (pass === 1) metaCache0 = await metaCacheCounts();
     for (let qi = 0; qi < QUERIES.length; qi++) {
-      for (let ti = 0; ti < targets.length; ti++) {
+      // Which target goes first rotates with the pass: a call right after the other side's call
+      // of the same query shares the machine with whatever that side still does in the
+      // background (a GC, a merge), so neither side is always the one that follows.
+      for (let k = 0; k < targets.length; k++) {
+        const ti = (k + pass + WARMUP + targets.length) % targets.length;
         const t = targets[ti]!;
         const cpu0 = t.pids.map(cpuSeconds);
         const a = await run(t, QUERIES[qi]!, start, end);
