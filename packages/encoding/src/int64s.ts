@@ -551,9 +551,9 @@ export function readIntLayout(layout: IntLayout, buf: Uint8Array, p: number, end
 
 /**
  * Like readIntLayout, but only the indexes in the sorted, disjoint [from, to) pairs
- * segs[0..2·nseg) must come out right; the others are left unspecified. DeltaPacked skips the
- * groups no segment meets by their sums, LinearPacked skips them outright; the other layouts
- * are read whole. Validates what it reads as readIntLayout does; the bytes of skipped groups
+ * segs[0..2·nseg) must come out right; the others are left unspecified. Const and Arith write
+ * only those indexes, DeltaPacked skips the groups no segment meets by their sums, LinearPacked
+ * skips them outright; the other layouts are read whole. Validates what it reads as readIntLayout does; the bytes of skipped groups
  * are bounds-checked, not decoded.
  */
 export function readIntLayoutAt(
@@ -568,6 +568,23 @@ export function readIntLayoutAt(
 ): number {
   if (count === 0) return p;
   switch (layout) {
+    case IntEncoding.Const: {
+      p = getZigzag(buf, p, end);
+      const x = varintResult.v;
+      for (let s = 0; s < nseg; s++) out.fill(x, segs[2 * s]!, segs[2 * s + 1]!);
+      return p;
+    }
+    case IntEncoding.Arith: {
+      p = getZigzag(buf, p, end);
+      const x0 = varintResult.v;
+      p = getZigzag(buf, p, end);
+      const step = varintResult.v;
+      for (let s = 0; s < nseg; s++) {
+        const b = segs[2 * s + 1]!;
+        for (let i = segs[2 * s]!; i < b; i++) out[i] = x0 + i * step;
+      }
+      return p;
+    }
     case IntEncoding.DeltaPacked: {
       p = getZigzag(buf, p, end);
       const x0 = varintResult.v;
