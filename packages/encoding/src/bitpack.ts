@@ -520,25 +520,40 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
 }
 
 /**
+ * Whether the group loadPlainGroup read last can be summed as integers: `n·min + 2^shift·Σ fields`
+ * over any n of its values is the same number as adding them value by value, every partial sum
+ * an exact integer (|min|·len + 2^(width + shift + 7) within 2^53; each running sum is a decoded
+ * integer, so adding it to acc is exact as well).
+ */
+let plainGrouped = false;
+
+/**
+ * Reads the header of the plain group of len values at buf[p] (hWidth, hShift, hMin), checks its
+ * size, loads its packed bytes (loadWords) and sets plainGrouped; returns the position after it.
+ */
+function loadPlainGroup(buf: Uint8Array, p: number, end: number, len: number): number {
+  p = readGroupHeader(buf, p, end);
+  const nbytes = (len * hWidth + 7) >>> 3;
+  if (nbytes > end - p) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p}`, p);
+  loadWords(buf, p, nbytes);
+  plainGrouped = Math.abs(hMin) * len + (POW2[hWidth + hShift + 7] as number) <= MAX_SAFE_RANGE;
+  return p + nbytes;
+}
+
+/**
  * A plain group (width < 32) of deltas that meets a wanted segment: adds every value to the
  * running sum in order (as the whole reader does) and stores the sum only at wanted indexes;
  * leaves the final sum in forSum.
  */
 function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, acc: number): number {
-  p = readGroupHeader(buf, p, end);
+  const next = loadPlainGroup(buf, p, end, len);
   const width = hWidth;
-  const nbytes = (len * width + 7) >>> 3;
-  if (nbytes > end - p) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p}`, p);
   const min = hMin;
   const mul = POW2[hShift] as number;
   const mask = width === 0 ? 0 : 0xffffffff >>> (32 - width);
-  loadWords(buf, p, nbytes);
   const W = words;
   const segs = wantSegs;
-  // Unwanted stretches add their fields as integers and then `n·min + 2^shift·fields` at once:
-  // the same number as adding value by value when that sum stays an exact integer (bounded
-  // here; each running sum is a decoded integer, so adding it to acc is exact as well).
-  const grouped = Math.abs(min) * len + (POW2[width + hShift + 7] as number) <= MAX_SAFE_RANGE;
+  const grouped = plainGrouped;
   let c = wantCursor;
   let j = 0;
   let pos = 0;
@@ -575,7 +590,7 @@ function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Arr
     if (segEnd <= len) c++;
   }
   forSum = acc;
-  return p + nbytes;
+  return next;
 }
 
 /**
@@ -584,17 +599,14 @@ function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Arr
  * and the sum is stored at wanted indexes only; leaves the final sum in forSum.
  */
 function sumWideGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, acc: number): number {
-  p = readGroupHeader(buf, p, end);
+  const next = loadPlainGroup(buf, p, end, len);
   const width = hWidth;
-  const nbytes = (len * width + 7) >>> 3;
-  if (nbytes > end - p) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p}`, p);
   const min = hMin;
   const mul = POW2[hShift] as number;
   const hiMask = width === 32 ? 0 : 0xffffffff >>> (64 - width);
-  loadWords(buf, p, nbytes);
   const segs = wantSegs;
-  // Unwanted stretches are summed as sumWideGroup sums a group (wideSummable's bound).
-  const grouped = Math.abs(min) * len + (POW2[width + hShift + 7] as number) <= MAX_SAFE_RANGE;
+  // Unwanted stretches are summed as sumWideGroup sums a group.
+  const grouped = plainGrouped;
   let c = wantCursor;
   let j = 0;
   let pos = 0;
@@ -629,7 +641,7 @@ function sumWideGroupWanted(buf: Uint8Array, p: number, end: number, out: Float6
     if (segEnd <= len) c++;
   }
   forSum = acc;
-  return p + nbytes;
+  return next;
 }
 
 /**
@@ -648,12 +660,9 @@ function wideSummable(buf: Uint8Array, p: number, end: number, len: number): boo
  * len·min + 2^shift·(Σ hi · 2^32 + Σ lo) — the same integer as adding value by value.
  */
 function sumWideGroup(buf: Uint8Array, p: number, end: number, len: number): number {
-  p = readGroupHeader(buf, p, end);
+  const next = loadPlainGroup(buf, p, end, len);
   const width = hWidth;
-  const nbytes = (len * width + 7) >>> 3;
-  if (nbytes > end - p) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p}`, p);
   const hiMask = width === 32 ? 0 : 0xffffffff >>> (64 - width);
-  loadWords(buf, p, nbytes);
   let los = 0;
   let his = 0;
   let pos = 0;
@@ -663,57 +672,21 @@ function sumWideGroup(buf: Uint8Array, p: number, end: number, len: number): num
     pos += width;
   }
   forSum = len * hMin + (his * TWO_32 + los) * (POW2[hShift] as number);
-  return p + nbytes;
+  return next;
 }
 
-/** B^i and 1/B^i · (1 + 2^-40) for i ≤ K of the radix base `radixPowBase` (K ≤ 30: B ≥ 3). */
+/** B^i and 1/B^i · (1 + 2^-40) for i ≤ K of the radix base `radixPowBase` (K ≤ 30: B ≥ 3), kept across groups. */
 const radixPow = new Float64Array(32);
 const radixInv = new Float64Array(32);
 let radixPowBase = 0;
-
-/**
- * Digit sums of every number below B^H (H = ⌈K/2⌉ digits in base B), for the radix bases whose
- * table has at most DIGIT_SUM_MAX entries: a chunk's digit sum is then two lookups, of its low
- * and high H digits, instead of K − 1 quotients. A few tables are kept (a block's groups mostly
- * share a base).
- */
-const DIGIT_SUM_MAX = 1 << 17;
-const DIGIT_SUM_TABLES = 8;
-const digitSumTables = new Map<number, Uint16Array>();
-
-/** The table digitSums returned last, and its base. */
-let lastSums: Uint16Array | undefined;
-let lastSumsBase = 0;
-
-/** The digit-sum table of base B for H digits (built on first use), or undefined when too big. */
-function digitSums(base: number, h: number): Uint16Array | undefined {
-  if (base === lastSumsBase) return lastSums;
-  lastSumsBase = base;
-  lastSums = digitSumsOf(base, h);
-  return lastSums;
-}
-
-function digitSumsOf(base: number, h: number): Uint16Array | undefined {
-  let t = digitSumTables.get(base);
-  if (t !== undefined) return t;
-  const size = base ** h;
-  if (size > DIGIT_SUM_MAX) return undefined;
-  if (digitSumTables.size >= DIGIT_SUM_TABLES) digitSumTables.clear();
-  t = new Uint16Array(size);
-  // i = q·B + r: digit sum of q plus r (q < i: filled before).
-  for (let q = 0, i = 0; i < size; q++) for (let r = 0; r < base && i < size; r++, i++) t[i] = t[q]! + r;
-  digitSumTables.set(base, t);
-  return t;
-}
 
 /**
  * A radix group of deltas: adds its values to the running sum `acc` (leaving the final sum in
  * forSum); with `store` (the group meets a wanted segment), writes the running sum at every
  * index of each chunk that holds a wanted one. Chunks with no wanted index are added as
  * `kk·min + 2^shift·(digit sum)` per run of such chunks, a chunk's digit sum taken without
- * splitting the digits out: from a table of the digit sums of H-digit numbers (digitSums), or
- * as `c − (B−1)·Σ_{i≥1} ⌊c / B^i⌋` — the same number as adding value by value while that stays
- * an exact integer (bounded here, as sumGroupWanted does).
+ * splitting the digits out, as `c − (B−1)·Σ_{i≥1} ⌊c / B^i⌋` — the same number as adding value
+ * by value while that stays an exact integer (bounded here, as sumGroupWanted does).
  */
 function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, acc: number, store: boolean): number {
   p = readGroupHeader(buf, p, end);
@@ -728,22 +701,15 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
   const grouped = Math.abs(min) * len + (POW2[23 + hShift] as number) <= MAX_SAFE_RANGE;
   // As in readRadixGroup: floor(c / base) as (c × inv) | 0, exact for chunks < 2^30.
   const inv = (1 / base) * (1 + TWO_M40);
-  const h = (k + 1) >>> 1;
-  let table: Uint16Array | undefined;
-  if (grouped) {
-    if (radixPowBase !== base) {
-      let pw = 1;
-      for (let i = 1; i <= k; i++) {
-        pw *= base;
-        radixPow[i] = pw;
-        radixInv[i] = (1 / pw) * (1 + TWO_M40);
-      }
-      radixPowBase = base;
+  if (grouped && radixPowBase !== base) {
+    let pw = 1;
+    for (let i = 1; i <= k; i++) {
+      pw *= base;
+      radixPow[i] = pw;
+      radixInv[i] = (1 / pw) * (1 + TWO_M40);
     }
-    table = digitSums(base, h);
+    radixPowBase = base;
   }
-  const powH = radixPow[h]!;
-  const invH = radixInv[h]!;
   loadWords(buf, p, nbytes);
   const segs = wantSegs;
   let sc = wantCursor;
@@ -776,17 +742,11 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
       }
     } else {
       if (!(c < radixPow[kk]!)) throw corrupt("radix chunk out of range", p);
-      if (table !== undefined) {
-        // c = hi·B^H + lo with hi < B^(K−H) ≤ B^H: both halves are in the table.
-        const hi = (c * invH) | 0;
-        runSum += table[hi]! + table[c - hi * powH]!;
-      } else {
-        // The quotients ⌊c / B^i⌋ taken independently (no chain of divisions), each exact as
-        // readRadixGroup's: c < 2^30 and B^i ≤ 2^30.
-        let quotients = 0;
-        for (let d = 1; d < kk; d++) quotients += (c * radixInv[d]!) | 0;
-        runSum += c - (base - 1) * quotients;
-      }
+      // The quotients ⌊c / B^i⌋ taken independently (no chain of divisions), each exact as
+      // readRadixGroup's: c < 2^30 and B^i ≤ 2^30.
+      let quotients = 0;
+      for (let d = 1; d < kk; d++) quotients += (c * radixInv[d]!) | 0;
+      runSum += c - (base - 1) * quotients;
       runDigits += kk;
       continue;
     }

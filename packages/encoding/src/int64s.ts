@@ -427,23 +427,41 @@ function readLinearHead(buf: Uint8Array, p: number, end: number, count: number):
   return p;
 }
 
+/** x0 and step of the Const (step 0) or Arith payload readProgression read last. */
+let progX0 = 0;
+let progStep = 0;
+
+function readProgression(layout: IntLayout, buf: Uint8Array, p: number, end: number): number {
+  p = getZigzag(buf, p, end);
+  progX0 = varintResult.v;
+  progStep = 0;
+  if (layout === IntEncoding.Arith) {
+    p = getZigzag(buf, p, end);
+    progStep = varintResult.v;
+  }
+  return p;
+}
+
+/** out[i] = x0 + i·step for i in [from, to) (readProgression's; a Const block is filled). */
+function progressionAt(out: Float64Array, from: number, to: number): void {
+  const x0 = progX0;
+  const step = progStep;
+  if (step === 0) {
+    out.fill(x0, from, to);
+    return;
+  }
+  for (let i = from; i < to; i++) out[i] = x0 + i * step;
+}
+
 /** Reads count integers in `layout` at buf[p..end) into out; returns the position after them. */
 export function readIntLayout(layout: IntLayout, buf: Uint8Array, p: number, end: number, count: number, out: Float64Array): number {
   if (count === 0) return p;
   switch (layout) {
-    case IntEncoding.Const: {
-      p = getZigzag(buf, p, end);
-      out.fill(varintResult.v, 0, count);
+    case IntEncoding.Const:
+    case IntEncoding.Arith:
+      p = readProgression(layout, buf, p, end);
+      progressionAt(out, 0, count);
       return p;
-    }
-    case IntEncoding.Arith: {
-      p = getZigzag(buf, p, end);
-      const x0 = varintResult.v;
-      p = getZigzag(buf, p, end);
-      const step = varintResult.v;
-      for (let i = 0; i < count; i++) out[i] = x0 + i * step;
-      return p;
-    }
     case IntEncoding.DeltaPacked: {
       p = getZigzag(buf, p, end);
       out[0] = varintResult.v;
@@ -568,23 +586,11 @@ export function readIntLayoutAt(
 ): number {
   if (count === 0) return p;
   switch (layout) {
-    case IntEncoding.Const: {
-      p = getZigzag(buf, p, end);
-      const x = varintResult.v;
-      for (let s = 0; s < nseg; s++) out.fill(x, segs[2 * s]!, segs[2 * s + 1]!);
+    case IntEncoding.Const:
+    case IntEncoding.Arith:
+      p = readProgression(layout, buf, p, end);
+      for (let s = 0; s < nseg; s++) progressionAt(out, segs[2 * s]!, segs[2 * s + 1]!);
       return p;
-    }
-    case IntEncoding.Arith: {
-      p = getZigzag(buf, p, end);
-      const x0 = varintResult.v;
-      p = getZigzag(buf, p, end);
-      const step = varintResult.v;
-      for (let s = 0; s < nseg; s++) {
-        const b = segs[2 * s + 1]!;
-        for (let i = segs[2 * s]!; i < b; i++) out[i] = x0 + i * step;
-      }
-      return p;
-    }
     case IntEncoding.DeltaPacked: {
       p = getZigzag(buf, p, end);
       const x0 = varintResult.v;
