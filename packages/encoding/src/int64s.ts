@@ -442,11 +442,14 @@ function readProgression(layout: IntLayout, buf: Uint8Array, p: number, end: num
   return p;
 }
 
-/** out[i] = x0 + i·step for i in [from, to) (readProgression's; a Const block is filled). */
+/**
+ * out[i] = x0 + i·step for i in [from, to) (readProgression's). A long Const range is filled; a
+ * short one (a window's few samples) is stored in a loop: a fill call costs more than that.
+ */
 function progressionAt(out: Float64Array, from: number, to: number): void {
   const x0 = progX0;
   const step = progStep;
-  if (step === 0) {
+  if (step === 0 && to - from > 64) {
     out.fill(x0, from, to);
     return;
   }
