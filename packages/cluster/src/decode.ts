@@ -456,6 +456,12 @@ export function compactWindows(ts: Float64Array, vs: Float64Array, lo: number, h
   return kept;
 }
 
+/**
+ * Runs up to this long are moved element by element: a copyWithin call costs more than that
+ * many stores (a query's `last` windows move one sample per window).
+ */
+const SHORT_MOVE = 32;
+
 /** Moves the runs windowSegments found to ts/vs[lo...), in order. */
 function moveSegments(ts: Float64Array, vs: Float64Array, lo: number): void {
   let o = lo;
@@ -463,8 +469,16 @@ function moveSegments(ts: Float64Array, vs: Float64Array, lo: number): void {
     const b = segments[2 * s + 1]!;
     const a = segments[2 * s]!;
     if (a !== o) {
-      ts.copyWithin(o, a, b);
-      vs.copyWithin(o, a, b);
+      if (b - a <= SHORT_MOVE) {
+        // o < a: moving down, front to back, never overwrites a sample not yet moved.
+        for (let i = a, j = o; i < b; i++, j++) {
+          ts[j] = ts[i]!;
+          vs[j] = vs[i]!;
+        }
+      } else {
+        ts.copyWithin(o, a, b);
+        vs.copyWithin(o, a, b);
+      }
     }
     o += b - a;
   }

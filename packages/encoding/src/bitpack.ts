@@ -95,8 +95,21 @@ function analyse(x: Float64Array, i0: number, len: number): boolean {
 let rK = 0;
 let rChunkBits = 0;
 
-/** Packed bytes of len values in radix mode for base = range+1 (sets rK, rChunkBits, rPow). */
+/** radixBytes' last arguments and answer (rK and rChunkBits follow the range alone). */
+let lastRange = 0;
+let lastLen = 0;
+let lastBytes = 0;
+
+/** Packed bytes of len values in radix mode for base = range+1 (sets rK, rChunkBits). */
 function radixBytes(range: number, len: number): number {
+  if (range === lastRange && len === lastLen) return lastBytes;
+  lastBytes = radixBytesOf(range, len);
+  lastRange = range;
+  lastLen = len;
+  return lastBytes;
+}
+
+function radixBytesOf(range: number, len: number): number {
   const base = range + 1;
   let p = 1;
   let k = 0;
@@ -266,38 +279,12 @@ function putBits(v: number, w: number): void {
   }
 }
 
-const br: { buf: Uint8Array; p: number; acc: number; nb: number } = { buf: new Uint8Array(0), p: 0, acc: 0, nb: 0 };
-
-function word(b: Uint8Array, p: number): number {
-  // Reads past the group's end (at most 3 bytes) only feed bits that are masked away;
-  // past the array's end they read undefined, which bitwise operators treat as 0.
-  return (
-    ((b[p] as number) | ((b[p + 1] as number) << 8) | ((b[p + 2] as number) << 16) | ((b[p + 3] as number) << 24)) >>>
-    0
-  );
-}
-
-function getBits(w: number): number {
-  if (br.nb >= w) {
-    const v = w === 32 ? br.acc : br.acc & ((1 << w) - 1);
-    br.acc = w === 32 ? 0 : br.acc >>> w;
-    br.nb -= w;
-    return v >>> 0;
-  }
-  const next = word(br.buf, br.p);
-  br.p += 4;
-  const v = (br.acc | (next << br.nb)) >>> 0;
-  const used = w - br.nb;
-  br.acc = used === 32 ? 0 : next >>> used;
-  br.nb = 32 - used;
-  return w === 32 ? v : v & ((1 << w) - 1);
-}
-
 // The packed bytes of the group being read, copied to word alignment: the unpacking loops read
 // whole little-endian 32-bit words, each value from at most two of them, with no branch on word
 // boundaries. A group of values narrower than 32 bits (and a radix group: chunks < 2^30) fits
 // in GROUP_SIZE words; one more word is read past the last value's word, whose bits are masked.
-const words = new Uint32Array(GROUP_SIZE + 2);
+// A wide value (32 to 53 bits: wideAt) spans up to three words, two past the last value's.
+const words = new Uint32Array(Math.ceil((GROUP_SIZE * MAX_PACK_WIDTH) / 32) + 2);
 const wordBytes = new Uint8Array(words.buffer);
 
 function loadWords(buf: Uint8Array, p: number, nbytes: number): void {
@@ -353,16 +340,14 @@ export function readFor(buf: Uint8Array, p: number, end: number, out: Float64Arr
       loadWords(buf, p, nbytes);
       unpack(out, o0, len, width, min, POW2[shift] as number);
     } else {
-      br.buf = buf;
-      br.p = p;
-      br.acc = 0;
-      br.nb = 0;
+      loadWords(buf, p, nbytes);
       const mul = POW2[shift] as number;
-      const hiWidth = width - 32;
+      const hiMask = width === 32 ? 0 : 0xffffffff >>> (64 - width);
+      let pos = 0;
       for (let j = o0; j < oEnd; j++) {
-        const lo = getBits(32);
-        const hi = hiWidth > 0 ? getBits(hiWidth) : 0;
-        out[j] = min + (hi * TWO_32 + lo) * mul;
+        const lo = wideAt(pos, hiMask);
+        out[j] = min + (wideHi * TWO_32 + lo) * mul;
+        pos += width;
       }
     }
     p += nbytes;
@@ -392,6 +377,20 @@ function readRadixHead(buf: Uint8Array, p: number, end: number, len: number): nu
 /** Bits of a chunk of kk digits in the radix group readRadixHead read last. */
 function chunkBitsOf(kk: number): number {
   return kk === rK ? rChunkBits : bitLength(radixBase ** kk - 1);
+}
+
+/**
+ * The field of `width` bits (32 ≤ width ≤ 53) at bit `pos` of the loaded words, as its low 32
+ * bits (returned, unsigned) and the rest (left in wideHi): the value is wideHi·2^32 + the result.
+ */
+let wideHi = 0;
+function wideAt(pos: number, hiMask: number): number {
+  const w = pos >>> 5;
+  const b = pos & 31;
+  const W = words;
+  // `(x << 1) << (31 - b)` is x << (32 - b) for b = 0 too (a shift count of 32 is 0 in JS).
+  wideHi = ((W[w + 1]! >>> b) | ((W[w + 2]! << 1) << (31 - b))) & hiMask;
+  return ((W[w]! >>> b) | ((W[w + 1]! << 1) << (31 - b))) >>> 0;
 }
 
 /** The `bits`-bit field (bits < 32) at bit `pos` of the loaded words. */
@@ -480,8 +479,8 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
     const o0 = outStart + i;
     if (wanted(o0, o0 + len)) {
       const header = buf[p];
-      if (sum && header !== undefined && (header & GROUP_RADIX_FLAG) === 0 && (header & 0x3f) < 32) {
-        p = sumGroupWanted(buf, p, end, out, o0, len, acc);
+      if (sum && header !== undefined && (header & GROUP_RADIX_FLAG) === 0) {
+        p = (header & 0x3f) < 32 ? sumGroupWanted(buf, p, end, out, o0, len, acc) : sumWideGroupWanted(buf, p, end, out, o0, len, acc);
         acc = forSum;
         continue;
       }
@@ -504,6 +503,9 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
       if (header !== undefined && (header & GROUP_RADIX_FLAG) === 0 && (header & 0x3f) < 32) {
         p = sumGroup(buf, p, end, len);
         acc += forSum;
+      } else if (header !== undefined && (header & GROUP_RADIX_FLAG) === 0 && wideSummable(buf, p, end, len)) {
+        p = sumWideGroup(buf, p, end, len);
+        acc += forSum;
       } else if (header !== undefined && (header & GROUP_RADIX_FLAG) !== 0) {
         p = sumRadixGroup(buf, p, end, out, o0, len, acc, false);
         acc = forSum;
@@ -518,25 +520,40 @@ export function readForSelected(buf: Uint8Array, p: number, end: number, out: Fl
 }
 
 /**
+ * Whether the group loadPlainGroup read last can be summed as integers: `n·min + 2^shift·Σ fields`
+ * over any n of its values is the same number as adding them value by value, every partial sum
+ * an exact integer (|min|·len + 2^(width + shift + 7) within 2^53; each running sum is a decoded
+ * integer, so adding it to acc is exact as well).
+ */
+let plainGrouped = false;
+
+/**
+ * Reads the header of the plain group of len values at buf[p] (hWidth, hShift, hMin), checks its
+ * size, loads its packed bytes (loadWords) and sets plainGrouped; returns the position after it.
+ */
+function loadPlainGroup(buf: Uint8Array, p: number, end: number, len: number): number {
+  p = readGroupHeader(buf, p, end);
+  const nbytes = (len * hWidth + 7) >>> 3;
+  if (nbytes > end - p) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p}`, p);
+  loadWords(buf, p, nbytes);
+  plainGrouped = Math.abs(hMin) * len + (POW2[hWidth + hShift + 7] as number) <= MAX_SAFE_RANGE;
+  return p + nbytes;
+}
+
+/**
  * A plain group (width < 32) of deltas that meets a wanted segment: adds every value to the
  * running sum in order (as the whole reader does) and stores the sum only at wanted indexes;
  * leaves the final sum in forSum.
  */
 function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, acc: number): number {
-  p = readGroupHeader(buf, p, end);
+  const next = loadPlainGroup(buf, p, end, len);
   const width = hWidth;
-  const nbytes = (len * width + 7) >>> 3;
-  if (nbytes > end - p) throw corrupt(`bit-packed group needs ${nbytes} bytes, have ${end - p}`, p);
   const min = hMin;
   const mul = POW2[hShift] as number;
   const mask = width === 0 ? 0 : 0xffffffff >>> (32 - width);
-  loadWords(buf, p, nbytes);
   const W = words;
   const segs = wantSegs;
-  // Unwanted stretches add their fields as integers and then `n·min + 2^shift·fields` at once:
-  // the same number as adding value by value when that sum stays an exact integer (bounded
-  // here; each running sum is a decoded integer, so adding it to acc is exact as well).
-  const grouped = Math.abs(min) * len + (POW2[width + hShift + 7] as number) <= MAX_SAFE_RANGE;
+  const grouped = plainGrouped;
   let c = wantCursor;
   let j = 0;
   let pos = 0;
@@ -573,20 +590,103 @@ function sumGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Arr
     if (segEnd <= len) c++;
   }
   forSum = acc;
-  return p + nbytes;
+  return next;
 }
 
-/** B^i and 1/B^i · (1 + 2^-40) for i ≤ K of the radix group sumRadixGroup reads (K ≤ 30: B ≥ 3). */
+/**
+ * sumGroupWanted for a plain group of values 32 to 53 bits wide (wideAt): every value is added
+ * to the running sum in order, as the whole reader adds it (`min + (hi·2^32 + lo)·2^shift`),
+ * and the sum is stored at wanted indexes only; leaves the final sum in forSum.
+ */
+function sumWideGroupWanted(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, acc: number): number {
+  const next = loadPlainGroup(buf, p, end, len);
+  const width = hWidth;
+  const min = hMin;
+  const mul = POW2[hShift] as number;
+  const hiMask = width === 32 ? 0 : 0xffffffff >>> (64 - width);
+  const segs = wantSegs;
+  // Unwanted stretches are summed as sumWideGroup sums a group.
+  const grouped = plainGrouped;
+  let c = wantCursor;
+  let j = 0;
+  let pos = 0;
+  while (j < len) {
+    // [j, from): not wanted, summed only; [from, to): wanted, stored.
+    const from = c < wantCount ? Math.min(len, Math.max(j, segs[2 * c]! - o0)) : len;
+    if (grouped && j < from) {
+      let los = 0;
+      let his = 0;
+      const j0 = j;
+      for (; j < from; j++) {
+        los += wideAt(pos, hiMask);
+        his += wideHi;
+        pos += width;
+      }
+      acc += (j - j0) * min + (his * TWO_32 + los) * mul;
+    }
+    for (; j < from; j++) {
+      const lo = wideAt(pos, hiMask);
+      acc += min + (wideHi * TWO_32 + lo) * mul;
+      pos += width;
+    }
+    if (j >= len) break;
+    const segEnd = segs[2 * c + 1]! - o0;
+    const to = Math.min(len, segEnd);
+    for (; j < to; j++) {
+      const lo = wideAt(pos, hiMask);
+      acc += min + (wideHi * TWO_32 + lo) * mul;
+      out[o0 + j] = acc;
+      pos += width;
+    }
+    if (segEnd <= len) c++;
+  }
+  forSum = acc;
+  return next;
+}
+
+/**
+ * Whether the plain group of len values at buf[p] is wide (32 to 53 bits) and sumWideGroup can
+ * add it as integers: len·|min| + Σ fields · 2^shift (< 2^(width + shift + 7)) within the
+ * exact integers, so every partial sum is exact.
+ */
+function wideSummable(buf: Uint8Array, p: number, end: number, len: number): boolean {
+  readGroupHeader(buf, p, end);
+  return hWidth >= 32 && Math.abs(hMin) * len + (POW2[hWidth + hShift + 7] as number) <= MAX_SAFE_RANGE;
+}
+
+/**
+ * Sets forSum to the sum of a wide plain group's len values (wideSummable) without storing them:
+ * the low and high words of the fields are summed apart (each sum exact), then
+ * len·min + 2^shift·(Σ hi · 2^32 + Σ lo) — the same integer as adding value by value.
+ */
+function sumWideGroup(buf: Uint8Array, p: number, end: number, len: number): number {
+  const next = loadPlainGroup(buf, p, end, len);
+  const width = hWidth;
+  const hiMask = width === 32 ? 0 : 0xffffffff >>> (64 - width);
+  let los = 0;
+  let his = 0;
+  let pos = 0;
+  for (let j = 0; j < len; j++) {
+    los += wideAt(pos, hiMask);
+    his += wideHi;
+    pos += width;
+  }
+  forSum = len * hMin + (his * TWO_32 + los) * (POW2[hShift] as number);
+  return next;
+}
+
+/** B^i and 1/B^i · (1 + 2^-40) for i ≤ K of the radix base `radixPowBase` (K ≤ 30: B ≥ 3), kept across groups. */
 const radixPow = new Float64Array(32);
 const radixInv = new Float64Array(32);
+let radixPowBase = 0;
 
 /**
  * A radix group of deltas: adds its values to the running sum `acc` (leaving the final sum in
  * forSum); with `store` (the group meets a wanted segment), writes the running sum at every
- * index of each chunk that holds a wanted one. A chunk with no wanted index is added as
- * `kk·min + 2^shift·(digit sum)`, its digit sum `c − (B−1)·Σ_{i≥1} ⌊c / B^i⌋` taken without
- * splitting the digits out — the same number as adding value by value while that stays an exact
- * integer (bounded here, as sumGroupWanted does).
+ * index of each chunk that holds a wanted one. Chunks with no wanted index are added as
+ * `kk·min + 2^shift·(digit sum)` per run of such chunks, a chunk's digit sum taken without
+ * splitting the digits out, as `c − (B−1)·Σ_{i≥1} ⌊c / B^i⌋` — the same number as adding value
+ * by value while that stays an exact integer (bounded here, as sumGroupWanted does).
  */
 function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Array, o0: number, len: number, acc: number, store: boolean): number {
   p = readGroupHeader(buf, p, end);
@@ -601,18 +701,22 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
   const grouped = Math.abs(min) * len + (POW2[23 + hShift] as number) <= MAX_SAFE_RANGE;
   // As in readRadixGroup: floor(c / base) as (c × inv) | 0, exact for chunks < 2^30.
   const inv = (1 / base) * (1 + TWO_M40);
-  if (grouped) {
+  if (grouped && radixPowBase !== base) {
     let pw = 1;
     for (let i = 1; i <= k; i++) {
       pw *= base;
       radixPow[i] = pw;
       radixInv[i] = (1 / pw) * (1 + TWO_M40);
     }
+    radixPowBase = base;
   }
   loadWords(buf, p, nbytes);
   const segs = wantSegs;
   let sc = wantCursor;
   let pos = 0;
+  // The current run of chunks added by their digit sums: digits and the sum of those digits.
+  let runDigits = 0;
+  let runSum = 0;
   for (let j = 0; j < len; j += k) {
     const kk = Math.min(k, len - j);
     const bits = chunkBitsOf(kk);
@@ -624,6 +728,11 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
       wantedHere = sc < wantCount && segs[2 * sc]! < o0 + j + kk;
     }
     if (wantedHere || !grouped) {
+      if (runDigits > 0) {
+        acc += runDigits * min + runSum * mul;
+        runDigits = 0;
+        runSum = 0;
+      }
       const o = o0 + j;
       for (let d = 0; d < kk; d++) {
         const t = (c * inv) | 0;
@@ -632,16 +741,18 @@ function sumRadixGroup(buf: Uint8Array, p: number, end: number, out: Float64Arra
         c = t;
       }
     } else {
+      if (!(c < radixPow[kk]!)) throw corrupt("radix chunk out of range", p);
       // The quotients ⌊c / B^i⌋ taken independently (no chain of divisions), each exact as
       // readRadixGroup's: c < 2^30 and B^i ≤ 2^30.
-      if (!(c < radixPow[kk]!)) throw corrupt("radix chunk out of range", p);
       let quotients = 0;
       for (let d = 1; d < kk; d++) quotients += (c * radixInv[d]!) | 0;
-      acc += kk * min + (c - (base - 1) * quotients) * mul;
+      runSum += c - (base - 1) * quotients;
+      runDigits += kk;
       continue;
     }
     if (c !== 0) throw corrupt("radix chunk out of range", p);
   }
+  if (runDigits > 0) acc += runDigits * min + runSum * mul;
   forSum = acc;
   return p + nbytes;
 }

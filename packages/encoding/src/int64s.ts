@@ -427,23 +427,44 @@ function readLinearHead(buf: Uint8Array, p: number, end: number, count: number):
   return p;
 }
 
+/** x0 and step of the Const (step 0) or Arith payload readProgression read last. */
+let progX0 = 0;
+let progStep = 0;
+
+function readProgression(layout: IntLayout, buf: Uint8Array, p: number, end: number): number {
+  p = getZigzag(buf, p, end);
+  progX0 = varintResult.v;
+  progStep = 0;
+  if (layout === IntEncoding.Arith) {
+    p = getZigzag(buf, p, end);
+    progStep = varintResult.v;
+  }
+  return p;
+}
+
+/**
+ * out[i] = x0 + i·step for i in [from, to) (readProgression's). A long Const range is filled; a
+ * short one (a window's few samples) is stored in a loop: a fill call costs more than that.
+ */
+function progressionAt(out: Float64Array, from: number, to: number): void {
+  const x0 = progX0;
+  const step = progStep;
+  if (step === 0 && to - from > 64) {
+    out.fill(x0, from, to);
+    return;
+  }
+  for (let i = from; i < to; i++) out[i] = x0 + i * step;
+}
+
 /** Reads count integers in `layout` at buf[p..end) into out; returns the position after them. */
 export function readIntLayout(layout: IntLayout, buf: Uint8Array, p: number, end: number, count: number, out: Float64Array): number {
   if (count === 0) return p;
   switch (layout) {
-    case IntEncoding.Const: {
-      p = getZigzag(buf, p, end);
-      out.fill(varintResult.v, 0, count);
+    case IntEncoding.Const:
+    case IntEncoding.Arith:
+      p = readProgression(layout, buf, p, end);
+      progressionAt(out, 0, count);
       return p;
-    }
-    case IntEncoding.Arith: {
-      p = getZigzag(buf, p, end);
-      const x0 = varintResult.v;
-      p = getZigzag(buf, p, end);
-      const step = varintResult.v;
-      for (let i = 0; i < count; i++) out[i] = x0 + i * step;
-      return p;
-    }
     case IntEncoding.DeltaPacked: {
       p = getZigzag(buf, p, end);
       out[0] = varintResult.v;
@@ -551,9 +572,9 @@ export function readIntLayout(layout: IntLayout, buf: Uint8Array, p: number, end
 
 /**
  * Like readIntLayout, but only the indexes in the sorted, disjoint [from, to) pairs
- * segs[0..2·nseg) must come out right; the others are left unspecified. DeltaPacked skips the
- * groups no segment meets by their sums, LinearPacked skips them outright; the other layouts
- * are read whole. Validates what it reads as readIntLayout does; the bytes of skipped groups
+ * segs[0..2·nseg) must come out right; the others are left unspecified. Const and Arith write
+ * only those indexes, DeltaPacked skips the groups no segment meets by their sums, LinearPacked
+ * skips them outright; the other layouts are read whole. Validates what it reads as readIntLayout does; the bytes of skipped groups
  * are bounds-checked, not decoded.
  */
 export function readIntLayoutAt(
@@ -568,6 +589,11 @@ export function readIntLayoutAt(
 ): number {
   if (count === 0) return p;
   switch (layout) {
+    case IntEncoding.Const:
+    case IntEncoding.Arith:
+      p = readProgression(layout, buf, p, end);
+      for (let s = 0; s < nseg; s++) progressionAt(out, segs[2 * s]!, segs[2 * s + 1]!);
+      return p;
     case IntEncoding.DeltaPacked: {
       p = getZigzag(buf, p, end);
       const x0 = varintResult.v;

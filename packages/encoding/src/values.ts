@@ -340,6 +340,17 @@ export function decodeValues(tag: number, bytes: Uint8Array, count: number, out:
       b.set(src, 0);
       const lo = ob[0] as number;
       const hi = ob[1] as number;
+      if (want !== undefined) {
+        // Only the wanted indexes (and index 0, written above).
+        for (let s = 0; s < wantCount; s++) {
+          const b = want[2 * s + 1]!;
+          for (let i = want[2 * s]!; i < b; i++) {
+            ob[2 * i] = lo;
+            ob[2 * i + 1] = hi;
+          }
+        }
+        return;
+      }
       for (let i = 1; i < count; i++) {
         ob[2 * i] = lo;
         ob[2 * i + 1] = hi;

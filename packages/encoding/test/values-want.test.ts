@@ -16,7 +16,7 @@ const bits = (a: Float64Array) => Array.from(new BigUint64Array(a.buffer, a.byte
 /** Blocks of the shapes the encoder packs differently: counters, gauges, jumps, wide deltas. */
 const block = fc
   .record({
-    shape: fc.constantFrom("counter", "bytes", "gauge", "linear", "jumps", "wide", "sparse", "const", "arith"),
+    shape: fc.constantFrom("counter", "bytes", "gauge", "linear", "jumps", "wide", "sparse", "const", "arith", "jitter", "bigcounter"),
     short: fc.boolean(),
     decimals: fc.integer({ min: 0, max: 4 }),
     seed: fc.integer(),
@@ -52,6 +52,14 @@ const block = fc
           break;
         case "sparse":
           m += r() < 0.1 ? 1 : 0;
+          break;
+        case "jitter":
+          // Few levels far from a power of two: radix groups of small bases.
+          m += Math.round((r() - 0.5) * (2 + (seed & 15)));
+          break;
+        case "bigcounter":
+          // Deltas of 32 to 45 bits (a byte counter in thousandths): wide plain groups.
+          m += Math.floor(r() * 2 ** (32 + (seed & 7)) + 2 ** 31);
           break;
         case "const":
           m = 42;
@@ -91,6 +99,7 @@ describe("decodeValues with wanted index ranges", () => {
         seen.add(valuesEncodingName(tag));
         const whole = new Float64Array(vs.length);
         decodeValues(tag, b.view(), vs.length, whole);
+        expect([valuesEncodingName(tag), bits(whole)]).toEqual([valuesEncodingName(tag), bits(vs)]);
         const { want, count } = wantOf(vs.length, cuts);
         const got = new Float64Array(vs.length).fill(-12345);
         decodeValues(tag, b.view(), vs.length, got, want, count);
@@ -104,6 +113,40 @@ describe("decodeValues with wanted index ranges", () => {
     );
     // The layouts that skip groups were among the blocks.
     for (const t of [ValuesEncoding.DecimalDeltaPacked, ValuesEncoding.DecimalLinearPacked]) expect(seen).toContain(valuesEncodingName(t));
+  });
+
+  it("writes no index outside the wanted ranges of constant, arithmetic and wide-delta blocks", () => {
+    const r = mulberry32(11);
+    let c = 1e9;
+    const blocks: [string, Float64Array][] = [
+      ["const", new Float64Array(3000).fill(42)],
+      ["const float", new Float64Array(3000).fill(0.1 + 0.2)],
+      ["arith", Float64Array.from({ length: 3000 }, (_, i) => 7 + 15 * i)],
+      // Deltas of ~33 bits: plain groups wider than 32 bits, summed without storing their values.
+      ["wide deltas", Float64Array.from({ length: 3000 }, () => (c += Math.floor(r() * 2 ** 33) + 2 ** 32))],
+    ];
+    for (const [name, vs] of blocks) {
+      const b = new ByteBuffer(64);
+      const tag = encodeValues(vs, b);
+      const whole = new Float64Array(vs.length);
+      decodeValues(tag, b.view(), vs.length, whole);
+      expect([name, bits(whole)]).toEqual([name, bits(vs)]);
+      // Index 0 and one index in some groups: a window's last sample every ~134 samples.
+      const want = new Uint32Array(2 * 23);
+      for (let s = 0; s < 23; s++) {
+        want[2 * s] = 1 + 130 * s;
+        want[2 * s + 1] = 2 + 130 * s;
+      }
+      const got = new Float64Array(vs.length).fill(-12345);
+      decodeValues(tag, b.view(), vs.length, got, want, 23);
+      const written: number[] = [];
+      for (let i = 1; i < vs.length; i++) {
+        const inWant = (i - 1) % 130 === 0 && i < 2 + 130 * 22;
+        if (inWant) expect([name, i, got[i]]).toEqual([name, i, whole[i]]);
+        else if (got[i] !== -12345) written.push(i);
+      }
+      expect([name, valuesEncodingName(tag), written.length]).toEqual([name, valuesEncodingName(tag), 0]);
+    }
   });
 
   it("a corrupt skipped group is still an error", () => {
