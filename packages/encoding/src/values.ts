@@ -343,8 +343,8 @@ export function decodeValues(tag: number, bytes: Uint8Array, count: number, out:
       if (want !== undefined) {
         // Only the wanted indexes (and index 0, written above).
         for (let s = 0; s < wantCount; s++) {
-          const b = want[2 * s + 1]!;
-          for (let i = want[2 * s]!; i < b; i++) {
+          const to = want[2 * s + 1]!;
+          for (let i = want[2 * s]!; i < to; i++) {
             ob[2 * i] = lo;
             ob[2 * i + 1] = hi;
           }
